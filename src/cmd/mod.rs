@@ -1,0 +1,46 @@
+//! Turning parsed arguments into library calls, and library results into output and exit codes.
+
+mod generate;
+mod save;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+/// A command that failed: the error to print (by `main`, the only place that prints a fatal
+/// error) and the exit status.
+pub struct Failure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            exit: Exit::Error,
+            error: error.into(),
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<Exit, Failure> {
+    durable::init_process();
+    match cli.command {
+        Command::Save(args) => save::run(args),
+        Command::Completions { shell } => generate::print_completion(shell),
+        Command::Man { command } => generate::print_man_page(command.as_deref()),
+    }
+}
+
+/// Write to stdout; a closed stdout (`| head`) is not an error.
+pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context("could not write to standard output")
+            .into()),
+    }
+}

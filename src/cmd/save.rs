@@ -1,0 +1,286 @@
+//! `durable save`: arguments to [`durable::SaveOptions`], the input source, the interrupt
+//! handler, and the text, trace and JSON output.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use durable::{
+    Aftermath, Error, FileInput, HardLinks, Input, Plan, Producer, SaveOptions, SaveReport,
+    Settled, StdinInput, StepRecord, Strategy, SyncLevel,
+};
+use serde_json::{Value, json};
+
+use super::{Failure, print_stdout};
+use crate::cli::{HardLinksArg, SaveArgs, StrategyArg, SyncArg};
+use crate::exit::Exit;
+
+pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
+    let opts = options(&args);
+    if args.explain {
+        return explain(&args, &opts);
+    }
+    install_interrupt_cleanup(&args.target);
+    let mut input: Box<dyn Input> = match (&args.from, args.producer.split_first()) {
+        (Some(path), _) => Box::new(FileInput::open(path).map_err(|e| failed(&args, e, &[]))?),
+        (None, Some((program, rest))) => {
+            Box::new(Producer::spawn(program, rest).map_err(|e| failed(&args, e, &[]))?)
+        }
+        (None, None) => Box::new(StdinInput::new()),
+    };
+    let mut steps = Vec::new();
+    let verbose = args.verbose;
+    let mut observer = |record: &StepRecord| {
+        if verbose {
+            eprintln!(
+                "durable: {:<16} {:>10}  {}",
+                record.step.name(),
+                format_duration(record.duration),
+                record.path.display()
+            );
+        }
+        steps.push(record.clone());
+    };
+    let result = durable::save(&args.target, input.as_mut(), &opts, &mut observer);
+    drop(input);
+    match result {
+        Ok(report) => {
+            for warning in &report.warnings {
+                eprintln!("durable: warning: {warning}");
+            }
+            if let Some(settled) = &report.settled {
+                eprintln!(
+                    "durable: {}",
+                    describe_settled(settled, &report.target.path)
+                );
+            }
+            if args.json {
+                print_stdout(&format!("{}\n", report_json(&report)))?;
+            } else if args.verbose {
+                eprintln!(
+                    "durable: {} {} ({} bytes, {}, sync {})",
+                    report.outcome.name(),
+                    report.target.path.display(),
+                    report.bytes,
+                    report.strategy.name(),
+                    report.sync.name()
+                );
+            }
+            Ok(Exit::Success)
+        }
+        Err(error) => Err(failed(&args, error, &steps)),
+    }
+}
+
+fn options(args: &SaveArgs) -> SaveOptions {
+    SaveOptions {
+        strategy: match args.strategy {
+            StrategyArg::Atomic => Strategy::Atomic,
+            StrategyArg::InPlace => Strategy::InPlace,
+            StrategyArg::Journal => Strategy::Journal,
+        },
+        sync: match args.sync {
+            SyncArg::Full => SyncLevel::Full,
+            SyncArg::Data => SyncLevel::Data,
+            SyncArg::None => SyncLevel::None,
+        },
+        mode: args.mode,
+        no_follow: args.no_follow,
+        hardlinks: match args.hardlinks {
+            HardLinksArg::Refuse => HardLinks::Refuse,
+            HardLinksArg::Break => HardLinks::Break,
+        },
+        no_clobber: args.no_clobber,
+        backup: args.backup,
+        if_changed: args.if_changed,
+        verify: args.verify,
+    }
+}
+
+/// Turn a library error into the printed sentence and exit status; with `--json`, also print the
+/// failure as the result object.
+fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
+    let target = args.target.display();
+    let (exit, state) = match error.aftermath() {
+        Aftermath::Unchanged => (Exit::Error, format!("{target} was not changed")),
+        Aftermath::Unconfirmed => (
+            Exit::Unconfirmed,
+            format!("{target} holds the new content, but it may not survive a power loss"),
+        ),
+        Aftermath::Damaged => (
+            Exit::Error,
+            format!(
+                "{target} may now hold a mix of old and new content (--strategy in-place is not crash-atomic)"
+            ),
+        ),
+        Aftermath::Pending => (
+            Exit::Unconfirmed,
+            format!(
+                "the new content is safe in the journal, and the next `durable save` of {target} completes it"
+            ),
+        ),
+    };
+    let message = format!("{error}; {state}");
+    if args.json {
+        let value = json!({
+            "target": args.target,
+            "outcome": "failed",
+            "aftermath": match error.aftermath() {
+                Aftermath::Unchanged => "unchanged",
+                Aftermath::Unconfirmed => "unconfirmed",
+                Aftermath::Damaged => "damaged",
+                Aftermath::Pending => "pending",
+            },
+            "error": message,
+            "exit_code": exit.code(),
+            "steps": steps_json(steps),
+        });
+        let _ = print_stdout(&format!("{value}\n"));
+    }
+    Failure {
+        exit,
+        error: anyhow!(message),
+    }
+}
+
+fn explain(args: &SaveArgs, opts: &SaveOptions) -> Result<Exit, Failure> {
+    let plan = durable::plan(&args.target, opts).map_err(|e| failed(args, e, &[]))?;
+    let text = if args.json {
+        format!("{}\n", plan_json(&plan))
+    } else {
+        plan_text(&plan)
+    };
+    print_stdout(&text)?;
+    Ok(Exit::Success)
+}
+
+fn plan_text(plan: &Plan) -> String {
+    let mut out = format!(
+        "durable save would write {} ({}, sync {}):\n",
+        plan.target.path.display(),
+        plan.strategy.name(),
+        plan.sync.name()
+    );
+    let width = plan
+        .steps
+        .iter()
+        .map(|s| s.step.name().len())
+        .max()
+        .unwrap_or(0);
+    for (i, planned) in plan.steps.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>3}. {:<width$}  {}\n",
+            i + 1,
+            planned.step.name(),
+            planned.calls
+        ));
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str("Nothing was changed (--explain).\n");
+    out
+}
+
+fn plan_json(plan: &Plan) -> Value {
+    json!({
+        "explain": true,
+        "target": plan.target.given,
+        "path": plan.target.path,
+        "strategy": plan.strategy.name(),
+        "sync": plan.sync.name(),
+        "steps": plan.steps.iter().map(|s| json!({"step": s.step.name(), "calls": s.calls})).collect::<Vec<_>>(),
+        "notes": plan.notes,
+    })
+}
+
+fn report_json(report: &SaveReport) -> Value {
+    json!({
+        "target": report.target.given,
+        "path": report.target.path,
+        "outcome": report.outcome.name(),
+        "strategy": report.strategy.name(),
+        "sync": report.sync.name(),
+        "bytes": report.bytes,
+        "created": report.created,
+        "backup": report.backup,
+        "settled_journal": report.settled.as_ref().map(|s| match s {
+            Settled::Completed { journal, bytes } =>
+                json!({"action": "completed", "journal": journal, "bytes": bytes}),
+            Settled::RolledBack { journal, reason } =>
+                json!({"action": "rolled-back", "journal": journal, "reason": reason}),
+        }),
+        "warnings": report.warnings,
+        "steps": steps_json(&report.steps),
+        "exit_code": Exit::Success.code(),
+    })
+}
+
+fn steps_json(steps: &[StepRecord]) -> Vec<Value> {
+    steps
+        .iter()
+        .map(|s| {
+            json!({
+                "step": s.step.name(),
+                "path": s.path,
+                "micros": u64::try_from(s.duration.as_micros()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect()
+}
+
+fn describe_settled(settled: &Settled, target: &Path) -> String {
+    match settled {
+        Settled::Completed { journal, bytes } => format!(
+            "completed an interrupted journaled save of {} from {} ({bytes} bytes) before this one",
+            target.display(),
+            journal.display()
+        ),
+        Settled::RolledBack { journal, reason } => format!(
+            "rolled back an interrupted journaled save of {}: removed {} because {reason}",
+            target.display(),
+            journal.display()
+        ),
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 10_000 {
+        format!("{:.3} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove our temporary files and stop the producer, say so, and
+/// end the process. SIGINT re-raises itself after cleanup so a shell loop sees the interrupt;
+/// the others exit with status 2 (error, nothing changed).
+fn install_interrupt_cleanup(target: &Path) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return; // without the handler, temp files of an interrupted save are left for `recover`
+    };
+    let target = target.display().to_string();
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let removed = durable::cleanup_interrupted();
+            let name = match signal {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            if removed > 0 {
+                eprintln!(
+                    "durable: interrupted by {name}; removed the temporary file, {target} was not changed"
+                );
+            } else {
+                eprintln!("durable: interrupted by {name}; the save of {target} was abandoned");
+            }
+            if signal == SIGINT {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+            std::process::exit(i32::from(Exit::Error.code()));
+        }
+    });
+}

@@ -1,0 +1,303 @@
+//! The durable-write primitives every command shares: sync levels, exclusive temporary files in
+//! our own recognisable name pattern, and the registry that lets a signal handler remove them.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::platform;
+
+/// How hard to flush written data before reporting success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncLevel {
+    /// Flush data and metadata (`fsync`; `F_FULLFSYNC` on macOS), and the directory after a
+    /// rename or create. The default.
+    #[default]
+    Full,
+    /// Flush data and the metadata needed to read it back (`fdatasync`), and the directory.
+    Data,
+    /// No flushing at all: atomic for readers, not durable across a power loss.
+    None,
+}
+
+impl SyncLevel {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncLevel::Full => "full",
+            SyncLevel::Data => "data",
+            SyncLevel::None => "none",
+        }
+    }
+}
+
+/// Suffix of every temporary file name we create: `.NAME.<16 hex digits>.durable-tmp`.
+pub const TEMP_SUFFIX: &str = ".durable-tmp";
+/// Suffix of every journal name: `.NAME.durable-journal`.
+pub const JOURNAL_SUFFIX: &str = ".durable-journal";
+const RANDOM_HEX: usize = 16;
+
+/// If `file_name` is one of our temporary files, the name of the target it was for (possibly
+/// shortened, see [`temp_name`]).
+pub fn temp_target_name(file_name: &OsStr) -> Option<OsString> {
+    let bytes = platform::name_bytes(file_name);
+    let rest = bytes.strip_prefix(b".")?;
+    let rest = rest.strip_suffix(TEMP_SUFFIX.as_bytes())?;
+    let (name, random) = rest.split_at_checked(rest.len().checked_sub(RANDOM_HEX + 1)?)?;
+    let random = random.strip_prefix(b".")?;
+    let is_hex = random
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+    (is_hex && !name.is_empty()).then(|| platform::name_from_bytes(name.to_vec()))
+}
+
+/// A fresh temporary name for `target_name`: `.NAME.<16 random hex digits>.durable-tmp`. A name
+/// too long for the filesystem is shortened (the pattern, not the name, is what a sweep needs).
+pub(crate) fn temp_name(target_name: &OsStr) -> io::Result<OsString> {
+    let mut random = [0u8; RANDOM_HEX / 2];
+    platform::random_bytes(&mut random)?;
+    let overhead = 1 + 1 + RANDOM_HEX + TEMP_SUFFIX.len();
+    let name = platform::name_bytes(target_name);
+    let keep = name.len().min(platform::NAME_MAX - overhead);
+    let mut out = Vec::with_capacity(keep + overhead);
+    out.push(b'.');
+    out.extend_from_slice(&name[..keep]);
+    out.push(b'.');
+    for b in random {
+        out.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    out.extend_from_slice(TEMP_SUFFIX.as_bytes());
+    Ok(platform::name_from_bytes(out))
+}
+
+/// The journal name for `target_name`, or `None` if it would be too long.
+pub fn journal_name(target_name: &OsStr) -> Option<OsString> {
+    let name = platform::name_bytes(target_name);
+    if name.len() + 1 + JOURNAL_SUFFIX.len() > platform::NAME_MAX {
+        return None;
+    }
+    let mut out = Vec::with_capacity(name.len() + 1 + JOURNAL_SUFFIX.len());
+    out.push(b'.');
+    out.extend_from_slice(name);
+    out.extend_from_slice(JOURNAL_SUFFIX.as_bytes());
+    Some(platform::name_from_bytes(out))
+}
+
+/// If `file_name` is a journal, the name of its target.
+pub fn journal_target_name(file_name: &OsStr) -> Option<OsString> {
+    let bytes = platform::name_bytes(file_name);
+    let name = bytes
+        .strip_prefix(b".")?
+        .strip_suffix(JOURNAL_SUFFIX.as_bytes())?;
+    (!name.is_empty()).then(|| platform::name_from_bytes(name.to_vec()))
+}
+
+/// Files to remove and producer processes to stop if the process is interrupted.
+struct Live {
+    temps: Vec<PathBuf>,
+    children: Vec<u32>,
+    /// Set by the interrupt cleanup: no new temporary file may be created or renamed after it.
+    interrupted: bool,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    temps: Vec::new(),
+    children: Vec::new(),
+    interrupted: false,
+});
+
+fn interrupted_error() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "interrupted by a signal")
+}
+
+fn live() -> std::sync::MutexGuard<'static, Live> {
+    // A panic while holding the lock leaves the list usable; cleanup must still run.
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Remove every registered temporary file and terminate every registered producer. Called by the
+/// binary's signal handler thread on SIGINT/SIGTERM before it lets the signal end the process.
+/// Returns the number of files removed.
+pub fn cleanup_interrupted() -> usize {
+    let mut live = live();
+    live.interrupted = true;
+    let mut removed = 0;
+    for path in live.temps.drain(..) {
+        if std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    for pid in live.children.drain(..) {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+    removed
+}
+
+pub(crate) fn register_child(pid: u32) {
+    live().children.push(pid);
+}
+
+pub(crate) fn unregister_child(pid: u32) {
+    live().children.retain(|p| *p != pid);
+}
+
+/// A temporary file we created. Removed on drop unless it was renamed into place.
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// Create a temporary file for `target_name` in `dir`, exclusively, mode 0600.
+    pub fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
+        let mut attempts = 0;
+        loop {
+            let path = dir.join(temp_name(target_name)?);
+            // Register before creating, so a signal between the two removes nothing wrong
+            // (ENOENT) instead of leaving the file behind.
+            {
+                let mut live = live();
+                if live.interrupted {
+                    return Err(interrupted_error());
+                }
+                live.temps.push(path.clone());
+            }
+            match platform::create_exclusive(&path, 0o600) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file: Some(file),
+                    });
+                }
+                Err(e) => {
+                    live().temps.retain(|p| p != &path);
+                    attempts += 1;
+                    if e.kind() != io::ErrorKind::AlreadyExists || attempts >= 16 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file, until [`TempFile::close`] is called.
+    pub fn file(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("TempFile::file called after close")
+    }
+
+    /// Close the file, checking the result. The name stays until it is renamed or dropped.
+    pub fn close(&mut self) -> io::Result<()> {
+        match self.file.take() {
+            Some(file) => platform::close(file),
+            None => Ok(()),
+        }
+    }
+
+    /// Rename the (closed) temporary file to `to`: over it, or failing if it exists when
+    /// `no_clobber`. On success the temporary name is gone and nothing is removed on drop.
+    pub fn persist(&mut self, to: &Path, no_clobber: bool) -> io::Result<()> {
+        // Hold the registry while renaming so a concurrent interrupt cleanup either runs before
+        // (and the rename fails) or after (and finds nothing to remove).
+        let mut live = live();
+        if live.interrupted {
+            return Err(interrupted_error());
+        }
+        if no_clobber {
+            platform::rename_noreplace(&self.path, to)?;
+        } else {
+            platform::rename(&self.path, to)?;
+        }
+        live.temps.retain(|p| p != &self.path);
+        self.path = PathBuf::new();
+        Ok(())
+    }
+
+    /// Create `path` itself (not a random name) exclusively, mode 0600, tracked like a
+    /// temporary file until [`TempFile::keep`] is called. Used for journals.
+    pub fn create_at(path: PathBuf) -> io::Result<TempFile> {
+        {
+            let mut live = live();
+            if live.interrupted {
+                return Err(interrupted_error());
+            }
+            live.temps.push(path.clone());
+        }
+        match platform::create_exclusive(&path, 0o600) {
+            Ok(file) => Ok(TempFile {
+                path,
+                file: Some(file),
+            }),
+            Err(e) => {
+                live().temps.retain(|p| p != &path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stop tracking the file: it will not be removed on drop or on interrupt. Returns its path
+    /// and, unless it was closed, the open file.
+    pub fn keep(mut self) -> (PathBuf, Option<File>) {
+        let path = std::mem::take(&mut self.path);
+        live().temps.retain(|p| p != &path);
+        (path, self.file.take())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            drop(file);
+        }
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+            let path = std::mem::take(&mut self.path);
+            live().temps.retain(|p| p != &path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_and_unpredictable() {
+        let a = temp_name(OsStr::new("app.conf")).unwrap();
+        let b = temp_name(OsStr::new("app.conf")).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(temp_target_name(&a).unwrap(), "app.conf");
+        assert!(temp_target_name(OsStr::new("app.conf")).is_none());
+        assert!(temp_target_name(OsStr::new(".app.conf.tmp.durable-tmp")).is_none());
+        assert!(temp_target_name(OsStr::new(".app.0123456789abcdeg.durable-tmp")).is_none());
+        assert!(temp_target_name(OsStr::new("..0123456789abcdef.durable-tmp")).is_none());
+    }
+
+    #[test]
+    fn long_names_are_shortened_to_fit() {
+        let long = "x".repeat(255);
+        let name = temp_name(OsStr::new(&long)).unwrap();
+        assert_eq!(name.len(), 255);
+        assert!(temp_target_name(&name).is_some());
+        assert!(journal_name(OsStr::new(&long)).is_none());
+    }
+
+    #[test]
+    fn journal_names_round_trip() {
+        let j = journal_name(OsStr::new("a b")).unwrap();
+        assert_eq!(j, ".a b.durable-journal");
+        assert_eq!(journal_target_name(&j).unwrap(), "a b");
+        assert!(journal_target_name(OsStr::new(".durable-journal")).is_none());
+    }
+}

@@ -1,0 +1,180 @@
+//! Typed errors of the library. Every error names the file it is about, and says what state the
+//! target was left in, so the binary can pick the exit code without parsing messages.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::step::{Step, StepError};
+
+/// What a failed operation left behind at the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aftermath {
+    /// Nothing visible changed: the target (if any) holds its old content.
+    Unchanged,
+    /// The new content is in place but a later flush failed, so it may not survive a power loss.
+    Unconfirmed,
+    /// The target may hold a mix of old and new bytes (in-place strategy only).
+    Damaged,
+    /// The new content is complete and flushed in the journal, but the target was not (fully)
+    /// updated from it: the next `durable save` of the target completes it.
+    Pending,
+}
+
+/// Errors of the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A step's system call failed.
+    #[error("could not {} {}: {source}", .step.action(), .path.display())]
+    Step {
+        /// The step that failed.
+        step: Step,
+        /// The path it acted on.
+        path: PathBuf,
+        /// What the target was left as.
+        aftermath: Aftermath,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the input failed.
+    #[error("could not read {what}: {source}")]
+    Input {
+        /// Which input (stdin, a file path, a producer).
+        what: String,
+        /// What the target was left as.
+        aftermath: Aftermath,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Inspecting a path failed before anything was written.
+    #[error("could not inspect {}: {source}", .path.display())]
+    Inspect {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The producer command could not be started or exited unsuccessfully.
+    #[error("the producer `{program}` {status}")]
+    Producer {
+        /// The program as the user wrote it.
+        program: String,
+        /// "exited with status 3", "was killed by signal 9", "could not be started: …".
+        status: String,
+    },
+    /// The target's directory does not exist.
+    #[error("the directory {} does not exist", .path.display())]
+    MissingParent {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The target is something other than a regular file.
+    #[error("{} is {kind}, not a regular file", .path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// "a directory", "a FIFO", …
+        kind: &'static str,
+    },
+    /// The target exists and no-clobber was asked for.
+    #[error("{} already exists (--no-clobber)", .path.display())]
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The target has several names; renaming over it would split them.
+    #[error(
+        "{} has {links} hard links; an atomic save would give only this name the new content: \
+         pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name",
+        .path.display()
+    )]
+    HardLinked {
+        /// The path.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
+    /// A symlink chain that loops or is too long.
+    #[error("{} is a symlink chain that loops or is longer than 40 links", .path.display())]
+    SymlinkLoop {
+        /// Where the chain started.
+        path: PathBuf,
+    },
+    /// A symlink cannot be replaced in place.
+    #[error(
+        "{} is a symlink: --no-follow replaces the link itself, which only --strategy atomic can do",
+        .path.display()
+    )]
+    SymlinkInPlace {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The target's name is too long to derive a temporary or journal name from.
+    #[error("the file name of {} is too long for a {what} name next to it", .path.display())]
+    NameTooLong {
+        /// The target.
+        path: PathBuf,
+        /// "journal".
+        what: &'static str,
+    },
+    /// Another save of the same target holds its journal.
+    #[error("another `durable save` of {} is in progress (its journal {} is locked)", .target.display(), .journal.display())]
+    Busy {
+        /// The target.
+        target: PathBuf,
+        /// The journal.
+        journal: PathBuf,
+    },
+    /// Read-back after writing did not match what was written.
+    #[error("verification failed: {} does not read back as what was written", .path.display())]
+    VerifyMismatch {
+        /// The file that was re-read.
+        path: PathBuf,
+        /// What the target was left as.
+        aftermath: Aftermath,
+    },
+    /// The save was interrupted by a signal.
+    #[error("interrupted by {signal}")]
+    Interrupted {
+        /// The signal's name.
+        signal: &'static str,
+    },
+}
+
+impl Error {
+    /// What the target was left as.
+    pub fn aftermath(&self) -> Aftermath {
+        match self {
+            Error::Step { aftermath, .. }
+            | Error::VerifyMismatch { aftermath, .. }
+            | Error::Input { aftermath, .. } => *aftermath,
+            _ => Aftermath::Unchanged,
+        }
+    }
+
+    pub(crate) fn step(e: StepError, aftermath: Aftermath) -> Self {
+        Error::Step {
+            step: e.step,
+            path: e.path,
+            aftermath,
+            source: e.source,
+        }
+    }
+}
+
+/// Shorthand for results of this library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach an aftermath to a failed step.
+pub(crate) trait StepResultExt<T> {
+    fn left(self, aftermath: Aftermath) -> Result<T>;
+}
+
+impl<T> StepResultExt<T> for std::result::Result<T, StepError> {
+    fn left(self, aftermath: Aftermath) -> Result<T> {
+        self.map_err(|e| Error::step(e, aftermath))
+    }
+}

@@ -1,0 +1,87 @@
+//! The exit-code contract shared by every command, in one place.
+
+/// How a command ended. Ordered by severity, so a batch reports the worst with `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: success, or clean.
+    Success,
+    /// 1: a torn tail was found (safe to recover).
+    TornTail,
+    /// 4: written, but durability not confirmed (e.g. the rename succeeded and the directory
+    /// fsync failed).
+    Unconfirmed,
+    /// 2: error or bad usage; nothing was changed.
+    Error,
+    /// 3: corruption before the tail (needs a human).
+    Corruption,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::TornTail => 1,
+            Exit::Error => 2,
+            Exit::Corruption => 3,
+            Exit::Unconfirmed => 4,
+        }
+    }
+
+    /// The more severe of two outcomes (for commands that handle several files).
+    #[allow(dead_code)] // used by the batch commands (log verify, recover)
+    pub fn worst(self, other: Exit) -> Exit {
+        self.max(other)
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+/// The contract as printed in `--help` and the man page.
+pub const EXIT_STATUS: &str = "\
+Exit status (the same for every command):
+  0  success, or clean
+  1  torn tail found (safe to recover)
+  2  error or bad usage; nothing was changed
+  3  corruption before the tail (needs a human)
+  4  written, but durability not confirmed (e.g. the rename succeeded and the
+     directory fsync failed)
+When several files are handled, the exit status is the most severe, in the
+order 3, 2, 4, 1, 0.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_contract() {
+        assert_eq!(Exit::Success.code(), 0);
+        assert_eq!(Exit::TornTail.code(), 1);
+        assert_eq!(Exit::Error.code(), 2);
+        assert_eq!(Exit::Corruption.code(), 3);
+        assert_eq!(Exit::Unconfirmed.code(), 4);
+    }
+
+    #[test]
+    fn worst_follows_the_documented_order() {
+        let order = [
+            Exit::Success,
+            Exit::TornTail,
+            Exit::Unconfirmed,
+            Exit::Error,
+            Exit::Corruption,
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                assert_eq!(a.worst(*b), order[i.max(j)]);
+            }
+        }
+        let codes: Vec<u8> = order.iter().rev().map(|e| e.code()).collect();
+        assert_eq!(codes, [3, 2, 4, 1, 0]);
+        assert!(EXIT_STATUS.contains("order 3, 2, 4, 1, 0"));
+    }
+}

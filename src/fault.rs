@@ -1,0 +1,62 @@
+//! Test-only fault switch: make a named step fail or crash the process right after it.
+//!
+//! `DURABLE_FAULT=STEP:ACTION[,STEP:ACTION…]`, where `STEP` is a [`Step`] name and `ACTION` is
+//! `crash` (abort right after the step succeeded, as a power cut or `kill -9` would: no
+//! destructors, no cleanup), `eio` or `enospc` (the step fails with that error instead of running).
+//! The switch exists only in debug builds (`cfg(debug_assertions)`), which is what `cargo test`
+//! builds; a release build never reads the variable.
+
+use std::io;
+
+use crate::step::Step;
+
+/// The environment variable that holds the fault plan.
+pub const ENV: &str = "DURABLE_FAULT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Crash,
+    Fail(i32),
+}
+
+#[cfg(debug_assertions)]
+fn planned(step: Step) -> Option<Action> {
+    let plan = std::env::var(ENV).ok()?;
+    plan.split(',').find_map(|item| {
+        let (name, action) = item.trim().split_once(':')?;
+        if name != step.name() {
+            return None;
+        }
+        match action {
+            "crash" => Some(Action::Crash),
+            "eio" => Some(Action::Fail(libc::EIO)),
+            "enospc" => Some(Action::Fail(libc::ENOSPC)),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(not(debug_assertions))]
+fn planned(_: Step) -> Option<Action> {
+    None
+}
+
+/// Fail the step with the planned error, if one is planned for it.
+pub(crate) fn inject_error(step: Step) -> io::Result<()> {
+    match planned(step) {
+        Some(Action::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
+        _ => Ok(()),
+    }
+}
+
+/// Abort the process if a crash is planned right after this step.
+pub(crate) fn crash_after(step: Step) {
+    if planned(step) == Some(Action::Crash) {
+        std::process::abort();
+    }
+}
+
+/// Whether this build honours the switch (tests skip fault cases when it does not).
+pub fn enabled() -> bool {
+    cfg!(debug_assertions)
+}

@@ -1,0 +1,187 @@
+//! Where the new content comes from: standard input, a file, or a producer command whose exit
+//! status decides whether the save is committed.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use crate::disk;
+use crate::error::{Error, Result};
+
+/// A source of new content for a save.
+pub trait Input: Read {
+    /// A short description for messages: "standard input", a path, a command.
+    fn describe(&self) -> String;
+
+    /// Called after the last byte was read and before anything becomes visible: a producer that
+    /// failed vetoes the save here.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// True when the whole input must be read before the target may be touched (a producer can
+    /// still fail after its last byte), which makes the in-place strategy spool it first.
+    fn can_veto(&self) -> bool {
+        false
+    }
+}
+
+/// Standard input.
+#[derive(Debug)]
+pub struct StdinInput(io::Stdin);
+
+impl StdinInput {
+    /// Read from this process's standard input.
+    pub fn new() -> Self {
+        StdinInput(io::stdin())
+    }
+}
+
+impl Default for StdinInput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Read for StdinInput {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Input for StdinInput {
+    fn describe(&self) -> String {
+        "standard input".into()
+    }
+}
+
+/// A file given with `--from`.
+#[derive(Debug)]
+pub struct FileInput {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileInput {
+    /// Open `path` for reading.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|source| Error::Input {
+            what: path.display().to_string(),
+            aftermath: crate::Aftermath::Unchanged,
+            source,
+        })?;
+        Ok(FileInput {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub(crate) fn from_file(path: PathBuf, file: File) -> Self {
+        FileInput { path, file }
+    }
+}
+
+impl Read for FileInput {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Input for FileInput {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A producer command: its standard output is the content, its standard error passes through,
+/// and the save is committed only if it exits with status 0.
+#[derive(Debug)]
+pub struct Producer {
+    program: String,
+    child: Option<Child>,
+    stdout: Option<ChildStdout>,
+}
+
+impl Producer {
+    /// Start `program` with `args`, its stdout piped to us.
+    pub fn spawn(program: &OsStr, args: &[OsString]) -> Result<Self> {
+        let shown = program.to_string_lossy().into_owned();
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::Producer {
+                program: shown.clone(),
+                status: format!("could not be started: {e}"),
+            })?;
+        disk::register_child(child.id());
+        let stdout = child.stdout.take();
+        Ok(Producer {
+            program: shown,
+            child: Some(child),
+            stdout,
+        })
+    }
+}
+
+impl Read for Producer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stdout {
+            Some(out) => out.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Input for Producer {
+    fn describe(&self) -> String {
+        format!("the producer `{}`", self.program)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        // Close our end first so a producer still writing gets EPIPE instead of blocking.
+        self.stdout = None;
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child.wait();
+        disk::unregister_child(child.id());
+        let status = status.map_err(|e| Error::Producer {
+            program: self.program.clone(),
+            status: format!("could not be waited for: {e}"),
+        })?;
+        if status.success() {
+            return Ok(());
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let status = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("was killed by signal {signal}"),
+            (None, None) => format!("failed ({status})"),
+        };
+        Err(Error::Producer {
+            program: self.program.clone(),
+            status,
+        })
+    }
+
+    fn can_veto(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // The save failed before the producer finished: stop it rather than leave it running.
+        self.stdout = None;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            disk::unregister_child(child.id());
+        }
+    }
+}

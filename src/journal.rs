@@ -1,0 +1,365 @@
+//! The journal of the journaled in-place strategy: a sidecar `.NAME.durable-journal` next to the
+//! target that holds the complete new content, synced before the target is touched, so an
+//! interrupted in-place write can always be completed; and settling a journal left behind.
+//!
+//! Layout (all integers little-endian), a 64-byte header then the content:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0  | 8  | magic `DURJNL\0\x01` (the last byte is the version) |
+//! | 8  | 8  | content length |
+//! | 16 | 32 | SHA-256 of the content |
+//! | 48 | 4  | permission bits for the target |
+//! | 52 | 4  | flags: bit 0 = apply those bits even if the target exists (`--mode`) |
+//! | 56 | 4  | reserved, zero |
+//! | 60 | 4  | CRC-32 of bytes 0..60 |
+//!
+//! A journal is valid only if its header checks out, its size is exactly 64 + length, and the
+//! content hashes to the recorded SHA-256. The header is written last (after the content), so a
+//! journal interrupted while being written is never valid.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::disk::{self, SyncLevel};
+use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::platform;
+use crate::step::{Step, Tracker};
+use crate::target::Target;
+
+const MAGIC: &[u8; 8] = b"DURJNL\0\x01";
+/// Size of the journal header in bytes.
+pub(crate) const HEADER_LEN: u64 = 64;
+pub(crate) const CHUNK: usize = 1 << 20;
+
+/// The decoded header of a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub len: u64,
+    pub sha256: [u8; 32],
+    pub mode: u32,
+    pub force_mode: bool,
+}
+
+impl Header {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN as usize] {
+        let mut out = [0u8; HEADER_LEN as usize];
+        out[0..8].copy_from_slice(MAGIC);
+        out[8..16].copy_from_slice(&self.len.to_le_bytes());
+        out[16..48].copy_from_slice(&self.sha256);
+        out[48..52].copy_from_slice(&self.mode.to_le_bytes());
+        out[52..56].copy_from_slice(&u32::from(self.force_mode).to_le_bytes());
+        let crc = crc32fast::hash(&out[0..60]);
+        out[60..64].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8; HEADER_LEN as usize]) -> Option<Header> {
+        if &bytes[0..8] != MAGIC {
+            return None;
+        }
+        let crc = u32::from_le_bytes(bytes[60..64].try_into().ok()?);
+        let flags = u32::from_le_bytes(bytes[52..56].try_into().ok()?);
+        if crc != crc32fast::hash(&bytes[0..60]) || flags > 1 || bytes[56..60] != [0; 4] {
+            return None;
+        }
+        Some(Header {
+            len: u64::from_le_bytes(bytes[8..16].try_into().ok()?),
+            sha256: bytes[16..48].try_into().ok()?,
+            mode: u32::from_le_bytes(bytes[48..52].try_into().ok()?),
+            force_mode: flags == 1,
+        })
+    }
+}
+
+/// What settling a leftover journal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The journal was valid: its content was written to the target, then it was removed.
+    Completed {
+        /// The journal that was replayed.
+        journal: PathBuf,
+        /// Bytes written to the target.
+        bytes: u64,
+    },
+    /// The journal was incomplete (the save was interrupted before the target was touched): it
+    /// was removed and the target left as it was.
+    RolledBack {
+        /// The journal that was removed.
+        journal: PathBuf,
+        /// Why it was not valid.
+        reason: String,
+    },
+}
+
+/// The journal path for a target.
+pub(crate) fn path_for(target: &Target) -> Result<PathBuf> {
+    let name = disk::journal_name(&target.name).ok_or_else(|| Error::NameTooLong {
+        path: target.path.clone(),
+        what: "journal",
+    })?;
+    Ok(target.dir.join(name))
+}
+
+/// Whether a journal exists for the target (used by `--explain`).
+pub(crate) fn exists_for(target: &Target) -> bool {
+    path_for(target).is_ok_and(|p| p.symlink_metadata().is_ok())
+}
+
+/// Finish or roll back the journal left for `target`, if there is one.
+pub(crate) fn settle(
+    target: &Target,
+    sync: SyncLevel,
+    tracker: &mut Tracker<'_>,
+) -> Result<Option<Settled>> {
+    let journal = path_for(target)?;
+    let file = match File::options().read(true).write(true).open(&journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: journal,
+                source,
+            });
+        }
+    };
+    lock(&file, target, &journal)?;
+    match validate(&file).map_err(|source| Error::Inspect {
+        path: journal.clone(),
+        source,
+    })? {
+        Ok(header) => {
+            apply(&file, &header, &journal, target, sync, false, tracker)?;
+            Ok(Some(Settled::Completed {
+                journal,
+                bytes: header.len,
+            }))
+        }
+        Err(reason) => {
+            tracker
+                .run(Step::RemoveJournal, &journal, || {
+                    std::fs::remove_file(&journal)
+                })
+                .left(Aftermath::Unchanged)?;
+            if sync != SyncLevel::None {
+                tracker
+                    .run(Step::SyncDirFinal, &target.dir, || {
+                        platform::sync_dir(&target.dir, sync)
+                    })
+                    .left(Aftermath::Unconfirmed)?;
+            }
+            Ok(Some(Settled::RolledBack { journal, reason }))
+        }
+    }
+}
+
+/// Take the journal's exclusive lock without waiting: a locked journal belongs to a save that is
+/// still running.
+pub(crate) fn lock(file: &File, target: &Target, journal: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+            target: target.path.clone(),
+            journal: journal.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Inspect {
+            path: journal.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Check a journal: `Ok(Ok(header))` if valid, `Ok(Err(reason))` if not.
+fn validate(file: &File) -> io::Result<std::result::Result<Header, String>> {
+    let size = file.metadata()?.len();
+    let mut raw = [0u8; HEADER_LEN as usize];
+    if size < HEADER_LEN {
+        return Ok(Err(format!(
+            "it is {size} bytes long, shorter than its {HEADER_LEN}-byte header"
+        )));
+    }
+    file.read_exact_at(&mut raw, 0)?;
+    let Some(header) = Header::decode(&raw) else {
+        return Ok(Err("its header is incomplete or damaged".into()));
+    };
+    if Some(size) != header.len.checked_add(HEADER_LEN) {
+        return Ok(Err(format!(
+            "its header announces {} bytes of content but it holds {}",
+            header.len,
+            size - HEADER_LEN
+        )));
+    }
+    let mut hasher = Sha256::new();
+    let mut reader = ReadAt::new(file, HEADER_LEN);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    if hasher.finalize()[..] != header.sha256 {
+        return Ok(Err("its content does not match its SHA-256".into()));
+    }
+    Ok(Ok(header))
+}
+
+/// Write the journal's content over the target in place, flush it, then remove the journal.
+/// Every failure here leaves the journal in place, so the next save completes the job.
+pub(crate) fn apply(
+    journal_file: &File,
+    header: &Header,
+    journal: &Path,
+    target: &Target,
+    sync: SyncLevel,
+    verify: bool,
+    tracker: &mut Tracker<'_>,
+) -> Result<()> {
+    let pending = Aftermath::Pending;
+    let created = target.path.symlink_metadata().is_err();
+    let out = tracker
+        .run(Step::OpenTarget, &target.path, || {
+            platform::open_for_update(&target.path, true, false, header.mode)
+        })
+        .left(pending)?;
+    tracker
+        .run(Step::WriteTarget, &target.path, || {
+            let mut reader = ReadAt::new(journal_file, HEADER_LEN);
+            let mut buf = vec![0u8; CHUNK];
+            let mut offset = 0u64;
+            while offset < header.len {
+                let want = usize::try_from(header.len - offset)
+                    .unwrap_or(CHUNK)
+                    .min(CHUNK);
+                reader.read_exact(&mut buf[..want])?;
+                out.write_all_at(&buf[..want], offset)?;
+                offset += want as u64;
+            }
+            Ok(())
+        })
+        .left(pending)?;
+    tracker
+        .run(Step::Truncate, &target.path, || out.set_len(header.len))
+        .left(pending)?;
+    if created || header.force_mode {
+        // open(2) applied the umask; the recorded bits are what the user asked for.
+        tracker
+            .run(Step::Metadata, &target.path, || {
+                platform::set_mode(&out, header.mode)
+            })
+            .left(pending)?;
+    }
+    if sync != SyncLevel::None {
+        tracker
+            .run(Step::SyncTarget, &target.path, || {
+                platform::sync_file(&out, sync)
+            })
+            .left(pending)?;
+    }
+    if verify {
+        let matches = tracker
+            .run(Step::Verify, &target.path, || {
+                let mut hasher = Sha256::new();
+                let len = hash_file(&out, &mut hasher)?;
+                Ok(len == header.len && hasher.finalize()[..] == header.sha256)
+            })
+            .left(pending)?;
+        if !matches {
+            return Err(Error::VerifyMismatch {
+                path: target.path.clone(),
+                aftermath: pending,
+            });
+        }
+    }
+    tracker
+        .run(Step::CloseTarget, &target.path, || platform::close(out))
+        .left(pending)?;
+    if created && sync != SyncLevel::None {
+        // The new name must be durable before the journal that could recreate it goes away.
+        tracker
+            .run(Step::SyncDirTarget, &target.dir, || {
+                platform::sync_dir(&target.dir, sync)
+            })
+            .left(pending)?;
+    }
+    tracker
+        .run(Step::RemoveJournal, journal, || {
+            std::fs::remove_file(journal)
+        })
+        .left(Aftermath::Unconfirmed)?;
+    if sync != SyncLevel::None {
+        tracker
+            .run(Step::SyncDirFinal, &target.dir, || {
+                platform::sync_dir(&target.dir, sync)
+            })
+            .left(Aftermath::Unconfirmed)?;
+    }
+    Ok(())
+}
+
+/// Feed a whole file (from offset 0) to a hasher; returns its length.
+pub(crate) fn hash_file(file: &File, hasher: &mut impl Digest) -> io::Result<u64> {
+    let mut reader = ReadAt::new(file, 0);
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// Sequential reads with `pread`, leaving the file's own offset alone.
+pub(crate) struct ReadAt<'f> {
+    file: &'f File,
+    offset: u64,
+}
+
+impl<'f> ReadAt<'f> {
+    pub(crate) fn new(file: &'f File, offset: u64) -> Self {
+        ReadAt { file, offset }
+    }
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_detects_damage() {
+        let header = Header {
+            len: 1234,
+            sha256: [7; 32],
+            mode: 0o640,
+            force_mode: true,
+        };
+        let bytes = header.encode();
+        assert_eq!(Header::decode(&bytes), Some(header));
+        for i in 0..bytes.len() {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert_eq!(
+                Header::decode(&damaged),
+                None,
+                "flip in byte {i} not caught"
+            );
+        }
+        assert_eq!(Header::decode(&[0; 64]), None);
+    }
+}

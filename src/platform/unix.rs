@@ -1,0 +1,246 @@
+//! Unix implementation of the platform calls (Linux tested; macOS branches untested).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, IntoRawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::SyncLevel;
+
+/// Create `path` exclusively (`O_CREAT|O_EXCL|O_CLOEXEC`, std adds `O_CLOEXEC`) with `mode`
+/// before the umask. Never follows a symlink at `path`: `O_EXCL` fails on any existing name.
+pub(crate) fn create_exclusive(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+/// Open `path` for writing without truncating; create it with `mode` if `create` (exclusively if
+/// `exclusive`). `O_NOFOLLOW` refuses a symlink at the last component.
+pub(crate) fn open_for_update(
+    path: &Path,
+    create: bool,
+    exclusive: bool,
+    mode: u32,
+) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW);
+    if exclusive {
+        options.create_new(true);
+    } else if create {
+        options.create(true);
+    }
+    options.open(path)
+}
+
+/// Flush `file` at `level`.
+///
+/// # Platform specific behavior
+/// Linux: `fsync` for full, `fdatasync` for data. macOS: `fcntl(F_FULLFSYNC)` for both, because
+/// plain `fsync` there does not ask the drive to flush its cache.
+pub(crate) fn sync_file(file: &File, level: SyncLevel) -> io::Result<()> {
+    match level {
+        SyncLevel::None => Ok(()),
+        #[cfg(target_vendor = "apple")]
+        SyncLevel::Full | SyncLevel::Data => {
+            rustix::fs::fcntl_fullfsync(file.as_fd()).map_err(io::Error::from)
+        }
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Full => rustix::fs::fsync(file.as_fd()).map_err(io::Error::from),
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Data => rustix::fs::fdatasync(file.as_fd()).map_err(io::Error::from),
+    }
+}
+
+/// Open a directory so it can be flushed.
+pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
+}
+
+/// Flush the directory `dir` so that creates, renames and unlinks in it survive a power loss.
+/// A directory is flushed with the same call as a file (`fsync`); `SyncLevel::Data` uses `fsync`
+/// too, since a directory's entries are its metadata.
+pub(crate) fn sync_dir(dir: &Path, level: SyncLevel) -> io::Result<()> {
+    if level == SyncLevel::None {
+        return Ok(());
+    }
+    let handle = open_dir(dir)?;
+    sync_file(&handle, SyncLevel::Full)?;
+    close(handle)
+}
+
+/// Close `file` and report the error `close(2)` returns (NFS, for one, reports write-back
+/// failures there), which `File`'s destructor would silently drop.
+pub(crate) fn close(file: File) -> io::Result<()> {
+    let fd = file.into_raw_fd();
+    // SAFETY: `fd` was just released from an owned `File`, so it is open and nothing else owns it;
+    // it is closed exactly once, here.
+    let rc = unsafe { libc::close(fd) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Rename `from` to `to`, failing with `AlreadyExists` if `to` exists. Uses
+/// `renameat2(RENAME_NOREPLACE)`; where the filesystem or kernel answers `EINVAL`/`ENOSYS`, falls
+/// back to `link(from, to)` (which refuses an existing `to`) followed by `unlink(from)`.
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    std::fs::hard_link(from, to)?;
+    std::fs::remove_file(from)
+}
+
+/// Rename `from` over `to` (atomically replacing it).
+pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+/// The process's umask (read by setting and restoring it; done before any thread that creates
+/// files is started).
+pub(crate) fn umask() -> u32 {
+    let mask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    rustix::process::umask(mask);
+    mask.as_raw_mode() as u32
+}
+
+/// Set the permission bits of an open file (`fchmod`).
+pub(crate) fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// Set the owner and group of an open file (`fchown`).
+pub(crate) fn set_owner(file: &File, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::fchown(file, Some(uid), Some(gid))
+}
+
+/// Owner, group, mode (permission bits only) and link count of a file.
+pub(crate) fn owner_mode_links(meta: &std::fs::Metadata) -> (u32, u32, u32, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.uid(), meta.gid(), meta.mode() & 0o7777, meta.nlink())
+}
+
+/// Names of the extended attributes of an open file.
+pub(crate) fn list_xattrs(file: &File) -> io::Result<Vec<OsString>> {
+    let mut buf = Vec::new();
+    loop {
+        let size =
+            rustix::fs::flistxattr(file.as_fd(), &mut [0u8; 0][..]).map_err(io::Error::from)?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        buf.resize(size, 0);
+        match rustix::fs::flistxattr(file.as_fd(), &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                break;
+            }
+            // The list grew between the two calls: ask again.
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(buf
+        .split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| OsString::from_vec(name.to_vec()))
+        .collect())
+}
+
+/// The value of one extended attribute of an open file.
+pub(crate) fn get_xattr(file: &File, name: &OsStr) -> io::Result<Vec<u8>> {
+    loop {
+        let size = rustix::fs::fgetxattr(file.as_fd(), name.as_bytes(), &mut [0u8; 0][..])
+            .map_err(io::Error::from)?;
+        let mut value = vec![0; size];
+        match rustix::fs::fgetxattr(file.as_fd(), name.as_bytes(), &mut value[..]) {
+            Ok(n) => {
+                value.truncate(n);
+                return Ok(value);
+            }
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Set one extended attribute on an open file.
+pub(crate) fn set_xattr(file: &File, name: &OsStr, value: &[u8]) -> io::Result<()> {
+    rustix::fs::fsetxattr(
+        file.as_fd(),
+        name.as_bytes(),
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+/// Bytes of a file name, for building temp and journal names.
+pub(crate) fn name_bytes(name: &OsStr) -> &[u8] {
+    name.as_bytes()
+}
+
+/// A file name from bytes.
+pub(crate) fn name_from_bytes(bytes: Vec<u8>) -> OsString {
+    OsString::from_vec(bytes)
+}
+
+/// The longest file name the platform accepts, in bytes.
+pub(crate) const NAME_MAX: usize = 255;
+
+/// Fill `buf` with unpredictable bytes from the OS.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Make a write past `ulimit -f` fail with `EFBIG` instead of killing the process with
+/// `SIGXFSZ`, so the temporary file is removed and the user gets a sentence.
+pub(crate) fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code and is allowed
+    // at any time; it runs once at start-up.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// A short name for a file type, for messages.
+pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_symlink() {
+        "a symlink"
+    } else {
+        "a regular file"
+    }
+}

@@ -1,0 +1,882 @@
+//! `durable save`: replace a file's content so that a crash at any moment leaves either the old
+//! or the new content, by one of three strategies (atomic rename, in place, journaled in place).
+//!
+//! [`plan`] and [`save`] make the same decisions from the same inputs: `--explain` prints the
+//! plan, and a test checks that the steps a save performs are the steps its plan listed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::disk::{SyncLevel, TempFile};
+use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::input::{FileInput, Input};
+use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
+use crate::meta;
+use crate::platform;
+use crate::step::{Observer, Step, StepRecord, Tracker};
+use crate::target::{self, Target};
+
+/// How the new content replaces the old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Temporary file in the target's directory, flushed, closed, renamed over the target, and
+    /// the directory flushed. Crash-atomic; gives the target a new inode.
+    #[default]
+    Atomic,
+    /// Write over the existing file. Keeps the inode (hard links, bind mounts, watchers); not
+    /// crash-atomic on its own.
+    InPlace,
+    /// In place, but the new content is first written and flushed to a journal next to the
+    /// target, so an interrupted write is completed by the next save (or `durable recover`).
+    Journal,
+}
+
+impl Strategy {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Atomic => "atomic",
+            Strategy::InPlace => "in-place",
+            Strategy::Journal => "journal",
+        }
+    }
+}
+
+/// What to do with a target that has several hard links (atomic strategy only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HardLinks {
+    /// Refuse, naming the choices.
+    #[default]
+    Refuse,
+    /// Replace only this name; the other names keep the old content.
+    Break,
+}
+
+/// Options of a save.
+#[derive(Debug, Clone, Default)]
+pub struct SaveOptions {
+    /// How to replace the content.
+    pub strategy: Strategy,
+    /// How hard to flush.
+    pub sync: SyncLevel,
+    /// Permission bits for the file; default: the existing file's, or `0666 & ~umask`.
+    pub mode: Option<u32>,
+    /// Replace a symlink at the target itself instead of writing through it.
+    pub no_follow: bool,
+    /// What to do with a hard-linked target.
+    pub hardlinks: HardLinks,
+    /// Fail if the target exists.
+    pub no_clobber: bool,
+    /// Keep the previous version as `TARGET.bak`.
+    pub backup: bool,
+    /// Leave the target alone (not even its mtime) when the new content equals the old.
+    pub if_changed: bool,
+    /// Re-read what was written and compare before reporting success.
+    pub verify: bool,
+}
+
+/// What a save did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new content is in place (and flushed, at the chosen sync level).
+    Written,
+    /// `--if-changed` found the content identical; nothing was written.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The result of a successful save.
+#[derive(Debug, Clone)]
+pub struct SaveReport {
+    /// The resolved target.
+    pub target: Target,
+    /// The strategy used.
+    pub strategy: Strategy,
+    /// The sync level used.
+    pub sync: SyncLevel,
+    /// Bytes of new content.
+    pub bytes: u64,
+    /// Written or unchanged.
+    pub outcome: Outcome,
+    /// The target did not exist before.
+    pub created: bool,
+    /// Where the previous version was kept (`--backup`).
+    pub backup: Option<PathBuf>,
+    /// A leftover journal that was settled first.
+    pub settled: Option<Settled>,
+    /// Every step performed, in order, with its duration.
+    pub steps: Vec<StepRecord>,
+    /// Things the user should know that did not stop the save.
+    pub warnings: Vec<String>,
+}
+
+/// One step of a plan, with the system calls it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// The step.
+    pub step: Step,
+    /// The system calls, written out.
+    pub calls: String,
+}
+
+/// What a save would do, without doing it (`--explain`).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved target.
+    pub target: Target,
+    /// The strategy.
+    pub strategy: Strategy,
+    /// The sync level.
+    pub sync: SyncLevel,
+    /// The steps, in order.
+    pub steps: Vec<PlannedStep>,
+    /// Remarks: steps that depend on the input, symlinks followed, and so on.
+    pub notes: Vec<String>,
+}
+
+/// Resolve the target and check it against the options: what both [`plan`] and [`save`] do
+/// before anything else.
+fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
+    let target = target::resolve(given, !opts.no_follow)?;
+    if opts.strategy != Strategy::Atomic && target.replaces_symlink {
+        return Err(Error::SymlinkInPlace { path: target.path });
+    }
+    if opts.no_clobber && (target.existing.is_some() || target.replaces_symlink) {
+        return Err(Error::Exists { path: target.path });
+    }
+    if opts.strategy == Strategy::Atomic
+        && opts.hardlinks == HardLinks::Refuse
+        && let Some(existing) = target.existing.filter(|e| e.links > 1)
+    {
+        return Err(Error::HardLinked {
+            path: target.path,
+            links: existing.links,
+        });
+    }
+    if opts.strategy == Strategy::Journal {
+        journal::path_for(&target)?;
+    }
+    Ok(target)
+}
+
+/// What [`save`] would do with these options, without changing anything.
+pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
+    let target = prepare(given, opts)?;
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    let mut add = |step: Step, calls: String| steps.push(PlannedStep { step, calls });
+    let path = target.path.display().to_string();
+    let dir = target.dir.display().to_string();
+    let sync = match opts.sync {
+        SyncLevel::Full if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
+        SyncLevel::Full => Some("fsync"),
+        SyncLevel::Data if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
+        SyncLevel::Data => Some("fdatasync"),
+        SyncLevel::None => None,
+    };
+    let dir_sync = format!("open(\"{dir}\", O_RDONLY|O_DIRECTORY); fsync(dir); close(dir)");
+    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    let exists = target.existing.is_some();
+    if target.via_symlink {
+        notes.push(format!(
+            "{} is a symlink: writing through it to {path}",
+            target.given.display()
+        ));
+    }
+    if target.replaces_symlink {
+        notes.push(format!(
+            "{path} is a symlink: it will be replaced by a regular file"
+        ));
+    }
+    if opts.if_changed {
+        notes.push(
+            "--if-changed: if the input equals the current content, the steps after writing are skipped"
+                .into(),
+        );
+    }
+    if journal::exists_for(&target) {
+        let journal = journal::path_for(&target)?;
+        add(
+            Step::SettleJournal,
+            format!(
+                "replay {} onto {path} if it is complete, else remove it",
+                journal.display()
+            ),
+        );
+    }
+    let tmp = format!(
+        "{dir}/.{}.XXXXXXXXXXXXXXXX.durable-tmp",
+        target.name.to_string_lossy()
+    );
+    let backup = backup_path(&target).display().to_string();
+    match opts.strategy {
+        Strategy::Atomic => {
+            add(
+                Step::CreateTemp,
+                format!("open(\"{tmp}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)"),
+            );
+            add(Step::WriteTemp, "write(tmp, …) until the input ends".into());
+            let mut meta = String::new();
+            if let Some(e) = &target.existing {
+                meta.push_str(&format!(
+                    "fchown(tmp, {}, {}); fsetxattr(tmp, …) for each extended attribute of {path}; ",
+                    e.uid, e.gid
+                ));
+            }
+            meta.push_str(&format!("fchmod(tmp, {mode:04o})"));
+            add(Step::Metadata, meta);
+            if let Some(call) = sync {
+                add(Step::SyncTemp, format!("{call}(tmp)"));
+            }
+            if opts.verify {
+                add(
+                    Step::Verify,
+                    "pread(tmp, …) and compare length and CRC-32".into(),
+                );
+            }
+            add(Step::CloseTemp, "close(tmp)".into());
+            if opts.backup && exists {
+                add(
+                    Step::Backup,
+                    format!("link(\"{path}\", tmp2); rename(tmp2, \"{backup}\")"),
+                );
+            }
+            add(
+                Step::Rename,
+                if opts.no_clobber {
+                    format!("renameat2(tmp, \"{path}\", RENAME_NOREPLACE)")
+                } else {
+                    format!("rename(tmp, \"{path}\")")
+                },
+            );
+            if sync.is_some() {
+                add(Step::SyncDir, dir_sync.clone());
+            }
+        }
+        Strategy::InPlace | Strategy::Journal => {
+            let journal = journal::path_for(&target)?.display().to_string();
+            let journaled = opts.strategy == Strategy::Journal;
+            if journaled {
+                add(
+                    Step::WriteJournal,
+                    format!(
+                        "open(\"{journal}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
+                         pwrite(journal, …) the input after a 64-byte header, then the header"
+                    ),
+                );
+                if let Some(call) = sync {
+                    add(Step::SyncJournal, format!("{call}(journal)"));
+                    add(Step::SyncDirJournal, dir_sync.clone());
+                }
+            }
+            if opts.backup && exists {
+                add(
+                    Step::Backup,
+                    format!(
+                        "copy \"{path}\" to a temporary file, flush it, rename it to \"{backup}\", flush the directory"
+                    ),
+                );
+            }
+            let create = if opts.no_clobber {
+                "O_CREAT|O_EXCL"
+            } else {
+                "O_CREAT"
+            };
+            add(
+                Step::OpenTarget,
+                format!("open(\"{path}\", O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})"),
+            );
+            add(
+                Step::WriteTarget,
+                if journaled {
+                    "pwrite(target, …) the journal's content from offset 0".into()
+                } else {
+                    "pwrite(target, …) the input from offset 0".into()
+                },
+            );
+            add(Step::Truncate, "ftruncate(target, new length)".into());
+            if (journaled && !exists) || opts.mode.is_some() {
+                add(Step::Metadata, format!("fchmod(target, {mode:04o})"));
+            }
+            if let Some(call) = sync {
+                add(Step::SyncTarget, format!("{call}(target)"));
+            }
+            if opts.verify {
+                add(Step::Verify, "pread(target, …) and compare".into());
+            }
+            add(Step::CloseTarget, "close(target)".into());
+            if !exists && sync.is_some() {
+                add(Step::SyncDirTarget, dir_sync.clone());
+            }
+            if journaled {
+                add(Step::RemoveJournal, format!("unlink(\"{journal}\")"));
+                if sync.is_some() {
+                    add(Step::SyncDirFinal, dir_sync.clone());
+                }
+            } else if !opts.if_changed && opts.strategy == Strategy::InPlace {
+                notes.push(
+                    "in-place is not crash-atomic: a crash during pwrite leaves a mix of old and new bytes"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(Plan {
+        target,
+        strategy: opts.strategy,
+        sync: opts.sync,
+        steps,
+        notes,
+    })
+}
+
+/// The path of the backup of `target`.
+fn backup_path(target: &Target) -> PathBuf {
+    let mut name = target.name.clone();
+    name.push(".bak");
+    target.dir.join(name)
+}
+
+/// Save the content of `input` to `given`.
+pub fn save(
+    given: &Path,
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    observer: &mut dyn Observer,
+) -> Result<SaveReport> {
+    let mut tracker = Tracker::new(observer);
+    let mut target = prepare(given, opts)?;
+    let settled = if journal::exists_for(&target) {
+        let started = tracker
+            .start(Step::SettleJournal, &target.path)
+            .left(Aftermath::Unchanged)?;
+        let settled = journal::settle(&target, opts.sync, &mut tracker)?;
+        tracker.finish(Step::SettleJournal, &target.path, started);
+        // Replaying may have created the target or changed it: look again.
+        target = prepare(given, opts)?;
+        settled
+    } else {
+        None
+    };
+    let mut report = SaveReport {
+        created: target.existing.is_none(),
+        target,
+        strategy: opts.strategy,
+        sync: opts.sync,
+        bytes: 0,
+        outcome: Outcome::Written,
+        backup: None,
+        settled,
+        steps: Vec::new(),
+        warnings: Vec::new(),
+    };
+    match opts.strategy {
+        Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report)?,
+        Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report)?,
+        Strategy::Journal => save_journal(input, opts, &mut tracker, &mut report)?,
+    }
+    report.steps = tracker.records;
+    Ok(report)
+}
+
+fn save_atomic(
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    t: &mut Tracker<'_>,
+    report: &mut SaveReport,
+) -> Result<()> {
+    let target = &report.target;
+    let old = open_existing(target)?;
+    let mut temp = t
+        .run(Step::CreateTemp, &target.dir, || {
+            TempFile::create_in(&target.dir, &target.name)
+        })
+        .left(Aftermath::Unchanged)?;
+    let compare = old.as_ref().filter(|_| opts.if_changed);
+    let pumped = {
+        let mut file = temp.file();
+        write_step(
+            t,
+            Step::WriteTemp,
+            temp.path(),
+            input,
+            compare,
+            false,
+            |_, chunk, _| file.write_all(chunk),
+        )?
+    };
+    input.finish()?;
+    report.bytes = pumped.len;
+    if opts.if_changed && pumped.identical {
+        report.outcome = Outcome::Unchanged;
+        return Ok(()); // dropping `temp` removes it
+    }
+    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    let from = old.as_ref().zip(target.existing.as_ref());
+    t.run(Step::Metadata, temp.path(), || {
+        meta::apply(temp.file(), from, mode, &mut report.warnings)
+    })
+    .left(Aftermath::Unchanged)?;
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncTemp, temp.path(), || {
+            platform::sync_file(temp.file(), opts.sync)
+        })
+        .left(Aftermath::Unchanged)?;
+    }
+    if opts.verify {
+        verify_step(t, temp.file(), temp.path(), &pumped, Aftermath::Unchanged)?;
+    }
+    let temp_path = temp.path().to_path_buf();
+    t.run(Step::CloseTemp, &temp_path, || temp.close())
+        .left(Aftermath::Unchanged)?;
+    if opts.backup && target.existing.is_some() {
+        let bak = backup_path(target);
+        t.run(Step::Backup, &bak, || {
+            // A second name for the current inode, renamed over any older backup: O(1), and the
+            // directory flush after the main rename makes both durable.
+            let mut link = TempFile::create_in(&target.dir, &target.name)?;
+            let link_path = link.path().to_path_buf();
+            link.close()?;
+            std::fs::remove_file(&link_path)?;
+            std::fs::hard_link(&target.path, &link_path)?;
+            link.persist(&bak, false)
+        })
+        .left(Aftermath::Unchanged)?;
+        report.backup = Some(bak);
+    }
+    t.run(Step::Rename, &target.path, || {
+        temp.persist(&target.path, opts.no_clobber)
+    })
+    .map_err(|e| match e.source.kind() {
+        io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
+            path: target.path.clone(),
+        },
+        _ => Error::step(e, Aftermath::Unchanged),
+    })?;
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncDir, &target.dir, || {
+            platform::sync_dir(&target.dir, opts.sync)
+        })
+        .left(Aftermath::Unconfirmed)?;
+    }
+    Ok(())
+}
+
+fn save_in_place(
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    t: &mut Tracker<'_>,
+    report: &mut SaveReport,
+) -> Result<()> {
+    let target = report.target.clone();
+    // A producer can fail after its last byte; the target must not have been touched by then.
+    let mut spooled;
+    let input: &mut dyn Input = if input.can_veto() {
+        spooled = spool(input, &target)?;
+        &mut spooled.1
+    } else {
+        input
+    };
+    if opts.backup && target.existing.is_some() {
+        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+    }
+    let created = target.existing.is_none();
+    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    let out = t
+        .run(Step::OpenTarget, &target.path, || {
+            platform::open_for_update(&target.path, true, opts.no_clobber, mode)
+        })
+        .map_err(|e| match e.source.kind() {
+            io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
+                path: target.path.clone(),
+            },
+            _ => Error::step(e, Aftermath::Unchanged),
+        })?;
+    let compare = (opts.if_changed && !created).then_some(&out);
+    let pumped = write_step(
+        t,
+        Step::WriteTarget,
+        &target.path,
+        input,
+        compare,
+        true,
+        |offset, chunk, identical_so_far| {
+            if opts.if_changed && identical_so_far {
+                Ok(()) // the bytes are already there
+            } else {
+                out.write_all_at(chunk, offset)
+            }
+        },
+    )?;
+    input.finish()?;
+    report.bytes = pumped.len;
+    if opts.if_changed && pumped.identical {
+        report.outcome = Outcome::Unchanged;
+        return Ok(());
+    }
+    let damaged = Aftermath::Damaged;
+    t.run(Step::Truncate, &target.path, || out.set_len(pumped.len))
+        .left(damaged)?;
+    if opts.mode.is_some() {
+        t.run(Step::Metadata, &target.path, || {
+            platform::set_mode(&out, mode)
+        })
+        .left(damaged)?;
+    }
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncTarget, &target.path, || {
+            platform::sync_file(&out, opts.sync)
+        })
+        .left(damaged)?;
+    }
+    if opts.verify {
+        verify_step(t, &out, &target.path, &pumped, damaged)?;
+    }
+    t.run(Step::CloseTarget, &target.path, || platform::close(out))
+        .left(Aftermath::Unconfirmed)?;
+    if created && opts.sync != SyncLevel::None {
+        t.run(Step::SyncDirTarget, &target.dir, || {
+            platform::sync_dir(&target.dir, opts.sync)
+        })
+        .left(Aftermath::Unconfirmed)?;
+    }
+    Ok(())
+}
+
+fn save_journal(
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    t: &mut Tracker<'_>,
+    report: &mut SaveReport,
+) -> Result<()> {
+    let target = report.target.clone();
+    let journal_path = journal::path_for(&target)?;
+    let old = open_existing(&target)?;
+    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    let started = t
+        .start(Step::WriteJournal, &journal_path)
+        .left(Aftermath::Unchanged)?;
+    let journal = TempFile::create_at(journal_path.clone()).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            // Another save created it after we settled: it is that save's.
+            Error::Busy {
+                target: target.path.clone(),
+                journal: journal_path.clone(),
+            }
+        } else {
+            Error::Step {
+                step: Step::WriteJournal,
+                path: journal_path.clone(),
+                aftermath: Aftermath::Unchanged,
+                source,
+            }
+        }
+    })?;
+    journal::lock(journal.file(), &target, &journal_path)?;
+    let compare = old.as_ref().filter(|_| opts.if_changed);
+    let file = journal.file();
+    let pumped = pump(input, compare, true, |offset, chunk, _| {
+        file.write_all_at(chunk, HEADER_LEN + offset)
+    })
+    .map_err(|e| {
+        e.into_error(
+            Step::WriteJournal,
+            &journal_path,
+            input,
+            Aftermath::Unchanged,
+        )
+    })?;
+    input.finish()?;
+    report.bytes = pumped.len;
+    if opts.if_changed && pumped.identical {
+        report.outcome = Outcome::Unchanged;
+        return Ok(()); // dropping `journal` removes it
+    }
+    let header = Header {
+        len: pumped.len,
+        sha256: pumped.sha256.unwrap_or_default(),
+        mode,
+        force_mode: opts.mode.is_some(),
+    };
+    // The header goes last: until it is written the journal is invalid and would be rolled back.
+    file.write_all_at(&header.encode(), 0)
+        .map_err(|source| Error::Step {
+            step: Step::WriteJournal,
+            path: journal_path.clone(),
+            aftermath: Aftermath::Unchanged,
+            source,
+        })?;
+    t.finish(Step::WriteJournal, &journal_path, started);
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncJournal, &journal_path, || {
+            platform::sync_file(file, opts.sync)
+        })
+        .left(Aftermath::Unchanged)?;
+        t.run(Step::SyncDirJournal, &target.dir, || {
+            platform::sync_dir(&target.dir, opts.sync)
+        })
+        .left(Aftermath::Unchanged)?;
+    }
+    if opts.backup && target.existing.is_some() {
+        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+    }
+    // From here the journal is durable: it must survive any failure so the next save completes.
+    let (journal_path, file) = journal.keep();
+    let Some(file) = file else {
+        unreachable!("the journal is closed only by dropping it")
+    };
+    journal::apply(
+        &file,
+        &header,
+        &journal_path,
+        &target,
+        opts.sync,
+        opts.verify,
+        t,
+    )
+}
+
+/// Open the current target for reading (its xattrs, and the old content for `--if-changed`).
+fn open_existing(target: &Target) -> Result<Option<File>> {
+    if target.existing.is_none() {
+        return Ok(None);
+    }
+    File::open(&target.path)
+        .map(Some)
+        .map_err(|source| Error::Inspect {
+            path: target.path.clone(),
+            source,
+        })
+}
+
+/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory).
+/// Used by the strategies that overwrite the inode, where a hard link would change with it.
+fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<PathBuf> {
+    let bak = backup_path(target);
+    t.run(Step::Backup, &bak, || {
+        let mut copy = TempFile::create_in(&target.dir, &target.name)?;
+        let mut from = File::open(&target.path)?;
+        io::copy(&mut from, &mut copy.file())?;
+        if let Some(existing) = &target.existing {
+            platform::set_mode(copy.file(), existing.mode)?;
+        }
+        platform::sync_file(copy.file(), sync)?;
+        copy.close()?;
+        copy.persist(&bak, false)?;
+        platform::sync_dir(&target.dir, sync)
+    })
+    .left(Aftermath::Unchanged)?;
+    Ok(bak)
+}
+
+/// Read a vetoing input (a producer) to the end into an unnamed temporary file, and check it
+/// succeeded, before anything touches the target.
+fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)> {
+    let temp = TempFile::create_in(&target.dir, &target.name).map_err(|source| Error::Step {
+        step: Step::CreateTemp,
+        path: target.dir.clone(),
+        aftermath: Aftermath::Unchanged,
+        source,
+    })?;
+    let file = temp.file();
+    let mut writer = file;
+    pump(input, None, false, |_, chunk, _| writer.write_all(chunk))
+        .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
+    input.finish()?;
+    // A second handle shares the file offset, so rewind it before reading back.
+    let reader = file
+        .try_clone()
+        .and_then(|mut f| io::Seek::rewind(&mut f).map(|()| f))
+        .map_err(|source| Error::Inspect {
+            path: temp.path().to_path_buf(),
+            source,
+        })?;
+    let reader = FileInput::from_file(temp.path().to_path_buf(), reader);
+    Ok((temp, reader))
+}
+
+/// What streaming the input produced.
+struct Pumped {
+    len: u64,
+    crc: u32,
+    sha256: Option<[u8; 32]>,
+    identical: bool,
+}
+
+/// Which side of the stream failed.
+enum PumpError {
+    Input(io::Error),
+    Output(io::Error),
+    Compare(io::Error),
+}
+
+/// A failed stream and how many bytes had already been handed to the output.
+struct PumpFailure {
+    error: PumpError,
+    at: u64,
+}
+
+impl PumpFailure {
+    fn into_error(self, step: Step, path: &Path, input: &dyn Input, aftermath: Aftermath) -> Error {
+        match self.error {
+            PumpError::Input(source) => Error::Input {
+                what: input.describe(),
+                aftermath,
+                source,
+            },
+            PumpError::Output(source) => Error::Step {
+                step,
+                path: path.to_path_buf(),
+                aftermath,
+                source,
+            },
+            PumpError::Compare(source) => Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing a CRC-32
+/// (for `--verify`), optionally a SHA-256 (for journals), and whether the content so far equals
+/// `compare` (for `--if-changed`).
+fn pump(
+    input: &mut dyn Input,
+    compare: Option<&File>,
+    want_sha256: bool,
+    mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
+) -> std::result::Result<Pumped, PumpFailure> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut old = vec![0u8; if compare.is_some() { CHUNK } else { 0 }];
+    let mut crc = crc32fast::Hasher::new();
+    let mut sha = want_sha256.then(Sha256::new);
+    let mut identical = compare.is_some();
+    let mut len = 0u64;
+    let fail = |error, at| PumpFailure { error, at };
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(PumpError::Input(e), len)),
+        };
+        let chunk = &buf[..n];
+        if identical && let Some(old_file) = compare {
+            let got = read_full_at(old_file, &mut old[..n], len)
+                .map_err(|e| fail(PumpError::Compare(e), len))?;
+            identical = got == n && old[..n] == *chunk;
+        }
+        out(len, chunk, identical).map_err(|e| fail(PumpError::Output(e), len))?;
+        crc.update(chunk);
+        if let Some(sha) = &mut sha {
+            sha.update(chunk);
+        }
+        len += n as u64;
+    }
+    if identical && let Some(old_file) = compare {
+        // Identical so far; the old content must also end here.
+        let mut probe = [0u8; 1];
+        identical = old_file
+            .read_at(&mut probe, len)
+            .map_err(|e| fail(PumpError::Compare(e), len))?
+            == 0;
+    }
+    Ok(Pumped {
+        len,
+        crc: crc.finalize(),
+        sha256: sha.map(|s| s.finalize().into()),
+        identical,
+    })
+}
+
+/// [`pump`] as a timed step. With `in_place`, a failure after bytes reached the target leaves
+/// it damaged.
+#[allow(clippy::too_many_arguments)]
+fn write_step(
+    t: &mut Tracker<'_>,
+    step: Step,
+    path: &Path,
+    input: &mut dyn Input,
+    compare: Option<&File>,
+    in_place: bool,
+    out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
+) -> Result<Pumped> {
+    let started = t.start(step, path).left(Aftermath::Unchanged)?;
+    match pump(input, compare, false, out) {
+        Ok(pumped) => {
+            t.finish(step, path, started);
+            Ok(pumped)
+        }
+        Err(failure) => {
+            let aftermath = if in_place && failure.at > 0 {
+                Aftermath::Damaged
+            } else {
+                Aftermath::Unchanged
+            };
+            Err(failure.into_error(step, path, input, aftermath))
+        }
+    }
+}
+
+/// Read until `buf` is full or the file ends; returns the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Re-read `file` from the start and compare its length and CR-32 with what was written.
+fn verify_step(
+    t: &mut Tracker<'_>,
+    file: &File,
+    path: &Path,
+    pumped: &Pumped,
+    aftermath: Aftermath,
+) -> Result<()> {
+    let matches = t
+        .run(Step::Verify, path, || {
+            let mut reader = ReadAt::new(file, 0);
+            let mut buf = vec![0u8; CHUNK];
+            let mut crc = crc32fast::Hasher::new();
+            let mut len = 0u64;
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                crc.update(&buf[..n]);
+                len += n as u64;
+            }
+            Ok(len == pumped.len && crc.finalize() == pumped.crc)
+        })
+        .left(aftermath)?;
+    if matches {
+        Ok(())
+    } else {
+        Err(Error::VerifyMismatch {
+            path: path.to_path_buf(),
+            aftermath,
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! The named durability steps every command is made of, and the tracker that runs them.
+//!
+//! Each step is timed (for `-v` and `--json`), reported to an [`Observer`] as it completes, and is
+//! the unit at which the test-only fault switch (see [`crate::fault`]) injects errors and crashes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::fault;
+
+/// One durability step. The kebab-case name ([`Step::name`]) appears in `-v` traces, `--json`
+/// output, `--explain` plans and the `DURABLE_FAULT` switch, so it is part of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Finish or roll back a journal left behind by an interrupted journaled save.
+    SettleJournal,
+    /// Create the temporary file (`O_CREAT|O_EXCL|O_CLOEXEC`, mode 0600).
+    CreateTemp,
+    /// Stream the input into the temporary file.
+    WriteTemp,
+    /// Give the temporary file the target's owner, extended attributes and mode.
+    Metadata,
+    /// Flush the temporary file (`fsync`, `fdatasync` or `F_FULLFSYNC`).
+    SyncTemp,
+    /// Close the temporary file and check the result.
+    CloseTemp,
+    /// Re-read what was written and compare it with what was sent.
+    Verify,
+    /// Keep the previous version under `TARGET.bak`.
+    Backup,
+    /// Rename the temporary file over the target.
+    Rename,
+    /// Flush the directory that holds the target, making the rename durable.
+    SyncDir,
+    /// Create the journal next to the target and write the new content into it.
+    WriteJournal,
+    /// Flush the journal.
+    SyncJournal,
+    /// Flush the directory, making the journal's name durable.
+    SyncDirJournal,
+    /// Open the target for writing in place.
+    OpenTarget,
+    /// Write the new content over the target, in place.
+    WriteTarget,
+    /// Cut the target to the new content's length.
+    Truncate,
+    /// Flush the target.
+    SyncTarget,
+    /// Close the target and check the result.
+    CloseTarget,
+    /// Flush the directory after creating a new target in place.
+    SyncDirTarget,
+    /// Remove the journal once the target holds the new content.
+    RemoveJournal,
+    /// Flush the directory, making the journal's removal durable.
+    SyncDirFinal,
+}
+
+impl Step {
+    /// Every step, for documentation and for tests that iterate over all of them.
+    pub const ALL: &'static [Step] = &[
+        Step::SettleJournal,
+        Step::CreateTemp,
+        Step::WriteTemp,
+        Step::Metadata,
+        Step::SyncTemp,
+        Step::CloseTemp,
+        Step::Verify,
+        Step::Backup,
+        Step::Rename,
+        Step::SyncDir,
+        Step::WriteJournal,
+        Step::SyncJournal,
+        Step::SyncDirJournal,
+        Step::OpenTarget,
+        Step::WriteTarget,
+        Step::Truncate,
+        Step::SyncTarget,
+        Step::CloseTarget,
+        Step::SyncDirTarget,
+        Step::RemoveJournal,
+        Step::SyncDirFinal,
+    ];
+
+    /// The stable kebab-case name of the step.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::SettleJournal => "settle-journal",
+            Step::CreateTemp => "create-temp",
+            Step::WriteTemp => "write-temp",
+            Step::Metadata => "metadata",
+            Step::SyncTemp => "sync-temp",
+            Step::CloseTemp => "close-temp",
+            Step::Verify => "verify",
+            Step::Backup => "backup",
+            Step::Rename => "rename",
+            Step::SyncDir => "sync-dir",
+            Step::WriteJournal => "write-journal",
+            Step::SyncJournal => "sync-journal",
+            Step::SyncDirJournal => "sync-dir-journal",
+            Step::OpenTarget => "open-target",
+            Step::WriteTarget => "write-target",
+            Step::Truncate => "truncate",
+            Step::SyncTarget => "sync-target",
+            Step::CloseTarget => "close-target",
+            Step::SyncDirTarget => "sync-dir-target",
+            Step::RemoveJournal => "remove-journal",
+            Step::SyncDirFinal => "sync-dir-final",
+        }
+    }
+
+    /// Look a step up by its name.
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// What the step does, phrased to follow "could not" in an error message.
+    pub fn action(self) -> &'static str {
+        match self {
+            Step::SettleJournal => "settle the leftover journal",
+            Step::CreateTemp => "create a temporary file in",
+            Step::WriteTemp => "write the temporary file",
+            Step::Metadata => "copy ownership and permissions to",
+            Step::SyncTemp => "flush (fsync) the temporary file",
+            Step::CloseTemp => "close the temporary file",
+            Step::Verify => "verify",
+            Step::Backup => "back up the previous version to",
+            Step::Rename => "rename the temporary file over",
+            Step::SyncDir => "flush (fsync) the directory",
+            Step::WriteJournal => "write the journal",
+            Step::SyncJournal => "flush (fsync) the journal",
+            Step::SyncDirJournal => "flush (fsync) the directory of the journal",
+            Step::OpenTarget => "open",
+            Step::WriteTarget => "write",
+            Step::Truncate => "truncate",
+            Step::SyncTarget => "flush (fsync)",
+            Step::CloseTarget => "close",
+            Step::SyncDirTarget => "flush (fsync) the directory",
+            Step::RemoveJournal => "remove the journal",
+            Step::SyncDirFinal => "flush (fsync) the directory",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A completed step: what it was, the file it acted on, and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The step.
+    pub step: Step,
+    /// The file or directory the step acted on.
+    pub path: PathBuf,
+    /// Wall-clock time the step took.
+    pub duration: Duration,
+}
+
+/// Receives each step as soon as it completes (the `-v` trace prints from here, so a step that
+/// hangs is visible while it hangs).
+pub trait Observer {
+    /// Called once per completed step.
+    fn step(&mut self, record: &StepRecord);
+}
+
+/// An observer that ignores everything.
+impl Observer for () {
+    fn step(&mut self, _: &StepRecord) {}
+}
+
+impl<F: FnMut(&StepRecord)> Observer for F {
+    fn step(&mut self, record: &StepRecord) {
+        self(record)
+    }
+}
+
+/// A step that failed: which one, on which path, and the OS error.
+#[derive(Debug)]
+pub(crate) struct StepError {
+    pub step: Step,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// Runs steps, records them, and applies the fault switch.
+pub(crate) struct Tracker<'o> {
+    pub records: Vec<StepRecord>,
+    observer: &'o mut dyn Observer,
+}
+
+impl<'o> Tracker<'o> {
+    pub(crate) fn new(observer: &'o mut dyn Observer) -> Self {
+        Tracker {
+            records: Vec::new(),
+            observer,
+        }
+    }
+
+    /// Start timing `step`; fails with the injected error, if any.
+    pub(crate) fn start(&mut self, step: Step, path: &Path) -> Result<Instant, StepError> {
+        fault::inject_error(step).map_err(|source| StepError {
+            step,
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Instant::now())
+    }
+
+    /// Record `step` as completed (and crash here if a crash is planned after it).
+    pub(crate) fn finish(&mut self, step: Step, path: &Path, started: Instant) {
+        let record = StepRecord {
+            step,
+            path: path.to_path_buf(),
+            duration: started.elapsed(),
+        };
+        self.observer.step(&record);
+        self.records.push(record);
+        fault::crash_after(step);
+    }
+
+    /// Run `f` as `step` acting on `path`. An injected error replaces the step; an injected crash
+    /// aborts the process right after the step succeeded.
+    pub(crate) fn run<T>(
+        &mut self,
+        step: Step,
+        path: &Path,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> Result<T, StepError> {
+        let started = self.start(step, path)?;
+        match f() {
+            Ok(value) => {
+                self.finish(step, path, started);
+                Ok(value)
+            }
+            Err(source) => Err(StepError {
+                step,
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for step in Step::ALL {
+            assert!(seen.insert(step.name()), "duplicate name {}", step.name());
+            assert_eq!(Step::from_name(step.name()), Some(*step));
+        }
+        assert_eq!(Step::from_name("no-such-step"), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! Resolving what a save will actually write: following symlinks to the final file, and
+//! describing the file that is there now.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::platform;
+
+/// The longest symlink chain followed, as Linux's `MAXSYMLINKS`.
+const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// The file a save writes, after following symlinks.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The path as the user gave it.
+    pub given: PathBuf,
+    /// The file that will be written (the symlink's final target when following links).
+    pub path: PathBuf,
+    /// The directory holding `path` (where the temporary file and journal go).
+    pub dir: PathBuf,
+    /// The file name of `path`.
+    pub name: OsString,
+    /// The file there now, if any.
+    pub existing: Option<Existing>,
+    /// `given` is a symlink that was followed.
+    pub via_symlink: bool,
+    /// `given` is a symlink that the save will replace (not follow).
+    pub replaces_symlink: bool,
+}
+
+/// What we keep of the file that is there now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Permission bits (including setuid/setgid/sticky).
+    pub mode: u32,
+    /// Number of hard links.
+    pub links: u64,
+    /// Size in bytes.
+    pub len: u64,
+}
+
+/// Resolve `given`: follow symlinks (when `follow`) to the final path, check it is a regular
+/// file or absent, and that its directory exists.
+pub(crate) fn resolve(given: &Path, follow: bool) -> Result<Target> {
+    let mut path = given.to_path_buf();
+    let mut hops = 0;
+    loop {
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return absent(given, path, hops > 0);
+            }
+            Err(source) => return Err(Error::Inspect { path, source }),
+        };
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            if !follow {
+                let (dir, name) = split(&path)?;
+                return Ok(Target {
+                    given: given.to_path_buf(),
+                    path,
+                    dir,
+                    name,
+                    existing: None,
+                    via_symlink: false,
+                    replaces_symlink: true,
+                });
+            }
+            hops += 1;
+            if hops > MAX_SYMLINK_HOPS {
+                return Err(Error::SymlinkLoop {
+                    path: given.to_path_buf(),
+                });
+            }
+            let link = std::fs::read_link(&path).map_err(|source| Error::Inspect {
+                path: path.clone(),
+                source,
+            })?;
+            path = match path.parent() {
+                Some(parent) if link.is_relative() => parent.join(link),
+                _ => link,
+            };
+            continue;
+        }
+        if !file_type.is_file() {
+            return Err(Error::NotRegular {
+                path,
+                kind: platform::kind_of(file_type),
+            });
+        }
+        let (uid, gid, mode, links) = platform::owner_mode_links(&meta);
+        let (dir, name) = split(&path)?;
+        return Ok(Target {
+            given: given.to_path_buf(),
+            path,
+            dir,
+            name,
+            existing: Some(Existing {
+                uid,
+                gid,
+                mode,
+                links,
+                len: meta.len(),
+            }),
+            via_symlink: hops > 0,
+            replaces_symlink: false,
+        });
+    }
+}
+
+fn absent(given: &Path, path: PathBuf, via_symlink: bool) -> Result<Target> {
+    let (dir, name) = split(&path)?;
+    match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Inspect {
+                path: dir,
+                source: io::Error::from_raw_os_error(libc::ENOTDIR),
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::MissingParent { path: dir });
+        }
+        Err(source) => return Err(Error::Inspect { path: dir, source }),
+    }
+    Ok(Target {
+        given: given.to_path_buf(),
+        path,
+        dir,
+        name,
+        existing: None,
+        via_symlink,
+        replaces_symlink: false,
+    })
+}
+
+/// Split a path into its directory (`.` when it has none) and file name.
+fn split(path: &Path) -> Result<(PathBuf, OsString)> {
+    let name = path.file_name().ok_or_else(|| Error::NotRegular {
+        path: path.to_path_buf(),
+        kind: "a directory",
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name.to_os_string()))
+}

@@ -1,0 +1,1 @@
+//! The command-line surface: help, usage errors, completions and man pages.

@@ -1,0 +1,130 @@
+//! Test environment: a scratch directory, the `durable` binary, and readable assertions.
+
+#![allow(dead_code)] // not every test module uses every helper
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A scratch directory that disappears after the test.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::Builder::new()
+                .prefix("durable-test-")
+                .tempdir()
+                .expect("create scratch directory"),
+        }
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write a file (creating parent directories).
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create parent");
+        }
+        fs::write(&path, content).expect("write fixture");
+        path
+    }
+
+    /// Read a file.
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        fs::read(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Read a file as text.
+    pub fn read_string(&self, rel: &str) -> String {
+        String::from_utf8(self.read(rel)).expect("utf-8")
+    }
+
+    /// Permission bits of a file.
+    pub fn mode(&self, rel: &str) -> u32 {
+        fs::metadata(self.path(rel))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// `durable` with the scratch directory as working directory and no fault switch.
+    pub fn durable(&self) -> Command {
+        let mut cmd = durable();
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// All names under the scratch directory, recursively, sorted (for "nothing else changed").
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+
+    /// Fail if any of our temporary files or journals is left anywhere in the scratch directory.
+    pub fn assert_no_leftovers(&self) {
+        let left: Vec<_> = self
+            .names()
+            .into_iter()
+            .filter(|n| n.ends_with(".durable-tmp") || n.ends_with(".durable-journal"))
+            .collect();
+        assert!(left.is_empty(), "leftover temporary files: {left:?}");
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let path = entry.path();
+        out.push(
+            path.strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string(),
+        );
+        if entry.file_type().expect("file type").is_dir() {
+            walk(root, &path, out);
+        }
+    }
+}
+
+/// The `durable` binary built for this test run, with no fault switch inherited.
+pub fn durable() -> Command {
+    let mut cmd = Command::cargo_bin("durable").expect("durable binary");
+    cmd.env_remove("DURABLE_FAULT");
+    cmd
+}
+
+/// Path of the `durable` binary (for wrappers such as strace or sh -c).
+pub fn durable_path() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("durable")
+}
+
+/// Whether a system tool is on PATH; tests that need one print why they skip.
+pub fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether we run as root (some tests need it to set up read-only mounts or other owners).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Print why a test is skipped, in a form `cargo test -- --nocapture` shows.
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary (it links once, which keeps `cargo test` fast). Each module
+//! tests one area through the real `durable` binary.
+
+mod common;
+
+mod cli;
+mod save;

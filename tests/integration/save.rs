@@ -1,0 +1,1 @@
+//! `durable save`: round trips and options.
