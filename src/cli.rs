@@ -30,6 +30,27 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replace a file's content durably (from stdin, a file, or a command's output).
+    #[command(
+        long_about = "Replace TARGET's content durably. The new content comes from standard input, \
+from --from FILE, or from the standard output of a command given after `--`; a command that \
+exits non-zero leaves TARGET untouched.
+
+After durable save exits 0, TARGET holds the complete new content and (at --sync full or data) \
+it is on stable storage. A crash at any moment before that leaves TARGET with its complete old \
+content or its complete new content (atomic and journal strategies). Before the rename (or, for \
+journal, before the journal is flushed) nothing visible has changed.",
+        after_help = "Examples:
+  generate-config | durable save /etc/app.conf
+  durable save /etc/app.conf --from new.conf --backup
+  durable save report.json -- ./make-report --format json    # saved only if it exits 0
+  durable save --strategy journal /var/lib/app/state < state.new
+  durable save --explain /etc/app.conf                       # print the syscall plan only
+  durable save -v --json out.txt < in.txt
+
+Exit status: 0 saved (or unchanged with --if-changed); 2 error, TARGET unchanged;
+4 written, but the final flush failed, so it may not survive a power loss.
+See `durable --help` for the contract shared by all commands."
+    )]
     Save(SaveArgs),
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:
@@ -69,27 +90,6 @@ pub enum Shell {
 
 /// `durable save`.
 #[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Replace TARGET's content durably. The new content comes from standard input, \
-from --from FILE, or from the standard output of a command given after `--`; a command that \
-exits non-zero leaves TARGET untouched.
-
-After durable save exits 0, TARGET holds the complete new content and (at --sync full or data) \
-it is on stable storage. A crash at any moment before that leaves TARGET with its complete old \
-content or its complete new content (atomic and journal strategies). Before the rename (or, for \
-journal, before the journal is flushed) nothing visible has changed.",
-    after_help = "Examples:
-  generate-config | durable save /etc/app.conf
-  durable save /etc/app.conf --from new.conf --backup
-  durable save report.json -- ./make-report --format json    # saved only if it exits 0
-  durable save --strategy journal /var/lib/app/state < state.new
-  durable save --explain /etc/app.conf                       # print the syscall plan only
-  durable save -v --json out.txt < in.txt
-
-Exit status: 0 saved (or unchanged with --if-changed); 2 error, TARGET unchanged;
-4 written, but the final flush failed, so it may not survive a power loss.
-See `durable --help` for the contract shared by all commands."
-)]
 pub struct SaveArgs {
     /// The file to write.
     pub target: PathBuf,

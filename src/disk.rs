@@ -72,6 +72,15 @@ pub(crate) fn temp_name(target_name: &OsStr) -> io::Result<OsString> {
     Ok(platform::name_from_bytes(out))
 }
 
+/// `dir/name`, or just `name` when `dir` is `.` (so messages show `name`, not `./name`).
+pub(crate) fn in_dir(dir: &Path, name: impl AsRef<OsStr>) -> PathBuf {
+    if dir == Path::new(".") {
+        PathBuf::from(name.as_ref())
+    } else {
+        dir.join(name.as_ref())
+    }
+}
+
 /// The journal name for `target_name`, or `None` if it would be too long.
 pub fn journal_name(target_name: &OsStr) -> Option<OsString> {
     let name = platform::name_bytes(target_name);
@@ -157,7 +166,7 @@ impl TempFile {
     pub fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
         let mut attempts = 0;
         loop {
-            let path = dir.join(temp_name(target_name)?);
+            let path = in_dir(dir, temp_name(target_name)?);
             // Register before creating, so a signal between the two removes nothing wrong
             // (ENOENT) instead of leaving the file behind.
             {

@@ -102,7 +102,7 @@ pub(crate) fn path_for(target: &Target) -> Result<PathBuf> {
         path: target.path.clone(),
         what: "journal",
     })?;
-    Ok(target.dir.join(name))
+    Ok(disk::in_dir(&target.dir, name))
 }
 
 /// Whether a journal exists for the target (used by `--explain`).

@@ -347,7 +347,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
 fn backup_path(target: &Target) -> PathBuf {
     let mut name = target.name.clone();
     name.push(".bak");
-    target.dir.join(name)
+    crate::disk::in_dir(&target.dir, name)
 }
 
 /// Save the content of `input` to `given`.

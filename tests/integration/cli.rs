@@ -1,1 +1,158 @@
-//! The command-line surface: help, usage errors, completions and man pages.
+//! The command-line surface: help, usage errors, and the committed completions and man pages.
+
+use std::path::PathBuf;
+
+use predicates::prelude::*;
+
+use crate::common::durable;
+
+/// Committed generated files: (path under the repository, arguments that print it).
+fn generated() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("completions/durable.bash", vec!["completions", "bash"]),
+        ("completions/_durable", vec!["completions", "zsh"]),
+        ("completions/durable.fish", vec!["completions", "fish"]),
+        ("completions/durable.elv", vec!["completions", "elvish"]),
+        (
+            "completions/_durable.ps1",
+            vec!["completions", "powershell"],
+        ),
+        ("completions/man/durable.1", vec!["man"]),
+        ("completions/man/durable-save.1", vec!["man", "save"]),
+        (
+            "completions/man/durable-completions.1",
+            vec!["man", "completions"],
+        ),
+        ("completions/man/durable-man.1", vec!["man", "man"]),
+    ]
+}
+
+/// The committed completions and man pages equal what the binary generates now from cli.rs.
+/// Regenerate them with `DURABLE_BLESS=1 cargo test --test integration generated_files`.
+#[test]
+fn generated_files_are_fresh() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bless = std::env::var_os("DURABLE_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (rel, args) in generated() {
+        let output = durable().args(&args).output().expect("run durable");
+        assert!(output.status.success(), "durable {args:?} failed");
+        let path = root.join(rel);
+        if bless {
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, &output.stdout).expect("write generated file");
+        } else if std::fs::read(&path).ok().as_deref() != Some(&output.stdout[..]) {
+            stale.push(rel);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale generated files {stale:?}: run `DURABLE_BLESS=1 cargo test --test integration generated_files` and commit"
+    );
+}
+
+/// The man pages carry the exit-code contract and the examples.
+#[test]
+fn man_pages_document_exit_status_and_examples() {
+    durable()
+        .args(["man"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".SH \"EXIT STATUS\""))
+        .stdout(predicate::str::contains("torn tail found"))
+        .stdout(predicate::str::contains(
+            "written, but durability not confirmed",
+        ));
+    durable()
+        .args(["man", "save"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".SH \"EXAMPLES\""))
+        .stdout(
+            predicate::str::contains("generate\\-config | durable save")
+                .or(predicate::str::contains("generate-config | durable save")),
+        )
+        .stdout(predicate::str::contains("\\-\\-strategy"));
+}
+
+/// `--help` shows examples and the exit-status contract.
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    durable()
+        .args(["save", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"))
+        .stdout(predicate::str::contains(
+            "durable save /etc/app.conf --from",
+        ));
+    durable()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "4  written, but durability not confirmed",
+        ));
+}
+
+/// Bad usage is exit 2 with clap's message on stderr and nothing on stdout.
+#[test]
+fn bad_usage_is_exit_2() {
+    durable()
+        .args(["save"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("TARGET"));
+    durable()
+        .args(["frobnicate"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unrecognized subcommand"));
+    durable()
+        .args(["save", "x", "--strategy", "sideways"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sideways"));
+    durable()
+        .args(["save", "x", "--from", "a", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+}
+
+/// --version and --help are successes, on stdout.
+#[test]
+fn version_is_success() {
+    durable()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("durable "));
+}
+
+/// A closed stdout (`durable man | head -1`) is not an error: the pipe's read end is closed
+/// before durable starts, so its first write gets EPIPE every time.
+#[test]
+fn broken_pipe_is_not_an_error() {
+    for args in [vec!["man", "save"], vec!["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = std::process::Command::new(crate::common::durable_path())
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .expect("run durable");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "durable {args:?} on a closed pipe: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

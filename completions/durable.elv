@@ -1,0 +1,63 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[durable] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'durable'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'durable'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand save 'Replace a file''s content durably (from stdin, a file, or a command''s output)'
+            cand completions 'Print a shell completion script to stdout'
+            cand man 'Print a man page (roff) to stdout: durable(1), or one command''s page'
+        }
+        &'durable;save'= {
+            cand --from 'Read the new content from FILE instead of standard input'
+            cand --strategy 'How to replace the content: atomic (temp file + rename; new inode), in-place (keeps the inode; NOT crash-atomic), journal (in place, via a flushed journal; crash-safe)'
+            cand --sync 'How hard to flush: full (fsync; F_FULLFSYNC on macOS), data (fdatasync), none (no flushing: atomic for readers, not durable across power loss)'
+            cand --mode 'Permission bits for TARGET, in octal (default: keep the existing file''s, or 0666 & ~umask for a new file)'
+            cand --hardlinks 'What to do when TARGET has several hard links (atomic strategy): refuse, or break (only this name gets the new content). --strategy in-place or journal updates every name'
+            cand --no-follow 'If TARGET is a symlink, replace the link itself with a regular file (default: write through to the file it points to, keeping the link)'
+            cand --no-clobber 'Fail if TARGET already exists (race-free: renameat2 RENAME_NOREPLACE, or O_EXCL)'
+            cand --backup 'Keep the previous version as TARGET.bak (replacing an older one)'
+            cand --if-changed 'Leave TARGET alone, mtime included, when the new content equals the current content'
+            cand --verify 'Re-read what was written and compare it (length and CRC-32) before reporting success'
+            cand --explain 'Print the system calls the save would make, and change nothing'
+            cand -v 'Print each durability step with its duration on stderr'
+            cand --verbose 'Print each durability step with its duration on stderr'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'durable;completions'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'durable;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}
