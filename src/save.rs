@@ -363,7 +363,10 @@ pub fn save(
         let started = tracker
             .start(Step::SettleJournal, &target.path)
             .left(Aftermath::Unchanged)?;
-        let settled = journal::settle(&target, opts.sync, &mut tracker)?;
+        // Settling runs its own steps (and honours the fault switch for them), but reports as
+        // the single step `settle-journal`, which is what `--explain` lists.
+        let mut quiet = ();
+        let settled = journal::settle(&target, opts.sync, &mut Tracker::new(&mut quiet))?;
         tracker.finish(Step::SettleJournal, &target.path, started);
         // Replaying may have created the target or changed it: look again.
         target = prepare(given, opts)?;

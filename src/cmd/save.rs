@@ -26,7 +26,15 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
         (None, Some((program, rest))) => {
             Box::new(Producer::spawn(program, rest).map_err(|e| failed(&args, e, &[]))?)
         }
-        (None, None) => Box::new(StdinInput::new()),
+        (None, None) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "durable: reading the new content of {} from the terminal; end it with Ctrl-D (Ctrl-C abandons the save)",
+                    args.target.display()
+                );
+            }
+            Box::new(StdinInput::new())
+        }
     };
     let mut steps = Vec::new();
     let verbose = args.verbose;
@@ -275,7 +283,9 @@ fn install_interrupt_cleanup(target: &Path) {
                     "durable: interrupted by {name}; removed the temporary file, {target} was not changed"
                 );
             } else {
-                eprintln!("durable: interrupted by {name}; the save of {target} was abandoned");
+                eprintln!(
+                    "durable: interrupted by {name}; the save of {target} was abandoned (if it had flushed its journal, the next `durable save` of {target} completes it)"
+                );
             }
             if signal == SIGINT {
                 let _ = signal_hook::low_level::emulate_default_handler(signal);
