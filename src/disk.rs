@@ -106,7 +106,8 @@ pub fn journal_target_name(file_name: &OsStr) -> Option<OsString> {
 /// Files to remove and producer processes to stop if the process is interrupted.
 struct Live {
     temps: Vec<PathBuf>,
-    children: Vec<u32>,
+    /// Producer processes: pid, and whether it leads its own process group.
+    children: Vec<(u32, bool)>,
     /// Set by the interrupt cleanup: no new temporary file may be created or renamed after it.
     interrupted: bool,
 }
@@ -138,20 +139,32 @@ pub fn cleanup_interrupted() -> usize {
             removed += 1;
         }
     }
-    for pid in live.children.drain(..) {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
+    for (pid, grouped) in live.children.drain(..) {
+        stop_child(pid, grouped, false);
     }
     removed
 }
 
-pub(crate) fn register_child(pid: u32) {
-    live().children.push(pid);
+/// Signal a producer (and its process group, if it leads one): SIGTERM, or SIGKILL if `kill`.
+pub(crate) fn stop_child(pid: u32, grouped: bool, kill: bool) {
+    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+    let signal = if kill { Signal::KILL } else { Signal::TERM };
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    let _ = if grouped {
+        kill_process_group(pid, signal)
+    } else {
+        kill_process(pid, signal)
+    };
+}
+
+pub(crate) fn register_child(pid: u32, grouped: bool) {
+    live().children.push((pid, grouped));
 }
 
 pub(crate) fn unregister_child(pid: u32) {
-    live().children.retain(|p| *p != pid);
+    live().children.retain(|(p, _)| *p != pid);
 }
 
 /// A temporary file we created. Removed on drop unless it was renamed into place.

@@ -18,6 +18,9 @@ pub enum Aftermath {
     /// The new content is complete and flushed in the journal, but the target was not (fully)
     /// updated from it: the next `durable save` of the target completes it.
     Pending,
+    /// This save wrote nothing because an earlier, interrupted journaled save of the same target
+    /// could not be settled; that earlier save is still pending in its journal.
+    EarlierPending,
 }
 
 /// Errors of the library.
@@ -136,6 +139,16 @@ pub enum Error {
         /// What the target was left as.
         aftermath: Aftermath,
     },
+    /// A journal left by an earlier interrupted save could not be settled, so this save did not
+    /// start.
+    #[error("could not finish the interrupted earlier save of {}: {source}", .target.display())]
+    Settle {
+        /// The target.
+        target: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -151,6 +164,7 @@ impl Error {
             Error::Step { aftermath, .. }
             | Error::VerifyMismatch { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
+            Error::Settle { .. } => Aftermath::EarlierPending,
             _ => Aftermath::Unchanged,
         }
     }

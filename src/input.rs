@@ -102,28 +102,41 @@ pub struct Producer {
     program: String,
     child: Option<Child>,
     stdout: Option<ChildStdout>,
+    /// The producer leads its own process group.
+    grouped: bool,
 }
 
 impl Producer {
     /// Start `program` with `args`, its stdout piped to us.
     pub fn spawn(program: &OsStr, args: &[OsString]) -> Result<Self> {
+        use std::io::IsTerminal;
+        use std::os::unix::process::CommandExt;
         let shown = program.to_string_lossy().into_owned();
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdin(Stdio::inherit())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Error::Producer {
-                program: shown.clone(),
-                status: format!("could not be started: {e}"),
-            })?;
-        disk::register_child(child.id());
+            .stderr(Stdio::inherit());
+        // In its own process group, so an interrupt can stop the producer and everything it
+        // started (a shell's children too). Not when it may read the terminal: a process outside
+        // the foreground group would be stopped by SIGTTIN, and the terminal's Ctrl-C reaches
+        // the whole foreground group anyway.
+        let grouped = !io::stdin().is_terminal();
+        if grouped {
+            command.process_group(0);
+        }
+        let mut child = command.spawn().map_err(|e| Error::Producer {
+            program: shown.clone(),
+            status: format!("could not be started: {e}"),
+        })?;
+        disk::register_child(child.id(), grouped);
         let stdout = child.stdout.take();
         Ok(Producer {
             program: shown,
             child: Some(child),
             stdout,
+            grouped,
         })
     }
 }
@@ -179,6 +192,7 @@ impl Drop for Producer {
         // The save failed before the producer finished: stop it rather than leave it running.
         self.stdout = None;
         if let Some(mut child) = self.child.take() {
+            disk::stop_child(child.id(), self.grouped, true);
             let _ = child.kill();
             let _ = child.wait();
             disk::unregister_child(child.id());

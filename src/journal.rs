@@ -133,7 +133,9 @@ pub(crate) fn settle(
         source,
     })? {
         Ok(header) => {
-            apply(&file, &header, &journal, target, sync, false, tracker)?;
+            apply(
+                &file, &header, &journal, target, sync, false, false, tracker,
+            )?;
             Ok(Some(Settled::Completed {
                 journal,
                 bytes: header.len,
@@ -210,7 +212,9 @@ fn validate(file: &File) -> io::Result<std::result::Result<Header, String>> {
 }
 
 /// Write the journal's content over the target in place, flush it, then remove the journal.
-/// Every failure here leaves the journal in place, so the next save completes the job.
+/// Every failure here leaves the journal in place, so the next save completes the job; except a
+/// target that appeared meanwhile when `no_clobber`, which abandons the save and the journal.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply(
     journal_file: &File,
     header: &Header,
@@ -218,15 +222,26 @@ pub(crate) fn apply(
     target: &Target,
     sync: SyncLevel,
     verify: bool,
+    no_clobber: bool,
     tracker: &mut Tracker<'_>,
 ) -> Result<()> {
     let pending = Aftermath::Pending;
     let created = target.path.symlink_metadata().is_err();
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
-            platform::open_for_update(&target.path, true, false, header.mode)
+            platform::open_for_update(&target.path, true, no_clobber, header.mode)
         })
-        .left(pending)?;
+        .map_err(|e| {
+            if no_clobber && e.source.kind() == io::ErrorKind::AlreadyExists {
+                // Nothing was written to the target: drop the journal so no one replays it.
+                let _ = std::fs::remove_file(journal);
+                Error::Exists {
+                    path: target.path.clone(),
+                }
+            } else {
+                Error::step(e, pending)
+            }
+        })?;
     tracker
         .run(Step::WriteTarget, &target.path, || {
             let mut reader = ReadAt::new(journal_file, HEADER_LEN);

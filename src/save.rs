@@ -222,6 +222,12 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
         target.name.to_string_lossy()
     );
     let backup = backup_path(&target).display().to_string();
+    let backup_calls = match sync {
+        Some(call) => format!(
+            "copy \"{path}\" to a new temporary file; {call}(it); close; rename(it, \"{backup}\"); fsync(dir)"
+        ),
+        None => format!("copy \"{path}\" to a new temporary file; close; rename(it, \"{backup}\")"),
+    };
     match opts.strategy {
         Strategy::Atomic => {
             add(
@@ -249,10 +255,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
             }
             add(Step::CloseTemp, "close(tmp)".into());
             if opts.backup && exists {
-                add(
-                    Step::Backup,
-                    format!("link(\"{path}\", tmp2); rename(tmp2, \"{backup}\")"),
-                );
+                add(Step::Backup, backup_calls.clone());
             }
             add(
                 Step::Rename,
@@ -269,6 +272,9 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
         Strategy::InPlace | Strategy::Journal => {
             let journal = journal::path_for(&target)?.display().to_string();
             let journaled = opts.strategy == Strategy::Journal;
+            if opts.backup && exists {
+                add(Step::Backup, backup_calls.clone());
+            }
             if journaled {
                 add(
                     Step::WriteJournal,
@@ -282,22 +288,22 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                     add(Step::SyncDirJournal, dir_sync.clone());
                 }
             }
-            if opts.backup && exists {
-                add(
-                    Step::Backup,
-                    format!(
-                        "copy \"{path}\" to a temporary file, flush it, rename it to \"{backup}\", flush the directory"
-                    ),
-                );
-            }
-            let create = if opts.no_clobber {
-                "O_CREAT|O_EXCL"
-            } else {
-                "O_CREAT"
-            };
             add(
                 Step::OpenTarget,
-                format!("open(\"{path}\", O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})"),
+                if journaled {
+                    let create = if opts.no_clobber {
+                        "O_CREAT|O_EXCL"
+                    } else {
+                        "O_CREAT"
+                    };
+                    format!("open(\"{path}\", O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
+                } else if exists {
+                    format!("open(\"{path}\", O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
+                } else {
+                    format!(
+                        "open(\"{path}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) (removed again if the save fails)"
+                    )
+                },
             );
             add(
                 Step::WriteTarget,
@@ -308,7 +314,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                 },
             );
             add(Step::Truncate, "ftruncate(target, new length)".into());
-            if (journaled && !exists) || opts.mode.is_some() {
+            if !exists || opts.mode.is_some() {
                 add(Step::Metadata, format!("fchmod(target, {mode:04o})"));
             }
             if let Some(call) = sync {
@@ -366,7 +372,12 @@ pub fn save(
         // Settling runs its own steps (and honours the fault switch for them), but reports as
         // the single step `settle-journal`, which is what `--explain` lists.
         let mut quiet = ();
-        let settled = journal::settle(&target, opts.sync, &mut Tracker::new(&mut quiet))?;
+        let settled = journal::settle(&target, opts.sync, &mut Tracker::new(&mut quiet)).map_err(
+            |source| Error::Settle {
+                target: target.path.clone(),
+                source: Box::new(source),
+            },
+        )?;
         tracker.finish(Step::SettleJournal, &target.path, started);
         // Replaying may have created the target or changed it: look again.
         target = prepare(given, opts)?;
@@ -446,19 +457,7 @@ fn save_atomic(
     t.run(Step::CloseTemp, &temp_path, || temp.close())
         .left(Aftermath::Unchanged)?;
     if opts.backup && target.existing.is_some() {
-        let bak = backup_path(target);
-        t.run(Step::Backup, &bak, || {
-            // A second name for the current inode, renamed over any older backup: O(1), and the
-            // directory flush after the main rename makes both durable.
-            let mut link = TempFile::create_in(&target.dir, &target.name)?;
-            let link_path = link.path().to_path_buf();
-            link.close()?;
-            std::fs::remove_file(&link_path)?;
-            std::fs::hard_link(&target.path, &link_path)?;
-            link.persist(&bak, false)
-        })
-        .left(Aftermath::Unchanged)?;
-        report.backup = Some(bak);
+        report.backup = Some(backup_copy(target, opts.sync, t)?);
     }
     t.run(Step::Rename, &target.path, || {
         temp.persist(&target.path, opts.no_clobber)
@@ -500,27 +499,41 @@ fn save_in_place(
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let out = t
         .run(Step::OpenTarget, &target.path, || {
-            platform::open_for_update(&target.path, true, opts.no_clobber, mode)
+            if created {
+                // A new target is ours until it is complete: created exclusively (0600 until
+                // its content is in), and removed on any failure or interrupt before that.
+                TempFile::create_at(target.path.clone()).map(InPlace::New)
+            } else {
+                platform::open_for_update(&target.path, false, false, mode).map(InPlace::Existing)
+            }
         })
         .map_err(|e| match e.source.kind() {
-            io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
+            io::ErrorKind::AlreadyExists => Error::Exists {
                 path: target.path.clone(),
             },
             _ => Error::step(e, Aftermath::Unchanged),
         })?;
-    let compare = (opts.if_changed && !created).then_some(&out);
+    // What a failure leaves: a new target is removed (nothing changed); an existing one may hold
+    // a mix of old and new bytes.
+    let broken = if created {
+        Aftermath::Unchanged
+    } else {
+        Aftermath::Damaged
+    };
+    let file = out.file();
+    let compare = (opts.if_changed && !created).then_some(file);
     let pumped = write_step(
         t,
         Step::WriteTarget,
         &target.path,
         input,
         compare,
-        true,
+        !created,
         |offset, chunk, identical_so_far| {
             if opts.if_changed && identical_so_far {
                 Ok(()) // the bytes are already there
             } else {
-                out.write_all_at(chunk, offset)
+                file.write_all_at(chunk, offset)
             }
         },
     )?;
@@ -530,26 +543,29 @@ fn save_in_place(
         report.outcome = Outcome::Unchanged;
         return Ok(());
     }
-    let damaged = Aftermath::Damaged;
-    t.run(Step::Truncate, &target.path, || out.set_len(pumped.len))
-        .left(damaged)?;
-    if opts.mode.is_some() {
+    t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
+        .left(broken)?;
+    if created || opts.mode.is_some() {
         t.run(Step::Metadata, &target.path, || {
-            platform::set_mode(&out, mode)
+            platform::set_mode(file, mode)
         })
-        .left(damaged)?;
+        .left(broken)?;
     }
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncTarget, &target.path, || {
-            platform::sync_file(&out, opts.sync)
+            platform::sync_file(file, opts.sync)
         })
-        .left(damaged)?;
+        .left(broken)?;
     }
     if opts.verify {
-        verify_step(t, &out, &target.path, &pumped, damaged)?;
+        verify_step(t, file, &target.path, &pumped, broken)?;
     }
-    t.run(Step::CloseTarget, &target.path, || platform::close(out))
-        .left(Aftermath::Unconfirmed)?;
+    t.run(Step::CloseTarget, &target.path, || out.close())
+        .left(if created {
+            Aftermath::Unchanged
+        } else {
+            Aftermath::Unconfirmed
+        })?;
     if created && opts.sync != SyncLevel::None {
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
@@ -557,6 +573,34 @@ fn save_in_place(
         .left(Aftermath::Unconfirmed)?;
     }
     Ok(())
+}
+
+/// The file an in-place save writes: a target it created (removed unless completed) or the
+/// existing one.
+enum InPlace {
+    New(TempFile),
+    Existing(File),
+}
+
+impl InPlace {
+    fn file(&self) -> &File {
+        match self {
+            InPlace::New(temp) => temp.file(),
+            InPlace::Existing(file) => file,
+        }
+    }
+
+    /// Close the file, checking the result; a new target is kept from here on.
+    fn close(self) -> io::Result<()> {
+        match self {
+            InPlace::New(mut temp) => {
+                temp.close()?;
+                temp.keep();
+                Ok(())
+            }
+            InPlace::Existing(file) => platform::close(file),
+        }
+    }
 }
 
 fn save_journal(
@@ -569,6 +613,10 @@ fn save_journal(
     let journal_path = journal::path_for(&target)?;
     let old = open_existing(&target)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    // Before the journal: once the journal is durable, a failure must not abandon it.
+    if opts.backup && target.existing.is_some() {
+        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+    }
     let started = t
         .start(Step::WriteJournal, &journal_path)
         .left(Aftermath::Unchanged)?;
@@ -633,9 +681,6 @@ fn save_journal(
         })
         .left(Aftermath::Unchanged)?;
     }
-    if opts.backup && target.existing.is_some() {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
-    }
     // From here the journal is durable: it must survive any failure so the next save completes.
     let (journal_path, file) = journal.keep();
     let Some(file) = file else {
@@ -648,6 +693,7 @@ fn save_journal(
         &target,
         opts.sync,
         opts.verify,
+        opts.no_clobber,
         t,
     )
 }

@@ -121,6 +121,12 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
                 "{target} may now hold a mix of old and new content (--strategy in-place is not crash-atomic)"
             ),
         ),
+        Aftermath::EarlierPending => (
+            Exit::Error,
+            format!(
+                "this save wrote nothing; the earlier save is still pending in its journal (the next `durable save` of {target} tries again)"
+            ),
+        ),
         Aftermath::Pending => (
             Exit::Unconfirmed,
             format!(
@@ -138,6 +144,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
                 Aftermath::Unconfirmed => "unconfirmed",
                 Aftermath::Damaged => "damaged",
                 Aftermath::Pending => "pending",
+                Aftermath::EarlierPending => "earlier-pending",
             },
             "error": message,
             "exit_code": exit.code(),

@@ -146,8 +146,8 @@ pub(crate) fn owner_mode_links(meta: &std::fs::Metadata) -> (u32, u32, u32, u64)
 pub(crate) fn list_xattrs(file: &File) -> io::Result<Vec<OsString>> {
     let mut buf = Vec::new();
     loop {
-        let size =
-            rustix::fs::flistxattr(file.as_fd(), &mut [0u8; 0][..]).map_err(io::Error::from)?;
+        // rustix answers an empty buffer with 0, not the size: ask for the size explicitly.
+        let size = rustix::fs::flistxattr_query(file.as_fd()).map_err(io::Error::from)?;
         if size == 0 {
             return Ok(Vec::new());
         }
@@ -172,14 +172,18 @@ pub(crate) fn list_xattrs(file: &File) -> io::Result<Vec<OsString>> {
 /// The value of one extended attribute of an open file.
 pub(crate) fn get_xattr(file: &File, name: &OsStr) -> io::Result<Vec<u8>> {
     loop {
-        let size = rustix::fs::fgetxattr(file.as_fd(), name.as_bytes(), &mut [0u8; 0][..])
-            .map_err(io::Error::from)?;
+        let size =
+            rustix::fs::fgetxattr_query(file.as_fd(), name.as_bytes()).map_err(io::Error::from)?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let mut value = vec![0; size];
         match rustix::fs::fgetxattr(file.as_fd(), name.as_bytes(), &mut value[..]) {
             Ok(n) => {
                 value.truncate(n);
                 return Ok(value);
             }
+            // The value grew between the two calls: ask again.
             Err(rustix::io::Errno::RANGE) => continue,
             Err(e) => return Err(e.into()),
         }

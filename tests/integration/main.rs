@@ -4,4 +4,7 @@
 mod common;
 
 mod cli;
+mod crash;
+mod failures;
 mod save;
+mod strace;

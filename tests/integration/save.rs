@@ -1,1 +1,1055 @@
 //! `durable save`: round trips and options.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Output;
+use std::time::SystemTime;
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::common::{Env, durable_path, is_root, skip};
+
+const STRATEGIES: [&str; 3] = ["atomic", "in-place", "journal"];
+
+/// Deterministic bytes of every value (NULs and invalid UTF-8 included), `len` long.
+fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Run `durable save` with `args` and `stdin`; returns the output, whatever the exit status.
+fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
+    env.durable()
+        .arg("save")
+        .args(args)
+        .write_stdin(stdin.into())
+        .output()
+        .expect("run durable")
+}
+
+/// Like [`save`], but fail the test unless it exits 0.
+fn save_ok(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
+    let out = save(env, args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "durable save {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Run `durable save ARGS` through `sh -c 'umask MASK; exec durable save ARGS'`.
+fn save_with_umask(env: &Env, umask: &str, args: &[&str], stdin: &[u8]) -> Output {
+    assert_cmd::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" save \"$@\""))
+        .arg(durable_path())
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .write_stdin(stdin.to_vec())
+        .output()
+        .expect("run sh")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The stderr of a failed run, which must be exactly one line; returned for further checks.
+fn one_line(out: &Output) -> String {
+    let text = stderr(out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {text:?}");
+    lines[0].to_string()
+}
+
+/// The JSON object a `--json` run printed on stdout.
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The step names of a `--json` result or `--explain --json` plan, in order.
+fn step_names(value: &Value) -> Vec<String> {
+    value["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps array in {value}"))
+        .iter()
+        .map(|s| {
+            s["step"]
+                .as_str()
+                .unwrap_or_else(|| panic!("step without a name in {value}"))
+                .to_string()
+        })
+        .collect()
+}
+
+fn ino(path: &Path) -> u64 {
+    fs::metadata(path).expect("stat").ino()
+}
+
+fn mtime(path: &Path) -> SystemTime {
+    fs::metadata(path).expect("stat").modified().expect("mtime")
+}
+
+/// Set a file's mtime to 2001-01-01 (so a rewrite is visible in it).
+fn age(path: &Path) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(path)
+        .status()
+        .expect("run touch");
+    assert!(status.success(), "touch -d failed");
+}
+
+/// Every name under the scratch directory with the content of the regular files.
+fn snapshot(env: &Env) -> Vec<(String, Option<Vec<u8>>)> {
+    env.names()
+        .into_iter()
+        .map(|name| {
+            let path = env.path(&name);
+            let meta = fs::symlink_metadata(&path).expect("lstat");
+            let content = meta.is_file().then(|| fs::read(&path).expect("read"));
+            (name, content)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Round trips
+
+// Guards: stdin reaches the target byte for byte, for every strategy.
+#[test]
+fn stdin_round_trips() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old content that is longer than the new one\n");
+        save_ok(&env, &["--strategy", strategy, "T"], "new\n");
+        assert_eq!(env.read("T"), b"new\n", "{strategy}");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: --from FILE is read instead of stdin (stdin is ignored).
+#[test]
+fn from_file_round_trips() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        env.write("input", "from the file\n");
+        save_ok(
+            &env,
+            &["--strategy", strategy, "--from", "input", "T"],
+            "from stdin\n",
+        );
+        assert_eq!(env.read("T"), b"from the file\n", "{strategy}");
+        assert_eq!(env.read("input"), b"from the file\n");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: a producer's stdout becomes the content when it exits 0.
+#[test]
+fn producer_round_trips() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        save_ok(
+            &env,
+            &[
+                "--strategy",
+                strategy,
+                "T",
+                "--",
+                "sh",
+                "-c",
+                "printf 'made by\\na producer\\n'",
+            ],
+            "",
+        );
+        assert_eq!(env.read("T"), b"made by\na producer\n", "{strategy}");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: binary content (NULs, invalid UTF-8, CR) is not altered, from stdin and --from.
+#[test]
+fn binary_content_round_trips() {
+    let mut content = b"\0\xff\xfe\x80\xc3\x28 text\r\n\0\0".to_vec();
+    content.extend(pseudo_random(4096, 7));
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        save_ok(&env, &["--strategy", strategy, "T"], content.clone());
+        assert_eq!(env.read("T"), content, "{strategy} from stdin");
+        env.write("bin", &content[..100]);
+        save_ok(&env, &["--strategy", strategy, "--from", "bin", "T"], "");
+        assert_eq!(env.read("T"), &content[..100], "{strategy} from --from");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: an empty input empties an existing file and creates an empty new one.
+#[test]
+fn empty_input_round_trips() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old content\n");
+        save_ok(&env, &["--strategy", strategy, "T"], "");
+        assert_eq!(env.read("T"), b"", "{strategy} existing");
+        save_ok(&env, &["--strategy", strategy, "new"], "");
+        assert_eq!(env.read("new"), b"", "{strategy} new");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: an input larger than the 1 MiB internal chunk is written completely and in order.
+#[test]
+fn large_input_round_trips() {
+    let content = pseudo_random(5 * 1024 * 1024 + 123, 42);
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", pseudo_random(7 * 1024 * 1024, 1));
+        save_ok(&env, &["--strategy", strategy, "T"], content.clone());
+        assert!(env.read("T") == content, "{strategy}: content differs");
+        env.write("big", &content);
+        save_ok(&env, &["--strategy", strategy, "--from", "big", "new"], "");
+        assert!(env.read("new") == content, "{strategy}: --from differs");
+        env.assert_no_leftovers();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Failing producer
+
+// Guards: a producer that fails after writing output vetoes the save in every strategy (in-place
+// must spool, not write as it reads), with one line naming the producer.
+#[test]
+fn failing_producer_leaves_target_untouched() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old content\n");
+        let out = save(
+            &env,
+            &[
+                "--strategy",
+                strategy,
+                "T",
+                "--",
+                "sh",
+                "-c",
+                "printf partial; exit 3",
+            ],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "{strategy}: {}", stderr(&out));
+        let line = one_line(&out);
+        assert!(line.contains("`sh`"), "{strategy}: {line}");
+        assert!(line.contains("status 3"), "{strategy}: {line}");
+        assert!(line.contains("T was not changed"), "{strategy}: {line}");
+        assert_eq!(env.read("T"), b"old content\n", "{strategy}");
+        env.assert_no_leftovers();
+        assert_eq!(env.names(), ["T"], "{strategy}");
+    }
+}
+
+// Guards: a failing producer does not create a new target either.
+#[test]
+fn failing_producer_does_not_create_target() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let out = save(
+            &env,
+            &[
+                "--strategy",
+                strategy,
+                "T",
+                "--",
+                "sh",
+                "-c",
+                "printf partial; exit 1",
+            ],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "{strategy}");
+        assert!(env.names().is_empty(), "{strategy}: {:?}", env.names());
+    }
+}
+
+// Guards: the producer's stderr passes through to ours (on success and on failure).
+#[test]
+fn producer_stderr_passes_through() {
+    let env = Env::new();
+    env.write("T", "old\n");
+    env.durable()
+        .args([
+            "save",
+            "T",
+            "--",
+            "sh",
+            "-c",
+            "echo producer-says-hello >&2; printf ok",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("producer-says-hello"));
+    assert_eq!(env.read("T"), b"ok");
+    let out = save(
+        &env,
+        &[
+            "T",
+            "--",
+            "sh",
+            "-c",
+            "echo producer-complains >&2; printf x; exit 5",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(text.contains("producer-complains"), "{text}");
+    assert!(text.contains("status 5"), "{text}");
+    assert_eq!(env.read("T"), b"ok");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Metadata
+
+// Guards: a 0600 file stays 0600 (a secret never gets wider permissions).
+#[test]
+fn existing_mode_is_kept() {
+    for strategy in STRATEGIES {
+        for mode in [0o600, 0o751] {
+            let env = Env::new();
+            let t = env.write("T", "secret\n");
+            fs::set_permissions(&t, fs::Permissions::from_mode(mode)).unwrap();
+            save_ok(&env, &["--strategy", strategy, "T"], "new secret\n");
+            assert_eq!(env.mode("T"), mode, "{strategy} {mode:o}");
+            assert_eq!(env.read("T"), b"new secret\n");
+        }
+    }
+}
+
+// Guards: a new file gets 0666 & ~umask, as any program creating a file would.
+#[test]
+fn new_file_mode_follows_umask() {
+    for strategy in STRATEGIES {
+        for (umask, expected) in [("027", 0o640), ("077", 0o600), ("022", 0o644)] {
+            let env = Env::new();
+            let out = save_with_umask(&env, umask, &["--strategy", strategy, "T"], b"x\n");
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert_eq!(
+                env.mode("T"),
+                expected,
+                "{strategy} umask {umask}: got {:o}",
+                env.mode("T")
+            );
+        }
+    }
+}
+
+// Guards: --mode sets the bits on new and existing files, not masked by the umask.
+#[test]
+fn explicit_mode_is_applied() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let t = env.write("T", "old\n");
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o604)).unwrap();
+        let out = save_with_umask(
+            &env,
+            "077",
+            &["--strategy", strategy, "--mode", "0640", "T"],
+            b"new\n",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(env.mode("T"), 0o640, "{strategy} existing");
+        assert_eq!(env.read("T"), b"new\n");
+        let out = save_with_umask(
+            &env,
+            "077",
+            &["--strategy", strategy, "--mode", "0640", "N"],
+            b"new\n",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(env.mode("N"), 0o640, "{strategy} new");
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: the owner and group of the replaced file are kept (the atomic save makes a new inode
+// that must be chowned; the journal writes in place).
+#[test]
+fn owner_and_group_are_kept() {
+    if !is_root() {
+        skip(
+            "owner_and_group_are_kept",
+            "needs root to chown to 1234:5678",
+        );
+        return;
+    }
+    for strategy in ["atomic", "journal"] {
+        let env = Env::new();
+        let t = env.write("T", "old\n");
+        std::os::unix::fs::chown(&t, Some(1234), Some(5678)).unwrap();
+        let before = ino(&t);
+        save_ok(&env, &["--strategy", strategy, "T"], "new\n");
+        let meta = fs::metadata(&t).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "{strategy}");
+        assert_eq!(env.read("T"), b"new\n");
+        if strategy == "atomic" {
+            assert_ne!(meta.ino(), before, "atomic save should make a new inode");
+        }
+    }
+}
+
+// Guards: extended attributes (where ACLs and SELinux labels live) survive an atomic save.
+#[test]
+fn xattrs_survive_atomic_save() {
+    let env = Env::new();
+    let t = env.write("T", "old\n");
+    match rustix::fs::setxattr(
+        &t,
+        "user.durable_test",
+        b"kept value",
+        rustix::fs::XattrFlags::empty(),
+    ) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::NOTSUP => {
+            skip(
+                "xattrs_survive_atomic_save",
+                "the scratch filesystem has no user xattrs",
+            );
+            return;
+        }
+        Err(e) => panic!("setxattr: {e}"),
+    }
+    let before = ino(&t);
+    save_ok(&env, &["T"], "new\n");
+    assert_ne!(ino(&t), before, "atomic save should make a new inode");
+    let mut buf = [0u8; 64];
+    let n = rustix::fs::getxattr(&t, "user.durable_test", &mut buf[..])
+        .expect("user.durable_test is gone after the save");
+    assert_eq!(&buf[..n], b"kept value");
+    assert_eq!(env.read("T"), b"new\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Symlinks
+
+// Guards: saving through a symlink updates the file it points to and keeps the link.
+#[test]
+fn symlink_is_written_through() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("file", "old\n");
+        std::os::unix::fs::symlink("file", env.path("link")).unwrap();
+        save_ok(&env, &["--strategy", strategy, "link"], "new\n");
+        assert_eq!(env.read("file"), b"new\n", "{strategy}");
+        let meta = fs::symlink_metadata(env.path("link")).unwrap();
+        assert!(meta.file_type().is_symlink(), "{strategy}: link replaced");
+        assert_eq!(fs::read_link(env.path("link")).unwrap(), Path::new("file"));
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: through a link into another directory, the temp file goes in the target's directory
+// (so the rename never crosses filesystems) and nothing is left in either directory.
+#[test]
+fn symlink_to_other_directory_uses_that_directory() {
+    let env = Env::new();
+    env.write("b/file", "old\n");
+    fs::create_dir(env.path("a")).unwrap();
+    std::os::unix::fs::symlink("../b/file", env.path("a/link")).unwrap();
+    let out = save_ok(&env, &["--json", "a/link"], "new\n");
+    assert_eq!(env.read("b/file"), b"new\n");
+    assert!(
+        fs::symlink_metadata(env.path("a/link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(env.read("a/link"), b"new\n");
+    let result = json(&out);
+    let create = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "create-temp")
+        .expect("create-temp step");
+    let temp_dir = env.path(create["path"].as_str().unwrap());
+    assert_eq!(
+        fs::canonicalize(temp_dir).unwrap(),
+        fs::canonicalize(env.path("b")).unwrap(),
+        "temp file was not created in the link target's directory"
+    );
+    env.assert_no_leftovers();
+    assert_eq!(env.names(), ["a", "a/link", "b", "b/file"]);
+}
+
+// Guards: --no-follow replaces the link itself and leaves the old link target alone.
+#[test]
+fn no_follow_replaces_the_link() {
+    let env = Env::new();
+    env.write("file", "old\n");
+    std::os::unix::fs::symlink("file", env.path("link")).unwrap();
+    save_ok(&env, &["--no-follow", "link"], "new\n");
+    let meta = fs::symlink_metadata(env.path("link")).unwrap();
+    assert!(meta.file_type().is_file(), "link was not replaced");
+    assert_eq!(env.read("link"), b"new\n");
+    assert_eq!(env.read("file"), b"old\n");
+    env.assert_no_leftovers();
+}
+
+// Guards: --no-follow with an in-place strategy on a symlink is refused, changing nothing.
+#[test]
+fn no_follow_in_place_on_symlink_is_refused() {
+    for strategy in ["in-place", "journal"] {
+        let env = Env::new();
+        env.write("file", "old\n");
+        std::os::unix::fs::symlink("file", env.path("link")).unwrap();
+        let out = save(
+            &env,
+            &["--no-follow", "--strategy", strategy, "link"],
+            "new\n",
+        );
+        assert_eq!(out.status.code(), Some(2), "{strategy}");
+        let line = one_line(&out);
+        assert!(line.contains("link"), "{line}");
+        assert!(line.contains("symlink"), "{line}");
+        assert!(
+            fs::symlink_metadata(env.path("link"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(env.read("file"), b"old\n");
+        assert_eq!(env.names(), ["file", "link"]);
+    }
+}
+
+// Guards: a dangling symlink creates the file at the link's destination and keeps the link.
+#[test]
+fn dangling_symlink_creates_its_destination() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        fs::create_dir(env.path("d")).unwrap();
+        std::os::unix::fs::symlink("d/dest", env.path("link")).unwrap();
+        save_ok(&env, &["--strategy", strategy, "link"], "created\n");
+        assert_eq!(env.read("d/dest"), b"created\n", "{strategy}");
+        assert!(
+            fs::symlink_metadata(env.path("link"))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{strategy}"
+        );
+        env.assert_no_leftovers();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Hard links
+
+// Guards: an atomic save would split a hard-linked file; by default it is refused, naming both
+// ways out, and nothing changes.
+#[test]
+fn hard_linked_target_is_refused_by_default() {
+    let env = Env::new();
+    let a = env.write("a", "old\n");
+    fs::hard_link(&a, env.path("b")).unwrap();
+    let out = save(&env, &["a"], "new\n");
+    assert_eq!(out.status.code(), Some(2));
+    let line = one_line(&out);
+    assert!(line.contains("--hardlinks break"), "{line}");
+    assert!(line.contains("in-place"), "{line}");
+    assert!(line.contains("a was not changed"), "{line}");
+    assert_eq!(env.read("a"), b"old\n");
+    assert_eq!(env.read("b"), b"old\n");
+    assert_eq!(ino(&a), ino(&env.path("b")));
+    env.assert_no_leftovers();
+}
+
+// Guards: --hardlinks break gives only the named path the new content.
+#[test]
+fn hardlinks_break_splits_the_names() {
+    let env = Env::new();
+    let a = env.write("a", "old\n");
+    fs::hard_link(&a, env.path("b")).unwrap();
+    save_ok(&env, &["--hardlinks", "break", "a"], "new\n");
+    assert_eq!(env.read("a"), b"new\n");
+    assert_eq!(env.read("b"), b"old\n");
+    assert_ne!(ino(&a), ino(&env.path("b")));
+    env.assert_no_leftovers();
+}
+
+// Guards: in-place and journal update every name of a hard-linked file (same inode).
+#[test]
+fn in_place_strategies_update_every_hard_link() {
+    for strategy in ["in-place", "journal"] {
+        let env = Env::new();
+        let a = env.write("a", "old content\n");
+        fs::hard_link(&a, env.path("b")).unwrap();
+        let before = ino(&a);
+        save_ok(&env, &["--strategy", strategy, "a"], "new\n");
+        assert_eq!(env.read("a"), b"new\n", "{strategy}");
+        assert_eq!(env.read("b"), b"new\n", "{strategy}");
+        assert_eq!(ino(&a), before, "{strategy}");
+        assert_eq!(ino(&env.path("b")), before, "{strategy}");
+        env.assert_no_leftovers();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. --no-clobber
+
+// Guards: --no-clobber refuses an existing target and creates a new one, in every strategy.
+#[test]
+fn no_clobber() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = save(
+            &env,
+            &["--no-clobber", "--strategy", strategy, "T"],
+            "new\n",
+        );
+        assert_eq!(out.status.code(), Some(2), "{strategy}");
+        let line = one_line(&out);
+        assert!(line.contains("already exists"), "{strategy}: {line}");
+        assert_eq!(env.read("T"), b"old\n", "{strategy}");
+        save_ok(
+            &env,
+            &["--no-clobber", "--strategy", strategy, "N"],
+            "new\n",
+        );
+        assert_eq!(env.read("N"), b"new\n", "{strategy}");
+        env.assert_no_leftovers();
+        assert_eq!(env.names(), ["N", "T"], "{strategy}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. --backup
+
+// Guards: --backup keeps the previous version in TARGET.bak (with the original's permissions),
+// replaces it on the next save, and makes none for a new file.
+#[test]
+fn backup_keeps_previous_version() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let t = env.write("T", "first\n");
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o600)).unwrap();
+        save_ok(&env, &["--backup", "--strategy", strategy, "T"], "second\n");
+        assert_eq!(env.read("T"), b"second\n", "{strategy}");
+        assert_eq!(env.read("T.bak"), b"first\n", "{strategy}");
+        assert_eq!(env.mode("T.bak"), 0o600, "{strategy}: backup of a secret");
+        save_ok(&env, &["--backup", "--strategy", strategy, "T"], "third\n");
+        assert_eq!(env.read("T"), b"third\n", "{strategy}");
+        assert_eq!(env.read("T.bak"), b"second\n", "{strategy}");
+        save_ok(&env, &["--backup", "--strategy", strategy, "N"], "new\n");
+        assert!(!env.path("N.bak").exists(), "{strategy}: backup of nothing");
+        env.assert_no_leftovers();
+        assert_eq!(env.names(), ["N", "T", "T.bak"], "{strategy}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. --if-changed
+
+// Guards: identical content leaves the file alone (mtime and inode) and reports "unchanged".
+#[test]
+fn if_changed_skips_identical_content() {
+    let content = pseudo_random(3 * 1024 * 1024 + 5, 3);
+    for strategy in STRATEGIES {
+        for body in [b"same content\n".to_vec(), content.clone(), Vec::new()] {
+            let env = Env::new();
+            let t = env.write("T", &body);
+            age(&t);
+            let (before_time, before_ino) = (mtime(&t), ino(&t));
+            let out = save_ok(
+                &env,
+                &["--if-changed", "--json", "--strategy", strategy, "T"],
+                body.clone(),
+            );
+            assert_eq!(json(&out)["outcome"], "unchanged", "{strategy}");
+            assert_eq!(mtime(&t), before_time, "{strategy}: mtime changed");
+            assert_eq!(ino(&t), before_ino, "{strategy}: inode changed");
+            assert!(env.read("T") == body, "{strategy}");
+            env.assert_no_leftovers();
+        }
+    }
+}
+
+// Guards: different content is written, including inputs that share a prefix with the old
+// content but are longer or shorter, and a change only in a late chunk of a large file.
+#[test]
+fn if_changed_writes_different_content() {
+    let big = pseudo_random(3 * 1024 * 1024, 9);
+    let mut big_changed = big.clone();
+    *big_changed.last_mut().unwrap() ^= 1;
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        (
+            "different",
+            b"old content\n".to_vec(),
+            b"new content\n".to_vec(),
+        ),
+        ("longer", b"prefix".to_vec(), b"prefix and more".to_vec()),
+        ("shorter", b"prefix and more".to_vec(), b"prefix".to_vec()),
+        ("emptied", b"something".to_vec(), Vec::new()),
+        ("late change", big, big_changed),
+    ];
+    for strategy in STRATEGIES {
+        for (what, old, new) in &cases {
+            let env = Env::new();
+            let t = env.write("T", old);
+            age(&t);
+            let before = mtime(&t);
+            let out = save_ok(
+                &env,
+                &["--if-changed", "--json", "--strategy", strategy, "T"],
+                new.clone(),
+            );
+            assert_eq!(json(&out)["outcome"], "written", "{strategy} {what}");
+            assert!(env.read("T") == *new, "{strategy} {what}: wrong content");
+            assert_ne!(mtime(&t), before, "{strategy} {what}: mtime kept");
+            env.assert_no_leftovers();
+        }
+    }
+}
+
+// Guards: --if-changed on a new target creates it.
+#[test]
+fn if_changed_creates_a_new_target() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let out = save_ok(
+            &env,
+            &["--if-changed", "--json", "--strategy", strategy, "N"],
+            "",
+        );
+        assert_eq!(json(&out)["outcome"], "written", "{strategy}");
+        assert_eq!(env.read("N"), b"", "{strategy}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. --verify
+
+// Guards: --verify runs a verify step and succeeds on a normal save.
+#[test]
+fn verify_succeeds() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = save_ok(
+            &env,
+            &["--verify", "--json", "--strategy", strategy, "T"],
+            "new\n",
+        );
+        let steps = step_names(&json(&out));
+        assert!(steps.iter().any(|s| s == "verify"), "{strategy}: {steps:?}");
+        assert_eq!(env.read("T"), b"new\n");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. --explain
+
+// Guards: --explain changes nothing (not even for a new target) and prints the plan.
+#[test]
+fn explain_changes_nothing() {
+    for strategy in STRATEGIES {
+        for target in ["T", "new"] {
+            let env = Env::new();
+            env.write("T", "old\n");
+            let before = snapshot(&env);
+            let out = env
+                .durable()
+                .args([
+                    "save",
+                    "--explain",
+                    "--backup",
+                    "--strategy",
+                    strategy,
+                    target,
+                ])
+                .write_stdin("new content\n")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert_eq!(snapshot(&env), before, "{strategy} {target}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Nothing was changed"), "{text}");
+            let plan = env
+                .durable()
+                .args(["save", "--explain", "--json", "--backup"])
+                .args(["--strategy", strategy, target])
+                .output()
+                .unwrap();
+            assert_eq!(snapshot(&env), before, "{strategy} {target} (json)");
+            let names = step_names(&json(&plan));
+            assert!(!names.is_empty());
+            for name in names {
+                assert!(text.contains(&name), "{name} missing from {text}");
+            }
+        }
+    }
+}
+
+// Guards: --explain is honest: its steps are exactly the steps the real save then performs.
+#[test]
+fn explain_lists_the_steps_the_save_performs() {
+    let extras: [&[&str]; 7] = [
+        &[],
+        &["--backup"],
+        &["--verify"],
+        &["--backup", "--verify"],
+        &["--mode", "0640"],
+        &["--if-changed"],
+        &["--no-clobber"],
+    ];
+    for strategy in STRATEGIES {
+        for existing in [true, false] {
+            for extra in extras {
+                if existing && extra.contains(&"--no-clobber") {
+                    continue; // refused, tested in no_clobber
+                }
+                for sync in ["full", "data", "none"] {
+                    let env = Env::new();
+                    if existing {
+                        env.write("T", "old content\n");
+                    }
+                    let mut args = vec!["--strategy", strategy, "--sync", sync];
+                    args.extend_from_slice(extra);
+                    args.push("T");
+                    let case = format!("{args:?} existing={existing}");
+                    let mut explain_args = vec!["--explain", "--json"];
+                    explain_args.extend_from_slice(&args);
+                    let plan = save_ok(&env, &explain_args, "");
+                    let mut real_args = vec!["--json"];
+                    real_args.extend_from_slice(&args);
+                    let real = save_ok(&env, &real_args, "new content\n");
+                    assert_eq!(step_names(&json(&plan)), step_names(&json(&real)), "{case}");
+                    assert_eq!(env.read("T"), b"new content\n", "{case}");
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. --json
+
+// Guards: the --json result is one valid object with the documented fields and types.
+#[test]
+fn json_result_has_the_documented_fields() {
+    let env = Env::new();
+    env.write("T", "old\n");
+    let out = save_ok(&env, &["--json", "--sync", "data", "T"], "12345");
+    let v = json(&out);
+    assert_eq!(v["target"], "T");
+    assert!(v["path"].as_str().is_some_and(|p| p.ends_with('T')), "{v}");
+    assert_eq!(v["outcome"], "written");
+    assert_eq!(v["strategy"], "atomic");
+    assert_eq!(v["sync"], "data");
+    assert_eq!(v["bytes"], 5);
+    assert_eq!(v["created"], false);
+    assert_eq!(v["exit_code"], 0);
+    let steps = v["steps"].as_array().expect("steps array");
+    assert!(!steps.is_empty());
+    for step in steps {
+        assert!(step["step"].as_str().is_some(), "{step}");
+        assert!(step["micros"].as_u64().is_some(), "{step}");
+    }
+
+    let out = save_ok(&env, &["--json", "--strategy", "journal", "N"], "");
+    let v = json(&out);
+    assert_eq!(v["target"], "N");
+    assert_eq!(v["strategy"], "journal");
+    assert_eq!(v["sync"], "full");
+    assert_eq!(v["bytes"], 0);
+    assert_eq!(v["created"], true);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. -v
+
+// Guards: -v prints one line per step on stderr, in the order performed, durable steps in the
+// documented order (write, flush, close, rename, flush the directory).
+#[test]
+fn verbose_traces_each_step_in_order() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = save_ok(
+            &env,
+            &["-v", "--json", "--strategy", strategy, "T"],
+            "new\n",
+        );
+        let traced: Vec<String> = stderr(&out)
+            .lines()
+            .map(|line| {
+                let rest = line
+                    .strip_prefix("durable: ")
+                    .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                rest.split_whitespace().next().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(traced, step_names(&json(&out)), "{strategy}");
+    }
+
+    let env = Env::new();
+    env.write("T", "old\n");
+    let out = save_ok(&env, &["-v", "T"], "new\n");
+    let text = stderr(&out);
+    let pos = |step: &str| {
+        text.lines()
+            .position(|l| l.split_whitespace().nth(1) == Some(step))
+            .unwrap_or_else(|| panic!("{step} not traced: {text}"))
+    };
+    let order = [
+        "create-temp",
+        "write-temp",
+        "sync-temp",
+        "close-temp",
+        "rename",
+        "sync-dir",
+    ];
+    for pair in order.windows(2) {
+        assert!(pos(pair[0]) < pos(pair[1]), "{pair:?} out of order: {text}");
+    }
+    assert!(
+        text.lines().last().unwrap().contains("written"),
+        "no summary line: {text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Interrupted journaled saves
+
+/// Leave a valid journal for T (new content `content`) by crashing right after it is flushed.
+fn crash_after_journal(env: &Env, content: &str) {
+    let out = env
+        .durable()
+        .env("DURABLE_FAULT", "sync-dir-journal:crash")
+        .args(["save", "--strategy", "journal", "T"])
+        .write_stdin(content)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the planned crash did not happen");
+    assert!(
+        env.path(".T.durable-journal").exists(),
+        "no journal left: {:?}",
+        env.names()
+    );
+}
+
+// Guards: the next save completes an interrupted journaled save before its own.
+#[test]
+fn next_save_completes_interrupted_journal() {
+    if !durable::fault::enabled() {
+        skip(
+            "next_save_completes_interrupted_journal",
+            "fault switch off (release build)",
+        );
+        return;
+    }
+    let env = Env::new();
+    env.write("T", "old\n");
+    crash_after_journal(&env, "journaled\n");
+    assert_eq!(
+        env.read("T"),
+        b"old\n",
+        "crash came before the target write"
+    );
+
+    let out = save_ok(&env, &["--backup", "--json", "T"], "second\n");
+    let text = stderr(&out);
+    assert!(text.contains("completed an interrupted"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(env.read("T"), b"second\n");
+    // The journal was replayed first, so it is the version the backup kept.
+    assert_eq!(env.read("T.bak"), b"journaled\n");
+    assert_eq!(json(&out)["settled_journal"]["action"], "completed");
+    env.assert_no_leftovers();
+}
+
+// Guards: a completed journal creates a target that did not exist, then the new save runs.
+#[test]
+fn interrupted_journal_of_a_new_file_is_completed() {
+    if !durable::fault::enabled() {
+        skip(
+            "interrupted_journal_of_a_new_file_is_completed",
+            "fault switch off",
+        );
+        return;
+    }
+    let env = Env::new();
+    crash_after_journal(&env, "journaled\n");
+    assert!(!env.path("T").exists());
+    save_ok(&env, &["--backup", "T"], "second\n");
+    assert_eq!(env.read("T"), b"second\n");
+    assert_eq!(env.read("T.bak"), b"journaled\n");
+    env.assert_no_leftovers();
+}
+
+// Guards: --explain lists the settling of a leftover journal, then the same steps as the save.
+#[test]
+fn explain_lists_settling_a_leftover_journal() {
+    if !durable::fault::enabled() {
+        skip(
+            "explain_lists_settling_a_leftover_journal",
+            "fault switch off",
+        );
+        return;
+    }
+    let env = Env::new();
+    env.write("T", "old\n");
+    crash_after_journal(&env, "journaled\n");
+    let before = snapshot(&env);
+    let plan = step_names(&json(&save_ok(&env, &["--explain", "--json", "T"], "")));
+    assert_eq!(snapshot(&env), before, "--explain settled the journal");
+    assert_eq!(plan.first().map(String::as_str), Some("settle-journal"));
+    let real = step_names(&json(&save_ok(&env, &["--json", "T"], "second\n")));
+    // Settling reports as the one step `settle-journal`, exactly as the plan lists it.
+    assert_eq!(plan, real);
+}
+
+// Guards: an invalid leftover journal is rolled back (removed, target untouched) by the next save.
+#[test]
+fn next_save_rolls_back_invalid_journal() {
+    let env = Env::new();
+    env.write("T", "old\n");
+    env.write(
+        ".T.durable-journal",
+        "this is not a journal at all, just garbage",
+    );
+    assert_eq!(env.read("T"), b"old\n");
+    let out = save_ok(&env, &["--backup", "T"], "second\n");
+    let text = stderr(&out);
+    assert!(text.contains("rolled back"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(env.read("T"), b"second\n");
+    assert_eq!(
+        env.read("T.bak"),
+        b"old\n",
+        "the garbage journal was applied"
+    );
+    env.assert_no_leftovers();
+}

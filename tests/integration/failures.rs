@@ -1,0 +1,468 @@
+//! `durable save` when things go wrong: each failure is one sentence naming the file and the
+//! problem, exit status 2, the target unchanged byte for byte, and no temporary file left.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Env, durable_path, have, is_root, skip};
+
+/// Run `durable save ARGS` with `stdin`; returns the output, whatever the exit status.
+fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
+    env.durable()
+        .arg("save")
+        .args(args)
+        .write_stdin(stdin.into())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("run durable")
+}
+
+/// Check the failure contract: exit status 2 and exactly one line on stderr that contains every
+/// one of `mentions`. Returns the line.
+fn assert_failed(out: &Output, mentions: &[&str]) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr: {text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {text:?}");
+    for mention in mentions {
+        assert!(
+            lines[0].contains(mention),
+            "{mention:?} missing from {:?}",
+            lines[0]
+        );
+    }
+    lines[0].to_string()
+}
+
+/// Undo `chattr +i` on drop, even when the test fails.
+struct Immutable(PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// Unmount on drop (lazily if busy), even when the test fails.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let ok = StdCommand::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = StdCommand::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+fn run_quietly(program: &str, args: &[&std::ffi::OsStr]) -> bool {
+    StdCommand::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Make `dir` unwritable even for root: `chattr +i`, else a read-only bind mount. `None` (with
+/// the reason) if neither works here.
+enum ReadOnly {
+    Immutable(#[allow(dead_code)] Immutable),
+    Mounted(#[allow(dead_code)] Mounted),
+}
+
+fn make_read_only(dir: &Path) -> Result<ReadOnly, String> {
+    if have("chattr") && run_quietly("chattr", &["+i".as_ref(), dir.as_os_str()]) {
+        return Ok(ReadOnly::Immutable(Immutable(dir.to_path_buf())));
+    }
+    if !is_root() {
+        return Err("chattr +i failed and bind mounts need root".into());
+    }
+    if !run_quietly(
+        "mount",
+        &["--bind".as_ref(), dir.as_os_str(), dir.as_os_str()],
+    ) {
+        return Err("neither chattr +i nor mount --bind works here".into());
+    }
+    let guard = Mounted(dir.to_path_buf());
+    if !run_quietly(
+        "mount",
+        &["-o".as_ref(), "remount,ro,bind".as_ref(), dir.as_os_str()],
+    ) {
+        return Err("mount -o remount,ro,bind failed".into());
+    }
+    Ok(ReadOnly::Mounted(guard))
+}
+
+// Guards: a missing parent directory is named, and nothing is created.
+#[test]
+fn missing_parent_directory() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        env.write("other", "untouched\n");
+        let out = save(&env, &["--strategy", strategy, "nodir/T"], "new\n");
+        assert_failed(&out, &["nodir", "does not exist", "not changed"]);
+        assert_eq!(env.names(), ["other"], "{strategy}");
+        assert_eq!(env.read("other"), b"untouched\n");
+    }
+}
+
+// Guards: a directory as the target is refused and left as it was.
+#[test]
+fn target_is_a_directory() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        env.write("d/inside", "untouched\n");
+        let out = save(&env, &["--strategy", strategy, "d"], "new\n");
+        assert_failed(&out, &["d is a directory", "not changed"]);
+        assert_eq!(env.names(), ["d", "d/inside"], "{strategy}");
+        assert_eq!(env.read("d/inside"), b"untouched\n");
+    }
+}
+
+// Guards: a missing --from file is named, and the target is not touched or created.
+#[test]
+fn from_a_missing_file() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = save(
+            &env,
+            &["--strategy", strategy, "--from", "missing.txt", "T"],
+            "",
+        );
+        assert_failed(&out, &["missing.txt", "No such file", "T was not changed"]);
+        assert_eq!(env.read("T"), b"old\n", "{strategy}");
+        let out = save(
+            &env,
+            &["--strategy", strategy, "--from", "missing.txt", "N"],
+            "",
+        );
+        assert_failed(&out, &["missing.txt"]);
+        assert_eq!(env.names(), ["T"], "{strategy}");
+    }
+}
+
+// Guards: a directory nobody may write in (not even root) fails cleanly before any change.
+#[test]
+fn read_only_location() {
+    for strategy in ["atomic", "journal"] {
+        let env = Env::new();
+        env.write("ro/T", "old\n");
+        let guard = match make_read_only(&env.path("ro")) {
+            Ok(guard) => guard,
+            Err(why) => {
+                skip("read_only_location", &why);
+                return;
+            }
+        };
+        let out = save(&env, &["--strategy", strategy, "ro/T"], "new\n");
+        let line = assert_failed(&out, &["ro", "ro/T was not changed"]);
+        assert!(
+            line.contains("Operation not permitted") || line.contains("Read-only file system"),
+            "{line}"
+        );
+        assert_eq!(env.read("ro/T"), b"old\n", "{strategy}");
+        drop(guard);
+        assert_eq!(env.names(), ["ro", "ro/T"], "{strategy}");
+    }
+}
+
+// Guards: a write that fails midway (EFBIG past `ulimit -f`; durable ignores SIGXFSZ) removes the
+// temporary file or journal and leaves the target alone.
+#[test]
+fn write_fails_midway_file_too_large() {
+    for (strategy, mentions) in [
+        ("atomic", "could not write the temporary file"),
+        ("journal", "could not write the journal"),
+    ] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        env.write("big", vec![b'x'; 2 * 1024 * 1024]);
+        let out = assert_cmd::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -f 1; exec \"$0\" save --strategy \"$1\" T < big")
+            .arg(durable_path())
+            .arg(strategy)
+            .current_dir(env.dir.path())
+            .env_remove("DURABLE_FAULT")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("run sh");
+        assert_failed(&out, &[mentions, "File too large", "T was not changed"]);
+        assert_eq!(env.read("T"), b"old\n", "{strategy}");
+        env.assert_no_leftovers();
+        assert_eq!(env.names(), ["T", "big"], "{strategy}");
+    }
+}
+
+// Guards: a full filesystem (ENOSPC) midway through the write leaves the target alone and
+// removes the temporary file or journal.
+#[test]
+fn write_fails_midway_disk_full() {
+    if !is_root() {
+        skip(
+            "write_fails_midway_disk_full",
+            "mounting a tmpfs needs root",
+        );
+        return;
+    }
+    for strategy in ["atomic", "journal"] {
+        let env = Env::new();
+        let mnt = env.path("mnt");
+        fs::create_dir(&mnt).unwrap();
+        if !run_quietly(
+            "mount",
+            &[
+                "-t".as_ref(),
+                "tmpfs".as_ref(),
+                "-o".as_ref(),
+                "size=1m".as_ref(),
+                "tmpfs".as_ref(),
+                mnt.as_os_str(),
+            ],
+        ) {
+            skip("write_fails_midway_disk_full", "mount -t tmpfs failed");
+            return;
+        }
+        let guard = Mounted(mnt.clone());
+        env.write("mnt/T", "old\n");
+        let out = save(
+            &env,
+            &["--strategy", strategy, "mnt/T"],
+            vec![b'y'; 4 * 1024 * 1024],
+        );
+        assert_failed(&out, &["No space left", "mnt/T was not changed"]);
+        assert_eq!(env.read("mnt/T"), b"old\n", "{strategy}");
+        env.assert_no_leftovers();
+        assert_eq!(env.names(), ["mnt", "mnt/T"], "{strategy}");
+        drop(guard);
+    }
+}
+
+/// One process from /proc: its parent, state, and start time (to tell a reused pid apart).
+fn proc_stat(pid: u32) -> Option<(u32, char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((ppid, state, start))
+}
+
+/// Every live descendant of `root`: (pid, start time).
+fn descendants(root: u32) -> Vec<(u32, u64)> {
+    let mut all = Vec::new();
+    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if let Some((ppid, state, start)) = proc_stat(pid)
+            && state != 'Z'
+            && state != 'X'
+        {
+            all.push((pid, ppid, start));
+        }
+    }
+    let mut found = vec![root];
+    let mut out = Vec::new();
+    while let Some(parent) = found.pop() {
+        for &(pid, ppid, start) in &all {
+            if ppid == parent {
+                found.push(pid);
+                out.push((pid, start));
+            }
+        }
+    }
+    out
+}
+
+fn alive(pid: u32, start: u64) -> bool {
+    proc_stat(pid).is_some_and(|(_, state, s)| s == start && state != 'Z' && state != 'X')
+}
+
+fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Kill (SIGKILL) whatever is still alive of the processes on drop, so a failed test leaves no
+/// 30-second sleep holding our pipes.
+struct Reaper(Vec<(u32, u64)>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &(pid, start) in &self.0 {
+            if alive(pid, start)
+                && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+// Guards: SIGTERM during a slow producer removes the temporary file, stops the producer (all of
+// it, including the command the shell is running), says so, and exits 2 with the target unchanged.
+#[test]
+fn sigterm_during_slow_producer() {
+    let env = Env::new();
+    env.write("T", "old content\n");
+    let mut child = StdCommand::new(durable_path())
+        .args(["save", "T", "--", "sh", "-c", "printf part; sleep 30"])
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let durable_pid = child.id();
+    let mut reaper = Reaper(vec![(
+        durable_pid,
+        proc_stat(durable_pid).map_or(0, |s| s.2),
+    )]);
+
+    // Wait for the temporary file and for the producer's `sleep` to be running.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let producers = loop {
+        let temp = env
+            .names()
+            .iter()
+            .any(|n| n.starts_with(".T.") && n.ends_with(".durable-tmp"));
+        let procs = descendants(durable_pid);
+        if temp && procs.iter().any(|&(pid, _)| comm(pid) == "sleep") {
+            break procs;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "no temporary file and sleeping producer within 5 s: {:?}, {:?}",
+                env.names(),
+                procs
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reaper.0.extend(&producers);
+
+    let pid = rustix::process::Pid::from_raw(durable_pid as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("durable did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    // Give the producer's processes a moment to die, then note (and kill) any survivor before
+    // reading stderr: a survivor holds the stderr pipe open.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while producers.iter().any(|&(p, s)| alive(p, s)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let survivors: Vec<String> = producers
+        .iter()
+        .filter(|&&(p, s)| alive(p, s))
+        .map(|&(p, _)| format!("{p} ({})", comm(p)))
+        .collect();
+    drop(reaper);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "status {status:?}, stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line: {stderr:?}");
+    assert!(lines[0].contains("SIGTERM"), "{stderr}");
+    assert!(lines[0].contains("T was not changed"), "{stderr}");
+    assert_eq!(env.read("T"), b"old content\n");
+    env.assert_no_leftovers();
+    assert_eq!(env.names(), ["T"]);
+    assert!(
+        survivors.is_empty(),
+        "producer processes still running after durable exited: {survivors:?}"
+    );
+}
+
+// Guards: a bad --mode is a usage error (exit 2) that touches nothing.
+#[test]
+fn bad_mode_is_a_usage_error() {
+    for mode in ["999", "17777", "rw-r--r--"] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = save(&env, &["--mode", mode, "T"], "new\n");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {text}");
+        assert!(text.contains("--mode"), "{text}");
+        assert!(text.contains(mode), "{text}");
+        assert!(text.contains("octal"), "{text}");
+        assert_eq!(env.read("T"), b"old\n");
+        assert_eq!(env.names(), ["T"]);
+    }
+}
+
+// Guards: a FIFO as the target is refused (without blocking on it), naming it a FIFO.
+#[test]
+fn target_is_a_fifo() {
+    if !have("mkfifo") {
+        skip("target_is_a_fifo", "mkfifo is not installed");
+        return;
+    }
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        assert!(run_quietly("mkfifo", &[env.path("p").as_os_str()]));
+        let out = save(&env, &["--strategy", strategy, "p"], "new\n");
+        assert_failed(&out, &["p is a FIFO", "not changed"]);
+        let meta = fs::symlink_metadata(env.path("p")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+        assert_eq!(env.names(), ["p"], "{strategy}");
+    }
+}
+
+// Guards: an unreadable --from (a directory) fails before anything changes, for an existing and
+// a new target (a new target must not be created empty).
+#[test]
+fn from_a_directory() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        fs::create_dir(env.path("dir")).unwrap();
+        let out = save(&env, &["--strategy", strategy, "--from", "dir", "T"], "");
+        assert_failed(&out, &["dir", "Is a directory", "T was not changed"]);
+        assert_eq!(env.read("T"), b"old\n", "{strategy}");
+        env.assert_no_leftovers();
+        let out = save(&env, &["--strategy", strategy, "--from", "dir", "N"], "");
+        assert_failed(&out, &["dir", "N was not changed"]);
+        assert_eq!(
+            env.names(),
+            ["T", "dir"],
+            "{strategy}: a new target was created"
+        );
+    }
+}
