@@ -40,7 +40,7 @@ pub const JOURNAL_SUFFIX: &str = ".durable-journal";
 const RANDOM_HEX: usize = 16;
 
 /// If `file_name` is one of our temporary files, the name of the target it was for (possibly
-/// shortened, see [`temp_name`]).
+/// shortened when the target's name is too long to fit).
 pub fn temp_target_name(file_name: &OsStr) -> Option<OsString> {
     let bytes = platform::name_bytes(file_name);
     let rest = bytes.strip_prefix(b".")?;
@@ -147,16 +147,7 @@ pub fn cleanup_interrupted() -> usize {
 
 /// Signal a producer (and its process group, if it leads one): SIGTERM, or SIGKILL if `kill`.
 pub(crate) fn stop_child(pid: u32, grouped: bool, kill: bool) {
-    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-    let signal = if kill { Signal::KILL } else { Signal::TERM };
-    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return;
-    };
-    let _ = if grouped {
-        kill_process_group(pid, signal)
-    } else {
-        kill_process(pid, signal)
-    };
+    platform::signal_child(pid, grouped, kill);
 }
 
 pub(crate) fn register_child(pid: u32, grouped: bool) {

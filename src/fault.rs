@@ -29,8 +29,8 @@ fn planned(step: Step) -> Option<Action> {
         }
         match action {
             "crash" => Some(Action::Crash),
-            "eio" => Some(Action::Fail(libc::EIO)),
-            "enospc" => Some(Action::Fail(libc::ENOSPC)),
+            "eio" => Some(Action::Fail(crate::platform::errno::EIO)),
+            "enospc" => Some(Action::Fail(crate::platform::errno::ENOSPC)),
             _ => None,
         }
     })

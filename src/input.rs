@@ -110,7 +110,6 @@ impl Producer {
     /// Start `program` with `args`, its stdout piped to us.
     pub fn spawn(program: &OsStr, args: &[OsString]) -> Result<Self> {
         use std::io::IsTerminal;
-        use std::os::unix::process::CommandExt;
         let shown = program.to_string_lossy().into_owned();
         let mut command = Command::new(program);
         command
@@ -124,7 +123,7 @@ impl Producer {
         // the whole foreground group anyway.
         let grouped = !io::stdin().is_terminal();
         if grouped {
-            command.process_group(0);
+            crate::platform::own_process_group(&mut command);
         }
         let mut child = command.spawn().map_err(|e| Error::Producer {
             program: shown.clone(),
@@ -170,12 +169,7 @@ impl Input for Producer {
         if status.success() {
             return Ok(());
         }
-        use std::os::unix::process::ExitStatusExt;
-        let status = match (status.code(), status.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(signal)) => format!("was killed by signal {signal}"),
-            (None, None) => format!("failed ({status})"),
-        };
+        let status = crate::platform::describe_exit(status);
         Err(Error::Producer {
             program: self.program.clone(),
             status,

@@ -20,7 +20,6 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -184,7 +183,10 @@ fn validate(file: &File) -> io::Result<std::result::Result<Header, String>> {
             "it is {size} bytes long, shorter than its {HEADER_LEN}-byte header"
         )));
     }
-    file.read_exact_at(&mut raw, 0)?;
+    let got = platform::read_at(file, &mut raw, 0)?;
+    if got < raw.len() {
+        return Ok(Err("its header could not be read in full".into()));
+    }
     let Some(header) = Header::decode(&raw) else {
         return Ok(Err("its header is incomplete or damaged".into()));
     };
@@ -252,7 +254,7 @@ pub(crate) fn apply(
                     .unwrap_or(CHUNK)
                     .min(CHUNK);
                 reader.read_exact(&mut buf[..want])?;
-                out.write_all_at(&buf[..want], offset)?;
+                platform::write_all_at(&out, &buf[..want], offset)?;
                 offset += want as u64;
             }
             Ok(())
@@ -346,7 +348,7 @@ impl<'f> ReadAt<'f> {
 
 impl Read for ReadAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.offset)?;
+        let n = platform::read_at(self.file, buf, self.offset)?;
         self.offset += n as u64;
         Ok(n)
     }

@@ -29,7 +29,7 @@ pub(crate) fn apply(
     if let Some((from_file, existing)) = from {
         match platform::set_owner(to, existing.uid, existing.gid) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
                 warnings.push(format!(
                     "could not keep owner {} and group {} (not permitted); the new file is owned by this user",
                     existing.uid, existing.gid
@@ -48,7 +48,7 @@ fn copy_xattrs(from: &File, to: &File) -> io::Result<()> {
     let names = match platform::list_xattrs(from) {
         Ok(names) => names,
         // The filesystem has no extended attributes, so there is nothing to lose.
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(platform::errno::ENOTSUP) => return Ok(()),
         Err(e) => return Err(e),
     };
     for name in names {

@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -533,7 +532,7 @@ fn save_in_place(
             if opts.if_changed && identical_so_far {
                 Ok(()) // the bytes are already there
             } else {
-                file.write_all_at(chunk, offset)
+                platform::write_all_at(file, chunk, offset)
             }
         },
     )?;
@@ -640,7 +639,7 @@ fn save_journal(
     let compare = old.as_ref().filter(|_| opts.if_changed);
     let file = journal.file();
     let pumped = pump(input, compare, true, |offset, chunk, _| {
-        file.write_all_at(chunk, HEADER_LEN + offset)
+        platform::write_all_at(file, chunk, HEADER_LEN + offset)
     })
     .map_err(|e| {
         e.into_error(
@@ -663,13 +662,12 @@ fn save_journal(
         force_mode: opts.mode.is_some(),
     };
     // The header goes last: until it is written the journal is invalid and would be rolled back.
-    file.write_all_at(&header.encode(), 0)
-        .map_err(|source| Error::Step {
-            step: Step::WriteJournal,
-            path: journal_path.clone(),
-            aftermath: Aftermath::Unchanged,
-            source,
-        })?;
+    platform::write_all_at(file, &header.encode(), 0).map_err(|source| Error::Step {
+        step: Step::WriteJournal,
+        path: journal_path.clone(),
+        aftermath: Aftermath::Unchanged,
+        source,
+    })?;
     t.finish(Step::WriteJournal, &journal_path, started);
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncJournal, &journal_path, || {
@@ -839,8 +837,7 @@ fn pump(
     if identical && let Some(old_file) = compare {
         // Identical so far; the old content must also end here.
         let mut probe = [0u8; 1];
-        identical = old_file
-            .read_at(&mut probe, len)
+        identical = platform::read_at(old_file, &mut probe, len)
             .map_err(|e| fail(PumpError::Compare(e), len))?
             == 0;
     }
@@ -885,7 +882,7 @@ fn write_step(
 fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
+        match platform::read_at(file, &mut buf[done..], offset + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -121,7 +121,7 @@ fn absent(given: &Path, path: PathBuf, via_symlink: bool) -> Result<Target> {
         Ok(_) => {
             return Err(Error::Inspect {
                 path: dir,
-                source: io::Error::from_raw_os_error(libc::ENOTDIR),
+                source: io::Error::from_raw_os_error(platform::errno::ENOTDIR),
             });
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -5,8 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, IntoRawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
+use std::process::{Command, ExitStatus};
 
 use crate::SyncLevel;
 
@@ -247,4 +249,52 @@ pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     } else {
         "a regular file"
     }
+}
+
+/// Read at `offset` without moving the file's position (`pread`).
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    file.read_at(buf, offset)
+}
+
+/// Write all of `buf` at `offset` without moving the file's position (`pwrite`).
+pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(buf, offset)
+}
+
+/// Start the command in a process group of its own, so it and its children can be signalled
+/// together.
+pub(crate) fn own_process_group(command: &mut Command) {
+    command.process_group(0);
+}
+
+/// Stop a child process (and its group, if `group`): SIGTERM, or SIGKILL if `kill`.
+pub(crate) fn signal_child(pid: u32, group: bool, kill: bool) {
+    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+    let signal = if kill { Signal::KILL } else { Signal::TERM };
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    let _ = if group {
+        kill_process_group(pid, signal)
+    } else {
+        kill_process(pid, signal)
+    };
+}
+
+/// How a process ended, for messages: "exited with status 3", "was killed by signal 9".
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("failed ({status})"),
+    }
+}
+
+/// Errors the portable code needs to recognise or inject.
+pub(crate) mod errno {
+    pub(crate) const EIO: i32 = libc::EIO;
+    pub(crate) const ENOSPC: i32 = libc::ENOSPC;
+    pub(crate) const EPERM: i32 = libc::EPERM;
+    pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
+    pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
 }
