@@ -6,5 +6,6 @@ mod common;
 mod cli;
 mod crash;
 mod failures;
+mod limits;
 mod save;
 mod strace;
