@@ -5,7 +5,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use crate::platform;
 
@@ -103,46 +102,22 @@ pub fn journal_target_name(file_name: &OsStr) -> Option<OsString> {
     (!name.is_empty()).then(|| platform::name_from_bytes(name.to_vec()))
 }
 
-/// Files to remove and producer processes to stop if the process is interrupted.
-struct Live {
-    temps: Vec<PathBuf>,
-    /// Producer processes: pid, and whether it leads its own process group.
-    children: Vec<(u32, bool)>,
-    /// Set by the interrupt cleanup: no new temporary file may be created or renamed after it.
-    interrupted: bool,
+/// Install the SIGINT/SIGTERM/SIGHUP handler that removes every live temporary file and stops
+/// every producer before the process ends. `report(signal_name, state)` gives the line to print
+/// and the exit status for state 0 (a temporary file was removed: nothing changed), 1 (the new
+/// content was already committed) and 2 (anything else). SIGINT always ends the process by
+/// re-raising itself, so a shell loop sees the interrupt.
+///
+/// The handler uses only async-signal-safe calls on state prepared in advance, so it costs no
+/// thread and no allocation at start-up.
+pub fn install_interrupt_cleanup(report: impl Fn(&str, u8) -> (String, i32)) -> io::Result<()> {
+    platform::install_interrupt_handler(report)
 }
 
-static LIVE: Mutex<Live> = Mutex::new(Live {
-    temps: Vec::new(),
-    children: Vec::new(),
-    interrupted: false,
-});
-
-fn interrupted_error() -> io::Error {
-    io::Error::new(io::ErrorKind::Interrupted, "interrupted by a signal")
-}
-
-fn live() -> std::sync::MutexGuard<'static, Live> {
-    // A panic while holding the lock leaves the list usable; cleanup must still run.
-    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Remove every registered temporary file and terminate every registered producer. Called by the
-/// binary's signal handler thread on SIGINT/SIGTERM before it lets the signal end the process.
-/// Returns the number of files removed.
-pub fn cleanup_interrupted() -> usize {
-    let mut live = live();
-    live.interrupted = true;
-    let mut removed = 0;
-    for path in live.temps.drain(..) {
-        if std::fs::remove_file(&path).is_ok() {
-            removed += 1;
-        }
-    }
-    for (pid, grouped) in live.children.drain(..) {
-        stop_child(pid, grouped, false);
-    }
-    removed
+/// Record that the new content is committed (renamed into place, or its journal flushed), for
+/// the interrupt report.
+pub(crate) fn mark_committed() {
+    platform::mark_committed();
 }
 
 /// Signal a producer (and its process group, if it leads one): SIGTERM, or SIGKILL if `kill`.
@@ -151,18 +126,21 @@ pub(crate) fn stop_child(pid: u32, grouped: bool, kill: bool) {
 }
 
 pub(crate) fn register_child(pid: u32, grouped: bool) {
-    live().children.push((pid, grouped));
+    platform::register_child(pid, grouped);
 }
 
 pub(crate) fn unregister_child(pid: u32) {
-    live().children.retain(|(p, _)| *p != pid);
+    platform::unregister_child(pid);
 }
 
-/// A temporary file we created. Removed on drop unless it was renamed into place.
+/// A temporary file we created. Removed on drop, and on SIGINT/SIGTERM/SIGHUP once
+/// [`install_interrupt_cleanup`] ran, unless it was renamed into place or kept.
 #[derive(Debug)]
 pub struct TempFile {
     path: PathBuf,
     file: Option<File>,
+    /// Its slot in the interrupt registry, if it got one.
+    slot: Option<usize>,
 }
 
 impl TempFile {
@@ -171,29 +149,32 @@ impl TempFile {
         let mut attempts = 0;
         loop {
             let path = in_dir(dir, temp_name(target_name)?);
-            // Register before creating, so a signal between the two removes nothing wrong
-            // (ENOENT) instead of leaving the file behind.
-            {
-                let mut live = live();
-                if live.interrupted {
-                    return Err(interrupted_error());
-                }
-                live.temps.push(path.clone());
-            }
-            match platform::create_exclusive(&path, 0o600) {
-                Ok(file) => {
-                    return Ok(TempFile {
-                        path,
-                        file: Some(file),
-                    });
-                }
-                Err(e) => {
-                    live().temps.retain(|p| p != &path);
+            match TempFile::create_at(path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
-                    if e.kind() != io::ErrorKind::AlreadyExists || attempts >= 16 {
-                        return Err(e);
-                    }
                 }
+                other => return other,
+            }
+        }
+    }
+
+    /// Create `path` itself exclusively, mode 0600, tracked like a temporary file until
+    /// [`TempFile::keep`] is called. Used for journals and new in-place targets.
+    pub fn create_at(path: PathBuf) -> io::Result<TempFile> {
+        // Registered before it exists, so an interrupt in between finds nothing to remove
+        // (ENOENT) rather than missing a file.
+        let slot = platform::register_temp(&path);
+        match platform::create_exclusive(&path, 0o600) {
+            Ok(file) => Ok(TempFile {
+                path,
+                file: Some(file),
+                slot,
+            }),
+            Err(e) => {
+                if let Some(slot) = slot {
+                    platform::unregister_temp(slot);
+                }
+                Err(e)
             }
         }
     }
@@ -221,62 +202,39 @@ impl TempFile {
     /// Rename the (closed) temporary file to `to`: over it, or failing if it exists when
     /// `no_clobber`. On success the temporary name is gone and nothing is removed on drop.
     pub fn persist(&mut self, to: &Path, no_clobber: bool) -> io::Result<()> {
-        // Hold the registry while renaming so a concurrent interrupt cleanup either runs before
-        // (and the rename fails) or after (and finds nothing to remove).
-        let mut live = live();
-        if live.interrupted {
-            return Err(interrupted_error());
-        }
         if no_clobber {
             platform::rename_noreplace(&self.path, to)?;
         } else {
             platform::rename(&self.path, to)?;
         }
-        live.temps.retain(|p| p != &self.path);
-        self.path = PathBuf::new();
+        self.forget();
         Ok(())
-    }
-
-    /// Create `path` itself (not a random name) exclusively, mode 0600, tracked like a
-    /// temporary file until [`TempFile::keep`] is called. Used for journals.
-    pub fn create_at(path: PathBuf) -> io::Result<TempFile> {
-        {
-            let mut live = live();
-            if live.interrupted {
-                return Err(interrupted_error());
-            }
-            live.temps.push(path.clone());
-        }
-        match platform::create_exclusive(&path, 0o600) {
-            Ok(file) => Ok(TempFile {
-                path,
-                file: Some(file),
-            }),
-            Err(e) => {
-                live().temps.retain(|p| p != &path);
-                Err(e)
-            }
-        }
     }
 
     /// Stop tracking the file: it will not be removed on drop or on interrupt. Returns its path
     /// and, unless it was closed, the open file.
     pub fn keep(mut self) -> (PathBuf, Option<File>) {
-        let path = std::mem::take(&mut self.path);
-        live().temps.retain(|p| p != &path);
+        let path = self.path.clone();
+        self.forget();
         (path, self.file.take())
+    }
+
+    fn forget(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            platform::unregister_temp(slot);
+        }
+        self.path = PathBuf::new();
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            drop(file);
-        }
+        drop(self.file.take());
         if !self.path.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.path);
-            let path = std::mem::take(&mut self.path);
-            live().temps.retain(|p| p != &path);
+        }
+        if let Some(slot) = self.slot.take() {
+            platform::unregister_temp(slot);
         }
     }
 }

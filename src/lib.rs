@@ -54,7 +54,7 @@ mod step;
 mod target;
 
 pub use disk::{
-    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, cleanup_interrupted, journal_name,
+    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, install_interrupt_cleanup, journal_name,
     journal_target_name, temp_target_name,
 };
 pub use error::{Aftermath, Error, Result};

@@ -467,6 +467,7 @@ fn save_atomic(
         },
         _ => Error::step(e, Aftermath::Unchanged),
     })?;
+    crate::disk::mark_committed();
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncDir, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
@@ -681,6 +682,7 @@ fn save_journal(
     }
     // From here the journal is durable: it must survive any failure so the next save completes.
     let (journal_path, file) = journal.keep();
+    crate::disk::mark_committed();
     let Some(file) = file else {
         unreachable!("the journal is closed only by dropping it")
     };

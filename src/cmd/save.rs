@@ -268,36 +268,34 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove our temporary files and stop the producer, say so, and
-/// end the process. SIGINT re-raises itself after cleanup so a shell loop sees the interrupt;
-/// the others exit with status 2 (error, nothing changed).
+/// On SIGINT, SIGTERM or SIGHUP: remove our temporary files and stop the producer, say so in one
+/// line, and end the process. SIGINT re-raises itself after cleanup so a shell loop sees the
+/// interrupt; the others exit 2 (nothing changed) or 4 (the new content was already committed,
+/// but its final flush may not have run).
 fn install_interrupt_cleanup(target: &Path) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return; // without the handler, temp files of an interrupted save are left for `recover`
-    };
     let target = target.display().to_string();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let removed = durable::cleanup_interrupted();
-            let name = match signal {
-                SIGINT => "SIGINT",
-                SIGTERM => "SIGTERM",
-                _ => "SIGHUP",
-            };
-            if removed > 0 {
-                eprintln!(
-                    "durable: interrupted by {name}; removed the temporary file, {target} was not changed"
-                );
-            } else {
-                eprintln!(
-                    "durable: interrupted by {name}; the save of {target} was abandoned (if it had flushed its journal, the next `durable save` of {target} completes it)"
-                );
-            }
-            if signal == SIGINT {
-                let _ = signal_hook::low_level::emulate_default_handler(signal);
-            }
-            std::process::exit(i32::from(Exit::Error.code()));
-        }
+    let installed = durable::install_interrupt_cleanup(|signal, state| match state {
+        0 => (
+            format!(
+                "durable: interrupted by {signal}; removed the temporary file, {target} was not changed"
+            ),
+            i32::from(Exit::Error.code()),
+        ),
+        1 => (
+            format!(
+                "durable: interrupted by {signal} after the new content of {target} was committed; its final flush may not have run (a journaled save is completed by the next `durable save` of {target})"
+            ),
+            i32::from(Exit::Unconfirmed.code()),
+        ),
+        _ => (
+            format!(
+                "durable: interrupted by {signal} while saving {target}; with --strategy in-place it may now be partly written"
+            ),
+            i32::from(Exit::Error.code()),
+        ),
     });
+    if let Err(e) = installed {
+        // Without the handler an interrupted save leaves its temporary file for `recover`.
+        eprintln!("durable: warning: could not install the interrupt handler: {e}");
+    }
 }

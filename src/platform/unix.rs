@@ -298,3 +298,184 @@ pub(crate) mod errno {
     pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
     pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
 }
+
+/// What to clean up when SIGINT, SIGTERM or SIGHUP arrives, in a form a signal handler can use:
+/// fixed slots of atomics, no locks and no allocation in the handler.
+mod interrupt {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering};
+
+    const SLOTS: usize = 8;
+    /// Temporary files to unlink: leaked `CString`s, null when free.
+    static TEMPS: [AtomicPtr<libc::c_char>; SLOTS] =
+        [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
+    /// Producers to stop: `pid * 2 + (1 if it leads its group)`, 0 when free.
+    static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
+    /// Set once the new content is committed (renamed into place, or its journal flushed).
+    static COMMITTED: AtomicBool = AtomicBool::new(false);
+    /// Messages and exit codes, prepared before the handler is installed:
+    /// `[signal][state]` with state 0 = a temporary file was removed, 1 = committed, 2 = other.
+    static REPORTS: OnceLock<[[Report; 3]; 3]> = OnceLock::new();
+
+    /// A line to print and the exit status to end with.
+    type Report = (Vec<u8>, i32);
+
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// Register a temporary file; returns its slot, or `None` if all slots are taken (the file
+    /// is then only removed by ordinary error handling, not on interrupt).
+    pub(crate) fn register_temp(path: &Path) -> Option<usize> {
+        let raw = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
+        for (i, slot) in TEMPS.iter().enumerate() {
+            if slot
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    raw,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                return Some(i);
+            }
+        }
+        // SAFETY: `raw` came from `CString::into_raw` just above and was never shared.
+        drop(unsafe { CString::from_raw(raw) });
+        None
+    }
+
+    /// Forget a temporary file (renamed into place, removed, or kept on purpose).
+    pub(crate) fn unregister_temp(slot: usize) {
+        let raw = TEMPS[slot].swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !raw.is_null() {
+            // SAFETY: every non-null slot value came from `CString::into_raw` in `register_temp`,
+            // and the swap made this call its only owner. The handler never returns to this
+            // thread, so it cannot be using the pointer after we free it.
+            drop(unsafe { CString::from_raw(raw) });
+        }
+    }
+
+    /// Register a producer process.
+    pub(crate) fn register_child(pid: u32, grouped: bool) {
+        let value = i64::from(pid) * 2 + i64::from(grouped);
+        for slot in &CHILDREN {
+            if slot
+                .compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Forget a producer process.
+    pub(crate) fn unregister_child(pid: u32) {
+        for slot in &CHILDREN {
+            let value = slot.load(Ordering::SeqCst);
+            if value != 0 && value / 2 == i64::from(pid) {
+                let _ = slot.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Record that the new content is committed.
+    pub(crate) fn mark_committed() {
+        COMMITTED.store(true, Ordering::SeqCst);
+    }
+
+    /// Install the handler for SIGINT, SIGTERM and SIGHUP. `report(signal_name, state)` gives
+    /// the line to print and the exit status, for state 0 (a temporary file was removed), 1
+    /// (the new content was committed) and 2 (anything else). SIGINT ends the process by
+    /// re-raising itself whatever the status says, so a shell loop sees the interrupt.
+    pub(crate) fn install(report: impl Fn(&str, u8) -> (String, i32)) -> std::io::Result<()> {
+        let names = ["SIGINT", "SIGTERM", "SIGHUP"];
+        let reports = names.map(|name| {
+            [0u8, 1, 2].map(|state| {
+                let (mut line, code) = report(name, state);
+                line.push('\n');
+                (line.into_bytes(), code)
+            })
+        });
+        let _ = REPORTS.set(reports);
+        for signal in SIGNALS {
+            // SAFETY: an all-zero `sigaction` is a valid starting value; the fields set below
+            // make it a handler with every handled signal blocked while it runs.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            // SAFETY: `sa_mask` is a valid `sigset_t` owned by `action`.
+            unsafe {
+                libc::sigemptyset(&mut action.sa_mask);
+                for other in SIGNALS {
+                    libc::sigaddset(&mut action.sa_mask, other);
+                }
+            }
+            // SAFETY: `action` is fully initialised, and `handler` only makes async-signal-safe
+            // calls (unlink, kill, write, signal, sigprocmask, raise, _exit) on data prepared
+            // before installation.
+            if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    extern "C" fn handler(signal: libc::c_int) {
+        let mut removed = false;
+        for slot in &TEMPS {
+            let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            // SAFETY: a non-null slot holds a valid NUL-terminated path (see `register_temp`);
+            // it is deliberately leaked, as the process is about to end.
+            if !raw.is_null() && unsafe { libc::unlink(raw) } == 0 {
+                removed = true;
+            }
+        }
+        for slot in &CHILDREN {
+            let value = slot.swap(0, Ordering::SeqCst);
+            if value != 0 {
+                let pid = (value / 2) as libc::pid_t;
+                let target = if value % 2 == 1 { -pid } else { pid };
+                // SAFETY: kill(2) is async-signal-safe; a stale pid fails harmlessly with ESRCH.
+                unsafe { libc::kill(target, libc::SIGTERM) };
+            }
+        }
+        let state = if removed {
+            0
+        } else if COMMITTED.load(Ordering::SeqCst) {
+            1
+        } else {
+            2
+        };
+        let index = SIGNALS.iter().position(|s| *s == signal).unwrap_or(1);
+        let mut code = 2;
+        if let Some(reports) = REPORTS.get() {
+            let (line, c) = &reports[index][state];
+            code = *c;
+            // SAFETY: write(2) is async-signal-safe; `line` lives in a static for the rest of
+            // the process. A short or failed write to stderr is ignored: we are exiting.
+            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        }
+        if signal == libc::SIGINT {
+            // SAFETY: restoring the default action and unblocking SIGINT (blocked while its
+            // handler runs) are async-signal-safe; the raise then ends the process by SIGINT.
+            unsafe {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::raise(libc::SIGINT);
+            }
+        }
+        // SAFETY: _exit(2) is async-signal-safe and skips destructors, which must not run from
+        // inside a signal handler.
+        unsafe { libc::_exit(code) }
+    }
+}
+
+pub(crate) use interrupt::{
+    install as install_interrupt_handler, mark_committed, register_child, register_temp,
+    unregister_child, unregister_temp,
+};
