@@ -428,6 +428,7 @@ fn save_atomic(
             input,
             compare,
             false,
+            opts.verify,
             |_, chunk, _| file.write_all(chunk),
         )?
     };
@@ -529,6 +530,7 @@ fn save_in_place(
         input,
         compare,
         !created,
+        opts.verify,
         |offset, chunk, identical_so_far| {
             if opts.if_changed && identical_so_far {
                 Ok(()) // the bytes are already there
@@ -639,7 +641,7 @@ fn save_journal(
     journal::lock(journal.file(), &target, &journal_path)?;
     let compare = old.as_ref().filter(|_| opts.if_changed);
     let file = journal.file();
-    let pumped = pump(input, compare, true, |offset, chunk, _| {
+    let pumped = pump(input, compare, Checksum::Sha256, |offset, chunk, _| {
         platform::write_all_at(file, chunk, HEADER_LEN + offset)
     })
     .map_err(|e| {
@@ -742,8 +744,10 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
     })?;
     let file = temp.file();
     let mut writer = file;
-    pump(input, None, false, |_, chunk, _| writer.write_all(chunk))
-        .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
+    pump(input, None, Checksum::None, |_, chunk, _| {
+        writer.write_all(chunk)
+    })
+    .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
     input.finish()?;
     // A second handle shares the file offset, so rewind it before reading back.
     let reader = file
@@ -760,7 +764,7 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
 /// What streaming the input produced.
 struct Pumped {
     len: u64,
-    crc: u32,
+    crc: Option<u32>,
     sha256: Option<[u8; 32]>,
     identical: bool,
 }
@@ -800,19 +804,28 @@ impl PumpFailure {
     }
 }
 
-/// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing a CRC-32
-/// (for `--verify`), optionally a SHA-256 (for journals), and whether the content so far equals
-/// `compare` (for `--if-changed`).
+/// Which checksum of the streamed content to compute.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checksum {
+    None,
+    /// For `--verify` (cheap).
+    Crc32,
+    /// For a journal's header.
+    Sha256,
+}
+
+/// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing the
+/// asked-for checksum and whether the content so far equals `compare` (for `--if-changed`).
 fn pump(
     input: &mut dyn Input,
     compare: Option<&File>,
-    want_sha256: bool,
+    checksum: Checksum,
     mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> std::result::Result<Pumped, PumpFailure> {
     let mut buf = vec![0u8; CHUNK];
     let mut old = vec![0u8; if compare.is_some() { CHUNK } else { 0 }];
-    let mut crc = crc32fast::Hasher::new();
-    let mut sha = want_sha256.then(Sha256::new);
+    let mut crc = (checksum == Checksum::Crc32).then(crc32fast::Hasher::new);
+    let mut sha = (checksum == Checksum::Sha256).then(Sha256::new);
     let mut identical = compare.is_some();
     let mut len = 0u64;
     let fail = |error, at| PumpFailure { error, at };
@@ -830,7 +843,9 @@ fn pump(
             identical = got == n && old[..n] == *chunk;
         }
         out(len, chunk, identical).map_err(|e| fail(PumpError::Output(e), len))?;
-        crc.update(chunk);
+        if let Some(crc) = &mut crc {
+            crc.update(chunk);
+        }
         if let Some(sha) = &mut sha {
             sha.update(chunk);
         }
@@ -845,7 +860,7 @@ fn pump(
     }
     Ok(Pumped {
         len,
-        crc: crc.finalize(),
+        crc: crc.map(crc32fast::Hasher::finalize),
         sha256: sha.map(|s| s.finalize().into()),
         identical,
     })
@@ -861,10 +876,16 @@ fn write_step(
     input: &mut dyn Input,
     compare: Option<&File>,
     in_place: bool,
+    verify: bool,
     out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> Result<Pumped> {
     let started = t.start(step, path).left(Aftermath::Unchanged)?;
-    match pump(input, compare, false, out) {
+    let checksum = if verify {
+        Checksum::Crc32
+    } else {
+        Checksum::None
+    };
+    match pump(input, compare, checksum, out) {
         Ok(pumped) => {
             t.finish(step, path, started);
             Ok(pumped)
@@ -916,7 +937,7 @@ fn verify_step(
                 crc.update(&buf[..n]);
                 len += n as u64;
             }
-            Ok(len == pumped.len && crc.finalize() == pumped.crc)
+            Ok(len == pumped.len && Some(crc.finalize()) == pumped.crc)
         })
         .left(aftermath)?;
     if matches {
