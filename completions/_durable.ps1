@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('save', 'save', [CompletionResultType]::ParameterValue, 'Replace a file''s content durably (from stdin, a file, or a command''s output)')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Append, verify and dump checksummed record logs')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff) to stdout: durable(1), or one command''s page')
             break
@@ -45,6 +46,63 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print each durability step with its duration on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print each durability step with its duration on stderr')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'durable;log' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('append', 'append', [CompletionResultType]::ParameterValue, 'Append records to a log durably (one write and one flush per invocation)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every record of logs (files or whole directories)')
+            [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Print a log''s records as text, hex, JSON lines or raw payloads')
+            break
+        }
+        'durable;log;append' {
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable)')
+            [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)')
+            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync), data (fdatasync), none')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format (only `native` can be appended to)')
+            [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'Standard input holds NUL-separated records instead of lines')
+            [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'Standard input holds NUL-separated records instead of lines')
+            [CompletionResult]::new('--whole', '--whole', [CompletionResultType]::ParameterName, 'Standard input is one record, whole')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Fail at once if another appender holds the log''s lock, instead of waiting')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Re-read and check the appended records after flushing them')
+            [CompletionResult]::new('--print-offsets', '--print-offsets', [CompletionResultType]::ParameterName, 'Print each appended record''s offset, one per line, once they are flushed')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'durable;log;verify' {
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the files as this format instead of detecting it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per file, one per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'durable;log;dump' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only)')
+            [CompletionResult]::new('--first', '--first', [CompletionResultType]::ParameterName, 'Only the first N records')
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Only the last N records (reads only the end of the log)')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Only records at or after this byte offset')
+            [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Only records before this byte offset')
+            [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the file as this format instead of detecting it')
+            [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'With --format raw: separate payloads with NUL instead of newline')
+            [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'With --format raw: separate payloads with NUL instead of newline')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing records as they are appended (like tail -f)')
+            [CompletionResult]::new('--resync', '--resync', [CompletionResultType]::ParameterName, 'Go on after corruption with the next valid record')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the bytes read and read calls made, as JSON on stderr, at the end')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

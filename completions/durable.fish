@@ -27,6 +27,7 @@ end
 complete -c durable -n "__fish_durable_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_needs_command" -s V -l version -d 'Print version'
 complete -c durable -n "__fish_durable_needs_command" -f -a "save" -d 'Replace a file\'s content durably (from stdin, a file, or a command\'s output)'
+complete -c durable -n "__fish_durable_needs_command" -f -a "log" -d 'Append, verify and dump checksummed record logs'
 complete -c durable -n "__fish_durable_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c durable -n "__fish_durable_needs_command" -f -a "man" -d 'Print a man page (roff) to stdout: durable(1), or one command\'s page'
 complete -c durable -n "__fish_durable_using_subcommand save" -l from -d 'Read the new content from FILE instead of standard input' -r -F
@@ -49,6 +50,46 @@ complete -c durable -n "__fish_durable_using_subcommand save" -s v -l verbose -d
 complete -c durable -n "__fish_durable_using_subcommand save" -l json -d 'Print the result as one JSON object on stdout'
 complete -c durable -n "__fish_durable_using_subcommand save" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand save" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump" -s h -l help -d 'Print help'
+complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump" -f -a "append" -d 'Append records to a log durably (one write and one flush per invocation)'
+complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump" -f -a "verify" -d 'Check every record of logs (files or whole directories)'
+complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump" -f -a "dump" -d 'Print a log\'s records as text, hex, JSON lines or raw payloads'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l file -d 'Append the content of FILE as one record (repeatable)' -r -F
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l checksum -d 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)' -r -f -a "crc32\t'CRC-32 (fast; the default)'
+sha256\t'SHA-256'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l sync -d 'How hard to flush: full (fsync), data (fdatasync), none' -r -f -a "full\t'fsync (F_FULLFSYNC on macOS) the file and the directory'
+data\t'fdatasync the file; fsync the directory'
+none\t'No flushing'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l log-format -d 'The log\'s format (only `native` can be appended to)' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s 0 -l null -d 'Standard input holds NUL-separated records instead of lines'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l whole -d 'Standard input is one record, whole'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l no-wait -d 'Fail at once if another appender holds the log\'s lock, instead of waiting'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l verify -d 'Re-read and check the appended records after flushing them'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l print-offsets -d 'Print each appended record\'s offset, one per line, once they are flushed'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l log-format -d 'Read the files as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l json -d 'One JSON object per file, one per line'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing; the exit status says it all'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l format -d 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only)' -r -f -a "text\t'Offset, length, checksum, payload with non-printable bytes escaped'
+hex\t'A hexdump of each record\'s payload'
+json\t'One JSON object per record'
+raw\t'Payloads only, separated by newlines (or NULs with -0)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l first -d 'Only the first N records' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l last -d 'Only the last N records (reads only the end of the log)' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l start -d 'Only records at or after this byte offset' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l end -d 'Only records before this byte offset' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l index -d 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l log-format -d 'Read the file as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s 0 -l null -d 'With --format raw: separate payloads with NUL instead of newline'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l follow -d 'Keep printing records as they are appended (like tail -f)'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l resync -d 'Go on after corruption with the next valid record'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l stats -d 'Print the bytes read and read calls made, as JSON on stderr, at the end'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s V -l version -d 'Print version'
 complete -c durable -n "__fish_durable_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c durable -n "__fish_durable_using_subcommand man" -s h -l help -d 'Print help'

@@ -149,6 +149,57 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A file given as a log is not one.
+    #[error("{} is not a durable log: {why}", .path.display())]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// Why: "it is empty", "it does not start with the log magic", …
+        why: &'static str,
+        /// It does start like a log, but its header is cut short or damaged (a damaged log
+        /// rather than some other file).
+        damaged_header: bool,
+    },
+    /// An explicit `--checksum` differs from the existing log's.
+    #[error("{} uses {existing} checksums; --checksum {requested} only applies to a new log", .path.display())]
+    ChecksumConflict {
+        /// The log.
+        path: PathBuf,
+        /// Its algorithm.
+        existing: &'static str,
+        /// The one asked for.
+        requested: &'static str,
+    },
+    /// A record is larger than the maximum.
+    #[error("{what} is {len} bytes, more than the maximum record size of 16 MiB (16777216 bytes)")]
+    RecordTooLarge {
+        /// Which record.
+        what: String,
+        /// Its size (or the size read before giving up).
+        len: u64,
+    },
+    /// Another process holds the log's lock and `--no-wait` was given.
+    #[error("{} is locked by another appender (--no-wait)", .path.display())]
+    Locked {
+        /// The log.
+        path: PathBuf,
+    },
+    /// The log does not end with a valid record; appending after it would make the new
+    /// records unreachable.
+    #[error(
+        "{} has {} at offset {offset}: appending after it would make the new records unreachable; run `durable recover {}` first",
+        .path.display(),
+        if *.corrupt { "damage before its tail" } else { "a torn tail" },
+        .path.display()
+    )]
+    TornTail {
+        /// The log.
+        path: PathBuf,
+        /// Where its valid prefix ends.
+        offset: u64,
+        /// The damage is corruption with valid records after it, not a torn tail.
+        corrupt: bool,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -167,6 +218,17 @@ impl Error {
             Error::Settle { .. } => Aftermath::EarlierPending,
             _ => Aftermath::Unchanged,
         }
+    }
+
+    /// The same error, with a different aftermath (where it has one).
+    pub(crate) fn with_aftermath(mut self, new: Aftermath) -> Self {
+        match &mut self {
+            Error::Step { aftermath, .. }
+            | Error::VerifyMismatch { aftermath, .. }
+            | Error::Input { aftermath, .. } => *aftermath = new,
+            _ => {}
+        }
+        self
     }
 
     pub(crate) fn step(e: StepError, aftermath: Aftermath) -> Self {

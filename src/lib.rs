@@ -47,6 +47,7 @@ mod error;
 pub mod fault;
 mod input;
 mod journal;
+pub mod log;
 mod meta;
 mod platform;
 mod save;

@@ -56,6 +56,10 @@ pub enum Step {
     RemoveJournal,
     /// Flush the directory, making the journal's removal durable.
     SyncDirFinal,
+    /// Write appended records to the log.
+    WriteLog,
+    /// Flush the log after appending.
+    SyncLog,
 }
 
 impl Step {
@@ -82,6 +86,8 @@ impl Step {
         Step::SyncDirTarget,
         Step::RemoveJournal,
         Step::SyncDirFinal,
+        Step::WriteLog,
+        Step::SyncLog,
     ];
 
     /// The stable kebab-case name of the step.
@@ -108,6 +114,8 @@ impl Step {
             Step::SyncDirTarget => "sync-dir-target",
             Step::RemoveJournal => "remove-journal",
             Step::SyncDirFinal => "sync-dir-final",
+            Step::WriteLog => "write-log",
+            Step::SyncLog => "sync-log",
         }
     }
 
@@ -140,6 +148,8 @@ impl Step {
             Step::SyncDirTarget => "flush (fsync) the directory",
             Step::RemoveJournal => "remove the journal",
             Step::SyncDirFinal => "flush (fsync) the directory",
+            Step::WriteLog => "append to",
+            Step::SyncLog => "flush (fsync)",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Turning parsed arguments into library calls, and library results into output and exit codes.
 
 mod generate;
+mod log;
 mod save;
 
 use crate::cli::{Cli, Command};
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
     durable::init_process();
     match cli.command {
         Command::Save(args) => save::run(args),
+        Command::Log(command) => log::run(command),
         Command::Completions { shell } => generate::print_completion(shell),
         Command::Man { command } => generate::print_man_page(command.as_deref()),
     }

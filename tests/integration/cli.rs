@@ -19,6 +19,7 @@ fn generated() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("completions/man/durable.1", vec!["man"]),
         ("completions/man/durable-save.1", vec!["man", "save"]),
+        ("completions/man/durable-log.1", vec!["man", "log"]),
         (
             "completions/man/durable-completions.1",
             vec!["man", "completions"],

@@ -1,0 +1,515 @@
+//! Checksummed append-only record logs in the native format: opening, verifying, reading and
+//! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
+//! readers in [`scan`]; the writer here. `recover` builds on the same reader and writer.
+
+pub mod format;
+pub mod scan;
+mod source;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use format::{Algorithm, FileHeader, MAX_RECORD};
+pub use scan::{Defect, DefectKind, Item, OnDamage, Record, Scanner};
+pub use source::{Delimited, Listed, RecordSource, Records, Whole};
+
+use crate::disk::{SyncLevel, TempFile};
+use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::platform;
+use crate::step::{Observer, Step, Tracker};
+use format::{FILE_HEADER_LEN, HeaderError};
+
+/// An open log: its file, header and size when opened.
+pub struct OpenLog {
+    /// The file.
+    pub file: File,
+    /// Its header.
+    pub header: FileHeader,
+    /// Its size when opened.
+    pub size: u64,
+}
+
+impl OpenLog {
+    /// A forward scanner from the first record.
+    pub fn scanner(&self, on_damage: OnDamage) -> Scanner<'_> {
+        Scanner::new(
+            &self.file,
+            self.header,
+            self.size,
+            FILE_HEADER_LEN,
+            0,
+            on_damage,
+        )
+    }
+}
+
+/// Open `path` for reading as a native log: a regular file that starts with a valid header.
+pub fn open(path: &Path) -> Result<OpenLog> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        });
+    }
+    let file = File::open(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (header, size) = read_header(&file, path)?;
+    Ok(OpenLog { file, header, size })
+}
+
+fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
+    let inspect = |source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = file.metadata().map_err(inspect)?.len();
+    let mut raw = [0u8; FILE_HEADER_LEN as usize];
+    let want = raw.len().min(usize::try_from(size).unwrap_or(raw.len()));
+    let mut got = 0;
+    while got < want {
+        let n = platform::read_at(file, &mut raw[got..want], got as u64).map_err(inspect)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let why = match FileHeader::decode(&raw[..got]) {
+        Ok(header) => return Ok((header, size)),
+        Err(HeaderError::NotALog) if size == 0 => "it is empty",
+        Err(HeaderError::NotALog) => "it does not start with the log magic",
+        Err(HeaderError::Truncated) => "its header is cut short",
+        Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
+        Err(HeaderError::Unsupported) => {
+            "its header names a version or checksum this durable does not know"
+        }
+    };
+    Err(Error::NotALog {
+        path: path.to_path_buf(),
+        why,
+        damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
+    })
+}
+
+/// The overall state of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Every record is valid and the file ends right after the last one.
+    Clean,
+    /// The file ends in damage with nothing valid after it: safe to cut off.
+    TornTail,
+    /// Damage with valid records after it: cutting it off would lose them.
+    Corrupt,
+}
+
+impl Status {
+    /// The stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Clean => "clean",
+            Status::TornTail => "torn-tail",
+            Status::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// The most defects a verification keeps (the count goes on).
+pub const MAX_DEFECTS_KEPT: usize = 100;
+
+/// What `verify` found in one log.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// The log.
+    pub path: PathBuf,
+    /// Its checksum algorithm.
+    pub algorithm: Algorithm,
+    /// Valid records, including those after damage.
+    pub records: u64,
+    /// File size.
+    pub bytes: u64,
+    /// End of the valid prefix: where the first defect starts, or the file size.
+    pub valid_end: u64,
+    /// Valid records before the first defect.
+    pub records_before_damage: u64,
+    /// The first [`MAX_DEFECTS_KEPT`] defects.
+    pub defects: Vec<Defect>,
+    /// All defects.
+    pub defect_count: u64,
+    /// Valid records after the first defect (the evidence of corruption before the tail).
+    pub records_after_damage: u64,
+    /// Bytes of those records.
+    pub bytes_after_damage: u64,
+    /// The verdict.
+    pub status: Status,
+}
+
+/// Check every record of the log at `path`. `progress(done, total)` is called as bytes are
+/// checked.
+pub fn verify(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<Verification> {
+    let log = open(path)?;
+    let mut scanner = log.scanner(OnDamage::Resync);
+    let mut v = Verification {
+        path: path.to_path_buf(),
+        algorithm: log.header.algorithm,
+        records: 0,
+        bytes: log.size,
+        valid_end: log.size,
+        records_before_damage: 0,
+        defects: Vec::new(),
+        defect_count: 0,
+        records_after_damage: 0,
+        bytes_after_damage: 0,
+        status: Status::Clean,
+    };
+    let mut last_report = 0u64;
+    loop {
+        let item = scanner.next_item().map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        match item {
+            Item::Record(record) => {
+                v.records += 1;
+                if v.defect_count == 0 {
+                    v.records_before_damage += 1;
+                } else {
+                    v.records_after_damage += 1;
+                    v.bytes_after_damage += log.header.algorithm.record_len(u64::from(record.len));
+                }
+                let at = scanner.position();
+                if at - last_report >= 64 << 20 {
+                    progress(at, log.size);
+                    last_report = at;
+                }
+            }
+            Item::Defect(defect) => {
+                if v.defect_count == 0 {
+                    v.valid_end = defect.offset;
+                }
+                v.defect_count += 1;
+                if v.defects.len() < MAX_DEFECTS_KEPT {
+                    v.defects.push(defect);
+                }
+                if defect.next_valid.is_some() {
+                    v.status = Status::Corrupt;
+                } else if v.status == Status::Clean {
+                    v.status = Status::TornTail;
+                }
+            }
+            Item::End => break,
+        }
+    }
+    progress(log.size, log.size);
+    Ok(v)
+}
+
+/// Options of an append.
+#[derive(Debug, Clone, Default)]
+pub struct AppendOptions {
+    /// How hard to flush the appended records.
+    pub sync: SyncLevel,
+    /// The checksum for a new log; for an existing log, an explicit choice that differs from its
+    /// header is an error.
+    pub algorithm: Option<Algorithm>,
+    /// Fail at once if another appender holds the lock, instead of waiting.
+    pub no_wait: bool,
+    /// Re-read and check what was appended after flushing it.
+    pub verify: bool,
+    /// Keep each record's offset for the report (8 bytes per record).
+    pub keep_offsets: bool,
+}
+
+/// What an append did.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The log was created by this append.
+    pub created: bool,
+    /// Its checksum algorithm.
+    pub algorithm: Algorithm,
+    /// Records appended.
+    pub count: u64,
+    /// Sequence number of the first of them.
+    pub first_seq: u64,
+    /// Offset where they start.
+    pub start: u64,
+    /// Bytes appended.
+    pub bytes: u64,
+    /// Each record's offset (when asked for).
+    pub offsets: Vec<u64>,
+}
+
+/// Bytes gathered before a write; all of them are flushed by one sync at the end.
+const BATCH: usize = 4 << 20;
+
+/// Append every record of `source` to the log at `path` (creating it if absent), under an
+/// exclusive lock, with one flush at the end. The records go out in writes of up to 4 MiB (one
+/// write for a batch that fits). If anything fails before the flush completes, the log is cut
+/// back to where it was: nothing is appended.
+pub fn append(
+    path: &Path,
+    source: &mut dyn RecordSource,
+    opts: &AppendOptions,
+    observer: &mut dyn Observer,
+) -> Result<Appended> {
+    let mut t = Tracker::new(observer);
+    let (file, created) = open_or_create(path, opts, &mut t)?;
+    lock(&file, path, opts.no_wait)?;
+    let (header, size) = read_header(&file, path)?;
+    if let Some(asked) = opts.algorithm
+        && asked != header.algorithm
+        && !created
+    {
+        return Err(Error::ChecksumConflict {
+            path: path.to_path_buf(),
+            existing: header.algorithm.name(),
+            requested: asked.name(),
+        });
+    }
+    // The tail check: O(1) through the last record's trailer.
+    let mut scanner = Scanner::new(&file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+    let last = scanner.last_records(1).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Some(last) = last else {
+        return Err(torn_tail(path, &file, header, size));
+    };
+    let first_seq = last.first().map_or(0, |r| r.seq + 1);
+    drop(scanner);
+
+    let mut out = Appended {
+        created,
+        algorithm: header.algorithm,
+        count: 0,
+        first_seq,
+        start: size,
+        bytes: 0,
+        offsets: Vec::new(),
+    };
+    let written = write_records(&file, path, &header, source, opts, &mut out, &mut t);
+    let synced = written.and_then(|()| {
+        if opts.sync == SyncLevel::None || out.count == 0 {
+            return Ok(());
+        }
+        t.run(Step::SyncLog, path, || {
+            platform::sync_file(&file, opts.sync)
+        })
+        .left(Aftermath::Unchanged)
+    });
+    if let Err(error) = synced {
+        // Nothing may count as appended: cut the log back to where it was.
+        return Err(match file.set_len(size) {
+            Ok(()) => error,
+            Err(_) => error.with_aftermath(Aftermath::Unconfirmed),
+        });
+    }
+    if opts.verify && out.count > 0 {
+        let mut check = Scanner::new(
+            &file,
+            header,
+            size + out.bytes,
+            size,
+            first_seq,
+            OnDamage::Stop,
+        );
+        let ok = t
+            .run(Step::Verify, path, || {
+                let mut n = 0;
+                loop {
+                    match check.next_item()? {
+                        Item::Record(_) => n += 1,
+                        Item::End => return Ok(n == out.count),
+                        Item::Defect(_) => return Ok(false),
+                    }
+                }
+            })
+            .left(Aftermath::Unconfirmed)?;
+        if !ok {
+            return Err(Error::VerifyMismatch {
+                path: path.to_path_buf(),
+                aftermath: Aftermath::Unconfirmed,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn write_records(
+    file: &File,
+    path: &Path,
+    header: &FileHeader,
+    source: &mut dyn RecordSource,
+    opts: &AppendOptions,
+    out: &mut Appended,
+    t: &mut Tracker<'_>,
+) -> Result<()> {
+    let started = t.start(Step::WriteLog, path).left(Aftermath::Unchanged)?;
+    let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
+    let mut record = Vec::new();
+    let mut at = out.start;
+    let flush = |batch: &mut Vec<u8>, at: &mut u64| -> Result<()> {
+        platform::write_all_at(file, batch, *at).map_err(|source| Error::Step {
+            step: Step::WriteLog,
+            path: path.to_path_buf(),
+            aftermath: Aftermath::Unchanged,
+            source,
+        })?;
+        *at += batch.len() as u64;
+        batch.clear();
+        Ok(())
+    };
+    while source.next_record(&mut record)? {
+        let offset = at + batch.len() as u64;
+        format::encode_record(&mut batch, header, out.first_seq + out.count, &record).map_err(
+            |len| Error::RecordTooLarge {
+                what: source.describe(out.count),
+                len,
+            },
+        )?;
+        if opts.keep_offsets {
+            out.offsets.push(offset);
+        }
+        out.count += 1;
+        if batch.len() >= BATCH {
+            flush(&mut batch, &mut at)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, &mut at)?;
+    }
+    out.bytes = at - out.start;
+    t.finish(Step::WriteLog, path, started);
+    Ok(())
+}
+
+/// Open the log for appending, creating it (header, flushed, renamed into place, directory
+/// flushed) if it does not exist.
+fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<(File, bool)> {
+    let open = || File::options().read(true).write(true).open(path);
+    match open() {
+        Ok(file) => return Ok((check_regular(file, path)?, false)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let target = crate::target::resolve(path, true)?;
+    let mut salt = [0u8; 16];
+    platform::random_bytes(&mut salt).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
+    let mut temp = t
+        .run(Step::CreateTemp, &target.dir, || {
+            TempFile::create_in(&target.dir, &target.name)
+        })
+        .left(Aftermath::Unchanged)?;
+    t.run(Step::WriteTemp, temp.path(), || {
+        platform::write_all_at(temp.file(), &header.encode(), 0)?;
+        platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
+    })
+    .left(Aftermath::Unchanged)?;
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncTemp, temp.path(), || {
+            platform::sync_file(temp.file(), opts.sync)
+        })
+        .left(Aftermath::Unchanged)?;
+    }
+    let temp_path = temp.path().to_path_buf();
+    t.run(Step::CloseTemp, &temp_path, || temp.close())
+        .left(Aftermath::Unchanged)?;
+    // No-clobber: if another appender created the log meanwhile, theirs wins and we use it.
+    let we_created = match t.run(Step::Rename, &target.path, || {
+        temp.persist(&target.path, true)
+    }) {
+        Ok(()) => true,
+        Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
+    };
+    if we_created && opts.sync != SyncLevel::None {
+        t.run(Step::SyncDir, &target.dir, || {
+            platform::sync_dir(&target.dir, opts.sync)
+        })
+        .left(Aftermath::Unconfirmed)?;
+    }
+    let file = open().map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((check_regular(file, path)?, we_created))
+}
+
+fn check_regular(file: File, path: &Path) -> Result<File> {
+    let meta = file.metadata().map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.is_file() {
+        Ok(file)
+    } else {
+        Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        })
+    }
+}
+
+/// Take the log's exclusive lock (`flock`), waiting for another appender unless `no_wait`.
+fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
+    let result = if no_wait {
+        match file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    } else {
+        file.lock()
+    };
+    result.map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The error for a log whose tail is not a valid record: find where the valid prefix ends.
+fn torn_tail(path: &Path, file: &File, header: FileHeader, size: u64) -> Error {
+    let mut scanner = Scanner::new(file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+    loop {
+        match scanner.next_item() {
+            Ok(Item::Record(_)) => continue,
+            Ok(Item::Defect(defect)) => {
+                return Error::TornTail {
+                    path: path.to_path_buf(),
+                    offset: defect.offset,
+                    corrupt: defect.next_valid.is_some(),
+                };
+            }
+            // The whole log reads back valid (it was appended to while we looked): refuse anyway
+            // rather than guess; a retry will find the tail.
+            Ok(Item::End) | Err(_) => {
+                return Error::TornTail {
+                    path: path.to_path_buf(),
+                    offset: scanner.position(),
+                    corrupt: false,
+                };
+            }
+        }
+    }
+}

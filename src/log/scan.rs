@@ -1,0 +1,548 @@
+//! The forward reader of native logs: yields records and defects with their offsets in bounded
+//! memory (one window of [`WINDOW`] bytes, whatever the record or file size), and classifies
+//! each defect as a torn tail (nothing valid follows) or corruption before the tail (it looks
+//! ahead for a later valid record and names it as evidence).
+
+use std::fs::File;
+use std::io;
+
+use super::format::{
+    Algorithm, Checksum, FileHeader, RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader,
+    RecordHeaderError, decode_trailer_prefix,
+};
+use crate::platform;
+
+/// Bytes the scanner keeps in memory at once.
+pub const WINDOW: usize = 1 << 20;
+
+/// A valid record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Its position among the valid records read so far (0-based).
+    pub index: u64,
+    /// Offset of its header in the file.
+    pub offset: u64,
+    /// Payload length.
+    pub len: u32,
+    /// Its sequence number as stored.
+    pub seq: u64,
+    /// Its stored checksum.
+    pub checksum: Checksum,
+}
+
+impl Record {
+    /// Offset of the payload.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + RECORD_HEADER_LEN
+    }
+}
+
+/// What is wrong at a defect's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefectKind {
+    /// A record header or record runs past the end of the file (an append cut short).
+    Truncated,
+    /// No record magic, or the record header's own checksum does not match.
+    BadHeader,
+    /// The header checks out but its length is over the maximum, or the trailer disagrees.
+    BadLength,
+    /// The payload does not match the record's checksum.
+    ChecksumMismatch,
+    /// A valid record whose sequence number is not the next one (records lost or duplicated).
+    Sequence {
+        /// The sequence number expected here.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// Only zero bytes from here to the end of the file (preallocation, or a file grown by
+    /// truncate).
+    ZeroFill,
+}
+
+impl DefectKind {
+    /// The stable name used in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DefectKind::Truncated => "truncated",
+            DefectKind::BadHeader => "bad-header",
+            DefectKind::BadLength => "bad-length",
+            DefectKind::ChecksumMismatch => "checksum-mismatch",
+            DefectKind::Sequence { .. } => "sequence",
+            DefectKind::ZeroFill => "zero-fill",
+        }
+    }
+}
+
+/// A damaged region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defect {
+    /// Where the damage starts.
+    pub offset: u64,
+    /// What is wrong there.
+    pub kind: DefectKind,
+    /// The offset of the next valid record after the damage, the evidence that this is
+    /// corruption before the tail; `None` for a torn tail (nothing valid follows).
+    pub next_valid: Option<u64>,
+}
+
+impl Defect {
+    /// Nothing valid follows: a torn tail, safe to cut off.
+    pub fn is_torn_tail(&self) -> bool {
+        self.next_valid.is_none()
+    }
+}
+
+/// One step of a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    /// A valid record.
+    Record(Record),
+    /// A damaged region. After a torn tail the scan ends; after corruption it goes on at
+    /// `next_valid` when resyncing, or ends otherwise.
+    Defect(Defect),
+    /// The end of the file, right after a valid record (or the header).
+    End,
+}
+
+/// How a scan deals with damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Report the first defect (classified) and end.
+    Stop,
+    /// Report each defect and continue with the next valid record.
+    Resync,
+}
+
+/// Forward reader over an open log file.
+pub struct Scanner<'f> {
+    file: &'f File,
+    header: FileHeader,
+    size: u64,
+    buf: Vec<u8>,
+    win_start: u64,
+    win_len: usize,
+    pos: u64,
+    next_seq: u64,
+    index: u64,
+    on_damage: OnDamage,
+    done: bool,
+    /// The payload of the last record, if it lies in the window.
+    last_payload: Option<(usize, usize)>,
+    bytes_read: u64,
+    reads: u64,
+    /// Read only what is asked for (tail access), not a whole window ahead.
+    precise: bool,
+}
+
+impl<'f> Scanner<'f> {
+    /// Scan `file` (whose header is `header`) from `offset` (a record boundary), expecting
+    /// sequence number `next_seq` there.
+    pub fn new(
+        file: &'f File,
+        header: FileHeader,
+        size: u64,
+        offset: u64,
+        next_seq: u64,
+        on_damage: OnDamage,
+    ) -> Scanner<'f> {
+        Scanner {
+            file,
+            header,
+            size,
+            buf: vec![0; WINDOW],
+            win_start: 0,
+            win_len: 0,
+            pos: offset,
+            next_seq,
+            index: 0,
+            on_damage,
+            done: false,
+            last_payload: None,
+            bytes_read: 0,
+            reads: 0,
+            precise: false,
+        }
+    }
+
+    /// The last `n` records, found from the end of the file through their trailers, checked,
+    /// and returned in file order; reads only those records, whatever the log's size. `None`
+    /// when the file does not end with a chain of valid records (a torn or damaged tail): the
+    /// caller then scans forward.
+    pub fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
+        self.precise = true;
+        let result = self.walk_back(n);
+        self.precise = false;
+        result
+    }
+
+    fn walk_back(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
+        let algorithm = self.header.algorithm;
+        let trailer_len = algorithm.trailer_len();
+        let mut end = self.size;
+        let mut out: Vec<Record> = Vec::new();
+        while (out.len() as u64) < n && end > super::format::FILE_HEADER_LEN {
+            if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
+                return Ok(None);
+            }
+            let t = self.window(end - trailer_len, 8)?;
+            let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
+                return Ok(None);
+            };
+            let Some(start) = end
+                .checked_sub(algorithm.record_len(u64::from(len)))
+                .filter(|s| *s >= super::format::FILE_HEADER_LEN)
+            else {
+                return Ok(None);
+            };
+            let Ok((rh, total, checksum)) = self.try_record(start)? else {
+                return Ok(None);
+            };
+            if start + total != end || out.last().is_some_and(|next| next.seq != rh.seq + 1) {
+                return Ok(None);
+            }
+            out.push(Record {
+                index: rh.seq,
+                offset: start,
+                len: rh.len,
+                seq: rh.seq,
+                checksum,
+            });
+            end = start;
+        }
+        out.reverse();
+        Ok(Some(out))
+    }
+
+    /// Offset of the next record to read (after the last valid record, when the scan ended on
+    /// a torn tail: the end of the valid prefix).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The sequence number expected next.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Bytes and `pread` calls made so far (for `--stats` and the tests that prove a tail read
+    /// is O(1)).
+    pub fn io_stats(&self) -> (u64, u64) {
+        (self.bytes_read, self.reads)
+    }
+
+    /// Take a new look at the file's size (`--follow`); a scan that ended at the end of the
+    /// file or on a torn tail resumes from the end of its valid prefix.
+    pub fn refresh(&mut self) -> io::Result<bool> {
+        let size = self.file.metadata()?.len();
+        let grew = size != self.size;
+        if grew {
+            self.size = size;
+            self.done = false;
+            // Bytes past the old end may have been read as a partial window: drop it.
+            self.win_len = 0;
+        }
+        Ok(grew)
+    }
+
+    /// The payload of the record just returned, if it fits the window (records up to 1 MiB do).
+    /// Larger payloads are read with [`Scanner::read_payload`].
+    pub fn payload(&self, record: &Record) -> Option<&[u8]> {
+        let (start, len) = self.last_payload?;
+        let at = usize::try_from(record.payload_offset().checked_sub(self.win_start)?).ok()?;
+        (at == start && len == record.len as usize).then(|| &self.buf[start..start + len])
+    }
+
+    /// Feed a record's payload to `f` in pieces of at most [`WINDOW`] bytes (from the window if
+    /// it is there, else read again from the file).
+    pub fn read_payload(
+        &mut self,
+        record: &Record,
+        mut f: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if let Some(p) = self.payload(record) {
+            return f(p);
+        }
+        let mut offset = record.payload_offset();
+        let end = offset + u64::from(record.len);
+        let mut chunk = vec![0u8; WINDOW.min(record.len as usize)];
+        while offset < end {
+            let n = usize::try_from(end - offset)
+                .unwrap_or(WINDOW)
+                .min(chunk.len());
+            self.read_exact_at(&mut chunk[..n], offset)?;
+            f(&chunk[..n])?;
+            offset += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The next record or defect.
+    pub fn next_item(&mut self) -> io::Result<Item> {
+        self.last_payload = None;
+        if self.done {
+            return Ok(Item::End);
+        }
+        if self.pos >= self.size {
+            self.done = true;
+            return Ok(Item::End);
+        }
+        match self.try_record(self.pos)? {
+            Ok((record_header, total, checksum)) => {
+                if record_header.seq != self.next_seq {
+                    let kind = DefectKind::Sequence {
+                        expected: self.next_seq,
+                        found: record_header.seq,
+                    };
+                    return self.defect(self.pos, kind);
+                }
+                let record = Record {
+                    index: self.index,
+                    offset: self.pos,
+                    len: record_header.len,
+                    seq: record_header.seq,
+                    checksum,
+                };
+                self.index += 1;
+                self.next_seq = record_header.seq + 1;
+                self.pos += total;
+                Ok(Item::Record(record))
+            }
+            Err(kind) => self.defect(self.pos, kind),
+        }
+    }
+
+    /// Classify a defect at `offset` and decide where the scan goes on.
+    fn defect(&mut self, offset: u64, kind: DefectKind) -> io::Result<Item> {
+        self.last_payload = None;
+        if self.all_zero_from(offset)? {
+            self.done = true;
+            return Ok(Item::Defect(Defect {
+                offset,
+                kind: DefectKind::ZeroFill,
+                next_valid: None,
+            }));
+        }
+        let next_valid = self.find_next_valid(offset + 1)?;
+        let defect = Defect {
+            offset,
+            kind,
+            next_valid,
+        };
+        match (next_valid, self.on_damage) {
+            (Some(next), OnDamage::Resync) => {
+                // Continue there, with the sequence number that record carries.
+                self.pos = next;
+                if let Ok(Ok((rh, _, _))) = self.try_record(next) {
+                    self.next_seq = rh.seq;
+                }
+            }
+            _ => self.done = true,
+        }
+        Ok(Item::Defect(defect))
+    }
+
+    /// Check the record at `offset`: its header, that it fits the file, its trailer and its
+    /// checksum. Returns the header, the record's size in the file and its checksum.
+    #[allow(clippy::type_complexity)]
+    fn try_record(
+        &mut self,
+        offset: u64,
+    ) -> io::Result<Result<(RecordHeader, u64, Checksum), DefectKind>> {
+        let algorithm = self.header.algorithm;
+        if offset + RECORD_HEADER_LEN > self.size {
+            return Ok(Err(DefectKind::Truncated));
+        }
+        let h = self.window(offset, RECORD_HEADER_LEN as usize)?;
+        let rh = match RecordHeader::decode(
+            &self.buf[h..h + RECORD_HEADER_LEN as usize],
+            &self.header.salt,
+        ) {
+            Ok(rh) => rh,
+            Err(RecordHeaderError::NoMagic | RecordHeaderError::Damaged) => {
+                return Ok(Err(DefectKind::BadHeader));
+            }
+            Err(RecordHeaderError::BadLength) => return Ok(Err(DefectKind::BadLength)),
+        };
+        let total = algorithm.record_len(u64::from(rh.len));
+        // The length was checked by the header's CRC and the maximum; it still must fit the file
+        // before anything is read on its word.
+        if offset + total > self.size {
+            return Ok(Err(DefectKind::Truncated));
+        }
+        let trailer_at = offset + RECORD_HEADER_LEN + u64::from(rh.len);
+        let trailer_len = algorithm.trailer_len() as usize;
+        if total as usize <= WINDOW {
+            let start = self.window(offset, total as usize)?;
+            let header_bytes = &self.buf[start..start + RECORD_HEADER_LEN as usize];
+            let p = start + RECORD_HEADER_LEN as usize;
+            let payload = &self.buf[p..p + rh.len as usize];
+            let trailer = &self.buf[p + rh.len as usize..p + rh.len as usize + trailer_len];
+            let verdict = check(
+                algorithm,
+                &self.header.salt,
+                header_bytes,
+                &[payload],
+                trailer,
+                rh.len,
+            );
+            if let Ok(checksum) = verdict {
+                self.last_payload = Some((p, rh.len as usize));
+                return Ok(Ok((rh, total, checksum)));
+            }
+            return Ok(Err(verdict.err().unwrap_or(DefectKind::ChecksumMismatch)));
+        }
+        // A record larger than the window: stream its payload through the checksum.
+        let header_bytes: [u8; RECORD_HEADER_LEN as usize] = {
+            let s = self.window(offset, RECORD_HEADER_LEN as usize)?;
+            let mut b = [0u8; RECORD_HEADER_LEN as usize];
+            b.copy_from_slice(&self.buf[s..s + RECORD_HEADER_LEN as usize]);
+            b
+        };
+        let mut hasher = RecordHasher::new(algorithm, &self.header.salt, &header_bytes);
+        let mut at = offset + RECORD_HEADER_LEN;
+        while at < trailer_at {
+            let n = usize::try_from(trailer_at - at)
+                .unwrap_or(WINDOW)
+                .min(WINDOW);
+            let s = self.window(at, n)?;
+            hasher.update(&self.buf[s..s + n]);
+            at += n as u64;
+        }
+        let s = self.window(trailer_at, trailer_len)?;
+        let trailer = &self.buf[s..s + trailer_len];
+        if decode_trailer_prefix(trailer) != Some(rh.len) {
+            return Ok(Err(DefectKind::BadLength));
+        }
+        hasher.update(&trailer[..8]);
+        let computed = hasher.finish();
+        if computed.as_bytes() == &trailer[8..] {
+            Ok(Ok((rh, total, computed)))
+        } else {
+            Ok(Err(DefectKind::ChecksumMismatch))
+        }
+    }
+
+    /// Look for the first valid record at or after `from` whose sequence number is not below
+    /// the expected one (so a copy of an earlier record inside a payload is not taken for it).
+    fn find_next_valid(&mut self, from: u64) -> io::Result<Option<u64>> {
+        let finder = memchr::memmem::Finder::new(&RECORD_MAGIC);
+        let mut at = from;
+        while at + RECORD_HEADER_LEN <= self.size {
+            let n = usize::try_from(self.size - at)
+                .unwrap_or(WINDOW)
+                .min(WINDOW);
+            let s = self.window(at, n)?;
+            let Some(hit) = finder.find(&self.buf[s..s + n]) else {
+                // Keep the last 3 bytes: the magic may straddle the window's edge.
+                at += (n as u64).saturating_sub(3).max(1);
+                continue;
+            };
+            let candidate = at + hit as u64;
+            let saved = self.last_payload;
+            if let Ok((rh, _, _)) = self.try_record(candidate)?
+                && rh.seq >= self.next_seq
+            {
+                self.last_payload = saved;
+                return Ok(Some(candidate));
+            }
+            self.last_payload = saved;
+            at = candidate + 1;
+        }
+        Ok(None)
+    }
+
+    /// Whether every byte from `from` to the end of the file is zero.
+    fn all_zero_from(&mut self, from: u64) -> io::Result<bool> {
+        let mut at = from;
+        while at < self.size {
+            let n = usize::try_from(self.size - at)
+                .unwrap_or(WINDOW)
+                .min(WINDOW);
+            let s = self.window(at, n)?;
+            if self.buf[s..s + n].iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// Make `[offset, offset + len)` (with `len <= WINDOW`, inside the file) available in the
+    /// window; returns its start in `buf`.
+    fn window(&mut self, offset: u64, len: usize) -> io::Result<usize> {
+        if offset >= self.win_start && offset + len as u64 <= self.win_start + self.win_len as u64 {
+            return Ok((offset - self.win_start) as usize);
+        }
+        let ahead = if self.precise { len } else { WINDOW };
+        let want = usize::try_from(self.size - offset)
+            .unwrap_or(WINDOW)
+            .min(ahead);
+        let mut filled = 0;
+        while filled < want {
+            let n = platform::read_at(
+                self.file,
+                &mut self.buf[filled..want],
+                offset + filled as u64,
+            )?;
+            self.reads += 1;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+            self.bytes_read += n as u64;
+        }
+        self.win_start = offset;
+        self.win_len = filled;
+        if filled < len {
+            // The file shrank under us.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file became shorter while it was read",
+            ));
+        }
+        Ok(0)
+    }
+
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = platform::read_at(self.file, &mut buf[filled..], offset + filled as u64)?;
+            self.reads += 1;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file became shorter while it was read",
+                ));
+            }
+            filled += n;
+            self.bytes_read += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Check a record held in memory: trailer length and magic, then the checksum.
+pub(crate) fn check(
+    algorithm: Algorithm,
+    salt: &[u8; 16],
+    header: &[u8],
+    payload: &[&[u8]],
+    trailer: &[u8],
+    len: u32,
+) -> Result<Checksum, DefectKind> {
+    if decode_trailer_prefix(trailer) != Some(len) {
+        return Err(DefectKind::BadLength);
+    }
+    let mut hasher = RecordHasher::new(algorithm, salt, header);
+    for piece in payload {
+        hasher.update(piece);
+    }
+    hasher.update(&trailer[..8]);
+    let computed = hasher.finish();
+    if computed.as_bytes() == &trailer[8..] {
+        Ok(computed)
+    } else {
+        Err(DefectKind::ChecksumMismatch)
+    }
+}

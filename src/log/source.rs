@@ -1,0 +1,270 @@
+//! Where appended records come from: command-line arguments, whole files, or a stream split on
+//! newlines or NULs (or taken whole). Every source stops reading a record once it passes the
+//! maximum record size, so a missing separator cannot make memory grow without bound.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use super::format::MAX_RECORD;
+use crate::error::{Aftermath, Error, Result};
+
+/// A source of records to append.
+pub trait RecordSource {
+    /// Put the next record in `buf` (cleared first); `Ok(false)` when there are no more.
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
+
+    /// Name record number `index` (0-based, in this source) for a message.
+    fn describe(&self, index: u64) -> String;
+}
+
+/// One listed record: a command-line argument, or a file whose whole content is one record.
+#[derive(Debug, Clone)]
+pub enum Listed {
+    /// The bytes of an argument.
+    Arg(OsString),
+    /// A file, read whole.
+    File(PathBuf),
+}
+
+/// Records listed up front (arguments, then `--file`s).
+#[derive(Debug, Clone)]
+pub struct Records {
+    items: Vec<Listed>,
+    next: usize,
+}
+
+impl Records {
+    /// The records `items`, in order.
+    pub fn new(items: Vec<Listed>) -> Self {
+        Records { items, next: 0 }
+    }
+}
+
+impl RecordSource for Records {
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
+        let Some(item) = self.items.get(self.next) else {
+            return Ok(false);
+        };
+        self.next += 1;
+        match item {
+            Listed::Arg(arg) => {
+                buf.extend_from_slice(crate::platform::name_bytes(arg));
+                if buf.len() as u64 > MAX_RECORD {
+                    return Err(Error::RecordTooLarge {
+                        what: self.describe(self.next as u64 - 1),
+                        len: buf.len() as u64,
+                    });
+                }
+            }
+            Listed::File(path) => {
+                let file = std::fs::File::open(path).map_err(|source| Error::Input {
+                    what: path.display().to_string(),
+                    aftermath: Aftermath::Unchanged,
+                    source,
+                })?;
+                read_bounded(file, buf).map_err(|e| match e {
+                    Bounded::Io(source) => Error::Input {
+                        what: path.display().to_string(),
+                        aftermath: Aftermath::Unchanged,
+                        source,
+                    },
+                    Bounded::TooLarge(len) => Error::RecordTooLarge {
+                        what: format!("the file {}", path.display()),
+                        len,
+                    },
+                })?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn describe(&self, index: u64) -> String {
+        match usize::try_from(index).ok().and_then(|i| self.items.get(i)) {
+            Some(Listed::Arg(_)) => format!("record argument {}", index + 1),
+            Some(Listed::File(path)) => format!("the file {}", path.display()),
+            None => format!("record {}", index + 1),
+        }
+    }
+}
+
+/// A stream split into records on a separator byte (newline or NUL). A final piece without a
+/// separator is a record too; a separator at the very end does not start an empty one, so
+/// `printf 'a\nb\n'` is two records.
+pub struct Delimited<R: Read> {
+    reader: BufReader<R>,
+    separator: u8,
+    what: String,
+}
+
+impl<R: Read> Delimited<R> {
+    /// Split `reader` (described as `what` in messages) on `separator`.
+    pub fn new(reader: R, separator: u8, what: impl Into<String>) -> Self {
+        Delimited {
+            reader: BufReader::with_capacity(1 << 20, reader),
+            separator,
+            what: what.into(),
+        }
+    }
+}
+
+impl<R: Read> RecordSource for Delimited<R> {
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
+        let mut any = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::Input {
+                        what: self.what.clone(),
+                        aftermath: Aftermath::Unchanged,
+                        source,
+                    });
+                }
+            };
+            if available.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let (piece, done) = match memchr::memchr(self.separator, available) {
+                Some(i) => (&available[..i], Some(i + 1)),
+                None => (available, None),
+            };
+            if (buf.len() + piece.len()) as u64 > MAX_RECORD {
+                return Err(Error::RecordTooLarge {
+                    what: format!("a record of {}", self.what),
+                    len: (buf.len() + piece.len()) as u64,
+                });
+            }
+            buf.extend_from_slice(piece);
+            match done {
+                Some(consumed) => {
+                    self.reader.consume(consumed);
+                    return Ok(true);
+                }
+                None => {
+                    let n = available.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+
+    fn describe(&self, index: u64) -> String {
+        format!("record {} of {}", index + 1, self.what)
+    }
+}
+
+/// A whole stream as one record (`--whole`); an empty stream is one empty record.
+pub struct Whole<R: Read> {
+    reader: Option<R>,
+    what: String,
+}
+
+impl<R: Read> Whole<R> {
+    /// Take all of `reader` (described as `what`) as one record.
+    pub fn new(reader: R, what: impl Into<String>) -> Self {
+        Whole {
+            reader: Some(reader),
+            what: what.into(),
+        }
+    }
+}
+
+impl<R: Read> RecordSource for Whole<R> {
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
+        let Some(reader) = self.reader.take() else {
+            return Ok(false);
+        };
+        read_bounded(reader, buf).map_err(|e| match e {
+            Bounded::Io(source) => Error::Input {
+                what: self.what.clone(),
+                aftermath: Aftermath::Unchanged,
+                source,
+            },
+            Bounded::TooLarge(len) => Error::RecordTooLarge {
+                what: self.what.clone(),
+                len,
+            },
+        })?;
+        Ok(true)
+    }
+
+    fn describe(&self, _: u64) -> String {
+        self.what.clone()
+    }
+}
+
+enum Bounded {
+    Io(io::Error),
+    TooLarge(u64),
+}
+
+/// Read all of `reader` into `buf`, failing as soon as it passes the maximum record size.
+fn read_bounded(reader: impl Read, buf: &mut Vec<u8>) -> std::result::Result<(), Bounded> {
+    let mut limited = reader.take(MAX_RECORD + 1);
+    limited.read_to_end(buf).map_err(Bounded::Io)?;
+    if buf.len() as u64 > MAX_RECORD {
+        return Err(Bounded::TooLarge(buf.len() as u64));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(input: &[u8], sep: u8) -> Vec<Vec<u8>> {
+        let mut source = Delimited::new(input, sep, "test input");
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while source.next_record(&mut buf).unwrap() {
+            out.push(buf.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_terminated_not_separated() {
+        assert_eq!(split(b"a\nb\n", b'\n'), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(split(b"a\nb", b'\n'), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            split(b"a\n\nb\n", b'\n'),
+            vec![b"a".to_vec(), vec![], b"b".to_vec()]
+        );
+        assert_eq!(split(b"", b'\n'), Vec::<Vec<u8>>::new());
+        assert_eq!(split(b"\n", b'\n'), vec![Vec::<u8>::new()]);
+        assert_eq!(split(b"x\0y\0", 0), vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(split(b"x\ny", 0), vec![b"x\ny".to_vec()]);
+    }
+
+    #[test]
+    fn an_endless_line_stops_at_the_maximum() {
+        let endless = std::io::repeat(b'x');
+        let mut source = Delimited::new(endless, b'\n', "standard input");
+        let mut buf = Vec::new();
+        assert!(matches!(
+            source.next_record(&mut buf),
+            Err(Error::RecordTooLarge { .. })
+        ));
+        assert!(buf.len() as u64 <= MAX_RECORD);
+        let mut whole = Whole::new(std::io::repeat(b'y'), "standard input");
+        assert!(matches!(
+            whole.next_record(&mut buf),
+            Err(Error::RecordTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn whole_input_is_one_record_even_when_empty() {
+        let mut whole = Whole::new(&b""[..], "standard input");
+        let mut buf = vec![1];
+        assert!(whole.next_record(&mut buf).unwrap());
+        assert!(buf.is_empty());
+        assert!(!whole.next_record(&mut buf).unwrap());
+    }
+}
