@@ -86,6 +86,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             ))
         }
     };
+    install_interrupt_report(&args.log);
     let appended = log::append(&args.log, source.as_mut(), &opts, &mut ()).map_err(failure)?;
     if args.print_offsets {
         let mut text = String::with_capacity(appended.offsets.len() * 12);
@@ -96,6 +97,27 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         print_stdout(&text)?;
     }
     Ok(Exit::Success)
+}
+
+/// On SIGINT/SIGTERM/SIGHUP during an append: the log is cut back (nothing appended, exit 2),
+/// unless every record was already written (exit 4: written, flush not confirmed).
+fn install_interrupt_report(log: &Path) {
+    let log = log.display().to_string();
+    let installed = durable::install_interrupt_cleanup(|signal, state| match state {
+        1 => (
+            format!(
+                "durable: interrupted by {signal} after the records were written to {log}; their flush may not have run"
+            ),
+            i32::from(Exit::Unconfirmed.code()),
+        ),
+        _ => (
+            format!("durable: interrupted by {signal}; nothing was appended to {log}"),
+            i32::from(Exit::Error.code()),
+        ),
+    });
+    if let Err(e) = installed {
+        eprintln!("durable: warning: could not install the interrupt handler: {e}");
+    }
 }
 
 fn status_exit(status: Status) -> Exit {

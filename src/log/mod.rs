@@ -292,7 +292,13 @@ pub fn append(
         bytes: 0,
         offsets: Vec::new(),
     };
+    // An interrupt before the records are all written cuts the log back to where it was.
+    platform::set_rollback(platform::raw_fd(&file), size);
     let written = write_records(&file, path, &header, source, opts, &mut out, &mut t);
+    platform::clear_rollback();
+    if written.is_ok() && out.count > 0 {
+        crate::disk::mark_committed();
+    }
     let synced = written.and_then(|()| {
         if opts.sync == SyncLevel::None || out.count == 0 {
             return Ok(());

@@ -306,7 +306,7 @@ mod interrupt {
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, Ordering};
 
     const SLOTS: usize = 8;
     /// Temporary files to unlink: leaked `CString`s, null when free.
@@ -316,6 +316,10 @@ mod interrupt {
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
+    /// A file to cut back on interrupt (a log being appended to): its fd (-1 for none) and the
+    /// length it had before.
+    static ROLLBACK_FD: AtomicI32 = AtomicI32::new(-1);
+    static ROLLBACK_LEN: AtomicI64 = AtomicI64::new(0);
     /// Messages and exit codes, prepared before the handler is installed:
     /// `[signal][state]` with state 0 = a temporary file was removed, 1 = committed, 2 = other.
     static REPORTS: OnceLock<[[Report; 3]; 3]> = OnceLock::new();
@@ -386,6 +390,17 @@ mod interrupt {
         COMMITTED.store(true, Ordering::SeqCst);
     }
 
+    /// On interrupt, cut the open file `fd` back to `len` bytes (an append in progress).
+    pub(crate) fn set_rollback(fd: i32, len: u64) {
+        ROLLBACK_LEN.store(i64::try_from(len).unwrap_or(i64::MAX), Ordering::SeqCst);
+        ROLLBACK_FD.store(fd, Ordering::SeqCst);
+    }
+
+    /// No rollback on interrupt any more.
+    pub(crate) fn clear_rollback() {
+        ROLLBACK_FD.store(-1, Ordering::SeqCst);
+    }
+
     /// Install the handler for SIGINT, SIGTERM and SIGHUP. `report(signal_name, state)` gives
     /// the line to print and the exit status, for state 0 (a temporary file was removed), 1
     /// (the new content was committed) and 2 (anything else). SIGINT ends the process by
@@ -424,6 +439,12 @@ mod interrupt {
 
     extern "C" fn handler(signal: libc::c_int) {
         let mut removed = false;
+        let fd = ROLLBACK_FD.swap(-1, Ordering::SeqCst);
+        // SAFETY: ftruncate(2) is async-signal-safe; `fd` is the log the main thread holds open
+        // (it clears the slot before closing it).
+        if fd >= 0 && unsafe { libc::ftruncate(fd, ROLLBACK_LEN.load(Ordering::SeqCst)) } == 0 {
+            removed = true;
+        }
         for slot in &TEMPS {
             let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
             // SAFETY: a non-null slot holds a valid NUL-terminated path (see `register_temp`);
@@ -476,6 +497,12 @@ mod interrupt {
 }
 
 pub(crate) use interrupt::{
-    install as install_interrupt_handler, mark_committed, register_child, register_temp,
-    unregister_child, unregister_temp,
+    clear_rollback, install as install_interrupt_handler, mark_committed, register_child,
+    register_temp, set_rollback, unregister_child, unregister_temp,
 };
+
+/// The raw descriptor of an open file (for the interrupt rollback).
+pub(crate) fn raw_fd(file: &File) -> i32 {
+    use std::os::fd::AsRawFd;
+    file.as_raw_fd()
+}

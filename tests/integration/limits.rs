@@ -121,3 +121,53 @@ fn sighup_removes_the_temp_and_exits_2() {
     assert_eq!(env.read("T"), b"old\n");
     env.assert_no_leftovers();
 }
+
+/// An interrupted append leaves the log as it was: records already written (more than one 4 MiB
+/// batch went out before the input stalled) are cut off again, so the next append is not
+/// refused for a torn tail.
+#[test]
+fn sigterm_during_append_cuts_the_log_back() {
+    let env = Env::new();
+    env.durable()
+        .args(["log", "append", "x.log", "first"])
+        .assert()
+        .success();
+    let before = env.read("x.log");
+    let mut child = Command::new(durable_path())
+        .args(["log", "append", "--sync", "none", "x.log"])
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let line = [b"y".repeat(1023), b"\n".to_vec()].concat();
+    for _ in 0..6 * 1024 {
+        std::io::Write::write_all(&mut stdin, &line).expect("feed durable");
+    }
+    // More than a batch is in the file once it has grown past 4 MiB.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(env.path("x.log")).expect("stat").len() < 4 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the first batch was never written"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was appended"), "{stderr}");
+    assert_eq!(env.read("x.log"), before, "the log was not cut back");
+    env.durable()
+        .args(["log", "append", "x.log", "second"])
+        .assert()
+        .success();
+}
