@@ -133,6 +133,9 @@ pub struct Scanner<'f> {
     reads: u64,
     /// Read only what is asked for (tail access), not a whole window ahead.
     precise: bool,
+    /// A CRC-32 state that has already consumed the salt: every header CRC and CRC-32 record
+    /// checksum starts from it.
+    salt_crc: crc32fast::Hasher,
 }
 
 impl<'f> Scanner<'f> {
@@ -162,6 +165,11 @@ impl<'f> Scanner<'f> {
             bytes_read: 0,
             reads: 0,
             precise: false,
+            salt_crc: {
+                let mut h = crc32fast::Hasher::new();
+                h.update(&header.salt);
+                h
+            },
         }
     }
 
@@ -353,6 +361,11 @@ impl<'f> Scanner<'f> {
         if offset + RECORD_HEADER_LEN > self.size {
             return Ok(Err(DefectKind::Truncated));
         }
+        if algorithm == Algorithm::Crc32
+            && let Some(verdict) = self.try_small_crc32_record(offset)?
+        {
+            return Ok(verdict);
+        }
         let h = self.window(offset, RECORD_HEADER_LEN as usize)?;
         let rh = match RecordHeader::decode(
             &self.buf[h..h + RECORD_HEADER_LEN as usize],
@@ -421,6 +434,64 @@ impl<'f> Scanner<'f> {
         } else {
             Ok(Err(DefectKind::ChecksumMismatch))
         }
+    }
+
+    /// The hot path of [`Scanner::try_record`] for CRC-32 logs and records that fit the window:
+    /// the header CRC and the record checksum share their prefix (salt, then header bytes), so
+    /// one CRC state serves both, and the rest of the record is hashed in one contiguous piece.
+    /// `None` when the record is larger than the window (the general path streams it).
+    #[allow(clippy::type_complexity)]
+    fn try_small_crc32_record(
+        &mut self,
+        offset: u64,
+    ) -> io::Result<Option<Result<(RecordHeader, u64, Checksum), DefectKind>>> {
+        const H: usize = RECORD_HEADER_LEN as usize;
+        let h = self.window(offset, H)?;
+        let hb = &self.buf[h..h + H];
+        if hb[0..4] != RECORD_MAGIC {
+            return Ok(Some(Err(DefectKind::BadHeader)));
+        }
+        let mut crc = self.salt_crc.clone();
+        crc.update(&hb[0..20]);
+        let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if crc.clone().finalize() != le32(&hb[20..24]) {
+            return Ok(Some(Err(DefectKind::BadHeader)));
+        }
+        let len = le32(&hb[8..12]);
+        if hb[4] != super::format::TYPE_DATA
+            || hb[5] != 0
+            || hb[6..8] != [0, 0]
+            || u64::from(len) > super::format::MAX_RECORD
+        {
+            return Ok(Some(Err(DefectKind::BadLength)));
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&hb[12..20]);
+        let total = Algorithm::Crc32.record_len(u64::from(len));
+        if offset + total > self.size {
+            return Ok(Some(Err(DefectKind::Truncated)));
+        }
+        if total as usize > WINDOW {
+            return Ok(None);
+        }
+        let s = self.window(offset, total as usize)?;
+        let record = &self.buf[s..s + total as usize];
+        let t = H + len as usize;
+        if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
+            return Ok(Some(Err(DefectKind::BadLength)));
+        }
+        crc.update(&record[20..t + 8]);
+        let sum = crc.finalize().to_le_bytes();
+        if record[t + 8..t + 12] != sum {
+            return Ok(Some(Err(DefectKind::ChecksumMismatch)));
+        }
+        self.last_payload = Some((s + H, len as usize));
+        let header = RecordHeader {
+            kind: super::format::TYPE_DATA,
+            len,
+            seq: u64::from_le_bytes(seq),
+        };
+        Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
     }
 
     /// Look for the first valid record at or after `from` whose sequence number is not below
