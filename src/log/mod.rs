@@ -258,6 +258,10 @@ pub fn append(
     observer: &mut dyn Observer,
 ) -> Result<Appended> {
     let mut t = Tracker::new(observer);
+    // Read the first record before touching the log, so that a missing --file, an unreadable
+    // input or an oversized first record changes nothing, not even by creating an empty log.
+    let mut first = Vec::new();
+    let has_first = source.next_record(&mut first)?;
     let (file, created) = open_or_create(path, opts, &mut t)?;
     lock(&file, path, opts.no_wait)?;
     let (header, size) = read_header(&file, path)?;
@@ -294,7 +298,8 @@ pub fn append(
     };
     // An interrupt before the records are all written cuts the log back to where it was.
     platform::set_rollback(platform::raw_fd(&file), size);
-    let written = write_records(&file, path, &header, source, opts, &mut out, &mut t);
+    let first = has_first.then_some(first);
+    let written = write_records(&file, path, &header, first, source, opts, &mut out, &mut t);
     platform::clear_rollback();
     if written.is_ok() && out.count > 0 {
         crate::disk::mark_committed();
@@ -346,10 +351,12 @@ pub fn append(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_records(
     file: &File,
     path: &Path,
     header: &FileHeader,
+    first: Option<Vec<u8>>,
     source: &mut dyn RecordSource,
     opts: &AppendOptions,
     out: &mut Appended,
@@ -357,6 +364,7 @@ fn write_records(
 ) -> Result<()> {
     let started = t.start(Step::WriteLog, path).left(Aftermath::Unchanged)?;
     let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
+    let mut pending = first;
     let mut record = Vec::new();
     let mut at = out.start;
     let flush = |batch: &mut Vec<u8>, at: &mut u64| -> Result<()> {
@@ -370,7 +378,15 @@ fn write_records(
         batch.clear();
         Ok(())
     };
-    while source.next_record(&mut record)? {
+    loop {
+        match pending.take() {
+            Some(first) => record = first,
+            None => {
+                if !source.next_record(&mut record)? {
+                    break;
+                }
+            }
+        }
         let offset = at + batch.len() as u64;
         format::encode_record(&mut batch, header, out.first_seq + out.count, &record).map_err(
             |len| Error::RecordTooLarge {
@@ -397,6 +413,14 @@ fn write_records(
 /// Open the log for appending, creating it (header, flushed, renamed into place, directory
 /// flushed) if it does not exist.
 fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<(File, bool)> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        });
+    }
     let open = || File::options().read(true).write(true).open(path);
     match open() {
         Ok(file) => return Ok((check_regular(file, path)?, false)),
