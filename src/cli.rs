@@ -181,7 +181,7 @@ a torn tail would make the new records unreachable, so it is refused with exit 1
   durable log append --print-offsets --verify events.log < batch.txt
 
 Exit status: 0 appended; 1 the log has a torn tail (run `durable recover LOG`);
-2 error, nothing appended; 3 the log's tail is damaged with valid records before it;
+2 error, nothing appended; 3 the log has corruption before its tail (valid records after it);
 4 appended, but the flush failed and the records could not be removed again."
     )]
     Append(AppendArgs),

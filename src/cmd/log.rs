@@ -30,6 +30,11 @@ fn failure(error: Error) -> Failure {
     let exit = match &error {
         Error::TornTail { corrupt: false, .. } => Exit::TornTail,
         Error::TornTail { corrupt: true, .. } => Exit::Corruption,
+        // It starts like a log but its header is cut short or damaged: a damaged log.
+        Error::NotALog {
+            damaged_header: true,
+            ..
+        } => Exit::Corruption,
         _ => match error.aftermath() {
             Aftermath::Unconfirmed | Aftermath::Pending => Exit::Unconfirmed,
             _ => Exit::Error,
@@ -396,13 +401,13 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                     }
                     continue;
                 }
+                if args.first.is_some_and(|n| printed >= n) {
+                    break;
+                }
                 if !emit_record(&args, &mut out, &mut scanner, &record, algorithm)? {
                     return finish_dump(&args, out, &scanner, worst);
                 }
                 printed += 1;
-                if args.first.is_some_and(|n| printed >= n) {
-                    break;
-                }
             }
             Item::Defect(defect) => {
                 if args.follow && defect.is_torn_tail() {

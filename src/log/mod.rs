@@ -262,8 +262,15 @@ pub fn append(
     // input or an oversized first record changes nothing, not even by creating an empty log.
     let mut first = Vec::new();
     let has_first = source.next_record(&mut first)?;
-    let (file, created) = open_or_create(path, opts, &mut t)?;
-    lock(&file, path, opts.no_wait)?;
+    let (file, created) = loop {
+        let (file, created) = open_or_create(path, opts, &mut t)?;
+        lock(&file, path, opts.no_wait)?;
+        // Another appender may have removed a log it had just created (its append failed)
+        // while we waited for the lock: append only to the file that is at the path now.
+        if is_at_path(&file, path) {
+            break (file, created);
+        }
+    };
     let (header, size) = read_header(&file, path)?;
     if let Some(asked) = opts.algorithm
         && asked != header.algorithm
@@ -314,7 +321,12 @@ pub fn append(
         .left(Aftermath::Unchanged)
     });
     if let Err(error) = synced {
-        // Nothing may count as appended: cut the log back to where it was.
+        // Nothing may count as appended: cut the log back to where it was, and remove it if
+        // this append created it (we still hold the lock; a waiting appender re-checks the
+        // path after locking).
+        if created && size == FILE_HEADER_LEN && std::fs::remove_file(path).is_ok() {
+            return Err(error);
+        }
         return Err(match file.set_len(size) {
             Ok(()) => error,
             Err(_) => error.with_aftermath(Aftermath::Unconfirmed),
@@ -480,6 +492,14 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         source,
     })?;
     Ok((check_regular(file, path)?, we_created))
+}
+
+/// Whether `file` is still the file at `path` (same device and inode).
+fn is_at_path(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => platform::same_file(&a, &b),
+        _ => false,
+    }
 }
 
 fn check_regular(file: File, path: &Path) -> Result<File> {

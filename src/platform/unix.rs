@@ -144,6 +144,12 @@ pub(crate) fn owner_mode_links(meta: &std::fs::Metadata) -> (u32, u32, u32, u64)
     (meta.uid(), meta.gid(), meta.mode() & 0o7777, meta.nlink())
 }
 
+/// Whether two metadata describe the same file (device and inode).
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
 /// Names of the extended attributes of an open file.
 pub(crate) fn list_xattrs(file: &File) -> io::Result<Vec<OsString>> {
     let mut buf = Vec::new();

@@ -7,5 +7,7 @@ mod cli;
 mod crash;
 mod failures;
 mod limits;
+mod log;
+mod log_props;
 mod save;
 mod strace;
