@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('save', 'save', [CompletionResultType]::ParameterValue, 'Replace a file''s content durably (from stdin, a file, or a command''s output)')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Append, verify and dump checksummed record logs')
+            [CompletionResult]::new('recover', 'recover', [CompletionResultType]::ParameterValue, 'Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff) to stdout: durable(1), or one command''s page')
             break
@@ -60,6 +61,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('append', 'append', [CompletionResultType]::ParameterValue, 'Append records to a log durably (one write and one flush per invocation)')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every record of logs (files or whole directories)')
             [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Print a log''s records as text, hex, JSON lines or raw payloads')
+            [CompletionResult]::new('salvage', 'salvage', [CompletionResultType]::ParameterValue, 'Copy every valid record of a damaged log, in order, into a new log')
             break
         }
         'durable;log;append' {
@@ -103,6 +105,25 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing records as they are appended (like tail -f)')
             [CompletionResult]::new('--resync', '--resync', [CompletionResultType]::ParameterName, 'Go on after corruption with the next valid record')
             [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the bytes read and read calls made, as JSON on stderr, at the end')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'durable;log;salvage' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'durable;recover' {
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be done; change nothing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)')
+            [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not keep the removed bytes in a sidecar')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per file handled, one per line')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

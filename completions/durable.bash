@@ -25,6 +25,9 @@ _durable() {
             durable,man)
                 cmd="durable__subcmd__man"
                 ;;
+            durable,recover)
+                cmd="durable__subcmd__recover"
+                ;;
             durable,save)
                 cmd="durable__subcmd__save"
                 ;;
@@ -33,6 +36,9 @@ _durable() {
                 ;;
             durable__subcmd__log,dump)
                 cmd="durable__subcmd__log__subcmd__dump"
+                ;;
+            durable__subcmd__log,salvage)
+                cmd="durable__subcmd__log__subcmd__salvage"
                 ;;
             durable__subcmd__log,verify)
                 cmd="durable__subcmd__log__subcmd__verify"
@@ -44,7 +50,7 @@ _durable() {
 
     case "${cmd}" in
         durable)
-            opts="-h -V --help --version save log completions man"
+            opts="-h -V --help --version save log recover completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -72,7 +78,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log)
-            opts="-h -V --help --version append verify dump"
+            opts="-h -V --help --version append verify dump salvage"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +163,20 @@ _durable() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        durable__subcmd__log__subcmd__salvage)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         durable__subcmd__log__subcmd__verify)
             opts="-q -h -V --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -176,7 +196,21 @@ _durable() {
             return 0
             ;;
         durable__subcmd__man)
-            opts="-h -V --help --version save log completions man"
+            opts="-h -V --help --version save log recover completions man"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durable__subcmd__recover)
+            opts="-h -V --dry-run --force --no-backup --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

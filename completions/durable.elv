@@ -24,6 +24,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --version 'Print version'
             cand save 'Replace a file''s content durably (from stdin, a file, or a command''s output)'
             cand log 'Append, verify and dump checksummed record logs'
+            cand recover 'Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files'
             cand completions 'Print a shell completion script to stdout'
             cand man 'Print a man page (roff) to stdout: durable(1), or one command''s page'
         }
@@ -55,6 +56,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand append 'Append records to a log durably (one write and one flush per invocation)'
             cand verify 'Check every record of logs (files or whole directories)'
             cand dump 'Print a log''s records as text, hex, JSON lines or raw payloads'
+            cand salvage 'Copy every valid record of a damaged log, in order, into a new log'
         }
         &'durable;log;append'= {
             cand --file 'Append the content of FILE as one record (repeatable)'
@@ -95,6 +97,23 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --follow 'Keep printing records as they are appended (like tail -f)'
             cand --resync 'Go on after corruption with the next valid record'
             cand --stats 'Print the bytes read and read calls made, as JSON on stderr, at the end'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'durable;log;salvage'= {
+            cand --json 'Print the result as one JSON object'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'durable;recover'= {
+            cand --dry-run 'Print what would be done; change nothing'
+            cand --force 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
+            cand --no-backup 'Do not keep the removed bytes in a sidecar'
+            cand --json 'One JSON object per file handled, one per line'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -55,6 +55,29 @@ See `durable --help` for the contract shared by all commands."
     /// Append, verify and dump checksummed record logs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files.
+    #[command(
+        long_about = "Bring each PATH back to a clean state. A log with a torn tail is cut at the \
+end of its valid prefix; the bytes removed are first saved, flushed, to a sidecar named \
+LOG.discarded-OFFSET next to it (unless --no-backup). A log with corruption before its tail \
+(valid records after the damage) is left alone, because cutting it would lose those records: \
+exit 3, with where the damage is; --force cuts it anyway (the sidecar keeps everything removed), \
+and `durable log salvage` copies every valid record into a new log instead. A save target with a \
+leftover journal is completed (valid journal) or rolled back. In a directory, every log, journal \
+and stale temporary file of an interrupted save (only our own name pattern, and only when no \
+process has it open) is handled; every other file is left untouched. A log another process holds \
+locked is never touched. Running recover again on a recovered log changes nothing.",
+        after_help = "Examples:
+  durable recover events.log
+  durable recover --dry-run /var/lib/app/         # print the plan, change nothing
+  durable recover --json /var/lib/app/ | jq .
+  durable recover --force events.log              # cut at corruption too
+
+Exit status: 0 clean or recovered; 1 (with --dry-run) a torn tail would be cut;
+3 corruption before the tail, left alone; 2 error (a missing path, a FIFO, a
+file that is none of the above, a log in use). The most severe wins."
+    )]
+    Recover(RecoverArgs),
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:
   durable completions bash > ~/.local/share/bash-completion/completions/durable
@@ -71,7 +94,7 @@ See `durable --help` for the contract shared by all commands."
   durable man save > /usr/local/share/man/man1/durable-save.1")]
     Man {
         /// The command whose page to print (default: the overview page).
-        #[arg(value_parser = ["save", "log", "completions", "man"])]
+        #[arg(value_parser = ["save", "log", "recover", "completions", "man"])]
         command: Option<String>,
     },
 }
@@ -218,6 +241,54 @@ written to be complete.",
 Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 error."
     )]
     Dump(DumpArgs),
+    /// Copy every valid record of a damaged log, in order, into a new log.
+    #[command(
+        long_about = "Write every valid record of SRC, in order, skipping damaged regions, into a \
+new log DST (which must not exist), created atomically: temporary file, flushed, renamed, \
+directory flushed. Reports each region skipped. SRC is not changed. The new log gets a new salt \
+and sequence numbers without gaps.",
+        after_help = "Example:
+  durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log"
+    )]
+    Salvage(SalvageArgs),
+}
+
+/// `durable recover`.
+#[derive(Debug, clap::Args)]
+pub struct RecoverArgs {
+    /// Logs, save targets, journals, temporary files, or directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Cut a log at corruption before its tail too (the sidecar keeps what is removed).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not keep the removed bytes in a sidecar.
+    #[arg(long)]
+    pub no_backup: bool,
+
+    /// One JSON object per file handled, one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `durable log salvage`.
+#[derive(Debug, clap::Args)]
+pub struct SalvageArgs {
+    /// The damaged log.
+    pub src: PathBuf,
+
+    /// The new log (must not exist).
+    pub dst: PathBuf,
+
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `durable log append`.

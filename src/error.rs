@@ -200,6 +200,20 @@ pub enum Error {
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
     },
+    /// A file given to `recover` that is none of the things it recovers.
+    #[error("{} is not a log ({why}), a journal, or a temporary file of an interrupted save: nothing to recover", .path.display())]
+    NothingToRecover {
+        /// The file.
+        path: PathBuf,
+        /// Why it is not a log.
+        why: &'static str,
+    },
+    /// A log that another process holds locked (an append in progress).
+    #[error("{} is in use: another process holds its lock (an append in progress?); it was not touched", .path.display())]
+    InUse {
+        /// The log.
+        path: PathBuf,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {

@@ -158,6 +158,12 @@ pub(crate) fn settle(
     }
 }
 
+/// Whether the journal at `path` is complete and valid (it would be completed, not rolled back).
+pub(crate) fn is_valid(path: &Path) -> io::Result<bool> {
+    let file = File::open(path)?;
+    Ok(validate(&file)?.is_ok())
+}
+
 /// Take the journal's exclusive lock without waiting: a locked journal belongs to a save that is
 /// still running.
 pub(crate) fn lock(file: &File, target: &Target, journal: &Path) -> Result<()> {

@@ -50,6 +50,7 @@ mod journal;
 pub mod log;
 mod meta;
 mod platform;
+pub mod recover;
 mod save;
 mod step;
 mod target;

@@ -68,7 +68,8 @@ pub fn man_page(command: Option<&str>) -> String {
     text.push_str(&roff_section("EXIT STATUS", EXIT_STATUS));
     text.push_str(&roff_section(
         "SEE ALSO",
-        "durable(1), durable-save(1), durable-log(1), durable-completions(1), durable-man(1); \
+        "durable(1), durable-save(1), durable-log(1), durable-recover(1), durable-completions(1), \
+         durable-man(1); \
          docs/DURABILITY.md and docs/FORMAT.md in the source tree.",
     ));
     text

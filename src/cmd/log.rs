@@ -22,6 +22,7 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
         LogCommand::Append(args) => append(args),
         LogCommand::Verify(args) => verify(args),
         LogCommand::Dump(args) => dump(args),
+        LogCommand::Salvage(args) => super::recover::salvage(args),
     }
 }
 

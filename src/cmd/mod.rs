@@ -2,6 +2,7 @@
 
 mod generate;
 mod log;
+mod recover;
 mod save;
 
 use crate::cli::{Cli, Command};
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Save(args) => save::run(args),
         Command::Log(command) => log::run(command),
+        Command::Recover(args) => recover::run(args),
         Command::Completions { shell } => generate::print_completion(shell),
         Command::Man { command } => generate::print_man_page(command.as_deref()),
     }

@@ -144,6 +144,55 @@ pub(crate) fn owner_mode_links(meta: &std::fs::Metadata) -> (u32, u32, u32, u64)
     (meta.uid(), meta.gid(), meta.mode() & 0o7777, meta.nlink())
 }
 
+/// Whether any other process has the file at `path` open.
+///
+/// # Platform specific behavior
+/// Linux: looks through `/proc/*/fd` for a descriptor of the same device and inode. A process
+/// whose descriptors cannot be read (another user's) is assumed to hold the file if it runs as
+/// the file's owner, since only the owner (or root) can open our 0600 temporary files. Without
+/// `/proc` (macOS) the answer is always yes: the file is kept rather than risked.
+pub(crate) fn open_by_a_process(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    let me = std::process::id();
+    let procs = match std::fs::read_dir("/proc") {
+        Ok(procs) => procs,
+        Err(_) => return Ok(true),
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let fds = match std::fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => fds,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                if entry.metadata().is_ok_and(|m| m.uid() == meta.uid()) {
+                    return Ok(true);
+                }
+                continue;
+            }
+            // The process ended meanwhile.
+            Err(_) => continue,
+        };
+        for fd in fds.flatten() {
+            if let Ok(m) = std::fs::metadata(fd.path())
+                && m.dev() == meta.dev()
+                && m.ino() == meta.ino()
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Whether two metadata describe the same file (device and inode).
 pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;

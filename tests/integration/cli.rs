@@ -20,6 +20,7 @@ fn generated() -> Vec<(&'static str, Vec<&'static str>)> {
         ("completions/man/durable.1", vec!["man"]),
         ("completions/man/durable-save.1", vec!["man", "save"]),
         ("completions/man/durable-log.1", vec!["man", "log"]),
+        ("completions/man/durable-recover.1", vec!["man", "recover"]),
         (
             "completions/man/durable-completions.1",
             vec!["man", "completions"],

@@ -1,0 +1,291 @@
+//! `durable recover` and `durable log salvage`: arguments to library calls, reports in text or
+//! JSON lines, and the worst exit status across everything handled.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use durable::recover::{self, LogAction, Outcome, RecoverOptions};
+use durable::{Error, Settled, SyncLevel};
+use serde_json::{Value, json};
+
+use super::{Failure, print_stdout};
+use crate::cli::{RecoverArgs, SalvageArgs};
+use crate::exit::Exit;
+
+pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
+    let opts = RecoverOptions {
+        dry_run: args.dry_run,
+        force: args.force,
+        no_backup: args.no_backup,
+        sync: SyncLevel::Full,
+    };
+    let mut worst = Exit::Success;
+    for path in &args.paths {
+        let mut lines = Vec::new();
+        let mut errors = Vec::new();
+        let result = recover::recover(
+            path,
+            &opts,
+            &mut (),
+            |outcome| {
+                worst = worst.worst(outcome_exit(&outcome, &opts));
+                lines.push(if args.json {
+                    format!("{}\n", outcome_json(&outcome, &opts))
+                } else {
+                    outcome_text(&outcome, &opts)
+                });
+            },
+            |error| errors.push(error),
+        );
+        if let Err(error) = result {
+            errors.push(error);
+        }
+        print_stdout(&lines.concat())?;
+        for error in errors {
+            worst = worst.worst(error_exit(&error));
+            if args.json {
+                print_stdout(&format!(
+                    "{}\n",
+                    json!({"path": error_path(&error, path), "outcome": "error", "error": error.to_string(), "exit_code": error_exit(&error).code()})
+                ))?;
+            }
+            eprintln!("durable: {error}");
+        }
+    }
+    Ok(worst)
+}
+
+fn error_exit(error: &Error) -> Exit {
+    match error {
+        Error::NotALog {
+            damaged_header: true,
+            ..
+        } => Exit::Corruption,
+        e if e.aftermath() == durable::Aftermath::Unconfirmed => Exit::Unconfirmed,
+        _ => Exit::Error,
+    }
+}
+
+fn error_path(error: &Error, fallback: &Path) -> String {
+    match error {
+        Error::Inspect { path, .. }
+        | Error::NotALog { path, .. }
+        | Error::NotRegular { path, .. }
+        | Error::InUse { path }
+        | Error::NothingToRecover { path, .. } => path.display().to_string(),
+        _ => fallback.display().to_string(),
+    }
+}
+
+fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
+    match outcome {
+        Outcome::Log(r) => match r.action {
+            LogAction::Clean | LogAction::Truncated => Exit::Success,
+            LogAction::WouldTruncate if r.status == durable::log::Status::Corrupt => {
+                Exit::Corruption
+            }
+            LogAction::WouldTruncate => Exit::TornTail,
+            LogAction::Refused => Exit::Corruption,
+        },
+        Outcome::Journal { .. } | Outcome::Temp { .. } | Outcome::Untouched { .. } => {
+            let _ = opts;
+            Exit::Success
+        }
+    }
+}
+
+fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
+    match outcome {
+        Outcome::Log(r) => {
+            let path = r.path.display();
+            let sidecar = r
+                .sidecar
+                .as_ref()
+                .map(|s| format!(", saved to {}", s.display()))
+                .unwrap_or_else(|| ", not backed up (--no-backup)".into());
+            match r.action {
+                LogAction::Clean => {
+                    format!("{path}: clean, {} records; nothing to do\n", r.records)
+                }
+                LogAction::Truncated => format!(
+                    "{path}: cut at offset {}{}: kept {} records ({} bytes), removed {} bytes{sidecar}\n",
+                    r.bytes_kept,
+                    if r.status == durable::log::Status::Corrupt {
+                        format!(
+                            " (--force: {} valid records after the damage were removed too)",
+                            r.records_after_damage
+                        )
+                    } else {
+                        " (torn tail)".into()
+                    },
+                    r.records,
+                    r.bytes_kept,
+                    r.bytes_removed
+                ),
+                LogAction::WouldTruncate => format!(
+                    "{path}: would cut at offset {}: keep {} records ({} bytes), remove {} bytes{}\n",
+                    r.bytes_kept,
+                    r.records,
+                    r.bytes_kept,
+                    r.bytes_removed,
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" into {}", s.display()))
+                        .unwrap_or_default()
+                ),
+                LogAction::Refused => format!(
+                    "{path}: corrupt before the tail: damage at offset {}, and {} valid records ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
+                    r.bytes_kept,
+                    r.records_after_damage,
+                    r.bytes_after_damage,
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping what it removes in {})", s.display()))
+                        .unwrap_or_default()
+                ),
+            }
+        }
+        Outcome::Journal {
+            target,
+            journal,
+            settled,
+            would_complete,
+        } => match settled {
+            Some(Settled::Completed { bytes, .. }) => format!(
+                "{}: completed the interrupted journaled save from {} ({bytes} bytes)\n",
+                target.display(),
+                journal.display()
+            ),
+            Some(Settled::RolledBack { reason, .. }) => format!(
+                "{}: rolled back the interrupted journaled save: removed {} because {reason}\n",
+                target.display(),
+                journal.display()
+            ),
+            None if opts.dry_run => format!(
+                "{}: would {} the interrupted journaled save in {}\n",
+                target.display(),
+                if *would_complete {
+                    "complete"
+                } else {
+                    "roll back"
+                },
+                journal.display()
+            ),
+            None => format!("{}: no journal left; nothing to do\n", target.display()),
+        },
+        Outcome::Temp { path, removed } => match (removed, opts.dry_run) {
+            (true, false) => format!(
+                "{}: removed the temporary file of an interrupted save\n",
+                path.display()
+            ),
+            (true, true) => format!(
+                "{}: would remove the temporary file of an interrupted save\n",
+                path.display()
+            ),
+            (false, _) => format!(
+                "{}: kept: a process has this temporary file open (a save in progress)\n",
+                path.display()
+            ),
+        },
+        Outcome::Untouched { path } => format!(
+            "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+            path.display()
+        ),
+    }
+}
+
+fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
+    let exit = outcome_exit(outcome, opts).code();
+    match outcome {
+        Outcome::Log(r) => json!({
+            "path": r.path,
+            "kind": "log",
+            "status": r.status.name(),
+            "outcome": match r.action {
+                LogAction::Clean => "clean",
+                LogAction::Truncated => "truncated",
+                LogAction::WouldTruncate => "would-truncate",
+                LogAction::Refused => "refused",
+            },
+            "records": r.records,
+            "bytes_kept": r.bytes_kept,
+            "bytes_removed": r.bytes_removed,
+            "sidecar": r.sidecar,
+            "records_after_damage": r.records_after_damage,
+            "bytes_after_damage": r.bytes_after_damage,
+            "dry_run": opts.dry_run,
+            "exit_code": exit,
+        }),
+        Outcome::Journal {
+            target,
+            journal,
+            settled,
+            would_complete,
+        } => json!({
+            "path": target,
+            "kind": "journal",
+            "journal": journal,
+            "outcome": match settled {
+                Some(Settled::Completed { .. }) => "completed",
+                Some(Settled::RolledBack { .. }) => "rolled-back",
+                None if *would_complete => "would-complete",
+                None => "would-roll-back",
+            },
+            "dry_run": opts.dry_run,
+            "exit_code": exit,
+        }),
+        Outcome::Temp { path, removed } => json!({
+            "path": path,
+            "kind": "temp",
+            "outcome": match (removed, opts.dry_run) {
+                (true, false) => "removed",
+                (true, true) => "would-remove",
+                (false, _) => "in-use",
+            },
+            "dry_run": opts.dry_run,
+            "exit_code": exit,
+        }),
+        Outcome::Untouched { path } => json!({
+            "path": path,
+            "kind": "other",
+            "outcome": "untouched",
+            "exit_code": exit,
+        }),
+    }
+}
+
+pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
+    let done = recover::salvage(&args.src, &args.dst, SyncLevel::Full, &mut ()).map_err(|e| {
+        let exit = error_exit(&e);
+        Failure {
+            exit,
+            error: anyhow!("{e}; {} was not created", args.dst.display()),
+        }
+    })?;
+    let skipped: u64 = done.skipped.iter().map(|(_, n)| n).sum();
+    let text = if args.json {
+        format!(
+            "{}\n",
+            json!({
+                "src": args.src, "dst": args.dst, "records": done.records,
+                "skipped": done.skipped.iter().map(|(o, n)| json!({"offset": o, "bytes": n})).collect::<Vec<_>>(),
+                "skipped_bytes": skipped,
+            })
+        )
+    } else {
+        let mut s = format!(
+            "{}: copied {} valid records from {}, skipping {} damaged region(s), {} bytes\n",
+            args.dst.display(),
+            done.records,
+            args.src.display(),
+            done.skipped.len(),
+            skipped
+        );
+        for (offset, n) in &done.skipped {
+            s.push_str(&format!("  skipped {n} bytes at offset {offset}\n"));
+        }
+        s
+    };
+    print_stdout(&text)?;
+    Ok(Exit::Success)
+}
