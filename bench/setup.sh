@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Install what bench/run.sh needs, from Debian's packages (run as root, or with sudo).
+# Install what bench/run.sh and bench/log.sh need, from Debian's packages (run as root, or with
+# sudo).
 #
-#   moreutils  sponge, the baseline of the "--sync none" row
+#   moreutils  sponge, the baseline of the "--sync none" row (run.sh)
 #   time       GNU time, /usr/bin/time -v for peak RSS (bash's `time` keyword cannot do it)
-#   strace     the syscall comparison of durable and bench/minimal_save.c
-#   gcc        compiles bench/minimal_save.c
-#   coreutils, diffutils, util-linux   dd, date, sort, cmp, diff, findmnt (on any Debian already)
+#   strace     the syscall comparison of durable and bench/minimal_save.c (run.sh)
+#   gcc        compiles bench/minimal_save.c (run.sh)
+#   coreutils, diffutils, util-linux   dd, date, sort, cmp, diff, findmnt (on any Debian already);
+#              log.sh's baselines and data generation are coreutils too: cat, cksum, sha256sum,
+#              wc, tail, base64
 #
 # The Rust toolchain (cargo) is expected to be installed already: it builds durable itself.
 set -euo pipefail
