@@ -489,6 +489,7 @@ pub fn salvage(
     platform::write_all_at(temp.file(), &header.encode(), 0).map_err(write_err)?;
     let mut at = format::FILE_HEADER_LEN;
     let mut scanner = opened.scanner(OnDamage::Resync);
+    let encoder = format::Encoder::new(&header);
     let mut batch = Vec::new();
     let mut payload = Vec::new();
     loop {
@@ -509,7 +510,7 @@ pub fn salvage(
                         source,
                     })?;
                 // Within the maximum: the record was valid in the source.
-                let _ = format::encode_record(&mut batch, &header, out.records, &payload);
+                let _ = encoder.encode(&mut batch, out.records, &payload);
                 out.records += 1;
                 if batch.len() >= 4 << 20 {
                     platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;

@@ -376,6 +376,7 @@ fn write_records(
 ) -> Result<()> {
     let started = t.start(Step::WriteLog, path).left(Aftermath::Unchanged)?;
     let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
+    let encoder = format::Encoder::new(header);
     let mut pending = first;
     let mut record = Vec::new();
     let mut at = out.start;
@@ -400,12 +401,12 @@ fn write_records(
             }
         }
         let offset = at + batch.len() as u64;
-        format::encode_record(&mut batch, header, out.first_seq + out.count, &record).map_err(
-            |len| Error::RecordTooLarge {
+        encoder
+            .encode(&mut batch, out.first_seq + out.count, &record)
+            .map_err(|len| Error::RecordTooLarge {
                 what: source.describe(out.count),
                 len,
-            },
-        )?;
+            })?;
         if opts.keep_offsets {
             out.offsets.push(offset);
         }
