@@ -366,7 +366,9 @@ pub fn recover_log(
     }
     let mut t = Tracker::new(observer);
     if let Some(sidecar) = &sidecar {
-        write_sidecar(&file, path, sidecar, cut, size, opts.sync, &mut t)?;
+        recovery.sidecar = Some(write_sidecar(
+            &file, path, sidecar, cut, size, opts.sync, &mut t,
+        )?);
     }
     // The sidecar is durable before a byte of the log goes away.
     t.run(Step::Truncate, path, || file.set_len(cut))
@@ -382,7 +384,7 @@ pub fn recover_log(
 }
 
 /// Copy bytes `[from, to)` of the log into a durable sidecar: temporary file, flushed, renamed
-/// into place, directory flushed.
+/// into place (never over another sidecar), directory flushed. Returns the sidecar's path.
 fn write_sidecar(
     file: &File,
     path: &Path,
@@ -391,7 +393,7 @@ fn write_sidecar(
     to: u64,
     sync: SyncLevel,
     t: &mut Tracker<'_>,
-) -> Result<()> {
+) -> Result<PathBuf> {
     let dir = match sidecar.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -427,13 +429,60 @@ fn write_sidecar(
     let temp_path = temp.path().to_path_buf();
     t.run(Step::CloseTemp, &temp_path, || temp.close())
         .left(Aftermath::Unchanged)?;
-    t.run(Step::Rename, sidecar, || temp.persist(sidecar, false))
+    // Never over an existing sidecar: an earlier recovery may have cut the log at the same
+    // offset, and its bytes must not be lost. One with the same bytes is a rerun's (a crash
+    // after this step): keep it and drop ours. Otherwise take the next free `.N` name.
+    let placed = t
+        .run(Step::Rename, sidecar, || {
+            let mut name = sidecar.to_path_buf();
+            for n in 2..=1000u32 {
+                match temp.persist(&name, true) {
+                    Ok(()) => return Ok(name),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        if same_bytes(&name, file, from, to)? {
+                            return Ok(name);
+                        }
+                        let mut next = sidecar.as_os_str().to_os_string();
+                        next.push(format!(".{n}"));
+                        name = PathBuf::from(next);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "too many sidecars for the same offset",
+            ))
+        })
         .left(Aftermath::Unchanged)?;
     if sync != SyncLevel::None {
         t.run(Step::SyncDir, &dir, || platform::sync_dir(&dir, sync))
             .left(Aftermath::Unchanged)?;
     }
-    Ok(())
+    Ok(placed)
+}
+
+/// Whether the file at `path` holds exactly bytes `[from, to)` of `log`.
+fn same_bytes(path: &Path, log: &File, from: u64, to: u64) -> io::Result<bool> {
+    let other = File::open(path)?;
+    if other.metadata()?.len() != to - from {
+        return Ok(false);
+    }
+    let mut a = vec![0u8; 1 << 16];
+    let mut b = vec![0u8; 1 << 16];
+    let mut at = 0u64;
+    while at < to - from {
+        let n = usize::try_from(to - from - at)
+            .unwrap_or(a.len())
+            .min(a.len());
+        let got_a = platform::read_at(&other, &mut a[..n], at)?;
+        let got_b = platform::read_at(log, &mut b[..n], from + at)?;
+        if got_a == 0 || got_a != got_b || a[..got_a] != b[..got_b] {
+            return Ok(false);
+        }
+        at += got_a as u64;
+    }
+    Ok(true)
 }
 
 /// What `salvage` did.

@@ -9,5 +9,6 @@ mod failures;
 mod limits;
 mod log;
 mod log_props;
+mod recover;
 mod save;
 mod strace;

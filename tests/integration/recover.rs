@@ -1,0 +1,1253 @@
+//! `durable recover` and `durable log salvage` through the real binary: a torn tail cut at every
+//! possible point (sidecar + log == the damaged file, idempotent), corruption before the tail
+//! (refused, forced, salvaged), a crash or an I/O error at each step of a recovery (converges to
+//! the uninterrupted result), a directory tree of every kind of file, `--dry-run`, the order of
+//! the system calls (strace), a log locked by an appender, and bad inputs.
+//!
+//! The byte layout the tests parse (docs/FORMAT.md): a 64-byte file header; each record is a
+//! 24-byte header (magic `D5 'R' 'E' 'C'`, …, u32 LE payload length at bytes 8..12, …), the
+//! payload, and a trailer of 8 bytes plus the checksum (4 bytes for CRC-32, the default).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::{self, Env, durable_path};
+
+/// Length of the native log's file header.
+const HEADER: usize = 64;
+
+/// Five records of different lengths.
+const PAYLOADS: [&str; 5] = [
+    "first",
+    "second record",
+    "3",
+    "fourth, a somewhat longer record payload",
+    "fifth",
+];
+
+/// The steps of recovering a torn tail with a sidecar, in order.
+const RECOVER_STEPS: [&str; 8] = [
+    "create-temp",
+    "write-temp",
+    "sync-temp",
+    "close-temp",
+    "rename",
+    "sync-dir",
+    "truncate",
+    "sync-log",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// What one run of `durable` did.
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn of(out: Output) -> Out {
+        Out {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The exit code; fails if the process was killed.
+    fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "durable was killed ({:?}); stdout {:?}, stderr {:?}",
+                self.status, self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "status {:?}\nstdout: {}\nstderr: {}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `durable ARGS` in the scratch directory, stdin empty.
+fn run(env: &Env, args: &[&str]) -> Out {
+    Out::of(
+        env.durable()
+            .args(args)
+            .write_stdin(Vec::new())
+            .output()
+            .expect("run durable"),
+    )
+}
+
+/// `durable ARGS` in `dir` with `DURABLE_FAULT=fault` and `stdin`, core dumps off (a crash is an
+/// abort).
+fn run_fault(dir: &Path, args: &[&str], fault: &str, stdin: &[u8]) -> Out {
+    Out::of(
+        assert_cmd::Command::new("sh")
+            .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
+            .arg(durable_path())
+            .args(args)
+            .current_dir(dir)
+            .env("DURABLE_FAULT", fault)
+            .write_stdin(stdin.to_vec())
+            .output()
+            .expect("run durable with a fault"),
+    )
+}
+
+/// A path as an argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 scratch path")
+}
+
+/// Create the log `rel` holding `payloads`; its bytes.
+fn make_log(env: &Env, rel: &str, payloads: &[&str]) -> Vec<u8> {
+    let log = env.path(rel);
+    if let Some(parent) = log.parent() {
+        fs::create_dir_all(parent).expect("create parent");
+    }
+    let mut args = vec!["log", "append", "--sync", "none", arg(&log)];
+    args.extend_from_slice(payloads);
+    let r = run(env, &args);
+    assert_eq!(r.code(), 0, "create {rel}: {}", r.show());
+    fs::read(&log).expect("read the new log")
+}
+
+/// The (start, end) of each record of a valid CRC-32 log, parsed from the bytes by the
+/// documented layout (independently of durable's reader).
+fn layout(bytes: &[u8]) -> Vec<(usize, usize)> {
+    assert_eq!(bytes[10], 1, "the tests build CRC-32 logs");
+    let mut at = HEADER;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        assert_eq!(
+            bytes[at..at + 4],
+            [0xD5, b'R', b'E', b'C'],
+            "record magic at {at}"
+        );
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+        let end = at + 24 + len + 12;
+        out.push((at, end));
+        at = end;
+    }
+    assert_eq!(at, bytes.len(), "records end at the end of the file");
+    out
+}
+
+/// `log verify --json PATH`: exit code and the report.
+fn verify(env: &Env, path: &Path) -> (i32, Value) {
+    let r = run(env, &["log", "verify", "--json", arg(path)]);
+    let v: Value = serde_json::from_str(r.stdout.trim())
+        .unwrap_or_else(|e| panic!("verify --json {path:?}: {e}: {}", r.show()));
+    (r.code(), v)
+}
+
+/// Assert that `path` verifies clean with exactly `records` records and `bytes` bytes.
+fn assert_clean(env: &Env, path: &Path, records: usize, bytes: usize, case: &str) {
+    let (code, v) = verify(env, path);
+    assert_eq!(code, 0, "{case}: {path:?} does not verify clean: {v}");
+    assert_eq!(v["status"], "clean", "{case}: {v}");
+    assert_eq!(v["records"], records, "{case}: record count: {v}");
+    assert_eq!(v["bytes"], bytes, "{case}: size: {v}");
+}
+
+/// Parse JSON lines.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The sidecar of `log` cut at `offset`.
+fn sidecar(log: &Path, offset: usize) -> PathBuf {
+    let mut name = log.file_name().expect("file name").to_os_string();
+    name.push(format!(".discarded-{offset}"));
+    log.with_file_name(name)
+}
+
+/// Every name under `root` (relative, sorted) with what it is: a regular file's SHA-256, a
+/// directory or another kind of file; and its mtime if `mtimes`.
+fn snapshot(root: &Path, mtimes: bool) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, mtimes: bool, out: &mut BTreeMap<String, String>) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            let meta = fs::symlink_metadata(&path).expect("lstat");
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            let time = if mtimes {
+                format!(" mtime {}.{:09}", meta.mtime(), meta.mtime_nsec())
+            } else {
+                String::new()
+            };
+            if meta.is_dir() {
+                out.insert(rel, format!("dir{time}"));
+                walk(root, &path, mtimes, out);
+            } else if !meta.is_file() {
+                // Never open a FIFO or a device (opening a FIFO blocks).
+                out.insert(rel, format!("{:?}{time}", meta.file_type()));
+            } else {
+                let hash = hex::encode(Sha256::digest(fs::read(&path).expect("read")));
+                out.insert(
+                    rel,
+                    format!("file {} bytes sha256 {hash}{time}", meta.len()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, mtimes, &mut out);
+    out
+}
+
+/// The entries that differ between two snapshots, for a readable failure.
+fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, was) in before {
+        match after.get(name) {
+            None => out.push(format!("{name}: removed (was {was})")),
+            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
+            Some(_) => {}
+        }
+    }
+    for (name, now) in after {
+        if !before.contains_key(name) {
+            out.push(format!("{name}: new ({now})"));
+        }
+    }
+    out
+}
+
+/// Names of our temporary files under `root`.
+fn temps(root: &Path) -> Vec<String> {
+    snapshot(root, false)
+        .into_keys()
+        .filter(|n| n.ends_with(".durable-tmp"))
+        .collect()
+}
+
+/// Whether this build honours `DURABLE_FAULT`.
+fn fault_switch(test: &str) -> bool {
+    if !durable::fault::enabled() {
+        common::skip(
+            test,
+            "the fault switch exists only in debug builds (run without --release)",
+        );
+    }
+    durable::fault::enabled()
+}
+
+/// Runs many cases and reports every one that failed, not just the first.
+#[derive(Default)]
+struct Cases {
+    run: usize,
+    failed: Vec<String>,
+}
+
+impl Cases {
+    fn check(&mut self, case: impl FnOnce()) {
+        self.run += 1;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(case)) {
+            self.failed.push(panic_text(panic.as_ref()));
+        }
+    }
+
+    fn assert_all_passed(&self, test: &str) {
+        assert!(
+            self.failed.is_empty(),
+            "{test}: {} of {} cases failed:\n\n{}",
+            self.failed.len(),
+            self.run,
+            self.failed.join("\n\n")
+        );
+    }
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
+/// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop.
+struct Holder(Child);
+
+impl Holder {
+    fn spawn(path: &Path) -> Holder {
+        let child = Command::new("sh")
+            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let holder = Holder(child);
+        // Wait until it really has the file open (not a timing assertion: a readiness wait).
+        let want = fs::metadata(path).expect("stat held file").ino();
+        let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !fs::metadata(&fd).is_ok_and(|m| m.ino() == want) {
+            assert!(
+                Instant::now() < deadline,
+                "the holder never opened {path:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        holder
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `cmd` (stdout and stderr piped), killing it if it has not ended after a generous
+/// deadline: a hang is reported as such instead of hanging the suite.
+fn run_bounded(mut cmd: Command, what: &str) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: durable blocked (killed after 30 s)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Out::of(child.wait_with_output().expect("collect output"))
+}
+
+/// A bare `durable` command in the scratch directory, no fault switch.
+fn durable_cmd(env: &Env) -> Command {
+    let mut cmd = Command::new(durable_path());
+    cmd.current_dir(env.dir.path()).env_remove("DURABLE_FAULT");
+    cmd
+}
+
+/// The error contract for bad input: exit 2, exactly one line on stderr naming `path`.
+fn assert_one_line_error(out: &Out, path: &str, case: &str) {
+    assert_eq!(out.code(), 2, "{case}: {}", out.show());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{case}: one line on stderr: {}", out.show());
+    assert!(
+        lines[0].contains(path),
+        "{case}: stderr {:?} should name {path:?}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A torn tail at every cut point
+// ---------------------------------------------------------------------------------------------
+
+// Guards: torn tail cut at the prefix end, log + sidecar == damaged, rerun and clean log no-ops.
+#[test]
+fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
+    let test = "recover::torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent";
+    let env = Env::new();
+    let full = make_log(&env, "original.log", &PAYLOADS);
+    let bounds: Vec<usize> = std::iter::once(HEADER)
+        .chain(layout(&full).into_iter().map(|(_, end)| end))
+        .collect();
+    assert_eq!(bounds.len(), 6, "five records");
+    let mut cases = Cases::default();
+    for len in HEADER + 1..full.len() {
+        if bounds.contains(&len) {
+            continue;
+        }
+        cases.check(|| {
+            let case = format!("{test}: log cut to {len} of {} bytes", full.len());
+            let damaged = &full[..len];
+            let valid_end = *bounds.iter().rfind(|&&b| b <= len).expect("a boundary");
+            let records = bounds.iter().filter(|&&b| b > HEADER && b <= len).count();
+
+            let dir = env.path(&format!("cut-{len}"));
+            fs::create_dir(&dir).expect("mkdir");
+            let log = dir.join("log");
+            fs::write(&log, damaged).expect("write damaged log");
+            let r = run(&env, &["recover", arg(&log)]);
+            assert_eq!(r.code(), 0, "{case}: {}", r.show());
+            let kept = fs::read(&log).expect("read log");
+            let side = fs::read(sidecar(&log, valid_end)).unwrap_or_else(|e| {
+                panic!(
+                    "{case}: no sidecar {:?}: {e}; {}",
+                    sidecar(&log, valid_end),
+                    r.show()
+                )
+            });
+            assert_eq!(
+                kept.len(),
+                valid_end,
+                "{case}: cut at the wrong offset (valid prefix ends at {valid_end})"
+            );
+            assert_eq!(
+                [kept.as_slice(), side.as_slice()].concat(),
+                damaged,
+                "{case}: log + sidecar must be the damaged file"
+            );
+            assert_clean(&env, &log, records, valid_end, &case);
+            let names = snapshot(&dir, false);
+            assert_eq!(
+                names.keys().collect::<Vec<_>>(),
+                ["log".to_string(), format!("log.discarded-{valid_end}")]
+                    .iter()
+                    .collect::<Vec<_>>(),
+                "{case}: only the log and its sidecar"
+            );
+
+            // A second run: clean, changes nothing, writes no new sidecar.
+            let again = run(&env, &["recover", arg(&log)]);
+            assert_eq!(again.code(), 0, "{case}: second run: {}", again.show());
+            assert!(
+                again.stdout.contains("clean"),
+                "{case}: second run should report clean: {}",
+                again.show()
+            );
+            assert_eq!(
+                changes(&names, &snapshot(&dir, false)),
+                Vec::<String>::new(),
+                "{case}: the second run changed something"
+            );
+
+            // --no-backup: the same cut, no sidecar.
+            let nb_dir = env.path(&format!("nb-{len}"));
+            fs::create_dir(&nb_dir).expect("mkdir");
+            let nb = nb_dir.join("log");
+            fs::write(&nb, damaged).expect("write damaged log");
+            let r = run(&env, &["recover", "--no-backup", arg(&nb)]);
+            assert_eq!(r.code(), 0, "{case}: --no-backup: {}", r.show());
+            assert_eq!(
+                fs::read(&nb).expect("read"),
+                &damaged[..valid_end],
+                "{case}: --no-backup cut"
+            );
+            assert_eq!(
+                snapshot(&nb_dir, false).into_keys().collect::<Vec<_>>(),
+                ["log"],
+                "{case}: --no-backup left a sidecar or something else"
+            );
+        });
+    }
+    // Record boundaries (a header-only log included): clean, nothing written.
+    for &len in &bounds {
+        cases.check(|| {
+            let case = format!("{test}: log of {len} bytes (a record boundary)");
+            let dir = env.path(&format!("whole-{len}"));
+            fs::create_dir(&dir).expect("mkdir");
+            let log = dir.join("log");
+            fs::write(&log, &full[..len]).expect("write log");
+            let before = snapshot(&dir, true);
+            let r = run(&env, &["recover", arg(&log)]);
+            assert_eq!(r.code(), 0, "{case}: {}", r.show());
+            assert!(r.stdout.contains("clean"), "{case}: {}", r.show());
+            assert_eq!(
+                changes(&before, &snapshot(&dir, true)),
+                Vec::<String>::new(),
+                "{case}: a clean log was changed"
+            );
+        });
+    }
+    cases.assert_all_passed(test);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Corruption before the tail
+// ---------------------------------------------------------------------------------------------
+
+/// Make `rel` a 5-record log with a byte of the 2nd record's payload flipped: (its bytes, the
+/// extents of the records).
+fn corrupt_log(env: &Env, rel: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut damaged = make_log(env, rel, &PAYLOADS);
+    let records = layout(&damaged);
+    damaged[records[1].0 + 24 + 2] ^= 0x20;
+    fs::write(env.path(rel), &damaged).expect("write corrupt log");
+    (damaged, records)
+}
+
+// Guards: mid-log damage refused (exit 3), --force keeps all removed bytes, salvage is exact.
+#[test]
+fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
+    let env = Env::new();
+    let (damaged, records) = corrupt_log(&env, "c.log");
+    let damage = records[1].0;
+    let log = env.path("c.log");
+
+    // Refused.
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", "c.log"]);
+    assert_eq!(r.code(), 3, "{}", r.show());
+    assert!(
+        r.stdout.contains(&format!("offset {damage}")),
+        "the report should name the damage offset {damage}: {}",
+        r.show()
+    );
+    assert!(
+        r.stdout.contains("3 valid records"),
+        "the report should count the 3 valid records after the damage: {}",
+        r.show()
+    );
+    assert_eq!(
+        changes(&before, &snapshot(env.dir.path(), true)),
+        Vec::<String>::new(),
+        "a refused recover changed something (or wrote a sidecar)"
+    );
+
+    // Salvage into a new log.
+    let r = run(&env, &["log", "salvage", "c.log", "s.log"]);
+    assert_eq!(r.code(), 0, "salvage: {}", r.show());
+    assert_eq!(
+        fs::read(&log).expect("read"),
+        damaged,
+        "salvage changed SRC"
+    );
+    assert_clean(
+        &env,
+        &env.path("s.log"),
+        4,
+        fs::metadata(env.path("s.log")).expect("stat").len() as usize,
+        "salvaged log",
+    );
+    let dump = run(&env, &["log", "dump", "--format", "json", "s.log"]);
+    assert_eq!(dump.code(), 0, "dump: {}", dump.show());
+    let got: Vec<String> = json_lines(&dump.stdout)
+        .iter()
+        .map(|v| v["payload"].as_str().expect("text payload").to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [PAYLOADS[0], PAYLOADS[2], PAYLOADS[3], PAYLOADS[4]],
+        "salvaged payloads"
+    );
+    let skipped = records[1].1 - records[1].0;
+    assert!(
+        r.stdout
+            .contains(&format!("skipped {skipped} bytes at offset {damage}")),
+        "the salvage report should list the skipped region ({skipped} bytes at {damage}): {}",
+        r.show()
+    );
+
+    // Salvage onto an existing DST: refused, DST unchanged.
+    let dst = env.write("exists.log", b"precious, not a log\n");
+    let r = run(&env, &["log", "salvage", "c.log", "exists.log"]);
+    assert_eq!(r.code(), 2, "salvage over an existing file: {}", r.show());
+    assert_eq!(fs::read(&dst).expect("read"), b"precious, not a log\n");
+    assert_eq!(
+        fs::read(&log).expect("read"),
+        damaged,
+        "salvage changed SRC"
+    );
+    assert_eq!(temps(env.dir.path()), Vec::<String>::new(), "temp left");
+
+    // --force: cut at the damage, everything removed kept.
+    let r = run(&env, &["recover", "--force", "c.log"]);
+    assert_eq!(r.code(), 0, "--force: {}", r.show());
+    let kept = fs::read(&log).expect("read");
+    let side = fs::read(sidecar(&log, damage)).expect("--force writes a sidecar");
+    assert_eq!(kept.len(), damage, "--force cuts at the damage");
+    assert_eq!(
+        [kept, side].concat(),
+        damaged,
+        "log + sidecar == the file before --force"
+    );
+    assert_clean(&env, &log, 1, damage, "--force");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Crashes and errors inside recover
+// ---------------------------------------------------------------------------------------------
+
+/// The damaged file of the crash tests (5 records, cut inside the 4th), the end of its valid
+/// prefix, and the result of an uninterrupted recover: (log, sidecar, names).
+struct Reference {
+    damaged: Vec<u8>,
+    valid_end: usize,
+    log: Vec<u8>,
+    sidecar: Vec<u8>,
+    names: Vec<String>,
+}
+
+fn reference() -> Reference {
+    let env = Env::new();
+    let full = make_log(&env, "full", &PAYLOADS);
+    let records = layout(&full);
+    let damaged = full[..records[3].0 + 30].to_vec();
+    let valid_end = records[2].1;
+    fs::remove_file(env.path("full")).expect("rm");
+    let log = env.write("log", &damaged);
+    let r = run(&env, &["recover", "log"]);
+    assert_eq!(r.code(), 0, "uninterrupted recover: {}", r.show());
+    Reference {
+        log: fs::read(&log).expect("read"),
+        sidecar: fs::read(sidecar(&log, valid_end)).expect("reference sidecar"),
+        names: env.names(),
+        damaged,
+        valid_end,
+    }
+}
+
+// Guards: a crash after any recover step loses no record; rerunning converges to the same result.
+#[test]
+fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
+    let test = "recover::crash_after_any_recover_step_converges_to_the_uninterrupted_result";
+    if !fault_switch(test) {
+        return;
+    }
+    let want = reference();
+    let mut cases = Cases::default();
+    for (i, step) in RECOVER_STEPS.iter().enumerate() {
+        cases.check(|| {
+            let case = format!("{test}: crash after {step}");
+            let env = Env::new();
+            let log = env.write("log", &want.damaged);
+            let side = sidecar(&log, want.valid_end);
+            let out = run_fault(
+                env.dir.path(),
+                &["recover", "log"],
+                &format!("{step}:crash"),
+                b"",
+            );
+            assert_eq!(
+                out.status.signal(),
+                Some(libc::SIGABRT),
+                "{case}: expected an abort right after the step: {}",
+                out.show()
+            );
+            // No valid record lost; the log is the damaged file or already cut.
+            let truncated = i >= RECOVER_STEPS.iter().position(|s| *s == "truncate").unwrap();
+            let now = fs::read(&log).expect("read");
+            assert_eq!(
+                now,
+                if truncated {
+                    &want.damaged[..want.valid_end]
+                } else {
+                    &want.damaged[..]
+                },
+                "{case}: the log after the crash"
+            );
+            let (_, v) = verify(&env, &log);
+            assert_eq!(
+                v["records"], 3,
+                "{case}: valid records after the crash: {v}"
+            );
+            let renamed = i >= RECOVER_STEPS.iter().position(|s| *s == "rename").unwrap();
+            if renamed {
+                assert_eq!(
+                    fs::read(&side).ok(),
+                    Some(want.sidecar.clone()),
+                    "{case}: the sidecar after the crash"
+                );
+            }
+            let left = temps(env.dir.path());
+            assert_eq!(
+                left.len(),
+                usize::from(!renamed),
+                "{case}: the crash leaves the sidecar's temp until it is renamed: {left:?}"
+            );
+
+            // Recover the log again, without faults.
+            let r = run(&env, &["recover", "log"]);
+            assert_eq!(r.code(), 0, "{case}: second run: {}", r.show());
+            assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
+            assert_eq!(
+                fs::read(&side).ok(),
+                Some(want.sidecar.clone()),
+                "{case}: final sidecar"
+            );
+            // Documented behaviour: `recover LOG` handles the log only, so the temp a crash
+            // left before the rename is still there; `recover DIR` removes it.
+            assert_eq!(
+                temps(env.dir.path()),
+                left,
+                "{case}: `recover LOG` is expected to leave the crash's temp alone"
+            );
+            let r = run(&env, &["recover", "."]);
+            assert_eq!(r.code(), 0, "{case}: recover DIR: {}", r.show());
+            assert_eq!(
+                temps(env.dir.path()),
+                Vec::<String>::new(),
+                "{case}: `recover DIR` must remove the stale temp: {}",
+                r.show()
+            );
+            assert_eq!(env.names(), want.names, "{case}: final names");
+            assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
+            assert_eq!(
+                fs::read(&side).expect("read"),
+                want.sidecar,
+                "{case}: final sidecar"
+            );
+        });
+    }
+    cases.assert_all_passed(test);
+}
+
+// Guards: EIO in any recover step exits 2 (4 unflushed cut), leaves a valid log, rerun converges.
+#[test]
+fn error_in_any_recover_step_exits_2_or_4_and_converges() {
+    let test = "recover::error_in_any_recover_step_exits_2_or_4_and_converges";
+    if !fault_switch(test) {
+        return;
+    }
+    let want = reference();
+    let mut cases = Cases::default();
+    for step in RECOVER_STEPS {
+        cases.check(|| {
+            let case = format!("{test}: EIO in {step}");
+            let env = Env::new();
+            let log = env.write("log", &want.damaged);
+            let out = run_fault(
+                env.dir.path(),
+                &["recover", "log"],
+                &format!("{step}:eio"),
+                b"",
+            );
+            let expected = if step == "sync-log" { 4 } else { 2 };
+            assert_eq!(out.code(), expected, "{case}: {}", out.show());
+            assert!(
+                out.stderr.contains("could not") && out.stderr.lines().count() == 1,
+                "{case}: one \"could not …\" line: {}",
+                out.show()
+            );
+            let now = fs::read(&log).expect("read");
+            assert!(
+                now == want.damaged || now == want.log,
+                "{case}: the log is neither the damaged file nor its valid prefix"
+            );
+            let (code, v) = verify(&env, &log);
+            assert!(
+                code == 0 || code == 1,
+                "{case}: the log must still verify (clean or torn): {v}"
+            );
+            assert_eq!(v["records"], 3, "{case}: valid records: {v}");
+            assert_eq!(
+                temps(env.dir.path()),
+                Vec::<String>::new(),
+                "{case}: a failed step left a temp"
+            );
+            let r = run(&env, &["recover", "log"]);
+            assert_eq!(r.code(), 0, "{case}: second run: {}", r.show());
+            assert_eq!(env.names(), want.names, "{case}: final names");
+            assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
+            assert_eq!(
+                fs::read(sidecar(&log, want.valid_end)).expect("read"),
+                want.sidecar,
+                "{case}: final sidecar"
+            );
+        });
+    }
+    cases.assert_all_passed(test);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4 and 5. A directory tree
+// ---------------------------------------------------------------------------------------------
+
+const JOURNAL_CONTENT: &[u8] = b"T's new content, from the journal\n";
+const T_OLD: &[u8] = b"T's old content\n";
+const U_CONTENT: &[u8] = b"U must stay as it is\n";
+const HELD: &str = ".h.fedcba9876543210.durable-tmp";
+const STALE: [&str; 2] = [
+    ".x.0123456789abcdef.durable-tmp",
+    "sub/.y.0123456789abcdef.durable-tmp",
+];
+const UNRELATED: [&str; 4] = ["notes.txt", "sub/old.bak", ".x.durable-tmp", "empty"];
+
+/// A tree `tree/` (with `tree/sub/`) holding one file of every kind recover meets.
+struct Tree {
+    root: PathBuf,
+    torn_valid_end: usize,
+    torn_damaged: Vec<u8>,
+    _holder: Holder,
+}
+
+fn build_tree(env: &Env) -> Tree {
+    let root = env.path("tree");
+    fs::create_dir_all(root.join("sub")).expect("mkdir tree/sub");
+    make_log(env, "tree/clean.log", &PAYLOADS[..2]);
+    let full = make_log(env, "tree/sub/torn.log", &PAYLOADS);
+    let records = layout(&full);
+    let torn_damaged = full[..records[4].0 + 10].to_vec();
+    fs::write(root.join("sub/torn.log"), &torn_damaged).expect("tear");
+    corrupt_log(env, "tree/sub/corrupt.log");
+    // A valid journal: a journaled save killed once its journal is durable.
+    fs::write(root.join("T"), T_OLD).expect("write T");
+    let out = run_fault(
+        &root,
+        &["save", "--strategy", "journal", "T"],
+        "sync-dir-journal:crash",
+        JOURNAL_CONTENT,
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "setup: journaled save crash: {}",
+        out.show()
+    );
+    let journal = fs::read(root.join(".T.durable-journal")).expect("setup: a journal is left");
+    assert_eq!(
+        &journal[64..],
+        JOURNAL_CONTENT,
+        "setup: the journal's content"
+    );
+    assert_eq!(fs::read(root.join("T")).expect("read T"), T_OLD, "setup: T");
+    // An invalid journal next to an existing target.
+    fs::write(root.join("sub/U"), U_CONTENT).expect("write U");
+    let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+    fs::write(root.join("sub/.U.durable-journal"), garbage).expect("write bad journal");
+    for stale in STALE {
+        fs::write(root.join(stale), b"stale temp of an interrupted save").expect("write temp");
+    }
+    fs::write(root.join(HELD), b"a save in progress").expect("write held temp");
+    let holder = Holder::spawn(&root.join(HELD));
+    fs::write(root.join("notes.txt"), b"some notes\n").expect("write");
+    fs::write(root.join("sub/old.bak"), b"a backup\n").expect("write");
+    fs::write(root.join(".x.durable-tmp"), b"not our pattern\n").expect("write");
+    fs::write(root.join("empty"), b"").expect("write");
+    Tree {
+        root,
+        torn_valid_end: records[4].0,
+        torn_damaged,
+        _holder: holder,
+    }
+}
+
+// Guards: `recover DIR` handles each kind of file as documented and leaves the others identical.
+#[test]
+fn recover_directory_handles_each_kind_and_nothing_else() {
+    let env = Env::new();
+    let tree = build_tree(&env);
+    let root = &tree.root;
+    let before = snapshot(root, false);
+    let r = run(&env, &["recover", "tree"]);
+    assert_eq!(
+        r.code(),
+        3,
+        "the corrupt log is refused, so exit 3: {}",
+        r.show()
+    );
+    let after = snapshot(root, false);
+
+    // The torn log: cut, with its sidecar.
+    let torn = root.join("sub/torn.log");
+    let kept = fs::read(&torn).expect("read torn log");
+    let side = fs::read(sidecar(&torn, tree.torn_valid_end)).expect("the torn log's sidecar");
+    assert_eq!(
+        kept.len(),
+        tree.torn_valid_end,
+        "torn log cut: {}",
+        r.show()
+    );
+    assert_eq!([kept, side].concat(), tree.torn_damaged, "log + sidecar");
+    // The valid journal: completed.
+    assert_eq!(
+        fs::read(root.join("T")).expect("read T"),
+        JOURNAL_CONTENT,
+        "T completed from its journal: {}",
+        r.show()
+    );
+    assert!(
+        !root.join(".T.durable-journal").exists(),
+        "journal of T left"
+    );
+    // The invalid journal: rolled back.
+    assert_eq!(fs::read(root.join("sub/U")).expect("read U"), U_CONTENT);
+    assert!(
+        !root.join("sub/.U.durable-journal").exists(),
+        "invalid journal left"
+    );
+    // Temps.
+    for stale in STALE {
+        assert!(
+            !root.join(stale).exists(),
+            "stale temp {stale} not removed: {}",
+            r.show()
+        );
+    }
+    assert!(root.join(HELD).exists(), "the temp held open was removed");
+    let held_line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains(HELD))
+        .unwrap_or_else(|| panic!("no report line for the held temp: {}", r.show()));
+    assert!(
+        held_line.contains("in use") || held_line.contains("open"),
+        "the report should say the temp is in use: {held_line:?}"
+    );
+    // Everything else byte-identical; nothing else appeared or went away.
+    let changed: Vec<String> = changes(&before, &after);
+    let mut expected = vec![
+        ".T.durable-journal".to_string(),
+        STALE[0].to_string(),
+        STALE[1].to_string(),
+        "T".to_string(),
+        "sub/.U.durable-journal".to_string(),
+        "sub/torn.log".to_string(),
+        format!("sub/torn.log.discarded-{}", tree.torn_valid_end),
+    ];
+    expected.sort();
+    let mut changed_names: Vec<String> = changed
+        .iter()
+        .map(|c| c.split(':').next().expect("name").to_string())
+        .collect();
+    changed_names.sort();
+    assert_eq!(
+        changed_names, expected,
+        "exactly these names may change; all changes: {changed:#?}"
+    );
+    for name in UNRELATED
+        .iter()
+        .chain(&["sub/corrupt.log", "clean.log", HELD])
+    {
+        assert_eq!(before.get(*name), after.get(*name), "{name} changed");
+    }
+}
+
+// Guards: `recover --json DIR` prints exactly one object per file, each with its outcome.
+#[test]
+fn recover_directory_json_has_one_object_per_file() {
+    let env = Env::new();
+    let tree = build_tree(&env);
+    let r = run(&env, &["recover", "--json", "tree"]);
+    assert_eq!(r.code(), 3, "{}", r.show());
+    let mut got: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for v in json_lines(&r.stdout) {
+        let path = v["path"].as_str().expect("path").to_string();
+        let kind = v["kind"].as_str().unwrap_or("?").to_string();
+        let outcome = v["outcome"].as_str().expect("outcome").to_string();
+        assert!(
+            got.insert(path.clone(), (kind, outcome)).is_none(),
+            "{path} reported twice: {}",
+            r.stdout
+        );
+    }
+    let mut want: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut put = |p: &str, k: &str, o: &str| {
+        want.insert(format!("tree/{p}"), (k.to_string(), o.to_string()));
+    };
+    put("T", "journal", "completed");
+    put("sub/U", "journal", "rolled-back");
+    put(STALE[0], "temp", "removed");
+    put(STALE[1], "temp", "removed");
+    put(HELD, "temp", "in-use");
+    put("clean.log", "log", "clean");
+    put("sub/torn.log", "log", "truncated");
+    put("sub/corrupt.log", "log", "refused");
+    for u in UNRELATED {
+        put(u, "other", "untouched");
+    }
+    assert_eq!(got, want, "one object per file: {}", r.stdout);
+    let torn = json_lines(&r.stdout)
+        .into_iter()
+        .find(|v| v["path"] == "tree/sub/torn.log")
+        .expect("torn log object");
+    assert_eq!(torn["bytes_kept"], tree.torn_valid_end, "{torn}");
+    assert_eq!(
+        torn["sidecar"],
+        format!("tree/sub/torn.log.discarded-{}", tree.torn_valid_end),
+        "{torn}"
+    );
+    let corrupt = json_lines(&r.stdout)
+        .into_iter()
+        .find(|v| v["path"] == "tree/sub/corrupt.log")
+        .expect("corrupt log object");
+    assert_eq!(corrupt["exit_code"], 3, "{corrupt}");
+}
+
+// Guards: --dry-run changes nothing (names, contents, mtimes), exits 3 or 1, and says "would".
+#[test]
+fn dry_run_changes_nothing() {
+    let env = Env::new();
+    let tree = build_tree(&env);
+    let before = snapshot(&tree.root, true);
+    let r = run(&env, &["recover", "--dry-run", "tree"]);
+    assert_eq!(r.code(), 3, "{}", r.show());
+    assert!(r.stdout.contains("would"), "{}", r.show());
+    assert_eq!(
+        changes(&before, &snapshot(&tree.root, true)),
+        Vec::<String>::new(),
+        "--dry-run changed the tree"
+    );
+
+    let only = env.path("only");
+    fs::create_dir(&only).expect("mkdir");
+    let full = make_log(&env, "only/torn.log", &PAYLOADS);
+    fs::write(only.join("torn.log"), &full[..full.len() - 3]).expect("tear");
+    let before = snapshot(&only, true);
+    let r = run(&env, &["recover", "--dry-run", "only"]);
+    assert_eq!(r.code(), 1, "a torn tail only: {}", r.show());
+    assert!(r.stdout.contains("would"), "{}", r.show());
+    assert_eq!(
+        changes(&before, &snapshot(&only, true)),
+        Vec::<String>::new(),
+        "--dry-run changed the torn log's directory"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The order of the system calls
+// ---------------------------------------------------------------------------------------------
+
+// Guards: sidecar fsync, rename and dir fsync precede the log's ftruncate, which is then fsynced.
+#[test]
+fn strace_sidecar_is_durable_before_the_log_is_cut() {
+    let test = "recover::strace_sidecar_is_durable_before_the_log_is_cut";
+    if !common::have("strace") {
+        common::skip(test, "strace is not installed");
+        return;
+    }
+    let env = Env::new();
+    let full = make_log(&env, "t.log", &PAYLOADS);
+    let records = layout(&full);
+    let valid_end = records[3].1;
+    fs::write(env.path("t.log"), &full[..valid_end + 7]).expect("tear");
+    let dir = fs::canonicalize(env.dir.path()).expect("canonicalize");
+    let log = dir.join("t.log");
+    let trace = dir.join("trace.out");
+    let out = Out::of(
+        Command::new("strace")
+            .args(["-f", "-y", "-o"])
+            .arg(&trace)
+            .args([
+                "-e",
+                "trace=openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat2,close",
+            ])
+            .arg(durable_path())
+            .args(["recover", arg(&log)])
+            .current_dir(&dir)
+            .env_remove("DURABLE_FAULT")
+            .output()
+            .expect("run strace"),
+    );
+    if out.code() != 0 && out.stderr.contains("ptrace") {
+        common::skip(test, &format!("strace cannot trace here: {}", out.stderr));
+        return;
+    }
+    assert_eq!(out.code(), 0, "{}", out.show());
+    let text = fs::read_to_string(&trace).expect("read trace");
+    // Drop the "PID " prefix of -f -o.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .filter(|(pid, _)| pid.chars().all(|c| c.is_ascii_digit()))
+                .map_or(l, |(_, rest)| rest.trim_start())
+        })
+        .collect();
+    let find = |what: &str, from: usize, pred: &dyn Fn(&str) -> bool| -> usize {
+        lines
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, l)| pred(l))
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no {what} in the trace:\n{text}"))
+    };
+    let is_sync = |l: &str| l.starts_with("fsync(") || l.starts_with("fdatasync(");
+    let side_name = format!("t.log.discarded-{valid_end}");
+    let temp_sync = find("fsync of the sidecar's temp", 0, &|l| {
+        is_sync(l) && l.contains(".durable-tmp>") && l.contains(&format!(".{side_name}."))
+    });
+    let rename = find("rename of the temp to the sidecar", 0, &|l| {
+        (l.starts_with("rename(") || l.starts_with("renameat2("))
+            && l.contains(".durable-tmp\"")
+            && l.contains(&format!("{side_name}\""))
+            && l.contains("= 0")
+    });
+    let dir_sync = find("fsync of the directory", rename, &|l| {
+        is_sync(l) && l.contains(&format!("<{}>)", dir.display()))
+    });
+    let truncate = find("ftruncate of the log", 0, &|l| {
+        l.starts_with("ftruncate(") && l.contains(&format!("<{}>", log.display()))
+    });
+    assert!(
+        lines[truncate].contains(&format!(", {valid_end})")),
+        "the log is cut at {valid_end}: {}",
+        lines[truncate]
+    );
+    let log_sync = find("fsync of the log after the cut", truncate, &|l| {
+        is_sync(l) && l.contains(&format!("<{}>)", log.display()))
+    });
+    assert!(
+        temp_sync < rename && rename < dir_sync && dir_sync < truncate && truncate < log_sync,
+        "order: temp fsync {temp_sync}, rename {rename}, dir fsync {dir_sync}, ftruncate \
+         {truncate}, log fsync {log_sync}:\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. A locked log
+// ---------------------------------------------------------------------------------------------
+
+// Guards: a log another process holds locked (an appender at work) is never cut.
+#[test]
+fn locked_log_is_not_touched() {
+    let env = Env::new();
+    let full = make_log(&env, "locked.log", &PAYLOADS);
+    let torn = &full[..full.len() - 5];
+    let log = env.write("locked.log", torn);
+    let lock = File::options()
+        .read(true)
+        .write(true)
+        .open(&log)
+        .expect("open log");
+    lock.lock().expect("lock the log");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", "locked.log"]);
+    assert_eq!(r.code(), 2, "{}", r.show());
+    assert!(
+        r.stderr.contains("in use") && r.stderr.contains("locked.log"),
+        "the message should say the log is in use: {}",
+        r.show()
+    );
+    assert_eq!(
+        changes(&before, &snapshot(env.dir.path(), true)),
+        Vec::<String>::new(),
+        "a locked log was touched"
+    );
+    // Once the lock is gone, the same command recovers it (the refusal was the lock's doing).
+    drop(lock);
+    let r = run(&env, &["recover", "locked.log"]);
+    assert_eq!(r.code(), 0, "after unlocking: {}", r.show());
+    assert!(fs::read(&log).expect("read").len() < torn.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Bad input
+// ---------------------------------------------------------------------------------------------
+
+// Guards: missing path, FIFO (no blocking), device, non-log: exit 2, one line, nothing changed.
+#[test]
+fn bad_inputs_exit_2_with_one_line_and_change_nothing() {
+    let env = Env::new();
+    env.write("notes.txt", b"just some text, not a log\n");
+    let mkfifo = Command::new("mkfifo")
+        .arg(env.path("fifo"))
+        .status()
+        .expect("run mkfifo");
+    assert!(mkfifo.success(), "mkfifo");
+    let mut cases = Cases::default();
+    for (what, path) in [
+        ("a missing path", "missing.log"),
+        ("a FIFO", "fifo"),
+        ("a device", "/dev/null"),
+        ("a file that is not a log", "notes.txt"),
+    ] {
+        cases.check(|| {
+            let before = snapshot(env.dir.path(), true);
+            let mut cmd = durable_cmd(&env);
+            cmd.args(["recover", path]);
+            let out = run_bounded(cmd, what);
+            assert_one_line_error(&out, path, what);
+            assert_eq!(
+                changes(&before, &snapshot(env.dir.path(), true)),
+                Vec::<String>::new(),
+                "{what}: something changed"
+            );
+        });
+    }
+    cases.assert_all_passed("recover::bad_inputs_exit_2_with_one_line_and_change_nothing");
+}
+
+// Guards: a log the user cannot read gets exit 2 and one line naming it, and is not changed.
+#[test]
+fn unreadable_log_exits_2_and_changes_nothing() {
+    let test = "recover::unreadable_log_exits_2_and_changes_nothing";
+    if !common::is_root() {
+        common::skip(
+            test,
+            "needs root to run durable as uid 65534 (root bypasses permissions)",
+        );
+        return;
+    }
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let full = make_log(&env, "secret.log", &PAYLOADS);
+    let log = env.write("secret.log", &full[..full.len() - 4]);
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o600)).expect("chmod log");
+    let as_nobody = || {
+        let mut cmd = durable_cmd(&env);
+        cmd.uid(65534).gid(65534);
+        cmd
+    };
+    let mut probe = as_nobody();
+    probe.arg("--version");
+    match probe.output() {
+        Ok(o) if o.status.success() => {}
+        other => {
+            common::skip(
+                test,
+                &format!("uid 65534 cannot run {:?}: {other:?}", durable_path()),
+            );
+            return;
+        }
+    }
+    let before = snapshot(env.dir.path(), true);
+    let mut cmd = as_nobody();
+    cmd.args(["recover", "secret.log"]);
+    let out = run_bounded(cmd, "an unreadable log");
+    assert_one_line_error(&out, "secret.log", "an unreadable log");
+    assert_eq!(
+        changes(&before, &snapshot(env.dir.path(), true)),
+        Vec::<String>::new(),
+        "an unreadable log: something changed"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Beyond the brief: an earlier sidecar
+// ---------------------------------------------------------------------------------------------
+
+// Guards: a later cut at the same offset never overwrites the bytes an earlier sidecar kept.
+#[test]
+fn a_later_cut_at_the_same_offset_keeps_the_earlier_sidecar() {
+    let env = Env::new();
+    let full = make_log(&env, "l.log", &PAYLOADS);
+    let valid_end = layout(&full)[3].1;
+    let log = env.write("l.log", &full[..valid_end + 9]);
+    let r = run(&env, &["recover", "l.log"]);
+    assert_eq!(r.code(), 0, "{}", r.show());
+    let first = fs::read(sidecar(&log, valid_end)).expect("first sidecar");
+    // Torn again at the same offset, with other bytes.
+    let second_tail = b"\xD5REC another torn append";
+    fs::write(&log, [&full[..valid_end], &second_tail[..]].concat()).expect("tear again");
+    let r = run(&env, &["recover", "l.log"]);
+    assert_eq!(
+        fs::read(sidecar(&log, valid_end)).expect("first sidecar"),
+        first,
+        "the earlier sidecar was overwritten: the bytes it kept are lost; {}",
+        r.show()
+    );
+    // The new bytes are kept somewhere too (or the log was left alone).
+    let kept_somewhere = fs::read(&log).expect("read").ends_with(second_tail)
+        || snapshot(env.dir.path(), false)
+            .keys()
+            .any(|n| fs::read(env.path(n)).is_ok_and(|b| b == second_tail));
+    assert!(kept_somewhere, "the second tail was lost: {}", r.show());
+}
