@@ -210,7 +210,8 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
             "records": r.records,
             "bytes_kept": r.bytes_kept,
             "bytes_removed": r.bytes_removed,
-            "sidecar": r.sidecar,
+            // Only a sidecar that exists (or, in a dry run, would): a refused log has none.
+            "sidecar": if r.action == LogAction::Refused { None } else { r.sidecar.as_ref() },
             "records_after_damage": r.records_after_damage,
             "bytes_after_damage": r.bytes_after_damage,
             "dry_run": opts.dry_run,
