@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::{self, SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
 use crate::journal::{self, Settled};
-use crate::log::{self, Item, OnDamage, Scanner, Status, format};
+use crate::log::{self, Item, OnDamage, Status, format};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 use crate::target;
@@ -298,47 +298,21 @@ pub fn recover_log(
             source,
         })?
         .len();
-    let header = opened.header;
-    drop(opened);
-    let mut scanner = Scanner::new(
-        &file,
-        header,
+    let locked = log::OpenLog {
+        file,
+        header: opened.header,
         size,
-        format::FILE_HEADER_LEN,
-        0,
-        OnDamage::Resync,
+    };
+    drop(opened);
+    let v = log::verify_open(&locked, path, |_, _| {})?;
+    let file = locked.file;
+    let (status, records, records_after, bytes_after) = (
+        v.status,
+        v.records_before_damage,
+        v.records_after_damage,
+        v.bytes_after_damage,
     );
-    let mut records = 0u64;
-    let mut first_damage: Option<u64> = None;
-    let mut status = Status::Clean;
-    let mut records_after = 0u64;
-    let mut bytes_after = 0u64;
-    loop {
-        let item = scanner.next_item().map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        match item {
-            Item::Record(r) => {
-                if first_damage.is_none() {
-                    records += 1;
-                } else {
-                    records_after += 1;
-                    bytes_after += header.algorithm.record_len(u64::from(r.len));
-                }
-            }
-            Item::Defect(d) => {
-                first_damage.get_or_insert(d.offset);
-                if d.next_valid.is_some() {
-                    status = Status::Corrupt;
-                } else if status == Status::Clean {
-                    status = Status::TornTail;
-                }
-            }
-            Item::End => break,
-        }
-    }
-    drop(scanner);
+    let first_damage = (v.defect_count > 0).then_some(v.valid_end);
     let cut = first_damage.unwrap_or(size);
     let sidecar = (!opts.no_backup && cut < size).then(|| sidecar_path(path, cut));
     let mut recovery = LogRecovery {
@@ -420,15 +394,7 @@ fn write_sidecar(
         Ok(())
     })
     .left(Aftermath::Unchanged)?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            platform::sync_file(temp.file(), sync)
-        })
-        .left(Aftermath::Unchanged)?;
-    }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)?;
+    crate::step::seal(t, &mut temp, sync)?;
     // Never over an existing sidecar: an earlier recovery may have cut the log at the same
     // offset, and its bytes must not be lost. One with the same bytes is a rerun's (a crash
     // after this step): keep it and drop ours. Otherwise take the next free `.N` name.
@@ -577,15 +543,7 @@ pub fn salvage(
     platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
     t.finish(Step::WriteTemp, temp.path(), started);
     platform::set_mode(temp.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            platform::sync_file(temp.file(), sync)
-        })
-        .left(Aftermath::Unchanged)?;
-    }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)?;
+    crate::step::seal(&mut t, &mut temp, sync)?;
     t.run(Step::Rename, dst, || temp.persist(dst, true))
         .map_err(|e| match e.source.kind() {
             io::ErrorKind::AlreadyExists => Error::Exists {

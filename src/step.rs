@@ -256,6 +256,26 @@ impl<'o> Tracker<'o> {
     }
 }
 
+/// Flush (at `sync`) and close a finished temporary file, as two timed steps: what every new
+/// file goes through before it is renamed into place. Nothing visible has changed yet, so a
+/// failure leaves everything unchanged (and dropping the temporary file removes it).
+pub(crate) fn seal(
+    t: &mut Tracker<'_>,
+    temp: &mut crate::disk::TempFile,
+    sync: crate::disk::SyncLevel,
+) -> crate::error::Result<()> {
+    use crate::error::{Aftermath, StepResultExt};
+    if sync != crate::disk::SyncLevel::None {
+        t.run(Step::SyncTemp, temp.path(), || {
+            crate::platform::sync_file(temp.file(), sync)
+        })
+        .left(Aftermath::Unchanged)?;
+    }
+    let temp_path = temp.path().to_path_buf();
+    t.run(Step::CloseTemp, &temp_path, || temp.close())
+        .left(Aftermath::Unchanged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,8 +151,17 @@ pub struct Verification {
 
 /// Check every record of the log at `path`. `progress(done, total)` is called as bytes are
 /// checked.
-pub fn verify(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<Verification> {
+pub fn verify(path: &Path, progress: impl FnMut(u64, u64)) -> Result<Verification> {
     let log = open(path)?;
+    verify_open(&log, path, progress)
+}
+
+/// [`verify`] on a log already open (and perhaps locked, as `recover` holds it).
+pub fn verify_open(
+    log: &OpenLog,
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verification> {
     let mut scanner = log.scanner(OnDamage::Resync);
     let mut v = Verification {
         path: path.to_path_buf(),
@@ -465,15 +474,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
     })
     .left(Aftermath::Unchanged)?;
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            platform::sync_file(temp.file(), opts.sync)
-        })
-        .left(Aftermath::Unchanged)?;
-    }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)?;
+    crate::step::seal(t, &mut temp, opts.sync)?;
     // No-clobber: if another appender created the log meanwhile, theirs wins and we use it.
     let we_created = match t.run(Step::Rename, &target.path, || {
         temp.persist(&target.path, true)
