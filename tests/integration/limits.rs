@@ -171,3 +171,58 @@ fn sigterm_during_append_cuts_the_log_back() {
         .assert()
         .success();
 }
+
+/// A failed write or flush while appending is a failure: exit 2, a sentence naming it, and the
+/// log byte-identical (the records are cut off again, never left for a retried flush to
+/// "succeed"). A new log whose first append fails this way is not left behind either.
+#[test]
+fn failed_append_steps_leave_the_log_unchanged() {
+    if !durable::fault::enabled() {
+        crate::common::skip(
+            "failed_append_steps_leave_the_log_unchanged",
+            "fault switch off",
+        );
+        return;
+    }
+    for step in ["write-log", "sync-log"] {
+        for errno in ["eio", "enospc"] {
+            let env = Env::new();
+            env.durable()
+                .args(["log", "append", "x.log", "first", "second"])
+                .assert()
+                .success();
+            let before = env.read("x.log");
+            let out = env
+                .durable()
+                .args(["log", "append", "x.log", "third", "fourth"])
+                .env("DURABLE_FAULT", format!("{step}:{errno}"))
+                .output()
+                .expect("run durable");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{step}:{errno}: {stderr}");
+            assert!(
+                stderr.contains("nothing was appended"),
+                "{step}:{errno}: {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert_eq!(env.read("x.log"), before, "{step}:{errno}: the log changed");
+            env.durable()
+                .args(["log", "verify", "x.log"])
+                .assert()
+                .success();
+
+            let out = env
+                .durable()
+                .args(["log", "append", "new.log", "only"])
+                .env("DURABLE_FAULT", format!("{step}:{errno}"))
+                .output()
+                .expect("run durable");
+            assert_eq!(out.status.code(), Some(2), "{step}:{errno} on a new log");
+            assert!(
+                !env.path("new.log").exists(),
+                "{step}:{errno}: a failed first append left an empty log behind"
+            );
+            env.assert_no_leftovers();
+        }
+    }
+}
