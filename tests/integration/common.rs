@@ -128,3 +128,51 @@ pub fn is_root() -> bool {
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
+
+/// Whether this build honours `DURABLE_FAULT`; say so and skip if it does not (release builds).
+pub fn fault_switch(test: &str) -> bool {
+    if !durable::fault::enabled() {
+        skip(
+            test,
+            "the fault switch exists only in debug builds (run without --release)",
+        );
+    }
+    durable::fault::enabled()
+}
+
+/// Runs many cases and reports every one that failed, not just the first, so one run of a test
+/// shows the whole picture.
+#[derive(Default)]
+pub struct Cases {
+    run: usize,
+    failed: Vec<String>,
+}
+
+impl Cases {
+    /// Run one case, catching its panic.
+    pub fn check(&mut self, case: impl FnOnce()) {
+        self.run += 1;
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)) {
+            self.failed.push(panic_text(panic.as_ref()));
+        }
+    }
+
+    /// Fail with every failed case's message.
+    pub fn assert_all_passed(&self, test: &str) {
+        assert!(
+            self.failed.is_empty(),
+            "{test}: {} of {} cases failed:\n\n{}",
+            self.failed.len(),
+            self.run,
+            self.failed.join("\n\n")
+        );
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}

@@ -11,17 +11,15 @@
 //!   point and 4 after it, the message one "could not …" line, the target untouched on exit 2,
 //!   and no temporary file left behind.
 
-use std::any::Any;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Output;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env};
+use crate::common::{self, Cases, Env, fault_switch};
 
 const STRATEGIES: [&str; 3] = ["atomic", "in-place", "journal"];
 
@@ -36,52 +34,6 @@ const THIRD: &[u8] = b"third content, saved after the crash\n";
 const DECOY: &[u8] = b"DECOY: a temporary file of some earlier interrupted save\n";
 const DECOY_NAME: &str = ".t.0123456789abcdef.durable-tmp";
 const JOURNAL: &str = ".t.durable-journal";
-
-/// Whether this build honours `DURABLE_FAULT`; say so and skip if it does not (release builds).
-fn fault_switch(test: &str) -> bool {
-    if !durable::fault::enabled() {
-        common::skip(
-            test,
-            "the fault switch exists only in debug builds (run without --release)",
-        );
-    }
-    durable::fault::enabled()
-}
-
-/// Runs many cases and reports every one that failed, not just the first, so one run of a test
-/// shows the whole picture.
-#[derive(Default)]
-struct Cases {
-    run: usize,
-    failed: Vec<String>,
-}
-
-impl Cases {
-    fn check(&mut self, case: impl FnOnce()) {
-        self.run += 1;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(case)) {
-            self.failed.push(panic_text(panic.as_ref()));
-        }
-    }
-
-    fn assert_all_passed(&self, test: &str) {
-        assert!(
-            self.failed.is_empty(),
-            "{test}: {} of {} cases failed:\n\n{}",
-            self.failed.len(),
-            self.run,
-            self.failed.join("\n\n")
-        );
-    }
-}
-
-fn panic_text(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".into())
-}
 
 /// The steps `durable save --strategy STRATEGY EXTRA… t` plans, for an existing or a new `t`.
 fn plan_steps(strategy: &str, extra: &[&str], existing: bool) -> Vec<String> {

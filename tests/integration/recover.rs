@@ -8,12 +8,10 @@
 //! 24-byte header (magic `D5 'R' 'E' 'C'`, …, u32 LE payload length at bytes 8..12, …), the
 //! payload, and a trailer of 8 bytes plus the checksum (4 bytes for CRC-32, the default).
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env, durable_path};
+use crate::common::{self, Cases, Env, durable_path, fault_switch};
 
 /// Length of the native log's file header.
 const HEADER: usize = 64;
@@ -243,51 +241,6 @@ fn temps(root: &Path) -> Vec<String> {
         .into_keys()
         .filter(|n| n.ends_with(".durable-tmp"))
         .collect()
-}
-
-/// Whether this build honours `DURABLE_FAULT`.
-fn fault_switch(test: &str) -> bool {
-    if !durable::fault::enabled() {
-        common::skip(
-            test,
-            "the fault switch exists only in debug builds (run without --release)",
-        );
-    }
-    durable::fault::enabled()
-}
-
-/// Runs many cases and reports every one that failed, not just the first.
-#[derive(Default)]
-struct Cases {
-    run: usize,
-    failed: Vec<String>,
-}
-
-impl Cases {
-    fn check(&mut self, case: impl FnOnce()) {
-        self.run += 1;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(case)) {
-            self.failed.push(panic_text(panic.as_ref()));
-        }
-    }
-
-    fn assert_all_passed(&self, test: &str) {
-        assert!(
-            self.failed.is_empty(),
-            "{test}: {} of {} cases failed:\n\n{}",
-            self.failed.len(),
-            self.run,
-            self.failed.join("\n\n")
-        );
-    }
-}
-
-fn panic_text(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".into())
 }
 
 /// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop.
