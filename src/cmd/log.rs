@@ -251,25 +251,25 @@ fn verification_text(v: &Verification) -> String {
     let path = v.path.display();
     let mut s = match v.status {
         Status::Clean => format!(
-            "{path}: clean, {} records, {} bytes (native, {})\n",
-            v.records,
+            "{path}: clean, {}, {} bytes (native, {})\n",
+            super::plural(v.records, "record"),
             v.bytes,
             v.algorithm.name()
         ),
         Status::TornTail => format!(
-            "{path}: torn tail at offset {}: {} valid records, valid prefix ends at byte {} of {}; `durable recover {path}` cuts the {} bytes after it\n",
+            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {}; `durable recover {path}` cuts the {} bytes after it\n",
             v.valid_end,
-            v.records,
+            super::plural(v.records, "valid record"),
             v.valid_end,
             v.bytes,
             v.bytes - v.valid_end
         ),
         Status::Corrupt => format!(
-            "{path}: corrupt before the tail: damage at offset {}, and {} valid records ({} bytes) after it; {} valid records in all, {} bytes (native, {})\n",
+            "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; {} in all, {} bytes (native, {})\n",
             v.valid_end,
-            v.records_after_damage,
+            super::plural(v.records_after_damage, "valid record"),
             v.bytes_after_damage,
-            v.records,
+            super::plural(v.records, "valid record"),
             v.bytes,
             v.algorithm.name()
         ),

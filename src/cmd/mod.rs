@@ -48,3 +48,12 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
             .into()),
     }
 }
+
+/// "1 record", "2 records": counts in sentences for people.
+pub(crate) fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

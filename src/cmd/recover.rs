@@ -105,27 +105,30 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
-                    format!("{path}: clean, {} records; nothing to do\n", r.records)
+                    format!(
+                        "{path}: clean, {}; nothing to do\n",
+                        super::plural(r.records, "record")
+                    )
                 }
                 LogAction::Truncated => format!(
-                    "{path}: cut at offset {}{}: kept {} records ({} bytes), removed {} bytes{sidecar}\n",
+                    "{path}: cut at offset {}{}: kept {} ({} bytes), removed {} bytes{sidecar}\n",
                     r.bytes_kept,
                     if r.status == durable::log::Status::Corrupt {
                         format!(
-                            " (--force: {} valid records after the damage were removed too)",
-                            r.records_after_damage
+                            " (--force: {} after the damage removed too)",
+                            super::plural(r.records_after_damage, "valid record")
                         )
                     } else {
                         " (torn tail)".into()
                     },
-                    r.records,
+                    super::plural(r.records, "record"),
                     r.bytes_kept,
                     r.bytes_removed
                 ),
                 LogAction::WouldTruncate => format!(
-                    "{path}: would cut at offset {}: keep {} records ({} bytes), remove {} bytes{}\n",
+                    "{path}: would cut at offset {}: keep {} ({} bytes), remove {} bytes{}\n",
                     r.bytes_kept,
-                    r.records,
+                    super::plural(r.records, "record"),
                     r.bytes_kept,
                     r.bytes_removed,
                     r.sidecar
@@ -134,9 +137,9 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} valid records ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,
-                    r.records_after_damage,
+                    super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
                     r.sidecar
                         .as_ref()
@@ -275,11 +278,11 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
         )
     } else {
         let mut s = format!(
-            "{}: copied {} valid records from {}, skipping {} damaged region(s), {} bytes\n",
+            "{}: copied {} from {}, skipping {}, {} bytes\n",
             args.dst.display(),
-            done.records,
+            super::plural(done.records, "valid record"),
             args.src.display(),
-            done.skipped.len(),
+            super::plural(done.skipped.len() as u64, "damaged region"),
             skipped
         );
         for (offset, n) in &done.skipped {
