@@ -1,4 +1,4 @@
-# Helpers shared by bench/run.sh and bench/attribute.sh (sourced, not run).
+# Helpers shared by the bench/ scripts (sourced, not run).
 # Expects HERE, ROOT and, before run_loop, SCRATCH, SMALL and N to be set.
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -58,3 +58,27 @@ run_loop() { # run_loop TARGET_FILE CMD...
     LOOP_CPU=$(calc "$(children_cpu 1) - $(children_cpu 0)" 3)
 }
 
+
+# Tools. Required ones stop the run; optional ones skip their rows, said loudly and recorded in
+# MISSING for the report's header.
+MISSING=()
+need() { # need CMD PACKAGE: required
+    command -v "$1" >/dev/null 2>&1 || die "'$1' is missing (Debian package $2): run bench/setup.sh"
+}
+want() { # want CMD PACKAGE: optional; returns 1 and records it when missing
+    if command -v "$1" >/dev/null 2>&1; then return 0; fi
+    say "MISSING TOOL: '$1' (Debian package $2) — its rows are skipped; run bench/setup.sh"
+    MISSING+=("$1 (package $2)")
+    return 1
+}
+# Sets HAVE_GNU_TIME to 1 when /usr/bin/time -v reports the peak RSS (GNU time), else to 0,
+# saying so and recording it in MISSING.
+detect_gnu_time() {
+    HAVE_GNU_TIME=0
+    if [ -x /usr/bin/time ] && [[ "$(/usr/bin/time -v true 2>&1)" == *"Maximum resident set size"* ]]; then
+        HAVE_GNU_TIME=1
+    else
+        say "MISSING TOOL: GNU time at /usr/bin/time (Debian package time) — peak-RSS rows skipped; run bench/setup.sh"
+        MISSING+=("/usr/bin/time (package time)")
+    fi
+}

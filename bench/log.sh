@@ -58,18 +58,10 @@ T_RSS_MIB=16         # peak RSS: at most
 # ---------------------------------------------------------------------------------------------
 # Tools. Required ones stop the run; GNU time is optional (its rows are skipped, loudly).
 # ---------------------------------------------------------------------------------------------
-MISSING=()
-need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is missing (Debian package $2): run bench/setup.sh"; }
 for t in awk date dd head tail cat cksum sha256sum wc base64 sort sync stat findmnt cmp df; do
     need "$t" "coreutils/util-linux/mawk"
 done
-HAVE_GNU_TIME=0
-if [ -x /usr/bin/time ] && [[ "$(/usr/bin/time -v true 2>&1)" == *"Maximum resident set size"* ]]; then
-    HAVE_GNU_TIME=1
-else
-    say "MISSING TOOL: GNU time at /usr/bin/time (Debian package time) — peak-RSS rows skipped; run bench/setup.sh"
-    MISSING+=("/usr/bin/time (package time)")
-fi
+detect_gnu_time
 
 # ---------------------------------------------------------------------------------------------
 # Scratch directory on a real disk.

@@ -23,12 +23,7 @@ TARGET_RSS_MIB=16
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-HAVE_GNU_TIME=0
-if [ -x /usr/bin/time ] && [[ "$(/usr/bin/time -v true 2>&1)" == *"Maximum resident set size"* ]]; then
-    HAVE_GNU_TIME=1
-else
-    say "MISSING TOOL: GNU time at /usr/bin/time (Debian package time): peak-RSS rows skipped; run bench/setup.sh"
-fi
+detect_gnu_time
 
 SCRATCH=$(mktemp -d "$BENCH_DIR/durable-recover-bench.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT

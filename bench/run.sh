@@ -47,28 +47,12 @@ TARGET_RSS_MIB=16   # peak RSS at any size: at most
 # ---------------------------------------------------------------------------------------------
 # Tools. Required ones stop the run; optional ones skip their rows, said loudly in the report.
 # ---------------------------------------------------------------------------------------------
-MISSING=()
-need() { # need CMD PACKAGE: required
-    command -v "$1" >/dev/null 2>&1 || die "'$1' is missing (Debian package $2): run bench/setup.sh"
-}
-want() { # want CMD PACKAGE: optional; returns 1 and records it when missing
-    if command -v "$1" >/dev/null 2>&1; then return 0; fi
-    say "MISSING TOOL: '$1' (Debian package $2) — its rows are skipped; run bench/setup.sh"
-    MISSING+=("$1 (package $2)")
-    return 1
-}
 for t in awk date dd head sort sync stat findmnt; do need "$t" "coreutils/util-linux/mawk"; done
 for t in cmp diff; do need "$t" diffutils; done
 need gcc gcc
 HAVE_SPONGE=0; want sponge moreutils && HAVE_SPONGE=1
 HAVE_STRACE=0; want strace strace && HAVE_STRACE=1
-HAVE_GNU_TIME=0
-if [ -x /usr/bin/time ] && [[ "$(/usr/bin/time -v true 2>&1)" == *"Maximum resident set size"* ]]; then
-    HAVE_GNU_TIME=1
-else
-    say "MISSING TOOL: GNU time at /usr/bin/time (Debian package time) — peak-RSS rows skipped; run bench/setup.sh"
-    MISSING+=("/usr/bin/time (package time)")
-fi
+detect_gnu_time
 
 # ---------------------------------------------------------------------------------------------
 # Scratch directory on a real disk (fsync must reach the device).
