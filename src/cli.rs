@@ -275,6 +275,14 @@ pub struct RecoverArgs {
     /// One JSON object per file handled, one per line.
     #[arg(long)]
     pub json: bool,
+
+    /// Read logs as this format instead of detecting it.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `durable log salvage`.
@@ -285,6 +293,10 @@ pub struct SalvageArgs {
 
     /// The new log (must not exist).
     pub dst: PathBuf,
+
+    /// Read SRC as this format instead of detecting it.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
 
     /// Print the result as one JSON object.
     #[arg(long)]
@@ -334,9 +346,10 @@ pub struct AppendArgs {
     #[arg(long)]
     pub print_offsets: bool,
 
-    /// The log's format (only `native` can be appended to).
-    #[arg(long, value_enum, value_name = "NAME", default_value_t = LogFormatArg::Native)]
-    pub log_format: LogFormatArg,
+    /// The log's format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log
+    /// keeps its own; a new log is native unless this says lines.
+    #[arg(long, visible_alias = "format", value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
 }
 
 /// `durable log verify`.
@@ -357,6 +370,10 @@ pub struct VerifyArgs {
     /// Read the files as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `durable log dump`.
@@ -366,9 +383,9 @@ pub struct DumpArgs {
     pub log: PathBuf,
 
     /// Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record),
-    /// json (one object per record), raw (payloads only).
-    #[arg(long, value_enum, default_value_t = DumpFormat::Text)]
-    pub format: DumpFormat,
+    /// json (one object per record), raw (payloads only). Default: text; hex for aof files.
+    #[arg(long, value_enum)]
+    pub format: Option<DumpFormat>,
 
     /// With --format raw: separate payloads with NUL instead of newline.
     #[arg(short = '0', long = "null")]
@@ -409,6 +426,10 @@ pub struct DumpArgs {
     /// Read the file as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `log dump --format`.
@@ -438,6 +459,23 @@ pub enum ChecksumArg {
 pub enum LogFormatArg {
     /// durable's own checksummed format (docs/FORMAT.md).
     Native,
+    /// One entry per line, then a space and its SHA-256 in hex.
+    Lines,
+    /// proglog's store (8-byte length + data) and index (12-byte entries).
+    Proglog,
+    /// Files of the Go aof package (tail and checkpoint magics).
+    Aof,
+}
+
+impl From<LogFormatArg> for durable::log::LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Native => durable::log::LogFormat::Native,
+            LogFormatArg::Lines => durable::log::LogFormat::Lines,
+            LogFormatArg::Proglog => durable::log::LogFormat::Proglog,
+            LogFormatArg::Aof => durable::log::LogFormat::Aof,
+        }
+    }
 }
 
 /// A record index range for `--index`.

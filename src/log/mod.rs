@@ -2,7 +2,11 @@
 //! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
 //! readers in [`scan`]; the writer here. `recover` builds on the same reader and writer.
 
+pub mod aof;
 pub mod format;
+pub mod lines;
+pub mod proglog;
+pub mod reader;
 pub mod scan;
 mod source;
 
@@ -11,7 +15,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
-pub use scan::{Defect, DefectKind, Item, OnDamage, Record, Scanner};
+pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input};
+pub use scan::{AofMagic, Defect, DefectKind, Extra, Item, OnDamage, Record, Scanner};
 pub use source::{Delimited, Listed, RecordSource, Records, Whole};
 
 use crate::disk::{SyncLevel, TempFile};
@@ -117,6 +122,20 @@ impl Status {
             Status::Corrupt => "corrupt",
         }
     }
+
+    /// The worse of two verdicts.
+    pub fn worst(self, other: Status) -> Status {
+        let rank = |s| match s {
+            Status::Clean => 0,
+            Status::TornTail => 1,
+            Status::Corrupt => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// The most defects a verification keeps (the count goes on).
@@ -125,10 +144,18 @@ pub const MAX_DEFECTS_KEPT: usize = 100;
 /// What `verify` found in one log.
 #[derive(Debug, Clone)]
 pub struct Verification {
-    /// The log.
+    /// The log (a proglog pair: the store).
     pub path: PathBuf,
-    /// Its checksum algorithm.
-    pub algorithm: Algorithm,
+    /// Its format.
+    pub format: LogFormat,
+    /// Its checksum algorithm (`None`: the format has none).
+    pub algorithm: Option<Algorithm>,
+    /// proglog: the index read with the store.
+    pub index: Option<PathBuf>,
+    /// proglog: the file is an index read alone.
+    pub index_alone: bool,
+    /// aof: where the data ends and why.
+    pub aof: Option<aof::Analysis>,
     /// Valid records, including those after damage.
     pub records: u64,
     /// File size.
@@ -145,76 +172,111 @@ pub struct Verification {
     pub records_after_damage: u64,
     /// Bytes of those records.
     pub bytes_after_damage: u64,
-    /// The verdict.
+    /// The verdict (the worse of the file's and, for a proglog pair, its index's).
     pub status: Status,
+    /// The verdict on the main file alone.
+    pub main_status: Status,
+    /// The verdict on a proglog pair's index (`Clean` when there is none).
+    pub index_status: Status,
 }
 
-/// Check every record of the log at `path`. `progress(done, total)` is called as bytes are
-/// checked.
-pub fn verify(path: &Path, progress: impl FnMut(u64, u64)) -> Result<Verification> {
-    let log = open(path)?;
-    verify_open(&log, path, progress)
+/// Check every record of the log at `path` (format detected unless `opts` names it).
+/// `progress(done, total)` is called as bytes are checked.
+pub fn verify(
+    path: &Path,
+    opts: &OpenOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<Verification> {
+    let input = open_input(path, opts)?;
+    verify_open(&input, progress)
+}
+
+/// The checksum algorithm a log's records carry.
+pub fn algorithm_of(kind: &Kind) -> Option<Algorithm> {
+    match kind {
+        Kind::Native(header) => Some(header.algorithm),
+        Kind::Lines => Some(Algorithm::Sha256),
+        _ => None,
+    }
 }
 
 /// [`verify`] on a log already open (and perhaps locked, as `recover` holds it).
-pub fn verify_open(
-    log: &OpenLog,
-    path: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Verification> {
-    let mut scanner = log.scanner(OnDamage::Resync);
+pub fn verify_open(input: &Input, mut progress: impl FnMut(u64, u64)) -> Result<Verification> {
+    let path = &input.main.path;
+    let size = input.main.size;
+    let mut reader = input.reader(OnDamage::Resync);
     let mut v = Verification {
-        path: path.to_path_buf(),
-        algorithm: log.header.algorithm,
+        path: path.clone(),
+        format: input.format(),
+        algorithm: algorithm_of(&input.kind),
+        index: input.index.as_ref().map(|i| i.path.clone()),
+        index_alone: matches!(input.kind, Kind::ProglogIndex),
+        aof: match input.kind {
+            Kind::Aof(a) => Some(a),
+            _ => None,
+        },
         records: 0,
-        bytes: log.size,
-        valid_end: log.size,
+        bytes: size,
+        valid_end: size,
         records_before_damage: 0,
         defects: Vec::new(),
         defect_count: 0,
         records_after_damage: 0,
         bytes_after_damage: 0,
         status: Status::Clean,
+        main_status: Status::Clean,
+        index_status: Status::Clean,
     };
+    if let Some(a) = v.aof {
+        v.valid_end = a.logical_end;
+    }
+    let mut main_damaged = false;
     let mut last_report = 0u64;
     loop {
-        let item = scanner.next_item().map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
+        let item = reader.next_item().map_err(|source| Error::Inspect {
+            path: path.clone(),
             source,
         })?;
         match item {
             Item::Record(record) => {
                 v.records += 1;
-                if v.defect_count == 0 {
+                if !main_damaged {
                     v.records_before_damage += 1;
                 } else {
                     v.records_after_damage += 1;
-                    v.bytes_after_damage += log.header.algorithm.record_len(u64::from(record.len));
+                    v.bytes_after_damage += record.end - record.offset;
                 }
-                let at = scanner.position();
-                if at - last_report >= 64 << 20 {
-                    progress(at, log.size);
+                let at = reader.position();
+                if at.saturating_sub(last_report) >= 64 << 20 {
+                    progress(at, size);
                     last_report = at;
                 }
             }
             Item::Defect(defect) => {
-                if v.defect_count == 0 {
+                if !defect.in_index && !main_damaged {
                     v.valid_end = defect.offset;
+                    main_damaged = true;
                 }
                 v.defect_count += 1;
                 if v.defects.len() < MAX_DEFECTS_KEPT {
                     v.defects.push(defect);
                 }
-                if defect.next_valid.is_some() {
-                    v.status = Status::Corrupt;
-                } else if v.status == Status::Clean {
-                    v.status = Status::TornTail;
-                }
+                let part = if defect.in_index {
+                    &mut v.index_status
+                } else {
+                    &mut v.main_status
+                };
+                *part = part.worst(if defect.is_torn_tail() {
+                    Status::TornTail
+                } else {
+                    Status::Corrupt
+                });
+                v.status = v.main_status.worst(v.index_status);
             }
             Item::End => break,
         }
     }
-    progress(log.size, log.size);
+    progress(size, size);
     Ok(v)
 }
 
@@ -232,6 +294,9 @@ pub struct AppendOptions {
     pub verify: bool,
     /// Keep each record's offset for the report (8 bytes per record).
     pub keep_offsets: bool,
+    /// The log's format: `None` detects an existing log's (native or lines) and creates native;
+    /// `Some(Lines)` creates a lines log.
+    pub format: Option<LogFormat>,
 }
 
 /// What an append did.
@@ -243,7 +308,7 @@ pub struct Appended {
     pub algorithm: Algorithm,
     /// Records appended.
     pub count: u64,
-    /// Sequence number of the first of them.
+    /// Sequence number of the first of them (native; 0 for a lines log, which has none).
     pub first_seq: u64,
     /// Offset where they start.
     pub start: u64,
@@ -280,32 +345,57 @@ pub fn append(
             break (file, created);
         }
     };
-    let (header, size) = read_header(&file, path)?;
-    if let Some(asked) = opts.algorithm
-        && asked != header.algorithm
-        && !created
-    {
-        return Err(Error::ChecksumConflict {
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
             path: path.to_path_buf(),
-            existing: header.algorithm.name(),
-            requested: asked.name(),
-        });
-    }
-    // The tail check: O(1) through the last record's trailer.
-    let mut scanner = Scanner::new(&file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
-    let last = scanner.last_records(1).map_err(|source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let Some(last) = last else {
-        return Err(torn_tail(path, &file, header, size));
+            source,
+        })?
+        .len();
+    let writer = writer_for(&file, path, size, created, opts)?;
+    let (header_len, first_seq) = match &writer {
+        Writer::Native(header) => {
+            // The tail check: O(1) through the last record's trailer.
+            let mut scanner =
+                Scanner::new(&file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+            let last = scanner.last_records(1).map_err(|source| Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let Some(last) = last else {
+                return Err(torn_tail(path, &file, Kind::Native(*header), size));
+            };
+            (FILE_HEADER_LEN, last.first().map_or(0, |r| r.seq + 1))
+        }
+        Writer::Lines => {
+            // The tail check: the last line, read from the end.
+            let ok = match lines::last_line_start(&file, size).map_err(|source| Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            })? {
+                _ if size == 0 => true,
+                Some(start) => {
+                    lines::line_is_valid(&file, size, start).map_err(|source| Error::Inspect {
+                        path: path.to_path_buf(),
+                        source,
+                    })? == Some(true)
+                }
+                None => false,
+            };
+            if !ok {
+                return Err(torn_tail(path, &file, Kind::Lines, size));
+            }
+            (0, 0)
+        }
     };
-    let first_seq = last.first().map_or(0, |r| r.seq + 1);
-    drop(scanner);
+    let algorithm = match &writer {
+        Writer::Native(header) => header.algorithm,
+        Writer::Lines => Algorithm::Sha256,
+    };
 
     let mut out = Appended {
         created,
-        algorithm: header.algorithm,
+        algorithm,
         count: 0,
         first_seq,
         start: size,
@@ -315,7 +405,7 @@ pub fn append(
     // An interrupt before the records are all written cuts the log back to where it was.
     platform::set_rollback(platform::raw_fd(&file), size);
     let first = has_first.then_some(first);
-    let written = write_records(&file, path, &header, first, source, opts, &mut out, &mut t);
+    let written = write_records(&file, path, &writer, first, source, opts, &mut out, &mut t);
     platform::clear_rollback();
     if written.is_ok() && out.count > 0 {
         crate::disk::mark_committed();
@@ -333,7 +423,7 @@ pub fn append(
         // Nothing may count as appended: cut the log back to where it was, and remove it if
         // this append created it (we still hold the lock; a waiting appender re-checks the
         // path after locking).
-        if created && size == FILE_HEADER_LEN && std::fs::remove_file(path).is_ok() {
+        if created && size == header_len && std::fs::remove_file(path).is_ok() {
             return Err(error);
         }
         return Err(match file.set_len(size) {
@@ -342,14 +432,18 @@ pub fn append(
         });
     }
     if opts.verify && out.count > 0 {
-        let mut check = Scanner::new(
-            &file,
-            header,
-            size + out.bytes,
-            size,
-            first_seq,
-            OnDamage::Stop,
-        );
+        let end = size + out.bytes;
+        let mut check: Box<dyn Reader> = match &writer {
+            Writer::Native(header) => Box::new(Scanner::new(
+                &file,
+                *header,
+                end,
+                size,
+                first_seq,
+                OnDamage::Stop,
+            )),
+            Writer::Lines => Box::new(lines::LinesReader::new(&file, end, size, OnDamage::Stop)),
+        };
         let ok = t
             .run(Step::Verify, path, || {
                 let mut n = 0;
@@ -372,11 +466,83 @@ pub fn append(
     Ok(out)
 }
 
+/// How records are written: the format of the log being appended to.
+enum Writer {
+    Native(FileHeader),
+    Lines,
+}
+
+/// Decide the format of the log being appended to (just created, or existing), and check that
+/// an explicit `--checksum` fits it.
+fn writer_for(
+    file: &File,
+    path: &Path,
+    size: u64,
+    created: bool,
+    opts: &AppendOptions,
+) -> Result<Writer> {
+    let lines = match opts.format {
+        Some(LogFormat::Lines) => true,
+        Some(LogFormat::Native) => false,
+        Some(other) => {
+            return Err(Error::NotALog {
+                path: path.to_path_buf(),
+                why: match other {
+                    LogFormat::Proglog => {
+                        "durable appends only to native and lines logs, not proglog"
+                    }
+                    _ => "durable appends only to native and lines logs, not aof",
+                },
+                damaged_header: false,
+            });
+        }
+        None => {
+            let mut head = [0u8; 8];
+            let got =
+                reader::read_prefix(file, size, &mut head).map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            !created
+                && got > 0
+                && head[..got] != format::FILE_MAGIC[..got]
+                && lines::looks_like_lines(file, size).map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        }
+    };
+    if lines {
+        if let Some(asked) = opts.algorithm
+            && asked != Algorithm::Sha256
+        {
+            return Err(Error::ChecksumConflict {
+                path: path.to_path_buf(),
+                existing: "sha256 (a lines log)",
+                requested: asked.name(),
+            });
+        }
+        return Ok(Writer::Lines);
+    }
+    let (header, _) = read_header(file, path)?;
+    if let Some(asked) = opts.algorithm
+        && asked != header.algorithm
+        && !created
+    {
+        return Err(Error::ChecksumConflict {
+            path: path.to_path_buf(),
+            existing: header.algorithm.name(),
+            requested: asked.name(),
+        });
+    }
+    Ok(Writer::Native(header))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_records(
     file: &File,
     path: &Path,
-    header: &FileHeader,
+    writer: &Writer,
     first: Option<Vec<u8>>,
     source: &mut dyn RecordSource,
     opts: &AppendOptions,
@@ -385,7 +551,10 @@ fn write_records(
 ) -> Result<()> {
     let started = t.start(Step::WriteLog, path).left(Aftermath::Unchanged)?;
     let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
-    let encoder = format::Encoder::new(header);
+    let encoder = match writer {
+        Writer::Native(header) => Some(format::Encoder::new(header)),
+        Writer::Lines => None,
+    };
     let mut pending = first;
     let mut record = Vec::new();
     let mut at = out.start;
@@ -410,12 +579,30 @@ fn write_records(
             }
         }
         let offset = at + batch.len() as u64;
-        encoder
-            .encode(&mut batch, out.first_seq + out.count, &record)
-            .map_err(|len| Error::RecordTooLarge {
-                what: source.describe(out.count),
-                len,
-            })?;
+        match &encoder {
+            Some(encoder) => encoder
+                .encode(&mut batch, out.first_seq + out.count, &record)
+                .map_err(|len| Error::RecordTooLarge {
+                    what: source.describe(out.count),
+                    len,
+                })?,
+            None => {
+                if record.len() as u64 > MAX_RECORD {
+                    return Err(Error::RecordTooLarge {
+                        what: source.describe(out.count),
+                        len: record.len() as u64,
+                    });
+                }
+                if record.contains(&b'\n') {
+                    return Err(Error::Unencodable {
+                        path: path.to_path_buf(),
+                        what: source.describe(out.count),
+                        why: "it holds a newline, and a lines log has one entry per line",
+                    });
+                }
+                lines::encode(&mut batch, &record);
+            }
+        }
         if opts.keep_offsets {
             out.offsets.push(offset);
         }
@@ -464,13 +651,17 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
+    // A new lines log starts empty; a native one with its header.
+    let lines = opts.format == Some(LogFormat::Lines);
     let mut temp = t
         .run(Step::CreateTemp, &target.dir, || {
             TempFile::create_in(&target.dir, &target.name)
         })
         .left(Aftermath::Unchanged)?;
     t.run(Step::WriteTemp, temp.path(), || {
-        platform::write_all_at(temp.file(), &header.encode(), 0)?;
+        if !lines {
+            platform::write_all_at(temp.file(), &header.encode(), 0)?;
+        }
         platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
     })
     .left(Aftermath::Unchanged)?;
@@ -541,16 +732,27 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
 }
 
 /// The error for a log whose tail is not a valid record: find where the valid prefix ends.
-fn torn_tail(path: &Path, file: &File, header: FileHeader, size: u64) -> Error {
-    let mut scanner = Scanner::new(file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
+    let input_reader: Box<dyn Reader> = match kind {
+        Kind::Native(header) => Box::new(Scanner::new(
+            file,
+            header,
+            size,
+            FILE_HEADER_LEN,
+            0,
+            OnDamage::Stop,
+        )),
+        _ => Box::new(lines::LinesReader::new(file, size, 0, OnDamage::Stop)),
+    };
+    let mut reader = input_reader;
     loop {
-        match scanner.next_item() {
+        match reader.next_item() {
             Ok(Item::Record(_)) => continue,
             Ok(Item::Defect(defect)) => {
                 return Error::TornTail {
                     path: path.to_path_buf(),
                     offset: defect.offset,
-                    corrupt: defect.next_valid.is_some(),
+                    corrupt: !defect.is_torn_tail(),
                 };
             }
             // The whole log reads back valid (it was appended to while we looked): refuse anyway
@@ -558,7 +760,7 @@ fn torn_tail(path: &Path, file: &File, header: FileHeader, size: u64) -> Error {
             Ok(Item::End) | Err(_) => {
                 return Error::TornTail {
                     path: path.to_path_buf(),
-                    offset: scanner.position(),
+                    offset: reader.position(),
                     corrupt: false,
                 };
             }

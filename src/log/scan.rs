@@ -15,25 +15,71 @@ use crate::platform;
 /// Bytes the scanner keeps in memory at once.
 pub const WINDOW: usize = 1 << 20;
 
-/// A valid record.
+/// A valid record, in any of the formats durable reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
     /// Its position among the valid records read so far (0-based).
     pub index: u64,
-    /// Offset of its header in the file.
+    /// Offset of its framing (native: the record header; lines: the line; proglog: the length
+    /// field; aof: the segment) in the file.
     pub offset: u64,
     /// Payload length.
-    pub len: u32,
-    /// Its sequence number as stored.
+    pub len: u64,
+    /// Offset of the payload.
+    pub data: u64,
+    /// Offset just past the record's framing: where the next record starts.
+    pub end: u64,
+    /// Its sequence number as stored (native); formats without one count from 0.
     pub seq: u64,
-    /// Its stored checksum.
-    pub checksum: Checksum,
+    /// Its stored checksum; `None` for formats that have none.
+    pub checksum: Option<Checksum>,
+    /// What only some formats have.
+    pub extra: Extra,
+}
+
+/// Format-specific facts about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Extra {
+    /// Nothing more (native, lines).
+    #[default]
+    None,
+    /// A proglog store record read with its index: the index's entry for it, if there is one
+    /// (relative offset, position).
+    StoreEntry(Option<(u32, u64)>),
+    /// A proglog index entry read alone: (relative offset, position in the store).
+    IndexEntry(u32, u64),
+    /// An aof segment: the magic that ends it and where.
+    AofSegment {
+        /// The magic after the segment, if any.
+        ends_with: Option<AofMagic>,
+        /// Its offset.
+        magic_offset: Option<u64>,
+    },
+}
+
+/// The two magics of the Go aof package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AofMagic {
+    /// Written after each write.
+    Tail,
+    /// Marks the end of a chunk.
+    Checkpoint,
+}
+
+impl AofMagic {
+    /// The stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AofMagic::Tail => "tail",
+            AofMagic::Checkpoint => "checkpoint",
+        }
+    }
 }
 
 impl Record {
     /// Offset of the payload.
     pub fn payload_offset(&self) -> u64 {
-        self.offset + RECORD_HEADER_LEN
+        self.data
     }
 }
 
@@ -58,6 +104,31 @@ pub enum DefectKind {
     /// Only zero bytes from here to the end of the file (preallocation, or a file grown by
     /// truncate).
     ZeroFill,
+    /// lines: the line's last field is not 64 lowercase hex digits.
+    NoChecksum,
+    /// proglog index: an entry that does not name record `i` at its position.
+    IndexMismatch {
+        /// The entry's number.
+        entry: u64,
+        /// The store position it should hold (`None`: the index alone, nothing to compare to).
+        expected: Option<u64>,
+        /// The position it holds.
+        found: u64,
+    },
+    /// proglog index: store records from here on have no index entry.
+    IndexMissing {
+        /// Records without an entry.
+        records: u64,
+    },
+    /// proglog index: non-zero entries for records the store does not have.
+    IndexBeyondStore,
+    /// aof: the last non-zero bytes are not a magic. `checkpoint` is where the last checkpoint
+    /// magic ends (the package's recovery lands there), `None` when the file has none at all
+    /// (the package calls it corrupted).
+    NoMagic {
+        /// End of the last checkpoint magic.
+        checkpoint: Option<u64>,
+    },
 }
 
 impl DefectKind {
@@ -70,7 +141,20 @@ impl DefectKind {
             DefectKind::ChecksumMismatch => "checksum-mismatch",
             DefectKind::Sequence { .. } => "sequence",
             DefectKind::ZeroFill => "zero-fill",
+            DefectKind::NoChecksum => "no-checksum",
+            DefectKind::IndexMismatch { .. } => "index-mismatch",
+            DefectKind::IndexMissing { .. } => "index-missing",
+            DefectKind::IndexBeyondStore => "index-beyond-store",
+            DefectKind::NoMagic { .. } => "no-magic",
         }
+    }
+
+    /// Damage that is never a crash's torn tail, whatever follows it.
+    fn always_corrupt(&self) -> bool {
+        matches!(
+            self,
+            DefectKind::IndexMismatch { .. } | DefectKind::NoMagic { checkpoint: None }
+        )
     }
 }
 
@@ -84,12 +168,24 @@ pub struct Defect {
     /// The offset of the next valid record after the damage, the evidence that this is
     /// corruption before the tail; `None` for a torn tail (nothing valid follows).
     pub next_valid: Option<u64>,
+    /// The damage is in a proglog index read with its store (offsets are the index's).
+    pub in_index: bool,
 }
 
 impl Defect {
+    /// A defect in the main file.
+    pub fn new(offset: u64, kind: DefectKind, next_valid: Option<u64>) -> Defect {
+        Defect {
+            offset,
+            kind,
+            next_valid,
+            in_index: false,
+        }
+    }
+
     /// Nothing valid follows: a torn tail, safe to cut off.
     pub fn is_torn_tail(&self) -> bool {
-        self.next_valid.is_none()
+        self.next_valid.is_none() && !self.kind.always_corrupt()
     }
 }
 
@@ -209,13 +305,7 @@ impl<'f> Scanner<'f> {
             if start + total != end || out.last().is_some_and(|next| next.seq != rh.seq + 1) {
                 return Ok(None);
             }
-            out.push(Record {
-                index: rh.seq,
-                offset: start,
-                len: rh.len,
-                seq: rh.seq,
-                checksum,
-            });
+            out.push(native_record(rh.seq, start, &rh, total, checksum));
             end = start;
         }
         out.reverse();
@@ -258,7 +348,7 @@ impl<'f> Scanner<'f> {
     pub fn payload(&self, record: &Record) -> Option<&[u8]> {
         let (start, len) = self.last_payload?;
         let at = usize::try_from(record.payload_offset().checked_sub(self.win_start)?).ok()?;
-        (at == start && len == record.len as usize).then(|| &self.buf[start..start + len])
+        (at == start && len as u64 == record.len).then(|| &self.buf[start..start + len])
     }
 
     /// Feed a record's payload to `f` in pieces of at most [`WINDOW`] bytes (from the window if
@@ -271,17 +361,9 @@ impl<'f> Scanner<'f> {
         if let Some(p) = self.payload(record) {
             return f(p);
         }
-        let mut offset = record.payload_offset();
-        let end = offset + u64::from(record.len);
-        let mut chunk = vec![0u8; WINDOW.min(record.len as usize)];
-        while offset < end {
-            let n = usize::try_from(end - offset)
-                .unwrap_or(WINDOW)
-                .min(chunk.len());
-            self.read_exact_at(&mut chunk[..n], offset)?;
-            f(&chunk[..n])?;
-            offset += n as u64;
-        }
+        let (bytes, reads) = super::reader::read_range(self.file, record.data, record.len, &mut f)?;
+        self.bytes_read += bytes;
+        self.reads += reads;
         Ok(())
     }
 
@@ -304,13 +386,7 @@ impl<'f> Scanner<'f> {
                     };
                     return self.defect(self.pos, kind);
                 }
-                let record = Record {
-                    index: self.index,
-                    offset: self.pos,
-                    len: record_header.len,
-                    seq: record_header.seq,
-                    checksum,
-                };
+                let record = native_record(self.index, self.pos, &record_header, total, checksum);
                 self.index += 1;
                 self.next_seq = record_header.seq + 1;
                 self.pos += total;
@@ -325,18 +401,14 @@ impl<'f> Scanner<'f> {
         self.last_payload = None;
         if self.all_zero_from(offset)? {
             self.done = true;
-            return Ok(Item::Defect(Defect {
+            return Ok(Item::Defect(Defect::new(
                 offset,
-                kind: DefectKind::ZeroFill,
-                next_valid: None,
-            }));
+                DefectKind::ZeroFill,
+                None,
+            )));
         }
         let next_valid = self.find_next_valid(offset + 1)?;
-        let defect = Defect {
-            offset,
-            kind,
-            next_valid,
-        };
+        let defect = Defect::new(offset, kind, next_valid);
         match (next_valid, self.on_damage) {
             (Some(next), OnDamage::Resync) => {
                 // Continue there, with the sequence number that record carries.
@@ -574,22 +646,24 @@ impl<'f> Scanner<'f> {
         }
         Ok(0)
     }
+}
 
-    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = platform::read_at(self.file, &mut buf[filled..], offset + filled as u64)?;
-            self.reads += 1;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file became shorter while it was read",
-                ));
-            }
-            filled += n;
-            self.bytes_read += n as u64;
-        }
-        Ok(())
+fn native_record(
+    index: u64,
+    offset: u64,
+    header: &RecordHeader,
+    total: u64,
+    checksum: Checksum,
+) -> Record {
+    Record {
+        index,
+        offset,
+        len: u64::from(header.len),
+        data: offset + RECORD_HEADER_LEN,
+        end: offset + total,
+        seq: header.seq,
+        checksum: Some(checksum),
+        extra: Extra::None,
     }
 }
 

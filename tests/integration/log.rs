@@ -413,7 +413,7 @@ fn a_4_gib_length_is_bad_length() {
     assert_eq!(fs::read(&mid_log).expect("read"), middle, "changed");
 }
 
-/// Guards: random bytes are "not a durable log" for verify, dump and append: exit 2, one line
+/// Guards: random bytes are "not a log durable can read" for verify, dump and append: exit 2, one line
 /// naming the file, the file unchanged.
 #[test]
 fn random_bytes_are_not_a_log() {
@@ -427,7 +427,7 @@ fn random_bytes_are_not_a_log() {
         vec!["log", "append", s(&path), "x"],
     ] {
         let r = run(&env, &args, b"");
-        assert_one_line_error(&r, &path, "not a durable log");
+        assert_one_line_error(&r, &path, "not a log durable can read");
         assert_eq!(
             fs::read(&path).expect("read"),
             junk,
@@ -437,7 +437,7 @@ fn random_bytes_are_not_a_log() {
     // A text file given to append: refused, unchanged.
     let text = env.write("notes.txt", "just some notes\n");
     let r = run(&env, &["log", "append", s(&text), "x"], b"");
-    assert_one_line_error(&r, &text, "not a durable log");
+    assert_one_line_error(&r, &text, "not a log durable can read");
     assert_eq!(env.read("notes.txt"), b"just some notes\n");
     env.assert_no_leftovers();
 }

@@ -287,7 +287,7 @@ fn check(v: &Value, code: Option<i32>, want: Want, what: &str) {
         Want::NotALog => {
             assert_eq!(v["status"], "error", "{ctx}");
             let error = v["error"].as_str().unwrap_or_default();
-            assert!(error.contains("not a durable log"), "{ctx}");
+            assert!(error.contains("not a log durable can read"), "{ctx}");
         }
     }
 }

@@ -1,0 +1,262 @@
+//! The seed notes' checksummed text log (`lines`): one entry per line, then a space and the
+//! SHA-256 of the entry as 64 lowercase hex digits. The checksum is the LAST field, so entries
+//! may contain spaces. Reading, detection, and the encoding `log append --log-format lines` uses.
+
+use std::fs::File;
+use std::io;
+
+use sha2::{Digest, Sha256};
+
+use super::format::{Checksum, MAX_RECORD};
+use super::reader::{Reader, Window, read_range};
+use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
+
+/// Bytes after the entry: a space and 64 hex digits (the newline not counted).
+pub const SUFFIX: u64 = 65;
+
+/// The longest line read: an entry of [`MAX_RECORD`] bytes, the suffix and the newline. A longer
+/// line is a `bad-length` defect (memory stays bounded whatever the file holds).
+pub const MAX_LINE: u64 = MAX_RECORD + SUFFIX + 1;
+
+/// The line for one entry (the caller refuses entries holding a newline).
+pub fn encode(out: &mut Vec<u8>, entry: &[u8]) {
+    out.reserve(entry.len() + SUFFIX as usize + 1);
+    out.extend_from_slice(entry);
+    out.push(b' ');
+    let digest = Sha256::digest(entry);
+    let mut hexed = [0u8; 64];
+    // hex::encode_to_slice cannot fail with a buffer of exactly twice the input's length.
+    if hex::encode_to_slice(digest, &mut hexed).is_ok() {
+        out.extend_from_slice(&hexed);
+    }
+    out.push(b'\n');
+}
+
+/// What is at a line's start.
+enum Line {
+    /// A valid line: entry length, checksum, offset after the newline.
+    Valid(u64, [u8; 32], u64),
+    /// A complete but damaged line ending at the given offset (after its newline).
+    Bad(DefectKind, u64),
+    /// No newline before the end of the file.
+    Incomplete,
+}
+
+/// Forward reader of a lines log.
+pub struct LinesReader<'f> {
+    win: Window<'f>,
+    pos: u64,
+    index: u64,
+    on_damage: OnDamage,
+    done: bool,
+}
+
+impl<'f> LinesReader<'f> {
+    /// Read `file` (of `size` bytes) from `offset`, a line start.
+    pub fn new(file: &'f File, size: u64, offset: u64, on_damage: OnDamage) -> LinesReader<'f> {
+        LinesReader {
+            win: Window::new(file, size),
+            pos: offset,
+            index: 0,
+            on_damage,
+            done: false,
+        }
+    }
+
+    /// The offset of the newline ending the line at `start`, looking at most `limit` bytes
+    /// ahead; `Err(true)` if the limit was reached, `Err(false)` if the file ended first.
+    fn find_newline(&mut self, start: u64, limit: u64) -> io::Result<Result<u64, bool>> {
+        let mut at = start;
+        while at < self.win.size {
+            if at - start >= limit {
+                return Ok(Err(true));
+            }
+            let chunk = self.win.get(at, super::scan::WINDOW)?;
+            if let Some(i) = memchr::memchr(b'\n', chunk) {
+                return Ok(Ok(at + i as u64));
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(Err(false))
+    }
+
+    fn line(&mut self, start: u64) -> io::Result<Line> {
+        let nl = match self.find_newline(start, MAX_LINE)? {
+            Ok(nl) => nl,
+            Err(false) => return Ok(Line::Incomplete),
+            Err(true) => {
+                // Too long to be an entry: find where it ends (no memory kept) to go on after it.
+                return Ok(match self.find_newline(start, u64::MAX)? {
+                    Ok(nl) => Line::Bad(DefectKind::BadLength, nl + 1),
+                    Err(_) => Line::Incomplete,
+                });
+            }
+        };
+        let len = nl - start;
+        if len < SUFFIX {
+            return Ok(Line::Bad(DefectKind::NoChecksum, nl + 1));
+        }
+        let entry_len = len - SUFFIX;
+        let tail = self.win.get(nl - SUFFIX, SUFFIX as usize)?;
+        let mut stored = [0u8; 32];
+        if tail[0] != b' '
+            || !tail[1..]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            || hex::decode_to_slice(&tail[1..], &mut stored).is_err()
+        {
+            return Ok(Line::Bad(DefectKind::NoChecksum, nl + 1));
+        }
+        let mut hasher = Sha256::new();
+        if entry_len <= super::scan::WINDOW as u64 {
+            hasher.update(self.win.get(start, entry_len as usize)?);
+        } else {
+            let (bytes, reads) = read_range(self.win.file(), start, entry_len, &mut |piece| {
+                hasher.update(piece);
+                Ok(())
+            })?;
+            self.win.bytes_read += bytes;
+            self.win.reads += reads;
+        }
+        if hasher.finalize()[..] != stored {
+            return Ok(Line::Bad(DefectKind::ChecksumMismatch, nl + 1));
+        }
+        Ok(Line::Valid(entry_len, stored, nl + 1))
+    }
+
+    /// The first valid line at or after the line start `from`.
+    fn find_next_valid(&mut self, mut from: u64) -> io::Result<Option<u64>> {
+        while from < self.win.size {
+            match self.line(from)? {
+                Line::Valid(..) => return Ok(Some(from)),
+                Line::Bad(_, next) => from = next,
+                Line::Incomplete => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    fn all_zero_from(&mut self, mut at: u64) -> io::Result<bool> {
+        while at < self.win.size {
+            let chunk = self.win.get(at, super::scan::WINDOW)?;
+            if chunk.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(true)
+    }
+}
+
+impl Reader for LinesReader<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        if self.done || self.pos >= self.win.size {
+            self.done = true;
+            return Ok(Item::End);
+        }
+        let start = self.pos;
+        let (kind, after) = match self.line(start)? {
+            Line::Valid(len, sum, end) => {
+                let record = Record {
+                    index: self.index,
+                    offset: start,
+                    len,
+                    data: start,
+                    end,
+                    seq: self.index,
+                    checksum: Some(Checksum::Sha256(sum)),
+                    extra: Extra::None,
+                };
+                self.index += 1;
+                self.pos = end;
+                return Ok(Item::Record(record));
+            }
+            Line::Bad(kind, after) => (kind, Some(after)),
+            Line::Incomplete => (DefectKind::Truncated, None),
+        };
+        if self.all_zero_from(start)? {
+            self.done = true;
+            return Ok(Item::Defect(Defect::new(start, DefectKind::ZeroFill, None)));
+        }
+        let next_valid = match after {
+            Some(after) => self.find_next_valid(after)?,
+            None => None,
+        };
+        match (next_valid, self.on_damage) {
+            (Some(next), OnDamage::Resync) => self.pos = next,
+            _ => self.done = true,
+        }
+        Ok(Item::Defect(Defect::new(start, kind, next_valid)))
+    }
+
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if record.len <= super::scan::WINDOW as u64 {
+            return f(self.win.get(record.data, record.len as usize)?);
+        }
+        let (bytes, reads) = read_range(self.win.file(), record.data, record.len, f)?;
+        self.win.bytes_read += bytes;
+        self.win.reads += reads;
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn refresh(&mut self) -> io::Result<bool> {
+        let size = self.win.file().metadata()?.len();
+        let grew = size != self.win.size;
+        if grew {
+            self.win.reset(size);
+            self.done = false;
+        }
+        Ok(grew)
+    }
+
+    fn io_stats(&self) -> (u64, u64) {
+        (self.win.bytes_read, self.win.reads)
+    }
+}
+
+/// Whether the file starts with a valid line (its checksum matching its entry).
+pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
+    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
+    Ok(matches!(reader.line(0)?, Line::Valid(..)))
+}
+
+/// The start of the last line of a file that ends with a newline, looking back at most
+/// [`MAX_LINE`] bytes; `None` if no line start is found that close (the caller then scans).
+pub fn last_line_start(file: &File, size: u64) -> io::Result<Option<u64>> {
+    if size == 0 {
+        return Ok(Some(0));
+    }
+    let mut win = Window::new(file, size);
+    // Skip the final newline, then look back for the one before it.
+    let end = size - 1;
+    let floor = end.saturating_sub(MAX_LINE);
+    let mut at = end;
+    while at > floor {
+        let from = at.saturating_sub(super::scan::WINDOW as u64).max(floor);
+        let chunk = win.get(from, (at - from) as usize)?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            return Ok(Some(from + i as u64 + 1));
+        }
+        at = from;
+    }
+    Ok((floor == 0).then_some(0))
+}
+
+/// Check the single line starting at `start`: `Some(true)` valid, `Some(false)` damaged,
+/// `None` incomplete.
+pub fn line_is_valid(file: &File, size: u64, start: u64) -> io::Result<Option<bool>> {
+    let mut reader = LinesReader::new(file, size, start, OnDamage::Stop);
+    Ok(match reader.line(start)? {
+        Line::Valid(..) => Some(true),
+        Line::Bad(..) => Some(false),
+        Line::Incomplete => None,
+    })
+}
