@@ -179,7 +179,7 @@ fn print_offsets_are_line_offsets() {
 
 /// Guards: what append refuses with lines leaves everything as it was: an entry containing LF
 /// (argument, --file, --whole stdin; exit 2, no new log created), --checksum crc32 (exit 2),
-/// a torn tail (exit 1) or a corrupt line (exit 3) in the log, and appending to a proglog store,
+/// a torn tail (exit 1) or a damaged line followed by a torn tail (exit 3) in the log, and appending to a proglog store,
 /// index or an aof file (exit 2).
 #[test]
 fn refusals_change_nothing() {
@@ -187,14 +187,25 @@ fn refusals_change_nothing() {
     let good = lines_log(&LINE_ENTRIES);
     env.write("ok.log", &good);
     env.write("torn.log", &good[..good.len() - 7]);
+    // As for native logs, append checks the tail: a damaged line with a torn tail after it is
+    // corruption (exit 3); a damaged last line is a torn tail (exit 1). Line 1 is the damaged one
+    // (a damaged first line keeps the file from being detected as lines).
+    let bounds = line_bounds(&LINE_ENTRIES);
     let mut bad = good.clone();
-    bad[1] ^= 1;
+    bad[bounds[1]] ^= 1;
+    bad.truncate(bad.len() - 3);
     env.write("corrupt.log", &bad);
+    let mut first_bad = good.clone();
+    first_bad[0] ^= 1;
+    first_bad.truncate(first_bad.len() - 3);
+    env.write("first-bad.log", &first_bad);
+    let mut last_bad = good.clone();
+    last_bad[bounds[LINE_ENTRIES.len() - 1]] ^= 1;
+    env.write("last-bad.log", &last_bad);
     env.write("multi.entry", b"one\ntwo");
     env.write("seg/0.store", store(&STORE_RECORDS));
     env.write("seg/0.index", index_for(&STORE_RECORDS));
     env.write("data.aof", aof_standard().bytes);
-    let before = snapshot(env.dir.path());
     let cases_list: Vec<(&str, Vec<&str>, &[u8], i32)> = vec![
         (
             "LF in an argument",
@@ -234,6 +245,18 @@ fn refusals_change_nothing() {
             2,
         ),
         (
+            "an entry over 16 MiB",
+            vec!["--log-format", "lines", "new.log", "--file", "big.entry"],
+            b"",
+            2,
+        ),
+        (
+            "an entry over 16 MiB, existing",
+            vec!["ok.log", "--file", "big.entry"],
+            b"",
+            2,
+        ),
+        (
             "--checksum crc32",
             vec![
                 "--log-format",
@@ -259,7 +282,25 @@ fn refusals_change_nothing() {
             b"",
             1,
         ),
-        ("a corrupt line", vec!["corrupt.log", "a"], b"", 3),
+        ("a damaged last line", vec!["last-bad.log", "a"], b"", 1),
+        (
+            "a corrupt line and a torn tail",
+            vec!["corrupt.log", "a"],
+            b"",
+            3,
+        ),
+        (
+            "a corrupt first line and a torn tail, named",
+            vec!["--log-format", "lines", "first-bad.log", "a"],
+            b"",
+            3,
+        ),
+        (
+            "a corrupt first line, not detected",
+            vec!["first-bad.log", "a"],
+            b"",
+            2,
+        ),
         ("a proglog store", vec!["seg/0.store", "a"], b"", 2),
         ("a proglog index", vec!["seg/0.index", "a"], b"", 2),
         ("an aof file", vec!["data.aof", "a"], b"", 2),
@@ -279,6 +320,7 @@ fn refusals_change_nothing() {
     let mut cases = Cases::default();
     for (what, extra, stdin, code) in cases_list {
         cases.check(|| {
+            let before = snapshot(env.dir.path());
             let mut args = vec!["log", "append", "--sync", "none"];
             args.extend(&extra);
             let r = run(&env, &args, stdin);

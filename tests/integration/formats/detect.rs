@@ -309,6 +309,7 @@ fn log_format_overrides_detection() {
 
 /// A tree with every format, clean and damaged, and files that are no log.
 fn mixed_tree(env: &Env) {
+    fs::create_dir_all(env.path("tree")).expect("mkdir");
     create_log(env, "tree/native.log", &[b"one", b"two"], "crc32");
     fs::remove_dir_all(env.path("payloads")).expect("rm payloads");
     let lines = lines_log(&LINE_ENTRIES);
@@ -386,7 +387,7 @@ fn directory_verify_mixes_formats() {
     assert_eq!((r.code, r.stdout.len()), (1, 0), "{}", show(&r));
 
     let mut bad = lines_log(&LINE_ENTRIES);
-    bad[3] ^= 1;
+    bad[line_bounds(&LINE_ENTRIES)[1] + 3] ^= 1;
     env.write("tree/bad.lines", &bad);
     let r = go(&env, &["log", "verify", "-q", "tree"]);
     assert_eq!(r.code, 3, "worst is corruption: {}", show(&r));

@@ -397,29 +397,49 @@ fn malformed_checksum_field_is_no_checksum() {
     cases.assert_all_passed("formats::lines::malformed_checksum_field_is_no_checksum");
 }
 
-/// Guards: a line longer than 16 MiB + 65 bytes is `bad-length` (here with a valid line after
-/// it: corruption, with that line as evidence), read in bounded memory.
+/// Guards: the 16 MiB limit of an entry: a line of a 16 MiB entry and its checksum (16 MiB +
+/// 65 bytes before the LF) is valid; one byte more is `bad-length` even with a correct
+/// checksum (here with a valid line after it: corruption, with that line as evidence); both are
+/// read in bounded memory.
 #[test]
 fn overlong_line_is_bad_length() {
     let env = Env::new();
     let first = line(b"first");
-    let mut long = vec![b'a'; (16 << 20) + 66];
-    long.push(b'\n');
     let after = line(b"after");
-    let bytes = [first.clone(), long.clone(), after].concat();
-    let path = env.write("long.log", &bytes);
-    let r = run_limited(&env, &["log", "verify", "--json", s(&path)], 192 * 1024);
-    let v = json_lines(&r.stdout);
-    assert_eq!(v.len(), 1, "{}", show(&r));
-    check_report(
-        "16 MiB + 67-byte line",
-        &(r.code, v[0].clone()),
-        "corrupt",
-        2,
-        first.len(),
-        Some(("bad-length", first.len())),
-    );
-    assert_eq!(v[0]["defects"][0]["next_valid"], first.len() + long.len());
+    let mut cases = Cases::default();
+    for (extra, status) in [(0usize, "clean"), (1, "corrupt")] {
+        cases.check(|| {
+            let long = line(&vec![b'a'; (16 << 20) + extra]);
+            let bytes = [first.clone(), long.clone(), after.clone()].concat();
+            let path = env.write(&format!("long{extra}.log"), &bytes);
+            let r = run_limited(&env, &["log", "verify", "--json", s(&path)], 192 * 1024);
+            let v = json_lines(&r.stdout);
+            assert_eq!(v.len(), 1, "{}", show(&r));
+            let case = format!("a line of {} bytes", long.len());
+            if status == "clean" {
+                check_report(
+                    &case,
+                    &(r.code, v[0].clone()),
+                    "clean",
+                    3,
+                    bytes.len(),
+                    None,
+                );
+            } else {
+                check_report(
+                    &case,
+                    &(r.code, v[0].clone()),
+                    "corrupt",
+                    2,
+                    first.len(),
+                    Some(("bad-length", first.len())),
+                );
+                assert_eq!(v[0]["defects"][0]["next_valid"], first.len() + long.len());
+            }
+            fs::remove_file(&path).expect("rm");
+        });
+    }
+    cases.assert_all_passed("formats::lines::overlong_line_is_bad_length");
 }
 
 /// Guards: dump stops at a damaged line (text DAMAGE, JSON {"damage"}, exit 3) unless --resync,
