@@ -12,7 +12,8 @@
 //!   checkpoint magics that stay, and zeros to the mapped size (4096 here).
 //!
 //! Submodules: `lines`, `proglog`, `aof` (each format on its own), `detect` (detection matrix,
-//! `--log-format`, directories), `commands` (round trips, selection, bad inputs), `append`
+//! `--log-format`, directories), `commands` (round trips, selection, bad inputs, locks,
+//! salvage), `crash` (a crash or an error at each recovery step converges), `append`
 //! (`log append --log-format lines`).
 
 #![allow(dead_code)] // not every submodule uses every helper
@@ -20,6 +21,7 @@
 mod aof;
 mod append;
 mod commands;
+mod crash;
 mod detect;
 mod lines;
 mod proglog;

@@ -647,3 +647,69 @@ fn index_option_pairs_any_name() {
     assert_eq!(fs::read(&idx).expect("read"), entries, "trimmed");
     assert_eq!(fs::read(&st).expect("read"), bytes);
 }
+
+/// Guards: `dump --follow` on a store prints records appended later, and waits for a record
+/// whose length field or data is only partly written.
+#[test]
+fn dump_follow_on_a_store() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let env = Env::new();
+    let path = env.write("f/0.store", store(&[b"zero"]));
+    let mut child = durable_cmd(&env)
+        .args(["log", "dump", "--follow", "--format", "raw", s(&path)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = KillOnDrop(child);
+    let seen = collect(stdout);
+    let shows = |t: &'static str| {
+        let seen = std::sync::Arc::clone(&seen);
+        move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(t)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), shows("zero")),
+        "existing record"
+    );
+    let next = store(&[b"appended later"]);
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    for part in [&next[..5], &next[5..12]] {
+        f.write_all(part).expect("write part");
+        let before = seen.lock().expect("lock").len();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            seen.lock().expect("lock").len(),
+            before,
+            "printed a partial record"
+        );
+    }
+    f.write_all(&next[12..]).expect("write rest");
+    assert!(
+        wait_until(Duration::from_secs(10), shows("appended later")),
+        "completed record: {:?}",
+        String::from_utf8_lossy(&seen.lock().expect("lock"))
+    );
+    drop(child);
+}
+
+/// Guards: `recover` given the index of a pair recovers the pair (the index is rebuilt from
+/// its store), as when given the store.
+#[test]
+fn recover_by_the_index_name() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let old = padded(&index_for(&STORE_RECORDS), INDEX_MAX);
+    let p = pair(&env, "seg", &bytes, Some(&old));
+    let (r, _) = recover(&env, &[], &[&p.index]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    check_rebuilt("recover INDEX", &p, &old, &STORE_RECORDS);
+    assert_eq!(fs::read(&p.store).expect("read"), bytes);
+}
