@@ -136,14 +136,20 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     Ok(a)
 }
 
-/// Whether the file reads as an aof file: its last non-zero bytes are a magic, or it holds a
-/// checkpoint magic (a torn file).
+/// Size granularity of the package's files (it grows them a page at a time).
+const PAGE: u64 = 4096;
+
+/// Whether the file reads as an aof file: its last non-zero bytes are a magic; or it holds a
+/// checkpoint magic and looks preallocated (a whole number of pages, zeros at the end), which
+/// keeps a program that merely contains the magic's bytes (a compiled binary) from being taken
+/// for a torn aof file and "repaired".
 pub fn looks_like_aof(file: &File, size: u64) -> io::Result<bool> {
     let a = analyse(file, size)?;
-    Ok(matches!(
-        a.outcome,
-        Outcome::Tail | Outcome::Checkpoint | Outcome::Torn
-    ))
+    Ok(match a.outcome {
+        Outcome::Tail | Outcome::Checkpoint => true,
+        Outcome::Torn => size % PAGE == 0 && a.nonzero_end < size,
+        Outcome::Empty | Outcome::Corrupted => false,
+    })
 }
 
 /// Whether the file holds only zero bytes.
