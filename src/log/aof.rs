@@ -147,7 +147,7 @@ pub fn looks_like_aof(file: &File, size: u64) -> io::Result<bool> {
     let a = analyse(file, size)?;
     Ok(match a.outcome {
         Outcome::Tail | Outcome::Checkpoint => true,
-        Outcome::Torn => size % PAGE == 0 && a.nonzero_end < size,
+        Outcome::Torn => size.is_multiple_of(PAGE) && a.nonzero_end < size,
         Outcome::Empty | Outcome::Corrupted => false,
     })
 }
