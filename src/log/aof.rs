@@ -282,3 +282,56 @@ impl Reader for AofReader<'_> {
         (self.win.bytes_read, self.win.reads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysed(bytes: &[u8]) -> Analysis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.aof");
+        std::fs::write(&path, bytes).expect("write");
+        let file = File::open(&path).expect("open");
+        analyse(&file, bytes.len() as u64).expect("analyse")
+    }
+
+    fn padded(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.resize(4096, 0);
+        v
+    }
+
+    #[test]
+    fn outcomes_follow_the_package() {
+        assert_eq!(analysed(&[]).outcome, Outcome::Empty);
+        assert_eq!(analysed(&[0; 4096]).outcome, Outcome::Empty);
+
+        let tail = analysed(&padded(&[b"abc".as_slice(), &TAIL].concat()));
+        assert_eq!(
+            (tail.outcome, tail.logical_end, tail.tail),
+            (Outcome::Tail, 3, Some(3))
+        );
+
+        let cp = analysed(&padded(&[b"abc".as_slice(), &CHECKPOINT].concat()));
+        assert_eq!((cp.outcome, cp.logical_end), (Outcome::Checkpoint, 11));
+
+        let torn = analysed(&padded(&[b"ab".as_slice(), &CHECKPOINT, b"torn"].concat()));
+        assert_eq!(
+            (torn.outcome, torn.logical_end, torn.nonzero_end),
+            (Outcome::Torn, 10, 14)
+        );
+
+        let bad = analysed(&padded(b"no magic here"));
+        assert_eq!((bad.outcome, bad.logical_end), (Outcome::Corrupted, 0));
+    }
+
+    #[test]
+    fn a_checkpoint_straddling_the_search_window_is_found() {
+        // The backward search reads 1 MiB at a time: put the magic across a boundary.
+        let mut data = vec![1u8; WINDOW + 100];
+        let at = data.len() - WINDOW - 4;
+        data[at..at + 8].copy_from_slice(&CHECKPOINT);
+        let a = analysed(&data);
+        assert_eq!((a.outcome, a.checkpoint), (Outcome::Torn, Some(at as u64)));
+    }
+}
