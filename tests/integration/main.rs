@@ -12,3 +12,4 @@ mod log_props;
 mod recover;
 mod save;
 mod strace;
+mod strace_parse;
