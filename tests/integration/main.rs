@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod crash;
+mod explore;
 mod failures;
 mod limits;
 mod log;
