@@ -119,6 +119,8 @@ pub struct Scenario {
     /// Edits the traced operations before exploring (a deliberately broken sequence); returns
     /// how many operations it changed, which must not be 0.
     pub edit: Option<Edit>,
+    /// Shown beside the figures (e.g. a known bug's test name).
+    pub note: &'static str,
 }
 
 /// The figures of one explored scenario.
@@ -136,6 +138,7 @@ pub struct Row {
     /// Crash states (per point) that break the promise.
     pub violations: usize,
     pub exhaustive: bool,
+    pub note: &'static str,
 }
 
 /// A scenario's figures, the first few violations, and the operation list.
@@ -197,6 +200,7 @@ pub fn explore(test: &str, scenario: &Scenario, max_states: usize) -> Option<Out
         checked: 0,
         violations: 0,
         exhaustive: true,
+        note: scenario.note,
     };
     let mut examples = Vec::new();
     let mut all_reasons = BTreeSet::new();

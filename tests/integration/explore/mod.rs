@@ -116,6 +116,7 @@ fn save(strategy: &'static str, existing: bool, extra: &[&str], label: &str) -> 
             without_recover: strategy == "atomic",
         },
         edit: None,
+        note: "",
     }
 }
 
@@ -183,6 +184,7 @@ fn log_append(existing: bool, len: usize, extra: &[&str], label: &str) -> Scenar
             appends,
         },
         edit: None,
+        note: "",
     }
 }
 
@@ -218,6 +220,7 @@ fn recover_torn_tail() -> Scenario {
             log: "l.log".into(),
         },
         edit: None,
+        note: "",
     }
 }
 
@@ -244,6 +247,7 @@ fn naive_dd() -> Scenario {
             without_recover: true,
         },
         edit: None,
+        note: "",
     }
 }
 
@@ -324,12 +328,12 @@ fn run(test: &str, scenarios: Vec<(Scenario, Expect)>) {
 
 fn print_table(test: &str, results: &[(Outcome, Expect)]) {
     let mut out = format!(
-        "\n{test}\n| command | strategy | case | operations | crash states | distinct checked | violations | expected | exhaustive |\n|---|---|---|---:|---:|---:|---:|---|---|\n"
+        "\n{test}\n| command | strategy | case | operations | crash states | distinct checked | violations | expected | exhaustive | note |\n|---|---|---|---:|---:|---:|---:|---|---|---|\n"
     );
     for (o, expect) in results {
         let r = &o.row;
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.command,
             r.strategy,
             r.case,
@@ -338,7 +342,8 @@ fn print_table(test: &str, results: &[(Outcome, Expect)]) {
             r.checked,
             r.violations,
             if *expect == Expect::Clean { "0" } else { "> 0" },
-            if r.exhaustive { "yes" } else { "sampled" }
+            if r.exhaustive { "yes" } else { "sampled" },
+            r.note
         );
         if *expect != Expect::Clean
             && let Some(first) = o.examples.first()
@@ -367,6 +372,7 @@ fn append_json(results: &[(Outcome, Expect)]) {
             "violations": r.violations,
             "expected": if *expect == Expect::Clean { "0" } else { ">0" },
             "exhaustive": r.exhaustive,
+            "note": r.note,
         });
         lines += &format!("{line}\n");
     }
@@ -469,12 +475,11 @@ fn log_append_keeps_a_prefix_with_every_acknowledged_record() {
 #[test]
 #[ignore = "tool bug: a torn group commit that spans a 4 KiB boundary is classified as corruption (exit 3), not a torn tail"]
 fn a_torn_append_across_a_block_boundary_is_only_a_torn_tail() {
+    let mut scenario = log_append(true, 1_500, &[], ", torn across a 4 KiB boundary");
+    scenario.note = "known bug: explore::a_torn_append_across_a_block_boundary_is_only_a_torn_tail";
     run(
         "explore::a_torn_append_across_a_block_boundary_is_only_a_torn_tail",
-        vec![(
-            log_append(true, 1_500, &[], ", torn across a 4 KiB boundary"),
-            Expect::Clean,
-        )],
+        vec![(scenario, Expect::Clean)],
     );
 }
 

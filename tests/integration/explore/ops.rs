@@ -441,17 +441,7 @@ impl Builder<'_> {
                 }
             }
             "rename" | "renameat" | "renameat2" => {
-                let (from, to) = if call.name == "rename" {
-                    (
-                        self.path_arg(None, args.first())?,
-                        self.path_arg(None, args.get(1))?,
-                    )
-                } else {
-                    (
-                        self.path_arg(args.first(), args.get(1))?,
-                        self.path_arg(args.get(2), args.get(3))?,
-                    )
-                };
+                let (from, to) = self.two_paths(call, &args)?;
                 let flags = args.get(4).cloned().unwrap_or_default();
                 if has_flag(&flags, "RENAME_EXCHANGE") || has_flag(&flags, "RENAME_WHITEOUT") {
                     return Err(format!("rename with {flags} is not modelled"));
@@ -463,17 +453,7 @@ impl Builder<'_> {
                 }
             }
             "link" | "linkat" => {
-                let (from, to) = if call.name == "link" {
-                    (
-                        self.path_arg(None, args.first())?,
-                        self.path_arg(None, args.get(1))?,
-                    )
-                } else {
-                    (
-                        self.path_arg(args.first(), args.get(1))?,
-                        self.path_arg(args.get(2), args.get(3))?,
-                    )
-                };
+                let (from, to) = self.two_paths(call, &args)?;
                 match (from, to) {
                     (None, None) => {}
                     (Some(from), Some(to)) => {
@@ -562,6 +542,26 @@ impl Builder<'_> {
             _ => self.root.to_path_buf(),
         };
         Ok(relative(self.root, &absolute(&path, &base)))
+    }
+
+    /// The source and destination of `rename`/`link` (two paths) or of their `…at` forms (dirfd,
+    /// path, dirfd, path).
+    fn two_paths(
+        &self,
+        call: &Syscall,
+        args: &[String],
+    ) -> Result<(Option<String>, Option<String>), String> {
+        if call.name.ends_with("at") || call.name.ends_with("at2") {
+            Ok((
+                self.path_arg(args.first(), args.get(1))?,
+                self.path_arg(args.get(2), args.get(3))?,
+            ))
+        } else {
+            Ok((
+                self.path_arg(None, args.first())?,
+                self.path_arg(None, args.get(1))?,
+            ))
+        }
     }
 
     fn open(
