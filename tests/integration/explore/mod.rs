@@ -467,9 +467,9 @@ fn log_append_keeps_a_prefix_with_every_acknowledged_record() {
 
 /// On a log of 3136 bytes, one append of two 1500-byte records writes 3136..6208: the second
 /// record lies wholly in the second 4 KiB block. A power loss can keep that block and the new
-/// size but not the overwrite of the first block (ext4's ordered mode orders only newly
-/// allocated blocks before the size; the first block already existed), leaving zeros at 3136
-/// followed by a valid record. `log verify` then reports corruption before the tail (exit 3)
+/// size but not the overwrite of the first block (the model allows it; plausible on ext4's
+/// ordered mode, which orders newly allocated blocks before the size, not overwrites of the
+/// first block, which already existed), leaving zeros at 3136 followed by a valid record. `log verify` then reports corruption before the tail (exit 3)
 /// and `recover` refuses to cut it, although only the unacknowledged append was damaged and
 /// cutting at 3136 loses nothing that was promised.
 #[test]
