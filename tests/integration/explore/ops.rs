@@ -173,10 +173,17 @@ pub fn snapshot(root: &Path) -> Result<Snapshot, String> {
                 names.insert(rel, Node::Dir);
                 stack.push(path);
             } else if meta.is_file() {
-                let ino = *seen.entry((meta.dev(), meta.ino())).or_insert_with(|| {
-                    contents.push(std::fs::read(&path).unwrap_or_default());
-                    contents.len() - 1
-                });
+                let key = (meta.dev(), meta.ino());
+                let ino = match seen.get(&key) {
+                    Some(&ino) => ino,
+                    None => {
+                        let bytes = std::fs::read(&path)
+                            .map_err(|e| format!("read {}: {e}", path.display()))?;
+                        contents.push(bytes);
+                        seen.insert(key, contents.len() - 1);
+                        contents.len() - 1
+                    }
+                };
                 names.insert(rel, Node::File(ino));
             } else {
                 return Err(format!(
@@ -692,5 +699,147 @@ impl Builder<'_> {
         self.names.insert(to.clone(), node);
         self.ops.push(Op::Rename { from, to });
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The builder on hand-written traces (no strace needed)
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strace_parse::parse_events;
+
+    const ROOT: &str = "/tmp/x";
+
+    /// `text` as strace `-xx` prints it.
+    fn hex(text: &str) -> String {
+        text.bytes().map(|b| format!("\\x{b:02x}")).collect()
+    }
+
+    fn build_text(trace: &str, names: &[(&str, &[u8])]) -> Result<Ops, String> {
+        let events = parse_events(trace).expect("parses");
+        let map = names
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.to_string(), Node::File(i)))
+            .collect();
+        let initial = names.iter().map(|(_, c)| c.to_vec()).collect();
+        build(&events, Path::new(ROOT), map, initial)
+    }
+
+    #[test]
+    fn a_trace_becomes_creates_writes_at_their_offsets_flushes_renames_and_exits() {
+        let (d, t, tmp) = (hex(ROOT), hex("t"), hex(".t.1.durable-tmp"));
+        let trace = format!(
+            "\
+5 execve(\"{bin}\", [\"durable\"], 0x1 /* 1 var */) = 0
+5 openat(AT_FDCWD<{d}>, \"{t}\", O_RDWR|O_TRUNC) = 3<{d}/{t}>
+5 openat(AT_FDCWD<{d}>, \"{tmp}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 4<{d}/{tmp}>
+5 write(4<{d}/{tmp}>, \"{ab}\", 2) = 2
+5 write(4<{d}/{tmp}>, \"{cd}\", 2) = 1
+5 dup(4<{d}/{tmp}>) = 6<{d}/{tmp}>
+5 lseek(6<{d}/{tmp}>, 10, SEEK_SET) = 10
+5 write(4<{d}/{tmp}>, \"{e}\", 1) = 1
+5 pwrite64(4<{d}/{tmp}>, \"{f}\", 1, 0) = 1
+5 write(1<pipe:[7]>, \"{e}\", 1) = 1
+5 fsync(4<{d}/{tmp}>) = 0
+5 renameat2(AT_FDCWD<{d}>, \"{tmp}\", AT_FDCWD<{d}>, \"{t}\", RENAME_NOREPLACE) = 0
+5 openat(AT_FDCWD<{d}>, \"{dot}\", O_RDONLY|O_DIRECTORY) = 7<{d}>
+5 fsync(7<{d}>) = 0
+5 fsync(8<{d}>) = -1 EBADF (Bad file descriptor)
+5 +++ exited with 0 +++
+",
+            bin = hex("/usr/bin/durable"),
+            ab = hex("ab"),
+            cd = hex("cd"),
+            e = hex("e"),
+            f = hex("f"),
+            dot = hex("."),
+        );
+        let ops = build_text(&trace, &[("t", b"old")]).expect("builds");
+        assert_eq!(
+            ops.ops,
+            [
+                Op::Truncate { ino: 0, len: 0 },
+                Op::Create {
+                    path: ".t.1.durable-tmp".into(),
+                    ino: 1
+                },
+                Op::Write {
+                    ino: 1,
+                    off: 0,
+                    data: b"ab".to_vec()
+                },
+                // A short write keeps only what the kernel took, and the offset follows it.
+                Op::Write {
+                    ino: 1,
+                    off: 2,
+                    data: b"c".to_vec()
+                },
+                // The dup shares the offset the lseek moved.
+                Op::Write {
+                    ino: 1,
+                    off: 10,
+                    data: b"e".to_vec()
+                },
+                Op::Write {
+                    ino: 1,
+                    off: 0,
+                    data: b"f".to_vec()
+                },
+                Op::Sync { ino: 1 },
+                Op::Rename {
+                    from: ".t.1.durable-tmp".into(),
+                    to: "t".into()
+                },
+                Op::DirSync { dir: String::new() },
+                Op::Exit {
+                    program: "durable".into(),
+                    code: Some(0)
+                },
+            ]
+        );
+        assert_eq!(ops.fs_ops(), 9);
+    }
+
+    #[test]
+    fn what_the_model_cannot_replay_is_an_error_not_a_silent_gap() {
+        let (d, t) = (hex(ROOT), hex("t"));
+        let open = format!("5 openat(AT_FDCWD<{d}>, \"{t}\", O_RDWR) = 3<{d}/{t}>\n");
+        let cases = [
+            (
+                format!("5 write(3<{d}/{t}>, \"{}\"..., 9) = 9\n", hex("abc")),
+                "raise -s",
+            ),
+            (
+                format!("5 writev(3<{d}/{t}>, [{{iov_base=\"\", iov_len=0}}], 1) = 0\n"),
+                "writev on a file is not modelled",
+            ),
+            (
+                format!("5 write(4<{d}/{t}>, \"{}\", 1) = 1\n", hex("a")),
+                "was not opened in the trace",
+            ),
+            (
+                format!(
+                    "5 renameat2(AT_FDCWD<{d}>, \"{t}\", AT_FDCWD<{d}>, \"{}\", 0) = 0\n",
+                    hex("/elsewhere/t")
+                ),
+                "across the scratch directory's boundary",
+            ),
+            (
+                format!(
+                    "5 openat(AT_FDCWD<{d}>, \"{}\", O_RDONLY) = 4<{d}/x>\n",
+                    hex("missing")
+                ),
+                "does not exist",
+            ),
+        ];
+        for (line, expected) in cases {
+            let err =
+                build_text(&format!("{open}{line}"), &[("t", b"old")]).expect_err("must not build");
+            assert!(err.contains(expected), "{line}: {err}");
+        }
     }
 }
