@@ -718,6 +718,14 @@ mod tests {
         text.bytes().map(|b| format!("\\x{b:02x}")).collect()
     }
 
+    fn write_op(off: u64, data: &[u8]) -> Op {
+        Op::Write {
+            ino: 1,
+            off,
+            data: data.to_vec(),
+        }
+    }
+
     fn build_text(trace: &str, names: &[(&str, &[u8])]) -> Result<Ops, String> {
         let events = parse_events(trace).expect("parses");
         let map = names
@@ -767,28 +775,12 @@ mod tests {
                     path: ".t.1.durable-tmp".into(),
                     ino: 1
                 },
-                Op::Write {
-                    ino: 1,
-                    off: 0,
-                    data: b"ab".to_vec()
-                },
+                write_op(0, b"ab"),
                 // A short write keeps only what the kernel took, and the offset follows it.
-                Op::Write {
-                    ino: 1,
-                    off: 2,
-                    data: b"c".to_vec()
-                },
+                write_op(2, b"c"),
                 // The dup shares the offset the lseek moved.
-                Op::Write {
-                    ino: 1,
-                    off: 10,
-                    data: b"e".to_vec()
-                },
-                Op::Write {
-                    ino: 1,
-                    off: 0,
-                    data: b"f".to_vec()
-                },
+                write_op(10, b"e"),
+                write_op(0, b"f"),
                 Op::Sync { ino: 1 },
                 Op::Rename {
                     from: ".t.1.durable-tmp".into(),
