@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use super::model::{CrashState, Entry, crash_states};
+use super::model::{CrashState, Entry, crash_states, from_disk, no_crash};
 use super::ops::{self, Op, Ops, TRACED};
 use crate::common::{self, Env};
 use crate::strace_parse::{parse_events, run_under_strace};
@@ -179,6 +179,18 @@ pub fn explore(test: &str, scenario: &Scenario, max_states: usize) -> Option<Out
         parse_events(&run.text).unwrap_or_else(|e| panic!("{test}: cannot parse the trace: {e}"));
     let mut ops = ops::build(&events, &root, names, initial)
         .unwrap_or_else(|e| panic!("{test}: cannot model the trace: {e}"));
+    // Without a crash, the model must end where the real run ended, byte for byte: otherwise a
+    // write, offset or rename was modelled wrong and every crash state would be suspect.
+    let (after_names, after_contents) =
+        ops::snapshot(&root).unwrap_or_else(|e| panic!("{test}: cannot take the final state: {e}"));
+    let real = from_disk(&after_names, &after_contents);
+    let modelled = no_crash(&ops, ops.ops.len());
+    assert!(
+        real == modelled,
+        "{test}: the modelled run ends in [{}], the real run in [{}]\n{ops}",
+        modelled.summary(),
+        real.summary()
+    );
     if let Some(edit) = &scenario.edit {
         let changed = edit(&mut ops);
         assert!(

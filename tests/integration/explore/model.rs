@@ -224,6 +224,58 @@ pub fn crash_states(ops: &Ops, k: usize, max_states: usize) -> Point {
     Point { states, exhaustive }
 }
 
+/// The directory as the running program saw it after the first `k` operations: every change
+/// happened and every write is in place (no crash). Compared with the real directory after the
+/// run, it checks that the trace was modelled right.
+pub fn no_crash(ops: &Ops, k: usize) -> CrashState {
+    let dir_ops: Vec<DirOp> = ops.ops[..k]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| dir_op(i, op))
+        .collect();
+    let names = replay(ops, &dir_ops, &vec![true; dir_ops.len()]);
+    let mut images: HashMap<Ino, Vec<u8>> = HashMap::new();
+    for node in names.values() {
+        if let Node::File(ino) = node {
+            images.insert(*ino, ops.initial.get(*ino).cloned().unwrap_or_default());
+        }
+    }
+    for op in &ops.ops[..k] {
+        match op {
+            Op::Write { ino, off, data } => {
+                if let Some(image) = images.get_mut(ino) {
+                    let end = *off as usize + data.len();
+                    if image.len() < end {
+                        image.resize(end, 0);
+                    }
+                    image[*off as usize..end].copy_from_slice(data);
+                }
+            }
+            Op::Truncate { ino, len } => {
+                if let Some(image) = images.get_mut(ino) {
+                    image.resize(*len as usize, 0);
+                }
+            }
+            _ => {}
+        }
+    }
+    let content = images
+        .into_iter()
+        .map(|(ino, image)| (ino, Rc::new(image)))
+        .collect();
+    materialise(&names, &content)
+}
+
+/// A real directory's names and contents as a [`CrashState`], to compare with the model.
+pub fn from_disk(names: &BTreeMap<String, Node>, contents: &[Vec<u8>]) -> CrashState {
+    let content = contents
+        .iter()
+        .enumerate()
+        .map(|(ino, c)| (ino, Rc::new(c.clone())))
+        .collect();
+    materialise(names, &content)
+}
+
 /// Every allowed choice of which directory changes happened (true = happened), depth first.
 /// Returns false if it stopped at `max` choices.
 fn choose(
