@@ -136,14 +136,20 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     Ok(a)
 }
 
-/// Whether the file reads as an aof file: its last non-zero bytes are a magic, or it holds a
-/// checkpoint magic (a torn file).
+/// Size granularity of the package's files (it grows them a page at a time).
+const PAGE: u64 = 4096;
+
+/// Whether the file reads as an aof file: its last non-zero bytes are a magic; or it holds a
+/// checkpoint magic and looks preallocated (a whole number of pages, zeros at the end), which
+/// keeps a program that merely contains the magic's bytes (a compiled binary) from being taken
+/// for a torn aof file and "repaired".
 pub fn looks_like_aof(file: &File, size: u64) -> io::Result<bool> {
     let a = analyse(file, size)?;
-    Ok(matches!(
-        a.outcome,
-        Outcome::Tail | Outcome::Checkpoint | Outcome::Torn
-    ))
+    Ok(match a.outcome {
+        Outcome::Tail | Outcome::Checkpoint => true,
+        Outcome::Torn => size.is_multiple_of(PAGE) && a.nonzero_end < size,
+        Outcome::Empty | Outcome::Corrupted => false,
+    })
 }
 
 /// Whether the file holds only zero bytes.
@@ -274,5 +280,58 @@ impl Reader for AofReader<'_> {
 
     fn io_stats(&self) -> (u64, u64) {
         (self.win.bytes_read, self.win.reads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysed(bytes: &[u8]) -> Analysis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.aof");
+        std::fs::write(&path, bytes).expect("write");
+        let file = File::open(&path).expect("open");
+        analyse(&file, bytes.len() as u64).expect("analyse")
+    }
+
+    fn padded(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.resize(4096, 0);
+        v
+    }
+
+    #[test]
+    fn outcomes_follow_the_package() {
+        assert_eq!(analysed(&[]).outcome, Outcome::Empty);
+        assert_eq!(analysed(&[0; 4096]).outcome, Outcome::Empty);
+
+        let tail = analysed(&padded(&[b"abc".as_slice(), &TAIL].concat()));
+        assert_eq!(
+            (tail.outcome, tail.logical_end, tail.tail),
+            (Outcome::Tail, 3, Some(3))
+        );
+
+        let cp = analysed(&padded(&[b"abc".as_slice(), &CHECKPOINT].concat()));
+        assert_eq!((cp.outcome, cp.logical_end), (Outcome::Checkpoint, 11));
+
+        let torn = analysed(&padded(&[b"ab".as_slice(), &CHECKPOINT, b"torn"].concat()));
+        assert_eq!(
+            (torn.outcome, torn.logical_end, torn.nonzero_end),
+            (Outcome::Torn, 10, 14)
+        );
+
+        let bad = analysed(&padded(b"no magic here"));
+        assert_eq!((bad.outcome, bad.logical_end), (Outcome::Corrupted, 0));
+    }
+
+    #[test]
+    fn a_checkpoint_straddling_the_search_window_is_found() {
+        // The backward search reads 1 MiB at a time: put the magic across a boundary.
+        let mut data = vec![1u8; WINDOW + 100];
+        let at = data.len() - WINDOW - 4;
+        data[at..at + 8].copy_from_slice(&CHECKPOINT);
+        let a = analysed(&data);
+        assert_eq!((a.outcome, a.checkpoint), (Outcome::Torn, Some(at as u64)));
     }
 }

@@ -260,3 +260,19 @@ pub fn line_is_valid(file: &File, size: u64, start: u64) -> io::Result<Option<bo
         Line::Incomplete => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_is_the_seed_writers() {
+        // fmt.Sprintf("%s %s\n", entry, sha256hex(entry)), with the known digest of "abc".
+        let mut out = Vec::new();
+        encode(&mut out, b"abc");
+        assert_eq!(
+            out,
+            b"abc ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
+        );
+    }
+}

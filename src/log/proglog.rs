@@ -454,3 +454,80 @@ pub fn write_index_from(store: &File, store_size: u64, index: &File, from: u64) 
     crate::platform::write_all_at(index, &batch, at)?;
     Ok(i * ENTRY_WIDTH)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> File {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open")
+    }
+
+    fn store(records: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        let (mut s, mut x) = (Vec::new(), Vec::new());
+        for (i, r) in records.iter().enumerate() {
+            x.extend_from_slice(&encode_entry(i as u64, s.len() as u64));
+            s.extend_from_slice(&(r.len() as u64).to_be_bytes());
+            s.extend_from_slice(r);
+        }
+        (s, x)
+    }
+
+    #[test]
+    fn index_diff_finds_the_first_wrong_byte_and_the_right_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, x) = store(&[b"a", b"bb", b"ccc"]);
+        let sf = file(&dir, "0.store", &s);
+        let n = s.len() as u64;
+        let same = file(&dir, "same.index", &x);
+        assert_eq!(
+            index_diff(&sf, n, &same, x.len() as u64).expect("diff"),
+            None
+        );
+
+        let mut padded = x.clone();
+        padded.resize(1024, 0);
+        let pf = file(&dir, "padded.index", &padded);
+        assert_eq!(index_diff(&sf, n, &pf, 1024).expect("diff"), Some((36, 36)));
+
+        let short = file(&dir, "short.index", &x[..24]);
+        assert_eq!(
+            index_diff(&sf, n, &short, 24).expect("diff"),
+            Some((24, 36))
+        );
+
+        let mut wrong = x.clone();
+        wrong[12 + 11] ^= 1;
+        let wf = file(&dir, "wrong.index", &wrong);
+        assert_eq!(index_diff(&sf, n, &wf, 36).expect("diff"), Some((23, 36)));
+
+        // Rebuilding from the first wrong byte gives the index proglog would have written.
+        let len = write_index_from(&sf, n, &wf, 23).expect("write");
+        wf.set_len(len).expect("set_len");
+        let mut back = vec![0u8; 36];
+        crate::platform::read_at(&wf, &mut back, 0).expect("read");
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn detection_needs_a_chain_to_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, x) = store(&[b"a", b"bb", b"ccc"]);
+        let sf = file(&dir, "s", &s);
+        assert!(looks_like_store(&sf, s.len() as u64).expect("detect"));
+        assert!(!looks_like_store(&sf, s.len() as u64 - 1).expect("detect"));
+        let zeros = file(&dir, "z", &[0u8; 64]);
+        assert!(!looks_like_store(&zeros, 64).expect("detect"));
+        assert!(!looks_like_index(&zeros, 64).expect("detect"));
+        let mut padded = x.clone();
+        padded.resize(240, 0);
+        let xf = file(&dir, "x", &padded);
+        assert!(looks_like_index(&xf, 240).expect("detect"));
+    }
+}

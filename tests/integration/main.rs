@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod crash;
+mod explore;
 mod failures;
 mod formats;
 mod limits;
@@ -13,3 +14,4 @@ mod log_props;
 mod recover;
 mod save;
 mod strace;
+mod strace_parse;
