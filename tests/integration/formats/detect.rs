@@ -81,6 +81,25 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     let mut torn = a.bytes.clone();
     torn[4000] = 1;
     add("torn.aof.bin", &torn, Format("aof", None));
+    // A torn aof is taken for one only when it looks preallocated (whole 4 KiB pages, zeros at
+    // the end): a binary that merely holds the checkpoint magic's bytes is not an aof.
+    let mut torn_odd = a.bytes[..3000].to_vec();
+    torn_odd[2999] = 1;
+    add("torn-odd-size.bin", &torn_odd, NotALog);
+    let mut torn_full = a.bytes.clone();
+    torn_full[4095] = 1;
+    add("torn-last-byte.bin", &torn_full, NotALog);
+    let mut binary = pseudo_random(5000, 77);
+    binary[1234..1242].copy_from_slice(&CKPT);
+    add("binary-with-checkpoint-bytes.bin", &binary, NotALog);
+    let mut binary = pseudo_random(8192, 78);
+    binary[100..108].copy_from_slice(&CKPT);
+    binary[5000..].fill(0);
+    add(
+        "page-sized-with-checkpoint.bin",
+        &binary,
+        Format("aof", None),
+    );
     // Files that are no log.
     for (n, seed) in [
         (1, 1),
