@@ -427,3 +427,53 @@ fn concurrent_lines_appenders_never_interleave() {
         assert_eq!(got, want, "appender {w}: in order");
     }
 }
+
+/// Guards: `--log-format lines` naming an existing native log neither damages it nor calls it
+/// torn: the log keeps its own format (appended to as native) or the append is refused (exit
+/// 2, unchanged); never "a torn tail at offset 0" (exit 1), whose advice, `recover
+/// --log-format lines`, would cut the whole log.
+#[test]
+fn lines_flag_on_an_existing_native_log() {
+    let env = Env::new();
+    let path = env.path("n.log");
+    let r = go(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "first"],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let before = fs::read(&path).expect("read");
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--log-format",
+            "lines",
+            s(&path),
+            "second",
+        ],
+    );
+    assert!(
+        !r.stderr.contains("torn tail"),
+        "a clean native log called torn: {}",
+        show(&r)
+    );
+    match r.code {
+        0 => {
+            let (d, objs) = dump(&env, &path, &[]);
+            assert_eq!(d.code, 0, "{}", show(&d));
+            assert_eq!(
+                payloads_of(&objs),
+                vec![b"first".to_vec(), b"second".to_vec()]
+            );
+        }
+        2 => assert_eq!(
+            fs::read(&path).expect("read"),
+            before,
+            "refused, but changed"
+        ),
+        other => panic!("exit {other}: {}", show(&r)),
+    }
+}
