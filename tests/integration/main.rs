@@ -11,4 +11,5 @@ mod log;
 mod log_props;
 mod recover;
 mod save;
+mod storm;
 mod strace;
