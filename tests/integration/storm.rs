@@ -338,7 +338,7 @@ fn saver(storm: &Storm<'_>, w: usize, mut rng: Rng) {
 
 fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
     let slot = &storm.slots[storm.cfg.savers + a];
-    let sync = if a % 2 == 0 { "full" } else { "none" };
+    let sync = if a.is_multiple_of(2) { "full" } else { "none" };
     let lying = storm.cfg.broken == Broken::LyingAppender && a == 0;
     let mut seq = 0u64;
     'batches: while !storm.stopped() {
@@ -620,13 +620,13 @@ fn run_storm(cfg: &Config) -> Report {
     thread::scope(|s| {
         let storm = &storm;
         for w in 0..cfg.savers {
-            s.spawn(move || saver(storm, w, Rng::new(seed ^ (w as u64 + 1) * 1000)));
+            s.spawn(move || saver(storm, w, Rng::new(seed ^ ((w as u64 + 1) * 1000))));
         }
         for a in 0..cfg.appenders {
-            s.spawn(move || appender(storm, a, Rng::new(seed ^ (a as u64 + 1) * 2000)));
+            s.spawn(move || appender(storm, a, Rng::new(seed ^ ((a as u64 + 1) * 2000))));
         }
         for r in 0..cfg.readers {
-            s.spawn(move || reader(storm, Rng::new(seed ^ (r as u64 + 1) * 3000)));
+            s.spawn(move || reader(storm, Rng::new(seed ^ ((r as u64 + 1) * 3000))));
         }
         for _ in 0..cfg.verifiers {
             s.spawn(move || verifier(storm));
