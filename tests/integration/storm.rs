@@ -572,7 +572,7 @@ impl Report {
             format!("{:>9}   {by_kind:?}", self.violations.len()),
         );
         for (k, v) in self.violations.iter().take(12) {
-            out.push_str(&format!("    [{k}] {v}\n"));
+            out.push_str(&format!("    [{k}] {}\n", v.trim().replace('\n', " | ")));
         }
         if self.violations.len() > 12 {
             out.push_str(&format!("    … and {} more\n", self.violations.len() - 12));
