@@ -88,6 +88,8 @@ struct Counts {
     appends_refused_torn: AtomicU64,
     recovers: AtomicU64,
     recovers_killed: AtomicU64,
+    /// Refused because an appender held the log's lock (exit 2, "in use"): the append retries.
+    recovers_in_use: AtomicU64,
     kills: AtomicU64,
     reads: AtomicU64,
     verifies: AtomicU64,
@@ -397,7 +399,9 @@ fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
                         bump(&storm.counts.recovers);
                     } else if killed(&status) {
                         bump(&storm.counts.recovers_killed);
-                    } else if !(status.code() == Some(2) && stderr.contains("in use")) {
+                    } else if status.code() == Some(2) && stderr.contains("in use") {
+                        bump(&storm.counts.recovers_in_use);
+                    } else {
                         storm.violation(
                             RECOVER,
                             format!("recover during the storm: {status}: {}", stderr.trim()),
@@ -544,9 +548,10 @@ impl Report {
         row(
             "recovers",
             format!(
-                "ok {:>6}   killed {:>5}   (run by appenders after a torn tail)",
+                "ok {:>6}   killed {:>5}   in use {} (run by appenders after a torn tail)",
                 get(&c.recovers),
-                get(&c.recovers_killed)
+                get(&c.recovers_killed),
+                get(&c.recovers_in_use)
             ),
         );
         row("kills", format!("{:>9}", get(&c.kills)));
@@ -591,7 +596,11 @@ impl Report {
                 "killed": get(&c.appends_killed),
                 "refused_torn_tail": get(&c.appends_refused_torn),
             },
-            "recovers": {"ok": get(&c.recovers), "killed": get(&c.recovers_killed)},
+            "recovers": {
+                "ok": get(&c.recovers),
+                "killed": get(&c.recovers_killed),
+                "in_use": get(&c.recovers_in_use),
+            },
             "kills": get(&c.kills),
             "reads": get(&c.reads),
             "verifies": get(&c.verifies),
