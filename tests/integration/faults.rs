@@ -42,6 +42,8 @@
 //! (failures.rs covers atomic and journal).
 //!
 //! With `DURABLE_RELIABILITY_OUT=FILE`, each sweep appends its figures to FILE as a JSON line.
+//! `DURABLE_FAULT_SCENARIO=TEXT` limits both sweeps to the scenarios whose name contains TEXT
+//! (for a quick run while working on one command; the completeness checks are then skipped).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
