@@ -685,17 +685,37 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
-    if we_created && opts.sync != SyncLevel::None {
-        t.run(Step::SyncDir, &target.dir, || {
+    if we_created
+        && opts.sync != SyncLevel::None
+        && let Err(e) = t.run(Step::SyncDir, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+    {
+        // Nothing is appended yet: take the new, empty log back rather than leave it behind
+        // (its name may not even survive a power loss).
+        withdraw_new_log(path, if lines { 0 } else { FILE_HEADER_LEN });
+        return Err(Error::step(e, Aftermath::Unchanged));
     }
     let file = open().map_err(|source| Error::Inspect {
         path: path.to_path_buf(),
         source,
     })?;
     Ok((check_regular(file, path)?, we_created))
+}
+
+/// Remove the log this append just created, if it is still empty (`header_len` bytes): under
+/// its lock, so that an appender that opened it meanwhile either finds it gone when it re-checks
+/// the path after locking, or has appended and keeps it. Best effort: on any error it stays.
+fn withdraw_new_log(path: &Path, header_len: u64) {
+    let Ok(file) = File::options().read(true).write(true).open(path) else {
+        return;
+    };
+    if file.lock().is_err() || !is_at_path(&file, path) {
+        return;
+    }
+    if file.metadata().is_ok_and(|m| m.len() == header_len) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Whether `file` is still the file at `path` (same device and inode).

@@ -87,7 +87,7 @@ const ERRNOS: [(&str, &str); 2] = [
 
 /// Cases that fail because of a known bug in the tool: (scenario name, step). The matrix runs
 /// them and reports them apart; `known_bug_*` tests (ignored) fail on them until they are fixed.
-const KNOWN_BUGS: &[(&str, &str)] = &[("log append to a new log", "sync-dir")];
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -1124,21 +1124,27 @@ fn fault_matrix_every_command_step_and_errno() {
     );
 }
 
-// Bug: `log append` to a new log whose directory flush fails exits 4 ("the records may not
-// survive a power loss") although no record was written: the log is left with its header only.
+// Was a bug: `log append` to a new log whose directory flush failed exited 4 ("the records may
+// not survive a power loss") although no record was written, and left a header-only log. Now:
+// exit 2, nothing appended, no log left (the matrix's checks for exit 2).
 #[test]
-#[ignore = "known bug: log append to a new log exits 4 with no record written when the directory flush (sync-dir) fails"]
-fn known_bug_append_to_new_log_exits_4_without_writing_when_sync_dir_fails() {
-    let test = "faults::known_bug_append_to_new_log_exits_4_without_writing_when_sync_dir_fails";
+fn append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log() {
+    let test =
+        "faults::append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log";
     if !fault_switch(test) {
         return;
     }
-    let (by_command, _) = matrix(&[Kind::AppendNew], is_known_bug);
-    let found: Vec<&String> = by_command.values().flat_map(|t| &t.known).collect();
+    let (by_command, _) = matrix(&[Kind::AppendNew], |_, step| step == "sync-dir");
+    let cases: usize = by_command.values().map(|t| t.cases).sum();
+    let violations: Vec<&String> = by_command.values().flat_map(|t| &t.violations).collect();
     assert!(
-        found.is_empty(),
+        cases >= 2,
+        "{test}: the sync-dir step was not exercised ({cases} cases)"
+    );
+    assert!(
+        violations.is_empty(),
         "{test}:\n\n{}",
-        found
+        violations
             .iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
@@ -1659,13 +1665,12 @@ fn real_enospc_save_in_place_of_a_new_target_removes_it() {
     env.assert_no_leftovers();
 }
 
-// Bug: save --strategy in-place over an existing target on a full filesystem. The first chunk
-// (up to 1 MiB) is written with write_all_at, which writes what fits (here the target's first
-// page) and then fails with ENOSPC; the failure is attributed to offset 0, so the tool says "T
-// was not changed" although the old content is already overwritten. It must say the target may
-// be mixed (src/save.rs: pump's PumpFailure.at is the chunk's start, not the bytes written).
+// Was a bug: save --strategy in-place over an existing target on a full filesystem. The first
+// chunk (up to 1 MiB) is written with write_all_at, which writes what fits (here the target's
+// first page) and then fails with ENOSPC; the failure was attributed to offset 0, so the tool
+// said "T was not changed" although the old content was already overwritten. It must say the
+// target may be mixed (src/save.rs: an output error in place is damage, whatever the offset).
 #[test]
-#[ignore = "known bug: in-place save that fails partway through its first 1 MiB chunk says the target was not changed, but it was overwritten"]
 fn real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed() {
     let test = "faults::real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed";
     let env = Env::new();
