@@ -691,7 +691,14 @@ pub fn salvage(
                         source,
                     })?;
                 encoder
-                    .encode(&mut batch, out.records, &payload)
+                    // Each record flagged as a whole append of its own: the new log appears
+                    // whole, by rename, and every record is evidence against later damage.
+                    .encode(
+                        &mut batch,
+                        out.records,
+                        format::FLAG_FIRST | format::FLAG_LAST,
+                        &payload,
+                    )
                     .map_err(|len| Error::RecordTooLarge {
                         what: format!("record {} of {}", record.index, src.display()),
                         len,

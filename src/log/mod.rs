@@ -355,17 +355,20 @@ pub fn append(
     let writer = writer_for(&file, path, size, created, opts)?;
     let (header_len, first_seq) = match &writer {
         Writer::Native(header) => {
-            // The tail check: O(1) through the last record's trailer.
+            // The tail check: the last append must be whole, walked back from the end through
+            // the trailers (O(1) in the log's size).
             let mut scanner =
                 Scanner::new(&file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
-            let last = scanner.last_records(1).map_err(|source| Error::Inspect {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let Some(last) = last else {
+            let next = scanner
+                .last_append_whole()
+                .map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let Some(next) = next else {
                 return Err(torn_tail(path, &file, Kind::Native(*header), size));
             };
-            (FILE_HEADER_LEN, last.first().map_or(0, |r| r.seq + 1))
+            (FILE_HEADER_LEN, next)
         }
         Writer::Lines => {
             // The tail check: the last line, read from the end.
@@ -555,8 +558,16 @@ fn write_records(
         Writer::Native(header) => Some(format::Encoder::new(header)),
         Writer::Lines => None,
     };
-    let mut pending = first;
+    // One record of lookahead, so that the append's last record can be flagged as such.
     let mut record = Vec::new();
+    let mut have = match first {
+        Some(first) => {
+            record = first;
+            true
+        }
+        None => source.next_record(&mut record)?,
+    };
+    let mut next = Vec::new();
     let mut at = out.start;
     let flush = |batch: &mut Vec<u8>, at: &mut u64| -> Result<()> {
         platform::write_all_at(file, batch, *at).map_err(|source| Error::Step {
@@ -569,19 +580,17 @@ fn write_records(
         batch.clear();
         Ok(())
     };
-    loop {
-        match pending.take() {
-            Some(first) => record = first,
-            None => {
-                if !source.next_record(&mut record)? {
-                    break;
-                }
-            }
-        }
+    while have {
+        let more = source.next_record(&mut next)?;
+        let flags = if out.count == 0 {
+            format::FLAG_FIRST
+        } else {
+            0
+        } | if more { 0 } else { format::FLAG_LAST };
         let offset = at + batch.len() as u64;
         match &encoder {
             Some(encoder) => encoder
-                .encode(&mut batch, out.first_seq + out.count, &record)
+                .encode(&mut batch, out.first_seq + out.count, flags, &record)
                 .map_err(|len| Error::RecordTooLarge {
                     what: source.describe(out.count),
                     len,
@@ -610,6 +619,8 @@ fn write_records(
         if batch.len() >= BATCH {
             flush(&mut batch, &mut at)?;
         }
+        std::mem::swap(&mut record, &mut next);
+        have = more;
     }
     if !batch.is_empty() {
         flush(&mut batch, &mut at)?;
@@ -674,17 +685,37 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
-    if we_created && opts.sync != SyncLevel::None {
-        t.run(Step::SyncDir, &target.dir, || {
+    if we_created
+        && opts.sync != SyncLevel::None
+        && let Err(e) = t.run(Step::SyncDir, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+    {
+        // Nothing is appended yet: take the new, empty log back rather than leave it behind
+        // (its name may not even survive a power loss).
+        withdraw_new_log(path, if lines { 0 } else { FILE_HEADER_LEN });
+        return Err(Error::step(e, Aftermath::Unchanged));
     }
     let file = open().map_err(|source| Error::Inspect {
         path: path.to_path_buf(),
         source,
     })?;
     Ok((check_regular(file, path)?, we_created))
+}
+
+/// Remove the log this append just created, if it is still empty (`header_len` bytes): under
+/// its lock, so that an appender that opened it meanwhile either finds it gone when it re-checks
+/// the path after locking, or has appended and keeps it. Best effort: on any error it stays.
+fn withdraw_new_log(path: &Path, header_len: u64) {
+    let Ok(file) = File::options().read(true).write(true).open(path) else {
+        return;
+    };
+    if file.lock().is_err() || !is_at_path(&file, path) {
+        return;
+    }
+    if file.metadata().is_ok_and(|m| m.len() == header_len) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Whether `file` is still the file at `path` (same device and inode).

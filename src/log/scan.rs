@@ -7,8 +7,8 @@ use std::fs::File;
 use std::io;
 
 use super::format::{
-    Algorithm, Checksum, FileHeader, RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader,
-    RecordHeaderError, decode_trailer_prefix,
+    Algorithm, Checksum, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader, RECORD_HEADER_LEN,
+    RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError, decode_trailer_prefix,
 };
 use crate::platform;
 
@@ -281,28 +281,13 @@ impl<'f> Scanner<'f> {
     }
 
     fn walk_back(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
-        let algorithm = self.header.algorithm;
-        let trailer_len = algorithm.trailer_len();
         let mut end = self.size;
         let mut out: Vec<Record> = Vec::new();
         while (out.len() as u64) < n && end > super::format::FILE_HEADER_LEN {
-            if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
-                return Ok(None);
-            }
-            let t = self.window(end - trailer_len, 8)?;
-            let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
+            let Some((start, rh, total, checksum)) = self.record_ending_at(end)? else {
                 return Ok(None);
             };
-            let Some(start) = end
-                .checked_sub(algorithm.record_len(u64::from(len)))
-                .filter(|s| *s >= super::format::FILE_HEADER_LEN)
-            else {
-                return Ok(None);
-            };
-            let Ok((rh, total, checksum)) = self.try_record(start)? else {
-                return Ok(None);
-            };
-            if start + total != end || out.last().is_some_and(|next| next.seq != rh.seq + 1) {
+            if out.last().is_some_and(|next| next.seq != rh.seq + 1) {
                 return Ok(None);
             }
             out.push(native_record(rh.seq, start, &rh, total, checksum));
@@ -310,6 +295,70 @@ impl<'f> Scanner<'f> {
         }
         out.reverse();
         Ok(Some(out))
+    }
+
+    /// The valid record that ends exactly at `end`, found through its trailer.
+    fn record_ending_at(
+        &mut self,
+        end: u64,
+    ) -> io::Result<Option<(u64, RecordHeader, u64, Checksum)>> {
+        let algorithm = self.header.algorithm;
+        let trailer_len = algorithm.trailer_len();
+        if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
+            return Ok(None);
+        }
+        let t = self.window(end - trailer_len, 8)?;
+        let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
+            return Ok(None);
+        };
+        let Some(start) = end
+            .checked_sub(algorithm.record_len(u64::from(len)))
+            .filter(|s| *s >= super::format::FILE_HEADER_LEN)
+        else {
+            return Ok(None);
+        };
+        let Ok((rh, total, checksum)) = self.try_record(start)? else {
+            return Ok(None);
+        };
+        Ok((start + total == end).then_some((start, rh, total, checksum)))
+    }
+
+    /// The tail check before an append: the log's last append must be whole, walked back from
+    /// the end through the trailers (a record flagged last, then back to one flagged first, each
+    /// valid, sequence numbers without gaps). Reads only that append's records, whatever the
+    /// log's size. Returns the sequence number for the next record, or `None` if the last append
+    /// is not whole (a torn tail, or damage).
+    pub fn last_append_whole(&mut self) -> io::Result<Option<u64>> {
+        self.precise = true;
+        let result = self.walk_last_append();
+        self.precise = false;
+        result
+    }
+
+    fn walk_last_append(&mut self) -> io::Result<Option<u64>> {
+        if self.size == super::format::FILE_HEADER_LEN {
+            return Ok(Some(0));
+        }
+        let mut end = self.size;
+        let mut next: Option<u64> = None;
+        let mut after: Option<u64> = None;
+        loop {
+            let Some((start, rh, _, _)) = self.record_ending_at(end)? else {
+                return Ok(None);
+            };
+            if after.is_none() && rh.flags & FLAG_LAST == 0 {
+                return Ok(None);
+            }
+            if after.is_some_and(|a| a != rh.seq + 1) {
+                return Ok(None);
+            }
+            next.get_or_insert(rh.seq + 1);
+            if rh.flags & FLAG_FIRST != 0 {
+                return Ok(next);
+            }
+            after = Some(rh.seq);
+            end = start;
+        }
     }
 
     /// Offset of the next record to read (after the last valid record, when the scan ended on
@@ -531,7 +580,7 @@ impl<'f> Scanner<'f> {
         }
         let len = le32(&hb[8..12]);
         if hb[4] != super::format::TYPE_DATA
-            || hb[5] != 0
+            || hb[5] & !FLAGS_KNOWN != 0
             || hb[6..8] != [0, 0]
             || u64::from(len) > super::format::MAX_RECORD
         {
@@ -539,6 +588,7 @@ impl<'f> Scanner<'f> {
         }
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&hb[12..20]);
+        let flags = hb[5];
         let total = Algorithm::Crc32.record_len(u64::from(len));
         if offset + total > self.size {
             return Ok(Some(Err(DefectKind::Truncated)));
@@ -552,7 +602,9 @@ impl<'f> Scanner<'f> {
         if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
             return Ok(Some(Err(DefectKind::BadLength)));
         }
-        crc.update(&record[20..t + 8]);
+        // Header bytes 0..20 are in the state already; skip the header CRC (see
+        // RecordHasher::new) and go on with the payload and the trailer prefix.
+        crc.update(&record[24..t + 8]);
         let sum = crc.finalize().to_le_bytes();
         if record[t + 8..t + 12] != sum {
             return Ok(Some(Err(DefectKind::ChecksumMismatch)));
@@ -560,14 +612,14 @@ impl<'f> Scanner<'f> {
         self.last_payload = Some((s + H, len as usize));
         let header = RecordHeader {
             kind: super::format::TYPE_DATA,
+            flags,
             len,
             seq: u64::from_le_bytes(seq),
         };
         Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
     }
 
-    /// Look for the first valid record at or after `from` whose sequence number is not below
-    /// the expected one (so a copy of an earlier record inside a payload is not taken for it).
+    /// Look for the first whole append at or after `from` ([`Scanner::whole_append_at`]).
     fn find_next_valid(&mut self, from: u64) -> io::Result<Option<u64>> {
         let finder = memchr::memmem::Finder::new(&RECORD_MAGIC);
         let mut at = from;
@@ -583,16 +635,40 @@ impl<'f> Scanner<'f> {
             };
             let candidate = at + hit as u64;
             let saved = self.last_payload;
-            if let Ok((rh, _, _)) = self.try_record(candidate)?
-                && rh.seq >= self.next_seq
-            {
-                self.last_payload = saved;
+            let whole = self.whole_append_at(candidate)?;
+            self.last_payload = saved;
+            if whole {
                 return Ok(Some(candidate));
             }
-            self.last_payload = saved;
             at = candidate + 1;
         }
         Ok(None)
+    }
+
+    /// Whether a whole append starts at `offset`: a valid record flagged first (with a sequence
+    /// number not below the expected one, so a copy of an earlier record inside a payload is not
+    /// taken for it), then valid records without gaps up to one flagged last. Only that is
+    /// evidence of corruption before the tail: what a torn append leaves (a later block kept,
+    /// an earlier one lost) never holds one.
+    fn whole_append_at(&mut self, offset: u64) -> io::Result<bool> {
+        let Ok((rh, total, _)) = self.try_record(offset)? else {
+            return Ok(false);
+        };
+        if rh.seq < self.next_seq || rh.flags & FLAG_FIRST == 0 {
+            return Ok(false);
+        }
+        let (mut rh, mut at) = (rh, offset + total);
+        while rh.flags & FLAG_LAST == 0 {
+            let Ok((next, total, _)) = self.try_record(at)? else {
+                return Ok(false);
+            };
+            if next.seq != rh.seq + 1 || next.flags & FLAG_FIRST != 0 {
+                return Ok(false);
+            }
+            rh = next;
+            at += total;
+        }
+        Ok(true)
     }
 
     /// Whether every byte from `from` to the end of the file is zero.

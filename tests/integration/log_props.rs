@@ -363,7 +363,11 @@ fn every_truncation_point_sha256() {
 
 fn every_bit_flip(checksum: &str, alone_stride: usize) {
     let env = Env::new();
-    let log = create_log(&env, "full.log", &[b"a", b"", b"bc"], checksum);
+    // Three appends of one record each: a later whole append is the evidence of corruption.
+    let mut log = env.path("full.log");
+    for payload in [b"a".as_slice(), b"", b"bc"] {
+        log = create_log(&env, "full.log", &[payload], checksum);
+    }
     let bytes = fs::read(&log).expect("read");
     let records = layout(&bytes);
     let n = records.len();

@@ -469,14 +469,13 @@ fn log_append_keeps_a_prefix_with_every_acknowledged_record() {
 /// record lies wholly in the second 4 KiB block. A power loss can keep that block and the new
 /// size but not the overwrite of the first block (the model allows it; plausible on ext4's
 /// ordered mode, which orders newly allocated blocks before the size, not overwrites of the
-/// first block, which already existed), leaving zeros at 3136 followed by a valid record. `log verify` then reports corruption before the tail (exit 3)
-/// and `recover` refuses to cut it, although only the unacknowledged append was damaged and
-/// cutting at 3136 loses nothing that was promised.
+/// first block, which already existed), leaving zeros at 3136 followed by a valid record. That
+/// record is not a whole append (it is not flagged first), so it is no evidence of corruption:
+/// `log verify` must call it a torn tail, and `recover` cut it, since only the unacknowledged
+/// append was damaged and cutting at 3136 loses nothing that was promised.
 #[test]
-#[ignore = "tool bug: a torn group commit that spans a 4 KiB boundary is classified as corruption (exit 3), not a torn tail"]
 fn a_torn_append_across_a_block_boundary_is_only_a_torn_tail() {
-    let mut scenario = log_append(true, 1_500, &[], ", torn across a 4 KiB boundary");
-    scenario.note = "known bug: explore::a_torn_append_across_a_block_boundary_is_only_a_torn_tail";
+    let scenario = log_append(true, 1_500, &[], ", torn across a 4 KiB boundary");
     run(
         "explore::a_torn_append_across_a_block_boundary_is_only_a_torn_tail",
         vec![(scenario, Expect::Clean)],
@@ -484,11 +483,10 @@ fn a_torn_append_across_a_block_boundary_is_only_a_torn_tail() {
 }
 
 /// The same crash state as above, followed by what a user does next: append. The tail check
-/// before the append finds a valid last record and lets it through, so an acknowledged record
-/// lands behind the damage: `verify` says corrupt, `recover` refuses, and `recover --force`
-/// would cut the acknowledged record away (into the sidecar).
+/// before the append must see that the last append is not whole (it walks back to the record
+/// flagged first) and refuse; a check of the last record alone would let an acknowledged record
+/// land behind the damage, where `recover --force` would cut it away.
 #[test]
-#[ignore = "tool bug: log append after a torn multi-block append succeeds behind the damage (the tail check only looks at the last record)"]
 fn an_append_after_a_torn_multi_block_append_never_lands_behind_damage() {
     let env = common::Env::new();
     append_untraced(
