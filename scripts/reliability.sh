@@ -4,8 +4,8 @@
 # Markdown table per part from those lines.
 #
 # Usage: scripts/reliability.sh [--quick] [--out FILE]
-#   --quick     the bounded exploration `cargo test` runs (default: DURABLE_EXPLORE_FULL=1,
-#               larger contents and more option combinations)
+#   --quick     the bounded runs `cargo test` makes (default: DURABLE_EXPLORE_FULL=1, larger
+#               contents and more option combinations, and a 20 s kill storm)
 #   --out FILE  also keep the JSON lines in FILE
 #
 # Tests ignored for a known tool bug are run too (--ignored) so their figures show; their
@@ -38,8 +38,12 @@ if [ "$quick" = 0 ]; then
     export DURABLE_EXPLORE_FULL=1
 fi
 
-# One cargo test filter per part. The kill storm, injected faults and fuzzing add theirs here.
-parts=("explore::")
+# One cargo test filter per part: crash-state explorer, kill storm, injected faults.
+# (Fuzzing has its own script, scripts/fuzz.sh, which needs cargo-fuzz.)
+parts=("explore::" "storm::kill_storm_keeps" "faults::")
+if [ "$quick" = 0 ]; then
+    export DURABLE_STORM_SECS=${DURABLE_STORM_SECS:-20}
+fi
 
 status=0
 for filter in "${parts[@]}"; do

@@ -170,6 +170,14 @@ pub enum Error {
         /// The one asked for.
         requested: &'static str,
     },
+    /// An operation this file's format does not support.
+    #[error("{}: {why}", .path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What cannot be done, and why.
+        why: String,
+    },
     /// A record that the log's format cannot hold (a newline in a lines entry).
     #[error("{what} cannot go into {}: {why}", .path.display())]
     Unencodable {

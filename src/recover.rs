@@ -620,6 +620,12 @@ pub fn salvage(
             ..Default::default()
         },
     )?;
+    if let Kind::ProglogIndex = input.kind {
+        return Err(Error::Unsupported {
+            path: src.to_path_buf(),
+            why: "a proglog index holds no record data to salvage; salvage its store".into(),
+        });
+    }
     // A native source keeps its checksum and creation time; other formats get the default.
     let (algorithm, created) = match input.kind {
         Kind::Native(h) => (h.algorithm, h.created),

@@ -512,6 +512,7 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         args: &args,
         format,
         checksum_name: log::algorithm_of(&input.kind).map_or("-", |a| a.name()),
+        native: matches!(input.kind, Kind::Native(_)),
     };
     let mut out = Output::stdout();
     let mut worst = Exit::Success;
@@ -649,6 +650,7 @@ struct Dumper<'a> {
     args: &'a DumpArgs,
     format: DumpFormat,
     checksum_name: &'static str,
+    native: bool,
 }
 
 impl Dumper<'_> {
@@ -733,7 +735,8 @@ impl Dumper<'_> {
                 let mut v = json!({
                     "index": record.index,
                     "offset": record.offset,
-                    "seq": record.checksum.map(|_| record.seq),
+                    // Only native records carry a sequence number.
+                    "seq": self.native.then_some(record.seq),
                     "length": record.len,
                     "checksum": record.checksum.map(|c| c.to_hex()),
                 });

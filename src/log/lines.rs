@@ -73,7 +73,13 @@ impl<'f> LinesReader<'f> {
             }
             let chunk = self.win.get(at, super::scan::WINDOW)?;
             if let Some(i) = memchr::memchr(b'\n', chunk) {
-                return Ok(Ok(at + i as u64));
+                let nl = at + i as u64;
+                // `limit` counts the newline too.
+                return Ok(if nl - start >= limit {
+                    Err(true)
+                } else {
+                    Ok(nl)
+                });
             }
             at += chunk.len() as u64;
         }
@@ -228,6 +234,46 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     Ok(matches!(reader.line(0)?, Line::Valid(..)))
 }
 
+/// Bytes at the end of a lines log that the tail check before an append reads.
+pub const TAIL_CHECK: u64 = 64 << 10;
+
+/// The tail check before an append: the file is empty, or ends with a newline and every line
+/// starting in its last [`TAIL_CHECK`] bytes is valid (at least the last line, however long).
+/// The format has no marks where an append starts, so a power loss inside a multi-line append
+/// can leave a damaged line followed by valid lines of the same append; checking more than the
+/// last line keeps a new append from landing behind such damage, within that window.
+pub fn tail_intact(file: &File, size: u64) -> io::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
+    if reader.win.get(size - 1, 1)? != b"\n" {
+        return Ok(false);
+    }
+    let from = size.saturating_sub(TAIL_CHECK);
+    let start = if from == 0 {
+        0
+    } else {
+        // The first line that starts inside the window; if none does (one long last line),
+        // the last line.
+        match reader.find_newline(from - 1, TAIL_CHECK)? {
+            Ok(nl) if nl + 1 < size => nl + 1,
+            _ => match last_line_start(file, size)? {
+                Some(start) => start,
+                None => return Ok(false),
+            },
+        }
+    };
+    reader.pos = start;
+    loop {
+        match reader.next_item()? {
+            Item::Record(_) => {}
+            Item::Defect(_) => return Ok(false),
+            Item::End => return Ok(true),
+        }
+    }
+}
+
 /// The start of the last line of a file that ends with a newline, looking back at most
 /// [`MAX_LINE`] bytes; `None` if no line start is found that close (the caller then scans).
 pub fn last_line_start(file: &File, size: u64) -> io::Result<Option<u64>> {
@@ -248,17 +294,6 @@ pub fn last_line_start(file: &File, size: u64) -> io::Result<Option<u64>> {
         at = from;
     }
     Ok((floor == 0).then_some(0))
-}
-
-/// Check the single line starting at `start`: `Some(true)` valid, `Some(false)` damaged,
-/// `None` incomplete.
-pub fn line_is_valid(file: &File, size: u64, start: u64) -> io::Result<Option<bool>> {
-    let mut reader = LinesReader::new(file, size, start, OnDamage::Stop);
-    Ok(match reader.line(start)? {
-        Line::Valid(..) => Some(true),
-        Line::Bad(..) => Some(false),
-        Line::Incomplete => None,
-    })
 }
 
 #[cfg(test)]

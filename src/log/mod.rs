@@ -334,8 +334,12 @@ pub fn append(
     let mut t = Tracker::new(observer);
     // Read the first record before touching the log, so that a missing --file, an unreadable
     // input or an oversized first record changes nothing, not even by creating an empty log.
+    check_format_options(path, opts)?;
     let mut first = Vec::new();
     let has_first = source.next_record(&mut first)?;
+    if has_first && opts.format == Some(LogFormat::Lines) {
+        check_line(path, &first, source.describe(0))?;
+    }
     let (file, created) = loop {
         let (file, created) = open_or_create(path, opts, &mut t)?;
         lock(&file, path, opts.no_wait)?;
@@ -371,20 +375,11 @@ pub fn append(
             (FILE_HEADER_LEN, next)
         }
         Writer::Lines => {
-            // The tail check: the last line, read from the end.
-            let ok = match lines::last_line_start(&file, size).map_err(|source| Error::Inspect {
+            // The tail check: the lines at the end of the log (lines::tail_intact).
+            let ok = lines::tail_intact(&file, size).map_err(|source| Error::Inspect {
                 path: path.to_path_buf(),
                 source,
-            })? {
-                _ if size == 0 => true,
-                Some(start) => {
-                    lines::line_is_valid(&file, size, start).map_err(|source| Error::Inspect {
-                        path: path.to_path_buf(),
-                        source,
-                    })? == Some(true)
-                }
-                None => false,
-            };
+            })?;
             if !ok {
                 return Err(torn_tail(path, &file, Kind::Lines, size));
             }
@@ -429,6 +424,11 @@ pub fn append(
         if created && size == header_len && std::fs::remove_file(path).is_ok() {
             return Err(error);
         }
+        // Nothing written (a record refused before the first write): leave the file, mtime
+        // included, alone.
+        if file.metadata().is_ok_and(|m| m.len() == size) {
+            return Err(error);
+        }
         return Err(match file.set_len(size) {
             Ok(()) => error,
             Err(_) => error.with_aftermath(Aftermath::Unconfirmed),
@@ -469,6 +469,43 @@ pub fn append(
     Ok(out)
 }
 
+/// Refuse, before anything is touched, the options no log could be appended with.
+fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
+    let why = match (opts.format, opts.algorithm) {
+        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => format!(
+            "durable appends only to native and lines logs, not {}",
+            f.name()
+        ),
+        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => format!(
+            "a lines log carries SHA-256 checksums; --checksum {} does not apply",
+            a.name()
+        ),
+        _ => return Ok(()),
+    };
+    Err(Error::Unsupported {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
+/// Whether `entry` can be a line of a lines log.
+fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
+    if entry.len() as u64 > MAX_RECORD {
+        return Err(Error::RecordTooLarge {
+            what,
+            len: entry.len() as u64,
+        });
+    }
+    if entry.contains(&b'\n') {
+        return Err(Error::Unencodable {
+            path: path.to_path_buf(),
+            what,
+            why: "it holds a newline, and a lines log has one entry per line",
+        });
+    }
+    Ok(())
+}
+
 /// How records are written: the format of the log being appended to.
 enum Writer {
     Native(FileHeader),
@@ -484,31 +521,26 @@ fn writer_for(
     created: bool,
     opts: &AppendOptions,
 ) -> Result<Writer> {
+    let mut head = [0u8; 8];
+    let got = reader::read_prefix(file, size, &mut head).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];
     let lines = match opts.format {
-        Some(LogFormat::Lines) => true,
-        Some(LogFormat::Native) => false,
-        Some(other) => {
-            return Err(Error::NotALog {
+        Some(LogFormat::Lines) if native_magic && !created => {
+            return Err(Error::Unsupported {
                 path: path.to_path_buf(),
-                why: match other {
-                    LogFormat::Proglog => {
-                        "durable appends only to native and lines logs, not proglog"
-                    }
-                    _ => "durable appends only to native and lines logs, not aof",
-                },
-                damaged_header: false,
+                why: "it is a native log; --log-format lines only applies to a new log or a lines log"
+                    .into(),
             });
         }
+        Some(LogFormat::Lines) => true,
+        Some(_) => false,
         None => {
-            let mut head = [0u8; 8];
-            let got =
-                reader::read_prefix(file, size, &mut head).map_err(|source| Error::Inspect {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
             !created
                 && got > 0
-                && head[..got] != format::FILE_MAGIC[..got]
+                && !native_magic
                 && lines::looks_like_lines(file, size).map_err(|source| Error::Inspect {
                     path: path.to_path_buf(),
                     source,
@@ -596,19 +628,7 @@ fn write_records(
                     len,
                 })?,
             None => {
-                if record.len() as u64 > MAX_RECORD {
-                    return Err(Error::RecordTooLarge {
-                        what: source.describe(out.count),
-                        len: record.len() as u64,
-                    });
-                }
-                if record.contains(&b'\n') {
-                    return Err(Error::Unencodable {
-                        path: path.to_path_buf(),
-                        what: source.describe(out.count),
-                        why: "it holds a newline, and a lines log has one entry per line",
-                    });
-                }
+                check_line(path, &record, source.describe(out.count))?;
                 lines::encode(&mut batch, &record);
             }
         }

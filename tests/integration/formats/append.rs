@@ -477,3 +477,23 @@ fn lines_flag_on_an_existing_native_log() {
         other => panic!("exit {other}: {}", show(&r)),
     }
 }
+
+/// Guards: a power loss inside a multi-line append can keep a later line and lose an earlier one
+/// (zeros where it was). The tail check reads the last 64 KiB of lines, not only the last line,
+/// so the next append does not land behind that damage: refused (exit 3: a damaged line with a
+/// valid line after it), the log byte-identical.
+#[test]
+fn append_after_damage_inside_the_last_lines_is_refused() {
+    let env = Env::new();
+    let entries: [&[u8]; 3] = [b"one", b"two", b"three"];
+    let mut bytes = lines_log(&entries);
+    let bounds = line_bounds(&entries);
+    bytes[bounds[1]..bounds[2] - 1].fill(0);
+    let path = env.write("z.log", &bytes);
+    let r = go(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&path), "four"],
+    );
+    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
+}
