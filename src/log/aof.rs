@@ -9,7 +9,7 @@ use std::io;
 
 use memchr::memmem;
 
-use super::reader::{Reader, Window, read_range};
+use super::reader::{Reader, Window};
 use super::scan::{AofMagic, Defect, DefectKind, Extra, Item, Record, WINDOW};
 
 /// The tail magic, as stored (little-endian 4727544184288126122).
@@ -261,10 +261,7 @@ impl Reader for AofReader<'_> {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        let (bytes, reads) = read_range(self.win.file(), record.data, record.len, f)?;
-        self.win.bytes_read += bytes;
-        self.win.reads += reads;
-        Ok(())
+        self.win.stream(record.data, record.len, f)
     }
 
     fn position(&self) -> u64 {
@@ -272,14 +269,11 @@ impl Reader for AofReader<'_> {
     }
 
     fn refresh(&mut self) -> io::Result<bool> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "an aof file cannot be followed (it is preallocated and memory-mapped)",
-        ))
+        Err(super::reader::not_followable("an aof file"))
     }
 
     fn io_stats(&self) -> (u64, u64) {
-        (self.win.bytes_read, self.win.reads)
+        self.win.stats()
     }
 }
 

@@ -8,7 +8,7 @@ use std::io;
 use sha2::{Digest, Sha256};
 
 use super::format::{Checksum, MAX_RECORD};
-use super::reader::{Reader, Window, read_range};
+use super::reader::{Reader, Window};
 use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 
 /// Bytes after the entry: a space and 64 hex digits (the newline not counted).
@@ -117,12 +117,10 @@ impl<'f> LinesReader<'f> {
         if entry_len <= super::scan::WINDOW as u64 {
             hasher.update(self.win.get(start, entry_len as usize)?);
         } else {
-            let (bytes, reads) = read_range(self.win.file(), start, entry_len, &mut |piece| {
+            self.win.stream(start, entry_len, &mut |piece| {
                 hasher.update(piece);
                 Ok(())
             })?;
-            self.win.bytes_read += bytes;
-            self.win.reads += reads;
         }
         if hasher.finalize()[..] != stored {
             return Ok(Line::Bad(DefectKind::ChecksumMismatch, nl + 1));
@@ -203,10 +201,7 @@ impl Reader for LinesReader<'_> {
         if record.len <= super::scan::WINDOW as u64 {
             return f(self.win.get(record.data, record.len as usize)?);
         }
-        let (bytes, reads) = read_range(self.win.file(), record.data, record.len, f)?;
-        self.win.bytes_read += bytes;
-        self.win.reads += reads;
-        Ok(())
+        self.win.stream(record.data, record.len, f)
     }
 
     fn position(&self) -> u64 {
@@ -214,17 +209,15 @@ impl Reader for LinesReader<'_> {
     }
 
     fn refresh(&mut self) -> io::Result<bool> {
-        let size = self.win.file().metadata()?.len();
-        let grew = size != self.win.size;
+        let grew = self.win.refresh()?;
         if grew {
-            self.win.reset(size);
             self.done = false;
         }
         Ok(grew)
     }
 
     fn io_stats(&self) -> (u64, u64) {
-        (self.win.bytes_read, self.win.reads)
+        self.win.stats()
     }
 }
 

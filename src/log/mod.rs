@@ -23,7 +23,7 @@ use crate::disk::{SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
-use format::{FILE_HEADER_LEN, HeaderError};
+use format::FILE_HEADER_LEN;
 
 /// An open log: its file, header and size when opened.
 pub struct OpenLog {
@@ -70,36 +70,14 @@ pub fn open(path: &Path) -> Result<OpenLog> {
 }
 
 fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
-    let inspect = |source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = file.metadata().map_err(inspect)?.len();
-    let mut raw = [0u8; FILE_HEADER_LEN as usize];
-    let want = raw.len().min(usize::try_from(size).unwrap_or(raw.len()));
-    let mut got = 0;
-    while got < want {
-        let n = platform::read_at(file, &mut raw[got..want], got as u64).map_err(inspect)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let why = match FileHeader::decode(&raw[..got]) {
-        Ok(header) => return Ok((header, size)),
-        Err(HeaderError::NotALog) if size == 0 => "it is empty",
-        Err(HeaderError::NotALog) => "it does not start with the log magic",
-        Err(HeaderError::Truncated) => "its header is cut short",
-        Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
-        Err(HeaderError::Unsupported) => {
-            "its header names a version or checksum this durable does not know"
-        }
-    };
-    Err(Error::NotALog {
-        path: path.to_path_buf(),
-        why,
-        damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
-    })
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok((reader::native_header(file, path, size)?, size))
 }
 
 /// The overall state of a log.

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 
-use super::reader::{Reader, Window, read_range};
+use super::reader::{Reader, Window};
 use super::scan::{Defect, DefectKind, Extra, Item, Record};
 
 /// Bytes of a store record's length field.
@@ -212,10 +212,7 @@ impl Reader for StoreReader<'_> {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        let (bytes, reads) = read_range(self.win.file(), record.data, record.len, f)?;
-        self.win.bytes_read += bytes;
-        self.win.reads += reads;
-        Ok(())
+        self.win.stream(record.data, record.len, f)
     }
 
     fn position(&self) -> u64 {
@@ -223,10 +220,8 @@ impl Reader for StoreReader<'_> {
     }
 
     fn refresh(&mut self) -> io::Result<bool> {
-        let size = self.win.file().metadata()?.len();
-        let grew = size != self.win.size;
+        let grew = self.win.refresh()?;
         if grew {
-            self.win.reset(size);
             self.done = false;
             self.queued.clear();
         }
@@ -234,7 +229,7 @@ impl Reader for StoreReader<'_> {
     }
 
     fn io_stats(&self) -> (u64, u64) {
-        (self.win.bytes_read, self.win.reads)
+        self.win.stats()
     }
 }
 
@@ -322,14 +317,11 @@ impl Reader for IndexReader<'_> {
     }
 
     fn refresh(&mut self) -> io::Result<bool> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "a proglog index cannot be followed (it is preallocated and memory-mapped)",
-        ))
+        Err(super::reader::not_followable("a proglog index"))
     }
 
     fn io_stats(&self) -> (u64, u64) {
-        (self.win.bytes_read, self.win.reads)
+        self.win.stats()
     }
 }
 

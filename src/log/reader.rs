@@ -294,11 +294,16 @@ pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
 }
 
 fn read_native_header(part: &Part) -> Result<FileHeader> {
+    native_header(&part.file, &part.path, part.size)
+}
+
+/// The native header of `file` (`size` bytes), or why it has none.
+pub(crate) fn native_header(file: &File, path: &Path, size: u64) -> Result<FileHeader> {
     let mut raw = [0u8; FILE_HEADER_LEN as usize];
-    let got = read_prefix(&part.file, part.size, &mut raw).map_err(inspect(&part.path))?;
+    let got = read_prefix(file, size, &mut raw).map_err(inspect(path))?;
     let why = match FileHeader::decode(&raw[..got]) {
         Ok(header) => return Ok(header),
-        Err(HeaderError::NotALog) if part.size == 0 => "it is empty",
+        Err(HeaderError::NotALog) if size == 0 => "it is empty",
         Err(HeaderError::NotALog) => "it does not start with the log magic",
         Err(HeaderError::Truncated) => "its header is cut short",
         Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
@@ -307,7 +312,7 @@ fn read_native_header(part: &Part) -> Result<FileHeader> {
         }
     };
     Err(Error::NotALog {
-        path: part.path.clone(),
+        path: path.to_path_buf(),
         why,
         damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
     })
@@ -436,10 +441,6 @@ impl<'f> Window<'f> {
         }
     }
 
-    pub(crate) fn file(&self) -> &'f File {
-        self.file
-    }
-
     /// Up to `len` bytes (at most [`super::scan::WINDOW`]) from `offset`, fewer at the end of
     /// the file.
     pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
@@ -483,4 +484,40 @@ impl<'f> Window<'f> {
         self.size = size;
         self.len = 0;
     }
+
+    /// Take a new look at the file's size; `true` (and the window dropped) if it changed.
+    pub(crate) fn refresh(&mut self) -> io::Result<bool> {
+        let size = self.file.metadata()?.len();
+        let changed = size != self.size;
+        if changed {
+            self.reset(size);
+        }
+        Ok(changed)
+    }
+
+    /// Feed bytes `[offset, offset + len)` to `f` in pieces ([`read_range`]), counted.
+    pub(crate) fn stream(
+        &mut self,
+        offset: u64,
+        len: u64,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let (bytes, reads) = read_range(self.file, offset, len, f)?;
+        self.bytes_read += bytes;
+        self.reads += reads;
+        Ok(())
+    }
+
+    /// Bytes and read calls so far.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (self.bytes_read, self.reads)
+    }
+}
+
+/// The error of `dump --follow` on a preallocated, memory-mapped file (aof, proglog index).
+pub(crate) fn not_followable(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} cannot be followed (it is preallocated and memory-mapped)"),
+    )
 }
