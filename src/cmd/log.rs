@@ -342,6 +342,13 @@ fn verification_text(v: &Verification) -> String {
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
             "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted\n"
         ),
+        // Damage that is corruption by its kind (an index entry out of order), not by evidence.
+        (Status::Corrupt, Status::Corrupt) if v.records_after_damage == 0 => format!(
+            "{path}: corrupt at offset {}: {} before it, {} bytes ({desc})\n",
+            v.valid_end,
+            super::plural(v.records, &format!("valid {noun}")),
+            v.bytes,
+        ),
         (Status::Corrupt, Status::Corrupt) => format!(
             "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; {} in all, {} bytes ({desc})\n",
             v.valid_end,
@@ -382,7 +389,9 @@ fn defect_text(d: &Defect) -> String {
             entry,
             expected: None,
             found,
-        } => format!(" (entry {entry} holds position {found}, out of order)"),
+        } => format!(
+            " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not past the one before)"
+        ),
         log::DefectKind::IndexMissing { records } => {
             format!(
                 " ({} of the store without an index entry)",
