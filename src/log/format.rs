@@ -231,15 +231,18 @@ impl RecordHeader {
             return Err(RecordHeaderError::Damaged);
         }
         let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&h[12..20]);
+        // The last sequence number is never written (nothing could follow it), so a reader may
+        // always compute the next one.
         if h[4] != TYPE_DATA
             || h[5] & !FLAGS_KNOWN != 0
             || h[6..8] != [0, 0]
             || u64::from(len) > MAX_RECORD
+            || u64::from_le_bytes(seq) == u64::MAX
         {
             return Err(RecordHeaderError::BadLength);
         }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&h[12..20]);
         Ok(RecordHeader {
             kind: h[4],
             flags: h[5],

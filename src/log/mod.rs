@@ -591,6 +591,16 @@ fn write_records(
         Ok(())
     };
     while have {
+        if out
+            .first_seq
+            .checked_add(out.count)
+            .is_none_or(|seq| seq == u64::MAX)
+        {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: "its sequence numbers are used up (the last one is never written)".into(),
+            });
+        }
         let more = source.next_record(&mut next)?;
         let flags = if out.count == 0 {
             format::FLAG_FIRST

@@ -579,15 +579,16 @@ impl<'f> Scanner<'f> {
             return Ok(Some(Err(DefectKind::BadHeader)));
         }
         let len = le32(&hb[8..12]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&hb[12..20]);
         if hb[4] != super::format::TYPE_DATA
             || hb[5] & !FLAGS_KNOWN != 0
             || hb[6..8] != [0, 0]
             || u64::from(len) > super::format::MAX_RECORD
+            || u64::from_le_bytes(seq) == u64::MAX
         {
             return Ok(Some(Err(DefectKind::BadLength)));
         }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&hb[12..20]);
         let flags = hb[5];
         let total = Algorithm::Crc32.record_len(u64::from(len));
         if offset + total > self.size {

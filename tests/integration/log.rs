@@ -421,6 +421,28 @@ fn a_4_gib_length_is_bad_length() {
     assert_eq!(fs::read(&mid_log).expect("read"), middle, "changed");
 }
 
+/// Guards: a record header claiming the last sequence number (2^64 - 1, never written) is
+/// damage (bad-length), not a panic or a wrap to 0, for verify, dump --last and append.
+#[test]
+fn the_last_sequence_number_is_bad_length() {
+    let env = Env::new();
+    let log = env.path("max.log");
+    append_each(&env, &log, &["zero", "one"]);
+    let mut bytes = fs::read(&log).expect("read");
+    let records = layout(&bytes);
+    let (start, _) = records[1];
+    let header = record_header(&bytes, 3, u64::MAX);
+    bytes[start..start + 24].copy_from_slice(&header);
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["defects"][0]["kind"], "bad-length", "{v}");
+    let r = run(&env, &["log", "dump", "--last", "2", s(&log)], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = run(&env, &["log", "append", s(&log), "two"], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
 /// Guards: random bytes are "not a log durable can read" for verify, dump and append: exit 2, one line
 /// naming the file, the file unchanged.
 #[test]
