@@ -152,10 +152,27 @@ pub fn recover(
     mut report: impl FnMut(Outcome),
     mut on_error: impl FnMut(Error),
 ) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path).map_err(|source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        // An interrupted journaled save of a new file: the target does not exist yet, its
+        // journal does.
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && path
+                    .file_name()
+                    .and_then(disk::journal_name)
+                    .is_some_and(|j| path.with_file_name(j).symlink_metadata().is_ok()) =>
+        {
+            report(settle(path, opts, observer)?);
+            return Ok(());
+        }
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
     if meta.is_dir() {
         let mut files: Vec<PathBuf> = Vec::new();
         for entry in walkdir::WalkDir::new(path).sort_by_file_name() {

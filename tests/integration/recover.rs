@@ -1209,3 +1209,35 @@ fn a_later_cut_at_the_same_offset_keeps_the_earlier_sidecar() {
             .any(|n| fs::read(env.path(n)).is_ok_and(|b| b == second_tail));
     assert!(kept_somewhere, "the second tail was lost: {}", r.show());
 }
+
+/// Guards: an interrupted journaled save of a NEW file (only its journal exists) is settled by
+/// `durable recover TARGET` too, not only through the journal's name or the directory.
+#[test]
+fn recover_target_settles_the_journal_of_a_new_file() {
+    let test = "recover::recover_target_settles_the_journal_of_a_new_file";
+    if !fault_switch(test) {
+        return;
+    }
+    let env = Env::new();
+    let r = run_fault(
+        env.dir.path(),
+        &["save", "--strategy", "journal", "new.txt"],
+        "sync-dir-journal:crash",
+        b"fresh content\n",
+    );
+    assert_eq!(
+        r.status.signal(),
+        Some(6),
+        "the save was meant to abort: {}",
+        r.show()
+    );
+    assert!(!env.path("new.txt").exists(), "the target exists already");
+    assert!(env.path(".new.txt.durable-journal").exists(), "no journal");
+    let r = run(&env, &["recover", "new.txt"]);
+    assert_eq!(r.code(), 0, "{}", r.show());
+    assert_eq!(env.read("new.txt"), b"fresh content\n");
+    assert!(
+        !env.path(".new.txt.durable-journal").exists(),
+        "journal left"
+    );
+}
