@@ -1,0 +1,18 @@
+//! Shared by every fuzz target and by the `cargo test` replay of committed inputs
+//! (tests/integration/fuzz_regressions.rs, which includes this directory with `#[path]`): the
+//! allocation guard, scratch directories on tmpfs, a byte reader for structure-aware inputs,
+//! byte-level mutations, the native log's builder, reference reader and checks, and the open
+//! bugs a fuzz run skips.
+//!
+//! Only `std` and `durable` (and `durable`'s own dependencies) are used here, so the same
+//! source compiles inside the main crate's integration tests without libFuzzer.
+
+// Each target uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod alloc;
+pub mod cursor;
+pub mod known;
+pub mod mutate;
+pub mod native;
+pub mod scratch;
