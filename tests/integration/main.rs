@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod crash;
 mod failures;
+mod fuzz_regressions;
 mod limits;
 mod log;
 mod log_props;
