@@ -16,3 +16,18 @@ pub mod known;
 pub mod mutate;
 pub mod native;
 pub mod scratch;
+
+/// Run `f` again while it fails only because the file is locked. Nothing else locks our scratch
+/// files, but under `cargo test` other tests spawn processes, and a child forked while `f` held
+/// its `flock` keeps the lock until it `exec`s. Never needed under libFuzzer (one thread).
+pub fn retry_in_use<T>(mut f: impl FnMut() -> durable::Result<T>) -> durable::Result<T> {
+    for _ in 0..200 {
+        match f() {
+            Err(durable::Error::InUse { .. } | durable::Error::Busy { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+    f()
+}

@@ -165,13 +165,21 @@ pub fn check(data: &[u8]) {
 /// `recover::recover` on `path`, which must report exactly one outcome and no error.
 fn recover_one(path: &Path, opts: &RecoverOptions) -> Outcome {
     let mut outcomes = Vec::new();
-    let result = recover::recover(
-        path,
-        opts,
-        &mut (),
-        |o| outcomes.push(o),
-        |e| panic!("recover reported an error: {e}"),
-    );
+    let result = common::retry_in_use(|| {
+        outcomes.clear();
+        // Inside a directory errors are reported, not returned: return the first one.
+        let mut reported = None;
+        recover::recover(
+            path,
+            opts,
+            &mut (),
+            |o| outcomes.push(o),
+            |e| {
+                reported.get_or_insert(e);
+            },
+        )?;
+        reported.map_or(Ok(()), Err)
+    });
     if let Err(e) = result {
         panic!("recover {}: {e}", path.display());
     }

@@ -58,7 +58,7 @@ pub fn check(data: &[u8]) {
         Ok(v) => v,
         Err(e) => {
             assert!(matches!(e, Error::NotALog { .. }), "verify: {e}");
-            let r = recover::recover_log(&path, &opts, &mut ());
+            let r = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()));
             assert!(matches!(r, Err(Error::NotALog { .. })), "recover: {r:?}");
             assert!(
                 read(&path) == original,
@@ -129,7 +129,8 @@ pub fn check(data: &[u8]) {
         dry_run: true,
         ..opts.clone()
     };
-    let dry = recover::recover_log(&path, &dry_opts, &mut ()).expect("recover --dry-run");
+    let dry = common::retry_in_use(|| recover::recover_log(&path, &dry_opts, &mut ()))
+        .expect("recover --dry-run");
     same_report(&dry);
     let expected = match v.status {
         Status::Clean => LogAction::Clean,
@@ -140,7 +141,7 @@ pub fn check(data: &[u8]) {
     assert!(read(&path) == original, "a dry run changed the log");
     assert_eq!(dir.names(), names, "a dry run changed the directory");
 
-    let r = recover::recover_log(&path, &opts, &mut ()).expect("recover");
+    let r = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ())).expect("recover");
     same_report(&r);
     let now = read(&path);
     if !cuts {
@@ -208,7 +209,8 @@ pub fn check(data: &[u8]) {
 
     // A second recover changes nothing.
     let names = dir.names();
-    let again = recover::recover_log(&path, &opts, &mut ()).expect("recover again");
+    let again = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()))
+        .expect("recover again");
     if cuts {
         assert_eq!(
             (again.action, again.status),
