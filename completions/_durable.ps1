@@ -68,7 +68,8 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable)')
             [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync), data (fdatasync), none')
-            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format (only `native` can be appended to)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines')
             [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'Standard input holds NUL-separated records instead of lines')
             [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'Standard input holds NUL-separated records instead of lines')
             [CompletionResult]::new('--whole', '--whole', [CompletionResultType]::ParameterName, 'Standard input is one record, whole')
@@ -83,6 +84,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
         }
         'durable;log;verify' {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the files as this format instead of detecting it')
+            [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per file, one per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
@@ -93,13 +95,14 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             break
         }
         'durable;log;dump' {
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only). Default: text; hex for aof files')
             [CompletionResult]::new('--first', '--first', [CompletionResultType]::ParameterName, 'Only the first N records')
             [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Only the last N records (reads only the end of the log)')
             [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Only records at or after this byte offset')
             [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Only records before this byte offset')
             [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the file as this format instead of detecting it')
+            [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
             [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'With --format raw: separate payloads with NUL instead of newline')
             [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'With --format raw: separate payloads with NUL instead of newline')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing records as they are appended (like tail -f)')
@@ -112,6 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             break
         }
         'durable;log;salvage' {
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read SRC as this format instead of detecting it')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -120,6 +124,8 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             break
         }
         'durable;recover' {
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read logs as this format instead of detecting it')
+            [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be done; change nothing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)')
             [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not keep the removed bytes in a sidecar')

@@ -92,7 +92,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__append)
-            opts="-0 -h -V --null --whole --file --checksum --sync --no-wait --verify --print-offsets --log-format --help --version"
+            opts="-0 -h -V --null --whole --file --checksum --sync --no-wait --verify --print-offsets --format --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -111,7 +111,11 @@ _durable() {
                     return 0
                     ;;
                 --log-format)
-                    COMPREPLY=($(compgen -W "native" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -122,7 +126,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__dump)
-            opts="-0 -h -V --format --null --first --last --start --end --index --follow --resync --stats --log-format --help --version"
+            opts="-0 -h -V --format --null --first --last --start --end --index --follow --resync --stats --log-format --with-index --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,7 +157,11 @@ _durable() {
                     return 0
                     ;;
                 --log-format)
-                    COMPREPLY=($(compgen -W "native" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
+                    return 0
+                    ;;
+                --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -164,12 +172,16 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__salvage)
-            opts="-h -V --json --help --version"
+            opts="-h -V --log-format --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -178,14 +190,18 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__verify)
-            opts="-q -h -V --json --quiet --log-format --help --version"
+            opts="-q -h -V --json --quiet --log-format --with-index --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --log-format)
-                    COMPREPLY=($(compgen -W "native" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
+                    return 0
+                    ;;
+                --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -210,12 +226,20 @@ _durable() {
             return 0
             ;;
         durable__subcmd__recover)
-            opts="-h -V --dry-run --force --no-backup --json --help --version"
+            opts="-h -V --dry-run --force --no-backup --json --log-format --with-index --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
+                    return 0
+                    ;;
+                --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -62,7 +62,8 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --file 'Append the content of FILE as one record (repeatable)'
             cand --checksum 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)'
             cand --sync 'How hard to flush: full (fsync), data (fdatasync), none'
-            cand --log-format 'The log''s format (only `native` can be appended to)'
+            cand --log-format 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines'
+            cand --format 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines'
             cand -0 'Standard input holds NUL-separated records instead of lines'
             cand --null 'Standard input holds NUL-separated records instead of lines'
             cand --whole 'Standard input is one record, whole'
@@ -76,6 +77,7 @@ set edit:completion:arg-completer[durable] = {|@words|
         }
         &'durable;log;verify'= {
             cand --log-format 'Read the files as this format instead of detecting it'
+            cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
             cand --json 'One JSON object per file, one per line'
             cand -q 'Print nothing; the exit status says it all'
             cand --quiet 'Print nothing; the exit status says it all'
@@ -85,13 +87,14 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --version 'Print version'
         }
         &'durable;log;dump'= {
-            cand --format 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only)'
+            cand --format 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only). Default: text; hex for aof files'
             cand --first 'Only the first N records'
             cand --last 'Only the last N records (reads only the end of the log)'
             cand --start 'Only records at or after this byte offset'
             cand --end 'Only records before this byte offset'
             cand --index 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)'
             cand --log-format 'Read the file as this format instead of detecting it'
+            cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
             cand -0 'With --format raw: separate payloads with NUL instead of newline'
             cand --null 'With --format raw: separate payloads with NUL instead of newline'
             cand --follow 'Keep printing records as they are appended (like tail -f)'
@@ -103,6 +106,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --version 'Print version'
         }
         &'durable;log;salvage'= {
+            cand --log-format 'Read SRC as this format instead of detecting it'
             cand --json 'Print the result as one JSON object'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -110,6 +114,8 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --version 'Print version'
         }
         &'durable;recover'= {
+            cand --log-format 'Read logs as this format instead of detecting it'
+            cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
             cand --dry-run 'Print what would be done; change nothing'
             cand --force 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
             cand --no-backup 'Do not keep the removed bytes in a sidecar'

@@ -63,7 +63,10 @@ sha256\t'SHA-256'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l sync -d 'How hard to flush: full (fsync), data (fdatasync), none' -r -f -a "full\t'fsync (F_FULLFSYNC on macOS) the file and the directory'
 data\t'fdatasync the file; fsync the directory'
 none\t'No flushing'"
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l log-format -d 'The log\'s format (only `native` can be appended to)' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l log-format -l format -d 'The log\'s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+lines\t'One entry per line, then a space and its SHA-256 in hex'
+proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
+aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s 0 -l null -d 'Standard input holds NUL-separated records instead of lines'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l whole -d 'Standard input is one record, whole'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l no-wait -d 'Fail at once if another appender holds the log\'s lock, instead of waiting'
@@ -71,12 +74,16 @@ complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_sub
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l print-offsets -d 'Print each appended record\'s offset, one per line, once they are flushed'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s V -l version -d 'Print version'
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l log-format -d 'Read the files as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l log-format -d 'Read the files as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+lines\t'One entry per line, then a space and its SHA-256 in hex'
+proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
+aof\t'Files of the Go aof package (tail and checkpoint magics)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l json -d 'One JSON object per file, one per line'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing; the exit status says it all'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l format -d 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only)' -r -f -a "text\t'Offset, length, checksum, payload with non-printable bytes escaped'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l format -d 'Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record), raw (payloads only). Default: text; hex for aof files' -r -f -a "text\t'Offset, length, checksum, payload with non-printable bytes escaped'
 hex\t'A hexdump of each record\'s payload'
 json\t'One JSON object per record'
 raw\t'Payloads only, separated by newlines (or NULs with -0)'"
@@ -85,16 +92,29 @@ complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_sub
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l start -d 'Only records at or after this byte offset' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l end -d 'Only records before this byte offset' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l index -d 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)' -r
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l log-format -d 'Read the file as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l log-format -d 'Read the file as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+lines\t'One entry per line, then a space and its SHA-256 in hex'
+proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
+aof\t'Files of the Go aof package (tail and checkpoint magics)'"
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s 0 -l null -d 'With --format raw: separate payloads with NUL instead of newline'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l follow -d 'Keep printing records as they are appended (like tail -f)'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l resync -d 'Go on after corruption with the next valid record'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l stats -d 'Print the bytes read and read calls made, as JSON on stderr, at the end'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from salvage" -l log-format -d 'Read SRC as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+lines\t'One entry per line, then a space and its SHA-256 in hex'
+proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
+aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from salvage" -l json -d 'Print the result as one JSON object'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from salvage" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from salvage" -s V -l version -d 'Print version'
+complete -c durable -n "__fish_durable_using_subcommand recover" -l log-format -d 'Read logs as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+lines\t'One entry per line, then a space and its SHA-256 in hex'
+proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
+aof\t'Files of the Go aof package (tail and checkpoint magics)'"
+complete -c durable -n "__fish_durable_using_subcommand recover" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
 complete -c durable -n "__fish_durable_using_subcommand recover" -l dry-run -d 'Print what would be done; change nothing'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l force -d 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l no-backup -d 'Do not keep the removed bytes in a sidecar'

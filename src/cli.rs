@@ -66,9 +66,17 @@ and `durable log salvage` copies every valid record into a new log instead. A sa
 leftover journal is completed (valid journal) or rolled back. In a directory, every log, journal \
 and stale temporary file of an interrupted save (only our own name pattern, and only when no \
 process has it open) is handled; every other file is left untouched. A log another process holds \
-locked is never touched. Running recover again on a recovered log changes nothing.",
+locked is never touched. Running recover again on a recovered log changes nothing.
+
+Logs of other programs are recovered too (format detected, or --log-format): a lines log's torn \
+tail is cut; a proglog store's torn tail is cut and its index (<base>.index, or --with-index) is \
+rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten); an aof file's \
+damaged bytes after its last checkpoint are zero-filled, keeping the file's size. Each keeps the \
+bytes it changes in a sidecar first.",
         after_help = "Examples:
   durable recover events.log
+  durable recover data/00000000000000000000.store  # proglog: cut the store, rebuild the index
+  durable recover --log-format aof state.aof
   durable recover --dry-run /var/lib/app/         # print the plan, change nothing
   durable recover --json /var/lib/app/ | jq .
   durable recover --force events.log              # cut at corruption too
@@ -195,13 +203,18 @@ appenders never interleave. If anything fails before the flush, the log is cut b
 appended.
 
 The tail is checked first (in constant time, through the last record's trailer): appending after \
-a torn tail would make the new records unreachable, so it is refused with exit 1.",
+a torn tail would make the new records unreachable, so it is refused with exit 1.
+
+--log-format lines (or --format lines) writes the seed notes' greppable text log instead: one \
+`ENTRY SHA256HEX` line per record (a record holding a newline is refused). An existing lines log \
+is appended to as such without the flag.",
         after_help = "Examples:
   durable log append events.log 'user 42 logged in' 'user 42 logged out'
   journalctl -o cat | durable log append sys.log          # one record per line
   find . -print0 | durable log append -0 files.log
   durable log append --whole blobs.log < photo.jpg
   durable log append --print-offsets --verify events.log < batch.txt
+  durable log append --log-format lines audit.txt 'deploy 42 by alice'   # greppable text log
 
 Exit status: 0 appended; 1 the log has a torn tail (run `durable recover LOG`);
 2 error, nothing appended; 3 the log has corruption before its tail (valid records after it);
@@ -215,7 +228,15 @@ the end of the valid prefix, and each defect with its offset and kind (truncated
 bad-length, checksum-mismatch, sequence, zero-fill). A defect with nothing valid after it is a \
 torn tail (safe to recover: exit 1); a defect with valid records after it is corruption before \
 the tail (exit 3), and the report names the next valid record as evidence. Directories are \
-walked; files in them that are not logs are listed as skipped.",
+walked; files in them that are not logs are listed as skipped.
+
+Logs written by other programs are read too, detected from their content (and, for proglog, the \
+.store/.index names), or named with --log-format: `lines` (ENTRY SHA256HEX per line; no-checksum \
+and checksum-mismatch defects), `proglog` (a store and its index checked against each other: \
+index-mismatch, index-missing, index-beyond-store, zero-fill padding; a store has no checksums, so \
+only its lengths can be checked), `aof` (the Go package's tail and checkpoint magics: outcome \
+empty, tail, checkpoint or corrupted; no-magic damage after the last checkpoint). The report names \
+the format.",
         after_help = "Examples:
   durable log verify events.log
   durable log verify --json /var/lib/app/logs/ | jq 'select(.status != \"clean\")'
@@ -230,9 +251,15 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
         long_about = "Print the records of LOG. Damaged records are shown as damage with their \
 offset; --resync goes on with the valid records after corruption. --last N reads only the end of \
 the log. --follow keeps printing records as they are appended, waiting for a record that is being \
-written to be complete.",
+written to be complete.
+
+Other programs' logs are dumped the same way (see `durable log verify --help` for detection): \
+lines entries, proglog store records with their index entries (a .index file named alone shows its \
+entries), aof data split at its checkpoint magics (hex by default).",
         after_help = "Examples:
   durable log dump events.log
+  durable log dump --format json data/0.store      # proglog records and index entries
+  durable log dump state.aof                       # aof data up to its logical end, in hex
   durable log dump --last 10 events.log
   durable log dump --format json events.log | jq -r .payload
   durable log dump --format raw -0 a.log | durable log append -0 b.log   # copy a log
@@ -275,6 +302,14 @@ pub struct RecoverArgs {
     /// One JSON object per file handled, one per line.
     #[arg(long)]
     pub json: bool,
+
+    /// Read logs as this format instead of detecting it.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `durable log salvage`.
@@ -285,6 +320,10 @@ pub struct SalvageArgs {
 
     /// The new log (must not exist).
     pub dst: PathBuf,
+
+    /// Read SRC as this format instead of detecting it.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
 
     /// Print the result as one JSON object.
     #[arg(long)]
@@ -334,9 +373,10 @@ pub struct AppendArgs {
     #[arg(long)]
     pub print_offsets: bool,
 
-    /// The log's format (only `native` can be appended to).
-    #[arg(long, value_enum, value_name = "NAME", default_value_t = LogFormatArg::Native)]
-    pub log_format: LogFormatArg,
+    /// The log's format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log
+    /// keeps its own; a new log is native unless this says lines.
+    #[arg(long, visible_alias = "format", value_enum, value_name = "NAME")]
+    pub log_format: Option<LogFormatArg>,
 }
 
 /// `durable log verify`.
@@ -357,6 +397,10 @@ pub struct VerifyArgs {
     /// Read the files as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `durable log dump`.
@@ -366,9 +410,9 @@ pub struct DumpArgs {
     pub log: PathBuf,
 
     /// Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record),
-    /// json (one object per record), raw (payloads only).
-    #[arg(long, value_enum, default_value_t = DumpFormat::Text)]
-    pub format: DumpFormat,
+    /// json (one object per record), raw (payloads only). Default: text; hex for aof files.
+    #[arg(long, value_enum)]
+    pub format: Option<DumpFormat>,
 
     /// With --format raw: separate payloads with NUL instead of newline.
     #[arg(short = '0', long = "null")]
@@ -409,6 +453,10 @@ pub struct DumpArgs {
     /// Read the file as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
+
+    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
+    #[arg(long = "with-index", value_name = "INDEX")]
+    pub with_index: Option<PathBuf>,
 }
 
 /// `log dump --format`.
@@ -438,6 +486,23 @@ pub enum ChecksumArg {
 pub enum LogFormatArg {
     /// durable's own checksummed format (docs/FORMAT.md).
     Native,
+    /// One entry per line, then a space and its SHA-256 in hex.
+    Lines,
+    /// proglog's store (8-byte length + data) and index (12-byte entries).
+    Proglog,
+    /// Files of the Go aof package (tail and checkpoint magics).
+    Aof,
+}
+
+impl From<LogFormatArg> for durable::log::LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Native => durable::log::LogFormat::Native,
+            LogFormatArg::Lines => durable::log::LogFormat::Lines,
+            LogFormatArg::Proglog => durable::log::LogFormat::Proglog,
+            LogFormatArg::Aof => durable::log::LogFormat::Aof,
+        }
+    }
 }
 
 /// A record index range for `--index`.

@@ -150,7 +150,7 @@ pub enum Error {
         source: Box<Error>,
     },
     /// A file given as a log is not one.
-    #[error("{} is not a durable log: {why}", .path.display())]
+    #[error("{} is not a log durable can read: {why}", .path.display())]
     NotALog {
         /// The file.
         path: PathBuf,
@@ -169,6 +169,24 @@ pub enum Error {
         existing: &'static str,
         /// The one asked for.
         requested: &'static str,
+    },
+    /// An operation this file's format does not support.
+    #[error("{}: {why}", .path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What cannot be done, and why.
+        why: String,
+    },
+    /// A record that the log's format cannot hold (a newline in a lines entry).
+    #[error("{what} cannot go into {}: {why}", .path.display())]
+    Unencodable {
+        /// The log.
+        path: PathBuf,
+        /// Which record.
+        what: String,
+        /// Why not.
+        why: &'static str,
     },
     /// A record is larger than the maximum.
     #[error("{what} is {len} bytes, more than the maximum record size of 16 MiB (16777216 bytes)")]

@@ -35,6 +35,13 @@
 //! says, through [`Error::aftermath`], whether the target is unchanged, written but not confirmed
 //! durable (the rename succeeded and the directory flush failed), or pending in a journal.
 //!
+//! # Logs
+//!
+//! [`log`] appends to, verifies and reads checksummed record logs in durable's own format, and
+//! reads three formats of other programs through the same [`log::Reader`] interface: the seed
+//! notes' text log (`lines`, also written by [`log::append`]), proglog segments (store and
+//! index) and Go `aof` files. [`recover`] repairs all of them. docs/FORMAT.md has the layouts.
+//!
 //! # Notes and limitations
 //!
 //! - Unix only for now; Linux is tested, macOS is not. See docs/DURABILITY.md.

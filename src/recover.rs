@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::{self, SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
 use crate::journal::{self, Settled};
-use crate::log::{self, Item, OnDamage, Status, format};
+use crate::log::{self, Input, Item, Kind, LogFormat, OnDamage, Status, format, proglog};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 use crate::target;
@@ -25,6 +25,10 @@ pub struct RecoverOptions {
     pub no_backup: bool,
     /// How hard to flush.
     pub sync: SyncLevel,
+    /// Read logs as this format instead of detecting it.
+    pub format: Option<LogFormat>,
+    /// A proglog index to repair with the store given (instead of `<base>.index`).
+    pub index: Option<PathBuf>,
 }
 
 /// What was (or, with `dry_run`, would be) done to a log.
@@ -38,6 +42,40 @@ pub enum LogAction {
     WouldTruncate,
     /// Corruption before the tail, not forced: left as it was.
     Refused,
+    /// aof: the damaged bytes after the last checkpoint were zero-filled (size kept).
+    ZeroFilled,
+    /// `dry_run`: would be zero-filled.
+    WouldZeroFill,
+}
+
+/// What was (or would be) done to a proglog pair's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexAction {
+    /// It matched the store.
+    Clean,
+    /// Rewritten from the first wrong byte to match the store.
+    Rebuilt,
+    /// `dry_run`: would be rebuilt.
+    WouldRebuild,
+}
+
+/// The report for a proglog pair's index.
+#[derive(Debug, Clone)]
+pub struct IndexRecovery {
+    /// The index.
+    pub path: PathBuf,
+    /// Its state before.
+    pub status: Status,
+    /// What was done.
+    pub action: IndexAction,
+    /// Entries it holds now (or would).
+    pub entries: u64,
+    /// Bytes kept as they were: where the first wrong byte was.
+    pub bytes_kept: u64,
+    /// Old bytes replaced or removed from there on.
+    pub bytes_removed: u64,
+    /// Where those old bytes were (or would be) saved.
+    pub sidecar: Option<PathBuf>,
 }
 
 /// The report for one log.
@@ -45,6 +83,8 @@ pub enum LogAction {
 pub struct LogRecovery {
     /// The log.
     pub path: PathBuf,
+    /// Its format.
+    pub format: LogFormat,
     /// Its state before.
     pub status: Status,
     /// What was done.
@@ -61,6 +101,8 @@ pub struct LogRecovery {
     pub records_after_damage: u64,
     /// Their bytes.
     pub bytes_after_damage: u64,
+    /// A proglog store's index, made to match the store.
+    pub index: Option<IndexRecovery>,
 }
 
 /// What was done to one path.
@@ -142,6 +184,13 @@ pub fn recover(
         for file in &files {
             let name = file.file_name().unwrap_or_default();
             if disk::journal_target_name(name).is_some() || targets.contains(file) {
+                continue;
+            }
+            // A proglog pair is recovered once, through its store.
+            if opts.index.is_none()
+                && name.to_str().is_some_and(|n| n.ends_with(".index"))
+                && log::reader::proglog_sibling(file).is_some()
+            {
                 continue;
             }
             let result = if disk::temp_target_name(name).is_some() {
@@ -260,101 +309,195 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
     })
 }
 
-/// Recover one native log.
+fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Recover one log of any format: cut a torn tail (aof: zero-fill it), and make a proglog
+/// store's index match the store.
 pub fn recover_log(
     path: &Path,
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<LogRecovery> {
-    let opened = log::open(path)?;
-    // Writable, and locked: an appender at work must not have its log cut under it.
-    let file = File::options()
-        .read(true)
-        .write(!opts.dry_run)
-        .open(path)
-        .map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match file.try_lock() {
+    let mut input = log::open_input(
+        path,
+        &log::OpenOptions {
+            format: opts.format,
+            index: opts.index.clone(),
+            write: !opts.dry_run,
+            index_alone: false,
+        },
+    )?;
+    let path = input.main.path.clone();
+    let path = path.as_path();
+    // Locked: an appender at work must not have its log cut under it.
+    match input.main.file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             return Err(Error::InUse {
                 path: path.to_path_buf(),
             });
         }
-        Err(std::fs::TryLockError::Error(source)) => {
-            return Err(Error::Inspect {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(inspect(path)(source)),
     }
-    // Under the lock, look again: an append may have finished since `open`.
-    let size = file
-        .metadata()
-        .map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let locked = log::OpenLog {
-        file,
-        header: opened.header,
-        size,
+    // Under the lock, look again: an append may have finished since it was opened.
+    input.main.size = input.main.file.metadata().map_err(inspect(path))?.len();
+    if let Kind::Aof(_) = input.kind {
+        input.kind =
+            Kind::Aof(log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?);
+    }
+    let v = log::verify_open(&input, |_, _| {})?;
+    let size = input.main.size;
+    let status = v.main_status;
+    let (from, to) = match input.kind {
+        // aof: the damaged bytes are zero-filled up to the last non-zero one; the size stays.
+        Kind::Aof(a) => (v.valid_end, a.nonzero_end.max(v.valid_end)),
+        _ => (v.valid_end, size),
     };
-    drop(opened);
-    let v = log::verify_open(&locked, path, |_, _| {})?;
-    let file = locked.file;
-    let (status, records, records_after, bytes_after) = (
-        v.status,
-        v.records_before_damage,
-        v.records_after_damage,
-        v.bytes_after_damage,
-    );
-    let first_damage = (v.defect_count > 0).then_some(v.valid_end);
-    let cut = first_damage.unwrap_or(size);
-    let sidecar = (!opts.no_backup && cut < size).then(|| sidecar_path(path, cut));
+    let aof = matches!(input.kind, Kind::Aof(_));
+    let sidecar = (!opts.no_backup && from < to).then(|| sidecar_path(path, from));
     let mut recovery = LogRecovery {
         path: path.to_path_buf(),
+        format: input.format(),
         status,
         action: LogAction::Clean,
-        records,
-        bytes_kept: cut,
-        bytes_removed: size - cut,
+        records: v.records_before_damage,
+        bytes_kept: from,
+        bytes_removed: to - from,
         sidecar: sidecar.clone(),
-        records_after_damage: records_after,
-        bytes_after_damage: bytes_after,
+        records_after_damage: v.records_after_damage,
+        bytes_after_damage: v.bytes_after_damage,
+        index: None,
     };
-    if status == Status::Clean {
-        recovery.sidecar = None;
-        return Ok(recovery);
-    }
-    if status == Status::Corrupt && !opts.force {
-        recovery.action = LogAction::Refused;
-        return Ok(recovery);
-    }
-    if opts.dry_run {
-        recovery.action = LogAction::WouldTruncate;
-        return Ok(recovery);
-    }
     let mut t = Tracker::new(observer);
-    if let Some(sidecar) = &sidecar {
-        recovery.sidecar = Some(write_sidecar(
-            &file, path, sidecar, cut, size, opts.sync, &mut t,
+    match status {
+        Status::Clean => {
+            recovery.sidecar = None;
+            recovery.bytes_kept = v.valid_end;
+            recovery.bytes_removed = 0;
+        }
+        Status::Corrupt if !opts.force => recovery.action = LogAction::Refused,
+        _ if opts.dry_run => {
+            recovery.action = if aof {
+                LogAction::WouldZeroFill
+            } else {
+                LogAction::WouldTruncate
+            };
+        }
+        _ => {
+            let file = &input.main.file;
+            if let Some(sidecar) = &sidecar {
+                recovery.sidecar = Some(write_sidecar(
+                    file, path, sidecar, from, to, opts.sync, &mut t,
+                )?);
+            }
+            // The sidecar is durable before a byte of the log goes away.
+            if aof {
+                t.run(Step::WriteLog, path, || zero_fill(file, from, to))
+                    .left(Aftermath::Damaged)?;
+                recovery.action = LogAction::ZeroFilled;
+            } else {
+                t.run(Step::Truncate, path, || file.set_len(from))
+                    .left(Aftermath::Unchanged)?;
+                recovery.action = LogAction::Truncated;
+            }
+            if opts.sync != SyncLevel::None {
+                t.run(Step::SyncLog, path, || platform::sync_file(file, opts.sync))
+                    .left(Aftermath::Unconfirmed)?;
+            }
+        }
+    }
+    if let Some(index) = &input.index {
+        // The store's length once recovered (a refused store cannot happen: it has no
+        // checksums, so nothing in it reads as corruption).
+        let store_len = if status == Status::Clean { size } else { from };
+        recovery.index = Some(repair_index(
+            &input,
+            index,
+            store_len,
+            v.index_status,
+            opts,
+            &mut t,
         )?);
     }
-    // The sidecar is durable before a byte of the log goes away.
-    t.run(Step::Truncate, path, || file.set_len(cut))
-        .left(Aftermath::Unchanged)?;
+    Ok(recovery)
+}
+
+/// Write zeros over bytes `[from, to)`.
+fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        platform::write_all_at(file, &zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Make a proglog index match its store (the first `store_len` bytes): one entry per record,
+/// (i, position). The old bytes from the first wrong one are kept in a sidecar first.
+fn repair_index(
+    input: &Input,
+    index: &log::reader::Part,
+    store_len: u64,
+    status: Status,
+    opts: &RecoverOptions,
+    t: &mut Tracker<'_>,
+) -> Result<IndexRecovery> {
+    let ipath = index.path.as_path();
+    let diff = proglog::index_diff(&input.main.file, store_len, &index.file, index.size)
+        .map_err(inspect(ipath))?;
+    let mut report = IndexRecovery {
+        path: ipath.to_path_buf(),
+        status,
+        action: IndexAction::Clean,
+        entries: index.size / proglog::ENTRY_WIDTH,
+        bytes_kept: index.size,
+        bytes_removed: 0,
+        sidecar: None,
+    };
+    let Some((first, right_len)) = diff else {
+        return Ok(report);
+    };
+    report.entries = right_len / proglog::ENTRY_WIDTH;
+    report.bytes_kept = first;
+    report.bytes_removed = index.size - first;
+    let sidecar = (!opts.no_backup && first < index.size).then(|| sidecar_path(ipath, first));
+    report.sidecar = sidecar.clone();
+    if opts.dry_run {
+        report.action = IndexAction::WouldRebuild;
+        return Ok(report);
+    }
+    if let Some(sidecar) = &sidecar {
+        report.sidecar = Some(write_sidecar(
+            &index.file,
+            ipath,
+            sidecar,
+            first,
+            index.size,
+            opts.sync,
+            t,
+        )?);
+    }
+    t.run(Step::WriteLog, ipath, || {
+        proglog::write_index_from(&input.main.file, store_len, &index.file, first).map(|_| ())
+    })
+    .left(Aftermath::Damaged)?;
+    t.run(Step::Truncate, ipath, || index.file.set_len(right_len))
+        .left(Aftermath::Damaged)?;
     if opts.sync != SyncLevel::None {
-        t.run(Step::SyncLog, path, || {
-            platform::sync_file(&file, opts.sync)
+        t.run(Step::SyncLog, ipath, || {
+            platform::sync_file(&index.file, opts.sync)
         })
         .left(Aftermath::Unconfirmed)?;
     }
-    recovery.action = LogAction::Truncated;
-    Ok(recovery)
+    report.action = IndexAction::Rebuilt;
+    Ok(report)
 }
 
 /// Copy bytes `[from, to)` of the log into a durable sidecar: temporary file, flushed, renamed
@@ -466,10 +609,33 @@ pub struct Salvaged {
 pub fn salvage(
     src: &Path,
     dst: &Path,
+    format: Option<LogFormat>,
     sync: SyncLevel,
     observer: &mut dyn Observer,
 ) -> Result<Salvaged> {
-    let opened = log::open(src)?;
+    let input = log::open_input(
+        src,
+        &log::OpenOptions {
+            format,
+            ..Default::default()
+        },
+    )?;
+    if let Kind::ProglogIndex = input.kind {
+        return Err(Error::Unsupported {
+            path: src.to_path_buf(),
+            why: "a proglog index holds no record data to salvage; salvage its store".into(),
+        });
+    }
+    // A native source keeps its checksum and creation time; other formats get the default.
+    let (algorithm, created) = match input.kind {
+        Kind::Native(h) => (h.algorithm, h.created),
+        _ => (
+            format::Algorithm::default(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
+    };
     let dst_target = target::resolve(dst, true)?;
     if dst_target.existing.is_some() {
         return Err(Error::Exists {
@@ -482,7 +648,7 @@ pub fn salvage(
         path: dst.to_path_buf(),
         source,
     })?;
-    let header = format::FileHeader::new(opened.header.algorithm, salt, opened.header.created);
+    let header = format::FileHeader::new(algorithm, salt, created);
     let mut temp = t
         .run(Step::CreateTemp, &dst_target.dir, || {
             TempFile::create_in(&dst_target.dir, &dst_target.name)
@@ -503,7 +669,7 @@ pub fn salvage(
     };
     platform::write_all_at(temp.file(), &header.encode(), 0).map_err(write_err)?;
     let mut at = format::FILE_HEADER_LEN;
-    let mut scanner = opened.scanner(OnDamage::Resync);
+    let mut scanner = input.reader(OnDamage::Resync);
     let encoder = format::Encoder::new(&header);
     let mut batch = Vec::new();
     let mut payload = Vec::new();
@@ -514,9 +680,15 @@ pub fn salvage(
         })?;
         match item {
             Item::Record(record) => {
+                if record.len > format::MAX_RECORD {
+                    return Err(Error::RecordTooLarge {
+                        what: format!("record {} of {}", record.index, src.display()),
+                        len: record.len,
+                    });
+                }
                 payload.clear();
                 scanner
-                    .read_payload(&record, |chunk| {
+                    .read_payload(&record, &mut |chunk| {
                         payload.extend_from_slice(chunk);
                         Ok(())
                     })
@@ -524,8 +696,19 @@ pub fn salvage(
                         path: src.to_path_buf(),
                         source,
                     })?;
-                // Within the maximum: the record was valid in the source.
-                let _ = encoder.encode(&mut batch, out.records, &payload);
+                encoder
+                    // Each record flagged as a whole append of its own: the new log appears
+                    // whole, by rename, and every record is evidence against later damage.
+                    .encode(
+                        &mut batch,
+                        out.records,
+                        format::FLAG_FIRST | format::FLAG_LAST,
+                        &payload,
+                    )
+                    .map_err(|len| Error::RecordTooLarge {
+                        what: format!("record {} of {}", record.index, src.display()),
+                        len,
+                    })?;
                 out.records += 1;
                 if batch.len() >= 4 << 20 {
                     platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
@@ -534,7 +717,10 @@ pub fn salvage(
                 }
             }
             Item::Defect(d) => {
-                let end = d.next_valid.unwrap_or(opened.size);
+                if d.in_index {
+                    continue;
+                }
+                let end = d.next_valid.unwrap_or(input.main.size).max(d.offset);
                 out.skipped.push((d.offset, end - d.offset));
             }
             Item::End => break,

@@ -891,7 +891,11 @@ fn write_step(
             Ok(pumped)
         }
         Err(failure) => {
-            let aftermath = if in_place && failure.at > 0 {
+            // A failed write may have put part of its chunk in place (write_all stops at the
+            // first error, after what went before it), so an output error in place is damage
+            // even in the first chunk.
+            let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
+            let aftermath = if in_place && wrote {
                 Aftermath::Damaged
             } else {
                 Aftermath::Unchanged

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use durable::log::{
-    self, Algorithm, AppendOptions, Defect, Delimited, Item, Listed, OnDamage, Record,
-    RecordSource, Records, Status, Verification, Whole,
+    self, Algorithm, AppendOptions, Defect, Delimited, Extra, Item, Kind, Listed, LogFormat,
+    MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource, Records, Status, Verification,
+    Whole,
 };
 use durable::{Aftermath, Error, SyncLevel};
 use serde_json::json;
@@ -69,6 +70,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         no_wait: args.no_wait,
         verify: args.verify,
         keep_offsets: args.print_offsets,
+        format: args.log_format.map(Into::into),
     };
     let mut source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
         let mut items: Vec<Listed> = args.records.iter().cloned().map(Listed::Arg).collect();
@@ -140,12 +142,25 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     for path in &args.paths {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         if !is_dir {
+            // An index given together with its store is verified with it, once.
+            if is_paired_index(path)
+                && args
+                    .paths
+                    .iter()
+                    .any(|p| Some(p) == log::reader::proglog_sibling(path).as_ref())
+            {
+                continue;
+            }
             worst = worst.worst(verify_one(path, true, &args, &mut out)?);
             continue;
         }
         for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
             match entry {
                 Ok(entry) if entry.file_type().is_file() => {
+                    // A proglog pair is reported once, under its store.
+                    if is_paired_index(entry.path()) {
+                        continue;
+                    }
                     worst = worst.worst(verify_one(entry.path(), false, &args, &mut out)?);
                 }
                 Ok(_) => {}
@@ -161,6 +176,14 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     Ok(worst)
 }
 
+/// A `<base>.index` whose `<base>.store` is beside it.
+pub(super) fn is_paired_index(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".index"))
+        && log::reader::proglog_sibling(path).is_some()
+}
+
 /// Verify one file; inside a directory (`explicit` false) a file that is not a log is skipped.
 fn verify_one(
     path: &Path,
@@ -170,7 +193,13 @@ fn verify_one(
 ) -> Result<Exit, Failure> {
     let show_progress = !args.quiet && io::stderr().is_terminal();
     let mut shown_progress = false;
-    let result = log::verify(path, |done, total| {
+    let opts = OpenOptions {
+        format: args.log_format.map(Into::into),
+        index: args.with_index.clone(),
+        write: false,
+        index_alone: false,
+    };
+    let result = log::verify(path, &opts, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {
             eprint!(
                 "\rverifying {}: {}%",
@@ -200,12 +229,9 @@ fn verify_one(
             damaged_header: false,
         }) if !explicit => {
             if args.json {
-                out.line(&json!({"path": path, "status": "skipped", "reason": format!("not a durable log: {why}")}).to_string())?;
+                out.line(&json!({"path": path, "status": "skipped", "reason": format!("not a log: {why}")}).to_string())?;
             } else if !args.quiet {
-                out.text(&format!(
-                    "{}: skipped, not a durable log ({why})\n",
-                    path.display()
-                ))?;
+                out.text(&format!("{}: skipped, not a log ({why})\n", path.display()))?;
             }
             Ok(Exit::Success)
         }
@@ -247,31 +273,94 @@ fn report_error(
     Ok(())
 }
 
+/// The format as reports name it: "native, crc32", "lines, sha256", "proglog store+index …".
+fn format_desc(v: &Verification) -> String {
+    match v.format {
+        LogFormat::Native | LogFormat::Lines => format!(
+            "{}, {}",
+            v.format.name(),
+            v.algorithm.map_or("no checksum", |a| a.name())
+        ),
+        LogFormat::Proglog if v.index_alone => "proglog index".to_string(),
+        LogFormat::Proglog => match &v.index {
+            Some(index) => format!(
+                "proglog store+index {}, no checksums: lengths checked",
+                index.display()
+            ),
+            None => "proglog store without index, no checksums: lengths checked".to_string(),
+        },
+        LogFormat::Aof => match v.aof {
+            Some(a) => match (a.tail, a.checkpoint) {
+                (Some(t), _) => format!("aof, tail magic at {t}"),
+                (None, Some(c)) => format!("aof, outcome {} at {c}", a.outcome.name()),
+                _ => format!("aof, outcome {}", a.outcome.name()),
+            },
+            None => "aof".to_string(),
+        },
+    }
+}
+
+/// What the units of a format are called.
+fn noun(v: &Verification) -> &'static str {
+    match v.format {
+        LogFormat::Aof => "segment",
+        LogFormat::Proglog if v.index_alone => "entry",
+        _ => "record",
+    }
+}
+
 fn verification_text(v: &Verification) -> String {
     let path = v.path.display();
-    let mut s = match v.status {
-        Status::Clean => format!(
-            "{path}: clean, {}, {} bytes (native, {})\n",
-            super::plural(v.records, "record"),
+    let noun = noun(v);
+    let desc = format_desc(v);
+    let fix = match v.format {
+        LogFormat::Aof => "zero-fills",
+        _ => "cuts",
+    };
+    let mut s = match (v.status, v.main_status) {
+        (Status::Clean, _) => format!(
+            "{path}: clean, {}, {} bytes ({desc})\n",
+            super::plural(v.records, noun),
             v.bytes,
-            v.algorithm.name()
         ),
-        Status::TornTail => format!(
-            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {}; `durable recover {path}` cuts the {} bytes after it\n",
+        (Status::TornTail, Status::Clean) => format!(
+            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            super::plural(v.records, noun),
+            v.bytes,
+        ),
+        (Status::TornTail, _) => format!(
+            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it\n",
             v.valid_end,
-            super::plural(v.records, "valid record"),
+            super::plural(v.records, &format!("valid {noun}")),
             v.valid_end,
             v.bytes,
-            v.bytes - v.valid_end
+            match v.aof {
+                Some(a) => a.nonzero_end.saturating_sub(v.valid_end),
+                None => v.bytes - v.valid_end,
+            }
         ),
-        Status::Corrupt => format!(
-            "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; {} in all, {} bytes (native, {})\n",
+        (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
+            "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted\n"
+        ),
+        // Damage that is corruption by its kind (an index entry out of order), not by evidence.
+        (Status::Corrupt, Status::Corrupt) if v.records_after_damage == 0 => format!(
+            "{path}: corrupt at offset {}: {} before it, {} bytes ({desc})\n",
             v.valid_end,
-            super::plural(v.records_after_damage, "valid record"),
+            super::plural(v.records, &format!("valid {noun}")),
+            v.bytes,
+        ),
+        (Status::Corrupt, Status::Corrupt) => format!(
+            "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; {} in all, {} bytes ({desc})\n",
+            v.valid_end,
+            super::plural(v.records_after_damage, &format!("valid {noun}")),
             v.bytes_after_damage,
-            super::plural(v.records, "valid record"),
+            super::plural(v.records, &format!("valid {noun}")),
             v.bytes,
-            v.algorithm.name()
+        ),
+        (Status::Corrupt, _) => format!(
+            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            super::plural(v.records, noun),
+            v.bytes,
         ),
     };
     for d in &v.defects {
@@ -291,20 +380,41 @@ fn defect_text(d: &Defect) -> String {
         log::DefectKind::Sequence { expected, found } => {
             format!(" (sequence number {found} where {expected} was expected)")
         }
+        log::DefectKind::IndexMismatch {
+            entry,
+            expected: Some(expected),
+            found,
+        } => format!(" (entry {entry} holds position {found}; record {entry} is at {expected})"),
+        log::DefectKind::IndexMismatch {
+            entry,
+            expected: None,
+            found,
+        } => format!(
+            " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not past the one before)"
+        ),
+        log::DefectKind::IndexMissing { records } => {
+            format!(
+                " ({} of the store without an index entry)",
+                super::plural(records, "record")
+            )
+        }
+        log::DefectKind::NoMagic {
+            checkpoint: Some(c),
+        } => format!(" (the last non-zero bytes are not a magic; the last checkpoint ends at {c})"),
+        log::DefectKind::NoMagic { checkpoint: None } => {
+            " (no tail or checkpoint magic in the file)".to_string()
+        }
         _ => String::new(),
     };
-    match d.next_valid {
-        None => format!(
-            "offset {}: {}{detail}; nothing valid after it (torn tail)",
-            d.offset,
-            d.kind.name()
-        ),
-        Some(next) => format!(
-            "offset {}: {}{detail}; next valid record at offset {next}",
-            d.offset,
-            d.kind.name()
-        ),
-    }
+    let place = if d.in_index { "index offset" } else { "offset" };
+    let verdict = match d.next_valid {
+        _ if d.in_index && d.is_torn_tail() => "; recover rebuilds the index".to_string(),
+        _ if d.in_index => "; recover rebuilds the index from the store".to_string(),
+        None if d.is_torn_tail() => "; nothing valid after it (torn tail)".to_string(),
+        None => "; corruption".to_string(),
+        Some(next) => format!("; next valid record at offset {next}"),
+    };
+    format!("{place} {}: {}{detail}{verdict}", d.offset, d.kind.name())
 }
 
 fn defect_json(d: &Defect) -> serde_json::Value {
@@ -313,19 +423,34 @@ fn defect_json(d: &Defect) -> serde_json::Value {
         "kind": d.kind.name(),
         "torn_tail": d.is_torn_tail(),
         "next_valid": d.next_valid,
+        "file": if d.in_index { "index" } else { "log" },
     });
-    if let log::DefectKind::Sequence { expected, found } = d.kind {
-        v["expected_seq"] = json!(expected);
-        v["found_seq"] = json!(found);
+    match d.kind {
+        log::DefectKind::Sequence { expected, found } => {
+            v["expected_seq"] = json!(expected);
+            v["found_seq"] = json!(found);
+        }
+        log::DefectKind::IndexMismatch {
+            entry,
+            expected,
+            found,
+        } => {
+            v["entry"] = json!(entry);
+            v["expected_position"] = json!(expected);
+            v["found_position"] = json!(found);
+        }
+        log::DefectKind::IndexMissing { records } => v["records_without_entry"] = json!(records),
+        log::DefectKind::NoMagic { checkpoint } => v["checkpoint_end"] = json!(checkpoint),
+        _ => {}
     }
     v
 }
 
 fn verification_json(v: &Verification) -> serde_json::Value {
-    json!({
+    let mut j = json!({
         "path": v.path,
-        "format": "native",
-        "checksum": v.algorithm.name(),
+        "format": v.format.name(),
+        "checksum": v.algorithm.map(|a| a.name()),
         "status": v.status.name(),
         "records": v.records,
         "bytes": v.bytes,
@@ -336,21 +461,71 @@ fn verification_json(v: &Verification) -> serde_json::Value {
         "defect_count": v.defect_count,
         "defects": v.defects.iter().map(defect_json).collect::<Vec<_>>(),
         "exit_code": status_exit(v.status).code(),
-    })
+    });
+    if v.format == LogFormat::Proglog {
+        j["store"] = json!((!v.index_alone).then_some(&v.path));
+        j["index"] = json!(if v.index_alone {
+            Some(&v.path)
+        } else {
+            v.index.as_ref()
+        });
+        j["index_status"] = json!(v.index_status.name());
+    }
+    if let Some(a) = v.aof {
+        j["outcome"] = json!(a.outcome.name());
+        j["logical_end"] = json!(a.logical_end);
+        j["tail"] = json!(a.tail);
+        j["checkpoint"] = json!(a.checkpoint);
+    }
+    j
 }
 
 fn dump(args: DumpArgs) -> Result<Exit, Failure> {
-    let opened = log::open(&args.log).map_err(failure)?;
+    let opts = OpenOptions {
+        format: args.log_format.map(Into::into),
+        index: args.with_index.clone(),
+        write: false,
+        index_alone: true,
+    };
+    let input = log::open_input(&args.log, &opts).map_err(failure)?;
+    let format = args.format.unwrap_or(match input.kind {
+        Kind::Aof(_) => DumpFormat::Hex,
+        _ => DumpFormat::Text,
+    });
+    let unsupported = |why: &str| Failure {
+        exit: Exit::Error,
+        error: anyhow!("{}: {why}", args.log.display()),
+    };
+    if args.follow && matches!(input.kind, Kind::Aof(_) | Kind::ProglogIndex) {
+        return Err(unsupported(&format!(
+            "--follow is not supported for {} files (they are preallocated and memory-mapped, so their size says nothing about new data)",
+            if matches!(input.kind, Kind::Aof(_)) {
+                "aof"
+            } else {
+                "proglog index"
+            }
+        )));
+    }
+    if format == DumpFormat::Raw && matches!(input.kind, Kind::ProglogIndex) {
+        return Err(unsupported(
+            "a proglog index holds no record data to print raw; dump its store, or use --format text or json for the entries",
+        ));
+    }
     let on_damage = if args.resync {
         OnDamage::Resync
     } else {
         OnDamage::Stop
     };
-    let mut scanner = opened.scanner(on_damage);
+    let mut reader = input.reader(on_damage);
+    let d = Dumper {
+        args: &args,
+        format,
+        checksum_name: log::algorithm_of(&input.kind).map_or("-", |a| a.name()),
+        native: matches!(input.kind, Kind::Native(_)),
+    };
     let mut out = Output::stdout();
     let mut worst = Exit::Success;
     let mut printed = 0u64;
-    let algorithm = opened.header.algorithm;
     let wanted = |r: &Record| {
         args.start.is_none_or(|s| r.offset >= s)
             && args.end.is_none_or(|e| r.offset < e)
@@ -363,26 +538,24 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
     if let Some(n) = args.last
         && !selective
     {
-        // The fast path: walk back from the end through the trailers.
-        let tail = scanner
+        // The fast path where the format has one: walk back from the end.
+        let tail = reader
             .last_records(n)
             .map_err(|e| read_failure(&args.log, e))?;
         if let Some(records) = tail {
             for record in records {
-                if !emit_record(&args, &mut out, &mut scanner, &record, algorithm)? {
+                if !d.record(&mut out, reader.as_mut(), &record)? {
                     break;
                 }
             }
-            return finish_dump(&args, out, &scanner, worst);
+            return finish_dump(&args, out, reader.as_ref(), worst);
         }
-        // The log does not end with a valid record: read forward and keep the last N.
+        // Not available, or the log does not end with a valid record: read forward.
     }
 
     let mut kept: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
     loop {
-        let item = scanner
-            .next_item()
-            .map_err(|e| read_failure(&args.log, e))?;
+        let item = reader.next_item().map_err(|e| read_failure(&args.log, e))?;
         match item {
             Item::Record(record) => {
                 if !wanted(&record) {
@@ -405,16 +578,16 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                 if args.first.is_some_and(|n| printed >= n) {
                     break;
                 }
-                if !emit_record(&args, &mut out, &mut scanner, &record, algorithm)? {
-                    return finish_dump(&args, out, &scanner, worst);
+                if !d.record(&mut out, reader.as_mut(), &record)? {
+                    return finish_dump(&args, out, reader.as_ref(), worst);
                 }
                 printed += 1;
             }
             Item::Defect(defect) => {
-                if args.follow && defect.is_torn_tail() {
+                if args.follow && defect.is_torn_tail() && !defect.in_index {
                     // An append in progress: wait for the record to be complete.
                     out.flush()?;
-                    wait_for_growth(&mut scanner, &args.log)?;
+                    wait_for_growth(reader.as_mut(), &args.log)?;
                     continue;
                 }
                 worst = worst.worst(if defect.is_torn_tail() {
@@ -422,14 +595,14 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                 } else {
                     Exit::Corruption
                 });
-                if !emit_defect(&args, &mut out, &defect)? {
-                    return finish_dump(&args, out, &scanner, worst);
+                if !d.defect(&mut out, &defect)? {
+                    return finish_dump(&args, out, reader.as_ref(), worst);
                 }
             }
             Item::End => {
                 if args.follow {
                     out.flush()?;
-                    wait_for_growth(&mut scanner, &args.log)?;
+                    wait_for_growth(reader.as_mut(), &args.log)?;
                     continue;
                 }
                 break;
@@ -438,22 +611,22 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
     }
     for record in kept {
         // Records kept by a forward `--last` are re-read for their payloads.
-        if !emit_record(&args, &mut out, &mut scanner, &record, algorithm)? {
+        if !d.record(&mut out, reader.as_mut(), &record)? {
             break;
         }
     }
-    finish_dump(&args, out, &scanner, worst)
+    finish_dump(&args, out, reader.as_ref(), worst)
 }
 
 fn finish_dump(
     args: &DumpArgs,
     mut out: Output,
-    scanner: &log::Scanner<'_>,
+    reader: &dyn Reader,
     worst: Exit,
 ) -> Result<Exit, Failure> {
     out.flush()?;
     if args.stats {
-        let (bytes, reads) = scanner.io_stats();
+        let (bytes, reads) = reader.io_stats();
         eprintln!("{}", json!({"bytes_read": bytes, "reads": reads}));
     }
     Ok(worst)
@@ -466,104 +639,202 @@ fn read_failure(path: &Path, e: io::Error) -> Failure {
     })
 }
 
-fn wait_for_growth(scanner: &mut log::Scanner<'_>, path: &Path) -> Result<(), Failure> {
+fn wait_for_growth(reader: &mut dyn Reader, path: &Path) -> Result<(), Failure> {
     loop {
-        if scanner.refresh().map_err(|e| read_failure(path, e))? {
+        if reader.refresh().map_err(|e| read_failure(path, e))? {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-/// Print one record; `false` when stdout is closed (stop quietly).
-fn emit_record(
-    args: &DumpArgs,
-    out: &mut Output,
-    scanner: &mut log::Scanner<'_>,
-    record: &Record,
-    algorithm: Algorithm,
-) -> Result<bool, Failure> {
-    let mut payload = Vec::new();
-    let need_all = !matches!(args.format, DumpFormat::Raw);
-    if need_all || scanner.payload(record).is_none() {
-        scanner
-            .read_payload(record, |chunk| {
-                payload.extend_from_slice(chunk);
-                Ok(())
-            })
-            .map_err(|e| read_failure(&args.log, e))?;
-    }
-    let payload: &[u8] = match scanner.payload(record) {
-        Some(p) if payload.is_empty() => p,
-        _ => &payload,
-    };
-    let ok = match args.format {
-        DumpFormat::Raw => {
-            let sep = if args.null { b"\0" } else { b"\n" };
-            (out.records_written == 0 || out.bytes(sep)?) && out.bytes(payload)?
-        }
-        DumpFormat::Text => out.text(&format!(
-            "{:>10}  #{:<6} len {:<8} {} {}  {}\n",
-            record.offset,
-            record.index,
-            record.len,
-            algorithm.name(),
-            record.checksum.to_hex(),
-            escape(payload)
-        ))?,
-        DumpFormat::Hex => {
-            let mut s = format!(
-                "record #{} at offset {}, {} bytes, {} {}\n",
-                record.index,
-                record.offset,
-                record.len,
-                algorithm.name(),
-                record.checksum.to_hex()
-            );
-            hexdump(&mut s, payload);
-            out.text(&s)?
-        }
-        DumpFormat::Json => {
-            let mut v = json!({
-                "index": record.index,
-                "offset": record.offset,
-                "seq": record.seq,
-                "length": record.len,
-                "checksum": record.checksum.to_hex(),
-            });
-            match std::str::from_utf8(payload) {
-                Ok(text) => v["payload"] = json!(text),
-                Err(_) => v["payload_hex"] = json!(hex::encode(payload)),
-            }
-            out.line(&v.to_string())?
-        }
-    };
-    out.records_written += 1;
-    Ok(ok)
+/// Where a streamed payload goes: `Ok(false)` once stdout is closed.
+type Sink<'a> = dyn FnMut(&mut Output, &[u8]) -> Result<bool, Failure> + 'a;
+
+/// Bytes of a payload shown by `--format text`.
+const SHOWN: usize = 1024;
+
+/// Prints records and damage in the chosen output format.
+struct Dumper<'a> {
+    args: &'a DumpArgs,
+    format: DumpFormat,
+    checksum_name: &'static str,
+    native: bool,
 }
 
-fn emit_defect(args: &DumpArgs, out: &mut Output, defect: &Defect) -> Result<bool, Failure> {
-    match args.format {
-        DumpFormat::Json => out.line(&json!({"damage": defect_json(defect)}).to_string()),
-        DumpFormat::Raw => {
-            // Not into the data stream: on stderr.
-            out.flush()?;
-            eprintln!("durable: {}: {}", args.log.display(), defect_text(defect));
-            Ok(true)
-        }
-        DumpFormat::Text | DumpFormat::Hex => {
-            let mut s = format!("{:>10}  DAMAGE {}\n", defect.offset, defect_text(defect));
-            if defect.next_valid.is_some() && !args.resync {
-                s.push_str("            (--resync continues with the records after the damage)\n");
+impl Dumper<'_> {
+    /// Print one record; `false` when stdout is closed (stop quietly). Payloads are streamed:
+    /// memory stays bounded whatever a record's length.
+    fn record(
+        &self,
+        out: &mut Output,
+        reader: &mut dyn Reader,
+        record: &Record,
+    ) -> Result<bool, Failure> {
+        let checksum = record.checksum.map_or("-".to_string(), |c| c.to_hex());
+        // Feed the payload to `f`, from memory if the reader holds it; a failure of `f` (stdout)
+        // is kept apart from read errors.
+        let mut stream = |out: &mut Output, f: &mut Sink<'_>| -> Result<bool, Failure> {
+            if let Some(p) = reader.payload(record) {
+                return f(out, p);
             }
-            out.text(&s)
+            let mut result: Result<bool, Failure> = Ok(true);
+            reader
+                .read_payload(record, &mut |chunk| {
+                    if let Ok(true) = result {
+                        result = f(out, chunk);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| read_failure(&self.args.log, e))?;
+            result
+        };
+        let ok = match self.format {
+            DumpFormat::Raw => {
+                let sep: &[u8] = if self.args.null { b"\0" } else { b"\n" };
+                (out.records_written == 0 || out.bytes(sep)?)
+                    && stream(out, &mut |out, chunk| out.bytes(chunk))?
+            }
+            DumpFormat::Text => {
+                let mut head = Vec::new();
+                stream(out, &mut |_, chunk| {
+                    let room = SHOWN.saturating_sub(head.len());
+                    head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                    Ok(true)
+                })?;
+                let shown = match record.extra {
+                    Extra::IndexEntry(rel, pos) => format!("entry offset {rel} position {pos}"),
+                    _ => escape(&head, record.len),
+                };
+                out.text(&format!(
+                    "{:>10}  #{:<6} len {:<8} {} {}{}  {}\n",
+                    record.offset,
+                    record.index,
+                    record.len,
+                    self.checksum_name,
+                    checksum,
+                    extra_text(record),
+                    shown
+                ))?
+            }
+            DumpFormat::Hex => {
+                let title = format!(
+                    "record #{} at offset {}, {} bytes, {} {}{}\n",
+                    record.index,
+                    record.offset,
+                    record.len,
+                    self.checksum_name,
+                    checksum,
+                    extra_text(record)
+                );
+                let mut hex = HexDump::default();
+                out.text(&title)?
+                    && stream(out, &mut |out, chunk| {
+                        let mut s = String::new();
+                        hex.feed(&mut s, chunk);
+                        out.text(&s)
+                    })?
+                    && {
+                        let mut s = String::new();
+                        hex.finish(&mut s);
+                        out.text(&s)?
+                    }
+            }
+            DumpFormat::Json => {
+                let mut v = json!({
+                    "index": record.index,
+                    "offset": record.offset,
+                    // Only native records carry a sequence number.
+                    "seq": self.native.then_some(record.seq),
+                    "length": record.len,
+                    "checksum": record.checksum.map(|c| c.to_hex()),
+                });
+                match record.extra {
+                    Extra::None => {}
+                    Extra::StoreEntry(entry) => {
+                        v["index_entry"] =
+                            json!(entry.map(|(o, p)| json!({"offset": o, "position": p})));
+                    }
+                    Extra::IndexEntry(rel, pos) => {
+                        v["entry_offset"] = json!(rel);
+                        v["position"] = json!(pos);
+                    }
+                    Extra::AofSegment {
+                        ends_with,
+                        magic_offset,
+                    } => {
+                        v["ends_with"] = json!(ends_with.map(|m| m.name()));
+                        v["magic_offset"] = json!(magic_offset);
+                    }
+                }
+                if record.len <= MAX_RECORD {
+                    let mut payload = Vec::new();
+                    stream(out, &mut |_, chunk| {
+                        payload.extend_from_slice(chunk);
+                        Ok(true)
+                    })?;
+                    match std::str::from_utf8(&payload) {
+                        Ok(text) => v["payload"] = json!(text),
+                        Err(_) => v["payload_hex"] = json!(hex::encode(&payload)),
+                    }
+                    out.line(&v.to_string())?
+                } else {
+                    // Larger than any record durable writes (an aof segment, a proglog record):
+                    // hex, streamed, so memory stays bounded.
+                    let text = v.to_string();
+                    let open = &text[..text.len() - 1];
+                    out.text(open)?
+                        && out.text(",\"payload_hex\":\"")?
+                        && stream(out, &mut |out, chunk| out.text(&hex::encode(chunk)))?
+                        && out.line("\"}")?
+                }
+            }
+        };
+        out.records_written += 1;
+        Ok(ok)
+    }
+
+    fn defect(&self, out: &mut Output, defect: &Defect) -> Result<bool, Failure> {
+        match self.format {
+            DumpFormat::Json => out.line(&json!({"damage": defect_json(defect)}).to_string()),
+            DumpFormat::Raw => {
+                // Not into the data stream: on stderr.
+                out.flush()?;
+                eprintln!(
+                    "durable: {}: {}",
+                    self.args.log.display(),
+                    defect_text(defect)
+                );
+                Ok(true)
+            }
+            DumpFormat::Text | DumpFormat::Hex => {
+                let mut s = format!("{:>10}  DAMAGE {}\n", defect.offset, defect_text(defect));
+                if defect.next_valid.is_some() && !self.args.resync {
+                    s.push_str(
+                        "            (--resync continues with the records after the damage)\n",
+                    );
+                }
+                out.text(&s)
+            }
         }
+    }
+}
+
+/// What text and hex output add for a record of some formats.
+fn extra_text(record: &Record) -> String {
+    match record.extra {
+        Extra::StoreEntry(Some((o, p))) => format!(" [index entry {o} -> {p}]"),
+        Extra::StoreEntry(None) => " [no index entry]".to_string(),
+        Extra::AofSegment {
+            ends_with: Some(m),
+            magic_offset: Some(at),
+        } => format!(" [{} magic at {at}]", m.name()),
+        _ => String::new(),
     }
 }
 
 /// A payload for a terminal: printable ASCII as is, everything else escaped, long payloads cut.
-fn escape(payload: &[u8]) -> String {
-    const SHOWN: usize = 1024;
+fn escape(payload: &[u8], total: u64) -> String {
     let mut s = String::with_capacity(payload.len().min(SHOWN) + 16);
     for &b in payload.iter().take(SHOWN) {
         match b {
@@ -575,16 +846,49 @@ fn escape(payload: &[u8]) -> String {
             _ => s.push_str(&format!("\\x{b:02x}")),
         }
     }
-    if payload.len() > SHOWN {
-        s.push_str(&format!("… (+{} bytes)", payload.len() - SHOWN));
+    if total > payload.len() as u64 {
+        s.push_str(&format!("… (+{} bytes)", total - payload.len() as u64));
     }
     s
 }
 
-/// `hexdump -C` style lines.
-fn hexdump(s: &mut String, payload: &[u8]) {
-    for (i, line) in payload.chunks(16).enumerate() {
-        s.push_str(&format!("  {:08x}  ", i * 16));
+/// `hexdump -C` style lines, fed a payload in pieces.
+#[derive(Default)]
+struct HexDump {
+    /// Offset of the next line.
+    at: usize,
+    /// Bytes of a line not yet complete.
+    carry: Vec<u8>,
+}
+
+impl HexDump {
+    fn feed(&mut self, s: &mut String, mut bytes: &[u8]) {
+        if !self.carry.is_empty() {
+            let take = (16 - self.carry.len()).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() < 16 {
+                return;
+            }
+            let line = std::mem::take(&mut self.carry);
+            self.line(s, &line);
+        }
+        let whole = bytes.len() / 16 * 16;
+        for line in bytes[..whole].chunks(16) {
+            self.line(s, line);
+        }
+        self.carry.extend_from_slice(&bytes[whole..]);
+    }
+
+    fn finish(&mut self, s: &mut String) {
+        if !self.carry.is_empty() {
+            let line = std::mem::take(&mut self.carry);
+            self.line(s, &line);
+        }
+    }
+
+    fn line(&mut self, s: &mut String, line: &[u8]) {
+        s.push_str(&format!("  {:08x}  ", self.at));
         for j in 0..16 {
             match line.get(j) {
                 Some(b) => s.push_str(&format!("{b:02x} ")),
@@ -603,6 +907,7 @@ fn hexdump(s: &mut String, payload: &[u8]) {
             });
         }
         s.push_str("|\n");
+        self.at += line.len();
     }
 }
 

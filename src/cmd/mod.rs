@@ -51,9 +51,9 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
 
 /// "1 record", "2 records": counts in sentences for people.
 pub(crate) fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+    match (n, word.strip_suffix('y')) {
+        (1, _) => format!("1 {word}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {word}s"),
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use durable::recover::{self, LogAction, Outcome, RecoverOptions};
+use durable::recover::{self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions};
 use durable::{Error, Settled, SyncLevel};
 use serde_json::{Value, json};
 
@@ -18,6 +18,8 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         force: args.force,
         no_backup: args.no_backup,
         sync: SyncLevel::Full,
+        format: args.log_format.map(Into::into),
+        index: args.with_index.clone(),
     };
     let mut worst = Exit::Success;
     for path in &args.paths {
@@ -30,7 +32,10 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
             |outcome| {
                 worst = worst.worst(outcome_exit(&outcome, &opts));
                 lines.push(if args.json {
-                    format!("{}\n", outcome_json(&outcome, &opts))
+                    outcome_json(&outcome, &opts)
+                        .iter()
+                        .map(|v| format!("{v}\n"))
+                        .collect()
                 } else {
                     outcome_text(&outcome, &opts)
                 });
@@ -79,14 +84,26 @@ fn error_path(error: &Error, fallback: &Path) -> String {
 
 fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
     match outcome {
-        Outcome::Log(r) => match r.action {
-            LogAction::Clean | LogAction::Truncated => Exit::Success,
-            LogAction::WouldTruncate if r.status == durable::log::Status::Corrupt => {
-                Exit::Corruption
-            }
-            LogAction::WouldTruncate => Exit::TornTail,
-            LogAction::Refused => Exit::Corruption,
-        },
+        Outcome::Log(r) => {
+            let main = match r.action {
+                LogAction::Clean | LogAction::Truncated | LogAction::ZeroFilled => Exit::Success,
+                LogAction::WouldTruncate | LogAction::WouldZeroFill
+                    if r.status == durable::log::Status::Corrupt =>
+                {
+                    Exit::Corruption
+                }
+                LogAction::WouldTruncate | LogAction::WouldZeroFill => Exit::TornTail,
+                LogAction::Refused => Exit::Corruption,
+            };
+            let index = match &r.index {
+                Some(i) if i.action == IndexAction::WouldRebuild => match i.status {
+                    durable::log::Status::Corrupt => Exit::Corruption,
+                    _ => Exit::TornTail,
+                },
+                _ => Exit::Success,
+            };
+            main.worst(index)
+        }
         Outcome::Journal { .. } | Outcome::Temp { .. } | Outcome::Untouched { .. } => {
             let _ = opts;
             Exit::Success
@@ -97,6 +114,50 @@ fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
 fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
     match outcome {
         Outcome::Log(r) => {
+            let mut text = log_text(r);
+            if let Some(index) = &r.index {
+                text.push_str(&index_text(index));
+            }
+            text
+        }
+        other => other_text(other, opts),
+    }
+}
+
+fn index_text(i: &IndexRecovery) -> String {
+    let path = i.path.display();
+    let sidecar = i
+        .sidecar
+        .as_ref()
+        .map(|s| format!("; the old bytes from there are in {}", s.display()))
+        .unwrap_or_default();
+    match i.action {
+        IndexAction::Clean => format!(
+            "{path}: index matches the store, {}; nothing to do\n",
+            super::plural(i.entries, "entry")
+        ),
+        IndexAction::Rebuilt => format!(
+            "{path}: index rebuilt from the store from byte {}: {} now, {} bytes{sidecar}\n",
+            i.bytes_kept,
+            super::plural(i.entries, "entry"),
+            i.entries * 12
+        ),
+        IndexAction::WouldRebuild => format!(
+            "{path}: would rebuild the index from the store from byte {}: {}, replacing {} bytes{}\n",
+            i.bytes_kept,
+            super::plural(i.entries, "entry"),
+            i.bytes_removed,
+            i.sidecar
+                .as_ref()
+                .map(|s| format!(" (kept in {})", s.display()))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+fn log_text(r: &durable::recover::LogRecovery) -> String {
+    {
+        {
             let path = r.path.display();
             let sidecar = r
                 .sidecar
@@ -125,6 +186,19 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                     r.bytes_kept,
                     r.bytes_removed
                 ),
+                LogAction::ZeroFilled => format!(
+                    "{path}: zero-filled {} bytes from offset {} (after the last checkpoint; the file keeps its size){sidecar}\n",
+                    r.bytes_removed, r.bytes_kept
+                ),
+                LogAction::WouldZeroFill => format!(
+                    "{path}: would zero-fill {} bytes from offset {} (after the last checkpoint){}\n",
+                    r.bytes_removed,
+                    r.bytes_kept,
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(", saving them in {}", s.display()))
+                        .unwrap_or_default()
+                ),
                 LogAction::WouldTruncate => format!(
                     "{path}: would cut at offset {}: keep {} ({} bytes), remove {} bytes{}\n",
                     r.bytes_kept,
@@ -148,6 +222,12 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 ),
             }
         }
+    }
+}
+
+fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
+    match outcome {
+        Outcome::Log(r) => log_text(r),
         Outcome::Journal {
             target,
             journal,
@@ -197,18 +277,55 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
     }
 }
 
-fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
+/// One JSON object per file handled: a proglog pair gives two (store and index).
+fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Vec<Value> {
+    let mut values = vec![one_json(outcome, opts)];
+    if let Outcome::Log(r) = outcome
+        && let Some(i) = &r.index
+    {
+        let exit = match (i.action, i.status) {
+            (IndexAction::WouldRebuild, durable::log::Status::Corrupt) => Exit::Corruption,
+            (IndexAction::WouldRebuild, _) => Exit::TornTail,
+            _ => Exit::Success,
+        };
+        values.push(json!({
+            "path": i.path,
+            "kind": "log",
+            "format": "proglog",
+            "part": "index",
+            "store": r.path,
+            "status": i.status.name(),
+            "outcome": match i.action {
+                IndexAction::Clean => "clean",
+                IndexAction::Rebuilt => "rebuilt",
+                IndexAction::WouldRebuild => "would-rebuild",
+            },
+            "entries": i.entries,
+            "bytes_kept": i.bytes_kept,
+            "bytes_removed": i.bytes_removed,
+            "sidecar": i.sidecar,
+            "dry_run": opts.dry_run,
+            "exit_code": exit.code(),
+        }));
+    }
+    values
+}
+
+fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
     let exit = outcome_exit(outcome, opts).code();
     match outcome {
         Outcome::Log(r) => json!({
             "path": r.path,
             "kind": "log",
+            "format": r.format.name(),
             "status": r.status.name(),
             "outcome": match r.action {
                 LogAction::Clean => "clean",
                 LogAction::Truncated => "truncated",
                 LogAction::WouldTruncate => "would-truncate",
                 LogAction::Refused => "refused",
+                LogAction::ZeroFilled => "zero-filled",
+                LogAction::WouldZeroFill => "would-zero-fill",
             },
             "records": r.records,
             "bytes_kept": r.bytes_kept,
@@ -259,7 +376,14 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
 }
 
 pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
-    let done = recover::salvage(&args.src, &args.dst, SyncLevel::Full, &mut ()).map_err(|e| {
+    let done = recover::salvage(
+        &args.src,
+        &args.dst,
+        args.log_format.map(Into::into),
+        SyncLevel::Full,
+        &mut (),
+    )
+    .map_err(|e| {
         let exit = error_exit(&e);
         Failure {
             exit,

@@ -27,6 +27,14 @@ pub const MAX_RECORD: u64 = 16 << 20;
 /// The record type of ordinary data records. 0 is never valid (so zero-filled bytes never parse);
 /// other values are reserved for later record kinds (checkpoints, segment markers).
 pub const TYPE_DATA: u8 = 1;
+/// Record flag: the first record of one append (one write and one flush).
+pub const FLAG_FIRST: u8 = 0x01;
+/// Record flag: the last record of one append. A power loss can keep a later block of an
+/// append without an earlier one; these two flags let a reader tell such a torn append (no
+/// complete append after the damage) from corruption before the tail (a complete one after it).
+pub const FLAG_LAST: u8 = 0x02;
+/// Every flag a record may carry.
+pub const FLAGS_KNOWN: u8 = FLAG_FIRST | FLAG_LAST;
 
 /// The checksum algorithm of a log, fixed when it is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,6 +186,8 @@ impl FileHeader {
 pub struct RecordHeader {
     /// Record type ([`TYPE_DATA`]).
     pub kind: u8,
+    /// [`FLAG_FIRST`] and [`FLAG_LAST`].
+    pub flags: u8,
     /// Payload length.
     pub len: u32,
     /// Sequence number: the record's 0-based index in the log.
@@ -201,7 +211,7 @@ impl RecordHeader {
         let mut out = [0u8; RECORD_HEADER_LEN as usize];
         out[0..4].copy_from_slice(&RECORD_MAGIC);
         out[4] = self.kind;
-        out[5] = 0; // flags
+        out[5] = self.flags;
         out[8..12].copy_from_slice(&self.len.to_le_bytes());
         out[12..20].copy_from_slice(&self.seq.to_le_bytes());
         let crc = header_crc(salt, &out[0..20]);
@@ -221,13 +231,21 @@ impl RecordHeader {
             return Err(RecordHeaderError::Damaged);
         }
         let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-        if h[4] != TYPE_DATA || h[5] != 0 || h[6..8] != [0, 0] || u64::from(len) > MAX_RECORD {
-            return Err(RecordHeaderError::BadLength);
-        }
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&h[12..20]);
+        // The last sequence number is never written (nothing could follow it), so a reader may
+        // always compute the next one.
+        if h[4] != TYPE_DATA
+            || h[5] & !FLAGS_KNOWN != 0
+            || h[6..8] != [0, 0]
+            || u64::from(len) > MAX_RECORD
+            || u64::from_le_bytes(seq) == u64::MAX
+        {
+            return Err(RecordHeaderError::BadLength);
+        }
         Ok(RecordHeader {
             kind: h[4],
+            flags: h[5],
             len,
             seq: u64::from_le_bytes(seq),
         })
@@ -264,14 +282,17 @@ pub enum RecordHasher {
 }
 
 impl RecordHasher {
-    /// Start a checksum for a record whose header bytes are `header`.
+    /// Start a checksum for a record whose 24 header bytes are `header`. The header's own CRC
+    /// (bytes 20..24) is left out: a CRC-32 run over a message followed by that message's CRC
+    /// always ends in the same state, which would make the record checksum blind to the salt
+    /// and to every header field.
     pub fn new(algorithm: Algorithm, salt: &[u8; 16], header: &[u8]) -> RecordHasher {
         let mut h = match algorithm {
             Algorithm::Crc32 => RecordHasher::Crc32(crc32fast::Hasher::new()),
             Algorithm::Sha256 => RecordHasher::Sha256(Box::new(Sha256::new())),
         };
         h.update(salt);
-        h.update(header);
+        h.update(&header[..header.len().min(20)]);
         h
     }
 
@@ -346,9 +367,15 @@ impl Encoder {
         }
     }
 
-    /// Append one whole record (header, payload, trailer) to `out`. Fails with the payload's
-    /// length, leaving `out` as it was, if it is over [`MAX_RECORD`].
-    pub fn encode(&self, out: &mut Vec<u8>, seq: u64, payload: &[u8]) -> Result<(), u64> {
+    /// Append one whole record (header with `flags`, payload, trailer) to `out`. Fails with the
+    /// payload's length, leaving `out` as it was, if it is over [`MAX_RECORD`].
+    pub fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        seq: u64,
+        flags: u8,
+        payload: &[u8],
+    ) -> Result<(), u64> {
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|l| u64::from(*l) <= MAX_RECORD)
@@ -357,7 +384,7 @@ impl Encoder {
         let start = out.len();
         out.reserve(algorithm.record_len(u64::from(len)) as usize);
         out.extend_from_slice(&RECORD_MAGIC);
-        out.extend_from_slice(&[TYPE_DATA, 0, 0, 0]);
+        out.extend_from_slice(&[TYPE_DATA, flags, 0, 0]);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&seq.to_le_bytes());
         let mut crc = self.salt_crc.clone();
@@ -365,15 +392,17 @@ impl Encoder {
         out.extend_from_slice(&crc.clone().finalize().to_le_bytes());
         out.extend_from_slice(payload);
         out.extend_from_slice(&trailer_prefix(len));
+        // The record checksum skips the header CRC (bytes 20..24): see RecordHasher::new.
         match algorithm {
             Algorithm::Crc32 => {
-                crc.update(&out[start + 20..]);
+                crc.update(&out[start + 24..]);
                 out.extend_from_slice(&crc.finalize().to_le_bytes());
             }
             Algorithm::Sha256 => {
                 let mut sha = Sha256::new();
                 sha.update(self.header.salt);
-                sha.update(&out[start..]);
+                sha.update(&out[start..start + 20]);
+                sha.update(&out[start + 24..]);
                 out.extend_from_slice(&sha.finalize());
             }
         }
@@ -381,14 +410,14 @@ impl Encoder {
     }
 }
 
-/// Encode one whole record (header, payload, trailer) onto `out`.
+/// Encode one whole record (header, payload, trailer) onto `out`, as an append of its own.
 pub fn encode_record(
     out: &mut Vec<u8>,
     header: &FileHeader,
     seq: u64,
     payload: &[u8],
 ) -> Result<(), u64> {
-    Encoder::new(header).encode(out, seq, payload)
+    Encoder::new(header).encode(out, seq, FLAG_FIRST | FLAG_LAST, payload)
 }
 
 #[cfg(test)]
@@ -436,6 +465,7 @@ mod tests {
         let salt = [3; 16];
         let rh = RecordHeader {
             kind: TYPE_DATA,
+            flags: FLAG_FIRST,
             len: 1234,
             seq: 42,
         };
@@ -456,6 +486,7 @@ mod tests {
         );
         let huge = RecordHeader {
             kind: TYPE_DATA,
+            flags: 0,
             len: u32::MAX,
             seq: 0,
         }
@@ -472,9 +503,12 @@ mod tests {
         for algorithm in [Algorithm::Crc32, Algorithm::Sha256] {
             let h = header(algorithm);
             let mut out = Vec::new();
-            Encoder::new(&h).encode(&mut out, 9, b"payload").unwrap();
+            Encoder::new(&h)
+                .encode(&mut out, 9, FLAG_LAST, b"payload")
+                .unwrap();
             let rh = RecordHeader {
                 kind: TYPE_DATA,
+                flags: FLAG_LAST,
                 len: 7,
                 seq: 9,
             }
@@ -484,6 +518,39 @@ mod tests {
             hasher.update(b"payload");
             hasher.update(&trailer_prefix(7));
             assert_eq!(&out[24 + 7 + 8..], hasher.finish().as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_record_checksum_covers_the_salt_and_every_header_field() {
+        // A CRC-32 over a message and its own CRC ends in a constant: were the header CRC
+        // inside the record checksum, the checksum would not depend on the salt or the header,
+        // and payloads of equal length could be swapped between records unnoticed.
+        for algorithm in [Algorithm::Crc32, Algorithm::Sha256] {
+            let sum = |salt: u8, seq: u64, flags: u8| {
+                let h = FileHeader::new(algorithm, [salt; 16], 0);
+                let mut out = Vec::new();
+                Encoder::new(&h)
+                    .encode(&mut out, seq, flags, b"same payload")
+                    .unwrap();
+                out[out.len() - algorithm.checksum_len() as usize..].to_vec()
+            };
+            let base = sum(1, 5, FLAG_FIRST);
+            assert_ne!(
+                base,
+                sum(2, 5, FLAG_FIRST),
+                "{algorithm:?}: salt not covered"
+            );
+            assert_ne!(
+                base,
+                sum(1, 6, FLAG_FIRST),
+                "{algorithm:?}: sequence not covered"
+            );
+            assert_ne!(
+                base,
+                sum(1, 5, FLAG_LAST),
+                "{algorithm:?}: flags not covered"
+            );
         }
     }
 

@@ -2,7 +2,11 @@
 //! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
 //! readers in [`scan`]; the writer here. `recover` builds on the same reader and writer.
 
+pub mod aof;
 pub mod format;
+pub mod lines;
+pub mod proglog;
+pub mod reader;
 pub mod scan;
 mod source;
 
@@ -11,14 +15,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
-pub use scan::{Defect, DefectKind, Item, OnDamage, Record, Scanner};
+pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input};
+pub use scan::{AofMagic, Defect, DefectKind, Extra, Item, OnDamage, Record, Scanner};
 pub use source::{Delimited, Listed, RecordSource, Records, Whole};
 
 use crate::disk::{SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
-use format::{FILE_HEADER_LEN, HeaderError};
+use format::FILE_HEADER_LEN;
 
 /// An open log: its file, header and size when opened.
 pub struct OpenLog {
@@ -65,36 +70,14 @@ pub fn open(path: &Path) -> Result<OpenLog> {
 }
 
 fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
-    let inspect = |source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = file.metadata().map_err(inspect)?.len();
-    let mut raw = [0u8; FILE_HEADER_LEN as usize];
-    let want = raw.len().min(usize::try_from(size).unwrap_or(raw.len()));
-    let mut got = 0;
-    while got < want {
-        let n = platform::read_at(file, &mut raw[got..want], got as u64).map_err(inspect)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let why = match FileHeader::decode(&raw[..got]) {
-        Ok(header) => return Ok((header, size)),
-        Err(HeaderError::NotALog) if size == 0 => "it is empty",
-        Err(HeaderError::NotALog) => "it does not start with the log magic",
-        Err(HeaderError::Truncated) => "its header is cut short",
-        Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
-        Err(HeaderError::Unsupported) => {
-            "its header names a version or checksum this durable does not know"
-        }
-    };
-    Err(Error::NotALog {
-        path: path.to_path_buf(),
-        why,
-        damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
-    })
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok((reader::native_header(file, path, size)?, size))
 }
 
 /// The overall state of a log.
@@ -117,6 +100,20 @@ impl Status {
             Status::Corrupt => "corrupt",
         }
     }
+
+    /// The worse of two verdicts.
+    pub fn worst(self, other: Status) -> Status {
+        let rank = |s| match s {
+            Status::Clean => 0,
+            Status::TornTail => 1,
+            Status::Corrupt => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// The most defects a verification keeps (the count goes on).
@@ -125,10 +122,18 @@ pub const MAX_DEFECTS_KEPT: usize = 100;
 /// What `verify` found in one log.
 #[derive(Debug, Clone)]
 pub struct Verification {
-    /// The log.
+    /// The log (a proglog pair: the store).
     pub path: PathBuf,
-    /// Its checksum algorithm.
-    pub algorithm: Algorithm,
+    /// Its format.
+    pub format: LogFormat,
+    /// Its checksum algorithm (`None`: the format has none).
+    pub algorithm: Option<Algorithm>,
+    /// proglog: the index read with the store.
+    pub index: Option<PathBuf>,
+    /// proglog: the file is an index read alone.
+    pub index_alone: bool,
+    /// aof: where the data ends and why.
+    pub aof: Option<aof::Analysis>,
     /// Valid records, including those after damage.
     pub records: u64,
     /// File size.
@@ -145,76 +150,111 @@ pub struct Verification {
     pub records_after_damage: u64,
     /// Bytes of those records.
     pub bytes_after_damage: u64,
-    /// The verdict.
+    /// The verdict (the worse of the file's and, for a proglog pair, its index's).
     pub status: Status,
+    /// The verdict on the main file alone.
+    pub main_status: Status,
+    /// The verdict on a proglog pair's index (`Clean` when there is none).
+    pub index_status: Status,
 }
 
-/// Check every record of the log at `path`. `progress(done, total)` is called as bytes are
-/// checked.
-pub fn verify(path: &Path, progress: impl FnMut(u64, u64)) -> Result<Verification> {
-    let log = open(path)?;
-    verify_open(&log, path, progress)
+/// Check every record of the log at `path` (format detected unless `opts` names it).
+/// `progress(done, total)` is called as bytes are checked.
+pub fn verify(
+    path: &Path,
+    opts: &OpenOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<Verification> {
+    let input = open_input(path, opts)?;
+    verify_open(&input, progress)
+}
+
+/// The checksum algorithm a log's records carry.
+pub fn algorithm_of(kind: &Kind) -> Option<Algorithm> {
+    match kind {
+        Kind::Native(header) => Some(header.algorithm),
+        Kind::Lines => Some(Algorithm::Sha256),
+        _ => None,
+    }
 }
 
 /// [`verify`] on a log already open (and perhaps locked, as `recover` holds it).
-pub fn verify_open(
-    log: &OpenLog,
-    path: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Verification> {
-    let mut scanner = log.scanner(OnDamage::Resync);
+pub fn verify_open(input: &Input, mut progress: impl FnMut(u64, u64)) -> Result<Verification> {
+    let path = &input.main.path;
+    let size = input.main.size;
+    let mut reader = input.reader(OnDamage::Resync);
     let mut v = Verification {
-        path: path.to_path_buf(),
-        algorithm: log.header.algorithm,
+        path: path.clone(),
+        format: input.format(),
+        algorithm: algorithm_of(&input.kind),
+        index: input.index.as_ref().map(|i| i.path.clone()),
+        index_alone: matches!(input.kind, Kind::ProglogIndex),
+        aof: match input.kind {
+            Kind::Aof(a) => Some(a),
+            _ => None,
+        },
         records: 0,
-        bytes: log.size,
-        valid_end: log.size,
+        bytes: size,
+        valid_end: size,
         records_before_damage: 0,
         defects: Vec::new(),
         defect_count: 0,
         records_after_damage: 0,
         bytes_after_damage: 0,
         status: Status::Clean,
+        main_status: Status::Clean,
+        index_status: Status::Clean,
     };
+    if let Some(a) = v.aof {
+        v.valid_end = a.logical_end;
+    }
+    let mut main_damaged = false;
     let mut last_report = 0u64;
     loop {
-        let item = scanner.next_item().map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
+        let item = reader.next_item().map_err(|source| Error::Inspect {
+            path: path.clone(),
             source,
         })?;
         match item {
             Item::Record(record) => {
                 v.records += 1;
-                if v.defect_count == 0 {
+                if !main_damaged {
                     v.records_before_damage += 1;
                 } else {
                     v.records_after_damage += 1;
-                    v.bytes_after_damage += log.header.algorithm.record_len(u64::from(record.len));
+                    v.bytes_after_damage += record.end - record.offset;
                 }
-                let at = scanner.position();
-                if at - last_report >= 64 << 20 {
-                    progress(at, log.size);
+                let at = reader.position();
+                if at.saturating_sub(last_report) >= 64 << 20 {
+                    progress(at, size);
                     last_report = at;
                 }
             }
             Item::Defect(defect) => {
-                if v.defect_count == 0 {
+                if !defect.in_index && !main_damaged {
                     v.valid_end = defect.offset;
+                    main_damaged = true;
                 }
                 v.defect_count += 1;
                 if v.defects.len() < MAX_DEFECTS_KEPT {
                     v.defects.push(defect);
                 }
-                if defect.next_valid.is_some() {
-                    v.status = Status::Corrupt;
-                } else if v.status == Status::Clean {
-                    v.status = Status::TornTail;
-                }
+                let part = if defect.in_index {
+                    &mut v.index_status
+                } else {
+                    &mut v.main_status
+                };
+                *part = part.worst(if defect.is_torn_tail() {
+                    Status::TornTail
+                } else {
+                    Status::Corrupt
+                });
+                v.status = v.main_status.worst(v.index_status);
             }
             Item::End => break,
         }
     }
-    progress(log.size, log.size);
+    progress(size, size);
     Ok(v)
 }
 
@@ -232,6 +272,9 @@ pub struct AppendOptions {
     pub verify: bool,
     /// Keep each record's offset for the report (8 bytes per record).
     pub keep_offsets: bool,
+    /// The log's format: `None` detects an existing log's (native or lines) and creates native;
+    /// `Some(Lines)` creates a lines log.
+    pub format: Option<LogFormat>,
 }
 
 /// What an append did.
@@ -243,7 +286,7 @@ pub struct Appended {
     pub algorithm: Algorithm,
     /// Records appended.
     pub count: u64,
-    /// Sequence number of the first of them.
+    /// Sequence number of the first of them (native; 0 for a lines log, which has none).
     pub first_seq: u64,
     /// Offset where they start.
     pub start: u64,
@@ -269,8 +312,12 @@ pub fn append(
     let mut t = Tracker::new(observer);
     // Read the first record before touching the log, so that a missing --file, an unreadable
     // input or an oversized first record changes nothing, not even by creating an empty log.
+    check_format_options(path, opts)?;
     let mut first = Vec::new();
     let has_first = source.next_record(&mut first)?;
+    if has_first && opts.format == Some(LogFormat::Lines) {
+        check_line(path, &first, source.describe(0))?;
+    }
     let (file, created) = loop {
         let (file, created) = open_or_create(path, opts, &mut t)?;
         lock(&file, path, opts.no_wait)?;
@@ -280,32 +327,51 @@ pub fn append(
             break (file, created);
         }
     };
-    let (header, size) = read_header(&file, path)?;
-    if let Some(asked) = opts.algorithm
-        && asked != header.algorithm
-        && !created
-    {
-        return Err(Error::ChecksumConflict {
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
             path: path.to_path_buf(),
-            existing: header.algorithm.name(),
-            requested: asked.name(),
-        });
-    }
-    // The tail check: O(1) through the last record's trailer.
-    let mut scanner = Scanner::new(&file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
-    let last = scanner.last_records(1).map_err(|source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let Some(last) = last else {
-        return Err(torn_tail(path, &file, header, size));
+            source,
+        })?
+        .len();
+    let writer = writer_for(&file, path, size, created, opts)?;
+    let (header_len, first_seq) = match &writer {
+        Writer::Native(header) => {
+            // The tail check: the last append must be whole, walked back from the end through
+            // the trailers (O(1) in the log's size).
+            let mut scanner =
+                Scanner::new(&file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+            let next = scanner
+                .last_append_whole()
+                .map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let Some(next) = next else {
+                return Err(torn_tail(path, &file, Kind::Native(*header), size));
+            };
+            (FILE_HEADER_LEN, next)
+        }
+        Writer::Lines => {
+            // The tail check: the lines at the end of the log (lines::tail_intact).
+            let ok = lines::tail_intact(&file, size).map_err(|source| Error::Inspect {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if !ok {
+                return Err(torn_tail(path, &file, Kind::Lines, size));
+            }
+            (0, 0)
+        }
     };
-    let first_seq = last.first().map_or(0, |r| r.seq + 1);
-    drop(scanner);
+    let algorithm = match &writer {
+        Writer::Native(header) => header.algorithm,
+        Writer::Lines => Algorithm::Sha256,
+    };
 
     let mut out = Appended {
         created,
-        algorithm: header.algorithm,
+        algorithm,
         count: 0,
         first_seq,
         start: size,
@@ -315,7 +381,7 @@ pub fn append(
     // An interrupt before the records are all written cuts the log back to where it was.
     platform::set_rollback(platform::raw_fd(&file), size);
     let first = has_first.then_some(first);
-    let written = write_records(&file, path, &header, first, source, opts, &mut out, &mut t);
+    let written = write_records(&file, path, &writer, first, source, opts, &mut out, &mut t);
     platform::clear_rollback();
     if written.is_ok() && out.count > 0 {
         crate::disk::mark_committed();
@@ -333,7 +399,12 @@ pub fn append(
         // Nothing may count as appended: cut the log back to where it was, and remove it if
         // this append created it (we still hold the lock; a waiting appender re-checks the
         // path after locking).
-        if created && size == FILE_HEADER_LEN && std::fs::remove_file(path).is_ok() {
+        if created && size == header_len && std::fs::remove_file(path).is_ok() {
+            return Err(error);
+        }
+        // Nothing written (a record refused before the first write): leave the file, mtime
+        // included, alone.
+        if file.metadata().is_ok_and(|m| m.len() == size) {
             return Err(error);
         }
         return Err(match file.set_len(size) {
@@ -342,14 +413,18 @@ pub fn append(
         });
     }
     if opts.verify && out.count > 0 {
-        let mut check = Scanner::new(
-            &file,
-            header,
-            size + out.bytes,
-            size,
-            first_seq,
-            OnDamage::Stop,
-        );
+        let end = size + out.bytes;
+        let mut check: Box<dyn Reader> = match &writer {
+            Writer::Native(header) => Box::new(Scanner::new(
+                &file,
+                *header,
+                end,
+                size,
+                first_seq,
+                OnDamage::Stop,
+            )),
+            Writer::Lines => Box::new(lines::LinesReader::new(&file, end, size, OnDamage::Stop)),
+        };
         let ok = t
             .run(Step::Verify, path, || {
                 let mut n = 0;
@@ -372,11 +447,115 @@ pub fn append(
     Ok(out)
 }
 
+/// Refuse, before anything is touched, the options no log could be appended with.
+fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
+    let why = match (opts.format, opts.algorithm) {
+        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => format!(
+            "durable appends only to native and lines logs, not {}",
+            f.name()
+        ),
+        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => format!(
+            "a lines log carries SHA-256 checksums; --checksum {} does not apply",
+            a.name()
+        ),
+        _ => return Ok(()),
+    };
+    Err(Error::Unsupported {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
+/// Whether `entry` can be a line of a lines log.
+fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
+    if entry.len() as u64 > MAX_RECORD {
+        return Err(Error::RecordTooLarge {
+            what,
+            len: entry.len() as u64,
+        });
+    }
+    if entry.contains(&b'\n') {
+        return Err(Error::Unencodable {
+            path: path.to_path_buf(),
+            what,
+            why: "it holds a newline, and a lines log has one entry per line",
+        });
+    }
+    Ok(())
+}
+
+/// How records are written: the format of the log being appended to.
+enum Writer {
+    Native(FileHeader),
+    Lines,
+}
+
+/// Decide the format of the log being appended to (just created, or existing), and check that
+/// an explicit `--checksum` fits it.
+fn writer_for(
+    file: &File,
+    path: &Path,
+    size: u64,
+    created: bool,
+    opts: &AppendOptions,
+) -> Result<Writer> {
+    let mut head = [0u8; 8];
+    let got = reader::read_prefix(file, size, &mut head).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];
+    let lines = match opts.format {
+        Some(LogFormat::Lines) if native_magic && !created => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: "it is a native log; --log-format lines only applies to a new log or a lines log"
+                    .into(),
+            });
+        }
+        Some(LogFormat::Lines) => true,
+        Some(_) => false,
+        None => {
+            !created
+                && got > 0
+                && !native_magic
+                && lines::looks_like_lines(file, size).map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        }
+    };
+    if lines {
+        if let Some(asked) = opts.algorithm
+            && asked != Algorithm::Sha256
+        {
+            return Err(Error::ChecksumConflict {
+                path: path.to_path_buf(),
+                existing: "sha256 (a lines log)",
+                requested: asked.name(),
+            });
+        }
+        return Ok(Writer::Lines);
+    }
+    let (header, _) = read_header(file, path)?;
+    if let Some(asked) = opts.algorithm
+        && asked != header.algorithm
+        && !created
+    {
+        return Err(Error::ChecksumConflict {
+            path: path.to_path_buf(),
+            existing: header.algorithm.name(),
+            requested: asked.name(),
+        });
+    }
+    Ok(Writer::Native(header))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_records(
     file: &File,
     path: &Path,
-    header: &FileHeader,
+    writer: &Writer,
     first: Option<Vec<u8>>,
     source: &mut dyn RecordSource,
     opts: &AppendOptions,
@@ -385,9 +564,20 @@ fn write_records(
 ) -> Result<()> {
     let started = t.start(Step::WriteLog, path).left(Aftermath::Unchanged)?;
     let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
-    let encoder = format::Encoder::new(header);
-    let mut pending = first;
+    let encoder = match writer {
+        Writer::Native(header) => Some(format::Encoder::new(header)),
+        Writer::Lines => None,
+    };
+    // One record of lookahead, so that the append's last record can be flagged as such.
     let mut record = Vec::new();
+    let mut have = match first {
+        Some(first) => {
+            record = first;
+            true
+        }
+        None => source.next_record(&mut record)?,
+    };
+    let mut next = Vec::new();
     let mut at = out.start;
     let flush = |batch: &mut Vec<u8>, at: &mut u64| -> Result<()> {
         platform::write_all_at(file, batch, *at).map_err(|source| Error::Step {
@@ -400,22 +590,36 @@ fn write_records(
         batch.clear();
         Ok(())
     };
-    loop {
-        match pending.take() {
-            Some(first) => record = first,
+    while have {
+        if out
+            .first_seq
+            .checked_add(out.count)
+            .is_none_or(|seq| seq == u64::MAX)
+        {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: "its sequence numbers are used up (the last one is never written)".into(),
+            });
+        }
+        let more = source.next_record(&mut next)?;
+        let flags = if out.count == 0 {
+            format::FLAG_FIRST
+        } else {
+            0
+        } | if more { 0 } else { format::FLAG_LAST };
+        let offset = at + batch.len() as u64;
+        match &encoder {
+            Some(encoder) => encoder
+                .encode(&mut batch, out.first_seq + out.count, flags, &record)
+                .map_err(|len| Error::RecordTooLarge {
+                    what: source.describe(out.count),
+                    len,
+                })?,
             None => {
-                if !source.next_record(&mut record)? {
-                    break;
-                }
+                check_line(path, &record, source.describe(out.count))?;
+                lines::encode(&mut batch, &record);
             }
         }
-        let offset = at + batch.len() as u64;
-        encoder
-            .encode(&mut batch, out.first_seq + out.count, &record)
-            .map_err(|len| Error::RecordTooLarge {
-                what: source.describe(out.count),
-                len,
-            })?;
         if opts.keep_offsets {
             out.offsets.push(offset);
         }
@@ -423,6 +627,8 @@ fn write_records(
         if batch.len() >= BATCH {
             flush(&mut batch, &mut at)?;
         }
+        std::mem::swap(&mut record, &mut next);
+        have = more;
     }
     if !batch.is_empty() {
         flush(&mut batch, &mut at)?;
@@ -464,13 +670,17 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
+    // A new lines log starts empty; a native one with its header.
+    let lines = opts.format == Some(LogFormat::Lines);
     let mut temp = t
         .run(Step::CreateTemp, &target.dir, || {
             TempFile::create_in(&target.dir, &target.name)
         })
         .left(Aftermath::Unchanged)?;
     t.run(Step::WriteTemp, temp.path(), || {
-        platform::write_all_at(temp.file(), &header.encode(), 0)?;
+        if !lines {
+            platform::write_all_at(temp.file(), &header.encode(), 0)?;
+        }
         platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
     })
     .left(Aftermath::Unchanged)?;
@@ -483,17 +693,37 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
-    if we_created && opts.sync != SyncLevel::None {
-        t.run(Step::SyncDir, &target.dir, || {
+    if we_created
+        && opts.sync != SyncLevel::None
+        && let Err(e) = t.run(Step::SyncDir, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+    {
+        // Nothing is appended yet: take the new, empty log back rather than leave it behind
+        // (its name may not even survive a power loss).
+        withdraw_new_log(path, if lines { 0 } else { FILE_HEADER_LEN });
+        return Err(Error::step(e, Aftermath::Unchanged));
     }
     let file = open().map_err(|source| Error::Inspect {
         path: path.to_path_buf(),
         source,
     })?;
     Ok((check_regular(file, path)?, we_created))
+}
+
+/// Remove the log this append just created, if it is still empty (`header_len` bytes): under
+/// its lock, so that an appender that opened it meanwhile either finds it gone when it re-checks
+/// the path after locking, or has appended and keeps it. Best effort: on any error it stays.
+fn withdraw_new_log(path: &Path, header_len: u64) {
+    let Ok(file) = File::options().read(true).write(true).open(path) else {
+        return;
+    };
+    if file.lock().is_err() || !is_at_path(&file, path) {
+        return;
+    }
+    if file.metadata().is_ok_and(|m| m.len() == header_len) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Whether `file` is still the file at `path` (same device and inode).
@@ -541,16 +771,27 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
 }
 
 /// The error for a log whose tail is not a valid record: find where the valid prefix ends.
-fn torn_tail(path: &Path, file: &File, header: FileHeader, size: u64) -> Error {
-    let mut scanner = Scanner::new(file, header, size, FILE_HEADER_LEN, 0, OnDamage::Stop);
+fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
+    let input_reader: Box<dyn Reader> = match kind {
+        Kind::Native(header) => Box::new(Scanner::new(
+            file,
+            header,
+            size,
+            FILE_HEADER_LEN,
+            0,
+            OnDamage::Stop,
+        )),
+        _ => Box::new(lines::LinesReader::new(file, size, 0, OnDamage::Stop)),
+    };
+    let mut reader = input_reader;
     loop {
-        match scanner.next_item() {
+        match reader.next_item() {
             Ok(Item::Record(_)) => continue,
             Ok(Item::Defect(defect)) => {
                 return Error::TornTail {
                     path: path.to_path_buf(),
                     offset: defect.offset,
-                    corrupt: defect.next_valid.is_some(),
+                    corrupt: !defect.is_torn_tail(),
                 };
             }
             // The whole log reads back valid (it was appended to while we looked): refuse anyway
@@ -558,7 +799,7 @@ fn torn_tail(path: &Path, file: &File, header: FileHeader, size: u64) -> Error {
             Ok(Item::End) | Err(_) => {
                 return Error::TornTail {
                     path: path.to_path_buf(),
-                    offset: scanner.position(),
+                    offset: reader.position(),
                     corrupt: false,
                 };
             }

@@ -7,33 +7,79 @@ use std::fs::File;
 use std::io;
 
 use super::format::{
-    Algorithm, Checksum, FileHeader, RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader,
-    RecordHeaderError, decode_trailer_prefix,
+    Algorithm, Checksum, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader, RECORD_HEADER_LEN,
+    RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError, decode_trailer_prefix,
 };
 use crate::platform;
 
 /// Bytes the scanner keeps in memory at once.
 pub const WINDOW: usize = 1 << 20;
 
-/// A valid record.
+/// A valid record, in any of the formats durable reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
     /// Its position among the valid records read so far (0-based).
     pub index: u64,
-    /// Offset of its header in the file.
+    /// Offset of its framing (native: the record header; lines: the line; proglog: the length
+    /// field; aof: the segment) in the file.
     pub offset: u64,
     /// Payload length.
-    pub len: u32,
-    /// Its sequence number as stored.
+    pub len: u64,
+    /// Offset of the payload.
+    pub data: u64,
+    /// Offset just past the record's framing: where the next record starts.
+    pub end: u64,
+    /// Its sequence number as stored (native); formats without one count from 0.
     pub seq: u64,
-    /// Its stored checksum.
-    pub checksum: Checksum,
+    /// Its stored checksum; `None` for formats that have none.
+    pub checksum: Option<Checksum>,
+    /// What only some formats have.
+    pub extra: Extra,
+}
+
+/// Format-specific facts about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Extra {
+    /// Nothing more (native, lines).
+    #[default]
+    None,
+    /// A proglog store record read with its index: the index's entry for it, if there is one
+    /// (relative offset, position).
+    StoreEntry(Option<(u32, u64)>),
+    /// A proglog index entry read alone: (relative offset, position in the store).
+    IndexEntry(u32, u64),
+    /// An aof segment: the magic that ends it and where.
+    AofSegment {
+        /// The magic after the segment, if any.
+        ends_with: Option<AofMagic>,
+        /// Its offset.
+        magic_offset: Option<u64>,
+    },
+}
+
+/// The two magics of the Go aof package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AofMagic {
+    /// Written after each write.
+    Tail,
+    /// Marks the end of a chunk.
+    Checkpoint,
+}
+
+impl AofMagic {
+    /// The stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AofMagic::Tail => "tail",
+            AofMagic::Checkpoint => "checkpoint",
+        }
+    }
 }
 
 impl Record {
     /// Offset of the payload.
     pub fn payload_offset(&self) -> u64 {
-        self.offset + RECORD_HEADER_LEN
+        self.data
     }
 }
 
@@ -58,6 +104,31 @@ pub enum DefectKind {
     /// Only zero bytes from here to the end of the file (preallocation, or a file grown by
     /// truncate).
     ZeroFill,
+    /// lines: the line's last field is not 64 lowercase hex digits.
+    NoChecksum,
+    /// proglog index: an entry that does not name record `i` at its position.
+    IndexMismatch {
+        /// The entry's number.
+        entry: u64,
+        /// The store position it should hold (`None`: the index alone, nothing to compare to).
+        expected: Option<u64>,
+        /// The position it holds.
+        found: u64,
+    },
+    /// proglog index: store records from here on have no index entry.
+    IndexMissing {
+        /// Records without an entry.
+        records: u64,
+    },
+    /// proglog index: non-zero entries for records the store does not have.
+    IndexBeyondStore,
+    /// aof: the last non-zero bytes are not a magic. `checkpoint` is where the last checkpoint
+    /// magic ends (the package's recovery lands there), `None` when the file has none at all
+    /// (the package calls it corrupted).
+    NoMagic {
+        /// End of the last checkpoint magic.
+        checkpoint: Option<u64>,
+    },
 }
 
 impl DefectKind {
@@ -70,7 +141,20 @@ impl DefectKind {
             DefectKind::ChecksumMismatch => "checksum-mismatch",
             DefectKind::Sequence { .. } => "sequence",
             DefectKind::ZeroFill => "zero-fill",
+            DefectKind::NoChecksum => "no-checksum",
+            DefectKind::IndexMismatch { .. } => "index-mismatch",
+            DefectKind::IndexMissing { .. } => "index-missing",
+            DefectKind::IndexBeyondStore => "index-beyond-store",
+            DefectKind::NoMagic { .. } => "no-magic",
         }
+    }
+
+    /// Damage that is never a crash's torn tail, whatever follows it.
+    fn always_corrupt(&self) -> bool {
+        matches!(
+            self,
+            DefectKind::IndexMismatch { .. } | DefectKind::NoMagic { checkpoint: None }
+        )
     }
 }
 
@@ -84,12 +168,24 @@ pub struct Defect {
     /// The offset of the next valid record after the damage, the evidence that this is
     /// corruption before the tail; `None` for a torn tail (nothing valid follows).
     pub next_valid: Option<u64>,
+    /// The damage is in a proglog index read with its store (offsets are the index's).
+    pub in_index: bool,
 }
 
 impl Defect {
+    /// A defect in the main file.
+    pub fn new(offset: u64, kind: DefectKind, next_valid: Option<u64>) -> Defect {
+        Defect {
+            offset,
+            kind,
+            next_valid,
+            in_index: false,
+        }
+    }
+
     /// Nothing valid follows: a torn tail, safe to cut off.
     pub fn is_torn_tail(&self) -> bool {
-        self.next_valid.is_none()
+        self.next_valid.is_none() && !self.kind.always_corrupt()
     }
 }
 
@@ -185,41 +281,84 @@ impl<'f> Scanner<'f> {
     }
 
     fn walk_back(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
-        let algorithm = self.header.algorithm;
-        let trailer_len = algorithm.trailer_len();
         let mut end = self.size;
         let mut out: Vec<Record> = Vec::new();
         while (out.len() as u64) < n && end > super::format::FILE_HEADER_LEN {
-            if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
+            let Some((start, rh, total, checksum)) = self.record_ending_at(end)? else {
+                return Ok(None);
+            };
+            if out.last().is_some_and(|next| next.seq != rh.seq + 1) {
                 return Ok(None);
             }
-            let t = self.window(end - trailer_len, 8)?;
-            let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
-                return Ok(None);
-            };
-            let Some(start) = end
-                .checked_sub(algorithm.record_len(u64::from(len)))
-                .filter(|s| *s >= super::format::FILE_HEADER_LEN)
-            else {
-                return Ok(None);
-            };
-            let Ok((rh, total, checksum)) = self.try_record(start)? else {
-                return Ok(None);
-            };
-            if start + total != end || out.last().is_some_and(|next| next.seq != rh.seq + 1) {
-                return Ok(None);
-            }
-            out.push(Record {
-                index: rh.seq,
-                offset: start,
-                len: rh.len,
-                seq: rh.seq,
-                checksum,
-            });
+            out.push(native_record(rh.seq, start, &rh, total, checksum));
             end = start;
         }
         out.reverse();
         Ok(Some(out))
+    }
+
+    /// The valid record that ends exactly at `end`, found through its trailer.
+    fn record_ending_at(
+        &mut self,
+        end: u64,
+    ) -> io::Result<Option<(u64, RecordHeader, u64, Checksum)>> {
+        let algorithm = self.header.algorithm;
+        let trailer_len = algorithm.trailer_len();
+        if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
+            return Ok(None);
+        }
+        let t = self.window(end - trailer_len, 8)?;
+        let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
+            return Ok(None);
+        };
+        let Some(start) = end
+            .checked_sub(algorithm.record_len(u64::from(len)))
+            .filter(|s| *s >= super::format::FILE_HEADER_LEN)
+        else {
+            return Ok(None);
+        };
+        let Ok((rh, total, checksum)) = self.try_record(start)? else {
+            return Ok(None);
+        };
+        Ok((start + total == end).then_some((start, rh, total, checksum)))
+    }
+
+    /// The tail check before an append: the log's last append must be whole, walked back from
+    /// the end through the trailers (a record flagged last, then back to one flagged first, each
+    /// valid, sequence numbers without gaps). Reads only that append's records, whatever the
+    /// log's size. Returns the sequence number for the next record, or `None` if the last append
+    /// is not whole (a torn tail, or damage).
+    pub fn last_append_whole(&mut self) -> io::Result<Option<u64>> {
+        self.precise = true;
+        let result = self.walk_last_append();
+        self.precise = false;
+        result
+    }
+
+    fn walk_last_append(&mut self) -> io::Result<Option<u64>> {
+        if self.size == super::format::FILE_HEADER_LEN {
+            return Ok(Some(0));
+        }
+        let mut end = self.size;
+        let mut next: Option<u64> = None;
+        let mut after: Option<u64> = None;
+        loop {
+            let Some((start, rh, _, _)) = self.record_ending_at(end)? else {
+                return Ok(None);
+            };
+            if after.is_none() && rh.flags & FLAG_LAST == 0 {
+                return Ok(None);
+            }
+            if after.is_some_and(|a| a != rh.seq + 1) {
+                return Ok(None);
+            }
+            next.get_or_insert(rh.seq + 1);
+            if rh.flags & FLAG_FIRST != 0 {
+                return Ok(next);
+            }
+            after = Some(rh.seq);
+            end = start;
+        }
     }
 
     /// Offset of the next record to read (after the last valid record, when the scan ended on
@@ -258,7 +397,7 @@ impl<'f> Scanner<'f> {
     pub fn payload(&self, record: &Record) -> Option<&[u8]> {
         let (start, len) = self.last_payload?;
         let at = usize::try_from(record.payload_offset().checked_sub(self.win_start)?).ok()?;
-        (at == start && len == record.len as usize).then(|| &self.buf[start..start + len])
+        (at == start && len as u64 == record.len).then(|| &self.buf[start..start + len])
     }
 
     /// Feed a record's payload to `f` in pieces of at most [`WINDOW`] bytes (from the window if
@@ -271,17 +410,9 @@ impl<'f> Scanner<'f> {
         if let Some(p) = self.payload(record) {
             return f(p);
         }
-        let mut offset = record.payload_offset();
-        let end = offset + u64::from(record.len);
-        let mut chunk = vec![0u8; WINDOW.min(record.len as usize)];
-        while offset < end {
-            let n = usize::try_from(end - offset)
-                .unwrap_or(WINDOW)
-                .min(chunk.len());
-            self.read_exact_at(&mut chunk[..n], offset)?;
-            f(&chunk[..n])?;
-            offset += n as u64;
-        }
+        let (bytes, reads) = super::reader::read_range(self.file, record.data, record.len, &mut f)?;
+        self.bytes_read += bytes;
+        self.reads += reads;
         Ok(())
     }
 
@@ -304,13 +435,7 @@ impl<'f> Scanner<'f> {
                     };
                     return self.defect(self.pos, kind);
                 }
-                let record = Record {
-                    index: self.index,
-                    offset: self.pos,
-                    len: record_header.len,
-                    seq: record_header.seq,
-                    checksum,
-                };
+                let record = native_record(self.index, self.pos, &record_header, total, checksum);
                 self.index += 1;
                 self.next_seq = record_header.seq + 1;
                 self.pos += total;
@@ -325,18 +450,14 @@ impl<'f> Scanner<'f> {
         self.last_payload = None;
         if self.all_zero_from(offset)? {
             self.done = true;
-            return Ok(Item::Defect(Defect {
+            return Ok(Item::Defect(Defect::new(
                 offset,
-                kind: DefectKind::ZeroFill,
-                next_valid: None,
-            }));
+                DefectKind::ZeroFill,
+                None,
+            )));
         }
         let next_valid = self.find_next_valid(offset + 1)?;
-        let defect = Defect {
-            offset,
-            kind,
-            next_valid,
-        };
+        let defect = Defect::new(offset, kind, next_valid);
         match (next_valid, self.on_damage) {
             (Some(next), OnDamage::Resync) => {
                 // Continue there, with the sequence number that record carries.
@@ -458,15 +579,17 @@ impl<'f> Scanner<'f> {
             return Ok(Some(Err(DefectKind::BadHeader)));
         }
         let len = le32(&hb[8..12]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&hb[12..20]);
         if hb[4] != super::format::TYPE_DATA
-            || hb[5] != 0
+            || hb[5] & !FLAGS_KNOWN != 0
             || hb[6..8] != [0, 0]
             || u64::from(len) > super::format::MAX_RECORD
+            || u64::from_le_bytes(seq) == u64::MAX
         {
             return Ok(Some(Err(DefectKind::BadLength)));
         }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&hb[12..20]);
+        let flags = hb[5];
         let total = Algorithm::Crc32.record_len(u64::from(len));
         if offset + total > self.size {
             return Ok(Some(Err(DefectKind::Truncated)));
@@ -480,7 +603,9 @@ impl<'f> Scanner<'f> {
         if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
             return Ok(Some(Err(DefectKind::BadLength)));
         }
-        crc.update(&record[20..t + 8]);
+        // Header bytes 0..20 are in the state already; skip the header CRC (see
+        // RecordHasher::new) and go on with the payload and the trailer prefix.
+        crc.update(&record[24..t + 8]);
         let sum = crc.finalize().to_le_bytes();
         if record[t + 8..t + 12] != sum {
             return Ok(Some(Err(DefectKind::ChecksumMismatch)));
@@ -488,14 +613,14 @@ impl<'f> Scanner<'f> {
         self.last_payload = Some((s + H, len as usize));
         let header = RecordHeader {
             kind: super::format::TYPE_DATA,
+            flags,
             len,
             seq: u64::from_le_bytes(seq),
         };
         Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
     }
 
-    /// Look for the first valid record at or after `from` whose sequence number is not below
-    /// the expected one (so a copy of an earlier record inside a payload is not taken for it).
+    /// Look for the first whole append at or after `from` ([`Scanner::whole_append_at`]).
     fn find_next_valid(&mut self, from: u64) -> io::Result<Option<u64>> {
         let finder = memchr::memmem::Finder::new(&RECORD_MAGIC);
         let mut at = from;
@@ -511,16 +636,40 @@ impl<'f> Scanner<'f> {
             };
             let candidate = at + hit as u64;
             let saved = self.last_payload;
-            if let Ok((rh, _, _)) = self.try_record(candidate)?
-                && rh.seq >= self.next_seq
-            {
-                self.last_payload = saved;
+            let whole = self.whole_append_at(candidate)?;
+            self.last_payload = saved;
+            if whole {
                 return Ok(Some(candidate));
             }
-            self.last_payload = saved;
             at = candidate + 1;
         }
         Ok(None)
+    }
+
+    /// Whether a whole append starts at `offset`: a valid record flagged first (with a sequence
+    /// number not below the expected one, so a copy of an earlier record inside a payload is not
+    /// taken for it), then valid records without gaps up to one flagged last. Only that is
+    /// evidence of corruption before the tail: what a torn append leaves (a later block kept,
+    /// an earlier one lost) never holds one.
+    fn whole_append_at(&mut self, offset: u64) -> io::Result<bool> {
+        let Ok((rh, total, _)) = self.try_record(offset)? else {
+            return Ok(false);
+        };
+        if rh.seq < self.next_seq || rh.flags & FLAG_FIRST == 0 {
+            return Ok(false);
+        }
+        let (mut rh, mut at) = (rh, offset + total);
+        while rh.flags & FLAG_LAST == 0 {
+            let Ok((next, total, _)) = self.try_record(at)? else {
+                return Ok(false);
+            };
+            if next.seq != rh.seq + 1 || next.flags & FLAG_FIRST != 0 {
+                return Ok(false);
+            }
+            rh = next;
+            at += total;
+        }
+        Ok(true)
     }
 
     /// Whether every byte from `from` to the end of the file is zero.
@@ -574,22 +723,24 @@ impl<'f> Scanner<'f> {
         }
         Ok(0)
     }
+}
 
-    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = platform::read_at(self.file, &mut buf[filled..], offset + filled as u64)?;
-            self.reads += 1;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file became shorter while it was read",
-                ));
-            }
-            filled += n;
-            self.bytes_read += n as u64;
-        }
-        Ok(())
+fn native_record(
+    index: u64,
+    offset: u64,
+    header: &RecordHeader,
+    total: u64,
+    checksum: Checksum,
+) -> Record {
+    Record {
+        index,
+        offset,
+        len: u64::from(header.len),
+        data: offset + RECORD_HEADER_LEN,
+        end: offset + total,
+        seq: header.seq,
+        checksum: Some(checksum),
+        extra: Extra::None,
     }
 }
 

@@ -74,6 +74,14 @@ pub(crate) fn append_args(env: &Env, log: &Path, records: &[&str]) {
     assert_eq!(r.code, 0, "append {records:?}: {}", r.stderr);
 }
 
+/// Append each record by an invocation of its own: every record is then a whole append, the
+/// evidence that damage before it is corruption, not a torn tail (docs/FORMAT.md).
+pub(crate) fn append_each(env: &Env, log: &Path, records: &[&str]) {
+    for record in records {
+        append_args(env, log, &[record]);
+    }
+}
+
 /// Create the log `rel` holding `payloads` (any bytes: each goes through `--file`), with the
 /// given `--checksum`.
 pub(crate) fn create_log(env: &Env, rel: &str, payloads: &[&[u8]], checksum: &str) -> PathBuf {
@@ -376,7 +384,7 @@ fn header_then_zeros_has_no_records() {
 fn a_4_gib_length_is_bad_length() {
     let env = Env::new();
     let log = env.path("huge.log");
-    append_args(&env, &log, &["zero", "one", "two"]);
+    append_each(&env, &log, &["zero", "one", "two"]);
     let bytes = fs::read(&log).expect("read");
     let records = layout(&bytes);
 
@@ -413,7 +421,29 @@ fn a_4_gib_length_is_bad_length() {
     assert_eq!(fs::read(&mid_log).expect("read"), middle, "changed");
 }
 
-/// Guards: random bytes are "not a durable log" for verify, dump and append: exit 2, one line
+/// Guards: a record header claiming the last sequence number (2^64 - 1, never written) is
+/// damage (bad-length), not a panic or a wrap to 0, for verify, dump --last and append.
+#[test]
+fn the_last_sequence_number_is_bad_length() {
+    let env = Env::new();
+    let log = env.path("max.log");
+    append_each(&env, &log, &["zero", "one"]);
+    let mut bytes = fs::read(&log).expect("read");
+    let records = layout(&bytes);
+    let (start, _) = records[1];
+    let header = record_header(&bytes, 3, u64::MAX);
+    bytes[start..start + 24].copy_from_slice(&header);
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["defects"][0]["kind"], "bad-length", "{v}");
+    let r = run(&env, &["log", "dump", "--last", "2", s(&log)], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = run(&env, &["log", "append", s(&log), "two"], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
+/// Guards: random bytes are "not a log durable can read" for verify, dump and append: exit 2, one line
 /// naming the file, the file unchanged.
 #[test]
 fn random_bytes_are_not_a_log() {
@@ -427,7 +457,7 @@ fn random_bytes_are_not_a_log() {
         vec!["log", "append", s(&path), "x"],
     ] {
         let r = run(&env, &args, b"");
-        assert_one_line_error(&r, &path, "not a durable log");
+        assert_one_line_error(&r, &path, "not a log durable can read");
         assert_eq!(
             fs::read(&path).expect("read"),
             junk,
@@ -437,7 +467,7 @@ fn random_bytes_are_not_a_log() {
     // A text file given to append: refused, unchanged.
     let text = env.write("notes.txt", "just some notes\n");
     let r = run(&env, &["log", "append", s(&text), "x"], b"");
-    assert_one_line_error(&r, &text, "not a durable log");
+    assert_one_line_error(&r, &text, "not a log durable can read");
     assert_eq!(env.read("notes.txt"), b"just some notes\n");
     env.assert_no_leftovers();
 }
@@ -579,7 +609,7 @@ fn mixed_tree(env: &Env) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
         .set_len(len - 3)
         .expect("cut");
     let corrupt = env.path("tree/sub/deeper/corrupt.log");
-    append_args(env, &corrupt, &["aaaa", "bbbb", "cccc"]);
+    append_each(env, &corrupt, &["aaaa", "bbbb", "cccc"]);
     let mut bytes = fs::read(&corrupt).expect("read");
     let first = layout(&bytes)[0];
     bytes[first.0 + 24 + 1] ^= 0x20;
@@ -774,13 +804,43 @@ fn append_after_torn_tail_is_refused() {
     env.assert_no_leftovers();
 }
 
+/// Guards: damage inside the last append, even with valid records of that append after it, is
+/// a torn tail (exit 1): a power loss can keep a later block of an append without an earlier
+/// one, and only a whole later append (flagged first .. last) is evidence of corruption. The
+/// append after it is refused, and recover cuts the whole append into the sidecar.
+#[test]
+fn damage_inside_the_last_append_is_a_torn_tail() {
+    let env = Env::new();
+    let log = env.path("g.log");
+    append_args(&env, &log, &["before"]);
+    append_args(&env, &log, &["one", "two", "three"]);
+    let mut bytes = fs::read(&log).expect("read");
+    let records = layout(&bytes);
+    let (start, _) = records[1];
+    bytes[start + 24] ^= 1;
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["status"], "torn-tail", "{v}");
+    assert_eq!(v["valid_end"], start, "{v}");
+    assert_eq!(v["defects"][0]["next_valid"], Value::Null, "{v}");
+    let r = run(&env, &["log", "append", s(&log), "four"], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(fs::read(&log).expect("read"), bytes, "changed");
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read(&log).expect("read"), &bytes[..start]);
+    let sidecar = env.path(&format!("g.log.discarded-{start}"));
+    assert_eq!(fs::read(sidecar).expect("sidecar"), &bytes[start..]);
+}
+
 /// Guards: damage before a torn tail (valid records after the first defect) refuses the append
 /// as corruption (exit 3), file unchanged.
 #[test]
 fn append_after_corruption_and_torn_tail_is_refused() {
     let env = Env::new();
     let log = env.path("c.log");
-    append_args(&env, &log, &["one", "two", "three"]);
+    append_each(&env, &log, &["one", "two", "three"]);
     let mut bytes = fs::read(&log).expect("read");
     let first = layout(&bytes)[0];
     bytes[first.0 + 24] ^= 1;
@@ -1169,7 +1229,7 @@ fn dump_selection() {
 fn dump_shows_damage() {
     let env = Env::new();
     let log = env.path("d.log");
-    append_args(&env, &log, &["alpha", "bravo", "charlie", "delta"]);
+    append_each(&env, &log, &["alpha", "bravo", "charlie", "delta"]);
     let mut bytes = fs::read(&log).expect("read");
     let records = layout(&bytes);
     let (bad, next) = (records[1].0, records[2].0);

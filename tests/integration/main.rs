@@ -5,11 +5,16 @@ mod common;
 
 mod cli;
 mod crash;
+mod explore;
 mod failures;
+mod faults;
+mod formats;
 mod fuzz_regressions;
 mod limits;
 mod log;
 mod log_props;
 mod recover;
 mod save;
+mod storm;
 mod strace;
+mod strace_parse;

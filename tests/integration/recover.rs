@@ -121,10 +121,15 @@ fn make_log(env: &Env, rel: &str, payloads: &[&str]) -> Vec<u8> {
     if let Some(parent) = log.parent() {
         fs::create_dir_all(parent).expect("create parent");
     }
-    let mut args = vec!["log", "append", "--sync", "none", arg(&log)];
-    args.extend_from_slice(payloads);
-    let r = run(env, &args);
-    assert_eq!(r.code(), 0, "create {rel}: {}", r.show());
+    // One append per record: each is then a whole append, the evidence that damage before it
+    // is corruption rather than a torn tail (docs/FORMAT.md).
+    for payload in payloads {
+        let r = run(
+            env,
+            &["log", "append", "--sync", "none", arg(&log), payload],
+        );
+        assert_eq!(r.code(), 0, "create {rel}: {}", r.show());
+    }
     fs::read(&log).expect("read the new log")
 }
 

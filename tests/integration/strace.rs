@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::common::{self, Env};
+use crate::strace_parse::{
+    Syscall, absolute, fd_and_path, has_flag, parse_trace, run_under_strace, unquote,
+};
 
 /// The calls traced: everything that creates, writes, flushes, renames or removes a file.
 const TRACED: &str = "openat,open,creat,write,pwrite64,fsync,fdatasync,close,rename,renameat,\
@@ -33,246 +36,6 @@ const FD_CALLS: &[&str] = &[
 
 const WRITES: &[&str] = &["write", "pwrite64"];
 const SYNCS: &[&str] = &["fsync", "fdatasync"];
-
-// ---------------------------------------------------------------------------------------------
-// Parsing strace output
-// ---------------------------------------------------------------------------------------------
-
-/// One completed system call, as strace printed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Syscall {
-    /// The thread that made it.
-    pid: u32,
-    /// The call's name (`openat`, `fsync`, …).
-    name: String,
-    /// The text between the parentheses, as printed.
-    args: String,
-    /// The numeric return value (`-1` for a failed call).
-    ret: i64,
-    /// Everything after `= `, e.g. `6</tmp/x/t>` or `-1 ENOENT (No such file or directory)`.
-    ret_text: String,
-}
-
-impl Syscall {
-    /// The arguments split at top-level commas (not inside strings or brackets).
-    fn arg_list(&self) -> Vec<String> {
-        split_args(&self.args)
-    }
-
-    fn arg(&self, i: usize) -> Option<String> {
-        self.arg_list().into_iter().nth(i)
-    }
-
-    /// The file descriptor in the first argument (`6</tmp/x/t>` → 6).
-    fn fd(&self) -> Option<i64> {
-        fd_and_path(&self.arg(0)?).0
-    }
-
-    fn ok(&self) -> bool {
-        self.ret >= 0
-    }
-}
-
-/// Parse a whole strace `-f -y` output file. Lines strace splits because another thread ran in
-/// between (`<unfinished ...>` / `<... NAME resumed>`) are joined; exit and signal lines
-/// (`+++ …`, `--- …`) are skipped.
-fn parse_trace(text: &str) -> Result<Vec<Syscall>, String> {
-    let mut calls = Vec::new();
-    let mut unfinished: HashMap<u32, String> = HashMap::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_end();
-        if line.is_empty() {
-            continue;
-        }
-        let (pid, rest) = split_pid(line);
-        if rest.starts_with("+++") || rest.starts_with("---") {
-            continue;
-        }
-        if let Some(head) = rest.strip_suffix("<unfinished ...>") {
-            unfinished.insert(pid, head.trim_end().to_string());
-            continue;
-        }
-        let joined;
-        let rest = if let Some(resumed) = rest.strip_prefix("<... ") {
-            let (_, tail) = resumed
-                .split_once(" resumed>")
-                .ok_or_else(|| format!("line {}: bad resumed line: {line}", n + 1))?;
-            let head = unfinished
-                .remove(&pid)
-                .ok_or_else(|| format!("line {}: resumed call never started: {line}", n + 1))?;
-            joined = format!("{head}{tail}");
-            joined.as_str()
-        } else {
-            rest
-        };
-        calls.push(parse_call(pid, rest).map_err(|e| format!("line {}: {e}: {line}", n + 1))?);
-    }
-    Ok(calls)
-}
-
-/// `12345  rest` → (12345, "rest"); a line without a pid gets pid 0.
-fn split_pid(line: &str) -> (u32, &str) {
-    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
-    match line[..digits].parse() {
-        Ok(pid) if line[digits..].starts_with(' ') => (pid, line[digits..].trim_start()),
-        _ => (0, line),
-    }
-}
-
-/// `name(args) = ret`
-fn parse_call(pid: u32, text: &str) -> Result<Syscall, String> {
-    let open = text.find('(').ok_or("no '('")?;
-    let name = &text[..open];
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(format!("bad call name {name:?}"));
-    }
-    let close = matching_paren(text, open).ok_or("no matching ')'")?;
-    let args = text[open + 1..close].trim().to_string();
-    let after = text[close + 1..].trim_start();
-    let ret_text = after
-        .strip_prefix('=')
-        .ok_or("no '=' after the arguments")?
-        .trim()
-        .to_string();
-    let digits: String = ret_text
-        .chars()
-        .enumerate()
-        .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '-'))
-        .map(|(_, c)| c)
-        .collect();
-    let ret = digits
-        .parse()
-        .map_err(|_| format!("return value {ret_text:?} is not a number"))?;
-    Ok(Syscall {
-        pid,
-        name: name.to_string(),
-        args,
-        ret,
-        ret_text,
-    })
-}
-
-/// Each character of `text` with whether it is code: not inside a quoted string and not inside
-/// a `-y` path annotation (`3</a, (b)>`, `AT_FDCWD</dir>`), where commas and brackets mean nothing.
-fn classify(text: &str) -> Vec<(usize, char, bool)> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut in_path = false;
-    for (i, c) in text.char_indices() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            out.push((i, c, false));
-        } else if in_path {
-            in_path = c != '>';
-            out.push((i, c, false));
-        } else if c == '"' {
-            in_string = true;
-            out.push((i, c, false));
-        } else if c == '<'
-            && (text[..i].ends_with(|p: char| p.is_ascii_digit())
-                || text[..i].ends_with("AT_FDCWD"))
-        {
-            in_path = true;
-            out.push((i, c, false));
-        } else {
-            out.push((i, c, true));
-        }
-    }
-    out
-}
-
-/// Index of the `)` closing the `(` at `open`, skipping strings, paths and nested brackets.
-fn matching_paren(text: &str, open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, c, code) in classify(text) {
-        if i < open || !code {
-            continue;
-        }
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return (c == ')').then_some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Split an argument list at top-level commas.
-fn split_args(args: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut depth = 0i32;
-    for (_, c, code) in classify(args) {
-        if code {
-            match c {
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    out.push(current.trim().to_string());
-                    current.clear();
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        current.push(c);
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().to_string());
-    }
-    out
-}
-
-/// `6</tmp/x/t>(deleted)` → (Some(6), Some("/tmp/x/t")); `AT_FDCWD</tmp/x>` → (None, Some(..)).
-fn fd_and_path(arg: &str) -> (Option<i64>, Option<String>) {
-    let (head, path) = match arg.find('<') {
-        Some(lt) => {
-            let rest = &arg[lt + 1..];
-            let path = rest.find('>').map(|gt| rest[..gt].to_string());
-            (&arg[..lt], path)
-        }
-        None => (arg, None),
-    };
-    (head.trim().parse().ok(), path)
-}
-
-/// A quoted strace string argument, unescaped (`"a\"b"` → `a"b`); `None` if it is not a string.
-fn unquote(arg: &str) -> Option<String> {
-    let inner = arg.strip_prefix('"')?;
-    let end = inner.rfind('"')?;
-    let inner = &inner[..end];
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    Some(out)
-}
-
-/// Whether a flags argument (`O_RDWR|O_CREAT|…`) contains `flag`.
-fn has_flag(flags: &str, flag: &str) -> bool {
-    flags.split('|').any(|f| f.trim() == flag)
-}
 
 // ---------------------------------------------------------------------------------------------
 // A trace: calls attributed to the files they act on
@@ -507,17 +270,6 @@ impl Trace {
         let c = &self.calls[i];
         format!("#{i} {}({}) = {}", c.name, c.args, c.ret_text)
     }
-}
-
-fn absolute(path: &str, base: &Path) -> PathBuf {
-    let p = Path::new(path);
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    };
-    // Lexically drop `.` components ("dir/." is the directory itself).
-    joined.components().collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,45 +669,24 @@ fn scratch() -> (Env, PathBuf) {
 /// Run `durable save ARGS…` under strace with `input` on stdin. `None` (after saying why) when
 /// strace is missing or cannot trace here.
 fn traced_save(test: &str, root: &Path, args: &[&str], input: &str) -> Option<Traced> {
-    if !common::have("strace") {
-        common::skip(
-            test,
-            "strace is not installed (CI installs it; apt-get install strace)",
-        );
-        return None;
-    }
-    let out_dir = tempfile::tempdir().expect("trace dir");
-    let trace_file = out_dir.path().join("trace");
-    let output = assert_cmd::Command::new("strace")
-        .args(["-f", "-y", "-s", "256", "-e"])
-        .arg(format!("trace={TRACED}"))
-        .arg("-o")
-        .arg(&trace_file)
-        .arg(common::durable_path())
-        .arg("save")
-        .args(args)
-        .current_dir(root)
-        .env_remove("DURABLE_FAULT")
-        .write_stdin(input)
-        .output()
-        .expect("run strace");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let text = std::fs::read_to_string(&trace_file).unwrap_or_default();
-    if text.is_empty() && (stderr.contains("ptrace") || stderr.contains("Operation not permitted"))
-    {
-        common::skip(
-            test,
-            &format!("strace cannot trace in this environment: {}", stderr.trim()),
-        );
-        return None;
-    }
-    let trace = Trace::parse(&text, root)
-        .unwrap_or_else(|e| panic!("{test}: cannot parse the trace: {e}\n{text}"));
+    let trace_set = format!("trace={TRACED}");
+    let mut full = vec!["save"];
+    full.extend_from_slice(args);
+    let run = run_under_strace(
+        test,
+        &["-f", "-y", "-s", "256", "-e", &trace_set],
+        &common::durable_path(),
+        &full,
+        root,
+        input.as_bytes(),
+    )?;
+    let trace = Trace::parse(&run.text, root)
+        .unwrap_or_else(|e| panic!("{test}: cannot parse the trace: {e}\n{}", run.text));
     Some(Traced {
         trace,
-        text,
-        code: output.status.code(),
-        stderr,
+        code: run.output.status.code(),
+        stderr: String::from_utf8_lossy(&run.output.stderr).into_owned(),
+        text: run.text,
     })
 }
 

@@ -1,0 +1,525 @@
+//! proglog's log segments: a store (records of an 8-byte big-endian length then the data, no
+//! checksum) and an index (12-byte entries: 4-byte big-endian offset relative to the segment's
+//! base, 8-byte big-endian position in the store), memory-mapped at its maximum size while open
+//! and trimmed on a clean close, so an ungraceful shutdown leaves it zero-padded. Reading a store
+//! (with its index, checking each entry), an index alone, detection, and the index rebuild that
+//! `recover` does.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+
+use super::reader::{Reader, Window};
+use super::scan::{Defect, DefectKind, Extra, Item, Record};
+
+/// Bytes of a store record's length field.
+pub const LEN_WIDTH: u64 = 8;
+/// Bytes of an index entry.
+pub const ENTRY_WIDTH: u64 = 12;
+
+fn be64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+fn entry_of(b: &[u8]) -> (u32, u64) {
+    (
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        be64(&b[4..12]),
+    )
+}
+
+/// The bytes of index entry `i` for a record at `position`.
+pub fn encode_entry(i: u64, position: u64) -> [u8; 12] {
+    let mut e = [0u8; 12];
+    // Relative offsets are 4 bytes in proglog; a segment never holds 2^32 records.
+    e[..4].copy_from_slice(&(i as u32).to_be_bytes());
+    e[4..].copy_from_slice(&position.to_be_bytes());
+    e
+}
+
+/// What the store holds at `pos`: `Ok((len, end))` for a record, `Err(())` if it runs past the
+/// end of the file.
+fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64), ()>> {
+    if win.size - pos < LEN_WIDTH {
+        return Ok(Err(()));
+    }
+    let len = be64(win.get(pos, LEN_WIDTH as usize)?);
+    if len > win.size - pos - LEN_WIDTH {
+        return Ok(Err(()));
+    }
+    Ok(Ok((len, pos + LEN_WIDTH + len)))
+}
+
+/// Forward reader of a store, checking each record's index entry when the index is given.
+pub struct StoreReader<'f> {
+    win: Window<'f>,
+    pos: u64,
+    count: u64,
+    done: bool,
+    queued: VecDeque<Item>,
+    index: Option<Window<'f>>,
+    /// The first entry that names another position: (entry, expected, found).
+    mismatch: Option<(u64, u64, u64)>,
+    /// The first record without an entry.
+    missing: Option<u64>,
+}
+
+impl<'f> StoreReader<'f> {
+    /// Read the store `file` of `size` bytes, with its index (file, size) if there is one.
+    pub fn new(file: &'f File, size: u64, index: Option<(&'f File, u64)>) -> StoreReader<'f> {
+        StoreReader {
+            win: Window::new(file, size),
+            pos: 0,
+            count: 0,
+            done: false,
+            queued: VecDeque::new(),
+            index: index.map(|(f, s)| Window::new(f, s)),
+            mismatch: None,
+            missing: None,
+        }
+    }
+
+    /// The index entry for record `i`: `None` past the index's end or where it is zero padding.
+    fn entry(&mut self, i: u64) -> io::Result<Option<(u32, u64)>> {
+        let Some(index) = self.index.as_mut() else {
+            return Ok(None);
+        };
+        let at = i.saturating_mul(ENTRY_WIDTH);
+        if at.saturating_add(ENTRY_WIDTH) > index.size {
+            return Ok(None);
+        }
+        let bytes = index.get(at, ENTRY_WIDTH as usize)?;
+        if i > 0 && bytes.iter().all(|b| *b == 0) {
+            return Ok(None);
+        }
+        Ok(Some(entry_of(bytes)))
+    }
+
+    /// The store has ended (cleanly, or in `store_defect`): queue its defect and the index's.
+    fn finish(&mut self, store_defect: Option<Defect>) -> io::Result<()> {
+        self.done = true;
+        if let Some(d) = store_defect {
+            self.queued.push_back(Item::Defect(d));
+        }
+        let n = self.count;
+        let in_index = |offset, kind| Defect {
+            offset,
+            kind,
+            next_valid: None,
+            in_index: true,
+        };
+        if let Some((entry, expected, found)) = self.mismatch {
+            self.queued.push_back(Item::Defect(in_index(
+                entry * ENTRY_WIDTH,
+                DefectKind::IndexMismatch {
+                    entry,
+                    expected: Some(expected),
+                    found,
+                },
+            )));
+        }
+        if let Some(index) = self.index.as_mut() {
+            let end = n.saturating_mul(ENTRY_WIDTH);
+            if let Some(first) = self.missing {
+                self.queued.push_back(Item::Defect(in_index(
+                    first * ENTRY_WIDTH,
+                    DefectKind::IndexMissing { records: n - first },
+                )));
+            } else if index.size > end {
+                let kind = if all_zero(index, end)? {
+                    DefectKind::ZeroFill
+                } else {
+                    DefectKind::IndexBeyondStore
+                };
+                self.queued.push_back(Item::Defect(in_index(end, kind)));
+            }
+        }
+        self.queued.push_back(Item::End);
+        Ok(())
+    }
+}
+
+fn all_zero(win: &mut Window<'_>, mut at: u64) -> io::Result<bool> {
+    while at < win.size {
+        let chunk = win.get(at, super::scan::WINDOW)?;
+        if chunk.iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(true)
+}
+
+impl Reader for StoreReader<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        if let Some(item) = self.queued.pop_front() {
+            return Ok(item);
+        }
+        if self.done {
+            return Ok(Item::End);
+        }
+        if self.pos >= self.win.size {
+            self.finish(None)?;
+            return self.next_item();
+        }
+        let (len, end) = match store_record(&mut self.win, self.pos)? {
+            Ok(r) => r,
+            Err(()) => {
+                let kind = if all_zero(&mut self.win, self.pos)? {
+                    DefectKind::ZeroFill
+                } else {
+                    DefectKind::Truncated
+                };
+                self.finish(Some(Defect::new(self.pos, kind, None)))?;
+                return self.next_item();
+            }
+        };
+        let i = self.count;
+        let extra = if self.index.is_some() {
+            let entry = self.entry(i)?;
+            match entry {
+                Some((rel, at)) if u64::from(rel) == i && at == self.pos => {}
+                Some((_, found)) => {
+                    self.mismatch.get_or_insert((i, self.pos, found));
+                }
+                None => {
+                    self.missing.get_or_insert(i);
+                }
+            }
+            Extra::StoreEntry(entry)
+        } else {
+            Extra::None
+        };
+        let record = Record {
+            index: i,
+            offset: self.pos,
+            len,
+            data: self.pos + LEN_WIDTH,
+            end,
+            seq: i,
+            checksum: None,
+            extra,
+        };
+        self.count += 1;
+        self.pos = end;
+        Ok(Item::Record(record))
+    }
+
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.win.stream(record.data, record.len, f)
+    }
+
+    fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn refresh(&mut self) -> io::Result<bool> {
+        let grew = self.win.refresh()?;
+        if grew {
+            self.done = false;
+            self.queued.clear();
+        }
+        Ok(grew)
+    }
+
+    fn io_stats(&self) -> (u64, u64) {
+        self.win.stats()
+    }
+}
+
+/// Forward reader of an index read alone: each entry is a record (its 12 bytes are the payload).
+pub struct IndexReader<'f> {
+    win: Window<'f>,
+    i: u64,
+    last_pos: u64,
+    done: bool,
+}
+
+impl<'f> IndexReader<'f> {
+    /// Read the index `file` of `size` bytes.
+    pub fn new(file: &'f File, size: u64) -> IndexReader<'f> {
+        IndexReader {
+            win: Window::new(file, size),
+            i: 0,
+            last_pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Reader for IndexReader<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        let at = self.i.saturating_mul(ENTRY_WIDTH);
+        if self.done || at >= self.win.size {
+            self.done = true;
+            return Ok(Item::End);
+        }
+        self.done = true;
+        let zero_rest = all_zero(&mut self.win, at)?;
+        if self.win.size - at < ENTRY_WIDTH {
+            let kind = if zero_rest {
+                DefectKind::ZeroFill
+            } else {
+                DefectKind::Truncated
+            };
+            return Ok(Item::Defect(Defect::new(at, kind, None)));
+        }
+        let bytes = self.win.get(at, ENTRY_WIDTH as usize)?;
+        let (rel, pos) = entry_of(bytes);
+        if self.i > 0 && zero_rest {
+            return Ok(Item::Defect(Defect::new(at, DefectKind::ZeroFill, None)));
+        }
+        let expected_first = self.i == 0 && pos != 0;
+        if u64::from(rel) != self.i || expected_first || (self.i > 0 && pos <= self.last_pos) {
+            let kind = DefectKind::IndexMismatch {
+                entry: self.i,
+                expected: (self.i == 0).then_some(0),
+                found: pos,
+            };
+            return Ok(Item::Defect(Defect::new(at, kind, None)));
+        }
+        self.done = false;
+        let record = Record {
+            index: self.i,
+            offset: at,
+            len: ENTRY_WIDTH,
+            data: at,
+            end: at + ENTRY_WIDTH,
+            seq: self.i,
+            checksum: None,
+            extra: Extra::IndexEntry(rel, pos),
+        };
+        self.i += 1;
+        self.last_pos = pos;
+        Ok(Item::Record(record))
+    }
+
+    fn payload(&self, _record: &Record) -> Option<&[u8]> {
+        None
+    }
+
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        f(self.win.get(record.data, record.len as usize)?)
+    }
+
+    fn position(&self) -> u64 {
+        self.i * ENTRY_WIDTH
+    }
+
+    fn refresh(&mut self) -> io::Result<bool> {
+        Err(super::reader::not_followable("a proglog index"))
+    }
+
+    fn io_stats(&self) -> (u64, u64) {
+        self.win.stats()
+    }
+}
+
+/// Entries looked at by detection.
+const DETECT_ENTRIES: u64 = 64;
+
+/// Whether the file reads as a proglog index: entry 0 is (0, 0), entry 1 is (1, p > 0), then
+/// entries (i, increasing) up to zero padding (only zeros to the end) or [`DETECT_ENTRIES`].
+pub fn looks_like_index(file: &File, size: u64) -> io::Result<bool> {
+    if size < 2 * ENTRY_WIDTH {
+        return Ok(false);
+    }
+    let mut win = Window::new(file, size);
+    let mut last = 0u64;
+    for i in 0..DETECT_ENTRIES.min(size / ENTRY_WIDTH) {
+        let at = i * ENTRY_WIDTH;
+        let (rel, pos) = entry_of(win.get(at, ENTRY_WIDTH as usize)?);
+        if i >= 2 && rel == 0 && pos == 0 {
+            return all_zero(&mut win, at);
+        }
+        let ok = u64::from(rel) == i && if i == 0 { pos == 0 } else { pos > last };
+        if !ok {
+            return Ok(false);
+        }
+        last = pos;
+    }
+    let whole = size / ENTRY_WIDTH * ENTRY_WIDTH;
+    Ok(size / ENTRY_WIDTH > DETECT_ENTRIES || all_zero(&mut win, whole)?)
+}
+
+/// Records detection follows before it believes a store.
+const DETECT_RECORDS: u64 = 4096;
+
+/// Whether the file reads as a proglog store: lengths that chain exactly to the end of the file
+/// (or over [`DETECT_RECORDS`] records), at least one of them not zero.
+pub fn looks_like_store(file: &File, size: u64) -> io::Result<bool> {
+    let mut win = Window::new(file, size);
+    let (mut pos, mut nonempty) = (0u64, false);
+    for _ in 0..DETECT_RECORDS {
+        if pos == size {
+            return Ok(nonempty);
+        }
+        match store_record(&mut win, pos)? {
+            Ok((len, end)) => {
+                nonempty |= len > 0;
+                pos = end;
+            }
+            Err(()) => return Ok(false),
+        }
+    }
+    Ok(nonempty)
+}
+
+/// How an index differs from the one its store calls for: the first differing byte and the
+/// right length; `None` if they are the same.
+pub fn index_diff(
+    store: &File,
+    store_size: u64,
+    index: &File,
+    index_size: u64,
+) -> io::Result<Option<(u64, u64)>> {
+    let mut s = Window::new(store, store_size);
+    let mut x = Window::new(index, index_size);
+    let (mut pos, mut i) = (0u64, 0u64);
+    while let Ok((_, end)) = store_record(&mut s, pos)? {
+        let at = i * ENTRY_WIDTH;
+        let want = encode_entry(i, pos);
+        let have_len = index_size.saturating_sub(at).min(ENTRY_WIDTH) as usize;
+        let have = x.get(at, have_len)?;
+        if let Some(k) = (0..ENTRY_WIDTH as usize).find(|&k| have.get(k) != Some(&want[k])) {
+            return Ok(Some((at + k as u64, first_rest_len(store, store_size)?)));
+        }
+        pos = end;
+        i += 1;
+        if pos >= store_size {
+            break;
+        }
+    }
+    let right = i * ENTRY_WIDTH;
+    Ok((index_size != right).then_some((right.min(index_size), right)))
+}
+
+/// The right index length for a store: 12 bytes per whole record.
+fn first_rest_len(store: &File, size: u64) -> io::Result<u64> {
+    let mut s = Window::new(store, size);
+    let (mut pos, mut n) = (0u64, 0u64);
+    while pos < size {
+        match store_record(&mut s, pos)? {
+            Ok((_, end)) => {
+                pos = end;
+                n += 1;
+            }
+            Err(()) => break,
+        }
+    }
+    Ok(n * ENTRY_WIDTH)
+}
+
+/// Write the index entries the store calls for, from byte `from` on (a write of whole entries
+/// from the entry holding `from`), into `index`. Returns the index's right length.
+pub fn write_index_from(store: &File, store_size: u64, index: &File, from: u64) -> io::Result<u64> {
+    let mut s = Window::new(store, store_size);
+    let first = from / ENTRY_WIDTH;
+    let (mut pos, mut i) = (0u64, 0u64);
+    let mut batch = Vec::with_capacity(1 << 16);
+    let mut at = first * ENTRY_WIDTH;
+    while pos < store_size {
+        let Ok((_, end)) = store_record(&mut s, pos)? else {
+            break;
+        };
+        if i >= first {
+            batch.extend_from_slice(&encode_entry(i, pos));
+            if batch.len() >= 1 << 16 {
+                crate::platform::write_all_at(index, &batch, at)?;
+                at += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        pos = end;
+        i += 1;
+    }
+    crate::platform::write_all_at(index, &batch, at)?;
+    Ok(i * ENTRY_WIDTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> File {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open")
+    }
+
+    fn store(records: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        let (mut s, mut x) = (Vec::new(), Vec::new());
+        for (i, r) in records.iter().enumerate() {
+            x.extend_from_slice(&encode_entry(i as u64, s.len() as u64));
+            s.extend_from_slice(&(r.len() as u64).to_be_bytes());
+            s.extend_from_slice(r);
+        }
+        (s, x)
+    }
+
+    #[test]
+    fn index_diff_finds_the_first_wrong_byte_and_the_right_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, x) = store(&[b"a", b"bb", b"ccc"]);
+        let sf = file(&dir, "0.store", &s);
+        let n = s.len() as u64;
+        let same = file(&dir, "same.index", &x);
+        assert_eq!(
+            index_diff(&sf, n, &same, x.len() as u64).expect("diff"),
+            None
+        );
+
+        let mut padded = x.clone();
+        padded.resize(1024, 0);
+        let pf = file(&dir, "padded.index", &padded);
+        assert_eq!(index_diff(&sf, n, &pf, 1024).expect("diff"), Some((36, 36)));
+
+        let short = file(&dir, "short.index", &x[..24]);
+        assert_eq!(
+            index_diff(&sf, n, &short, 24).expect("diff"),
+            Some((24, 36))
+        );
+
+        let mut wrong = x.clone();
+        wrong[12 + 11] ^= 1;
+        let wf = file(&dir, "wrong.index", &wrong);
+        assert_eq!(index_diff(&sf, n, &wf, 36).expect("diff"), Some((23, 36)));
+
+        // Rebuilding from the first wrong byte gives the index proglog would have written.
+        let len = write_index_from(&sf, n, &wf, 23).expect("write");
+        wf.set_len(len).expect("set_len");
+        let mut back = vec![0u8; 36];
+        crate::platform::read_at(&wf, &mut back, 0).expect("read");
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn detection_needs_a_chain_to_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, x) = store(&[b"a", b"bb", b"ccc"]);
+        let sf = file(&dir, "s", &s);
+        assert!(looks_like_store(&sf, s.len() as u64).expect("detect"));
+        assert!(!looks_like_store(&sf, s.len() as u64 - 1).expect("detect"));
+        let zeros = file(&dir, "z", &[0u8; 64]);
+        assert!(!looks_like_store(&zeros, 64).expect("detect"));
+        assert!(!looks_like_index(&zeros, 64).expect("detect"));
+        let mut padded = x.clone();
+        padded.resize(240, 0);
+        let xf = file(&dir, "x", &padded);
+        assert!(looks_like_index(&xf, 240).expect("detect"));
+    }
+}

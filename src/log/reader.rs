@@ -1,0 +1,523 @@
+//! The one reader interface every log format sits behind, and the opening of a log of any
+//! format: detection by content (and, for proglog, by file name), or the format the user names.
+//! `verify`, `dump`, `recover` and `salvage` only ever see a [`Reader`], so every output format,
+//! selection option and exit code works the same for all formats.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{FILE_HEADER_LEN, FileHeader, HeaderError};
+use super::scan::{Item, OnDamage, Record, Scanner};
+use super::{aof, lines, proglog};
+use crate::error::{Error, Result};
+use crate::platform;
+
+/// A forward reader of records and defects, whatever the format.
+pub trait Reader {
+    /// The next record or defect.
+    fn next_item(&mut self) -> io::Result<Item>;
+
+    /// The payload of the record just returned, if the reader still holds it in memory.
+    fn payload(&self, _record: &Record) -> Option<&[u8]> {
+        None
+    }
+
+    /// Feed a record's payload to `f` in pieces of at most [`super::scan::WINDOW`] bytes.
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()>;
+
+    /// Where the next record would start (after a torn tail: the end of the valid prefix).
+    fn position(&self) -> u64;
+
+    /// Take a new look at the file's size (`dump --follow`); `Ok(true)` if it changed.
+    fn refresh(&mut self) -> io::Result<bool>;
+
+    /// Bytes and read calls made so far.
+    fn io_stats(&self) -> (u64, u64);
+
+    /// The last `n` records without reading the whole file, if the format allows it; `None`:
+    /// read forward.
+    fn last_records(&mut self, _n: u64) -> io::Result<Option<Vec<Record>>> {
+        Ok(None)
+    }
+}
+
+impl Reader for Scanner<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        Scanner::next_item(self)
+    }
+    fn payload(&self, record: &Record) -> Option<&[u8]> {
+        Scanner::payload(self, record)
+    }
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        Scanner::read_payload(self, record, f)
+    }
+    fn position(&self) -> u64 {
+        Scanner::position(self)
+    }
+    fn refresh(&mut self) -> io::Result<bool> {
+        Scanner::refresh(self)
+    }
+    fn io_stats(&self) -> (u64, u64) {
+        Scanner::io_stats(self)
+    }
+    fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
+        Scanner::last_records(self, n)
+    }
+}
+
+/// The log formats durable reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// durable's own (docs/FORMAT.md).
+    Native,
+    /// The seed notes' text log: `ENTRY SHA256HEX\n` per entry.
+    Lines,
+    /// proglog's store (8-byte big-endian length + data) and index (12-byte entries).
+    Proglog,
+    /// Files of the Go `aof` package (tail and checkpoint magics, zero-filled).
+    Aof,
+}
+
+impl LogFormat {
+    /// The stable name used in reports and by `--log-format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Native => "native",
+            LogFormat::Lines => "lines",
+            LogFormat::Proglog => "proglog",
+            LogFormat::Aof => "aof",
+        }
+    }
+}
+
+/// A file that belongs to an open log.
+pub struct Part {
+    /// Its path.
+    pub path: PathBuf,
+    /// The file.
+    pub file: File,
+    /// Its size when opened.
+    pub size: u64,
+}
+
+/// What an open log is.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A native log with this header.
+    Native(FileHeader),
+    /// A lines log.
+    Lines,
+    /// A proglog store, with its index in [`Input::index`] if there is one.
+    ProglogStore,
+    /// A proglog index read alone (no store).
+    ProglogIndex,
+    /// An aof file, analysed when opened.
+    Aof(aof::Analysis),
+}
+
+impl Kind {
+    /// The format.
+    pub fn format(&self) -> LogFormat {
+        match self {
+            Kind::Native(_) => LogFormat::Native,
+            Kind::Lines => LogFormat::Lines,
+            Kind::ProglogStore | Kind::ProglogIndex => LogFormat::Proglog,
+            Kind::Aof(_) => LogFormat::Aof,
+        }
+    }
+}
+
+/// A log of any format, open for reading.
+pub struct Input {
+    /// What it is.
+    pub kind: Kind,
+    /// The main file: the log (the store for a proglog pair, the index for an index alone).
+    pub main: Part,
+    /// The index of a proglog store.
+    pub index: Option<Part>,
+}
+
+impl Input {
+    /// A forward reader from the first record.
+    pub fn reader(&self, on_damage: OnDamage) -> Box<dyn Reader + '_> {
+        match self.kind {
+            Kind::Native(header) => Box::new(Scanner::new(
+                &self.main.file,
+                header,
+                self.main.size,
+                FILE_HEADER_LEN,
+                0,
+                on_damage,
+            )),
+            Kind::Lines => Box::new(lines::LinesReader::new(
+                &self.main.file,
+                self.main.size,
+                0,
+                on_damage,
+            )),
+            Kind::ProglogStore => Box::new(proglog::StoreReader::new(
+                &self.main.file,
+                self.main.size,
+                self.index.as_ref().map(|i| (&i.file, i.size)),
+            )),
+            Kind::ProglogIndex => {
+                Box::new(proglog::IndexReader::new(&self.main.file, self.main.size))
+            }
+            Kind::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
+        }
+    }
+
+    /// The format.
+    pub fn format(&self) -> LogFormat {
+        self.kind.format()
+    }
+}
+
+/// How to open a log.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// The format, instead of detecting it.
+    pub format: Option<LogFormat>,
+    /// A proglog index to read with the store (instead of `<base>.index`).
+    pub index: Option<PathBuf>,
+    /// Open the files for writing too (recover).
+    pub write: bool,
+    /// A proglog index named by the user is read alone, even with its store beside it (`dump`
+    /// of an index shows its entries).
+    pub index_alone: bool,
+}
+
+fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Open a regular file as a [`Part`].
+pub fn open_part(path: &Path, write: bool) -> Result<Part> {
+    let meta = std::fs::metadata(path).map_err(inspect(path))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        });
+    }
+    let file = File::options()
+        .read(true)
+        .write(write)
+        .open(path)
+        .map_err(inspect(path))?;
+    let size = file.metadata().map_err(inspect(path))?.len();
+    Ok(Part {
+        path: path.to_path_buf(),
+        file,
+        size,
+    })
+}
+
+/// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`).
+pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let other = if let Some(base) = name.strip_suffix(".store") {
+        format!("{base}.index")
+    } else {
+        format!("{}.store", name.strip_suffix(".index")?)
+    };
+    let sibling = path.with_file_name(other);
+    sibling.is_file().then_some(sibling)
+}
+
+/// Open the log at `path`, detecting its format unless `opts.format` names it.
+pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
+    let main = open_part(path, opts.write)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect(&main, name)?,
+    };
+    let kind = match format {
+        LogFormat::Native => {
+            let header = read_native_header(&main)?;
+            Kind::Native(header)
+        }
+        LogFormat::Lines => Kind::Lines,
+        LogFormat::Aof => Kind::Aof(aof::analyse(&main.file, main.size).map_err(inspect(path))?),
+        LogFormat::Proglog => {
+            // A file named `.index`, or an index by content, read alone unless its store is
+            // there; everything else is a store.
+            let is_index = name.ends_with(".index")
+                || (!name.ends_with(".store")
+                    && opts.index.is_none()
+                    && proglog::looks_like_index(&main.file, main.size).map_err(inspect(path))?);
+            if is_index && opts.index.is_none() {
+                if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
+                    let index = main;
+                    let main = open_part(&store, opts.write)?;
+                    return Ok(Input {
+                        kind: Kind::ProglogStore,
+                        main,
+                        index: Some(index),
+                    });
+                }
+                Kind::ProglogIndex
+            } else {
+                let index = match &opts.index {
+                    Some(i) => Some(open_part(i, opts.write)?),
+                    None => match proglog_sibling(path) {
+                        Some(i) => Some(open_part(&i, opts.write)?),
+                        None => None,
+                    },
+                };
+                return Ok(Input {
+                    kind: Kind::ProglogStore,
+                    main,
+                    index,
+                });
+            }
+        }
+    };
+    Ok(Input {
+        kind,
+        main,
+        index: None,
+    })
+}
+
+fn read_native_header(part: &Part) -> Result<FileHeader> {
+    native_header(&part.file, &part.path, part.size)
+}
+
+/// The native header of `file` (`size` bytes), or why it has none.
+pub(crate) fn native_header(file: &File, path: &Path, size: u64) -> Result<FileHeader> {
+    let mut raw = [0u8; FILE_HEADER_LEN as usize];
+    let got = read_prefix(file, size, &mut raw).map_err(inspect(path))?;
+    let why = match FileHeader::decode(&raw[..got]) {
+        Ok(header) => return Ok(header),
+        Err(HeaderError::NotALog) if size == 0 => "it is empty",
+        Err(HeaderError::NotALog) => "it does not start with the log magic",
+        Err(HeaderError::Truncated) => "its header is cut short",
+        Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
+        Err(HeaderError::Unsupported) => {
+            "its header names a version or checksum this durable does not know"
+        }
+    };
+    Err(Error::NotALog {
+        path: path.to_path_buf(),
+        why,
+        damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
+    })
+}
+
+/// Read the first bytes of a file (as many as fit `buf` and the file); returns how many.
+pub(crate) fn read_prefix(file: &File, size: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let want = buf.len().min(usize::try_from(size).unwrap_or(buf.len()));
+    let mut got = 0;
+    while got < want {
+        let n = platform::read_at(file, &mut buf[got..want], got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+/// Decide a file's format from its name and content (docs/FORMAT.md, "Detection").
+fn detect(part: &Part, name: &str) -> Result<LogFormat> {
+    let io = inspect(&part.path);
+    let mut head = [0u8; FILE_HEADER_LEN as usize];
+    let got = read_prefix(&part.file, part.size, &mut head).map_err(io)?;
+    // Native: the magic (a damaged header is still ours: reported as such).
+    if got > 0 && head[..got.min(8)] == super::format::FILE_MAGIC[..got.min(8)] {
+        return Ok(LogFormat::Native);
+    }
+    if name.ends_with(".store") || name.ends_with(".index") {
+        return Ok(LogFormat::Proglog);
+    }
+    let io = inspect(&part.path);
+    let found = (|| -> io::Result<Option<LogFormat>> {
+        if part.size == 0 {
+            return Ok(None);
+        }
+        if lines::looks_like_lines(&part.file, part.size)? {
+            return Ok(Some(LogFormat::Lines));
+        }
+        if proglog::looks_like_index(&part.file, part.size)?
+            || proglog::looks_like_store(&part.file, part.size)?
+        {
+            return Ok(Some(LogFormat::Proglog));
+        }
+        if aof::looks_like_aof(&part.file, part.size)? {
+            return Ok(Some(LogFormat::Aof));
+        }
+        Ok(None)
+    })()
+    .map_err(io)?;
+    if let Some(format) = found {
+        return Ok(format);
+    }
+    let why = if part.size == 0 {
+        "it is empty"
+    } else if aof::all_zero(&part.file, part.size).unwrap_or(false) {
+        "it holds only zero bytes"
+    } else {
+        "it is in none of the formats durable reads (native, lines, proglog, aof); name one with --log-format"
+    };
+    Err(Error::NotALog {
+        path: part.path.clone(),
+        why,
+        damaged_header: false,
+    })
+}
+
+/// Feed bytes `[offset, offset + len)` of `file` to `f` in pieces of at most
+/// [`super::scan::WINDOW`] bytes. Returns (bytes read, read calls).
+pub(crate) fn read_range(
+    file: &File,
+    offset: u64,
+    len: u64,
+    f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<(u64, u64)> {
+    let window = super::scan::WINDOW as u64;
+    let mut chunk = vec![0u8; len.min(window) as usize];
+    let (mut at, end) = (offset, offset + len);
+    let mut reads = 0;
+    while at < end {
+        let n = (end - at).min(window) as usize;
+        let mut filled = 0;
+        while filled < n {
+            let got = platform::read_at(file, &mut chunk[filled..n], at + filled as u64)?;
+            reads += 1;
+            if got == 0 {
+                return Err(shrank());
+            }
+            filled += got;
+        }
+        f(&chunk[..n])?;
+        at += n as u64;
+    }
+    Ok((len, reads))
+}
+
+pub(crate) fn shrank() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file became shorter while it was read",
+    )
+}
+
+/// A read window over a file for the foreign readers: bounded memory, few `pread` calls.
+pub(crate) struct Window<'f> {
+    file: &'f File,
+    /// The file's size as the reader sees it.
+    pub size: u64,
+    buf: Vec<u8>,
+    start: u64,
+    len: usize,
+    pub bytes_read: u64,
+    pub reads: u64,
+}
+
+impl<'f> Window<'f> {
+    pub(crate) fn new(file: &'f File, size: u64) -> Window<'f> {
+        Window {
+            file,
+            size,
+            buf: Vec::new(),
+            start: 0,
+            len: 0,
+            bytes_read: 0,
+            reads: 0,
+        }
+    }
+
+    /// Up to `len` bytes (at most [`super::scan::WINDOW`]) from `offset`, fewer at the end of
+    /// the file.
+    pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
+        let len = len
+            .min(super::scan::WINDOW)
+            .min(usize::try_from(self.size.saturating_sub(offset)).unwrap_or(usize::MAX));
+        if offset >= self.start && offset + len as u64 <= self.start + self.len as u64 {
+            let s = (offset - self.start) as usize;
+            return Ok(&self.buf[s..s + len]);
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; super::scan::WINDOW];
+        }
+        let want = usize::try_from(self.size - offset)
+            .unwrap_or(super::scan::WINDOW)
+            .min(super::scan::WINDOW);
+        let mut filled = 0;
+        while filled < want {
+            let n = platform::read_at(
+                self.file,
+                &mut self.buf[filled..want],
+                offset + filled as u64,
+            )?;
+            self.reads += 1;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+            self.bytes_read += n as u64;
+        }
+        self.start = offset;
+        self.len = filled;
+        if filled < len {
+            return Err(shrank());
+        }
+        Ok(&self.buf[..len])
+    }
+
+    /// Forget what is held (the file may have changed).
+    pub(crate) fn reset(&mut self, size: u64) {
+        self.size = size;
+        self.len = 0;
+    }
+
+    /// Take a new look at the file's size; `true` (and the window dropped) if it changed.
+    pub(crate) fn refresh(&mut self) -> io::Result<bool> {
+        let size = self.file.metadata()?.len();
+        let changed = size != self.size;
+        if changed {
+            self.reset(size);
+        }
+        Ok(changed)
+    }
+
+    /// Feed bytes `[offset, offset + len)` to `f` in pieces ([`read_range`]), counted.
+    pub(crate) fn stream(
+        &mut self,
+        offset: u64,
+        len: u64,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let (bytes, reads) = read_range(self.file, offset, len, f)?;
+        self.bytes_read += bytes;
+        self.reads += reads;
+        Ok(())
+    }
+
+    /// Bytes and read calls so far.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (self.bytes_read, self.reads)
+    }
+}
+
+/// The error of `dump --follow` on a preallocated, memory-mapped file (aof, proglog index).
+pub(crate) fn not_followable(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} cannot be followed (it is preallocated and memory-mapped)"),
+    )
+}

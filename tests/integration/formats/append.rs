@@ -1,0 +1,499 @@
+//! `log append --log-format lines` (and its alias `--format lines`): the bytes it writes are the
+//! seed notes' format, an existing lines log is appended to without the flag, and what it
+//! refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
+//! cannot be appended to) leaves the file byte-identical.
+
+use std::fs;
+
+use super::*;
+use crate::common::{Cases, Env};
+
+/// Parse a lines log by the seed notes' rules, independently of durable: each line is
+/// `ENTRY SP 64-lowercase-hex LF` with the hex the SHA-256 of ENTRY. The entries.
+fn seed_parse(bytes: &[u8]) -> Vec<Vec<u8>> {
+    assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "ends with LF");
+    let mut out = Vec::new();
+    for l in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        assert!(
+            l.len() >= 65,
+            "line too short: {:?}",
+            String::from_utf8_lossy(l)
+        );
+        let (entry, rest) = l.split_at(l.len() - 65);
+        assert_eq!(rest[0], b' ', "a space before the checksum");
+        let hexed = std::str::from_utf8(&rest[1..]).expect("hex is ASCII");
+        assert!(
+            hexed
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+            "lowercase hex: {hexed}"
+        );
+        assert_eq!(
+            hexed,
+            sha_hex(entry),
+            "checksum of {:?}",
+            String::from_utf8_lossy(entry)
+        );
+        out.push(entry.to_vec());
+    }
+    out
+}
+
+/// Guards: `log append --log-format lines` and `--format lines` create a log whose bytes are
+/// exactly `ENTRY SP sha256hex LF` per record (entries with spaces, an empty one), which
+/// verify then detects as lines.
+#[test]
+fn creates_the_seed_format() {
+    let env = Env::new();
+    let entries: [&[u8]; 4] = [b"first entry", b"with  two  spaces ", b"", b"last"];
+    let args: Vec<&str> = entries
+        .iter()
+        .map(|e| std::str::from_utf8(e).expect("utf-8"))
+        .collect();
+    for flag in ["--log-format", "--format"] {
+        let path = env.path(&format!("new{flag}.log"));
+        let mut a = vec!["log", "append", "--sync", "none", flag, "lines", s(&path)];
+        a.extend(&args);
+        let r = go(&env, &a);
+        assert_eq!(r.code, 0, "{flag} lines: {}", show(&r));
+        let bytes = fs::read(&path).expect("read");
+        assert_eq!(bytes, lines_log(&entries), "{flag} lines: exact bytes");
+        assert_eq!(seed_parse(&bytes), entries.map(<[u8]>::to_vec));
+        let rep = verify(&env, &path, &[]);
+        check_report(flag, &rep, "clean", 4, bytes.len(), None);
+        assert_eq!(rep.1["format"], "lines");
+    }
+    // Entries from stdin (one per line, and -0) and from a file (non-UTF-8 bytes).
+    let path = env.path("stdin.log");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--log-format",
+            "lines",
+            s(&path),
+        ],
+        b"a b\n\nc\n",
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let f = env.write("bin.entry", b"\xff\xfe bytes");
+    let r = go(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "--file", s(&f)],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", "-0", s(&path)],
+        b"x y\0z",
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let want: [&[u8]; 6] = [b"a b", b"", b"c", b"\xff\xfe bytes", b"x y", b"z"];
+    assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
+}
+
+/// Guards: an existing lines log (written by another program) is appended to without the flag,
+/// in its own format; a new log without the flag is native.
+#[test]
+fn appends_to_an_existing_lines_log_without_the_flag() {
+    let env = Env::new();
+    let path = env.write("seed.log", lines_log(&LINE_ENTRIES));
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            s(&path),
+            "next one",
+            "and more",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let mut want: Vec<&[u8]> = LINE_ENTRIES.to_vec();
+    want.extend([&b"next one"[..], b"and more"]);
+    assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--verify",
+            s(&path),
+            "verified",
+        ],
+    );
+    assert_eq!(r.code, 0, "--verify: {}", show(&r));
+
+    let native = env.path("native.log");
+    let r = go(&env, &["log", "append", "--sync", "none", s(&native), "x"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(
+        &fs::read(&native).expect("read")[..8],
+        b"\x89DLOG\r\n\x1a",
+        "new logs are native"
+    );
+}
+
+/// Guards: --print-offsets prints each new line's offset, the offsets dump shows.
+#[test]
+fn print_offsets_are_line_offsets() {
+    let env = Env::new();
+    let path = env.write("o.log", lines_log(&[b"zero"]));
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--print-offsets",
+            s(&path),
+            "one",
+            "two two",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let printed: Vec<String> = r.out().split_whitespace().map(str::to_string).collect();
+    let bounds = line_bounds(&[b"zero", b"one", b"two two"]);
+    assert_eq!(
+        printed,
+        vec![bounds[1].to_string(), bounds[2].to_string()],
+        "{}",
+        show(&r)
+    );
+    let (_, objs) = dump(&env, &path, &[]);
+    let offsets: Vec<String> = objs
+        .iter()
+        .skip(1)
+        .map(|o| o["offset"].to_string())
+        .collect();
+    assert_eq!(offsets, printed);
+}
+
+/// Guards: what append refuses with lines leaves everything as it was: an entry containing LF
+/// (argument, --file, --whole stdin; exit 2, no new log created), --checksum crc32 (exit 2),
+/// a torn tail (exit 1) or a damaged line followed by a torn tail (exit 3) in the log, and appending to a proglog store,
+/// index or an aof file (exit 2).
+#[test]
+fn refusals_change_nothing() {
+    let env = Env::new();
+    let good = lines_log(&LINE_ENTRIES);
+    env.write("ok.log", &good);
+    env.write("torn.log", &good[..good.len() - 7]);
+    // As for native logs, append checks the tail: a damaged line with a torn tail after it is
+    // corruption (exit 3); a damaged last line is a torn tail (exit 1). Line 1 is the damaged one
+    // (a damaged first line keeps the file from being detected as lines).
+    let bounds = line_bounds(&LINE_ENTRIES);
+    let mut bad = good.clone();
+    bad[bounds[1]] ^= 1;
+    bad.truncate(bad.len() - 3);
+    env.write("corrupt.log", &bad);
+    let mut first_bad = good.clone();
+    first_bad[0] ^= 1;
+    first_bad.truncate(first_bad.len() - 3);
+    env.write("first-bad.log", &first_bad);
+    let mut last_bad = good.clone();
+    last_bad[bounds[LINE_ENTRIES.len() - 1]] ^= 1;
+    env.write("last-bad.log", &last_bad);
+    env.write("multi.entry", b"one\ntwo");
+    env.write("seg/0.store", store(&STORE_RECORDS));
+    env.write("seg/0.index", index_for(&STORE_RECORDS));
+    env.write("data.aof", aof_standard().bytes);
+    let cases_list: Vec<(&str, Vec<&str>, &[u8], i32)> = vec![
+        (
+            "LF in an argument",
+            vec!["--log-format", "lines", "ok.log", "a", "b\nc"],
+            b"",
+            2,
+        ),
+        (
+            "LF in an argument, new log",
+            vec!["--log-format", "lines", "new.log", "b\nc"],
+            b"",
+            2,
+        ),
+        (
+            "LF in an argument, alias",
+            vec!["--format", "lines", "new.log", "b\nc"],
+            b"",
+            2,
+        ),
+        (
+            "LF in an argument, detected",
+            vec!["ok.log", "b\nc"],
+            b"",
+            2,
+        ),
+        (
+            "LF in --file",
+            vec!["ok.log", "--file", "multi.entry"],
+            b"",
+            2,
+        ),
+        ("LF in --whole stdin", vec!["--whole", "ok.log"], b"x\ny", 2),
+        (
+            "LF in --whole stdin, new log",
+            vec!["--log-format", "lines", "--whole", "new.log"],
+            b"x\ny",
+            2,
+        ),
+        (
+            "an entry over 16 MiB",
+            vec!["--log-format", "lines", "new.log", "--file", "big.entry"],
+            b"",
+            2,
+        ),
+        (
+            "an entry over 16 MiB, existing",
+            vec!["ok.log", "--file", "big.entry"],
+            b"",
+            2,
+        ),
+        (
+            "--checksum crc32",
+            vec![
+                "--log-format",
+                "lines",
+                "--checksum",
+                "crc32",
+                "new.log",
+                "a",
+            ],
+            b"",
+            2,
+        ),
+        (
+            "--checksum crc32, existing",
+            vec!["--checksum", "crc32", "ok.log", "a"],
+            b"",
+            2,
+        ),
+        ("a torn tail", vec!["torn.log", "a"], b"", 1),
+        (
+            "a torn tail, named",
+            vec!["--log-format", "lines", "torn.log", "a"],
+            b"",
+            1,
+        ),
+        ("a damaged last line", vec!["last-bad.log", "a"], b"", 1),
+        (
+            "a corrupt line and a torn tail",
+            vec!["corrupt.log", "a"],
+            b"",
+            3,
+        ),
+        (
+            "a corrupt first line and a torn tail, named",
+            vec!["--log-format", "lines", "first-bad.log", "a"],
+            b"",
+            3,
+        ),
+        (
+            "a corrupt first line, not detected",
+            vec!["first-bad.log", "a"],
+            b"",
+            2,
+        ),
+        ("a proglog store", vec!["seg/0.store", "a"], b"", 2),
+        ("a proglog index", vec!["seg/0.index", "a"], b"", 2),
+        ("an aof file", vec!["data.aof", "a"], b"", 2),
+        (
+            "--log-format proglog",
+            vec!["--log-format", "proglog", "new.store", "a"],
+            b"",
+            2,
+        ),
+        (
+            "--log-format aof",
+            vec!["--log-format", "aof", "new.aof", "a"],
+            b"",
+            2,
+        ),
+    ];
+    let mut cases = Cases::default();
+    for (what, extra, stdin, code) in cases_list {
+        cases.check(|| {
+            let before = snapshot(env.dir.path());
+            let mut args = vec!["log", "append", "--sync", "none"];
+            args.extend(&extra);
+            let r = run(&env, &args, stdin);
+            assert_eq!(r.code, code, "{what}: {}", show(&r));
+            assert!(!r.stderr.is_empty(), "{what}: say why: {}", show(&r));
+            assert!(!r.stderr.contains("panicked"), "{what}: {}", show(&r));
+            assert_eq!(
+                r.stderr.lines().count(),
+                1,
+                "{what}: one sentence: {}",
+                show(&r)
+            );
+            assert_unchanged(&env, &before, what);
+        });
+    }
+    cases.assert_all_passed("formats::append::refusals_change_nothing");
+    env.assert_no_leftovers();
+}
+
+/// Guards: a lines append that fails mid-way (an entry with LF after good ones) appends
+/// nothing: all records of one invocation go in together or not at all.
+#[test]
+fn one_bad_entry_appends_nothing() {
+    let env = Env::new();
+    let path = env.write("g.log", lines_log(&[b"zero"]));
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", "-0", s(&path)],
+        b"one\0two\nthree\0four",
+    );
+    assert_eq!(r.code, 2, "{}", show(&r));
+    assert_eq!(fs::read(&path).expect("read"), lines_log(&[b"zero"]));
+}
+
+/// Guards: 4 appenders at once on one lines log never interleave or lose a line: every line
+/// checks out, each entry is there once, each invocation's entries are contiguous and in order.
+#[test]
+fn concurrent_lines_appenders_never_interleave() {
+    let env = Env::new();
+    let path = env.path("c.log");
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--log-format",
+            "lines",
+            s(&path),
+            "start",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let recs: Vec<String> = (0..5).map(|k| format!("w{w} i{i} r{k}")).collect();
+                    let out = crate::common::durable()
+                        .args(["log", "append", "--sync", "none", s(&path)])
+                        .args(&recs)
+                        .output()
+                        .expect("run");
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("appender");
+    }
+    let bytes = fs::read(&path).expect("read");
+    let entries = seed_parse(&bytes);
+    assert_eq!(entries.len(), 1 + 4 * 20 * 5);
+    let text: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    for w in 0..4 {
+        let mine: Vec<usize> = text
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.starts_with(&format!("w{w} ")))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(mine.len(), 100, "appender {w}");
+        for chunk in mine.chunks(5) {
+            assert_eq!(
+                chunk[4] - chunk[0],
+                4,
+                "an invocation's lines are contiguous: {chunk:?}"
+            );
+        }
+        let want: Vec<String> = (0..20)
+            .flat_map(|i| (0..5).map(move |k| format!("w{w} i{i} r{k}")))
+            .collect();
+        let got: Vec<String> = mine.iter().map(|&i| text[i].clone()).collect();
+        assert_eq!(got, want, "appender {w}: in order");
+    }
+}
+
+/// Guards: `--log-format lines` naming an existing native log neither damages it nor calls it
+/// torn: the log keeps its own format (appended to as native) or the append is refused (exit
+/// 2, unchanged); never "a torn tail at offset 0" (exit 1), whose advice, `recover
+/// --log-format lines`, would cut the whole log.
+#[test]
+fn lines_flag_on_an_existing_native_log() {
+    let env = Env::new();
+    let path = env.path("n.log");
+    let r = go(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "first"],
+    );
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let before = fs::read(&path).expect("read");
+    let r = go(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--log-format",
+            "lines",
+            s(&path),
+            "second",
+        ],
+    );
+    assert!(
+        !r.stderr.contains("torn tail"),
+        "a clean native log called torn: {}",
+        show(&r)
+    );
+    match r.code {
+        0 => {
+            let (d, objs) = dump(&env, &path, &[]);
+            assert_eq!(d.code, 0, "{}", show(&d));
+            assert_eq!(
+                payloads_of(&objs),
+                vec![b"first".to_vec(), b"second".to_vec()]
+            );
+        }
+        2 => assert_eq!(
+            fs::read(&path).expect("read"),
+            before,
+            "refused, but changed"
+        ),
+        other => panic!("exit {other}: {}", show(&r)),
+    }
+}
+
+/// Guards: a power loss inside a multi-line append can keep a later line and lose an earlier one
+/// (zeros where it was). The tail check reads the last 64 KiB of lines, not only the last line,
+/// so the next append does not land behind that damage: refused (exit 3: a damaged line with a
+/// valid line after it), the log byte-identical.
+#[test]
+fn append_after_damage_inside_the_last_lines_is_refused() {
+    let env = Env::new();
+    let entries: [&[u8]; 3] = [b"one", b"two", b"three"];
+    let mut bytes = lines_log(&entries);
+    let bounds = line_bounds(&entries);
+    bytes[bounds[1]..bounds[2] - 1].fill(0);
+    let path = env.write("z.log", &bytes);
+    let r = go(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&path), "four"],
+    );
+    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
+}

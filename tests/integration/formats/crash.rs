@@ -1,0 +1,142 @@
+//! A crash (abort) or an I/O error at each step of recovering a foreign log, then a plain rerun:
+//! the result is the uninterrupted one (the lines log cut, the proglog store cut and its index
+//! rebuilt, the aof zero-filled with its size kept), and the sidecars of the uninterrupted run
+//! exist with the same bytes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use super::*;
+use crate::common::{Cases, Env, durable_path, fault_switch};
+
+/// The steps a recovery of a foreign log can take, in order (sidecar, then the file itself).
+const STEPS: [&str; 9] = [
+    "create-temp",
+    "write-temp",
+    "sync-temp",
+    "close-temp",
+    "rename",
+    "sync-dir",
+    "write-log",
+    "truncate",
+    "sync-log",
+];
+
+/// Write the damaged fixtures into `dir`: a torn lines log, a torn store with a padded index, a
+/// torn aof.
+fn damaged(env: &Env, dir: &str) {
+    let lines = lines_log(&LINE_ENTRIES);
+    env.write(&format!("{dir}/app.lines"), &lines[..lines.len() - 9]);
+    let st = store(&STORE_RECORDS);
+    env.write(&format!("{dir}/0.store"), &st[..st.len() - 1]);
+    env.write(
+        &format!("{dir}/0.index"),
+        padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+    );
+    let mut a = aof_standard().bytes;
+    a[2500] = 0x42;
+    env.write(&format!("{dir}/data.aof"), &a);
+}
+
+/// The regular files of `dir` (name -> bytes), leaving out our temporary files.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_type().expect("type").is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(n, _)| !n.ends_with(".durable-tmp"))
+        .map(|(n, p)| (n, fs::read(p).expect("read")))
+        .collect()
+}
+
+/// Run `durable recover FILES…` in `dir` with `DURABLE_FAULT`, core dumps off.
+fn recover_with_fault(dir: &Path, fault: &str) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
+        .arg(durable_path())
+        .args(["recover", "app.lines", "0.store", "data.aof"])
+        .current_dir(dir)
+        .env("DURABLE_FAULT", fault)
+        .output()
+        .expect("run durable with a fault")
+}
+
+/// Guards: a crash right after any step of a recovery, or an error in that step, followed by a
+/// plain `recover` of the directory, ends exactly where an uninterrupted recovery ends, with
+/// the same sidecars; an error exits 2 or 4, never 0.
+#[test]
+fn crash_or_error_at_any_step_converges() {
+    let test = "formats::crash::crash_or_error_at_any_step_converges";
+    if !fault_switch(test) {
+        return;
+    }
+    let env = Env::new();
+    damaged(&env, "reference");
+    let r = go(
+        &env,
+        &[
+            "recover",
+            "reference/app.lines",
+            "reference/0.store",
+            "reference/data.aof",
+        ],
+    );
+    assert_eq!(r.code, 0, "uninterrupted recovery: {}", show(&r));
+    let want = files(&env.path("reference"));
+    assert!(
+        want.keys().filter(|n| n.contains(".discarded-")).count() >= 4,
+        "a sidecar for the lines log, the store, the index and the aof: {:?}",
+        want.keys()
+    );
+
+    let mut cases = Cases::default();
+    for step in STEPS {
+        for action in ["crash", "eio"] {
+            cases.check(|| {
+                let case = format!("{step}:{action}");
+                let rel = format!("{step}-{action}");
+                damaged(&env, &rel);
+                let dir = env.path(&rel);
+                let out = recover_with_fault(&dir, &case);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                match action {
+                    "crash" => assert!(
+                        out.status.signal() == Some(6) || out.status.code() == Some(0),
+                        "{case}: aborted, or the step never ran: {:?} {stderr}",
+                        out.status
+                    ),
+                    _ => assert!(
+                        [Some(0), Some(2), Some(4)].contains(&out.status.code()),
+                        "{case}: {:?} {stderr}",
+                        out.status
+                    ),
+                }
+                let r = go(&env, &["recover", &rel]);
+                assert_eq!(r.code, 0, "{case}: the rerun: {}", show(&r));
+                let got = files(&dir);
+                for (name, bytes) in &want {
+                    let g = got
+                        .get(name)
+                        .unwrap_or_else(|| panic!("{case}: {name} missing; have {:?}", got.keys()));
+                    assert!(
+                        g == bytes,
+                        "{case}: {name} differs from the uninterrupted result"
+                    );
+                }
+                for name in ["app.lines", "0.store", "0.index", "data.aof"] {
+                    assert_eq!(got[name], want[name], "{case}: {name}");
+                }
+                let left: Vec<String> = fs::read_dir(&dir)
+                    .expect("read_dir")
+                    .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".durable-tmp"))
+                    .collect();
+                assert!(left.is_empty(), "{case}: temporary files left: {left:?}");
+            });
+        }
+    }
+    cases.assert_all_passed(test);
+}

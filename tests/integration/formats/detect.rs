@@ -1,0 +1,496 @@
+//! Detection: a matrix of every format and of files that are no log at all (each detected as
+//! what it is, never as another format), `--log-format` overriding detection, and directories
+//! holding a mix of formats (a proglog pair reported once).
+
+use std::collections::HashMap;
+use std::fs;
+
+use super::*;
+use crate::common::{Cases, Env};
+use crate::log::create_log;
+
+/// What detection should say about a file: a format (and its checksum), or not a log.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Format(&'static str, Option<&'static str>),
+    NotALog,
+}
+
+/// Build every file of the matrix in `env` (some in their own directory); (name, expectation).
+fn matrix(env: &Env) -> Vec<(String, Want)> {
+    use Want::*;
+    let mut out: Vec<(String, Want)> = Vec::new();
+    let mut add = |name: &str, bytes: &[u8], want: Want| {
+        env.write(name, bytes);
+        out.push((name.to_string(), want));
+    };
+    // Foreign formats.
+    add(
+        "lines.log",
+        &lines_log(&LINE_ENTRIES),
+        Format("lines", Some("sha256")),
+    );
+    add(
+        "one-line.txt",
+        &lines_log(&[b"only entry"]),
+        Format("lines", Some("sha256")),
+    );
+    add(
+        "empty-first-entry.txt",
+        &lines_log(&[b"", b"x"]),
+        Format("lines", Some("sha256")),
+    );
+    let st = store(&STORE_RECORDS);
+    add("pair/0.store", &st, Format("proglog", None));
+    add(
+        "pair/0.index",
+        &index_for(&STORE_RECORDS),
+        Format("proglog", None),
+    );
+    add("alone/7.store", &st, Format("proglog", None));
+    add(
+        "alone/torn.store",
+        &st[..st.len() - 3],
+        Format("proglog", None),
+    );
+    add(
+        "alone/9.index",
+        &padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+        Format("proglog", None),
+    );
+    add("store-by-content.dat", &st, Format("proglog", None));
+    add(
+        "index-by-content.bin",
+        &index_for(&STORE_RECORDS),
+        Format("proglog", None),
+    );
+    add(
+        "padded-index-by-content.bin",
+        &padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+        Format("proglog", None),
+    );
+    let a = aof_standard();
+    add("tail.aof.bin", &a.bytes, Format("aof", None));
+    add(
+        "tail-trimmed.bin",
+        &a.bytes[..a.logical_end + 8],
+        Format("aof", None),
+    );
+    let ck = aof(&[Op::Write(b"x"), Op::Checkpoint], 512);
+    add("checkpoint.bin", &ck.bytes, Format("aof", None));
+    let mut torn = a.bytes.clone();
+    torn[4000] = 1;
+    add("torn.aof.bin", &torn, Format("aof", None));
+    // A torn aof is taken for one only when it looks preallocated (whole 4 KiB pages, zeros at
+    // the end): a binary that merely holds the checkpoint magic's bytes is not an aof.
+    let mut torn_odd = a.bytes[..3000].to_vec();
+    torn_odd[2999] = 1;
+    add("torn-odd-size.bin", &torn_odd, NotALog);
+    let mut torn_full = a.bytes.clone();
+    torn_full[4095] = 1;
+    add("torn-last-byte.bin", &torn_full, NotALog);
+    let mut binary = pseudo_random(5000, 77);
+    binary[1234..1242].copy_from_slice(&CKPT);
+    add("binary-with-checkpoint-bytes.bin", &binary, NotALog);
+    let mut binary = pseudo_random(8192, 78);
+    binary[100..108].copy_from_slice(&CKPT);
+    binary[5000..].fill(0);
+    add(
+        "page-sized-with-checkpoint.bin",
+        &binary,
+        Format("aof", None),
+    );
+    // Files that are no log.
+    for (n, seed) in [
+        (1, 1),
+        (7, 2),
+        (8, 3),
+        (12, 4),
+        (13, 5),
+        (24, 6),
+        (100, 7),
+        (4096, 8),
+        (65536, 9),
+    ] {
+        add(&format!("random-{n}.bin"), &pseudo_random(n, seed), NotALog);
+    }
+    add("empty.log", b"", NotALog);
+    add("zeros.bin", &[0u8; 4096], NotALog);
+    add("zeros-12.index.bin", &[0u8; 12], NotALog);
+    add("text.txt", b"hello world\nthis is not a log\n", NotALog);
+    add("newline.txt", b"\n", NotALog);
+    add(
+        "SHA256SUMS",
+        format!(
+            "{}  lines.log\n{}  text.txt\n",
+            sha_hex(&lines_log(&LINE_ENTRIES)),
+            sha_hex(b"hello world\nthis is not a log\n")
+        )
+        .as_bytes(),
+        NotALog,
+    );
+    add(
+        "wrong-hash.txt",
+        format!(
+            "commit {}\nnext {}\n",
+            sha_hex(b"something else"),
+            sha_hex(b"next!")
+        )
+        .as_bytes(),
+        NotALog,
+    );
+    add(
+        "uppercase-hash.txt",
+        format!("entry {}\n", sha_hex(b"entry").to_uppercase()).as_bytes(),
+        NotALog,
+    );
+    add(
+        "data.json",
+        br#"{"records": [1, 2, 3], "ok": true}"#,
+        NotALog,
+    );
+    add(
+        "lengths-not-chaining.bin",
+        &[0, 0, 0, 0, 0, 0, 0, 3, b'a', b'b'],
+        NotALog,
+    );
+    add("zero-lengths-only.bin", &[0u8; 24], NotALog);
+    add("one-index-entry.bin", &index(&[(0, 0)]), NotALog);
+    out
+}
+
+/// Guards: each file of the matrix is detected as its format (verify's "format" and
+/// "checksum"; dump and recover --dry-run agree with verify's exit code) or, if it is no log,
+/// is "not a log" for verify, dump and recover (exit 2, one line naming it) and nothing changes.
+#[test]
+fn detection_matrix() {
+    let env = Env::new();
+    let mut files = matrix(&env);
+    create_log(&env, "native-crc32.log", &[b"a", b"b c"], "crc32");
+    create_log(&env, "native-sha256.log", &[b"a", b""], "sha256");
+    create_log(&env, "native-named.store", &[b"x"], "crc32");
+    create_log(&env, "native-named.index", &[b"x"], "crc32");
+    files.push((
+        "native-crc32.log".into(),
+        Want::Format("native", Some("crc32")),
+    ));
+    files.push((
+        "native-sha256.log".into(),
+        Want::Format("native", Some("sha256")),
+    ));
+    files.push((
+        "native-named.store".into(),
+        Want::Format("native", Some("crc32")),
+    ));
+    files.push((
+        "native-named.index".into(),
+        Want::Format("native", Some("crc32")),
+    ));
+    fs::remove_dir_all(env.path("payloads")).expect("rm payloads");
+
+    let mut cases = Cases::default();
+    for (name, want) in files {
+        cases.check(|| {
+            let path = env.path(&name);
+            let before = snapshot(env.dir.path());
+            match want {
+                Want::Format(format, checksum) => {
+                    let (code, v) = verify(&env, &path, &[]);
+                    assert_eq!(
+                        v["format"], format,
+                        "{name}: detected as {}: {v}",
+                        v["format"]
+                    );
+                    assert_eq!(
+                        v["checksum"],
+                        checksum.map_or(Value::Null, Value::from),
+                        "{name}: {v}"
+                    );
+                    assert!([0, 1, 3].contains(&code), "{name}: {v}");
+                    let r = go(&env, &["log", "dump", "--format", "json", s(&path)]);
+                    assert!(
+                        !says_not_a_log(&r.stderr),
+                        "{name}: dump disagrees: {}",
+                        show(&r)
+                    );
+                    let r = go(&env, &["recover", "--dry-run", "--json", s(&path)]);
+                    assert_ne!(
+                        r.code,
+                        2,
+                        "{name}: recover --dry-run disagrees: {}",
+                        show(&r)
+                    );
+                    assert!(
+                        json_lines(&r.stdout).iter().all(|o| o["format"] == format),
+                        "{name}: {}",
+                        show(&r)
+                    );
+                }
+                Want::NotALog => {
+                    for cmd in [
+                        &["log", "verify"][..],
+                        &["log", "verify", "--json"][..],
+                        &["log", "dump"][..],
+                        &["recover"][..],
+                    ] {
+                        let mut args = cmd.to_vec();
+                        args.push(&name);
+                        let r = go(&env, &args);
+                        assert_one_line_error(&r, &name, &format!("{name}: {cmd:?}"));
+                        assert!(says_not_a_log(&r.stderr), "{name}: {cmd:?}: {}", show(&r));
+                    }
+                }
+            }
+            assert_unchanged(&env, &before, &name);
+        });
+    }
+    cases.assert_all_passed("formats::detect::detection_matrix");
+}
+
+/// Guards: `--log-format` overrides detection: it reads files detection cannot place (a torn
+/// one-line lines log, a lines log with a damaged first line, a torn store with another name),
+/// it wins over a file name (a lines log named `.store`), a native reader refuses a foreign
+/// file, and an unknown name is a usage error.
+#[test]
+fn log_format_overrides_detection() {
+    let env = Env::new();
+    let one = line(b"only entry");
+    let torn = env.write("torn-one.log", &one[..30]);
+    let mut first_bad = lines_log(&LINE_ENTRIES);
+    first_bad[0] ^= 1;
+    let first_bad = env.write("first-bad.log", &first_bad);
+    let st = store(&STORE_RECORDS);
+    let torn_store = env.write("raw.bin", &st[..st.len() - 2]);
+    let lines_named_store = env.write("trick.store", lines_log(&LINE_ENTRIES));
+    let before = snapshot(env.dir.path());
+
+    let mut cases = Cases::default();
+    for (path, format, status, records) in [
+        (&torn, "lines", "torn-tail", 0),
+        (&first_bad, "lines", "corrupt", LINE_ENTRIES.len() - 1),
+        (&torn_store, "proglog", "torn-tail", STORE_RECORDS.len() - 1),
+        (&lines_named_store, "lines", "clean", LINE_ENTRIES.len()),
+    ] {
+        cases.check(|| {
+            let (code, v) = verify(&env, path, &["--log-format", format]);
+            assert_eq!(v["format"], format, "{path:?}: {v}");
+            assert_eq!(v["status"], status, "{path:?}: {v}");
+            assert_eq!(code, code_of(status), "{path:?}: {v}");
+            assert_eq!(v["records"], records, "{path:?}: {v}");
+            let (r, objs) = dump(&env, path, &["--log-format", format]);
+            assert_eq!(r.code, code, "{path:?}: dump: {}", show(&r));
+            assert_eq!(
+                payloads_of(&objs).len(),
+                if status == "corrupt" { 0 } else { records },
+                "{path:?}: {}",
+                show(&r)
+            );
+        });
+    }
+    cases.check(|| {
+        for path in [&torn, &first_bad, &torn_store] {
+            let r = go(&env, &["log", "verify", s(path)]);
+            assert_eq!(r.code, 2, "{path:?} is not detected: {}", show(&r));
+        }
+        let (_, v) = verify(&env, &lines_named_store, &[]);
+        assert_eq!(
+            v["format"], "proglog",
+            "the name decides without the flag: {v}"
+        );
+    });
+    cases.check(|| {
+        let lines = env.write("l.log", lines_log(&LINE_ENTRIES));
+        for cmd in [
+            &["log", "verify"][..],
+            &["log", "dump"][..],
+            &["recover"][..],
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend(["--log-format", "native", s(&lines)]);
+            let r = go(&env, &args);
+            assert_one_line_error(
+                &r,
+                "l.log",
+                &format!("{cmd:?} --log-format native on a lines log"),
+            );
+        }
+        assert_eq!(fs::read(&lines).expect("read"), lines_log(&LINE_ENTRIES));
+        fs::remove_file(&lines).expect("rm");
+    });
+    cases.check(|| {
+        let r = go(&env, &["log", "verify", "--log-format", "bogus", s(&torn)]);
+        assert_eq!(r.code, 2, "{}", show(&r));
+        assert!(r.stderr.contains("bogus"), "{}", show(&r));
+    });
+    cases.assert_all_passed("formats::detect::log_format_overrides_detection");
+    assert_unchanged(&env, &before, "reading with --log-format");
+}
+
+/// A tree with every format, clean and damaged, and files that are no log.
+fn mixed_tree(env: &Env) {
+    fs::create_dir_all(env.path("tree")).expect("mkdir");
+    create_log(env, "tree/native.log", &[b"one", b"two"], "crc32");
+    fs::remove_dir_all(env.path("payloads")).expect("rm payloads");
+    let lines = lines_log(&LINE_ENTRIES);
+    env.write("tree/torn.lines", &lines[..lines.len() - 10]);
+    env.write("tree/clean.lines", &lines);
+    let st = store(&STORE_RECORDS);
+    env.write("tree/seg/0.store", &st);
+    env.write(
+        "tree/seg/0.index",
+        padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+    );
+    env.write("tree/seg/16.store", &st);
+    env.write("tree/seg/16.index", index_for(&STORE_RECORDS));
+    let a = aof_standard();
+    env.write("tree/aof/clean.aof", &a.bytes);
+    let mut torn = a.bytes.clone();
+    torn[3000] = 9;
+    env.write("tree/aof/torn.aof", &torn);
+    env.write("tree/notes.txt", "not a log\n");
+    env.write("tree/random.bin", pseudo_random(500, 11));
+    env.write("tree/zeros.bin", [0u8; 512]);
+}
+
+/// Guards: verify of a directory with every format reports each log once with its format and
+/// status (a proglog pair once, under its store), skips the files that are no log, and exits
+/// with the worst status.
+#[test]
+fn directory_verify_mixes_formats() {
+    let env = Env::new();
+    mixed_tree(&env);
+    let r = go(&env, &["log", "verify", "--json", "tree"]);
+    assert_eq!(r.code, 1, "worst is a torn tail: {}", show(&r));
+    let objs = json_lines(&r.stdout);
+    let mut seen: HashMap<String, (String, String)> = HashMap::new();
+    for o in &objs {
+        let path = o["path"].as_str().expect("path").to_string();
+        let fmt = o["format"].as_str().unwrap_or("").to_string();
+        let st = o["status"].as_str().expect("status").to_string();
+        assert!(
+            seen.insert(path.clone(), (fmt, st)).is_none(),
+            "{path} reported twice: {}",
+            show(&r)
+        );
+    }
+    let want: HashMap<String, (String, String)> = [
+        ("tree/native.log", "native", "clean"),
+        ("tree/torn.lines", "lines", "torn-tail"),
+        ("tree/clean.lines", "lines", "clean"),
+        ("tree/seg/0.store", "proglog", "torn-tail"),
+        ("tree/seg/16.store", "proglog", "clean"),
+        ("tree/aof/clean.aof", "aof", "clean"),
+        ("tree/aof/torn.aof", "aof", "torn-tail"),
+        ("tree/notes.txt", "", "skipped"),
+        ("tree/random.bin", "", "skipped"),
+        ("tree/zeros.bin", "", "skipped"),
+    ]
+    .into_iter()
+    .map(|(p, f, st)| (p.to_string(), (f.to_string(), st.to_string())))
+    .collect();
+    assert_eq!(seen, want, "{}", show(&r));
+
+    let r = go(&env, &["log", "verify", "tree"]);
+    assert_eq!(r.code, 1, "{}", show(&r));
+    assert!(
+        !r.out().lines().any(|l| l.starts_with("tree/seg/0.index")),
+        "pair once: {}",
+        show(&r)
+    );
+    assert!(
+        r.out().contains("tree/aof/torn.aof: torn tail"),
+        "{}",
+        show(&r)
+    );
+    let r = go(&env, &["log", "verify", "-q", "tree"]);
+    assert_eq!((r.code, r.stdout.len()), (1, 0), "{}", show(&r));
+
+    let mut bad = lines_log(&LINE_ENTRIES);
+    bad[line_bounds(&LINE_ENTRIES)[1] + 3] ^= 1;
+    env.write("tree/bad.lines", &bad);
+    let r = go(&env, &["log", "verify", "-q", "tree"]);
+    assert_eq!(r.code, 3, "worst is corruption: {}", show(&r));
+}
+
+/// Guards: recover of a directory with every format repairs each damaged log as its format
+/// does (lines cut, index trimmed, aof zero-filled), leaves clean logs and files that are no
+/// log untouched, and a second run changes nothing.
+#[test]
+fn directory_recover_mixes_formats() {
+    let env = Env::new();
+    mixed_tree(&env);
+    let untouched = [
+        "tree/native.log",
+        "tree/clean.lines",
+        "tree/seg/0.store",
+        "tree/seg/16.store",
+        "tree/seg/16.index",
+        "tree/aof/clean.aof",
+        "tree/notes.txt",
+        "tree/random.bin",
+        "tree/zeros.bin",
+    ];
+    let before: Vec<Vec<u8>> = untouched.iter().map(|n| env.read(n)).collect();
+    let torn_aof = env.read("tree/aof/torn.aof");
+    let r = go(&env, &["recover", "--json", "tree"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    let objs = json_lines(&r.stdout);
+    let by_path: HashMap<String, &Value> = objs
+        .iter()
+        .map(|o| (o["path"].as_str().expect("path").to_string(), o))
+        .collect();
+    assert_eq!(
+        by_path.len(),
+        objs.len(),
+        "one object per file: {}",
+        show(&r)
+    );
+    for (name, format) in [
+        ("tree/torn.lines", "lines"),
+        ("tree/seg/0.store", "proglog"),
+        ("tree/seg/0.index", "proglog"),
+        ("tree/aof/torn.aof", "aof"),
+        ("tree/native.log", "native"),
+    ] {
+        let o = by_path
+            .get(name)
+            .unwrap_or_else(|| panic!("no object for {name}: {}", show(&r)));
+        assert_eq!(o["format"], format, "{name}: {o}");
+    }
+    assert_eq!(
+        by_path["tree/seg/0.index"]["outcome"],
+        "rebuilt",
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        by_path["tree/notes.txt"]["outcome"],
+        "untouched",
+        "{}",
+        show(&r)
+    );
+    for (n, was) in untouched.iter().zip(&before) {
+        assert!(env.read(n) == *was, "{n} changed");
+    }
+    let lines = lines_log(&LINE_ENTRIES);
+    let bounds = line_bounds(&LINE_ENTRIES);
+    assert_eq!(
+        env.read("tree/torn.lines"),
+        &lines[..bounds[LINE_ENTRIES.len() - 1]]
+    );
+    assert_eq!(env.read("tree/seg/0.index"), index_for(&STORE_RECORDS));
+    let fixed = env.read("tree/aof/torn.aof");
+    assert_eq!(fixed.len(), torn_aof.len(), "aof keeps its size");
+    let ck_end = aof_standard().checkpoint.expect("ck") + 8;
+    assert!(
+        fixed[ck_end..].iter().all(|&b| b == 0),
+        "aof zero-filled after the checkpoint"
+    );
+
+    let snap = snapshot(env.dir.path());
+    let r = go(&env, &["recover", "tree"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_unchanged(&env, &snap, "second directory recover");
+    let r = go(&env, &["log", "verify", "-q", "tree"]);
+    assert_eq!(r.code, 0, "all clean after recover: {}", show(&r));
+}

@@ -1,0 +1,715 @@
+//! proglog's store and index: a clean pair, a store torn at every cut point (alone and with its
+//! index), the zero padding of an ungraceful shutdown, missing, wrong and extra index entries
+//! (rebuilt from the store: the result equals what proglog writes), an index alone, and
+//! `--with-index PATH`.
+
+use std::fs;
+
+use super::*;
+use crate::common::{Cases, Env};
+
+/// A store and its index `<base>.store` / `<base>.index` in the scratch directory (`index`
+/// `None`: no index file).
+struct Pair {
+    store: PathBuf,
+    index: PathBuf,
+}
+
+fn pair(env: &Env, dir: &str, store_bytes: &[u8], index_bytes: Option<&[u8]>) -> Pair {
+    let store = env.write(&format!("{dir}/0.store"), store_bytes);
+    let index = env.path(&format!("{dir}/0.index"));
+    if let Some(b) = index_bytes {
+        fs::write(&index, b).expect("write index");
+    }
+    Pair { store, index }
+}
+
+/// The kind of a torn store tail: a length or record cut short, or, when the bytes past the
+/// last whole record are all zero (the start of a cut length field), zero fill.
+fn torn_kind(rest: &[u8]) -> &'static str {
+    if rest.iter().all(|&b| b == 0) {
+        "zero-fill"
+    } else {
+        "truncated"
+    }
+}
+
+/// The first byte where `old` and `new` differ (or the shorter length).
+fn first_difference(old: &[u8], new: &[u8]) -> usize {
+    old.iter().zip(new).take_while(|(a, b)| a == b).count()
+}
+
+/// The recover object for `path` among `objs`.
+fn object_for<'a>(objs: &'a [Value], path: &Path) -> &'a Value {
+    objs.iter()
+        .find(|v| v["path"] == s(path))
+        .unwrap_or_else(|| panic!("no recover object for {path:?} in {objs:?}"))
+}
+
+/// Check that recover made the index equal to what proglog writes for `records`, keeping the
+/// old bytes from the first difference in the index's sidecar.
+#[track_caller]
+fn check_rebuilt(case: &str, p: &Pair, old_index: &[u8], records: &[&[u8]]) {
+    let want = index_for(records);
+    let got = fs::read(&p.index).expect("read index");
+    assert_eq!(
+        hex::encode(&got),
+        hex::encode(&want),
+        "{case}: rebuilt index"
+    );
+    let d = first_difference(old_index, &want);
+    if d < old_index.len() {
+        let side = sidecar(&p.index, d);
+        assert_eq!(
+            fs::read(&side).unwrap_or_else(|e| panic!("{case}: index sidecar {side:?}: {e}")),
+            &old_index[d..],
+            "{case}: the index sidecar holds the old bytes from the first difference"
+        );
+    } else if let Ok(b) = fs::read(sidecar(&p.index, d)) {
+        assert!(
+            b.is_empty(),
+            "{case}: sidecar with bytes that were never in the index"
+        );
+    }
+}
+
+/// Guards: a clean store + index is one proglog log: verify reports it clean under the store's
+/// path (format proglog, no checksum, both paths), says the store has no checksums, and dump
+/// shows each record with its index entry.
+#[test]
+fn clean_pair_verifies_and_dumps() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let p = pair(&env, "seg", &bytes, Some(&index_for(&STORE_RECORDS)));
+
+    let rep = verify(&env, &p.store, &[]);
+    check_report("clean pair", &rep, "clean", 5, bytes.len(), None);
+    assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
+    assert!(rep.1["checksum"].is_null(), "{}", rep.1);
+    assert_eq!(rep.1["path"], s(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["index"], s(&p.index), "{}", rep.1);
+
+    let r = go(&env, &["log", "verify", s(&p.store)]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert!(
+        r.out()
+            .contains(&format!("{}: clean, 5 records", s(&p.store))),
+        "{}",
+        show(&r)
+    );
+    assert!(
+        r.out().contains("no checksums: lengths checked"),
+        "{}",
+        show(&r)
+    );
+
+    // Named by its index, it is the same pair.
+    let rep = verify(&env, &p.index, &[]);
+    assert_eq!(rep.0, 0, "{}", rep.1);
+    assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
+    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
+
+    let (r, objs) = dump(&env, &p.store, &[]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(objs.len(), 5, "{}", show(&r));
+    for (i, v) in objs.iter().enumerate() {
+        assert_eq!(v["index"], i, "{v}");
+        assert_eq!(
+            v["offset"], bounds[i],
+            "offset = the length field's offset: {v}"
+        );
+        assert_eq!(v["length"], STORE_RECORDS[i].len(), "{v}");
+        assert!(v["checksum"].is_null(), "{v}");
+        assert_eq!(payload_of(v), STORE_RECORDS[i], "{v}");
+        assert_eq!(v["index_entry"]["offset"], i, "{v}");
+        assert_eq!(v["index_entry"]["position"], bounds[i], "{v}");
+    }
+    let r = go(&env, &["log", "dump", "--format", "raw", s(&p.store)]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.stdout, STORE_RECORDS.join(&b'\n'));
+    for format in ["text", "hex"] {
+        let r = go(&env, &["log", "dump", "--format", format, s(&p.store)]);
+        assert_eq!(r.code, 0, "{format}: {}", show(&r));
+        assert!(
+            r.out().contains(&bounds[3].to_string()),
+            "{format}: {}",
+            show(&r)
+        );
+    }
+    let r = go(&env, &["log", "dump", "--format", "hex", s(&p.store)]);
+    assert!(
+        r.out().contains("70 72 6f 67 6c 6f 67"),
+        "hex of `proglog`: {}",
+        show(&r)
+    );
+    let r = go(&env, &["log", "dump", s(&p.store)]);
+    assert!(
+        r.out().contains("proglog record"),
+        "text shows the payload: {}",
+        show(&r)
+    );
+
+    // A store record without an index entry: index_entry null.
+    fs::write(&p.index, &index_for(&STORE_RECORDS)[..36]).expect("shorten index");
+    let (r, objs) = dump(&env, &p.store, &[]);
+    assert_eq!(r.code, 1, "records without index entries: {}", show(&r));
+    let objs: Vec<Value> = objs
+        .into_iter()
+        .filter(|o| o.get("damage").is_none())
+        .collect();
+    assert_eq!(objs.len(), 5, "{objs:?}");
+    assert!(objs[3]["index_entry"].is_null(), "{}", objs[3]);
+    assert!(!objs[2]["index_entry"].is_null(), "{}", objs[2]);
+}
+
+/// Guards: a store alone cut at every length: a cut at a record boundary is clean, any other
+/// cut a torn tail (truncated, exit 1) at the last boundary; recover cuts it there with the
+/// sidecar (sidecar + kept == damaged), and a second recover changes nothing.
+#[test]
+fn store_alone_torn_at_every_cut_point() {
+    let env = Env::new();
+    let full = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let mut cases = Cases::default();
+    for cut in 1..=full.len() {
+        cases.check(|| {
+            let case = format!("store alone cut at {cut}");
+            let path = env.write(&format!("c{cut}/seg.store"), &full[..cut]);
+            let complete = bounds.iter().rposition(|&b| b <= cut).expect("0");
+            let at = bounds[complete];
+            let rep = verify(&env, &path, &[]);
+            if at == cut {
+                check_report(&case, &rep, "clean", complete, cut, None);
+            } else {
+                check_report(
+                    &case,
+                    &rep,
+                    "torn-tail",
+                    complete,
+                    at,
+                    Some((torn_kind(&full[at..cut]), at)),
+                );
+            }
+            assert_eq!(rep.1["format"], "proglog", "{case}: {}", rep.1);
+            assert!(rep.1["index"].is_null(), "{case}: no index: {}", rep.1);
+
+            let (r, objs) = recover(&env, &[], &[&path]);
+            assert_eq!(r.code, 0, "{case}: {}", show(&r));
+            assert_eq!(
+                objs.len(),
+                1,
+                "{case}: one object for a store alone: {}",
+                show(&r)
+            );
+            assert_eq!(fs::read(&path).expect("read"), &full[..at], "{case}: kept");
+            if at != cut {
+                assert_eq!(
+                    fs::read(sidecar(&path, at)).expect("sidecar"),
+                    &full[at..cut],
+                    "{case}: sidecar"
+                );
+            }
+            let before = snapshot(env.dir.path());
+            let (r, _) = recover(&env, &[], &[&path]);
+            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_unchanged(&env, &before, &format!("{case}: second recover"));
+            fs::remove_dir_all(env.path(&format!("c{cut}"))).expect("rm");
+        });
+    }
+    cases.assert_all_passed("formats::proglog::store_alone_torn_at_every_cut_point");
+}
+
+/// Guards: a store cut at every length next to its complete index: the store's torn tail and
+/// the entries past its valid end are a torn tail (exit 1); recover cuts the store (sidecar),
+/// drops the entries past it (index sidecar from the first dropped entry), leaving exactly the
+/// index proglog writes for the kept records; a second recover changes nothing.
+#[test]
+fn pair_torn_at_every_cut_point() {
+    let env = Env::new();
+    let full = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let old_index = index_for(&STORE_RECORDS);
+    let n = STORE_RECORDS.len();
+    let mut cases = Cases::default();
+    for cut in 1..=full.len() {
+        cases.check(|| {
+            let case = format!("pair, store cut at {cut}");
+            let dir = format!("p{cut}");
+            let p = pair(&env, &dir, &full[..cut], Some(&old_index));
+            let complete = bounds.iter().rposition(|&b| b <= cut).expect("0");
+            let at = bounds[complete];
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(v["format"], "proglog", "{case}: {v}");
+            assert_eq!(v["records"], complete, "{case}: {v}");
+            assert_eq!(v["valid_end"], at, "{case}: {v}");
+            if cut == full.len() {
+                assert_eq!(
+                    (code, &v["status"]),
+                    (0, &Value::from("clean")),
+                    "{case}: {v}"
+                );
+            } else {
+                assert_eq!(
+                    (code, &v["status"]),
+                    (1, &Value::from("torn-tail")),
+                    "{case}: {v}"
+                );
+                if at != cut {
+                    assert!(
+                        has_defect(&v, torn_kind(&full[at..cut]), Some(at)),
+                        "{case}: truncated store: {v}"
+                    );
+                }
+                if complete < n {
+                    assert!(has_defect(&v, "index-beyond-store", None), "{case}: {v}");
+                }
+            }
+
+            let (r, objs) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
+            assert_eq!(
+                objs.len(),
+                2,
+                "{case}: store and index objects: {}",
+                show(&r)
+            );
+            assert_eq!(object_for(&objs, &p.store)["format"], "proglog", "{case}");
+            let want_outcome = if complete < n { "rebuilt" } else { "clean" };
+            assert_eq!(
+                object_for(&objs, &p.index)["outcome"],
+                want_outcome,
+                "{case}: {}",
+                show(&r)
+            );
+            assert_eq!(
+                fs::read(&p.store).expect("read"),
+                &full[..at],
+                "{case}: store kept"
+            );
+            if at != cut {
+                assert_eq!(
+                    fs::read(sidecar(&p.store, at)).expect("store sidecar"),
+                    &full[at..cut],
+                    "{case}: store sidecar"
+                );
+            }
+            check_rebuilt(&case, &p, &old_index, &STORE_RECORDS[..complete]);
+
+            let before = snapshot(env.dir.path());
+            let (r, objs) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_eq!(
+                object_for(&objs, &p.index)["outcome"],
+                "clean",
+                "{case}: {}",
+                show(&r)
+            );
+            assert_unchanged(&env, &before, &format!("{case}: second recover"));
+            let rep = verify(&env, &p.store, &[]);
+            check_report(
+                &format!("{case}, recovered"),
+                &rep,
+                "clean",
+                complete,
+                at,
+                None,
+            );
+            fs::remove_dir_all(env.path(&dir)).expect("rm");
+        });
+    }
+    cases.assert_all_passed("formats::proglog::pair_torn_at_every_cut_point");
+}
+
+/// Guards: the index of an ungraceful shutdown (entries, then zeros to its maximum size) is a
+/// torn tail (zero-fill at the end of the entries, exit 1) with the store's records all
+/// readable; --dry-run changes nothing; recover trims it (sidecar: the zeros), leaves the store
+/// alone, and a second run changes nothing; --no-backup trims without a sidecar.
+#[test]
+fn padded_index_is_trimmed() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let entries = index_for(&STORE_RECORDS);
+    let old = padded(&entries, INDEX_MAX);
+    let p = pair(&env, "seg", &bytes, Some(&old));
+
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (1, &Value::from("torn-tail")), "{v}");
+    assert_eq!(v["records"], 5, "{v}");
+    assert!(
+        has_defect(&v, "zero-fill", Some(entries.len())),
+        "zero-fill at 60: {v}"
+    );
+    let (r, objs) = dump(&env, &p.store, &[]);
+    assert_eq!(
+        payloads_of(&objs),
+        STORE_RECORDS.map(<[u8]>::to_vec),
+        "{}",
+        show(&r)
+    );
+
+    let before = snapshot(env.dir.path());
+    let (r, objs) = recover(&env, &["--dry-run"], &[&p.store]);
+    assert_eq!(r.code, 1, "dry run of a torn index: {}", show(&r));
+    assert_eq!(
+        object_for(&objs, &p.index)["outcome"],
+        "would-rebuild",
+        "{}",
+        show(&r)
+    );
+    assert_unchanged(&env, &before, "--dry-run");
+
+    let (r, objs) = recover(&env, &[], &[&p.store]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(
+        object_for(&objs, &p.index)["outcome"],
+        "rebuilt",
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        object_for(&objs, &p.index)["format"],
+        "proglog",
+        "{}",
+        show(&r)
+    );
+    check_rebuilt("padded index", &p, &old, &STORE_RECORDS);
+    assert_eq!(
+        fs::read(&p.store).expect("read"),
+        bytes,
+        "the store is not touched"
+    );
+    assert!(
+        sidecars_of(&p.store).is_empty(),
+        "no store sidecar: {:?}",
+        sidecars_of(&p.store)
+    );
+    let before = snapshot(env.dir.path());
+    let (r, _) = recover(&env, &[], &[&p.store]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_unchanged(&env, &before, "second recover");
+    let rep = verify(&env, &p.store, &[]);
+    check_report("trimmed", &rep, "clean", 5, bytes.len(), None);
+
+    let q = pair(&env, "nb", &bytes, Some(&old));
+    let (r, _) = recover(&env, &["--no-backup"], &[&q.store]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(fs::read(&q.index).expect("read"), entries);
+    assert!(
+        sidecars_of(&q.index).is_empty(),
+        "--no-backup: {:?}",
+        sidecars_of(&q.index)
+    );
+}
+
+/// Guards: every kind of index damage next to a sound store is reported with its kind and
+/// severity, and recover (without --force: the index is derived data) makes the index exactly
+/// what proglog writes for the store, keeping the old bytes from the first difference in the
+/// sidecar, never touching the store; a second recover changes nothing.
+#[test]
+fn index_damage_is_rebuilt_from_the_store() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let good = index_for(&STORE_RECORDS);
+    let entry = |rel: u32, pos: u64| index(&[(rel, pos)]);
+    let replace = |i: usize, e: Vec<u8>| {
+        let mut b = good.clone();
+        b[i * 12..i * 12 + 12].copy_from_slice(&e);
+        b
+    };
+    let end = bytes.len() as u64;
+    let variants: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "missing entries",
+            good[..24].to_vec(),
+            "torn-tail",
+            "index-missing",
+        ),
+        ("no entries", Vec::new(), "torn-tail", "index-missing"),
+        (
+            "missing entries then padding",
+            padded(&good[..36], INDEX_MAX),
+            "torn-tail",
+            "index-missing|zero-fill",
+        ),
+        (
+            "all zeros",
+            vec![0; INDEX_MAX],
+            "torn-tail",
+            "index-missing|zero-fill",
+        ),
+        (
+            "a torn entry",
+            good[..30].to_vec(),
+            "torn-tail",
+            "index-missing",
+        ),
+        (
+            "entries past the store",
+            [good.clone(), entry(5, end), entry(6, end + 20)].concat(),
+            "torn-tail",
+            "index-beyond-store",
+        ),
+        (
+            "a 2^63 position",
+            [good.clone(), entry(5, 1 << 63)].concat(),
+            "torn-tail",
+            "index-beyond-store",
+        ),
+        (
+            "a u64::MAX position",
+            [good.clone(), entry(5, u64::MAX)].concat(),
+            "torn-tail",
+            "index-beyond-store",
+        ),
+        (
+            "a wrong position",
+            replace(2, entry(2, bounds[3] as u64)),
+            "corrupt",
+            "index-mismatch",
+        ),
+        (
+            "a position inside a record",
+            replace(1, entry(1, bounds[1] as u64 + 3)),
+            "corrupt",
+            "index-mismatch",
+        ),
+        (
+            "a wrong relative offset",
+            replace(3, entry(9, bounds[3] as u64)),
+            "corrupt",
+            "index-mismatch",
+        ),
+        (
+            "two entries swapped",
+            {
+                let mut b = replace(1, entry(2, bounds[2] as u64));
+                b[24..36].copy_from_slice(&entry(1, bounds[1] as u64));
+                b
+            },
+            "corrupt",
+            "index-mismatch",
+        ),
+    ];
+    let mut cases = Cases::default();
+    for (k, (what, old, status, kind)) in variants.into_iter().enumerate() {
+        cases.check(|| {
+            let p = pair(&env, &format!("v{k}"), &bytes, Some(&old));
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(v["status"], status, "{what}: {v}");
+            assert_eq!(code, code_of(status), "{what}: {v}");
+            // `a|b`: either kind describes the damage (padding where entries are missing).
+            assert!(
+                kind.split('|').any(|k| has_defect(&v, k, None)),
+                "{what}: a {kind} defect: {v}"
+            );
+            assert_eq!(v["records"], 5, "{what}: the store's records: {v}");
+
+            let (r, objs) = recover(&env, &[], &[&p.store]);
+            assert_eq!(
+                r.code,
+                0,
+                "{what}: recover rebuilds without --force: {}",
+                show(&r)
+            );
+            assert_eq!(
+                object_for(&objs, &p.index)["outcome"],
+                "rebuilt",
+                "{what}: {}",
+                show(&r)
+            );
+            check_rebuilt(what, &p, &old, &STORE_RECORDS);
+            assert_eq!(
+                fs::read(&p.store).expect("read"),
+                bytes,
+                "{what}: store touched"
+            );
+            assert!(sidecars_of(&p.store).is_empty(), "{what}: store sidecar");
+            let before = snapshot(env.dir.path());
+            let (r, _) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{what}: second recover: {}", show(&r));
+            assert_unchanged(&env, &before, &format!("{what}: second recover"));
+        });
+    }
+    cases.assert_all_passed("formats::proglog::index_damage_is_rebuilt_from_the_store");
+}
+
+/// Guards: a store with no index file is verified alone, and recover does not invent an index.
+#[test]
+fn store_without_index_gets_no_index() {
+    let env = Env::new();
+    let p = pair(&env, "s", &store(&STORE_RECORDS), None);
+    let (r, _) = recover(&env, &[], &[&p.store]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert!(!p.index.exists(), "recover created an index");
+}
+
+/// Guards: an index alone (no store): verify checks its entries (clean, zero-fill torn tail,
+/// wrong entries corrupt), dump shows its entries (JSON index, offset, entry_offset,
+/// position), raw is refused (an index holds no record data), --follow is refused; recover
+/// trims its padding but refuses wrong entries (no store to rebuild them from).
+#[test]
+fn index_alone() {
+    let env = Env::new();
+    let bounds = store_bounds(&STORE_RECORDS);
+    let entries = index_for(&STORE_RECORDS);
+    let path = env.write("orphan.index", &entries);
+
+    let rep = verify(&env, &path, &[]);
+    check_report("index alone", &rep, "clean", 5, entries.len(), None);
+    assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
+    assert!(rep.1["store"].is_null(), "{}", rep.1);
+    assert_eq!(rep.1["index"], s(&path), "{}", rep.1);
+
+    let (r, objs) = dump(&env, &path, &[]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(objs.len(), 5, "{}", show(&r));
+    for (i, v) in objs.iter().enumerate() {
+        assert_eq!(v["index"], i, "{v}");
+        assert_eq!(v["offset"], 12 * i, "{v}");
+        assert_eq!(v["entry_offset"], i, "{v}");
+        assert_eq!(v["position"], bounds[i], "{v}");
+    }
+    for format in ["text", "hex"] {
+        let r = go(&env, &["log", "dump", "--format", format, s(&path)]);
+        assert_eq!(r.code, 0, "{format}: {}", show(&r));
+        assert!(
+            r.out().contains(&bounds[4].to_string())
+                || r.out().contains(&format!("{:x}", bounds[4])),
+            "{format}: {}",
+            show(&r)
+        );
+    }
+    let before = snapshot(env.dir.path());
+    let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
+    assert_one_line_error(&r, "orphan.index", "raw dump of an index alone");
+    assert!(r.stdout.is_empty());
+    let r = run_bounded(
+        {
+            let mut c = durable_cmd(&env);
+            c.args(["log", "dump", "--follow", s(&path)]);
+            c
+        },
+        "--follow on an index",
+    );
+    assert_one_line_error(&r, "orphan.index", "--follow on an index alone");
+    assert_unchanged(&env, &before, "refused dumps");
+
+    // Padding: torn tail, trimmed by recover.
+    let old = padded(&entries, INDEX_MAX);
+    fs::write(&path, &old).expect("pad");
+    let rep = verify(&env, &path, &[]);
+    check_report(
+        "padded index alone",
+        &rep,
+        "torn-tail",
+        5,
+        entries.len(),
+        Some(("zero-fill", entries.len())),
+    );
+    let (r, _) = recover(&env, &[], &[&path]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(fs::read(&path).expect("read"), entries, "trimmed");
+    assert_eq!(
+        fs::read(sidecar(&path, entries.len())).expect("sidecar"),
+        &old[entries.len()..]
+    );
+
+    // A wrong entry: corrupt, and nothing to rebuild it from.
+    let mut wrong = entries.clone();
+    wrong[2 * 12 + 3] = 7; // entry 2's relative offset becomes 7
+    let wrong_path = env.write("wrong.index", &wrong);
+    let rep = verify(&env, &wrong_path, &[]);
+    assert_eq!(rep.0, 3, "{}", rep.1);
+    assert!(has_defect(&rep.1, "index-mismatch", Some(24)), "{}", rep.1);
+    let before = snapshot(env.dir.path());
+    let (r, _) = recover(&env, &[], &[&wrong_path]);
+    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_unchanged(&env, &before, "recover of a wrong index alone");
+}
+
+/// Guards: `--with-index PATH` pairs a store with an index of any name, for verify and recover.
+#[test]
+fn index_option_pairs_any_name() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let entries = index_for(&STORE_RECORDS);
+    let st = env.write("events.store", &bytes);
+    let idx = env.write("custom.idx", padded(&entries, INDEX_MAX));
+    let (code, v) = verify(&env, &st, &["--with-index", s(&idx)]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["index"], s(&idx), "{v}");
+    assert!(has_defect(&v, "zero-fill", Some(entries.len())), "{v}");
+    let (r, _) = recover(&env, &["--with-index", s(&idx)], &[&st]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(fs::read(&idx).expect("read"), entries, "trimmed");
+    assert_eq!(fs::read(&st).expect("read"), bytes);
+}
+
+/// Guards: `dump --follow` on a store prints records appended later, and waits for a record
+/// whose length field or data is only partly written.
+#[test]
+fn dump_follow_on_a_store() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let env = Env::new();
+    let path = env.write("f/0.store", store(&[b"zero"]));
+    let mut child = durable_cmd(&env)
+        .args(["log", "dump", "--follow", "--format", "raw", s(&path)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = KillOnDrop(child);
+    let seen = collect(stdout);
+    let shows = |t: &'static str| {
+        let seen = std::sync::Arc::clone(&seen);
+        move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(t)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), shows("zero")),
+        "existing record"
+    );
+    let next = store(&[b"appended later"]);
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    for part in [&next[..5], &next[5..12]] {
+        f.write_all(part).expect("write part");
+        let before = seen.lock().expect("lock").len();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            seen.lock().expect("lock").len(),
+            before,
+            "printed a partial record"
+        );
+    }
+    f.write_all(&next[12..]).expect("write rest");
+    assert!(
+        wait_until(Duration::from_secs(10), shows("appended later")),
+        "completed record: {:?}",
+        String::from_utf8_lossy(&seen.lock().expect("lock"))
+    );
+    drop(child);
+}
+
+/// Guards: `recover` given the index of a pair recovers the pair (the index is rebuilt from
+/// its store), as when given the store.
+#[test]
+fn recover_by_the_index_name() {
+    let env = Env::new();
+    let bytes = store(&STORE_RECORDS);
+    let old = padded(&index_for(&STORE_RECORDS), INDEX_MAX);
+    let p = pair(&env, "seg", &bytes, Some(&old));
+    let (r, _) = recover(&env, &[], &[&p.index]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    check_rebuilt("recover INDEX", &p, &old, &STORE_RECORDS);
+    assert_eq!(fs::read(&p.store).expect("read"), bytes);
+}
