@@ -67,11 +67,17 @@ fi
 # Structure-aware inputs (see common/native.rs `build` and journal.rs `build`): a few shapes to
 # start from; the fuzzer finds the rest quickly.
 s=$corpus/native_log_mutated
-printf '\x00\x07\x03\x00\x05hello\x01\x04log!\x00\x00xyz\x00\x00' > "$s/seed-crc32"
-printf '\x01\x07\x03\x00\x05hello\x01\x04log!\x00\x00xyz\x00\x00' > "$s/seed-sha256"
+printf '\x00\x07\x03\x00\x05hello\x01\x04log!\x00\x03xyz\x00\x00' > "$s/seed-crc32"
+printf '\x01\x07\x03\x00\x05hello\x01\x04log!\x00\x03xyz\x00\x00' > "$s/seed-sha256"
 printf '\x00\x09\x04\x00\x02hi\x02\x03pre\x03\x05inner\x00\x02ok\x00\x02\x00\x00' > "$s/seed-image"
 printf '\x00\x05\x03\x00\x01a\x00\x01b\x00\x01c\x01\x01\x00\x01\x00\x01\x00' > "$s/seed-reheader"
 printf '\x00\x05\x03\x00\x01a\x00\x01b\x00\x01c\x00\x01\x00\x02\x07\x00' > "$s/seed-truncate"
+# Appends of several records (bit 5 of a record's kind byte: the append goes on): clean; a torn
+# append added at the end (its first record lost: a torn tail); a record re-sequenced in the
+# first append, then a whole append added at the end (the evidence: corruption).
+printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x00\x00' > "$s/seed-appends"
+printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x01\x05\x02\x00\x01x\x01y\x01z\x00\x00' > "$s/seed-torn-append"
+printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x02\x01\x01\x00\x00\x00\x82\x04\x00\x00\x01z\x00' > "$s/seed-whole-append-after"
 for f in "$s"/seed-*; do
   { printf '\x05'; cat "$f"; } > "$corpus/recover_agree/built-$(basename "$f")"
 done

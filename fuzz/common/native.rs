@@ -7,10 +7,15 @@ use std::path::Path;
 
 use durable::Error;
 use durable::log::format::{
-    self, Algorithm, Checksum, Encoder, FILE_HEADER_LEN, FileHeader, MAX_RECORD, RECORD_HEADER_LEN,
-    RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError, TYPE_DATA,
+    self, Algorithm, Checksum, Encoder, FILE_HEADER_LEN, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN,
+    FileHeader, MAX_RECORD, RECORD_HEADER_LEN, RECORD_MAGIC, RecordHeader, RecordHeaderError,
+    TRAILER_MAGIC, TYPE_DATA,
 };
-use durable::log::{self, Defect, DefectKind, Item, OnDamage, OpenLog, Record, Scanner, Status};
+use durable::log::{
+    self, Defect, DefectKind, Item, LogFormat, OnDamage, OpenLog, OpenOptions, Record, Scanner,
+    Status,
+};
+use sha2::{Digest, Sha256};
 
 use super::alloc::WINDOW;
 use super::cursor::Cursor;
@@ -28,10 +33,13 @@ pub struct Built {
     pub marks: Vec<usize>,
 }
 
-/// Build a log from the fuzz input: algorithm, salt, records (plain, copies of record images
-/// inside payloads, one over the window), then damage (headers rewritten with a valid CRC but
-/// hostile fields, records re-encoded with another sequence number, duplicated records, and the
-/// byte-level mutations of [`mutate::apply`]).
+/// Build a log from the fuzz input: algorithm, salt, appends of one or more records, flagged
+/// first and last as `log append` flags them (plain payloads, copies of record images inside
+/// payloads, one over the window), then damage (headers rewritten with a valid CRC but hostile
+/// fields or flags, records re-encoded with another sequence number, records and whole appends
+/// replayed, a whole later append added (evidence: earlier damage reads as corruption), a torn
+/// append added (its first records lost, later ones kept: no evidence), and the byte-level
+/// mutations of [`mutate::apply`]).
 pub fn build(c: &mut Cursor) -> Built {
     let flags = c.byte();
     let algorithm = if flags & 1 == 0 {
@@ -43,9 +51,12 @@ pub fn build(c: &mut Cursor) -> Built {
     let header = FileHeader::new(algorithm, salt, 1_700_000_000);
     let encoder = Encoder::new(&header);
     let mut bytes = header.encode().to_vec();
-    // (start, payload length, seq) of each record.
-    let mut records: Vec<(usize, usize, u64)> = Vec::new();
+    // (start, payload length, seq, flags) of each record.
+    let mut records: Vec<(usize, usize, u64, u8)> = Vec::new();
+    // (start, end) of each append.
+    let mut appends: Vec<(usize, usize)> = Vec::new();
     let count = u64::from(c.byte() % 12);
+    let mut append_start = bytes.len();
     for seq in 0..count {
         let kind = c.byte();
         let payload: Vec<u8> = if seq == 0 && flags & 0x0e == 0x0e {
@@ -60,29 +71,41 @@ pub fn build(c: &mut Cursor) -> Built {
                 }
                 2 => {
                     // A record image of this very log inside a payload, with an earlier, equal or
-                    // later sequence number: resync must not be fooled by the earlier ones.
+                    // later sequence number and any flags: resync must not be fooled by the
+                    // earlier ones, nor take a lone image for a whole append.
                     let prefix = usize::from(c.byte() % 8);
                     let mut image = c.bytes(prefix).to_vec();
-                    let inner_seq = (seq + u64::from(c.byte() % 4)).saturating_sub(2);
+                    let inner = c.byte();
+                    let inner_seq = (seq + u64::from(inner % 4)).saturating_sub(2);
+                    let inner_flags = (inner >> 2) & FLAGS_KNOWN;
                     let inner_len = usize::from(c.byte() % 64);
-                    let inner = fill(c, inner_len, kind);
-                    let _ = encoder.encode(&mut image, inner_seq, &inner);
+                    let payload = fill(c, inner_len, kind);
+                    let _ = encoder.encode(&mut image, inner_seq, inner_flags, &payload);
                     image
                 }
                 _ => pattern(usize::from(c.u16() % 8192), kind),
             }
         };
-        records.push((bytes.len(), payload.len(), seq));
+        // The append goes on (bit 5 of the kind byte) unless this is the log's last record.
+        let first = bytes.len() == append_start;
+        let last = kind & 0x20 == 0 || seq + 1 == count;
+        let record_flags = if first { FLAG_FIRST } else { 0 } | if last { FLAG_LAST } else { 0 };
+        records.push((bytes.len(), payload.len(), seq, record_flags));
         encoder
-            .encode(&mut bytes, seq, &payload)
+            .encode(&mut bytes, seq, record_flags, &payload)
             .expect("payloads are under the maximum");
+        if last {
+            appends.push((append_start, bytes.len()));
+            append_start = bytes.len();
+        }
     }
     let mut marks = vec![bytes.len()];
-    for &(start, len, _) in &records {
+    for &(start, len, _, _) in &records {
         let trailer = start + RECORD_HEADER_LEN as usize + len;
         marks.extend([
             start,
             start + 4,
+            start + 5,
             start + 8,
             start + 12,
             start + 20,
@@ -91,19 +114,48 @@ pub fn build(c: &mut Cursor) -> Built {
         marks.extend([trailer, trailer + 4, trailer + 8]);
     }
     for _ in 0..c.byte() % 4 {
+        let op = c.byte() % 6;
+        if op >= 4 {
+            // A new append at the end: whole (evidence of corruption for damage before it), or
+            // torn the way a power loss tears one (its first records lost, later ones kept).
+            let n = 1 + u64::from(c.byte() % 3);
+            let first_seq = count + u64::from(c.byte() % 3);
+            let at = bytes.len();
+            let mut ends = Vec::new();
+            for i in 0..n {
+                let f =
+                    if i == 0 { FLAG_FIRST } else { 0 } | if i + 1 == n { FLAG_LAST } else { 0 };
+                let len = usize::from(c.byte() % 32);
+                let payload = fill(c, len, op);
+                let _ = encoder.encode(&mut bytes, first_seq + i, f, &payload);
+                ends.push(bytes.len());
+            }
+            marks.push(at);
+            if op == 5 {
+                // Lose the first record (zeros, or another append's bytes).
+                bytes[at..ends[0]].fill(c.byte() & 0x0f);
+            }
+            continue;
+        }
         if records.is_empty() {
             break;
         }
-        let (start, len, seq) = records[c.below(records.len())];
+        let (start, len, seq, record_flags) = records[c.below(records.len())];
         let end = start + algorithm.record_len(len as u64) as usize;
         if end > bytes.len() {
             continue;
         }
-        match c.byte() % 3 {
+        match op {
             0 => {
                 // A header whose CRC checks out but whose fields do not.
                 let hostile = RecordHeader {
                     kind: [TYPE_DATA, 0, 2, c.byte()][usize::from(c.byte() % 4)],
+                    flags: match c.byte() % 5 {
+                        0 | 1 => record_flags,
+                        2 => record_flags ^ FLAG_FIRST,
+                        3 => record_flags ^ FLAG_LAST,
+                        _ => c.byte(),
+                    },
                     len: match c.byte() % 7 {
                         0 => len as u32,
                         1 => u32::MAX,
@@ -113,11 +165,12 @@ pub fn build(c: &mut Cursor) -> Built {
                         5 => (len as u32).saturating_sub(1),
                         _ => c.u32(),
                     },
-                    seq: match c.byte() % 5 {
+                    seq: match c.byte() % 6 {
                         0 => seq,
                         1 => seq + 1,
                         2 => seq.saturating_sub(1),
                         3 => u64::MAX,
+                        4 => u64::MAX - 1,
                         _ => u64::from(c.u16()),
                     },
                 };
@@ -125,17 +178,33 @@ pub fn build(c: &mut Cursor) -> Built {
                     .copy_from_slice(&hostile.encode(&salt));
             }
             1 => {
-                // The same payload, validly re-encoded with another sequence number.
+                // The same payload, validly re-encoded with another sequence number and
+                // perhaps other flags.
                 let payload = bytes[start + RECORD_HEADER_LEN as usize..][..len].to_vec();
                 let mut image = Vec::new();
-                let new_seq = seq.wrapping_add(u64::from(c.byte())).wrapping_sub(128);
-                let _ = encoder.encode(&mut image, new_seq, &payload);
+                let b = c.byte();
+                let new_seq = seq.wrapping_add(u64::from(b)).wrapping_sub(128);
+                let new_flags = if b & 1 == 0 {
+                    record_flags
+                } else {
+                    c.byte() & FLAGS_KNOWN
+                };
+                let _ = encoder.encode(&mut image, new_seq, new_flags, &payload);
                 bytes[start..end].copy_from_slice(&image);
             }
-            _ => {
+            2 => {
                 // A record replayed at the end.
                 let copy = bytes[start..end].to_vec();
                 bytes.extend_from_slice(&copy);
+            }
+            _ => {
+                // A whole append replayed at the end (its sequence numbers are too low to be
+                // evidence).
+                let (a, b) = appends[c.below(appends.len())];
+                if b <= bytes.len() {
+                    let copy = bytes[a..b].to_vec();
+                    bytes.extend_from_slice(&copy);
+                }
             }
         }
     }
@@ -162,7 +231,9 @@ pub type Found = (RecordHeader, u64, Checksum);
 
 /// The reference reader: is there a valid record at `offset` of `data`, and if not, which
 /// defect kind does docs/FORMAT.md give it? (Before the sequence-number check, which depends
-/// on the scan.)
+/// on the scan.) Written from the format's tables, not with the library's decoders: the header
+/// CRC covers salt ‖ header bytes 0..20; the record checksum covers salt ‖ header bytes 0..20
+/// ‖ payload ‖ trailer bytes 0..8 (not the header CRC).
 pub fn record_at(data: &[u8], header: &FileHeader, offset: u64) -> Result<Found, DefectKind> {
     let size = data.len() as u64;
     let algorithm = header.algorithm;
@@ -170,38 +241,168 @@ pub fn record_at(data: &[u8], header: &FileHeader, offset: u64) -> Result<Found,
         return Err(DefectKind::Truncated);
     }
     let at = offset as usize;
-    let header_bytes = &data[at..at + RECORD_HEADER_LEN as usize];
-    let rh = match RecordHeader::decode(header_bytes, &header.salt) {
-        Ok(rh) => rh,
-        Err(RecordHeaderError::NoMagic | RecordHeaderError::Damaged) => {
-            return Err(DefectKind::BadHeader);
+    let h = &data[at..at + RECORD_HEADER_LEN as usize];
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header.salt);
+    crc.update(&h[..20]);
+    let ours = if h[..4] != RECORD_MAGIC || crc.finalize() != le32(&h[20..24]) {
+        Err(DefectKind::BadHeader)
+    } else {
+        let (kind, flags, len) = (h[4], h[5], le32(&h[8..12]));
+        let seq = u64::from_le_bytes(h[12..20].try_into().expect("8 bytes"));
+        if kind != TYPE_DATA
+            || flags & !(FLAG_FIRST | FLAG_LAST) != 0
+            || h[6..8] != [0, 0]
+            || u64::from(len) > MAX_RECORD
+            || seq == u64::MAX
+        {
+            Err(DefectKind::BadLength)
+        } else {
+            Ok(RecordHeader {
+                kind,
+                flags,
+                len,
+                seq,
+            })
         }
-        Err(RecordHeaderError::BadLength) => return Err(DefectKind::BadLength),
     };
+    // The library's header decoder must agree.
+    let theirs = RecordHeader::decode(h, &header.salt).map_err(|e| match e {
+        RecordHeaderError::NoMagic | RecordHeaderError::Damaged => DefectKind::BadHeader,
+        RecordHeaderError::BadLength => DefectKind::BadLength,
+    });
+    assert_eq!(ours, theirs, "RecordHeader::decode at {offset}");
+    let rh = ours?;
     let total = algorithm.record_len(u64::from(rh.len));
     if offset + total > size {
         return Err(DefectKind::Truncated);
     }
     let payload = &data[at + RECORD_HEADER_LEN as usize..][..rh.len as usize];
     let trailer = &data[at + RECORD_HEADER_LEN as usize + rh.len as usize..at + total as usize];
-    if format::decode_trailer_prefix(trailer) != Some(rh.len) {
+    if le32(&trailer[..4]) != rh.len || trailer[4..8] != TRAILER_MAGIC {
         return Err(DefectKind::BadLength);
     }
-    let mut hasher = RecordHasher::new(algorithm, &header.salt, header_bytes);
-    hasher.update(payload);
-    hasher.update(&trailer[..8]);
-    let sum = hasher.finish();
+    let sum = match algorithm {
+        Algorithm::Crc32 => {
+            let mut crc = crc32fast::Hasher::new();
+            for part in [&header.salt[..], &h[..20], payload, &trailer[..8]] {
+                crc.update(part);
+            }
+            Checksum::Crc32(crc.finalize().to_le_bytes())
+        }
+        Algorithm::Sha256 => {
+            let mut sha = Sha256::new();
+            for part in [&header.salt[..], &h[..20], payload, &trailer[..8]] {
+                sha.update(part);
+            }
+            Checksum::Sha256(sha.finalize().into())
+        }
+    };
     if sum.as_bytes() != &trailer[8..] {
         return Err(DefectKind::ChecksumMismatch);
     }
     Ok((rh, total, sum))
 }
 
-/// The reference resync: the first valid record at or after `from` whose sequence number is at
-/// least `expected`.
+/// Assert that `r`, a record a reader returned at `at`, is the record the reference found there.
+pub fn assert_same(r: &Record, found: &Found, what: &str) {
+    let (rh, total, sum) = found;
+    assert_eq!(
+        (r.len, r.seq, r.checksum, r.data, r.end),
+        (
+            u64::from(rh.len),
+            rh.seq,
+            Some(*sum),
+            r.offset + RECORD_HEADER_LEN,
+            r.offset + total
+        ),
+        "{what}: the record at {}",
+        r.offset
+    );
+    assert_eq!(r.extra, durable::log::Extra::None, "{what}");
+}
+
+/// The options that open a file as a native log, whatever it holds.
+pub fn native_opts() -> OpenOptions {
+    OpenOptions {
+        format: Some(LogFormat::Native),
+        ..OpenOptions::default()
+    }
+}
+
+/// Whether a whole append starts at `offset`: a valid record flagged first whose sequence
+/// number is at least `expected`, then valid records with consecutive sequence numbers, none
+/// flagged first, up to one flagged last (docs/FORMAT.md, "Torn tail versus corruption").
+pub fn whole_append_at(data: &[u8], header: &FileHeader, offset: u64, expected: u64) -> bool {
+    let Ok((mut rh, total, _)) = record_at(data, header, offset) else {
+        return false;
+    };
+    if rh.flags & FLAG_FIRST == 0 || rh.seq < expected {
+        return false;
+    }
+    let mut at = offset + total;
+    while rh.flags & FLAG_LAST == 0 {
+        let Ok((next, total, _)) = record_at(data, header, at) else {
+            return false;
+        };
+        if next.seq != rh.seq + 1 || next.flags & FLAG_FIRST != 0 {
+            return false;
+        }
+        rh = next;
+        at += total;
+    }
+    true
+}
+
+/// The reference resync: the first whole append at or after `from` (the evidence that damage
+/// before it is corruption, not a torn tail).
 pub fn next_valid(data: &[u8], header: &FileHeader, from: u64, expected: u64) -> Option<u64> {
-    magics(data, from)
-        .find(|&q| record_at(data, header, q).is_ok_and(|(rh, _, _)| rh.seq >= expected))
+    magics(data, from).find(|&q| whole_append_at(data, header, q, expected))
+}
+
+/// The valid record that ends exactly at `end`, found through its trailer.
+pub fn record_ending_at(data: &[u8], header: &FileHeader, end: u64) -> Option<(u64, Found)> {
+    let trailer_len = header.algorithm.trailer_len();
+    let t = end.checked_sub(trailer_len)? as usize;
+    if end > data.len() as u64 || data[t + 4..t + 8] != TRAILER_MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes(data[t..t + 4].try_into().expect("4 bytes"));
+    let start = end
+        .checked_sub(header.algorithm.record_len(u64::from(len)))
+        .filter(|s| *s >= FILE_HEADER_LEN)?;
+    let found = record_at(data, header, start).ok()?;
+    (start + found.1 == end).then_some((start, found))
+}
+
+/// The reference tail check of `log append`: walk back from the end over the last append (a
+/// record flagged last, then valid records with consecutive sequence numbers back to one
+/// flagged first). The sequence number for the next record, or `None` if it is not whole.
+pub fn last_append(data: &[u8], header: &FileHeader) -> Option<u64> {
+    let size = data.len() as u64;
+    if size == FILE_HEADER_LEN {
+        return Some(0);
+    }
+    let mut end = size;
+    // The sequence number of the record after the one at hand (walking back).
+    let mut later: Option<u64> = None;
+    let mut next: Option<u64> = None;
+    loop {
+        let (start, (rh, _, _)) = record_ending_at(data, header, end)?;
+        if later.is_none() && rh.flags & FLAG_LAST == 0 {
+            return None;
+        }
+        if later.is_some_and(|s| s != rh.seq + 1) {
+            return None;
+        }
+        let next = *next.get_or_insert(rh.seq + 1);
+        if rh.flags & FLAG_FIRST != 0 {
+            return Some(next);
+        }
+        later = Some(rh.seq);
+        end = start;
+    }
 }
 
 /// Offsets of the record magic at or after `from`. (memmem, not a loop over every byte: the
@@ -294,13 +495,10 @@ pub fn check_resync_scan(items: &[Item], data: &[u8], header: &FileHeader) {
                     r.offset, pos,
                     "record {index} is not where the last one ended"
                 );
-                let (rh, total, sum) = record_at(data, header, pos)
+                let found = record_at(data, header, pos)
                     .unwrap_or_else(|k| panic!("record at {pos} invalid to the reference: {k:?}"));
-                assert_eq!(
-                    (r.len, r.seq, r.checksum),
-                    (rh.len, rh.seq, sum),
-                    "at {pos}"
-                );
+                assert_same(&r, &found, "resync scan");
+                let total = found.1;
                 assert_eq!(r.seq, expected, "record at {pos} out of sequence");
                 assert_eq!(r.index, index, "record at {pos}");
                 index += 1;
@@ -371,7 +569,7 @@ pub fn check_log(data: &[u8], path: &Path) {
         }
         (Err(Error::NotALog { damaged_header, .. }), Err(e)) => {
             assert_eq!(damaged_header, e != format::HeaderError::NotALog, "{e:?}");
-            let verified = log::verify(path, |_, _| {});
+            let verified = log::verify(path, &native_opts(), |_, _| {});
             assert!(
                 matches!(verified, Err(Error::NotALog { .. })),
                 "{verified:?}"
@@ -411,10 +609,11 @@ pub fn check_log(data: &[u8], path: &Path) {
 
     check_last_records(&log, data, &forward, clean);
 
-    let v = log::verify(path, |_, _| {}).expect("verify of a log that opens");
+    let v = log::verify(path, &native_opts(), |_, _| {}).expect("verify of a log that opens");
     let all = records(&resync);
     let found = defects(&resync);
-    assert_eq!(v.algorithm, header.algorithm);
+    assert_eq!(v.format, LogFormat::Native);
+    assert_eq!(v.algorithm, Some(header.algorithm));
     assert_eq!(v.bytes, size);
     assert_eq!(v.records, all.len() as u64);
     assert_eq!(v.records_before_damage, forward.len() as u64);
@@ -441,14 +640,41 @@ pub fn check_log(data: &[u8], path: &Path) {
         Status::TornTail
     };
     assert_eq!(v.status, status);
+    assert_eq!((v.main_status, v.index_status), (status, Status::Clean));
+    for d in &v.defects {
+        assert!(!d.in_index, "{d:?}");
+        assert_eq!(d.is_torn_tail(), d.next_valid.is_none(), "{d:?}");
+    }
+
+    // The tail check of `log append` walks back over exactly the last append.
+    let mut scanner = log.scanner(OnDamage::Stop);
+    assert_eq!(
+        scanner
+            .last_append_whole()
+            .expect("reading a file in tmpfs"),
+        last_append(data, &header),
+        "last_append_whole"
+    );
+    // Verify through detection reads the same (a file with the native magic is native).
+    let detected = log::verify(path, &OpenOptions::default(), |_, _| {})
+        .expect("verify of a log that opens, detected");
+    assert_eq!(
+        (
+            detected.status,
+            detected.records,
+            detected.valid_end,
+            detected.format
+        ),
+        (v.status, v.records, v.valid_end, LogFormat::Native)
+    );
 
     // A scan started anywhere (not on a record boundary, with any expectation) must still end,
     // and whatever it calls a record is one.
     for (start, next_seq) in [(size / 2, 0), (FILE_HEADER_LEN + 1, 1), (0, 0)] {
         let mut mid = Scanner::new(&log.file, header, size, start, next_seq, OnDamage::Resync);
         for r in records(&scan(&mut mid, data)) {
-            let (rh, _, sum) = record_at(data, &header, r.offset).expect("a record mid-file");
-            assert_eq!((r.len, r.seq, r.checksum), (rh.len, rh.seq, sum));
+            let found = record_at(data, &header, r.offset).expect("a record mid-file");
+            assert_same(&r, &found, "a scan started mid-file");
         }
     }
 }
@@ -467,14 +693,15 @@ fn check_last_records(log: &OpenLog, data: &[u8], forward: &[Record], clean: boo
         assert!(back.len() as u64 <= n);
         let mut end = log.size;
         for (i, r) in back.iter().enumerate().rev() {
-            let (rh, total, sum) = record_at(data, &header, r.offset)
+            let found = record_at(data, &header, r.offset)
                 .unwrap_or_else(|k| panic!("last_records({n}) gave an invalid record: {k:?}"));
+            let total = found.1;
             assert_eq!(
                 r.offset + total,
                 end,
                 "last_records({n}) record {i} is not contiguous"
             );
-            assert_eq!((r.len, r.seq, r.checksum), (rh.len, rh.seq, sum));
+            assert_same(r, &found, "last_records");
             if i + 1 < back.len() {
                 assert_eq!(r.seq + 1, back[i + 1].seq, "last_records({n}): sequence");
             }

@@ -109,6 +109,8 @@ pub fn check(data: &[u8]) {
         force: false,
         no_backup: false,
         sync: SyncLevel::None,
+        format: None,
+        index: None,
     };
     let names = dir.names();
 

@@ -18,7 +18,7 @@ mod common;
 #[cfg(test)]
 use super::common;
 
-use durable::log::{self, FileHeader, Item, OnDamage, Record, Status};
+use durable::log::{self, FileHeader, Item, LogFormat, OnDamage, Record, Status};
 use durable::recover::{self, LogAction, LogRecovery, RecoverOptions};
 use durable::{Error, SyncLevel};
 
@@ -43,6 +43,8 @@ pub fn check(data: &[u8]) {
         force: flags & 1 != 0,
         no_backup: flags & 2 != 0,
         sync: SyncLevel::None,
+        format: Some(LogFormat::Native),
+        index: None,
     };
     let dir = Scratch::new();
     let path = dir.write("fuzz.log", &original);
@@ -54,7 +56,7 @@ pub fn check(data: &[u8]) {
         return;
     }
 
-    let v = match log::verify(&path, |_, _| {}) {
+    let v = match log::verify(&path, &native::native_opts(), |_, _| {}) {
         Ok(v) => v,
         Err(e) => {
             assert!(matches!(e, Error::NotALog { .. }), "verify: {e}");
@@ -79,7 +81,14 @@ pub fn check(data: &[u8]) {
 
     // Salvage keeps every valid record, in order, and skips exactly the defects.
     let dst = dir.path("salvaged.log");
-    let salvaged = recover::salvage(&path, &dst, SyncLevel::None, &mut ()).expect("salvage");
+    let salvaged = recover::salvage(
+        &path,
+        &dst,
+        Some(LogFormat::Native),
+        SyncLevel::None,
+        &mut (),
+    )
+    .expect("salvage");
     assert_eq!(salvaged.records, v.records);
     let skipped: Vec<(u64, u64)> = native::defects(&items)
         .iter()
@@ -87,7 +96,7 @@ pub fn check(data: &[u8]) {
         .collect();
     assert_eq!(salvaged.skipped, skipped);
     let copy = read(&dst);
-    let s = log::verify(&dst, |_, _| {}).expect("verify the salvaged log");
+    let s = log::verify(&dst, &native::native_opts(), |_, _| {}).expect("verify the salvaged log");
     assert_eq!(
         (s.status, s.records),
         (Status::Clean, v.records),
@@ -98,6 +107,7 @@ pub fn check(data: &[u8]) {
     assert_eq!(got.len(), all.len());
     for (new, old) in got.iter().zip(&all) {
         assert!(copy[new.payload_offset() as usize..][..new.len as usize] == *payload(old));
+        assert_eq!(new.seq, new.index, "salvage numbers records without gaps");
     }
     drop(copied);
     std::fs::remove_file(&dst).expect("remove the salvaged log");
@@ -190,7 +200,8 @@ pub fn check(data: &[u8]) {
         assert_eq!(dir.names(), names_now, "recover left other files behind");
 
         // Every record verify found before the first defect is still there, and verifies.
-        let after = log::verify(&path, |_, _| {}).expect("verify after recover");
+        let after =
+            log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify after recover");
         assert_eq!(
             (after.status, after.records),
             (Status::Clean, before.len() as u64)
