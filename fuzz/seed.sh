@@ -15,7 +15,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 corpus=$PWD/corpus
-mkdir -p "$corpus"/{native_log,native_log_mutated,recover_agree,journal}
+mkdir -p "$corpus"/{native_log,native_log_mutated,recover_agree,journal,lines,proglog,aof}
 
 # Overwrite bytes at OFFSET of FILE with the printf-format BYTES.
 poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
@@ -84,6 +84,33 @@ done
 printf '\x01\x0c\x00hello world!\x00\x01\x00' > "$corpus/journal/built-valid"
 printf '\x03\x0c\x00hello world!\x04\x00\x01\x00\x01\x00' > "$corpus/journal/built-flip"
 
-for t in native_log native_log_mutated recover_agree journal; do
+# lines: logs from `log append --log-format lines`, then damaged.
+append --log-format lines lines.log hello 'a b c' '' 'last one'
+cp lines.log lines-torn.log && truncate -s -3 lines-torn.log
+cp lines.log lines-mid.log && poke lines-mid.log 2 X
+cp lines.log lines-first.log && poke lines-first.log 70 Z
+cp lines.log lines-zerofill.log && truncate -s +100 lines-zerofill.log
+for name in lines lines-torn lines-mid lines-first lines-zerofill; do
+  cp "$name.log" "$corpus/lines/seed-$name"
+done
+# proglog: a byte of mode (0 store, 1 index, 2 pair), two bytes of split point (LE), the bytes.
+store='\0\0\0\0\0\0\0\5hello\0\0\0\0\0\0\0\3abc\0\0\0\0\0\0\0\0'
+index='\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\15\0\0\0\2\0\0\0\0\0\0\0\30'
+printf "\\0\\0\\0$store" > "$corpus/proglog/seed-store"
+printf "\\0\\0\\0${store}\\0\\0\\0\\0\\0\\0\\1\\0" > "$corpus/proglog/seed-store-torn"
+printf "\\1\\0\\0$index\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0" > "$corpus/proglog/seed-index-padded"
+printf "\\2\\40\\0$store$index" > "$corpus/proglog/seed-pair"
+printf "\\2\\40\\0$store${index}\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0" > "$corpus/proglog/seed-pair-padded"
+printf "\\2\\40\\0$store\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\1\\0\\0\\0\\0\\0\\0\\0\\16" > "$corpus/proglog/seed-pair-mismatch"
+# aof: a byte of flags (1: pad to a 4 KiB page), then data, magics, zeros.
+cp='\054\333\037\362\245\254\170\370'
+tail='\252\044\165\124\143\234\233\101'
+printf "\\0data${cp}more$tail\\0\\0\\0\\0" > "$corpus/aof/seed-tail"
+printf "\\1data${cp}more${cp}" > "$corpus/aof/seed-checkpoint"
+printf "\\1data${cp}torn write" > "$corpus/aof/seed-torn"
+printf "\\0no magic at all" > "$corpus/aof/seed-corrupted"
+printf "\\1data$tail\\0\\0garbage" > "$corpus/aof/seed-garbage-after-tail"
+
+for t in native_log native_log_mutated recover_agree journal lines proglog aof; do
   echo "$t: $(find "$corpus/$t" -type f | wc -l) inputs in fuzz/corpus/$t"
 done

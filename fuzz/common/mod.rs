@@ -12,6 +12,7 @@
 
 pub mod alloc;
 pub mod cursor;
+pub mod foreign;
 pub mod known;
 pub mod mutate;
 pub mod native;

@@ -627,10 +627,7 @@ pub fn check_log(data: &[u8], path: &Path) {
     assert_eq!(v.records_after_damage, after.len() as u64);
     assert_eq!(
         v.bytes_after_damage,
-        after
-            .iter()
-            .map(|r| header.algorithm.record_len(u64::from(r.len)))
-            .sum::<u64>()
+        after.iter().map(|r| r.end - r.offset).sum::<u64>()
     );
     let status = if found.is_empty() {
         Status::Clean

@@ -11,12 +11,18 @@ use std::path::{Path, PathBuf};
 #[path = "../../fuzz/common/mod.rs"]
 mod common;
 
+#[path = "../../fuzz/fuzz_targets/aof.rs"]
+mod aof;
 #[path = "../../fuzz/fuzz_targets/journal.rs"]
 mod journal;
+#[path = "../../fuzz/fuzz_targets/lines.rs"]
+mod lines;
 #[path = "../../fuzz/fuzz_targets/native_log.rs"]
 mod native_log;
 #[path = "../../fuzz/fuzz_targets/native_log_mutated.rs"]
 mod native_log_mutated;
+#[path = "../../fuzz/fuzz_targets/proglog.rs"]
+mod proglog;
 #[path = "../../fuzz/fuzz_targets/recover_agree.rs"]
 mod recover_agree;
 
@@ -93,6 +99,21 @@ fn recover_agree_inputs() {
 #[test]
 fn journal_inputs() {
     replay("journal", journal::check);
+}
+
+#[test]
+fn lines_inputs() {
+    replay("lines", lines::check);
+}
+
+#[test]
+fn proglog_inputs() {
+    replay("proglog", proglog::check);
+}
+
+#[test]
+fn aof_inputs() {
+    replay("aof", aof::check);
 }
 
 #[test]
