@@ -9,6 +9,7 @@ mod explore;
 mod failures;
 mod faults;
 mod formats;
+mod fuzz_regressions;
 mod limits;
 mod log;
 mod log_props;

@@ -1,0 +1,264 @@
+//! Checks shared by the targets of the foreign formats (lines, proglog, aof): the reader on any
+//! bytes ends, stays bounded and returns records that are really in the file; `verify` sums the
+//! scan up; `recover` agrees with `verify` on the valid prefix (bytes kept = `valid_end`),
+//! never loses a record verify called valid (aof: zero-fills and keeps the size, the sidecar
+//! holding the overwritten bytes), and a second recover changes nothing; detection never panics.
+
+use std::path::{Path, PathBuf};
+
+use durable::SyncLevel;
+use durable::log::aof::{self, Outcome};
+use durable::log::{
+    self, Defect, Item, Kind, LogFormat, OnDamage, OpenOptions, Record, Status, Verification,
+};
+use durable::recover::{self, LogAction, RecoverOptions};
+
+use super::alloc::WINDOW;
+use super::scratch::Scratch;
+
+/// Read every item of `input` (`data`: its main file's bytes), checking each record's payload
+/// against the file; fails on a scan that does not end.
+pub fn scan(input: &log::Input, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
+    let mut reader = input.reader(on_damage);
+    let mut items = Vec::new();
+    let mut prev_end = 0u64;
+    loop {
+        let item = reader.next_item().expect("reading a file in tmpfs");
+        items.push(item);
+        assert!(
+            items.len() <= data.len() + 4,
+            "the reader does not terminate: {} items from {} bytes",
+            items.len(),
+            data.len()
+        );
+        match item {
+            Item::Record(r) => {
+                assert!(
+                    prev_end <= r.offset
+                        && r.offset <= r.data
+                        && r.data + r.len <= r.end
+                        && r.end <= data.len() as u64,
+                    "a record out of place: {r:?} (previous end {prev_end}, size {})",
+                    data.len()
+                );
+                prev_end = r.end;
+                let want = &data[r.data as usize..][..r.len as usize];
+                let mut got = Vec::new();
+                reader
+                    .read_payload(&r, &mut |piece| {
+                        assert!(piece.len() <= WINDOW, "a payload piece over the window");
+                        got.extend_from_slice(piece);
+                        Ok(())
+                    })
+                    .expect("reading a payload");
+                assert!(got == want, "read_payload() of the record at {}", r.offset);
+            }
+            Item::Defect(_) => {}
+            Item::End => return items,
+        }
+    }
+}
+
+/// The records of a scan.
+pub fn records(items: &[Item]) -> Vec<Record> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Record(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The defects of a scan.
+pub fn defects(items: &[Item]) -> Vec<Defect> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Defect(d) => Some(*d),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Options that open a file as `format`.
+pub fn opts(format: LogFormat) -> OpenOptions {
+    OpenOptions {
+        format: Some(format),
+        ..OpenOptions::default()
+    }
+}
+
+/// Detection on any bytes must not panic (and may fail only with "not a log" or the like).
+pub fn detect(path: &Path) -> Option<LogFormat> {
+    log::open_input(path, &OpenOptions::default())
+        .ok()
+        .map(|i| i.format())
+}
+
+/// `verify` sums up the resyncing scan; returns the scan's items and the verification.
+pub fn check_verify(path: &Path, format: LogFormat, data: &[u8]) -> (Vec<Item>, Verification) {
+    let input = log::open_input(path, &opts(format)).expect("open a file as a named format");
+    let items = scan(&input, OnDamage::Resync, data);
+    let v = log::verify_open(&input, |_, _| {}).expect("verify");
+    let all = records(&items);
+    let found = defects(&items);
+    assert_eq!(v.format, format);
+    assert_eq!(v.records, all.len() as u64, "verify's record count");
+    assert_eq!(v.defect_count, found.len() as u64, "verify's defect count");
+    assert_eq!(
+        v.defects[..],
+        found[..found.len().min(log::MAX_DEFECTS_KEPT)]
+    );
+    let first_main = found.iter().find(|d| !d.in_index);
+    let logical_end = match input.kind {
+        Kind::Aof(a) => a.logical_end,
+        _ => data.len() as u64,
+    };
+    assert_eq!(v.valid_end, first_main.map_or(logical_end, |d| d.offset));
+    let before = first_main.map_or(all.len(), |d| {
+        all.iter().take_while(|r| r.offset < d.offset).count()
+    });
+    assert_eq!(v.records_before_damage, before as u64);
+    let worst = |in_index: bool| {
+        found
+            .iter()
+            .filter(|d| d.in_index == in_index)
+            .fold(Status::Clean, |s, d| {
+                s.worst(if d.is_torn_tail() {
+                    Status::TornTail
+                } else {
+                    Status::Corrupt
+                })
+            })
+    };
+    assert_eq!(
+        (v.main_status, v.index_status),
+        (worst(false), worst(true)),
+        "verify's verdicts"
+    );
+    assert_eq!(v.status, v.main_status.worst(v.index_status));
+    (items, v)
+}
+
+/// Every file in the directory, by name, with its bytes.
+fn snapshot(dir: &Scratch) -> Vec<(String, Vec<u8>)> {
+    dir.names()
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(dir.path(&n)).expect("read a scratch file");
+            (n, bytes)
+        })
+        .collect()
+}
+
+/// Recover copies of the files (`files`: name and bytes; the first is the log given to
+/// recover), without and with `--force`, and hold the result to `v`, verify's verdict on the
+/// original, and `items`, its scan.
+pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verification, items: &[Item]) {
+    let original = files[0].1;
+    let before: Vec<Record> = records(items)
+        .into_iter()
+        .take(v.records_before_damage as usize)
+        .collect();
+    for force in [false, true] {
+        let dir = Scratch::new();
+        for (name, bytes) in files {
+            dir.write(name, bytes);
+        }
+        let path: PathBuf = dir.path(files[0].0);
+        let ropts = RecoverOptions {
+            force,
+            sync: SyncLevel::None,
+            format: Some(format),
+            ..RecoverOptions::default()
+        };
+        let r =
+            super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ())).expect("recover");
+        assert_eq!(r.status, v.main_status, "recover's verdict");
+        assert_eq!(r.bytes_kept, v.valid_end, "recover keeps the valid prefix");
+        let now = std::fs::read(&path).expect("read the log");
+        let aof_analysis = match format {
+            LogFormat::Aof => Some(
+                aof::analyse(
+                    &std::fs::File::open(&path).expect("open"),
+                    original.len() as u64,
+                )
+                .expect("analyse"),
+            ),
+            _ => None,
+        };
+        let cuts = v.main_status == Status::TornTail || (v.main_status == Status::Corrupt && force);
+        let cut = v.valid_end as usize;
+        if !cuts {
+            assert!(now == original, "recover changed a log it did not cut");
+            assert!(
+                matches!(r.action, LogAction::Clean | LogAction::Refused),
+                "{:?}",
+                r.action
+            );
+        } else if format == LogFormat::Aof {
+            // The size stays; the damaged bytes are zeros; the sidecar holds them.
+            assert_eq!(r.action, LogAction::ZeroFilled);
+            let to = cut + r.bytes_removed as usize;
+            assert_eq!(now.len(), original.len(), "an aof recover keeps the size");
+            assert!(now[..cut] == original[..cut] && now[to..] == original[to..]);
+            assert!(super::native::all_zero(&now[cut..to]), "zero-filled");
+            if let Some(side) = &r.sidecar {
+                let kept = std::fs::read(side).expect("read the sidecar");
+                assert!(
+                    kept == original[cut..to],
+                    "the sidecar holds the overwritten bytes"
+                );
+            }
+            let after = aof_analysis.expect("analysed");
+            assert!(
+                matches!(
+                    after.outcome,
+                    Outcome::Tail | Outcome::Checkpoint | Outcome::Empty
+                ),
+                "after recover, the package lands on {:?}",
+                after.outcome
+            );
+            assert_eq!(
+                after.logical_end, v.valid_end,
+                "the logical end after recover"
+            );
+        } else {
+            assert_eq!(r.action, LogAction::Truncated);
+            assert!(
+                now == original[..cut],
+                "the kept log is not the valid prefix"
+            );
+            if let Some(side) = &r.sidecar {
+                let kept = std::fs::read(side).expect("read the sidecar");
+                assert!(kept == original[cut..], "the sidecar holds the cut bytes");
+            }
+        }
+        // Every record verify called valid before the first defect is still there.
+        if cuts || v.main_status == Status::Clean {
+            let (items2, v2) = check_verify(&path, format, &now);
+            assert_eq!(v2.main_status, Status::Clean, "the log after recover");
+            if files.len() > 1 && format == LogFormat::Proglog {
+                assert_eq!(v2.index_status, Status::Clean, "the index after recover");
+            }
+            let kept = records(&items2);
+            assert!(kept.len() >= before.len(), "recover lost records");
+            for (a, b) in kept.iter().zip(&before) {
+                assert_eq!((a.offset, a.len, a.data), (b.offset, b.len, b.data));
+                assert!(
+                    now[a.data as usize..][..a.len as usize]
+                        == original[b.data as usize..][..b.len as usize]
+                );
+            }
+        }
+        // A second recover changes nothing.
+        let snap = snapshot(&dir);
+        let again = super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ()))
+            .expect("recover again");
+        if cuts {
+            assert_eq!(again.status, Status::Clean, "a recovered log is clean");
+        }
+        assert!(snapshot(&dir) == snap, "a second recover changed something");
+    }
+}

@@ -1,0 +1,34 @@
+//! Shared by every fuzz target and by the `cargo test` replay of committed inputs
+//! (tests/integration/fuzz_regressions.rs, which includes this directory with `#[path]`): the
+//! allocation guard, scratch directories on tmpfs, a byte reader for structure-aware inputs,
+//! byte-level mutations, the native log's builder, reference reader and checks, and the open
+//! bugs a fuzz run skips.
+//!
+//! Only `std` and `durable` (and `durable`'s own dependencies) are used here, so the same
+//! source compiles inside the main crate's integration tests without libFuzzer.
+
+// Each target uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod alloc;
+pub mod cursor;
+pub mod foreign;
+pub mod known;
+pub mod mutate;
+pub mod native;
+pub mod scratch;
+
+/// Run `f` again while it fails only because the file is locked. Nothing else locks our scratch
+/// files, but under `cargo test` other tests spawn processes, and a child forked while `f` held
+/// its `flock` keeps the lock until it `exec`s. Never needed under libFuzzer (one thread).
+pub fn retry_in_use<T>(mut f: impl FnMut() -> durable::Result<T>) -> durable::Result<T> {
+    for _ in 0..200 {
+        match f() {
+            Err(durable::Error::InUse { .. } | durable::Error::Busy { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+    f()
+}

@@ -1,0 +1,73 @@
+//! Fuzz target `proglog`: the readers of proglog's store (8-byte big-endian length + data) and
+//! index (12-byte entries; docs/FORMAT.md) on arbitrary bytes: a store alone, an index alone,
+//! or a pair (the input split in two files `seg.store` and `seg.index`). Records are the
+//! store's bytes, chained by their lengths; lengths are never trusted for an allocation;
+//! `verify` sums the scan up (the index's verdict apart); `recover` (with and without force)
+//! keeps exactly verify's valid prefix and every record before the first defect, and makes a
+//! pair's index match its store; a second recover changes nothing; detection never panics.
+#![cfg_attr(not(test), no_main)]
+
+#[cfg(not(test))]
+#[path = "../common/mod.rs"]
+mod common;
+#[cfg(test)]
+use super::common;
+
+use durable::log::LogFormat;
+
+use common::cursor::Cursor;
+use common::foreign;
+
+#[cfg(not(test))]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
+
+/// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two
+/// bytes of split point, then the bytes.
+pub fn check(data: &[u8]) {
+    let mut c = Cursor::new(data);
+    let mode = c.byte() % 3;
+    let split = usize::from(c.u16());
+    let rest = c.rest();
+    let dir = common::scratch::Scratch::new();
+    let files: Vec<(&str, &[u8])> = match mode {
+        0 => vec![("seg.store", rest)],
+        1 => vec![("seg.index", rest)],
+        _ => {
+            let (store, index) = rest.split_at(split.min(rest.len()));
+            vec![("seg.store", store), ("seg.index", index)]
+        }
+    };
+    for (name, bytes) in &files {
+        dir.write(name, bytes);
+    }
+    let plain = dir.write("plain", files[0].1);
+    let _armed = common::alloc::arm(rest.len());
+    let _ = foreign::detect(&plain);
+    let path = dir.path(files[0].0);
+    let magic = &durable::log::format::FILE_MAGIC;
+    let n = files[0].1.len().min(8);
+    if n == 0 || files[0].1[..n] != magic[..n] {
+        // The native magic comes first; then the name.
+        assert_eq!(
+            foreign::detect(&path),
+            Some(LogFormat::Proglog),
+            "detected by name"
+        );
+    }
+
+    let main = files[0].1;
+    let (items, v) = foreign::check_verify(&path, LogFormat::Proglog, main);
+    assert_eq!(v.index_alone, mode == 1);
+    assert_eq!(v.index.is_some(), mode == 2);
+    // Store records chain by their lengths from 0.
+    if mode != 1 {
+        let mut at = 0u64;
+        for r in foreign::records(&items) {
+            let len = u64::from_be_bytes(main[at as usize..][..8].try_into().expect("8"));
+            assert_eq!((r.offset, r.data, r.len), (at, at + 8, len));
+            at = r.end;
+        }
+    }
+    drop(dir);
+    foreign::check_recover(&files, LogFormat::Proglog, &v, &items);
+}
