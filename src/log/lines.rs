@@ -139,17 +139,6 @@ impl<'f> LinesReader<'f> {
         }
         Ok(None)
     }
-
-    fn all_zero_from(&mut self, mut at: u64) -> io::Result<bool> {
-        while at < self.win.size {
-            let chunk = self.win.get(at, super::scan::WINDOW)?;
-            if chunk.iter().any(|b| *b != 0) {
-                return Ok(false);
-            }
-            at += chunk.len() as u64;
-        }
-        Ok(true)
-    }
 }
 
 impl Reader for LinesReader<'_> {
@@ -178,7 +167,7 @@ impl Reader for LinesReader<'_> {
             Line::Bad(kind, after) => (kind, Some(after)),
             Line::Incomplete => (DefectKind::Truncated, None),
         };
-        if self.all_zero_from(start)? {
+        if self.win.all_zero_from(start)? {
             self.done = true;
             return Ok(Item::Defect(Defect::new(start, DefectKind::ZeroFill, None)));
         }

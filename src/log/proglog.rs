@@ -128,7 +128,7 @@ impl<'f> StoreReader<'f> {
                     DefectKind::IndexMissing { records: n - first },
                 )));
             } else if index.size > end {
-                let kind = if all_zero(index, end)? {
+                let kind = if index.all_zero_from(end)? {
                     DefectKind::ZeroFill
                 } else {
                     DefectKind::IndexBeyondStore
@@ -139,17 +139,6 @@ impl<'f> StoreReader<'f> {
         self.queued.push_back(Item::End);
         Ok(())
     }
-}
-
-fn all_zero(win: &mut Window<'_>, mut at: u64) -> io::Result<bool> {
-    while at < win.size {
-        let chunk = win.get(at, super::scan::WINDOW)?;
-        if chunk.iter().any(|b| *b != 0) {
-            return Ok(false);
-        }
-        at += chunk.len() as u64;
-    }
-    Ok(true)
 }
 
 impl Reader for StoreReader<'_> {
@@ -167,7 +156,7 @@ impl Reader for StoreReader<'_> {
         let (len, end) = match store_record(&mut self.win, self.pos)? {
             Ok(r) => r,
             Err(()) => {
-                let kind = if all_zero(&mut self.win, self.pos)? {
+                let kind = if self.win.all_zero_from(self.pos)? {
                     DefectKind::ZeroFill
                 } else {
                     DefectKind::Truncated
@@ -261,7 +250,7 @@ impl Reader for IndexReader<'_> {
             return Ok(Item::End);
         }
         self.done = true;
-        let zero_rest = all_zero(&mut self.win, at)?;
+        let zero_rest = self.win.all_zero_from(at)?;
         if self.win.size - at < ENTRY_WIDTH {
             let kind = if zero_rest {
                 DefectKind::ZeroFill
@@ -340,7 +329,7 @@ pub fn looks_like_index(file: &File, size: u64) -> io::Result<bool> {
         let at = i * ENTRY_WIDTH;
         let (rel, pos) = entry_of(win.get(at, ENTRY_WIDTH as usize)?);
         if i >= 2 && rel == 0 && pos == 0 {
-            return all_zero(&mut win, at);
+            return win.all_zero_from(at);
         }
         let ok = u64::from(rel) == i && if i == 0 { pos == 0 } else { pos > last };
         if !ok {
@@ -349,7 +338,7 @@ pub fn looks_like_index(file: &File, size: u64) -> io::Result<bool> {
         last = pos;
     }
     let whole = size / ENTRY_WIDTH * ENTRY_WIDTH;
-    Ok(size / ENTRY_WIDTH > DETECT_ENTRIES || all_zero(&mut win, whole)?)
+    Ok(size / ENTRY_WIDTH > DETECT_ENTRIES || win.all_zero_from(whole)?)
 }
 
 /// Records detection follows before it believes a store.

@@ -508,6 +508,18 @@ impl<'f> Window<'f> {
         Ok(())
     }
 
+    /// Whether every byte from `at` to the end of the file is zero.
+    pub(crate) fn all_zero_from(&mut self, mut at: u64) -> io::Result<bool> {
+        while at < self.size {
+            let chunk = self.get(at, super::scan::WINDOW)?;
+            if chunk.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(true)
+    }
+
     /// Bytes and read calls so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
         (self.bytes_read, self.reads)
