@@ -10,7 +10,10 @@ root=$(cd .. && pwd)
 
 if [ -z "${DURABLE:-}" ]; then
   (cd "$root" && cargo build --quiet --locked --bin durable)
-  DURABLE=$root/target/debug/durable
+  # Where cargo put it: CARGO_TARGET_DIR (absolute or relative to the crate) or target/.
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
+  DURABLE=$target_dir/debug/durable
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
