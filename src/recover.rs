@@ -204,10 +204,7 @@ pub fn recover(
                 continue;
             }
             // A proglog pair is recovered once, through its store.
-            if opts.index.is_none()
-                && name.to_str().is_some_and(|n| n.ends_with(".index"))
-                && log::reader::proglog_sibling(file).is_some()
-            {
+            if opts.index.is_none() && log::reader::is_paired_index(file) {
                 continue;
             }
             let result = if disk::temp_target_name(name).is_some() {
@@ -362,8 +359,12 @@ pub fn recover_log(
         Err(std::fs::TryLockError::Error(source)) => return Err(inspect(path)(source)),
     }
     // Under the lock, look again: an append may have finished since it was opened.
+    // An aof file is analysed again only if its size changed (its analysis reads it whole).
+    let opened_size = input.main.size;
     input.main.size = input.main.file.metadata().map_err(inspect(path))?.len();
-    if let Kind::Aof(_) = input.kind {
+    if let Kind::Aof(_) = input.kind
+        && input.main.size != opened_size
+    {
         input.kind =
             Kind::Aof(log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?);
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use durable::SyncLevel;
 use durable::log::aof::{self, Outcome};
 use durable::log::{
-    self, Defect, Item, Kind, LogFormat, OnDamage, OpenOptions, Record, Status, Verification,
+    self, Item, Kind, LogFormat, OnDamage, OpenOptions, Record, Status, Verification,
 };
 use durable::recover::{self, LogAction, RecoverOptions};
 
@@ -59,27 +59,7 @@ pub fn scan(input: &log::Input, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
     }
 }
 
-/// The records of a scan.
-pub fn records(items: &[Item]) -> Vec<Record> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Record(r) => Some(*r),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The defects of a scan.
-pub fn defects(items: &[Item]) -> Vec<Defect> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Defect(d) => Some(*d),
-            _ => None,
-        })
-        .collect()
-}
+pub use super::{defects, records};
 
 /// Options that open a file as `format`.
 pub fn opts(format: LogFormat) -> OpenOptions {

@@ -32,3 +32,25 @@ pub fn retry_in_use<T>(mut f: impl FnMut() -> durable::Result<T>) -> durable::Re
     }
     f()
 }
+
+/// The records of a scan.
+pub fn records(items: &[durable::log::Item]) -> Vec<durable::log::Record> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            durable::log::Item::Record(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The defects of a scan.
+pub fn defects(items: &[durable::log::Item]) -> Vec<durable::log::Defect> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            durable::log::Item::Defect(d) => Some(*d),
+            _ => None,
+        })
+        .collect()
+}

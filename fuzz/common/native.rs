@@ -12,8 +12,7 @@ use durable::log::format::{
     TRAILER_MAGIC, TYPE_DATA,
 };
 use durable::log::{
-    self, Defect, DefectKind, Item, LogFormat, OnDamage, OpenLog, OpenOptions, Record, Scanner,
-    Status,
+    self, DefectKind, Item, LogFormat, OnDamage, OpenLog, OpenOptions, Record, Scanner, Status,
 };
 use sha2::{Digest, Sha256};
 
@@ -453,27 +452,7 @@ pub fn scan(scanner: &mut Scanner<'_>, data: &[u8]) -> Vec<Item> {
     }
 }
 
-/// The records of a scan.
-pub fn records(items: &[Item]) -> Vec<Record> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Record(r) => Some(*r),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The defects of a scan.
-pub fn defects(items: &[Item]) -> Vec<Defect> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Defect(d) => Some(*d),
-            _ => None,
-        })
-        .collect()
-}
+pub use super::{defects, records};
 
 /// Hold a resyncing forward scan from the first record to the reference reader: every record
 /// is valid where it is said to be, in sequence, back to back; every defect has the kind

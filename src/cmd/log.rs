@@ -143,7 +143,7 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         if !is_dir {
             // An index given together with its store is verified with it, once.
-            if is_paired_index(path)
+            if log::reader::is_paired_index(path)
                 && args
                     .paths
                     .iter()
@@ -158,7 +158,7 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
             match entry {
                 Ok(entry) if entry.file_type().is_file() => {
                     // A proglog pair is reported once, under its store.
-                    if is_paired_index(entry.path()) {
+                    if log::reader::is_paired_index(entry.path()) {
                         continue;
                     }
                     worst = worst.worst(verify_one(entry.path(), false, &args, &mut out)?);
@@ -174,14 +174,6 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     }
     out.flush()?;
     Ok(worst)
-}
-
-/// A `<base>.index` whose `<base>.store` is beside it.
-pub(super) fn is_paired_index(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".index"))
-        && log::reader::proglog_sibling(path).is_some()
 }
 
 /// Verify one file; inside a directory (`explicit` false) a file that is not a log is skipped.

@@ -139,22 +139,18 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
 /// Size granularity of the package's files (it grows them a page at a time).
 const PAGE: u64 = 4096;
 
-/// Whether the file reads as an aof file: its last non-zero bytes are a magic; or it holds a
-/// checkpoint magic and looks preallocated (a whole number of pages, zeros at the end), which
-/// keeps a program that merely contains the magic's bytes (a compiled binary) from being taken
-/// for a torn aof file and "repaired".
-pub fn looks_like_aof(file: &File, size: u64) -> io::Result<bool> {
-    let a = analyse(file, size)?;
-    Ok(match a.outcome {
-        Outcome::Tail | Outcome::Checkpoint => true,
-        Outcome::Torn => size.is_multiple_of(PAGE) && a.nonzero_end < size,
-        Outcome::Empty | Outcome::Corrupted => false,
-    })
-}
-
-/// Whether the file holds only zero bytes.
-pub fn all_zero(file: &File, size: u64) -> io::Result<bool> {
-    Ok(nonzero_end(&mut Window::new(file, size))? == 0)
+impl Analysis {
+    /// Whether the file reads as an aof file: its last non-zero bytes are a magic; or it holds
+    /// a checkpoint magic and looks preallocated (a whole number of pages, zeros at the end),
+    /// which keeps a program that merely contains the magic's bytes (a compiled binary) from
+    /// being taken for a torn aof file and "repaired".
+    pub fn looks_like_aof(&self) -> bool {
+        match self.outcome {
+            Outcome::Tail | Outcome::Checkpoint => true,
+            Outcome::Torn => self.size.is_multiple_of(PAGE) && self.nonzero_end < self.size,
+            Outcome::Empty | Outcome::Corrupted => false,
+        }
+    }
 }
 
 /// Forward reader: the data up to the logical end as segments split at checkpoint magics, then

@@ -237,12 +237,20 @@ pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
     sibling.is_file().then_some(sibling)
 }
 
+/// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
+pub fn is_paired_index(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".index"))
+        && proglog_sibling(path).is_some()
+}
+
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
     let main = open_part(path, opts.write)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let format = match opts.format {
-        Some(f) => f,
+    let (format, analysed) = match opts.format {
+        Some(f) => (f, None),
         None => detect(&main, name)?,
     };
     let kind = match format {
@@ -251,7 +259,10 @@ pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
             Kind::Native(header)
         }
         LogFormat::Lines => Kind::Lines,
-        LogFormat::Aof => Kind::Aof(aof::analyse(&main.file, main.size).map_err(inspect(path))?),
+        LogFormat::Aof => Kind::Aof(match analysed {
+            Some(a) => a,
+            None => aof::analyse(&main.file, main.size).map_err(inspect(path))?,
+        }),
         LogFormat::Proglog => {
             // A file named `.index`, or an index by content, read alone unless its store is
             // there; everything else is a store.
@@ -332,43 +343,47 @@ pub(crate) fn read_prefix(file: &File, size: u64, buf: &mut [u8]) -> io::Result<
     Ok(got)
 }
 
-/// Decide a file's format from its name and content (docs/FORMAT.md, "Detection").
-fn detect(part: &Part, name: &str) -> Result<LogFormat> {
+/// Decide a file's format from its name and content (docs/FORMAT.md, "Detection"); for an aof
+/// file, with the analysis detection made (so the file is not read again to open it).
+fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)> {
     let io = inspect(&part.path);
     let mut head = [0u8; FILE_HEADER_LEN as usize];
     let got = read_prefix(&part.file, part.size, &mut head).map_err(io)?;
     // Native: the magic (a damaged header is still ours: reported as such).
     if got > 0 && head[..got.min(8)] == super::format::FILE_MAGIC[..got.min(8)] {
-        return Ok(LogFormat::Native);
+        return Ok((LogFormat::Native, None));
     }
     if name.ends_with(".store") || name.ends_with(".index") {
-        return Ok(LogFormat::Proglog);
+        return Ok((LogFormat::Proglog, None));
     }
     let io = inspect(&part.path);
-    let found = (|| -> io::Result<Option<LogFormat>> {
+    let found = (|| -> io::Result<Result<(LogFormat, Option<aof::Analysis>), bool>> {
         if part.size == 0 {
-            return Ok(None);
+            return Ok(Err(false));
         }
         if lines::looks_like_lines(&part.file, part.size)? {
-            return Ok(Some(LogFormat::Lines));
+            return Ok(Ok((LogFormat::Lines, None)));
         }
         if proglog::looks_like_index(&part.file, part.size)?
             || proglog::looks_like_store(&part.file, part.size)?
         {
-            return Ok(Some(LogFormat::Proglog));
+            return Ok(Ok((LogFormat::Proglog, None)));
         }
-        if aof::looks_like_aof(&part.file, part.size)? {
-            return Ok(Some(LogFormat::Aof));
+        let a = aof::analyse(&part.file, part.size)?;
+        if a.looks_like_aof() {
+            return Ok(Ok((LogFormat::Aof, Some(a))));
         }
-        Ok(None)
+        // Not detected; say whether it held only zeros.
+        Ok(Err(a.nonzero_end == 0))
     })()
     .map_err(io)?;
-    if let Some(format) = found {
-        return Ok(format);
-    }
+    let zeros = match found {
+        Ok(detected) => return Ok(detected),
+        Err(zeros) => zeros,
+    };
     let why = if part.size == 0 {
         "it is empty"
-    } else if aof::all_zero(&part.file, part.size).unwrap_or(false) {
+    } else if zeros {
         "it holds only zero bytes"
     } else {
         "it is in none of the formats durable reads (native, lines, proglog, aof); name one with --log-format"

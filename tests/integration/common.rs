@@ -129,6 +129,85 @@ pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
 
+/// Unmount on drop (lazily if busy), even when the test fails.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+/// A 1 MiB tmpfs at `env/mnt`, or `None` (having said why) when it cannot be mounted.
+pub fn small_tmpfs(env: &Env, test: &str) -> Option<(PathBuf, Mounted)> {
+    if !is_root() {
+        skip(test, "mounting a tmpfs needs root");
+        return None;
+    }
+    let mnt = env.path("mnt");
+    fs::create_dir(&mnt).expect("mkdir mnt");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip(test, "mount -t tmpfs failed (no CAP_SYS_ADMIN here?)");
+        return None;
+    }
+    let guard = Mounted(mnt.clone());
+    Some((mnt, guard))
+}
+
+/// Run `cmd` (stdin null, output piped), killing it after `limit`: a hang (a FIFO opened for
+/// reading, a lock never released) fails the test instead of hanging the suite.
+pub fn output_bounded(
+    mut cmd: std::process::Command,
+    what: &str,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: durable blocked (killed after {limit:?})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+/// Wait until `done()` holds, for up to `limit`.
+pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}
+
 /// Whether this build honours `DURABLE_FAULT`; say so and skip if it does not (release builds).
 pub fn fault_switch(test: &str) -> bool {
     if !durable::fault::enabled() {

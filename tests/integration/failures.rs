@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, durable_path, have, is_root, skip};
+use crate::common::{Env, Mounted, durable_path, have, is_root, skip, small_tmpfs};
 
 /// Run `durable save ARGS` with `stdin`; returns the output, whatever the exit status.
 fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
@@ -43,21 +43,6 @@ struct Immutable(PathBuf);
 impl Drop for Immutable {
     fn drop(&mut self) {
         let _ = StdCommand::new("chattr").arg("-i").arg(&self.0).status();
-    }
-}
-
-/// Unmount on drop (lazily if busy), even when the test fails.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let ok = StdCommand::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = StdCommand::new("umount").arg("-l").arg(&self.0).status();
-        }
     }
 }
 
@@ -206,32 +191,11 @@ fn write_fails_midway_file_too_large() {
 // removes the temporary file or journal.
 #[test]
 fn write_fails_midway_disk_full() {
-    if !is_root() {
-        skip(
-            "write_fails_midway_disk_full",
-            "mounting a tmpfs needs root",
-        );
-        return;
-    }
     for strategy in ["atomic", "journal"] {
         let env = Env::new();
-        let mnt = env.path("mnt");
-        fs::create_dir(&mnt).unwrap();
-        if !run_quietly(
-            "mount",
-            &[
-                "-t".as_ref(),
-                "tmpfs".as_ref(),
-                "-o".as_ref(),
-                "size=1m".as_ref(),
-                "tmpfs".as_ref(),
-                mnt.as_os_str(),
-            ],
-        ) {
-            skip("write_fails_midway_disk_full", "mount -t tmpfs failed");
+        let Some((_mnt, guard)) = small_tmpfs(&env, "write_fails_midway_disk_full") else {
             return;
-        }
-        let guard = Mounted(mnt.clone());
+        };
         env.write("mnt/T", "old\n");
         let out = save(
             &env,

@@ -51,15 +51,15 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use durable::Step;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::{Env, durable_path, fault_switch, have, is_root, skip};
+use crate::common::{Env, durable_path, fault_switch, have, skip, small_tmpfs};
 
 const OLD: &[u8] = b"old content: the previous version of the target, longer than the new one\n";
 /// Shorter than OLD: an in-place write that is not truncated yet shows a mix.
@@ -1402,44 +1402,6 @@ fn strace_call_parser_reads_fds_paths_and_injections() {
 // ---------------------------------------------------------------------------------------------
 // Real ENOSPC on a small tmpfs
 // ---------------------------------------------------------------------------------------------
-
-/// Unmount on drop (lazily if busy), even when the test fails.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let ok = StdCommand::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = StdCommand::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// A 1 MiB tmpfs at `env/mnt`, or `None` (having said why) when it cannot be mounted.
-fn small_tmpfs(env: &Env, test: &str) -> Option<(PathBuf, Mounted)> {
-    if !is_root() {
-        skip(test, "mounting a tmpfs needs root");
-        return None;
-    }
-    let mnt = env.path("mnt");
-    fs::create_dir(&mnt).expect("mkdir mnt");
-    let ok = StdCommand::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip(test, "mount -t tmpfs failed (no CAP_SYS_ADMIN here?)");
-        return None;
-    }
-    let guard = Mounted(mnt.clone());
-    Some((mnt, guard))
-}
 
 fn free_bytes(path: &Path) -> u64 {
     let s = rustix::fs::statvfs(path).expect("statvfs");

@@ -32,12 +32,12 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{Env, durable_path};
+use crate::common::{self, Env, durable_path};
 pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s};
 
 // ---------------------------------------------------------------------------------------------
@@ -485,25 +485,10 @@ pub(crate) fn run_limited(env: &Env, args: &[&str], kib: u64) -> Run {
     }
 }
 
-/// Run `cmd` (stdin null, output piped), killing it after 20 s: a hang (a FIFO opened for
-/// reading) fails the case instead of the suite.
-pub(crate) fn run_bounded(mut cmd: Command, what: &str) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: durable blocked (killed after 20 s)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().expect("output");
+/// Run `cmd`, killing it after 20 s: a hang (a FIFO opened for reading) fails the case instead
+/// of the suite.
+pub(crate) fn run_bounded(cmd: Command, what: &str) -> Run {
+    let out = common::output_bounded(cmd, what, Duration::from_secs(20));
     Run {
         code: out
             .status
@@ -521,17 +506,7 @@ pub(crate) fn durable_cmd(env: &Env) -> Command {
     cmd
 }
 
-/// Wait until `done()` holds, for up to `limit`.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
+pub(crate) use common::wait_until;
 
 /// A child killed and reaped when dropped (even by a panic).
 pub(crate) struct KillOnDrop(pub Child);

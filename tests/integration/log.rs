@@ -245,17 +245,7 @@ fn assert_one_line_error(r: &Run, path: &Path, what: &str) {
     assert!(r.stdout.is_empty(), "stdout: {}", r.out());
 }
 
-/// Wait until `done()` holds, for up to `limit`.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
+use common::wait_until;
 
 /// Wait for a child, up to `limit`; `None` if it is still running.
 fn wait_child(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {

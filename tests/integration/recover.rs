@@ -282,25 +282,10 @@ impl Drop for Holder {
     }
 }
 
-/// Run `cmd` (stdout and stderr piped), killing it if it has not ended after a generous
-/// deadline: a hang is reported as such instead of hanging the suite.
-fn run_bounded(mut cmd: Command, what: &str) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: durable blocked (killed after 30 s)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Out::of(child.wait_with_output().expect("collect output"))
+/// Run `cmd`, killing it if it has not ended after a generous deadline: a hang is reported as
+/// such instead of hanging the suite.
+fn run_bounded(cmd: Command, what: &str) -> Out {
+    Out::of(common::output_bounded(cmd, what, Duration::from_secs(30)))
 }
 
 /// A bare `durable` command in the scratch directory, no fault switch.
