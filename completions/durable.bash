@@ -92,7 +92,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__append)
-            opts="-0 -h -V --null --whole --file --checksum --sync --no-wait --verify --print-offsets --format --log-format --help --version"
+            opts="-0 -h -V --null --whole --atomic --file --checksum --sync --no-wait --verify --print-offsets --format --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -193,32 +193,50 @@ pub struct SaveArgs {
 /// `durable log …`.
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Append records to a log durably (one write and one flush per invocation).
+    /// Append records to a log durably: all at once, or a stream as it arrives.
     #[command(
         long_about = "Append records to LOG, creating it if needed. Records come from the \
 arguments, from --file (one record per file), or from standard input: one per line, NUL-separated \
-with -0, or the whole input as one record with --whole. All records of one invocation go out in \
-one write (4 MiB at a time for big batches) and one flush, under an exclusive lock, so two \
-appenders never interleave. If anything fails before the flush, the log is cut back: nothing is \
-appended.
+with -0, or the whole input as one record with --whole.
 
-The tail is checked first (in constant time, through the last record's trailer): appending after \
-a torn tail would make the new records unreachable, so it is refused with exit 1.
+Records go into the log in appends: each append is one write and one flush under the log's \
+exclusive lock (so two appenders never interleave inside one), and it is all or nothing: if \
+anything fails before its flush returns, the log is cut back to where the append started. \
+Arguments, --file and --whole are one append. Lines (or -0 records) from standard input are \
+committed as they arrive, in groups: a group closes after 4 MiB, once its first record has waited \
+50 ms, or when the input pauses for 10 ms, and the lock is released between groups. So \
+`daemon | durable log append events.log` makes each record durable and visible within about \
+50 ms plus one flush, and never locks other appenders out for longer than one group. --atomic \
+makes all of standard input one append instead (the lock is then held while it is read, and the \
+next append's tail check reads that whole append back).
+
+The tail is checked first, through the last append's trailers (the cost of one group, whatever \
+the log's size): appending after an append that never completed would make the new records \
+unreachable, so it is refused with exit 1 (run `durable recover LOG`), or 3 when the damage is not \
+a torn write.
+
+SIGINT, SIGTERM and SIGHUP stop the append at the next group boundary: a group being written or \
+flushed completes, records read but not yet written are not appended, and the message names \
+exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
+does not cut a flush short; SIGKILL loses at most the group in flight.
 
 --log-format lines (or --format lines) writes the seed notes' greppable text log instead: one \
 `ENTRY SHA256HEX` line per record (a record holding a newline is refused). An existing lines log \
 is appended to as such without the flag.",
         after_help = "Examples:
   durable log append events.log 'user 42 logged in' 'user 42 logged out'
-  journalctl -o cat | durable log append sys.log          # one record per line
+  journalctl -f -o cat | durable log append sys.log       # committed as lines arrive
   find . -print0 | durable log append -0 files.log
+  durable log append --atomic batch.log < batch.txt       # all lines or none
   durable log append --whole blobs.log < photo.jpg
   durable log append --print-offsets --verify events.log < batch.txt
   durable log append --log-format lines audit.txt 'deploy 42 by alice'   # greppable text log
 
 Exit status: 0 appended; 1 the log has a torn tail (run `durable recover LOG`);
-2 error, nothing appended; 3 the log has corruption before its tail (valid records after it);
-4 appended, but the flush failed and the records could not be removed again."
+2 error or interrupted, nothing appended; 3 the log has damage that is not a torn write;
+4 appended, but the flush failed and the records could not be removed again;
+5 stopped partway (interrupted, or an error after some groups were committed): the
+message says which records are in."
     )]
     Append(AppendArgs),
     /// Check every record of logs (files or whole directories).
@@ -348,6 +366,11 @@ pub struct AppendArgs {
     #[arg(long)]
     pub whole: bool,
 
+    /// Make all of standard input one append (all or nothing), instead of committing it in
+    /// groups as it arrives.
+    #[arg(long, conflicts_with_all = ["records", "files", "whole"])]
+    pub atomic: bool,
+
     /// Append the content of FILE as one record (repeatable).
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -369,7 +392,7 @@ pub struct AppendArgs {
     #[arg(long)]
     pub verify: bool,
 
-    /// Print each appended record's offset, one per line, once they are flushed.
+    /// Print each appended record's offset, one per line, as soon as its group is flushed.
     #[arg(long)]
     pub print_offsets: bool,
 

@@ -114,6 +114,19 @@ pub fn install_interrupt_cleanup(report: impl Fn(&str, u8) -> (String, i32)) -> 
     platform::install_interrupt_handler(report)
 }
 
+/// Handle SIGINT, SIGTERM and SIGHUP by noting them, for a long operation that stops at its own
+/// safe points instead of at an arbitrary instruction: [`crate::log::append`] ends after the
+/// commit group it is flushing, and reports exactly what is in the log. Blocking reads and lock
+/// waits return early so the note is seen soon.
+pub fn defer_interrupts() -> io::Result<()> {
+    platform::defer_interrupts()
+}
+
+/// The signal that [`defer_interrupts`] noted, if any (`"SIGINT"`, `"SIGTERM"` or `"SIGHUP"`).
+pub fn pending_interrupt() -> Option<&'static str> {
+    platform::pending_interrupt()
+}
+
 /// Record that the new content is committed (renamed into place, or its journal flushed), for
 /// the interrupt report.
 pub(crate) fn mark_committed() {

@@ -205,10 +205,13 @@ pub enum Error {
     /// The log does not end with a valid record; appending after it would make the new
     /// records unreachable.
     #[error(
-        "{} has {} at offset {offset}: appending after it would make the new records unreachable; run `durable recover {}` first",
+        "{} {}",
         .path.display(),
-        if *.corrupt { "damage before its tail" } else { "a torn tail" },
-        .path.display()
+        if *.corrupt {
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", .path.display())
+        } else {
+            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", .path.display())
+        }
     )]
     TornTail {
         /// The log.
@@ -217,6 +220,24 @@ pub enum Error {
         offset: u64,
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
+    },
+    /// A signal stopped the operation before anything was changed (or, with another
+    /// aftermath, after a partial write that could not be taken back).
+    #[error(
+        "interrupted by {signal}; {}",
+        if *.aftermath == Aftermath::Unchanged {
+            format!("nothing was appended to {}", .path.display())
+        } else {
+            format!("the records written so far could not be cut back: {} ends in an unfinished append, which `durable recover {}` removes", .path.display(), .path.display())
+        }
+    )]
+    AppendInterrupted {
+        /// The log.
+        path: PathBuf,
+        /// The signal's name.
+        signal: &'static str,
+        /// What the log was left as.
+        aftermath: Aftermath,
     },
     /// A file given to `recover` that is none of the things it recovers.
     #[error("{} is not a log ({why}), a journal, or a temporary file of an interrupted save: nothing to recover", .path.display())]
@@ -246,6 +267,7 @@ impl Error {
         match self {
             Error::Step { aftermath, .. }
             | Error::VerifyMismatch { aftermath, .. }
+            | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
             _ => Aftermath::Unchanged,
@@ -257,6 +279,7 @@ impl Error {
         match &mut self {
             Error::Step { aftermath, .. }
             | Error::VerifyMismatch { aftermath, .. }
+            | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath = new,
             _ => {}
         }

@@ -10,6 +10,9 @@ pub enum Exit {
     /// 4: written, but durability not confirmed (e.g. the rename succeeded and the directory
     /// fsync failed).
     Unconfirmed,
+    /// 5: stopped partway (an interrupted or failed streamed append): part of the input was
+    /// appended, and the message says which records.
+    Partial,
     /// 2: error or bad usage; nothing was changed.
     Error,
     /// 3: corruption before the tail (needs a human).
@@ -25,6 +28,7 @@ impl Exit {
             Exit::Error => 2,
             Exit::Corruption => 3,
             Exit::Unconfirmed => 4,
+            Exit::Partial => 5,
         }
     }
 
@@ -50,8 +54,10 @@ Exit status (the same for every command):
   3  corruption before the tail (needs a human)
   4  written, but durability not confirmed (e.g. the rename succeeded and the
      directory fsync failed)
+  5  stopped partway: a streamed `log append` was interrupted or failed after
+     some records were committed; the message says which
 When several files are handled, the exit status is the most severe, in the
-order 3, 2, 4, 1, 0.";
+order 3, 2, 5, 4, 1, 0.";
 
 #[cfg(test)]
 mod tests {
@@ -64,6 +70,7 @@ mod tests {
         assert_eq!(Exit::Error.code(), 2);
         assert_eq!(Exit::Corruption.code(), 3);
         assert_eq!(Exit::Unconfirmed.code(), 4);
+        assert_eq!(Exit::Partial.code(), 5);
     }
 
     #[test]
@@ -72,6 +79,7 @@ mod tests {
             Exit::Success,
             Exit::TornTail,
             Exit::Unconfirmed,
+            Exit::Partial,
             Exit::Error,
             Exit::Corruption,
         ];
@@ -81,7 +89,7 @@ mod tests {
             }
         }
         let codes: Vec<u8> = order.iter().rev().map(|e| e.code()).collect();
-        assert_eq!(codes, [3, 2, 4, 1, 0]);
-        assert!(EXIT_STATUS.contains("order 3, 2, 4, 1, 0"));
+        assert_eq!(codes, [3, 2, 5, 4, 1, 0]);
+        assert!(EXIT_STATUS.contains("order 3, 2, 5, 4, 1, 0"));
     }
 }

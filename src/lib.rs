@@ -63,8 +63,8 @@ mod step;
 mod target;
 
 pub use disk::{
-    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, install_interrupt_cleanup, journal_name,
-    journal_target_name, temp_target_name,
+    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, defer_interrupts, install_interrupt_cleanup,
+    journal_name, journal_target_name, pending_interrupt, temp_target_name,
 };
 pub use error::{Aftermath, Error, Result};
 pub use input::{FileInput, Input, Producer, StdinInput};

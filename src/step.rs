@@ -201,6 +201,8 @@ pub(crate) struct StepError {
 pub(crate) struct Tracker<'o> {
     pub records: Vec<StepRecord>,
     observer: &'o mut dyn Observer,
+    /// Keep each step in `records` (off for a stream that may run for days).
+    keep: bool,
 }
 
 impl<'o> Tracker<'o> {
@@ -208,6 +210,15 @@ impl<'o> Tracker<'o> {
         Tracker {
             records: Vec::new(),
             observer,
+            keep: true,
+        }
+    }
+
+    /// A tracker that reports steps to `observer` but keeps none of them.
+    pub(crate) fn unrecorded(observer: &'o mut dyn Observer) -> Self {
+        Tracker {
+            keep: false,
+            ..Tracker::new(observer)
         }
     }
 
@@ -229,7 +240,9 @@ impl<'o> Tracker<'o> {
             duration: started.elapsed(),
         };
         self.observer.step(&record);
-        self.records.push(record);
+        if self.keep {
+            self.records.push(record);
+        }
         fault::crash_after(step);
     }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use durable::log::{
-    self, Algorithm, AppendOptions, Defect, Delimited, Extra, Item, Kind, Listed, LogFormat,
-    MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource, Records, Status, Verification,
-    Whole,
+    self, Algorithm, AppendOptions, Commit, Committed, Defect, Delimited, Extra, GroupLimits, Item,
+    Kind, Listed, LogFormat, MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource,
+    Records, Status, Verification, Whole,
 };
 use durable::{Aftermath, Error, SyncLevel};
 use serde_json::json;
@@ -57,7 +57,7 @@ fn failure(error: Error) -> Failure {
 }
 
 fn append(args: AppendArgs) -> Result<Exit, Failure> {
-    let opts = AppendOptions {
+    let mut opts = AppendOptions {
         sync: match args.sync {
             SyncArg::Full => SyncLevel::Full,
             SyncArg::Data => SyncLevel::Data,
@@ -71,6 +71,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         verify: args.verify,
         keep_offsets: args.print_offsets,
         format: args.log_format.map(Into::into),
+        commit: Commit::Atomic,
     };
     let mut source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
         let mut items: Vec<Listed> = args.records.iter().cloned().map(Listed::Arg).collect();
@@ -86,45 +87,95 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         if args.whole {
             Box::new(Whole::new(io::stdin().lock(), "standard input"))
         } else {
+            if !args.atomic {
+                opts.commit = Commit::Groups(GroupLimits::default());
+            }
             let separator = if args.null { 0 } else { b'\n' };
-            Box::new(Delimited::new(
+            Box::new(Delimited::streaming(
                 io::stdin().lock(),
                 separator,
                 "standard input",
             ))
         }
     };
-    install_interrupt_report(&args.log);
-    let appended = log::append(&args.log, source.as_mut(), &opts, &mut ()).map_err(failure)?;
-    if args.print_offsets {
-        let mut text = String::with_capacity(appended.offsets.len() * 12);
-        for offset in &appended.offsets {
-            text.push_str(&offset.to_string());
-            text.push('\n');
-        }
-        print_stdout(&text)?;
+    // Signals are noted, and the append stops at the next group boundary (see `--help`).
+    if let Err(e) = durable::defer_interrupts() {
+        eprintln!("durable: warning: could not install the interrupt handler: {e}");
     }
-    Ok(Exit::Success)
+    let mut printed: Result<(), Failure> = Ok(());
+    let mut committed = (0u64, None::<(u64, u64)>);
+    let mut on_commit = |group: &Committed<'_>| {
+        committed.0 += group.count;
+        committed.1 = Some(match committed.1 {
+            Some((first, _)) => (first, group.first_seq + group.count - 1),
+            None => (group.first_seq, group.first_seq + group.count - 1),
+        });
+        if args.print_offsets && printed.is_ok() {
+            let mut text = String::with_capacity(group.offsets.len() * 12);
+            for offset in group.offsets {
+                text.push_str(&offset.to_string());
+                text.push('\n');
+            }
+            printed = print_stdout(&text);
+        }
+    };
+    let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit);
+    printed?;
+    let path = args.log.display();
+    match result {
+        Ok(appended) => match appended.interrupted {
+            None => Ok(Exit::Success),
+            Some(signal) if appended.count == 0 => Err(Failure {
+                exit: Exit::Error,
+                error: anyhow!("interrupted by {signal}; nothing was appended to {path}"),
+            }),
+            Some(signal) => Err(Failure {
+                exit: Exit::Partial,
+                error: anyhow!(
+                    "interrupted by {signal}: {} appended to {path} and flushed{}; {}",
+                    super::plural(appended.count, "record"),
+                    seq_range(&appended),
+                    match appended.unappended {
+                        0 => "the rest of the input was not read".to_string(),
+                        n => format!(
+                            "the {} read after them, and the rest of the input, were not appended",
+                            super::plural(n, "record")
+                        ),
+                    }
+                ),
+            }),
+        },
+        Err(error) if committed.0 > 0 => {
+            let shown = error.to_string();
+            let mut f = failure(error);
+            let error = shown;
+            let range = match committed.1 {
+                Some((a, b)) if opts.format != Some(LogFormat::Lines) => {
+                    format!(" (sequence numbers {a} to {b})")
+                }
+                _ => String::new(),
+            };
+            f.error = anyhow!(
+                "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
+                super::plural(committed.0, "record")
+            );
+            if f.exit == Exit::Error {
+                f.exit = Exit::Partial;
+            }
+            Err(f)
+        }
+        Err(error) => Err(failure(error)),
+    }
 }
 
-/// On SIGINT/SIGTERM/SIGHUP during an append: the log is cut back (nothing appended, exit 2),
-/// unless every record was already written (exit 4: written, flush not confirmed).
-fn install_interrupt_report(log: &Path) {
-    let log = log.display().to_string();
-    let installed = durable::install_interrupt_cleanup(|signal, state| match state {
-        1 => (
-            format!(
-                "durable: interrupted by {signal} after the records were written to {log}; their flush may not have run"
-            ),
-            i32::from(Exit::Unconfirmed.code()),
-        ),
-        _ => (
-            format!("durable: interrupted by {signal}; nothing was appended to {log}"),
-            i32::from(Exit::Error.code()),
-        ),
-    });
-    if let Err(e) = installed {
-        eprintln!("durable: warning: could not install the interrupt handler: {e}");
+/// ", sequence numbers A to B" for a native append's records.
+fn seq_range(appended: &log::Appended) -> String {
+    match appended.seqs {
+        Some((a, b)) if appended.interleaved => {
+            format!(" (sequence numbers {a} to {b}, with other appenders' records among them)")
+        }
+        Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+        None => String::new(),
     }
 }
 
@@ -321,14 +372,21 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it\n",
+            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it{}\n",
             v.valid_end,
-            super::plural(v.records, &format!("valid {noun}")),
+            super::plural(v.records_before_damage, &format!("valid {noun}")),
             v.valid_end,
             v.bytes,
             match v.aof {
                 Some(a) => a.nonzero_end.saturating_sub(v.valid_end),
                 None => v.bytes - v.valid_end,
+            },
+            match v.records_unfinished + v.records_after_damage {
+                0 => String::new(),
+                n => format!(
+                    ", {} of an append that never completed among them",
+                    super::plural(n, &format!("valid {noun}"))
+                ),
             }
         ),
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
@@ -337,13 +395,13 @@ fn verification_text(v: &Verification) -> String {
         // Damage that is corruption by its kind (an index entry out of order), not by evidence.
         (Status::Corrupt, Status::Corrupt) if v.records_after_damage == 0 => format!(
             "{path}: corrupt at offset {}: {} before it, {} bytes ({desc})\n",
-            v.valid_end,
+            v.defects.first().map_or(v.valid_end, |d| d.offset),
             super::plural(v.records, &format!("valid {noun}")),
             v.bytes,
         ),
         (Status::Corrupt, Status::Corrupt) => format!(
             "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; {} in all, {} bytes ({desc})\n",
-            v.valid_end,
+            v.defects.first().map_or(v.valid_end, |d| d.offset),
             super::plural(v.records_after_damage, &format!("valid {noun}")),
             v.bytes_after_damage,
             super::plural(v.records, &format!("valid {noun}")),
@@ -399,14 +457,43 @@ fn defect_text(d: &Defect) -> String {
         _ => String::new(),
     };
     let place = if d.in_index { "index offset" } else { "offset" };
-    let verdict = match d.next_valid {
+    let verdict = match d.evidence {
         _ if d.in_index && d.is_torn_tail() => "; recover rebuilds the index".to_string(),
         _ if d.in_index => "; recover rebuilds the index from the store".to_string(),
-        None if d.is_torn_tail() => "; nothing valid after it (torn tail)".to_string(),
-        None => "; corruption".to_string(),
-        Some(next) => format!("; next valid record at offset {next}"),
+        _ if d.kind.always_corrupt() => "; corruption".to_string(),
+        log::Evidence::NothingAfter => "; nothing valid after it (torn tail)".to_string(),
+        log::Evidence::ValidAfter(next) => format!("; next valid record at offset {next}"),
+        log::Evidence::EndOfFile => "; torn tail: the file ends inside it".to_string(),
+        log::Evidence::ZeroFill => "; torn tail: only zeros from here to the end".to_string(),
+        log::Evidence::Zeros(at) => {
+            format!("; torn tail: zeros at offset {at}, where a write never reached the disk")
+        }
+        log::Evidence::LaterAppend(at) => format!(
+            "; corruption: a later append starts at offset {at}, so this one had been acknowledged"
+        ),
+        log::Evidence::NotTorn(at) if at == d.offset => {
+            "; corruption: not what a write that never reached the disk leaves (no zeros, and the file does not end inside it)".to_string()
+        }
+        log::Evidence::NotTorn(at) => format!(
+            "; corruption: the damage at offset {at} after it is not what an unfinished write leaves"
+        ),
     };
-    format!("{place} {}: {}{detail}{verdict}", d.offset, d.kind.name())
+    let resync = match (d.next_valid, d.evidence) {
+        (Some(next), e) if !matches!(e, log::Evidence::ValidAfter(_)) && !d.in_index => {
+            format!("; next valid record at offset {next}")
+        }
+        _ => String::new(),
+    };
+    let cut = if d.cut < d.offset {
+        format!(" (in the append that starts at offset {})", d.cut)
+    } else {
+        String::new()
+    };
+    format!(
+        "{place} {}{cut}: {}{detail}{verdict}{resync}",
+        d.offset,
+        d.kind.name()
+    )
 }
 
 fn defect_json(d: &Defect) -> serde_json::Value {
@@ -414,6 +501,9 @@ fn defect_json(d: &Defect) -> serde_json::Value {
         "offset": d.offset,
         "kind": d.kind.name(),
         "torn_tail": d.is_torn_tail(),
+        "evidence": d.evidence.name(),
+        "evidence_offset": d.evidence.offset(),
+        "cut": d.cut,
         "next_valid": d.next_valid,
         "file": if d.in_index { "index" } else { "log" },
     });
@@ -448,6 +538,7 @@ fn verification_json(v: &Verification) -> serde_json::Value {
         "bytes": v.bytes,
         "valid_end": v.valid_end,
         "records_before_damage": v.records_before_damage,
+        "records_unfinished": v.records_unfinished,
         "records_after_damage": v.records_after_damage,
         "bytes_after_damage": v.bytes_after_damage,
         "defect_count": v.defect_count,
@@ -742,7 +833,7 @@ impl Dumper<'_> {
                     "checksum": record.checksum.map(|c| c.to_hex()),
                 });
                 match record.extra {
-                    Extra::None => {}
+                    Extra::None | Extra::Native { .. } => {}
                     Extra::StoreEntry(entry) => {
                         v["index_entry"] =
                             json!(entry.map(|(o, p)| json!({"offset": o, "position": p})));

@@ -105,10 +105,8 @@ impl<'f> StoreReader<'f> {
         }
         let n = self.count;
         let in_index = |offset, kind| Defect {
-            offset,
-            kind,
-            next_valid: None,
             in_index: true,
+            ..Defect::new(offset, kind, None)
         };
         if let Some((entry, expected, found)) = self.mismatch {
             self.queued.push_back(Item::Defect(in_index(

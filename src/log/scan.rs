@@ -40,9 +40,17 @@ pub struct Record {
 /// Format-specific facts about a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Extra {
-    /// Nothing more (native, lines).
+    /// Nothing more (lines).
     #[default]
     None,
+    /// A native record: where it stands in its append (one write and one flush of `log
+    /// append`). A one-record append is both first and last.
+    Native {
+        /// The first record of its append.
+        starts_append: bool,
+        /// The last record of its append.
+        ends_append: bool,
+    },
     /// A proglog store record read with its index: the index's entry for it, if there is one
     /// (relative offset, position).
     StoreEntry(Option<(u32, u64)>),
@@ -81,6 +89,23 @@ impl Record {
     pub fn payload_offset(&self) -> u64 {
         self.data
     }
+
+    /// Whether the record starts an append. Formats without append marks commit each record on
+    /// its own, as far as a reader can tell.
+    pub fn starts_append(&self) -> bool {
+        match self.extra {
+            Extra::Native { starts_append, .. } => starts_append,
+            _ => true,
+        }
+    }
+
+    /// Whether the record ends an append (see [`Record::starts_append`]).
+    pub fn ends_append(&self) -> bool {
+        match self.extra {
+            Extra::Native { ends_append, .. } => ends_append,
+            _ => true,
+        }
+    }
 }
 
 /// What is wrong at a defect's offset.
@@ -104,6 +129,12 @@ pub enum DefectKind {
     /// Only zero bytes from here to the end of the file (preallocation, or a file grown by
     /// truncate).
     ZeroFill,
+    /// native: the append that started at the defect's `cut` never got its last record: the
+    /// file ends after some of its records (a crash during the append), or a new append starts.
+    UnfinishedAppend,
+    /// native: a valid record that continues an append although the one before it ended its
+    /// append (its first-of-append mark is missing).
+    BrokenAppend,
     /// lines: the line's last field is not 64 lowercase hex digits.
     NoChecksum,
     /// proglog index: an entry that does not name record `i` at its position.
@@ -141,6 +172,8 @@ impl DefectKind {
             DefectKind::ChecksumMismatch => "checksum-mismatch",
             DefectKind::Sequence { .. } => "sequence",
             DefectKind::ZeroFill => "zero-fill",
+            DefectKind::UnfinishedAppend => "unfinished-append",
+            DefectKind::BrokenAppend => "broken-append",
             DefectKind::NoChecksum => "no-checksum",
             DefectKind::IndexMismatch { .. } => "index-mismatch",
             DefectKind::IndexMissing { .. } => "index-missing",
@@ -150,11 +183,68 @@ impl DefectKind {
     }
 
     /// Damage that is never a crash's torn tail, whatever follows it.
-    fn always_corrupt(&self) -> bool {
+    pub fn always_corrupt(&self) -> bool {
         matches!(
             self,
             DefectKind::IndexMismatch { .. } | DefectKind::NoMagic { checkpoint: None }
         )
+    }
+}
+
+/// Why a defect is a torn tail (a write that never reached the disk: safe to cut) or corruption
+/// (damage to data that was acknowledged: a human decides). docs/FORMAT.md has the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Torn: the file ends inside the damaged record or append.
+    EndOfFile,
+    /// Torn: only zero bytes from the damage to the end of the file.
+    ZeroFill,
+    /// Torn: all-zero bytes at this offset, where a record's framing or a whole 512-byte sector
+    /// lies in the damaged span: what a write that never reached the disk reads back as.
+    Zeros(u64),
+    /// Torn (formats without append marks): nothing valid follows the damage.
+    NothingAfter,
+    /// Corrupt: a later append starts at this offset, so the damaged one had been acknowledged
+    /// (an append starts only after the one before it was flushed).
+    LaterAppend(u64),
+    /// Corrupt: damage at this offset that a write which never reached the disk cannot leave:
+    /// no zeros where the damage is, and the file does not end inside it.
+    NotTorn(u64),
+    /// Corrupt (formats without append marks): a valid record follows at this offset.
+    ValidAfter(u64),
+}
+
+impl Evidence {
+    /// Whether this evidence makes the damage a torn tail.
+    pub fn is_torn(self) -> bool {
+        matches!(
+            self,
+            Evidence::EndOfFile | Evidence::ZeroFill | Evidence::Zeros(_) | Evidence::NothingAfter
+        )
+    }
+
+    /// The stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Evidence::EndOfFile => "file-ends-inside",
+            Evidence::ZeroFill => "zero-fill",
+            Evidence::Zeros(_) => "zeros",
+            Evidence::NothingAfter => "nothing-valid-after",
+            Evidence::LaterAppend(_) => "later-append",
+            Evidence::NotTorn(_) => "not-a-torn-write",
+            Evidence::ValidAfter(_) => "valid-record-after",
+        }
+    }
+
+    /// The offset the evidence points at, if any.
+    pub fn offset(self) -> Option<u64> {
+        match self {
+            Evidence::Zeros(o)
+            | Evidence::LaterAppend(o)
+            | Evidence::NotTorn(o)
+            | Evidence::ValidAfter(o) => Some(o),
+            _ => None,
+        }
     }
 }
 
@@ -165,27 +255,36 @@ pub struct Defect {
     pub offset: u64,
     /// What is wrong there.
     pub kind: DefectKind,
-    /// The offset of the next valid record after the damage, the evidence that this is
-    /// corruption before the tail; `None` for a torn tail (nothing valid follows).
+    /// The next valid record after the damage, where a resyncing scan goes on; `None` when
+    /// nothing valid follows.
     pub next_valid: Option<u64>,
     /// The damage is in a proglog index read with its store (offsets are the index's).
     pub in_index: bool,
+    /// Where the log's valid part ends because of this damage: the start of the append the
+    /// damage is in (native; an append is kept whole or not at all), else the damage itself.
+    /// `recover` cuts here.
+    pub cut: u64,
+    /// Why it is a torn tail or corruption.
+    pub evidence: Evidence,
 }
 
 impl Defect {
-    /// A defect in the main file.
+    /// A defect in the main file of a format without append marks: a torn tail when nothing
+    /// valid follows it.
     pub fn new(offset: u64, kind: DefectKind, next_valid: Option<u64>) -> Defect {
         Defect {
             offset,
             kind,
             next_valid,
             in_index: false,
+            cut: offset,
+            evidence: next_valid.map_or(Evidence::NothingAfter, Evidence::ValidAfter),
         }
     }
 
-    /// Nothing valid follows: a torn tail, safe to cut off.
+    /// A write that never reached the disk: safe to cut off (from [`Defect::cut`]).
     pub fn is_torn_tail(&self) -> bool {
-        self.next_valid.is_none() && !self.kind.always_corrupt()
+        self.evidence.is_torn() && !self.kind.always_corrupt()
     }
 }
 
@@ -232,6 +331,29 @@ pub struct Scanner<'f> {
     /// A CRC-32 state that has already consumed the salt: every header CRC and CRC-32 record
     /// checksum starts from it.
     salt_crc: crc32fast::Hasher,
+    /// The last record read did not end its append.
+    in_append: bool,
+    /// Where the append being read started.
+    append_start: u64,
+    /// A record at this offset was just reported as a framing defect; take it as it is now.
+    accept_at: Option<u64>,
+    /// The last verdict reached by looking ahead, reused for later damage it covers.
+    judged: Option<Judged>,
+    /// A non-zero byte known to lie at this offset (so no zero fill starts before it).
+    nonzero_at: Option<u64>,
+    /// The first record (offset, sequence number) of the last whole append, found from the end;
+    /// `None` until looked for.
+    last_append: Option<Option<(u64, u64)>>,
+}
+
+/// A verdict on damage, valid for every later damage in `from..until` whose expected sequence
+/// number is at most `max_seq`.
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    from: u64,
+    until: u64,
+    max_seq: u64,
+    evidence: Evidence,
 }
 
 impl<'f> Scanner<'f> {
@@ -266,6 +388,12 @@ impl<'f> Scanner<'f> {
                 h.update(&header.salt);
                 h
             },
+            in_append: false,
+            append_start: offset,
+            accept_at: None,
+            judged: None,
+            nonzero_at: None,
+            last_append: None,
         }
     }
 
@@ -329,15 +457,21 @@ impl<'f> Scanner<'f> {
     /// log's size. Returns the sequence number for the next record, or `None` if the last append
     /// is not whole (a torn tail, or damage).
     pub fn last_append_whole(&mut self) -> io::Result<Option<u64>> {
+        Ok(self.last_append()?.map(|(_, _, next)| next))
+    }
+
+    /// The log's last append, if it is whole: its first record's offset and sequence number,
+    /// and the sequence number after it (for a log without records: the header's end, 0, 0).
+    fn last_append(&mut self) -> io::Result<Option<(u64, u64, u64)>> {
         self.precise = true;
         let result = self.walk_last_append();
         self.precise = false;
         result
     }
 
-    fn walk_last_append(&mut self) -> io::Result<Option<u64>> {
+    fn walk_last_append(&mut self) -> io::Result<Option<(u64, u64, u64)>> {
         if self.size == super::format::FILE_HEADER_LEN {
-            return Ok(Some(0));
+            return Ok(Some((self.size, 0, 0)));
         }
         let mut end = self.size;
         let mut next: Option<u64> = None;
@@ -352,9 +486,9 @@ impl<'f> Scanner<'f> {
             if after.is_some_and(|a| a != rh.seq + 1) {
                 return Ok(None);
             }
-            next.get_or_insert(rh.seq + 1);
+            let next = *next.get_or_insert(rh.seq + 1);
             if rh.flags & FLAG_FIRST != 0 {
-                return Ok(next);
+                return Ok(Some((start, rh.seq, next)));
             }
             after = Some(rh.seq);
             end = start;
@@ -386,8 +520,12 @@ impl<'f> Scanner<'f> {
         if grew {
             self.size = size;
             self.done = false;
-            // Bytes past the old end may have been read as a partial window: drop it.
+            // Bytes past the old end may have been read as a partial window: drop it, and
+            // every conclusion drawn from the old end.
             self.win_len = 0;
+            self.judged = None;
+            self.nonzero_at = None;
+            self.last_append = None;
         }
         Ok(grew)
     }
@@ -424,51 +562,272 @@ impl<'f> Scanner<'f> {
         }
         if self.pos >= self.size {
             self.done = true;
+            if self.in_append {
+                // The file ends after some records of an append and before its last one.
+                self.in_append = false;
+                return Ok(Item::Defect(Defect {
+                    cut: self.append_start,
+                    evidence: Evidence::EndOfFile,
+                    ..Defect::new(self.pos, DefectKind::UnfinishedAppend, None)
+                }));
+            }
             return Ok(Item::End);
         }
-        match self.try_record(self.pos)? {
-            Ok((record_header, total, checksum)) => {
-                if record_header.seq != self.next_seq {
-                    let kind = DefectKind::Sequence {
-                        expected: self.next_seq,
-                        found: record_header.seq,
-                    };
-                    return self.defect(self.pos, kind);
-                }
-                let record = native_record(self.index, self.pos, &record_header, total, checksum);
-                self.index += 1;
-                self.next_seq = record_header.seq + 1;
-                self.pos += total;
-                Ok(Item::Record(record))
-            }
-            Err(kind) => self.defect(self.pos, kind),
+        let (rh, total, checksum) = match self.try_record(self.pos)? {
+            Ok(found) => found,
+            Err(kind) => return self.defect(self.pos, kind),
+        };
+        if rh.seq != self.next_seq {
+            let kind = DefectKind::Sequence {
+                expected: self.next_seq,
+                found: rh.seq,
+            };
+            return self.defect(self.pos, kind);
         }
+        let starts = rh.flags & FLAG_FIRST != 0;
+        if self.accept_at.take() != Some(self.pos) && starts == self.in_append {
+            // Append marks out of order: a new append before the last one ended, or a record
+            // continuing an append that had ended.
+            return self.framing_defect(starts);
+        }
+        if starts || !self.in_append {
+            self.append_start = self.pos;
+        }
+        self.in_append = rh.flags & FLAG_LAST == 0;
+        let record = native_record(self.index, self.pos, &rh, total, checksum);
+        self.index += 1;
+        self.next_seq = rh.seq + 1;
+        self.pos += total;
+        Ok(Item::Record(record))
     }
 
-    /// Classify a defect at `offset` and decide where the scan goes on.
+    /// A valid record at `pos` whose append marks do not fit the one before it.
+    fn framing_defect(&mut self, starts: bool) -> io::Result<Item> {
+        let pos = self.pos;
+        let defect = if starts {
+            // The append before never ended; this later one proves it had been acknowledged.
+            Defect {
+                cut: self.append_start,
+                evidence: Evidence::LaterAppend(pos),
+                ..Defect::new(pos, DefectKind::UnfinishedAppend, Some(pos))
+            }
+        } else {
+            Defect {
+                evidence: Evidence::NotTorn(pos),
+                ..Defect::new(pos, DefectKind::BrokenAppend, Some(pos))
+            }
+        };
+        match self.on_damage {
+            // The record itself is valid: go on with it.
+            OnDamage::Resync => {
+                self.accept_at = Some(pos);
+                self.in_append = false;
+            }
+            OnDamage::Stop => self.done = true,
+        }
+        Ok(Item::Defect(defect))
+    }
+
+    /// Classify damage at `offset` and decide where the scan goes on.
     fn defect(&mut self, offset: u64, kind: DefectKind) -> io::Result<Item> {
         self.last_payload = None;
-        if self.all_zero_from(offset)? {
-            self.done = true;
-            return Ok(Item::Defect(Defect::new(
-                offset,
-                DefectKind::ZeroFill,
-                None,
-            )));
-        }
-        let next_valid = self.find_next_valid(offset + 1)?;
-        let defect = Defect::new(offset, kind, next_valid);
-        match (next_valid, self.on_damage) {
-            (Some(next), OnDamage::Resync) => {
-                // Continue there, with the sequence number that record carries.
-                self.pos = next;
-                if let Ok(Ok((rh, _, _))) = self.try_record(next) {
-                    self.next_seq = rh.seq;
-                }
+        let cut = if self.in_append {
+            self.append_start
+        } else {
+            offset
+        };
+        let expected = self.next_seq;
+        let (kind, next, evidence) = if self.all_zero_from(offset)? {
+            (DefectKind::ZeroFill, None, Evidence::ZeroFill)
+        } else {
+            let next = self.find_next_valid(offset + 1, expected)?;
+            let evidence = self.judge(offset, kind, expected, next)?;
+            (kind, next, evidence)
+        };
+        let defect = Defect {
+            cut,
+            evidence,
+            ..Defect::new(offset, kind, next.map(|(at, _)| at))
+        };
+        match (next, self.on_damage) {
+            (Some((at, rh)), OnDamage::Resync) => {
+                // Continue there, with the sequence number that record carries, inside the
+                // damaged append unless that record starts one.
+                self.pos = at;
+                self.next_seq = rh.seq;
+                self.in_append = rh.flags & FLAG_FIRST == 0;
+                self.append_start = if self.in_append { cut } else { at };
+                self.accept_at = Some(at);
             }
             _ => self.done = true,
         }
         Ok(Item::Defect(defect))
+    }
+
+    /// Torn tail or corruption, for damage at `offset` (of `kind`; the record there should have
+    /// carried sequence number `expected`; `next` is the first valid record after it). The rule
+    /// (docs/FORMAT.md): corruption if a later append starts after the damage (the damaged one
+    /// was acknowledged before it began), or if any damage from here to the end lacks the
+    /// signature of a write that never reached the disk; else a torn tail. Each verdict covers
+    /// the stretch it looked at, so a resyncing scan reads every byte a bounded number of times.
+    fn judge(
+        &mut self,
+        offset: u64,
+        kind: DefectKind,
+        expected: u64,
+        next: Option<(u64, RecordHeader)>,
+    ) -> io::Result<Evidence> {
+        if let Some(j) = self.judged
+            && (j.from..j.until).contains(&offset)
+            && expected <= j.max_seq
+        {
+            if j.evidence.is_torn() {
+                // Torn from an earlier look; name this damage's own signature.
+                let end = next.map_or(self.size, |(at, _)| at);
+                return Ok(self
+                    .torn_signature(offset, end, kind)?
+                    .unwrap_or(j.evidence));
+            }
+            return Ok(j.evidence);
+        }
+        let (evidence, until, max_seq) = self.look_ahead(offset, kind, expected, next)?;
+        self.judged = Some(Judged {
+            from: offset,
+            until,
+            max_seq,
+            evidence,
+        });
+        Ok(evidence)
+    }
+
+    /// Read on from damage at `offset` for the verdict of [`Scanner::judge`]. Returns the
+    /// evidence, the end of the stretch it holds for, and the highest expected sequence number
+    /// it holds for.
+    fn look_ahead(
+        &mut self,
+        offset: u64,
+        kind: DefectKind,
+        expected: u64,
+        next: Option<(u64, RecordHeader)>,
+    ) -> io::Result<(Evidence, u64, u64)> {
+        // The cheap answer first: the last append, walked back from the end, starts after the
+        // damage (reads only that append).
+        if self.last_append.is_none() {
+            self.last_append = Some(self.last_append()?.map(|(at, seq, _)| (at, seq)));
+        }
+        if let Some(Some((first, seq))) = self.last_append
+            && first > offset
+            && seq >= expected
+        {
+            return Ok((Evidence::LaterAppend(first), first, seq));
+        }
+        let mut first_signature = None;
+        let (mut at, mut kind, mut expected, mut next) = (offset, kind, expected, next);
+        loop {
+            // A damaged record whose header still checks out says where its append ends when
+            // it is flagged last: anything but zeros after that end is a later append's.
+            if let Some(end) = self.append_end_at(at)?
+                && !self.all_zero_from(end)?
+            {
+                return Ok((Evidence::LaterAppend(end), end, expected));
+            }
+            // The damaged span runs to the next valid record (or the end).
+            let end = next.map_or(self.size, |(n, _)| n);
+            let Some(signature) = self.torn_signature(at, end, kind)? else {
+                return Ok((Evidence::NotTorn(at), at + 1, expected));
+            };
+            let signature = *first_signature.get_or_insert(signature);
+            let Some((mut p, rh)) = next else {
+                return Ok((signature, self.size, u64::MAX));
+            };
+            // Follow the records after it; any that starts an append is a later append.
+            let (mut seq, mut ended) = (rh.seq, false);
+            loop {
+                if p >= self.size {
+                    return Ok((signature, self.size, u64::MAX));
+                }
+                match self.try_record(p)? {
+                    Ok((rh, _, _)) if rh.flags & FLAG_FIRST != 0 && rh.seq >= seq => {
+                        return Ok((Evidence::LaterAppend(p), p, rh.seq));
+                    }
+                    Ok((rh, total, _)) if rh.seq == seq => {
+                        if ended {
+                            // A record continuing an append that had ended: not what a crash
+                            // leaves.
+                            return Ok((Evidence::NotTorn(p), p + 1, expected));
+                        }
+                        ended = rh.flags & FLAG_LAST != 0;
+                        seq += 1;
+                        p += total;
+                    }
+                    Ok((rh, _, _)) => {
+                        let found = rh.seq;
+                        (at, expected) = (p, seq);
+                        kind = DefectKind::Sequence { expected, found };
+                        break;
+                    }
+                    Err(k) => {
+                        (at, kind, expected) = (p, k, seq);
+                        break;
+                    }
+                }
+            }
+            if self.all_zero_from(at)? {
+                return Ok((signature, self.size, u64::MAX));
+            }
+            next = self.find_next_valid(at + 1, expected)?;
+        }
+    }
+
+    /// Where the append of the record at `offset` ends, if that record's header checks out,
+    /// says it is the last of its append, and the record fits the file.
+    fn append_end_at(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        if offset + RECORD_HEADER_LEN > self.size {
+            return Ok(None);
+        }
+        let h = self.window(offset, RECORD_HEADER_LEN as usize)?;
+        let header = &self.buf[h..h + RECORD_HEADER_LEN as usize];
+        let Ok(rh) = RecordHeader::decode(header, &self.header.salt) else {
+            return Ok(None);
+        };
+        let end = offset + self.header.algorithm.record_len(u64::from(rh.len));
+        Ok((rh.flags & FLAG_LAST != 0 && end <= self.size).then_some(end))
+    }
+
+    /// The signature of a write that never reached the disk, in damage at `offset` (of `kind`)
+    /// whose span runs to `end`: the file ends inside the record; or bytes that cannot be zero
+    /// read as zeros: the record magic at `offset` (zero up to the next 512-byte boundary), or a
+    /// whole 512-byte-aligned sector inside the span (the file's last, shorter sector counts).
+    /// On ext4, XFS and btrfs, blocks a crash kept from being written read back as zeros.
+    fn torn_signature(
+        &mut self,
+        offset: u64,
+        end: u64,
+        kind: DefectKind,
+    ) -> io::Result<Option<Evidence>> {
+        const SECTOR: u64 = 512;
+        if kind == DefectKind::Truncated {
+            return Ok(Some(Evidence::EndOfFile));
+        }
+        if self.all_zero_from(offset)? {
+            return Ok(Some(Evidence::ZeroFill));
+        }
+        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size).min(end);
+        if head_end - offset >= RECORD_MAGIC.len() as u64 && self.all_zero(offset, head_end)? {
+            return Ok(Some(Evidence::Zeros(offset)));
+        }
+        let mut sector = offset.div_ceil(SECTOR) * SECTOR;
+        while sector < end {
+            let sector_end = (sector + SECTOR).min(self.size);
+            if sector_end > end {
+                break;
+            }
+            if self.all_zero(sector, sector_end)? {
+                return Ok(Some(Evidence::Zeros(sector)));
+            }
+            sector += SECTOR;
+        }
+        Ok(None)
     }
 
     /// Check the record at `offset`: its header, that it fits the file, its trailer and its
@@ -620,72 +979,91 @@ impl<'f> Scanner<'f> {
         Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
     }
 
-    /// Look for the first whole append at or after `from` ([`Scanner::whole_append_at`]).
-    fn find_next_valid(&mut self, from: u64) -> io::Result<Option<u64>> {
+    /// The first valid record at or after `from` whose sequence number is not below `expected`
+    /// (a copy of an earlier record inside a payload is not taken for it): its offset and
+    /// header. Searches for the record magic in the window, reading each byte once.
+    fn find_next_valid(
+        &mut self,
+        from: u64,
+        expected: u64,
+    ) -> io::Result<Option<(u64, RecordHeader)>> {
         let finder = memchr::memmem::Finder::new(&RECORD_MAGIC);
+        let magic = RECORD_MAGIC.len() as u64;
         let mut at = from;
         while at + RECORD_HEADER_LEN <= self.size {
-            let n = usize::try_from(self.size - at)
-                .unwrap_or(WINDOW)
-                .min(WINDOW);
-            let s = self.window(at, n)?;
+            let (s, n) = self.ahead(at, magic)?;
             let Some(hit) = finder.find(&self.buf[s..s + n]) else {
                 // Keep the last 3 bytes: the magic may straddle the window's edge.
-                at += (n as u64).saturating_sub(3).max(1);
+                at += (n as u64).saturating_sub(magic - 1).max(1);
                 continue;
             };
             let candidate = at + hit as u64;
             let saved = self.last_payload;
-            let whole = self.whole_append_at(candidate)?;
+            let verdict = self.try_record(candidate)?;
             self.last_payload = saved;
-            if whole {
-                return Ok(Some(candidate));
+            if let Ok((rh, _, _)) = verdict
+                && rh.seq >= expected
+            {
+                return Ok(Some((candidate, rh)));
             }
             at = candidate + 1;
         }
         Ok(None)
     }
 
-    /// Whether a whole append starts at `offset`: a valid record flagged first (with a sequence
-    /// number not below the expected one, so a copy of an earlier record inside a payload is not
-    /// taken for it), then valid records without gaps up to one flagged last. Only that is
-    /// evidence of corruption before the tail: what a torn append leaves (a later block kept,
-    /// an earlier one lost) never holds one.
-    fn whole_append_at(&mut self, offset: u64) -> io::Result<bool> {
-        let Ok((rh, total, _)) = self.try_record(offset)? else {
-            return Ok(false);
-        };
-        if rh.seq < self.next_seq || rh.flags & FLAG_FIRST == 0 {
+    /// Whether every byte from `from` to the end of the file is zero. Holes of a sparse file
+    /// are skipped, not read; a non-zero byte found is remembered, so asking again for a later
+    /// offset before it costs nothing.
+    fn all_zero_from(&mut self, from: u64) -> io::Result<bool> {
+        if self.nonzero_at.is_some_and(|z| z >= from) {
             return Ok(false);
         }
-        let (mut rh, mut at) = (rh, offset + total);
-        while rh.flags & FLAG_LAST == 0 {
-            let Ok((next, total, _)) = self.try_record(at)? else {
-                return Ok(false);
-            };
-            if next.seq != rh.seq + 1 || next.flags & FLAG_FIRST != 0 {
+        let mut at = from;
+        while let Some((start, end)) = platform::data_region(self.file, at, self.size)? {
+            if let Some(z) = self.first_nonzero(start, end)? {
+                self.nonzero_at = Some(z);
                 return Ok(false);
             }
-            rh = next;
-            at += total;
+            at = end;
         }
         Ok(true)
     }
 
-    /// Whether every byte from `from` to the end of the file is zero.
-    fn all_zero_from(&mut self, from: u64) -> io::Result<bool> {
+    /// Whether bytes `[from, to)` are all zero.
+    fn all_zero(&mut self, from: u64, to: u64) -> io::Result<bool> {
+        Ok(self.first_nonzero(from, to)?.is_none())
+    }
+
+    /// The first non-zero byte in `[from, to)`.
+    fn first_nonzero(&mut self, from: u64, to: u64) -> io::Result<Option<u64>> {
         let mut at = from;
-        while at < self.size {
-            let n = usize::try_from(self.size - at)
-                .unwrap_or(WINDOW)
-                .min(WINDOW);
-            let s = self.window(at, n)?;
-            if self.buf[s..s + n].iter().any(|b| *b != 0) {
-                return Ok(false);
+        while at < to {
+            let (s, n) = self.ahead(at, 1)?;
+            let n = n.min(usize::try_from(to - at).unwrap_or(usize::MAX));
+            if let Some(i) = self.buf[s..s + n].iter().position(|b| *b != 0) {
+                return Ok(Some(at + i as u64));
             }
             at += n as u64;
         }
-        Ok(true)
+        Ok(None)
+    }
+
+    /// The bytes from `offset` on that the window holds (reading a new window if fewer than
+    /// `min` are there, or the end of the file): their start in `buf` and their count. Unlike
+    /// [`Scanner::window`], it does not re-read what the window already holds.
+    fn ahead(&mut self, offset: u64, min: u64) -> io::Result<(usize, usize)> {
+        let win_end = self.win_start + self.win_len as u64;
+        if offset >= self.win_start && offset < win_end {
+            let n = (win_end - offset) as usize;
+            if n as u64 >= min || win_end >= self.size {
+                return Ok(((offset - self.win_start) as usize, n));
+            }
+        }
+        let n = usize::try_from(self.size - offset)
+            .unwrap_or(WINDOW)
+            .min(WINDOW);
+        let s = self.window(offset, n)?;
+        Ok((s, n))
     }
 
     /// Make `[offset, offset + len)` (with `len <= WINDOW`, inside the file) available in the
@@ -740,7 +1118,10 @@ fn native_record(
         end: offset + total,
         seq: header.seq,
         checksum: Some(checksum),
-        extra: Extra::None,
+        extra: Extra::Native {
+            starts_append: header.flags & FLAG_FIRST != 0,
+            ends_append: header.flags & FLAG_LAST != 0,
+        },
     }
 }
 

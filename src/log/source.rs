@@ -3,8 +3,10 @@
 //! maximum record size, so a missing separator cannot make memory grow without bound.
 
 use std::ffi::OsString;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::format::MAX_RECORD;
 use crate::error::{Aftermath, Error, Result};
@@ -16,6 +18,13 @@ pub trait RecordSource {
 
     /// Name record number `index` (0-based, in this source) for a message.
     fn describe(&self, index: u64) -> String;
+
+    /// Whether the next call to [`RecordSource::next_record`] can return without waiting for
+    /// input (a record, or the end of the input, is there), waiting at most `timeout` for it.
+    /// Sources that never wait say yes at once.
+    fn ready_within(&mut self, _timeout: Duration) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// One listed record: a command-line argument, or a file whose whole content is one record.
@@ -93,68 +102,155 @@ impl RecordSource for Records {
 /// separator is a record too; a separator at the very end does not start an empty one, so
 /// `printf 'a\nb\n'` is two records.
 pub struct Delimited<R: Read> {
-    reader: BufReader<R>,
+    reader: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`; the first `searched` of them hold no separator.
+    start: usize,
+    end: usize,
+    searched: usize,
+    eof: bool,
     separator: u8,
     what: String,
+    /// How to wait for input without reading it (a pipe or terminal); `None`: cannot tell,
+    /// input is taken as always ready.
+    wait: Option<Wait<R>>,
 }
+
+type Wait<R> = fn(&R, Option<Duration>) -> io::Result<bool>;
+
+/// Bytes read at a time.
+const CHUNK: usize = 1 << 20;
 
 impl<R: Read> Delimited<R> {
     /// Split `reader` (described as `what` in messages) on `separator`.
     pub fn new(reader: R, separator: u8, what: impl Into<String>) -> Self {
         Delimited {
-            reader: BufReader::with_capacity(1 << 20, reader),
+            reader,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            searched: 0,
+            eof: false,
             separator,
             what: what.into(),
+            wait: None,
+        }
+    }
+
+    /// The offset of the next separator in the buffer, if it holds one.
+    fn find(&mut self) -> Option<usize> {
+        let from = self.start + self.searched;
+        match memchr::memchr(self.separator, &self.buf[from..self.end]) {
+            Some(i) => Some(from + i),
+            None => {
+                self.searched = self.end - self.start;
+                None
+            }
+        }
+    }
+
+    /// Read once more into the buffer (making room first), or note the end of the input.
+    fn fill(&mut self) -> Result<()> {
+        let pending = self.end - self.start;
+        if pending as u64 > MAX_RECORD {
+            return Err(Error::RecordTooLarge {
+                what: format!("a record of {}", self.what),
+                len: pending as u64,
+            });
+        }
+        if self.start > 0 && self.end + CHUNK / 4 > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, pending);
+        }
+        if self.end == self.buf.len() {
+            // One record longer than the buffer: grow it, up to the maximum record size.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = read_retrying(&mut self.reader, &mut self.buf[self.end..]).map_err(|source| {
+            Error::Input {
+                what: self.what.clone(),
+                aftermath: Aftermath::Unchanged,
+                source,
+            }
+        })?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(())
+    }
+}
+
+impl<R: Read + AsFd> Delimited<R> {
+    /// Like [`Delimited::new`], for a stream that can be waited on (standard input): lets
+    /// [`RecordSource::ready_within`] tell a pause in the input, so records are committed as
+    /// they arrive.
+    pub fn streaming(reader: R, separator: u8, what: impl Into<String>) -> Self {
+        Delimited {
+            wait: Some(|r, timeout| crate::platform::wait_readable(r.as_fd(), timeout)),
+            ..Delimited::new(reader, separator, what)
         }
     }
 }
 
 impl<R: Read> RecordSource for Delimited<R> {
-    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        buf.clear();
-        let mut any = false;
+    fn next_record(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
         loop {
-            let available = match self.reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::Input {
-                        what: self.what.clone(),
-                        aftermath: Aftermath::Unchanged,
-                        source,
-                    });
-                }
-            };
-            if available.is_empty() {
-                return Ok(any);
+            if let Some(i) = self.find() {
+                out.extend_from_slice(&self.buf[self.start..i]);
+                (self.start, self.searched) = (i + 1, 0);
+                return Ok(true);
             }
-            any = true;
-            let (piece, done) = match memchr::memchr(self.separator, available) {
-                Some(i) => (&available[..i], Some(i + 1)),
-                None => (available, None),
-            };
-            if (buf.len() + piece.len()) as u64 > MAX_RECORD {
-                return Err(Error::RecordTooLarge {
-                    what: format!("a record of {}", self.what),
-                    len: (buf.len() + piece.len()) as u64,
-                });
-            }
-            buf.extend_from_slice(piece);
-            match done {
-                Some(consumed) => {
-                    self.reader.consume(consumed);
-                    return Ok(true);
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(false);
                 }
-                None => {
-                    let n = available.len();
-                    self.reader.consume(n);
-                }
+                out.extend_from_slice(&self.buf[self.start..self.end]);
+                (self.start, self.searched) = (self.end, 0);
+                return Ok(true);
             }
+            self.fill()?;
+        }
+    }
+
+    fn ready_within(&mut self, timeout: Duration) -> Result<bool> {
+        let Some(wait) = self.wait else {
+            return Ok(true);
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.eof || self.find().is_some() {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let readable = wait(&self.reader, Some(left)).map_err(|source| Error::Input {
+                what: self.what.clone(),
+                aftermath: Aftermath::Unchanged,
+                source,
+            })?;
+            if !readable {
+                return Ok(false);
+            }
+            self.fill()?;
         }
     }
 
     fn describe(&self, index: u64) -> String {
         format!("record {} of {}", index + 1, self.what)
+    }
+}
+
+/// Read into `buf`, retrying a read cut short by a signal, unless the signal asks the append
+/// to stop ([`crate::pending_interrupt`]): then the `Interrupted` error is returned.
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    && crate::platform::pending_interrupt().is_none() => {}
+            other => return other,
+        }
     }
 }
 
@@ -207,7 +303,14 @@ enum Bounded {
 /// Read all of `reader` into `buf`, failing as soon as it passes the maximum record size.
 fn read_bounded(reader: impl Read, buf: &mut Vec<u8>) -> std::result::Result<(), Bounded> {
     let mut limited = reader.take(MAX_RECORD + 1);
-    limited.read_to_end(buf).map_err(Bounded::Io)?;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = read_retrying(&mut limited, &mut chunk).map_err(Bounded::Io)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     if buf.len() as u64 > MAX_RECORD {
         return Err(Bounded::TooLarge(buf.len() as u64));
     }

@@ -311,6 +311,70 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     file.read_at(buf, offset)
 }
 
+/// The first region of `file` at or after `offset` that may hold data (not a hole), as
+/// `(start, end)`, or `None` when only holes remain before the end. Lets a zero check skip the
+/// unallocated part of a sparse file instead of reading gigabytes of zeros.
+///
+/// # Platform specific behavior
+/// `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)` on Linux and macOS. Where the filesystem does not
+/// support them, the whole rest of the file counts as data (correct, only slower).
+pub(crate) fn data_region(file: &File, offset: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
+    use std::os::fd::AsRawFd;
+    if offset >= size {
+        return Ok(None);
+    }
+    let Ok(at) = libc::off_t::try_from(offset) else {
+        return Ok(Some((offset, size)));
+    };
+    // SAFETY: lseek on a descriptor we own; it only moves the file position, which this crate
+    // never uses (every read and write is positioned).
+    let data = unsafe { libc::lseek(file.as_raw_fd(), at, libc::SEEK_DATA) };
+    if data < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENXIO) => Ok(None),
+            Some(libc::EINVAL) | Some(libc::ENOTSUP) => Ok(Some((offset, size))),
+            _ => Err(e),
+        };
+    }
+    let data = (data as u64).max(offset);
+    if data >= size {
+        return Ok(None);
+    }
+    // SAFETY: as above.
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), data as libc::off_t, libc::SEEK_HOLE) };
+    let end = if hole < 0 {
+        size
+    } else {
+        (hole as u64).min(size)
+    };
+    Ok(Some((data, end.max(data + 1).min(size))))
+}
+
+/// Wait until `fd` has input to read (or its end), at most `timeout` (`None`: no limit).
+/// `Ok(false)` when the time ran out; an `Interrupted` error when a signal arrived.
+pub(crate) fn wait_readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.map_or(-1, |t| {
+        // Round up, so a short wait is not a busy loop of zero-length polls.
+        libc::c_int::try_from(t.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+    });
+    // SAFETY: `poll` is a valid pollfd for the duration of the call, and the count is 1.
+    let n = unsafe { libc::poll(&mut poll, 1, ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
+}
+
 /// Write all of `buf` at `offset` without moving the file's position (`pwrite`).
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     file.write_all_at(buf, offset)
@@ -371,10 +435,11 @@ mod interrupt {
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
-    /// A file to cut back on interrupt (a log being appended to): its fd (-1 for none) and the
-    /// length it had before.
-    static ROLLBACK_FD: AtomicI32 = AtomicI32::new(-1);
-    static ROLLBACK_LEN: AtomicI64 = AtomicI64::new(0);
+    /// Interrupts are only noted, for the main thread to act on at its next safe point (an
+    /// append between commit groups), instead of ending the process.
+    static DEFERRED: AtomicBool = AtomicBool::new(false);
+    /// The first signal noted in deferred mode (0: none).
+    static PENDING: AtomicI32 = AtomicI32::new(0);
     /// Messages and exit codes, prepared before the handler is installed:
     /// `[signal][state]` with state 0 = a temporary file was removed, 1 = committed, 2 = other.
     static REPORTS: OnceLock<[[Report; 3]; 3]> = OnceLock::new();
@@ -445,15 +510,21 @@ mod interrupt {
         COMMITTED.store(true, Ordering::SeqCst);
     }
 
-    /// On interrupt, cut the open file `fd` back to `len` bytes (an append in progress).
-    pub(crate) fn set_rollback(fd: i32, len: u64) {
-        ROLLBACK_LEN.store(i64::try_from(len).unwrap_or(i64::MAX), Ordering::SeqCst);
-        ROLLBACK_FD.store(fd, Ordering::SeqCst);
+    /// Handle SIGINT, SIGTERM and SIGHUP by noting them only: [`pending`] tells the main
+    /// thread, and blocking calls return `EINTR` (no `SA_RESTART`) so it notices soon.
+    pub(crate) fn defer() -> std::io::Result<()> {
+        DEFERRED.store(true, Ordering::SeqCst);
+        install_handler()
     }
 
-    /// No rollback on interrupt any more.
-    pub(crate) fn clear_rollback() {
-        ROLLBACK_FD.store(-1, Ordering::SeqCst);
+    /// The signal noted in deferred mode, if one arrived.
+    pub(crate) fn pending() -> Option<&'static str> {
+        match PENDING.load(Ordering::SeqCst) {
+            libc::SIGINT => Some("SIGINT"),
+            libc::SIGTERM => Some("SIGTERM"),
+            libc::SIGHUP => Some("SIGHUP"),
+            _ => None,
+        }
     }
 
     /// Install the handler for SIGINT, SIGTERM and SIGHUP. `report(signal_name, state)` gives
@@ -470,6 +541,10 @@ mod interrupt {
             })
         });
         let _ = REPORTS.set(reports);
+        install_handler()
+    }
+
+    fn install_handler() -> std::io::Result<()> {
         for signal in SIGNALS {
             // SAFETY: an all-zero `sigaction` is a valid starting value; the fields set below
             // make it a handler with every handled signal blocked while it runs.
@@ -493,13 +568,11 @@ mod interrupt {
     }
 
     extern "C" fn handler(signal: libc::c_int) {
-        let mut removed = false;
-        let fd = ROLLBACK_FD.swap(-1, Ordering::SeqCst);
-        // SAFETY: ftruncate(2) is async-signal-safe; `fd` is the log the main thread holds open
-        // (it clears the slot before closing it).
-        if fd >= 0 && unsafe { libc::ftruncate(fd, ROLLBACK_LEN.load(Ordering::SeqCst)) } == 0 {
-            removed = true;
+        if DEFERRED.load(Ordering::SeqCst) {
+            let _ = PENDING.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+            return;
         }
+        let mut removed = false;
         for slot in &TEMPS {
             let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
             // SAFETY: a non-null slot holds a valid NUL-terminated path (see `register_temp`);
@@ -552,12 +625,6 @@ mod interrupt {
 }
 
 pub(crate) use interrupt::{
-    clear_rollback, install as install_interrupt_handler, mark_committed, register_child,
-    register_temp, set_rollback, unregister_child, unregister_temp,
+    defer as defer_interrupts, install as install_interrupt_handler, mark_committed,
+    pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
 };
-
-/// The raw descriptor of an open file (for the interrupt rollback).
-pub(crate) fn raw_fd(file: &File) -> i32 {
-    use std::os::fd::AsRawFd;
-    file.as_raw_fd()
-}

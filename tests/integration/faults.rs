@@ -349,11 +349,15 @@ impl Fixture {
                 fx.log_before = Some(fx.template.read(LOG));
             }
             Kind::RecoverTorn { .. } => {
-                let mut args = os(&["log", "append", "--sync", "none", LOG]);
-                args.extend(TORN_RECORDS.iter().map(OsString::from));
-                let out = run(&dir, &args, b"", None);
-                assert!(out.status.success(), "fixture: {}", show(&out));
-                // Cut inside the fourth record: three valid records and a torn tail.
+                // Two appends: three records, then two more.
+                for records in [&TORN_RECORDS[..3], &TORN_RECORDS[3..]] {
+                    let mut args = os(&["log", "append", "--sync", "none", LOG]);
+                    args.extend(records.iter().map(OsString::from));
+                    let out = run(&dir, &args, b"", None);
+                    assert!(out.status.success(), "fixture: {}", show(&out));
+                }
+                // Cut inside the fourth record, the first of the second append: three valid
+                // records and a torn tail.
                 let out = run(
                     &dir,
                     &os(&["log", "dump", "--format", "json", LOG]),
@@ -1529,6 +1533,18 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
             log.clone().into(),
             "one".into(),
             "two".into(),
+        ],
+        b"",
+        None,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    // The big record is an append of its own, so that tearing it keeps the first two.
+    let out = run(
+        env.dir.path(),
+        &[
+            "log".into(),
+            "append".into(),
+            log.clone().into(),
             big.into(),
         ],
         b"",

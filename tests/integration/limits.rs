@@ -122,19 +122,78 @@ fn sighup_removes_the_temp_and_exits_2() {
     env.assert_no_leftovers();
 }
 
-/// An interrupted append leaves the log as it was: records already written (more than one 4 MiB
-/// batch went out before the input stalled) are cut off again, so the next append is not
-/// refused for a torn tail.
+/// An interrupted `--atomic` append leaves the log as it was: records already written (more
+/// than one 4 MiB batch went out before the input stalled) are cut off again, so the next
+/// append is not refused for a torn tail.
 #[test]
-fn sigterm_during_append_cuts_the_log_back() {
+fn sigterm_during_an_atomic_append_cuts_the_log_back() {
     let env = Env::new();
     env.durable()
         .args(["log", "append", "x.log", "first"])
         .assert()
         .success();
     let before = env.read("x.log");
+    let (status, stderr) = interrupt_a_big_append(&env, &["--atomic"], "TERM");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was appended"), "{stderr}");
+    assert_eq!(env.read("x.log"), before, "the log was not cut back");
+    env.durable()
+        .args(["log", "append", "x.log", "second"])
+        .assert()
+        .success();
+}
+
+/// A streamed append stopped by SIGINT, SIGTERM or SIGHUP ends the same way for all three: the
+/// log holds exactly the groups whose flush returned, the message names how many records and
+/// which sequence numbers (exit 5), and the next append and verify work.
+#[test]
+fn a_signal_during_a_streamed_append_reports_exactly_what_is_in() {
+    for signal in ["INT", "TERM", "HUP"] {
+        let env = Env::new();
+        env.durable()
+            .args(["log", "append", "x.log", "first"])
+            .assert()
+            .success();
+        let (status, stderr) = interrupt_a_big_append(&env, &[], signal);
+        assert_eq!(status.code(), Some(5), "SIG{signal}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let words: Vec<&str> = stderr.split_whitespace().collect();
+        let n: u64 = words
+            .iter()
+            .position(|w| *w == "records")
+            .and_then(|i| words[i - 1].parse().ok())
+            .unwrap_or_else(|| panic!("no count in {stderr}"));
+        assert!(
+            stderr.contains(&format!("interrupted by SIG{signal}"))
+                && stderr.contains(&format!("(sequence numbers 1 to {n})")),
+            "{stderr}"
+        );
+        let out = env
+            .durable()
+            .args(["log", "verify", "--json", "x.log"])
+            .output()
+            .expect("verify");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["status"], "clean", "SIG{signal}: {v}");
+        assert_eq!(v["records"], n + 1, "SIG{signal}: {stderr} / {v}");
+        env.durable()
+            .args(["log", "append", "x.log", "second"])
+            .assert()
+            .success();
+    }
+}
+
+/// Feed an append 6 MiB of lines and then stall; once the log has grown past 1 MiB, send
+/// SIG`signal`. Returns how it ended and its stderr.
+fn interrupt_a_big_append(
+    env: &Env,
+    extra: &[&str],
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
     let mut child = Command::new(durable_path())
-        .args(["log", "append", "--sync", "none", "x.log"])
+        .args(["log", "append", "--sync", "none"])
+        .args(extra)
+        .arg("x.log")
         .current_dir(env.dir.path())
         .env_remove("DURABLE_FAULT")
         .stdin(Stdio::piped())
@@ -147,9 +206,9 @@ fn sigterm_during_append_cuts_the_log_back() {
     for _ in 0..6 * 1024 {
         std::io::Write::write_all(&mut stdin, &line).expect("feed durable");
     }
-    // More than a batch is in the file once it has grown past 4 MiB.
+    // Records are in the file (a 4 MiB batch, or a group) once it has grown past 1 MiB.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(env.path("x.log")).expect("stat").len() < 4 << 20 {
+    while std::fs::metadata(env.path("x.log")).expect("stat").len() < 1 << 20 {
         assert!(
             Instant::now() < deadline,
             "the first batch was never written"
@@ -157,19 +216,18 @@ fn sigterm_during_append_cuts_the_log_back() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let sig = match signal {
+        "INT" => rustix::process::Signal::INT,
+        "HUP" => rustix::process::Signal::HUP,
+        _ => rustix::process::Signal::TERM,
+    };
+    rustix::process::kill_process(pid, sig).expect("signal");
     let status = child.wait().expect("wait");
     drop(stdin);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
         .expect("stderr");
-    assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("nothing was appended"), "{stderr}");
-    assert_eq!(env.read("x.log"), before, "the log was not cut back");
-    env.durable()
-        .args(["log", "append", "x.log", "second"])
-        .assert()
-        .success();
+    (status, stderr)
 }
 
 /// A failed write or flush while appending is a failure: exit 2, a sentence naming it, and the

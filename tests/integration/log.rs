@@ -301,16 +301,21 @@ fn zero_filled_tail_is_a_torn_tail() {
     assert_eq!(fs::read(&log).expect("read"), before, "log changed");
 }
 
-/// Guards: zeros over the last record (all of it, or only its tail bytes) are a torn tail at
-/// the start of that record; zeros over all of it are reported as zero-fill.
+/// Guards: zeros over the last record are a torn tail at the start of that record when they
+/// have the shape a write that never reached the disk leaves (all of it: zero-fill; from a
+/// 512-byte sector boundary inside it to the end); zeros at an unaligned place inside a record
+/// that is otherwise whole are damage, not a torn write (exit 3, nothing cut without --force).
 #[test]
 fn zeros_over_the_last_record_are_a_torn_tail() {
     let env = Env::new();
     let log = env.path("z.log");
-    append_args(&env, &log, &["one", "two", "three"]);
+    let big = "x".repeat(2000);
+    append_args(&env, &log, &["one", "two", &big]);
     let bytes = fs::read(&log).expect("read");
     let records = layout(&bytes);
     let (last_start, end) = records[2];
+    // The whole three-record append is the last one: a torn one is cut whole.
+    let append_start = records[0].0;
 
     let mut whole = bytes.clone();
     whole[last_start..end].fill(0);
@@ -319,21 +324,40 @@ fn zeros_over_the_last_record_are_a_torn_tail() {
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["status"], "torn-tail");
     assert_eq!(v["records"], 2);
-    assert_eq!(v["valid_end"], last_start);
+    assert_eq!(v["records_unfinished"], 2);
+    assert_eq!(v["valid_end"], append_start);
     assert_eq!(v["defects"][0]["kind"], "zero-fill");
     assert_eq!(v["defects"][0]["offset"], last_start);
+    assert_eq!(v["defects"][0]["cut"], append_start);
 
-    for n in [1, 4, 10, end - last_start - 24] {
+    // From each 512-byte boundary inside the last record to the end.
+    let first_boundary = (last_start / 512 + 1) * 512;
+    for from in (first_boundary..end).step_by(512) {
+        let mut tail = bytes.clone();
+        tail[from..end].fill(0);
+        let cut = env.write(&format!("tail{from}.log"), &tail);
+        let (code, v) = verify_json(&env, &cut);
+        assert_eq!(code, 1, "zeros from {from}: {v}");
+        assert_eq!(v["status"], "torn-tail");
+        assert_eq!(v["valid_end"], append_start);
+        assert_eq!(v["defects"][0]["offset"], last_start);
+        assert_eq!(v["defects"][0]["evidence"], "zeros", "{v}");
+        assert_eq!(v["defects"][0]["evidence_offset"], from, "{v}");
+    }
+
+    // A few zero bytes at the end, not on a sector boundary: a whole-length record with
+    // damaged bytes is not what a crash leaves.
+    for n in [1, 4, 10] {
         let mut tail = bytes.clone();
         tail[end - n..end].fill(0);
-        let cut = env.write(&format!("tail{n}.log"), &tail);
+        let cut = env.write(&format!("unaligned{n}.log"), &tail);
         let (code, v) = verify_json(&env, &cut);
-        assert_eq!(code, 1, "last {n} bytes zeroed: {v}");
-        assert_eq!(v["status"], "torn-tail");
-        assert_eq!(v["records"], 2);
-        assert_eq!(v["valid_end"], last_start);
-        assert_eq!(v["defects"][0]["offset"], last_start);
-        assert_eq!(v["defects"][0]["next_valid"], Value::Null);
+        assert_eq!(code, 3, "last {n} bytes zeroed: {v}");
+        assert_eq!(v["status"], "corrupt");
+        assert_eq!(v["defects"][0]["evidence"], "not-a-torn-write", "{v}");
+        let r = run(&env, &["recover", s(&cut)], b"");
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        assert_eq!(fs::read(&cut).expect("read"), tail, "recover changed it");
     }
 }
 
@@ -368,8 +392,9 @@ fn header_then_zeros_has_no_records() {
 // ---------------------------------------------------------------------------------------------
 
 /// Guards: a record header with a valid CRC announcing 4 GiB - 1 bytes is reported as
-/// bad-length (at the end: a torn tail; in the middle: corruption with the next record as
-/// evidence), quickly, without reading or allocating on its word, and nothing is changed.
+/// bad-length (corruption: at the end, followed by garbage, it is no torn write; in the middle,
+/// the next record is the evidence), quickly, without reading or allocating on its word, and
+/// nothing is changed.
 #[test]
 fn a_4_gib_length_is_bad_length() {
     let env = Env::new();
@@ -384,16 +409,19 @@ fn a_4_gib_length_is_bad_length() {
     tail.extend_from_slice(&pseudo_random(100, 7));
     let tail_log = env.write("tail.log", &tail);
     let (code, v) = verify_json(&env, &tail_log);
-    assert_eq!(code, 1, "{v}");
-    assert_eq!(v["status"], "torn-tail");
+    // A header whose own CRC holds but whose length is impossible, then garbage: no crash
+    // writes that, so it is damage for a human to look at, not a torn tail to cut.
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["status"], "corrupt");
     assert_eq!(v["records"], 3);
     assert_eq!(v["valid_end"], bytes.len());
     assert_eq!(v["defects"][0]["kind"], "bad-length");
+    assert_eq!(v["defects"][0]["evidence"], "not-a-torn-write");
     let r = run(&env, &["log", "dump", s(&tail_log)], b"");
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.out().contains("bad-length"), "{}", r.out());
     let r = run(&env, &["log", "append", s(&tail_log), "x"], b"");
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(fs::read(&tail_log).expect("read"), tail, "changed");
 
     // In the middle: record 1's header replaced (same size), record 2 still valid after it.
@@ -425,12 +453,12 @@ fn the_last_sequence_number_is_bad_length() {
     bytes[start..start + 24].copy_from_slice(&header);
     fs::write(&log, &bytes).expect("write");
     let (code, v) = verify_json(&env, &log);
-    assert_eq!(code, 1, "{v}");
+    assert_eq!(code, 3, "{v}");
     assert_eq!(v["defects"][0]["kind"], "bad-length", "{v}");
     let r = run(&env, &["log", "dump", "--last", "2", s(&log)], b"");
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     let r = run(&env, &["log", "append", s(&log), "two"], b"");
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
 }
 
 /// Guards: random bytes are "not a log durable can read" for verify, dump and append: exit 2, one line
@@ -794,12 +822,14 @@ fn append_after_torn_tail_is_refused() {
     env.assert_no_leftovers();
 }
 
-/// Guards: damage inside the last append, even with valid records of that append after it, is
-/// a torn tail (exit 1): a power loss can keep a later block of an append without an earlier
-/// one, and only a whole later append (flagged first .. last) is evidence of corruption. The
-/// append after it is refused, and recover cuts the whole append into the sidecar.
+/// Guards: one changed byte inside the last append is corruption (exit 3), not a torn tail,
+/// even though no later append follows: a write that never reached the disk leaves zeros or a
+/// short file, never a changed byte in a whole-length record. The append is refused, recover
+/// refuses without --force and changes nothing, salvage keeps every valid record, and
+/// `recover --force` cuts the whole damaged append (keeping it in the sidecar), after which
+/// append and verify work.
 #[test]
-fn damage_inside_the_last_append_is_a_torn_tail() {
+fn a_changed_byte_inside_the_last_append_is_corruption() {
     let env = Env::new();
     let log = env.path("g.log");
     append_args(&env, &log, &["before"]);
@@ -810,18 +840,68 @@ fn damage_inside_the_last_append_is_a_torn_tail() {
     bytes[start + 24] ^= 1;
     fs::write(&log, &bytes).expect("write");
     let (code, v) = verify_json(&env, &log);
-    assert_eq!(code, 1, "{v}");
-    assert_eq!(v["status"], "torn-tail", "{v}");
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["status"], "corrupt", "{v}");
     assert_eq!(v["valid_end"], start, "{v}");
-    assert_eq!(v["defects"][0]["next_valid"], Value::Null, "{v}");
+    assert_eq!(v["records_after_damage"], 2, "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "not-a-torn-write", "{v}");
+    assert_eq!(v["defects"][0]["next_valid"], records[2].0, "{v}");
     let r = run(&env, &["log", "append", s(&log), "four"], b"");
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("not a torn write"), "{}", r.stderr);
     assert_eq!(fs::read(&log).expect("read"), bytes, "changed");
     let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(fs::read(&log).expect("read"), bytes, "changed");
+    let salvaged = env.path("salvaged.log");
+    let r = run(&env, &["log", "salvage", s(&log), s(&salvaged)], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        payloads(&env, &salvaged),
+        [&b"before"[..], b"two", b"three"]
+    );
+    let r = run(&env, &["recover", "--force", s(&log)], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(fs::read(&log).expect("read"), &bytes[..start]);
-    let sidecar = env.path(&format!("g.log.discarded-{start}"));
-    assert_eq!(fs::read(sidecar).expect("sidecar"), &bytes[start..]);
+    append_args(&env, &log, &["four"]);
+    assert_eq!(payloads(&env, &log), [&b"before"[..], b"four"]);
+}
+
+/// Guards: a zeroed 512-byte sector inside the last append (a block of it that never reached
+/// the disk, with later blocks kept) is a torn tail: recover cuts the whole append, and the
+/// next append and verify work.
+#[test]
+fn a_zero_sector_inside_the_last_append_is_a_torn_tail() {
+    let env = Env::new();
+    let log = env.path("s.log");
+    append_args(&env, &log, &["before"]);
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("record {i:04} {}", "y".repeat(30)))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    append_args(&env, &log, &lines);
+    let mut bytes = fs::read(&log).expect("read");
+    let records = layout(&bytes);
+    let append_start = records[1].0;
+    let sector = (append_start / 512 + 3) * 512;
+    bytes[sector..sector + 512].fill(0);
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["valid_end"], append_start, "{v}");
+    assert_eq!(v["records_before_damage"], 1, "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "zeros", "{v}");
+    assert!(
+        v["defects"][0]["next_valid"].is_u64(),
+        "later records of it survive: {v}"
+    );
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read(&log).expect("read"), &bytes[..append_start]);
+    append_args(&env, &log, &["after"]);
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(payloads(&env, &log), [&b"before"[..], b"after"]);
 }
 
 /// Guards: damage before a torn tail (valid records after the first defect) refuses the append
@@ -838,7 +918,7 @@ fn append_after_corruption_and_torn_tail_is_refused() {
     fs::write(&log, &bytes).expect("write");
     let r = run(&env, &["log", "append", s(&log), "four"], b"");
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("durable recover"), "{}", r.stderr);
+    assert!(r.stderr.contains("durable log verify"), "{}", r.stderr);
     assert_eq!(fs::read(&log).expect("read"), bytes);
 }
 
@@ -920,7 +1000,7 @@ fn records_over_the_maximum_are_refused() {
             vec!["log", "append", s(&log), "small", "--file", s(&big)],
             b"",
         ),
-        (vec!["log", "append", s(&log)], &line_after_ok),
+        (vec!["log", "append", "--atomic", s(&log)], &line_after_ok),
     ];
     for (args, stdin) in cases {
         let r = run(&env, &args, stdin);
@@ -937,6 +1017,19 @@ fn records_over_the_maximum_are_refused() {
             "{args:?} changed the log"
         );
     }
+    // Streamed lines are committed as they come: the line before the oversized one is in,
+    // and the message says so (exit 5: stopped partway).
+    let r = run(&env, &["log", "append", s(&log)], &line_after_ok);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("maximum record size"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("committed before it is in")
+            && r.stderr.contains(": 1 record (sequence numbers 1 to 1)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(payloads(&env, &log), [&b"existing"[..], b"ok"]);
     env.assert_no_leftovers();
 }
 
@@ -957,7 +1050,10 @@ fn oversized_record_does_not_create_the_log() {
             vec!["log", "append", s(&logs[2]), "small", "--file", s(&big)],
             b"",
         ),
-        (vec!["log", "append", s(&logs[3])], &line_after_ok),
+        (
+            vec!["log", "append", "--atomic", s(&logs[3])],
+            &line_after_ok,
+        ),
     ];
     for ((args, stdin), log) in cases.into_iter().zip(&logs) {
         let r = run(&env, &args, stdin);

@@ -219,13 +219,20 @@ fn maximum_size_payload_round_trips() {
 enum Want {
     /// Exit 0, this many records, valid to the end.
     Clean { records: usize },
-    /// Exit 1: the valid prefix ends at `valid_end` after `records` records, nothing after.
-    Torn { records: usize, valid_end: usize },
-    /// Exit 3: damage at `valid_end`, the next valid record at `next`, `after` records after.
+    /// Exit 1: `records` valid records in all; the first damage at `damage`, in the append
+    /// that starts at `valid_end` (where recover cuts), after `kept` records.
+    Torn {
+        records: usize,
+        kept: usize,
+        valid_end: usize,
+        damage: usize,
+    },
+    /// Exit 3: damage at `valid_end`; the next valid record at `next` (if any) and `after`
+    /// records after it.
     Corrupt {
         records: usize,
         valid_end: usize,
-        next: usize,
+        next: Option<usize>,
         after: usize,
     },
     /// Exit 3: the file header is damaged or cut short (it starts like a log).
@@ -256,11 +263,18 @@ fn check(v: &Value, code: Option<i32>, want: Want, what: &str) {
             assert_eq!(v["records"], records, "{ctx}");
             assert_eq!(v["valid_end"], v["bytes"], "{ctx}");
         }
-        Want::Torn { records, valid_end } => {
+        Want::Torn {
+            records,
+            kept,
+            valid_end,
+            damage,
+        } => {
             assert_eq!(v["status"], "torn-tail", "{ctx}");
             assert_eq!(v["records"], records, "{ctx}");
+            assert_eq!(v["records_before_damage"], kept, "{ctx}");
             assert_eq!(v["valid_end"], valid_end, "{ctx}");
-            assert_eq!(v["defects"][0]["offset"], valid_end, "{ctx}");
+            assert_eq!(v["defects"][0]["offset"], damage, "{ctx}");
+            assert_eq!(v["defects"][0]["cut"], valid_end, "{ctx}");
             assert_eq!(v["defects"][0]["next_valid"], Value::Null, "{ctx}");
             assert_eq!(v["records_after_damage"], 0, "{ctx}");
         }
@@ -274,10 +288,13 @@ fn check(v: &Value, code: Option<i32>, want: Want, what: &str) {
             assert_eq!(v["records"], records, "{ctx}");
             assert_eq!(v["valid_end"], valid_end, "{ctx}");
             assert_eq!(v["defects"][0]["offset"], valid_end, "{ctx}");
-            assert_eq!(v["defects"][0]["next_valid"], next, "{ctx}");
+            assert_eq!(
+                v["defects"][0]["next_valid"].as_u64(),
+                next.map(|n| n as u64),
+                "{ctx}"
+            );
             assert_eq!(v["defect_count"], 1, "{ctx}");
             assert_eq!(v["records_after_damage"], after, "{ctx}");
-            assert!(after >= 1);
         }
         Want::BadHeader => {
             assert_eq!(v["status"], "corrupt", "{ctx}");
@@ -324,17 +341,21 @@ fn every_truncation_point(checksum: &str) {
     let records = layout(&bytes);
     assert_eq!(records.len(), 5);
     let mut cases = Vec::new();
+    // The five records are one append: cut anywhere inside it, it never completed, and the
+    // valid log ends before it.
     for len in 1..bytes.len() {
         let want = if len < HEADER_LEN {
             Want::BadHeader
         } else {
             let complete = records.iter().filter(|r| r.1 <= len).count();
-            if len == HEADER_LEN || records.iter().any(|r| r.1 == len) {
-                Want::Clean { records: complete }
+            if len == HEADER_LEN {
+                Want::Clean { records: 0 }
             } else {
                 Want::Torn {
                     records: complete,
-                    valid_end: records[complete].0,
+                    kept: 0,
+                    valid_end: HEADER_LEN,
+                    damage: records.get(complete).map_or(len, |r| r.0.min(len)),
                 }
             }
         };
@@ -347,9 +368,9 @@ fn every_truncation_point(checksum: &str) {
     });
 }
 
-/// Guards: cutting a CRC-32 log at any length is clean on a record boundary, otherwise a torn
-/// tail whose valid prefix ends at the first incomplete record; inside the header, a damaged
-/// header (exit 3).
+/// Guards: cutting a CRC-32 log of one five-record append at any length inside the append is a
+/// torn tail that cuts the whole append (its last record never reached the disk), also on a
+/// record boundary (the append is unfinished); inside the header, a damaged header (exit 3).
 #[test]
 fn every_truncation_point_crc32() {
     every_truncation_point("crc32");
@@ -382,18 +403,14 @@ fn every_bit_flip(checksum: &str, alone_stride: usize) {
                 .iter()
                 .position(|r| r.0 <= pos && pos < r.1)
                 .expect("in a record");
-            if k == n - 1 {
-                Want::Torn {
-                    records: n - 1,
-                    valid_end: records[k].0,
-                }
-            } else {
-                Want::Corrupt {
-                    records: n - 1,
-                    valid_end: records[k].0,
-                    next: records[k + 1].0,
-                    after: n - 1 - k,
-                }
+            // A flipped bit is never what a write that never reached the disk leaves, so it
+            // is corruption wherever it is; before the last append, that append is the
+            // evidence too.
+            Want::Corrupt {
+                records: n - 1,
+                valid_end: records[k].0,
+                next: records.get(k + 1).map(|r| r.0),
+                after: n - 1 - k,
             }
         };
         for bit in 0..8 {
@@ -410,9 +427,9 @@ fn every_bit_flip(checksum: &str, alone_stride: usize) {
 }
 
 /// Guards: every single-bit flip in a 3-record CRC-32 log is detected and classified: in the
-/// magic, not a log (exit 2); elsewhere in the header, bad-header (exit 3); in the last record,
-/// a torn tail at its start (exit 1); in an earlier record, corruption at its start with the
-/// next record as evidence (exit 3).
+/// magic, not a log (exit 2); elsewhere in the header, bad-header (exit 3); in any record,
+/// corruption at its start (exit 3), with the next record as evidence when there is one (a
+/// flipped bit is not a torn write, even in the last record).
 #[test]
 fn every_bit_flip_crc32() {
     every_bit_flip("crc32", 1);
