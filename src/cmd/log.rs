@@ -106,10 +106,10 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
     let mut committed = (0u64, None::<(u64, u64)>);
     let mut on_commit = |group: &Committed<'_>| {
         committed.0 += group.count;
-        committed.1 = Some(match committed.1 {
-            Some((first, _)) => (first, group.first_seq + group.count - 1),
-            None => (group.first_seq, group.first_seq + group.count - 1),
-        });
+        if let Some(first) = group.first_seq {
+            let last = first + group.count - 1;
+            committed.1 = Some((committed.1.map_or(first, |(a, _)| a), last));
+        }
         if args.print_offsets && printed.is_ok() {
             let mut text = String::with_capacity(group.offsets.len() * 12);
             for offset in group.offsets {
@@ -150,10 +150,8 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             let mut f = failure(error);
             let error = shown;
             let range = match committed.1 {
-                Some((a, b)) if opts.format != Some(LogFormat::Lines) => {
-                    format!(" (sequence numbers {a} to {b})")
-                }
-                _ => String::new(),
+                Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+                None => String::new(),
             };
             f.error = anyhow!(
                 "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",

@@ -79,8 +79,8 @@ pub struct AppendOptions {
 /// One commit group, reported as soon as its flush returned.
 #[derive(Debug, Clone)]
 pub struct Committed<'a> {
-    /// Sequence number of its first record (native; a lines log has none: 0).
-    pub first_seq: u64,
+    /// Sequence number of its first record (native; a lines log has none).
+    pub first_seq: Option<u64>,
     /// Its records.
     pub count: u64,
     /// Offset of its first record.
@@ -522,7 +522,7 @@ impl Run<'_> {
         self.offsets.clear();
         self.offsets.extend(group.offsets.iter().map(|o| start + o));
         (self.on_commit)(&Committed {
-            first_seq: group.first_seq,
+            first_seq: seqs.map(|(first, _)| first),
             count: group.count,
             start,
             bytes,

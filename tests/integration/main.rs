@@ -12,6 +12,7 @@ mod formats;
 mod fuzz_regressions;
 mod limits;
 mod log;
+mod log_end;
 mod log_props;
 mod recover;
 mod save;

@@ -31,7 +31,8 @@ pub enum Oracle {
     },
     /// `durable log verify LOG` sees a clean log or a torn tail (exit 0 or 1, never 3); after
     /// `durable recover LOG` it is clean and its records are a prefix of `before` followed by
-    /// each invocation's records, holding every record of every invocation that exited 0. A
+    /// each invocation's records, holding every record of every invocation that exited 0. Then
+    /// the user's journey goes on: `durable log append` works and `log verify` is clean. A
     /// missing log is fine only while no record is owed.
     Log {
         log: String,
@@ -43,6 +44,9 @@ pub enum Oracle {
     /// `LOG.discarded-P.N` (bytes the crash changed in the cut tail) is allowed.
     Recover { log: String },
 }
+
+/// The record a user appends after recovering a crash state.
+const JOURNEY_RECORD: &str = "appended after recover";
 
 /// What one crash state led to.
 #[derive(Debug, Clone)]
@@ -59,6 +63,10 @@ enum Observed {
         recover: Run,
         verify_after: Run,
         records: Result<Vec<Vec<u8>>, String>,
+        /// The user's next steps after recover: append, verify, dump.
+        append: Run,
+        verify_final: Run,
+        final_records: Result<Vec<Vec<u8>>, String>,
     },
     Recover {
         recover: Run,
@@ -219,10 +227,13 @@ pub fn explore(test: &str, scenario: &Scenario, max_states: usize) -> Option<Out
     for k in 0..=ops.ops.len() {
         let point = crash_states(&ops, k, max_states);
         row.exhaustive &= point.exhaustive;
-        // Commands that exited 0 before this point have promised their result.
+        // Commands that exited 0 before this point have promised their result (durable's:
+        // a scenario's shell may run other programs, such as `sleep`, too).
         let committed = ops.ops[..k]
             .iter()
-            .filter(|o| matches!(o, Op::Exit { program, code: Some(0) } if program != "sh"))
+            .filter(|o| {
+                matches!(o, Op::Exit { program, code: Some(0) } if program.starts_with("durable"))
+            })
             .count();
         for state in point.states {
             row.states += 1;
@@ -320,11 +331,17 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
             let recover = Run::of(durable_in(dir, &["recover", log]));
             let verify_after = Run::of(durable_in(dir, &["log", "verify", log]));
             let dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
+            let append = Run::of(durable_in(dir, &["log", "append", log, JOURNEY_RECORD]));
+            let verify_final = Run::of(durable_in(dir, &["log", "verify", log]));
+            let final_dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
             Observed::Log {
                 verify_before,
                 recover,
                 verify_after,
                 records: payloads(&dump),
+                append,
+                verify_final,
+                final_records: payloads(&final_dump),
             }
         }
         Oracle::Recover { log } => {
@@ -451,8 +468,30 @@ fn judge(
                 recover,
                 verify_after,
                 records,
+                append,
+                verify_final,
+                final_records,
             },
         ) => {
+            // The journey goes on after recover: an append works, and the log is then what
+            // recover kept plus the new record.
+            if append.code != Some(0) {
+                v.push(append.show("durable log append after recover"));
+            }
+            if verify_final.code != Some(0) {
+                v.push(verify_final.show("log verify after recover and append"));
+            }
+            if let (Ok(kept), Ok(last)) = (records, final_records) {
+                let mut want = kept.clone();
+                want.push(JOURNEY_RECORD.as_bytes().to_vec());
+                if *last != want {
+                    v.push(format!(
+                        "after recover and append the log holds {} records, not the {} kept plus the new one",
+                        last.len(),
+                        kept.len()
+                    ));
+                }
+            }
             if !matches!(verify_before.code, Some(0 | 1)) {
                 v.push(verify_before.show("log verify before recover"));
             }

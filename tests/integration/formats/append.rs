@@ -348,11 +348,33 @@ fn one_bad_entry_appends_nothing() {
     let path = env.write("g.log", lines_log(&[b"zero"]));
     let r = run(
         &env,
-        &["log", "append", "--sync", "none", "-0", s(&path)],
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--atomic",
+            "-0",
+            s(&path),
+        ],
         b"one\0two\nthree\0four",
     );
     assert_eq!(r.code, 2, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), lines_log(&[b"zero"]));
+    // Streamed, the entries before the bad one are committed as they come (exit 5, stopped
+    // partway), and the message says so.
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", "-0", s(&path)],
+        b"one\0two\nthree\0four",
+    );
+    assert_eq!(r.code, 5, "{}", show(&r));
+    assert!(r.stderr.contains("1 record"), "{}", show(&r));
+    assert!(!r.stderr.contains("sequence numbers"), "{}", show(&r));
+    assert_eq!(
+        fs::read(&path).expect("read"),
+        lines_log(&[b"zero", b"one"])
+    );
 }
 
 /// Guards: 4 appenders at once on one lines log never interleave or lose a line: every line

@@ -1,0 +1,427 @@
+//! Where a native log ends, through the user's journey: logs built by every kind of append
+//! (single-record, multi-record, streamed in groups, with records larger than the reader's
+//! window), damaged in every shape crashes and disks produce (every truncation point, every
+//! changed byte, every zeroed 512-byte sector), then verify → recover → append → verify →
+//! dump → salvage. The commands must agree with each other and with the rule in
+//! docs/FORMAT.md ("Where a log ends"), and the next operation must work:
+//!
+//! - verify, dump, recover and append give the same verdict (exit 0, 1 or 3);
+//! - a cut (or a zeroed sector inside the last append) is a torn tail whose valid part ends at
+//!   the start of the append it hit; recover cuts exactly there, the sidecar holds exactly what
+//!   was cut, and then append and verify succeed;
+//! - a changed byte is never a torn write: corruption (exit 3), recover refuses and changes
+//!   nothing, and no record of an acknowledged append is cut;
+//! - salvage keeps every valid record verify counts, into a log that verifies clean.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Env, durable_path};
+use crate::log::{HEADER_LEN, json_lines, pseudo_random, run, s};
+
+/// An append of the original log: where it starts and ends, and its records' (start, end).
+#[derive(Debug, Clone)]
+struct Append {
+    start: usize,
+    end: usize,
+    records: Vec<(usize, usize)>,
+}
+
+/// The appends of a clean log, read from the bytes by the documented layout (flags in byte 5
+/// of each record header), independently of durable's reader.
+fn appends(bytes: &[u8]) -> Vec<Append> {
+    let checksum = if bytes[10] == 2 { 32 } else { 4 };
+    let mut out: Vec<Append> = Vec::new();
+    let mut at = HEADER_LEN;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("len")) as usize;
+        let end = at + 24 + len + 8 + checksum;
+        let flags = bytes[at + 5];
+        if flags & 1 != 0 {
+            out.push(Append {
+                start: at,
+                end,
+                records: Vec::new(),
+            });
+        }
+        let last = out.last_mut().expect("a first record starts every append");
+        last.records.push((at, end));
+        last.end = end;
+        at = end;
+    }
+    assert_eq!(at, bytes.len());
+    out
+}
+
+/// What the rule says about one damaged copy, from the original's appends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    Clean,
+    /// Torn, the valid log ending at this offset.
+    Torn(usize),
+    /// Corrupt, the valid log ending at this offset (where `--force` cuts).
+    Corrupt(usize),
+    /// Either (the documented ambiguity: zeros over an append boundary).
+    Either,
+}
+
+struct Case {
+    name: String,
+    bytes: Vec<u8>,
+    want: Want,
+}
+
+/// The append that holds byte `at`.
+fn append_at(appends: &[Append], at: usize) -> &Append {
+    appends
+        .iter()
+        .find(|a| a.start <= at && at < a.end)
+        .expect("a byte inside some append")
+}
+
+/// Every cut, every changed byte and every zeroed sector of `bytes` (a sample of each when
+/// `stride` > 1), with what the rule says.
+fn cases(label: &str, bytes: &[u8], stride: usize) -> Vec<Case> {
+    let appends = appends(bytes);
+    let last = appends.last().expect("records").start;
+    let boundary = |at: usize| at == HEADER_LEN || appends.iter().any(|a| a.end == at);
+    // Sampled runs still take every place next to a record boundary.
+    let near = if stride > 1 { 2 } else { 3 };
+    let near_record = |at: usize| {
+        appends
+            .iter()
+            .flat_map(|a| &a.records)
+            .any(|r| r.0.abs_diff(at) < near || r.1.abs_diff(at) < near)
+    };
+    let mut out = Vec::new();
+    for len in HEADER_LEN..bytes.len() {
+        if len % stride != 0 && !near_record(len) {
+            continue;
+        }
+        let want = if boundary(len) {
+            Want::Clean
+        } else {
+            Want::Torn(append_at(&appends, len).start)
+        };
+        out.push(Case {
+            name: format!("{label}-cut{len}"),
+            bytes: bytes[..len].to_vec(),
+            want,
+        });
+    }
+    for at in HEADER_LEN..bytes.len() {
+        if at % stride != 0 && !near_record(at) {
+            continue;
+        }
+        let mut damaged = bytes.to_vec();
+        damaged[at] ^= 0x5a;
+        out.push(Case {
+            name: format!("{label}-byte{at}"),
+            bytes: damaged,
+            want: Want::Corrupt(append_at(&appends, at).start),
+        });
+    }
+    for sector in (512..bytes.len()).step_by(512) {
+        if (sector / 512) % stride.div_ceil(512) != 0 && !near_record(sector) {
+            continue;
+        }
+        let end = (sector + 512).min(bytes.len());
+        if bytes[sector..end].iter().all(|b| *b == 0) {
+            continue;
+        }
+        let mut damaged = bytes.to_vec();
+        damaged[sector..end].fill(0);
+        let want = if sector >= last {
+            // Inside the last append: a block that never reached the disk.
+            Want::Torn(last)
+        } else if end <= last {
+            // Before the last (whole) append: it had been acknowledged.
+            let first_hit = appends
+                .iter()
+                .flat_map(|a| &a.records)
+                .find(|r| r.1 > sector)
+                .expect("a record");
+            Want::Corrupt(append_at(&appends, first_hit.0).start)
+        } else {
+            Want::Either
+        };
+        out.push(Case {
+            name: format!("{label}-zeros{sector}"),
+            bytes: damaged,
+            want,
+        });
+    }
+    out
+}
+
+/// Run `durable ARGS` in the scratch directory; the exit code and stdout as JSON lines.
+fn json_run(env: &Env, args: &[&str]) -> (i32, Vec<Value>) {
+    let r = run(env, args, b"");
+    (r.code, json_lines(&r.stdout))
+}
+
+/// The reports of one `durable CMD --json` run over many files, by path.
+fn by_path(values: Vec<Value>) -> HashMap<String, Value> {
+    values
+        .into_iter()
+        .map(|v| (v["path"].as_str().expect("path").to_string(), v))
+        .collect()
+}
+
+fn exit_of(want: Want) -> Option<i64> {
+    match want {
+        Want::Clean => Some(0),
+        Want::Torn(_) => Some(1),
+        Want::Corrupt(_) => Some(3),
+        Want::Either => None,
+    }
+}
+
+/// The whole journey for every case of `label`'s log.
+fn journey(env: &Env, label: &str, bytes: &[u8], stride: usize, deep_every: usize) {
+    let cases = cases(label, bytes, stride);
+    assert!(!cases.is_empty());
+    let dir = format!("{label}-cases");
+    for c in &cases {
+        env.write(&format!("{dir}/{}", c.name), &c.bytes);
+    }
+    let names: Vec<String> = cases.iter().map(|c| format!("{dir}/{}", c.name)).collect();
+    let args = |cmd: &[&'static str]| {
+        let mut a: Vec<&str> = cmd.to_vec();
+        a.extend(names.iter().map(String::as_str));
+        a
+    };
+
+    // verify: the verdict of the rule.
+    let (_, reports) = json_run(env, &args(&["log", "verify", "--json"]));
+    let verified = by_path(reports);
+    let mut failures = Vec::new();
+    for (c, name) in cases.iter().zip(&names) {
+        let v = &verified[name];
+        let code = v["exit_code"].as_i64().expect("exit_code");
+        let ok = match c.want {
+            Want::Clean => code == 0 && v["valid_end"].as_u64() == Some(c.bytes.len() as u64),
+            Want::Torn(end) => code == 1 && v["valid_end"].as_u64() == Some(end as u64),
+            Want::Corrupt(end) => code == 3 && v["valid_end"].as_u64() == Some(end as u64),
+            Want::Either => code == 1 || code == 3,
+        };
+        if !ok {
+            failures.push(format!("{name}: want {:?}, verify says {v}", c.want));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures[..failures.len().min(10)].join("\n")
+    );
+
+    // recover: the same verdict; a torn tail cut exactly at the end of the valid log, into a
+    // sidecar that holds exactly what was cut; corruption refused, the file unchanged.
+    let (_, reports) = json_run(env, &args(&["recover", "--json"]));
+    let recovered = by_path(reports);
+    for (c, name) in cases.iter().zip(&names) {
+        let v = &verified[name];
+        let r = &recovered[name];
+        let after = fs::read(env.path(name)).expect("read");
+        let valid_end = v["valid_end"].as_u64().expect("valid_end") as usize;
+        match v["exit_code"].as_i64() {
+            Some(0) => assert_eq!(after, c.bytes, "{name}: recover changed a clean log"),
+            Some(1) => {
+                assert_eq!(r["exit_code"], 0, "{name}: {r}");
+                assert_eq!(
+                    after,
+                    &c.bytes[..valid_end],
+                    "{name}: not cut at {valid_end}"
+                );
+                let sidecar = r["sidecar"].as_str().expect("a sidecar");
+                let kept = fs::read(env.path(sidecar)).expect("read the sidecar");
+                assert!(
+                    kept == c.bytes[valid_end..] || kept.ends_with(&c.bytes[valid_end..]),
+                    "{name}: the sidecar does not hold the cut bytes"
+                );
+                // No record of an acknowledged append is cut: only the last append goes.
+                if let Want::Torn(end) = c.want {
+                    assert_eq!(valid_end, end, "{name}");
+                }
+            }
+            _ => {
+                assert_eq!(r["exit_code"], 3, "{name}: {r}");
+                assert_eq!(after, c.bytes, "{name}: recover changed a corrupt log");
+            }
+        }
+    }
+    // A second recover changes nothing; verify agrees with it.
+    let (_, reports) = json_run(env, &args(&["log", "verify", "--json"]));
+    for (name, v) in by_path(reports) {
+        let before = &verified[&name];
+        let want = if before["exit_code"] == 3 { 3 } else { 0 };
+        assert_eq!(v["exit_code"], want, "{name} after recover: {v}");
+    }
+
+    // append, verify, dump, salvage on a sample: the next operation works.
+    for (i, (c, name)) in cases.iter().zip(&names).enumerate() {
+        if i % deep_every != 0 {
+            continue;
+        }
+        let path = env.path(name);
+        let before = fs::read(&path).expect("read");
+        let corrupt = verified[name]["exit_code"] == 3;
+        let r = run(env, &["log", "append", "--sync", "none", name, "next"], b"");
+        if corrupt {
+            // The tail check refuses only damage in the last append; damage further back does
+            // not stop an append (verify finds it).
+            assert!(r.code == 0 || r.code == 3, "{name}: {}", r.stderr);
+            if r.code == 3 {
+                assert_eq!(fs::read(&path).expect("read"), before, "{name}");
+            }
+        } else {
+            assert_eq!(r.code, 0, "{name} after recover: {}", r.stderr);
+        }
+        let (code, v) = json_run(env, &["log", "verify", "--json", name]);
+        assert_eq!(code, if corrupt { 3 } else { 0 }, "{name}: {v:?}");
+        let dump = run(env, &["log", "dump", "--format", "json", name], b"");
+        assert_eq!(
+            i64::from(dump.code),
+            i64::from(code),
+            "{name}: dump and verify disagree"
+        );
+        if !corrupt {
+            let records = json_lines(&dump.stdout);
+            assert_eq!(
+                records.last().map(|r| r["payload"].clone()),
+                Some(Value::from("next")),
+                "{name}"
+            );
+        }
+        let salvaged = format!("{dir}/salvaged-{i}.log");
+        let r = run(env, &["log", "salvage", name, &salvaged], b"");
+        assert_eq!(r.code, 0, "{name}: salvage: {}", r.stderr);
+        let (code, sv) = json_run(env, &["log", "verify", "--json", &salvaged]);
+        assert_eq!(code, 0, "{salvaged}: {sv:?}");
+        assert_eq!(
+            sv[0]["records"], v[0]["records"],
+            "{name}: salvage kept a different number of records"
+        );
+        let _ = exit_of(c.want);
+    }
+}
+
+/// Append `records` as arguments: one append.
+fn append_args(env: &Env, log: &Path, records: &[&str]) {
+    let mut args = vec!["log", "append", "--sync", "none", s(log)];
+    args.extend_from_slice(records);
+    let r = run(env, &args, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// Stream `batches` of lines into one `log append`, pausing between batches long enough for
+/// each batch to become a commit group of its own.
+fn append_streamed(env: &Env, log: &Path, batches: &[Vec<String>]) {
+    let mut child = Command::new(durable_path())
+        .args(["log", "append", "--sync", "none", s(log)])
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for batch in batches {
+        let mut text = batch.join("\n");
+        text.push('\n');
+        stdin.write_all(text.as_bytes()).expect("feed durable");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lines(prefix: &str, n: usize, width: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("{prefix}{i:03} {}", "z".repeat(width)))
+        .collect()
+}
+
+/// Guards: single-record appends (each one is evidence for the ones before it).
+#[test]
+fn single_record_appends_through_every_damage() {
+    let env = Env::new();
+    let log = env.path("single.log");
+    for r in ["alpha", "", "gamma gamma gamma", "delta"] {
+        append_args(&env, &log, &[r]);
+    }
+    // Enough bytes for zeroed sectors: one longer record.
+    append_args(&env, &log, &[&"e".repeat(700)]);
+    journey(&env, "single", &fs::read(&log).expect("read"), 1, 7);
+}
+
+/// Guards: multi-record appends (a crash during one was the wedge: recover kept part of it and
+/// the next append refused it).
+#[test]
+fn multi_record_appends_through_every_damage() {
+    let env = Env::new();
+    let log = env.path("multi.log");
+    append_args(&env, &log, &["a"]);
+    append_args(&env, &log, &["b", "c", "d"]);
+    append_args(&env, &log, &["e", "ffff"]);
+    let many = lines("g", 30, 20);
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    append_args(&env, &log, &many);
+    journey(&env, "multi", &fs::read(&log).expect("read"), 1, 9);
+}
+
+/// Guards: a streamed append committed in groups (each group is an append of its own).
+#[test]
+fn streamed_groups_through_every_damage() {
+    let env = Env::new();
+    let log = env.path("stream.log");
+    append_streamed(
+        &env,
+        &log,
+        &[lines("s", 10, 30), lines("t", 5, 60), lines("u", 20, 10)],
+    );
+    let bytes = fs::read(&log).expect("read");
+    assert!(appends(&bytes).len() >= 3, "the pauses made groups");
+    journey(&env, "stream", &bytes, 2, 13);
+}
+
+/// Guards: records larger than the reader's 1 MiB window (sampled damage).
+#[test]
+fn huge_records_through_sampled_damage() {
+    let env = Env::new();
+    let log = env.path("huge.log");
+    let big = env.write("big", pseudo_random((1 << 20) + 3000, 11));
+    append_args(&env, &log, &["small"]);
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            s(&log),
+            "--file",
+            s(&big),
+            "mid",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    append_args(&env, &log, &["tail", "end"]);
+    let bytes = fs::read(&log).expect("read");
+    journey(&env, "huge", &bytes, 131_071, 5);
+}
