@@ -157,7 +157,10 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
                 "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
                 super::plural(committed.0, "record")
             );
-            if f.exit == Exit::Error {
+            // Whatever stopped it (a torn tail left by another appender, a bad record, a
+            // failed write), earlier groups are in: a retry of the whole input would duplicate
+            // them. Only "written, not confirmed" says more.
+            if f.exit != Exit::Unconfirmed {
                 f.exit = Exit::Partial;
             }
             Err(f)

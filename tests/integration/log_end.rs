@@ -425,3 +425,239 @@ fn huge_records_through_sampled_damage() {
     let bytes = fs::read(&log).expect("read");
     journey(&env, "huge", &bytes, 131_071, 5);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The bugs of the end-of-log decision, one by one
+// ---------------------------------------------------------------------------------------------
+
+/// Guards: a crash during a multi-record append used to wedge the log: recover kept the first
+/// records of the unfinished append, the next append refused the tail, recover called it
+/// clean, and only salvage got out. Now recover cuts the unfinished append whole.
+#[test]
+fn a_crash_inside_a_multi_record_append_no_longer_wedges_the_log() {
+    let env = Env::new();
+    let log = env.path("w.log");
+    append_args(&env, &log, &["a"]);
+    let r = run(&env, &["log", "append", s(&log)], b"b\nc\nd\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bytes = fs::read(&log).expect("read");
+    fs::write(&log, &bytes[..bytes.len() - 2]).expect("truncate");
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(code, 1, "{v:?}");
+    assert_eq!(v[0]["valid_end"], 101, "{v:?}");
+    assert_eq!(v[0]["records_unfinished"], 2, "{v:?}");
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&env, &["log", "append", s(&log), "e"], b"");
+    assert_eq!(r.code, 0, "append after recover: {}", r.stderr);
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(code, 0, "{v:?}");
+    let (_, records) = json_run(&env, &["log", "dump", "--format", "json", s(&log)]);
+    let got: Vec<&str> = records
+        .iter()
+        .map(|r| r["payload"].as_str().expect("text"))
+        .collect();
+    assert_eq!(got, ["a", "e"]);
+}
+
+/// Guards: one changed byte at offset 88 (inside record 0) of an acknowledged 100,000-record
+/// append used to be a "torn tail" with 0 valid records, and recover moved 99,999 intact records
+/// away. It is corruption: verify exits 3 naming the 99,999 records after it, recover refuses
+/// and changes nothing, salvage keeps all 99,999.
+#[test]
+fn a_changed_byte_in_a_100000_record_append_is_corruption_not_a_torn_tail() {
+    let env = Env::new();
+    let log = env.path("big.log");
+    let input: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let r = run(
+        &env,
+        &["log", "append", "--atomic", "--sync", "none", s(&log)],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[88] = b'X';
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(code, 3, "{v:?}");
+    assert_eq!(v[0]["records_after_damage"], 99_999, "{v:?}");
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        fs::read(&log).expect("read") == bytes,
+        "recover changed the log"
+    );
+    let salvaged = env.path("salvaged.log");
+    let r = run(&env, &["log", "salvage", s(&log), s(&salvaged)], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&salvaged)]);
+    assert_eq!((code, v[0]["records"].as_u64()), (0, Some(99_999)), "{v:?}");
+}
+
+/// `log dump --resync --stats` of `log`: the bytes it read.
+fn bytes_read(env: &Env, log: &Path) -> u64 {
+    let r = run(
+        env,
+        &[
+            "log",
+            "dump",
+            "--resync",
+            "--stats",
+            "--format",
+            "raw",
+            s(log),
+        ],
+        b"",
+    );
+    let stats: Value = r
+        .stderr
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no --stats line: {}", r.stderr));
+    stats["bytes_read"].as_u64().expect("bytes_read")
+}
+
+/// Guards: one damaged byte used to make reading quadratic (every record after the damage
+/// re-read a whole 1 MiB window while looking for evidence). Reading a damaged log now costs
+/// about what reading the clean one does, whatever the damage is and wherever it lies.
+#[test]
+fn reading_a_damaged_log_reads_each_byte_a_bounded_number_of_times() {
+    let env = Env::new();
+    let log = env.path("l.log");
+    let input: String = (0..200_000).map(|i| format!("record {i}\n")).collect();
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&log)],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let clean = fs::read(&log).expect("read");
+    let size = clean.len() as u64;
+    let clean_read = bytes_read(&env, &log);
+    let shapes: [(&str, usize, u8); 4] = [
+        ("a changed byte near the start", 100, b'X'),
+        ("a changed byte in the middle", clean.len() / 2, b'X'),
+        ("a zeroed byte near the end", clean.len() - 5000, 0),
+        ("a header magic byte", HEADER_LEN, 0),
+    ];
+    for (what, at, value) in shapes {
+        let mut damaged = clean.clone();
+        damaged[at] = value;
+        fs::write(&log, &damaged).expect("write");
+        let read = bytes_read(&env, &log);
+        assert!(
+            read <= clean_read + clean_read / 5 + (8 << 20),
+            "{what}: read {read} bytes of a {size}-byte log; the clean log took {clean_read}"
+        );
+    }
+}
+
+/// The bytes `durable ARGS` read with pread64, from strace; `None` (with a note) without strace.
+fn traced_pread_bytes(env: &Env, test: &str, args: &[&str]) -> Option<u64> {
+    if !crate::common::have("strace") {
+        crate::common::skip(test, "strace is not installed (.ci/run installs it)");
+        return None;
+    }
+    let trace = env.path("pread.trace");
+    let out = Command::new("strace")
+        .args(["-f", "-e", "trace=pread64", "-o"])
+        .arg(&trace)
+        .arg(durable_path())
+        .args(args)
+        .current_dir(env.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run strace");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&trace).expect("read trace");
+    Some(
+        text.lines()
+            .filter(|l| l.contains("pread64("))
+            .filter_map(|l| {
+                l.rsplit_once("= ")
+                    .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+            })
+            .sum(),
+    )
+}
+
+/// Guards: the tail check before an append used to read the whole last append (117 MB after
+/// one 77 MB append). A streamed append goes in groups of about 4 MiB, and the tail check reads
+/// one group back, whatever the log's size.
+#[test]
+fn the_tail_check_reads_one_commit_group() {
+    let env = Env::new();
+    let log = env.path("t.log");
+    let line = format!("{}\n", "q".repeat(200));
+    let input = line.repeat(100_000); // 20 MB
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&log)],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(fs::metadata(&log).expect("stat").len() > 20 << 20);
+    let Some(read) = traced_pread_bytes(
+        &env,
+        "log_end::the_tail_check_reads_one_commit_group",
+        &["log", "append", "--sync", "none", s(&log), "one more"],
+    ) else {
+        return;
+    };
+    assert!(read < 8 << 20, "the tail check read {read} bytes");
+}
+
+/// Guards: piped input used to be committed only at EOF, with the lock held all along. Now a
+/// record becomes visible (and durable) while the producer is still running, and another
+/// appender (even with --no-wait) gets in between groups.
+#[test]
+fn a_streamed_append_commits_as_it_goes_and_lets_others_in() {
+    let env = Env::new();
+    let log = env.path("s.log");
+    let mut child = Command::new(durable_path())
+        .args(["log", "append", s(&log)])
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let payloads = |env: &Env| -> Vec<String> {
+        let r = run(env, &["log", "dump", "--format", "json", s(&log)], b"");
+        json_lines(&r.stdout)
+            .iter()
+            .map(|v| v["payload"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    stdin.write_all(b"first\n").expect("write");
+    stdin.flush().expect("flush");
+    let visible = crate::common::wait_until(Duration::from_secs(10), || {
+        log.exists() && payloads(&env) == ["first"]
+    });
+    assert!(
+        visible,
+        "the first record never became visible while the stream ran"
+    );
+    let r = run(
+        &env,
+        &["log", "append", "--no-wait", s(&log), "between"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "another appender was locked out: {}", r.stderr);
+    stdin.write_all(b"second\n").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(payloads(&env), ["first", "between", "second"]);
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(code, 0, "{v:?}");
+}
