@@ -15,6 +15,10 @@ use crate::platform;
 /// Bytes the scanner keeps in memory at once.
 pub const WINDOW: usize = 1 << 20;
 
+/// Bytes read at a time when walking back from the end of the file (the tail check, `dump
+/// --last`): enough for many small records per read, little for a few large ones.
+const BACK: usize = 16 << 10;
+
 /// A valid record, in any of the formats durable reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
@@ -1072,8 +1076,21 @@ impl<'f> Scanner<'f> {
         if offset >= self.win_start && offset + len as u64 <= self.win_start + self.win_len as u64 {
             return Ok((offset - self.win_start) as usize);
         }
-        let ahead = if self.precise { len } else { WINDOW };
-        let want = usize::try_from(self.size - offset)
+        // Walking back from the end (`precise`), read a little before what is asked for, where
+        // the previous records are; reading forward, a whole window ahead.
+        let start = if self.precise {
+            (offset + len as u64)
+                .saturating_sub(BACK.max(len) as u64)
+                .min(offset)
+        } else {
+            offset
+        };
+        let ahead = if self.precise {
+            (offset - start) as usize + len
+        } else {
+            WINDOW
+        };
+        let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
         let mut filled = 0;
@@ -1081,7 +1098,7 @@ impl<'f> Scanner<'f> {
             let n = platform::read_at(
                 self.file,
                 &mut self.buf[filled..want],
-                offset + filled as u64,
+                start + filled as u64,
             )?;
             self.reads += 1;
             if n == 0 {
@@ -1090,16 +1107,16 @@ impl<'f> Scanner<'f> {
             filled += n;
             self.bytes_read += n as u64;
         }
-        self.win_start = offset;
+        self.win_start = start;
         self.win_len = filled;
-        if filled < len {
+        if filled < (offset - start) as usize + len {
             // The file shrank under us.
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the file became shorter while it was read",
             ));
         }
-        Ok(0)
+        Ok((offset - start) as usize)
     }
 }
 
