@@ -255,3 +255,27 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panicked".into())
 }
+
+/// Run `durable ARGS` in `env`'s directory under `strace -f -o TRACE STRACE_ARGS…` with stdin
+/// closed; the trace's text (the run must succeed). Callers check `have("strace")` first.
+pub fn strace_durable(env: &Env, strace_args: &[&str], args: &[&str]) -> String {
+    let trace = env.path("strace.out");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-o"])
+        .arg(&trace)
+        .args(strace_args)
+        .arg(durable_path())
+        .args(args)
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run strace");
+    assert!(
+        out.status.success(),
+        "strace durable {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&trace).expect("read trace");
+    fs::remove_file(&trace).expect("rm trace");
+    text
+}

@@ -1559,28 +1559,15 @@ fn parse_strace(text: &str) -> Vec<Call> {
 }
 
 fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
-    let trace = env.path("trace.txt");
-    let out = Command::new("strace")
-        .args(["-f", "-y", "-o"])
-        .arg(&trace)
-        .args([
+    parse_strace(&common::strace_durable(
+        env,
+        &[
+            "-y",
             "-e",
             "trace=openat,pwrite64,write,fsync,fdatasync,rename,renameat2,flock,close",
-        ])
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run strace");
-    assert!(
-        out.status.success(),
-        "strace durable {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = fs::read_to_string(&trace).expect("read trace");
-    fs::remove_file(&trace).expect("rm trace");
-    parse_strace(&text)
+        ],
+        args,
+    ))
 }
 
 fn find(calls: &[Call], what: &str, pred: impl Fn(&Call) -> bool) -> usize {

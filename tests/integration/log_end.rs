@@ -325,15 +325,7 @@ fn append_args(env: &Env, log: &Path, records: &[&str]) {
 /// Stream `batches` of lines into one `log append`, pausing between batches long enough for
 /// each batch to become a commit group of its own.
 fn append_streamed(env: &Env, log: &Path, batches: &[Vec<String>]) {
-    let mut child = Command::new(durable_path())
-        .args(["log", "append", "--sync", "none", s(log)])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (child, mut stdin) = spawn_append(env, &["--sync", "none", s(log)]);
     for batch in batches {
         let mut text = batch.join("\n");
         text.push('\n');
@@ -348,6 +340,21 @@ fn append_streamed(env: &Env, log: &Path, batches: &[Vec<String>]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `durable log append ARGS` reading from a pipe: the child and the pipe's writing end.
+fn spawn_append(env: &Env, args: &[&str]) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = Command::new(durable_path())
+        .args(["log", "append"])
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let stdin = child.stdin.take().expect("stdin");
+    (child, stdin)
 }
 
 fn lines(prefix: &str, n: usize, width: usize) -> Vec<String> {
@@ -558,22 +565,7 @@ fn traced_pread_bytes(env: &Env, test: &str, args: &[&str]) -> Option<u64> {
         crate::common::skip(test, "strace is not installed (.ci/run installs it)");
         return None;
     }
-    let trace = env.path("pread.trace");
-    let out = Command::new("strace")
-        .args(["-f", "-e", "trace=pread64", "-o"])
-        .arg(&trace)
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run strace");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = fs::read_to_string(&trace).expect("read trace");
+    let text = crate::common::strace_durable(env, &["-e", "trace=pread64"], args);
     Some(
         text.lines()
             .filter(|l| l.contains("pread64("))
@@ -618,15 +610,7 @@ fn the_tail_check_reads_one_commit_group() {
 fn a_streamed_append_commits_as_it_goes_and_lets_others_in() {
     let env = Env::new();
     let log = env.path("s.log");
-    let mut child = Command::new(durable_path())
-        .args(["log", "append", s(&log)])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (child, mut stdin) = spawn_append(&env, &[s(&log)]);
     let payloads = |env: &Env| -> Vec<String> {
         let r = run(env, &["log", "dump", "--format", "json", s(&log)], b"");
         json_lines(&r.stdout)
