@@ -392,7 +392,8 @@ impl Run<'_> {
             // lock if another appender got in first.
             let expected = log.ours.map_or(0, |(_, seq)| seq);
             let mut group = Group::new(expected);
-            let opened = Instant::now();
+            // When the group's first record arrived (not when the wait for it began).
+            let mut opened = None;
             // An input error ends the stream, after the records before it are committed.
             let mut failed = None;
             let mut more = true;
@@ -405,6 +406,7 @@ impl Run<'_> {
                 if !more || failed.is_some() {
                     break;
                 }
+                let opened = *opened.get_or_insert_with(Instant::now);
                 if let Err(e) = self.encode(log, &mut group, &record) {
                     failed = Some(e);
                     break;
