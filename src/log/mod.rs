@@ -156,6 +156,8 @@ pub struct Verification {
     pub main_status: Status,
     /// The verdict on a proglog pair's index (`Clean` when there is none).
     pub index_status: Status,
+    /// lines: the last line is valid but has no newline (an append adds it).
+    pub unterminated: bool,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -204,12 +206,14 @@ pub fn verify_open(input: &Input, mut progress: impl FnMut(u64, u64)) -> Result<
         status: Status::Clean,
         main_status: Status::Clean,
         index_status: Status::Clean,
+        unterminated: false,
     };
     if let Some(a) = v.aof {
         v.valid_end = a.logical_end;
     }
     let mut main_damaged = false;
     let mut last_report = 0u64;
+    let mut last_end = 0u64;
     loop {
         let item = reader.next_item().map_err(|source| Error::Inspect {
             path: path.clone(),
@@ -218,6 +222,7 @@ pub fn verify_open(input: &Input, mut progress: impl FnMut(u64, u64)) -> Result<
         match item {
             Item::Record(record) => {
                 v.records += 1;
+                last_end = record.end;
                 if !main_damaged {
                     v.records_before_damage += 1;
                 } else {
@@ -253,6 +258,16 @@ pub fn verify_open(input: &Input, mut progress: impl FnMut(u64, u64)) -> Result<
             }
             Item::End => break,
         }
+    }
+    if let Kind::Lines = input.kind
+        && v.records > 0
+        && last_end == size
+    {
+        v.unterminated =
+            lines::unterminated(&input.main.file, size).map_err(|source| Error::Inspect {
+                path: path.clone(),
+                source,
+            })?;
     }
     progress(size, size);
     Ok(v)
@@ -314,7 +329,12 @@ pub fn append(
     // input or an oversized first record changes nothing, not even by creating an empty log.
     check_format_options(path, opts)?;
     let mut first = Vec::new();
-    let has_first = source.next_record(&mut first)?;
+    let has_first = source
+        .next_record(&mut first)
+        .map_err(|e| match opts.format {
+            Some(LogFormat::Lines) => lines_limit(path, e),
+            _ => e,
+        })?;
     if has_first && opts.format == Some(LogFormat::Lines) {
         check_line(path, &first, source.describe(0))?;
     }
@@ -352,21 +372,28 @@ pub fn append(
             };
             (FILE_HEADER_LEN, next)
         }
-        Writer::Lines => {
-            // The tail check: the lines at the end of the log (lines::tail_intact).
-            let ok = lines::tail_intact(&file, size).map_err(|source| Error::Inspect {
+        Writer::Lines { .. } => (0, 0),
+    };
+    // The tail check of a lines log: the lines at its end (lines::tail_state); a valid last
+    // line without its newline gets one before the new lines.
+    let writer = match writer {
+        Writer::Lines { .. } => {
+            let tail = lines::tail_state(&file, size).map_err(|source| Error::Inspect {
                 path: path.to_path_buf(),
                 source,
             })?;
-            if !ok {
+            if tail == lines::Tail::Damaged {
                 return Err(torn_tail(path, &file, Kind::Lines, size));
             }
-            (0, 0)
+            Writer::Lines {
+                terminate: tail == lines::Tail::Unterminated,
+            }
         }
+        native => native,
     };
     let algorithm = match &writer {
         Writer::Native(header) => header.algorithm,
-        Writer::Lines => Algorithm::Sha256,
+        Writer::Lines { .. } => Algorithm::Sha256,
     };
 
     let mut out = Appended {
@@ -423,7 +450,12 @@ pub fn append(
                 first_seq,
                 OnDamage::Stop,
             )),
-            Writer::Lines => Box::new(lines::LinesReader::new(&file, end, size, OnDamage::Stop)),
+            Writer::Lines { terminate } => Box::new(lines::LinesReader::new(
+                &file,
+                end,
+                size + u64::from(*terminate),
+                OnDamage::Stop,
+            )),
         };
         let ok = t
             .run(Step::Verify, path, || {
@@ -466,13 +498,32 @@ fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
     })
 }
 
+/// A record over the maximum record size, refused on its way into a lines log: say that the
+/// limit is durable's own (the format has none, and durable reads longer entries).
+fn lines_limit(path: &Path, error: Error) -> Error {
+    match error {
+        Error::RecordTooLarge { what, len } => Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "{what} is {len} bytes: durable appends entries of at most its maximum record \
+                 size, 16 MiB (16777216 bytes), to a lines log too (it reads and verifies longer \
+                 entries other programs wrote); nothing was appended"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// Whether `entry` can be a line of a lines log.
 fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
     if entry.len() as u64 > MAX_RECORD {
-        return Err(Error::RecordTooLarge {
-            what,
-            len: entry.len() as u64,
-        });
+        return Err(lines_limit(
+            path,
+            Error::RecordTooLarge {
+                what,
+                len: entry.len() as u64,
+            },
+        ));
     }
     if entry.contains(&b'\n') {
         return Err(Error::Unencodable {
@@ -487,7 +538,10 @@ fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
 /// How records are written: the format of the log being appended to.
 enum Writer {
     Native(FileHeader),
-    Lines,
+    /// `terminate`: the log's last line has no newline; write one before the new lines.
+    Lines {
+        terminate: bool,
+    },
 }
 
 /// Decide the format of the log being appended to (just created, or existing), and check that
@@ -513,7 +567,26 @@ fn writer_for(
                     .into(),
             });
         }
-        Some(LogFormat::Lines) => true,
+        Some(LogFormat::Lines) => {
+            // Named as lines: an existing file must be one (a text file is not), or its
+            // "damage" would be refused with advice to recover it, which would empty it.
+            if !created
+                && size > 0
+                && !lines::any_valid_line(file, size).map_err(|source| Error::Inspect {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            {
+                return Err(Error::NotALog {
+                    path: path.to_path_buf(),
+                    why: "none of its lines ends with a space and the SHA-256 of its entry; \
+                          nothing was appended",
+                    damaged_header: false,
+                    format: Some(LogFormat::Lines.name()),
+                });
+            }
+            true
+        }
         Some(_) => false,
         None => {
             !created
@@ -535,7 +608,7 @@ fn writer_for(
                 requested: asked.name(),
             });
         }
-        return Ok(Writer::Lines);
+        return Ok(Writer::Lines { terminate: false });
     }
     let (header, _) = read_header(file, path)?;
     if let Some(asked) = opts.algorithm
@@ -566,7 +639,11 @@ fn write_records(
     let mut batch = Vec::with_capacity(BATCH.min(1 << 16));
     let encoder = match writer {
         Writer::Native(header) => Some(format::Encoder::new(header)),
-        Writer::Lines => None,
+        Writer::Lines { .. } => None,
+    };
+    let limit = |e| match writer {
+        Writer::Lines { .. } => lines_limit(path, e),
+        Writer::Native(_) => e,
     };
     // One record of lookahead, so that the append's last record can be flagged as such.
     let mut record = Vec::new();
@@ -575,8 +652,11 @@ fn write_records(
             record = first;
             true
         }
-        None => source.next_record(&mut record)?,
+        None => source.next_record(&mut record).map_err(limit)?,
     };
+    if have && let Writer::Lines { terminate: true } = writer {
+        batch.push(b'\n');
+    }
     let mut next = Vec::new();
     let mut at = out.start;
     let flush = |batch: &mut Vec<u8>, at: &mut u64| -> Result<()> {
@@ -601,7 +681,7 @@ fn write_records(
                 why: "its sequence numbers are used up (the last one is never written)".into(),
             });
         }
-        let more = source.next_record(&mut next)?;
+        let more = source.next_record(&mut next).map_err(limit)?;
         let flags = if out.count == 0 {
             format::FLAG_FIRST
         } else {

@@ -168,6 +168,7 @@ impl Input {
                 &self.main.file,
                 self.main.size,
                 self.index.as_ref().map(|i| (&i.file, i.size)),
+                on_damage,
             )),
             Kind::ProglogIndex => {
                 Box::new(proglog::IndexReader::new(&self.main.file, self.main.size))
@@ -194,6 +195,9 @@ pub struct OpenOptions {
     /// A proglog index named by the user is read alone, even with its store beside it (`dump`
     /// of an index shows its entries).
     pub index_alone: bool,
+    /// Read a file named as a lines log even if none of its lines checks out (`recover
+    /// --force`); otherwise such a file is not a lines log.
+    pub force: bool,
 }
 
 fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -258,7 +262,23 @@ pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
             let header = read_native_header(&main)?;
             Kind::Native(header)
         }
-        LogFormat::Lines => Kind::Lines,
+        LogFormat::Lines => {
+            // Named as lines: a file in which no line checks out cannot be told from a text
+            // file, and must not be read (and cut) as a damaged log.
+            if opts.format.is_some()
+                && !opts.force
+                && main.size > 0
+                && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
+            {
+                return Err(Error::NotALog {
+                    path: path.to_path_buf(),
+                    why: "none of its lines ends with a space and the SHA-256 of its entry; it was left as it is",
+                    damaged_header: false,
+                    format: Some(LogFormat::Lines.name()),
+                });
+            }
+            Kind::Lines
+        }
         LogFormat::Aof => Kind::Aof(match analysed {
             Some(a) => a,
             None => aof::analyse(&main.file, main.size).map_err(inspect(path))?,
@@ -326,6 +346,7 @@ pub(crate) fn native_header(file: &File, path: &Path, size: u64) -> Result<FileH
         path: path.to_path_buf(),
         why,
         damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
+        format: None,
     })
 }
 
@@ -347,8 +368,9 @@ pub(crate) fn read_prefix(file: &File, size: u64, buf: &mut [u8]) -> io::Result<
 /// file, with the analysis detection made (so the file is not read again to open it).
 fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)> {
     let io = inspect(&part.path);
-    let mut head = [0u8; FILE_HEADER_LEN as usize];
+    let mut head = [0u8; aof::HEAD];
     let got = read_prefix(&part.file, part.size, &mut head).map_err(io)?;
+    let head = &head[..got];
     // Native: the magic (a damaged header is still ours: reported as such).
     if got > 0 && head[..got.min(8)] == super::format::FILE_MAGIC[..got.min(8)] {
         return Ok((LogFormat::Native, None));
@@ -370,7 +392,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
             return Ok(Ok((LogFormat::Proglog, None)));
         }
         let a = aof::analyse(&part.file, part.size)?;
-        if a.looks_like_aof() {
+        if a.looks_like_aof(head) {
             return Ok(Ok((LogFormat::Aof, Some(a))));
         }
         // Not detected; say whether it held only zeros.
@@ -392,6 +414,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
         path: part.path.clone(),
         why,
         damaged_header: false,
+        format: None,
     })
 }
 
