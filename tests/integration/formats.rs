@@ -23,6 +23,7 @@
 mod aof;
 mod append;
 mod commands;
+mod corpus;
 mod crash;
 mod detect;
 mod lines;
