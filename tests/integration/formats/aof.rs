@@ -267,6 +267,31 @@ fn write_cut_short_at_every_byte_is_corrupted() {
         bytes[prev.magic..prev.magic + last.len()].copy_from_slice(last);
         check_corrupted(&env, "data complete, no magic", "full.aof", &bytes, true);
     });
+    // A file grown past its first page (the corpus's selfkill.aof: not a page multiple), its
+    // last write cut short.
+    let writes: Vec<Vec<u8>> = (0..400)
+        .map(|i| format!("<{i}>0123456789").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
+    let grown = aof(&refs, false);
+    assert_ne!(
+        grown.bytes.len() % AOF_SIZE,
+        0,
+        "fixture: not a page multiple"
+    );
+    for k in [1, 7, 8, 9, last.len()] {
+        cases.check(|| {
+            let mut bytes = grown.bytes.clone();
+            bytes[grown.magic..grown.magic + k].copy_from_slice(&last[..k]);
+            check_corrupted(
+                &env,
+                &format!("grown, cut after {k}"),
+                &format!("g{k}.aof"),
+                &bytes,
+                true,
+            );
+        });
+    }
     // The corpus's tail_zeroed.aof: the tail magic of a closed file zeroed.
     cases.check(|| {
         let a = aof_standard();

@@ -322,6 +322,56 @@ fn pair_torn_at_every_cut_point() {
     cases.assert_all_passed("formats::proglog::pair_torn_at_every_cut_point");
 }
 
+/// Guards: the shape a killed proglog leaves in its active segment (the corpus's B_selfkill and
+/// C_reopen_kill): the store cut anywhere (it is written through a buffer) while the
+/// memory-mapped index holds an entry for every record and then zero padding. At every cut:
+/// a torn tail; recover keeps every record that fits and makes the index exactly one entry per
+/// record (what proglog needs to reopen the segment: it then reads them all, where before it saw
+/// one), never cutting a record proglog read; verify is then clean and a second recover changes
+/// nothing.
+#[test]
+fn killed_active_segment_at_every_cut_point() {
+    let env = Env::new();
+    let full = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let old_index = padded(&index_for(&STORE_RECORDS), INDEX_MAX);
+    let mut cases = Cases::default();
+    for cut in 1..full.len() {
+        cases.check(|| {
+            let case = format!("store cut at {cut}, index padded");
+            let dir = format!("k{cut}");
+            let p = pair(&env, &dir, &full[..cut], Some(&old_index));
+            let complete = bounds.iter().rposition(|&b| b <= cut).expect("0");
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(
+                (code, &v["records"]),
+                (1, &Value::from(complete)),
+                "{case}: {v}"
+            );
+            let (r, _) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: {}", show(&r));
+            assert_eq!(
+                fs::read(&p.store).expect("read"),
+                &full[..bounds[complete]],
+                "{case}"
+            );
+            assert_eq!(
+                fs::read(&p.index).expect("read"),
+                index_for(&STORE_RECORDS[..complete]),
+                "{case}: one entry per record"
+            );
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(code, 0, "{case}: after: {v}");
+            let before = snapshot(env.dir.path());
+            let (r, _) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_unchanged(&env, &before, &format!("{case}: second recover"));
+            fs::remove_dir_all(env.path(&dir)).expect("rm");
+        });
+    }
+    cases.assert_all_passed("formats::proglog::killed_active_segment_at_every_cut_point");
+}
+
 /// Guards: the index of an ungraceful shutdown (entries, then zeros to its maximum size) is a
 /// torn tail (zero-fill at the end of the entries, exit 1) with the store's records all
 /// readable; --dry-run changes nothing; recover trims it (sidecar: the zeros), leaves the store
