@@ -168,10 +168,10 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     Ok(a)
 }
 
-/// Signatures of common file formats (at the start of the file): a file that carries one is
+/// Signatures of common file formats (offset, bytes): a file that carries one is
 /// that format, not the data of an aof file that lost its magic. Executables and libraries end
 /// in zero bytes (ELF's last section header), archives and images often do.
-const SIGNATURES: &[(usize, &[u8])] = &[
+pub const SIGNATURES: &[(usize, &[u8])] = &[
     (0, b"\x7fELF"),
     (0, b"MZ"),
     (0, b"\xfe\xed\xfa\xce"),
