@@ -69,7 +69,7 @@ impl<'f> LinesReader<'f> {
     fn find_newline(&mut self, start: u64) -> io::Result<Option<u64>> {
         let mut at = start;
         while at < self.win.size {
-            let chunk = self.win.get(at, super::scan::WINDOW)?;
+            let chunk = self.win.chunk(at)?;
             if let Some(i) = memchr::memchr(b'\n', chunk) {
                 return Ok(Some(at + i as u64));
             }

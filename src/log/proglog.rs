@@ -127,9 +127,12 @@ impl<'f> StoreReader<'f> {
     /// entry after it starts, if there is one) that the store's own chain of lengths from `end`
     /// does not reach: proglog, which reads through the index, reads it. If the chain reaches
     /// the entry's position, the store is consistent and the index is what is wrong. Returns
-    /// that entry's number and position.
+    /// that entry's number and position. The chain is followed for at most twice as many
+    /// records as entries are looked at (where the index is wrong, it meets the chain after as
+    /// many records as entries were skipped), so each call costs O(1) whatever the input.
     fn evidence(&mut self, i: u64, pos: u64, end: Option<u64>) -> io::Result<Option<(u64, u64)>> {
         let mut chain = end;
+        let mut steps = 0;
         let mut prev = pos;
         for j in i + 1..=i + EVIDENCE_ENTRIES {
             let Some(p) = self.entry_for(j)? else {
@@ -141,8 +144,10 @@ impl<'f> StoreReader<'f> {
             prev = p;
             while let Some(c) = chain
                 && c < p
+                && steps < 2 * EVIDENCE_ENTRIES
             {
                 chain = store_record(&mut self.win, c)?.ok().map(|(_, e)| e);
+                steps += 1;
             }
             if chain == Some(p) {
                 return Ok(None);

@@ -517,6 +517,18 @@ impl<'f> Window<'f> {
         Ok(&self.buf[..len])
     }
 
+    /// The bytes from `offset` to the end of what is held, reading a new window there if
+    /// `offset` is not inside it; empty only at the end of the file. For scans, which take
+    /// whatever comes next: asking [`Window::get`] for a whole window at each step would read
+    /// a window per step.
+    pub(crate) fn chunk(&mut self, offset: u64) -> io::Result<&[u8]> {
+        if offset >= self.start && offset < self.start + self.len as u64 {
+            let s = (offset - self.start) as usize;
+            return Ok(&self.buf[s..self.len]);
+        }
+        self.get(offset, super::scan::WINDOW)
+    }
+
     /// Forget what is held (the file may have changed).
     pub(crate) fn reset(&mut self, size: u64) {
         self.size = size;
@@ -549,7 +561,7 @@ impl<'f> Window<'f> {
     /// Whether every byte from `at` to the end of the file is zero.
     pub(crate) fn all_zero_from(&mut self, mut at: u64) -> io::Result<bool> {
         while at < self.size {
-            let chunk = self.get(at, super::scan::WINDOW)?;
+            let chunk = self.chunk(at)?;
             if chunk.iter().any(|b| *b != 0) {
                 return Ok(false);
             }
