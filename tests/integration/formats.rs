@@ -221,6 +221,30 @@ pub(crate) fn aof_standard() -> Aof {
     )
 }
 
+/// An unfinished aof file the package grew past its first page (by `Geometry.Next`: not a page
+/// multiple), from `n` writes.
+pub(crate) fn aof_grown(n: usize) -> Aof {
+    let writes: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("<{i}>0123456789").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
+    let grown = aof(&refs, false);
+    assert_ne!(
+        grown.bytes.len() % AOF_SIZE,
+        0,
+        "fixture: not a page multiple"
+    );
+    grown
+}
+
+/// `a` after a crash during its next `Write` of `write`: the first `k` bytes copied over the tail
+/// magic, no tail magic written after them.
+pub(crate) fn cut_short(a: &Aof, write: &[u8], k: usize) -> Vec<u8> {
+    let mut bytes = a.bytes.clone();
+    bytes[a.magic..a.magic + k].copy_from_slice(&write[..k]);
+    bytes
+}
+
 /// The standard aof fixture finished (`Finish`), then 4 junk bytes written after it, as in the
 /// corpus's finish_plus_garbage.aof: a torn tail that recover zero-fills back to the checkpoint.
 /// The bytes and the end of the checkpoint magic.
@@ -437,6 +461,32 @@ pub(crate) fn assert_one_line_error(r: &Run, name: &str, case: &str) {
     );
     assert!(!r.stderr.contains("panicked"), "{case}: {}", show(r));
 }
+
+/// Run `durable CMD… FLAGS… PATH` for each of `commands`: each must be refused with one
+/// sentence naming `name` (exit 2). The runs, for more checks.
+#[track_caller]
+pub(crate) fn each_refuses(
+    env: &Env,
+    commands: &[&[&str]],
+    flags: &[&str],
+    path: &Path,
+    name: &str,
+) -> Vec<Run> {
+    commands
+        .iter()
+        .map(|cmd| {
+            let mut args = cmd.to_vec();
+            args.extend_from_slice(flags);
+            args.push(s(path));
+            let r = go(env, &args);
+            assert_one_line_error(&r, name, &format!("{cmd:?} {flags:?}"));
+            r
+        })
+        .collect()
+}
+
+/// The readers: verify, dump and recover.
+pub(crate) const READERS: [&[&str]; 3] = [&["log", "verify"], &["log", "dump"], &["recover"]];
 
 /// Whether stderr says the file is not a log (`not a log` or `not a durable log`).
 pub(crate) fn says_not_a_log(stderr: &str) -> bool {

@@ -44,16 +44,7 @@ fn tail_outcome() {
     assert_eq!((r.code, r.stdout.len()), (0, 0), "{}", show(&r));
 
     // Grown past a page by Geometry.Next: not a page multiple, still detected.
-    let big: Vec<Vec<u8>> = (0..300)
-        .map(|i| format!("<{i}>abcdefghij").into_bytes())
-        .collect();
-    let refs: Vec<&[u8]> = big.iter().map(Vec::as_slice).collect();
-    let grown = aof(&refs, false);
-    assert_ne!(
-        grown.bytes.len() % AOF_SIZE,
-        0,
-        "fixture: not a page multiple"
-    );
+    let grown = aof_grown(300);
     let path = env.write("grown.aof", &grown.bytes);
     let (code, v) = verify(&env, &path, &[]);
     assert_eq!((code, &v["outcome"]), (0, &Value::from("tail")), "{v}");
@@ -248,8 +239,7 @@ fn write_cut_short_at_every_byte_is_corrupted() {
     let mut cases = Cases::default();
     for k in 0..=last.len() {
         cases.check(|| {
-            let mut bytes = prev.bytes.clone();
-            bytes[prev.magic..prev.magic + k].copy_from_slice(&last[..k]);
+            let bytes = cut_short(&prev, last, k);
             let case = format!("write cut after {k} bytes");
             if k == 0 {
                 // Nothing copied yet: the previous write's tail magic still stands.
@@ -263,26 +253,15 @@ fn write_cut_short_at_every_byte_is_corrupted() {
     }
     // The write's data complete, its tail magic not yet written.
     cases.check(|| {
-        let mut bytes = prev.bytes.clone();
-        bytes[prev.magic..prev.magic + last.len()].copy_from_slice(last);
+        let bytes = cut_short(&prev, last, last.len());
         check_corrupted(&env, "data complete, no magic", "full.aof", &bytes, true);
     });
     // A file grown past its first page (the corpus's selfkill.aof: not a page multiple), its
     // last write cut short.
-    let writes: Vec<Vec<u8>> = (0..400)
-        .map(|i| format!("<{i}>0123456789").into_bytes())
-        .collect();
-    let refs: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
-    let grown = aof(&refs, false);
-    assert_ne!(
-        grown.bytes.len() % AOF_SIZE,
-        0,
-        "fixture: not a page multiple"
-    );
+    let grown = aof_grown(400);
     for k in [1, 7, 8, 9, last.len()] {
         cases.check(|| {
-            let mut bytes = grown.bytes.clone();
-            bytes[grown.magic..grown.magic + k].copy_from_slice(&last[..k]);
+            let bytes = cut_short(&grown, last, k);
             check_corrupted(
                 &env,
                 &format!("grown, cut after {k}"),
@@ -391,8 +370,7 @@ fn write_cut_short_after_checkpoint_bytes_in_the_data() {
     let mut cases = Cases::default();
     for k in 1..=last.len() {
         cases.check(|| {
-            let mut bytes = prev.bytes.clone();
-            bytes[prev.magic..prev.magic + k].copy_from_slice(&last[..k]);
+            let bytes = cut_short(&prev, last, k);
             check_torn(
                 &env,
                 &format!("cut after {k}"),

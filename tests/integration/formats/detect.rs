@@ -368,19 +368,13 @@ fn log_format_overrides_detection() {
         }
         let (code, v) = verify(&env, &first_bad, &[]);
         assert_eq!((code, &v["format"]), (3, &Value::from("lines")), "{v}");
-        for cmd in [
-            &["log", "verify"][..],
-            &["log", "dump"][..],
-            &["recover"][..],
-        ] {
-            let mut args = cmd.to_vec();
-            args.extend(["--log-format", "lines", s(&torn)]);
-            let r = go(&env, &args);
-            assert_one_line_error(
-                &r,
-                "torn-one.log",
-                &format!("{cmd:?} on a torn one-line log"),
-            );
+        for r in each_refuses(
+            &env,
+            &READERS,
+            &["--log-format", "lines"],
+            &torn,
+            "torn-one.log",
+        ) {
             assert!(
                 r.stderr.contains("torn-one.log is not a lines log"),
                 "{}",
@@ -395,20 +389,7 @@ fn log_format_overrides_detection() {
     });
     cases.check(|| {
         let lines = env.write("l.log", lines_log(&LINE_ENTRIES));
-        for cmd in [
-            &["log", "verify"][..],
-            &["log", "dump"][..],
-            &["recover"][..],
-        ] {
-            let mut args = cmd.to_vec();
-            args.extend(["--log-format", "native", s(&lines)]);
-            let r = go(&env, &args);
-            assert_one_line_error(
-                &r,
-                "l.log",
-                &format!("{cmd:?} --log-format native on a lines log"),
-            );
-        }
+        each_refuses(&env, &READERS, &["--log-format", "native"], &lines, "l.log");
         assert_eq!(fs::read(&lines).expect("read"), lines_log(&LINE_ENTRIES));
         fs::remove_file(&lines).expect("rm");
     });
