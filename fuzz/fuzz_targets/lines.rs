@@ -114,28 +114,25 @@ fn reference(data: &[u8]) -> Vec<Item> {
 }
 
 /// The detection rule (docs/FORMAT.md): of the lines starting in the first 64 KiB (at most
-/// 1024, at least one; a last line without LF only if it has the shape), at least half end with
-/// a space and 64 lowercase hex digits, and one of those checks out.
+/// 1024, at least one), up to the last one with the shape (a space and 64 lowercase hex digits
+/// at its end), at least half have it, and one of those checks out.
 fn looks_like_lines(data: &[u8]) -> bool {
-    let (mut lines, mut shaped, mut valid) = (0usize, 0usize, false);
+    let (mut lines, mut counted, mut shaped, mut valid) = (0usize, 0usize, 0usize, false);
     let mut at = 0;
     while at < data.len() && (at < 64 << 10 || lines == 0) && lines < 1024 {
-        let (end, terminated) = match memchr::memchr(b'\n', &data[at..]) {
-            Some(i) => (at + i, true),
-            None => (data.len(), false),
-        };
+        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+        lines += 1;
         match parse(&data[at..end]) {
-            Err(DefectKind::NoChecksum) if terminated => lines += 1,
             Err(DefectKind::NoChecksum) => {}
             parsed => {
-                lines += 1;
                 shaped += 1;
+                counted = lines;
                 valid |= parsed.is_ok();
             }
         }
         at = end + 1;
     }
-    valid && shaped * 2 >= lines
+    valid && shaped * 2 >= counted
 }
 
 /// Check one input.

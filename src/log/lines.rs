@@ -241,32 +241,27 @@ const SAMPLE_LINES: u64 = 1024;
 
 /// Whether the file reads as a lines log, by the shape of its lines rather than by any one of
 /// them: of the lines that start in its first [`SAMPLE`] bytes (at most [`SAMPLE_LINES`]; at
-/// least the first line), at least half end with a space and 64 lowercase hex digits, and at
-/// least one of those checks out. A last line without a newline counts only if it has that
-/// shape (otherwise it is a write cut short, or zero fill). A log whose first entries are
-/// damaged is still a log; a text file is not, nor is one whose lines only look like
-/// checksummed lines (no checksum matches).
+/// least the first line), up to the last one that ends with a space and 64 lowercase hex
+/// digits, at least half have that shape, and at least one of those checks out. Lines after the
+/// last shaped one do not count: a crash can leave any garbage after the entries (a torn tail),
+/// and a last line without a newline that lacks the shape is a write cut short or zero fill. A
+/// log whose first entries are damaged is still a log; a text file is not, nor is one whose
+/// lines only look like checksummed lines (no checksum matches).
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    let (mut lines, mut shaped, mut valid) = (0u64, 0u64, false);
+    let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
     let mut at = 0;
     while at < size && (at < SAMPLE || lines == 0) && lines < SAMPLE_LINES {
-        let (end, terminated) = match reader.find_newline(at)? {
-            Some(nl) => (nl, true),
-            None => (size, false),
-        };
-        match reader.shape(at, end)? {
-            Some(stored) => {
-                lines += 1;
-                shaped += 1;
-                valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
-            }
-            None if terminated => lines += 1,
-            None => {}
+        let end = reader.find_newline(at)?.unwrap_or(size);
+        lines += 1;
+        if let Some(stored) = reader.shape(at, end)? {
+            shaped += 1;
+            counted = lines;
+            valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
         }
         at = end + 1;
     }
-    Ok(valid && shaped * 2 >= lines)
+    Ok(valid && shaped * 2 >= counted)
 }
 
 /// Whether any line of the file checks out: what a file named as a lines log
@@ -392,6 +387,10 @@ mod tests {
         let unterminated = &lines(&[b"only"])[..69];
         let (_d, f) = file(unterminated);
         assert!(looks_like_lines(&f, 69).expect("detect"));
+        let mut garbage_after = lines(&[b"one", b"two"]);
+        garbage_after.extend_from_slice(b"\x01\n\x02\n\x03\n\x04\n\x05\nno newline");
+        let (_d, f) = file(&garbage_after);
+        assert!(looks_like_lines(&f, garbage_after.len() as u64).expect("detect"));
         let text = b"hello world\nnot a log\n";
         let (_d, f) = file(text);
         assert!(!looks_like_lines(&f, text.len() as u64).expect("detect"));

@@ -568,3 +568,49 @@ fn directory_recover_mixes_formats() {
     let r = go(&env, &["log", "verify", "-q", "tree"]);
     assert_eq!(r.code, 0, "all clean after recover: {}", show(&r));
 }
+
+/// Guards: the sidecars recover writes for each foreign format (garbage cut from a lines log,
+/// zeros cut after one, a proglog store's torn tail and its index's padding, junk zero-filled in
+/// an aof file) are never detected as a log of a foreign format, nor are those of a native log
+/// cut before a zero-filled tail of more than a page (what a preallocated log leaves).
+#[test]
+fn sidecars_are_not_taken_for_foreign_logs() {
+    let env = Env::new();
+    let lines = lines_log(&LINE_ENTRIES);
+    env.write("l1.lines", [lines.clone(), pseudo_random(3000, 9)].concat());
+    env.write("l2.lines", [lines.clone(), vec![0u8; 8192]].concat());
+    let mut st = store(&STORE_RECORDS);
+    st.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x10, 0]);
+    st.extend_from_slice(&pseudo_random(5000, 10));
+    env.write("seg/0.store", &st);
+    env.write("seg/0.index", padded(&index_for(&STORE_RECORDS), 64 * 1024));
+    env.write("a.aof", [aof_torn().0, pseudo_random(400, 11)].concat());
+    let native = create_log(&env, "n.log", &[b"one", b"two"], "crc32");
+    fs::remove_dir_all(env.path("payloads")).expect("rm payloads");
+    let mut bytes = fs::read(&native).expect("read");
+    let torn_record = bytes[64..100].to_vec();
+    bytes.extend_from_slice(&torn_record);
+    bytes.resize(bytes.len() + 8192, 0);
+    fs::write(&native, &bytes).expect("write");
+
+    let mut sidecars = Vec::new();
+    for name in ["l1.lines", "l2.lines", "seg/0.store", "a.aof", "n.log"] {
+        let (r, objs) = recover(&env, &[], &[&env.path(name)]);
+        assert_eq!(r.code, 0, "{name}: {}", show(&r));
+        sidecars.extend(
+            objs.iter()
+                .filter_map(|o| o["sidecar"].as_str())
+                .map(PathBuf::from),
+        );
+    }
+    assert_eq!(sidecars.len(), 6, "{sidecars:?}");
+    for side in &sidecars {
+        let r = go(&env, &["log", "verify", "--json", s(side)]);
+        for v in json_lines(&r.stdout) {
+            assert!(
+                !["lines", "proglog", "aof"].contains(&v["format"].as_str().unwrap_or("")),
+                "{side:?} read as a foreign log: {v}"
+            );
+        }
+    }
+}

@@ -733,3 +733,50 @@ fn reading_is_linear_in_the_file() {
         }
     }
 }
+
+/// Guards: `dump --follow` on a log whose last line has no newline prints that line (it is
+/// valid), then, when the newline and more lines arrive, the new lines, never calling the
+/// newline damage.
+#[test]
+fn dump_follow_after_an_unterminated_line() {
+    let env = Env::new();
+    let first = line(b"zero");
+    let path = env.write("follow.log", &first[..first.len() - 1]);
+    let mut child = durable_cmd(&env)
+        .args(["log", "dump", "--follow", "--format", "json", s(&path)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = KillOnDrop(child);
+    let seen = collect(stdout);
+    // The complete lines printed so far.
+    let objects = || {
+        let bytes = seen.lock().expect("lock").clone();
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        json_lines(&bytes[..end])
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || objects().len() == 1),
+        "the unterminated line: {:?}",
+        objects()
+    );
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    f.write_all(&[b"\n".as_slice(), &line(b"one")].concat())
+        .expect("append");
+    assert!(
+        wait_until(Duration::from_secs(10), || objects().len() == 2),
+        "the next line: {:?}",
+        objects()
+    );
+    let all = objects();
+    assert!(all.iter().all(|o| o.get("damage").is_none()), "{all:?}");
+    assert_eq!(payloads_of(&all), vec![b"zero".to_vec(), b"one".to_vec()]);
+    assert_eq!(all[1]["offset"], first.len());
+    drop(child);
+}
