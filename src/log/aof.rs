@@ -114,17 +114,33 @@ fn rfind(win: &mut Window<'_>, needle: &[u8; 8], floor: u64, end: u64) -> io::Re
     Ok(None)
 }
 
+/// The first byte `RecoverWithMagic` looks at: it reads 8-byte words back from the end, so the
+/// first `size % 8` bytes of a file of a page or more are never looked at (a smaller file is
+/// grown to a page before its recovery runs).
+fn first_seen(size: u64) -> u64 {
+    if size >= PAGE { size % 8 } else { 0 }
+}
+
+/// Whether the last non-zero 8 bytes of the file are the tail or the checkpoint magic (the
+/// outcomes tail and checkpoint), reading only from the end back to them.
+pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
+    let mut win = Window::new(file, size);
+    let nz = nonzero_end(&mut win, first_seen(size))?;
+    if nz < 8 {
+        return Ok(false);
+    }
+    let last = win.get(nz - 8, 8)?;
+    Ok(last == TAIL || last == CHECKPOINT)
+}
+
 /// Find the end of an aof file's data as `RecoverWithMagic` does: the last non-zero 8 bytes
 /// are the tail magic (outcome tail) or the checkpoint magic (checkpoint); otherwise the last
 /// checkpoint magic before them (torn: the package's checkpoint outcome), or none (corrupted).
-/// Two details of the package are kept: it reads the file 8 bytes at a time from the end, so
-/// the first `size % 8` bytes of a file of a page or more are never looked at (a smaller file
-/// is grown to a page before its recovery runs), and its search for a checkpoint never finds
-/// one at offset 0.
+/// Two details of the package are kept: the bytes it never looks at ([`first_seen`]), and its
+/// search for a checkpoint never finds one at offset 0.
 pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     let mut win = Window::new(file, size);
-    let unseen = if size >= PAGE { size % 8 } else { 0 };
-    let nz = nonzero_end(&mut win, unseen)?;
+    let nz = nonzero_end(&mut win, first_seen(size))?;
     let mut a = Analysis {
         size,
         outcome: Outcome::Empty,

@@ -383,6 +383,14 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
         if part.size == 0 {
             return Ok(Err(false));
         }
+        // An aof file whose data ends with a magic first: 8 magic bytes at the end are the
+        // strongest sign there is, and the data before them can be anything (lines included).
+        if aof::ends_with_magic(&part.file, part.size)? {
+            return Ok(Ok((
+                LogFormat::Aof,
+                Some(aof::analyse(&part.file, part.size)?),
+            )));
+        }
         if lines::looks_like_lines(&part.file, part.size)? {
             return Ok(Ok((LogFormat::Lines, None)));
         }

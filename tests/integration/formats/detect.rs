@@ -84,6 +84,13 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     let mut cut = a.bytes.clone();
     cut[a.magic..a.magic + 8].copy_from_slice(b"cut shor");
     add("write-cut-short.bin", &cut, Format("aof", None));
+    // An aof file whose data is a lines log: the magic at the end decides.
+    let holding_lines = aof(&[&lines_log(&LINE_ENTRIES)], false);
+    add(
+        "aof-holding-lines.bin",
+        &holding_lines.bytes,
+        Format("aof", None),
+    );
     let mut binary = pseudo_random(8192, 78);
     binary[100..108].copy_from_slice(&CKPT);
     binary[5000..].fill(0);
