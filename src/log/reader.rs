@@ -272,7 +272,8 @@ pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
             {
                 return Err(Error::NotALog {
                     path: path.to_path_buf(),
-                    why: "none of its lines ends with a space and the SHA-256 of its entry; it was left as it is",
+                    why: "none of its lines ends with a space and the SHA-256 of its entry; \
+                          it was left as it is",
                     damaged_header: false,
                     format: Some(LogFormat::Lines.name()),
                 });
