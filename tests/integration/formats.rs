@@ -598,6 +598,24 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `durable log dump --follow --format FORMAT PATH`, running: the child (killed when dropped)
+/// and what it has printed so far.
+pub(crate) fn spawn_follow(
+    env: &Env,
+    format: &str,
+    path: &Path,
+) -> (KillOnDrop, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let mut child = durable_cmd(env)
+        .args(["log", "dump", "--follow", "--format", format, s(path)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let stdout = child.stdout.take().expect("stdout");
+    (KillOnDrop(child), collect(stdout))
+}
+
 /// Read everything a child's pipe gives into a shared buffer, on a thread.
 pub(crate) fn collect(
     mut pipe: impl Read + Send + 'static,

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use super::*;
@@ -535,16 +534,7 @@ fn dump_shows_damage_and_resyncs() {
 fn dump_follow_sees_new_lines() {
     let env = Env::new();
     let path = env.write("follow.log", lines_log(&[b"zero"]));
-    let mut child = durable_cmd(&env)
-        .args(["log", "dump", "--follow", "--format", "raw", s(&path)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = KillOnDrop(child);
-    let seen = collect(stdout);
+    let (child, seen) = spawn_follow(&env, "raw", &path);
     let shows = |t: &'static str| {
         let seen = std::sync::Arc::clone(&seen);
         move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(t)
@@ -744,16 +734,7 @@ fn dump_follow_after_an_unterminated_line() {
     let env = Env::new();
     let first = line(b"zero");
     let path = env.write("follow.log", &first[..first.len() - 1]);
-    let mut child = durable_cmd(&env)
-        .args(["log", "dump", "--follow", "--format", "json", s(&path)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = KillOnDrop(child);
-    let seen = collect(stdout);
+    let (child, seen) = spawn_follow(&env, "json", &path);
     // The complete lines printed so far.
     let objects = || {
         let bytes = seen.lock().expect("lock").clone();

@@ -703,21 +703,11 @@ fn index_option_pairs_any_name() {
 #[test]
 fn dump_follow_on_a_store() {
     use std::io::Write;
-    use std::process::Stdio;
     use std::time::Duration;
 
     let env = Env::new();
     let path = env.write("f/0.store", store(&[b"zero"]));
-    let mut child = durable_cmd(&env)
-        .args(["log", "dump", "--follow", "--format", "raw", s(&path)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = KillOnDrop(child);
-    let seen = collect(stdout);
+    let (child, seen) = spawn_follow(&env, "raw", &path);
     let shows = |t: &'static str| {
         let seen = std::sync::Arc::clone(&seen);
         move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(t)
