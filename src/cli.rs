@@ -71,8 +71,10 @@ locked is never touched. Running recover again on a recovered log changes nothin
 Logs of other programs are recovered too (format detected, or --log-format): a lines log's torn \
 tail is cut; a proglog store's torn tail is cut and its index (<base>.index, or --with-index) is \
 rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten); an aof file's \
-damaged bytes after its last checkpoint are zero-filled, keeping the file's size. Each keeps the \
-bytes it changes in a sidecar first.",
+junk after its checkpoint magic is zero-filled, keeping the file's size. Each keeps the bytes it \
+changes in a sidecar first. What the program itself still reads is never cut without --force: a \
+proglog store whose index proves records after a damaged length, an aof file with no magic (a \
+write cut short), and a file named as lines in which no line checks out are left alone.",
         after_help = "Examples:
   durable recover events.log
   durable recover data/00000000000000000000.store  # proglog: cut the store, rebuild the index
@@ -222,7 +224,9 @@ does not cut a flush short; SIGKILL loses at most the group in flight.
 
 --log-format lines (or --format lines) writes the seed notes' greppable text log instead: one \
 `ENTRY SHA256HEX` line per record (a record holding a newline is refused). An existing lines log \
-is appended to as such without the flag.",
+is appended to as such without the flag; if its last line is valid but has no newline, the append \
+writes one first. A file given with --log-format lines in which no line checks out (a text file) \
+is not a lines log: refused, unchanged.",
         after_help = "Examples:
   durable log append events.log 'user 42 logged in' 'user 42 logged out'
   journalctl -f -o cat | durable log append sys.log       # committed as lines arrive
@@ -250,11 +254,12 @@ walked; files in them that are not logs are listed as skipped.
 
 Logs written by other programs are read too, detected from their content (and, for proglog, the \
 .store/.index names), or named with --log-format: `lines` (ENTRY SHA256HEX per line; no-checksum \
-and checksum-mismatch defects), `proglog` (a store and its index checked against each other: \
-index-mismatch, index-missing, index-beyond-store, zero-fill padding; a store has no checksums, so \
-only its lengths can be checked), `aof` (the Go package's tail and checkpoint magics: outcome \
-empty, tail, checkpoint or corrupted; no-magic damage after the last checkpoint). The report names \
-the format.",
+and checksum-mismatch defects; a valid last line without its newline is noted), `proglog` (a store \
+and its index checked against each other: index-mismatch, index-missing, index-beyond-store, \
+zero-fill padding, and bad-length where the index proves records after a damaged length; a store \
+has no checksums, so only its lengths can be checked), `aof` (the Go package's tail and checkpoint \
+magics, read as its own recovery reads them: outcome empty, tail, checkpoint or corrupted, with \
+its Tail). The report names the format.",
         after_help = "Examples:
   durable log verify events.log
   durable log verify --json /var/lib/app/logs/ | jq 'select(.status != \"clean\")'
@@ -273,7 +278,7 @@ written to be complete.
 
 Other programs' logs are dumped the same way (see `durable log verify --help` for detection): \
 lines entries, proglog store records with their index entries (a .index file named alone shows its \
-entries), aof data split at its checkpoint magics (hex by default).",
+entries), an aof file's data up to its tail or checkpoint magic as one segment (hex by default).",
         after_help = "Examples:
   durable log dump events.log
   durable log dump --format json data/0.store      # proglog records and index entries

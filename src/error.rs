@@ -150,7 +150,7 @@ pub enum Error {
         source: Box<Error>,
     },
     /// A file given as a log is not one.
-    #[error("{} is not a log durable can read: {why}", .path.display())]
+    #[error("{} is not a {}: {why}", .path.display(), .format.map_or("log durable can read".to_string(), |f| format!("{f} log")))]
     NotALog {
         /// The file.
         path: PathBuf,
@@ -159,6 +159,8 @@ pub enum Error {
         /// It does start like a log, but its header is cut short or damaged (a damaged log
         /// rather than some other file).
         damaged_header: bool,
+        /// The format it was named as (`--log-format`) and is not, if one was.
+        format: Option<&'static str>,
     },
     /// An explicit `--checksum` differs from the existing log's.
     #[error("{} uses {existing} checksums; --checksum {requested} only applies to a new log", .path.display())]

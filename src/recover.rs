@@ -255,6 +255,7 @@ pub fn recover(
             path,
             why,
             damaged_header: false,
+            format: None,
         }) => Err(Error::NothingToRecover { path, why }),
         Err(e) => Err(e),
     }
@@ -344,6 +345,7 @@ pub fn recover_log(
             index: opts.index.clone(),
             write: !opts.dry_run,
             index_alone: false,
+            force: opts.force,
         },
     )?;
     let path = input.main.path.clone();
@@ -429,9 +431,14 @@ pub fn recover_log(
             }
         }
     }
-    if let Some(index) = &input.index {
-        // The store's length once recovered (a refused store cannot happen: it has no
-        // checksums, so nothing in it reads as corruption).
+    // A store refused for corruption leaves its index as it is: the index is the evidence of
+    // the records after the damage, and rebuilding it from the store would drop them.
+    if let Some(index) = input
+        .index
+        .as_ref()
+        .filter(|_| recovery.action != LogAction::Refused)
+    {
+        // The store's length once recovered.
         let store_len = if status == Status::Clean { size } else { from };
         recovery.index = Some(repair_index(
             &input,

@@ -2,7 +2,8 @@
 //! bytes ends, stays bounded and returns records that are really in the file; `verify` sums the
 //! scan up; `recover` agrees with `verify` on the valid prefix (bytes kept = `valid_end`),
 //! never loses a record verify called valid (aof: zero-fills and keeps the size, the sidecar
-//! holding the overwritten bytes), and a second recover changes nothing; detection never panics.
+//! holding the overwritten bytes), leaves a file named as lines in which no line checks out
+//! alone unless forced, and a second recover changes nothing; detection never panics.
 
 use std::path::{Path, PathBuf};
 
@@ -61,10 +62,12 @@ pub fn scan(input: &log::Input, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
 
 pub use super::{defects, records};
 
-/// Options that open a file as `format`.
+/// Options that open a file as `format` (a file named as lines even if no line checks out, as
+/// `recover --force` does).
 pub fn opts(format: LogFormat) -> OpenOptions {
     OpenOptions {
         format: Some(format),
+        force: true,
         ..OpenOptions::default()
     }
 }
@@ -153,8 +156,27 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
             format: Some(format),
             ..RecoverOptions::default()
         };
-        let r =
-            super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ())).expect("recover");
+        let r = super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ()));
+        // Named as lines, a file in which no line checks out is not one: left alone unless
+        // forced.
+        if format == LogFormat::Lines && !force && v.records == 0 && !original.is_empty() {
+            assert!(
+                matches!(
+                    r,
+                    Err(durable::Error::NotALog {
+                        format: Some("lines"),
+                        ..
+                    })
+                ),
+                "recover of a file with no valid line: {r:?}"
+            );
+            assert!(
+                std::fs::read(&path).expect("read") == original,
+                "changed a file that is not a lines log"
+            );
+            continue;
+        }
+        let r = r.expect("recover");
         assert_eq!(r.status, v.main_status, "recover's verdict");
         assert_eq!(r.bytes_kept, v.valid_end, "recover keeps the valid prefix");
         let now = std::fs::read(&path).expect("read the log");

@@ -242,6 +242,7 @@ fn verify_one(
         index: args.with_index.clone(),
         write: false,
         index_alone: false,
+        force: false,
     };
     let result = log::verify(path, &opts, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {
@@ -271,11 +272,16 @@ fn verify_one(
             path,
             why,
             damaged_header: false,
+            format,
         }) if !explicit => {
+            let what = format.map_or("a log".to_string(), |f| format!("a {f} log"));
             if args.json {
-                out.line(&json!({"path": path, "status": "skipped", "reason": format!("not a log: {why}")}).to_string())?;
+                out.line(&json!({"path": path, "status": "skipped", "reason": format!("not {what}: {why}")}).to_string())?;
             } else if !args.quiet {
-                out.text(&format!("{}: skipped, not a log ({why})\n", path.display()))?;
+                out.text(&format!(
+                    "{}: skipped, not {what} ({why})\n",
+                    path.display()
+                ))?;
             }
             Ok(Exit::Success)
         }
@@ -283,6 +289,7 @@ fn verify_one(
             path,
             why,
             damaged_header: true,
+            ..
         }) => {
             // It starts like a log: a log whose header is damaged needs a human.
             if args.json {
@@ -321,9 +328,14 @@ fn report_error(
 fn format_desc(v: &Verification) -> String {
     match v.format {
         LogFormat::Native | LogFormat::Lines => format!(
-            "{}, {}",
+            "{}, {}{}",
             v.format.name(),
-            v.algorithm.map_or("no checksum", |a| a.name())
+            v.algorithm.map_or("no checksum", |a| a.name()),
+            if v.unterminated {
+                "; its last line has no newline, which the next append adds"
+            } else {
+                ""
+            }
         ),
         LogFormat::Proglog if v.index_alone => "proglog index".to_string(),
         LogFormat::Proglog => match &v.index {
@@ -391,7 +403,8 @@ fn verification_text(v: &Verification) -> String {
             }
         ),
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
-            "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted\n"
+            "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted, with its tail at {} (after the last non-zero byte), and does not open it\n",
+            v.aof.map_or(0, |a| a.reported_tail)
         ),
         // Damage that is corruption by its kind (an index entry out of order), not by evidence.
         (Status::Corrupt, Status::Corrupt) if v.records_after_damage == 0 => format!(
@@ -415,7 +428,12 @@ fn verification_text(v: &Verification) -> String {
         ),
     };
     for d in &v.defects {
-        s.push_str(&format!("  {}\n", defect_text(d)));
+        let mut text = defect_text(d);
+        if d.in_index && v.main_status == Status::Corrupt {
+            // recover leaves the index of a store it refuses alone; --force cuts the store first.
+            text = text.replace("; recover rebuilds", "; recover --force rebuilds");
+        }
+        s.push_str(&format!("  {text}\n"));
     }
     if v.defect_count > v.defects.len() as u64 {
         s.push_str(&format!(
@@ -555,10 +573,14 @@ fn verification_json(v: &Verification) -> serde_json::Value {
         });
         j["index_status"] = json!(v.index_status.name());
     }
+    if v.format == LogFormat::Lines {
+        j["unterminated"] = json!(v.unterminated);
+    }
     if let Some(a) = v.aof {
         j["outcome"] = json!(a.outcome.name());
         j["logical_end"] = json!(a.logical_end);
-        j["tail"] = json!(a.tail);
+        // The package's own recovery result: its Tail and Checkpoint.
+        j["tail"] = json!(a.reported_tail);
         j["checkpoint"] = json!(a.checkpoint);
     }
     j
@@ -570,6 +592,7 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         index: args.with_index.clone(),
         write: false,
         index_alone: true,
+        force: false,
     };
     let input = log::open_input(&args.log, &opts).map_err(failure)?;
     let format = args.format.unwrap_or(match input.kind {

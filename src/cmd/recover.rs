@@ -187,8 +187,14 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed
                 ),
                 LogAction::ZeroFilled => format!(
-                    "{path}: zero-filled {} bytes from offset {} (after the last checkpoint; the file keeps its size){sidecar}\n",
-                    r.bytes_removed, r.bytes_kept
+                    "{path}: zero-filled {} bytes from offset {} ({}; the file keeps its size){sidecar}\n",
+                    r.bytes_removed,
+                    r.bytes_kept,
+                    if r.status == durable::log::Status::Corrupt {
+                        "--force: no magic marks where its data ends"
+                    } else {
+                        "after the last checkpoint"
+                    }
                 ),
                 LogAction::WouldZeroFill => format!(
                     "{path}: would zero-fill {} bytes from offset {} (after the last checkpoint){}\n",

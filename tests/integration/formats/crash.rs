@@ -35,9 +35,7 @@ fn damaged(env: &Env, dir: &str) {
         &format!("{dir}/0.index"),
         padded(&index_for(&STORE_RECORDS), INDEX_MAX),
     );
-    let mut a = aof_standard().bytes;
-    a[2500] = 0x42;
-    env.write(&format!("{dir}/data.aof"), &a);
+    env.write(&format!("{dir}/data.aof"), aof_torn().0);
 }
 
 /// The regular files of `dir` (name -> bytes), leaving out our temporary files.
