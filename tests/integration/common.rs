@@ -255,3 +255,29 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panicked".into())
 }
+
+/// The bytes a JSON `Data` value stands for (docs/JSON.md): `{"text": "…"}` or
+/// `{"bytes": "<base64>"}`.
+pub fn data_bytes(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    match (v.get("text"), v.get("bytes")) {
+        (Some(serde_json::Value::String(text)), None) => text.as_bytes().to_vec(),
+        (None, Some(serde_json::Value::String(b64))) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|e| panic!("bad base64 in {v}: {e}")),
+        _ => panic!("not a Data object (text or bytes): {v}"),
+    }
+}
+
+/// The text of a JSON `Data` value that must hold UTF-8 (`{"text": "…"}`).
+pub fn data_text(v: &serde_json::Value) -> String {
+    match v.get("text") {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        _ => panic!("not a text Data object: {v}"),
+    }
+}
+
+/// A UTF-8 path as JSON shows it: `{"text": "…"}`.
+pub fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::json!({"text": path.as_ref().to_str().expect("UTF-8 test path")})
+}

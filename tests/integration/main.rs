@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod limits;
 mod log;
 mod log_props;
+mod output;
 mod recover;
 mod save;
 mod storm;

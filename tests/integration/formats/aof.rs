@@ -170,7 +170,7 @@ fn dump_segments() {
     let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
     assert_eq!(
         r.stdout,
-        b"alpha-beta\ngamma\ndelta-epsilon",
+        b"alpha-beta\ngamma\ndelta-epsilon\n",
         "{}",
         show(&r)
     );

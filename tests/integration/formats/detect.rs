@@ -364,7 +364,7 @@ fn directory_verify_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
     for o in &objs {
-        let path = o["path"].as_str().expect("path").to_string();
+        let path = common::data_text(&o["path"]);
         let fmt = o["format"].as_str().unwrap_or("").to_string();
         let st = o["status"].as_str().expect("status").to_string();
         assert!(
@@ -437,7 +437,7 @@ fn directory_recover_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let by_path: HashMap<String, &Value> = objs
         .iter()
-        .map(|o| (o["path"].as_str().expect("path").to_string(), o))
+        .map(|o| (common::data_text(&o["path"]), o))
         .collect();
     assert_eq!(
         by_path.len(),
