@@ -27,20 +27,20 @@ pub fn quoted<S: AsRef<OsStr> + ?Sized>(name: &S) -> Quoted<'_> {
     Quoted(platform::name_bytes(name.as_ref()))
 }
 
-/// What a name needs to read back unchanged.
+/// What a name needs to read back unchanged (with its text, when it is UTF-8).
 #[derive(Debug, PartialEq, Eq)]
-enum Need {
-    Nothing,
-    SingleQuotes,
+enum Need<'a> {
+    Nothing(&'a str),
+    SingleQuotes(&'a str),
     Escapes,
 }
 
-fn need(bytes: &[u8]) -> Need {
+fn need(bytes: &[u8]) -> Need<'_> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Need::Escapes;
     };
     if text.is_empty() {
-        return Need::SingleQuotes;
+        return Need::SingleQuotes(text);
     }
     if text.chars().any(is_hidden) {
         return Need::Escapes;
@@ -51,9 +51,9 @@ fn need(bytes: &[u8]) -> Need {
             || (i > 0 && matches!(c, '=' | '~'))
     });
     if plain {
-        Need::Nothing
+        Need::Nothing(text)
     } else {
-        Need::SingleQuotes
+        Need::SingleQuotes(text)
     }
 }
 
@@ -67,9 +67,8 @@ pub fn is_hidden(c: char) -> bool {
 impl Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match need(self.0) {
-            Need::Nothing => f.write_str(std::str::from_utf8(self.0).map_err(|_| fmt::Error)?),
-            Need::SingleQuotes => {
-                let text = std::str::from_utf8(self.0).map_err(|_| fmt::Error)?;
+            Need::Nothing(text) => f.write_str(text),
+            Need::SingleQuotes(text) => {
                 f.write_char('\'')?;
                 for (i, part) in text.split('\'').enumerate() {
                     if i > 0 {
@@ -81,31 +80,42 @@ impl Display for Quoted<'_> {
             }
             Need::Escapes => {
                 f.write_str("$'")?;
-                for chunk in self.0.utf8_chunks() {
-                    for c in chunk.valid().chars() {
-                        match c {
-                            '\\' => f.write_str("\\\\")?,
-                            '\'' => f.write_str("\\'")?,
-                            '\n' => f.write_str("\\n")?,
-                            '\t' => f.write_str("\\t")?,
-                            '\r' => f.write_str("\\r")?,
-                            c if is_hidden(c) => {
-                                let mut buf = [0u8; 4];
-                                for b in c.encode_utf8(&mut buf).bytes() {
-                                    write!(f, "\\x{b:02x}")?;
-                                }
-                            }
-                            c => f.write_char(c)?,
-                        }
-                    }
-                    for b in chunk.invalid() {
-                        write!(f, "\\x{b:02x}")?;
-                    }
-                }
+                write_escaped(f, self.0, '\'')?;
                 f.write_char('\'')
             }
         }
     }
+}
+
+/// `bytes` inside a quoted string that reads backslash escapes (`$'…'`, a C string literal):
+/// printable UTF-8 as it is; the backslash, the `quote` character, newline, tab, carriage
+/// return, hidden characters (each of their bytes) and bytes that are not UTF-8 escaped.
+fn write_escaped(f: &mut fmt::Formatter<'_>, bytes: &[u8], quote: char) -> fmt::Result {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\t' => f.write_str("\\t")?,
+                '\r' => f.write_str("\\r")?,
+                c if c == quote => {
+                    f.write_char('\\')?;
+                    f.write_char(c)?;
+                }
+                c if is_hidden(c) => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        write!(f, "\\x{b:02x}")?;
+                    }
+                }
+                c => f.write_char(c)?,
+            }
+        }
+        for b in chunk.invalid() {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
 }
 
 /// A name as a C string literal, the way strace prints the arguments of system calls:
@@ -121,27 +131,7 @@ pub fn c_quoted<S: AsRef<OsStr> + ?Sized>(name: &S) -> CQuoted<'_> {
 impl Display for CQuoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_char('"')?;
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '\\' => f.write_str("\\\\")?,
-                    '"' => f.write_str("\\\"")?,
-                    '\n' => f.write_str("\\n")?,
-                    '\t' => f.write_str("\\t")?,
-                    '\r' => f.write_str("\\r")?,
-                    c if is_hidden(c) => {
-                        let mut buf = [0u8; 4];
-                        for b in c.encode_utf8(&mut buf).bytes() {
-                            write!(f, "\\x{b:02x}")?;
-                        }
-                    }
-                    c => f.write_char(c)?,
-                }
-            }
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
+        write_escaped(f, self.0, '"')?;
         f.write_char('"')
     }
 }

@@ -281,3 +281,14 @@ pub fn data_text(v: &serde_json::Value) -> String {
 pub fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
     serde_json::json!({"text": path.as_ref().to_str().expect("UTF-8 test path")})
 }
+
+/// Cut the last `by` bytes off a file (a torn write).
+pub fn shorten(path: &Path, by: u64) {
+    let len = fs::metadata(path).expect("stat").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_len(len - by)
+        .expect("cut");
+}

@@ -602,13 +602,7 @@ fn mixed_tree(env: &Env) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     append_args(env, &clean, &["a", "b"]);
     let torn = env.path("tree/sub/torn.log");
     append_args(env, &torn, &["a", "b"]);
-    let len = fs::metadata(&torn).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .expect("open")
-        .set_len(len - 3)
-        .expect("cut");
+    common::shorten(&torn, 3);
     let corrupt = env.path("tree/sub/deeper/corrupt.log");
     append_each(env, &corrupt, &["aaaa", "bbbb", "cccc"]);
     let mut bytes = fs::read(&corrupt).expect("read");
@@ -1156,13 +1150,7 @@ fn dump_last_equals_the_end_of_the_full_dump() {
     }
     // Torn tail: the last 10 valid records, and exit 1 for the damage.
     let full = run(&env, &["log", "dump", "--format", "raw", s(&log)], b"").out();
-    let len = fs::metadata(&log).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(len - 1)
-        .expect("cut");
+    common::shorten(&log, 1);
     let last = run(
         &env,
         &["log", "dump", "--last", "10", "--format", "raw", s(&log)],

@@ -446,13 +446,7 @@ fn non_utf8_fixtures(env: &Env) -> Fixtures {
     // Torn: a whole log cut inside its last record.
     let torn = at(b"torn\xff.log");
     fs::copy(&log, &torn).expect("copy");
-    let len = fs::metadata(&torn).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .expect("open")
-        .set_len(len - 3)
-        .expect("cut");
+    common::shorten(&torn, 3);
 
     // Corrupt before the tail: three appends, the middle payload flipped.
     let plain = env.path("plain.log");
@@ -1103,13 +1097,7 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
         b"",
     );
     assert_eq!(r.code, 0, "{}", show(&r));
-    let len = fs::metadata(&log).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(len - 1)
-        .expect("cut");
+    common::shorten(&log, 1);
     let name = OsString::from_vec(b"caf\xe9 torn.log".to_vec());
     let r = run(&env, &[OsStr::new("log"), OsStr::new("verify"), &name], b"");
     assert_eq!(r.code, 1, "{}", show(&r));
