@@ -497,6 +497,11 @@ fn check_dump_args(args: &DumpArgs) -> Result<(), Failure> {
             None => "-0 ends each payload of --format raw with NUL instead of a newline; add --format raw".to_string(),
         }));
     }
+    if args.stats && args.follow {
+        return Err(usage(
+            "--stats prints its figures when the dump ends, and --follow does not end (it is stopped by a signal), so it would print nothing".to_string(),
+        ));
+    }
     if args.format == Some(DumpFormat::Blob) && args.follow {
         return Err(usage(
             "--format blob prints the payload of exactly one record, so it cannot --follow new ones; select the record with --index N or --last 1".to_string(),

@@ -1183,6 +1183,10 @@ fn options_that_would_do_nothing_are_refused() {
             "--follow",
             vec!["log", "dump", "--format", "blob", "--follow", "a.log"],
         ),
+        (
+            "--stats",
+            vec!["log", "dump", "--stats", "--follow", "a.log"],
+        ),
         ("--resync", vec!["log", "dump", "--resync", "x.aof"]),
         ("--resync", vec!["log", "dump", "--resync", "s.store"]),
         (
