@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -23,20 +24,25 @@ fn bytes_path(env: &Env, name: &[u8]) -> PathBuf {
     env.dir.path().join(OsStr::from_bytes(name))
 }
 
-/// Run a shell script in the scratch directory with `$D` set to the durable binary.
-fn sh(env: &Env, script: &str) -> Run {
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .env("D", durable_path())
-        .env_remove("DURABLE_FAULT")
-        .current_dir(env.dir.path())
-        .output()
-        .expect("run sh");
+/// Run `cmd` (stdin closed), killed after a minute: a regression that makes durable wait (an
+/// option silently ignored by `--follow`) fails the test instead of hanging the suite.
+fn bounded(mut cmd: std::process::Command, what: &str) -> Run {
+    cmd.env_remove("DURABLE_FAULT");
+    let out = common::output_bounded(cmd, what, Duration::from_secs(60));
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Run a shell script in the scratch directory with `$D` set to the durable binary.
+fn sh(env: &Env, script: &str) -> Run {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", script])
+        .env("D", durable_path())
+        .current_dir(env.dir.path());
+    bounded(cmd, script)
 }
 
 fn show(r: &Run) -> String {
@@ -1252,7 +1258,9 @@ fn options_that_would_do_nothing_are_refused() {
     let mut all = Cases::default();
     for (option, args) in cases {
         all.check(|| {
-            let r = run(&env, &args, b"in\n");
+            let mut cmd = std::process::Command::new(durable_path());
+            cmd.args(&args).current_dir(env.dir.path());
+            let r = bounded(cmd, &format!("{args:?}"));
             assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
             assert!(r.stdout.is_empty(), "{args:?}: {}", show(&r));
             let first = r.stderr.lines().next().unwrap_or("");
