@@ -92,7 +92,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__append)
-            opts="-0 -h -V --null --whole --atomic --file --checksum --sync --no-wait --verify --print-offsets --format --log-format --help --version"
+            opts="-0 -h -V --null --whole --atomic --file --checksum --sync --no-wait --verify --print-offsets --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,10 +114,6 @@ _durable() {
                     COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
                     return 0
                     ;;
-                --format)
-                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -133,7 +129,7 @@ _durable() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "text hex json raw" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text hex json raw blob" -- "${cur}"))
                     return 0
                     ;;
                 --first)

@@ -154,13 +154,14 @@ pub struct SaveArgs {
     #[arg(long)]
     pub no_follow: bool,
 
-    /// What to do when TARGET has several hard links (atomic strategy): refuse, or break (only
-    /// this name gets the new content). --strategy in-place or journal updates every name.
-    #[arg(long, value_enum, default_value_t = HardLinksArg::Refuse, value_name = "WHAT")]
-    pub hardlinks: HardLinksArg,
+    /// What to do when TARGET has several hard links (atomic strategy only): refuse (the
+    /// default), or break (only this name gets the new content). --strategy in-place or journal
+    /// updates every name.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub hardlinks: Option<HardLinksArg>,
 
     /// Fail if TARGET already exists (race-free: renameat2 RENAME_NOREPLACE, or O_EXCL).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["backup", "if_changed"])]
     pub no_clobber: bool,
 
     /// Keep the previous version as TARGET.bak (replacing an older one).
@@ -183,7 +184,7 @@ pub struct SaveArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Print the result as one JSON object on stdout.
+    /// Print the result as one JSON object on stdout (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -222,16 +223,20 @@ flushed completes, records read but not yet written are not appended, and the me
 exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
 does not cut a flush short; SIGKILL loses at most the group in flight.
 
---log-format lines (or --format lines) writes the seed notes' greppable text log instead: one \
-`ENTRY SHA256HEX` line per record (a record holding a newline is refused). An existing lines log \
-is appended to as such without the flag; if its last line is valid but has no newline, the append \
-writes one first. A file given with --log-format lines in which no line checks out (a text file) \
-is not a lines log: refused, unchanged.",
+--log-format lines writes the seed notes' greppable text log instead: one `ENTRY SHA256HEX` line \
+per record (a record holding a newline is refused). An existing lines log is appended to as such \
+without the flag; if its last line is valid but has no newline, the append writes one first. A \
+file given with --log-format lines in which no line checks out (a text file) is not a lines log: \
+refused, unchanged.
+
+Records given as arguments or with --file leave standard input unread, so -0, --whole and \
+--atomic (which say how to read standard input) are refused with them.",
         after_help = "Examples:
   durable log append events.log 'user 42 logged in' 'user 42 logged out'
   journalctl -f -o cat | durable log append sys.log       # committed as lines arrive
   find . -print0 | durable log append -0 files.log
   durable log append --atomic batch.log < batch.txt       # all lines or none
+  durable log dump --format raw a.log | durable log append b.log   # copy every record
   durable log append --whole blobs.log < photo.jpg
   durable log append --print-offsets --verify events.log < batch.txt
   durable log append --log-format lines audit.txt 'deploy 42 by alice'   # greppable text log
@@ -272,9 +277,15 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
     /// Print a log's records as text, hex, JSON lines or raw payloads.
     #[command(
         long_about = "Print the records of LOG. Damaged records are shown as damage with their \
-offset; --resync goes on with the valid records after corruption. --last N reads only the end of \
-the log. --follow keeps printing records as they are appended, waiting for a record that is being \
-written to be complete.
+offset, in file order; --resync goes on with the valid records after corruption. --last N reads \
+only the end of the log. --follow keeps printing records as they are appended, waiting for a \
+record that is being written to be complete.
+
+--format text prints one line per record: offset, #N (its sequence number), length, checksum and \
+the payload (printable UTF-8 as is; control characters and bytes that are not UTF-8 escaped). \
+--format raw ends every payload with a newline (NUL with -0), so `wc -l`, `while read` and \
+`log append` see every record; --format blob prints the payload of exactly one selected record, \
+byte for byte. --format json prints one object per record (docs/JSON.md).
 
 Other programs' logs are dumped the same way (see `durable log verify --help` for detection): \
 lines entries, proglog store records with their index entries (a .index file named alone shows its \
@@ -284,8 +295,11 @@ entries), an aof file's data up to its tail or checkpoint magic as one segment (
   durable log dump --format json data/0.store      # proglog records and index entries
   durable log dump state.aof                       # aof data up to its logical end, in hex
   durable log dump --last 10 events.log
-  durable log dump --format json events.log | jq -r .payload
-  durable log dump --format raw -0 a.log | durable log append -0 b.log   # copy a log
+  durable log dump --format json events.log | jq -r .payload.text
+  durable log dump --format raw events.log | wc -l                       # count records
+  durable log dump --format raw a.log | durable log append b.log         # copy a log
+  durable log dump --format raw -0 a.log | durable log append -0 b.log   # payloads with newlines
+  durable log dump --format blob --index 3 blobs.log > photo.jpg         # one payload, exactly
   durable log dump --follow events.log
 
 Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 error."
@@ -322,7 +336,7 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub no_backup: bool,
 
-    /// One JSON object per file handled, one per line.
+    /// One JSON object per file handled, one per line (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -348,7 +362,7 @@ pub struct SalvageArgs {
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -363,12 +377,12 @@ pub struct AppendArgs {
     #[arg(value_name = "RECORD")]
     pub records: Vec<OsString>,
 
-    /// Standard input holds NUL-separated records instead of lines.
-    #[arg(short = '0', long = "null", conflicts_with = "whole")]
+    /// Standard input holds NUL-terminated records instead of lines.
+    #[arg(short = '0', long = "null", conflicts_with_all = ["whole", "records", "files"])]
     pub null: bool,
 
     /// Standard input is one record, whole.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["records", "files"])]
     pub whole: bool,
 
     /// Make all of standard input one append (all or nothing), instead of committing it in
@@ -403,7 +417,7 @@ pub struct AppendArgs {
 
     /// The log's format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log
     /// keeps its own; a new log is native unless this says lines.
-    #[arg(long, visible_alias = "format", value_enum, value_name = "NAME")]
+    #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 }
 
@@ -414,7 +428,7 @@ pub struct VerifyArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// One JSON object per file, one per line.
+    /// One JSON object per file, one per line (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -437,12 +451,14 @@ pub struct DumpArgs {
     /// The log.
     pub log: PathBuf,
 
-    /// Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record),
-    /// json (one object per record), raw (payloads only). Default: text; hex for aof files.
+    /// Output: text (offset, sequence number, length, checksum, escaped payload), hex (a
+    /// hexdump per record), json (one object per record, docs/JSON.md), raw (each payload
+    /// followed by a newline, or NUL with -0), blob (the payload of exactly one record, byte for
+    /// byte). Default: text; hex for aof files.
     #[arg(long, value_enum)]
     pub format: Option<DumpFormat>,
 
-    /// With --format raw: separate payloads with NUL instead of newline.
+    /// With --format raw: end each payload with NUL instead of a newline.
     #[arg(short = '0', long = "null")]
     pub null: bool,
 
@@ -496,8 +512,10 @@ pub enum DumpFormat {
     Hex,
     /// One JSON object per record.
     Json,
-    /// Payloads only, separated by newlines (or NULs with -0).
+    /// Payloads only, each followed by a newline (or a NUL with -0).
     Raw,
+    /// The payload of exactly one selected record, byte for byte, nothing added.
+    Blob,
 }
 
 /// `--checksum`.

@@ -57,6 +57,7 @@ mod journal;
 pub mod log;
 mod meta;
 mod platform;
+pub mod quote;
 pub mod recover;
 mod save;
 mod step;

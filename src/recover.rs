@@ -553,7 +553,10 @@ fn write_sidecar(
             if got == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("{} became shorter while it was copied", path.display()),
+                    format!(
+                        "{} became shorter while it was copied",
+                        crate::quote::quoted(path)
+                    ),
                 ));
             }
             platform::write_all_at(temp.file(), &buf[..got], at - from)?;
@@ -707,7 +710,7 @@ pub fn salvage(
             Item::Record(record) => {
                 if record.len > format::MAX_RECORD {
                     return Err(Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, src.display()),
+                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
                         len: record.len,
                     });
                 }
@@ -731,7 +734,7 @@ pub fn salvage(
                         &payload,
                     )
                     .map_err(|len| Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, src.display()),
+                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
                         len,
                     })?;
                 out.records += 1;

@@ -4,10 +4,14 @@
 use std::path::Path;
 
 use anyhow::anyhow;
+use durable::quote::quoted;
 use durable::recover::{self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions};
 use durable::{Error, Settled, SyncLevel};
-use serde_json::{Value, json};
 
+use super::json::{
+    self, Data, ErrorLine, RecoverIndex, RecoverJournal, RecoverLog, RecoverOther, RecoverTemp,
+    SalvageResult, SkippedRegion,
+};
 use super::{Failure, print_stdout};
 use crate::cli::{RecoverArgs, SalvageArgs};
 use crate::exit::Exit;
@@ -21,6 +25,18 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         format: args.log_format.map(Into::into),
         index: args.with_index.clone(),
     };
+    if let Some(why) = with_index_misuse(&args) {
+        if args.json {
+            // The path only when there is one: with several, the misuse is about none of them.
+            let path = match args.paths.as_slice() {
+                [one] => Some(one.as_path()),
+                _ => None,
+            };
+            let line = ErrorLine::outcome(path, why.clone(), Exit::Error);
+            print_stdout(&format!("{}\n", json::line(&line)?))?;
+        }
+        return Err(anyhow!(why).into());
+    }
     let mut worst = Exit::Success;
     for path in &args.paths {
         let mut lines = Vec::new();
@@ -33,11 +49,8 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
                 worst = worst.worst(outcome_exit(&outcome, &opts));
                 lines.push(if args.json {
                     outcome_json(&outcome, &opts)
-                        .iter()
-                        .map(|v| format!("{v}\n"))
-                        .collect()
                 } else {
-                    outcome_text(&outcome, &opts)
+                    Ok(outcome_text(&outcome, &opts))
                 });
             },
             |error| errors.push(error),
@@ -45,19 +58,50 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         if let Err(error) = result {
             errors.push(error);
         }
-        print_stdout(&lines.concat())?;
+        print_stdout(&lines.into_iter().collect::<Result<Vec<_>, _>>()?.concat())?;
         for error in errors {
             worst = worst.worst(error_exit(&error));
             if args.json {
-                print_stdout(&format!(
-                    "{}\n",
-                    json!({"path": error_path(&error, path), "outcome": "error", "error": error.to_string(), "exit_code": error_exit(&error).code()})
-                ))?;
+                let line = ErrorLine::outcome(
+                    Some(error_path(&error, path)),
+                    error.to_string(),
+                    error_exit(&error),
+                );
+                print_stdout(&format!("{}\n", json::line(&line)?))?;
             }
             eprintln!("durable: {error}");
         }
     }
     Ok(worst)
+}
+
+/// `--with-index` given where it would do nothing: with several paths, a directory, or a file
+/// that is not a proglog store (checked before anything is changed).
+fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
+    let index = args.with_index.as_deref()?;
+    if let Some(why) = super::with_index_misused(&args.paths, Some(index)) {
+        return Some(why);
+    }
+    let path = &args.paths[0];
+    let opts = durable::log::OpenOptions {
+        format: args.log_format.map(Into::into),
+        index: Some(index.to_path_buf()),
+        write: false,
+        index_alone: false,
+        force: args.force,
+    };
+    match durable::log::open_input(path, &opts) {
+        Ok(input) if matches!(input.kind, durable::log::Kind::ProglogStore) => None,
+        Err(e) => Some(format!(
+            "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
+            quoted(path)
+        )),
+        Ok(input) => Some(format!(
+            "{}: --with-index names the index of a proglog store, and this is a {} log: it would do nothing",
+            quoted(path),
+            input.kind.format().name()
+        )),
+    }
 }
 
 fn error_exit(error: &Error) -> Exit {
@@ -71,15 +115,8 @@ fn error_exit(error: &Error) -> Exit {
     }
 }
 
-fn error_path(error: &Error, fallback: &Path) -> String {
-    match error {
-        Error::Inspect { path, .. }
-        | Error::NotALog { path, .. }
-        | Error::NotRegular { path, .. }
-        | Error::InUse { path }
-        | Error::NothingToRecover { path, .. } => path.display().to_string(),
-        _ => fallback.display().to_string(),
-    }
+fn error_path<'a>(error: &'a Error, fallback: &'a Path) -> &'a Path {
+    error.path().unwrap_or(fallback)
 }
 
 fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
@@ -125,11 +162,11 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
 }
 
 fn index_text(i: &IndexRecovery) -> String {
-    let path = i.path.display();
+    let path = quoted(&i.path);
     let sidecar = i
         .sidecar
         .as_ref()
-        .map(|s| format!("; the old bytes from there are in {}", s.display()))
+        .map(|s| format!("; the old bytes from there are in {}", quoted(&s)))
         .unwrap_or_default();
     match i.action {
         IndexAction::Clean => format!(
@@ -149,7 +186,7 @@ fn index_text(i: &IndexRecovery) -> String {
             i.bytes_removed,
             i.sidecar
                 .as_ref()
-                .map(|s| format!(" (kept in {})", s.display()))
+                .map(|s| format!(" (kept in {})", quoted(&s)))
                 .unwrap_or_default()
         ),
     }
@@ -158,11 +195,11 @@ fn index_text(i: &IndexRecovery) -> String {
 fn log_text(r: &durable::recover::LogRecovery) -> String {
     {
         {
-            let path = r.path.display();
+            let path = quoted(&r.path);
             let sidecar = r
                 .sidecar
                 .as_ref()
-                .map(|s| format!(", saved to {}", s.display()))
+                .map(|s| format!(", saved to {}", quoted(&s)))
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
@@ -202,7 +239,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_kept,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(", saving them in {}", s.display()))
+                        .map(|s| format!(", saving them in {}", quoted(&s)))
                         .unwrap_or_default()
                 ),
                 LogAction::WouldTruncate => format!(
@@ -213,7 +250,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" into {}", s.display()))
+                        .map(|s| format!(" into {}", quoted(&s)))
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
@@ -223,7 +260,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_after_damage,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" (keeping what it removes in {})", s.display()))
+                        .map(|s| format!(" (keeping what it removes in {})", quoted(&s)))
                         .unwrap_or_default()
                 ),
             }
@@ -242,50 +279,50 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
         } => match settled {
             Some(Settled::Completed { bytes, .. }) => format!(
                 "{}: completed the interrupted journaled save from {} ({bytes} bytes)\n",
-                target.display(),
-                journal.display()
+                quoted(&target),
+                quoted(&journal)
             ),
             Some(Settled::RolledBack { reason, .. }) => format!(
                 "{}: rolled back the interrupted journaled save: removed {} because {reason}\n",
-                target.display(),
-                journal.display()
+                quoted(&target),
+                quoted(&journal)
             ),
             None if opts.dry_run => format!(
                 "{}: would {} the interrupted journaled save in {}\n",
-                target.display(),
+                quoted(&target),
                 if *would_complete {
                     "complete"
                 } else {
                     "roll back"
                 },
-                journal.display()
+                quoted(&journal)
             ),
-            None => format!("{}: no journal left; nothing to do\n", target.display()),
+            None => format!("{}: no journal left; nothing to do\n", quoted(&target)),
         },
         Outcome::Temp { path, removed } => match (removed, opts.dry_run) {
             (true, false) => format!(
                 "{}: removed the temporary file of an interrupted save\n",
-                path.display()
+                quoted(&path)
             ),
             (true, true) => format!(
                 "{}: would remove the temporary file of an interrupted save\n",
-                path.display()
+                quoted(&path)
             ),
             (false, _) => format!(
                 "{}: kept: a process has this temporary file open (a save in progress)\n",
-                path.display()
+                quoted(&path)
             ),
         },
         Outcome::Untouched { path } => format!(
             "{}: untouched (not a log, a journal or a temporary file of ours)\n",
-            path.display()
+            quoted(&path)
         ),
     }
 }
 
-/// One JSON object per file handled: a proglog pair gives two (store and index).
-fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Vec<Value> {
-    let mut values = vec![one_json(outcome, opts)];
+/// One JSON line per file handled: a proglog pair gives two (store and index).
+fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure> {
+    let mut lines = one_json(outcome, opts)? + "\n";
     if let Outcome::Log(r) = outcome
         && let Some(i) = &r.index
     {
@@ -294,38 +331,39 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Vec<Value> {
             (IndexAction::WouldRebuild, _) => Exit::TornTail,
             _ => Exit::Success,
         };
-        values.push(json!({
-            "path": i.path,
-            "kind": "log",
-            "format": "proglog",
-            "part": "index",
-            "store": r.path,
-            "status": i.status.name(),
-            "outcome": match i.action {
+        lines += &json::line(&RecoverIndex {
+            path: Data::path(&i.path),
+            kind: "log",
+            format: "proglog",
+            part: "index",
+            store: Data::path(&r.path),
+            status: i.status.name(),
+            outcome: match i.action {
                 IndexAction::Clean => "clean",
                 IndexAction::Rebuilt => "rebuilt",
                 IndexAction::WouldRebuild => "would-rebuild",
             },
-            "entries": i.entries,
-            "bytes_kept": i.bytes_kept,
-            "bytes_removed": i.bytes_removed,
-            "sidecar": i.sidecar,
-            "dry_run": opts.dry_run,
-            "exit_code": exit.code(),
-        }));
+            entries: i.entries,
+            bytes_kept: i.bytes_kept,
+            bytes_removed: i.bytes_removed,
+            sidecar: Data::opt_path(i.sidecar.as_deref()),
+            dry_run: opts.dry_run,
+            exit_code: exit,
+        })?;
+        lines += "\n";
     }
-    values
+    Ok(lines)
 }
 
-fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
-    let exit = outcome_exit(outcome, opts).code();
+fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure> {
+    let exit = outcome_exit(outcome, opts);
     match outcome {
-        Outcome::Log(r) => json!({
-            "path": r.path,
-            "kind": "log",
-            "format": r.format.name(),
-            "status": r.status.name(),
-            "outcome": match r.action {
+        Outcome::Log(r) => json::line(&RecoverLog {
+            path: Data::path(&r.path),
+            kind: "log",
+            format: r.format.name(),
+            status: r.status.name(),
+            outcome: match r.action {
                 LogAction::Clean => "clean",
                 LogAction::Truncated => "truncated",
                 LogAction::WouldTruncate => "would-truncate",
@@ -333,50 +371,54 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
                 LogAction::ZeroFilled => "zero-filled",
                 LogAction::WouldZeroFill => "would-zero-fill",
             },
-            "records": r.records,
-            "bytes_kept": r.bytes_kept,
-            "bytes_removed": r.bytes_removed,
+            records: r.records,
+            bytes_kept: r.bytes_kept,
+            bytes_removed: r.bytes_removed,
             // Only a sidecar that exists (or, in a dry run, would): a refused log has none.
-            "sidecar": if r.action == LogAction::Refused { None } else { r.sidecar.as_ref() },
-            "records_after_damage": r.records_after_damage,
-            "bytes_after_damage": r.bytes_after_damage,
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            sidecar: if r.action == LogAction::Refused {
+                None
+            } else {
+                Data::opt_path(r.sidecar.as_deref())
+            },
+            records_after_damage: r.records_after_damage,
+            bytes_after_damage: r.bytes_after_damage,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
         Outcome::Journal {
             target,
             journal,
             settled,
             would_complete,
-        } => json!({
-            "path": target,
-            "kind": "journal",
-            "journal": journal,
-            "outcome": match settled {
+        } => json::line(&RecoverJournal {
+            path: Data::path(target),
+            kind: "journal",
+            journal: Data::path(journal),
+            outcome: match settled {
                 Some(Settled::Completed { .. }) => "completed",
                 Some(Settled::RolledBack { .. }) => "rolled-back",
                 None if *would_complete => "would-complete",
                 None => "would-roll-back",
             },
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
-        Outcome::Temp { path, removed } => json!({
-            "path": path,
-            "kind": "temp",
-            "outcome": match (removed, opts.dry_run) {
+        Outcome::Temp { path, removed } => json::line(&RecoverTemp {
+            path: Data::path(path),
+            kind: "temp",
+            outcome: match (removed, opts.dry_run) {
                 (true, false) => "removed",
                 (true, true) => "would-remove",
                 (false, _) => "in-use",
             },
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
-        Outcome::Untouched { path } => json!({
-            "path": path,
-            "kind": "other",
-            "outcome": "untouched",
-            "exit_code": exit,
+        Outcome::Untouched { path } => json::line(&RecoverOther {
+            path: Data::path(path),
+            kind: "other",
+            outcome: "untouched",
+            exit_code: exit,
         }),
     }
 }
@@ -391,27 +433,40 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     )
     .map_err(|e| {
         let exit = error_exit(&e);
+        let message = format!("{e}; {} was not created", quoted(&args.dst));
+        if args.json {
+            let line = ErrorLine::outcome(Some(error_path(&e, &args.src)), message.clone(), exit);
+            if let Ok(text) = json::line(&line) {
+                let _ = print_stdout(&format!("{text}\n"));
+            }
+        }
         Failure {
             exit,
-            error: anyhow!("{e}; {} was not created", args.dst.display()),
+            error: anyhow!(message),
         }
     })?;
     let skipped: u64 = done.skipped.iter().map(|(_, n)| n).sum();
     let text = if args.json {
-        format!(
-            "{}\n",
-            json!({
-                "src": args.src, "dst": args.dst, "records": done.records,
-                "skipped": done.skipped.iter().map(|(o, n)| json!({"offset": o, "bytes": n})).collect::<Vec<_>>(),
-                "skipped_bytes": skipped,
-            })
-        )
+        let result = SalvageResult {
+            src: Data::path(&args.src),
+            dst: Data::path(&args.dst),
+            outcome: "salvaged",
+            records: done.records,
+            skipped: done
+                .skipped
+                .iter()
+                .map(|&(offset, bytes)| SkippedRegion { offset, bytes })
+                .collect(),
+            skipped_bytes: skipped,
+            exit_code: Exit::Success,
+        };
+        format!("{}\n", json::line(&result)?)
     } else {
         let mut s = format!(
             "{}: copied {} from {}, skipping {}, {} bytes\n",
-            args.dst.display(),
+            quoted(&args.dst),
             super::plural(done.records, "valid record"),
-            args.src.display(),
+            quoted(&args.src),
             super::plural(done.skipped.len() as u64, "damaged region"),
             skipped
         );

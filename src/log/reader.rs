@@ -231,31 +231,35 @@ pub fn open_part(path: &Path, write: bool) -> Result<Part> {
 
 /// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`).
 pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
-    let other = if let Some(base) = name.strip_suffix(".store") {
-        format!("{base}.index")
+    // Bytes, not str: a base name that is not UTF-8 pairs too.
+    let name = crate::platform::name_bytes(path.file_name()?);
+    let other = if let Some(base) = name.strip_suffix(b".store") {
+        [base, b".index"].concat()
     } else {
-        format!("{}.store", name.strip_suffix(".index")?)
+        [name.strip_suffix(b".index")?, b".store"].concat()
     };
-    let sibling = path.with_file_name(other);
+    let sibling = path.with_file_name(crate::platform::name_from_bytes(other));
     sibling.is_file().then_some(sibling)
 }
 
 /// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
 pub fn is_paired_index(path: &Path) -> bool {
     path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".index"))
+        .is_some_and(|n| crate::platform::name_bytes(n).ends_with(b".index"))
         && proglog_sibling(path).is_some()
 }
 
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
     let main = open_part(path, opts.write)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    // Only the suffix matters to detection, so a name that is not UTF-8 is read lossily.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let (format, analysed) = match opts.format {
         Some(f) => (f, None),
-        None => detect(&main, name)?,
+        None => detect(&main, &name)?,
     };
     let kind = match format {
         LogFormat::Native => {

@@ -279,3 +279,40 @@ pub fn strace_durable(env: &Env, strace_args: &[&str], args: &[&str]) -> String 
     fs::remove_file(&trace).expect("rm trace");
     text
 }
+
+/// The bytes a JSON `Data` value stands for (docs/JSON.md): `{"text": "…"}` or
+/// `{"bytes": "<base64>"}`.
+pub fn data_bytes(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    match (v.get("text"), v.get("bytes")) {
+        (Some(serde_json::Value::String(text)), None) => text.as_bytes().to_vec(),
+        (None, Some(serde_json::Value::String(b64))) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|e| panic!("bad base64 in {v}: {e}")),
+        _ => panic!("not a Data object (text or bytes): {v}"),
+    }
+}
+
+/// The text of a JSON `Data` value that must hold UTF-8 (`{"text": "…"}`).
+pub fn data_text(v: &serde_json::Value) -> String {
+    match v.get("text") {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        _ => panic!("not a text Data object: {v}"),
+    }
+}
+
+/// A UTF-8 path as JSON shows it: `{"text": "…"}`.
+pub fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::json!({"text": path.as_ref().to_str().expect("UTF-8 test path")})
+}
+
+/// Cut the last `by` bytes off a file (a torn write).
+pub fn shorten(path: &Path, by: u64) {
+    let len = fs::metadata(path).expect("stat").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_len(len - by)
+        .expect("cut");
+}

@@ -305,7 +305,7 @@ fn payloads(dir: &Path, log: &Path) -> Vec<String> {
     text(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["payload"].as_str().map(str::to_string))
+        .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
         .collect()
 }
 

@@ -41,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{self, Env, durable_path};
-pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s};
+pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s, terminated};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: lines

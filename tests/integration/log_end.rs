@@ -170,7 +170,7 @@ fn json_run(env: &Env, args: &[&str]) -> (i32, Vec<Value>) {
 fn by_path(values: Vec<Value>) -> HashMap<String, Value> {
     values
         .into_iter()
-        .map(|v| (v["path"].as_str().expect("path").to_string(), v))
+        .map(|v| (crate::common::data_text(&v["path"]), v))
         .collect()
 }
 
@@ -241,8 +241,8 @@ fn journey(env: &Env, label: &str, bytes: &[u8], stride: usize, deep_every: usiz
                     &c.bytes[..valid_end],
                     "{name}: not cut at {valid_end}"
                 );
-                let sidecar = r["sidecar"].as_str().expect("a sidecar");
-                let kept = fs::read(env.path(sidecar)).expect("read the sidecar");
+                let sidecar = crate::common::data_text(&r["sidecar"]);
+                let kept = fs::read(env.path(&sidecar)).expect("read the sidecar");
                 assert!(
                     kept == c.bytes[valid_end..] || kept.ends_with(&c.bytes[valid_end..]),
                     "{name}: the sidecar does not hold the cut bytes"
@@ -296,8 +296,10 @@ fn journey(env: &Env, label: &str, bytes: &[u8], stride: usize, deep_every: usiz
         if !corrupt {
             let records = json_lines(&dump.stdout);
             assert_eq!(
-                records.last().map(|r| r["payload"].clone()),
-                Some(Value::from("next")),
+                records
+                    .last()
+                    .map(|r| crate::common::data_text(&r["payload"])),
+                Some("next".to_string()),
                 "{name}"
             );
         }
@@ -460,9 +462,9 @@ fn a_crash_inside_a_multi_record_append_no_longer_wedges_the_log() {
     let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
     assert_eq!(code, 0, "{v:?}");
     let (_, records) = json_run(&env, &["log", "dump", "--format", "json", s(&log)]);
-    let got: Vec<&str> = records
+    let got: Vec<String> = records
         .iter()
-        .map(|r| r["payload"].as_str().expect("text"))
+        .map(|r| crate::common::data_text(&r["payload"]))
         .collect();
     assert_eq!(got, ["a", "e"]);
 }
@@ -615,7 +617,7 @@ fn a_streamed_append_commits_as_it_goes_and_lets_others_in() {
         let r = run(env, &["log", "dump", "--format", "json", s(&log)], b"");
         json_lines(&r.stdout)
             .iter()
-            .map(|v| v["payload"].as_str().unwrap_or_default().to_string())
+            .map(|v| crate::common::data_text(&v["payload"]))
             .collect()
     };
     stdin.write_all(b"first\n").expect("write");

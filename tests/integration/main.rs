@@ -14,6 +14,7 @@ mod limits;
 mod log;
 mod log_end;
 mod log_props;
+mod output;
 mod recover;
 mod save;
 mod storm;

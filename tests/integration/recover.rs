@@ -482,7 +482,7 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     assert_eq!(dump.code(), 0, "dump: {}", dump.show());
     let got: Vec<String> = json_lines(&dump.stdout)
         .iter()
-        .map(|v| v["payload"].as_str().expect("text payload").to_string())
+        .map(|v| crate::common::data_text(&v["payload"]))
         .collect();
     assert_eq!(
         got,
@@ -881,7 +881,7 @@ fn recover_directory_json_has_one_object_per_file() {
     assert_eq!(r.code(), 3, "{}", r.show());
     let mut got: BTreeMap<String, (String, String)> = BTreeMap::new();
     for v in json_lines(&r.stdout) {
-        let path = v["path"].as_str().expect("path").to_string();
+        let path = crate::common::data_text(&v["path"]);
         let kind = v["kind"].as_str().unwrap_or("?").to_string();
         let outcome = v["outcome"].as_str().expect("outcome").to_string();
         assert!(
@@ -908,17 +908,20 @@ fn recover_directory_json_has_one_object_per_file() {
     assert_eq!(got, want, "one object per file: {}", r.stdout);
     let torn = json_lines(&r.stdout)
         .into_iter()
-        .find(|v| v["path"] == "tree/sub/torn.log")
+        .find(|v| v["path"] == crate::common::json_path("tree/sub/torn.log"))
         .expect("torn log object");
     assert_eq!(torn["bytes_kept"], tree.torn_valid_end, "{torn}");
     assert_eq!(
         torn["sidecar"],
-        format!("tree/sub/torn.log.discarded-{}", tree.torn_valid_end),
+        crate::common::json_path(format!(
+            "tree/sub/torn.log.discarded-{}",
+            tree.torn_valid_end
+        )),
         "{torn}"
     );
     let corrupt = json_lines(&r.stdout)
         .into_iter()
-        .find(|v| v["path"] == "tree/sub/corrupt.log")
+        .find(|v| v["path"] == crate::common::json_path("tree/sub/corrupt.log"))
         .expect("corrupt log object");
     assert_eq!(corrupt["exit_code"], 3, "{corrupt}");
 }

@@ -806,7 +806,7 @@ fn run_storm(cfg: &Config) -> Report {
     let payloads: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["payload"].as_str().map(str::to_string))
+        .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
         .collect();
     let acked = storm.acked.lock().unwrap().clone();
     let mut seen = HashSet::new();

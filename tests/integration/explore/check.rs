@@ -370,12 +370,9 @@ fn payloads(dump: &Output) -> Result<Vec<Vec<u8>>, String> {
         .map(|line| {
             let value: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| format!("bad dump line {line:?}: {e}"))?;
-            if let Some(text) = value.get("payload").and_then(|p| p.as_str()) {
-                Ok(text.as_bytes().to_vec())
-            } else if let Some(hex) = value.get("payload_hex").and_then(|p| p.as_str()) {
-                hex::decode(hex).map_err(|e| format!("bad payload_hex {hex:?}: {e}"))
-            } else {
-                Err(format!("dump line without a payload: {line}"))
+            match value.get("payload") {
+                Some(payload) => Ok(crate::common::data_bytes(payload)),
+                None => Err(format!("dump line without a payload: {line}")),
             }
         })
         .collect()

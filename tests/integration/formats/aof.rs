@@ -149,7 +149,7 @@ fn dump_one_segment() {
     let r = go(&env, &["log", "dump", "--format", "text", s(&path)]);
     assert!(r.out().contains("delta-epsilon"), "{}", show(&r));
     let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
-    assert_eq!(r.stdout, b"alpha-betagammadelta-epsilon", "{}", show(&r));
+    assert_eq!(r.stdout, b"alpha-betagammadelta-epsilon\n", "{}", show(&r));
 
     let before = snapshot(env.dir.path());
     let mut cmd = durable_cmd(&env);

@@ -1,6 +1,5 @@
-//! `log append --log-format lines` (and its alias `--format lines`): the bytes it writes are the
-//! seed notes' format, an existing lines log is appended to without the flag, and what it
-//! refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
+//! `log append --log-format lines`: the bytes it writes are the seed notes' format, an existing
+//! lines log is appended to without the flag, and what it refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
 //! cannot be appended to) leaves the file byte-identical.
 
 use std::fs;
@@ -39,7 +38,7 @@ fn seed_parse(bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Guards: `log append --log-format lines` and `--format lines` create a log whose bytes are
+/// Guards: `log append --log-format lines` creates a log whose bytes are
 /// exactly `ENTRY SP sha256hex LF` per record (entries with spaces, an empty one), which
 /// verify then detects as lines.
 #[test]
@@ -50,7 +49,8 @@ fn creates_the_seed_format() {
         .iter()
         .map(|e| std::str::from_utf8(e).expect("utf-8"))
         .collect();
-    for flag in ["--log-format", "--format"] {
+    {
+        let flag = "--log-format";
         let path = env.path(&format!("new{flag}.log"));
         let mut a = vec!["log", "append", "--sync", "none", flag, "lines", s(&path)];
         a.extend(&args);
@@ -216,12 +216,6 @@ fn refusals_change_nothing() {
         (
             "LF in an argument, new log",
             vec!["--log-format", "lines", "new.log", "b\nc"],
-            b"",
-            2,
-        ),
-        (
-            "LF in an argument, alias",
-            vec!["--format", "lines", "new.log", "b\nc"],
             b"",
             2,
         ),

@@ -163,7 +163,7 @@ fn proglog_records(env: &Env, dir: &Path) -> (BTreeMap<String, u64>, i32) {
     let mut out = BTreeMap::new();
     for v in json_lines(&r.stdout) {
         assert_eq!(v["format"], "proglog", "{v}");
-        let path = PathBuf::from(v["path"].as_str().expect("path"));
+        let path = PathBuf::from(crate::common::data_text(&v["path"]));
         let name = path
             .file_name()
             .expect("name")

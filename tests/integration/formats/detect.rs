@@ -445,7 +445,7 @@ fn directory_verify_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
     for o in &objs {
-        let path = o["path"].as_str().expect("path").to_string();
+        let path = common::data_text(&o["path"]);
         let fmt = o["format"].as_str().unwrap_or("").to_string();
         let st = o["status"].as_str().expect("status").to_string();
         assert!(
@@ -518,7 +518,7 @@ fn directory_recover_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let by_path: HashMap<String, &Value> = objs
         .iter()
-        .map(|o| (o["path"].as_str().expect("path").to_string(), o))
+        .map(|o| (common::data_text(&o["path"]), o))
         .collect();
     assert_eq!(
         by_path.len(),
@@ -606,8 +606,8 @@ fn sidecars_are_not_taken_for_foreign_logs() {
         assert_eq!(r.code, 0, "{name}: {}", show(&r));
         sidecars.extend(
             objs.iter()
-                .filter_map(|o| o["sidecar"].as_str())
-                .map(PathBuf::from),
+                .filter(|o| o["sidecar"].is_object())
+                .map(|o| PathBuf::from(crate::common::data_text(&o["sidecar"]))),
         );
     }
     assert_eq!(sidecars.len(), 6, "{sidecars:?}");

@@ -42,7 +42,7 @@ fn first_difference(old: &[u8], new: &[u8]) -> usize {
 /// The recover object for `path` among `objs`.
 fn object_for<'a>(objs: &'a [Value], path: &Path) -> &'a Value {
     objs.iter()
-        .find(|v| v["path"] == s(path))
+        .find(|v| v["path"] == common::json_path(path))
         .unwrap_or_else(|| panic!("no recover object for {path:?} in {objs:?}"))
 }
 
@@ -87,9 +87,9 @@ fn clean_pair_verifies_and_dumps() {
     check_report("clean pair", &rep, "clean", 5, bytes.len(), None);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
     assert!(rep.1["checksum"].is_null(), "{}", rep.1);
-    assert_eq!(rep.1["path"], s(&p.store), "{}", rep.1);
-    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
-    assert_eq!(rep.1["index"], s(&p.index), "{}", rep.1);
+    assert_eq!(rep.1["path"], common::json_path(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["index"], common::json_path(&p.index), "{}", rep.1);
 
     let r = go(&env, &["log", "verify", s(&p.store)]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -109,7 +109,7 @@ fn clean_pair_verifies_and_dumps() {
     let rep = verify(&env, &p.index, &[]);
     assert_eq!(rep.0, 0, "{}", rep.1);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
-    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
 
     let (r, objs) = dump(&env, &p.store, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -128,7 +128,7 @@ fn clean_pair_verifies_and_dumps() {
     }
     let r = go(&env, &["log", "dump", "--format", "raw", s(&p.store)]);
     assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(r.stdout, STORE_RECORDS.join(&b'\n'));
+    assert_eq!(r.stdout, terminated(&STORE_RECORDS, b'\n'));
     for format in ["text", "hex"] {
         let r = go(&env, &["log", "dump", "--format", format, s(&p.store)]);
         assert_eq!(r.code, 0, "{format}: {}", show(&r));
@@ -611,7 +611,7 @@ fn index_alone() {
     check_report("index alone", &rep, "clean", 5, entries.len(), None);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
     assert!(rep.1["store"].is_null(), "{}", rep.1);
-    assert_eq!(rep.1["index"], s(&path), "{}", rep.1);
+    assert_eq!(rep.1["index"], common::json_path(&path), "{}", rep.1);
 
     let (r, objs) = dump(&env, &path, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -690,7 +690,7 @@ fn index_option_pairs_any_name() {
     let idx = env.write("custom.idx", padded(&entries, INDEX_MAX));
     let (code, v) = verify(&env, &st, &["--with-index", s(&idx)]);
     assert_eq!(code, 1, "{v}");
-    assert_eq!(v["index"], s(&idx), "{v}");
+    assert_eq!(v["index"], common::json_path(&idx), "{v}");
     assert!(has_defect(&v, "zero-fill", Some(entries.len())), "{v}");
     let (r, _) = recover(&env, &["--with-index", s(&idx)], &[&st]);
     assert_eq!(r.code, 0, "{}", show(&r));
