@@ -208,7 +208,7 @@ pub enum Error {
         "{} has {} at offset {offset}: appending after it would make the new records unreachable; run `durable recover {}` first",
         .path.display(),
         if *.corrupt { "damage before its tail" } else { "a torn tail" },
-        .path.display()
+        shell_word(.path)
     )]
     TornTail {
         /// The log.
@@ -231,6 +231,87 @@ pub enum Error {
     InUse {
         /// The log.
         path: PathBuf,
+    },
+    /// A file recover was asked about, or met in a directory, that could not be read.
+    #[error("could not read {}: {}; it was not checked or changed", .path.display(), cause(.source))]
+    NotChecked {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A repair (or a restore) needed to write to a file and could not open or change it;
+    /// nothing was written.
+    #[error("{}: could not {doing}: {}; {} was not changed", .path.display(), cause(.source), .path.display())]
+    CannotChange {
+        /// The file.
+        path: PathBuf,
+        /// What was being done: "cut its torn tail at offset 123 (opening it for writing)".
+        doing: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes a repair would remove could not be kept in a sidecar, so the log was left
+    /// alone.
+    #[error(
+        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}: make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing",
+        .step.action(), .at.display(), .log.display(), .dir.display()
+    )]
+    Sidecar {
+        /// The log.
+        log: PathBuf,
+        /// Where the sidecar was to go.
+        dir: PathBuf,
+        /// Bytes to keep.
+        bytes: u64,
+        /// The step that failed.
+        step: Step,
+        /// The path it acted on.
+        at: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A sidecar was given where a log was expected.
+    #[error(
+        "{} is not a log: it is a sidecar kept by `durable recover` ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
+        .path.display(), .log.display(), shell_word(.path), shell_word(.path)
+    )]
+    IsSidecar {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log its bytes came from.
+        log: PathBuf,
+        /// Where they were in the log.
+        offset: u64,
+        /// How many.
+        bytes: u64,
+    },
+    /// A file given to `log restore` that is not a sidecar.
+    #[error("{} is not a sidecar kept by `durable recover` (it does not end with a valid sidecar trailer); nothing was changed", .path.display())]
+    NotASidecar {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sidecar whose bytes no longer match the checksum it recorded.
+    #[error("{} is damaged: its bytes do not match the checksum recorded when it was written; {} was not changed", .path.display(), .log.display())]
+    SidecarDamaged {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log it belongs to.
+        log: PathBuf,
+    },
+    /// `log restore` found the log in another state than the one the sidecar was cut from.
+    #[error("cannot put the bytes of {} back: {why}; {} was not changed", .sidecar.display(), .log.display())]
+    RestoreRefused {
+        /// The sidecar.
+        sidecar: PathBuf,
+        /// The log.
+        log: PathBuf,
+        /// What is different.
+        why: String,
     },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
@@ -270,6 +351,41 @@ impl Error {
             aftermath,
             source: e.source,
         }
+    }
+}
+
+/// The cause of an I/O error, named for a person: "permission denied", "the filesystem is
+/// read-only", "no space left on device", … (the OS's own text for anything else).
+pub(crate) fn cause(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => "permission denied".into(),
+        K::ReadOnlyFilesystem => "the filesystem is read-only".into(),
+        K::ExecutableFileBusy => {
+            "text file busy (it is the executable of a running program)".into()
+        }
+        K::StorageFull => "no space left on device".into(),
+        K::QuotaExceeded => "disk quota exceeded".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A path as one shell word, quoted only when it needs to be, so a command printed as a hint
+/// works when pasted (`durable recover 'my logs/a.log'`).
+pub fn shell_word(path: &std::path::Path) -> String {
+    let mut text = path.to_string_lossy();
+    // A name starting with `-` would be read as an option.
+    if text.starts_with('-') {
+        text = format!("./{text}").into();
+    }
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=+:,@%^".contains(&b));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 

@@ -11,6 +11,7 @@ use durable::log::{
     MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource, Records, Status, Verification,
     Whole,
 };
+use durable::recover::Sidecar;
 use durable::{Aftermath, Error, SyncLevel};
 use serde_json::json;
 
@@ -24,6 +25,7 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
         LogCommand::Verify(args) => verify(args),
         LogCommand::Dump(args) => dump(args),
         LogCommand::Salvage(args) => super::recover::salvage(args),
+        LogCommand::Restore(args) => super::recover::restore(args),
     }
 }
 
@@ -227,6 +229,25 @@ fn verify_one(
             }
             Ok(Exit::Success)
         }
+        Err(Error::IsSidecar {
+            path,
+            log,
+            offset,
+            bytes,
+        }) if !explicit => {
+            let reason = format!(
+                "a sidecar kept by durable recover ({bytes} bytes of {} from offset {offset})",
+                log.display()
+            );
+            if args.json {
+                out.line(
+                    &json!({"path": path, "status": "skipped", "reason": reason}).to_string(),
+                )?;
+            } else if !args.quiet {
+                out.text(&format!("{}: skipped, {reason}\n", path.display()))?;
+            }
+            Ok(Exit::Success)
+        }
         Err(Error::NotALog {
             path,
             why,
@@ -303,6 +324,7 @@ fn noun(v: &Verification) -> &'static str {
 
 fn verification_text(v: &Verification) -> String {
     let path = v.path.display();
+    let word = durable::shell_word(&v.path);
     let noun = noun(v);
     let desc = format_desc(v);
     let fix = match v.format {
@@ -316,12 +338,12 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::TornTail, Status::Clean) => format!(
-            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
         (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it\n",
+            "{path}: torn tail at offset {}: {}, valid prefix ends at byte {} of {} ({desc}); `durable recover {word}` {fix} the {} bytes after it\n",
             v.valid_end,
             super::plural(v.records, &format!("valid {noun}")),
             v.valid_end,
@@ -350,7 +372,7 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => format!(
-            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
@@ -479,8 +501,23 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         write: false,
         index_alone: true,
     };
-    let input = log::open_input(&args.log, &opts).map_err(failure)?;
-    let format = args.format.unwrap_or(match input.kind {
+    let on_damage = if args.resync {
+        OnDamage::Resync
+    } else {
+        OnDamage::Stop
+    };
+    // A sidecar kept by recover is dumped as the records it holds, read in its log's format.
+    let (input, sidecar) = match log::open_input(&args.log, &opts) {
+        Ok(input) => (Some(input), None),
+        Err(Error::IsSidecar { .. }) => (None, Some(Sidecar::open(&args.log).map_err(failure)?)),
+        Err(e) => return Err(failure(e)),
+    };
+    let kind = match (&input, &sidecar) {
+        (Some(input), _) => input.kind,
+        (None, Some(side)) => side.kind().map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
+    };
+    let format = args.format.unwrap_or(match kind {
         Kind::Aof(_) => DumpFormat::Hex,
         _ => DumpFormat::Text,
     });
@@ -488,34 +525,57 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         exit: Exit::Error,
         error: anyhow!("{}: {why}", args.log.display()),
     };
-    if args.follow && matches!(input.kind, Kind::Aof(_) | Kind::ProglogIndex) {
+    if args.follow && sidecar.is_some() {
+        return Err(unsupported(
+            "--follow is not supported for a sidecar of durable recover (it never grows)",
+        ));
+    }
+    if args.follow && matches!(kind, Kind::Aof(_) | Kind::ProglogIndex) {
         return Err(unsupported(&format!(
             "--follow is not supported for {} files (they are preallocated and memory-mapped, so their size says nothing about new data)",
-            if matches!(input.kind, Kind::Aof(_)) {
+            if matches!(kind, Kind::Aof(_)) {
                 "aof"
             } else {
                 "proglog index"
             }
         )));
     }
-    if format == DumpFormat::Raw && matches!(input.kind, Kind::ProglogIndex) {
+    if format == DumpFormat::Raw && matches!(kind, Kind::ProglogIndex) {
         return Err(unsupported(
             "a proglog index holds no record data to print raw; dump its store, or use --format text or json for the entries",
         ));
     }
-    let on_damage = if args.resync {
-        OnDamage::Resync
-    } else {
-        OnDamage::Stop
+    let mut reader = match (&input, &sidecar) {
+        (Some(input), _) => input.reader(on_damage),
+        (None, Some(side)) => side.reader(on_damage).map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
     };
-    let mut reader = input.reader(on_damage);
     let d = Dumper {
         args: &args,
         format,
-        checksum_name: log::algorithm_of(&input.kind).map_or("-", |a| a.name()),
-        native: matches!(input.kind, Kind::Native(_)),
+        checksum_name: log::algorithm_of(&kind).map_or("-", |a| a.name()),
+        native: matches!(kind, Kind::Native(_)),
     };
     let mut out = Output::stdout();
+    if let Some(side) = &sidecar
+        && matches!(format, DumpFormat::Text | DumpFormat::Hex)
+    {
+        let t = &side.trailer;
+        out.text(&format!(
+            "# {}: {} bytes that durable recover {} {} at offset {} ({}; offsets below are the log's); `durable log restore {}` puts them back\n",
+            args.log.display(),
+            t.len,
+            match t.change {
+                durable::recover::sidecar::Change::Cut => "cut from",
+                durable::recover::sidecar::Change::ZeroFilled => "zero-filled in",
+                durable::recover::sidecar::Change::Rewritten => "replaced in",
+            },
+            t.source.display(),
+            t.offset,
+            t.format.name(),
+            durable::shell_word(&args.log),
+        ))?;
+    }
     let mut worst = Exit::Success;
     let mut printed = 0u64;
     let wanted = |r: &Record| {

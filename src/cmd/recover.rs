@@ -4,12 +4,14 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use durable::recover::{self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions};
-use durable::{Error, Settled, SyncLevel};
+use durable::recover::{
+    self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions, Restore, Untouched,
+};
+use durable::{Error, Settled, SyncLevel, shell_word};
 use serde_json::{Value, json};
 
 use super::{Failure, print_stdout};
-use crate::cli::{RecoverArgs, SalvageArgs};
+use crate::cli::{RecoverArgs, RestoreArgs, SalvageArgs};
 use crate::exit::Exit;
 
 pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
@@ -20,44 +22,145 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         sync: SyncLevel::Full,
         format: args.log_format.map(Into::into),
         index: args.with_index.clone(),
+        backup_dir: args.backup_dir.clone(),
+        one_file_system: args.one_file_system,
     };
-    let mut worst = Exit::Success;
+    if let Some(dir) = &args.backup_dir
+        && !std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
+    {
+        return Err(usage(format!(
+            "the backup directory {} does not exist or is not a directory; nothing was changed",
+            dir.display()
+        )));
+    }
+    if args.one_file_system && !args.paths.iter().any(|p| p.is_dir()) {
+        return Err(usage(
+            "-x/--one-file-system only applies to directories, and no PATH is one; nothing was changed"
+                .into(),
+        ));
+    }
+    // Each result is printed as it is found (a big tree streams), each error as it happens.
+    let printer = std::cell::RefCell::new(Printer {
+        json: args.json,
+        worst: Exit::Success,
+        progress: Progress::new(),
+        failed: None,
+    });
     for path in &args.paths {
-        let mut lines = Vec::new();
-        let mut errors = Vec::new();
         let result = recover::recover(
             path,
             &opts,
             &mut (),
-            |outcome| {
-                worst = worst.worst(outcome_exit(&outcome, &opts));
-                lines.push(if args.json {
-                    outcome_json(&outcome, &opts)
-                        .iter()
-                        .map(|v| format!("{v}\n"))
-                        .collect()
-                } else {
-                    outcome_text(&outcome, &opts)
-                });
-            },
-            |error| errors.push(error),
+            |outcome| printer.borrow_mut().outcome(&outcome, &opts),
+            |error| printer.borrow_mut().error(&error, path),
         );
         if let Err(error) = result {
-            errors.push(error);
-        }
-        print_stdout(&lines.concat())?;
-        for error in errors {
-            worst = worst.worst(error_exit(&error));
-            if args.json {
-                print_stdout(&format!(
-                    "{}\n",
-                    json!({"path": error_path(&error, path), "outcome": "error", "error": error.to_string(), "exit_code": error_exit(&error).code()})
-                ))?;
-            }
-            eprintln!("durable: {error}");
+            printer.borrow_mut().error(&error, path);
         }
     }
-    Ok(worst)
+    let mut printer = printer.into_inner();
+    printer.progress.clear();
+    match printer.failed {
+        Some(failure) => Err(failure),
+        None => Ok(printer.worst),
+    }
+}
+
+/// Prints recover's results as they come, keeps the worst exit status, and shows progress.
+struct Printer {
+    json: bool,
+    worst: Exit,
+    progress: Progress,
+    /// Writing to stdout failed (not a closed pipe): stop printing, report it at the end.
+    failed: Option<Failure>,
+}
+
+impl Printer {
+    fn outcome(&mut self, outcome: &Outcome, opts: &RecoverOptions) {
+        self.worst = self.worst.worst(outcome_exit(outcome, opts));
+        let text: String = if self.json {
+            outcome_json(outcome, opts)
+                .iter()
+                .map(|v| format!("{v}\n"))
+                .collect()
+        } else {
+            outcome_text(outcome, opts)
+        };
+        self.progress.clear();
+        if self.failed.is_none()
+            && let Err(f) = print_stdout(&text)
+        {
+            self.failed = Some(f);
+        }
+        self.progress.tick(outcome);
+    }
+
+    fn error(&mut self, error: &Error, given: &Path) {
+        let exit = error_exit(error);
+        self.worst = self.worst.worst(exit);
+        self.progress.clear();
+        if self.json && self.failed.is_none() {
+            let line = json!({"path": error_path(error, given), "outcome": "error", "error": error.to_string(), "exit_code": exit.code()});
+            if let Err(f) = print_stdout(&format!("{line}\n")) {
+                self.failed = Some(f);
+            }
+        }
+        eprintln!("durable: {error}");
+    }
+}
+
+/// A count of the files looked at, on stderr, while stderr is a terminal and stdout is not
+/// (when both are, the results themselves show the progress).
+struct Progress {
+    on: bool,
+    files: u64,
+    shown: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            on: std::io::stderr().is_terminal() && !std::io::stdout().is_terminal(),
+            files: 0,
+            shown: false,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, outcome: &Outcome) {
+        self.files += 1;
+        if !self.on || self.last.elapsed() < std::time::Duration::from_millis(200) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let path = match outcome {
+            Outcome::Log(r) => &r.path,
+            Outcome::Journal { target, .. } => target,
+            Outcome::Temp { path, .. }
+            | Outcome::Untouched { path, .. }
+            | Outcome::Skipped { path, .. } => path,
+        };
+        let dir = path.parent().unwrap_or(path).display().to_string();
+        let dir: String = dir.chars().take(60).collect();
+        eprint!("\r\x1b[Krecover: {} files looked at, in {dir}", self.files);
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        exit: Exit::Error,
+        error: anyhow!(message),
+    }
 }
 
 fn error_exit(error: &Error) -> Exit {
@@ -77,6 +180,10 @@ fn error_path(error: &Error, fallback: &Path) -> String {
         | Error::NotALog { path, .. }
         | Error::NotRegular { path, .. }
         | Error::InUse { path }
+        | Error::NotChecked { path, .. }
+        | Error::CannotChange { path, .. }
+        | Error::IsSidecar { path, .. }
+        | Error::Sidecar { log: path, .. }
         | Error::NothingToRecover { path, .. } => path.display().to_string(),
         _ => fallback.display().to_string(),
     }
@@ -104,7 +211,10 @@ fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
             };
             main.worst(index)
         }
-        Outcome::Journal { .. } | Outcome::Temp { .. } | Outcome::Untouched { .. } => {
+        Outcome::Journal { .. }
+        | Outcome::Temp { .. }
+        | Outcome::Untouched { .. }
+        | Outcome::Skipped { .. } => {
             let _ = opts;
             Exit::Success
         }
@@ -129,7 +239,13 @@ fn index_text(i: &IndexRecovery) -> String {
     let sidecar = i
         .sidecar
         .as_ref()
-        .map(|s| format!("; the old bytes from there are in {}", s.display()))
+        .map(|s| {
+            format!(
+                "; the old index is kept in {} (`durable log restore {}` puts it back)",
+                s.display(),
+                shell_word(s)
+            )
+        })
         .unwrap_or_default();
     match i.action {
         IndexAction::Clean => format!(
@@ -162,7 +278,13 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
             let sidecar = r
                 .sidecar
                 .as_ref()
-                .map(|s| format!(", saved to {}", s.display()))
+                .map(|s| {
+                    format!(
+                        ", saved to {} (`durable log restore {}` puts them back)",
+                        s.display(),
+                        shell_word(s)
+                    )
+                })
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
@@ -211,10 +333,11 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,
                     super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
+                    shell_word(&r.path),
                     r.sidecar
                         .as_ref()
                         .map(|s| format!(" (keeping what it removes in {})", s.display()))
@@ -270,8 +393,24 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 path.display()
             ),
         },
-        Outcome::Untouched { path } => format!(
-            "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+        Outcome::Untouched { path, reason } => match reason {
+            Untouched::NotOurs => format!(
+                "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+                path.display()
+            ),
+            Untouched::Sidecar { log, offset } => format!(
+                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
+                path.display(),
+                log.display(),
+                shell_word(path)
+            ),
+            Untouched::NotOurJournal { why } => format!(
+                "{}: untouched: named like a journal of durable save, but {why}, so it may not be ours\n",
+                path.display()
+            ),
+        },
+        Outcome::Skipped { path, filesystem } => format!(
+            "{}: skipped, a {filesystem} filesystem (kernel pseudo-files, not data)\n",
             path.display()
         ),
     }
@@ -366,10 +505,38 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
             "dry_run": opts.dry_run,
             "exit_code": exit,
         }),
-        Outcome::Untouched { path } => json!({
+        Outcome::Untouched { path, reason } => {
+            let (kind, why) = match reason {
+                Untouched::NotOurs => ("other", None),
+                Untouched::Sidecar { .. } => ("sidecar", None),
+                Untouched::NotOurJournal { why } => ("journal", Some(why.as_str())),
+            };
+            let mut v = json!({
+                "path": path,
+                "kind": kind,
+                "outcome": "untouched",
+                "exit_code": exit,
+            });
+            match reason {
+                Untouched::Sidecar { log, offset } => {
+                    v["log"] = json!(log);
+                    v["offset"] = json!(offset);
+                }
+                Untouched::NotOurJournal { .. } => {
+                    v["reason"] = json!(format!(
+                        "named like a journal of durable save, but {}",
+                        why.unwrap_or_default()
+                    ));
+                }
+                Untouched::NotOurs => {}
+            }
+            v
+        }
+        Outcome::Skipped { path, filesystem } => json!({
             "path": path,
-            "kind": "other",
-            "outcome": "untouched",
+            "kind": "directory",
+            "outcome": "skipped",
+            "filesystem": filesystem,
             "exit_code": exit,
         }),
     }
@@ -416,4 +583,46 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     };
     print_stdout(&text)?;
     Ok(Exit::Success)
+}
+
+pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    for path in &args.sidecars {
+        match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {
+            Ok(done) => {
+                let t = &done.trailer;
+                let log = t.source.display();
+                let what = match t.change {
+                    recover::sidecar::Change::Cut => {
+                        format!("{} bytes at offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::ZeroFilled => {
+                        format!("{} bytes over the zeros from offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::Rewritten => {
+                        format!("the old index ({} bytes)", t.len)
+                    }
+                };
+                print_stdout(&match done.outcome {
+                    Restore::Restored => format!(
+                        "{log}: put back {what} from {}; the sidecar can be removed now\n",
+                        path.display()
+                    ),
+                    Restore::WouldRestore => {
+                        format!("{log}: would put back {what} from {}\n", path.display())
+                    }
+                    Restore::AlreadyThere => format!(
+                        "{log}: already holds the bytes of {}; nothing to do\n",
+                        path.display()
+                    ),
+                })?;
+            }
+            Err(error) => {
+                let exit = error_exit(&error);
+                worst = worst.worst(exit);
+                eprintln!("durable: {error}");
+            }
+        }
+    }
+    Ok(worst)
 }

@@ -820,8 +820,8 @@ fn damage_inside_the_last_append_is_a_torn_tail() {
     let r = run(&env, &["recover", s(&log)], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(fs::read(&log).expect("read"), &bytes[..start]);
-    let sidecar = env.path(&format!("g.log.discarded-{start}"));
-    assert_eq!(fs::read(sidecar).expect("sidecar"), &bytes[start..]);
+    let sidecar = crate::common::sidecar_path(&log, start as u64);
+    assert_eq!(crate::common::read_sidecar(&sidecar), &bytes[start..]);
 }
 
 /// Guards: damage before a torn tail (valid records after the first defect) refuses the append

@@ -237,7 +237,7 @@ fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8], ck_end: usize, r
         "{case}: zero-filled from {ck_end} to {last}, nothing else"
     );
     assert_eq!(
-        fs::read(sidecar(&path, ck_end)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
+        read_sidecar(&sidecar(&path, ck_end)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
         &damaged[ck_end..=last],
         "{case}: the sidecar holds the overwritten bytes"
     );
@@ -384,7 +384,7 @@ fn no_magic_is_corrupted() {
             "{case}: zero-filled, size kept"
         );
         assert_eq!(
-            fs::read(sidecar(&path, 0)).expect("sidecar"),
+            read_sidecar(&sidecar(&path, 0)).expect("sidecar"),
             &bytes[..=last],
             "{case}"
         );
