@@ -276,7 +276,7 @@ pub enum Error {
     },
     /// A sidecar was given where a log was expected.
     #[error(
-        "{} is not a log: it is a sidecar kept by `durable recover` ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
+        "{} is not a log: it is a sidecar kept by durable recover ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
         .path.display(), .log.display(), shell_word(.path), shell_word(.path)
     )]
     IsSidecar {
@@ -290,7 +290,7 @@ pub enum Error {
         bytes: u64,
     },
     /// A file given to `log restore` that is not a sidecar.
-    #[error("{} is not a sidecar kept by `durable recover` (it does not end with a valid sidecar trailer); nothing was changed", .path.display())]
+    #[error("{} is not a sidecar kept by durable recover (it does not end with a valid sidecar trailer); nothing was changed", .path.display())]
     NotASidecar {
         /// The file.
         path: PathBuf,

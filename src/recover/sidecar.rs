@@ -615,6 +615,17 @@ pub(crate) fn write(
         platform::write_all_at(temp.file(), &trailer.encode(), to - from)
     })
     .map_err(fail)?;
+    // Readable by whoever could read the log, and no one else: its owner (where permitted)
+    // and permission bits, without any execute or set-id bit.
+    t.run(Step::Metadata, &temp_path, || {
+        let (uid, gid, mode, _) = platform::owner_mode_links(&keep.file.metadata()?);
+        match platform::set_owner(temp.file(), uid, gid) {
+            Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {}
+            other => other?,
+        }
+        platform::set_mode(temp.file(), mode & 0o666)
+    })
+    .map_err(fail)?;
     crate::step::seal(t, &mut temp, sync).map_err(|e| match e {
         Error::Step {
             step, path, source, ..

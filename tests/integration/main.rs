@@ -14,6 +14,7 @@ mod limits;
 mod log;
 mod log_props;
 mod recover;
+mod recover_boot;
 mod save;
 mod storm;
 mod strace;

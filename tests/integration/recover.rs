@@ -35,10 +35,11 @@ const PAYLOADS: [&str; 5] = [
 
 /// The steps of recovering a torn tail with a sidecar, in order (the first time: the sidecar
 /// directory is created too).
-const RECOVER_STEPS: [&str; 9] = [
+const RECOVER_STEPS: [&str; 10] = [
     "create-dir",
     "create-temp",
     "write-temp",
+    "metadata",
     "sync-temp",
     "close-temp",
     "rename",

@@ -12,10 +12,11 @@ use super::*;
 use crate::common::{Cases, Env, durable_path, fault_switch};
 
 /// The steps a recovery of a foreign log can take, in order (sidecar, then the file itself).
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "create-dir",
     "create-temp",
     "write-temp",
+    "metadata",
     "sync-temp",
     "close-temp",
     "rename",
