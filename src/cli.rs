@@ -315,7 +315,7 @@ sidecar is left in place; restoring it again is a no-op.",
   durable log restore .durable-recovered/events.log.4096.durable-sidecar
 
 Exit status: 0 put back (or already there); 2 error: not a sidecar, a damaged sidecar, a log
-that changed since, or one in use; nothing was changed. 4 written, but the flush failed."
+that changed since, one in use, or a failed write or flush (undone); the log was not changed."
     )]
     Restore(RestoreArgs),
 }
