@@ -525,6 +525,11 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         exit: Exit::Error,
         error: anyhow!("{}: {why}", args.log.display()),
     };
+    if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
+        return Err(unsupported(
+            "a sidecar of durable recover is read in the format its trailer names; --log-format and --with-index do not apply",
+        ));
+    }
     if args.follow && sidecar.is_some() {
         return Err(unsupported(
             "--follow is not supported for a sidecar of durable recover (it never grows)",

@@ -680,8 +680,16 @@ fn dump_sidecar_shows_the_records_at_the_log_offsets() {
         &["log", "dump", "--format", "raw", "--resync", s(&side)],
     );
     assert_eq!(r.out(), RECORDS[2..].join("\n"), "{}", show(&r));
-    let r = go(&env, &["log", "dump", "--follow", s(&side)]);
-    assert_eq!(r.code, 2, "--follow on a sidecar: {}", show(&r));
+    // Flags that would do nothing on a sidecar are errors.
+    for flag in [&["--follow"][..], &["--log-format", "lines"], &["--with-index", "x"]] {
+        let mut args = vec!["log", "dump"];
+        args.extend_from_slice(flag);
+        args.push(s(&side));
+        let r = go(&env, &args);
+        assert_eq!(r.code, 2, "{flag:?} on a sidecar: {}", show(&r));
+        assert_eq!(r.stderr.lines().count(), 1, "{}", show(&r));
+        assert!(r.stdout.is_empty(), "{}", show(&r));
+    }
 
     // The other formats, in their own terms.
     let lines = lines_log(&LINE_ENTRIES);
