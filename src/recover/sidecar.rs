@@ -386,14 +386,16 @@ struct Shifted<'f> {
 }
 
 impl Shifted<'_> {
-    fn shift(&self, mut r: Record) -> Record {
-        r.index += self.first_index;
+    /// `r` moved to the log's coordinates (`to_log`), or back to the sidecar's.
+    fn moved(&self, mut r: Record, to_log: bool) -> Record {
+        let by = |x: u64, n: u64| if to_log { x + n } else { x - n };
+        r.index = by(r.index, self.first_index);
         if !self.native {
-            r.seq += self.first_index;
+            r.seq = by(r.seq, self.first_index);
         }
-        r.offset += self.delta;
-        r.data += self.delta;
-        r.end += self.delta;
+        r.offset = by(r.offset, self.delta);
+        r.data = by(r.data, self.delta);
+        r.end = by(r.end, self.delta);
         if let Extra::AofSegment {
             ends_with,
             magic_offset,
@@ -401,29 +403,7 @@ impl Shifted<'_> {
         {
             r.extra = Extra::AofSegment {
                 ends_with,
-                magic_offset: magic_offset.map(|m| m + self.delta),
-            };
-        }
-        r
-    }
-
-    fn unshift(&self, r: &Record) -> Record {
-        let mut r = *r;
-        r.index -= self.first_index;
-        if !self.native {
-            r.seq -= self.first_index;
-        }
-        r.offset -= self.delta;
-        r.data -= self.delta;
-        r.end -= self.delta;
-        if let Extra::AofSegment {
-            ends_with,
-            magic_offset,
-        } = r.extra
-        {
-            r.extra = Extra::AofSegment {
-                ends_with,
-                magic_offset: magic_offset.map(|m| m - self.delta),
+                magic_offset: magic_offset.map(|m| by(m, self.delta)),
             };
         }
         r
@@ -447,14 +427,14 @@ impl Shifted<'_> {
 impl Reader for Shifted<'_> {
     fn next_item(&mut self) -> io::Result<Item> {
         Ok(match self.inner.next_item()? {
-            Item::Record(r) => Item::Record(self.shift(r)),
+            Item::Record(r) => Item::Record(self.moved(r, true)),
             Item::Defect(d) => Item::Defect(self.shift_defect(d)),
             Item::End => Item::End,
         })
     }
 
     fn payload(&self, record: &Record) -> Option<&[u8]> {
-        self.inner.payload(&self.unshift(record))
+        self.inner.payload(&self.moved(*record, false))
     }
 
     fn read_payload(
@@ -462,7 +442,7 @@ impl Reader for Shifted<'_> {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        let r = self.unshift(record);
+        let r = self.moved(*record, false);
         self.inner.read_payload(&r, f)
     }
 
@@ -692,27 +672,59 @@ fn crc_zeros(crc: &mut crc32fast::Hasher, mut n: u64) {
     }
 }
 
+/// A piece of a file met by [`visit`].
+enum Piece<'b> {
+    /// A hole of this many bytes (reads as zeros; not read).
+    Hole(u64),
+    /// Bytes read from the file.
+    Data(&'b [u8]),
+}
+
+/// Walk bytes `[from, to)` of `file` without reading its holes (`SEEK_DATA`): `f(at, piece)`
+/// for each hole and each chunk of data (at most [`CHUNK`] bytes, chunks aligned to [`CHUNK`]
+/// from `from`), until `f` returns `false`.
+fn visit(
+    file: &File,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(u64, Piece<'_>) -> io::Result<bool>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let data = platform::next_data(file, at)?.map_or(to, |d| d.min(to));
+        if data > at {
+            if !f(at, Piece::Hole(data - at))? {
+                return Ok(());
+            }
+            at = data;
+            continue;
+        }
+        let n = (CHUNK - (at - from) % CHUNK).min(to - at) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        if !f(at, Piece::Data(&buf[..n]))? {
+            return Ok(());
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Copy bytes `[from, to)` of `src` to offset 0 of `dst`, skipping the source's holes and
 /// leaving every zero block (aligned in `dst`) unwritten, so zeros stay holes. Returns the
 /// CRC-32 of the bytes.
 fn copy_sparse(src: &File, from: u64, to: u64, dst: &File) -> io::Result<u32> {
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; CHUNK.min(to - from) as usize];
-    let mut at = from;
-    while at < to {
-        let data = platform::next_data(src, at)?.map_or(to, |d| d.min(to));
-        if data > at {
-            crc_zeros(&mut crc, data - at);
-            at = data;
-            continue;
+    visit(src, from, to, |at, piece| {
+        match piece {
+            Piece::Hole(n) => crc_zeros(&mut crc, n),
+            Piece::Data(bytes) => {
+                crc.update(bytes);
+                write_nonzero(dst, bytes, at - from)?;
+            }
         }
-        let out = at - from;
-        let n = (CHUNK - out % CHUNK).min(to - at) as usize;
-        read_exact_at(src, &mut buf[..n], at)?;
-        crc.update(&buf[..n]);
-        write_nonzero(dst, &buf[..n], out)?;
-        at += n as u64;
-    }
+        Ok(true)
+    })?;
     Ok(crc.finalize())
 }
 
@@ -769,20 +781,13 @@ fn same_range(a: &File, a_at: u64, b: &File, b_at: u64, len: u64) -> io::Result<
 /// The CRC-32 of a sidecar's kept bytes (holes read as zeros without reading them).
 fn data_crc(file: &File, len: u64) -> io::Result<u32> {
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; CHUNK.min(len) as usize];
-    let mut at = 0;
-    while at < len {
-        let data = platform::next_data(file, at)?.map_or(len, |d| d.min(len));
-        if data > at {
-            crc_zeros(&mut crc, data - at);
-            at = data;
-            continue;
+    visit(file, 0, len, |_, piece| {
+        match piece {
+            Piece::Hole(n) => crc_zeros(&mut crc, n),
+            Piece::Data(bytes) => crc.update(bytes),
         }
-        let n = (len - at).min(CHUNK) as usize;
-        read_exact_at(file, &mut buf[..n], at)?;
-        crc.update(&buf[..n]);
-        at += n as u64;
-    }
+        Ok(true)
+    })?;
     Ok(crc.finalize())
 }
 
@@ -988,30 +993,27 @@ pub(crate) fn reopen_for_writing(file: &File, path: &Path, doing: &str) -> Resul
 /// Copy a sidecar's `len` bytes to `dst` at `offset`. Zero blocks are skipped, except below
 /// `zeros_below` (in `dst` offsets), where the destination may hold other bytes.
 fn copy_back(src: &File, len: u64, dst: &File, offset: u64, zeros_below: u64) -> io::Result<()> {
-    let mut buf = vec![0u8; CHUNK.min(len) as usize];
-    let mut at = 0;
-    while at < len {
-        let data = platform::next_data(src, at)?.map_or(len, |d| d.min(len));
-        if data > at {
-            let zeros_end = (offset + data).min(zeros_below);
-            if offset + at < zeros_end {
-                zero_range(dst, offset + at, zeros_end)?;
+    visit(src, 0, len, |at, piece| {
+        let at = offset + at;
+        match piece {
+            Piece::Hole(n) => {
+                let end = (at + n).min(zeros_below);
+                if at < end {
+                    zero_range(dst, at, end)?;
+                }
             }
-            at = data;
-            continue;
+            Piece::Data(bytes) => {
+                let split = zeros_below.saturating_sub(at).min(bytes.len() as u64) as usize;
+                if split > 0 {
+                    platform::write_all_at(dst, &bytes[..split], at)?;
+                }
+                if split < bytes.len() {
+                    write_nonzero(dst, &bytes[split..], at + split as u64)?;
+                }
+            }
         }
-        let n = (len - at).min(CHUNK) as usize;
-        read_exact_at(src, &mut buf[..n], at)?;
-        let split = zeros_below.saturating_sub(offset + at).min(n as u64) as usize;
-        if split > 0 {
-            platform::write_all_at(dst, &buf[..split], offset + at)?;
-        }
-        if split < n {
-            write_nonzero(dst, &buf[split..n], offset + at + split as u64)?;
-        }
-        at += n as u64;
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// Write zeros over `[from, to)`.
@@ -1027,22 +1029,14 @@ pub(crate) fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
 
 /// Whether bytes `[from, to)` of `file` are all zero.
 fn all_zero(file: &File, from: u64, to: u64) -> io::Result<bool> {
-    let mut buf = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
-    let mut at = from;
-    while at < to {
-        let data = platform::next_data(file, at)?.map_or(to, |d| d.min(to));
-        if data > at {
-            at = data;
-            continue;
+    let mut zero = true;
+    visit(file, from, to, |_, piece| {
+        if let Piece::Data(bytes) = piece {
+            zero = bytes.iter().all(|b| *b == 0);
         }
-        let n = (to - at).min(CHUNK) as usize;
-        read_exact_at(file, &mut buf[..n], at)?;
-        if buf[..n].iter().any(|b| *b != 0) {
-            return Ok(false);
-        }
-        at += n as u64;
-    }
-    Ok(true)
+        Ok(zero)
+    })?;
+    Ok(zero)
 }
 
 #[cfg(test)]

@@ -340,3 +340,37 @@ pub fn read_sidecar(path: &Path) -> Vec<u8> {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read sidecar {}: {e}", path.display()));
     parse_sidecar(&bytes).0
 }
+
+/// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop: a
+/// save in progress, a reader.
+pub struct Holder(pub std::process::Child);
+
+impl Holder {
+    pub fn spawn(path: &Path) -> Holder {
+        use std::os::unix::fs::MetadataExt;
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let holder = Holder(child);
+        // Wait until it really has the file open (not a timing assertion: a readiness wait).
+        let want = fs::metadata(path).expect("stat held file").ino();
+        let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
+        assert!(
+            wait_until(std::time::Duration::from_secs(20), || {
+                fs::metadata(&fd).is_ok_and(|m| m.ino() == want)
+            }),
+            "the holder never opened {path:?}"
+        );
+        holder
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

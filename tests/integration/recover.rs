@@ -13,8 +13,8 @@ use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Output};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -256,40 +256,6 @@ fn temps(root: &Path) -> Vec<String> {
         .into_keys()
         .filter(|n| n.ends_with(".durable-tmp"))
         .collect()
-}
-
-/// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop.
-struct Holder(Child);
-
-impl Holder {
-    fn spawn(path: &Path) -> Holder {
-        let child = Command::new("sh")
-            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
-            .arg(path)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sh");
-        let holder = Holder(child);
-        // Wait until it really has the file open (not a timing assertion: a readiness wait).
-        let want = fs::metadata(path).expect("stat held file").ino();
-        let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !fs::metadata(&fd).is_ok_and(|m| m.ino() == want) {
-            assert!(
-                Instant::now() < deadline,
-                "the holder never opened {path:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        holder
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Run `cmd`, killing it if it has not ended after a generous deadline: a hang is reported as
@@ -746,7 +712,7 @@ struct Tree {
     root: PathBuf,
     torn_valid_end: usize,
     torn_damaged: Vec<u8>,
-    _holder: Holder,
+    _holder: common::Holder,
 }
 
 fn build_tree(env: &Env) -> Tree {
@@ -787,7 +753,7 @@ fn build_tree(env: &Env) -> Tree {
         fs::write(root.join(stale), b"stale temp of an interrupted save").expect("write temp");
     }
     fs::write(root.join(HELD), b"a save in progress").expect("write held temp");
-    let holder = Holder::spawn(&root.join(HELD));
+    let holder = common::Holder::spawn(&root.join(HELD));
     fs::write(root.join("notes.txt"), b"some notes\n").expect("write");
     fs::write(root.join("sub/old.bak"), b"a backup\n").expect("write");
     fs::write(root.join(".x.durable-tmp"), b"not our pattern\n").expect("write");

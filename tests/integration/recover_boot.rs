@@ -47,32 +47,12 @@ fn torn_log(env: &Env, rel: &str) -> (Vec<u8>, usize) {
     (torn, valid_end)
 }
 
-/// A child holding `path` open for reading (a save in progress, a reader), killed on drop.
-fn hold_open(path: &Path) -> KillOnDrop {
-    let child = Command::new("sh")
-        .args(["-c", "exec 3<\"$1\"; exec sleep 60", "sh"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn a holder");
-    let holder = KillOnDrop(child);
-    let want = fs::metadata(path).expect("stat").ino();
-    let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
-    assert!(
-        common::wait_until(std::time::Duration::from_secs(20), || {
-            fs::metadata(&fd).is_ok_and(|m| m.ino() == want)
-        }),
-        "the holder never opened {path:?}"
-    );
-    holder
-}
-
 /// A tree with nothing to repair, holding one file of every kind a tree at boot may hold: clean
 /// logs of every format, a sidecar of an earlier recovery, plain and unwritable files, an
 /// executable, look-alike journals, a temporary file held open, a FIFO, a symlink.
 struct CleanTree {
     root: PathBuf,
-    _holder: KillOnDrop,
+    _holder: common::Holder,
 }
 
 fn clean_tree(env: &Env) -> CleanTree {
@@ -96,7 +76,7 @@ fn clean_tree(env: &Env) -> CleanTree {
         "tree/.busy.0123456789abcdef.durable-tmp",
         b"a save in progress",
     );
-    let holder = hold_open(&held);
+    let holder = common::Holder::spawn(&held);
     let fifo = root.join("fifo");
     let ok = Command::new("mkfifo")
         .arg(&fifo)
@@ -681,7 +661,11 @@ fn dump_sidecar_shows_the_records_at_the_log_offsets() {
     );
     assert_eq!(r.out(), RECORDS[2..].join("\n"), "{}", show(&r));
     // Flags that would do nothing on a sidecar are errors.
-    for flag in [&["--follow"][..], &["--log-format", "lines"], &["--with-index", "x"]] {
+    for flag in [
+        &["--follow"][..],
+        &["--log-format", "lines"],
+        &["--with-index", "x"],
+    ] {
         let mut args = vec!["log", "dump"];
         args.extend_from_slice(flag);
         args.push(s(&side));
