@@ -415,7 +415,15 @@ fn settle(
         });
     }
     let mut t = Tracker::new(observer);
-    let settled = journal::settle(&resolved, opts.sync, &mut t)?;
+    let settled = journal::settle(&resolved, opts.sync, &mut t).map_err(|e| match e {
+        // The journal could not be opened for writing or read: nothing was done.
+        Error::Inspect { path, source } => Error::CannotChange {
+            path,
+            doing: "settle this journal of an interrupted save".into(),
+            source,
+        },
+        other => other,
+    })?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
         journal,
@@ -450,8 +458,11 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
             } else {
                 dir
             };
-            platform::sync_dir(dir, opts.sync).map_err(|source| Error::Inspect {
+            // Removed, but the removal may not survive a power loss: exit 4.
+            platform::sync_dir(dir, opts.sync).map_err(|source| Error::Step {
+                step: Step::SyncDir,
                 path: dir.to_path_buf(),
+                aftermath: Aftermath::Unconfirmed,
                 source,
             })?;
         }

@@ -293,24 +293,48 @@ fn read_only_bind_mount() {
         Vec::<String>::new()
     );
 
-    // Something to repair: refused with the cause, the log unchanged.
+    // Something to repair: a torn log, and a complete journal of ours (its save interrupted
+    // once the journal was flushed). Each is refused with the cause, and left as it was.
     drop(_guard);
     let (torn, _) = torn_log(&env, "tree/torn.log");
+    env.write("tree/cfg", b"old\n");
+    let journal = env.write("tree/.cfg.durable-journal", journal_of(b"new\n"));
     assert!(bind(&["--bind", s(&tree.root), s(&ro)]), "bind again");
     let _guard = Mounted(ro.clone());
     assert!(bind(&["-o", "remount,bind,ro", s(&ro)]), "read-only again");
+    let before = snapshot(&tree.root);
     let r = go(&env, &["recover", "ro"]);
     assert_eq!(r.code, 2, "{}", show(&r));
     let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one sentence: {}", show(&r));
-    assert!(
-        lines[0].contains("ro/torn.log")
-            && lines[0].contains("read-only")
-            && lines[0].contains("ro/torn.log was not changed"),
-        "cause and state: {}",
-        lines[0]
+    assert_eq!(lines.len(), 2, "one sentence each: {}", show(&r));
+    for (line, file) in lines.iter().zip(["ro/.cfg.durable-journal", "ro/torn.log"]) {
+        assert!(
+            line.contains(file)
+                && line.contains("read-only")
+                && line.contains(&format!("{file} was not changed")),
+            "cause and state: {line}"
+        );
+    }
+    assert_eq!(
+        changes(&before, &snapshot(&tree.root)),
+        Vec::<String>::new()
     );
     assert_eq!(fs::read(tree.root.join("torn.log")).expect("read"), torn);
+    assert!(journal.exists());
+}
+
+/// A complete journal of `durable save` for `content` (docs/DURABILITY.md, "Journal format").
+fn journal_of(content: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut j = vec![0u8; 64];
+    j[..8].copy_from_slice(b"DURJNL\0\x01");
+    j[8..16].copy_from_slice(&(content.len() as u64).to_le_bytes());
+    j[16..48].copy_from_slice(&sha2::Sha256::digest(content));
+    j[48..52].copy_from_slice(&0o644u32.to_le_bytes());
+    let crc = crc32fast::hash(&j[..60]);
+    j[60..64].copy_from_slice(&crc.to_le_bytes());
+    j.extend_from_slice(content);
+    j
 }
 
 /// `durable ARGS…` as the unprivileged user `nobody` (root only), in the scratch directory.
