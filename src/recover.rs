@@ -275,6 +275,14 @@ fn walk(
     while let Some(entry) = entries.next() {
         let entry = match entry {
             Ok(entry) => entry,
+            // Gone since its directory was read (another program's temporary file): nothing
+            // to check, nothing to report.
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
                 let source = e
@@ -313,6 +321,7 @@ fn walk(
         match result {
             Ok(Some(outcome)) => report(outcome),
             Ok(None) => {}
+            Err(Error::NotChecked { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(e) => on_error(e),
         }
     }
