@@ -566,6 +566,10 @@ fn recover_log_as(
     let aof = matches!(input.kind, Kind::Aof(_));
     let proglog = matches!(input.kind, Kind::ProglogStore | Kind::ProglogIndex);
     let keeps = !opts.no_backup && from < to;
+    // What the sidecar keeps: the bytes removed; for an index alone, the whole old index (as for
+    // an index rebuilt with its store), so that it reads back as an index.
+    let index_alone = matches!(input.kind, Kind::ProglogIndex);
+    let kept_from = if index_alone { 0 } else { from };
     let mut recovery = LogRecovery {
         path: reported,
         format: input.format(),
@@ -587,13 +591,13 @@ fn recover_log_as(
         }
         Status::Corrupt if !opts.force => {
             if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, proglog, from, opts)?);
+                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
             }
             recovery.action = LogAction::Refused;
         }
         _ if opts.dry_run => {
             if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, proglog, from, opts)?);
+                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
             }
             recovery.action = if aof {
                 LogAction::WouldZeroFill
@@ -615,6 +619,8 @@ fn recover_log_as(
             if keeps {
                 let change = if aof {
                     sidecar::Change::ZeroFilled
+                } else if index_alone {
+                    sidecar::Change::Rewritten
                 } else {
                     sidecar::Change::Cut
                 };
@@ -638,15 +644,19 @@ fn recover_log_as(
                         source: PathBuf::new(),
                         format,
                         change,
-                        offset: from,
-                        len: to - from,
+                        offset: kept_from,
+                        len: to - kept_from,
                         size_before: size,
                         size_after,
-                        first_index: v.records_before_damage,
+                        first_index: if index_alone {
+                            0
+                        } else {
+                            v.records_before_damage
+                        },
                         native_header,
                         data_crc: 0,
                     },
-                    from,
+                    kept_from,
                     to,
                     opts,
                     &mut t,

@@ -42,6 +42,13 @@ pub fn sidecar_data(sidecar: &[u8]) -> &[u8] {
     &sidecar[..sidecar.len() - trailer]
 }
 
+/// Where the bytes a sidecar keeps were in the log: the trailer's offset field (8 bytes into
+/// the trailer).
+pub fn sidecar_offset(sidecar: &[u8]) -> u64 {
+    let kept = sidecar_data(sidecar).len();
+    u64::from_le_bytes(sidecar[kept + 8..kept + 16].try_into().unwrap())
+}
+
 /// The records of a scan.
 pub fn records(items: &[durable::log::Item]) -> Vec<durable::log::Record> {
     items
