@@ -62,6 +62,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every record of logs (files or whole directories)')
             [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Print a log''s records as text, hex, JSON lines or raw payloads')
             [CompletionResult]::new('salvage', 'salvage', [CompletionResultType]::ParameterValue, 'Copy every valid record of a damaged log, in order, into a new log')
+            [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Put the bytes a sidecar of `durable recover` keeps back into their log')
             break
         }
         'durable;log;append' {
@@ -123,12 +124,23 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'durable;log;restore' {
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be put back; change nothing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'durable;recover' {
+            [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read logs as this format instead of detecting it')
             [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be done; change nothing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)')
             [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not keep the removed bytes in a sidecar')
+            [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'When walking a directory, do not cross into other filesystems (like `find -xdev`)')
+            [CompletionResult]::new('--one-file-system', '--one-file-system', [CompletionResultType]::ParameterName, 'When walking a directory, do not cross into other filesystems (like `find -xdev`)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per file handled, one per line (docs/JSON.md)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

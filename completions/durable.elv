@@ -57,6 +57,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand verify 'Check every record of logs (files or whole directories)'
             cand dump 'Print a log''s records as text, hex, JSON lines or raw payloads'
             cand salvage 'Copy every valid record of a damaged log, in order, into a new log'
+            cand restore 'Put the bytes a sidecar of `durable recover` keeps back into their log'
         }
         &'durable;log;append'= {
             cand --file 'Append the content of FILE as one record (repeatable)'
@@ -113,12 +114,22 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'durable;log;restore'= {
+            cand --dry-run 'Print what would be put back; change nothing'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'durable;recover'= {
+            cand --backup-dir 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)'
             cand --log-format 'Read logs as this format instead of detecting it'
             cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
             cand --dry-run 'Print what would be done; change nothing'
             cand --force 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
             cand --no-backup 'Do not keep the removed bytes in a sidecar'
+            cand -x 'When walking a directory, do not cross into other filesystems (like `find -xdev`)'
+            cand --one-file-system 'When walking a directory, do not cross into other filesystems (like `find -xdev`)'
             cand --json 'One JSON object per file handled, one per line (docs/JSON.md)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

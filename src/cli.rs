@@ -57,35 +57,56 @@ See `durable --help` for the contract shared by all commands."
     Log(LogCommand),
     /// Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files.
     #[command(
-        long_about = "Bring each PATH back to a clean state. A log with a torn tail is cut at the \
-end of its valid prefix; the bytes removed are first saved, flushed, to a sidecar named \
-LOG.discarded-OFFSET next to it (unless --no-backup). A log with corruption before its tail \
-(valid records after the damage) is left alone, because cutting it would lose those records: \
-exit 3, with where the damage is; --force cuts it anyway (the sidecar keeps everything removed), \
-and `durable log salvage` copies every valid record into a new log instead. A save target with a \
-leftover journal is completed (valid journal) or rolled back. In a directory, every log, journal \
-and stale temporary file of an interrupted save (only our own name pattern, and only when no \
-process has it open) is handled; every other file is left untouched. A log another process holds \
-locked is never touched. Running recover again on a recovered log changes nothing.
+        long_about = "Bring each PATH back to a clean state, changing nothing else. Files are \
+inspected read-only; only a file about to be repaired is opened for writing, so recover works on \
+a read-only filesystem and on files it may not write when there is nothing to repair, and is \
+safe to run at every boot on any directory.
+
+A log with a torn tail is cut at the end of its valid prefix. The bytes removed are first kept, \
+flushed, in a sidecar (unless --no-backup): by default in .durable-recovered/ beside the log, \
+named LOG.OFFSET.durable-sidecar (for a proglog segment, whose program reads its directory \
+whole, in .durable-recovered/SEGDIR/ beside the segment's directory); --backup-dir DIR puts them \
+in DIR instead. `durable log dump SIDECAR` shows the records a sidecar holds and `durable log \
+restore SIDECAR` puts its bytes back. A log with corruption before its tail (valid records after \
+the damage) is left alone, because cutting it would lose those records: exit 3, with where the \
+damage is; --force cuts it anyway (the sidecar keeps everything removed), and `durable log \
+salvage` copies every valid record into a new log instead. A save target with a journal of \
+ours (it starts with durable's journal header) is completed or rolled back. A log another \
+process holds locked is never touched. Running recover again changes nothing.
+
+A directory is walked as a stream (each result printed as it is found, in bounded memory), \
+without following symlinks, skipping kernel pseudo-filesystems (/proc, /sys, …), and, with \
+-x, other filesystems. Only what is provably ours is removed or rewritten: logs it repairs, \
+journals of ours, and temporary files in our exact name pattern that no process has open. \
+Everything else is left untouched, and a file that looks like ours but is not (a journal name \
+without our header, a temporary file held open, a sidecar) is listed with the reason. A symlink \
+named on the command line is followed: the log is repaired through its link, and its sidecar \
+goes beside the file it points to.
 
 Logs of other programs are recovered too (format detected, or --log-format): a lines log's torn \
 tail is cut; a proglog store's torn tail is cut and its index (<base>.index, or --with-index) is \
-rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten); an aof file's \
-junk after its checkpoint magic is zero-filled, keeping the file's size. Each keeps the bytes it \
-changes in a sidecar first. What the program itself still reads is never cut without --force: a \
-proglog store whose index proves records after a damaged length, an aof file with no magic (a \
-write cut short), and a file named as lines in which no line checks out are left alone.",
+rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten; the whole old \
+index is kept); an aof file's junk after its checkpoint magic is zero-filled, keeping the file's \
+size. Each keeps the bytes it changes in a sidecar first. What the program itself still reads is \
+never cut without --force: a proglog store whose index proves records after a damaged length, an \
+aof file with no magic (a write cut short), and a file named as lines in which no line checks out \
+are left alone.",
         after_help = "Examples:
   durable recover events.log
   durable recover data/00000000000000000000.store  # proglog: cut the store, rebuild the index
   durable recover --log-format aof state.aof
   durable recover --dry-run /var/lib/app/         # print the plan, change nothing
-  durable recover --json /var/lib/app/ | jq .
+  durable recover -x --json / | jq 'select(.outcome != \"untouched\")'
+  durable recover --backup-dir /var/backups/app /var/lib/app/
   durable recover --force events.log              # cut at corruption too
+  durable log dump .durable-recovered/events.log.4096.durable-sidecar
+  durable log restore .durable-recovered/events.log.4096.durable-sidecar
 
-Exit status: 0 clean or recovered; 1 (with --dry-run) a torn tail would be cut;
-3 corruption before the tail, left alone; 2 error (a missing path, a FIFO, a
-file that is none of the above, a log in use). The most severe wins."
+Exit status: 0 clean or recovered (files left alone included); 1 (with --dry-run)
+a torn tail would be cut; 3 corruption before the tail, left alone; 2 error (a
+missing path, a FIFO, a file that is none of the above, a log in use, a file that
+could not be read or repaired: the message names the cause and says it was not
+changed). The most severe wins."
     )]
     Recover(RecoverArgs),
     /// Print a shell completion script to stdout.
@@ -315,6 +336,26 @@ and sequence numbers without gaps.",
   durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log"
     )]
     Salvage(SalvageArgs),
+    /// Put the bytes a sidecar of `durable recover` keeps back into their log.
+    #[command(
+        long_about = "Put the bytes that `durable recover` removed from a log, and kept in \
+SIDECAR, back where they were: appended at the offset where the log was cut, written back over \
+the zeros of an aof file, or (a proglog index) the whole old index rewritten. The sidecar names \
+its log (by absolute path) and says where the bytes were. They are put back only if the log is \
+still as recover left it (cut at that offset; zero-filled there; of the size the index was \
+rebuilt to) and, for a native log, starts with the same file header; otherwise nothing is \
+changed and the sentence says what differs. The sidecar's own checksum is checked first. The \
+log is locked as an appender would, and the bytes are flushed before the command exits 0. The \
+sidecar is left in place; restoring it again is a no-op.",
+        after_help = "Examples:
+  durable log dump .durable-recovered/events.log.4096.durable-sidecar   # look first
+  durable log restore --dry-run .durable-recovered/events.log.4096.durable-sidecar
+  durable log restore .durable-recovered/events.log.4096.durable-sidecar
+
+Exit status: 0 put back (or already there); 2 error: not a sidecar, a damaged sidecar, a log
+that changed since, one in use, or a failed write or flush (undone); the log was not changed."
+    )]
+    Restore(RestoreArgs),
 }
 
 /// `durable recover`.
@@ -336,6 +377,15 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub no_backup: bool,
 
+    /// Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each
+    /// log (beside a proglog segment's directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_backup")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// When walking a directory, do not cross into other filesystems (like `find -xdev`).
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
     /// One JSON object per file handled, one per line (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
@@ -347,6 +397,18 @@ pub struct RecoverArgs {
     /// The proglog index that goes with the store given (default: `<base>.index` beside it).
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
+}
+
+/// `durable log restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// Sidecars kept by `durable recover`.
+    #[arg(required = true, value_name = "SIDECAR")]
+    pub sidecars: Vec<PathBuf>,
+
+    /// Print what would be put back; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `durable log salvage`.

@@ -211,9 +211,9 @@ pub enum Error {
         "{} {}",
         quoted(&.path),
         if *.corrupt {
-            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", quoted(&.path))
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", shell_word(.path))
         } else {
-            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", quoted(&.path))
+            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", shell_word(.path))
         }
     )]
     TornTail {
@@ -255,6 +255,87 @@ pub enum Error {
     InUse {
         /// The log.
         path: PathBuf,
+    },
+    /// A file recover was asked about, or met in a directory, that could not be read.
+    #[error("could not read {}: {}; it was not checked or changed", quoted(&.path), cause(.source))]
+    NotChecked {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A repair (or a restore) needed to write to a file and could not open or change it;
+    /// nothing was written.
+    #[error("{}: could not {doing}: {}; {} was not changed", quoted(&.path), cause(.source), quoted(&.path))]
+    CannotChange {
+        /// The file.
+        path: PathBuf,
+        /// What was being done: "cut its torn tail at offset 123 (opening it for writing)".
+        doing: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes a repair would remove could not be kept in a sidecar, so the log was left
+    /// alone.
+    #[error(
+        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}: make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing",
+        .step.action(), quoted(&.at), quoted(&.log), quoted(&.dir)
+    )]
+    Sidecar {
+        /// The log.
+        log: PathBuf,
+        /// Where the sidecar was to go.
+        dir: PathBuf,
+        /// Bytes to keep.
+        bytes: u64,
+        /// The step that failed.
+        step: Step,
+        /// The path it acted on.
+        at: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A sidecar was given where a log was expected.
+    #[error(
+        "{} is not a log: it is a sidecar kept by durable recover ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
+        quoted(&.path), quoted(&.log), shell_word(.path), shell_word(.path)
+    )]
+    IsSidecar {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log its bytes came from.
+        log: PathBuf,
+        /// Where they were in the log.
+        offset: u64,
+        /// How many.
+        bytes: u64,
+    },
+    /// A file given to `log restore` that is not a sidecar.
+    #[error("{} is not a sidecar kept by durable recover (it does not end with a valid sidecar trailer); nothing was changed", quoted(&.path))]
+    NotASidecar {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sidecar whose bytes no longer match the checksum it recorded.
+    #[error("{} is damaged: its bytes do not match the checksum recorded when it was written; {} was not changed", quoted(&.path), quoted(&.log))]
+    SidecarDamaged {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log it belongs to.
+        log: PathBuf,
+    },
+    /// `log restore` found the log in another state than the one the sidecar was cut from.
+    #[error("cannot put the bytes of {} back: {why}; {} was not changed", quoted(&.sidecar), quoted(&.log))]
+    RestoreRefused {
+        /// The sidecar.
+        sidecar: PathBuf,
+        /// The log.
+        log: PathBuf,
+        /// What is different.
+        why: String,
     },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
@@ -299,6 +380,13 @@ impl Error {
             | Error::TornTail { path, .. }
             | Error::AppendInterrupted { path, .. }
             | Error::NothingToRecover { path, .. }
+            | Error::NotChecked { path, .. }
+            | Error::CannotChange { path, .. }
+            | Error::IsSidecar { path, .. }
+            | Error::NotASidecar { path }
+            | Error::SidecarDamaged { path, .. }
+            | Error::Sidecar { log: path, .. }
+            | Error::RestoreRefused { log: path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::Input { .. }
@@ -328,6 +416,33 @@ impl Error {
             source: e.source,
         }
     }
+}
+
+/// The cause of an I/O error, named for a person: "permission denied", "the filesystem is
+/// read-only", "no space left on device", … (the OS's own text for anything else).
+pub(crate) fn cause(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => "permission denied".into(),
+        K::ReadOnlyFilesystem => "the filesystem is read-only".into(),
+        K::ExecutableFileBusy => {
+            "text file busy (it is the executable of a running program)".into()
+        }
+        K::StorageFull => "no space left on device".into(),
+        K::QuotaExceeded => "disk quota exceeded".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A path as one shell word, quoted only when it needs to be (the form [`quoted`] prints, so a
+/// name that is not UTF-8 survives too), so a command printed as a hint works when pasted
+/// (`durable recover 'my logs/a.log'`); a name starting with `-` gets `./` first, or it would be
+/// read as an option.
+pub fn shell_word(path: &std::path::Path) -> String {
+    if crate::platform::name_bytes(path.as_os_str()).starts_with(b"-") {
+        return quoted(&std::path::Path::new(".").join(path)).to_string();
+    }
+    quoted(path).to_string()
 }
 
 /// Shorthand for results of this library.

@@ -606,12 +606,32 @@ pub struct RecoverTemp {
     pub exit_code: Exit,
 }
 
-/// A file in a directory that recover leaves alone.
+/// A file that recover leaves alone: not ours (in a directory), a sidecar, or a file named
+/// like a journal without our header.
 #[derive(Debug, Serialize)]
 pub struct RecoverOther {
     pub path: Data,
     pub kind: &'static str,
     pub outcome: &'static str,
+    /// A sidecar: the log its bytes came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<Data>,
+    /// A sidecar: where they were in that log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// A journal look-alike: why it may not be ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub exit_code: Exit,
+}
+
+/// A directory recover did not walk into: a kernel pseudo-filesystem.
+#[derive(Debug, Serialize)]
+pub struct RecoverSkipped {
+    pub path: Data,
+    pub kind: &'static str,
+    pub outcome: &'static str,
+    pub filesystem: &'static str,
     pub exit_code: Exit,
 }
 

@@ -13,6 +13,7 @@ use durable::log::{
     Records, Status, Verification, Whole,
 };
 use durable::quote::quoted;
+use durable::recover::Sidecar;
 use durable::{Aftermath, Error, SyncLevel};
 
 use super::json::{self, Data, DumpDamage, DumpRecord, DumpStats, ErrorLine, VerifyResult};
@@ -26,6 +27,7 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
         LogCommand::Verify(args) => verify(args),
         LogCommand::Dump(args) => dump(args),
         LogCommand::Salvage(args) => super::recover::salvage(args),
+        LogCommand::Restore(args) => super::recover::restore(args),
     }
 }
 
@@ -123,7 +125,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
     };
     let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit);
     printed?;
-    let path = args.log.display();
+    let path = quoted(&args.log);
     match result {
         Ok(appended) => match appended.interrupted {
             None => Ok(Exit::Success),
@@ -319,6 +321,28 @@ fn verify_one(
             }
             Ok(Exit::Success)
         }
+        Err(Error::IsSidecar {
+            path,
+            log,
+            offset,
+            bytes,
+        }) if !explicit => {
+            let reason = format!(
+                "a sidecar kept by durable recover ({bytes} bytes of {} from offset {offset})",
+                quoted(&log)
+            );
+            if args.json {
+                out.line(&json::line(&json::VerifySkipped {
+                    path: Data::path(&path),
+                    status: "skipped",
+                    reason,
+                    exit_code: Exit::Success,
+                })?)?;
+            } else if !args.quiet {
+                out.text(&format!("{}: skipped, {reason}\n", quoted(&path)))?;
+            }
+            Ok(Exit::Success)
+        }
         Err(Error::NotALog {
             path,
             why,
@@ -403,6 +427,7 @@ fn noun(v: &Verification) -> &'static str {
 
 fn verification_text(v: &Verification) -> String {
     let path = quoted(&v.path);
+    let word = durable::shell_word(&v.path);
     let noun = noun(v);
     let desc = format_desc(v);
     let fix = match v.format {
@@ -416,12 +441,12 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::TornTail, Status::Clean) => format!(
-            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
         (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it{}\n",
+            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {word}` {fix} the {} bytes after it{}\n",
             v.valid_end,
             super::plural(v.records_before_damage, &format!("valid {noun}")),
             v.valid_end,
@@ -458,7 +483,7 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => format!(
-            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
@@ -622,59 +647,100 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         index_alone: true,
         force: false,
     };
-    let input = log::open_input(&args.log, &opts).map_err(failure)?;
-    let format = args.format.unwrap_or(match input.kind {
+    let on_damage = if args.resync {
+        OnDamage::Resync
+    } else {
+        OnDamage::Stop
+    };
+    // A sidecar kept by recover is dumped as the records it holds, read in its log's format.
+    let (input, sidecar) = match log::open_input(&args.log, &opts) {
+        Ok(input) => (Some(input), None),
+        Err(Error::IsSidecar { .. }) => (None, Some(Sidecar::open(&args.log).map_err(failure)?)),
+        Err(e) => return Err(failure(e)),
+    };
+    let kind = match (&input, &sidecar) {
+        (Some(input), _) => input.kind,
+        (None, Some(side)) => side.kind().map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
+    };
+    let format = args.format.unwrap_or(match kind {
         Kind::Aof(_) => DumpFormat::Hex,
         _ => DumpFormat::Text,
     });
     let unsupported = |why: &str| usage(format!("{}: {why}", quoted(&args.log)));
-    let kind_name = match input.kind {
+    let kind_name = match kind {
         Kind::Native(_) => "a native log",
         Kind::Lines => "a lines log",
         Kind::ProglogStore => "a proglog store",
         Kind::ProglogIndex => "a proglog index",
         Kind::Aof(_) => "an aof file",
     };
-    if args.follow && matches!(input.kind, Kind::Aof(_) | Kind::ProglogIndex) {
+    if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
+        return Err(unsupported(
+            "a sidecar of durable recover is read in the format its trailer names; --log-format and --with-index do not apply",
+        ));
+    }
+    if args.follow && sidecar.is_some() {
+        return Err(unsupported(
+            "--follow is not supported for a sidecar of durable recover (it never grows)",
+        ));
+    }
+    if args.follow && matches!(kind, Kind::Aof(_) | Kind::ProglogIndex) {
         return Err(unsupported(&format!(
             "--follow is not supported for {kind_name} (it is preallocated and memory-mapped, so its size says nothing about new data)"
         )));
     }
-    if matches!(format, DumpFormat::Raw | DumpFormat::Blob)
-        && matches!(input.kind, Kind::ProglogIndex)
-    {
+    if matches!(format, DumpFormat::Raw | DumpFormat::Blob) && matches!(kind, Kind::ProglogIndex) {
         return Err(unsupported(&format!(
             "a proglog index holds no record data to print with --format {}; dump its store, or use --format text or json for the entries",
             format_name(format)
         )));
     }
-    if args.with_index.is_some() && !matches!(input.kind, Kind::ProglogStore) {
+    if args.with_index.is_some() && !matches!(kind, Kind::ProglogStore) {
         return Err(unsupported(&format!(
             "--with-index names the index of a proglog store, and this is {kind_name}: it would do nothing"
         )));
     }
-    let resyncs = matches!(input.kind, Kind::Native(_) | Kind::Lines);
+    let resyncs = matches!(kind, Kind::Native(_) | Kind::Lines);
     if args.resync && !resyncs {
         return Err(unsupported(&format!(
             "--resync would do nothing: {kind_name} has no record marks to find the next valid record by, so damage ends what can be read"
         )));
     }
-    let on_damage = if args.resync {
-        OnDamage::Resync
-    } else {
-        OnDamage::Stop
+    let mut reader = match (&input, &sidecar) {
+        (Some(input), _) => input.reader(on_damage),
+        (None, Some(side)) => side.reader(on_damage).map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
     };
-    let mut reader = input.reader(on_damage);
     let mut d = Dumper {
         args,
         format,
-        checksum_name: log::algorithm_of(&input.kind).map_or("-", |a| a.name()),
-        native: matches!(input.kind, Kind::Native(_)),
+        checksum_name: log::algorithm_of(&kind).map_or("-", |a| a.name()),
+        native: matches!(kind, Kind::Native(_)),
         resync_hint: resyncs && !args.resync,
         blob: None,
         split: None,
     };
     let mut out = Output::stdout();
+    if let Some(side) = &sidecar
+        && matches!(format, DumpFormat::Text | DumpFormat::Hex)
+    {
+        let t = &side.trailer;
+        out.text(&format!(
+            "# {}: {} bytes that durable recover {} {} at offset {} ({}; offsets below are the log's); `durable log restore {}` puts them back\n",
+            quoted(&args.log),
+            t.len,
+            match t.change {
+                durable::recover::sidecar::Change::Cut => "cut from",
+                durable::recover::sidecar::Change::ZeroFilled => "zero-filled in",
+                durable::recover::sidecar::Change::Rewritten => "replaced in",
+            },
+            quoted(&t.source),
+            t.offset,
+            t.format.name(),
+            durable::shell_word(&args.log),
+        ))?;
+    }
     let mut worst = Exit::Success;
     let mut printed = 0u64;
     let wanted = |r: &Record| {

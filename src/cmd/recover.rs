@@ -5,15 +5,17 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use durable::quote::quoted;
-use durable::recover::{self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions};
-use durable::{Error, Settled, SyncLevel};
+use durable::recover::{
+    self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions, Restore, Untouched,
+};
+use durable::{Error, Settled, SyncLevel, shell_word};
 
 use super::json::{
-    self, Data, ErrorLine, RecoverIndex, RecoverJournal, RecoverLog, RecoverOther, RecoverTemp,
-    SalvageResult, SkippedRegion,
+    self, Data, ErrorLine, RecoverIndex, RecoverJournal, RecoverLog, RecoverOther, RecoverSkipped,
+    RecoverTemp, SalvageResult, SkippedRegion,
 };
 use super::{Failure, print_stdout};
-use crate::cli::{RecoverArgs, SalvageArgs};
+use crate::cli::{RecoverArgs, RestoreArgs, SalvageArgs};
 use crate::exit::Exit;
 
 pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
@@ -24,6 +26,8 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         sync: SyncLevel::Full,
         format: args.log_format.map(Into::into),
         index: args.with_index.clone(),
+        backup_dir: args.backup_dir.clone(),
+        one_file_system: args.one_file_system,
     };
     if let Some(why) = with_index_misuse(&args) {
         if args.json {
@@ -37,42 +41,139 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         }
         return Err(anyhow!(why).into());
     }
-    let mut worst = Exit::Success;
+    if let Some(dir) = &args.backup_dir
+        && !std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
+    {
+        return Err(usage(format!(
+            "the backup directory {} does not exist or is not a directory; nothing was changed",
+            quoted(dir)
+        )));
+    }
+    if args.one_file_system && !args.paths.iter().any(|p| p.is_dir()) {
+        return Err(usage(
+            "-x/--one-file-system only applies to directories, and no PATH is one; nothing was changed"
+                .into(),
+        ));
+    }
+    // Each result is printed as it is found (a big tree streams), each error as it happens.
+    let printer = std::cell::RefCell::new(Printer {
+        json: args.json,
+        worst: Exit::Success,
+        progress: Progress::new(),
+        failed: None,
+    });
     for path in &args.paths {
-        let mut lines = Vec::new();
-        let mut errors = Vec::new();
         let result = recover::recover(
             path,
             &opts,
             &mut (),
-            |outcome| {
-                worst = worst.worst(outcome_exit(&outcome, &opts));
-                lines.push(if args.json {
-                    outcome_json(&outcome, &opts)
-                } else {
-                    Ok(outcome_text(&outcome, &opts))
-                });
-            },
-            |error| errors.push(error),
+            |outcome| printer.borrow_mut().outcome(&outcome, &opts),
+            |error| printer.borrow_mut().error(&error, path),
         );
         if let Err(error) = result {
-            errors.push(error);
-        }
-        print_stdout(&lines.into_iter().collect::<Result<Vec<_>, _>>()?.concat())?;
-        for error in errors {
-            worst = worst.worst(error_exit(&error));
-            if args.json {
-                let line = ErrorLine::outcome(
-                    Some(error_path(&error, path)),
-                    error.to_string(),
-                    error_exit(&error),
-                );
-                print_stdout(&format!("{}\n", json::line(&line)?))?;
-            }
-            eprintln!("durable: {error}");
+            printer.borrow_mut().error(&error, path);
         }
     }
-    Ok(worst)
+    let mut printer = printer.into_inner();
+    printer.progress.clear();
+    match printer.failed {
+        Some(failure) => Err(failure),
+        None => Ok(printer.worst),
+    }
+}
+
+/// Prints recover's results as they come, keeps the worst exit status, and shows progress.
+struct Printer {
+    json: bool,
+    worst: Exit,
+    progress: Progress,
+    /// Writing to stdout failed (not a closed pipe): stop printing, report it at the end.
+    failed: Option<Failure>,
+}
+
+impl Printer {
+    fn outcome(&mut self, outcome: &Outcome, opts: &RecoverOptions) {
+        self.worst = self.worst.worst(outcome_exit(outcome, opts));
+        let text = if self.json {
+            outcome_json(outcome, opts)
+        } else {
+            Ok(outcome_text(outcome, opts))
+        };
+        self.progress.clear();
+        if self.failed.is_none()
+            && let Err(f) = text.and_then(|text| print_stdout(&text))
+        {
+            self.failed = Some(f);
+        }
+        self.progress.tick(outcome);
+    }
+
+    fn error(&mut self, error: &Error, given: &Path) {
+        let exit = error_exit(error);
+        self.worst = self.worst.worst(exit);
+        self.progress.clear();
+        if self.json && self.failed.is_none() {
+            let line = ErrorLine::outcome(Some(error_path(error, given)), error.to_string(), exit);
+            if let Err(f) = json::line(&line).and_then(|l| print_stdout(&format!("{l}\n"))) {
+                self.failed = Some(f);
+            }
+        }
+        eprintln!("durable: {error}");
+    }
+}
+
+/// A count of the files looked at, on stderr, while stderr is a terminal and stdout is not
+/// (when both are, the results themselves show the progress).
+struct Progress {
+    on: bool,
+    files: u64,
+    shown: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            on: std::io::stderr().is_terminal() && !std::io::stdout().is_terminal(),
+            files: 0,
+            shown: false,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, outcome: &Outcome) {
+        self.files += 1;
+        if !self.on || self.last.elapsed() < std::time::Duration::from_millis(200) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let path = match outcome {
+            Outcome::Log(r) => &r.path,
+            Outcome::Journal { target, .. } => target,
+            Outcome::Temp { path, .. }
+            | Outcome::Untouched { path, .. }
+            | Outcome::Skipped { path, .. } => path,
+        };
+        let dir = path.parent().unwrap_or(path).display().to_string();
+        let dir: String = dir.chars().take(60).collect();
+        eprint!("\r\x1b[Krecover: {} files looked at, in {dir}", self.files);
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        exit: Exit::Error,
+        error: anyhow!(message),
+    }
 }
 
 /// `--with-index` given where it would do nothing: with several paths, a directory, or a file
@@ -141,7 +242,10 @@ fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
             };
             main.worst(index)
         }
-        Outcome::Journal { .. } | Outcome::Temp { .. } | Outcome::Untouched { .. } => {
+        Outcome::Journal { .. }
+        | Outcome::Temp { .. }
+        | Outcome::Untouched { .. }
+        | Outcome::Skipped { .. } => {
             let _ = opts;
             Exit::Success
         }
@@ -166,7 +270,13 @@ fn index_text(i: &IndexRecovery) -> String {
     let sidecar = i
         .sidecar
         .as_ref()
-        .map(|s| format!("; the old bytes from there are in {}", quoted(&s)))
+        .map(|s| {
+            format!(
+                "; the old index is kept in {} (`durable log restore {}` puts it back)",
+                quoted(s),
+                shell_word(s)
+            )
+        })
         .unwrap_or_default();
     match i.action {
         IndexAction::Clean => format!(
@@ -186,7 +296,7 @@ fn index_text(i: &IndexRecovery) -> String {
             i.bytes_removed,
             i.sidecar
                 .as_ref()
-                .map(|s| format!(" (kept in {})", quoted(&s)))
+                .map(|s| format!(" (kept in {})", quoted(s)))
                 .unwrap_or_default()
         ),
     }
@@ -199,7 +309,13 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
             let sidecar = r
                 .sidecar
                 .as_ref()
-                .map(|s| format!(", saved to {}", quoted(&s)))
+                .map(|s| {
+                    format!(
+                        ", saved to {} (`durable log restore {}` puts them back)",
+                        quoted(s),
+                        shell_word(s)
+                    )
+                })
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
@@ -224,14 +340,8 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed
                 ),
                 LogAction::ZeroFilled => format!(
-                    "{path}: zero-filled {} bytes from offset {} ({}; the file keeps its size){sidecar}\n",
-                    r.bytes_removed,
-                    r.bytes_kept,
-                    if r.status == durable::log::Status::Corrupt {
-                        "--force: no magic marks where its data ends"
-                    } else {
-                        "after the last checkpoint"
-                    }
+                    "{path}: zero-filled {} bytes from offset {} (after the last checkpoint; the file keeps its size){sidecar}\n",
+                    r.bytes_removed, r.bytes_kept
                 ),
                 LogAction::WouldZeroFill => format!(
                     "{path}: would zero-fill {} bytes from offset {} (after the last checkpoint){}\n",
@@ -239,7 +349,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_kept,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(", saving them in {}", quoted(&s)))
+                        .map(|s| format!(", saving them in {}", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::WouldTruncate => format!(
@@ -250,17 +360,18 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" into {}", quoted(&s)))
+                        .map(|s| format!(" into {}", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,
                     super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
+                    shell_word(&r.path),
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" (keeping what it removes in {})", quoted(&s)))
+                        .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
             }
@@ -313,8 +424,24 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 quoted(&path)
             ),
         },
-        Outcome::Untouched { path } => format!(
-            "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+        Outcome::Untouched { path, reason } => match reason {
+            Untouched::NotOurs => format!(
+                "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+                quoted(&path)
+            ),
+            Untouched::Sidecar { log, offset } => format!(
+                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
+                quoted(&path),
+                quoted(&log),
+                shell_word(path)
+            ),
+            Untouched::NotOurJournal { why } => format!(
+                "{}: untouched: named like a journal of durable save, but {why}, so it may not be ours\n",
+                quoted(&path)
+            ),
+        },
+        Outcome::Skipped { path, filesystem } => format!(
+            "{}: skipped, a {filesystem} filesystem (kernel pseudo-files, not data)\n",
             quoted(&path)
         ),
     }
@@ -414,10 +541,35 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
             dry_run: opts.dry_run,
             exit_code: exit,
         }),
-        Outcome::Untouched { path } => json::line(&RecoverOther {
+        Outcome::Untouched { path, reason } => json::line(&RecoverOther {
             path: Data::path(path),
-            kind: "other",
+            kind: match reason {
+                Untouched::NotOurs => "other",
+                Untouched::Sidecar { .. } => "sidecar",
+                Untouched::NotOurJournal { .. } => "journal",
+            },
             outcome: "untouched",
+            log: match reason {
+                Untouched::Sidecar { log, .. } => Some(Data::path(log)),
+                _ => None,
+            },
+            offset: match reason {
+                Untouched::Sidecar { offset, .. } => Some(*offset),
+                _ => None,
+            },
+            reason: match reason {
+                Untouched::NotOurJournal { why } => {
+                    Some(format!("named like a journal of durable save, but {why}"))
+                }
+                _ => None,
+            },
+            exit_code: exit,
+        }),
+        Outcome::Skipped { path, filesystem } => json::line(&RecoverSkipped {
+            path: Data::path(path),
+            kind: "directory",
+            outcome: "skipped",
+            filesystem,
             exit_code: exit,
         }),
     }
@@ -477,4 +629,46 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     };
     print_stdout(&text)?;
     Ok(Exit::Success)
+}
+
+pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    for path in &args.sidecars {
+        match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {
+            Ok(done) => {
+                let t = &done.trailer;
+                let log = quoted(&t.source);
+                let what = match t.change {
+                    recover::sidecar::Change::Cut => {
+                        format!("{} bytes at offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::ZeroFilled => {
+                        format!("{} bytes over the zeros from offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::Rewritten => {
+                        format!("the old index ({} bytes)", t.len)
+                    }
+                };
+                print_stdout(&match done.outcome {
+                    Restore::Restored => format!(
+                        "{log}: put back {what} from {}; the sidecar can be removed now\n",
+                        quoted(path)
+                    ),
+                    Restore::WouldRestore => {
+                        format!("{log}: would put back {what} from {}\n", quoted(path))
+                    }
+                    Restore::AlreadyThere => format!(
+                        "{log}: already holds the bytes of {}; nothing to do\n",
+                        quoted(path)
+                    ),
+                })?;
+            }
+            Err(error) => {
+                let exit = error_exit(&error);
+                worst = worst.worst(exit);
+                eprintln!("durable: {error}");
+            }
+        }
+    }
+    Ok(worst)
 }

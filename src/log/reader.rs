@@ -252,6 +252,12 @@ pub fn is_paired_index(path: &Path) -> bool {
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
     let main = open_part(path, opts.write)?;
+    // A sidecar kept by recover is never read as a log, whatever its bytes look like.
+    if let Some(trailer) =
+        crate::recover::sidecar::identify(&main.file, main.size).map_err(inspect(path))?
+    {
+        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
+    }
     // Only the suffix matters to detection, so a name that is not UTF-8 is read lossily.
     let name = path
         .file_name()

@@ -628,3 +628,70 @@ pub(crate) use interrupt::{
     defer as defer_interrupts, install as install_interrupt_handler, mark_committed,
     pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
 };
+
+/// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
+/// hole follows (a sparse tail). Filesystems without hole reporting answer `offset` itself.
+///
+/// # Platform specific behavior
+/// `lseek(SEEK_DATA)` on Linux, macOS and the BSDs; elsewhere every byte counts as data. It
+/// moves the descriptor's file position, which durable never uses (all reads are `pread`).
+pub(crate) fn next_data(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        match rustix::fs::seek(file.as_fd(), rustix::fs::SeekFrom::Data(offset)) {
+            Ok(at) => Ok(Some(at)),
+            Err(rustix::io::Errno::NXIO) => Ok(None),
+            // No hole reporting on this filesystem: read everything.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => Ok(Some(offset)),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    {
+        let _ = file;
+        Ok(Some(offset))
+    }
+}
+
+/// If the directory `path` is the root of a kernel pseudo-filesystem (proc, sysfs, cgroup, …),
+/// its name: such trees hold no data files, reading some of their files has side effects or
+/// blocks, and they are skipped when a directory is walked.
+///
+/// # Platform specific behavior
+/// Linux: `statfs(2)` and the filesystem's magic number. Elsewhere: always `None`.
+pub(crate) fn pseudo_filesystem(path: &Path) -> io::Result<Option<&'static str>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // The magic numbers of <linux/magic.h>.
+        const PSEUDO: &[(u64, &str)] = &[
+            (0x9fa0, "proc"),
+            (0x6265_6572, "sysfs"),
+            (0x1cd1, "devpts"),
+            (0x0027_e0eb, "cgroup"),
+            (0x6367_7270, "cgroup2"),
+            (0x6462_6720, "debugfs"),
+            (0x7472_6163, "tracefs"),
+            (0x7363_6673, "securityfs"),
+            (0x6165_676c, "pstore"),
+            (0xcafe_4a11, "bpf"),
+            (0x6265_6570, "configfs"),
+            (0x6573_5543, "fusectl"),
+            (0xf97c_ff8c, "selinuxfs"),
+            (0x4341_5d53, "smackfs"),
+            (0x1980_0202, "mqueue"),
+            (0xde5e_81e4, "efivarfs"),
+            (0x4249_4e4d, "binfmt_misc"),
+            (0x6e73_6673, "nsfs"),
+            (0x6759_6969, "rpc_pipefs"),
+        ];
+        let stat = rustix::fs::statfs(path).map_err(io::Error::from)?;
+        // f_type is signed on some targets: compare its low 32 bits.
+        let magic = (stat.f_type as u64) & 0xffff_ffff;
+        Ok(PSEUDO.iter().find(|(m, _)| *m == magic).map(|(_, n)| *n))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}

@@ -358,24 +358,42 @@ pub(crate) fn recover(env: &Env, extra: &[&str], paths: &[&Path]) -> (Run, Vec<V
     (r, v)
 }
 
-/// The sidecar of `path` cut (or zero-filled) at `offset`.
+/// Whether recover treats `path` as a file of a proglog segment (by its name here): its sidecars
+/// go beside the segment's directory, not into it.
+fn proglog_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "store" || e == "index")
+}
+
+/// The sidecar of `path` cut (or zero-filled) at `offset` (a proglog index: its whole old
+/// bytes, at offset 0).
 pub(crate) fn sidecar(path: &Path, offset: usize) -> PathBuf {
-    let mut name = path.file_name().expect("file name").to_os_string();
-    name.push(format!(".discarded-{offset}"));
-    path.with_file_name(name)
+    if proglog_file(path) {
+        crate::common::proglog_sidecar_path(path, offset as u64)
+    } else {
+        crate::common::sidecar_path(path, offset as u64)
+    }
+}
+
+/// The bytes a sidecar keeps (its trailer checked and removed), or the error reading it.
+pub(crate) fn read_sidecar(side: &Path) -> std::io::Result<Vec<u8>> {
+    fs::read(side).map(|b| crate::common::parse_sidecar(&b).0)
 }
 
 /// Names of the sidecars of `path` (any offset).
 pub(crate) fn sidecars_of(path: &Path) -> Vec<String> {
-    let prefix = format!(
-        "{}.discarded-",
-        path.file_name().expect("name").to_string_lossy()
-    );
-    let mut out: Vec<String> = fs::read_dir(path.parent().expect("parent"))
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let prefix = format!("{}.", path.file_name().expect("name").to_string_lossy());
+    let dir = sidecar(path, 0)
+        .parent()
+        .expect("sidecar directory")
+        .to_path_buf();
+    let mut out: Vec<String> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with(".durable-sidecar"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     out.sort();
     out
 }

@@ -16,6 +16,7 @@ mod log_end;
 mod log_props;
 mod output;
 mod recover;
+mod recover_boot;
 mod save;
 mod storm;
 mod strace;

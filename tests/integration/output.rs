@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::common::{self, Cases, Env, durable_path};
 use crate::formats::{INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, index_for, lines_log, padded, store};
 use crate::log::{Run, append_each, json_lines, layout, run, s};
+use std::process::{Command, Stdio};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -485,7 +486,31 @@ fn non_utf8_fixtures(env: &Env) -> Fixtures {
 
     // What recover meets in a directory besides logs.
     fs::write(at(b"\xf8U"), b"target of an interrupted save\n").expect("write");
-    fs::write(at(b".\xf8U.durable-journal"), [7u8; 100]).expect("write");
+    // A journal of ours: a journaled save stopped (by the test-only fault switch) after its
+    // journal was flushed, before the target was written.
+    let saved = Command::new("sh")
+        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
+        .arg(durable_path())
+        .args(["save", "--strategy", "journal"])
+        .arg(at(b"\xf8U"))
+        .env("DURABLE_FAULT", "sync-dir-journal:crash")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"new content\n")?;
+            child.wait()
+        })
+        .expect("run an interrupted journaled save");
+    assert!(!saved.success(), "the fault switch stopped the save");
+    assert!(
+        at(b".\xf8U.durable-journal").exists(),
+        "the interrupted save left its journal"
+    );
     fs::write(
         at(b".\xf7.0123456789abcdef.durable-tmp"),
         b"stale temp of an interrupted save",
@@ -671,6 +696,13 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
         os_args(&[&"recover", &"--json", &missing]),
         b"",
         2,
+    );
+    // A kernel pseudo-filesystem is skipped.
+    go(
+        "recover",
+        os_args(&[&"recover", &"--json", &"--dry-run", &"/proc"]),
+        b"",
+        0,
     );
 
     // log salvage: a copy, then a refusal (the destination exists).

@@ -21,7 +21,8 @@ pub enum Oracle {
     /// `durable recover DIR`, then the target holds `old` (`None`: no file) or `new`, and only
     /// `new` once the command exited 0. An empty file is not "no file": it is a violation
     /// (unless one of the two contents is empty). Recover must exit 0 and leave no temporary
-    /// file or journal behind. With `without_recover`, a plain read of the target before
+    /// file or journal of ours behind (a journal the crash caught before its header was
+    /// written is not provably ours: recover leaves it, and the next save settles it). With `without_recover`, a plain read of the target before
     /// recover must already see `old` or `new` (the atomic strategy's promise to readers).
     Save {
         target: String,
@@ -40,8 +41,9 @@ pub enum Oracle {
         appends: Vec<Vec<Vec<u8>>>,
     },
     /// Running `durable recover LOG` again ends where the uninterrupted run ended: the same log
-    /// bytes and the same sidecar (`LOG.discarded-P`) with the same bytes; a further sidecar
-    /// `LOG.discarded-P.N` (bytes the crash changed in the cut tail) is allowed.
+    /// bytes and the same sidecar (`.durable-recovered/LOG.P.durable-sidecar`) keeping the
+    /// same bytes; a further sidecar `LOG.P.N.durable-sidecar` (bytes the crash changed in the
+    /// cut tail) is allowed.
     Recover { log: String },
 }
 
@@ -314,7 +316,11 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
                 .expect("list the crash directory")
                 .0
                 .into_keys()
-                .filter(|n| n.ends_with(".durable-tmp") || n.ends_with(".durable-journal"))
+                .filter(|n| {
+                    n.ends_with(".durable-tmp")
+                        || (n.ends_with(".durable-journal")
+                            && std::fs::read(dir.join(n)).is_ok_and(|b| journal_header_ok(&b)))
+                })
                 .collect();
             Observed::Save {
                 before,
@@ -354,6 +360,19 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
     }
 }
 
+/// Whether a journal starts with our header: magic, checksum, flags and reserved bytes as
+/// docs/DURABILITY.md ("Journal format") lays them out.
+fn journal_header_ok(b: &[u8]) -> bool {
+    let Some(h) = b.get(..64) else {
+        return false;
+    };
+    let le32 = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().expect("4 bytes"));
+    h[..8] == *b"DURJNL\0\x01"
+        && le32(60) == crc32fast::hash(&h[..60])
+        && le32(52) <= 1
+        && le32(56) == 0
+}
+
 /// The payloads `log dump --format json` printed.
 fn payloads(dump: &Output) -> Result<Vec<Vec<u8>>, String> {
     if !dump.status.success() {
@@ -378,22 +397,32 @@ fn payloads(dump: &Output) -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
-/// For the recover oracle: the log and its sidecars in `dir`, by name.
+/// For the recover oracle: the log and its sidecars (in `dir/.durable-recovered/`), by name.
 fn sidecar_files(dir: &Path, oracle: &Oracle) -> Option<BTreeMap<String, Vec<u8>>> {
     let Oracle::Recover { log } = oracle else {
         return None;
     };
-    let prefix = format!("{log}.discarded-");
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).expect("list directory") {
-        let name = entry
-            .expect("directory entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        if name == *log || name.starts_with(&prefix) {
-            let bytes = std::fs::read(dir.join(&name)).expect("read log or sidecar");
-            files.insert(name, bytes);
+    files.insert(
+        log.clone(),
+        std::fs::read(dir.join(log)).expect("read the log"),
+    );
+    let side_dir = dir.join(common::SIDECAR_DIR);
+    if let Ok(entries) = std::fs::read_dir(&side_dir) {
+        let prefix = format!("{log}.");
+        for entry in entries {
+            let name = entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".durable-sidecar") {
+                let bytes = std::fs::read(side_dir.join(&name)).expect("read a sidecar");
+                files.insert(
+                    format!("{}/{name}", common::SIDECAR_DIR),
+                    common::parse_sidecar(&bytes).0,
+                );
+            }
         }
     }
     Some(files)
@@ -526,15 +555,17 @@ fn judge(
             }
             let reference = reference.expect("a reference for the recover oracle");
             // A rerun that finds other bytes in the tail than the first sidecar holds (the
-            // crash let part of the cut reach the disk) keeps them in `LOG.discarded-P.N` instead
-            // of overwriting: by design (FORMAT.md), and no byte is lost. Those extra
+            // crash let part of the cut reach the disk) keeps them in `LOG.P.N.durable-sidecar`
+            // instead of overwriting: by design (FORMAT.md), and no byte is lost. Those extra
             // sidecars are allowed; everything else must match.
             let files: BTreeMap<String, Vec<u8>> = files
                 .iter()
                 .filter(|(name, _)| {
                     !reference.keys().any(|r| {
-                        name.strip_prefix(r.as_str())
+                        r.strip_suffix(".durable-sidecar")
+                            .and_then(|stem| name.strip_prefix(stem))
                             .and_then(|rest| rest.strip_prefix('.'))
+                            .and_then(|rest| rest.strip_suffix(".durable-sidecar"))
                             .is_some_and(|n| n.parse::<u32>().is_ok())
                     })
                 })

@@ -207,7 +207,7 @@ fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: boo
     );
     let side = sidecar(&path, 0);
     assert_eq!(
-        fs::read(&side).expect("sidecar"),
+        read_sidecar(&side).expect("sidecar"),
         &bytes[..tail],
         "{case}: the sidecar"
     );
@@ -320,7 +320,7 @@ fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8]) {
         "{case}: zero-filled from {tail} to {last}, nothing else"
     );
     assert_eq!(
-        fs::read(sidecar(&path, tail)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
+        read_sidecar(&sidecar(&path, tail)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
         &damaged[tail..=last],
         "{case}: the sidecar holds the overwritten bytes"
     );

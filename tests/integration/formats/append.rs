@@ -639,5 +639,5 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
     let (r, _) = recover(&env, &["--force", "--log-format", "lines"], &[&path]);
     assert_eq!(r.code, 0, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), b"");
-    assert_eq!(fs::read(sidecar(&path, 0)).expect("sidecar"), text);
+    assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), text);
 }

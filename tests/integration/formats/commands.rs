@@ -380,7 +380,7 @@ fn huge_store_length_is_a_torn_tail_in_bounded_memory() {
             assert_eq!(r.code, 0, "{what}: recover: {}", show(&r));
             assert_eq!(fs::read(&path).expect("read"), good, "{what}");
             assert_eq!(
-                fs::read(sidecar(&path, end)).expect("sidecar"),
+                read_sidecar(&sidecar(&path, end)).expect("sidecar"),
                 &bytes[end..],
                 "{what}"
             );

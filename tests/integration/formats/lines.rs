@@ -207,7 +207,7 @@ fn torn_at_every_cut_point() {
                 assert!(!side.exists(), "{case}: sidecar for a clean log");
             } else {
                 assert_eq!(
-                    fs::read(&side).unwrap_or_else(|e| panic!("{case}: sidecar {side:?}: {e}")),
+                    read_sidecar(&side).unwrap_or_else(|e| panic!("{case}: sidecar {side:?}: {e}")),
                     &full[at..cut],
                     "{case}: sidecar + kept bytes == the damaged file"
                 );
@@ -330,7 +330,7 @@ fn corruption_in_the_middle_is_refused_forced_or_salvaged() {
     assert_eq!(r.code, 0, "recover --force: {}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), &bytes[..bounds[1]]);
     assert_eq!(
-        fs::read(sidecar(&path, bounds[1])).expect("sidecar"),
+        read_sidecar(&sidecar(&path, bounds[1])).expect("sidecar"),
         &bytes[bounds[1]..],
         "the sidecar keeps everything removed"
     );
@@ -360,7 +360,7 @@ fn damaged_last_line_is_a_torn_tail() {
     assert_eq!(r.code, 0, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), &bytes[..bounds[last]]);
     assert_eq!(
-        fs::read(sidecar(&path, bounds[last])).expect("sidecar"),
+        read_sidecar(&sidecar(&path, bounds[last])).expect("sidecar"),
         &bytes[bounds[last]..]
     );
 }
