@@ -189,9 +189,14 @@ pub struct SaveArgs {
     #[arg(long)]
     pub backup: bool,
 
-    /// Leave TARGET alone, mtime included, when the new content equals the current content.
+    /// Leave TARGET alone, mtime included, when the new content equals the current content (a
+    /// --mode that differs from TARGET's bits counts as a change).
     #[arg(long)]
     pub if_changed: bool,
+
+    /// Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged).
+    #[arg(long)]
+    pub allow_empty: bool,
 
     /// Re-read what was written and compare it (length and CRC-32) before reporting success.
     #[arg(long)]

@@ -132,6 +132,20 @@ pub enum Error {
         /// The journal.
         journal: PathBuf,
     },
+    /// The input was empty and would have replaced a non-empty target (`--allow-empty` allows
+    /// it).
+    #[error(
+        "the new content for {} is empty ({input} gave 0 bytes) and {} holds {old_len} bytes: refusing to empty it (pass --allow-empty if that is what you want)",
+        quoted(&.path), quoted(&.path)
+    )]
+    EmptyInput {
+        /// The target.
+        path: PathBuf,
+        /// Where the content came from: "standard input", a path, a command.
+        input: String,
+        /// The target's size.
+        old_len: u64,
+    },
     /// Read-back after writing did not match what was written.
     #[error("verification failed: {} does not read back as what was written", quoted(&.path))]
     VerifyMismatch {
@@ -372,6 +386,7 @@ impl Error {
             | Error::SymlinkInPlace { path }
             | Error::NameTooLong { path, .. }
             | Error::VerifyMismatch { path, .. }
+            | Error::EmptyInput { path, .. }
             | Error::NotALog { path, .. }
             | Error::ChecksumConflict { path, .. }
             | Error::Unsupported { path, .. }

@@ -73,8 +73,12 @@ pub struct SaveOptions {
     pub no_clobber: bool,
     /// Keep the previous version as `TARGET.bak`.
     pub backup: bool,
-    /// Leave the target alone (not even its mtime) when the new content equals the old.
+    /// Leave the target alone (not even its mtime) when the new content equals the old and the
+    /// metadata asked for (`mode`) is already the target's.
     pub if_changed: bool,
+    /// Replace a non-empty target with empty content; without it, empty input is refused
+    /// ([`Error::EmptyInput`]), since an empty file is the outcome this crate exists to prevent.
+    pub allow_empty: bool,
     /// Re-read what was written and compare before reporting success.
     pub verify: bool,
 }
@@ -172,6 +176,35 @@ fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     Ok(target)
 }
 
+/// Whether `--if-changed` may leave the target alone when the content is the same: not when
+/// `--mode` asks for permission bits the file does not have (that is a change too).
+fn may_skip_unchanged(opts: &SaveOptions, target: &Target) -> bool {
+    opts.if_changed
+        && target
+            .existing
+            .is_some_and(|e| opts.mode.is_none_or(|m| m == e.mode))
+}
+
+/// Refuse to replace a non-empty target with empty content unless `--allow-empty` (checked
+/// once the input has ended, before anything is committed).
+fn check_not_emptied(
+    opts: &SaveOptions,
+    target: &Target,
+    len: u64,
+    input: &dyn Input,
+) -> Result<()> {
+    match target.existing {
+        Some(existing) if len == 0 && existing.len > 0 && !opts.allow_empty => {
+            Err(Error::EmptyInput {
+                path: target.path.clone(),
+                input: input.describe(),
+                old_len: existing.len,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What [`save`] would do with these options, without changing anything.
 pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
     let target = prepare(given, opts)?;
@@ -204,9 +237,20 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
             quoted(&target.path)
         ));
     }
-    if opts.if_changed {
+    if may_skip_unchanged(opts, &target) {
         notes.push(
             "--if-changed: if the input equals the current content, the steps after writing are skipped"
+                .into(),
+        );
+    } else if opts.if_changed && exists {
+        notes.push(format!(
+            "--if-changed: --mode {:04o} differs from the current bits, so the file is written whatever the input",
+            opts.mode.unwrap_or_default()
+        ));
+    }
+    if exists && !opts.allow_empty {
+        notes.push(
+            "empty input is refused (the target is not emptied) unless --allow-empty is given"
                 .into(),
         );
     }
@@ -423,7 +467,7 @@ fn save_atomic(
             TempFile::create_in(&target.dir, &target.name)
         })
         .left(Aftermath::Unchanged)?;
-    let compare = old.as_ref().filter(|_| opts.if_changed);
+    let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
         let mut file = temp.file();
         write_step(
@@ -439,10 +483,11 @@ fn save_atomic(
     };
     input.finish()?;
     report.bytes = pumped.len;
-    if opts.if_changed && pumped.identical {
+    if pumped.identical {
         report.outcome = Outcome::Unchanged;
         return Ok(()); // dropping `temp` removes it
     }
+    check_not_emptied(opts, target, pumped.len, input)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let from = old.as_ref().zip(target.existing.as_ref());
     t.run(Step::Metadata, temp.path(), || {
@@ -527,7 +572,7 @@ fn save_in_place(
         Aftermath::Damaged
     };
     let file = out.file();
-    let compare = (opts.if_changed && !created).then_some(file);
+    let compare = may_skip_unchanged(opts, &target).then_some(file);
     let pumped = write_step(
         t,
         Step::WriteTarget,
@@ -537,7 +582,7 @@ fn save_in_place(
         !created,
         opts.verify,
         |offset, chunk, identical_so_far| {
-            if opts.if_changed && identical_so_far {
+            if identical_so_far {
                 Ok(()) // the bytes are already there
             } else {
                 platform::write_all_at(file, chunk, offset)
@@ -546,10 +591,12 @@ fn save_in_place(
     )?;
     input.finish()?;
     report.bytes = pumped.len;
-    if opts.if_changed && pumped.identical {
+    if pumped.identical {
         report.outcome = Outcome::Unchanged;
         return Ok(());
     }
+    // Empty input wrote nothing, so the target is still whole here.
+    check_not_emptied(opts, &target, pumped.len, input)?;
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
         .left(broken)?;
     if created || opts.mode.is_some() {
@@ -644,7 +691,7 @@ fn save_journal(
         }
     })?;
     journal::lock(journal.file(), &target, &journal_path)?;
-    let compare = old.as_ref().filter(|_| opts.if_changed);
+    let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, &target));
     let file = journal.file();
     let pumped = pump(input, compare, Checksum::Sha256, |offset, chunk, _| {
         platform::write_all_at(file, chunk, HEADER_LEN + offset)
@@ -659,10 +706,11 @@ fn save_journal(
     })?;
     input.finish()?;
     report.bytes = pumped.len;
-    if opts.if_changed && pumped.identical {
+    if pumped.identical {
         report.outcome = Outcome::Unchanged;
         return Ok(()); // dropping `journal` removes it
     }
+    check_not_emptied(opts, &target, pumped.len, input)?;
     let header = Header {
         len: pumped.len,
         sha256: pumped.sha256.unwrap_or_default(),

@@ -113,6 +113,7 @@ fn options(args: &SaveArgs) -> SaveOptions {
         no_clobber: args.no_clobber,
         backup: args.backup,
         if_changed: args.if_changed,
+        allow_empty: args.allow_empty,
         verify: args.verify,
     }
 }

@@ -204,17 +204,61 @@ fn binary_content_round_trips() {
     }
 }
 
-// Guards: an empty input empties an existing file and creates an empty new one.
+// Guards: with --allow-empty, an empty input empties an existing file; an empty new file is
+// created without it.
 #[test]
 fn empty_input_round_trips() {
     for strategy in STRATEGIES {
         let env = Env::new();
         env.write("T", "old content\n");
-        save_ok(&env, &["--strategy", strategy, "T"], "");
+        save_ok(&env, &["--allow-empty", "--strategy", strategy, "T"], "");
         assert_eq!(env.read("T"), b"", "{strategy} existing");
         save_ok(&env, &["--strategy", strategy, "new"], "");
         assert_eq!(env.read("new"), b"", "{strategy} new");
+        save_ok(&env, &["--strategy", strategy, "new"], "");
+        assert_eq!(env.read("new"), b"", "{strategy} empty over empty");
         env.assert_no_leftovers();
+    }
+}
+
+// Guards: empty input never silently replaces a non-empty file (issue 13, point 9): from
+// stdin, a closed stdin, an empty --from file and a producer that prints nothing, with every
+// strategy: exit 2, one sentence, the target unchanged (inode and mtime too), nothing left.
+#[test]
+fn empty_input_never_empties_a_file_without_allow_empty() {
+    for strategy in STRATEGIES {
+        for how in ["stdin", "closed stdin", "--from", "producer"] {
+            let env = Env::new();
+            let t = env.write("T", "precious content\n");
+            env.write("empty", "");
+            age(&t);
+            let (time, inode) = (mtime(&t), ino(&t));
+            let out = match how {
+                "stdin" => save(&env, &["--strategy", strategy, "T"], ""),
+                "--from" => save(&env, &["--strategy", strategy, "--from", "empty", "T"], ""),
+                "producer" => save(&env, &["--strategy", strategy, "T", "--", "true"], ""),
+                _ => std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("exec \"$0\" save --strategy {strategy} T <&-"))
+                    .arg(durable_path())
+                    .current_dir(env.dir.path())
+                    .env_remove("DURABLE_FAULT")
+                    .output()
+                    .expect("run sh"),
+            };
+            let case = format!("{strategy}, empty input from {how}");
+            assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+            let line = one_line(&out);
+            assert!(
+                line.contains("is empty")
+                    && line.contains("--allow-empty")
+                    && line.contains("T was not changed"),
+                "{case}: {line}"
+            );
+            assert_eq!(env.read("T"), b"precious content\n", "{case}");
+            assert_eq!((mtime(&t), ino(&t)), (time, inode), "{case}: touched");
+            env.assert_no_leftovers();
+        }
     }
 }
 
@@ -695,6 +739,52 @@ fn if_changed_skips_identical_content() {
     }
 }
 
+// Guards: --if-changed with a --mode the file does not have is a change (issue 13, point 7):
+// the bits asked for are applied, never "unchanged" with the old bits; with the bits it has,
+// the file is left alone.
+#[test]
+fn if_changed_applies_a_different_mode() {
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let t = env.write("T", "same content\n");
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let out = save_ok(
+            &env,
+            &[
+                "--if-changed",
+                "--mode",
+                "600",
+                "--json",
+                "--strategy",
+                strategy,
+                "T",
+            ],
+            "same content\n",
+        );
+        assert_eq!(json(&out)["outcome"], "written", "{strategy}");
+        assert_eq!(env.mode("T"), 0o600, "{strategy}: --mode not applied");
+        assert_eq!(env.read("T"), b"same content\n", "{strategy}");
+        age(&t);
+        let (time, inode) = (mtime(&t), ino(&t));
+        let out = save_ok(
+            &env,
+            &[
+                "--if-changed",
+                "--mode",
+                "600",
+                "--json",
+                "--strategy",
+                strategy,
+                "T",
+            ],
+            "same content\n",
+        );
+        assert_eq!(json(&out)["outcome"], "unchanged", "{strategy}: same bits");
+        assert_eq!((mtime(&t), ino(&t)), (time, inode), "{strategy}: touched");
+        env.assert_no_leftovers();
+    }
+}
+
 // Guards: different content is written, including inputs that share a prefix with the old
 // content but are longer or shorter, and a change only in a late chunk of a large file.
 #[test]
@@ -721,7 +811,14 @@ fn if_changed_writes_different_content() {
             let before = mtime(&t);
             let out = save_ok(
                 &env,
-                &["--if-changed", "--json", "--strategy", strategy, "T"],
+                &[
+                    "--if-changed",
+                    "--allow-empty",
+                    "--json",
+                    "--strategy",
+                    strategy,
+                    "T",
+                ],
                 new.clone(),
             );
             assert_eq!(json(&out)["outcome"], "written", "{strategy} {what}");
