@@ -146,6 +146,44 @@ pub enum Error {
         /// The target's size.
         old_len: u64,
     },
+    /// The file has an attribute that forbids what was to be done to it.
+    #[error(
+        "{} is {}: {why}; `{} {}` (as root) lifts that",
+        quoted(&.path), .protection.describe(), .protection.lift(), shell_word(.path)
+    )]
+    Protected {
+        /// The file.
+        path: PathBuf,
+        /// Its attribute.
+        protection: crate::target::Protection,
+        /// What needed to be done that the attribute forbids.
+        why: &'static str,
+    },
+    /// An atomic or journaled save cannot create its file in the target's directory.
+    #[error(
+        "cannot create {what} in the directory {} ({source}), which --strategy {strategy} needs{}",
+        quoted(&.dir),
+        if *.file_writable {
+            format!("; {} itself is writable: --strategy in-place writes it where it is (keeping its inode, but not crash-atomic)", quoted(&.path))
+        } else {
+            String::new()
+        }
+    )]
+    DirNotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The target.
+        path: PathBuf,
+        /// "a temporary file", "the journal".
+        what: &'static str,
+        /// The strategy that needs it.
+        strategy: &'static str,
+        /// The target exists and this process may write it.
+        file_writable: bool,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// Read-back after writing did not match what was written.
     #[error("verification failed: {} does not read back as what was written", quoted(&.path))]
     VerifyMismatch {
@@ -387,6 +425,8 @@ impl Error {
             | Error::NameTooLong { path, .. }
             | Error::VerifyMismatch { path, .. }
             | Error::EmptyInput { path, .. }
+            | Error::Protected { path, .. }
+            | Error::DirNotWritable { path, .. }
             | Error::NotALog { path, .. }
             | Error::ChecksumConflict { path, .. }
             | Error::Unsupported { path, .. }
@@ -421,6 +461,29 @@ impl Error {
             _ => {}
         }
         self
+    }
+
+    /// The same error, or, if the OS refused it (`EPERM`) because the file it is about is
+    /// append-only or immutable, [`Error::Protected`] saying so, with `why`.
+    pub fn or_protected(self, why: &'static str) -> Self {
+        let refused = match &self {
+            Error::Step { source, .. } | Error::Inspect { source, .. } => {
+                source.raw_os_error() == Some(crate::platform::errno::EPERM)
+            }
+            _ => false,
+        };
+        match self
+            .path()
+            .filter(|_| refused)
+            .map(|p| (p.to_path_buf(), crate::target::protection(p)))
+        {
+            Some((path, Some(protection))) => Error::Protected {
+                path,
+                protection,
+                why,
+            },
+            _ => self,
+        }
     }
 
     pub(crate) fn step(e: StepError, aftermath: Aftermath) -> Self {

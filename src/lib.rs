@@ -74,7 +74,7 @@ pub use save::{
     HardLinks, Outcome, Plan, PlannedStep, SaveOptions, SaveReport, Strategy, plan, save,
 };
 pub use step::{Observer, Step, StepRecord};
-pub use target::{Existing, Target};
+pub use target::{Existing, Protection, Target, protection};
 
 /// Process-wide set-up the binary does once at start-up: make writes past `ulimit -f` fail
 /// with `EFBIG` (so the temporary file is cleaned up) instead of killing the process.

@@ -17,7 +17,7 @@ use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
 use crate::meta;
 use crate::platform;
 use crate::quote::{c_quoted, quoted};
-use crate::step::{Observer, Step, StepRecord, Tracker};
+use crate::step::{Observer, Step, StepError, StepRecord, Tracker};
 use crate::target::{self, Target};
 
 /// How the new content replaces the old.
@@ -155,6 +155,17 @@ pub struct Plan {
 /// before anything else.
 fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     let target = target::resolve(given, !opts.no_follow)?;
+    if target.existing.is_some()
+        && let Some(protection) = target::protection(&target.path)
+    {
+        // Every strategy fails on such a file (rename over it, or open it for writing), the
+        // atomic one only after reading all the input: say so before reading any.
+        return Err(Error::Protected {
+            path: target.path,
+            protection,
+            why: "no strategy of durable save can replace or rewrite its content",
+        });
+    }
     if opts.strategy != Strategy::Atomic && target.replaces_symlink {
         return Err(Error::SymlinkInPlace { path: target.path });
     }
@@ -466,7 +477,7 @@ fn save_atomic(
         .run(Step::CreateTemp, &target.dir, || {
             TempFile::create_in(&target.dir, &target.name)
         })
-        .left(Aftermath::Unchanged)?;
+        .map_err(|e| not_writable(e, target, "a temporary file", Strategy::Atomic))?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
         let mut file = temp.file();
@@ -682,12 +693,12 @@ fn save_journal(
                 journal: journal_path.clone(),
             }
         } else {
-            Error::Step {
+            let e = StepError {
                 step: Step::WriteJournal,
                 path: journal_path.clone(),
-                aftermath: Aftermath::Unchanged,
                 source,
-            }
+            };
+            not_writable(e, &target, "the journal", Strategy::Journal)
         }
     })?;
     journal::lock(journal.file(), &target, &journal_path)?;
@@ -751,6 +762,22 @@ fn save_journal(
         opts.no_clobber,
         t,
     )
+}
+
+/// A file that could not be created in the target's directory: when that is for lack of
+/// permission, say which strategy needs the directory and whether in place would do.
+fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Strategy) -> Error {
+    if e.source.kind() != io::ErrorKind::PermissionDenied {
+        return Error::step(e, Aftermath::Unchanged);
+    }
+    Error::DirNotWritable {
+        dir: target.dir.clone(),
+        path: target.path.clone(),
+        what,
+        strategy: strategy.name(),
+        file_writable: target.existing.is_some() && platform::may_write(&target.path),
+        source: e.source,
+    }
 }
 
 /// Open the current target for reading (its xattrs, and the old content for `--if-changed`).

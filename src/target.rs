@@ -45,6 +45,44 @@ pub struct Existing {
     pub len: u64,
 }
 
+/// A file attribute that forbids rewriting a file whatever its permission bits (and to root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// `chattr +a`: it can only be appended to (opened for writing with `O_APPEND`).
+    AppendOnly,
+    /// `chattr +i`: it cannot be changed, renamed over or removed at all.
+    Immutable,
+}
+
+impl Protection {
+    /// The attribute as a person knows it: "append-only (chattr +a)".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Protection::AppendOnly => "append-only (chattr +a)",
+            Protection::Immutable => "immutable (chattr +i)",
+        }
+    }
+
+    /// The command that lifts it (as root), without the path.
+    pub fn lift(self) -> &'static str {
+        match self {
+            Protection::AppendOnly => "chattr -a",
+            Protection::Immutable => "chattr -i",
+        }
+    }
+}
+
+/// The attribute of the file at `path` that forbids rewriting it, if it has one. Read-only and
+/// best effort: a file that cannot be opened for reading has none as far as this can tell.
+pub fn protection(path: &Path) -> Option<Protection> {
+    let file = std::fs::File::open(path).ok()?;
+    match platform::rewrite_protection(&file) {
+        (_, true) => Some(Protection::Immutable),
+        (true, false) => Some(Protection::AppendOnly),
+        (false, false) => None,
+    }
+}
+
 /// Resolve `given`: follow symlinks (when `follow`) to the final path, check it is a regular
 /// file or absent, and that its directory exists.
 pub(crate) fn resolve(given: &Path, follow: bool) -> Result<Target> {

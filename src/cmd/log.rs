@@ -48,7 +48,10 @@ fn failure(error: Error) -> Failure {
     };
     let suffix = match (&error, error.aftermath()) {
         (
-            Error::Step { .. } | Error::Input { .. } | Error::RecordTooLarge { .. },
+            Error::Step { .. }
+            | Error::Input { .. }
+            | Error::RecordTooLarge { .. }
+            | Error::Protected { .. },
             Aftermath::Unchanged,
         ) => "; nothing was appended",
         (_, Aftermath::Unconfirmed) => "; the records may not survive a power loss",
@@ -123,7 +126,12 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             printed = print_stdout(&text);
         }
     };
-    let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit);
+    let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit)
+        .map_err(|e| {
+            e.or_protected(
+                "log append opens it for writing, to cut an append that fails back off it, which that forbids",
+            )
+        });
     printed?;
     let path = quoted(&args.log);
     match result {

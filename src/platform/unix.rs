@@ -409,6 +409,36 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// The attributes of an open file that forbid rewriting it whatever its permission bits:
+/// `(append_only, immutable)` (`chattr +a`, `chattr +i`).
+///
+/// # Platform specific behavior
+/// Linux: `ioctl(FS_IOC_GETFLAGS)`; a filesystem without such flags answers `(false, false)`.
+/// Elsewhere: always `(false, false)`.
+pub(crate) fn rewrite_protection(file: &File) -> (bool, bool) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::IFlags;
+        match rustix::fs::ioctl_getflags(file.as_fd()) {
+            Ok(flags) => (
+                flags.contains(IFlags::APPEND),
+                flags.contains(IFlags::IMMUTABLE),
+            ),
+            Err(_) => (false, false),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = file;
+        (false, false)
+    }
+}
+
+/// Whether this process may write to `path` (`access(W_OK)`).
+pub(crate) fn may_write(path: &Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
 /// Errors the portable code needs to recognise or inject.
 pub(crate) mod errno {
     pub(crate) const EIO: i32 = libc::EIO;

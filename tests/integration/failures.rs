@@ -159,6 +159,155 @@ fn read_only_location() {
     }
 }
 
+/// Undo `chattr +a` on drop, even when the test fails.
+struct AppendOnly(PathBuf);
+
+impl Drop for AppendOnly {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("chattr").arg("-a").arg(&self.0).status();
+    }
+}
+
+// Guards: an atomic save in a directory the user cannot write says so and names
+// `--strategy in-place` when the file itself is writable (issue 13, point 10); the journal
+// strategy too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
+// when the tests run as root.
+#[test]
+fn unwritable_directory_names_in_place_as_the_way() {
+    let test = "failures::unwritable_directory_names_in_place_as_the_way";
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let ro = env.path("ro");
+    fs::create_dir(&ro).expect("mkdir");
+    env.write("ro/T", "old\n");
+    let mut prefix: Vec<String> = Vec::new();
+    if is_root() {
+        if !have("setpriv") {
+            skip(
+                test,
+                "running as root, and setpriv (to drop to nobody) is not installed",
+            );
+            return;
+        }
+        prefix = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]
+        .map(String::from)
+        .to_vec();
+        fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(env.path("ro/T"), fs::Permissions::from_mode(0o666)).expect("chmod");
+    }
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).expect("chmod");
+    let binary = durable_path();
+    if is_root()
+        && !StdCommand::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        skip(
+            test,
+            "nobody cannot run the durable binary from where it was built",
+        );
+        return;
+    }
+    for (strategy, what) in [("atomic", "a temporary file"), ("journal", "the journal")] {
+        let mut cmd = StdCommand::new(if prefix.is_empty() {
+            binary.as_os_str()
+        } else {
+            prefix[0].as_ref()
+        });
+        cmd.args(prefix.iter().skip(1))
+            .args(if prefix.is_empty() {
+                vec![]
+            } else {
+                vec![binary.as_os_str()]
+            })
+            .args(["save", "--strategy", strategy, "ro/T"])
+            .current_dir(env.dir.path())
+            .env_remove("DURABLE_FAULT");
+        let out = assert_cmd::Command::from_std(cmd)
+            .write_stdin("new\n")
+            .output()
+            .expect("run durable");
+        assert_failed(
+            &out,
+            &[
+                what,
+                "ro (Permission denied",
+                "--strategy in-place",
+                "ro/T was not changed",
+            ],
+        );
+        assert_eq!(env.read("ro/T"), b"old\n", "{strategy}");
+        assert_eq!(env.names(), ["ro", "ro/T"], "{strategy}");
+    }
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).expect("chmod back");
+}
+
+// Guards: a `chattr +a` (or +i) file gets a sentence naming the attribute, for every strategy
+// before any input is read, and for `log append` (was "could not inspect"; journal left a
+// journal that could never be applied, exit 4); nothing changed, no journal left.
+#[test]
+fn append_only_and_immutable_files_are_named_as_such() {
+    let test = "failures::append_only_and_immutable_files_are_named_as_such";
+    let env = Env::new();
+    let t = env.write("T", "old\n");
+    let log = env.path("a.log");
+    let made = env
+        .durable()
+        .args(["log", "append", "a.log", "one"])
+        .output()
+        .expect("append");
+    assert!(made.status.success());
+    let log_before = fs::read(&log).expect("read log");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), t.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    let _t = AppendOnly(t.clone());
+    for strategy in ["atomic", "in-place", "journal"] {
+        let out = save(&env, &["--strategy", strategy, "T"], "new\n");
+        assert_failed(
+            &out,
+            &[
+                "T is append-only (chattr +a)",
+                "`chattr -a T`",
+                "T was not changed",
+            ],
+        );
+        assert_eq!(env.read("T"), b"old\n", "{strategy}");
+        env.assert_no_leftovers();
+    }
+    assert!(run_quietly("chattr", &["+a".as_ref(), log.as_os_str()]));
+    let _log = AppendOnly(log.clone());
+    let out = env
+        .durable()
+        .args(["log", "append", "a.log", "two"])
+        .output()
+        .expect("append");
+    assert_failed(
+        &out,
+        &["a.log is append-only (chattr +a)", "nothing was appended"],
+    );
+    assert_eq!(fs::read(&log).expect("read log"), log_before);
+    drop(_t);
+    assert!(run_quietly("chattr", &["+i".as_ref(), t.as_os_str()]));
+    let _i = Immutable(t.clone());
+    let out = save(&env, &["T"], "new\n");
+    assert_failed(&out, &["T is immutable (chattr +i)", "`chattr -i T`"]);
+    assert_eq!(env.read("T"), b"old\n");
+}
+
 // Guards: a write that fails midway (EFBIG past `ulimit -f`; durable ignores SIGXFSZ) removes the
 // temporary file or journal and leaves the target alone.
 #[test]
