@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--if-changed', '--if-changed', [CompletionResultType]::ParameterName, 'Leave TARGET alone, mtime included, when the new content equals the current content (a --mode that differs from TARGET''s bits counts as a change)')
             [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged)')
             [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Re-read what was written and compare it (length and CRC-32) before reporting success')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Fail at once (exit 2) if another save of TARGET is in progress, instead of waiting for it')
             [CompletionResult]::new('--explain', '--explain', [CompletionResultType]::ParameterName, 'Print the system calls the save would make, and change nothing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print each durability step with its duration on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print each durability step with its duration on stderr')

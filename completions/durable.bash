@@ -265,7 +265,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__save)
-            opts="-v -h -V --from --strategy --sync --mode --no-follow --hardlinks --no-clobber --backup --if-changed --allow-empty --verify --explain --verbose --json --help --version"
+            opts="-v -h -V --from --strategy --sync --mode --no-follow --hardlinks --no-clobber --backup --if-changed --allow-empty --verify --no-wait --explain --verbose --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

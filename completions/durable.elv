@@ -40,6 +40,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --if-changed 'Leave TARGET alone, mtime included, when the new content equals the current content (a --mode that differs from TARGET''s bits counts as a change)'
             cand --allow-empty 'Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged)'
             cand --verify 'Re-read what was written and compare it (length and CRC-32) before reporting success'
+            cand --no-wait 'Fail at once (exit 2) if another save of TARGET is in progress, instead of waiting for it'
             cand --explain 'Print the system calls the save would make, and change nothing'
             cand -v 'Print each durability step with its duration on stderr'
             cand --verbose 'Print each durability step with its duration on stderr'

@@ -47,6 +47,7 @@ complete -c durable -n "__fish_durable_using_subcommand save" -l backup -d 'Keep
 complete -c durable -n "__fish_durable_using_subcommand save" -l if-changed -d 'Leave TARGET alone, mtime included, when the new content equals the current content (a --mode that differs from TARGET\'s bits counts as a change)'
 complete -c durable -n "__fish_durable_using_subcommand save" -l allow-empty -d 'Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged)'
 complete -c durable -n "__fish_durable_using_subcommand save" -l verify -d 'Re-read what was written and compare it (length and CRC-32) before reporting success'
+complete -c durable -n "__fish_durable_using_subcommand save" -l no-wait -d 'Fail at once (exit 2) if another save of TARGET is in progress, instead of waiting for it'
 complete -c durable -n "__fish_durable_using_subcommand save" -l explain -d 'Print the system calls the save would make, and change nothing'
 complete -c durable -n "__fish_durable_using_subcommand save" -s v -l verbose -d 'Print each durability step with its duration on stderr'
 complete -c durable -n "__fish_durable_using_subcommand save" -l json -d 'Print the result as one JSON object on stdout (docs/JSON.md)'

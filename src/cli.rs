@@ -46,6 +46,12 @@ journal, before the journal is flushed) nothing visible has changed.",
   durable save --strategy journal /var/lib/app/state < state.new
   durable save --explain /etc/app.conf                       # print the syscall plan only
   durable save -v --json out.txt < in.txt
+  durable save --strategy in-place --no-wait /etc/app.conf < new.conf   # fail if another save runs
+  printf '' | durable save --allow-empty list.txt            # empty input is refused without it
+
+Saves in place (--strategy in-place, journal) of one file take turns: a save waits for
+another in progress (and says so) unless --no-wait. Empty input never replaces a non-empty
+TARGET without --allow-empty.
 
 Exit status: 0 saved (or unchanged with --if-changed); 2 error, TARGET unchanged;
 4 written, but the final flush failed, so it may not survive a power loss.
@@ -201,6 +207,10 @@ pub struct SaveArgs {
     /// Re-read what was written and compare it (length and CRC-32) before reporting success.
     #[arg(long)]
     pub verify: bool,
+
+    /// Fail at once (exit 2) if another save of TARGET is in progress, instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
 
     /// Print the system calls the save would make, and change nothing.
     #[arg(long)]

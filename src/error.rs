@@ -184,6 +184,13 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Another process holds the target's lock (a save in place of it) and `--no-wait` was
+    /// given.
+    #[error("another `durable save` of {} is in progress (a process holds its lock) and --no-wait was given", quoted(&.path))]
+    TargetLocked {
+        /// The target.
+        path: PathBuf,
+    },
     /// Read-back after writing did not match what was written.
     #[error("verification failed: {} does not read back as what was written", quoted(&.path))]
     VerifyMismatch {
@@ -425,6 +432,7 @@ impl Error {
             | Error::NameTooLong { path, .. }
             | Error::VerifyMismatch { path, .. }
             | Error::EmptyInput { path, .. }
+            | Error::TargetLocked { path }
             | Error::Protected { path, .. }
             | Error::DirNotWritable { path, .. }
             | Error::NotALog { path, .. }

@@ -109,10 +109,32 @@ pub(crate) fn exists_for(target: &Target) -> bool {
     path_for(target).is_ok_and(|p| p.symlink_metadata().is_ok())
 }
 
-/// Finish or roll back the journal left for `target`, if there is one.
+/// Whether the caller of [`apply`] holds the target's lock, and if not, whether to wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetLocking {
+    /// The caller holds it (a save in place of an existing target).
+    Held,
+    /// Take it, waiting for a save in place that holds it.
+    Wait,
+    /// Take it, or fail at once with [`Error::TargetLocked`] (`recover`, which never waits).
+    NoWait,
+}
+
+/// How [`apply`] writes a journal over its target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Apply {
+    pub sync: SyncLevel,
+    pub verify: bool,
+    pub no_clobber: bool,
+    pub locking: TargetLocking,
+}
+
+/// Finish or roll back the journal left for `target`, if there is one. A journal another
+/// process holds locked is [`Error::Busy`].
 pub(crate) fn settle(
     target: &Target,
     sync: SyncLevel,
+    locking: TargetLocking,
     tracker: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
     let journal = path_for(target)?;
@@ -127,14 +149,23 @@ pub(crate) fn settle(
         }
     };
     lock(&file, target, &journal)?;
+    if !platform::is_at_path(&file, &journal) {
+        // Its save finished and removed it between our open and our lock: replaying it now
+        // could write old content over a later save's.
+        return Ok(None);
+    }
     match validate(&file).map_err(|source| Error::Inspect {
         path: journal.clone(),
         source,
     })? {
         Ok(header) => {
-            apply(
-                &file, &header, &journal, target, sync, false, false, tracker,
-            )?;
+            let how = Apply {
+                sync,
+                verify: false,
+                no_clobber: false,
+                locking,
+            };
+            apply(&file, &header, &journal, target, how, tracker)?;
             Ok(Some(Settled::Completed {
                 journal,
                 bytes: header.len,
@@ -251,22 +282,41 @@ fn validate(file: &File) -> io::Result<std::result::Result<Header, String>> {
 /// Write the journal's content over the target in place, flush it, then remove the journal.
 /// Every failure here leaves the journal in place, so the next save completes the job; except a
 /// target that appeared meanwhile when `no_clobber`, which abandons the save and the journal.
-#[allow(clippy::too_many_arguments)]
+/// The target is written under its lock (taken here unless the caller holds it).
 pub(crate) fn apply(
     journal_file: &File,
     header: &Header,
     journal: &Path,
     target: &Target,
-    sync: SyncLevel,
-    verify: bool,
-    no_clobber: bool,
+    how: Apply,
     tracker: &mut Tracker<'_>,
 ) -> Result<()> {
+    let Apply {
+        sync,
+        verify,
+        no_clobber,
+        locking,
+    } = how;
     let pending = Aftermath::Pending;
     let created = target.path.symlink_metadata().is_err();
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
-            platform::open_for_update(&target.path, true, no_clobber, header.mode)
+            let out = platform::open_for_update(&target.path, true, no_clobber, header.mode)?;
+            match locking {
+                TargetLocking::Held => {}
+                TargetLocking::Wait => out.lock()?,
+                TargetLocking::NoWait => match out.try_lock() {
+                    Ok(()) => {}
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            "another process holds its lock (a save in place?)",
+                        ));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(e),
+                },
+            }
+            Ok(out)
         })
         .map_err(|e| {
             if no_clobber && e.source.kind() == io::ErrorKind::AlreadyExists {

@@ -425,15 +425,16 @@ fn settle(
         });
     }
     let mut t = Tracker::new(observer);
-    let settled = journal::settle(&resolved, opts.sync, &mut t).map_err(|e| match e {
-        // The journal could not be opened for writing or read: nothing was done.
-        Error::Inspect { path, source } => Error::CannotChange {
-            path,
-            doing: "settle this journal of an interrupted save".into(),
-            source,
-        },
-        other => other,
-    })?;
+    let settled = journal::settle(&resolved, opts.sync, journal::TargetLocking::NoWait, &mut t)
+        .map_err(|e| match e {
+            // The journal could not be opened for writing or read: nothing was done.
+            Error::Inspect { path, source } => Error::CannotChange {
+                path,
+                doing: "settle this journal of an interrupted save".into(),
+                source,
+            },
+            other => other,
+        })?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
         journal,

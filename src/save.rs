@@ -81,6 +81,9 @@ pub struct SaveOptions {
     pub allow_empty: bool,
     /// Re-read what was written and compare before reporting success.
     pub verify: bool,
+    /// Fail at once ([`Error::TargetLocked`], [`Error::Busy`]) instead of waiting when another
+    /// save of the target is in progress.
+    pub no_wait: bool,
 }
 
 /// What a save did.
@@ -265,6 +268,19 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                 .into(),
         );
     }
+    if opts.strategy != Strategy::Atomic && exists {
+        add(
+            Step::LockTarget,
+            format!(
+                "open({path}, O_RDONLY|O_NOFOLLOW|O_CLOEXEC); flock(LOCK_EX) (held to the end; waits for another save in place{})",
+                if opts.no_wait {
+                    ", or fails with --no-wait"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     if journal::exists_for(&target) {
         let journal = journal::path_for(&target)?;
         add(
@@ -355,12 +371,18 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                     } else {
                         "O_CREAT"
                     };
-                    format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
+                    if exists {
+                        format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
+                    } else {
+                        format!(
+                            "open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o}); flock(LOCK_EX)"
+                        )
+                    }
                 } else if exists {
                     format!("open({path}, O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
                 } else {
                     format!(
-                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) (removed again if the save fails)"
+                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX) (removed again if the save fails)"
                     )
                 },
             );
@@ -423,46 +445,172 @@ pub fn save(
     observer: &mut dyn Observer,
 ) -> Result<SaveReport> {
     let mut tracker = Tracker::new(observer);
-    let mut target = prepare(given, opts)?;
-    let settled = if journal::exists_for(&target) {
-        let started = tracker
-            .start(Step::SettleJournal, &target.path)
-            .left(Aftermath::Unchanged)?;
-        // Settling runs its own steps (and honours the fault switch for them), but reports as
-        // the single step `settle-journal`, which is what `--explain` lists.
-        let mut quiet = ();
-        let settled = journal::settle(&target, opts.sync, &mut Tracker::new(&mut quiet)).map_err(
-            |source| Error::Settle {
+    // A producer's output is read whole before an in-place save touches anything (it can still
+    // fail after its last byte), and before the target's lock is taken: a slow producer must
+    // not hold other saves of the target off.
+    let mut spooled;
+    let input: &mut dyn Input = if opts.strategy == Strategy::InPlace && input.can_veto() {
+        spooled = spool(input, &prepare(given, opts)?)?;
+        &mut spooled.1
+    } else {
+        input
+    };
+    let mut settled = None;
+    loop {
+        let target = prepare(given, opts)?;
+        // In place, the target is written where it is: its lock is held for the whole save, so
+        // saves in place of one file take turns (docs/DURABILITY.md, "Locking").
+        let lock = if opts.strategy != Strategy::Atomic && target.existing.is_some() {
+            match lock_target(&target, opts.no_wait, &mut tracker)? {
+                Some(lock) => Some(lock),
+                // Replaced or removed while we waited: look again.
+                None => continue,
+            }
+        } else {
+            None
+        };
+        if journal::exists_for(&target) {
+            match settle_leftover(&target, opts, lock.is_some(), &mut tracker) {
+                // Replaying may have created the target or changed it: look again.
+                Ok(Some(done)) => {
+                    settled = Some(done);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(Error::Busy { journal, .. }) if !opts.no_wait => {
+                    // Another save holds the journal: wait for it with nothing held (it may
+                    // need the target's lock to finish), then start again.
+                    drop(lock);
+                    wait_for_journal(&journal, &mut tracker)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut report = SaveReport {
+            created: target.existing.is_none(),
+            target,
+            strategy: opts.strategy,
+            sync: opts.sync,
+            bytes: 0,
+            outcome: Outcome::Written,
+            backup: None,
+            settled: settled.clone(),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let held = lock.is_some();
+        let done = match opts.strategy {
+            Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report).map(|()| true),
+            Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report),
+            Strategy::Journal => save_journal(input, opts, held, &mut tracker, &mut report),
+        };
+        match done {
+            Ok(true) => {
+                drop(lock);
+                report.steps = tracker.records;
+                return Ok(report);
+            }
+            // Another save created the target first: it is an existing one now.
+            Ok(false) => continue,
+            Err(Error::Busy { journal, .. }) if !opts.no_wait => {
+                drop(lock);
+                wait_for_journal(&journal, &mut tracker)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The lock of a save in place on its target: `flock` on a descriptor of the target's inode,
+/// released when dropped.
+struct TargetLock(#[allow(dead_code)] File);
+
+/// Take the target's lock, waiting for another save in place (or a program that holds a
+/// `flock` on it) unless `no_wait`. `Ok(None)`: the path no longer names the file that was
+/// locked (replaced or removed meanwhile), so the caller looks again.
+fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Option<TargetLock>> {
+    let path = &target.path;
+    let started = t.start(Step::LockTarget, path).left(Aftermath::Unchanged)?;
+    let failed = |source| Error::Step {
+        step: Step::LockTarget,
+        path: path.clone(),
+        aftermath: Aftermath::Unchanged,
+        source,
+    };
+    let file = match platform::open_to_lock(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) if no_wait => {
+            return Err(Error::TargetLocked { path: path.clone() });
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            t.waiting(path);
+            file.lock().map_err(failed)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    if !platform::is_at_path(&file, path) {
+        return Ok(None);
+    }
+    t.finish(Step::LockTarget, path, started);
+    Ok(Some(TargetLock(file)))
+}
+
+/// Settle the journal an interrupted save left, as the single step `settle-journal` (which is
+/// what `--explain` lists; its own steps still honour the fault switch). `Ok(None)`: it was
+/// gone. A journal another save holds is [`Error::Busy`], never "could not finish".
+fn settle_leftover(
+    target: &Target,
+    opts: &SaveOptions,
+    target_locked: bool,
+    t: &mut Tracker<'_>,
+) -> Result<Option<Settled>> {
+    let started = t
+        .start(Step::SettleJournal, &target.path)
+        .left(Aftermath::Unchanged)?;
+    let mut quiet = ();
+    let locking = if target_locked {
+        journal::TargetLocking::Held
+    } else {
+        journal::TargetLocking::Wait
+    };
+    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
+        .map_err(|source| match source {
+            Error::Busy { .. } | Error::TargetLocked { .. } => source,
+            _ => Error::Settle {
                 target: target.path.clone(),
                 source: Box::new(source),
             },
-        )?;
-        tracker.finish(Step::SettleJournal, &target.path, started);
-        // Replaying may have created the target or changed it: look again.
-        target = prepare(given, opts)?;
-        settled
-    } else {
-        None
+        })?;
+    t.finish(Step::SettleJournal, &target.path, started);
+    Ok(settled)
+}
+
+/// Wait until no process holds the journal's lock (the save it belongs to has finished).
+fn wait_for_journal(journal: &Path, t: &mut Tracker<'_>) -> Result<()> {
+    let file = match File::open(journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: journal.to_path_buf(),
+                source,
+            });
+        }
     };
-    let mut report = SaveReport {
-        created: target.existing.is_none(),
-        target,
-        strategy: opts.strategy,
-        sync: opts.sync,
-        bytes: 0,
-        outcome: Outcome::Written,
-        backup: None,
-        settled,
-        steps: Vec::new(),
-        warnings: Vec::new(),
-    };
-    match opts.strategy {
-        Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report)?,
-        Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report)?,
-        Strategy::Journal => save_journal(input, opts, &mut tracker, &mut report)?,
+    if file.try_lock().is_err() {
+        t.waiting(journal);
+        file.lock().map_err(|source| Error::Inspect {
+            path: journal.to_path_buf(),
+            source,
+        })?;
     }
-    report.steps = tracker.records;
-    Ok(report)
+    Ok(())
 }
 
 fn save_atomic(
@@ -544,40 +692,53 @@ fn save_in_place(
     opts: &SaveOptions,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
-) -> Result<()> {
+) -> Result<bool> {
     let target = report.target.clone();
-    // A producer can fail after its last byte; the target must not have been touched by then.
-    let mut spooled;
-    let input: &mut dyn Input = if input.can_veto() {
-        spooled = spool(input, &target)?;
-        &mut spooled.1
-    } else {
-        input
-    };
     if opts.backup && target.existing.is_some() {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);
     }
     let created = target.existing.is_none();
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
-    let out = t
-        .run(Step::OpenTarget, &target.path, || {
-            if created {
-                // A new target is ours until it is complete: created exclusively (0600 until
-                // its content is in), and removed on any failure or interrupt before that.
-                TempFile::create_at(target.path.clone()).map(InPlace::New)
-            } else {
-                platform::open_for_update(&target.path, false, false, mode).map(InPlace::Existing)
+    let opened = t.run(Step::OpenTarget, &target.path, || {
+        if created {
+            // A new target is ours until it is complete: created exclusively (0600 until
+            // its content is in), locked, and removed on any failure or interrupt before
+            // that.
+            let temp = TempFile::create_at(target.path.clone())?;
+            match temp.file().try_lock() {
+                Ok(()) => Ok(InPlace::New(temp)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    // Another save locked it in the instant after we created it, and writes
+                    // it whole: it is not ours to remove any more; we go after it.
+                    let (_, file) = temp.keep();
+                    let file = file.ok_or_else(|| io::Error::other("the new file was closed"))?;
+                    file.lock()?;
+                    Ok(InPlace::Existing(file))
+                }
+                Err(std::fs::TryLockError::Error(e)) => Err(e),
             }
-        })
-        .map_err(|e| match e.source.kind() {
-            io::ErrorKind::AlreadyExists => Error::Exists {
+        } else {
+            platform::open_for_update(&target.path, false, false, mode).map(InPlace::Existing)
+        }
+    });
+    let out = match opened {
+        Ok(out) => out,
+        // Another save created it after we looked: unless it must not exist, it is an
+        // existing target now, saved under its lock.
+        Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists && !opts.no_clobber => {
+            return Ok(false);
+        }
+        Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists {
                 path: target.path.clone(),
-            },
-            _ => Error::step(e, Aftermath::Unchanged),
-        })?;
+            });
+        }
+        Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
+    };
     // What a failure leaves: a new target is removed (nothing changed); an existing one may hold
     // a mix of old and new bytes.
-    let broken = if created {
+    let fresh = matches!(out, InPlace::New(_));
+    let broken = if fresh {
         Aftermath::Unchanged
     } else {
         Aftermath::Damaged
@@ -590,7 +751,7 @@ fn save_in_place(
         &target.path,
         input,
         compare,
-        !created,
+        !fresh,
         opts.verify,
         |offset, chunk, identical_so_far| {
             if identical_so_far {
@@ -604,7 +765,7 @@ fn save_in_place(
     report.bytes = pumped.len;
     if pumped.identical {
         report.outcome = Outcome::Unchanged;
-        return Ok(());
+        return Ok(true);
     }
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
@@ -626,7 +787,7 @@ fn save_in_place(
         verify_step(t, file, &target.path, &pumped, broken)?;
     }
     t.run(Step::CloseTarget, &target.path, || out.close())
-        .left(if created {
+        .left(if fresh {
             Aftermath::Unchanged
         } else {
             Aftermath::Unconfirmed
@@ -637,7 +798,7 @@ fn save_in_place(
         })
         .left(Aftermath::Unconfirmed)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The file an in-place save writes: a target it created (removed unless completed) or the
@@ -671,9 +832,10 @@ impl InPlace {
 fn save_journal(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    target_locked: bool,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
-) -> Result<()> {
+) -> Result<bool> {
     let target = report.target.clone();
     let journal_path = journal::path_for(&target)?;
     let old = open_existing(&target)?;
@@ -719,7 +881,7 @@ fn save_journal(
     report.bytes = pumped.len;
     if pumped.identical {
         report.outcome = Outcome::Unchanged;
-        return Ok(()); // dropping `journal` removes it
+        return Ok(true); // dropping `journal` removes it
     }
     check_not_emptied(opts, &target, pumped.len, input)?;
     let header = Header {
@@ -752,16 +914,25 @@ fn save_journal(
     let Some(file) = file else {
         unreachable!("the journal is closed only by dropping it")
     };
+    let locking = if target_locked {
+        journal::TargetLocking::Held
+    } else {
+        journal::TargetLocking::Wait
+    };
     journal::apply(
         &file,
         &header,
         &journal_path,
         &target,
-        opts.sync,
-        opts.verify,
-        opts.no_clobber,
+        journal::Apply {
+            sync: opts.sync,
+            verify: opts.verify,
+            no_clobber: opts.no_clobber,
+            locking,
+        },
         t,
     )
+    .map(|()| true)
 }
 
 /// A file that could not be created in the target's directory: when that is for lack of

@@ -14,6 +14,8 @@ use crate::fault;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
+    /// Take the target's lock (a save in place), waiting for another save that holds it.
+    LockTarget,
     /// Finish or roll back a journal left behind by an interrupted journaled save.
     SettleJournal,
     /// Create the temporary file (`O_CREAT|O_EXCL|O_CLOEXEC`, mode 0600).
@@ -67,6 +69,7 @@ pub enum Step {
 impl Step {
     /// Every step, for documentation and for tests that iterate over all of them.
     pub const ALL: &'static [Step] = &[
+        Step::LockTarget,
         Step::SettleJournal,
         Step::CreateTemp,
         Step::WriteTemp,
@@ -96,6 +99,7 @@ impl Step {
     /// The stable kebab-case name of the step.
     pub fn name(self) -> &'static str {
         match self {
+            Step::LockTarget => "lock-target",
             Step::SettleJournal => "settle-journal",
             Step::CreateTemp => "create-temp",
             Step::WriteTemp => "write-temp",
@@ -131,6 +135,7 @@ impl Step {
     /// What the step does, phrased to follow "could not" in an error message.
     pub fn action(self) -> &'static str {
         match self {
+            Step::LockTarget => "lock",
             Step::SettleJournal => "settle the leftover journal",
             Step::CreateTemp => "create a temporary file in",
             Step::WriteTemp => "write the temporary file",
@@ -181,6 +186,10 @@ pub struct StepRecord {
 pub trait Observer {
     /// Called once per completed step.
     fn step(&mut self, record: &StepRecord);
+
+    /// Called when a step is about to wait for another process to release `path` (a lock it
+    /// holds), so a person can be told why nothing happens.
+    fn waiting(&mut self, _path: &Path) {}
 }
 
 /// An observer that ignores everything.
@@ -225,6 +234,11 @@ impl<'o> Tracker<'o> {
             keep: false,
             ..Tracker::new(observer)
         }
+    }
+
+    /// Tell the observer that a step waits for another process to release `path`.
+    pub(crate) fn waiting(&mut self, path: &Path) {
+        self.observer.waiting(path);
     }
 
     /// Start timing `step`; fails with the injected error, if any.

@@ -52,20 +52,13 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
             Box::new(StdinInput::new())
         }
     };
-    let mut steps = Vec::new();
-    let verbose = args.verbose;
-    let mut observer = |record: &StepRecord| {
-        if verbose {
-            eprintln!(
-                "durable: {:<16} {:>10}  {}",
-                record.step.name(),
-                format_duration(record.duration),
-                quoted(&record.path)
-            );
-        }
-        steps.push(record.clone());
+    let mut observer = Trace {
+        target: &args.target,
+        verbose: args.verbose,
+        steps: Vec::new(),
     };
     let result = durable::save(&args.target, input.as_mut(), &opts, &mut observer);
+    let steps = observer.steps;
     drop(input);
     match result {
         Ok(report) => {
@@ -96,6 +89,36 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
     }
 }
 
+/// Collects the steps (for `--json` and failures), traces them with `-v`, and says why a save
+/// waits.
+struct Trace<'a> {
+    target: &'a Path,
+    verbose: bool,
+    steps: Vec<StepRecord>,
+}
+
+impl durable::Observer for Trace<'_> {
+    fn step(&mut self, record: &StepRecord) {
+        if self.verbose {
+            eprintln!(
+                "durable: {:<16} {:>10}  {}",
+                record.step.name(),
+                format_duration(record.duration),
+                quoted(&record.path)
+            );
+        }
+        self.steps.push(record.clone());
+    }
+
+    fn waiting(&mut self, path: &Path) {
+        eprintln!(
+            "durable: waiting for another `durable save` of {} to finish (a process holds the lock on {}); --no-wait fails instead",
+            quoted(self.target),
+            quoted(path)
+        );
+    }
+}
+
 fn options(args: &SaveArgs) -> SaveOptions {
     SaveOptions {
         strategy: strategy(args.strategy),
@@ -115,6 +138,7 @@ fn options(args: &SaveArgs) -> SaveOptions {
         if_changed: args.if_changed,
         allow_empty: args.allow_empty,
         verify: args.verify,
+        no_wait: args.no_wait,
     }
 }
 

@@ -45,6 +45,24 @@ pub(crate) fn open_for_update(
     options.open(path)
 }
 
+/// Open `path` to take a lock on it: read-only (`flock` needs no write access), never through a
+/// symlink at the last component.
+pub(crate) fn open_to_lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Whether `file` is still the file at `path` (same device and inode), after waiting for its
+/// lock: another process may have renamed a new file over the name or removed it meanwhile.
+pub(crate) fn is_at_path(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => false,
+    }
+}
+
 /// Flush `file` at `level`.
 ///
 /// # Platform specific behavior

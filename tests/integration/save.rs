@@ -1153,3 +1153,217 @@ fn next_save_rolls_back_invalid_journal() {
     );
     env.assert_no_leftovers();
 }
+
+/// A `durable save` running in the background: its stdin stays open until [`Running::finish`],
+/// and its stderr is collected as it comes.
+struct Running {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn start(env: &Env, args: &[&str]) -> Running {
+        use std::process::Stdio;
+        let mut child = std::process::Command::new(durable_path())
+            .arg("save")
+            .args(args)
+            .current_dir(env.dir.path())
+            .env_remove("DURABLE_FAULT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn durable save");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running {
+            stdin: child.stdin.take(),
+            child,
+            stderr,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stdin
+            .as_mut()
+            .expect("stdin open")
+            .write_all(bytes)
+            .expect("feed");
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
+    /// Close stdin and wait; the exit code and stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait");
+        // The reader thread ends with the pipe; give it the moment it needs.
+        common::wait_until(Duration::from_secs(5), || {
+            !self.stderr().is_empty() || status.success()
+        });
+        (status.code(), self.stderr())
+    }
+}
+
+use std::time::Duration;
+
+use crate::common;
+
+// Guards: two in-place saves of one file take turns (issue 13, point 8): a second save started
+// while the first is halfway through its input waits for it (and says so), so the file ends as
+// exactly the second input; it was a mix of both before.
+#[test]
+fn concurrent_in_place_saves_take_turns() {
+    for strategy in ["in-place", "journal"] {
+        let env = Env::new();
+        let half = 200_000;
+        env.write("T", vec![b'o'; 2 * half]);
+        let mut first = Running::start(&env, &["--strategy", strategy, "T"]);
+        first.feed(&vec![b'a'; half]);
+        // Readiness, not timing: the first save has started writing (in place: the target's
+        // first bytes; journal: its journal).
+        let started = common::wait_until(Duration::from_secs(20), || match strategy {
+            "in-place" => env.read("T").first() == Some(&b'a'),
+            _ => env.path(".T.durable-journal").exists(),
+        });
+        assert!(started, "{strategy}: the first save never started writing");
+        let mut second = Running::start(&env, &["--strategy", strategy, "T"]);
+        // From a thread: a save waiting for the lock reads nothing yet.
+        let mut stdin = second.stdin.take().expect("stdin");
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&vec![b'b'; 2 * half]);
+        });
+        // The second save either finished (no lock: the bug) or says it waits.
+        assert!(
+            common::wait_until(Duration::from_secs(20), || {
+                second.exited()
+                    || second
+                        .stderr()
+                        .contains("waiting for another `durable save` of T")
+            }),
+            "{strategy}: the second save neither finished nor said it waits: {:?}",
+            second.stderr()
+        );
+        first.feed(&vec![b'a'; half]);
+        let (code, err) = first.finish();
+        assert_eq!(code, Some(0), "{strategy}: first save: {err}");
+        let (code, err) = second.finish();
+        feeder.join().expect("feeder");
+        assert_eq!(code, Some(0), "{strategy}: second save: {err}");
+        assert!(!err.contains("could not finish"), "{strategy}: {err}");
+        let got = env.read("T");
+        assert!(
+            got == vec![b'b'; 2 * half],
+            "{strategy}: the file is not exactly the second input ({} a, {} b, {} o)",
+            got.iter().filter(|b| **b == b'a').count(),
+            got.iter().filter(|b| **b == b'b').count(),
+            got.iter().filter(|b| **b == b'o').count()
+        );
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: with --no-wait, a save that finds another in progress fails at once with "another
+// `durable save` of T is in progress", never "could not finish the interrupted earlier save",
+// and changes nothing.
+#[test]
+fn no_wait_says_another_save_is_in_progress() {
+    for strategy in ["in-place", "journal"] {
+        for second_strategy in ["atomic", "in-place", "journal"] {
+            // An atomic save waits only for a journal (it takes no lock of its own).
+            if strategy == "in-place" && second_strategy == "atomic" {
+                continue;
+            }
+            let env = Env::new();
+            env.write("T", "old\n");
+            let mut first = Running::start(&env, &["--strategy", strategy, "T"]);
+            first.feed(b"new");
+            let started = common::wait_until(Duration::from_secs(20), || match strategy {
+                "in-place" => env.read("T").starts_with(b"new"),
+                _ => env.path(".T.durable-journal").exists(),
+            });
+            assert!(started, "{strategy}: the first save never started writing");
+            let out = save(
+                &env,
+                &["--no-wait", "--strategy", second_strategy, "T"],
+                "other\n",
+            );
+            let case = format!("{second_strategy} --no-wait during {strategy}");
+            assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+            let line = one_line(&out);
+            assert!(
+                line.contains("another `durable save` of T is in progress")
+                    && !line.contains("could not finish"),
+                "{case}: {line}"
+            );
+            first.feed(b" content\n");
+            let (code, err) = first.finish();
+            assert_eq!(code, Some(0), "{case}: first save: {err}");
+            assert_eq!(env.read("T"), b"new content\n", "{case}");
+            env.assert_no_leftovers();
+        }
+    }
+}
+
+// Guards: many concurrent saves of one file, every strategy mixed, a new file or an existing
+// one: every save exits 0 and the file is exactly one of the inputs, with nothing left over.
+#[test]
+fn concurrent_saves_leave_exactly_one_input() {
+    for existing in [true, false] {
+        let env = Env::new();
+        if existing {
+            env.write("T", vec![b'o'; 300_000]);
+        }
+        let inputs: Vec<Vec<u8>> = (0..12u8).map(|i| vec![b'A' + i; 300_000]).collect();
+        let runs: Vec<_> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let strategy = STRATEGIES[i % 3];
+                let mut run = Running::start(&env, &["--strategy", strategy, "T"]);
+                // From a thread of its own: a save that waits for the lock reads nothing yet.
+                let mut stdin = run.stdin.take().expect("stdin");
+                let input = input.clone();
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let _ = stdin.write_all(&input);
+                });
+                run
+            })
+            .collect();
+        for run in runs {
+            let (code, err) = run.finish();
+            assert_eq!(code, Some(0), "existing {existing}: {err}");
+        }
+        let got = env.read("T");
+        assert!(
+            inputs.contains(&got),
+            "existing {existing}: the file is not one of the inputs ({} bytes, first {:?})",
+            got.len(),
+            got.first()
+        );
+        env.assert_no_leftovers();
+    }
+}
