@@ -33,7 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             break
         }
         'durable;save' {
-            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read the new content from FILE instead of standard input')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read the new content from FILE instead of standard input (`-`: standard input)')
             [CompletionResult]::new('--strategy', '--strategy', [CompletionResultType]::ParameterName, 'How to replace the content: atomic (temp file + rename; new inode), in-place (keeps the inode; NOT crash-atomic), journal (in place, via a flushed journal; crash-safe)')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync; F_FULLFSYNC on macOS), data (fdatasync), none (no flushing: atomic for readers, not durable across power loss)')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'Permission bits for TARGET, in octal (default: keep the existing file''s, or 0666 & ~umask for a new file)')
@@ -68,7 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             break
         }
         'durable;log;append' {
-            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable)')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)')
             [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync), data (fdatasync), none')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines')

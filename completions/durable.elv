@@ -29,7 +29,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand man 'Print a man page (roff) to stdout: durable(1), or one command''s page'
         }
         &'durable;save'= {
-            cand --from 'Read the new content from FILE instead of standard input'
+            cand --from 'Read the new content from FILE instead of standard input (`-`: standard input)'
             cand --strategy 'How to replace the content: atomic (temp file + rename; new inode), in-place (keeps the inode; NOT crash-atomic), journal (in place, via a flushed journal; crash-safe)'
             cand --sync 'How hard to flush: full (fsync; F_FULLFSYNC on macOS), data (fdatasync), none (no flushing: atomic for readers, not durable across power loss)'
             cand --mode 'Permission bits for TARGET, in octal (default: keep the existing file''s, or 0666 & ~umask for a new file)'
@@ -62,7 +62,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand restore 'Put the bytes a sidecar of `durable recover` keeps back into their log'
         }
         &'durable;log;append'= {
-            cand --file 'Append the content of FILE as one record (repeatable)'
+            cand --file 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)'
             cand --checksum 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)'
             cand --sync 'How hard to flush: full (fsync), data (fdatasync), none'
             cand --log-format 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines'

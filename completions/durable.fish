@@ -31,7 +31,7 @@ complete -c durable -n "__fish_durable_needs_command" -f -a "log" -d 'Append, ve
 complete -c durable -n "__fish_durable_needs_command" -f -a "recover" -d 'Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files'
 complete -c durable -n "__fish_durable_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c durable -n "__fish_durable_needs_command" -f -a "man" -d 'Print a man page (roff) to stdout: durable(1), or one command\'s page'
-complete -c durable -n "__fish_durable_using_subcommand save" -l from -d 'Read the new content from FILE instead of standard input' -r -F
+complete -c durable -n "__fish_durable_using_subcommand save" -l from -d 'Read the new content from FILE instead of standard input (`-`: standard input)' -r -F
 complete -c durable -n "__fish_durable_using_subcommand save" -l strategy -d 'How to replace the content: atomic (temp file + rename; new inode), in-place (keeps the inode; NOT crash-atomic), journal (in place, via a flushed journal; crash-safe)' -r -f -a "atomic\t'Temp file in the same directory, fsync, close, rename, fsync the directory'
 in-place\t'Overwrite the existing file (keeps the inode); not crash-atomic'
 journal\t'In place after writing and flushing a journal; crash-safe'"
@@ -60,7 +60,7 @@ complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen
 complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump salvage restore" -f -a "dump" -d 'Print a log\'s records as text, hex, JSON lines or raw payloads'
 complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump salvage restore" -f -a "salvage" -d 'Copy every valid record of a damaged log, in order, into a new log'
 complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump salvage restore" -f -a "restore" -d 'Put the bytes a sidecar of `durable recover` keeps back into their log'
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l file -d 'Append the content of FILE as one record (repeatable)' -r -F
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l file -d 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)' -r -F
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l checksum -d 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)' -r -f -a "crc32\t'CRC-32 (fast; the default)'
 sha256\t'SHA-256'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l sync -d 'How hard to flush: full (fsync), data (fdatasync), none' -r -f -a "full\t'fsync (F_FULLFSYNC on macOS) the file and the directory'

@@ -157,7 +157,7 @@ pub struct SaveArgs {
     /// The file to write.
     pub target: PathBuf,
 
-    /// Read the new content from FILE instead of standard input.
+    /// Read the new content from FILE instead of standard input (`-`: standard input).
     #[arg(long, value_name = "FILE", conflicts_with = "producer")]
     pub from: Option<PathBuf>,
 
@@ -305,6 +305,7 @@ its Tail). The report names the format.",
   durable log verify events.log
   durable log verify --json /var/lib/app/logs/ | jq 'select(.status != \"clean\")'
   durable log verify -q events.log || durable recover events.log
+  curl -s https://host/events.log | durable log verify -      # standard input
 
 Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an error
 (a file given explicitly that is not a log, an unreadable file). The most severe wins."
@@ -315,7 +316,11 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
         long_about = "Print the records of LOG. Damaged records are shown as damage with their \
 offset, in file order; --resync goes on with the valid records after corruption. --last N reads \
 only the end of the log. --follow keeps printing records as they are appended, waiting for a \
-record that is being written to be complete.
+record that is being written to be complete; like tail -F, it says so and goes on when the log \
+is cut below what it showed (by durable recover) or replaced by a new file (rotation).
+
+LOG `-` is standard input (a native log is printed as it arrives; --follow is refused: a \
+stream is printed until it ends).
 
 --format text prints one line per record: offset, #N (its sequence number), length, checksum and \
 the payload (printable UTF-8 as is; control characters and bytes that are not UTF-8 escaped). \
@@ -336,7 +341,8 @@ entries), an aof file's data up to its tail or checkpoint magic as one segment (
   durable log dump --format raw a.log | durable log append b.log         # copy a log
   durable log dump --format raw -0 a.log | durable log append -0 b.log   # payloads with newlines
   durable log dump --format blob --index 3 blobs.log > photo.jpg         # one payload, exactly
-  durable log dump --follow events.log
+  durable log dump --follow events.log                      # like tail -F
+  ssh host cat events.log | durable log dump --last 5 -     # standard input
 
 Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 error."
     )]
@@ -467,7 +473,7 @@ pub struct AppendArgs {
     #[arg(long, conflicts_with_all = ["records", "files", "whole"])]
     pub atomic: bool,
 
-    /// Append the content of FILE as one record (repeatable).
+    /// Append the content of FILE as one record (repeatable; `-`: all of standard input, once).
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -501,7 +507,7 @@ pub struct AppendArgs {
 /// `durable log verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Logs, or directories to search for logs.
+    /// Logs, or directories to search for logs (`-`: standard input).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -525,7 +531,7 @@ pub struct VerifyArgs {
 /// `durable log dump`.
 #[derive(Debug, clap::Args)]
 pub struct DumpArgs {
-    /// The log.
+    /// The log (`-`: standard input).
     pub log: PathBuf,
 
     /// Output: text (offset, sequence number, length, checksum, escaped payload), hex (a

@@ -64,6 +64,22 @@ fn failure(error: Error) -> Failure {
 }
 
 fn append(args: AppendArgs) -> Result<Exit, Failure> {
+    if log::stream::is_stdin(&args.log) {
+        return Err(usage(
+            "log append writes to the file LOG, and `-` names none (records come from standard input by default); to append to a file named -, write ./-".to_string(),
+        ));
+    }
+    if args
+        .files
+        .iter()
+        .filter(|f| log::stream::is_stdin(f))
+        .count()
+        > 1
+    {
+        return Err(usage(
+            "--file - reads all of standard input as one record, so it can be given once: a second would be empty".to_string(),
+        ));
+    }
     let mut opts = AppendOptions {
         sync: match args.sync {
             SyncArg::Full => SyncLevel::Full,
@@ -305,7 +321,7 @@ fn verify_one(
                 if args.json {
                     out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
-                    out.text(&verification_text(&v))?;
+                    out.text(&verification_text(&v, log::stream::is_stream(path)))?;
                 }
             }
             Ok(status_exit(v.status))
@@ -433,9 +449,15 @@ fn noun(v: &Verification) -> &'static str {
     }
 }
 
-fn verification_text(v: &Verification) -> String {
+/// The report of `log verify` for a person; `streamed`: the log was read from a stream (`-`, a
+/// pipe), which recover cannot repair where it is, so the hint says to save it first.
+fn verification_text(v: &Verification, streamed: bool) -> String {
     let path = quoted(&v.path);
-    let word = durable::shell_word(&v.path);
+    let word = if streamed {
+        "FILE` (after saving the stream to FILE)".to_string()
+    } else {
+        format!("{}`", durable::shell_word(&v.path))
+    };
     let noun = noun(v);
     let desc = format_desc(v);
     let fix = match v.format {
@@ -449,12 +471,12 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::TornTail, Status::Clean) => format!(
-            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
+            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {word} rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
         (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {word}` {fix} the {} bytes after it{}\n",
+            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {word} {fix} the {} bytes after it{}\n",
             v.valid_end,
             super::plural(v.records_before_damage, &format!("valid {noun}")),
             v.valid_end,
@@ -491,7 +513,7 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => format!(
-            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
+            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word} rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
@@ -655,17 +677,170 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         index_alone: true,
         force: false,
     };
+    let mut stream = None;
+    let mut source = match log::stream::open(&args.log).map_err(failure)? {
+        Some(log::stream::Opened::Stream(mut s)) => {
+            if args.follow {
+                return Err(usage(format!(
+                    "{} is a stream (standard input, a pipe), which is printed as it arrives until it ends: --follow, which waits for a file to grow, would do nothing; name a file to follow it",
+                    quoted(&args.log)
+                )));
+            }
+            // A native log is known by its first bytes and printed as it arrives; any other
+            // format is only known from the whole stream (an aof file by its last bytes).
+            s.fill(log::format::FILE_HEADER_LEN).map_err(failure)?;
+            let mut head = [0u8; 8];
+            let got = s.head(&mut head).map_err(failure)?;
+            let native = match opts.format {
+                Some(f) => f == LogFormat::Native,
+                None => got == head.len() && head == log::format::FILE_MAGIC,
+            };
+            if !native {
+                s.read_to_end().map_err(failure)?;
+            }
+            let part = s.part().map_err(failure)?;
+            if native && !s.ended() {
+                stream = Some(s);
+            }
+            open_dump_source(part, &opts)?
+        }
+        Some(log::stream::Opened::File(part)) => open_dump_source(part, &opts)?,
+        None => open_dump_source(
+            log::reader::open_part(&args.log, false).map_err(failure)?,
+            &opts,
+        )?,
+    };
+    let mut out = Output::stdout();
+    let mut shown = Shown::default();
+    loop {
+        match dump_pass(args, &source, stream.as_mut(), &mut shown, &mut out)? {
+            Pass::Done(exit) => return Ok(exit),
+            Pass::Reopen { cut } => {
+                if !cut {
+                    // A new file: everything in it is new.
+                    shown = Shown::default();
+                }
+                source = reopen(args, &opts)?;
+            }
+        }
+    }
+}
+
+/// What `--follow` has shown, to tell which records are new after the log was cut below it
+/// (the cut may have been followed by appends before it was noticed).
+#[derive(Default)]
+struct Shown {
+    /// The last records shown (offset, end, sequence number, checksum), oldest first.
+    recent: VecDeque<(u64, u64, u64, Option<log::format::Checksum>)>,
+    /// The end of the last record shown.
+    upto: u64,
+}
+
+/// How many shown records [`Shown`] remembers: a cut deeper than that is assumed to have
+/// left the older ones as they were.
+const SHOWN_KEPT: usize = 4096;
+
+impl Shown {
+    fn key(r: &Record) -> (u64, u64, u64, Option<log::format::Checksum>) {
+        (r.offset, r.end, r.seq, r.checksum)
+    }
+
+    fn note(&mut self, r: &Record) {
+        if self.recent.len() == SHOWN_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Shown::key(r));
+        self.upto = self.upto.max(r.end);
+    }
+
+    /// Whether `r`, read again after the log was cut, was shown already: below what was
+    /// shown and either older than what is remembered or remembered as it is.
+    fn already(&self, r: &Record) -> bool {
+        r.offset < self.upto
+            && match self.recent.front() {
+                Some(first) if r.offset >= first.0 => self.recent.contains(&Shown::key(r)),
+                _ => true,
+            }
+    }
+
+    /// Whether damage at `offset`, read again after a cut, lies in what was shown before the
+    /// remembered records (and so was reported already).
+    fn before_recent(&self, offset: u64) -> bool {
+        offset < self.upto && self.recent.front().is_none_or(|first| offset < first.0)
+    }
+}
+
+/// What `log dump` reads: a log, or a sidecar kept by recover (the records it holds).
+enum DumpSource {
+    Log(log::Input),
+    Sidecar(Sidecar),
+}
+
+fn open_dump_source(part: log::reader::Part, opts: &OpenOptions) -> Result<DumpSource, Failure> {
+    let path = part.path.clone();
+    let file = part.file.try_clone().map_err(|e| read_failure(&path, e))?;
+    match log::open_input_part(part, opts) {
+        Ok(input) => Ok(DumpSource::Log(input)),
+        Err(Error::IsSidecar { .. }) => Ok(DumpSource::Sidecar(
+            Sidecar::from_file(&path, file).map_err(failure)?,
+        )),
+        Err(e) => Err(failure(e)),
+    }
+}
+
+/// Open the followed path again (it was cut or replaced), waiting while it is missing or not a
+/// log yet (a rotation that has not created the new log).
+fn reopen(args: &DumpArgs, opts: &OpenOptions) -> Result<DumpSource, Failure> {
+    let mut told = false;
+    loop {
+        match log::open_input(&args.log, opts) {
+            Ok(input) => return Ok(DumpSource::Log(input)),
+            Err(Error::Inspect { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(Error::NotALog {
+                damaged_header: false,
+                ..
+            }) => {}
+            Err(e) => return Err(failure(e)),
+        }
+        if !told {
+            eprintln!(
+                "durable: {}: waiting for a log at that path again",
+                quoted(&args.log)
+            );
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How one pass over a source ended.
+enum Pass {
+    Done(Exit),
+    /// Following, the file was cut below what was shown (`cut`: skip what was shown) or
+    /// replaced (show the new file whole).
+    Reopen {
+        cut: bool,
+    },
+}
+
+/// Print one source (`--follow`: until it is cut or replaced); a stream is read as it arrives.
+fn dump_pass(
+    args: &DumpArgs,
+    src: &DumpSource,
+    mut stream: Option<&mut log::stream::Stream>,
+    shown: &mut Shown,
+    out: &mut Output,
+) -> Result<Pass, Failure> {
+    let (input, sidecar) = match src {
+        DumpSource::Log(input) => (Some(input), None),
+        DumpSource::Sidecar(side) => (None, Some(side)),
+    };
     let on_damage = if args.resync {
         OnDamage::Resync
     } else {
         OnDamage::Stop
     };
-    // A sidecar kept by recover is dumped as the records it holds, read in its log's format.
-    let (input, sidecar) = match log::open_input(&args.log, &opts) {
-        Ok(input) => (Some(input), None),
-        Err(Error::IsSidecar { .. }) => (None, Some(Sidecar::open(&args.log).map_err(failure)?)),
-        Err(e) => return Err(failure(e)),
-    };
+    let mut seen = input.map_or(0, |i| i.main.size);
     let kind = match (&input, &sidecar) {
         (Some(input), _) => input.kind,
         (None, Some(side)) => side.kind().map_err(failure)?,
@@ -729,7 +904,6 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         blob: None,
         split: None,
     };
-    let mut out = Output::stdout();
     if let Some(side) = &sidecar
         && matches!(format, DumpFormat::Text | DumpFormat::Hex)
     {
@@ -762,6 +936,7 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
 
     if let Some(n) = args.last
         && !selective
+        && stream.is_none()
     {
         // The fast path where the format has one: walk back from the end.
         let tail = reader
@@ -769,12 +944,12 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
             .map_err(|e| read_failure(&args.log, e))?;
         if let Some(records) = tail {
             for record in records {
-                if !d.record(&mut out, reader.as_mut(), &record)? {
-                    return finish_dump(args, out, reader.as_ref(), worst);
+                if !d.record(out, reader.as_mut(), &record)? {
+                    return finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done);
                 }
             }
-            d.finish(&mut out, reader.as_mut())?;
-            return finish_dump(args, out, reader.as_ref(), worst);
+            d.finish(out, reader.as_mut())?;
+            return finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done);
         }
         // Not available, or the log does not end with a valid record: read forward.
     }
@@ -788,6 +963,9 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         let item = reader.next_item().map_err(|e| read_failure(&args.log, e))?;
         match item {
             Item::Record(record) => {
+                if shown.already(&record) {
+                    continue; // shown before the file was cut
+                }
                 if !wanted(&record) {
                     if args.end.is_some_and(|e| record.offset >= e)
                         || args
@@ -816,17 +994,34 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
                 if args.first.is_some_and(|n| printed >= n) {
                     break;
                 }
-                if !d.record(&mut out, reader.as_mut(), &record)? {
-                    return finish_dump(args, out, reader.as_ref(), worst);
+                if !d.record(out, reader.as_mut(), &record)? {
+                    return finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done);
+                }
+                if args.follow {
+                    shown.note(&record);
                 }
                 printed += 1;
             }
             Item::Defect(defect) => {
-                if args.follow && defect.is_torn_tail() && !defect.in_index {
-                    // An append in progress: wait for the record to be complete.
-                    out.flush()?;
-                    wait_for_growth(reader.as_mut(), &args.log)?;
-                    continue;
+                if shown.before_recent(defect.offset) {
+                    continue; // reported before the file was cut
+                }
+                if defect.is_torn_tail() && !defect.in_index {
+                    // An append in progress (following), or the rest of a stream still to
+                    // come: wait for more before calling it a torn tail.
+                    if let Some(s) = stream.as_deref_mut() {
+                        out.flush()?;
+                        if s.more().map_err(failure)? {
+                            reader.refresh().map_err(|e| read_failure(&args.log, e))?;
+                            continue;
+                        }
+                    } else if args.follow {
+                        out.flush()?;
+                        match follow_wait(args, src, reader.as_mut(), &mut seen)? {
+                            Some(pass) => return Ok(pass),
+                            None => continue,
+                        }
+                    }
                 }
                 worst = worst.worst(if defect.is_torn_tail() {
                     Exit::TornTail
@@ -837,15 +1032,23 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
                     kept.push_back(Item::Defect(defect));
                     continue;
                 }
-                if !d.defect(&mut out, &defect)? {
-                    return finish_dump(args, out, reader.as_ref(), worst);
+                if !d.defect(out, &defect)? {
+                    return finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done);
                 }
             }
             Item::End => {
-                if args.follow {
+                if let Some(s) = stream.as_deref_mut() {
                     out.flush()?;
-                    wait_for_growth(reader.as_mut(), &args.log)?;
-                    continue;
+                    if s.more().map_err(failure)? {
+                        reader.refresh().map_err(|e| read_failure(&args.log, e))?;
+                        continue;
+                    }
+                } else if args.follow {
+                    out.flush()?;
+                    match follow_wait(args, src, reader.as_mut(), &mut seen)? {
+                        Some(pass) => return Ok(pass),
+                        None => continue,
+                    }
                 }
                 break;
             }
@@ -865,21 +1068,21 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
     for item in kept {
         // Records kept by a forward `--last` are re-read for their payloads.
         let more = match item {
-            Item::Record(record) => d.record(&mut out, reader.as_mut(), &record)?,
-            Item::Defect(defect) => d.defect(&mut out, &defect)?,
+            Item::Record(record) => d.record(out, reader.as_mut(), &record)?,
+            Item::Defect(defect) => d.defect(out, &defect)?,
             Item::End => true,
         };
         if !more {
-            return finish_dump(args, out, reader.as_ref(), worst);
+            return finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done);
         }
     }
-    d.finish(&mut out, reader.as_mut())?;
-    finish_dump(args, out, reader.as_ref(), worst)
+    d.finish(out, reader.as_mut())?;
+    finish_dump(args, out, reader.as_ref(), worst).map(Pass::Done)
 }
 
 fn finish_dump(
     args: &DumpArgs,
-    mut out: Output,
+    out: &mut Output,
     reader: &dyn Reader,
     worst: Exit,
 ) -> Result<Exit, Failure> {
@@ -898,10 +1101,64 @@ fn read_failure(path: &Path, e: io::Error) -> Failure {
     })
 }
 
-fn wait_for_growth(reader: &mut dyn Reader, path: &Path) -> Result<(), Failure> {
+/// `--follow` at the end of what there is: wait until the log grows (`None`: read on), or
+/// notice, as `tail -F` does, that it was cut below what was shown (by `durable recover`) or
+/// replaced by a new file at its path (rotation), say so, and start a new pass.
+fn follow_wait(
+    args: &DumpArgs,
+    src: &DumpSource,
+    reader: &mut dyn Reader,
+    seen: &mut u64,
+) -> Result<Option<Pass>, Failure> {
+    let DumpSource::Log(input) = src else {
+        unreachable!("--follow of a sidecar is refused")
+    };
+    let path = &args.log;
+    let file = &input.main.file;
+    let io = |e| read_failure(path, e);
+    let mut gone = false;
     loop {
-        if reader.refresh().map_err(|e| read_failure(path, e))? {
-            return Ok(());
+        let size = file.metadata().map_err(io)?.len();
+        let pos = reader.position();
+        if size < pos {
+            eprintln!(
+                "durable: {} was cut to {size} bytes, below the records shown (by `durable recover`?): those after the cut are no longer in it; following on from the cut",
+                quoted(path)
+            );
+            return Ok(Some(Pass::Reopen { cut: true }));
+        }
+        let before = std::mem::replace(seen, size);
+        if reader.refresh().map_err(io)? {
+            if size < before {
+                eprintln!(
+                    "durable: {} was cut to {size} bytes, after its last record (its torn tail removed, by `durable recover`?); following on",
+                    quoted(path)
+                );
+            }
+            return Ok(None);
+        }
+        // Standard input (`-` on a file) has no path to look at again.
+        let at_path = if log::stream::is_stdin(path) {
+            Ok(true)
+        } else {
+            input.main.at_path()
+        };
+        match at_path {
+            Ok(false) => {
+                eprintln!(
+                    "durable: {} was replaced by a new file (rotated?); following the new file from its start",
+                    quoted(path)
+                );
+                return Ok(Some(Pass::Reopen { cut: false }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !gone => {
+                eprintln!(
+                    "durable: {} is gone (rotated or removed?); waiting for a new file at that path",
+                    quoted(path)
+                );
+                gone = true;
+            }
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -29,7 +29,18 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         backup_dir: args.backup_dir.clone(),
         one_file_system: args.one_file_system,
     };
-    if let Some(why) = with_index_misuse(&args) {
+    let stdin = args
+        .paths
+        .iter()
+        .chain(&args.with_index)
+        .find(|p| durable::log::stream::is_stdin(p));
+    let why = match stdin {
+        Some(_) => Some(
+            "recover repairs files where they are, and `-` (standard input) is not one: save the stream to a file and run `durable recover FILE` on it (a file named - is ./-)".to_string(),
+        ),
+        None => with_index_misuse(&args),
+    };
+    if let Some(why) = why {
         if args.json {
             // The path only when there is one: with several, the misuse is about none of them.
             let path = match args.paths.as_slice() {
@@ -632,6 +643,16 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
 }
 
 pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
+    if args
+        .sidecars
+        .iter()
+        .any(|p| durable::log::stream::is_stdin(p))
+    {
+        return Err(anyhow!(
+            "log restore reads a sidecar by its name (.durable-recovered/LOG.OFFSET.durable-sidecar beside the log) and puts its bytes back into the log it names; `-` (standard input) is not a sidecar file (a file named - is ./-)"
+        )
+        .into());
+    }
     let mut worst = Exit::Success;
     for path in &args.sidecars {
         match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {

@@ -32,12 +32,25 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
             &[],
         ));
     }
+    if durable::log::stream::is_stdin(&args.target) {
+        // Standard input is already where the content comes from; `-` as TARGET would only
+        // ever create a file named "-".
+        let message = "`durable save -` would write a file named -: the new content comes from standard input by default (`durable save FILE < input`); to write a file named -, use ./-".to_string();
+        return Err(report_failure(
+            &args,
+            Exit::Error,
+            "unchanged",
+            message,
+            &[],
+        ));
+    }
     let opts = options(&args);
     if args.explain {
         return explain(&args, &opts);
     }
     install_interrupt_cleanup(&args.target);
     let mut input: Box<dyn Input> = match (&args.from, args.producer.split_first()) {
+        (Some(path), _) if durable::log::stream::is_stdin(path) => Box::new(StdinInput::new()),
         (Some(path), _) => Box::new(FileInput::open(path).map_err(|e| failed(&args, e, &[]))?),
         (None, Some((program, rest))) => {
             Box::new(Producer::spawn(program, rest).map_err(|e| failed(&args, e, &[]))?)

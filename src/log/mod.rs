@@ -10,13 +10,14 @@ pub mod proglog;
 pub mod reader;
 pub mod scan;
 mod source;
+pub mod stream;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append, append_with};
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
-pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input};
+pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input, open_input_part};
 pub use scan::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Scanner};
 pub use source::{Delimited, Listed, RecordSource, Records, Whole};
 

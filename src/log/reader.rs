@@ -109,6 +109,15 @@ pub struct Part {
     pub size: u64,
 }
 
+impl Part {
+    /// Whether the path still names this file (following symlinks), as `tail -F` checks: a
+    /// `NotFound` error when nothing is there now.
+    pub fn at_path(&self) -> io::Result<bool> {
+        let now = std::fs::metadata(&self.path)?;
+        Ok(platform::same_file(&now, &self.file.metadata()?))
+    }
+}
+
 /// What an open log is.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -207,8 +216,23 @@ fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
-/// Open a regular file as a [`Part`].
+/// Open a regular file as a [`Part`]; `-` (standard input), a FIFO or a socket is read to its
+/// end first (see [`super::stream`]), and cannot be opened for writing.
 pub fn open_part(path: &Path, write: bool) -> Result<Part> {
+    match super::stream::open(path)? {
+        None => {}
+        Some(_) if write => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: "a stream (standard input, a pipe) cannot be repaired in place: save it to a file and name that".into(),
+            });
+        }
+        Some(super::stream::Opened::File(part)) => return Ok(part),
+        Some(super::stream::Opened::Stream(mut stream)) => {
+            stream.read_to_end()?;
+            return stream.part();
+        }
+    }
     let meta = std::fs::metadata(path).map_err(inspect(path))?;
     if !meta.is_file() {
         return Err(Error::NotRegular {
@@ -251,7 +275,13 @@ pub fn is_paired_index(path: &Path) -> bool {
 
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
-    let main = open_part(path, opts.write)?;
+    open_input_part(open_part(path, opts.write)?, opts)
+}
+
+/// [`open_input`] on a file already open (a stream's spool, standard input).
+pub fn open_input_part(main: Part, opts: &OpenOptions) -> Result<Input> {
+    let path = main.path.clone();
+    let path = path.as_path();
     // A sidecar kept by recover is never read as a log, whatever its bytes look like.
     if let Some(trailer) =
         crate::recover::sidecar::identify(&main.file, main.size).map_err(inspect(path))?

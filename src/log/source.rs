@@ -67,6 +67,20 @@ impl RecordSource for Records {
                     });
                 }
             }
+            Listed::File(path) if super::stream::is_stdin(path) => {
+                // `--file -`: all of standard input, one record.
+                read_bounded(io::stdin().lock(), buf).map_err(|e| match e {
+                    Bounded::Io(source) => Error::Input {
+                        what: "standard input".into(),
+                        aftermath: Aftermath::Unchanged,
+                        source,
+                    },
+                    Bounded::TooLarge(len) => Error::RecordTooLarge {
+                        what: "standard input (--file -)".into(),
+                        len,
+                    },
+                })?;
+            }
             Listed::File(path) => {
                 let file = std::fs::File::open(path).map_err(|source| Error::Input {
                     what: crate::quote::quoted(path).to_string(),
@@ -92,6 +106,9 @@ impl RecordSource for Records {
     fn describe(&self, index: u64) -> String {
         match usize::try_from(index).ok().and_then(|i| self.items.get(i)) {
             Some(Listed::Arg(_)) => format!("record argument {}", index + 1),
+            Some(Listed::File(path)) if super::stream::is_stdin(path) => {
+                "standard input (--file -)".into()
+            }
             Some(Listed::File(path)) => format!("the file {}", crate::quote::quoted(path)),
             None => format!("record {}", index + 1),
         }

@@ -45,6 +45,58 @@ pub(crate) fn open_for_update(
     options.open(path)
 }
 
+/// A file with no name in `dir`, open for reading and writing, gone when closed (the process
+/// ends, even by SIGKILL).
+///
+/// # Platform specific behavior
+/// Linux: `O_TMPFILE`. Where that is not supported (other systems, some filesystems): a file
+/// created exclusively (mode 0600) under a random name in our temporary-file pattern, then
+/// unlinked at once.
+pub(crate) fn anonymous_file(dir: &Path) -> io::Result<File> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+        {
+            Ok(file) => return Ok(file),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOENT)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let name = crate::disk::temp_name(std::ffi::OsStr::new("durable-stream"))?;
+    let path = dir.join(name);
+    let file = create_exclusive(&path, 0o600)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+/// Whether `meta` describes an anonymous pipe (what `/dev/stdin` on a pipe, `/dev/fd/N` and a
+/// shell's `<(…)` name), read as a stream. A named FIFO is not: opening one blocks until a
+/// writer comes, so it is refused like any other special file.
+///
+/// # Platform specific behavior
+/// Compares the device with that of a pipe made for the purpose (Linux: pipefs).
+pub(crate) fn is_anonymous_pipe(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    static PIPE_DEV: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pipe_dev = PIPE_DEV.get_or_init(|| {
+        let (read, _write) = std::io::pipe().ok()?;
+        File::from(std::os::fd::OwnedFd::from(read))
+            .metadata()
+            .ok()
+            .map(|m| m.dev())
+    });
+    meta.file_type().is_fifo() && Some(meta.dev()) == *pipe_dev
+}
+
 /// Open `path` to take a lock on it: read-only (`flock` needs no write access), never through a
 /// symlink at the last component.
 pub(crate) fn open_to_lock(path: &Path) -> io::Result<File> {

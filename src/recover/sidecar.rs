@@ -288,11 +288,19 @@ pub struct Sidecar {
 impl Sidecar {
     /// Open `path` as a sidecar.
     pub fn open(path: &Path) -> Result<Sidecar> {
+        let file = File::open(path).map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Sidecar::from_file(path, file)
+    }
+
+    /// A sidecar already open (read from a stream), named `path` in messages.
+    pub fn from_file(path: &Path, file: File) -> Result<Sidecar> {
         let io = |source| Error::Inspect {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
             return Err(Error::NotRegular {

@@ -21,3 +21,4 @@ mod save;
 mod storm;
 mod strace;
 mod strace_parse;
+mod streams;

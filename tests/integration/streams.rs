@@ -1,0 +1,324 @@
+//! `-` and other streams where a file is read (issue 13, point 5), and `log dump --follow` of
+//! a log that is cut or replaced (point 12).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Env, durable_path, wait_until};
+use crate::formats::{KillOnDrop, collect};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `durable ARGS` with `stdin` piped in (through a pipe, not a file).
+fn piped(env: &Env, args: &[&str], stdin: &[u8]) -> Output {
+    env.durable()
+        .args(args)
+        .write_stdin(stdin.to_vec())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("run durable")
+}
+
+/// A shell command line, run in the scratch directory with `$D` naming durable.
+fn sh(env: &Env, script: &str) -> Output {
+    Command::new("bash")
+        .args(["-c", script])
+        .current_dir(env.dir.path())
+        .env("D", durable_path())
+        .env_remove("DURABLE_FAULT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash")
+}
+
+fn append(env: &Env, log: &str, records: &[&str]) {
+    let out = env
+        .durable()
+        .args(["log", "append", log])
+        .args(records)
+        .output()
+        .expect("append");
+    assert!(out.status.success(), "append: {}", text(&out.stderr));
+}
+
+// Guards: `log verify -` and `log dump -` read standard input from a pipe, and so do
+// `/dev/stdin` and a shell's `<(…)` (refused as FIFOs before); `--last` reads forward; the
+// report names `-`, and a torn tail's hint says to save the stream first (it used to suggest
+// `durable recover ./-`, a file that does not exist).
+#[test]
+fn log_commands_read_standard_input() {
+    let env = Env::new();
+    append(&env, "a.log", &["one", "two", "three"]);
+    let log = env.read("a.log");
+    let out = piped(&env, &["log", "verify", "-"], &log);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("-: clean, 3 records"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = piped(&env, &["log", "verify", "--json", "-"], &log);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["path"], serde_json::json!({"text": "-"}));
+    assert_eq!(v["records"], 3);
+    let out = piped(&env, &["log", "dump", "--format", "raw", "-"], &log);
+    assert_eq!(
+        text(&out.stdout),
+        "one\ntwo\nthree\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = piped(
+        &env,
+        &["log", "dump", "--format", "raw", "--last", "2", "-"],
+        &log,
+    );
+    assert_eq!(text(&out.stdout), "two\nthree\n", "{}", text(&out.stderr));
+    for script in [
+        "cat a.log | \"$D\" log verify /dev/stdin",
+        "\"$D\" log verify <(cat a.log)",
+        "\"$D\" log verify - < a.log",
+    ] {
+        let out = sh(&env, script);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{script}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains("clean, 3 records"), "{script}");
+    }
+    let out = piped(&env, &["log", "verify", "-"], &log[..log.len() - 2]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("torn tail") && report.contains("after saving the stream"),
+        "{report}"
+    );
+    assert!(!report.contains("./-"), "{report}");
+    let out = piped(&env, &["log", "salvage", "-", "copy.log"], &log);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env
+        .durable()
+        .args(["log", "dump", "--format", "raw", "copy.log"])
+        .output()
+        .expect("dump");
+    assert_eq!(text(&out.stdout), "one\ntwo\nthree\n");
+    // Another format, detected from the whole stream.
+    let out = env
+        .durable()
+        .args([
+            "log",
+            "append",
+            "--log-format",
+            "lines",
+            "l.log",
+            "x y",
+            "z",
+        ])
+        .output()
+        .expect("append");
+    assert!(out.status.success());
+    let out = piped(
+        &env,
+        &["log", "dump", "--format", "raw", "-"],
+        &env.read("l.log"),
+    );
+    assert_eq!(text(&out.stdout), "x y\nz\n", "{}", text(&out.stderr));
+}
+
+// Guards: a native log piped into `log dump -` is printed as it arrives (reading only what
+// detection needs first), not after the stream ends.
+#[test]
+fn dump_of_a_stream_prints_records_as_they_arrive() {
+    let env = Env::new();
+    append(&env, "a.log", &["first"]);
+    let one = env.read("a.log");
+    append(&env, "a.log", &["second"]);
+    let both = env.read("a.log");
+    let mut child = KillOnDrop(
+        Command::new(durable_path())
+            .args(["log", "dump", "--format", "raw", "-"])
+            .current_dir(env.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dump"),
+    );
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let seen = collect(child.0.stdout.take().expect("stdout"));
+    stdin.write_all(&one).expect("feed");
+    stdin.flush().expect("flush");
+    let shows = |want: &'static str, seen: &Arc<Mutex<Vec<u8>>>| {
+        let seen = Arc::clone(seen);
+        move || text(&seen.lock().expect("lock")).contains(want)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), shows("first\n", &seen)),
+        "the first record was not printed while the stream was open: {:?}",
+        text(&seen.lock().expect("lock"))
+    );
+    stdin.write_all(&both[one.len()..]).expect("feed");
+    drop(stdin);
+    let status = child.0.wait().expect("wait");
+    assert!(wait_until(
+        Duration::from_secs(20),
+        shows("second\n", &seen)
+    ));
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(text(&seen.lock().expect("lock")), "first\nsecond\n");
+}
+
+// Guards: what cannot apply to a stream is refused with one sentence, exit 2, nothing
+// changed: `dump --follow -`, `recover -`, `log restore -`, `log append -` (and `--file -`
+// twice); `durable save -` names ./- and never creates a file named "-".
+#[test]
+fn what_needs_a_file_is_refused_for_a_stream() {
+    let env = Env::new();
+    append(&env, "a.log", &["one"]);
+    let log = env.read("a.log");
+    for (args, says) in [
+        (&["log", "dump", "--follow", "-"][..], "--follow"),
+        (&["recover", "-"][..], "save the stream to a file"),
+        (&["log", "restore", "-"][..], "a file named - is ./-"),
+        (&["log", "append", "-", "x"][..], "./-"),
+        (
+            &["log", "append", "b.log", "--file", "-", "--file", "-"][..],
+            "given once",
+        ),
+        (&["save", "-"][..], "./-"),
+    ] {
+        let out = piped(&env, args, &log);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(env.names(), ["a.log"], "{args:?} changed something");
+        assert_eq!(env.read("a.log"), log);
+    }
+}
+
+// Guards: `save --from -` and `log append --file -` read standard input (they failed with
+// "could not read -").
+#[test]
+fn save_from_and_append_file_read_standard_input() {
+    let env = Env::new();
+    let out = piped(&env, &["save", "--from", "-", "T"], b"new content\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(env.read("T"), b"new content\n");
+    let out = piped(
+        &env,
+        &["log", "append", "b.log", "x", "--file", "-"],
+        b"two\nlines\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = env
+        .durable()
+        .args(["log", "dump", "--format", "json", "b.log"])
+        .output()
+        .expect("dump");
+    let payloads: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["payload"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(payloads, ["x", "two\nlines\n"]);
+}
+
+/// What a child has printed so far.
+type Seen = Arc<Mutex<Vec<u8>>>;
+
+/// `durable log dump --follow --format raw PATH`: the child, and its stdout and stderr so far.
+fn follow(env: &Env, path: &Path) -> (KillOnDrop, Seen, Seen) {
+    let mut child = Command::new(durable_path())
+        .args(["log", "dump", "--follow", "--format", "raw"])
+        .arg(path)
+        .current_dir(env.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let out = collect(child.stdout.take().expect("stdout"));
+    let err = collect(child.stderr.take().expect("stderr"));
+    (KillOnDrop(child), out, err)
+}
+
+fn holds(buf: &Arc<Mutex<Vec<u8>>>, want: &str) -> bool {
+    text(&buf.lock().expect("lock")).contains(want)
+}
+
+// Guards: `dump --follow` notices that recover cut the log below what it showed (an append
+// that never completed), says so, and goes on with the records appended after the cut (it
+// went on reading at its old offset, inside the new records).
+#[test]
+fn follow_notices_a_cut_by_recover() {
+    let env = Env::new();
+    let log = env.path("f.log");
+    append(&env, "f.log", &["zero"]);
+    append(&env, "f.log", &["a", "b", "c"]);
+    crate::common::shorten(&log, 3);
+    let (_child, out, err) = follow(&env, &log);
+    assert!(
+        wait_until(Duration::from_secs(20), || holds(&out, "zero\na\nb\n")),
+        "{:?}",
+        text(&out.lock().unwrap())
+    );
+    let rec = env
+        .durable()
+        .args(["recover", "--no-backup", "f.log"])
+        .output()
+        .expect("recover");
+    assert!(rec.status.success(), "{}", text(&rec.stderr));
+    append(&env, "f.log", &["after the cut"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || holds(&out, "after the cut\n")),
+        "the record appended after the cut was not shown: {:?} / {:?}",
+        text(&out.lock().unwrap()),
+        text(&err.lock().unwrap())
+    );
+    assert!(
+        holds(&err, "was cut to"),
+        "{:?}",
+        text(&err.lock().unwrap())
+    );
+    assert_eq!(text(&out.lock().unwrap()), "zero\na\nb\nafter the cut\n");
+}
+
+// Guards: `dump --follow` notices that the log was replaced by a new file at its path
+// (rotation), says so and follows the new file from its start, like `tail -F`.
+#[test]
+fn follow_reopens_a_replaced_log() {
+    let env = Env::new();
+    let log = env.path("r.log");
+    append(&env, "r.log", &["old"]);
+    let (_child, out, err) = follow(&env, &log);
+    assert!(wait_until(Duration::from_secs(20), || holds(&out, "old\n")));
+    fs::rename(&log, env.path("r.log.1")).expect("rotate");
+    append(&env, "r.log", &["fresh"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || holds(&out, "fresh\n")),
+        "the new log was not followed: {:?} / {:?}",
+        text(&out.lock().unwrap()),
+        text(&err.lock().unwrap())
+    );
+    assert!(
+        holds(&err, "was replaced"),
+        "{:?}",
+        text(&err.lock().unwrap())
+    );
+    assert_eq!(text(&out.lock().unwrap()), "old\nfresh\n");
+}
