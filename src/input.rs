@@ -21,6 +21,11 @@ pub trait Input: Read {
         Ok(())
     }
 
+    /// The input's length, when it is known up front (a file): for a progress line.
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+
     /// True when the whole input must be read before the target may be touched (a producer can
     /// still fail after its last byte), which makes the in-place strategy spool it first.
     fn can_veto(&self) -> bool {
@@ -54,6 +59,15 @@ impl Read for StdinInput {
 impl Input for StdinInput {
     fn describe(&self) -> String {
         "standard input".into()
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        // `< file`: a regular file's size; a pipe's is unknown.
+        use std::os::fd::AsFd;
+        let meta = File::from(self.0.as_fd().try_clone_to_owned().ok()?)
+            .metadata()
+            .ok()?;
+        meta.is_file().then_some(meta.len())
     }
 }
 
@@ -92,6 +106,10 @@ impl Read for FileInput {
 impl Input for FileInput {
     fn describe(&self) -> String {
         crate::quote::quoted(&self.path).to_string()
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        self.file.metadata().ok().map(|m| m.len())
     }
 }
 

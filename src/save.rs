@@ -866,9 +866,14 @@ fn save_journal(
     journal::lock(journal.file(), &target, &journal_path)?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, &target));
     let file = journal.file();
-    let pumped = pump(input, compare, Checksum::Sha256, |offset, chunk, _| {
-        platform::write_all_at(file, chunk, HEADER_LEN + offset)
-    })
+    let total = input.len_hint();
+    let pumped = pump(
+        input,
+        compare,
+        Checksum::Sha256,
+        &mut |done| t.progress(done, total),
+        |offset, chunk, _| platform::write_all_at(file, chunk, HEADER_LEN + offset),
+    )
     .map_err(|e| {
         e.into_error(
             Step::WriteJournal,
@@ -995,7 +1000,7 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
     })?;
     let file = temp.file();
     let mut writer = file;
-    pump(input, None, Checksum::None, |_, chunk, _| {
+    pump(input, None, Checksum::None, &mut |_| {}, |_, chunk, _| {
         writer.write_all(chunk)
     })
     .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
@@ -1071,6 +1076,7 @@ fn pump(
     input: &mut dyn Input,
     compare: Option<&File>,
     checksum: Checksum,
+    progress: &mut dyn FnMut(u64),
     mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> std::result::Result<Pumped, PumpFailure> {
     let mut buf = vec![0u8; CHUNK];
@@ -1101,6 +1107,7 @@ fn pump(
             sha.update(chunk);
         }
         len += n as u64;
+        progress(len);
     }
     if identical && let Some(old_file) = compare {
         // Identical so far; the old content must also end here.
@@ -1136,7 +1143,15 @@ fn write_step(
     } else {
         Checksum::None
     };
-    match pump(input, compare, checksum, out) {
+    let total = input.len_hint();
+    let pumped = pump(
+        input,
+        compare,
+        checksum,
+        &mut |done| t.progress(done, total),
+        out,
+    );
+    match pumped {
         Ok(pumped) => {
             t.finish(step, path, started);
             Ok(pumped)

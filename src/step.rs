@@ -190,6 +190,10 @@ pub trait Observer {
     /// Called when a step is about to wait for another process to release `path` (a lock it
     /// holds), so a person can be told why nothing happens.
     fn waiting(&mut self, _path: &Path) {}
+
+    /// Called as the new content is streamed: `done` bytes so far, of `total` if known (for a
+    /// progress line). Called about once per MiB.
+    fn progress(&mut self, _done: u64, _total: Option<u64>) {}
 }
 
 /// An observer that ignores everything.
@@ -239,6 +243,11 @@ impl<'o> Tracker<'o> {
     /// Tell the observer that a step waits for another process to release `path`.
     pub(crate) fn waiting(&mut self, path: &Path) {
         self.observer.waiting(path);
+    }
+
+    /// Tell the observer how much of the input has been streamed.
+    pub(crate) fn progress(&mut self, done: u64, total: Option<u64>) {
+        self.observer.progress(done, total);
     }
 
     /// Start timing `step`; fails with the injected error, if any.

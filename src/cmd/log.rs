@@ -96,7 +96,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         format: args.log_format.map(Into::into),
         commit: Commit::Atomic,
     };
-    let mut source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
+    let source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
         let mut items: Vec<Listed> = args.records.iter().cloned().map(Listed::Arg).collect();
         items.extend(args.files.iter().cloned().map(Listed::File));
         Box::new(Records::new(items))
@@ -121,6 +121,16 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             ))
         }
     };
+    let mut source = Counted {
+        inner: source,
+        progress: super::progress::Progress::new(
+            format!("appending to {}", quoted(&args.log)),
+            None,
+        ),
+        bytes: 0,
+        records: 0,
+        due: 0,
+    };
     // Signals are noted, and the append stops at the next group boundary (see `--help`).
     if let Err(e) = durable::defer_interrupts() {
         eprintln!("durable: warning: could not install the interrupt handler: {e}");
@@ -142,7 +152,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             printed = print_stdout(&text);
         }
     };
-    let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit)
+    let result = log::append_with(&args.log, &mut source, &opts, &mut (), &mut on_commit)
         .map_err(|e| {
             e.or_protected(
                 "log append opens it for writing, to cut an append that fails back off it, which that forbids",
@@ -205,6 +215,42 @@ fn seq_range(appended: &log::Appended) -> String {
         }
         Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
         None => String::new(),
+    }
+}
+
+/// Records read for an append, counted for a progress line on a terminal: updated about once
+/// per MiB, so a stream pays one comparison per record.
+struct Counted {
+    inner: Box<dyn RecordSource>,
+    progress: super::progress::Progress,
+    bytes: u64,
+    records: u64,
+    due: u64,
+}
+
+impl RecordSource for Counted {
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> durable::Result<bool> {
+        let more = self.inner.next_record(buf)?;
+        if more {
+            self.records += 1;
+            self.bytes += buf.len() as u64 + 1;
+            if self.bytes >= self.due {
+                self.due = self.bytes + (1 << 20);
+                self.progress
+                    .update(self.bytes, Some(super::plural(self.records, "record")));
+            }
+        } else {
+            self.progress.finish();
+        }
+        Ok(more)
+    }
+
+    fn describe(&self, index: u64) -> String {
+        self.inner.describe(index)
+    }
+
+    fn ready_within(&mut self, timeout: Duration) -> durable::Result<bool> {
+        self.inner.ready_within(timeout)
     }
 }
 

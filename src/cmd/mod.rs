@@ -3,6 +3,7 @@
 mod generate;
 mod json;
 mod log;
+mod progress;
 mod recover;
 mod save;
 

@@ -69,6 +69,7 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
         target: &args.target,
         verbose: args.verbose,
         steps: Vec::new(),
+        progress: None,
     };
     let result = durable::save(&args.target, input.as_mut(), &opts, &mut observer);
     let steps = observer.steps;
@@ -108,10 +109,15 @@ struct Trace<'a> {
     target: &'a Path,
     verbose: bool,
     steps: Vec<StepRecord>,
+    progress: Option<super::progress::Progress>,
 }
 
 impl durable::Observer for Trace<'_> {
     fn step(&mut self, record: &StepRecord) {
+        if let Some(progress) = &mut self.progress {
+            // The content is in; the steps after it are short.
+            progress.finish();
+        }
         if self.verbose {
             eprintln!(
                 "durable: {:<16} {:>10}  {}",
@@ -121,6 +127,14 @@ impl durable::Observer for Trace<'_> {
             );
         }
         self.steps.push(record.clone());
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        self.progress
+            .get_or_insert_with(|| {
+                super::progress::Progress::new(format!("saving {}", quoted(self.target)), total)
+            })
+            .update(done, None);
     }
 
     fn waiting(&mut self, path: &Path) {

@@ -15,6 +15,7 @@ mod log;
 mod log_end;
 mod log_props;
 mod output;
+mod progress;
 mod recover;
 mod recover_boot;
 mod save;
