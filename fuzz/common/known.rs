@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use durable::log::format::FileHeader;
+use super::native::Model;
 
 /// Whether inputs that hit a known bug are skipped (while fuzzing, unless told otherwise).
 fn skipping() -> bool {
@@ -15,12 +15,23 @@ fn skipping() -> bool {
     *SKIP.get_or_init(|| !cfg!(test) && std::env::var_os("DURABLE_FUZZ_ALL_BUGS").is_none())
 }
 
-/// The open bug a native log hits, if any (and if skipping is on). None is open now; the last
-/// one, a record with sequence number `u64::MAX` overflowing `seq + 1`, was fixed by making
-/// such a header bad-length (tests/fuzz_regressions/native_log*/seq-overflow-*).
-pub fn native_log(_data: &[u8], _header: &FileHeader) -> Option<&'static str> {
+/// The open bug a native log hits, if any (and if skipping is on), recognised from the
+/// reference's reading of it: a shape of damage, met reading on from some defect, that the
+/// library reads otherwise than docs/FORMAT.md.
+pub fn native_log(model: &Model) -> Option<&'static str> {
     if !skipping() {
         return None;
     }
-    None
+    let mut shapes = model.defects().map(|d| d.verdict.shapes);
+    shapes.find_map(|s| {
+        if s.zeros_in_valid_record {
+            Some("a valid record with a wrong sequence number and an all-zero sector is torn")
+        } else if s.zeros_to_next_record {
+            Some("zeros up to a valid record in the same sector are torn")
+        } else if s.short_zeros_to_boundary {
+            Some("fewer than 4 zero bytes up to a sector boundary are not torn")
+        } else {
+            None
+        }
+    })
 }
