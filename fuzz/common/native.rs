@@ -46,8 +46,8 @@ pub struct Built {
 /// reads as corruption), a torn append added (its first record lost, later ones kept), zeroed
 /// 512-byte sectors (anywhere, or inside the last append: what a write that never reached the
 /// disk leaves), the file cut at a record boundary inside a multi-record append, an unfinished
-/// append followed by a later one (a record flagged first inside an unfinished append), and the
-/// byte-level mutations of [`mutate::apply`].
+/// append followed by a later one (a record flagged first inside an unfinished append), a
+/// record resealed with other append marks, and the byte-level mutations of [`mutate::apply`].
 pub fn build(c: &mut Cursor) -> Built {
     let flags = c.byte();
     let algorithm = if flags & 1 == 0 {
@@ -135,7 +135,7 @@ pub fn build(c: &mut Cursor) -> Built {
     // changes it).
     let mut last_start = appends.last().map_or(bytes.len(), |a| a.0);
     for _ in 0..c.byte() % 4 {
-        let op = c.byte() % 10;
+        let op = c.byte() % 11;
         match op {
             4 | 5 | 8 => {
                 // A new append at the end: whole (evidence of corruption for damage before
@@ -203,6 +203,19 @@ pub fn build(c: &mut Cursor) -> Built {
                     .collect();
                 if !inside.is_empty() {
                     bytes.truncate(inside[c.below(inside.len())]);
+                }
+            }
+            10 => {
+                // A record resealed with its own sequence number and other append marks (its
+                // checksum made to match): marks out of order, nothing else wrong.
+                if records.is_empty() {
+                    break;
+                }
+                let (start, len, seq, record_flags) = records[c.below(records.len())];
+                let end = start + encoder.record_len(len as u32);
+                if end <= bytes.len() {
+                    let flags = record_flags ^ (1 + c.byte() % 3);
+                    encoder.reseal(&mut bytes[start..end], seq, flags);
                 }
             }
             _ => {
