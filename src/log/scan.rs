@@ -375,7 +375,7 @@ impl<'f> Scanner<'f> {
             file,
             header,
             size,
-            buf: vec![0; WINDOW],
+            buf: Vec::new(),
             win_start: 0,
             win_len: 0,
             pos: offset,
@@ -1023,8 +1023,12 @@ impl<'f> Scanner<'f> {
             return Ok(false);
         }
         let mut at = from;
-        while let Some((start, end)) = platform::data_region(self.file, at, self.size)? {
-            if let Some(z) = self.first_nonzero(start, end)? {
+        // A window of data at a time, asking again after each where the next data is.
+        while let Some(data) = platform::next_data(self.file, at)?
+            && data < self.size
+        {
+            let end = (data + WINDOW as u64).min(self.size);
+            if let Some(z) = self.first_nonzero(data, end)? {
                 self.nonzero_at = Some(z);
                 return Ok(false);
             }
@@ -1093,6 +1097,7 @@ impl<'f> Scanner<'f> {
         let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
+        grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -1117,6 +1122,14 @@ impl<'f> Scanner<'f> {
             ));
         }
         Ok((offset - start) as usize)
+    }
+}
+
+/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
+/// allocates (and zeroes) a whole window.
+pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
+    if buf.len() < want {
+        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
     }
 }
 
