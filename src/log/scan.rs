@@ -439,7 +439,9 @@ impl<'f> Scanner<'f> {
         if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
             return Ok(None);
         }
-        let t = self.window(end - trailer_len, 8)?;
+        // The whole trailer, so that the window read here (backwards from `end`) also holds
+        // the record that ends at `end`, and the trailers before it.
+        let t = self.window(end - trailer_len, trailer_len as usize)?;
         let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
             return Ok(None);
         };
@@ -449,6 +451,11 @@ impl<'f> Scanner<'f> {
         else {
             return Ok(None);
         };
+        // The whole record in the window (ending at `end`) before it is checked, or the check
+        // would read its header into a window that ends there and then read again.
+        if end - start <= WINDOW as u64 {
+            self.window(start, (end - start) as usize)?;
+        }
         let Ok((rh, total, checksum)) = self.try_record(start)? else {
             return Ok(None);
         };
