@@ -55,7 +55,7 @@ for ((r = 1; r <= REPS; r++)); do
     t3=$(now)
     "$DURABLE" recover "$LOG" >/dev/null
     t4=$(now)
-    rm -f "$LOG".discarded-*
+    rm -f "$(dirname "$LOG")"/.durable-recovered/"$(basename "$LOG")".*.durable-sidecar
     verify_s+=("$(calc "$t1 - $t0" 6)")
     recover_s+=("$(calc "$t4 - $t3" 6)")
     say "rep $r/$REPS  verify $(calc "$t1 - $t0") s  recover --no-backup $(calc "$t2 - $t1") s  recover $(calc "$t4 - $t3") s"

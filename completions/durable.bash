@@ -37,6 +37,9 @@ _durable() {
             durable__subcmd__log,dump)
                 cmd="durable__subcmd__log__subcmd__dump"
                 ;;
+            durable__subcmd__log,restore)
+                cmd="durable__subcmd__log__subcmd__restore"
+                ;;
             durable__subcmd__log,salvage)
                 cmd="durable__subcmd__log__subcmd__salvage"
                 ;;
@@ -78,7 +81,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log)
-            opts="-h -V --help --version append verify dump salvage"
+            opts="-h -V --help --version append verify dump salvage restore"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,7 +95,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__append)
-            opts="-0 -h -V --null --whole --atomic --file --checksum --sync --no-wait --verify --print-offsets --format --log-format --help --version"
+            opts="-0 -h -V --null --whole --atomic --file --checksum --sync --no-wait --verify --print-offsets --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,10 +117,6 @@ _durable() {
                     COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
                     return 0
                     ;;
-                --format)
-                    COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -133,7 +132,7 @@ _durable() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "text hex json raw" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text hex json raw blob" -- "${cur}"))
                     return 0
                     ;;
                 --first)
@@ -164,6 +163,20 @@ _durable() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durable__subcmd__log__subcmd__restore)
+            opts="-h -V --dry-run --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -226,12 +239,16 @@ _durable() {
             return 0
             ;;
         durable__subcmd__recover)
-            opts="-h -V --dry-run --force --no-backup --json --log-format --with-index --help --version"
+            opts="-x -h -V --dry-run --force --no-backup --backup-dir --one-file-system --json --log-format --with-index --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "native lines proglog aof" -- "${cur}"))
                     return 0

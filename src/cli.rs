@@ -57,33 +57,56 @@ See `durable --help` for the contract shared by all commands."
     Log(LogCommand),
     /// Repair logs (cut torn tails), finish interrupted journaled saves, remove stale temp files.
     #[command(
-        long_about = "Bring each PATH back to a clean state. A log with a torn tail is cut at the \
-end of its valid prefix; the bytes removed are first saved, flushed, to a sidecar named \
-LOG.discarded-OFFSET next to it (unless --no-backup). A log with corruption before its tail \
-(valid records after the damage) is left alone, because cutting it would lose those records: \
-exit 3, with where the damage is; --force cuts it anyway (the sidecar keeps everything removed), \
-and `durable log salvage` copies every valid record into a new log instead. A save target with a \
-leftover journal is completed (valid journal) or rolled back. In a directory, every log, journal \
-and stale temporary file of an interrupted save (only our own name pattern, and only when no \
-process has it open) is handled; every other file is left untouched. A log another process holds \
-locked is never touched. Running recover again on a recovered log changes nothing.
+        long_about = "Bring each PATH back to a clean state, changing nothing else. Files are \
+inspected read-only; only a file about to be repaired is opened for writing, so recover works on \
+a read-only filesystem and on files it may not write when there is nothing to repair, and is \
+safe to run at every boot on any directory.
+
+A log with a torn tail is cut at the end of its valid prefix. The bytes removed are first kept, \
+flushed, in a sidecar (unless --no-backup): by default in .durable-recovered/ beside the log, \
+named LOG.OFFSET.durable-sidecar (for a proglog segment, whose program reads its directory \
+whole, in .durable-recovered/SEGDIR/ beside the segment's directory); --backup-dir DIR puts them \
+in DIR instead. `durable log dump SIDECAR` shows the records a sidecar holds and `durable log \
+restore SIDECAR` puts its bytes back. A log with corruption before its tail (valid records after \
+the damage) is left alone, because cutting it would lose those records: exit 3, with where the \
+damage is; --force cuts it anyway (the sidecar keeps everything removed), and `durable log \
+salvage` copies every valid record into a new log instead. A save target with a journal of \
+ours (it starts with durable's journal header) is completed or rolled back. A log another \
+process holds locked is never touched. Running recover again changes nothing.
+
+A directory is walked as a stream (each result printed as it is found, in bounded memory), \
+without following symlinks, skipping kernel pseudo-filesystems (/proc, /sys, …), and, with \
+-x, other filesystems. Only what is provably ours is removed or rewritten: logs it repairs, \
+journals of ours, and temporary files in our exact name pattern that no process has open. \
+Everything else is left untouched, and a file that looks like ours but is not (a journal name \
+without our header, a temporary file held open, a sidecar) is listed with the reason. A symlink \
+named on the command line is followed: the log is repaired through its link, and its sidecar \
+goes beside the file it points to.
 
 Logs of other programs are recovered too (format detected, or --log-format): a lines log's torn \
 tail is cut; a proglog store's torn tail is cut and its index (<base>.index, or --with-index) is \
-rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten); an aof file's \
-damaged bytes after its last checkpoint are zero-filled, keeping the file's size. Each keeps the \
-bytes it changes in a sidecar first.",
+rebuilt from the store (zero padding trimmed, missing or wrong entries rewritten; the whole old \
+index is kept); an aof file's junk after its checkpoint magic is zero-filled, keeping the file's \
+size. Each keeps the bytes it changes in a sidecar first. What the program itself still reads is \
+never cut without --force: a proglog store whose index proves records after a damaged length, an \
+aof file with no magic (a write cut short), and a file named as lines in which no line checks out \
+are left alone.",
         after_help = "Examples:
   durable recover events.log
   durable recover data/00000000000000000000.store  # proglog: cut the store, rebuild the index
   durable recover --log-format aof state.aof
   durable recover --dry-run /var/lib/app/         # print the plan, change nothing
-  durable recover --json /var/lib/app/ | jq .
+  durable recover -x --json / | jq 'select(.outcome != \"untouched\")'
+  durable recover --backup-dir /var/backups/app /var/lib/app/
   durable recover --force events.log              # cut at corruption too
+  durable log dump .durable-recovered/events.log.4096.durable-sidecar
+  durable log restore .durable-recovered/events.log.4096.durable-sidecar
 
-Exit status: 0 clean or recovered; 1 (with --dry-run) a torn tail would be cut;
-3 corruption before the tail, left alone; 2 error (a missing path, a FIFO, a
-file that is none of the above, a log in use). The most severe wins."
+Exit status: 0 clean or recovered (files left alone included); 1 (with --dry-run)
+a torn tail would be cut; 3 corruption before the tail, left alone; 2 error (a
+missing path, a FIFO, a file that is none of the above, a log in use, a file that
+could not be read or repaired: the message names the cause and says it was not
+changed). The most severe wins."
     )]
     Recover(RecoverArgs),
     /// Print a shell completion script to stdout.
@@ -152,13 +175,14 @@ pub struct SaveArgs {
     #[arg(long)]
     pub no_follow: bool,
 
-    /// What to do when TARGET has several hard links (atomic strategy): refuse, or break (only
-    /// this name gets the new content). --strategy in-place or journal updates every name.
-    #[arg(long, value_enum, default_value_t = HardLinksArg::Refuse, value_name = "WHAT")]
-    pub hardlinks: HardLinksArg,
+    /// What to do when TARGET has several hard links (atomic strategy only): refuse (the
+    /// default), or break (only this name gets the new content). --strategy in-place or journal
+    /// updates every name.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub hardlinks: Option<HardLinksArg>,
 
     /// Fail if TARGET already exists (race-free: renameat2 RENAME_NOREPLACE, or O_EXCL).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["backup", "if_changed"])]
     pub no_clobber: bool,
 
     /// Keep the previous version as TARGET.bak (replacing an older one).
@@ -181,7 +205,7 @@ pub struct SaveArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Print the result as one JSON object on stdout.
+    /// Print the result as one JSON object on stdout (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -220,14 +244,20 @@ flushed completes, records read but not yet written are not appended, and the me
 exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
 does not cut a flush short; SIGKILL loses at most the group in flight.
 
---log-format lines (or --format lines) writes the seed notes' greppable text log instead: one \
-`ENTRY SHA256HEX` line per record (a record holding a newline is refused). An existing lines log \
-is appended to as such without the flag.",
+--log-format lines writes the seed notes' greppable text log instead: one `ENTRY SHA256HEX` line \
+per record (a record holding a newline is refused). An existing lines log is appended to as such \
+without the flag; if its last line is valid but has no newline, the append writes one first. A \
+file given with --log-format lines in which no line checks out (a text file) is not a lines log: \
+refused, unchanged.
+
+Records given as arguments or with --file leave standard input unread, so -0, --whole and \
+--atomic (which say how to read standard input) are refused with them.",
         after_help = "Examples:
   durable log append events.log 'user 42 logged in' 'user 42 logged out'
   journalctl -f -o cat | durable log append sys.log       # committed as lines arrive
   find . -print0 | durable log append -0 files.log
   durable log append --atomic batch.log < batch.txt       # all lines or none
+  durable log dump --format raw a.log | durable log append b.log   # copy every record
   durable log append --whole blobs.log < photo.jpg
   durable log append --print-offsets --verify events.log < batch.txt
   durable log append --log-format lines audit.txt 'deploy 42 by alice'   # greppable text log
@@ -250,11 +280,12 @@ walked; files in them that are not logs are listed as skipped.
 
 Logs written by other programs are read too, detected from their content (and, for proglog, the \
 .store/.index names), or named with --log-format: `lines` (ENTRY SHA256HEX per line; no-checksum \
-and checksum-mismatch defects), `proglog` (a store and its index checked against each other: \
-index-mismatch, index-missing, index-beyond-store, zero-fill padding; a store has no checksums, so \
-only its lengths can be checked), `aof` (the Go package's tail and checkpoint magics: outcome \
-empty, tail, checkpoint or corrupted; no-magic damage after the last checkpoint). The report names \
-the format.",
+and checksum-mismatch defects; a valid last line without its newline is noted), `proglog` (a store \
+and its index checked against each other: index-mismatch, index-missing, index-beyond-store, \
+zero-fill padding, and bad-length where the index proves records after a damaged length; a store \
+has no checksums, so only its lengths can be checked), `aof` (the Go package's tail and checkpoint \
+magics, read as its own recovery reads them: outcome empty, tail, checkpoint or corrupted, with \
+its Tail). The report names the format.",
         after_help = "Examples:
   durable log verify events.log
   durable log verify --json /var/lib/app/logs/ | jq 'select(.status != \"clean\")'
@@ -267,20 +298,29 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
     /// Print a log's records as text, hex, JSON lines or raw payloads.
     #[command(
         long_about = "Print the records of LOG. Damaged records are shown as damage with their \
-offset; --resync goes on with the valid records after corruption. --last N reads only the end of \
-the log. --follow keeps printing records as they are appended, waiting for a record that is being \
-written to be complete.
+offset, in file order; --resync goes on with the valid records after corruption. --last N reads \
+only the end of the log. --follow keeps printing records as they are appended, waiting for a \
+record that is being written to be complete.
+
+--format text prints one line per record: offset, #N (its sequence number), length, checksum and \
+the payload (printable UTF-8 as is; control characters and bytes that are not UTF-8 escaped). \
+--format raw ends every payload with a newline (NUL with -0), so `wc -l`, `while read` and \
+`log append` see every record; --format blob prints the payload of exactly one selected record, \
+byte for byte. --format json prints one object per record (docs/JSON.md).
 
 Other programs' logs are dumped the same way (see `durable log verify --help` for detection): \
 lines entries, proglog store records with their index entries (a .index file named alone shows its \
-entries), aof data split at its checkpoint magics (hex by default).",
+entries), an aof file's data up to its tail or checkpoint magic as one segment (hex by default).",
         after_help = "Examples:
   durable log dump events.log
   durable log dump --format json data/0.store      # proglog records and index entries
   durable log dump state.aof                       # aof data up to its logical end, in hex
   durable log dump --last 10 events.log
-  durable log dump --format json events.log | jq -r .payload
-  durable log dump --format raw -0 a.log | durable log append -0 b.log   # copy a log
+  durable log dump --format json events.log | jq -r .payload.text
+  durable log dump --format raw events.log | wc -l                       # count records
+  durable log dump --format raw a.log | durable log append b.log         # copy a log
+  durable log dump --format raw -0 a.log | durable log append -0 b.log   # payloads with newlines
+  durable log dump --format blob --index 3 blobs.log > photo.jpg         # one payload, exactly
   durable log dump --follow events.log
 
 Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 error."
@@ -296,6 +336,26 @@ and sequence numbers without gaps.",
   durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log"
     )]
     Salvage(SalvageArgs),
+    /// Put the bytes a sidecar of `durable recover` keeps back into their log.
+    #[command(
+        long_about = "Put the bytes that `durable recover` removed from a log, and kept in \
+SIDECAR, back where they were: appended at the offset where the log was cut, written back over \
+the zeros of an aof file, or (a proglog index) the whole old index rewritten. The sidecar names \
+its log (by absolute path) and says where the bytes were. They are put back only if the log is \
+still as recover left it (cut at that offset; zero-filled there; of the size the index was \
+rebuilt to) and, for a native log, starts with the same file header; otherwise nothing is \
+changed and the sentence says what differs. The sidecar's own checksum is checked first. The \
+log is locked as an appender would, and the bytes are flushed before the command exits 0. The \
+sidecar is left in place; restoring it again is a no-op.",
+        after_help = "Examples:
+  durable log dump .durable-recovered/events.log.4096.durable-sidecar   # look first
+  durable log restore --dry-run .durable-recovered/events.log.4096.durable-sidecar
+  durable log restore .durable-recovered/events.log.4096.durable-sidecar
+
+Exit status: 0 put back (or already there); 2 error: not a sidecar, a damaged sidecar, a log
+that changed since, one in use, or a failed write or flush (undone); the log was not changed."
+    )]
+    Restore(RestoreArgs),
 }
 
 /// `durable recover`.
@@ -317,7 +377,16 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub no_backup: bool,
 
-    /// One JSON object per file handled, one per line.
+    /// Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each
+    /// log (beside a proglog segment's directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_backup")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// When walking a directory, do not cross into other filesystems (like `find -xdev`).
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
+    /// One JSON object per file handled, one per line (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -328,6 +397,18 @@ pub struct RecoverArgs {
     /// The proglog index that goes with the store given (default: `<base>.index` beside it).
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
+}
+
+/// `durable log restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// Sidecars kept by `durable recover`.
+    #[arg(required = true, value_name = "SIDECAR")]
+    pub sidecars: Vec<PathBuf>,
+
+    /// Print what would be put back; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `durable log salvage`.
@@ -343,7 +424,7 @@ pub struct SalvageArgs {
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -358,12 +439,12 @@ pub struct AppendArgs {
     #[arg(value_name = "RECORD")]
     pub records: Vec<OsString>,
 
-    /// Standard input holds NUL-separated records instead of lines.
-    #[arg(short = '0', long = "null", conflicts_with = "whole")]
+    /// Standard input holds NUL-terminated records instead of lines.
+    #[arg(short = '0', long = "null", conflicts_with_all = ["whole", "records", "files"])]
     pub null: bool,
 
     /// Standard input is one record, whole.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["records", "files"])]
     pub whole: bool,
 
     /// Make all of standard input one append (all or nothing), instead of committing it in
@@ -398,7 +479,7 @@ pub struct AppendArgs {
 
     /// The log's format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log
     /// keeps its own; a new log is native unless this says lines.
-    #[arg(long, visible_alias = "format", value_enum, value_name = "NAME")]
+    #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 }
 
@@ -409,7 +490,7 @@ pub struct VerifyArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// One JSON object per file, one per line.
+    /// One JSON object per file, one per line (docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 
@@ -432,12 +513,14 @@ pub struct DumpArgs {
     /// The log.
     pub log: PathBuf,
 
-    /// Output: text (offset, length, checksum, escaped payload), hex (a hexdump per record),
-    /// json (one object per record), raw (payloads only). Default: text; hex for aof files.
+    /// Output: text (offset, sequence number, length, checksum, escaped payload), hex (a
+    /// hexdump per record), json (one object per record, docs/JSON.md), raw (each payload
+    /// followed by a newline, or NUL with -0), blob (the payload of exactly one record, byte for
+    /// byte). Default: text; hex for aof files.
     #[arg(long, value_enum)]
     pub format: Option<DumpFormat>,
 
-    /// With --format raw: separate payloads with NUL instead of newline.
+    /// With --format raw: end each payload with NUL instead of a newline.
     #[arg(short = '0', long = "null")]
     pub null: bool,
 
@@ -491,8 +574,10 @@ pub enum DumpFormat {
     Hex,
     /// One JSON object per record.
     Json,
-    /// Payloads only, separated by newlines (or NULs with -0).
+    /// Payloads only, each followed by a newline (or a NUL with -0).
     Raw,
+    /// The payload of exactly one selected record, byte for byte, nothing added.
+    Blob,
 }
 
 /// `--checksum`.

@@ -2,8 +2,9 @@
 //! target was left in, so the binary can pick the exit code without parsing messages.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::quote::quoted;
 use crate::step::{Step, StepError};
 
 /// What a failed operation left behind at the target.
@@ -28,7 +29,7 @@ pub enum Aftermath {
 #[non_exhaustive]
 pub enum Error {
     /// A step's system call failed.
-    #[error("could not {} {}: {source}", .step.action(), .path.display())]
+    #[error("could not {} {}: {source}", .step.action(), quoted(&.path))]
     Step {
         /// The step that failed.
         step: Step,
@@ -52,7 +53,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Inspecting a path failed before anything was written.
-    #[error("could not inspect {}: {source}", .path.display())]
+    #[error("could not inspect {}: {source}", quoted(&.path))]
     Inspect {
         /// The path.
         path: PathBuf,
@@ -69,13 +70,13 @@ pub enum Error {
         status: String,
     },
     /// The target's directory does not exist.
-    #[error("the directory {} does not exist", .path.display())]
+    #[error("the directory {} does not exist", quoted(&.path))]
     MissingParent {
         /// The directory.
         path: PathBuf,
     },
     /// The target is something other than a regular file.
-    #[error("{} is {kind}, not a regular file", .path.display())]
+    #[error("{} is {kind}, not a regular file", quoted(&.path))]
     NotRegular {
         /// The path.
         path: PathBuf,
@@ -83,7 +84,7 @@ pub enum Error {
         kind: &'static str,
     },
     /// The target exists and no-clobber was asked for.
-    #[error("{} already exists (--no-clobber)", .path.display())]
+    #[error("{} already exists (--no-clobber)", quoted(&.path))]
     Exists {
         /// The path.
         path: PathBuf,
@@ -92,7 +93,7 @@ pub enum Error {
     #[error(
         "{} has {links} hard links; an atomic save would give only this name the new content: \
          pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name",
-        .path.display()
+        quoted(&.path)
     )]
     HardLinked {
         /// The path.
@@ -101,7 +102,7 @@ pub enum Error {
         links: u64,
     },
     /// A symlink chain that loops or is too long.
-    #[error("{} is a symlink chain that loops or is longer than 40 links", .path.display())]
+    #[error("{} is a symlink chain that loops or is longer than 40 links", quoted(&.path))]
     SymlinkLoop {
         /// Where the chain started.
         path: PathBuf,
@@ -109,14 +110,14 @@ pub enum Error {
     /// A symlink cannot be replaced in place.
     #[error(
         "{} is a symlink: --no-follow replaces the link itself, which only --strategy atomic can do",
-        .path.display()
+        quoted(&.path)
     )]
     SymlinkInPlace {
         /// The link.
         path: PathBuf,
     },
     /// The target's name is too long to derive a temporary or journal name from.
-    #[error("the file name of {} is too long for a {what} name next to it", .path.display())]
+    #[error("the file name of {} is too long for a {what} name next to it", quoted(&.path))]
     NameTooLong {
         /// The target.
         path: PathBuf,
@@ -124,7 +125,7 @@ pub enum Error {
         what: &'static str,
     },
     /// Another save of the same target holds its journal.
-    #[error("another `durable save` of {} is in progress (its journal {} is locked)", .target.display(), .journal.display())]
+    #[error("another `durable save` of {} is in progress (its journal {} is locked)", quoted(&.target), quoted(&.journal))]
     Busy {
         /// The target.
         target: PathBuf,
@@ -132,7 +133,7 @@ pub enum Error {
         journal: PathBuf,
     },
     /// Read-back after writing did not match what was written.
-    #[error("verification failed: {} does not read back as what was written", .path.display())]
+    #[error("verification failed: {} does not read back as what was written", quoted(&.path))]
     VerifyMismatch {
         /// The file that was re-read.
         path: PathBuf,
@@ -141,7 +142,7 @@ pub enum Error {
     },
     /// A journal left by an earlier interrupted save could not be settled, so this save did not
     /// start.
-    #[error("could not finish the interrupted earlier save of {}: {source}", .target.display())]
+    #[error("could not finish the interrupted earlier save of {}: {source}", quoted(&.target))]
     Settle {
         /// The target.
         target: PathBuf,
@@ -150,7 +151,7 @@ pub enum Error {
         source: Box<Error>,
     },
     /// A file given as a log is not one.
-    #[error("{} is not a log durable can read: {why}", .path.display())]
+    #[error("{} is not a {}: {why}", quoted(&.path), .format.map_or("log durable can read".to_string(), |f| format!("{f} log")))]
     NotALog {
         /// The file.
         path: PathBuf,
@@ -159,9 +160,11 @@ pub enum Error {
         /// It does start like a log, but its header is cut short or damaged (a damaged log
         /// rather than some other file).
         damaged_header: bool,
+        /// The format it was named as (`--log-format`) and is not, if one was.
+        format: Option<&'static str>,
     },
     /// An explicit `--checksum` differs from the existing log's.
-    #[error("{} uses {existing} checksums; --checksum {requested} only applies to a new log", .path.display())]
+    #[error("{} uses {existing} checksums; --checksum {requested} only applies to a new log", quoted(&.path))]
     ChecksumConflict {
         /// The log.
         path: PathBuf,
@@ -171,7 +174,7 @@ pub enum Error {
         requested: &'static str,
     },
     /// An operation this file's format does not support.
-    #[error("{}: {why}", .path.display())]
+    #[error("{}: {why}", quoted(&.path))]
     Unsupported {
         /// The file.
         path: PathBuf,
@@ -179,7 +182,7 @@ pub enum Error {
         why: String,
     },
     /// A record that the log's format cannot hold (a newline in a lines entry).
-    #[error("{what} cannot go into {}: {why}", .path.display())]
+    #[error("{what} cannot go into {}: {why}", quoted(&.path))]
     Unencodable {
         /// The log.
         path: PathBuf,
@@ -197,7 +200,7 @@ pub enum Error {
         len: u64,
     },
     /// Another process holds the log's lock and `--no-wait` was given.
-    #[error("{} is locked by another appender (--no-wait)", .path.display())]
+    #[error("{} is locked by another appender (--no-wait)", quoted(&.path))]
     Locked {
         /// The log.
         path: PathBuf,
@@ -206,11 +209,11 @@ pub enum Error {
     /// records unreachable.
     #[error(
         "{} {}",
-        .path.display(),
+        quoted(&.path),
         if *.corrupt {
-            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", .path.display())
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", shell_word(.path))
         } else {
-            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", .path.display())
+            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", shell_word(.path))
         }
     )]
     TornTail {
@@ -226,9 +229,9 @@ pub enum Error {
     #[error(
         "interrupted by {signal}; {}",
         if *.aftermath == Aftermath::Unchanged {
-            format!("nothing was appended to {}", .path.display())
+            format!("nothing was appended to {}", quoted(&.path))
         } else {
-            format!("the records written so far could not be cut back: {} ends in an unfinished append, which `durable recover {}` removes", .path.display(), .path.display())
+            format!("the records written so far could not be cut back: {} ends in an unfinished append, which `durable recover {}` removes", quoted(&.path), quoted(&.path))
         }
     )]
     AppendInterrupted {
@@ -240,7 +243,7 @@ pub enum Error {
         aftermath: Aftermath,
     },
     /// A file given to `recover` that is none of the things it recovers.
-    #[error("{} is not a log ({why}), a journal, or a temporary file of an interrupted save: nothing to recover", .path.display())]
+    #[error("{} is not a log ({why}), a journal, or a temporary file of an interrupted save: nothing to recover", quoted(&.path))]
     NothingToRecover {
         /// The file.
         path: PathBuf,
@@ -248,10 +251,91 @@ pub enum Error {
         why: &'static str,
     },
     /// A log that another process holds locked (an append in progress).
-    #[error("{} is in use: another process holds its lock (an append in progress?); it was not touched", .path.display())]
+    #[error("{} is in use: another process holds its lock (an append in progress?); it was not touched", quoted(&.path))]
     InUse {
         /// The log.
         path: PathBuf,
+    },
+    /// A file recover was asked about, or met in a directory, that could not be read.
+    #[error("could not read {}: {}; it was not checked or changed", quoted(&.path), cause(.source))]
+    NotChecked {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A repair (or a restore) needed to write to a file and could not open or change it;
+    /// nothing was written.
+    #[error("{}: could not {doing}: {}; {} was not changed", quoted(&.path), cause(.source), quoted(&.path))]
+    CannotChange {
+        /// The file.
+        path: PathBuf,
+        /// What was being done: "cut its torn tail at offset 123 (opening it for writing)".
+        doing: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes a repair would remove could not be kept in a sidecar, so the log was left
+    /// alone.
+    #[error(
+        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}: make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing",
+        .step.action(), quoted(&.at), quoted(&.log), quoted(&.dir)
+    )]
+    Sidecar {
+        /// The log.
+        log: PathBuf,
+        /// Where the sidecar was to go.
+        dir: PathBuf,
+        /// Bytes to keep.
+        bytes: u64,
+        /// The step that failed.
+        step: Step,
+        /// The path it acted on.
+        at: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A sidecar was given where a log was expected.
+    #[error(
+        "{} is not a log: it is a sidecar kept by durable recover ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
+        quoted(&.path), quoted(&.log), shell_word(.path), shell_word(.path)
+    )]
+    IsSidecar {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log its bytes came from.
+        log: PathBuf,
+        /// Where they were in the log.
+        offset: u64,
+        /// How many.
+        bytes: u64,
+    },
+    /// A file given to `log restore` that is not a sidecar.
+    #[error("{} is not a sidecar kept by durable recover (it does not end with a valid sidecar trailer); nothing was changed", quoted(&.path))]
+    NotASidecar {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sidecar whose bytes no longer match the checksum it recorded.
+    #[error("{} is damaged: its bytes do not match the checksum recorded when it was written; {} was not changed", quoted(&.path), quoted(&.log))]
+    SidecarDamaged {
+        /// The sidecar.
+        path: PathBuf,
+        /// The log it belongs to.
+        log: PathBuf,
+    },
+    /// `log restore` found the log in another state than the one the sidecar was cut from.
+    #[error("cannot put the bytes of {} back: {why}; {} was not changed", quoted(&.sidecar), quoted(&.log))]
+    RestoreRefused {
+        /// The sidecar.
+        sidecar: PathBuf,
+        /// The log.
+        log: PathBuf,
+        /// What is different.
+        why: String,
     },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
@@ -271,6 +355,44 @@ impl Error {
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
             _ => Aftermath::Unchanged,
+        }
+    }
+
+    /// The file the error is about, when it names one (for reports that carry it apart from the
+    /// sentence, such as `--json`).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Step { path, .. }
+            | Error::Inspect { path, .. }
+            | Error::MissingParent { path }
+            | Error::NotRegular { path, .. }
+            | Error::Exists { path }
+            | Error::HardLinked { path, .. }
+            | Error::SymlinkLoop { path }
+            | Error::SymlinkInPlace { path }
+            | Error::NameTooLong { path, .. }
+            | Error::VerifyMismatch { path, .. }
+            | Error::NotALog { path, .. }
+            | Error::ChecksumConflict { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Unencodable { path, .. }
+            | Error::Locked { path }
+            | Error::TornTail { path, .. }
+            | Error::AppendInterrupted { path, .. }
+            | Error::NothingToRecover { path, .. }
+            | Error::NotChecked { path, .. }
+            | Error::CannotChange { path, .. }
+            | Error::IsSidecar { path, .. }
+            | Error::NotASidecar { path }
+            | Error::SidecarDamaged { path, .. }
+            | Error::Sidecar { log: path, .. }
+            | Error::RestoreRefused { log: path, .. }
+            | Error::InUse { path } => Some(path),
+            Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
+            Error::Input { .. }
+            | Error::Producer { .. }
+            | Error::RecordTooLarge { .. }
+            | Error::Interrupted { .. } => None,
         }
     }
 
@@ -294,6 +416,33 @@ impl Error {
             source: e.source,
         }
     }
+}
+
+/// The cause of an I/O error, named for a person: "permission denied", "the filesystem is
+/// read-only", "no space left on device", … (the OS's own text for anything else).
+pub(crate) fn cause(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => "permission denied".into(),
+        K::ReadOnlyFilesystem => "the filesystem is read-only".into(),
+        K::ExecutableFileBusy => {
+            "text file busy (it is the executable of a running program)".into()
+        }
+        K::StorageFull => "no space left on device".into(),
+        K::QuotaExceeded => "disk quota exceeded".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A path as one shell word, quoted only when it needs to be (the form [`quoted`] prints, so a
+/// name that is not UTF-8 survives too), so a command printed as a hint works when pasted
+/// (`durable recover 'my logs/a.log'`); a name starting with `-` gets `./` first, or it would be
+/// read as an option.
+pub fn shell_word(path: &std::path::Path) -> String {
+    if crate::platform::name_bytes(path.as_os_str()).starts_with(b"-") {
+        return quoted(&std::path::Path::new(".").join(path)).to_string();
+    }
+    quoted(path).to_string()
 }
 
 /// Shorthand for results of this library.

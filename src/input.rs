@@ -68,7 +68,7 @@ impl FileInput {
     /// Open `path` for reading.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|source| Error::Input {
-            what: path.display().to_string(),
+            what: crate::quote::quoted(path).to_string(),
             aftermath: crate::Aftermath::Unchanged,
             source,
         })?;
@@ -91,7 +91,7 @@ impl Read for FileInput {
 
 impl Input for FileInput {
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        crate::quote::quoted(&self.path).to_string()
     }
 }
 
@@ -110,7 +110,7 @@ impl Producer {
     /// Start `program` with `args`, its stdout piped to us.
     pub fn spawn(program: &OsStr, args: &[OsString]) -> Result<Self> {
         use std::io::IsTerminal;
-        let shown = program.to_string_lossy().into_owned();
+        let shown = crate::quote::quoted(program).to_string();
         let mut command = Command::new(program);
         command
             .args(args)

@@ -158,10 +158,39 @@ pub(crate) fn settle(
     }
 }
 
-/// Whether the journal at `path` is complete and valid (it would be completed, not rolled back).
-pub(crate) fn is_valid(path: &Path) -> io::Result<bool> {
+/// What a file named like a journal is, read without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// It starts with our header (magic and header checksum): one of ours; `complete` if its
+    /// size and content check out too (it would be completed, else rolled back).
+    Ours {
+        /// Valid in full.
+        complete: bool,
+    },
+    /// Not provably ours: why.
+    NotOurs(String),
+}
+
+/// Classify the file at `path` (opened read-only). Only a file with our header is ours: a save
+/// writes the header last, so a journal interrupted before it cannot be told from someone
+/// else's file and is left alone (the next save of its target settles it).
+pub(crate) fn classify(path: &Path) -> io::Result<Class> {
     let file = File::open(path)?;
-    Ok(validate(&file)?.is_ok())
+    let size = file.metadata()?.len();
+    if size < HEADER_LEN {
+        return Ok(Class::NotOurs(format!(
+            "it is {size} bytes long, shorter than a journal's {HEADER_LEN}-byte header"
+        )));
+    }
+    let mut raw = [0u8; HEADER_LEN as usize];
+    if platform::read_at(&file, &mut raw, 0)? < raw.len() || Header::decode(&raw).is_none() {
+        return Ok(Class::NotOurs(
+            "it does not start with durable's journal header (magic and checksum)".into(),
+        ));
+    }
+    Ok(Class::Ours {
+        complete: validate(&file)?.is_ok(),
+    })
 }
 
 /// Take the journal's exclusive lock without waiting: a locked journal belongs to a save that is

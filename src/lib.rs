@@ -57,6 +57,7 @@ mod journal;
 pub mod log;
 mod meta;
 mod platform;
+pub mod quote;
 pub mod recover;
 mod save;
 mod step;
@@ -66,7 +67,7 @@ pub use disk::{
     JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, defer_interrupts, install_interrupt_cleanup,
     journal_name, journal_target_name, pending_interrupt, temp_target_name,
 };
-pub use error::{Aftermath, Error, Result};
+pub use error::{Aftermath, Error, Result, shell_word};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
 pub use save::{

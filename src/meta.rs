@@ -56,7 +56,7 @@ fn copy_xattrs(from: &File, to: &File) -> io::Result<()> {
         platform::set_xattr(to, &name, &value).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("extended attribute {}: {e}", name.to_string_lossy()),
+                format!("extended attribute {}: {e}", crate::quote::quoted(&name)),
             )
         })?;
     }

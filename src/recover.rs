@@ -1,6 +1,11 @@
 //! `durable recover`: bring logs, interrupted journaled saves and stale temporary files back to a
-//! clean state. Every valid record is kept, only discarded bytes are backed up (to a sidecar
-//! whose name holds the offset), and a log that another process holds locked is not touched.
+//! clean state, changing nothing else. Files are inspected read-only; only a file about to be
+//! changed is opened for writing. Every valid record is kept; the bytes a repair removes are
+//! first kept, flushed, in a sidecar ([`sidecar`]) outside the log's directory when its owner
+//! reads that directory whole; a log that another process holds locked is not touched.
+//! Directories are walked as a stream, in bounded memory, skipping pseudo-filesystems.
+
+pub mod sidecar;
 
 use std::fs::File;
 use std::io;
@@ -8,11 +13,13 @@ use std::path::{Path, PathBuf};
 
 use crate::disk::{self, SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
-use crate::journal::{self, Settled};
+use crate::journal::{self, Class, Settled};
 use crate::log::{self, Input, Item, Kind, LogFormat, OnDamage, Status, format, proglog};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 use crate::target;
+
+pub use sidecar::{Restore, Restored, Sidecar, restore};
 
 /// Options of a recovery.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +36,10 @@ pub struct RecoverOptions {
     pub format: Option<LogFormat>,
     /// A proglog index to repair with the store given (instead of `<base>.index`).
     pub index: Option<PathBuf>,
+    /// Keep sidecars in this (existing) directory instead of the default place.
+    pub backup_dir: Option<PathBuf>,
+    /// When walking a directory, stay on its filesystem (like `find -xdev`).
+    pub one_file_system: bool,
 }
 
 /// What was (or, with `dry_run`, would be) done to a log.
@@ -74,14 +85,14 @@ pub struct IndexRecovery {
     pub bytes_kept: u64,
     /// Old bytes replaced or removed from there on.
     pub bytes_removed: u64,
-    /// Where those old bytes were (or would be) saved.
+    /// Where the whole old index was (or would be) saved.
     pub sidecar: Option<PathBuf>,
 }
 
 /// The report for one log.
 #[derive(Debug, Clone)]
 pub struct LogRecovery {
-    /// The log.
+    /// The log (as given: a symlink is reported under its own name).
     pub path: PathBuf,
     /// Its format.
     pub format: LogFormat,
@@ -105,10 +116,29 @@ pub struct LogRecovery {
     pub index: Option<IndexRecovery>,
 }
 
+/// Why a file was left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Untouched {
+    /// Not a log, a journal or a temporary file of ours.
+    NotOurs,
+    /// A sidecar kept by an earlier recovery.
+    Sidecar {
+        /// The log its bytes came from.
+        log: PathBuf,
+        /// Where they were in it.
+        offset: u64,
+    },
+    /// Named like a journal of `durable save`, but without its header: not provably ours.
+    NotOurJournal {
+        /// Why.
+        why: String,
+    },
+}
+
 /// What was done to one path.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// A native log.
+    /// A log.
     Log(LogRecovery),
     /// An interrupted journaled save: completed, rolled back, or (dry run) would be.
     Journal {
@@ -128,23 +158,40 @@ pub enum Outcome {
         /// Removed (or would be); `false`: kept because a process has it open.
         removed: bool,
     },
-    /// Not ours, left alone (only inside directories).
+    /// Left alone, and why.
     Untouched {
         /// The file.
         path: PathBuf,
+        /// Why.
+        reason: Untouched,
+    },
+    /// A directory on a kernel pseudo-filesystem, not walked.
+    Skipped {
+        /// The directory.
+        path: PathBuf,
+        /// The filesystem ("proc", "sysfs", …).
+        filesystem: &'static str,
     },
 }
 
-/// The sidecar that keeps the bytes removed from `log` at `offset`.
-pub fn sidecar_path(log: &Path, offset: u64) -> PathBuf {
-    let mut name = log.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".discarded-{offset}"));
-    log.with_file_name(name)
+/// Where the first sidecar of `log` cut at `offset` goes by default (before any exists there):
+/// `.durable-recovered/NAME.OFFSET.durable-sidecar` beside the log, or for a proglog segment
+/// `.durable-recovered/SEGDIR/NAME.OFFSET.durable-sidecar` beside the segment's directory.
+/// `None` if `log` does not exist or has no directory above it.
+pub fn sidecar_path(log: &Path, proglog: bool, offset: u64) -> Option<PathBuf> {
+    let (base, parts) = sidecar::default_dir(log, proglog)
+        .or_else(|| sidecar::default_dir(&std::fs::canonicalize(log).ok()?, proglog))?;
+    Some(sidecar::first_path(
+        &sidecar::join(&base, &parts),
+        log.file_name()?,
+        offset,
+    ))
 }
 
 /// Recover one path given by the user: a log, a journaled save's target or journal, a stale
-/// temporary file, or a directory of them. Errors on single files are returned; inside a
-/// directory, each file's error is reported through `on_error` and the walk goes on.
+/// temporary file, or a directory of them. A symlink is followed (a log is repaired through its
+/// link). Errors on single files are returned; inside a directory, each file's error is
+/// reported through `on_error` and the walk goes on. Outcomes are reported as they happen.
 pub fn recover(
     path: &Path,
     opts: &RecoverOptions,
@@ -152,7 +199,7 @@ pub fn recover(
     mut report: impl FnMut(Outcome),
     mut on_error: impl FnMut(Error),
 ) -> Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
+    let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         // An interrupted journaled save of a new file: the target does not exist yet, its
         // journal does.
@@ -163,66 +210,18 @@ pub fn recover(
                     .and_then(disk::journal_name)
                     .is_some_and(|j| path.with_file_name(j).symlink_metadata().is_ok()) =>
         {
-            report(settle(path, opts, observer)?);
+            report(settle(path, &journal_of(path), opts, observer)?);
             return Ok(());
         }
         Err(source) => {
-            return Err(Error::Inspect {
+            return Err(Error::NotChecked {
                 path: path.to_path_buf(),
                 source,
             });
         }
     };
     if meta.is_dir() {
-        let mut files: Vec<PathBuf> = Vec::new();
-        for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-            match entry {
-                Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
-                Ok(_) => {}
-                Err(e) => on_error(Error::Inspect {
-                    path: e.path().unwrap_or(path).to_path_buf(),
-                    source: io::Error::other(e.to_string()),
-                }),
-            }
-        }
-        // Journals first: settling one rewrites its target, which must not be taken for
-        // anything else afterwards.
-        let mut targets = Vec::new();
-        for file in &files {
-            if let Some(name) = file.file_name().and_then(disk::journal_target_name) {
-                let target = file.with_file_name(name);
-                match settle(&target, opts, observer) {
-                    Ok(outcome) => report(outcome),
-                    Err(e) => on_error(e),
-                }
-                targets.push(target);
-            }
-        }
-        for file in &files {
-            let name = file.file_name().unwrap_or_default();
-            if disk::journal_target_name(name).is_some() || targets.contains(file) {
-                continue;
-            }
-            // A proglog pair is recovered once, through its store.
-            if opts.index.is_none() && log::reader::is_paired_index(file) {
-                continue;
-            }
-            let result = if disk::temp_target_name(name).is_some() {
-                sweep_temp(file, opts)
-            } else {
-                match recover_log(file, opts, observer) {
-                    Err(Error::NotALog {
-                        damaged_header: false,
-                        ..
-                    }) => Ok(Outcome::Untouched { path: file.clone() }),
-                    other => other.map(Outcome::Log),
-                }
-            };
-            match result {
-                Ok(outcome) => report(outcome),
-                Err(e) => on_error(e),
-            }
-        }
+        walk(path, opts, observer, &mut report, &mut on_error);
         return Ok(());
     }
     if !meta.is_file() {
@@ -231,53 +230,210 @@ pub fn recover(
             kind: platform::kind_of(meta.file_type()),
         });
     }
+    // Through symlinks to the file itself: its name says what it is, and its directory is
+    // where its journal, temporary files and sidecars are.
+    let resolved = target::resolve(path, true)?.path;
+    match handle_file(&resolved, path, false, opts, observer)? {
+        Some(outcome) => report(outcome),
+        None => {
+            // A target whose journal is ours: settled through it.
+            report(settle(&resolved, &journal_of(&resolved), opts, observer)?);
+        }
+    }
+    Ok(())
+}
+
+/// The journal path of a save target.
+fn journal_of(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .and_then(disk::journal_name)
+        .unwrap_or_default();
+    target.with_file_name(name)
+}
+
+/// Walk `root` as a stream: each file is handled and reported as it is found, so memory stays
+/// bounded by the largest directory (its names are sorted), whatever the size of the tree.
+/// Symlinks are not followed; pseudo-filesystems are skipped, and other filesystems too with
+/// `one_file_system`.
+fn walk(
+    root: &Path,
+    opts: &RecoverOptions,
+    observer: &mut dyn Observer,
+    report: &mut dyn FnMut(Outcome),
+    on_error: &mut dyn FnMut(Error),
+) {
+    // Targets settled through a journal met before them (a journal `.NAME.durable-journal`
+    // sorts before most names): skipped when they come, so a completed target is not taken
+    // for anything else. One entry per journal, dropped when its target comes.
+    let mut settled: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut entries = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .same_file_system(opts.one_file_system)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            // Gone since its directory was read (another program's temporary file): nothing
+            // to check, nothing to report.
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let source = e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("a symlink loop"));
+                on_error(Error::NotChecked { path, source });
+                continue;
+            }
+        };
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            // An error here (a directory we may not search) shows up when it is read.
+            if let Ok(Some(filesystem)) = platform::pseudo_filesystem(entry.path()) {
+                entries.skip_current_dir();
+                report(Outcome::Skipped {
+                    path: entry.into_path(),
+                    filesystem,
+                });
+            }
+            continue;
+        }
+        // Symlinks, FIFOs, sockets and devices are never opened.
+        if !file_type.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        if settled.remove(path) {
+            continue;
+        }
+        let result = handle_file(path, path, true, opts, observer);
+        if let Ok(Some(Outcome::Journal { target, .. })) = &result
+            && target.file_name() > path.file_name()
+        {
+            settled.insert(target.clone());
+        }
+        match result {
+            Ok(Some(outcome)) => report(outcome),
+            Ok(None) => {}
+            Err(Error::NotChecked { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => on_error(e),
+        }
+    }
+}
+
+/// Handle one regular file (`path`, reported as `shown`). `None` when it is the target of a
+/// journal of ours, which is handled through its journal, or (in a walk) the index of a proglog
+/// pair, handled through its store. In a walk, a file that is not ours is reported untouched;
+/// named explicitly, it is an error.
+fn handle_file(
+    path: &Path,
+    shown: &Path,
+    in_walk: bool,
+    opts: &RecoverOptions,
+    observer: &mut dyn Observer,
+) -> Result<Option<Outcome>> {
     let name = path.file_name().unwrap_or_default();
-    if let Some(target_name) = disk::journal_target_name(name) {
-        report(settle(&path.with_file_name(target_name), opts, observer)?);
-        return Ok(());
+    if let Some(target) = disk::journal_target_name(name) {
+        return settle(&path.with_file_name(target), path, opts, observer).map(Some);
     }
     if disk::temp_target_name(name).is_some() {
-        report(sweep_temp(path, opts)?);
-        return Ok(());
+        return sweep_temp(path, opts).map(Some);
     }
-    let has_journal =
-        disk::journal_name(name).is_some_and(|j| path.with_file_name(j).symlink_metadata().is_ok());
-    if has_journal {
-        report(settle(path, opts, observer)?);
-        return Ok(());
+    let journal = journal_of(path);
+    if journal != path
+        && journal.symlink_metadata().is_ok()
+        && matches!(journal::classify(&journal), Ok(Class::Ours { .. }))
+    {
+        return Ok(None);
     }
-    match recover_log(path, opts, observer) {
-        Ok(recovery) => {
-            report(Outcome::Log(recovery));
-            Ok(())
-        }
+    if in_walk && opts.index.is_none() && log::reader::is_paired_index(path) {
+        return Ok(None);
+    }
+    match recover_log_as(path, shown, opts, observer) {
+        Ok(r) => Ok(Some(Outcome::Log(r))),
         Err(Error::NotALog {
-            path,
+            damaged_header: false,
+            ..
+        }) if in_walk => Ok(Some(Outcome::Untouched {
+            path: shown.to_path_buf(),
+            reason: Untouched::NotOurs,
+        })),
+        Err(Error::NotALog {
             why,
             damaged_header: false,
-        }) => Err(Error::NothingToRecover { path, why }),
+            format: None,
+            ..
+        }) => Err(Error::NothingToRecover {
+            path: shown.to_path_buf(),
+            why,
+        }),
+        Err(Error::IsSidecar { log, offset, .. }) if in_walk => Ok(Some(Outcome::Untouched {
+            path: shown.to_path_buf(),
+            reason: Untouched::Sidecar { log, offset },
+        })),
         Err(e) => Err(e),
     }
 }
 
-/// Finish or roll back the journal of `target`.
-fn settle(target: &Path, opts: &RecoverOptions, observer: &mut dyn Observer) -> Result<Outcome> {
+/// Finish or roll back the journal `journal` of `target`, if it is provably ours (it starts with
+/// our header); anything else named like a journal is left alone.
+fn settle(
+    target: &Path,
+    journal: &Path,
+    opts: &RecoverOptions,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    match journal::classify(journal) {
+        Ok(Class::NotOurs(why)) => {
+            return Ok(Outcome::Untouched {
+                path: journal.to_path_buf(),
+                reason: Untouched::NotOurJournal { why },
+            });
+        }
+        Ok(Class::Ours { complete }) if opts.dry_run => {
+            return Ok(Outcome::Journal {
+                target: target.to_path_buf(),
+                journal: journal.to_path_buf(),
+                settled: None,
+                would_complete: complete,
+            });
+        }
+        Ok(Class::Ours { .. }) => {}
+        // Gone meanwhile (a save finished it): settling below finds nothing to do.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::NotChecked {
+                path: journal.to_path_buf(),
+                source,
+            });
+        }
+    }
     let resolved = target::resolve(target, false)?;
     let journal = journal::path_for(&resolved)?;
     if opts.dry_run {
-        let would_complete = journal::is_valid(&journal).map_err(|source| Error::Inspect {
-            path: journal.clone(),
-            source,
-        })?;
         return Ok(Outcome::Journal {
             target: target.to_path_buf(),
             journal,
             settled: None,
-            would_complete,
+            would_complete: false,
         });
     }
     let mut t = Tracker::new(observer);
-    let settled = journal::settle(&resolved, opts.sync, &mut t)?;
+    let settled = journal::settle(&resolved, opts.sync, &mut t).map_err(|e| match e {
+        // The journal could not be opened for writing or read: nothing was done.
+        Error::Inspect { path, source } => Error::CannotChange {
+            path,
+            doing: "settle this journal of an interrupted save".into(),
+            source,
+        },
+        other => other,
+    })?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
         journal,
@@ -288,7 +444,7 @@ fn settle(target: &Path, opts: &RecoverOptions, observer: &mut dyn Observer) -> 
 
 /// Remove a stale temporary file, unless a process has it open.
 fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
-    let in_use = platform::open_by_a_process(path).map_err(|source| Error::Inspect {
+    let in_use = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
         path: path.to_path_buf(),
         source,
     })?;
@@ -299,8 +455,9 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
         });
     }
     if !opts.dry_run {
-        std::fs::remove_file(path).map_err(|source| Error::Inspect {
+        std::fs::remove_file(path).map_err(|source| Error::CannotChange {
             path: path.to_path_buf(),
+            doing: "remove this stale temporary file".into(),
             source,
         })?;
         if opts.sync != SyncLevel::None
@@ -311,8 +468,11 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
             } else {
                 dir
             };
-            platform::sync_dir(dir, opts.sync).map_err(|source| Error::Inspect {
+            // Removed, but the removal may not survive a power loss: exit 4.
+            platform::sync_dir(dir, opts.sync).map_err(|source| Error::Step {
+                step: Step::SyncDir,
                 path: dir.to_path_buf(),
+                aftermath: Aftermath::Unconfirmed,
                 source,
             })?;
         }
@@ -324,16 +484,35 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
 }
 
 fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Inspect {
+    move |source| Error::NotChecked {
         path: path.to_path_buf(),
         source,
     }
 }
 
+/// A read failure while opening a log, named as such.
+fn unreadable(e: Error) -> Error {
+    match e {
+        Error::Inspect { path, source } => Error::NotChecked { path, source },
+        other => other,
+    }
+}
+
 /// Recover one log of any format: cut a torn tail (aof: zero-fill it), and make a proglog
-/// store's index match the store.
+/// store's index match the store. The log is inspected read-only and opened for writing only
+/// if it is to change.
 pub fn recover_log(
     path: &Path,
+    opts: &RecoverOptions,
+    observer: &mut dyn Observer,
+) -> Result<LogRecovery> {
+    recover_log_as(path, path, opts, observer)
+}
+
+/// [`recover_log`] of `path`, reported as `shown`.
+fn recover_log_as(
+    path: &Path,
+    shown: &Path,
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<LogRecovery> {
@@ -342,13 +521,23 @@ pub fn recover_log(
         &log::OpenOptions {
             format: opts.format,
             index: opts.index.clone(),
-            write: !opts.dry_run,
+            write: false,
             index_alone: false,
+            force: opts.force,
         },
-    )?;
+    )
+    .map_err(unreadable)?;
+    // Reported under the name given: a symlink's own name; but an index given for a pair is
+    // reported under its store, which is what is recovered.
+    let reported = if path == shown {
+        input.main.path.clone()
+    } else {
+        shown.to_path_buf()
+    };
     let path = input.main.path.clone();
     let path = path.as_path();
-    // Locked: an appender at work must not have its log cut under it.
+    // Locked: an appender at work must not have its log cut under it. (A shared-or-exclusive
+    // flock needs no write access, so a read-only descriptor takes it.)
     match input.main.file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -377,16 +566,21 @@ pub fn recover_log(
         _ => (v.valid_end, size),
     };
     let aof = matches!(input.kind, Kind::Aof(_));
-    let sidecar = (!opts.no_backup && from < to).then(|| sidecar_path(path, from));
+    let proglog = matches!(input.kind, Kind::ProglogStore | Kind::ProglogIndex);
+    let keeps = !opts.no_backup && from < to;
+    // What the sidecar keeps: the bytes removed; for an index alone, the whole old index (as for
+    // an index rebuilt with its store), so that it reads back as an index.
+    let index_alone = matches!(input.kind, Kind::ProglogIndex);
+    let kept_from = if index_alone { 0 } else { from };
     let mut recovery = LogRecovery {
-        path: path.to_path_buf(),
+        path: reported,
         format: input.format(),
         status,
         action: LogAction::Clean,
         records: v.records_before_damage,
         bytes_kept: from,
         bytes_removed: to - from,
-        sidecar: sidecar.clone(),
+        sidecar: None,
         records_after_damage: v.records_after_damage,
         bytes_after_damage: v.bytes_after_damage,
         index: None,
@@ -394,12 +588,19 @@ pub fn recover_log(
     let mut t = Tracker::new(observer);
     match status {
         Status::Clean => {
-            recovery.sidecar = None;
             recovery.bytes_kept = v.valid_end;
             recovery.bytes_removed = 0;
         }
-        Status::Corrupt if !opts.force => recovery.action = LogAction::Refused,
+        Status::Corrupt if !opts.force => {
+            if keeps {
+                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
+            }
+            recovery.action = LogAction::Refused;
+        }
         _ if opts.dry_run => {
+            if keeps {
+                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
+            }
             recovery.action = if aof {
                 LogAction::WouldZeroFill
             } else {
@@ -407,16 +608,68 @@ pub fn recover_log(
             };
         }
         _ => {
-            let file = &input.main.file;
-            if let Some(sidecar) = &sidecar {
-                recovery.sidecar = Some(write_sidecar(
-                    file, path, sidecar, from, to, opts.sync, &mut t,
+            let doing = if aof {
+                format!("zero-fill {} damaged bytes from offset {from}", to - from)
+            } else if status == Status::Corrupt {
+                format!("cut it at the damage at offset {from} (--force)")
+            } else {
+                format!("cut its torn tail at offset {from}")
+            };
+            // Opened for writing only now, and before the sidecar is made: a file that cannot
+            // be changed gets no sidecar.
+            let file = sidecar::reopen_for_writing(&input.main.file, path, &doing)?;
+            if keeps {
+                let change = if aof {
+                    sidecar::Change::ZeroFilled
+                } else if index_alone {
+                    sidecar::Change::Rewritten
+                } else {
+                    sidecar::Change::Cut
+                };
+                let native_header = match input.kind {
+                    Kind::Native(_) => Some(raw_header(&input.main.file, path)?),
+                    _ => None,
+                };
+                let format = match input.kind {
+                    Kind::Native(_) => sidecar::SourceFormat::Native,
+                    Kind::Lines => sidecar::SourceFormat::Lines,
+                    Kind::ProglogStore => sidecar::SourceFormat::ProglogStore,
+                    Kind::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
+                    Kind::Aof(_) => sidecar::SourceFormat::Aof,
+                };
+                let size_after = if aof { size } else { from };
+                recovery.sidecar = Some(keep_bytes(
+                    path,
+                    &input.main.file,
+                    proglog,
+                    sidecar::Trailer {
+                        source: PathBuf::new(),
+                        format,
+                        change,
+                        offset: kept_from,
+                        len: to - kept_from,
+                        size_before: size,
+                        size_after,
+                        first_index: if index_alone {
+                            0
+                        } else {
+                            v.records_before_damage
+                        },
+                        native_header,
+                        data_crc: 0,
+                    },
+                    kept_from,
+                    to,
+                    opts,
+                    &mut t,
                 )?);
             }
             // The sidecar is durable before a byte of the log goes away.
             if aof {
-                t.run(Step::WriteLog, path, || zero_fill(file, from, to))
-                    .left(Aftermath::Damaged)?;
+                t.run(Step::WriteLog, path, || {
+                    sidecar::zero_range(&file, from, to)
+                })
+                .left(Aftermath::Damaged)?;
                 recovery.action = LogAction::ZeroFilled;
             } else {
                 t.run(Step::Truncate, path, || file.set_len(from))
@@ -424,14 +677,21 @@ pub fn recover_log(
                 recovery.action = LogAction::Truncated;
             }
             if opts.sync != SyncLevel::None {
-                t.run(Step::SyncLog, path, || platform::sync_file(file, opts.sync))
-                    .left(Aftermath::Unconfirmed)?;
+                t.run(Step::SyncLog, path, || {
+                    platform::sync_file(&file, opts.sync)
+                })
+                .left(Aftermath::Unconfirmed)?;
             }
         }
     }
-    if let Some(index) = &input.index {
-        // The store's length once recovered (a refused store cannot happen: it has no
-        // checksums, so nothing in it reads as corruption).
+    // A store refused for corruption leaves its index as it is: the index is the evidence of
+    // the records after the damage, and rebuilding it from the store would drop them.
+    if let Some(index) = input
+        .index
+        .as_ref()
+        .filter(|_| recovery.action != LogAction::Refused)
+    {
+        // The store's length once recovered.
         let store_len = if status == Status::Clean { size } else { from };
         recovery.index = Some(repair_index(
             &input,
@@ -445,20 +705,102 @@ pub fn recover_log(
     Ok(recovery)
 }
 
-/// Write zeros over bytes `[from, to)`.
-fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<()> {
-    let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(zeros.len() as u64) as usize;
-        platform::write_all_at(file, &zeros[..n], at)?;
-        at += n as u64;
+/// A native log's 64-byte file header, as it is in the file.
+fn raw_header(file: &File, path: &Path) -> Result<[u8; format::FILE_HEADER_LEN as usize]> {
+    let mut raw = [0u8; format::FILE_HEADER_LEN as usize];
+    let got =
+        log::reader::read_prefix(file, format::FILE_HEADER_LEN, &mut raw).map_err(inspect(path))?;
+    if got < raw.len() {
+        return Err(inspect(path)(log::reader::shrank()));
     }
-    Ok(())
+    Ok(raw)
+}
+
+/// The directory sidecars of the log at `path` go to: (an existing directory, the components to
+/// create under it).
+fn sidecar_home(
+    path: &Path,
+    proglog: bool,
+    opts: &RecoverOptions,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    if let Some(dir) = &opts.backup_dir {
+        return Ok((dir.clone(), Vec::new()));
+    }
+    if let Some(home) = sidecar::default_dir(path, proglog) {
+        return Ok(home);
+    }
+    let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
+    sidecar::default_dir(&resolved, proglog).ok_or_else(|| Error::Unsupported {
+        path: path.to_path_buf(),
+        why: "there is no directory above its directory to keep the bytes recover removes in (proglog reads its own directory whole); pass --backup-dir DIR, or --no-backup".into(),
+    })
+}
+
+/// Where the sidecar of `path` cut at `from` would go (a dry run, or a refused log).
+fn planned_sidecar(
+    path: &Path,
+    proglog: bool,
+    from: u64,
+    opts: &RecoverOptions,
+) -> Result<PathBuf> {
+    let (base, parts) = sidecar_home(path, proglog, opts)?;
+    Ok(sidecar::first_path(
+        &sidecar::join(&base, &parts),
+        path.file_name().unwrap_or_default(),
+        from,
+    ))
+}
+
+/// Keep bytes `[from, to)` of `file` (the log at `path`) in a new sidecar, made durable.
+#[allow(clippy::too_many_arguments)]
+fn keep_bytes(
+    path: &Path,
+    file: &File,
+    proglog: bool,
+    mut trailer: sidecar::Trailer,
+    from: u64,
+    to: u64,
+    opts: &RecoverOptions,
+    t: &mut Tracker<'_>,
+) -> Result<PathBuf> {
+    trailer.source = std::fs::canonicalize(path).map_err(inspect(path))?;
+    let (base, parts) = sidecar_home(path, proglog, opts)?;
+    let mut created = Vec::new();
+    let result = sidecar::ensure_dir(&base, &parts, opts.sync, t, &mut created)
+        .map_err(|e| Error::Sidecar {
+            log: path.to_path_buf(),
+            dir: sidecar::join(&base, &parts),
+            bytes: to - from,
+            step: e.step,
+            at: e.path,
+            source: e.source,
+        })
+        .and_then(|dir| {
+            sidecar::write(
+                sidecar::Keep {
+                    log: path,
+                    file,
+                    trailer,
+                },
+                from,
+                to,
+                &dir,
+                opts.sync,
+                t,
+            )
+        });
+    if result.is_err() {
+        // No sidecar after all: take back the (empty) directories made for it.
+        for dir in created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
 }
 
 /// Make a proglog index match its store (the first `store_len` bytes): one entry per record,
-/// (i, position). The old bytes from the first wrong one are kept in a sidecar first.
+/// (i, position). The whole old index is kept in a sidecar first; the index is opened for
+/// writing only if it is to change.
 fn repair_index(
     input: &Input,
     index: &log::reader::Part,
@@ -485,131 +827,57 @@ fn repair_index(
     report.entries = right_len / proglog::ENTRY_WIDTH;
     report.bytes_kept = first;
     report.bytes_removed = index.size - first;
-    let sidecar = (!opts.no_backup && first < index.size).then(|| sidecar_path(ipath, first));
-    report.sidecar = sidecar.clone();
+    // The whole old index, so that it reads back as an index (entry i at 12·i).
+    let keeps = !opts.no_backup && index.size > 0;
     if opts.dry_run {
+        if keeps {
+            report.sidecar = Some(planned_sidecar(ipath, true, 0, opts)?);
+        }
         report.action = IndexAction::WouldRebuild;
         return Ok(report);
     }
-    if let Some(sidecar) = &sidecar {
-        report.sidecar = Some(write_sidecar(
-            &index.file,
+    let file = sidecar::reopen_for_writing(
+        &index.file,
+        ipath,
+        "rebuild this proglog index from its store",
+    )?;
+    if keeps {
+        report.sidecar = Some(keep_bytes(
             ipath,
-            sidecar,
-            first,
+            &index.file,
+            true,
+            sidecar::Trailer {
+                source: PathBuf::new(),
+                format: sidecar::SourceFormat::ProglogIndex,
+                change: sidecar::Change::Rewritten,
+                offset: 0,
+                len: index.size,
+                size_before: index.size,
+                size_after: right_len,
+                first_index: 0,
+                native_header: None,
+                data_crc: 0,
+            },
+            0,
             index.size,
-            opts.sync,
+            opts,
             t,
         )?);
     }
     t.run(Step::WriteLog, ipath, || {
-        proglog::write_index_from(&input.main.file, store_len, &index.file, first).map(|_| ())
+        proglog::write_index_from(&input.main.file, store_len, &file, first).map(|_| ())
     })
     .left(Aftermath::Damaged)?;
-    t.run(Step::Truncate, ipath, || index.file.set_len(right_len))
+    t.run(Step::Truncate, ipath, || file.set_len(right_len))
         .left(Aftermath::Damaged)?;
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncLog, ipath, || {
-            platform::sync_file(&index.file, opts.sync)
+            platform::sync_file(&file, opts.sync)
         })
         .left(Aftermath::Unconfirmed)?;
     }
     report.action = IndexAction::Rebuilt;
     Ok(report)
-}
-
-/// Copy bytes `[from, to)` of the log into a durable sidecar: temporary file, flushed, renamed
-/// into place (never over another sidecar), directory flushed. Returns the sidecar's path.
-fn write_sidecar(
-    file: &File,
-    path: &Path,
-    sidecar: &Path,
-    from: u64,
-    to: u64,
-    sync: SyncLevel,
-    t: &mut Tracker<'_>,
-) -> Result<PathBuf> {
-    let dir = match sidecar.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = sidecar.file_name().unwrap_or_default().to_os_string();
-    let mut temp = t
-        .run(Step::CreateTemp, &dir, || TempFile::create_in(&dir, &name))
-        .left(Aftermath::Unchanged)?;
-    t.run(Step::WriteTemp, temp.path(), || {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = from;
-        while at < to {
-            let n = usize::try_from(to - at).unwrap_or(buf.len()).min(buf.len());
-            let got = platform::read_at(file, &mut buf[..n], at)?;
-            if got == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("{} became shorter while it was copied", path.display()),
-                ));
-            }
-            platform::write_all_at(temp.file(), &buf[..got], at - from)?;
-            at += got as u64;
-        }
-        Ok(())
-    })
-    .left(Aftermath::Unchanged)?;
-    crate::step::seal(t, &mut temp, sync)?;
-    // Never over an existing sidecar: an earlier recovery may have cut the log at the same
-    // offset, and its bytes must not be lost. One with the same bytes is a rerun's (a crash
-    // after this step): keep it and drop ours. Otherwise take the next free `.N` name.
-    let placed = t
-        .run(Step::Rename, sidecar, || {
-            let mut name = sidecar.to_path_buf();
-            for n in 2..=1000u32 {
-                match temp.persist(&name, true) {
-                    Ok(()) => return Ok(name),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        if same_bytes(&name, file, from, to)? {
-                            return Ok(name);
-                        }
-                        let mut next = sidecar.as_os_str().to_os_string();
-                        next.push(format!(".{n}"));
-                        name = PathBuf::from(next);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "too many sidecars for the same offset",
-            ))
-        })
-        .left(Aftermath::Unchanged)?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncDir, &dir, || platform::sync_dir(&dir, sync))
-            .left(Aftermath::Unchanged)?;
-    }
-    Ok(placed)
-}
-
-/// Whether the file at `path` holds exactly bytes `[from, to)` of `log`.
-fn same_bytes(path: &Path, log: &File, from: u64, to: u64) -> io::Result<bool> {
-    let other = File::open(path)?;
-    if other.metadata()?.len() != to - from {
-        return Ok(false);
-    }
-    let mut a = vec![0u8; 1 << 16];
-    let mut b = vec![0u8; 1 << 16];
-    let mut at = 0u64;
-    while at < to - from {
-        let n = usize::try_from(to - from - at)
-            .unwrap_or(a.len())
-            .min(a.len());
-        let got_a = platform::read_at(&other, &mut a[..n], at)?;
-        let got_b = platform::read_at(log, &mut b[..n], from + at)?;
-        if got_a == 0 || got_a != got_b || a[..got_a] != b[..got_b] {
-            return Ok(false);
-        }
-        at += got_a as u64;
-    }
-    Ok(true)
 }
 
 /// What `salvage` did.
@@ -700,7 +968,7 @@ pub fn salvage(
             Item::Record(record) => {
                 if record.len > format::MAX_RECORD {
                     return Err(Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, src.display()),
+                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
                         len: record.len,
                     });
                 }
@@ -724,7 +992,7 @@ pub fn salvage(
                         &payload,
                     )
                     .map_err(|len| Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, src.display()),
+                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
                         len,
                     })?;
                 out.records += 1;

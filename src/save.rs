@@ -16,6 +16,7 @@ use crate::input::{FileInput, Input};
 use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
 use crate::meta;
 use crate::platform;
+use crate::quote::{c_quoted, quoted};
 use crate::step::{Observer, Step, StepRecord, Tracker};
 use crate::target::{self, Target};
 
@@ -177,8 +178,9 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     let mut add = |step: Step, calls: String| steps.push(PlannedStep { step, calls });
-    let path = target.path.display().to_string();
-    let dir = target.dir.display().to_string();
+    // System-call arguments as strace shows them; names in notes as a person pastes them.
+    let path = c_quoted(&target.path).to_string();
+    let dir = c_quoted(&target.dir).to_string();
     let sync = match opts.sync {
         SyncLevel::Full if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
         SyncLevel::Full => Some("fsync"),
@@ -186,18 +188,20 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
         SyncLevel::Data => Some("fdatasync"),
         SyncLevel::None => None,
     };
-    let dir_sync = format!("open(\"{dir}\", O_RDONLY|O_DIRECTORY); fsync(dir); close(dir)");
+    let dir_sync = format!("open({dir}, O_RDONLY|O_DIRECTORY); fsync(dir); close(dir)");
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let exists = target.existing.is_some();
     if target.via_symlink {
         notes.push(format!(
-            "{} is a symlink: writing through it to {path}",
-            target.given.display()
+            "{} is a symlink: writing through it to {}",
+            quoted(&target.given),
+            quoted(&target.path)
         ));
     }
     if target.replaces_symlink {
         notes.push(format!(
-            "{path} is a symlink: it will be replaced by a regular file"
+            "{} is a symlink: it will be replaced by a regular file",
+            quoted(&target.path)
         ));
     }
     if opts.if_changed {
@@ -211,27 +215,28 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
         add(
             Step::SettleJournal,
             format!(
-                "replay {} onto {path} if it is complete, else remove it",
-                journal.display()
+                "replay {} onto {} if it is complete, else remove it",
+                quoted(&journal),
+                quoted(&target.path)
             ),
         );
     }
-    let tmp = format!(
-        "{dir}/.{}.XXXXXXXXXXXXXXXX.durable-tmp",
-        target.name.to_string_lossy()
-    );
-    let backup = backup_path(&target).display().to_string();
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(&target.name);
+    tmp_name.push(".XXXXXXXXXXXXXXXX.durable-tmp");
+    let tmp = c_quoted(&crate::disk::in_dir(&target.dir, tmp_name)).to_string();
+    let backup = c_quoted(&backup_path(&target)).to_string();
     let backup_calls = match sync {
         Some(call) => format!(
-            "copy \"{path}\" to a new temporary file; {call}(it); close; rename(it, \"{backup}\"); fsync(dir)"
+            "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
         ),
-        None => format!("copy \"{path}\" to a new temporary file; close; rename(it, \"{backup}\")"),
+        None => format!("copy {path} to a new temporary file; close; rename(it, {backup})"),
     };
     match opts.strategy {
         Strategy::Atomic => {
             add(
                 Step::CreateTemp,
-                format!("open(\"{tmp}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)"),
+                format!("open({tmp}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)"),
             );
             add(Step::WriteTemp, "write(tmp, …) until the input ends".into());
             let mut meta = String::new();
@@ -259,9 +264,9 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
             add(
                 Step::Rename,
                 if opts.no_clobber {
-                    format!("renameat2(tmp, \"{path}\", RENAME_NOREPLACE)")
+                    format!("renameat2(tmp, {path}, RENAME_NOREPLACE)")
                 } else {
-                    format!("rename(tmp, \"{path}\")")
+                    format!("rename(tmp, {path})")
                 },
             );
             if sync.is_some() {
@@ -269,7 +274,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
             }
         }
         Strategy::InPlace | Strategy::Journal => {
-            let journal = journal::path_for(&target)?.display().to_string();
+            let journal = c_quoted(&journal::path_for(&target)?).to_string();
             let journaled = opts.strategy == Strategy::Journal;
             if opts.backup && exists {
                 add(Step::Backup, backup_calls.clone());
@@ -278,7 +283,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                 add(
                     Step::WriteJournal,
                     format!(
-                        "open(\"{journal}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
+                        "open({journal}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
                          pwrite(journal, …) the input after a 64-byte header, then the header"
                     ),
                 );
@@ -295,12 +300,12 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                     } else {
                         "O_CREAT"
                     };
-                    format!("open(\"{path}\", O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
+                    format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
                 } else if exists {
-                    format!("open(\"{path}\", O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
+                    format!("open({path}, O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
                 } else {
                     format!(
-                        "open(\"{path}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) (removed again if the save fails)"
+                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) (removed again if the save fails)"
                     )
                 },
             );
@@ -327,7 +332,7 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
                 add(Step::SyncDirTarget, dir_sync.clone());
             }
             if journaled {
-                add(Step::RemoveJournal, format!("unlink(\"{journal}\")"));
+                add(Step::RemoveJournal, format!("unlink({journal})"));
                 if sync.is_some() {
                     add(Step::SyncDirFinal, dir_sync.clone());
                 }

@@ -60,6 +60,8 @@ pub enum Step {
     WriteLog,
     /// Flush the log after appending.
     SyncLog,
+    /// Create a directory (recover's sidecar directory) and flush its parent.
+    CreateDir,
 }
 
 impl Step {
@@ -88,6 +90,7 @@ impl Step {
         Step::SyncDirFinal,
         Step::WriteLog,
         Step::SyncLog,
+        Step::CreateDir,
     ];
 
     /// The stable kebab-case name of the step.
@@ -116,6 +119,7 @@ impl Step {
             Step::SyncDirFinal => "sync-dir-final",
             Step::WriteLog => "write-log",
             Step::SyncLog => "sync-log",
+            Step::CreateDir => "create-dir",
         }
     }
 
@@ -150,6 +154,7 @@ impl Step {
             Step::SyncDirFinal => "flush (fsync) the directory",
             Step::WriteLog => "append to",
             Step::SyncLog => "flush (fsync)",
+            Step::CreateDir => "create the directory",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! bytes ends, stays bounded and returns records that are really in the file; `verify` sums the
 //! scan up; `recover` agrees with `verify` on the valid prefix (bytes kept = `valid_end`),
 //! never loses a record verify called valid (aof: zero-fills and keeps the size, the sidecar
-//! holding the overwritten bytes), and a second recover changes nothing; detection never panics.
+//! holding the overwritten bytes), leaves a file named as lines in which no line checks out
+//! alone unless forced, and a second recover changes nothing; detection never panics.
 
 use std::path::{Path, PathBuf};
 
@@ -61,10 +62,12 @@ pub fn scan(input: &log::Input, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
 
 pub use super::{defects, records};
 
-/// Options that open a file as `format`.
+/// Options that open a file as `format` (a file named as lines even if no line checks out, as
+/// `recover --force` does).
 pub fn opts(format: LogFormat) -> OpenOptions {
     OpenOptions {
         format: Some(format),
+        force: true,
         ..OpenOptions::default()
     }
 }
@@ -125,6 +128,7 @@ pub fn check_verify(path: &Path, format: LogFormat, data: &[u8]) -> (Vec<Item>, 
 fn snapshot(dir: &Scratch) -> Vec<(String, Vec<u8>)> {
     dir.names()
         .into_iter()
+        .filter(|n| dir.path(n).is_file())
         .map(|n| {
             let bytes = std::fs::read(dir.path(&n)).expect("read a scratch file");
             (n, bytes)
@@ -143,18 +147,39 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
         .collect();
     for force in [false, true] {
         let dir = Scratch::new();
+        // In a directory of their own: a proglog segment's sidecars go beside its directory.
+        std::fs::create_dir(dir.path("log")).expect("create the log's directory");
         for (name, bytes) in files {
-            dir.write(name, bytes);
+            dir.write(&format!("log/{name}"), bytes);
         }
-        let path: PathBuf = dir.path(files[0].0);
+        let path: PathBuf = dir.path(&format!("log/{}", files[0].0));
         let ropts = RecoverOptions {
             force,
             sync: SyncLevel::None,
             format: Some(format),
             ..RecoverOptions::default()
         };
-        let r =
-            super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ())).expect("recover");
+        let r = super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ()));
+        // Named as lines, a file in which no line checks out is not one: left alone unless
+        // forced.
+        if format == LogFormat::Lines && !force && v.records == 0 && !original.is_empty() {
+            assert!(
+                matches!(
+                    r,
+                    Err(durable::Error::NotALog {
+                        format: Some("lines"),
+                        ..
+                    })
+                ),
+                "recover of a file with no valid line: {r:?}"
+            );
+            assert!(
+                std::fs::read(&path).expect("read") == original,
+                "changed a file that is not a lines log"
+            );
+            continue;
+        }
+        let r = r.expect("recover");
         assert_eq!(r.status, v.main_status, "recover's verdict");
         assert_eq!(r.bytes_kept, v.valid_end, "recover keeps the valid prefix");
         let now = std::fs::read(&path).expect("read the log");
@@ -187,7 +212,7 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
             if let Some(side) = &r.sidecar {
                 let kept = std::fs::read(side).expect("read the sidecar");
                 assert!(
-                    kept == original[cut..to],
+                    super::sidecar_data(&kept) == &original[cut..to],
                     "the sidecar holds the overwritten bytes"
                 );
             }
@@ -211,8 +236,17 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
                 "the kept log is not the valid prefix"
             );
             if let Some(side) = &r.sidecar {
+                // The cut bytes (a proglog index alone: the whole old index).
                 let kept = std::fs::read(side).expect("read the sidecar");
-                assert!(kept == original[cut..], "the sidecar holds the cut bytes");
+                let at = super::sidecar_offset(&kept) as usize;
+                assert!(
+                    at == cut || at == 0,
+                    "the sidecar's offset {at}, cut at {cut}"
+                );
+                assert!(
+                    super::sidecar_data(&kept) == &original[at..],
+                    "the sidecar holds the cut bytes"
+                );
             }
         }
         // Every record verify called valid before the first defect is still there.

@@ -33,6 +33,22 @@ pub fn retry_in_use<T>(mut f: impl FnMut() -> durable::Result<T>) -> durable::Re
     f()
 }
 
+/// The bytes a sidecar of `durable recover` keeps: everything before its trailer, whose length
+/// is the little-endian u32 16 bytes from the end (docs/FORMAT.md, "Sidecars").
+pub fn sidecar_data(sidecar: &[u8]) -> &[u8] {
+    assert!(sidecar.len() >= 16, "a sidecar of {} bytes", sidecar.len());
+    let at = sidecar.len() - 16;
+    let trailer = u32::from_le_bytes(sidecar[at..at + 4].try_into().unwrap()) as usize;
+    &sidecar[..sidecar.len() - trailer]
+}
+
+/// Where the bytes a sidecar keeps were in the log: the trailer's offset field (8 bytes into
+/// the trailer).
+pub fn sidecar_offset(sidecar: &[u8]) -> u64 {
+    let kept = sidecar_data(sidecar).len();
+    u64::from_le_bytes(sidecar[kept + 8..kept + 16].try_into().unwrap())
+}
+
 /// The records of a scan.
 pub fn records(items: &[durable::log::Item]) -> Vec<durable::log::Record> {
     items

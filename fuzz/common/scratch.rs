@@ -58,12 +58,25 @@ impl Scratch {
         path
     }
 
-    /// The names in the directory, sorted.
+    /// The names in the directory and below it (`.durable-recovered/fuzz.log.9.durable-sidecar`),
+    /// sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .expect("list the scratch directory")
-            .map(|e| e.expect("list").file_name().to_string_lossy().into_owned())
-            .collect();
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("list the scratch directory") {
+                let path = entry.expect("list").path();
+                let name = path
+                    .strip_prefix(root)
+                    .expect("under the scratch directory")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push(name);
+                if path.is_dir() {
+                    walk(root, &path, out);
+                }
+            }
+        }
+        let mut names = Vec::new();
+        walk(&self.dir, &self.dir, &mut names);
         names.sort();
         names
     }

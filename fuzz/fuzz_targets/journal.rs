@@ -3,8 +3,10 @@
 //! then damaged). The journal parser is private to the library, so the target goes through
 //! `recover::recover`, as `durable recover` does.
 //!
-//! Invariants: a dry run says "would complete" exactly when the journal is valid by the layout
-//! in src/journal.rs (checked here independently) and changes nothing; recovering completes a
+//! Invariants: a journal that does not start with our header (magic and checksum) is not
+//! provably ours and is left alone, with the target, by a dry run and a real one; for one of
+//! ours, a dry run says "would complete" exactly when the journal is valid by the layout in
+//! src/journal.rs (checked here independently) and changes nothing; recovering completes a
 //! valid journal (the target holds exactly its content, with its mode when the target is new or
 //! the mode was forced) and rolls back any other (the target as it was, or still absent); either
 //! way the journal is gone and nothing else is left behind. Input: one byte of flags (1 build
@@ -109,19 +111,39 @@ pub fn check(data: &[u8]) {
         force: false,
         no_backup: false,
         sync: SyncLevel::None,
-        format: None,
-        index: None,
+        ..RecoverOptions::default()
     };
     let names = dir.names();
+    let ours = is_ours(&journal_bytes);
 
-    let Outcome::Journal {
+    let outcome = recover_one(&via, &opts);
+    if !ours {
+        // Not provably ours (no header of ours): left alone by a dry run and a real one.
+        for dry_run in [true, false] {
+            opts.dry_run = dry_run;
+            match recover_one(&via, &opts) {
+                Ok(Some(Outcome::Untouched { path, .. })) => assert_eq!(path, journal),
+                // Named directly, a target with a journal that is not ours is just a file.
+                Err(durable::Error::NothingToRecover { .. }) if via == target => {}
+                other => panic!("a journal that is not ours: {other:?}"),
+            }
+            assert!(
+                std::fs::read(&journal).unwrap() == journal_bytes,
+                "recover changed a journal that is not ours"
+            );
+            assert_eq!(dir.names(), names, "recover changed the directory");
+            check_target(&target, existed.then_some((OLD, OLD_MODE)));
+        }
+        return;
+    }
+    let Ok(Some(Outcome::Journal {
         target: reported,
         journal: reported_journal,
         settled,
         would_complete,
-    } = recover_one(&via, &opts)
+    })) = outcome
     else {
-        panic!("a journal recovered as something else");
+        panic!("a journal recovered as something else: {outcome:?}");
     };
     assert_eq!(
         (reported, reported_journal),
@@ -141,7 +163,7 @@ pub fn check(data: &[u8]) {
     check_target(&target, existed.then_some((OLD, OLD_MODE)));
 
     opts.dry_run = false;
-    let Outcome::Journal { settled, .. } = recover_one(&via, &opts) else {
+    let Ok(Some(Outcome::Journal { settled, .. })) = recover_one(&via, &opts) else {
         panic!("a journal recovered as something else");
     };
     match (valid, settled) {
@@ -164,10 +186,21 @@ pub fn check(data: &[u8]) {
     assert_eq!(dir.names(), left, "after recover");
 }
 
-/// `recover::recover` on `path`, which must report exactly one outcome and no error.
-fn recover_one(path: &Path, opts: &RecoverOptions) -> Outcome {
+/// Whether the journal is provably ours: it starts with our header, magic and checksum (the
+/// header's own checks: flags and reserved bytes too). Anything else recover leaves alone.
+fn is_ours(j: &[u8]) -> bool {
+    let Some(h) = j.get(..HEADER_LEN) else {
+        return false;
+    };
+    let le32 = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
+    h[..8] == *MAGIC && le32(60) == crc32fast::hash(&h[..60]) && le32(52) <= 1 && le32(56) == 0
+}
+
+/// `recover::recover` on `path`: the outcome for the journal (or, through its target, the
+/// target), or the first error. Other files (the target, in a directory) may be reported too.
+fn recover_one(path: &Path, opts: &RecoverOptions) -> durable::Result<Option<Outcome>> {
     let mut outcomes = Vec::new();
-    let result = common::retry_in_use(|| {
+    common::retry_in_use(|| {
         outcomes.clear();
         // Inside a directory errors are reported, not returned: return the first one.
         let mut reported = None;
@@ -181,12 +214,11 @@ fn recover_one(path: &Path, opts: &RecoverOptions) -> Outcome {
             },
         )?;
         reported.map_or(Ok(()), Err)
-    });
-    if let Err(e) = result {
-        panic!("recover {}: {e}", path.display());
-    }
-    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    outcomes.pop().unwrap()
+    })?;
+    assert!(outcomes.len() <= 2, "{outcomes:?}");
+    Ok(outcomes
+        .into_iter()
+        .find(|o| !matches!(o, Outcome::Untouched { path, .. } if path.ends_with("t"))))
 }
 
 /// The target holds `want` (content, mode bits), or does not exist.

@@ -2,6 +2,7 @@
 //! index (12-byte entries; docs/FORMAT.md) on arbitrary bytes: a store alone, an index alone,
 //! or a pair (the input split in two files `seg.store` and `seg.index`). Records are the
 //! store's bytes, chained by their lengths; lengths are never trusted for an allocation;
+//! a length the index contradicts is corruption only where index entries prove later records;
 //! `verify` sums the scan up (the index's verdict apart); `recover` (with and without force)
 //! keeps exactly verify's valid prefix and every record before the first defect, and makes a
 //! pair's index match its store; a second recover changes nothing; detection never panics.
@@ -59,13 +60,27 @@ pub fn check(data: &[u8]) {
     let (items, v) = foreign::check_verify(&path, LogFormat::Proglog, main);
     assert_eq!(v.index_alone, mode == 1);
     assert_eq!(v.index.is_some(), mode == 2);
-    // Store records chain by their lengths from 0.
+    // Store records chain by their lengths from 0, and from where the index proves the next
+    // record after a length it contradicts (only with an index: a store alone has no evidence).
     if mode != 1 {
         let mut at = 0u64;
-        for r in foreign::records(&items) {
-            let len = u64::from_be_bytes(main[at as usize..][..8].try_into().expect("8"));
-            assert_eq!((r.offset, r.data, r.len), (at, at + 8, len));
-            at = r.end;
+        for item in &items {
+            match item {
+                durable::log::Item::Record(r) => {
+                    let len = u64::from_be_bytes(main[at as usize..][..8].try_into().expect("8"));
+                    assert_eq!((r.offset, r.data, r.len), (at, at + 8, len));
+                    at = r.end;
+                }
+                durable::log::Item::Defect(d) if !d.in_index => {
+                    if let Some(next) = d.next_valid {
+                        assert_eq!(mode, 2, "evidence without an index");
+                        assert_eq!(d.kind, durable::log::DefectKind::BadLength);
+                        assert!(d.offset == at && next > at);
+                        at = next;
+                    }
+                }
+                _ => {}
+            }
         }
     }
     drop(dir);

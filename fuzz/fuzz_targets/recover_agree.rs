@@ -12,8 +12,8 @@
 //! sidecar holds the rest (kept + sidecar == original), never written over an existing sidecar;
 //! a second recover is a no-op; salvage copies every record the resyncing scan finds, payloads
 //! intact, and skips exactly the defects. Input: one byte of flags (1 force, 2 no backup, 4
-//! build the log, 8 plant a sidecar at the cut, 16 with the same bytes), then the file (or the
-//! builder's input).
+//! build the log, 8 plant a sidecar at the cut, 16 with the same bytes: an earlier recover's),
+//! then the file (or the builder's input).
 #![cfg_attr(not(test), no_main)]
 
 #[cfg(not(test))]
@@ -48,7 +48,7 @@ pub fn check(data: &[u8]) {
         no_backup: flags & 2 != 0,
         sync: SyncLevel::None,
         format: Some(LogFormat::Native),
-        index: None,
+        ..RecoverOptions::default()
     };
     let dir = Scratch::new();
     let path = dir.write("fuzz.log", &original);
@@ -129,17 +129,23 @@ pub fn check(data: &[u8]) {
     std::fs::remove_file(&dst).expect("remove the salvaged log");
     drop(copy);
 
-    // An earlier recovery's sidecar at the same offset, with the same or other bytes.
-    let sidecar = recover::sidecar_path(&path, cut);
-    let planted = (flags & 8 != 0 && cut < size).then(|| {
-        let bytes = if flags & 16 != 0 {
-            original[cut as usize..].to_vec()
-        } else {
-            b"another recovery's bytes".to_vec()
-        };
-        std::fs::write(&sidecar, &bytes).expect("plant a sidecar");
-        bytes
-    });
+    // An earlier recovery's sidecar at the same offset: the same bytes (a rerun after a crash
+    // once the sidecar was in place: made by recovering, then putting the log back), or others.
+    let sidecar = recover::sidecar_path(&path, false, cut).expect("the sidecar's path");
+    let planted = (flags & 8 != 0 && cut < size)
+        .then(|| {
+            if flags & 16 != 0 {
+                common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()))
+                    .expect("an earlier recover");
+                std::fs::write(&path, &original).expect("put the log back");
+            } else {
+                std::fs::create_dir_all(sidecar.parent().unwrap()).expect("sidecar directory");
+                std::fs::write(&sidecar, b"another recovery's bytes").expect("plant a sidecar");
+            }
+            // Nothing was cut (a refused or clean log, or no backup): nothing planted.
+            sidecar.exists().then(|| read(&sidecar))
+        })
+        .flatten();
     let names = dir.names();
 
     let cuts = status == Status::TornTail || (status == Status::Corrupt && opts.force);
@@ -184,16 +190,17 @@ pub fn check(data: &[u8]) {
         match (&r.sidecar, opts.no_backup) {
             (None, true) => {}
             (Some(side), false) => {
-                let removed = read(side);
-                assert!(removed == original[cut as usize..], "the sidecar's bytes");
-                assert!([now.as_slice(), &removed].concat() == original);
+                let side_bytes = read(side);
+                let removed = common::sidecar_data(&side_bytes);
+                assert!(removed == &original[cut as usize..], "the sidecar's bytes");
+                assert!([now.as_slice(), removed].concat() == original);
                 let at_name = match &planted {
                     Some(bytes) => {
                         assert!(
                             read(&sidecar) == *bytes,
                             "an existing sidecar was overwritten"
                         );
-                        bytes[..] == original[cut as usize..]
+                        flags & 16 != 0
                     }
                     None => true,
                 };
@@ -202,13 +209,17 @@ pub fn check(data: &[u8]) {
                 } else {
                     assert_eq!(
                         side.file_name(),
-                        Some(format!("fuzz.log.discarded-{cut}.2").as_ref())
+                        Some(format!("fuzz.log.{cut}.2.durable-sidecar").as_ref())
                     );
                 }
-                let name = side.file_name().unwrap().to_string_lossy().into_owned();
-                if !names_now.contains(&name) {
-                    names_now.push(name);
-                    names_now.sort();
+                for name in [".durable-recovered".to_string(), {
+                    let name = side.file_name().unwrap().to_string_lossy();
+                    format!(".durable-recovered/{name}")
+                }] {
+                    if !names_now.contains(&name) {
+                        names_now.push(name);
+                        names_now.sort();
+                    }
                 }
             }
             (side, no_backup) => panic!("sidecar {side:?} with no_backup {no_backup}"),

@@ -1,6 +1,7 @@
 //! `durable log append|verify|dump`: arguments to library calls, and the text, hex, JSON and raw
 //! output.
 
+use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -11,9 +12,11 @@ use durable::log::{
     Kind, Listed, LogFormat, MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource,
     Records, Status, Verification, Whole,
 };
+use durable::quote::quoted;
+use durable::recover::Sidecar;
 use durable::{Aftermath, Error, SyncLevel};
-use serde_json::json;
 
+use super::json::{self, Data, DumpDamage, DumpRecord, DumpStats, ErrorLine, VerifyResult};
 use super::{Failure, print_stdout};
 use crate::cli::{AppendArgs, ChecksumArg, DumpArgs, DumpFormat, LogCommand, SyncArg, VerifyArgs};
 use crate::exit::Exit;
@@ -24,6 +27,7 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
         LogCommand::Verify(args) => verify(args),
         LogCommand::Dump(args) => dump(args),
         LogCommand::Salvage(args) => super::recover::salvage(args),
+        LogCommand::Restore(args) => super::recover::restore(args),
     }
 }
 
@@ -81,7 +85,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
         if io::stdin().is_terminal() {
             eprintln!(
                 "durable: reading records for {} from the terminal, one per line; end with Ctrl-D",
-                args.log.display()
+                quoted(&args.log)
             );
         }
         if args.whole {
@@ -106,10 +110,10 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
     let mut committed = (0u64, None::<(u64, u64)>);
     let mut on_commit = |group: &Committed<'_>| {
         committed.0 += group.count;
-        committed.1 = Some(match committed.1 {
-            Some((first, _)) => (first, group.first_seq + group.count - 1),
-            None => (group.first_seq, group.first_seq + group.count - 1),
-        });
+        if let Some(first) = group.first_seq {
+            let last = first + group.count - 1;
+            committed.1 = Some((committed.1.map_or(first, |(a, _)| a), last));
+        }
         if args.print_offsets && printed.is_ok() {
             let mut text = String::with_capacity(group.offsets.len() * 12);
             for offset in group.offsets {
@@ -121,7 +125,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
     };
     let result = log::append_with(&args.log, source.as_mut(), &opts, &mut (), &mut on_commit);
     printed?;
-    let path = args.log.display();
+    let path = quoted(&args.log);
     match result {
         Ok(appended) => match appended.interrupted {
             None => Ok(Exit::Success),
@@ -150,16 +154,17 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             let mut f = failure(error);
             let error = shown;
             let range = match committed.1 {
-                Some((a, b)) if opts.format != Some(LogFormat::Lines) => {
-                    format!(" (sequence numbers {a} to {b})")
-                }
-                _ => String::new(),
+                Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+                None => String::new(),
             };
             f.error = anyhow!(
                 "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
                 super::plural(committed.0, "record")
             );
-            if f.exit == Exit::Error {
+            // Whatever stopped it (a torn tail left by another appender, a bad record, a
+            // failed write), earlier groups are in: a retry of the whole input would duplicate
+            // them. Only "written, not confirmed" says more.
+            if f.exit != Exit::Unconfirmed {
                 f.exit = Exit::Partial;
             }
             Err(f)
@@ -190,6 +195,17 @@ fn status_exit(status: Status) -> Exit {
 fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     let mut worst = Exit::Success;
     let mut out = Output::stdout();
+    if let Some(why) = super::with_index_misused(&args.paths, args.with_index.as_deref()) {
+        if args.json {
+            out.line(&json::line(&ErrorLine::status(
+                None,
+                why.clone(),
+                Exit::Error,
+            ))?)?;
+            out.flush()?;
+        }
+        return Err(usage(why));
+    }
     for path in &args.paths {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         if !is_dir {
@@ -216,8 +232,14 @@ fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let shown = e.path().unwrap_or(path).display().to_string();
-                    report_error(&args, &mut out, Path::new(&shown), &anyhow!("{e}"))?;
+                    let at = e.path().unwrap_or(path).to_path_buf();
+                    let error = anyhow!(
+                        "could not read {}: {}",
+                        quoted(&at),
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
+                    );
+                    report_error(&args, &mut out, &at, &error)?;
                     worst = worst.worst(Exit::Error);
                 }
             }
@@ -241,12 +263,13 @@ fn verify_one(
         index: args.with_index.clone(),
         write: false,
         index_alone: false,
+        force: false,
     };
     let result = log::verify(path, &opts, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {
             eprint!(
                 "\rverifying {}: {}%",
-                path.display(),
+                quoted(path),
                 done * 100 / total.max(1)
             );
             shown_progress = true;
@@ -256,10 +279,23 @@ fn verify_one(
         eprint!("\r\x1b[K");
     }
     match result {
+        Ok(v) if args.with_index.is_some() && (v.format != LogFormat::Proglog || v.index_alone) => {
+            let why = anyhow!(
+                "{}: --with-index names the index of a proglog store, and this is {}: it would do nothing",
+                quoted(path),
+                if v.index_alone {
+                    "a proglog index".to_string()
+                } else {
+                    format!("a {} log", v.format.name())
+                }
+            );
+            report_error(args, out, path, &why)?;
+            Ok(Exit::Error)
+        }
         Ok(v) => {
             if !args.quiet {
                 if args.json {
-                    out.line(&verification_json(&v).to_string())?;
+                    out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
                     out.text(&verification_text(&v))?;
                 }
@@ -270,11 +306,40 @@ fn verify_one(
             path,
             why,
             damaged_header: false,
+            format,
         }) if !explicit => {
+            let what = format.map_or("a log".to_string(), |f| format!("a {f} log"));
             if args.json {
-                out.line(&json!({"path": path, "status": "skipped", "reason": format!("not a log: {why}")}).to_string())?;
+                out.line(&json::line(&json::VerifySkipped {
+                    path: Data::path(&path),
+                    status: "skipped",
+                    reason: format!("not {what}: {why}"),
+                    exit_code: Exit::Success,
+                })?)?;
             } else if !args.quiet {
-                out.text(&format!("{}: skipped, not a log ({why})\n", path.display()))?;
+                out.text(&format!("{}: skipped, not {what} ({why})\n", quoted(&path)))?;
+            }
+            Ok(Exit::Success)
+        }
+        Err(Error::IsSidecar {
+            path,
+            log,
+            offset,
+            bytes,
+        }) if !explicit => {
+            let reason = format!(
+                "a sidecar kept by durable recover ({bytes} bytes of {} from offset {offset})",
+                quoted(&log)
+            );
+            if args.json {
+                out.line(&json::line(&json::VerifySkipped {
+                    path: Data::path(&path),
+                    status: "skipped",
+                    reason,
+                    exit_code: Exit::Success,
+                })?)?;
+            } else if !args.quiet {
+                out.text(&format!("{}: skipped, {reason}\n", quoted(&path)))?;
             }
             Ok(Exit::Success)
         }
@@ -282,14 +347,16 @@ fn verify_one(
             path,
             why,
             damaged_header: true,
+            ..
         }) => {
             // It starts like a log: a log whose header is damaged needs a human.
             if args.json {
-                out.line(&json!({"path": path, "status": "corrupt", "format": "native", "defects": [{"offset": 0, "kind": "bad-header", "detail": why}], "exit_code": 3}).to_string())?;
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                out.line(&json::line(&VerifyResult::bad_header(&path, size, why))?)?;
             } else if !args.quiet {
                 out.text(&format!(
                     "{}: corrupt: bad-header at offset 0 ({why}); no record can be checked\n",
-                    path.display()
+                    quoted(&path)
                 ))?;
             }
             Ok(Exit::Corruption)
@@ -308,7 +375,8 @@ fn report_error(
     error: &anyhow::Error,
 ) -> Result<(), Failure> {
     if args.json {
-        out.line(&json!({"path": path, "status": "error", "error": format!("{error:#}"), "exit_code": 2}).to_string())?;
+        let line = ErrorLine::status(Some(path), format!("{error:#}"), Exit::Error);
+        out.line(&json::line(&line)?)?;
     }
     // Errors go to stderr in every mode, -q included: they are not the data.
     out.flush()?;
@@ -320,15 +388,20 @@ fn report_error(
 fn format_desc(v: &Verification) -> String {
     match v.format {
         LogFormat::Native | LogFormat::Lines => format!(
-            "{}, {}",
+            "{}, {}{}",
             v.format.name(),
-            v.algorithm.map_or("no checksum", |a| a.name())
+            v.algorithm.map_or("no checksum", |a| a.name()),
+            if v.unterminated {
+                "; its last line has no newline, which the next append adds"
+            } else {
+                ""
+            }
         ),
         LogFormat::Proglog if v.index_alone => "proglog index".to_string(),
         LogFormat::Proglog => match &v.index {
             Some(index) => format!(
                 "proglog store+index {}, no checksums: lengths checked",
-                index.display()
+                quoted(index)
             ),
             None => "proglog store without index, no checksums: lengths checked".to_string(),
         },
@@ -353,7 +426,8 @@ fn noun(v: &Verification) -> &'static str {
 }
 
 fn verification_text(v: &Verification) -> String {
-    let path = v.path.display();
+    let path = quoted(&v.path);
+    let word = durable::shell_word(&v.path);
     let noun = noun(v);
     let desc = format_desc(v);
     let fix = match v.format {
@@ -367,12 +441,12 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::TornTail, Status::Clean) => format!(
-            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index needs repair: {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
         (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {path}` {fix} the {} bytes after it{}\n",
+            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {word}` {fix} the {} bytes after it{}\n",
             v.valid_end,
             super::plural(v.records_before_damage, &format!("valid {noun}")),
             v.valid_end,
@@ -390,7 +464,8 @@ fn verification_text(v: &Verification) -> String {
             }
         ),
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
-            "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted\n"
+            "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted, with its tail at {} (after the last non-zero byte), and does not open it\n",
+            v.aof.map_or(0, |a| a.reported_tail)
         ),
         // Damage that is corruption by its kind (an index entry out of order), not by evidence.
         (Status::Corrupt, Status::Corrupt) if v.records_after_damage == 0 => format!(
@@ -408,13 +483,18 @@ fn verification_text(v: &Verification) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => format!(
-            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {path}` rebuilds the index from the store\n",
+            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word}` rebuilds the index from the store\n",
             super::plural(v.records, noun),
             v.bytes,
         ),
     };
     for d in &v.defects {
-        s.push_str(&format!("  {}\n", defect_text(d)));
+        let mut text = defect_text(d);
+        if d.in_index && v.main_status == Status::Corrupt {
+            // recover leaves the index of a store it refuses alone; --force cuts the store first.
+            text = text.replace("; recover rebuilds", "; recover --force rebuilds");
+        }
+        s.push_str(&format!("  {text}\n"));
     }
     if v.defect_count > v.defects.len() as u64 {
         s.push_str(&format!(
@@ -496,117 +576,171 @@ fn defect_text(d: &Defect) -> String {
     )
 }
 
-fn defect_json(d: &Defect) -> serde_json::Value {
-    let mut v = json!({
-        "offset": d.offset,
-        "kind": d.kind.name(),
-        "torn_tail": d.is_torn_tail(),
-        "evidence": d.evidence.name(),
-        "evidence_offset": d.evidence.offset(),
-        "cut": d.cut,
-        "next_valid": d.next_valid,
-        "file": if d.in_index { "index" } else { "log" },
-    });
-    match d.kind {
-        log::DefectKind::Sequence { expected, found } => {
-            v["expected_seq"] = json!(expected);
-            v["found_seq"] = json!(found);
-        }
-        log::DefectKind::IndexMismatch {
-            entry,
-            expected,
-            found,
-        } => {
-            v["entry"] = json!(entry);
-            v["expected_position"] = json!(expected);
-            v["found_position"] = json!(found);
-        }
-        log::DefectKind::IndexMissing { records } => v["records_without_entry"] = json!(records),
-        log::DefectKind::NoMagic { checkpoint } => v["checkpoint_end"] = json!(checkpoint),
-        _ => {}
-    }
-    v
-}
-
-fn verification_json(v: &Verification) -> serde_json::Value {
-    let mut j = json!({
-        "path": v.path,
-        "format": v.format.name(),
-        "checksum": v.algorithm.map(|a| a.name()),
-        "status": v.status.name(),
-        "records": v.records,
-        "bytes": v.bytes,
-        "valid_end": v.valid_end,
-        "records_before_damage": v.records_before_damage,
-        "records_unfinished": v.records_unfinished,
-        "records_after_damage": v.records_after_damage,
-        "bytes_after_damage": v.bytes_after_damage,
-        "defect_count": v.defect_count,
-        "defects": v.defects.iter().map(defect_json).collect::<Vec<_>>(),
-        "exit_code": status_exit(v.status).code(),
-    });
-    if v.format == LogFormat::Proglog {
-        j["store"] = json!((!v.index_alone).then_some(&v.path));
-        j["index"] = json!(if v.index_alone {
-            Some(&v.path)
-        } else {
-            v.index.as_ref()
-        });
-        j["index_status"] = json!(v.index_status.name());
-    }
-    if let Some(a) = v.aof {
-        j["outcome"] = json!(a.outcome.name());
-        j["logical_end"] = json!(a.logical_end);
-        j["tail"] = json!(a.tail);
-        j["checkpoint"] = json!(a.checkpoint);
-    }
-    j
-}
-
 fn dump(args: DumpArgs) -> Result<Exit, Failure> {
+    let result = dump_log(&args);
+    if args.format == Some(DumpFormat::Json)
+        && let Err(failure) = &result
+    {
+        // With --format json a failure is a JSON line too, after the records printed before it.
+        let line = ErrorLine::status(
+            Some(&args.log),
+            format!("{:#}", failure.error),
+            failure.exit,
+        );
+        // Best effort: the failure being reported is the one that counts.
+        if let Ok(text) = json::line(&line) {
+            let _ = print_stdout(&format!("{text}\n"));
+        }
+    }
+    result
+}
+
+/// The name of an output format, as --format takes it.
+fn format_name(format: DumpFormat) -> &'static str {
+    match format {
+        DumpFormat::Text => "text",
+        DumpFormat::Hex => "hex",
+        DumpFormat::Json => "json",
+        DumpFormat::Raw => "raw",
+        DumpFormat::Blob => "blob",
+    }
+}
+
+/// A usage error: exit 2, nothing read or printed.
+fn usage(text: String) -> Failure {
+    Failure {
+        exit: Exit::Error,
+        error: anyhow!(text),
+    }
+}
+
+/// Options that would do nothing together are refused before the log is opened.
+fn check_dump_args(args: &DumpArgs) -> Result<(), Failure> {
+    if args.null && args.format != Some(DumpFormat::Raw) {
+        return Err(usage(match args.format {
+            Some(f) => format!(
+                "-0 ends each payload of --format raw with NUL instead of a newline; it would do nothing with --format {}",
+                format_name(f)
+            ),
+            None => "-0 ends each payload of --format raw with NUL instead of a newline; add --format raw".to_string(),
+        }));
+    }
+    if args.stats && args.follow {
+        return Err(usage(
+            "--stats prints its figures when the dump ends, and --follow does not end (it is stopped by a signal), so it would print nothing".to_string(),
+        ));
+    }
+    if args.format == Some(DumpFormat::Blob) && args.follow {
+        return Err(usage(
+            "--format blob prints the payload of exactly one record, so it cannot --follow new ones; select the record with --index N or --last 1".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
+    check_dump_args(args)?;
     let opts = OpenOptions {
         format: args.log_format.map(Into::into),
         index: args.with_index.clone(),
         write: false,
         index_alone: true,
+        force: false,
     };
-    let input = log::open_input(&args.log, &opts).map_err(failure)?;
-    let format = args.format.unwrap_or(match input.kind {
-        Kind::Aof(_) => DumpFormat::Hex,
-        _ => DumpFormat::Text,
-    });
-    let unsupported = |why: &str| Failure {
-        exit: Exit::Error,
-        error: anyhow!("{}: {why}", args.log.display()),
-    };
-    if args.follow && matches!(input.kind, Kind::Aof(_) | Kind::ProglogIndex) {
-        return Err(unsupported(&format!(
-            "--follow is not supported for {} files (they are preallocated and memory-mapped, so their size says nothing about new data)",
-            if matches!(input.kind, Kind::Aof(_)) {
-                "aof"
-            } else {
-                "proglog index"
-            }
-        )));
-    }
-    if format == DumpFormat::Raw && matches!(input.kind, Kind::ProglogIndex) {
-        return Err(unsupported(
-            "a proglog index holds no record data to print raw; dump its store, or use --format text or json for the entries",
-        ));
-    }
     let on_damage = if args.resync {
         OnDamage::Resync
     } else {
         OnDamage::Stop
     };
-    let mut reader = input.reader(on_damage);
-    let d = Dumper {
-        args: &args,
+    // A sidecar kept by recover is dumped as the records it holds, read in its log's format.
+    let (input, sidecar) = match log::open_input(&args.log, &opts) {
+        Ok(input) => (Some(input), None),
+        Err(Error::IsSidecar { .. }) => (None, Some(Sidecar::open(&args.log).map_err(failure)?)),
+        Err(e) => return Err(failure(e)),
+    };
+    let kind = match (&input, &sidecar) {
+        (Some(input), _) => input.kind,
+        (None, Some(side)) => side.kind().map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
+    };
+    let format = args.format.unwrap_or(match kind {
+        Kind::Aof(_) => DumpFormat::Hex,
+        _ => DumpFormat::Text,
+    });
+    let unsupported = |why: &str| usage(format!("{}: {why}", quoted(&args.log)));
+    let kind_name = match kind {
+        Kind::Native(_) => "a native log",
+        Kind::Lines => "a lines log",
+        Kind::ProglogStore => "a proglog store",
+        Kind::ProglogIndex => "a proglog index",
+        Kind::Aof(_) => "an aof file",
+    };
+    if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
+        return Err(unsupported(
+            "a sidecar of durable recover is read in the format its trailer names; --log-format and --with-index do not apply",
+        ));
+    }
+    if args.follow && sidecar.is_some() {
+        return Err(unsupported(
+            "--follow is not supported for a sidecar of durable recover (it never grows)",
+        ));
+    }
+    if args.follow && matches!(kind, Kind::Aof(_) | Kind::ProglogIndex) {
+        return Err(unsupported(&format!(
+            "--follow is not supported for {kind_name} (it is preallocated and memory-mapped, so its size says nothing about new data)"
+        )));
+    }
+    if matches!(format, DumpFormat::Raw | DumpFormat::Blob) && matches!(kind, Kind::ProglogIndex) {
+        return Err(unsupported(&format!(
+            "a proglog index holds no record data to print with --format {}; dump its store, or use --format text or json for the entries",
+            format_name(format)
+        )));
+    }
+    if args.with_index.is_some() && !matches!(kind, Kind::ProglogStore) {
+        return Err(unsupported(&format!(
+            "--with-index names the index of a proglog store, and this is {kind_name}: it would do nothing"
+        )));
+    }
+    let resyncs = matches!(kind, Kind::Native(_) | Kind::Lines);
+    if args.resync && !resyncs {
+        return Err(unsupported(&format!(
+            "--resync would do nothing: {kind_name} has no record marks to find the next valid record by, so damage ends what can be read"
+        )));
+    }
+    let mut reader = match (&input, &sidecar) {
+        (Some(input), _) => input.reader(on_damage),
+        (None, Some(side)) => side.reader(on_damage).map_err(failure)?,
+        (None, None) => unreachable!("one of them is open"),
+    };
+    let mut d = Dumper {
+        args,
         format,
-        checksum_name: log::algorithm_of(&input.kind).map_or("-", |a| a.name()),
-        native: matches!(input.kind, Kind::Native(_)),
+        checksum_name: log::algorithm_of(&kind).map_or("-", |a| a.name()),
+        native: matches!(kind, Kind::Native(_)),
+        resync_hint: resyncs && !args.resync,
+        blob: None,
+        split: None,
     };
     let mut out = Output::stdout();
+    if let Some(side) = &sidecar
+        && matches!(format, DumpFormat::Text | DumpFormat::Hex)
+    {
+        let t = &side.trailer;
+        out.text(&format!(
+            "# {}: {} bytes that durable recover {} {} at offset {} ({}; offsets below are the log's); `durable log restore {}` puts them back\n",
+            quoted(&args.log),
+            t.len,
+            match t.change {
+                durable::recover::sidecar::Change::Cut => "cut from",
+                durable::recover::sidecar::Change::ZeroFilled => "zero-filled in",
+                durable::recover::sidecar::Change::Rewritten => "replaced in",
+            },
+            quoted(&t.source),
+            t.offset,
+            t.format.name(),
+            durable::shell_word(&args.log),
+        ))?;
+    }
     let mut worst = Exit::Success;
     let mut printed = 0u64;
     let wanted = |r: &Record| {
@@ -628,15 +762,20 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
         if let Some(records) = tail {
             for record in records {
                 if !d.record(&mut out, reader.as_mut(), &record)? {
-                    break;
+                    return finish_dump(args, out, reader.as_ref(), worst);
                 }
             }
-            return finish_dump(&args, out, reader.as_ref(), worst);
+            d.finish(&mut out, reader.as_mut())?;
+            return finish_dump(args, out, reader.as_ref(), worst);
         }
         // Not available, or the log does not end with a valid record: read forward.
     }
 
-    let mut kept: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
+    // `--last N` read forward: the last N records and the damage after the last record left
+    // out, in file order; earlier damage is only counted.
+    let mut kept: VecDeque<Item> = VecDeque::new();
+    let mut kept_records = 0u64;
+    let mut left_out: Option<(u64, Defect)> = None;
     loop {
         let item = reader.next_item().map_err(|e| read_failure(&args.log, e))?;
         match item {
@@ -652,9 +791,17 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                     continue;
                 }
                 if let Some(n) = args.last {
-                    kept.push_back(record);
-                    if kept.len() as u64 > n {
-                        kept.pop_front();
+                    kept.push_back(Item::Record(record));
+                    kept_records += 1;
+                    while kept_records > n {
+                        match kept.pop_front() {
+                            Some(Item::Record(_)) => kept_records -= 1,
+                            Some(Item::Defect(defect)) => match &mut left_out {
+                                Some((count, _)) => *count += 1,
+                                None => left_out = Some((1, defect)),
+                            },
+                            _ => {}
+                        }
                     }
                     continue;
                 }
@@ -662,7 +809,7 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                     break;
                 }
                 if !d.record(&mut out, reader.as_mut(), &record)? {
-                    return finish_dump(&args, out, reader.as_ref(), worst);
+                    return finish_dump(args, out, reader.as_ref(), worst);
                 }
                 printed += 1;
             }
@@ -678,8 +825,12 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
                 } else {
                     Exit::Corruption
                 });
+                if args.last.is_some() {
+                    kept.push_back(Item::Defect(defect));
+                    continue;
+                }
                 if !d.defect(&mut out, &defect)? {
-                    return finish_dump(&args, out, reader.as_ref(), worst);
+                    return finish_dump(args, out, reader.as_ref(), worst);
                 }
             }
             Item::End => {
@@ -692,13 +843,30 @@ fn dump(args: DumpArgs) -> Result<Exit, Failure> {
             }
         }
     }
-    for record in kept {
+    if let Some((count, first)) = left_out {
+        eprintln!(
+            "durable: {}: {} before the last {} not shown (the first at offset {}: {}); `durable log verify {}` lists every defect",
+            quoted(&args.log),
+            super::plural(count, "damaged region"),
+            super::plural(args.last.unwrap_or(0), "record"),
+            first.offset,
+            first.kind.name(),
+            quoted(&args.log)
+        );
+    }
+    for item in kept {
         // Records kept by a forward `--last` are re-read for their payloads.
-        if !d.record(&mut out, reader.as_mut(), &record)? {
-            break;
+        let more = match item {
+            Item::Record(record) => d.record(&mut out, reader.as_mut(), &record)?,
+            Item::Defect(defect) => d.defect(&mut out, &defect)?,
+            Item::End => true,
+        };
+        if !more {
+            return finish_dump(args, out, reader.as_ref(), worst);
         }
     }
-    finish_dump(&args, out, reader.as_ref(), worst)
+    d.finish(&mut out, reader.as_mut())?;
+    finish_dump(args, out, reader.as_ref(), worst)
 }
 
 fn finish_dump(
@@ -709,8 +877,8 @@ fn finish_dump(
 ) -> Result<Exit, Failure> {
     out.flush()?;
     if args.stats {
-        let (bytes, reads) = reader.io_stats();
-        eprintln!("{}", json!({"bytes_read": bytes, "reads": reads}));
+        let (bytes_read, reads) = reader.io_stats();
+        eprintln!("{}", json::line(&DumpStats { bytes_read, reads })?);
     }
     Ok(worst)
 }
@@ -743,40 +911,80 @@ struct Dumper<'a> {
     format: DumpFormat,
     checksum_name: &'static str,
     native: bool,
+    /// Damage with valid records after it gets a hint that --resync reads on.
+    resync_hint: bool,
+    /// `--format blob`: the one record selected, printed at the end.
+    blob: Option<Record>,
+    /// `--format raw`: payloads holding the separator (how many, and the first's number).
+    split: Option<(u64, u64)>,
+}
+
+/// Feed the payload of `record` to `f`, from memory if the reader holds it. A failure of `f`
+/// (stdout) is kept apart from read errors; `Ok(false)` once stdout is closed.
+fn stream_payload(
+    reader: &mut dyn Reader,
+    log: &Path,
+    record: &Record,
+    out: &mut Output,
+    f: &mut Sink<'_>,
+) -> Result<bool, Failure> {
+    if let Some(p) = reader.payload(record) {
+        return f(out, p);
+    }
+    let mut result: Result<bool, Failure> = Ok(true);
+    reader
+        .read_payload(record, &mut |chunk| {
+            if let Ok(true) = result {
+                result = f(out, chunk);
+            }
+            Ok(())
+        })
+        .map_err(|e| read_failure(log, e))?;
+    result
 }
 
 impl Dumper<'_> {
     /// Print one record; `false` when stdout is closed (stop quietly). Payloads are streamed:
     /// memory stays bounded whatever a record's length.
     fn record(
-        &self,
+        &mut self,
         out: &mut Output,
         reader: &mut dyn Reader,
         record: &Record,
     ) -> Result<bool, Failure> {
+        let log = self.args.log.as_path();
+        let mut stream =
+            |out: &mut Output, f: &mut Sink<'_>| stream_payload(reader, log, record, out, f);
         let checksum = record.checksum.map_or("-".to_string(), |c| c.to_hex());
-        // Feed the payload to `f`, from memory if the reader holds it; a failure of `f` (stdout)
-        // is kept apart from read errors.
-        let mut stream = |out: &mut Output, f: &mut Sink<'_>| -> Result<bool, Failure> {
-            if let Some(p) = reader.payload(record) {
-                return f(out, p);
-            }
-            let mut result: Result<bool, Failure> = Ok(true);
-            reader
-                .read_payload(record, &mut |chunk| {
-                    if let Ok(true) = result {
-                        result = f(out, chunk);
-                    }
-                    Ok(())
-                })
-                .map_err(|e| read_failure(&self.args.log, e))?;
-            result
-        };
         let ok = match self.format {
+            DumpFormat::Blob => {
+                if let Some(first) = &self.blob {
+                    return Err(usage(format!(
+                        "{}: --format blob prints exactly one record, and the selection holds more (#{} at offset {} and #{} at offset {}); narrow it with --index N, --first 1 or --last 1",
+                        quoted(log),
+                        first.seq,
+                        first.offset,
+                        record.seq,
+                        record.offset
+                    )));
+                }
+                self.blob = Some(*record);
+                true
+            }
             DumpFormat::Raw => {
-                let sep: &[u8] = if self.args.null { b"\0" } else { b"\n" };
-                (out.records_written == 0 || out.bytes(sep)?)
-                    && stream(out, &mut |out, chunk| out.bytes(chunk))?
+                // Every payload is terminated, the last one too, as every line tool expects.
+                let sep = if self.args.null { 0 } else { b'\n' };
+                let mut split = false;
+                let ok = stream(out, &mut |out, chunk| {
+                    split |= memchr::memchr(sep, chunk).is_some();
+                    out.bytes(chunk)
+                })? && out.bytes(&[sep])?;
+                if split {
+                    let first = self.split.map_or(record.seq, |(_, first)| first);
+                    let count = self.split.map_or(0, |(count, _)| count);
+                    self.split = Some((count + 1, first));
+                }
+                ok
             }
             DumpFormat::Text => {
                 let mut head = Vec::new();
@@ -792,7 +1000,7 @@ impl Dumper<'_> {
                 out.text(&format!(
                     "{:>10}  #{:<6} len {:<8} {} {}{}  {}\n",
                     record.offset,
-                    record.index,
+                    record.seq,
                     record.len,
                     self.checksum_name,
                     checksum,
@@ -803,7 +1011,7 @@ impl Dumper<'_> {
             DumpFormat::Hex => {
                 let title = format!(
                     "record #{} at offset {}, {} bytes, {} {}{}\n",
-                    record.index,
+                    record.seq,
                     record.offset,
                     record.len,
                     self.checksum_name,
@@ -824,75 +1032,57 @@ impl Dumper<'_> {
                     }
             }
             DumpFormat::Json => {
-                let mut v = json!({
-                    "index": record.index,
-                    "offset": record.offset,
+                let mut line = DumpRecord {
+                    index: record.index,
+                    offset: record.offset,
                     // Only native records carry a sequence number.
-                    "seq": self.native.then_some(record.seq),
-                    "length": record.len,
-                    "checksum": record.checksum.map(|c| c.to_hex()),
-                });
-                match record.extra {
-                    Extra::None | Extra::Native { .. } => {}
-                    Extra::StoreEntry(entry) => {
-                        v["index_entry"] =
-                            json!(entry.map(|(o, p)| json!({"offset": o, "position": p})));
-                    }
-                    Extra::IndexEntry(rel, pos) => {
-                        v["entry_offset"] = json!(rel);
-                        v["position"] = json!(pos);
-                    }
-                    Extra::AofSegment {
-                        ends_with,
-                        magic_offset,
-                    } => {
-                        v["ends_with"] = json!(ends_with.map(|m| m.name()));
-                        v["magic_offset"] = json!(magic_offset);
-                    }
-                }
+                    seq: self.native.then_some(record.seq),
+                    length: record.len,
+                    checksum: record.checksum.map(|c| c.to_hex()),
+                    extra: record.extra.into(),
+                    payload: None,
+                };
                 if record.len <= MAX_RECORD {
                     let mut payload = Vec::new();
                     stream(out, &mut |_, chunk| {
                         payload.extend_from_slice(chunk);
                         Ok(true)
                     })?;
-                    match std::str::from_utf8(&payload) {
-                        Ok(text) => v["payload"] = json!(text),
-                        Err(_) => v["payload_hex"] = json!(hex::encode(&payload)),
-                    }
-                    out.line(&v.to_string())?
+                    line.payload = Some(Data::bytes(&payload));
+                    out.line(&json::line(&line)?)?
                 } else {
                     // Larger than any record durable writes (an aof segment, a proglog record):
-                    // hex, streamed, so memory stays bounded.
-                    let text = v.to_string();
-                    let open = &text[..text.len() - 1];
-                    out.text(open)?
-                        && out.text(",\"payload_hex\":\"")?
-                        && stream(out, &mut |out, chunk| out.text(&hex::encode(chunk)))?
-                        && out.line("\"}")?
+                    // base64, streamed, so memory stays bounded.
+                    let text = json::line(&line)?;
+                    let open = text.strip_suffix('}').unwrap_or(&text);
+                    let mut base64 = json::Base64Stream::default();
+                    let mut ok = out.text(open)? && out.text(",\"payload\":{\"bytes\":\"")?;
+                    ok = ok && stream(out, &mut |out, chunk| out.text(&base64.feed(chunk)))?;
+                    ok && out.text(&base64.finish())? && out.line("\"}}")?
                 }
             }
         };
-        out.records_written += 1;
         Ok(ok)
     }
 
     fn defect(&self, out: &mut Output, defect: &Defect) -> Result<bool, Failure> {
         match self.format {
-            DumpFormat::Json => out.line(&json!({"damage": defect_json(defect)}).to_string()),
-            DumpFormat::Raw => {
+            DumpFormat::Json => out.line(&json::line(&DumpDamage {
+                damage: defect.into(),
+            })?),
+            DumpFormat::Raw | DumpFormat::Blob => {
                 // Not into the data stream: on stderr.
                 out.flush()?;
                 eprintln!(
                     "durable: {}: {}",
-                    self.args.log.display(),
+                    quoted(&self.args.log),
                     defect_text(defect)
                 );
                 Ok(true)
             }
             DumpFormat::Text | DumpFormat::Hex => {
                 let mut s = format!("{:>10}  DAMAGE {}\n", defect.offset, defect_text(defect));
-                if defect.next_valid.is_some() && !self.args.resync {
+                if defect.next_valid.is_some() && self.resync_hint {
                     s.push_str(
                         "            (--resync continues with the records after the damage)\n",
                     );
@@ -900,6 +1090,41 @@ impl Dumper<'_> {
                 out.text(&s)
             }
         }
+    }
+
+    /// After the last record: the blob, and what raw output could not frame.
+    fn finish(&mut self, out: &mut Output, reader: &mut dyn Reader) -> Result<(), Failure> {
+        let log = self.args.log.as_path();
+        if self.format == DumpFormat::Blob {
+            let Some(record) = self.blob.take() else {
+                return Err(usage(format!(
+                    "{}: --format blob prints exactly one record, and the selection holds none",
+                    quoted(log)
+                )));
+            };
+            stream_payload(reader, log, &record, out, &mut |out, chunk| {
+                out.bytes(chunk)
+            })?;
+        }
+        if let Some((count, first)) = self.split {
+            out.flush()?;
+            let (what, option) = if self.args.null {
+                ("a NUL", "--format json")
+            } else {
+                (
+                    "a newline",
+                    "-0 (if no payload holds a NUL) or --format json",
+                )
+            };
+            eprintln!(
+                "durable: warning: {}: {} (the first #{first}) {} {what}, so {} cannot be told apart from record ends in --format raw; use {option}",
+                quoted(log),
+                super::plural(count, "payload"),
+                if count == 1 { "holds" } else { "hold" },
+                if count == 1 { "it" } else { "they" },
+            );
+        }
+        Ok(())
     }
 }
 
@@ -916,23 +1141,54 @@ fn extra_text(record: &Record) -> String {
     }
 }
 
-/// A payload for a terminal: printable ASCII as is, everything else escaped, long payloads cut.
-fn escape(payload: &[u8], total: u64) -> String {
-    let mut s = String::with_capacity(payload.len().min(SHOWN) + 16);
-    for &b in payload.iter().take(SHOWN) {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
+/// A payload for a terminal: printable UTF-8 as it is; backslashes, control characters,
+/// bidirectional-text controls and bytes that are not UTF-8 escaped; long payloads cut (never
+/// inside a character).
+fn escape(head: &[u8], total: u64) -> String {
+    let shown = if total > head.len() as u64 {
+        without_cut_char(head)
+    } else {
+        head
+    };
+    let mut s = String::with_capacity(shown.len() + 16);
+    for chunk in shown.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                '\t' => s.push_str("\\t"),
+                c if c.is_ascii() && durable::quote::is_hidden(c) => {
+                    s.push_str(&format!("\\x{:02x}", u32::from(c)));
+                }
+                c if durable::quote::is_hidden(c) => {
+                    s.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+                }
+                c => s.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
         }
     }
-    if total > payload.len() as u64 {
-        s.push_str(&format!("… (+{} bytes)", total - payload.len() as u64));
+    if total > shown.len() as u64 {
+        s.push_str(&format!("… (+{} bytes)", total - shown.len() as u64));
     }
     s
+}
+
+/// `bytes` without a UTF-8 character cut short at its end.
+fn without_cut_char(bytes: &[u8]) -> &[u8] {
+    for i in (bytes.len().saturating_sub(3)..bytes.len()).rev() {
+        if bytes[i] & 0xc0 != 0x80 {
+            // The last byte that starts a character: is that character complete?
+            return match std::str::from_utf8(&bytes[i..]) {
+                Err(e) if e.error_len().is_none() => &bytes[..i],
+                _ => bytes,
+            };
+        }
+    }
+    bytes
 }
 
 /// `hexdump -C` style lines, fed a payload in pieces.
@@ -998,7 +1254,6 @@ impl HexDump {
 struct Output {
     inner: io::BufWriter<io::Stdout>,
     closed: bool,
-    records_written: u64,
 }
 
 impl Output {
@@ -1006,7 +1261,6 @@ impl Output {
         Output {
             inner: io::BufWriter::with_capacity(256 << 10, io::stdout()),
             closed: false,
-            records_written: 0,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Turning parsed arguments into library calls, and library results into output and exit codes.
 
 mod generate;
+mod json;
 mod log;
 mod recover;
 mod save;
@@ -46,6 +47,23 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
         Err(e) => Err(anyhow::Error::new(e)
             .context("could not write to standard output")
             .into()),
+    }
+}
+
+/// `--with-index INDEX` names the index of one proglog store: with several paths or a
+/// directory it could not say whose, and would do nothing for the others. The sentence to refuse
+/// it with, if so.
+pub(crate) fn with_index_misused(
+    paths: &[std::path::PathBuf],
+    with_index: Option<&std::path::Path>,
+) -> Option<String> {
+    let index = with_index?;
+    match paths {
+        [one] if !one.is_dir() => None,
+        _ => Some(format!(
+            "--with-index {} names the index of one proglog store: give that store as the only PATH",
+            durable::quote::quoted(index)
+        )),
     }
 }
 

@@ -4,12 +4,18 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use durable::recover::{self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions};
-use durable::{Error, Settled, SyncLevel};
-use serde_json::{Value, json};
+use durable::quote::quoted;
+use durable::recover::{
+    self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions, Restore, Untouched,
+};
+use durable::{Error, Settled, SyncLevel, shell_word};
 
+use super::json::{
+    self, Data, ErrorLine, RecoverIndex, RecoverJournal, RecoverLog, RecoverOther, RecoverSkipped,
+    RecoverTemp, SalvageResult, SkippedRegion,
+};
 use super::{Failure, print_stdout};
-use crate::cli::{RecoverArgs, SalvageArgs};
+use crate::cli::{RecoverArgs, RestoreArgs, SalvageArgs};
 use crate::exit::Exit;
 
 pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
@@ -20,44 +26,183 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         sync: SyncLevel::Full,
         format: args.log_format.map(Into::into),
         index: args.with_index.clone(),
+        backup_dir: args.backup_dir.clone(),
+        one_file_system: args.one_file_system,
     };
-    let mut worst = Exit::Success;
+    if let Some(why) = with_index_misuse(&args) {
+        if args.json {
+            // The path only when there is one: with several, the misuse is about none of them.
+            let path = match args.paths.as_slice() {
+                [one] => Some(one.as_path()),
+                _ => None,
+            };
+            let line = ErrorLine::outcome(path, why.clone(), Exit::Error);
+            print_stdout(&format!("{}\n", json::line(&line)?))?;
+        }
+        return Err(anyhow!(why).into());
+    }
+    if let Some(dir) = &args.backup_dir
+        && !std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
+    {
+        return Err(usage(format!(
+            "the backup directory {} does not exist or is not a directory; nothing was changed",
+            quoted(dir)
+        )));
+    }
+    if args.one_file_system && !args.paths.iter().any(|p| p.is_dir()) {
+        return Err(usage(
+            "-x/--one-file-system only applies to directories, and no PATH is one; nothing was changed"
+                .into(),
+        ));
+    }
+    // Each result is printed as it is found (a big tree streams), each error as it happens.
+    let printer = std::cell::RefCell::new(Printer {
+        json: args.json,
+        worst: Exit::Success,
+        progress: Progress::new(),
+        failed: None,
+    });
     for path in &args.paths {
-        let mut lines = Vec::new();
-        let mut errors = Vec::new();
         let result = recover::recover(
             path,
             &opts,
             &mut (),
-            |outcome| {
-                worst = worst.worst(outcome_exit(&outcome, &opts));
-                lines.push(if args.json {
-                    outcome_json(&outcome, &opts)
-                        .iter()
-                        .map(|v| format!("{v}\n"))
-                        .collect()
-                } else {
-                    outcome_text(&outcome, &opts)
-                });
-            },
-            |error| errors.push(error),
+            |outcome| printer.borrow_mut().outcome(&outcome, &opts),
+            |error| printer.borrow_mut().error(&error, path),
         );
         if let Err(error) = result {
-            errors.push(error);
-        }
-        print_stdout(&lines.concat())?;
-        for error in errors {
-            worst = worst.worst(error_exit(&error));
-            if args.json {
-                print_stdout(&format!(
-                    "{}\n",
-                    json!({"path": error_path(&error, path), "outcome": "error", "error": error.to_string(), "exit_code": error_exit(&error).code()})
-                ))?;
-            }
-            eprintln!("durable: {error}");
+            printer.borrow_mut().error(&error, path);
         }
     }
-    Ok(worst)
+    let mut printer = printer.into_inner();
+    printer.progress.clear();
+    match printer.failed {
+        Some(failure) => Err(failure),
+        None => Ok(printer.worst),
+    }
+}
+
+/// Prints recover's results as they come, keeps the worst exit status, and shows progress.
+struct Printer {
+    json: bool,
+    worst: Exit,
+    progress: Progress,
+    /// Writing to stdout failed (not a closed pipe): stop printing, report it at the end.
+    failed: Option<Failure>,
+}
+
+impl Printer {
+    fn outcome(&mut self, outcome: &Outcome, opts: &RecoverOptions) {
+        self.worst = self.worst.worst(outcome_exit(outcome, opts));
+        let text = if self.json {
+            outcome_json(outcome, opts)
+        } else {
+            Ok(outcome_text(outcome, opts))
+        };
+        self.progress.clear();
+        if self.failed.is_none()
+            && let Err(f) = text.and_then(|text| print_stdout(&text))
+        {
+            self.failed = Some(f);
+        }
+        self.progress.tick(outcome);
+    }
+
+    fn error(&mut self, error: &Error, given: &Path) {
+        let exit = error_exit(error);
+        self.worst = self.worst.worst(exit);
+        self.progress.clear();
+        if self.json && self.failed.is_none() {
+            let line = ErrorLine::outcome(Some(error_path(error, given)), error.to_string(), exit);
+            if let Err(f) = json::line(&line).and_then(|l| print_stdout(&format!("{l}\n"))) {
+                self.failed = Some(f);
+            }
+        }
+        eprintln!("durable: {error}");
+    }
+}
+
+/// A count of the files looked at, on stderr, while stderr is a terminal and stdout is not
+/// (when both are, the results themselves show the progress).
+struct Progress {
+    on: bool,
+    files: u64,
+    shown: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            on: std::io::stderr().is_terminal() && !std::io::stdout().is_terminal(),
+            files: 0,
+            shown: false,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, outcome: &Outcome) {
+        self.files += 1;
+        if !self.on || self.last.elapsed() < std::time::Duration::from_millis(200) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let path = match outcome {
+            Outcome::Log(r) => &r.path,
+            Outcome::Journal { target, .. } => target,
+            Outcome::Temp { path, .. }
+            | Outcome::Untouched { path, .. }
+            | Outcome::Skipped { path, .. } => path,
+        };
+        let dir = path.parent().unwrap_or(path).display().to_string();
+        let dir: String = dir.chars().take(60).collect();
+        eprint!("\r\x1b[Krecover: {} files looked at, in {dir}", self.files);
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        exit: Exit::Error,
+        error: anyhow!(message),
+    }
+}
+
+/// `--with-index` given where it would do nothing: with several paths, a directory, or a file
+/// that is not a proglog store (checked before anything is changed).
+fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
+    let index = args.with_index.as_deref()?;
+    if let Some(why) = super::with_index_misused(&args.paths, Some(index)) {
+        return Some(why);
+    }
+    let path = &args.paths[0];
+    let opts = durable::log::OpenOptions {
+        format: args.log_format.map(Into::into),
+        index: Some(index.to_path_buf()),
+        write: false,
+        index_alone: false,
+        force: args.force,
+    };
+    match durable::log::open_input(path, &opts) {
+        Ok(input) if matches!(input.kind, durable::log::Kind::ProglogStore) => None,
+        Err(e) => Some(format!(
+            "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
+            quoted(path)
+        )),
+        Ok(input) => Some(format!(
+            "{}: --with-index names the index of a proglog store, and this is a {} log: it would do nothing",
+            quoted(path),
+            input.kind.format().name()
+        )),
+    }
 }
 
 fn error_exit(error: &Error) -> Exit {
@@ -71,15 +216,8 @@ fn error_exit(error: &Error) -> Exit {
     }
 }
 
-fn error_path(error: &Error, fallback: &Path) -> String {
-    match error {
-        Error::Inspect { path, .. }
-        | Error::NotALog { path, .. }
-        | Error::NotRegular { path, .. }
-        | Error::InUse { path }
-        | Error::NothingToRecover { path, .. } => path.display().to_string(),
-        _ => fallback.display().to_string(),
-    }
+fn error_path<'a>(error: &'a Error, fallback: &'a Path) -> &'a Path {
+    error.path().unwrap_or(fallback)
 }
 
 fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
@@ -104,7 +242,10 @@ fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
             };
             main.worst(index)
         }
-        Outcome::Journal { .. } | Outcome::Temp { .. } | Outcome::Untouched { .. } => {
+        Outcome::Journal { .. }
+        | Outcome::Temp { .. }
+        | Outcome::Untouched { .. }
+        | Outcome::Skipped { .. } => {
             let _ = opts;
             Exit::Success
         }
@@ -125,11 +266,17 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
 }
 
 fn index_text(i: &IndexRecovery) -> String {
-    let path = i.path.display();
+    let path = quoted(&i.path);
     let sidecar = i
         .sidecar
         .as_ref()
-        .map(|s| format!("; the old bytes from there are in {}", s.display()))
+        .map(|s| {
+            format!(
+                "; the old index is kept in {} (`durable log restore {}` puts it back)",
+                quoted(s),
+                shell_word(s)
+            )
+        })
         .unwrap_or_default();
     match i.action {
         IndexAction::Clean => format!(
@@ -149,7 +296,7 @@ fn index_text(i: &IndexRecovery) -> String {
             i.bytes_removed,
             i.sidecar
                 .as_ref()
-                .map(|s| format!(" (kept in {})", s.display()))
+                .map(|s| format!(" (kept in {})", quoted(s)))
                 .unwrap_or_default()
         ),
     }
@@ -158,11 +305,17 @@ fn index_text(i: &IndexRecovery) -> String {
 fn log_text(r: &durable::recover::LogRecovery) -> String {
     {
         {
-            let path = r.path.display();
+            let path = quoted(&r.path);
             let sidecar = r
                 .sidecar
                 .as_ref()
-                .map(|s| format!(", saved to {}", s.display()))
+                .map(|s| {
+                    format!(
+                        ", saved to {} (`durable log restore {}` puts them back)",
+                        quoted(s),
+                        shell_word(s)
+                    )
+                })
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
@@ -196,7 +349,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_kept,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(", saving them in {}", s.display()))
+                        .map(|s| format!(", saving them in {}", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::WouldTruncate => format!(
@@ -207,17 +360,18 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed,
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" into {}", s.display()))
+                        .map(|s| format!(" into {}", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {path} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,
                     super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
+                    shell_word(&r.path),
                     r.sidecar
                         .as_ref()
-                        .map(|s| format!(" (keeping what it removes in {})", s.display()))
+                        .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
             }
@@ -236,50 +390,66 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
         } => match settled {
             Some(Settled::Completed { bytes, .. }) => format!(
                 "{}: completed the interrupted journaled save from {} ({bytes} bytes)\n",
-                target.display(),
-                journal.display()
+                quoted(&target),
+                quoted(&journal)
             ),
             Some(Settled::RolledBack { reason, .. }) => format!(
                 "{}: rolled back the interrupted journaled save: removed {} because {reason}\n",
-                target.display(),
-                journal.display()
+                quoted(&target),
+                quoted(&journal)
             ),
             None if opts.dry_run => format!(
                 "{}: would {} the interrupted journaled save in {}\n",
-                target.display(),
+                quoted(&target),
                 if *would_complete {
                     "complete"
                 } else {
                     "roll back"
                 },
-                journal.display()
+                quoted(&journal)
             ),
-            None => format!("{}: no journal left; nothing to do\n", target.display()),
+            None => format!("{}: no journal left; nothing to do\n", quoted(&target)),
         },
         Outcome::Temp { path, removed } => match (removed, opts.dry_run) {
             (true, false) => format!(
                 "{}: removed the temporary file of an interrupted save\n",
-                path.display()
+                quoted(&path)
             ),
             (true, true) => format!(
                 "{}: would remove the temporary file of an interrupted save\n",
-                path.display()
+                quoted(&path)
             ),
             (false, _) => format!(
                 "{}: kept: a process has this temporary file open (a save in progress)\n",
-                path.display()
+                quoted(&path)
             ),
         },
-        Outcome::Untouched { path } => format!(
-            "{}: untouched (not a log, a journal or a temporary file of ours)\n",
-            path.display()
+        Outcome::Untouched { path, reason } => match reason {
+            Untouched::NotOurs => format!(
+                "{}: untouched (not a log, a journal or a temporary file of ours)\n",
+                quoted(&path)
+            ),
+            Untouched::Sidecar { log, offset } => format!(
+                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
+                quoted(&path),
+                quoted(&log),
+                shell_word(path)
+            ),
+            Untouched::NotOurJournal { why } => format!(
+                "{}: untouched: named like a journal of durable save, but {why}, so it may not be ours\n",
+                quoted(&path)
+            ),
+        },
+        Outcome::Skipped { path, filesystem } => format!(
+            "{}: skipped, a {filesystem} filesystem (kernel pseudo-files, not data)\n",
+            quoted(&path)
         ),
     }
 }
 
-/// One JSON object per file handled: a proglog pair gives two (store and index).
-fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Vec<Value> {
-    let mut values = vec![one_json(outcome, opts)];
+/// One JSON line per file handled: a proglog pair gives two (store and index).
+fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure> {
+    let mut lines = one_json(outcome, opts)? + "\n";
     if let Outcome::Log(r) = outcome
         && let Some(i) = &r.index
     {
@@ -288,38 +458,39 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Vec<Value> {
             (IndexAction::WouldRebuild, _) => Exit::TornTail,
             _ => Exit::Success,
         };
-        values.push(json!({
-            "path": i.path,
-            "kind": "log",
-            "format": "proglog",
-            "part": "index",
-            "store": r.path,
-            "status": i.status.name(),
-            "outcome": match i.action {
+        lines += &json::line(&RecoverIndex {
+            path: Data::path(&i.path),
+            kind: "log",
+            format: "proglog",
+            part: "index",
+            store: Data::path(&r.path),
+            status: i.status.name(),
+            outcome: match i.action {
                 IndexAction::Clean => "clean",
                 IndexAction::Rebuilt => "rebuilt",
                 IndexAction::WouldRebuild => "would-rebuild",
             },
-            "entries": i.entries,
-            "bytes_kept": i.bytes_kept,
-            "bytes_removed": i.bytes_removed,
-            "sidecar": i.sidecar,
-            "dry_run": opts.dry_run,
-            "exit_code": exit.code(),
-        }));
+            entries: i.entries,
+            bytes_kept: i.bytes_kept,
+            bytes_removed: i.bytes_removed,
+            sidecar: Data::opt_path(i.sidecar.as_deref()),
+            dry_run: opts.dry_run,
+            exit_code: exit,
+        })?;
+        lines += "\n";
     }
-    values
+    Ok(lines)
 }
 
-fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
-    let exit = outcome_exit(outcome, opts).code();
+fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure> {
+    let exit = outcome_exit(outcome, opts);
     match outcome {
-        Outcome::Log(r) => json!({
-            "path": r.path,
-            "kind": "log",
-            "format": r.format.name(),
-            "status": r.status.name(),
-            "outcome": match r.action {
+        Outcome::Log(r) => json::line(&RecoverLog {
+            path: Data::path(&r.path),
+            kind: "log",
+            format: r.format.name(),
+            status: r.status.name(),
+            outcome: match r.action {
                 LogAction::Clean => "clean",
                 LogAction::Truncated => "truncated",
                 LogAction::WouldTruncate => "would-truncate",
@@ -327,50 +498,79 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Value {
                 LogAction::ZeroFilled => "zero-filled",
                 LogAction::WouldZeroFill => "would-zero-fill",
             },
-            "records": r.records,
-            "bytes_kept": r.bytes_kept,
-            "bytes_removed": r.bytes_removed,
+            records: r.records,
+            bytes_kept: r.bytes_kept,
+            bytes_removed: r.bytes_removed,
             // Only a sidecar that exists (or, in a dry run, would): a refused log has none.
-            "sidecar": if r.action == LogAction::Refused { None } else { r.sidecar.as_ref() },
-            "records_after_damage": r.records_after_damage,
-            "bytes_after_damage": r.bytes_after_damage,
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            sidecar: if r.action == LogAction::Refused {
+                None
+            } else {
+                Data::opt_path(r.sidecar.as_deref())
+            },
+            records_after_damage: r.records_after_damage,
+            bytes_after_damage: r.bytes_after_damage,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
         Outcome::Journal {
             target,
             journal,
             settled,
             would_complete,
-        } => json!({
-            "path": target,
-            "kind": "journal",
-            "journal": journal,
-            "outcome": match settled {
+        } => json::line(&RecoverJournal {
+            path: Data::path(target),
+            kind: "journal",
+            journal: Data::path(journal),
+            outcome: match settled {
                 Some(Settled::Completed { .. }) => "completed",
                 Some(Settled::RolledBack { .. }) => "rolled-back",
                 None if *would_complete => "would-complete",
                 None => "would-roll-back",
             },
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
-        Outcome::Temp { path, removed } => json!({
-            "path": path,
-            "kind": "temp",
-            "outcome": match (removed, opts.dry_run) {
+        Outcome::Temp { path, removed } => json::line(&RecoverTemp {
+            path: Data::path(path),
+            kind: "temp",
+            outcome: match (removed, opts.dry_run) {
                 (true, false) => "removed",
                 (true, true) => "would-remove",
                 (false, _) => "in-use",
             },
-            "dry_run": opts.dry_run,
-            "exit_code": exit,
+            dry_run: opts.dry_run,
+            exit_code: exit,
         }),
-        Outcome::Untouched { path } => json!({
-            "path": path,
-            "kind": "other",
-            "outcome": "untouched",
-            "exit_code": exit,
+        Outcome::Untouched { path, reason } => json::line(&RecoverOther {
+            path: Data::path(path),
+            kind: match reason {
+                Untouched::NotOurs => "other",
+                Untouched::Sidecar { .. } => "sidecar",
+                Untouched::NotOurJournal { .. } => "journal",
+            },
+            outcome: "untouched",
+            log: match reason {
+                Untouched::Sidecar { log, .. } => Some(Data::path(log)),
+                _ => None,
+            },
+            offset: match reason {
+                Untouched::Sidecar { offset, .. } => Some(*offset),
+                _ => None,
+            },
+            reason: match reason {
+                Untouched::NotOurJournal { why } => {
+                    Some(format!("named like a journal of durable save, but {why}"))
+                }
+                _ => None,
+            },
+            exit_code: exit,
+        }),
+        Outcome::Skipped { path, filesystem } => json::line(&RecoverSkipped {
+            path: Data::path(path),
+            kind: "directory",
+            outcome: "skipped",
+            filesystem,
+            exit_code: exit,
         }),
     }
 }
@@ -385,27 +585,40 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     )
     .map_err(|e| {
         let exit = error_exit(&e);
+        let message = format!("{e}; {} was not created", quoted(&args.dst));
+        if args.json {
+            let line = ErrorLine::outcome(Some(error_path(&e, &args.src)), message.clone(), exit);
+            if let Ok(text) = json::line(&line) {
+                let _ = print_stdout(&format!("{text}\n"));
+            }
+        }
         Failure {
             exit,
-            error: anyhow!("{e}; {} was not created", args.dst.display()),
+            error: anyhow!(message),
         }
     })?;
     let skipped: u64 = done.skipped.iter().map(|(_, n)| n).sum();
     let text = if args.json {
-        format!(
-            "{}\n",
-            json!({
-                "src": args.src, "dst": args.dst, "records": done.records,
-                "skipped": done.skipped.iter().map(|(o, n)| json!({"offset": o, "bytes": n})).collect::<Vec<_>>(),
-                "skipped_bytes": skipped,
-            })
-        )
+        let result = SalvageResult {
+            src: Data::path(&args.src),
+            dst: Data::path(&args.dst),
+            outcome: "salvaged",
+            records: done.records,
+            skipped: done
+                .skipped
+                .iter()
+                .map(|&(offset, bytes)| SkippedRegion { offset, bytes })
+                .collect(),
+            skipped_bytes: skipped,
+            exit_code: Exit::Success,
+        };
+        format!("{}\n", json::line(&result)?)
     } else {
         let mut s = format!(
             "{}: copied {} from {}, skipping {}, {} bytes\n",
-            args.dst.display(),
+            quoted(&args.dst),
             super::plural(done.records, "valid record"),
-            args.src.display(),
+            quoted(&args.src),
             super::plural(done.skipped.len() as u64, "damaged region"),
             skipped
         );
@@ -416,4 +629,46 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     };
     print_stdout(&text)?;
     Ok(Exit::Success)
+}
+
+pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    for path in &args.sidecars {
+        match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {
+            Ok(done) => {
+                let t = &done.trailer;
+                let log = quoted(&t.source);
+                let what = match t.change {
+                    recover::sidecar::Change::Cut => {
+                        format!("{} bytes at offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::ZeroFilled => {
+                        format!("{} bytes over the zeros from offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::Rewritten => {
+                        format!("the old index ({} bytes)", t.len)
+                    }
+                };
+                print_stdout(&match done.outcome {
+                    Restore::Restored => format!(
+                        "{log}: put back {what} from {}; the sidecar can be removed now\n",
+                        quoted(path)
+                    ),
+                    Restore::WouldRestore => {
+                        format!("{log}: would put back {what} from {}\n", quoted(path))
+                    }
+                    Restore::AlreadyThere => format!(
+                        "{log}: already holds the bytes of {}; nothing to do\n",
+                        quoted(path)
+                    ),
+                })?;
+            }
+            Err(error) => {
+                let exit = error_exit(&error);
+                worst = worst.worst(exit);
+                eprintln!("durable: {error}");
+            }
+        }
+    }
+    Ok(worst)
 }

@@ -5,17 +5,33 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use durable::quote::quoted;
 use durable::{
     Aftermath, Error, FileInput, HardLinks, Input, Plan, Producer, SaveOptions, SaveReport,
     Settled, StdinInput, StepRecord, Strategy, SyncLevel,
 };
-use serde_json::{Value, json};
 
+use super::json::{self, Data, SaveFailure, SavePlan, SaveResult, SettledJournal, StepDone};
 use super::{Failure, print_stdout};
 use crate::cli::{HardLinksArg, SaveArgs, StrategyArg, SyncArg};
 use crate::exit::Exit;
 
 pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
+    if args.hardlinks.is_some() && args.strategy != StrategyArg::Atomic {
+        // In place, every name of the file gets the new content: there is nothing to choose.
+        let message = format!(
+            "--hardlinks only applies to --strategy atomic (which replaces one name); --strategy {} updates every name of the file, so it would do nothing; {} was not changed",
+            strategy(args.strategy).name(),
+            quoted(&args.target)
+        );
+        return Err(report_failure(
+            &args,
+            Exit::Error,
+            "unchanged",
+            message,
+            &[],
+        ));
+    }
     let opts = options(&args);
     if args.explain {
         return explain(&args, &opts);
@@ -30,7 +46,7 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 eprintln!(
                     "durable: reading the new content of {} from the terminal; end it with Ctrl-D (Ctrl-C abandons the save)",
-                    args.target.display()
+                    quoted(&args.target)
                 );
             }
             Box::new(StdinInput::new())
@@ -44,7 +60,7 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
                 "durable: {:<16} {:>10}  {}",
                 record.step.name(),
                 format_duration(record.duration),
-                record.path.display()
+                quoted(&record.path)
             );
         }
         steps.push(record.clone());
@@ -63,12 +79,12 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
                 );
             }
             if args.json {
-                print_stdout(&format!("{}\n", report_json(&report)))?;
+                print_stdout(&format!("{}\n", json::line(&report_json(&report))?))?;
             } else if args.verbose {
                 eprintln!(
                     "durable: {} {} ({} bytes, {}, sync {})",
                     report.outcome.name(),
-                    report.target.path.display(),
+                    quoted(&report.target.path),
                     report.bytes,
                     report.strategy.name(),
                     report.sync.name()
@@ -82,11 +98,7 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
 
 fn options(args: &SaveArgs) -> SaveOptions {
     SaveOptions {
-        strategy: match args.strategy {
-            StrategyArg::Atomic => Strategy::Atomic,
-            StrategyArg::InPlace => Strategy::InPlace,
-            StrategyArg::Journal => Strategy::Journal,
-        },
+        strategy: strategy(args.strategy),
         sync: match args.sync {
             SyncArg::Full => SyncLevel::Full,
             SyncArg::Data => SyncLevel::Data,
@@ -95,8 +107,8 @@ fn options(args: &SaveArgs) -> SaveOptions {
         mode: args.mode,
         no_follow: args.no_follow,
         hardlinks: match args.hardlinks {
-            HardLinksArg::Refuse => HardLinks::Refuse,
-            HardLinksArg::Break => HardLinks::Break,
+            None | Some(HardLinksArg::Refuse) => HardLinks::Refuse,
+            Some(HardLinksArg::Break) => HardLinks::Break,
         },
         no_clobber: args.no_clobber,
         backup: args.backup,
@@ -105,10 +117,18 @@ fn options(args: &SaveArgs) -> SaveOptions {
     }
 }
 
+fn strategy(arg: StrategyArg) -> Strategy {
+    match arg {
+        StrategyArg::Atomic => Strategy::Atomic,
+        StrategyArg::InPlace => Strategy::InPlace,
+        StrategyArg::Journal => Strategy::Journal,
+    }
+}
+
 /// Turn a library error into the printed sentence and exit status; with `--json`, also print the
 /// failure as the result object.
 fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
-    let target = args.target.display();
+    let target = quoted(&args.target);
     let (exit, state) = match error.aftermath() {
         Aftermath::Unchanged => (Exit::Error, format!("{target} was not changed")),
         Aftermath::Unconfirmed => (
@@ -134,23 +154,36 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
             ),
         ),
     };
-    let message = format!("{error}; {state}");
+    let aftermath = match error.aftermath() {
+        Aftermath::Unchanged => "unchanged",
+        Aftermath::Unconfirmed => "unconfirmed",
+        Aftermath::Damaged => "damaged",
+        Aftermath::Pending => "pending",
+        Aftermath::EarlierPending => "earlier-pending",
+    };
+    report_failure(args, exit, aftermath, format!("{error}; {state}"), steps)
+}
+
+/// The failure to return; with `--json`, also printed as the result object.
+fn report_failure(
+    args: &SaveArgs,
+    exit: Exit,
+    aftermath: &'static str,
+    message: String,
+    steps: &[StepRecord],
+) -> Failure {
     if args.json {
-        let value = json!({
-            "target": args.target,
-            "outcome": "failed",
-            "aftermath": match error.aftermath() {
-                Aftermath::Unchanged => "unchanged",
-                Aftermath::Unconfirmed => "unconfirmed",
-                Aftermath::Damaged => "damaged",
-                Aftermath::Pending => "pending",
-                Aftermath::EarlierPending => "earlier-pending",
-            },
-            "error": message,
-            "exit_code": exit.code(),
-            "steps": steps_json(steps),
-        });
-        let _ = print_stdout(&format!("{value}\n"));
+        let value = SaveFailure {
+            target: Data::path(&args.target),
+            outcome: "failed",
+            aftermath,
+            error: message.clone(),
+            exit_code: exit,
+            steps: steps.iter().map(StepDone::from).collect(),
+        };
+        if let Ok(text) = json::line(&value) {
+            let _ = print_stdout(&format!("{text}\n"));
+        }
     }
     Failure {
         exit,
@@ -161,7 +194,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
 fn explain(args: &SaveArgs, opts: &SaveOptions) -> Result<Exit, Failure> {
     let plan = durable::plan(&args.target, opts).map_err(|e| failed(args, e, &[]))?;
     let text = if args.json {
-        format!("{}\n", plan_json(&plan))
+        format!("{}\n", json::line(&plan_json(&plan))?)
     } else {
         plan_text(&plan)
     };
@@ -172,7 +205,7 @@ fn explain(args: &SaveArgs, opts: &SaveOptions) -> Result<Exit, Failure> {
 fn plan_text(plan: &Plan) -> String {
     let mut out = format!(
         "durable save would write {} ({}, sync {}):\n",
-        plan.target.path.display(),
+        quoted(&plan.target.path),
         plan.strategy.name(),
         plan.sync.name()
     );
@@ -197,64 +230,54 @@ fn plan_text(plan: &Plan) -> String {
     out
 }
 
-fn plan_json(plan: &Plan) -> Value {
-    json!({
-        "explain": true,
-        "target": plan.target.given,
-        "path": plan.target.path,
-        "strategy": plan.strategy.name(),
-        "sync": plan.sync.name(),
-        "steps": plan.steps.iter().map(|s| json!({"step": s.step.name(), "calls": s.calls})).collect::<Vec<_>>(),
-        "notes": plan.notes,
-    })
-}
-
-fn report_json(report: &SaveReport) -> Value {
-    json!({
-        "target": report.target.given,
-        "path": report.target.path,
-        "outcome": report.outcome.name(),
-        "strategy": report.strategy.name(),
-        "sync": report.sync.name(),
-        "bytes": report.bytes,
-        "created": report.created,
-        "backup": report.backup,
-        "settled_journal": report.settled.as_ref().map(|s| match s {
-            Settled::Completed { journal, bytes } =>
-                json!({"action": "completed", "journal": journal, "bytes": bytes}),
-            Settled::RolledBack { journal, reason } =>
-                json!({"action": "rolled-back", "journal": journal, "reason": reason}),
-        }),
-        "warnings": report.warnings,
-        "steps": steps_json(&report.steps),
-        "exit_code": Exit::Success.code(),
-    })
-}
-
-fn steps_json(steps: &[StepRecord]) -> Vec<Value> {
-    steps
-        .iter()
-        .map(|s| {
-            json!({
-                "step": s.step.name(),
-                "path": s.path,
-                "micros": u64::try_from(s.duration.as_micros()).unwrap_or(u64::MAX),
+fn plan_json(plan: &Plan) -> SavePlan {
+    SavePlan {
+        explain: true,
+        target: Data::path(&plan.target.given),
+        path: Data::path(&plan.target.path),
+        strategy: plan.strategy.name(),
+        sync: plan.sync.name(),
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| json::PlannedStep {
+                step: s.step.name(),
+                calls: s.calls.clone(),
             })
-        })
-        .collect()
+            .collect(),
+        notes: plan.notes.clone(),
+        exit_code: Exit::Success,
+    }
+}
+
+fn report_json(report: &SaveReport) -> SaveResult {
+    SaveResult {
+        target: Data::path(&report.target.given),
+        path: Data::path(&report.target.path),
+        outcome: report.outcome.name(),
+        strategy: report.strategy.name(),
+        sync: report.sync.name(),
+        bytes: report.bytes,
+        created: report.created,
+        backup: Data::opt_path(report.backup.as_deref()),
+        settled_journal: report.settled.as_ref().map(SettledJournal::from),
+        warnings: report.warnings.clone(),
+        steps: report.steps.iter().map(StepDone::from).collect(),
+        exit_code: Exit::Success,
+    }
 }
 
 fn describe_settled(settled: &Settled, target: &Path) -> String {
     match settled {
         Settled::Completed { journal, bytes } => format!(
             "completed an interrupted journaled save of {} from {} ({bytes} bytes) before this one",
-            target.display(),
-            journal.display()
+            quoted(target),
+            quoted(journal)
         ),
         Settled::RolledBack { journal, reason } => format!(
             "rolled back an interrupted journaled save of {}: removed {} because {reason}",
-            target.display(),
-            journal.display()
+            quoted(target),
+            quoted(journal)
         ),
     }
 }
@@ -273,7 +296,7 @@ fn format_duration(d: Duration) -> String {
 /// interrupt; the others exit 2 (nothing changed) or 4 (the new content was already committed,
 /// but its final flush may not have run).
 fn install_interrupt_cleanup(target: &Path) {
-    let target = target.display().to_string();
+    let target = quoted(target).to_string();
     let installed = durable::install_interrupt_cleanup(|signal, state| match state {
         0 => (
             format!(

@@ -1,8 +1,10 @@
-//! Files of the Go `aof` package: memory-mapped append-only files, zero-filled past the data,
-//! with a tail magic after each write and checkpoint magics that mark the end of a chunk. The
-//! package defines no record format inside the data, so durable does not invent one: it finds
-//! the logical end the way the package's own recovery does, and shows the data split only at
-//! the magics the file holds.
+//! Files of the Go `aof` package (github.com/moontrade/kirana/aof): memory-mapped append-only
+//! files grown in steps and zero-filled past the data, with the tail magic after the data of
+//! each write (the next write overwrites it) and, once `Finish` has run, the checkpoint magic in
+//! its place (the file then cut to its exact size and made read-only). The package defines no
+//! record format inside the data, so durable does not invent one: it finds the end of the data
+//! the way the package's own recovery (`RecoverWithMagic`) does, and detects a file by the
+//! shapes the package leaves.
 
 use std::fs::File;
 use std::io;
@@ -24,9 +26,10 @@ pub enum Outcome {
     Empty,
     /// The last non-zero bytes are the tail magic.
     Tail,
-    /// The last non-zero bytes are a checkpoint magic.
+    /// The last non-zero bytes are a checkpoint magic (a finished file).
     Checkpoint,
-    /// Neither, but a checkpoint magic earlier: the data after it is damaged (a torn write).
+    /// Neither, but a checkpoint magic earlier: the package lands on it (its `Checkpoint`
+    /// outcome); the bytes after it are damage.
     Torn,
     /// Neither, and no checkpoint magic at all.
     Corrupted,
@@ -52,41 +55,57 @@ pub struct Analysis {
     pub size: u64,
     /// The outcome.
     pub outcome: Outcome,
-    /// Where the data ends: the tail magic's offset, or the end of the checkpoint it lands on.
+    /// Where the trusted data ends: the tail magic's offset, or the end of the checkpoint magic
+    /// the package lands on; 0 for an empty or corrupted file.
     pub logical_end: u64,
     /// The tail magic's offset (outcome `Tail`).
     pub tail: Option<u64>,
-    /// The offset of the checkpoint magic the logical end is after (`Checkpoint`, `Torn`).
+    /// The checkpoint magic the package reports: the one the data ends with (`Checkpoint`,
+    /// `Torn`), or the last one before the tail magic (`Tail`; in this version of the package
+    /// only user data can hold one there).
     pub checkpoint: Option<u64>,
     /// One past the last non-zero byte (0 if none): the end of what a repair zero-fills.
     pub nonzero_end: u64,
+    /// The `Tail` that `RecoverWithMagic` reports: the tail magic's offset (`Tail`), the end of
+    /// the checkpoint magic (`Checkpoint`, `Torn`), one past the last non-zero byte
+    /// (`Corrupted`), 0 (`Empty`).
+    pub reported_tail: u64,
 }
 
-/// One past the last non-zero byte of the file.
-fn nonzero_end(win: &mut Window<'_>) -> io::Result<u64> {
+/// Size granularity of the package's unfinished files: it creates (and, before its recovery
+/// runs, grows) a file to at least one page.
+const PAGE: u64 = 4096;
+
+/// Bytes after a checkpoint magic (a finished file) that detection still takes for damage of
+/// an aof file rather than for a file that merely holds the magic's bytes: less than a sector.
+const JUNK: u64 = 512;
+
+/// One past the last non-zero byte at or after `from`.
+fn nonzero_end(win: &mut Window<'_>, from: u64) -> io::Result<u64> {
     let mut end = win.size;
-    while end > 0 {
-        let from = end.saturating_sub(WINDOW as u64);
-        let chunk = win.get(from, (end - from) as usize)?;
+    while end > from {
+        let start = end.saturating_sub(WINDOW as u64).max(from);
+        let chunk = win.get(start, (end - start) as usize)?;
         if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
-            return Ok(from + i as u64 + 1);
+            return Ok(start + i as u64 + 1);
         }
-        end = from;
+        end = start;
     }
     Ok(0)
 }
 
-/// The offset of the last `needle` that ends at or before `end`.
-fn rfind(win: &mut Window<'_>, needle: &[u8; 8], end: u64) -> io::Result<Option<u64>> {
+/// The offset of the last `needle` that starts at or after `floor` and ends at or before
+/// `end`.
+fn rfind(win: &mut Window<'_>, needle: &[u8; 8], floor: u64, end: u64) -> io::Result<Option<u64>> {
     let finder = memmem::FinderRev::new(needle);
     let mut end = end;
-    while end >= 8 {
-        let from = end.saturating_sub(WINDOW as u64);
+    while end >= floor + 8 {
+        let from = end.saturating_sub(WINDOW as u64).max(floor);
         let chunk = win.get(from, (end - from) as usize)?;
         if let Some(i) = finder.rfind(chunk) {
             return Ok(Some(from + i as u64));
         }
-        if from == 0 {
+        if from == floor {
             break;
         }
         // Overlap by 7 bytes: a magic may straddle the chunks' edge.
@@ -95,10 +114,33 @@ fn rfind(win: &mut Window<'_>, needle: &[u8; 8], end: u64) -> io::Result<Option<
     Ok(None)
 }
 
-/// Find the logical end of an aof file.
+/// The first byte `RecoverWithMagic` looks at: it reads 8-byte words back from the end, so the
+/// first `size % 8` bytes of a file of a page or more are never looked at (a smaller file is
+/// grown to a page before its recovery runs).
+fn first_seen(size: u64) -> u64 {
+    if size >= PAGE { size % 8 } else { 0 }
+}
+
+/// Whether the last non-zero 8 bytes of the file are the tail or the checkpoint magic (the
+/// outcomes tail and checkpoint), reading only from the end back to them.
+pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
+    let mut win = Window::new(file, size);
+    let nz = nonzero_end(&mut win, first_seen(size))?;
+    if nz < 8 {
+        return Ok(false);
+    }
+    let last = win.get(nz - 8, 8)?;
+    Ok(last == TAIL || last == CHECKPOINT)
+}
+
+/// Find the end of an aof file's data as `RecoverWithMagic` does: the last non-zero 8 bytes
+/// are the tail magic (outcome tail) or the checkpoint magic (checkpoint); otherwise the last
+/// checkpoint magic before them (torn: the package's checkpoint outcome), or none (corrupted).
+/// Two details of the package are kept: the bytes it never looks at ([`first_seen`]), and its
+/// search for a checkpoint never finds one at offset 0.
 pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     let mut win = Window::new(file, size);
-    let nz = nonzero_end(&mut win)?;
+    let nz = nonzero_end(&mut win, first_seen(size))?;
     let mut a = Analysis {
         size,
         outcome: Outcome::Empty,
@@ -106,6 +148,7 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
         tail: None,
         checkpoint: None,
         nonzero_end: nz,
+        reported_tail: 0,
     };
     if nz == 0 {
         return Ok(a);
@@ -116,51 +159,101 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
             a.outcome = Outcome::Tail;
             a.tail = Some(nz - 8);
             a.logical_end = nz - 8;
+            a.reported_tail = nz - 8;
+            a.checkpoint = rfind(&mut win, &CHECKPOINT, 1, nz - 8)?;
             return Ok(a);
         }
         if last == CHECKPOINT {
             a.outcome = Outcome::Checkpoint;
             a.checkpoint = Some(nz - 8);
             a.logical_end = nz;
+            a.reported_tail = nz;
             return Ok(a);
         }
-    }
-    match rfind(&mut win, &CHECKPOINT, nz)? {
-        Some(c) => {
+        // The package searches back from the byte before the last non-zero one.
+        if let Some(c) = rfind(&mut win, &CHECKPOINT, 1, nz - 1)? {
             a.outcome = Outcome::Torn;
             a.checkpoint = Some(c);
             a.logical_end = c + 8;
+            a.reported_tail = c + 8;
+            return Ok(a);
         }
-        None => a.outcome = Outcome::Corrupted,
     }
+    a.outcome = Outcome::Corrupted;
+    a.reported_tail = nz;
     Ok(a)
 }
 
-/// Size granularity of the package's files (it grows them a page at a time).
-const PAGE: u64 = 4096;
+/// Signatures of common file formats (offset, bytes): a file that carries one is
+/// that format, not the data of an aof file that lost its magic. Executables and libraries end
+/// in zero bytes (ELF's last section header), archives and images often do.
+pub const SIGNATURES: &[(usize, &[u8])] = &[
+    (0, b"\x7fELF"),
+    (0, b"MZ"),
+    (0, b"\xfe\xed\xfa\xce"),
+    (0, b"\xfe\xed\xfa\xcf"),
+    (0, b"\xce\xfa\xed\xfe"),
+    (0, b"\xcf\xfa\xed\xfe"),
+    (0, b"\xca\xfe\xba\xbe"),
+    (0, b"\x00asm"),
+    (0, b"!<arch>\n"),
+    (0, b"\x1f\x8b"),
+    (0, b"PK\x03\x04"),
+    (0, b"PK\x05\x06"),
+    (0, b"\xfd7zXZ\x00"),
+    (0, b"\x28\xb5\x2f\xfd"),
+    (0, b"BZh"),
+    (0, b"7z\xbc\xaf\x27\x1c"),
+    (257, b"ustar"),
+    (0, b"SQLite format 3\x00"),
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"\xff\xd8\xff"),
+    (0, b"%PDF-"),
+    // A native log's record magic: what a sidecar of a native log starts with.
+    (0, b"\xd5REC"),
+];
+
+/// Bytes at the start of a file that [`Analysis::looks_like_aof`] needs.
+pub const HEAD: usize = 512;
+
+fn has_signature(head: &[u8]) -> bool {
+    SIGNATURES
+        .iter()
+        .any(|(at, sig)| head.get(*at..*at + sig.len()) == Some(*sig))
+}
 
 impl Analysis {
-    /// Whether the file reads as an aof file: its last non-zero bytes are a magic; or it holds
-    /// a checkpoint magic and looks preallocated (a whole number of pages, zeros at the end),
-    /// which keeps a program that merely contains the magic's bytes (a compiled binary) from
-    /// being taken for a torn aof file and "repaired".
-    pub fn looks_like_aof(&self) -> bool {
+    /// Whether the file reads as an aof file (`head`: its first [`HEAD`] bytes, or all of it).
+    /// Its last non-zero bytes are a magic (any size: `Finish` cuts a file to its exact size,
+    /// and the package grows files by `size + size % step + step`, not in pages); or it has
+    /// the shape a crash during a write leaves (the write overwrote the previous tail magic and
+    /// never wrote its own): at least a page, data followed by at least the 8 zero bytes where
+    /// the tail magic was to go, and not a file of another format; or it is a finished file
+    /// (its checkpoint magic) followed by less than [`JUNK`] bytes of junk. A binary that merely
+    /// holds a magic's bytes somewhere is none of these.
+    pub fn looks_like_aof(&self, head: &[u8]) -> bool {
+        let crashed =
+            self.size >= PAGE && self.size - self.nonzero_end >= 8 && !has_signature(head);
         match self.outcome {
             Outcome::Tail | Outcome::Checkpoint => true,
-            Outcome::Torn => self.size.is_multiple_of(PAGE) && self.nonzero_end < self.size,
-            Outcome::Empty | Outcome::Corrupted => false,
+            Outcome::Empty => false,
+            Outcome::Torn => crashed || self.nonzero_end - self.logical_end < JUNK,
+            Outcome::Corrupted => crashed,
         }
     }
 }
 
-/// Forward reader: the data up to the logical end as segments split at checkpoint magics, then
-/// the damage (if any).
+/// Forward reader: the data up to the logical end as one segment ending with its magic, then
+/// the damage (if any). The package defines no records and, in this version, writes a
+/// checkpoint magic only when it finishes a file, so a checkpoint magic's bytes inside the data
+/// are data.
 pub struct AofReader<'f> {
     win: Window<'f>,
     a: Analysis,
-    /// Start of the next segment.
+    /// Start of the next item.
     pos: u64,
-    index: u64,
+    /// The segment has been returned.
+    segment_done: bool,
     done: bool,
 }
 
@@ -171,47 +264,20 @@ impl<'f> AofReader<'f> {
             win: Window::new(file, a.size),
             a,
             pos: 0,
-            index: 0,
+            segment_done: false,
             done: false,
         }
     }
 
-    /// The next checkpoint magic that ends at or before the logical end, from `from`.
-    fn next_checkpoint(&mut self, from: u64) -> io::Result<Option<u64>> {
-        let finder = memmem::Finder::new(&CHECKPOINT);
-        let end = self.a.logical_end;
-        let mut at = from;
-        while at + 8 <= end {
-            let n = (end - at).min(WINDOW as u64) as usize;
-            let chunk = self.win.get(at, n)?;
-            if let Some(i) = finder.find(chunk) {
-                return Ok(Some(at + i as u64));
+    /// The magic the data ends with, and where.
+    fn end_magic(&self) -> Option<(AofMagic, u64)> {
+        match self.a.outcome {
+            Outcome::Tail => self.a.tail.map(|t| (AofMagic::Tail, t)),
+            Outcome::Checkpoint | Outcome::Torn => {
+                self.a.checkpoint.map(|c| (AofMagic::Checkpoint, c))
             }
-            if at + n as u64 >= end {
-                break;
-            }
-            at += (n as u64).saturating_sub(7).max(1);
+            Outcome::Empty | Outcome::Corrupted => None,
         }
-        Ok(None)
-    }
-
-    fn segment(&mut self, end: u64, magic: Option<(AofMagic, u64)>) -> Item {
-        let record = Record {
-            index: self.index,
-            offset: self.pos,
-            len: end - self.pos,
-            data: self.pos,
-            end: magic.map_or(end, |(_, at)| at + 8),
-            seq: self.index,
-            checksum: None,
-            extra: Extra::AofSegment {
-                ends_with: magic.map(|(m, _)| m),
-                magic_offset: magic.map(|(_, at)| at),
-            },
-        };
-        self.index += 1;
-        self.pos = record.end;
-        Item::Record(record)
     }
 }
 
@@ -220,26 +286,32 @@ impl Reader for AofReader<'_> {
         if self.done {
             return Ok(Item::End);
         }
-        let end = self.a.logical_end;
-        if let Some(c) = self.next_checkpoint(self.pos)? {
-            return Ok(self.segment(c, Some((AofMagic::Checkpoint, c))));
-        }
-        if let Some(t) = self.a.tail
-            && self.pos <= t
-        {
-            return Ok(self.segment(t, Some((AofMagic::Tail, t))));
-        }
-        if self.pos < end {
-            // Data up to the logical end with no magic after it cannot happen (the end is a
-            // magic's), but stay total.
-            return Ok(self.segment(end, None));
+        if !self.segment_done {
+            self.segment_done = true;
+            if let Some((magic, at)) = self.end_magic() {
+                let record = Record {
+                    index: 0,
+                    offset: 0,
+                    len: at,
+                    data: 0,
+                    end: at + 8,
+                    seq: 0,
+                    checksum: None,
+                    extra: Extra::AofSegment {
+                        ends_with: Some(magic),
+                        magic_offset: Some(at),
+                    },
+                };
+                self.pos = record.end;
+                return Ok(Item::Record(record));
+            }
         }
         self.done = true;
         Ok(match self.a.outcome {
             Outcome::Torn => Item::Defect(Defect::new(
-                end,
+                self.a.logical_end,
                 DefectKind::NoMagic {
-                    checkpoint: Some(end),
+                    checkpoint: Some(self.a.logical_end),
                 },
                 None,
             )),
@@ -298,21 +370,48 @@ mod tests {
 
         let tail = analysed(&padded(&[b"abc".as_slice(), &TAIL].concat()));
         assert_eq!(
-            (tail.outcome, tail.logical_end, tail.tail),
-            (Outcome::Tail, 3, Some(3))
+            (
+                tail.outcome,
+                tail.logical_end,
+                tail.tail,
+                tail.reported_tail
+            ),
+            (Outcome::Tail, 3, Some(3), 3)
         );
 
-        let cp = analysed(&padded(&[b"abc".as_slice(), &CHECKPOINT].concat()));
-        assert_eq!((cp.outcome, cp.logical_end), (Outcome::Checkpoint, 11));
+        let cp = analysed(&[b"abc".as_slice(), &CHECKPOINT].concat());
+        assert_eq!(
+            (cp.outcome, cp.logical_end, cp.reported_tail),
+            (Outcome::Checkpoint, 11, 11)
+        );
 
-        let torn = analysed(&padded(&[b"ab".as_slice(), &CHECKPOINT, b"torn"].concat()));
+        let torn = analysed(&[b"ab".as_slice(), &CHECKPOINT, b"junk"].concat());
         assert_eq!(
             (torn.outcome, torn.logical_end, torn.nonzero_end),
             (Outcome::Torn, 10, 14)
         );
 
         let bad = analysed(&padded(b"no magic here"));
-        assert_eq!((bad.outcome, bad.logical_end), (Outcome::Corrupted, 0));
+        assert_eq!(
+            (bad.outcome, bad.logical_end, bad.reported_tail),
+            (Outcome::Corrupted, 0, 13)
+        );
+    }
+
+    #[test]
+    fn the_package_never_finds_a_checkpoint_at_offset_0() {
+        let a = analysed(&padded(&[&CHECKPOINT[..], b"junk"].concat()));
+        assert_eq!((a.outcome, a.reported_tail), (Outcome::Corrupted, 12));
+    }
+
+    #[test]
+    fn the_first_bytes_of_an_unaligned_file_are_not_looked_at() {
+        // 4099 bytes: the package reads 8-byte words from the end down to offset 3.
+        let mut data = vec![0u8; 4099];
+        data[1] = 7;
+        assert_eq!(analysed(&data).outcome, Outcome::Empty);
+        data[3] = 7;
+        assert_eq!(analysed(&data).outcome, Outcome::Corrupted);
     }
 
     #[test]
@@ -323,5 +422,24 @@ mod tests {
         data[at..at + 8].copy_from_slice(&CHECKPOINT);
         let a = analysed(&data);
         assert_eq!((a.outcome, a.checkpoint), (Outcome::Torn, Some(at as u64)));
+    }
+
+    #[test]
+    fn detection_needs_a_shape_the_package_leaves() {
+        let crashed = analysed(&padded(b"data of a write cut short"));
+        assert!(crashed.looks_like_aof(b"data"));
+        assert!(!crashed.looks_like_aof(b"\x7fELF\x02\x01"), "an executable");
+        let small = analysed(b"data of a write cut short\0\0\0\0\0\0\0\0");
+        assert!(!small.looks_like_aof(b"data"), "smaller than a page");
+        let no_zeros = analysed(&vec![1u8; 4096]);
+        assert!(
+            !no_zeros.looks_like_aof(&[1]),
+            "no zeros where the tail magic goes"
+        );
+        let finished_junk = analysed(&[b"data".as_slice(), &CHECKPOINT, b"junk"].concat());
+        assert!(finished_junk.looks_like_aof(b"data"));
+        let mut binary = vec![1u8; 5000];
+        binary[100..108].copy_from_slice(&CHECKPOINT);
+        assert!(!analysed(&binary).looks_like_aof(&binary[..HEAD]));
     }
 }

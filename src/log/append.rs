@@ -79,8 +79,8 @@ pub struct AppendOptions {
 /// One commit group, reported as soon as its flush returned.
 #[derive(Debug, Clone)]
 pub struct Committed<'a> {
-    /// Sequence number of its first record (native; a lines log has none: 0).
-    pub first_seq: u64,
+    /// Sequence number of its first record (native; a lines log has none).
+    pub first_seq: Option<u64>,
     /// Its records.
     pub count: u64,
     /// Offset of its first record.
@@ -144,7 +144,13 @@ pub fn append_with(
     // Read the first record before touching the log, so that a missing --file, an unreadable
     // input or an oversized first record changes nothing, not even by creating an empty log.
     let mut first = Vec::new();
-    let has_first = source.next_record(&mut first).map_err(interrupted(path))?;
+    let has_first = source
+        .next_record(&mut first)
+        .map_err(interrupted(path))
+        .map_err(|e| match opts.format {
+            Some(LogFormat::Lines) => lines_limit(path, e),
+            _ => e,
+        })?;
     if has_first && opts.format == Some(LogFormat::Lines) {
         check_line(path, &first, source.describe(0))?;
     }
@@ -157,6 +163,7 @@ pub fn append_with(
         pending: has_first.then_some(first),
         read: u64::from(has_first),
         exhausted: !has_first,
+        lines: matches!(log.writer, Writer::Lines),
         out: Appended {
             created: log.created,
             algorithm: log.algorithm(),
@@ -227,6 +234,8 @@ struct Run<'a> {
     read: u64,
     /// The source said it has no more records.
     exhausted: bool,
+    /// The log is a lines log (its size limit is worded as such).
+    lines: bool,
     out: Appended,
     offsets: Vec<u64>,
 }
@@ -244,6 +253,8 @@ struct Group {
     offsets: Vec<u64>,
     /// Bytes of the group already written, before `batch`.
     written: u64,
+    /// Bytes before its first record: a newline that ends a lines log's unterminated last line.
+    lead: u64,
 }
 
 impl Group {
@@ -255,6 +266,19 @@ impl Group {
             first_seq,
             offsets: Vec::new(),
             written: 0,
+            lead: 0,
+        }
+    }
+
+    /// Start the group with a newline (before any record, written or not).
+    fn lead_with_newline(&mut self) {
+        self.batch.insert(0, b'\n');
+        self.lead = 1;
+        if self.count > 0 {
+            self.last += 1;
+        }
+        for offset in &mut self.offsets {
+            *offset += 1;
         }
     }
 }
@@ -282,6 +306,7 @@ impl Run<'_> {
                 Ok(false)
             }
             Err(_) if platform::pending_interrupt().is_some() => Ok(false),
+            Err(e) if self.lines => Err(lines_limit(self.path, e)),
             Err(e) => Err(e),
         }
     }
@@ -333,10 +358,10 @@ impl Run<'_> {
         if !self.next(&mut record)? {
             return Ok(());
         }
-        let Some((start, seq)) = self.lock(log, true)? else {
+        let Some(tail) = self.lock(log, true)? else {
             return Ok(());
         };
-        let result = self.atomic_locked(log, start, seq, record, t);
+        let result = self.atomic_locked(log, tail, record, t);
         unlock(log);
         result
     }
@@ -344,12 +369,15 @@ impl Run<'_> {
     fn atomic_locked(
         &mut self,
         log: &mut Log,
-        start: u64,
-        seq: u64,
+        tail: Tail,
         mut record: Vec<u8>,
         t: &mut Tracker<'_>,
     ) -> Result<()> {
-        let mut group = Group::new(seq);
+        let start = tail.end;
+        let mut group = Group::new(tail.seq);
+        if tail.newline {
+            group.lead_with_newline();
+        }
         let filled = (|| {
             loop {
                 self.encode(log, &mut group, &record)?;
@@ -392,7 +420,8 @@ impl Run<'_> {
             // lock if another appender got in first.
             let expected = log.ours.map_or(0, |(_, seq)| seq);
             let mut group = Group::new(expected);
-            let opened = Instant::now();
+            // When the group's first record arrived (not when the wait for it began).
+            let mut opened = None;
             // An input error ends the stream, after the records before it are committed.
             let mut failed = None;
             let mut more = true;
@@ -405,6 +434,7 @@ impl Run<'_> {
                 if !more || failed.is_some() {
                     break;
                 }
+                let opened = *opened.get_or_insert_with(Instant::now);
                 if let Err(e) = self.encode(log, &mut group, &record) {
                     failed = Some(e);
                     break;
@@ -426,10 +456,10 @@ impl Run<'_> {
             }
             let stop = !more || failed.is_some();
             if group.count > 0 && (self.exhausted || platform::pending_interrupt().is_none()) {
-                let Some((start, seq)) = self.lock(log, self.out.groups == 0)? else {
+                let Some(tail) = self.lock(log, self.out.groups == 0)? else {
                     return Ok(());
                 };
-                let committed = self.commit_group(log, start, seq, group, t);
+                let committed = self.commit_group(log, tail, group, t);
                 unlock(log);
                 committed?;
             }
@@ -448,18 +478,20 @@ impl Run<'_> {
     fn commit_group(
         &mut self,
         log: &mut Log,
-        start: u64,
-        seq: u64,
+        tail: Tail,
         mut group: Group,
         t: &mut Tracker<'_>,
     ) -> Result<()> {
         if let Writer::Native(_, encoder) = &log.writer
-            && seq != group.first_seq
+            && tail.seq != group.first_seq
         {
-            renumber(encoder, &mut group.batch, seq);
-            group.first_seq = seq;
+            renumber(encoder, &mut group.batch, tail.seq);
+            group.first_seq = tail.seq;
         }
-        self.finish_group(log, start, group, t)
+        if tail.newline {
+            group.lead_with_newline();
+        }
+        self.finish_group(log, tail.end, group, t)
     }
 
     /// Mark the group's last record, write what is left of it, flush, report.
@@ -507,7 +539,7 @@ impl Run<'_> {
         };
         let out = &mut self.out;
         if out.groups == 0 {
-            out.start = start;
+            out.start = start + group.lead;
         } else if log.ours.is_none_or(|(end, _)| end != start) {
             out.interleaved = true;
         }
@@ -522,9 +554,9 @@ impl Run<'_> {
         self.offsets.clear();
         self.offsets.extend(group.offsets.iter().map(|o| start + o));
         (self.on_commit)(&Committed {
-            first_seq: group.first_seq,
+            first_seq: seqs.map(|(first, _)| first),
             count: group.count,
-            start,
+            start: start + group.lead,
             bytes,
             offsets: &self.offsets,
         });
@@ -560,7 +592,7 @@ impl Run<'_> {
             Writer::Lines => Box::new(lines::LinesReader::new(
                 &log.file,
                 end,
-                start,
+                start + group.lead,
                 OnDamage::Stop,
             )),
         };
@@ -589,7 +621,7 @@ impl Run<'_> {
     /// Take the lock and find where the log ends and the sequence number to go on with: from
     /// our last group if the log still ends there, else from the tail check. `Ok(None)`: an
     /// interrupt arrived while waiting for the lock (it is not held then).
-    fn lock(&mut self, log: &mut Log, first: bool) -> Result<Option<(u64, u64)>> {
+    fn lock(&mut self, log: &mut Log, first: bool) -> Result<Option<Tail>> {
         let path = self.path;
         loop {
             match lock(&log.file, path, first && self.opts.no_wait) {
@@ -612,13 +644,17 @@ impl Run<'_> {
         checked.map(Some)
     }
 
-    fn check_tail(&self, log: &Log) -> Result<(u64, u64)> {
+    fn check_tail(&self, log: &Log) -> Result<Tail> {
         let path = self.path;
         let size = log.file.metadata().map_err(inspect(path))?.len();
         if let Some((end, seq)) = log.ours
             && end == size
         {
-            return Ok((size, seq));
+            return Ok(Tail {
+                end: size,
+                seq,
+                newline: false,
+            });
         }
         let next = match &log.writer {
             // The last append must be whole, walked back from the end through the trailers:
@@ -627,14 +663,22 @@ impl Run<'_> {
                 Scanner::new(&log.file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop)
                     .last_append_whole()
                     .map_err(inspect(path))?
+                    .map(|seq| (seq, false))
             }
-            // The lines at the end of the log (lines::tail_intact).
-            Writer::Lines => lines::tail_intact(&log.file, size)
-                .map_err(inspect(path))?
-                .then_some(0),
+            // The lines at the end of the log (lines::tail_state); a valid last line without
+            // its newline gets one before the new lines.
+            Writer::Lines => match lines::tail_state(&log.file, size).map_err(inspect(path))? {
+                lines::Tail::Intact => Some((0, false)),
+                lines::Tail::Unterminated => Some((0, true)),
+                lines::Tail::Damaged => None,
+            },
         };
         match next {
-            Some(seq) => Ok((size, seq)),
+            Some((seq, newline)) => Ok(Tail {
+                end: size,
+                seq,
+                newline,
+            }),
             None => {
                 let kind = match &log.writer {
                     Writer::Native(header, _) => Kind::Native(*header),
@@ -644,6 +688,15 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// Where the log ends under the lock, the sequence number to go on with, and whether its last
+/// line needs a newline first (a lines log whose last valid line has none).
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    end: u64,
+    seq: u64,
+    newline: bool,
 }
 
 /// Give every record of an encoded group new sequence numbers from `first_seq` on.
@@ -717,13 +770,32 @@ fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
     })
 }
 
+/// A record over the maximum record size, refused on its way into a lines log: say that the
+/// limit is durable's own (the format has none, and durable reads longer entries).
+fn lines_limit(path: &Path, error: Error) -> Error {
+    match error {
+        Error::RecordTooLarge { what, len } => Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "{what} is {len} bytes: durable appends entries of at most its maximum record \
+                 size, 16 MiB (16777216 bytes), to a lines log too (it reads and verifies longer \
+                 entries other programs wrote); nothing was appended"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// Whether `entry` can be a line of a lines log.
 fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
     if entry.len() as u64 > MAX_RECORD {
-        return Err(Error::RecordTooLarge {
-            what,
-            len: entry.len() as u64,
-        });
+        return Err(lines_limit(
+            path,
+            Error::RecordTooLarge {
+                what,
+                len: entry.len() as u64,
+            },
+        ));
     }
     if entry.contains(&b'\n') {
         return Err(Error::Unencodable {
@@ -750,6 +822,13 @@ fn writer_for(
     created: bool,
     opts: &AppendOptions,
 ) -> Result<Writer> {
+    // A sidecar kept by recover is never a log to append to (`log restore` puts its bytes back).
+    if !created
+        && let Some(trailer) =
+            crate::recover::sidecar::identify(file, size).map_err(inspect(path))?
+    {
+        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
+    }
     let mut head = [0u8; 8];
     let got = reader::read_prefix(file, size, &mut head).map_err(inspect(path))?;
     let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];
@@ -761,7 +840,20 @@ fn writer_for(
                     .into(),
             });
         }
-        Some(LogFormat::Lines) => true,
+        Some(LogFormat::Lines) => {
+            // Named as lines: an existing file must be one (a text file is not), or its
+            // "damage" would be refused with advice to recover it, which would empty it.
+            if !created && size > 0 && !lines::any_valid_line(file, size).map_err(inspect(path))? {
+                return Err(Error::NotALog {
+                    path: path.to_path_buf(),
+                    why: "none of its lines ends with a space and the SHA-256 of its entry; \
+                          nothing was appended",
+                    damaged_header: false,
+                    format: Some(LogFormat::Lines.name()),
+                });
+            }
+            true
+        }
         Some(_) => false,
         None => {
             !created
@@ -928,7 +1020,7 @@ fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
     };
     let mut v = Verification::start(path, &kind, size);
     match summarize(reader.as_mut(), &mut v, |_, _| {}) {
-        Ok(()) if v.status != Status::Clean => Error::TornTail {
+        Ok(_) if v.status != Status::Clean => Error::TornTail {
             path: path.to_path_buf(),
             offset: v.valid_end,
             corrupt: v.status == Status::Corrupt,

@@ -1,22 +1,19 @@
 //! The seed notes' checksummed text log (`lines`): one entry per line, then a space and the
 //! SHA-256 of the entry as 64 lowercase hex digits. The checksum is the LAST field, so entries
-//! may contain spaces. Reading, detection, and the encoding `log append --log-format lines` uses.
+//! may contain spaces. Reading (entries of any length, hashed in bounded memory), detection by
+//! the shape of the lines, and the encoding `log append --log-format lines` uses.
 
 use std::fs::File;
 use std::io;
 
 use sha2::{Digest, Sha256};
 
-use super::format::{Checksum, MAX_RECORD};
+use super::format::Checksum;
 use super::reader::{Reader, Window};
 use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 
 /// Bytes after the entry: a space and 64 hex digits (the newline not counted).
 pub const SUFFIX: u64 = 65;
-
-/// The longest line read: an entry of [`MAX_RECORD`] bytes, the suffix and the newline. A longer
-/// line is a `bad-length` defect (memory stays bounded whatever the file holds).
-pub const MAX_LINE: u64 = MAX_RECORD + SUFFIX + 1;
 
 /// The line for one entry (the caller refuses entries holding a newline).
 pub fn encode(out: &mut Vec<u8>, entry: &[u8]) {
@@ -34,11 +31,12 @@ pub fn encode(out: &mut Vec<u8>, entry: &[u8]) {
 
 /// What is at a line's start.
 enum Line {
-    /// A valid line: entry length, checksum, offset after the newline.
+    /// A valid line: entry length, checksum, offset after the line (after its newline, or the
+    /// end of the file for a last line without one).
     Valid(u64, [u8; 32], u64),
     /// A complete but damaged line ending at the given offset (after its newline).
     Bad(DefectKind, u64),
-    /// No newline before the end of the file.
+    /// No newline before the end of the file, and not a valid line either.
     Incomplete,
 }
 
@@ -49,6 +47,9 @@ pub struct LinesReader<'f> {
     index: u64,
     on_damage: OnDamage,
     done: bool,
+    /// The end of the last record if it was a line without a newline at the end of the file:
+    /// when the file grows (`dump --follow`), the newline that completes it is skipped.
+    unterminated: Option<u64>,
 }
 
 impl<'f> LinesReader<'f> {
@@ -60,72 +61,81 @@ impl<'f> LinesReader<'f> {
             index: 0,
             on_damage,
             done: false,
+            unterminated: None,
         }
     }
 
-    /// The offset of the newline ending the line at `start`, looking at most `limit` bytes
-    /// ahead; `Err(true)` if the limit was reached, `Err(false)` if the file ended first.
-    fn find_newline(&mut self, start: u64, limit: u64) -> io::Result<Result<u64, bool>> {
+    /// The offset of the first newline at or after `start`, if there is one.
+    fn find_newline(&mut self, start: u64) -> io::Result<Option<u64>> {
         let mut at = start;
         while at < self.win.size {
-            if at - start >= limit {
-                return Ok(Err(true));
-            }
-            let chunk = self.win.get(at, super::scan::WINDOW)?;
+            let chunk = self.win.chunk(at)?;
             if let Some(i) = memchr::memchr(b'\n', chunk) {
-                let nl = at + i as u64;
-                // `limit` counts the newline too.
-                return Ok(if nl - start >= limit {
-                    Err(true)
-                } else {
-                    Ok(nl)
-                });
+                return Ok(Some(at + i as u64));
             }
             at += chunk.len() as u64;
         }
-        Ok(Err(false))
+        Ok(None)
     }
 
-    fn line(&mut self, start: u64) -> io::Result<Line> {
-        let nl = match self.find_newline(start, MAX_LINE)? {
-            Ok(nl) => nl,
-            Err(false) => return Ok(Line::Incomplete),
-            Err(true) => {
-                // Too long to be an entry: find where it ends (no memory kept) to go on after it.
-                return Ok(match self.find_newline(start, u64::MAX)? {
-                    Ok(nl) => Line::Bad(DefectKind::BadLength, nl + 1),
-                    Err(_) => Line::Incomplete,
-                });
-            }
-        };
-        let len = nl - start;
-        if len < SUFFIX {
-            return Ok(Line::Bad(DefectKind::NoChecksum, nl + 1));
+    /// The checksum field of the line `[start, end)` (newline excluded), if the line has the
+    /// shape of one: a space and 64 lowercase hex digits at its end.
+    fn shape(&mut self, start: u64, end: u64) -> io::Result<Option<[u8; 32]>> {
+        if end - start < SUFFIX {
+            return Ok(None);
         }
-        let entry_len = len - SUFFIX;
-        let tail = self.win.get(nl - SUFFIX, SUFFIX as usize)?;
+        let tail = self.win.get(end - SUFFIX, SUFFIX as usize)?;
         let mut stored = [0u8; 32];
-        if tail[0] != b' '
-            || !tail[1..]
+        let shaped = tail[0] == b' '
+            && tail[1..]
                 .iter()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-            || hex::decode_to_slice(&tail[1..], &mut stored).is_err()
-        {
-            return Ok(Line::Bad(DefectKind::NoChecksum, nl + 1));
-        }
+            && hex::decode_to_slice(&tail[1..], &mut stored).is_ok();
+        Ok(shaped.then_some(stored))
+    }
+
+    /// Whether the SHA-256 of bytes `[start, start + len)` is `stored`, hashing them in pieces
+    /// (an entry may be far longer than the read window).
+    fn matches(&mut self, start: u64, len: u64, stored: &[u8; 32]) -> io::Result<bool> {
         let mut hasher = Sha256::new();
-        if entry_len <= super::scan::WINDOW as u64 {
-            hasher.update(self.win.get(start, entry_len as usize)?);
+        if len <= super::scan::WINDOW as u64 {
+            hasher.update(self.win.get(start, len as usize)?);
         } else {
-            self.win.stream(start, entry_len, &mut |piece| {
+            self.win.stream(start, len, &mut |piece| {
                 hasher.update(piece);
                 Ok(())
             })?;
         }
-        if hasher.finalize()[..] != stored {
-            return Ok(Line::Bad(DefectKind::ChecksumMismatch, nl + 1));
+        Ok(hasher.finalize()[..] == stored[..])
+    }
+
+    /// The line `[start, end)` (newline excluded): its entry length and checksum, or what is
+    /// wrong with it.
+    fn check(&mut self, start: u64, end: u64) -> io::Result<Result<(u64, [u8; 32]), DefectKind>> {
+        let Some(stored) = self.shape(start, end)? else {
+            return Ok(Err(DefectKind::NoChecksum));
+        };
+        let len = end - start - SUFFIX;
+        Ok(if self.matches(start, len, &stored)? {
+            Ok((len, stored))
+        } else {
+            Err(DefectKind::ChecksumMismatch)
+        })
+    }
+
+    fn line(&mut self, start: u64) -> io::Result<Line> {
+        match self.find_newline(start)? {
+            Some(nl) => Ok(match self.check(start, nl)? {
+                Ok((len, sum)) => Line::Valid(len, sum, nl + 1),
+                Err(kind) => Line::Bad(kind, nl + 1),
+            }),
+            // A last line without its newline: valid if it checks out (the seed's verifier
+            // reads it), else a write cut short.
+            None => Ok(match self.check(start, self.win.size)? {
+                Ok((len, sum)) => Line::Valid(len, sum, self.win.size),
+                Err(_) => Line::Incomplete,
+            }),
         }
-        Ok(Line::Valid(entry_len, stored, nl + 1))
     }
 
     /// The first valid line at or after the line start `from`.
@@ -143,6 +153,16 @@ impl<'f> LinesReader<'f> {
 
 impl Reader for LinesReader<'_> {
     fn next_item(&mut self) -> io::Result<Item> {
+        if let Some(end) = self.unterminated
+            && self.pos == end
+            && end < self.win.size
+        {
+            // The line returned last had no newline, and the file has grown since.
+            self.unterminated = None;
+            if self.win.get(end, 1)? == b"\n" {
+                self.pos += 1;
+            }
+        }
         if self.done || self.pos >= self.win.size {
             self.done = true;
             return Ok(Item::End);
@@ -160,6 +180,9 @@ impl Reader for LinesReader<'_> {
                     checksum: Some(Checksum::Sha256(sum)),
                     extra: Extra::None,
                 };
+                if end == self.win.size && self.win.get(end - 1, 1)? != b"\n" {
+                    self.unterminated = Some(end);
+                }
                 self.index += 1;
                 self.pos = end;
                 return Ok(Item::Record(record));
@@ -210,77 +233,139 @@ impl Reader for LinesReader<'_> {
     }
 }
 
-/// Whether the file starts with a valid line (its checksum matching its entry).
+/// Bytes at the start of a file whose lines detection looks at (the lines that start in them,
+/// and always the first line, whatever its length).
+const SAMPLE: u64 = 64 << 10;
+/// The most lines detection looks at.
+const SAMPLE_LINES: u64 = 1024;
+
+/// Whether the file reads as a lines log, by the shape of its lines rather than by any one of
+/// them: of the lines that start in its first [`SAMPLE`] bytes (at most [`SAMPLE_LINES`]; at
+/// least the first line), up to the last one that ends with a space and 64 lowercase hex
+/// digits, at least half have that shape, and at least one of those checks out. Lines after the
+/// last shaped one do not count: a crash can leave any garbage after the entries (a torn tail),
+/// and a last line without a newline that lacks the shape is a write cut short or zero fill. A
+/// log whose first entries are damaged is still a log; a text file is not, nor is one whose
+/// lines only look like checksummed lines (no checksum matches).
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    Ok(matches!(reader.line(0)?, Line::Valid(..)))
+    let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
+    let mut at = 0;
+    while at < size && (at < SAMPLE || lines == 0) && lines < SAMPLE_LINES {
+        let end = reader.find_newline(at)?.unwrap_or(size);
+        lines += 1;
+        if let Some(stored) = reader.shape(at, end)? {
+            shaped += 1;
+            counted = lines;
+            valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
+        }
+        at = end + 1;
+    }
+    Ok(valid && shaped * 2 >= counted)
+}
+
+/// Whether any line of the file checks out: what a file named as a lines log
+/// (`--log-format lines`) must have to be one. A file in which no entry is valid cannot be told
+/// from a text file, and is never cut as a damaged log without `--force`.
+pub fn any_valid_line(file: &File, size: u64) -> io::Result<bool> {
+    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
+    Ok(reader.find_next_valid(0)?.is_some())
 }
 
 /// Bytes at the end of a lines log that the tail check before an append reads.
 pub const TAIL_CHECK: u64 = 64 << 10;
 
-/// The tail check before an append: the file is empty, or ends with a newline and every line
-/// starting in its last [`TAIL_CHECK`] bytes is valid (at least the last line, however long).
-/// The format has no marks where an append starts, so a power loss inside a multi-line append
-/// can leave a damaged line followed by valid lines of the same append; checking more than the
-/// last line keeps a new append from landing behind such damage, within that window.
-pub fn tail_intact(file: &File, size: u64) -> io::Result<bool> {
+/// What the tail check before an append found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Empty, or every line starting in the last [`TAIL_CHECK`] bytes is valid and the file
+    /// ends with a newline.
+    Intact,
+    /// The same, but the last line has no newline: the append writes one first.
+    Unterminated,
+    /// A damaged line there: appending would leave the new lines behind damage.
+    Damaged,
+}
+
+/// The tail check before an append: every line starting in the last [`TAIL_CHECK`] bytes must
+/// be valid (at least the last line, however long). The format has no marks where an append
+/// starts, so a power loss inside a multi-line append can leave a damaged line followed by
+/// valid lines of the same append; checking more than the last line keeps a new append from
+/// landing behind such damage, within that window.
+pub fn tail_state(file: &File, size: u64) -> io::Result<Tail> {
     if size == 0 {
-        return Ok(true);
+        return Ok(Tail::Intact);
     }
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    if reader.win.get(size - 1, 1)? != b"\n" {
-        return Ok(false);
-    }
+    let last = last_line_start(file, size)?;
     let from = size.saturating_sub(TAIL_CHECK);
-    let start = if from == 0 {
-        0
-    } else {
-        // The first line that starts inside the window; if none does (one long last line),
-        // the last line.
-        match reader.find_newline(from - 1, TAIL_CHECK)? {
-            Ok(nl) if nl + 1 < size => nl + 1,
-            _ => match last_line_start(file, size)? {
-                Some(start) => start,
-                None => return Ok(false),
-            },
-        }
+    // The first line that starts inside the window; if none does (one long last line), the
+    // last line.
+    let start = match from {
+        0 => 0,
+        _ => match reader.find_newline(from - 1)? {
+            Some(nl) if nl < last => nl + 1,
+            _ => last,
+        },
     };
     reader.pos = start;
     loop {
         match reader.next_item()? {
             Item::Record(_) => {}
-            Item::Defect(_) => return Ok(false),
-            Item::End => return Ok(true),
+            Item::Defect(_) => return Ok(Tail::Damaged),
+            Item::End if reader.win.get(size - 1, 1)? == b"\n" => return Ok(Tail::Intact),
+            Item::End => return Ok(Tail::Unterminated),
         }
     }
 }
 
-/// The start of the last line of a file that ends with a newline, looking back at most
-/// [`MAX_LINE`] bytes; `None` if no line start is found that close (the caller then scans).
-pub fn last_line_start(file: &File, size: u64) -> io::Result<Option<u64>> {
-    if size == 0 {
-        return Ok(Some(0));
-    }
+/// The start of the last line of a file (a final newline ends that line; it does not start
+/// another one).
+pub fn last_line_start(file: &File, size: u64) -> io::Result<u64> {
     let mut win = Window::new(file, size);
-    // Skip the final newline, then look back for the one before it.
-    let end = size - 1;
-    let floor = end.saturating_sub(MAX_LINE);
-    let mut at = end;
-    while at > floor {
-        let from = at.saturating_sub(super::scan::WINDOW as u64).max(floor);
+    if size == 0 {
+        return Ok(0);
+    }
+    let mut at = if win.get(size - 1, 1)? == b"\n" {
+        size - 1
+    } else {
+        size
+    };
+    while at > 0 {
+        let from = at.saturating_sub(super::scan::WINDOW as u64);
         let chunk = win.get(from, (at - from) as usize)?;
         if let Some(i) = memchr::memrchr(b'\n', chunk) {
-            return Ok(Some(from + i as u64 + 1));
+            return Ok(from + i as u64 + 1);
         }
         at = from;
     }
-    Ok((floor == 0).then_some(0))
+    Ok(0)
+}
+
+/// Whether the file's last byte is not a newline (a last line without one).
+pub fn unterminated(file: &File, size: u64) -> io::Result<bool> {
+    Ok(size > 0 && Window::new(file, size).get(size - 1, 1)? != b"\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(bytes: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.log");
+        std::fs::write(&path, bytes).expect("write");
+        let f = File::open(&path).expect("open");
+        (dir, f)
+    }
+
+    fn lines(entries: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in entries {
+            encode(&mut out, e);
+        }
+        out
+    }
 
     #[test]
     fn encoding_is_the_seed_writers() {
@@ -290,6 +375,54 @@ mod tests {
         assert_eq!(
             out,
             b"abc ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
+        );
+    }
+
+    #[test]
+    fn detection_goes_by_the_shape_of_the_lines() {
+        let mut log = lines(&[b"one", b"two", b"three"]);
+        log[0] ^= 1;
+        let (_d, f) = file(&log);
+        assert!(looks_like_lines(&f, log.len() as u64).expect("detect"));
+        let unterminated = &lines(&[b"only"])[..69];
+        let (_d, f) = file(unterminated);
+        assert!(looks_like_lines(&f, 69).expect("detect"));
+        let mut garbage_after = lines(&[b"one", b"two"]);
+        garbage_after.extend_from_slice(b"\x01\n\x02\n\x03\n\x04\n\x05\nno newline");
+        let (_d, f) = file(&garbage_after);
+        assert!(looks_like_lines(&f, garbage_after.len() as u64).expect("detect"));
+        let text = b"hello world\nnot a log\n";
+        let (_d, f) = file(text);
+        assert!(!looks_like_lines(&f, text.len() as u64).expect("detect"));
+        let mut all_bad = lines(&[b"one", b"two"]);
+        all_bad[0] ^= 1;
+        all_bad[70] ^= 1;
+        let (_d, f) = file(&all_bad);
+        assert!(!looks_like_lines(&f, all_bad.len() as u64).expect("detect"));
+        assert!(!any_valid_line(&f, all_bad.len() as u64).expect("scan"));
+    }
+
+    #[test]
+    fn the_tail_of_a_log_whose_last_line_lacks_its_newline() {
+        let log = lines(&[b"one", b"two"]);
+        let (_d, f) = file(&log[..log.len() - 1]);
+        assert_eq!(
+            tail_state(&f, log.len() as u64 - 1).expect("tail"),
+            Tail::Unterminated
+        );
+        let (_d, f) = file(&log);
+        assert_eq!(
+            tail_state(&f, log.len() as u64).expect("tail"),
+            Tail::Intact
+        );
+        let (_d, f) = file(&log[..log.len() - 2]);
+        assert_eq!(
+            tail_state(&f, log.len() as u64 - 2).expect("tail"),
+            Tail::Damaged
+        );
+        assert_eq!(
+            last_line_start(&f, log.len() as u64 - 2).expect("start"),
+            69
         );
     }
 }

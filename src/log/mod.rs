@@ -160,6 +160,8 @@ pub struct Verification {
     pub main_status: Status,
     /// The verdict on a proglog pair's index (`Clean` when there is none).
     pub index_status: Status,
+    /// lines: the last line is valid but has no newline (an append adds it).
+    pub unterminated: bool,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -187,7 +189,17 @@ pub fn verify_open(input: &Input, progress: impl FnMut(u64, u64)) -> Result<Veri
     let mut v = Verification::start(&input.main.path, &input.kind, input.main.size);
     v.index = input.index.as_ref().map(|i| i.path.clone());
     let mut reader = input.reader(OnDamage::Resync);
-    summarize(reader.as_mut(), &mut v, progress)?;
+    let last_end = summarize(reader.as_mut(), &mut v, progress)?;
+    if let Kind::Lines = input.kind
+        && v.records > 0
+        && last_end == v.bytes
+    {
+        v.unterminated =
+            lines::unterminated(&input.main.file, v.bytes).map_err(|source| Error::Inspect {
+                path: v.path.clone(),
+                source,
+            })?;
+    }
     Ok(v)
 }
 
@@ -217,24 +229,26 @@ impl Verification {
             status: Status::Clean,
             main_status: Status::Clean,
             index_status: Status::Clean,
+            unterminated: false,
         }
     }
 }
 
 /// Read every item of `reader` into `v`: the one place that turns a reader's records and
 /// defects into the log's verdict and the end of its valid part, for `verify`, `recover` and
-/// the refusal of `log append`.
+/// the refusal of `log append`. Returns where the last valid record ends.
 pub(crate) fn summarize(
     reader: &mut dyn Reader,
     v: &mut Verification,
     mut progress: impl FnMut(u64, u64),
-) -> Result<()> {
+) -> Result<u64> {
     let path = v.path.clone();
     let size = v.bytes;
     let mut main_damaged = false;
     let mut last_report = 0u64;
     // The offset of the last record that started an append, and the records before it.
     let mut append_start = (u64::MAX, 0u64);
+    let mut last_end = 0u64;
     loop {
         let item = reader.next_item().map_err(|source| Error::Inspect {
             path: path.clone(),
@@ -246,6 +260,7 @@ pub(crate) fn summarize(
                     append_start = (record.offset, v.records);
                 }
                 v.records += 1;
+                last_end = record.end;
                 if !main_damaged {
                     v.records_before_damage += 1;
                 } else {
@@ -287,5 +302,5 @@ pub(crate) fn summarize(
         }
     }
     progress(size, size);
-    Ok(())
+    Ok(last_end)
 }

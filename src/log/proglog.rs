@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io;
 
 use super::reader::{Reader, Window};
-use super::scan::{Defect, DefectKind, Extra, Item, Record};
+use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 
 /// Bytes of a store record's length field.
 pub const LEN_WIDTH: u64 = 8;
@@ -42,7 +42,7 @@ pub fn encode_entry(i: u64, position: u64) -> [u8; 12] {
 /// What the store holds at `pos`: `Ok((len, end))` for a record, `Err(())` if it runs past the
 /// end of the file.
 fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64), ()>> {
-    if win.size - pos < LEN_WIDTH {
+    if win.size.saturating_sub(pos) < LEN_WIDTH {
         return Ok(Err(()));
     }
     let len = be64(win.get(pos, LEN_WIDTH as usize)?);
@@ -52,11 +52,20 @@ fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64),
     Ok(Ok((len, pos + LEN_WIDTH + len)))
 }
 
+/// Index entries after a record whose length disagrees with the index that are looked at for
+/// evidence of later records.
+const EVIDENCE_ENTRIES: u64 = 16;
+
 /// Forward reader of a store, checking each record's index entry when the index is given.
 pub struct StoreReader<'f> {
     win: Window<'f>,
     pos: u64,
+    /// Valid records returned so far.
     count: u64,
+    /// The number (relative offset) of the record at `pos`: `count` plus the records lost to
+    /// damage the index proved.
+    entry_no: u64,
+    on_damage: OnDamage,
     done: bool,
     queued: VecDeque<Item>,
     index: Option<Window<'f>>,
@@ -68,11 +77,18 @@ pub struct StoreReader<'f> {
 
 impl<'f> StoreReader<'f> {
     /// Read the store `file` of `size` bytes, with its index (file, size) if there is one.
-    pub fn new(file: &'f File, size: u64, index: Option<(&'f File, u64)>) -> StoreReader<'f> {
+    pub fn new(
+        file: &'f File,
+        size: u64,
+        index: Option<(&'f File, u64)>,
+        on_damage: OnDamage,
+    ) -> StoreReader<'f> {
         StoreReader {
             win: Window::new(file, size),
             pos: 0,
             count: 0,
+            entry_no: 0,
+            on_damage,
             done: false,
             queued: VecDeque::new(),
             index: index.map(|(f, s)| Window::new(f, s)),
@@ -97,13 +113,66 @@ impl<'f> StoreReader<'f> {
         Ok(Some(entry_of(bytes)))
     }
 
+    /// Entry `j` if it is well formed: it names record `j` (its relative offset is `j`).
+    fn entry_for(&mut self, j: u64) -> io::Result<Option<u64>> {
+        Ok(match self.entry(j)? {
+            Some((rel, position)) if u64::from(rel) == j => Some(position),
+            _ => None,
+        })
+    }
+
+    /// The record `i` at `pos` runs past the end of the store (`end` `None`), or ends at `end`
+    /// where the index's next entry does not start: is the store damaged there? Yes if one of
+    /// the next index entries names a record the store really has (it fits, and ends where the
+    /// entry after it starts, if there is one) that the store's own chain of lengths from `end`
+    /// does not reach: proglog, which reads through the index, reads it. If the chain reaches
+    /// the entry's position, the store is consistent and the index is what is wrong. Returns
+    /// that entry's number and position. The chain is followed for at most twice as many
+    /// records as entries are looked at (where the index is wrong, it meets the chain after as
+    /// many records as entries were skipped), so each call costs O(1) whatever the input.
+    fn evidence(&mut self, i: u64, pos: u64, end: Option<u64>) -> io::Result<Option<(u64, u64)>> {
+        let mut chain = end;
+        let mut steps = 0;
+        let mut prev = pos;
+        for j in i + 1..=i + EVIDENCE_ENTRIES {
+            let Some(p) = self.entry_for(j)? else {
+                break;
+            };
+            if p <= prev {
+                break;
+            }
+            prev = p;
+            while let Some(c) = chain
+                && c < p
+                && steps < 2 * EVIDENCE_ENTRIES
+            {
+                chain = store_record(&mut self.win, c)?.ok().map(|(_, e)| e);
+                steps += 1;
+            }
+            if chain == Some(p) {
+                return Ok(None);
+            }
+            let Ok((_, e)) = store_record(&mut self.win, p)? else {
+                continue;
+            };
+            let confirmed = match self.entry_for(j + 1)? {
+                Some(next) => e == next,
+                None => true,
+            };
+            if confirmed {
+                return Ok(Some((j, p)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The store has ended (cleanly, or in `store_defect`): queue its defect and the index's.
     fn finish(&mut self, store_defect: Option<Defect>) -> io::Result<()> {
         self.done = true;
         if let Some(d) = store_defect {
             self.queued.push_back(Item::Defect(d));
         }
-        let n = self.count;
+        let n = self.entry_no;
         let in_index = |offset, kind| Defect {
             in_index: true,
             ..Defect::new(offset, kind, None)
@@ -151,7 +220,28 @@ impl Reader for StoreReader<'_> {
             self.finish(None)?;
             return self.next_item();
         }
-        let (len, end) = match store_record(&mut self.win, self.pos)? {
+        let i = self.entry_no;
+        let found = store_record(&mut self.win, self.pos)?;
+        if self.index.is_some() {
+            let end = found.ok().map(|(_, e)| e);
+            let suspect = match end {
+                None => true,
+                Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
+            };
+            if suspect && let Some((j, p)) = self.evidence(i, self.pos, end)? {
+                // The record's length disagrees with an index that proves later records.
+                let defect = Defect::new(self.pos, DefectKind::BadLength, Some(p));
+                match self.on_damage {
+                    OnDamage::Resync => {
+                        self.pos = p;
+                        self.entry_no = j;
+                    }
+                    OnDamage::Stop => self.done = true,
+                }
+                return Ok(Item::Defect(defect));
+            }
+        }
+        let (len, end) = match found {
             Ok(r) => r,
             Err(()) => {
                 let kind = if self.win.all_zero_from(self.pos)? {
@@ -163,7 +253,6 @@ impl Reader for StoreReader<'_> {
                 return self.next_item();
             }
         };
-        let i = self.count;
         let extra = if self.index.is_some() {
             let entry = self.entry(i)?;
             match entry {
@@ -180,7 +269,7 @@ impl Reader for StoreReader<'_> {
             Extra::None
         };
         let record = Record {
-            index: i,
+            index: self.count,
             offset: self.pos,
             len,
             data: self.pos + LEN_WIDTH,
@@ -190,6 +279,7 @@ impl Reader for StoreReader<'_> {
             extra,
         };
         self.count += 1;
+        self.entry_no += 1;
         self.pos = end;
         Ok(Item::Record(record))
     }

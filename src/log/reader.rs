@@ -168,6 +168,7 @@ impl Input {
                 &self.main.file,
                 self.main.size,
                 self.index.as_ref().map(|i| (&i.file, i.size)),
+                on_damage,
             )),
             Kind::ProglogIndex => {
                 Box::new(proglog::IndexReader::new(&self.main.file, self.main.size))
@@ -194,6 +195,9 @@ pub struct OpenOptions {
     /// A proglog index named by the user is read alone, even with its store beside it (`dump`
     /// of an index shows its entries).
     pub index_alone: bool,
+    /// Read a file named as a lines log even if none of its lines checks out (`recover
+    /// --force`); otherwise such a file is not a lines log.
+    pub force: bool,
 }
 
 fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -227,38 +231,65 @@ pub fn open_part(path: &Path, write: bool) -> Result<Part> {
 
 /// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`).
 pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
-    let other = if let Some(base) = name.strip_suffix(".store") {
-        format!("{base}.index")
+    // Bytes, not str: a base name that is not UTF-8 pairs too.
+    let name = crate::platform::name_bytes(path.file_name()?);
+    let other = if let Some(base) = name.strip_suffix(b".store") {
+        [base, b".index"].concat()
     } else {
-        format!("{}.store", name.strip_suffix(".index")?)
+        [name.strip_suffix(b".index")?, b".store"].concat()
     };
-    let sibling = path.with_file_name(other);
+    let sibling = path.with_file_name(crate::platform::name_from_bytes(other));
     sibling.is_file().then_some(sibling)
 }
 
 /// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
 pub fn is_paired_index(path: &Path) -> bool {
     path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".index"))
+        .is_some_and(|n| crate::platform::name_bytes(n).ends_with(b".index"))
         && proglog_sibling(path).is_some()
 }
 
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
     let main = open_part(path, opts.write)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    // A sidecar kept by recover is never read as a log, whatever its bytes look like.
+    if let Some(trailer) =
+        crate::recover::sidecar::identify(&main.file, main.size).map_err(inspect(path))?
+    {
+        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
+    }
+    // Only the suffix matters to detection, so a name that is not UTF-8 is read lossily.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let (format, analysed) = match opts.format {
         Some(f) => (f, None),
-        None => detect(&main, name)?,
+        None => detect(&main, &name)?,
     };
     let kind = match format {
         LogFormat::Native => {
             let header = read_native_header(&main)?;
             Kind::Native(header)
         }
-        LogFormat::Lines => Kind::Lines,
+        LogFormat::Lines => {
+            // Named as lines: a file in which no line checks out cannot be told from a text
+            // file, and must not be read (and cut) as a damaged log.
+            if opts.format.is_some()
+                && !opts.force
+                && main.size > 0
+                && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
+            {
+                return Err(Error::NotALog {
+                    path: path.to_path_buf(),
+                    why: "none of its lines ends with a space and the SHA-256 of its entry; \
+                          it was left as it is",
+                    damaged_header: false,
+                    format: Some(LogFormat::Lines.name()),
+                });
+            }
+            Kind::Lines
+        }
         LogFormat::Aof => Kind::Aof(match analysed {
             Some(a) => a,
             None => aof::analyse(&main.file, main.size).map_err(inspect(path))?,
@@ -326,6 +357,7 @@ pub(crate) fn native_header(file: &File, path: &Path, size: u64) -> Result<FileH
         path: path.to_path_buf(),
         why,
         damaged_header: !matches!(FileHeader::decode(&raw[..got]), Err(HeaderError::NotALog)),
+        format: None,
     })
 }
 
@@ -347,8 +379,9 @@ pub(crate) fn read_prefix(file: &File, size: u64, buf: &mut [u8]) -> io::Result<
 /// file, with the analysis detection made (so the file is not read again to open it).
 fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)> {
     let io = inspect(&part.path);
-    let mut head = [0u8; FILE_HEADER_LEN as usize];
+    let mut head = [0u8; aof::HEAD];
     let got = read_prefix(&part.file, part.size, &mut head).map_err(io)?;
+    let head = &head[..got];
     // Native: the magic (a damaged header is still ours: reported as such).
     if got > 0 && head[..got.min(8)] == super::format::FILE_MAGIC[..got.min(8)] {
         return Ok((LogFormat::Native, None));
@@ -361,6 +394,14 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
         if part.size == 0 {
             return Ok(Err(false));
         }
+        // An aof file whose data ends with a magic first: 8 magic bytes at the end are the
+        // strongest sign there is, and the data before them can be anything (lines included).
+        if aof::ends_with_magic(&part.file, part.size)? {
+            return Ok(Ok((
+                LogFormat::Aof,
+                Some(aof::analyse(&part.file, part.size)?),
+            )));
+        }
         if lines::looks_like_lines(&part.file, part.size)? {
             return Ok(Ok((LogFormat::Lines, None)));
         }
@@ -370,7 +411,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
             return Ok(Ok((LogFormat::Proglog, None)));
         }
         let a = aof::analyse(&part.file, part.size)?;
-        if a.looks_like_aof() {
+        if a.looks_like_aof(head) {
             return Ok(Ok((LogFormat::Aof, Some(a))));
         }
         // Not detected; say whether it held only zeros.
@@ -392,6 +433,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
         path: part.path.clone(),
         why,
         damaged_header: false,
+        format: None,
     })
 }
 
@@ -466,12 +508,10 @@ impl<'f> Window<'f> {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..s + len]);
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; super::scan::WINDOW];
-        }
         let want = usize::try_from(self.size - offset)
             .unwrap_or(super::scan::WINDOW)
             .min(super::scan::WINDOW);
+        super::scan::grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -492,6 +532,18 @@ impl<'f> Window<'f> {
             return Err(shrank());
         }
         Ok(&self.buf[..len])
+    }
+
+    /// The bytes from `offset` to the end of what is held, reading a new window there if
+    /// `offset` is not inside it; empty only at the end of the file. For scans, which take
+    /// whatever comes next: asking [`Window::get`] for a whole window at each step would read
+    /// a window per step.
+    pub(crate) fn chunk(&mut self, offset: u64) -> io::Result<&[u8]> {
+        if offset >= self.start && offset < self.start + self.len as u64 {
+            let s = (offset - self.start) as usize;
+            return Ok(&self.buf[s..self.len]);
+        }
+        self.get(offset, super::scan::WINDOW)
     }
 
     /// Forget what is held (the file may have changed).
@@ -526,7 +578,7 @@ impl<'f> Window<'f> {
     /// Whether every byte from `at` to the end of the file is zero.
     pub(crate) fn all_zero_from(&mut self, mut at: u64) -> io::Result<bool> {
         while at < self.size {
-            let chunk = self.get(at, super::scan::WINDOW)?;
+            let chunk = self.chunk(at)?;
             if chunk.iter().any(|b| *b != 0) {
                 return Ok(false);
             }

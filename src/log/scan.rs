@@ -15,6 +15,10 @@ use crate::platform;
 /// Bytes the scanner keeps in memory at once.
 pub const WINDOW: usize = 1 << 20;
 
+/// Bytes read at a time when walking back from the end of the file (the tail check, `dump
+/// --last`): enough for many small records per read, little for a few large ones.
+const BACK: usize = 16 << 10;
+
 /// A valid record, in any of the formats durable reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
@@ -371,7 +375,7 @@ impl<'f> Scanner<'f> {
             file,
             header,
             size,
-            buf: vec![0; WINDOW],
+            buf: Vec::new(),
             win_start: 0,
             win_len: 0,
             pos: offset,
@@ -435,7 +439,9 @@ impl<'f> Scanner<'f> {
         if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
             return Ok(None);
         }
-        let t = self.window(end - trailer_len, 8)?;
+        // The whole trailer, so that the window read here (backwards from `end`) also holds
+        // the record that ends at `end`, and the trailers before it.
+        let t = self.window(end - trailer_len, trailer_len as usize)?;
         let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
             return Ok(None);
         };
@@ -445,6 +451,11 @@ impl<'f> Scanner<'f> {
         else {
             return Ok(None);
         };
+        // The whole record in the window (ending at `end`) before it is checked, or the check
+        // would read its header into a window that ends there and then read again.
+        if end - start <= WINDOW as u64 {
+            self.window(start, (end - start) as usize)?;
+        }
         let Ok((rh, total, checksum)) = self.try_record(start)? else {
             return Ok(None);
         };
@@ -1019,8 +1030,12 @@ impl<'f> Scanner<'f> {
             return Ok(false);
         }
         let mut at = from;
-        while let Some((start, end)) = platform::data_region(self.file, at, self.size)? {
-            if let Some(z) = self.first_nonzero(start, end)? {
+        // A window of data at a time, asking again after each where the next data is.
+        while let Some(data) = platform::next_data(self.file, at)?
+            && data < self.size
+        {
+            let end = (data + WINDOW as u64).min(self.size);
+            if let Some(z) = self.first_nonzero(data, end)? {
                 self.nonzero_at = Some(z);
                 return Ok(false);
             }
@@ -1072,16 +1087,30 @@ impl<'f> Scanner<'f> {
         if offset >= self.win_start && offset + len as u64 <= self.win_start + self.win_len as u64 {
             return Ok((offset - self.win_start) as usize);
         }
-        let ahead = if self.precise { len } else { WINDOW };
-        let want = usize::try_from(self.size - offset)
+        // Walking back from the end (`precise`), read a little before what is asked for, where
+        // the previous records are; reading forward, a whole window ahead.
+        let start = if self.precise {
+            (offset + len as u64)
+                .saturating_sub(BACK.max(len) as u64)
+                .min(offset)
+        } else {
+            offset
+        };
+        let ahead = if self.precise {
+            (offset - start) as usize + len
+        } else {
+            WINDOW
+        };
+        let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
+        grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
                 self.file,
                 &mut self.buf[filled..want],
-                offset + filled as u64,
+                start + filled as u64,
             )?;
             self.reads += 1;
             if n == 0 {
@@ -1090,16 +1119,24 @@ impl<'f> Scanner<'f> {
             filled += n;
             self.bytes_read += n as u64;
         }
-        self.win_start = offset;
+        self.win_start = start;
         self.win_len = filled;
-        if filled < len {
+        if filled < (offset - start) as usize + len {
             // The file shrank under us.
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the file became shorter while it was read",
             ));
         }
-        Ok(0)
+        Ok((offset - start) as usize)
+    }
+}
+
+/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
+/// allocates (and zeroes) a whole window.
+pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
+    if buf.len() < want {
+        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
     }
 }
 

@@ -69,18 +69,18 @@ impl RecordSource for Records {
             }
             Listed::File(path) => {
                 let file = std::fs::File::open(path).map_err(|source| Error::Input {
-                    what: path.display().to_string(),
+                    what: crate::quote::quoted(path).to_string(),
                     aftermath: Aftermath::Unchanged,
                     source,
                 })?;
                 read_bounded(file, buf).map_err(|e| match e {
                     Bounded::Io(source) => Error::Input {
-                        what: path.display().to_string(),
+                        what: crate::quote::quoted(path).to_string(),
                         aftermath: Aftermath::Unchanged,
                         source,
                     },
                     Bounded::TooLarge(len) => Error::RecordTooLarge {
-                        what: format!("the file {}", path.display()),
+                        what: format!("the file {}", crate::quote::quoted(path)),
                         len,
                     },
                 })?;
@@ -92,7 +92,7 @@ impl RecordSource for Records {
     fn describe(&self, index: u64) -> String {
         match usize::try_from(index).ok().and_then(|i| self.items.get(i)) {
             Some(Listed::Arg(_)) => format!("record argument {}", index + 1),
-            Some(Listed::File(path)) => format!("the file {}", path.display()),
+            Some(Listed::File(path)) => format!("the file {}", crate::quote::quoted(path)),
             None => format!("record {}", index + 1),
         }
     }

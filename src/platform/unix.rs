@@ -311,46 +311,6 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     file.read_at(buf, offset)
 }
 
-/// The first region of `file` at or after `offset` that may hold data (not a hole), as
-/// `(start, end)`, or `None` when only holes remain before the end. Lets a zero check skip the
-/// unallocated part of a sparse file instead of reading gigabytes of zeros.
-///
-/// # Platform specific behavior
-/// `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)` on Linux and macOS. Where the filesystem does not
-/// support them, the whole rest of the file counts as data (correct, only slower).
-pub(crate) fn data_region(file: &File, offset: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
-    use std::os::fd::AsRawFd;
-    if offset >= size {
-        return Ok(None);
-    }
-    let Ok(at) = libc::off_t::try_from(offset) else {
-        return Ok(Some((offset, size)));
-    };
-    // SAFETY: lseek on a descriptor we own; it only moves the file position, which this crate
-    // never uses (every read and write is positioned).
-    let data = unsafe { libc::lseek(file.as_raw_fd(), at, libc::SEEK_DATA) };
-    if data < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENXIO) => Ok(None),
-            Some(libc::EINVAL) | Some(libc::ENOTSUP) => Ok(Some((offset, size))),
-            _ => Err(e),
-        };
-    }
-    let data = (data as u64).max(offset);
-    if data >= size {
-        return Ok(None);
-    }
-    // SAFETY: as above.
-    let hole = unsafe { libc::lseek(file.as_raw_fd(), data as libc::off_t, libc::SEEK_HOLE) };
-    let end = if hole < 0 {
-        size
-    } else {
-        (hole as u64).min(size)
-    };
-    Ok(Some((data, end.max(data + 1).min(size))))
-}
-
 /// Wait until `fd` has input to read (or its end), at most `timeout` (`None`: no limit).
 /// `Ok(false)` when the time ran out; an `Interrupted` error when a signal arrived.
 pub(crate) fn wait_readable(
@@ -628,3 +588,70 @@ pub(crate) use interrupt::{
     defer as defer_interrupts, install as install_interrupt_handler, mark_committed,
     pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
 };
+
+/// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
+/// hole follows (a sparse tail). Filesystems without hole reporting answer `offset` itself.
+///
+/// # Platform specific behavior
+/// `lseek(SEEK_DATA)` on Linux, macOS and the BSDs; elsewhere every byte counts as data. It
+/// moves the descriptor's file position, which durable never uses (all reads are `pread`).
+pub(crate) fn next_data(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        match rustix::fs::seek(file.as_fd(), rustix::fs::SeekFrom::Data(offset)) {
+            Ok(at) => Ok(Some(at)),
+            Err(rustix::io::Errno::NXIO) => Ok(None),
+            // No hole reporting on this filesystem: read everything.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => Ok(Some(offset)),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    {
+        let _ = file;
+        Ok(Some(offset))
+    }
+}
+
+/// If the directory `path` is the root of a kernel pseudo-filesystem (proc, sysfs, cgroup, …),
+/// its name: such trees hold no data files, reading some of their files has side effects or
+/// blocks, and they are skipped when a directory is walked.
+///
+/// # Platform specific behavior
+/// Linux: `statfs(2)` and the filesystem's magic number. Elsewhere: always `None`.
+pub(crate) fn pseudo_filesystem(path: &Path) -> io::Result<Option<&'static str>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // The magic numbers of <linux/magic.h>.
+        const PSEUDO: &[(u64, &str)] = &[
+            (0x9fa0, "proc"),
+            (0x6265_6572, "sysfs"),
+            (0x1cd1, "devpts"),
+            (0x0027_e0eb, "cgroup"),
+            (0x6367_7270, "cgroup2"),
+            (0x6462_6720, "debugfs"),
+            (0x7472_6163, "tracefs"),
+            (0x7363_6673, "securityfs"),
+            (0x6165_676c, "pstore"),
+            (0xcafe_4a11, "bpf"),
+            (0x6265_6570, "configfs"),
+            (0x6573_5543, "fusectl"),
+            (0xf97c_ff8c, "selinuxfs"),
+            (0x4341_5d53, "smackfs"),
+            (0x1980_0202, "mqueue"),
+            (0xde5e_81e4, "efivarfs"),
+            (0x4249_4e4d, "binfmt_misc"),
+            (0x6e73_6673, "nsfs"),
+            (0x6759_6969, "rpc_pipefs"),
+        ];
+        let stat = rustix::fs::statfs(path).map_err(io::Error::from)?;
+        // f_type is signed on some targets: compare its low 32 bits.
+        let magic = (stat.f_type as u64) & 0xffff_ffff;
+        Ok(PSEUDO.iter().find(|(m, _)| *m == magic).map(|(_, n)| *n))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}

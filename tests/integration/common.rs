@@ -255,3 +255,183 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panicked".into())
 }
+
+/// Run `durable ARGS` in `env`'s directory under `strace -f -o TRACE STRACE_ARGS…` with stdin
+/// closed; the trace's text (the run must succeed). Callers check `have("strace")` first.
+pub fn strace_durable(env: &Env, strace_args: &[&str], args: &[&str]) -> String {
+    let trace = env.path("strace.out");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-o"])
+        .arg(&trace)
+        .args(strace_args)
+        .arg(durable_path())
+        .args(args)
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run strace");
+    assert!(
+        out.status.success(),
+        "strace durable {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&trace).expect("read trace");
+    fs::remove_file(&trace).expect("rm trace");
+    text
+}
+
+/// The bytes a JSON `Data` value stands for (docs/JSON.md): `{"text": "…"}` or
+/// `{"bytes": "<base64>"}`.
+pub fn data_bytes(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    match (v.get("text"), v.get("bytes")) {
+        (Some(serde_json::Value::String(text)), None) => text.as_bytes().to_vec(),
+        (None, Some(serde_json::Value::String(b64))) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|e| panic!("bad base64 in {v}: {e}")),
+        _ => panic!("not a Data object (text or bytes): {v}"),
+    }
+}
+
+/// The text of a JSON `Data` value that must hold UTF-8 (`{"text": "…"}`).
+pub fn data_text(v: &serde_json::Value) -> String {
+    match v.get("text") {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        _ => panic!("not a text Data object: {v}"),
+    }
+}
+
+/// A UTF-8 path as JSON shows it: `{"text": "…"}`.
+pub fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::json!({"text": path.as_ref().to_str().expect("UTF-8 test path")})
+}
+
+/// Cut the last `by` bytes off a file (a torn write).
+pub fn shorten(path: &Path, by: u64) {
+    let len = fs::metadata(path).expect("stat").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_len(len - by)
+        .expect("cut");
+}
+
+/// The directory `durable recover` keeps sidecars in by default, beside a log.
+pub const SIDECAR_DIR: &str = ".durable-recovered";
+
+/// Where `durable recover` keeps the bytes it removes from `log` at `offset` by default
+/// (docs/FORMAT.md, "Sidecars"): `.durable-recovered/NAME.OFFSET.durable-sidecar` beside it.
+pub fn sidecar_path(log: &Path, offset: u64) -> PathBuf {
+    let name = log.file_name().expect("file name").to_string_lossy();
+    log.with_file_name(SIDECAR_DIR)
+        .join(format!("{name}.{offset}.durable-sidecar"))
+}
+
+/// The same for a file of a proglog segment, whose directory proglog reads whole: in
+/// `.durable-recovered/SEGDIR/` beside the segment's directory.
+pub fn proglog_sidecar_path(file: &Path, offset: u64) -> PathBuf {
+    let dir = file.parent().expect("segment directory");
+    let seg = dir.file_name().expect("segment directory name");
+    let name = file.file_name().expect("file name").to_string_lossy();
+    dir.with_file_name(SIDECAR_DIR)
+        .join(seg)
+        .join(format!("{name}.{offset}.durable-sidecar"))
+}
+
+/// A sidecar's trailer, parsed from the bytes by the documented layout (independently of
+/// durable's reader): everything after the kept bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarTrailer {
+    pub format: u8,
+    pub change: u8,
+    pub offset: u64,
+    pub len: u64,
+    pub size_before: u64,
+    pub size_after: u64,
+    pub first_index: u64,
+    pub native_header: Vec<u8>,
+    pub data_crc: u32,
+    pub source: PathBuf,
+}
+
+/// Split a sidecar into the bytes it keeps and its trailer, checking the trailer's magic,
+/// length and checksum.
+pub fn parse_sidecar(bytes: &[u8]) -> (Vec<u8>, SidecarTrailer) {
+    use std::os::unix::ffi::OsStrExt;
+    let n = bytes.len();
+    assert!(n >= 144, "a sidecar of {n} bytes");
+    assert_eq!(&bytes[n - 8..], b"\x89DSID\r\n\x1a", "the sidecar magic");
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let le64 = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let total = le32(bytes, n - 16) as usize;
+    let t = &bytes[n - total..];
+    assert_eq!(
+        le32(t, total - 12),
+        crc32fast::hash(&t[..total - 12]),
+        "the trailer's CRC"
+    );
+    assert_eq!(u16::from_le_bytes([t[0], t[1]]), 1, "version");
+    let path_len = le32(t, 116) as usize;
+    assert_eq!(path_len, total - 144, "the path's length");
+    let trailer = SidecarTrailer {
+        format: t[2],
+        change: t[3],
+        offset: le64(t, 8),
+        len: le64(t, 16),
+        size_before: le64(t, 24),
+        size_after: le64(t, 32),
+        first_index: le64(t, 40),
+        native_header: t[48..112].to_vec(),
+        data_crc: le32(t, 112),
+        source: PathBuf::from(std::ffi::OsStr::from_bytes(&t[128..128 + path_len])),
+    };
+    let data = bytes[..n - total].to_vec();
+    assert_eq!(trailer.len as usize, data.len(), "the kept length");
+    assert_eq!(
+        trailer.data_crc,
+        crc32fast::hash(&data),
+        "the kept bytes' CRC"
+    );
+    (data, trailer)
+}
+
+/// The bytes a sidecar keeps.
+pub fn read_sidecar(path: &Path) -> Vec<u8> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read sidecar {}: {e}", path.display()));
+    parse_sidecar(&bytes).0
+}
+
+/// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop: a
+/// save in progress, a reader.
+pub struct Holder(pub std::process::Child);
+
+impl Holder {
+    pub fn spawn(path: &Path) -> Holder {
+        use std::os::unix::fs::MetadataExt;
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let holder = Holder(child);
+        // Wait until it really has the file open (not a timing assertion: a readiness wait).
+        let want = fs::metadata(path).expect("stat held file").ino();
+        let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
+        assert!(
+            wait_until(std::time::Duration::from_secs(20), || {
+                fs::metadata(&fd).is_ok_and(|m| m.ino() == want)
+            }),
+            "the holder never opened {path:?}"
+        );
+        holder
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -59,7 +59,7 @@ use durable::Step;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::{Env, durable_path, fault_switch, have, skip, small_tmpfs};
+use crate::common::{self, Env, durable_path, fault_switch, have, skip, small_tmpfs};
 
 const OLD: &[u8] = b"old content: the previous version of the target, longer than the new one\n";
 /// Shorter than OLD: an in-place write that is not truncated yet shows a mix.
@@ -305,7 +305,7 @@ fn payloads(dir: &Path, log: &Path) -> Vec<String> {
     text(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["payload"].as_str().map(str::to_string))
+        .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
         .collect()
 }
 
@@ -381,8 +381,20 @@ impl Fixture {
             }
             Kind::RecoverJournal { valid: false } => {
                 fx.template.write(TARGET, OLD);
-                let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
-                fx.template.write(JOURNAL, garbage);
+                // Ours (our header, magic and checksum: docs/DURABILITY.md, "Journal format"),
+                // but its content never reached the disk: rolled back. (A file without our
+                // header is not provably ours and is left alone.)
+                let content = b"new content that never reached the disk
+";
+                let mut journal = vec![0u8; 64];
+                journal[..8].copy_from_slice(b"DURJNL\0\x01");
+                journal[8..16].copy_from_slice(&(content.len() as u64).to_le_bytes());
+                journal[16..48].copy_from_slice(&Sha256::digest(content));
+                journal[48..52].copy_from_slice(&0o644u32.to_le_bytes());
+                let crc = crc32fast::hash(&journal[..60]);
+                journal[60..64].copy_from_slice(&crc.to_le_bytes());
+                journal.extend(std::iter::repeat_n(0u8, content.len()));
+                fx.template.write(JOURNAL, journal);
                 fx.template
                     .write(STALE_TEMP, b"stale temp of an interrupted save\n");
             }
@@ -849,9 +861,11 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
             let log = dir.join(LOG);
             let damaged = fx.log_before.as_deref().expect("torn log");
             let (prefix, tail) = damaged.split_at(fx.valid_end);
-            let side_path = dir.join(format!("{LOG}.discarded-{}", fx.valid_end));
+            let side_path = common::sidecar_path(&log, fx.valid_end as u64);
             let now = fs::read(&log).expect("the log is still there");
-            let side = fs::read(&side_path).ok();
+            let side = fs::read(&side_path)
+                .ok()
+                .map(|b| common::parse_sidecar(&b).0);
             check(
                 now == damaged || now == prefix,
                 format!(
@@ -895,9 +909,19 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
             );
             let mut want = vec![LOG.to_string()];
             if sidecar {
-                want.push(format!("{LOG}.discarded-{}", fx.valid_end));
+                want.push(common::SIDECAR_DIR.to_string());
+                want.push(format!(
+                    "{}/{LOG}.{}.durable-sidecar",
+                    common::SIDECAR_DIR,
+                    fx.valid_end
+                ));
+                want.sort();
                 check(
-                    fs::read(&side_path).ok().as_deref() == Some(tail),
+                    fs::read(&side_path)
+                        .ok()
+                        .map(|b| common::parse_sidecar(&b).0)
+                        .as_deref()
+                        == Some(tail),
                     "after the rerun the sidecar does not hold the removed bytes".into(),
                 );
             }
@@ -1570,9 +1594,16 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
         b"",
         None,
     );
+    // The cause, the state and the way forward, in one sentence.
     if let Err(e) = one_line_failure(
         &out,
-        &["No space left on device", &mnt.display().to_string()],
+        &[
+            "No space left on device",
+            &mnt.display().to_string(),
+            &format!("{} was not changed", log.display()),
+            "--backup-dir DIR",
+            "--no-backup",
+        ],
     ) {
         panic!("{test}: {e}");
     }
@@ -1603,7 +1634,7 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(fs::read(&log).expect("read log"), &damaged[..two_end]);
     assert_eq!(
-        fs::read(mnt.join(format!("{LOG}.discarded-{two_end}"))).expect("sidecar"),
+        common::read_sidecar(&common::sidecar_path(&log, two_end as u64)),
         &damaged[two_end..]
     );
 }

@@ -9,7 +9,9 @@
 //!   a 4-byte big-endian relative offset and an 8-byte big-endian store position, trimmed on a
 //!   clean close, zero-padded to its maximum size (1024 here) after an ungraceful shutdown;
 //! - aof: the data of each write followed by the tail magic (the next write overwrites it),
-//!   checkpoint magics that stay, and zeros to the mapped size (4096 here).
+//!   zeros to the size the package grows the file to (one page here, then `Geometry.Next`);
+//!   `Finish` replaces the tail magic with the checkpoint magic and cuts the file to its exact
+//!   size (`Checkpoint()` writes nothing in the package's version the corpus comes from).
 //!
 //! Submodules: `lines`, `proglog`, `aof` (each format on its own), `detect` (detection matrix,
 //! `--log-format`, directories), `commands` (round trips, selection, bad inputs, locks,
@@ -21,6 +23,7 @@
 mod aof;
 mod append;
 mod commands;
+mod corpus;
 mod crash;
 mod detect;
 mod lines;
@@ -38,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{self, Env, durable_path};
-pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s};
+pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s, terminated};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: lines
@@ -154,90 +157,141 @@ pub(crate) const TAIL: [u8; 8] = [0xaa, 0x24, 0x75, 0x54, 0x63, 0x9c, 0x9b, 0x41
 /// The aof checkpoint magic (little-endian bytes of 17904250147343162156).
 pub(crate) const CKPT: [u8; 8] = [0x2c, 0xdb, 0x1f, 0xf2, 0xa5, 0xac, 0x78, 0xf8];
 
-/// The mapped size the aof fixtures are zero-filled to.
+/// The aof package's page: a new file's size (`Geometry.SizeNow`) and, in these fixtures, its
+/// growth step.
 pub(crate) const AOF_SIZE: usize = 4096;
 
-/// One operation of an aof writer.
-#[derive(Clone, Copy)]
-pub(crate) enum Op<'a> {
-    /// `Write(b)`: the data, then the tail magic (overwritten by the next operation).
-    Write(&'a [u8]),
-    /// `Checkpoint()`: the checkpoint magic, which stays.
-    Checkpoint,
-}
-
-/// An aof file as the package leaves it, with what a reader should find in it.
+/// An aof file as the package's `Write` and `Finish` leave it.
 pub(crate) struct Aof {
     pub bytes: Vec<u8>,
-    /// (payload, offset, ends_with, magic_offset) of each segment, split at checkpoint magics.
-    pub segments: Vec<(Vec<u8>, usize, &'static str, usize)>,
-    /// Offset of the tail magic at the end, if the last operation was a write.
-    pub tail: Option<usize>,
-    /// Offset of the last checkpoint magic.
-    pub checkpoint: Option<usize>,
-    /// The logical end: the tail magic's offset, or the end of the last checkpoint magic.
-    pub logical_end: usize,
+    /// The data written: the one segment a reader shows.
+    pub data: Vec<u8>,
+    /// Where the magic after the data is: the tail magic (unfinished) or the checkpoint magic
+    /// (finished); the data's length.
+    pub magic: usize,
+    /// `Finish` ran: the checkpoint magic replaced the tail magic and the file was cut to its
+    /// exact size.
+    pub finished: bool,
 }
 
-/// Build an aof file from `ops`, zero-filled to `size`.
-pub(crate) fn aof(ops: &[Op], size: usize) -> Aof {
-    let mut data = Vec::new();
-    let mut segments = Vec::new();
-    let mut seg_start = 0;
-    let mut checkpoint = None;
-    let mut last_was_write = false;
-    for op in ops {
-        match op {
-            Op::Write(b) => {
-                data.extend_from_slice(b);
-                last_was_write = true;
-            }
-            Op::Checkpoint => {
-                segments.push((
-                    data[seg_start..].to_vec(),
-                    seg_start,
-                    "checkpoint",
-                    data.len(),
-                ));
-                checkpoint = Some(data.len());
-                data.extend_from_slice(&CKPT);
-                seg_start = data.len();
-                last_was_write = false;
-            }
-        }
-    }
-    let (tail, logical_end) = if last_was_write {
-        segments.push((data[seg_start..].to_vec(), seg_start, "tail", data.len()));
-        let at = data.len();
-        data.extend_from_slice(&TAIL);
-        (Some(at), at)
+/// The package's `Geometry.Next` with a one-page `SizeNow` and step: the size a file grows to
+/// when `size` bytes do not fit.
+pub(crate) fn aof_next(size: usize) -> usize {
+    if size < AOF_SIZE {
+        AOF_SIZE
     } else {
-        (None, data.len())
-    };
-    Aof {
-        bytes: padded(&data, size),
-        segments,
-        tail,
-        checkpoint,
-        logical_end,
+        size + size % AOF_SIZE + AOF_SIZE
     }
 }
 
-/// The standard aof fixture: two writes, a checkpoint, a write, a checkpoint, two writes; it
-/// ends with the tail magic. Three segments: "alpha-beta", "gamma", "delta-epsilon".
+/// An aof file after `writes` (each followed by the tail magic, which the next one overwrites;
+/// the file grown as the package grows it), then `Finish` if `finish`.
+pub(crate) fn aof(writes: &[&[u8]], finish: bool) -> Aof {
+    let mut size = AOF_SIZE;
+    let mut data = Vec::new();
+    for w in writes {
+        let needed = data.len() + w.len() + 8;
+        if needed > size {
+            size = aof_next(needed);
+        }
+        data.extend_from_slice(w);
+    }
+    let magic = data.len();
+    let mut bytes = data.clone();
+    if finish {
+        bytes.extend_from_slice(&CKPT);
+    } else {
+        bytes.extend_from_slice(&TAIL);
+        bytes.resize(size, 0);
+    }
+    Aof {
+        bytes,
+        data,
+        magic,
+        finished: finish,
+    }
+}
+
+/// The standard aof fixture: five writes, not finished (it ends with the tail magic and zeros to
+/// the page). One segment, "alpha-betagammadelta-epsilon".
 pub(crate) fn aof_standard() -> Aof {
     aof(
-        &[
-            Op::Write(b"alpha-"),
-            Op::Write(b"beta"),
-            Op::Checkpoint,
-            Op::Write(b"gamma"),
-            Op::Checkpoint,
-            Op::Write(b"delta-"),
-            Op::Write(b"epsilon"),
-        ],
-        AOF_SIZE,
+        &[b"alpha-", b"beta", b"gamma", b"delta-", b"epsilon"],
+        false,
     )
+}
+
+/// An unfinished aof file the package grew past its first page (by `Geometry.Next`: not a page
+/// multiple), from `n` writes.
+pub(crate) fn aof_grown(n: usize) -> Aof {
+    let writes: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("<{i}>0123456789").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
+    let grown = aof(&refs, false);
+    assert_ne!(
+        grown.bytes.len() % AOF_SIZE,
+        0,
+        "fixture: not a page multiple"
+    );
+    grown
+}
+
+/// `a` after a crash during its next `Write` of `write`: the first `k` bytes copied over the tail
+/// magic, no tail magic written after them.
+pub(crate) fn cut_short(a: &Aof, write: &[u8], k: usize) -> Vec<u8> {
+    let mut bytes = a.bytes.clone();
+    bytes[a.magic..a.magic + k].copy_from_slice(&write[..k]);
+    bytes
+}
+
+/// The standard aof fixture finished (`Finish`), then 4 junk bytes written after it, as in the
+/// corpus's finish_plus_garbage.aof: a torn tail that recover zero-fills back to the checkpoint.
+/// The bytes and the end of the checkpoint magic.
+pub(crate) fn aof_torn() -> (Vec<u8>, usize) {
+    let a = aof(&[b"alpha-", b"beta", b"gamma", b"delta-", b"epsilon"], true);
+    let end = a.bytes.len();
+    ([a.bytes, b"junk".to_vec()].concat(), end)
+}
+
+/// What the package's `RecoverWithMagic` says about `bytes`, written here from the package's
+/// documented behaviour (independently of durable): (outcome, Checkpoint, Tail). It reads 8-byte
+/// words back from the end (a file of a page or more: the first `len % 8` bytes are never
+/// looked at) to the last non-zero byte; the 8 bytes ending there are the tail magic (tail) or
+/// the checkpoint magic (checkpoint); else it searches back for a checkpoint magic that starts
+/// after offset 0 and ends before that byte (checkpoint, Tail after it), and failing that says
+/// corrupted with Tail one past the last non-zero byte.
+pub(crate) fn recover_with_magic(bytes: &[u8]) -> (&'static str, Option<usize>, usize) {
+    let unseen = if bytes.len() >= AOF_SIZE {
+        bytes.len() % 8
+    } else {
+        0
+    };
+    let Some(last) = bytes[unseen..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map(|i| i + unseen)
+    else {
+        return ("empty", None, 0);
+    };
+    let search = |end: usize| {
+        (1..end.saturating_sub(7))
+            .rev()
+            .find(|&c| bytes[c..c + 8] == CKPT)
+    };
+    if last >= 7 {
+        let word = &bytes[last - 7..=last];
+        if word == TAIL {
+            return ("tail", search(last - 7), last - 7);
+        }
+        if word == CKPT {
+            return ("checkpoint", Some(last - 7), last + 1);
+        }
+        if let Some(c) = search(last) {
+            return ("checkpoint", Some(c), c + 8);
+        }
+    }
+    ("corrupted", None, last + 1)
 }
 
 /// The offset of the last non-zero byte of `bytes`.
@@ -304,24 +358,42 @@ pub(crate) fn recover(env: &Env, extra: &[&str], paths: &[&Path]) -> (Run, Vec<V
     (r, v)
 }
 
-/// The sidecar of `path` cut (or zero-filled) at `offset`.
+/// Whether recover treats `path` as a file of a proglog segment (by its name here): its sidecars
+/// go beside the segment's directory, not into it.
+fn proglog_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "store" || e == "index")
+}
+
+/// The sidecar of `path` cut (or zero-filled) at `offset` (a proglog index: its whole old
+/// bytes, at offset 0).
 pub(crate) fn sidecar(path: &Path, offset: usize) -> PathBuf {
-    let mut name = path.file_name().expect("file name").to_os_string();
-    name.push(format!(".discarded-{offset}"));
-    path.with_file_name(name)
+    if proglog_file(path) {
+        crate::common::proglog_sidecar_path(path, offset as u64)
+    } else {
+        crate::common::sidecar_path(path, offset as u64)
+    }
+}
+
+/// The bytes a sidecar keeps (its trailer checked and removed), or the error reading it.
+pub(crate) fn read_sidecar(side: &Path) -> std::io::Result<Vec<u8>> {
+    fs::read(side).map(|b| crate::common::parse_sidecar(&b).0)
 }
 
 /// Names of the sidecars of `path` (any offset).
 pub(crate) fn sidecars_of(path: &Path) -> Vec<String> {
-    let prefix = format!(
-        "{}.discarded-",
-        path.file_name().expect("name").to_string_lossy()
-    );
-    let mut out: Vec<String> = fs::read_dir(path.parent().expect("parent"))
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let prefix = format!("{}.", path.file_name().expect("name").to_string_lossy());
+    let dir = sidecar(path, 0)
+        .parent()
+        .expect("sidecar directory")
+        .to_path_buf();
+    let mut out: Vec<String> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with(".durable-sidecar"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     out.sort();
     out
 }
@@ -407,6 +479,32 @@ pub(crate) fn assert_one_line_error(r: &Run, name: &str, case: &str) {
     );
     assert!(!r.stderr.contains("panicked"), "{case}: {}", show(r));
 }
+
+/// Run `durable CMD… FLAGS… PATH` for each of `commands`: each must be refused with one
+/// sentence naming `name` (exit 2). The runs, for more checks.
+#[track_caller]
+pub(crate) fn each_refuses(
+    env: &Env,
+    commands: &[&[&str]],
+    flags: &[&str],
+    path: &Path,
+    name: &str,
+) -> Vec<Run> {
+    commands
+        .iter()
+        .map(|cmd| {
+            let mut args = cmd.to_vec();
+            args.extend_from_slice(flags);
+            args.push(s(path));
+            let r = go(env, &args);
+            assert_one_line_error(&r, name, &format!("{cmd:?} {flags:?}"));
+            r
+        })
+        .collect()
+}
+
+/// The readers: verify, dump and recover.
+pub(crate) const READERS: [&[&str]; 3] = [&["log", "verify"], &["log", "dump"], &["recover"]];
 
 /// Whether stderr says the file is not a log (`not a log` or `not a durable log`).
 pub(crate) fn says_not_a_log(stderr: &str) -> bool {
@@ -516,6 +614,24 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `durable log dump --follow --format FORMAT PATH`, running: the child (killed when dropped)
+/// and what it has printed so far.
+pub(crate) fn spawn_follow(
+    env: &Env,
+    format: &str,
+    path: &Path,
+) -> (KillOnDrop, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let mut child = durable_cmd(env)
+        .args(["log", "dump", "--follow", "--format", format, s(path)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let stdout = child.stdout.take().expect("stdout");
+    (KillOnDrop(child), collect(stdout))
 }
 
 /// Read everything a child's pipe gives into a shared buffer, on a thread.

@@ -48,8 +48,13 @@ pub(crate) fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 scratch path")
 }
 
-/// Run `durable ARGS` in the scratch directory with `stdin` as standard input.
-pub(crate) fn run(env: &Env, args: &[&str], stdin: &[u8]) -> Run {
+/// Run `durable ARGS` in the scratch directory with `stdin` as standard input (arguments are
+/// `&str`, or `OsStr` for names that are not UTF-8).
+pub(crate) fn run<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    env: &Env,
+    args: &[A],
+    stdin: &[u8],
+) -> Run {
     let out = env
         .durable()
         .args(args)
@@ -124,7 +129,7 @@ pub(crate) fn verify_many(env: &Env, names: &[String]) -> HashMap<String, Value>
     let r = run(env, &args, b"");
     let mut out = HashMap::new();
     for v in json_lines(&r.stdout) {
-        let path = v["path"].as_str().expect("path").to_string();
+        let path = common::data_text(&v["path"]);
         out.insert(path, v);
     }
     assert_eq!(out.len(), names.len(), "one report per file");
@@ -149,13 +154,19 @@ pub(crate) fn dump_json(env: &Env, log: &Path, extra: &[&str]) -> (i32, Vec<Valu
     (r.code, json_lines(&r.stdout))
 }
 
-/// A record's payload from its JSON object (`payload` or `payload_hex`).
-pub(crate) fn payload_of(v: &Value) -> Vec<u8> {
-    match (v.get("payload"), v.get("payload_hex")) {
-        (Some(Value::String(text)), None) => text.as_bytes().to_vec(),
-        (None, Some(Value::String(h))) => hex::decode(h).expect("payload_hex is hex"),
-        _ => panic!("a record needs exactly one of payload, payload_hex: {v}"),
+/// What `dump --format raw` prints for `payloads`: each one followed by `sep`.
+pub(crate) fn terminated(payloads: &[&[u8]], sep: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in payloads {
+        out.extend_from_slice(p);
+        out.push(sep);
     }
+    out
+}
+
+/// A record's payload from its JSON object.
+pub(crate) fn payload_of(v: &Value) -> Vec<u8> {
+    common::data_bytes(&v["payload"])
 }
 
 /// The payloads of a clean log, in order.
@@ -619,13 +630,7 @@ fn mixed_tree(env: &Env) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     append_args(env, &clean, &["a", "b"]);
     let torn = env.path("tree/sub/torn.log");
     append_args(env, &torn, &["a", "b"]);
-    let len = fs::metadata(&torn).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .expect("open")
-        .set_len(len - 3)
-        .expect("cut");
+    common::shorten(&torn, 3);
     let corrupt = env.path("tree/sub/deeper/corrupt.log");
     append_each(env, &corrupt, &["aaaa", "bbbb", "cccc"]);
     let mut bytes = fs::read(&corrupt).expect("read");
@@ -664,7 +669,7 @@ fn verify_walks_directories() {
         .iter()
         .map(|v| {
             (
-                v["path"].as_str().expect("path").to_string(),
+                common::data_text(&v["path"]),
                 v["status"].as_str().expect("status").to_string(),
             )
         })
@@ -1241,13 +1246,7 @@ fn dump_last_equals_the_end_of_the_full_dump() {
     }
     // Torn tail: the last 10 valid records, and exit 1 for the damage.
     let full = run(&env, &["log", "dump", "--format", "raw", s(&log)], b"").out();
-    let len = fs::metadata(&log).expect("stat").len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(len - 1)
-        .expect("cut");
+    common::shorten(&log, 1);
     let last = run(
         &env,
         &["log", "dump", "--last", "10", "--format", "raw", s(&log)],
@@ -1350,7 +1349,7 @@ fn dump_shows_damage() {
 
     let r = run(&env, &["log", "dump", "--format", "raw", s(&log)], b"");
     assert_eq!(r.code, 3);
-    assert_eq!(r.stdout, b"alpha", "raw stdout carries payloads only");
+    assert_eq!(r.stdout, b"alpha\n", "raw stdout carries payloads only");
     assert!(r.stderr.contains(&bad.to_string()), "{}", r.stderr);
     let r = run(
         &env,
@@ -1358,7 +1357,7 @@ fn dump_shows_damage() {
         b"",
     );
     assert_eq!(r.code, 3);
-    assert_eq!(r.stdout, b"alpha\ncharlie\ndelta");
+    assert_eq!(r.stdout, b"alpha\ncharlie\ndelta\n");
     assert!(r.stderr.contains("checksum-mismatch"), "{}", r.stderr);
 
     let (code, objects) = dump_json(&env, &log, &["--resync"]);
@@ -1559,28 +1558,15 @@ fn parse_strace(text: &str) -> Vec<Call> {
 }
 
 fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
-    let trace = env.path("trace.txt");
-    let out = Command::new("strace")
-        .args(["-f", "-y", "-o"])
-        .arg(&trace)
-        .args([
+    parse_strace(&common::strace_durable(
+        env,
+        &[
+            "-y",
             "-e",
             "trace=openat,pwrite64,write,fsync,fdatasync,rename,renameat2,flock,close",
-        ])
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run strace");
-    assert!(
-        out.status.success(),
-        "strace durable {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = fs::read_to_string(&trace).expect("read trace");
-    fs::remove_file(&trace).expect("rm trace");
-    parse_strace(&text)
+        ],
+        args,
+    ))
 }
 
 fn find(calls: &[Call], what: &str, pred: impl Fn(&Call) -> bool) -> usize {

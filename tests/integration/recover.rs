@@ -13,8 +13,8 @@ use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Output};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,10 +33,13 @@ const PAYLOADS: [&str; 5] = [
     "fifth",
 ];
 
-/// The steps of recovering a torn tail with a sidecar, in order.
-const RECOVER_STEPS: [&str; 8] = [
+/// The steps of recovering a torn tail with a sidecar, in order (the first time: the sidecar
+/// directory is created too).
+const RECOVER_STEPS: [&str; 10] = [
+    "create-dir",
     "create-temp",
     "write-temp",
+    "metadata",
     "sync-temp",
     "close-temp",
     "rename",
@@ -180,9 +183,16 @@ fn json_lines(text: &str) -> Vec<Value> {
 
 /// The sidecar of `log` cut at `offset`.
 fn sidecar(log: &Path, offset: usize) -> PathBuf {
-    let mut name = log.file_name().expect("file name").to_os_string();
-    name.push(format!(".discarded-{offset}"));
-    log.with_file_name(name)
+    common::sidecar_path(log, offset as u64)
+}
+
+/// The bytes a sidecar keeps, if it exists.
+fn sidecar_bytes(side: &Path) -> std::io::Result<Vec<u8>> {
+    let bytes = fs::read(side)?;
+    if !bytes.ends_with(b"\x89DSID\r\n\x1a") {
+        return Err(std::io::Error::other("not a sidecar"));
+    }
+    Ok(common::parse_sidecar(&bytes).0)
 }
 
 /// Every name under `root` (relative, sorted) with what it is: a regular file's SHA-256, a
@@ -248,40 +258,6 @@ fn temps(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A process that holds a file open (`sh -c 'exec 3<"$1"; exec sleep 30'`), killed on drop.
-struct Holder(Child);
-
-impl Holder {
-    fn spawn(path: &Path) -> Holder {
-        let child = Command::new("sh")
-            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
-            .arg(path)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sh");
-        let holder = Holder(child);
-        // Wait until it really has the file open (not a timing assertion: a readiness wait).
-        let want = fs::metadata(path).expect("stat held file").ino();
-        let fd = PathBuf::from(format!("/proc/{}/fd/3", holder.0.id()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !fs::metadata(&fd).is_ok_and(|m| m.ino() == want) {
-            assert!(
-                Instant::now() < deadline,
-                "the holder never opened {path:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        holder
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Run `cmd`, killing it if it has not ended after a generous deadline: a hang is reported as
 /// such instead of hanging the suite.
 fn run_bounded(cmd: Command, what: &str) -> Out {
@@ -339,7 +315,7 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             let r = run(&env, &["recover", arg(&log)]);
             assert_eq!(r.code(), 0, "{case}: {}", r.show());
             let kept = fs::read(&log).expect("read log");
-            let side = fs::read(sidecar(&log, valid_end)).unwrap_or_else(|e| {
+            let side = sidecar_bytes(&sidecar(&log, valid_end)).unwrap_or_else(|e| {
                 panic!(
                     "{case}: no sidecar {:?}: {e}; {}",
                     sidecar(&log, valid_end),
@@ -360,9 +336,13 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             let names = snapshot(&dir, false);
             assert_eq!(
                 names.keys().collect::<Vec<_>>(),
-                ["log".to_string(), format!("log.discarded-{valid_end}")]
-                    .iter()
-                    .collect::<Vec<_>>(),
+                [
+                    ".durable-recovered".to_string(),
+                    format!(".durable-recovered/log.{valid_end}.durable-sidecar"),
+                    "log".to_string()
+                ]
+                .iter()
+                .collect::<Vec<_>>(),
                 "{case}: only the log and its sidecar"
             );
 
@@ -482,7 +462,7 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     assert_eq!(dump.code(), 0, "dump: {}", dump.show());
     let got: Vec<String> = json_lines(&dump.stdout)
         .iter()
-        .map(|v| v["payload"].as_str().expect("text payload").to_string())
+        .map(|v| crate::common::data_text(&v["payload"]))
         .collect();
     assert_eq!(
         got,
@@ -513,7 +493,7 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     let r = run(&env, &["recover", "--force", "c.log"]);
     assert_eq!(r.code(), 0, "--force: {}", r.show());
     let kept = fs::read(&log).expect("read");
-    let side = fs::read(sidecar(&log, damage)).expect("--force writes a sidecar");
+    let side = sidecar_bytes(&sidecar(&log, damage)).expect("--force writes a sidecar");
     assert_eq!(kept.len(), damage, "--force cuts at the damage");
     assert_eq!(
         [kept, side].concat(),
@@ -549,7 +529,7 @@ fn reference() -> Reference {
     assert_eq!(r.code(), 0, "uninterrupted recover: {}", r.show());
     Reference {
         log: fs::read(&log).expect("read"),
-        sidecar: fs::read(sidecar(&log, valid_end)).expect("reference sidecar"),
+        sidecar: sidecar_bytes(&sidecar(&log, valid_end)).expect("reference sidecar"),
         names: env.names(),
         damaged,
         valid_end,
@@ -603,15 +583,20 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
             let renamed = i >= RECOVER_STEPS.iter().position(|s| *s == "rename").unwrap();
             if renamed {
                 assert_eq!(
-                    fs::read(&side).ok(),
+                    sidecar_bytes(&side).ok(),
                     Some(want.sidecar.clone()),
                     "{case}: the sidecar after the crash"
                 );
             }
             let left = temps(env.dir.path());
+            let made = i
+                >= RECOVER_STEPS
+                    .iter()
+                    .position(|s| *s == "create-temp")
+                    .unwrap();
             assert_eq!(
                 left.len(),
-                usize::from(!renamed),
+                usize::from(made && !renamed),
                 "{case}: the crash leaves the sidecar's temp until it is renamed: {left:?}"
             );
 
@@ -620,16 +605,16 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
             assert_eq!(r.code(), 0, "{case}: second run: {}", r.show());
             assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
             assert_eq!(
-                fs::read(&side).ok(),
+                sidecar_bytes(&side).ok(),
                 Some(want.sidecar.clone()),
                 "{case}: final sidecar"
             );
-            // Documented behaviour: `recover LOG` handles the log only, so the temp a crash
-            // left before the rename is still there; `recover DIR` removes it.
+            // Writing the sidecar again removes the temp a crash left before its rename (the
+            // same sidecar's, held open by no process), wherever the sidecar directory is.
             assert_eq!(
                 temps(env.dir.path()),
-                left,
-                "{case}: `recover LOG` is expected to leave the crash's temp alone"
+                Vec::<String>::new(),
+                "{case}: the rerun left the crash's temp"
             );
             let r = run(&env, &["recover", "."]);
             assert_eq!(r.code(), 0, "{case}: recover DIR: {}", r.show());
@@ -642,7 +627,7 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
             assert_eq!(env.names(), want.names, "{case}: final names");
             assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
             assert_eq!(
-                fs::read(&side).expect("read"),
+                sidecar_bytes(&side).expect("read"),
                 want.sidecar,
                 "{case}: final sidecar"
             );
@@ -699,7 +684,7 @@ fn error_in_any_recover_step_exits_2_or_4_and_converges() {
             assert_eq!(env.names(), want.names, "{case}: final names");
             assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
             assert_eq!(
-                fs::read(sidecar(&log, want.valid_end)).expect("read"),
+                sidecar_bytes(&sidecar(&log, want.valid_end)).expect("read"),
                 want.sidecar,
                 "{case}: final sidecar"
             );
@@ -727,7 +712,7 @@ struct Tree {
     root: PathBuf,
     torn_valid_end: usize,
     torn_damaged: Vec<u8>,
-    _holder: Holder,
+    _holder: common::Holder,
 }
 
 fn build_tree(env: &Env) -> Tree {
@@ -768,7 +753,7 @@ fn build_tree(env: &Env) -> Tree {
         fs::write(root.join(stale), b"stale temp of an interrupted save").expect("write temp");
     }
     fs::write(root.join(HELD), b"a save in progress").expect("write held temp");
-    let holder = Holder::spawn(&root.join(HELD));
+    let holder = common::Holder::spawn(&root.join(HELD));
     fs::write(root.join("notes.txt"), b"some notes\n").expect("write");
     fs::write(root.join("sub/old.bak"), b"a backup\n").expect("write");
     fs::write(root.join(".x.durable-tmp"), b"not our pattern\n").expect("write");
@@ -800,7 +785,7 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
     // The torn log: cut, with its sidecar.
     let torn = root.join("sub/torn.log");
     let kept = fs::read(&torn).expect("read torn log");
-    let side = fs::read(sidecar(&torn, tree.torn_valid_end)).expect("the torn log's sidecar");
+    let side = sidecar_bytes(&sidecar(&torn, tree.torn_valid_end)).expect("the torn log's sidecar");
     assert_eq!(
         kept.len(),
         tree.torn_valid_end,
@@ -819,11 +804,20 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
         !root.join(".T.durable-journal").exists(),
         "journal of T left"
     );
-    // The invalid journal: rolled back.
+    // A journal name without our header: not provably ours, so left alone, with the reason.
     assert_eq!(fs::read(root.join("sub/U")).expect("read U"), U_CONTENT);
     assert!(
-        !root.join("sub/.U.durable-journal").exists(),
-        "invalid journal left"
+        root.join("sub/.U.durable-journal").exists(),
+        "a journal that is not ours was removed"
+    );
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains(".U.durable-journal"))
+        .unwrap_or_else(|| panic!("no report line for the look-alike journal: {}", r.show()));
+    assert!(
+        line.contains("untouched") && line.contains("journal header"),
+        "the report should say why it was left alone: {line:?}"
     );
     // Temps.
     for stale in STALE {
@@ -850,9 +844,12 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
         STALE[0].to_string(),
         STALE[1].to_string(),
         "T".to_string(),
-        "sub/.U.durable-journal".to_string(),
+        "sub/.durable-recovered".to_string(),
+        format!(
+            "sub/.durable-recovered/torn.log.{}.durable-sidecar",
+            tree.torn_valid_end
+        ),
         "sub/torn.log".to_string(),
-        format!("sub/torn.log.discarded-{}", tree.torn_valid_end),
     ];
     expected.sort();
     let mut changed_names: Vec<String> = changed
@@ -864,10 +861,13 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
         changed_names, expected,
         "exactly these names may change; all changes: {changed:#?}"
     );
-    for name in UNRELATED
-        .iter()
-        .chain(&["sub/corrupt.log", "clean.log", HELD])
-    {
+    for name in UNRELATED.iter().chain(&[
+        "sub/corrupt.log",
+        "clean.log",
+        HELD,
+        "sub/U",
+        "sub/.U.durable-journal",
+    ]) {
         assert_eq!(before.get(*name), after.get(*name), "{name} changed");
     }
 }
@@ -881,7 +881,7 @@ fn recover_directory_json_has_one_object_per_file() {
     assert_eq!(r.code(), 3, "{}", r.show());
     let mut got: BTreeMap<String, (String, String)> = BTreeMap::new();
     for v in json_lines(&r.stdout) {
-        let path = v["path"].as_str().expect("path").to_string();
+        let path = crate::common::data_text(&v["path"]);
         let kind = v["kind"].as_str().unwrap_or("?").to_string();
         let outcome = v["outcome"].as_str().expect("outcome").to_string();
         assert!(
@@ -895,7 +895,8 @@ fn recover_directory_json_has_one_object_per_file() {
         want.insert(format!("tree/{p}"), (k.to_string(), o.to_string()));
     };
     put("T", "journal", "completed");
-    put("sub/U", "journal", "rolled-back");
+    put("sub/.U.durable-journal", "journal", "untouched");
+    put("sub/U", "other", "untouched");
     put(STALE[0], "temp", "removed");
     put(STALE[1], "temp", "removed");
     put(HELD, "temp", "in-use");
@@ -908,17 +909,20 @@ fn recover_directory_json_has_one_object_per_file() {
     assert_eq!(got, want, "one object per file: {}", r.stdout);
     let torn = json_lines(&r.stdout)
         .into_iter()
-        .find(|v| v["path"] == "tree/sub/torn.log")
+        .find(|v| v["path"] == crate::common::json_path("tree/sub/torn.log"))
         .expect("torn log object");
     assert_eq!(torn["bytes_kept"], tree.torn_valid_end, "{torn}");
     assert_eq!(
         torn["sidecar"],
-        format!("tree/sub/torn.log.discarded-{}", tree.torn_valid_end),
+        crate::common::json_path(format!(
+            "tree/sub/.durable-recovered/torn.log.{}.durable-sidecar",
+            tree.torn_valid_end
+        )),
         "{torn}"
     );
     let corrupt = json_lines(&r.stdout)
         .into_iter()
-        .find(|v| v["path"] == "tree/sub/corrupt.log")
+        .find(|v| v["path"] == crate::common::json_path("tree/sub/corrupt.log"))
         .expect("corrupt log object");
     assert_eq!(corrupt["exit_code"], 3, "{corrupt}");
 }
@@ -979,7 +983,7 @@ fn strace_sidecar_is_durable_before_the_log_is_cut() {
             .arg(&trace)
             .args([
                 "-e",
-                "trace=openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat2,close",
+                "trace=openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat2,close,mkdir,mkdirat",
             ])
             .arg(durable_path())
             .args(["recover", arg(&log)])
@@ -1013,7 +1017,15 @@ fn strace_sidecar_is_durable_before_the_log_is_cut() {
             .unwrap_or_else(|| panic!("no {what} in the trace:\n{text}"))
     };
     let is_sync = |l: &str| l.starts_with("fsync(") || l.starts_with("fdatasync(");
-    let side_name = format!("t.log.discarded-{valid_end}");
+    let side_name = format!("t.log.{valid_end}.durable-sidecar");
+    let side_dir = dir.join(".durable-recovered");
+    // The sidecar directory is created, and its name flushed, before anything goes into it.
+    let mkdir = find("mkdir of the sidecar directory", 0, &|l| {
+        (l.starts_with("mkdir(") || l.starts_with("mkdirat(")) && l.contains(".durable-recovered\"")
+    });
+    let parent_sync = find("fsync of the log's directory", mkdir, &|l| {
+        is_sync(l) && l.contains(&format!("<{}>)", dir.display()))
+    });
     let temp_sync = find("fsync of the sidecar's temp", 0, &|l| {
         is_sync(l) && l.contains(".durable-tmp>") && l.contains(&format!(".{side_name}."))
     });
@@ -1023,8 +1035,8 @@ fn strace_sidecar_is_durable_before_the_log_is_cut() {
             && l.contains(&format!("{side_name}\""))
             && l.contains("= 0")
     });
-    let dir_sync = find("fsync of the directory", rename, &|l| {
-        is_sync(l) && l.contains(&format!("<{}>)", dir.display()))
+    let dir_sync = find("fsync of the sidecar directory", rename, &|l| {
+        is_sync(l) && l.contains(&format!("<{}>)", side_dir.display()))
     });
     let truncate = find("ftruncate of the log", 0, &|l| {
         l.starts_with("ftruncate(") && l.contains(&format!("<{}>", log.display()))
@@ -1038,9 +1050,13 @@ fn strace_sidecar_is_durable_before_the_log_is_cut() {
         is_sync(l) && l.contains(&format!("<{}>)", log.display()))
     });
     assert!(
-        temp_sync < rename && rename < dir_sync && dir_sync < truncate && truncate < log_sync,
-        "order: temp fsync {temp_sync}, rename {rename}, dir fsync {dir_sync}, ftruncate \
-         {truncate}, log fsync {log_sync}:\n{text}"
+        parent_sync < rename
+            && temp_sync < rename
+            && rename < dir_sync
+            && dir_sync < truncate
+            && truncate < log_sync,
+        "order: mkdir {mkdir}, parent fsync {parent_sync}, temp fsync {temp_sync}, rename \
+         {rename}, dir fsync {dir_sync}, ftruncate {truncate}, log fsync {log_sync}:\n{text}"
     );
 }
 
@@ -1176,13 +1192,13 @@ fn a_later_cut_at_the_same_offset_keeps_the_earlier_sidecar() {
     let log = env.write("l.log", &full[..valid_end + 9]);
     let r = run(&env, &["recover", "l.log"]);
     assert_eq!(r.code(), 0, "{}", r.show());
-    let first = fs::read(sidecar(&log, valid_end)).expect("first sidecar");
+    let first = sidecar_bytes(&sidecar(&log, valid_end)).expect("first sidecar");
     // Torn again at the same offset, with other bytes.
     let second_tail = b"\xD5REC another torn append";
     fs::write(&log, [&full[..valid_end], &second_tail[..]].concat()).expect("tear again");
     let r = run(&env, &["recover", "l.log"]);
     assert_eq!(
-        fs::read(sidecar(&log, valid_end)).expect("first sidecar"),
+        sidecar_bytes(&sidecar(&log, valid_end)).expect("first sidecar"),
         first,
         "the earlier sidecar was overwritten: the bytes it kept are lost; {}",
         r.show()
@@ -1191,7 +1207,7 @@ fn a_later_cut_at_the_same_offset_keeps_the_earlier_sidecar() {
     let kept_somewhere = fs::read(&log).expect("read").ends_with(second_tail)
         || snapshot(env.dir.path(), false)
             .keys()
-            .any(|n| fs::read(env.path(n)).is_ok_and(|b| b == second_tail));
+            .any(|n| sidecar_bytes(&env.path(n)).is_ok_and(|b| b == second_tail));
     assert!(kept_somewhere, "the second tail was lost: {}", r.show());
 }
 

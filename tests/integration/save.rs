@@ -491,7 +491,7 @@ fn symlink_to_other_directory_uses_that_directory() {
         .iter()
         .find(|s| s["step"] == "create-temp")
         .expect("create-temp step");
-    let temp_dir = env.path(create["path"].as_str().unwrap());
+    let temp_dir = env.path(&crate::common::data_text(&create["path"]));
     assert_eq!(
         fs::canonicalize(temp_dir).unwrap(),
         fs::canonicalize(env.path("b")).unwrap(),
@@ -862,8 +862,11 @@ fn json_result_has_the_documented_fields() {
     env.write("T", "old\n");
     let out = save_ok(&env, &["--json", "--sync", "data", "T"], "12345");
     let v = json(&out);
-    assert_eq!(v["target"], "T");
-    assert!(v["path"].as_str().is_some_and(|p| p.ends_with('T')), "{v}");
+    assert_eq!(v["target"], crate::common::json_path("T"));
+    assert!(
+        v["path"]["text"].as_str().is_some_and(|p| p.ends_with('T')),
+        "{v}"
+    );
     assert_eq!(v["outcome"], "written");
     assert_eq!(v["strategy"], "atomic");
     assert_eq!(v["sync"], "data");
@@ -879,7 +882,7 @@ fn json_result_has_the_documented_fields() {
 
     let out = save_ok(&env, &["--json", "--strategy", "journal", "N"], "");
     let v = json(&out);
-    assert_eq!(v["target"], "N");
+    assert_eq!(v["target"], crate::common::json_path("N"));
     assert_eq!(v["strategy"], "journal");
     assert_eq!(v["sync"], "full");
     assert_eq!(v["bytes"], 0);

@@ -5,10 +5,14 @@
 //!   header line `STORM writer=W version=V len=L crc=C` and a body of L bytes whose CRC-32 is C,
 //!   fed to durable's stdin in two halves with a pause in between (so a writer that exposes
 //!   partial content exposes it for milliseconds, not nanoseconds);
-//! - **appenders** run `durable log append LOG` with records `storm appender=A seq=S …` on stdin
-//!   (now and then one of up to 512 KiB, so a kill can tear the write); an append
-//!   refused for a torn tail (exit 1, left by a killed appender) runs `durable recover LOG` and
-//!   retries the same records, as a script would;
+//! - **appenders** run `durable log append LOG` with 1 to 4 records `storm appender=A seq=S …`
+//!   on stdin (now and then one of up to 512 KiB, so a kill can tear the write), streamed (a
+//!   pause in the input splits it into commit groups) or, one time in four, `--atomic`; an
+//!   append refused for a torn tail (exit 1, left by a killed appender) runs `durable recover
+//!   LOG` and retries the same records, as a script would, and an append that stopped partway
+//!   (exit 5: a later group met a torn tail) owes the records its message names. After a kill,
+//!   recover followed by append must get through: an appender refused 50 times in a row, each
+//!   time after a recover that exited 0, reports a wedged log;
 //! - **readers** read TARGET in a loop: every read must be one complete version;
 //! - **verifiers** run `durable log verify LOG`: a torn tail (exit 1) is allowed while appends are
 //!   in flight, corruption (exit 3) never. verify takes no lock, so when a recover cuts the log
@@ -86,6 +90,8 @@ struct Counts {
     appends_ok: AtomicU64,
     appends_killed: AtomicU64,
     appends_refused_torn: AtomicU64,
+    /// Stopped partway (exit 5): some groups committed, then a later group met a torn tail.
+    appends_partial: AtomicU64,
     recovers: AtomicU64,
     recovers_killed: AtomicU64,
     /// Refused because an appender held the log's lock (exit 2, "in use"): the append retries.
@@ -297,6 +303,16 @@ fn run_killable(
     (status, text)
 }
 
+/// The records an append that stopped partway (exit 5) says it committed: "… flushed: N
+/// records …" or "… N records appended to LOG and flushed …".
+fn committed_count(stderr: &str) -> Option<usize> {
+    let words: Vec<&str> = stderr.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "record" || w.starts_with("records"))?;
+    words.get(at.checked_sub(1)?)?.parse().ok()
+}
+
 fn killed(status: &ExitStatus) -> bool {
     status.signal() == Some(libc::SIGKILL)
 }
@@ -348,6 +364,10 @@ fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
     let sync = if a.is_multiple_of(2) { "full" } else { "none" };
     let lying = storm.cfg.broken == Broken::LyingAppender && a == 0;
     let mut seq = 0u64;
+    // Refusals for a torn tail in a row, each after a recover that exited 0: a log that recover
+    // calls clean but append refuses is wedged (the bug of a crash during a multi-record
+    // append), and only that makes this grow without bound.
+    let mut refused_after_recover = 0u32;
     'batches: while !storm.stopped() {
         let n = 1 + rng.below(4);
         // Mostly small records; now and then a big one, so that a kill can land in the middle
@@ -368,6 +388,14 @@ fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
             .iter()
             .flat_map(|r| [r.as_bytes(), b"\n"].concat())
             .collect();
+        // Streamed (committed in groups as the lines arrive; a pause of 20 ms or more splits
+        // the input into two groups) or, one time in four, --atomic.
+        let atomic = rng.below(4) == 0;
+        let pause = if rng.below(3) == 0 {
+            20 + rng.below(20)
+        } else {
+            rng.below(3)
+        };
         loop {
             let cmd = if lying {
                 let mut c = Command::new("sh");
@@ -375,18 +403,37 @@ fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
                 c
             } else {
                 let mut c = durable_cmd(&storm.dir);
-                c.args(["log", "append", "--sync", sync]).arg(&storm.log);
+                c.args(["log", "append", "--sync", sync]);
+                if atomic {
+                    c.arg("--atomic");
+                }
+                c.arg(&storm.log);
                 c
             };
-            let (status, stderr) = run_killable(
-                slot,
-                cmd,
-                Some((&input, Duration::from_millis(rng.below(3)))),
-            );
+            let (status, stderr) =
+                run_killable(slot, cmd, Some((&input, Duration::from_millis(pause))));
             match status.code() {
                 Some(0) => {
                     bump(&storm.counts.appends_ok);
                     storm.acked.lock().unwrap().extend(records);
+                    refused_after_recover = 0;
+                    continue 'batches;
+                }
+                Some(5) => {
+                    // Stopped partway (a later group met a torn tail left by a killed
+                    // appender): the message names the records committed, which are owed.
+                    bump(&storm.counts.appends_partial);
+                    match committed_count(&stderr) {
+                        Some(n) if n <= records.len() => storm
+                            .acked
+                            .lock()
+                            .unwrap()
+                            .extend(records.into_iter().take(n)),
+                        _ => storm.violation(
+                            APPEND,
+                            format!("appender {a}: exit 5 without a count: {}", stderr.trim()),
+                        ),
+                    }
                     continue 'batches;
                 }
                 Some(1) => {
@@ -397,6 +444,16 @@ fn appender(storm: &Storm<'_>, a: usize, mut rng: Rng) {
                     let (status, stderr) = run_killable(slot, c, None);
                     if status.code() == Some(0) {
                         bump(&storm.counts.recovers);
+                        refused_after_recover += 1;
+                        if refused_after_recover > 50 {
+                            storm.violation(
+                                RECOVER,
+                                format!(
+                                    "appender {a}: refused for a torn tail 50 times in a row, each time after recover exited 0: the log is wedged"
+                                ),
+                            );
+                            break 'batches;
+                        }
                     } else if killed(&status) {
                         bump(&storm.counts.recovers_killed);
                     } else if status.code() == Some(2) && stderr.contains("in use") {
@@ -539,10 +596,11 @@ impl Report {
         row(
             "appends",
             format!(
-                "ok {:>6}   killed {:>5}   refused (torn tail) {}",
+                "ok {:>6}   killed {:>5}   refused (torn tail) {}   stopped partway {}",
                 get(&c.appends_ok),
                 get(&c.appends_killed),
-                get(&c.appends_refused_torn)
+                get(&c.appends_refused_torn),
+                get(&c.appends_partial)
             ),
         );
         row(
@@ -595,6 +653,7 @@ impl Report {
                 "ok": get(&c.appends_ok),
                 "killed": get(&c.appends_killed),
                 "refused_torn_tail": get(&c.appends_refused_torn),
+                "stopped_partway": get(&c.appends_partial),
             },
             "recovers": {
                 "ok": get(&c.recovers),
@@ -747,7 +806,7 @@ fn run_storm(cfg: &Config) -> Report {
     let payloads: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["payload"].as_str().map(str::to_string))
+        .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
         .collect();
     let acked = storm.acked.lock().unwrap().clone();
     let mut seen = HashSet::new();

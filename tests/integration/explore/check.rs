@@ -21,7 +21,8 @@ pub enum Oracle {
     /// `durable recover DIR`, then the target holds `old` (`None`: no file) or `new`, and only
     /// `new` once the command exited 0. An empty file is not "no file": it is a violation
     /// (unless one of the two contents is empty). Recover must exit 0 and leave no temporary
-    /// file or journal behind. With `without_recover`, a plain read of the target before
+    /// file or journal of ours behind (a journal the crash caught before its header was
+    /// written is not provably ours: recover leaves it, and the next save settles it). With `without_recover`, a plain read of the target before
     /// recover must already see `old` or `new` (the atomic strategy's promise to readers).
     Save {
         target: String,
@@ -31,7 +32,8 @@ pub enum Oracle {
     },
     /// `durable log verify LOG` sees a clean log or a torn tail (exit 0 or 1, never 3); after
     /// `durable recover LOG` it is clean and its records are a prefix of `before` followed by
-    /// each invocation's records, holding every record of every invocation that exited 0. A
+    /// each invocation's records, holding every record of every invocation that exited 0. Then
+    /// the user's journey goes on: `durable log append` works and `log verify` is clean. A
     /// missing log is fine only while no record is owed.
     Log {
         log: String,
@@ -39,10 +41,14 @@ pub enum Oracle {
         appends: Vec<Vec<Vec<u8>>>,
     },
     /// Running `durable recover LOG` again ends where the uninterrupted run ended: the same log
-    /// bytes and the same sidecar (`LOG.discarded-P`) with the same bytes; a further sidecar
-    /// `LOG.discarded-P.N` (bytes the crash changed in the cut tail) is allowed.
+    /// bytes and the same sidecar (`.durable-recovered/LOG.P.durable-sidecar`) keeping the
+    /// same bytes; a further sidecar `LOG.P.N.durable-sidecar` (bytes the crash changed in the
+    /// cut tail) is allowed.
     Recover { log: String },
 }
+
+/// The record a user appends after recovering a crash state.
+const JOURNEY_RECORD: &str = "appended after recover";
 
 /// What one crash state led to.
 #[derive(Debug, Clone)]
@@ -59,6 +65,10 @@ enum Observed {
         recover: Run,
         verify_after: Run,
         records: Result<Vec<Vec<u8>>, String>,
+        /// The user's next steps after recover: append, verify, dump.
+        append: Run,
+        verify_final: Run,
+        final_records: Result<Vec<Vec<u8>>, String>,
     },
     Recover {
         recover: Run,
@@ -219,10 +229,13 @@ pub fn explore(test: &str, scenario: &Scenario, max_states: usize) -> Option<Out
     for k in 0..=ops.ops.len() {
         let point = crash_states(&ops, k, max_states);
         row.exhaustive &= point.exhaustive;
-        // Commands that exited 0 before this point have promised their result.
+        // Commands that exited 0 before this point have promised their result (durable's:
+        // a scenario's shell may run other programs, such as `sleep`, too).
         let committed = ops.ops[..k]
             .iter()
-            .filter(|o| matches!(o, Op::Exit { program, code: Some(0) } if program != "sh"))
+            .filter(|o| {
+                matches!(o, Op::Exit { program, code: Some(0) } if program.starts_with("durable"))
+            })
             .count();
         for state in point.states {
             row.states += 1;
@@ -303,7 +316,11 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
                 .expect("list the crash directory")
                 .0
                 .into_keys()
-                .filter(|n| n.ends_with(".durable-tmp") || n.ends_with(".durable-journal"))
+                .filter(|n| {
+                    n.ends_with(".durable-tmp")
+                        || (n.ends_with(".durable-journal")
+                            && std::fs::read(dir.join(n)).is_ok_and(|b| journal_header_ok(&b)))
+                })
                 .collect();
             Observed::Save {
                 before,
@@ -320,11 +337,17 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
             let recover = Run::of(durable_in(dir, &["recover", log]));
             let verify_after = Run::of(durable_in(dir, &["log", "verify", log]));
             let dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
+            let append = Run::of(durable_in(dir, &["log", "append", log, JOURNEY_RECORD]));
+            let verify_final = Run::of(durable_in(dir, &["log", "verify", log]));
+            let final_dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
             Observed::Log {
                 verify_before,
                 recover,
                 verify_after,
                 records: payloads(&dump),
+                append,
+                verify_final,
+                final_records: payloads(&final_dump),
             }
         }
         Oracle::Recover { log } => {
@@ -335,6 +358,19 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
             }
         }
     }
+}
+
+/// Whether a journal starts with our header: magic, checksum, flags and reserved bytes as
+/// docs/DURABILITY.md ("Journal format") lays them out.
+fn journal_header_ok(b: &[u8]) -> bool {
+    let Some(h) = b.get(..64) else {
+        return false;
+    };
+    let le32 = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().expect("4 bytes"));
+    h[..8] == *b"DURJNL\0\x01"
+        && le32(60) == crc32fast::hash(&h[..60])
+        && le32(52) <= 1
+        && le32(56) == 0
 }
 
 /// The payloads `log dump --format json` printed.
@@ -353,33 +389,40 @@ fn payloads(dump: &Output) -> Result<Vec<Vec<u8>>, String> {
         .map(|line| {
             let value: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| format!("bad dump line {line:?}: {e}"))?;
-            if let Some(text) = value.get("payload").and_then(|p| p.as_str()) {
-                Ok(text.as_bytes().to_vec())
-            } else if let Some(hex) = value.get("payload_hex").and_then(|p| p.as_str()) {
-                hex::decode(hex).map_err(|e| format!("bad payload_hex {hex:?}: {e}"))
-            } else {
-                Err(format!("dump line without a payload: {line}"))
+            match value.get("payload") {
+                Some(payload) => Ok(crate::common::data_bytes(payload)),
+                None => Err(format!("dump line without a payload: {line}")),
             }
         })
         .collect()
 }
 
-/// For the recover oracle: the log and its sidecars in `dir`, by name.
+/// For the recover oracle: the log and its sidecars (in `dir/.durable-recovered/`), by name.
 fn sidecar_files(dir: &Path, oracle: &Oracle) -> Option<BTreeMap<String, Vec<u8>>> {
     let Oracle::Recover { log } = oracle else {
         return None;
     };
-    let prefix = format!("{log}.discarded-");
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).expect("list directory") {
-        let name = entry
-            .expect("directory entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        if name == *log || name.starts_with(&prefix) {
-            let bytes = std::fs::read(dir.join(&name)).expect("read log or sidecar");
-            files.insert(name, bytes);
+    files.insert(
+        log.clone(),
+        std::fs::read(dir.join(log)).expect("read the log"),
+    );
+    let side_dir = dir.join(common::SIDECAR_DIR);
+    if let Ok(entries) = std::fs::read_dir(&side_dir) {
+        let prefix = format!("{log}.");
+        for entry in entries {
+            let name = entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".durable-sidecar") {
+                let bytes = std::fs::read(side_dir.join(&name)).expect("read a sidecar");
+                files.insert(
+                    format!("{}/{name}", common::SIDECAR_DIR),
+                    common::parse_sidecar(&bytes).0,
+                );
+            }
         }
     }
     Some(files)
@@ -451,8 +494,30 @@ fn judge(
                 recover,
                 verify_after,
                 records,
+                append,
+                verify_final,
+                final_records,
             },
         ) => {
+            // The journey goes on after recover: an append works, and the log is then what
+            // recover kept plus the new record.
+            if append.code != Some(0) {
+                v.push(append.show("durable log append after recover"));
+            }
+            if verify_final.code != Some(0) {
+                v.push(verify_final.show("log verify after recover and append"));
+            }
+            if let (Ok(kept), Ok(last)) = (records, final_records) {
+                let mut want = kept.clone();
+                want.push(JOURNEY_RECORD.as_bytes().to_vec());
+                if *last != want {
+                    v.push(format!(
+                        "after recover and append the log holds {} records, not the {} kept plus the new one",
+                        last.len(),
+                        kept.len()
+                    ));
+                }
+            }
             if !matches!(verify_before.code, Some(0 | 1)) {
                 v.push(verify_before.show("log verify before recover"));
             }
@@ -490,15 +555,17 @@ fn judge(
             }
             let reference = reference.expect("a reference for the recover oracle");
             // A rerun that finds other bytes in the tail than the first sidecar holds (the
-            // crash let part of the cut reach the disk) keeps them in `LOG.discarded-P.N` instead
-            // of overwriting: by design (FORMAT.md), and no byte is lost. Those extra
+            // crash let part of the cut reach the disk) keeps them in `LOG.P.N.durable-sidecar`
+            // instead of overwriting: by design (FORMAT.md), and no byte is lost. Those extra
             // sidecars are allowed; everything else must match.
             let files: BTreeMap<String, Vec<u8>> = files
                 .iter()
                 .filter(|(name, _)| {
                     !reference.keys().any(|r| {
-                        name.strip_prefix(r.as_str())
+                        r.strip_suffix(".durable-sidecar")
+                            .and_then(|stem| name.strip_prefix(stem))
                             .and_then(|rest| rest.strip_prefix('.'))
+                            .and_then(|rest| rest.strip_suffix(".durable-sidecar"))
                             .is_some_and(|n| n.parse::<u32>().is_ok())
                     })
                 })

@@ -188,6 +188,51 @@ fn log_append(existing: bool, len: usize, extra: &[&str], label: &str) -> Scenar
     }
 }
 
+/// One `durable log append` fed lines through a pipe in three bursts with pauses between them,
+/// so that it commits three groups (each one write and one flush) in one invocation, on a log
+/// that holds two records. Its records are owed only once it exited 0 (the oracle does not
+/// credit the groups one by one: a weaker promise than the real one, still checked whole).
+fn log_append_streamed(len: usize) -> Scenario {
+    // One line each: the records' own newlines would split them.
+    let line = |i: usize| {
+        record(i, len)
+            .iter()
+            .map(|b| if *b == b'\n' { b' ' } else { *b })
+            .collect::<Vec<u8>>()
+    };
+    let before = vec![line(0), line(1)];
+    let bursts = [
+        vec![line(20), line(21)],
+        vec![line(22)],
+        vec![line(23), line(24), line(25)],
+    ];
+    let script = "(printf '%s\\n' \"$1\" \"$2\"; sleep 0.3; printf '%s\\n' \"$3\"; sleep 0.3; \
+         printf '%s\\n' \"$4\" \"$5\" \"$6\") | \"$0\" log append l.log"
+        .to_string();
+    let mut args = vec!["-c".to_string(), script];
+    args.push(common::durable_path().display().to_string());
+    for r in bursts.iter().flatten() {
+        args.push(String::from_utf8(r.clone()).expect("text records"));
+    }
+    let setup_before = before.clone();
+    Scenario {
+        command: "durable log append",
+        strategy: "-",
+        case: format!("log with 2 records, 6 {len}-byte lines streamed in 3 groups"),
+        setup: Box::new(move |root| append_untraced(root, "l.log", &setup_before)),
+        program: PathBuf::from("sh"),
+        args,
+        stdin: Vec::new(),
+        oracle: Oracle::Log {
+            log: "l.log".into(),
+            before,
+            appends: vec![bursts.concat()],
+        },
+        edit: None,
+        note: "",
+    }
+}
+
 /// `durable recover l.log` on a log of three records followed by a torn fourth (cut 500 bytes
 /// short, so the tail spans a 4 KiB boundary).
 fn recover_torn_tail() -> Scenario {
@@ -441,6 +486,7 @@ fn log_append_keeps_a_prefix_with_every_acknowledged_record() {
     let mut scenarios = vec![
         (log_append(false, RECORD_LEN, &[], ""), Expect::Clean),
         (log_append(true, RECORD_LEN, &[], ""), Expect::Clean),
+        (log_append_streamed(RECORD_LEN), Expect::Clean),
     ];
     if full() {
         scenarios.extend([

@@ -1,6 +1,8 @@
-//! Files of the Go `aof` package: the outcomes (empty, tail, checkpoint, corrupted), dump
-//! (segments between magics, hex by default), damage after the last checkpoint at every
-//! position (recover zero-fills it, keeping the file's size), and what cannot be checked.
+//! Files of the Go `aof` package: the outcomes (empty, tail, checkpoint, corrupted) as the
+//! package's `RecoverWithMagic` reports them, dump (the data as one segment, hex by default), and
+//! the damage the package's crashes and misuse leave, each at every position: a write cut short
+//! (no magic at all: corrupted, refused), junk after a finished file (zero-filled back to the
+//! checkpoint, keeping the size), garbage in the zero fill; and what cannot be checked.
 
 use std::fs;
 
@@ -8,8 +10,8 @@ use super::*;
 use crate::common::{Cases, Env};
 
 /// Guards: a clean aof ending in the tail magic: verify reports outcome tail, the logical end
-/// (the tail magic's offset), the tail and checkpoint offsets, one record per segment, format
-/// aof and no checksum; in text, "aof, tail at O".
+/// and the package's Tail (the tail magic's offset), no checkpoint, one segment, format aof and
+/// no checksum; in text, "aof, tail magic at O". The file is any size the package grows it to.
 #[test]
 fn tail_outcome() {
     let env = Env::new();
@@ -22,86 +24,64 @@ fn tail_outcome() {
     assert_eq!(v["format"], "aof", "{v}");
     assert!(v["checksum"].is_null(), "{v}");
     assert_eq!(v["outcome"], "tail", "{v}");
-    assert_eq!(v["logical_end"], a.logical_end, "{v}");
-    assert_eq!(v["tail"], a.tail.expect("tail"), "{v}");
-    // "checkpoint" is the checkpoint the outcome rests on: none for a tail outcome.
-    let ck = a.checkpoint.expect("checkpoint");
-    assert!(
-        v["checkpoint"].is_null() || v["checkpoint"] == ck || v["checkpoint"] == ck + 8,
-        "last checkpoint {ck}: {v}"
-    );
-    assert_eq!(v["records"], a.segments.len(), "{v}");
+    assert_eq!(v["logical_end"], a.magic, "{v}");
+    assert_eq!(v["tail"], a.magic, "{v}");
+    assert!(v["checkpoint"].is_null(), "{v}");
+    assert_eq!(v["records"], 1, "{v}");
     assert_eq!(v["bytes"], AOF_SIZE, "{v}");
     assert_eq!(v["defect_count"], 0, "{v}");
 
     let r = go(&env, &["log", "verify", s(&path)]);
     assert_eq!(r.code, 0, "{}", show(&r));
     assert!(
-        r.out().contains(&format!("{}: clean", s(&path))),
-        "{}",
-        show(&r)
-    );
-    assert!(
-        r.out().contains("(aof, tail") && r.out().contains(&format!(" at {})", a.logical_end)),
+        r.out().contains(&format!("{}: clean", s(&path)))
+            && r.out()
+                .contains(&format!("(aof, tail magic at {})", a.magic)),
         "{}",
         show(&r)
     );
     let r = go(&env, &["log", "verify", "-q", s(&path)]);
     assert_eq!((r.code, r.stdout.len()), (0, 0), "{}", show(&r));
+
+    // Grown past a page by Geometry.Next: not a page multiple, still detected.
+    let grown = aof_grown(300);
+    let path = env.write("grown.aof", &grown.bytes);
+    let (code, v) = verify(&env, &path, &[]);
+    assert_eq!((code, &v["outcome"]), (0, &Value::from("tail")), "{v}");
+    assert_eq!(v["tail"], grown.magic, "{v}");
 }
 
-/// Guards: an aof whose last non-zero bytes are a checkpoint magic: outcome checkpoint, logical
-/// end after that magic, no tail; one whose writes never checkpointed: outcome tail, one
-/// segment.
+/// Guards: a finished file (`Finish`: the checkpoint magic replaces the tail magic, the file is
+/// cut to its exact size): outcome checkpoint, logical end and Tail after the magic, Checkpoint
+/// at it, one segment ending with it; an unfinished file trimmed to its logical size is tail.
 #[test]
-fn checkpoint_outcome_and_no_checkpoints() {
+fn checkpoint_outcome() {
     let env = Env::new();
-    let a = aof(
-        &[
-            Op::Write(b"one"),
-            Op::Checkpoint,
-            Op::Write(b"two"),
-            Op::Checkpoint,
-        ],
-        AOF_SIZE,
-    );
+    let a = aof(&[b"one", b"two"], true);
+    assert_eq!(a.bytes.len(), a.magic + 8, "Finish cuts to the exact size");
     let path = env.write("ck.aof", &a.bytes);
     let (code, v) = verify(&env, &path, &[]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["outcome"], "checkpoint", "{v}");
-    assert_eq!(v["logical_end"], a.logical_end, "{v}");
-    assert!(v["tail"].is_null(), "{v}");
-    assert_eq!(v["records"], 2, "{v}");
+    assert_eq!(v["logical_end"], a.magic + 8, "{v}");
+    assert_eq!(v["tail"], a.magic + 8, "{v}");
+    assert_eq!(v["checkpoint"], a.magic, "{v}");
+    assert_eq!(v["records"], 1, "{v}");
     let (r, objs) = dump(&env, &path, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(
-        payloads_of(&objs),
-        vec![b"one".to_vec(), b"two".to_vec()],
-        "{}",
-        show(&r)
-    );
-    assert!(
-        objs.iter().all(|o| o["ends_with"] == "checkpoint"),
-        "{objs:?}"
-    );
+    assert_eq!(payloads_of(&objs), vec![b"onetwo".to_vec()], "{}", show(&r));
+    assert_eq!(objs[0]["ends_with"], "checkpoint", "{objs:?}");
+    assert_eq!(objs[0]["magic_offset"], a.magic, "{objs:?}");
 
-    let a = aof(&[Op::Write(b"just"), Op::Write(b" writes")], 512);
-    let path = env.write("plain.aof", &a.bytes);
-    let (code, v) = verify(&env, &path, &[]);
-    assert_eq!(code, 0, "{v}");
-    assert_eq!(v["outcome"], "tail", "{v}");
-    assert_eq!(v["logical_end"], 11, "{v}");
-    assert!(v["checkpoint"].is_null(), "{v}");
-    assert_eq!(v["records"], 1, "{v}");
-
-    // Trimmed to its logical size (no zero fill at all) is the same.
-    let path = env.write("trim.aof", &a.bytes[..a.logical_end + 8]);
+    let a = aof(&[b"just", b" writes"], false);
+    let path = env.write("trim.aof", &a.bytes[..a.magic + 8]);
     let (code, v) = verify(&env, &path, &[]);
     assert_eq!((code, &v["outcome"]), (0, &Value::from("tail")), "{v}");
+    assert_eq!(v["logical_end"], 11, "{v}");
 }
 
 /// Guards: an empty file and an all-zero file named as aof are outcome empty (clean, no
-/// records); neither is detected without the flag.
+/// records, Tail 0); neither is detected without the flag.
 #[test]
 fn empty_outcome() {
     let env = Env::new();
@@ -114,6 +94,7 @@ fn empty_outcome() {
         assert_eq!(code, 0, "{name}: {v}");
         assert_eq!(v["status"], "clean", "{name}: {v}");
         assert_eq!(v["outcome"], "empty", "{name}: {v}");
+        assert_eq!(v["tail"], 0, "{name}: {v}");
         assert_eq!(v["records"], 0, "{name}: {v}");
         let (r, objs) = dump(&env, &path, &["--log-format", "aof"]);
         assert_eq!((r.code, objs.len()), (0, 0), "{name}: {}", show(&r));
@@ -126,26 +107,28 @@ fn empty_outcome() {
     }
 }
 
-/// Guards: dump of an aof: hex by default, one record per segment between magics (payload
-/// excludes the magics; JSON ends_with and magic_offset), raw joins the segments, text shows
-/// them; --follow is refused with one sentence.
+/// Guards: dump of an aof: hex by default, the data as one segment (the magic excluded; JSON
+/// ends_with and magic_offset), even when the data holds a checkpoint magic's bytes (in this
+/// version of the package only `Finish` writes one, at the end); raw and text show the data;
+/// --follow is refused with one sentence.
 #[test]
-fn dump_segments() {
+fn dump_one_segment() {
     let env = Env::new();
-    let a = aof_standard();
+    let a = aof(&[b"alpha-", &CKPT, b"-omega"], false);
     let path = env.write("data.aof", &a.bytes);
     let (r, objs) = dump(&env, &path, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(objs.len(), a.segments.len(), "{}", show(&r));
-    for (i, (v, (payload, offset, ends, magic))) in objs.iter().zip(&a.segments).enumerate() {
-        assert_eq!(v["index"], i, "{v}");
-        assert_eq!(payload_of(v), *payload, "{v}");
-        assert_eq!(v["offset"], *offset, "{v}");
-        assert_eq!(v["length"], payload.len(), "{v}");
-        assert_eq!(v["ends_with"], *ends, "{v}");
-        assert_eq!(v["magic_offset"], *magic, "{v}");
-    }
+    assert_eq!(objs.len(), 1, "{}", show(&r));
+    assert_eq!(payload_of(&objs[0]), a.data, "{}", objs[0]);
+    assert_eq!(objs[0]["offset"], 0);
+    assert_eq!(objs[0]["length"], a.data.len());
+    assert_eq!(objs[0]["ends_with"], "tail");
+    assert_eq!(objs[0]["magic_offset"], a.magic);
+    let (code, v) = verify(&env, &path, &[]);
+    assert_eq!((code, &v["checkpoint"]), (0, &Value::from(6)), "{v}");
 
+    let a = aof_standard();
+    let path = env.write("std.aof", &a.bytes);
     let default = go(&env, &["log", "dump", s(&path)]);
     let hex = go(&env, &["log", "dump", "--format", "hex", s(&path)]);
     assert_eq!(default.code, 0, "{}", show(&default));
@@ -159,93 +142,194 @@ fn dump_segments() {
         show(&hex)
     );
     assert!(
-        !hex.out().contains("2c db 1f f2"),
-        "magics are not payload: {}",
+        !hex.out().contains("aa 24 75 54"),
+        "the magic is not payload: {}",
         show(&hex)
     );
-
     let r = go(&env, &["log", "dump", "--format", "text", s(&path)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
     assert!(r.out().contains("delta-epsilon"), "{}", show(&r));
     let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
-    assert_eq!(
-        r.stdout,
-        b"alpha-beta\ngamma\ndelta-epsilon",
-        "{}",
-        show(&r)
-    );
+    assert_eq!(r.stdout, b"alpha-betagammadelta-epsilon\n", "{}", show(&r));
 
     let before = snapshot(env.dir.path());
     let mut cmd = durable_cmd(&env);
     cmd.args(["log", "dump", "--follow", s(&path)]);
     let r = run_bounded(cmd, "--follow on an aof");
-    assert_one_line_error(&r, "data.aof", "--follow on an aof");
+    assert_one_line_error(&r, "std.aof", "--follow on an aof");
     assert_unchanged(&env, &before, "--follow refused");
 }
 
-/// Whether detection takes a torn aof for one: only a preallocated-looking file (whole 4 KiB
-/// pages, a zero last byte), so that a binary merely holding the checkpoint magic's bytes is
-/// never recovered as an aof.
-fn torn_detected(bytes: &[u8]) -> bool {
-    bytes.len().is_multiple_of(4096) && bytes.last() == Some(&0)
-}
-
-/// Check the torn aof `damaged` (derived from a file whose last checkpoint ends at `ck_end`):
-/// verify says torn tail (no-magic at the checkpoint's end, outcome checkpoint); recover
-/// zero-fills from there to the last non-zero byte with those bytes in the sidecar, keeping the
-/// size; the result is clean (checkpoint) and a second recover changes nothing. It is detected
-/// only if it looks preallocated ([`torn_detected`]); otherwise it is "not a log" and every
-/// command is given `--log-format aof`.
-fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8], ck_end: usize, records: usize) {
-    let path = env.write(rel, damaged);
-    let last = last_nonzero(damaged).expect("non-zero");
-    let flag: &[&str] = if torn_detected(damaged) {
+/// Check a file whose outcome is `corrupted` (no magic at the end, no checkpoint magic before):
+/// detected when it has the shape a crash leaves (`detected`), otherwise named; verify says
+/// corrupt with the package's Tail, recover refuses and changes nothing (also with --dry-run),
+/// --force zero-fills from 0 keeping the size (the sidecar holds the bytes) and leaves an
+/// empty aof, which a second forced recover leaves alone.
+fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: bool) {
+    let path = env.write(rel, bytes);
+    let (outcome, _, tail) = recover_with_magic(bytes);
+    assert_eq!(outcome, "corrupted", "{case}: fixture");
+    let flag: &[&str] = if detected {
         &[]
     } else {
         let r = go(env, &["log", "verify", s(&path)]);
-        assert_eq!(
-            r.code,
-            2,
-            "{case}: not preallocated-looking, not detected: {}",
-            show(&r)
-        );
-        assert!(says_not_a_log(&r.stderr), "{case}: {}", show(&r));
+        assert_eq!(r.code, 2, "{case}: not detected: {}", show(&r));
         &["--log-format", "aof"]
     };
     let (code, v) = verify(env, &path, flag);
+    assert_eq!(v["format"], "aof", "{case}: {v}");
+    assert_eq!(
+        (code, &v["status"]),
+        (3, &Value::from("corrupt")),
+        "{case}: {v}"
+    );
+    assert_eq!(v["outcome"], "corrupted", "{case}: {v}");
+    assert_eq!(v["tail"], tail, "{case}: the package's Tail: {v}");
+    assert_eq!(v["records"], 0, "{case}: the package opens nothing: {v}");
+    assert!(has_defect(&v, "no-magic", Some(0)), "{case}: {v}");
+
+    let before = snapshot(env.dir.path());
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = flag.to_vec();
+        args.extend_from_slice(extra);
+        let (r, _) = recover(env, &args, &[&path]);
+        assert_eq!(r.code, 3, "{case}: refused {extra:?}: {}", show(&r));
+        assert_unchanged(env, &before, &format!("{case}: recover {extra:?}"));
+    }
+    let mut forced = flag.to_vec();
+    forced.push("--force");
+    let (r, _) = recover(env, &forced, &[&path]);
+    assert_eq!(r.code, 0, "{case}: forced: {}", show(&r));
+    let now = fs::read(&path).expect("read");
+    assert_eq!(
+        now,
+        vec![0u8; bytes.len()],
+        "{case}: zero-filled, size kept"
+    );
+    let side = sidecar(&path, 0);
+    assert_eq!(
+        read_sidecar(&side).expect("sidecar"),
+        &bytes[..tail],
+        "{case}: the sidecar"
+    );
+    let (code, v) = verify(env, &path, &["--log-format", "aof"]);
+    assert_eq!(
+        (code, &v["outcome"]),
+        (0, &Value::from("empty")),
+        "{case}: {v}"
+    );
+    let before = snapshot(env.dir.path());
+    let (r, _) = recover(env, &["--log-format", "aof", "--force"], &[&path]);
+    assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+    assert_unchanged(env, &before, &format!("{case}: second recover"));
+    fs::remove_file(&path).expect("rm");
+    fs::remove_file(&side).expect("rm sidecar");
+}
+
+/// Guards: a crash in the middle of a write (issue: durable said "not a log"), at every byte:
+/// the write's data overwrites the previous tail magic and its own is never written, so there
+/// is no magic at all. The package says corrupted, Tail one past the last non-zero byte; durable
+/// detects the file (a page, data, then the zeros where the tail magic was to go) and says the
+/// same, and recover never zero-fills without --force (the package trusts nothing in it).
+#[test]
+fn write_cut_short_at_every_byte_is_corrupted() {
+    let env = Env::new();
+    let before_write: [&[u8]; 2] = [b"first write;", b"second write;"];
+    let prev = aof(&before_write, false);
+    let last: &[u8] = b"the write that was cut short";
+    let mut cases = Cases::default();
+    for k in 0..=last.len() {
+        cases.check(|| {
+            let bytes = cut_short(&prev, last, k);
+            let case = format!("write cut after {k} bytes");
+            if k == 0 {
+                // Nothing copied yet: the previous write's tail magic still stands.
+                let path = env.write("k0.aof", &bytes);
+                let (code, v) = verify(&env, &path, &[]);
+                assert_eq!((code, &v["tail"]), (0, &Value::from(prev.magic)), "{v}");
+                return;
+            }
+            check_corrupted(&env, &case, &format!("k{k}.aof"), &bytes, true);
+        });
+    }
+    // The write's data complete, its tail magic not yet written.
+    cases.check(|| {
+        let bytes = cut_short(&prev, last, last.len());
+        check_corrupted(&env, "data complete, no magic", "full.aof", &bytes, true);
+    });
+    // A file grown past its first page (the corpus's selfkill.aof: not a page multiple), its
+    // last write cut short.
+    let grown = aof_grown(400);
+    for k in [1, 7, 8, 9, last.len()] {
+        cases.check(|| {
+            let bytes = cut_short(&grown, last, k);
+            check_corrupted(
+                &env,
+                &format!("grown, cut after {k}"),
+                &format!("g{k}.aof"),
+                &bytes,
+                true,
+            );
+        });
+    }
+    // The corpus's tail_zeroed.aof: the tail magic of a closed file zeroed.
+    cases.check(|| {
+        let a = aof_standard();
+        let mut bytes = a.bytes.clone();
+        bytes[a.magic..a.magic + 8].fill(0);
+        check_corrupted(&env, "tail magic zeroed", "tz.aof", &bytes, true);
+    });
+    cases.assert_all_passed("formats::aof::write_cut_short_at_every_byte_is_corrupted");
+}
+
+/// Check a file whose outcome is the package's checkpoint found by searching back (durable's
+/// torn tail): verify says torn tail at the checkpoint's end (no-magic), outcome checkpoint;
+/// recover zero-fills from there to the last non-zero byte with those bytes in the sidecar,
+/// keeping the size; the result is a finished file the package reads as checkpoint (verify
+/// clean, detected), and a second recover changes nothing.
+fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8]) {
+    let path = env.write(rel, damaged);
+    let (outcome, checkpoint, tail) = recover_with_magic(damaged);
+    assert_eq!(outcome, "checkpoint", "{case}: fixture");
+    let ck = checkpoint.expect("checkpoint");
+    let last = last_nonzero(damaged).expect("non-zero");
+    let (code, v) = verify(env, &path, &[]);
     assert_eq!(v["format"], "aof", "{case}: detected: {v}");
     check_report(
         case,
         &(code, v.clone()),
         "torn-tail",
-        records,
-        ck_end,
-        Some(("no-magic", ck_end)),
+        1,
+        tail,
+        Some(("no-magic", tail)),
     );
     assert_eq!(v["outcome"], "checkpoint", "{case}: {v}");
-    assert_eq!(v["logical_end"], ck_end, "{case}: {v}");
+    assert_eq!(
+        (&v["checkpoint"], &v["tail"]),
+        (&Value::from(ck), &Value::from(tail))
+    );
 
-    let (r, objs) = recover(env, flag, &[&path]);
+    let (r, objs) = recover(env, &[], &[&path]);
     assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
     assert_eq!(objs[0]["format"], "aof", "{case}: {}", show(&r));
     let now = fs::read(&path).expect("read");
     assert_eq!(now.len(), damaged.len(), "{case}: the file keeps its size");
     let mut want = damaged.to_vec();
-    want[ck_end..=last].fill(0);
+    want[tail..=last].fill(0);
     assert!(
         now == want,
-        "{case}: zero-filled from {ck_end} to {last}, nothing else"
+        "{case}: zero-filled from {tail} to {last}, nothing else"
     );
     assert_eq!(
-        fs::read(sidecar(&path, ck_end)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
-        &damaged[ck_end..=last],
+        read_sidecar(&sidecar(&path, tail)).unwrap_or_else(|e| panic!("{case}: sidecar: {e}")),
+        &damaged[tail..=last],
         "{case}: the sidecar holds the overwritten bytes"
     );
+    assert_eq!(recover_with_magic(&now), ("checkpoint", Some(ck), tail));
     let (code, v) = verify(env, &path, &[]);
     assert_eq!(
         (code, &v["outcome"]),
         (0, &Value::from("checkpoint")),
-        "{case}: after (ends with a checkpoint magic: detected): {v}"
+        "{case}: after: {v}"
     );
     let before = snapshot(env.dir.path());
     let (r, _) = recover(env, &[], &[&path]);
@@ -253,149 +337,75 @@ fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8], ck_end: usize, r
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
-/// Guards: every torn write after the last checkpoint (each prefix of the last write and its
-/// tail magic) is a torn tail at the checkpoint's end, recovered by zero-filling with a sidecar.
+/// Guards: junk after a finished file (the corpus's finish_plus_garbage.aof; issue: "not a log"
+/// without the flag), of every length up to a sector: detected, a torn tail at the end of the
+/// checkpoint magic, and recover restores what the package then reads as checkpoint.
 #[test]
-fn torn_last_write_at_every_length() {
+fn junk_after_a_finished_file_at_every_length() {
     let env = Env::new();
-    let a = aof_standard();
-    let ck_end = a.checkpoint.expect("ck") + 8;
-    let end = a.logical_end + 8;
+    let a = aof(&[b"some data", b", then Finish"], true);
     let mut cases = Cases::default();
-    for cut in ck_end + 1..end {
+    for n in (1..=16).chain([100, 255, 511]) {
         cases.check(|| {
-            let damaged = padded(&a.bytes[..cut], AOF_SIZE);
+            let junk: Vec<u8> = (0..n).map(|i| (i % 251 + 1) as u8).collect();
+            let damaged = [a.bytes.clone(), junk].concat();
             check_torn(
                 &env,
-                &format!("last write torn at {cut}"),
-                &format!("t{cut}.aof"),
+                &format!("{n} junk bytes"),
+                &format!("j{n}.aof"),
                 &damaged,
-                ck_end,
-                2,
             );
         });
     }
-    cases.assert_all_passed("formats::aof::torn_last_write_at_every_length");
+    cases.assert_all_passed("formats::aof::junk_after_a_finished_file_at_every_length");
 }
 
-/// Guards: a non-zero byte anywhere after the tail magic (in the zero fill) hides the tail: a
-/// torn tail at the last checkpoint's end, recovered as above (the data after the checkpoint is
-/// lost, as with the package's own recovery).
+/// Guards: a write cut short in a file whose data holds a checkpoint magic's bytes: the package
+/// lands on them (checkpoint outcome), and so does durable (torn tail there), at every cut.
 #[test]
-fn garbage_after_the_tail_at_every_position() {
+fn write_cut_short_after_checkpoint_bytes_in_the_data() {
     let env = Env::new();
-    let a = aof_standard();
-    let ck_end = a.checkpoint.expect("ck") + 8;
-    let end = a.logical_end + 8;
-    let positions: Vec<usize> = (end..end + 80)
-        .chain([1000, 2047, 2048, AOF_SIZE - 1])
-        .collect();
+    let prev = aof(&[b"data with ", &CKPT, b" inside"], false);
+    let last: &[u8] = b"the next write";
     let mut cases = Cases::default();
-    for p in positions {
-        for garbage in [0x01u8, 0xaa] {
-            cases.check(|| {
-                let mut damaged = a.bytes.clone();
-                damaged[p] = garbage;
-                check_torn(
-                    &env,
-                    &format!("byte {garbage:#x} at {p}"),
-                    &format!("g{p}-{garbage}.aof"),
-                    &damaged,
-                    ck_end,
-                    2,
-                );
-            });
-        }
-    }
-    // The next write torn over the previous write's tail magic: "delta-" + TAIL was complete,
-    // then "epsilon" overwrote only the first k bytes of that magic.
-    for k in 1..8 {
+    for k in 1..=last.len() {
         cases.check(|| {
-            let mut damaged = a.bytes[..ck_end].to_vec();
-            damaged.extend_from_slice(b"delta-");
-            damaged.extend_from_slice(&b"epsilon"[..k]);
-            damaged.extend_from_slice(&TAIL[k..]);
-            let damaged = padded(&damaged, AOF_SIZE);
+            let bytes = cut_short(&prev, last, k);
             check_torn(
                 &env,
-                &format!("write torn over the tail after {k} bytes"),
-                &format!("w{k}.aof"),
-                &damaged,
-                ck_end,
-                2,
+                &format!("cut after {k}"),
+                &format!("c{k}.aof"),
+                &bytes,
             );
         });
     }
-    // A partial tail magic written over the zeros after a complete one.
-    cases.check(|| {
-        let mut damaged = a.bytes.clone();
-        damaged[end..end + 5].copy_from_slice(&TAIL[..5]);
-        check_torn(&env, "partial second tail", "pt.aof", &damaged, ck_end, 2);
-    });
-    cases.assert_all_passed("formats::aof::garbage_after_the_tail_at_every_position");
+    cases.assert_all_passed("formats::aof::write_cut_short_after_checkpoint_bytes_in_the_data");
 }
 
-/// Guards: no magic anywhere (needs --log-format aof: not detected) is "corrupted" (exit 3);
-/// recover refuses it and changes nothing; --force zero-fills from 0 (sidecar .discarded-0),
-/// keeping the size, leaving an empty aof. The same for a torn first write (no checkpoint to
-/// fall back to).
+/// Guards: a non-zero byte in the zero fill after a good tail magic hides it: the package says
+/// corrupted (Tail after that byte), and so does durable, detecting the file while the zeros
+/// where a tail magic would go are there (not in the last 8 bytes); recover refuses.
 #[test]
-fn no_magic_is_corrupted() {
+fn garbage_in_the_zero_fill_is_corrupted() {
     let env = Env::new();
-    let standard = aof_standard();
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "data without magic",
-            padded(b"some data the writer never finished", AOF_SIZE),
-        ),
-        ("torn first write", padded(&standard.bytes[..4], AOF_SIZE)),
-        (
-            "torn first checkpoint",
-            padded(&standard.bytes[..10 + 3], AOF_SIZE),
-        ),
-    ];
-    for (case, bytes) in cases {
-        let path = env.write("c.aof", &bytes);
-        let last = last_nonzero(&bytes).expect("non-zero");
-        let r = go(&env, &["log", "verify", s(&path)]);
-        assert_eq!(
-            r.code,
-            2,
-            "{case}: not detected without the flag: {}",
-            show(&r)
-        );
-        let (code, v) = verify(&env, &path, &["--log-format", "aof"]);
-        assert_eq!(code, 3, "{case}: {v}");
-        assert_eq!(v["status"], "corrupt", "{case}: {v}");
-        assert_eq!(v["outcome"], "corrupted", "{case}: {v}");
-        assert!(has_defect(&v, "no-magic", None), "{case}: {v}");
-
-        let before = snapshot(env.dir.path());
-        let (r, _) = recover(&env, &["--log-format", "aof"], &[&path]);
-        assert_eq!(r.code, 3, "{case}: refused: {}", show(&r));
-        assert_unchanged(&env, &before, case);
-
-        let (r, _) = recover(&env, &["--log-format", "aof", "--force"], &[&path]);
-        assert_eq!(r.code, 0, "{case}: forced: {}", show(&r));
-        let now = fs::read(&path).expect("read");
-        assert_eq!(
-            now,
-            vec![0u8; bytes.len()],
-            "{case}: zero-filled, size kept"
-        );
-        assert_eq!(
-            fs::read(sidecar(&path, 0)).expect("sidecar"),
-            &bytes[..=last],
-            "{case}"
-        );
-        let (code, v) = verify(&env, &path, &["--log-format", "aof"]);
-        assert_eq!(
-            (code, &v["outcome"]),
-            (0, &Value::from("empty")),
-            "{case}: {v}"
-        );
-        fs::remove_file(sidecar(&path, 0)).expect("rm");
+    let a = aof_standard();
+    let end = a.magic + 8;
+    let mut cases = Cases::default();
+    for p in (end..end + 24).chain([1000, 2048, AOF_SIZE - 9, AOF_SIZE - 8, AOF_SIZE - 1]) {
+        cases.check(|| {
+            let mut damaged = a.bytes.clone();
+            damaged[p] = 0x5a;
+            let detected = AOF_SIZE - (p + 1) >= 8;
+            check_corrupted(
+                &env,
+                &format!("a byte at {p}"),
+                &format!("g{p}.aof"),
+                &damaged,
+                detected,
+            );
+        });
     }
+    cases.assert_all_passed("formats::aof::garbage_in_the_zero_fill_is_corrupted");
 }
 
 /// Guards: the package defines no checksum, so damage inside the data before an intact tail
@@ -420,10 +430,8 @@ fn damage_inside_the_data_is_not_detectable() {
 #[test]
 fn dry_run_and_no_backup() {
     let env = Env::new();
-    let a = aof_standard();
-    let ck_end = a.checkpoint.expect("ck") + 8;
-    let mut bytes = a.bytes.clone();
-    bytes[3000] = 7;
+    let a = aof(&[b"finished data"], true);
+    let bytes = [a.bytes.clone(), b"junk".to_vec()].concat();
     let path = env.write("t.aof", &bytes);
     let before = snapshot(env.dir.path());
     let (r, objs) = recover(&env, &["--dry-run"], &[&path]);
@@ -434,7 +442,7 @@ fn dry_run_and_no_backup() {
     assert_eq!(r.code, 0, "{}", show(&r));
     assert!(sidecars_of(&path).is_empty(), "{:?}", sidecars_of(&path));
     let now = fs::read(&path).expect("read");
-    assert_eq!(now.len(), AOF_SIZE);
-    assert!(now[ck_end..].iter().all(|&b| b == 0));
-    assert_eq!(now[..ck_end], bytes[..ck_end]);
+    assert_eq!(now.len(), bytes.len());
+    assert_eq!(now[..a.bytes.len()], a.bytes[..]);
+    assert!(now[a.bytes.len()..].iter().all(|&b| b == 0));
 }

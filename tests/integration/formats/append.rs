@@ -1,6 +1,5 @@
-//! `log append --log-format lines` (and its alias `--format lines`): the bytes it writes are the
-//! seed notes' format, an existing lines log is appended to without the flag, and what it
-//! refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
+//! `log append --log-format lines`: the bytes it writes are the seed notes' format, an existing
+//! lines log is appended to without the flag, and what it refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
 //! cannot be appended to) leaves the file byte-identical.
 
 use std::fs;
@@ -39,7 +38,7 @@ fn seed_parse(bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Guards: `log append --log-format lines` and `--format lines` create a log whose bytes are
+/// Guards: `log append --log-format lines` creates a log whose bytes are
 /// exactly `ENTRY SP sha256hex LF` per record (entries with spaces, an empty one), which
 /// verify then detects as lines.
 #[test]
@@ -50,7 +49,8 @@ fn creates_the_seed_format() {
         .iter()
         .map(|e| std::str::from_utf8(e).expect("utf-8"))
         .collect();
-    for flag in ["--log-format", "--format"] {
+    {
+        let flag = "--log-format";
         let path = env.path(&format!("new{flag}.log"));
         let mut a = vec!["log", "append", "--sync", "none", flag, "lines", s(&path)];
         a.extend(&args);
@@ -188,8 +188,7 @@ fn refusals_change_nothing() {
     env.write("ok.log", &good);
     env.write("torn.log", &good[..good.len() - 7]);
     // As for native logs, append checks the tail: a damaged line with a torn tail after it is
-    // corruption (exit 3); a damaged last line is a torn tail (exit 1). Line 1 is the damaged one
-    // (a damaged first line keeps the file from being detected as lines).
+    // corruption (exit 3); a damaged last line is a torn tail (exit 1).
     let bounds = line_bounds(&LINE_ENTRIES);
     let mut bad = good.clone();
     bad[bounds[1]] ^= 1;
@@ -203,6 +202,7 @@ fn refusals_change_nothing() {
     last_bad[bounds[LINE_ENTRIES.len() - 1]] ^= 1;
     env.write("last-bad.log", &last_bad);
     env.write("multi.entry", b"one\ntwo");
+    env.write("notes.txt", b"shopping list\nmilk\neggs\n");
     env.write("seg/0.store", store(&STORE_RECORDS));
     env.write("seg/0.index", index_for(&STORE_RECORDS));
     env.write("data.aof", aof_standard().bytes);
@@ -216,12 +216,6 @@ fn refusals_change_nothing() {
         (
             "LF in an argument, new log",
             vec!["--log-format", "lines", "new.log", "b\nc"],
-            b"",
-            2,
-        ),
-        (
-            "LF in an argument, alias",
-            vec!["--format", "lines", "new.log", "b\nc"],
             b"",
             2,
         ),
@@ -242,18 +236,6 @@ fn refusals_change_nothing() {
             "LF in --whole stdin, new log",
             vec!["--log-format", "lines", "--whole", "new.log"],
             b"x\ny",
-            2,
-        ),
-        (
-            "an entry over 16 MiB",
-            vec!["--log-format", "lines", "new.log", "--file", "big.entry"],
-            b"",
-            2,
-        ),
-        (
-            "an entry over 16 MiB, existing",
-            vec!["ok.log", "--file", "big.entry"],
-            b"",
             2,
         ),
         (
@@ -296,8 +278,14 @@ fn refusals_change_nothing() {
             3,
         ),
         (
-            "a corrupt first line, not detected",
+            "a corrupt first line and a torn tail, detected",
             vec!["first-bad.log", "a"],
+            b"",
+            3,
+        ),
+        (
+            "a text file named as lines",
+            vec!["--log-format", "lines", "notes.txt", "x"],
             b"",
             2,
         ),
@@ -340,6 +328,44 @@ fn refusals_change_nothing() {
     env.assert_no_leftovers();
 }
 
+/// Guards: durable appends entries of at most 16 MiB, to a lines log too (it reads longer
+/// ones): an entry over that is refused with a sentence that says so, and nothing is written
+/// (no new log, the existing one unchanged), whether the log is named as lines or detected.
+#[test]
+fn entry_over_16_mib_is_refused_saying_why() {
+    let env = Env::new();
+    env.write("ok.log", lines_log(&LINE_ENTRIES));
+    env.write("big.entry", vec![b'a'; (16 << 20) + 1]);
+    let before = snapshot(env.dir.path());
+    for args in [
+        &["--log-format", "lines", "new.log", "--file", "big.entry"][..],
+        &[
+            "--log-format",
+            "lines",
+            "ok.log",
+            "small",
+            "--file",
+            "big.entry",
+        ][..],
+        &["ok.log", "--file", "big.entry"][..],
+    ] {
+        let mut a = vec!["log", "append", "--sync", "none"];
+        a.extend_from_slice(args);
+        let r = go(&env, &a);
+        assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", show(&r));
+        assert!(
+            r.stderr.contains("16 MiB") && r.stderr.contains("big.entry"),
+            "{args:?}: says the limit: {}",
+            show(&r)
+        );
+        if args[0] == "--log-format" {
+            assert!(r.stderr.contains("lines log"), "{args:?}: {}", show(&r));
+        }
+        assert_unchanged(&env, &before, &format!("{args:?}"));
+    }
+}
+
 /// Guards: a lines append that fails mid-way (an entry with LF after good ones) appends
 /// nothing: all records of one invocation go in together or not at all.
 #[test]
@@ -348,11 +374,33 @@ fn one_bad_entry_appends_nothing() {
     let path = env.write("g.log", lines_log(&[b"zero"]));
     let r = run(
         &env,
-        &["log", "append", "--sync", "none", "-0", s(&path)],
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--atomic",
+            "-0",
+            s(&path),
+        ],
         b"one\0two\nthree\0four",
     );
     assert_eq!(r.code, 2, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), lines_log(&[b"zero"]));
+    // Streamed, the entries before the bad one are committed as they come (exit 5, stopped
+    // partway), and the message says so.
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", "-0", s(&path)],
+        b"one\0two\nthree\0four",
+    );
+    assert_eq!(r.code, 5, "{}", show(&r));
+    assert!(r.stderr.contains("1 record"), "{}", show(&r));
+    assert!(!r.stderr.contains("sequence numbers"), "{}", show(&r));
+    assert_eq!(
+        fs::read(&path).expect("read"),
+        lines_log(&[b"zero", b"one"])
+    );
 }
 
 /// Guards: 4 appenders at once on one lines log never interleave or lose a line: every line
@@ -496,4 +544,100 @@ fn append_after_damage_inside_the_last_lines_is_refused() {
     );
     assert_eq!(r.code, 3, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
+}
+
+/// Guards: a valid last line without its newline (the seed's verifier reads it; issue: durable
+/// called it a torn tail and recover dropped it): verify says it is clean and notes the missing
+/// newline, recover keeps it, and append writes the newline before the new lines (their offsets
+/// and --verify are those of the new lines). A one-line log of this shape is a log.
+#[test]
+fn append_terminates_an_unterminated_last_line() {
+    let env = Env::new();
+    for entries in [&[&b"only entry"[..]][..], &LINE_ENTRIES[..]] {
+        let full = lines_log(entries);
+        let path = env.write("u.log", &full[..full.len() - 1]);
+        let (code, v) = verify(&env, &path, &[]);
+        assert_eq!((code, &v["format"]), (0, &Value::from("lines")), "{v}");
+        assert_eq!(
+            (&v["records"], &v["unterminated"]),
+            (&Value::from(entries.len()), &Value::from(true)),
+            "{v}"
+        );
+        let r = go(&env, &["log", "verify", s(&path)]);
+        assert!(r.out().contains("no newline"), "{}", show(&r));
+        let before = snapshot(env.dir.path());
+        let (r, _) = recover(&env, &[], &[&path]);
+        assert_eq!(r.code, 0, "{}", show(&r));
+        assert_unchanged(&env, &before, "recover keeps a valid unterminated line");
+
+        let r = go(
+            &env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                "--verify",
+                "--print-offsets",
+                s(&path),
+                "next",
+                "and next",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", show(&r));
+        let mut want: Vec<&[u8]> = entries.to_vec();
+        want.extend([&b"next"[..], b"and next"]);
+        assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
+        let bounds = line_bounds(&want);
+        assert_eq!(
+            r.out().split_whitespace().collect::<Vec<_>>(),
+            vec![
+                bounds[entries.len()].to_string(),
+                bounds[entries.len() + 1].to_string()
+            ],
+            "{}",
+            show(&r)
+        );
+        let (code, v) = verify(&env, &path, &[]);
+        assert_eq!((code, &v["unterminated"]), (0, &Value::from(false)), "{v}");
+        fs::remove_file(&path).expect("rm");
+    }
+}
+
+/// Guards: a plain text file named as a lines log (issue: `log append --log-format lines
+/// notes.txt x` said "torn tail … run durable recover first", and following that advice,
+/// `recover --log-format lines notes.txt`, emptied the file): append, recover and verify say
+/// "notes.txt is not a lines log" (exit 2) and change nothing. Only `recover --force` cuts such
+/// a file, keeping its bytes in the sidecar.
+#[test]
+fn a_text_file_named_as_lines_is_not_a_lines_log() {
+    let env = Env::new();
+    let text = b"shopping list\nmilk\neggs and bread\n";
+    let path = env.write("notes.txt", text);
+    let before = snapshot(env.dir.path());
+    for args in [
+        &["log", "append", "--log-format", "lines", "notes.txt", "x"][..],
+        &["recover", "--log-format", "lines", "notes.txt"][..],
+        &["recover", "--dry-run", "--log-format", "lines", "notes.txt"][..],
+        &["log", "verify", "--log-format", "lines", "notes.txt"][..],
+        &["log", "dump", "--log-format", "lines", "notes.txt"][..],
+    ] {
+        let r = go(&env, args);
+        assert_one_line_error(&r, "notes.txt", &format!("{args:?}"));
+        assert!(
+            r.stderr.contains("notes.txt is not a lines log"),
+            "{args:?}: {}",
+            show(&r)
+        );
+        assert!(
+            !r.stderr.contains("recover"),
+            "{args:?}: no advice to recover: {}",
+            show(&r)
+        );
+    }
+    assert_unchanged(&env, &before, "a text file named as lines");
+    let (r, _) = recover(&env, &["--force", "--log-format", "lines"], &[&path]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(fs::read(&path).expect("read"), b"");
+    assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), text);
 }

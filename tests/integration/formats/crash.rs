@@ -12,9 +12,11 @@ use super::*;
 use crate::common::{Cases, Env, durable_path, fault_switch};
 
 /// The steps a recovery of a foreign log can take, in order (sidecar, then the file itself).
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 11] = [
+    "create-dir",
     "create-temp",
     "write-temp",
+    "metadata",
     "sync-temp",
     "close-temp",
     "rename",
@@ -35,21 +37,49 @@ fn damaged(env: &Env, dir: &str) {
         &format!("{dir}/0.index"),
         padded(&index_for(&STORE_RECORDS), INDEX_MAX),
     );
-    let mut a = aof_standard().bytes;
-    a[2500] = 0x42;
-    env.write(&format!("{dir}/data.aof"), &a);
+    env.write(&format!("{dir}/data.aof"), aof_torn().0);
 }
 
-/// The regular files of `dir` (name -> bytes), leaving out our temporary files.
+/// The regular files of `dir` (name -> bytes), leaving out our temporary files, and the
+/// sidecars kept for them (`sidecar NAME` -> the kept bytes: their trailer names the log by its
+/// absolute path, which differs from one directory to the next): those of the lines log and the
+/// aof in `dir/.durable-recovered/`, those of the proglog segment in
+/// `.durable-recovered/DIR/` beside `dir`.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(dir)
+    let mut out: BTreeMap<String, Vec<u8>> = fs::read_dir(dir)
         .expect("read_dir")
         .map(|e| e.expect("entry"))
         .filter(|e| e.file_type().expect("type").is_file())
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .filter(|(n, _)| !n.ends_with(".durable-tmp"))
         .map(|(n, p)| (n, fs::read(p).expect("read")))
-        .collect()
+        .collect();
+    for side_dir in sidecar_dirs(dir) {
+        let Ok(entries) = fs::read_dir(&side_dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".durable-sidecar") {
+                let bytes = fs::read(e.path()).expect("read sidecar");
+                out.insert(
+                    format!("sidecar {name}"),
+                    crate::common::parse_sidecar(&bytes).0,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Where the sidecars of the logs in `dir` go.
+fn sidecar_dirs(dir: &Path) -> [PathBuf; 2] {
+    [
+        dir.join(crate::common::SIDECAR_DIR),
+        dir.with_file_name(crate::common::SIDECAR_DIR)
+            .join(dir.file_name().expect("name")),
+    ]
 }
 
 /// Run `durable recover FILES…` in `dir` with `DURABLE_FAULT`, core dumps off.
@@ -87,7 +117,7 @@ fn crash_or_error_at_any_step_converges() {
     assert_eq!(r.code, 0, "uninterrupted recovery: {}", show(&r));
     let want = files(&env.path("reference"));
     assert!(
-        want.keys().filter(|n| n.contains(".discarded-")).count() >= 4,
+        want.keys().filter(|n| n.starts_with("sidecar ")).count() >= 4,
         "a sidecar for the lines log, the store, the index and the aof: {:?}",
         want.keys()
     );
@@ -129,8 +159,10 @@ fn crash_or_error_at_any_step_converges() {
                 for name in ["app.lines", "0.store", "0.index", "data.aof"] {
                     assert_eq!(got[name], want[name], "{case}: {name}");
                 }
-                let left: Vec<String> = fs::read_dir(&dir)
-                    .expect("read_dir")
+                let left: Vec<String> = std::iter::once(dir.clone())
+                    .chain(sidecar_dirs(&dir))
+                    .filter_map(|d| fs::read_dir(d).ok())
+                    .flatten()
                     .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
                     .filter(|n| n.ends_with(".durable-tmp"))
                     .collect();

@@ -73,25 +73,24 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     add("tail.aof.bin", &a.bytes, Format("aof", None));
     add(
         "tail-trimmed.bin",
-        &a.bytes[..a.logical_end + 8],
+        &a.bytes[..a.magic + 8],
         Format("aof", None),
     );
-    let ck = aof(&[Op::Write(b"x"), Op::Checkpoint], 512);
+    let ck = aof(&[b"x"], true);
     add("checkpoint.bin", &ck.bytes, Format("aof", None));
-    let mut torn = a.bytes.clone();
-    torn[4000] = 1;
-    add("torn.aof.bin", &torn, Format("aof", None));
-    // A torn aof is taken for one only when it looks preallocated (whole 4 KiB pages, zeros at
-    // the end): a binary that merely holds the checkpoint magic's bytes is not an aof.
-    let mut torn_odd = a.bytes[..3000].to_vec();
-    torn_odd[2999] = 1;
-    add("torn-odd-size.bin", &torn_odd, NotALog);
-    let mut torn_full = a.bytes.clone();
-    torn_full[4095] = 1;
-    add("torn-last-byte.bin", &torn_full, NotALog);
-    let mut binary = pseudo_random(5000, 77);
-    binary[1234..1242].copy_from_slice(&CKPT);
-    add("binary-with-checkpoint-bytes.bin", &binary, NotALog);
+    add("finished-plus-junk.bin", &aof_torn().0, Format("aof", None));
+    // A write cut short (no magic at all): a page, data, then the zeros where the tail magic
+    // was to go.
+    let mut cut = a.bytes.clone();
+    cut[a.magic..a.magic + 8].copy_from_slice(b"cut shor");
+    add("write-cut-short.bin", &cut, Format("aof", None));
+    // An aof file whose data is a lines log: the magic at the end decides.
+    let holding_lines = aof(&[&lines_log(&LINE_ENTRIES)], false);
+    add(
+        "aof-holding-lines.bin",
+        &holding_lines.bytes,
+        Format("aof", None),
+    );
     let mut binary = pseudo_random(8192, 78);
     binary[100..108].copy_from_slice(&CKPT);
     binary[5000..].fill(0);
@@ -100,6 +99,36 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
         &binary,
         Format("aof", None),
     );
+    // Look-alikes: a binary that merely holds a magic's bytes, data without the zeros a crash
+    // leaves or shorter than a page, files of other formats that end in zeros.
+    let mut binary = pseudo_random(5000, 77);
+    binary[1234..1242].copy_from_slice(&CKPT);
+    add("binary-with-checkpoint-bytes.bin", &binary, NotALog);
+    let mut binary = pseudo_random(5000, 79);
+    binary[1234..1242].copy_from_slice(&TAIL);
+    add("binary-with-tail-bytes.bin", &binary, NotALog);
+    let mut torn_full = a.bytes.clone();
+    torn_full[AOF_SIZE - 1] = 1;
+    add("nonzero-last-byte.bin", &torn_full, NotALog);
+    add(
+        "short-data-and-zeros.bin",
+        &padded(b"some bytes, then zeros", 2048),
+        NotALog,
+    );
+    let mut elf = pseudo_random(6000, 80);
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[5000..].fill(0);
+    elf[3000..3008].copy_from_slice(&CKPT);
+    add("elf-ending-in-zeros", &elf, NotALog);
+    let mut tar = padded(b"notes.txt", 10240);
+    tar[257..262].copy_from_slice(b"ustar");
+    tar[512..530].copy_from_slice(b"contents of a file");
+    add("archive.tar", &tar, NotALog);
+    let mut gz = pseudo_random(5000, 81);
+    gz[..2].copy_from_slice(b"\x1f\x8b");
+    gz[4000..].fill(0);
+    add("zeros-at-end.gz", &gz, NotALog);
+
     // Files that are no log.
     for (n, seed) in [
         (1, 1),
@@ -118,6 +147,33 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     add("zeros.bin", &[0u8; 4096], NotALog);
     add("zeros-12.index.bin", &[0u8; 12], NotALog);
     add("text.txt", b"hello world\nthis is not a log\n", NotALog);
+    // Lines look-alikes: hashes at the end of lines that are not of the line (none checks out),
+    // a minority of checksummed lines in a text, one damaged line.
+    add(
+        "hash-list.txt",
+        format!(
+            "a.tar {}\nb.tar {}\nc.tar {}\n",
+            sha_hex(b"a"),
+            sha_hex(b"b"),
+            sha_hex(b"c")
+        )
+        .as_bytes(),
+        NotALog,
+    );
+    add(
+        "mostly-text.txt",
+        [
+            b"line one\nline two\nline three\n".as_slice(),
+            &line(b"one real entry"),
+            b"line four\n",
+        ]
+        .concat()
+        .as_slice(),
+        NotALog,
+    );
+    let mut one_bad = line(b"only entry");
+    one_bad[0] ^= 1;
+    add("one-damaged-line.txt", &one_bad, NotALog);
     add("newline.txt", b"\n", NotALog);
     add(
         "SHA256SUMS",
@@ -247,10 +303,34 @@ fn detection_matrix() {
     cases.assert_all_passed("formats::detect::detection_matrix");
 }
 
+/// Guards: the durable binary, which holds both aof magics and ends in zero bytes (as ELF files
+/// do), is not a log: verify says so and recover leaves it alone.
+#[test]
+fn an_executable_holding_the_magics_is_not_a_log() {
+    let env = Env::new();
+    let path = env.write(
+        "durable-copy",
+        fs::read(crate::common::durable_path()).expect("read"),
+    );
+    let before = snapshot(env.dir.path());
+    for cmd in [&["log", "verify"][..], &["recover"][..]] {
+        let mut args = cmd.to_vec();
+        args.push(s(&path));
+        let r = go(&env, &args);
+        assert_one_line_error(&r, "durable-copy", &format!("{cmd:?}"));
+        assert!(says_not_a_log(&r.stderr), "{cmd:?}: {}", show(&r));
+    }
+    let r = go(&env, &["recover", "--json", s(env.dir.path())]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_unchanged(&env, &before, "the durable binary");
+}
+
 /// Guards: `--log-format` overrides detection: it reads files detection cannot place (a torn
-/// one-line lines log, a lines log with a damaged first line, a torn store with another name),
-/// it wins over a file name (a lines log named `.store`), a native reader refuses a foreign
-/// file, and an unknown name is a usage error.
+/// store with another name, a write cut short in an aof smaller than a page), it wins over a
+/// file name (a lines log named `.store`), a native reader refuses a foreign file, and an
+/// unknown name is a usage error. A lines log with a damaged first line needs no flag (issue:
+/// it was "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
+/// log even when named so.
 #[test]
 fn log_format_overrides_detection() {
     let env = Env::new();
@@ -262,12 +342,13 @@ fn log_format_overrides_detection() {
     let st = store(&STORE_RECORDS);
     let torn_store = env.write("raw.bin", &st[..st.len() - 2]);
     let lines_named_store = env.write("trick.store", lines_log(&LINE_ENTRIES));
+    let small_aof = env.write("small.bin", padded(b"data, no magic", 100));
     let before = snapshot(env.dir.path());
 
     let mut cases = Cases::default();
     for (path, format, status, records) in [
-        (&torn, "lines", "torn-tail", 0),
         (&first_bad, "lines", "corrupt", LINE_ENTRIES.len() - 1),
+        (&small_aof, "aof", "corrupt", 0),
         (&torn_store, "proglog", "torn-tail", STORE_RECORDS.len() - 1),
         (&lines_named_store, "lines", "clean", LINE_ENTRIES.len()),
     ] {
@@ -288,9 +369,24 @@ fn log_format_overrides_detection() {
         });
     }
     cases.check(|| {
-        for path in [&torn, &first_bad, &torn_store] {
+        for path in [&torn, &torn_store, &small_aof] {
             let r = go(&env, &["log", "verify", s(path)]);
             assert_eq!(r.code, 2, "{path:?} is not detected: {}", show(&r));
+        }
+        let (code, v) = verify(&env, &first_bad, &[]);
+        assert_eq!((code, &v["format"]), (3, &Value::from("lines")), "{v}");
+        for r in each_refuses(
+            &env,
+            &READERS,
+            &["--log-format", "lines"],
+            &torn,
+            "torn-one.log",
+        ) {
+            assert!(
+                r.stderr.contains("torn-one.log is not a lines log"),
+                "{}",
+                show(&r)
+            );
         }
         let (_, v) = verify(&env, &lines_named_store, &[]);
         assert_eq!(
@@ -300,20 +396,7 @@ fn log_format_overrides_detection() {
     });
     cases.check(|| {
         let lines = env.write("l.log", lines_log(&LINE_ENTRIES));
-        for cmd in [
-            &["log", "verify"][..],
-            &["log", "dump"][..],
-            &["recover"][..],
-        ] {
-            let mut args = cmd.to_vec();
-            args.extend(["--log-format", "native", s(&lines)]);
-            let r = go(&env, &args);
-            assert_one_line_error(
-                &r,
-                "l.log",
-                &format!("{cmd:?} --log-format native on a lines log"),
-            );
-        }
+        each_refuses(&env, &READERS, &["--log-format", "native"], &lines, "l.log");
         assert_eq!(fs::read(&lines).expect("read"), lines_log(&LINE_ENTRIES));
         fs::remove_file(&lines).expect("rm");
     });
@@ -344,9 +427,7 @@ fn mixed_tree(env: &Env) {
     env.write("tree/seg/16.index", index_for(&STORE_RECORDS));
     let a = aof_standard();
     env.write("tree/aof/clean.aof", &a.bytes);
-    let mut torn = a.bytes.clone();
-    torn[3000] = 9;
-    env.write("tree/aof/torn.aof", &torn);
+    env.write("tree/aof/torn.aof", aof_torn().0);
     env.write("tree/notes.txt", "not a log\n");
     env.write("tree/random.bin", pseudo_random(500, 11));
     env.write("tree/zeros.bin", [0u8; 512]);
@@ -364,7 +445,7 @@ fn directory_verify_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
     for o in &objs {
-        let path = o["path"].as_str().expect("path").to_string();
+        let path = common::data_text(&o["path"]);
         let fmt = o["format"].as_str().unwrap_or("").to_string();
         let st = o["status"].as_str().expect("status").to_string();
         assert!(
@@ -437,7 +518,7 @@ fn directory_recover_mixes_formats() {
     let objs = json_lines(&r.stdout);
     let by_path: HashMap<String, &Value> = objs
         .iter()
-        .map(|o| (o["path"].as_str().expect("path").to_string(), o))
+        .map(|o| (common::data_text(&o["path"]), o))
         .collect();
     assert_eq!(
         by_path.len(),
@@ -481,7 +562,7 @@ fn directory_recover_mixes_formats() {
     assert_eq!(env.read("tree/seg/0.index"), index_for(&STORE_RECORDS));
     let fixed = env.read("tree/aof/torn.aof");
     assert_eq!(fixed.len(), torn_aof.len(), "aof keeps its size");
-    let ck_end = aof_standard().checkpoint.expect("ck") + 8;
+    let ck_end = aof_torn().1;
     assert!(
         fixed[ck_end..].iter().all(|&b| b == 0),
         "aof zero-filled after the checkpoint"
@@ -493,4 +574,50 @@ fn directory_recover_mixes_formats() {
     assert_unchanged(&env, &snap, "second directory recover");
     let r = go(&env, &["log", "verify", "-q", "tree"]);
     assert_eq!(r.code, 0, "all clean after recover: {}", show(&r));
+}
+
+/// Guards: the sidecars recover writes for each foreign format (garbage cut from a lines log,
+/// zeros cut after one, a proglog store's torn tail and its index's padding, junk zero-filled in
+/// an aof file) are never detected as a log of a foreign format, nor are those of a native log
+/// cut before a zero-filled tail of more than a page (what a preallocated log leaves).
+#[test]
+fn sidecars_are_not_taken_for_foreign_logs() {
+    let env = Env::new();
+    let lines = lines_log(&LINE_ENTRIES);
+    env.write("l1.lines", [lines.clone(), pseudo_random(3000, 9)].concat());
+    env.write("l2.lines", [lines.clone(), vec![0u8; 8192]].concat());
+    let mut st = store(&STORE_RECORDS);
+    st.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x10, 0]);
+    st.extend_from_slice(&pseudo_random(5000, 10));
+    env.write("seg/0.store", &st);
+    env.write("seg/0.index", padded(&index_for(&STORE_RECORDS), 64 * 1024));
+    env.write("a.aof", [aof_torn().0, pseudo_random(400, 11)].concat());
+    let native = create_log(&env, "n.log", &[b"one", b"two"], "crc32");
+    fs::remove_dir_all(env.path("payloads")).expect("rm payloads");
+    let mut bytes = fs::read(&native).expect("read");
+    let torn_record = bytes[64..100].to_vec();
+    bytes.extend_from_slice(&torn_record);
+    bytes.resize(bytes.len() + 8192, 0);
+    fs::write(&native, &bytes).expect("write");
+
+    let mut sidecars = Vec::new();
+    for name in ["l1.lines", "l2.lines", "seg/0.store", "a.aof", "n.log"] {
+        let (r, objs) = recover(&env, &[], &[&env.path(name)]);
+        assert_eq!(r.code, 0, "{name}: {}", show(&r));
+        sidecars.extend(
+            objs.iter()
+                .filter(|o| o["sidecar"].is_object())
+                .map(|o| PathBuf::from(crate::common::data_text(&o["sidecar"]))),
+        );
+    }
+    assert_eq!(sidecars.len(), 6, "{sidecars:?}");
+    for side in &sidecars {
+        let r = go(&env, &["log", "verify", "--json", s(side)]);
+        for v in json_lines(&r.stdout) {
+            assert!(
+                !["lines", "proglog", "aof"].contains(&v["format"].as_str().unwrap_or("")),
+                "{side:?} read as a foreign log: {v}"
+            );
+        }
+    }
 }

@@ -35,6 +35,7 @@ fn torn_kind(rest: &[u8]) -> &'static str {
 }
 
 /// The first byte where `old` and `new` differ (or the shorter length).
+#[allow(dead_code)]
 fn first_difference(old: &[u8], new: &[u8]) -> usize {
     old.iter().zip(new).take_while(|(a, b)| a == b).count()
 }
@@ -42,12 +43,12 @@ fn first_difference(old: &[u8], new: &[u8]) -> usize {
 /// The recover object for `path` among `objs`.
 fn object_for<'a>(objs: &'a [Value], path: &Path) -> &'a Value {
     objs.iter()
-        .find(|v| v["path"] == s(path))
+        .find(|v| v["path"] == common::json_path(path))
         .unwrap_or_else(|| panic!("no recover object for {path:?} in {objs:?}"))
 }
 
 /// Check that recover made the index equal to what proglog writes for `records`, keeping the
-/// old bytes from the first difference in the index's sidecar.
+/// whole old index in the index's sidecar (at offset 0) when it changed any byte of it.
 #[track_caller]
 fn check_rebuilt(case: &str, p: &Pair, old_index: &[u8], records: &[&[u8]]) {
     let want = index_for(records);
@@ -57,18 +58,18 @@ fn check_rebuilt(case: &str, p: &Pair, old_index: &[u8], records: &[&[u8]]) {
         hex::encode(&want),
         "{case}: rebuilt index"
     );
-    let d = first_difference(old_index, &want);
-    if d < old_index.len() {
-        let side = sidecar(&p.index, d);
+    let side = sidecar(&p.index, 0);
+    // An empty index has nothing to keep.
+    if old_index != want && !old_index.is_empty() {
         assert_eq!(
-            fs::read(&side).unwrap_or_else(|e| panic!("{case}: index sidecar {side:?}: {e}")),
-            &old_index[d..],
-            "{case}: the index sidecar holds the old bytes from the first difference"
+            read_sidecar(&side).unwrap_or_else(|e| panic!("{case}: index sidecar {side:?}: {e}")),
+            old_index,
+            "{case}: the index sidecar holds the whole old index"
         );
-    } else if let Ok(b) = fs::read(sidecar(&p.index, d)) {
+    } else {
         assert!(
-            b.is_empty(),
-            "{case}: sidecar with bytes that were never in the index"
+            !side.exists(),
+            "{case}: a sidecar for an index that did not change"
         );
     }
 }
@@ -87,9 +88,9 @@ fn clean_pair_verifies_and_dumps() {
     check_report("clean pair", &rep, "clean", 5, bytes.len(), None);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
     assert!(rep.1["checksum"].is_null(), "{}", rep.1);
-    assert_eq!(rep.1["path"], s(&p.store), "{}", rep.1);
-    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
-    assert_eq!(rep.1["index"], s(&p.index), "{}", rep.1);
+    assert_eq!(rep.1["path"], common::json_path(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["index"], common::json_path(&p.index), "{}", rep.1);
 
     let r = go(&env, &["log", "verify", s(&p.store)]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -109,7 +110,7 @@ fn clean_pair_verifies_and_dumps() {
     let rep = verify(&env, &p.index, &[]);
     assert_eq!(rep.0, 0, "{}", rep.1);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
-    assert_eq!(rep.1["store"], s(&p.store), "{}", rep.1);
+    assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
 
     let (r, objs) = dump(&env, &p.store, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -128,7 +129,7 @@ fn clean_pair_verifies_and_dumps() {
     }
     let r = go(&env, &["log", "dump", "--format", "raw", s(&p.store)]);
     assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(r.stdout, STORE_RECORDS.join(&b'\n'));
+    assert_eq!(r.stdout, terminated(&STORE_RECORDS, b'\n'));
     for format in ["text", "hex"] {
         let r = go(&env, &["log", "dump", "--format", format, s(&p.store)]);
         assert_eq!(r.code, 0, "{format}: {}", show(&r));
@@ -206,7 +207,7 @@ fn store_alone_torn_at_every_cut_point() {
             assert_eq!(fs::read(&path).expect("read"), &full[..at], "{case}: kept");
             if at != cut {
                 assert_eq!(
-                    fs::read(sidecar(&path, at)).expect("sidecar"),
+                    read_sidecar(&sidecar(&path, at)).expect("sidecar"),
                     &full[at..cut],
                     "{case}: sidecar"
                 );
@@ -290,7 +291,7 @@ fn pair_torn_at_every_cut_point() {
             );
             if at != cut {
                 assert_eq!(
-                    fs::read(sidecar(&p.store, at)).expect("store sidecar"),
+                    read_sidecar(&sidecar(&p.store, at)).expect("store sidecar"),
                     &full[at..cut],
                     "{case}: store sidecar"
                 );
@@ -320,6 +321,56 @@ fn pair_torn_at_every_cut_point() {
         });
     }
     cases.assert_all_passed("formats::proglog::pair_torn_at_every_cut_point");
+}
+
+/// Guards: the shape a killed proglog leaves in its active segment (the corpus's B_selfkill and
+/// C_reopen_kill): the store cut anywhere (it is written through a buffer) while the
+/// memory-mapped index holds an entry for every record and then zero padding. At every cut:
+/// a torn tail; recover keeps every record that fits and makes the index exactly one entry per
+/// record (what proglog needs to reopen the segment: it then reads them all, where before it saw
+/// one), never cutting a record proglog read; verify is then clean and a second recover changes
+/// nothing.
+#[test]
+fn killed_active_segment_at_every_cut_point() {
+    let env = Env::new();
+    let full = store(&STORE_RECORDS);
+    let bounds = store_bounds(&STORE_RECORDS);
+    let old_index = padded(&index_for(&STORE_RECORDS), INDEX_MAX);
+    let mut cases = Cases::default();
+    for cut in 1..full.len() {
+        cases.check(|| {
+            let case = format!("store cut at {cut}, index padded");
+            let dir = format!("k{cut}");
+            let p = pair(&env, &dir, &full[..cut], Some(&old_index));
+            let complete = bounds.iter().rposition(|&b| b <= cut).expect("0");
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(
+                (code, &v["records"]),
+                (1, &Value::from(complete)),
+                "{case}: {v}"
+            );
+            let (r, _) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: {}", show(&r));
+            assert_eq!(
+                fs::read(&p.store).expect("read"),
+                &full[..bounds[complete]],
+                "{case}"
+            );
+            assert_eq!(
+                fs::read(&p.index).expect("read"),
+                index_for(&STORE_RECORDS[..complete]),
+                "{case}: one entry per record"
+            );
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(code, 0, "{case}: after: {v}");
+            let before = snapshot(env.dir.path());
+            let (r, _) = recover(&env, &[], &[&p.store]);
+            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_unchanged(&env, &before, &format!("{case}: second recover"));
+            fs::remove_dir_all(env.path(&dir)).expect("rm");
+        });
+    }
+    cases.assert_all_passed("formats::proglog::killed_active_segment_at_every_cut_point");
 }
 
 /// Guards: the index of an ungraceful shutdown (entries, then zeros to its maximum size) is a
@@ -555,13 +606,15 @@ fn index_alone() {
     let env = Env::new();
     let bounds = store_bounds(&STORE_RECORDS);
     let entries = index_for(&STORE_RECORDS);
-    let path = env.write("orphan.index", &entries);
+    // In a directory of its own: proglog reads its directory whole, so recover keeps sidecars
+    // beside it (here: in the scratch directory).
+    let path = env.write("seg/orphan.index", &entries);
 
     let rep = verify(&env, &path, &[]);
     check_report("index alone", &rep, "clean", 5, entries.len(), None);
     assert_eq!(rep.1["format"], "proglog", "{}", rep.1);
     assert!(rep.1["store"].is_null(), "{}", rep.1);
-    assert_eq!(rep.1["index"], s(&path), "{}", rep.1);
+    assert_eq!(rep.1["index"], common::json_path(&path), "{}", rep.1);
 
     let (r, objs) = dump(&env, &path, &[]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -612,15 +665,13 @@ fn index_alone() {
     let (r, _) = recover(&env, &[], &[&path]);
     assert_eq!(r.code, 0, "{}", show(&r));
     assert_eq!(fs::read(&path).expect("read"), entries, "trimmed");
-    assert_eq!(
-        fs::read(sidecar(&path, entries.len())).expect("sidecar"),
-        &old[entries.len()..]
-    );
+    // The whole old index, so that the sidecar reads back as an index.
+    assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), old);
 
     // A wrong entry: corrupt, and nothing to rebuild it from.
     let mut wrong = entries.clone();
     wrong[2 * 12 + 3] = 7; // entry 2's relative offset becomes 7
-    let wrong_path = env.write("wrong.index", &wrong);
+    let wrong_path = env.write("seg/wrong.index", &wrong);
     let rep = verify(&env, &wrong_path, &[]);
     assert_eq!(rep.0, 3, "{}", rep.1);
     assert!(has_defect(&rep.1, "index-mismatch", Some(24)), "{}", rep.1);
@@ -636,11 +687,11 @@ fn index_option_pairs_any_name() {
     let env = Env::new();
     let bytes = store(&STORE_RECORDS);
     let entries = index_for(&STORE_RECORDS);
-    let st = env.write("events.store", &bytes);
-    let idx = env.write("custom.idx", padded(&entries, INDEX_MAX));
+    let st = env.write("seg/events.store", &bytes);
+    let idx = env.write("seg/custom.idx", padded(&entries, INDEX_MAX));
     let (code, v) = verify(&env, &st, &["--with-index", s(&idx)]);
     assert_eq!(code, 1, "{v}");
-    assert_eq!(v["index"], s(&idx), "{v}");
+    assert_eq!(v["index"], common::json_path(&idx), "{v}");
     assert!(has_defect(&v, "zero-fill", Some(entries.len())), "{v}");
     let (r, _) = recover(&env, &["--with-index", s(&idx)], &[&st]);
     assert_eq!(r.code, 0, "{}", show(&r));
@@ -653,21 +704,11 @@ fn index_option_pairs_any_name() {
 #[test]
 fn dump_follow_on_a_store() {
     use std::io::Write;
-    use std::process::Stdio;
     use std::time::Duration;
 
     let env = Env::new();
     let path = env.write("f/0.store", store(&[b"zero"]));
-    let mut child = durable_cmd(&env)
-        .args(["log", "dump", "--follow", "--format", "raw", s(&path)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = KillOnDrop(child);
-    let seen = collect(stdout);
+    let (child, seen) = spawn_follow(&env, "raw", &path);
     let shows = |t: &'static str| {
         let seen = std::sync::Arc::clone(&seen);
         move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(t)
@@ -712,4 +753,110 @@ fn recover_by_the_index_name() {
     assert_eq!(r.code, 0, "{}", show(&r));
     check_rebuilt("recover INDEX", &p, &old, &STORE_RECORDS);
     assert_eq!(fs::read(&p.store).expect("read"), bytes);
+}
+
+/// The records proglog itself reads from a store and a trimmed index (a clean close): through
+/// each index entry (relative offset, position), the length at that position and the data after
+/// it, if they fit in the store. (index entry, payload) for each.
+fn proglog_reads(store_bytes: &[u8], index_bytes: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    index_bytes
+        .chunks_exact(12)
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let pos = usize::try_from(u64::from_be_bytes(e[4..].try_into().expect("8"))).ok()?;
+            let len_bytes = store_bytes.get(pos..pos.checked_add(8)?)?;
+            let len = usize::try_from(u64::from_be_bytes(len_bytes.try_into().expect("8"))).ok()?;
+            let data = store_bytes.get(pos + 8..(pos + 8).checked_add(len)?)?;
+            Some((i, data.to_vec()))
+        })
+        .collect()
+}
+
+/// Guards: one flipped bit in a store's length field (issue: mid-segment, it was called a torn
+/// tail, and recover cut 39 records that proglog itself still reads), for every record and
+/// several bits. Mid-segment, the intact index entries after it prove the later records:
+/// corruption (exit 3), bad-length at the damaged record with the next entry's record as
+/// evidence, every other record read; recover without --force changes nothing (the index
+/// included), --force cuts at the damage and rebuilds the index, after which verify is clean
+/// and a second recover changes nothing. In the last record nothing proves anything after it: a
+/// torn tail, and recover keeps every record proglog reads.
+#[test]
+fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
+    let env = Env::new();
+    let records: Vec<Vec<u8>> = (0..12)
+        .map(|i| format!("record {i}: {}", "payload ".repeat(i % 4 + 1)).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let good = store(&refs);
+    let bounds = store_bounds(&refs);
+    let idx = index_for(&refs);
+    let n = records.len();
+    let mut cases = Cases::default();
+    for k in 0..n {
+        for bit in [0usize, 1, 3, 7, 20, 40, 63] {
+            cases.check(|| {
+                let case = format!("record {k}, bit {bit}");
+                let dir = format!("f{k}-{bit}");
+                let mut bytes = good.clone();
+                let at = bounds[k] + 7 - bit / 8;
+                bytes[at] ^= 1 << (bit % 8);
+                let p = pair(&env, &dir, &bytes, Some(&idx));
+                let reads = proglog_reads(&bytes, &idx);
+                let (code, v) = verify(&env, &p.store, &[]);
+                if k + 1 < n {
+                    assert_eq!(
+                        (code, &v["status"]),
+                        (3, &Value::from("corrupt")),
+                        "{case}: {v}"
+                    );
+                    let d = &v["defects"][0];
+                    assert_eq!(
+                        (&d["kind"], &d["offset"], &d["next_valid"]),
+                        (
+                            &Value::from("bad-length"),
+                            &Value::from(bounds[k]),
+                            &Value::from(bounds[k + 1])
+                        ),
+                        "{case}: {v}"
+                    );
+                    assert_eq!(v["records"], n - 1, "{case}: {v}");
+                    assert_eq!(v["records_after_damage"], n - k - 1, "{case}: {v}");
+                    let before = snapshot(env.dir.path());
+                    for extra in [&[][..], &["--dry-run"][..]] {
+                        let (r, _) = recover(&env, extra, &[&p.store]);
+                        assert_eq!(r.code, 3, "{case}: {extra:?}: {}", show(&r));
+                        assert_unchanged(&env, &before, &format!("{case}: recover {extra:?}"));
+                    }
+                    let (r, _) = recover(&env, &["--force"], &[&p.store]);
+                    assert_eq!(r.code, 0, "{case}: --force: {}", show(&r));
+                    assert_eq!(fs::read(&p.store).expect("read"), &bytes[..bounds[k]]);
+                    assert_eq!(fs::read(&p.index).expect("read"), index_for(&refs[..k]));
+                } else {
+                    assert_eq!(code, 1, "{case}: {v}");
+                    let (r, _) = recover(&env, &[], &[&p.store]);
+                    assert_eq!(r.code, 0, "{case}: {}", show(&r));
+                    let now_store = fs::read(&p.store).expect("read");
+                    let now_index = fs::read(&p.index).expect("read");
+                    let after = proglog_reads(&now_store, &now_index);
+                    for read in &reads {
+                        assert!(
+                            after.contains(read),
+                            "{case}: recover lost record {}",
+                            read.0
+                        );
+                    }
+                }
+                let rep = verify(&env, &p.store, &[]);
+                assert_eq!(rep.0, 0, "{case}: verify after recover: {}", rep.1);
+                let before = snapshot(env.dir.path());
+                let (r, _) = recover(&env, &[], &[&p.store]);
+                assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+                assert_unchanged(&env, &before, &format!("{case}: second recover"));
+                fs::remove_dir_all(env.path(&dir)).expect("rm");
+            });
+        }
+    }
+    cases.assert_all_passed(
+        "formats::proglog::flipped_length_bit_is_corruption_when_the_index_proves_later_records",
+    );
 }
