@@ -290,6 +290,25 @@ impl Defect {
     pub fn is_torn_tail(&self) -> bool {
         self.evidence.is_torn() && !self.kind.always_corrupt()
     }
+
+    /// The same defect with every offset it names moved by `delta` (bytes read at offset 0
+    /// of a sidecar that held them at `delta` in their log).
+    pub fn moved_by(self, delta: u64) -> Defect {
+        let evidence = match self.evidence {
+            Evidence::Zeros(o) => Evidence::Zeros(o + delta),
+            Evidence::LaterAppend(o) => Evidence::LaterAppend(o + delta),
+            Evidence::NotTorn(o) => Evidence::NotTorn(o + delta),
+            Evidence::ValidAfter(o) => Evidence::ValidAfter(o + delta),
+            other => other,
+        };
+        Defect {
+            offset: self.offset + delta,
+            next_valid: self.next_valid.map(|n| n + delta),
+            cut: self.cut + delta,
+            evidence,
+            ..self
+        }
+    }
 }
 
 /// One step of a scan.
