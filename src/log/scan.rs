@@ -839,11 +839,18 @@ impl<'f> Scanner<'f> {
         if kind == DefectKind::Truncated {
             return Ok(Some(Evidence::EndOfFile));
         }
+        // A valid record with the wrong sequence number is there whole: no write of it was
+        // lost, whatever zeros its payload holds.
+        if matches!(kind, DefectKind::Sequence { .. }) {
+            return Ok(None);
+        }
         if self.all_zero_from(offset)? {
             return Ok(Some(Evidence::ZeroFill));
         }
-        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size).min(end);
-        if head_end - offset >= RECORD_MAGIC.len() as u64 && self.all_zero(offset, head_end)? {
+        // Zeros from the damage to the next sector boundary (however few bytes that is: a
+        // block lost from where the append began), not cut short by a valid record.
+        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size);
+        if self.all_zero(offset, head_end)? {
             return Ok(Some(Evidence::Zeros(offset)));
         }
         let mut sector = offset.div_ceil(SECTOR) * SECTOR;
