@@ -290,6 +290,25 @@ impl Defect {
     pub fn is_torn_tail(&self) -> bool {
         self.evidence.is_torn() && !self.kind.always_corrupt()
     }
+
+    /// The same defect with every offset it names moved by `delta` (bytes read at offset 0
+    /// of a sidecar that held them at `delta` in their log).
+    pub fn moved_by(self, delta: u64) -> Defect {
+        let evidence = match self.evidence {
+            Evidence::Zeros(o) => Evidence::Zeros(o + delta),
+            Evidence::LaterAppend(o) => Evidence::LaterAppend(o + delta),
+            Evidence::NotTorn(o) => Evidence::NotTorn(o + delta),
+            Evidence::ValidAfter(o) => Evidence::ValidAfter(o + delta),
+            other => other,
+        };
+        Defect {
+            offset: self.offset + delta,
+            next_valid: self.next_valid.map(|n| n + delta),
+            cut: self.cut + delta,
+            evidence,
+            ..self
+        }
+    }
 }
 
 /// One step of a scan.
@@ -820,11 +839,18 @@ impl<'f> Scanner<'f> {
         if kind == DefectKind::Truncated {
             return Ok(Some(Evidence::EndOfFile));
         }
+        // A valid record with the wrong sequence number is there whole: no write of it was
+        // lost, whatever zeros its payload holds.
+        if matches!(kind, DefectKind::Sequence { .. }) {
+            return Ok(None);
+        }
         if self.all_zero_from(offset)? {
             return Ok(Some(Evidence::ZeroFill));
         }
-        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size).min(end);
-        if head_end - offset >= RECORD_MAGIC.len() as u64 && self.all_zero(offset, head_end)? {
+        // Zeros from the damage to the next sector boundary (however few bytes that is: a
+        // block lost from where the append began), not cut short by a valid record.
+        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size);
+        if self.all_zero(offset, head_end)? {
             return Ok(Some(Evidence::Zeros(offset)));
         }
         let mut sector = offset.div_ceil(SECTOR) * SECTOR;

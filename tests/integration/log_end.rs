@@ -457,6 +457,18 @@ fn a_crash_inside_a_multi_record_append_no_longer_wedges_the_log() {
     assert_eq!(v[0]["records_unfinished"], 2, "{v:?}");
     let r = run(&env, &["recover", s(&log)], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // The sidecar holds the unfinished append, shown at the offsets it had in the log.
+    let side = crate::common::sidecar_path(&log, 101);
+    let (code, items) = json_run(&env, &["log", "dump", "--format", "json", s(&side)]);
+    assert_eq!(code, 1, "{items:?}");
+    let offsets: Vec<u64> = items.iter().filter_map(|v| v["offset"].as_u64()).collect();
+    assert_eq!(offsets, [101, 138], "{items:?}");
+    let damage = &items.last().expect("the damage")["damage"];
+    assert_eq!(
+        (&damage["offset"], &damage["cut"]),
+        (&Value::from(175), &Value::from(101)),
+        "{items:?}"
+    );
     let r = run(&env, &["log", "append", s(&log), "e"], b"");
     assert_eq!(r.code, 0, "append after recover: {}", r.stderr);
     let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
