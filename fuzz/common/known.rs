@@ -16,22 +16,16 @@ fn skipping() -> bool {
 }
 
 /// The open bug a native log hits, if any (and if skipping is on), recognised from the
-/// reference's reading of it: a shape of damage, met reading on from some defect, that the
-/// library reads otherwise than docs/FORMAT.md.
-pub fn native_log(model: &Model) -> Option<&'static str> {
+/// reference's reading of it. None is open now. The last three were shapes of damage the library
+/// read otherwise than docs/FORMAT.md ("Where a log ends"), fixed in the torn signature: a valid
+/// record with a wrong sequence number whose span held a zero sector (read as torn); zeros up to
+/// a valid record in the same sector (read as torn); fewer than 4 zero bytes up to a sector
+/// boundary (not read as torn). Their inputs are plain regressions now
+/// (tests/fuzz_regressions/native_log/sequence-*-zero-sector, zeros-to-next-record,
+/// short-zeros-to-boundary; native_log_mutated/first-record-zeroed-in-sector).
+pub fn native_log(_model: &Model) -> Option<&'static str> {
     if !skipping() {
         return None;
     }
-    let mut shapes = model.defects().map(|d| d.verdict.shapes);
-    shapes.find_map(|s| {
-        if s.zeros_in_valid_record {
-            Some("a valid record with a wrong sequence number and an all-zero sector is torn")
-        } else if s.zeros_to_next_record {
-            Some("zeros up to a valid record in the same sector are torn")
-        } else if s.short_zeros_to_boundary {
-            Some("fewer than 4 zero bytes up to a sector boundary are not torn")
-        } else {
-            None
-        }
-    })
+    None
 }

@@ -526,21 +526,6 @@ pub struct Verdict {
     /// torn signature and each record continuing an ended append, in the order they are met.
     /// Empty: a torn tail.
     pub reasons: Vec<Evidence>,
-    /// Shapes met reading on that the library is known to read otherwise (`known.rs`).
-    pub shapes: Shapes,
-}
-
-/// Shapes of damage, met reading on from a defect, that the library is known to read
-/// otherwise than docs/FORMAT.md (open bugs: `known.rs`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Shapes {
-    /// A valid record with a wrong sequence number whose span holds an all-zero sector.
-    pub zeros_in_valid_record: bool,
-    /// Zeros from the damage to the next valid record, which starts before the next 512-byte
-    /// boundary (the bytes to that boundary are not all zero).
-    pub zeros_to_next_record: bool,
-    /// Zeros from the damage to the next 512-byte boundary, fewer than the record magic's 4.
-    pub short_zeros_to_boundary: bool,
 }
 
 impl Verdict {
@@ -704,7 +689,6 @@ pub fn judge(data: &[u8], header: &FileHeader, d: u64, kind: DefectKind, expecte
     let mut v = Verdict {
         signature: None,
         reasons: Vec::new(),
-        shapes: Shapes::default(),
     };
     if let Some((start, seq, _)) = last_append(data, header)
         && start > d
@@ -756,7 +740,6 @@ pub fn judge(data: &[u8], header: &FileHeader, d: u64, kind: DefectKind, expecte
                 if signature.is_none() {
                     v.reasons.push(Evidence::NotTorn(p));
                 }
-                note_shapes(&mut v.shapes, data, p, end, kind);
                 if first_span {
                     v.signature = signature;
                     first_span = false;
@@ -802,10 +785,10 @@ pub fn judge(data: &[u8], header: &FileHeader, d: u64, kind: DefectKind, expecte
 
 /// The torn signature of a damaged span `[p, end)` of `kind` (docs/FORMAT.md): the file ends
 /// inside the damaged record (`truncated`); only zeros from `p` to the end of the file; zeros
-/// where the record magic should be, all the way to the next 512-byte boundary; or a whole
-/// 512-byte-aligned sector of zeros inside the span (the file's last, shorter sector counts).
-/// A valid record with a wrong sequence number, or one continuing an ended append, has none:
-/// its bytes check out, so they were written.
+/// from `p` (where a record magic should be) to the next 512-byte boundary, however few bytes
+/// that is; or a whole 512-byte-aligned sector of zeros inside the span (the file's last,
+/// shorter sector counts). A valid record with a wrong sequence number, or one continuing an
+/// ended append, has none: its bytes check out, so they were written.
 pub fn span_signature(data: &[u8], p: u64, end: u64, kind: DefectKind) -> Option<Evidence> {
     match kind {
         DefectKind::Sequence { .. } | DefectKind::BrokenAppend | DefectKind::UnfinishedAppend => {
@@ -841,27 +824,6 @@ fn first_zero_sector(data: &[u8], p: u64, end: u64) -> Option<u64> {
         s += SECTOR;
     }
     None
-}
-
-/// Note the shapes of the damaged span `[p, end)` of `kind` that the library reads otherwise
-/// (see [`Shapes`]).
-fn note_shapes(shapes: &mut Shapes, data: &[u8], p: u64, end: u64, kind: DefectKind) {
-    let size = data.len() as u64;
-    if matches!(kind, DefectKind::Sequence { .. }) {
-        shapes.zeros_in_valid_record |= first_zero_sector(data, p, end).is_some();
-        return;
-    }
-    if kind == DefectKind::Truncated || all_zero(&data[p as usize..]) {
-        return;
-    }
-    let boundary = ((p / SECTOR + 1) * SECTOR).min(size);
-    if all_zero(&data[p as usize..boundary as usize]) {
-        shapes.short_zeros_to_boundary |= boundary - p < RECORD_MAGIC.len() as u64;
-    } else {
-        shapes.zeros_to_next_record |= end < boundary
-            && end - p >= RECORD_MAGIC.len() as u64
-            && all_zero(&data[p as usize..end as usize]);
-    }
 }
 
 impl Model {
