@@ -616,7 +616,12 @@ pub fn reference(data: &[u8], header: &FileHeader) -> Model {
             let (kind, next) = if all_zero(&data[pos as usize..]) {
                 (DefectKind::ZeroFill, None)
             } else {
-                (kind, next_valid(data, header, pos + 1, expected))
+                // A valid record numbered past the expected one is kept: reading goes on at it.
+                let next = match kind {
+                    DefectKind::Sequence { expected, found } if found > expected => Some(pos),
+                    _ => next_valid(data, header, pos + 1, expected),
+                };
+                (kind, next)
             };
             steps.push(Step::Defect(Expected {
                 offset: pos,

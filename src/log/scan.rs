@@ -670,7 +670,7 @@ impl<'f> Scanner<'f> {
         let (kind, next, evidence) = if self.all_zero_from(offset)? {
             (DefectKind::ZeroFill, None, Evidence::ZeroFill)
         } else {
-            let next = self.find_next_valid(offset + 1, expected)?;
+            let next = self.resync_from(offset, kind, expected)?;
             let evidence = self.judge(offset, kind, expected, next)?;
             (kind, next, evidence)
         };
@@ -692,6 +692,24 @@ impl<'f> Scanner<'f> {
             _ => self.done = true,
         }
         Ok(Item::Defect(defect))
+    }
+
+    /// Where reading goes on after damage at `offset`: the record itself when it is valid but
+    /// numbered past the expected one (records before it were lost; it is kept), else the next
+    /// valid record after it.
+    fn resync_from(
+        &mut self,
+        offset: u64,
+        kind: DefectKind,
+        expected: u64,
+    ) -> io::Result<Option<(u64, RecordHeader)>> {
+        if let DefectKind::Sequence { expected, found } = kind
+            && found > expected
+            && let Ok((rh, _, _)) = self.try_record(offset)?
+        {
+            return Ok(Some((offset, rh)));
+        }
+        self.find_next_valid(offset + 1, expected)
     }
 
     /// Torn tail or corruption, for damage at `offset` (of `kind`; the record there should have
