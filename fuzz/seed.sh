@@ -38,8 +38,24 @@ cp many.log mid-length.log && poke mid-length.log 72 '\377\377\377\377'
 cp sha.log sha-torn.log && truncate -s -1 sha-torn.log
 cp two.log header-flip.log && poke header-flip.log 20 '\001'
 printf 'hello, world\n' > text.log
+# The shapes of docs/FORMAT.md, "Where a log ends": a multi-record append cut at a record
+# boundary inside it (a record of one byte takes 37); a zeroed sector inside the last append
+# (torn), or inside an earlier one (corrupt: a later append follows); a payload of zeros with a
+# damaged checksum (torn: the doc's ambiguity); a streamed append committed in two groups.
+append multi.log one
+printf 'a\nb\nc\n' | append multi.log
+cp multi.log cut-inside.log && truncate -s -37 cut-inside.log
+seq 1 300 | append big.log
+cp big.log sector-last.log
+dd if=/dev/zero of=sector-last.log bs=512 seek=8 count=1 conv=notrunc status=none
+cp big.log sector-early.log && append sector-early.log later
+dd if=/dev/zero of=sector-early.log bs=512 seek=8 count=1 conv=notrunc status=none
+head -c 2000 /dev/zero | append --whole zeros.log
+poke zeros.log $(($(wc -c <zeros.log) - 1)) '\001'
+(echo a; sleep 0.2; echo b) | append streamed.log
 
-logs=(two sha empty many nul torn zerofill cut-header mid mid-length sha-torn header-flip text)
+logs=(two sha empty many nul torn zerofill cut-header mid mid-length sha-torn header-flip text
+  multi cut-inside sector-last sector-early zeros streamed)
 for name in "${logs[@]}"; do
   cp "$name.log" "$corpus/native_log/seed-$name"
   # recover_agree: a flags byte (1 force, 2 no backup, 8/16 a sidecar planted) then the file.
@@ -79,8 +95,29 @@ printf '\x00\x05\x03\x00\x01a\x00\x01b\x00\x01c\x00\x01\x00\x02\x07\x00' > "$s/s
 # append added at the end (its first record lost: a torn tail); a record re-sequenced in the
 # first append, then a whole append added at the end (the evidence: corruption).
 printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x00\x00' > "$s/seed-appends"
-printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x01\x05\x02\x00\x01x\x01y\x01z\x00\x00' > "$s/seed-torn-append"
 printf '\x00\x09\x05\x20\x02ab\x20\x02cd\x00\x01e\x20\x01f\x00\x01g\x02\x01\x01\x00\x00\x00\x82\x04\x00\x00\x01z\x00' > "$s/seed-whole-append-after"
+# The shapes of docs/FORMAT.md, "Where a log ends" (records of 700 bytes: \x23 or \x03 then
+# \xbc\x02). A torn append: a zeroed sector (op 9) inside the last append, a torn tail.
+printf '\x00\x09\x04\x00\x05hello\x23\xbc\x02\x23\xbc\x02\x03\xbc\x02\x01\x09\x01\x00\x00\x00\x00' > "$s/seed-torn-append"
+# A zeroed sector over the last record's header of an append (op 6; the second record is 1171
+# bytes, so the third starts at 2048), then a whole later append (op 4) and one cut short by a
+# truncation: corrupt (reading on meets the later append).
+printf '\x00\x09\x04\x00\x05hello\x23\xbc\x02\x23\x93\x04\x03\xbc\x02\x03\x06\x04\x00\x00\x00\x04\x00\x00\x02ab\x04\x00\x01\x140123456789abcdefghij\x01\x00\x22\x0b\x00\x00\x01' > "$s/seed-sector-then-later-append"
+# A zeroed sector in the first record of an append, then its last record, then a record
+# resealed without its first flag (op 10): broken-append, so the damage is corrupt.
+printf '\x00\x09\x04\x00\x05hello\x23\xb0\x04\x03\xbc\x02\x00\x01x\x02\x06\x01\x00\x00\x00\x0a\x03\x00\x00\x00\x00\x00' > "$s/seed-broken-append"
+# An append that never got its last record, then a whole one (op 8: unfinished-append).
+printf '\x00\x09\x01\x00\x01a\x01\x08\x00\x00\x00\x01u\x01w\x00' > "$s/seed-unfinished-append"
+# The file cut at a record boundary inside a three-record append (op 7): a torn tail.
+printf '\x00\x09\x03\x20\x01a\x20\x01b\x00\x01c\x01\x07\x01\x00\x00\x00\x00' > "$s/seed-cut-inside-append"
+# A payload of 1000 zeros (kind \xc3) whose checksum byte flips: torn (the doc's ambiguity).
+printf '\x00\x09\x02\x00\x01a\xc3\x00\xe8\x02\x00\x01\x00\x70\x04\x00\x00\x00\x00' > "$s/seed-zero-payload"
+# A record flagged last with a zeroed sector, then a later record cut short: corrupt (bytes
+# after a damaged record that ended its append).
+printf '\x00\x09\x02\x00\x05hello\x03\xb0\x04\x02\x06\x01\x00\x00\x00\x04\x00\x00\x14xxxxxxxxxxxxxxxxxxxx\x01\x00\x64\x05\x00\x00\x01' > "$s/seed-damage-before-last"
+# A flipped byte, a whole later append, then one cut short: the first defect is corrupt, the
+# last a torn tail on its own.
+printf '\x00\x09\x02\x00\x01a\x00\x01b\x02\x04\x00\x00\x01c\x04\x00\x01\x0a0123456789\x02\x00\x7d\x00\x00\x00\x00\x00\x00\xc8\x00\x00\x00\x01' > "$s/seed-corrupt-then-torn"
 for f in "$s"/seed-*; do
   { printf '\x05'; cat "$f"; } > "$corpus/recover_agree/built-$(basename "$f")"
 done

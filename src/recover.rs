@@ -1008,7 +1008,11 @@ pub fn salvage(
                     continue;
                 }
                 let end = d.next_valid.unwrap_or(input.main.size).max(d.offset);
-                out.skipped.push((d.offset, end - d.offset));
+                // Damage that skips no bytes (append marks out of order, a sequence gap: the
+                // record there is kept) is no region left out.
+                if end > d.offset {
+                    out.skipped.push((d.offset, end - d.offset));
+                }
             }
             Item::End => break,
         }

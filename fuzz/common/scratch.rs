@@ -39,6 +39,25 @@ impl Scratch {
         path
     }
 
+    /// Write a file in the directory with every 4 KiB page of zeros left a hole (never
+    /// written), as in a preallocated file or one grown by `truncate`: readers that skip holes
+    /// (`SEEK_DATA`) must read the same bytes as in a file written whole.
+    pub fn write_sparse(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        use std::os::unix::fs::FileExt;
+        const PAGE: usize = 4096;
+        let path = self.path(name);
+        let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
+        for (i, page) in bytes.chunks(PAGE).enumerate() {
+            if page != &[0; PAGE][..page.len()] {
+                file.write_all_at(page, (i * PAGE) as u64)
+                    .unwrap_or_else(|e| panic!("write {path:?}: {e}"));
+            }
+        }
+        file.set_len(bytes.len() as u64)
+            .unwrap_or_else(|e| panic!("extend {path:?}: {e}"));
+        path
+    }
+
     /// The names in the directory and below it (`.durable-recovered/fuzz.log.9.durable-sidecar`),
     /// sorted.
     pub fn names(&self) -> Vec<String> {

@@ -3,8 +3,10 @@
 //! `log append` flags them (CRC-32 or SHA-256, one over the 1 MiB window, record images inside
 //! payloads) with fuzz-chosen damage (headers with a valid CRC and hostile fields or flags,
 //! re-sequenced and replayed records and appends, a whole later append, a torn append, bit
-//! flips, truncation, zero-fill, splices). Raw bytes almost never get a checksum right; these
-//! inputs get past every check into resync and the whole-append rule.
+//! flips, truncation, zero-fill, splices, zeroed sectors, cuts inside an append, append marks
+//! out of order), written as a sparse file (pages of zeros are holes). Raw bytes almost never
+//! get a checksum right; these inputs get past every check into resync and the rule for where
+//! a log ends.
 #![cfg_attr(not(test), no_main)]
 
 #[cfg(not(test))]
@@ -24,7 +26,9 @@ pub fn check(data: &[u8]) {
         std::fs::write(out, &built.bytes).expect("write DURABLE_FUZZ_DUMP");
     }
     let dir = common::scratch::Scratch::new();
-    let path = dir.write("fuzz.log", &built.bytes);
+    // Sparse: pages of zeros (zero-fill, zero payloads, zeroed sectors) are holes, which the
+    // scanner skips rather than reads.
+    let path = dir.write_sparse("fuzz.log", &built.bytes);
     let _armed = common::alloc::arm(built.bytes.len());
     common::native::check_log(&built.bytes, &path);
 }

@@ -1,15 +1,19 @@
 //! Fuzz target `recover_agree`: `log::verify`, `recover::recover_log` and `recover::salvage`
-//! must agree on a log (raw bytes, or built by `common::native::build`).
+//! must agree with each other and with the reference reader's rule for where a log ends
+//! (`common::native::reference`, docs/FORMAT.md) on a log (raw bytes, or built by
+//! `common::native::build`).
 //!
-//! Invariants: recover's report matches verify's (status, records and bytes kept, the cut at
-//! `valid_end`); a dry run changes nothing; recover refuses corruption before the tail unless
-//! forced, and then changes nothing; when it cuts, the kept log is exactly the original's first
-//! `valid_end` bytes, every record verify found before the first defect is still there and the
-//! log verifies clean, and the sidecar holds the rest (kept + sidecar == original), never
-//! written over an existing sidecar; a second recover is a no-op; salvage copies exactly the
-//! records verify counted, payloads intact, and skips exactly its defects. Input: one byte of
-//! flags (1 force, 2 no backup, 4 build the log, 8 plant a sidecar at the cut, 16 with the same
-//! bytes: an earlier recover's), then the file (or the builder's input).
+//! Invariants: verify sums the log up as the reference does (`check_summary`); recover reports
+//! the reference's status, the records before the cut and the bytes kept; a dry run changes
+//! nothing; recover refuses corruption unless forced, and then changes nothing; it never cuts
+//! before the valid end, and cuts exactly there for a torn tail (or forced corruption): the
+//! kept log is the original's first `valid_end` bytes (the start of the first damaged append),
+//! holds every record before it, verifies clean and passes the tail check of `log append`; the
+//! sidecar holds the rest (kept + sidecar == original), never written over an existing sidecar;
+//! a second recover is a no-op; salvage copies every record the resyncing scan finds, payloads
+//! intact, and skips exactly the defects. Input: one byte of flags (1 force, 2 no backup, 4
+//! build the log, 8 plant a sidecar at the cut, 16 with the same bytes: an earlier recover's),
+//! then the file (or the builder's input).
 #![cfg_attr(not(test), no_main)]
 
 #[cfg(not(test))]
@@ -50,9 +54,10 @@ pub fn check(data: &[u8]) {
     let path = dir.write("fuzz.log", &original);
     let _armed = common::alloc::arm(original.len());
     let read = |p: &std::path::Path| std::fs::read(p).expect("read a scratch file");
-    if let Ok(header) = FileHeader::decode(&original)
-        && common::known::native_log(&original, &header).is_some()
-    {
+    let model = FileHeader::decode(&original)
+        .ok()
+        .map(|header| native::reference(&original, &header));
+    if model.as_ref().is_some_and(|m| m.open_bug().is_some()) {
         return;
     }
 
@@ -70,16 +75,22 @@ pub fn check(data: &[u8]) {
             return;
         }
     };
+    let model = model.expect("a log that verifies has a header");
+    native::check_summary(&v, &model);
     let size = original.len() as u64;
-    let cut = v.valid_end;
+    let cut = model.valid_end();
+    let status = model.status();
+    let (kept, _) = model.before_damage();
     let opened = log::open(&path).expect("open a log that verifies");
     let items = native::scan(&mut opened.scanner(OnDamage::Resync), &original);
     drop(opened);
+    native::check_resync_scan(&items, &model);
     let all = native::records(&items);
-    let before = &all[..v.records_before_damage as usize];
+    let before = &all[..kept as usize];
     let payload = |r: &Record| &original[r.payload_offset() as usize..][..r.len as usize];
 
-    // Salvage keeps every valid record, in order, and skips exactly the defects.
+    // Salvage keeps every record the resyncing scan finds, in order, and skips exactly the
+    // defects.
     let dst = dir.path("salvaged.log");
     let salvaged = recover::salvage(
         &path,
@@ -89,17 +100,24 @@ pub fn check(data: &[u8]) {
         &mut (),
     )
     .expect("salvage");
-    assert_eq!(salvaged.records, v.records);
-    let skipped: Vec<(u64, u64)> = native::defects(&items)
-        .iter()
-        .map(|d| (d.offset, d.next_valid.unwrap_or(size) - d.offset))
+    assert_eq!(salvaged.records, all.len() as u64);
+    // Damage that skips no bytes (append marks out of order, a sequence gap) is no region.
+    let skipped: Vec<(u64, u64)> = model
+        .defects()
+        .map(|d| {
+            (
+                d.offset,
+                d.next_valid.unwrap_or(size).max(d.offset) - d.offset,
+            )
+        })
+        .filter(|&(_, n)| n > 0)
         .collect();
     assert_eq!(salvaged.skipped, skipped);
     let copy = read(&dst);
     let s = log::verify(&dst, &native::native_opts(), |_, _| {}).expect("verify the salvaged log");
     assert_eq!(
         (s.status, s.records),
-        (Status::Clean, v.records),
+        (Status::Clean, all.len() as u64),
         "salvaged log"
     );
     let copied = log::open(&dst).expect("open the salvaged log");
@@ -132,10 +150,10 @@ pub fn check(data: &[u8]) {
         .flatten();
     let names = dir.names();
 
-    let cuts = v.status == Status::TornTail || (v.status == Status::Corrupt && opts.force);
+    let cuts = status == Status::TornTail || (status == Status::Corrupt && opts.force);
     let same_report = |r: &LogRecovery| {
-        assert_eq!(r.status, v.status);
-        assert_eq!(r.records, v.records_before_damage);
+        assert_eq!(r.status, status);
+        assert_eq!(r.records, kept);
         assert_eq!((r.bytes_kept, r.bytes_removed), (cut, size - cut));
         assert_eq!(r.records_after_damage, v.records_after_damage);
         assert_eq!(r.bytes_after_damage, v.bytes_after_damage);
@@ -148,7 +166,7 @@ pub fn check(data: &[u8]) {
     let dry = common::retry_in_use(|| recover::recover_log(&path, &dry_opts, &mut ()))
         .expect("recover --dry-run");
     same_report(&dry);
-    let expected = match v.status {
+    let expected = match status {
         Status::Clean => LogAction::Clean,
         _ if cuts => LogAction::WouldTruncate,
         _ => LogAction::Refused,
@@ -174,8 +192,8 @@ pub fn check(data: &[u8]) {
         match (&r.sidecar, opts.no_backup) {
             (None, true) => {}
             (Some(side), false) => {
-                let kept = read(side);
-                let removed = common::sidecar_data(&kept);
+                let side_bytes = read(side);
+                let removed = common::sidecar_data(&side_bytes);
                 assert!(removed == &original[cut as usize..], "the sidecar's bytes");
                 assert!([now.as_slice(), removed].concat() == original);
                 let at_name = match &planted {
@@ -209,17 +227,17 @@ pub fn check(data: &[u8]) {
             (side, no_backup) => panic!("sidecar {side:?} with no_backup {no_backup}"),
         }
         assert_eq!(dir.names(), names_now, "recover left other files behind");
+    }
 
-        // Every record verify found before the first defect is still there, and verifies.
+    if r.action == LogAction::Clean || r.action == LogAction::Truncated {
+        // Recover succeeded: the log holds every record before the cut, verifies clean, and
+        // the tail check of the next `log append` accepts it.
         let after =
             log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify after recover");
-        assert_eq!(
-            (after.status, after.records),
-            (Status::Clean, before.len() as u64)
-        );
-        let kept = log::open(&path).expect("open the recovered log");
-        let items = native::scan(&mut kept.scanner(OnDamage::Stop), &now);
-        let key = |r: &Record| (r.offset, r.len, r.seq, r.checksum);
+        assert_eq!((after.status, after.records), (Status::Clean, kept));
+        let kept_log = log::open(&path).expect("open the recovered log");
+        let items = native::scan(&mut kept_log.scanner(OnDamage::Stop), &now);
+        let key = |r: &Record| (r.offset, r.len, r.seq, r.checksum, r.extra);
         assert!(
             native::records(&items)
                 .iter()
@@ -227,6 +245,15 @@ pub fn check(data: &[u8]) {
                 .eq(before.iter().map(key))
         );
         assert_eq!(items.last(), Some(&Item::End));
+        let next = kept_log
+            .scanner(OnDamage::Stop)
+            .last_append_whole()
+            .expect("reading a file in tmpfs");
+        assert_eq!(
+            next,
+            Some(before.last().map_or(0, |r| r.seq + 1)),
+            "the tail check after a recover"
+        );
     }
 
     // A second recover changes nothing.
@@ -238,7 +265,7 @@ pub fn check(data: &[u8]) {
             (again.action, again.status),
             (LogAction::Clean, Status::Clean)
         );
-        assert_eq!(again.records, before.len() as u64);
+        assert_eq!(again.records, kept);
     } else {
         same_report(&again);
         assert_eq!(again.action, expected);

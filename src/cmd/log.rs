@@ -627,6 +627,15 @@ fn defect_text(d: &Defect) -> String {
         log::Evidence::LaterAppend(at) => format!(
             "; corruption: a later append starts at offset {at}, so this one had been acknowledged"
         ),
+        log::Evidence::NotTorn(at)
+            if at == d.offset
+                && matches!(
+                    d.kind,
+                    log::DefectKind::Sequence { .. } | log::DefectKind::BrokenAppend
+                ) =>
+        {
+            "; corruption: the record there checks out whole, so no write of it was lost".to_string()
+        }
         log::Evidence::NotTorn(at) if at == d.offset => {
             "; corruption: not what a write that never reached the disk leaves (no zeros, and the file does not end inside it)".to_string()
         }

@@ -822,6 +822,13 @@ fn writer_for(
     created: bool,
     opts: &AppendOptions,
 ) -> Result<Writer> {
+    // A sidecar kept by recover is never a log to append to (`log restore` puts its bytes back).
+    if !created
+        && let Some(trailer) =
+            crate::recover::sidecar::identify(file, size).map_err(inspect(path))?
+    {
+        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
+    }
     let mut head = [0u8; 8];
     let got = reader::read_prefix(file, size, &mut head).map_err(inspect(path))?;
     let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];

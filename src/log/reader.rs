@@ -538,12 +538,10 @@ impl<'f> Window<'f> {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..s + len]);
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; super::scan::WINDOW];
-        }
         let want = usize::try_from(self.size - offset)
             .unwrap_or(super::scan::WINDOW)
             .min(super::scan::WINDOW);
+        super::scan::grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(

@@ -290,6 +290,25 @@ impl Defect {
     pub fn is_torn_tail(&self) -> bool {
         self.evidence.is_torn() && !self.kind.always_corrupt()
     }
+
+    /// The same defect with every offset it names moved by `delta` (bytes read at offset 0
+    /// of a sidecar that held them at `delta` in their log).
+    pub fn moved_by(self, delta: u64) -> Defect {
+        let evidence = match self.evidence {
+            Evidence::Zeros(o) => Evidence::Zeros(o + delta),
+            Evidence::LaterAppend(o) => Evidence::LaterAppend(o + delta),
+            Evidence::NotTorn(o) => Evidence::NotTorn(o + delta),
+            Evidence::ValidAfter(o) => Evidence::ValidAfter(o + delta),
+            other => other,
+        };
+        Defect {
+            offset: self.offset + delta,
+            next_valid: self.next_valid.map(|n| n + delta),
+            cut: self.cut + delta,
+            evidence,
+            ..self
+        }
+    }
 }
 
 /// One step of a scan.
@@ -375,7 +394,7 @@ impl<'f> Scanner<'f> {
             file,
             header,
             size,
-            buf: vec![0; WINDOW],
+            buf: Vec::new(),
             win_start: 0,
             win_len: 0,
             pos: offset,
@@ -439,7 +458,9 @@ impl<'f> Scanner<'f> {
         if end < super::format::FILE_HEADER_LEN + RECORD_HEADER_LEN + trailer_len {
             return Ok(None);
         }
-        let t = self.window(end - trailer_len, 8)?;
+        // The whole trailer, so that the window read here (backwards from `end`) also holds
+        // the record that ends at `end`, and the trailers before it.
+        let t = self.window(end - trailer_len, trailer_len as usize)?;
         let Some(len) = decode_trailer_prefix(&self.buf[t..t + 8]) else {
             return Ok(None);
         };
@@ -449,6 +470,11 @@ impl<'f> Scanner<'f> {
         else {
             return Ok(None);
         };
+        // The whole record in the window (ending at `end`) before it is checked, or the check
+        // would read its header into a window that ends there and then read again.
+        if end - start <= WINDOW as u64 {
+            self.window(start, (end - start) as usize)?;
+        }
         let Ok((rh, total, checksum)) = self.try_record(start)? else {
             return Ok(None);
         };
@@ -644,7 +670,7 @@ impl<'f> Scanner<'f> {
         let (kind, next, evidence) = if self.all_zero_from(offset)? {
             (DefectKind::ZeroFill, None, Evidence::ZeroFill)
         } else {
-            let next = self.find_next_valid(offset + 1, expected)?;
+            let next = self.resync_from(offset, kind, expected)?;
             let evidence = self.judge(offset, kind, expected, next)?;
             (kind, next, evidence)
         };
@@ -666,6 +692,24 @@ impl<'f> Scanner<'f> {
             _ => self.done = true,
         }
         Ok(Item::Defect(defect))
+    }
+
+    /// Where reading goes on after damage at `offset`: the record itself when it is valid but
+    /// numbered past the expected one (records before it were lost; it is kept), else the next
+    /// valid record after it.
+    fn resync_from(
+        &mut self,
+        offset: u64,
+        kind: DefectKind,
+        expected: u64,
+    ) -> io::Result<Option<(u64, RecordHeader)>> {
+        if let DefectKind::Sequence { expected, found } = kind
+            && found > expected
+            && let Ok((rh, _, _)) = self.try_record(offset)?
+        {
+            return Ok(Some((offset, rh)));
+        }
+        self.find_next_valid(offset + 1, expected)
     }
 
     /// Torn tail or corruption, for damage at `offset` (of `kind`; the record there should have
@@ -813,11 +857,18 @@ impl<'f> Scanner<'f> {
         if kind == DefectKind::Truncated {
             return Ok(Some(Evidence::EndOfFile));
         }
+        // A valid record with the wrong sequence number is there whole: no write of it was
+        // lost, whatever zeros its payload holds.
+        if matches!(kind, DefectKind::Sequence { .. }) {
+            return Ok(None);
+        }
         if self.all_zero_from(offset)? {
             return Ok(Some(Evidence::ZeroFill));
         }
-        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size).min(end);
-        if head_end - offset >= RECORD_MAGIC.len() as u64 && self.all_zero(offset, head_end)? {
+        // Zeros from the damage to the next sector boundary (however few bytes that is: a
+        // block lost from where the append began), not cut short by a valid record.
+        let head_end = ((offset / SECTOR + 1) * SECTOR).min(self.size);
+        if self.all_zero(offset, head_end)? {
             return Ok(Some(Evidence::Zeros(offset)));
         }
         let mut sector = offset.div_ceil(SECTOR) * SECTOR;
@@ -1023,8 +1074,12 @@ impl<'f> Scanner<'f> {
             return Ok(false);
         }
         let mut at = from;
-        while let Some((start, end)) = platform::data_region(self.file, at, self.size)? {
-            if let Some(z) = self.first_nonzero(start, end)? {
+        // A window of data at a time, asking again after each where the next data is.
+        while let Some(data) = platform::next_data(self.file, at)?
+            && data < self.size
+        {
+            let end = (data + WINDOW as u64).min(self.size);
+            if let Some(z) = self.first_nonzero(data, end)? {
                 self.nonzero_at = Some(z);
                 return Ok(false);
             }
@@ -1093,6 +1148,7 @@ impl<'f> Scanner<'f> {
         let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
+        grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -1117,6 +1173,14 @@ impl<'f> Scanner<'f> {
             ));
         }
         Ok((offset - start) as usize)
+    }
+}
+
+/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
+/// allocates (and zeroes) a whole window.
+pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
+    if buf.len() < want {
+        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
     }
 }
 

@@ -381,46 +381,6 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     file.read_at(buf, offset)
 }
 
-/// The first region of `file` at or after `offset` that may hold data (not a hole), as
-/// `(start, end)`, or `None` when only holes remain before the end. Lets a zero check skip the
-/// unallocated part of a sparse file instead of reading gigabytes of zeros.
-///
-/// # Platform specific behavior
-/// `lseek(SEEK_DATA)` / `lseek(SEEK_HOLE)` on Linux and macOS. Where the filesystem does not
-/// support them, the whole rest of the file counts as data (correct, only slower).
-pub(crate) fn data_region(file: &File, offset: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
-    use std::os::fd::AsRawFd;
-    if offset >= size {
-        return Ok(None);
-    }
-    let Ok(at) = libc::off_t::try_from(offset) else {
-        return Ok(Some((offset, size)));
-    };
-    // SAFETY: lseek on a descriptor we own; it only moves the file position, which this crate
-    // never uses (every read and write is positioned).
-    let data = unsafe { libc::lseek(file.as_raw_fd(), at, libc::SEEK_DATA) };
-    if data < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENXIO) => Ok(None),
-            Some(libc::EINVAL) | Some(libc::ENOTSUP) => Ok(Some((offset, size))),
-            _ => Err(e),
-        };
-    }
-    let data = (data as u64).max(offset);
-    if data >= size {
-        return Ok(None);
-    }
-    // SAFETY: as above.
-    let hole = unsafe { libc::lseek(file.as_raw_fd(), data as libc::off_t, libc::SEEK_HOLE) };
-    let end = if hole < 0 {
-        size
-    } else {
-        (hole as u64).min(size)
-    };
-    Ok(Some((data, end.max(data + 1).min(size))))
-}
-
 /// Wait until `fd` has input to read (or its end), at most `timeout` (`None`: no limit).
 /// `Ok(false)` when the time ran out; an `Interrupted` error when a signal arrived.
 pub(crate) fn wait_readable(

@@ -421,9 +421,8 @@ impl Shifted<'_> {
         r
     }
 
-    fn shift_defect(&self, mut d: Defect) -> Defect {
-        d.offset += self.delta;
-        d.next_valid = d.next_valid.map(|n| n + self.delta);
+    fn shift_defect(&self, d: Defect) -> Defect {
+        let mut d = d.moved_by(self.delta);
         if let DefectKind::NoMagic {
             checkpoint: Some(c),
         } = d.kind

@@ -600,9 +600,16 @@ fn sidecars_are_never_taken_for_logs() {
         &["log", "verify", s(&side)][..],
         &["recover", s(&side)],
         &["log", "salvage", s(&side), "new.log"],
+        &["log", "append", s(&side), "a record"],
     ] {
+        let before = fs::read(&side).expect("read");
         let r = go(&env, args);
         assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
+        assert_eq!(
+            fs::read(&side).expect("read"),
+            before,
+            "{args:?} changed it"
+        );
         assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", show(&r));
         assert!(
             r.stderr
