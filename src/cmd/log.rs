@@ -1064,18 +1064,17 @@ fn dump_pass(
                 if defect.is_torn_tail() && !defect.in_index {
                     // An append in progress (following), or the rest of a stream still to
                     // come: wait for more before calling it a torn tail.
-                    if let Some(s) = stream.as_deref_mut() {
-                        out.flush()?;
-                        if s.more().map_err(failure)? {
-                            reader.refresh().map_err(|e| read_failure(&args.log, e))?;
-                            continue;
-                        }
-                    } else if args.follow {
-                        out.flush()?;
-                        match follow_wait(args, src, reader.as_mut(), &mut seen)? {
-                            Some(pass) => return Ok(pass),
-                            None => continue,
-                        }
+                    match more(
+                        args,
+                        src,
+                        stream.as_deref_mut(),
+                        reader.as_mut(),
+                        &mut seen,
+                        out,
+                    )? {
+                        More::Read => continue,
+                        More::Pass(pass) => return Ok(pass),
+                        More::Ended => {}
                     }
                 }
                 worst = worst.worst(if defect.is_torn_tail() {
@@ -1092,20 +1091,18 @@ fn dump_pass(
                 }
             }
             Item::End => {
-                if let Some(s) = stream.as_deref_mut() {
-                    out.flush()?;
-                    if s.more().map_err(failure)? {
-                        reader.refresh().map_err(|e| read_failure(&args.log, e))?;
-                        continue;
-                    }
-                } else if args.follow {
-                    out.flush()?;
-                    match follow_wait(args, src, reader.as_mut(), &mut seen)? {
-                        Some(pass) => return Ok(pass),
-                        None => continue,
-                    }
+                match more(
+                    args,
+                    src,
+                    stream.as_deref_mut(),
+                    reader.as_mut(),
+                    &mut seen,
+                    out,
+                )? {
+                    More::Read => continue,
+                    More::Pass(pass) => return Ok(pass),
+                    More::Ended => break,
                 }
-                break;
             }
         }
     }
@@ -1154,6 +1151,42 @@ fn read_failure(path: &Path, e: io::Error) -> Failure {
         path: path.to_path_buf(),
         source: e,
     })
+}
+
+/// What follows the end of what has been read.
+enum More {
+    /// More is there to read.
+    Read,
+    /// Following: the log was cut or replaced.
+    Pass(Pass),
+    /// Nothing more will come.
+    Ended,
+}
+
+/// At the end of what has been read: read more of a stream, or (`--follow`) wait for the log
+/// to grow, be cut or be replaced.
+fn more(
+    args: &DumpArgs,
+    src: &DumpSource,
+    stream: Option<&mut log::stream::Stream>,
+    reader: &mut dyn Reader,
+    seen: &mut u64,
+    out: &mut Output,
+) -> Result<More, Failure> {
+    if let Some(s) = stream {
+        out.flush()?;
+        if s.more().map_err(failure)? {
+            reader.refresh().map_err(|e| read_failure(&args.log, e))?;
+            return Ok(More::Read);
+        }
+    } else if args.follow {
+        out.flush()?;
+        return Ok(match follow_wait(args, src, reader, seen)? {
+            Some(pass) => More::Pass(pass),
+            None => More::Read,
+        });
+    }
+    Ok(More::Ended)
 }
 
 /// `--follow` at the end of what there is: wait until the log grows (`None`: read on), or
