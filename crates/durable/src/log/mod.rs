@@ -1,14 +1,14 @@
 //! Checksummed append-only record logs in the native format: opening, verifying, reading and
 //! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
-//! readers in [`scan`]; the writer here. `recover` builds on the same reader and writer.
+//! readers in [`native`]; the writer here. `recover` builds on the same reader and writer.
 
 pub mod aof;
 mod append;
 pub mod format;
 pub mod lines;
+pub mod native;
 pub mod proglog;
 pub mod reader;
-pub mod scan;
 mod source;
 pub mod stream;
 
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append, append_with};
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
+pub use native::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Scanner};
 pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input, open_input_part};
-pub use scan::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Scanner};
 pub use source::{Delimited, Listed, RecordSource, Records, Whole};
 
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, HeaderError};
-use super::scan::{Item, OnDamage, Record, Scanner};
+use super::native::{Item, OnDamage, Record, Scanner};
 use super::{aof, lines, proglog};
 use crate::error::{Error, Result};
 use crate::platform;
@@ -23,7 +23,7 @@ pub trait Reader {
         None
     }
 
-    /// Feed a record's payload to `f` in pieces of at most [`super::scan::WINDOW`] bytes.
+    /// Feed a record's payload to `f` in pieces of at most [`super::native::WINDOW`] bytes.
     fn read_payload(
         &mut self,
         record: &Record,
@@ -468,14 +468,14 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
 }
 
 /// Feed bytes `[offset, offset + len)` of `file` to `f` in pieces of at most
-/// [`super::scan::WINDOW`] bytes. Returns (bytes read, read calls).
+/// [`super::native::WINDOW`] bytes. Returns (bytes read, read calls).
 pub(crate) fn read_range(
     file: &File,
     offset: u64,
     len: u64,
     f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<(u64, u64)> {
-    let window = super::scan::WINDOW as u64;
+    let window = super::native::WINDOW as u64;
     let mut chunk = vec![0u8; len.min(window) as usize];
     let (mut at, end) = (offset, offset + len);
     let mut reads = 0;
@@ -528,20 +528,20 @@ impl<'f> Window<'f> {
         }
     }
 
-    /// Up to `len` bytes (at most [`super::scan::WINDOW`]) from `offset`, fewer at the end of
+    /// Up to `len` bytes (at most [`super::native::WINDOW`]) from `offset`, fewer at the end of
     /// the file.
     pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
         let len = len
-            .min(super::scan::WINDOW)
+            .min(super::native::WINDOW)
             .min(usize::try_from(self.size.saturating_sub(offset)).unwrap_or(usize::MAX));
         if offset >= self.start && offset + len as u64 <= self.start + self.len as u64 {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..s + len]);
         }
         let want = usize::try_from(self.size - offset)
-            .unwrap_or(super::scan::WINDOW)
-            .min(super::scan::WINDOW);
-        super::scan::grow(&mut self.buf, want);
+            .unwrap_or(super::native::WINDOW)
+            .min(super::native::WINDOW);
+        super::native::grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -573,7 +573,7 @@ impl<'f> Window<'f> {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..self.len]);
         }
-        self.get(offset, super::scan::WINDOW)
+        self.get(offset, super::native::WINDOW)
     }
 
     /// Forget what is held (the file may have changed).
