@@ -14,8 +14,8 @@ use durable::log::format::{
     TRAILER_MAGIC, TYPE_DATA,
 };
 use durable::log::{
-    self, Defect, DefectKind, Evidence, Extra, Item, LogFormat, OnDamage, OpenLog, OpenOptions,
-    Record, Scanner, Status, Verification,
+    self, Defect, DefectKind, Evidence, Extra, Item, LogFormat, NativeReader, OnDamage, OpenLog,
+    OpenOptions, Record, Status, Verification,
 };
 use sha2::{Digest, Sha256};
 
@@ -899,7 +899,7 @@ impl Model {
 
 /// Run a scanner to its end, checking each record's payload against the file; fails if it
 /// yields more items than the file could hold (a scan that does not move on).
-pub fn scan(scanner: &mut Scanner<'_>, data: &[u8]) -> Vec<Item> {
+pub fn scan(scanner: &mut NativeReader<'_>, data: &[u8]) -> Vec<Item> {
     let mut items = Vec::new();
     loop {
         let item = scanner.next_item().expect("reading a file in tmpfs");
@@ -1125,7 +1125,7 @@ pub fn check_log(data: &[u8], path: &Path) {
     // A scan started anywhere (not on a record boundary, with any expectation) must still end,
     // and whatever it calls a record is one.
     for (start, next_seq) in [(size / 2, 0), (FILE_HEADER_LEN + 1, 1), (0, 0)] {
-        let mut mid = Scanner::new(&log.file, header, size, start, next_seq, OnDamage::Resync);
+        let mut mid = NativeReader::new(&log.file, header, size, start, next_seq, OnDamage::Resync);
         for r in records(&scan(&mut mid, data)) {
             let found = record_at(data, &header, r.offset).expect("a record mid-file");
             assert_same(&r, &found, "a scan started mid-file");

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_HEADER_LEN};
 use super::{
-    Algorithm, FileHeader, Item, Kind, LogFormat, MAX_RECORD, OnDamage, Reader, RecordSource,
-    Scanner, Status, Verification, lines, reader, summarize,
+    Algorithm, FileHeader, Item, Kind, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
+    RecordSource, Status, Verification, lines, reader, summarize,
 };
 use crate::disk::{SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
@@ -581,7 +581,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let end = start + bytes;
         let mut check: Box<dyn Reader> = match &log.writer {
-            Writer::Native(header, _) => Box::new(Scanner::new(
+            Writer::Native(header, _) => Box::new(NativeReader::new(
                 &log.file,
                 *header,
                 end,
@@ -660,7 +660,7 @@ impl Run<'_> {
             // The last append must be whole, walked back from the end through the trailers:
             // reads that append only, whatever the log's size.
             Writer::Native(header, _) => {
-                Scanner::new(&log.file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop)
+                NativeReader::new(&log.file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop)
                     .last_append_whole()
                     .map_err(inspect(path))?
                     .map(|seq| (seq, false))
@@ -1008,7 +1008,7 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
 /// path is the whole log read.
 fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
     let mut reader: Box<dyn Reader> = match kind {
-        Kind::Native(header) => Box::new(Scanner::new(
+        Kind::Native(header) => Box::new(NativeReader::new(
             file,
             header,
             size,

@@ -1,10 +1,14 @@
-//! Checksummed append-only record logs in the native format: opening, verifying, reading and
-//! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
-//! readers in [`native`]; the writer here. `recover` builds on the same reader and writer.
+//! Checksummed append-only record logs: opening, verifying, reading and appending. durable's
+//! own format has its byte layout in [`format`] (and docs/FORMAT.md), its reader in [`native`]
+//! and its writer in `append`; the formats of other programs are read by [`lines`],
+//! [`proglog`] and [`aof`]. Every reader sits behind one [`Reader`] interface and yields the
+//! same vocabulary of [`Record`]s and [`Defect`]s, which `verify`, `recover` and `salvage`
+//! build on.
 
 pub mod aof;
 mod append;
 pub mod format;
+mod item;
 pub mod lines;
 pub mod native;
 pub mod proglog;
@@ -17,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append, append_with};
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
-pub use native::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Scanner};
+pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
+pub use native::NativeReader;
 pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input, open_input_part};
 pub use source::{Delimited, Listed, RecordSource, Records, Whole};
 
@@ -37,8 +42,8 @@ pub struct OpenLog {
 
 impl OpenLog {
     /// A forward scanner from the first record.
-    pub fn scanner(&self, on_damage: OnDamage) -> Scanner<'_> {
-        Scanner::new(
+    pub fn scanner(&self, on_damage: OnDamage) -> NativeReader<'_> {
+        NativeReader::new(
             &self.file,
             self.header,
             self.size,

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 
-use super::native::{Defect, DefectKind, Extra, Item, OnDamage, Record};
+use super::item::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 use super::reader::{Reader, Window};
 
 /// Bytes of a store record's length field.

@@ -8,10 +8,23 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, HeaderError};
-use super::native::{Item, OnDamage, Record, Scanner};
+use super::item::{Item, OnDamage, Record};
+use super::native::NativeReader;
 use super::{aof, lines, proglog};
 use crate::error::{Error, Result};
 use crate::platform;
+
+/// Bytes a reader keeps in memory at once: payloads are checked and handed over in pieces of at
+/// most this size, whatever the record or file size.
+pub const WINDOW: usize = 1 << 20;
+
+/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
+/// allocates (and zeroes) a whole window.
+pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
+    if buf.len() < want {
+        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
+    }
+}
 
 /// A forward reader of records and defects, whatever the format.
 pub trait Reader {
@@ -23,7 +36,7 @@ pub trait Reader {
         None
     }
 
-    /// Feed a record's payload to `f` in pieces of at most [`super::native::WINDOW`] bytes.
+    /// Feed a record's payload to `f` in pieces of at most [`WINDOW`] bytes.
     fn read_payload(
         &mut self,
         record: &Record,
@@ -43,34 +56,6 @@ pub trait Reader {
     /// read forward.
     fn last_records(&mut self, _n: u64) -> io::Result<Option<Vec<Record>>> {
         Ok(None)
-    }
-}
-
-impl Reader for Scanner<'_> {
-    fn next_item(&mut self) -> io::Result<Item> {
-        Scanner::next_item(self)
-    }
-    fn payload(&self, record: &Record) -> Option<&[u8]> {
-        Scanner::payload(self, record)
-    }
-    fn read_payload(
-        &mut self,
-        record: &Record,
-        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        Scanner::read_payload(self, record, f)
-    }
-    fn position(&self) -> u64 {
-        Scanner::position(self)
-    }
-    fn refresh(&mut self) -> io::Result<bool> {
-        Scanner::refresh(self)
-    }
-    fn io_stats(&self) -> (u64, u64) {
-        Scanner::io_stats(self)
-    }
-    fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
-        Scanner::last_records(self, n)
     }
 }
 
@@ -159,7 +144,7 @@ impl Input {
     /// A forward reader from the first record.
     pub fn reader(&self, on_damage: OnDamage) -> Box<dyn Reader + '_> {
         match self.kind {
-            Kind::Native(header) => Box::new(Scanner::new(
+            Kind::Native(header) => Box::new(NativeReader::new(
                 &self.main.file,
                 header,
                 self.main.size,
@@ -468,14 +453,14 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
 }
 
 /// Feed bytes `[offset, offset + len)` of `file` to `f` in pieces of at most
-/// [`super::native::WINDOW`] bytes. Returns (bytes read, read calls).
+/// [`WINDOW`] bytes. Returns (bytes read, read calls).
 pub(crate) fn read_range(
     file: &File,
     offset: u64,
     len: u64,
     f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<(u64, u64)> {
-    let window = super::native::WINDOW as u64;
+    let window = WINDOW as u64;
     let mut chunk = vec![0u8; len.min(window) as usize];
     let (mut at, end) = (offset, offset + len);
     let mut reads = 0;
@@ -528,20 +513,20 @@ impl<'f> Window<'f> {
         }
     }
 
-    /// Up to `len` bytes (at most [`super::native::WINDOW`]) from `offset`, fewer at the end of
+    /// Up to `len` bytes (at most [`WINDOW`]) from `offset`, fewer at the end of
     /// the file.
     pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
         let len = len
-            .min(super::native::WINDOW)
+            .min(WINDOW)
             .min(usize::try_from(self.size.saturating_sub(offset)).unwrap_or(usize::MAX));
         if offset >= self.start && offset + len as u64 <= self.start + self.len as u64 {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..s + len]);
         }
         let want = usize::try_from(self.size - offset)
-            .unwrap_or(super::native::WINDOW)
-            .min(super::native::WINDOW);
-        super::native::grow(&mut self.buf, want);
+            .unwrap_or(WINDOW)
+            .min(WINDOW);
+        grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -573,7 +558,7 @@ impl<'f> Window<'f> {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..self.len]);
         }
-        self.get(offset, super::native::WINDOW)
+        self.get(offset, WINDOW)
     }
 
     /// Forget what is held (the file may have changed).

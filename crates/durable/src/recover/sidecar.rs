@@ -19,7 +19,7 @@ use crate::log::aof::{self, Analysis, AofReader};
 use crate::log::format::{FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
-use crate::log::{Defect, DefectKind, Extra, Item, Kind, OnDamage, Reader, Record, Scanner};
+use crate::log::{Defect, DefectKind, Extra, Item, Kind, NativeReader, OnDamage, Reader, Record};
 use crate::platform;
 use crate::step::{Observer, Step, StepError, Tracker};
 
@@ -364,7 +364,7 @@ impl Sidecar {
     pub fn reader(&self, on_damage: OnDamage) -> Result<Box<dyn Reader + '_>> {
         let t = &self.trailer;
         let inner: Box<dyn Reader + '_> = match t.format {
-            SourceFormat::Native => Box::new(Scanner::new(
+            SourceFormat::Native => Box::new(NativeReader::new(
                 &self.file,
                 self.native_header()?,
                 t.len,
