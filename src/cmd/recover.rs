@@ -202,8 +202,8 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
         index_alone: false,
         force: args.force,
     };
-    match durable::log::open_input(path, &opts) {
-        Ok(input) if matches!(input.kind, durable::log::Kind::ProglogStore) => None,
+    match durable::log::open(path, &opts) {
+        Ok(input) if matches!(input.layout, durable::log::Layout::ProglogStore) => None,
         Err(e) => Some(format!(
             "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
             quoted(path)
@@ -211,7 +211,7 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
         Ok(input) => Some(format!(
             "{}: --with-index names the index of a proglog store, and this is a {} log: it would do nothing",
             quoted(path),
-            input.kind.format().name()
+            input.layout.format().name()
         )),
     }
 }

@@ -71,7 +71,7 @@ pub use error::{Aftermath, Error, Result, shell_word};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
 pub use save::{
-    HardLinks, Outcome, Plan, PlannedStep, SaveOptions, SaveReport, Strategy, plan, save,
+    HardLinks, Plan, PlannedStep, SaveOptions, SaveOutcome, SaveReport, Strategy, plan, save,
 };
 pub use step::{Observer, Step, StepRecord};
 pub use target::{Existing, Protection, Target, protection};

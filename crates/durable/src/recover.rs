@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::{self, SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, Result, StepResultExt};
 use crate::journal::{self, Class, Settled};
-use crate::log::{self, Input, Item, Kind, LogFormat, OnDamage, Status, format, proglog};
+use crate::log::{self, Item, Layout, LogFormat, OnDamage, Status, format, proglog};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 use crate::target;
@@ -517,7 +517,7 @@ fn recover_log_as(
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<LogRecovery> {
-    let mut input = log::open_input(
+    let mut input = log::open(
         path,
         &log::OpenOptions {
             format: opts.format,
@@ -552,26 +552,27 @@ fn recover_log_as(
     // An aof file is analysed again only if its size changed (its analysis reads it whole).
     let opened_size = input.main.size;
     input.main.size = input.main.file.metadata().map_err(inspect(path))?.len();
-    if let Kind::Aof(_) = input.kind
+    if let Layout::Aof(_) = input.layout
         && input.main.size != opened_size
     {
-        input.kind =
-            Kind::Aof(log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?);
+        input.layout = Layout::Aof(
+            log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?,
+        );
     }
     let v = log::verify_open(&input, |_, _| {})?;
     let size = input.main.size;
     let status = v.main_status;
-    let (from, to) = match input.kind {
+    let (from, to) = match input.layout {
         // aof: the damaged bytes are zero-filled up to the last non-zero one; the size stays.
-        Kind::Aof(a) => (v.valid_end, a.nonzero_end.max(v.valid_end)),
+        Layout::Aof(a) => (v.valid_end, a.nonzero_end.max(v.valid_end)),
         _ => (v.valid_end, size),
     };
-    let aof = matches!(input.kind, Kind::Aof(_));
-    let proglog = matches!(input.kind, Kind::ProglogStore | Kind::ProglogIndex);
+    let aof = matches!(input.layout, Layout::Aof(_));
+    let proglog = matches!(input.layout, Layout::ProglogStore | Layout::ProglogIndex);
     let keeps = !opts.no_backup && from < to;
     // What the sidecar keeps: the bytes removed; for an index alone, the whole old index (as for
     // an index rebuilt with its store), so that it reads back as an index.
-    let index_alone = matches!(input.kind, Kind::ProglogIndex);
+    let index_alone = matches!(input.layout, Layout::ProglogIndex);
     let kept_from = if index_alone { 0 } else { from };
     let mut recovery = LogRecovery {
         path: reported,
@@ -627,16 +628,16 @@ fn recover_log_as(
                 } else {
                     sidecar::Change::Cut
                 };
-                let native_header = match input.kind {
-                    Kind::Native(_) => Some(raw_header(&input.main.file, path)?),
+                let native_header = match input.layout {
+                    Layout::Native(_) => Some(raw_header(&input.main.file, path)?),
                     _ => None,
                 };
-                let format = match input.kind {
-                    Kind::Native(_) => sidecar::SourceFormat::Native,
-                    Kind::Lines => sidecar::SourceFormat::Lines,
-                    Kind::ProglogStore => sidecar::SourceFormat::ProglogStore,
-                    Kind::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
-                    Kind::Aof(_) => sidecar::SourceFormat::Aof,
+                let format = match input.layout {
+                    Layout::Native(_) => sidecar::SourceFormat::Native,
+                    Layout::Lines => sidecar::SourceFormat::Lines,
+                    Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
+                    Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
+                    Layout::Aof(_) => sidecar::SourceFormat::Aof,
                 };
                 let size_after = if aof { size } else { from };
                 recovery.sidecar = Some(keep_bytes(
@@ -803,7 +804,7 @@ fn keep_bytes(
 /// (i, position). The whole old index is kept in a sidecar first; the index is opened for
 /// writing only if it is to change.
 fn repair_index(
-    input: &Input,
+    input: &log::Log,
     index: &log::reader::Part,
     store_len: u64,
     status: Status,
@@ -900,22 +901,22 @@ pub fn salvage(
     sync: SyncLevel,
     observer: &mut dyn Observer,
 ) -> Result<Salvaged> {
-    let input = log::open_input(
+    let input = log::open(
         src,
         &log::OpenOptions {
             format,
             ..Default::default()
         },
     )?;
-    if let Kind::ProglogIndex = input.kind {
+    if let Layout::ProglogIndex = input.layout {
         return Err(Error::Unsupported {
             path: src.to_path_buf(),
             why: "a proglog index holds no record data to salvage; salvage its store".into(),
         });
     }
     // A native source keeps its checksum and creation time; other formats get the default.
-    let (algorithm, created) = match input.kind {
-        Kind::Native(h) => (h.algorithm, h.created),
+    let (algorithm, created) = match input.layout {
+        Layout::Native(h) => (h.algorithm, h.created),
         _ => (
             format::Algorithm::default(),
             std::time::SystemTime::now()

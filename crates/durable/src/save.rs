@@ -88,19 +88,19 @@ pub struct SaveOptions {
 
 /// What a save did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum SaveOutcome {
     /// The new content is in place (and flushed, at the chosen sync level).
     Written,
     /// `--if-changed` found the content identical; nothing was written.
     Unchanged,
 }
 
-impl Outcome {
+impl SaveOutcome {
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Written => "written",
-            Outcome::Unchanged => "unchanged",
+            SaveOutcome::Written => "written",
+            SaveOutcome::Unchanged => "unchanged",
         }
     }
 }
@@ -117,7 +117,7 @@ pub struct SaveReport {
     /// Bytes of new content.
     pub bytes: u64,
     /// Written or unchanged.
-    pub outcome: Outcome,
+    pub outcome: SaveOutcome,
     /// The target did not exist before.
     pub created: bool,
     /// Where the previous version was kept (`--backup`).
@@ -493,7 +493,7 @@ pub fn save(
             strategy: opts.strategy,
             sync: opts.sync,
             bytes: 0,
-            outcome: Outcome::Written,
+            outcome: SaveOutcome::Written,
             backup: None,
             settled: settled.clone(),
             steps: Vec::new(),
@@ -643,7 +643,7 @@ fn save_atomic(
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
+        report.outcome = SaveOutcome::Unchanged;
         return Ok(()); // dropping `temp` removes it
     }
     check_not_emptied(opts, target, pumped.len, input)?;
@@ -764,7 +764,7 @@ fn save_in_place(
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
+        report.outcome = SaveOutcome::Unchanged;
         return Ok(true);
     }
     // Empty input wrote nothing, so the target is still whole here.
@@ -870,7 +870,7 @@ fn save_journal(
     let pumped = pump(
         input,
         compare,
-        Checksum::Sha256,
+        ContentHash::Sha256,
         &mut |done| t.progress(done, total),
         |offset, chunk, _| platform::write_all_at(file, chunk, HEADER_LEN + offset),
     )
@@ -885,7 +885,7 @@ fn save_journal(
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
+        report.outcome = SaveOutcome::Unchanged;
         return Ok(true); // dropping `journal` removes it
     }
     check_not_emptied(opts, &target, pumped.len, input)?;
@@ -1000,9 +1000,13 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
     })?;
     let file = temp.file();
     let mut writer = file;
-    pump(input, None, Checksum::None, &mut |_| {}, |_, chunk, _| {
-        writer.write_all(chunk)
-    })
+    pump(
+        input,
+        None,
+        ContentHash::None,
+        &mut |_| {},
+        |_, chunk, _| writer.write_all(chunk),
+    )
     .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
     input.finish()?;
     // A second handle shares the file offset, so rewind it before reading back.
@@ -1060,9 +1064,9 @@ impl PumpFailure {
     }
 }
 
-/// Which checksum of the streamed content to compute.
+/// Which hash of the streamed content to compute.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Checksum {
+enum ContentHash {
     None,
     /// For `--verify` (cheap).
     Crc32,
@@ -1071,18 +1075,18 @@ enum Checksum {
 }
 
 /// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing the
-/// asked-for checksum and whether the content so far equals `compare` (for `--if-changed`).
+/// asked-for hash and whether the content so far equals `compare` (for `--if-changed`).
 fn pump(
     input: &mut dyn Input,
     compare: Option<&File>,
-    checksum: Checksum,
+    hash: ContentHash,
     progress: &mut dyn FnMut(u64),
     mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> std::result::Result<Pumped, PumpFailure> {
     let mut buf = vec![0u8; CHUNK];
     let mut old = vec![0u8; if compare.is_some() { CHUNK } else { 0 }];
-    let mut crc = (checksum == Checksum::Crc32).then(crc32fast::Hasher::new);
-    let mut sha = (checksum == Checksum::Sha256).then(Sha256::new);
+    let mut crc = (hash == ContentHash::Crc32).then(crc32fast::Hasher::new);
+    let mut sha = (hash == ContentHash::Sha256).then(Sha256::new);
     let mut identical = compare.is_some();
     let mut len = 0u64;
     let fail = |error, at| PumpFailure { error, at };
@@ -1138,16 +1142,16 @@ fn write_step(
     out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> Result<Pumped> {
     let started = t.start(step, path).left(Aftermath::Unchanged)?;
-    let checksum = if verify {
-        Checksum::Crc32
+    let hash = if verify {
+        ContentHash::Crc32
     } else {
-        Checksum::None
+        ContentHash::None
     };
     let total = input.len_hint();
     let pumped = pump(
         input,
         compare,
-        checksum,
+        hash,
         &mut |done| t.progress(done, total),
         out,
     );

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_HEADER_LEN};
 use super::{
-    Algorithm, FileHeader, Item, Kind, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
+    Algorithm, FileHeader, Item, Layout, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
     RecordSource, Status, Verification, lines, reader, summarize,
 };
 use crate::disk::{SyncLevel, TempFile};
@@ -197,7 +197,7 @@ pub fn append_with(
 }
 
 /// The log being appended to.
-struct Log {
+struct Appending {
     file: File,
     created: bool,
     writer: Writer,
@@ -206,7 +206,7 @@ struct Log {
     ours: Option<(u64, u64)>,
 }
 
-impl Log {
+impl Appending {
     fn algorithm(&self) -> Algorithm {
         match &self.writer {
             Writer::Native(h, _) => h.algorithm,
@@ -312,7 +312,7 @@ impl Run<'_> {
     }
 
     /// Encode `record` as the next one of `group`.
-    fn encode(&mut self, log: &Log, group: &mut Group, record: &[u8]) -> Result<()> {
+    fn encode(&mut self, log: &Appending, group: &mut Group, record: &[u8]) -> Result<()> {
         let seq = group.first_seq + group.count;
         if seq == u64::MAX {
             return Err(Error::Unsupported {
@@ -353,7 +353,7 @@ impl Run<'_> {
     }
 
     /// All records as one append, written in pieces under the lock as they are read.
-    fn atomic(&mut self, log: &mut Log, t: &mut Tracker<'_>) -> Result<()> {
+    fn atomic(&mut self, log: &mut Appending, t: &mut Tracker<'_>) -> Result<()> {
         let mut record = Vec::new();
         if !self.next(&mut record)? {
             return Ok(());
@@ -368,7 +368,7 @@ impl Run<'_> {
 
     fn atomic_locked(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         tail: Tail,
         mut record: Vec<u8>,
         t: &mut Tracker<'_>,
@@ -413,7 +413,12 @@ impl Run<'_> {
 
     /// Commit groups as the input arrives: each closes at `limits` and is written and flushed
     /// under the lock, which is released in between.
-    fn groups(&mut self, log: &mut Log, limits: GroupLimits, t: &mut Tracker<'_>) -> Result<()> {
+    fn groups(
+        &mut self,
+        log: &mut Appending,
+        limits: GroupLimits,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
         let mut record = Vec::new();
         loop {
             // Encoded with the sequence number the log should be at; renumbered under the
@@ -477,7 +482,7 @@ impl Run<'_> {
     /// sequence number is `seq`.
     fn commit_group(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         tail: Tail,
         mut group: Group,
         t: &mut Tracker<'_>,
@@ -497,7 +502,7 @@ impl Run<'_> {
     /// Mark the group's last record, write what is left of it, flush, report.
     fn finish_group(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         start: u64,
         mut group: Group,
         t: &mut Tracker<'_>,
@@ -563,7 +568,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write(&self, log: &Log, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
+    fn write(&self, log: &Appending, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
         t.run(Step::WriteLog, self.path, || {
             platform::write_all_at(&log.file, bytes, at)
         })
@@ -573,7 +578,7 @@ impl Run<'_> {
     /// Re-read the group just flushed and check it holds exactly its records.
     fn verify_group(
         &self,
-        log: &Log,
+        log: &Appending,
         start: u64,
         bytes: u64,
         group: &Group,
@@ -621,7 +626,7 @@ impl Run<'_> {
     /// Take the lock and find where the log ends and the sequence number to go on with: from
     /// our last group if the log still ends there, else from the tail check. `Ok(None)`: an
     /// interrupt arrived while waiting for the lock (it is not held then).
-    fn lock(&mut self, log: &mut Log, first: bool) -> Result<Option<Tail>> {
+    fn lock(&mut self, log: &mut Appending, first: bool) -> Result<Option<Tail>> {
         let path = self.path;
         loop {
             match lock(&log.file, path, first && self.opts.no_wait) {
@@ -644,7 +649,7 @@ impl Run<'_> {
         checked.map(Some)
     }
 
-    fn check_tail(&self, log: &Log) -> Result<Tail> {
+    fn check_tail(&self, log: &Appending) -> Result<Tail> {
         let path = self.path;
         let size = log.file.metadata().map_err(inspect(path))?.len();
         if let Some((end, seq)) = log.ours
@@ -680,11 +685,11 @@ impl Run<'_> {
                 newline,
             }),
             None => {
-                let kind = match &log.writer {
-                    Writer::Native(header, _) => Kind::Native(*header),
-                    Writer::Lines => Kind::Lines,
+                let layout = match &log.writer {
+                    Writer::Native(header, _) => Layout::Native(*header),
+                    Writer::Lines => Layout::Lines,
                 };
-                Err(torn_tail(path, &log.file, kind, size))
+                Err(torn_tail(path, &log.file, layout, size))
             }
         }
     }
@@ -714,7 +719,7 @@ fn renumber(encoder: &format::Encoder, batch: &mut [u8], first_seq: u64) {
     }
 }
 
-fn unlock(log: &Log) {
+fn unlock(log: &Appending) {
     // Closing would release the lock too; the file stays open for the next group.
     let _ = log.file.unlock();
 }
@@ -739,11 +744,11 @@ fn interrupted(path: &Path) -> impl FnOnce(Error) -> Error + '_ {
 }
 
 /// Open (or create) the log and decide how to write to it. No lock yet.
-fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Log> {
+fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Appending> {
     let (file, created) = open_or_create(path, opts, t)?;
     let size = file.metadata().map_err(inspect(path))?.len();
     let writer = writer_for(&file, path, size, created, opts)?;
-    Ok(Log {
+    Ok(Appending {
         file,
         created,
         writer,
@@ -1006,9 +1011,9 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
 /// The error for a log whose last append is not whole: the same verdict `verify` gives (torn
 /// tail or corruption) and the end of the valid part, from a full read. Only on this refusal
 /// path is the whole log read.
-fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
-    let mut reader: Box<dyn Reader> = match kind {
-        Kind::Native(header) => Box::new(NativeReader::new(
+fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
+    let mut reader: Box<dyn Reader> = match layout {
+        Layout::Native(header) => Box::new(NativeReader::new(
             file,
             header,
             size,
@@ -1018,7 +1023,7 @@ fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
         )),
         _ => Box::new(lines::LinesReader::new(file, size, 0, OnDamage::Resync)),
     };
-    let mut v = Verification::start(path, &kind, size);
+    let mut v = Verification::start(path, &layout, size);
     match summarize(reader.as_mut(), &mut v, |_, _| {}) {
         Ok(_) if v.status != Status::Clean => Error::TornTail {
             path: path.to_path_buf(),

@@ -5,18 +5,76 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 
 use super::format::{
-    Algorithm, Checksum, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader, RECORD_HEADER_LEN,
-    RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError, decode_trailer_prefix,
+    Algorithm, Checksum, FILE_HEADER_LEN, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader,
+    RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError,
+    decode_trailer_prefix,
 };
 use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
 use super::reader::{Reader, WINDOW, grow};
+use crate::error::{Error, Result};
 use crate::platform;
 
 /// Bytes read at a time when walking back from the end of the file (the tail check, `dump
 /// --last`): enough for many small records per read, little for a few large ones.
 const BACK: usize = 16 << 10;
+
+/// A native log open for reading: its file, header and size when opened.
+pub struct NativeLog {
+    /// The file.
+    pub file: File,
+    /// Its header.
+    pub header: FileHeader,
+    /// Its size when opened.
+    pub size: u64,
+}
+
+impl NativeLog {
+    /// A forward reader from the first record.
+    pub fn reader(&self, on_damage: OnDamage) -> NativeReader<'_> {
+        NativeReader::new(
+            &self.file,
+            self.header,
+            self.size,
+            FILE_HEADER_LEN,
+            0,
+            on_damage,
+        )
+    }
+}
+
+/// Open `path` for reading as a native log: a regular file that starts with a valid header.
+pub fn open(path: &Path) -> Result<NativeLog> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        });
+    }
+    let file = File::open(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (header, size) = read_header(&file, path)?;
+    Ok(NativeLog { file, header, size })
+}
+
+fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok((super::reader::native_header(file, path, size)?, size))
+}
 
 /// Forward reader over an open log file.
 pub struct NativeReader<'f> {

@@ -38,19 +38,19 @@ pub enum Listed {
 
 /// Records listed up front (arguments, then `--file`s).
 #[derive(Debug, Clone)]
-pub struct Records {
+pub struct RecordList {
     items: Vec<Listed>,
     next: usize,
 }
 
-impl Records {
+impl RecordList {
     /// The records `items`, in order.
     pub fn new(items: Vec<Listed>) -> Self {
-        Records { items, next: 0 }
+        RecordList { items, next: 0 }
     }
 }
 
-impl RecordSource for Records {
+impl RecordSource for RecordList {
     fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
         buf.clear();
         let Some(item) = self.items.get(self.next) else {

@@ -19,7 +19,7 @@ use crate::log::aof::{self, Analysis, AofReader};
 use crate::log::format::{FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
-use crate::log::{Defect, DefectKind, Extra, Item, Kind, NativeReader, OnDamage, Reader, Record};
+use crate::log::{Defect, DefectKind, Extra, Item, Layout, NativeReader, OnDamage, Reader, Record};
 use crate::platform;
 use crate::step::{Observer, Step, StepError, Tracker};
 
@@ -321,13 +321,13 @@ impl Sidecar {
     }
 
     /// The kind of log its bytes are read as.
-    pub fn kind(&self) -> Result<Kind> {
+    pub fn layout(&self) -> Result<Layout> {
         Ok(match self.trailer.format {
-            SourceFormat::Native => Kind::Native(self.native_header()?),
-            SourceFormat::Lines => Kind::Lines,
-            SourceFormat::ProglogStore => Kind::ProglogStore,
-            SourceFormat::ProglogIndex => Kind::ProglogIndex,
-            SourceFormat::Aof => Kind::Aof(self.aof_analysis()),
+            SourceFormat::Native => Layout::Native(self.native_header()?),
+            SourceFormat::Lines => Layout::Lines,
+            SourceFormat::ProglogStore => Layout::ProglogStore,
+            SourceFormat::ProglogIndex => Layout::ProglogIndex,
+            SourceFormat::Aof => Layout::Aof(self.aof_analysis()),
         })
     }
 
