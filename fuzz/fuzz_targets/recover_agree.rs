@@ -133,7 +133,8 @@ pub fn check(data: &[u8]) {
 
     // An earlier recovery's sidecar at the same offset: the same bytes (a rerun after a crash
     // once the sidecar was in place: made by recovering, then putting the log back), or others.
-    let sidecar = recover::sidecar_path(&path, false, cut).expect("the sidecar's path");
+    let sidecar =
+        recover::sidecar_path(&path, recover::Beside::Log, cut).expect("the sidecar's path");
     let planted = (flags & 8 != 0 && cut < size)
         .then(|| {
             if flags & 16 != 0 {

@@ -760,7 +760,10 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
             open_dump_source(part, &opts)?
         }
         Some(log::stream::Opened::File(part)) => open_dump_source(part, &opts)?,
-        None => open_dump_source(log::Part::open(&args.log, false).map_err(failure)?, &opts)?,
+        None => open_dump_source(
+            log::Part::open(&args.log, log::Access::Read).map_err(failure)?,
+            &opts,
+        )?,
     };
     let mut out = Output::stdout();
     let mut shown = Shown::default();

@@ -655,7 +655,14 @@ pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
     }
     let mut worst = Exit::Success;
     for path in &args.sidecars {
-        match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {
+        match recover::restore(
+            path,
+            &recover::RestoreOptions {
+                dry_run: args.dry_run,
+                sync: SyncLevel::Full,
+            },
+            &mut (),
+        ) {
             Ok(done) => {
                 let t = &done.trailer;
                 let log = quoted(&t.source);

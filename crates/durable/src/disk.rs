@@ -32,6 +32,35 @@ impl SyncLevel {
     }
 }
 
+/// What creating a file does when its name is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Open the existing file; never create one.
+    Never,
+    /// Open the existing file, or create it.
+    IfMissing,
+    /// Create it; fail (`AlreadyExists`) if the name is taken.
+    Exclusive,
+}
+
+/// What renaming a finished file to its name does when the name is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnExisting {
+    /// Replace what is there, atomically.
+    Replace,
+    /// Fail with `AlreadyExists` (no-clobber), race-free.
+    Fail,
+}
+
+/// What to do when another process holds a lock that is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfLocked {
+    /// Wait until it is released.
+    Wait,
+    /// Fail at once.
+    Fail,
+}
+
 /// Suffix of every temporary file name we create: `.NAME.<16 hex digits>.durable-tmp`.
 pub const TEMP_SUFFIX: &str = ".durable-tmp";
 /// Suffix of every journal name: `.NAME.durable-journal`.
@@ -133,13 +162,24 @@ pub(crate) fn mark_committed() {
     platform::mark_committed();
 }
 
-/// Signal a producer (and its process group, if it leads one): SIGTERM, or SIGKILL if `kill`.
-pub(crate) fn stop_child(pid: u32, grouped: bool, kill: bool) {
-    platform::signal_child(pid, grouped, kill);
+/// Whether a producer leads a process group of its own (so that it and everything it started
+/// are signalled together) or stays in ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcessGroup {
+    /// It leads its own group.
+    Own,
+    /// It is in our group (it may read the terminal).
+    Ours,
 }
 
-pub(crate) fn register_child(pid: u32, grouped: bool) {
-    platform::register_child(pid, grouped);
+/// Kill a producer (and its process group, if it leads one) with SIGKILL.
+pub(crate) fn kill_child(pid: u32, group: ProcessGroup) {
+    platform::kill_child(pid, group);
+}
+
+/// Tell the interrupt handler about a producer, so that a signal stops it too.
+pub(crate) fn register_child(pid: u32, group: ProcessGroup) {
+    platform::register_child(pid, group);
 }
 
 pub(crate) fn unregister_child(pid: u32) {
@@ -149,7 +189,7 @@ pub(crate) fn unregister_child(pid: u32) {
 /// A temporary file we created. Removed on drop, and on SIGINT/SIGTERM/SIGHUP once
 /// [`install_interrupt_cleanup`] ran, unless it was renamed into place or kept.
 #[derive(Debug)]
-pub struct TempFile {
+pub(crate) struct TempFile {
     path: PathBuf,
     file: Option<File>,
     /// Its slot in the interrupt registry, if it got one.
@@ -158,7 +198,7 @@ pub struct TempFile {
 
 impl TempFile {
     /// Create a temporary file for `target_name` in `dir`, exclusively, mode 0600.
-    pub fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
+    pub(crate) fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
         let mut attempts = 0;
         loop {
             let path = in_dir(dir, temp_name(target_name)?);
@@ -173,7 +213,7 @@ impl TempFile {
 
     /// Create `path` itself exclusively, mode 0600, tracked like a temporary file until
     /// [`TempFile::keep`] is called. Used for journals and new in-place targets.
-    pub fn create_at(path: PathBuf) -> io::Result<TempFile> {
+    pub(crate) fn create_at(path: PathBuf) -> io::Result<TempFile> {
         // Registered before it exists, so an interrupt in between finds nothing to remove
         // (ENOENT) rather than missing a file.
         let slot = platform::register_temp(&path);
@@ -193,32 +233,31 @@ impl TempFile {
     }
 
     /// The temporary file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The open file, until [`TempFile::close`] is called.
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         self.file
             .as_ref()
             .expect("TempFile::file called after close")
     }
 
     /// Close the file, checking the result. The name stays until it is renamed or dropped.
-    pub fn close(&mut self) -> io::Result<()> {
+    pub(crate) fn close(&mut self) -> io::Result<()> {
         match self.file.take() {
             Some(file) => platform::close(file),
             None => Ok(()),
         }
     }
 
-    /// Rename the (closed) temporary file to `to`: over it, or failing if it exists when
-    /// `no_clobber`. On success the temporary name is gone and nothing is removed on drop.
-    pub fn persist(&mut self, to: &Path, no_clobber: bool) -> io::Result<()> {
-        if no_clobber {
-            platform::rename_noreplace(&self.path, to)?;
-        } else {
-            platform::rename(&self.path, to)?;
+    /// Rename the (closed) temporary file to `to`, replacing what is there or failing if
+    /// anything is. On success the temporary name is gone and nothing is removed on drop.
+    pub(crate) fn persist(&mut self, to: &Path, on_existing: OnExisting) -> io::Result<()> {
+        match on_existing {
+            OnExisting::Fail => platform::rename_noreplace(&self.path, to)?,
+            OnExisting::Replace => platform::rename(&self.path, to)?,
         }
         self.forget();
         Ok(())
@@ -226,7 +265,7 @@ impl TempFile {
 
     /// Stop tracking the file: it will not be removed on drop or on interrupt. Returns its path
     /// and, unless it was closed, the open file.
-    pub fn keep(mut self) -> (PathBuf, Option<File>) {
+    pub(crate) fn keep(mut self) -> (PathBuf, Option<File>) {
         let path = self.path.clone();
         self.forget();
         (path, self.file.take())

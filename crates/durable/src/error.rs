@@ -534,13 +534,16 @@ pub fn shell_word(path: &std::path::Path) -> String {
 /// Shorthand for results of this library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Attach an aftermath to a failed step.
-pub(crate) trait StepResultExt<T> {
-    fn left(self, aftermath: Aftermath) -> Result<T>;
+/// A step's failure as an [`Error`] that says what it left behind:
+/// `t.run(Step::SyncTemp, …).failure_leaves(Aftermath::Unchanged)?` reads "if flushing the
+/// temporary file fails, the target is unchanged".
+pub(crate) trait FailedStep<T> {
+    /// The step's error, if it failed, with the state it left the target in.
+    fn failure_leaves(self, aftermath: Aftermath) -> Result<T>;
 }
 
-impl<T> StepResultExt<T> for std::result::Result<T, StepError> {
-    fn left(self, aftermath: Aftermath) -> Result<T> {
+impl<T> FailedStep<T> for std::result::Result<T, StepError> {
+    fn failure_leaves(self, aftermath: Aftermath) -> Result<T> {
         self.map_err(|e| Error::step(e, aftermath))
     }
 }

@@ -64,7 +64,7 @@ mod step;
 mod target;
 
 pub use disk::{
-    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, defer_interrupts, install_interrupt_cleanup,
+    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts, install_interrupt_cleanup,
     journal_name, journal_target_name, pending_interrupt, temp_target_name,
 };
 pub use error::{Aftermath, Error, Result, shell_word};

@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::disk::{SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{Create, IfLocked, OnExisting, SyncLevel, TempFile};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::input::{FileInput, Input};
 use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
 use crate::meta;
 use crate::platform;
 use crate::quote::{c_quoted, quoted};
 use crate::step::{Observer, Step, StepError, StepRecord, Tracker};
-use crate::target::{self, Target};
+use crate::target::{self, Symlinks, Target};
 
 /// How the new content replaces the old.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,7 +157,14 @@ pub struct Plan {
 /// Resolve the target and check it against the options: what both [`plan`] and [`save`] do
 /// before anything else.
 fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
-    let target = target::resolve(given, !opts.no_follow)?;
+    let target = target::resolve(
+        given,
+        if opts.no_follow {
+            Symlinks::Replace
+        } else {
+            Symlinks::Follow
+        },
+    )?;
     if target.existing.is_some()
         && let Some(protection) = target::protection(&target.path)
     {
@@ -188,6 +195,24 @@ fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         journal::path_for(&target)?;
     }
     Ok(target)
+}
+
+/// What the rename does when the target's name is taken: `--no-clobber` fails.
+fn on_existing(opts: &SaveOptions) -> OnExisting {
+    if opts.no_clobber {
+        OnExisting::Fail
+    } else {
+        OnExisting::Replace
+    }
+}
+
+/// What to do when another save holds the target's lock: `--no-wait` fails.
+fn if_locked(opts: &SaveOptions) -> IfLocked {
+    if opts.no_wait {
+        IfLocked::Fail
+    } else {
+        IfLocked::Wait
+    }
 }
 
 /// Whether `--if-changed` may leave the target alone when the content is the same: not when
@@ -461,7 +486,7 @@ pub fn save(
         // In place, the target is written where it is: its lock is held for the whole save, so
         // saves in place of one file take turns (docs/DURABILITY.md, "Locking").
         let lock = if opts.strategy != Strategy::Atomic && target.existing.is_some() {
-            match lock_target(&target, opts.no_wait, &mut tracker)? {
+            match lock_target(&target, if_locked(opts), &mut tracker)? {
                 Some(lock) => Some(lock),
                 // Replaced or removed while we waited: look again.
                 None => continue,
@@ -470,7 +495,7 @@ pub fn save(
             None
         };
         if journal::exists_for(&target) {
-            match settle_leftover(&target, opts, lock.is_some(), &mut tracker) {
+            match settle_leftover(&target, opts, locking(&lock), &mut tracker) {
                 // Replaying may have created the target or changed it: look again.
                 Ok(Some(done)) => {
                     settled = Some(done);
@@ -499,7 +524,7 @@ pub fn save(
             steps: Vec::new(),
             warnings: Vec::new(),
         };
-        let held = lock.is_some();
+        let held = locking(&lock);
         let done = match opts.strategy {
             Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report).map(|()| true),
             Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report),
@@ -522,16 +547,31 @@ pub fn save(
     }
 }
 
+/// Whether a step that writes the target in place must take its lock: not when this save
+/// already holds it.
+fn locking(lock: &Option<TargetLock>) -> journal::TargetLocking {
+    match lock {
+        Some(_) => journal::TargetLocking::Held,
+        None => journal::TargetLocking::Wait,
+    }
+}
+
 /// The lock of a save in place on its target: `flock` on a descriptor of the target's inode,
 /// released when dropped.
 struct TargetLock(#[allow(dead_code)] File);
 
 /// Take the target's lock, waiting for another save in place (or a program that holds a
-/// `flock` on it) unless `no_wait`. `Ok(None)`: the path no longer names the file that was
+/// `flock` on it) as `if_locked` says. `Ok(None)`: the path no longer names the file that was
 /// locked (replaced or removed meanwhile), so the caller looks again.
-fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Option<TargetLock>> {
+fn lock_target(
+    target: &Target,
+    if_locked: IfLocked,
+    t: &mut Tracker<'_>,
+) -> Result<Option<TargetLock>> {
     let path = &target.path;
-    let started = t.start(Step::LockTarget, path).left(Aftermath::Unchanged)?;
+    let started = t
+        .start(Step::LockTarget, path)
+        .failure_leaves(Aftermath::Unchanged)?;
     let failed = |source| Error::Step {
         step: Step::LockTarget,
         path: path.clone(),
@@ -545,7 +585,7 @@ fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Op
     };
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) if no_wait => {
+        Err(std::fs::TryLockError::WouldBlock) if if_locked == IfLocked::Fail => {
             return Err(Error::TargetLocked { path: path.clone() });
         }
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -567,18 +607,13 @@ fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Op
 fn settle_leftover(
     target: &Target,
     opts: &SaveOptions,
-    target_locked: bool,
+    locking: journal::TargetLocking,
     t: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
     let started = t
         .start(Step::SettleJournal, &target.path)
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let locking = if target_locked {
-        journal::TargetLocking::Held
-    } else {
-        journal::TargetLocking::Wait
-    };
     let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
         .map_err(|source| match source {
             Error::Busy { .. } | Error::TargetLocked { .. } => source,
@@ -629,16 +664,13 @@ fn save_atomic(
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
         let mut file = temp.file();
-        write_step(
-            t,
-            Step::WriteTemp,
-            temp.path(),
-            input,
-            compare,
-            false,
-            opts.verify,
-            |_, chunk, _| file.write_all(chunk),
-        )?
+        let to = WriteStep {
+            step: Step::WriteTemp,
+            path: temp.path(),
+            hash: verify_hash(opts),
+            written: Written::Unseen,
+        };
+        write_step(t, to, input, compare, |_, chunk, _| file.write_all(chunk))?
     };
     input.finish()?;
     report.bytes = pumped.len;
@@ -652,24 +684,24 @@ fn save_atomic(
     t.run(Step::Metadata, temp.path(), || {
         meta::apply(temp.file(), from, mode, &mut report.warnings)
     })
-    .left(Aftermath::Unchanged)?;
+    .failure_leaves(Aftermath::Unchanged)?;
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncTemp, temp.path(), || {
             platform::sync_file(temp.file(), opts.sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     }
     if opts.verify {
         verify_step(t, temp.file(), temp.path(), &pumped, Aftermath::Unchanged)?;
     }
     let temp_path = temp.path().to_path_buf();
     t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     if opts.backup && target.existing.is_some() {
         report.backup = Some(backup_copy(target, opts.sync, t)?);
     }
     t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, opts.no_clobber)
+        temp.persist(&target.path, on_existing(opts))
     })
     .map_err(|e| match e.source.kind() {
         io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
@@ -682,7 +714,7 @@ fn save_atomic(
         t.run(Step::SyncDir, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+        .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())
 }
@@ -718,7 +750,7 @@ fn save_in_place(
                 Err(std::fs::TryLockError::Error(e)) => Err(e),
             }
         } else {
-            platform::open_for_update(&target.path, false, false, mode).map(InPlace::Existing)
+            platform::open_for_update(&target.path, Create::Never, mode).map(InPlace::Existing)
         }
     });
     let out = match opened {
@@ -745,22 +777,23 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    let pumped = write_step(
-        t,
-        Step::WriteTarget,
-        &target.path,
-        input,
-        compare,
-        !fresh,
-        opts.verify,
-        |offset, chunk, identical_so_far| {
-            if identical_so_far {
-                Ok(()) // the bytes are already there
-            } else {
-                platform::write_all_at(file, chunk, offset)
-            }
+    let to = WriteStep {
+        step: Step::WriteTarget,
+        path: &target.path,
+        hash: verify_hash(opts),
+        written: if fresh {
+            Written::Unseen
+        } else {
+            Written::InPlace
         },
-    )?;
+    };
+    let pumped = write_step(t, to, input, compare, |offset, chunk, identical_so_far| {
+        if identical_so_far {
+            Ok(()) // the bytes are already there
+        } else {
+            platform::write_all_at(file, chunk, offset)
+        }
+    })?;
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
@@ -770,24 +803,24 @@ fn save_in_place(
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
-        .left(broken)?;
+        .failure_leaves(broken)?;
     if created || opts.mode.is_some() {
         t.run(Step::Metadata, &target.path, || {
             platform::set_mode(file, mode)
         })
-        .left(broken)?;
+        .failure_leaves(broken)?;
     }
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncTarget, &target.path, || {
             platform::sync_file(file, opts.sync)
         })
-        .left(broken)?;
+        .failure_leaves(broken)?;
     }
     if opts.verify {
         verify_step(t, file, &target.path, &pumped, broken)?;
     }
     t.run(Step::CloseTarget, &target.path, || out.close())
-        .left(if fresh {
+        .failure_leaves(if fresh {
             Aftermath::Unchanged
         } else {
             Aftermath::Unconfirmed
@@ -796,7 +829,7 @@ fn save_in_place(
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+        .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(true)
 }
@@ -832,7 +865,7 @@ impl InPlace {
 fn save_journal(
     input: &mut dyn Input,
     opts: &SaveOptions,
-    target_locked: bool,
+    locking: journal::TargetLocking,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<bool> {
@@ -846,7 +879,7 @@ fn save_journal(
     }
     let started = t
         .start(Step::WriteJournal, &journal_path)
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     let journal = TempFile::create_at(journal_path.clone()).map_err(|source| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             // Another save created it after we settled: it is that save's.
@@ -907,22 +940,17 @@ fn save_journal(
         t.run(Step::SyncJournal, &journal_path, || {
             platform::sync_file(file, opts.sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
         t.run(Step::SyncDirJournal, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     }
     // From here the journal is durable: it must survive any failure so the next save completes.
     let (journal_path, file) = journal.keep();
     crate::disk::mark_committed();
     let Some(file) = file else {
         unreachable!("the journal is closed only by dropping it")
-    };
-    let locking = if target_locked {
-        journal::TargetLocking::Held
-    } else {
-        journal::TargetLocking::Wait
     };
     journal::apply(
         &file,
@@ -982,10 +1010,10 @@ fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<
         }
         platform::sync_file(copy.file(), sync)?;
         copy.close()?;
-        copy.persist(&bak, false)?;
+        copy.persist(&bak, OnExisting::Replace)?;
         platform::sync_dir(&target.dir, sync)
     })
-    .left(Aftermath::Unchanged)?;
+    .failure_leaves(Aftermath::Unchanged)?;
     Ok(bak)
 }
 
@@ -1128,25 +1156,39 @@ fn pump(
     })
 }
 
-/// [`pump`] as a timed step. With `in_place`, a failure after bytes reached the target leaves
-/// it damaged.
-#[allow(clippy::too_many_arguments)]
+/// What a failed write leaves behind once bytes may have reached its output.
+#[derive(Clone, Copy)]
+enum Written {
+    /// A file no one else sees yet (a temporary file, a target we created): nothing changed.
+    Unseen,
+    /// The existing target, in place: a mix of old and new bytes.
+    InPlace,
+}
+
+/// The step that streams the content: which step it is, the file it writes, the hash it
+/// computes, and what a failure leaves.
+struct WriteStep<'a> {
+    step: Step,
+    path: &'a Path,
+    hash: ContentHash,
+    written: Written,
+}
+
+/// [`pump`] as a timed step.
 fn write_step(
     t: &mut Tracker<'_>,
-    step: Step,
-    path: &Path,
+    to: WriteStep<'_>,
     input: &mut dyn Input,
     compare: Option<&File>,
-    in_place: bool,
-    verify: bool,
     out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> Result<Pumped> {
-    let started = t.start(step, path).left(Aftermath::Unchanged)?;
-    let hash = if verify {
-        ContentHash::Crc32
-    } else {
-        ContentHash::None
-    };
+    let WriteStep {
+        step,
+        path,
+        hash,
+        written,
+    } = to;
+    let started = t.start(step, path).failure_leaves(Aftermath::Unchanged)?;
     let total = input.len_hint();
     let pumped = pump(
         input,
@@ -1165,13 +1207,21 @@ fn write_step(
             // first error, after what went before it), so an output error in place is damage
             // even in the first chunk.
             let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
-            let aftermath = if in_place && wrote {
-                Aftermath::Damaged
-            } else {
-                Aftermath::Unchanged
+            let aftermath = match written {
+                Written::InPlace if wrote => Aftermath::Damaged,
+                _ => Aftermath::Unchanged,
             };
             Err(failure.into_error(step, path, input, aftermath))
         }
+    }
+}
+
+/// The hash `--verify` compares the content read back with.
+fn verify_hash(opts: &SaveOptions) -> ContentHash {
+    if opts.verify {
+        ContentHash::Crc32
+    } else {
+        ContentHash::None
     }
 }
 
@@ -1213,7 +1263,7 @@ fn verify_step(
             }
             Ok(len == pumped.len && Some(crc.finalize()) == pumped.crc)
         })
-        .left(aftermath)?;
+        .failure_leaves(aftermath)?;
     if matches {
         Ok(())
     } else {

@@ -305,16 +305,16 @@ pub(crate) fn seal(
     temp: &mut crate::disk::TempFile,
     sync: crate::disk::SyncLevel,
 ) -> crate::error::Result<()> {
-    use crate::error::{Aftermath, StepResultExt};
+    use crate::error::{Aftermath, FailedStep};
     if sync != crate::disk::SyncLevel::None {
         t.run(Step::SyncTemp, temp.path(), || {
             crate::platform::sync_file(temp.file(), sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     }
     let temp_path = temp.path().to_path_buf();
     t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)
+        .failure_leaves(Aftermath::Unchanged)
 }
 
 #[cfg(test)]

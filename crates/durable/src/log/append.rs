@@ -14,8 +14,8 @@ use super::{
     Algorithm, FileHeader, Item, Layout, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
     RecordSource, Status, Verification, lines, reader, summarize,
 };
-use crate::disk::{SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{IfLocked, OnExisting, SyncLevel, TempFile};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 
@@ -358,7 +358,7 @@ impl Run<'_> {
         if !self.next(&mut record)? {
             return Ok(());
         }
-        let Some(tail) = self.lock(log, true)? else {
+        let Some(tail) = self.lock(log, self.if_locked_first())? else {
             return Ok(());
         };
         let result = self.atomic_locked(log, tail, record, t);
@@ -461,7 +461,12 @@ impl Run<'_> {
             }
             let stop = !more || failed.is_some();
             if group.count > 0 && (self.exhausted || platform::pending_interrupt().is_none()) {
-                let Some(tail) = self.lock(log, self.out.groups == 0)? else {
+                let if_locked = if self.out.groups == 0 {
+                    self.if_locked_first()
+                } else {
+                    IfLocked::Wait
+                };
+                let Some(tail) = self.lock(log, if_locked)? else {
                     return Ok(());
                 };
                 let committed = self.commit_group(log, tail, group, t);
@@ -521,7 +526,7 @@ impl Run<'_> {
             t.run(Step::SyncLog, self.path, || {
                 platform::sync_file(&log.file, self.opts.sync)
             })
-            .left(Aftermath::Unchanged)
+            .failure_leaves(Aftermath::Unchanged)
         });
         let bytes = group.written + group.batch.len() as u64;
         if let Err(error) = written {
@@ -572,7 +577,7 @@ impl Run<'_> {
         t.run(Step::WriteLog, self.path, || {
             platform::write_all_at(&log.file, bytes, at)
         })
-        .left(Aftermath::Unchanged)
+        .failure_leaves(Aftermath::Unchanged)
     }
 
     /// Re-read the group just flushed and check it holds exactly its records.
@@ -612,7 +617,7 @@ impl Run<'_> {
                     }
                 }
             })
-            .left(Aftermath::Unconfirmed)?;
+            .failure_leaves(Aftermath::Unconfirmed)?;
         if ok {
             Ok(())
         } else {
@@ -626,10 +631,10 @@ impl Run<'_> {
     /// Take the lock and find where the log ends and the sequence number to go on with: from
     /// our last group if the log still ends there, else from the tail check. `Ok(None)`: an
     /// interrupt arrived while waiting for the lock (it is not held then).
-    fn lock(&mut self, log: &mut Appending, first: bool) -> Result<Option<Tail>> {
+    fn lock(&mut self, log: &mut Appending, if_locked: IfLocked) -> Result<Option<Tail>> {
         let path = self.path;
         loop {
-            match lock(&log.file, path, first && self.opts.no_wait) {
+            match lock(&log.file, path, if_locked) {
                 Ok(()) => {}
                 Err(_) if platform::pending_interrupt().is_some() => return Ok(None),
                 Err(e) => return Err(e),
@@ -647,6 +652,16 @@ impl Run<'_> {
             unlock(log);
         }
         checked.map(Some)
+    }
+
+    /// What taking the lock for the first group does when another appender holds it:
+    /// `no_wait` fails; later groups always wait (part of the input is in by then).
+    fn if_locked_first(&self) -> IfLocked {
+        if self.opts.no_wait {
+            IfLocked::Fail
+        } else {
+            IfLocked::Wait
+        }
     }
 
     fn check_tail(&self, log: &Appending) -> Result<Tail> {
@@ -910,7 +925,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => return Err(inspect(path)(source)),
     }
-    let target = crate::target::resolve(path, true)?;
+    let target = crate::target::resolve(path, crate::target::Symlinks::Follow)?;
     let mut salt = [0u8; 16];
     platform::random_bytes(&mut salt).map_err(inspect(path))?;
     let created = std::time::SystemTime::now()
@@ -923,18 +938,18 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         .run(Step::CreateTemp, &target.dir, || {
             TempFile::create_in(&target.dir, &target.name)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     t.run(Step::WriteTemp, temp.path(), || {
         if !lines {
             platform::write_all_at(temp.file(), &header.encode(), 0)?;
         }
         platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
     })
-    .left(Aftermath::Unchanged)?;
+    .failure_leaves(Aftermath::Unchanged)?;
     crate::step::seal(t, &mut temp, opts.sync)?;
     // No-clobber: if another appender created the log meanwhile, theirs wins and we use it.
     let we_created = match t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, true)
+        temp.persist(&target.path, OnExisting::Fail)
     }) {
         Ok(()) => true,
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
@@ -990,10 +1005,11 @@ fn check_regular(file: File, path: &Path) -> Result<File> {
     }
 }
 
-/// Take the log's exclusive lock (`flock`), waiting for another appender unless `no_wait`.
-fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
-    let result = if no_wait {
-        match file.try_lock() {
+/// Take the log's exclusive lock (`flock`), waiting for another appender or not as
+/// `if_locked` says.
+fn lock(file: &File, path: &Path, if_locked: IfLocked) -> Result<()> {
+    let result = match if_locked {
+        IfLocked::Fail => match file.try_lock() {
             Ok(()) => Ok(()),
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
@@ -1001,9 +1017,8 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
-    } else {
-        file.lock()
+        },
+        IfLocked::Wait => file.lock(),
     };
     result.map_err(inspect(path))
 }

@@ -194,6 +194,16 @@ pub struct OpenOptions {
     pub force: bool,
 }
 
+impl OpenOptions {
+    fn access(&self) -> Access {
+        if self.write {
+            Access::ReadWrite
+        } else {
+            Access::Read
+        }
+    }
+}
+
 fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Inspect {
         path: path.to_path_buf(),
@@ -201,13 +211,22 @@ fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
+/// How a log's files are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// For reading only (every command but a repair).
+    Read,
+    /// For reading and writing (a repair).
+    ReadWrite,
+}
+
 impl Part {
     /// Open a regular file as a [`Part`]; `-` (standard input), a FIFO or a socket is read to its
     /// end first (see [`super::stream`]), and cannot be opened for writing.
-    pub fn open(path: &Path, write: bool) -> Result<Part> {
+    pub fn open(path: &Path, access: Access) -> Result<Part> {
         match super::stream::open(path)? {
             None => {}
-            Some(_) if write => {
+            Some(_) if access == Access::ReadWrite => {
                 return Err(Error::Unsupported {
                     path: path.to_path_buf(),
                     why: "a stream (standard input, a pipe) cannot be repaired in place: save it to a file and name that".into(),
@@ -228,7 +247,7 @@ impl Part {
         }
         let file = File::options()
             .read(true)
-            .write(write)
+            .write(access == Access::ReadWrite)
             .open(path)
             .map_err(inspect(path))?;
         let size = file.metadata().map_err(inspect(path))?.len();
@@ -262,7 +281,7 @@ pub fn is_paired_index(path: &Path) -> bool {
 
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Log> {
-    Log::from_part(Part::open(path, opts.write)?, opts)
+    Log::from_part(Part::open(path, opts.access())?, opts)
 }
 
 impl Log {
@@ -323,7 +342,7 @@ impl Log {
                 if is_index && opts.index.is_none() {
                     if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
                         let index = main;
-                        let main = Part::open(&store, opts.write)?;
+                        let main = Part::open(&store, opts.access())?;
                         return Ok(Log {
                             layout: Layout::ProglogStore,
                             main,
@@ -333,9 +352,9 @@ impl Log {
                     Layout::ProglogIndex
                 } else {
                     let index = match &opts.index {
-                        Some(i) => Some(Part::open(i, opts.write)?),
+                        Some(i) => Some(Part::open(i, opts.access())?),
                         None => match proglog_sibling(path) {
-                            Some(i) => Some(Part::open(&i, opts.write)?),
+                            Some(i) => Some(Part::open(&i, opts.access())?),
                             None => None,
                         },
                     };
