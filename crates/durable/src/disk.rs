@@ -1,5 +1,6 @@
 //! The durable-write primitives every command shares: sync levels, exclusive temporary files in
-//! our own recognisable name pattern, and the registry that lets a signal handler remove them.
+//! our own recognisable name pattern, the registry that lets a signal handler remove them, and
+//! [`NewFile`], the one sequence by which a new file is made durable under its name.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -7,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::platform;
+use crate::step::{Step, StepError, Tracker};
 
 /// How hard to flush written data before reporting success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -288,6 +290,108 @@ impl Drop for TempFile {
         if let Some(slot) = self.slot.take() {
             platform::unregister_temp(slot);
         }
+    }
+}
+
+/// A new file on its way to its name, by the one commit sequence every file durable creates
+/// whole goes through: the atomic save, a save's backup, recover's sidecars, `log salvage`'s
+/// new log and a new log's header.
+///
+/// ```text
+/// create    open(".NAME.<random>.durable-tmp", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)
+/// (write)   the caller's content, metadata, checks: the file is not visible yet
+/// sync      fsync / fdatasync / F_FULLFSYNC, as the sync level says (none: skipped)
+/// close     close, checked (some filesystems report write-back errors there)
+/// rename    rename (or renameat2 RENAME_NOREPLACE) to the file's name: atomic for readers
+/// sync_dir  fsync of the directory, which makes the rename itself durable (none: skipped)
+/// ```
+///
+/// Each is a timed [`Step`] of the caller's tracker (`create-temp`, `sync-temp`,
+/// `close-temp`, `rename`, `sync-dir`), so it is traced, reported and faulted like any other,
+/// and returns the [`StepError`] for the caller to say what a failure leaves. Until the
+/// rename, nothing visible has changed, and dropping the `NewFile` removes the temporary file.
+#[derive(Debug)]
+pub(crate) struct NewFile {
+    temp: TempFile,
+    dir: PathBuf,
+}
+
+impl NewFile {
+    /// `create-temp`: a temporary file for `name` in `dir`, the directory its name will be in.
+    pub(crate) fn create(
+        t: &mut Tracker<'_>,
+        dir: &Path,
+        name: &OsStr,
+    ) -> Result<NewFile, StepError> {
+        let temp = t.run(Step::CreateTemp, dir, || TempFile::create_in(dir, name))?;
+        Ok(NewFile {
+            temp,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The temporary file's path.
+    pub(crate) fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The open temporary file, until it is closed.
+    pub(crate) fn file(&self) -> &File {
+        self.temp.file()
+    }
+
+    /// `sync-temp`: flush the content, unless `sync` is none.
+    pub(crate) fn sync(&self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        if sync == SyncLevel::None {
+            return Ok(());
+        }
+        t.run(Step::SyncTemp, self.temp.path(), || {
+            platform::sync_file(self.temp.file(), sync)
+        })
+    }
+
+    /// `close-temp`: close the file, checking the result.
+    pub(crate) fn close(&mut self, t: &mut Tracker<'_>) -> Result<(), StepError> {
+        let path = self.temp.path().to_path_buf();
+        t.run(Step::CloseTemp, &path, || self.temp.close())
+    }
+
+    /// [`NewFile::sync`] then [`NewFile::close`], for a file with no check between them.
+    pub(crate) fn seal(&mut self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        self.sync(t, sync)?;
+        self.close(t)
+    }
+
+    /// `rename`: give the closed file its name `to` (in the same directory), replacing what is
+    /// there or failing with `AlreadyExists`, as `on_existing` says.
+    pub(crate) fn rename(
+        &mut self,
+        t: &mut Tracker<'_>,
+        to: &Path,
+        on_existing: OnExisting,
+    ) -> Result<(), StepError> {
+        self.rename_with(t, to, |temp| temp.persist(to, on_existing))
+    }
+
+    /// `rename` (reported as acting on `shown`) done by `f`, for a name chosen at the last
+    /// moment (the first free one of several).
+    pub(crate) fn rename_with<T>(
+        &mut self,
+        t: &mut Tracker<'_>,
+        shown: &Path,
+        f: impl FnOnce(&mut TempFile) -> io::Result<T>,
+    ) -> Result<T, StepError> {
+        t.run(Step::Rename, shown, || f(&mut self.temp))
+    }
+
+    /// `sync-dir`: flush the directory that now holds the name, unless `sync` is none.
+    pub(crate) fn sync_dir(&self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        if sync == SyncLevel::None {
+            return Ok(());
+        }
+        t.run(Step::SyncDir, &self.dir, || {
+            platform::sync_dir(&self.dir, sync)
+        })
     }
 }
 

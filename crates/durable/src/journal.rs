@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::disk::{self, Create, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
-use crate::step::{Step, Tracker};
+use crate::step::{Script, Step, Tracker};
 use crate::target::Target;
 
 const MAGIC: &[u8; 8] = b"DURJNL\0\x01";
@@ -299,6 +299,16 @@ pub(crate) fn apply(
     } = how;
     let pending = Aftermath::Pending;
     let created = target.path.symlink_metadata().is_err();
+    let mut script = Script::default();
+    crate::plan::replay(
+        &mut script,
+        crate::plan::InPlaceWrite {
+            created,
+            set_mode: header.force_mode,
+            sync,
+            verify,
+        },
+    );
     let create = if no_clobber {
         Create::Exclusive
     } else {
@@ -353,7 +363,7 @@ pub(crate) fn apply(
     tracker
         .run(Step::Truncate, &target.path, || out.set_len(header.len))
         .failure_leaves(pending)?;
-    if created || header.force_mode {
+    if script.has(Step::Metadata) {
         // open(2) applied the umask; the recorded bits are what the user asked for.
         tracker
             .run(Step::Metadata, &target.path, || {
@@ -361,14 +371,14 @@ pub(crate) fn apply(
             })
             .failure_leaves(pending)?;
     }
-    if sync != SyncLevel::None {
+    if script.has(Step::SyncTarget) {
         tracker
             .run(Step::SyncTarget, &target.path, || {
                 platform::sync_file(&out, sync)
             })
             .failure_leaves(pending)?;
     }
-    if verify {
+    if script.has(Step::Verify) {
         let matches = tracker
             .run(Step::Verify, &target.path, || {
                 let mut hasher = Sha256::new();
@@ -386,7 +396,7 @@ pub(crate) fn apply(
     tracker
         .run(Step::CloseTarget, &target.path, || platform::close(out))
         .failure_leaves(pending)?;
-    if created && sync != SyncLevel::None {
+    if script.has(Step::SyncDirTarget) {
         // The new name must be durable before the journal that could recreate it goes away.
         tracker
             .run(Step::SyncDirTarget, &target.dir, || {
@@ -399,7 +409,7 @@ pub(crate) fn apply(
             std::fs::remove_file(journal)
         })
         .failure_leaves(Aftermath::Unconfirmed)?;
-    if sync != SyncLevel::None {
+    if script.has(Step::SyncDirFinal) {
         tracker
             .run(Step::SyncDirFinal, &target.dir, || {
                 platform::sync_dir(&target.dir, sync)

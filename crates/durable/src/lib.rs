@@ -56,6 +56,7 @@ mod input;
 mod journal;
 pub mod log;
 mod meta;
+mod plan;
 mod platform;
 pub mod quote;
 pub mod recover;
@@ -70,9 +71,8 @@ pub use disk::{
 pub use error::{Aftermath, Error, Result, shell_word};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
-pub use save::{
-    HardLinks, Plan, PlannedStep, SaveOptions, SaveOutcome, SaveReport, Strategy, plan, save,
-};
+pub use plan::{Plan, PlannedStep, plan};
+pub use save::{HardLinks, SaveOptions, SaveOutcome, SaveReport, Strategy, save};
 pub use step::{Observer, Step, StepRecord};
 pub use target::{Existing, Protection, Target, protection};
 

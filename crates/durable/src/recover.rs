@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::disk::{self, OnExisting, SyncLevel, TempFile};
+use crate::disk::{self, NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::journal::{self, Class, Settled};
 use crate::log::{self, Item, Layout, LogFormat, OnDamage, Status, format, proglog};
@@ -947,17 +947,14 @@ pub fn salvage(
         source,
     })?;
     let header = format::FileHeader::new(algorithm, salt, created);
-    let mut temp = t
-        .run(Step::CreateTemp, &dst_target.dir, || {
-            TempFile::create_in(&dst_target.dir, &dst_target.name)
-        })
+    let mut new = NewFile::create(&mut t, &dst_target.dir, &dst_target.name)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut out = Salvaged {
         records: 0,
         skipped: Vec::new(),
     };
     let started = t
-        .start(Step::WriteTemp, temp.path())
+        .start(Step::WriteTemp, new.path())
         .failure_leaves(Aftermath::Unchanged)?;
     let write_err = |source| Error::Step {
         step: Step::WriteTemp,
@@ -965,7 +962,7 @@ pub fn salvage(
         aftermath: Aftermath::Unchanged,
         source,
     };
-    platform::write_all_at(temp.file(), &header.encode(), 0).map_err(write_err)?;
+    platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
     let mut at = format::FILE_HEADER_LEN;
     let mut scanner = input.reader(OnDamage::Resync);
     let encoder = format::Encoder::new(&header);
@@ -1009,7 +1006,7 @@ pub fn salvage(
                     })?;
                 out.records += 1;
                 if batch.len() >= 4 << 20 {
-                    platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
+                    platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
                     at += batch.len() as u64;
                     batch.clear();
                 }
@@ -1028,22 +1025,19 @@ pub fn salvage(
             Item::End => break,
         }
     }
-    platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
-    t.finish(Step::WriteTemp, temp.path(), started);
-    platform::set_mode(temp.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
-    crate::step::seal(&mut t, &mut temp, sync)?;
-    t.run(Step::Rename, dst, || temp.persist(dst, OnExisting::Fail))
+    platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
+    t.finish(Step::WriteTemp, new.path(), started);
+    platform::set_mode(new.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
+    new.seal(&mut t, sync)
+        .failure_leaves(Aftermath::Unchanged)?;
+    new.rename(&mut t, dst, OnExisting::Fail)
         .map_err(|e| match e.source.kind() {
             io::ErrorKind::AlreadyExists => Error::Exists {
                 path: dst.to_path_buf(),
             },
             _ => Error::step(e, Aftermath::Unchanged),
         })?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncDir, &dst_target.dir, || {
-            platform::sync_dir(&dst_target.dir, sync)
-        })
+    new.sync_dir(&mut t, sync)
         .failure_leaves(Aftermath::Unconfirmed)?;
-    }
     Ok(out)
 }

@@ -1,8 +1,8 @@
 //! `durable save`: replace a file's content so that a crash at any moment leaves either the old
 //! or the new content, by one of three strategies (atomic rename, in place, journaled in place).
 //!
-//! [`plan`] and [`save`] make the same decisions from the same inputs: `--explain` prints the
-//! plan, and a test checks that the steps a save performs are the steps its plan listed.
+//! The steps a save runs come from one list, [`crate::plan`]'s script, which `--explain` prints;
+//! a test checks that the steps a save performs are the steps its plan listed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::disk::{Create, IfLocked, OnExisting, SyncLevel, TempFile};
+use crate::disk::{Create, IfLocked, NewFile, OnExisting, SyncLevel, TempFile};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::input::{FileInput, Input};
 use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
 use crate::meta;
+use crate::plan;
 use crate::platform;
-use crate::quote::{c_quoted, quoted};
-use crate::step::{Observer, Step, StepError, StepRecord, Tracker};
+use crate::step::{Observer, Script, Step, StepError, StepRecord, Tracker};
 use crate::target::{self, Symlinks, Target};
 
 /// How the new content replaces the old.
@@ -130,33 +130,9 @@ pub struct SaveReport {
     pub warnings: Vec<String>,
 }
 
-/// One step of a plan, with the system calls it makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedStep {
-    /// The step.
-    pub step: Step,
-    /// The system calls, written out.
-    pub calls: String,
-}
-
-/// What a save would do, without doing it (`--explain`).
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The resolved target.
-    pub target: Target,
-    /// The strategy.
-    pub strategy: Strategy,
-    /// The sync level.
-    pub sync: SyncLevel,
-    /// The steps, in order.
-    pub steps: Vec<PlannedStep>,
-    /// Remarks: steps that depend on the input, symlinks followed, and so on.
-    pub notes: Vec<String>,
-}
-
 /// Resolve the target and check it against the options: what both [`plan`] and [`save`] do
 /// before anything else.
-fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
+pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     let target = target::resolve(
         given,
         if opts.no_follow {
@@ -217,7 +193,7 @@ fn if_locked(opts: &SaveOptions) -> IfLocked {
 
 /// Whether `--if-changed` may leave the target alone when the content is the same: not when
 /// `--mode` asks for permission bits the file does not have (that is a change too).
-fn may_skip_unchanged(opts: &SaveOptions, target: &Target) -> bool {
+pub(crate) fn may_skip_unchanged(opts: &SaveOptions, target: &Target) -> bool {
     opts.if_changed
         && target
             .existing
@@ -244,219 +220,8 @@ fn check_not_emptied(
     }
 }
 
-/// What [`save`] would do with these options, without changing anything.
-pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
-    let target = prepare(given, opts)?;
-    let mut steps = Vec::new();
-    let mut notes = Vec::new();
-    let mut add = |step: Step, calls: String| steps.push(PlannedStep { step, calls });
-    // System-call arguments as strace shows them; names in notes as a person pastes them.
-    let path = c_quoted(&target.path).to_string();
-    let dir = c_quoted(&target.dir).to_string();
-    let sync = match opts.sync {
-        SyncLevel::Full if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
-        SyncLevel::Full => Some("fsync"),
-        SyncLevel::Data if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
-        SyncLevel::Data => Some("fdatasync"),
-        SyncLevel::None => None,
-    };
-    let dir_sync = format!("open({dir}, O_RDONLY|O_DIRECTORY); fsync(dir); close(dir)");
-    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
-    let exists = target.existing.is_some();
-    if target.via_symlink {
-        notes.push(format!(
-            "{} is a symlink: writing through it to {}",
-            quoted(&target.given),
-            quoted(&target.path)
-        ));
-    }
-    if target.replaces_symlink {
-        notes.push(format!(
-            "{} is a symlink: it will be replaced by a regular file",
-            quoted(&target.path)
-        ));
-    }
-    if may_skip_unchanged(opts, &target) {
-        notes.push(
-            "--if-changed: if the input equals the current content, the steps after writing are skipped"
-                .into(),
-        );
-    } else if opts.if_changed && exists {
-        notes.push(format!(
-            "--if-changed: --mode {:04o} differs from the current bits, so the file is written whatever the input",
-            opts.mode.unwrap_or_default()
-        ));
-    }
-    if exists && !opts.allow_empty {
-        notes.push(
-            "empty input is refused (the target is not emptied) unless --allow-empty is given"
-                .into(),
-        );
-    }
-    if opts.strategy != Strategy::Atomic && exists {
-        add(
-            Step::LockTarget,
-            format!(
-                "open({path}, O_RDONLY|O_NOFOLLOW|O_CLOEXEC); flock(LOCK_EX) (held to the end; waits for another save in place{})",
-                if opts.no_wait {
-                    ", or fails with --no-wait"
-                } else {
-                    ""
-                }
-            ),
-        );
-    }
-    if journal::exists_for(&target) {
-        let journal = journal::path_for(&target)?;
-        add(
-            Step::SettleJournal,
-            format!(
-                "replay {} onto {} if it is complete, else remove it",
-                quoted(&journal),
-                quoted(&target.path)
-            ),
-        );
-    }
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(&target.name);
-    tmp_name.push(".XXXXXXXXXXXXXXXX.durable-tmp");
-    let tmp = c_quoted(&crate::disk::in_dir(&target.dir, tmp_name)).to_string();
-    let backup = c_quoted(&backup_path(&target)).to_string();
-    let backup_calls = match sync {
-        Some(call) => format!(
-            "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
-        ),
-        None => format!("copy {path} to a new temporary file; close; rename(it, {backup})"),
-    };
-    match opts.strategy {
-        Strategy::Atomic => {
-            add(
-                Step::CreateTemp,
-                format!("open({tmp}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)"),
-            );
-            add(Step::WriteTemp, "write(tmp, …) until the input ends".into());
-            let mut meta = String::new();
-            if let Some(e) = &target.existing {
-                meta.push_str(&format!(
-                    "fchown(tmp, {}, {}); fsetxattr(tmp, …) for each extended attribute of {path}; ",
-                    e.uid, e.gid
-                ));
-            }
-            meta.push_str(&format!("fchmod(tmp, {mode:04o})"));
-            add(Step::Metadata, meta);
-            if let Some(call) = sync {
-                add(Step::SyncTemp, format!("{call}(tmp)"));
-            }
-            if opts.verify {
-                add(
-                    Step::Verify,
-                    "pread(tmp, …) and compare length and CRC-32".into(),
-                );
-            }
-            add(Step::CloseTemp, "close(tmp)".into());
-            if opts.backup && exists {
-                add(Step::Backup, backup_calls.clone());
-            }
-            add(
-                Step::Rename,
-                if opts.no_clobber {
-                    format!("renameat2(tmp, {path}, RENAME_NOREPLACE)")
-                } else {
-                    format!("rename(tmp, {path})")
-                },
-            );
-            if sync.is_some() {
-                add(Step::SyncDir, dir_sync.clone());
-            }
-        }
-        Strategy::InPlace | Strategy::Journal => {
-            let journal = c_quoted(&journal::path_for(&target)?).to_string();
-            let journaled = opts.strategy == Strategy::Journal;
-            if opts.backup && exists {
-                add(Step::Backup, backup_calls.clone());
-            }
-            if journaled {
-                add(
-                    Step::WriteJournal,
-                    format!(
-                        "open({journal}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
-                         pwrite(journal, …) the input after a 64-byte header, then the header"
-                    ),
-                );
-                if let Some(call) = sync {
-                    add(Step::SyncJournal, format!("{call}(journal)"));
-                    add(Step::SyncDirJournal, dir_sync.clone());
-                }
-            }
-            add(
-                Step::OpenTarget,
-                if journaled {
-                    let create = if opts.no_clobber {
-                        "O_CREAT|O_EXCL"
-                    } else {
-                        "O_CREAT"
-                    };
-                    if exists {
-                        format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
-                    } else {
-                        format!(
-                            "open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o}); flock(LOCK_EX)"
-                        )
-                    }
-                } else if exists {
-                    format!("open({path}, O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
-                } else {
-                    format!(
-                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX) (removed again if the save fails)"
-                    )
-                },
-            );
-            add(
-                Step::WriteTarget,
-                if journaled {
-                    "pwrite(target, …) the journal's content from offset 0".into()
-                } else {
-                    "pwrite(target, …) the input from offset 0".into()
-                },
-            );
-            add(Step::Truncate, "ftruncate(target, new length)".into());
-            if !exists || opts.mode.is_some() {
-                add(Step::Metadata, format!("fchmod(target, {mode:04o})"));
-            }
-            if let Some(call) = sync {
-                add(Step::SyncTarget, format!("{call}(target)"));
-            }
-            if opts.verify {
-                add(Step::Verify, "pread(target, …) and compare".into());
-            }
-            add(Step::CloseTarget, "close(target)".into());
-            if !exists && sync.is_some() {
-                add(Step::SyncDirTarget, dir_sync.clone());
-            }
-            if journaled {
-                add(Step::RemoveJournal, format!("unlink({journal})"));
-                if sync.is_some() {
-                    add(Step::SyncDirFinal, dir_sync.clone());
-                }
-            } else if !opts.if_changed && opts.strategy == Strategy::InPlace {
-                notes.push(
-                    "in-place is not crash-atomic: a crash during pwrite leaves a mix of old and new bytes"
-                        .into(),
-                );
-            }
-        }
-    }
-    Ok(Plan {
-        target,
-        strategy: opts.strategy,
-        sync: opts.sync,
-        steps,
-        notes,
-    })
-}
-
 /// The path of the backup of `target`.
-fn backup_path(target: &Target) -> PathBuf {
+pub(crate) fn backup_path(target: &Target) -> PathBuf {
     let mut name = target.name.clone();
     name.push(".bak");
     crate::disk::in_dir(&target.dir, name)
@@ -485,7 +250,7 @@ pub fn save(
         let target = prepare(given, opts)?;
         // In place, the target is written where it is: its lock is held for the whole save, so
         // saves in place of one file take turns (docs/DURABILITY.md, "Locking").
-        let lock = if opts.strategy != Strategy::Atomic && target.existing.is_some() {
+        let lock = if plan::locks_target(&target, opts) {
             match lock_target(&target, if_locked(opts), &mut tracker)? {
                 Some(lock) => Some(lock),
                 // Replaced or removed while we waited: look again.
@@ -494,7 +259,9 @@ pub fn save(
         } else {
             None
         };
-        if journal::exists_for(&target) {
+        // Listed once the lock is held: a journal may have been left while we waited for it.
+        let script = plan::script(&target, opts);
+        if script.has(Step::SettleJournal) {
             match settle_leftover(&target, opts, locking(&lock), &mut tracker) {
                 // Replaying may have created the target or changed it: look again.
                 Ok(Some(done)) => {
@@ -526,9 +293,13 @@ pub fn save(
         };
         let held = locking(&lock);
         let done = match opts.strategy {
-            Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report).map(|()| true),
-            Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report),
-            Strategy::Journal => save_journal(input, opts, held, &mut tracker, &mut report),
+            Strategy::Atomic => {
+                save_atomic(input, opts, &script, &mut tracker, &mut report).map(|()| true)
+            }
+            Strategy::InPlace => save_in_place(input, opts, &script, &mut tracker, &mut report),
+            Strategy::Journal => {
+                save_journal(input, opts, &script, held, &mut tracker, &mut report)
+            }
         };
         match done {
             Ok(true) => {
@@ -651,22 +422,20 @@ fn wait_for_journal(journal: &Path, t: &mut Tracker<'_>) -> Result<()> {
 fn save_atomic(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    script: &Script,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<()> {
     let target = &report.target;
     let old = open_existing(target)?;
-    let mut temp = t
-        .run(Step::CreateTemp, &target.dir, || {
-            TempFile::create_in(&target.dir, &target.name)
-        })
+    let mut new = NewFile::create(t, &target.dir, &target.name)
         .map_err(|e| not_writable(e, target, "a temporary file", Strategy::Atomic))?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
-        let mut file = temp.file();
+        let mut file = new.file();
         let to = WriteStep {
             step: Step::WriteTemp,
-            path: temp.path(),
+            path: new.path(),
             hash: verify_hash(opts),
             written: Written::Unseen,
         };
@@ -676,57 +445,45 @@ fn save_atomic(
     report.bytes = pumped.len;
     if pumped.identical {
         report.outcome = SaveOutcome::Unchanged;
-        return Ok(()); // dropping `temp` removes it
+        return Ok(()); // dropping `new` removes the temporary file
     }
     check_not_emptied(opts, target, pumped.len, input)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let from = old.as_ref().zip(target.existing.as_ref());
-    t.run(Step::Metadata, temp.path(), || {
-        meta::apply(temp.file(), from, mode, &mut report.warnings)
+    t.run(Step::Metadata, new.path(), || {
+        meta::apply(new.file(), from, mode, &mut report.warnings)
     })
     .failure_leaves(Aftermath::Unchanged)?;
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            platform::sync_file(temp.file(), opts.sync)
-        })
+    new.sync(t, opts.sync)
         .failure_leaves(Aftermath::Unchanged)?;
+    if script.has(Step::Verify) {
+        verify_step(t, new.file(), new.path(), &pumped, Aftermath::Unchanged)?;
     }
-    if opts.verify {
-        verify_step(t, temp.file(), temp.path(), &pumped, Aftermath::Unchanged)?;
-    }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .failure_leaves(Aftermath::Unchanged)?;
-    if opts.backup && target.existing.is_some() {
+    new.close(t).failure_leaves(Aftermath::Unchanged)?;
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(target, opts.sync, t)?);
     }
-    t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, on_existing(opts))
-    })
-    .map_err(|e| match e.source.kind() {
-        io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
-            path: target.path.clone(),
-        },
-        _ => Error::step(e, Aftermath::Unchanged),
-    })?;
+    new.rename(t, &target.path, on_existing(opts))
+        .map_err(|e| match e.source.kind() {
+            io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
+                path: target.path.clone(),
+            },
+            _ => Error::step(e, Aftermath::Unchanged),
+        })?;
     crate::disk::mark_committed();
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncDir, &target.dir, || {
-            platform::sync_dir(&target.dir, opts.sync)
-        })
-        .failure_leaves(Aftermath::Unconfirmed)?;
-    }
-    Ok(())
+    new.sync_dir(t, opts.sync)
+        .failure_leaves(Aftermath::Unconfirmed)
 }
 
 fn save_in_place(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    script: &Script,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<bool> {
     let target = report.target.clone();
-    if opts.backup && target.existing.is_some() {
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);
     }
     let created = target.existing.is_none();
@@ -804,19 +561,19 @@ fn save_in_place(
     check_not_emptied(opts, &target, pumped.len, input)?;
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
         .failure_leaves(broken)?;
-    if created || opts.mode.is_some() {
+    if script.has(Step::Metadata) {
         t.run(Step::Metadata, &target.path, || {
             platform::set_mode(file, mode)
         })
         .failure_leaves(broken)?;
     }
-    if opts.sync != SyncLevel::None {
+    if script.has(Step::SyncTarget) {
         t.run(Step::SyncTarget, &target.path, || {
             platform::sync_file(file, opts.sync)
         })
         .failure_leaves(broken)?;
     }
-    if opts.verify {
+    if script.has(Step::Verify) {
         verify_step(t, file, &target.path, &pumped, broken)?;
     }
     t.run(Step::CloseTarget, &target.path, || out.close())
@@ -825,7 +582,7 @@ fn save_in_place(
         } else {
             Aftermath::Unconfirmed
         })?;
-    if created && opts.sync != SyncLevel::None {
+    if script.has(Step::SyncDirTarget) {
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
@@ -865,6 +622,7 @@ impl InPlace {
 fn save_journal(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    script: &Script,
     locking: journal::TargetLocking,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
@@ -874,7 +632,7 @@ fn save_journal(
     let old = open_existing(&target)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     // Before the journal: once the journal is durable, a failure must not abandon it.
-    if opts.backup && target.existing.is_some() {
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);
     }
     let started = t
@@ -936,7 +694,7 @@ fn save_journal(
         source,
     })?;
     t.finish(Step::WriteJournal, &journal_path, started);
-    if opts.sync != SyncLevel::None {
+    if script.has(Step::SyncJournal) {
         t.run(Step::SyncJournal, &journal_path, || {
             platform::sync_file(file, opts.sync)
         })
@@ -1002,16 +760,19 @@ fn open_existing(target: &Target) -> Result<Option<File>> {
 fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<PathBuf> {
     let bak = backup_path(target);
     t.run(Step::Backup, &bak, || {
-        let mut copy = TempFile::create_in(&target.dir, &target.name)?;
+        // One step `backup` for the caller; its parts are the commit sequence of any new file.
+        let mut quiet = ();
+        let t = &mut Tracker::inner(&mut quiet);
+        let mut copy = NewFile::create(t, &target.dir, &target.name).map_err(|e| e.source)?;
         let mut from = File::open(&target.path)?;
         io::copy(&mut from, &mut copy.file())?;
         if let Some(existing) = &target.existing {
             platform::set_mode(copy.file(), existing.mode)?;
         }
-        platform::sync_file(copy.file(), sync)?;
-        copy.close()?;
-        copy.persist(&bak, OnExisting::Replace)?;
-        platform::sync_dir(&target.dir, sync)
+        copy.seal(t, sync).map_err(|e| e.source)?;
+        copy.rename(t, &bak, OnExisting::Replace)
+            .map_err(|e| e.source)?;
+        copy.sync_dir(t, sync).map_err(|e| e.source)
     })
     .failure_leaves(Aftermath::Unchanged)?;
     Ok(bak)

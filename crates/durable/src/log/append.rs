@@ -14,7 +14,7 @@ use super::{
     Algorithm, FileHeader, Item, Layout, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
     RecordSource, Status, Verification, lines, reader, summarize,
 };
-use crate::disk::{IfLocked, OnExisting, SyncLevel, TempFile};
+use crate::disk::{IfLocked, NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
@@ -934,33 +934,24 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
     // A new lines log starts empty; a native one with its header.
     let lines = opts.format == Some(LogFormat::Lines);
-    let mut temp = t
-        .run(Step::CreateTemp, &target.dir, || {
-            TempFile::create_in(&target.dir, &target.name)
-        })
-        .failure_leaves(Aftermath::Unchanged)?;
-    t.run(Step::WriteTemp, temp.path(), || {
+    let mut new =
+        NewFile::create(t, &target.dir, &target.name).failure_leaves(Aftermath::Unchanged)?;
+    t.run(Step::WriteTemp, new.path(), || {
         if !lines {
-            platform::write_all_at(temp.file(), &header.encode(), 0)?;
+            platform::write_all_at(new.file(), &header.encode(), 0)?;
         }
-        platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
+        platform::set_mode(new.file(), crate::meta::final_mode(None, None))
     })
     .failure_leaves(Aftermath::Unchanged)?;
-    crate::step::seal(t, &mut temp, opts.sync)?;
+    new.seal(t, opts.sync)
+        .failure_leaves(Aftermath::Unchanged)?;
     // No-clobber: if another appender created the log meanwhile, theirs wins and we use it.
-    let we_created = match t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, OnExisting::Fail)
-    }) {
+    let we_created = match new.rename(t, &target.path, OnExisting::Fail) {
         Ok(()) => true,
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
-    if we_created
-        && opts.sync != SyncLevel::None
-        && let Err(e) = t.run(Step::SyncDir, &target.dir, || {
-            platform::sync_dir(&target.dir, opts.sync)
-        })
-    {
+    if we_created && let Err(e) = new.sync_dir(t, opts.sync) {
         // Nothing is appended yet: take the new, empty log back rather than leave it behind
         // (its name may not even survive a power loss).
         withdraw_new_log(path, if lines { 0 } else { FILE_HEADER_LEN });

@@ -129,6 +129,27 @@ pub(crate) fn sync_file(file: &File, level: SyncLevel) -> io::Result<()> {
     }
 }
 
+/// The system call [`sync_file`] makes at `level`, as `durable save --explain` names it; `None`
+/// when it makes none.
+pub(crate) fn sync_call(level: SyncLevel) -> Option<&'static str> {
+    match level {
+        SyncLevel::None => None,
+        #[cfg(target_vendor = "apple")]
+        SyncLevel::Full | SyncLevel::Data => Some("fcntl(F_FULLFSYNC)"),
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Full => Some("fsync"),
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Data => Some("fdatasync"),
+    }
+}
+
+/// The system calls [`sync_dir`] makes on `dir` (written as strace shows it), as `durable save
+/// --explain` names them.
+pub(crate) fn sync_dir_calls(dir: &str) -> String {
+    let call = sync_call(SyncLevel::Full).unwrap_or("fsync");
+    format!("open({dir}, O_RDONLY|O_DIRECTORY); {call}(dir); close(dir)")
+}
+
 /// Open a directory so it can be flushed.
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -178,6 +199,15 @@ pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
     std::fs::hard_link(from, to)?;
     std::fs::remove_file(from)
+}
+
+/// The system calls [`rename_noreplace`] makes, as `durable save --explain` names them.
+pub(crate) fn rename_noreplace_calls(from: &str, to: &str) -> String {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        format!("renameat2({from}, {to}, RENAME_NOREPLACE)")
+    } else {
+        format!("link({from}, {to}); unlink({from})")
+    }
 }
 
 /// Rename `from` over `to` (atomically replacing it).

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::disk::{OnExisting, SyncLevel, TempFile};
+use crate::disk::{NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::log::aof::{self, Analysis, AofReader};
 use crate::log::format::{FILE_HEADER_LEN, FileHeader};
@@ -622,39 +622,30 @@ pub(crate) fn write(
     };
     let first = dir.join(name(&log_name, from, 1));
     sweep_stale_temps(dir, first.file_name().unwrap_or_default());
-    let mut temp = t
-        .run(Step::CreateTemp, dir, || {
-            TempFile::create_in(dir, first.file_name().unwrap_or_default())
-        })
-        .map_err(fail)?;
-    let temp_path = temp.path().to_path_buf();
+    let mut new = NewFile::create(t, dir, first.file_name().unwrap_or_default()).map_err(fail)?;
+    let temp_path = new.path().to_path_buf();
     let mut trailer = keep.trailer.clone();
     t.run(Step::WriteTemp, &temp_path, || {
-        trailer.data_crc = copy_sparse(keep.file, from, to, temp.file())?;
+        trailer.data_crc = copy_sparse(keep.file, from, to, new.file())?;
         trailer.offset = from;
         trailer.len = to - from;
-        platform::write_all_at(temp.file(), &trailer.encode(), to - from)
+        platform::write_all_at(new.file(), &trailer.encode(), to - from)
     })
     .map_err(fail)?;
     // Readable by whoever could read the log, and no one else: its owner (where permitted)
     // and permission bits, without any execute or set-id bit.
     t.run(Step::Metadata, &temp_path, || {
         let (uid, gid, mode, _) = platform::owner_mode_links(&keep.file.metadata()?);
-        match platform::set_owner(temp.file(), uid, gid) {
+        match platform::set_owner(new.file(), uid, gid) {
             Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {}
             other => other?,
         }
-        platform::set_mode(temp.file(), mode & 0o666)
+        platform::set_mode(new.file(), mode & 0o666)
     })
     .map_err(fail)?;
-    crate::step::seal(t, &mut temp, sync).map_err(|e| match e {
-        Error::Step {
-            step, path, source, ..
-        } => fail(StepError { step, path, source }),
-        other => other,
-    })?;
-    let placed = t
-        .run(Step::Rename, &first, || {
+    new.seal(t, sync).map_err(fail)?;
+    let placed = new
+        .rename_with(t, &first, |temp| {
             for n in 1..=1000u32 {
                 let candidate = dir.join(name(&log_name, from, n));
                 match temp.persist(&candidate, OnExisting::Fail) {
@@ -673,10 +664,7 @@ pub(crate) fn write(
             ))
         })
         .map_err(fail)?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncDir, dir, || platform::sync_dir(dir, sync))
-            .map_err(fail)?;
-    }
+    new.sync_dir(t, sync).map_err(fail)?;
     Ok(placed)
 }
 
