@@ -33,19 +33,6 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
 
 /// The exit status and sentence for a library error from a log command.
 fn failure(error: Error) -> Failure {
-    let exit = match &error {
-        Error::TornTail { corrupt: false, .. } => Exit::TornTail,
-        Error::TornTail { corrupt: true, .. } => Exit::Corruption,
-        // It starts like a log but its header is cut short or damaged: a damaged log.
-        Error::NotALog {
-            damaged_header: true,
-            ..
-        } => Exit::Corruption,
-        _ => match error.aftermath() {
-            Aftermath::Unconfirmed | Aftermath::Pending => Exit::Unconfirmed,
-            _ => Exit::Error,
-        },
-    };
     let suffix = match (&error, error.aftermath()) {
         (
             Error::Step { .. }
@@ -58,8 +45,8 @@ fn failure(error: Error) -> Failure {
         _ => "",
     };
     Failure {
-        exit,
-        error: anyhow!("{error}{suffix}"),
+        exit: super::exit_for(&error, super::Op::Write),
+        error: anyhow!("{}{suffix}", super::sentence(&error)),
     }
 }
 
@@ -184,7 +171,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             }),
         },
         Err(error) if committed.0 > 0 => {
-            let shown = error.to_string();
+            let shown = super::sentence(&error);
             let mut f = failure(error);
             let error = shown;
             let range = match committed.1 {
@@ -432,7 +419,7 @@ fn verify_one(
             Ok(Exit::Corruption)
         }
         Err(error) => {
-            report_error(args, out, path, &anyhow!("{error}"))?;
+            report_error(args, out, path, &anyhow!(super::sentence(&error)))?;
             Ok(Exit::Error)
         }
     }
@@ -502,7 +489,7 @@ fn verification_text(v: &Verification, streamed: bool) -> String {
     let word = if streamed {
         "FILE` (after saving the stream to FILE)".to_string()
     } else {
-        format!("{}`", durable::shell_word(&v.path))
+        format!("{}`", durable::quote::shell_word(&v.path))
     };
     let noun = noun(v);
     let desc = format_desc(v);
@@ -976,7 +963,7 @@ fn dump_pass(
             quoted(&t.source),
             t.offset,
             t.format.name(),
-            durable::shell_word(&args.log),
+            durable::quote::shell_word(&args.log),
         ))?;
     }
     let mut worst = Exit::Success;

@@ -68,10 +68,10 @@ pub use disk::{
     JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts, install_interrupt_cleanup,
     journal_name, journal_target_name, pending_interrupt, temp_target_name,
 };
-pub use error::{Aftermath, Error, Result, shell_word};
+pub use error::{Aftermath, Error, Result};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
-pub use plan::{Plan, PlannedStep, plan};
+pub use plan::{Note, Plan, PlannedStep, plan};
 pub use save::{HardLinks, SaveOptions, SaveOutcome, SaveReport, Strategy, save};
 pub use step::{Observer, Step, StepRecord};
 pub use target::{Existing, Protection, Target, protection};

@@ -4,7 +4,7 @@
 //! --explain`). The replay of a journal takes its list from here too, so a journaled save, the
 //! next save and `durable recover` completing it run the same steps.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::disk::{self, SyncLevel};
 use crate::error::Result;
@@ -37,7 +37,40 @@ pub struct Plan {
     /// The steps, in order.
     pub steps: Vec<PlannedStep>,
     /// Remarks: steps that depend on the input, symlinks followed, and so on.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+/// A remark on a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Note {
+    /// The path given is a symlink: the save writes through it to the file it names.
+    ThroughSymlink {
+        /// The path given.
+        link: PathBuf,
+        /// The file written.
+        file: PathBuf,
+    },
+    /// The target is a symlink that the save replaces by a regular file
+    /// ([`SaveOptions::no_follow`]).
+    ReplacesSymlink {
+        /// The link.
+        link: PathBuf,
+    },
+    /// [`SaveOptions::if_changed`]: if the new content equals the current one, the steps after
+    /// writing are skipped.
+    SkippedIfUnchanged,
+    /// [`SaveOptions::if_changed`] cannot skip the save: the mode asked for is not the file's.
+    ModeDiffers {
+        /// The mode asked for.
+        mode: u32,
+    },
+    /// Empty content is refused (the target is not emptied) without
+    /// [`SaveOptions::allow_empty`].
+    EmptyRefused,
+    /// The in-place strategy is not crash-atomic: a crash while it writes leaves a mix of old
+    /// and new bytes.
+    NotCrashAtomic,
 }
 
 /// The steps a save of `target` with `opts` runs, in order (it may stop early: `--if-changed`
@@ -151,44 +184,32 @@ pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
 }
 
 /// Remarks on a plan: what depends on the input, symlinks followed, what is not crash-atomic.
-fn notes(target: &Target, opts: &SaveOptions) -> Vec<String> {
+fn notes(target: &Target, opts: &SaveOptions) -> Vec<Note> {
     let exists = target.existing.is_some();
     let mut notes = Vec::new();
     if target.via_symlink {
-        notes.push(format!(
-            "{} is a symlink: writing through it to {}",
-            quoted(&target.given),
-            quoted(&target.path)
-        ));
+        notes.push(Note::ThroughSymlink {
+            link: target.given.clone(),
+            file: target.path.clone(),
+        });
     }
     if target.replaces_symlink {
-        notes.push(format!(
-            "{} is a symlink: it will be replaced by a regular file",
-            quoted(&target.path)
-        ));
+        notes.push(Note::ReplacesSymlink {
+            link: target.path.clone(),
+        });
     }
     if save::may_skip_unchanged(opts, target) {
-        notes.push(
-            "--if-changed: if the input equals the current content, the steps after writing are skipped"
-                .into(),
-        );
+        notes.push(Note::SkippedIfUnchanged);
     } else if opts.if_changed && exists {
-        notes.push(format!(
-            "--if-changed: --mode {:04o} differs from the current bits, so the file is written whatever the input",
-            opts.mode.unwrap_or_default()
-        ));
+        notes.push(Note::ModeDiffers {
+            mode: opts.mode.unwrap_or_default(),
+        });
     }
     if exists && !opts.allow_empty {
-        notes.push(
-            "empty input is refused (the target is not emptied) unless --allow-empty is given"
-                .into(),
-        );
+        notes.push(Note::EmptyRefused);
     }
     if opts.strategy == Strategy::InPlace && !opts.if_changed {
-        notes.push(
-            "in-place is not crash-atomic: a crash during pwrite leaves a mix of old and new bytes"
-                .into(),
-        );
+        notes.push(Note::NotCrashAtomic);
     }
     notes
 }

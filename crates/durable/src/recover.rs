@@ -623,7 +623,7 @@ fn recover_log_as(
             let doing = if aof {
                 format!("zero-fill {} damaged bytes from offset {from}", to - from)
             } else if status == Status::Corrupt {
-                format!("cut it at the damage at offset {from} (--force)")
+                format!("cut it at the damage at offset {from}")
             } else {
                 format!("cut its torn tail at offset {from}")
             };
@@ -742,9 +742,8 @@ fn sidecar_home(
         return Ok(home);
     }
     let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
-    sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::Unsupported {
+    sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
         path: path.to_path_buf(),
-        why: "there is no directory above its directory to keep the bytes recover removes in (proglog reads its own directory whole); pass --backup-dir DIR, or --no-backup".into(),
     })
 }
 

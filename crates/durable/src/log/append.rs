@@ -773,21 +773,20 @@ fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Ap
 
 /// Refuse, before anything is touched, the options no log could be appended with.
 fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
-    let why = match (opts.format, opts.algorithm) {
-        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => format!(
-            "durable appends only to native and lines logs, not {}",
-            f.name()
-        ),
-        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => format!(
-            "a lines log carries SHA-256 checksums; --checksum {} does not apply",
-            a.name()
-        ),
-        _ => return Ok(()),
-    };
-    Err(Error::Unsupported {
-        path: path.to_path_buf(),
-        why,
-    })
+    match (opts.format, opts.algorithm) {
+        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "durable appends only to native and lines logs, not {}",
+                f.name()
+            ),
+        }),
+        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => Err(Error::LinesChecksum {
+            path: path.to_path_buf(),
+            requested: a.name(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A record over the maximum record size, refused on its way into a lines log: say that the
@@ -854,10 +853,10 @@ fn writer_for(
     let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];
     let lines = match opts.format {
         Some(LogFormat::Lines) if native_magic && !created => {
-            return Err(Error::Unsupported {
+            return Err(Error::FormatConflict {
                 path: path.to_path_buf(),
-                why: "it is a native log; --log-format lines only applies to a new log or a lines log"
-                    .into(),
+                existing: LogFormat::Native.name(),
+                requested: LogFormat::Lines.name(),
             });
         }
         Some(LogFormat::Lines) => {

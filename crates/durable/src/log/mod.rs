@@ -22,7 +22,7 @@ pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
 pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
 pub use native::{NativeLog, NativeReader};
-pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, open};
+pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
 pub use source::{Delimited, Listed, RecordList, RecordSource, Whole};
 
 use crate::error::{Error, Result};

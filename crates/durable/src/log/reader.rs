@@ -14,6 +14,11 @@ use super::{aof, lines, proglog};
 use crate::error::{Error, Result};
 use crate::platform;
 
+/// Why a file is not a log, when detection found none of the formats durable reads in it (and
+/// none was named).
+pub const UNKNOWN_FORMAT: &str =
+    "it is in none of the formats durable reads (native, lines, proglog, aof)";
+
 /// Bytes a reader keeps in memory at once: payloads are checked and handed over in pieces of at
 /// most this size, whatever the record or file size.
 pub const WINDOW: usize = 1 << 20;
@@ -466,7 +471,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
     } else if zeros {
         "it holds only zero bytes"
     } else {
-        "it is in none of the formats durable reads (native, lines, proglog, aof); name one with --log-format"
+        UNKNOWN_FORMAT
     };
     Err(Error::NotALog {
         path: part.path.clone(),

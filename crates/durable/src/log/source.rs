@@ -76,7 +76,7 @@ impl RecordSource for RecordList {
                         source,
                     },
                     Bounded::TooLarge(len) => Error::RecordTooLarge {
-                        what: "standard input (--file -)".into(),
+                        what: "standard input".into(),
                         len,
                     },
                 })?;
@@ -106,9 +106,7 @@ impl RecordSource for RecordList {
     fn describe(&self, index: u64) -> String {
         match usize::try_from(index).ok().and_then(|i| self.items.get(i)) {
             Some(Listed::Arg(_)) => format!("record argument {}", index + 1),
-            Some(Listed::File(path)) if super::stream::is_stdin(path) => {
-                "standard input (--file -)".into()
-            }
+            Some(Listed::File(path)) if super::stream::is_stdin(path) => "standard input".into(),
             Some(Listed::File(path)) => format!("the file {}", crate::quote::quoted(path)),
             None => format!("record {}", index + 1),
         }
