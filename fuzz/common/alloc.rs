@@ -5,7 +5,7 @@
 //!
 //! The bound, from docs/FORMAT.md and the code:
 //! - readers (scan, verify, recover, journals) work in windows and chunks of at most
-//!   [`WINDOW`] (1 MiB, `log::scan::WINDOW`; "payloads are checked and copied in pieces of at
+//!   [`WINDOW`] (1 MiB, `log::reader::WINDOW`; "payloads are checked and copied in pieces of at
 //!   most 1 MiB");
 //! - buffers that hold bytes really present in the file (salvage copies a whole valid record,
 //!   the checks read the file) may reach twice the file's size through `Vec`'s doubling;
@@ -22,7 +22,7 @@ use std::io::Write;
 use durable::log::MAX_RECORD;
 
 /// The scanner's window: the most a reader holds of a file at once.
-pub const WINDOW: usize = durable::log::scan::WINDOW;
+pub const WINDOW: usize = durable::log::reader::WINDOW;
 /// The absolute bound: a maximum record (16 MiB) in a 4 MiB write batch, with its framing
 /// (header 24 bytes, SHA-256 trailer 40 bytes).
 pub const HARD_BOUND: usize = MAX_RECORD as usize + (4 << 20) + 64;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use durable::SyncLevel;
 use durable::log::aof::{self, Outcome};
 use durable::log::{
-    self, Item, Kind, LogFormat, OnDamage, OpenOptions, Record, Status, Verification,
+    self, Item, Layout, LogFormat, OnDamage, OpenOptions, Record, Status, Verification,
 };
 use durable::recover::{self, LogAction, RecoverOptions};
 
@@ -19,7 +19,7 @@ use super::scratch::Scratch;
 
 /// Read every item of `input` (`data`: its main file's bytes), checking each record's payload
 /// against the file; fails on a scan that does not end.
-pub fn scan(input: &log::Input, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
+pub fn scan(input: &log::Log, on_damage: OnDamage, data: &[u8]) -> Vec<Item> {
     let mut reader = input.reader(on_damage);
     let mut items = Vec::new();
     let mut prev_end = 0u64;
@@ -74,14 +74,14 @@ pub fn opts(format: LogFormat) -> OpenOptions {
 
 /// Detection on any bytes must not panic (and may fail only with "not a log" or the like).
 pub fn detect(path: &Path) -> Option<LogFormat> {
-    log::open_input(path, &OpenOptions::default())
+    log::open(path, &OpenOptions::default())
         .ok()
         .map(|i| i.format())
 }
 
 /// `verify` sums up the resyncing scan; returns the scan's items and the verification.
 pub fn check_verify(path: &Path, format: LogFormat, data: &[u8]) -> (Vec<Item>, Verification) {
-    let input = log::open_input(path, &opts(format)).expect("open a file as a named format");
+    let input = log::open(path, &opts(format)).expect("open a file as a named format");
     let items = scan(&input, OnDamage::Resync, data);
     let v = log::verify_open(&input, |_, _| {}).expect("verify");
     let all = records(&items);
@@ -94,8 +94,8 @@ pub fn check_verify(path: &Path, format: LogFormat, data: &[u8]) -> (Vec<Item>, 
         found[..found.len().min(log::MAX_DEFECTS_KEPT)]
     );
     let first_main = found.iter().find(|d| !d.in_index);
-    let logical_end = match input.kind {
-        Kind::Aof(a) => a.logical_end,
+    let logical_end = match input.layout {
+        Layout::Aof(a) => a.logical_end,
         _ => data.len() as u64,
     };
     assert_eq!(v.valid_end, first_main.map_or(logical_end, |d| d.offset));

@@ -14,8 +14,8 @@ use durable::log::format::{
     TRAILER_MAGIC, TYPE_DATA,
 };
 use durable::log::{
-    self, Defect, DefectKind, Evidence, Extra, Item, LogFormat, OnDamage, OpenLog, OpenOptions,
-    Record, Scanner, Status, Verification,
+    self, Defect, DefectKind, Evidence, Extra, Item, LogFormat, NativeLog, NativeReader, OnDamage,
+    OpenOptions, Record, Status, Verification,
 };
 use sha2::{Digest, Sha256};
 
@@ -899,7 +899,7 @@ impl Model {
 
 /// Run a scanner to its end, checking each record's payload against the file; fails if it
 /// yields more items than the file could hold (a scan that does not move on).
-pub fn scan(scanner: &mut Scanner<'_>, data: &[u8]) -> Vec<Item> {
+pub fn scan(scanner: &mut NativeReader<'_>, data: &[u8]) -> Vec<Item> {
     let mut items = Vec::new();
     loop {
         let item = scanner.next_item().expect("reading a file in tmpfs");
@@ -1043,7 +1043,7 @@ pub fn check_summary(v: &Verification, model: &Model) {
 /// reference does; a scan started mid-file yields only valid records.
 pub fn check_log(data: &[u8], path: &Path) {
     let decoded = FileHeader::decode(data);
-    let opened = log::open(path);
+    let opened = log::native::open(path);
     let log = match (opened, decoded) {
         (Ok(log), Ok(header)) => {
             assert_eq!(log.header, header);
@@ -1071,11 +1071,11 @@ pub fn check_log(data: &[u8], path: &Path) {
         return;
     }
 
-    let resync = scan(&mut log.scanner(OnDamage::Resync), data);
+    let resync = scan(&mut log.reader(OnDamage::Resync), data);
     check_resync_scan(&resync, &model);
 
     // Stop: the same up to the first defect, then the end.
-    let stop = scan(&mut log.scanner(OnDamage::Stop), data);
+    let stop = scan(&mut log.reader(OnDamage::Stop), data);
     let first_defect = resync.iter().position(|i| matches!(i, Item::Defect(_)));
     match first_defect {
         Some(k) => {
@@ -1101,7 +1101,7 @@ pub fn check_log(data: &[u8], path: &Path) {
     assert_eq!(v.defects[..], defects(&resync)[..v.defects.len()]);
 
     // The tail check of `log append` walks back over exactly the last append.
-    let mut scanner = log.scanner(OnDamage::Stop);
+    let mut scanner = log.reader(OnDamage::Stop);
     assert_eq!(
         scanner
             .last_append_whole()
@@ -1125,7 +1125,7 @@ pub fn check_log(data: &[u8], path: &Path) {
     // A scan started anywhere (not on a record boundary, with any expectation) must still end,
     // and whatever it calls a record is one.
     for (start, next_seq) in [(size / 2, 0), (FILE_HEADER_LEN + 1, 1), (0, 0)] {
-        let mut mid = Scanner::new(&log.file, header, size, start, next_seq, OnDamage::Resync);
+        let mut mid = NativeReader::new(&log.file, header, size, start, next_seq, OnDamage::Resync);
         for r in records(&scan(&mut mid, data)) {
             let found = record_at(data, &header, r.offset).expect("a record mid-file");
             assert_same(&r, &found, "a scan started mid-file");
@@ -1136,7 +1136,7 @@ pub fn check_log(data: &[u8], path: &Path) {
 /// `last_records(n)` walks back a chain of valid records that ends at the end of the file; on a
 /// clean log it is the tail of the forward scan.
 fn check_last_records(
-    log: &OpenLog,
+    log: &NativeLog,
     data: &[u8],
     forward: &[Record],
     first_defect: Option<&Defect>,
@@ -1144,7 +1144,7 @@ fn check_last_records(
     let clean = first_defect.is_none();
     let header = log.header;
     for n in [1, 3, u64::MAX] {
-        let mut scanner = log.scanner(OnDamage::Stop);
+        let mut scanner = log.reader(OnDamage::Stop);
         let back = scanner.last_records(n).expect("reading a file in tmpfs");
         let Some(back) = back else {
             assert!(!clean, "last_records({n}) found no chain on a clean log");

@@ -159,7 +159,7 @@ pub fn check(data: &[u8]) {
     }
     // Named as lines, a file in which no line checks out is not a lines log.
     let any_valid = reference(data).iter().any(|i| matches!(i, Item::Record(_)));
-    let named = durable::log::open_input(
+    let named = durable::log::open(
         &path,
         &durable::log::OpenOptions {
             format: Some(LogFormat::Lines),
@@ -182,7 +182,7 @@ pub fn check(data: &[u8]) {
     );
     assert_eq!(v.algorithm, Some(durable::log::Algorithm::Sha256));
     // Stop: the same up to the first defect, then the end.
-    let input = durable::log::open_input(&path, &foreign::opts(LogFormat::Lines)).expect("open");
+    let input = durable::log::open(&path, &foreign::opts(LogFormat::Lines)).expect("open");
     let stop = foreign::scan(&input, OnDamage::Stop, data);
     match items.iter().position(|i| matches!(i, Item::Defect(_))) {
         Some(k) => {

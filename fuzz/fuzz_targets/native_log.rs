@@ -1,5 +1,5 @@
 //! Fuzz target `native_log`: the native log reader on arbitrary bytes. The input is the whole
-//! file; `log::open`, the forward scan (Stop and Resync), `last_records(n)`, `verify` and scans
+//! file; `log::native::open`, the forward scan (Stop and Resync), `last_records(n)`, `verify` and scans
 //! started mid-file must not panic, must keep allocations bounded, and must agree with the
 //! reference reader of docs/FORMAT.md (`common::native::check_log`).
 #![cfg_attr(not(test), no_main)]

@@ -81,8 +81,8 @@ pub fn check(data: &[u8]) {
     let cut = model.valid_end();
     let status = model.status();
     let (kept, _) = model.before_damage();
-    let opened = log::open(&path).expect("open a log that verifies");
-    let items = native::scan(&mut opened.scanner(OnDamage::Resync), &original);
+    let opened = log::native::open(&path).expect("open a log that verifies");
+    let items = native::scan(&mut opened.reader(OnDamage::Resync), &original);
     drop(opened);
     native::check_resync_scan(&items, &model);
     let all = native::records(&items);
@@ -120,8 +120,8 @@ pub fn check(data: &[u8]) {
         (Status::Clean, all.len() as u64),
         "salvaged log"
     );
-    let copied = log::open(&dst).expect("open the salvaged log");
-    let got = native::records(&native::scan(&mut copied.scanner(OnDamage::Stop), &copy));
+    let copied = log::native::open(&dst).expect("open the salvaged log");
+    let got = native::records(&native::scan(&mut copied.reader(OnDamage::Stop), &copy));
     assert_eq!(got.len(), all.len());
     for (new, old) in got.iter().zip(&all) {
         assert!(copy[new.payload_offset() as usize..][..new.len as usize] == *payload(old));
@@ -133,7 +133,8 @@ pub fn check(data: &[u8]) {
 
     // An earlier recovery's sidecar at the same offset: the same bytes (a rerun after a crash
     // once the sidecar was in place: made by recovering, then putting the log back), or others.
-    let sidecar = recover::sidecar_path(&path, false, cut).expect("the sidecar's path");
+    let sidecar =
+        recover::sidecar_path(&path, recover::Beside::Log, cut).expect("the sidecar's path");
     let planted = (flags & 8 != 0 && cut < size)
         .then(|| {
             if flags & 16 != 0 {
@@ -235,8 +236,8 @@ pub fn check(data: &[u8]) {
         let after =
             log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify after recover");
         assert_eq!((after.status, after.records), (Status::Clean, kept));
-        let kept_log = log::open(&path).expect("open the recovered log");
-        let items = native::scan(&mut kept_log.scanner(OnDamage::Stop), &now);
+        let kept_log = log::native::open(&path).expect("open the recovered log");
+        let items = native::scan(&mut kept_log.reader(OnDamage::Stop), &now);
         let key = |r: &Record| (r.offset, r.len, r.seq, r.checksum, r.extra);
         assert!(
             native::records(&items)
@@ -246,7 +247,7 @@ pub fn check(data: &[u8]) {
         );
         assert_eq!(items.last(), Some(&Item::End));
         let next = kept_log
-            .scanner(OnDamage::Stop)
+            .reader(OnDamage::Stop)
             .last_append_whole()
             .expect("reading a file in tmpfs");
         assert_eq!(

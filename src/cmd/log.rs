@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::anyhow;
 use durable::log::{
     self, Algorithm, AppendOptions, Commit, Committed, Defect, Delimited, Extra, GroupLimits, Item,
-    Kind, Listed, LogFormat, MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordSource,
-    Records, Status, Verification, Whole,
+    Layout, Listed, LogFormat, MAX_RECORD, OnDamage, OpenOptions, Reader, Record, RecordList,
+    RecordSource, Status, Verification, Whole,
 };
 use durable::quote::quoted;
 use durable::recover::Sidecar;
@@ -33,19 +33,6 @@ pub(super) fn run(command: LogCommand) -> Result<Exit, Failure> {
 
 /// The exit status and sentence for a library error from a log command.
 fn failure(error: Error) -> Failure {
-    let exit = match &error {
-        Error::TornTail { corrupt: false, .. } => Exit::TornTail,
-        Error::TornTail { corrupt: true, .. } => Exit::Corruption,
-        // It starts like a log but its header is cut short or damaged: a damaged log.
-        Error::NotALog {
-            damaged_header: true,
-            ..
-        } => Exit::Corruption,
-        _ => match error.aftermath() {
-            Aftermath::Unconfirmed | Aftermath::Pending => Exit::Unconfirmed,
-            _ => Exit::Error,
-        },
-    };
     let suffix = match (&error, error.aftermath()) {
         (
             Error::Step { .. }
@@ -58,8 +45,8 @@ fn failure(error: Error) -> Failure {
         _ => "",
     };
     Failure {
-        exit,
-        error: anyhow!("{error}{suffix}"),
+        exit: super::exit_for(&error, super::Op::Write),
+        error: anyhow!("{}{suffix}", super::sentence(&error)),
     }
 }
 
@@ -99,7 +86,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
     let source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
         let mut items: Vec<Listed> = args.records.iter().cloned().map(Listed::Arg).collect();
         items.extend(args.files.iter().cloned().map(Listed::File));
-        Box::new(Records::new(items))
+        Box::new(RecordList::new(items))
     } else {
         if io::stdin().is_terminal() {
             eprintln!(
@@ -184,7 +171,7 @@ fn append(args: AppendArgs) -> Result<Exit, Failure> {
             }),
         },
         Err(error) if committed.0 > 0 => {
-            let shown = error.to_string();
+            let shown = super::sentence(&error);
             let mut f = failure(error);
             let error = shown;
             let range = match committed.1 {
@@ -432,7 +419,7 @@ fn verify_one(
             Ok(Exit::Corruption)
         }
         Err(error) => {
-            report_error(args, out, path, &anyhow!("{error}"))?;
+            report_error(args, out, path, &anyhow!(super::sentence(&error)))?;
             Ok(Exit::Error)
         }
     }
@@ -502,7 +489,7 @@ fn verification_text(v: &Verification, streamed: bool) -> String {
     let word = if streamed {
         "FILE` (after saving the stream to FILE)".to_string()
     } else {
-        format!("{}`", durable::shell_word(&v.path))
+        format!("{}`", durable::quote::shell_word(&v.path))
     };
     let noun = noun(v);
     let desc = format_desc(v);
@@ -761,7 +748,7 @@ fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         }
         Some(log::stream::Opened::File(part)) => open_dump_source(part, &opts)?,
         None => open_dump_source(
-            log::reader::open_part(&args.log, false).map_err(failure)?,
+            log::Part::open(&args.log, log::Access::Read).map_err(failure)?,
             &opts,
         )?,
     };
@@ -827,14 +814,14 @@ impl Shown {
 
 /// What `log dump` reads: a log, or a sidecar kept by recover (the records it holds).
 enum DumpSource {
-    Log(log::Input),
+    Log(log::Log),
     Sidecar(Sidecar),
 }
 
-fn open_dump_source(part: log::reader::Part, opts: &OpenOptions) -> Result<DumpSource, Failure> {
+fn open_dump_source(part: log::Part, opts: &OpenOptions) -> Result<DumpSource, Failure> {
     let path = part.path.clone();
     let file = part.file.try_clone().map_err(|e| read_failure(&path, e))?;
-    match log::open_input_part(part, opts) {
+    match log::Log::from_part(part, opts) {
         Ok(input) => Ok(DumpSource::Log(input)),
         Err(Error::IsSidecar { .. }) => Ok(DumpSource::Sidecar(
             Sidecar::from_file(&path, file).map_err(failure)?,
@@ -848,7 +835,7 @@ fn open_dump_source(part: log::reader::Part, opts: &OpenOptions) -> Result<DumpS
 fn reopen(args: &DumpArgs, opts: &OpenOptions) -> Result<DumpSource, Failure> {
     let mut told = false;
     loop {
-        match log::open_input(&args.log, opts) {
+        match log::open(&args.log, opts) {
             Ok(input) => return Ok(DumpSource::Log(input)),
             Err(Error::Inspect { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(Error::NotALog {
@@ -897,21 +884,21 @@ fn dump_pass(
     };
     let mut seen = input.map_or(0, |i| i.main.size);
     let kind = match (&input, &sidecar) {
-        (Some(input), _) => input.kind,
-        (None, Some(side)) => side.kind().map_err(failure)?,
+        (Some(input), _) => input.layout,
+        (None, Some(side)) => side.layout().map_err(failure)?,
         (None, None) => unreachable!("one of them is open"),
     };
     let format = args.format.unwrap_or(match kind {
-        Kind::Aof(_) => DumpFormat::Hex,
+        Layout::Aof(_) => DumpFormat::Hex,
         _ => DumpFormat::Text,
     });
     let unsupported = |why: &str| usage(format!("{}: {why}", quoted(&args.log)));
     let kind_name = match kind {
-        Kind::Native(_) => "a native log",
-        Kind::Lines => "a lines log",
-        Kind::ProglogStore => "a proglog store",
-        Kind::ProglogIndex => "a proglog index",
-        Kind::Aof(_) => "an aof file",
+        Layout::Native(_) => "a native log",
+        Layout::Lines => "a lines log",
+        Layout::ProglogStore => "a proglog store",
+        Layout::ProglogIndex => "a proglog index",
+        Layout::Aof(_) => "an aof file",
     };
     if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
         return Err(unsupported(
@@ -923,23 +910,24 @@ fn dump_pass(
             "--follow is not supported for a sidecar of durable recover (it never grows)",
         ));
     }
-    if args.follow && matches!(kind, Kind::Aof(_) | Kind::ProglogIndex) {
+    if args.follow && matches!(kind, Layout::Aof(_) | Layout::ProglogIndex) {
         return Err(unsupported(&format!(
             "--follow is not supported for {kind_name} (it is preallocated and memory-mapped, so its size says nothing about new data)"
         )));
     }
-    if matches!(format, DumpFormat::Raw | DumpFormat::Blob) && matches!(kind, Kind::ProglogIndex) {
+    if matches!(format, DumpFormat::Raw | DumpFormat::Blob) && matches!(kind, Layout::ProglogIndex)
+    {
         return Err(unsupported(&format!(
             "a proglog index holds no record data to print with --format {}; dump its store, or use --format text or json for the entries",
             format_name(format)
         )));
     }
-    if args.with_index.is_some() && !matches!(kind, Kind::ProglogStore) {
+    if args.with_index.is_some() && !matches!(kind, Layout::ProglogStore) {
         return Err(unsupported(&format!(
             "--with-index names the index of a proglog store, and this is {kind_name}: it would do nothing"
         )));
     }
-    let resyncs = matches!(kind, Kind::Native(_) | Kind::Lines);
+    let resyncs = matches!(kind, Layout::Native(_) | Layout::Lines);
     if args.resync && !resyncs {
         return Err(unsupported(&format!(
             "--resync would do nothing: {kind_name} has no record marks to find the next valid record by, so damage ends what can be read"
@@ -954,7 +942,7 @@ fn dump_pass(
         args,
         format,
         checksum_name: log::algorithm_of(&kind).map_or("-", |a| a.name()),
-        native: matches!(kind, Kind::Native(_)),
+        native: matches!(kind, Layout::Native(_)),
         resync_hint: resyncs && !args.resync,
         blob: None,
         split: None,
@@ -975,7 +963,7 @@ fn dump_pass(
             quoted(&t.source),
             t.offset,
             t.format.name(),
-            durable::shell_word(&args.log),
+            durable::quote::shell_word(&args.log),
         ))?;
     }
     let mut worst = Exit::Success;

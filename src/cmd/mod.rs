@@ -1,5 +1,6 @@
 //! Turning parsed arguments into library calls, and library results into output and exit codes.
 
+mod failure;
 mod generate;
 mod json;
 mod log;
@@ -9,6 +10,7 @@ mod save;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
+pub(crate) use failure::{Op, exit_for, sentence};
 
 /// A command that failed: the error to print (by `main`, the only place that prints a fatal
 /// error) and the exit status.
@@ -17,11 +19,19 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
+/// Any error, with the exit status and sentence [`failure`] gives a library error.
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
-        Failure {
-            exit: Exit::Error,
-            error: error.into(),
+        let error = error.into();
+        match error.downcast_ref::<durable::Error>() {
+            Some(e) => Failure {
+                exit: failure::exit_for(e, Op::Write),
+                error: anyhow::anyhow!(failure::sentence(e)),
+            },
+            None => Failure {
+                exit: Exit::Error,
+                error,
+            },
         }
     }
 }

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use durable::quote::quoted;
+use durable::quote::shell_word;
 use durable::recover::{
     self, IndexAction, IndexRecovery, LogAction, Outcome, RecoverOptions, Restore, Untouched,
 };
-use durable::{Error, Settled, SyncLevel, shell_word};
+use durable::{Error, Settled, SyncLevel};
 
 use super::json::{
     self, Data, ErrorLine, RecoverIndex, RecoverJournal, RecoverLog, RecoverOther, RecoverSkipped,
@@ -120,16 +121,17 @@ impl Printer {
     }
 
     fn error(&mut self, error: &Error, given: &Path) {
-        let exit = error_exit(error);
+        let exit = super::exit_for(error, super::Op::Repair);
         self.worst = self.worst.worst(exit);
         self.progress.clear();
         if self.json && self.failed.is_none() {
-            let line = ErrorLine::outcome(Some(error_path(error, given)), error.to_string(), exit);
+            let line =
+                ErrorLine::outcome(Some(error_path(error, given)), super::sentence(error), exit);
             if let Err(f) = json::line(&line).and_then(|l| print_stdout(&format!("{l}\n"))) {
                 self.failed = Some(f);
             }
         }
-        eprintln!("durable: {error}");
+        eprintln!("durable: {}", super::sentence(error));
     }
 }
 
@@ -202,8 +204,8 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
         index_alone: false,
         force: args.force,
     };
-    match durable::log::open_input(path, &opts) {
-        Ok(input) if matches!(input.kind, durable::log::Kind::ProglogStore) => None,
+    match durable::log::open(path, &opts) {
+        Ok(input) if matches!(input.layout, durable::log::Layout::ProglogStore) => None,
         Err(e) => Some(format!(
             "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
             quoted(path)
@@ -211,19 +213,8 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
         Ok(input) => Some(format!(
             "{}: --with-index names the index of a proglog store, and this is a {} log: it would do nothing",
             quoted(path),
-            input.kind.format().name()
+            input.layout.format().name()
         )),
-    }
-}
-
-fn error_exit(error: &Error) -> Exit {
-    match error {
-        Error::NotALog {
-            damaged_header: true,
-            ..
-        } => Exit::Corruption,
-        e if e.aftermath() == durable::Aftermath::Unconfirmed => Exit::Unconfirmed,
-        _ => Exit::Error,
     }
 }
 
@@ -595,8 +586,12 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
         &mut (),
     )
     .map_err(|e| {
-        let exit = error_exit(&e);
-        let message = format!("{e}; {} was not created", quoted(&args.dst));
+        let exit = super::exit_for(&e, super::Op::Repair);
+        let message = format!(
+            "{}; {} was not created",
+            super::sentence(&e),
+            quoted(&args.dst)
+        );
         if args.json {
             let line = ErrorLine::outcome(Some(error_path(&e, &args.src)), message.clone(), exit);
             if let Ok(text) = json::line(&line) {
@@ -655,7 +650,14 @@ pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
     }
     let mut worst = Exit::Success;
     for path in &args.sidecars {
-        match recover::restore(path, args.dry_run, SyncLevel::Full, &mut ()) {
+        match recover::restore(
+            path,
+            &recover::RestoreOptions {
+                dry_run: args.dry_run,
+                sync: SyncLevel::Full,
+            },
+            &mut (),
+        ) {
             Ok(done) => {
                 let t = &done.trailer;
                 let log = quoted(&t.source);
@@ -685,9 +687,8 @@ pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
                 })?;
             }
             Err(error) => {
-                let exit = error_exit(&error);
-                worst = worst.worst(exit);
-                eprintln!("durable: {error}");
+                worst = worst.worst(super::exit_for(&error, super::Op::Repair));
+                eprintln!("durable: {}", super::sentence(&error));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use durable::quote::quoted;
 use durable::{
-    Aftermath, Error, FileInput, HardLinks, Input, Plan, Producer, SaveOptions, SaveReport,
+    Aftermath, Error, FileInput, HardLinks, Input, Note, Plan, Producer, SaveOptions, SaveReport,
     Settled, StdinInput, StepRecord, Strategy, SyncLevel,
 };
 
@@ -181,31 +181,22 @@ fn strategy(arg: StrategyArg) -> Strategy {
 /// failure as the result object.
 fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
     let target = quoted(&args.target);
-    let (exit, state) = match error.aftermath() {
-        Aftermath::Unchanged => (Exit::Error, format!("{target} was not changed")),
-        Aftermath::Unconfirmed => (
-            Exit::Unconfirmed,
-            format!("{target} holds the new content, but it may not survive a power loss"),
+    let state = match error.aftermath() {
+        Aftermath::Unchanged => format!("{target} was not changed"),
+        Aftermath::Unconfirmed => {
+            format!("{target} holds the new content, but it may not survive a power loss")
+        }
+        Aftermath::Damaged => format!(
+            "{target} may now hold a mix of old and new content (--strategy in-place is not crash-atomic)"
         ),
-        Aftermath::Damaged => (
-            Exit::Error,
-            format!(
-                "{target} may now hold a mix of old and new content (--strategy in-place is not crash-atomic)"
-            ),
+        Aftermath::EarlierPending => format!(
+            "this save wrote nothing; the earlier save is still pending in its journal (the next `durable save` of {target} tries again)"
         ),
-        Aftermath::EarlierPending => (
-            Exit::Error,
-            format!(
-                "this save wrote nothing; the earlier save is still pending in its journal (the next `durable save` of {target} tries again)"
-            ),
-        ),
-        Aftermath::Pending => (
-            Exit::Unconfirmed,
-            format!(
-                "the new content is safe in the journal, and the next `durable save` of {target} completes it"
-            ),
+        Aftermath::Pending => format!(
+            "the new content is safe in the journal, and the next `durable save` of {target} completes it"
         ),
     };
+    let exit = super::exit_for(&error, super::Op::Write);
     let aftermath = match error.aftermath() {
         Aftermath::Unchanged => "unchanged",
         Aftermath::Unconfirmed => "unconfirmed",
@@ -213,7 +204,13 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
         Aftermath::Pending => "pending",
         Aftermath::EarlierPending => "earlier-pending",
     };
-    report_failure(args, exit, aftermath, format!("{error}; {state}"), steps)
+    report_failure(
+        args,
+        exit,
+        aftermath,
+        format!("{}; {state}", super::sentence(&error)),
+        steps,
+    )
 }
 
 /// The failure to return; with `--json`, also printed as the result object.
@@ -276,10 +273,38 @@ fn plan_text(plan: &Plan) -> String {
         ));
     }
     for note in &plan.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&format!("note: {}\n", note_text(note)));
     }
     out.push_str("Nothing was changed (--explain).\n");
     out
+}
+
+/// A remark on the plan, in the terms of the command line.
+fn note_text(note: &Note) -> String {
+    match note {
+        Note::ThroughSymlink { link, file } => format!(
+            "{} is a symlink: writing through it to {}",
+            quoted(link),
+            quoted(file)
+        ),
+        Note::ReplacesSymlink { link } => format!(
+            "{} is a symlink: it will be replaced by a regular file",
+            quoted(link)
+        ),
+        Note::SkippedIfUnchanged => {
+            "--if-changed: if the input equals the current content, the steps after writing are skipped".into()
+        }
+        Note::ModeDiffers { mode } => format!(
+            "--if-changed: --mode {mode:04o} differs from the current bits, so the file is written whatever the input"
+        ),
+        Note::EmptyRefused => {
+            "empty input is refused (the target is not emptied) unless --allow-empty is given".into()
+        }
+        Note::NotCrashAtomic => {
+            "in-place is not crash-atomic: a crash during pwrite leaves a mix of old and new bytes".into()
+        }
+        _ => format!("{note:?}"),
+    }
 }
 
 fn plan_json(plan: &Plan) -> SavePlan {
@@ -297,7 +322,7 @@ fn plan_json(plan: &Plan) -> SavePlan {
                 calls: s.calls.clone(),
             })
             .collect(),
-        notes: plan.notes.clone(),
+        notes: plan.notes.iter().map(note_text).collect(),
         exit_code: Exit::Success,
     }
 }

@@ -208,12 +208,13 @@ pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) ->
     done()
 }
 
-/// Whether this build honours `DURABLE_FAULT`; say so and skip if it does not (release builds).
+/// Whether this build honours `DURABLE_FAULT`; say so and skip if it does not (a build without
+/// the library's `fault-injection` feature, which the tests' dev-dependency turns on).
 pub fn fault_switch(test: &str) -> bool {
     if !durable::fault::enabled() {
         skip(
             test,
-            "the fault switch exists only in debug builds (run without --release)",
+            "the fault switch is compiled out (the library was built without its fault-injection feature)",
         );
     }
     durable::fault::enabled()

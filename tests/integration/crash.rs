@@ -1,5 +1,5 @@
-//! Crash and error injection through the test-only fault switch (`DURABLE_FAULT`, debug builds
-//! only; see src/fault.rs). For every step a strategy runs — the list comes from
+//! Crash and error injection through the test-only fault switch (`DURABLE_FAULT`, built into
+//! test builds only; see crates/durable/src/fault.rs). For every step a strategy runs — the list comes from
 //! `durable save --explain --json` with the same options, so a new step is covered without
 //! editing this file:
 //!

@@ -2,7 +2,7 @@
 //! {EIO, ENOSPC}, a sweep that fails each real `fsync` under strace, and real ENOSPC on a small
 //! tmpfs for every command.
 //!
-//! **The matrix** (`fault_matrix_every_command_step_and_errno`, debug builds: it uses the
+//! **The matrix** (`fault_matrix_every_command_step_and_errno`: it uses the
 //! test-only switch `DURABLE_FAULT=STEP:eio|enospc`). Scenarios: `save` with each strategy, for an
 //! existing target (plain, and with `--backup --verify`) and a new one; `log append` to a new
 //! log, to an existing one, and with `--verify`; `recover` of a torn log with and without a

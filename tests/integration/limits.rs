@@ -235,11 +235,7 @@ fn interrupt_a_big_append(
 /// "succeed"). A new log whose first append fails this way is not left behind either.
 #[test]
 fn failed_append_steps_leave_the_log_unchanged() {
-    if !durable::fault::enabled() {
-        crate::common::skip(
-            "failed_append_steps_leave_the_log_unchanged",
-            "fault switch off",
-        );
+    if !crate::common::fault_switch("failed_append_steps_leave_the_log_unchanged") {
         return;
     }
     for step in ["write-log", "sync-log"] {

@@ -1063,11 +1063,7 @@ fn crash_after_journal(env: &Env, content: &str) {
 // Guards: the next save completes an interrupted journaled save before its own.
 #[test]
 fn next_save_completes_interrupted_journal() {
-    if !durable::fault::enabled() {
-        skip(
-            "next_save_completes_interrupted_journal",
-            "fault switch off (release build)",
-        );
+    if !crate::common::fault_switch("next_save_completes_interrupted_journal") {
         return;
     }
     let env = Env::new();
@@ -1093,11 +1089,7 @@ fn next_save_completes_interrupted_journal() {
 // Guards: a completed journal creates a target that did not exist, then the new save runs.
 #[test]
 fn interrupted_journal_of_a_new_file_is_completed() {
-    if !durable::fault::enabled() {
-        skip(
-            "interrupted_journal_of_a_new_file_is_completed",
-            "fault switch off",
-        );
+    if !crate::common::fault_switch("interrupted_journal_of_a_new_file_is_completed") {
         return;
     }
     let env = Env::new();
@@ -1112,11 +1104,7 @@ fn interrupted_journal_of_a_new_file_is_completed() {
 // Guards: --explain lists the settling of a leftover journal, then the same steps as the save.
 #[test]
 fn explain_lists_settling_a_leftover_journal() {
-    if !durable::fault::enabled() {
-        skip(
-            "explain_lists_settling_a_leftover_journal",
-            "fault switch off",
-        );
+    if !crate::common::fault_switch("explain_lists_settling_a_leftover_journal") {
         return;
     }
     let env = Env::new();

@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 
+use super::item::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 use super::reader::{Reader, Window};
-use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 
 /// Bytes of a store record's length field.
 pub const LEN_WIDTH: u64 = 8;

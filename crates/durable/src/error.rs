@@ -1,10 +1,12 @@
 //! Typed errors of the library. Every error names the file it is about, and says what state the
-//! target was left in, so the binary can pick the exit code without parsing messages.
+//! target was left in ([`Error::aftermath`]), so a caller can pick its exit code without parsing
+//! messages. The messages describe what happened in the library's terms; they name no
+//! command-line option (the `durable` binary adds the options and commands that help).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::quote::quoted;
+use crate::quote::{quoted, shell_word};
 use crate::step::{Step, StepError};
 
 /// What a failed operation left behind at the target.
@@ -17,10 +19,10 @@ pub enum Aftermath {
     /// The target may hold a mix of old and new bytes (in-place strategy only).
     Damaged,
     /// The new content is complete and flushed in the journal, but the target was not (fully)
-    /// updated from it: the next `durable save` of the target completes it.
+    /// updated from it: the next save of the target (or a recovery) completes it.
     Pending,
-    /// This save wrote nothing because an earlier, interrupted journaled save of the same target
-    /// could not be settled; that earlier save is still pending in its journal.
+    /// Nothing new was written: an earlier, interrupted journaled save of the same target could
+    /// not be settled (by this save, or by a recovery) and is still pending in its journal.
     EarlierPending,
 }
 
@@ -84,15 +86,14 @@ pub enum Error {
         kind: &'static str,
     },
     /// The target exists and no-clobber was asked for.
-    #[error("{} already exists (--no-clobber)", quoted(&.path))]
+    #[error("{} already exists", quoted(&.path))]
     Exists {
         /// The path.
         path: PathBuf,
     },
     /// The target has several names; renaming over it would split them.
     #[error(
-        "{} has {links} hard links; an atomic save would give only this name the new content: \
-         pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name",
+        "{} has {links} hard links; an atomic save would give only this name the new content",
         quoted(&.path)
     )]
     HardLinked {
@@ -109,7 +110,7 @@ pub enum Error {
     },
     /// A symlink cannot be replaced in place.
     #[error(
-        "{} is a symlink: --no-follow replaces the link itself, which only --strategy atomic can do",
+        "{} is a symlink: only the atomic strategy can replace the link itself",
         quoted(&.path)
     )]
     SymlinkInPlace {
@@ -135,7 +136,7 @@ pub enum Error {
     /// The input was empty and would have replaced a non-empty target (`--allow-empty` allows
     /// it).
     #[error(
-        "the new content for {} is empty ({input} gave 0 bytes) and {} holds {old_len} bytes: refusing to empty it (pass --allow-empty if that is what you want)",
+        "the new content for {} is empty ({input} gave 0 bytes) and {} holds {old_len} bytes: refusing to empty it",
         quoted(&.path), quoted(&.path)
     )]
     EmptyInput {
@@ -161,10 +162,10 @@ pub enum Error {
     },
     /// An atomic or journaled save cannot create its file in the target's directory.
     #[error(
-        "cannot create {what} in the directory {} ({source}), which --strategy {strategy} needs{}",
+        "cannot create {what} in the directory {} ({source}), which the {strategy} strategy needs{}",
         quoted(&.dir),
         if *.file_writable {
-            format!("; {} itself is writable: --strategy in-place writes it where it is (keeping its inode, but not crash-atomic)", quoted(&.path))
+            format!("; {} itself is writable, which the in-place strategy needs", quoted(&.path))
         } else {
             String::new()
         }
@@ -186,7 +187,7 @@ pub enum Error {
     },
     /// Another process holds the target's lock (a save in place of it) and `--no-wait` was
     /// given.
-    #[error("another `durable save` of {} is in progress (a process holds its lock) and --no-wait was given", quoted(&.path))]
+    #[error("another `durable save` of {} is in progress (a process holds its lock)", quoted(&.path))]
     TargetLocked {
         /// The target.
         path: PathBuf,
@@ -223,7 +224,7 @@ pub enum Error {
         format: Option<&'static str>,
     },
     /// An explicit `--checksum` differs from the existing log's.
-    #[error("{} uses {existing} checksums; --checksum {requested} only applies to a new log", quoted(&.path))]
+    #[error("{} uses {existing} checksums; {requested} can only be chosen for a new log", quoted(&.path))]
     ChecksumConflict {
         /// The log.
         path: PathBuf,
@@ -259,7 +260,7 @@ pub enum Error {
         len: u64,
     },
     /// Another process holds the log's lock and `--no-wait` was given.
-    #[error("{} is locked by another appender (--no-wait)", quoted(&.path))]
+    #[error("{} is locked by another appender", quoted(&.path))]
     Locked {
         /// The log.
         path: PathBuf,
@@ -270,9 +271,9 @@ pub enum Error {
         "{} {}",
         quoted(&.path),
         if *.corrupt {
-            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks (`durable log verify {}`)", shell_word(.path))
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: appending is refused until a human looks")
         } else {
-            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable; run `durable recover {}` first", shell_word(.path))
+            format!("has a torn tail from offset {offset} (an append that never completed): appending after it would make the new records unreachable until it is recovered")
         }
     )]
     TornTail {
@@ -290,7 +291,7 @@ pub enum Error {
         if *.aftermath == Aftermath::Unchanged {
             format!("nothing was appended to {}", quoted(&.path))
         } else {
-            format!("the records written so far could not be cut back: {} ends in an unfinished append, which `durable recover {}` removes", quoted(&.path), quoted(&.path))
+            format!("the records written so far could not be cut back: {} ends in an unfinished append, which recovering it removes", quoted(&.path))
         }
     )]
     AppendInterrupted {
@@ -339,7 +340,7 @@ pub enum Error {
     /// The bytes a repair would remove could not be kept in a sidecar, so the log was left
     /// alone.
     #[error(
-        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}: make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing",
+        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}",
         .step.action(), quoted(&.at), quoted(&.log), quoted(&.dir)
     )]
     Sidecar {
@@ -359,8 +360,8 @@ pub enum Error {
     },
     /// A sidecar was given where a log was expected.
     #[error(
-        "{} is not a log: it is a sidecar kept by durable recover ({bytes} bytes it removed from {} at offset {offset}); `durable log dump {}` shows them and `durable log restore {}` puts them back",
-        quoted(&.path), quoted(&.log), shell_word(.path), shell_word(.path)
+        "{} is not a log: it is a sidecar kept by durable recover ({bytes} bytes it removed from {} at offset {offset})",
+        quoted(&.path), quoted(&.log)
     )]
     IsSidecar {
         /// The sidecar.
@@ -395,6 +396,31 @@ pub enum Error {
         log: PathBuf,
         /// What is different.
         why: String,
+    },
+    /// A lines log was asked for with a checksum other than its own.
+    #[error("{}: a lines log carries SHA-256 checksums, not {requested}", quoted(&.path))]
+    LinesChecksum {
+        /// The log.
+        path: PathBuf,
+        /// The algorithm asked for.
+        requested: &'static str,
+    },
+    /// An existing log was named as another format than its own for an append.
+    #[error("{}: it is a {existing} log; only a new log or a {requested} log is appended to as {requested}", quoted(&.path))]
+    FormatConflict {
+        /// The log.
+        path: PathBuf,
+        /// Its format.
+        existing: &'static str,
+        /// The format asked for.
+        requested: &'static str,
+    },
+    /// No default place for a sidecar: a proglog segment's directory with no directory above
+    /// it (proglog reads its own directory whole).
+    #[error("{}: there is no directory above its directory to keep the bytes recover removes in (proglog reads its own directory whole)", quoted(&.path))]
+    NoSidecarPlace {
+        /// The file to repair.
+        path: PathBuf,
     },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
@@ -450,6 +476,9 @@ impl Error {
             | Error::SidecarDamaged { path, .. }
             | Error::Sidecar { log: path, .. }
             | Error::RestoreRefused { log: path, .. }
+            | Error::LinesChecksum { path, .. }
+            | Error::FormatConflict { path, .. }
+            | Error::NoSidecarPlace { path }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::Input { .. }
@@ -520,27 +549,19 @@ pub(crate) fn cause(e: &io::Error) -> String {
     }
 }
 
-/// A path as one shell word, quoted only when it needs to be (the form [`quoted`] prints, so a
-/// name that is not UTF-8 survives too), so a command printed as a hint works when pasted
-/// (`durable recover 'my logs/a.log'`); a name starting with `-` gets `./` first, or it would be
-/// read as an option.
-pub fn shell_word(path: &std::path::Path) -> String {
-    if crate::platform::name_bytes(path.as_os_str()).starts_with(b"-") {
-        return quoted(&std::path::Path::new(".").join(path)).to_string();
-    }
-    quoted(path).to_string()
-}
-
 /// Shorthand for results of this library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Attach an aftermath to a failed step.
-pub(crate) trait StepResultExt<T> {
-    fn left(self, aftermath: Aftermath) -> Result<T>;
+/// A step's failure as an [`Error`] that says what it left behind:
+/// `t.run(Step::SyncTemp, …).failure_leaves(Aftermath::Unchanged)?` reads "if flushing the
+/// temporary file fails, the target is unchanged".
+pub(crate) trait FailedStep<T> {
+    /// The step's error, if it failed, with the state it left the target in.
+    fn failure_leaves(self, aftermath: Aftermath) -> Result<T>;
 }
 
-impl<T> StepResultExt<T> for std::result::Result<T, StepError> {
-    fn left(self, aftermath: Aftermath) -> Result<T> {
+impl<T> FailedStep<T> for std::result::Result<T, StepError> {
+    fn failure_leaves(self, aftermath: Aftermath) -> Result<T> {
         self.map_err(|e| Error::step(e, aftermath))
     }
 }

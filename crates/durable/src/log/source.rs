@@ -38,19 +38,19 @@ pub enum Listed {
 
 /// Records listed up front (arguments, then `--file`s).
 #[derive(Debug, Clone)]
-pub struct Records {
+pub struct RecordList {
     items: Vec<Listed>,
     next: usize,
 }
 
-impl Records {
+impl RecordList {
     /// The records `items`, in order.
     pub fn new(items: Vec<Listed>) -> Self {
-        Records { items, next: 0 }
+        RecordList { items, next: 0 }
     }
 }
 
-impl RecordSource for Records {
+impl RecordSource for RecordList {
     fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
         buf.clear();
         let Some(item) = self.items.get(self.next) else {
@@ -76,7 +76,7 @@ impl RecordSource for Records {
                         source,
                     },
                     Bounded::TooLarge(len) => Error::RecordTooLarge {
-                        what: "standard input (--file -)".into(),
+                        what: "standard input".into(),
                         len,
                     },
                 })?;
@@ -106,9 +106,7 @@ impl RecordSource for Records {
     fn describe(&self, index: u64) -> String {
         match usize::try_from(index).ok().and_then(|i| self.items.get(i)) {
             Some(Listed::Arg(_)) => format!("record argument {}", index + 1),
-            Some(Listed::File(path)) if super::stream::is_stdin(path) => {
-                "standard input (--file -)".into()
-            }
+            Some(Listed::File(path)) if super::stream::is_stdin(path) => "standard input".into(),
             Some(Listed::File(path)) => format!("the file {}", crate::quote::quoted(path)),
             None => format!("record {}", index + 1),
         }

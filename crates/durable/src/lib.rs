@@ -56,6 +56,7 @@ mod input;
 mod journal;
 pub mod log;
 mod meta;
+mod plan;
 mod platform;
 pub mod quote;
 pub mod recover;
@@ -64,15 +65,14 @@ mod step;
 mod target;
 
 pub use disk::{
-    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, TempFile, defer_interrupts, install_interrupt_cleanup,
+    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts, install_interrupt_cleanup,
     journal_name, journal_target_name, pending_interrupt, temp_target_name,
 };
-pub use error::{Aftermath, Error, Result, shell_word};
+pub use error::{Aftermath, Error, Result};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
-pub use save::{
-    HardLinks, Outcome, Plan, PlannedStep, SaveOptions, SaveReport, Strategy, plan, save,
-};
+pub use plan::{Note, Plan, PlannedStep, plan};
+pub use save::{HardLinks, SaveOptions, SaveOutcome, SaveReport, Strategy, save};
 pub use step::{Observer, Step, StepRecord};
 pub use target::{Existing, Protection, Target, protection};
 

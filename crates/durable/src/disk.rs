@@ -1,5 +1,6 @@
 //! The durable-write primitives every command shares: sync levels, exclusive temporary files in
-//! our own recognisable name pattern, and the registry that lets a signal handler remove them.
+//! our own recognisable name pattern, the registry that lets a signal handler remove them, and
+//! [`NewFile`], the one sequence by which a new file is made durable under its name.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -7,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::platform;
+use crate::step::{Step, StepError, Tracker};
 
 /// How hard to flush written data before reporting success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,6 +32,35 @@ impl SyncLevel {
             SyncLevel::None => "none",
         }
     }
+}
+
+/// What creating a file does when its name is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Open the existing file; never create one.
+    Never,
+    /// Open the existing file, or create it.
+    IfMissing,
+    /// Create it; fail (`AlreadyExists`) if the name is taken.
+    Exclusive,
+}
+
+/// What renaming a finished file to its name does when the name is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnExisting {
+    /// Replace what is there, atomically.
+    Replace,
+    /// Fail with `AlreadyExists` (no-clobber), race-free.
+    Fail,
+}
+
+/// What to do when another process holds a lock that is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfLocked {
+    /// Wait until it is released.
+    Wait,
+    /// Fail at once.
+    Fail,
 }
 
 /// Suffix of every temporary file name we create: `.NAME.<16 hex digits>.durable-tmp`.
@@ -133,13 +164,24 @@ pub(crate) fn mark_committed() {
     platform::mark_committed();
 }
 
-/// Signal a producer (and its process group, if it leads one): SIGTERM, or SIGKILL if `kill`.
-pub(crate) fn stop_child(pid: u32, grouped: bool, kill: bool) {
-    platform::signal_child(pid, grouped, kill);
+/// Whether a producer leads a process group of its own (so that it and everything it started
+/// are signalled together) or stays in ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcessGroup {
+    /// It leads its own group.
+    Own,
+    /// It is in our group (it may read the terminal).
+    Ours,
 }
 
-pub(crate) fn register_child(pid: u32, grouped: bool) {
-    platform::register_child(pid, grouped);
+/// Kill a producer (and its process group, if it leads one) with SIGKILL.
+pub(crate) fn kill_child(pid: u32, group: ProcessGroup) {
+    platform::kill_child(pid, group);
+}
+
+/// Tell the interrupt handler about a producer, so that a signal stops it too.
+pub(crate) fn register_child(pid: u32, group: ProcessGroup) {
+    platform::register_child(pid, group);
 }
 
 pub(crate) fn unregister_child(pid: u32) {
@@ -149,7 +191,7 @@ pub(crate) fn unregister_child(pid: u32) {
 /// A temporary file we created. Removed on drop, and on SIGINT/SIGTERM/SIGHUP once
 /// [`install_interrupt_cleanup`] ran, unless it was renamed into place or kept.
 #[derive(Debug)]
-pub struct TempFile {
+pub(crate) struct TempFile {
     path: PathBuf,
     file: Option<File>,
     /// Its slot in the interrupt registry, if it got one.
@@ -158,7 +200,7 @@ pub struct TempFile {
 
 impl TempFile {
     /// Create a temporary file for `target_name` in `dir`, exclusively, mode 0600.
-    pub fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
+    pub(crate) fn create_in(dir: &Path, target_name: &OsStr) -> io::Result<TempFile> {
         let mut attempts = 0;
         loop {
             let path = in_dir(dir, temp_name(target_name)?);
@@ -173,7 +215,7 @@ impl TempFile {
 
     /// Create `path` itself exclusively, mode 0600, tracked like a temporary file until
     /// [`TempFile::keep`] is called. Used for journals and new in-place targets.
-    pub fn create_at(path: PathBuf) -> io::Result<TempFile> {
+    pub(crate) fn create_at(path: PathBuf) -> io::Result<TempFile> {
         // Registered before it exists, so an interrupt in between finds nothing to remove
         // (ENOENT) rather than missing a file.
         let slot = platform::register_temp(&path);
@@ -193,32 +235,31 @@ impl TempFile {
     }
 
     /// The temporary file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The open file, until [`TempFile::close`] is called.
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         self.file
             .as_ref()
             .expect("TempFile::file called after close")
     }
 
     /// Close the file, checking the result. The name stays until it is renamed or dropped.
-    pub fn close(&mut self) -> io::Result<()> {
+    pub(crate) fn close(&mut self) -> io::Result<()> {
         match self.file.take() {
             Some(file) => platform::close(file),
             None => Ok(()),
         }
     }
 
-    /// Rename the (closed) temporary file to `to`: over it, or failing if it exists when
-    /// `no_clobber`. On success the temporary name is gone and nothing is removed on drop.
-    pub fn persist(&mut self, to: &Path, no_clobber: bool) -> io::Result<()> {
-        if no_clobber {
-            platform::rename_noreplace(&self.path, to)?;
-        } else {
-            platform::rename(&self.path, to)?;
+    /// Rename the (closed) temporary file to `to`, replacing what is there or failing if
+    /// anything is. On success the temporary name is gone and nothing is removed on drop.
+    pub(crate) fn persist(&mut self, to: &Path, on_existing: OnExisting) -> io::Result<()> {
+        match on_existing {
+            OnExisting::Fail => platform::rename_noreplace(&self.path, to)?,
+            OnExisting::Replace => platform::rename(&self.path, to)?,
         }
         self.forget();
         Ok(())
@@ -226,7 +267,7 @@ impl TempFile {
 
     /// Stop tracking the file: it will not be removed on drop or on interrupt. Returns its path
     /// and, unless it was closed, the open file.
-    pub fn keep(mut self) -> (PathBuf, Option<File>) {
+    pub(crate) fn keep(mut self) -> (PathBuf, Option<File>) {
         let path = self.path.clone();
         self.forget();
         (path, self.file.take())
@@ -249,6 +290,108 @@ impl Drop for TempFile {
         if let Some(slot) = self.slot.take() {
             platform::unregister_temp(slot);
         }
+    }
+}
+
+/// A new file on its way to its name, by the one commit sequence every file durable creates
+/// whole goes through: the atomic save, a save's backup, recover's sidecars, `log salvage`'s
+/// new log and a new log's header.
+///
+/// ```text
+/// create    open(".NAME.<random>.durable-tmp", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)
+/// (write)   the caller's content, metadata, checks: the file is not visible yet
+/// sync      fsync / fdatasync / F_FULLFSYNC, as the sync level says (none: skipped)
+/// close     close, checked (some filesystems report write-back errors there)
+/// rename    rename (or renameat2 RENAME_NOREPLACE) to the file's name: atomic for readers
+/// sync_dir  fsync of the directory, which makes the rename itself durable (none: skipped)
+/// ```
+///
+/// Each is a timed [`Step`] of the caller's tracker (`create-temp`, `sync-temp`,
+/// `close-temp`, `rename`, `sync-dir`), so it is traced, reported and faulted like any other,
+/// and returns the [`StepError`] for the caller to say what a failure leaves. Until the
+/// rename, nothing visible has changed, and dropping the `NewFile` removes the temporary file.
+#[derive(Debug)]
+pub(crate) struct NewFile {
+    temp: TempFile,
+    dir: PathBuf,
+}
+
+impl NewFile {
+    /// `create-temp`: a temporary file for `name` in `dir`, the directory its name will be in.
+    pub(crate) fn create(
+        t: &mut Tracker<'_>,
+        dir: &Path,
+        name: &OsStr,
+    ) -> Result<NewFile, StepError> {
+        let temp = t.run(Step::CreateTemp, dir, || TempFile::create_in(dir, name))?;
+        Ok(NewFile {
+            temp,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The temporary file's path.
+    pub(crate) fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The open temporary file, until it is closed.
+    pub(crate) fn file(&self) -> &File {
+        self.temp.file()
+    }
+
+    /// `sync-temp`: flush the content, unless `sync` is none.
+    pub(crate) fn sync(&self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        if sync == SyncLevel::None {
+            return Ok(());
+        }
+        t.run(Step::SyncTemp, self.temp.path(), || {
+            platform::sync_file(self.temp.file(), sync)
+        })
+    }
+
+    /// `close-temp`: close the file, checking the result.
+    pub(crate) fn close(&mut self, t: &mut Tracker<'_>) -> Result<(), StepError> {
+        let path = self.temp.path().to_path_buf();
+        t.run(Step::CloseTemp, &path, || self.temp.close())
+    }
+
+    /// [`NewFile::sync`] then [`NewFile::close`], for a file with no check between them.
+    pub(crate) fn seal(&mut self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        self.sync(t, sync)?;
+        self.close(t)
+    }
+
+    /// `rename`: give the closed file its name `to` (in the same directory), replacing what is
+    /// there or failing with `AlreadyExists`, as `on_existing` says.
+    pub(crate) fn rename(
+        &mut self,
+        t: &mut Tracker<'_>,
+        to: &Path,
+        on_existing: OnExisting,
+    ) -> Result<(), StepError> {
+        self.rename_with(t, to, |temp| temp.persist(to, on_existing))
+    }
+
+    /// `rename` (reported as acting on `shown`) done by `f`, for a name chosen at the last
+    /// moment (the first free one of several).
+    pub(crate) fn rename_with<T>(
+        &mut self,
+        t: &mut Tracker<'_>,
+        shown: &Path,
+        f: impl FnOnce(&mut TempFile) -> io::Result<T>,
+    ) -> Result<T, StepError> {
+        t.run(Step::Rename, shown, || f(&mut self.temp))
+    }
+
+    /// `sync-dir`: flush the directory that now holds the name, unless `sync` is none.
+    pub(crate) fn sync_dir(&self, t: &mut Tracker<'_>, sync: SyncLevel) -> Result<(), StepError> {
+        if sync == SyncLevel::None {
+            return Ok(());
+        }
+        t.run(Step::SyncDir, &self.dir, || {
+            platform::sync_dir(&self.dir, sync)
+        })
     }
 }
 

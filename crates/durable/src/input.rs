@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::disk;
+use crate::disk::{self, ProcessGroup};
 use crate::error::{Error, Result};
 
 /// A source of new content for a save.
@@ -120,8 +120,8 @@ pub struct Producer {
     program: String,
     child: Option<Child>,
     stdout: Option<ChildStdout>,
-    /// The producer leads its own process group.
-    grouped: bool,
+    /// Whether the producer leads its own process group.
+    group: ProcessGroup,
 }
 
 impl Producer {
@@ -139,21 +139,23 @@ impl Producer {
         // started (a shell's children too). Not when it may read the terminal: a process outside
         // the foreground group would be stopped by SIGTTIN, and the terminal's Ctrl-C reaches
         // the whole foreground group anyway.
-        let grouped = !io::stdin().is_terminal();
-        if grouped {
+        let group = if io::stdin().is_terminal() {
+            ProcessGroup::Ours
+        } else {
             crate::platform::own_process_group(&mut command);
-        }
+            ProcessGroup::Own
+        };
         let mut child = command.spawn().map_err(|e| Error::Producer {
             program: shown.clone(),
             status: format!("could not be started: {e}"),
         })?;
-        disk::register_child(child.id(), grouped);
+        disk::register_child(child.id(), group);
         let stdout = child.stdout.take();
         Ok(Producer {
             program: shown,
             child: Some(child),
             stdout,
-            grouped,
+            group,
         })
     }
 }
@@ -204,7 +206,7 @@ impl Drop for Producer {
         // The save failed before the producer finished: stop it rather than leave it running.
         self.stdout = None;
         if let Some(mut child) = self.child.take() {
-            disk::stop_child(child.id(), self.grouped, true);
+            disk::kill_child(child.id(), self.group);
             let _ = child.kill();
             let _ = child.wait();
             disk::unregister_child(child.id());

@@ -11,8 +11,8 @@ use std::io;
 
 use memchr::memmem;
 
-use super::reader::{Reader, Window};
-use super::scan::{AofMagic, Defect, DefectKind, Extra, Item, Record, WINDOW};
+use super::item::{AofMagic, Defect, DefectKind, Extra, Item, Record};
+use super::reader::{Reader, WINDOW, Window};
 
 /// The tail magic, as stored (little-endian 4727544184288126122).
 pub const TAIL: [u8; 8] = [0xaa, 0x24, 0x75, 0x54, 0x63, 0x9c, 0x9b, 0x41];

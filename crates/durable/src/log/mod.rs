@@ -1,84 +1,31 @@
-//! Checksummed append-only record logs in the native format: opening, verifying, reading and
-//! appending. The format is in [`format`] (and docs/FORMAT.md); the forward and backward
-//! readers in [`scan`]; the writer here. `recover` builds on the same reader and writer.
+//! Checksummed append-only record logs: opening, verifying, reading and appending. durable's
+//! own format has its byte layout in [`format`] (and docs/FORMAT.md), its reader in [`native`]
+//! and its writer in `append`; the formats of other programs are read by [`lines`],
+//! [`proglog`] and [`aof`]. Every reader sits behind one [`Reader`] interface and yields the
+//! same vocabulary of [`Record`]s and [`Defect`]s, which `verify`, `recover` and `salvage`
+//! build on.
 
 pub mod aof;
 mod append;
 pub mod format;
+mod item;
 pub mod lines;
+pub mod native;
 pub mod proglog;
 pub mod reader;
-pub mod scan;
 mod source;
 pub mod stream;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append, append_with};
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
-pub use reader::{Input, Kind, LogFormat, OpenOptions, Reader, open_input, open_input_part};
-pub use scan::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Scanner};
-pub use source::{Delimited, Listed, RecordSource, Records, Whole};
+pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
+pub use native::{NativeLog, NativeReader};
+pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
+pub use source::{Delimited, Listed, RecordList, RecordSource, Whole};
 
 use crate::error::{Error, Result};
-use crate::platform;
-use format::FILE_HEADER_LEN;
-
-/// An open log: its file, header and size when opened.
-pub struct OpenLog {
-    /// The file.
-    pub file: File,
-    /// Its header.
-    pub header: FileHeader,
-    /// Its size when opened.
-    pub size: u64,
-}
-
-impl OpenLog {
-    /// A forward scanner from the first record.
-    pub fn scanner(&self, on_damage: OnDamage) -> Scanner<'_> {
-        Scanner::new(
-            &self.file,
-            self.header,
-            self.size,
-            FILE_HEADER_LEN,
-            0,
-            on_damage,
-        )
-    }
-}
-
-/// Open `path` for reading as a native log: a regular file that starts with a valid header.
-pub fn open(path: &Path) -> Result<OpenLog> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(Error::NotRegular {
-            path: path.to_path_buf(),
-            kind: platform::kind_of(meta.file_type()),
-        });
-    }
-    let file = File::open(path).map_err(|source| Error::Inspect {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (header, size) = read_header(&file, path)?;
-    Ok(OpenLog { file, header, size })
-}
-
-fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
-    let size = file
-        .metadata()
-        .map_err(|source| Error::Inspect {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    Ok((reader::native_header(file, path, size)?, size))
-}
 
 /// The overall state of a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,26 +119,26 @@ pub fn verify(
     opts: &OpenOptions,
     progress: impl FnMut(u64, u64),
 ) -> Result<Verification> {
-    let input = open_input(path, opts)?;
+    let input = open(path, opts)?;
     verify_open(&input, progress)
 }
 
 /// The checksum algorithm a log's records carry.
-pub fn algorithm_of(kind: &Kind) -> Option<Algorithm> {
-    match kind {
-        Kind::Native(header) => Some(header.algorithm),
-        Kind::Lines => Some(Algorithm::Sha256),
+pub fn algorithm_of(layout: &Layout) -> Option<Algorithm> {
+    match layout {
+        Layout::Native(header) => Some(header.algorithm),
+        Layout::Lines => Some(Algorithm::Sha256),
         _ => None,
     }
 }
 
 /// [`verify`] on a log already open (and perhaps locked, as `recover` holds it).
-pub fn verify_open(input: &Input, progress: impl FnMut(u64, u64)) -> Result<Verification> {
-    let mut v = Verification::start(&input.main.path, &input.kind, input.main.size);
+pub fn verify_open(input: &Log, progress: impl FnMut(u64, u64)) -> Result<Verification> {
+    let mut v = Verification::start(&input.main.path, &input.layout, input.main.size);
     v.index = input.index.as_ref().map(|i| i.path.clone());
     let mut reader = input.reader(OnDamage::Resync);
     let last_end = summarize(reader.as_mut(), &mut v, progress)?;
-    if let Kind::Lines = input.kind
+    if let Layout::Lines = input.layout
         && v.records > 0
         && last_end == v.bytes
     {
@@ -206,17 +153,17 @@ pub fn verify_open(input: &Input, progress: impl FnMut(u64, u64)) -> Result<Veri
 
 impl Verification {
     /// Nothing read yet of the `size`-byte log at `path`.
-    pub(crate) fn start(path: &Path, kind: &Kind, size: u64) -> Verification {
-        let aof = match kind {
-            Kind::Aof(a) => Some(*a),
+    pub(crate) fn start(path: &Path, layout: &Layout, size: u64) -> Verification {
+        let aof = match layout {
+            Layout::Aof(a) => Some(*a),
             _ => None,
         };
         Verification {
             path: path.to_path_buf(),
-            format: kind.format(),
-            algorithm: algorithm_of(kind),
+            format: layout.format(),
+            algorithm: algorithm_of(layout),
             index: None,
-            index_alone: matches!(kind, Kind::ProglogIndex),
+            index_alone: matches!(layout, Layout::ProglogIndex),
             aof,
             records: 0,
             bytes: size,

@@ -136,6 +136,17 @@ impl Display for CQuoted<'_> {
     }
 }
 
+/// A path as one shell word, quoted only when it needs to be (the form [`quoted`] prints, so a
+/// name that is not UTF-8 survives too), so a command printed as a hint works when pasted
+/// (`durable recover 'my logs/a.log'`); a name starting with `-` gets `./` first, or it would be
+/// read as an option.
+pub fn shell_word(path: &std::path::Path) -> String {
+    if crate::platform::name_bytes(path.as_os_str()).starts_with(b"-") {
+        return quoted(&std::path::Path::new(".").join(path)).to_string();
+    }
+    quoted(path).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

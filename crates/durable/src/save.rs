@@ -1,8 +1,8 @@
 //! `durable save`: replace a file's content so that a crash at any moment leaves either the old
 //! or the new content, by one of three strategies (atomic rename, in place, journaled in place).
 //!
-//! [`plan`] and [`save`] make the same decisions from the same inputs: `--explain` prints the
-//! plan, and a test checks that the steps a save performs are the steps its plan listed.
+//! The steps a save runs come from one list, [`crate::plan`]'s script, which `--explain` prints;
+//! a test checks that the steps a save performs are the steps its plan listed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::disk::{SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{Create, IfLocked, NewFile, OnExisting, SyncLevel, TempFile};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::input::{FileInput, Input};
 use crate::journal::{self, CHUNK, HEADER_LEN, Header, ReadAt, Settled};
 use crate::meta;
+use crate::plan;
 use crate::platform;
-use crate::quote::{c_quoted, quoted};
-use crate::step::{Observer, Step, StepError, StepRecord, Tracker};
-use crate::target::{self, Target};
+use crate::step::{Observer, Script, Step, StepError, StepRecord, Tracker};
+use crate::target::{self, Symlinks, Target};
 
 /// How the new content replaces the old.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,19 +88,19 @@ pub struct SaveOptions {
 
 /// What a save did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum SaveOutcome {
     /// The new content is in place (and flushed, at the chosen sync level).
     Written,
     /// `--if-changed` found the content identical; nothing was written.
     Unchanged,
 }
 
-impl Outcome {
+impl SaveOutcome {
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Written => "written",
-            Outcome::Unchanged => "unchanged",
+            SaveOutcome::Written => "written",
+            SaveOutcome::Unchanged => "unchanged",
         }
     }
 }
@@ -117,7 +117,7 @@ pub struct SaveReport {
     /// Bytes of new content.
     pub bytes: u64,
     /// Written or unchanged.
-    pub outcome: Outcome,
+    pub outcome: SaveOutcome,
     /// The target did not exist before.
     pub created: bool,
     /// Where the previous version was kept (`--backup`).
@@ -130,34 +130,17 @@ pub struct SaveReport {
     pub warnings: Vec<String>,
 }
 
-/// One step of a plan, with the system calls it makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedStep {
-    /// The step.
-    pub step: Step,
-    /// The system calls, written out.
-    pub calls: String,
-}
-
-/// What a save would do, without doing it (`--explain`).
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The resolved target.
-    pub target: Target,
-    /// The strategy.
-    pub strategy: Strategy,
-    /// The sync level.
-    pub sync: SyncLevel,
-    /// The steps, in order.
-    pub steps: Vec<PlannedStep>,
-    /// Remarks: steps that depend on the input, symlinks followed, and so on.
-    pub notes: Vec<String>,
-}
-
 /// Resolve the target and check it against the options: what both [`plan`] and [`save`] do
 /// before anything else.
-fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
-    let target = target::resolve(given, !opts.no_follow)?;
+pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
+    let target = target::resolve(
+        given,
+        if opts.no_follow {
+            Symlinks::Replace
+        } else {
+            Symlinks::Follow
+        },
+    )?;
     if target.existing.is_some()
         && let Some(protection) = target::protection(&target.path)
     {
@@ -190,9 +173,27 @@ fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     Ok(target)
 }
 
+/// What the rename does when the target's name is taken: `--no-clobber` fails.
+fn on_existing(opts: &SaveOptions) -> OnExisting {
+    if opts.no_clobber {
+        OnExisting::Fail
+    } else {
+        OnExisting::Replace
+    }
+}
+
+/// What to do when another save holds the target's lock: `--no-wait` fails.
+fn if_locked(opts: &SaveOptions) -> IfLocked {
+    if opts.no_wait {
+        IfLocked::Fail
+    } else {
+        IfLocked::Wait
+    }
+}
+
 /// Whether `--if-changed` may leave the target alone when the content is the same: not when
 /// `--mode` asks for permission bits the file does not have (that is a change too).
-fn may_skip_unchanged(opts: &SaveOptions, target: &Target) -> bool {
+pub(crate) fn may_skip_unchanged(opts: &SaveOptions, target: &Target) -> bool {
     opts.if_changed
         && target
             .existing
@@ -219,219 +220,8 @@ fn check_not_emptied(
     }
 }
 
-/// What [`save`] would do with these options, without changing anything.
-pub fn plan(given: &Path, opts: &SaveOptions) -> Result<Plan> {
-    let target = prepare(given, opts)?;
-    let mut steps = Vec::new();
-    let mut notes = Vec::new();
-    let mut add = |step: Step, calls: String| steps.push(PlannedStep { step, calls });
-    // System-call arguments as strace shows them; names in notes as a person pastes them.
-    let path = c_quoted(&target.path).to_string();
-    let dir = c_quoted(&target.dir).to_string();
-    let sync = match opts.sync {
-        SyncLevel::Full if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
-        SyncLevel::Full => Some("fsync"),
-        SyncLevel::Data if cfg!(target_vendor = "apple") => Some("fcntl(F_FULLFSYNC)"),
-        SyncLevel::Data => Some("fdatasync"),
-        SyncLevel::None => None,
-    };
-    let dir_sync = format!("open({dir}, O_RDONLY|O_DIRECTORY); fsync(dir); close(dir)");
-    let mode = meta::final_mode(opts.mode, target.existing.as_ref());
-    let exists = target.existing.is_some();
-    if target.via_symlink {
-        notes.push(format!(
-            "{} is a symlink: writing through it to {}",
-            quoted(&target.given),
-            quoted(&target.path)
-        ));
-    }
-    if target.replaces_symlink {
-        notes.push(format!(
-            "{} is a symlink: it will be replaced by a regular file",
-            quoted(&target.path)
-        ));
-    }
-    if may_skip_unchanged(opts, &target) {
-        notes.push(
-            "--if-changed: if the input equals the current content, the steps after writing are skipped"
-                .into(),
-        );
-    } else if opts.if_changed && exists {
-        notes.push(format!(
-            "--if-changed: --mode {:04o} differs from the current bits, so the file is written whatever the input",
-            opts.mode.unwrap_or_default()
-        ));
-    }
-    if exists && !opts.allow_empty {
-        notes.push(
-            "empty input is refused (the target is not emptied) unless --allow-empty is given"
-                .into(),
-        );
-    }
-    if opts.strategy != Strategy::Atomic && exists {
-        add(
-            Step::LockTarget,
-            format!(
-                "open({path}, O_RDONLY|O_NOFOLLOW|O_CLOEXEC); flock(LOCK_EX) (held to the end; waits for another save in place{})",
-                if opts.no_wait {
-                    ", or fails with --no-wait"
-                } else {
-                    ""
-                }
-            ),
-        );
-    }
-    if journal::exists_for(&target) {
-        let journal = journal::path_for(&target)?;
-        add(
-            Step::SettleJournal,
-            format!(
-                "replay {} onto {} if it is complete, else remove it",
-                quoted(&journal),
-                quoted(&target.path)
-            ),
-        );
-    }
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(&target.name);
-    tmp_name.push(".XXXXXXXXXXXXXXXX.durable-tmp");
-    let tmp = c_quoted(&crate::disk::in_dir(&target.dir, tmp_name)).to_string();
-    let backup = c_quoted(&backup_path(&target)).to_string();
-    let backup_calls = match sync {
-        Some(call) => format!(
-            "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
-        ),
-        None => format!("copy {path} to a new temporary file; close; rename(it, {backup})"),
-    };
-    match opts.strategy {
-        Strategy::Atomic => {
-            add(
-                Step::CreateTemp,
-                format!("open({tmp}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600)"),
-            );
-            add(Step::WriteTemp, "write(tmp, …) until the input ends".into());
-            let mut meta = String::new();
-            if let Some(e) = &target.existing {
-                meta.push_str(&format!(
-                    "fchown(tmp, {}, {}); fsetxattr(tmp, …) for each extended attribute of {path}; ",
-                    e.uid, e.gid
-                ));
-            }
-            meta.push_str(&format!("fchmod(tmp, {mode:04o})"));
-            add(Step::Metadata, meta);
-            if let Some(call) = sync {
-                add(Step::SyncTemp, format!("{call}(tmp)"));
-            }
-            if opts.verify {
-                add(
-                    Step::Verify,
-                    "pread(tmp, …) and compare length and CRC-32".into(),
-                );
-            }
-            add(Step::CloseTemp, "close(tmp)".into());
-            if opts.backup && exists {
-                add(Step::Backup, backup_calls.clone());
-            }
-            add(
-                Step::Rename,
-                if opts.no_clobber {
-                    format!("renameat2(tmp, {path}, RENAME_NOREPLACE)")
-                } else {
-                    format!("rename(tmp, {path})")
-                },
-            );
-            if sync.is_some() {
-                add(Step::SyncDir, dir_sync.clone());
-            }
-        }
-        Strategy::InPlace | Strategy::Journal => {
-            let journal = c_quoted(&journal::path_for(&target)?).to_string();
-            let journaled = opts.strategy == Strategy::Journal;
-            if opts.backup && exists {
-                add(Step::Backup, backup_calls.clone());
-            }
-            if journaled {
-                add(
-                    Step::WriteJournal,
-                    format!(
-                        "open({journal}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
-                         pwrite(journal, …) the input after a 64-byte header, then the header"
-                    ),
-                );
-                if let Some(call) = sync {
-                    add(Step::SyncJournal, format!("{call}(journal)"));
-                    add(Step::SyncDirJournal, dir_sync.clone());
-                }
-            }
-            add(
-                Step::OpenTarget,
-                if journaled {
-                    let create = if opts.no_clobber {
-                        "O_CREAT|O_EXCL"
-                    } else {
-                        "O_CREAT"
-                    };
-                    if exists {
-                        format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
-                    } else {
-                        format!(
-                            "open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o}); flock(LOCK_EX)"
-                        )
-                    }
-                } else if exists {
-                    format!("open({path}, O_RDWR|O_NOFOLLOW|O_CLOEXEC)")
-                } else {
-                    format!(
-                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX) (removed again if the save fails)"
-                    )
-                },
-            );
-            add(
-                Step::WriteTarget,
-                if journaled {
-                    "pwrite(target, …) the journal's content from offset 0".into()
-                } else {
-                    "pwrite(target, …) the input from offset 0".into()
-                },
-            );
-            add(Step::Truncate, "ftruncate(target, new length)".into());
-            if !exists || opts.mode.is_some() {
-                add(Step::Metadata, format!("fchmod(target, {mode:04o})"));
-            }
-            if let Some(call) = sync {
-                add(Step::SyncTarget, format!("{call}(target)"));
-            }
-            if opts.verify {
-                add(Step::Verify, "pread(target, …) and compare".into());
-            }
-            add(Step::CloseTarget, "close(target)".into());
-            if !exists && sync.is_some() {
-                add(Step::SyncDirTarget, dir_sync.clone());
-            }
-            if journaled {
-                add(Step::RemoveJournal, format!("unlink({journal})"));
-                if sync.is_some() {
-                    add(Step::SyncDirFinal, dir_sync.clone());
-                }
-            } else if !opts.if_changed && opts.strategy == Strategy::InPlace {
-                notes.push(
-                    "in-place is not crash-atomic: a crash during pwrite leaves a mix of old and new bytes"
-                        .into(),
-                );
-            }
-        }
-    }
-    Ok(Plan {
-        target,
-        strategy: opts.strategy,
-        sync: opts.sync,
-        steps,
-        notes,
-    })
-}
-
 /// The path of the backup of `target`.
-fn backup_path(target: &Target) -> PathBuf {
+pub(crate) fn backup_path(target: &Target) -> PathBuf {
     let mut name = target.name.clone();
     name.push(".bak");
     crate::disk::in_dir(&target.dir, name)
@@ -460,8 +250,8 @@ pub fn save(
         let target = prepare(given, opts)?;
         // In place, the target is written where it is: its lock is held for the whole save, so
         // saves in place of one file take turns (docs/DURABILITY.md, "Locking").
-        let lock = if opts.strategy != Strategy::Atomic && target.existing.is_some() {
-            match lock_target(&target, opts.no_wait, &mut tracker)? {
+        let lock = if plan::locks_target(&target, opts) {
+            match lock_target(&target, if_locked(opts), &mut tracker)? {
                 Some(lock) => Some(lock),
                 // Replaced or removed while we waited: look again.
                 None => continue,
@@ -469,8 +259,10 @@ pub fn save(
         } else {
             None
         };
-        if journal::exists_for(&target) {
-            match settle_leftover(&target, opts, lock.is_some(), &mut tracker) {
+        // Listed once the lock is held: a journal may have been left while we waited for it.
+        let script = plan::script(&target, opts);
+        if script.has(Step::SettleJournal) {
+            match settle_leftover(&target, opts, locking(&lock), &mut tracker) {
                 // Replaying may have created the target or changed it: look again.
                 Ok(Some(done)) => {
                     settled = Some(done);
@@ -493,17 +285,21 @@ pub fn save(
             strategy: opts.strategy,
             sync: opts.sync,
             bytes: 0,
-            outcome: Outcome::Written,
+            outcome: SaveOutcome::Written,
             backup: None,
             settled: settled.clone(),
             steps: Vec::new(),
             warnings: Vec::new(),
         };
-        let held = lock.is_some();
+        let held = locking(&lock);
         let done = match opts.strategy {
-            Strategy::Atomic => save_atomic(input, opts, &mut tracker, &mut report).map(|()| true),
-            Strategy::InPlace => save_in_place(input, opts, &mut tracker, &mut report),
-            Strategy::Journal => save_journal(input, opts, held, &mut tracker, &mut report),
+            Strategy::Atomic => {
+                save_atomic(input, opts, &script, &mut tracker, &mut report).map(|()| true)
+            }
+            Strategy::InPlace => save_in_place(input, opts, &script, &mut tracker, &mut report),
+            Strategy::Journal => {
+                save_journal(input, opts, &script, held, &mut tracker, &mut report)
+            }
         };
         match done {
             Ok(true) => {
@@ -522,16 +318,31 @@ pub fn save(
     }
 }
 
+/// Whether a step that writes the target in place must take its lock: not when this save
+/// already holds it.
+fn locking(lock: &Option<TargetLock>) -> journal::TargetLocking {
+    match lock {
+        Some(_) => journal::TargetLocking::Held,
+        None => journal::TargetLocking::Wait,
+    }
+}
+
 /// The lock of a save in place on its target: `flock` on a descriptor of the target's inode,
 /// released when dropped.
 struct TargetLock(#[allow(dead_code)] File);
 
 /// Take the target's lock, waiting for another save in place (or a program that holds a
-/// `flock` on it) unless `no_wait`. `Ok(None)`: the path no longer names the file that was
+/// `flock` on it) as `if_locked` says. `Ok(None)`: the path no longer names the file that was
 /// locked (replaced or removed meanwhile), so the caller looks again.
-fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Option<TargetLock>> {
+fn lock_target(
+    target: &Target,
+    if_locked: IfLocked,
+    t: &mut Tracker<'_>,
+) -> Result<Option<TargetLock>> {
     let path = &target.path;
-    let started = t.start(Step::LockTarget, path).left(Aftermath::Unchanged)?;
+    let started = t
+        .start(Step::LockTarget, path)
+        .failure_leaves(Aftermath::Unchanged)?;
     let failed = |source| Error::Step {
         step: Step::LockTarget,
         path: path.clone(),
@@ -545,7 +356,7 @@ fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Op
     };
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) if no_wait => {
+        Err(std::fs::TryLockError::WouldBlock) if if_locked == IfLocked::Fail => {
             return Err(Error::TargetLocked { path: path.clone() });
         }
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -567,18 +378,13 @@ fn lock_target(target: &Target, no_wait: bool, t: &mut Tracker<'_>) -> Result<Op
 fn settle_leftover(
     target: &Target,
     opts: &SaveOptions,
-    target_locked: bool,
+    locking: journal::TargetLocking,
     t: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
     let started = t
         .start(Step::SettleJournal, &target.path)
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let locking = if target_locked {
-        journal::TargetLocking::Held
-    } else {
-        journal::TargetLocking::Wait
-    };
     let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
         .map_err(|source| match source {
             Error::Busy { .. } | Error::TargetLocked { .. } => source,
@@ -616,85 +422,68 @@ fn wait_for_journal(journal: &Path, t: &mut Tracker<'_>) -> Result<()> {
 fn save_atomic(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    script: &Script,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<()> {
     let target = &report.target;
     let old = open_existing(target)?;
-    let mut temp = t
-        .run(Step::CreateTemp, &target.dir, || {
-            TempFile::create_in(&target.dir, &target.name)
-        })
+    let mut new = NewFile::create(t, &target.dir, &target.name)
         .map_err(|e| not_writable(e, target, "a temporary file", Strategy::Atomic))?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
-        let mut file = temp.file();
-        write_step(
-            t,
-            Step::WriteTemp,
-            temp.path(),
-            input,
-            compare,
-            false,
-            opts.verify,
-            |_, chunk, _| file.write_all(chunk),
-        )?
+        let mut file = new.file();
+        let to = WriteStep {
+            step: Step::WriteTemp,
+            path: new.path(),
+            hash: verify_hash(opts),
+            written: Written::Unseen,
+        };
+        write_step(t, to, input, compare, |_, chunk, _| file.write_all(chunk))?
     };
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
-        return Ok(()); // dropping `temp` removes it
+        report.outcome = SaveOutcome::Unchanged;
+        return Ok(()); // dropping `new` removes the temporary file
     }
     check_not_emptied(opts, target, pumped.len, input)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let from = old.as_ref().zip(target.existing.as_ref());
-    t.run(Step::Metadata, temp.path(), || {
-        meta::apply(temp.file(), from, mode, &mut report.warnings)
+    t.run(Step::Metadata, new.path(), || {
+        meta::apply(new.file(), from, mode, &mut report.warnings)
     })
-    .left(Aftermath::Unchanged)?;
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            platform::sync_file(temp.file(), opts.sync)
-        })
-        .left(Aftermath::Unchanged)?;
+    .failure_leaves(Aftermath::Unchanged)?;
+    new.sync(t, opts.sync)
+        .failure_leaves(Aftermath::Unchanged)?;
+    if script.has(Step::Verify) {
+        verify_step(t, new.file(), new.path(), &pumped, Aftermath::Unchanged)?;
     }
-    if opts.verify {
-        verify_step(t, temp.file(), temp.path(), &pumped, Aftermath::Unchanged)?;
-    }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)?;
-    if opts.backup && target.existing.is_some() {
+    new.close(t).failure_leaves(Aftermath::Unchanged)?;
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(target, opts.sync, t)?);
     }
-    t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, opts.no_clobber)
-    })
-    .map_err(|e| match e.source.kind() {
-        io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
-            path: target.path.clone(),
-        },
-        _ => Error::step(e, Aftermath::Unchanged),
-    })?;
+    new.rename(t, &target.path, on_existing(opts))
+        .map_err(|e| match e.source.kind() {
+            io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
+                path: target.path.clone(),
+            },
+            _ => Error::step(e, Aftermath::Unchanged),
+        })?;
     crate::disk::mark_committed();
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncDir, &target.dir, || {
-            platform::sync_dir(&target.dir, opts.sync)
-        })
-        .left(Aftermath::Unconfirmed)?;
-    }
-    Ok(())
+    new.sync_dir(t, opts.sync)
+        .failure_leaves(Aftermath::Unconfirmed)
 }
 
 fn save_in_place(
     input: &mut dyn Input,
     opts: &SaveOptions,
+    script: &Script,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<bool> {
     let target = report.target.clone();
-    if opts.backup && target.existing.is_some() {
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);
     }
     let created = target.existing.is_none();
@@ -718,7 +507,7 @@ fn save_in_place(
                 Err(std::fs::TryLockError::Error(e)) => Err(e),
             }
         } else {
-            platform::open_for_update(&target.path, false, false, mode).map(InPlace::Existing)
+            platform::open_for_update(&target.path, Create::Never, mode).map(InPlace::Existing)
         }
     });
     let out = match opened {
@@ -745,58 +534,59 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    let pumped = write_step(
-        t,
-        Step::WriteTarget,
-        &target.path,
-        input,
-        compare,
-        !fresh,
-        opts.verify,
-        |offset, chunk, identical_so_far| {
-            if identical_so_far {
-                Ok(()) // the bytes are already there
-            } else {
-                platform::write_all_at(file, chunk, offset)
-            }
+    let to = WriteStep {
+        step: Step::WriteTarget,
+        path: &target.path,
+        hash: verify_hash(opts),
+        written: if fresh {
+            Written::Unseen
+        } else {
+            Written::InPlace
         },
-    )?;
+    };
+    let pumped = write_step(t, to, input, compare, |offset, chunk, identical_so_far| {
+        if identical_so_far {
+            Ok(()) // the bytes are already there
+        } else {
+            platform::write_all_at(file, chunk, offset)
+        }
+    })?;
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
+        report.outcome = SaveOutcome::Unchanged;
         return Ok(true);
     }
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
-        .left(broken)?;
-    if created || opts.mode.is_some() {
+        .failure_leaves(broken)?;
+    if script.has(Step::Metadata) {
         t.run(Step::Metadata, &target.path, || {
             platform::set_mode(file, mode)
         })
-        .left(broken)?;
+        .failure_leaves(broken)?;
     }
-    if opts.sync != SyncLevel::None {
+    if script.has(Step::SyncTarget) {
         t.run(Step::SyncTarget, &target.path, || {
             platform::sync_file(file, opts.sync)
         })
-        .left(broken)?;
+        .failure_leaves(broken)?;
     }
-    if opts.verify {
+    if script.has(Step::Verify) {
         verify_step(t, file, &target.path, &pumped, broken)?;
     }
     t.run(Step::CloseTarget, &target.path, || out.close())
-        .left(if fresh {
+        .failure_leaves(if fresh {
             Aftermath::Unchanged
         } else {
             Aftermath::Unconfirmed
         })?;
-    if created && opts.sync != SyncLevel::None {
+    if script.has(Step::SyncDirTarget) {
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+        .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(true)
 }
@@ -832,7 +622,8 @@ impl InPlace {
 fn save_journal(
     input: &mut dyn Input,
     opts: &SaveOptions,
-    target_locked: bool,
+    script: &Script,
+    locking: journal::TargetLocking,
     t: &mut Tracker<'_>,
     report: &mut SaveReport,
 ) -> Result<bool> {
@@ -841,12 +632,12 @@ fn save_journal(
     let old = open_existing(&target)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     // Before the journal: once the journal is durable, a failure must not abandon it.
-    if opts.backup && target.existing.is_some() {
+    if script.has(Step::Backup) {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);
     }
     let started = t
         .start(Step::WriteJournal, &journal_path)
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     let journal = TempFile::create_at(journal_path.clone()).map_err(|source| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             // Another save created it after we settled: it is that save's.
@@ -870,7 +661,7 @@ fn save_journal(
     let pumped = pump(
         input,
         compare,
-        Checksum::Sha256,
+        ContentHash::Sha256,
         &mut |done| t.progress(done, total),
         |offset, chunk, _| platform::write_all_at(file, chunk, HEADER_LEN + offset),
     )
@@ -885,7 +676,7 @@ fn save_journal(
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
-        report.outcome = Outcome::Unchanged;
+        report.outcome = SaveOutcome::Unchanged;
         return Ok(true); // dropping `journal` removes it
     }
     check_not_emptied(opts, &target, pumped.len, input)?;
@@ -903,26 +694,21 @@ fn save_journal(
         source,
     })?;
     t.finish(Step::WriteJournal, &journal_path, started);
-    if opts.sync != SyncLevel::None {
+    if script.has(Step::SyncJournal) {
         t.run(Step::SyncJournal, &journal_path, || {
             platform::sync_file(file, opts.sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
         t.run(Step::SyncDirJournal, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
         })
-        .left(Aftermath::Unchanged)?;
+        .failure_leaves(Aftermath::Unchanged)?;
     }
     // From here the journal is durable: it must survive any failure so the next save completes.
     let (journal_path, file) = journal.keep();
     crate::disk::mark_committed();
     let Some(file) = file else {
         unreachable!("the journal is closed only by dropping it")
-    };
-    let locking = if target_locked {
-        journal::TargetLocking::Held
-    } else {
-        journal::TargetLocking::Wait
     };
     journal::apply(
         &file,
@@ -974,18 +760,21 @@ fn open_existing(target: &Target) -> Result<Option<File>> {
 fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<PathBuf> {
     let bak = backup_path(target);
     t.run(Step::Backup, &bak, || {
-        let mut copy = TempFile::create_in(&target.dir, &target.name)?;
+        // One step `backup` for the caller; its parts are the commit sequence of any new file.
+        let mut quiet = ();
+        let t = &mut Tracker::inner(&mut quiet);
+        let mut copy = NewFile::create(t, &target.dir, &target.name).map_err(|e| e.source)?;
         let mut from = File::open(&target.path)?;
         io::copy(&mut from, &mut copy.file())?;
         if let Some(existing) = &target.existing {
             platform::set_mode(copy.file(), existing.mode)?;
         }
-        platform::sync_file(copy.file(), sync)?;
-        copy.close()?;
-        copy.persist(&bak, false)?;
-        platform::sync_dir(&target.dir, sync)
+        copy.seal(t, sync).map_err(|e| e.source)?;
+        copy.rename(t, &bak, OnExisting::Replace)
+            .map_err(|e| e.source)?;
+        copy.sync_dir(t, sync).map_err(|e| e.source)
     })
-    .left(Aftermath::Unchanged)?;
+    .failure_leaves(Aftermath::Unchanged)?;
     Ok(bak)
 }
 
@@ -1000,9 +789,13 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
     })?;
     let file = temp.file();
     let mut writer = file;
-    pump(input, None, Checksum::None, &mut |_| {}, |_, chunk, _| {
-        writer.write_all(chunk)
-    })
+    pump(
+        input,
+        None,
+        ContentHash::None,
+        &mut |_| {},
+        |_, chunk, _| writer.write_all(chunk),
+    )
     .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
     input.finish()?;
     // A second handle shares the file offset, so rewind it before reading back.
@@ -1060,9 +853,9 @@ impl PumpFailure {
     }
 }
 
-/// Which checksum of the streamed content to compute.
+/// Which hash of the streamed content to compute.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Checksum {
+enum ContentHash {
     None,
     /// For `--verify` (cheap).
     Crc32,
@@ -1071,18 +864,18 @@ enum Checksum {
 }
 
 /// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing the
-/// asked-for checksum and whether the content so far equals `compare` (for `--if-changed`).
+/// asked-for hash and whether the content so far equals `compare` (for `--if-changed`).
 fn pump(
     input: &mut dyn Input,
     compare: Option<&File>,
-    checksum: Checksum,
+    hash: ContentHash,
     progress: &mut dyn FnMut(u64),
     mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> std::result::Result<Pumped, PumpFailure> {
     let mut buf = vec![0u8; CHUNK];
     let mut old = vec![0u8; if compare.is_some() { CHUNK } else { 0 }];
-    let mut crc = (checksum == Checksum::Crc32).then(crc32fast::Hasher::new);
-    let mut sha = (checksum == Checksum::Sha256).then(Sha256::new);
+    let mut crc = (hash == ContentHash::Crc32).then(crc32fast::Hasher::new);
+    let mut sha = (hash == ContentHash::Sha256).then(Sha256::new);
     let mut identical = compare.is_some();
     let mut len = 0u64;
     let fail = |error, at| PumpFailure { error, at };
@@ -1124,30 +917,44 @@ fn pump(
     })
 }
 
-/// [`pump`] as a timed step. With `in_place`, a failure after bytes reached the target leaves
-/// it damaged.
-#[allow(clippy::too_many_arguments)]
+/// What a failed write leaves behind once bytes may have reached its output.
+#[derive(Clone, Copy)]
+enum Written {
+    /// A file no one else sees yet (a temporary file, a target we created): nothing changed.
+    Unseen,
+    /// The existing target, in place: a mix of old and new bytes.
+    InPlace,
+}
+
+/// The step that streams the content: which step it is, the file it writes, the hash it
+/// computes, and what a failure leaves.
+struct WriteStep<'a> {
+    step: Step,
+    path: &'a Path,
+    hash: ContentHash,
+    written: Written,
+}
+
+/// [`pump`] as a timed step.
 fn write_step(
     t: &mut Tracker<'_>,
-    step: Step,
-    path: &Path,
+    to: WriteStep<'_>,
     input: &mut dyn Input,
     compare: Option<&File>,
-    in_place: bool,
-    verify: bool,
     out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> Result<Pumped> {
-    let started = t.start(step, path).left(Aftermath::Unchanged)?;
-    let checksum = if verify {
-        Checksum::Crc32
-    } else {
-        Checksum::None
-    };
+    let WriteStep {
+        step,
+        path,
+        hash,
+        written,
+    } = to;
+    let started = t.start(step, path).failure_leaves(Aftermath::Unchanged)?;
     let total = input.len_hint();
     let pumped = pump(
         input,
         compare,
-        checksum,
+        hash,
         &mut |done| t.progress(done, total),
         out,
     );
@@ -1161,13 +968,21 @@ fn write_step(
             // first error, after what went before it), so an output error in place is damage
             // even in the first chunk.
             let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
-            let aftermath = if in_place && wrote {
-                Aftermath::Damaged
-            } else {
-                Aftermath::Unchanged
+            let aftermath = match written {
+                Written::InPlace if wrote => Aftermath::Damaged,
+                _ => Aftermath::Unchanged,
             };
             Err(failure.into_error(step, path, input, aftermath))
         }
+    }
+}
+
+/// The hash `--verify` compares the content read back with.
+fn verify_hash(opts: &SaveOptions) -> ContentHash {
+    if opts.verify {
+        ContentHash::Crc32
+    } else {
+        ContentHash::None
     }
 }
 
@@ -1209,7 +1024,7 @@ fn verify_step(
             }
             Ok(len == pumped.len && Some(crc.finalize()) == pumped.crc)
         })
-        .left(aftermath)?;
+        .failure_leaves(aftermath)?;
     if matches {
         Ok(())
     } else {

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_HEADER_LEN};
 use super::{
-    Algorithm, FileHeader, Item, Kind, LogFormat, MAX_RECORD, OnDamage, Reader, RecordSource,
-    Scanner, Status, Verification, lines, reader, summarize,
+    Algorithm, FileHeader, Item, Layout, LogFormat, MAX_RECORD, NativeReader, OnDamage, Reader,
+    RecordSource, Status, Verification, lines, reader, summarize,
 };
-use crate::disk::{SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{IfLocked, NewFile, OnExisting, SyncLevel};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 
@@ -197,7 +197,7 @@ pub fn append_with(
 }
 
 /// The log being appended to.
-struct Log {
+struct Appending {
     file: File,
     created: bool,
     writer: Writer,
@@ -206,7 +206,7 @@ struct Log {
     ours: Option<(u64, u64)>,
 }
 
-impl Log {
+impl Appending {
     fn algorithm(&self) -> Algorithm {
         match &self.writer {
             Writer::Native(h, _) => h.algorithm,
@@ -312,7 +312,7 @@ impl Run<'_> {
     }
 
     /// Encode `record` as the next one of `group`.
-    fn encode(&mut self, log: &Log, group: &mut Group, record: &[u8]) -> Result<()> {
+    fn encode(&mut self, log: &Appending, group: &mut Group, record: &[u8]) -> Result<()> {
         let seq = group.first_seq + group.count;
         if seq == u64::MAX {
             return Err(Error::Unsupported {
@@ -353,12 +353,12 @@ impl Run<'_> {
     }
 
     /// All records as one append, written in pieces under the lock as they are read.
-    fn atomic(&mut self, log: &mut Log, t: &mut Tracker<'_>) -> Result<()> {
+    fn atomic(&mut self, log: &mut Appending, t: &mut Tracker<'_>) -> Result<()> {
         let mut record = Vec::new();
         if !self.next(&mut record)? {
             return Ok(());
         }
-        let Some(tail) = self.lock(log, true)? else {
+        let Some(tail) = self.lock(log, self.if_locked_first())? else {
             return Ok(());
         };
         let result = self.atomic_locked(log, tail, record, t);
@@ -368,7 +368,7 @@ impl Run<'_> {
 
     fn atomic_locked(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         tail: Tail,
         mut record: Vec<u8>,
         t: &mut Tracker<'_>,
@@ -413,7 +413,12 @@ impl Run<'_> {
 
     /// Commit groups as the input arrives: each closes at `limits` and is written and flushed
     /// under the lock, which is released in between.
-    fn groups(&mut self, log: &mut Log, limits: GroupLimits, t: &mut Tracker<'_>) -> Result<()> {
+    fn groups(
+        &mut self,
+        log: &mut Appending,
+        limits: GroupLimits,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
         let mut record = Vec::new();
         loop {
             // Encoded with the sequence number the log should be at; renumbered under the
@@ -456,7 +461,12 @@ impl Run<'_> {
             }
             let stop = !more || failed.is_some();
             if group.count > 0 && (self.exhausted || platform::pending_interrupt().is_none()) {
-                let Some(tail) = self.lock(log, self.out.groups == 0)? else {
+                let if_locked = if self.out.groups == 0 {
+                    self.if_locked_first()
+                } else {
+                    IfLocked::Wait
+                };
+                let Some(tail) = self.lock(log, if_locked)? else {
                     return Ok(());
                 };
                 let committed = self.commit_group(log, tail, group, t);
@@ -477,7 +487,7 @@ impl Run<'_> {
     /// sequence number is `seq`.
     fn commit_group(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         tail: Tail,
         mut group: Group,
         t: &mut Tracker<'_>,
@@ -497,7 +507,7 @@ impl Run<'_> {
     /// Mark the group's last record, write what is left of it, flush, report.
     fn finish_group(
         &mut self,
-        log: &mut Log,
+        log: &mut Appending,
         start: u64,
         mut group: Group,
         t: &mut Tracker<'_>,
@@ -516,7 +526,7 @@ impl Run<'_> {
             t.run(Step::SyncLog, self.path, || {
                 platform::sync_file(&log.file, self.opts.sync)
             })
-            .left(Aftermath::Unchanged)
+            .failure_leaves(Aftermath::Unchanged)
         });
         let bytes = group.written + group.batch.len() as u64;
         if let Err(error) = written {
@@ -563,17 +573,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write(&self, log: &Log, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
+    fn write(&self, log: &Appending, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
         t.run(Step::WriteLog, self.path, || {
             platform::write_all_at(&log.file, bytes, at)
         })
-        .left(Aftermath::Unchanged)
+        .failure_leaves(Aftermath::Unchanged)
     }
 
     /// Re-read the group just flushed and check it holds exactly its records.
     fn verify_group(
         &self,
-        log: &Log,
+        log: &Appending,
         start: u64,
         bytes: u64,
         group: &Group,
@@ -581,7 +591,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let end = start + bytes;
         let mut check: Box<dyn Reader> = match &log.writer {
-            Writer::Native(header, _) => Box::new(Scanner::new(
+            Writer::Native(header, _) => Box::new(NativeReader::new(
                 &log.file,
                 *header,
                 end,
@@ -607,7 +617,7 @@ impl Run<'_> {
                     }
                 }
             })
-            .left(Aftermath::Unconfirmed)?;
+            .failure_leaves(Aftermath::Unconfirmed)?;
         if ok {
             Ok(())
         } else {
@@ -621,10 +631,10 @@ impl Run<'_> {
     /// Take the lock and find where the log ends and the sequence number to go on with: from
     /// our last group if the log still ends there, else from the tail check. `Ok(None)`: an
     /// interrupt arrived while waiting for the lock (it is not held then).
-    fn lock(&mut self, log: &mut Log, first: bool) -> Result<Option<Tail>> {
+    fn lock(&mut self, log: &mut Appending, if_locked: IfLocked) -> Result<Option<Tail>> {
         let path = self.path;
         loop {
-            match lock(&log.file, path, first && self.opts.no_wait) {
+            match lock(&log.file, path, if_locked) {
                 Ok(()) => {}
                 Err(_) if platform::pending_interrupt().is_some() => return Ok(None),
                 Err(e) => return Err(e),
@@ -644,7 +654,17 @@ impl Run<'_> {
         checked.map(Some)
     }
 
-    fn check_tail(&self, log: &Log) -> Result<Tail> {
+    /// What taking the lock for the first group does when another appender holds it:
+    /// `no_wait` fails; later groups always wait (part of the input is in by then).
+    fn if_locked_first(&self) -> IfLocked {
+        if self.opts.no_wait {
+            IfLocked::Fail
+        } else {
+            IfLocked::Wait
+        }
+    }
+
+    fn check_tail(&self, log: &Appending) -> Result<Tail> {
         let path = self.path;
         let size = log.file.metadata().map_err(inspect(path))?.len();
         if let Some((end, seq)) = log.ours
@@ -660,7 +680,7 @@ impl Run<'_> {
             // The last append must be whole, walked back from the end through the trailers:
             // reads that append only, whatever the log's size.
             Writer::Native(header, _) => {
-                Scanner::new(&log.file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop)
+                NativeReader::new(&log.file, *header, size, FILE_HEADER_LEN, 0, OnDamage::Stop)
                     .last_append_whole()
                     .map_err(inspect(path))?
                     .map(|seq| (seq, false))
@@ -680,11 +700,11 @@ impl Run<'_> {
                 newline,
             }),
             None => {
-                let kind = match &log.writer {
-                    Writer::Native(header, _) => Kind::Native(*header),
-                    Writer::Lines => Kind::Lines,
+                let layout = match &log.writer {
+                    Writer::Native(header, _) => Layout::Native(*header),
+                    Writer::Lines => Layout::Lines,
                 };
-                Err(torn_tail(path, &log.file, kind, size))
+                Err(torn_tail(path, &log.file, layout, size))
             }
         }
     }
@@ -714,7 +734,7 @@ fn renumber(encoder: &format::Encoder, batch: &mut [u8], first_seq: u64) {
     }
 }
 
-fn unlock(log: &Log) {
+fn unlock(log: &Appending) {
     // Closing would release the lock too; the file stays open for the next group.
     let _ = log.file.unlock();
 }
@@ -739,11 +759,11 @@ fn interrupted(path: &Path) -> impl FnOnce(Error) -> Error + '_ {
 }
 
 /// Open (or create) the log and decide how to write to it. No lock yet.
-fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Log> {
+fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Appending> {
     let (file, created) = open_or_create(path, opts, t)?;
     let size = file.metadata().map_err(inspect(path))?.len();
     let writer = writer_for(&file, path, size, created, opts)?;
-    Ok(Log {
+    Ok(Appending {
         file,
         created,
         writer,
@@ -753,21 +773,20 @@ fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Lo
 
 /// Refuse, before anything is touched, the options no log could be appended with.
 fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
-    let why = match (opts.format, opts.algorithm) {
-        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => format!(
-            "durable appends only to native and lines logs, not {}",
-            f.name()
-        ),
-        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => format!(
-            "a lines log carries SHA-256 checksums; --checksum {} does not apply",
-            a.name()
-        ),
-        _ => return Ok(()),
-    };
-    Err(Error::Unsupported {
-        path: path.to_path_buf(),
-        why,
-    })
+    match (opts.format, opts.algorithm) {
+        (Some(f @ (LogFormat::Proglog | LogFormat::Aof)), _) => Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "durable appends only to native and lines logs, not {}",
+                f.name()
+            ),
+        }),
+        (Some(LogFormat::Lines), Some(a)) if a != Algorithm::Sha256 => Err(Error::LinesChecksum {
+            path: path.to_path_buf(),
+            requested: a.name(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A record over the maximum record size, refused on its way into a lines log: say that the
@@ -834,10 +853,10 @@ fn writer_for(
     let native_magic = got > 0 && head[..got] == format::FILE_MAGIC[..got];
     let lines = match opts.format {
         Some(LogFormat::Lines) if native_magic && !created => {
-            return Err(Error::Unsupported {
+            return Err(Error::FormatConflict {
                 path: path.to_path_buf(),
-                why: "it is a native log; --log-format lines only applies to a new log or a lines log"
-                    .into(),
+                existing: LogFormat::Native.name(),
+                requested: LogFormat::Lines.name(),
             });
         }
         Some(LogFormat::Lines) => {
@@ -905,7 +924,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => return Err(inspect(path)(source)),
     }
-    let target = crate::target::resolve(path, true)?;
+    let target = crate::target::resolve(path, crate::target::Symlinks::Follow)?;
     let mut salt = [0u8; 16];
     platform::random_bytes(&mut salt).map_err(inspect(path))?;
     let created = std::time::SystemTime::now()
@@ -914,33 +933,24 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
     // A new lines log starts empty; a native one with its header.
     let lines = opts.format == Some(LogFormat::Lines);
-    let mut temp = t
-        .run(Step::CreateTemp, &target.dir, || {
-            TempFile::create_in(&target.dir, &target.name)
-        })
-        .left(Aftermath::Unchanged)?;
-    t.run(Step::WriteTemp, temp.path(), || {
+    let mut new =
+        NewFile::create(t, &target.dir, &target.name).failure_leaves(Aftermath::Unchanged)?;
+    t.run(Step::WriteTemp, new.path(), || {
         if !lines {
-            platform::write_all_at(temp.file(), &header.encode(), 0)?;
+            platform::write_all_at(new.file(), &header.encode(), 0)?;
         }
-        platform::set_mode(temp.file(), crate::meta::final_mode(None, None))
+        platform::set_mode(new.file(), crate::meta::final_mode(None, None))
     })
-    .left(Aftermath::Unchanged)?;
-    crate::step::seal(t, &mut temp, opts.sync)?;
+    .failure_leaves(Aftermath::Unchanged)?;
+    new.seal(t, opts.sync)
+        .failure_leaves(Aftermath::Unchanged)?;
     // No-clobber: if another appender created the log meanwhile, theirs wins and we use it.
-    let we_created = match t.run(Step::Rename, &target.path, || {
-        temp.persist(&target.path, true)
-    }) {
+    let we_created = match new.rename(t, &target.path, OnExisting::Fail) {
         Ok(()) => true,
         Err(e) if e.source.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
-    if we_created
-        && opts.sync != SyncLevel::None
-        && let Err(e) = t.run(Step::SyncDir, &target.dir, || {
-            platform::sync_dir(&target.dir, opts.sync)
-        })
-    {
+    if we_created && let Err(e) = new.sync_dir(t, opts.sync) {
         // Nothing is appended yet: take the new, empty log back rather than leave it behind
         // (its name may not even survive a power loss).
         withdraw_new_log(path, if lines { 0 } else { FILE_HEADER_LEN });
@@ -985,10 +995,11 @@ fn check_regular(file: File, path: &Path) -> Result<File> {
     }
 }
 
-/// Take the log's exclusive lock (`flock`), waiting for another appender unless `no_wait`.
-fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
-    let result = if no_wait {
-        match file.try_lock() {
+/// Take the log's exclusive lock (`flock`), waiting for another appender or not as
+/// `if_locked` says.
+fn lock(file: &File, path: &Path, if_locked: IfLocked) -> Result<()> {
+    let result = match if_locked {
+        IfLocked::Fail => match file.try_lock() {
             Ok(()) => Ok(()),
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
@@ -996,9 +1007,8 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
-    } else {
-        file.lock()
+        },
+        IfLocked::Wait => file.lock(),
     };
     result.map_err(inspect(path))
 }
@@ -1006,9 +1016,9 @@ fn lock(file: &File, path: &Path, no_wait: bool) -> Result<()> {
 /// The error for a log whose last append is not whole: the same verdict `verify` gives (torn
 /// tail or corruption) and the end of the valid part, from a full read. Only on this refusal
 /// path is the whole log read.
-fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
-    let mut reader: Box<dyn Reader> = match kind {
-        Kind::Native(header) => Box::new(Scanner::new(
+fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
+    let mut reader: Box<dyn Reader> = match layout {
+        Layout::Native(header) => Box::new(NativeReader::new(
             file,
             header,
             size,
@@ -1018,7 +1028,7 @@ fn torn_tail(path: &Path, file: &File, kind: Kind, size: u64) -> Error {
         )),
         _ => Box::new(lines::LinesReader::new(file, size, 0, OnDamage::Resync)),
     };
-    let mut v = Verification::start(path, &kind, size);
+    let mut v = Verification::start(path, &layout, size);
     match summarize(reader.as_mut(), &mut v, |_, _| {}) {
         Ok(_) if v.status != Status::Clean => Error::TornTail {
             path: path.to_path_buf(),

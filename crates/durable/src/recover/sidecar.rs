@@ -13,13 +13,13 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::disk::{SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{NewFile, OnExisting, SyncLevel};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::log::aof::{self, Analysis, AofReader};
 use crate::log::format::{FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
-use crate::log::{Defect, DefectKind, Extra, Item, Kind, OnDamage, Reader, Record, Scanner};
+use crate::log::{Defect, DefectKind, Extra, Item, Layout, NativeReader, OnDamage, Reader, Record};
 use crate::platform;
 use crate::step::{Observer, Step, StepError, Tracker};
 
@@ -321,13 +321,13 @@ impl Sidecar {
     }
 
     /// The kind of log its bytes are read as.
-    pub fn kind(&self) -> Result<Kind> {
+    pub fn layout(&self) -> Result<Layout> {
         Ok(match self.trailer.format {
-            SourceFormat::Native => Kind::Native(self.native_header()?),
-            SourceFormat::Lines => Kind::Lines,
-            SourceFormat::ProglogStore => Kind::ProglogStore,
-            SourceFormat::ProglogIndex => Kind::ProglogIndex,
-            SourceFormat::Aof => Kind::Aof(self.aof_analysis()),
+            SourceFormat::Native => Layout::Native(self.native_header()?),
+            SourceFormat::Lines => Layout::Lines,
+            SourceFormat::ProglogStore => Layout::ProglogStore,
+            SourceFormat::ProglogIndex => Layout::ProglogIndex,
+            SourceFormat::Aof => Layout::Aof(self.aof_analysis()),
         })
     }
 
@@ -364,7 +364,7 @@ impl Sidecar {
     pub fn reader(&self, on_damage: OnDamage) -> Result<Box<dyn Reader + '_>> {
         let t = &self.trailer;
         let inner: Box<dyn Reader + '_> = match t.format {
-            SourceFormat::Native => Box::new(Scanner::new(
+            SourceFormat::Native => Box::new(NativeReader::new(
                 &self.file,
                 self.native_header()?,
                 t.len,
@@ -397,10 +397,22 @@ struct Shifted<'f> {
     native: bool,
 }
 
+/// Which coordinates a record read from a sidecar is moved to.
+#[derive(Clone, Copy)]
+enum Toward {
+    /// The log's: what the reader reports.
+    Log,
+    /// The sidecar's: where its bytes are.
+    Sidecar,
+}
+
 impl Shifted<'_> {
-    /// `r` moved to the log's coordinates (`to_log`), or back to the sidecar's.
-    fn moved(&self, mut r: Record, to_log: bool) -> Record {
-        let by = |x: u64, n: u64| if to_log { x + n } else { x - n };
+    /// `r` moved to the log's coordinates, or back to the sidecar's.
+    fn moved(&self, mut r: Record, toward: Toward) -> Record {
+        let by = |x: u64, n: u64| match toward {
+            Toward::Log => x + n,
+            Toward::Sidecar => x - n,
+        };
         r.index = by(r.index, self.first_index);
         if !self.native {
             r.seq = by(r.seq, self.first_index);
@@ -438,14 +450,14 @@ impl Shifted<'_> {
 impl Reader for Shifted<'_> {
     fn next_item(&mut self) -> io::Result<Item> {
         Ok(match self.inner.next_item()? {
-            Item::Record(r) => Item::Record(self.moved(r, true)),
+            Item::Record(r) => Item::Record(self.moved(r, Toward::Log)),
             Item::Defect(d) => Item::Defect(self.shift_defect(d)),
             Item::End => Item::End,
         })
     }
 
     fn payload(&self, record: &Record) -> Option<&[u8]> {
-        self.inner.payload(&self.moved(*record, false))
+        self.inner.payload(&self.moved(*record, Toward::Sidecar))
     }
 
     fn read_payload(
@@ -453,7 +465,7 @@ impl Reader for Shifted<'_> {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        let r = self.moved(*record, false);
+        let r = self.moved(*record, Toward::Sidecar);
         self.inner.read_payload(&r, f)
     }
 
@@ -483,18 +495,36 @@ pub(crate) struct Keep<'a> {
     pub trailer: Trailer,
 }
 
-/// Where the sidecars of the log at `log` go by default: `.durable-recovered/` in the log's
-/// directory; for a proglog segment, whose directory proglog reads whole (every name in it
-/// becomes a segment), `.durable-recovered/SEGDIR/` in the directory above. Returns (an existing
+/// Where a log's sidecars go by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beside {
+    /// `.durable-recovered/` in the log's directory.
+    Log,
+    /// `.durable-recovered/SEGDIR/` in the directory above the log's: for a file of a proglog
+    /// segment, whose directory proglog reads whole (every name in it becomes a segment).
+    LogDir,
+}
+
+impl Beside {
+    /// Where the sidecars of a log of this layout go.
+    pub(crate) fn of(layout: &Layout) -> Beside {
+        match layout {
+            Layout::ProglogStore | Layout::ProglogIndex => Beside::LogDir,
+            _ => Beside::Log,
+        }
+    }
+}
+
+/// Where the sidecars of the log at `log` go by default (see [`Beside`]). Returns (an existing
 /// directory, the components to create under it); `None` when the path does not name the
 /// directory above (`0.store`, `./0.store`): the caller then asks again with the absolute path.
-pub(crate) fn default_dir(log: &Path, proglog: bool) -> Option<(PathBuf, Vec<PathBuf>)> {
+pub(crate) fn default_dir(log: &Path, beside: Beside) -> Option<(PathBuf, Vec<PathBuf>)> {
     let parent_of = |p: &Path| match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let dir = parent_of(log);
-    if !proglog {
+    if beside == Beside::Log {
         return Some((dir, vec![PathBuf::from(DIR_NAME)]));
     }
     let seg = dir.file_name()?;
@@ -592,42 +622,33 @@ pub(crate) fn write(
     };
     let first = dir.join(name(&log_name, from, 1));
     sweep_stale_temps(dir, first.file_name().unwrap_or_default());
-    let mut temp = t
-        .run(Step::CreateTemp, dir, || {
-            TempFile::create_in(dir, first.file_name().unwrap_or_default())
-        })
-        .map_err(fail)?;
-    let temp_path = temp.path().to_path_buf();
+    let mut new = NewFile::create(t, dir, first.file_name().unwrap_or_default()).map_err(fail)?;
+    let temp_path = new.path().to_path_buf();
     let mut trailer = keep.trailer.clone();
     t.run(Step::WriteTemp, &temp_path, || {
-        trailer.data_crc = copy_sparse(keep.file, from, to, temp.file())?;
+        trailer.data_crc = copy_sparse(keep.file, from, to, new.file())?;
         trailer.offset = from;
         trailer.len = to - from;
-        platform::write_all_at(temp.file(), &trailer.encode(), to - from)
+        platform::write_all_at(new.file(), &trailer.encode(), to - from)
     })
     .map_err(fail)?;
     // Readable by whoever could read the log, and no one else: its owner (where permitted)
     // and permission bits, without any execute or set-id bit.
     t.run(Step::Metadata, &temp_path, || {
         let (uid, gid, mode, _) = platform::owner_mode_links(&keep.file.metadata()?);
-        match platform::set_owner(temp.file(), uid, gid) {
+        match platform::set_owner(new.file(), uid, gid) {
             Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {}
             other => other?,
         }
-        platform::set_mode(temp.file(), mode & 0o666)
+        platform::set_mode(new.file(), mode & 0o666)
     })
     .map_err(fail)?;
-    crate::step::seal(t, &mut temp, sync).map_err(|e| match e {
-        Error::Step {
-            step, path, source, ..
-        } => fail(StepError { step, path, source }),
-        other => other,
-    })?;
-    let placed = t
-        .run(Step::Rename, &first, || {
+    new.seal(t, sync).map_err(fail)?;
+    let placed = new
+        .rename_with(t, &first, |temp| {
             for n in 1..=1000u32 {
                 let candidate = dir.join(name(&log_name, from, n));
-                match temp.persist(&candidate, true) {
+                match temp.persist(&candidate, OnExisting::Fail) {
                     Ok(()) => return Ok(candidate),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         if same_file_bytes(&candidate, &temp_path)? {
@@ -643,10 +664,7 @@ pub(crate) fn write(
             ))
         })
         .map_err(fail)?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncDir, dir, || platform::sync_dir(dir, sync))
-            .map_err(fail)?;
-    }
+    new.sync_dir(t, sync).map_err(fail)?;
     Ok(placed)
 }
 
@@ -813,6 +831,15 @@ pub enum Restore {
     WouldRestore,
 }
 
+/// Options of [`restore`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Say what would be put back; change nothing.
+    pub dry_run: bool,
+    /// How hard to flush what is put back.
+    pub sync: SyncLevel,
+}
+
 /// The report of `log restore`.
 #[derive(Debug, Clone)]
 pub struct Restored {
@@ -831,10 +858,10 @@ pub struct Restored {
 /// left in place.
 pub fn restore(
     path: &Path,
-    dry_run: bool,
-    sync: SyncLevel,
+    opts: &RestoreOptions,
     observer: &mut dyn Observer,
 ) -> Result<Restored> {
+    let RestoreOptions { dry_run, sync } = *opts;
     let side = Sidecar::open(path)?;
     let t = side.trailer.clone();
     let log = t.source.clone();
@@ -950,14 +977,14 @@ pub fn restore(
             }
             Ok(())
         })
-        .left(Aftermath::Unchanged);
+        .failure_leaves(Aftermath::Unchanged);
     let synced = written.and_then(|()| {
         if sync == SyncLevel::None {
             return Ok(());
         }
         tracker
             .run(Step::SyncLog, &log, || platform::sync_file(&out, sync))
-            .left(Aftermath::Unchanged)
+            .failure_leaves(Aftermath::Unchanged)
     });
     if let Err(e) = synced {
         // Nothing may count as restored: take the log back to where recover left it.

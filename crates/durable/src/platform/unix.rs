@@ -10,7 +10,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 
-use crate::SyncLevel;
+use crate::disk::{Create, ProcessGroup, SyncLevel};
 
 /// Create `path` exclusively (`O_CREAT|O_EXCL|O_CLOEXEC`, std adds `O_CLOEXEC`) with `mode`
 /// before the umask. Never follows a symlink at `path`: `O_EXCL` fails on any existing name.
@@ -23,25 +23,20 @@ pub(crate) fn create_exclusive(path: &Path, mode: u32) -> io::Result<File> {
         .open(path)
 }
 
-/// Open `path` for writing without truncating; create it with `mode` if `create` (exclusively if
-/// `exclusive`). `O_NOFOLLOW` refuses a symlink at the last component.
-pub(crate) fn open_for_update(
-    path: &Path,
-    create: bool,
-    exclusive: bool,
-    mode: u32,
-) -> io::Result<File> {
+/// Open `path` for writing without truncating, creating it with `mode` as `create` says.
+/// `O_NOFOLLOW` refuses a symlink at the last component.
+pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options
         .read(true)
         .write(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW);
-    if exclusive {
-        options.create_new(true);
-    } else if create {
-        options.create(true);
-    }
+    match create {
+        Create::Exclusive => options.create_new(true),
+        Create::IfMissing => options.create(true),
+        Create::Never => &mut options,
+    };
     options.open(path)
 }
 
@@ -134,6 +129,27 @@ pub(crate) fn sync_file(file: &File, level: SyncLevel) -> io::Result<()> {
     }
 }
 
+/// The system call [`sync_file`] makes at `level`, as `durable save --explain` names it; `None`
+/// when it makes none.
+pub(crate) fn sync_call(level: SyncLevel) -> Option<&'static str> {
+    match level {
+        SyncLevel::None => None,
+        #[cfg(target_vendor = "apple")]
+        SyncLevel::Full | SyncLevel::Data => Some("fcntl(F_FULLFSYNC)"),
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Full => Some("fsync"),
+        #[cfg(not(target_vendor = "apple"))]
+        SyncLevel::Data => Some("fdatasync"),
+    }
+}
+
+/// The system calls [`sync_dir`] makes on `dir` (written as strace shows it), as `durable save
+/// --explain` names them.
+pub(crate) fn sync_dir_calls(dir: &str) -> String {
+    let call = sync_call(SyncLevel::Full).unwrap_or("fsync");
+    format!("open({dir}, O_RDONLY|O_DIRECTORY); {call}(dir); close(dir)")
+}
+
 /// Open a directory so it can be flushed.
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -183,6 +199,15 @@ pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
     std::fs::hard_link(from, to)?;
     std::fs::remove_file(from)
+}
+
+/// The system calls [`rename_noreplace`] makes, as `durable save --explain` names them.
+pub(crate) fn rename_noreplace_calls(from: &str, to: &str) -> String {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        format!("renameat2({from}, {to}, RENAME_NOREPLACE)")
+    } else {
+        format!("link({from}, {to}); unlink({from})")
+    }
 }
 
 /// Rename `from` over `to` (atomically replacing it).
@@ -416,17 +441,15 @@ pub(crate) fn own_process_group(command: &mut Command) {
     command.process_group(0);
 }
 
-/// Stop a child process (and its group, if `group`): SIGTERM, or SIGKILL if `kill`.
-pub(crate) fn signal_child(pid: u32, group: bool, kill: bool) {
+/// Kill a child process (and its group, if it leads one) with SIGKILL.
+pub(crate) fn kill_child(pid: u32, group: ProcessGroup) {
     use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-    let signal = if kill { Signal::KILL } else { Signal::TERM };
     let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
     };
-    let _ = if group {
-        kill_process_group(pid, signal)
-    } else {
-        kill_process(pid, signal)
+    let _ = match group {
+        ProcessGroup::Own => kill_process_group(pid, Signal::KILL),
+        ProcessGroup::Ours => kill_process(pid, Signal::KILL),
     };
 }
 
@@ -543,8 +566,8 @@ mod interrupt {
     }
 
     /// Register a producer process.
-    pub(crate) fn register_child(pid: u32, grouped: bool) {
-        let value = i64::from(pid) * 2 + i64::from(grouped);
+    pub(crate) fn register_child(pid: u32, group: crate::disk::ProcessGroup) {
+        let value = i64::from(pid) * 2 + i64::from(group == crate::disk::ProcessGroup::Own);
         for slot in &CHILDREN {
             if slot
                 .compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst)

@@ -3,8 +3,10 @@
 //! `DURABLE_FAULT=STEP:ACTION[,STEP:ACTION…]`, where `STEP` is a [`Step`] name and `ACTION` is
 //! `crash` (abort right after the step succeeded, as a power cut or `kill -9` would: no
 //! destructors, no cleanup), `eio` or `enospc` (the step fails with that error instead of running).
-//! The switch exists only in debug builds (`cfg(debug_assertions)`), which is what `cargo test`
-//! builds; a release build never reads the variable.
+//! The switch exists only when the library is built with its `fault-injection` feature, which
+//! only test builds turn on (the binary package names it on its dev-dependency, so `cargo test`
+//! builds it in, and `cargo build` and `cargo install`, debug or release, never read the
+//! variable).
 
 use std::io;
 
@@ -20,8 +22,8 @@ enum Action {
 }
 
 fn planned(step: Step) -> Option<Action> {
-    // Compiled in every build (so it cannot rot), consulted only in debug builds.
-    if !cfg!(debug_assertions) {
+    // Compiled in every build (so it cannot rot), consulted only with the feature.
+    if !enabled() {
         return None;
     }
     let plan = std::env::var(ENV).ok()?;
@@ -56,5 +58,5 @@ pub(crate) fn crash_after(step: Step) {
 
 /// Whether this build honours the switch (tests skip fault cases when it does not).
 pub fn enabled() -> bool {
-    cfg!(debug_assertions)
+    cfg!(feature = "fault-injection")
 }

@@ -8,10 +8,28 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, HeaderError};
-use super::scan::{Item, OnDamage, Record, Scanner};
+use super::item::{Item, OnDamage, Record};
+use super::native::NativeReader;
 use super::{aof, lines, proglog};
 use crate::error::{Error, Result};
 use crate::platform;
+
+/// Why a file is not a log, when detection found none of the formats durable reads in it (and
+/// none was named).
+pub const UNKNOWN_FORMAT: &str =
+    "it is in none of the formats durable reads (native, lines, proglog, aof)";
+
+/// Bytes a reader keeps in memory at once: payloads are checked and handed over in pieces of at
+/// most this size, whatever the record or file size.
+pub const WINDOW: usize = 1 << 20;
+
+/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
+/// allocates (and zeroes) a whole window.
+pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
+    if buf.len() < want {
+        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
+    }
+}
 
 /// A forward reader of records and defects, whatever the format.
 pub trait Reader {
@@ -23,7 +41,7 @@ pub trait Reader {
         None
     }
 
-    /// Feed a record's payload to `f` in pieces of at most [`super::scan::WINDOW`] bytes.
+    /// Feed a record's payload to `f` in pieces of at most [`WINDOW`] bytes.
     fn read_payload(
         &mut self,
         record: &Record,
@@ -43,34 +61,6 @@ pub trait Reader {
     /// read forward.
     fn last_records(&mut self, _n: u64) -> io::Result<Option<Vec<Record>>> {
         Ok(None)
-    }
-}
-
-impl Reader for Scanner<'_> {
-    fn next_item(&mut self) -> io::Result<Item> {
-        Scanner::next_item(self)
-    }
-    fn payload(&self, record: &Record) -> Option<&[u8]> {
-        Scanner::payload(self, record)
-    }
-    fn read_payload(
-        &mut self,
-        record: &Record,
-        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        Scanner::read_payload(self, record, f)
-    }
-    fn position(&self) -> u64 {
-        Scanner::position(self)
-    }
-    fn refresh(&mut self) -> io::Result<bool> {
-        Scanner::refresh(self)
-    }
-    fn io_stats(&self) -> (u64, u64) {
-        Scanner::io_stats(self)
-    }
-    fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
-        Scanner::last_records(self, n)
     }
 }
 
@@ -120,12 +110,12 @@ impl Part {
 
 /// What an open log is.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub enum Layout {
     /// A native log with this header.
     Native(FileHeader),
     /// A lines log.
     Lines,
-    /// A proglog store, with its index in [`Input::index`] if there is one.
+    /// A proglog store, with its index in [`Log::index`] if there is one.
     ProglogStore,
     /// A proglog index read alone (no store).
     ProglogIndex,
@@ -133,33 +123,33 @@ pub enum Kind {
     Aof(aof::Analysis),
 }
 
-impl Kind {
+impl Layout {
     /// The format.
     pub fn format(&self) -> LogFormat {
         match self {
-            Kind::Native(_) => LogFormat::Native,
-            Kind::Lines => LogFormat::Lines,
-            Kind::ProglogStore | Kind::ProglogIndex => LogFormat::Proglog,
-            Kind::Aof(_) => LogFormat::Aof,
+            Layout::Native(_) => LogFormat::Native,
+            Layout::Lines => LogFormat::Lines,
+            Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
+            Layout::Aof(_) => LogFormat::Aof,
         }
     }
 }
 
 /// A log of any format, open for reading.
-pub struct Input {
-    /// What it is.
-    pub kind: Kind,
+pub struct Log {
+    /// How its bytes are read.
+    pub layout: Layout,
     /// The main file: the log (the store for a proglog pair, the index for an index alone).
     pub main: Part,
     /// The index of a proglog store.
     pub index: Option<Part>,
 }
 
-impl Input {
+impl Log {
     /// A forward reader from the first record.
     pub fn reader(&self, on_damage: OnDamage) -> Box<dyn Reader + '_> {
-        match self.kind {
-            Kind::Native(header) => Box::new(Scanner::new(
+        match self.layout {
+            Layout::Native(header) => Box::new(NativeReader::new(
                 &self.main.file,
                 header,
                 self.main.size,
@@ -167,28 +157,28 @@ impl Input {
                 0,
                 on_damage,
             )),
-            Kind::Lines => Box::new(lines::LinesReader::new(
+            Layout::Lines => Box::new(lines::LinesReader::new(
                 &self.main.file,
                 self.main.size,
                 0,
                 on_damage,
             )),
-            Kind::ProglogStore => Box::new(proglog::StoreReader::new(
+            Layout::ProglogStore => Box::new(proglog::StoreReader::new(
                 &self.main.file,
                 self.main.size,
                 self.index.as_ref().map(|i| (&i.file, i.size)),
                 on_damage,
             )),
-            Kind::ProglogIndex => {
+            Layout::ProglogIndex => {
                 Box::new(proglog::IndexReader::new(&self.main.file, self.main.size))
             }
-            Kind::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
+            Layout::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
         }
     }
 
     /// The format.
     pub fn format(&self) -> LogFormat {
-        self.kind.format()
+        self.layout.format()
     }
 }
 
@@ -209,6 +199,16 @@ pub struct OpenOptions {
     pub force: bool,
 }
 
+impl OpenOptions {
+    fn access(&self) -> Access {
+        if self.write {
+            Access::ReadWrite
+        } else {
+            Access::Read
+        }
+    }
+}
+
 fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Inspect {
         path: path.to_path_buf(),
@@ -216,41 +216,52 @@ fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
-/// Open a regular file as a [`Part`]; `-` (standard input), a FIFO or a socket is read to its
-/// end first (see [`super::stream`]), and cannot be opened for writing.
-pub fn open_part(path: &Path, write: bool) -> Result<Part> {
-    match super::stream::open(path)? {
-        None => {}
-        Some(_) if write => {
-            return Err(Error::Unsupported {
+/// How a log's files are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// For reading only (every command but a repair).
+    Read,
+    /// For reading and writing (a repair).
+    ReadWrite,
+}
+
+impl Part {
+    /// Open a regular file as a [`Part`]; `-` (standard input), a FIFO or a socket is read to its
+    /// end first (see [`super::stream`]), and cannot be opened for writing.
+    pub fn open(path: &Path, access: Access) -> Result<Part> {
+        match super::stream::open(path)? {
+            None => {}
+            Some(_) if access == Access::ReadWrite => {
+                return Err(Error::Unsupported {
+                    path: path.to_path_buf(),
+                    why: "a stream (standard input, a pipe) cannot be repaired in place: save it to a file and name that".into(),
+                });
+            }
+            Some(super::stream::Opened::File(part)) => return Ok(part),
+            Some(super::stream::Opened::Stream(mut stream)) => {
+                stream.read_to_end()?;
+                return stream.part();
+            }
+        }
+        let meta = std::fs::metadata(path).map_err(inspect(path))?;
+        if !meta.is_file() {
+            return Err(Error::NotRegular {
                 path: path.to_path_buf(),
-                why: "a stream (standard input, a pipe) cannot be repaired in place: save it to a file and name that".into(),
+                kind: platform::kind_of(meta.file_type()),
             });
         }
-        Some(super::stream::Opened::File(part)) => return Ok(part),
-        Some(super::stream::Opened::Stream(mut stream)) => {
-            stream.read_to_end()?;
-            return stream.part();
-        }
-    }
-    let meta = std::fs::metadata(path).map_err(inspect(path))?;
-    if !meta.is_file() {
-        return Err(Error::NotRegular {
+        let file = File::options()
+            .read(true)
+            .write(access == Access::ReadWrite)
+            .open(path)
+            .map_err(inspect(path))?;
+        let size = file.metadata().map_err(inspect(path))?.len();
+        Ok(Part {
             path: path.to_path_buf(),
-            kind: platform::kind_of(meta.file_type()),
-        });
+            file,
+            size,
+        })
     }
-    let file = File::options()
-        .read(true)
-        .write(write)
-        .open(path)
-        .map_err(inspect(path))?;
-    let size = file.metadata().map_err(inspect(path))?.len();
-    Ok(Part {
-        path: path.to_path_buf(),
-        file,
-        size,
-    })
 }
 
 /// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`).
@@ -274,95 +285,98 @@ pub fn is_paired_index(path: &Path) -> bool {
 }
 
 /// Open the log at `path`, detecting its format unless `opts.format` names it.
-pub fn open_input(path: &Path, opts: &OpenOptions) -> Result<Input> {
-    open_input_part(open_part(path, opts.write)?, opts)
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<Log> {
+    Log::from_part(Part::open(path, opts.access())?, opts)
 }
 
-/// [`open_input`] on a file already open (a stream's spool, standard input).
-pub fn open_input_part(main: Part, opts: &OpenOptions) -> Result<Input> {
-    let path = main.path.clone();
-    let path = path.as_path();
-    // A sidecar kept by recover is never read as a log, whatever its bytes look like.
-    if let Some(trailer) =
-        crate::recover::sidecar::identify(&main.file, main.size).map_err(inspect(path))?
-    {
-        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
-    }
-    // Only the suffix matters to detection, so a name that is not UTF-8 is read lossily.
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let (format, analysed) = match opts.format {
-        Some(f) => (f, None),
-        None => detect(&main, &name)?,
-    };
-    let kind = match format {
-        LogFormat::Native => {
-            let header = read_native_header(&main)?;
-            Kind::Native(header)
+impl Log {
+    /// [`open`] on a file already open (a stream's spool, standard input).
+    pub fn from_part(main: Part, opts: &OpenOptions) -> Result<Log> {
+        let path = main.path.clone();
+        let path = path.as_path();
+        // A sidecar kept by recover is never read as a log, whatever its bytes look like.
+        if let Some(trailer) =
+            crate::recover::sidecar::identify(&main.file, main.size).map_err(inspect(path))?
+        {
+            return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
         }
-        LogFormat::Lines => {
-            // Named as lines: a file in which no line checks out cannot be told from a text
-            // file, and must not be read (and cut) as a damaged log.
-            if opts.format.is_some()
-                && !opts.force
-                && main.size > 0
-                && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
-            {
-                return Err(Error::NotALog {
-                    path: path.to_path_buf(),
-                    why: "none of its lines ends with a space and the SHA-256 of its entry; \
-                          it was left as it is",
-                    damaged_header: false,
-                    format: Some(LogFormat::Lines.name()),
-                });
+        // Only the suffix matters to detection, so a name that is not UTF-8 is read lossily.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let (format, analysed) = match opts.format {
+            Some(f) => (f, None),
+            None => detect(&main, &name)?,
+        };
+        let layout = match format {
+            LogFormat::Native => {
+                let header = read_native_header(&main)?;
+                Layout::Native(header)
             }
-            Kind::Lines
-        }
-        LogFormat::Aof => Kind::Aof(match analysed {
-            Some(a) => a,
-            None => aof::analyse(&main.file, main.size).map_err(inspect(path))?,
-        }),
-        LogFormat::Proglog => {
-            // A file named `.index`, or an index by content, read alone unless its store is
-            // there; everything else is a store.
-            let is_index = name.ends_with(".index")
-                || (!name.ends_with(".store")
-                    && opts.index.is_none()
-                    && proglog::looks_like_index(&main.file, main.size).map_err(inspect(path))?);
-            if is_index && opts.index.is_none() {
-                if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
-                    let index = main;
-                    let main = open_part(&store, opts.write)?;
-                    return Ok(Input {
-                        kind: Kind::ProglogStore,
-                        main,
-                        index: Some(index),
+            LogFormat::Lines => {
+                // Named as lines: a file in which no line checks out cannot be told from a text
+                // file, and must not be read (and cut) as a damaged log.
+                if opts.format.is_some()
+                    && !opts.force
+                    && main.size > 0
+                    && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
+                {
+                    return Err(Error::NotALog {
+                        path: path.to_path_buf(),
+                        why: "none of its lines ends with a space and the SHA-256 of its entry; \
+                              it was left as it is",
+                        damaged_header: false,
+                        format: Some(LogFormat::Lines.name()),
                     });
                 }
-                Kind::ProglogIndex
-            } else {
-                let index = match &opts.index {
-                    Some(i) => Some(open_part(i, opts.write)?),
-                    None => match proglog_sibling(path) {
-                        Some(i) => Some(open_part(&i, opts.write)?),
-                        None => None,
-                    },
-                };
-                return Ok(Input {
-                    kind: Kind::ProglogStore,
-                    main,
-                    index,
-                });
+                Layout::Lines
             }
-        }
-    };
-    Ok(Input {
-        kind,
-        main,
-        index: None,
-    })
+            LogFormat::Aof => Layout::Aof(match analysed {
+                Some(a) => a,
+                None => aof::analyse(&main.file, main.size).map_err(inspect(path))?,
+            }),
+            LogFormat::Proglog => {
+                // A file named `.index`, or an index by content, read alone unless its store is
+                // there; everything else is a store.
+                let is_index = name.ends_with(".index")
+                    || (!name.ends_with(".store")
+                        && opts.index.is_none()
+                        && proglog::looks_like_index(&main.file, main.size)
+                            .map_err(inspect(path))?);
+                if is_index && opts.index.is_none() {
+                    if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
+                        let index = main;
+                        let main = Part::open(&store, opts.access())?;
+                        return Ok(Log {
+                            layout: Layout::ProglogStore,
+                            main,
+                            index: Some(index),
+                        });
+                    }
+                    Layout::ProglogIndex
+                } else {
+                    let index = match &opts.index {
+                        Some(i) => Some(Part::open(i, opts.access())?),
+                        None => match proglog_sibling(path) {
+                            Some(i) => Some(Part::open(&i, opts.access())?),
+                            None => None,
+                        },
+                    };
+                    return Ok(Log {
+                        layout: Layout::ProglogStore,
+                        main,
+                        index,
+                    });
+                }
+            }
+        };
+        Ok(Log {
+            layout,
+            main,
+            index: None,
+        })
+    }
 }
 
 fn read_native_header(part: &Part) -> Result<FileHeader> {
@@ -457,7 +471,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
     } else if zeros {
         "it holds only zero bytes"
     } else {
-        "it is in none of the formats durable reads (native, lines, proglog, aof); name one with --log-format"
+        UNKNOWN_FORMAT
     };
     Err(Error::NotALog {
         path: part.path.clone(),
@@ -468,14 +482,14 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
 }
 
 /// Feed bytes `[offset, offset + len)` of `file` to `f` in pieces of at most
-/// [`super::scan::WINDOW`] bytes. Returns (bytes read, read calls).
+/// [`WINDOW`] bytes. Returns (bytes read, read calls).
 pub(crate) fn read_range(
     file: &File,
     offset: u64,
     len: u64,
     f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<(u64, u64)> {
-    let window = super::scan::WINDOW as u64;
+    let window = WINDOW as u64;
     let mut chunk = vec![0u8; len.min(window) as usize];
     let (mut at, end) = (offset, offset + len);
     let mut reads = 0;
@@ -528,20 +542,20 @@ impl<'f> Window<'f> {
         }
     }
 
-    /// Up to `len` bytes (at most [`super::scan::WINDOW`]) from `offset`, fewer at the end of
+    /// Up to `len` bytes (at most [`WINDOW`]) from `offset`, fewer at the end of
     /// the file.
     pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
         let len = len
-            .min(super::scan::WINDOW)
+            .min(WINDOW)
             .min(usize::try_from(self.size.saturating_sub(offset)).unwrap_or(usize::MAX));
         if offset >= self.start && offset + len as u64 <= self.start + self.len as u64 {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..s + len]);
         }
         let want = usize::try_from(self.size - offset)
-            .unwrap_or(super::scan::WINDOW)
-            .min(super::scan::WINDOW);
-        super::scan::grow(&mut self.buf, want);
+            .unwrap_or(WINDOW)
+            .min(WINDOW);
+        grow(&mut self.buf, want);
         let mut filled = 0;
         while filled < want {
             let n = platform::read_at(
@@ -573,7 +587,7 @@ impl<'f> Window<'f> {
             let s = (offset - self.start) as usize;
             return Ok(&self.buf[s..self.len]);
         }
-        self.get(offset, super::scan::WINDOW)
+        self.get(offset, WINDOW)
     }
 
     /// Forget what is held (the file may have changed).

@@ -11,15 +11,15 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::disk::{self, SyncLevel, TempFile};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{self, NewFile, OnExisting, SyncLevel};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::journal::{self, Class, Settled};
-use crate::log::{self, Input, Item, Kind, LogFormat, OnDamage, Status, format, proglog};
+use crate::log::{self, Item, Layout, LogFormat, OnDamage, Status, format, proglog};
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
-use crate::target;
+use crate::target::{self, Symlinks};
 
-pub use sidecar::{Restore, Restored, Sidecar, restore};
+pub use sidecar::{Beside, Restore, RestoreOptions, Restored, Sidecar, restore};
 
 /// Options of a recovery.
 #[derive(Debug, Clone, Default)]
@@ -178,9 +178,9 @@ pub enum Outcome {
 /// `.durable-recovered/NAME.OFFSET.durable-sidecar` beside the log, or for a proglog segment
 /// `.durable-recovered/SEGDIR/NAME.OFFSET.durable-sidecar` beside the segment's directory.
 /// `None` if `log` does not exist or has no directory above it.
-pub fn sidecar_path(log: &Path, proglog: bool, offset: u64) -> Option<PathBuf> {
-    let (base, parts) = sidecar::default_dir(log, proglog)
-        .or_else(|| sidecar::default_dir(&std::fs::canonicalize(log).ok()?, proglog))?;
+pub fn sidecar_path(log: &Path, beside: Beside, offset: u64) -> Option<PathBuf> {
+    let (base, parts) = sidecar::default_dir(log, beside)
+        .or_else(|| sidecar::default_dir(&std::fs::canonicalize(log).ok()?, beside))?;
     Some(sidecar::first_path(
         &sidecar::join(&base, &parts),
         log.file_name()?,
@@ -232,8 +232,8 @@ pub fn recover(
     }
     // Through symlinks to the file itself: its name says what it is, and its directory is
     // where its journal, temporary files and sidecars are.
-    let resolved = target::resolve(path, true)?.path;
-    match handle_file(&resolved, path, false, opts, observer)? {
+    let resolved = target::resolve(path, Symlinks::Follow)?.path;
+    match handle_file(&resolved, path, Found::Named, opts, observer)? {
         Some(outcome) => report(outcome),
         None => {
             // A target whose journal is ours: settled through it.
@@ -312,7 +312,7 @@ fn walk(
         if settled.remove(path) {
             continue;
         }
-        let result = handle_file(path, path, true, opts, observer);
+        let result = handle_file(path, path, Found::InWalk, opts, observer);
         if let Ok(Some(Outcome::Journal { target, .. })) = &result
             && target.file_name() > path.file_name()
         {
@@ -327,6 +327,15 @@ fn walk(
     }
 }
 
+/// How recover came to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Named on the command line: a file that is not ours is an error.
+    Named,
+    /// Met walking a directory: a file that is not ours is reported untouched.
+    InWalk,
+}
+
 /// Handle one regular file (`path`, reported as `shown`). `None` when it is the target of a
 /// journal of ours, which is handled through its journal, or (in a walk) the index of a proglog
 /// pair, handled through its store. In a walk, a file that is not ours is reported untouched;
@@ -334,7 +343,7 @@ fn walk(
 fn handle_file(
     path: &Path,
     shown: &Path,
-    in_walk: bool,
+    found: Found,
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<Option<Outcome>> {
@@ -352,6 +361,7 @@ fn handle_file(
     {
         return Ok(None);
     }
+    let in_walk = found == Found::InWalk;
     if in_walk && opts.index.is_none() && log::reader::is_paired_index(path) {
         return Ok(None);
     }
@@ -414,7 +424,7 @@ fn settle(
             });
         }
     }
-    let resolved = target::resolve(target, false)?;
+    let resolved = target::resolve(target, Symlinks::Replace)?;
     let journal = journal::path_for(&resolved)?;
     if opts.dry_run {
         return Ok(Outcome::Journal {
@@ -517,7 +527,7 @@ fn recover_log_as(
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<LogRecovery> {
-    let mut input = log::open_input(
+    let mut input = log::open(
         path,
         &log::OpenOptions {
             format: opts.format,
@@ -552,26 +562,27 @@ fn recover_log_as(
     // An aof file is analysed again only if its size changed (its analysis reads it whole).
     let opened_size = input.main.size;
     input.main.size = input.main.file.metadata().map_err(inspect(path))?.len();
-    if let Kind::Aof(_) = input.kind
+    if let Layout::Aof(_) = input.layout
         && input.main.size != opened_size
     {
-        input.kind =
-            Kind::Aof(log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?);
+        input.layout = Layout::Aof(
+            log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?,
+        );
     }
     let v = log::verify_open(&input, |_, _| {})?;
     let size = input.main.size;
     let status = v.main_status;
-    let (from, to) = match input.kind {
+    let (from, to) = match input.layout {
         // aof: the damaged bytes are zero-filled up to the last non-zero one; the size stays.
-        Kind::Aof(a) => (v.valid_end, a.nonzero_end.max(v.valid_end)),
+        Layout::Aof(a) => (v.valid_end, a.nonzero_end.max(v.valid_end)),
         _ => (v.valid_end, size),
     };
-    let aof = matches!(input.kind, Kind::Aof(_));
-    let proglog = matches!(input.kind, Kind::ProglogStore | Kind::ProglogIndex);
+    let aof = matches!(input.layout, Layout::Aof(_));
+    let beside = Beside::of(&input.layout);
     let keeps = !opts.no_backup && from < to;
     // What the sidecar keeps: the bytes removed; for an index alone, the whole old index (as for
     // an index rebuilt with its store), so that it reads back as an index.
-    let index_alone = matches!(input.kind, Kind::ProglogIndex);
+    let index_alone = matches!(input.layout, Layout::ProglogIndex);
     let kept_from = if index_alone { 0 } else { from };
     let mut recovery = LogRecovery {
         path: reported,
@@ -594,13 +605,13 @@ fn recover_log_as(
         }
         Status::Corrupt if !opts.force => {
             if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
+                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
             }
             recovery.action = LogAction::Refused;
         }
         _ if opts.dry_run => {
             if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, proglog, kept_from, opts)?);
+                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
             }
             recovery.action = if aof {
                 LogAction::WouldZeroFill
@@ -612,7 +623,7 @@ fn recover_log_as(
             let doing = if aof {
                 format!("zero-fill {} damaged bytes from offset {from}", to - from)
             } else if status == Status::Corrupt {
-                format!("cut it at the damage at offset {from} (--force)")
+                format!("cut it at the damage at offset {from}")
             } else {
                 format!("cut its torn tail at offset {from}")
             };
@@ -627,22 +638,22 @@ fn recover_log_as(
                 } else {
                     sidecar::Change::Cut
                 };
-                let native_header = match input.kind {
-                    Kind::Native(_) => Some(raw_header(&input.main.file, path)?),
+                let native_header = match input.layout {
+                    Layout::Native(_) => Some(raw_header(&input.main.file, path)?),
                     _ => None,
                 };
-                let format = match input.kind {
-                    Kind::Native(_) => sidecar::SourceFormat::Native,
-                    Kind::Lines => sidecar::SourceFormat::Lines,
-                    Kind::ProglogStore => sidecar::SourceFormat::ProglogStore,
-                    Kind::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
-                    Kind::Aof(_) => sidecar::SourceFormat::Aof,
+                let format = match input.layout {
+                    Layout::Native(_) => sidecar::SourceFormat::Native,
+                    Layout::Lines => sidecar::SourceFormat::Lines,
+                    Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
+                    Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
+                    Layout::Aof(_) => sidecar::SourceFormat::Aof,
                 };
                 let size_after = if aof { size } else { from };
                 recovery.sidecar = Some(keep_bytes(
                     path,
                     &input.main.file,
-                    proglog,
+                    beside,
                     sidecar::Trailer {
                         source: PathBuf::new(),
                         format,
@@ -670,18 +681,18 @@ fn recover_log_as(
                 t.run(Step::WriteLog, path, || {
                     sidecar::zero_range(&file, from, to)
                 })
-                .left(Aftermath::Damaged)?;
+                .failure_leaves(Aftermath::Damaged)?;
                 recovery.action = LogAction::ZeroFilled;
             } else {
                 t.run(Step::Truncate, path, || file.set_len(from))
-                    .left(Aftermath::Unchanged)?;
+                    .failure_leaves(Aftermath::Unchanged)?;
                 recovery.action = LogAction::Truncated;
             }
             if opts.sync != SyncLevel::None {
                 t.run(Step::SyncLog, path, || {
                     platform::sync_file(&file, opts.sync)
                 })
-                .left(Aftermath::Unconfirmed)?;
+                .failure_leaves(Aftermath::Unconfirmed)?;
             }
         }
     }
@@ -721,30 +732,29 @@ fn raw_header(file: &File, path: &Path) -> Result<[u8; format::FILE_HEADER_LEN a
 /// create under it).
 fn sidecar_home(
     path: &Path,
-    proglog: bool,
+    beside: Beside,
     opts: &RecoverOptions,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     if let Some(dir) = &opts.backup_dir {
         return Ok((dir.clone(), Vec::new()));
     }
-    if let Some(home) = sidecar::default_dir(path, proglog) {
+    if let Some(home) = sidecar::default_dir(path, beside) {
         return Ok(home);
     }
     let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
-    sidecar::default_dir(&resolved, proglog).ok_or_else(|| Error::Unsupported {
+    sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
         path: path.to_path_buf(),
-        why: "there is no directory above its directory to keep the bytes recover removes in (proglog reads its own directory whole); pass --backup-dir DIR, or --no-backup".into(),
     })
 }
 
 /// Where the sidecar of `path` cut at `from` would go (a dry run, or a refused log).
 fn planned_sidecar(
     path: &Path,
-    proglog: bool,
+    beside: Beside,
     from: u64,
     opts: &RecoverOptions,
 ) -> Result<PathBuf> {
-    let (base, parts) = sidecar_home(path, proglog, opts)?;
+    let (base, parts) = sidecar_home(path, beside, opts)?;
     Ok(sidecar::first_path(
         &sidecar::join(&base, &parts),
         path.file_name().unwrap_or_default(),
@@ -757,7 +767,7 @@ fn planned_sidecar(
 fn keep_bytes(
     path: &Path,
     file: &File,
-    proglog: bool,
+    beside: Beside,
     mut trailer: sidecar::Trailer,
     from: u64,
     to: u64,
@@ -765,7 +775,7 @@ fn keep_bytes(
     t: &mut Tracker<'_>,
 ) -> Result<PathBuf> {
     trailer.source = std::fs::canonicalize(path).map_err(inspect(path))?;
-    let (base, parts) = sidecar_home(path, proglog, opts)?;
+    let (base, parts) = sidecar_home(path, beside, opts)?;
     let mut created = Vec::new();
     let result = sidecar::ensure_dir(&base, &parts, opts.sync, t, &mut created)
         .map_err(|e| Error::Sidecar {
@@ -803,7 +813,7 @@ fn keep_bytes(
 /// (i, position). The whole old index is kept in a sidecar first; the index is opened for
 /// writing only if it is to change.
 fn repair_index(
-    input: &Input,
+    input: &log::Log,
     index: &log::reader::Part,
     store_len: u64,
     status: Status,
@@ -832,7 +842,7 @@ fn repair_index(
     let keeps = !opts.no_backup && index.size > 0;
     if opts.dry_run {
         if keeps {
-            report.sidecar = Some(planned_sidecar(ipath, true, 0, opts)?);
+            report.sidecar = Some(planned_sidecar(ipath, Beside::LogDir, 0, opts)?);
         }
         report.action = IndexAction::WouldRebuild;
         return Ok(report);
@@ -846,7 +856,7 @@ fn repair_index(
         report.sidecar = Some(keep_bytes(
             ipath,
             &index.file,
-            true,
+            Beside::LogDir,
             sidecar::Trailer {
                 source: PathBuf::new(),
                 format: sidecar::SourceFormat::ProglogIndex,
@@ -868,14 +878,14 @@ fn repair_index(
     t.run(Step::WriteLog, ipath, || {
         proglog::write_index_from(&input.main.file, store_len, &file, first).map(|_| ())
     })
-    .left(Aftermath::Damaged)?;
+    .failure_leaves(Aftermath::Damaged)?;
     t.run(Step::Truncate, ipath, || file.set_len(right_len))
-        .left(Aftermath::Damaged)?;
+        .failure_leaves(Aftermath::Damaged)?;
     if opts.sync != SyncLevel::None {
         t.run(Step::SyncLog, ipath, || {
             platform::sync_file(&file, opts.sync)
         })
-        .left(Aftermath::Unconfirmed)?;
+        .failure_leaves(Aftermath::Unconfirmed)?;
     }
     report.action = IndexAction::Rebuilt;
     Ok(report)
@@ -900,22 +910,22 @@ pub fn salvage(
     sync: SyncLevel,
     observer: &mut dyn Observer,
 ) -> Result<Salvaged> {
-    let input = log::open_input(
+    let input = log::open(
         src,
         &log::OpenOptions {
             format,
             ..Default::default()
         },
     )?;
-    if let Kind::ProglogIndex = input.kind {
+    if let Layout::ProglogIndex = input.layout {
         return Err(Error::Unsupported {
             path: src.to_path_buf(),
             why: "a proglog index holds no record data to salvage; salvage its store".into(),
         });
     }
     // A native source keeps its checksum and creation time; other formats get the default.
-    let (algorithm, created) = match input.kind {
-        Kind::Native(h) => (h.algorithm, h.created),
+    let (algorithm, created) = match input.layout {
+        Layout::Native(h) => (h.algorithm, h.created),
         _ => (
             format::Algorithm::default(),
             std::time::SystemTime::now()
@@ -923,7 +933,7 @@ pub fn salvage(
                 .map_or(0, |d| d.as_secs()),
         ),
     };
-    let dst_target = target::resolve(dst, true)?;
+    let dst_target = target::resolve(dst, Symlinks::Follow)?;
     if dst_target.existing.is_some() {
         return Err(Error::Exists {
             path: dst.to_path_buf(),
@@ -936,25 +946,22 @@ pub fn salvage(
         source,
     })?;
     let header = format::FileHeader::new(algorithm, salt, created);
-    let mut temp = t
-        .run(Step::CreateTemp, &dst_target.dir, || {
-            TempFile::create_in(&dst_target.dir, &dst_target.name)
-        })
-        .left(Aftermath::Unchanged)?;
+    let mut new = NewFile::create(&mut t, &dst_target.dir, &dst_target.name)
+        .failure_leaves(Aftermath::Unchanged)?;
     let mut out = Salvaged {
         records: 0,
         skipped: Vec::new(),
     };
     let started = t
-        .start(Step::WriteTemp, temp.path())
-        .left(Aftermath::Unchanged)?;
+        .start(Step::WriteTemp, new.path())
+        .failure_leaves(Aftermath::Unchanged)?;
     let write_err = |source| Error::Step {
         step: Step::WriteTemp,
         path: dst.to_path_buf(),
         aftermath: Aftermath::Unchanged,
         source,
     };
-    platform::write_all_at(temp.file(), &header.encode(), 0).map_err(write_err)?;
+    platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
     let mut at = format::FILE_HEADER_LEN;
     let mut scanner = input.reader(OnDamage::Resync);
     let encoder = format::Encoder::new(&header);
@@ -998,7 +1005,7 @@ pub fn salvage(
                     })?;
                 out.records += 1;
                 if batch.len() >= 4 << 20 {
-                    platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
+                    platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
                     at += batch.len() as u64;
                     batch.clear();
                 }
@@ -1017,22 +1024,19 @@ pub fn salvage(
             Item::End => break,
         }
     }
-    platform::write_all_at(temp.file(), &batch, at).map_err(write_err)?;
-    t.finish(Step::WriteTemp, temp.path(), started);
-    platform::set_mode(temp.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
-    crate::step::seal(&mut t, &mut temp, sync)?;
-    t.run(Step::Rename, dst, || temp.persist(dst, true))
+    platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
+    t.finish(Step::WriteTemp, new.path(), started);
+    platform::set_mode(new.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
+    new.seal(&mut t, sync)
+        .failure_leaves(Aftermath::Unchanged)?;
+    new.rename(&mut t, dst, OnExisting::Fail)
         .map_err(|e| match e.source.kind() {
             io::ErrorKind::AlreadyExists => Error::Exists {
                 path: dst.to_path_buf(),
             },
             _ => Error::step(e, Aftermath::Unchanged),
         })?;
-    if sync != SyncLevel::None {
-        t.run(Step::SyncDir, &dst_target.dir, || {
-            platform::sync_dir(&dst_target.dir, sync)
-        })
-        .left(Aftermath::Unconfirmed)?;
-    }
+    new.sync_dir(&mut t, sync)
+        .failure_leaves(Aftermath::Unconfirmed)?;
     Ok(out)
 }

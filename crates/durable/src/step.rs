@@ -221,6 +221,8 @@ pub(crate) struct Tracker<'o> {
     observer: &'o mut dyn Observer,
     /// Keep each step in `records` (off for a stream that may run for days).
     keep: bool,
+    /// Consult the fault switch (off for the parts of one bigger step).
+    faults: bool,
 }
 
 impl<'o> Tracker<'o> {
@@ -229,6 +231,7 @@ impl<'o> Tracker<'o> {
             records: Vec::new(),
             observer,
             keep: true,
+            faults: true,
         }
     }
 
@@ -236,6 +239,17 @@ impl<'o> Tracker<'o> {
     pub(crate) fn unrecorded(observer: &'o mut dyn Observer) -> Self {
         Tracker {
             keep: false,
+            ..Tracker::new(observer)
+        }
+    }
+
+    /// A tracker for the parts of one bigger step (a backup is the single step `backup`): it
+    /// keeps none of them and does not consult the fault switch, since the bigger step is what
+    /// is timed, traced and faulted.
+    pub(crate) fn inner(observer: &'o mut dyn Observer) -> Self {
+        Tracker {
+            keep: false,
+            faults: false,
             ..Tracker::new(observer)
         }
     }
@@ -252,11 +266,13 @@ impl<'o> Tracker<'o> {
 
     /// Start timing `step`; fails with the injected error, if any.
     pub(crate) fn start(&mut self, step: Step, path: &Path) -> Result<Instant, StepError> {
-        fault::inject_error(step).map_err(|source| StepError {
-            step,
-            path: path.to_path_buf(),
-            source,
-        })?;
+        if self.faults {
+            fault::inject_error(step).map_err(|source| StepError {
+                step,
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
         Ok(Instant::now())
     }
 
@@ -271,7 +287,9 @@ impl<'o> Tracker<'o> {
         if self.keep {
             self.records.push(record);
         }
-        fault::crash_after(step);
+        if self.faults {
+            fault::crash_after(step);
+        }
     }
 
     /// Run `f` as `step` acting on `path`. An injected error replaces the step; an injected crash
@@ -297,24 +315,34 @@ impl<'o> Tracker<'o> {
     }
 }
 
-/// Flush (at `sync`) and close a finished temporary file, as two timed steps: what every new
-/// file goes through before it is renamed into place. Nothing visible has changed yet, so a
-/// failure leaves everything unchanged (and dropping the temporary file removes it).
-pub(crate) fn seal(
-    t: &mut Tracker<'_>,
-    temp: &mut crate::disk::TempFile,
-    sync: crate::disk::SyncLevel,
-) -> crate::error::Result<()> {
-    use crate::error::{Aftermath, StepResultExt};
-    if sync != crate::disk::SyncLevel::None {
-        t.run(Step::SyncTemp, temp.path(), || {
-            crate::platform::sync_file(temp.file(), sync)
-        })
-        .left(Aftermath::Unchanged)?;
+/// The steps an operation runs, in order: built once from what is known before it starts
+/// (see `crate::plan`), followed by the operation (a step that is not on the list is not run)
+/// and printed by `durable save --explain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Script(Vec<Step>);
+
+impl Script {
+    /// Add `step`.
+    pub(crate) fn push(&mut self, step: Step) {
+        self.0.push(step);
     }
-    let temp_path = temp.path().to_path_buf();
-    t.run(Step::CloseTemp, &temp_path, || temp.close())
-        .left(Aftermath::Unchanged)
+
+    /// Add `step` if `runs`.
+    pub(crate) fn push_if(&mut self, runs: bool, step: Step) {
+        if runs {
+            self.0.push(step);
+        }
+    }
+
+    /// Whether the operation runs `step`.
+    pub(crate) fn has(&self, step: Step) -> bool {
+        self.0.contains(&step)
+    }
+
+    /// The steps, in order.
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.0
+    }
 }
 
 #[cfg(test)]

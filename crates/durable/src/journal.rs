@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::disk::{self, SyncLevel};
-use crate::error::{Aftermath, Error, Result, StepResultExt};
+use crate::disk::{self, Create, SyncLevel};
+use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
-use crate::step::{Step, Tracker};
+use crate::step::{Script, Step, Tracker};
 use crate::target::Target;
 
 const MAGIC: &[u8; 8] = b"DURJNL\0\x01";
@@ -176,13 +176,13 @@ pub(crate) fn settle(
                 .run(Step::RemoveJournal, &journal, || {
                     std::fs::remove_file(&journal)
                 })
-                .left(Aftermath::Unchanged)?;
+                .failure_leaves(Aftermath::Unchanged)?;
             if sync != SyncLevel::None {
                 tracker
                     .run(Step::SyncDirFinal, &target.dir, || {
                         platform::sync_dir(&target.dir, sync)
                     })
-                    .left(Aftermath::Unconfirmed)?;
+                    .failure_leaves(Aftermath::Unconfirmed)?;
             }
             Ok(Some(Settled::RolledBack { journal, reason }))
         }
@@ -299,9 +299,24 @@ pub(crate) fn apply(
     } = how;
     let pending = Aftermath::Pending;
     let created = target.path.symlink_metadata().is_err();
+    let mut script = Script::default();
+    crate::plan::replay(
+        &mut script,
+        crate::plan::InPlaceWrite {
+            created,
+            set_mode: header.force_mode,
+            sync,
+            verify,
+        },
+    );
+    let create = if no_clobber {
+        Create::Exclusive
+    } else {
+        Create::IfMissing
+    };
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
-            let out = platform::open_for_update(&target.path, true, no_clobber, header.mode)?;
+            let out = platform::open_for_update(&target.path, create, header.mode)?;
             match locking {
                 TargetLocking::Held => {}
                 TargetLocking::Wait => out.lock()?,
@@ -344,33 +359,33 @@ pub(crate) fn apply(
             }
             Ok(())
         })
-        .left(pending)?;
+        .failure_leaves(pending)?;
     tracker
         .run(Step::Truncate, &target.path, || out.set_len(header.len))
-        .left(pending)?;
-    if created || header.force_mode {
+        .failure_leaves(pending)?;
+    if script.has(Step::Metadata) {
         // open(2) applied the umask; the recorded bits are what the user asked for.
         tracker
             .run(Step::Metadata, &target.path, || {
                 platform::set_mode(&out, header.mode)
             })
-            .left(pending)?;
+            .failure_leaves(pending)?;
     }
-    if sync != SyncLevel::None {
+    if script.has(Step::SyncTarget) {
         tracker
             .run(Step::SyncTarget, &target.path, || {
                 platform::sync_file(&out, sync)
             })
-            .left(pending)?;
+            .failure_leaves(pending)?;
     }
-    if verify {
+    if script.has(Step::Verify) {
         let matches = tracker
             .run(Step::Verify, &target.path, || {
                 let mut hasher = Sha256::new();
                 let len = hash_file(&out, &mut hasher)?;
                 Ok(len == header.len && hasher.finalize()[..] == header.sha256)
             })
-            .left(pending)?;
+            .failure_leaves(pending)?;
         if !matches {
             return Err(Error::VerifyMismatch {
                 path: target.path.clone(),
@@ -380,26 +395,26 @@ pub(crate) fn apply(
     }
     tracker
         .run(Step::CloseTarget, &target.path, || platform::close(out))
-        .left(pending)?;
-    if created && sync != SyncLevel::None {
+        .failure_leaves(pending)?;
+    if script.has(Step::SyncDirTarget) {
         // The new name must be durable before the journal that could recreate it goes away.
         tracker
             .run(Step::SyncDirTarget, &target.dir, || {
                 platform::sync_dir(&target.dir, sync)
             })
-            .left(pending)?;
+            .failure_leaves(pending)?;
     }
     tracker
         .run(Step::RemoveJournal, journal, || {
             std::fs::remove_file(journal)
         })
-        .left(Aftermath::Unconfirmed)?;
-    if sync != SyncLevel::None {
+        .failure_leaves(Aftermath::Unconfirmed)?;
+    if script.has(Step::SyncDirFinal) {
         tracker
             .run(Step::SyncDirFinal, &target.dir, || {
                 platform::sync_dir(&target.dir, sync)
             })
-            .left(Aftermath::Unconfirmed)?;
+            .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())
 }

@@ -83,9 +83,18 @@ pub fn protection(path: &Path) -> Option<Protection> {
     }
 }
 
-/// Resolve `given`: follow symlinks (when `follow`) to the final path, check it is a regular
-/// file or absent, and that its directory exists.
-pub(crate) fn resolve(given: &Path, follow: bool) -> Result<Target> {
+/// What a symlink at the target's path stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Symlinks {
+    /// The file it points to (through any chain of links): that file is the target.
+    Follow,
+    /// Itself: the link is the target, to be replaced by a regular file.
+    Replace,
+}
+
+/// Resolve `given` (following symlinks or not, as `symlinks` says) to the final path, and check
+/// it is a regular file or absent, and that its directory exists.
+pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     let mut path = given.to_path_buf();
     let mut hops = 0;
     loop {
@@ -98,7 +107,7 @@ pub(crate) fn resolve(given: &Path, follow: bool) -> Result<Target> {
         };
         let file_type = meta.file_type();
         if file_type.is_symlink() {
-            if !follow {
+            if symlinks == Symlinks::Replace {
                 let (dir, name) = split(&path)?;
                 return Ok(Target {
                     given: given.to_path_buf(),

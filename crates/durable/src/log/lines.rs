@@ -9,8 +9,8 @@ use std::io;
 use sha2::{Digest, Sha256};
 
 use super::format::Checksum;
+use super::item::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 use super::reader::{Reader, Window};
-use super::scan::{Defect, DefectKind, Extra, Item, OnDamage, Record};
 
 /// Bytes after the entry: a space and 64 hex digits (the newline not counted).
 pub const SUFFIX: u64 = 65;
@@ -98,7 +98,7 @@ impl<'f> LinesReader<'f> {
     /// (an entry may be far longer than the read window).
     fn matches(&mut self, start: u64, len: u64, stored: &[u8; 32]) -> io::Result<bool> {
         let mut hasher = Sha256::new();
-        if len <= super::scan::WINDOW as u64 {
+        if len <= super::reader::WINDOW as u64 {
             hasher.update(self.win.get(start, len as usize)?);
         } else {
             self.win.stream(start, len, &mut |piece| {
@@ -210,7 +210,7 @@ impl Reader for LinesReader<'_> {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        if record.len <= super::scan::WINDOW as u64 {
+        if record.len <= super::reader::WINDOW as u64 {
             return f(self.win.get(record.data, record.len as usize)?);
         }
         self.win.stream(record.data, record.len, f)
@@ -332,7 +332,7 @@ pub fn last_line_start(file: &File, size: u64) -> io::Result<u64> {
         size
     };
     while at > 0 {
-        let from = at.saturating_sub(super::scan::WINDOW as u64);
+        let from = at.saturating_sub(super::reader::WINDOW as u64);
         let chunk = win.get(from, (at - from) as usize)?;
         if let Some(i) = memchr::memrchr(b'\n', chunk) {
             return Ok(from + i as u64 + 1);

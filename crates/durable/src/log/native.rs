@@ -5,335 +5,79 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 
 use super::format::{
-    Algorithm, Checksum, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader, RECORD_HEADER_LEN,
-    RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError, decode_trailer_prefix,
+    Algorithm, Checksum, FILE_HEADER_LEN, FLAG_FIRST, FLAG_LAST, FLAGS_KNOWN, FileHeader,
+    RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError,
+    decode_trailer_prefix,
 };
+use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
+use super::reader::{Reader, WINDOW, grow};
+use crate::error::{Error, Result};
 use crate::platform;
-
-/// Bytes the scanner keeps in memory at once.
-pub const WINDOW: usize = 1 << 20;
 
 /// Bytes read at a time when walking back from the end of the file (the tail check, `dump
 /// --last`): enough for many small records per read, little for a few large ones.
 const BACK: usize = 16 << 10;
 
-/// A valid record, in any of the formats durable reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record {
-    /// Its position among the valid records read so far (0-based).
-    pub index: u64,
-    /// Offset of its framing (native: the record header; lines: the line; proglog: the length
-    /// field; aof: the segment) in the file.
-    pub offset: u64,
-    /// Payload length.
-    pub len: u64,
-    /// Offset of the payload.
-    pub data: u64,
-    /// Offset just past the record's framing: where the next record starts.
-    pub end: u64,
-    /// Its sequence number as stored (native); formats without one count from 0.
-    pub seq: u64,
-    /// Its stored checksum; `None` for formats that have none.
-    pub checksum: Option<Checksum>,
-    /// What only some formats have.
-    pub extra: Extra,
+/// A native log open for reading: its file, header and size when opened.
+pub struct NativeLog {
+    /// The file.
+    pub file: File,
+    /// Its header.
+    pub header: FileHeader,
+    /// Its size when opened.
+    pub size: u64,
 }
 
-/// Format-specific facts about a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Extra {
-    /// Nothing more (lines).
-    #[default]
-    None,
-    /// A native record: where it stands in its append (one write and one flush of `log
-    /// append`). A one-record append is both first and last.
-    Native {
-        /// The first record of its append.
-        starts_append: bool,
-        /// The last record of its append.
-        ends_append: bool,
-    },
-    /// A proglog store record read with its index: the index's entry for it, if there is one
-    /// (relative offset, position).
-    StoreEntry(Option<(u32, u64)>),
-    /// A proglog index entry read alone: (relative offset, position in the store).
-    IndexEntry(u32, u64),
-    /// An aof segment: the magic that ends it and where.
-    AofSegment {
-        /// The magic after the segment, if any.
-        ends_with: Option<AofMagic>,
-        /// Its offset.
-        magic_offset: Option<u64>,
-    },
-}
-
-/// The two magics of the Go aof package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AofMagic {
-    /// Written after each write.
-    Tail,
-    /// Marks the end of a chunk.
-    Checkpoint,
-}
-
-impl AofMagic {
-    /// The stable name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            AofMagic::Tail => "tail",
-            AofMagic::Checkpoint => "checkpoint",
-        }
-    }
-}
-
-impl Record {
-    /// Offset of the payload.
-    pub fn payload_offset(&self) -> u64 {
-        self.data
-    }
-
-    /// Whether the record starts an append. Formats without append marks commit each record on
-    /// its own, as far as a reader can tell.
-    pub fn starts_append(&self) -> bool {
-        match self.extra {
-            Extra::Native { starts_append, .. } => starts_append,
-            _ => true,
-        }
-    }
-
-    /// Whether the record ends an append (see [`Record::starts_append`]).
-    pub fn ends_append(&self) -> bool {
-        match self.extra {
-            Extra::Native { ends_append, .. } => ends_append,
-            _ => true,
-        }
-    }
-}
-
-/// What is wrong at a defect's offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefectKind {
-    /// A record header or record runs past the end of the file (an append cut short).
-    Truncated,
-    /// No record magic, or the record header's own checksum does not match.
-    BadHeader,
-    /// The header checks out but its length is over the maximum, or the trailer disagrees.
-    BadLength,
-    /// The payload does not match the record's checksum.
-    ChecksumMismatch,
-    /// A valid record whose sequence number is not the next one (records lost or duplicated).
-    Sequence {
-        /// The sequence number expected here.
-        expected: u64,
-        /// The one found.
-        found: u64,
-    },
-    /// Only zero bytes from here to the end of the file (preallocation, or a file grown by
-    /// truncate).
-    ZeroFill,
-    /// native: the append that started at the defect's `cut` never got its last record: the
-    /// file ends after some of its records (a crash during the append), or a new append starts.
-    UnfinishedAppend,
-    /// native: a valid record that continues an append although the one before it ended its
-    /// append (its first-of-append mark is missing).
-    BrokenAppend,
-    /// lines: the line's last field is not 64 lowercase hex digits.
-    NoChecksum,
-    /// proglog index: an entry that does not name record `i` at its position.
-    IndexMismatch {
-        /// The entry's number.
-        entry: u64,
-        /// The store position it should hold (`None`: the index alone, nothing to compare to).
-        expected: Option<u64>,
-        /// The position it holds.
-        found: u64,
-    },
-    /// proglog index: store records from here on have no index entry.
-    IndexMissing {
-        /// Records without an entry.
-        records: u64,
-    },
-    /// proglog index: non-zero entries for records the store does not have.
-    IndexBeyondStore,
-    /// aof: the last non-zero bytes are not a magic. `checkpoint` is where the last checkpoint
-    /// magic ends (the package's recovery lands there), `None` when the file has none at all
-    /// (the package calls it corrupted).
-    NoMagic {
-        /// End of the last checkpoint magic.
-        checkpoint: Option<u64>,
-    },
-}
-
-impl DefectKind {
-    /// The stable name used in reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DefectKind::Truncated => "truncated",
-            DefectKind::BadHeader => "bad-header",
-            DefectKind::BadLength => "bad-length",
-            DefectKind::ChecksumMismatch => "checksum-mismatch",
-            DefectKind::Sequence { .. } => "sequence",
-            DefectKind::ZeroFill => "zero-fill",
-            DefectKind::UnfinishedAppend => "unfinished-append",
-            DefectKind::BrokenAppend => "broken-append",
-            DefectKind::NoChecksum => "no-checksum",
-            DefectKind::IndexMismatch { .. } => "index-mismatch",
-            DefectKind::IndexMissing { .. } => "index-missing",
-            DefectKind::IndexBeyondStore => "index-beyond-store",
-            DefectKind::NoMagic { .. } => "no-magic",
-        }
-    }
-
-    /// Damage that is never a crash's torn tail, whatever follows it.
-    pub fn always_corrupt(&self) -> bool {
-        matches!(
-            self,
-            DefectKind::IndexMismatch { .. } | DefectKind::NoMagic { checkpoint: None }
+impl NativeLog {
+    /// A forward reader from the first record.
+    pub fn reader(&self, on_damage: OnDamage) -> NativeReader<'_> {
+        NativeReader::new(
+            &self.file,
+            self.header,
+            self.size,
+            FILE_HEADER_LEN,
+            0,
+            on_damage,
         )
     }
 }
 
-/// Why a defect is a torn tail (a write that never reached the disk: safe to cut) or corruption
-/// (damage to data that was acknowledged: a human decides). docs/FORMAT.md has the rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Evidence {
-    /// Torn: the file ends inside the damaged record or append.
-    EndOfFile,
-    /// Torn: only zero bytes from the damage to the end of the file.
-    ZeroFill,
-    /// Torn: all-zero bytes at this offset, where a record's framing or a whole 512-byte sector
-    /// lies in the damaged span: what a write that never reached the disk reads back as.
-    Zeros(u64),
-    /// Torn (formats without append marks): nothing valid follows the damage.
-    NothingAfter,
-    /// Corrupt: a later append starts at this offset, so the damaged one had been acknowledged
-    /// (an append starts only after the one before it was flushed).
-    LaterAppend(u64),
-    /// Corrupt: damage at this offset that a write which never reached the disk cannot leave:
-    /// no zeros where the damage is, and the file does not end inside it.
-    NotTorn(u64),
-    /// Corrupt (formats without append marks): a valid record follows at this offset.
-    ValidAfter(u64),
+/// Open `path` for reading as a native log: a regular file that starts with a valid header.
+pub fn open(path: &Path) -> Result<NativeLog> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: platform::kind_of(meta.file_type()),
+        });
+    }
+    let file = File::open(path).map_err(|source| Error::Inspect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (header, size) = read_header(&file, path)?;
+    Ok(NativeLog { file, header, size })
 }
 
-impl Evidence {
-    /// Whether this evidence makes the damage a torn tail.
-    pub fn is_torn(self) -> bool {
-        matches!(
-            self,
-            Evidence::EndOfFile | Evidence::ZeroFill | Evidence::Zeros(_) | Evidence::NothingAfter
-        )
-    }
-
-    /// The stable name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Evidence::EndOfFile => "file-ends-inside",
-            Evidence::ZeroFill => "zero-fill",
-            Evidence::Zeros(_) => "zeros",
-            Evidence::NothingAfter => "nothing-valid-after",
-            Evidence::LaterAppend(_) => "later-append",
-            Evidence::NotTorn(_) => "not-a-torn-write",
-            Evidence::ValidAfter(_) => "valid-record-after",
-        }
-    }
-
-    /// The offset the evidence points at, if any.
-    pub fn offset(self) -> Option<u64> {
-        match self {
-            Evidence::Zeros(o)
-            | Evidence::LaterAppend(o)
-            | Evidence::NotTorn(o)
-            | Evidence::ValidAfter(o) => Some(o),
-            _ => None,
-        }
-    }
-}
-
-/// A damaged region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Defect {
-    /// Where the damage starts.
-    pub offset: u64,
-    /// What is wrong there.
-    pub kind: DefectKind,
-    /// The next valid record after the damage, where a resyncing scan goes on; `None` when
-    /// nothing valid follows.
-    pub next_valid: Option<u64>,
-    /// The damage is in a proglog index read with its store (offsets are the index's).
-    pub in_index: bool,
-    /// Where the log's valid part ends because of this damage: the start of the append the
-    /// damage is in (native; an append is kept whole or not at all), else the damage itself.
-    /// `recover` cuts here.
-    pub cut: u64,
-    /// Why it is a torn tail or corruption.
-    pub evidence: Evidence,
-}
-
-impl Defect {
-    /// A defect in the main file of a format without append marks: a torn tail when nothing
-    /// valid follows it.
-    pub fn new(offset: u64, kind: DefectKind, next_valid: Option<u64>) -> Defect {
-        Defect {
-            offset,
-            kind,
-            next_valid,
-            in_index: false,
-            cut: offset,
-            evidence: next_valid.map_or(Evidence::NothingAfter, Evidence::ValidAfter),
-        }
-    }
-
-    /// A write that never reached the disk: safe to cut off (from [`Defect::cut`]).
-    pub fn is_torn_tail(&self) -> bool {
-        self.evidence.is_torn() && !self.kind.always_corrupt()
-    }
-
-    /// The same defect with every offset it names moved by `delta` (bytes read at offset 0
-    /// of a sidecar that held them at `delta` in their log).
-    pub fn moved_by(self, delta: u64) -> Defect {
-        let evidence = match self.evidence {
-            Evidence::Zeros(o) => Evidence::Zeros(o + delta),
-            Evidence::LaterAppend(o) => Evidence::LaterAppend(o + delta),
-            Evidence::NotTorn(o) => Evidence::NotTorn(o + delta),
-            Evidence::ValidAfter(o) => Evidence::ValidAfter(o + delta),
-            other => other,
-        };
-        Defect {
-            offset: self.offset + delta,
-            next_valid: self.next_valid.map(|n| n + delta),
-            cut: self.cut + delta,
-            evidence,
-            ..self
-        }
-    }
-}
-
-/// One step of a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Item {
-    /// A valid record.
-    Record(Record),
-    /// A damaged region. After a torn tail the scan ends; after corruption it goes on at
-    /// `next_valid` when resyncing, or ends otherwise.
-    Defect(Defect),
-    /// The end of the file, right after a valid record (or the header).
-    End,
-}
-
-/// How a scan deals with damage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDamage {
-    /// Report the first defect (classified) and end.
-    Stop,
-    /// Report each defect and continue with the next valid record.
-    Resync,
+fn read_header(file: &File, path: &Path) -> Result<(FileHeader, u64)> {
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Inspect {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok((super::reader::native_header(file, path, size)?, size))
 }
 
 /// Forward reader over an open log file.
-pub struct Scanner<'f> {
+pub struct NativeReader<'f> {
     file: &'f File,
     header: FileHeader,
     size: u64,
@@ -379,7 +123,7 @@ struct Judged {
     evidence: Evidence,
 }
 
-impl<'f> Scanner<'f> {
+impl<'f> NativeReader<'f> {
     /// Scan `file` (whose header is `header`) from `offset` (a record boundary), expecting
     /// sequence number `next_seq` there.
     pub fn new(
@@ -389,8 +133,8 @@ impl<'f> Scanner<'f> {
         offset: u64,
         next_seq: u64,
         on_damage: OnDamage,
-    ) -> Scanner<'f> {
-        Scanner {
+    ) -> NativeReader<'f> {
+        NativeReader {
             file,
             header,
             size,
@@ -561,7 +305,7 @@ impl<'f> Scanner<'f> {
     }
 
     /// The payload of the record just returned, if it fits the window (records up to 1 MiB do).
-    /// Larger payloads are read with [`Scanner::read_payload`].
+    /// Larger payloads are read with [`NativeReader::read_payload`].
     pub fn payload(&self, record: &Record) -> Option<&[u8]> {
         let (start, len) = self.last_payload?;
         let at = usize::try_from(record.payload_offset().checked_sub(self.win_start)?).ok()?;
@@ -748,7 +492,7 @@ impl<'f> Scanner<'f> {
         Ok(evidence)
     }
 
-    /// Read on from damage at `offset` for the verdict of [`Scanner::judge`]. Returns the
+    /// Read on from damage at `offset` for the verdict of [`NativeReader::judge`]. Returns the
     /// evidence, the end of the stretch it holds for, and the highest expected sequence number
     /// it holds for.
     fn look_ahead(
@@ -971,7 +715,7 @@ impl<'f> Scanner<'f> {
         }
     }
 
-    /// The hot path of [`Scanner::try_record`] for CRC-32 logs and records that fit the window:
+    /// The hot path of [`NativeReader::try_record`] for CRC-32 logs and records that fit the window:
     /// the header CRC and the record checksum share their prefix (salt, then header bytes), so
     /// one CRC state serves both, and the rest of the record is hashed in one contiguous piece.
     /// `None` when the record is larger than the window (the general path streams it).
@@ -1109,7 +853,7 @@ impl<'f> Scanner<'f> {
 
     /// The bytes from `offset` on that the window holds (reading a new window if fewer than
     /// `min` are there, or the end of the file): their start in `buf` and their count. Unlike
-    /// [`Scanner::window`], it does not re-read what the window already holds.
+    /// [`NativeReader::window`], it does not re-read what the window already holds.
     fn ahead(&mut self, offset: u64, min: u64) -> io::Result<(usize, usize)> {
         let win_end = self.win_start + self.win_len as u64;
         if offset >= self.win_start && offset < win_end {
@@ -1176,14 +920,6 @@ impl<'f> Scanner<'f> {
     }
 }
 
-/// Make `buf` hold at least `want` bytes (at most [`WINDOW`]): a reader of a small file never
-/// allocates (and zeroes) a whole window.
-pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
-    if buf.len() < want {
-        buf.resize(want.max(64 << 10).min(WINDOW.max(want)), 0);
-    }
-}
-
 fn native_record(
     index: u64,
     offset: u64,
@@ -1228,5 +964,33 @@ pub(crate) fn check(
         Ok(computed)
     } else {
         Err(DefectKind::ChecksumMismatch)
+    }
+}
+
+impl Reader for NativeReader<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        NativeReader::next_item(self)
+    }
+    fn payload(&self, record: &Record) -> Option<&[u8]> {
+        NativeReader::payload(self, record)
+    }
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        NativeReader::read_payload(self, record, f)
+    }
+    fn position(&self) -> u64 {
+        NativeReader::position(self)
+    }
+    fn refresh(&mut self) -> io::Result<bool> {
+        NativeReader::refresh(self)
+    }
+    fn io_stats(&self) -> (u64, u64) {
+        NativeReader::io_stats(self)
+    }
+    fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
+        NativeReader::last_records(self, n)
     }
 }

@@ -1,0 +1,175 @@
+//! Library errors as the command line reports them: the exit status of each error, in one
+//! function, and the sentence, which adds to the library's message the options and commands
+//! that help (the library names none).
+
+use durable::Aftermath;
+use durable::Error;
+use durable::log::UNKNOWN_FORMAT;
+use durable::quote::shell_word;
+
+use crate::exit::Exit;
+
+/// Which kind of command met an error: an interrupted save that recover could not finish is
+/// still pending in its journal, which for `save` means "written, not confirmed" (4: the next
+/// save completes it) but for `recover` means "not done" (2: nothing it was asked to finish was
+/// finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `save`, `log append|verify|dump`.
+    Write,
+    /// `recover`, `log salvage|restore`.
+    Repair,
+}
+
+/// The exit status for a library error.
+pub(crate) fn exit_for(error: &Error, op: Op) -> Exit {
+    match error {
+        Error::TornTail { corrupt: false, .. } => Exit::TornTail,
+        Error::TornTail { corrupt: true, .. } => Exit::Corruption,
+        // It starts like a log but its header is cut short or damaged: a damaged log.
+        Error::NotALog {
+            damaged_header: true,
+            ..
+        } => Exit::Corruption,
+        _ => match error.aftermath() {
+            Aftermath::Unconfirmed => Exit::Unconfirmed,
+            Aftermath::Pending if op == Op::Write => Exit::Unconfirmed,
+            Aftermath::Pending
+            | Aftermath::Unchanged
+            | Aftermath::Damaged
+            | Aftermath::EarlierPending => Exit::Error,
+        },
+    }
+}
+
+/// The library's message with the command-line way forward, where there is one.
+pub(crate) fn sentence(error: &Error) -> String {
+    match hint(error) {
+        Some(hint) => format!("{error}{hint}"),
+        None => error.to_string(),
+    }
+}
+
+/// What to add to the library's message: the option or command that gets past the error.
+fn hint(error: &Error) -> Option<String> {
+    Some(match error {
+        Error::Exists { .. } => " (--no-clobber)".into(),
+        Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
+        Error::SymlinkInPlace { .. } => " (--no-follow with --strategy atomic)".into(),
+        Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
+        Error::DirNotWritable {
+            file_writable: true,
+            ..
+        } => {
+            ": --strategy in-place writes it where it is (keeping its inode, but not crash-atomic)".into()
+        }
+        Error::TargetLocked { .. } => " and --no-wait was given".into(),
+        Error::Locked { .. } => " (--no-wait)".into(),
+        Error::ChecksumConflict { .. } => " (--checksum)".into(),
+        Error::LinesChecksum { .. } => " (--checksum does not apply)".into(),
+        Error::FormatConflict { .. } => " (--log-format)".into(),
+        Error::NotALog { why, format: None, .. } if *why == UNKNOWN_FORMAT => {
+            "; name one with --log-format".into()
+        }
+        Error::TornTail {
+            path,
+            corrupt: true,
+            ..
+        } => format!(" (`durable log verify {}`)", shell_word(path)),
+        Error::TornTail { path, .. } => format!("; run `durable recover {}` first", shell_word(path)),
+        Error::AppendInterrupted {
+            path, aftermath, ..
+        } if *aftermath != Aftermath::Unchanged => {
+            format!(" (`durable recover {}`)", shell_word(path))
+        }
+        Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
+        Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
+        Error::IsSidecar { path, .. } => format!(
+            "; `durable log dump {}` shows them and `durable log restore {}` puts them back",
+            shell_word(path),
+            shell_word(path)
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn torn(corrupt: bool) -> Error {
+        Error::TornTail {
+            path: PathBuf::from("-a b.log"),
+            offset: 7,
+            corrupt,
+        }
+    }
+
+    #[test]
+    fn each_kind_of_error_has_its_exit_status() {
+        assert_eq!(exit_for(&torn(false), Op::Write), Exit::TornTail);
+        assert_eq!(exit_for(&torn(true), Op::Write), Exit::Corruption);
+        let not_a_log = |damaged_header| Error::NotALog {
+            path: PathBuf::from("x"),
+            why: "it is empty",
+            damaged_header,
+            format: None,
+        };
+        assert_eq!(exit_for(&not_a_log(true), Op::Write), Exit::Corruption);
+        assert_eq!(exit_for(&not_a_log(false), Op::Write), Exit::Error);
+        let step = |aftermath| Error::Step {
+            step: durable::Step::SyncDir,
+            path: PathBuf::from("x"),
+            aftermath,
+            source: std::io::Error::from_raw_os_error(5),
+        };
+        assert_eq!(
+            exit_for(&step(Aftermath::Unchanged), Op::Write),
+            Exit::Error
+        );
+        assert_eq!(exit_for(&step(Aftermath::Damaged), Op::Write), Exit::Error);
+        assert_eq!(
+            exit_for(&step(Aftermath::EarlierPending), Op::Write),
+            Exit::Error
+        );
+        assert_eq!(
+            exit_for(&step(Aftermath::Unconfirmed), Op::Write),
+            Exit::Unconfirmed
+        );
+        assert_eq!(
+            exit_for(&step(Aftermath::Pending), Op::Write),
+            Exit::Unconfirmed
+        );
+        assert_eq!(exit_for(&step(Aftermath::Pending), Op::Repair), Exit::Error);
+        assert_eq!(
+            exit_for(&step(Aftermath::Unconfirmed), Op::Repair),
+            Exit::Unconfirmed
+        );
+        assert_eq!(exit_for(&torn(true), Op::Repair), Exit::Corruption);
+        assert_eq!(
+            exit_for(
+                &Error::Locked {
+                    path: PathBuf::from("x")
+                },
+                Op::Write
+            ),
+            Exit::Error
+        );
+    }
+
+    #[test]
+    fn hints_name_commands_that_work_when_pasted() {
+        // A name starting with '-' would be read as an option, and a space splits words.
+        assert!(sentence(&torn(false)).ends_with("; run `durable recover './-a b.log'` first"));
+        assert!(sentence(&torn(true)).ends_with(" (`durable log verify './-a b.log'`)"));
+        let unknown = Error::NotALog {
+            path: PathBuf::from("x"),
+            why: UNKNOWN_FORMAT,
+            damaged_header: false,
+            format: None,
+        };
+        assert!(sentence(&unknown).ends_with("; name one with --log-format"));
+    }
+}
