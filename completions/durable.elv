@@ -81,6 +81,7 @@ set edit:completion:arg-completer[durable] = {|@words|
         &'durable;log;verify'= {
             cand --log-format 'Read the files as this format instead of detecting it'
             cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
+            cand --threads 'Check with at most N threads (default: one per CPU core). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end'
             cand --json 'One JSON object per file, one per line (docs/JSON.md)'
             cand -q 'Print nothing; the exit status says it all'
             cand --quiet 'Print nothing; the exit status says it all'

@@ -83,6 +83,7 @@ lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
 aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l threads -d 'Check with at most N threads (default: one per CPU core). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l json -d 'One JSON object per file, one per line (docs/JSON.md)'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing; the exit status says it all'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'

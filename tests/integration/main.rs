@@ -23,3 +23,4 @@ mod storm;
 mod strace;
 mod strace_parse;
 mod streams;
+mod verify_parallel;

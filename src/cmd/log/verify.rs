@@ -1,7 +1,10 @@
 //! `durable log verify`: check logs (files, directories, standard input) and report each one.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::anyhow;
 use durable::Error;
@@ -30,6 +33,87 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         }
         return Err(usage(why));
     }
+    let threads = threads(&args);
+    let jobs = jobs(&args);
+    // Logs large enough to be cut into pieces are checked one at a time with every thread;
+    // the runs of smaller ones between them, several at a time, one thread each. Reports come
+    // out in the order of the list either way.
+    let big = |job: &Job| match job {
+        Job::Check { size, .. } => log::pieces(*size, threads) > 1,
+        Job::Unreadable { .. } => false,
+    };
+    let mut rest = jobs.as_slice();
+    while let Some(first) = rest.first() {
+        let run = if big(first) {
+            1
+        } else {
+            rest.iter().position(big).unwrap_or(rest.len())
+        };
+        let (batch, after) = rest.split_at(run);
+        rest = after;
+        let workers = threads.min(batch.len());
+        if workers <= 1 {
+            for job in batch {
+                let mut report = Report::default();
+                let exit = job.run(&args, threads, true, &mut report)?;
+                report.print(&mut out)?;
+                worst = worst.worst(exit);
+            }
+        } else {
+            worst = worst.worst(run_batch(batch, workers, &args, &mut out)?);
+        }
+    }
+    out.flush()?;
+    Ok(worst)
+}
+
+/// The threads `log verify` may use: `--threads`, else one per core.
+fn threads(args: &VerifyArgs) -> usize {
+    args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    )
+}
+
+/// One entry of the list `log verify` works through, in report order.
+enum Job {
+    /// A file to check (`explicit`: named by the user, not found in a directory); `size` as
+    /// listed, to plan the threads.
+    Check {
+        path: PathBuf,
+        explicit: bool,
+        size: u64,
+    },
+    /// A directory entry that could not be read.
+    Unreadable { at: PathBuf, error: String },
+}
+
+impl Job {
+    /// Check it into `report`, with `threads` threads for the file.
+    fn run(
+        &self,
+        args: &VerifyArgs,
+        threads: usize,
+        progress: bool,
+        report: &mut Report,
+    ) -> Result<Exit, Failure> {
+        match self {
+            Job::Check { path, explicit, .. } => {
+                verify_one(path, *explicit, args, threads, progress, report)
+            }
+            Job::Unreadable { at, error } => {
+                report_error(args, report, at, &anyhow!("{error}"))?;
+                Ok(Exit::Error)
+            }
+        }
+    }
+}
+
+/// The files the arguments name, in the order they are reported: each path given, and the
+/// files of each directory by name.
+fn jobs(args: &VerifyArgs) -> Vec<Job> {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut jobs = Vec::new();
     for path in &args.paths {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         if !is_dir {
@@ -42,7 +126,11 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
             {
                 continue;
             }
-            worst = worst.worst(verify_one(path, true, &args, &mut out)?);
+            jobs.push(Job::Check {
+                path: path.clone(),
+                explicit: true,
+                size: size(path),
+            });
             continue;
         }
         for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
@@ -52,25 +140,111 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
                     if log::reader::is_paired_index(entry.path()) {
                         continue;
                     }
-                    worst = worst.worst(verify_one(entry.path(), false, &args, &mut out)?);
+                    jobs.push(Job::Check {
+                        path: entry.path().to_path_buf(),
+                        explicit: false,
+                        size: entry.metadata().map_or(0, |m| m.len()),
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let at = e.path().unwrap_or(path).to_path_buf();
-                    let error = anyhow!(
+                    let error = format!(
                         "could not read {}: {}",
                         quoted(&at),
                         e.io_error()
                             .map_or_else(|| e.to_string(), |io| io.to_string())
                     );
-                    report_error(&args, &mut out, &at, &error)?;
-                    worst = worst.worst(Exit::Error);
+                    jobs.push(Job::Unreadable { at, error });
                 }
             }
         }
     }
-    out.flush()?;
-    Ok(worst)
+    jobs
+}
+
+/// Check `batch` with `workers` threads (one per file), printing each report in list order as
+/// soon as those before it are printed.
+fn run_batch(
+    batch: &[Job],
+    workers: usize,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (done_tx, done) = mpsc::channel::<(usize, Report, Result<Exit, Failure>)>();
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = batch.get(i) else { break };
+                    let mut report = Report::default();
+                    let result = job.run(args, 1, false, &mut report);
+                    if done_tx.send((i, report, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut worst = Exit::Success;
+        let mut ready: BTreeMap<usize, (Report, Result<Exit, Failure>)> = BTreeMap::new();
+        let mut printed = 0;
+        for (i, report, result) in done {
+            ready.insert(i, (report, result));
+            while let Some((report, result)) = ready.remove(&printed) {
+                printed += 1;
+                let failed = match result {
+                    Ok(exit) => {
+                        worst = worst.worst(exit);
+                        None
+                    }
+                    Err(failure) => Some(failure),
+                };
+                report.print(out)?;
+                if let Some(failure) = failed {
+                    // The workers stop at their next file.
+                    next.store(batch.len(), Ordering::Relaxed);
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(worst)
+    })
+}
+
+/// What checking one file prints, kept until its turn: its standard output, and the messages
+/// for standard error (printed after it).
+#[derive(Default)]
+pub(super) struct Report {
+    out: String,
+    err: String,
+}
+
+impl Report {
+    fn line(&mut self, s: &str) -> Result<(), Failure> {
+        self.out.push_str(s);
+        self.out.push('\n');
+        Ok(())
+    }
+
+    fn text(&mut self, s: &str) -> Result<(), Failure> {
+        self.out.push_str(s);
+        Ok(())
+    }
+
+    fn print(self, out: &mut Output) -> Result<(), Failure> {
+        out.text(&self.out)?;
+        if !self.err.is_empty() {
+            // Errors go to stderr in every mode, -q included: they are not the data.
+            out.flush()?;
+            eprint!("{}", self.err);
+        }
+        Ok(())
+    }
 }
 
 /// Verify one file; inside a directory (`explicit` false) a file that is not a log is skipped.
@@ -78,9 +252,11 @@ pub(super) fn verify_one(
     path: &Path,
     explicit: bool,
     args: &VerifyArgs,
-    out: &mut Output,
+    threads: usize,
+    progress: bool,
+    out: &mut Report,
 ) -> Result<Exit, Failure> {
-    let show_progress = !args.quiet && io::stderr().is_terminal();
+    let show_progress = progress && !args.quiet && io::stderr().is_terminal();
     let mut shown_progress = false;
     let opts = OpenOptions {
         format: args.log_format.map(Into::into),
@@ -89,7 +265,7 @@ pub(super) fn verify_one(
         index_alone: false,
         force: false,
     };
-    let result = log::verify(path, &opts, |done: u64, total: u64| {
+    let result = log::verify_with_threads(path, &opts, threads, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {
             eprint!(
                 "\rverifying {}: {}%",
@@ -194,7 +370,7 @@ pub(super) fn verify_one(
 
 pub(super) fn report_error(
     args: &VerifyArgs,
-    out: &mut Output,
+    out: &mut Report,
     path: &Path,
     error: &anyhow::Error,
 ) -> Result<(), Failure> {
@@ -202,8 +378,6 @@ pub(super) fn report_error(
         let line = ErrorLine::status(Some(path), format!("{error:#}"), Exit::Error);
         out.line(&json::line(&line)?)?;
     }
-    // Errors go to stderr in every mode, -q included: they are not the data.
-    out.flush()?;
-    eprintln!("durable: {error:#}");
+    out.err.push_str(&format!("durable: {error:#}\n"));
     Ok(())
 }

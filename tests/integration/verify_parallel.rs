@@ -1,0 +1,249 @@
+//! `log verify` with several threads says exactly what it says with one: for random native logs
+//! (appends of one or many records, payloads that hold copies of whole records, both checksums)
+//! damaged in every way the other log tests damage them (cuts, changed bytes, zeroed sectors,
+//! zeros to the end, a record written twice, a record missing, records out of order, garbage
+//! inserted), the text and JSON reports and the exit code are byte for byte those of
+//! `--threads 1`.
+//!
+//! The parallel verification cuts only large logs (64 MiB) into pieces; test builds honour
+//! `DURABLE_TEST_PIECE_BYTES`, which makes it cut these small logs into pieces of that size.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+use crate::common::Env;
+use crate::log::{HEADER_LEN, layout, pseudo_random, run, s};
+
+/// How to build one log: per append, its payloads' lengths and whether a payload is a copy of
+/// earlier records; the checksum.
+#[derive(Debug, Clone)]
+struct Spec {
+    appends: Vec<Vec<(usize, bool)>>,
+    sha256: bool,
+    seed: u64,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let payload = prop_oneof![
+        6 => (0usize..200).prop_map(|n| (n, false)),
+        1 => (200usize..3000).prop_map(|n| (n, false)),
+        1 => Just((0, true)),
+    ];
+    (
+        prop::collection::vec(prop::collection::vec(payload, 1..12), 1..12),
+        prop::bool::weighted(0.2),
+        any::<u64>(),
+    )
+        .prop_map(|(appends, sha256, seed)| Spec {
+            appends,
+            sha256,
+            seed,
+        })
+}
+
+/// Build the log of `spec` at `path`; its bytes.
+fn build(env: &Env, path: &std::path::Path, spec: &Spec) -> Vec<u8> {
+    let checksum = if spec.sha256 { "sha256" } else { "crc32" };
+    let mut seed = spec.seed;
+    for (a, payloads) in spec.appends.iter().enumerate() {
+        let mut args: Vec<String> = ["log", "append", "--sync", "none", "--checksum", checksum]
+            .map(String::from)
+            .to_vec();
+        args.push(s(path).to_string());
+        for (i, (len, copy)) in payloads.iter().enumerate() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let bytes = match std::fs::read(path) {
+                // A payload that holds whole records of the log so far (the reader must not
+                // take them for the log's own when it looks for where a piece starts).
+                Ok(log) if *copy && log.len() > HEADER_LEN => {
+                    let records = layout(&log);
+                    let from = records[seed as usize % records.len()].0;
+                    let to = records[(seed >> 20) as usize % records.len()].1.max(from);
+                    log[from..to.min(from + 5000)].to_vec()
+                }
+                _ => pseudo_random(*len, seed),
+            };
+            let file = env.write(&format!("payloads/{a}-{i}"), &bytes);
+            args.push("--file".into());
+            args.push(s(&file).to_string());
+        }
+        let r = run(env, &args, b"");
+        assert_eq!(r.code, 0, "append: {}", r.stderr);
+    }
+    std::fs::read(path).expect("read log")
+}
+
+/// Damaged copies of `bytes`: every kind, at places chosen by `seed`.
+fn damaged(bytes: &[u8], seed: u64) -> Vec<(String, Vec<u8>)> {
+    let records = layout(bytes);
+    let n = bytes.len();
+    let body = n - HEADER_LEN;
+    let mut x = seed | 1;
+    let mut next = |m: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % m.max(1) as u64) as usize
+    };
+    let mut out = vec![("clean".to_string(), bytes.to_vec())];
+    for i in 0..3 {
+        let at = HEADER_LEN + next(body);
+        out.push((format!("cut{i}-{at}"), bytes[..at].to_vec()));
+        let mut b = bytes.to_vec();
+        let at = HEADER_LEN + next(body);
+        b[at] ^= 1 << next(8);
+        out.push((format!("bit{i}-{at}"), b));
+        let mut b = bytes.to_vec();
+        let sector = (HEADER_LEN + next(body)) / 512 * 512;
+        let end = (sector + 512).min(n);
+        b[sector.max(HEADER_LEN)..end].fill(0);
+        out.push((format!("sector{i}-{sector}"), b));
+    }
+    let mut b = bytes.to_vec();
+    let at = HEADER_LEN + next(body);
+    b[at..].fill(0);
+    out.push((format!("zeros-to-end-{at}"), b));
+    let (from, to) = records[next(records.len())];
+    let mut b = bytes[..to].to_vec();
+    b.extend_from_slice(&bytes[from..]);
+    out.push((format!("twice-{from}"), b));
+    let mut b = bytes[..from].to_vec();
+    b.extend_from_slice(&bytes[to..]);
+    out.push((format!("missing-{from}"), b));
+    if records.len() > 2 {
+        let k = next(records.len() - 1);
+        let (a, b_) = (records[k], records[k + 1]);
+        let mut b = bytes[..a.0].to_vec();
+        b.extend_from_slice(&bytes[b_.0..b_.1]);
+        b.extend_from_slice(&bytes[a.0..a.1]);
+        b.extend_from_slice(&bytes[b_.1..]);
+        out.push((format!("swapped-{}", a.0), b));
+    }
+    let at = HEADER_LEN + next(body);
+    let mut b = bytes[..at].to_vec();
+    b.extend_from_slice(&pseudo_random(1 + next(3000), seed));
+    b.extend_from_slice(&bytes[at..]);
+    out.push((format!("garbage-{at}"), b));
+    out
+}
+
+fn check(spec: &Spec, pieces: u64, threads: u8) -> Result<(), TestCaseError> {
+    let env = Env::new();
+    let path = env.path("orig.log");
+    let bytes = build(&env, &path, spec);
+    let mut names = Vec::new();
+    for (name, b) in damaged(&bytes, spec.seed) {
+        env.write(&format!("cases/{name}"), &b);
+        names.push(format!("cases/{name}"));
+    }
+    for json in [true, false] {
+        let verify = |threads: String, pieces: Option<u64>| {
+            let mut cmd = env.durable();
+            cmd.args(["log", "verify", "--threads", &threads]);
+            if json {
+                cmd.arg("--json");
+            }
+            cmd.args(&names);
+            if let Some(p) = pieces {
+                cmd.env("DURABLE_TEST_PIECE_BYTES", p.to_string());
+            }
+            cmd.output().expect("run durable")
+        };
+        let one = verify("1".into(), None);
+        let many = verify(threads.to_string(), Some(pieces));
+        prop_assert_eq!(one.status.code(), many.status.code());
+        prop_assert_eq!(
+            String::from_utf8_lossy(&one.stdout),
+            String::from_utf8_lossy(&many.stdout),
+            "pieces of {} bytes, {} threads",
+            pieces,
+            threads
+        );
+        prop_assert_eq!(
+            String::from_utf8_lossy(&one.stderr),
+            String::from_utf8_lossy(&many.stderr)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 24,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    })]
+
+    #[test]
+    fn parallel_verify_is_the_sequential_verify(
+        spec in spec(),
+        pieces in prop_oneof![1u64..200, 200u64..5000],
+        threads in 2u8..9,
+    ) {
+        check(&spec, pieces, threads)?;
+    }
+}
+
+/// `log verify DIR` checks several files at a time and reports them in the same order, with
+/// the same text, as one thread does: clean, torn and corrupt logs, files that are not logs,
+/// a damaged header, in nested directories, given alongside single files.
+#[test]
+fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
+    let env = Env::new();
+    let spec = Spec {
+        appends: vec![vec![(10, false), (300, false)], vec![(5, false)], vec![(70, false); 4]],
+        sha256: false,
+        seed: 7,
+    };
+    let bytes = build(&env, &env.path("orig.log"), &spec);
+    let mut names = Vec::new();
+    for (i, (name, b)) in damaged(&bytes, 11).into_iter().enumerate() {
+        let dir = ["logs", "logs/a", "logs/a/b", "logs/c"][i % 4];
+        names.push(env.write(&format!("{dir}/{name}"), &b));
+    }
+    env.write("logs/a/notes.txt", b"not a log\n");
+    env.write("logs/c/empty", b"");
+    let mut header = bytes[..HEADER_LEN].to_vec();
+    header[20] ^= 1;
+    env.write("logs/a/bad-header.log", &header);
+    let single = s(&names[0]).to_string();
+    for json in [false, true] {
+        let verify = |threads: &str| {
+            let mut cmd = env.durable();
+            cmd.args(["log", "verify", "--threads", threads]);
+            if json {
+                cmd.arg("--json");
+            }
+            cmd.args(["logs", &single, "logs/a"]);
+            cmd.output().expect("run durable")
+        };
+        let one = verify("1");
+        assert!(
+            String::from_utf8_lossy(&one.stdout).lines().count() >= names.len() + 3,
+            "{}",
+            String::from_utf8_lossy(&one.stdout)
+        );
+        for threads in ["2", "3", "16"] {
+            let many = verify(threads);
+            assert_eq!(one.status.code(), many.status.code());
+            assert_eq!(
+                String::from_utf8_lossy(&one.stdout),
+                String::from_utf8_lossy(&many.stdout),
+                "--threads {threads}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&one.stderr),
+                String::from_utf8_lossy(&many.stderr)
+            );
+        }
+    }
+}
+
+/// `--threads 0` would do nothing: refused.
+#[test]
+fn zero_threads_is_a_usage_error() {
+    let env = Env::new();
+    let r = run(&env, &["log", "verify", "--threads", "0", "x.log"], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--threads"), "{}", r.stderr);
+}
