@@ -272,6 +272,8 @@ pub(crate) struct Tally {
     pub(crate) bytes_after_damage: u64,
     /// Where the last valid record ends.
     pub(crate) last_end: u64,
+    /// Bytes of all valid records.
+    pub(crate) record_bytes: u64,
 }
 
 impl Tally {
@@ -285,6 +287,7 @@ impl Tally {
                 }
                 self.records += 1;
                 self.last_end = record.end;
+                self.record_bytes += record.end - record.offset;
                 if damaged {
                     self.after_damage += 1;
                     self.bytes_after_damage += record.end - record.offset;
@@ -317,10 +320,30 @@ impl Tally {
         true
     }
 
-    /// This tally of the items that follow those of `before` (which found no damage): their
-    /// records counted after its records.
+    /// This tally of the items that follow those of `before`: their records counted after its
+    /// records, after its damage if it found any.
     pub(crate) fn then(mut self, before: &Tally) -> Tally {
-        debug_assert!(before.first_damage.is_none() && before.defect_count == 0);
+        if before.first_damage.is_some() {
+            let mut t = before.clone();
+            t.records += self.records;
+            t.after_damage += self.records;
+            t.bytes_after_damage += self.record_bytes;
+            t.record_bytes += self.record_bytes;
+            if self.records > 0 {
+                t.last_end = self.last_end;
+            }
+            let room = MAX_DEFECTS_KEPT.saturating_sub(t.defects.len());
+            t.defects.extend(self.defects.into_iter().take(room));
+            t.defect_count += self.defect_count;
+            let worst = |a: Option<Status>, b: Option<Status>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.worst(b)),
+                (a, b) => a.or(b),
+            };
+            t.main_status = worst(t.main_status, self.main_status);
+            t.index_status = worst(t.index_status, self.index_status);
+            return t;
+        }
+        self.record_bytes += before.record_bytes;
         self.last_first = self
             .last_first
             .map(|(offset, n)| (offset, before.records + n))

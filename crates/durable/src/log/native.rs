@@ -203,6 +203,25 @@ impl<'f> NativeReader<'f> {
         self.in_append
     }
 
+    /// Whether a reader freshly [resumed](NativeReader::resume) at the current position would
+    /// go on exactly as this one, provided no damage before [`NativeReader::verdict_until`]
+    /// follows and the append start it finds is [`NativeReader::open_append`]: nothing is
+    /// pending from damage just read.
+    pub(crate) fn settled(&self) -> bool {
+        !self.done && self.accept_at.is_none()
+    }
+
+    /// Where the verdict kept from the last damage stops applying: later damage before it may
+    /// be judged by that verdict instead of a look of its own.
+    pub(crate) fn verdict_until(&self) -> u64 {
+        self.judged.map_or(0, |j| j.until)
+    }
+
+    /// The start of the append being read, if one is open.
+    pub(crate) fn open_append(&self) -> Option<u64> {
+        (self.in_append && !self.append_start_unknown).then_some(self.append_start)
+    }
+
     /// For a resumed reader: the start of the append it started in, if it had to find it from
     /// the trailers (the caller checks it against the scan before it).
     pub(crate) fn append_start_found(&self) -> Option<u64> {

@@ -12,7 +12,7 @@
 //! after it stop), and any other disagreement makes the caller verify with one thread from the
 //! start.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -43,16 +43,25 @@ pub fn pieces(size: u64, threads: usize) -> usize {
 /// The first record of a piece: its offset and header.
 type Start = Option<(u64, RecordHeader)>;
 
+/// What a piece tells the one before it, once known: where its first damage is, or that it
+/// has none, or that it failed.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Clean,
+    DamageAt(u64),
+    Failed,
+}
+
 /// How a piece's scan ended.
 enum End {
-    /// At the next piece's first record, which follows on from this piece's last.
-    Seam(u64),
-    /// At the end of the file (the last piece, or one that read on past damage or past a seam
-    /// that did not meet).
+    /// At the next piece's first record, in exactly the state a resumed reader starts in:
+    /// after no damage, or after damage whose verdict the next piece's own damage does not
+    /// fall under (then with the start of the append open there, if any).
+    Seam(u64, Option<u64>),
+    /// At the end of the file (the last piece, or one that read on past a seam it could not
+    /// hand over at).
     Eof,
-    /// Stopped: a piece before this one reads on to the end.
-    Abandoned,
-    /// A read failed.
+    /// A read failed, or the thread did.
     Failed,
 }
 
@@ -64,12 +73,23 @@ struct Piece {
     append_start_found: Option<u64>,
 }
 
-/// State the pieces share.
-struct Shared {
-    /// The lowest piece that reads on to the end of the file; the pieces after it stop.
-    to_end: AtomicUsize,
-    /// Bytes read by all pieces, for progress.
-    done: AtomicU64,
+impl Piece {
+    fn failed(start: u64) -> Piece {
+        Piece {
+            start,
+            tally: Tally::default(),
+            end: End::Failed,
+            append_start_found: None,
+        }
+    }
+}
+
+/// The channels between a piece and the one after it.
+struct Next {
+    /// Where the next piece starts (`None`: no valid record from its offset on).
+    start: mpsc::Receiver<Start>,
+    /// Where its first damage is.
+    outcome: mpsc::Receiver<Outcome>,
 }
 
 /// Verify the native log `input` (header `header`) in `n` pieces, one thread each. `None`:
@@ -82,55 +102,47 @@ pub(crate) fn verify(
 ) -> Option<Verification> {
     let size = input.main.size;
     let file = &input.main.file;
-    let shared = Shared {
-        to_end: AtomicUsize::new(usize::MAX),
-        done: AtomicU64::new(0),
-    };
+    let done = AtomicU64::new(0);
     let cut = |k: usize| FILE_HEADER_LEN + (size - FILE_HEADER_LEN) / n as u64 * k as u64;
     let pieces: Vec<Piece> = std::thread::scope(|scope| {
         let (finished_tx, finished) = mpsc::channel::<()>();
         let mut handles = Vec::with_capacity(n);
-        // Each piece tells the one before it where it starts.
-        let mut next_start: Option<mpsc::Receiver<Start>> = None;
+        // Each piece tells the one before it where it starts and where its damage is.
+        let mut next: Option<Next> = None;
         for k in (0..n).rev() {
-            let (tell_tx, tell_rx) = mpsc::sync_channel::<Start>(1);
-            let until = next_start.take();
-            next_start = Some(tell_rx);
+            let (start_tx, start_rx) = mpsc::sync_channel::<Start>(1);
+            let (outcome_tx, outcome_rx) = mpsc::sync_channel::<Outcome>(1);
+            let after = next.take();
+            next = Some(Next {
+                start: start_rx,
+                outcome: outcome_rx,
+            });
             let finished_tx = finished_tx.clone();
-            let shared = &shared;
+            let done = &done;
             let chunk_end = if k + 1 < n { cut(k + 1) } else { size };
             handles.push(scope.spawn(move || {
                 let piece = if k == 0 {
-                    drop(tell_tx);
                     let reader =
                         NativeReader::new(file, header, size, FILE_HEADER_LEN, 0, OnDamage::Resync);
-                    scan(reader, k, FILE_HEADER_LEN, chunk_end, until, shared)
+                    scan(reader, FILE_HEADER_LEN, chunk_end, after, &outcome_tx, done)
                 } else {
                     let mut finder =
                         NativeReader::new(file, header, size, cut(k), 0, OnDamage::Resync);
                     let found = finder.find_record(cut(k));
                     let start = found.as_ref().ok().copied().flatten();
                     // The piece before waits for this, whatever happens next.
-                    let _ = tell_tx.send(start);
+                    let _ = start_tx.send(start);
                     match (found, start) {
                         (Ok(_), Some((at, first))) => {
                             let reader = NativeReader::resume(file, header, size, at, &first);
-                            scan(reader, k, at, chunk_end, until, shared)
+                            scan(reader, at, chunk_end, after, &outcome_tx, done)
                         }
-                        (Ok(_), None) => Piece {
-                            start: size,
-                            tally: Tally::default(),
-                            end: End::Abandoned,
-                            append_start_found: None,
-                        },
-                        (Err(_), _) => Piece {
-                            start: cut(k),
-                            tally: Tally::default(),
-                            end: End::Failed,
-                            append_start_found: None,
-                        },
+                        // Nothing valid from here on: the piece before reads to the end.
+                        _ => Piece::failed(cut(k)),
                     }
                 };
+                // Unless it was told already (a receiver gone is no matter).
+                let _ = outcome_tx.try_send(Outcome::Failed);
                 let _ = finished_tx.send(());
                 piece
             }));
@@ -141,7 +153,7 @@ pub(crate) fn verify(
             match finished.recv_timeout(Duration::from_millis(100)) {
                 Ok(()) => left -= 1,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    progress(shared.done.load(Ordering::Relaxed).min(size - 1), size);
+                    progress(done.load(Ordering::Relaxed).min(size - 1), size);
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
@@ -149,72 +161,71 @@ pub(crate) fn verify(
         // Spawned from the last piece to the first.
         let mut pieces: Vec<Piece> = handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or(Piece {
-                    start: 0,
-                    tally: Tally::default(),
-                    end: End::Failed,
-                    append_start_found: None,
-                })
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Piece::failed(0)))
             .collect();
         pieces.reverse();
         pieces
     });
-    let joined = join(pieces)?;
+    let tally = join(pieces)?;
     let mut v = Verification::start(&input.main.path, &input.layout, size);
-    let (before, last) = joined;
-    last.tally.apply(&mut v, &before);
+    tally.apply(&mut v, &Tally::default());
     progress(size, size);
     Some(v)
 }
 
-/// The pieces in file order, joined where each ends at the next one's start, up to the one
-/// that reads to the end of the file: the tally of those before it, and it.
-fn join(pieces: Vec<Piece>) -> Option<(Tally, Piece)> {
+/// The pieces in file order, each taken up where the one before handed over, up to the one
+/// that reads to the end of the file: their tally.
+fn join(pieces: Vec<Piece>) -> Option<Tally> {
     let mut before = Tally::default();
     let mut expected = FILE_HEADER_LEN;
+    // The append open where the piece starts, as the piece before knew it.
+    let mut open_append = None;
     for piece in pieces {
         if piece.start != expected {
             return None;
         }
+        // A piece that began inside an append and had to find where that append started:
+        // the pieces before it know.
+        if let Some(found) = piece.append_start_found {
+            let known = if before.first_damage.is_some() {
+                open_append
+            } else {
+                before.last_first.map(|(offset, _)| offset)
+            };
+            if Some(found) != known {
+                return None;
+            }
+        }
+        before = piece.tally.then(&before);
         match piece.end {
-            End::Seam(at) => {
+            End::Seam(at, open) => {
                 expected = at;
-                before = piece.tally.then(&before);
+                open_append = open;
             }
-            End::Eof => {
-                // A piece that began inside an append and had to find where that append
-                // started: the pieces before it know.
-                if let Some(found) = piece.append_start_found
-                    && Some(found) != before.last_first.map(|(offset, _)| offset)
-                {
-                    return None;
-                }
-                return Some((before, piece));
-            }
-            End::Abandoned | End::Failed => return None,
+            End::Eof => return Some(before),
+            End::Failed => return None,
         }
     }
     None
 }
 
-/// Read one piece from `reader` (at `start`): until the next piece's first record (told by
-/// `next`, once the scan passes `chunk_end`) if it follows on exactly, else to the end of the
-/// file.
+/// Read one piece from `reader` (at `start`), until the next piece's first record (told by
+/// `next`, once the scan passes `chunk_end`) if the next piece can take over exactly there,
+/// else to the end of the file. Tells the piece before where its first damage is.
 fn scan(
     mut reader: NativeReader<'_>,
-    k: usize,
     start: u64,
     chunk_end: u64,
-    next: Option<mpsc::Receiver<Start>>,
-    shared: &Shared,
+    next: Option<Next>,
+    outcome: &mpsc::SyncSender<Outcome>,
+    done: &AtomicU64,
 ) -> Piece {
     let mut tally = Tally::default();
     // The next piece's start, once known; `None` inside: there is none.
     let mut seam: Option<Start> = None;
     let mut to_end = next.is_none();
     let mut counted = start;
+    let mut told = false;
     let piece = |tally, end, reader: &NativeReader<'_>| Piece {
         start,
         tally,
@@ -223,45 +234,59 @@ fn scan(
     };
     loop {
         let pos = reader.position();
-        if !to_end && pos >= chunk_end {
-            let next_start =
-                *seam.get_or_insert_with(|| next.as_ref().and_then(|rx| rx.recv().ok()).flatten());
+        if let Some(next) = next.as_ref().filter(|_| !to_end && pos >= chunk_end) {
+            let next_start = *seam.get_or_insert_with(|| next.start.recv().ok().flatten());
             match next_start {
                 Some((at, first)) if pos >= at => {
-                    if pos == at
+                    let meets = pos == at
                         && reader.next_seq() == first.seq
                         && reader.in_append() == (first.flags & FLAG_FIRST == 0)
-                    {
-                        shared.done.fetch_add(pos - counted, Ordering::Relaxed);
-                        return piece(tally, End::Seam(at), &reader);
+                        && reader.settled();
+                    // After damage, the next piece takes over only if its own damage (if any)
+                    // lies past what the verdict kept from this piece's damage covers: a
+                    // single scan would judge damage inside that stretch by that verdict.
+                    let takes_over = meets
+                        && (tally.defect_count == 0
+                            || match next.outcome.recv() {
+                                Ok(Outcome::Clean) => true,
+                                Ok(Outcome::DamageAt(at)) => at >= reader.verdict_until(),
+                                Ok(Outcome::Failed) | Err(_) => false,
+                            });
+                    if takes_over {
+                        if !told {
+                            let _ = outcome.try_send(Outcome::Clean);
+                        }
+                        done.fetch_add(pos - counted, Ordering::Relaxed);
+                        return piece(tally, End::Seam(at, reader.open_append()), &reader);
                     }
-                    // The next piece started inside a record, or off the chain of sequence
-                    // numbers or appends: read on as a single scan would.
+                    // The next piece started inside a record, off the chain of sequence
+                    // numbers or appends, or under this piece's verdict: read on as a single
+                    // scan would.
                     to_end = true;
-                    shared.to_end.fetch_min(k, Ordering::Relaxed);
                 }
                 Some(_) => {}
                 None => to_end = true,
             }
         }
-        if shared.to_end.load(Ordering::Relaxed) < k {
-            return piece(tally, End::Abandoned, &reader);
-        }
         let item = match reader.next_item() {
             Ok(item) => item,
             Err(_) => return piece(tally, End::Failed, &reader),
         };
-        if matches!(item, Item::Defect(_)) && !to_end {
-            // Damage: this piece reads on to the end, exactly as a single scan from here.
-            to_end = true;
-            shared.to_end.fetch_min(k, Ordering::Relaxed);
+        if let Item::Defect(defect) = &item
+            && !told
+        {
+            let _ = outcome.try_send(Outcome::DamageAt(defect.offset));
+            told = true;
         }
         if !tally.add(&item) {
+            if !told {
+                let _ = outcome.try_send(Outcome::Clean);
+            }
             return piece(tally, End::Eof, &reader);
         }
         let at = reader.position();
         if at.saturating_sub(counted) >= 8 << 20 {
-            shared.done.fetch_add(at - counted, Ordering::Relaxed);
+            done.fetch_add(at - counted, Ordering::Relaxed);
             counted = at;
         }
     }
