@@ -191,7 +191,11 @@ proptest! {
 fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
     let env = Env::new();
     let spec = Spec {
-        appends: vec![vec![(10, false), (300, false)], vec![(5, false)], vec![(70, false); 4]],
+        appends: vec![
+            vec![(10, false), (300, false)],
+            vec![(5, false)],
+            vec![(70, false); 4],
+        ],
         sha256: false,
         seed: 7,
     };

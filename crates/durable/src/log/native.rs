@@ -206,9 +206,10 @@ impl<'f> NativeReader<'f> {
     /// Whether a reader freshly [resumed](NativeReader::resume) at the current position would
     /// go on exactly as this one, provided no damage before [`NativeReader::verdict_until`]
     /// follows and the append start it finds is [`NativeReader::open_append`]: nothing is
-    /// pending from damage just read.
+    /// pending from damage just read but the record here being taken as it is (as a resumed
+    /// reader takes its first).
     pub(crate) fn settled(&self) -> bool {
-        !self.done && self.accept_at.is_none()
+        !self.done && self.accept_at.is_none_or(|at| at == self.pos)
     }
 
     /// Where the verdict kept from the last damage stops applying: later damage before it may
