@@ -53,12 +53,7 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         rest = after;
         let workers = threads.min(batch.len());
         if workers <= 1 {
-            for job in batch {
-                let mut report = Report::default();
-                let exit = job.run(&args, threads, true, &mut report)?;
-                report.print(&mut out)?;
-                worst = worst.worst(exit);
-            }
+            worst = worst.worst(run_each(batch, threads, &args, &mut out)?);
         } else {
             worst = worst.worst(run_batch(batch, workers, &args, &mut out)?);
         }
@@ -163,6 +158,23 @@ fn jobs(args: &VerifyArgs) -> Vec<Job> {
     jobs
 }
 
+/// Check the jobs of `batch` one after the other, `threads` threads each, with progress.
+fn run_each(
+    batch: &[Job],
+    threads: usize,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    for job in batch {
+        let mut report = Report::default();
+        let exit = job.run(args, threads, true, &mut report)?;
+        report.print(out)?;
+        worst = worst.worst(exit);
+    }
+    Ok(worst)
+}
+
 /// Check `batch` with `workers` threads (one per file), printing each report in list order as
 /// soon as those before it are printed.
 fn run_batch(
@@ -174,10 +186,11 @@ fn run_batch(
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (done_tx, done) = mpsc::channel::<(usize, Report, Result<Exit, Failure>)>();
+        let mut started = 0;
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let next = &next;
-            scope.spawn(move || {
+            let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = batch.get(i) else { break };
@@ -188,8 +201,13 @@ fn run_batch(
                     }
                 }
             });
+            // Fewer threads than asked for if the system will not start more.
+            started += usize::from(spawned.is_ok());
         }
         drop(done_tx);
+        if started == 0 {
+            return run_each(batch, 1, args, out);
+        }
         let mut worst = Exit::Success;
         let mut ready: BTreeMap<usize, (Report, Result<Exit, Failure>)> = BTreeMap::new();
         let mut printed = 0;
