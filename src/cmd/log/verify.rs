@@ -39,7 +39,7 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     // the runs of smaller ones between them, several at a time, one thread each. Reports come
     // out in the order of the list either way.
     let big = |job: &Job| match job {
-        Job::Check { size, .. } => log::pieces(*size, threads) > 1,
+        Job::Check { size, stream, .. } => *stream || log::pieces(*size, threads) > 1,
         Job::Unreadable { .. } => false,
     };
     let mut rest = jobs.as_slice();
@@ -73,11 +73,13 @@ fn threads(args: &VerifyArgs) -> usize {
 /// One entry of the list `log verify` works through, in report order.
 enum Job {
     /// A file to check (`explicit`: named by the user, not found in a directory); `size` as
-    /// listed, to plan the threads.
+    /// listed, to plan the threads; `stream`: standard input or a pipe, read alone (two
+    /// readers of one stdin would each get part of it).
     Check {
         path: PathBuf,
         explicit: bool,
         size: u64,
+        stream: bool,
     },
     /// A directory entry that could not be read.
     Unreadable { at: PathBuf, error: String },
@@ -125,6 +127,7 @@ fn jobs(args: &VerifyArgs) -> Vec<Job> {
                 path: path.clone(),
                 explicit: true,
                 size: size(path),
+                stream: path.as_os_str() == "-" || log::stream::is_stream(path),
             });
             continue;
         }
@@ -139,6 +142,7 @@ fn jobs(args: &VerifyArgs) -> Vec<Job> {
                         path: entry.path().to_path_buf(),
                         explicit: false,
                         size: entry.metadata().map_or(0, |m| m.len()),
+                        stream: false,
                     });
                 }
                 Ok(_) => {}
