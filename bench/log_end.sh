@@ -187,5 +187,5 @@ Regenerate: \`bench/log_end.sh\`.
 | C. streamed line to flushed (--print-offsets), p50 / p99 / max | $C_P50 / $C_P99 / $C_MAX ms | | | p99 about ${T_P99_MS} ms | $(verdict "$C_P99" "<=" "$T_P99_MS") |
 | D. streamed append, $STREAM_LINES x 64 B ($D_GROUPS groups) vs \`cat > F && sync F\` | $D_OURS s | $D_CAT s | ${D_RATIO}x the speed | >= ${T_STREAM}x | $(verdict "$D_RATIO" ">=" "$T_STREAM") |
 
-Row D: the ratio is the median of the per-repetition ratios (cat's time over durable's): $(echo "${ratios[*]}" | sed 's/ /, /g'). CPU seconds (user+sys, medians), durable / cat+sync / durable --sync none: $D_CPU. \`log append --sync none\` took $D_NONE s (wall, median): the rest of durable's time is its flushes, one per commit group.
+Row D: the ratio is the median of the per-repetition ratios (cat's time over durable's): $(echo "${ratios[*]}" | sed 's/ /, /g'). CPU seconds (user+sys, medians), durable / cat+sync / durable --sync none: $D_CPU. For scale, \`log append --sync none\` (no flush at all) took $D_NONE s (wall, median).
 EOF
