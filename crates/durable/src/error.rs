@@ -284,6 +284,27 @@ pub enum Error {
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
     },
+    /// A log read record by record ([`crate::log::Log::records`]) does not end with a valid
+    /// record: every record before `offset` was handed over, none from there on.
+    #[error(
+        "{} {}",
+        quoted(&.path),
+        if *.corrupt {
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: the records before it were read, the {records_after} valid records after it were not")
+        } else {
+            format!("ends in a torn tail from offset {offset} (an append that never completed): every record before it was read")
+        }
+    )]
+    LogDamaged {
+        /// The log.
+        path: PathBuf,
+        /// Where its valid part ends: what [`crate::recover::recover_log`] would cut.
+        offset: u64,
+        /// The damage is corruption (acknowledged records may be lost), not a torn tail.
+        corrupt: bool,
+        /// Valid records after the damage, not handed over.
+        records_after: u64,
+    },
     /// A signal stopped the operation before anything was changed (or, with another
     /// aftermath, after a partial write that could not be taken back).
     #[error(
@@ -467,6 +488,7 @@ impl Error {
             | Error::Unencodable { path, .. }
             | Error::Locked { path }
             | Error::TornTail { path, .. }
+            | Error::LogDamaged { path, .. }
             | Error::AppendInterrupted { path, .. }
             | Error::NothingToRecover { path, .. }
             | Error::NotChecked { path, .. }

@@ -974,22 +974,7 @@ pub fn salvage(
         })?;
         match item {
             Item::Record(record) => {
-                if record.len > format::MAX_RECORD {
-                    return Err(Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
-                        len: record.len,
-                    });
-                }
-                payload.clear();
-                scanner
-                    .read_payload(&record, &mut |chunk| {
-                        payload.extend_from_slice(chunk);
-                        Ok(())
-                    })
-                    .map_err(|source| Error::Inspect {
-                        path: src.to_path_buf(),
-                        source,
-                    })?;
+                log::read_whole_payload(scanner.as_mut(), src, &record, &mut payload)?;
                 encoder
                     // Each record flagged as a whole append of its own: the new log appears
                     // whole, by rename, and every record is evidence against later damage.

@@ -13,6 +13,7 @@ pub mod lines;
 pub mod native;
 pub mod proglog;
 pub mod reader;
+mod records;
 mod source;
 pub mod stream;
 
@@ -23,6 +24,8 @@ pub use format::{Algorithm, FileHeader, MAX_RECORD};
 pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
 pub use native::{NativeLog, NativeReader};
 pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
+pub use records::Records;
+pub(crate) use records::read_whole_payload;
 pub use source::{Delimited, Listed, RecordList, RecordSource, Whole};
 
 use crate::error::{Error, Result};
