@@ -133,8 +133,8 @@ pub enum Error {
         /// The journal.
         journal: PathBuf,
     },
-    /// The input was empty and would have replaced a non-empty target (`--allow-empty` allows
-    /// it).
+    /// The input was empty and would have replaced a non-empty target ([`SaveOptions::allow_empty`](crate::SaveOptions::allow_empty)
+    /// allows it).
     #[error(
         "the new content for {} is empty ({input} gave 0 bytes) and {} holds {old_len} bytes: refusing to empty it",
         quoted(&.path), quoted(&.path)
@@ -185,8 +185,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Another process holds the target's lock (a save in place of it) and `--no-wait` was
-    /// given.
+    /// Another process holds the target's lock (a save in place of it) and the save was
+    /// asked not to wait ([`SaveOptions::no_wait`](crate::SaveOptions::no_wait)).
     #[error("another `durable save` of {} is in progress (a process holds its lock)", quoted(&.path))]
     TargetLocked {
         /// The target.
@@ -220,10 +220,12 @@ pub enum Error {
         /// It does start like a log, but its header is cut short or damaged (a damaged log
         /// rather than some other file).
         damaged_header: bool,
-        /// The format it was named as (`--log-format`) and is not, if one was.
+        /// The format it was named as (by the caller) and is not, if one was.
         format: Option<&'static str>,
     },
-    /// An explicit `--checksum` differs from the existing log's.
+    /// An explicit checksum algorithm
+    /// ([`AppendOptions::algorithm`](crate::log::AppendOptions::algorithm)) differs from the
+    /// existing log's.
     #[error("{} uses {existing} checksums; {requested} can only be chosen for a new log", quoted(&.path))]
     ChecksumConflict {
         /// The log.
@@ -259,7 +261,8 @@ pub enum Error {
         /// Its size (or the size read before giving up).
         len: u64,
     },
-    /// Another process holds the log's lock and `--no-wait` was given.
+    /// Another process holds the log's lock and the append was asked not to wait
+    /// ([`AppendOptions::no_wait`](crate::log::AppendOptions::no_wait)).
     #[error("{} is locked by another appender", quoted(&.path))]
     Locked {
         /// The log.

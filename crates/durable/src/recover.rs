@@ -1,9 +1,10 @@
-//! `durable recover`: bring logs, interrupted journaled saves and stale temporary files back to a
-//! clean state, changing nothing else. Files are inspected read-only; only a file about to be
-//! changed is opened for writing. Every valid record is kept; the bytes a repair removes are
-//! first kept, flushed, in a sidecar ([`sidecar`]) outside the log's directory when its owner
-//! reads that directory whole; a log that another process holds locked is not touched.
-//! Directories are walked as a stream, in bounded memory, skipping pseudo-filesystems.
+//! Bring logs, interrupted journaled saves and stale temporary files back to a clean state,
+//! changing nothing else (what `durable recover` does); [`RecoverOptions::dry_run`] only says what
+//! would be done. Files are inspected read-only; only a file about to be changed is opened for
+//! writing. Every valid record is kept; the bytes a repair removes are first kept, flushed, in a
+//! sidecar ([`sidecar`]) outside the log's directory when its owner reads that directory whole; a
+//! log that another process holds locked is not touched. Directories are walked as a stream, in
+//! bounded memory, skipping pseudo-filesystems.
 
 pub mod sidecar;
 

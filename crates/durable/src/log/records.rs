@@ -31,6 +31,37 @@ impl Log {
     /// stream payloads of any size, use [`Log::reader`] with [`OnDamage::Resync`]. The
     /// iterator reads the main file: for a proglog store, its index's verdict is in
     /// [`Records::verification`].
+    ///
+    /// ```
+    /// use durable::Error;
+    /// use durable::log::{self, AppendOptions, Listed, OpenOptions, RecordList};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("events.log");
+    /// for record in ["one", "two"] {
+    ///     let mut list = RecordList::new(vec![Listed::Arg(record.into())]);
+    ///     log::append(&path, &mut list, &AppendOptions::default(), &mut ())?;
+    /// }
+    /// // A crash cut the second append short.
+    /// let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+    /// file.set_len(file.metadata()?.len() - 1)?;
+    ///
+    /// let log = log::open(&path, &OpenOptions::default())?;
+    /// let mut records = log.records()?;
+    /// let (record, payload) = records.next().expect("one record")?;
+    /// assert_eq!((record.seq, payload.as_slice()), (0, &b"one"[..]));
+    /// match records.next() {
+    ///     // Never acknowledged: safe to cut off (recover::recover_log does).
+    ///     Some(Err(Error::LogDamaged { corrupt: false, offset, .. })) => {
+    ///         assert_eq!(offset, record.end)
+    ///     }
+    ///     other => panic!("expected a torn tail, got {other:?}"),
+    /// }
+    /// assert!(records.next().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn records(&self) -> Result<Records<'_>> {
         let verification = verify_open(self, |_, _| {})?;
         Ok(Records {
