@@ -369,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn encoding_is_the_seed_writers() {
+    fn encoding_is_the_original_go_writers() {
         // fmt.Sprintf("%s %s\n", entry, sha256hex(entry)), with the known digest of "abc".
         let mut out = Vec::new();
         encode(&mut out, b"abc");
