@@ -8,7 +8,7 @@
 //! fixes that for readers, but not for a power loss: unless the file is flushed before the
 //! rename and the directory after it, the machine can come back with the new name pointing at
 //! data that never reached the disk, or with the old file after the program reported success.
-//! This crate makes every one of those steps, checks every result, and reports a failed flush
+//! This crate takes every one of those steps, checks every result, and reports a failed flush
 //! as a failure.
 //!
 //! # The guarantee
@@ -233,7 +233,7 @@
 //! assert_eq!(done.bytes_kept + done.bytes_removed, size);
 //! let sidecar = done.sidecar.expect("the removed bytes are kept");
 //! assert!(sidecar.starts_with(dir.path().join(".durable-recovered")));
-//! assert_eq!(std::fs::metadata(&sidecar)?.len() > 0, true);
+//! assert!(std::fs::metadata(&sidecar)?.len() > 0);
 //!
 //! let v = log::verify(&path, &OpenOptions::default(), |_, _| {})?;
 //! assert_eq!((v.status, v.records), (Status::Clean, 1));
@@ -243,8 +243,8 @@
 //!
 //! # Errors
 //!
-//! Every failure is an [`Error`]: one sentence naming the file (also in [`Error::path`]), the
-//! cause and the state things were left in. [`Error::aftermath`] is that state as an
+//! Every failure is an [`Error`]: one sentence naming the file (also in [`Error::path`] when
+//! the error is about one file), the cause and the state things were left in. [`Error::aftermath`] is that state as an
 //! [`Aftermath`], which is what a caller decides on:
 //!
 //! - [`Unchanged`](Aftermath::Unchanged): nothing visible changed. Fix the cause (or tell the
@@ -267,6 +267,16 @@
 //! ```
 //! use durable::{Aftermath, Error, SaveOptions, save};
 //!
+//! /// What a program might do next, decided on the aftermath alone.
+//! fn next_step(error: &Error) -> &'static str {
+//!     match error.aftermath() {
+//!         Aftermath::Unchanged => "nothing changed: fix the cause, then try again",
+//!         Aftermath::Unconfirmed => "written but not confirmed durable: save again",
+//!         Aftermath::Pending | Aftermath::EarlierPending => "run a recovery of the target",
+//!         Aftermath::Damaged => "the target may be mixed: write it again or restore it",
+//!     }
+//! }
+//!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let missing = dir.path().join("no-such-dir");
@@ -275,12 +285,13 @@
 //! match save(&target, &mut &b"port = 8080\n"[..], &SaveOptions::default(), &mut ()) {
 //!     Err(error @ Error::MissingParent { .. }) => {
 //!         assert_eq!(error.path(), Some(missing.as_path()));
-//!         assert_eq!(error.aftermath(), Aftermath::Unchanged);
+//!         assert!(next_step(&error).starts_with("nothing changed"));
 //!         // "the directory /tmp/.tmpXXXXXX/no-such-dir does not exist"
 //!         assert!(error.to_string().ends_with("no-such-dir does not exist"));
 //!     }
 //!     other => panic!("expected a missing directory, got {other:?}"),
 //! }
+//! assert!(!missing.exists());
 //! # Ok(())
 //! # }
 //! ```
