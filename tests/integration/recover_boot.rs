@@ -1270,3 +1270,61 @@ fn finished_aof_with_junk() -> Vec<u8> {
     a.extend_from_slice(b"junk");
     a
 }
+
+/// Undo `chattr +a`/`+i` on drop, even when the test fails.
+struct Attribute(PathBuf, &'static str);
+
+impl Drop for Attribute {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg(self.1).arg(&self.0).status();
+    }
+}
+
+// Guards: repairing a torn log that carries `chattr +a` or `+i` said only "permission denied",
+// which reads like a file mode problem; the sentence names the attribute, the command that
+// lifts it, and that the log was not changed (exit 2, no sidecar).
+#[test]
+fn an_append_only_or_immutable_log_is_named_as_such() {
+    let test = "recover_boot::an_append_only_or_immutable_log_is_named_as_such";
+    let env = Env::new();
+    let (torn, _) = torn_log(&env, "t.log");
+    let log = env.path("t.log");
+    for (set, unset, named) in [
+        ("+a", "-a", "append-only (chattr +a)"),
+        ("+i", "-i", "immutable (chattr +i)"),
+    ] {
+        let made = have("chattr")
+            && Command::new("chattr")
+                .arg(set)
+                .arg(&log)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            skip(
+                test,
+                "chattr does not work here (not root, or a filesystem without attributes)",
+            );
+            return;
+        }
+        let undo = Attribute(log.clone(), unset);
+        let r = crate::log::run(&env, &["recover", "t.log"], b"");
+        assert_eq!(r.code, 2, "{set}: {}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one sentence: {}", r.stderr);
+        assert!(
+            lines[0].contains(&format!("t.log is {named}"))
+                && lines[0].contains(&format!("`chattr {unset} t.log`"))
+                && lines[0].contains("not changed"),
+            "{}",
+            lines[0]
+        );
+        drop(undo);
+        assert_eq!(fs::read(&log).expect("read"), torn, "{set}");
+        assert_eq!(
+            sidecar_names(&side_dir(env.dir.path())),
+            Vec::<String>::new(),
+            "a sidecar for a log that could not be changed"
+        );
+    }
+}
