@@ -900,12 +900,22 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
     assert_eq!(v["valid_end"], full.len(), "{v}");
 }
 
-// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3).
-// Kernel pseudo-filesystems are skipped, named explicitly or met in a walk.
+// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3);
+// `log verify /` did the same. Kernel pseudo-filesystems are skipped by both commands, named
+// explicitly or met in a walk.
 #[test]
 fn pseudo_filesystems_are_skipped() {
     let test = "recover_boot::pseudo_filesystems_are_skipped";
     let env = Env::new();
+    let r = go(&env, &["log", "verify", "/proc", "/sys"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(
+        r.out(),
+        "/proc: skipped, a proc filesystem (kernel pseudo-files, not data)\n\
+         /sys: skipped, a sysfs filesystem (kernel pseudo-files, not data)\n",
+        "{}",
+        show(&r)
+    );
     let r = go(&env, &["recover", "--dry-run", "/proc", "/sys"]);
     assert_eq!(r.code, 0, "{}", show(&r));
     assert!(r.stderr.is_empty(), "{}", show(&r));
@@ -966,6 +976,21 @@ fn pseudo_filesystems_are_skipped() {
             show(&r)
         );
     }
+    let r = go(&env, &["log", "verify", "tree"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert!(r.stderr.is_empty(), "{}", show(&r));
+    let lines: Vec<String> = r.out().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "the log and the two skipped: {}", show(&r));
+    assert!(lines[0].starts_with("tree/a.log: clean"), "{}", show(&r));
+    assert_eq!(
+        lines[1..],
+        [
+            "tree/p: skipped, a proc filesystem (kernel pseudo-files, not data)",
+            "tree/s: skipped, a sysfs filesystem (kernel pseudo-files, not data)",
+        ],
+        "{}",
+        show(&r)
+    );
 }
 
 // Guards: `-x/--one-file-system`, like `du -x` and `find -xdev`: a filesystem mounted inside the
