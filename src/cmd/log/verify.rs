@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use durable::Error;
 use durable::log::{self, LogFormat, OpenOptions};
 use durable::quote::quoted;
+use durable::walk::Entry;
 
 use super::print::verification_text;
 use super::{status_exit, usage};
@@ -45,25 +46,24 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
             worst = worst.worst(verify_one(path, true, &args, &mut out)?);
             continue;
         }
-        for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+        for entry in durable::walk::walk(path, false) {
             match entry {
-                Ok(entry) if entry.file_type().is_file() => {
+                Ok(Entry::File(file)) => {
                     // A proglog pair is reported once, under its store.
-                    if log::reader::is_paired_index(entry.path()) {
+                    if log::reader::is_paired_index(&file) {
                         continue;
                     }
-                    worst = worst.worst(verify_one(entry.path(), false, &args, &mut out)?);
+                    worst = worst.worst(verify_one(&file, false, &args, &mut out)?);
+                }
+                Ok(Entry::Skipped { path, filesystem }) => {
+                    let reason =
+                        format!("a {filesystem} filesystem (kernel pseudo-files, not data)");
+                    skipped(&args, &mut out, &path, reason)?;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let at = e.path().unwrap_or(path).to_path_buf();
-                    let error = anyhow!(
-                        "could not read {}: {}",
-                        quoted(&at),
-                        e.io_error()
-                            .map_or_else(|| e.to_string(), |io| io.to_string())
-                    );
-                    report_error(&args, &mut out, &at, &error)?;
+                    report_error(&args, &mut out, &at, &anyhow!(crate::cmd::sentence(&e)))?;
                     worst = worst.worst(Exit::Error);
                 }
             }
@@ -133,16 +133,7 @@ pub(super) fn verify_one(
             format,
         }) if !explicit => {
             let what = format.map_or("a log".to_string(), |f| format!("a {f} log"));
-            if args.json {
-                out.line(&json::line(&json::VerifySkipped {
-                    path: Data::path(&path),
-                    status: "skipped",
-                    reason: format!("not {what}: {why}"),
-                    exit_code: Exit::Success,
-                })?)?;
-            } else if !args.quiet {
-                out.text(&format!("{}: skipped, not {what} ({why})\n", quoted(&path)))?;
-            }
+            skipped(args, out, &path, format!("not {what} ({why})"))?;
             Ok(Exit::Success)
         }
         Err(Error::IsSidecar {
@@ -155,16 +146,7 @@ pub(super) fn verify_one(
                 "a sidecar kept by durable recover ({bytes} bytes of {} from offset {offset})",
                 quoted(&log)
             );
-            if args.json {
-                out.line(&json::line(&json::VerifySkipped {
-                    path: Data::path(&path),
-                    status: "skipped",
-                    reason,
-                    exit_code: Exit::Success,
-                })?)?;
-            } else if !args.quiet {
-                out.text(&format!("{}: skipped, {reason}\n", quoted(&path)))?;
-            }
+            skipped(args, out, &path, reason)?;
             Ok(Exit::Success)
         }
         Err(Error::NotALog {
@@ -205,5 +187,26 @@ pub(super) fn report_error(
     // Errors go to stderr in every mode, -q included: they are not the data.
     out.flush()?;
     eprintln!("durable: {error:#}");
+    Ok(())
+}
+
+/// A file or directory a walk passed over, and why (it is not a log, a sidecar, a
+/// pseudo-filesystem).
+fn skipped(
+    args: &VerifyArgs,
+    out: &mut Output,
+    path: &Path,
+    reason: String,
+) -> Result<(), Failure> {
+    if args.json {
+        out.line(&json::line(&json::VerifySkipped {
+            path: Data::path(path),
+            status: "skipped",
+            reason,
+            exit_code: Exit::Success,
+        })?)?;
+    } else if !args.quiet {
+        out.text(&format!("{}: skipped, {reason}\n", quoted(path)))?;
+    }
     Ok(())
 }
