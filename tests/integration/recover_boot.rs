@@ -900,12 +900,22 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
     assert_eq!(v["valid_end"], full.len(), "{v}");
 }
 
-// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3).
-// Kernel pseudo-filesystems are skipped, named explicitly or met in a walk.
+// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3);
+// `log verify /` did the same. Kernel pseudo-filesystems are skipped by both commands, named
+// explicitly or met in a walk.
 #[test]
 fn pseudo_filesystems_are_skipped() {
     let test = "recover_boot::pseudo_filesystems_are_skipped";
     let env = Env::new();
+    let r = go(&env, &["log", "verify", "/proc", "/sys"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(
+        r.out(),
+        "/proc: skipped, a proc filesystem (kernel pseudo-files, not data)\n\
+         /sys: skipped, a sysfs filesystem (kernel pseudo-files, not data)\n",
+        "{}",
+        show(&r)
+    );
     let r = go(&env, &["recover", "--dry-run", "/proc", "/sys"]);
     assert_eq!(r.code, 0, "{}", show(&r));
     assert!(r.stderr.is_empty(), "{}", show(&r));
@@ -966,6 +976,21 @@ fn pseudo_filesystems_are_skipped() {
             show(&r)
         );
     }
+    let r = go(&env, &["log", "verify", "tree"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert!(r.stderr.is_empty(), "{}", show(&r));
+    let lines: Vec<String> = r.out().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "the log and the two skipped: {}", show(&r));
+    assert!(lines[0].starts_with("tree/a.log: clean"), "{}", show(&r));
+    assert_eq!(
+        lines[1..],
+        [
+            "tree/p: skipped, a proc filesystem (kernel pseudo-files, not data)",
+            "tree/s: skipped, a sysfs filesystem (kernel pseudo-files, not data)",
+        ],
+        "{}",
+        show(&r)
+    );
 }
 
 // Guards: `-x/--one-file-system`, like `du -x` and `find -xdev`: a filesystem mounted inside the
@@ -1269,4 +1294,62 @@ fn finished_aof_with_junk() -> Vec<u8> {
     let mut a = crate::formats::aof(&[b"alpha-", b"beta", b"gamma"], true).bytes;
     a.extend_from_slice(b"junk");
     a
+}
+
+/// Undo `chattr +a`/`+i` on drop, even when the test fails.
+struct Attribute(PathBuf, &'static str);
+
+impl Drop for Attribute {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg(self.1).arg(&self.0).status();
+    }
+}
+
+// Guards: repairing a torn log that carries `chattr +a` or `+i` said only "permission denied",
+// which reads like a file mode problem; the sentence names the attribute, the command that
+// lifts it, and that the log was not changed (exit 2, no sidecar).
+#[test]
+fn an_append_only_or_immutable_log_is_named_as_such() {
+    let test = "recover_boot::an_append_only_or_immutable_log_is_named_as_such";
+    let env = Env::new();
+    let (torn, _) = torn_log(&env, "t.log");
+    let log = env.path("t.log");
+    for (set, unset, named) in [
+        ("+a", "-a", "append-only (chattr +a)"),
+        ("+i", "-i", "immutable (chattr +i)"),
+    ] {
+        let made = have("chattr")
+            && Command::new("chattr")
+                .arg(set)
+                .arg(&log)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            skip(
+                test,
+                "chattr does not work here (not root, or a filesystem without attributes)",
+            );
+            return;
+        }
+        let undo = Attribute(log.clone(), unset);
+        let r = crate::log::run(&env, &["recover", "t.log"], b"");
+        assert_eq!(r.code, 2, "{set}: {}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one sentence: {}", r.stderr);
+        assert!(
+            lines[0].contains(&format!("t.log is {named}"))
+                && lines[0].contains(&format!("`chattr {unset} t.log`"))
+                && lines[0].contains("not changed"),
+            "{}",
+            lines[0]
+        );
+        drop(undo);
+        assert_eq!(fs::read(&log).expect("read"), torn, "{set}");
+        assert_eq!(
+            sidecar_names(&side_dir(env.dir.path())),
+            Vec::<String>::new(),
+            "a sidecar for a log that could not be changed"
+        );
+    }
 }
