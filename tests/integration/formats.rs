@@ -34,14 +34,14 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env, durable_path};
-pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s, terminated};
+use crate::common::{self, Env, Run, assert_one_line_error, assert_same, run, s};
+pub(crate) use crate::log::{json_lines, payload_of, pseudo_random, terminated};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: lines
@@ -303,28 +303,18 @@ pub(crate) fn last_nonzero(bytes: &[u8]) -> Option<usize> {
 // Running durable
 // ---------------------------------------------------------------------------------------------
 
-/// `durable ARGS…` with no input.
-pub(crate) fn go(env: &Env, args: &[&str]) -> Run {
-    run(env, args, b"")
-}
-
-/// A readable account of a run, for assertion messages.
-pub(crate) fn show(r: &Run) -> String {
-    format!("exit {}\nstdout: {}\nstderr: {}", r.code, r.out(), r.stderr)
-}
-
 /// `log verify --json EXTRA… PATH`: exit code and the one report.
 pub(crate) fn verify(env: &Env, path: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["log", "verify", "--json"];
     args.extend_from_slice(extra);
     args.push(s(path));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let lines = json_lines(&r.stdout);
     assert_eq!(
         lines.len(),
         1,
         "verify --json {extra:?} {path:?}: one report expected; {}",
-        show(&r)
+        r.show()
     );
     (r.code, lines.into_iter().next().expect("one"))
 }
@@ -334,7 +324,7 @@ pub(crate) fn dump(env: &Env, path: &Path, extra: &[&str]) -> (Run, Vec<Value>) 
     let mut args = vec!["log", "dump", "--format", "json"];
     args.extend_from_slice(extra);
     args.push(s(path));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let v = json_lines(&r.stdout);
     (r, v)
 }
@@ -353,7 +343,7 @@ pub(crate) fn recover(env: &Env, extra: &[&str], paths: &[&Path]) -> (Run, Vec<V
     let mut args = vec!["recover", "--json"];
     args.extend_from_slice(extra);
     args.extend(paths.iter().map(|p| s(p)));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let v = json_lines(&r.stdout);
     (r, v)
 }
@@ -466,20 +456,6 @@ pub(crate) fn assert_unchanged(env: &Env, before: &BTreeMap<String, String>, cas
     );
 }
 
-/// The error contract for bad input: exit 2, one line on stderr naming `name`, no panic.
-#[track_caller]
-pub(crate) fn assert_one_line_error(r: &Run, name: &str, case: &str) {
-    assert_eq!(r.code, 2, "{case}: {}", show(r));
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{case}: one line on stderr: {}", show(r));
-    assert!(
-        lines[0].contains(name),
-        "{case}: stderr should name {name:?}: {}",
-        show(r)
-    );
-    assert!(!r.stderr.contains("panicked"), "{case}: {}", show(r));
-}
-
 /// Run `durable CMD… FLAGS… PATH` for each of `commands`: each must be refused with one
 /// sentence naming `name` (exit 2). The runs, for more checks.
 #[track_caller]
@@ -496,8 +472,8 @@ pub(crate) fn each_refuses(
             let mut args = cmd.to_vec();
             args.extend_from_slice(flags);
             args.push(s(path));
-            let r = go(env, &args);
-            assert_one_line_error(&r, name, &format!("{cmd:?} {flags:?}"));
+            let r = run(env, &args, b"");
+            assert_one_line_error(&r, &[name], &format!("{cmd:?} {flags:?}"));
             r
         })
         .collect()
@@ -560,51 +536,11 @@ pub(crate) fn has_defect(v: &Value, kind: &str, offset: Option<usize>) -> bool {
     })
 }
 
-/// Run `durable ARGS` under `ulimit -v` (`kib` KiB of address space): an allocation sized by
-/// an untrusted length fails instead of passing unnoticed.
-pub(crate) fn run_limited(env: &Env, args: &[&str], kib: u64) -> Run {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {kib}; ulimit -c 0; exec \"$0\" \"$@\""))
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run durable under ulimit");
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("durable {args:?} was killed: {:?}", out.status)),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Run `cmd`, killing it after 20 s: a hang (a FIFO opened for reading) fails the case instead
-/// of the suite.
-pub(crate) fn run_bounded(cmd: Command, what: &str) -> Run {
-    let out = common::output_bounded(cmd, what, Duration::from_secs(20));
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("{what}: durable was killed: {:?}", out.status)),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A bare `durable` command in the scratch directory.
-pub(crate) fn durable_cmd(env: &Env) -> Command {
-    let mut cmd = Command::new(durable_path());
-    cmd.current_dir(env.dir.path()).env_remove("DURABLE_FAULT");
-    cmd
-}
-
 pub(crate) use common::wait_until;
+
+/// The bound on a run that must not wait (a FIFO opened for reading, `--follow` of a file it
+/// refuses): a hang fails the case instead of the suite.
+pub(crate) const BOUND: Duration = Duration::from_secs(20);
 
 /// A child killed and reaped when dropped (even by a panic).
 pub(crate) struct KillOnDrop(pub Child);
@@ -623,8 +559,9 @@ pub(crate) fn spawn_follow(
     format: &str,
     path: &Path,
 ) -> (KillOnDrop, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-    let mut child = durable_cmd(env)
-        .args(["log", "dump", "--follow", "--format", format, s(path)])
+    let mut child = env
+        .cmd(&["log", "dump", "--follow", "--format", format, s(path)])
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

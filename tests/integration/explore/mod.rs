@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use check::{Oracle, Outcome, Scenario, explore};
 use ops::{Ino, Op, Ops};
 
-use crate::common;
+use crate::common::{self, Durable};
 
 /// Whether the bigger exploration was asked for.
 fn full() -> bool {
@@ -122,16 +122,18 @@ fn save(strategy: &'static str, existing: bool, extra: &[&str], label: &str) -> 
 
 /// Append `records` to `log` in `root`, untraced (setting up an initial state).
 fn append_untraced(root: &Path, log: &str, records: &[Vec<u8>]) {
-    let mut cmd = common::durable();
-    cmd.current_dir(root).args(["log", "append", log]);
-    for r in records {
-        cmd.arg(std::str::from_utf8(r).expect("text records"));
-    }
-    let out = cmd.output().expect("run durable log append");
+    let text: Vec<&str> = records
+        .iter()
+        .map(|r| std::str::from_utf8(r).expect("text records"))
+        .collect();
+    let out = Durable::new(root)
+        .args(&["log", "append", log])
+        .args(&text)
+        .run();
     assert!(
         out.status.success(),
         "setting up the log failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.show()
     );
 }
 
@@ -555,21 +557,13 @@ fn an_append_after_a_torn_multi_block_append_never_lands_behind_damage() {
     );
     bytes[3136..4096].fill(0);
     env.write("l.log", &bytes);
-    let append = env
-        .durable()
-        .args(["log", "append", "l.log", "acknowledged"])
-        .output()
-        .expect("run durable log append");
-    let verify = env
-        .durable()
-        .args(["log", "verify", "l.log"])
-        .output()
-        .expect("run durable log verify");
+    let append = common::run(&env, &["log", "append", "l.log", "acknowledged"], b"");
+    let verify = common::run(&env, &["log", "verify", "l.log"], b"");
     assert!(
         !append.status.success() || verify.status.code() == Some(0),
         "log append exited 0, but its record sits behind damage: log verify exited {:?}: {}",
         verify.status.code(),
-        String::from_utf8_lossy(&verify.stdout)
+        verify.out()
     );
 }
 

@@ -50,12 +50,12 @@ fn line_starts(bytes: &[u8]) -> Vec<usize> {
 #[track_caller]
 fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
     let (r, _) = recover(env, extra, &[path]);
-    assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
+    assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
     let (code, v) = verify(env, path, extra);
     assert_eq!(code, 0, "{case}: verify after recover: {v}");
     let before = snapshot(env.dir.path());
     let (r, _) = recover(env, extra, &[path]);
-    assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+    assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
@@ -107,7 +107,7 @@ fn lines_files_agree_with_the_seeds_verifier() {
                     assert_eq!(v["unterminated"], !bytes.ends_with(b"\n"), "{name}: {v}");
                     let before = snapshot(env.dir.path());
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 0, "{name}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
                 (None, kind) => {
@@ -143,7 +143,7 @@ fn lines_files_agree_with_the_seeds_verifier() {
                         assert_eq!(v["defects"][0]["next_valid"], starts[n], "{name}: {v}");
                         let before = snapshot(env.dir.path());
                         let (r, _) = recover(&env, &[], &[&path]);
-                        assert_eq!(r.code, 3, "{name}: refused: {}", show(&r));
+                        assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                         assert_unchanged(&env, &before, name);
                     } else {
                         recover_then_clean(&env, name, &path, &[]);
@@ -159,7 +159,7 @@ fn lines_files_agree_with_the_seeds_verifier() {
 /// The records of each store of a proglog directory, by verify (store name -> records), and
 /// the worst exit code.
 fn proglog_records(env: &Env, dir: &Path) -> (BTreeMap<String, u64>, i32) {
-    let r = go(env, &["log", "verify", "--json", s(dir)]);
+    let r = run(env, &["log", "verify", "--json", s(dir)], b"");
     let mut out = BTreeMap::new();
     for v in json_lines(&r.stdout) {
         assert_eq!(v["format"], "proglog", "{v}");
@@ -189,8 +189,8 @@ fn proglog_directories_agree_with_proglog() {
     assert_eq!((code, records.len()), (0, 16), "A_close: {records:?}");
     assert_eq!(records.values().sum::<u64>(), 200, "A_close: {records:?}");
     let before = snapshot(env.dir.path());
-    let r = go(&env, &["recover", s(&a)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", s(&a)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "recover of a cleanly closed proglog");
 
     // The records proglog reads per segment (base offset -> count).
@@ -322,7 +322,7 @@ fn aof_files_agree_with_recover_with_magic() {
                 "clean" => {
                     let before = snapshot(env.dir.path());
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 0, "{name}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
                 "torn-tail" => {
@@ -335,7 +335,7 @@ fn aof_files_agree_with_recover_with_magic() {
                 _ => {
                     let before = snapshot(env.dir.path());
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 3, "{name}: refused: {}", show(&r));
+                    assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
             }
@@ -356,7 +356,7 @@ fn aof_files_agree_with_recover_with_magic() {
         "{v}"
     );
     assert_eq!(v["bytes"], 20077072, "{v}");
-    let r = go(&env, &["log", "verify", s(&path)]);
-    assert_eq!(r.code, 2, "all zeros are not detected: {}", show(&r));
-    assert!(r.stderr.contains("only zero bytes"), "{}", show(&r));
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_eq!(r.code, 2, "all zeros are not detected: {}", r.show());
+    assert!(r.stderr.contains("only zero bytes"), "{}", r.show());
 }
