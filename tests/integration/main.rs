@@ -4,7 +4,6 @@
 mod common;
 
 mod cli;
-mod crash;
 mod explore;
 mod failures;
 mod faults;
@@ -19,6 +18,7 @@ mod progress;
 mod recover;
 mod recover_boot;
 mod save;
+mod save_crash_points;
 mod storm;
 mod strace;
 mod strace_parse;

@@ -317,7 +317,7 @@ fn crash_after_every_step(test: &str, strategy: &str, existing: bool) {
 
 #[test]
 fn crash_after_any_atomic_step_leaves_old_or_new() {
-    let test = "crash::crash_after_any_atomic_step_leaves_old_or_new";
+    let test = "save_crash_points::crash_after_any_atomic_step_leaves_old_or_new";
     if fault_switch(test) {
         crash_after_every_step(test, "atomic", true);
     }
@@ -325,7 +325,7 @@ fn crash_after_any_atomic_step_leaves_old_or_new() {
 
 #[test]
 fn crash_after_any_journal_step_recovers_old_or_new() {
-    let test = "crash::crash_after_any_journal_step_recovers_old_or_new";
+    let test = "save_crash_points::crash_after_any_journal_step_recovers_old_or_new";
     if fault_switch(test) {
         crash_after_every_step(test, "journal", true);
     }
@@ -333,7 +333,7 @@ fn crash_after_any_journal_step_recovers_old_or_new() {
 
 #[test]
 fn crash_after_the_in_place_flush_leaves_new() {
-    let test = "crash::crash_after_the_in_place_flush_leaves_new";
+    let test = "save_crash_points::crash_after_the_in_place_flush_leaves_new";
     if fault_switch(test) {
         crash_after_every_step(test, "in-place", true);
     }
@@ -341,7 +341,7 @@ fn crash_after_the_in_place_flush_leaves_new() {
 
 #[test]
 fn crash_creating_a_new_target_leaves_no_file_or_the_new_one() {
-    let test = "crash::crash_creating_a_new_target_leaves_no_file_or_the_new_one";
+    let test = "save_crash_points::crash_creating_a_new_target_leaves_no_file_or_the_new_one";
     if fault_switch(test) {
         for strategy in STRATEGIES {
             crash_after_every_step(test, strategy, false);
@@ -367,7 +367,7 @@ fn env_with_interrupted_journal() -> Env {
 
 #[test]
 fn crash_while_settling_a_journal_still_recovers_old_or_new() {
-    let test = "crash::crash_while_settling_a_journal_still_recovers_old_or_new";
+    let test = "save_crash_points::crash_while_settling_a_journal_still_recovers_old_or_new";
     if !fault_switch(test) {
         return;
     }
@@ -579,7 +579,7 @@ fn fail_every_step(test: &str, strategy: &str) {
 
 #[test]
 fn errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after() {
-    let test = "crash::errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after";
+    let test = "save_crash_points::errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "atomic");
     }
@@ -587,7 +587,7 @@ fn errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after() {
 
 #[test]
 fn errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after() {
-    let test = "crash::errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after";
+    let test = "save_crash_points::errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "journal");
     }
@@ -595,7 +595,7 @@ fn errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after()
 
 #[test]
 fn errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after() {
-    let test = "crash::errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after";
+    let test = "save_crash_points::errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "in-place");
     }
@@ -603,7 +603,8 @@ fn errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after() {
 
 #[test]
 fn errors_while_settling_a_journal_never_claim_this_save_was_written() {
-    let test = "crash::errors_while_settling_a_journal_never_claim_this_save_was_written";
+    let test =
+        "save_crash_points::errors_while_settling_a_journal_never_claim_this_save_was_written";
     if !fault_switch(test) {
         return;
     }
