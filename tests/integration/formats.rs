@@ -15,7 +15,7 @@
 //!
 //! Submodules: `lines`, `proglog`, `aof` (each format on its own), `detect` (detection matrix,
 //! `--log-format`, directories), `commands` (round trips, selection, bad inputs, locks,
-//! salvage), `crash` (a crash or an error at each recovery step converges), `append`
+//! salvage), `recover_crash` (a crash or an error at each recovery step converges), `append`
 //! (`log append --log-format lines`).
 
 #![allow(dead_code)] // not every submodule uses every helper
@@ -24,10 +24,10 @@ mod aof;
 mod append;
 mod commands;
 mod corpus;
-mod crash;
 mod detect;
 mod lines;
 mod proglog;
+mod recover_crash;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -94,7 +94,7 @@ fn recover_with_fault(dir: &Path, fault: &str) -> Run {
 /// the same sidecars; an error exits 2 or 4, never 0.
 #[test]
 fn crash_or_error_at_any_step_converges() {
-    let test = "formats::crash::crash_or_error_at_any_step_converges";
+    let test = "formats::recover_crash::crash_or_error_at_any_step_converges";
     if !fault_switch(test) {
         return;
     }
