@@ -39,7 +39,7 @@
 //! **Real ENOSPC** on a 1 MiB tmpfs (root only; otherwise skipped with the reason): `log
 //! append` filling the filesystem mid-append (cut back to its old bytes, exit 2), `recover`
 //! unable to write its sidecar (log unchanged, exit 2), and `save --strategy in-place`
-//! (failures.rs covers atomic and journal).
+//! (save_refusals.rs covers atomic and journal).
 //!
 //! With `DURABLE_RELIABILITY_OUT=FILE`, each sweep appends its figures to FILE as a JSON line.
 //! `DURABLE_FAULT_SCENARIO=TEXT` limits both sweeps to the scenarios whose name contains TEXT
@@ -1650,7 +1650,7 @@ fn save_in_place_on_a_full_fs(env: &Env, mnt: &Path, target: &Path) -> Run {
     .run()
 }
 
-// Guards: save --strategy in-place of a new target on a full filesystem (failures.rs covers
+// Guards: save --strategy in-place of a new target on a full filesystem (save_refusals.rs covers
 // atomic and journal): exit 2, "not changed", and the half-made target removed.
 #[test]
 fn real_enospc_save_in_place_of_a_new_target_removes_it() {

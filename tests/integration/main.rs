@@ -5,7 +5,6 @@ mod common;
 
 mod cli;
 mod explore;
-mod failures;
 mod faults;
 mod formats;
 mod fuzz_regressions;
@@ -19,6 +18,7 @@ mod recover;
 mod recover_boot;
 mod save;
 mod save_crash_points;
+mod save_refusals;
 mod storm;
 mod strace;
 mod strace_parse;

@@ -154,7 +154,7 @@ impl Drop for AppendOnly {
 // when the tests run as root.
 #[test]
 fn unwritable_directory_names_in_place_as_the_way() {
-    let test = "failures::unwritable_directory_names_in_place_as_the_way";
+    let test = "save_refusals::unwritable_directory_names_in_place_as_the_way";
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     let ro = env.path("ro");
@@ -224,7 +224,7 @@ fn unwritable_directory_names_in_place_as_the_way() {
 // journal that could never be applied, exit 4); nothing changed, no journal left.
 #[test]
 fn append_only_and_immutable_files_are_named_as_such() {
-    let test = "failures::append_only_and_immutable_files_are_named_as_such";
+    let test = "save_refusals::append_only_and_immutable_files_are_named_as_such";
     let env = Env::new();
     let t = env.write("T", "old\n");
     let log = env.path("a.log");
