@@ -5,7 +5,7 @@ mod common;
 
 mod cli;
 mod explore;
-mod faults;
+mod fault_injection;
 mod formats;
 mod fuzz_regressions;
 mod limits;

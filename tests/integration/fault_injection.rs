@@ -1067,7 +1067,7 @@ fn append_figures(line: &Value) {
 // commit point, one sentence naming step, path and error, no data lost, no temp left, converges.
 #[test]
 fn fault_matrix_every_command_step_and_errno() {
-    let test = "faults::fault_matrix_every_command_step_and_errno";
+    let test = "fault_injection::fault_matrix_every_command_step_and_errno";
     if !fault_switch(test) {
         return;
     }
@@ -1094,7 +1094,7 @@ fn fault_matrix_every_command_step_and_errno() {
         println!("  {line}");
     }
     for k in &known {
-        println!("  KNOWN BUG (see faults::known_bug_*): {k}");
+        println!("  KNOWN BUG (see fault_injection::known_bug_*): {k}");
     }
     let never_run: Vec<&str> = Step::ALL
         .iter()
@@ -1151,8 +1151,7 @@ fn fault_matrix_every_command_step_and_errno() {
 // exit 2, nothing appended, no log left (the matrix's checks for exit 2).
 #[test]
 fn append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log() {
-    let test =
-        "faults::append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log";
+    let test = "fault_injection::append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log";
     if !fault_switch(test) {
         return;
     }
@@ -1290,7 +1289,7 @@ fn check_injected(case: &str, out: &Run, calls: &[Call], env: &Env) -> (Vec<Stri
 // descriptor again and never exits 0 (a failed flush is never retried into success).
 #[test]
 fn failed_fsync_is_never_retried_into_success() {
-    let test = "faults::failed_fsync_is_never_retried_into_success";
+    let test = "fault_injection::failed_fsync_is_never_retried_into_success";
     if !have("strace") {
         skip(test, "strace is not installed");
         return;
@@ -1454,7 +1453,7 @@ fn one_line_failure(out: &Run, mentions: &[&str]) -> Result<String, String> {
 // and creating a log on a full filesystem leaves no log and no temporary file.
 #[test]
 fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
-    let test = "faults::real_enospc_log_append_is_cut_back_to_its_old_bytes";
+    let test = "fault_injection::real_enospc_log_append_is_cut_back_to_its_old_bytes";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
@@ -1531,8 +1530,7 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
 // (exit 2, no temp left), and once there is space again a rerun recovers it.
 #[test]
 fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written() {
-    let test =
-        "faults::real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written";
+    let test = "fault_injection::real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
@@ -1654,7 +1652,7 @@ fn save_in_place_on_a_full_fs(env: &Env, mnt: &Path, target: &Path) -> Run {
 // atomic and journal): exit 2, "not changed", and the half-made target removed.
 #[test]
 fn real_enospc_save_in_place_of_a_new_target_removes_it() {
-    let test = "faults::real_enospc_save_in_place_of_a_new_target_removes_it";
+    let test = "fault_injection::real_enospc_save_in_place_of_a_new_target_removes_it";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
@@ -1676,7 +1674,8 @@ fn real_enospc_save_in_place_of_a_new_target_removes_it() {
 // target may be mixed (src/save.rs: an output error in place is damage, whatever the offset).
 #[test]
 fn real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed() {
-    let test = "faults::real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed";
+    let test =
+        "fault_injection::real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
