@@ -19,7 +19,7 @@ mod recover_boot;
 mod save;
 mod save_crash_points;
 mod save_refusals;
+mod save_syscalls;
 mod storm;
-mod strace;
 mod strace_parse;
 mod streams;
