@@ -1,6 +1,5 @@
-//! Injected faults (issue 5, part 3): one matrix over every command × every step it runs ×
-//! {EIO, ENOSPC}, a sweep that fails each real `fsync` under strace, and real ENOSPC on a small
-//! tmpfs for every command.
+//! Injected faults: one matrix over every command × every step it runs × {EIO, ENOSPC}, a sweep
+//! that fails each real `fsync` under strace, and real ENOSPC on a small tmpfs for every command.
 //!
 //! **The matrix** (`fault_matrix_every_command_step_and_errno`: it uses the
 //! test-only switch `DURABLE_FAULT=STEP:eio|enospc`). Scenarios: `save` with each strategy, for an

@@ -1,10 +1,9 @@
-//! Logs written by other programs (issue 6), through the real binary: the seed notes'
-//! checksummed text log (`lines`), proglog's store and index (`proglog`) and files of the Go
-//! `aof` package (`aof`). The contract is /work/notes/formats-spec.md (summarised in
-//! docs/FORMAT.md); the fixtures are built here from the layouts, independently of durable's
-//! readers:
+//! Logs written by other programs, through the real binary: a checksummed text log of one entry
+//! per line (`lines`), proglog's store and index (`proglog`) and files of the Go `aof` package
+//! (`aof`). The contract is docs/FORMAT.md; the fixtures are built here from the layouts,
+//! independently of durable's readers:
 //!
-//! - lines: `ENTRY SP sha256hex(ENTRY) LF` per entry (the seed writer's `"%s %s\n"`);
+//! - lines: `ENTRY SP sha256hex(ENTRY) LF` per entry (its writer's `"%s %s\n"`);
 //! - proglog store: per record an 8-byte big-endian length and the data; index: 12-byte entries,
 //!   a 4-byte big-endian relative offset and an 8-byte big-endian store position, trimmed on a
 //!   clean close, zero-padded to its maximum size (1024 here) after an ungraceful shutdown;
@@ -63,7 +62,7 @@ pub(crate) fn sha_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// One line of the seed notes' log: `ENTRY SP sha256hex LF`.
+/// One line of a lines log: `ENTRY SP sha256hex LF`.
 pub(crate) fn line(entry: &[u8]) -> Vec<u8> {
     let mut out = entry.to_vec();
     out.push(b' ');

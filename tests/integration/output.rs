@@ -1,4 +1,4 @@
-//! The output contract scripts rely on (issue 13): raw dumps that work with line tools, an exact
+//! The output contract scripts rely on: raw dumps that work with line tools, an exact
 //! single-payload mode, JSON that matches docs/json-schema.json on any file name (and the
 //! schema matching docs/JSON.md), the text dump for people, file names a shell reads back, and
 //! options that would do nothing refused.
@@ -54,7 +54,7 @@ fn payloads(env: &Env, log: &Path) -> Vec<Vec<u8>> {
 
 /// Guards: `dump --format raw` ends every payload with a newline (NUL with -0), the last one
 /// too, so `wc -l`, `while read -r` and `dump --format raw | log append` see every record, empty
-/// ones included (the last record empty too). On main the last payload had no newline: three
+/// ones included (the last record empty too). The last payload used to lack its newline: three
 /// records gave `wc -l` = 2 and `while read` lost the last one.
 #[test]
 fn raw_dump_works_with_line_tools() {
@@ -512,7 +512,7 @@ fn os_args(args: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
 
 /// Guards: every `--json` command (and `dump --format json`, `dump --stats`), on file names and
 /// payloads that are not UTF-8, prints lines that each match exactly one of its documented
-/// shapes, with the bytes of every name kept (on main each of them panicked with exit 101).
+/// shapes, with the bytes of every name kept (each of them used to panic with exit 101).
 #[test]
 fn json_on_names_that_are_not_utf8_matches_the_schema() {
     let env = Env::new();
@@ -710,8 +710,8 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
     assert!(missed.is_empty(), "shapes never printed here: {missed:?}");
 }
 
-/// Guards: every failure of a command given `--json` is a JSON object on stdout too (on main
-/// `log salvage --json` printed none), with an `error` and the exit code the process returns.
+/// Guards: every failure of a command given `--json` is a JSON object on stdout too (`log salvage
+/// --json` used to print none), with an `error` and the exit code the process returns.
 #[test]
 fn json_failures_are_json_objects() {
     let env = Env::new();
@@ -936,9 +936,9 @@ fn json_doc_and_schema_agree() {
 // 4. The text dump, and file names for people
 // ---------------------------------------------------------------------------------------------
 
-/// Guards: the text dump shows printable UTF-8 as it is (on main `ünïcode` was
-/// `\xc3\xbcn\xc3\xafcode`) and escapes control characters, bidirectional-text controls and
-/// bytes that are not UTF-8; a long payload is cut between characters.
+/// Guards: the text dump shows printable UTF-8 as it is (`ünïcode` used to be shown as
+/// `\xc3\xbcn\xc3\xafcode`) and escapes control characters, bidirectional-text controls and bytes
+/// that are not UTF-8; a long payload is cut between characters.
 #[test]
 fn text_dump_shows_printable_utf8() {
     let env = Env::new();
@@ -982,7 +982,7 @@ fn text_dump_shows_printable_utf8() {
 }
 
 /// Guards: `#N` in the text and hex dumps is the record's sequence number: after `--resync`
-/// skips a damaged record, the next one is `#2`, not `#1` (on main it was its position in the
+/// skips a damaged record, the next one is `#2`, not `#1` (it used to be its position in the
 /// output).
 #[test]
 fn text_dump_numbers_records_by_sequence_number() {
@@ -1015,8 +1015,8 @@ fn text_dump_numbers_records_by_sequence_number() {
     assert!(!r.out().contains("record #0 "), "{}", r.show());
 }
 
-/// Guards: with `--last N` the damage line appears where the damage is, in file order (on main
-/// a torn tail was printed before the last records), and damage before the records shown is
+/// Guards: with `--last N` the damage line appears where the damage is, in file order (a torn
+/// tail used to be printed before the last records), and damage before the records shown is
 /// counted on stderr, so the exit status is explained.
 #[test]
 fn dump_last_keeps_damage_in_file_order() {
@@ -1091,8 +1091,8 @@ fn dump_last_keeps_damage_in_file_order() {
     assert!(objs[3].get("damage").is_some(), "{objs:?}");
 }
 
-/// Guards: a file name that is not UTF-8 is printed in `$'…'` form (on main as U+FFFD, which
-/// names no file), in reports, errors and hints, and pasting it into a shell names the file:
+/// Guards: a file name that is not UTF-8 is printed in `$'…'` form (not as U+FFFD, which names
+/// no file), in reports, errors and hints, and pasting it into a shell names the file:
 /// the hint `durable recover $'…'` works when run.
 #[test]
 fn names_that_are_not_utf8_paste_back_into_a_shell() {
@@ -1163,7 +1163,7 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
 
 /// Guards: options that would do nothing with the rest of the command line are refused (exit 2,
 /// a message naming the option, no file changed, nothing on stdout) instead of being ignored as
-/// they were on main; `--format` on `log append` is no longer an alias of `--log-format`.
+/// they used to be; `--format` on `log append` is no longer an alias of `--log-format`.
 #[test]
 fn options_that_would_do_nothing_are_refused() {
     let env = Env::new();

@@ -1,4 +1,4 @@
-//! Progress lines on a terminal for long saves and appends (issue 13, point 11): drawn when
+//! Progress lines on a terminal for long saves and appends: drawn when
 //! stderr is a terminal (a pseudo-terminal here), never into a pipe, without colour under
 //! `NO_COLOR`.
 

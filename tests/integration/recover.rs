@@ -1046,7 +1046,7 @@ fn unreadable_log_exits_2_and_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Beyond the brief: an earlier sidecar
+// An earlier sidecar
 // ---------------------------------------------------------------------------------------------
 
 // Guards: a later cut at the same offset never overwrites the bytes an earlier sidecar kept.

@@ -463,12 +463,11 @@ fn proglog_fixture(dir: &Path) {
     }
 }
 
-// Guards (the proglog issue, points 5 and 6): the sidecars recover left inside a proglog
-// directory made proglog open segment 0 twice at its next start, and the index sidecars were
-// taken for proglog indexes, so `log verify DIR` right after exited 1 and a second recover
-// trimmed durable's own backup. Now proglog's directory holds exactly its own files after
-// recover, verify is clean, and a second recover (of the segment directory or above it)
-// changes nothing.
+// Guards: recover keeps proglog's directory proglog's own. The sidecars recover left inside a
+// proglog directory made proglog open segment 0 twice at its next start, and the index sidecars
+// were taken for proglog indexes, so `log verify DIR` right after exited 1 and a second recover
+// trimmed durable's own backup. Now proglog's directory holds exactly its own files after recover,
+// verify is clean, and a second recover (of the segment directory or above it) changes nothing.
 #[test]
 fn a_proglog_directory_holds_nothing_new_and_a_second_recover_is_a_no_op() {
     let env = Env::new();

@@ -201,7 +201,7 @@ fn empty_input_round_trips() {
     }
 }
 
-// Guards: empty input never silently replaces a non-empty file (issue 13, point 9): from
+// Guards: empty input never silently replaces a non-empty file: from
 // stdin, a closed stdin, an empty --from file and a producer that prints nothing, with every
 // strategy: exit 2, one sentence, the target unchanged (inode and mtime too), nothing left.
 #[test]
@@ -721,7 +721,7 @@ fn if_changed_skips_identical_content() {
     }
 }
 
-// Guards: --if-changed with a --mode the file does not have is a change (issue 13, point 7):
+// Guards: --if-changed with a --mode the file does not have is a change:
 // the bits asked for are applied, never "unchanged" with the old bits; with the bits it has,
 // the file is left alone.
 #[test]
@@ -1197,7 +1197,7 @@ use std::time::Duration;
 
 use crate::common;
 
-// Guards: two in-place saves of one file take turns (issue 13, point 8): a second save started
+// Guards: two in-place saves of one file take turns: a second save started
 // while the first is halfway through its input waits for it (and says so), so the file ends as
 // exactly the second input; it was a mix of both before.
 #[test]

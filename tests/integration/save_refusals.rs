@@ -149,7 +149,7 @@ impl Drop for AppendOnly {
 }
 
 // Guards: an atomic save in a directory the user cannot write says so and names
-// `--strategy in-place` when the file itself is writable (issue 13, point 10); the journal
+// `--strategy in-place` when the file itself is writable; the journal
 // strategy too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
 // when the tests run as root.
 #[test]

@@ -1,4 +1,4 @@
-//! Kill storm (issue 5, part 2): for a bounded time, several processes hammer one target and one
+//! Kill storm: for a bounded time, several processes hammer one target and one
 //! log at once while a killer thread sends SIGKILL to random writers.
 //!
 //! - **savers** run `durable save TARGET`, each writing complete, self-describing versions: a

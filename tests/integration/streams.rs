@@ -1,5 +1,5 @@
-//! `-` and other streams where a file is read (issue 13, point 5), and `log dump --follow` of
-//! a log that is cut or replaced (point 12).
+//! `-` and other streams where a file is read, and `log dump --follow` of a log that is cut or
+//! replaced.
 
 use std::fs;
 use std::io::Write;

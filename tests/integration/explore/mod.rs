@@ -1,5 +1,5 @@
 //! Crash-state explorer: a deterministic power-loss model applied to the real binary's system
-//! calls (issue 5, part 1).
+//! calls.
 //!
 //! Each scenario runs a real command under `strace -f`, turns the trace into file-system
 //! operations ([`ops`]), and for a crash after every operation enumerates the directory
@@ -271,7 +271,7 @@ fn recover_torn_tail() -> Scenario {
     }
 }
 
-/// The seed notes' naive in-place save: `open(O_TRUNC)`, write, fsync, close (GNU dd).
+/// The naive in-place save a script does: `open(O_TRUNC)`, write, fsync, close (GNU dd).
 fn naive_dd() -> Scenario {
     let (old_len, new_len) = save_sizes();
     let old = text("old", old_len);

@@ -228,7 +228,7 @@ fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: boo
     fs::remove_file(&side).expect("rm sidecar");
 }
 
-/// Guards: a crash in the middle of a write (issue: durable said "not a log"), at every byte:
+/// Guards: a crash in the middle of a write (durable used to say "not a log"), at every byte:
 /// the write's data overwrites the previous tail magic and its own is never written, so there
 /// is no magic at all. The package says corrupted, Tail one past the last non-zero byte; durable
 /// detects the file (a page, data, then the zeros where the tail magic was to go) and says the
@@ -340,7 +340,7 @@ fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8]) {
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
-/// Guards: junk after a finished file (the corpus's finish_plus_garbage.aof; issue: "not a log"
+/// Guards: junk after a finished file (the corpus's finish_plus_garbage.aof, once "not a log"
 /// without the flag), of every length up to a sector: detected, a torn tail at the end of the
 /// checkpoint magic, and recover restores what the package then reads as checkpoint.
 #[test]

@@ -1,4 +1,4 @@
-//! `log append --log-format lines`: the bytes it writes are the seed notes' format, an existing
+//! `log append --log-format lines`: the bytes it writes are the lines format's, an existing
 //! lines log is appended to without the flag, and what it refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
 //! cannot be appended to) leaves the file byte-identical.
 
@@ -7,9 +7,9 @@ use std::fs;
 use super::*;
 use crate::common::{Cases, Env};
 
-/// Parse a lines log by the seed notes' rules, independently of durable: each line is
+/// Parse a lines log by the format's rules, independently of durable: each line is
 /// `ENTRY SP 64-lowercase-hex LF` with the hex the SHA-256 of ENTRY. The entries.
-fn seed_parse(bytes: &[u8]) -> Vec<Vec<u8>> {
+fn parse_lines_log(bytes: &[u8]) -> Vec<Vec<u8>> {
     assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "ends with LF");
     let mut out = Vec::new();
     for l in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -58,7 +58,7 @@ fn creates_the_seed_format() {
         assert_eq!(r.code, 0, "{flag} lines: {}", r.show());
         let bytes = fs::read(&path).expect("read");
         assert_eq!(bytes, lines_log(&entries), "{flag} lines: exact bytes");
-        assert_eq!(seed_parse(&bytes), entries.map(<[u8]>::to_vec));
+        assert_eq!(parse_lines_log(&bytes), entries.map(<[u8]>::to_vec));
         let rep = verify(&env, &path, &[]);
         check_report(flag, &rep, "clean", 4, bytes.len(), None);
         assert_eq!(rep.1["format"], "lines");
@@ -456,7 +456,7 @@ fn concurrent_lines_appenders_never_interleave() {
         w.join().expect("appender");
     }
     let bytes = fs::read(&path).expect("read");
-    let entries = seed_parse(&bytes);
+    let entries = parse_lines_log(&bytes);
     assert_eq!(entries.len(), 1 + 4 * 20 * 5);
     let text: Vec<String> = entries
         .iter()
@@ -558,8 +558,8 @@ fn append_after_damage_inside_the_last_lines_is_refused() {
     assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
 }
 
-/// Guards: a valid last line without its newline (the seed's verifier reads it; issue: durable
-/// called it a torn tail and recover dropped it): verify says it is clean and notes the missing
+/// Guards: a valid last line without its newline (the reference verifier reads it; durable used
+/// to call it a torn tail, and recover dropped it): verify says it is clean and notes the missing
 /// newline, recover keeps it, and append writes the newline before the new lines (their offsets
 /// and --verify are those of the new lines). A one-line log of this shape is a log.
 #[test]
@@ -617,8 +617,8 @@ fn append_terminates_an_unterminated_last_line() {
     }
 }
 
-/// Guards: a plain text file named as a lines log (issue: `log append --log-format lines
-/// notes.txt x` said "torn tail … run durable recover first", and following that advice,
+/// Guards: a plain text file named as a lines log (`log append --log-format lines notes.txt x`
+/// used to say "torn tail … run durable recover first", and following that advice,
 /// `recover --log-format lines notes.txt`, emptied the file): append, recover and verify say
 /// "notes.txt is not a lines log" (exit 2) and change nothing. Only `recover --force` cuts such
 /// a file, keeping its bytes in the sidecar.

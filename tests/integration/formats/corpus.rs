@@ -59,18 +59,19 @@ fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
-/// Guards: every lines file of the corpus, against the seed's verifier. Where it says OK
+/// Guards: every lines file of the corpus, against the reference verifier (the Go functions
+/// that wrote them: tests/fixtures/corpus/PROVENANCE.md). Where it says OK
 /// (spaces, UTF-8, empty entries: vacuously), durable reads every entry valid; where it fails at
 /// entry N, durable's first defect is line N and every other line is valid (corrupt when valid
 /// lines follow, exit 3, recover refuses; a torn tail at the last line, which recover cuts);
-/// garbage or zeros after 200 entries (the seed stops there, OK) is a torn tail after the same
-/// 200 entries; a last line without its LF is valid and kept. crlf.log is where the seed's
+/// garbage or zeros after 200 entries (the verifier stops there, OK) is a torn tail after the same
+/// 200 entries; a last line without its LF is valid and kept. crlf.log is where the reference
 /// verifier is wrong (its `Fscanf` drops the `\r` the writer hashed): durable checks the
 /// entry the writer wrote, and it is valid.
 #[test]
-fn lines_files_agree_with_the_seeds_verifier() {
+fn lines_files_agree_with_the_reference_verifier() {
     let env = Env::new();
-    // (file, entries, the entry the seed fails at (1-based), what follows the entries).
+    // (file, entries, the entry the verifier fails at (1-based), what follows the entries).
     let table: [(&str, usize, Option<usize>, &str); 12] = [
         ("plain.log", 5, None, ""),
         ("spaces.log", 3, None, ""),
@@ -153,7 +154,7 @@ fn lines_files_agree_with_the_seeds_verifier() {
             }
         });
     }
-    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_seeds_verifier");
+    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_reference_verifier");
 }
 
 /// The records of each store of a proglog directory, by verify (store name -> records), and
@@ -273,8 +274,8 @@ fn killbig(env: &Env, test: &str) -> Option<PathBuf> {
 /// Guards: every aof file of the corpus, against `RecoverWithMagic`: the same outcome, Tail and
 /// Checkpoint (JSON `outcome`, `tail`, `checkpoint`), at any size (none is a page multiple but
 /// close.aof). close, finish, selfkill: clean, recover changes nothing. finish_plus_garbage
-/// (issue: "not a log"): detected, a torn tail after the checkpoint; recover zero-fills the
-/// junk, and the package then reads the same checkpoint. tail_zeroed (issue: "not a log"):
+/// (once "not a log"): detected, a torn tail after the checkpoint; recover zero-fills the
+/// junk, and the package then reads the same checkpoint. tail_zeroed (once "not a log"):
 /// detected, corrupted with the package's Tail, refused. killbig (all zeros): empty when named,
 /// never detected as anything.
 #[test]

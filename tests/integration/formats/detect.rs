@@ -328,8 +328,8 @@ fn an_executable_holding_the_magics_is_not_a_log() {
 /// Guards: `--log-format` overrides detection: it reads files detection cannot place (a torn
 /// store with another name, a write cut short in an aof smaller than a page), it wins over a
 /// file name (a lines log named `.store`), a native reader refuses a foreign file, and an
-/// unknown name is a usage error. A lines log with a damaged first line needs no flag (issue:
-/// it was "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
+/// unknown name is a usage error. A lines log with a damaged first line needs no flag (it
+/// used to be "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
 /// log even when named so.
 #[test]
 fn log_format_overrides_detection() {

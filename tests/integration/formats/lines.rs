@@ -1,5 +1,5 @@
-//! The seed notes' checksummed text log (`lines`): clean, torn at every cut point, corrupt in
-//! the middle, damaged checksum fields, an over-long line, and each command on it.
+//! The checksummed text log of one entry per line (`lines`): clean, torn at every cut point,
+//! corrupt in the middle, damaged checksum fields, an over-long line, and each command on it.
 
 use std::fs;
 use std::io::Write;
@@ -129,7 +129,7 @@ fn dump_lines_in_every_format() {
 
 /// Guards: a lines log cut at every length: a cut at a line boundary is clean with the
 /// complete lines; a cut that only drops the last line's LF leaves a valid last line (clean,
-/// noted as unterminated: the seed's verifier reads it, and recover keeps it); any other cut is
+/// noted as unterminated: the reference verifier reads it, and recover keeps it); any other cut is
 /// a torn tail (kind truncated) at the start of the partial line (exit 1). Recover cuts it there
 /// with a sidecar (sidecar + kept bytes == the damaged file), a second recover finds it clean
 /// and changes nothing. Once a line is whole the format is detected without the flag, and gives
@@ -419,7 +419,7 @@ fn malformed_checksum_field_is_no_checksum() {
     cases.assert_all_passed("formats::lines::malformed_checksum_field_is_no_checksum");
 }
 
-/// Guards: entries over 16 MiB (the seed writes and verifies them; issue: durable called one
+/// Guards: entries over 16 MiB (its writer writes and verifies them; durable used to call one
 /// "torn" when last and cut 17 MB of valid data, and "not a log" when first) are valid, first,
 /// in the middle and last: read and hashed in bounded memory (verify and recover run with less
 /// address space than one entry), detected without the flag, dumped whole, kept by recover.
@@ -601,7 +601,7 @@ fn generated_damage_never_loses_a_valid_line() {
     let entries: [&[u8]; 4] = [b"alpha", b"with two  spaces", b"", b"last entry"];
     let full = lines_log(&entries);
     let bounds = line_bounds(&entries);
-    // The entries that check out in `bytes`, by the seed's rule, with their line starts.
+    // The entries that check out in `bytes`, by the format's rule, with their line starts.
     let valid_lines = |bytes: &[u8]| -> Vec<(usize, Vec<u8>)> {
         let mut out = Vec::new();
         let mut at = 0;

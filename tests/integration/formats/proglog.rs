@@ -769,7 +769,7 @@ fn proglog_reads(store_bytes: &[u8], index_bytes: &[u8]) -> Vec<(usize, Vec<u8>)
         .collect()
 }
 
-/// Guards: one flipped bit in a store's length field (issue: mid-segment, it was called a torn
+/// Guards: one flipped bit in a store's length field (mid-segment, it used to be called a torn
 /// tail, and recover cut 39 records that proglog itself still reads), for every record and
 /// several bits. Mid-segment, the intact index entries after it prove the later records:
 /// corruption (exit 3), bad-length at the damaged record with the next entry's record as
