@@ -444,6 +444,25 @@ impl Durable {
         }
     }
 
+    /// Start the run in the background with standard input closed (`--follow`, a command that
+    /// waits): see [`Running`].
+    pub fn spawn(&self) -> Running {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: spawn: {e}", self.describe()));
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        Running {
+            child: KillOnDrop(child),
+            stdout,
+            stderr,
+        }
+    }
+
     /// Run to the end (killed after the bound) and collect what it did. Fails the test if the
     /// run hangs, or if a signal ends it when that was not allowed.
     pub fn run(self) -> Run {
@@ -493,6 +512,43 @@ impl Durable {
         }
         run
     }
+}
+
+/// What a running child has printed so far, filled by a thread as it arrives.
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// A child killed (and reaped) when dropped, even by a panic.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Read everything a child's pipe gives into a shared buffer, on a thread.
+pub fn collect(mut pipe: impl Read + Send + 'static) -> Seen {
+    let seen = Seen::default();
+    let sink = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
+}
+
+/// A `durable` running in the background ([`Durable::spawn`]): killed and reaped when dropped,
+/// with what it has printed so far.
+pub struct Running {
+    pub child: KillOnDrop,
+    pub stdout: Seen,
+    pub stderr: Seen,
 }
 
 /// Read a pipe to its end on a thread.

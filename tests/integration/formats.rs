@@ -30,16 +30,17 @@ mod recover_crash;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+
 use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env, Run, assert_one_line_error, assert_same, run, s};
+pub(crate) use crate::common::KillOnDrop;
+use crate::common::{self, Env, Run, Seen, assert_one_line_error, assert_same, run, s};
 pub(crate) use crate::log::{json_lines, payload_of, pseudo_random, terminated};
 
 // ---------------------------------------------------------------------------------------------
@@ -541,49 +542,11 @@ pub(crate) use common::wait_until;
 /// refuses): a hang fails the case instead of the suite.
 pub(crate) const BOUND: Duration = Duration::from_secs(20);
 
-/// A child killed and reaped when dropped (even by a panic).
-pub(crate) struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `durable log dump --follow --format FORMAT PATH`, running: the child (killed when dropped)
 /// and what it has printed so far.
-pub(crate) fn spawn_follow(
-    env: &Env,
-    format: &str,
-    path: &Path,
-) -> (KillOnDrop, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-    let mut child = env
+pub(crate) fn spawn_follow(env: &Env, format: &str, path: &Path) -> (KillOnDrop, Seen) {
+    let follow = env
         .cmd(&["log", "dump", "--follow", "--format", format, s(path)])
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    (KillOnDrop(child), collect(stdout))
-}
-
-/// Read everything a child's pipe gives into a shared buffer, on a thread.
-pub(crate) fn collect(
-    mut pipe: impl Read + Send + 'static,
-) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-        }
-    });
-    seen
+        .spawn();
+    (follow.child, follow.stdout)
 }

@@ -11,15 +11,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{self, Durable, Env, assert_one_line_error, assert_same, run, s};
+use crate::common::{
+    self, Durable, Env, KillOnDrop, Running, assert_one_line_error, assert_same, run, s,
+};
 
 /// Length of the file header.
 pub(crate) const HEADER_LEN: usize = 64;
@@ -201,16 +203,6 @@ fn wait_child(child: &mut Child, limit: Duration) -> Option<std::process::ExitSt
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A child killed (and reaped) when the test ends, even by a panic.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -1351,27 +1343,13 @@ fn dump_follow_waits_for_complete_records() {
     let env = Env::new();
     let log = env.path("f.log");
     append_args(&env, &log, &["zero"]);
-    let child = env
+    let Running {
+        mut child,
+        stdout: seen,
+        ..
+    } = env
         .cmd(&["log", "dump", "--follow", "--format", "raw", s(&log)])
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let mut child = KillOnDrop(child);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.0.stdout.take().expect("stdout");
-    let sink = Arc::clone(&seen);
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-        }
-    });
+        .spawn();
     let shows = |text: &str| {
         let seen = Arc::clone(&seen);
         let text = text.to_string();
@@ -1424,7 +1402,6 @@ fn dump_follow_waits_for_complete_records() {
             .starts_with("zero\none\ntwo-and-a-half")
     );
     drop(child);
-    reader.join().expect("reader");
 }
 
 // ---------------------------------------------------------------------------------------------

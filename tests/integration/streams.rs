@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Durable, Env, Run, assert_same, run, wait_until};
-use crate::formats::{KillOnDrop, collect};
+use crate::common::{Durable, Env, KillOnDrop, Run, Seen, assert_same, collect, run, wait_until};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -198,23 +197,13 @@ fn save_from_and_append_file_read_standard_input() {
     assert_eq!(payloads, ["x", "two\nlines\n"]);
 }
 
-/// What a child has printed so far.
-type Seen = Arc<Mutex<Vec<u8>>>;
-
 /// `durable log dump --follow --format raw PATH`: the child, and its stdout and stderr so far.
 fn follow(env: &Env, path: &Path) -> (KillOnDrop, Seen, Seen) {
-    let mut child = env
+    let follow = env
         .cmd(&["log", "dump", "--follow", "--format", "raw"])
         .arg(path)
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let out = collect(child.stdout.take().expect("stdout"));
-    let err = collect(child.stderr.take().expect("stderr"));
-    (KillOnDrop(child), out, err)
+        .spawn();
+    (follow.child, follow.stdout, follow.stderr)
 }
 
 fn holds(buf: &Arc<Mutex<Vec<u8>>>, want: &str) -> bool {
