@@ -291,7 +291,8 @@ the end of the valid prefix, and each defect with its offset and kind (truncated
 bad-length, checksum-mismatch, sequence, zero-fill). A defect with nothing valid after it is a \
 torn tail (safe to recover: exit 1); a defect with valid records after it is corruption before \
 the tail (exit 3), and the report names the next valid record as evidence. Directories are \
-walked; files in them that are not logs are listed as skipped.
+walked (without following symlinks, skipping kernel pseudo-filesystems such as /proc and /sys); \
+files in them that are not logs are listed as skipped.
 
 Logs written by other programs are read too, detected from their content (and, for proglog, the \
 .store/.index names), or named with --log-format: `lines` (ENTRY SHA256HEX per line; no-checksum \

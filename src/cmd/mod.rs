@@ -4,6 +4,7 @@ mod failure;
 mod generate;
 mod json;
 mod log;
+mod output;
 mod progress;
 mod recover;
 mod save;
@@ -11,6 +12,7 @@ mod save;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 pub(crate) use failure::{Op, exit_for, sentence};
+pub(crate) use output::print_stdout;
 
 /// A command that failed: the error to print (by `main`, the only place that prints a fatal
 /// error) and the exit status.
@@ -45,19 +47,6 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Recover(args) => recover::run(args),
         Command::Completions { shell } => generate::print_completion(shell),
         Command::Man { command } => generate::print_man_page(command.as_deref()),
-    }
-}
-
-/// Write to stdout; a closed stdout (`| head`) is not an error.
-pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(anyhow::Error::new(e)
-            .context("could not write to standard output")
-            .into()),
     }
 }
 

@@ -19,11 +19,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{self, Env, Mounted, durable_path, have, is_root, skip};
-use crate::common::{Durable, Run, assert_same, run, s};
+use crate::common::{
+    self, Durable, Env, KillOnDrop, Mounted, Run, assert_one_line_error, assert_same, durable_path,
+    have, is_root, run, s, skip,
+};
 use crate::formats::{
-    INDEX_MAX, KillOnDrop, LINE_ENTRIES, STORE_RECORDS, aof_standard, changes, index_for,
-    lines_log, padded, snapshot, store,
+    INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, aof_standard, changes, index_for, lines_log, padded,
+    snapshot, store,
 };
 use crate::log::{append_each, json_lines, layout, payload_of};
 
@@ -901,12 +903,21 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
     assert_eq!(v["valid_end"], full.len(), "{v}");
 }
 
-// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3).
-// Kernel pseudo-filesystems are skipped, named explicitly or met in a walk.
+// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3);
+// `log verify /` did the same. Kernel pseudo-filesystems are skipped by both commands, named
+// explicitly or met in a walk.
 #[test]
 fn pseudo_filesystems_are_skipped() {
     let test = "recover_boot::pseudo_filesystems_are_skipped";
     let env = Env::new();
+    let r = run(&env, &["log", "verify", "/proc", "/sys"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_same(
+        &r.stdout,
+        "/proc: skipped, a proc filesystem (kernel pseudo-files, not data)\n\
+         /sys: skipped, a sysfs filesystem (kernel pseudo-files, not data)\n",
+        &r.show(),
+    );
     let r = run(&env, &["recover", "--dry-run", "/proc", "/sys"], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.stderr.is_empty(), "{}", r.show());
@@ -967,6 +978,21 @@ fn pseudo_filesystems_are_skipped() {
             r.show()
         );
     }
+    let r = run(&env, &["log", "verify", "tree"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.stderr.is_empty(), "{}", r.show());
+    let lines: Vec<String> = r.out().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "the log and the two skipped: {}", r.show());
+    assert!(lines[0].starts_with("tree/a.log: clean"), "{}", r.show());
+    assert_eq!(
+        lines[1..],
+        [
+            "tree/p: skipped, a proc filesystem (kernel pseudo-files, not data)",
+            "tree/s: skipped, a sysfs filesystem (kernel pseudo-files, not data)",
+        ],
+        "{}",
+        r.show()
+    );
 }
 
 // Guards: `-x/--one-file-system`, like `du -x` and `find -xdev`: a filesystem mounted inside the
@@ -1248,4 +1274,61 @@ fn finished_aof_with_junk() -> Vec<u8> {
     let mut a = crate::formats::aof(&[b"alpha-", b"beta", b"gamma"], true).bytes;
     a.extend_from_slice(b"junk");
     a
+}
+
+/// Undo `chattr +a`/`+i` on drop, even when the test fails.
+struct Attribute(PathBuf, &'static str);
+
+impl Drop for Attribute {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg(self.1).arg(&self.0).status();
+    }
+}
+
+// Guards: repairing a torn log that carries `chattr +a` or `+i` said only "permission denied",
+// which reads like a file mode problem; the sentence names the attribute, the command that
+// lifts it, and that the log was not changed (exit 2, no sidecar).
+#[test]
+fn an_append_only_or_immutable_log_is_named_as_such() {
+    let test = "recover_boot::an_append_only_or_immutable_log_is_named_as_such";
+    let env = Env::new();
+    let (torn, _) = torn_log(&env, "t.log");
+    let log = env.path("t.log");
+    for (set, unset, named) in [
+        ("+a", "-a", "append-only (chattr +a)"),
+        ("+i", "-i", "immutable (chattr +i)"),
+    ] {
+        let made = have("chattr")
+            && Command::new("chattr")
+                .arg(set)
+                .arg(&log)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            skip(
+                test,
+                "chattr does not work here (not root, or a filesystem without attributes)",
+            );
+            return;
+        }
+        let undo = Attribute(log.clone(), unset);
+        let r = run(&env, &["recover", "t.log"], b"");
+        assert_one_line_error(
+            &r,
+            &[
+                &format!("t.log is {named}"),
+                &format!("`chattr {unset} t.log`"),
+                "not changed",
+            ],
+            set,
+        );
+        drop(undo);
+        assert_eq!(fs::read(&log).expect("read"), torn, "{set}");
+        assert_eq!(
+            sidecar_names(&side_dir(env.dir.path())),
+            Vec::<String>::new(),
+            "a sidecar for a log that could not be changed"
+        );
+    }
 }

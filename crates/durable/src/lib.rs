@@ -63,6 +63,7 @@ pub mod recover;
 mod save;
 mod step;
 mod target;
+pub mod walk;
 
 pub use disk::{
     JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts, install_interrupt_cleanup,

@@ -1,0 +1,209 @@
+//! `durable log append`: records from arguments, files or standard input into a log, and what
+//! the command says about them.
+
+use std::io::{self, IsTerminal};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use durable::SyncLevel;
+use durable::log::{
+    self, Algorithm, AppendOptions, Commit, Committed, Delimited, GroupLimits, Listed, RecordList,
+    RecordSource, Whole,
+};
+use durable::quote::quoted;
+
+use super::{failure, usage};
+use crate::cli::{AppendArgs, ChecksumArg, SyncArg};
+use crate::cmd::{Failure, print_stdout};
+use crate::exit::Exit;
+
+pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
+    if log::stream::is_stdin(&args.log) {
+        return Err(usage(
+            "log append writes to the file LOG, and `-` names none (records come from standard input by default); to append to a file named -, write ./-".to_string(),
+        ));
+    }
+    if args
+        .files
+        .iter()
+        .filter(|f| log::stream::is_stdin(f))
+        .count()
+        > 1
+    {
+        return Err(usage(
+            "--file - reads all of standard input as one record, so it can be given once: a second would be empty".to_string(),
+        ));
+    }
+    let mut opts = AppendOptions {
+        sync: match args.sync {
+            SyncArg::Full => SyncLevel::Full,
+            SyncArg::Data => SyncLevel::Data,
+            SyncArg::None => SyncLevel::None,
+        },
+        algorithm: args.checksum.map(|c| match c {
+            ChecksumArg::Crc32 => Algorithm::Crc32,
+            ChecksumArg::Sha256 => Algorithm::Sha256,
+        }),
+        no_wait: args.no_wait,
+        verify: args.verify,
+        keep_offsets: args.print_offsets,
+        format: args.log_format.map(Into::into),
+        commit: Commit::Atomic,
+    };
+    let source: Box<dyn RecordSource> = if !args.records.is_empty() || !args.files.is_empty() {
+        let mut items: Vec<Listed> = args.records.iter().cloned().map(Listed::Arg).collect();
+        items.extend(args.files.iter().cloned().map(Listed::File));
+        Box::new(RecordList::new(items))
+    } else {
+        if io::stdin().is_terminal() {
+            eprintln!(
+                "durable: reading records for {} from the terminal, one per line; end with Ctrl-D",
+                quoted(&args.log)
+            );
+        }
+        if args.whole {
+            Box::new(Whole::new(io::stdin().lock(), "standard input"))
+        } else {
+            if !args.atomic {
+                opts.commit = Commit::Groups(GroupLimits::default());
+            }
+            let separator = if args.null { 0 } else { b'\n' };
+            Box::new(Delimited::streaming(
+                io::stdin().lock(),
+                separator,
+                "standard input",
+            ))
+        }
+    };
+    let mut source = Counted {
+        inner: source,
+        progress: crate::cmd::progress::Progress::new(
+            format!("appending to {}", quoted(&args.log)),
+            None,
+        ),
+        bytes: 0,
+        records: 0,
+        due: 0,
+    };
+    // Signals are noted, and the append stops at the next group boundary (see `--help`).
+    if let Err(e) = durable::defer_interrupts() {
+        eprintln!("durable: warning: could not install the interrupt handler: {e}");
+    }
+    let mut printed: Result<(), Failure> = Ok(());
+    let mut committed = (0u64, None::<(u64, u64)>);
+    let mut on_commit = |group: &Committed<'_>| {
+        committed.0 += group.count;
+        if let Some(first) = group.first_seq {
+            let last = first + group.count - 1;
+            committed.1 = Some((committed.1.map_or(first, |(a, _)| a), last));
+        }
+        if args.print_offsets && printed.is_ok() {
+            let mut text = String::with_capacity(group.offsets.len() * 12);
+            for offset in group.offsets {
+                text.push_str(&offset.to_string());
+                text.push('\n');
+            }
+            printed = print_stdout(&text);
+        }
+    };
+    let result = log::append_with(&args.log, &mut source, &opts, &mut (), &mut on_commit)
+        .map_err(|e| {
+            e.or_protected(
+                "log append opens it for writing, to cut an append that fails back off it, which that forbids",
+            )
+        });
+    printed?;
+    let path = quoted(&args.log);
+    match result {
+        Ok(appended) => match appended.interrupted {
+            None => Ok(Exit::Success),
+            Some(signal) if appended.count == 0 => Err(Failure {
+                exit: Exit::Error,
+                error: anyhow!("interrupted by {signal}; nothing was appended to {path}"),
+            }),
+            Some(signal) => Err(Failure {
+                exit: Exit::Partial,
+                error: anyhow!(
+                    "interrupted by {signal}: {} appended to {path} and flushed{}; {}",
+                    crate::cmd::plural(appended.count, "record"),
+                    seq_range(&appended),
+                    match appended.unappended {
+                        0 => "the rest of the input was not read".to_string(),
+                        n => format!(
+                            "the {} read after them, and the rest of the input, were not appended",
+                            crate::cmd::plural(n, "record")
+                        ),
+                    }
+                ),
+            }),
+        },
+        Err(error) if committed.0 > 0 => {
+            let shown = crate::cmd::sentence(&error);
+            let mut f = failure(error);
+            let error = shown;
+            let range = match committed.1 {
+                Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+                None => String::new(),
+            };
+            f.error = anyhow!(
+                "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
+                crate::cmd::plural(committed.0, "record")
+            );
+            // Whatever stopped it (a torn tail left by another appender, a bad record, a
+            // failed write), earlier groups are in: a retry of the whole input would duplicate
+            // them. Only "written, not confirmed" says more.
+            if f.exit != Exit::Unconfirmed {
+                f.exit = Exit::Partial;
+            }
+            Err(f)
+        }
+        Err(error) => Err(failure(error)),
+    }
+}
+
+/// ", sequence numbers A to B" for a native append's records.
+pub(super) fn seq_range(appended: &log::Appended) -> String {
+    match appended.seqs {
+        Some((a, b)) if appended.interleaved => {
+            format!(" (sequence numbers {a} to {b}, with other appenders' records among them)")
+        }
+        Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+        None => String::new(),
+    }
+}
+
+/// Records read for an append, counted for a progress line on a terminal: updated about once
+/// per MiB, so a stream pays one comparison per record.
+pub(super) struct Counted {
+    pub(super) inner: Box<dyn RecordSource>,
+    pub(super) progress: crate::cmd::progress::Progress,
+    pub(super) bytes: u64,
+    pub(super) records: u64,
+    pub(super) due: u64,
+}
+
+impl RecordSource for Counted {
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> durable::Result<bool> {
+        let more = self.inner.next_record(buf)?;
+        if more {
+            self.records += 1;
+            self.bytes += buf.len() as u64 + 1;
+            if self.bytes >= self.due {
+                self.due = self.bytes + (1 << 20);
+                self.progress
+                    .update(self.bytes, Some(crate::cmd::plural(self.records, "record")));
+            }
+        } else {
+            self.progress.finish();
+        }
+        Ok(more)
+    }
+
+    fn describe(&self, index: u64) -> String {
+        self.inner.describe(index)
+    }
+
+    fn ready_within(&mut self, timeout: Duration) -> durable::Result<bool> {
+        self.inner.ready_within(timeout)
+    }
+}
