@@ -2,10 +2,11 @@
 
 #![allow(dead_code)] // not every test module uses every helper
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -187,8 +188,8 @@ pub fn small_tmpfs(env: &Env, test: &str) -> Option<(PathBuf, Mounted)> {
 
 /// How long a run may take before it is killed and the test fails: a hang (a FIFO opened for
 /// reading, a lock never released, an option that makes durable wait) fails one test instead
-/// of hanging the suite. Generous, since four builds may share the machine: this is a bound on
-/// a hang, not a timing assertion.
+/// of hanging the suite. Generous, since a loaded machine runs slowly: this is a bound on a
+/// hang, not a timing assertion.
 pub const RUN_BOUND: Duration = Duration::from_secs(300);
 
 /// What one run of `durable` did.
@@ -745,6 +746,62 @@ pub fn data_text(v: &serde_json::Value) -> String {
 /// A UTF-8 path as JSON shows it: `{"text": "…"}`.
 pub fn json_path(path: impl AsRef<Path>) -> serde_json::Value {
     serde_json::json!({"text": path.as_ref().to_str().expect("UTF-8 test path")})
+}
+
+/// Every name under `root` (relative, sorted) with what it is: a regular file's SHA-256, a
+/// directory or another kind of file; and its mtime if `mtimes`.
+pub fn snapshot(root: &Path, mtimes: bool) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    fn walk(root: &Path, dir: &Path, mtimes: bool, out: &mut BTreeMap<String, String>) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            let meta = fs::symlink_metadata(&path).expect("lstat");
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            let time = if mtimes {
+                format!(" mtime {}.{:09}", meta.mtime(), meta.mtime_nsec())
+            } else {
+                String::new()
+            };
+            if meta.is_dir() {
+                out.insert(rel, format!("dir{time}"));
+                walk(root, &path, mtimes, out);
+            } else if !meta.is_file() {
+                // Never open a FIFO or a device (opening a FIFO blocks).
+                out.insert(rel, format!("{:?}{time}", meta.file_type()));
+            } else {
+                let hash = hex::encode(sha2::Sha256::digest(fs::read(&path).expect("read")));
+                out.insert(
+                    rel,
+                    format!("file {} bytes sha256 {hash}{time}", meta.len()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, mtimes, &mut out);
+    out
+}
+
+/// The entries that differ between two snapshots, for a readable failure.
+pub fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, was) in before {
+        match after.get(name) {
+            None => out.push(format!("{name}: removed (was {was})")),
+            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
+            Some(_) => {}
+        }
+    }
+    for (name, now) in after {
+        if !before.contains_key(name) {
+            out.push(format!("{name}: new ({now})"));
+        }
+    }
+    out
 }
 
 /// Cut the last `by` bytes off a file (a torn write).

@@ -31,7 +31,6 @@ mod recover_crash;
 use std::collections::BTreeMap;
 use std::fs;
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
@@ -40,7 +39,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::common::KillOnDrop;
-use crate::common::{self, Env, Run, Seen, assert_one_line_error, assert_same, run, s};
+use crate::common::{
+    self, Env, Run, Seen, assert_one_line_error, assert_same, changes, run, s, snapshot,
+};
 pub(crate) use crate::log::{json_lines, payload_of, pseudo_random, terminated};
 
 // ---------------------------------------------------------------------------------------------
@@ -388,67 +389,10 @@ pub(crate) fn sidecars_of(path: &Path) -> Vec<String> {
     out
 }
 
-/// Every name under `root` (relative) with what it is: a regular file's size, SHA-256 and
-/// mtime; a directory; or another kind of file (never opened: a FIFO would block).
-pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .display()
-                .to_string();
-            if meta.is_dir() {
-                out.insert(rel, "dir".into());
-                walk(root, &path, out);
-            } else if meta.is_file() {
-                let hash = sha_hex(&fs::read(&path).expect("read"));
-                out.insert(
-                    rel,
-                    format!(
-                        "{} bytes sha256 {hash} mtime {}.{}",
-                        meta.len(),
-                        meta.mtime(),
-                        meta.mtime_nsec()
-                    ),
-                );
-            } else {
-                out.insert(rel, format!("{:?}", meta.file_type()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// What differs between two snapshots.
-pub(crate) fn changes(
-    before: &BTreeMap<String, String>,
-    after: &BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, was) in before {
-        match after.get(name) {
-            None => out.push(format!("{name}: removed")),
-            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
-            Some(_) => {}
-        }
-    }
-    for name in after.keys() {
-        if !before.contains_key(name) {
-            out.push(format!("{name}: new"));
-        }
-    }
-    out
-}
-
 /// Assert that nothing under the scratch directory changed since `before`.
 #[track_caller]
 pub(crate) fn assert_unchanged(env: &Env, before: &BTreeMap<String, String>, case: &str) {
-    let now = snapshot(env.dir.path());
+    let now = snapshot(env.dir.path(), true);
     assert_eq!(
         changes(before, &now),
         Vec::<String>::new(),

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{self, Cases, Env, durable_path};
-use crate::common::{Durable, Run, assert_same, run, s};
+use crate::common::{self, Cases, Durable, Env, Run, assert_same, run, s, snapshot};
 use crate::formats::{INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, index_for, lines_log, padded, store};
 use crate::log::{append_each, json_lines, layout};
 
@@ -1142,16 +1141,11 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
         return;
     }
     let script = format!("\"$D\" {}", hint.trim_start_matches("durable "));
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .env("D", durable_path())
-        .current_dir(env.dir.path())
-        .output()
-        .expect("run bash");
+    let out = Durable::bash(env.dir.path(), &script).run();
     assert!(
         out.status.success(),
         "the hint works when pasted: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.show()
     );
     let r = run(&env, &[OsStr::new("log"), OsStr::new("verify"), &name], b"");
     assert_eq!(r.code, 0, "recovered: {}", r.show());
@@ -1262,7 +1256,7 @@ fn options_that_would_do_nothing_are_refused() {
             vec!["save", "--no-clobber", "--if-changed", "new"],
         ),
     ];
-    let before = crate::formats::snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut all = Cases::default();
     for (option, args) in cases {
         all.check(|| {

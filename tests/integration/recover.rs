@@ -10,16 +10,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::common::{
-    self, Cases, Durable, Env, assert_one_line_error, durable_path, fault_switch, run, s,
+    self, Cases, Durable, Env, assert_one_line_error, changes, durable_path, fault_switch, run, s,
+    snapshot,
 };
 use crate::log::{append_each, json_lines, verify_json};
 
@@ -94,61 +93,6 @@ fn sidecar_bytes(side: &Path) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::other("not a sidecar"));
     }
     Ok(common::parse_sidecar(&bytes).0)
-}
-
-/// Every name under `root` (relative, sorted) with what it is: a regular file's SHA-256, a
-/// directory or another kind of file; and its mtime if `mtimes`.
-fn snapshot(root: &Path, mtimes: bool) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, mtimes: bool, out: &mut BTreeMap<String, String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("dir entry").path();
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .display()
-                .to_string();
-            let time = if mtimes {
-                format!(" mtime {}.{:09}", meta.mtime(), meta.mtime_nsec())
-            } else {
-                String::new()
-            };
-            if meta.is_dir() {
-                out.insert(rel, format!("dir{time}"));
-                walk(root, &path, mtimes, out);
-            } else if !meta.is_file() {
-                // Never open a FIFO or a device (opening a FIFO blocks).
-                out.insert(rel, format!("{:?}{time}", meta.file_type()));
-            } else {
-                let hash = hex::encode(Sha256::digest(fs::read(&path).expect("read")));
-                out.insert(
-                    rel,
-                    format!("file {} bytes sha256 {hash}{time}", meta.len()),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, mtimes, &mut out);
-    out
-}
-
-/// The entries that differ between two snapshots, for a readable failure.
-fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, was) in before {
-        match after.get(name) {
-            None => out.push(format!("{name}: removed (was {was})")),
-            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
-            Some(_) => {}
-        }
-    }
-    for (name, now) in after {
-        if !before.contains_key(name) {
-            out.push(format!("{name}: new ({now})"));
-        }
-    }
-    out
 }
 
 /// Names of our temporary files under `root`.

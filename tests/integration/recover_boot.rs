@@ -20,12 +20,11 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::common::{
-    self, Durable, Env, KillOnDrop, Mounted, Run, assert_one_line_error, assert_same, durable_path,
-    have, is_root, run, s, skip,
+    self, Durable, Env, KillOnDrop, Mounted, Run, assert_one_line_error, assert_same, changes,
+    durable_path, have, is_root, run, s, skip, snapshot,
 };
 use crate::formats::{
-    INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, aof_standard, changes, index_for, lines_log, padded,
-    snapshot, store,
+    INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, aof_standard, index_for, lines_log, padded, store,
 };
 use crate::log::{append_each, json_lines, layout, payload_of};
 
@@ -145,7 +144,7 @@ fn strace_recover_of_a_tree_with_nothing_to_repair_opens_nothing_for_writing() {
     }
     let env = Env::new();
     let tree = clean_tree(&env);
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let trace = env.path("trace.out");
     let out = env
         .cmd(&["recover", "tree"])
@@ -172,7 +171,7 @@ fn strace_recover_of_a_tree_with_nothing_to_repair_opens_nothing_for_writing() {
         writes.join("\n")
     );
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new(),
         "the tree changed"
     );
@@ -194,7 +193,7 @@ fn look_alike_journals_are_left_alone_with_the_reason() {
         "d/.x.durable-journal",
         [vec![0u8; 64], b"new x\n".to_vec()].concat(),
     );
-    let before = snapshot(&env.path("d"));
+    let before = snapshot(&env.path("d"), true);
     for args in [
         &["recover", "--json", "d"][..],
         &["recover", "--json", "d/.z.durable-journal"],
@@ -230,7 +229,7 @@ fn look_alike_journals_are_left_alone_with_the_reason() {
             );
         }
         assert_eq!(
-            changes(&before, &snapshot(&env.path("d"))),
+            changes(&before, &snapshot(&env.path("d"), true)),
             Vec::<String>::new(),
             "{args:?} changed something"
         );
@@ -274,7 +273,7 @@ fn read_only_bind_mount() {
         skip(test, "remounting the bind mount read-only failed");
         return;
     }
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let r = run(&env, &["recover", "ro"], b"");
     assert_eq!(
         r.code,
@@ -284,7 +283,7 @@ fn read_only_bind_mount() {
     );
     assert!(r.stderr.is_empty(), "{}", r.show());
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
 
@@ -297,7 +296,7 @@ fn read_only_bind_mount() {
     assert!(bind(&["--bind", s(&tree.root), s(&ro)]), "bind again");
     let _guard = Mounted(ro.clone());
     assert!(bind(&["-o", "remount,bind,ro", s(&ro)]), "read-only again");
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let r = run(&env, &["recover", "ro"], b"");
     assert_eq!(r.code, 2, "{}", r.show());
     let lines: Vec<&str> = r.stderr.lines().collect();
@@ -311,7 +310,7 @@ fn read_only_bind_mount() {
         );
     }
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
     assert_eq!(fs::read(tree.root.join("torn.log")).expect("read"), torn);
@@ -370,7 +369,7 @@ fn files_the_user_cannot_write() {
     let env = Env::new();
     let tree = clean_tree(&env);
     fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let Some(r) = as_nobody(&env, &["recover", "tree"]) else {
         skip(test, "running as another user needs root and setpriv");
         return;
@@ -379,7 +378,7 @@ fn files_the_user_cannot_write() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.stderr.is_empty(), "{}", r.show());
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
 
@@ -505,12 +504,12 @@ fn a_proglog_directory_holds_nothing_new_and_a_second_recover_is_a_no_op() {
         "sidecars are listed as such: {}",
         r.show()
     );
-    let before = snapshot(&env.path("app"));
+    let before = snapshot(&env.path("app"), true);
     for dir in ["app/log", "app"] {
         let r = run(&env, &["recover", dir], b"");
         assert_eq!(r.code, 0, "recover {dir} again: {}", r.show());
         assert_eq!(
-            changes(&before, &snapshot(&env.path("app"))),
+            changes(&before, &snapshot(&env.path("app"), true)),
             Vec::<String>::new(),
             "recover {dir} again changed something"
         );
@@ -575,7 +574,7 @@ fn sidecars_are_never_taken_for_logs() {
         "{}",
         r.show()
     );
-    let before = snapshot(&env.path("d"));
+    let before = snapshot(&env.path("d"), true);
     let r = run(&env, &["recover", "--json", "d"], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     let sidecars: Vec<Value> = json_lines(&r.stdout)
@@ -588,7 +587,7 @@ fn sidecars_are_never_taken_for_logs() {
         "{sidecars:?}"
     );
     assert_eq!(
-        changes(&before, &snapshot(&env.path("d"))),
+        changes(&before, &snapshot(&env.path("d"), true)),
         Vec::<String>::new()
     );
 

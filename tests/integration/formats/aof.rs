@@ -100,7 +100,7 @@ fn empty_outcome() {
         assert_eq!((r.code, objs.len()), (0, 0), "{name}: {}", r.show());
         let r = run(&env, &["log", "verify", s(&path)], b"");
         assert_eq!(r.code, 2, "{name} is not detected: {}", r.show());
-        let before = snapshot(env.dir.path());
+        let before = snapshot(env.dir.path(), true);
         let (r, _) = recover(&env, &["--log-format", "aof"], &[&path]);
         assert_eq!(r.code, 0, "{name}: {}", r.show());
         assert_unchanged(&env, &before, name);
@@ -152,7 +152,7 @@ fn dump_one_segment() {
     let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
     assert_same(&r.stdout, b"alpha-betagammadelta-epsilon\n", &r.show());
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let r = env
         .cmd(&["log", "dump", "--follow", s(&path)])
         .no_stdin()
@@ -190,7 +190,7 @@ fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: boo
     assert_eq!(v["records"], 0, "{case}: the package opens nothing: {v}");
     assert!(has_defect(&v, "no-magic", Some(0)), "{case}: {v}");
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for extra in [&[][..], &["--dry-run"][..]] {
         let mut args = flag.to_vec();
         args.extend_from_slice(extra);
@@ -220,7 +220,7 @@ fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: boo
         (0, &Value::from("empty")),
         "{case}: {v}"
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(env, &["--log-format", "aof", "--force"], &[&path]);
     assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
     assert_unchanged(env, &before, &format!("{case}: second recover"));
@@ -334,7 +334,7 @@ fn check_torn(env: &Env, case: &str, rel: &str, damaged: &[u8]) {
         (0, &Value::from("checkpoint")),
         "{case}: after: {v}"
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(env, &[], &[&path]);
     assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
     assert_unchanged(env, &before, &format!("{case}: second recover"));
@@ -422,7 +422,7 @@ fn damage_inside_the_data_is_not_detectable() {
     let path = env.write("d.aof", &bytes);
     let (code, v) = verify(&env, &path, &[]);
     assert_eq!((code, &v["outcome"]), (0, &Value::from("tail")), "{v}");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(&env, &[], &[&path]);
     assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "recover of an undetectably damaged aof");
@@ -436,7 +436,7 @@ fn dry_run_and_no_backup() {
     let a = aof(&[b"finished data"], true);
     let bytes = [a.bytes.clone(), b"junk".to_vec()].concat();
     let path = env.write("t.aof", &bytes);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, objs) = recover(&env, &["--dry-run"], &[&path]);
     assert_eq!(r.code, 1, "{}", r.show());
     assert_eq!(objs[0]["format"], "aof", "{}", r.show());

@@ -316,7 +316,7 @@ fn refusals_change_nothing() {
     let mut cases = Cases::default();
     for (what, extra, stdin, code) in cases_list {
         cases.check(|| {
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let mut args = vec!["log", "append", "--sync", "none"];
             args.extend(&extra);
             let r = run(&env, &args, stdin);
@@ -344,7 +344,7 @@ fn entry_over_16_mib_is_refused_saying_why() {
     let env = Env::new();
     env.write("ok.log", lines_log(&LINE_ENTRIES));
     env.write("big.entry", vec![b'a'; (16 << 20) + 1]);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for args in [
         &["--log-format", "lines", "new.log", "--file", "big.entry"][..],
         &[
@@ -577,7 +577,7 @@ fn append_terminates_an_unterminated_last_line() {
         );
         let r = run(&env, &["log", "verify", s(&path)], b"");
         assert!(r.out().contains("no newline"), "{}", r.show());
-        let before = snapshot(env.dir.path());
+        let before = snapshot(env.dir.path(), true);
         let (r, _) = recover(&env, &[], &[&path]);
         assert_eq!(r.code, 0, "{}", r.show());
         assert_unchanged(&env, &before, "recover keeps a valid unterminated line");
@@ -627,7 +627,7 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
     let env = Env::new();
     let text = b"shopping list\nmilk\neggs and bread\n";
     let path = env.write("notes.txt", text);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for args in [
         &["log", "append", "--log-format", "lines", "notes.txt", "x"][..],
         &["recover", "--log-format", "lines", "notes.txt"][..],

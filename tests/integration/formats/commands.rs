@@ -136,7 +136,7 @@ fn directory_fifo_and_missing_path_are_errors() {
         )
         .expect("mkfifo");
     }
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut cases = Cases::default();
     for format in ["lines", "proglog", "aof", ""] {
         for (name, what, commands) in [
@@ -223,7 +223,7 @@ fn odd_sibling_index_never_blocks() {
     .expect("mkfifo");
     env.write("d/0.store", store(&STORE_RECORDS));
     fs::create_dir(env.path("d/0.index")).expect("mkdir");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for st in ["f/0.store", "d/0.store"] {
         for args in [
             vec!["log", "verify", st],
@@ -279,7 +279,7 @@ fn unreadable_files_are_errors() {
         common::skip(test, "uid 65534 cannot run the durable binary");
         return;
     }
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut cases = Cases::default();
     for (name, format) in [
         ("torn.lines", "lines"),
@@ -336,7 +336,7 @@ fn huge_store_length_is_a_torn_tail_in_bounded_memory() {
             bytes.extend_from_slice(&pseudo_random(100, 5));
             let path = env.write(&format!("{dir}/0.store"), &bytes);
             let idx = env.write(&format!("{dir}/0.index"), index_for(&STORE_RECORDS));
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let r = env
                 .cmd(&["log", "verify", "--json", s(&path)])
                 .memory_kib(256 * 1024)
@@ -403,7 +403,7 @@ fn huge_index_positions_are_handled() {
     let env = Env::new();
     let entries = index(&[(0, 0), (1, 1 << 63), (2, u64::MAX)]);
     let path = env.write("big.index", &entries);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let r = env
         .cmd(&["log", "dump", "--format", "json", s(&path)])
         .memory_kib(256 * 1024)
@@ -496,7 +496,7 @@ fn locked_logs_are_not_touched() {
                 .open(&path)
                 .expect("open");
             lock.lock().expect("lock");
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let r = run(&env, &["recover", name], b"");
             assert_eq!(r.code, 2, "{name}: {}", r.show());
             assert!(

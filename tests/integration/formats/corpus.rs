@@ -53,7 +53,7 @@ fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
     assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
     let (code, v) = verify(env, path, extra);
     assert_eq!(code, 0, "{case}: verify after recover: {v}");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(env, extra, &[path]);
     assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
     assert_unchanged(env, &before, &format!("{case}: second recover"));
@@ -106,7 +106,7 @@ fn lines_files_agree_with_the_reference_verifier() {
                         None,
                     );
                     assert_eq!(v["unterminated"], !bytes.ends_with(b"\n"), "{name}: {v}");
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
                     assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
@@ -142,7 +142,7 @@ fn lines_files_agree_with_the_reference_verifier() {
                     assert_eq!(v["records_before_damage"], n - 1, "{name}: {v}");
                     if n < entries {
                         assert_eq!(v["defects"][0]["next_valid"], starts[n], "{name}: {v}");
-                        let before = snapshot(env.dir.path());
+                        let before = snapshot(env.dir.path(), true);
                         let (r, _) = recover(&env, &[], &[&path]);
                         assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                         assert_unchanged(&env, &before, name);
@@ -189,7 +189,7 @@ fn proglog_directories_agree_with_proglog() {
     let (records, code) = proglog_records(&env, &a);
     assert_eq!((code, records.len()), (0, 16), "A_close: {records:?}");
     assert_eq!(records.values().sum::<u64>(), 200, "A_close: {records:?}");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let r = run(&env, &["recover", s(&a)], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "recover of a cleanly closed proglog");
@@ -321,7 +321,7 @@ fn aof_files_agree_with_recover_with_magic() {
             );
             match status {
                 "clean" => {
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
                     assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
@@ -334,7 +334,7 @@ fn aof_files_agree_with_recover_with_magic() {
                     assert_eq!(recover_with_magic(&now), ("checkpoint", Some(3700), 3708));
                 }
                 _ => {
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
                     assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                     assert_unchanged(&env, &before, name);

@@ -248,7 +248,7 @@ fn detection_matrix() {
     for (name, want) in files {
         cases.check(|| {
             let path = env.path(&name);
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             match want {
                 Want::Format(format, checksum) => {
                     let (code, v) = verify(&env, &path, &[]);
@@ -312,7 +312,7 @@ fn an_executable_holding_the_magics_is_not_a_log() {
         "durable-copy",
         fs::read(crate::common::durable_path()).expect("read"),
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for cmd in [&["log", "verify"][..], &["recover"][..]] {
         let mut args = cmd.to_vec();
         args.push(s(&path));
@@ -343,7 +343,7 @@ fn log_format_overrides_detection() {
     let torn_store = env.write("raw.bin", &st[..st.len() - 2]);
     let lines_named_store = env.write("trick.store", lines_log(&LINE_ENTRIES));
     let small_aof = env.write("small.bin", padded(b"data, no magic", 100));
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
 
     let mut cases = Cases::default();
     for (path, format, status, records) in [
@@ -572,7 +572,7 @@ fn directory_recover_mixes_formats() {
         "aof zero-filled after the checkpoint"
     );
 
-    let snap = snapshot(env.dir.path());
+    let snap = snapshot(env.dir.path(), true);
     let r = run(&env, &["recover", "tree"], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &snap, "second directory recover");

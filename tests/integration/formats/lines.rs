@@ -158,7 +158,7 @@ fn torn_at_every_cut_point() {
                 (complete, bounds[complete])
             };
             if records == 0 {
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 for cmd in [&["log", "verify"][..], &["recover"][..]] {
                     let mut args = cmd.to_vec();
                     args.extend(["--log-format", "lines", s(&path)]);
@@ -216,7 +216,7 @@ fn torn_at_every_cut_point() {
                     "{case}: sidecar + kept bytes == the damaged file"
                 );
             }
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, objs) = recover(&env, &["--log-format", "lines"], &[&path]);
             assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_eq!(
@@ -296,7 +296,7 @@ fn corruption_in_the_middle_is_refused_forced_or_salvaged() {
         r.show()
     );
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for extra in [&[][..], &["--dry-run"][..]] {
         let (r, objs) = recover(&env, extra, &[&path]);
         assert_eq!(r.code, 3, "recover {extra:?}: {}", r.show());
@@ -665,7 +665,7 @@ fn generated_damage_never_loses_a_valid_line() {
                 })
                 .collect();
             assert_eq!(got, valid, "{case}: dump --resync: {}", r.show());
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&path]);
             let now = fs::read(&path).expect("read");
             if code == 3 {
@@ -680,7 +680,7 @@ fn generated_damage_never_loses_a_valid_line() {
                 );
                 let (code, v) = verify(&env, &path, &[]);
                 assert_eq!(code, 0, "{case}: verify after recover: {v}");
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 let (r, _) = recover(&env, &[], &[&path]);
                 assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
                 assert_unchanged(&env, &before, &format!("{case}: second recover"));

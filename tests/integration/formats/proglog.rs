@@ -212,7 +212,7 @@ fn store_alone_torn_at_every_cut_point() {
                     "{case}: sidecar"
                 );
             }
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&path]);
             assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
@@ -298,7 +298,7 @@ fn pair_torn_at_every_cut_point() {
             }
             check_rebuilt(&case, &p, &old_index, &STORE_RECORDS[..complete]);
 
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, objs) = recover(&env, &[], &[&p.store]);
             assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_eq!(
@@ -363,7 +363,7 @@ fn killed_active_segment_at_every_cut_point() {
             );
             let (code, v) = verify(&env, &p.store, &[]);
             assert_eq!(code, 0, "{case}: after: {v}");
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&p.store]);
             assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
@@ -400,7 +400,7 @@ fn padded_index_is_trimmed() {
         r.show()
     );
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, objs) = recover(&env, &["--dry-run"], &[&p.store]);
     assert_eq!(r.code, 1, "dry run of a torn index: {}", r.show());
     assert_eq!(
@@ -436,7 +436,7 @@ fn padded_index_is_trimmed() {
         "no store sidecar: {:?}",
         sidecars_of(&p.store)
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(&env, &[], &[&p.store]);
     assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "second recover");
@@ -578,7 +578,7 @@ fn index_damage_is_rebuilt_from_the_store() {
                 "{what}: store touched"
             );
             assert!(sidecars_of(&p.store).is_empty(), "{what}: store sidecar");
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&p.store]);
             assert_eq!(r.code, 0, "{what}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{what}: second recover"));
@@ -635,7 +635,7 @@ fn index_alone() {
             r.show()
         );
     }
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
     assert_one_line_error(&r, &["orphan.index"], "raw dump of an index alone");
     assert!(r.stdout.is_empty());
@@ -672,7 +672,7 @@ fn index_alone() {
     let rep = verify(&env, &wrong_path, &[]);
     assert_eq!(rep.0, 3, "{}", rep.1);
     assert!(has_defect(&rep.1, "index-mismatch", Some(24)), "{}", rep.1);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(&env, &[], &[&wrong_path]);
     assert_eq!(r.code, 3, "{}", r.show());
     assert_unchanged(&env, &before, "recover of a wrong index alone");
@@ -818,7 +818,7 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
                     );
                     assert_eq!(v["records"], n - 1, "{case}: {v}");
                     assert_eq!(v["records_after_damage"], n - k - 1, "{case}: {v}");
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     for extra in [&[][..], &["--dry-run"][..]] {
                         let (r, _) = recover(&env, extra, &[&p.store]);
                         assert_eq!(r.code, 3, "{case}: {extra:?}: {}", r.show());
@@ -845,7 +845,7 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
                 }
                 let rep = verify(&env, &p.store, &[]);
                 assert_eq!(rep.0, 0, "{case}: verify after recover: {}", rep.1);
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 let (r, _) = recover(&env, &[], &[&p.store]);
                 assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
                 assert_unchanged(&env, &before, &format!("{case}: second recover"));
