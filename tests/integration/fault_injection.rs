@@ -59,6 +59,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::common::{self, Durable, Env, Run, fault_switch, have, skip, small_tmpfs};
+use crate::strace_parse::{fd_and_path, parse_trace};
 
 const OLD: &[u8] = b"old content: the previous version of the target, longer than the new one\n";
 /// Shorter than OLD: an in-place write that is not truncated yet shows a mix.
@@ -1185,30 +1186,19 @@ struct Call {
     ret: String,
 }
 
+/// The calls of `strace -f -y` output, read by the shared parser.
 fn parse_calls(trace: &str) -> Vec<Call> {
-    trace
-        .lines()
-        .filter_map(|line| {
-            // "PID name(fd</path>) = ret"
-            let rest = line
-                .trim_start_matches(|c: char| c.is_ascii_digit())
-                .trim_start();
-            let (name, rest) = rest.split_once('(')?;
-            let (args, ret) = rest.rsplit_once(") = ")?;
-            let fd = args
-                .split(['<', ',', ')'])
-                .next()
-                .and_then(|d| d.trim().parse().ok());
-            let path = args
-                .split_once('<')
-                .and_then(|(_, p)| p.rsplit_once('>'))
-                .map_or(String::new(), |(p, _)| p.to_string());
-            Some(Call {
-                name: name.to_string(),
-                fd,
-                path,
-                ret: ret.to_string(),
-            })
+    parse_trace(trace)
+        .unwrap_or_else(|e| panic!("cannot parse the trace: {e}\n{trace}"))
+        .into_iter()
+        .map(|c| Call {
+            fd: c.fd(),
+            path: c
+                .arg(0)
+                .and_then(|arg| fd_and_path(&arg).1)
+                .unwrap_or_default(),
+            ret: c.ret_text,
+            name: c.name,
         })
         .collect()
 }

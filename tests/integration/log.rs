@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::common::{
     self, Durable, Env, KillOnDrop, Running, assert_one_line_error, assert_same, run, s,
 };
+use crate::strace_parse::{Event, fd_and_path, parse_events};
 
 /// Length of the file header.
 pub(crate) const HEADER_LEN: usize = 64;
@@ -1416,50 +1417,27 @@ struct Call {
     line: String,
 }
 
-/// Parse `strace -f -y -o` output (single-threaded: unfinished/resumed pairs are joined).
+/// The calls and exits of `strace -f -y -o` output, read by the shared parser.
 fn parse_strace(text: &str) -> Vec<Call> {
-    let mut calls = Vec::new();
-    let mut pending: HashMap<String, String> = HashMap::new();
-    for raw in text.lines() {
-        let (pid, rest) = raw.split_once(' ').unwrap_or(("", raw));
-        let rest = rest.trim_start();
-        if rest.starts_with("+++") {
-            calls.push(Call {
+    parse_events(text)
+        .unwrap_or_else(|e| panic!("cannot parse the trace: {e}\n{text}"))
+        .into_iter()
+        .map(|event| match event {
+            Event::Call(c) => Call {
+                fd_path: c.fd().and_then(|_| fd_and_path(&c.arg(0)?).1),
+                line: format!("{}({}) = {}", c.name, c.args, c.ret_text),
+                name: c.name,
+            },
+            Event::Exit { code, .. } => Call {
                 name: "+++".into(),
                 fd_path: None,
-                line: rest.to_string(),
-            });
-            continue;
-        }
-        if rest.starts_with("---") {
-            continue;
-        }
-        if let Some(head) = rest.strip_suffix("<unfinished ...>") {
-            pending.insert(pid.to_string(), head.to_string());
-            continue;
-        }
-        let line = match rest.strip_prefix("<... ") {
-            Some(resumed) => {
-                let tail = resumed.split_once(" resumed>").map_or("", |(_, t)| t);
-                format!("{}{tail}", pending.remove(pid).unwrap_or_default())
-            }
-            None => rest.to_string(),
-        };
-        let Some((name, args)) = line.split_once('(') else {
-            continue;
-        };
-        let fd_path = args
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .strip_prefix('<')
-            .and_then(|p| p.split_once('>'))
-            .map(|(p, _)| p.to_string());
-        calls.push(Call {
-            name: name.to_string(),
-            fd_path,
-            line,
-        });
-    }
-    calls
+                line: match code {
+                    Some(code) => format!("+++ exited with {code} +++"),
+                    None => "+++ killed by a signal +++".into(),
+                },
+            },
+        })
+        .collect()
 }
 
 fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
