@@ -722,6 +722,22 @@ pub fn strace_durable(env: &Env, strace_args: &[&str], args: &[&str]) -> String 
     text
 }
 
+/// With `DURABLE_RELIABILITY_OUT=FILE` (scripts/reliability.sh), append `lines` to FILE, one
+/// JSON object a line, in one write: tests running in parallel do not interleave them.
+pub fn append_figures(lines: &[serde_json::Value]) {
+    let Some(path) = std::env::var_os("DURABLE_RELIABILITY_OUT") else {
+        return;
+    };
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path:?}: {e}"))
+        .write_all(text.as_bytes())
+        .unwrap_or_else(|e| panic!("write DURABLE_RELIABILITY_OUT {path:?}: {e}"));
+}
+
 /// The bytes a JSON `Data` value stands for (docs/JSON.md): `{"text": "…"}` or
 /// `{"bytes": "<base64>"}`.
 pub fn data_bytes(v: &serde_json::Value) -> Vec<u8> {

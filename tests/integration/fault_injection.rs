@@ -1052,17 +1052,6 @@ fn matrix(
     (by_command, lines)
 }
 
-fn append_figures(line: &Value) {
-    if let Ok(path) = std::env::var("DURABLE_RELIABILITY_OUT") {
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path}: {e}"));
-        writeln!(f, "{line}").expect("write the figures");
-    }
-}
-
 // Guards: every command × every step it runs × {EIO, ENOSPC}: the exit status of its side of the
 // commit point, one sentence naming step, path and error, no data lost, no temp left, converges.
 #[test]
@@ -1104,7 +1093,7 @@ fn fault_matrix_every_command_step_and_errno() {
     if !never_run.is_empty() {
         println!("  steps no scenario runs: {never_run:?}");
     }
-    append_figures(&json!({
+    common::append_figures(&[json!({
         "part": "faults",
         "commands": by_command.len(),
         "steps": steps.len(),
@@ -1118,7 +1107,7 @@ fn fault_matrix_every_command_step_and_errno() {
             "violations": t.violations.len(),
             "known_bug_cases": t.known_cases,
         }))).collect::<serde_json::Map<String, Value>>(),
-    }));
+    })]);
     for (kind, step) in KNOWN_BUGS {
         if !partial
             && !known
@@ -1354,12 +1343,12 @@ fn failed_fsync_is_never_retried_into_success() {
     for line in &lines {
         println!("  {line}");
     }
-    append_figures(&json!({
+    common::append_figures(&[json!({
         "part": "faults-fsync",
         "cases": injections,
         "violations": violations.len(),
         "by_command": by_command.iter().map(|(c, (n, bad))| (c.to_string(), json!({"cases": n, "violations": bad}))).collect::<serde_json::Map<String, Value>>(),
-    }));
+    })]);
     assert!(injections > 0, "{test}: no fsync was injected");
     assert!(
         violations.is_empty(),

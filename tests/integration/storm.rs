@@ -47,7 +47,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::common::{Durable, Env, run};
+use crate::common::{self, Durable, Env, run};
 
 const TARGET: &str = "target.txt";
 const LOG: &str = "events.log";
@@ -865,14 +865,7 @@ fn kill_storm_keeps_every_invariant() {
     let report = run_storm(&cfg);
     let table = report.table("kill storm", &cfg);
     println!("{table}");
-    if let Ok(path) = std::env::var("DURABLE_RELIABILITY_OUT") {
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path}: {e}"));
-        writeln!(f, "{}", report.json()).expect("write the figures");
-    }
+    common::append_figures(&[report.json()]);
     assert!(report.violations.is_empty(), "{table}");
     // Not a vacuous storm: every kind of work happened, and kills really hit writers.
     let c = &report.counts;

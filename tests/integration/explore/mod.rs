@@ -24,7 +24,6 @@ mod check;
 mod model;
 mod ops;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use check::{Oracle, Outcome, Scenario, explore};
@@ -403,34 +402,25 @@ fn print_table(test: &str, results: &[(Outcome, Expect)]) {
 
 /// One JSON line per scenario to `$DURABLE_RELIABILITY_OUT`, if set.
 fn append_json(results: &[(Outcome, Expect)]) {
-    let Some(path) = std::env::var_os("DURABLE_RELIABILITY_OUT") else {
-        return;
-    };
-    let mut lines = String::new();
-    for (o, expect) in results {
-        let r = &o.row;
-        let line = serde_json::json!({
-            "part": "explorer",
-            "command": r.command,
-            "strategy": r.strategy,
-            "case": r.case,
-            "operations": r.operations,
-            "states": r.states,
-            "violations": r.violations,
-            "expected": if *expect == Expect::Clean { "0" } else { ">0" },
-            "exhaustive": r.exhaustive,
-            "note": r.note,
-        });
-        lines += &format!("{line}\n");
-    }
-    // One append of all lines: tests running in parallel do not interleave them.
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path:?}: {e}"));
-    file.write_all(lines.as_bytes())
-        .unwrap_or_else(|e| panic!("write DURABLE_RELIABILITY_OUT {path:?}: {e}"));
+    let lines: Vec<_> = results
+        .iter()
+        .map(|(o, expect)| {
+            let r = &o.row;
+            serde_json::json!({
+                "part": "explorer",
+                "command": r.command,
+                "strategy": r.strategy,
+                "case": r.case,
+                "operations": r.operations,
+                "states": r.states,
+                "violations": r.violations,
+                "expected": if *expect == Expect::Clean { "0" } else { ">0" },
+                "exhaustive": r.exhaustive,
+                "note": r.note,
+            })
+        })
+        .collect();
+    common::append_figures(&lines);
 }
 
 // ---------------------------------------------------------------------------------------------
