@@ -41,7 +41,7 @@ BENCH_DIR=${BENCH_DIR:-/tmp}
 [ "$BLOCK" -gt 0 ] && [ $((N % BLOCK)) -eq 0 ] && [ $((TAIL_RUNS % BLOCK)) -eq 0 ] ||
     { echo "bench: N=$N and TAIL_RUNS=$TAIL_RUNS must be multiples of BLOCK=$BLOCK" >&2; exit 1; }
 
-# Targets (from the issue).
+# Targets: the figures the project aims for.
 T_VERIFY_CAT=1.0     # verify throughput / cat throughput, CRC-32 log: at least
 T_VERIFY_CKSUM=1.3   # verify throughput / cksum throughput: at least
 T_VERIFY_SHA=5.0     # verify --checksum sha256 log throughput / sha256sum throughput: at least

@@ -32,7 +32,7 @@ LAT_LINES=${LAT_LINES:-400}
 LAT_GAP_MS=${LAT_GAP_MS:-5}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 
-# Targets (from the issue).
+# Targets: the figures the project aims for.
 T_DAMAGED=1.2     # verify time, one damaged byte / clean: at most
 T_TAIL_MIB=8      # bytes the tail check reads after a TAIL_MIB append: under (MiB)
 T_P99_MS=100      # streamed line to flushed, p99: about (ms)

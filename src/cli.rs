@@ -259,11 +259,11 @@ flushed completes, records read but not yet written are not appended, and the me
 exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
 does not cut a flush short; SIGKILL loses at most the group in flight.
 
---log-format lines writes the seed notes' greppable text log instead: one `ENTRY SHA256HEX` line \
-per record (a record holding a newline is refused). An existing lines log is appended to as such \
-without the flag; if its last line is valid but has no newline, the append writes one first. A \
-file given with --log-format lines in which no line checks out (a text file) is not a lines log: \
-refused, unchanged.
+--log-format lines writes a greppable text log instead: one line per record, the record, a \
+space, its SHA-256 as 64 lowercase hex digits (a record holding a newline is refused). An \
+existing lines log is appended to as such without the flag; if its last line is valid but has no \
+newline, the append writes one first. A file given with --log-format lines in which no line \
+checks out (a text file) is not a lines log: refused, unchanged.
 
 Records given as arguments or with --file leave standard input unread, so -0, --whole and \
 --atomic (which say how to read standard input) are refused with them.",

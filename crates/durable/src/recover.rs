@@ -1,9 +1,10 @@
-//! `durable recover`: bring logs, interrupted journaled saves and stale temporary files back to a
-//! clean state, changing nothing else. Files are inspected read-only; only a file about to be
-//! changed is opened for writing. Every valid record is kept; the bytes a repair removes are
-//! first kept, flushed, in a sidecar ([`sidecar`]) outside the log's directory when its owner
-//! reads that directory whole; a log that another process holds locked is not touched.
-//! Directories are walked as a stream, in bounded memory, skipping pseudo-filesystems.
+//! Bring logs, interrupted journaled saves and stale temporary files back to a clean state,
+//! changing nothing else (what `durable recover` does); [`RecoverOptions::dry_run`] only says what
+//! would be done. Files are inspected read-only; only a file about to be changed is opened for
+//! writing. Every valid record is kept; the bytes a repair removes are first kept, flushed, in a
+//! sidecar ([`sidecar`]) outside the log's directory when its owner reads that directory whole; a
+//! log that another process holds locked is not touched. Directories are walked as a stream, in
+//! bounded memory, skipping pseudo-filesystems.
 
 pub mod sidecar;
 
@@ -942,22 +943,7 @@ pub fn salvage(
         })?;
         match item {
             Item::Record(record) => {
-                if record.len > format::MAX_RECORD {
-                    return Err(Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
-                        len: record.len,
-                    });
-                }
-                payload.clear();
-                scanner
-                    .read_payload(&record, &mut |chunk| {
-                        payload.extend_from_slice(chunk);
-                        Ok(())
-                    })
-                    .map_err(|source| Error::Inspect {
-                        path: src.to_path_buf(),
-                        source,
-                    })?;
+                log::read_whole_payload(scanner.as_mut(), src, &record, &mut payload)?;
                 encoder
                     // Each record flagged as a whole append of its own: the new log appears
                     // whole, by rename, and every record is evidence against later damage.
