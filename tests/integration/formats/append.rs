@@ -558,7 +558,7 @@ fn append_after_damage_inside_the_last_lines_is_refused() {
     assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
 }
 
-/// Guards: a valid last line without its newline (the reference verifier reads it; durable used
+/// Guards: a valid last line without its newline (the original verifier reads it; durable used
 /// to call it a torn tail, and recover dropped it): verify says it is clean and notes the missing
 /// newline, recover keeps it, and append writes the newline before the new lines (their offsets
 /// and --verify are those of the new lines). A one-line log of this shape is a log.

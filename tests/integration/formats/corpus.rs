@@ -59,7 +59,7 @@ fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
-/// Guards: every lines file of the corpus, against the reference verifier (the Go functions
+/// Guards: every lines file of the corpus, against the original verifier (the Go functions
 /// that wrote them: tests/fixtures/corpus/PROVENANCE.md). Where it says OK
 /// (spaces, UTF-8, empty entries: vacuously), durable reads every entry valid; where it fails at
 /// entry N, durable's first defect is line N and every other line is valid (corrupt when valid
@@ -69,7 +69,7 @@ fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
 /// verifier is wrong (its `Fscanf` drops the `\r` the writer hashed): durable checks the
 /// entry the writer wrote, and it is valid.
 #[test]
-fn lines_files_agree_with_the_reference_verifier() {
+fn lines_files_agree_with_the_original_verifier() {
     let env = Env::new();
     // (file, entries, the entry the verifier fails at (1-based), what follows the entries).
     let table: [(&str, usize, Option<usize>, &str); 12] = [
@@ -154,7 +154,7 @@ fn lines_files_agree_with_the_reference_verifier() {
             }
         });
     }
-    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_reference_verifier");
+    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_original_verifier");
 }
 
 /// The records of each store of a proglog directory, by verify (store name -> records), and

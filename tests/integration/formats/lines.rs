@@ -129,7 +129,7 @@ fn dump_lines_in_every_format() {
 
 /// Guards: a lines log cut at every length: a cut at a line boundary is clean with the
 /// complete lines; a cut that only drops the last line's LF leaves a valid last line (clean,
-/// noted as unterminated: the reference verifier reads it, and recover keeps it); any other cut is
+/// noted as unterminated: the original verifier reads it, and recover keeps it); any other cut is
 /// a torn tail (kind truncated) at the start of the partial line (exit 1). Recover cuts it there
 /// with a sidecar (sidecar + kept bytes == the damaged file), a second recover finds it clean
 /// and changes nothing. Once a line is whole the format is detected without the flag, and gives
