@@ -1452,9 +1452,10 @@ fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
     ))
 }
 
-/// Guards the overlap of a streamed append: while one group is flushed the next is read, but
-/// each group's flush returns before its offsets are printed, before the lock is released and
-/// before the next group is written. Enough lines for several groups go through a pipe; strace
+/// Guards the order of a streamed append's commit groups: each group's flush returns before its
+/// offsets are printed, before the lock is released and before the next group is written, so
+/// nothing is acknowledged before it is durable. Enough lines for several groups go through a
+/// pipe; strace
 /// (`-s 24`, so each stdout write shows its first offset) gives the order of the pwrite64s to
 /// the log, its fsyncs and unlocks, and the writes to stdout.
 #[test]
@@ -1477,7 +1478,7 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             "-e",
             "trace=pwrite64,write,fsync,flock",
         ],
-        &durable_path(),
+        &common::durable_path(),
         &["log", "append", "--print-offsets", s(&log)],
         &dir,
         input.as_bytes(),
