@@ -1452,6 +1452,114 @@ fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
     ))
 }
 
+/// Guards the order of a streamed append's commit groups: each group's flush returns before its
+/// offsets are printed, before the lock is released and before the next group is written, so
+/// nothing is acknowledged before it is durable. Enough lines for several groups go through a
+/// pipe; strace
+/// (`-s 24`, so each stdout write shows its first offset) gives the order of the pwrite64s to
+/// the log, its fsyncs and unlocks, and the writes to stdout.
+#[test]
+fn streamed_groups_are_reported_only_after_their_flush() {
+    let test = "log::streamed_groups_are_reported_only_after_their_flush";
+    let env = Env::new();
+    let dir = fs::canonicalize(env.dir.path()).expect("canonical scratch dir");
+    let log = dir.join("s.log");
+    let lines = 150_000;
+    let input: String = (0..lines)
+        .map(|i| format!("{i:09} {}\n", "x".repeat(54)))
+        .collect();
+    let Some(run) = crate::strace_parse::run_under_strace(
+        test,
+        &[
+            "-f",
+            "-y",
+            "-s",
+            "24",
+            "-e",
+            "trace=pwrite64,write,fsync,flock",
+        ],
+        &common::durable_path(),
+        &["log", "append", "--print-offsets", s(&log)],
+        &dir,
+        input.as_bytes(),
+    ) else {
+        return;
+    };
+    assert!(run.output.status.success(), "{run:?}", run = run.output);
+    let calls = parse_strace(&run.text);
+    let log_name = s(&log).to_string();
+    let on_log = |c: &Call, name: &str| c.name == name && c.fd_path.as_deref() == Some(&log_name);
+    // The groups: the pwrite64s of records (the header is written to a temp file first).
+    let groups: Vec<(usize, u64, u64)> = (0..calls.len())
+        .filter(|&i| on_log(&calls[i], "pwrite64"))
+        .map(|i| {
+            let args: Vec<&str> = calls[i].line.rsplit(", ").collect();
+            let at = args[0]
+                .split(')')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .parse()
+                .expect("offset");
+            let len = args[1].trim().parse().expect("length");
+            (i, at, len)
+        })
+        .collect();
+    assert!(groups.len() >= 3, "several groups:\n{}", dump_calls(&calls));
+    let after = |from: usize, what: &str, pred: &dyn Fn(&Call) -> bool| {
+        (from..calls.len())
+            .find(|&i| pred(&calls[i]))
+            .unwrap_or_else(|| panic!("no {what} after call {from}:\n{}", dump_calls(&calls)))
+    };
+    let mut synced = Vec::new();
+    for (g, &(write, _, _)) in groups.iter().enumerate() {
+        let sync = after(write, "fsync", &|c| on_log(c, "fsync"));
+        let unlock = after(write, "unlock", &|c| {
+            on_log(c, "flock") && c.line.contains("LOCK_UN")
+        });
+        assert!(
+            sync < unlock,
+            "group {g}: unlocked before its flush returned"
+        );
+        if let Some(&(next, _, _)) = groups.get(g + 1) {
+            assert!(
+                unlock < next,
+                "group {}: written under the previous group's lock",
+                g + 1
+            );
+        }
+        synced.push(sync);
+    }
+    // Every write to stdout prints offsets of one group, flushed before it.
+    let mut printed = 0;
+    for (i, c) in calls.iter().enumerate() {
+        if c.name != "write" || !c.line.starts_with("write(1") {
+            continue;
+        }
+        printed += 1;
+        let first: u64 = c
+            .line
+            .split('"')
+            .nth(1)
+            .and_then(|t| t.split('\\').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no offset in {}", c.line));
+        let g = groups
+            .iter()
+            .position(|&(_, at, len)| at <= first && first < at + len)
+            .unwrap_or_else(|| panic!("offset {first} is in no group"));
+        assert!(
+            synced[g] < i,
+            "group {g}'s offsets printed before its flush returned:\n{}",
+            dump_calls(&calls)
+        );
+    }
+    assert!(printed >= groups.len(), "{}", dump_calls(&calls));
+    let offsets = String::from_utf8_lossy(&run.output.stdout).lines().count();
+    assert_eq!(offsets, lines);
+    assert_eq!(payloads(&env, &log).len(), lines);
+}
+
 fn find(calls: &[Call], what: &str, pred: impl Fn(&Call) -> bool) -> usize {
     calls
         .iter()
