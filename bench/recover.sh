@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of `durable recover` on a large log with a torn tail, against `durable log verify` on
-# the same log (the target: recover <= 1.2x verify, plus the sidecar write), and their
+# the same log (the target: recover <= 1.2x verify, plus the sidecar write), and their
 # peak RSS.
 #
 #   bench/recover.sh | tee recover-report.md

@@ -35,7 +35,7 @@ BLOCK=${BLOCK:-100}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 SMALL_BYTES=4096
 
-# Targets (from the issue).
+# Targets: the figures the project aims for.
 TARGET_FULL=1.15    # durable save / minimal_save, 4 KiB, full sync: at most
 TARGET_NONE=1.00    # durable save --sync none / sponge: at most
 TARGET_BIG=0.90     # durable throughput / dd throughput: at least

@@ -40,7 +40,7 @@ fi
 
 # One cargo test filter per part: crash-state explorer, kill storm, injected faults.
 # (Fuzzing has its own script, scripts/fuzz.sh, which needs cargo-fuzz.)
-parts=("explore::" "storm::kill_storm_keeps" "faults::")
+parts=("explore::" "storm::kill_storm_keeps" "fault_injection::")
 if [ "$quick" = 0 ]; then
     export DURABLE_STORM_SECS=${DURABLE_STORM_SECS:-20}
 fi

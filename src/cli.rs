@@ -259,11 +259,11 @@ flushed completes, records read but not yet written are not appended, and the me
 exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
 does not cut a flush short; SIGKILL loses at most the group in flight.
 
---log-format lines writes the seed notes' greppable text log instead: one `ENTRY SHA256HEX` line \
-per record (a record holding a newline is refused). An existing lines log is appended to as such \
-without the flag; if its last line is valid but has no newline, the append writes one first. A \
-file given with --log-format lines in which no line checks out (a text file) is not a lines log: \
-refused, unchanged.
+--log-format lines writes a greppable text log instead: one line per record, the record, a \
+space, its SHA-256 as 64 lowercase hex digits (a record holding a newline is refused). An \
+existing lines log is appended to as such without the flag; if its last line is valid but has no \
+newline, the append writes one first. A file given with --log-format lines in which no line \
+checks out (a text file) is not a lines log: refused, unchanged.
 
 Records given as arguments or with --file leave standard input unread, so -0, --whole and \
 --atomic (which say how to read standard input) are refused with them.",
@@ -291,7 +291,8 @@ the end of the valid prefix, and each defect with its offset and kind (truncated
 bad-length, checksum-mismatch, sequence, zero-fill). A defect with nothing valid after it is a \
 torn tail (safe to recover: exit 1); a defect with valid records after it is corruption before \
 the tail (exit 3), and the report names the next valid record as evidence. Directories are \
-walked; files in them that are not logs are listed as skipped.
+walked (without following symlinks, skipping kernel pseudo-filesystems such as /proc and /sys); \
+files in them that are not logs are listed as skipped.
 
 Logs written by other programs are read too, detected from their content (and, for proglog, the \
 .store/.index names), or named with --log-format: `lines` (ENTRY SHA256HEX per line; no-checksum \

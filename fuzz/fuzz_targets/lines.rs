@@ -1,6 +1,6 @@
-//! Fuzz target `lines`: the reader of the seed notes' text log (`ENTRY SP 64-lowercase-hex LF`,
+//! Fuzz target `lines`: the reader of the lines text log (`ENTRY SP 64-lowercase-hex LF`,
 //! docs/FORMAT.md) on arbitrary bytes. The reader's records and defects must equal those of an
-//! independent parse by the seed's rule (split each line at its last space; the checksum is the
+//! independent parse by the format's rule (split each line at its last space; the checksum is the
 //! last field; a last line without its LF counts if it checks out), allocations stay bounded,
 //! `verify` sums the scan up, `recover` (with and without force) keeps exactly verify's valid
 //! prefix and every record before the first defect (a file in which no line checks out is not a
@@ -23,7 +23,7 @@ use common::foreign;
 #[cfg(not(test))]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 
-/// One line by the seed's rule: `Ok((entry length, checksum))` or the defect kind.
+/// One line by the format's rule: `Ok((entry length, checksum))` or the defect kind.
 fn parse(line: &[u8]) -> Result<(u64, [u8; 32]), DefectKind> {
     let Some(space) = line.iter().rposition(|b| *b == b' ') else {
         return Err(DefectKind::NoChecksum);
@@ -178,7 +178,7 @@ pub fn check(data: &[u8]) {
     assert_eq!(
         items,
         reference(data),
-        "the reader and the seed's rule disagree"
+        "the reader and the format's rule disagree"
     );
     assert_eq!(v.algorithm, Some(durable::log::Algorithm::Sha256));
     // Stop: the same up to the first defect, then the end.

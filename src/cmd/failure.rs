@@ -24,8 +24,14 @@ pub(crate) enum Op {
 /// The exit status for a library error.
 pub(crate) fn exit_for(error: &Error, op: Op) -> Exit {
     match error {
-        Error::TornTail { corrupt: false, .. } => Exit::TornTail,
-        Error::TornTail { corrupt: true, .. } => Exit::Corruption,
+        // A log found damaged: appending to it was refused, or reading it stopped there.
+        Error::TornTail { corrupt, .. } | Error::LogDamaged { corrupt, .. } => {
+            if *corrupt {
+                Exit::Corruption
+            } else {
+                Exit::TornTail
+            }
+        }
         // It starts like a log but its header is cut short or damaged: a damaged log.
         Error::NotALog {
             damaged_header: true,
@@ -111,6 +117,14 @@ mod tests {
     fn each_kind_of_error_has_its_exit_status() {
         assert_eq!(exit_for(&torn(false), Op::Write), Exit::TornTail);
         assert_eq!(exit_for(&torn(true), Op::Write), Exit::Corruption);
+        let damaged = |corrupt| Error::LogDamaged {
+            path: PathBuf::from("x"),
+            offset: 7,
+            corrupt,
+            records_after: 0,
+        };
+        assert_eq!(exit_for(&damaged(false), Op::Write), Exit::TornTail);
+        assert_eq!(exit_for(&damaged(true), Op::Write), Exit::Corruption);
         let not_a_log = |damaged_header| Error::NotALog {
             path: PathBuf::from("x"),
             why: "it is empty",

@@ -1,10 +1,10 @@
 //! The command-line surface: help, usage errors, and the committed completions and man pages.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use predicates::prelude::*;
 
-use crate::common::durable;
+use crate::common::{Durable, durable, line_diff};
 
 /// Committed generated files: (path under the repository, arguments that print it).
 fn generated() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -37,19 +37,27 @@ fn generated_files_are_fresh() {
     let bless = std::env::var_os("DURABLE_BLESS").is_some();
     let mut stale = Vec::new();
     for (rel, args) in generated() {
-        let output = durable().args(&args).output().expect("run durable");
-        assert!(output.status.success(), "durable {args:?} failed");
+        let output = Durable::new(&root).args(&args).run();
+        assert!(
+            output.status.success(),
+            "durable {args:?} failed: {}",
+            output.show()
+        );
         let path = root.join(rel);
         if bless {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(&path, &output.stdout).expect("write generated file");
-        } else if std::fs::read(&path).ok().as_deref() != Some(&output.stdout[..]) {
-            stale.push(rel);
+        } else {
+            let committed = std::fs::read(&path).unwrap_or_default();
+            if committed != output.stdout {
+                stale.push(format!("{rel}: {}", line_diff(&committed, &output.stdout)));
+            }
         }
     }
     assert!(
         stale.is_empty(),
-        "stale generated files {stale:?}: run `DURABLE_BLESS=1 cargo test --test integration generated_files` and commit"
+        "stale generated files (run `DURABLE_BLESS=1 cargo test --test integration generated_files` and commit):\n{}",
+        stale.join("\n")
     );
 }
 
@@ -140,8 +148,9 @@ fn broken_pipe_is_not_an_error() {
     for args in [vec!["man", "save"], vec!["completions", "bash"]] {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
-        let output = std::process::Command::new(crate::common::durable_path())
+        let output = Durable::new(Path::new("."))
             .args(&args)
+            .command()
             .stdout(writer)
             .output()
             .expect("run durable");

@@ -1,10 +1,9 @@
-//! Logs written by other programs (issue 6), through the real binary: the seed notes'
-//! checksummed text log (`lines`), proglog's store and index (`proglog`) and files of the Go
-//! `aof` package (`aof`). The contract is /work/notes/formats-spec.md (summarised in
-//! docs/FORMAT.md); the fixtures are built here from the layouts, independently of durable's
-//! readers:
+//! Logs written by other programs, through the real binary: a checksummed text log of one entry
+//! per line (`lines`), proglog's store and index (`proglog`) and files of the Go `aof` package
+//! (`aof`). The contract is docs/FORMAT.md; the fixtures are built here from the layouts,
+//! independently of durable's readers:
 //!
-//! - lines: `ENTRY SP sha256hex(ENTRY) LF` per entry (the seed writer's `"%s %s\n"`);
+//! - lines: `ENTRY SP sha256hex(ENTRY) LF` per entry (its writer's `"%s %s\n"`);
 //! - proglog store: per record an 8-byte big-endian length and the data; index: 12-byte entries,
 //!   a 4-byte big-endian relative offset and an 8-byte big-endian store position, trimmed on a
 //!   clean close, zero-padded to its maximum size (1024 here) after an ungraceful shutdown;
@@ -15,7 +14,7 @@
 //!
 //! Submodules: `lines`, `proglog`, `aof` (each format on its own), `detect` (detection matrix,
 //! `--log-format`, directories), `commands` (round trips, selection, bad inputs, locks,
-//! salvage), `crash` (a crash or an error at each recovery step converges), `append`
+//! salvage), `recover_crash` (a crash or an error at each recovery step converges), `append`
 //! (`log append --log-format lines`).
 
 #![allow(dead_code)] // not every submodule uses every helper
@@ -24,24 +23,26 @@ mod aof;
 mod append;
 mod commands;
 mod corpus;
-mod crash;
 mod detect;
 mod lines;
 mod proglog;
+mod recover_crash;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env, durable_path};
-pub(crate) use crate::log::{Run, json_lines, payload_of, pseudo_random, run, s, terminated};
+pub(crate) use crate::common::KillOnDrop;
+use crate::common::{
+    self, Env, Run, Seen, assert_one_line_error, assert_same, changes, run, s, snapshot,
+};
+pub(crate) use crate::log::{json_lines, payload_of, pseudo_random, terminated};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: lines
@@ -63,7 +64,7 @@ pub(crate) fn sha_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// One line of the seed notes' log: `ENTRY SP sha256hex LF`.
+/// One line of a lines log: `ENTRY SP sha256hex LF`.
 pub(crate) fn line(entry: &[u8]) -> Vec<u8> {
     let mut out = entry.to_vec();
     out.push(b' ');
@@ -303,28 +304,18 @@ pub(crate) fn last_nonzero(bytes: &[u8]) -> Option<usize> {
 // Running durable
 // ---------------------------------------------------------------------------------------------
 
-/// `durable ARGS…` with no input.
-pub(crate) fn go(env: &Env, args: &[&str]) -> Run {
-    run(env, args, b"")
-}
-
-/// A readable account of a run, for assertion messages.
-pub(crate) fn show(r: &Run) -> String {
-    format!("exit {}\nstdout: {}\nstderr: {}", r.code, r.out(), r.stderr)
-}
-
 /// `log verify --json EXTRA… PATH`: exit code and the one report.
 pub(crate) fn verify(env: &Env, path: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["log", "verify", "--json"];
     args.extend_from_slice(extra);
     args.push(s(path));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let lines = json_lines(&r.stdout);
     assert_eq!(
         lines.len(),
         1,
         "verify --json {extra:?} {path:?}: one report expected; {}",
-        show(&r)
+        r.show()
     );
     (r.code, lines.into_iter().next().expect("one"))
 }
@@ -334,7 +325,7 @@ pub(crate) fn dump(env: &Env, path: &Path, extra: &[&str]) -> (Run, Vec<Value>) 
     let mut args = vec!["log", "dump", "--format", "json"];
     args.extend_from_slice(extra);
     args.push(s(path));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let v = json_lines(&r.stdout);
     (r, v)
 }
@@ -353,7 +344,7 @@ pub(crate) fn recover(env: &Env, extra: &[&str], paths: &[&Path]) -> (Run, Vec<V
     let mut args = vec!["recover", "--json"];
     args.extend_from_slice(extra);
     args.extend(paths.iter().map(|p| s(p)));
-    let r = go(env, &args);
+    let r = run(env, &args, b"");
     let v = json_lines(&r.stdout);
     (r, v)
 }
@@ -398,86 +389,15 @@ pub(crate) fn sidecars_of(path: &Path) -> Vec<String> {
     out
 }
 
-/// Every name under `root` (relative) with what it is: a regular file's size, SHA-256 and
-/// mtime; a directory; or another kind of file (never opened: a FIFO would block).
-pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .display()
-                .to_string();
-            if meta.is_dir() {
-                out.insert(rel, "dir".into());
-                walk(root, &path, out);
-            } else if meta.is_file() {
-                let hash = sha_hex(&fs::read(&path).expect("read"));
-                out.insert(
-                    rel,
-                    format!(
-                        "{} bytes sha256 {hash} mtime {}.{}",
-                        meta.len(),
-                        meta.mtime(),
-                        meta.mtime_nsec()
-                    ),
-                );
-            } else {
-                out.insert(rel, format!("{:?}", meta.file_type()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// What differs between two snapshots.
-pub(crate) fn changes(
-    before: &BTreeMap<String, String>,
-    after: &BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, was) in before {
-        match after.get(name) {
-            None => out.push(format!("{name}: removed")),
-            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
-            Some(_) => {}
-        }
-    }
-    for name in after.keys() {
-        if !before.contains_key(name) {
-            out.push(format!("{name}: new"));
-        }
-    }
-    out
-}
-
 /// Assert that nothing under the scratch directory changed since `before`.
 #[track_caller]
 pub(crate) fn assert_unchanged(env: &Env, before: &BTreeMap<String, String>, case: &str) {
-    let now = snapshot(env.dir.path());
+    let now = snapshot(env.dir.path(), true);
     assert_eq!(
         changes(before, &now),
         Vec::<String>::new(),
         "{case}: files changed"
     );
-}
-
-/// The error contract for bad input: exit 2, one line on stderr naming `name`, no panic.
-#[track_caller]
-pub(crate) fn assert_one_line_error(r: &Run, name: &str, case: &str) {
-    assert_eq!(r.code, 2, "{case}: {}", show(r));
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{case}: one line on stderr: {}", show(r));
-    assert!(
-        lines[0].contains(name),
-        "{case}: stderr should name {name:?}: {}",
-        show(r)
-    );
-    assert!(!r.stderr.contains("panicked"), "{case}: {}", show(r));
 }
 
 /// Run `durable CMD… FLAGS… PATH` for each of `commands`: each must be refused with one
@@ -496,8 +416,8 @@ pub(crate) fn each_refuses(
             let mut args = cmd.to_vec();
             args.extend_from_slice(flags);
             args.push(s(path));
-            let r = go(env, &args);
-            assert_one_line_error(&r, name, &format!("{cmd:?} {flags:?}"));
+            let r = run(env, &args, b"");
+            assert_one_line_error(&r, &[name], &format!("{cmd:?} {flags:?}"));
             r
         })
         .collect()
@@ -560,94 +480,17 @@ pub(crate) fn has_defect(v: &Value, kind: &str, offset: Option<usize>) -> bool {
     })
 }
 
-/// Run `durable ARGS` under `ulimit -v` (`kib` KiB of address space): an allocation sized by
-/// an untrusted length fails instead of passing unnoticed.
-pub(crate) fn run_limited(env: &Env, args: &[&str], kib: u64) -> Run {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {kib}; ulimit -c 0; exec \"$0\" \"$@\""))
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run durable under ulimit");
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("durable {args:?} was killed: {:?}", out.status)),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Run `cmd`, killing it after 20 s: a hang (a FIFO opened for reading) fails the case instead
-/// of the suite.
-pub(crate) fn run_bounded(cmd: Command, what: &str) -> Run {
-    let out = common::output_bounded(cmd, what, Duration::from_secs(20));
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("{what}: durable was killed: {:?}", out.status)),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A bare `durable` command in the scratch directory.
-pub(crate) fn durable_cmd(env: &Env) -> Command {
-    let mut cmd = Command::new(durable_path());
-    cmd.current_dir(env.dir.path()).env_remove("DURABLE_FAULT");
-    cmd
-}
-
 pub(crate) use common::wait_until;
 
-/// A child killed and reaped when dropped (even by a panic).
-pub(crate) struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The bound on a run that must not wait (a FIFO opened for reading, `--follow` of a file it
+/// refuses): a hang fails the case instead of the suite.
+pub(crate) const BOUND: Duration = Duration::from_secs(20);
 
 /// `durable log dump --follow --format FORMAT PATH`, running: the child (killed when dropped)
 /// and what it has printed so far.
-pub(crate) fn spawn_follow(
-    env: &Env,
-    format: &str,
-    path: &Path,
-) -> (KillOnDrop, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-    let mut child = durable_cmd(env)
-        .args(["log", "dump", "--follow", "--format", format, s(path)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let stdout = child.stdout.take().expect("stdout");
-    (KillOnDrop(child), collect(stdout))
-}
-
-/// Read everything a child's pipe gives into a shared buffer, on a thread.
-pub(crate) fn collect(
-    mut pipe: impl Read + Send + 'static,
-) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-        }
-    });
-    seen
+pub(crate) fn spawn_follow(env: &Env, format: &str, path: &Path) -> (KillOnDrop, Seen) {
+    let follow = env
+        .cmd(&["log", "dump", "--follow", "--format", format, s(path)])
+        .spawn();
+    (follow.child, follow.stdout)
 }

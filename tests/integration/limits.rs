@@ -2,10 +2,10 @@
 //! signal removes the temporary file.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, durable_path};
+use crate::common::{Env, run};
 
 /// The peak resident set size of a running process, in KiB (`VmHWM`). Unlike `ru_maxrss`, it
 /// belongs to the process's own address space: Linux carries `ru_maxrss` over from the parent
@@ -29,10 +29,9 @@ fn memory_is_bounded_by_the_chunk_not_the_input() {
     let env = Env::new();
     for strategy in ["atomic", "in-place", "journal"] {
         let target = format!("out-{strategy}");
-        let mut child = Command::new(durable_path())
-            .args(["save", "--sync", "none", "--strategy", strategy, &target])
-            .current_dir(env.dir.path())
-            .env_remove("DURABLE_FAULT")
+        let mut child = env
+            .cmd(&["save", "--sync", "none", "--strategy", strategy, &target])
+            .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -62,10 +61,9 @@ fn memory_is_bounded_by_the_chunk_not_the_input() {
 /// Start `durable save T -- sh -c 'printf part; exec sleep 30'`, wait until its temporary file
 /// exists, send `signal`, and return how it ended and what it printed.
 fn interrupt_slow_producer(env: &Env, signal: rustix::process::Signal) -> (ExitStatus, String) {
-    let mut child = Command::new(durable_path())
-        .args(["save", "T", "--", "sh", "-c", "printf part; exec sleep 30"])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
+    let mut child = env
+        .cmd(&["save", "T", "--", "sh", "-c", "printf part; exec sleep 30"])
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -168,11 +166,7 @@ fn a_signal_during_a_streamed_append_reports_exactly_what_is_in() {
                 && stderr.contains(&format!("(sequence numbers 1 to {n})")),
             "{stderr}"
         );
-        let out = env
-            .durable()
-            .args(["log", "verify", "--json", "x.log"])
-            .output()
-            .expect("verify");
+        let out = run(&env, &["log", "verify", "--json", "x.log"], b"");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         assert_eq!(v["status"], "clean", "SIG{signal}: {v}");
         assert_eq!(v["records"], n + 1, "SIG{signal}: {stderr} / {v}");
@@ -190,12 +184,11 @@ fn interrupt_a_big_append(
     extra: &[&str],
     signal: &str,
 ) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(durable_path())
-        .args(["log", "append", "--sync", "none"])
+    let mut child = env
+        .cmd(&["log", "append", "--sync", "none"])
         .args(extra)
         .arg("x.log")
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
+        .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -247,12 +240,10 @@ fn failed_append_steps_leave_the_log_unchanged() {
                 .success();
             let before = env.read("x.log");
             let out = env
-                .durable()
-                .args(["log", "append", "x.log", "third", "fourth"])
-                .env("DURABLE_FAULT", format!("{step}:{errno}"))
-                .output()
-                .expect("run durable");
-            let stderr = String::from_utf8_lossy(&out.stderr);
+                .cmd(&["log", "append", "x.log", "third", "fourth"])
+                .fault(&format!("{step}:{errno}"))
+                .run();
+            let stderr = &out.stderr;
             assert_eq!(out.status.code(), Some(2), "{step}:{errno}: {stderr}");
             assert!(
                 stderr.contains("nothing was appended"),
@@ -266,11 +257,9 @@ fn failed_append_steps_leave_the_log_unchanged() {
                 .success();
 
             let out = env
-                .durable()
-                .args(["log", "append", "new.log", "only"])
-                .env("DURABLE_FAULT", format!("{step}:{errno}"))
-                .output()
-                .expect("run durable");
+                .cmd(&["log", "append", "new.log", "only"])
+                .fault(&format!("{step}:{errno}"))
+                .run();
             assert_eq!(out.status.code(), Some(2), "{step}:{errno} on a new log");
             assert!(
                 !env.path("new.log").exists(),

@@ -11,15 +11,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier, Mutex};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{self, Env, durable_path};
+use crate::common::{
+    self, Durable, Env, KillOnDrop, Running, assert_one_line_error, assert_same, run, s,
+};
+use crate::strace_parse::{Event, fd_and_path, parse_events};
 
 /// Length of the file header.
 pub(crate) const HEADER_LEN: usize = 64;
@@ -29,47 +32,6 @@ pub(crate) const MAX_RECORD: usize = 16 << 20;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// What one run of `durable` did.
-pub(crate) struct Run {
-    pub code: i32,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn out(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-/// A path as an argument.
-pub(crate) fn s(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 scratch path")
-}
-
-/// Run `durable ARGS` in the scratch directory with `stdin` as standard input (arguments are
-/// `&str`, or `OsStr` for names that are not UTF-8).
-pub(crate) fn run<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
-    env: &Env,
-    args: &[A],
-    stdin: &[u8],
-) -> Run {
-    let out = env
-        .durable()
-        .args(args)
-        .write_stdin(stdin.to_vec())
-        .output()
-        .expect("run durable");
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("durable {args:?} was killed: {:?}", out.status)),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// Append text records given as arguments (no flush: these tests are about the bytes).
 pub(crate) fn append_args(env: &Env, log: &Path, records: &[&str]) {
@@ -229,33 +191,6 @@ pub(crate) fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Where two byte strings first differ (without printing megabytes).
-pub(crate) fn diff(a: &[u8], b: &[u8]) -> Option<String> {
-    if a == b {
-        return None;
-    }
-    let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    Some(format!(
-        "lengths {} and {}, first difference at byte {at}",
-        a.len(),
-        b.len()
-    ))
-}
-
-/// The error contract for bad input: exit 2, one line on stderr that names the file and says
-/// `what`, nothing on stdout.
-fn assert_one_line_error(r: &Run, path: &Path, what: &str) {
-    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stderr: {:?}", r.stderr);
-    assert!(
-        lines[0].starts_with("durable: ") && lines[0].contains(s(path)) && lines[0].contains(what),
-        "stderr {:?} should name {path:?} and say {what:?}",
-        r.stderr
-    );
-    assert!(r.stdout.is_empty(), "stdout: {}", r.out());
-}
-
 use common::wait_until;
 
 /// Wait for a child, up to `limit`; `None` if it is still running.
@@ -269,16 +204,6 @@ fn wait_child(child: &mut Child, limit: Duration) -> Option<std::process::ExitSt
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A child killed (and reaped) when the test ends, even by a panic.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -486,7 +411,12 @@ fn random_bytes_are_not_a_log() {
         vec!["log", "append", s(&path), "x"],
     ] {
         let r = run(&env, &args, b"");
-        assert_one_line_error(&r, &path, "not a log durable can read");
+        assert_one_line_error(
+            &r,
+            &[s(&path), "not a log durable can read"],
+            &format!("{args:?}"),
+        );
+        assert!(r.stdout.is_empty(), "stdout: {}", r.out());
         assert_eq!(
             fs::read(&path).expect("read"),
             junk,
@@ -496,7 +426,8 @@ fn random_bytes_are_not_a_log() {
     // A text file given to append: refused, unchanged.
     let text = env.write("notes.txt", "just some notes\n");
     let r = run(&env, &["log", "append", s(&text), "x"], b"");
-    assert_one_line_error(&r, &text, "not a log durable can read");
+    assert_one_line_error(&r, &[s(&text), "not a log durable can read"], "append");
+    assert!(r.stdout.is_empty(), "stdout: {}", r.out());
     assert_eq!(env.read("notes.txt"), b"just some notes\n");
     env.assert_no_leftovers();
 }
@@ -508,7 +439,8 @@ fn empty_file_is_not_a_log() {
     let path = env.write("empty.log", "");
     for cmd in ["verify", "dump"] {
         let r = run(&env, &["log", cmd, s(&path)], b"");
-        assert_one_line_error(&r, &path, "it is empty");
+        assert_one_line_error(&r, &[s(&path), "it is empty"], cmd);
+        assert!(r.stdout.is_empty(), "stdout: {}", r.out());
     }
     assert_eq!(env.read("empty.log"), b"");
 }
@@ -593,24 +525,12 @@ fn fifo_for_verify_does_not_block() {
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .expect("mkfifo");
-    let mut child = Command::new(durable_path())
-        .args(["log", "verify", s(&fifo)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let status = wait_child(&mut child, Duration::from_secs(10));
-    let mut guard = KillOnDrop(child);
-    let status = status.expect("verify of a FIFO blocked");
-    let mut stderr = String::new();
-    guard
-        .0
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
+    let r = env
+        .cmd(&["log", "verify", s(&fifo)])
+        .no_stdin()
+        .bound(Duration::from_secs(10))
+        .run();
+    let (status, stderr) = (r.status, r.stderr);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
@@ -723,24 +643,20 @@ fn concurrent_appenders_never_interleave() {
         .map(|i| {
             let barrier = Arc::clone(&barrier);
             let log = log.clone();
+            let dir = env.dir.path().to_path_buf();
             std::thread::spawn(move || {
                 barrier.wait();
                 for call in 0..CALLS {
                     let records: Vec<String> = (0..BATCH)
                         .map(|k| format!("p{i}-{}", call * BATCH + k))
                         .collect();
-                    let out = Command::new(durable_path())
-                        .args(["log", "append", "--sync", "none"])
+                    let out = Durable::new(&dir)
+                        .args(&["log", "append", "--sync", "none"])
                         .arg(&log)
                         .args(&records)
-                        .stdin(Stdio::null())
-                        .output()
-                        .expect("spawn append");
-                    assert!(
-                        out.status.success(),
-                        "p{i} call {call}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
+                        .no_stdin()
+                        .run();
+                    assert!(out.status.success(), "p{i} call {call}: {}", out.stderr);
                 }
             })
         })
@@ -980,7 +896,8 @@ fn checksum_algorithm_is_fixed_at_creation() {
         &["log", "append", "--checksum", "sha256", s(&crc), "two"],
         b"",
     );
-    assert_one_line_error(&r, &crc, "crc32");
+    assert_one_line_error(&r, &[s(&crc), "crc32"], "sha256 append to a crc32 log");
+    assert!(r.stdout.is_empty(), "stdout: {}", r.out());
     assert_eq!(fs::read(&crc).expect("read"), before, "changed");
 }
 
@@ -1089,11 +1006,13 @@ fn lock_is_respected() {
     holder.lock().expect("lock");
 
     let r = run(&env, &["log", "append", "--no-wait", s(&log), "x"], b"");
-    assert_one_line_error(&r, &log, "locked");
+    assert_one_line_error(&r, &[s(&log), "locked"], "--no-wait");
+    assert!(r.stdout.is_empty(), "stdout: {}", r.out());
     assert_eq!(fs::read(&log).expect("read"), before);
 
-    let child = Command::new(durable_path())
-        .args(["log", "append", s(&log), "second"])
+    let child = env
+        .cmd(&["log", "append", s(&log), "second"])
+        .command()
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1349,7 +1268,7 @@ fn dump_shows_damage() {
 
     let r = run(&env, &["log", "dump", "--format", "raw", s(&log)], b"");
     assert_eq!(r.code, 3);
-    assert_eq!(r.stdout, b"alpha\n", "raw stdout carries payloads only");
+    assert_same(&r.stdout, b"alpha\n", "raw stdout carries payloads only");
     assert!(r.stderr.contains(&bad.to_string()), "{}", r.stderr);
     let r = run(
         &env,
@@ -1357,7 +1276,7 @@ fn dump_shows_damage() {
         b"",
     );
     assert_eq!(r.code, 3);
-    assert_eq!(r.stdout, b"alpha\ncharlie\ndelta\n");
+    assert_same(&r.stdout, b"alpha\ncharlie\ndelta\n", "stdout");
     assert!(r.stderr.contains("checksum-mismatch"), "{}", r.stderr);
 
     let (code, objects) = dump_json(&env, &log, &["--resync"]);
@@ -1398,8 +1317,9 @@ fn dump_into_closed_pipe_is_not_an_error() {
     for format in ["text", "hex", "json", "raw"] {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
-        let out = Command::new(durable_path())
-            .args(["log", "dump", "--format", format, s(&log)])
+        let out = env
+            .cmd(&["log", "dump", "--format", format, s(&log)])
+            .command()
             .stdout(writer)
             .output()
             .expect("run durable");
@@ -1424,26 +1344,13 @@ fn dump_follow_waits_for_complete_records() {
     let env = Env::new();
     let log = env.path("f.log");
     append_args(&env, &log, &["zero"]);
-    let child = Command::new(durable_path())
-        .args(["log", "dump", "--follow", "--format", "raw", s(&log)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let mut child = KillOnDrop(child);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.0.stdout.take().expect("stdout");
-    let sink = Arc::clone(&seen);
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-        }
-    });
+    let Running {
+        mut child,
+        stdout: seen,
+        ..
+    } = env
+        .cmd(&["log", "dump", "--follow", "--format", "raw", s(&log)])
+        .spawn();
     let shows = |text: &str| {
         let seen = Arc::clone(&seen);
         let text = text.to_string();
@@ -1496,7 +1403,6 @@ fn dump_follow_waits_for_complete_records() {
             .starts_with("zero\none\ntwo-and-a-half")
     );
     drop(child);
-    reader.join().expect("reader");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1511,50 +1417,27 @@ struct Call {
     line: String,
 }
 
-/// Parse `strace -f -y -o` output (single-threaded: unfinished/resumed pairs are joined).
+/// The calls and exits of `strace -f -y -o` output, read by the shared parser.
 fn parse_strace(text: &str) -> Vec<Call> {
-    let mut calls = Vec::new();
-    let mut pending: HashMap<String, String> = HashMap::new();
-    for raw in text.lines() {
-        let (pid, rest) = raw.split_once(' ').unwrap_or(("", raw));
-        let rest = rest.trim_start();
-        if rest.starts_with("+++") {
-            calls.push(Call {
+    parse_events(text)
+        .unwrap_or_else(|e| panic!("cannot parse the trace: {e}\n{text}"))
+        .into_iter()
+        .map(|event| match event {
+            Event::Call(c) => Call {
+                fd_path: c.fd().and_then(|_| fd_and_path(&c.arg(0)?).1),
+                line: format!("{}({}) = {}", c.name, c.args, c.ret_text),
+                name: c.name,
+            },
+            Event::Exit { code, .. } => Call {
                 name: "+++".into(),
                 fd_path: None,
-                line: rest.to_string(),
-            });
-            continue;
-        }
-        if rest.starts_with("---") {
-            continue;
-        }
-        if let Some(head) = rest.strip_suffix("<unfinished ...>") {
-            pending.insert(pid.to_string(), head.to_string());
-            continue;
-        }
-        let line = match rest.strip_prefix("<... ") {
-            Some(resumed) => {
-                let tail = resumed.split_once(" resumed>").map_or("", |(_, t)| t);
-                format!("{}{tail}", pending.remove(pid).unwrap_or_default())
-            }
-            None => rest.to_string(),
-        };
-        let Some((name, args)) = line.split_once('(') else {
-            continue;
-        };
-        let fd_path = args
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .strip_prefix('<')
-            .and_then(|p| p.split_once('>'))
-            .map(|(p, _)| p.to_string());
-        calls.push(Call {
-            name: name.to_string(),
-            fd_path,
-            line,
-        });
-    }
-    calls
+                line: match code {
+                    Some(code) => format!("+++ exited with {code} +++"),
+                    None => "+++ killed by a signal +++".into(),
+                },
+            },
+        })
+        .collect()
 }
 
 fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
@@ -1567,6 +1450,114 @@ fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
         ],
         args,
     ))
+}
+
+/// Guards the order of a streamed append's commit groups: each group's flush returns before its
+/// offsets are printed, before the lock is released and before the next group is written, so
+/// nothing is acknowledged before it is durable. Enough lines for several groups go through a
+/// pipe; strace
+/// (`-s 24`, so each stdout write shows its first offset) gives the order of the pwrite64s to
+/// the log, its fsyncs and unlocks, and the writes to stdout.
+#[test]
+fn streamed_groups_are_reported_only_after_their_flush() {
+    let test = "log::streamed_groups_are_reported_only_after_their_flush";
+    let env = Env::new();
+    let dir = fs::canonicalize(env.dir.path()).expect("canonical scratch dir");
+    let log = dir.join("s.log");
+    let lines = 150_000;
+    let input: String = (0..lines)
+        .map(|i| format!("{i:09} {}\n", "x".repeat(54)))
+        .collect();
+    let Some(run) = crate::strace_parse::run_under_strace(
+        test,
+        &[
+            "-f",
+            "-y",
+            "-s",
+            "24",
+            "-e",
+            "trace=pwrite64,write,fsync,flock",
+        ],
+        &common::durable_path(),
+        &["log", "append", "--print-offsets", s(&log)],
+        &dir,
+        input.as_bytes(),
+    ) else {
+        return;
+    };
+    assert!(run.output.status.success(), "{run:?}", run = run.output);
+    let calls = parse_strace(&run.text);
+    let log_name = s(&log).to_string();
+    let on_log = |c: &Call, name: &str| c.name == name && c.fd_path.as_deref() == Some(&log_name);
+    // The groups: the pwrite64s of records (the header is written to a temp file first).
+    let groups: Vec<(usize, u64, u64)> = (0..calls.len())
+        .filter(|&i| on_log(&calls[i], "pwrite64"))
+        .map(|i| {
+            let args: Vec<&str> = calls[i].line.rsplit(", ").collect();
+            let at = args[0]
+                .split(')')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .parse()
+                .expect("offset");
+            let len = args[1].trim().parse().expect("length");
+            (i, at, len)
+        })
+        .collect();
+    assert!(groups.len() >= 3, "several groups:\n{}", dump_calls(&calls));
+    let after = |from: usize, what: &str, pred: &dyn Fn(&Call) -> bool| {
+        (from..calls.len())
+            .find(|&i| pred(&calls[i]))
+            .unwrap_or_else(|| panic!("no {what} after call {from}:\n{}", dump_calls(&calls)))
+    };
+    let mut synced = Vec::new();
+    for (g, &(write, _, _)) in groups.iter().enumerate() {
+        let sync = after(write, "fsync", &|c| on_log(c, "fsync"));
+        let unlock = after(write, "unlock", &|c| {
+            on_log(c, "flock") && c.line.contains("LOCK_UN")
+        });
+        assert!(
+            sync < unlock,
+            "group {g}: unlocked before its flush returned"
+        );
+        if let Some(&(next, _, _)) = groups.get(g + 1) {
+            assert!(
+                unlock < next,
+                "group {}: written under the previous group's lock",
+                g + 1
+            );
+        }
+        synced.push(sync);
+    }
+    // Every write to stdout prints offsets of one group, flushed before it.
+    let mut printed = 0;
+    for (i, c) in calls.iter().enumerate() {
+        if c.name != "write" || !c.line.starts_with("write(1") {
+            continue;
+        }
+        printed += 1;
+        let first: u64 = c
+            .line
+            .split('"')
+            .nth(1)
+            .and_then(|t| t.split('\\').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no offset in {}", c.line));
+        let g = groups
+            .iter()
+            .position(|&(_, at, len)| at <= first && first < at + len)
+            .unwrap_or_else(|| panic!("offset {first} is in no group"));
+        assert!(
+            synced[g] < i,
+            "group {g}'s offsets printed before its flush returned:\n{}",
+            dump_calls(&calls)
+        );
+    }
+    assert!(printed >= groups.len(), "{}", dump_calls(&calls));
+    let offsets = String::from_utf8_lossy(&run.output.stdout).lines().count();
+    assert_eq!(offsets, lines);
+    assert_eq!(payloads(&env, &log).len(), lines);
 }
 
 fn find(calls: &[Call], what: &str, pred: impl Fn(&Call) -> bool) -> usize {

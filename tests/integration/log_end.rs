@@ -17,13 +17,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Env, durable_path};
-use crate::log::{HEADER_LEN, json_lines, pseudo_random, run, s};
+use crate::common::Env;
+use crate::common::{run, s};
+use crate::log::{HEADER_LEN, json_lines, pseudo_random};
 
 /// An append of the original log: where it starts and ends, and its records' (start, end).
 #[derive(Debug, Clone)]
@@ -346,11 +347,10 @@ fn append_streamed(env: &Env, log: &Path, batches: &[Vec<String>]) {
 
 /// `durable log append ARGS` reading from a pipe: the child and the pipe's writing end.
 fn spawn_append(env: &Env, args: &[&str]) -> (std::process::Child, std::process::ChildStdin) {
-    let mut child = Command::new(durable_path())
-        .args(["log", "append"])
+    let mut child = env
+        .cmd(&["log", "append"])
         .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
+        .command()
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -13,10 +13,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::Value;
 
-use crate::common::Env;
+use crate::common::{Env, line_diff, run, s};
 use crate::log::{
-    HEADER_LEN, MAX_RECORD, create_log, diff, dump_json, layout, payload_of, pseudo_random, run, s,
-    verify_json, verify_many,
+    HEADER_LEN, MAX_RECORD, create_log, dump_json, layout, payload_of, pseudo_random, verify_json,
+    verify_many,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -68,15 +68,15 @@ fn whole_round_trip(payload: &[u8], check_json: bool) -> Result<(), TestCaseErro
     prop_assert_eq!(dumped.code, 0, "dump a: {}", dumped.stderr);
     prop_assert!(
         dumped.stdout == payload,
-        "dump blob of a: {:?}",
-        diff(&dumped.stdout, payload)
+        "dump blob of a: {}",
+        line_diff(payload, &dumped.stdout)
     );
     let raw = run(&env, &["log", "dump", "--format", "raw", s(&a)], b"");
     prop_assert_eq!(raw.code, 0, "dump raw a: {}", raw.stderr);
     prop_assert!(
         raw.stdout.strip_suffix(b"\n") == Some(payload),
-        "dump raw of a is the payload and a newline: {:?}",
-        diff(&raw.stdout, payload)
+        "dump raw of a is the payload and a newline: {}",
+        line_diff(&[payload, b"\n"].concat(), &raw.stdout)
     );
     if check_json {
         let (code, records) = dump_json(&env, &a, &[]);
@@ -86,8 +86,8 @@ fn whole_round_trip(payload: &[u8], check_json: bool) -> Result<(), TestCaseErro
         let from_json = payload_of(&records[0]);
         prop_assert!(
             from_json == payload,
-            "dump json: {:?}",
-            diff(&from_json, payload)
+            "dump json: {}",
+            line_diff(payload, &from_json)
         );
     }
     let r = run(
@@ -100,8 +100,8 @@ fn whole_round_trip(payload: &[u8], check_json: bool) -> Result<(), TestCaseErro
     prop_assert_eq!(again.code, 0);
     prop_assert!(
         again.stdout == payload,
-        "dump blob of b: {:?}",
-        diff(&again.stdout, payload)
+        "dump blob of b: {}",
+        line_diff(payload, &again.stdout)
     );
     Ok(())
 }

@@ -4,10 +4,8 @@
 mod common;
 
 mod cli;
-mod crash;
 mod explore;
-mod failures;
-mod faults;
+mod fault_injection;
 mod formats;
 mod fuzz_regressions;
 mod limits;
@@ -19,8 +17,10 @@ mod progress;
 mod recover;
 mod recover_boot;
 mod save;
+mod save_crash_points;
+mod save_refusals;
+mod save_syscalls;
 mod storm;
-mod strace;
 mod strace_parse;
 mod streams;
 mod verify_parallel;

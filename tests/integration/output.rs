@@ -1,4 +1,4 @@
-//! The output contract scripts rely on (issue 13): raw dumps that work with line tools, an exact
+//! The output contract scripts rely on: raw dumps that work with line tools, an exact
 //! single-payload mode, JSON that matches docs/json-schema.json on any file name (and the
 //! schema matching docs/JSON.md), the text dump for people, file names a shell reads back, and
 //! options that would do nothing refused.
@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{self, Cases, Env, durable_path};
+use crate::common::{self, Cases, Durable, Env, Run, assert_same, run, s, snapshot};
 use crate::formats::{INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, index_for, lines_log, padded, store};
-use crate::log::{Run, append_each, json_lines, layout, run, s};
-use std::process::{Command, Stdio};
+use crate::log::{append_each, json_lines, layout};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -25,35 +24,23 @@ fn bytes_path(env: &Env, name: &[u8]) -> PathBuf {
     env.dir.path().join(OsStr::from_bytes(name))
 }
 
-/// Run `cmd` (stdin closed), killed after a minute: a regression that makes durable wait (an
-/// option silently ignored by `--follow`) fails the test instead of hanging the suite.
-fn bounded(mut cmd: std::process::Command, what: &str) -> Run {
-    cmd.env_remove("DURABLE_FAULT");
-    let out = common::output_bounded(cmd, what, Duration::from_secs(60));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Run a shell script in the scratch directory with `$D` set to the durable binary.
+/// Run a shell script in the scratch directory with `$D` set to the durable binary, stdin
+/// closed, killed after a minute: a regression that makes durable wait (an option silently
+/// ignored by `--follow`) fails the test instead of hanging the suite.
 fn sh(env: &Env, script: &str) -> Run {
-    let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", script])
-        .env("D", durable_path())
-        .current_dir(env.dir.path());
-    bounded(cmd, script)
+    Durable::sh(env.dir.path(), script)
+        .no_stdin()
+        .bound(BOUND)
+        .run()
 }
 
-fn show(r: &Run) -> String {
-    format!("exit {}\nstdout: {}\nstderr: {}", r.code, r.out(), r.stderr)
-}
+/// The bound on a run that must not wait.
+const BOUND: Duration = Duration::from_secs(60);
 
 /// Payloads of a log, from `log dump --format json`.
 fn payloads(env: &Env, log: &Path) -> Vec<Vec<u8>> {
     let r = run(env, &["log", "dump", "--format", "json", s(log)], b"");
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     json_lines(&r.stdout)
         .iter()
         .map(|v| common::data_bytes(&v["payload"]))
@@ -66,7 +53,7 @@ fn payloads(env: &Env, log: &Path) -> Vec<Vec<u8>> {
 
 /// Guards: `dump --format raw` ends every payload with a newline (NUL with -0), the last one
 /// too, so `wc -l`, `while read -r` and `dump --format raw | log append` see every record, empty
-/// ones included (the last record empty too). On main the last payload had no newline: three
+/// ones included (the last record empty too). The last payload used to lack its newline: three
 /// records gave `wc -l` = 2 and `while read` lost the last one.
 #[test]
 fn raw_dump_works_with_line_tools() {
@@ -78,7 +65,7 @@ fn raw_dump_works_with_line_tools() {
         &["log", "append", "--sync", "none", s(&log)],
         b"first\n\nwith  spaces\n\xc3\xbcn\xc3\xafcode\n\n",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(payloads(&env, &log), records.map(|r| r.as_bytes().to_vec()));
 
     let r = sh(&env, r#""$D" log dump --format raw a.log | wc -l"#);
@@ -86,46 +73,46 @@ fn raw_dump_works_with_line_tools() {
         r.out().trim(),
         "5",
         "wc -l counts every record: {}",
-        show(&r)
+        r.show()
     );
 
     let r = sh(
         &env,
         r#""$D" log dump --format raw a.log | while IFS= read -r line; do printf '<%s>\n' "$line"; done"#,
     );
-    assert_eq!(
-        r.out(),
+    assert_same(
+        &r.stdout,
         "<first>\n<>\n<with  spaces>\n<ünïcode>\n<>\n",
-        "while read sees every record: {}",
-        show(&r)
+        &format!("while read sees every record: {}", r.show()),
     );
     let r = sh(
         &env,
         r#""$D" log dump --format raw --first 1 a.log | while read -r line; do echo "got $line"; done"#,
     );
-    assert_eq!(r.out(), "got first\n", "{}", show(&r));
+    assert_same(&r.stdout, "got first\n", &r.show());
 
     // The README's round trip, and its NUL form.
     let r = sh(
         &env,
         r#""$D" log dump --format raw a.log | "$D" log append --sync none b.log"#,
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(payloads(&env, &env.path("b.log")), payloads(&env, &log));
     let r = sh(
         &env,
         r#""$D" log dump --format raw -0 a.log | "$D" log append -0 --sync none c.log"#,
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(payloads(&env, &env.path("c.log")), payloads(&env, &log));
     let r = run(
         &env,
         &["log", "dump", "--format", "raw", "-0", "a.log"],
         b"",
     );
-    assert_eq!(
-        r.stdout, b"first\0\0with  spaces\0\xc3\xbcn\xc3\xafcode\0\0",
-        "-0 ends every payload with NUL"
+    assert_same(
+        &r.stdout,
+        b"first\0\0with  spaces\0\xc3\xbcn\xc3\xafcode\0\0",
+        "-0 ends every payload with NUL",
     );
 }
 
@@ -149,21 +136,21 @@ fn raw_dump_warns_about_payloads_holding_the_separator() {
         ],
         b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let r = run(&env, &["log", "dump", "--format", "raw", s(&log)], b"");
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(r.stdout, b"one\ntwo\n");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_same(&r.stdout, b"one\ntwo\n", "stdout");
     assert!(
         r.stderr.contains("warning") && r.stderr.contains("-0"),
         "{}",
-        show(&r)
+        r.show()
     );
     let r = run(
         &env,
         &["log", "dump", "--format", "raw", "-0", s(&log)],
         b"",
     );
-    assert!(r.stderr.is_empty(), "no NUL, no warning: {}", show(&r));
+    assert!(r.stderr.is_empty(), "no NUL, no warning: {}", r.show());
 }
 
 /// Guards: `--format blob` prints one record's payload byte for byte (what `--whole` stored),
@@ -182,21 +169,21 @@ fn blob_prints_exactly_one_payload() {
             &["log", "append", "--whole", "--sync", "none", s(&log)],
             content,
         );
-        assert_eq!(r.code, 0, "{}", show(&r));
+        assert_eq!(r.code, 0, "{}", r.show());
     }
     let r = run(
         &env,
         &["log", "dump", "--format", "blob", "--index", "0", s(&log)],
         b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.stdout == photo, "--index 0: exact bytes");
     let r = run(
         &env,
         &["log", "dump", "--format", "blob", "--last", "1", s(&log)],
         b"",
     );
-    assert_eq!(r.stdout, b"second\n", "{}", show(&r));
+    assert_same(&r.stdout, b"second\n", &r.show());
 
     for (what, extra) in [
         ("several records", vec![]),
@@ -207,18 +194,18 @@ fn blob_prints_exactly_one_payload() {
         args.extend(extra);
         args.push(s(&log));
         let r = run(&env, &args, b"");
-        assert_eq!(r.code, 2, "{what}: {}", show(&r));
-        assert!(r.stdout.is_empty(), "{what}: nothing printed: {}", show(&r));
+        assert_eq!(r.code, 2, "{what}: {}", r.show());
+        assert!(r.stdout.is_empty(), "{what}: nothing printed: {}", r.show());
         assert_eq!(
             r.stderr.lines().count(),
             1,
             "{what}: one sentence: {}",
-            show(&r)
+            r.show()
         );
         assert!(
             r.stderr.contains("exactly one record"),
             "{what}: {}",
-            show(&r)
+            r.show()
         );
     }
 }
@@ -387,14 +374,14 @@ fn is_type(t: &str, v: &Value) -> bool {
 /// Check every line `command` printed against the schema; returns the lines, each with its
 /// shape.
 fn check_lines(schema: &Schema, command: &str, r: &Run) -> Vec<(String, Value)> {
-    assert_ne!(r.code, 101, "{command} panicked: {}", show(r));
-    assert!(!r.stderr.contains("panicked"), "{command}: {}", show(r));
+    assert_ne!(r.code, 101, "{command} panicked: {}", r.show());
+    assert!(!r.stderr.contains("panicked"), "{command}: {}", r.show());
     let text = String::from_utf8(r.stdout.clone())
-        .unwrap_or_else(|_| panic!("{command}: JSON output is not UTF-8: {}", show(r)));
+        .unwrap_or_else(|_| panic!("{command}: JSON output is not UTF-8: {}", r.show()));
     assert!(
         text.is_empty() || text.ends_with('\n'),
         "{command}: every line ends with a newline: {}",
-        show(r)
+        r.show()
     );
     text.lines()
         .map(|line| {
@@ -448,7 +435,7 @@ fn non_utf8_fixtures(env: &Env) -> Fixtures {
         ],
         b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
 
     // Torn: a whole log cut inside its last record.
     let torn = at(b"torn\xff.log");
@@ -488,25 +475,13 @@ fn non_utf8_fixtures(env: &Env) -> Fixtures {
     fs::write(at(b"\xf8U"), b"target of an interrupted save\n").expect("write");
     // A journal of ours: a journaled save stopped (by the test-only fault switch) after its
     // journal was flushed, before the target was written.
-    let saved = Command::new("sh")
-        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
-        .arg(durable_path())
-        .args(["save", "--strategy", "journal"])
+    let saved = Durable::new(env.dir.path())
+        .args(&["save", "--strategy", "journal"])
         .arg(at(b"\xf8U"))
-        .env("DURABLE_FAULT", "sync-dir-journal:crash")
-        .stdin(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(b"new content\n")?;
-            child.wait()
-        })
-        .expect("run an interrupted journaled save");
-    assert!(!saved.success(), "the fault switch stopped the save");
+        .fault("sync-dir-journal:crash")
+        .stdin(b"new content\n".to_vec())
+        .run();
+    assert!(!saved.status.success(), "the fault switch stopped the save");
     assert!(
         at(b".\xf8U.durable-journal").exists(),
         "the interrupted save left its journal"
@@ -536,7 +511,7 @@ fn os_args(args: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
 
 /// Guards: every `--json` command (and `dump --format json`, `dump --stats`), on file names and
 /// payloads that are not UTF-8, prints lines that each match exactly one of its documented
-/// shapes, with the bytes of every name kept (on main each of them panicked with exit 101).
+/// shapes, with the bytes of every name kept (each of them used to panic with exit 101).
 #[test]
 fn json_on_names_that_are_not_utf8_matches_the_schema() {
     let env = Env::new();
@@ -547,11 +522,11 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
     let mut go = |command: &str, args: Vec<OsString>, stdin: &[u8], code: i32| {
         let r = run(&env, &args, stdin);
         let lines = check_lines(&schema, command, &r);
-        assert_eq!(r.code, code, "{command} {args:?}: {}", show(&r));
+        assert_eq!(r.code, code, "{command} {args:?}: {}", r.show());
         assert!(
             !lines.is_empty(),
             "{command} {args:?} printed nothing: {}",
-            show(&r)
+            r.show()
         );
         for (shape, v) in &lines {
             seen.insert(shape.clone());
@@ -674,9 +649,9 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
         b"",
     );
     let stats = Run {
-        code: r.code,
         stdout: r.stderr.clone().into_bytes(),
         stderr: String::new(),
+        ..r
     };
     let stats_shapes: Vec<String> = check_lines(&schema, "log dump --stats", &stats)
         .into_iter()
@@ -734,8 +709,8 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
     assert!(missed.is_empty(), "shapes never printed here: {missed:?}");
 }
 
-/// Guards: every failure of a command given `--json` is a JSON object on stdout too (on main
-/// `log salvage --json` printed none), with an `error` and the exit code the process returns.
+/// Guards: every failure of a command given `--json` is a JSON object on stdout too (`log salvage
+/// --json` used to print none), with an `error` and the exit code the process returns.
 #[test]
 fn json_failures_are_json_objects() {
     let env = Env::new();
@@ -811,16 +786,16 @@ fn json_failures_are_json_objects() {
     for (command, args, code) in cases {
         all.check(|| {
             let r = run(&env, &args, b"");
-            assert_eq!(r.code, code, "{args:?}: {}", show(&r));
+            assert_eq!(r.code, code, "{args:?}: {}", r.show());
             let lines = check_lines(&schema, command, &r);
-            assert_eq!(lines.len(), 1, "{args:?}: one failure object: {}", show(&r));
+            assert_eq!(lines.len(), 1, "{args:?}: one failure object: {}", r.show());
             let v = &lines[0].1;
             assert!(v["error"].is_string(), "{args:?}: {v}");
             assert_eq!(v["exit_code"], code, "{args:?}: {v}");
             assert!(
                 r.stderr.contains(v["error"].as_str().expect("error")),
                 "{args:?}: the same sentence on stderr: {}",
-                show(&r)
+                r.show()
             );
         });
     }
@@ -960,9 +935,9 @@ fn json_doc_and_schema_agree() {
 // 4. The text dump, and file names for people
 // ---------------------------------------------------------------------------------------------
 
-/// Guards: the text dump shows printable UTF-8 as it is (on main `ünïcode` was
-/// `\xc3\xbcn\xc3\xafcode`) and escapes control characters, bidirectional-text controls and
-/// bytes that are not UTF-8; a long payload is cut between characters.
+/// Guards: the text dump shows printable UTF-8 as it is (`ünïcode` used to be shown as
+/// `\xc3\xbcn\xc3\xafcode`) and escapes control characters, bidirectional-text controls and bytes
+/// that are not UTF-8; a long payload is cut between characters.
 #[test]
 fn text_dump_shows_printable_utf8() {
     let env = Env::new();
@@ -985,9 +960,9 @@ fn text_dump_shows_printable_utf8() {
         args.extend(["--file", s(f)]);
     }
     let r = run(&env, &args, b"");
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let r = run(&env, &["log", "dump", s(&log)], b"");
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let out = r.out();
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].ends_with("  ünïcode ✓ 日本"), "{out}");
@@ -1006,7 +981,7 @@ fn text_dump_shows_printable_utf8() {
 }
 
 /// Guards: `#N` in the text and hex dumps is the record's sequence number: after `--resync`
-/// skips a damaged record, the next one is `#2`, not `#1` (on main it was its position in the
+/// skips a damaged record, the next one is `#2`, not `#1` (it used to be its position in the
 /// output).
 #[test]
 fn text_dump_numbers_records_by_sequence_number() {
@@ -1018,7 +993,7 @@ fn text_dump_numbers_records_by_sequence_number() {
     bytes[records[0].0 + 24] ^= 0xff;
     fs::write(&log, &bytes).expect("write");
     let r = run(&env, &["log", "dump", "--resync", s(&log)], b"");
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     let out = r.out();
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].contains("DAMAGE"), "{out}");
@@ -1035,12 +1010,12 @@ fn text_dump_numbers_records_by_sequence_number() {
         &["log", "dump", "--resync", "--format", "hex", s(&log)],
         b"",
     );
-    assert!(r.out().contains("record #2 at offset"), "{}", show(&r));
-    assert!(!r.out().contains("record #0 "), "{}", show(&r));
+    assert!(r.out().contains("record #2 at offset"), "{}", r.show());
+    assert!(!r.out().contains("record #0 "), "{}", r.show());
 }
 
-/// Guards: with `--last N` the damage line appears where the damage is, in file order (on main
-/// a torn tail was printed before the last records), and damage before the records shown is
+/// Guards: with `--last N` the damage line appears where the damage is, in file order (a torn
+/// tail used to be printed before the last records), and damage before the records shown is
 /// counted on stderr, so the exit status is explained.
 #[test]
 fn dump_last_keeps_damage_in_file_order() {
@@ -1050,7 +1025,7 @@ fn dump_last_keeps_damage_in_file_order() {
     let full = fs::read(&log).expect("read");
     fs::write(&log, &full[..full.len() - 3]).expect("tear");
     let r = run(&env, &["log", "dump", "--last", "2", s(&log)], b"");
-    assert_eq!(r.code, 1, "{}", show(&r));
+    assert_eq!(r.code, 1, "{}", r.show());
     let out = r.out();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -1074,7 +1049,7 @@ fn dump_last_keeps_damage_in_file_order() {
         &["log", "dump", "--resync", "--last", "2", s(&log)],
         b"",
     );
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     let out = r.out();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
@@ -1093,7 +1068,7 @@ fn dump_last_keeps_damage_in_file_order() {
         &["log", "dump", "--resync", "--last", "1", s(&log)],
         b"",
     );
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     let out = r.out();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -1105,7 +1080,7 @@ fn dump_last_keeps_damage_in_file_order() {
         r.stderr
             .contains("1 damaged region before the last 1 record"),
         "{}",
-        show(&r)
+        r.show()
     );
     let (code, objs) = crate::log::dump_json(&env, &log, &["--resync", "--last", "2"]);
     assert_eq!(code, 3);
@@ -1115,8 +1090,8 @@ fn dump_last_keeps_damage_in_file_order() {
     assert!(objs[3].get("damage").is_some(), "{objs:?}");
 }
 
-/// Guards: a file name that is not UTF-8 is printed in `$'…'` form (on main as U+FFFD, which
-/// names no file), in reports, errors and hints, and pasting it into a shell names the file:
+/// Guards: a file name that is not UTF-8 is printed in `$'…'` form (not as U+FFFD, which names
+/// no file), in reports, errors and hints, and pasting it into a shell names the file:
 /// the hint `durable recover $'…'` works when run.
 #[test]
 fn names_that_are_not_utf8_paste_back_into_a_shell() {
@@ -1134,11 +1109,11 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
         ],
         b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     common::shorten(&log, 1);
     let name = OsString::from_vec(b"caf\xe9 torn.log".to_vec());
     let r = run(&env, &[OsStr::new("log"), OsStr::new("verify"), &name], b"");
-    assert_eq!(r.code, 1, "{}", show(&r));
+    assert_eq!(r.code, 1, "{}", r.show());
     let out = r.out();
     assert!(out.starts_with(r"$'caf\xe9 torn.log': torn tail"), "{out}");
     let hint = out
@@ -1154,9 +1129,9 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
         &[OsStr::new("log"), OsStr::new("dump"), &missing],
         b"",
     );
-    assert_eq!(r.code, 2, "{}", show(&r));
-    assert!(r.stderr.contains(r"$'gone\xff.log'"), "{}", show(&r));
-    assert!(!r.stderr.contains('\u{fffd}'), "{}", show(&r));
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(r.stderr.contains(r"$'gone\xff.log'"), "{}", r.show());
+    assert!(!r.stderr.contains('\u{fffd}'), "{}", r.show());
 
     if !have_bash {
         common::skip(
@@ -1166,19 +1141,14 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
         return;
     }
     let script = format!("\"$D\" {}", hint.trim_start_matches("durable "));
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .env("D", durable_path())
-        .current_dir(env.dir.path())
-        .output()
-        .expect("run bash");
+    let out = Durable::bash(env.dir.path(), &script).run();
     assert!(
         out.status.success(),
         "the hint works when pasted: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.show()
     );
     let r = run(&env, &[OsStr::new("log"), OsStr::new("verify"), &name], b"");
-    assert_eq!(r.code, 0, "recovered: {}", show(&r));
+    assert_eq!(r.code, 0, "recovered: {}", r.show());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1187,7 +1157,7 @@ fn names_that_are_not_utf8_paste_back_into_a_shell() {
 
 /// Guards: options that would do nothing with the rest of the command line are refused (exit 2,
 /// a message naming the option, no file changed, nothing on stdout) instead of being ignored as
-/// they were on main; `--format` on `log append` is no longer an alias of `--log-format`.
+/// they used to be; `--format` on `log append` is no longer an alias of `--log-format`.
 #[test]
 fn options_that_would_do_nothing_are_refused() {
     let env = Env::new();
@@ -1286,23 +1256,21 @@ fn options_that_would_do_nothing_are_refused() {
             vec!["save", "--no-clobber", "--if-changed", "new"],
         ),
     ];
-    let before = crate::formats::snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut all = Cases::default();
     for (option, args) in cases {
         all.check(|| {
-            let mut cmd = std::process::Command::new(durable_path());
-            cmd.args(&args).current_dir(env.dir.path());
-            let r = bounded(cmd, &format!("{args:?}"));
-            assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
-            assert!(r.stdout.is_empty(), "{args:?}: {}", show(&r));
+            let r = env.cmd(&args).no_stdin().bound(BOUND).run();
+            assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.show());
             let first = r.stderr.lines().next().unwrap_or("");
             let named = option.trim_start_matches('-');
             assert!(
                 first.contains(named),
                 "{args:?}: the message names {option}: {}",
-                show(&r)
+                r.show()
             );
-            assert!(!r.stderr.contains("panicked"), "{args:?}: {}", show(&r));
+            assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.show());
         });
     }
     all.assert_all_passed("options_that_would_do_nothing_are_refused");

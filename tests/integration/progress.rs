@@ -1,13 +1,13 @@
-//! Progress lines on a terminal for long saves and appends (issue 13, point 11): drawn when
+//! Progress lines on a terminal for long saves and appends: drawn when
 //! stderr is a terminal (a pseudo-terminal here), never into a pipe, without colour under
 //! `NO_COLOR`.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::common::{Env, durable_path, skip};
+use crate::common::{Env, run, skip};
 
 /// A pseudo-terminal: (master, slave).
 fn pty() -> Option<(File, File)> {
@@ -44,11 +44,8 @@ fn on_terminal(
     no_color: bool,
 ) -> Option<(String, Option<i32>)> {
     let (mut master, slave) = pty()?;
-    let mut cmd = Command::new(durable_path());
-    cmd.args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .env_remove("NO_COLOR")
+    let mut cmd = env.cmd(args).command();
+    cmd.env_remove("NO_COLOR")
         .stdin(File::open(env.path(input)).expect("input"))
         .stdout(Stdio::null())
         .stderr(slave);
@@ -111,30 +108,14 @@ fn long_saves_and_appends_show_progress_on_a_terminal_only() {
         "{shown:?}"
     );
     // On a pipe: nothing but what a failure would say.
-    let out = env
-        .durable()
-        .args(["save", "T3"])
-        .pipe_stdin(env.path("big"))
-        .expect("stdin")
-        .output()
-        .expect("save");
-    assert!(out.status.success());
-    assert!(
-        out.stderr.is_empty(),
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run(&env, &["save", "T3"], &env.read("big"));
+    assert!(out.status.success(), "{}", out.show());
+    assert!(out.stderr.is_empty(), "{:?}", out.stderr);
+    let out = run(
+        &env,
+        &["log", "append", "--sync", "none", "l2.log"],
+        &env.read("big"),
     );
-    let out = env
-        .durable()
-        .args(["log", "append", "--sync", "none", "l2.log"])
-        .pipe_stdin(env.path("big"))
-        .expect("stdin")
-        .output()
-        .expect("append");
-    assert!(out.status.success());
-    assert!(
-        out.stderr.is_empty(),
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", out.show());
+    assert!(out.stderr.is_empty(), "{:?}", out.stderr);
 }

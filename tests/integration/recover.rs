@@ -10,16 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-use crate::common::{self, Cases, Env, durable_path, fault_switch};
+use crate::common::{
+    self, Cases, Durable, Env, assert_one_line_error, changes, durable_path, fault_switch, run, s,
+    snapshot,
+};
+use crate::log::{append_each, json_lines, verify_json};
 
 /// Length of the native log's file header.
 const HEADER: usize = 64;
@@ -52,87 +53,15 @@ const RECOVER_STEPS: [&str; 10] = [
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// What one run of `durable` did.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn of(out: Output) -> Out {
-        Out {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The exit code; fails if the process was killed.
-    fn code(&self) -> i32 {
-        self.status.code().unwrap_or_else(|| {
-            panic!(
-                "durable was killed ({:?}); stdout {:?}, stderr {:?}",
-                self.status, self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn show(&self) -> String {
-        format!(
-            "status {:?}\nstdout: {}\nstderr: {}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `durable ARGS` in the scratch directory, stdin empty.
-fn run(env: &Env, args: &[&str]) -> Out {
-    Out::of(
-        env.durable()
-            .args(args)
-            .write_stdin(Vec::new())
-            .output()
-            .expect("run durable"),
-    )
-}
-
-/// `durable ARGS` in `dir` with `DURABLE_FAULT=fault` and `stdin`, core dumps off (a crash is an
-/// abort).
-fn run_fault(dir: &Path, args: &[&str], fault: &str, stdin: &[u8]) -> Out {
-    Out::of(
-        assert_cmd::Command::new("sh")
-            .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
-            .arg(durable_path())
-            .args(args)
-            .current_dir(dir)
-            .env("DURABLE_FAULT", fault)
-            .write_stdin(stdin.to_vec())
-            .output()
-            .expect("run durable with a fault"),
-    )
-}
-
-/// A path as an argument.
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 scratch path")
-}
-
-/// Create the log `rel` holding `payloads`; its bytes.
+/// Create the log `rel` holding `payloads`, one append per record (each is then a whole append,
+/// the evidence that damage before it is corruption rather than a torn tail: docs/FORMAT.md);
+/// its bytes.
 fn make_log(env: &Env, rel: &str, payloads: &[&str]) -> Vec<u8> {
     let log = env.path(rel);
     if let Some(parent) = log.parent() {
         fs::create_dir_all(parent).expect("create parent");
     }
-    // One append per record: each is then a whole append, the evidence that damage before it
-    // is corruption rather than a torn tail (docs/FORMAT.md).
-    for payload in payloads {
-        let r = run(
-            env,
-            &["log", "append", "--sync", "none", arg(&log), payload],
-        );
-        assert_eq!(r.code(), 0, "create {rel}: {}", r.show());
-    }
+    append_each(env, &log, payloads);
     fs::read(&log).expect("read the new log")
 }
 
@@ -140,45 +69,16 @@ fn make_log(env: &Env, rel: &str, payloads: &[&str]) -> Vec<u8> {
 /// documented layout (independently of durable's reader).
 fn layout(bytes: &[u8]) -> Vec<(usize, usize)> {
     assert_eq!(bytes[10], 1, "the tests build CRC-32 logs");
-    let mut at = HEADER;
-    let mut out = Vec::new();
-    while at < bytes.len() {
-        assert_eq!(
-            bytes[at..at + 4],
-            [0xD5, b'R', b'E', b'C'],
-            "record magic at {at}"
-        );
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
-        let end = at + 24 + len + 12;
-        out.push((at, end));
-        at = end;
-    }
-    assert_eq!(at, bytes.len(), "records end at the end of the file");
-    out
-}
-
-/// `log verify --json PATH`: exit code and the report.
-fn verify(env: &Env, path: &Path) -> (i32, Value) {
-    let r = run(env, &["log", "verify", "--json", arg(path)]);
-    let v: Value = serde_json::from_str(r.stdout.trim())
-        .unwrap_or_else(|e| panic!("verify --json {path:?}: {e}: {}", r.show()));
-    (r.code(), v)
+    crate::log::layout(bytes)
 }
 
 /// Assert that `path` verifies clean with exactly `records` records and `bytes` bytes.
 fn assert_clean(env: &Env, path: &Path, records: usize, bytes: usize, case: &str) {
-    let (code, v) = verify(env, path);
+    let (code, v) = verify_json(env, path);
     assert_eq!(code, 0, "{case}: {path:?} does not verify clean: {v}");
     assert_eq!(v["status"], "clean", "{case}: {v}");
     assert_eq!(v["records"], records, "{case}: record count: {v}");
     assert_eq!(v["bytes"], bytes, "{case}: size: {v}");
-}
-
-/// Parse JSON lines.
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
 }
 
 /// The sidecar of `log` cut at `offset`.
@@ -195,61 +95,6 @@ fn sidecar_bytes(side: &Path) -> std::io::Result<Vec<u8>> {
     Ok(common::parse_sidecar(&bytes).0)
 }
 
-/// Every name under `root` (relative, sorted) with what it is: a regular file's SHA-256, a
-/// directory or another kind of file; and its mtime if `mtimes`.
-fn snapshot(root: &Path, mtimes: bool) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, mtimes: bool, out: &mut BTreeMap<String, String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("dir entry").path();
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .display()
-                .to_string();
-            let time = if mtimes {
-                format!(" mtime {}.{:09}", meta.mtime(), meta.mtime_nsec())
-            } else {
-                String::new()
-            };
-            if meta.is_dir() {
-                out.insert(rel, format!("dir{time}"));
-                walk(root, &path, mtimes, out);
-            } else if !meta.is_file() {
-                // Never open a FIFO or a device (opening a FIFO blocks).
-                out.insert(rel, format!("{:?}{time}", meta.file_type()));
-            } else {
-                let hash = hex::encode(Sha256::digest(fs::read(&path).expect("read")));
-                out.insert(
-                    rel,
-                    format!("file {} bytes sha256 {hash}{time}", meta.len()),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, mtimes, &mut out);
-    out
-}
-
-/// The entries that differ between two snapshots, for a readable failure.
-fn changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, was) in before {
-        match after.get(name) {
-            None => out.push(format!("{name}: removed (was {was})")),
-            Some(now) if now != was => out.push(format!("{name}: {was} -> {now}")),
-            Some(_) => {}
-        }
-    }
-    for (name, now) in after {
-        if !before.contains_key(name) {
-            out.push(format!("{name}: new ({now})"));
-        }
-    }
-    out
-}
-
 /// Names of our temporary files under `root`.
 fn temps(root: &Path) -> Vec<String> {
     snapshot(root, false)
@@ -258,30 +103,9 @@ fn temps(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Run `cmd`, killing it if it has not ended after a generous deadline: a hang is reported as
-/// such instead of hanging the suite.
-fn run_bounded(cmd: Command, what: &str) -> Out {
-    Out::of(common::output_bounded(cmd, what, Duration::from_secs(30)))
-}
-
-/// A bare `durable` command in the scratch directory, no fault switch.
-fn durable_cmd(env: &Env) -> Command {
-    let mut cmd = Command::new(durable_path());
-    cmd.current_dir(env.dir.path()).env_remove("DURABLE_FAULT");
-    cmd
-}
-
-/// The error contract for bad input: exit 2, exactly one line on stderr naming `path`.
-fn assert_one_line_error(out: &Out, path: &str, case: &str) {
-    assert_eq!(out.code(), 2, "{case}: {}", out.show());
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{case}: one line on stderr: {}", out.show());
-    assert!(
-        lines[0].contains(path),
-        "{case}: stderr {:?} should name {path:?}",
-        out.stderr
-    );
-}
+/// The bound on a run that must not wait (a FIFO opened for reading): a hang fails the case
+/// instead of the suite.
+const BOUND: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // 1. A torn tail at every cut point
@@ -312,8 +136,8 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             fs::create_dir(&dir).expect("mkdir");
             let log = dir.join("log");
             fs::write(&log, damaged).expect("write damaged log");
-            let r = run(&env, &["recover", arg(&log)]);
-            assert_eq!(r.code(), 0, "{case}: {}", r.show());
+            let r = run(&env, &["recover", s(&log)], b"");
+            assert_eq!(r.code, 0, "{case}: {}", r.show());
             let kept = fs::read(&log).expect("read log");
             let side = sidecar_bytes(&sidecar(&log, valid_end)).unwrap_or_else(|e| {
                 panic!(
@@ -347,10 +171,10 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             );
 
             // A second run: clean, changes nothing, writes no new sidecar.
-            let again = run(&env, &["recover", arg(&log)]);
-            assert_eq!(again.code(), 0, "{case}: second run: {}", again.show());
+            let again = run(&env, &["recover", s(&log)], b"");
+            assert_eq!(again.code, 0, "{case}: second run: {}", again.show());
             assert!(
-                again.stdout.contains("clean"),
+                again.out().contains("clean"),
                 "{case}: second run should report clean: {}",
                 again.show()
             );
@@ -365,8 +189,8 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             fs::create_dir(&nb_dir).expect("mkdir");
             let nb = nb_dir.join("log");
             fs::write(&nb, damaged).expect("write damaged log");
-            let r = run(&env, &["recover", "--no-backup", arg(&nb)]);
-            assert_eq!(r.code(), 0, "{case}: --no-backup: {}", r.show());
+            let r = run(&env, &["recover", "--no-backup", s(&nb)], b"");
+            assert_eq!(r.code, 0, "{case}: --no-backup: {}", r.show());
             assert_eq!(
                 fs::read(&nb).expect("read"),
                 &damaged[..valid_end],
@@ -388,9 +212,9 @@ fn torn_tail_at_every_cut_point_is_cut_with_a_sidecar_and_idempotent() {
             let log = dir.join("log");
             fs::write(&log, &full[..len]).expect("write log");
             let before = snapshot(&dir, true);
-            let r = run(&env, &["recover", arg(&log)]);
-            assert_eq!(r.code(), 0, "{case}: {}", r.show());
-            assert!(r.stdout.contains("clean"), "{case}: {}", r.show());
+            let r = run(&env, &["recover", s(&log)], b"");
+            assert_eq!(r.code, 0, "{case}: {}", r.show());
+            assert!(r.out().contains("clean"), "{case}: {}", r.show());
             assert_eq!(
                 changes(&before, &snapshot(&dir, true)),
                 Vec::<String>::new(),
@@ -425,15 +249,15 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
 
     // Refused.
     let before = snapshot(env.dir.path(), true);
-    let r = run(&env, &["recover", "c.log"]);
-    assert_eq!(r.code(), 3, "{}", r.show());
+    let r = run(&env, &["recover", "c.log"], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
     assert!(
-        r.stdout.contains(&format!("offset {damage}")),
+        r.out().contains(&format!("offset {damage}")),
         "the report should name the damage offset {damage}: {}",
         r.show()
     );
     assert!(
-        r.stdout.contains("3 valid records"),
+        r.out().contains("3 valid records"),
         "the report should count the 3 valid records after the damage: {}",
         r.show()
     );
@@ -444,8 +268,8 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     );
 
     // Salvage into a new log.
-    let r = run(&env, &["log", "salvage", "c.log", "s.log"]);
-    assert_eq!(r.code(), 0, "salvage: {}", r.show());
+    let r = run(&env, &["log", "salvage", "c.log", "s.log"], b"");
+    assert_eq!(r.code, 0, "salvage: {}", r.show());
     assert_eq!(
         fs::read(&log).expect("read"),
         damaged,
@@ -458,8 +282,8 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
         fs::metadata(env.path("s.log")).expect("stat").len() as usize,
         "salvaged log",
     );
-    let dump = run(&env, &["log", "dump", "--format", "json", "s.log"]);
-    assert_eq!(dump.code(), 0, "dump: {}", dump.show());
+    let dump = run(&env, &["log", "dump", "--format", "json", "s.log"], b"");
+    assert_eq!(dump.code, 0, "dump: {}", dump.show());
     let got: Vec<String> = json_lines(&dump.stdout)
         .iter()
         .map(|v| crate::common::data_text(&v["payload"]))
@@ -471,7 +295,7 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     );
     let skipped = records[1].1 - records[1].0;
     assert!(
-        r.stdout
+        r.out()
             .contains(&format!("skipped {skipped} bytes at offset {damage}")),
         "the salvage report should list the skipped region ({skipped} bytes at {damage}): {}",
         r.show()
@@ -479,8 +303,8 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
 
     // Salvage onto an existing DST: refused, DST unchanged.
     let dst = env.write("exists.log", b"precious, not a log\n");
-    let r = run(&env, &["log", "salvage", "c.log", "exists.log"]);
-    assert_eq!(r.code(), 2, "salvage over an existing file: {}", r.show());
+    let r = run(&env, &["log", "salvage", "c.log", "exists.log"], b"");
+    assert_eq!(r.code, 2, "salvage over an existing file: {}", r.show());
     assert_eq!(fs::read(&dst).expect("read"), b"precious, not a log\n");
     assert_eq!(
         fs::read(&log).expect("read"),
@@ -490,8 +314,8 @@ fn corruption_before_the_tail_is_refused_forced_or_salvaged() {
     assert_eq!(temps(env.dir.path()), Vec::<String>::new(), "temp left");
 
     // --force: cut at the damage, everything removed kept.
-    let r = run(&env, &["recover", "--force", "c.log"]);
-    assert_eq!(r.code(), 0, "--force: {}", r.show());
+    let r = run(&env, &["recover", "--force", "c.log"], b"");
+    assert_eq!(r.code, 0, "--force: {}", r.show());
     let kept = fs::read(&log).expect("read");
     let side = sidecar_bytes(&sidecar(&log, damage)).expect("--force writes a sidecar");
     assert_eq!(kept.len(), damage, "--force cuts at the damage");
@@ -525,8 +349,8 @@ fn reference() -> Reference {
     let valid_end = records[2].1;
     fs::remove_file(env.path("full")).expect("rm");
     let log = env.write("log", &damaged);
-    let r = run(&env, &["recover", "log"]);
-    assert_eq!(r.code(), 0, "uninterrupted recover: {}", r.show());
+    let r = run(&env, &["recover", "log"], b"");
+    assert_eq!(r.code, 0, "uninterrupted recover: {}", r.show());
     Reference {
         log: fs::read(&log).expect("read"),
         sidecar: sidecar_bytes(&sidecar(&log, valid_end)).expect("reference sidecar"),
@@ -551,12 +375,11 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
             let env = Env::new();
             let log = env.write("log", &want.damaged);
             let side = sidecar(&log, want.valid_end);
-            let out = run_fault(
-                env.dir.path(),
-                &["recover", "log"],
-                &format!("{step}:crash"),
-                b"",
-            );
+            let out = Durable::new(env.dir.path())
+                .args(&["recover", "log"])
+                .fault(&format!("{step}:crash"))
+                .stdin(b"")
+                .run();
             assert_eq!(
                 out.status.signal(),
                 Some(libc::SIGABRT),
@@ -575,7 +398,7 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
                 },
                 "{case}: the log after the crash"
             );
-            let (_, v) = verify(&env, &log);
+            let (_, v) = verify_json(&env, &log);
             assert_eq!(
                 v["records"], 3,
                 "{case}: valid records after the crash: {v}"
@@ -601,8 +424,8 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
             );
 
             // Recover the log again, without faults.
-            let r = run(&env, &["recover", "log"]);
-            assert_eq!(r.code(), 0, "{case}: second run: {}", r.show());
+            let r = run(&env, &["recover", "log"], b"");
+            assert_eq!(r.code, 0, "{case}: second run: {}", r.show());
             assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
             assert_eq!(
                 sidecar_bytes(&side).ok(),
@@ -616,8 +439,8 @@ fn crash_after_any_recover_step_converges_to_the_uninterrupted_result() {
                 Vec::<String>::new(),
                 "{case}: the rerun left the crash's temp"
             );
-            let r = run(&env, &["recover", "."]);
-            assert_eq!(r.code(), 0, "{case}: recover DIR: {}", r.show());
+            let r = run(&env, &["recover", "."], b"");
+            assert_eq!(r.code, 0, "{case}: recover DIR: {}", r.show());
             assert_eq!(
                 temps(env.dir.path()),
                 Vec::<String>::new(),
@@ -650,14 +473,13 @@ fn error_in_any_recover_step_exits_2_or_4_and_converges() {
             let case = format!("{test}: EIO in {step}");
             let env = Env::new();
             let log = env.write("log", &want.damaged);
-            let out = run_fault(
-                env.dir.path(),
-                &["recover", "log"],
-                &format!("{step}:eio"),
-                b"",
-            );
+            let out = Durable::new(env.dir.path())
+                .args(&["recover", "log"])
+                .fault(&format!("{step}:eio"))
+                .stdin(b"")
+                .run();
             let expected = if step == "sync-log" { 4 } else { 2 };
-            assert_eq!(out.code(), expected, "{case}: {}", out.show());
+            assert_eq!(out.code, expected, "{case}: {}", out.show());
             assert!(
                 out.stderr.contains("could not") && out.stderr.lines().count() == 1,
                 "{case}: one \"could not …\" line: {}",
@@ -668,7 +490,7 @@ fn error_in_any_recover_step_exits_2_or_4_and_converges() {
                 now == want.damaged || now == want.log,
                 "{case}: the log is neither the damaged file nor its valid prefix"
             );
-            let (code, v) = verify(&env, &log);
+            let (code, v) = verify_json(&env, &log);
             assert!(
                 code == 0 || code == 1,
                 "{case}: the log must still verify (clean or torn): {v}"
@@ -679,8 +501,8 @@ fn error_in_any_recover_step_exits_2_or_4_and_converges() {
                 Vec::<String>::new(),
                 "{case}: a failed step left a temp"
             );
-            let r = run(&env, &["recover", "log"]);
-            assert_eq!(r.code(), 0, "{case}: second run: {}", r.show());
+            let r = run(&env, &["recover", "log"], b"");
+            assert_eq!(r.code, 0, "{case}: second run: {}", r.show());
             assert_eq!(env.names(), want.names, "{case}: final names");
             assert_eq!(fs::read(&log).expect("read"), want.log, "{case}: final log");
             assert_eq!(
@@ -726,12 +548,11 @@ fn build_tree(env: &Env) -> Tree {
     corrupt_log(env, "tree/sub/corrupt.log");
     // A valid journal: a journaled save killed once its journal is durable.
     fs::write(root.join("T"), T_OLD).expect("write T");
-    let out = run_fault(
-        &root,
-        &["save", "--strategy", "journal", "T"],
-        "sync-dir-journal:crash",
-        JOURNAL_CONTENT,
-    );
+    let out = Durable::new(&root)
+        .args(&["save", "--strategy", "journal", "T"])
+        .fault("sync-dir-journal:crash")
+        .stdin(JOURNAL_CONTENT)
+        .run();
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGABRT),
@@ -773,9 +594,9 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
     let tree = build_tree(&env);
     let root = &tree.root;
     let before = snapshot(root, false);
-    let r = run(&env, &["recover", "tree"]);
+    let r = run(&env, &["recover", "tree"], b"");
     assert_eq!(
-        r.code(),
+        r.code,
         3,
         "the corrupt log is refused, so exit 3: {}",
         r.show()
@@ -810,8 +631,8 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
         root.join("sub/.U.durable-journal").exists(),
         "a journal that is not ours was removed"
     );
-    let line = r
-        .stdout
+    let stdout = r.out();
+    let line = stdout
         .lines()
         .find(|l| l.contains(".U.durable-journal"))
         .unwrap_or_else(|| panic!("no report line for the look-alike journal: {}", r.show()));
@@ -828,8 +649,7 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
         );
     }
     assert!(root.join(HELD).exists(), "the temp held open was removed");
-    let held_line = r
-        .stdout
+    let held_line = stdout
         .lines()
         .find(|l| l.contains(HELD))
         .unwrap_or_else(|| panic!("no report line for the held temp: {}", r.show()));
@@ -877,8 +697,8 @@ fn recover_directory_handles_each_kind_and_nothing_else() {
 fn recover_directory_json_has_one_object_per_file() {
     let env = Env::new();
     let tree = build_tree(&env);
-    let r = run(&env, &["recover", "--json", "tree"]);
-    assert_eq!(r.code(), 3, "{}", r.show());
+    let r = run(&env, &["recover", "--json", "tree"], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
     let mut got: BTreeMap<String, (String, String)> = BTreeMap::new();
     for v in json_lines(&r.stdout) {
         let path = crate::common::data_text(&v["path"]);
@@ -887,7 +707,7 @@ fn recover_directory_json_has_one_object_per_file() {
         assert!(
             got.insert(path.clone(), (kind, outcome)).is_none(),
             "{path} reported twice: {}",
-            r.stdout
+            r.out()
         );
     }
     let mut want: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -906,7 +726,7 @@ fn recover_directory_json_has_one_object_per_file() {
     for u in UNRELATED {
         put(u, "other", "untouched");
     }
-    assert_eq!(got, want, "one object per file: {}", r.stdout);
+    assert_eq!(got, want, "one object per file: {}", r.out());
     let torn = json_lines(&r.stdout)
         .into_iter()
         .find(|v| v["path"] == crate::common::json_path("tree/sub/torn.log"))
@@ -933,9 +753,9 @@ fn dry_run_changes_nothing() {
     let env = Env::new();
     let tree = build_tree(&env);
     let before = snapshot(&tree.root, true);
-    let r = run(&env, &["recover", "--dry-run", "tree"]);
-    assert_eq!(r.code(), 3, "{}", r.show());
-    assert!(r.stdout.contains("would"), "{}", r.show());
+    let r = run(&env, &["recover", "--dry-run", "tree"], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("would"), "{}", r.show());
     assert_eq!(
         changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new(),
@@ -947,9 +767,9 @@ fn dry_run_changes_nothing() {
     let full = make_log(&env, "only/torn.log", &PAYLOADS);
     fs::write(only.join("torn.log"), &full[..full.len() - 3]).expect("tear");
     let before = snapshot(&only, true);
-    let r = run(&env, &["recover", "--dry-run", "only"]);
-    assert_eq!(r.code(), 1, "a torn tail only: {}", r.show());
-    assert!(r.stdout.contains("would"), "{}", r.show());
+    let r = run(&env, &["recover", "--dry-run", "only"], b"");
+    assert_eq!(r.code, 1, "a torn tail only: {}", r.show());
+    assert!(r.out().contains("would"), "{}", r.show());
     assert_eq!(
         changes(&before, &snapshot(&only, true)),
         Vec::<String>::new(),
@@ -977,26 +797,23 @@ fn strace_sidecar_is_durable_before_the_log_is_cut() {
     let dir = fs::canonicalize(env.dir.path()).expect("canonicalize");
     let log = dir.join("t.log");
     let trace = dir.join("trace.out");
-    let out = Out::of(
-        Command::new("strace")
-            .args(["-f", "-y", "-o"])
-            .arg(&trace)
-            .args([
-                "-e",
-                "trace=openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat2,close,mkdir,mkdirat",
-            ])
-            .arg(durable_path())
-            .args(["recover", arg(&log)])
-            .current_dir(&dir)
-            .env_remove("DURABLE_FAULT")
-            .output()
-            .expect("run strace"),
-    );
-    if out.code() != 0 && out.stderr.contains("ptrace") {
+    let out = Durable::new(&dir)
+        .args(&["recover", s(&log)])
+        .wrap(&[
+            "strace",
+            "-f",
+            "-y",
+            "-o",
+            s(&trace),
+            "-e",
+            "trace=openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat2,close,mkdir,mkdirat",
+        ])
+        .run();
+    if out.code != 0 && out.stderr.contains("ptrace") {
         common::skip(test, &format!("strace cannot trace here: {}", out.stderr));
         return;
     }
-    assert_eq!(out.code(), 0, "{}", out.show());
+    assert_eq!(out.code, 0, "{}", out.show());
     let text = fs::read_to_string(&trace).expect("read trace");
     // Drop the "PID " prefix of -f -o.
     let lines: Vec<&str> = text
@@ -1078,8 +895,8 @@ fn locked_log_is_not_touched() {
         .expect("open log");
     lock.lock().expect("lock the log");
     let before = snapshot(env.dir.path(), true);
-    let r = run(&env, &["recover", "locked.log"]);
-    assert_eq!(r.code(), 2, "{}", r.show());
+    let r = run(&env, &["recover", "locked.log"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
     assert!(
         r.stderr.contains("in use") && r.stderr.contains("locked.log"),
         "the message should say the log is in use: {}",
@@ -1092,8 +909,8 @@ fn locked_log_is_not_touched() {
     );
     // Once the lock is gone, the same command recovers it (the refusal was the lock's doing).
     drop(lock);
-    let r = run(&env, &["recover", "locked.log"]);
-    assert_eq!(r.code(), 0, "after unlocking: {}", r.show());
+    let r = run(&env, &["recover", "locked.log"], b"");
+    assert_eq!(r.code, 0, "after unlocking: {}", r.show());
     assert!(fs::read(&log).expect("read").len() < torn.len());
 }
 
@@ -1120,10 +937,8 @@ fn bad_inputs_exit_2_with_one_line_and_change_nothing() {
     ] {
         cases.check(|| {
             let before = snapshot(env.dir.path(), true);
-            let mut cmd = durable_cmd(&env);
-            cmd.args(["recover", path]);
-            let out = run_bounded(cmd, what);
-            assert_one_line_error(&out, path, what);
+            let out = env.cmd(&["recover", path]).no_stdin().bound(BOUND).run();
+            assert_one_line_error(&out, &[path], what);
             assert_eq!(
                 changes(&before, &snapshot(env.dir.path(), true)),
                 Vec::<String>::new(),
@@ -1150,14 +965,8 @@ fn unreadable_log_exits_2_and_changes_nothing() {
     let full = make_log(&env, "secret.log", &PAYLOADS);
     let log = env.write("secret.log", &full[..full.len() - 4]);
     fs::set_permissions(&log, fs::Permissions::from_mode(0o600)).expect("chmod log");
-    let as_nobody = || {
-        let mut cmd = durable_cmd(&env);
-        cmd.uid(65534).gid(65534);
-        cmd
-    };
-    let mut probe = as_nobody();
-    probe.arg("--version");
-    match probe.output() {
+    let as_nobody = |args: &[&str]| env.cmd(args).user(65534, 65534);
+    match as_nobody(&["--version"]).command().output() {
         Ok(o) if o.status.success() => {}
         other => {
             common::skip(
@@ -1168,10 +977,11 @@ fn unreadable_log_exits_2_and_changes_nothing() {
         }
     }
     let before = snapshot(env.dir.path(), true);
-    let mut cmd = as_nobody();
-    cmd.args(["recover", "secret.log"]);
-    let out = run_bounded(cmd, "an unreadable log");
-    assert_one_line_error(&out, "secret.log", "an unreadable log");
+    let out = as_nobody(&["recover", "secret.log"])
+        .no_stdin()
+        .bound(BOUND)
+        .run();
+    assert_one_line_error(&out, &["secret.log"], "an unreadable log");
     assert_eq!(
         changes(&before, &snapshot(env.dir.path(), true)),
         Vec::<String>::new(),
@@ -1180,7 +990,7 @@ fn unreadable_log_exits_2_and_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Beyond the brief: an earlier sidecar
+// An earlier sidecar
 // ---------------------------------------------------------------------------------------------
 
 // Guards: a later cut at the same offset never overwrites the bytes an earlier sidecar kept.
@@ -1190,13 +1000,13 @@ fn a_later_cut_at_the_same_offset_keeps_the_earlier_sidecar() {
     let full = make_log(&env, "l.log", &PAYLOADS);
     let valid_end = layout(&full)[3].1;
     let log = env.write("l.log", &full[..valid_end + 9]);
-    let r = run(&env, &["recover", "l.log"]);
-    assert_eq!(r.code(), 0, "{}", r.show());
+    let r = run(&env, &["recover", "l.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let first = sidecar_bytes(&sidecar(&log, valid_end)).expect("first sidecar");
     // Torn again at the same offset, with other bytes.
     let second_tail = b"\xD5REC another torn append";
     fs::write(&log, [&full[..valid_end], &second_tail[..]].concat()).expect("tear again");
-    let r = run(&env, &["recover", "l.log"]);
+    let r = run(&env, &["recover", "l.log"], b"");
     assert_eq!(
         sidecar_bytes(&sidecar(&log, valid_end)).expect("first sidecar"),
         first,
@@ -1220,12 +1030,11 @@ fn recover_target_settles_the_journal_of_a_new_file() {
         return;
     }
     let env = Env::new();
-    let r = run_fault(
-        env.dir.path(),
-        &["save", "--strategy", "journal", "new.txt"],
-        "sync-dir-journal:crash",
-        b"fresh content\n",
-    );
+    let r = Durable::new(env.dir.path())
+        .args(&["save", "--strategy", "journal", "new.txt"])
+        .fault("sync-dir-journal:crash")
+        .stdin(b"fresh content\n")
+        .run();
     assert_eq!(
         r.status.signal(),
         Some(6),
@@ -1234,8 +1043,8 @@ fn recover_target_settles_the_journal_of_a_new_file() {
     );
     assert!(!env.path("new.txt").exists(), "the target exists already");
     assert!(env.path(".new.txt.durable-journal").exists(), "no journal");
-    let r = run(&env, &["recover", "new.txt"]);
-    assert_eq!(r.code(), 0, "{}", r.show());
+    let r = run(&env, &["recover", "new.txt"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(env.read("new.txt"), b"fresh content\n");
     assert!(
         !env.path(".new.txt.durable-journal").exists(),

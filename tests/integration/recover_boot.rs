@@ -19,12 +19,14 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{self, Env, Mounted, durable_path, have, is_root, skip};
-use crate::formats::{
-    INDEX_MAX, KillOnDrop, LINE_ENTRIES, STORE_RECORDS, aof_standard, changes, go, index_for,
-    lines_log, padded, show, snapshot, store,
+use crate::common::{
+    self, Durable, Env, KillOnDrop, Mounted, Run, assert_one_line_error, assert_same, changes,
+    durable_path, have, is_root, run, s, skip, snapshot,
 };
-use crate::log::{Run, append_each, json_lines, layout, payload_of, s};
+use crate::formats::{
+    INDEX_MAX, LINE_ENTRIES, STORE_RECORDS, aof_standard, index_for, lines_log, padded, store,
+};
+use crate::log::{append_each, json_lines, layout, payload_of};
 
 /// Records of the native logs made here (one append each: every record is a whole append).
 const RECORDS: [&str; 5] = ["first", "second record", "3", "fourth, longer", "fifth"];
@@ -60,8 +62,8 @@ fn clean_tree(env: &Env) -> CleanTree {
     native_log(env, "tree/clean.log");
     // A log recovered earlier: its sidecar is in the tree now.
     torn_log(env, "tree/old.log");
-    let r = go(env, &["recover", "tree/old.log"]);
-    assert_eq!(r.code, 0, "setup: {}", show(&r));
+    let r = run(env, &["recover", "tree/old.log"], b"");
+    assert_eq!(r.code, 0, "setup: {}", r.show());
     env.write("tree/app.lines", lines_log(&LINE_ENTRIES));
     env.write("tree/seg/0.store", store(&STORE_RECORDS));
     env.write("tree/seg/0.index", index_for(&STORE_RECORDS));
@@ -142,33 +144,25 @@ fn strace_recover_of_a_tree_with_nothing_to_repair_opens_nothing_for_writing() {
     }
     let env = Env::new();
     let tree = clean_tree(&env);
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let trace = env.path("trace.out");
-    let out = Command::new("strace")
-        .args(["-f", "-o"])
-        .arg(&trace)
-        .args([
+    let out = env
+        .cmd(&["recover", "tree"])
+        .wrap(&[
+            "strace",
+            "-f",
+            "-o",
+            s(&trace),
             "-e",
             "trace=open,openat,openat2,creat,mkdir,mkdirat,unlink,unlinkat,rmdir,rename,renameat,renameat2,truncate,ftruncate,link,linkat,symlink,symlinkat,chmod,fchmod,fchmodat,chown,fchown,fchownat,utimensat",
         ])
-        .arg(durable_path())
-        .args(["recover", "tree"])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run strace");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("ptrace") {
-        skip(test, &format!("strace cannot trace here: {stderr}"));
+        .no_stdin()
+        .run();
+    if !out.status.success() && out.stderr.contains("ptrace") {
+        skip(test, &format!("strace cannot trace here: {}", out.stderr));
         return;
     }
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "exit: {stderr}\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.code, 0, "{}", out.show());
     let text = fs::read_to_string(&trace).expect("read trace");
     let writes = writes_in(&text);
     assert!(
@@ -177,7 +171,7 @@ fn strace_recover_of_a_tree_with_nothing_to_repair_opens_nothing_for_writing() {
         writes.join("\n")
     );
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new(),
         "the tree changed"
     );
@@ -199,15 +193,15 @@ fn look_alike_journals_are_left_alone_with_the_reason() {
         "d/.x.durable-journal",
         [vec![0u8; 64], b"new x\n".to_vec()].concat(),
     );
-    let before = snapshot(&env.path("d"));
+    let before = snapshot(&env.path("d"), true);
     for args in [
         &["recover", "--json", "d"][..],
         &["recover", "--json", "d/.z.durable-journal"],
         &["recover", "--json", "d/.y.durable-journal"],
         &["recover", "--json", "--dry-run", "d"],
     ] {
-        let r = go(&env, args);
-        assert_eq!(r.code, 0, "{args:?}: {}", show(&r));
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.show());
         let objects = json_lines(&r.stdout);
         for name in [
             ".z.durable-journal",
@@ -221,7 +215,7 @@ fn look_alike_journals_are_left_alone_with_the_reason() {
             let v = objects
                 .iter()
                 .find(|v| v["path"] == common::json_path(&path))
-                .unwrap_or_else(|| panic!("{args:?}: no report for {path}: {}", show(&r)));
+                .unwrap_or_else(|| panic!("{args:?}: no report for {path}: {}", r.show()));
             assert_eq!(
                 (&v["kind"], &v["outcome"]),
                 (&Value::from("journal"), &Value::from("untouched")),
@@ -235,16 +229,16 @@ fn look_alike_journals_are_left_alone_with_the_reason() {
             );
         }
         assert_eq!(
-            changes(&before, &snapshot(&env.path("d"))),
+            changes(&before, &snapshot(&env.path("d"), true)),
             Vec::<String>::new(),
             "{args:?} changed something"
         );
     }
-    let r = go(&env, &["recover", "d"]);
+    let r = run(&env, &["recover", "d"], b"");
     assert!(
         r.out().contains("d/.z.durable-journal: untouched") && r.out().contains("may not be ours"),
         "{}",
-        show(&r)
+        r.show()
     );
 }
 
@@ -279,17 +273,17 @@ fn read_only_bind_mount() {
         skip(test, "remounting the bind mount read-only failed");
         return;
     }
-    let before = snapshot(&tree.root);
-    let r = go(&env, &["recover", "ro"]);
+    let before = snapshot(&tree.root, true);
+    let r = run(&env, &["recover", "ro"], b"");
     assert_eq!(
         r.code,
         0,
         "nothing to repair on a read-only mount: {}",
-        show(&r)
+        r.show()
     );
-    assert!(r.stderr.is_empty(), "{}", show(&r));
+    assert!(r.stderr.is_empty(), "{}", r.show());
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
 
@@ -302,11 +296,11 @@ fn read_only_bind_mount() {
     assert!(bind(&["--bind", s(&tree.root), s(&ro)]), "bind again");
     let _guard = Mounted(ro.clone());
     assert!(bind(&["-o", "remount,bind,ro", s(&ro)]), "read-only again");
-    let before = snapshot(&tree.root);
-    let r = go(&env, &["recover", "ro"]);
-    assert_eq!(r.code, 2, "{}", show(&r));
+    let before = snapshot(&tree.root, true);
+    let r = run(&env, &["recover", "ro"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
     let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "one sentence each: {}", show(&r));
+    assert_eq!(lines.len(), 2, "one sentence each: {}", r.show());
     for (line, file) in lines.iter().zip(["ro/.cfg.durable-journal", "ro/torn.log"]) {
         assert!(
             line.contains(file)
@@ -316,7 +310,7 @@ fn read_only_bind_mount() {
         );
     }
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
     assert_eq!(fs::read(tree.root.join("torn.log")).expect("read"), torn);
@@ -357,11 +351,13 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
         .stdin(Stdio::null())
         .output()
         .expect("run setpriv");
-    Some(Run {
-        code: out.status.code().expect("exited"),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    let run = Run::of(out);
+    assert!(
+        run.signal().is_none(),
+        "durable {args:?} was killed: {}",
+        run.show()
+    );
+    Some(run)
 }
 
 // Guards: any file the user cannot write gave exit 2. As an unprivileged user, a tree of
@@ -373,24 +369,24 @@ fn files_the_user_cannot_write() {
     let env = Env::new();
     let tree = clean_tree(&env);
     fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-    let before = snapshot(&tree.root);
+    let before = snapshot(&tree.root, true);
     let Some(r) = as_nobody(&env, &["recover", "tree"]) else {
         skip(test, "running as another user needs root and setpriv");
         return;
     };
     // The held temporary file is root's, open by root's process: kept, not an error.
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert!(r.stderr.is_empty(), "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.stderr.is_empty(), "{}", r.show());
     assert_eq!(
-        changes(&before, &snapshot(&tree.root)),
+        changes(&before, &snapshot(&tree.root, true)),
         Vec::<String>::new()
     );
 
     let (torn, _) = torn_log(&env, "tree/torn.log");
     let r = as_nobody(&env, &["recover", "tree/torn.log"]).expect("as nobody");
-    assert_eq!(r.code, 2, "{}", show(&r));
+    assert_eq!(r.code, 2, "{}", r.show());
     let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one sentence: {}", show(&r));
+    assert_eq!(lines.len(), 1, "one sentence: {}", r.show());
     assert!(
         lines[0].contains("permission denied")
             && lines[0].contains("tree/torn.log was not changed"),
@@ -433,10 +429,10 @@ fn a_running_executable_in_the_tree() {
         }),
         "setup: the copy never ran"
     );
-    let r = go(&env, &["recover", "tree"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert!(r.stderr.is_empty(), "{}", show(&r));
-    assert!(r.out().contains("tree/sleeper: untouched"), "{}", show(&r));
+    let r = run(&env, &["recover", "tree"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.stderr.is_empty(), "{}", r.show());
+    assert!(r.out().contains("tree/sleeper: untouched"), "{}", r.show());
 }
 
 /// The default sidecar directory of a log in `dir`, and of a proglog segment directory `seg`.
@@ -468,12 +464,11 @@ fn proglog_fixture(dir: &Path) {
     }
 }
 
-// Guards (the proglog issue, points 5 and 6): the sidecars recover left inside a proglog
-// directory made proglog open segment 0 twice at its next start, and the index sidecars were
-// taken for proglog indexes, so `log verify DIR` right after exited 1 and a second recover
-// trimmed durable's own backup. Now proglog's directory holds exactly its own files after
-// recover, verify is clean, and a second recover (of the segment directory or above it)
-// changes nothing.
+// Guards: recover keeps proglog's directory proglog's own. The sidecars recover left inside a
+// proglog directory made proglog open segment 0 twice at its next start, and the index sidecars
+// were taken for proglog indexes, so `log verify DIR` right after exited 1 and a second recover
+// trimmed durable's own backup. Now proglog's directory holds exactly its own files after recover,
+// verify is clean, and a second recover (of the segment directory or above it) changes nothing.
 #[test]
 fn a_proglog_directory_holds_nothing_new_and_a_second_recover_is_a_no_op() {
     let env = Env::new();
@@ -483,8 +478,8 @@ fn a_proglog_directory_holds_nothing_new_and_a_second_recover_is_a_no_op() {
     let (code, _) = crate::formats::verify(&env, &seg.join("0.store"), &[]);
     assert_eq!(code, 1, "setup: the fixture has torn segments");
 
-    let r = go(&env, &["recover", "app/log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "app/log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         sidecar_names(&seg),
         names_before,
@@ -497,24 +492,24 @@ fn a_proglog_directory_holds_nothing_new_and_a_second_recover_is_a_no_op() {
         "a sidecar for each store and each index, beside the directory: {kept:?}"
     );
     for dir in ["app/log", "app"] {
-        let r = go(&env, &["log", "verify", dir]);
-        assert_eq!(r.code, 0, "verify {dir} right after recover: {}", show(&r));
+        let r = run(&env, &["log", "verify", dir], b"");
+        assert_eq!(r.code, 0, "verify {dir} right after recover: {}", r.show());
     }
-    let r = go(&env, &["log", "verify", "app"]);
+    let r = run(&env, &["log", "verify", "app"], b"");
     assert_eq!(
         r.out()
             .matches("skipped, a sidecar kept by durable recover")
             .count(),
         10,
         "sidecars are listed as such: {}",
-        show(&r)
+        r.show()
     );
-    let before = snapshot(&env.path("app"));
+    let before = snapshot(&env.path("app"), true);
     for dir in ["app/log", "app"] {
-        let r = go(&env, &["recover", dir]);
-        assert_eq!(r.code, 0, "recover {dir} again: {}", show(&r));
+        let r = run(&env, &["recover", dir], b"");
+        assert_eq!(r.code, 0, "recover {dir} again: {}", r.show());
         assert_eq!(
-            changes(&before, &snapshot(&env.path("app"))),
+            changes(&before, &snapshot(&env.path("app"), true)),
             Vec::<String>::new(),
             "recover {dir} again changed something"
         );
@@ -533,8 +528,8 @@ fn sidecars_are_never_taken_for_logs() {
     env.write("d/app.lines", &lines[..lines.len() - 9]);
     let a = finished_aof_with_junk();
     env.write("d/data.aof", &a);
-    let r = go(&env, &["recover", "d"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "d"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let kept = sidecar_names(&side_dir(&env.path("d")));
     assert_eq!(kept.len(), 3, "{kept:?}");
     assert!(
@@ -569,30 +564,30 @@ fn sidecars_are_never_taken_for_logs() {
         "a sidecar has its log's permission bits (no execute or set-id bit)"
     );
 
-    let r = go(&env, &["log", "verify", "d"]);
-    assert_eq!(r.code, 0, "verify right after recover: {}", show(&r));
+    let r = run(&env, &["log", "verify", "d"], b"");
+    assert_eq!(r.code, 0, "verify right after recover: {}", r.show());
     assert_eq!(
         r.out()
             .matches("skipped, a sidecar kept by durable recover")
             .count(),
         3,
         "{}",
-        show(&r)
+        r.show()
     );
-    let before = snapshot(&env.path("d"));
-    let r = go(&env, &["recover", "--json", "d"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let before = snapshot(&env.path("d"), true);
+    let r = run(&env, &["recover", "--json", "d"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let sidecars: Vec<Value> = json_lines(&r.stdout)
         .into_iter()
         .filter(|v| v["kind"] == "sidecar")
         .collect();
-    assert_eq!(sidecars.len(), 3, "{}", show(&r));
+    assert_eq!(sidecars.len(), 3, "{}", r.show());
     assert!(
         sidecars.iter().all(|v| v["outcome"] == "untouched"),
         "{sidecars:?}"
     );
     assert_eq!(
-        changes(&before, &snapshot(&env.path("d"))),
+        changes(&before, &snapshot(&env.path("d"), true)),
         Vec::<String>::new()
     );
 
@@ -603,20 +598,20 @@ fn sidecars_are_never_taken_for_logs() {
         &["log", "append", s(&side), "a record"],
     ] {
         let before = fs::read(&side).expect("read");
-        let r = go(&env, args);
-        assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
         assert_eq!(
             fs::read(&side).expect("read"),
             before,
             "{args:?} changed it"
         );
-        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", show(&r));
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.show());
         assert!(
             r.stderr
                 .contains("is not a log: it is a sidecar kept by durable recover")
                 && r.stderr.contains("durable log restore"),
             "{args:?}: {}",
-            show(&r)
+            r.show()
         );
     }
 
@@ -624,8 +619,8 @@ fn sidecars_are_never_taken_for_logs() {
     let backups = env.path("backups");
     fs::create_dir(&backups).expect("mkdir");
     torn_log(&env, "e/other.log");
-    let r = go(&env, &["recover", "--backup-dir", "backups", "e"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--backup-dir", "backups", "e"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         sidecar_names(&backups).len(),
         1,
@@ -633,15 +628,16 @@ fn sidecars_are_never_taken_for_logs() {
         sidecar_names(&backups)
     );
     assert!(!side_dir(&env.path("e")).exists());
-    let r = go(&env, &["log", "verify", "backups"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    let r = go(&env, &["recover", "--backup-dir", "missing", "e"]);
-    assert_eq!(r.code, 2, "{}", show(&r));
-    let r = go(
+    let r = run(&env, &["log", "verify", "backups"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["recover", "--backup-dir", "missing", "e"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    let r = run(
         &env,
         &["recover", "--backup-dir", "backups", "--no-backup", "e"],
+        b"",
     );
-    assert_eq!(r.code, 2, "conflicting flags: {}", show(&r));
+    assert_eq!(r.code, 2, "conflicting flags: {}", r.show());
 }
 
 // Guards: a sidecar of native records could not be read by any durable command ("does not start
@@ -655,21 +651,22 @@ fn dump_sidecar_shows_the_records_at_the_log_offsets() {
     let mut damaged = full.clone();
     damaged[bounds[1].0 + 30] ^= 0x10;
     fs::write(env.path("c.log"), &damaged).expect("damage record 1");
-    let r = go(&env, &["recover", "--force", "c.log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--force", "c.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let side = common::sidecar_path(&env.path("c.log"), bounds[1].0 as u64);
-    let r = go(
+    let r = run(
         &env,
         &["log", "dump", "--format", "json", "--resync", s(&side)],
+        b"",
     );
-    assert_eq!(r.code, 3, "damage then valid records: {}", show(&r));
+    assert_eq!(r.code, 3, "damage then valid records: {}", r.show());
     let objects = json_lines(&r.stdout);
-    assert_eq!(objects[0]["damage"]["offset"], bounds[1].0, "{}", show(&r));
+    assert_eq!(objects[0]["damage"]["offset"], bounds[1].0, "{}", r.show());
     let records: Vec<&Value> = objects
         .iter()
         .filter(|v| v.get("damage").is_none())
         .collect();
-    assert_eq!(records.len(), 3, "{}", show(&r));
+    assert_eq!(records.len(), 3, "{}", r.show());
     for (v, i) in records.iter().zip(2..) {
         // `index` counts valid records (record 1 is the damaged one), `seq` is as stored.
         assert_eq!(v["index"], i - 1, "{v}");
@@ -677,20 +674,21 @@ fn dump_sidecar_shows_the_records_at_the_log_offsets() {
         assert_eq!(v["offset"], bounds[i].0, "{v}");
         assert_eq!(payload_of(v), RECORDS[i].as_bytes(), "{v}");
     }
-    let r = go(&env, &["log", "dump", s(&side)]);
+    let r = run(&env, &["log", "dump", s(&side)], b"");
     assert!(
         r.out().starts_with(&format!("# {}: ", s(&side)))
             && r.out().contains("cut from")
             && r.out().contains("durable log restore"),
         "text dump names what the sidecar holds: {}",
-        show(&r)
+        r.show()
     );
-    let r = go(
+    let r = run(
         &env,
         &["log", "dump", "--format", "raw", "--resync", s(&side)],
+        b"",
     );
     let want: String = RECORDS[2..].iter().map(|r| format!("{r}\n")).collect();
-    assert_eq!(r.out(), want, "{}", show(&r));
+    assert_same(&r.stdout, want, &r.show());
     // Flags that would do nothing on a sidecar are errors.
     for flag in [
         &["--follow"][..],
@@ -700,40 +698,44 @@ fn dump_sidecar_shows_the_records_at_the_log_offsets() {
         let mut args = vec!["log", "dump"];
         args.extend_from_slice(flag);
         args.push(s(&side));
-        let r = go(&env, &args);
-        assert_eq!(r.code, 2, "{flag:?} on a sidecar: {}", show(&r));
-        assert_eq!(r.stderr.lines().count(), 1, "{}", show(&r));
-        assert!(r.stdout.is_empty(), "{}", show(&r));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 2, "{flag:?} on a sidecar: {}", r.show());
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.show());
+        assert!(r.stdout.is_empty(), "{}", r.show());
     }
 
     // The other formats, in their own terms.
     let lines = lines_log(&LINE_ENTRIES);
     let cut = lines.len() - 9;
     env.write("l/app.lines", &lines[..cut]);
-    let r = go(&env, &["recover", "--force", "l/app.lines"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--force", "l/app.lines"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let line_start = crate::formats::line_bounds(&LINE_ENTRIES)[LINE_ENTRIES.len() - 1];
     let side = common::sidecar_path(&env.path("l/app.lines"), line_start as u64);
-    let r = go(&env, &["log", "dump", "--format", "json", s(&side)]);
+    let r = run(&env, &["log", "dump", "--format", "json", s(&side)], b"");
     let objects = json_lines(&r.stdout);
     assert_eq!(
         objects.last().expect("a line")["damage"]["offset"],
         line_start,
         "{}",
-        show(&r)
+        r.show()
     );
 
     proglog_fixture(&env.path("p/seg"));
-    let r = go(&env, &["recover", "p/seg/0.store"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "p/seg/0.store"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let index_side = common::proglog_sidecar_path(&env.path("p/seg/0.index"), 0);
-    let r = go(&env, &["log", "dump", "--format", "json", s(&index_side)]);
+    let r = run(
+        &env,
+        &["log", "dump", "--format", "json", s(&index_side)],
+        b"",
+    );
     let objects = json_lines(&r.stdout);
     let entries: Vec<&Value> = objects
         .iter()
         .filter(|v| v.get("entry_offset").is_some())
         .collect();
-    assert!(entries.len() >= 47, "the old index's entries: {}", show(&r));
+    assert!(entries.len() >= 47, "the old index's entries: {}", r.show());
     for (i, v) in entries.iter().enumerate() {
         assert_eq!(
             (&v["index"], &v["entry_offset"]),
@@ -752,50 +754,50 @@ fn restore_puts_the_bytes_back_only_where_they_were() {
     // Native: cut.
     let (torn, valid_end) = torn_log(&env, "n/events.log");
     let log = env.path("n/events.log");
-    let r = go(&env, &["recover", "n/events.log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "n/events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let side = common::sidecar_path(&log, valid_end as u64);
-    let r = go(&env, &["log", "restore", "--dry-run", s(&side)]);
+    let r = run(&env, &["log", "restore", "--dry-run", s(&side)], b"");
     assert!(
         r.code == 0 && r.out().contains("would put back"),
         "{}",
-        show(&r)
+        r.show()
     );
     assert_eq!(
         fs::read(&log).expect("read").len(),
         valid_end,
         "--dry-run changed the log"
     );
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         fs::read(&log).expect("read"),
         torn,
         "restored byte for byte"
     );
-    let r = go(&env, &["log", "restore", s(&side)]);
+    let r = run(&env, &["log", "restore", s(&side)], b"");
     assert!(
         r.code == 0 && r.out().contains("nothing to do"),
         "{}",
-        show(&r)
+        r.show()
     );
     // Recovering again reuses the sidecar (same bytes), no second one.
-    let r = go(&env, &["recover", "n/events.log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "n/events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(sidecar_names(&side_dir(&env.path("n"))).len(), 1);
 
     // The log changed since: refused.
-    let r = go(&env, &["log", "append", "n/events.log", "later"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "append", "n/events.log", "later"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let now = fs::read(&log).expect("read");
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 2, "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
     assert!(
         r.stderr.lines().count() == 1
             && r.stderr.contains("changed since")
             && r.stderr.contains("was not changed"),
         "{}",
-        show(&r)
+        r.show()
     );
     assert_eq!(fs::read(&log).expect("read"), now);
     // Another log at the same path, of the right length: its header differs.
@@ -804,32 +806,32 @@ fn restore_puts_the_bytes_back_only_where_they_were() {
     let mut replaced = fs::read(&other).expect("read");
     replaced.resize(valid_end, 0);
     fs::write(&log, &replaced).expect("replace");
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 2, "{}", show(&r));
-    assert!(r.stderr.contains("file header"), "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(r.stderr.contains("file header"), "{}", r.show());
     assert_eq!(fs::read(&log).expect("read"), replaced);
     // A damaged sidecar: refused.
     fs::write(&log, &torn[..valid_end]).expect("put the cut log back");
     let mut bytes = fs::read(&side).expect("read");
     bytes[0] ^= 1;
     fs::write(&side, &bytes).expect("damage the sidecar");
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 2, "{}", show(&r));
-    assert!(r.stderr.contains("is damaged"), "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(r.stderr.contains("is damaged"), "{}", r.show());
     assert_eq!(fs::read(&log).expect("read"), &torn[..valid_end]);
-    let r = go(&env, &["log", "restore", "n/events.log"]);
-    assert_eq!(r.code, 2, "not a sidecar: {}", show(&r));
+    let r = run(&env, &["log", "restore", "n/events.log"], b"");
+    assert_eq!(r.code, 2, "not a sidecar: {}", r.show());
 
     // aof: zero-filled, size kept.
     let a = finished_aof_with_junk();
     let aof = env.write("a/data.aof", &a);
-    let r = go(&env, &["recover", "--json", "a/data.aof"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--json", "a/data.aof"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let v = &json_lines(&r.stdout)[0];
     let side = PathBuf::from(common::data_text(&v["sidecar"]));
     assert_ne!(fs::read(&aof).expect("read"), a);
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&aof).expect("read"), a, "aof restored");
 
     // proglog: the store cut and the whole index rebuilt; both put back.
@@ -839,12 +841,12 @@ fn restore_puts_the_bytes_back_only_where_they_were() {
         .iter()
         .map(|n| (n.to_string(), fs::read(seg.join(n)).expect("read")))
         .collect();
-    let r = go(&env, &["recover", "--json", "p/seg/0.store"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--json", "p/seg/0.store"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     for v in json_lines(&r.stdout) {
         let side = common::data_text(&v["sidecar"]);
-        let r = go(&env, &["log", "restore", &side]);
-        assert_eq!(r.code, 0, "{}", show(&r));
+        let r = run(&env, &["log", "restore", &side], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
     }
     for (name, bytes) in &original {
         assert_eq!(
@@ -872,8 +874,8 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
         skip(test, "this filesystem does not keep holes in sparse files");
         return;
     }
-    let r = go(&env, &["recover", "z/big.log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "z/big.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&log).expect("read"), full, "cut at the zero fill");
     let side = common::sidecar_path(&log, full.len() as u64);
     let meta = fs::metadata(&side).expect("the sidecar");
@@ -887,8 +889,8 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
         "the sidecar allocates {} bytes for a tail of zeros",
         allocated(&side)
     );
-    let r = go(&env, &["log", "restore", s(&side)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "restore", s(&side)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         fs::metadata(&log).expect("stat").len(),
         full.len() as u64 + TAIL,
@@ -900,26 +902,35 @@ fn a_sparse_zero_tail_gives_a_sparse_sidecar() {
     assert_eq!(v["valid_end"], full.len(), "{v}");
 }
 
-// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3).
-// Kernel pseudo-filesystems are skipped, named explicitly or met in a walk.
+// Guards: `recover --dry-run /` walked /proc and /sys (15k "could not inspect" errors, exit 3);
+// `log verify /` did the same. Kernel pseudo-filesystems are skipped by both commands, named
+// explicitly or met in a walk.
 #[test]
 fn pseudo_filesystems_are_skipped() {
     let test = "recover_boot::pseudo_filesystems_are_skipped";
     let env = Env::new();
-    let r = go(&env, &["recover", "--dry-run", "/proc", "/sys"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert!(r.stderr.is_empty(), "{}", show(&r));
+    let r = run(&env, &["log", "verify", "/proc", "/sys"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_same(
+        &r.stdout,
+        "/proc: skipped, a proc filesystem (kernel pseudo-files, not data)\n\
+         /sys: skipped, a sysfs filesystem (kernel pseudo-files, not data)\n",
+        &r.show(),
+    );
+    let r = run(&env, &["recover", "--dry-run", "/proc", "/sys"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.stderr.is_empty(), "{}", r.show());
     assert!(
         r.out().contains("/proc: skipped, a proc filesystem")
             && r.out().contains("/sys: skipped, a sysfs filesystem"),
         "{}",
-        show(&r)
+        r.show()
     );
     assert_eq!(
         r.out().lines().count(),
         2,
         "nothing below them: {}",
-        show(&r)
+        r.show()
     );
 
     if !is_root() {
@@ -951,21 +962,36 @@ fn pseudo_filesystems_are_skipped() {
         let mut args = vec!["recover"];
         args.extend_from_slice(extra);
         args.push("tree");
-        let r = go(&env, &args);
-        assert_eq!(r.code, 0, "{args:?}: {}", show(&r));
-        assert!(r.stderr.is_empty(), "{}", show(&r));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.show());
+        assert!(r.stderr.is_empty(), "{}", r.show());
         assert!(
             r.out().contains("tree/p: skipped, a proc filesystem")
                 && r.out().contains("tree/s: skipped, a sysfs filesystem"),
             "{}",
-            show(&r)
+            r.show()
         );
         assert!(
             !r.out().contains("tree/p/") && !r.out().contains("tree/s/"),
             "walked into a pseudo-filesystem: {}",
-            show(&r)
+            r.show()
         );
     }
+    let r = run(&env, &["log", "verify", "tree"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.stderr.is_empty(), "{}", r.show());
+    let lines: Vec<String> = r.out().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "the log and the two skipped: {}", r.show());
+    assert!(lines[0].starts_with("tree/a.log: clean"), "{}", r.show());
+    assert_eq!(
+        lines[1..],
+        [
+            "tree/p: skipped, a proc filesystem (kernel pseudo-files, not data)",
+            "tree/s: skipped, a sysfs filesystem (kernel pseudo-files, not data)",
+        ],
+        "{}",
+        r.show()
+    );
 }
 
 // Guards: `-x/--one-file-system`, like `du -x` and `find -xdev`: a filesystem mounted inside the
@@ -975,8 +1001,8 @@ fn one_file_system() {
     let test = "recover_boot::one_file_system";
     let env = Env::new();
     torn_log(&env, "tree/here.log");
-    let r = go(&env, &["recover", "-x", "tree/here.log"]);
-    assert_eq!(r.code, 2, "-x with no directory: {}", show(&r));
+    let r = run(&env, &["recover", "-x", "tree/here.log"], b"");
+    assert_eq!(r.code, 2, "-x with no directory: {}", r.show());
     let Some((mnt, _guard)) = ({
         // The tmpfs of common::small_tmpfs, mounted at tree/mnt.
         if !is_root() {
@@ -998,19 +1024,19 @@ fn one_file_system() {
         return;
     };
     torn_log(&env, "tree/mnt/there.log");
-    let r = go(&env, &["recover", "--dry-run", "-x", "tree"]);
-    assert_eq!(r.code, 1, "{}", show(&r));
-    assert!(r.out().contains("tree/here.log: would cut"), "{}", show(&r));
+    let r = run(&env, &["recover", "--dry-run", "-x", "tree"], b"");
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(r.out().contains("tree/here.log: would cut"), "{}", r.show());
     assert!(
         !r.out().contains("there.log"),
         "-x crossed into the mount: {}",
-        show(&r)
+        r.show()
     );
-    let r = go(&env, &["recover", "--dry-run", "tree"]);
+    let r = run(&env, &["recover", "--dry-run", "tree"], b"");
     assert!(
         r.out().contains("tree/mnt/there.log: would cut"),
         "without -x the mount is walked: {}",
-        show(&r)
+        r.show()
     );
     let _ = mnt;
 }
@@ -1020,24 +1046,12 @@ fn one_file_system() {
 /// spawn, and the kernel counts the test process's peak into it at `exec`.
 fn peak_kib(env: &Env, args: &[&str]) -> u64 {
     let report = env.path("peak.txt");
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&report)
-        .arg(durable_path())
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run durable under time");
-    assert!(
-        out.status.success(),
-        "durable {args:?}: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env
+        .cmd(args)
+        .wrap(&["/usr/bin/time", "-f", "%M", "-o", s(&report)])
+        .no_stdin()
+        .run();
+    assert!(out.status.success(), "durable {args:?}: {}", out.show());
     let text = fs::read_to_string(&report).expect("read the report");
     text.trim()
         .lines()
@@ -1098,10 +1112,9 @@ fn results_stream_while_the_tree_is_walked() {
         fs::File::create(many.join(format!("untouched-file-{f:05}"))).expect("create");
     }
     let (torn, valid_end) = torn_log(&env, "tree/z/last.log");
-    let mut child = Command::new(durable_path())
-        .args(["recover", "tree"])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
+    let mut child = env
+        .cmd(&["recover", "tree"])
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1171,17 +1184,17 @@ fn every_hint_printed_works_when_run() {
     };
     let p = |rel: &str| format!("{d}/{rel}");
     for rel in ["link.log", "c.log", "seg/0.store", "data.aof", "app.lines"] {
-        let r = go(&env, &["log", "verify", &p(rel)]);
+        let r = run(&env, &["log", "verify", &p(rel)], b"");
         collect("verify", &r);
     }
-    let r = go(&env, &["log", "verify", "--", "-dash.log"]);
+    let r = run(&env, &["log", "verify", "--", "-dash.log"], b"");
     collect("verify", &r);
-    let r = go(&env, &["log", "append", &p("link.log"), "x"]);
-    assert_eq!(r.code, 1, "{}", show(&r));
+    let r = run(&env, &["log", "append", &p("link.log"), "x"], b"");
+    assert_eq!(r.code, 1, "{}", r.show());
     collect("append", &r);
-    let r = go(&env, &["recover", d]);
+    let r = run(&env, &["recover", d], b"");
     collect("recover", &r);
-    let r = go(&env, &["recover", d]);
+    let r = run(&env, &["recover", d], b"");
     collect("recover again", &r);
     let side = common::sidecar_path(&env.path(&p("real.log")), layout(&full)[3].1 as u64);
     for args in [
@@ -1189,7 +1202,7 @@ fn every_hint_printed_works_when_run() {
         &["log", "verify", s(&side)],
         &["log", "restore", "--dry-run", s(&side)],
     ] {
-        let r = go(&env, args);
+        let r = run(&env, args, b"");
         collect(&format!("{args:?}"), &r);
     }
     let kinds: Vec<&str> = printed.iter().map(|(_, h)| h.as_str()).collect();
@@ -1214,22 +1227,13 @@ fn every_hint_printed_works_when_run() {
     );
     for (n, (what, hint)) in printed.iter().enumerate() {
         let command = hint.replace(" NEW", &format!(" 'salvaged {n}.log'"));
-        let out = Command::new("sh")
-            .args(["-c", &command])
-            .current_dir(env.dir.path())
+        let out = Durable::sh(env.dir.path(), &command)
             .env("PATH", &path)
-            .env_remove("DURABLE_FAULT")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run a hint");
-        let code = out.status.code();
-        let ok = code == Some(0) || (hint.starts_with("durable log dump") && code == Some(1));
-        assert!(
-            ok,
-            "the hint `{hint}` printed by {what} exited {code:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .no_stdin()
+            .run();
+        let code = out.code;
+        let ok = code == 0 || (hint.starts_with("durable log dump") && code == 1);
+        assert!(ok, "the hint `{hint}` printed by {what}: {}", out.show());
     }
 }
 
@@ -1242,8 +1246,8 @@ fn a_symlinked_log_is_recovered_through_its_link() {
     let (_, valid_end) = torn_log(&env, "data/real.log");
     fs::create_dir(env.path("links")).expect("mkdir");
     std::os::unix::fs::symlink("../data/real.log", env.path("links/app.log")).expect("symlink");
-    let r = go(&env, &["recover", "--json", "links/app.log"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--json", "links/app.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let v = &json_lines(&r.stdout)[0];
     assert_eq!(v["path"], common::json_path("links/app.log"), "{v}");
     assert_eq!(v["outcome"], "truncated", "{v}");
@@ -1269,4 +1273,61 @@ fn finished_aof_with_junk() -> Vec<u8> {
     let mut a = crate::formats::aof(&[b"alpha-", b"beta", b"gamma"], true).bytes;
     a.extend_from_slice(b"junk");
     a
+}
+
+/// Undo `chattr +a`/`+i` on drop, even when the test fails.
+struct Attribute(PathBuf, &'static str);
+
+impl Drop for Attribute {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg(self.1).arg(&self.0).status();
+    }
+}
+
+// Guards: repairing a torn log that carries `chattr +a` or `+i` said only "permission denied",
+// which reads like a file mode problem; the sentence names the attribute, the command that
+// lifts it, and that the log was not changed (exit 2, no sidecar).
+#[test]
+fn an_append_only_or_immutable_log_is_named_as_such() {
+    let test = "recover_boot::an_append_only_or_immutable_log_is_named_as_such";
+    let env = Env::new();
+    let (torn, _) = torn_log(&env, "t.log");
+    let log = env.path("t.log");
+    for (set, unset, named) in [
+        ("+a", "-a", "append-only (chattr +a)"),
+        ("+i", "-i", "immutable (chattr +i)"),
+    ] {
+        let made = have("chattr")
+            && Command::new("chattr")
+                .arg(set)
+                .arg(&log)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            skip(
+                test,
+                "chattr does not work here (not root, or a filesystem without attributes)",
+            );
+            return;
+        }
+        let undo = Attribute(log.clone(), unset);
+        let r = run(&env, &["recover", "t.log"], b"");
+        assert_one_line_error(
+            &r,
+            &[
+                &format!("t.log is {named}"),
+                &format!("`chattr {unset} t.log`"),
+                "not changed",
+            ],
+            set,
+        );
+        drop(undo);
+        assert_eq!(fs::read(&log).expect("read"), torn, "{set}");
+        assert_eq!(
+            sidecar_names(&side_dir(env.dir.path())),
+            Vec::<String>::new(),
+            "a sidecar for a log that could not be changed"
+        );
+    }
 }

@@ -3,13 +3,12 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Output;
 use std::time::SystemTime;
 
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::common::{Env, durable_path, is_root, skip};
+use crate::common::{Durable, Env, Run, is_root, skip};
 
 const STRATEGIES: [&str; 3] = ["atomic", "in-place", "journal"];
 
@@ -26,62 +25,43 @@ fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Run `durable save` with `args` and `stdin`; returns the output, whatever the exit status.
-fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
-    env.durable()
-        .arg("save")
-        .args(args)
-        .write_stdin(stdin.into())
-        .output()
-        .expect("run durable")
+/// Run `durable save ARGS` with `stdin`; what it did, whatever the exit status.
+pub(crate) fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Run {
+    env.cmd(&["save"]).args(args).stdin(stdin).run()
 }
 
 /// Like [`save`], but fail the test unless it exits 0.
-fn save_ok(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
+fn save_ok(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Run {
     let out = save(env, args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "durable save {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.code, 0, "durable save {args:?} failed: {}", out.show());
     out
 }
 
-/// Run `durable save ARGS` through `sh -c 'umask MASK; exec durable save ARGS'`.
-fn save_with_umask(env: &Env, umask: &str, args: &[&str], stdin: &[u8]) -> Output {
-    assert_cmd::Command::new("sh")
-        .arg("-c")
-        .arg(format!("umask {umask}; exec \"$0\" save \"$@\""))
-        .arg(durable_path())
+/// Run `durable save ARGS` under `umask MASK`.
+fn save_with_umask(env: &Env, umask: &str, args: &[&str], stdin: &[u8]) -> Run {
+    env.cmd(&["save"])
         .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .write_stdin(stdin.to_vec())
-        .output()
-        .expect("run sh")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .umask(umask)
+        .stdin(stdin)
+        .run()
 }
 
 /// The stderr of a failed run, which must be exactly one line; returned for further checks.
-fn one_line(out: &Output) -> String {
-    let text = stderr(out);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {text:?}");
+fn one_line(out: &Run) -> String {
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr: {}",
+        out.show()
+    );
     lines[0].to_string()
 }
 
 /// The JSON object a `--json` run printed on stdout.
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {:?}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+fn json(out: &Run) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", out.show()))
 }
 
 /// The step names of a `--json` result or `--explain --json` plan, in order.
@@ -221,7 +201,7 @@ fn empty_input_round_trips() {
     }
 }
 
-// Guards: empty input never silently replaces a non-empty file (issue 13, point 9): from
+// Guards: empty input never silently replaces a non-empty file: from
 // stdin, a closed stdin, an empty --from file and a producer that prints nothing, with every
 // strategy: exit 2, one sentence, the target unchanged (inode and mtime too), nothing left.
 #[test]
@@ -237,17 +217,14 @@ fn empty_input_never_empties_a_file_without_allow_empty() {
                 "stdin" => save(&env, &["--strategy", strategy, "T"], ""),
                 "--from" => save(&env, &["--strategy", strategy, "--from", "empty", "T"], ""),
                 "producer" => save(&env, &["--strategy", strategy, "T", "--", "true"], ""),
-                _ => std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(format!("exec \"$0\" save --strategy {strategy} T <&-"))
-                    .arg(durable_path())
-                    .current_dir(env.dir.path())
-                    .env_remove("DURABLE_FAULT")
-                    .output()
-                    .expect("run sh"),
+                _ => Durable::sh(
+                    env.dir.path(),
+                    &format!("exec \"$D\" save --strategy {strategy} T <&-"),
+                )
+                .run(),
             };
             let case = format!("{strategy}, empty input from {how}");
-            assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+            assert_eq!(out.code, 2, "{case}: {}", out.show());
             let line = one_line(&out);
             assert!(
                 line.contains("is empty")
@@ -301,7 +278,12 @@ fn failing_producer_leaves_target_untouched() {
             ],
             "",
         );
-        assert_eq!(out.status.code(), Some(2), "{strategy}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{strategy}: {}",
+            out.stderr.clone()
+        );
         let line = one_line(&out);
         assert!(line.contains("`sh`"), "{strategy}: {line}");
         assert!(line.contains("status 3"), "{strategy}: {line}");
@@ -365,7 +347,7 @@ fn producer_stderr_passes_through() {
         "",
     );
     assert_eq!(out.status.code(), Some(2));
-    let text = stderr(&out);
+    let text = out.stderr.clone();
     assert!(text.contains("producer-complains"), "{text}");
     assert!(text.contains("status 5"), "{text}");
     assert_eq!(env.read("T"), b"ok");
@@ -396,7 +378,7 @@ fn new_file_mode_follows_umask() {
         for (umask, expected) in [("027", 0o640), ("077", 0o600), ("022", 0o644)] {
             let env = Env::new();
             let out = save_with_umask(&env, umask, &["--strategy", strategy, "T"], b"x\n");
-            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert_eq!(out.status.code(), Some(0), "{}", out.stderr.clone());
             assert_eq!(
                 env.mode("T"),
                 expected,
@@ -420,7 +402,7 @@ fn explicit_mode_is_applied() {
             &["--strategy", strategy, "--mode", "0640", "T"],
             b"new\n",
         );
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr.clone());
         assert_eq!(env.mode("T"), 0o640, "{strategy} existing");
         assert_eq!(env.read("T"), b"new\n");
         let out = save_with_umask(
@@ -429,7 +411,7 @@ fn explicit_mode_is_applied() {
             &["--strategy", strategy, "--mode", "0640", "N"],
             b"new\n",
         );
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr.clone());
         assert_eq!(env.mode("N"), 0o640, "{strategy} new");
         env.assert_no_leftovers();
     }
@@ -739,7 +721,7 @@ fn if_changed_skips_identical_content() {
     }
 }
 
-// Guards: --if-changed with a --mode the file does not have is a change (issue 13, point 7):
+// Guards: --if-changed with a --mode the file does not have is a change:
 // the bits asked for are applied, never "unchanged" with the old bits; with the bits it has,
 // the file is left alone.
 #[test]
@@ -875,29 +857,27 @@ fn explain_changes_nothing() {
             let env = Env::new();
             env.write("T", "old\n");
             let before = snapshot(&env);
-            let out = env
-                .durable()
-                .args([
-                    "save",
+            let out = save(
+                &env,
+                &["--explain", "--backup", "--strategy", strategy, target],
+                "new content\n",
+            );
+            assert_eq!(out.code, 0, "{}", out.show());
+            assert_eq!(snapshot(&env), before, "{strategy} {target}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Nothing was changed"), "{text}");
+            let plan = save(
+                &env,
+                &[
                     "--explain",
+                    "--json",
                     "--backup",
                     "--strategy",
                     strategy,
                     target,
-                ])
-                .write_stdin("new content\n")
-                .output()
-                .unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-            assert_eq!(snapshot(&env), before, "{strategy} {target}");
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.contains("Nothing was changed"), "{text}");
-            let plan = env
-                .durable()
-                .args(["save", "--explain", "--json", "--backup"])
-                .args(["--strategy", strategy, target])
-                .output()
-                .unwrap();
+                ],
+                "",
+            );
             assert_eq!(snapshot(&env), before, "{strategy} {target} (json)");
             let names = step_names(&json(&plan));
             assert!(!names.is_empty());
@@ -984,7 +964,7 @@ fn json_result_has_the_documented_fields() {
     assert_eq!(v["sync"], "full");
     assert_eq!(v["bytes"], 0);
     assert_eq!(v["created"], true);
-    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(out.stderr.clone().is_empty(), "{}", out.stderr.clone());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1002,7 +982,9 @@ fn verbose_traces_each_step_in_order() {
             &["-v", "--json", "--strategy", strategy, "T"],
             "new\n",
         );
-        let traced: Vec<String> = stderr(&out)
+        let traced: Vec<String> = out
+            .stderr
+            .clone()
             .lines()
             .map(|line| {
                 let rest = line
@@ -1017,7 +999,7 @@ fn verbose_traces_each_step_in_order() {
     let env = Env::new();
     env.write("T", "old\n");
     let out = save_ok(&env, &["-v", "T"], "new\n");
-    let text = stderr(&out);
+    let text = out.stderr.clone();
     let pos = |step: &str| {
         text.lines()
             .position(|l| l.split_whitespace().nth(1) == Some(step))
@@ -1046,12 +1028,10 @@ fn verbose_traces_each_step_in_order() {
 /// Leave a valid journal for T (new content `content`) by crashing right after it is flushed.
 fn crash_after_journal(env: &Env, content: &str) {
     let out = env
-        .durable()
-        .env("DURABLE_FAULT", "sync-dir-journal:crash")
-        .args(["save", "--strategy", "journal", "T"])
-        .write_stdin(content)
-        .output()
-        .unwrap();
+        .cmd(&["save", "--strategy", "journal", "T"])
+        .fault("sync-dir-journal:crash")
+        .stdin(content)
+        .run();
     assert!(!out.status.success(), "the planned crash did not happen");
     assert!(
         env.path(".T.durable-journal").exists(),
@@ -1076,7 +1056,7 @@ fn next_save_completes_interrupted_journal() {
     );
 
     let out = save_ok(&env, &["--backup", "--json", "T"], "second\n");
-    let text = stderr(&out);
+    let text = out.stderr.clone();
     assert!(text.contains("completed an interrupted"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
     assert_eq!(env.read("T"), b"second\n");
@@ -1130,7 +1110,7 @@ fn next_save_rolls_back_invalid_journal() {
     );
     assert_eq!(env.read("T"), b"old\n");
     let out = save_ok(&env, &["--backup", "T"], "second\n");
-    let text = stderr(&out);
+    let text = out.stderr.clone();
     assert!(text.contains("rolled back"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
     assert_eq!(env.read("T"), b"second\n");
@@ -1153,11 +1133,10 @@ struct Running {
 impl Running {
     fn start(env: &Env, args: &[&str]) -> Running {
         use std::process::Stdio;
-        let mut child = std::process::Command::new(durable_path())
-            .arg("save")
+        let mut child = env
+            .cmd(&["save"])
             .args(args)
-            .current_dir(env.dir.path())
-            .env_remove("DURABLE_FAULT")
+            .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1218,7 +1197,7 @@ use std::time::Duration;
 
 use crate::common;
 
-// Guards: two in-place saves of one file take turns (issue 13, point 8): a second save started
+// Guards: two in-place saves of one file take turns: a second save started
 // while the first is halfway through its input waits for it (and says so), so the file ends as
 // exactly the second input; it was a mix of both before.
 #[test]
@@ -1299,7 +1278,7 @@ fn no_wait_says_another_save_is_in_progress() {
                 "other\n",
             );
             let case = format!("{second_strategy} --no-wait during {strategy}");
-            assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+            assert_eq!(out.code, 2, "{case}: {}", out.show());
             let line = one_line(&out);
             assert!(
                 line.contains("another `durable save` of T is in progress")

@@ -1,4 +1,4 @@
-//! Kill storm (issue 5, part 2): for a bounded time, several processes hammer one target and one
+//! Kill storm: for a bounded time, several processes hammer one target and one
 //! log at once while a killer thread sends SIGKILL to random writers.
 //!
 //! - **savers** run `durable save TARGET`, each writing complete, self-describing versions: a
@@ -47,7 +47,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::common::{Env, durable_path};
+use crate::common::{self, Durable, Env, run};
 
 const TARGET: &str = "target.txt";
 const LOG: &str = "events.log";
@@ -317,10 +317,9 @@ fn killed(status: &ExitStatus) -> bool {
     status.signal() == Some(libc::SIGKILL)
 }
 
+/// `durable` in `dir`, to spawn as a killable child (arguments added by the caller).
 fn durable_cmd(dir: &Path) -> Command {
-    let mut cmd = Command::new(durable_path());
-    cmd.current_dir(dir).env_remove("DURABLE_FAULT");
-    cmd
+    Durable::new(dir).command()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,14 +497,15 @@ fn reader(storm: &Storm<'_>, mut rng: Rng) {
 
 fn verifier(storm: &Storm<'_>) {
     while !storm.stopped() {
-        let out = durable_cmd(&storm.dir)
-            .args(["log", "verify"])
+        // A run the storm reports on (a violation), rather than one that fails at once.
+        let out = Durable::new(&storm.dir)
+            .args(&["log", "verify"])
             .arg(&storm.log)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run durable log verify");
+            .no_stdin()
+            .may_be_killed()
+            .run();
         bump(&storm.counts.verifies);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = &out.stderr;
         match out.status.code() {
             Some(0) => {}
             Some(1) => bump(&storm.counts.verifies_torn),
@@ -519,7 +519,7 @@ fn verifier(storm: &Storm<'_>) {
                 format!(
                     "log verify during the storm: {}: {}{}",
                     out.status,
-                    String::from_utf8_lossy(&out.stdout).trim(),
+                    out.out().trim(),
                     stderr.trim()
                 ),
             ),
@@ -695,19 +695,9 @@ fn run_storm(cfg: &Config) -> Report {
 
     // A first version and an empty log, so readers and verifiers have something from the start.
     let first = version_content(999, 0, &mut Rng::new(seed));
-    let out = env
-        .durable()
-        .args(["save", TARGET])
-        .write_stdin(first)
-        .output()
-        .expect("first save");
+    let out = run(&env, &["save", TARGET], &first);
     assert!(out.status.success(), "first save: {out:?}");
-    let out = env
-        .durable()
-        .args(["log", "append", LOG])
-        .write_stdin(Vec::new())
-        .output()
-        .expect("create the log");
+    let out = run(&env, &["log", "append", LOG], b"");
     assert!(out.status.success(), "create the log: {out:?}");
 
     let started = Instant::now();
@@ -739,17 +729,13 @@ fn run_storm(cfg: &Config) -> Report {
         .into_iter()
         .filter(|n| is_temp_name(n))
         .collect();
-    let out = durable_cmd(&dir)
-        .args(["recover", "--json"])
+    let out = Durable::new(&dir)
+        .args(&["recover", "--json"])
         .arg(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run durable recover");
-    let recover_text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .no_stdin()
+        .may_be_killed()
+        .run();
+    let recover_text = format!("{}{}", out.out(), out.stderr);
     if out.status.code() != Some(0) {
         storm.violation(
             FINAL,
@@ -773,18 +759,18 @@ fn run_storm(cfg: &Config) -> Report {
             ),
         );
     }
-    let out = durable_cmd(&dir)
-        .args(["log", "verify"])
+    let out = Durable::new(&dir)
+        .args(&["log", "verify"])
         .arg(&storm.log)
-        .output()
-        .expect("run durable log verify");
+        .may_be_killed()
+        .run();
     if out.status.code() != Some(0) {
         storm.violation(
             FINAL,
             format!(
                 "log verify after recover: {}: {}",
                 out.status,
-                String::from_utf8_lossy(&out.stdout).trim()
+                out.out().trim()
             ),
         );
     }
@@ -798,12 +784,13 @@ fn run_storm(cfg: &Config) -> Report {
     }
 
     // Every acknowledged record is in the log, once, and each appender's records in its order.
-    let out = durable_cmd(&dir)
-        .args(["log", "dump", "--format", "json"])
+    let out = Durable::new(&dir)
+        .args(&["log", "dump", "--format", "json"])
         .arg(&storm.log)
-        .output()
-        .expect("run durable log dump");
-    let payloads: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .may_be_killed()
+        .run();
+    let payloads: Vec<String> = out
+        .out()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
@@ -878,14 +865,7 @@ fn kill_storm_keeps_every_invariant() {
     let report = run_storm(&cfg);
     let table = report.table("kill storm", &cfg);
     println!("{table}");
-    if let Ok(path) = std::env::var("DURABLE_RELIABILITY_OUT") {
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path}: {e}"));
-        writeln!(f, "{}", report.json()).expect("write the figures");
-    }
+    common::append_figures(&[report.json()]);
     assert!(report.violations.is_empty(), "{table}");
     // Not a vacuous storm: every kind of work happened, and kills really hit writers.
     let c = &report.counts;

@@ -1,7 +1,8 @@
 //! Reading strace output: a line parser (calls, arguments split at top-level commas, `-y` path
 //! annotations, split `<unfinished ...>` / `<... resumed>` lines joined, process exits) and a
 //! runner that starts a program under strace or says clearly why it cannot. Shared by the
-//! syscall-order checks (`strace.rs`) and the crash-state explorer (`explore/`).
+//! syscall-order checks (`save_syscalls.rs`, an append's in `log.rs`), the failed-fsync sweep
+//! (`fault_injection.rs`) and the crash-state explorer (`explore/`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

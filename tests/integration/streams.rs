@@ -1,52 +1,29 @@
-//! `-` and other streams where a file is read (issue 13, point 5), and `log dump --follow` of
-//! a log that is cut or replaced (point 12).
+//! `-` and other streams where a file is read, and `log dump --follow` of a log that is cut or
+//! replaced.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Env, durable_path, wait_until};
-use crate::formats::{KillOnDrop, collect};
+use crate::common::{Durable, Env, KillOnDrop, Run, Seen, assert_same, collect, run, wait_until};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `durable ARGS` with `stdin` piped in (through a pipe, not a file).
-fn piped(env: &Env, args: &[&str], stdin: &[u8]) -> Output {
-    env.durable()
-        .args(args)
-        .write_stdin(stdin.to_vec())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run durable")
-}
-
 /// A shell command line, run in the scratch directory with `$D` naming durable.
-fn sh(env: &Env, script: &str) -> Output {
-    Command::new("bash")
-        .args(["-c", script])
-        .current_dir(env.dir.path())
-        .env("D", durable_path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run bash")
+fn sh(env: &Env, script: &str) -> Run {
+    Durable::bash(env.dir.path(), script).no_stdin().run()
 }
 
 fn append(env: &Env, log: &str, records: &[&str]) {
-    let out = env
-        .durable()
-        .args(["log", "append", log])
-        .args(records)
-        .output()
-        .expect("append");
-    assert!(out.status.success(), "append: {}", text(&out.stderr));
+    let out = env.cmd(&["log", "append", log]).args(records).run();
+    assert!(out.status.success(), "append: {}", out.stderr);
 }
 
 // Guards: `log verify -` and `log dump -` read standard input from a pipe, and so do
@@ -58,64 +35,50 @@ fn log_commands_read_standard_input() {
     let env = Env::new();
     append(&env, "a.log", &["one", "two", "three"]);
     let log = env.read("a.log");
-    let out = piped(&env, &["log", "verify", "-"], &log);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&env, &["log", "verify", "-"], &log);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     assert!(
-        text(&out.stdout).starts_with("-: clean, 3 records"),
+        out.out().starts_with("-: clean, 3 records"),
         "{}",
-        text(&out.stdout)
+        out.out()
     );
-    let out = piped(&env, &["log", "verify", "--json", "-"], &log);
+    let out = run(&env, &["log", "verify", "--json", "-"], &log);
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["path"], serde_json::json!({"text": "-"}));
     assert_eq!(v["records"], 3);
-    let out = piped(&env, &["log", "dump", "--format", "raw", "-"], &log);
-    assert_eq!(
-        text(&out.stdout),
-        "one\ntwo\nthree\n",
-        "{}",
-        text(&out.stderr)
-    );
-    let out = piped(
+    let out = run(&env, &["log", "dump", "--format", "raw", "-"], &log);
+    assert_same(&out.stdout, "one\ntwo\nthree\n", &out.stderr);
+    let out = run(
         &env,
         &["log", "dump", "--format", "raw", "--last", "2", "-"],
         &log,
     );
-    assert_eq!(text(&out.stdout), "two\nthree\n", "{}", text(&out.stderr));
+    assert_same(&out.stdout, "two\nthree\n", &out.stderr);
     for script in [
         "cat a.log | \"$D\" log verify /dev/stdin",
         "\"$D\" log verify <(cat a.log)",
         "\"$D\" log verify - < a.log",
     ] {
         let out = sh(&env, script);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{script}: {}",
-            text(&out.stderr)
-        );
-        assert!(text(&out.stdout).contains("clean, 3 records"), "{script}");
+        assert_eq!(out.status.code(), Some(0), "{script}: {}", out.stderr);
+        assert!(out.out().contains("clean, 3 records"), "{script}");
     }
-    let out = piped(&env, &["log", "verify", "-"], &log[..log.len() - 2]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let report = text(&out.stdout);
+    let out = run(&env, &["log", "verify", "-"], &log[..log.len() - 2]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let report = out.out();
     assert!(
         report.contains("torn tail") && report.contains("after saving the stream"),
         "{report}"
     );
     assert!(!report.contains("./-"), "{report}");
-    let out = piped(&env, &["log", "salvage", "-", "copy.log"], &log);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = env
-        .durable()
-        .args(["log", "dump", "--format", "raw", "copy.log"])
-        .output()
-        .expect("dump");
-    assert_eq!(text(&out.stdout), "one\ntwo\nthree\n");
+    let out = run(&env, &["log", "salvage", "-", "copy.log"], &log);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    let out = run(&env, &["log", "dump", "--format", "raw", "copy.log"], b"");
+    assert_same(&out.stdout, "one\ntwo\nthree\n", "stdout");
     // Another format, detected from the whole stream.
-    let out = env
-        .durable()
-        .args([
+    let out = run(
+        &env,
+        &[
             "log",
             "append",
             "--log-format",
@@ -123,16 +86,16 @@ fn log_commands_read_standard_input() {
             "l.log",
             "x y",
             "z",
-        ])
-        .output()
-        .expect("append");
+        ],
+        b"",
+    );
     assert!(out.status.success());
-    let out = piped(
+    let out = run(
         &env,
         &["log", "dump", "--format", "raw", "-"],
         &env.read("l.log"),
     );
-    assert_eq!(text(&out.stdout), "x y\nz\n", "{}", text(&out.stderr));
+    assert_same(&out.stdout, "x y\nz\n", &out.stderr);
 }
 
 // Guards: a native log piped into `log dump -` is printed as it arrives (reading only what
@@ -145,9 +108,8 @@ fn dump_of_a_stream_prints_records_as_they_arrive() {
     append(&env, "a.log", &["second"]);
     let both = env.read("a.log");
     let mut child = KillOnDrop(
-        Command::new(durable_path())
-            .args(["log", "dump", "--format", "raw", "-"])
-            .current_dir(env.dir.path())
+        env.cmd(&["log", "dump", "--format", "raw", "-"])
+            .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -197,8 +159,8 @@ fn what_needs_a_file_is_refused_for_a_stream() {
         ),
         (&["save", "-"][..], "./-"),
     ] {
-        let out = piped(&env, args, &log);
-        let err = text(&out.stderr);
+        let out = run(&env, args, &log);
+        let err = out.stderr;
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
@@ -212,21 +174,18 @@ fn what_needs_a_file_is_refused_for_a_stream() {
 #[test]
 fn save_from_and_append_file_read_standard_input() {
     let env = Env::new();
-    let out = piped(&env, &["save", "--from", "-", "T"], b"new content\n");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&env, &["save", "--from", "-", "T"], b"new content\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     assert_eq!(env.read("T"), b"new content\n");
-    let out = piped(
+    let out = run(
         &env,
         &["log", "append", "b.log", "x", "--file", "-"],
         b"two\nlines\n",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = env
-        .durable()
-        .args(["log", "dump", "--format", "json", "b.log"])
-        .output()
-        .expect("dump");
-    let payloads: Vec<String> = text(&out.stdout)
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    let out = run(&env, &["log", "dump", "--format", "json", "b.log"], b"");
+    let payloads: Vec<String> = out
+        .out()
         .lines()
         .map(|l| {
             serde_json::from_str::<Value>(l).expect("json")["payload"]["text"]
@@ -238,23 +197,13 @@ fn save_from_and_append_file_read_standard_input() {
     assert_eq!(payloads, ["x", "two\nlines\n"]);
 }
 
-/// What a child has printed so far.
-type Seen = Arc<Mutex<Vec<u8>>>;
-
 /// `durable log dump --follow --format raw PATH`: the child, and its stdout and stderr so far.
 fn follow(env: &Env, path: &Path) -> (KillOnDrop, Seen, Seen) {
-    let mut child = Command::new(durable_path())
-        .args(["log", "dump", "--follow", "--format", "raw"])
+    let follow = env
+        .cmd(&["log", "dump", "--follow", "--format", "raw"])
         .arg(path)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn follow");
-    let out = collect(child.stdout.take().expect("stdout"));
-    let err = collect(child.stderr.take().expect("stderr"));
-    (KillOnDrop(child), out, err)
+        .spawn();
+    (follow.child, follow.stdout, follow.stderr)
 }
 
 fn holds(buf: &Arc<Mutex<Vec<u8>>>, want: &str) -> bool {
@@ -277,12 +226,8 @@ fn follow_notices_a_cut_by_recover() {
         "{:?}",
         text(&out.lock().unwrap())
     );
-    let rec = env
-        .durable()
-        .args(["recover", "--no-backup", "f.log"])
-        .output()
-        .expect("recover");
-    assert!(rec.status.success(), "{}", text(&rec.stderr));
+    let rec = run(&env, &["recover", "--no-backup", "f.log"], b"");
+    assert!(rec.status.success(), "{}", rec.stderr);
     append(&env, "f.log", &["after the cut"]);
     assert!(
         wait_until(Duration::from_secs(20), || holds(&out, "after the cut\n")),

@@ -11,8 +11,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
-use crate::common::Env;
-use crate::log::{HEADER_LEN, layout, pseudo_random, run, s};
+use crate::common::{Env, run, s};
+use crate::log::{HEADER_LEN, layout, pseudo_random};
 
 /// How to build one log: per append, its payloads' lengths and whether a payload is a copy of
 /// earlier records; the checksum.
@@ -138,20 +138,19 @@ fn check(spec: &Spec, pieces: u64, threads: u8) -> Result<(), TestCaseError> {
     }
     for json in [true, false] {
         let verify = |threads: String, pieces: Option<u64>| {
-            let mut cmd = env.durable();
-            cmd.args(["log", "verify", "--threads", &threads]);
+            let mut cmd = env.cmd(&["log", "verify", "--threads", &threads]);
             if json {
-                cmd.arg("--json");
+                cmd = cmd.arg("--json");
             }
-            cmd.args(&names);
+            cmd = cmd.args(&names);
             if let Some(p) = pieces {
-                cmd.env("DURABLE_TEST_PIECE_BYTES", p.to_string());
+                cmd = cmd.env("DURABLE_TEST_PIECE_BYTES", p.to_string());
             }
-            cmd.output().expect("run durable")
+            cmd.run()
         };
         let one = verify("1".into(), None);
         let many = verify(threads.to_string(), Some(pieces));
-        prop_assert_eq!(one.status.code(), many.status.code());
+        prop_assert_eq!(one.code, many.code);
         prop_assert_eq!(
             String::from_utf8_lossy(&one.stdout),
             String::from_utf8_lossy(&many.stdout),
@@ -159,10 +158,7 @@ fn check(spec: &Spec, pieces: u64, threads: u8) -> Result<(), TestCaseError> {
             pieces,
             threads
         );
-        prop_assert_eq!(
-            String::from_utf8_lossy(&one.stderr),
-            String::from_utf8_lossy(&many.stderr)
-        );
+        prop_assert_eq!(one.stderr, many.stderr);
     }
     Ok(())
 }
@@ -213,13 +209,11 @@ fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
     let single = s(&names[0]).to_string();
     for json in [false, true] {
         let verify = |threads: &str| {
-            let mut cmd = env.durable();
-            cmd.args(["log", "verify", "--threads", threads]);
+            let mut cmd = env.cmd(&["log", "verify", "--threads", threads]);
             if json {
-                cmd.arg("--json");
+                cmd = cmd.arg("--json");
             }
-            cmd.args(["logs", &single, "logs/a"]);
-            cmd.output().expect("run durable")
+            cmd.args(&["logs", &single, "logs/a"]).run()
         };
         let one = verify("1");
         assert!(
@@ -229,16 +223,13 @@ fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
         );
         for threads in ["2", "3", "16"] {
             let many = verify(threads);
-            assert_eq!(one.status.code(), many.status.code());
+            assert_eq!(one.code, many.code);
             assert_eq!(
                 String::from_utf8_lossy(&one.stdout),
                 String::from_utf8_lossy(&many.stdout),
                 "--threads {threads}"
             );
-            assert_eq!(
-                String::from_utf8_lossy(&one.stderr),
-                String::from_utf8_lossy(&many.stderr)
-            );
+            assert_eq!(one.stderr, many.stderr);
         }
     }
 }

@@ -133,8 +133,8 @@ pub enum Error {
         /// The journal.
         journal: PathBuf,
     },
-    /// The input was empty and would have replaced a non-empty target (`--allow-empty` allows
-    /// it).
+    /// The input was empty and would have replaced a non-empty target ([`SaveOptions::allow_empty`](crate::SaveOptions::allow_empty)
+    /// allows it).
     #[error(
         "the new content for {} is empty ({input} gave 0 bytes) and {} holds {old_len} bytes: refusing to empty it",
         quoted(&.path), quoted(&.path)
@@ -185,8 +185,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Another process holds the target's lock (a save in place of it) and `--no-wait` was
-    /// given.
+    /// Another process holds the target's lock (a save in place of it) and the save was
+    /// asked not to wait ([`SaveOptions::no_wait`](crate::SaveOptions::no_wait)).
     #[error("another `durable save` of {} is in progress (a process holds its lock)", quoted(&.path))]
     TargetLocked {
         /// The target.
@@ -220,10 +220,12 @@ pub enum Error {
         /// It does start like a log, but its header is cut short or damaged (a damaged log
         /// rather than some other file).
         damaged_header: bool,
-        /// The format it was named as (`--log-format`) and is not, if one was.
+        /// The format it was named as (by the caller) and is not, if one was.
         format: Option<&'static str>,
     },
-    /// An explicit `--checksum` differs from the existing log's.
+    /// An explicit checksum algorithm
+    /// ([`AppendOptions::algorithm`](crate::log::AppendOptions::algorithm)) differs from the
+    /// existing log's.
     #[error("{} uses {existing} checksums; {requested} can only be chosen for a new log", quoted(&.path))]
     ChecksumConflict {
         /// The log.
@@ -259,7 +261,8 @@ pub enum Error {
         /// Its size (or the size read before giving up).
         len: u64,
     },
-    /// Another process holds the log's lock and `--no-wait` was given.
+    /// Another process holds the log's lock and the append was asked not to wait
+    /// ([`AppendOptions::no_wait`](crate::log::AppendOptions::no_wait)).
     #[error("{} is locked by another appender", quoted(&.path))]
     Locked {
         /// The log.
@@ -283,6 +286,27 @@ pub enum Error {
         offset: u64,
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
+    },
+    /// A log read record by record ([`crate::log::Log::records`]) does not end with a valid
+    /// record: every record before `offset` was handed over, none from there on.
+    #[error(
+        "{} {}",
+        quoted(&.path),
+        if *.corrupt {
+            format!("is damaged from offset {offset} on, and the damage is not a torn write: the records before it were read, the {records_after} valid records after it were not")
+        } else {
+            format!("ends in a torn tail from offset {offset} (an append that never completed): every record before it was read")
+        }
+    )]
+    LogDamaged {
+        /// The log.
+        path: PathBuf,
+        /// Where its valid part ends: what [`crate::recover::recover_log`] would cut.
+        offset: u64,
+        /// The damage is corruption (acknowledged records may be lost), not a torn tail.
+        corrupt: bool,
+        /// Valid records after the damage, not handed over.
+        records_after: u64,
     },
     /// A signal stopped the operation before anything was changed (or, with another
     /// aftermath, after a partial write that could not be taken back).
@@ -467,6 +491,7 @@ impl Error {
             | Error::Unencodable { path, .. }
             | Error::Locked { path }
             | Error::TornTail { path, .. }
+            | Error::LogDamaged { path, .. }
             | Error::AppendInterrupted { path, .. }
             | Error::NothingToRecover { path, .. }
             | Error::NotChecked { path, .. }

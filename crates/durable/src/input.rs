@@ -1,5 +1,5 @@
-//! Where the new content comes from: standard input, a file, or a producer command whose exit
-//! status decides whether the save is committed.
+//! Where the new content comes from: bytes in memory, standard input, a file, or a producer
+//! command whose exit status decides whether the save is committed.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -30,6 +30,17 @@ pub trait Input: Read {
     /// still fail after its last byte), which makes the in-place strategy spool it first.
     fn can_veto(&self) -> bool {
         false
+    }
+}
+
+/// Content already in memory: `save(path, &mut &bytes[..], …)`.
+impl Input for &[u8] {
+    fn describe(&self) -> String {
+        "the content passed in".into()
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.len() as u64)
     }
 }
 

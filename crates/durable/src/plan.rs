@@ -276,11 +276,11 @@ impl<'a> Calls<'a> {
         let dir_sync = || platform::sync_dir_calls(&c_quoted(&target.dir).to_string());
         match step {
             Step::LockTarget => format!(
-                "open({path}, O_RDONLY|O_NOFOLLOW|O_CLOEXEC); flock(LOCK_EX) (held to the end; waits for another save in place{})",
+                "open({path}, O_RDONLY|O_NOFOLLOW|O_CLOEXEC); flock(LOCK_EX|LOCK_NB){} (held to the end)",
                 if opts.no_wait {
-                    ", or fails with --no-wait"
+                    ", failing at once if another save in place holds it"
                 } else {
-                    ""
+                    ", then flock(LOCK_EX) to wait if another save in place holds it"
                 }
             ),
             Step::SettleJournal => format!(

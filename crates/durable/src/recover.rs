@@ -1,9 +1,10 @@
-//! `durable recover`: bring logs, interrupted journaled saves and stale temporary files back to a
-//! clean state, changing nothing else. Files are inspected read-only; only a file about to be
-//! changed is opened for writing. Every valid record is kept; the bytes a repair removes are
-//! first kept, flushed, in a sidecar ([`sidecar`]) outside the log's directory when its owner
-//! reads that directory whole; a log that another process holds locked is not touched.
-//! Directories are walked as a stream, in bounded memory, skipping pseudo-filesystems.
+//! Bring logs, interrupted journaled saves and stale temporary files back to a clean state,
+//! changing nothing else (what `durable recover` does); [`RecoverOptions::dry_run`] only says what
+//! would be done. Files are inspected read-only; only a file about to be changed is opened for
+//! writing. Every valid record is kept; the bytes a repair removes are first kept, flushed, in a
+//! sidecar ([`sidecar`]) outside the log's directory when its owner reads that directory whole; a
+//! log that another process holds locked is not touched. Directories are walked as a stream, in
+//! bounded memory, skipping pseudo-filesystems.
 
 pub mod sidecar;
 
@@ -18,6 +19,7 @@ use crate::log::{self, Item, Layout, LogFormat, OnDamage, Status, format, proglo
 use crate::platform;
 use crate::step::{Observer, Step, Tracker};
 use crate::target::{self, Symlinks};
+use crate::walk::Entry;
 
 pub use sidecar::{Beside, Restore, RestoreOptions, Restored, Sidecar, restore};
 
@@ -252,10 +254,7 @@ fn journal_of(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// Walk `root` as a stream: each file is handled and reported as it is found, so memory stays
-/// bounded by the largest directory (its names are sorted), whatever the size of the tree.
-/// Symlinks are not followed; pseudo-filesystems are skipped, and other filesystems too with
-/// `one_file_system`.
+/// Walk `root` (see [`crate::walk`]): each file is handled and reported as it is found.
 fn walk(
     root: &Path,
     opts: &RecoverOptions,
@@ -267,52 +266,22 @@ fn walk(
     // sorts before most names): skipped when they come, so a completed target is not taken
     // for anything else. One entry per journal, dropped when its target comes.
     let mut settled: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let mut entries = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .same_file_system(opts.one_file_system)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = entries.next() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            // Gone since its directory was read (another program's temporary file): nothing
-            // to check, nothing to report.
-            Err(e)
-                if e.io_error()
-                    .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
-            {
+    for entry in crate::walk::walk(root, opts.one_file_system) {
+        let path = match entry {
+            Ok(Entry::File(path)) => path,
+            Ok(Entry::Skipped { path, filesystem }) => {
+                report(Outcome::Skipped { path, filesystem });
                 continue;
             }
             Err(e) => {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                let source = e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("a symlink loop"));
-                on_error(Error::NotChecked { path, source });
+                on_error(e);
                 continue;
             }
         };
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            // An error here (a directory we may not search) shows up when it is read.
-            if let Ok(Some(filesystem)) = platform::pseudo_filesystem(entry.path()) {
-                entries.skip_current_dir();
-                report(Outcome::Skipped {
-                    path: entry.into_path(),
-                    filesystem,
-                });
-            }
+        if settled.remove(&path) {
             continue;
         }
-        // Symlinks, FIFOs, sockets and devices are never opened.
-        if !file_type.is_file() {
-            continue;
-        }
-        let path = entry.path();
-        if settled.remove(path) {
-            continue;
-        }
-        let result = handle_file(path, path, Found::InWalk, opts, observer);
+        let result = handle_file(&path, &path, Found::InWalk, opts, observer);
         if let Ok(Some(Outcome::Journal { target, .. })) = &result
             && target.file_name() > path.file_name()
         {
@@ -974,22 +943,7 @@ pub fn salvage(
         })?;
         match item {
             Item::Record(record) => {
-                if record.len > format::MAX_RECORD {
-                    return Err(Error::RecordTooLarge {
-                        what: format!("record {} of {}", record.index, crate::quote::quoted(src)),
-                        len: record.len,
-                    });
-                }
-                payload.clear();
-                scanner
-                    .read_payload(&record, &mut |chunk| {
-                        payload.extend_from_slice(chunk);
-                        Ok(())
-                    })
-                    .map_err(|source| Error::Inspect {
-                        path: src.to_path_buf(),
-                        source,
-                    })?;
+                log::read_whole_payload(scanner.as_mut(), src, &record, &mut payload)?;
                 encoder
                     // Each record flagged as a whole append of its own: the new log appears
                     // whole, by rename, and every record is evidence against later damage.

@@ -91,7 +91,7 @@ pub struct SaveOptions {
 pub enum SaveOutcome {
     /// The new content is in place (and flushed, at the chosen sync level).
     Written,
-    /// `--if-changed` found the content identical; nothing was written.
+    /// [`SaveOptions::if_changed`] found the content identical; nothing was written.
     Unchanged,
 }
 
@@ -120,7 +120,7 @@ pub struct SaveReport {
     pub outcome: SaveOutcome,
     /// The target did not exist before.
     pub created: bool,
-    /// Where the previous version was kept (`--backup`).
+    /// Where the previous version was kept ([`SaveOptions::backup`]).
     pub backup: Option<PathBuf>,
     /// A leftover journal that was settled first.
     pub settled: Option<Settled>,

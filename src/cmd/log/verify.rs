@@ -10,6 +10,7 @@ use anyhow::anyhow;
 use durable::Error;
 use durable::log::{self, LogFormat, OpenOptions};
 use durable::quote::quoted;
+use durable::walk::Entry;
 
 use super::print::verification_text;
 use super::{status_exit, usage};
@@ -40,7 +41,7 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     // out in the order of the list either way.
     let big = |job: &Job| match job {
         Job::Check { size, stream, .. } => *stream || log::pieces(*size, threads) > 1,
-        Job::Unreadable { .. } => false,
+        Job::Skipped { .. } | Job::Unreadable { .. } => false,
     };
     let mut rest = jobs.as_slice();
     while let Some(first) = rest.first() {
@@ -81,6 +82,8 @@ enum Job {
         size: u64,
         stream: bool,
     },
+    /// A directory passed over, and why.
+    Skipped { path: PathBuf, reason: String },
     /// A directory entry that could not be read.
     Unreadable { at: PathBuf, error: String },
 }
@@ -97,6 +100,10 @@ impl Job {
         match self {
             Job::Check { path, explicit, .. } => {
                 verify_one(path, *explicit, args, threads, progress, report)
+            }
+            Job::Skipped { path, reason } => {
+                skipped(args, report, path, reason.clone())?;
+                Ok(Exit::Success)
             }
             Job::Unreadable { at, error } => {
                 report_error(args, report, at, &anyhow!("{error}"))?;
@@ -131,30 +138,32 @@ fn jobs(args: &VerifyArgs) -> Vec<Job> {
             });
             continue;
         }
-        for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+        for entry in durable::walk::walk(path, false) {
             match entry {
-                Ok(entry) if entry.file_type().is_file() => {
+                Ok(Entry::File(file)) => {
                     // A proglog pair is reported once, under its store.
-                    if log::reader::is_paired_index(entry.path()) {
+                    if log::reader::is_paired_index(&file) {
                         continue;
                     }
                     jobs.push(Job::Check {
-                        path: entry.path().to_path_buf(),
+                        size: std::fs::metadata(&file).map_or(0, |m| m.len()),
+                        path: file,
                         explicit: false,
-                        size: entry.metadata().map_or(0, |m| m.len()),
                         stream: false,
                     });
+                }
+                Ok(Entry::Skipped { path, filesystem }) => {
+                    let reason =
+                        format!("a {filesystem} filesystem (kernel pseudo-files, not data)");
+                    jobs.push(Job::Skipped { path, reason });
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let at = e.path().unwrap_or(path).to_path_buf();
-                    let error = format!(
-                        "could not read {}: {}",
-                        quoted(&at),
-                        e.io_error()
-                            .map_or_else(|| e.to_string(), |io| io.to_string())
-                    );
-                    jobs.push(Job::Unreadable { at, error });
+                    jobs.push(Job::Unreadable {
+                        at,
+                        error: crate::cmd::sentence(&e),
+                    });
                 }
             }
         }
@@ -331,16 +340,7 @@ pub(super) fn verify_one(
             format,
         }) if !explicit => {
             let what = format.map_or("a log".to_string(), |f| format!("a {f} log"));
-            if args.json {
-                out.line(&json::line(&json::VerifySkipped {
-                    path: Data::path(&path),
-                    status: "skipped",
-                    reason: format!("not {what}: {why}"),
-                    exit_code: Exit::Success,
-                })?)?;
-            } else if !args.quiet {
-                out.text(&format!("{}: skipped, not {what} ({why})\n", quoted(&path)))?;
-            }
+            skipped(args, out, &path, format!("not {what} ({why})"))?;
             Ok(Exit::Success)
         }
         Err(Error::IsSidecar {
@@ -353,16 +353,7 @@ pub(super) fn verify_one(
                 "a sidecar kept by durable recover ({bytes} bytes of {} from offset {offset})",
                 quoted(&log)
             );
-            if args.json {
-                out.line(&json::line(&json::VerifySkipped {
-                    path: Data::path(&path),
-                    status: "skipped",
-                    reason,
-                    exit_code: Exit::Success,
-                })?)?;
-            } else if !args.quiet {
-                out.text(&format!("{}: skipped, {reason}\n", quoted(&path)))?;
-            }
+            skipped(args, out, &path, reason)?;
             Ok(Exit::Success)
         }
         Err(Error::NotALog {
@@ -401,5 +392,26 @@ pub(super) fn report_error(
         out.line(&json::line(&line)?)?;
     }
     out.err.push_str(&format!("durable: {error:#}\n"));
+    Ok(())
+}
+
+/// A file or directory a walk passed over, and why (it is not a log, a sidecar, a
+/// pseudo-filesystem).
+fn skipped(
+    args: &VerifyArgs,
+    out: &mut Report,
+    path: &Path,
+    reason: String,
+) -> Result<(), Failure> {
+    if args.json {
+        out.line(&json::line(&json::VerifySkipped {
+            path: Data::path(path),
+            status: "skipped",
+            reason,
+            exit_code: Exit::Success,
+        })?)?;
+    } else if !args.quiet {
+        out.text(&format!("{}: skipped, {reason}\n", quoted(path)))?;
+    }
     Ok(())
 }

@@ -9,11 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use super::model::{CrashState, Entry, crash_states, from_disk, no_crash};
 use super::ops::{self, Op, Ops, TRACED};
-use crate::common::{self, Env};
+use crate::common::{self, Durable, Env, Run};
 use crate::strace_parse::{parse_events, run_under_strace};
 
 /// What the command promises, and how to check it on a crashed directory.
@@ -55,38 +54,38 @@ const JOURNEY_RECORD: &str = "appended after recover";
 enum Observed {
     Save {
         before: Option<Vec<u8>>,
-        recover: Run,
+        recover: Verdict,
         target: Option<Vec<u8>>,
         leftovers: Vec<String>,
     },
     LogAbsent,
     Log {
-        verify_before: Run,
-        recover: Run,
-        verify_after: Run,
+        verify_before: Verdict,
+        recover: Verdict,
+        verify_after: Verdict,
         records: Result<Vec<Vec<u8>>, String>,
         /// The user's next steps after recover: append, verify, dump.
-        append: Run,
-        verify_final: Run,
+        append: Verdict,
+        verify_final: Verdict,
         final_records: Result<Vec<Vec<u8>>, String>,
     },
     Recover {
-        recover: Run,
+        recover: Verdict,
         files: BTreeMap<String, Vec<u8>>,
     },
 }
 
-/// Exit code and the first line of output of one command.
+/// Exit code and the first line of output of one command: what the oracles judge.
 #[derive(Debug, Clone)]
-struct Run {
+struct Verdict {
     code: Option<i32>,
     stderr: String,
 }
 
-impl Run {
+impl Verdict {
     /// The exit code and the first line of stderr (of stdout when stderr is empty: `log
     /// verify` reports its verdict there).
-    fn of(output: Output) -> Run {
+    fn of(output: &Run) -> Verdict {
         let first = |bytes: &[u8]| {
             String::from_utf8_lossy(bytes)
                 .lines()
@@ -94,11 +93,11 @@ impl Run {
                 .unwrap_or_default()
                 .to_string()
         };
-        let mut stderr = first(&output.stderr);
+        let mut stderr = first(output.stderr.as_bytes());
         if stderr.is_empty() {
             stderr = first(&output.stdout);
         }
-        Run {
+        Verdict {
             code: output.status.code(),
             stderr,
         }
@@ -299,19 +298,17 @@ fn write_state(dir: &Path, state: &CrashState) {
     }
 }
 
-fn durable_in(dir: &Path, args: &[&str]) -> Output {
-    common::durable()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run durable")
+/// `durable ARGS` in a crash state's directory; a signal ending it is a verdict, not a test
+/// failure.
+fn durable_in(dir: &Path, args: &[&str]) -> Run {
+    Durable::new(dir).args(args).may_be_killed().run()
 }
 
 fn observe(oracle: &Oracle, dir: &Path) -> Observed {
     match oracle {
         Oracle::Save { target, .. } => {
             let before = std::fs::read(dir.join(target)).ok();
-            let recover = Run::of(durable_in(dir, &["recover", "."]));
+            let recover = Verdict::of(&durable_in(dir, &["recover", "."]));
             let leftovers = ops::snapshot(dir)
                 .expect("list the crash directory")
                 .0
@@ -333,12 +330,12 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
             if !dir.join(log).exists() {
                 return Observed::LogAbsent;
             }
-            let verify_before = Run::of(durable_in(dir, &["log", "verify", log]));
-            let recover = Run::of(durable_in(dir, &["recover", log]));
-            let verify_after = Run::of(durable_in(dir, &["log", "verify", log]));
+            let verify_before = Verdict::of(&durable_in(dir, &["log", "verify", log]));
+            let recover = Verdict::of(&durable_in(dir, &["recover", log]));
+            let verify_after = Verdict::of(&durable_in(dir, &["log", "verify", log]));
             let dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
-            let append = Run::of(durable_in(dir, &["log", "append", log, JOURNEY_RECORD]));
-            let verify_final = Run::of(durable_in(dir, &["log", "verify", log]));
+            let append = Verdict::of(&durable_in(dir, &["log", "append", log, JOURNEY_RECORD]));
+            let verify_final = Verdict::of(&durable_in(dir, &["log", "verify", log]));
             let final_dump = durable_in(dir, &["log", "dump", log, "--format", "json"]);
             Observed::Log {
                 verify_before,
@@ -351,7 +348,7 @@ fn observe(oracle: &Oracle, dir: &Path) -> Observed {
             }
         }
         Oracle::Recover { log } => {
-            let recover = Run::of(durable_in(dir, &["recover", log]));
+            let recover = Verdict::of(&durable_in(dir, &["recover", log]));
             Observed::Recover {
                 recover,
                 files: sidecar_files(dir, oracle).unwrap_or_default(),
@@ -374,17 +371,17 @@ fn journal_header_ok(b: &[u8]) -> bool {
 }
 
 /// The payloads `log dump --format json` printed.
-fn payloads(dump: &Output) -> Result<Vec<Vec<u8>>, String> {
+fn payloads(dump: &Run) -> Result<Vec<Vec<u8>>, String> {
     if !dump.status.success() {
         return Err(format!(
             "log dump exited {}: {}",
             dump.status
                 .code()
                 .map_or("by a signal".into(), |c| c.to_string()),
-            String::from_utf8_lossy(&dump.stderr).trim()
+            dump.stderr.trim()
         ));
     }
-    String::from_utf8_lossy(&dump.stdout)
+    dump.out()
         .lines()
         .map(|line| {
             let value: serde_json::Value =

@@ -1,5 +1,5 @@
 //! Crash-state explorer: a deterministic power-loss model applied to the real binary's system
-//! calls (issue 5, part 1).
+//! calls.
 //!
 //! Each scenario runs a real command under `strace -f`, turns the trace into file-system
 //! operations ([`ops`]), and for a crash after every operation enumerates the directory
@@ -24,13 +24,12 @@ mod check;
 mod model;
 mod ops;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use check::{Oracle, Outcome, Scenario, explore};
 use ops::{Ino, Op, Ops};
 
-use crate::common;
+use crate::common::{self, Durable};
 
 /// Whether the bigger exploration was asked for.
 fn full() -> bool {
@@ -122,16 +121,18 @@ fn save(strategy: &'static str, existing: bool, extra: &[&str], label: &str) -> 
 
 /// Append `records` to `log` in `root`, untraced (setting up an initial state).
 fn append_untraced(root: &Path, log: &str, records: &[Vec<u8>]) {
-    let mut cmd = common::durable();
-    cmd.current_dir(root).args(["log", "append", log]);
-    for r in records {
-        cmd.arg(std::str::from_utf8(r).expect("text records"));
-    }
-    let out = cmd.output().expect("run durable log append");
+    let text: Vec<&str> = records
+        .iter()
+        .map(|r| std::str::from_utf8(r).expect("text records"))
+        .collect();
+    let out = Durable::new(root)
+        .args(&["log", "append", log])
+        .args(&text)
+        .run();
     assert!(
         out.status.success(),
         "setting up the log failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.show()
     );
 }
 
@@ -269,7 +270,7 @@ fn recover_torn_tail() -> Scenario {
     }
 }
 
-/// The seed notes' naive in-place save: `open(O_TRUNC)`, write, fsync, close (GNU dd).
+/// The naive in-place save a script does: `open(O_TRUNC)`, write, fsync, close (GNU dd).
 fn naive_dd() -> Scenario {
     let (old_len, new_len) = save_sizes();
     let old = text("old", old_len);
@@ -401,34 +402,25 @@ fn print_table(test: &str, results: &[(Outcome, Expect)]) {
 
 /// One JSON line per scenario to `$DURABLE_RELIABILITY_OUT`, if set.
 fn append_json(results: &[(Outcome, Expect)]) {
-    let Some(path) = std::env::var_os("DURABLE_RELIABILITY_OUT") else {
-        return;
-    };
-    let mut lines = String::new();
-    for (o, expect) in results {
-        let r = &o.row;
-        let line = serde_json::json!({
-            "part": "explorer",
-            "command": r.command,
-            "strategy": r.strategy,
-            "case": r.case,
-            "operations": r.operations,
-            "states": r.states,
-            "violations": r.violations,
-            "expected": if *expect == Expect::Clean { "0" } else { ">0" },
-            "exhaustive": r.exhaustive,
-            "note": r.note,
-        });
-        lines += &format!("{line}\n");
-    }
-    // One append of all lines: tests running in parallel do not interleave them.
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path:?}: {e}"));
-    file.write_all(lines.as_bytes())
-        .unwrap_or_else(|e| panic!("write DURABLE_RELIABILITY_OUT {path:?}: {e}"));
+    let lines: Vec<_> = results
+        .iter()
+        .map(|(o, expect)| {
+            let r = &o.row;
+            serde_json::json!({
+                "part": "explorer",
+                "command": r.command,
+                "strategy": r.strategy,
+                "case": r.case,
+                "operations": r.operations,
+                "states": r.states,
+                "violations": r.violations,
+                "expected": if *expect == Expect::Clean { "0" } else { ">0" },
+                "exhaustive": r.exhaustive,
+                "note": r.note,
+            })
+        })
+        .collect();
+    common::append_figures(&lines);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,21 +547,13 @@ fn an_append_after_a_torn_multi_block_append_never_lands_behind_damage() {
     );
     bytes[3136..4096].fill(0);
     env.write("l.log", &bytes);
-    let append = env
-        .durable()
-        .args(["log", "append", "l.log", "acknowledged"])
-        .output()
-        .expect("run durable log append");
-    let verify = env
-        .durable()
-        .args(["log", "verify", "l.log"])
-        .output()
-        .expect("run durable log verify");
+    let append = common::run(&env, &["log", "append", "l.log", "acknowledged"], b"");
+    let verify = common::run(&env, &["log", "verify", "l.log"], b"");
     assert!(
         !append.status.success() || verify.status.code() == Some(0),
         "log append exited 0, but its record sits behind damage: log verify exited {:?}: {}",
         verify.status.code(),
-        String::from_utf8_lossy(&verify.stdout)
+        verify.out()
     );
 }
 

@@ -1,4 +1,4 @@
-//! `log append --log-format lines`: the bytes it writes are the seed notes' format, an existing
+//! `log append --log-format lines`: the bytes it writes are the lines format's, an existing
 //! lines log is appended to without the flag, and what it refuses (an entry with LF, `--checksum crc32`, a torn or corrupt tail, a foreign format that
 //! cannot be appended to) leaves the file byte-identical.
 
@@ -7,9 +7,9 @@ use std::fs;
 use super::*;
 use crate::common::{Cases, Env};
 
-/// Parse a lines log by the seed notes' rules, independently of durable: each line is
+/// Parse a lines log by the format's rules, independently of durable: each line is
 /// `ENTRY SP 64-lowercase-hex LF` with the hex the SHA-256 of ENTRY. The entries.
-fn seed_parse(bytes: &[u8]) -> Vec<Vec<u8>> {
+fn parse_lines_log(bytes: &[u8]) -> Vec<Vec<u8>> {
     assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "ends with LF");
     let mut out = Vec::new();
     for l in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -54,11 +54,11 @@ fn creates_the_seed_format() {
         let path = env.path(&format!("new{flag}.log"));
         let mut a = vec!["log", "append", "--sync", "none", flag, "lines", s(&path)];
         a.extend(&args);
-        let r = go(&env, &a);
-        assert_eq!(r.code, 0, "{flag} lines: {}", show(&r));
+        let r = run(&env, &a, b"");
+        assert_eq!(r.code, 0, "{flag} lines: {}", r.show());
         let bytes = fs::read(&path).expect("read");
         assert_eq!(bytes, lines_log(&entries), "{flag} lines: exact bytes");
-        assert_eq!(seed_parse(&bytes), entries.map(<[u8]>::to_vec));
+        assert_eq!(parse_lines_log(&bytes), entries.map(<[u8]>::to_vec));
         let rep = verify(&env, &path, &[]);
         check_report(flag, &rep, "clean", 4, bytes.len(), None);
         assert_eq!(rep.1["format"], "lines");
@@ -78,19 +78,20 @@ fn creates_the_seed_format() {
         ],
         b"a b\n\nc\n",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let f = env.write("bin.entry", b"\xff\xfe bytes");
-    let r = go(
+    let r = run(
         &env,
         &["log", "append", "--sync", "none", s(&path), "--file", s(&f)],
+        b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let r = run(
         &env,
         &["log", "append", "--sync", "none", "-0", s(&path)],
         b"x y\0z",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let want: [&[u8]; 6] = [b"a b", b"", b"c", b"\xff\xfe bytes", b"x y", b"z"];
     assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
 }
@@ -101,7 +102,7 @@ fn creates_the_seed_format() {
 fn appends_to_an_existing_lines_log_without_the_flag() {
     let env = Env::new();
     let path = env.write("seed.log", lines_log(&LINE_ENTRIES));
-    let r = go(
+    let r = run(
         &env,
         &[
             "log",
@@ -112,12 +113,13 @@ fn appends_to_an_existing_lines_log_without_the_flag() {
             "next one",
             "and more",
         ],
+        b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let mut want: Vec<&[u8]> = LINE_ENTRIES.to_vec();
     want.extend([&b"next one"[..], b"and more"]);
     assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
-    let r = go(
+    let r = run(
         &env,
         &[
             "log",
@@ -128,12 +130,17 @@ fn appends_to_an_existing_lines_log_without_the_flag() {
             s(&path),
             "verified",
         ],
+        b"",
     );
-    assert_eq!(r.code, 0, "--verify: {}", show(&r));
+    assert_eq!(r.code, 0, "--verify: {}", r.show());
 
     let native = env.path("native.log");
-    let r = go(&env, &["log", "append", "--sync", "none", s(&native), "x"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&native), "x"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         &fs::read(&native).expect("read")[..8],
         b"\x89DLOG\r\n\x1a",
@@ -146,7 +153,7 @@ fn appends_to_an_existing_lines_log_without_the_flag() {
 fn print_offsets_are_line_offsets() {
     let env = Env::new();
     let path = env.write("o.log", lines_log(&[b"zero"]));
-    let r = go(
+    let r = run(
         &env,
         &[
             "log",
@@ -158,15 +165,16 @@ fn print_offsets_are_line_offsets() {
             "one",
             "two two",
         ],
+        b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let printed: Vec<String> = r.out().split_whitespace().map(str::to_string).collect();
     let bounds = line_bounds(&[b"zero", b"one", b"two two"]);
     assert_eq!(
         printed,
         vec![bounds[1].to_string(), bounds[2].to_string()],
         "{}",
-        show(&r)
+        r.show()
     );
     let (_, objs) = dump(&env, &path, &[]);
     let offsets: Vec<String> = objs
@@ -308,18 +316,18 @@ fn refusals_change_nothing() {
     let mut cases = Cases::default();
     for (what, extra, stdin, code) in cases_list {
         cases.check(|| {
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let mut args = vec!["log", "append", "--sync", "none"];
             args.extend(&extra);
             let r = run(&env, &args, stdin);
-            assert_eq!(r.code, code, "{what}: {}", show(&r));
-            assert!(!r.stderr.is_empty(), "{what}: say why: {}", show(&r));
-            assert!(!r.stderr.contains("panicked"), "{what}: {}", show(&r));
+            assert_eq!(r.code, code, "{what}: {}", r.show());
+            assert!(!r.stderr.is_empty(), "{what}: say why: {}", r.show());
+            assert!(!r.stderr.contains("panicked"), "{what}: {}", r.show());
             assert_eq!(
                 r.stderr.lines().count(),
                 1,
                 "{what}: one sentence: {}",
-                show(&r)
+                r.show()
             );
             assert_unchanged(&env, &before, what);
         });
@@ -336,7 +344,7 @@ fn entry_over_16_mib_is_refused_saying_why() {
     let env = Env::new();
     env.write("ok.log", lines_log(&LINE_ENTRIES));
     env.write("big.entry", vec![b'a'; (16 << 20) + 1]);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for args in [
         &["--log-format", "lines", "new.log", "--file", "big.entry"][..],
         &[
@@ -351,16 +359,16 @@ fn entry_over_16_mib_is_refused_saying_why() {
     ] {
         let mut a = vec!["log", "append", "--sync", "none"];
         a.extend_from_slice(args);
-        let r = go(&env, &a);
-        assert_eq!(r.code, 2, "{args:?}: {}", show(&r));
-        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", show(&r));
+        let r = run(&env, &a, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.show());
         assert!(
             r.stderr.contains("16 MiB") && r.stderr.contains("big.entry"),
             "{args:?}: says the limit: {}",
-            show(&r)
+            r.show()
         );
         if args[0] == "--log-format" {
-            assert!(r.stderr.contains("lines log"), "{args:?}: {}", show(&r));
+            assert!(r.stderr.contains("lines log"), "{args:?}: {}", r.show());
         }
         assert_unchanged(&env, &before, &format!("{args:?}"));
     }
@@ -385,7 +393,7 @@ fn one_bad_entry_appends_nothing() {
         ],
         b"one\0two\nthree\0four",
     );
-    assert_eq!(r.code, 2, "{}", show(&r));
+    assert_eq!(r.code, 2, "{}", r.show());
     assert_eq!(fs::read(&path).expect("read"), lines_log(&[b"zero"]));
     // Streamed, the entries before the bad one are committed as they come (exit 5, stopped
     // partway), and the message says so.
@@ -394,9 +402,9 @@ fn one_bad_entry_appends_nothing() {
         &["log", "append", "--sync", "none", "-0", s(&path)],
         b"one\0two\nthree\0four",
     );
-    assert_eq!(r.code, 5, "{}", show(&r));
-    assert!(r.stderr.contains("1 record"), "{}", show(&r));
-    assert!(!r.stderr.contains("sequence numbers"), "{}", show(&r));
+    assert_eq!(r.code, 5, "{}", r.show());
+    assert!(r.stderr.contains("1 record"), "{}", r.show());
+    assert!(!r.stderr.contains("sequence numbers"), "{}", r.show());
     assert_eq!(
         fs::read(&path).expect("read"),
         lines_log(&[b"zero", b"one"])
@@ -409,7 +417,7 @@ fn one_bad_entry_appends_nothing() {
 fn concurrent_lines_appenders_never_interleave() {
     let env = Env::new();
     let path = env.path("c.log");
-    let r = go(
+    let r = run(
         &env,
         &[
             "log",
@@ -421,8 +429,9 @@ fn concurrent_lines_appenders_never_interleave() {
             s(&path),
             "start",
         ],
+        b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let workers: Vec<_> = (0..4)
         .map(|w| {
             let path = path.clone();
@@ -447,7 +456,7 @@ fn concurrent_lines_appenders_never_interleave() {
         w.join().expect("appender");
     }
     let bytes = fs::read(&path).expect("read");
-    let entries = seed_parse(&bytes);
+    let entries = parse_lines_log(&bytes);
     assert_eq!(entries.len(), 1 + 4 * 20 * 5);
     let text: Vec<String> = entries
         .iter()
@@ -484,13 +493,14 @@ fn concurrent_lines_appenders_never_interleave() {
 fn lines_flag_on_an_existing_native_log() {
     let env = Env::new();
     let path = env.path("n.log");
-    let r = go(
+    let r = run(
         &env,
         &["log", "append", "--sync", "none", s(&path), "first"],
+        b"",
     );
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let before = fs::read(&path).expect("read");
-    let r = go(
+    let r = run(
         &env,
         &[
             "log",
@@ -502,16 +512,17 @@ fn lines_flag_on_an_existing_native_log() {
             s(&path),
             "second",
         ],
+        b"",
     );
     assert!(
         !r.stderr.contains("torn tail"),
         "a clean native log called torn: {}",
-        show(&r)
+        r.show()
     );
     match r.code {
         0 => {
             let (d, objs) = dump(&env, &path, &[]);
-            assert_eq!(d.code, 0, "{}", show(&d));
+            assert_eq!(d.code, 0, "{}", d.show());
             assert_eq!(
                 payloads_of(&objs),
                 vec![b"first".to_vec(), b"second".to_vec()]
@@ -522,7 +533,7 @@ fn lines_flag_on_an_existing_native_log() {
             before,
             "refused, but changed"
         ),
-        other => panic!("exit {other}: {}", show(&r)),
+        other => panic!("exit {other}: {}", r.show()),
     }
 }
 
@@ -538,16 +549,17 @@ fn append_after_damage_inside_the_last_lines_is_refused() {
     let bounds = line_bounds(&entries);
     bytes[bounds[1]..bounds[2] - 1].fill(0);
     let path = env.write("z.log", &bytes);
-    let r = go(
+    let r = run(
         &env,
         &["log", "append", "--log-format", "lines", s(&path), "four"],
+        b"",
     );
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     assert_eq!(fs::read(&path).expect("read"), bytes, "changed");
 }
 
-/// Guards: a valid last line without its newline (the seed's verifier reads it; issue: durable
-/// called it a torn tail and recover dropped it): verify says it is clean and notes the missing
+/// Guards: a valid last line without its newline (the original verifier reads it; durable used
+/// to call it a torn tail, and recover dropped it): verify says it is clean and notes the missing
 /// newline, recover keeps it, and append writes the newline before the new lines (their offsets
 /// and --verify are those of the new lines). A one-line log of this shape is a log.
 #[test]
@@ -563,14 +575,14 @@ fn append_terminates_an_unterminated_last_line() {
             (&Value::from(entries.len()), &Value::from(true)),
             "{v}"
         );
-        let r = go(&env, &["log", "verify", s(&path)]);
-        assert!(r.out().contains("no newline"), "{}", show(&r));
-        let before = snapshot(env.dir.path());
+        let r = run(&env, &["log", "verify", s(&path)], b"");
+        assert!(r.out().contains("no newline"), "{}", r.show());
+        let before = snapshot(env.dir.path(), true);
         let (r, _) = recover(&env, &[], &[&path]);
-        assert_eq!(r.code, 0, "{}", show(&r));
+        assert_eq!(r.code, 0, "{}", r.show());
         assert_unchanged(&env, &before, "recover keeps a valid unterminated line");
 
-        let r = go(
+        let r = run(
             &env,
             &[
                 "log",
@@ -583,8 +595,9 @@ fn append_terminates_an_unterminated_last_line() {
                 "next",
                 "and next",
             ],
+            b"",
         );
-        assert_eq!(r.code, 0, "{}", show(&r));
+        assert_eq!(r.code, 0, "{}", r.show());
         let mut want: Vec<&[u8]> = entries.to_vec();
         want.extend([&b"next"[..], b"and next"]);
         assert_eq!(fs::read(&path).expect("read"), lines_log(&want));
@@ -596,7 +609,7 @@ fn append_terminates_an_unterminated_last_line() {
                 bounds[entries.len() + 1].to_string()
             ],
             "{}",
-            show(&r)
+            r.show()
         );
         let (code, v) = verify(&env, &path, &[]);
         assert_eq!((code, &v["unterminated"]), (0, &Value::from(false)), "{v}");
@@ -604,8 +617,8 @@ fn append_terminates_an_unterminated_last_line() {
     }
 }
 
-/// Guards: a plain text file named as a lines log (issue: `log append --log-format lines
-/// notes.txt x` said "torn tail … run durable recover first", and following that advice,
+/// Guards: a plain text file named as a lines log (`log append --log-format lines notes.txt x`
+/// used to say "torn tail … run durable recover first", and following that advice,
 /// `recover --log-format lines notes.txt`, emptied the file): append, recover and verify say
 /// "notes.txt is not a lines log" (exit 2) and change nothing. Only `recover --force` cuts such
 /// a file, keeping its bytes in the sidecar.
@@ -614,7 +627,7 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
     let env = Env::new();
     let text = b"shopping list\nmilk\neggs and bread\n";
     let path = env.write("notes.txt", text);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for args in [
         &["log", "append", "--log-format", "lines", "notes.txt", "x"][..],
         &["recover", "--log-format", "lines", "notes.txt"][..],
@@ -622,22 +635,22 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
         &["log", "verify", "--log-format", "lines", "notes.txt"][..],
         &["log", "dump", "--log-format", "lines", "notes.txt"][..],
     ] {
-        let r = go(&env, args);
-        assert_one_line_error(&r, "notes.txt", &format!("{args:?}"));
+        let r = run(&env, args, b"");
+        assert_one_line_error(&r, &["notes.txt"], &format!("{args:?}"));
         assert!(
             r.stderr.contains("notes.txt is not a lines log"),
             "{args:?}: {}",
-            show(&r)
+            r.show()
         );
         assert!(
             !r.stderr.contains("recover"),
             "{args:?}: no advice to recover: {}",
-            show(&r)
+            r.show()
         );
     }
     assert_unchanged(&env, &before, "a text file named as lines");
     let (r, _) = recover(&env, &["--force", "--log-format", "lines"], &[&path]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&path).expect("read"), b"");
     assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), text);
 }

@@ -5,10 +5,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use super::*;
-use crate::common::{self, Cases, Env, durable_path};
+use crate::common::{self, Cases, Durable, Env};
 
 /// A fixture of every readable shape: (file to name, --log-format name, records it holds).
 fn fixtures(env: &Env) -> Vec<(PathBuf, &'static str, Vec<Vec<u8>>)> {
@@ -48,22 +47,14 @@ fn raw_dump_round_trips_into_a_native_log() {
                 let dst = env.path(&format!("copy{k}{nul}.log"));
                 let z = if nul { "-0" } else { "" };
                 let script = format!(
-                    "\"$0\" log dump --format raw {z} \"$1\" | \"$0\" log append --sync none {z} \"$2\"; \
+                    "\"$D\" log dump --format raw {z} \"$1\" | \"$D\" log append --sync none {z} \"$2\"; \
                      echo \"$?\" >&2"
                 );
-                let out = Command::new("sh")
-                    .args(["-c", &script])
-                    .arg(durable_path())
-                    .arg(&src)
-                    .arg(&dst)
-                    .current_dir(env.dir.path())
-                    .env_remove("DURABLE_FAULT")
-                    .output()
-                    .expect("run the pipeline");
-                let stderr = String::from_utf8_lossy(&out.stderr);
+                let out = Durable::sh(env.dir.path(), &script).arg(&src).arg(&dst).run();
+                let stderr = &out.stderr;
                 assert_eq!(stderr.trim(), "0", "{case}: the pipeline failed: {stderr}");
                 let (r, objs) = dump(&env, &dst, &[]);
-                assert_eq!(r.code, 0, "{case}: {}", show(&r));
+                assert_eq!(r.code, 0, "{case}: {}", r.show());
                 assert_eq!(payloads_of(&objs), records, "{case}: payloads of the copy");
                 assert_eq!(&fs::read(&dst).expect("read")[..8], b"\x89DLOG\r\n\x1a", "{case}: native");
             });
@@ -88,9 +79,9 @@ fn selection_options_work_for_every_format() {
     for (path, format, records) in all {
         cases.check(|| {
             let (r, full) = dump(&env, &path, &[]);
-            assert_eq!(r.code, 0, "{path:?}: {}", show(&r));
+            assert_eq!(r.code, 0, "{path:?}: {}", r.show());
             let n = records.len();
-            assert_eq!(full.len(), n, "{path:?}: {}", show(&r));
+            assert_eq!(full.len(), n, "{path:?}: {}", r.show());
             assert!(n >= 2, "fixture too small");
             let off = |i: usize| full[i]["offset"].as_u64().expect("offset");
             let sel: Vec<(String, std::ops::Range<usize>)> = vec![
@@ -118,7 +109,7 @@ fn selection_options_work_for_every_format() {
                         a.extend(["--log-format", format]);
                     }
                     let (r, got) = dump(&env, &path, &a);
-                    assert_eq!(r.code, 0, "{path:?} {a:?}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{path:?} {a:?}: {}", r.show());
                     assert_eq!(
                         got,
                         full[want.clone()].to_vec(),
@@ -145,7 +136,7 @@ fn directory_fifo_and_missing_path_are_errors() {
         )
         .expect("mkfifo");
     }
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut cases = Cases::default();
     for format in ["lines", "proglog", "aof", ""] {
         for (name, what, commands) in [
@@ -195,10 +186,8 @@ fn directory_fifo_and_missing_path_are_errors() {
                     }
                     args.push(name);
                     let case = format!("{what}: {args:?}");
-                    let mut c = durable_cmd(&env);
-                    c.args(&args);
-                    let r = run_bounded(c, &case);
-                    assert_one_line_error(&r, name, &case);
+                    let r = env.cmd(&args).no_stdin().bound(BOUND).run();
+                    assert_one_line_error(&r, &[name], &case);
                 });
             }
         }
@@ -210,10 +199,8 @@ fn directory_fifo_and_missing_path_are_errors() {
             for cmd in [&["log", "verify"][..], &["recover"][..]] {
                 let mut args = cmd.to_vec();
                 args.extend(["--with-index", idx, "s/a.store"]);
-                let mut c = durable_cmd(&env);
-                c.args(&args);
-                let r = run_bounded(c, &format!("{args:?}"));
-                assert_one_line_error(&r, idx, &format!("{args:?}"));
+                let r = env.cmd(&args).no_stdin().bound(BOUND).run();
+                assert_one_line_error(&r, &[idx], &format!("{args:?}"));
             }
         }
         fs::remove_dir_all(env.path("s")).expect("rm");
@@ -236,7 +223,7 @@ fn odd_sibling_index_never_blocks() {
     .expect("mkfifo");
     env.write("d/0.store", store(&STORE_RECORDS));
     fs::create_dir(env.path("d/0.index")).expect("mkdir");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for st in ["f/0.store", "d/0.store"] {
         for args in [
             vec!["log", "verify", st],
@@ -244,16 +231,14 @@ fn odd_sibling_index_never_blocks() {
             vec!["recover", "--dry-run", st],
             vec!["log", "verify", "f"],
         ] {
-            let mut c = durable_cmd(&env);
-            c.args(&args);
-            let r = run_bounded(c, &format!("{args:?}"));
-            assert!(!r.stderr.contains("panicked"), "{args:?}: {}", show(&r));
-            assert!(r.stderr.lines().count() <= 1, "{args:?}: {}", show(&r));
+            let r = env.cmd(&args).no_stdin().bound(BOUND).run();
+            assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.show());
+            assert!(r.stderr.lines().count() <= 1, "{args:?}: {}", r.show());
             if r.code == 2 {
                 assert!(
                     r.stderr.contains("0.index"),
                     "{args:?}: name the odd index: {}",
-                    show(&r)
+                    r.show()
                 );
             }
         }
@@ -288,13 +273,13 @@ fn unreadable_files_are_errors() {
     for dir in ["seg", "solo"] {
         fs::set_permissions(env.path(dir), fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let mut probe = durable_cmd(&env);
-    probe.arg("--version").uid(65534).gid(65534);
+    let mut probe = env.cmd(&["--version"]).command();
+    probe.uid(65534).gid(65534);
     if !probe.output().is_ok_and(|o| o.status.success()) {
         common::skip(test, "uid 65534 cannot run the durable binary");
         return;
     }
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let mut cases = Cases::default();
     for (name, format) in [
         ("torn.lines", "lines"),
@@ -315,10 +300,13 @@ fn unreadable_files_are_errors() {
                         args.extend(["--log-format", format]);
                     }
                     args.push(name);
-                    let mut c = durable_cmd(&env);
-                    c.args(&args).uid(65534).gid(65534);
-                    let r = run_bounded(c, &format!("{args:?}"));
-                    assert_one_line_error(&r, name, &format!("unreadable: {args:?}"));
+                    let r = env
+                        .cmd(&args)
+                        .user(65534, 65534)
+                        .no_stdin()
+                        .bound(BOUND)
+                        .run();
+                    assert_one_line_error(&r, &[name], &format!("unreadable: {args:?}"));
                 });
             }
         }
@@ -348,10 +336,14 @@ fn huge_store_length_is_a_torn_tail_in_bounded_memory() {
             bytes.extend_from_slice(&pseudo_random(100, 5));
             let path = env.write(&format!("{dir}/0.store"), &bytes);
             let idx = env.write(&format!("{dir}/0.index"), index_for(&STORE_RECORDS));
-            let before = snapshot(env.dir.path());
-            let r = run_limited(&env, &["log", "verify", "--json", s(&path)], 256 * 1024);
+            let before = snapshot(env.dir.path(), true);
+            let r = env
+                .cmd(&["log", "verify", "--json", s(&path)])
+                .memory_kib(256 * 1024)
+                .no_stdin()
+                .run();
             let v = json_lines(&r.stdout);
-            assert_eq!(v.len(), 1, "{what}: {}", show(&r));
+            assert_eq!(v.len(), 1, "{what}: {}", r.show());
             let end = *bounds.last().expect("end");
             check_report(
                 what,
@@ -361,23 +353,31 @@ fn huge_store_length_is_a_torn_tail_in_bounded_memory() {
                 end,
                 Some(("truncated", end)),
             );
-            let r = run_limited(
-                &env,
-                &["log", "dump", "--format", "json", s(&path)],
-                256 * 1024,
-            );
-            assert_eq!(r.code, 1, "{what}: dump: {}", show(&r));
+            let r = env
+                .cmd(&["log", "dump", "--format", "json", s(&path)])
+                .memory_kib(256 * 1024)
+                .no_stdin()
+                .run();
+            assert_eq!(r.code, 1, "{what}: dump: {}", r.show());
             assert_eq!(
                 payloads_of(&json_lines(&r.stdout)).len(),
                 5,
                 "{what}: {}",
-                show(&r)
+                r.show()
             );
-            let r = run_limited(&env, &["recover", "--dry-run", s(&path)], 256 * 1024);
-            assert_eq!(r.code, 1, "{what}: dry run: {}", show(&r));
+            let r = env
+                .cmd(&["recover", "--dry-run", s(&path)])
+                .memory_kib(256 * 1024)
+                .no_stdin()
+                .run();
+            assert_eq!(r.code, 1, "{what}: dry run: {}", r.show());
             assert_unchanged(&env, &before, what);
-            let r = run_limited(&env, &["recover", s(&path)], 256 * 1024);
-            assert_eq!(r.code, 0, "{what}: recover: {}", show(&r));
+            let r = env
+                .cmd(&["recover", s(&path)])
+                .memory_kib(256 * 1024)
+                .no_stdin()
+                .run();
+            assert_eq!(r.code, 0, "{what}: recover: {}", r.show());
             assert_eq!(fs::read(&path).expect("read"), good, "{what}");
             assert_eq!(
                 read_sidecar(&sidecar(&path, end)).expect("sidecar"),
@@ -403,13 +403,13 @@ fn huge_index_positions_are_handled() {
     let env = Env::new();
     let entries = index(&[(0, 0), (1, 1 << 63), (2, u64::MAX)]);
     let path = env.write("big.index", &entries);
-    let before = snapshot(env.dir.path());
-    let r = run_limited(
-        &env,
-        &["log", "dump", "--format", "json", s(&path)],
-        256 * 1024,
-    );
-    assert!(!r.stderr.contains("panicked"), "{}", show(&r));
+    let before = snapshot(env.dir.path(), true);
+    let r = env
+        .cmd(&["log", "dump", "--format", "json", s(&path)])
+        .memory_kib(256 * 1024)
+        .no_stdin()
+        .run();
+    assert!(!r.stderr.contains("panicked"), "{}", r.show());
     let objs = json_lines(&r.stdout);
     let positions: Vec<&Value> = objs.iter().filter_map(|o| o.get("position")).collect();
     assert_eq!(
@@ -420,23 +420,35 @@ fn huge_index_positions_are_handled() {
             &Value::from(u64::MAX)
         ],
         "{}",
-        show(&r)
+        r.show()
     );
-    let r = run_limited(&env, &["log", "verify", s(&path)], 256 * 1024);
-    assert!([0, 1, 3].contains(&r.code), "{}", show(&r));
+    let r = env
+        .cmd(&["log", "verify", s(&path)])
+        .memory_kib(256 * 1024)
+        .no_stdin()
+        .run();
+    assert!([0, 1, 3].contains(&r.code), "{}", r.show());
     assert_unchanged(&env, &before, "index alone with huge positions");
 
     let st = store(&STORE_RECORDS);
     let pst = env.write("p/0.store", &st);
     let pidx = env.write("p/0.index", index(&[(0, 0), (1, 1 << 63), (2, u64::MAX)]));
-    let r = run_limited(&env, &["log", "verify", "--json", s(&pst)], 256 * 1024);
+    let r = env
+        .cmd(&["log", "verify", "--json", s(&pst)])
+        .memory_kib(256 * 1024)
+        .no_stdin()
+        .run();
     let v = json_lines(&r.stdout);
-    assert_eq!(v.len(), 1, "{}", show(&r));
+    assert_eq!(v.len(), 1, "{}", r.show());
     // Entry 1 belongs to a record the store has: a wrong entry (index-mismatch), whatever it
     // points at.
     assert!(has_defect(&v[0], "index-mismatch", Some(12)), "{}", v[0]);
-    let r = run_limited(&env, &["recover", s(&pst)], 256 * 1024);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = env
+        .cmd(&["recover", s(&pst)])
+        .memory_kib(256 * 1024)
+        .no_stdin()
+        .run();
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&pidx).expect("read"), index_for(&STORE_RECORDS));
     assert_eq!(fs::read(&pst).expect("read"), st);
 }
@@ -449,9 +461,13 @@ fn huge_line_without_newline_is_bounded() {
     let first = line(b"first");
     let bytes = [first.clone(), vec![b'x'; 20 << 20]].concat();
     let path = env.write("big.lines", &bytes);
-    let r = run_limited(&env, &["log", "verify", "--json", s(&path)], 192 * 1024);
+    let r = env
+        .cmd(&["log", "verify", "--json", s(&path)])
+        .memory_kib(192 * 1024)
+        .no_stdin()
+        .run();
     let v = json_lines(&r.stdout);
-    assert_eq!(v.len(), 1, "{}", show(&r));
+    assert_eq!(v.len(), 1, "{}", r.show());
     assert_eq!(r.code, 1, "{}", v[0]);
     assert_eq!(v[0]["records"], 1, "{}", v[0]);
     assert_eq!(v[0]["valid_end"], first.len(), "{}", v[0]);
@@ -480,27 +496,27 @@ fn locked_logs_are_not_touched() {
                 .open(&path)
                 .expect("open");
             lock.lock().expect("lock");
-            let before = snapshot(env.dir.path());
-            let r = go(&env, &["recover", name]);
-            assert_eq!(r.code, 2, "{name}: {}", show(&r));
+            let before = snapshot(env.dir.path(), true);
+            let r = run(&env, &["recover", name], b"");
+            assert_eq!(r.code, 2, "{name}: {}", r.show());
             assert!(
                 r.stderr.contains("in use") && r.stderr.contains(name),
                 "{name}: {}",
-                show(&r)
+                r.show()
             );
             assert_unchanged(&env, &before, name);
             drop(lock);
             // A process forked by another test thread may hold a copy of the descriptor (and so
             // the lock) until it execs: wait for that, not for anything of ours.
-            let mut r = go(&env, &["recover", name]);
+            let mut r = run(&env, &["recover", name], b"");
             for _ in 0..50 {
                 if !(r.code == 2 && r.stderr.contains("in use")) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                r = go(&env, &["recover", name]);
+                r = run(&env, &["recover", name], b"");
             }
-            assert_eq!(r.code, 0, "{name}: after unlocking: {}", show(&r));
+            assert_eq!(r.code, 0, "{name}: after unlocking: {}", r.show());
             assert_ne!(fs::read(&path).expect("read"), bytes, "{name}: recovered");
         });
     }
@@ -546,10 +562,10 @@ fn salvage_reads_every_format() {
         cases.check(|| {
             let src = env.write(name, &bytes);
             let dst = env.path(&format!("{name}.native"));
-            let r = go(&env, &["log", "salvage", s(&src), s(&dst)]);
-            assert_eq!(r.code, 0, "{name}: {}", show(&r));
+            let r = run(&env, &["log", "salvage", s(&src), s(&dst)], b"");
+            assert_eq!(r.code, 0, "{name}: {}", r.show());
             let (r, objs) = dump(&env, &dst, &[]);
-            assert_eq!(r.code, 0, "{name}: {}", show(&r));
+            assert_eq!(r.code, 0, "{name}: {}", r.show());
             assert_eq!(payloads_of(&objs), want, "{name}: salvaged records");
             assert_eq!(fs::read(&src).expect("read"), bytes, "{name}: SRC changed");
         });

@@ -50,27 +50,28 @@ fn line_starts(bytes: &[u8]) -> Vec<usize> {
 #[track_caller]
 fn recover_then_clean(env: &Env, case: &str, path: &Path, extra: &[&str]) {
     let (r, _) = recover(env, extra, &[path]);
-    assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
+    assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
     let (code, v) = verify(env, path, extra);
     assert_eq!(code, 0, "{case}: verify after recover: {v}");
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(env, extra, &[path]);
-    assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+    assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
     assert_unchanged(env, &before, &format!("{case}: second recover"));
 }
 
-/// Guards: every lines file of the corpus, against the seed's verifier. Where it says OK
+/// Guards: every lines file of the corpus, against the original verifier (the Go functions
+/// that wrote them: tests/fixtures/corpus/PROVENANCE.md). Where it says OK
 /// (spaces, UTF-8, empty entries: vacuously), durable reads every entry valid; where it fails at
 /// entry N, durable's first defect is line N and every other line is valid (corrupt when valid
 /// lines follow, exit 3, recover refuses; a torn tail at the last line, which recover cuts);
-/// garbage or zeros after 200 entries (the seed stops there, OK) is a torn tail after the same
-/// 200 entries; a last line without its LF is valid and kept. crlf.log is where the seed's
+/// garbage or zeros after 200 entries (the verifier stops there, OK) is a torn tail after the same
+/// 200 entries; a last line without its LF is valid and kept. crlf.log is where the reference
 /// verifier is wrong (its `Fscanf` drops the `\r` the writer hashed): durable checks the
 /// entry the writer wrote, and it is valid.
 #[test]
-fn lines_files_agree_with_the_seeds_verifier() {
+fn lines_files_agree_with_the_original_verifier() {
     let env = Env::new();
-    // (file, entries, the entry the seed fails at (1-based), what follows the entries).
+    // (file, entries, the entry the verifier fails at (1-based), what follows the entries).
     let table: [(&str, usize, Option<usize>, &str); 12] = [
         ("plain.log", 5, None, ""),
         ("spaces.log", 3, None, ""),
@@ -105,9 +106,9 @@ fn lines_files_agree_with_the_seeds_verifier() {
                         None,
                     );
                     assert_eq!(v["unterminated"], !bytes.ends_with(b"\n"), "{name}: {v}");
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 0, "{name}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
                 (None, kind) => {
@@ -141,9 +142,9 @@ fn lines_files_agree_with_the_seeds_verifier() {
                     assert_eq!(v["records_before_damage"], n - 1, "{name}: {v}");
                     if n < entries {
                         assert_eq!(v["defects"][0]["next_valid"], starts[n], "{name}: {v}");
-                        let before = snapshot(env.dir.path());
+                        let before = snapshot(env.dir.path(), true);
                         let (r, _) = recover(&env, &[], &[&path]);
-                        assert_eq!(r.code, 3, "{name}: refused: {}", show(&r));
+                        assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                         assert_unchanged(&env, &before, name);
                     } else {
                         recover_then_clean(&env, name, &path, &[]);
@@ -153,13 +154,13 @@ fn lines_files_agree_with_the_seeds_verifier() {
             }
         });
     }
-    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_seeds_verifier");
+    cases.assert_all_passed("formats::corpus::lines_files_agree_with_the_original_verifier");
 }
 
 /// The records of each store of a proglog directory, by verify (store name -> records), and
 /// the worst exit code.
 fn proglog_records(env: &Env, dir: &Path) -> (BTreeMap<String, u64>, i32) {
-    let r = go(env, &["log", "verify", "--json", s(dir)]);
+    let r = run(env, &["log", "verify", "--json", s(dir)], b"");
     let mut out = BTreeMap::new();
     for v in json_lines(&r.stdout) {
         assert_eq!(v["format"], "proglog", "{v}");
@@ -188,9 +189,9 @@ fn proglog_directories_agree_with_proglog() {
     let (records, code) = proglog_records(&env, &a);
     assert_eq!((code, records.len()), (0, 16), "A_close: {records:?}");
     assert_eq!(records.values().sum::<u64>(), 200, "A_close: {records:?}");
-    let before = snapshot(env.dir.path());
-    let r = go(&env, &["recover", s(&a)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", s(&a)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "recover of a cleanly closed proglog");
 
     // The records proglog reads per segment (base offset -> count).
@@ -273,8 +274,8 @@ fn killbig(env: &Env, test: &str) -> Option<PathBuf> {
 /// Guards: every aof file of the corpus, against `RecoverWithMagic`: the same outcome, Tail and
 /// Checkpoint (JSON `outcome`, `tail`, `checkpoint`), at any size (none is a page multiple but
 /// close.aof). close, finish, selfkill: clean, recover changes nothing. finish_plus_garbage
-/// (issue: "not a log"): detected, a torn tail after the checkpoint; recover zero-fills the
-/// junk, and the package then reads the same checkpoint. tail_zeroed (issue: "not a log"):
+/// (once "not a log"): detected, a torn tail after the checkpoint; recover zero-fills the
+/// junk, and the package then reads the same checkpoint. tail_zeroed (once "not a log"):
 /// detected, corrupted with the package's Tail, refused. killbig (all zeros): empty when named,
 /// never detected as anything.
 #[test]
@@ -320,9 +321,9 @@ fn aof_files_agree_with_recover_with_magic() {
             );
             match status {
                 "clean" => {
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 0, "{name}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{name}: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
                 "torn-tail" => {
@@ -333,9 +334,9 @@ fn aof_files_agree_with_recover_with_magic() {
                     assert_eq!(recover_with_magic(&now), ("checkpoint", Some(3700), 3708));
                 }
                 _ => {
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     let (r, _) = recover(&env, &[], &[&path]);
-                    assert_eq!(r.code, 3, "{name}: refused: {}", show(&r));
+                    assert_eq!(r.code, 3, "{name}: refused: {}", r.show());
                     assert_unchanged(&env, &before, name);
                 }
             }
@@ -356,7 +357,7 @@ fn aof_files_agree_with_recover_with_magic() {
         "{v}"
     );
     assert_eq!(v["bytes"], 20077072, "{v}");
-    let r = go(&env, &["log", "verify", s(&path)]);
-    assert_eq!(r.code, 2, "all zeros are not detected: {}", show(&r));
-    assert!(r.stderr.contains("only zero bytes"), "{}", show(&r));
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_eq!(r.code, 2, "all zeros are not detected: {}", r.show());
+    assert!(r.stderr.contains("only zero bytes"), "{}", r.show());
 }

@@ -248,7 +248,7 @@ fn detection_matrix() {
     for (name, want) in files {
         cases.check(|| {
             let path = env.path(&name);
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             match want {
                 Want::Format(format, checksum) => {
                     let (code, v) = verify(&env, &path, &[]);
@@ -263,23 +263,23 @@ fn detection_matrix() {
                         "{name}: {v}"
                     );
                     assert!([0, 1, 3].contains(&code), "{name}: {v}");
-                    let r = go(&env, &["log", "dump", "--format", "json", s(&path)]);
+                    let r = run(&env, &["log", "dump", "--format", "json", s(&path)], b"");
                     assert!(
                         !says_not_a_log(&r.stderr),
                         "{name}: dump disagrees: {}",
-                        show(&r)
+                        r.show()
                     );
-                    let r = go(&env, &["recover", "--dry-run", "--json", s(&path)]);
+                    let r = run(&env, &["recover", "--dry-run", "--json", s(&path)], b"");
                     assert_ne!(
                         r.code,
                         2,
                         "{name}: recover --dry-run disagrees: {}",
-                        show(&r)
+                        r.show()
                     );
                     assert!(
                         json_lines(&r.stdout).iter().all(|o| o["format"] == format),
                         "{name}: {}",
-                        show(&r)
+                        r.show()
                     );
                 }
                 Want::NotALog => {
@@ -291,9 +291,9 @@ fn detection_matrix() {
                     ] {
                         let mut args = cmd.to_vec();
                         args.push(&name);
-                        let r = go(&env, &args);
-                        assert_one_line_error(&r, &name, &format!("{name}: {cmd:?}"));
-                        assert!(says_not_a_log(&r.stderr), "{name}: {cmd:?}: {}", show(&r));
+                        let r = run(&env, &args, b"");
+                        assert_one_line_error(&r, &[&name], &format!("{name}: {cmd:?}"));
+                        assert!(says_not_a_log(&r.stderr), "{name}: {cmd:?}: {}", r.show());
                     }
                 }
             }
@@ -312,24 +312,24 @@ fn an_executable_holding_the_magics_is_not_a_log() {
         "durable-copy",
         fs::read(crate::common::durable_path()).expect("read"),
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for cmd in [&["log", "verify"][..], &["recover"][..]] {
         let mut args = cmd.to_vec();
         args.push(s(&path));
-        let r = go(&env, &args);
-        assert_one_line_error(&r, "durable-copy", &format!("{cmd:?}"));
-        assert!(says_not_a_log(&r.stderr), "{cmd:?}: {}", show(&r));
+        let r = run(&env, &args, b"");
+        assert_one_line_error(&r, &["durable-copy"], &format!("{cmd:?}"));
+        assert!(says_not_a_log(&r.stderr), "{cmd:?}: {}", r.show());
     }
-    let r = go(&env, &["recover", "--json", s(env.dir.path())]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--json", s(env.dir.path())], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "the durable binary");
 }
 
 /// Guards: `--log-format` overrides detection: it reads files detection cannot place (a torn
 /// store with another name, a write cut short in an aof smaller than a page), it wins over a
 /// file name (a lines log named `.store`), a native reader refuses a foreign file, and an
-/// unknown name is a usage error. A lines log with a damaged first line needs no flag (issue:
-/// it was "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
+/// unknown name is a usage error. A lines log with a damaged first line needs no flag (it
+/// used to be "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
 /// log even when named so.
 #[test]
 fn log_format_overrides_detection() {
@@ -343,7 +343,7 @@ fn log_format_overrides_detection() {
     let torn_store = env.write("raw.bin", &st[..st.len() - 2]);
     let lines_named_store = env.write("trick.store", lines_log(&LINE_ENTRIES));
     let small_aof = env.write("small.bin", padded(b"data, no magic", 100));
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
 
     let mut cases = Cases::default();
     for (path, format, status, records) in [
@@ -359,19 +359,19 @@ fn log_format_overrides_detection() {
             assert_eq!(code, code_of(status), "{path:?}: {v}");
             assert_eq!(v["records"], records, "{path:?}: {v}");
             let (r, objs) = dump(&env, path, &["--log-format", format]);
-            assert_eq!(r.code, code, "{path:?}: dump: {}", show(&r));
+            assert_eq!(r.code, code, "{path:?}: dump: {}", r.show());
             assert_eq!(
                 payloads_of(&objs).len(),
                 if status == "corrupt" { 0 } else { records },
                 "{path:?}: {}",
-                show(&r)
+                r.show()
             );
         });
     }
     cases.check(|| {
         for path in [&torn, &torn_store, &small_aof] {
-            let r = go(&env, &["log", "verify", s(path)]);
-            assert_eq!(r.code, 2, "{path:?} is not detected: {}", show(&r));
+            let r = run(&env, &["log", "verify", s(path)], b"");
+            assert_eq!(r.code, 2, "{path:?} is not detected: {}", r.show());
         }
         let (code, v) = verify(&env, &first_bad, &[]);
         assert_eq!((code, &v["format"]), (3, &Value::from("lines")), "{v}");
@@ -385,7 +385,7 @@ fn log_format_overrides_detection() {
             assert!(
                 r.stderr.contains("torn-one.log is not a lines log"),
                 "{}",
-                show(&r)
+                r.show()
             );
         }
         let (_, v) = verify(&env, &lines_named_store, &[]);
@@ -401,9 +401,13 @@ fn log_format_overrides_detection() {
         fs::remove_file(&lines).expect("rm");
     });
     cases.check(|| {
-        let r = go(&env, &["log", "verify", "--log-format", "bogus", s(&torn)]);
-        assert_eq!(r.code, 2, "{}", show(&r));
-        assert!(r.stderr.contains("bogus"), "{}", show(&r));
+        let r = run(
+            &env,
+            &["log", "verify", "--log-format", "bogus", s(&torn)],
+            b"",
+        );
+        assert_eq!(r.code, 2, "{}", r.show());
+        assert!(r.stderr.contains("bogus"), "{}", r.show());
     });
     cases.assert_all_passed("formats::detect::log_format_overrides_detection");
     assert_unchanged(&env, &before, "reading with --log-format");
@@ -440,8 +444,8 @@ fn mixed_tree(env: &Env) {
 fn directory_verify_mixes_formats() {
     let env = Env::new();
     mixed_tree(&env);
-    let r = go(&env, &["log", "verify", "--json", "tree"]);
-    assert_eq!(r.code, 1, "worst is a torn tail: {}", show(&r));
+    let r = run(&env, &["log", "verify", "--json", "tree"], b"");
+    assert_eq!(r.code, 1, "worst is a torn tail: {}", r.show());
     let objs = json_lines(&r.stdout);
     let mut seen: HashMap<String, (String, String)> = HashMap::new();
     for o in &objs {
@@ -451,7 +455,7 @@ fn directory_verify_mixes_formats() {
         assert!(
             seen.insert(path.clone(), (fmt, st)).is_none(),
             "{path} reported twice: {}",
-            show(&r)
+            r.show()
         );
     }
     let want: HashMap<String, (String, String)> = [
@@ -469,28 +473,28 @@ fn directory_verify_mixes_formats() {
     .into_iter()
     .map(|(p, f, st)| (p.to_string(), (f.to_string(), st.to_string())))
     .collect();
-    assert_eq!(seen, want, "{}", show(&r));
+    assert_eq!(seen, want, "{}", r.show());
 
-    let r = go(&env, &["log", "verify", "tree"]);
-    assert_eq!(r.code, 1, "{}", show(&r));
+    let r = run(&env, &["log", "verify", "tree"], b"");
+    assert_eq!(r.code, 1, "{}", r.show());
     assert!(
         !r.out().lines().any(|l| l.starts_with("tree/seg/0.index")),
         "pair once: {}",
-        show(&r)
+        r.show()
     );
     assert!(
         r.out().contains("tree/aof/torn.aof: torn tail"),
         "{}",
-        show(&r)
+        r.show()
     );
-    let r = go(&env, &["log", "verify", "-q", "tree"]);
-    assert_eq!((r.code, r.stdout.len()), (1, 0), "{}", show(&r));
+    let r = run(&env, &["log", "verify", "-q", "tree"], b"");
+    assert_eq!((r.code, r.stdout.len()), (1, 0), "{}", r.show());
 
     let mut bad = lines_log(&LINE_ENTRIES);
     bad[line_bounds(&LINE_ENTRIES)[1] + 3] ^= 1;
     env.write("tree/bad.lines", &bad);
-    let r = go(&env, &["log", "verify", "-q", "tree"]);
-    assert_eq!(r.code, 3, "worst is corruption: {}", show(&r));
+    let r = run(&env, &["log", "verify", "-q", "tree"], b"");
+    assert_eq!(r.code, 3, "worst is corruption: {}", r.show());
 }
 
 /// Guards: recover of a directory with every format repairs each damaged log as its format
@@ -513,8 +517,8 @@ fn directory_recover_mixes_formats() {
     ];
     let before: Vec<Vec<u8>> = untouched.iter().map(|n| env.read(n)).collect();
     let torn_aof = env.read("tree/aof/torn.aof");
-    let r = go(&env, &["recover", "--json", "tree"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["recover", "--json", "tree"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let objs = json_lines(&r.stdout);
     let by_path: HashMap<String, &Value> = objs
         .iter()
@@ -524,7 +528,7 @@ fn directory_recover_mixes_formats() {
         by_path.len(),
         objs.len(),
         "one object per file: {}",
-        show(&r)
+        r.show()
     );
     for (name, format) in [
         ("tree/torn.lines", "lines"),
@@ -535,20 +539,20 @@ fn directory_recover_mixes_formats() {
     ] {
         let o = by_path
             .get(name)
-            .unwrap_or_else(|| panic!("no object for {name}: {}", show(&r)));
+            .unwrap_or_else(|| panic!("no object for {name}: {}", r.show()));
         assert_eq!(o["format"], format, "{name}: {o}");
     }
     assert_eq!(
         by_path["tree/seg/0.index"]["outcome"],
         "rebuilt",
         "{}",
-        show(&r)
+        r.show()
     );
     assert_eq!(
         by_path["tree/notes.txt"]["outcome"],
         "untouched",
         "{}",
-        show(&r)
+        r.show()
     );
     for (n, was) in untouched.iter().zip(&before) {
         assert!(env.read(n) == *was, "{n} changed");
@@ -568,12 +572,12 @@ fn directory_recover_mixes_formats() {
         "aof zero-filled after the checkpoint"
     );
 
-    let snap = snapshot(env.dir.path());
-    let r = go(&env, &["recover", "tree"]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let snap = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", "tree"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &snap, "second directory recover");
-    let r = go(&env, &["log", "verify", "-q", "tree"]);
-    assert_eq!(r.code, 0, "all clean after recover: {}", show(&r));
+    let r = run(&env, &["log", "verify", "-q", "tree"], b"");
+    assert_eq!(r.code, 0, "all clean after recover: {}", r.show());
 }
 
 /// Guards: the sidecars recover writes for each foreign format (garbage cut from a lines log,
@@ -603,7 +607,7 @@ fn sidecars_are_not_taken_for_foreign_logs() {
     let mut sidecars = Vec::new();
     for name in ["l1.lines", "l2.lines", "seg/0.store", "a.aof", "n.log"] {
         let (r, objs) = recover(&env, &[], &[&env.path(name)]);
-        assert_eq!(r.code, 0, "{name}: {}", show(&r));
+        assert_eq!(r.code, 0, "{name}: {}", r.show());
         sidecars.extend(
             objs.iter()
                 .filter(|o| o["sidecar"].is_object())
@@ -612,7 +616,7 @@ fn sidecars_are_not_taken_for_foreign_logs() {
     }
     assert_eq!(sidecars.len(), 6, "{sidecars:?}");
     for side in &sidecars {
-        let r = go(&env, &["log", "verify", "--json", s(side)]);
+        let r = run(&env, &["log", "verify", "--json", s(side)], b"");
         for v in json_lines(&r.stdout) {
             assert!(
                 !["lines", "proglog", "aof"].contains(&v["format"].as_str().unwrap_or("")),

@@ -1,5 +1,5 @@
-//! The seed notes' checksummed text log (`lines`): clean, torn at every cut point, corrupt in
-//! the middle, damaged checksum fields, an over-long line, and each command on it.
+//! The checksummed text log of one entry per line (`lines`): clean, torn at every cut point,
+//! corrupt in the middle, damaged checksum fields, an over-long line, and each command on it.
 
 use std::fs;
 use std::io::Write;
@@ -30,8 +30,8 @@ fn clean_lines_log_verifies_in_every_output() {
     assert_eq!(rep.1["bytes"], bytes.len(), "{}", rep.1);
     assert_eq!(*bounds.last().expect("end"), bytes.len());
 
-    let r = go(&env, &["log", "verify", s(&path)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let want = format!(
         "{}: clean, {n} records, {} bytes (lines, sha256)",
         s(&path),
@@ -40,11 +40,11 @@ fn clean_lines_log_verifies_in_every_output() {
     assert!(
         r.out().contains(&want),
         "text report should say {want:?}: {}",
-        show(&r)
+        r.show()
     );
 
-    let r = go(&env, &["log", "verify", "-q", s(&path)]);
-    assert_eq!((r.code, r.out().as_str()), (0, ""), "{}", show(&r));
+    let r = run(&env, &["log", "verify", "-q", s(&path)], b"");
+    assert_eq!((r.code, r.out().as_str()), (0, ""), "{}", r.show());
 
     // The same with the format named.
     let rep = verify(&env, &path, &["--log-format", "lines"]);
@@ -61,8 +61,8 @@ fn dump_lines_in_every_format() {
     let (path, bytes, bounds) = standard(&env, "app.log");
 
     let (r, objs) = dump(&env, &path, &[]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(objs.len(), LINE_ENTRIES.len(), "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(objs.len(), LINE_ENTRIES.len(), "{}", r.show());
     for (i, (v, entry)) in objs.iter().zip(LINE_ENTRIES).enumerate() {
         assert_eq!(v["index"], i, "{v}");
         assert_eq!(v["offset"], bounds[i], "{v}");
@@ -75,8 +75,8 @@ fn dump_lines_in_every_format() {
         }
     }
 
-    let r = go(&env, &["log", "dump", s(&path)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "dump", s(&path)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     let text = r.out();
     assert!(text.lines().count() >= LINE_ENTRIES.len(), "{text}");
     for (i, entry) in LINE_ENTRIES.iter().enumerate() {
@@ -98,8 +98,8 @@ fn dump_lines_in_every_format() {
         "text escapes non-printable bytes: {text}"
     );
 
-    let r = go(&env, &["log", "dump", "--format", "hex", s(&path)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "dump", "--format", "hex", s(&path)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert!(
         r.out().contains("ff fe 20 6e 6f 74"),
         "hex of entry 3: {}",
@@ -111,11 +111,15 @@ fn dump_lines_in_every_format() {
         r.out()
     );
 
-    let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(r.stdout, terminated(&LINE_ENTRIES, b'\n'), "raw dump");
-    let r = go(&env, &["log", "dump", "--format", "raw", "-0", s(&path)]);
-    assert_eq!(r.stdout, terminated(&LINE_ENTRIES, 0), "raw -0 dump");
+    let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_same(&r.stdout, terminated(&LINE_ENTRIES, b'\n'), "raw dump");
+    let r = run(
+        &env,
+        &["log", "dump", "--format", "raw", "-0", s(&path)],
+        b"",
+    );
+    assert_same(&r.stdout, terminated(&LINE_ENTRIES, 0), "raw -0 dump");
     assert_eq!(
         fs::read(&path).expect("read"),
         bytes,
@@ -125,7 +129,7 @@ fn dump_lines_in_every_format() {
 
 /// Guards: a lines log cut at every length: a cut at a line boundary is clean with the
 /// complete lines; a cut that only drops the last line's LF leaves a valid last line (clean,
-/// noted as unterminated: the seed's verifier reads it, and recover keeps it); any other cut is
+/// noted as unterminated: the original verifier reads it, and recover keeps it); any other cut is
 /// a torn tail (kind truncated) at the start of the partial line (exit 1). Recover cuts it there
 /// with a sidecar (sidecar + kept bytes == the damaged file), a second recover finds it clean
 /// and changes nothing. Once a line is whole the format is detected without the flag, and gives
@@ -154,13 +158,13 @@ fn torn_at_every_cut_point() {
                 (complete, bounds[complete])
             };
             if records == 0 {
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 for cmd in [&["log", "verify"][..], &["recover"][..]] {
                     let mut args = cmd.to_vec();
                     args.extend(["--log-format", "lines", s(&path)]);
-                    let r = go(&env, &args);
-                    assert_one_line_error(&r, &rel, &format!("{case}: {cmd:?}"));
-                    assert!(r.stderr.contains("not a lines log"), "{case}: {}", show(&r));
+                    let r = run(&env, &args, b"");
+                    assert_one_line_error(&r, &[&rel], &format!("{case}: {cmd:?}"));
+                    assert!(r.stderr.contains("not a lines log"), "{case}: {}", r.show());
                 }
                 assert_unchanged(&env, &before, &case);
                 fs::remove_file(&path).expect("rm");
@@ -194,9 +198,9 @@ fn torn_at_every_cut_point() {
             );
 
             let (r, objs) = recover(&env, &["--log-format", "lines"], &[&path]);
-            assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
-            assert_eq!(objs.len(), 1, "{case}: {}", show(&r));
-            assert_eq!(objs[0]["format"], "lines", "{case}: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
+            assert_eq!(objs.len(), 1, "{case}: {}", r.show());
+            assert_eq!(objs[0]["format"], "lines", "{case}: {}", r.show());
             assert_eq!(
                 fs::read(&path).expect("read"),
                 &full[..at],
@@ -212,14 +216,14 @@ fn torn_at_every_cut_point() {
                     "{case}: sidecar + kept bytes == the damaged file"
                 );
             }
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, objs) = recover(&env, &["--log-format", "lines"], &[&path]);
-            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_eq!(
                 objs[0]["status"],
                 "clean",
                 "{case}: second recover: {}",
-                show(&r)
+                r.show()
             );
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
             let rep = verify(&env, &path, &[]);
@@ -246,8 +250,8 @@ fn empty_file_with_log_format_lines() {
     let path = env.write("empty.log", b"");
     let rep = verify(&env, &path, &["--log-format", "lines"]);
     check_report("empty lines", &rep, "clean", 0, 0, None);
-    let r = go(&env, &["log", "verify", s(&path)]);
-    assert_eq!(r.code, 2, "an empty file is not detected: {}", show(&r));
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_eq!(r.code, 2, "an empty file is not detected: {}", r.show());
 }
 
 /// The standard fixture with line `i`'s entry damaged (first byte flipped).
@@ -283,35 +287,35 @@ fn corruption_in_the_middle_is_refused_forced_or_salvaged() {
     assert_eq!(rep.1["defects"][0]["next_valid"], bounds[2], "{}", rep.1);
     assert_eq!(rep.1["records_before_damage"], 1, "{}", rep.1);
     assert_eq!(rep.1["records_after_damage"], n - 2, "{}", rep.1);
-    let r = go(&env, &["log", "verify", s(&path)]);
+    let r = run(&env, &["log", "verify", s(&path)], b"");
     assert_eq!(r.code, 3);
     assert!(
         r.out()
             .contains(&format!("{}: corrupt before the tail", s(&path))),
         "{}",
-        show(&r)
+        r.show()
     );
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     for extra in [&[][..], &["--dry-run"][..]] {
         let (r, objs) = recover(&env, extra, &[&path]);
-        assert_eq!(r.code, 3, "recover {extra:?}: {}", show(&r));
-        assert_eq!(objs[0]["format"], "lines", "{}", show(&r));
+        assert_eq!(r.code, 3, "recover {extra:?}: {}", r.show());
+        assert_eq!(objs[0]["format"], "lines", "{}", r.show());
         assert_unchanged(
             &env,
             &before,
             &format!("recover {extra:?} of a corrupt lines log"),
         );
     }
-    let r = go(&env, &["recover", "--force", "--dry-run", s(&path)]);
-    assert_eq!(r.code, 3, "{}", show(&r));
+    let r = run(&env, &["recover", "--force", "--dry-run", s(&path)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
     assert_unchanged(&env, &before, "recover --force --dry-run");
 
     let dst = env.path("salvaged.log");
-    let r = go(&env, &["log", "salvage", s(&path), s(&dst)]);
-    assert_eq!(r.code, 0, "salvage: {}", show(&r));
+    let r = run(&env, &["log", "salvage", s(&path), s(&dst)], b"");
+    assert_eq!(r.code, 0, "salvage: {}", r.show());
     let (r, objs) = dump(&env, &dst, &[]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     let want: Vec<Vec<u8>> = LINE_ENTRIES
         .iter()
         .enumerate()
@@ -327,7 +331,7 @@ fn corruption_in_the_middle_is_refused_forced_or_salvaged() {
     assert_eq!(fs::read(&path).expect("read"), bytes, "salvage changed SRC");
 
     let (r, _) = recover(&env, &["--force"], &[&path]);
-    assert_eq!(r.code, 0, "recover --force: {}", show(&r));
+    assert_eq!(r.code, 0, "recover --force: {}", r.show());
     assert_eq!(fs::read(&path).expect("read"), &bytes[..bounds[1]]);
     assert_eq!(
         read_sidecar(&sidecar(&path, bounds[1])).expect("sidecar"),
@@ -357,7 +361,7 @@ fn damaged_last_line_is_a_torn_tail() {
         Some(("checksum-mismatch", bounds[last])),
     );
     let (r, _) = recover(&env, &[], &[&path]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&path).expect("read"), &bytes[..bounds[last]]);
     assert_eq!(
         read_sidecar(&sidecar(&path, bounds[last])).expect("sidecar"),
@@ -415,7 +419,7 @@ fn malformed_checksum_field_is_no_checksum() {
     cases.assert_all_passed("formats::lines::malformed_checksum_field_is_no_checksum");
 }
 
-/// Guards: entries over 16 MiB (the seed writes and verifies them; issue: durable called one
+/// Guards: entries over 16 MiB (its writer writes and verifies them; durable used to call one
 /// "torn" when last and cut 17 MB of valid data, and "not a log" when first) are valid, first,
 /// in the middle and last: read and hashed in bounded memory (verify and recover run with less
 /// address space than one entry), detected without the flag, dumped whole, kept by recover.
@@ -440,9 +444,13 @@ fn entries_over_16_mib_are_valid() {
             let bytes = parts.concat();
             let path = env.write(&format!("{name}.log"), &bytes);
             // Less address space than one entry: the entry is hashed in pieces, never held.
-            let r = run_limited(&env, &["log", "verify", "--json", s(&path)], LIMIT_KIB);
+            let r = env
+                .cmd(&["log", "verify", "--json", s(&path)])
+                .memory_kib(LIMIT_KIB)
+                .no_stdin()
+                .run();
             let v = json_lines(&r.stdout);
-            assert_eq!(v.len(), 1, "{name}: {}", show(&r));
+            assert_eq!(v.len(), 1, "{name}: {}", r.show());
             check_report(
                 name,
                 &(r.code, v[0].clone()),
@@ -452,15 +460,19 @@ fn entries_over_16_mib_are_valid() {
                 None,
             );
             assert_eq!(v[0]["format"], "lines", "{name}: {}", v[0]);
-            let r = run_limited(&env, &["recover", s(&path)], LIMIT_KIB);
-            assert_eq!(r.code, 0, "{name}: {}", show(&r));
+            let r = env
+                .cmd(&["recover", s(&path)])
+                .memory_kib(LIMIT_KIB)
+                .no_stdin()
+                .run();
+            assert_eq!(r.code, 0, "{name}: {}", r.show());
             assert_eq!(
                 fs::read(&path).expect("read").len(),
                 bytes.len(),
                 "{name}: kept"
             );
-            let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
-            assert_eq!(r.code, 0, "{name}: {}", show(&r));
+            let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
+            assert_eq!(r.code, 0, "{name}: {}", r.show());
             // Every payload terminated by a newline (docs/FORMAT.md, raw framing).
             let want: Vec<u8> = parts
                 .iter()
@@ -483,25 +495,25 @@ fn dump_shows_damage_and_resyncs() {
     let path = env.write("bad.log", with_bad_entry(1));
 
     let (r, objs) = dump(&env, &path, &[]);
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     assert_eq!(
         payloads_of(&objs),
         vec![LINE_ENTRIES[0].to_vec()],
         "{}",
-        show(&r)
+        r.show()
     );
     let damage: Vec<&Value> = objs.iter().filter(|v| v.get("damage").is_some()).collect();
-    assert_eq!(damage.len(), 1, "{}", show(&r));
+    assert_eq!(damage.len(), 1, "{}", r.show());
     assert_eq!(damage[0]["damage"]["offset"], bounds[1]);
     assert_eq!(damage[0]["damage"]["kind"], "checksum-mismatch");
 
     let (r, objs) = dump(&env, &path, &["--resync"]);
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     let want: Vec<Vec<u8>> = [0, 2, 3, 4, 5]
         .iter()
         .map(|&i| LINE_ENTRIES[i].to_vec())
         .collect();
-    assert_eq!(payloads_of(&objs), want, "--resync: {}", show(&r));
+    assert_eq!(payloads_of(&objs), want, "--resync: {}", r.show());
     let offsets: Vec<&Value> = objs
         .iter()
         .filter(|v| v.get("damage").is_none())
@@ -517,15 +529,15 @@ fn dump_shows_damage_and_resyncs() {
         "--resync offsets"
     );
 
-    let r = go(&env, &["log", "dump", s(&path)]);
+    let r = run(&env, &["log", "dump", s(&path)], b"");
     assert_eq!(r.code, 3);
-    assert!(r.out().contains("DAMAGE"), "{}", show(&r));
-    assert!(r.out().contains(&bounds[1].to_string()), "{}", show(&r));
+    assert!(r.out().contains("DAMAGE"), "{}", r.show());
+    assert!(r.out().contains(&bounds[1].to_string()), "{}", r.show());
 
-    let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
+    let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
     assert_eq!(r.code, 3);
-    assert_eq!(r.stdout, b"first entry\n", "raw keeps damage off stdout");
-    assert!(r.stderr.contains("checksum-mismatch"), "{}", show(&r));
+    assert_same(&r.stdout, b"first entry\n", "raw keeps damage off stdout");
+    assert!(r.stderr.contains("checksum-mismatch"), "{}", r.show());
 }
 
 /// Guards: `dump --follow` on a lines log prints lines appended later (by `durable log append`
@@ -543,11 +555,12 @@ fn dump_follow_sees_new_lines() {
         wait_until(Duration::from_secs(10), shows("zero")),
         "existing line"
     );
-    let r = go(
+    let r = run(
         &env,
         &["log", "append", "--sync", "none", s(&path), "one more"],
+        b"",
     );
-    assert_eq!(r.code, 0, "append to a lines log: {}", show(&r));
+    assert_eq!(r.code, 0, "append to a lines log: {}", r.show());
     assert!(
         wait_until(Duration::from_secs(10), shows("one more")),
         "appended line"
@@ -588,7 +601,7 @@ fn generated_damage_never_loses_a_valid_line() {
     let entries: [&[u8]; 4] = [b"alpha", b"with two  spaces", b"", b"last entry"];
     let full = lines_log(&entries);
     let bounds = line_bounds(&entries);
-    // The entries that check out in `bytes`, by the seed's rule, with their line starts.
+    // The entries that check out in `bytes`, by the format's rule, with their line starts.
     let valid_lines = |bytes: &[u8]| -> Vec<(usize, Vec<u8>)> {
         let mut out = Vec::new();
         let mut at = 0;
@@ -651,15 +664,15 @@ fn generated_damage_never_loses_a_valid_line() {
                     )
                 })
                 .collect();
-            assert_eq!(got, valid, "{case}: dump --resync: {}", show(&r));
-            let before = snapshot(env.dir.path());
+            assert_eq!(got, valid, "{case}: dump --resync: {}", r.show());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&path]);
             let now = fs::read(&path).expect("read");
             if code == 3 {
-                assert_eq!(r.code, 3, "{case}: refused: {}", show(&r));
+                assert_eq!(r.code, 3, "{case}: refused: {}", r.show());
                 assert_unchanged(&env, &before, &case);
             } else {
-                assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
+                assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
                 assert_eq!(
                     valid_lines(&now),
                     valid,
@@ -667,9 +680,9 @@ fn generated_damage_never_loses_a_valid_line() {
                 );
                 let (code, v) = verify(&env, &path, &[]);
                 assert_eq!(code, 0, "{case}: verify after recover: {v}");
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 let (r, _) = recover(&env, &[], &[&path]);
-                assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+                assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
                 assert_unchanged(&env, &before, &format!("{case}: second recover"));
             }
             for leftover in [
@@ -710,12 +723,12 @@ fn reading_is_linear_in_the_file() {
             let mut args = vec!["log", "dump", "--stats", "--format", "raw"];
             args.extend_from_slice(extra);
             args.push(s(&path));
-            let r = go(&env, &args);
+            let r = run(&env, &args, b"");
             let stats: Value = r
                 .stderr
                 .lines()
                 .find_map(|l| serde_json::from_str(l).ok())
-                .unwrap_or_else(|| panic!("{name}: no stats: {}", show(&r)));
+                .unwrap_or_else(|| panic!("{name}: no stats: {}", r.show()));
             let read = stats["bytes_read"].as_u64().expect("bytes_read");
             assert!(
                 read <= 4 * bytes.len() as u64,

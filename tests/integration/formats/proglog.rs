@@ -92,18 +92,18 @@ fn clean_pair_verifies_and_dumps() {
     assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
     assert_eq!(rep.1["index"], common::json_path(&p.index), "{}", rep.1);
 
-    let r = go(&env, &["log", "verify", s(&p.store)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    let r = run(&env, &["log", "verify", s(&p.store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
     assert!(
         r.out()
             .contains(&format!("{}: clean, 5 records", s(&p.store))),
         "{}",
-        show(&r)
+        r.show()
     );
     assert!(
         r.out().contains("no checksums: lengths checked"),
         "{}",
-        show(&r)
+        r.show()
     );
 
     // Named by its index, it is the same pair.
@@ -113,8 +113,8 @@ fn clean_pair_verifies_and_dumps() {
     assert_eq!(rep.1["store"], common::json_path(&p.store), "{}", rep.1);
 
     let (r, objs) = dump(&env, &p.store, &[]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(objs.len(), 5, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(objs.len(), 5, "{}", r.show());
     for (i, v) in objs.iter().enumerate() {
         assert_eq!(v["index"], i, "{v}");
         assert_eq!(
@@ -127,35 +127,35 @@ fn clean_pair_verifies_and_dumps() {
         assert_eq!(v["index_entry"]["offset"], i, "{v}");
         assert_eq!(v["index_entry"]["position"], bounds[i], "{v}");
     }
-    let r = go(&env, &["log", "dump", "--format", "raw", s(&p.store)]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(r.stdout, terminated(&STORE_RECORDS, b'\n'));
+    let r = run(&env, &["log", "dump", "--format", "raw", s(&p.store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_same(&r.stdout, terminated(&STORE_RECORDS, b'\n'), "stdout");
     for format in ["text", "hex"] {
-        let r = go(&env, &["log", "dump", "--format", format, s(&p.store)]);
-        assert_eq!(r.code, 0, "{format}: {}", show(&r));
+        let r = run(&env, &["log", "dump", "--format", format, s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{format}: {}", r.show());
         assert!(
             r.out().contains(&bounds[3].to_string()),
             "{format}: {}",
-            show(&r)
+            r.show()
         );
     }
-    let r = go(&env, &["log", "dump", "--format", "hex", s(&p.store)]);
+    let r = run(&env, &["log", "dump", "--format", "hex", s(&p.store)], b"");
     assert!(
         r.out().contains("70 72 6f 67 6c 6f 67"),
         "hex of `proglog`: {}",
-        show(&r)
+        r.show()
     );
-    let r = go(&env, &["log", "dump", s(&p.store)]);
+    let r = run(&env, &["log", "dump", s(&p.store)], b"");
     assert!(
         r.out().contains("proglog record"),
         "text shows the payload: {}",
-        show(&r)
+        r.show()
     );
 
     // A store record without an index entry: index_entry null.
     fs::write(&p.index, &index_for(&STORE_RECORDS)[..36]).expect("shorten index");
     let (r, objs) = dump(&env, &p.store, &[]);
-    assert_eq!(r.code, 1, "records without index entries: {}", show(&r));
+    assert_eq!(r.code, 1, "records without index entries: {}", r.show());
     let objs: Vec<Value> = objs
         .into_iter()
         .filter(|o| o.get("damage").is_none())
@@ -197,12 +197,12 @@ fn store_alone_torn_at_every_cut_point() {
             assert!(rep.1["index"].is_null(), "{case}: no index: {}", rep.1);
 
             let (r, objs) = recover(&env, &[], &[&path]);
-            assert_eq!(r.code, 0, "{case}: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: {}", r.show());
             assert_eq!(
                 objs.len(),
                 1,
                 "{case}: one object for a store alone: {}",
-                show(&r)
+                r.show()
             );
             assert_eq!(fs::read(&path).expect("read"), &full[..at], "{case}: kept");
             if at != cut {
@@ -212,9 +212,9 @@ fn store_alone_torn_at_every_cut_point() {
                     "{case}: sidecar"
                 );
             }
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&path]);
-            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
             fs::remove_dir_all(env.path(&format!("c{cut}"))).expect("rm");
         });
@@ -269,12 +269,12 @@ fn pair_torn_at_every_cut_point() {
             }
 
             let (r, objs) = recover(&env, &[], &[&p.store]);
-            assert_eq!(r.code, 0, "{case}: recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
             assert_eq!(
                 objs.len(),
                 2,
                 "{case}: store and index objects: {}",
-                show(&r)
+                r.show()
             );
             assert_eq!(object_for(&objs, &p.store)["format"], "proglog", "{case}");
             let want_outcome = if complete < n { "rebuilt" } else { "clean" };
@@ -282,7 +282,7 @@ fn pair_torn_at_every_cut_point() {
                 object_for(&objs, &p.index)["outcome"],
                 want_outcome,
                 "{case}: {}",
-                show(&r)
+                r.show()
             );
             assert_eq!(
                 fs::read(&p.store).expect("read"),
@@ -298,14 +298,14 @@ fn pair_torn_at_every_cut_point() {
             }
             check_rebuilt(&case, &p, &old_index, &STORE_RECORDS[..complete]);
 
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, objs) = recover(&env, &[], &[&p.store]);
-            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_eq!(
                 object_for(&objs, &p.index)["outcome"],
                 "clean",
                 "{case}: {}",
-                show(&r)
+                r.show()
             );
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
             let rep = verify(&env, &p.store, &[]);
@@ -350,7 +350,7 @@ fn killed_active_segment_at_every_cut_point() {
                 "{case}: {v}"
             );
             let (r, _) = recover(&env, &[], &[&p.store]);
-            assert_eq!(r.code, 0, "{case}: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: {}", r.show());
             assert_eq!(
                 fs::read(&p.store).expect("read"),
                 &full[..bounds[complete]],
@@ -363,9 +363,9 @@ fn killed_active_segment_at_every_cut_point() {
             );
             let (code, v) = verify(&env, &p.store, &[]);
             assert_eq!(code, 0, "{case}: after: {v}");
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&p.store]);
-            assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{case}: second recover"));
             fs::remove_dir_all(env.path(&dir)).expect("rm");
         });
@@ -397,33 +397,33 @@ fn padded_index_is_trimmed() {
         payloads_of(&objs),
         STORE_RECORDS.map(<[u8]>::to_vec),
         "{}",
-        show(&r)
+        r.show()
     );
 
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, objs) = recover(&env, &["--dry-run"], &[&p.store]);
-    assert_eq!(r.code, 1, "dry run of a torn index: {}", show(&r));
+    assert_eq!(r.code, 1, "dry run of a torn index: {}", r.show());
     assert_eq!(
         object_for(&objs, &p.index)["outcome"],
         "would-rebuild",
         "{}",
-        show(&r)
+        r.show()
     );
     assert_unchanged(&env, &before, "--dry-run");
 
     let (r, objs) = recover(&env, &[], &[&p.store]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         object_for(&objs, &p.index)["outcome"],
         "rebuilt",
         "{}",
-        show(&r)
+        r.show()
     );
     assert_eq!(
         object_for(&objs, &p.index)["format"],
         "proglog",
         "{}",
-        show(&r)
+        r.show()
     );
     check_rebuilt("padded index", &p, &old, &STORE_RECORDS);
     assert_eq!(
@@ -436,16 +436,16 @@ fn padded_index_is_trimmed() {
         "no store sidecar: {:?}",
         sidecars_of(&p.store)
     );
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(&env, &[], &[&p.store]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_unchanged(&env, &before, "second recover");
     let rep = verify(&env, &p.store, &[]);
     check_report("trimmed", &rep, "clean", 5, bytes.len(), None);
 
     let q = pair(&env, "nb", &bytes, Some(&old));
     let (r, _) = recover(&env, &["--no-backup"], &[&q.store]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&q.index).expect("read"), entries);
     assert!(
         sidecars_of(&q.index).is_empty(),
@@ -563,13 +563,13 @@ fn index_damage_is_rebuilt_from_the_store() {
                 r.code,
                 0,
                 "{what}: recover rebuilds without --force: {}",
-                show(&r)
+                r.show()
             );
             assert_eq!(
                 object_for(&objs, &p.index)["outcome"],
                 "rebuilt",
                 "{what}: {}",
-                show(&r)
+                r.show()
             );
             check_rebuilt(what, &p, &old, &STORE_RECORDS);
             assert_eq!(
@@ -578,9 +578,9 @@ fn index_damage_is_rebuilt_from_the_store() {
                 "{what}: store touched"
             );
             assert!(sidecars_of(&p.store).is_empty(), "{what}: store sidecar");
-            let before = snapshot(env.dir.path());
+            let before = snapshot(env.dir.path(), true);
             let (r, _) = recover(&env, &[], &[&p.store]);
-            assert_eq!(r.code, 0, "{what}: second recover: {}", show(&r));
+            assert_eq!(r.code, 0, "{what}: second recover: {}", r.show());
             assert_unchanged(&env, &before, &format!("{what}: second recover"));
         });
     }
@@ -593,7 +593,7 @@ fn store_without_index_gets_no_index() {
     let env = Env::new();
     let p = pair(&env, "s", &store(&STORE_RECORDS), None);
     let (r, _) = recover(&env, &[], &[&p.store]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert!(!p.index.exists(), "recover created an index");
 }
 
@@ -617,8 +617,8 @@ fn index_alone() {
     assert_eq!(rep.1["index"], common::json_path(&path), "{}", rep.1);
 
     let (r, objs) = dump(&env, &path, &[]);
-    assert_eq!(r.code, 0, "{}", show(&r));
-    assert_eq!(objs.len(), 5, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(objs.len(), 5, "{}", r.show());
     for (i, v) in objs.iter().enumerate() {
         assert_eq!(v["index"], i, "{v}");
         assert_eq!(v["offset"], 12 * i, "{v}");
@@ -626,28 +626,25 @@ fn index_alone() {
         assert_eq!(v["position"], bounds[i], "{v}");
     }
     for format in ["text", "hex"] {
-        let r = go(&env, &["log", "dump", "--format", format, s(&path)]);
-        assert_eq!(r.code, 0, "{format}: {}", show(&r));
+        let r = run(&env, &["log", "dump", "--format", format, s(&path)], b"");
+        assert_eq!(r.code, 0, "{format}: {}", r.show());
         assert!(
             r.out().contains(&bounds[4].to_string())
                 || r.out().contains(&format!("{:x}", bounds[4])),
             "{format}: {}",
-            show(&r)
+            r.show()
         );
     }
-    let before = snapshot(env.dir.path());
-    let r = go(&env, &["log", "dump", "--format", "raw", s(&path)]);
-    assert_one_line_error(&r, "orphan.index", "raw dump of an index alone");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
+    assert_one_line_error(&r, &["orphan.index"], "raw dump of an index alone");
     assert!(r.stdout.is_empty());
-    let r = run_bounded(
-        {
-            let mut c = durable_cmd(&env);
-            c.args(["log", "dump", "--follow", s(&path)]);
-            c
-        },
-        "--follow on an index",
-    );
-    assert_one_line_error(&r, "orphan.index", "--follow on an index alone");
+    let r = env
+        .cmd(&["log", "dump", "--follow", s(&path)])
+        .no_stdin()
+        .bound(BOUND)
+        .run();
+    assert_one_line_error(&r, &["orphan.index"], "--follow on an index alone");
     assert_unchanged(&env, &before, "refused dumps");
 
     // Padding: torn tail, trimmed by recover.
@@ -663,7 +660,7 @@ fn index_alone() {
         Some(("zero-fill", entries.len())),
     );
     let (r, _) = recover(&env, &[], &[&path]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&path).expect("read"), entries, "trimmed");
     // The whole old index, so that the sidecar reads back as an index.
     assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), old);
@@ -675,9 +672,9 @@ fn index_alone() {
     let rep = verify(&env, &wrong_path, &[]);
     assert_eq!(rep.0, 3, "{}", rep.1);
     assert!(has_defect(&rep.1, "index-mismatch", Some(24)), "{}", rep.1);
-    let before = snapshot(env.dir.path());
+    let before = snapshot(env.dir.path(), true);
     let (r, _) = recover(&env, &[], &[&wrong_path]);
-    assert_eq!(r.code, 3, "{}", show(&r));
+    assert_eq!(r.code, 3, "{}", r.show());
     assert_unchanged(&env, &before, "recover of a wrong index alone");
 }
 
@@ -694,7 +691,7 @@ fn index_option_pairs_any_name() {
     assert_eq!(v["index"], common::json_path(&idx), "{v}");
     assert!(has_defect(&v, "zero-fill", Some(entries.len())), "{v}");
     let (r, _) = recover(&env, &["--with-index", s(&idx)], &[&st]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&idx).expect("read"), entries, "trimmed");
     assert_eq!(fs::read(&st).expect("read"), bytes);
 }
@@ -750,7 +747,7 @@ fn recover_by_the_index_name() {
     let old = padded(&index_for(&STORE_RECORDS), INDEX_MAX);
     let p = pair(&env, "seg", &bytes, Some(&old));
     let (r, _) = recover(&env, &[], &[&p.index]);
-    assert_eq!(r.code, 0, "{}", show(&r));
+    assert_eq!(r.code, 0, "{}", r.show());
     check_rebuilt("recover INDEX", &p, &old, &STORE_RECORDS);
     assert_eq!(fs::read(&p.store).expect("read"), bytes);
 }
@@ -772,7 +769,7 @@ fn proglog_reads(store_bytes: &[u8], index_bytes: &[u8]) -> Vec<(usize, Vec<u8>)
         .collect()
 }
 
-/// Guards: one flipped bit in a store's length field (issue: mid-segment, it was called a torn
+/// Guards: one flipped bit in a store's length field (mid-segment, it used to be called a torn
 /// tail, and recover cut 39 records that proglog itself still reads), for every record and
 /// several bits. Mid-segment, the intact index entries after it prove the later records:
 /// corruption (exit 3), bad-length at the damaged record with the next entry's record as
@@ -821,20 +818,20 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
                     );
                     assert_eq!(v["records"], n - 1, "{case}: {v}");
                     assert_eq!(v["records_after_damage"], n - k - 1, "{case}: {v}");
-                    let before = snapshot(env.dir.path());
+                    let before = snapshot(env.dir.path(), true);
                     for extra in [&[][..], &["--dry-run"][..]] {
                         let (r, _) = recover(&env, extra, &[&p.store]);
-                        assert_eq!(r.code, 3, "{case}: {extra:?}: {}", show(&r));
+                        assert_eq!(r.code, 3, "{case}: {extra:?}: {}", r.show());
                         assert_unchanged(&env, &before, &format!("{case}: recover {extra:?}"));
                     }
                     let (r, _) = recover(&env, &["--force"], &[&p.store]);
-                    assert_eq!(r.code, 0, "{case}: --force: {}", show(&r));
+                    assert_eq!(r.code, 0, "{case}: --force: {}", r.show());
                     assert_eq!(fs::read(&p.store).expect("read"), &bytes[..bounds[k]]);
                     assert_eq!(fs::read(&p.index).expect("read"), index_for(&refs[..k]));
                 } else {
                     assert_eq!(code, 1, "{case}: {v}");
                     let (r, _) = recover(&env, &[], &[&p.store]);
-                    assert_eq!(r.code, 0, "{case}: {}", show(&r));
+                    assert_eq!(r.code, 0, "{case}: {}", r.show());
                     let now_store = fs::read(&p.store).expect("read");
                     let now_index = fs::read(&p.index).expect("read");
                     let after = proglog_reads(&now_store, &now_index);
@@ -848,9 +845,9 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
                 }
                 let rep = verify(&env, &p.store, &[]);
                 assert_eq!(rep.0, 0, "{case}: verify after recover: {}", rep.1);
-                let before = snapshot(env.dir.path());
+                let before = snapshot(env.dir.path(), true);
                 let (r, _) = recover(&env, &[], &[&p.store]);
-                assert_eq!(r.code, 0, "{case}: second recover: {}", show(&r));
+                assert_eq!(r.code, 0, "{case}: second recover: {}", r.show());
                 assert_unchanged(&env, &before, &format!("{case}: second recover"));
                 fs::remove_dir_all(env.path(&dir)).expect("rm");
             });

@@ -136,7 +136,7 @@ pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
 /// Find the end of an aof file's data as `RecoverWithMagic` does: the last non-zero 8 bytes
 /// are the tail magic (outcome tail) or the checkpoint magic (checkpoint); otherwise the last
 /// checkpoint magic before them (torn: the package's checkpoint outcome), or none (corrupted).
-/// Two details of the package are kept: the bytes it never looks at ([`first_seen`]), and its
+/// Two details of the package are kept: the bytes it never looks at (`first_seen`), and its
 /// search for a checkpoint never finds one at offset 0.
 pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     let mut win = Window::new(file, size);
@@ -229,7 +229,7 @@ impl Analysis {
     /// the shape a crash during a write leaves (the write overwrote the previous tail magic and
     /// never wrote its own): at least a page, data followed by at least the 8 zero bytes where
     /// the tail magic was to go, and not a file of another format; or it is a finished file
-    /// (its checkpoint magic) followed by less than [`JUNK`] bytes of junk. A binary that merely
+    /// (its checkpoint magic) followed by less than `JUNK` bytes of junk. A binary that merely
     /// holds a magic's bytes somewhere is none of these.
     pub fn looks_like_aof(&self, head: &[u8]) -> bool {
         let crashed =

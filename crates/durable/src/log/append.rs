@@ -286,6 +286,9 @@ impl Group {
 /// Bytes gathered before a write within one append.
 const BATCH: usize = 4 << 20;
 
+/// Records encoded between two reads of the clock while the input is already buffered.
+const CLOCK_EVERY: u32 = 64;
+
 impl Run<'_> {
     /// The next record into `buf`; `Ok(false)` at the end of the input or on an interrupt.
     fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
@@ -430,6 +433,8 @@ impl Run<'_> {
             // An input error ends the stream, after the records before it are committed.
             let mut failed = None;
             let mut more = true;
+            // Records since the clock was last read.
+            let mut unclocked = 0u32;
             loop {
                 match self.next(&mut record) {
                     Ok(true) => {}
@@ -444,12 +449,26 @@ impl Run<'_> {
                     failed = Some(e);
                     break;
                 }
-                let waited = opened.elapsed();
-                if group.batch.len() >= limits.max_bytes || waited >= limits.max_delay {
+                if group.batch.len() >= limits.max_bytes {
                     break;
                 }
-                let wait = limits.pause.min(limits.max_delay - waited);
-                match self.source.ready_within(wait) {
+                // While records are already buffered the clock is read only now and then: a
+                // record takes a fraction of a microsecond, a clock read a good part of that.
+                let mut ready = self.source.ready_within(Duration::ZERO);
+                unclocked += 1;
+                if !matches!(ready, Ok(true)) || unclocked >= CLOCK_EVERY {
+                    unclocked = 0;
+                    let waited = opened.elapsed();
+                    if waited >= limits.max_delay {
+                        break;
+                    }
+                    if matches!(ready, Ok(false)) {
+                        ready = self
+                            .source
+                            .ready_within(limits.pause.min(limits.max_delay - waited));
+                    }
+                }
+                match ready {
                     Ok(true) if platform::pending_interrupt().is_none() => {}
                     Ok(_) => break,
                     Err(_) if platform::pending_interrupt().is_some() => break,

@@ -1,7 +1,8 @@
-//! The seed notes' checksummed text log (`lines`): one entry per line, then a space and the
-//! SHA-256 of the entry as 64 lowercase hex digits. The checksum is the LAST field, so entries
-//! may contain spaces. Reading (entries of any length, hashed in bounded memory), detection by
-//! the shape of the lines, and the encoding `log append --log-format lines` uses.
+//! The `lines` format, a checksummed text log: one entry per line, then a space and the
+//! SHA-256 of the entry as 64 lowercase hex digits, then a newline. The checksum is the LAST
+//! field, so entries may contain spaces. Reading (entries of any length, hashed in bounded
+//! memory), detection by the shape of the lines, and the encoding an append to a lines log
+//! uses.
 
 use std::fs::File;
 use std::io;
@@ -129,8 +130,8 @@ impl<'f> LinesReader<'f> {
                 Ok((len, sum)) => Line::Valid(len, sum, nl + 1),
                 Err(kind) => Line::Bad(kind, nl + 1),
             }),
-            // A last line without its newline: valid if it checks out (the seed's verifier
-            // reads it), else a write cut short.
+            // A last line without its newline: valid if it checks out (the format's original
+            // Go verifier reads it), else a write cut short.
             None => Ok(match self.check(start, self.win.size)? {
                 Ok((len, sum)) => Line::Valid(len, sum, self.win.size),
                 Err(_) => Line::Incomplete,
@@ -240,7 +241,7 @@ const SAMPLE: u64 = 64 << 10;
 const SAMPLE_LINES: u64 = 1024;
 
 /// Whether the file reads as a lines log, by the shape of its lines rather than by any one of
-/// them: of the lines that start in its first [`SAMPLE`] bytes (at most [`SAMPLE_LINES`]; at
+/// them: of the lines that start in its first `SAMPLE` bytes (at most `SAMPLE_LINES`; at
 /// least the first line), up to the last one that ends with a space and 64 lowercase hex
 /// digits, at least half have that shape, and at least one of those checks out. Lines after the
 /// last shaped one do not count: a crash can leave any garbage after the entries (a torn tail),
@@ -368,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn encoding_is_the_seed_writers() {
+    fn encoding_is_the_original_go_writers() {
         // fmt.Sprintf("%s %s\n", entry, sha256hex(entry)), with the known digest of "abc".
         let mut out = Vec::new();
         encode(&mut out, b"abc");

@@ -1,9 +1,12 @@
-//! Checksummed append-only record logs: opening, verifying, reading and appending. durable's
-//! own format has its byte layout in [`format`] (and docs/FORMAT.md), its reader in [`native`]
-//! and its writer in `append`; the formats of other programs are read by [`lines`],
-//! [`proglog`] and [`aof`]. Every reader sits behind one [`Reader`] interface and yields the
-//! same vocabulary of [`Record`]s and [`Defect`]s, which `verify`, `recover` and `salvage`
-//! build on.
+//! Checksummed append-only record logs: [`append`] records, [`verify`] a log, read its records
+//! back ([`Log::records`]), or step through records and damage with a [`Reader`].
+//!
+//! durable's own (native) format has its byte layout in [`mod@format`] (the project's FORMAT
+//! document, `docs/FORMAT.md`, describes it for people) and its reader in [`native`]; the
+//! formats of other programs are read by [`lines`], [`proglog`] and [`aof`]. [`open`] detects
+//! the format; every reader sits behind the one [`Reader`] interface and yields the same
+//! vocabulary of [`Record`]s and [`Defect`]s, which verifying, reading, recovering
+//! ([`crate::recover`]) and salvaging build on.
 
 pub mod aof;
 mod append;
@@ -14,6 +17,7 @@ pub mod native;
 mod parallel;
 pub mod proglog;
 pub mod reader;
+mod records;
 mod source;
 pub mod stream;
 
@@ -25,6 +29,8 @@ pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Re
 pub use native::{NativeLog, NativeReader};
 pub use parallel::{PARALLEL_MIN, pieces};
 pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
+pub use records::Records;
+pub(crate) use records::read_whole_payload;
 pub use source::{Delimited, Listed, RecordList, RecordSource, Whole};
 
 use crate::error::{Error, Result};

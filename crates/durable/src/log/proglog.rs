@@ -406,7 +406,7 @@ impl Reader for IndexReader<'_> {
 const DETECT_ENTRIES: u64 = 64;
 
 /// Whether the file reads as a proglog index: entry 0 is (0, 0), entry 1 is (1, p > 0), then
-/// entries (i, increasing) up to zero padding (only zeros to the end) or [`DETECT_ENTRIES`].
+/// entries (i, increasing) up to zero padding (only zeros to the end) or `DETECT_ENTRIES`.
 pub fn looks_like_index(file: &File, size: u64) -> io::Result<bool> {
     if size < 2 * ENTRY_WIDTH {
         return Ok(false);
@@ -433,7 +433,7 @@ pub fn looks_like_index(file: &File, size: u64) -> io::Result<bool> {
 const DETECT_RECORDS: u64 = 4096;
 
 /// Whether the file reads as a proglog store: lengths that chain exactly to the end of the file
-/// (or over [`DETECT_RECORDS`] records), at least one of them not zero.
+/// (or over `DETECT_RECORDS` records), at least one of them not zero.
 pub fn looks_like_store(file: &File, size: u64) -> io::Result<bool> {
     let mut win = Window::new(file, size);
     let (mut pos, mut nonempty) = (0u64, false);

@@ -69,7 +69,8 @@ pub trait Reader {
 pub enum LogFormat {
     /// durable's own (docs/FORMAT.md).
     Native,
-    /// The seed notes' text log: `ENTRY SHA256HEX\n` per entry.
+    /// A text log of one entry per line: the entry, a space, its SHA-256 as 64 lowercase hex
+    /// digits, a newline.
     Lines,
     /// proglog's store (8-byte big-endian length + data) and index (12-byte entries).
     Proglog,

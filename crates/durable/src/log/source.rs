@@ -233,11 +233,13 @@ impl<R: Read> RecordSource for Delimited<R> {
         let Some(wait) = self.wait else {
             return Ok(true);
         };
+        // A record already in the buffer needs neither the clock nor a system call: the common
+        // case when the input comes faster than it is appended, asked after every record.
+        if self.eof || self.find().is_some() {
+            return Ok(true);
+        }
         let deadline = Instant::now() + timeout;
         loop {
-            if self.eof || self.find().is_some() {
-                return Ok(true);
-            }
             let left = deadline.saturating_duration_since(Instant::now());
             let readable = wait(&self.reader, Some(left)).map_err(|source| Error::Input {
                 what: self.what.clone(),
@@ -248,6 +250,9 @@ impl<R: Read> RecordSource for Delimited<R> {
                 return Ok(false);
             }
             self.fill()?;
+            if self.eof || self.find().is_some() {
+                return Ok(true);
+            }
         }
     }
 

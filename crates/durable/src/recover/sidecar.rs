@@ -1014,11 +1014,21 @@ pub(crate) fn reopen_for_writing(file: &File, path: &Path, doing: &str) -> Resul
         doing: format!("{doing} (opening it for writing)"),
         source,
     };
-    let out = File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(cannot)?;
+    let out = match File::options().read(true).write(true).open(path) {
+        Ok(out) => out,
+        // "Permission denied" for a file whose mode allows writing: name the attribute.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(match crate::target::protection(path) {
+                Some(protection) => Error::Protected {
+                    path: path.to_path_buf(),
+                    protection,
+                    why: "a repair rewrites it in place, so it was not changed",
+                },
+                None => cannot(e),
+            });
+        }
+        Err(e) => return Err(cannot(e)),
+    };
     let same = match (file.metadata(), out.metadata()) {
         (Ok(a), Ok(b)) => platform::same_file(&a, &b),
         _ => false,

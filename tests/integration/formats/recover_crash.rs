@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 use super::*;
-use crate::common::{Cases, Env, durable_path, fault_switch};
+use crate::common::{Cases, Durable, Env, fault_switch};
 
 /// The steps a recovery of a foreign log can take, in order (sidecar, then the file itself).
 const STEPS: [&str; 11] = [
@@ -82,16 +81,12 @@ fn sidecar_dirs(dir: &Path) -> [PathBuf; 2] {
     ]
 }
 
-/// Run `durable recover FILES…` in `dir` with `DURABLE_FAULT`, core dumps off.
-fn recover_with_fault(dir: &Path, fault: &str) -> std::process::Output {
-    Command::new("sh")
-        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
-        .arg(durable_path())
-        .args(["recover", "app.lines", "0.store", "data.aof"])
-        .current_dir(dir)
-        .env("DURABLE_FAULT", fault)
-        .output()
-        .expect("run durable with a fault")
+/// Run `durable recover FILES…` in `dir` with `DURABLE_FAULT`.
+fn recover_with_fault(dir: &Path, fault: &str) -> Run {
+    Durable::new(dir)
+        .args(&["recover", "app.lines", "0.store", "data.aof"])
+        .fault(fault)
+        .run()
 }
 
 /// Guards: a crash right after any step of a recovery, or an error in that step, followed by a
@@ -99,13 +94,13 @@ fn recover_with_fault(dir: &Path, fault: &str) -> std::process::Output {
 /// the same sidecars; an error exits 2 or 4, never 0.
 #[test]
 fn crash_or_error_at_any_step_converges() {
-    let test = "formats::crash::crash_or_error_at_any_step_converges";
+    let test = "formats::recover_crash::crash_or_error_at_any_step_converges";
     if !fault_switch(test) {
         return;
     }
     let env = Env::new();
     damaged(&env, "reference");
-    let r = go(
+    let r = run(
         &env,
         &[
             "recover",
@@ -113,8 +108,9 @@ fn crash_or_error_at_any_step_converges() {
             "reference/0.store",
             "reference/data.aof",
         ],
+        b"",
     );
-    assert_eq!(r.code, 0, "uninterrupted recovery: {}", show(&r));
+    assert_eq!(r.code, 0, "uninterrupted recovery: {}", r.show());
     let want = files(&env.path("reference"));
     assert!(
         want.keys().filter(|n| n.starts_with("sidecar ")).count() >= 4,
@@ -131,7 +127,7 @@ fn crash_or_error_at_any_step_converges() {
                 damaged(&env, &rel);
                 let dir = env.path(&rel);
                 let out = recover_with_fault(&dir, &case);
-                let stderr = String::from_utf8_lossy(&out.stderr);
+                let stderr = &out.stderr;
                 match action {
                     "crash" => assert!(
                         out.status.signal() == Some(6) || out.status.code() == Some(0),
@@ -144,8 +140,8 @@ fn crash_or_error_at_any_step_converges() {
                         out.status
                     ),
                 }
-                let r = go(&env, &["recover", &rel]);
-                assert_eq!(r.code, 0, "{case}: the rerun: {}", show(&r));
+                let r = run(&env, &["recover", &rel], b"");
+                assert_eq!(r.code, 0, "{case}: the rerun: {}", r.show());
                 let got = files(&dir);
                 for (name, bytes) in &want {
                     let g = got

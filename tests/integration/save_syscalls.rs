@@ -713,7 +713,7 @@ const NEW: &str = "NEW-CONTENT-7f3a\n";
 
 #[test]
 fn atomic_save_flushes_closes_renames_then_flushes_the_directory() {
-    let test = "strace::atomic_save_flushes_closes_renames_then_flushes_the_directory";
+    let test = "save_syscalls::atomic_save_flushes_closes_renames_then_flushes_the_directory";
     let (env, root) = scratch();
     let target = env.write("t", OLD);
     std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o640))
@@ -730,7 +730,8 @@ fn atomic_save_flushes_closes_renames_then_flushes_the_directory() {
 
 #[test]
 fn atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory() {
-    let test = "strace::atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory";
+    let test =
+        "save_syscalls::atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory";
     let (env, root) = scratch();
     env.write("t", OLD);
     let target = root.join("t");
@@ -749,7 +750,7 @@ fn atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory() {
 
 #[test]
 fn sync_none_flushes_nothing_in_any_strategy() {
-    let test = "strace::sync_none_flushes_nothing_in_any_strategy";
+    let test = "save_syscalls::sync_none_flushes_nothing_in_any_strategy";
     for strategy in ["atomic", "in-place", "journal"] {
         for (existing, backup) in [(true, false), (true, true), (false, false)] {
             let (env, root) = scratch();
@@ -785,8 +786,7 @@ fn sync_none_flushes_nothing_in_any_strategy() {
 
 #[test]
 fn journal_is_durable_before_the_target_is_written_and_removed_after_it_is_flushed() {
-    let test =
-        "strace::journal_is_durable_before_the_target_is_written_and_removed_after_it_is_flushed";
+    let test = "save_syscalls::journal_is_durable_before_the_target_is_written_and_removed_after_it_is_flushed";
     for sync in ["full", "data"] {
         let (env, root) = scratch();
         env.write("t", OLD);
@@ -816,7 +816,7 @@ fn journal_is_durable_before_the_target_is_written_and_removed_after_it_is_flush
 
 #[test]
 fn no_clobber_renames_with_renameat2_noreplace() {
-    let test = "strace::no_clobber_renames_with_renameat2_noreplace";
+    let test = "save_syscalls::no_clobber_renames_with_renameat2_noreplace";
     let (_env, root) = scratch();
     let target = root.join("t");
     let Some(traced) = traced_save(
@@ -854,7 +854,7 @@ fn no_clobber_renames_with_renameat2_noreplace() {
 
 #[test]
 fn new_file_in_place_flushes_the_directory_after_creating_it() {
-    let test = "strace::new_file_in_place_flushes_the_directory_after_creating_it";
+    let test = "save_syscalls::new_file_in_place_flushes_the_directory_after_creating_it";
     let (_env, root) = scratch();
     let target = root.join("t");
     let Some(traced) = traced_save(
@@ -872,7 +872,7 @@ fn new_file_in_place_flushes_the_directory_after_creating_it() {
 
 #[test]
 fn new_file_journal_makes_the_name_durable_before_removing_the_journal() {
-    let test = "strace::new_file_journal_makes_the_name_durable_before_removing_the_journal";
+    let test = "save_syscalls::new_file_journal_makes_the_name_durable_before_removing_the_journal";
     let (_env, root) = scratch();
     let target = root.join("t");
     let Some(traced) = traced_save(
@@ -897,7 +897,7 @@ fn new_file_journal_makes_the_name_durable_before_removing_the_journal() {
 
 #[test]
 fn checker_catches_steps_dropped_from_or_moved_in_a_real_trace() {
-    let test = "strace::checker_catches_steps_dropped_from_or_moved_in_a_real_trace";
+    let test = "save_syscalls::checker_catches_steps_dropped_from_or_moved_in_a_real_trace";
     let (env, root) = scratch();
     env.write("t", OLD);
     let target = root.join("t");

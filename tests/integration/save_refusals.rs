@@ -4,38 +4,14 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Output, Stdio};
+use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Mounted, durable_path, have, is_root, skip, small_tmpfs};
-
-/// Run `durable save ARGS` with `stdin`; returns the output, whatever the exit status.
-fn save(env: &Env, args: &[&str], stdin: impl Into<Vec<u8>>) -> Output {
-    env.durable()
-        .arg("save")
-        .args(args)
-        .write_stdin(stdin.into())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run durable")
-}
-
-/// Check the failure contract: exit status 2 and exactly one line on stderr that contains every
-/// one of `mentions`. Returns the line.
-fn assert_failed(out: &Output, mentions: &[&str]) -> String {
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "stderr: {text}");
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {text:?}");
-    for mention in mentions {
-        assert!(
-            lines[0].contains(mention),
-            "{mention:?} missing from {:?}",
-            lines[0]
-        );
-    }
-    lines[0].to_string()
-}
+use crate::common::{
+    Durable, Env, Mounted, assert_one_line_error, durable_path, have, is_root, run, skip,
+    small_tmpfs,
+};
+use crate::save::save;
 
 /// Undo `chattr +i` on drop, even when the test fails.
 struct Immutable(PathBuf);
@@ -92,7 +68,7 @@ fn missing_parent_directory() {
         let env = Env::new();
         env.write("other", "untouched\n");
         let out = save(&env, &["--strategy", strategy, "nodir/T"], "new\n");
-        assert_failed(&out, &["nodir", "does not exist", "not changed"]);
+        assert_one_line_error(&out, &["nodir", "does not exist", "not changed"], "save");
         assert_eq!(env.names(), ["other"], "{strategy}");
         assert_eq!(env.read("other"), b"untouched\n");
     }
@@ -105,7 +81,7 @@ fn target_is_a_directory() {
         let env = Env::new();
         env.write("d/inside", "untouched\n");
         let out = save(&env, &["--strategy", strategy, "d"], "new\n");
-        assert_failed(&out, &["d is a directory", "not changed"]);
+        assert_one_line_error(&out, &["d is a directory", "not changed"], "save");
         assert_eq!(env.names(), ["d", "d/inside"], "{strategy}");
         assert_eq!(env.read("d/inside"), b"untouched\n");
     }
@@ -122,14 +98,18 @@ fn from_a_missing_file() {
             &["--strategy", strategy, "--from", "missing.txt", "T"],
             "",
         );
-        assert_failed(&out, &["missing.txt", "No such file", "T was not changed"]);
+        assert_one_line_error(
+            &out,
+            &["missing.txt", "No such file", "T was not changed"],
+            "save",
+        );
         assert_eq!(env.read("T"), b"old\n", "{strategy}");
         let out = save(
             &env,
             &["--strategy", strategy, "--from", "missing.txt", "N"],
             "",
         );
-        assert_failed(&out, &["missing.txt"]);
+        assert_one_line_error(&out, &["missing.txt"], "save");
         assert_eq!(env.names(), ["T"], "{strategy}");
     }
 }
@@ -148,7 +128,7 @@ fn read_only_location() {
             }
         };
         let out = save(&env, &["--strategy", strategy, "ro/T"], "new\n");
-        let line = assert_failed(&out, &["ro", "ro/T was not changed"]);
+        let line = assert_one_line_error(&out, &["ro", "ro/T was not changed"], "save");
         assert!(
             line.contains("Operation not permitted") || line.contains("Read-only file system"),
             "{line}"
@@ -169,12 +149,12 @@ impl Drop for AppendOnly {
 }
 
 // Guards: an atomic save in a directory the user cannot write says so and names
-// `--strategy in-place` when the file itself is writable (issue 13, point 10); the journal
+// `--strategy in-place` when the file itself is writable; the journal
 // strategy too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
 // when the tests run as root.
 #[test]
 fn unwritable_directory_names_in_place_as_the_way() {
-    let test = "failures::unwritable_directory_names_in_place_as_the_way";
+    let test = "save_refusals::unwritable_directory_names_in_place_as_the_way";
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     let ro = env.path("ro");
@@ -218,25 +198,12 @@ fn unwritable_directory_names_in_place_as_the_way() {
         return;
     }
     for (strategy, what) in [("atomic", "a temporary file"), ("journal", "the journal")] {
-        let mut cmd = StdCommand::new(if prefix.is_empty() {
-            binary.as_os_str()
-        } else {
-            prefix[0].as_ref()
-        });
-        cmd.args(prefix.iter().skip(1))
-            .args(if prefix.is_empty() {
-                vec![]
-            } else {
-                vec![binary.as_os_str()]
-            })
-            .args(["save", "--strategy", strategy, "ro/T"])
-            .current_dir(env.dir.path())
-            .env_remove("DURABLE_FAULT");
-        let out = assert_cmd::Command::from_std(cmd)
-            .write_stdin("new\n")
-            .output()
-            .expect("run durable");
-        assert_failed(
+        let out = env
+            .cmd(&["save", "--strategy", strategy, "ro/T"])
+            .wrap(&prefix)
+            .stdin("new\n")
+            .run();
+        assert_one_line_error(
             &out,
             &[
                 what,
@@ -244,6 +211,7 @@ fn unwritable_directory_names_in_place_as_the_way() {
                 "--strategy in-place",
                 "ro/T was not changed",
             ],
+            "save",
         );
         assert_eq!(env.read("ro/T"), b"old\n", "{strategy}");
         assert_eq!(env.names(), ["ro", "ro/T"], "{strategy}");
@@ -256,15 +224,11 @@ fn unwritable_directory_names_in_place_as_the_way() {
 // journal that could never be applied, exit 4); nothing changed, no journal left.
 #[test]
 fn append_only_and_immutable_files_are_named_as_such() {
-    let test = "failures::append_only_and_immutable_files_are_named_as_such";
+    let test = "save_refusals::append_only_and_immutable_files_are_named_as_such";
     let env = Env::new();
     let t = env.write("T", "old\n");
     let log = env.path("a.log");
-    let made = env
-        .durable()
-        .args(["log", "append", "a.log", "one"])
-        .output()
-        .expect("append");
+    let made = run(&env, &["log", "append", "a.log", "one"], b"");
     assert!(made.status.success());
     let log_before = fs::read(&log).expect("read log");
     if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), t.as_os_str()]) {
@@ -277,34 +241,36 @@ fn append_only_and_immutable_files_are_named_as_such() {
     let _t = AppendOnly(t.clone());
     for strategy in ["atomic", "in-place", "journal"] {
         let out = save(&env, &["--strategy", strategy, "T"], "new\n");
-        assert_failed(
+        assert_one_line_error(
             &out,
             &[
                 "T is append-only (chattr +a)",
                 "`chattr -a T`",
                 "T was not changed",
             ],
+            "save",
         );
         assert_eq!(env.read("T"), b"old\n", "{strategy}");
         env.assert_no_leftovers();
     }
     assert!(run_quietly("chattr", &["+a".as_ref(), log.as_os_str()]));
     let _log = AppendOnly(log.clone());
-    let out = env
-        .durable()
-        .args(["log", "append", "a.log", "two"])
-        .output()
-        .expect("append");
-    assert_failed(
+    let out = run(&env, &["log", "append", "a.log", "two"], b"");
+    assert_one_line_error(
         &out,
         &["a.log is append-only (chattr +a)", "nothing was appended"],
+        "save",
     );
     assert_eq!(fs::read(&log).expect("read log"), log_before);
     drop(_t);
     assert!(run_quietly("chattr", &["+i".as_ref(), t.as_os_str()]));
     let _i = Immutable(t.clone());
     let out = save(&env, &["T"], "new\n");
-    assert_failed(&out, &["T is immutable (chattr +i)", "`chattr -i T`"]);
+    assert_one_line_error(
+        &out,
+        &["T is immutable (chattr +i)", "`chattr -i T`"],
+        "save",
+    );
     assert_eq!(env.read("T"), b"old\n");
 }
 
@@ -319,17 +285,17 @@ fn write_fails_midway_file_too_large() {
         let env = Env::new();
         env.write("T", "old\n");
         env.write("big", vec![b'x'; 2 * 1024 * 1024]);
-        let out = assert_cmd::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -f 1; exec \"$0\" save --strategy \"$1\" T < big")
-            .arg(durable_path())
-            .arg(strategy)
-            .current_dir(env.dir.path())
-            .env_remove("DURABLE_FAULT")
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("run sh");
-        assert_failed(&out, &[mentions, "File too large", "T was not changed"]);
+        let out = Durable::sh(
+            env.dir.path(),
+            "ulimit -f 1; exec \"$D\" save --strategy \"$1\" T < big",
+        )
+        .arg(strategy)
+        .run();
+        assert_one_line_error(
+            &out,
+            &[mentions, "File too large", "T was not changed"],
+            "save",
+        );
         assert_eq!(env.read("T"), b"old\n", "{strategy}");
         env.assert_no_leftovers();
         assert_eq!(env.names(), ["T", "big"], "{strategy}");
@@ -351,7 +317,7 @@ fn write_fails_midway_disk_full() {
             &["--strategy", strategy, "mnt/T"],
             vec![b'y'; 4 * 1024 * 1024],
         );
-        assert_failed(&out, &["No space left", "mnt/T was not changed"]);
+        assert_one_line_error(&out, &["No space left", "mnt/T was not changed"], "save");
         assert_eq!(env.read("mnt/T"), b"old\n", "{strategy}");
         env.assert_no_leftovers();
         assert_eq!(env.names(), ["mnt", "mnt/T"], "{strategy}");
@@ -430,10 +396,9 @@ impl Drop for Reaper {
 fn sigterm_during_slow_producer() {
     let env = Env::new();
     env.write("T", "old content\n");
-    let mut child = StdCommand::new(durable_path())
-        .args(["save", "T", "--", "sh", "-c", "printf part; sleep 30"])
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
+    let mut child = env
+        .cmd(&["save", "T", "--", "sh", "-c", "printf part; sleep 30"])
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -530,7 +495,7 @@ fn bad_mode_is_a_usage_error() {
         let env = Env::new();
         env.write("T", "old\n");
         let out = save(&env, &["--mode", mode, "T"], "new\n");
-        let text = String::from_utf8_lossy(&out.stderr);
+        let text = &out.stderr;
         assert_eq!(out.status.code(), Some(2), "{mode}: {text}");
         assert!(text.contains("--mode"), "{text}");
         assert!(text.contains(mode), "{text}");
@@ -551,7 +516,7 @@ fn target_is_a_fifo() {
         let env = Env::new();
         assert!(run_quietly("mkfifo", &[env.path("p").as_os_str()]));
         let out = save(&env, &["--strategy", strategy, "p"], "new\n");
-        assert_failed(&out, &["p is a FIFO", "not changed"]);
+        assert_one_line_error(&out, &["p is a FIFO", "not changed"], "save");
         let meta = fs::symlink_metadata(env.path("p")).unwrap();
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
         assert_eq!(env.names(), ["p"], "{strategy}");
@@ -567,11 +532,15 @@ fn from_a_directory() {
         env.write("T", "old\n");
         fs::create_dir(env.path("dir")).unwrap();
         let out = save(&env, &["--strategy", strategy, "--from", "dir", "T"], "");
-        assert_failed(&out, &["dir", "Is a directory", "T was not changed"]);
+        assert_one_line_error(
+            &out,
+            &["dir", "Is a directory", "T was not changed"],
+            "save",
+        );
         assert_eq!(env.read("T"), b"old\n", "{strategy}");
         env.assert_no_leftovers();
         let out = save(&env, &["--strategy", strategy, "--from", "dir", "N"], "");
-        assert_failed(&out, &["dir", "N was not changed"]);
+        assert_one_line_error(&out, &["dir", "N was not changed"], "save");
         assert_eq!(
             env.names(),
             ["T", "dir"],

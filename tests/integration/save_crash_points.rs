@@ -14,12 +14,11 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Output;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Cases, Env, fault_switch};
+use crate::common::{Cases, Env, Run, fault_switch, run};
 
 const STRATEGIES: [&str; 3] = ["atomic", "in-place", "journal"];
 
@@ -42,16 +41,14 @@ fn plan_steps(strategy: &str, extra: &[&str], existing: bool) -> Vec<String> {
         env.write("t", OLD);
     }
     let out = env
-        .durable()
-        .args(["save", "--json", "--explain", "--strategy", strategy])
+        .cmd(&["save", "--json", "--explain", "--strategy", strategy])
         .args(extra)
         .arg("t")
-        .output()
-        .expect("run durable save --explain");
+        .run();
     assert!(
         out.status.success(),
         "--explain failed for {strategy} {extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.show()
     );
     let plan: Value = serde_json::from_slice(&out.stdout).expect("--explain --json prints JSON");
     let steps: Vec<String> = plan["steps"]
@@ -68,19 +65,14 @@ fn plan_steps(strategy: &str, extra: &[&str], existing: bool) -> Vec<String> {
 }
 
 /// `durable save --strategy STRATEGY EXTRA… t` with `input` on stdin and `fault` as the fault
-/// plan, with core dumps off (the crash is an abort).
-fn save_with_fault(env: &Env, strategy: &str, extra: &[&str], input: &[u8], fault: &str) -> Output {
-    assert_cmd::Command::new("sh")
-        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
-        .arg(common::durable_path())
-        .args(["save", "--strategy", strategy])
+/// plan (a crash is an abort).
+fn save_with_fault(env: &Env, strategy: &str, extra: &[&str], input: &[u8], fault: &str) -> Run {
+    env.cmd(&["save", "--strategy", strategy])
         .args(extra)
         .arg("t")
-        .current_dir(env.dir.path())
-        .env("DURABLE_FAULT", fault)
-        .write_stdin(input)
-        .output()
-        .expect("run durable save")
+        .stdin(input)
+        .fault(fault)
+        .run()
 }
 
 /// The content of a journal if it is valid (header magic and CRC, length, SHA-256), following
@@ -143,21 +135,12 @@ fn show(content: Option<&[u8]>) -> String {
     }
 }
 
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// After a crash or an error: a plain save of THIRD (same strategy) must succeed, report the
 /// journal it settled (completed if it was valid, rolled back if not), and leave THIRD in the
 /// target and no journal.
 fn next_save_settles(case: &str, env: &Env, strategy: &str, left: &Left) {
-    let out = env
-        .durable()
-        .args(["save", "--json", "--strategy", strategy, "t"])
-        .write_stdin(THIRD)
-        .output()
-        .expect("run durable save");
-    let stderr = stderr_of(&out);
+    let out = run(env, &["save", "--json", "--strategy", strategy, "t"], THIRD);
+    let stderr = out.stderr.clone();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -240,7 +223,7 @@ fn crash_after(
         "{case}: expected the process to abort right after the step (is the step really run?); \
          status {:?}, stderr {:?}",
         out.status,
-        stderr_of(&out)
+        out.stderr.clone()
     );
     let left = Left::of(&env);
     let old_or_new = |c: Option<&[u8]>| c == old || c == Some(new);
@@ -334,7 +317,7 @@ fn crash_after_every_step(test: &str, strategy: &str, existing: bool) {
 
 #[test]
 fn crash_after_any_atomic_step_leaves_old_or_new() {
-    let test = "crash::crash_after_any_atomic_step_leaves_old_or_new";
+    let test = "save_crash_points::crash_after_any_atomic_step_leaves_old_or_new";
     if fault_switch(test) {
         crash_after_every_step(test, "atomic", true);
     }
@@ -342,7 +325,7 @@ fn crash_after_any_atomic_step_leaves_old_or_new() {
 
 #[test]
 fn crash_after_any_journal_step_recovers_old_or_new() {
-    let test = "crash::crash_after_any_journal_step_recovers_old_or_new";
+    let test = "save_crash_points::crash_after_any_journal_step_recovers_old_or_new";
     if fault_switch(test) {
         crash_after_every_step(test, "journal", true);
     }
@@ -350,7 +333,7 @@ fn crash_after_any_journal_step_recovers_old_or_new() {
 
 #[test]
 fn crash_after_the_in_place_flush_leaves_new() {
-    let test = "crash::crash_after_the_in_place_flush_leaves_new";
+    let test = "save_crash_points::crash_after_the_in_place_flush_leaves_new";
     if fault_switch(test) {
         crash_after_every_step(test, "in-place", true);
     }
@@ -358,7 +341,7 @@ fn crash_after_the_in_place_flush_leaves_new() {
 
 #[test]
 fn crash_creating_a_new_target_leaves_no_file_or_the_new_one() {
-    let test = "crash::crash_creating_a_new_target_leaves_no_file_or_the_new_one";
+    let test = "save_crash_points::crash_creating_a_new_target_leaves_no_file_or_the_new_one";
     if fault_switch(test) {
         for strategy in STRATEGIES {
             crash_after_every_step(test, strategy, false);
@@ -384,7 +367,7 @@ fn env_with_interrupted_journal() -> Env {
 
 #[test]
 fn crash_while_settling_a_journal_still_recovers_old_or_new() {
-    let test = "crash::crash_while_settling_a_journal_still_recovers_old_or_new";
+    let test = "save_crash_points::crash_while_settling_a_journal_still_recovers_old_or_new";
     if !fault_switch(test) {
         return;
     }
@@ -410,7 +393,7 @@ fn crash_while_settling_a_journal_still_recovers_old_or_new() {
                     Some(libc::SIGABRT),
                     "{case}: expected an abort while settling; status {:?}, stderr {:?}",
                     out.status,
-                    stderr_of(&out)
+                    out.stderr.clone()
                 );
                 let left = Left::of(&env);
                 assert_eq!(
@@ -496,7 +479,7 @@ fn fail_step(
     }
     let before = Left::of(&env).target;
     let out = save_with_fault(&env, strategy, extra, NEW_SHORT, &format!("{step}:{errno}"));
-    let stderr = stderr_of(&out);
+    let stderr = out.stderr.clone();
     let code = out.status.code();
     assert!(
         matches!(code, Some(2 | 4)),
@@ -596,7 +579,7 @@ fn fail_every_step(test: &str, strategy: &str) {
 
 #[test]
 fn errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after() {
-    let test = "crash::errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after";
+    let test = "save_crash_points::errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "atomic");
     }
@@ -604,7 +587,7 @@ fn errors_in_any_atomic_step_exit_2_before_the_rename_and_4_after() {
 
 #[test]
 fn errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after() {
-    let test = "crash::errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after";
+    let test = "save_crash_points::errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "journal");
     }
@@ -612,7 +595,7 @@ fn errors_in_any_journal_step_exit_2_before_the_journal_is_durable_and_4_after()
 
 #[test]
 fn errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after() {
-    let test = "crash::errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after";
+    let test = "save_crash_points::errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after";
     if fault_switch(test) {
         fail_every_step(test, "in-place");
     }
@@ -620,7 +603,8 @@ fn errors_in_any_in_place_step_exit_2_before_the_flush_and_4_after() {
 
 #[test]
 fn errors_while_settling_a_journal_never_claim_this_save_was_written() {
-    let test = "crash::errors_while_settling_a_journal_never_claim_this_save_was_written";
+    let test =
+        "save_crash_points::errors_while_settling_a_journal_never_claim_this_save_was_written";
     if !fault_switch(test) {
         return;
     }
@@ -642,7 +626,7 @@ fn errors_while_settling_a_journal_never_claim_this_save_was_written() {
                 );
                 let env = env_with_interrupted_journal();
                 let out = save_with_fault(&env, "atomic", &[], THIRD, &format!("{step}:{errno}"));
-                let stderr = stderr_of(&out);
+                let stderr = out.stderr.clone();
                 let code = out.status.code();
                 let left = Left::of(&env);
                 assert!(

@@ -1,6 +1,5 @@
-//! Injected faults (issue 5, part 3): one matrix over every command × every step it runs ×
-//! {EIO, ENOSPC}, a sweep that fails each real `fsync` under strace, and real ENOSPC on a small
-//! tmpfs for every command.
+//! Injected faults: one matrix over every command × every step it runs × {EIO, ENOSPC}, a sweep
+//! that fails each real `fsync` under strace, and real ENOSPC on a small tmpfs for every command.
 //!
 //! **The matrix** (`fault_matrix_every_command_step_and_errno`: it uses the
 //! test-only switch `DURABLE_FAULT=STEP:eio|enospc`). Scenarios: `save` with each strategy, for an
@@ -39,7 +38,7 @@
 //! **Real ENOSPC** on a 1 MiB tmpfs (root only; otherwise skipped with the reason): `log
 //! append` filling the filesystem mid-append (cut back to its old bytes, exit 2), `recover`
 //! unable to write its sidecar (log unchanged, exit 2), and `save --strategy in-place`
-//! (failures.rs covers atomic and journal).
+//! (save_refusals.rs covers atomic and journal).
 //!
 //! With `DURABLE_RELIABILITY_OUT=FILE`, each sweep appends its figures to FILE as a JSON line.
 //! `DURABLE_FAULT_SCENARIO=TEXT` limits both sweeps to the scenarios whose name contains TEXT
@@ -59,7 +58,8 @@ use durable::Step;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, Env, durable_path, fault_switch, have, skip, small_tmpfs};
+use crate::common::{self, Durable, Env, Run, fault_switch, have, skip, small_tmpfs};
+use crate::strace_parse::{fd_and_path, parse_trace};
 
 const OLD: &[u8] = b"old content: the previous version of the target, longer than the new one\n";
 /// Shorter than OLD: an in-place write that is not truncated yet shows a mix.
@@ -254,22 +254,17 @@ struct Fixture {
     valid_end: usize,
 }
 
-/// `durable ARGS` in `dir` with `stdin`, `DURABLE_FAULT=fault` if given, core dumps off (a
-/// planned crash is an abort).
-fn run(dir: &Path, args: &[OsString], stdin: &[u8], fault: Option<&str>) -> Output {
-    let mut cmd = assert_cmd::Command::new("sh");
-    cmd.args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
-        .arg(durable_path())
+/// `durable ARGS` in `dir` with `stdin`, the fault switch set to `fault` if given.
+fn durable_in(dir: &Path, args: &[OsString], stdin: &[u8], fault: Option<&str>) -> Durable {
+    Durable::new(dir)
         .args(args)
-        .current_dir(dir)
-        .env_remove("DURABLE_FAULT")
-        .write_stdin(stdin.to_vec())
-        .timeout(Duration::from_secs(60));
-    if let Some(fault) = fault {
-        cmd.env("DURABLE_FAULT", fault);
-    }
-    cmd.output().expect("run durable")
+        .stdin(stdin)
+        .fault_if(fault)
+        .bound(BOUND)
 }
+
+/// The bound on one run: a hang fails the case instead of the suite.
+const BOUND: Duration = Duration::from_secs(60);
 
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -279,18 +274,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "status {}, stdout {:?}, stderr {:?}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 /// Payloads of a log, through `log dump --format json`.
 fn payloads(dir: &Path, log: &Path) -> Vec<String> {
-    let out = run(
+    let out = durable_in(
         dir,
         &[
             "log".into(),
@@ -301,8 +287,9 @@ fn payloads(dir: &Path, log: &Path) -> Vec<String> {
         ],
         b"",
         None,
-    );
-    text(&out.stdout)
+    )
+    .run();
+    out.out()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v["payload"]["text"].as_str().map(str::to_string))
@@ -311,12 +298,13 @@ fn payloads(dir: &Path, log: &Path) -> Vec<String> {
 
 /// `log verify --json`: (exit code, report).
 fn verify(dir: &Path, log: &Path) -> (Option<i32>, Value) {
-    let out = run(
+    let out = durable_in(
         dir,
         &["log".into(), "verify".into(), "--json".into(), log.into()],
         b"",
         None,
-    );
+    )
+    .run();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code(), v)
 }
@@ -344,8 +332,8 @@ impl Fixture {
             Kind::AppendExisting { .. } => {
                 let mut args = os(&["log", "append", "--sync", "none", LOG]);
                 args.extend(OLD_RECORDS.iter().map(OsString::from));
-                let out = run(&dir, &args, b"", None);
-                assert!(out.status.success(), "fixture: {}", show(&out));
+                let out = durable_in(&dir, &args, b"", None).run();
+                assert!(out.status.success(), "fixture: {}", out.show());
                 fx.log_before = Some(fx.template.read(LOG));
             }
             Kind::RecoverTorn { .. } => {
@@ -353,18 +341,20 @@ impl Fixture {
                 for records in [&TORN_RECORDS[..3], &TORN_RECORDS[3..]] {
                     let mut args = os(&["log", "append", "--sync", "none", LOG]);
                     args.extend(records.iter().map(OsString::from));
-                    let out = run(&dir, &args, b"", None);
-                    assert!(out.status.success(), "fixture: {}", show(&out));
+                    let out = durable_in(&dir, &args, b"", None).run();
+                    assert!(out.status.success(), "fixture: {}", out.show());
                 }
                 // Cut inside the fourth record, the first of the second append: three valid
                 // records and a torn tail.
-                let out = run(
+                let out = durable_in(
                     &dir,
                     &os(&["log", "dump", "--format", "json", LOG]),
                     b"",
                     None,
-                );
-                let fourth: Value = text(&out.stdout)
+                )
+                .run();
+                let fourth: Value = out
+                    .out()
                     .lines()
                     .nth(3)
                     .and_then(|l| serde_json::from_str(l).ok())
@@ -404,12 +394,13 @@ impl Fixture {
                     return None;
                 }
                 // A journaled save killed once its journal is durable: target O, journal N.
-                let out = run(
+                let out = durable_in(
                     &dir,
                     &os(&["save", "--strategy", "journal", TARGET]),
                     NEW,
                     Some("sync-dir-journal:crash"),
-                );
+                )
+                .run();
                 assert_eq!(out.status.signal(), Some(libc::SIGABRT), "fixture: {out:?}");
                 assert_eq!(
                     valid_journal(&fx.template.read(JOURNAL)).as_deref(),
@@ -488,13 +479,14 @@ impl Fixture {
         }
     }
 
-    fn run(&self, env: &Env, fault: Option<&str>) -> Output {
-        run(
+    fn run(&self, env: &Env, fault: Option<&str>) -> Run {
+        durable_in(
             env.dir.path(),
             &self.args(env.dir.path(), false),
             self.stdin(),
             fault,
         )
+        .run()
     }
 }
 
@@ -544,7 +536,7 @@ fn discover(fx: &Fixture, problems: &mut Vec<String>) -> Plan {
             problems.push(format!(
                 "{name}: with {}:crash planned (a step it does not run) it should succeed: {}",
                 step.name(),
-                show(&out)
+                out.show()
             ));
         }
     }
@@ -552,12 +544,13 @@ fn discover(fx: &Fixture, problems: &mut Vec<String>) -> Plan {
     let mut steps = ran.clone();
     if matches!(fx.kind, Kind::Save { .. } | Kind::SaveOverJournal) {
         let env = fx.instance();
-        let out = run(
+        let out = durable_in(
             env.dir.path(),
             &fx.args(env.dir.path(), true),
             fx.stdin(),
             None,
-        );
+        )
+        .run();
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         let reported: Vec<&'static str> = report["steps"]
             .as_array()
@@ -586,7 +579,7 @@ fn discover(fx: &Fixture, problems: &mut Vec<String>) -> Plan {
             problems.push(format!(
                 "{name}: the steps its --json report lists ({reported:?}) are not the steps the \
                  fault switch can stop ({ran:?}); {}",
-                show(&out)
+                out.show()
             ));
         }
         if !reported.is_empty() {
@@ -638,7 +631,7 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
     let env = fx.instance();
     let dir = env.dir.path();
     let out = fx.run(&env, Some(&format!("{step}:{errno}")));
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr.clone();
     let code = out.status.code();
     let committed = plan.after_commit.contains(step) && !kind.exit_2_after_commit(step);
     let expected = if committed { 4 } else { 2 };
@@ -648,7 +641,7 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
             "{}, expected exit {expected} (the step comes {} the commit point); {}",
             out.status,
             if committed { "after" } else { "before" },
-            show(&out)
+            out.show()
         ),
     );
     // One sentence naming the step, a path and the error.
@@ -713,10 +706,10 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 );
             }
             // Converge: recover settles any journal; the target is then old or new, as reported.
-            let r = run(dir, &["recover".into(), dir.into()], b"", None);
+            let r = durable_in(dir, &["recover".into(), dir.into()], b"", None).run();
             check(
                 r.status.code() == Some(0),
-                format!("recover DIR afterwards: {}", show(&r)),
+                format!("recover DIR afterwards: {}", r.show()),
             );
             let now = fs::read(dir.join(TARGET)).ok();
             let mixed_in_place = strategy == "in-place" && code == Some(2) && line.contains("mix");
@@ -757,10 +750,10 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                     text(want)
                 ),
             );
-            let r = run(dir, &["recover".into(), dir.into()], b"", None);
+            let r = durable_in(dir, &["recover".into(), dir.into()], b"", None).run();
             check(
                 r.status.code() == Some(0),
-                format!("recover DIR afterwards: {}", show(&r)),
+                format!("recover DIR afterwards: {}", r.show()),
             );
             check(
                 fs::read(dir.join(TARGET)).ok().as_deref() == Some(want),
@@ -828,13 +821,13 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
             }
             // Converge: recover (a no-op on a clean log), then the next append works.
             if now.is_some() {
-                let r = run(dir, &["recover".into(), log.clone().into()], b"", None);
+                let r = durable_in(dir, &["recover".into(), log.clone().into()], b"", None).run();
                 check(
                     r.status.code() == Some(0),
-                    format!("recover afterwards: {}", show(&r)),
+                    format!("recover afterwards: {}", r.show()),
                 );
             }
-            let r = run(
+            let r = durable_in(
                 dir,
                 &[
                     "log".into(),
@@ -844,10 +837,11 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 ],
                 b"",
                 None,
-            );
+            )
+            .run();
             check(
                 r.status.code() == Some(0),
-                format!("the next append: {}", show(&r)),
+                format!("the next append: {}", r.show()),
             );
             let mut want = if code == Some(4) { with_new } else { old };
             want.push(NEXT_RECORD.into());
@@ -898,10 +892,10 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 format!("the valid records are not all there: {report}"),
             );
             // Converge: a rerun finishes the job.
-            let r = run(dir, &fx.args(dir, false), b"", None);
+            let r = durable_in(dir, &fx.args(dir, false), b"", None).run();
             check(
                 r.status.code() == Some(0),
-                format!("the rerun: {}", show(&r)),
+                format!("the rerun: {}", r.show()),
             );
             check(
                 fs::read(&log).ok().as_deref() == Some(prefix),
@@ -962,10 +956,10 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 "the stale temporary file was not swept".into(),
             );
             // Converge: a rerun settles the journal.
-            let r = run(dir, &fx.args(dir, false), b"", None);
+            let r = durable_in(dir, &fx.args(dir, false), b"", None).run();
             check(
                 r.status.code() == Some(0),
-                format!("the rerun: {}", show(&r)),
+                format!("the rerun: {}", r.show()),
             );
             check(
                 fs::read(dir.join(TARGET)).ok().as_deref() == Some(settled),
@@ -1058,22 +1052,11 @@ fn matrix(
     (by_command, lines)
 }
 
-fn append_figures(line: &Value) {
-    if let Ok(path) = std::env::var("DURABLE_RELIABILITY_OUT") {
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open DURABLE_RELIABILITY_OUT {path}: {e}"));
-        writeln!(f, "{line}").expect("write the figures");
-    }
-}
-
 // Guards: every command × every step it runs × {EIO, ENOSPC}: the exit status of its side of the
 // commit point, one sentence naming step, path and error, no data lost, no temp left, converges.
 #[test]
 fn fault_matrix_every_command_step_and_errno() {
-    let test = "faults::fault_matrix_every_command_step_and_errno";
+    let test = "fault_injection::fault_matrix_every_command_step_and_errno";
     if !fault_switch(test) {
         return;
     }
@@ -1100,7 +1083,7 @@ fn fault_matrix_every_command_step_and_errno() {
         println!("  {line}");
     }
     for k in &known {
-        println!("  KNOWN BUG (see faults::known_bug_*): {k}");
+        println!("  KNOWN BUG (see fault_injection::known_bug_*): {k}");
     }
     let never_run: Vec<&str> = Step::ALL
         .iter()
@@ -1110,7 +1093,7 @@ fn fault_matrix_every_command_step_and_errno() {
     if !never_run.is_empty() {
         println!("  steps no scenario runs: {never_run:?}");
     }
-    append_figures(&json!({
+    common::append_figures(&[json!({
         "part": "faults",
         "commands": by_command.len(),
         "steps": steps.len(),
@@ -1124,7 +1107,7 @@ fn fault_matrix_every_command_step_and_errno() {
             "violations": t.violations.len(),
             "known_bug_cases": t.known_cases,
         }))).collect::<serde_json::Map<String, Value>>(),
-    }));
+    })]);
     for (kind, step) in KNOWN_BUGS {
         if !partial
             && !known
@@ -1157,8 +1140,7 @@ fn fault_matrix_every_command_step_and_errno() {
 // exit 2, nothing appended, no log left (the matrix's checks for exit 2).
 #[test]
 fn append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log() {
-    let test =
-        "faults::append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log";
+    let test = "fault_injection::append_to_a_new_log_whose_directory_flush_fails_appends_nothing_and_leaves_no_log";
     if !fault_switch(test) {
         return;
     }
@@ -1193,30 +1175,19 @@ struct Call {
     ret: String,
 }
 
+/// The calls of `strace -f -y` output, read by the shared parser.
 fn parse_calls(trace: &str) -> Vec<Call> {
-    trace
-        .lines()
-        .filter_map(|line| {
-            // "PID name(fd</path>) = ret"
-            let rest = line
-                .trim_start_matches(|c: char| c.is_ascii_digit())
-                .trim_start();
-            let (name, rest) = rest.split_once('(')?;
-            let (args, ret) = rest.rsplit_once(") = ")?;
-            let fd = args
-                .split(['<', ',', ')'])
-                .next()
-                .and_then(|d| d.trim().parse().ok());
-            let path = args
-                .split_once('<')
-                .and_then(|(_, p)| p.rsplit_once('>'))
-                .map_or(String::new(), |(p, _)| p.to_string());
-            Some(Call {
-                name: name.to_string(),
-                fd,
-                path,
-                ret: ret.to_string(),
-            })
+    parse_trace(trace)
+        .unwrap_or_else(|e| panic!("cannot parse the trace: {e}\n{trace}"))
+        .into_iter()
+        .map(|c| Call {
+            fd: c.fd(),
+            path: c
+                .arg(0)
+                .and_then(|arg| fd_and_path(&arg).1)
+                .unwrap_or_default(),
+            ret: c.ret_text,
+            name: c.name,
         })
         .collect()
 }
@@ -1224,26 +1195,19 @@ fn parse_calls(trace: &str) -> Vec<Call> {
 const SYNC_CALLS: [&str; 2] = ["fsync", "fdatasync"];
 
 /// Run the scenario's command under strace, failing the `k`-th call of `inject` with EIO.
-fn traced(fx: &Fixture, inject: Option<(&str, usize)>) -> (Output, Vec<Call>, Env) {
+fn traced(fx: &Fixture, inject: Option<(&str, usize)>) -> (Run, Vec<Call>, Env) {
     let env = fx.instance();
     let dir = env.dir.path();
     let trace = env.path("strace.out");
-    let mut cmd = assert_cmd::Command::new("strace");
-    cmd.args(["-f", "-qq", "-y", "-o"])
-        .arg(&trace)
-        .args(["-e", "trace=fsync,fdatasync,close"]);
+    let mut strace: Vec<OsString> = os(&["strace", "-f", "-qq", "-y", "-o"]);
+    strace.push(trace.clone().into());
+    strace.extend(os(&["-e", "trace=fsync,fdatasync,close"]));
     if let Some((call, k)) = inject {
-        cmd.args(["-e", &format!("inject={call}:error=EIO:when={k}")]);
+        strace.extend(os(&["-e", &format!("inject={call}:error=EIO:when={k}")]));
     }
-    let out = cmd
-        .arg(durable_path())
-        .args(fx.args(dir, false))
-        .current_dir(dir)
-        .env_remove("DURABLE_FAULT")
-        .write_stdin(fx.stdin().to_vec())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run strace");
+    let out = durable_in(dir, &fx.args(dir, false), fx.stdin(), None)
+        .wrap(&strace)
+        .run();
     let calls = parse_calls(&fs::read_to_string(&trace).unwrap_or_default());
     let _ = fs::remove_file(&trace);
     (out, calls, env)
@@ -1252,13 +1216,13 @@ fn traced(fx: &Fixture, inject: Option<(&str, usize)>) -> (Output, Vec<Call>, En
 /// Check one injected fsync failure; returns violations and whether the same file was flushed
 /// again later through another descriptor (allowed: it flushes a later change, e.g. the
 /// journal's removal).
-fn check_injected(case: &str, out: &Output, calls: &[Call], env: &Env) -> (Vec<String>, bool) {
+fn check_injected(case: &str, out: &Run, calls: &[Call], env: &Env) -> (Vec<String>, bool) {
     let mut v = Vec::new();
     let Some(at) = calls.iter().position(|c| c.ret.contains("INJECTED")) else {
         return (
             vec![format!(
                 "{case}: the injection did not happen; {}",
-                show(out)
+                out.show()
             )],
             false,
         );
@@ -1279,14 +1243,14 @@ fn check_injected(case: &str, out: &Output, calls: &[Call], env: &Env) -> (Vec<S
     reflushed_elsewhere |= calls[at + 1..].iter().any(|c| {
         SYNC_CALLS.contains(&c.name.as_str()) && c.path == failed.path && c.fd != failed.fd
     });
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr.clone();
     if !matches!(out.status.code(), Some(2 | 4)) {
         v.push(format!(
             "{case}: {}({}) failed but the command ended with {} (expected 2 or 4); {}",
             failed.name,
             failed.path,
             out.status,
-            show(out)
+            out.show()
         ));
     }
     if !(stderr.contains("could not") && stderr.contains("Input/output error")) {
@@ -1303,7 +1267,7 @@ fn check_injected(case: &str, out: &Output, calls: &[Call], env: &Env) -> (Vec<S
 // descriptor again and never exits 0 (a failed flush is never retried into success).
 #[test]
 fn failed_fsync_is_never_retried_into_success() {
-    let test = "faults::failed_fsync_is_never_retried_into_success";
+    let test = "fault_injection::failed_fsync_is_never_retried_into_success";
     if !have("strace") {
         skip(test, "strace is not installed");
         return;
@@ -1331,17 +1295,17 @@ fn failed_fsync_is_never_retried_into_success() {
         };
         let (out, calls, _env) = traced(&fx, None);
         if out.status.code() != Some(0) {
-            if text(&out.stderr).contains("ptrace") {
+            if out.stderr.clone().contains("ptrace") {
                 skip(
                     test,
-                    &format!("strace cannot trace here: {}", text(&out.stderr)),
+                    &format!("strace cannot trace here: {}", out.stderr.clone()),
                 );
                 return;
             }
             violations.push(format!(
                 "{}: the clean run under strace failed: {}",
                 kind.name(),
-                show(&out)
+                out.show()
             ));
             continue;
         }
@@ -1379,12 +1343,12 @@ fn failed_fsync_is_never_retried_into_success() {
     for line in &lines {
         println!("  {line}");
     }
-    append_figures(&json!({
+    common::append_figures(&[json!({
         "part": "faults-fsync",
         "cases": injections,
         "violations": violations.len(),
         "by_command": by_command.iter().map(|(c, (n, bad))| (c.to_string(), json!({"cases": n, "violations": bad}))).collect::<serde_json::Map<String, Value>>(),
-    }));
+    })]);
     assert!(injections > 0, "{test}: no fsync was injected");
     assert!(
         violations.is_empty(),
@@ -1409,20 +1373,21 @@ fn strace_call_parser_reads_fds_paths_and_injections() {
     assert_eq!(calls[2].path, "/tmp/d");
     // A retry on the same descriptor is caught, a flush after the close is not a retry.
     let env = Env::new();
-    let ok = Output {
+    let ok = Run::of(Output {
         status: std::process::ExitStatus::from_raw(2 << 8),
         stdout: Vec::new(),
         stderr: b"durable: could not flush: Input/output error\n".to_vec(),
-    };
+    });
     let (v, _) = check_injected("good", &ok, &calls, &env);
     assert!(v.is_empty(), "{v:?}");
     let retried = parse_calls(
         "1 fsync(4</x>) = -1 EIO (Input/output error) (INJECTED)\n1 fsync(4</x>) = 0\n",
     );
-    let success = Output {
+    let success = Run::of(Output {
         status: std::process::ExitStatus::from_raw(0),
-        ..ok
-    };
+        stdout: Vec::new(),
+        stderr: ok.stderr.clone().into_bytes(),
+    });
     let (v, _) = check_injected("retried", &success, &retried, &env);
     assert_eq!(v.len(), 2, "a retry and an exit 0 are both reported: {v:?}");
 }
@@ -1448,11 +1413,11 @@ fn fill(dir: &Path, name: &str, leave: u64) {
     let _ = f.sync_all();
 }
 
-fn one_line_failure(out: &Output, mentions: &[&str]) -> Result<String, String> {
-    let stderr = text(&out.stderr);
+fn one_line_failure(out: &Run, mentions: &[&str]) -> Result<String, String> {
+    let stderr = out.stderr.clone();
     let lines: Vec<&str> = stderr.lines().collect();
     if out.status.code() != Some(2) || lines.len() != 1 {
-        return Err(format!("expected exit 2 and one line: {}", show(out)));
+        return Err(format!("expected exit 2 and one line: {}", out.show()));
     }
     for m in mentions {
         if !lines[0].contains(m) {
@@ -1466,7 +1431,7 @@ fn one_line_failure(out: &Output, mentions: &[&str]) -> Result<String, String> {
 // and creating a log on a full filesystem leaves no log and no temporary file.
 #[test]
 fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
-    let test = "faults::real_enospc_log_append_is_cut_back_to_its_old_bytes";
+    let test = "fault_injection::real_enospc_log_append_is_cut_back_to_its_old_bytes";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
@@ -1474,8 +1439,8 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
     let log = mnt.join(LOG);
     let mut args = vec![OsString::from("log"), "append".into(), log.clone().into()];
     args.extend(OLD_RECORDS.iter().map(OsString::from));
-    let out = run(env.dir.path(), &args, b"", None);
-    assert!(out.status.success(), "{}", show(&out));
+    let out = durable_in(env.dir.path(), &args, b"", None).run();
+    assert!(out.status.success(), "{}", out.show());
     let before = fs::read(&log).expect("read log");
     fill(&mnt, "filler", 64 << 10);
     let free = free_bytes(&mnt);
@@ -1488,12 +1453,13 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
         free > 0 && (records.len() as u64) > free,
         "setup: {free} bytes free"
     );
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &["log".into(), "append".into(), log.clone().into()],
         &records,
         None,
-    );
+    )
+    .run();
     let log_text = log.display().to_string();
     if let Err(e) = one_line_failure(
         &out,
@@ -1519,7 +1485,7 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
     // A new log on a full filesystem: its header cannot be written.
     fill(&mnt, "filler2", 0);
     let new_log = mnt.join("new.log");
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &[
             "log".into(),
@@ -1529,7 +1495,8 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
         ],
         b"",
         None,
-    );
+    )
+    .run();
     if let Err(e) = one_line_failure(&out, &["No space left on device", "nothing was appended"]) {
         panic!("{test}: new log: {e}");
     }
@@ -1541,15 +1508,14 @@ fn real_enospc_log_append_is_cut_back_to_its_old_bytes() {
 // (exit 2, no temp left), and once there is space again a rerun recovers it.
 #[test]
 fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written() {
-    let test =
-        "faults::real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written";
+    let test = "fault_injection::real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_written";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
     };
     let log = mnt.join(LOG);
     let big = "p".repeat(6000);
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &[
             "log".into(),
@@ -1560,10 +1526,11 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
         ],
         b"",
         None,
-    );
-    assert!(out.status.success(), "{}", show(&out));
+    )
+    .run();
+    assert!(out.status.success(), "{}", out.show());
     // The big record is an append of its own, so that tearing it keeps the first two.
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &[
             "log".into(),
@@ -1573,8 +1540,9 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
         ],
         b"",
         None,
-    );
-    assert!(out.status.success(), "{}", show(&out));
+    )
+    .run();
+    assert!(out.status.success(), "{}", out.show());
     let full = fs::read(&log).expect("read log");
     let (_, v) = verify(env.dir.path(), &log);
     let two_end = full.len() - (24 + 6000 + 12);
@@ -1588,12 +1556,13 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
         "setup: {v2}"
     );
     fill(&mnt, "filler", 0);
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &["recover".into(), log.clone().into()],
         b"",
         None,
-    );
+    )
+    .run();
     // The cause, the state and the way forward, in one sentence.
     if let Err(e) = one_line_failure(
         &out,
@@ -1625,13 +1594,14 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
 
     // With space again, the same command recovers it.
     fs::remove_file(mnt.join("filler")).expect("rm filler");
-    let out = run(
+    let out = durable_in(
         env.dir.path(),
         &["recover".into(), log.clone().into()],
         b"",
         None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    )
+    .run();
+    assert_eq!(out.status.code(), Some(0), "{}", out.show());
     assert_eq!(fs::read(&log).expect("read log"), &damaged[..two_end]);
     assert_eq!(
         common::read_sidecar(&common::sidecar_path(&log, two_end as u64)),
@@ -1640,9 +1610,9 @@ fn real_enospc_recover_leaves_the_log_unchanged_when_the_sidecar_cannot_be_writt
 }
 
 /// Save `input` in place to `target` on a full filesystem.
-fn save_in_place_on_a_full_fs(env: &Env, mnt: &Path, target: &Path) -> Output {
+fn save_in_place_on_a_full_fs(env: &Env, mnt: &Path, target: &Path) -> Run {
     fill(mnt, "filler", 0);
-    run(
+    durable_in(
         env.dir.path(),
         &[
             "save".into(),
@@ -1653,13 +1623,14 @@ fn save_in_place_on_a_full_fs(env: &Env, mnt: &Path, target: &Path) -> Output {
         &vec![b'N'; 256 << 10],
         None,
     )
+    .run()
 }
 
-// Guards: save --strategy in-place of a new target on a full filesystem (failures.rs covers
+// Guards: save --strategy in-place of a new target on a full filesystem (save_refusals.rs covers
 // atomic and journal): exit 2, "not changed", and the half-made target removed.
 #[test]
 fn real_enospc_save_in_place_of_a_new_target_removes_it() {
-    let test = "faults::real_enospc_save_in_place_of_a_new_target_removes_it";
+    let test = "fault_injection::real_enospc_save_in_place_of_a_new_target_removes_it";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
@@ -1681,7 +1652,8 @@ fn real_enospc_save_in_place_of_a_new_target_removes_it() {
 // target may be mixed (src/save.rs: an output error in place is damage, whatever the offset).
 #[test]
 fn real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed() {
-    let test = "faults::real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed";
+    let test =
+        "fault_injection::real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed";
     let env = Env::new();
     let Some((mnt, _guard)) = small_tmpfs(&env, test) else {
         return;
