@@ -139,6 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read logs as this format instead of detecting it')
             [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Check each log with at most N threads before repairing it (default: one per CPU core; a native log of 64 MiB or more is checked in pieces, as by `log verify`)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be done; change nothing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)')
             [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not keep the removed bytes in a sidecar')

@@ -243,7 +243,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__recover)
-            opts="-x -h -V --dry-run --force --no-backup --backup-dir --one-file-system --json --log-format --with-index --help --version"
+            opts="-x -h -V --dry-run --force --no-backup --backup-dir --one-file-system --json --log-format --with-index --threads --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,6 +258,10 @@ _durable() {
                     return 0
                     ;;
                 --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

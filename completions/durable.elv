@@ -128,6 +128,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --backup-dir 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)'
             cand --log-format 'Read logs as this format instead of detecting it'
             cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
+            cand --threads 'Check each log with at most N threads before repairing it (default: one per CPU core; a native log of 64 MiB or more is checked in pieces, as by `log verify`)'
             cand --dry-run 'Print what would be done; change nothing'
             cand --force 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
             cand --no-backup 'Do not keep the removed bytes in a sidecar'

@@ -125,6 +125,7 @@ lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
 aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand recover" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
+complete -c durable -n "__fish_durable_using_subcommand recover" -l threads -d 'Check each log with at most N threads before repairing it (default: one per CPU core; a native log of 64 MiB or more is checked in pieces, as by `log verify`)' -r
 complete -c durable -n "__fish_durable_using_subcommand recover" -l dry-run -d 'Print what would be done; change nothing'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l force -d 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l no-backup -d 'Do not keep the removed bytes in a sidecar'

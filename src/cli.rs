@@ -420,6 +420,11 @@ pub struct RecoverArgs {
     /// The proglog index that goes with the store given (default: `<base>.index` beside it).
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
+
+    /// Check each log with at most N threads before repairing it (default: one per CPU core; a
+    /// native log of 64 MiB or more is checked in pieces, as by `log verify`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 /// `durable log restore`.

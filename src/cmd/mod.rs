@@ -75,3 +75,11 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
         _ => format!("{n} {word}s"),
     }
 }
+
+/// The threads a command may use: `--threads N`, else one per CPU core.
+pub(crate) fn threads(asked: Option<u16>) -> usize {
+    asked.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    )
+}

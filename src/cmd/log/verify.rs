@@ -34,7 +34,7 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         }
         return Err(usage(why));
     }
-    let threads = threads(&args);
+    let threads = crate::cmd::threads(args.threads);
     let jobs = jobs(&args);
     // Logs large enough to be cut into pieces are checked one at a time with every thread;
     // the runs of smaller ones between them, several at a time, one thread each. Reports come
@@ -61,14 +61,6 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     }
     out.flush()?;
     Ok(worst)
-}
-
-/// The threads `log verify` may use: `--threads`, else one per core.
-fn threads(args: &VerifyArgs) -> usize {
-    args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    )
 }
 
 /// One entry of the list `log verify` works through, in report order.
