@@ -8,8 +8,7 @@
 #          default /tmp/bench-target), BENCH_DIR=/tmp (a real disk: recover fsyncs).
 #
 # Each repetition tears the log again (one more record appended, then cut 2000 bytes short: what
-# an interrupted append leaves; the script's report still calls it "2000 bytes of a
-# half-written record"), so recover always
+# an interrupted append leaves), so recover always
 # has the same work: read and check the whole log, save the torn bytes to a flushed sidecar, cut,
 # flush. The page cache is warm for both commands (the log is read once first).
 set -euo pipefail
@@ -83,7 +82,7 @@ cat <<REPORT
 ## durable recover benchmark
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(uname -r)
-- log: ${BIG_MIB} MiB of 4 KiB records, CRC-32, torn by 2000 bytes of a half-written record before every recover; page cache warm
+- log: ${BIG_MIB} MiB of 4 KiB records, CRC-32, torn before every recover (one more record, cut 2000 bytes short); page cache warm
 - durable: $DURABLE ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)); REPS=$REPS (median); load average $(loadavg)
 
 | measurement | durable recover | durable log verify | ratio | target | result |
