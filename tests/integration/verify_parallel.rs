@@ -242,3 +242,46 @@ fn zero_threads_is_a_usage_error() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--threads"), "{}", r.stderr);
 }
+
+/// `recover` decides from the same check: with the log cut into pieces it plans exactly what it
+/// plans with one thread (dry runs over every kind of damage).
+#[test]
+fn recover_plans_the_same_whatever_the_threads() {
+    let env = Env::new();
+    let spec = Spec {
+        appends: vec![
+            vec![(40, false); 3],
+            vec![(500, false)],
+            vec![(9, false); 6],
+        ],
+        sha256: false,
+        seed: 3,
+    };
+    let bytes = build(&env, &env.path("orig.log"), &spec);
+    let mut names = Vec::new();
+    for (name, b) in damaged(&bytes, 5) {
+        env.write(&format!("cases/{name}"), &b);
+        names.push(format!("cases/{name}"));
+    }
+    let plan = |threads: &str, pieces: Option<&str>| {
+        let mut cmd = env
+            .cmd(&["recover", "--dry-run", "--json", "--threads", threads])
+            .args(&names);
+        if let Some(p) = pieces {
+            cmd = cmd.env("DURABLE_TEST_PIECE_BYTES", p);
+        }
+        cmd.run()
+    };
+    let one = plan("1", None);
+    assert!(one.stdout.len() > 100, "{}", one.stderr);
+    for pieces in ["7", "300"] {
+        let many = plan("4", Some(pieces));
+        assert_eq!(one.code, many.code);
+        assert_eq!(
+            String::from_utf8_lossy(&one.stdout),
+            String::from_utf8_lossy(&many.stdout),
+            "pieces of {pieces} bytes"
+        );
+        assert_eq!(one.stderr, many.stderr);
+    }
+}
