@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
-use crate::common::{Env, run, s};
+use crate::common::{Env, Run, assert_same, run, s};
 use crate::log::{HEADER_LEN, layout, pseudo_random};
 
 /// How to build one log: per append, its payloads' lengths and whether a payload is a copy of
@@ -127,15 +127,38 @@ fn damaged(bytes: &[u8], seed: u64) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The log of `spec` and its damaged copies (seeded by `seed`), written under `dir(i)` for the
+/// i-th copy: their names.
+fn write_cases(
+    env: &Env,
+    spec: &Spec,
+    seed: u64,
+    dir: impl Fn(usize) -> &'static str,
+) -> (Vec<u8>, Vec<String>) {
+    let bytes = build(env, &env.path("orig.log"), spec);
+    let names = damaged(&bytes, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, b))| {
+            let name = format!("{}/{name}", dir(i));
+            env.write(&name, &b);
+            name
+        })
+        .collect();
+    (bytes, names)
+}
+
+/// The same exit code, stdout and stderr.
+#[track_caller]
+fn same_report(one: &Run, many: &Run, what: &str) {
+    assert_eq!(one.code, many.code, "{what}");
+    assert_same(&many.stdout, &one.stdout, what);
+    assert_same(&many.stderr, &one.stderr, what);
+}
+
 fn check(spec: &Spec, pieces: u64, threads: u8) -> Result<(), TestCaseError> {
     let env = Env::new();
-    let path = env.path("orig.log");
-    let bytes = build(&env, &path, spec);
-    let mut names = Vec::new();
-    for (name, b) in damaged(&bytes, spec.seed) {
-        env.write(&format!("cases/{name}"), &b);
-        names.push(format!("cases/{name}"));
-    }
+    let (_, names) = write_cases(&env, spec, spec.seed, |_| "cases");
     for json in [true, false] {
         let verify = |threads: String, pieces: Option<u64>| {
             let mut cmd = env.cmd(&["log", "verify", "--threads", &threads]);
@@ -195,18 +218,15 @@ fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
         sha256: false,
         seed: 7,
     };
-    let bytes = build(&env, &env.path("orig.log"), &spec);
-    let mut names = Vec::new();
-    for (i, (name, b)) in damaged(&bytes, 11).into_iter().enumerate() {
-        let dir = ["logs", "logs/a", "logs/a/b", "logs/c"][i % 4];
-        names.push(env.write(&format!("{dir}/{name}"), &b));
-    }
+    let (bytes, names) = write_cases(&env, &spec, 11, |i| {
+        ["logs", "logs/a", "logs/a/b", "logs/c"][i % 4]
+    });
     env.write("logs/a/notes.txt", b"not a log\n");
     env.write("logs/c/empty", b"");
     let mut header = bytes[..HEADER_LEN].to_vec();
     header[20] ^= 1;
     env.write("logs/a/bad-header.log", &header);
-    let single = s(&names[0]).to_string();
+    let single = names[0].clone();
     for json in [false, true] {
         let verify = |threads: &str| {
             let mut cmd = env.cmd(&["log", "verify", "--threads", threads]);
@@ -222,14 +242,7 @@ fn a_directory_is_reported_in_the_same_order_whatever_the_threads() {
             String::from_utf8_lossy(&one.stdout)
         );
         for threads in ["2", "3", "16"] {
-            let many = verify(threads);
-            assert_eq!(one.code, many.code);
-            assert_eq!(
-                String::from_utf8_lossy(&one.stdout),
-                String::from_utf8_lossy(&many.stdout),
-                "--threads {threads}"
-            );
-            assert_eq!(one.stderr, many.stderr);
+            same_report(&one, &verify(threads), &format!("--threads {threads}"));
         }
     }
 }
@@ -257,12 +270,7 @@ fn recover_plans_the_same_whatever_the_threads() {
         sha256: false,
         seed: 3,
     };
-    let bytes = build(&env, &env.path("orig.log"), &spec);
-    let mut names = Vec::new();
-    for (name, b) in damaged(&bytes, 5) {
-        env.write(&format!("cases/{name}"), &b);
-        names.push(format!("cases/{name}"));
-    }
+    let (_, names) = write_cases(&env, &spec, 5, |_| "cases");
     let plan = |threads: &str, pieces: Option<&str>| {
         let mut cmd = env
             .cmd(&["recover", "--dry-run", "--json", "--threads", threads])
@@ -275,13 +283,10 @@ fn recover_plans_the_same_whatever_the_threads() {
     let one = plan("1", None);
     assert!(one.stdout.len() > 100, "{}", one.stderr);
     for pieces in ["7", "300"] {
-        let many = plan("4", Some(pieces));
-        assert_eq!(one.code, many.code);
-        assert_eq!(
-            String::from_utf8_lossy(&one.stdout),
-            String::from_utf8_lossy(&many.stdout),
-            "pieces of {pieces} bytes"
+        same_report(
+            &one,
+            &plan("4", Some(pieces)),
+            &format!("pieces of {pieces} bytes"),
         );
-        assert_eq!(one.stderr, many.stderr);
     }
 }
