@@ -290,3 +290,47 @@ fn recover_plans_the_same_whatever_the_threads() {
         );
     }
 }
+
+// Guards: `log verify DIR` listed the whole tree before printing its first report (memory
+// growing with the number of files, nothing shown for a long walk). Reports stream: with the
+// first one read and the output pipe left full, the walk has not yet read the directory that
+// sorts last, so a log created there now is still found and reported.
+#[test]
+fn reports_stream_while_the_tree_is_walked() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let env = Env::new();
+    let first = env.path("tree/a/first.log");
+    std::fs::create_dir_all(first.parent().expect("parent")).expect("mkdir");
+    crate::log::append_each(&env, &first, &["one", "two"]);
+    let many = env.path("tree/m");
+    std::fs::create_dir_all(&many).expect("mkdir");
+    // More report lines than the pipe and durable's output buffer hold together.
+    for f in 0..20_000 {
+        std::fs::File::create(many.join(format!("not-a-log-{f:05}"))).expect("create");
+    }
+    std::fs::create_dir_all(env.path("tree/z")).expect("mkdir");
+    let mut child = env
+        .cmd(&["log", "verify", "--threads", "2", "tree"])
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn durable");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let _child = crate::common::KillOnDrop(child);
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read the first report");
+    assert!(line.starts_with("tree/a/first.log: clean"), "{line:?}");
+    std::fs::copy(&first, env.path("tree/z/late.log")).expect("copy");
+    let rest: Vec<String> = out.lines().map(|l| l.expect("line")).collect();
+    assert_eq!(rest.len(), 20_001, "every file reported once");
+    assert!(
+        rest.last()
+            .is_some_and(|l| l.starts_with("tree/z/late.log: clean")),
+        "the log created after the first report was not found: {:?}",
+        rest.last()
+    );
+}

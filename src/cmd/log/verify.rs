@@ -35,15 +35,41 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         return Err(usage(why));
     }
     let threads = crate::cmd::threads(args.threads);
-    let jobs = jobs(&args);
     // Logs large enough to be cut into pieces are checked one at a time with every thread;
     // the runs of smaller ones between them, several at a time, one thread each. Reports come
-    // out in the order of the list either way.
+    // out in the order of the list either way. The list is taken from the walk a chunk at a
+    // time, so reports stream and memory stays bounded whatever the size of the tree.
     let big = |job: &Job| match job {
         Job::Check { size, stream, .. } => *stream || log::pieces(*size, threads) > 1,
         Job::Skipped { .. } | Job::Unreadable { .. } => false,
     };
-    let mut rest = jobs.as_slice();
+    let mut jobs = jobs(&args);
+    loop {
+        let chunk: Vec<Job> = jobs.by_ref().take(JOBS_AT_ONCE).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        worst = worst.worst(run_chunk(&chunk, threads, &big, &args, &mut out)?);
+    }
+    out.flush()?;
+    Ok(worst)
+}
+
+/// Files listed ahead of the one being reported: enough to keep every core busy on small
+/// files, few enough that the first report comes at once.
+const JOBS_AT_ONCE: usize = 256;
+
+/// Check one chunk of the list, in runs of small files (several at a time) and big ones (one at
+/// a time with every thread).
+fn run_chunk(
+    jobs: &[Job],
+    threads: usize,
+    big: &dyn Fn(&Job) -> bool,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    let mut rest = jobs;
     while let Some(first) = rest.first() {
         let run = if big(first) {
             1
@@ -54,12 +80,11 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         rest = after;
         let workers = threads.min(batch.len());
         if workers <= 1 {
-            worst = worst.worst(run_each(batch, threads, &args, &mut out)?);
+            worst = worst.worst(run_each(batch, threads, args, out)?);
         } else {
-            worst = worst.worst(run_batch(batch, workers, &args, &mut out)?);
+            worst = worst.worst(run_batch(batch, workers, args, out)?);
         }
     }
-    out.flush()?;
     Ok(worst)
 }
 
@@ -106,61 +131,55 @@ impl Job {
 }
 
 /// The files the arguments name, in the order they are reported: each path given, and the
-/// files of each directory by name.
-fn jobs(args: &VerifyArgs) -> Vec<Job> {
+/// files of each directory by name, as the walk finds them (a stream: a tree of any size is
+/// never listed whole).
+fn jobs(args: &VerifyArgs) -> impl Iterator<Item = Job> + '_ {
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut jobs = Vec::new();
-    for path in &args.paths {
-        let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-        if !is_dir {
-            // An index given together with its store is verified with it, once.
-            if log::reader::is_paired_index(path)
-                && args
-                    .paths
-                    .iter()
-                    .any(|p| Some(p) == log::reader::proglog_sibling(path).as_ref())
-            {
-                continue;
+    args.paths
+        .iter()
+        .flat_map(move |path| -> Box<dyn Iterator<Item = Job> + '_> {
+            let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+            if !is_dir {
+                // An index given together with its store is verified with it, once.
+                if log::reader::is_paired_index(path)
+                    && args
+                        .paths
+                        .iter()
+                        .any(|p| Some(p) == log::reader::proglog_sibling(path).as_ref())
+                {
+                    return Box::new(std::iter::empty());
+                }
+                return Box::new(std::iter::once(Job::Check {
+                    path: path.clone(),
+                    explicit: true,
+                    size: size(path),
+                    stream: path.as_os_str() == "-" || log::stream::is_stream(path),
+                }));
             }
-            jobs.push(Job::Check {
-                path: path.clone(),
-                explicit: true,
-                size: size(path),
-                stream: path.as_os_str() == "-" || log::stream::is_stream(path),
-            });
-            continue;
-        }
-        for entry in durable::walk::walk(path, false) {
-            match entry {
-                Ok(Entry::File(file)) => {
+            Box::new(
+                durable::walk::walk(path, false).filter_map(move |entry| match entry {
                     // A proglog pair is reported once, under its store.
-                    if log::reader::is_paired_index(&file) {
-                        continue;
-                    }
-                    jobs.push(Job::Check {
-                        size: std::fs::metadata(&file).map_or(0, |m| m.len()),
+                    Ok(Entry::File(file)) if log::reader::is_paired_index(&file) => None,
+                    Ok(Entry::File(file)) => Some(Job::Check {
+                        size: size(&file),
                         path: file,
                         explicit: false,
                         stream: false,
-                    });
-                }
-                Ok(Entry::Skipped { path, filesystem }) => {
-                    let reason =
-                        format!("a {filesystem} filesystem (kernel pseudo-files, not data)");
-                    jobs.push(Job::Skipped { path, reason });
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let at = e.path().unwrap_or(path).to_path_buf();
-                    jobs.push(Job::Unreadable {
-                        at,
+                    }),
+                    Ok(Entry::Skipped { path, filesystem }) => Some(Job::Skipped {
+                        path,
+                        reason: format!(
+                            "a {filesystem} filesystem (kernel pseudo-files, not data)"
+                        ),
+                    }),
+                    Ok(_) => None,
+                    Err(e) => Some(Job::Unreadable {
+                        at: e.path().unwrap_or(path).to_path_buf(),
                         error: crate::cmd::sentence(&e),
-                    });
-                }
-            }
-        }
-    }
-    jobs
+                    }),
+                }),
+            )
+        })
 }
 
 /// Check the jobs of `batch` one after the other, `threads` threads each, with progress.
