@@ -421,8 +421,8 @@ pub struct RecoverArgs {
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
 
-    /// Check each log with at most N threads before repairing it (default: one per CPU core; a
-    /// native log of 64 MiB or more is checked in pieces, as by `log verify`).
+    /// Check each log with at most N threads before repairing it (default: one per CPU core, at
+    /// most 4; a native log of 64 MiB or more is checked in pieces, as by `log verify`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -534,7 +534,8 @@ pub struct VerifyArgs {
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
 
-    /// Check with at most N threads (default: one per CPU core). A native log of 64 MiB or
+    /// Check with at most N threads (default: one per CPU core, at most 4, so memory stays
+    /// under 16 MiB). A native log of 64 MiB or
     /// more is cut into pieces checked at the same time, and several logs are checked at the
     /// same time; the report is the same, in the same order. `--threads 1`: one file at a
     /// time, each from start to end.
