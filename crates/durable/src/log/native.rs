@@ -13,7 +13,7 @@ use super::format::{
     decode_trailer_prefix,
 };
 use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
-use super::reader::{Reader, WINDOW, grow};
+use super::reader::{Reader, WINDOW, fill, shrank};
 use crate::error::{Error, Result};
 use crate::platform;
 
@@ -1000,29 +1000,17 @@ impl<'f> NativeReader<'f> {
         let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
-        grow(&mut self.buf, want);
-        let mut filled = 0;
-        while filled < want {
-            let n = platform::read_at(
-                self.file,
-                &mut self.buf[filled..want],
-                start + filled as u64,
-            )?;
-            self.reads += 1;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-            self.bytes_read += n as u64;
-        }
+        let filled = fill(
+            self.file,
+            &mut self.buf,
+            start,
+            want,
+            (&mut self.reads, &mut self.bytes_read),
+        )?;
         self.win_start = start;
         self.win_len = filled;
         if filled < (offset - start) as usize + len {
-            // The file shrank under us.
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file became shorter while it was read",
-            ));
+            return Err(shrank());
         }
         Ok((offset - start) as usize)
     }
