@@ -7,7 +7,8 @@
 #   Knobs: BIG_MIB=1024 (log size), REPS=5, DURABLE=path (else built into CARGO_TARGET_DIR,
 #          default /tmp/bench-target), BENCH_DIR=/tmp (a real disk: recover fsyncs).
 #
-# Each repetition tears the log again by appending half a record (a few KiB), so recover always
+# Each repetition tears the log again (one more record appended, then cut 2000 bytes short: what
+# an interrupted append leaves), so recover always
 # has the same work: read and check the whole log, save the torn bytes to a flushed sidecar, cut,
 # flush. The page cache is warm for both commands (the log is read once first).
 set -euo pipefail
@@ -36,22 +37,26 @@ say "building a ${BIG_MIB} MiB log of 4 KiB records"
 awk 'BEGIN { l = ""; for (i = 0; i < 4095; i++) l = l sprintf("%c", 97 + i % 26); n = '"$BIG_MIB"' * 256; for (i = 0; i < n; i++) print l }' |
     "$DURABLE" log append --sync none "$LOG"
 sync "$LOG"
-# Half of one more record, taken from a copy: the torn tail an interrupted append leaves.
-printf 'x%.0s' $(seq 4095) | "$DURABLE" log append --sync none "$SCRATCH/one.log"
-TORN=$SCRATCH/torn-piece
-tail -c +65 "$SCRATCH/one.log" | head -c 2000 >"$TORN"
+# One more record, cut 2000 bytes short: the torn tail an interrupted append leaves. (A piece
+# of a record from another log would carry that log's salt: damage, not a torn write.)
+RECORD=$SCRATCH/record
+printf 'x%.0s' $(seq 4095) >"$RECORD"
+tear() {
+    "$DURABLE" log append --sync none --file "$RECORD" "$LOG"
+    truncate -s -2000 "$LOG"
+}
 cat "$LOG" >/dev/null # warm the cache
 
 verify_s=() recover_s=()
 for ((r = 1; r <= REPS; r++)); do
-    cat "$TORN" >>"$LOG"
+    tear
     t0=$(now)
     "$DURABLE" log verify -q "$LOG" || [ $? -eq 1 ] || die "verify failed"
     t1=$(now)
     "$DURABLE" recover --no-backup "$LOG" >/dev/null
     t2=$(now)
     # Once more with the sidecar (the default), torn again first.
-    cat "$TORN" >>"$LOG"
+    tear
     t3=$(now)
     "$DURABLE" recover "$LOG" >/dev/null
     t4=$(now)
@@ -67,7 +72,7 @@ ratio=$(calc "$mr / $mv_" 2)
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }'; }
 if [ "$HAVE_GNU_TIME" = 1 ]; then
     rss_verify=$(rss "$DURABLE" log verify -q "$LOG")
-    cat "$TORN" >>"$LOG"
+    tear
     rss_recover=$(rss "$DURABLE" recover "$LOG")
 else
     rss_verify=skipped rss_recover=skipped
@@ -77,7 +82,7 @@ cat <<REPORT
 ## durable recover benchmark
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(uname -r)
-- log: ${BIG_MIB} MiB of 4 KiB records, CRC-32, torn by 2000 bytes of a half-written record before every recover; page cache warm
+- log: ${BIG_MIB} MiB of 4 KiB records, CRC-32, torn before every recover (one more record, cut 2000 bytes short); page cache warm
 - durable: $DURABLE ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)); REPS=$REPS (median); load average $(loadavg)
 
 | measurement | durable recover | durable log verify | ratio | target | result |

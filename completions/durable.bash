@@ -203,7 +203,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__log__subcmd__verify)
-            opts="-q -h -V --json --quiet --log-format --with-index --help --version"
+            opts="-q -h -V --json --quiet --log-format --with-index --threads --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,6 +214,10 @@ _durable() {
                     return 0
                     ;;
                 --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -239,7 +243,7 @@ _durable() {
             return 0
             ;;
         durable__subcmd__recover)
-            opts="-x -h -V --dry-run --force --no-backup --backup-dir --one-file-system --json --log-format --with-index --help --version"
+            opts="-x -h -V --dry-run --force --no-backup --backup-dir --one-file-system --json --log-format --with-index --threads --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,6 +258,10 @@ _durable() {
                     return 0
                     ;;
                 --with-index)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -75,3 +75,21 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
         _ => format!("{n} {word}s"),
     }
 }
+
+/// The threads a command may use: `--threads N`, else one per CPU core up to
+/// [`DEFAULT_MAX_THREADS`].
+pub(crate) fn threads(asked: Option<u16>) -> usize {
+    asked.map_or_else(
+        || {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(DEFAULT_MAX_THREADS)
+        },
+        usize::from,
+    )
+}
+
+/// Each thread holds its own read window (about 2 MiB of peak memory a thread), so the default
+/// stops here to keep a verify within 16 MiB on a machine with many cores; reading is usually
+/// bound by the disk or memory bandwidth well before that. `--threads N` goes further.
+pub(crate) const DEFAULT_MAX_THREADS: usize = 4;

@@ -29,6 +29,7 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         index: args.with_index.clone(),
         backup_dir: args.backup_dir.clone(),
         one_file_system: args.one_file_system,
+        threads: crate::cmd::threads(args.threads),
     };
     let stdin = args
         .paths

@@ -23,3 +23,4 @@ mod save_syscalls;
 mod storm;
 mod strace_parse;
 mod streams;
+mod verify_parallel;

@@ -60,3 +60,19 @@ pub(crate) fn crash_after(step: Step) {
 pub fn enabled() -> bool {
     cfg!(feature = "fault-injection")
 }
+
+/// The environment variable that, in test builds, makes the parallel verification cut logs of
+/// any size into pieces of this many bytes (so tests exercise it on small logs).
+pub const PIECE_ENV: &str = "DURABLE_TEST_PIECE_BYTES";
+
+/// The piece size [`PIECE_ENV`] asks for, in a build that honours the switch.
+pub(crate) fn piece_bytes() -> Option<u64> {
+    if !enabled() {
+        return None;
+    }
+    std::env::var(PIECE_ENV)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+}

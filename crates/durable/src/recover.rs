@@ -42,6 +42,9 @@ pub struct RecoverOptions {
     pub backup_dir: Option<PathBuf>,
     /// When walking a directory, stay on its filesystem (like `find -xdev`).
     pub one_file_system: bool,
+    /// Threads to check a log with before repairing it ([`log::verify_with_threads`]); 0 or 1:
+    /// one.
+    pub threads: usize,
 }
 
 /// What was (or, with `dry_run`, would be) done to a log.
@@ -538,7 +541,7 @@ fn recover_log_as(
             log::aof::analyse(&input.main.file, input.main.size).map_err(inspect(path))?,
         );
     }
-    let v = log::verify_open(&input, |_, _| {})?;
+    let v = log::verify_open_with_threads(&input, opts.threads, |_, _| {})?;
     let size = input.main.size;
     let status = v.main_status;
     let (from, to) = match input.layout {

@@ -1,7 +1,10 @@
 //! `durable log verify`: check logs (files, directories, standard input) and report each one.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::anyhow;
 use durable::Error;
@@ -31,46 +34,259 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         }
         return Err(usage(why));
     }
-    for path in &args.paths {
-        let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-        if !is_dir {
-            // An index given together with its store is verified with it, once.
-            if log::reader::is_paired_index(path)
-                && args
-                    .paths
-                    .iter()
-                    .any(|p| Some(p) == log::reader::proglog_sibling(path).as_ref())
-            {
-                continue;
-            }
-            worst = worst.worst(verify_one(path, true, &args, &mut out)?);
-            continue;
+    let threads = crate::cmd::threads(args.threads);
+    // Logs large enough to be cut into pieces are checked one at a time with every thread;
+    // the runs of smaller ones between them, several at a time, one thread each. Reports come
+    // out in the order of the list either way. The list is taken from the walk a chunk at a
+    // time, so reports stream and memory stays bounded whatever the size of the tree.
+    let big = |job: &Job| match job {
+        Job::Check { size, stream, .. } => *stream || log::pieces(*size, threads) > 1,
+        Job::Skipped { .. } | Job::Unreadable { .. } => false,
+    };
+    let mut jobs = jobs(&args);
+    loop {
+        let chunk: Vec<Job> = jobs.by_ref().take(JOBS_AT_ONCE).collect();
+        if chunk.is_empty() {
+            break;
         }
-        for entry in durable::walk::walk(path, false) {
-            match entry {
-                Ok(Entry::File(file)) => {
-                    // A proglog pair is reported once, under its store.
-                    if log::reader::is_paired_index(&file) {
-                        continue;
-                    }
-                    worst = worst.worst(verify_one(&file, false, &args, &mut out)?);
-                }
-                Ok(Entry::Skipped { path, filesystem }) => {
-                    let reason =
-                        format!("a {filesystem} filesystem (kernel pseudo-files, not data)");
-                    skipped(&args, &mut out, &path, reason)?;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let at = e.path().unwrap_or(path).to_path_buf();
-                    report_error(&args, &mut out, &at, &anyhow!(crate::cmd::sentence(&e)))?;
-                    worst = worst.worst(Exit::Error);
-                }
-            }
-        }
+        worst = worst.worst(run_chunk(&chunk, threads, &big, &args, &mut out)?);
     }
     out.flush()?;
     Ok(worst)
+}
+
+/// Files listed ahead of the one being reported: enough to keep every core busy on small
+/// files, few enough that the first report comes at once.
+const JOBS_AT_ONCE: usize = 256;
+
+/// Check one chunk of the list, in runs of small files (several at a time) and big ones (one at
+/// a time with every thread).
+fn run_chunk(
+    jobs: &[Job],
+    threads: usize,
+    big: &dyn Fn(&Job) -> bool,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    let mut rest = jobs;
+    while let Some(first) = rest.first() {
+        let run = if big(first) {
+            1
+        } else {
+            rest.iter().position(big).unwrap_or(rest.len())
+        };
+        let (batch, after) = rest.split_at(run);
+        rest = after;
+        let workers = threads.min(batch.len());
+        if workers <= 1 {
+            worst = worst.worst(run_each(batch, threads, args, out)?);
+        } else {
+            worst = worst.worst(run_batch(batch, workers, args, out)?);
+        }
+    }
+    Ok(worst)
+}
+
+/// One entry of the list `log verify` works through, in report order.
+enum Job {
+    /// A file to check (`explicit`: named by the user, not found in a directory); `size` as
+    /// listed, to plan the threads; `stream`: standard input or a pipe, read alone (two
+    /// readers of one stdin would each get part of it).
+    Check {
+        path: PathBuf,
+        explicit: bool,
+        size: u64,
+        stream: bool,
+    },
+    /// A directory passed over, and why.
+    Skipped { path: PathBuf, reason: String },
+    /// A directory entry that could not be read.
+    Unreadable { at: PathBuf, error: String },
+}
+
+impl Job {
+    /// Check it into `report`, with `threads` threads for the file.
+    fn run(
+        &self,
+        args: &VerifyArgs,
+        threads: usize,
+        progress: bool,
+        report: &mut Report,
+    ) -> Result<Exit, Failure> {
+        match self {
+            Job::Check { path, explicit, .. } => {
+                verify_one(path, *explicit, args, threads, progress, report)
+            }
+            Job::Skipped { path, reason } => {
+                skipped(args, report, path, reason.clone())?;
+                Ok(Exit::Success)
+            }
+            Job::Unreadable { at, error } => {
+                report_error(args, report, at, &anyhow!("{error}"))?;
+                Ok(Exit::Error)
+            }
+        }
+    }
+}
+
+/// The files the arguments name, in the order they are reported: each path given, and the
+/// files of each directory by name, as the walk finds them (a stream: a tree of any size is
+/// never listed whole).
+fn jobs(args: &VerifyArgs) -> impl Iterator<Item = Job> + '_ {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    args.paths
+        .iter()
+        .flat_map(move |path| -> Box<dyn Iterator<Item = Job> + '_> {
+            let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+            if !is_dir {
+                // An index given together with its store is verified with it, once.
+                if log::reader::is_paired_index(path)
+                    && args
+                        .paths
+                        .iter()
+                        .any(|p| Some(p) == log::reader::proglog_sibling(path).as_ref())
+                {
+                    return Box::new(std::iter::empty());
+                }
+                return Box::new(std::iter::once(Job::Check {
+                    path: path.clone(),
+                    explicit: true,
+                    size: size(path),
+                    stream: path.as_os_str() == "-" || log::stream::is_stream(path),
+                }));
+            }
+            Box::new(
+                durable::walk::walk(path, false).filter_map(move |entry| match entry {
+                    // A proglog pair is reported once, under its store.
+                    Ok(Entry::File(file)) if log::reader::is_paired_index(&file) => None,
+                    Ok(Entry::File(file)) => Some(Job::Check {
+                        size: size(&file),
+                        path: file,
+                        explicit: false,
+                        stream: false,
+                    }),
+                    Ok(Entry::Skipped { path, filesystem }) => Some(Job::Skipped {
+                        path,
+                        reason: format!(
+                            "a {filesystem} filesystem (kernel pseudo-files, not data)"
+                        ),
+                    }),
+                    Ok(_) => None,
+                    Err(e) => Some(Job::Unreadable {
+                        at: e.path().unwrap_or(path).to_path_buf(),
+                        error: crate::cmd::sentence(&e),
+                    }),
+                }),
+            )
+        })
+}
+
+/// Check the jobs of `batch` one after the other, `threads` threads each, with progress.
+fn run_each(
+    batch: &[Job],
+    threads: usize,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let mut worst = Exit::Success;
+    for job in batch {
+        let mut report = Report::default();
+        let exit = job.run(args, threads, true, &mut report)?;
+        report.print(out)?;
+        worst = worst.worst(exit);
+    }
+    Ok(worst)
+}
+
+/// Check `batch` with `workers` threads (one per file), printing each report in list order as
+/// soon as those before it are printed.
+fn run_batch(
+    batch: &[Job],
+    workers: usize,
+    args: &VerifyArgs,
+    out: &mut Output,
+) -> Result<Exit, Failure> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (done_tx, done) = mpsc::channel::<(usize, Report, Result<Exit, Failure>)>();
+        let mut started = 0;
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let next = &next;
+            let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = batch.get(i) else { break };
+                    let mut report = Report::default();
+                    let result = job.run(args, 1, false, &mut report);
+                    if done_tx.send((i, report, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+            // Fewer threads than asked for if the system will not start more.
+            started += usize::from(spawned.is_ok());
+        }
+        drop(done_tx);
+        if started == 0 {
+            return run_each(batch, 1, args, out);
+        }
+        let mut worst = Exit::Success;
+        let mut ready: BTreeMap<usize, (Report, Result<Exit, Failure>)> = BTreeMap::new();
+        let mut printed = 0;
+        for (i, report, result) in done {
+            ready.insert(i, (report, result));
+            while let Some((report, result)) = ready.remove(&printed) {
+                printed += 1;
+                let failed = match result {
+                    Ok(exit) => {
+                        worst = worst.worst(exit);
+                        None
+                    }
+                    Err(failure) => Some(failure),
+                };
+                report.print(out)?;
+                if let Some(failure) = failed {
+                    // The workers stop at their next file.
+                    next.store(batch.len(), Ordering::Relaxed);
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(worst)
+    })
+}
+
+/// What checking one file prints, kept until its turn: its standard output, and the messages
+/// for standard error (printed after it).
+#[derive(Default)]
+pub(super) struct Report {
+    out: String,
+    err: String,
+}
+
+impl Report {
+    fn line(&mut self, s: &str) -> Result<(), Failure> {
+        self.out.push_str(s);
+        self.out.push('\n');
+        Ok(())
+    }
+
+    fn text(&mut self, s: &str) -> Result<(), Failure> {
+        self.out.push_str(s);
+        Ok(())
+    }
+
+    fn print(self, out: &mut Output) -> Result<(), Failure> {
+        out.text(&self.out)?;
+        if !self.err.is_empty() {
+            // Errors go to stderr in every mode, -q included: they are not the data.
+            out.flush()?;
+            eprint!("{}", self.err);
+        }
+        Ok(())
+    }
 }
 
 /// Verify one file; inside a directory (`explicit` false) a file that is not a log is skipped.
@@ -78,9 +294,11 @@ pub(super) fn verify_one(
     path: &Path,
     explicit: bool,
     args: &VerifyArgs,
-    out: &mut Output,
+    threads: usize,
+    progress: bool,
+    out: &mut Report,
 ) -> Result<Exit, Failure> {
-    let show_progress = !args.quiet && io::stderr().is_terminal();
+    let show_progress = progress && !args.quiet && io::stderr().is_terminal();
     let mut shown_progress = false;
     let opts = OpenOptions {
         format: args.log_format.map(Into::into),
@@ -89,7 +307,7 @@ pub(super) fn verify_one(
         index_alone: false,
         force: false,
     };
-    let result = log::verify(path, &opts, |done: u64, total: u64| {
+    let result = log::verify_with_threads(path, &opts, threads, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {
             eprint!(
                 "\rverifying {}: {}%",
@@ -176,7 +394,7 @@ pub(super) fn verify_one(
 
 pub(super) fn report_error(
     args: &VerifyArgs,
-    out: &mut Output,
+    out: &mut Report,
     path: &Path,
     error: &anyhow::Error,
 ) -> Result<(), Failure> {
@@ -184,9 +402,7 @@ pub(super) fn report_error(
         let line = ErrorLine::status(Some(path), format!("{error:#}"), Exit::Error);
         out.line(&json::line(&line)?)?;
     }
-    // Errors go to stderr in every mode, -q included: they are not the data.
-    out.flush()?;
-    eprintln!("durable: {error:#}");
+    out.err.push_str(&format!("durable: {error:#}\n"));
     Ok(())
 }
 
@@ -194,7 +410,7 @@ pub(super) fn report_error(
 /// pseudo-filesystem).
 fn skipped(
     args: &VerifyArgs,
-    out: &mut Output,
+    out: &mut Report,
     path: &Path,
     reason: String,
 ) -> Result<(), Failure> {

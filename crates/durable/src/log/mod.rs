@@ -14,6 +14,7 @@ pub mod format;
 mod item;
 pub mod lines;
 pub mod native;
+mod parallel;
 pub mod proglog;
 pub mod reader;
 mod records;
@@ -26,6 +27,7 @@ pub use append::{AppendOptions, Appended, Commit, Committed, GroupLimits, append
 pub use format::{Algorithm, FileHeader, MAX_RECORD};
 pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
 pub use native::{NativeLog, NativeReader};
+pub use parallel::{PARALLEL_MIN, pieces};
 pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
 pub use records::Records;
 pub(crate) use records::read_whole_payload;
@@ -129,6 +131,37 @@ pub fn verify(
     verify_open(&input, progress)
 }
 
+/// [`verify`] with up to `threads` threads: a native log of at least [`PARALLEL_MIN`] bytes
+/// is cut into [`pieces`] checked at the same time. The result is the one [`verify`] gives,
+/// whatever the log holds: damage, or pieces that do not join exactly, are left to a single
+/// scan.
+pub fn verify_with_threads(
+    path: &Path,
+    opts: &OpenOptions,
+    threads: usize,
+    progress: impl FnMut(u64, u64),
+) -> Result<Verification> {
+    let input = open(path, opts)?;
+    verify_open_with_threads(&input, threads, progress)
+}
+
+/// [`verify_with_threads`] on a log already open.
+pub fn verify_open_with_threads(
+    input: &Log,
+    threads: usize,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verification> {
+    if let Layout::Native(header) = input.layout {
+        let n = pieces(input.main.size, threads);
+        if n > 1
+            && let Some(v) = parallel::verify(input, header, n, &mut progress)
+        {
+            return Ok(v);
+        }
+    }
+    verify_open(input, progress)
+}
+
 /// The checksum algorithm a log's records carry.
 pub fn algorithm_of(layout: &Layout) -> Option<Algorithm> {
     match layout {
@@ -196,65 +229,163 @@ pub(crate) fn summarize(
     v: &mut Verification,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64> {
-    let path = v.path.clone();
     let size = v.bytes;
-    let mut main_damaged = false;
+    let mut tally = Tally::default();
     let mut last_report = 0u64;
-    // The offset of the last record that started an append, and the records before it.
-    let mut append_start = (u64::MAX, 0u64);
-    let mut last_end = 0u64;
     loop {
         let item = reader.next_item().map_err(|source| Error::Inspect {
-            path: path.clone(),
+            path: v.path.clone(),
             source,
         })?;
-        match item {
-            Item::Record(record) => {
-                if !main_damaged && record.starts_append() {
-                    append_start = (record.offset, v.records);
-                }
-                v.records += 1;
-                last_end = record.end;
-                if !main_damaged {
-                    v.records_before_damage += 1;
-                } else {
-                    v.records_after_damage += 1;
-                    v.bytes_after_damage += record.end - record.offset;
-                }
-                let at = reader.position();
-                if at.saturating_sub(last_report) >= 64 << 20 {
-                    progress(at, size);
-                    last_report = at;
-                }
+        if !tally.add(&item) {
+            break;
+        }
+        if matches!(item, Item::Record(_)) {
+            let at = reader.position();
+            if at.saturating_sub(last_report) >= 64 << 20 {
+                progress(at, size);
+                last_report = at;
             }
-            Item::Defect(defect) => {
-                if !defect.in_index && !main_damaged {
-                    v.valid_end = defect.cut;
-                    if defect.cut < defect.offset && defect.cut == append_start.0 {
-                        v.records_unfinished = v.records_before_damage - append_start.1;
-                        v.records_before_damage = append_start.1;
-                    }
-                    main_damaged = true;
-                }
-                v.defect_count += 1;
-                if v.defects.len() < MAX_DEFECTS_KEPT {
-                    v.defects.push(defect);
-                }
-                let part = if defect.in_index {
-                    &mut v.index_status
-                } else {
-                    &mut v.main_status
-                };
-                *part = part.worst(if defect.is_torn_tail() {
-                    Status::TornTail
-                } else {
-                    Status::Corrupt
-                });
-                v.status = v.main_status.worst(v.index_status);
-            }
-            Item::End => break,
         }
     }
     progress(size, size);
+    let last_end = tally.last_end;
+    tally.apply(v, &Tally::default());
     Ok(last_end)
+}
+
+/// What a run of items adds to a verification: [`summarize`] counts a whole log in one, the
+/// parallel verification a piece of it in each, then joins them in file order with
+/// [`Tally::then`] (so both reach the same figures the same way).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    /// Valid records.
+    pub(crate) records: u64,
+    /// Valid records before the first damage in the main file.
+    pub(crate) before_damage: u64,
+    /// The last record that started an append before that damage: its offset, and the records
+    /// before it.
+    pub(crate) last_first: Option<(u64, u64)>,
+    /// The first damage in the main file.
+    pub(crate) first_damage: Option<Defect>,
+    /// Every defect's verdict, the first [`MAX_DEFECTS_KEPT`] defects and their count.
+    pub(crate) main_status: Option<Status>,
+    pub(crate) index_status: Option<Status>,
+    pub(crate) defects: Vec<Defect>,
+    pub(crate) defect_count: u64,
+    /// Valid records after the first damage, and their bytes.
+    pub(crate) after_damage: u64,
+    pub(crate) bytes_after_damage: u64,
+    /// Where the last valid record ends.
+    pub(crate) last_end: u64,
+    /// Bytes of all valid records.
+    pub(crate) record_bytes: u64,
+}
+
+impl Tally {
+    /// Count one item; `false` at the end.
+    pub(crate) fn add(&mut self, item: &Item) -> bool {
+        match item {
+            Item::Record(record) => {
+                let damaged = self.first_damage.is_some();
+                if !damaged && record.starts_append() {
+                    self.last_first = Some((record.offset, self.records));
+                }
+                self.records += 1;
+                self.last_end = record.end;
+                self.record_bytes += record.end - record.offset;
+                if damaged {
+                    self.after_damage += 1;
+                    self.bytes_after_damage += record.end - record.offset;
+                } else {
+                    self.before_damage += 1;
+                }
+            }
+            Item::Defect(defect) => {
+                if !defect.in_index && self.first_damage.is_none() {
+                    self.first_damage = Some(*defect);
+                }
+                self.defect_count += 1;
+                if self.defects.len() < MAX_DEFECTS_KEPT {
+                    self.defects.push(*defect);
+                }
+                let part = if defect.in_index {
+                    &mut self.index_status
+                } else {
+                    &mut self.main_status
+                };
+                let status = if defect.is_torn_tail() {
+                    Status::TornTail
+                } else {
+                    Status::Corrupt
+                };
+                *part = Some(part.map_or(status, |p| p.worst(status)));
+            }
+            Item::End => return false,
+        }
+        true
+    }
+
+    /// This tally of the items that follow those of `before`: their records counted after its
+    /// records, after its damage if it found any.
+    pub(crate) fn then(mut self, before: &Tally) -> Tally {
+        if before.first_damage.is_some() {
+            let mut t = before.clone();
+            t.records += self.records;
+            t.after_damage += self.records;
+            t.bytes_after_damage += self.record_bytes;
+            t.record_bytes += self.record_bytes;
+            if self.records > 0 {
+                t.last_end = self.last_end;
+            }
+            let room = MAX_DEFECTS_KEPT.saturating_sub(t.defects.len());
+            t.defects.extend(self.defects.into_iter().take(room));
+            t.defect_count += self.defect_count;
+            let worst = |a: Option<Status>, b: Option<Status>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.worst(b)),
+                (a, b) => a.or(b),
+            };
+            t.main_status = worst(t.main_status, self.main_status);
+            t.index_status = worst(t.index_status, self.index_status);
+            return t;
+        }
+        self.record_bytes += before.record_bytes;
+        self.last_first = self
+            .last_first
+            .map(|(offset, n)| (offset, before.records + n))
+            .or(before.last_first);
+        self.records += before.records;
+        self.before_damage += before.records;
+        if self.records == before.records {
+            self.last_end = before.last_end;
+        }
+        self
+    }
+
+    /// Write the figures into `v`, counting after the items of `before` (which found no
+    /// damage).
+    pub(crate) fn apply(self, v: &mut Verification, before: &Tally) {
+        let t = self.then(before);
+        v.records = t.records;
+        v.records_before_damage = t.before_damage;
+        if let Some(defect) = t.first_damage {
+            v.valid_end = defect.cut;
+            // The damage cut short an append that started before it: its records go with the
+            // tail.
+            if let Some((offset, n)) = t.last_first
+                && defect.cut < defect.offset
+                && defect.cut == offset
+            {
+                v.records_unfinished = t.before_damage - n;
+                v.records_before_damage = n;
+            }
+        }
+        v.defects = t.defects;
+        v.defect_count = t.defect_count;
+        v.records_after_damage = t.after_damage;
+        v.bytes_after_damage = t.bytes_after_damage;
+        v.main_status = t.main_status.unwrap_or(Status::Clean);
+        v.index_status = t.index_status.unwrap_or(Status::Clean);
+        v.status = v.main_status.worst(v.index_status);
+    }
 }

@@ -13,7 +13,7 @@ use super::format::{
     decode_trailer_prefix,
 };
 use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
-use super::reader::{Reader, WINDOW, grow};
+use super::reader::{Reader, WINDOW, fill, shrank};
 use crate::error::{Error, Result};
 use crate::platform;
 
@@ -102,6 +102,11 @@ pub struct NativeReader<'f> {
     in_append: bool,
     /// Where the append being read started.
     append_start: u64,
+    /// The reader started mid-log ([`NativeReader::resume`]) inside an append that began
+    /// before it: `append_start` is found from the trailers when a defect needs it.
+    append_start_unknown: bool,
+    /// Where a resumed reader started, and the append start it found from there, if it did.
+    resumed: Option<(u64, Option<u64>)>,
     /// A record at this offset was just reported as a framing defect; take it as it is now.
     accept_at: Option<u64>,
     /// The last verdict reached by looking ahead, reused for later damage it covers.
@@ -157,10 +162,110 @@ impl<'f> NativeReader<'f> {
             },
             in_append: false,
             append_start: offset,
+            append_start_unknown: false,
+            resumed: None,
             accept_at: None,
             judged: None,
             nonzero_at: None,
             last_append: None,
+        }
+    }
+
+    /// A resyncing reader that starts at `offset`, where [`NativeReader::find_record`] found a
+    /// valid record with header `first`, as if a scan from the first record had reached it with
+    /// nothing wrong before: it expects `first`'s sequence number there and takes its append
+    /// marks as they are. Records that continue an append begun before `offset` have their
+    /// append's start found from the trailers, walking back, if a defect needs it. Used by the
+    /// parallel verification, which checks that the scan before it does end there.
+    pub(crate) fn resume(
+        file: &'f File,
+        header: FileHeader,
+        size: u64,
+        offset: u64,
+        first: &RecordHeader,
+    ) -> NativeReader<'f> {
+        let mut reader = NativeReader::new(file, header, size, offset, first.seq, OnDamage::Resync);
+        reader.accept_at = Some(offset);
+        reader.in_append = first.flags & FLAG_FIRST == 0;
+        reader.append_start_unknown = reader.in_append;
+        reader.resumed = Some((offset, None));
+        reader
+    }
+
+    /// The first valid record at or after `from`, whatever its sequence number (the start of a
+    /// piece of a parallel verification).
+    pub(crate) fn find_record(&mut self, from: u64) -> io::Result<Option<(u64, RecordHeader)>> {
+        self.find_next_valid(from.max(FILE_HEADER_LEN), 0)
+    }
+
+    /// Whether the last record read left an append open (it was not flagged last).
+    pub(crate) fn in_append(&self) -> bool {
+        self.in_append
+    }
+
+    /// Whether a reader freshly [resumed](NativeReader::resume) at the current position would
+    /// go on exactly as this one, provided no damage before [`NativeReader::verdict_until`]
+    /// follows and the append start it finds is [`NativeReader::open_append`]: nothing is
+    /// pending from damage just read but the record here being taken as it is (as a resumed
+    /// reader takes its first).
+    pub(crate) fn settled(&self) -> bool {
+        !self.done && self.accept_at.is_none_or(|at| at == self.pos)
+    }
+
+    /// Where the verdict kept from the last damage stops applying: later damage before it may
+    /// be judged by that verdict instead of a look of its own.
+    pub(crate) fn verdict_until(&self) -> u64 {
+        self.judged.map_or(0, |j| j.until)
+    }
+
+    /// The start of the append being read, if one is open.
+    pub(crate) fn open_append(&self) -> Option<u64> {
+        (self.in_append && !self.append_start_unknown).then_some(self.append_start)
+    }
+
+    /// For a resumed reader: the start of the append it started in, if it had to find it from
+    /// the trailers (the caller checks it against the scan before it).
+    pub(crate) fn append_start_found(&self) -> Option<u64> {
+        self.resumed.and_then(|(_, found)| found)
+    }
+
+    /// Where the append being read started; for a resumed reader that started inside an append,
+    /// found by walking back from where it started to the record flagged first.
+    fn append_start(&mut self) -> io::Result<u64> {
+        if self.append_start_unknown
+            && let Some((from, _)) = self.resumed
+        {
+            self.precise = true;
+            let found = self.walk_back_to_first(from);
+            self.precise = false;
+            let Some(start) = found? else {
+                return Err(io::Error::other(
+                    "no valid record starting an append before the piece",
+                ));
+            };
+            self.append_start = start;
+            self.append_start_unknown = false;
+            self.resumed = Some((from, Some(start)));
+        }
+        Ok(self.append_start)
+    }
+
+    /// The record flagged first of the append that the valid records ending at `end` belong
+    /// to, walking back through their trailers.
+    fn walk_back_to_first(&mut self, mut end: u64) -> io::Result<Option<u64>> {
+        let mut after: Option<u64> = None;
+        loop {
+            let Some((start, rh, _, _)) = self.record_ending_at(end)? else {
+                return Ok(None);
+            };
+            if after.is_some_and(|a| a != rh.seq + 1) || rh.flags & FLAG_LAST != 0 {
+                return Ok(None);
+            }
+            if rh.flags & FLAG_FIRST != 0 {
+                return Ok(Some(start));
+            }
+            after = Some(rh.seq);
+            end = start;
         }
     }
 
@@ -338,9 +443,10 @@ impl<'f> NativeReader<'f> {
             self.done = true;
             if self.in_append {
                 // The file ends after some records of an append and before its last one.
+                let cut = self.append_start()?;
                 self.in_append = false;
                 return Ok(Item::Defect(Defect {
-                    cut: self.append_start,
+                    cut,
                     evidence: Evidence::EndOfFile,
                     ..Defect::new(self.pos, DefectKind::UnfinishedAppend, None)
                 }));
@@ -366,6 +472,7 @@ impl<'f> NativeReader<'f> {
         }
         if starts || !self.in_append {
             self.append_start = self.pos;
+            self.append_start_unknown = false;
         }
         self.in_append = rh.flags & FLAG_LAST == 0;
         let record = native_record(self.index, self.pos, &rh, total, checksum);
@@ -381,7 +488,7 @@ impl<'f> NativeReader<'f> {
         let defect = if starts {
             // The append before never ended; this later one proves it had been acknowledged.
             Defect {
-                cut: self.append_start,
+                cut: self.append_start()?,
                 evidence: Evidence::LaterAppend(pos),
                 ..Defect::new(pos, DefectKind::UnfinishedAppend, Some(pos))
             }
@@ -406,7 +513,7 @@ impl<'f> NativeReader<'f> {
     fn defect(&mut self, offset: u64, kind: DefectKind) -> io::Result<Item> {
         self.last_payload = None;
         let cut = if self.in_append {
-            self.append_start
+            self.append_start()?
         } else {
             offset
         };
@@ -431,6 +538,7 @@ impl<'f> NativeReader<'f> {
                 self.next_seq = rh.seq;
                 self.in_append = rh.flags & FLAG_FIRST == 0;
                 self.append_start = if self.in_append { cut } else { at };
+                self.append_start_unknown = false;
                 self.accept_at = Some(at);
             }
             _ => self.done = true,
@@ -892,29 +1000,17 @@ impl<'f> NativeReader<'f> {
         let want = usize::try_from(self.size - start)
             .unwrap_or(WINDOW)
             .min(ahead);
-        grow(&mut self.buf, want);
-        let mut filled = 0;
-        while filled < want {
-            let n = platform::read_at(
-                self.file,
-                &mut self.buf[filled..want],
-                start + filled as u64,
-            )?;
-            self.reads += 1;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-            self.bytes_read += n as u64;
-        }
+        let filled = fill(
+            self.file,
+            &mut self.buf,
+            start,
+            want,
+            (&mut self.reads, &mut self.bytes_read),
+        )?;
         self.win_start = start;
         self.win_len = filled;
         if filled < (offset - start) as usize + len {
-            // The file shrank under us.
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file became shorter while it was read",
-            ));
+            return Err(shrank());
         }
         Ok((offset - start) as usize)
     }

@@ -31,6 +31,30 @@ pub(crate) fn grow(buf: &mut Vec<u8>, want: usize) {
     }
 }
 
+/// Read up to `want` bytes of `file` from `at` into the start of `buf` (grown to hold them),
+/// fewer only at the end of the file; returns how many. Counts the calls and the bytes in
+/// `(reads, bytes)`, the figures the benchmarks report.
+pub(crate) fn fill(
+    file: &File,
+    buf: &mut Vec<u8>,
+    at: u64,
+    want: usize,
+    (reads, bytes): (&mut u64, &mut u64),
+) -> io::Result<usize> {
+    grow(buf, want);
+    let mut filled = 0;
+    while filled < want {
+        let n = platform::read_at(file, &mut buf[filled..want], at + filled as u64)?;
+        *reads += 1;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        *bytes += n as u64;
+    }
+    Ok(filled)
+}
+
 /// A forward reader of records and defects, whatever the format.
 pub trait Reader {
     /// The next record or defect.
@@ -556,21 +580,13 @@ impl<'f> Window<'f> {
         let want = usize::try_from(self.size - offset)
             .unwrap_or(WINDOW)
             .min(WINDOW);
-        grow(&mut self.buf, want);
-        let mut filled = 0;
-        while filled < want {
-            let n = platform::read_at(
-                self.file,
-                &mut self.buf[filled..want],
-                offset + filled as u64,
-            )?;
-            self.reads += 1;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-            self.bytes_read += n as u64;
-        }
+        let filled = fill(
+            self.file,
+            &mut self.buf,
+            offset,
+            want,
+            (&mut self.reads, &mut self.bytes_read),
+        )?;
         self.start = offset;
         self.len = filled;
         if filled < len {
