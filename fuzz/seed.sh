@@ -3,13 +3,15 @@
 # and journals written by the real `durable` binary, then damaged the ways crashes and disks
 # damage them, plus a few inputs for the structure-aware builders. Idempotent: every seed has a
 # fixed name and is rewritten. Usage: fuzz/seed.sh  (DURABLE=path/to/durable to use another
-# binary; the default is the debug build, whose fault switch leaves a journal behind).
+# binary; the default is a debug build with the test-only fault switch, which leaves a journal
+# behind).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 
 if [ -z "${DURABLE:-}" ]; then
-  (cd "$root" && cargo build --quiet --locked --bin durable)
+  # The fault switch is the library's test-only feature: built in here, as `cargo test` does.
+  (cd "$root" && cargo build --quiet --locked --bin durable --features durable/fault-injection)
   # Where cargo put it: CARGO_TARGET_DIR (absolute or relative to the crate) or target/.
   target_dir=${CARGO_TARGET_DIR:-target}
   case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
@@ -64,7 +66,7 @@ for name in "${logs[@]}"; do
   done
 done
 
-# Journals: the debug build's fault switch stops a journaled save after the journal is durable.
+# Journals: the fault switch stops a journaled save after the journal is durable.
 printf 'old\n' > t
 # The subshell keeps the shell's "Aborted" notice quiet: the abort is the point.
 (printf 'new content\n' | DURABLE_FAULT=sync-dir-journal:crash \
@@ -80,7 +82,7 @@ if [ -f .t.durable-journal ]; then
     done
   done
 else
-  echo "seed.sh: no journal left behind (not a debug build?); journal seeds are only built ones" >&2
+  echo "seed.sh: no journal left behind (a binary without the fault switch?); journal seeds are only built ones" >&2
 fi
 
 # Structure-aware inputs (see common/native.rs `build` and journal.rs `build`): a few shapes to
