@@ -88,7 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
         'durable;log;verify' {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the files as this format instead of detecting it')
             [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Check with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per file, one per line (docs/JSON.md)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing; the exit status says it all')
@@ -137,9 +137,9 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
         }
         'durable;recover' {
             [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)')
-            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read logs as this format instead of detecting it')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the files as this format instead of detecting it')
             [CompletionResult]::new('--with-index', '--with-index', [CompletionResultType]::ParameterName, 'The proglog index that goes with the store given (default: `<base>.index` beside it)')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Check each log with at most N threads before repairing it (default: one per CPU core, at most 4; a native log of 64 MiB or more is checked in pieces, as by `log verify`)')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be done; change nothing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)')
             [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not keep the removed bytes in a sidecar')

@@ -81,7 +81,7 @@ set edit:completion:arg-completer[durable] = {|@words|
         &'durable;log;verify'= {
             cand --log-format 'Read the files as this format instead of detecting it'
             cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
-            cand --threads 'Check with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end'
+            cand --threads 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end'
             cand --json 'One JSON object per file, one per line (docs/JSON.md)'
             cand -q 'Print nothing; the exit status says it all'
             cand --quiet 'Print nothing; the exit status says it all'
@@ -126,9 +126,9 @@ set edit:completion:arg-completer[durable] = {|@words|
         }
         &'durable;recover'= {
             cand --backup-dir 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment''s directory)'
-            cand --log-format 'Read logs as this format instead of detecting it'
+            cand --log-format 'Read the files as this format instead of detecting it'
             cand --with-index 'The proglog index that goes with the store given (default: `<base>.index` beside it)'
-            cand --threads 'Check each log with at most N threads before repairing it (default: one per CPU core, at most 4; a native log of 64 MiB or more is checked in pieces, as by `log verify`)'
+            cand --threads 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end'
             cand --dry-run 'Print what would be done; change nothing'
             cand --force 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
             cand --no-backup 'Do not keep the removed bytes in a sidecar'

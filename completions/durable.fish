@@ -83,7 +83,7 @@ lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
 aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l threads -d 'Check with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l threads -d 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -l json -d 'One JSON object per file, one per line (docs/JSON.md)'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing; the exit status says it all'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -120,12 +120,12 @@ complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_sub
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from restore" -s V -l version -d 'Print version'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l backup-dir -d 'Keep sidecars in DIR (an existing directory) instead of .durable-recovered/ beside each log (beside a proglog segment\'s directory)' -r -F
-complete -c durable -n "__fish_durable_using_subcommand recover" -l log-format -d 'Read logs as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+complete -c durable -n "__fish_durable_using_subcommand recover" -l log-format -d 'Read the files as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
 lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
 aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand recover" -l with-index -d 'The proglog index that goes with the store given (default: `<base>.index` beside it)' -r -F
-complete -c durable -n "__fish_durable_using_subcommand recover" -l threads -d 'Check each log with at most N threads before repairing it (default: one per CPU core, at most 4; a native log of 64 MiB or more is checked in pieces, as by `log verify`)' -r
+complete -c durable -n "__fish_durable_using_subcommand recover" -l threads -d 'Check each log with at most N threads (default: one per CPU core, at most 4, so memory stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the same time, and several logs are checked at the same time; the report is the same, in the same order. `--threads 1`: one file at a time, each from start to end' -r
 complete -c durable -n "__fish_durable_using_subcommand recover" -l dry-run -d 'Print what would be done; change nothing'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l force -d 'Cut a log at corruption before its tail too (the sidecar keeps what is removed)'
 complete -c durable -n "__fish_durable_using_subcommand recover" -l no-backup -d 'Do not keep the removed bytes in a sidecar'

@@ -413,7 +413,14 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Read logs as this format instead of detecting it.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How `log verify` and `recover` read the logs they check.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Read the files as this format instead of detecting it.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 
@@ -421,8 +428,10 @@ pub struct RecoverArgs {
     #[arg(long = "with-index", value_name = "INDEX")]
     pub with_index: Option<PathBuf>,
 
-    /// Check each log with at most N threads before repairing it (default: one per CPU core, at
-    /// most 4; a native log of 64 MiB or more is checked in pieces, as by `log verify`).
+    /// Check each log with at most N threads (default: one per CPU core, at most 4, so memory
+    /// stays under 16 MiB). A native log of 64 MiB or more is cut into pieces checked at the
+    /// same time, and several logs are checked at the same time; the report is the same, in
+    /// the same order. `--threads 1`: one file at a time, each from start to end.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -526,21 +535,8 @@ pub struct VerifyArgs {
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
 
-    /// Read the files as this format instead of detecting it.
-    #[arg(long, value_enum, value_name = "NAME")]
-    pub log_format: Option<LogFormatArg>,
-
-    /// The proglog index that goes with the store given (default: `<base>.index` beside it).
-    #[arg(long = "with-index", value_name = "INDEX")]
-    pub with_index: Option<PathBuf>,
-
-    /// Check with at most N threads (default: one per CPU core, at most 4, so memory stays
-    /// under 16 MiB). A native log of 64 MiB or
-    /// more is cut into pieces checked at the same time, and several logs are checked at the
-    /// same time; the report is the same, in the same order. `--threads 1`: one file at a
-    /// time, each from start to end.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// `durable log dump`.

@@ -25,16 +25,16 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         force: args.force,
         no_backup: args.no_backup,
         sync: SyncLevel::Full,
-        format: args.log_format.map(Into::into),
-        index: args.with_index.clone(),
+        format: args.read.log_format.map(Into::into),
+        index: args.read.with_index.clone(),
         backup_dir: args.backup_dir.clone(),
         one_file_system: args.one_file_system,
-        threads: crate::cmd::threads(args.threads),
+        threads: crate::cmd::threads(args.read.threads),
     };
     let stdin = args
         .paths
         .iter()
-        .chain(&args.with_index)
+        .chain(&args.read.with_index)
         .find(|p| durable::log::stream::is_stdin(p));
     let why = match stdin {
         Some(_) => Some(
@@ -193,13 +193,13 @@ fn usage(message: String) -> Failure {
 /// `--with-index` given where it would do nothing: with several paths, a directory, or a file
 /// that is not a proglog store (checked before anything is changed).
 fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
-    let index = args.with_index.as_deref()?;
+    let index = args.read.with_index.as_deref()?;
     if let Some(why) = super::with_index_misused(&args.paths, Some(index)) {
         return Some(why);
     }
     let path = &args.paths[0];
     let opts = durable::log::OpenOptions {
-        format: args.log_format.map(Into::into),
+        format: args.read.log_format.map(Into::into),
         index: Some(index.to_path_buf()),
         write: false,
         index_alone: false,

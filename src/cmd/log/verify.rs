@@ -23,7 +23,8 @@ use crate::exit::Exit;
 pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
     let mut worst = Exit::Success;
     let mut out = Output::stdout();
-    if let Some(why) = crate::cmd::with_index_misused(&args.paths, args.with_index.as_deref()) {
+    if let Some(why) = crate::cmd::with_index_misused(&args.paths, args.read.with_index.as_deref())
+    {
         if args.json {
             out.line(&json::line(&ErrorLine::status(
                 None,
@@ -34,7 +35,7 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         }
         return Err(usage(why));
     }
-    let threads = crate::cmd::threads(args.threads);
+    let threads = crate::cmd::threads(args.read.threads);
     // Logs large enough to be cut into pieces are checked one at a time with every thread;
     // the runs of smaller ones between them, several at a time, one thread each. Reports come
     // out in the order of the list either way. The list is taken from the walk a chunk at a
@@ -301,8 +302,8 @@ pub(super) fn verify_one(
     let show_progress = progress && !args.quiet && io::stderr().is_terminal();
     let mut shown_progress = false;
     let opts = OpenOptions {
-        format: args.log_format.map(Into::into),
-        index: args.with_index.clone(),
+        format: args.read.log_format.map(Into::into),
+        index: args.read.with_index.clone(),
         write: false,
         index_alone: false,
         force: false,
@@ -321,7 +322,10 @@ pub(super) fn verify_one(
         eprint!("\r\x1b[K");
     }
     match result {
-        Ok(v) if args.with_index.is_some() && (v.format != LogFormat::Proglog || v.index_alone) => {
+        Ok(v)
+            if args.read.with_index.is_some()
+                && (v.format != LogFormat::Proglog || v.index_alone) =>
+        {
             let why = anyhow!(
                 "{}: --with-index names the index of a proglog store, and this is {}: it would do nothing",
                 quoted(path),
