@@ -348,22 +348,27 @@ impl Checksum {
     }
 }
 
-/// Encodes records for one log. The CRC-32 state after the salt is computed once; the header
-/// CRC and a CRC-32 record checksum share their prefix (salt, then header bytes), so one state
-/// serves both and the rest of the record is hashed in one piece straight from the output buffer.
+/// Encodes records for one log. The CRC-32 of the salt and of the salt and record magic are
+/// computed once; the header CRC and a CRC-32 record checksum share their prefix (salt, then
+/// header bytes), so the record checksum continues from the header CRC over the rest of the
+/// record in one piece straight from the output buffer.
 pub struct Encoder {
     header: FileHeader,
-    salt_crc: crc32fast::Hasher,
+    /// CRC-32 of the salt.
+    salt_crc: u32,
+    /// CRC-32 of the salt and [`RECORD_MAGIC`]: a header's CRC is this continued over its
+    /// bytes 4..20.
+    magic_crc: u32,
 }
 
 impl Encoder {
     /// An encoder for the log whose header is `header`.
     pub fn new(header: &FileHeader) -> Encoder {
-        let mut salt_crc = crc32fast::Hasher::new();
-        salt_crc.update(&header.salt);
+        let salt_crc = crc32fast::hash(&header.salt);
         Encoder {
             header: *header,
             salt_crc,
+            magic_crc: super::crc::update(salt_crc, &RECORD_MAGIC),
         }
     }
 
@@ -387,16 +392,17 @@ impl Encoder {
         out.extend_from_slice(&[TYPE_DATA, flags, 0, 0]);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&seq.to_le_bytes());
-        let mut crc = self.salt_crc.clone();
-        crc.update(&out[start..start + 20]);
-        out.extend_from_slice(&crc.clone().finalize().to_le_bytes());
+        // Bytes 4..20: type, flags, two zero bytes, length; then the sequence number.
+        let word = u64::from(TYPE_DATA) | u64::from(flags) << 8 | u64::from(len) << 32;
+        let header_crc = super::crc::update16(self.magic_crc, word, seq);
+        out.extend_from_slice(&header_crc.to_le_bytes());
         out.extend_from_slice(payload);
         out.extend_from_slice(&trailer_prefix(len));
         // The record checksum skips the header CRC (bytes 20..24): see RecordHasher::new.
         match algorithm {
             Algorithm::Crc32 => {
-                crc.update(&out[start + 24..]);
-                out.extend_from_slice(&crc.finalize().to_le_bytes());
+                let sum = super::crc::update(header_crc, &out[start + 24..]);
+                out.extend_from_slice(&sum.to_le_bytes());
             }
             Algorithm::Sha256 => {
                 let mut sha = Sha256::new();
@@ -424,13 +430,12 @@ impl Encoder {
         let len = record.len() - self.header.algorithm.checksum_len() as usize;
         record[5] = flags;
         record[12..20].copy_from_slice(&seq.to_le_bytes());
-        let mut crc = self.salt_crc.clone();
-        crc.update(&record[0..20]);
-        record[20..24].copy_from_slice(&crc.clone().finalize().to_le_bytes());
+        let header_crc = super::crc::update(self.salt_crc, &record[0..20]);
+        record[20..24].copy_from_slice(&header_crc.to_le_bytes());
         match self.header.algorithm {
             Algorithm::Crc32 => {
-                crc.update(&record[24..len]);
-                record[len..].copy_from_slice(&crc.finalize().to_le_bytes());
+                let sum = super::crc::update(header_crc, &record[24..len]);
+                record[len..].copy_from_slice(&sum.to_le_bytes());
             }
             Algorithm::Sha256 => {
                 let mut sha = Sha256::new();

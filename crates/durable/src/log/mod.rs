@@ -10,6 +10,7 @@
 
 pub mod aof;
 mod append;
+mod crc;
 pub mod format;
 mod item;
 pub mod lines;

@@ -365,6 +365,42 @@ mod tests {
         assert_eq!(split(b"x\ny", 0), vec![b"x\ny".to_vec()]);
     }
 
+    /// A reader that hands out its bytes in pieces of varying size.
+    struct Pieces<'a>(&'a [u8], usize);
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = (self.1 * 7 + 3) % 70_001;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn many_short_lines_split_as_the_bytes_say() {
+        // Reads that end anywhere and a buffer that is compacted: every line comes out
+        // once, in order.
+        let mut input = Vec::new();
+        for i in 0..300_000usize {
+            input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, i % 5));
+            input.push(b'\n');
+        }
+        input.extend_from_slice(b"unterminated");
+        let mut expected: Vec<Vec<u8>> = input.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        let mut source = Delimited::new(Pieces(&input, 1), b'\n', "test input");
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        while source.next_record(&mut buf).unwrap() {
+            got.push(buf.clone());
+        }
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected);
+        expected.pop();
+        assert_eq!(split(&input[..input.len() - 12], b'\n'), expected);
+    }
+
     #[test]
     fn an_endless_line_stops_at_the_maximum() {
         let endless = std::io::repeat(b'x');
