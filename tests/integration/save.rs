@@ -1334,3 +1334,63 @@ fn concurrent_saves_leave_exactly_one_input() {
         env.assert_no_leftovers();
     }
 }
+
+// Guards: a journaled save created its journal and locked it a moment later; a concurrent save
+// that settled leftovers in between found the new, still empty journal unlocked, took it for an
+// interrupted one and removed it, and the first save then failed ("could not remove the
+// journal …", exit 4). The journal now has its name only once it is locked. Made certain with
+// strace: the first save is held for a second right after any call that gives the journal its
+// name; a second save runs while the journal exists.
+#[test]
+fn a_concurrent_save_never_removes_a_journal_being_written() {
+    let test = "save::a_concurrent_save_never_removes_a_journal_being_written";
+    if !crate::common::have("strace") {
+        crate::common::skip(test, "strace is not installed");
+        return;
+    }
+    let env = Env::new();
+    env.write("a", vec![b'a'; 4096]);
+    env.write("b", vec![b'b'; 4096]);
+    let journal = env.path(".T.durable-journal");
+    let first = env
+        .cmd(&["save", "--strategy", "journal", "--from", "a", "T"])
+        .wrap(&[
+            "strace",
+            "-f",
+            "-o",
+            "/dev/null",
+            // Relative, as durable names it (strace compares the names).
+            "-P",
+            ".T.durable-journal",
+            "-e",
+            "inject=openat,renameat2,renameat,rename,link,linkat:delay_exit=1000000",
+        ])
+        .spawn();
+    let mut first = first;
+    // Wait until the journal has its name (or the save is over without it being seen).
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        if journal.symlink_metadata().is_ok() {
+            seen = true;
+            break;
+        }
+        if first.child.0.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    if seen {
+        let second = env.cmd(&["save", "--from", "b", "T"]).run();
+        assert_eq!(second.code, 0, "{}", second.show());
+    }
+    let status = first.child.0.wait().expect("wait for the first save");
+    let stderr = String::from_utf8_lossy(&first.stderr.lock().expect("lock")).into_owned();
+    assert_eq!(status.code(), Some(0), "the journaled save: {stderr}");
+    let got = env.read("T");
+    assert!(
+        got == vec![b'a'; 4096] || got == vec![b'b'; 4096],
+        "T is neither input"
+    );
+    env.assert_no_leftovers();
+}

@@ -491,19 +491,49 @@ fn check_journal(t: &Trace, target: &Path, sync: &str) -> Vec<String> {
         .and_then(|n| n.to_str())
         .expect("utf-8 name");
     let journal_path = dir.join(format!(".{name}.durable-journal"));
-    let journals: Vec<usize> = t
-        .opens_of(&journal_path)
+    // The journal is created under a name of its own, locked, then renamed (no-replace) to
+    // its name: it must never have that name unlocked (a concurrent save would take it for an
+    // interrupted journal and remove it).
+    let Some(named) = t
+        .renames()
         .into_iter()
-        .filter(|&o| has_flag(&t.opens[o].flags, "O_CREAT"))
-        .collect();
-    let Some(&journal) = journals.first() else {
+        .find(|r| r.ok && r.to == journal_path)
+    else {
         v.push(format!(
-            "the journal {} is never created",
+            "the journal {} is never given its name by a rename",
             journal_path.display()
         ));
         return v;
     };
+    if !has_flag(&named.flags, "RENAME_NOREPLACE") {
+        v.push(format!(
+            "the rename that names the journal may replace another: {}",
+            t.show(named.at)
+        ));
+    }
+    let Some(journal) = t
+        .opens_of(&named.from)
+        .into_iter()
+        .rev()
+        .find(|&o| has_flag(&t.opens[o].flags, "O_CREAT") && t.opens[o].at < named.at)
+    else {
+        v.push(format!(
+            "the file renamed to the journal, {}, is never created",
+            named.from.display()
+        ));
+        return v;
+    };
     check_exclusive_private(t, journal, "the journal", &mut v);
+    if !t
+        .ok_calls_on(journal, &["flock"])
+        .iter()
+        .any(|&i| i < named.at && t.calls[i].args.contains("LOCK_EX"))
+    {
+        v.push(format!(
+            "the journal has its name before it is locked: {}",
+            t.show(named.at)
+        ));
+    }
     let writers: Vec<usize> = t
         .opens_of(target)
         .into_iter()
@@ -558,11 +588,10 @@ fn check_journal(t: &Trace, target: &Path, sync: &str) -> Vec<String> {
     if !t
         .dir_syncs(dir)
         .iter()
-        .any(|&i| i > t.opens[journal].at && i < first_write)
+        .any(|&i| i > named.at && i < first_write)
     {
         v.push(
-            "the directory is not flushed between creating the journal and writing the target"
-                .into(),
+            "the directory is not flushed between naming the journal and writing the target".into(),
         );
     }
     let last_write = *target_writes.last().expect("not empty");
@@ -1200,6 +1229,7 @@ fn checker_reports_a_missing_or_misplaced_fsync_in_an_atomic_trace() {
 #[test]
 fn checker_reports_a_journal_flushed_after_the_target_is_written() {
     let j = format!("{D}/.t.durable-journal");
+    let tmp = format!("{D}/.t.0123456789abcdef.durable-tmp");
     let good: Lines = vec![
         (
             "read",
@@ -1208,10 +1238,16 @@ fn checker_reports_a_journal_flushed_after_the_target_is_written() {
         (
             "create",
             format!(
-                "9 openat(AT_FDCWD<{D}>, \"{j}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 6<{j}>"
+                "9 openat(AT_FDCWD<{D}>, \"{tmp}\", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 6<{tmp}>"
             ),
         ),
-        ("lock", format!("9 flock(6<{j}>, LOCK_EX|LOCK_NB) = 0")),
+        ("lock", format!("9 flock(6<{tmp}>, LOCK_EX|LOCK_NB) = 0")),
+        (
+            "name",
+            format!(
+                "9 renameat2(AT_FDCWD<{D}>, \"{tmp}\", AT_FDCWD<{D}>, \"{j}\", RENAME_NOREPLACE) = 0"
+            ),
+        ),
         (
             "jwrite",
             format!("9 pwrite64(6<{j}>, \"new\\n\", 4, 64) = 4"),
@@ -1267,8 +1303,14 @@ fn checker_reports_a_journal_flushed_after_the_target_is_written() {
     });
     assert_reports(
         &no_dir,
-        "not flushed between creating the journal",
+        "not flushed between naming the journal",
         "a missing directory fsync",
+    );
+    let named_unlocked = check(&|l| move_after(l, "lock", "name"));
+    assert_reports(
+        &named_unlocked,
+        "has its name before it is locked",
+        "a journal named before it is locked",
     );
     let early_unlink = check(&|l| move_after(l, "unlink", "trunc"));
     assert_reports(

@@ -265,6 +265,22 @@ impl TempFile {
         Ok(())
     }
 
+    /// Give the file, still open, the name `to`, failing if anything has that name, and go on
+    /// tracking it there. A file that must be locked before its name appears (a journal: a
+    /// save settling leftovers would otherwise take a new, still empty journal for an
+    /// interrupted one and remove it) is created under a temporary name, locked, then moved.
+    pub(crate) fn rename_open(&mut self, to: PathBuf) -> io::Result<()> {
+        platform::rename_noreplace(&self.path, &to)?;
+        // Registered after the rename, never before: until then `to` may be another
+        // process's file. An interrupt in between leaves `to`, like a crash would.
+        let slot = platform::register_temp(&to);
+        if let Some(old) = std::mem::replace(&mut self.slot, slot) {
+            platform::unregister_temp(old);
+        }
+        self.path = to;
+        Ok(())
+    }
+
     /// Stop tracking the file: it will not be removed on drop or on interrupt. Returns its path
     /// and, unless it was closed, the open file.
     pub(crate) fn keep(mut self) -> (PathBuf, Option<File>) {

@@ -329,8 +329,9 @@ impl<'a> Calls<'a> {
                 dir_sync()
             }
             Step::WriteJournal => format!(
-                "open({journal}, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); \
-                 pwrite(journal, …) the input after a 64-byte header, then the header"
+                "open(tmp, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600); flock(LOCK_EX); {}; \
+                 pwrite(journal, …) the input after a 64-byte header, then the header",
+                platform::rename_noreplace_calls("tmp", &journal)
             ),
             Step::SyncJournal => self.flush("journal"),
             Step::OpenTarget if journaled => {

@@ -638,7 +638,10 @@ fn save_journal(
     let started = t
         .start(Step::WriteJournal, &journal_path)
         .failure_leaves(Aftermath::Unchanged)?;
-    let journal = TempFile::create_at(journal_path.clone()).map_err(|source| {
+    // Locked under a name of its own, then moved to the journal's name: a save settling
+    // leftovers must never find the journal unlocked while it is being written (it would take
+    // it for an interrupted one and remove it).
+    let not_created = |source: io::Error| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             // Another save created it after we settled: it is that save's.
             Error::Busy {
@@ -653,8 +656,12 @@ fn save_journal(
             };
             not_writable(e, &target, "the journal", Strategy::Journal)
         }
-    })?;
+    };
+    let mut journal = TempFile::create_in(&target.dir, &target.name).map_err(not_created)?;
     journal::lock(journal.file(), &target, &journal_path)?;
+    journal
+        .rename_open(journal_path.clone())
+        .map_err(not_created)?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, &target));
     let file = journal.file();
     let total = input.len_hint();
