@@ -35,22 +35,23 @@ pub(super) fn verify(args: VerifyArgs) -> Result<Exit, Failure> {
         }
         return Err(usage(why));
     }
-    let threads = crate::cmd::threads(args.read.threads);
+    // How many threads the machine gives is asked only when a log is large enough to cut
+    // into pieces or several files are listed: for one small log it would be several reads of
+    // /proc and /sys (cgroup quotas) for nothing.
+    let found = std::cell::OnceCell::new();
+    let threads = || *found.get_or_init(|| crate::cmd::threads(args.read.threads));
     // Logs large enough to be cut into pieces are checked one at a time with every thread;
-    // the runs of smaller ones between them, several at a time, one thread each. Reports come
-    // out in the order of the list either way. The list is taken from the walk a chunk at a
-    // time, so reports stream and memory stays bounded whatever the size of the tree.
-    let big = |job: &Job| match job {
-        Job::Check { size, stream, .. } => *stream || log::pieces(*size, threads) > 1,
-        Job::Skipped { .. } | Job::Unreadable { .. } => false,
-    };
+    // the runs of smaller ones between them, several at a time, one thread each (standard
+    // input and pipes alone). Reports come out in the order of the list either way. The list is
+    // taken from the walk a chunk at a time, so reports stream and memory stays bounded
+    // whatever the size of the tree.
     let mut jobs = jobs(&args);
     loop {
         let chunk: Vec<Job> = jobs.by_ref().take(JOBS_AT_ONCE).collect();
         if chunk.is_empty() {
             break;
         }
-        worst = worst.worst(run_chunk(&chunk, threads, &big, &args, &mut out)?);
+        worst = worst.worst(run_chunk(&chunk, &threads, &args, &mut out)?);
     }
     out.flush()?;
     Ok(worst)
@@ -64,27 +65,29 @@ const JOBS_AT_ONCE: usize = 256;
 /// a time with every thread).
 fn run_chunk(
     jobs: &[Job],
-    threads: usize,
-    big: &dyn Fn(&Job) -> bool,
+    threads: &dyn Fn() -> usize,
     args: &VerifyArgs,
     out: &mut Output,
 ) -> Result<Exit, Failure> {
     let mut worst = Exit::Success;
     let mut rest = jobs;
     while let Some(first) = rest.first() {
-        let run = if big(first) {
+        let run = if first.alone() {
             1
         } else {
-            rest.iter().position(big).unwrap_or(rest.len())
+            rest.iter().position(Job::alone).unwrap_or(rest.len())
         };
         let (batch, after) = rest.split_at(run);
         rest = after;
-        let workers = threads.min(batch.len());
-        if workers <= 1 {
-            worst = worst.worst(run_each(batch, threads, args, out)?);
-        } else {
-            worst = worst.worst(run_batch(batch, workers, args, out)?);
-        }
+        let exit = match batch {
+            [job] if job.splits() => run_each(batch, threads(), args, out)?,
+            [_] => run_each(batch, 1, args, out)?,
+            _ => match threads().min(batch.len()) {
+                1 => run_each(batch, 1, args, out)?,
+                workers => run_batch(batch, workers, args, out)?,
+            },
+        };
+        worst = worst.worst(exit);
     }
     Ok(worst)
 }
@@ -107,6 +110,20 @@ enum Job {
 }
 
 impl Job {
+    /// Checked on its own, not beside others: a stream (read alone) or a log large enough to be
+    /// cut into pieces (checked with every thread).
+    fn alone(&self) -> bool {
+        match self {
+            Job::Check { stream, .. } => *stream || self.splits(),
+            Job::Skipped { .. } | Job::Unreadable { .. } => false,
+        }
+    }
+
+    /// A log large enough to be cut into pieces, given the threads.
+    fn splits(&self) -> bool {
+        matches!(self, Job::Check { size, .. } if log::pieces(*size, usize::MAX) > 1)
+    }
+
     /// Check it into `report`, with `threads` threads for the file.
     fn run(
         &self,
@@ -139,8 +156,8 @@ fn jobs(args: &VerifyArgs) -> impl Iterator<Item = Job> + '_ {
     args.paths
         .iter()
         .flat_map(move |path| -> Box<dyn Iterator<Item = Job> + '_> {
-            let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-            if !is_dir {
+            let meta = std::fs::metadata(path).ok();
+            if !meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
                 // An index given together with its store is verified with it, once.
                 if log::reader::is_paired_index(path)
                     && args
@@ -153,7 +170,7 @@ fn jobs(args: &VerifyArgs) -> impl Iterator<Item = Job> + '_ {
                 return Box::new(std::iter::once(Job::Check {
                     path: path.clone(),
                     explicit: true,
-                    size: size(path),
+                    size: meta.map_or(0, |m| m.len()),
                     stream: path.as_os_str() == "-" || log::stream::is_stream(path),
                 }));
             }
