@@ -223,6 +223,53 @@ fn interrupt_a_big_append(
     (status, stderr)
 }
 
+/// A streamed append whose commit fails ends at once, although its input is still open (the
+/// reading thread is told to stop, rather than waited for until the input ends): exit 2, the
+/// log unchanged.
+#[test]
+fn a_failed_commit_ends_a_streamed_append_whose_input_stays_open() {
+    if !crate::common::fault_switch("a_failed_commit_ends_a_streamed_append_whose_input_stays_open")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.durable()
+        .args(["log", "append", "x.log", "first"])
+        .assert()
+        .success();
+    let before = env.read("x.log");
+    let mut child = env
+        .cmd(&["log", "append", "x.log"])
+        .fault("sync-log:eio")
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn durable");
+    let mut input = child.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut input, b"second\n").expect("write a line");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("log append went on waiting for input after its commit failed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(input);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was appended"), "{stderr}");
+    assert_eq!(env.read("x.log"), before, "the log changed");
+}
+
 /// A failed write or flush while appending is a failure: exit 2, a sentence naming it, and the
 /// log byte-identical (the records are cut off again, never left for a retried flush to
 /// "succeed"). A new log whose first append fails this way is not left behind either.

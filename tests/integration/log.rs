@@ -1412,6 +1412,8 @@ fn dump_follow_waits_for_complete_records() {
 /// One traced call: its name, the path of its fd argument (strace -y), and the whole line.
 #[derive(Debug)]
 struct Call {
+    /// The thread that made it.
+    pid: u32,
     name: String,
     fd_path: Option<String>,
     line: String,
@@ -1424,11 +1426,13 @@ fn parse_strace(text: &str) -> Vec<Call> {
         .into_iter()
         .map(|event| match event {
             Event::Call(c) => Call {
+                pid: c.pid,
                 fd_path: c.fd().and_then(|_| fd_and_path(&c.arg(0)?).1),
                 line: format!("{}({}) = {}", c.name, c.args, c.ret_text),
                 name: c.name,
             },
-            Event::Exit { code, .. } => Call {
+            Event::Exit { pid, code } => Call {
+                pid,
                 name: "+++".into(),
                 fd_path: None,
                 line: match code {
@@ -1457,7 +1461,9 @@ fn strace_append(env: &Env, args: &[&str]) -> Vec<Call> {
 /// nothing is acknowledged before it is durable. Enough lines for several groups go through a
 /// pipe; strace
 /// (`-s 24`, so each stdout write shows its first offset) gives the order of the pwrite64s to
-/// the log, its fsyncs and unlocks, and the writes to stdout.
+/// the log, its fsyncs and unlocks, and the writes to stdout. It also guards how the work is
+/// split: the input is read (and encoded) on a second thread, one group ahead, and every call
+/// on the log and every report is made by one thread, the one the crash explorer follows.
 #[test]
 fn streamed_groups_are_reported_only_after_their_flush() {
     let test = "log::streamed_groups_are_reported_only_after_their_flush";
@@ -1476,7 +1482,7 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             "-s",
             "24",
             "-e",
-            "trace=pwrite64,write,fsync,flock",
+            "trace=pwrite64,write,fsync,flock,read",
         ],
         &common::durable_path(),
         &["log", "append", "--print-offsets", s(&log)],
@@ -1506,6 +1512,29 @@ fn streamed_groups_are_reported_only_after_their_flush() {
         })
         .collect();
     assert!(groups.len() >= 3, "several groups:\n{}", dump_calls(&calls));
+    // The first record is read before the log is opened, on the calling thread; once the
+    // groups flow, the input is read on the other one.
+    let (first_write, committer) = (groups[0].0, calls[groups[0].0].pid);
+    let mut reads_after = 0;
+    for (i, c) in calls.iter().enumerate() {
+        let on_the_log = c.fd_path.as_deref() == Some(&log_name);
+        if on_the_log || c.line.starts_with("write(1") {
+            assert_eq!(c.pid, committer, "not on the committing thread: {}", c.line);
+        }
+        if i > first_write && c.line.starts_with("read(0") {
+            assert_ne!(
+                c.pid, committer,
+                "input read on the committing thread: {}",
+                c.line
+            );
+            reads_after += 1;
+        }
+    }
+    assert!(
+        reads_after > 0,
+        "no read of the input after the first group:\n{}",
+        dump_calls(&calls)
+    );
     let after = |from: usize, what: &str, pred: &dyn Fn(&Call) -> bool| {
         (from..calls.len())
             .find(|&i| pred(&calls[i]))

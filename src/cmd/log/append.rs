@@ -62,14 +62,14 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
             );
         }
         if args.whole {
-            Box::new(Whole::new(io::stdin().lock(), "standard input"))
+            Box::new(Whole::new(io::stdin(), "standard input"))
         } else {
             if !args.atomic {
                 opts.commit = Commit::Groups(GroupLimits::default());
             }
             let separator = if args.null { 0 } else { b'\n' };
             Box::new(Delimited::streaming(
-                io::stdin().lock(),
+                io::stdin(),
                 separator,
                 "standard input",
             ))

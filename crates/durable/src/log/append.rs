@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_HEADER_LEN};
@@ -155,15 +157,20 @@ pub fn append_with(
         check_line(path, &first, source.describe(0))?;
     }
     let mut log = open_log(path, opts, &mut t)?;
-    let mut run = Run {
+    let mut input = Input {
         path,
-        opts,
         source,
-        on_commit,
         pending: has_first.then_some(first),
         read: u64::from(has_first),
         exhausted: !has_first,
         lines: matches!(log.writer, Writer::Lines),
+        keep_offsets: opts.keep_offsets,
+        encoded: 0,
+    };
+    let mut run = Run {
+        path,
+        opts,
+        on_commit,
         out: Appended {
             created: log.created,
             algorithm: log.algorithm(),
@@ -179,12 +186,12 @@ pub fn append_with(
         offsets: Vec::new(),
     };
     let result = match opts.commit {
-        Commit::Atomic => run.atomic(&mut log, &mut t),
-        Commit::Groups(limits) => run.groups(&mut log, limits, &mut t),
+        Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
+        Commit::Groups(limits) => run.groups(&mut log, &mut input, limits, &mut t),
     };
-    run.out.unappended = run.read - run.out.count;
+    run.out.unappended = input.read - run.out.count;
     if let Some(signal) = platform::pending_interrupt()
-        && (run.out.unappended > 0 || !run.exhausted)
+        && (run.out.unappended > 0 || !input.exhausted)
     {
         run.out.interrupted = Some(signal);
     }
@@ -222,12 +229,20 @@ impl Appending {
     }
 }
 
-/// One append call in progress.
+/// One append call in progress: the committing side (the log, the lock, what was appended).
 struct Run<'a> {
     path: &'a Path,
     opts: &'a AppendOptions,
-    source: &'a mut dyn RecordSource,
     on_commit: &'a mut dyn FnMut(&Committed<'_>),
+    out: Appended,
+    offsets: Vec<u64>,
+}
+
+/// The records of one append call as they are read and encoded: on the calling thread for one
+/// append, on a second thread for commit groups (see [`Run::groups`]).
+struct Input<'a> {
+    path: &'a Path,
+    source: &'a mut dyn RecordSource,
     /// A record read but not yet encoded.
     pending: Option<Vec<u8>>,
     /// Records read from the source so far.
@@ -236,8 +251,9 @@ struct Run<'a> {
     exhausted: bool,
     /// The log is a lines log (its size limit is worded as such).
     lines: bool,
-    out: Appended,
-    offsets: Vec<u64>,
+    keep_offsets: bool,
+    /// Records encoded so far.
+    encoded: u64,
 }
 
 /// Records encoded for one group, not yet (all) written.
@@ -249,6 +265,13 @@ struct Group {
     count: u64,
     /// Sequence number the records were encoded with.
     first_seq: u64,
+    /// Records of this append call encoded before the group's first.
+    stream_index: u64,
+    /// The input ended with the group's last record.
+    ends_input: bool,
+    /// The log the records were encoded for (another may be at the path by the time the lock
+    /// is taken).
+    writer: Writer,
     /// Each record's offset from the start of the group (when asked for).
     offsets: Vec<u64>,
     /// Bytes of the group already written, before `batch`.
@@ -258,12 +281,15 @@ struct Group {
 }
 
 impl Group {
-    fn new(first_seq: u64) -> Group {
+    fn new(writer: Writer, first_seq: u64, stream_index: u64, batch: Vec<u8>) -> Group {
         Group {
-            batch: Vec::with_capacity(1 << 16),
+            batch,
             last: 0,
             count: 0,
             first_seq,
+            stream_index,
+            ends_input: false,
+            writer,
             offsets: Vec::new(),
             written: 0,
             lead: 0,
@@ -289,7 +315,11 @@ const BATCH: usize = 4 << 20;
 /// Records encoded between two reads of the clock while the input is already buffered.
 const CLOCK_EVERY: u32 = 64;
 
-impl Run<'_> {
+/// How long the encoding thread waits for input at a time before it looks again whether the
+/// append is to stop (the committing side failed, or a signal was noted on another thread).
+const WAKE: Duration = Duration::from_millis(50);
+
+impl Input<'_> {
     /// The next record into `buf`; `Ok(false)` at the end of the input or on an interrupt.
     fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
         if let Some(p) = self.pending.take() {
@@ -309,22 +339,27 @@ impl Run<'_> {
                 Ok(false)
             }
             Err(_) if platform::pending_interrupt().is_some() => Ok(false),
-            Err(e) if self.lines => Err(lines_limit(self.path, e)),
-            Err(e) => Err(e),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// An error of the source, worded for the log it goes to.
+    fn failed(&self, error: Error) -> Error {
+        if self.lines {
+            lines_limit(self.path, error)
+        } else {
+            error
         }
     }
 
     /// Encode `record` as the next one of `group`.
-    fn encode(&mut self, log: &Appending, group: &mut Group, record: &[u8]) -> Result<()> {
-        let seq = group.first_seq + group.count;
+    fn encode(&mut self, group: &mut Group, record: &[u8]) -> Result<()> {
+        let seq = group.first_seq.wrapping_add(group.count);
         if seq == u64::MAX {
-            return Err(Error::Unsupported {
-                path: self.path.to_path_buf(),
-                why: "its sequence numbers are used up (the last one is never written)".into(),
-            });
+            return Err(seqs_used_up(self.path));
         }
         let at = group.batch.len();
-        match &log.writer {
+        match &group.writer {
             Writer::Native(_, encoder) => {
                 let flags = if group.count == 0 {
                     format::FLAG_FIRST
@@ -334,100 +369,76 @@ impl Run<'_> {
                 encoder
                     .encode(&mut group.batch, seq, flags, record)
                     .map_err(|len| Error::RecordTooLarge {
-                        what: self.source.describe(self.out.count + group.count),
+                        what: self.source.describe(self.encoded),
                         len,
                     })?;
             }
             Writer::Lines => {
-                check_line(
-                    self.path,
-                    record,
-                    self.source.describe(self.out.count + group.count),
-                )?;
+                check_line(self.path, record, self.source.describe(self.encoded))?;
                 lines::encode(&mut group.batch, record);
             }
         }
-        if self.opts.keep_offsets {
+        if self.keep_offsets {
             group.offsets.push(group.written + at as u64);
         }
         group.last = at;
         group.count += 1;
+        self.encoded += 1;
         Ok(())
     }
 
-    /// All records as one append, written in pieces under the lock as they are read.
-    fn atomic(&mut self, log: &mut Appending, t: &mut Tracker<'_>) -> Result<()> {
-        let mut record = Vec::new();
-        if !self.next(&mut record)? {
-            return Ok(());
+    /// Wait until a record (or the end of the input) is there to read without waiting, at most
+    /// `timeout` (`None`: as long as it takes), looking every [`WAKE`] whether to stop instead
+    /// (`stop` is set, or a signal was noted, maybe on the other thread). `Ok(false)` if the
+    /// time ran out or it is to stop.
+    fn wait_ready(&mut self, timeout: Option<Duration>, stop: &AtomicBool) -> Result<bool> {
+        if self.pending.is_some() {
+            return Ok(true);
         }
-        let Some(tail) = self.lock(log, self.if_locked_first())? else {
-            return Ok(());
-        };
-        let result = self.atomic_locked(log, tail, record, t);
-        unlock(log);
-        result
-    }
-
-    fn atomic_locked(
-        &mut self,
-        log: &mut Appending,
-        tail: Tail,
-        mut record: Vec<u8>,
-        t: &mut Tracker<'_>,
-    ) -> Result<()> {
-        let start = tail.end;
-        let mut group = Group::new(tail.seq);
-        if tail.newline {
-            group.lead_with_newline();
-        }
-        let filled = (|| {
-            loop {
-                self.encode(log, &mut group, &record)?;
-                if group.batch.len() >= BATCH {
-                    // Everything but the last record, whose flags are not known yet.
-                    let last = group.last;
-                    self.write(log, start + group.written, &group.batch[..last], t)?;
-                    group.written += last as u64;
-                    group.batch.drain(..last);
-                    group.last = 0;
-                }
-                if !self.next(&mut record)? {
-                    return Ok(());
-                }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if stop.load(Ordering::SeqCst) || platform::pending_interrupt().is_some() {
+                return Ok(false);
             }
-        })();
-        if filled.is_ok() && (self.exhausted || platform::pending_interrupt().is_none()) {
-            return self.finish_group(log, start, group, t);
-        }
-        // All or nothing: cut back what was written.
-        let cut = group.written == 0 || log.file.set_len(start).is_ok();
-        match filled {
-            Err(e) if cut => Err(e),
-            Err(e) => Err(e.with_aftermath(Aftermath::Unconfirmed)),
-            Ok(()) if cut => Ok(()),
-            Ok(()) => Err(Error::AppendInterrupted {
-                path: self.path.to_path_buf(),
-                signal: platform::pending_interrupt().unwrap_or("a signal"),
-                aftermath: Aftermath::Unconfirmed,
-            }),
+            let slice = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(WAKE),
+                None => WAKE,
+            };
+            match self.source.ready_within(slice) {
+                Ok(true) => return Ok(true),
+                Ok(false) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
+                Ok(false) => {}
+                Err(_) if platform::pending_interrupt().is_some() => return Ok(false),
+                Err(e) => return Err(self.failed(e)),
+            }
         }
     }
 
-    /// Commit groups as the input arrives: each closes at `limits` and is written and flushed
-    /// under the lock, which is released in between.
-    fn groups(
+    /// The encoding side of [`Run::groups`]: read and encode records for `writer`, close each
+    /// group at `limits` and hand it over through `groups`. The group's first sequence number
+    /// is `base` plus the records encoded before it (the committing side moves `base` when it
+    /// renumbers a group). Returns the input's error, if one ended it (after handing over the
+    /// records before it).
+    fn produce(
         &mut self,
-        log: &mut Appending,
+        writer: Writer,
         limits: GroupLimits,
-        t: &mut Tracker<'_>,
-    ) -> Result<()> {
+        base: &AtomicU64,
+        stop: &AtomicBool,
+        groups: &SyncSender<Group>,
+        spares: Receiver<Vec<u8>>,
+    ) -> Option<Error> {
         let mut record = Vec::new();
         loop {
-            // Encoded with the sequence number the log should be at; renumbered under the
-            // lock if another appender got in first.
-            let expected = log.ours.map_or(0, |(_, seq)| seq);
-            let mut group = Group::new(expected);
+            match self.wait_ready(None, stop) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(e),
+            }
+            let first_seq = base.load(Ordering::SeqCst).wrapping_add(self.encoded);
+            let mut batch = spares.try_recv().unwrap_or_default();
+            batch.clear();
+            let mut group = Group::new(writer, first_seq, self.encoded, batch);
             // When the group's first record arrived (not when the wait for it began).
             let mut opened = None;
             // An input error ends the stream, after the records before it are committed.
@@ -445,7 +456,7 @@ impl Run<'_> {
                     break;
                 }
                 let opened = *opened.get_or_insert_with(Instant::now);
-                if let Err(e) = self.encode(log, &mut group, &record) {
+                if let Err(e) = self.encode(&mut group, &record) {
                     failed = Some(e);
                     break;
                 }
@@ -463,9 +474,8 @@ impl Run<'_> {
                         break;
                     }
                     if matches!(ready, Ok(false)) {
-                        ready = self
-                            .source
-                            .ready_within(limits.pause.min(limits.max_delay - waited));
+                        let pause = limits.pause.min(limits.max_delay - waited);
+                        ready = self.wait_ready(Some(pause), stop);
                     }
                 }
                 match ready {
@@ -473,33 +483,173 @@ impl Run<'_> {
                     Ok(_) => break,
                     Err(_) if platform::pending_interrupt().is_some() => break,
                     Err(e) => {
-                        failed = Some(e);
+                        failed = Some(self.failed(e));
                         break;
                     }
                 }
             }
-            let stop = !more || failed.is_some();
-            if group.count > 0 && (self.exhausted || platform::pending_interrupt().is_none()) {
-                let if_locked = if self.out.groups == 0 {
-                    self.if_locked_first()
-                } else {
-                    IfLocked::Wait
-                };
-                let Some(tail) = self.lock(log, if_locked)? else {
-                    return Ok(());
-                };
-                let committed = self.commit_group(log, tail, group, t);
-                unlock(log);
-                committed?;
+            group.ends_input = self.exhausted;
+            let last = !more || failed.is_some();
+            // Records read after an interrupt are not appended (unless the input had ended).
+            if group.count > 0
+                && (self.exhausted || platform::pending_interrupt().is_none())
+                && groups.send(group).is_err()
+            {
+                // The committing side stopped (it failed): nothing more goes in.
+                return failed;
             }
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            // Read but never written: not appended.
-            if stop || platform::pending_interrupt().is_some() {
-                return Ok(());
+            if last || platform::pending_interrupt().is_some() || stop.load(Ordering::SeqCst) {
+                return failed;
             }
         }
+    }
+}
+
+impl Run<'_> {
+    /// All records as one append, written in pieces under the lock as they are read.
+    fn atomic(
+        &mut self,
+        log: &mut Appending,
+        input: &mut Input<'_>,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
+        let mut record = Vec::new();
+        if !input.next(&mut record)? {
+            return Ok(());
+        }
+        let Some(tail) = self.lock(log, self.if_locked_first())? else {
+            return Ok(());
+        };
+        let result = self.atomic_locked(log, input, tail, record, t);
+        unlock(log);
+        result
+    }
+
+    fn atomic_locked(
+        &mut self,
+        log: &mut Appending,
+        input: &mut Input<'_>,
+        tail: Tail,
+        mut record: Vec<u8>,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
+        let start = tail.end;
+        let mut group = Group::new(log.writer, tail.seq, 0, Vec::with_capacity(1 << 16));
+        if tail.newline {
+            group.lead_with_newline();
+        }
+        let filled = (|| {
+            loop {
+                input.encode(&mut group, &record)?;
+                if group.batch.len() >= BATCH {
+                    // Everything but the last record, whose flags are not known yet.
+                    let last = group.last;
+                    self.write(log, start + group.written, &group.batch[..last], t)?;
+                    group.written += last as u64;
+                    group.batch.drain(..last);
+                    group.last = 0;
+                }
+                if !input.next(&mut record)? {
+                    return Ok(());
+                }
+            }
+        })();
+        if filled.is_ok() && (input.exhausted || platform::pending_interrupt().is_none()) {
+            return self.finish_group(log, start, &mut group, t);
+        }
+        // All or nothing: cut back what was written.
+        let cut = group.written == 0 || log.file.set_len(start).is_ok();
+        match filled {
+            Err(e) if cut => Err(e),
+            Err(e) => Err(e.with_aftermath(Aftermath::Unconfirmed)),
+            Ok(()) if cut => Ok(()),
+            Ok(()) => Err(Error::AppendInterrupted {
+                path: self.path.to_path_buf(),
+                signal: platform::pending_interrupt().unwrap_or("a signal"),
+                aftermath: Aftermath::Unconfirmed,
+            }),
+        }
+    }
+
+    /// Commit groups as the input arrives: each closes at `limits` and is written and flushed
+    /// under the lock, which is released in between.
+    ///
+    /// Reading and encoding run on a second thread, one group ahead of this one, which does
+    /// every call on the log (lock, write, flush, unlock) and reports each group: the kernel's
+    /// copy and flush of one group overlap the encoding of the next. At most two groups are in
+    /// memory (the hand-over waits for this thread to take the next one).
+    fn groups(
+        &mut self,
+        log: &mut Appending,
+        input: &mut Input<'_>,
+        limits: GroupLimits,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
+        let writer = log.writer;
+        let base = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let (hand_over, groups) = mpsc::sync_channel::<Group>(0);
+        let (give_back, spares) = mpsc::channel::<Vec<u8>>();
+        let (base, stop) = (&base, &stop);
+        std::thread::scope(|scope| {
+            // The sender moves to the encoding thread: the hand-over closes when it ends.
+            let encoding = std::thread::Builder::new()
+                .name("durable-encode".into())
+                .spawn_scoped(scope, move || {
+                    input.produce(writer, limits, base, stop, &hand_over, spares)
+                })
+                .map_err(|source| Error::Inspect {
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+            let committed = self.commit_groups(log, &groups, &give_back, base, t);
+            // Stop the encoding side if it is still going (a failure here, or an interrupt).
+            stop.store(true, Ordering::SeqCst);
+            drop(groups);
+            let failed = match encoding.join() {
+                Ok(failed) => failed,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            committed?;
+            failed.map_or(Ok(()), Err)
+        })
+    }
+
+    /// The committing side of [`Run::groups`]: each group handed over, under the lock, until
+    /// the input ends, a signal is noted or a commit fails.
+    fn commit_groups(
+        &mut self,
+        log: &mut Appending,
+        groups: &Receiver<Group>,
+        give_back: &mpsc::Sender<Vec<u8>>,
+        base: &AtomicU64,
+        t: &mut Tracker<'_>,
+    ) -> Result<()> {
+        for mut group in groups {
+            // Read but never written: not appended.
+            if platform::pending_interrupt().is_some() && !group.ends_input {
+                return Ok(());
+            }
+            let if_locked = if self.out.groups == 0 {
+                self.if_locked_first()
+            } else {
+                IfLocked::Wait
+            };
+            let Some(tail) = self.lock(log, if_locked)? else {
+                return Ok(());
+            };
+            let committed = self.commit_group(log, tail, &mut group, t);
+            unlock(log);
+            committed?;
+            // The next groups are numbered on from this one's sequence numbers.
+            if let Some((_, next)) = log.ours {
+                let index = group.stream_index + group.count;
+                base.store(next.wrapping_sub(index), Ordering::SeqCst);
+            }
+            group.batch.clear();
+            let _ = give_back.send(group.batch);
+        }
+        Ok(())
     }
 
     /// Write and flush one whole group at `start` (the log's end, under the lock), whose next
@@ -508,14 +658,46 @@ impl Run<'_> {
         &mut self,
         log: &mut Appending,
         tail: Tail,
-        mut group: Group,
+        group: &mut Group,
         t: &mut Tracker<'_>,
     ) -> Result<()> {
-        if let Writer::Native(_, encoder) = &log.writer
-            && tail.seq != group.first_seq
-        {
-            renumber(encoder, &mut group.batch, tail.seq);
-            group.first_seq = tail.seq;
+        match (log.writer, group.writer) {
+            (Writer::Native(header, encoder), Writer::Native(was, old)) => {
+                if tail
+                    .seq
+                    .checked_add(group.count)
+                    .is_none_or(|s| s == u64::MAX)
+                {
+                    return Err(seqs_used_up(self.path));
+                }
+                if header != was {
+                    // Another log is at the path now (the one opened was removed while this
+                    // append waited for the lock): the records are sealed with its salt.
+                    reencode(&old, &encoder, group, tail.seq).map_err(|len| {
+                        Error::RecordTooLarge {
+                            what: format!("a record of {len} bytes"),
+                            len,
+                        }
+                    })?;
+                } else if tail.seq != group.first_seq {
+                    renumber(&encoder, &mut group.batch, tail.seq);
+                }
+                group.first_seq = tail.seq;
+            }
+            (Writer::Lines, Writer::Lines) => {}
+            (now, _) => {
+                return Err(Error::Unsupported {
+                    path: self.path.to_path_buf(),
+                    why: format!(
+                        "it was replaced by a {} log while this append waited for its lock; \
+                         the records not yet committed were not appended",
+                        match now {
+                            Writer::Native(..) => LogFormat::Native.name(),
+                            Writer::Lines => LogFormat::Lines.name(),
+                        }
+                    ),
+                });
+            }
         }
         if tail.newline {
             group.lead_with_newline();
@@ -528,7 +710,7 @@ impl Run<'_> {
         &mut self,
         log: &mut Appending,
         start: u64,
-        mut group: Group,
+        group: &mut Group,
         t: &mut Tracker<'_>,
     ) -> Result<()> {
         if let Writer::Native(_, encoder) = &log.writer {
@@ -560,7 +742,7 @@ impl Run<'_> {
         }
         crate::disk::mark_committed();
         if self.opts.verify {
-            self.verify_group(log, start, bytes, &group, t)?;
+            self.verify_group(log, start, bytes, group, t)?;
         }
         let seqs = match log.writer {
             Writer::Native(..) => Some((group.first_seq, group.first_seq + group.count - 1)),
@@ -753,6 +935,42 @@ fn renumber(encoder: &format::Encoder, batch: &mut [u8], first_seq: u64) {
     }
 }
 
+/// Re-encode the records of `group`, encoded by `old`, with `new` (another log's salt, perhaps
+/// another checksum) and sequence numbers from `first_seq` on, keeping their flags. Fails with
+/// a payload's length if `new` cannot hold it (never: both take the same payloads).
+fn reencode(
+    old: &format::Encoder,
+    new: &format::Encoder,
+    group: &mut Group,
+    first_seq: u64,
+) -> std::result::Result<(), u64> {
+    let mut batch = Vec::with_capacity(group.batch.len());
+    let keep_offsets = !group.offsets.is_empty();
+    group.offsets.clear();
+    let (mut at, mut seq) = (0, first_seq);
+    while at < group.batch.len() {
+        let record = &group.batch[at..];
+        let len = u32::from_le_bytes([record[8], record[9], record[10], record[11]]);
+        let payload = &record[format::RECORD_HEADER_LEN as usize..][..len as usize];
+        group.last = batch.len();
+        if keep_offsets {
+            group.offsets.push(group.written + batch.len() as u64);
+        }
+        new.encode(&mut batch, seq, record[5], payload)?;
+        at += old.record_len(len);
+        seq += 1;
+    }
+    group.batch = batch;
+    Ok(())
+}
+
+fn seqs_used_up(path: &Path) -> Error {
+    Error::Unsupported {
+        path: path.to_path_buf(),
+        why: "its sequence numbers are used up (the last one is never written)".into(),
+    }
+}
+
 fn unlock(log: &Appending) {
     // Closing would release the lock too; the file stays open for the next group.
     let _ = log.file.unlock();
@@ -846,6 +1064,7 @@ fn check_line(path: &Path, entry: &[u8], what: String) -> Result<()> {
 }
 
 /// How records are written: the format of the log being appended to.
+#[derive(Clone, Copy)]
 enum Writer {
     Native(FileHeader, format::Encoder),
     Lines,
@@ -1061,5 +1280,102 @@ fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
             offset: reader.position(),
             corrupt: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{Listed, OpenOptions, RecordList};
+
+    /// Records encoded for the log that was opened, committed to another log that took its
+    /// place at the path while the append waited for the lock (the first was removed by an
+    /// appender whose creation of it failed): they are sealed again for the log at the path,
+    /// salt, checksum and sequence numbers, so that it verifies clean with every payload.
+    #[test]
+    fn a_group_encoded_for_a_replaced_log_is_sealed_for_the_log_at_the_path() {
+        let payloads: [&[u8]; 3] = [b"one", b"", b"three three"];
+        // (checksum of the replaced log, of the one at the path, records already in it)
+        for (was, now, before) in [
+            (Algorithm::Crc32, Algorithm::Crc32, 0),
+            (Algorithm::Crc32, Algorithm::Sha256, 2),
+            (Algorithm::Sha256, Algorithm::Crc32, 0),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.log");
+            let opts = AppendOptions {
+                algorithm: Some(now),
+                keep_offsets: true,
+                ..AppendOptions::default()
+            };
+            let mut initial = RecordList::new(vec![]);
+            append(&path, &mut initial, &opts, &mut ()).unwrap();
+            for i in 0..before {
+                let mut list = RecordList::new(vec![Listed::Arg(format!("before {i}").into())]);
+                append(&path, &mut list, &opts, &mut ()).unwrap();
+            }
+            let header = FileHeader::new(was, [9; 16], 0);
+            let writer = Writer::Native(header, format::Encoder::new(&header));
+            let mut source = RecordList::new(vec![]);
+            let mut input = Input {
+                path: &path,
+                source: &mut source,
+                pending: None,
+                read: 0,
+                exhausted: false,
+                lines: false,
+                keep_offsets: true,
+                encoded: 0,
+            };
+            let mut group = Group::new(writer, 0, 0, Vec::new());
+            for payload in payloads {
+                input.encode(&mut group, payload).unwrap();
+            }
+
+            let mut observer = ();
+            let mut t = Tracker::unrecorded(&mut observer);
+            let mut log = open_log(&path, &opts, &mut t).unwrap();
+            let mut offsets = Vec::new();
+            let mut on_commit = |c: &Committed<'_>| offsets.extend_from_slice(c.offsets);
+            let mut run = Run {
+                path: &path,
+                opts: &opts,
+                on_commit: &mut on_commit,
+                out: Appended {
+                    created: false,
+                    algorithm: now,
+                    count: 0,
+                    groups: 0,
+                    seqs: None,
+                    interleaved: false,
+                    start: 0,
+                    bytes: 0,
+                    interrupted: None,
+                    unappended: 0,
+                },
+                offsets: Vec::new(),
+            };
+            let tail = run.lock(&mut log, IfLocked::Fail).unwrap().unwrap();
+            run.commit_group(&mut log, tail, &mut group, &mut t)
+                .unwrap();
+            unlock(&log);
+            assert_eq!(run.out.seqs, Some((before, before + 2)));
+
+            let log = crate::log::open(&path, &OpenOptions::default()).unwrap();
+            let mut records = log.records().unwrap();
+            assert_eq!(records.verification().status, Status::Clean);
+            let got: Vec<(u64, u64, Vec<u8>)> = records
+                .by_ref()
+                .map(|r| r.map(|(record, payload)| (record.offset, record.seq, payload)))
+                .collect::<Result<_>>()
+                .unwrap();
+            let ours = &got[before as usize..];
+            assert_eq!(ours.len(), 3, "{was:?} -> {now:?}");
+            for (i, (offset, seq, payload)) in ours.iter().enumerate() {
+                assert_eq!(*seq, before + i as u64);
+                assert_eq!(payload.as_slice(), payloads[i]);
+                assert_eq!(*offset, offsets[i], "the offset reported");
+            }
+        }
     }
 }

@@ -352,6 +352,7 @@ impl Checksum {
 /// computed once; the header CRC and a CRC-32 record checksum share their prefix (salt, then
 /// header bytes), so the record checksum continues from the header CRC over the rest of the
 /// record in one piece straight from the output buffer.
+#[derive(Debug, Clone, Copy)]
 pub struct Encoder {
     header: FileHeader,
     /// CRC-32 of the salt.

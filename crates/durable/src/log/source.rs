@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use super::format::MAX_RECORD;
 use crate::error::{Aftermath, Error, Result};
 
-/// A source of records to append.
-pub trait RecordSource {
+/// A source of records to append. It is `Send`: an append in commit groups reads and encodes
+/// the records on a second thread while the calling thread writes and flushes the group before.
+pub trait RecordSource: Send {
     /// Put the next record in `buf` (cleared first); `Ok(false)` when there are no more.
     fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
 
@@ -208,7 +209,7 @@ impl<R: Read + AsFd> Delimited<R> {
     }
 }
 
-impl<R: Read> RecordSource for Delimited<R> {
+impl<R: Read + Send> RecordSource for Delimited<R> {
     fn next_record(&mut self, out: &mut Vec<u8>) -> Result<bool> {
         out.clear();
         loop {
@@ -290,7 +291,7 @@ impl<R: Read> Whole<R> {
     }
 }
 
-impl<R: Read> RecordSource for Whole<R> {
+impl<R: Read + Send> RecordSource for Whole<R> {
     fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
         buf.clear();
         let Some(reader) = self.reader.take() else {
