@@ -436,7 +436,11 @@ impl Input<'_> {
                 Err(e) => return Some(e),
             }
             let first_seq = base.load(Ordering::SeqCst).wrapping_add(self.encoded);
-            let mut batch = spares.try_recv().unwrap_or_default();
+            // Room for a whole group up front: growing a buffer by doubling would copy it and
+            // hold the old and the new copy at once.
+            let mut batch = spares.try_recv().unwrap_or_else(|_| {
+                Vec::with_capacity(limits.max_bytes.min(64 << 20) + (64 << 10))
+            });
             batch.clear();
             let mut group = Group::new(writer, first_seq, self.encoded, batch);
             // When the group's first record arrived (not when the wait for it began).

@@ -124,6 +124,9 @@ pub struct Delimited<R: Read> {
     start: usize,
     end: usize,
     searched: usize,
+    /// The next separator, once found (asking whether a record is ready finds it, and reading
+    /// the record then uses it instead of searching again).
+    found: Option<usize>,
     eof: bool,
     separator: u8,
     what: String,
@@ -146,6 +149,7 @@ impl<R: Read> Delimited<R> {
             start: 0,
             end: 0,
             searched: 0,
+            found: None,
             eof: false,
             separator,
             what: what.into(),
@@ -155,9 +159,15 @@ impl<R: Read> Delimited<R> {
 
     /// The offset of the next separator in the buffer, if it holds one.
     fn find(&mut self) -> Option<usize> {
+        if self.found.is_some() {
+            return self.found;
+        }
         let from = self.start + self.searched;
         match memchr::memchr(self.separator, &self.buf[from..self.end]) {
-            Some(i) => Some(from + i),
+            Some(i) => {
+                self.found = Some(from + i);
+                self.found
+            }
             None => {
                 self.searched = self.end - self.start;
                 None
@@ -176,7 +186,7 @@ impl<R: Read> Delimited<R> {
         }
         if self.start > 0 && self.end + CHUNK / 4 > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, pending);
+            (self.start, self.end, self.found) = (0, pending, None);
         }
         if self.end == self.buf.len() {
             // One record longer than the buffer: grow it, up to the maximum record size.
@@ -215,7 +225,7 @@ impl<R: Read + Send> RecordSource for Delimited<R> {
         loop {
             if let Some(i) = self.find() {
                 out.extend_from_slice(&self.buf[self.start..i]);
-                (self.start, self.searched) = (i + 1, 0);
+                (self.start, self.searched, self.found) = (i + 1, 0, None);
                 return Ok(true);
             }
             if self.eof {
