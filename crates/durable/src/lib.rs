@@ -110,6 +110,11 @@
 //! [`log::append`] takes its records from a [`log::RecordSource`]: a [`log::RecordList`] of
 //! arguments or files (one append: all or nothing), or a stream split on a separator
 //! ([`log::Delimited`]) or taken whole ([`log::Whole`]). The log is created on the first append.
+//! With [`log::Commit::Groups`] the records are committed in groups as they arrive; the source
+//! is then read and encoded on a second thread, one group ahead, while the calling thread
+//! writes and flushes (so a source is `Send`, and one that blocks inside
+//! [`log::RecordSource::next_record`] delays the end of a failed append until it returns:
+//! [`log::RecordSource::ready_within`] lets the append wait in short steps instead).
 //!
 //! ```
 //! use durable::log::{self, AppendOptions, Delimited, Listed, RecordList};

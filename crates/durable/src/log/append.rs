@@ -29,7 +29,9 @@ pub enum Commit {
     #[default]
     Atomic,
     /// In groups, as the input arrives: each group is one append (one write and one flush
-    /// under the lock, which is released between groups).
+    /// under the lock, which is released between groups). The source is read and encoded on
+    /// a second thread, one group ahead of the calling thread, which makes every call on the
+    /// log; at most two groups are in memory.
     Groups(GroupLimits),
 }
 

@@ -95,9 +95,9 @@ pub struct NativeReader<'f> {
     reads: u64,
     /// Read only what is asked for (tail access), not a whole window ahead.
     precise: bool,
-    /// A CRC-32 state that has already consumed the salt: every header CRC and CRC-32 record
-    /// checksum starts from it.
-    salt_crc: crc32fast::Hasher,
+    /// The CRC-32 of the salt and the record magic: every record header's CRC continues it
+    /// (and a CRC-32 record checksum continues the header's).
+    magic_crc: u32,
     /// The last record read did not end its append.
     in_append: bool,
     /// Where the append being read started.
@@ -155,11 +155,7 @@ impl<'f> NativeReader<'f> {
             bytes_read: 0,
             reads: 0,
             precise: false,
-            salt_crc: {
-                let mut h = crc32fast::Hasher::new();
-                h.update(&header.salt);
-                h
-            },
+            magic_crc: super::crc::update(crc32fast::hash(&header.salt), &RECORD_MAGIC),
             in_append: false,
             append_start: offset,
             append_start_unknown: false,
@@ -838,10 +834,15 @@ impl<'f> NativeReader<'f> {
         if hb[0..4] != RECORD_MAGIC {
             return Ok(Some(Err(DefectKind::BadHeader)));
         }
-        let mut crc = self.salt_crc.clone();
-        crc.update(&hb[0..20]);
         let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        if crc.clone().finalize() != le32(&hb[20..24]) {
+        let le64 = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[..8]);
+            u64::from_le_bytes(w)
+        };
+        // The salt and magic are in `magic_crc` already; bytes 4..20 are two words.
+        let header_crc = super::crc::update16(self.magic_crc, le64(&hb[4..12]), le64(&hb[12..20]));
+        if header_crc != le32(&hb[20..24]) {
             return Ok(Some(Err(DefectKind::BadHeader)));
         }
         let len = le32(&hb[8..12]);
@@ -869,10 +870,9 @@ impl<'f> NativeReader<'f> {
         if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
             return Ok(Some(Err(DefectKind::BadLength)));
         }
-        // Header bytes 0..20 are in the state already; skip the header CRC (see
-        // RecordHasher::new) and go on with the payload and the trailer prefix.
-        crc.update(&record[24..t + 8]);
-        let sum = crc.finalize().to_le_bytes();
+        // The checksum continues the CRC of header bytes 0..20 over the payload and the
+        // trailer prefix, skipping the header CRC (see RecordHasher::new).
+        let sum = super::crc::update(header_crc, &record[24..t + 8]).to_le_bytes();
         if record[t + 8..t + 12] != sum {
             return Ok(Some(Err(DefectKind::ChecksumMismatch)));
         }
