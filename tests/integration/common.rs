@@ -464,6 +464,17 @@ impl Durable {
         }
     }
 
+    /// Start the run with standard input a pipe for the test to feed (and keep open as long as
+    /// it likes), standard output discarded and standard error piped.
+    pub fn spawn_fed(&self) -> std::process::Child {
+        self.command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: spawn: {e}", self.describe()))
+    }
+
     /// Run to the end (killed after the bound) and collect what it did. Fails the test if the
     /// run hangs, or if a signal ends it when that was not allowed.
     pub fn run(self) -> Run {

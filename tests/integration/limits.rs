@@ -188,12 +188,7 @@ fn interrupt_a_big_append(
         .cmd(&["log", "append", "--sync", "none"])
         .args(extra)
         .arg("x.log")
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
+        .spawn_fed();
     let mut stdin = child.stdin.take().expect("stdin");
     let line = [b"y".repeat(1023), b"\n".to_vec()].concat();
     for _ in 0..6 * 1024 {
@@ -241,26 +236,20 @@ fn a_failed_commit_ends_a_streamed_append_whose_input_stays_open() {
     let mut child = env
         .cmd(&["log", "append", "x.log"])
         .fault("sync-log:eio")
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn durable");
+        .spawn_fed();
     let mut input = child.stdin.take().expect("piped stdin");
     std::io::Write::write_all(&mut input, b"second\n").expect("write a line");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("log append went on waiting for input after its commit failed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let ended = crate::common::wait_until(Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait").is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait");
+    assert!(
+        ended,
+        "log append went on waiting for input after its commit failed"
+    );
     drop(input);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)

@@ -121,6 +121,24 @@ pub struct Appended {
     pub unappended: u64,
 }
 
+impl Appended {
+    /// Nothing appended yet to a log with `algorithm` (`created` by this call).
+    fn nothing(created: bool, algorithm: Algorithm) -> Appended {
+        Appended {
+            created,
+            algorithm,
+            count: 0,
+            groups: 0,
+            seqs: None,
+            interleaved: false,
+            start: 0,
+            bytes: 0,
+            interrupted: None,
+            unappended: 0,
+        }
+    }
+}
+
 /// Append every record of `source` to the log at `path` (creating it if absent), as one
 /// append or in commit groups ([`AppendOptions::commit`]). Each group is written and flushed
 /// under the log's exclusive lock; if anything fails before its flush completes, the log is cut
@@ -173,18 +191,7 @@ pub fn append_with(
         path,
         opts,
         on_commit,
-        out: Appended {
-            created: log.created,
-            algorithm: log.algorithm(),
-            count: 0,
-            groups: 0,
-            seqs: None,
-            interleaved: false,
-            start: 0,
-            bytes: 0,
-            interrupted: None,
-            unappended: 0,
-        },
+        out: Appended::nothing(log.created, log.algorithm()),
         offsets: Vec::new(),
     };
     let result = match opts.commit {
@@ -1347,18 +1354,7 @@ mod tests {
                 path: &path,
                 opts: &opts,
                 on_commit: &mut on_commit,
-                out: Appended {
-                    created: false,
-                    algorithm: now,
-                    count: 0,
-                    groups: 0,
-                    seqs: None,
-                    interleaved: false,
-                    start: 0,
-                    bytes: 0,
-                    interrupted: None,
-                    unappended: 0,
-                },
+                out: Appended::nothing(false, now),
                 offsets: Vec::new(),
             };
             let tail = run.lock(&mut log, IfLocked::Fail).unwrap().unwrap();
