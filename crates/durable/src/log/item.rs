@@ -6,6 +6,20 @@
 
 use super::format::Checksum;
 
+/// Valid records a reader stepped over in one go ([`super::Reader::skip_valid`]), added up: what
+/// returning each as an [`Item::Record`] would have told a count of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// How many.
+    pub count: u64,
+    /// Their bytes in the file, framing included.
+    pub bytes: u64,
+    /// Where the last one ends.
+    pub end: u64,
+    /// The last of them that starts an append: its offset, and how many of them came before it.
+    pub last_append_start: Option<(u64, u64)>,
+}
+
 /// A valid record, in any of the formats durable reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {

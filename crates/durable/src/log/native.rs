@@ -12,7 +12,7 @@ use super::format::{
     RECORD_HEADER_LEN, RECORD_MAGIC, RecordHasher, RecordHeader, RecordHeaderError,
     decode_trailer_prefix,
 };
-use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
+use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Skipped};
 use super::reader::{Reader, WINDOW, fill, shrank};
 use crate::error::{Error, Result};
 use crate::platform;
@@ -821,7 +821,7 @@ impl<'f> NativeReader<'f> {
 
     /// The hot path of [`NativeReader::try_record`] for CRC-32 logs and records that fit the window:
     /// the header CRC and the record checksum share their prefix (salt, then header bytes), so
-    /// one CRC state serves both, and the rest of the record is hashed in one contiguous piece.
+    /// the checksum continues the header's CRC over the rest of the record in one piece.
     /// `None` when the record is larger than the window (the general path streams it).
     #[allow(clippy::type_complexity)]
     fn try_small_crc32_record(
@@ -830,34 +830,11 @@ impl<'f> NativeReader<'f> {
     ) -> io::Result<Option<Result<(RecordHeader, u64, Checksum), DefectKind>>> {
         const H: usize = RECORD_HEADER_LEN as usize;
         let h = self.window(offset, H)?;
-        let hb = &self.buf[h..h + H];
-        if hb[0..4] != RECORD_MAGIC {
-            return Ok(Some(Err(DefectKind::BadHeader)));
-        }
-        let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let le64 = |b: &[u8]| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[..8]);
-            u64::from_le_bytes(w)
+        let (header, header_crc) = match small_header(&self.buf[h..h + H], self.magic_crc) {
+            Ok(found) => found,
+            Err(kind) => return Ok(Some(Err(kind))),
         };
-        // The salt and magic are in `magic_crc` already; bytes 4..20 are two words.
-        let header_crc = super::crc::update16(self.magic_crc, le64(&hb[4..12]), le64(&hb[12..20]));
-        if header_crc != le32(&hb[20..24]) {
-            return Ok(Some(Err(DefectKind::BadHeader)));
-        }
-        let len = le32(&hb[8..12]);
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&hb[12..20]);
-        if hb[4] != super::format::TYPE_DATA
-            || hb[5] & !FLAGS_KNOWN != 0
-            || hb[6..8] != [0, 0]
-            || u64::from(len) > super::format::MAX_RECORD
-            || u64::from_le_bytes(seq) == u64::MAX
-        {
-            return Ok(Some(Err(DefectKind::BadLength)));
-        }
-        let flags = hb[5];
-        let total = Algorithm::Crc32.record_len(u64::from(len));
+        let total = Algorithm::Crc32.record_len(u64::from(header.len));
         if offset + total > self.size {
             return Ok(Some(Err(DefectKind::Truncated)));
         }
@@ -866,24 +843,65 @@ impl<'f> NativeReader<'f> {
         }
         let s = self.window(offset, total as usize)?;
         let record = &self.buf[s..s + total as usize];
-        let t = H + len as usize;
-        if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
-            return Ok(Some(Err(DefectKind::BadLength)));
+        match small_body(record, header.len, header_crc) {
+            Ok(sum) => {
+                self.last_payload = Some((s + H, header.len as usize));
+                Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
+            }
+            Err(kind) => Ok(Some(Err(kind))),
         }
-        // The checksum continues the CRC of header bytes 0..20 over the payload and the
-        // trailer prefix, skipping the header CRC (see RecordHasher::new).
-        let sum = super::crc::update(header_crc, &record[24..t + 8]).to_le_bytes();
-        if record[t + 8..t + 12] != sum {
-            return Ok(Some(Err(DefectKind::ChecksumMismatch)));
+    }
+
+    /// [`Reader::skip_valid`]: the CRC-32 records that are whole in the window, valid, next in
+    /// sequence and in their append's order, checked as [`NativeReader::next_item`] checks them
+    /// and counted instead of returned. Anything else is left to `next_item`: the state is that
+    /// of having returned each record stepped over.
+    pub fn skip_valid(&mut self, limit: u64) -> Skipped {
+        const H: usize = RECORD_HEADER_LEN as usize;
+        let mut skipped = Skipped::default();
+        if self.done
+            || self.precise
+            || self.accept_at.is_some()
+            || self.header.algorithm != Algorithm::Crc32
+        {
+            return skipped;
         }
-        self.last_payload = Some((s + H, len as usize));
-        let header = RecordHeader {
-            kind: super::format::TYPE_DATA,
-            flags,
-            len,
-            seq: u64::from_le_bytes(seq),
-        };
-        Ok(Some(Ok((header, total, Checksum::Crc32(sum)))))
+        let limit = limit.min(self.size);
+        let win_end = self.win_start + self.win_len as u64;
+        while self.pos < limit && self.pos >= self.win_start && self.pos + H as u64 <= win_end {
+            let at = (self.pos - self.win_start) as usize;
+            let Ok((header, header_crc)) = small_header(&self.buf[at..at + H], self.magic_crc)
+            else {
+                break;
+            };
+            let total = Algorithm::Crc32.record_len(u64::from(header.len));
+            let starts = header.flags & FLAG_FIRST != 0;
+            if self.pos + total > win_end
+                || self.pos + total > self.size
+                || header.seq != self.next_seq
+                || starts == self.in_append
+            {
+                break;
+            }
+            let record = &self.buf[at..at + total as usize];
+            let Ok(_) = small_body(record, header.len, header_crc) else {
+                break;
+            };
+            if starts {
+                self.append_start = self.pos;
+                self.append_start_unknown = false;
+                skipped.last_append_start = Some((self.pos, skipped.count));
+            }
+            self.in_append = header.flags & FLAG_LAST == 0;
+            self.last_payload = Some((at + H, header.len as usize));
+            self.index += 1;
+            self.next_seq = header.seq + 1;
+            self.pos += total;
+            skipped.count += 1;
+            skipped.bytes += total;
+            skipped.end = self.pos;
+        }
+        skipped
     }
 
     /// The first valid record at or after `from` whose sequence number is not below `expected`
@@ -1016,6 +1034,59 @@ impl<'f> NativeReader<'f> {
     }
 }
 
+/// Check a CRC-32 log's record header (its 24 bytes): the magic, its CRC (continuing
+/// `magic_crc`, the CRC-32 of the salt and the magic) and its fields. Returns the header and its
+/// CRC, which the record checksum continues.
+fn small_header(hb: &[u8], magic_crc: u32) -> Result<(RecordHeader, u32), DefectKind> {
+    if hb[0..4] != RECORD_MAGIC {
+        return Err(DefectKind::BadHeader);
+    }
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let le64 = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    // Bytes 4..20 are two words after the salt and magic.
+    let header_crc = super::crc::update16(magic_crc, le64(&hb[4..12]), le64(&hb[12..20]));
+    if header_crc != le32(&hb[20..24]) {
+        return Err(DefectKind::BadHeader);
+    }
+    let len = le32(&hb[8..12]);
+    let seq = le64(&hb[12..20]);
+    if hb[4] != super::format::TYPE_DATA
+        || hb[5] & !FLAGS_KNOWN != 0
+        || hb[6..8] != [0, 0]
+        || u64::from(len) > super::format::MAX_RECORD
+        || seq == u64::MAX
+    {
+        return Err(DefectKind::BadLength);
+    }
+    let header = RecordHeader {
+        kind: super::format::TYPE_DATA,
+        flags: hb[5],
+        len,
+        seq,
+    };
+    Ok((header, header_crc))
+}
+
+/// Check the rest of a CRC-32 record whose header [`small_header`] passed (`record`: all of it):
+/// the trailer's length and magic, and the checksum, which continues the header's CRC over the
+/// payload and the trailer prefix (skipping the header CRC: see `RecordHasher::new`).
+fn small_body(record: &[u8], len: u32, header_crc: u32) -> Result<[u8; 4], DefectKind> {
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let t = RECORD_HEADER_LEN as usize + len as usize;
+    if le32(&record[t..t + 4]) != len || record[t + 4..t + 8] != super::format::TRAILER_MAGIC {
+        return Err(DefectKind::BadLength);
+    }
+    let sum = super::crc::update(header_crc, &record[24..t + 8]).to_le_bytes();
+    if record[t + 8..t + 12] != sum {
+        return Err(DefectKind::ChecksumMismatch);
+    }
+    Ok(sum)
+}
+
 fn native_record(
     index: u64,
     offset: u64,
@@ -1076,6 +1147,9 @@ impl Reader for NativeReader<'_> {
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
         NativeReader::read_payload(self, record, f)
+    }
+    fn skip_valid(&mut self, limit: u64) -> io::Result<Skipped> {
+        Ok(NativeReader::skip_valid(self, limit))
     }
     fn position(&self) -> u64 {
         NativeReader::position(self)

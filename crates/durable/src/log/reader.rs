@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, HeaderError};
-use super::item::{Item, OnDamage, Record};
+use super::item::{Item, OnDamage, Record, Skipped};
 use super::native::NativeReader;
 use super::{aof, lines, proglog};
 use crate::error::{Error, Result};
@@ -71,6 +71,16 @@ pub trait Reader {
         record: &Record,
         f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()>;
+
+    /// Step over the valid records that follow, while they start before `limit`, where the
+    /// reader can tell them valid without building an [`Item`] for each (durable's own CRC-32
+    /// records already in its window): what they add up to. It stops before anything else
+    /// (damage, a record it cannot check this way, the end of its window), and the next
+    /// [`Reader::next_item`] goes on from there exactly as if each had been returned. Readers
+    /// that cannot do this step over none (the default).
+    fn skip_valid(&mut self, _limit: u64) -> io::Result<Skipped> {
+        Ok(Skipped::default())
+    }
 
     /// Where the next record would start (after a torn tail: the end of the valid prefix).
     fn position(&self) -> u64;
