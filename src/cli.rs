@@ -245,8 +245,9 @@ Arguments, --file and --whole are one append. Lines (or -0 records) from standar
 committed as they arrive, in groups: a group closes after 4 MiB, once its first record has waited \
 50 ms, or when the input pauses for 10 ms, and the lock is released between groups. So \
 `daemon | durable log append events.log` makes each record durable and visible within about \
-50 ms plus one flush, and never locks other appenders out for longer than one group. --atomic \
-makes all of standard input one append instead (the lock is then held while it is read, and the \
+50 ms plus one flush, and never locks other appenders out for longer than one group. The next \
+group is read and encoded while one is written and flushed (on a second thread), so a fast stream \
+goes at about the disk's speed. --atomic makes all of standard input one append instead (the lock is then held while it is read, and the \
 next append's tail check reads that whole append back).
 
 The tail is checked first, through the last append's trailers (the cost of one group, whatever \
@@ -257,7 +258,8 @@ a torn write.
 SIGINT, SIGTERM and SIGHUP stop the append at the next group boundary: a group being written or \
 flushed completes, records read but not yet written are not appended, and the message names \
 exactly which sequence numbers are in (exit 2 when none are, 5 when some are). A second signal \
-does not cut a flush short; SIGKILL loses at most the group in flight.
+does not cut a flush short; SIGKILL loses at most the records not yet reported (the group being \
+written and the one being read).
 
 --log-format lines writes a greppable text log instead: one line per record, the record, a \
 space, its SHA-256 as 64 lowercase hex digits (a record holding a newline is refused). An \

@@ -1495,8 +1495,9 @@ fn streamed_groups_are_reported_only_after_their_flush() {
     let calls = parse_strace(&run.text);
     let log_name = s(&log).to_string();
     let on_log = |c: &Call, name: &str| c.name == name && c.fd_path.as_deref() == Some(&log_name);
-    // The groups: the pwrite64s of records (the header is written to a temp file first).
-    let groups: Vec<(usize, u64, u64)> = (0..calls.len())
+    // The writes of records (the header is written to a temp file first): a group is written
+    // in pieces of at most 1 MiB, one after the other, before its flush.
+    let writes: Vec<(usize, u64, u64)> = (0..calls.len())
         .filter(|&i| on_log(&calls[i], "pwrite64"))
         .map(|i| {
             let args: Vec<&str> = calls[i].line.rsplit(", ").collect();
@@ -1511,10 +1512,30 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             (i, at, len)
         })
         .collect();
+    // The groups: (indexes of its first and last write, offset, bytes) for each run of writes
+    // that follow one another in the file with no flush of the log between them.
+    let mut groups: Vec<(usize, usize, u64, u64)> = Vec::new();
+    for &(i, at, len) in &writes {
+        let continues = groups.last().is_some_and(|&(_, last, start, bytes)| {
+            start + bytes == at && !(last..i).any(|k| on_log(&calls[k], "fsync"))
+        });
+        match groups.last_mut() {
+            Some(group) if continues => {
+                group.1 = i;
+                group.3 += len;
+            }
+            _ => groups.push((i, i, at, len)),
+        }
+    }
+    assert!(
+        writes.iter().all(|&(_, _, len)| len <= 1 << 20),
+        "a write of more than 1 MiB:\n{}",
+        dump_calls(&calls)
+    );
     assert!(groups.len() >= 3, "several groups:\n{}", dump_calls(&calls));
     // The first record is read before the log is opened, on the calling thread; once the
     // groups flow, the input is read on the other one.
-    let (first_write, committer) = (groups[0].0, calls[groups[0].0].pid);
+    let (first_write, committer) = (groups[0].1, calls[groups[0].0].pid);
     let mut reads_after = 0;
     for (i, c) in calls.iter().enumerate() {
         let on_the_log = c.fd_path.as_deref() == Some(&log_name);
@@ -1541,7 +1562,7 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             .unwrap_or_else(|| panic!("no {what} after call {from}:\n{}", dump_calls(&calls)))
     };
     let mut synced = Vec::new();
-    for (g, &(write, _, _)) in groups.iter().enumerate() {
+    for (g, &(_, write, _, _)) in groups.iter().enumerate() {
         let sync = after(write, "fsync", &|c| on_log(c, "fsync"));
         let unlock = after(write, "unlock", &|c| {
             on_log(c, "flock") && c.line.contains("LOCK_UN")
@@ -1550,7 +1571,7 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             sync < unlock,
             "group {g}: unlocked before its flush returned"
         );
-        if let Some(&(next, _, _)) = groups.get(g + 1) {
+        if let Some(&(next, _, _, _)) = groups.get(g + 1) {
             assert!(
                 unlock < next,
                 "group {}: written under the previous group's lock",
@@ -1575,7 +1596,7 @@ fn streamed_groups_are_reported_only_after_their_flush() {
             .unwrap_or_else(|| panic!("no offset in {}", c.line));
         let g = groups
             .iter()
-            .position(|&(_, at, len)| at <= first && first < at + len)
+            .position(|&(_, _, at, len)| at <= first && first < at + len)
             .unwrap_or_else(|| panic!("offset {first} is in no group"));
         assert!(
             synced[g] < i,

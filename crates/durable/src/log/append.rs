@@ -321,6 +321,12 @@ impl Group {
 /// Bytes gathered before a write within one append.
 const BATCH: usize = 4 << 20;
 
+/// The most bytes given to one write call. On Linux (ext4, 6.18), writing a 4 MiB group in one
+/// call and flushing it, group after group, spent 2 to 7 times as long in the kernel (copying
+/// into the page cache) as writing it in pieces of 1 MiB: 0.97-2.55 s against 0.66-0.67 s for
+/// 1000 MB, five runs each, a write-and-flush loop with nothing else in it.
+const WRITE_PIECE: usize = 1 << 20;
+
 /// Records encoded between two reads of the clock while the input is already buffered.
 const CLOCK_EVERY: u32 = 64;
 
@@ -789,7 +795,12 @@ impl Run<'_> {
 
     fn write(&self, log: &Appending, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
         t.run(Step::WriteLog, self.path, || {
-            platform::write_all_at(&log.file, bytes, at)
+            let mut at = at;
+            for piece in bytes.chunks(WRITE_PIECE) {
+                platform::write_all_at(&log.file, piece, at)?;
+                at += piece.len() as u64;
+            }
+            Ok(())
         })
         .failure_leaves(Aftermath::Unchanged)
     }
