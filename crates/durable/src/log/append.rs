@@ -682,11 +682,9 @@ impl Run<'_> {
     ) -> Result<()> {
         match (log.writer, group.writer) {
             (Writer::Native(header, encoder), Writer::Native(was, old)) => {
-                if tail
-                    .seq
-                    .checked_add(group.count)
-                    .is_none_or(|s| s == u64::MAX)
-                {
+                // The last record takes `tail.seq + count - 1`, at most u64::MAX - 1 (the last
+                // sequence number is never written).
+                if tail.seq.checked_add(group.count).is_none() {
                     return Err(seqs_used_up(self.path));
                 }
                 if header != was {
@@ -1390,5 +1388,54 @@ mod tests {
                 assert_eq!(*offset, offsets[i], "the offset reported");
             }
         }
+    }
+
+    /// A group goes in while its last record's sequence number is below the last one
+    /// (u64::MAX, never written), and is refused, with nothing written, once it would reach it.
+    #[test]
+    fn a_group_may_end_just_before_the_last_sequence_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let opts = AppendOptions::default();
+        append(&path, &mut RecordList::new(vec![]), &opts, &mut ()).unwrap();
+        let mut observer = ();
+        let mut t = Tracker::unrecorded(&mut observer);
+        let mut log = open_log(&path, &opts, &mut t).unwrap();
+        let size = log.file.metadata().unwrap().len();
+        let mut on_commit = |_: &Committed<'_>| {};
+        let mut run = Run {
+            path: &path,
+            opts: &opts,
+            on_commit: &mut on_commit,
+            out: Appended::nothing(false, Algorithm::Crc32),
+            offsets: Vec::new(),
+        };
+        for (records, fits) in [(4, false), (3, true)] {
+            let mut source = RecordList::new(vec![]);
+            let mut input = Input {
+                path: &path,
+                source: &mut source,
+                pending: None,
+                read: 0,
+                exhausted: false,
+                lines: false,
+                keep_offsets: false,
+                encoded: 0,
+            };
+            let mut group = Group::new(log.writer, 0, 0, Vec::new());
+            for _ in 0..records {
+                input.encode(&mut group, b"r").unwrap();
+            }
+            let tail = Tail {
+                end: size,
+                seq: u64::MAX - 3,
+                newline: false,
+            };
+            let committed = run.commit_group(&mut log, tail, &mut group, &mut t);
+            assert_eq!(committed.is_ok(), fits, "{records} records: {committed:?}");
+            let now = log.file.metadata().unwrap().len();
+            assert_eq!(now > size, fits, "{records} records");
+        }
+        assert_eq!(run.out.seqs, Some((u64::MAX - 3, u64::MAX - 1)));
     }
 }
