@@ -238,7 +238,7 @@ pub enum LogCommand {
 arguments, from --file (one record per file), or from standard input: one per line, NUL-separated \
 with -0, or the whole input as one record with --whole.
 
-Records go into the log in appends: each append is one write and one flush under the log's \
+Records go into the log in appends: each append is written, then flushed once, under the log's \
 exclusive lock (so two appenders never interleave inside one), and it is all or nothing: if \
 anything fails before its flush returns, the log is cut back to where the append started. \
 Arguments, --file and --whole are one append. Lines (or -0 records) from standard input are \
@@ -247,8 +247,9 @@ committed as they arrive, in groups: a group closes after 4 MiB, once its first 
 `daemon | durable log append events.log` makes each record durable and visible within about \
 50 ms plus one flush, and never locks other appenders out for longer than one group. The next \
 group is read and encoded while one is written and flushed (on a second thread), so a fast stream \
-goes at about the disk's speed. --atomic makes all of standard input one append instead (the lock is then held while it is read, and the \
-next append's tail check reads that whole append back).
+is held up by writing and flushing, not by encoding. --atomic makes all of standard input one \
+append instead (the lock is then held while it is read, and the next append's tail check reads \
+that whole append back).
 
 The tail is checked first, through the last append's trailers (the cost of one group, whatever \
 the log's size): appending after an append that never completed would make the new records \

@@ -1,8 +1,8 @@
-//! `log append`: records go into the log in appends (commit groups), each one write and one
-//! flush under the log's exclusive lock, and each marked as a whole by its first and last
-//! record, so that a reader can tell an append that never completed from damage. A stream is
-//! committed group by group as it arrives, with the lock released in between; listed records
-//! (and `--atomic`) are one append, all or nothing.
+//! `log append`: records go into the log in appends (commit groups), each written (in pieces of
+//! at most 1 MiB) and then flushed once under the log's exclusive lock, and each marked as a
+//! whole by its first and last record, so that a reader can tell an append that never completed
+//! from damage. A stream is committed group by group as it arrives, with the lock released in
+//! between; listed records (and `--atomic`) are one append, all or nothing.
 
 use std::fs::File;
 use std::io;
@@ -28,7 +28,7 @@ pub enum Commit {
     /// is read, and the next append's tail check reads this whole append back.
     #[default]
     Atomic,
-    /// In groups, as the input arrives: each group is one append (one write and one flush
+    /// In groups, as the input arrives: each group is one append (written, then flushed once,
     /// under the lock, which is released between groups). The source is read and encoded on
     /// a second thread, one group ahead of the calling thread, which makes every call on the
     /// log; at most two groups are in memory.
