@@ -177,16 +177,8 @@ pub fn append_with(
         check_line(path, &first, source.describe(0))?;
     }
     let mut log = open_log(path, opts, &mut t)?;
-    let mut input = Input {
-        path,
-        source,
-        pending: has_first.then_some(first),
-        read: u64::from(has_first),
-        exhausted: !has_first,
-        lines: matches!(log.writer, Writer::Lines),
-        keep_offsets: opts.keep_offsets,
-        encoded: 0,
-    };
+    let lines = matches!(log.writer, Writer::Lines);
+    let mut input = Input::new(path, source, has_first.then_some(first), lines, opts);
     let mut run = Run {
         path,
         opts,
@@ -333,6 +325,29 @@ const CLOCK_EVERY: u32 = 64;
 /// How long the encoding thread waits for input at a time before it looks again whether the
 /// append is to stop (the committing side failed, or a signal was noted on another thread).
 const WAKE: Duration = Duration::from_millis(50);
+
+impl<'a> Input<'a> {
+    /// The input of an append to `path` from `source`, whose `first` record (if any) was read
+    /// already; `lines`: the log is a lines log.
+    fn new(
+        path: &'a Path,
+        source: &'a mut dyn RecordSource,
+        first: Option<Vec<u8>>,
+        lines: bool,
+        opts: &AppendOptions,
+    ) -> Input<'a> {
+        Input {
+            path,
+            source,
+            read: u64::from(first.is_some()),
+            exhausted: first.is_none(),
+            pending: first,
+            lines,
+            keep_offsets: opts.keep_offsets,
+            encoded: 0,
+        }
+    }
+}
 
 impl Input<'_> {
     /// The next record into `buf`; `Ok(false)` at the end of the input or on an interrupt.
@@ -1339,16 +1354,7 @@ mod tests {
             let header = FileHeader::new(was, [9; 16], 0);
             let writer = Writer::Native(header, format::Encoder::new(&header));
             let mut source = RecordList::new(vec![]);
-            let mut input = Input {
-                path: &path,
-                source: &mut source,
-                pending: None,
-                read: 0,
-                exhausted: false,
-                lines: false,
-                keep_offsets: true,
-                encoded: 0,
-            };
+            let mut input = Input::new(&path, &mut source, None, false, &opts);
             let mut group = Group::new(writer, 0, 0, Vec::new());
             for payload in payloads {
                 input.encode(&mut group, payload).unwrap();
@@ -1412,16 +1418,7 @@ mod tests {
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);
-            let mut input = Input {
-                path: &path,
-                source: &mut source,
-                pending: None,
-                read: 0,
-                exhausted: false,
-                lines: false,
-                keep_offsets: false,
-                encoded: 0,
-            };
+            let mut input = Input::new(&path, &mut source, None, false, &opts);
             let mut group = Group::new(log.writer, 0, 0, Vec::new());
             for _ in 0..records {
                 input.encode(&mut group, b"r").unwrap();
