@@ -218,6 +218,47 @@ fn interrupt_a_big_append(
     (status, stderr)
 }
 
+/// A streamed append waiting for the log's lock stops at once on SIGTERM, although its input is
+/// still open: the wait is on the calling thread, which takes the signals (the reading thread
+/// keeps them away and looks at them on its own). Nothing is appended: exit 2, log unchanged.
+#[test]
+fn a_signal_ends_a_streamed_append_waiting_for_the_lock() {
+    let env = Env::new();
+    env.durable()
+        .args(["log", "append", "x.log", "first"])
+        .assert()
+        .success();
+    let before = env.read("x.log");
+    let holder = std::fs::File::open(env.path("x.log")).expect("open the log");
+    holder.lock().expect("lock the log");
+    let mut child = env.cmd(&["log", "append", "x.log"]).spawn_fed();
+    let mut input = child.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut input, b"second\n").expect("write a line");
+    // A readiness wait, not a timing assertion: it cannot finish while the lock is held.
+    let early = crate::common::wait_until(Duration::from_millis(300), || {
+        child.try_wait().expect("try_wait").is_some()
+    });
+    assert!(!early, "log append finished while the log was locked");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal");
+    let ended = crate::common::wait_until(Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait").is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait");
+    assert!(ended, "log append went on waiting for the lock after SIGTERM");
+    drop(input);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was appended"), "{stderr}");
+    assert_eq!(env.read("x.log"), before, "the log changed");
+    holder.unlock().expect("unlock");
+}
+
 /// A streamed append whose commit fails ends at once, although its input is still open (the
 /// reading thread is told to stop, rather than waited for until the input ends): exit 2, the
 /// log unchanged.

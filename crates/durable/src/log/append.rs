@@ -630,6 +630,9 @@ impl Run<'_> {
             let encoding = std::thread::Builder::new()
                 .name("durable-encode".into())
                 .spawn_scoped(scope, move || {
+                    // Signals go to the calling thread, whose wait for the lock they must cut
+                    // short; this one sees them through `pending_interrupt` within `WAKE`.
+                    platform::block_interrupts_in_this_thread();
                     input.produce(writer, limits, base, stop, &hand_over, spares)
                 })
                 .map_err(|source| Error::Inspect {

@@ -600,6 +600,22 @@ mod interrupt {
         install_handler()
     }
 
+    /// Keep SIGINT, SIGTERM and SIGHUP away from the calling thread (a helper thread that
+    /// looks at [`pending`] on its own): the kernel then delivers them to a thread that takes
+    /// them, the one making the blocking calls that must return `EINTR` (waiting for a lock).
+    pub(crate) fn block_in_this_thread() {
+        // SAFETY: `set` is initialised by sigemptyset before use; pthread_sigmask only changes
+        // the calling thread's mask, and a null old-mask pointer is allowed.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in SIGNALS {
+                libc::sigaddset(&mut set, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+    }
+
     /// The signal noted in deferred mode, if one arrived.
     pub(crate) fn pending() -> Option<&'static str> {
         match PENDING.load(Ordering::SeqCst) {
@@ -708,8 +724,9 @@ mod interrupt {
 }
 
 pub(crate) use interrupt::{
-    defer as defer_interrupts, install as install_interrupt_handler, mark_committed,
-    pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
+    block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
+    install as install_interrupt_handler, mark_committed, pending as pending_interrupt,
+    register_child, register_temp, unregister_child, unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
