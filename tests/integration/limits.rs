@@ -248,7 +248,10 @@ fn a_signal_ends_a_streamed_append_waiting_for_the_lock() {
         let _ = child.kill();
     }
     let status = child.wait().expect("wait");
-    assert!(ended, "log append went on waiting for the lock after SIGTERM");
+    assert!(
+        ended,
+        "log append went on waiting for the lock after SIGTERM"
+    );
     drop(input);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
