@@ -218,6 +218,20 @@ fn interrupt_a_big_append(
     (status, stderr)
 }
 
+/// How `child` ended and its stderr, if it ends within `limit` (whatever its standard input
+/// does); `None` after killing it otherwise.
+fn end_within(child: &mut std::process::Child, limit: Duration) -> Option<(ExitStatus, String)> {
+    let ended = crate::common::wait_until(limit, || child.try_wait().expect("try_wait").is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    ended.then_some((status, stderr))
+}
+
 /// A streamed append waiting for the log's lock stops at once on SIGTERM, although its input is
 /// still open: the wait is on the calling thread, which takes the signals (the reading thread
 /// keeps them away and looks at them on its own). Nothing is appended: exit 2, log unchanged.
@@ -241,21 +255,9 @@ fn a_signal_ends_a_streamed_append_waiting_for_the_lock() {
     assert!(!early, "log append finished while the log was locked");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal");
-    let ended = crate::common::wait_until(Duration::from_secs(20), || {
-        child.try_wait().expect("try_wait").is_some()
-    });
-    if !ended {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait");
-    assert!(
-        ended,
-        "log append went on waiting for the lock after SIGTERM"
-    );
+    let (status, stderr) = end_within(&mut child, Duration::from_secs(20))
+        .expect("log append went on waiting for the lock after SIGTERM");
     drop(input);
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-        .expect("stderr");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nothing was appended"), "{stderr}");
     assert_eq!(env.read("x.log"), before, "the log changed");
@@ -283,21 +285,9 @@ fn a_failed_commit_ends_a_streamed_append_whose_input_stays_open() {
         .spawn_fed();
     let mut input = child.stdin.take().expect("piped stdin");
     std::io::Write::write_all(&mut input, b"second\n").expect("write a line");
-    let ended = crate::common::wait_until(Duration::from_secs(20), || {
-        child.try_wait().expect("try_wait").is_some()
-    });
-    if !ended {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait");
-    assert!(
-        ended,
-        "log append went on waiting for input after its commit failed"
-    );
+    let (status, stderr) = end_within(&mut child, Duration::from_secs(20))
+        .expect("log append went on waiting for input after its commit failed");
     drop(input);
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-        .expect("stderr");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nothing was appended"), "{stderr}");
     assert_eq!(env.read("x.log"), before, "the log changed");
