@@ -9,6 +9,7 @@ mod fault_injection;
 mod formats;
 mod fuzz_regressions;
 mod limits;
+mod linking;
 mod log;
 mod log_end;
 mod log_props;
