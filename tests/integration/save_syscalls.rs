@@ -758,6 +758,28 @@ fn atomic_save_flushes_closes_renames_then_flushes_the_directory() {
 }
 
 #[test]
+fn the_temporary_name_comes_from_the_getrandom_call_not_a_device_file() {
+    // A statically linked binary cannot find libc's getrandom with dlsym; the getrandom crate then
+    // opened /dev/random and /dev/urandom (five more calls a save) instead of asking the kernel.
+    let test = "save_syscalls::the_temporary_name_comes_from_the_getrandom_call_not_a_device_file";
+    let (_env, root) = scratch();
+    let target = root.join("t");
+    let Some(traced) = traced_save(test, &root, &[target.to_str().unwrap()], NEW) else {
+        return;
+    };
+    assert_saved(test, &traced, &target, NEW);
+    let devices: Vec<&Open> = (traced.trace.opens.iter())
+        .filter(|o| o.path.starts_with("/dev"))
+        .collect();
+    assert!(
+        devices.is_empty(),
+        "{test}: the save opened {:?}\n{}",
+        devices.iter().map(|o| &o.path).collect::<Vec<_>>(),
+        traced.text
+    );
+}
+
+#[test]
 fn atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory() {
     let test =
         "save_syscalls::atomic_save_with_sync_data_uses_fdatasync_and_still_flushes_the_directory";

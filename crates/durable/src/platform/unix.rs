@@ -366,7 +366,25 @@ pub(crate) fn name_from_bytes(bytes: Vec<u8>) -> OsString {
 /// The longest file name the platform accepts, in bytes.
 pub(crate) const NAME_MAX: usize = 255;
 
+/// Fill `buf` with unpredictable bytes from the OS. On Linux, the `getrandom` system call itself
+/// (see Cargo.toml for why not the getrandom crate); it blocks only until the kernel's generator
+/// is first seeded, early in boot, as the crate's would.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn random_bytes(mut buf: &mut [u8]) -> io::Result<()> {
+    use rustix::rand::{GetRandomFlags, getrandom};
+    while !buf.is_empty() {
+        match getrandom(&mut *buf, GetRandomFlags::empty()) {
+            Ok(0) => return Err(io::Error::other("getrandom returned no bytes")),
+            Ok(n) => buf = &mut buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Fill `buf` with unpredictable bytes from the OS.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))
 }
@@ -793,5 +811,23 @@ pub(crate) fn pseudo_filesystem(path: &Path) -> io::Result<Option<&'static str>>
     {
         let _ = path;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_bytes;
+
+    #[test]
+    fn random_bytes_fill_the_whole_buffer_with_new_bytes_each_time() {
+        // Large enough that a fill stopping after one short read would leave zeroed 64-byte runs.
+        let (mut a, mut b) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+        random_bytes(&mut a).expect("random bytes");
+        random_bytes(&mut b).expect("random bytes");
+        assert_ne!(a, b);
+        for buf in [&a, &b] {
+            assert!(buf.chunks(64).all(|run| run.iter().any(|&x| x != 0)));
+        }
+        random_bytes(&mut []).expect("an empty buffer needs no bytes");
     }
 }
