@@ -28,6 +28,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Replace a file's content durably (from stdin, a file, or a command's output).
     #[command(
@@ -151,7 +152,7 @@ pub enum Shell {
     Powershell,
 }
 
-/// `durable save`.
+// `durable save`.
 #[derive(Debug, clap::Args)]
 pub struct SaveArgs {
     /// The file to write.
@@ -231,6 +232,7 @@ pub struct SaveArgs {
 
 /// `durable log …`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum LogCommand {
     /// Append records to a log durably: all at once, or a stream as it arrives.
     #[command(
@@ -384,7 +386,7 @@ that changed since, one in use, or a failed write or flush (undone); the log was
     Restore(RestoreArgs),
 }
 
-/// `durable recover`.
+// `durable recover`.
 #[derive(Debug, clap::Args)]
 pub struct RecoverArgs {
     /// Logs, save targets, journals, temporary files, or directories of them.
@@ -420,7 +422,7 @@ pub struct RecoverArgs {
     pub read: ReadArgs,
 }
 
-/// How `log verify` and `recover` read the logs they check.
+// How `log verify` and `recover` read the logs they check.
 #[derive(Debug, clap::Args)]
 pub struct ReadArgs {
     /// Read the files as this format instead of detecting it.
@@ -439,7 +441,7 @@ pub struct ReadArgs {
     pub threads: Option<u16>,
 }
 
-/// `durable log restore`.
+// `durable log restore`.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// Sidecars kept by `durable recover`.
@@ -451,7 +453,7 @@ pub struct RestoreArgs {
     pub dry_run: bool,
 }
 
-/// `durable log salvage`.
+// `durable log salvage`.
 #[derive(Debug, clap::Args)]
 pub struct SalvageArgs {
     /// The damaged log.
@@ -469,7 +471,7 @@ pub struct SalvageArgs {
     pub json: bool,
 }
 
-/// `durable log append`.
+// `durable log append`.
 #[derive(Debug, clap::Args)]
 pub struct AppendArgs {
     /// The log (created if it does not exist).
@@ -523,7 +525,7 @@ pub struct AppendArgs {
     pub log_format: Option<LogFormatArg>,
 }
 
-/// `durable log verify`.
+// `durable log verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// Logs, or directories to search for logs (`-`: standard input).
@@ -542,7 +544,7 @@ pub struct VerifyArgs {
     pub read: ReadArgs,
 }
 
-/// `durable log dump`.
+// `durable log dump`.
 #[derive(Debug, clap::Args)]
 pub struct DumpArgs {
     /// The log (`-`: standard input).
