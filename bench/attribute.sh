@@ -11,9 +11,9 @@
 #   durable_nosig   durable built from a copy of this tree with the interrupt handler
 #                   not started (the line `install_interrupt_cleanup(&args.target);` removed
 #                   in src/cmd/save.rs of the copy; src/ itself is never touched)
-#   durable_static_nosig   the same variant, statically linked
-#                   (RUSTFLAGS="-C target-feature=+crt-static", glibc static-pie): no dynamic loader
-#   durable         durable save, as shipped
+#   durable_dynamic durable built from the same copy with DURABLE_LINK=dynamic (the interrupt
+#                   handler kept): Rust's default dynamic link instead of build.rs's static PIE
+#   durable         durable save, as shipped (a static PIE where the toolchain can link one)
 #
 #   bench/attribute.sh | tee attribution.md
 #   Knobs: N=1000 REPS=5 BLOCK=100 (programs take turns every BLOCK runs) DURABLE=path CARGO_TARGET_DIR=/tmp/bench-target
@@ -58,20 +58,25 @@ printf '\n#[allow(dead_code)]\nfn _keep_interrupt_cleanup_used() { let _ = insta
 mv "$VARIANT_DIR/save.rs.new" "$VARIANT_DIR/src/cmd/save.rs"
 (cd "$VARIANT_DIR" && CARGO_TARGET_DIR=$VARIANT_TARGET_DIR cargo build --release --quiet 2>/dev/null) ||
     die "building the variant failed"
-NOSIG=$VARIANT_TARGET_DIR/release/durable
-HOST=$(rustc -vV | awk '/^host:/ { print $2 }')
-say "building the same variant statically linked (crt-static, $HOST)"
-(cd "$VARIANT_DIR" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$VARIANT_TARGET_DIR-static \
-    cargo build --release --quiet --target "$HOST" 2>/dev/null) || die "building the static variant failed"
-STATIC_NOSIG=$VARIANT_TARGET_DIR-static/$HOST/release/durable
+NOSIG=$(installed_copy "$VARIANT_TARGET_DIR/release/durable" durable-nosig)
+say "building durable with Rust's default dynamic link (DURABLE_LINK=dynamic) in $VARIANT_DIR-dynamic"
+rm -rf "$VARIANT_DIR-dynamic"
+mkdir -p "$VARIANT_DIR-dynamic"
+tar cf - -C "$ROOT" --exclude=./target --exclude=./.git . | tar xf - -C "$VARIANT_DIR-dynamic"
+(cd "$VARIANT_DIR-dynamic" && DURABLE_LINK=dynamic CARGO_TARGET_DIR=$VARIANT_TARGET_DIR-dynamic \
+    cargo build --release --quiet 2>/dev/null) || die "building the dynamic variant failed"
+DYNAMIC=$(installed_copy "$VARIANT_TARGET_DIR-dynamic/release/durable" durable-dynamic)
 
 printf 'int main(void) { return 0; }\n' >"$SCRATCH/empty.c"
-gcc -O2 -o "$SCRATCH/c_empty" "$SCRATCH/empty.c"
+gcc -O2 -o "$SCRATCH/c_empty.built" "$SCRATCH/empty.c"
 printf 'fn main() {}\n' >"$SCRATCH/empty.rs"
-rustc -O -o "$SCRATCH/rust_empty" "$SCRATCH/empty.rs"
-gcc -O2 -Wall -o "$SCRATCH/minimal_save" "$HERE/minimal_save.c"
+rustc -O -o "$SCRATCH/rust_empty.built" "$SCRATCH/empty.rs"
+gcc -O2 -Wall -o "$SCRATCH/minimal_save.built" "$HERE/minimal_save.c"
+C_EMPTY=$(installed_copy "$SCRATCH/c_empty.built" c_empty)
+RUST_EMPTY=$(installed_copy "$SCRATCH/rust_empty.built" rust_empty)
+MINIMAL=$(installed_copy "$SCRATCH/minimal_save.built" minimal_save)
 
-TOOLS=(c_empty rust_empty durable_version minimal durable_static_nosig durable_nosig durable)
+TOOLS=(c_empty rust_empty durable_version minimal durable_dynamic durable_nosig durable)
 declare -A WALL CPU REPWALL REPCPU
 for tool in "${TOOLS[@]}"; do cp "$SMALL" "$SCRATCH/t-$tool"; done
 LOAD_START=$(loadavg)
@@ -85,12 +90,12 @@ for ((rep = 0; rep < REPS; rep++)); do
             tool=${TOOLS[$(((k + b + rep) % n))]}
             t=$SCRATCH/t-$tool
             case $tool in
-                c_empty) cmd=("$SCRATCH/c_empty") ;;
-                rust_empty) cmd=("$SCRATCH/rust_empty") ;;
+                c_empty) cmd=("$C_EMPTY") ;;
+                rust_empty) cmd=("$RUST_EMPTY") ;;
                 durable_version) cmd=("$DURABLE" --version) ;;
-                minimal) cmd=("$SCRATCH/minimal_save" "$t") ;;
+                minimal) cmd=("$MINIMAL" "$t") ;;
                 durable_nosig) cmd=("$NOSIG" save "$t") ;;
-                durable_static_nosig) cmd=("$STATIC_NOSIG" save "$t") ;;
+                durable_dynamic) cmd=("$DYNAMIC" save "$t") ;;
                 durable) cmd=("$DURABLE" save "$t") ;;
             esac
             COUNT=$BLOCK run_loop "$t" "${cmd[@]}"
@@ -116,7 +121,7 @@ echo "## Where the time of a small durable save goes"
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo); Linux $(uname -r)"
 echo "- scratch on $(findmnt -n -o FSTYPE -T "$SCRATCH" 2>/dev/null || echo '?'); N=$N runs per program and repetition, in round-robin blocks of $BLOCK; REPS=$REPS (median); load average $LOAD_START at start, $LOAD_END at end"
-echo "- durable: $DURABLE (commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')); variant without the interrupt handler: $NOSIG; static: $STATIC_NOSIG"
+echo "- durable: $DURABLE_FROM (commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')); linked $(ldd "$DURABLE" 2>&1 | grep -q "statically linked" && echo statically || echo dynamically); variant without the interrupt handler: $NOSIG; dynamically linked: $DYNAMIC"
 echo
 echo "| program | wall per repetition (s) | median wall ms/run | median CPU ms/run |"
 echo "| --- | --- | ---: | ---: |"
@@ -127,7 +132,7 @@ for tool in "${TOOLS[@]}"; do
         durable_version) label='`durable --version`' ;;
         minimal) label='`minimal_save T` (full sync)' ;;
         durable_nosig) label='`durable save T`, no interrupt handler' ;;
-        durable_static_nosig) label='`durable save T`, no interrupt handler, statically linked' ;;
+        durable_dynamic) label='`durable save T`, linked dynamically (`DURABLE_LINK=dynamic`)' ;;
         durable) label='`durable save T`' ;;
     esac
     echo "| $label | $(echo ${WALL[$tool]} | sed 's/ /, /g') | $(ms "${M[$tool]}") | $(ms "${C[$tool]}") |"
@@ -140,9 +145,9 @@ echo "| --- | ---: | ---: |"
 echo "| Rust std start-up (empty Rust − empty C) | $(delta rust_empty c_empty) |"
 echo "| durable's binary and clap (\`durable --version\` − empty Rust) | $(delta durable_version rust_empty) |"
 echo "| the interrupt handler (durable − durable without it) | $(delta durable durable_nosig) |"
-echo "| static linking saves (durable without the handler − the same statically linked) | $(delta durable_nosig durable_static_nosig) |"
-echo "| the save itself in durable, beyond start-up (durable without the handler − \`durable --version\`) | $(delta durable_nosig durable_version) |"
+echo "| the static link saves (durable linked dynamically − durable) | $(delta durable_dynamic durable) |"
+echo "| the save itself in durable, beyond start-up (durable − \`durable --version\`) | $(delta durable durable_version) |"
 echo "| the save itself in minimal_save, beyond start-up (minimal_save − empty C) | $(delta minimal c_empty) |"
 echo "| total: durable − minimal_save | $(delta durable minimal) |"
 echo
-echo "Ratio to minimal_save (wall): durable $(calc "${M[durable]} / ${M[minimal]}" 2)×; without the handler $(calc "${M[durable_nosig]} / ${M[minimal]}" 2)×; without the handler and statically linked $(calc "${M[durable_static_nosig]} / ${M[minimal]}" 2)×."
+echo "Ratio to minimal_save (wall): durable $(calc "${M[durable]} / ${M[minimal]}" 2)×; without the handler $(calc "${M[durable_nosig]} / ${M[minimal]}" 2)×; linked dynamically $(calc "${M[durable_dynamic]} / ${M[minimal]}" 2)×."

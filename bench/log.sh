@@ -91,9 +91,9 @@ if [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev
 fi
 if [ -n "$GIVEN_DURABLE" ]; then
     # A binary given by DURABLE may have been built from another commit than the tree's.
-    DURABLE_DESC="$DURABLE (given by DURABLE, built $(date -u -r "$DURABLE" '+%Y-%m-%d %H:%M UTC'); the source tree is at commit $GIT_REV)"
+    DURABLE_DESC="$DURABLE_FROM (given by DURABLE, built $(date -u -r "$DURABLE_FROM" '+%Y-%m-%d %H:%M UTC'); the source tree is at commit $GIT_REV)"
 else
-    DURABLE_DESC="$DURABLE, built by this run from commit $GIT_REV"
+    DURABLE_DESC="$DURABLE_FROM, built by this run from commit $GIT_REV"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ cat <<REPORT
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(uname -r)
 - log: ${BIG_MIB} MiB of 4 KiB records, CRC-32, torn before every recover (one more record, cut 2000 bytes short); page cache warm
-- durable: $DURABLE ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)); REPS=$REPS (median); load average $(loadavg)
+- durable: $DURABLE_FROM ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)); REPS=$REPS (median); load average $(loadavg)
 
 | measurement | durable recover | durable log verify | ratio | target | result |
 | --- | ---: | ---: | ---: | ---: | --- |

@@ -79,8 +79,8 @@ SMALL=$SCRATCH/input-4k
 # Binaries.
 # ---------------------------------------------------------------------------------------------
 build_durable
-MINIMAL=$SCRATCH/minimal_save
-gcc -O2 -Wall -o "$MINIMAL" "$HERE/minimal_save.c" || die "gcc failed on bench/minimal_save.c"
+gcc -O2 -Wall -o "$SCRATCH/minimal_save.built" "$HERE/minimal_save.c" || die "gcc failed on bench/minimal_save.c"
+MINIMAL=$(installed_copy "$SCRATCH/minimal_save.built" minimal_save)
 
 # ---------------------------------------------------------------------------------------------
 # Machine.
@@ -300,7 +300,7 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- machine: $(nproc) cores, $CPU_MODEL, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 echo "- scratch: $SCRATCH on $FSTYPE ($(findmnt -n -o SOURCE -T "$SCRATCH" 2>/dev/null || echo '?'))"
-echo "- durable: $DURABLE, commit $GIT_REV"
+echo "- durable: $DURABLE_FROM, commit $GIT_REV"
 echo "- N=$N saves per loop and repetition, in blocks of BLOCK=$BLOCK alternating with the compared tool; $SMALL_BYTES-byte input; REPS=$REPS (median shown); large input ${BIG_MIB} MiB"
 echo "- load average: $LOAD_START at start, $LOAD_END at end"
 if [ ${#MISSING[@]} -gt 0 ]; then

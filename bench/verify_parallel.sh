@@ -172,7 +172,7 @@ mbs() { calc "$1 / 1048576 / $(med "$2")" 0; }
 
 echo "## durable log verify on one core and on all (bench/verify_parallel.sh)"
 echo
-echo "- started $START_UTC, finished $(date -u '+%Y-%m-%d %H:%M UTC'); durable $DURABLE (commit $GIT_REV)"
+echo "- started $START_UTC, finished $(date -u '+%Y-%m-%d %H:%M UTC'); durable $DURABLE_FROM (commit $GIT_REV)"
 echo "- machine: $CORES cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r); scratch on $(findmnt -n -o FSTYPE -T "$SCRATCH" 2>/dev/null || echo '?')"
 echo "- load average: $LOAD_START at start, $LOAD_END at end"
 echo "- REPS=$REPS (medians; ratios are medians of the per-repetition ratios); page cache warm"
