@@ -4,8 +4,8 @@
 //! constructors (libgcc_s's probes the CPU with `cpuid`, slow in a virtual machine).
 //!
 //! On native Linux/glibc builds, this script links the binary as a static PIE when the C
-//! toolchain can: glibc's static libraries (`libc.a`, from the libc development package) and
-//! `rcrt1.o` are there and a probe program built with `cc -static-pie` runs. Rust asks the linker
+//! toolchain can: glibc's static libraries (`libc.a` and the rest, from the libc development
+//! package) are installed and a probe program built with `cc -static-pie` runs. Rust asks the linker
 //! for the shared libraries by name (`-lgcc_s -lc …`, after `-Bdynamic`); a directory searched
 //! first that holds the static archives under those names makes the linker take them, and
 //! `-static-pie` picks the start-up files of a static program (address randomisation stays). When
@@ -13,7 +13,8 @@
 //! `libgcc_eh.a` under libgcc_s's name, as `-static-libgcc` does for C). Anywhere else (another
 //! OS or C library, a cross build, a build with `crt-static` already, no C compiler to ask) and
 //! with `DURABLE_LINK=dynamic` in the environment, nothing changes: the binary links as Rust
-//! links it by default.
+//! links it by default. `DURABLE_LINK=static` asks for the static link and warns when it cannot
+//! be made.
 //!
 //! Only the binary is affected (`rustc-link-arg-bins`): the library crate, the tests and the
 //! proc-macro crates build as they always do, which is why this is done here and not with
@@ -70,6 +71,11 @@ fn main() {
     {
         println!("cargo:rustc-link-arg-bins=-L{}", libc_dir.display());
         println!("cargo:rustc-link-arg-bins=-static-pie");
+    } else if mode == "static" {
+        println!(
+            "cargo:warning=DURABLE_LINK=static: glibc's static libraries are missing or \
+             `cc -static-pie` does not build a program that runs; linking dynamically"
+        );
     }
 }
 
@@ -90,23 +96,13 @@ fn static_pie_works(cc: &OsString, out: &Path) -> bool {
     built && Command::new(&program).status().is_ok_and(|s| s.success())
 }
 
-/// Puts glibc's static archives in `dir` under the names the linker looks for; false (and the
-/// directory holds none of them) if any is missing.
+/// Puts glibc's static archives in `dir` under the names the linker looks for; false if any is
+/// missing (the directory is then not given to the linker).
 fn place_libc_archives(cc: &OsString, dir: &Path) -> bool {
-    let mut placed = Vec::new();
-    for name in LIBC_ARCHIVES {
+    LIBC_ARCHIVES.iter().all(|name| {
         let file = format!("lib{name}.a");
-        let copied = print_file_name(cc, &file)
-            .is_some_and(|from| std::fs::copy(from, dir.join(&file)).is_ok());
-        placed.push(dir.join(&file));
-        if !copied {
-            for path in placed {
-                let _ = std::fs::remove_file(path);
-            }
-            return false;
-        }
-    }
-    true
+        print_file_name(cc, &file).is_some_and(|from| std::fs::copy(from, dir.join(&file)).is_ok())
+    })
 }
 
 /// The path of a file the C compiler links from its own directories, if it has it.

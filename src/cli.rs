@@ -27,6 +27,11 @@ pub struct Cli {
 }
 
 /// The commands.
+///
+/// `defer`: a subcommand's options are built only when it is the one run, which keeps clap out
+/// of a short command's start-up (docs/PERFORMANCE.md). The option structs below therefore have
+/// plain comments, not doc comments: clap would apply a struct's doc comment after the
+/// subcommand's own help text and replace it.
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum Command {
