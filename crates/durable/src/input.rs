@@ -75,10 +75,7 @@ impl Input for StdinInput {
     fn len_hint(&self) -> Option<u64> {
         // `< file`: a regular file's size; a pipe's is unknown.
         use std::os::fd::AsFd;
-        let meta = File::from(self.0.as_fd().try_clone_to_owned().ok()?)
-            .metadata()
-            .ok()?;
-        meta.is_file().then_some(meta.len())
+        crate::platform::regular_file_len(self.0.as_fd())
     }
 }
 

@@ -366,6 +366,16 @@ pub(crate) fn name_from_bytes(bytes: Vec<u8>) -> OsString {
 /// The longest file name the platform accepts, in bytes.
 pub(crate) const NAME_MAX: usize = 255;
 
+/// The size of the regular file behind `fd`, or `None` for anything else (a pipe, a terminal)
+/// or if it cannot be asked: one `fstat`, where `File::metadata` needs the descriptor duplicated
+/// into a `File` first (three calls).
+pub(crate) fn regular_file_len(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    let stat = rustix::fs::fstat(fd).ok()?;
+    let regular =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    regular.then(|| u64::try_from(stat.st_size).ok()).flatten()
+}
+
 /// Fill `buf` with unpredictable bytes from the OS. On Linux, the `getrandom` system call itself
 /// (see Cargo.toml for why not the getrandom crate); it blocks only until the kernel's generator
 /// is first seeded, early in boot, as the crate's would.
@@ -829,5 +839,16 @@ mod tests {
             assert!(buf.chunks(64).all(|run| run.iter().any(|&x| x != 0)));
         }
         random_bytes(&mut []).expect("an empty buffer needs no bytes");
+    }
+
+    #[test]
+    fn regular_file_len_is_the_size_of_a_file_and_none_for_a_pipe() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(&[7u8; 5000]).expect("write");
+        assert_eq!(super::regular_file_len(file.as_fd()), Some(5000));
+        let (reader, _writer) = std::io::pipe().expect("pipe");
+        assert_eq!(super::regular_file_len(reader.as_fd()), None);
     }
 }
