@@ -126,11 +126,7 @@ fn sighup_removes_the_temp_and_exits_2() {
 #[test]
 fn sigterm_during_an_atomic_append_cuts_the_log_back() {
     let env = Env::new();
-    env.durable()
-        .args(["log", "append", "x.log", "first"])
-        .assert()
-        .success();
-    let before = env.read("x.log");
+    let before = log_with_one_record(&env);
     let (status, stderr) = interrupt_a_big_append(&env, &["--atomic"], "TERM");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nothing was appended"), "{stderr}");
@@ -148,10 +144,7 @@ fn sigterm_during_an_atomic_append_cuts_the_log_back() {
 fn a_signal_during_a_streamed_append_reports_exactly_what_is_in() {
     for signal in ["INT", "TERM", "HUP"] {
         let env = Env::new();
-        env.durable()
-            .args(["log", "append", "x.log", "first"])
-            .assert()
-            .success();
+        log_with_one_record(&env);
         let (status, stderr) = interrupt_a_big_append(&env, &[], signal);
         assert_eq!(status.code(), Some(5), "SIG{signal}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -218,6 +211,15 @@ fn interrupt_a_big_append(
     (status, stderr)
 }
 
+/// `x.log` in `env` with one record ("first"); returns its bytes.
+fn log_with_one_record(env: &Env) -> Vec<u8> {
+    env.durable()
+        .args(["log", "append", "x.log", "first"])
+        .assert()
+        .success();
+    env.read("x.log")
+}
+
 /// How `child` ended and its stderr, if it ends within `limit` (whatever its standard input
 /// does); `None` after killing it otherwise.
 fn end_within(child: &mut std::process::Child, limit: Duration) -> Option<(ExitStatus, String)> {
@@ -238,11 +240,7 @@ fn end_within(child: &mut std::process::Child, limit: Duration) -> Option<(ExitS
 #[test]
 fn a_signal_ends_a_streamed_append_waiting_for_the_lock() {
     let env = Env::new();
-    env.durable()
-        .args(["log", "append", "x.log", "first"])
-        .assert()
-        .success();
-    let before = env.read("x.log");
+    let before = log_with_one_record(&env);
     let holder = std::fs::File::open(env.path("x.log")).expect("open the log");
     holder.lock().expect("lock the log");
     let mut child = env.cmd(&["log", "append", "x.log"]).spawn_fed();
@@ -274,11 +272,7 @@ fn a_failed_commit_ends_a_streamed_append_whose_input_stays_open() {
         return;
     }
     let env = Env::new();
-    env.durable()
-        .args(["log", "append", "x.log", "first"])
-        .assert()
-        .success();
-    let before = env.read("x.log");
+    let before = log_with_one_record(&env);
     let mut child = env
         .cmd(&["log", "append", "x.log"])
         .fault("sync-log:eio")
