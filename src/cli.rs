@@ -1,11 +1,132 @@
-//! Command-line definitions (clap derive) and nothing else.
+//! Command-line definitions (clap derive), and [`parse`], which reads the command line with
+//! them.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_STATUS;
+
+/// The command line, parsed. A `durable save` command line of the plain form scripts write
+/// (see [`quick_save`]) is read directly into [`SaveArgs`]; every other command line, and every
+/// command line that asks for help or has a mistake in it, goes to clap, which the definitions
+/// below describe and which prints help and every usage error.
+///
+/// Why: a small save is mostly process start-up, and building clap's command tree and matching
+/// against it was the largest part of durable's own share of it: about 30 page faults and
+/// 0.2 ms per save (docs/PERFORMANCE.md, "Saving files").
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(save) = args.get(1..).and_then(quick_save) {
+        return Ok(Cli {
+            command: Command::Save(save),
+        });
+    }
+    Cli::try_parse_from(args)
+}
+
+/// `save`'s arguments read without clap, or `None` to leave them to clap. Accepted: `save`, one
+/// TARGET that does not start with `-`, each of save's options at most once (`--opt VALUE` or
+/// `--opt=VALUE`, with a value clap would accept that does not start with `-`), options in any
+/// order, and a non-empty command after `--`. Anything else (help, `--version`, an unknown or
+/// repeated option, conflicting options, `-` or an empty string as a value, a value that is not
+/// UTF-8 where text is expected) returns `None`, so clap decides it, with its own messages. The
+/// tests check, over generated command lines, that whatever this accepts clap parses to the same
+/// [`SaveArgs`], and that it accepts every plain combination of save's options.
+fn quick_save(args: &[OsString]) -> Option<SaveArgs> {
+    let (first, rest) = args.split_first()?;
+    if first != "save" {
+        return None;
+    }
+    let mut target: Option<PathBuf> = None;
+    let mut from: Option<PathBuf> = None;
+    let mut strategy: Option<StrategyArg> = None;
+    let mut sync: Option<SyncArg> = None;
+    let mut mode: Option<u32> = None;
+    let mut hardlinks: Option<HardLinksArg> = None;
+    let mut flags: Vec<&str> = Vec::new();
+    let mut producer: Vec<OsString> = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            producer = rest.cloned().collect();
+            if producer.is_empty() {
+                return None;
+            }
+            break;
+        }
+        if !arg.as_encoded_bytes().starts_with(b"-") {
+            if arg.is_empty() || target.is_some() {
+                return None;
+            }
+            target = Some(PathBuf::from(arg));
+            continue;
+        }
+        // Option names are ASCII; a name that is not UTF-8 is unknown, so clap's to report.
+        let text = arg.to_str()?;
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(OsStr::new(value))),
+            None => (text, None),
+        };
+        let name = if name == "-v" { "--verbose" } else { name };
+        if flags.contains(&name) {
+            return None;
+        }
+        flags.push(name);
+        match name {
+            "--from" | "--strategy" | "--sync" | "--mode" | "--hardlinks" => {
+                let value = match inline {
+                    Some(value) => value,
+                    None => rest.next()?,
+                };
+                if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+                    return None;
+                }
+                match name {
+                    "--from" => from = Some(PathBuf::from(value)),
+                    "--strategy" => {
+                        strategy = Some(StrategyArg::from_str(value.to_str()?, false).ok()?)
+                    }
+                    "--sync" => sync = Some(SyncArg::from_str(value.to_str()?, false).ok()?),
+                    "--mode" => mode = Some(parse_mode(value.to_str()?).ok()?),
+                    _ => hardlinks = Some(HardLinksArg::from_str(value.to_str()?, false).ok()?),
+                }
+            }
+            "--no-follow" | "--no-clobber" | "--backup" | "--if-changed" | "--allow-empty"
+            | "--verify" | "--no-wait" | "--explain" | "--verbose" | "--json"
+                if inline.is_none() => {}
+            _ => return None,
+        }
+    }
+    let flag = |name: &str| flags.contains(&name);
+    if (from.is_some() && !producer.is_empty())
+        || (flag("--no-clobber") && (flag("--backup") || flag("--if-changed")))
+    {
+        return None;
+    }
+    // Every field is named (no `..`), so a new option cannot be added to SaveArgs without
+    // deciding here how it is read.
+    Some(SaveArgs {
+        target: target?,
+        from,
+        strategy: strategy.unwrap_or(StrategyArg::Atomic),
+        sync: sync.unwrap_or(SyncArg::Full),
+        mode,
+        no_follow: flag("--no-follow"),
+        hardlinks,
+        no_clobber: flag("--no-clobber"),
+        backup: flag("--backup"),
+        if_changed: flag("--if-changed"),
+        allow_empty: flag("--allow-empty"),
+        verify: flag("--verify"),
+        no_wait: flag("--no-wait"),
+        explain: flag("--explain"),
+        verbose: flag("--verbose"),
+        json: flag("--json"),
+        producer,
+    })
+}
 
 /// Save files so no crash can leave them empty or half-written.
 #[derive(Debug, Parser)]
@@ -158,7 +279,7 @@ pub enum Shell {
 }
 
 // `durable save`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, PartialEq, clap::Args)]
 pub struct SaveArgs {
     /// The file to write.
     pub target: PathBuf,
@@ -773,5 +894,318 @@ mod tests {
         assert!(parse_mode("888").is_err());
         assert!(parse_mode("17777").is_err());
         assert!(parse_mode("").is_err());
+    }
+
+    fn os(parts: &[&str]) -> Vec<OsString> {
+        parts.iter().map(OsString::from).collect()
+    }
+
+    /// What clap makes of `durable ARGS`: the save arguments, or None (an error, help, or
+    /// another command).
+    fn clap_save(args: &[OsString]) -> Option<SaveArgs> {
+        let argv = std::iter::once(OsString::from("durable")).chain(args.iter().cloned());
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Save(save),
+            }) => Some(save),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn quick_save_reads_the_command_lines_scripts_write_as_clap_does() {
+        for line in [
+            &["save", "T"][..],
+            &["save", "--sync", "none", "T"],
+            &["save", "T", "--sync=data", "--strategy", "in-place", "-v"],
+            &["save", "/etc/app.conf", "--from", "new.conf", "--backup"],
+            &[
+                "save",
+                "report.json",
+                "--",
+                "./make-report",
+                "--format",
+                "json",
+                "--",
+            ],
+            &[
+                "save",
+                "--strategy=journal",
+                "--no-clobber",
+                "--mode",
+                "0o600",
+                "s",
+            ],
+            &[
+                "save",
+                "--hardlinks",
+                "break",
+                "--json",
+                "--if-changed",
+                "--allow-empty",
+                "--verify",
+                "--no-wait",
+                "--no-follow",
+                "--explain",
+                "--verbose",
+                "--mode=644",
+                "out",
+            ],
+        ] {
+            let args = os(line);
+            let quick = quick_save(&args);
+            assert!(quick.is_some(), "{line:?} was left to clap");
+            assert_eq!(quick, clap_save(&args), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn quick_save_leaves_help_mistakes_and_unusual_forms_to_clap() {
+        for line in [
+            &["save"][..],
+            &["save", "--help"],
+            &["save", "-h", "T"],
+            &["save", "T", "--version"],
+            &["save", "T", "U"],
+            &["save", "--sync", "T"],
+            &["save", "--sync", "fast", "T"],
+            &["save", "--sync", "NONE", "T"],
+            &["save", "--mode", "888", "T"],
+            &["save", "--json", "--json", "T"],
+            &["save", "-v", "--verbose", "T"],
+            &["save", "-vv", "T"],
+            &["save", "--json=true", "T"],
+            &["save", "--jsn", "T"],
+            &["save", "--no-clobber", "--backup", "T"],
+            &["save", "--if-changed", "--no-clobber", "T"],
+            &["save", "--from", "a", "T", "--", "cmd"],
+            &["save", "-"],
+            &["save", ""],
+            &["save", "--from", "-", "T"],
+            &["save", "--from=", "T"],
+            &["save", "T", "--"],
+            &["save", "--", "cmd"],
+            &["log", "verify", "x"],
+            &["--version"],
+            &[],
+        ] {
+            assert_eq!(quick_save(&os(line)), None, "{line:?}");
+        }
+        // A non-UTF-8 TARGET is read like any other; a non-UTF-8 option name goes to clap.
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let name = OsString::from_vec(b"caf\xe9".to_vec());
+            let args = vec![OsString::from("save"), name.clone()];
+            assert_eq!(quick_save(&args), clap_save(&args));
+            assert!(quick_save(&args).is_some());
+            let mut option = b"--".to_vec();
+            option.extend_from_slice(name.as_encoded_bytes());
+            let args = vec!["save".into(), OsString::from_vec(option), "T".into()];
+            assert_eq!(quick_save(&args), None);
+        }
+    }
+
+    /// save's options with a value, and values that are valid for one, another, or none.
+    const VALUED: [&str; 5] = ["--from", "--strategy", "--sync", "--mode", "--hardlinks"];
+    const FLAGS: [&str; 11] = [
+        "--no-follow",
+        "--no-clobber",
+        "--backup",
+        "--if-changed",
+        "--allow-empty",
+        "--verify",
+        "--no-wait",
+        "--explain",
+        "--verbose",
+        "-v",
+        "--json",
+    ];
+
+    #[test]
+    fn every_option_of_save_is_read_by_quick_save() {
+        let mut top = Cli::command();
+        top.build();
+        let save = top.find_subcommand("save").expect("save is a command");
+        let mut names: Vec<String> = save
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !matches!(*long, "help" | "version"))
+            .map(|long| format!("--{long}"))
+            .collect();
+        names.sort();
+        let mut known: Vec<String> = VALUED
+            .iter()
+            .chain(FLAGS.iter().filter(|f| f.starts_with("--")))
+            .map(|s| s.to_string())
+            .collect();
+        known.sort();
+        assert_eq!(
+            names, known,
+            "save's options and the ones quick_save reads differ"
+        );
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn valid_value(option: &str) -> Vec<&'static str> {
+            match option {
+                "--from" => vec!["new.conf", "dir/in put", "+x"],
+                "--strategy" => vec!["atomic", "in-place", "journal"],
+                "--sync" => vec!["full", "data", "none"],
+                "--mode" => vec!["644", "0o600", "7777", "+644", "0"],
+                _ => vec!["refuse", "break"],
+            }
+        }
+
+        /// One piece of a command line: anything, valid or not.
+        fn piece() -> impl Strategy<Value = Vec<OsString>> {
+            let values = vec![
+                "atomic", "in-place", "IN-PLACE", "journal", "full", "data", "none", "refuse",
+                "break", "644", "0o600", "10000", "+644", "-1", "-", "", "new.conf", "x", "--json",
+            ];
+            prop_oneof![
+                prop::sample::select(
+                    FLAGS
+                        .iter()
+                        .copied()
+                        .chain([
+                            "-vv",
+                            "--json=1",
+                            "--jsn",
+                            "-h",
+                            "--help",
+                            "--version",
+                            "--",
+                            "-x"
+                        ])
+                        .collect::<Vec<_>>()
+                )
+                .prop_map(|flag| vec![OsString::from(flag)]),
+                (
+                    prop::sample::select(VALUED.to_vec()),
+                    prop::sample::select(values),
+                    any::<bool>()
+                )
+                    .prop_map(|(option, value, inline)| if inline {
+                        vec![OsString::from(format!("{option}={value}"))]
+                    } else {
+                        vec![OsString::from(option), OsString::from(value)]
+                    }),
+                prop::sample::select(vec!["T", "dir/file", "save", "-", "", "-T", "a b", "x=y"])
+                    .prop_map(|target| vec![OsString::from(target)]),
+                Just(vec![non_utf8()]),
+            ]
+        }
+
+        fn non_utf8() -> OsString {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStringExt;
+                OsString::from_vec(b"caf\xe9".to_vec())
+            }
+            #[cfg(not(unix))]
+            OsString::from("café")
+        }
+
+        /// A plain save command line: a target, some of save's options each once with a
+        /// valid value, in any order, and maybe a command after `--`.
+        fn plain() -> impl Strategy<Value = Vec<OsString>> {
+            let flags = prop::sample::subsequence(
+                FLAGS
+                    .iter()
+                    .copied()
+                    .filter(|f| *f != "-v")
+                    .collect::<Vec<_>>(),
+                0..=10,
+            );
+            let valued =
+                prop::sample::subsequence(VALUED.to_vec(), 0..=5).prop_flat_map(|options| {
+                    options
+                        .into_iter()
+                        .map(|option| {
+                            (prop::sample::select(valid_value(option)), any::<bool>()).prop_map(
+                                move |(value, inline)| {
+                                    if inline {
+                                        vec![OsString::from(format!("{option}={value}"))]
+                                    } else {
+                                        vec![OsString::from(option), OsString::from(value)]
+                                    }
+                                },
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                });
+            let target = prop::sample::select(vec!["T", "dir/file", "save", "a b"])
+                .prop_map(|t| vec![OsString::from(t)]);
+            (flags, valued, target, any::<bool>(), any::<bool>())
+                .prop_flat_map(|(flags, valued, target, short_verbose, command)| {
+                    let mut pieces: Vec<Vec<OsString>> = flags
+                        .into_iter()
+                        .map(|f| {
+                            let f = if f == "--verbose" && short_verbose {
+                                "-v"
+                            } else {
+                                f
+                            };
+                            vec![OsString::from(f)]
+                        })
+                        .collect();
+                    pieces.extend(valued);
+                    pieces.push(target);
+                    (Just(pieces).prop_shuffle(), Just(command))
+                })
+                .prop_map(|(pieces, command)| {
+                    let mut args = vec![OsString::from("save")];
+                    args.extend(pieces.into_iter().flatten());
+                    if command {
+                        args.extend(os(&["--", "./make", "-o", "--", "x"]));
+                    }
+                    args
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever quick_save reads, clap reads the same way.
+            #[test]
+            fn quick_save_agrees_with_clap(
+                pieces in prop::collection::vec(piece(), 0..7),
+                command in prop::option::of(prop::collection::vec(
+                    prop::sample::select(vec!["cmd", "-n", "--", "--json"]), 0..3)),
+                first in prop::sample::select(vec!["save", "save", "save", "log", "--json"]),
+            ) {
+                let mut args = vec![OsString::from(first)];
+                args.extend(pieces.into_iter().flatten());
+                if let Some(words) = command {
+                    args.push("--".into());
+                    args.extend(words.into_iter().map(OsString::from));
+                }
+                if let Some(quick) = quick_save(&args) {
+                    prop_assert_eq!(Some(quick), clap_save(&args), "{:?}", args);
+                }
+            }
+
+            /// Every plain save command line is read without clap, as clap reads it (a
+            /// command with --from, and --no-clobber with --backup or --if-changed, are
+            /// mistakes clap reports).
+            #[test]
+            fn quick_save_reads_every_plain_command_line(args in plain()) {
+                let has = |name: &str| args.iter().any(|a| a.to_str().is_some_and(|a| a == name || a.starts_with(&format!("{name}="))));
+                let conflict = (has("--from") && has("--"))
+                    || (has("--no-clobber") && (has("--backup") || has("--if-changed")));
+                let quick = quick_save(&args);
+                if conflict {
+                    prop_assert_eq!(quick, None, "{:?}", args);
+                    prop_assert_eq!(clap_save(&args), None, "{:?}", args);
+                } else {
+                    prop_assert!(quick.is_some(), "{:?} was left to clap", args);
+                    prop_assert_eq!(quick, clap_save(&args), "{:?}", args);
+                }
+            }
+        }
     }
 }
