@@ -667,6 +667,7 @@ fn save_journal(
     let total = input.len_hint();
     let pumped = pump(
         input,
+        total,
         compare,
         ContentHash::Sha256,
         &mut |done| t.progress(done, total),
@@ -796,8 +797,10 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
     })?;
     let file = temp.file();
     let mut writer = file;
+    let len_hint = input.len_hint();
     pump(
         input,
+        len_hint,
         None,
         ContentHash::None,
         &mut |_| {},
@@ -870,17 +873,34 @@ enum ContentHash {
     Sha256,
 }
 
+/// The smallest read buffer: the size of std's buffer for standard input, which a read at least
+/// this big bypasses (no second copy).
+const MIN_BUFFER: usize = 8 << 10;
+
+/// The first read buffer's size for content of `len_hint` bytes: one more than that, so the
+/// first read takes it all and the next sees the end, within [`MIN_BUFFER`]..=[`CHUNK`]. A
+/// small save then needs no 1 MiB buffer, which the allocator maps and unmaps (two system calls
+/// in every process). [`pump`] grows the buffer when content is longer than announced.
+fn buffer_len(len_hint: Option<u64>) -> usize {
+    len_hint
+        .and_then(|len| usize::try_from(len).ok())
+        .map_or(CHUNK, |len| len.saturating_add(1).clamp(MIN_BUFFER, CHUNK))
+}
+
 /// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing the
 /// asked-for hash and whether the content so far equals `compare` (for `--if-changed`).
+/// `len_hint` is `input.len_hint()`, passed in because asking may cost a system call.
 fn pump(
     input: &mut dyn Input,
+    len_hint: Option<u64>,
     compare: Option<&File>,
     hash: ContentHash,
     progress: &mut dyn FnMut(u64),
     mut out: impl FnMut(u64, &[u8], bool) -> io::Result<()>,
 ) -> std::result::Result<Pumped, PumpFailure> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut old = vec![0u8; if compare.is_some() { CHUNK } else { 0 }];
+    let size = buffer_len(len_hint);
+    let mut buf = vec![0u8; size];
+    let mut old = vec![0u8; if compare.is_some() { size } else { 0 }];
     let mut crc = (hash == ContentHash::Crc32).then(crc32fast::Hasher::new);
     let mut sha = (hash == ContentHash::Sha256).then(Sha256::new);
     let mut identical = compare.is_some();
@@ -908,6 +928,14 @@ fn pump(
         }
         len += n as u64;
         progress(len);
+        if n == buf.len() && n < CHUNK {
+            // Longer than announced (a file still being written): read on in bigger pieces.
+            let grown = n.saturating_mul(2).min(CHUNK);
+            buf.resize(grown, 0);
+            if compare.is_some() {
+                old.resize(grown, 0);
+            }
+        }
     }
     if identical && let Some(old_file) = compare {
         // Identical so far; the old content must also end here.
@@ -960,6 +988,7 @@ fn write_step(
     let total = input.len_hint();
     let pumped = pump(
         input,
+        total,
         compare,
         hash,
         &mut |done| t.progress(done, total),
@@ -1039,5 +1068,85 @@ fn verify_step(
             path: path.to_path_buf(),
             aftermath,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Content whose announced length is wrong, like a file that grows or shrinks while it is
+    /// read.
+    struct Misreported {
+        content: Vec<u8>,
+        at: usize,
+        hint: u64,
+    }
+
+    impl io::Read for Misreported {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (self.content.len() - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.content[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl Input for Misreported {
+        fn describe(&self) -> String {
+            "content of a misreported length".into()
+        }
+
+        fn len_hint(&self) -> Option<u64> {
+            Some(self.hint)
+        }
+    }
+
+    #[test]
+    fn the_read_buffer_fits_the_announced_length_up_to_a_chunk() {
+        assert_eq!(buffer_len(Some(4096)), MIN_BUFFER);
+        assert_eq!(buffer_len(Some(0)), MIN_BUFFER);
+        assert_eq!(buffer_len(Some(10_000)), 10_001);
+        assert_eq!(buffer_len(Some(200_000)), 200_001);
+        assert_eq!(buffer_len(None), CHUNK);
+        assert_eq!(buffer_len(Some(CHUNK as u64 - 1)), CHUNK);
+        assert_eq!(buffer_len(Some(CHUNK as u64)), CHUNK);
+        assert_eq!(buffer_len(Some(u64::MAX)), CHUNK);
+    }
+
+    #[test]
+    fn content_longer_or_shorter_than_announced_is_saved_whole_by_every_strategy() {
+        let dir = tempfile::tempdir().expect("scratch directory");
+        let path = dir.path().join("t");
+        let content: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7 % 251) as u8).collect();
+        for strategy in [Strategy::Atomic, Strategy::InPlace, Strategy::Journal] {
+            for (len, hint) in [(content.len(), 1), (content.len(), 0), (5, 10 << 20)] {
+                let what = format!("{strategy:?}, {len} bytes announced as {hint}");
+                std::fs::write(&path, b"old").expect("write the old content");
+                let input = || Misreported {
+                    content: content[..len].to_vec(),
+                    at: 0,
+                    hint,
+                };
+                let opts = SaveOptions {
+                    strategy,
+                    sync: SyncLevel::None,
+                    ..SaveOptions::default()
+                };
+                save(&path, &mut input(), &opts, &mut ()).expect(&what);
+                assert_eq!(
+                    std::fs::read(&path).expect("read"),
+                    &content[..len],
+                    "{what}"
+                );
+                // --if-changed compares the old content in buffers of the same size.
+                let opts = SaveOptions {
+                    if_changed: true,
+                    ..opts
+                };
+                let report = save(&path, &mut input(), &opts, &mut ()).expect(&what);
+                assert_eq!(report.outcome, SaveOutcome::Unchanged, "{what}");
+            }
+        }
     }
 }
