@@ -780,45 +780,57 @@ fn the_temporary_name_comes_from_the_getrandom_call_not_a_device_file() {
 }
 
 #[test]
-fn a_small_save_from_a_file_maps_no_megabyte_buffer() {
-    // The read buffer fits content of a known length; a 1 MiB buffer for 4 KiB of content cost
-    // every small save an mmap and an munmap (the allocator maps buffers that big).
-    let test = "save_syscalls::a_small_save_from_a_file_maps_no_megabyte_buffer";
+fn a_small_save_from_a_file_or_a_pipe_maps_no_megabyte_buffer() {
+    // The read buffer fits content of a known length and starts small from a pipe; a 1 MiB
+    // buffer for 4 KiB of content cost every small save an mmap and an munmap (the allocator
+    // maps buffers that big).
+    let test = "save_syscalls::a_small_save_from_a_file_or_a_pipe_maps_no_megabyte_buffer";
     let (env, root) = scratch();
-    let input = env.write("in", vec![b'x'; 4096]);
+    let content = vec![b'x'; 4096];
+    let input = env.write("in", &content);
     let target = root.join("t");
-    let Some(run) = run_under_strace(
-        test,
-        &["-f", "-e", "trace=mmap,munmap"],
-        &common::durable_path(),
-        &[
-            "save",
-            "--from",
-            input.to_str().unwrap(),
-            target.to_str().unwrap(),
-        ],
-        &root,
-        b"",
-    ) else {
-        return;
-    };
-    assert!(run.output.status.success(), "{test}: the save failed");
-    assert_eq!(std::fs::read(&target).expect("read the target").len(), 4096);
-    let big: Vec<&str> = (run.text.lines())
-        .filter(|line| {
-            line.contains("MAP_ANONYMOUS")
-                && line
-                    .split(", ")
-                    .nth(1)
-                    .and_then(|len| len.parse::<u64>().ok())
-                    .is_some_and(|len| len >= 1 << 20)
-        })
-        .collect();
-    assert!(
-        big.is_empty(),
-        "{test}: a 4 KiB save mapped {big:?}\n{}",
-        run.text
-    );
+    let from_file = [
+        "save",
+        "--from",
+        input.to_str().unwrap(),
+        target.to_str().unwrap(),
+    ];
+    let from_pipe = ["save", target.to_str().unwrap()];
+    for (args, stdin, what) in [
+        (&from_file[..], &b""[..], "--from FILE"),
+        (&from_pipe[..], &content[..], "a pipe"),
+    ] {
+        let Some(run) = run_under_strace(
+            test,
+            &["-f", "-e", "trace=mmap,munmap"],
+            &common::durable_path(),
+            args,
+            &root,
+            stdin,
+        ) else {
+            return;
+        };
+        assert!(
+            run.output.status.success(),
+            "{test}: the save from {what} failed"
+        );
+        assert_eq!(std::fs::read(&target).expect("read the target"), content);
+        let big: Vec<&str> = (run.text.lines())
+            .filter(|line| {
+                line.contains("MAP_ANONYMOUS")
+                    && line
+                        .split(", ")
+                        .nth(1)
+                        .and_then(|len| len.parse::<u64>().ok())
+                        .is_some_and(|len| len >= 1 << 20)
+            })
+            .collect();
+        assert!(
+            big.is_empty(),
+            "{test}: a 4 KiB save from {what} mapped {big:?}\n{}",
+            run.text
+        );
+    }
 }
 
 #[test]

@@ -878,13 +878,17 @@ enum ContentHash {
 const MIN_BUFFER: usize = 8 << 10;
 
 /// The first read buffer's size for content of `len_hint` bytes: one more than that, so the
-/// first read takes it all and the next sees the end, within [`MIN_BUFFER`]..=[`CHUNK`]. A
-/// small save then needs no 1 MiB buffer, which the allocator maps and unmaps (two system calls
-/// in every process). [`pump`] grows the buffer when content is longer than announced.
+/// first read takes it all and the next sees the end, within [`MIN_BUFFER`]..=[`CHUNK`]; of
+/// unknown length (a pipe), [`MIN_BUFFER`]. A small save then needs no 1 MiB buffer, which the
+/// allocator maps and unmaps (two system calls in every process). [`pump`] doubles the buffer
+/// whenever a read fills it, so long content is read in pieces of up to [`CHUNK`] after a few
+/// reads (a pipe hands over at most its capacity, 64 KiB by default, per read anyway).
 fn buffer_len(len_hint: Option<u64>) -> usize {
     len_hint
         .and_then(|len| usize::try_from(len).ok())
-        .map_or(CHUNK, |len| len.saturating_add(1).clamp(MIN_BUFFER, CHUNK))
+        .map_or(MIN_BUFFER, |len| {
+            len.saturating_add(1).clamp(MIN_BUFFER, CHUNK)
+        })
 }
 
 /// Stream `input` to `out(offset, chunk, identical_so_far)` in bounded chunks, computing the
@@ -929,7 +933,8 @@ fn pump(
         len += n as u64;
         progress(len);
         if n == buf.len() && n < CHUNK {
-            // Longer than announced (a file still being written): read on in bigger pieces.
+            // Longer than announced (a file still being written), or of unknown length: read on
+            // in bigger pieces.
             let grown = n.saturating_mul(2).min(CHUNK);
             buf.resize(grown, 0);
             if compare.is_some() {
@@ -1076,11 +1081,11 @@ mod tests {
     use super::*;
 
     /// Content whose announced length is wrong, like a file that grows or shrinks while it is
-    /// read.
+    /// read, or not announced, like a pipe's.
     struct Misreported {
         content: Vec<u8>,
         at: usize,
-        hint: u64,
+        hint: Option<u64>,
     }
 
     impl io::Read for Misreported {
@@ -1098,7 +1103,7 @@ mod tests {
         }
 
         fn len_hint(&self) -> Option<u64> {
-            Some(self.hint)
+            self.hint
         }
     }
 
@@ -1108,20 +1113,26 @@ mod tests {
         assert_eq!(buffer_len(Some(0)), MIN_BUFFER);
         assert_eq!(buffer_len(Some(10_000)), 10_001);
         assert_eq!(buffer_len(Some(200_000)), 200_001);
-        assert_eq!(buffer_len(None), CHUNK);
+        assert_eq!(buffer_len(None), MIN_BUFFER);
         assert_eq!(buffer_len(Some(CHUNK as u64 - 1)), CHUNK);
         assert_eq!(buffer_len(Some(CHUNK as u64)), CHUNK);
         assert_eq!(buffer_len(Some(u64::MAX)), CHUNK);
     }
 
     #[test]
-    fn content_longer_or_shorter_than_announced_is_saved_whole_by_every_strategy() {
+    fn content_longer_shorter_or_not_announced_is_saved_whole_by_every_strategy() {
         let dir = tempfile::tempdir().expect("scratch directory");
         let path = dir.path().join("t");
         let content: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7 % 251) as u8).collect();
         for strategy in [Strategy::Atomic, Strategy::InPlace, Strategy::Journal] {
-            for (len, hint) in [(content.len(), 1), (content.len(), 0), (5, 10 << 20)] {
-                let what = format!("{strategy:?}, {len} bytes announced as {hint}");
+            for (len, hint) in [
+                (content.len(), Some(1)),
+                (content.len(), Some(0)),
+                (5, Some(10 << 20)),
+                (content.len(), None),
+                (5, None),
+            ] {
+                let what = format!("{strategy:?}, {len} bytes announced as {hint:?}");
                 std::fs::write(&path, b"old").expect("write the old content");
                 let input = || Misreported {
                     content: content[..len].to_vec(),
