@@ -421,7 +421,10 @@ message says which records are in."
 the end of the valid prefix, and each defect with its offset and kind (truncated, bad-header, \
 bad-length, checksum-mismatch, sequence, zero-fill). A defect with nothing valid after it is a \
 torn tail (safe to recover: exit 1); a defect with valid records after it is corruption before \
-the tail (exit 3), and the report names the next valid record as evidence. Directories are \
+the tail (exit 3), and the report names the next valid record as evidence. A torn tail found \
+while another process appends to the log (it holds the log's lock, or the log grows while it is \
+read) is reported as that append, still being written: verify again once it is done (still exit \
+1; `durable recover` refuses a log in use). Directories are \
 walked (without following symlinks, skipping kernel pseudo-filesystems such as /proc and /sys); \
 files in them that are not logs are listed as skipped.
 

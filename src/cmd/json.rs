@@ -267,6 +267,7 @@ pub struct VerifyResult {
     pub bytes_after_damage: u64,
     pub defect_count: u64,
     pub defects: Vec<Defect>,
+    pub appending: bool,
     pub exit_code: Exit,
     #[serde(flatten)]
     pub proglog: Option<VerifyProglog>,
@@ -315,6 +316,7 @@ impl VerifyResult {
             bytes_after_damage: v.bytes_after_damage,
             defect_count: v.defect_count,
             defects: v.defects.iter().map(Defect::from).collect(),
+            appending: v.appending,
             exit_code,
             proglog: (v.format == durable::log::LogFormat::Proglog).then(|| VerifyProglog {
                 store: (!v.index_alone).then(|| Data::path(&v.path)),
@@ -358,6 +360,7 @@ impl VerifyResult {
                 detail: Some(why.to_string()),
                 ..Defect::from(&LogDefect::new(0, DefectKind::BadHeader, None))
             }],
+            appending: false,
             exit_code: Exit::Corruption,
             proglog: None,
             aof: None,

@@ -699,3 +699,54 @@ fn a_record_after_a_sequence_gap_is_kept() {
         .collect();
     assert_eq!(got, ["zero", "three"]);
 }
+
+#[test]
+fn verify_of_a_log_being_appended_to_says_so_instead_of_sending_the_user_to_recover() {
+    // A log read while an append writes its tail reads as a torn tail. verify said to run
+    // `durable recover` (which refuses a log in use), as if a crash had left it.
+    let env = Env::new();
+    let log = env.path("live.log");
+    append_args(&env, &log, &["a", "b", "c"]);
+    append_args(&env, &log, &["d", "e", "f"]);
+    let len = fs::metadata(&log).expect("stat").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(len - 3)
+        .expect("cut");
+    // The lock `log append` holds while it writes.
+    let appender = fs::File::open(&log).expect("open");
+    appender.lock().expect("lock");
+    let r = run(&env, &["log", "verify", s(&log)], b"");
+    let out = r.out();
+    assert_eq!(r.code, 1, "{out}{}", r.stderr);
+    assert!(
+        out.contains("another process is appending to it")
+            && out.contains("verify again once it is done")
+            && !out.contains("durable recover"),
+        "{out}"
+    );
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (&v[0]["status"], &v[0]["appending"]),
+        (&Value::from("torn-tail"), &Value::from(true)),
+        "{v:?}"
+    );
+    // The advice not to recover now is right: recover refuses a log in use.
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("in use"), "{}", r.stderr);
+    // Once the appender is gone, a torn tail is what a crash left.
+    drop(appender);
+    let r = run(&env, &["log", "verify", s(&log)], b"");
+    let out = r.out();
+    assert_eq!(r.code, 1, "{out}{}", r.stderr);
+    assert!(
+        out.contains("`durable recover ") && !out.contains("appending"),
+        "{out}"
+    );
+    let (_, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(v[0]["appending"], Value::from(false), "{v:?}");
+}

@@ -81,24 +81,40 @@ pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
             crate::cmd::plural(v.records, noun),
             v.bytes,
         ),
-        (Status::TornTail, _) => format!(
-            "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); `durable recover {word} {fix} the {} bytes after it{}\n",
-            v.valid_end,
-            crate::cmd::plural(v.records_before_damage, &format!("valid {noun}")),
-            v.valid_end,
-            v.bytes,
-            match v.aof {
+        (Status::TornTail, _) => {
+            let after = match v.aof {
                 Some(a) => a.nonzero_end.saturating_sub(v.valid_end),
                 None => v.bytes - v.valid_end,
-            },
-            match v.records_unfinished + v.records_after_damage {
+            };
+            let unfinished = match v.records_unfinished + v.records_after_damage {
                 0 => String::new(),
                 n => format!(
-                    ", {} of an append that never completed among them",
-                    crate::cmd::plural(n, &format!("valid {noun}"))
+                    ", {} of an append that {} among them",
+                    crate::cmd::plural(n, &format!("valid {noun}")),
+                    if v.appending {
+                        "is not complete yet"
+                    } else {
+                        "never completed"
+                    }
                 ),
-            }
-        ),
+            };
+            // An appender at work: its append in progress reads as a torn tail, and recover
+            // would refuse the log in use; the advice is to look again.
+            let advice = if v.appending {
+                format!(
+                    "another process is appending to it (it holds the log's lock, or the log grew while it was read): the {after} bytes after it are most likely that append, still being written{unfinished}; verify again once it is done"
+                )
+            } else {
+                format!("`durable recover {word} {fix} the {after} bytes after it{unfinished}")
+            };
+            format!(
+                "{path}: torn tail at offset {}: {} before it, valid prefix ends at byte {} of {} ({desc}); {advice}\n",
+                v.valid_end,
+                crate::cmd::plural(v.records_before_damage, &format!("valid {noun}")),
+                v.valid_end,
+                v.bytes,
+            )
+        }
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
             "{path}: corrupt: no tail or checkpoint magic anywhere ({desc}); the aof package's own recovery calls it corrupted, with its tail at {} (after the last non-zero byte), and does not open it\n",
             v.aof.map_or(0, |a| a.reported_tail)

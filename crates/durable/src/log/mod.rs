@@ -119,6 +119,12 @@ pub struct Verification {
     pub index_status: Status,
     /// lines: the last line is valid but has no newline (an append adds it).
     pub unterminated: bool,
+    /// The verdict is a torn tail and another process was appending to the log as it was
+    /// checked: it held the log's lock (as `log append` does while it writes), or the file grew
+    /// while it was read. The tail is then most likely that append, still being written, not
+    /// one a crash left. Looked at by [`verify`] and [`verify_with_threads`] only (`recover`
+    /// holds the lock itself); `false` for other verdicts.
+    pub appending: bool,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -129,7 +135,9 @@ pub fn verify(
     progress: impl FnMut(u64, u64),
 ) -> Result<Verification> {
     let input = open(path, opts)?;
-    verify_open(&input, progress)
+    let mut v = verify_open(&input, progress)?;
+    v.appending = appending_to(&input, &v);
+    Ok(v)
 }
 
 /// [`verify`] with up to `threads` threads: a native log of at least [`PARALLEL_MIN`] bytes
@@ -143,7 +151,28 @@ pub fn verify_with_threads(
     progress: impl FnMut(u64, u64),
 ) -> Result<Verification> {
     let input = open(path, opts)?;
-    verify_open_with_threads(&input, threads, progress)
+    let mut v = verify_open_with_threads(&input, threads, progress)?;
+    v.appending = appending_to(&input, &v);
+    Ok(v)
+}
+
+/// Whether another process is appending to `input`, looked at when its verification `v` ended
+/// with a torn tail (see [`Verification::appending`]). A lock taken here is released at once;
+/// a file whose lock or size cannot be read counts as not appended to.
+fn appending_to(input: &Log, v: &Verification) -> bool {
+    if v.status != Status::TornTail {
+        return false;
+    }
+    let file = &input.main.file;
+    let grew = file.metadata().is_ok_and(|m| m.len() > input.main.size);
+    grew || match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
 }
 
 /// [`verify_with_threads`] on a log already open.
@@ -218,6 +247,7 @@ impl Verification {
             main_status: Status::Clean,
             index_status: Status::Clean,
             unterminated: false,
+            appending: false,
         }
     }
 }
@@ -412,5 +442,103 @@ impl Tally {
         v.main_status = t.main_status.unwrap_or(Status::Clean);
         v.index_status = t.index_status.unwrap_or(Status::Clean);
         v.status = v.main_status.worst(v.index_status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of two appends of three records, its last 3 bytes cut off: a torn tail.
+    fn torn_log(dir: &Path) -> PathBuf {
+        let path = dir.join("t.log");
+        let opts = AppendOptions {
+            sync: crate::SyncLevel::None,
+            ..AppendOptions::default()
+        };
+        for text in ["a\nb\nc\n", "d\ne\nf\n"] {
+            let mut source = Delimited::new(text.as_bytes(), b'\n', "test");
+            append(&path, &mut source, &opts, &mut ()).expect("append");
+        }
+        let len = std::fs::metadata(&path).expect("stat").len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(len - 3).expect("cut");
+        path
+    }
+
+    #[test]
+    fn a_torn_tail_under_an_appenders_lock_is_reported_as_an_append_in_progress() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = torn_log(dir.path());
+        let opts = OpenOptions::default();
+        let v = verify(&path, &opts, |_, _| {}).expect("verify");
+        assert_eq!((v.status, v.appending), (Status::TornTail, false));
+        let appender = std::fs::File::open(&path).expect("open");
+        appender.lock().expect("lock");
+        for threads in [1, 4] {
+            let v = verify_with_threads(&path, &opts, threads, |_, _| {}).expect("verify");
+            assert_eq!(
+                (v.status, v.appending),
+                (Status::TornTail, true),
+                "{threads}"
+            );
+        }
+        // The lock was only looked at: it is still the appender's, and verify took none.
+        assert!(matches!(
+            std::fs::File::open(&path).expect("open").try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        appender.unlock().expect("unlock");
+        let v = verify(&path, &opts, |_, _| {}).expect("verify");
+        assert!(!v.appending);
+        assert!(
+            std::fs::File::open(&path).expect("open").try_lock().is_ok(),
+            "verify left a lock behind"
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_of_a_log_that_grows_while_it_is_read_is_an_append_in_progress() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = torn_log(dir.path());
+        let mut grown = false;
+        let v = verify(&path, &OpenOptions::default(), |_, _| {
+            if !grown {
+                // What another process's append does while the log is being read.
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .expect("open");
+                f.write_all(b"xyz").expect("grow");
+                grown = true;
+            }
+        })
+        .expect("verify");
+        assert_eq!((v.status, v.appending), (Status::TornTail, true));
+    }
+
+    #[test]
+    fn a_clean_log_under_a_lock_is_just_clean() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clean = dir.path().join("clean.log");
+        let mut source = Delimited::new(&b"a\n"[..], b'\n', "test");
+        append(
+            &clean,
+            &mut source,
+            &AppendOptions {
+                sync: crate::SyncLevel::None,
+                ..AppendOptions::default()
+            },
+            &mut (),
+        )
+        .expect("append");
+        let appender = std::fs::File::open(&clean).expect("open");
+        appender.lock().expect("lock");
+        let v = verify(&clean, &OpenOptions::default(), |_, _| {}).expect("verify");
+        assert_eq!((v.status, v.appending), (Status::Clean, false));
     }
 }
