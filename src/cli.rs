@@ -1055,7 +1055,7 @@ mod tests {
 
         fn valid_value(option: &str) -> Vec<&'static str> {
             match option {
-                "--from" => vec!["new.conf", "dir/in put", "+x"],
+                "--from" => vec!["new.conf", "dir/in put", "+x", "k=v"],
                 "--strategy" => vec!["atomic", "in-place", "journal"],
                 "--sync" => vec!["full", "data", "none"],
                 "--mode" => vec!["644", "0o600", "7777", "+644", "0"],
@@ -1068,6 +1068,7 @@ mod tests {
             let values = vec![
                 "atomic", "in-place", "IN-PLACE", "journal", "full", "data", "none", "refuse",
                 "break", "644", "0o600", "10000", "+644", "-1", "-", "", "new.conf", "x", "--json",
+                "a=b",
             ];
             prop_oneof![
                 prop::sample::select(
