@@ -424,8 +424,8 @@ torn tail (safe to recover: exit 1); a defect with valid records after it is cor
 the tail (exit 3), and the report names the next valid record as evidence. A torn tail found \
 while another process appends to the log (it holds the log's lock, or the log grows while it is \
 read) is reported as that append, still being written: verify again once it is done (still exit \
-1; `durable recover` refuses a log in use). Directories are \
-walked (without following symlinks, skipping kernel pseudo-filesystems such as /proc and /sys); \
+1; `durable recover` refuses a log in use). Directories are walked (without following symlinks, \
+skipping kernel pseudo-filesystems such as /proc and /sys); \
 files in them that are not logs are listed as skipped.
 
 Logs written by other programs are read too, detected from their content (and, for proglog, the \
@@ -450,8 +450,10 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
     /// Print a log's records as text, hex, JSON lines or raw payloads.
     #[command(
         long_about = "Print the records of LOG. Damaged records are shown as damage with their \
-offset, in file order; --resync goes on with the valid records after corruption. --last N reads \
-only the end of the log. --follow keeps printing records as they are appended, waiting for a \
+offset, in file order; --resync goes on with the valid records after corruption. Damage at the \
+end of a log that another process is appending to (it holds the log's lock, or the log grew while \
+it was read) is most likely that append, still being written, and a note on standard error says \
+so. --last N reads only the end of the log. --follow keeps printing records as they are appended, waiting for a \
 record that is being written to be complete; like tail -F, it says so and goes on when the log \
 is cut below what it showed (by durable recover) or replaced by a new file (rotation).
 

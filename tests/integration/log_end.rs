@@ -701,9 +701,10 @@ fn a_record_after_a_sequence_gap_is_kept() {
 }
 
 #[test]
-fn verify_of_a_log_being_appended_to_says_so_instead_of_sending_the_user_to_recover() {
+fn verify_and_dump_of_a_log_being_appended_to_say_so_instead_of_sending_the_user_to_recover() {
     // A log read while an append writes its tail reads as a torn tail. verify said to run
-    // `durable recover` (which refuses a log in use), as if a crash had left it.
+    // `durable recover` (which refuses a log in use), as if a crash had left it; dump showed
+    // the damage without a word.
     let env = Env::new();
     let log = env.path("live.log");
     append_args(&env, &log, &["a", "b", "c"]);
@@ -734,6 +735,15 @@ fn verify_of_a_log_being_appended_to_says_so_instead_of_sending_the_user_to_reco
         (&Value::from("torn-tail"), &Value::from(true)),
         "{v:?}"
     );
+    // dump prints the damage as it is, and says what it most likely is.
+    let r = run(&env, &["log", "dump", s(&log)], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.out().contains("DAMAGE") && r.stderr.contains("another process is appending to"),
+        "{}{}",
+        r.out(),
+        r.stderr
+    );
     // The advice not to recover now is right: recover refuses a log in use.
     let r = run(&env, &["recover", s(&log)], b"");
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -749,4 +759,7 @@ fn verify_of_a_log_being_appended_to_says_so_instead_of_sending_the_user_to_reco
     );
     let (_, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
     assert_eq!(v[0]["appending"], Value::from(false), "{v:?}");
+    let r = run(&env, &["log", "dump", s(&log)], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("appending"), "{}", r.stderr);
 }

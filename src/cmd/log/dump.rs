@@ -431,6 +431,17 @@ pub(super) fn dump_pass(
                 } else {
                     Exit::Corruption
                 });
+                if defect.is_torn_tail()
+                    && !defect.in_index
+                    && let DumpSource::Log(input) = src
+                    && log::appending(input)
+                {
+                    // Not a crash's torn tail: an append being written (as verify says).
+                    eprintln!(
+                        "durable: another process is appending to {}: the damage at its end is most likely that append, still being written (--follow prints its records once they are complete)",
+                        quoted(&args.log)
+                    );
+                }
                 if args.last.is_some() {
                     kept.push_back(Item::Defect(defect));
                     continue;

@@ -157,12 +157,17 @@ pub fn verify_with_threads(
 }
 
 /// Whether another process is appending to `input`, looked at when its verification `v` ended
-/// with a torn tail (see [`Verification::appending`]). A lock taken here is released at once;
-/// a file whose lock or size cannot be read counts as not appended to.
+/// with a torn tail (see [`Verification::appending`]).
 fn appending_to(input: &Log, v: &Verification) -> bool {
-    if v.status != Status::TornTail {
-        return false;
-    }
+    v.status == Status::TornTail && appending(input)
+}
+
+/// Whether another process is appending to the open log `input` now: it holds the log's lock
+/// (as `log append` does while it writes and flushes), or the file has grown since it was
+/// opened. For a reader that found the log ending inside a record: that is then most likely an
+/// append still being written. The lock is only tested (a shared lock taken and released at
+/// once, never waited for); a file whose lock or size cannot be read counts as not appended to.
+pub fn appending(input: &Log) -> bool {
     let file = &input.main.file;
     let grew = file.metadata().is_ok_and(|m| m.len() > input.main.size);
     grew || match file.try_lock_shared() {
