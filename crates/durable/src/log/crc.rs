@@ -18,13 +18,30 @@ pub(crate) fn update(crc: u32, data: &[u8]) -> u32 {
         return h.finalize();
     }
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= 16 && std::arch::is_x86_feature_detected!("pclmulqdq") {
-        // SAFETY: the CPU has the carry-less multiplication the function is compiled for
-        // (checked just above; the answer is cached by std).
+    if data.len() >= 16
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
+        && std::arch::is_x86_feature_detected!("sse4.1")
+    {
+        // SAFETY: the CPU has the carry-less multiplication and the byte shuffles and blends
+        // the function is compiled for (checked just above; the answers are cached by std).
         return !unsafe { fold(!crc, data) };
     }
     !table(!crc, data)
 }
+
+/// Byte-shuffle masks for [`fold`]'s last, partial block: from `SHIFTS[t..]`, byte `i` takes byte
+/// `i - (16 - t)` (moved up 16 - t bytes; 0x80, a zero byte, below); from `SHIFTS[16 + t..]`, byte
+/// `i + t` (moved down t bytes; zero above).
+#[cfg(target_arch = "x86_64")]
+static SHIFTS: [u8; 48] = {
+    let mut t = [0x80u8; 48];
+    let mut i = 0;
+    while i < 16 {
+        t[16 + i] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The slice-by-16 tables of the reflected polynomial 0xEDB88320: `TABLES[0]` is the byte
 /// table; `TABLES[k][b]` is byte `b` followed by `k` zero bytes.
@@ -107,11 +124,12 @@ fn table(mut reg: u32, data: &[u8]) -> u32 {
 /// The register `reg` after `data` (at least 16 bytes; fewer go to the tables): 16 bytes at a
 /// time folded with carry-less multiplication, then reduced to 32 bits (Barrett).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "pclmulqdq")]
+#[target_feature(enable = "pclmulqdq,sse4.1")]
 fn fold(reg: u32, data: &[u8]) -> u32 {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_clmulepi64_si128, _mm_cvtsi32_si128, _mm_cvtsi128_si32,
-        _mm_set_epi64x, _mm_srli_si128, _mm_storeu_si128, _mm_xor_si128,
+        __m128i, _mm_and_si128, _mm_blendv_epi8, _mm_clmulepi64_si128, _mm_cvtsi32_si128,
+        _mm_cvtsi128_si32, _mm_loadu_si128, _mm_set_epi64x, _mm_shuffle_epi8, _mm_srli_si128,
+        _mm_xor_si128,
     };
     if data.len() < 16 {
         return table(reg, data);
@@ -140,16 +158,24 @@ fn fold(reg: u32, data: &[u8]) -> u32 {
     let tail = blocks.remainder().len();
     if tail > 0 {
         // The folded block and the last `tail` bytes, as two blocks: zero bytes in front of a
-        // message leave a zero register zero.
-        let mut m = [0u8; 16];
-        // SAFETY: `m` is 16 writable bytes; the store needs no alignment.
-        unsafe { _mm_storeu_si128(m.as_mut_ptr().cast(), x) };
-        let m = u128::from_le_bytes(m);
-        let end = u128::from_le_bytes(data[data.len() - 16..].try_into().expect("16 bytes"));
-        let first = m << (8 * (16 - tail));
-        let second = (m >> (8 * tail)) | (end & (u128::MAX << (8 * (16 - tail))));
-        let half = |v: u128| -> __m128i { _mm_set_epi64x((v >> 64) as i64, v as i64) };
-        x = step(half(first), half(second));
+        // message leave a zero register zero. The folded block moved up by 16 - `tail` bytes
+        // is the first; its top `tail` bytes moved down, under the message's last `tail`
+        // bytes, the second (byte shuffles with masks from SHIFTS).
+        // SAFETY: SHIFTS has 48 bytes and 0 < tail < 16, so both 16-byte loads from it are in
+        // bounds, as is the load of the last 16 bytes of `data` (at least 16 long); none needs
+        // alignment.
+        let (up, down, end) = unsafe {
+            (
+                _mm_loadu_si128(SHIFTS.as_ptr().add(tail).cast()),
+                _mm_loadu_si128(SHIFTS.as_ptr().add(16 + tail).cast()),
+                _mm_loadu_si128(data.as_ptr().add(data.len() - 16).cast()),
+            )
+        };
+        let first = _mm_shuffle_epi8(x, up);
+        // Where `up` has its top bit set (the low 16 - `tail` bytes) the shifted-down block,
+        // elsewhere the message's last bytes.
+        let second = _mm_blendv_epi8(end, _mm_shuffle_epi8(x, down), up);
+        x = step(first, second);
     }
     // 128 bits to 64, then to 32, then the remainder by Barrett reduction with the
     // polynomial and its quotient x^64 / P (both bit-reflected, 33 bits).
@@ -204,8 +230,10 @@ mod tests {
                     );
                     assert_eq!(!table(!crc, &data), reference(crc, &data), "table, {len}");
                     #[cfg(target_arch = "x86_64")]
-                    if std::arch::is_x86_feature_detected!("pclmulqdq") {
-                        // SAFETY: the CPU has carry-less multiplication (checked).
+                    if std::arch::is_x86_feature_detected!("pclmulqdq")
+                        && std::arch::is_x86_feature_detected!("sse4.1")
+                    {
+                        // SAFETY: the CPU has what `fold` is compiled for (checked).
                         let folded = !unsafe { fold(!crc, &data) };
                         assert_eq!(folded, reference(crc, &data), "folded, {len}");
                     }
