@@ -134,10 +134,7 @@ pub fn verify(
     opts: &OpenOptions,
     progress: impl FnMut(u64, u64),
 ) -> Result<Verification> {
-    let input = open(path, opts)?;
-    let mut v = verify_open(&input, progress)?;
-    v.appending = appending_to(&input, &v);
-    Ok(v)
+    verify_with_threads(path, opts, 1, progress)
 }
 
 /// [`verify`] with up to `threads` threads: a native log of at least [`PARALLEL_MIN`] bytes
@@ -152,14 +149,8 @@ pub fn verify_with_threads(
 ) -> Result<Verification> {
     let input = open(path, opts)?;
     let mut v = verify_open_with_threads(&input, threads, progress)?;
-    v.appending = appending_to(&input, &v);
+    v.appending = v.status == Status::TornTail && appending(&input);
     Ok(v)
-}
-
-/// Whether another process is appending to `input`, looked at when its verification `v` ended
-/// with a torn tail (see [`Verification::appending`]).
-fn appending_to(input: &Log, v: &Verification) -> bool {
-    v.status == Status::TornTail && appending(input)
 }
 
 /// Whether another process is appending to the open log `input` now: it holds the log's lock
