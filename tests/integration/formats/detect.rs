@@ -83,7 +83,10 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     // was to go.
     let mut cut = a.bytes.clone();
     cut[a.magic..a.magic + 8].copy_from_slice(b"cut shor");
-    add("write-cut-short.bin", &cut, Format("aof", None));
+    add("write-cut-short.aof", &cut, Format("aof", None));
+    // The same bytes under another name: nothing in them is the package's (databases, caches
+    // and locale files also hold data followed by zeros), so the name is needed.
+    add("write-cut-short.bin", &cut, NotALog);
     // An aof file whose data is a lines log: the magic at the end decides.
     let holding_lines = aof(&[&lines_log(&LINE_ENTRIES)], false);
     add(
@@ -95,10 +98,11 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     binary[100..108].copy_from_slice(&CKPT);
     binary[5000..].fill(0);
     add(
-        "page-sized-with-checkpoint.bin",
+        "page-sized-with-checkpoint.aof",
         &binary,
         Format("aof", None),
     );
+    add("page-sized-with-checkpoint.bin", &binary, NotALog);
     // Look-alikes: a binary that merely holds a magic's bytes, data without the zeros a crash
     // leaves or shorter than a page, files of other formats that end in zeros.
     let mut binary = pseudo_random(5000, 77);
@@ -390,8 +394,8 @@ fn log_format_overrides_detection() {
         }
         let (_, v) = verify(&env, &lines_named_store, &[]);
         assert_eq!(
-            v["format"], "proglog",
-            "the name decides without the flag: {v}"
+            v["format"], "lines",
+            "a name is not enough when the bytes disagree: {v}"
         );
     });
     cases.check(|| {
@@ -623,5 +627,85 @@ fn sidecars_are_not_taken_for_foreign_logs() {
                 "{side:?} read as a foreign log: {v}"
             );
         }
+    }
+}
+
+/// Guards (regression): a name is not a format. A text file named `.store`, a binary named
+/// `.index`, and data followed by zeros under any name but `.aof` (what databases, caches and
+/// locale files look like) were read as proglog or aof: `recover DIR` emptied the `.store` and
+/// the walk exited 3 on the rest. Now a walk skips them, nothing changes, and the exit is 0;
+/// a proglog segment whose first append was torn (the index beside it zero-padded) is still a
+/// torn store.
+#[test]
+fn names_alone_do_not_make_a_log() {
+    let env = Env::new();
+    env.write("app/credentials.store", b"user=alice\npassword=secret\n");
+    env.write("app/search.index", b"some binary index data here");
+    let mut db = b"MYAPPDB\x01".to_vec();
+    db.resize(8192, 0);
+    db[100..140].copy_from_slice(&[7u8; 40]);
+    env.write("app/pg_control", &db);
+    env.write("app/cache.bin", &db);
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["log", "verify", s(&env.path("app"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        r.out().matches("skipped, not a log").count(),
+        4,
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["recover", s(&env.path("app"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_unchanged(&env, &before, "recover of a directory of look-alikes");
+
+    // The first append of a new segment torn: the store holds part of record 0, the index only
+    // its zero padding. Both files say proglog.
+    let full = store(&STORE_RECORDS);
+    let seg = env.write("seg/0.store", &full[..9]);
+    env.write("seg/0.index", vec![0u8; INDEX_MAX]);
+    let (code, v) = verify(&env, &seg, &[]);
+    assert_eq!(
+        (code, &v["format"], &v["status"]),
+        (1, &Value::from("proglog"), &Value::from("torn-tail")),
+        "{v}"
+    );
+}
+
+/// Guards (regression): a lines log whose damage covers all the lines detection samples (a
+/// damaged first entry longer than the sample; the first 1100 entries each with a changed
+/// byte) is a damaged lines log, not "not a log"; a directory walk used to skip it with exit 0.
+#[test]
+fn a_lines_log_damaged_at_its_start_is_still_a_lines_log() {
+    let env = Env::new();
+    let mut long_first = line(&vec![b'A'; 100_000]);
+    long_first[500] ^= 1;
+    let entries: Vec<Vec<u8>> = (0..100)
+        .map(|i| format!("entry {i}").into_bytes())
+        .collect();
+    let rest: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    env.write("long/audit.log", [long_first, lines_log(&rest)].concat());
+    let many: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("event number {i}").into_bytes())
+        .collect();
+    let mut log = Vec::new();
+    for (i, e) in many.iter().enumerate() {
+        let mut l = line(e);
+        if i < 1100 {
+            l[0] ^= 1;
+        }
+        log.extend_from_slice(&l);
+    }
+    env.write("many/audit.log", &log);
+    for (dir, valid) in [("long", 100), ("many", 1900)] {
+        let (code, v) = verify(&env, &env.path(&format!("{dir}/audit.log")), &[]);
+        assert_eq!(
+            (code, &v["format"], &v["status"]),
+            (3, &Value::from("lines"), &Value::from("corrupt")),
+            "{dir}: {v}"
+        );
+        assert_eq!(v["records"], valid, "{dir}: {v}");
+        let r = run(&env, &["log", "verify", s(&env.path(dir))], b"");
+        assert_eq!(r.code, 3, "{dir}: a walk reports it: {}", r.show());
     }
 }

@@ -167,7 +167,9 @@ fn clean_pair_verifies_and_dumps() {
 
 /// Guards: a store alone cut at every length: a cut at a record boundary is clean, any other
 /// cut a torn tail (truncated, exit 1) at the last boundary; recover cuts it there with the
-/// sidecar (sidecar + kept == damaged), and a second recover changes nothing.
+/// sidecar (sidecar + kept == damaged), and a second recover changes nothing. Cut inside its
+/// first record, a store without an index is not a log (its name is all that says proglog) and
+/// nothing touches it; named as proglog, it is a torn tail at 0.
 #[test]
 fn store_alone_torn_at_every_cut_point() {
     let env = Env::new();
@@ -180,6 +182,28 @@ fn store_alone_torn_at_every_cut_point() {
             let path = env.write(&format!("c{cut}/seg.store"), &full[..cut]);
             let complete = bounds.iter().rposition(|&b| b <= cut).expect("0");
             let at = bounds[complete];
+            if complete == 0 {
+                // No complete record and no index: nothing but the name says proglog, and any
+                // program may name a file so. Not a log unless the format is named.
+                let before = snapshot(env.dir.path(), true);
+                for cmd in [&["log", "verify"][..], &["recover"][..]] {
+                    let r = run(&env, &[cmd, &[s(&path)]].concat(), b"");
+                    assert_eq!(r.code, 2, "{case}: {cmd:?}: {}", r.show());
+                    assert!(r.stderr.contains("is not a log"), "{case}: {}", r.show());
+                }
+                assert_unchanged(&env, &before, &case);
+                let rep = verify(&env, &path, &["--log-format", "proglog"]);
+                check_report(
+                    &case,
+                    &rep,
+                    "torn-tail",
+                    0,
+                    0,
+                    Some((torn_kind(&full[..cut]), 0)),
+                );
+                fs::remove_dir_all(env.path(&format!("c{cut}"))).expect("rm");
+                return;
+            }
             let rep = verify(&env, &path, &[]);
             if at == cut {
                 check_report(&case, &rep, "clean", complete, cut, None);

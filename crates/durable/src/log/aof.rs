@@ -80,11 +80,31 @@ const PAGE: u64 = 4096;
 /// an aof file rather than for a file that merely holds the magic's bytes: less than a sector.
 const JUNK: u64 = 512;
 
-/// One past the last non-zero byte at or after `from`.
-fn nonzero_end(win: &mut Window<'_>, from: u64) -> io::Result<u64> {
-    let mut end = win.size;
+/// One past the last non-zero byte at or after `from`. Holes of a sparse file are skipped, not
+/// read: the span looked at back from `end` doubles while it is all hole and halves while it
+/// holds data but is wider than a window, so a hole costs a few calls whatever its size.
+fn nonzero_end(file: &File, win: &mut Window<'_>, from: u64) -> io::Result<u64> {
+    let window = WINDOW as u64;
+    let (mut end, mut span) = (win.size, window);
     while end > from {
-        let start = end.saturating_sub(WINDOW as u64).max(from);
+        let start = end.saturating_sub(span).max(from);
+        let data = match crate::platform::next_data(file, start)? {
+            Some(d) if d < end => d,
+            // [start, end) is a hole.
+            _ => {
+                end = start;
+                span = span.saturating_mul(2);
+                continue;
+            }
+        };
+        if end - start > window {
+            // Data somewhere in a wide span: look at its upper half first.
+            span = (end - start) / 2;
+            continue;
+        }
+        // [start, end) is at most a window and holds data from `data` on: read it.
+        span = window;
+        let start = start.max(data);
         let chunk = win.get(start, (end - start) as usize)?;
         if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
             return Ok(start + i as u64 + 1);
@@ -125,7 +145,7 @@ fn first_seen(size: u64) -> u64 {
 /// outcomes tail and checkpoint), reading only from the end back to them.
 pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
     let mut win = Window::new(file, size);
-    let nz = nonzero_end(&mut win, first_seen(size))?;
+    let nz = nonzero_end(file, &mut win, first_seen(size))?;
     if nz < 8 {
         return Ok(false);
     }
@@ -140,7 +160,7 @@ pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
 /// search for a checkpoint never finds one at offset 0.
 pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
     let mut win = Window::new(file, size);
-    let nz = nonzero_end(&mut win, first_seen(size))?;
+    let nz = nonzero_end(file, &mut win, first_seen(size))?;
     let mut a = Analysis {
         size,
         outcome: Outcome::Empty,
@@ -228,12 +248,16 @@ impl Analysis {
     /// and the package grows files by `size + size % step + step`, not in pages); or it has
     /// the shape a crash during a write leaves (the write overwrote the previous tail magic and
     /// never wrote its own): at least a page, data followed by at least the 8 zero bytes where
-    /// the tail magic was to go, and not a file of another format; or it is a finished file
-    /// (its checkpoint magic) followed by less than `JUNK` bytes of junk. A binary that merely
-    /// holds a magic's bytes somewhere is none of these.
-    pub fn looks_like_aof(&self, head: &[u8]) -> bool {
-        let crashed =
-            self.size >= PAGE && self.size - self.nonzero_end >= 8 && !has_signature(head);
+    /// the tail magic was to go, not a file of another format, and a name ending in `.aof`
+    /// (`named_aof`); or it is a finished file (its checkpoint magic) followed by less than
+    /// `JUNK` bytes of junk. A binary that merely holds a magic's bytes somewhere is none of
+    /// these. The name is needed for a crashed file because nothing in its bytes is the
+    /// package's: databases, caches and locale files also hold data followed by zeros.
+    pub fn looks_like_aof(&self, head: &[u8], named_aof: bool) -> bool {
+        let crashed = named_aof
+            && self.size >= PAGE
+            && self.size - self.nonzero_end >= 8
+            && !has_signature(head);
         match self.outcome {
             Outcome::Tail | Outcome::Checkpoint => true,
             Outcome::Empty => false,
@@ -363,6 +387,45 @@ mod tests {
         v
     }
 
+    /// A sparse file's holes are skipped, not read: a 64 GiB file holding a tail magic at its
+    /// start used to be read whole (minutes) to find its last non-zero byte.
+    #[test]
+    fn the_end_of_a_sparse_file_is_found_without_reading_its_holes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sparse.aof");
+        let mut bytes = b"sixteen bytes!!!".to_vec();
+        bytes.extend_from_slice(&TAIL);
+        std::fs::write(&path, &bytes).expect("write");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let size = 64u64 << 30;
+        file.set_len(size).expect("set_len");
+        if crate::platform::next_data(&file, 1 << 20)
+            .expect("seek")
+            .is_some()
+        {
+            eprintln!("SKIPPED: this filesystem does not report holes (lseek SEEK_DATA)");
+            return;
+        }
+        let mut win = Window::new(&file, size);
+        assert_eq!(nonzero_end(&file, &mut win, 0).expect("end"), 24);
+        assert!(win.stats().0 <= 2 * WINDOW as u64, "read {:?}", win.stats());
+        let a = analyse(&file, size).expect("analyse");
+        assert_eq!((a.outcome, a.tail), (Outcome::Tail, Some(16)));
+        // Data in the middle of holes, and zeros written (not a hole) after it.
+        crate::platform::write_all_at(&file, &[9u8; 10], 5 << 30).expect("write");
+        crate::platform::write_all_at(&file, &[0u8; 4096], (5 << 30) + 4096).expect("write");
+        let mut win = Window::new(&file, size);
+        assert_eq!(
+            nonzero_end(&file, &mut win, 0).expect("end"),
+            (5 << 30) + 10
+        );
+        assert!(win.stats().0 <= 4 * WINDOW as u64, "read {:?}", win.stats());
+    }
+
     #[test]
     fn outcomes_follow_the_package() {
         assert_eq!(analysed(&[]).outcome, Outcome::Empty);
@@ -427,19 +490,26 @@ mod tests {
     #[test]
     fn detection_needs_a_shape_the_package_leaves() {
         let crashed = analysed(&padded(b"data of a write cut short"));
-        assert!(crashed.looks_like_aof(b"data"));
-        assert!(!crashed.looks_like_aof(b"\x7fELF\x02\x01"), "an executable");
+        assert!(crashed.looks_like_aof(b"data", true));
+        assert!(
+            !crashed.looks_like_aof(b"data", false),
+            "a crashed file needs its name"
+        );
+        assert!(
+            !crashed.looks_like_aof(b"\x7fELF\x02\x01", true),
+            "an executable"
+        );
         let small = analysed(b"data of a write cut short\0\0\0\0\0\0\0\0");
-        assert!(!small.looks_like_aof(b"data"), "smaller than a page");
+        assert!(!small.looks_like_aof(b"data", true), "smaller than a page");
         let no_zeros = analysed(&vec![1u8; 4096]);
         assert!(
-            !no_zeros.looks_like_aof(&[1]),
+            !no_zeros.looks_like_aof(&[1], true),
             "no zeros where the tail magic goes"
         );
         let finished_junk = analysed(&[b"data".as_slice(), &CHECKPOINT, b"junk"].concat());
-        assert!(finished_junk.looks_like_aof(b"data"));
+        assert!(finished_junk.looks_like_aof(b"data", false));
         let mut binary = vec![1u8; 5000];
         binary[100..108].copy_from_slice(&CHECKPOINT);
-        assert!(!analysed(&binary).looks_like_aof(&binary[..HEAD]));
+        assert!(!analysed(&binary).looks_like_aof(&binary[..HEAD], true));
     }
 }

@@ -68,9 +68,16 @@ impl<'f> LinesReader<'f> {
 
     /// The offset of the first newline at or after `start`, if there is one.
     fn find_newline(&mut self, start: u64) -> io::Result<Option<u64>> {
+        self.find_newline_before(start, self.win.size)
+    }
+
+    /// The first newline at or after `start` and before `limit`.
+    fn find_newline_before(&mut self, start: u64, limit: u64) -> io::Result<Option<u64>> {
+        let limit = limit.min(self.win.size);
         let mut at = start;
-        while at < self.win.size {
+        while at < limit {
             let chunk = self.win.chunk(at)?;
+            let chunk = &chunk[..chunk.len().min((limit - at) as usize)];
             if let Some(i) = memchr::memchr(b'\n', chunk) {
                 return Ok(Some(at + i as u64));
             }
@@ -239,21 +246,37 @@ impl Reader for LinesReader<'_> {
 const SAMPLE: u64 = 64 << 10;
 /// The most lines detection looks at.
 const SAMPLE_LINES: u64 = 1024;
+/// Detection reads no further than this: the first line must end within it, and when none of
+/// the sampled lines checks out, a line that does is looked for up to it.
+const DETECT_LIMIT: u64 = 64 << 20;
 
 /// Whether the file reads as a lines log, by the shape of its lines rather than by any one of
 /// them: of the lines that start in its first `SAMPLE` bytes (at most `SAMPLE_LINES`; at
-/// least the first line), up to the last one that ends with a space and 64 lowercase hex
-/// digits, at least half have that shape, and at least one of those checks out. Lines after the
-/// last shaped one do not count: a crash can leave any garbage after the entries (a torn tail),
-/// and a last line without a newline that lacks the shape is a write cut short or zero fill. A
-/// log whose first entries are damaged is still a log; a text file is not, nor is one whose
-/// lines only look like checksummed lines (no checksum matches).
+/// least the first line, if it ends within `DETECT_LIMIT`), up to the last one that ends with a
+/// space and 64 lowercase hex digits, at least half have that shape, and one line that starts
+/// in the first `DETECT_LIMIT` bytes checks out (one of the sample's, or, when damage covers
+/// the sample, one after it). Lines after the last shaped one do not count: a crash can leave
+/// any garbage after the entries (a torn tail), and a last line without a newline that lacks
+/// the shape is a write cut short or zero fill. A log whose first entries are damaged is still
+/// a log; a text file is not, nor is one whose lines only look like checksummed lines (no
+/// checksum matches).
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
+    // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
+    // is not read to its end).
+    let line_end = |reader: &mut LinesReader<'_>, at: u64| -> io::Result<Option<u64>> {
+        Ok(match reader.find_newline_before(at, DETECT_LIMIT)? {
+            Some(nl) => Some(nl),
+            None if size <= DETECT_LIMIT => Some(size),
+            None => None,
+        })
+    };
     let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
     let mut at = 0;
     while at < size && (at < SAMPLE || lines == 0) && lines < SAMPLE_LINES {
-        let end = reader.find_newline(at)?.unwrap_or(size);
+        let Some(end) = line_end(&mut reader, at)? else {
+            break;
+        };
         lines += 1;
         if let Some(stored) = reader.shape(at, end)? {
             shaped += 1;
@@ -262,7 +285,22 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
         }
         at = end + 1;
     }
-    Ok(valid && shaped * 2 >= counted)
+    if shaped == 0 || shaped * 2 < counted {
+        return Ok(false);
+    }
+    // The sample has the shape but none of its lines checks out: damage at the start of a log
+    // (or a first entry longer than the sample) hides the valid lines after it. A log has one
+    // further on; a file of lines ending in hashes of something else has none.
+    while !valid && at < size {
+        let Some(end) = line_end(&mut reader, at)? else {
+            break;
+        };
+        if let Some(stored) = reader.shape(at, end)? {
+            valid = reader.matches(at, end - at - SUFFIX, &stored)?;
+        }
+        at = end + 1;
+    }
+    Ok(valid)
 }
 
 /// Whether any line of the file checks out: what a file named as a lines log

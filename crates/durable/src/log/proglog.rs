@@ -452,6 +452,66 @@ pub fn looks_like_store(file: &File, size: u64) -> io::Result<bool> {
     Ok(nonempty)
 }
 
+/// Whether a file named `<base>.index` without its store is proglog's (docs/FORMAT.md,
+/// "Detection", rule 2): empty, or entry 0 is (0, 0) (zero padding reads so too) and entry 1,
+/// if there is one, is numbered 1 or is padding. Later entries may be damaged: that is for the
+/// reader to report.
+pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
+    let mut first = [0u8; 2 * ENTRY_WIDTH as usize];
+    let got = super::reader::read_prefix(file, size, &mut first)?;
+    let w = ENTRY_WIDTH as usize;
+    Ok(match got {
+        0 => true,
+        n if n < w => false,
+        n => {
+            first[..w].iter().all(|b| *b == 0)
+                && (n < 2 * w || entry_of(&first[w..]).0 == 1 || first[w..].iter().all(|b| *b == 0))
+        }
+    })
+}
+
+/// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
+/// program may give a file that name, so the bytes must agree. They do when the file is empty,
+/// when its lengths chain from the start through at least one complete record that is not empty, to the end or to
+/// a last record cut short (a crash during an append), or when the index beside it starts as
+/// every proglog index does: entry 0 is (0, 0), which zero padding also reads as (a store whose
+/// first append was torn has such an index).
+pub fn named_store_is_proglog(
+    file: &File,
+    size: u64,
+    index: Option<(&File, u64)>,
+) -> io::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    if let Some((index, index_size)) = index
+        && index_size >= ENTRY_WIDTH
+    {
+        let mut first = [0u8; ENTRY_WIDTH as usize];
+        if super::reader::read_prefix(index, index_size, &mut first)? == first.len()
+            && first.iter().all(|b| *b == 0)
+        {
+            return Ok(true);
+        }
+    }
+    let mut win = Window::new(file, size);
+    let (mut pos, mut nonempty) = (0u64, false);
+    for _ in 0..DETECT_RECORDS {
+        if pos == size {
+            break;
+        }
+        match store_record(&mut win, pos)? {
+            Ok((len, end)) => {
+                nonempty |= len > 0;
+                pos = end;
+            }
+            // Cut short: a store only if a record came before it.
+            Err(()) => break,
+        }
+    }
+    Ok(nonempty)
+}
+
 /// How an index differs from the one its store calls for: the first differing byte and the
 /// right length; `None` if they are the same.
 pub fn index_diff(

@@ -342,7 +342,7 @@ impl Log {
             .unwrap_or_default();
         let (format, analysed) = match opts.format {
             Some(f) => (f, None),
-            None => detect(&main, &name)?,
+            None => detect(&main, &name, opts.index.as_deref())?,
         };
         let layout = match format {
             LogFormat::Native => {
@@ -454,9 +454,40 @@ pub(crate) fn read_prefix(file: &File, size: u64, buf: &mut [u8]) -> io::Result<
     Ok(got)
 }
 
+/// Whether a file named `<base>.store` or `<base>.index` is proglog's: the name is not enough,
+/// the store's bytes (or the start of its index) must agree, and an index without its store
+/// must read as an index (docs/FORMAT.md, "Detection", rule 2). A store given with an index
+/// the user named (`--with-index`) is one: the user said so.
+fn proglog_by_name(part: &Part, name: &str, index: Option<&Path>) -> io::Result<bool> {
+    if index.is_some() {
+        return Ok(true);
+    }
+    let size_of = |f: &File| f.metadata().map(|m| m.len());
+    if name.ends_with(".index") {
+        let Some(store) = proglog_sibling(&part.path) else {
+            return proglog::named_index_is_proglog(&part.file, part.size);
+        };
+        let store = File::open(store)?;
+        let store_size = size_of(&store)?;
+        return proglog::named_store_is_proglog(&store, store_size, Some((&part.file, part.size)));
+    }
+    // An index that cannot be opened gives no evidence; the store's own bytes still may.
+    let index = proglog_sibling(&part.path).and_then(|path| File::open(path).ok());
+    let index_size = match &index {
+        Some(f) => Some(size_of(f)?),
+        None => None,
+    };
+    proglog::named_store_is_proglog(&part.file, part.size, index.as_ref().zip(index_size))
+}
+
 /// Decide a file's format from its name and content (docs/FORMAT.md, "Detection"); for an aof
-/// file, with the analysis detection made (so the file is not read again to open it).
-fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)> {
+/// file, with the analysis detection made (so the file is not read again to open it). `index`:
+/// a proglog index named by the user.
+fn detect(
+    part: &Part,
+    name: &str,
+    index: Option<&Path>,
+) -> Result<(LogFormat, Option<aof::Analysis>)> {
     let io = inspect(&part.path);
     let mut head = [0u8; aof::HEAD];
     let got = read_prefix(&part.file, part.size, &mut head).map_err(io)?;
@@ -465,7 +496,9 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
     if got > 0 && head[..got.min(8)] == super::format::FILE_MAGIC[..got.min(8)] {
         return Ok((LogFormat::Native, None));
     }
-    if name.ends_with(".store") || name.ends_with(".index") {
+    if (name.ends_with(".store") || name.ends_with(".index"))
+        && proglog_by_name(part, name, index).map_err(inspect(&part.path))?
+    {
         return Ok((LogFormat::Proglog, None));
     }
     let io = inspect(&part.path);
@@ -490,7 +523,7 @@ fn detect(part: &Part, name: &str) -> Result<(LogFormat, Option<aof::Analysis>)>
             return Ok(Ok((LogFormat::Proglog, None)));
         }
         let a = aof::analyse(&part.file, part.size)?;
-        if a.looks_like_aof(head) {
+        if a.looks_like_aof(head, name.ends_with(".aof")) {
             return Ok(Ok((LogFormat::Aof, Some(a))));
         }
         // Not detected; say whether it held only zeros.
