@@ -515,6 +515,44 @@ fn a_changed_byte_in_a_100000_record_append_is_corruption_not_a_torn_tail() {
     assert_eq!((code, v[0]["records"].as_u64()), (0, Some(99_999)), "{v:?}");
 }
 
+/// Guards (regression): a length field of the last append rewritten to run past the end of the
+/// file (its header checksum made to match) was a torn tail "the file ends inside it", though a
+/// complete record follows; recover cut the whole acknowledged append without `--force`. A
+/// valid record after it makes it corruption: verify exits 3, recover refuses and changes
+/// nothing.
+#[test]
+fn a_length_that_runs_past_the_end_before_a_valid_record_is_corruption() {
+    let env = Env::new();
+    let log = env.path("a.log");
+    append_args(&env, &log, &["one", "two", "three"]);
+    append_args(&env, &log, &["four"]);
+    let r = run(&env, &["log", "append", s(&log)], b"five\nsix\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut bytes = fs::read(&log).expect("read");
+    // Record "five": the last append's first record.
+    let at = bytes.windows(4).rposition(|w| w == b"five").expect("five") - 24;
+    bytes[at + 8..at + 12].copy_from_slice(&1000u32.to_le_bytes());
+    // Seal the header again: its checksum covers the salt and the header's first 20 bytes.
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[16..32]);
+    crc.update(&bytes[at..at + 20]);
+    let crc = crc.finalize().to_le_bytes();
+    bytes[at + 20..at + 24].copy_from_slice(&crc);
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
+    assert_eq!(
+        (code, &v[0]["status"]),
+        (3, &Value::from("corrupt")),
+        "{v:?}"
+    );
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        fs::read(&log).expect("read") == bytes,
+        "recover changed the log"
+    );
+}
+
 /// `log dump --resync --stats` of `log`: the bytes it read.
 fn bytes_read(env: &Env, log: &Path) -> u64 {
     let r = run(

@@ -691,7 +691,8 @@ impl<'f> NativeReader<'f> {
     }
 
     /// The signature of a write that never reached the disk, in damage at `offset` (of `kind`)
-    /// whose span runs to `end`: the file ends inside the record; or bytes that cannot be zero
+    /// whose span runs to `end`: the file ends inside the record, with nothing valid after it;
+    /// or bytes that cannot be zero
     /// read as zeros: the record magic at `offset` (zero up to the next 512-byte boundary), or a
     /// whole 512-byte-aligned sector inside the span (the file's last, shorter sector counts).
     /// On ext4, XFS and btrfs, blocks a crash kept from being written read back as zeros.
@@ -702,7 +703,11 @@ impl<'f> NativeReader<'f> {
         kind: DefectKind,
     ) -> io::Result<Option<Evidence>> {
         const SECTOR: u64 = 512;
-        if kind == DefectKind::Truncated {
+        // A record that runs past the end of the file is a write cut short only if nothing valid
+        // follows it: a valid record inside its extent means its length field was changed
+        // after the records behind it were written (or its payload holds a log), and the bytes
+        // cannot say which.
+        if kind == DefectKind::Truncated && end >= self.size {
             return Ok(Some(Evidence::EndOfFile));
         }
         // A valid record with the wrong sequence number is there whole: no write of it was
