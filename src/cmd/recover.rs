@@ -207,6 +207,8 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
     };
     match durable::log::open(path, &opts) {
         Ok(input) if matches!(input.layout, durable::log::Layout::ProglogStore) => None,
+        // The index itself is refused (the store, or another format's file): say that alone.
+        Err(e @ Error::Unsupported { .. }) if e.path() == Some(index) => Some(e.to_string()),
         Err(e) => Some(format!(
             "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
             quoted(path)

@@ -572,3 +572,39 @@ fn salvage_reads_every_format() {
     }
     cases.assert_all_passed("formats::commands::salvage_reads_every_format");
 }
+
+/// Guards (regression): `--with-index` took any file: the store itself, or a lines log, which
+/// `recover` then overwrote with index entries (the store's records moved to a sidecar, the
+/// lines log lost) without `--force`. Now every command refuses such an index in one sentence
+/// naming it (exit 2) and nothing changes; a real index, padded or not, is still rebuilt.
+#[test]
+fn with_index_refuses_the_store_itself_and_other_formats() {
+    let env = Env::new();
+    let st = env.write("log/0.store", store(&STORE_RECORDS));
+    env.write("log/0.index", index_for(&STORE_RECORDS));
+    let lines = env.write("log/other.log", lines_log(&LINE_ENTRIES));
+    let before = snapshot(env.dir.path(), true);
+    for (index, says) in [
+        (&st, "it is the store itself"),
+        (&lines, "it reads as a lines log"),
+    ] {
+        for cmd in [
+            &["log", "verify"][..],
+            &["log", "dump"][..],
+            &["recover"][..],
+        ] {
+            let args = [cmd, &["--with-index", s(index), s(&st)]].concat();
+            let r = run(&env, &args, b"");
+            assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+            assert_one_line_error(&r, &[says, "nothing was changed"], &format!("{args:?}"));
+        }
+    }
+    assert_unchanged(&env, &before, "an index that is not one");
+    let kept = env.write(
+        "keep/seg0.idx",
+        padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+    );
+    let r = run(&env, &["recover", "--with-index", s(&kept), s(&st)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&kept).expect("read"), index_for(&STORE_RECORDS));
+}

@@ -392,7 +392,7 @@ impl Log {
                     Layout::ProglogIndex
                 } else {
                     let index = match &opts.index {
-                        Some(i) => Some(Part::open(i, opts.access())?),
+                        Some(i) => Some(named_index(&main, Part::open(i, opts.access())?)?),
                         None => match proglog_sibling(path) {
                             Some(i) => Some(Part::open(&i, opts.access())?),
                             None => None,
@@ -412,6 +412,49 @@ impl Log {
             index: None,
         })
     }
+}
+
+/// An index the user named for a store (`--with-index`): `recover` rewrites it from the store,
+/// so it must be another file than the store, and not a log of another format by its content
+/// (a native or lines log, an aof file, a proglog store).
+fn named_index(store: &Part, index: Part) -> Result<Part> {
+    let meta = |p: &Part| p.file.metadata().map_err(inspect(&p.path));
+    let refuse = |why: String| {
+        Err(Error::Unsupported {
+            path: index.path.clone(),
+            why,
+        })
+    };
+    if platform::same_file(&meta(store)?, &meta(&index)?) {
+        return refuse(format!(
+            "given with --with-index, it is the store itself ({}), not its index; nothing was \
+             changed",
+            crate::quote::quoted(&store.path)
+        ));
+    }
+    // By content only: an empty name takes no name-based rule.
+    let other = match detect(&index, "", None) {
+        Ok((LogFormat::Proglog, _)) => {
+            let store_like = !proglog::looks_like_index(&index.file, index.size)
+                .map_err(inspect(&index.path))?
+                && proglog::looks_like_store(&index.file, index.size)
+                    .map_err(inspect(&index.path))?;
+            store_like.then_some("a proglog store")
+        }
+        Ok((LogFormat::Aof, _)) => Some("an aof file"),
+        Ok((LogFormat::Lines, _)) => Some("a lines log"),
+        Ok((LogFormat::Native, _)) => Some("a native log"),
+        // Damaged or zero-padded entries are an index to rebuild.
+        Err(Error::NotALog { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(other) = other {
+        return refuse(format!(
+            "given with --with-index, it reads as {other}, not a proglog index (recover would \
+             overwrite it with the store's index); nothing was changed"
+        ));
+    }
+    Ok(index)
 }
 
 fn read_native_header(part: &Part) -> Result<FileHeader> {
