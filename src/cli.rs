@@ -453,7 +453,8 @@ Exit status: 0 all clean; 1 a torn tail; 3 corruption before the tail; 2 an erro
 offset, in file order; --resync goes on with the valid records after corruption. Damage at the \
 end of a log that another process is appending to (it holds the log's lock, or the log grew while \
 it was read) is most likely that append, still being written, and a note on standard error says \
-so. --last N reads only the end of the log. --follow keeps printing records as they are appended, waiting for a \
+so. --last N reads only the end of the log: the appends its records belong to, which must be \
+whole. --follow keeps printing records as they are appended, waiting for a \
 record that is being written to be complete; like tail -F, it says so and goes on when the log \
 is cut below what it showed (by durable recover) or replaced by a new file (rotation).
 

@@ -1119,8 +1119,10 @@ fn dump_last_reads_only_the_tail() {
         let stats: Value =
             serde_json::from_str(r.stderr.lines().last().expect("stats line")).expect("stats JSON");
         let read = stats["bytes_read"].as_u64().expect("bytes_read");
+        // The last commit group (one append, at most 4 MiB and a record) is read whole and
+        // checked, in windows of up to 1 MiB.
         assert!(
-            read < size / 100 && read < 256 << 10,
+            read < size / 5 && read < 6 << 20,
             "--last 10 read {read} of {size} bytes"
         );
         if format == "raw" {

@@ -1306,3 +1306,66 @@ fn options_that_would_do_nothing_are_refused() {
     all.assert_all_passed("options_that_would_do_nothing_are_refused");
     crate::formats::assert_unchanged(&env, &before, "refused options");
 }
+
+/// Guards (regression): `--last N` showed records of an append that never finished (a log cut
+/// after some records of a multi-record append; an `--atomic` append still being written) with
+/// exit 0, records a full dump reports as damage and recover cuts; and with a damaged record
+/// early in the last append, `--last 1` showed the append's last record (exit 0) while `--last
+/// 2` showed the damage (exit 3). Now `--last N` shows only whole, checked appends: for every N
+/// it agrees with a full dump about where the log ends, and its exit code is the dump's.
+#[test]
+fn dump_last_shows_only_whole_appends() {
+    let env = Env::new();
+    let log = env.path("a.log");
+    let r = run(
+        &env,
+        &["log", "append", s(&log), "one", "two", "three"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["log", "append", s(&log), "four"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["log", "append", s(&log)], b"five\nsix\n");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let full = fs::read(&log).expect("read");
+    // Cut after "two", a record boundary inside the first append; and one changed byte in
+    // "five", the first record of the last append.
+    let two_end = full.windows(3).position(|w| w == b"two").expect("two") + 3 + 8 + 4;
+    let mut changed = full.clone();
+    let five = full.windows(4).rposition(|w| w == b"five").expect("five");
+    changed[five] ^= 0xff;
+    for (name, bytes) in [("cut.log", &full[..two_end]), ("changed.log", &changed[..])] {
+        let path = env.path(name);
+        fs::write(&path, bytes).expect("write");
+        let whole = run(&env, &["log", "dump", s(&path)], b"");
+        assert_ne!(whole.code, 0, "{name}: {}", whole.show());
+        let damage = whole
+            .out()
+            .lines()
+            .find(|l| l.contains("DAMAGE"))
+            .expect("a DAMAGE line")
+            .to_string();
+        for n in 1..=7 {
+            let r = run(
+                &env,
+                &["log", "dump", "--last", &n.to_string(), s(&path)],
+                b"",
+            );
+            assert_eq!(r.code, whole.code, "{name} --last {n}: {}", r.show());
+            assert!(r.out().contains(&damage), "{name} --last {n}: {}", r.show());
+        }
+    }
+    // A whole log: --last N is the last N records of a full dump, exit 0.
+    let whole = run(&env, &["log", "dump", s(&log)], b"").out();
+    let lines: Vec<&str> = whole.lines().collect();
+    for n in 1..=7 {
+        let r = run(
+            &env,
+            &["log", "dump", "--last", &n.to_string(), s(&log)],
+            b"",
+        );
+        assert_eq!(r.code, 0, "--last {n}: {}", r.show());
+        let want = lines[lines.len().saturating_sub(n)..].join("\n") + "\n";
+        assert_eq!(r.out(), want, "--last {n}");
+    }
+}

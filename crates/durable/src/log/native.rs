@@ -266,9 +266,11 @@ impl<'f> NativeReader<'f> {
     }
 
     /// The last `n` records, found from the end of the file through their trailers, checked,
-    /// and returned in file order; reads only those records, whatever the log's size. `None`
-    /// when the file does not end with a chain of valid records (a torn or damaged tail): the
-    /// caller then scans forward.
+    /// and returned in file order. Only whole appends count: the last record must end its
+    /// append, and the walk goes on back to the start of the append of the first record shown
+    /// (each record checked, the append marks in order), so it reads those appends and nothing
+    /// else, whatever the log's size. `None` when the file does not end that way (a torn or
+    /// damaged tail, an append not finished): the caller then scans forward, which reports it.
     pub fn last_records(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
         self.precise = true;
         let result = self.walk_back(n);
@@ -279,15 +281,32 @@ impl<'f> NativeReader<'f> {
     fn walk_back(&mut self, n: u64) -> io::Result<Option<Vec<Record>>> {
         let mut end = self.size;
         let mut out: Vec<Record> = Vec::new();
-        while (out.len() as u64) < n && end > super::format::FILE_HEADER_LEN {
+        // The record walked before this one (the next in the file): its sequence number and
+        // whether it starts an append. The end of the file counts as the start of one.
+        let mut after: Option<u64> = None;
+        let mut after_starts = true;
+        while end > super::format::FILE_HEADER_LEN {
+            if (out.len() as u64) >= n && after_starts {
+                break;
+            }
             let Some((start, rh, total, checksum)) = self.record_ending_at(end)? else {
                 return Ok(None);
             };
-            if out.last().is_some_and(|next| next.seq != rh.seq + 1) {
+            // A record ends its append exactly when the one after it starts one.
+            if after.is_some_and(|a| a != rh.seq + 1) || (rh.flags & FLAG_LAST != 0) != after_starts
+            {
                 return Ok(None);
             }
-            out.push(native_record(rh.seq, start, &rh, total, checksum));
+            if (out.len() as u64) < n {
+                out.push(native_record(rh.seq, start, &rh, total, checksum));
+            }
+            after = Some(rh.seq);
+            after_starts = rh.flags & FLAG_FIRST != 0;
             end = start;
+        }
+        if !after_starts {
+            // The first record of the file continues an append: not what an append leaves.
+            return Ok(None);
         }
         out.reverse();
         Ok(Some(out))
