@@ -345,13 +345,16 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.bytes_removed
                 ),
                 LogAction::ZeroFilled => format!(
-                    "{path}: zero-filled {} bytes from offset {} (after the last checkpoint; the file keeps its size){sidecar}\n",
-                    r.bytes_removed, r.bytes_kept
-                ),
-                LogAction::WouldZeroFill => format!(
-                    "{path}: would zero-fill {} bytes from offset {} (after the last checkpoint){}\n",
+                    "{path}: zero-filled {} bytes from offset {} ({}; the file keeps its size){sidecar}\n",
                     r.bytes_removed,
                     r.bytes_kept,
+                    zero_fill_from(r)
+                ),
+                LogAction::WouldZeroFill => format!(
+                    "{path}: would zero-fill {} bytes from offset {} ({}){}\n",
+                    r.bytes_removed,
+                    r.bytes_kept,
+                    zero_fill_from(r),
                     r.sidecar
                         .as_ref()
                         .map(|s| format!(", saving them in {}", quoted(s)))
@@ -368,6 +371,16 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .map(|s| format!(" into {}", quoted(s)))
                         .unwrap_or_default()
                 ),
+                // An aof file without any magic: there are no records to salvage, and the
+                // only repair is to zero its data, which leaves a file the package opens as
+                // empty.
+                LogAction::Refused if r.format == durable::log::LogFormat::Aof => format!(
+                    "{path}: corrupt: no tail or checkpoint magic, so the aof package will not open it; not changed. --force zero-fills its data, up to its last non-zero byte{}, leaving a file the package opens as empty\n",
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
+                        .unwrap_or_default()
+                ),
                 LogAction::Refused => format!(
                     "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,
@@ -381,6 +394,16 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                 ),
             }
         }
+    }
+}
+
+/// Where an aof zero-fill starts: after the checkpoint the package lands on, or, for a file
+/// with no magic at all (`--force`), at its start.
+fn zero_fill_from(r: &durable::recover::LogRecovery) -> &'static str {
+    if r.bytes_kept == 0 {
+        "the whole data: the file has no magic"
+    } else {
+        "after the last checkpoint"
     }
 }
 

@@ -59,10 +59,22 @@ pub(super) fn noun(v: &Verification) -> &'static str {
 /// pipe), which recover cannot repair where it is, so the hint says to save it first.
 pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
     let path = quoted(&v.path);
+    // An index named with --with-index (not the `<base>.index` beside the store) goes into
+    // the hint too: without it, recover would look beside the store and find nothing to do.
+    let with_index = match &v.index {
+        Some(index)
+            if !v.index_alone
+                && durable::log::reader::proglog_sibling(&v.path).as_deref()
+                    != Some(index.as_path()) =>
+        {
+            format!("--with-index {} ", durable::quote::shell_word(index))
+        }
+        _ => String::new(),
+    };
     let word = if streamed {
         "FILE` (after saving the stream to FILE)".to_string()
     } else {
-        format!("{}`", durable::quote::shell_word(&v.path))
+        format!("{with_index}{}`", durable::quote::shell_word(&v.path))
     };
     let noun = noun(v);
     let desc = format_desc(v);

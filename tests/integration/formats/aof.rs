@@ -198,6 +198,24 @@ fn check_corrupted(env: &Env, case: &str, rel: &str, bytes: &[u8], detected: boo
         assert_eq!(r.code, 3, "{case}: refused {extra:?}: {}", r.show());
         assert_unchanged(env, &before, &format!("{case}: recover {extra:?}"));
     }
+    // The advice fits a file with no magic (regression: it offered `log salvage`, which copies
+    // nothing from such a file, and said --force "cuts at the damage", "after the last
+    // checkpoint").
+    let text = |extra: &[&str]| {
+        let args = [&["recover"][..], flag, extra, &[s(&path)]].concat();
+        run(env, &args, b"").out()
+    };
+    let refused = text(&[]);
+    assert!(
+        refused.contains("--force zero-fills its data") && !refused.contains("salvage"),
+        "{case}: {refused}"
+    );
+    let plan = text(&["--dry-run", "--force"]);
+    assert!(
+        plan.contains("the whole data: the file has no magic") && !plan.contains("checkpoint"),
+        "{case}: {plan}"
+    );
+    assert_unchanged(env, &before, &format!("{case}: text runs"));
     let mut forced = flag.to_vec();
     forced.push("--force");
     let (r, _) = recover(env, &forced, &[&path]);

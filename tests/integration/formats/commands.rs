@@ -608,3 +608,45 @@ fn with_index_refuses_the_store_itself_and_other_formats() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&kept).expect("read"), index_for(&STORE_RECORDS));
 }
+
+/// Guards (regression): the repair hint for a store read with an index named by
+/// `--with-index` left the option out (`durable recover STORE` looked beside the store, found
+/// nothing to do, and the index stayed broken). The hint, run as printed, now repairs it.
+#[test]
+fn the_hint_for_an_index_named_with_with_index_repairs_it() {
+    let env = Env::new();
+    let st = env.write("log dir/0.store", store(&STORE_RECORDS));
+    let idx = env.write(
+        "keep/seg 0.idx",
+        padded(&index_for(&STORE_RECORDS), INDEX_MAX),
+    );
+    let r = run(
+        &env,
+        &["log", "verify", "--with-index", s(&idx), s(&st)],
+        b"",
+    );
+    assert_eq!(r.code, 1, "{}", r.show());
+    let hint = r
+        .out()
+        .split('`')
+        .nth(1)
+        .expect("a hint between backticks")
+        .to_string();
+    assert!(hint.contains("--with-index"), "{hint}");
+    let path = format!(
+        "{}:{}",
+        common::durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Durable::sh(env.dir.path(), &hint)
+        .env("PATH", &path)
+        .no_stdin()
+        .run();
+    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+    let r = run(
+        &env,
+        &["log", "verify", "--with-index", s(&idx), s(&st)],
+        b"",
+    );
+    assert_eq!(r.code, 0, "after `{hint}`: {}", r.show());
+}
