@@ -812,7 +812,12 @@ impl<'f> NativeReader<'f> {
             }
             return Ok(Err(verdict.err().unwrap_or(DefectKind::ChecksumMismatch)));
         }
-        // A record larger than the window: stream its payload through the checksum.
+        // A record larger than the window: its trailer first (a length that does not lead to
+        // one is found without reading the payload), then its payload through the checksum.
+        let s = self.window(trailer_at, trailer_len)?;
+        if decode_trailer_prefix(&self.buf[s..s + trailer_len]) != Some(rh.len) {
+            return Ok(Err(DefectKind::BadLength));
+        }
         let header_bytes: [u8; RECORD_HEADER_LEN as usize] = {
             let s = self.window(offset, RECORD_HEADER_LEN as usize)?;
             let mut b = [0u8; RECORD_HEADER_LEN as usize];
@@ -831,9 +836,6 @@ impl<'f> NativeReader<'f> {
         }
         let s = self.window(trailer_at, trailer_len)?;
         let trailer = &self.buf[s..s + trailer_len];
-        if decode_trailer_prefix(trailer) != Some(rh.len) {
-            return Ok(Err(DefectKind::BadLength));
-        }
         hasher.update(&trailer[..8]);
         let computed = hasher.finish();
         if computed.as_bytes() == &trailer[8..] {
@@ -950,14 +952,33 @@ impl<'f> NativeReader<'f> {
             let saved = self.last_payload;
             let verdict = self.try_record(candidate)?;
             self.last_payload = saved;
-            if let Ok((rh, _, _)) = verdict
-                && rh.seq >= expected
-            {
-                return Ok(Some((candidate, rh)));
+            match verdict {
+                Ok((rh, _, _)) if rh.seq >= expected => return Ok(Some((candidate, rh))),
+                // A whole record, but a copy of an earlier one; or framing intact (header
+                // checksum, length, the trailer where the length says) and only the payload's
+                // checksum wrong: a damaged record. The search goes on after it: searching
+                // inside it would checksum its bytes again for every record magic in it,
+                // quadratic on a file built that way.
+                Ok((_, total, _)) => at = candidate + total,
+                Err(DefectKind::ChecksumMismatch) => at = candidate + self.framed_len(candidate)?,
+                _ => at = candidate + 1,
             }
-            at = candidate + 1;
         }
         Ok(None)
+    }
+
+    /// The size in the file of the record whose header (checked) is at `offset`; at least 1.
+    fn framed_len(&mut self, offset: u64) -> io::Result<u64> {
+        let h = self.window(offset, RECORD_HEADER_LEN as usize)?;
+        Ok(
+            match RecordHeader::decode(
+                &self.buf[h..h + RECORD_HEADER_LEN as usize],
+                &self.header.salt,
+            ) {
+                Ok(rh) => self.header.algorithm.record_len(u64::from(rh.len)),
+                Err(_) => 1,
+            },
+        )
     }
 
     /// Whether every byte from `from` to the end of the file is zero. Holes of a sparse file
