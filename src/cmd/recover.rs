@@ -604,6 +604,15 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
 }
 
 pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
+    if durable::log::stream::is_stdin(&args.dst) {
+        // `-` is standard input everywhere else; a new log must be a file to be durable.
+        return Err(Failure {
+            exit: Exit::Error,
+            error: anyhow!(
+                "log salvage writes a new log to the file NEW, and `-` names none; to create a file named -, write ./-"
+            ),
+        });
+    }
     let done = recover::salvage(
         &args.src,
         &args.dst,

@@ -142,7 +142,7 @@ fn dump_of_a_stream_prints_records_as_they_arrive() {
 
 // Guards: what cannot apply to a stream is refused with one sentence, exit 2, nothing
 // changed: `dump --follow -`, `recover -`, `log restore -`, `log append -` (and `--file -`
-// twice); `durable save -` names ./- and never creates a file named "-".
+// twice); `durable save -` and `log salvage SRC -` name ./- and never create a file named "-".
 #[test]
 fn what_needs_a_file_is_refused_for_a_stream() {
     let env = Env::new();
@@ -158,6 +158,8 @@ fn what_needs_a_file_is_refused_for_a_stream() {
             "given once",
         ),
         (&["save", "-"][..], "./-"),
+        // Regression: salvage created a file named "-".
+        (&["log", "salvage", "a.log", "-"][..], "./-"),
     ] {
         let out = run(&env, args, &log);
         let err = out.stderr;
