@@ -356,9 +356,14 @@ impl VerifyResult {
             records_after_damage: 0,
             bytes_after_damage: 0,
             defect_count: 1,
+            // A log is created whole (its header flushed, then renamed into place), so a header
+            // cut short or damaged is not what a crash leaves: corruption, not a torn tail.
             defects: vec![Defect {
                 detail: Some(why.to_string()),
-                ..Defect::from(&LogDefect::new(0, DefectKind::BadHeader, None))
+                ..Defect::from(&LogDefect {
+                    evidence: durable::log::Evidence::NotTorn(0),
+                    ..LogDefect::new(0, DefectKind::BadHeader, None)
+                })
             }],
             appending: false,
             exit_code: Exit::Corruption,

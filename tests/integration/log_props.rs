@@ -300,6 +300,10 @@ fn check(v: &Value, code: Option<i32>, want: Want, what: &str) {
             assert_eq!(v["status"], "corrupt", "{ctx}");
             assert_eq!(v["defects"][0]["kind"], "bad-header", "{ctx}");
             assert_eq!(v["defects"][0]["offset"], 0, "{ctx}");
+            // Regression: the defect said torn_tail (evidence nothing-valid-after) in a report
+            // whose status was corrupt; a log's header is never left cut by a crash.
+            assert_eq!(v["defects"][0]["torn_tail"], false, "{ctx}");
+            assert_eq!(v["defects"][0]["evidence"], "not-a-torn-write", "{ctx}");
         }
         Want::NotALog => {
             assert_eq!(v["status"], "error", "{ctx}");
