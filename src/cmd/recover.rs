@@ -225,28 +225,37 @@ fn error_path<'a>(error: &'a Error, fallback: &'a Path) -> &'a Path {
     error.path().unwrap_or(fallback)
 }
 
+/// The exit status of a log's own part of a recovery (a proglog store without its index).
+fn log_exit(r: &durable::recover::LogRecovery) -> Exit {
+    match r.action {
+        LogAction::Clean | LogAction::Truncated | LogAction::ZeroFilled => Exit::Success,
+        LogAction::WouldTruncate | LogAction::WouldZeroFill
+            if r.status == durable::log::Status::Corrupt =>
+        {
+            Exit::Corruption
+        }
+        LogAction::WouldTruncate | LogAction::WouldZeroFill => Exit::TornTail,
+        LogAction::Refused => Exit::Corruption,
+    }
+}
+
+/// The exit status of a proglog index's part: a rebuild a dry run would do is reported as the
+/// state it fixes.
+fn index_exit(i: &durable::recover::IndexRecovery) -> Exit {
+    match (i.action, i.status) {
+        (IndexAction::WouldRebuild, durable::log::Status::Corrupt) => Exit::Corruption,
+        (IndexAction::WouldRebuild, _) => Exit::TornTail,
+        _ => Exit::Success,
+    }
+}
+
 fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
     match outcome {
-        Outcome::Log(r) => {
-            let main = match r.action {
-                LogAction::Clean | LogAction::Truncated | LogAction::ZeroFilled => Exit::Success,
-                LogAction::WouldTruncate | LogAction::WouldZeroFill
-                    if r.status == durable::log::Status::Corrupt =>
-                {
-                    Exit::Corruption
-                }
-                LogAction::WouldTruncate | LogAction::WouldZeroFill => Exit::TornTail,
-                LogAction::Refused => Exit::Corruption,
-            };
-            let index = match &r.index {
-                Some(i) if i.action == IndexAction::WouldRebuild => match i.status {
-                    durable::log::Status::Corrupt => Exit::Corruption,
-                    _ => Exit::TornTail,
-                },
-                _ => Exit::Success,
-            };
-            main.worst(index)
-        }
+        Outcome::Log(r) => r
+            .index
+            .as_ref()
+            .map_or(Exit::Success, index_exit)
+            .worst(log_exit(r)),
         Outcome::Journal { .. }
         | Outcome::Temp { .. }
         | Outcome::Untouched { .. }
@@ -481,11 +490,7 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Fail
     if let Outcome::Log(r) = outcome
         && let Some(i) = &r.index
     {
-        let exit = match (i.action, i.status) {
-            (IndexAction::WouldRebuild, durable::log::Status::Corrupt) => Exit::Corruption,
-            (IndexAction::WouldRebuild, _) => Exit::TornTail,
-            _ => Exit::Success,
-        };
+        let exit = index_exit(i);
         lines += &json::line(&RecoverIndex {
             path: Data::path(&i.path),
             kind: "log",
@@ -511,7 +516,11 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Fail
 }
 
 fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure> {
-    let exit = outcome_exit(outcome, opts);
+    // Each object's own status: a store's index has an object of its own.
+    let exit = match outcome {
+        Outcome::Log(r) => log_exit(r),
+        _ => outcome_exit(outcome, opts),
+    };
     match outcome {
         Outcome::Log(r) => json::line(&RecoverLog {
             path: Data::path(&r.path),

@@ -881,3 +881,30 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
         "formats::proglog::flipped_length_bit_is_corruption_when_the_index_proves_later_records",
     );
 }
+
+/// Guards (regression): in a dry run where only the index is wrong, the store's JSON object
+/// said `"status": "clean"` with `"exit_code": 3`, the index's state; each object's exit code
+/// is its own (docs/JSON.md), and the process exits with the worst.
+#[test]
+fn dry_run_objects_carry_their_own_exit_codes() {
+    let env = Env::new();
+    let st = env.write("seg/0.store", store(&STORE_RECORDS));
+    let mut x = index_for(&STORE_RECORDS);
+    x[2 * 12 + 11] ^= 1;
+    env.write("seg/0.index", &x);
+    let (r, objs) = recover(&env, &["--dry-run"], &[&st]);
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert_eq!(objs.len(), 2, "{}", r.show());
+    assert_eq!(
+        (&objs[0]["status"], &objs[0]["exit_code"]),
+        (&Value::from("clean"), &Value::from(0)),
+        "the store: {}",
+        objs[0]
+    );
+    assert_eq!(
+        (&objs[1]["outcome"], &objs[1]["exit_code"]),
+        (&Value::from("would-rebuild"), &Value::from(3)),
+        "the index: {}",
+        objs[1]
+    );
+}
