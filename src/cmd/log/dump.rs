@@ -288,10 +288,21 @@ pub(super) fn dump_pass(
             "--with-index names the index of a proglog store, and this is {kind_name}: it would do nothing"
         )));
     }
-    let resyncs = matches!(kind, Layout::Native(_) | Layout::Lines);
+    // A store read with its index: the index proves where the records after a damaged length
+    // start, and the reader goes on there (as verify and salvage do).
+    let paired = input.is_some_and(|i| i.index.is_some());
+    let resyncs = match kind {
+        Layout::Native(_) | Layout::Lines => true,
+        Layout::ProglogStore => paired,
+        Layout::ProglogIndex | Layout::Aof(_) => false,
+    };
     if args.resync && !resyncs {
+        let what = match kind {
+            Layout::ProglogStore => "a proglog store read without its index",
+            _ => kind_name,
+        };
         return Err(unsupported(&format!(
-            "--resync would do nothing: {kind_name} has no record marks to find the next valid record by, so damage ends what can be read"
+            "--resync would do nothing: {what} has no record marks to find the next valid record by, so damage ends what can be read"
         )));
     }
     let mut reader = match (&input, &sidecar) {

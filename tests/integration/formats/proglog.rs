@@ -797,8 +797,8 @@ fn proglog_reads(store_bytes: &[u8], index_bytes: &[u8]) -> Vec<(usize, Vec<u8>)
 /// tail, and recover cut 39 records that proglog itself still reads), for every record and
 /// several bits. Mid-segment, the intact index entries after it prove the later records:
 /// corruption (exit 3), bad-length at the damaged record with the next entry's record as
-/// evidence, every other record read; recover without --force changes nothing (the index
-/// included), --force cuts at the damage and rebuilds the index, after which verify is clean
+/// evidence, every other record read (by verify, and by dump --resync); recover without
+/// --force changes nothing (the index included), --force cuts at the damage and rebuilds the index, after which verify is clean
 /// and a second recover changes nothing. In the last record nothing proves anything after it: a
 /// torn tail, and recover keeps every record proglog reads.
 #[test]
@@ -842,6 +842,13 @@ fn flipped_length_bit_is_corruption_when_the_index_proves_later_records() {
                     );
                     assert_eq!(v["records"], n - 1, "{case}: {v}");
                     assert_eq!(v["records_after_damage"], n - k - 1, "{case}: {v}");
+                    // dump --resync reads on where verify and salvage do (it was refused for
+                    // every proglog file).
+                    let (r, objs) = dump(&env, &p.store, &["--resync"]);
+                    assert_eq!(r.code, 3, "{case}: dump --resync: {}", r.show());
+                    let mut want = refs.clone();
+                    want.remove(k);
+                    assert_eq!(payloads_of(&objs), want, "{case}: dump --resync");
                     let before = snapshot(env.dir.path(), true);
                     for extra in [&[][..], &["--dry-run"][..]] {
                         let (r, _) = recover(&env, extra, &[&p.store]);
