@@ -87,6 +87,18 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     // The same bytes under another name: nothing in them is the package's (databases, caches
     // and locale files also hold data followed by zeros), so the name is needed.
     add("write-cut-short.bin", &cut, NotALog);
+    // A write cut short in an aof file whose data is a lines log: the name says whose file it
+    // is (regression: read as lines, recover cut it and changed its size).
+    let lines_cut = padded(
+        &[lines_log(&LINE_ENTRIES), b"partial entry".to_vec()].concat(),
+        8192,
+    );
+    add("lines-cut-short.aof", &lines_cut, Format("aof", None));
+    add(
+        "lines-cut-short.log",
+        &lines_cut,
+        Format("lines", Some("sha256")),
+    );
     // An aof file whose data is a lines log: the magic at the end decides.
     let holding_lines = aof(&[&lines_log(&LINE_ENTRIES)], false);
     add(

@@ -557,6 +557,16 @@ fn detect(
                 Some(aof::analyse(&part.file, part.size)?),
             )));
         }
+        // A file named `.aof` with the shape a write cut short leaves is the package's, whatever
+        // its data looks like (a lines log among them): read as lines, recover would cut it and
+        // change the size the package maps it at.
+        let named_aof = name.ends_with(".aof");
+        if named_aof {
+            let a = aof::analyse(&part.file, part.size)?;
+            if a.looks_like_aof(head, true) {
+                return Ok(Ok((LogFormat::Aof, Some(a))));
+            }
+        }
         if lines::looks_like_lines(&part.file, part.size)? {
             return Ok(Ok((LogFormat::Lines, None)));
         }
@@ -566,7 +576,7 @@ fn detect(
             return Ok(Ok((LogFormat::Proglog, None)));
         }
         let a = aof::analyse(&part.file, part.size)?;
-        if a.looks_like_aof(head, name.ends_with(".aof")) {
+        if a.looks_like_aof(head, named_aof) {
             return Ok(Ok((LogFormat::Aof, Some(a))));
         }
         // Not detected; say whether it held only zeros.
