@@ -1225,6 +1225,19 @@ fn options_that_would_do_nothing_are_refused() {
             "--stats",
             vec!["log", "dump", "--stats", "--follow", "a.log"],
         ),
+        // Regression: these selected nothing (or could never show a new record) and exited 0.
+        (
+            "--start",
+            vec!["log", "dump", "--start", "100", "--end", "50", "a.log"],
+        ),
+        (
+            "--follow",
+            vec!["log", "dump", "--follow", "--end", "100", "a.log"],
+        ),
+        (
+            "--follow",
+            vec!["log", "dump", "--follow", "--index", "1", "a.log"],
+        ),
         ("--resync", vec!["log", "dump", "--resync", "x.aof"]),
         ("--resync", vec!["log", "dump", "--resync", "s.store"]),
         (

@@ -68,6 +68,27 @@ pub(super) fn check_dump_args(args: &DumpArgs) -> Result<(), Failure> {
             "--format blob prints the payload of exactly one record, so it cannot --follow new ones; select the record with --index N or --last 1".to_string(),
         ));
     }
+    if let (Some(start), Some(end)) = (args.start, args.end)
+        && start >= end
+    {
+        return Err(usage(format!(
+            "--start {start} is not before --end {end}: no record lies between them"
+        )));
+    }
+    // --follow waits for records appended at the end; a selection that ends before them
+    // would make it wait for nothing.
+    let ends = match (args.end, args.index) {
+        (Some(end), _) => Some(format!("--end {end}")),
+        (None, Some(range)) if range.to.is_some() => Some("--index with an end".to_string()),
+        _ => None,
+    };
+    if args.follow
+        && let Some(ends) = ends
+    {
+        return Err(usage(format!(
+            "--follow waits for records appended at the end of the log, and {ends} selects none of them, so it would wait for nothing; drop one of them"
+        )));
+    }
     Ok(())
 }
 
