@@ -80,32 +80,39 @@ const PAGE: u64 = 4096;
 /// an aof file rather than for a file that merely holds the magic's bytes: less than a sector.
 const JUNK: u64 = 512;
 
-/// One past the last non-zero byte at or after `from`. Holes of a sparse file are skipped, not
-/// read: the span looked at back from `end` doubles while it is all hole and halves while it
-/// holds data but is wider than a window, so a hole costs a few calls whatever its size.
-fn nonzero_end(file: &File, win: &mut Window<'_>, from: u64) -> io::Result<u64> {
+/// The last span of at most a window that ends at or below `end`, starts at or after `floor`
+/// and holds data, as (start, end). Holes of a sparse file are stepped over, not read: the span
+/// looked at back from `end` doubles while it is all hole and halves while it holds data but is
+/// wider than a window, so a hole costs a few calls whatever its size.
+fn last_data_window(file: &File, floor: u64, mut end: u64) -> io::Result<Option<(u64, u64)>> {
     let window = WINDOW as u64;
-    let (mut end, mut span) = (win.size, window);
-    while end > from {
-        let start = end.saturating_sub(span).max(from);
-        let data = match crate::platform::next_data(file, start)? {
-            Some(d) if d < end => d,
+    let mut span = window;
+    while end > floor {
+        let start = end.saturating_sub(span).max(floor);
+        match crate::platform::next_data(file, start)? {
+            Some(d) if d < end => {
+                if end - start > window {
+                    // Data somewhere in a wide span: look at its upper half first.
+                    span = (end - start) / 2;
+                    continue;
+                }
+                return Ok(Some((start.max(d), end)));
+            }
             // [start, end) is a hole.
             _ => {
                 end = start;
                 span = span.saturating_mul(2);
-                continue;
             }
-        };
-        if end - start > window {
-            // Data somewhere in a wide span: look at its upper half first.
-            span = (end - start) / 2;
-            continue;
         }
-        // [start, end) is at most a window and holds data from `data` on: read it.
-        span = window;
-        let start = start.max(data);
-        let chunk = win.get(start, (end - start) as usize)?;
+    }
+    Ok(None)
+}
+
+/// One past the last non-zero byte at or after `from` (holes skipped).
+fn nonzero_end(file: &File, win: &mut Window<'_>, from: u64) -> io::Result<u64> {
+    let mut end = win.size;
+    while let Some((start, stop)) = last_data_window(file, from, end)? {
+        let chunk = win.get(start, (stop - start) as usize)?;
         if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
             return Ok(start + i as u64 + 1);
         }
@@ -115,21 +122,29 @@ fn nonzero_end(file: &File, win: &mut Window<'_>, from: u64) -> io::Result<u64> 
 }
 
 /// The offset of the last `needle` that starts at or after `floor` and ends at or before
-/// `end`.
-fn rfind(win: &mut Window<'_>, needle: &[u8; 8], floor: u64, end: u64) -> io::Result<Option<u64>> {
+/// `end` (holes skipped: a magic has no zero byte, so none lies in a hole).
+fn rfind(
+    file: &File,
+    win: &mut Window<'_>,
+    needle: &[u8; 8],
+    floor: u64,
+    end: u64,
+) -> io::Result<Option<u64>> {
     let finder = memmem::FinderRev::new(needle);
+    let limit = end;
     let mut end = end;
-    while end >= floor + 8 {
-        let from = end.saturating_sub(WINDOW as u64).max(floor);
-        let chunk = win.get(from, (end - from) as usize)?;
-        if let Some(i) = finder.rfind(chunk) {
-            return Ok(Some(from + i as u64));
+    while let Some((from, stop)) = last_data_window(file, floor, end)? {
+        // 7 bytes past the span: a magic may straddle its upper edge. The read stays within
+        // a window; what it leaves below is looked at next.
+        let to = (stop + 7).min(limit);
+        let from = from.max(to.saturating_sub(WINDOW as u64));
+        if to >= from + 8 {
+            let chunk = win.get(from, (to - from) as usize)?;
+            if let Some(i) = finder.rfind(chunk) {
+                return Ok(Some(from + i as u64));
+            }
         }
-        if from == floor {
-            break;
-        }
-        // Overlap by 7 bytes: a magic may straddle the chunks' edge.
-        end = from + 7;
+        end = from;
     }
     Ok(None)
 }
@@ -180,7 +195,7 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
             a.tail = Some(nz - 8);
             a.logical_end = nz - 8;
             a.reported_tail = nz - 8;
-            a.checkpoint = rfind(&mut win, &CHECKPOINT, 1, nz - 8)?;
+            a.checkpoint = rfind(file, &mut win, &CHECKPOINT, 1, nz - 8)?;
             return Ok(a);
         }
         if last == CHECKPOINT {
@@ -191,7 +206,7 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
             return Ok(a);
         }
         // The package searches back from the byte before the last non-zero one.
-        if let Some(c) = rfind(&mut win, &CHECKPOINT, 1, nz - 1)? {
+        if let Some(c) = rfind(file, &mut win, &CHECKPOINT, 1, nz - 1)? {
             a.outcome = Outcome::Torn;
             a.checkpoint = Some(c);
             a.logical_end = c + 8;
@@ -424,6 +439,21 @@ mod tests {
             (5 << 30) + 10
         );
         assert!(win.stats().0 <= 4 * WINDOW as u64, "read {:?}", win.stats());
+        // The tail magic at the very end, a checkpoint magic's bytes near the start: the search
+        // for the checkpoint steps over the holes between (it read the whole file).
+        crate::platform::write_all_at(&file, &CHECKPOINT, 100).expect("write");
+        crate::platform::write_all_at(&file, &TAIL, size - 8).expect("write");
+        let mut win = Window::new(&file, size);
+        assert_eq!(
+            rfind(&file, &mut win, &CHECKPOINT, 1, size - 8).expect("rfind"),
+            Some(100)
+        );
+        assert!(win.stats().0 <= 8 * WINDOW as u64, "read {:?}", win.stats());
+        let a = analyse(&file, size).expect("analyse");
+        assert_eq!(
+            (a.outcome, a.tail, a.checkpoint),
+            (Outcome::Tail, Some(size - 8), Some(100))
+        );
     }
 
     #[test]
