@@ -170,11 +170,17 @@ pub(crate) fn record_header(file_header: &[u8], len: u32, seq: u64) -> [u8; 24] 
     h[4] = 1;
     h[8..12].copy_from_slice(&len.to_le_bytes());
     h[12..20].copy_from_slice(&seq.to_le_bytes());
+    seal_header(file_header, &mut h);
+    h
+}
+
+/// Make a record header's CRC (its last 4 bytes) match its first 20 bytes, for the log whose
+/// header is `file_header` (the CRC covers the log's salt, then those bytes).
+pub(crate) fn seal_header(file_header: &[u8], header: &mut [u8]) {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&file_header[16..32]);
-    crc.update(&h[0..20]);
-    h[20..24].copy_from_slice(&crc.finalize().to_le_bytes());
-    h
+    crc.update(&header[0..20]);
+    header[20..24].copy_from_slice(&crc.finalize().to_le_bytes());
 }
 
 /// `n` reproducible pseudo-random bytes.

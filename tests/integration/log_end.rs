@@ -532,12 +532,8 @@ fn a_length_that_runs_past_the_end_before_a_valid_record_is_corruption() {
     // Record "five": the last append's first record.
     let at = bytes.windows(4).rposition(|w| w == b"five").expect("five") - 24;
     bytes[at + 8..at + 12].copy_from_slice(&1000u32.to_le_bytes());
-    // Seal the header again: its checksum covers the salt and the header's first 20 bytes.
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[16..32]);
-    crc.update(&bytes[at..at + 20]);
-    let crc = crc.finalize().to_le_bytes();
-    bytes[at + 20..at + 24].copy_from_slice(&crc);
+    let file_header = bytes[..HEADER_LEN].to_vec();
+    crate::log::seal_header(&file_header, &mut bytes[at..at + 24]);
     fs::write(&log, &bytes).expect("write");
     let (code, v) = json_run(&env, &["log", "verify", "--json", s(&log)]);
     assert_eq!(
@@ -594,16 +590,10 @@ fn stacked_record_headers_are_read_in_linear_time() {
     bytes.resize(base.len() + n * 24 + len + n * 24 + 100, b'A');
     for k in 0..n {
         let at = base.len() + k * 24;
-        let mut h = [0u8; 24];
-        h[0..4].copy_from_slice(&[0xD5, b'R', b'E', b'C']);
-        h[4] = 1;
+        // Flagged first and last, sequence number 1 (the record after "first").
+        let mut h = crate::log::record_header(&base, len as u32, 1);
         h[5] = 3;
-        h[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-        h[12..20].copy_from_slice(&1u64.to_le_bytes());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&base[16..32]);
-        crc.update(&h[..20]);
-        h[20..24].copy_from_slice(&crc.finalize().to_le_bytes());
+        crate::log::seal_header(&base, &mut h);
         bytes[at..at + 24].copy_from_slice(&h);
         let t = at + 24 + len;
         bytes[t..t + 4].copy_from_slice(&(len as u32).to_le_bytes());
