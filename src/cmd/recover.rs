@@ -390,6 +390,21 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
+                // A valid entry too large for a native record: salvage would fail on it.
+                LogAction::Refused if r.oversized > 0 => format!(
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `log salvage` cannot copy it into a native log ({} larger than a native record's maximum, 16 MiB); --force cuts at the damage{}\n",
+                    r.bytes_kept,
+                    super::plural(r.records_after_damage, "valid record"),
+                    r.bytes_after_damage,
+                    match r.oversized {
+                        1 => "1 of its records is".to_string(),
+                        n => format!("{n} of its records are"),
+                    },
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
+                        .unwrap_or_default()
+                ),
                 LogAction::Refused => format!(
                     "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
                     r.bytes_kept,

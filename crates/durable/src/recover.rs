@@ -119,6 +119,9 @@ pub struct LogRecovery {
     pub bytes_after_damage: u64,
     /// A proglog store's index, made to match the store.
     pub index: Option<IndexRecovery>,
+    /// Valid records larger than a native record may be (16 MiB), which `log salvage` cannot
+    /// copy into a native log.
+    pub oversized: u64,
 }
 
 /// Why a file was left alone.
@@ -568,6 +571,7 @@ fn recover_log_as(
         records_after_damage: v.records_after_damage,
         bytes_after_damage: v.bytes_after_damage,
         index: None,
+        oversized: v.oversized,
     };
     let mut t = Tracker::new(observer);
     match status {

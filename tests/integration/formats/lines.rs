@@ -483,6 +483,23 @@ fn entries_over_16_mib_are_valid() {
             fs::remove_file(&path).expect("rm");
         });
     }
+    cases.check(|| {
+        // Regression: with damage before such an entry, recover suggested `log salvage`, which
+        // fails on an entry larger than a native record. It says why salvage cannot help.
+        let mut first = small.clone();
+        first[0] ^= 1;
+        let path = env.write("damaged.log", [first, long.clone(), small.clone()].concat());
+        let r = run(&env, &["recover", s(&path)], b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        assert!(
+            !r.out().contains("`durable log salvage")
+                && r.out().contains("`log salvage` cannot copy it")
+                && r.out().contains("1 of its records is larger"),
+            "{}",
+            r.show()
+        );
+        fs::remove_file(&path).expect("rm");
+    });
     cases.assert_all_passed("formats::lines::entries_over_16_mib_are_valid");
 }
 

@@ -125,6 +125,9 @@ pub struct Verification {
     /// one a crash left. Looked at by [`verify`] and [`verify_with_threads`] only (`recover`
     /// holds the lock itself); `false` for other verdicts.
     pub appending: bool,
+    /// Valid records larger than a native record may be (16 MiB): a lines log's entries or an
+    /// aof file's data can be; `log salvage` cannot copy them into a native log.
+    pub oversized: u64,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -244,6 +247,7 @@ impl Verification {
             index_status: Status::Clean,
             unterminated: false,
             appending: false,
+            oversized: 0,
         }
     }
 }
@@ -311,6 +315,8 @@ pub(crate) struct Tally {
     pub(crate) last_end: u64,
     /// Bytes of all valid records.
     pub(crate) record_bytes: u64,
+    /// Valid records larger than [`MAX_RECORD`].
+    pub(crate) oversized: u64,
 }
 
 impl Tally {
@@ -323,6 +329,7 @@ impl Tally {
                     self.last_first = Some((record.offset, self.records));
                 }
                 self.records += 1;
+                self.oversized += u64::from(record.len > MAX_RECORD);
                 self.last_end = record.end;
                 self.record_bytes += record.end - record.offset;
                 if damaged {
@@ -383,6 +390,7 @@ impl Tally {
         if before.first_damage.is_some() {
             let mut t = before.clone();
             t.records += self.records;
+            t.oversized += self.oversized;
             t.after_damage += self.records;
             t.bytes_after_damage += self.record_bytes;
             t.record_bytes += self.record_bytes;
@@ -406,6 +414,7 @@ impl Tally {
             .map(|(offset, n)| (offset, before.records + n))
             .or(before.last_first);
         self.records += before.records;
+        self.oversized += before.oversized;
         self.before_damage += before.records;
         if self.records == before.records {
             self.last_end = before.last_end;
@@ -418,6 +427,7 @@ impl Tally {
     pub(crate) fn apply(self, v: &mut Verification, before: &Tally) {
         let t = self.then(before);
         v.records = t.records;
+        v.oversized = t.oversized;
         v.records_before_damage = t.before_damage;
         if let Some(defect) = t.first_damage {
             v.valid_end = defect.cut;
