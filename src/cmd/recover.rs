@@ -207,8 +207,9 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
     };
     match durable::log::open(path, &opts) {
         Ok(input) if matches!(input.layout, durable::log::Layout::ProglogStore) => None,
-        // The index itself is refused (the store, or another format's file): say that alone.
-        Err(e @ Error::Unsupported { .. }) if e.path() == Some(index) => Some(e.to_string()),
+        // The index itself is at fault (the store, another format's file, a FIFO, missing):
+        // say that alone, as verify and dump do.
+        Err(e) if e.path() == Some(index) => Some(crate::cmd::sentence(&e)),
         Err(e) => Some(format!(
             "--with-index names the index of a proglog store, and {} cannot be read as one: {e}",
             quoted(path)
@@ -333,9 +334,14 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                 .unwrap_or_else(|| ", not backed up (--no-backup)".into());
             match r.action {
                 LogAction::Clean => {
+                    // An aof file's data is one segment, as verify counts it.
+                    let noun = match r.format {
+                        durable::log::LogFormat::Aof => "segment",
+                        _ => "record",
+                    };
                     format!(
                         "{path}: clean, {}; nothing to do\n",
-                        super::plural(r.records, "record")
+                        super::plural(r.records, noun)
                     )
                 }
                 LogAction::Truncated => format!(
@@ -392,25 +398,27 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                 ),
                 // A valid entry too large for a native record: salvage would fail on it.
                 LogAction::Refused if r.oversized > 0 => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `log salvage` cannot copy it into a native log ({} larger than a native record's maximum, 16 MiB); --force cuts at the damage{}\n",
-                    r.bytes_kept,
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `log salvage` cannot copy it into a native log ({} larger than a native record's maximum, 16 MiB); --force cuts it at offset {}{}\n",
+                    r.damage.unwrap_or(r.bytes_kept),
                     super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
                     match r.oversized {
                         1 => "1 of its records is".to_string(),
                         n => format!("{n} of its records are"),
                     },
+                    r.bytes_kept,
                     r.sidecar
                         .as_ref()
                         .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts at the damage{}\n",
-                    r.bytes_kept,
+                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts it at offset {}{}\n",
+                    r.damage.unwrap_or(r.bytes_kept),
                     super::plural(r.records_after_damage, "valid record"),
                     r.bytes_after_damage,
                     shell_word(&r.path),
+                    r.bytes_kept,
                     r.sidecar
                         .as_ref()
                         .map(|s| format!(" (keeping what it removes in {})", quoted(s)))

@@ -122,6 +122,9 @@ pub struct LogRecovery {
     /// Valid records larger than a native record may be (16 MiB), which `log salvage` cannot
     /// copy into a native log.
     pub oversized: u64,
+    /// Where the first damage in the log is (`None` for a clean log); the cut, `bytes_kept`, is
+    /// the start of the append it is in.
+    pub damage: Option<u64>,
 }
 
 /// Why a file was left alone.
@@ -572,6 +575,7 @@ fn recover_log_as(
         bytes_after_damage: v.bytes_after_damage,
         index: None,
         oversized: v.oversized,
+        damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
     };
     let mut t = Tracker::new(observer);
     match status {

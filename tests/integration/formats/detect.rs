@@ -658,12 +658,24 @@ fn names_alone_do_not_make_a_log() {
     db[100..140].copy_from_slice(&[7u8; 40]);
     env.write("app/pg_control", &db);
     env.write("app/cache.bin", &db);
+    // An index beside that starts with zero bytes (as proglog's do) does not make a text file
+    // or a lines log a store: proglog's first length is under 4 GiB, text never starts with
+    // a zero byte (regression: a lines log named .store beside 12 zero bytes was emptied).
+    env.write("app/notes.store", b"data\n");
+    env.write("app/notes.index", vec![0u8; 4096]);
+    env.write("app/events.store", lines_log(&LINE_ENTRIES));
+    env.write("app/events.index", [0u8; 12]);
     let before = snapshot(env.dir.path(), true);
     let r = run(&env, &["log", "verify", s(&env.path("app"))], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         r.out().matches("skipped, not a log").count(),
-        4,
+        5,
+        "{}",
+        r.show()
+    );
+    assert!(
+        r.out().contains("events.store: clean") && r.out().contains("(lines, sha256)"),
         "{}",
         r.show()
     );
@@ -686,7 +698,8 @@ fn names_alone_do_not_make_a_log() {
 
 /// Guards (regression): a lines log whose damage covers all the lines detection samples (a
 /// damaged first entry longer than the sample; the first 1100 entries each with a changed
-/// byte) is a damaged lines log, not "not a log"; a directory walk used to skip it with exit 0.
+/// byte; 70 000 zero bytes over its start; a 65 535-byte line of garbage before it) is a
+/// damaged lines log, not "not a log"; a directory walk used to skip it with exit 0.
 #[test]
 fn a_lines_log_damaged_at_its_start_is_still_a_lines_log() {
     let env = Env::new();
@@ -709,7 +722,30 @@ fn a_lines_log_damaged_at_its_start_is_still_a_lines_log() {
         log.extend_from_slice(&l);
     }
     env.write("many/audit.log", &log);
-    for (dir, valid) in [("long", 100), ("many", 1900)] {
+    // Damage without the shape of a line: 70 000 zero bytes over the start (the line they end
+    // in has lost part of its hash), and a 65 535-byte line of garbage before the entries.
+    let valid_tail: Vec<u8> = many[1100..].iter().flat_map(|e| line(e)).collect();
+    let mut head = lines_log(&rest);
+    head.extend_from_slice(&valid_tail);
+    let cut = 70_000.min(head.len() - 1);
+    head[..cut].fill(0);
+    let after_zeros = head[cut..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .expect("a newline after the zeros");
+    let valid_after_zeros = head[cut + after_zeros + 1..]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
+    env.write("zeroed/audit.log", &head);
+    let garbage = [vec![b'g'; 65_535], b"\n".to_vec(), lines_log(&rest)].concat();
+    env.write("garbage/audit.log", &garbage);
+    for (dir, valid) in [
+        ("long", 100),
+        ("many", 1900),
+        ("zeroed", valid_after_zeros),
+        ("garbage", 100),
+    ] {
         let (code, v) = verify(&env, &env.path(&format!("{dir}/audit.log")), &[]);
         assert_eq!(
             (code, &v["format"], &v["status"]),

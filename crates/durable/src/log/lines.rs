@@ -76,6 +76,13 @@ impl<'f> LinesReader<'f> {
         let limit = limit.min(self.win.size);
         let mut at = start;
         while at < limit {
+            if !self.win.holds(at) {
+                // A hole of a sparse file holds no newline: step over it, do not read its zeros.
+                at = self.win.next_data(at)?;
+                if at >= limit {
+                    break;
+                }
+            }
             let chunk = self.win.chunk(at)?;
             let chunk = &chunk[..chunk.len().min((limit - at) as usize)];
             if let Some(i) = memchr::memchr(b'\n', chunk) {
@@ -251,8 +258,8 @@ const SAMPLE_LINES: u64 = 1024;
 const DETECT_LIMIT: u64 = 64 << 20;
 
 /// Whether the file reads as a lines log, by the shape of its lines rather than by any one of
-/// them: of the lines that start in its first `SAMPLE` bytes (at most `SAMPLE_LINES`; at
-/// least the first line, if it ends within `DETECT_LIMIT`), up to the last one that ends with a
+/// them: of the lines that start in its first `SAMPLE` bytes, and after it until one has the
+/// shape (at most `SAMPLE_LINES`, each ending within `DETECT_LIMIT`), up to the last one that ends with a
 /// space and 64 lowercase hex digits, at least half have that shape, and one line that starts
 /// in the first `DETECT_LIMIT` bytes checks out (one of the sample's, or, when damage covers
 /// the sample, one after it). Lines after the last shaped one do not count: a crash can leave
@@ -273,7 +280,9 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     };
     let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
     let mut at = 0;
-    while at < size && (at < SAMPLE || lines == 0) && lines < SAMPLE_LINES {
+    // The sample goes past SAMPLE until it holds a line with the shape: damage at the start
+    // of a log (zeros, garbage, a long damaged line) must not hide the lines after it.
+    while at < size && (at < SAMPLE || shaped == 0) && lines < SAMPLE_LINES {
         let Some(end) = line_end(&mut reader, at)? else {
             break;
         };
@@ -396,6 +405,48 @@ mod tests {
         std::fs::write(&path, bytes).expect("write");
         let f = File::open(&path).expect("open");
         (dir, f)
+    }
+
+    /// Detection of a large sparse file without a newline steps over its holes (it read 64 MiB
+    /// of zeros from each such file in a directory walk); a newline after a hole is found.
+    #[test]
+    fn the_search_for_a_newline_steps_over_holes() {
+        let (dir, f) = file(&[b'x'; 100]);
+        let g = File::options()
+            .write(true)
+            .open(dir.path().join("f.log"))
+            .expect("open");
+        let size = 1u64 << 30;
+        g.set_len(size).expect("set_len");
+        if crate::platform::next_data(&f, 1 << 20)
+            .expect("seek")
+            .is_some()
+        {
+            eprintln!("SKIPPED: this filesystem does not report holes (lseek SEEK_DATA)");
+            return;
+        }
+        let mut reader = LinesReader::new(&f, size, 0, OnDamage::Stop);
+        assert_eq!(
+            reader.find_newline_before(0, DETECT_LIMIT).expect("find"),
+            None
+        );
+        assert!(
+            reader.win.bytes_read <= 2 << 20,
+            "read {}",
+            reader.win.bytes_read
+        );
+        assert!(!looks_like_lines(&f, size).expect("detect"));
+        crate::platform::write_all_at(&g, b"\n", 40 << 20).expect("write");
+        let mut reader = LinesReader::new(&f, size, 0, OnDamage::Stop);
+        assert_eq!(
+            reader.find_newline_before(0, DETECT_LIMIT).expect("find"),
+            Some(40 << 20)
+        );
+        assert!(
+            reader.win.bytes_read <= 4 << 20,
+            "read {}",
+            reader.win.bytes_read
+        );
     }
 
     fn lines(entries: &[&[u8]]) -> Vec<u8> {

@@ -473,9 +473,11 @@ pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
 /// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
 /// program may give a file that name, so the bytes must agree. They do when the file is empty,
 /// when its lengths chain from the start through at least one complete record that is not empty, to the end or to
-/// a last record cut short (a crash during an append), or when the index beside it starts as
-/// every proglog index does: entry 0 is (0, 0), which zero padding also reads as (a store whose
-/// first append was torn has such an index).
+/// a last record cut short (a crash during an append), when the index beside it reads as a
+/// proglog index, or when that index only starts as every proglog index does (entry 0 is (0,
+/// 0), which zero padding also reads as: a store whose first append was torn has such an
+/// index) and the store's first length is one proglog could have written (under 4 GiB: its
+/// first 4 bytes are zero).
 pub fn named_store_is_proglog(
     file: &File,
     size: u64,
@@ -484,8 +486,22 @@ pub fn named_store_is_proglog(
     if size == 0 {
         return Ok(true);
     }
+    // An index whose entries read as proglog's (entry 1 and on, not only entry 0) says so
+    // whatever the store's first bytes are (a damaged first length among them). One that is
+    // only zeros so far (a segment whose first append was torn) says so only for a store whose
+    // first record could be one proglog wrote: the high 4 bytes of its 8-byte big-endian
+    // length are zero (a record under 4 GiB). Text, a lines log among it, never starts with a
+    // zero byte.
+    if let Some((index, index_size)) = index
+        && looks_like_index(index, index_size)?
+    {
+        return Ok(true);
+    }
+    let mut high = [0u8; 4];
+    let got = super::reader::read_prefix(file, size, &mut high)?;
     if let Some((index, index_size)) = index
         && index_size >= ENTRY_WIDTH
+        && high[..got].iter().all(|b| *b == 0)
     {
         let mut first = [0u8; ENTRY_WIDTH as usize];
         if super::reader::read_prefix(index, index_size, &mut first)? == first.len()

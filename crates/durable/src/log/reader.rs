@@ -703,6 +703,17 @@ impl<'f> Window<'f> {
         self.get(offset, WINDOW)
     }
 
+    /// Whether `offset` is in what the window holds (reading it costs no call).
+    pub(crate) fn holds(&self, offset: u64) -> bool {
+        offset >= self.start && offset < self.start + self.len as u64
+    }
+
+    /// The first offset at or after `offset` that is not in a hole of a sparse file (the size
+    /// if only a hole follows).
+    pub(crate) fn next_data(&self, offset: u64) -> io::Result<u64> {
+        Ok(platform::next_data(self.file, offset)?.map_or(self.size, |d| d.min(self.size)))
+    }
+
     /// Forget what is held (the file may have changed).
     pub(crate) fn reset(&mut self, size: u64) {
         self.size = size;

@@ -781,6 +781,30 @@ pub(crate) fn next_data(file: &File, offset: u64) -> io::Result<Option<u64>> {
     }
 }
 
+/// The offset of the first hole at or after `offset` (the end of the file counts as one), for
+/// a file of `size` bytes. Filesystems without hole reporting answer `size`.
+///
+/// # Platform specific behavior
+/// `lseek(SEEK_HOLE)` on Linux, macOS and the BSDs; elsewhere the file is all data. It moves
+/// the descriptor's file position, which durable never uses (all I/O is positioned).
+pub(crate) fn next_hole(file: &File, offset: u64, size: u64) -> io::Result<u64> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        match rustix::fs::seek(file.as_fd(), rustix::fs::SeekFrom::Hole(offset)) {
+            Ok(at) => Ok(at.min(size)),
+            Err(rustix::io::Errno::NXIO | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                Ok(size)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    {
+        let _ = (file, offset);
+        Ok(size)
+    }
+}
+
 /// If the directory `path` is the root of a kernel pseudo-filesystem (proc, sysfs, cgroup, …),
 /// its name: such trees hold no data files, reading some of their files has side effects or
 /// blocks, and they are skipped when a directory is walked.
