@@ -451,10 +451,24 @@ pub fn native_opts() -> OpenOptions {
 
 /// The first valid record at or after `from` whose sequence number is not below `expected`
 /// (where a resyncing read goes on after damage; a copy of an earlier record inside a payload
-/// is not taken for it): its offset.
+/// is not taken for it): its offset. The search steps over whole records (docs/FORMAT.md,
+/// "Reading on from D"): a valid copy of an earlier record, and a record whose framing is
+/// intact (header, length, trailer) and only whose checksum fails, are passed over, not
+/// searched inside.
 pub fn next_valid(data: &[u8], header: &FileHeader, from: u64, expected: u64) -> Option<u64> {
-    magics(data, from)
-        .find(|&q| record_at(data, header, q).is_ok_and(|(rh, _, _)| rh.seq >= expected))
+    let mut at = from;
+    loop {
+        let q = magics(data, at).next()?;
+        at = match record_at(data, header, q) {
+            Ok((rh, _, _)) if rh.seq >= expected => return Some(q),
+            Ok((_, total, _)) => q + total,
+            Err(DefectKind::ChecksumMismatch) => {
+                let rh = header_at(data, header, q).expect("a framed record's header checks out");
+                q + header.algorithm.record_len(u64::from(rh.len))
+            }
+            Err(_) => q + 1,
+        };
+    }
 }
 
 /// The valid record that ends exactly at `end`, found through its trailer.
@@ -789,7 +803,8 @@ pub fn judge(data: &[u8], header: &FileHeader, d: u64, kind: DefectKind, expecte
 }
 
 /// The torn signature of a damaged span `[p, end)` of `kind` (docs/FORMAT.md): the file ends
-/// inside the damaged record (`truncated`); only zeros from `p` to the end of the file; zeros
+/// inside the damaged record (`truncated`) with nothing valid after it (`end` is the end of
+/// the file); only zeros from `p` to the end of the file; zeros
 /// from `p` (where a record magic should be) to the next 512-byte boundary, however few bytes
 /// that is; or a whole 512-byte-aligned sector of zeros inside the span (the file's last,
 /// shorter sector counts). A valid record with a wrong sequence number, or one continuing an
@@ -799,7 +814,7 @@ pub fn span_signature(data: &[u8], p: u64, end: u64, kind: DefectKind) -> Option
         DefectKind::Sequence { .. } | DefectKind::BrokenAppend | DefectKind::UnfinishedAppend => {
             return None;
         }
-        DefectKind::Truncated => return Some(Evidence::EndOfFile),
+        DefectKind::Truncated if end >= data.len() as u64 => return Some(Evidence::EndOfFile),
         _ => {}
     }
     let size = data.len() as u64;

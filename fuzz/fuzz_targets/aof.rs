@@ -103,7 +103,7 @@ pub fn check(data: &[u8]) {
     let aof_like = match outcome {
         Outcome::Tail | Outcome::Checkpoint => true,
         Outcome::Empty => false,
-        Outcome::Torn => crashed || nz - tail < 512,
+        Outcome::Torn => crashed || (nz - tail < 512 && !other_format(data)),
         Outcome::Corrupted => crashed,
     };
     // (A file that starts like a native log is one, damaged header or not.)

@@ -113,14 +113,21 @@ fn reference(data: &[u8]) -> Vec<Item> {
     items
 }
 
-/// The detection rule (docs/FORMAT.md): of the lines starting in the first 64 KiB (at most
-/// 1024, at least one), up to the last one with the shape (a space and 64 lowercase hex digits
-/// at its end), at least half have it, and one of those checks out.
+/// The detection rule (docs/FORMAT.md): of the lines starting in the first 64 KiB, and after
+/// them until one has the shape (at most 1024, each ending within the first 64 MiB), up to the
+/// last one with the shape (a space and 64 lowercase hex digits at its end), at least half have
+/// it; and one line starting in the first 64 MiB checks out: one of those, or one after them.
 fn looks_like_lines(data: &[u8]) -> bool {
+    const LIMIT: usize = 64 << 20;
+    let line_end = |at: usize| match memchr::memchr(b'\n', &data[at..]) {
+        Some(i) if at + i < LIMIT => Some(at + i),
+        Some(_) => None,
+        None => (data.len() <= LIMIT).then_some(data.len()),
+    };
     let (mut lines, mut counted, mut shaped, mut valid) = (0usize, 0usize, 0usize, false);
     let mut at = 0;
-    while at < data.len() && (at < 64 << 10 || lines == 0) && lines < 1024 {
-        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+    while at < data.len() && (at < 64 << 10 || shaped == 0) && lines < 1024 {
+        let Some(end) = line_end(at) else { break };
         lines += 1;
         match parse(&data[at..end]) {
             Err(DefectKind::NoChecksum) => {}
@@ -132,7 +139,15 @@ fn looks_like_lines(data: &[u8]) -> bool {
         }
         at = end + 1;
     }
-    valid && shaped * 2 >= counted
+    if shaped == 0 || shaped * 2 < counted {
+        return false;
+    }
+    while !valid && at < data.len() {
+        let Some(end) = line_end(at) else { break };
+        valid = parse(&data[at..end]).is_ok();
+        at = end + 1;
+    }
+    valid
 }
 
 /// Check one input.

@@ -22,6 +22,53 @@ use common::foreign;
 #[cfg(not(test))]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 
+/// Rule 2 of docs/FORMAT.md ("Detection"), written here: a file named `.store` is proglog's
+/// when it is empty, when its lengths chain from 0 through a complete non-empty record to the
+/// end or to a record cut short, or when its index beside it starts with entry (0, 0) (12 zero
+/// bytes) and the store's first 4 bytes are zero (an index that reads as one also vouches for
+/// it: not modelled here, so only a true answer is held to); an index alone is when it is
+/// empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is padding.
+fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
+    let be = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().expect("8"));
+    if mode == 1 {
+        let x = files[0].1;
+        return match x.len() {
+            0 => true,
+            n if n < 12 => false,
+            n => {
+                x[..12].iter().all(|b| *b == 0)
+                    && (n < 24
+                        || u32::from_be_bytes(x[12..16].try_into().expect("4")) == 1
+                        || x[12..24].iter().all(|b| *b == 0))
+            }
+        };
+    }
+    let st = files[0].1;
+    if st.is_empty() {
+        return true;
+    }
+    if let Some((_, x)) = files.get(1)
+        && x.len() >= 12
+        && x[..12].iter().all(|b| *b == 0)
+        && st[..st.len().min(4)].iter().all(|b| *b == 0)
+    {
+        return true;
+    }
+    let (mut at, mut nonempty) = (0usize, false);
+    for _ in 0..4096 {
+        if st.len() - at < 8 {
+            break;
+        }
+        let len = be(&st[at..]);
+        if len > (st.len() - at - 8) as u64 {
+            break;
+        }
+        nonempty |= len > 0;
+        at += 8 + len as usize;
+    }
+    nonempty
+}
+
 /// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two
 /// bytes of split point, then the bytes.
 pub fn check(data: &[u8]) {
@@ -47,8 +94,8 @@ pub fn check(data: &[u8]) {
     let path = dir.path(files[0].0);
     let magic = &durable::log::format::FILE_MAGIC;
     let n = files[0].1.len().min(8);
-    if n == 0 || files[0].1[..n] != magic[..n] {
-        // The native magic comes first; then the name.
+    if (n == 0 || files[0].1[..n] != magic[..n]) && by_name(mode, &files) {
+        // The native magic comes first; then the name, when the bytes agree.
         assert_eq!(
             foreign::detect(&path),
             Some(LogFormat::Proglog),

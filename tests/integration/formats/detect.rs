@@ -140,6 +140,14 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
     tar[257..262].copy_from_slice(b"ustar");
     tar[512..530].copy_from_slice(b"contents of a file");
     add("archive.tar", &tar, NotALog);
+    // A tar archive whose last member is a finished aof file: its checkpoint magic, then less
+    // than 512 bytes (regression: read as a finished aof file with junk, and recover
+    // zero-filled the end of the archive).
+    let mut tar_aof = padded(b"data/a.aof", 1024);
+    tar_aof[257..262].copy_from_slice(b"ustar");
+    tar_aof[1016..1024].copy_from_slice(&CKPT);
+    tar_aof.extend_from_slice(b"data/sub/ and a little more");
+    add("backup.tar", &tar_aof, NotALog);
     let mut gz = pseudo_random(5000, 81);
     gz[..2].copy_from_slice(b"\x1f\x8b");
     gz[4000..].fill(0);

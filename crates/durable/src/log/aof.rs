@@ -276,7 +276,11 @@ impl Analysis {
         match self.outcome {
             Outcome::Tail | Outcome::Checkpoint => true,
             Outcome::Empty => false,
-            Outcome::Torn => crashed || self.nonzero_end - self.logical_end < JUNK,
+            // A finished file with junk after it, unless it is another format's (a tar or zip
+            // holding a finished aof file ends with its checkpoint magic and a little more).
+            Outcome::Torn => {
+                crashed || (self.nonzero_end - self.logical_end < JUNK && !has_signature(head))
+            }
             Outcome::Corrupted => crashed,
         }
     }
