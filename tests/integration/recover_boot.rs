@@ -1331,3 +1331,54 @@ fn an_append_only_or_immutable_log_is_named_as_such() {
         );
     }
 }
+
+/// Guards (regression): a journal anyone could write in a walked directory was applied by root
+/// at boot as root's: a forged `.tool.durable-journal` with mode 4755 became a root-owned
+/// set-user-id file, and one for an existing root-owned file overwrote it. A journal is now
+/// applied with its author's authority: a new target is created as the author's, without
+/// set-id bits, and an existing target that is not the author's is left alone (exit 2, one
+/// sentence, nothing changed).
+#[test]
+fn another_users_journal_is_applied_with_that_users_authority() {
+    let test = "recover_boot::another_users_journal_is_applied_with_that_users_authority";
+    if !is_root() {
+        skip(test, "it needs root to give files to another user");
+        return;
+    }
+    let env = Env::new();
+    let nobody = 65534;
+    let dir = env.path("app");
+    fs::create_dir(&dir).expect("mkdir");
+    std::os::unix::fs::chown(&dir, Some(nobody), Some(nobody)).expect("chown");
+    let mut forged = journal_of(b"#!/bin/sh\necho hi\n");
+    forged[48..52].copy_from_slice(&0o4755u32.to_le_bytes());
+    let crc = crc32fast::hash(&forged[..60]);
+    forged[60..64].copy_from_slice(&crc.to_le_bytes());
+    let j = env.write("app/.tool.durable-journal", &forged);
+    std::os::unix::fs::chown(&j, Some(nobody), Some(nobody)).expect("chown");
+    let r = run(&env, &["recover", "-x", s(&dir)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let meta = fs::metadata(env.path("app/tool")).expect("the target was created");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (nobody, nobody),
+        "the author's file"
+    );
+    assert_eq!(meta.mode() & 0o7777, 0o755, "no set-id bits");
+
+    let owned = env.write("app/config", b"root's\n");
+    let j = env.write(
+        "app/.config.durable-journal",
+        journal_of(b"someone else's\n"),
+    );
+    std::os::unix::fs::chown(&j, Some(nobody), Some(nobody)).expect("chown");
+    let before = snapshot(&dir, true);
+    let r = run(&env, &["recover", "-x", s(&dir)], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(r.show().contains("another user's journal"), "{}", r.show());
+    assert_eq!(
+        changes(&before, &snapshot(&dir, true)),
+        Vec::<String>::new()
+    );
+    assert_eq!(fs::read(&owned).expect("read"), b"root's\n");
+}

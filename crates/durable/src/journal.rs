@@ -298,7 +298,37 @@ pub(crate) fn apply(
         locking,
     } = how;
     let pending = Aftermath::Pending;
-    let created = target.path.symlink_metadata().is_err();
+    let existing = target.path.symlink_metadata().ok();
+    let created = existing.is_none();
+    // A journal is applied with the authority of whoever wrote it. Another user applying it
+    // (root, recovering at boot) must not write what its author could not: a target that
+    // exists must be the author's, a new one is created as the author's, and set-id bits are
+    // never given (anyone who can write in a directory can leave a file with a journal's
+    // header there).
+    let (author, author_group) =
+        platform::owner_of(journal_file).map_err(|source| Error::Inspect {
+            path: journal.to_path_buf(),
+            source,
+        })?;
+    let foreign = author != platform::effective_uid();
+    if foreign
+        && let Some(meta) = &existing
+        && platform::owner_mode_links(meta).0 != author
+    {
+        return Err(Error::Unsupported {
+            path: journal.to_path_buf(),
+            why: format!(
+                "it was written by user {author}, who does not own {} (user {}): another user's journal is not applied to it; nothing was changed",
+                crate::quote::quoted(&target.path),
+                platform::owner_mode_links(meta).0
+            ),
+        });
+    }
+    let mode = if foreign {
+        header.mode & !0o6000
+    } else {
+        header.mode
+    };
     let mut script = Script::default();
     crate::plan::replay(
         &mut script,
@@ -316,7 +346,10 @@ pub(crate) fn apply(
     };
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
-            let out = platform::open_for_update(&target.path, create, header.mode)?;
+            let out = platform::open_for_update(&target.path, create, mode)?;
+            if foreign && created {
+                platform::set_owner(&out, author, author_group)?;
+            }
             match locking {
                 TargetLocking::Held => {}
                 TargetLocking::Wait => out.lock()?,
@@ -367,7 +400,7 @@ pub(crate) fn apply(
         // open(2) applied the umask; the recorded bits are what the user asked for.
         tracker
             .run(Step::Metadata, &target.path, || {
-                platform::set_mode(&out, header.mode)
+                platform::set_mode(&out, mode)
             })
             .failure_leaves(pending)?;
     }

@@ -650,3 +650,27 @@ fn the_hint_for_an_index_named_with_with_index_repairs_it() {
     );
     assert_eq!(r.code, 0, "after `{hint}`: {}", r.show());
 }
+
+/// Guards (regression): a symlink named `<base>.index` beside a store was followed, and
+/// `recover` (walking a directory, or given the store) rewrote the file it pointed to, outside
+/// the tree, with index entries. A sibling is never followed: the store is read alone and the
+/// link and its target are left as they are.
+#[test]
+fn a_symlinked_index_beside_a_store_is_not_followed() {
+    let env = Env::new();
+    let outside = env.write("outside/secret", b"not an index\n");
+    env.write("tree/0.store", store(&STORE_RECORDS));
+    std::os::unix::fs::symlink(&outside, env.path("tree/0.index")).expect("symlink");
+    let before = snapshot(env.dir.path(), true);
+    for args in [
+        vec!["recover", "-x", s(&env.path("tree"))],
+        vec!["recover", s(&env.path("tree/0.store"))],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.show());
+        assert_unchanged(&env, &before, &format!("{args:?}"));
+    }
+    let (code, v) = verify(&env, &env.path("tree/0.store"), &[]);
+    assert_eq!((code, &v["index"]), (0, &Value::Null), "read alone: {v}");
+    assert_eq!(fs::read(&outside).expect("read"), b"not an index\n");
+}

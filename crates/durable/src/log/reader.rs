@@ -261,6 +261,26 @@ pub enum Access {
 }
 
 impl Part {
+    /// Open a file found beside the one named (a proglog store's index or store) as a [`Part`]:
+    /// a regular file, never through a symlink (`O_NOFOLLOW`; one put there since it was
+    /// looked at is an error, not followed).
+    pub fn open_sibling(path: &Path, access: Access) -> Result<Part> {
+        let file =
+            platform::open_no_follow(path, access == Access::ReadWrite).map_err(inspect(path))?;
+        let meta = file.metadata().map_err(inspect(path))?;
+        if !meta.is_file() {
+            return Err(Error::NotRegular {
+                path: path.to_path_buf(),
+                kind: platform::kind_of(meta.file_type()),
+            });
+        }
+        Ok(Part {
+            path: path.to_path_buf(),
+            file,
+            size: meta.len(),
+        })
+    }
+
     /// Open a regular file as a [`Part`]; `-` (standard input), a FIFO or a socket is read to its
     /// end first (see [`super::stream`]), and cannot be opened for writing.
     pub fn open(path: &Path, access: Access) -> Result<Part> {
@@ -299,7 +319,10 @@ impl Part {
     }
 }
 
-/// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`).
+/// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`): a regular
+/// file, not a symlink. The user did not name it, so it is never followed: recover rewrites an
+/// index, and a link beside a store could point anywhere (outside the tree walked, to a file
+/// of another user).
 pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
     // Bytes, not str: a base name that is not UTF-8 pairs too.
     let name = crate::platform::name_bytes(path.file_name()?);
@@ -309,7 +332,9 @@ pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
         [name.strip_suffix(b".index")?, b".store"].concat()
     };
     let sibling = path.with_file_name(crate::platform::name_from_bytes(other));
-    sibling.is_file().then_some(sibling)
+    std::fs::symlink_metadata(&sibling)
+        .is_ok_and(|m| m.file_type().is_file())
+        .then_some(sibling)
 }
 
 /// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
@@ -382,7 +407,7 @@ impl Log {
                 if is_index && opts.index.is_none() {
                     if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
                         let index = main;
-                        let main = Part::open(&store, opts.access())?;
+                        let main = Part::open_sibling(&store, opts.access())?;
                         return Ok(Log {
                             layout: Layout::ProglogStore,
                             main,
@@ -394,7 +419,7 @@ impl Log {
                     let index = match &opts.index {
                         Some(i) => Some(named_index(&main, Part::open(i, opts.access())?)?),
                         None => match proglog_sibling(path) {
-                            Some(i) => Some(Part::open(&i, opts.access())?),
+                            Some(i) => Some(Part::open_sibling(&i, opts.access())?),
                             None => None,
                         },
                     };
@@ -510,12 +535,13 @@ fn proglog_by_name(part: &Part, name: &str, index: Option<&Path>) -> io::Result<
         let Some(store) = proglog_sibling(&part.path) else {
             return proglog::named_index_is_proglog(&part.file, part.size);
         };
-        let store = File::open(store)?;
+        let store = platform::open_no_follow(&store, false)?;
         let store_size = size_of(&store)?;
         return proglog::named_store_is_proglog(&store, store_size, Some((&part.file, part.size)));
     }
     // An index that cannot be opened gives no evidence; the store's own bytes still may.
-    let index = proglog_sibling(&part.path).and_then(|path| File::open(path).ok());
+    let index =
+        proglog_sibling(&part.path).and_then(|path| platform::open_no_follow(&path, false).ok());
     let index_size = match &index {
         Some(f) => Some(size_of(f)?),
         None => None,

@@ -92,6 +92,17 @@ pub(crate) fn is_anonymous_pipe(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_fifo() && Some(meta.dev()) == *pipe_dev
 }
 
+/// Open `path`, never through a symlink at the last component (`O_NOFOLLOW`): for a file found
+/// beside another (a proglog store's index), which the user did not name.
+pub(crate) fn open_no_follow(path: &Path, write: bool) -> io::Result<File> {
+    // O_NONBLOCK: a FIFO put there since the name was looked at must not block the open.
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Open `path` to take a lock on it: read-only (`flock` needs no write access), never through a
 /// symlink at the last component.
 pub(crate) fn open_to_lock(path: &Path) -> io::Result<File> {
@@ -226,6 +237,18 @@ pub(crate) fn umask() -> u32 {
 /// Set the permission bits of an open file (`fchmod`).
 pub(crate) fn set_mode(file: &File, mode: u32) -> io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// The owner and group of an open file.
+pub(crate) fn owner_of(file: &File) -> io::Result<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    Ok((meta.uid(), meta.gid()))
+}
+
+/// This process's effective user id.
+pub(crate) fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// Set the owner and group of an open file (`fchown`).
