@@ -674,3 +674,31 @@ fn a_symlinked_index_beside_a_store_is_not_followed() {
     assert_eq!((code, &v["index"]), (0, &Value::Null), "read alone: {v}");
     assert_eq!(fs::read(&outside).expect("read"), b"not an index\n");
 }
+
+/// Guards (regression): a text file named `<base>.index` beside a valid store was taken for its
+/// index, and `recover` rewrote it with index entries without `--force`; a torn lines log named
+/// so was skipped by a walk as "read with its store" and never repaired. Only a file that starts
+/// as every proglog index does (empty, or entry 0 (0, 0) or zero padding) is paired: the notes
+/// are left alone and listed, the lines log is reported and repaired as what it is.
+#[test]
+fn a_file_named_index_that_is_not_one_is_not_paired() {
+    let env = Env::new();
+    env.write("a/data.store", store(&STORE_RECORDS));
+    let notes = env.write("a/data.index", b"my notes, not an index\n".repeat(3));
+    let r = run(&env, &["recover", "-x", s(&env.path("a"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::read(&notes).expect("read"),
+        b"my notes, not an index\n".repeat(3)
+    );
+    assert!(r.out().contains("data.index: untouched"), "{}", r.show());
+
+    env.write("b/r.store", pseudo_random(4096, 9));
+    let mut torn = lines_log(&LINE_ENTRIES);
+    torn.extend_from_slice(b"torn");
+    let log = env.write("b/r.index", &torn);
+    let r = run(&env, &["recover", s(&env.path("b"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("r.index: cut at offset"), "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), lines_log(&LINE_ENTRIES));
+}

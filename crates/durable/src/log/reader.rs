@@ -320,21 +320,34 @@ impl Part {
 }
 
 /// The proglog file that goes with `path` by name (`<base>.store` and `<base>.index`): a regular
-/// file, not a symlink. The user did not name it, so it is never followed: recover rewrites an
-/// index, and a link beside a store could point anywhere (outside the tree walked, to a file
-/// of another user).
+/// file, not a symlink, and the pair's index starts as every proglog index does (see
+/// [`index_vouches`]). The user did not name it, so it is never followed and never taken on its
+/// name alone: recover rewrites an index, and a link beside a store could point anywhere
+/// (outside the tree walked, to a file of another user), a file named so could be anything.
 pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
     // Bytes, not str: a base name that is not UTF-8 pairs too.
     let name = crate::platform::name_bytes(path.file_name()?);
-    let other = if let Some(base) = name.strip_suffix(b".store") {
-        [base, b".index"].concat()
+    let (other, is_index) = if let Some(base) = name.strip_suffix(b".store") {
+        ([base, b".index"].concat(), false)
     } else {
-        [name.strip_suffix(b".index")?, b".store"].concat()
+        ([name.strip_suffix(b".index")?, b".store"].concat(), true)
     };
     let sibling = path.with_file_name(crate::platform::name_from_bytes(other));
-    std::fs::symlink_metadata(&sibling)
-        .is_ok_and(|m| m.file_type().is_file())
-        .then_some(sibling)
+    let regular = std::fs::symlink_metadata(&sibling).is_ok_and(|m| m.file_type().is_file());
+    let index = if is_index { path } else { sibling.as_path() };
+    (regular && index_vouches(index)).then_some(sibling)
+}
+
+/// Whether a file named `.index` starts as every proglog index does: empty, or its first 12
+/// bytes (entry 0, which is (0, 0), or zero padding) all zero. Only such a file is paired with
+/// the store beside it (an index named with `--with-index` is paired whatever it holds).
+fn index_vouches(path: &Path) -> bool {
+    let Ok(file) = platform::open_no_follow(path, false) else {
+        return false;
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut first = [0u8; proglog::ENTRY_WIDTH as usize];
+    read_prefix(&file, size, &mut first).is_ok_and(|got| first[..got].iter().all(|b| *b == 0))
 }
 
 /// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
