@@ -150,7 +150,7 @@ impl Drop for AppendOnly {
 
 // Guards: an atomic save in a directory the user cannot write says so and names
 // `--strategy in-place` when the file itself is writable; the journal
-// strategy too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
+// strategy too; and in place then works, from a producer too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
 // when the tests run as root.
 #[test]
 fn unwritable_directory_names_in_place_as_the_way() {
@@ -216,6 +216,31 @@ fn unwritable_directory_names_in_place_as_the_way() {
         assert_eq!(env.read("ro/T"), b"old\n", "{strategy}");
         assert_eq!(env.names(), ["ro", "ro/T"], "{strategy}");
     }
+    // The way named works, from standard input and from a producer (regression: a producer's
+    // output was spooled to a temporary file in the target's directory, so the hint failed).
+    let out = env
+        .cmd(&["save", "--strategy", "in-place", "ro/T"])
+        .wrap(&prefix)
+        .stdin("from stdin\n")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(env.read("ro/T"), b"from stdin\n");
+    let out = env
+        .cmd(&[
+            "save",
+            "--strategy",
+            "in-place",
+            "ro/T",
+            "--",
+            "echo",
+            "from a producer",
+        ])
+        .wrap(&prefix)
+        .no_stdin()
+        .run();
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(env.read("ro/T"), b"from a producer\n");
+    assert_eq!(env.names(), ["ro", "ro/T"]);
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).expect("chmod back");
 }
 

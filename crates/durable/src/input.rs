@@ -84,6 +84,8 @@ impl Input for StdinInput {
 pub struct FileInput {
     path: PathBuf,
     file: File,
+    /// What messages call it, if not its path (a producer's output read back from a spool).
+    label: Option<String>,
 }
 
 impl FileInput {
@@ -97,11 +99,17 @@ impl FileInput {
         Ok(FileInput {
             path: path.to_path_buf(),
             file,
+            label: None,
         })
     }
 
-    pub(crate) fn from_file(path: PathBuf, file: File) -> Self {
-        FileInput { path, file }
+    /// Read `file` (in `dir`, unnamed), which holds what `label` produced.
+    pub(crate) fn spooled(dir: PathBuf, file: File, label: String) -> Self {
+        FileInput {
+            path: dir,
+            file,
+            label: Some(label),
+        }
     }
 }
 
@@ -113,7 +121,10 @@ impl Read for FileInput {
 
 impl Input for FileInput {
     fn describe(&self) -> String {
-        crate::quote::quoted(&self.path).to_string()
+        match &self.label {
+            Some(label) => label.clone(),
+            None => crate::quote::quoted(&self.path).to_string(),
+        }
     }
 
     fn len_hint(&self) -> Option<u64> {

@@ -240,8 +240,10 @@ pub fn save(
     // not hold other saves of the target off.
     let mut spooled;
     let input: &mut dyn Input = if opts.strategy == Strategy::InPlace && input.can_veto() {
-        spooled = spool(input, &prepare(given, opts)?)?;
-        &mut spooled.1
+        // Refusals that need no input come first (a missing directory, a protected target).
+        prepare(given, opts)?;
+        spooled = spool(input)?;
+        &mut spooled
     } else {
         input
     };
@@ -788,15 +790,18 @@ fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<
 
 /// Read a vetoing input (a producer) to the end into an unnamed temporary file, and check it
 /// succeeded, before anything touches the target.
-fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)> {
-    let temp = TempFile::create_in(&target.dir, &target.name).map_err(|source| Error::Step {
+fn spool(input: &mut dyn Input) -> Result<FileInput> {
+    // An unnamed file in $TMPDIR, as a stream a log command reads is spooled: nothing to leave
+    // behind, and the target's directory need not be writable (in place is the way to save
+    // into a directory one may not create files in).
+    let dir = std::env::temp_dir();
+    let file = platform::anonymous_file(&dir).map_err(|source| Error::Step {
         step: Step::CreateTemp,
-        path: target.dir.clone(),
+        path: dir.clone(),
         aftermath: Aftermath::Unchanged,
         source,
     })?;
-    let file = temp.file();
-    let mut writer = file;
+    let mut writer = &file;
     let len_hint = input.len_hint();
     pump(
         input,
@@ -806,18 +811,14 @@ fn spool(input: &mut dyn Input, target: &Target) -> Result<(TempFile, FileInput)
         &mut |_| {},
         |_, chunk, _| writer.write_all(chunk),
     )
-    .map_err(|e| e.into_error(Step::WriteTemp, temp.path(), input, Aftermath::Unchanged))?;
+    .map_err(|e| e.into_error(Step::WriteTemp, &dir, input, Aftermath::Unchanged))?;
     input.finish()?;
-    // A second handle shares the file offset, so rewind it before reading back.
-    let reader = file
-        .try_clone()
-        .and_then(|mut f| io::Seek::rewind(&mut f).map(|()| f))
-        .map_err(|source| Error::Inspect {
-            path: temp.path().to_path_buf(),
-            source,
-        })?;
-    let reader = FileInput::from_file(temp.path().to_path_buf(), reader);
-    Ok((temp, reader))
+    let mut reader = file;
+    io::Seek::rewind(&mut reader).map_err(|source| Error::Inspect {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(FileInput::spooled(dir, reader, input.describe()))
 }
 
 /// What streaming the input produced.
