@@ -573,3 +573,68 @@ fn from_a_directory() {
         );
     }
 }
+
+// Guards (regression): a journaled save of a file the user may not write (mode 0444, in a
+// directory the user may write) wrote and flushed the journal, then failed to open the target
+// (exit 4, "the next save completes it"); the journal could never be applied and every later
+// save of the file, atomic included, failed with "the earlier save is still pending". The
+// journal strategy now refuses such a target before writing anything, as in place does.
+#[test]
+fn a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal() {
+    let test = "save_refusals::a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal";
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let mut prefix: Vec<String> = Vec::new();
+    if is_root() {
+        if !have("setpriv") {
+            skip(
+                test,
+                "running as root, and setpriv (to drop to nobody) is not installed",
+            );
+            return;
+        }
+        prefix = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]
+        .map(String::from)
+        .to_vec();
+        fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let t = env.write("T", "old\n");
+    fs::set_permissions(&t, fs::Permissions::from_mode(0o444)).expect("chmod");
+    let binary = durable_path();
+    if is_root()
+        && !StdCommand::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        skip(
+            test,
+            "nobody cannot run the durable binary from where it was built",
+        );
+        return;
+    }
+    let out = env
+        .cmd(&["save", "--strategy", "journal", "T"])
+        .wrap(&prefix)
+        .stdin("new\n")
+        .run();
+    assert_one_line_error(
+        &out,
+        &["T", "Permission denied", "T was not changed"],
+        "save",
+    );
+    assert_eq!(env.names(), ["T"], "no journal left");
+    // The way out the message implies (a file one may not write is replaced by a new one in a
+    // directory one may write) is not blocked by a journal.
+    let out = env.cmd(&["save", "T"]).wrap(&prefix).stdin("new\n").run();
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(env.read("T"), b"new\n");
+}

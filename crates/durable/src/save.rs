@@ -633,6 +633,17 @@ fn save_journal(
     let journal_path = journal::path_for(&target)?;
     let old = open_existing(&target)?;
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
+    // The target must be able to take the content once the journal is durable: a journal for a
+    // file this process may not write could never be applied, and would hold every later save
+    // of it off. Refused here, before anything is written (as in place refuses).
+    if target.existing.is_some() {
+        platform::check_writable(&target.path).map_err(|source| Error::Step {
+            step: Step::OpenTarget,
+            path: target.path.clone(),
+            aftermath: Aftermath::Unchanged,
+            source,
+        })?;
+    }
     // Before the journal: once the journal is durable, a failure must not abandon it.
     if script.has(Step::Backup) {
         report.backup = Some(backup_copy(&target, opts.sync, t)?);

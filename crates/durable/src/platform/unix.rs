@@ -540,7 +540,12 @@ pub(crate) fn rewrite_protection(file: &File) -> (bool, bool) {
 
 /// Whether this process may write to `path` (`access(W_OK)`).
 pub(crate) fn may_write(path: &Path) -> bool {
-    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+    check_writable(path).is_ok()
+}
+
+/// `Ok` if this process may write to `path` (`access(W_OK)`), else why not.
+pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(io::Error::from)
 }
 
 /// Errors the portable code needs to recognise or inject.
