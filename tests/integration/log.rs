@@ -945,6 +945,22 @@ fn records_over_the_maximum_are_refused() {
             "{args:?} changed the log"
         );
     }
+    // The size said is the file's (regression: it was where reading stopped, the maximum plus
+    // one, whatever the file's size); a stream's size is not known, so it is "larger".
+    let bigger = env.write("bigger", vec![b'y'; MAX_RECORD + 4096]);
+    let r = run(&env, &["log", "append", s(&log), "--file", s(&bigger)], b"");
+    assert!(
+        r.stderr
+            .contains(&format!("is {} bytes", MAX_RECORD + 4096)),
+        "{}",
+        r.stderr
+    );
+    let r = run(&env, &["log", "append", "--whole", s(&log)], &too_big);
+    assert!(
+        r.stderr.contains("standard input is larger than"),
+        "{}",
+        r.stderr
+    );
     // Streamed lines are committed as they come: the line before the oversized one is in,
     // and the message says so (exit 5: stopped partway).
     let r = run(&env, &["log", "append", s(&log)], &line_after_ok);

@@ -254,11 +254,12 @@ pub enum Error {
         why: &'static str,
     },
     /// A record is larger than the maximum.
-    #[error("{what} is {len} bytes, more than the maximum record size of 16 MiB (16777216 bytes)")]
+    #[error("{what} is {}", too_large(*.len))]
     RecordTooLarge {
         /// Which record.
         what: String,
-        /// Its size (or the size read before giving up).
+        /// Its size, or the maximum plus one when reading stopped there (a stream's size is not
+        /// known before its end).
         len: u64,
     },
     /// Another process holds the log's lock and the append was asked not to wait
@@ -588,5 +589,16 @@ pub(crate) trait FailedStep<T> {
 impl<T> FailedStep<T> for std::result::Result<T, StepError> {
     fn failure_leaves(self, aftermath: Aftermath) -> Result<T> {
         self.map_err(|e| Error::step(e, aftermath))
+    }
+}
+
+/// How a record is too large: its size, or, when reading stopped one byte past the maximum
+/// (a stream's size is not known before its end), only that it is larger.
+fn too_large(len: u64) -> String {
+    const MAX: &str = "the maximum record size of 16 MiB (16777216 bytes)";
+    if len == crate::log::MAX_RECORD + 1 {
+        format!("larger than {MAX}")
+    } else {
+        format!("{len} bytes, more than {MAX}")
     }
 }

@@ -94,9 +94,10 @@ impl RecordSource for RecordList {
                         aftermath: Aftermath::Unchanged,
                         source,
                     },
+                    // A file's size is known: say it, not where reading stopped.
                     Bounded::TooLarge(len) => Error::RecordTooLarge {
                         what: format!("the file {}", crate::quote::quoted(path)),
-                        len,
+                        len: std::fs::metadata(path).map_or(len, |m| m.len().max(len)),
                     },
                 })?;
             }
