@@ -148,6 +148,43 @@ impl Drop for AppendOnly {
     }
 }
 
+/// The words that run a command as an unprivileged user: nothing when the tests do not run as
+/// root, `setpriv … --` (as nobody) when they do; `None` (the test skipped, with the reason)
+/// when that cannot be done here.
+fn unprivileged(test: &str) -> Option<Vec<String>> {
+    if !is_root() {
+        return Some(Vec::new());
+    }
+    let words = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+    ];
+    if !have("setpriv") {
+        skip(
+            test,
+            "running as root, and setpriv (to drop to nobody) is not installed",
+        );
+        return None;
+    }
+    let runs = StdCommand::new(words[0])
+        .args(&words[1..])
+        .arg(durable_path())
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        skip(
+            test,
+            "nobody cannot run the durable binary from where it was built",
+        );
+        return None;
+    }
+    Some(words.map(String::from).to_vec())
+}
+
 // Guards: an atomic save in a directory the user cannot write says so and names
 // `--strategy in-place` when the file itself is writable; the journal
 // strategy too; and in place then works, from a producer too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,
@@ -160,43 +197,14 @@ fn unwritable_directory_names_in_place_as_the_way() {
     let ro = env.path("ro");
     fs::create_dir(&ro).expect("mkdir");
     env.write("ro/T", "old\n");
-    let mut prefix: Vec<String> = Vec::new();
+    let Some(prefix) = unprivileged(test) else {
+        return;
+    };
     if is_root() {
-        if !have("setpriv") {
-            skip(
-                test,
-                "running as root, and setpriv (to drop to nobody) is not installed",
-            );
-            return;
-        }
-        prefix = [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
         fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
         fs::set_permissions(env.path("ro/T"), fs::Permissions::from_mode(0o666)).expect("chmod");
     }
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).expect("chmod");
-    let binary = durable_path();
-    if is_root()
-        && !StdCommand::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(&binary)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    {
-        skip(
-            test,
-            "nobody cannot run the durable binary from where it was built",
-        );
-        return;
-    }
     for (strategy, what) in [("atomic", "a temporary file"), ("journal", "the journal")] {
         let out = env
             .cmd(&["save", "--strategy", strategy, "ro/T"])
@@ -584,43 +592,14 @@ fn a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal() {
     let test = "save_refusals::a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal";
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
-    let mut prefix: Vec<String> = Vec::new();
+    let Some(prefix) = unprivileged(test) else {
+        return;
+    };
     if is_root() {
-        if !have("setpriv") {
-            skip(
-                test,
-                "running as root, and setpriv (to drop to nobody) is not installed",
-            );
-            return;
-        }
-        prefix = [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
-        .map(String::from)
-        .to_vec();
         fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
     }
     let t = env.write("T", "old\n");
     fs::set_permissions(&t, fs::Permissions::from_mode(0o444)).expect("chmod");
-    let binary = durable_path();
-    if is_root()
-        && !StdCommand::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(&binary)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    {
-        skip(
-            test,
-            "nobody cannot run the durable binary from where it was built",
-        );
-        return;
-    }
     let out = env
         .cmd(&["save", "--strategy", "journal", "T"])
         .wrap(&prefix)
