@@ -694,6 +694,51 @@ fn backup_keeps_previous_version() {
     }
 }
 
+// Guards (regression): a journaled save that is refused (empty input, a failing producer) or
+// has nothing to change (--if-changed) leaves TARGET.bak as it was; it used to replace it with
+// a copy of the unchanged target, losing the older version. The atomic strategy never did.
+#[test]
+fn a_refused_or_unchanged_save_keeps_the_older_backup() {
+    for strategy in ["atomic", "journal"] {
+        let env = Env::new();
+        env.write("T", "current\n");
+        env.write("T.bak", "older\n");
+        let cases: [(&[&str], &str, i32); 3] = [
+            (&["--backup", "--strategy", strategy, "T"], "", 2),
+            (
+                &[
+                    "--backup",
+                    "--strategy",
+                    strategy,
+                    "T",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo x; exit 1",
+                ],
+                "",
+                2,
+            ),
+            (
+                &["--backup", "--if-changed", "--strategy", strategy, "T"],
+                "current\n",
+                0,
+            ),
+        ];
+        for (args, stdin, code) in cases {
+            let out = save(&env, args, stdin);
+            assert_eq!(out.code, code, "{strategy} {args:?}: {}", out.show());
+            assert_eq!(env.read("T"), b"current\n", "{strategy} {args:?}");
+            assert_eq!(
+                env.read("T.bak"),
+                b"older\n",
+                "{strategy} {args:?}: the backup"
+            );
+        }
+        env.assert_no_leftovers();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. --if-changed
 

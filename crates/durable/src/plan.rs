@@ -99,6 +99,8 @@ pub(crate) fn script(target: &Target, opts: &SaveOptions) -> Script {
             write_in_place(&mut s, InPlaceWrite::of(target, opts));
         }
         Strategy::Journal => {
+            // The backup is made inside write-journal (once the journal holds the content,
+            // before its header) and ends first, so it is listed first, as a save reports it.
             s.push_if(backup, Step::Backup);
             s.push(Step::WriteJournal);
             s.push_if(sync, Step::SyncJournal);
@@ -314,14 +316,20 @@ impl<'a> Calls<'a> {
             Step::CloseTemp => "close(tmp)".into(),
             Step::Backup => {
                 let backup = c_quoted(&save::backup_path(target)).to_string();
-                match platform::sync_call(opts.sync) {
+                let when = if opts.strategy == Strategy::Journal {
+                    "once the journal below holds the input and before its header: "
+                } else {
+                    ""
+                };
+                let text = match platform::sync_call(opts.sync) {
                     Some(call) => format!(
                         "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
                     ),
                     None => {
                         format!("copy {path} to a new temporary file; close; rename(it, {backup})")
                     }
-                }
+                };
+                format!("{when}{text}")
             }
             Step::Rename if opts.no_clobber => platform::rename_noreplace_calls("tmp", path),
             Step::Rename => format!("rename(tmp, {path})"),

@@ -644,10 +644,6 @@ fn save_journal(
             source,
         })?;
     }
-    // Before the journal: once the journal is durable, a failure must not abandon it.
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
-    }
     let started = t
         .start(Step::WriteJournal, &journal_path)
         .failure_leaves(Aftermath::Unchanged)?;
@@ -701,6 +697,13 @@ fn save_journal(
         return Ok(true); // dropping `journal` removes it
     }
     check_not_emptied(opts, &target, pumped.len, input)?;
+    // The backup once the save is known to go ahead (the input ended well, it is not empty
+    // against the target, it differs), and before the journal's header makes it valid: a
+    // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
+    // rolled back, with its backup made or not.
+    if script.has(Step::Backup) {
+        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+    }
     let header = Header {
         len: pumped.len,
         sha256: pumped.sha256.unwrap_or_default(),
