@@ -396,34 +396,30 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
-                // A valid entry too large for a native record: salvage would fail on it.
-                LogAction::Refused if r.oversized > 0 => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `log salvage` cannot copy it into a native log ({} larger than a native record's maximum, 16 MiB); --force cuts it at offset {}{}\n",
-                    r.damage.unwrap_or(r.bytes_kept),
-                    super::plural(r.records_after_damage, "valid record"),
-                    r.bytes_after_damage,
-                    match r.oversized {
-                        1 => "1 of its records is".to_string(),
-                        n => format!("{n} of its records are"),
-                    },
-                    r.bytes_kept,
-                    r.sidecar
-                        .as_ref()
-                        .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
-                        .unwrap_or_default()
-                ),
-                LogAction::Refused => format!(
-                    "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. `durable log salvage {} NEW` copies every valid record into a new log; --force cuts it at offset {}{}\n",
-                    r.damage.unwrap_or(r.bytes_kept),
-                    super::plural(r.records_after_damage, "valid record"),
-                    r.bytes_after_damage,
-                    shell_word(&r.path),
-                    r.bytes_kept,
-                    r.sidecar
-                        .as_ref()
-                        .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
-                        .unwrap_or_default()
-                ),
+                LogAction::Refused => {
+                    // A valid entry too large for a native record: salvage would fail on it.
+                    let salvage = match r.oversized {
+                        0 => format!(
+                            "`durable log salvage {} NEW` copies every valid record into a new log",
+                            shell_word(&r.path)
+                        ),
+                        1 => "`log salvage` cannot copy it into a native log (1 of its records is larger than a native record's maximum, 16 MiB)".to_string(),
+                        n => format!(
+                            "`log salvage` cannot copy it into a native log ({n} of its records are larger than a native record's maximum, 16 MiB)"
+                        ),
+                    };
+                    format!(
+                        "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. {salvage}; --force cuts it at offset {}{}\n",
+                        r.damage.unwrap_or(r.bytes_kept),
+                        super::plural(r.records_after_damage, "valid record"),
+                        r.bytes_after_damage,
+                        r.bytes_kept,
+                        r.sidecar
+                            .as_ref()
+                            .map(|s| format!(" (keeping what it removes in {})", quoted(s)))
+                            .unwrap_or_default()
+                    )
+                }
             }
         }
     }
