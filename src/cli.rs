@@ -606,7 +606,7 @@ pub struct SalvageArgs {
 // `durable log append`.
 #[derive(Debug, clap::Args)]
 pub struct AppendArgs {
-    /// The log (created if it does not exist).
+    /// The log (created if it does not exist; an empty file is started as a new log).
     pub log: PathBuf,
 
     /// Records to append (default: read standard input).

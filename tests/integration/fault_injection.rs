@@ -104,6 +104,8 @@ enum Kind {
     /// interrupted once its journal was durable: the save first settles (completes) it.
     SaveOverJournal,
     AppendNew,
+    /// `log append` to an existing empty file (logrotate's `create`): started as a new log.
+    AppendEmpty,
     AppendExisting {
         verify: bool,
     },
@@ -119,7 +121,7 @@ impl Kind {
     fn command(self) -> &'static str {
         match self {
             Kind::Save { .. } | Kind::SaveOverJournal => "save",
-            Kind::AppendNew | Kind::AppendExisting { .. } => "log append",
+            Kind::AppendNew | Kind::AppendEmpty | Kind::AppendExisting { .. } => "log append",
             Kind::RecoverTorn { .. } | Kind::RecoverJournal { .. } => "recover",
         }
     }
@@ -143,6 +145,7 @@ impl Kind {
                 "save --strategy atomic over a target with an interrupted journal".into()
             }
             Kind::AppendNew => "log append to a new log".into(),
+            Kind::AppendEmpty => "log append to an existing empty file".into(),
             Kind::AppendExisting { verify: false } => "log append to an existing log".into(),
             Kind::AppendExisting { verify: true } => {
                 "log append --verify to an existing log".into()
@@ -178,7 +181,7 @@ impl Kind {
             // Settling the earlier save is not this save's commit: its rename is.
             Kind::SaveOverJournal => Some("rename"),
             // docs/FORMAT.md: anything failing before the flush completes appends nothing.
-            Kind::AppendNew | Kind::AppendExisting { .. } => Some("sync-log"),
+            Kind::AppendNew | Kind::AppendEmpty | Kind::AppendExisting { .. } => Some("sync-log"),
             // The sidecar is durable before a byte of the log goes away; the cut is the change.
             Kind::RecoverTorn { .. } => Some("truncate"),
             // Completing: once the target is complete and closed only the journal's removal is
@@ -231,6 +234,7 @@ fn all_scenarios() -> Vec<Kind> {
     out.extend([
         Kind::SaveOverJournal,
         Kind::AppendNew,
+        Kind::AppendEmpty,
         Kind::AppendExisting { verify: false },
         Kind::AppendExisting { verify: true },
         Kind::RecoverTorn { sidecar: true },
@@ -329,6 +333,10 @@ impl Fixture {
                 }
             }
             Kind::AppendNew => {}
+            Kind::AppendEmpty => {
+                fx.template.write(LOG, b"");
+                fx.log_before = Some(Vec::new());
+            }
             Kind::AppendExisting { .. } => {
                 let mut args = os(&["log", "append", "--sync", "none", LOG]);
                 args.extend(OLD_RECORDS.iter().map(OsString::from));
@@ -448,7 +456,7 @@ impl Fixture {
                 }
                 args.push(dir.join(TARGET).into());
             }
-            Kind::AppendNew | Kind::AppendExisting { .. } => {
+            Kind::AppendNew | Kind::AppendEmpty | Kind::AppendExisting { .. } => {
                 args.extend(os(&["log", "append"]));
                 if self.kind == (Kind::AppendExisting { verify: true }) {
                     args.push("--verify".into());
@@ -764,9 +772,9 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 format!("after recover: {:?}", env.names()),
             );
         }
-        Kind::AppendNew | Kind::AppendExisting { .. } => {
+        Kind::AppendNew | Kind::AppendEmpty | Kind::AppendExisting { .. } => {
             let log = dir.join(LOG);
-            let old: Vec<String> = if fx.log_before.is_some() {
+            let old: Vec<String> = if fx.log_before.as_ref().is_some_and(|b| !b.is_empty()) {
                 OLD_RECORDS.iter().map(|s| s.to_string()).collect()
             } else {
                 Vec::new()
@@ -812,7 +820,9 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                     ),
                 );
             }
-            if now.is_some() {
+            // An empty file left empty is not a log yet (verify and recover say so, exit 2).
+            let started = now.as_ref().is_some_and(|n| !n.is_empty());
+            if started {
                 let (vcode, report) = verify(dir, &log);
                 check(
                     matches!(vcode, Some(0 | 1)),
@@ -820,7 +830,7 @@ fn fail_step(fx: &Fixture, plan: &Plan, step: &'static str, errno: (&str, &str))
                 );
             }
             // Converge: recover (a no-op on a clean log), then the next append works.
-            if now.is_some() {
+            if started {
                 let r = durable_in(dir, &["recover".into(), log.clone().into()], b"", None).run();
                 check(
                     r.status.code() == Some(0),

@@ -451,6 +451,85 @@ fn empty_file_is_not_a_log() {
     assert_eq!(env.read("empty.log"), b"");
 }
 
+/// Was a bug: `log append` to an existing empty file (logrotate's `create`, `touch`) was
+/// refused ("it is empty"), with --log-format native too. It starts a new log there now: the
+/// format and checksum asked for, or native; an empty input leaves the file empty; appenders
+/// racing to start it write one header, and every record goes in once.
+#[test]
+fn append_to_an_existing_empty_file_starts_a_log() {
+    let env = Env::new();
+    for (name, flags, format, checksum) in [
+        ("plain.log", &[][..], "native", "crc32"),
+        (
+            "named.log",
+            &["--log-format", "native", "--checksum", "sha256"][..],
+            "native",
+            "sha256",
+        ),
+        (
+            "lines.log",
+            &["--log-format", "lines"][..],
+            "lines",
+            "sha256",
+        ),
+    ] {
+        let log = env.write(name, "");
+        let mut args = vec!["log", "append"];
+        args.extend_from_slice(flags);
+        args.push(s(&log));
+        let r = run(&env, &args, b"");
+        assert_eq!(
+            (r.code, env.read(name).len()),
+            (0, 0),
+            "{name} empty input: {}",
+            r.stderr
+        );
+        let r = run(&env, &args, b"one\ntwo\n");
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!(code, 0, "{name}: {v}");
+        assert_eq!(
+            (v["format"].as_str(), v["records"].as_u64()),
+            (Some(format), Some(2))
+        );
+        assert_eq!(v["checksum"], checksum, "{name}: {v}");
+        let r = run(&env, &["log", "append", s(&log), "three"], b"");
+        assert_eq!(r.code, 0, "{name} next append: {}", r.stderr);
+        let (_, records) = dump_json(&env, &log, &[]);
+        let got: Vec<Vec<u8>> = records.iter().map(payload_of).collect();
+        assert_eq!(got, [&b"one"[..], b"two", b"three"], "{name}");
+    }
+    // Racing appenders: one header, every record once.
+    const PROCS: usize = 6;
+    let log = env.write("race.log", "");
+    let barrier = Arc::new(Barrier::new(PROCS));
+    let threads: Vec<_> = (0..PROCS)
+        .map(|i| {
+            let (barrier, log) = (Arc::clone(&barrier), log.clone());
+            let dir = env.dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let out = Durable::new(&dir)
+                    .args(&["log", "append", "--sync", "none"])
+                    .arg(&log)
+                    .args(&[format!("p{i}-a"), format!("p{i}-b")])
+                    .no_stdin()
+                    .run();
+                assert!(out.status.success(), "p{i}: {}", out.stderr);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("appender thread");
+    }
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(
+        (code, v["records"].as_u64()),
+        (0, Some(2 * PROCS as u64)),
+        "{v}"
+    );
+}
+
 /// Guards: a log with a header and no records is clean with 0 records, and every dump format
 /// prints nothing.
 #[test]

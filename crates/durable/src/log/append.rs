@@ -196,9 +196,14 @@ pub fn append_with(
     {
         run.out.interrupted = Some(signal);
     }
-    if log.created && run.out.count == 0 && (result.is_err() || run.out.interrupted.is_some()) {
-        // Nothing went in: take back the log this call created.
-        withdraw_new_log(path, log.header_len());
+    if run.out.count == 0 && (result.is_err() || run.out.interrupted.is_some()) {
+        // Nothing went in: take back the log this call created, or the header it wrote into
+        // an empty file.
+        if log.created {
+            withdraw_new_log(path, log.header_len());
+        } else if log.started {
+            unstart_log(&log.file, path);
+        }
     }
     result?;
     Ok(run.out)
@@ -209,6 +214,11 @@ struct Appending {
     file: File,
     created: bool,
     writer: Writer,
+    /// An existing empty file (made by `touch`, logrotate's `create`) to be started as a native
+    /// log: its header is written under the lock, before the first group.
+    unstarted: bool,
+    /// This call wrote that header.
+    started: bool,
     /// Where our last group ended, and the sequence number after it: if the log still ends
     /// there under the lock, no other appender got in and the tail needs no check.
     ours: Option<(u64, u64)>,
@@ -882,7 +892,10 @@ impl Run<'_> {
             }
             // Another appender may have removed a log it had just created (its append failed)
             // while we waited for the lock: append only to the file that is at the path now.
-            if is_at_path(&log.file, path) {
+            // And an empty file it started meanwhile has its header now: read that one.
+            let current = is_at_path(&log.file, path)
+                && (!log.unstarted || self.start(log).inspect_err(|_| unlock(log))?);
+            if current {
                 break;
             }
             unlock(log);
@@ -893,6 +906,29 @@ impl Run<'_> {
             unlock(log);
         }
         checked.map(Some)
+    }
+
+    /// Write the header of an empty file being started as a native log (under the lock); it
+    /// is flushed with the first group. `Ok(false)`: the file is not empty any more (another
+    /// appender started it). A failed write takes the file back to empty.
+    fn start(&self, log: &mut Appending) -> Result<bool> {
+        let path = self.path;
+        if log.file.metadata().map_err(inspect(path))?.len() != 0 {
+            return Ok(false);
+        }
+        let Writer::Native(header, _) = log.writer else {
+            return Ok(true);
+        };
+        Tracker::unrecorded(&mut ())
+            .run(Step::WriteLog, path, || {
+                platform::write_all_at(&log.file, &header.encode(), 0).inspect_err(|_| {
+                    let _ = log.file.set_len(0);
+                })
+            })
+            .failure_leaves(Aftermath::Unchanged)?;
+        log.unstarted = false;
+        log.started = true;
+        Ok(true)
     }
 
     /// What taking the lock for the first group does when another appender holds it:
@@ -1044,6 +1080,8 @@ fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Ap
         file,
         created,
         writer,
+        unstarted: !created && size == 0 && matches!(writer, Writer::Native(..)),
+        started: false,
         ours: None,
     })
 }
@@ -1171,7 +1209,12 @@ fn writer_for(
         }
         return Ok(Writer::Lines);
     }
-    let header = reader::native_header(file, path, size)?;
+    // An existing empty file is started as a new log (the header is written under the lock).
+    let header = if size == 0 && !created {
+        new_header(path, opts)?
+    } else {
+        reader::native_header(file, path, size)?
+    };
     if let Some(asked) = opts.algorithm
         && asked != header.algorithm
         && !created
@@ -1203,12 +1246,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         Err(source) => return Err(inspect(path)(source)),
     }
     let target = crate::target::resolve(path, crate::target::Symlinks::Follow)?;
-    let mut salt = [0u8; 16];
-    platform::random_bytes(&mut salt).map_err(inspect(path))?;
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let header = FileHeader::new(opts.algorithm.unwrap_or_default(), salt, created);
+    let header = new_header(path, opts)?;
     // A new lines log starts empty; a native one with its header.
     let lines = opts.format == Some(LogFormat::Lines);
     let mut new =
@@ -1236,6 +1274,32 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     }
     let file = open().map_err(inspect(path))?;
     Ok((check_regular(file, path)?, we_created))
+}
+
+/// The header of a new native log: the checksum asked for, a random salt, the time now.
+fn new_header(path: &Path, opts: &AppendOptions) -> Result<FileHeader> {
+    let mut salt = [0u8; 16];
+    platform::random_bytes(&mut salt).map_err(inspect(path))?;
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(FileHeader::new(
+        opts.algorithm.unwrap_or_default(),
+        salt,
+        created,
+    ))
+}
+
+/// Take an empty file this append started as a log back to empty if nothing went in: under
+/// its lock, and only while it holds just the header. Best effort, as [`withdraw_new_log`].
+fn unstart_log(file: &File, path: &Path) {
+    if file.lock().is_err() || !is_at_path(file, path) {
+        return;
+    }
+    if file.metadata().is_ok_and(|m| m.len() == FILE_HEADER_LEN) {
+        let _ = file.set_len(0);
+    }
+    let _ = file.unlock();
 }
 
 /// Remove the log this append just created, if it is still empty (`header_len` bytes): under
