@@ -76,7 +76,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'Standard input holds NUL-terminated records instead of lines')
             [CompletionResult]::new('--whole', '--whole', [CompletionResultType]::ParameterName, 'Standard input is one record, whole')
             [CompletionResult]::new('--atomic', '--atomic', [CompletionResultType]::ParameterName, 'Make all of standard input one append (all or nothing), instead of committing it in groups as it arrives')
-            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Fail at once if another appender holds the log''s lock, instead of waiting')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Fail at once if another appender holds the log''s lock, instead of waiting (a wait is announced on stderr)')
             [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Re-read and check the appended records after flushing them')
             [CompletionResult]::new('--print-offsets', '--print-offsets', [CompletionResultType]::ParameterName, 'Print each appended record''s offset, one per line, as soon as its group is flushed')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -70,7 +70,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --null 'Standard input holds NUL-terminated records instead of lines'
             cand --whole 'Standard input is one record, whole'
             cand --atomic 'Make all of standard input one append (all or nothing), instead of committing it in groups as it arrives'
-            cand --no-wait 'Fail at once if another appender holds the log''s lock, instead of waiting'
+            cand --no-wait 'Fail at once if another appender holds the log''s lock, instead of waiting (a wait is announced on stderr)'
             cand --verify 'Re-read and check the appended records after flushing them'
             cand --print-offsets 'Print each appended record''s offset, one per line, as soon as its group is flushed'
             cand -h 'Print help (see more with ''--help'')'

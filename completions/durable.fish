@@ -73,7 +73,7 @@ aof\t'Files of the Go aof package (tail and checkpoint magics)'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s 0 -l null -d 'Standard input holds NUL-terminated records instead of lines'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l whole -d 'Standard input is one record, whole'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l atomic -d 'Make all of standard input one append (all or nothing), instead of committing it in groups as it arrives'
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l no-wait -d 'Fail at once if another appender holds the log\'s lock, instead of waiting'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l no-wait -d 'Fail at once if another appender holds the log\'s lock, instead of waiting (a wait is announced on stderr)'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l verify -d 'Re-read and check the appended records after flushing them'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l print-offsets -d 'Print each appended record\'s offset, one per line, as soon as its group is flushed'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -s h -l help -d 'Print help (see more with \'--help\')'

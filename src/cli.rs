@@ -639,7 +639,8 @@ pub struct AppendArgs {
     #[arg(long, value_enum, default_value_t = SyncArg::Full)]
     pub sync: SyncArg,
 
-    /// Fail at once if another appender holds the log's lock, instead of waiting.
+    /// Fail at once if another appender holds the log's lock, instead of waiting (a wait is
+    /// announced on stderr).
     #[arg(long)]
     pub no_wait: bool,
 

@@ -1131,10 +1131,43 @@ fn lock_is_respected() {
     holder.unlock().expect("unlock");
     let status = wait_child(&mut child.0, Duration::from_secs(20)).expect("append still waits");
     assert_eq!(status.code(), Some(0));
+    // Was a bug: it waited without a word. One line says why, and how not to wait.
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut said)
+        .expect("read stderr");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("waiting for another process to release its lock on")
+            && said.contains(s(&log))
+            && said.contains("--no-wait fails instead"),
+        "{said}"
+    );
     assert_eq!(
         payloads(&env, &log),
         vec![b"first".to_vec(), b"second".to_vec()]
     );
+}
+
+/// Was a bug: a file that is neither a native log nor a lines log was refused with "it does not
+/// start with the log magic" only, which says nothing to the user of a lines log; the message
+/// names both formats now, and the file is unchanged.
+#[test]
+fn append_to_a_file_of_neither_format_names_both() {
+    let env = Env::new();
+    let text = env.write("notes.txt", "hello\nworld\n");
+    let r = run(&env, &["log", "append", s(&text), "x"], b"");
+    assert_one_line_error(
+        &r,
+        &[
+            s(&text),
+            "does not start with the log magic",
+            "lines log",
+            "nothing was appended",
+        ],
+        "neither format",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(env.read("notes.txt"), b"hello\nworld\n");
 }
 
 /// Guards: `--print-offsets` prints one offset per appended record, each where dump says the

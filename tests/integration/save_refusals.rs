@@ -185,6 +185,41 @@ fn unprivileged(test: &str) -> Option<Vec<String>> {
     Some(words.map(String::from).to_vec())
 }
 
+// Was a bug: `log append` to a log the user may read but not write said "could not inspect
+// LOG: Permission denied (os error 13)"; it names what it could not do, the cause, and that the
+// log was not changed (exit 2).
+#[test]
+fn append_to_a_read_only_log_says_it_cannot_open_it_for_appending() {
+    let test = "save_refusals::append_to_a_read_only_log_says_it_cannot_open_it_for_appending";
+    use std::os::unix::fs::PermissionsExt;
+    let Some(prefix) = unprivileged(test) else {
+        return;
+    };
+    let env = Env::new();
+    let made = run(&env, &["log", "append", "r.log", "one"], b"");
+    assert!(made.status.success(), "{}", made.show());
+    let log = env.path("r.log");
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o444)).expect("chmod");
+    if is_root() {
+        fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let before = fs::read(&log).expect("read");
+    let out = env
+        .cmd(&["log", "append", "r.log", "two"])
+        .wrap(&prefix)
+        .run();
+    assert_one_line_error(
+        &out,
+        &[
+            "r.log: could not open it for appending: permission denied",
+            "r.log was not changed",
+        ],
+        "log append",
+    );
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert_eq!(fs::read(&log).expect("read"), before);
+}
+
 // Guards: an atomic save in a directory the user cannot write says so and names
 // `--strategy in-place` when the file itself is writable; the journal
 // strategy too; and in place then works, from a producer too. Run as an unprivileged user (root writes anywhere): as nobody, through setpriv,

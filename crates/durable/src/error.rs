@@ -530,7 +530,9 @@ impl Error {
     /// append-only or immutable, [`Error::Protected`] saying so, with `why`.
     pub fn or_protected(self, why: &'static str) -> Self {
         let refused = match &self {
-            Error::Step { source, .. } | Error::Inspect { source, .. } => {
+            Error::Step { source, .. }
+            | Error::Inspect { source, .. }
+            | Error::CannotChange { source, .. } => {
                 source.raw_os_error() == Some(crate::platform::errno::EPERM)
             }
             _ => false,

@@ -106,7 +106,8 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
             printed = print_stdout(&text);
         }
     };
-    let result = log::append_with(&args.log, &mut source, &opts, &mut (), &mut on_commit)
+    let mut waiting = Waiting;
+    let result = log::append_with(&args.log, &mut source, &opts, &mut waiting, &mut on_commit)
         .map_err(|e| {
             e.or_protected(
                 "log append opens it for writing, to cut an append that fails back off it, which that forbids",
@@ -205,5 +206,20 @@ impl RecordSource for Counted {
 
     fn ready_within(&mut self, timeout: Duration) -> durable::Result<bool> {
         self.inner.ready_within(timeout)
+    }
+}
+
+/// Says why an append waits: another process holds the log's lock (the first group only;
+/// `--no-wait` fails at once instead, so it never waits then).
+struct Waiting;
+
+impl durable::Observer for Waiting {
+    fn step(&mut self, _: &durable::StepRecord) {}
+
+    fn waiting(&mut self, path: &std::path::Path) {
+        eprintln!(
+            "durable: waiting for another process to release its lock on {} (another append in progress); --no-wait fails instead",
+            quoted(path)
+        );
     }
 }

@@ -185,6 +185,7 @@ pub fn append_with(
         on_commit,
         out: Appended::nothing(log.created, log.algorithm()),
         offsets: Vec::new(),
+        told_waiting: false,
     };
     let result = match opts.commit {
         Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
@@ -247,6 +248,8 @@ struct Run<'a> {
     on_commit: &'a mut dyn FnMut(&Committed<'_>),
     out: Appended,
     offsets: Vec<u64>,
+    /// The observer was told that the first group waits for another appender's lock.
+    told_waiting: bool,
 }
 
 /// The records of one append call as they are read and encoded: on the calling thread for one
@@ -561,7 +564,7 @@ impl Run<'_> {
         if !input.next(&mut record)? {
             return Ok(());
         }
-        let Some(tail) = self.lock(log, self.if_locked_first())? else {
+        let Some(tail) = self.lock(log, self.if_locked_first(), t)? else {
             return Ok(());
         };
         let result = self.atomic_locked(log, input, tail, record, t);
@@ -682,7 +685,7 @@ impl Run<'_> {
             } else {
                 IfLocked::Wait
             };
-            let Some(tail) = self.lock(log, if_locked)? else {
+            let Some(tail) = self.lock(log, if_locked, t)? else {
                 return Ok(());
             };
             let committed = self.commit_group(log, tail, &mut group, t);
@@ -882,10 +885,24 @@ impl Run<'_> {
     /// Take the lock and find where the log ends and the sequence number to go on with: from
     /// our last group if the log still ends there, else from the tail check. `Ok(None)`: an
     /// interrupt arrived while waiting for the lock (it is not held then).
-    fn lock(&mut self, log: &mut Appending, if_locked: IfLocked) -> Result<Option<Tail>> {
+    fn lock(
+        &mut self,
+        log: &mut Appending,
+        if_locked: IfLocked,
+        t: &mut Tracker<'_>,
+    ) -> Result<Option<Tail>> {
         let path = self.path;
         loop {
-            match lock(&log.file, path, if_locked) {
+            // Told once, and only before the first group: later groups wait for one group of
+            // another appender at most.
+            let first = self.out.groups == 0;
+            let told = &mut self.told_waiting;
+            let mut on_wait = || {
+                if first && !std::mem::replace(told, true) {
+                    t.waiting(path);
+                }
+            };
+            match lock(&log.file, path, if_locked, &mut on_wait) {
                 Ok(()) => {}
                 Err(_) if platform::pending_interrupt().is_some() => return Ok(None),
                 Err(e) => return Err(e),
@@ -1212,6 +1229,16 @@ fn writer_for(
     // An existing empty file is started as a new log (the header is written under the lock).
     let header = if size == 0 && !created {
         new_header(path, opts)?
+    } else if opts.format.is_none() && !native_magic && got > 0 {
+        // Neither format: say so for both (a lines log whose first lines are damaged reads as
+        // neither, and `--log-format lines` is the way to append to it).
+        return Err(Error::NotALog {
+            path: path.to_path_buf(),
+            why: "it does not start with the log magic, and its first lines are not a lines \
+                  log's (text, a space, the SHA-256 of the text); nothing was appended",
+            damaged_header: false,
+            format: None,
+        });
     } else {
         reader::native_header(file, path, size)?
     };
@@ -1243,6 +1270,19 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     match open() {
         Ok(file) => return Ok((check_regular(file, path)?, false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        // A log this user may read but not write (or on a read-only filesystem).
+        Err(source)
+            if matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) && path.exists() =>
+        {
+            return Err(Error::CannotChange {
+                path: path.to_path_buf(),
+                doing: "open it for appending".into(),
+                source,
+            });
+        }
         Err(source) => return Err(inspect(path)(source)),
     }
     let target = crate::target::resolve(path, crate::target::Symlinks::Follow)?;
@@ -1339,7 +1379,7 @@ fn check_regular(file: File, path: &Path) -> Result<File> {
 
 /// Take the log's exclusive lock (`flock`), waiting for another appender or not as
 /// `if_locked` says.
-fn lock(file: &File, path: &Path, if_locked: IfLocked) -> Result<()> {
+fn lock(file: &File, path: &Path, if_locked: IfLocked, on_wait: &mut dyn FnMut()) -> Result<()> {
     let result = match if_locked {
         IfLocked::Fail => match file.try_lock() {
             Ok(()) => Ok(()),
@@ -1350,7 +1390,15 @@ fn lock(file: &File, path: &Path, if_locked: IfLocked) -> Result<()> {
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         },
-        IfLocked::Wait => file.lock(),
+        // Said once before blocking, so that a person knows why nothing happens.
+        IfLocked::Wait => match file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock()
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        },
     };
     result.map_err(inspect(path))
 }
@@ -1438,8 +1486,12 @@ mod tests {
                 on_commit: &mut on_commit,
                 out: Appended::nothing(false, now),
                 offsets: Vec::new(),
+                told_waiting: false,
             };
-            let tail = run.lock(&mut log, IfLocked::Fail).unwrap().unwrap();
+            let tail = run
+                .lock(&mut log, IfLocked::Fail, &mut Tracker::unrecorded(&mut ()))
+                .unwrap()
+                .unwrap();
             run.commit_group(&mut log, tail, &mut group, &mut t)
                 .unwrap();
             unlock(&log);
@@ -1482,6 +1534,7 @@ mod tests {
             on_commit: &mut on_commit,
             out: Appended::nothing(false, Algorithm::Crc32),
             offsets: Vec::new(),
+            told_waiting: false,
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);
