@@ -135,6 +135,38 @@ pub fn check(data: &[u8]) {
             }
         }
     }
+    // Another store's index (docs/FORMAT.md, "proglog"): entry 1 names a position inside the
+    // store where record 1 does not start.
+    if let Some((named, record_1)) = v.foreign_index {
+        let index = files[1].1;
+        assert!(paired && index.len() >= 24, "foreign index without a pair");
+        let rel = u32::from_be_bytes(index[12..16].try_into().expect("4"));
+        let pos = u64::from_be_bytes(index[16..24].try_into().expect("8"));
+        let len0 = u64::from_be_bytes(main[..8].try_into().expect("8"));
+        assert!(rel == 1 && pos == named && named < main.len() as u64);
+        assert!(record_1 == 8 + len0 && named != record_1);
+        // No entry in the store names its record's position (up to 64 entries).
+        let mut record = 0u64;
+        for e in index.chunks_exact(12).take(64).skip(1) {
+            let pos = u64::from_be_bytes(e[4..].try_into().expect("8"));
+            let Some(len) = main
+                .get(record as usize..)
+                .and_then(|r| r.get(..8))
+                .map(|b| u64::from_be_bytes(b.try_into().expect("8")))
+            else {
+                break;
+            };
+            let end = record.saturating_add(8).saturating_add(len);
+            if e.iter().all(|b| *b == 0) || pos >= main.len() as u64 || end > main.len() as u64 {
+                break;
+            }
+            record = end;
+            assert_ne!(
+                pos, record,
+                "an entry names its record: not another store's index"
+            );
+        }
+    }
     drop(dir);
     foreign::check_recover(&files, LogFormat::Proglog, &v, &items);
 }

@@ -246,6 +246,7 @@ fn index_exit(i: &durable::recover::IndexRecovery) -> Exit {
     match (i.action, i.status) {
         (IndexAction::WouldRebuild, durable::log::Status::Corrupt) => Exit::Corruption,
         (IndexAction::WouldRebuild, _) => Exit::TornTail,
+        (IndexAction::Refused, _) => Exit::Corruption,
         _ => Exit::Success,
     }
 }
@@ -272,7 +273,7 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
         Outcome::Log(r) => {
             let mut text = log_text(r);
             if let Some(index) = &r.index {
-                text.push_str(&index_text(index));
+                text.push_str(&index_text(r, index));
             }
             text
         }
@@ -280,7 +281,7 @@ fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
     }
 }
 
-fn index_text(i: &IndexRecovery) -> String {
+fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
     let path = quoted(&i.path);
     let sidecar = i
         .sidecar
@@ -304,6 +305,22 @@ fn index_text(i: &IndexRecovery) -> String {
             super::plural(i.entries, "entry"),
             i.entries * 12
         ),
+        IndexAction::Refused => {
+            let (named, record_1) = i.foreign.unwrap_or_default();
+            // The index goes into the hint when it is not the one beside the store.
+            let with_index = if durable::log::reader::proglog_sibling(&r.path).as_deref()
+                == Some(i.path.as_path())
+            {
+                String::new()
+            } else {
+                format!("--with-index {} ", shell_word(&i.path))
+            };
+            format!(
+                "{path}: not rebuilt: it reads as a whole proglog index, but another store's (its entry 1 names position {named}; record 1 of {} is at {record_1}); nothing was changed; `durable recover --force {with_index}{}` rebuilds it from the store, keeping the old index in a sidecar\n",
+                quoted(&r.path),
+                shell_word(&r.path)
+            )
+        }
         IndexAction::WouldRebuild => format!(
             "{path}: would rebuild the index from the store from byte {}: {}, replacing {} bytes{}\n",
             i.bytes_kept,
@@ -396,6 +413,17 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
+                LogAction::Refused if r.index.as_ref().is_some_and(|i| i.foreign.is_some()) => {
+                    format!(
+                        "{path}: not changed: the index read with it is another store's (below), so it is no evidence about this store's {}; --force cuts it at offset {} and rebuilds the index\n",
+                        if r.status == durable::log::Status::Corrupt {
+                            "damage"
+                        } else {
+                            "torn tail"
+                        },
+                        r.bytes_kept,
+                    )
+                }
                 LogAction::Refused => {
                     // A valid entry too large for a native record: salvage would fail on it.
                     let salvage = match r.oversized {
@@ -521,11 +549,17 @@ fn outcome_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Fail
                 IndexAction::Clean => "clean",
                 IndexAction::Rebuilt => "rebuilt",
                 IndexAction::WouldRebuild => "would-rebuild",
+                IndexAction::Refused => "refused",
             },
             entries: i.entries,
             bytes_kept: i.bytes_kept,
             bytes_removed: i.bytes_removed,
-            sidecar: Data::opt_path(i.sidecar.as_deref()),
+            // As for a refused log: nothing was kept, since nothing changed.
+            sidecar: Data::opt_path(
+                i.sidecar
+                    .as_deref()
+                    .filter(|_| i.action != IndexAction::Refused),
+            ),
             dry_run: opts.dry_run,
             exit_code: exit,
         })?;

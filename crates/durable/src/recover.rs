@@ -73,6 +73,9 @@ pub enum IndexAction {
     Rebuilt,
     /// `dry_run`: would be rebuilt.
     WouldRebuild,
+    /// Left as it is: it is whole, but another store's index
+    /// ([`crate::log::proglog::foreign_index`]); `force` rebuilds it.
+    Refused,
 }
 
 /// The report for a proglog pair's index.
@@ -92,6 +95,8 @@ pub struct IndexRecovery {
     pub bytes_removed: u64,
     /// Where the whole old index was (or would be) saved.
     pub sidecar: Option<PathBuf>,
+    /// The index is another store's: (the position its entry 1 names, where record 1 starts).
+    pub foreign: Option<(u64, u64)>,
 }
 
 /// The report for one log.
@@ -578,10 +583,19 @@ fn recover_log_as(
         damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
     };
     let mut t = Tracker::new(observer);
+    // A store read with another store's index (docs/FORMAT.md, "proglog") is not changed
+    // either: that index is no evidence about it, and was paired by mistake.
+    let foreign = v.foreign_index.is_some() && !opts.force;
     match status {
         Status::Clean => {
             recovery.bytes_kept = v.valid_end;
             recovery.bytes_removed = 0;
+        }
+        _ if foreign => {
+            if keeps {
+                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
+            }
+            recovery.action = LogAction::Refused;
         }
         Status::Corrupt if !opts.force => {
             if keeps {
@@ -681,15 +695,19 @@ fn recover_log_as(
     if let Some(index) = input
         .index
         .as_ref()
-        .filter(|_| recovery.action != LogAction::Refused)
+        .filter(|_| recovery.action != LogAction::Refused || foreign)
     {
         // The store's length once recovered.
-        let store_len = if status == Status::Clean { size } else { from };
+        let store_len = if status == Status::Clean || foreign {
+            size
+        } else {
+            from
+        };
         recovery.index = Some(repair_index(
             &input,
             index,
             store_len,
-            v.index_status,
+            (v.index_status, v.foreign_index),
             opts,
             &mut t,
         )?);
@@ -796,7 +814,7 @@ fn repair_index(
     input: &log::Log,
     index: &log::reader::Part,
     store_len: u64,
-    status: Status,
+    (status, foreign): (Status, Option<(u64, u64)>),
     opts: &RecoverOptions,
     t: &mut Tracker<'_>,
 ) -> Result<IndexRecovery> {
@@ -811,6 +829,7 @@ fn repair_index(
         bytes_kept: index.size,
         bytes_removed: 0,
         sidecar: None,
+        foreign,
     };
     let Some((first, right_len)) = diff else {
         return Ok(report);
@@ -820,11 +839,18 @@ fn repair_index(
     report.bytes_removed = index.size - first;
     // The whole old index, so that it reads back as an index (entry i at 12·i).
     let keeps = !opts.no_backup && index.size > 0;
-    if opts.dry_run {
+    // Another store's index is not rewritten on a guess: it may be the only index of its own
+    // store (a human decides, --force).
+    let refused = foreign.is_some() && !opts.force;
+    if opts.dry_run || refused {
         if keeps {
             report.sidecar = Some(planned_sidecar(ipath, Beside::LogDir, 0, opts)?);
         }
-        report.action = IndexAction::WouldRebuild;
+        report.action = if refused {
+            IndexAction::Refused
+        } else {
+            IndexAction::WouldRebuild
+        };
         return Ok(report);
     }
     let file = sidecar::reopen_for_writing(

@@ -146,16 +146,24 @@ pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
             crate::cmd::plural(v.records, &format!("valid {noun}")),
             v.bytes,
         ),
-        (Status::Corrupt, _) => format!(
-            "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word} rebuilds the index from the store\n",
-            crate::cmd::plural(v.records, noun),
-            v.bytes,
-        ),
+        (Status::Corrupt, _) => match v.foreign_index {
+            Some((named, record_1)) => format!(
+                "{path}: its index is another store's (whole, but its entry 1 names position {named}, where record 1 is at {record_1}): {}, {} bytes ({desc}); `durable recover --force {word} rebuilds the index from the store\n",
+                crate::cmd::plural(v.records, noun),
+                v.bytes,
+            ),
+            None => format!(
+                "{path}: its index is corrupt (entries that do not match the store): {}, {} bytes ({desc}); `durable recover {word} rebuilds the index from the store\n",
+                crate::cmd::plural(v.records, noun),
+                v.bytes,
+            ),
+        },
     };
     for d in &v.defects {
         let mut text = defect_text(d);
-        if d.in_index && v.main_status == Status::Corrupt {
-            // recover leaves the index of a store it refuses alone; --force cuts the store first.
+        if d.in_index && (v.main_status == Status::Corrupt || v.foreign_index.is_some()) {
+            // recover leaves the index of a store it refuses alone (--force cuts the store
+            // first), and another store's index (--force rebuilds it).
             text = text.replace("; recover rebuilds", "; recover --force rebuilds");
         }
         s.push_str(&format!("  {text}\n"));

@@ -609,6 +609,119 @@ fn with_index_refuses_the_store_itself_and_other_formats() {
     assert_eq!(fs::read(&kept).expect("read"), index_for(&STORE_RECORDS));
 }
 
+/// Was a bug: another segment's index, whole and well-formed, given with `--with-index` (or
+/// copied beside the store) was rewritten by `recover` without `--force`, as if it were this
+/// store's damaged index. No crash leaves an index naming the wrong bytes of its store from
+/// entry 1 on: verify says it is another store's, recover (and its dry run) leave it as it is
+/// (exit 3, `outcome: refused`), and the hint, run as printed, rebuilds it with `--force`.
+#[test]
+fn another_stores_index_is_rebuilt_only_with_force() {
+    let env = Env::new();
+    let other: [&[u8]; 4] = [
+        b"a much longer first record than the other store's",
+        b"b",
+        b"c",
+        b"d",
+    ];
+    let st = env.write("s/0.store", store(&STORE_RECORDS));
+    let theirs = env.write("t/7.index", index_for(&other));
+    env.write("t/7.store", store(&other));
+    let beside = env.write("u/0.store", store(&STORE_RECORDS));
+    env.write("u/0.index", padded(&index_for(&other), INDEX_MAX));
+    let before = snapshot(env.dir.path(), true);
+    for args in [
+        vec!["recover", "--with-index", s(&theirs), s(&st)],
+        vec!["recover", "--dry-run", "--with-index", s(&theirs), s(&st)],
+        vec!["recover", s(&beside)],
+        vec!["recover", s(&env.path("u"))],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 3, "{args:?}: {}", r.show());
+        assert!(
+            r.out()
+                .contains("not rebuilt: it reads as a whole proglog index, but another store's"),
+            "{args:?}: {}",
+            r.show()
+        );
+        assert_unchanged(&env, &before, &format!("{args:?}"));
+    }
+    let r = run(
+        &env,
+        &["recover", "--json", "--with-index", s(&theirs), s(&st)],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    let index_line: Value =
+        serde_json::from_str(stdout.lines().nth(1).expect("index line")).expect("json");
+    assert_eq!(
+        (&index_line["outcome"], &index_line["exit_code"]),
+        (&Value::from("refused"), &Value::from(3)),
+        "{index_line}"
+    );
+    assert_unchanged(&env, &before, "--json");
+    for (store_path, with) in [(&st, Some(&theirs)), (&beside, None)] {
+        let mut args = vec!["log", "verify"];
+        if let Some(i) = with {
+            args.extend(["--with-index", s(i)]);
+        }
+        args.push(s(store_path));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        assert!(
+            r.out().contains("its index is another store's"),
+            "{}",
+            r.show()
+        );
+        let hint = r
+            .out()
+            .split('`')
+            .nth(1)
+            .expect("a hint between backticks")
+            .to_string();
+        assert!(hint.contains("--force"), "{hint}");
+        let path = format!(
+            "{}:{}",
+            common::durable_path().parent().expect("bin dir").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Durable::sh(env.dir.path(), &hint)
+            .env("PATH", &path)
+            .no_stdin()
+            .run();
+        assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "after `{hint}`: {}", r.show());
+    }
+    // The other segment itself is untouched by all this.
+    assert_eq!(
+        fs::read(env.path("t/7.store")).expect("read"),
+        store(&other)
+    );
+    // A torn store read with another store's index is not cut either (that index is no
+    // evidence about it), and a second run does the same; --force cuts and rebuilds.
+    let mut torn = store(&STORE_RECORDS);
+    torn.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, b'p']);
+    let w = env.write("w/0.store", &torn);
+    env.write("w/0.index", index_for(&other));
+    let before = snapshot(env.dir.path(), true);
+    for _ in 0..2 {
+        let r = run(&env, &["recover", s(&w)], b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        assert!(
+            r.out()
+                .contains("not changed: the index read with it is another store's"),
+            "{}",
+            r.show()
+        );
+        assert_unchanged(&env, &before, "a torn store with another store's index");
+    }
+    let r = run(&env, &["recover", "--force", s(&w)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let (code, v) = verify(&env, &w, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(fs::read(&w).expect("read"), store(&STORE_RECORDS));
+}
+
 /// Guards (regression): the repair hint for a store read with an index named by
 /// `--with-index` left the option out (`durable recover STORE` looked beside the store, found
 /// nothing to do, and the index stayed broken). The hint, run as printed, now repairs it.

@@ -128,6 +128,10 @@ pub struct Verification {
     /// Valid records larger than a native record may be (16 MiB): a lines log's entries or an
     /// aof file's data can be; `log salvage` cannot copy them into a native log.
     pub oversized: u64,
+    /// proglog: the index read with the store is whole but another store's
+    /// ([`proglog::foreign_index`]): (the position its entry 1 names, where record 1 starts).
+    /// `recover` rebuilds it only with `--force`.
+    pub foreign_index: Option<(u64, u64)>,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -216,6 +220,16 @@ pub fn verify_open(input: &Log, progress: impl FnMut(u64, u64)) -> Result<Verifi
                 source,
             })?;
     }
+    if let Some(index) = &input.index
+        && v.index_status != Status::Clean
+    {
+        v.foreign_index =
+            proglog::foreign_index(&input.main.file, input.main.size, &index.file, index.size)
+                .map_err(|source| Error::Inspect {
+                    path: index.path.clone(),
+                    source,
+                })?;
+    }
     Ok(v)
 }
 
@@ -248,6 +262,7 @@ impl Verification {
             unterminated: false,
             appending: false,
             oversized: 0,
+            foreign_index: None,
         }
     }
 }

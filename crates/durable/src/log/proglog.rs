@@ -528,6 +528,45 @@ pub fn named_store_is_proglog(
     Ok(nonempty)
 }
 
+/// Whether an index is whole but another store's: it reads as a proglog index (entries
+/// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), its
+/// entry 1 names a position inside this store, and none of its entries after entry 0 (up to
+/// `DETECT_ENTRIES`) names the position of its record in this store. A crash leaves an index
+/// short, zero-padded or ahead of its store, and damage leaves most entries right; an index
+/// naming the wrong bytes of the store from its first record on was paired by mistake
+/// (another segment's, given with `--with-index` or copied beside the store). Returns (the
+/// position entry 1 names, where record 1 starts).
+pub fn foreign_index(
+    store: &File,
+    store_size: u64,
+    index: &File,
+    index_size: u64,
+) -> io::Result<Option<(u64, u64)>> {
+    if index_size < 2 * ENTRY_WIDTH || !looks_like_index(index, index_size)? {
+        return Ok(None);
+    }
+    let mut x = Window::new(index, index_size);
+    let mut s = Window::new(store, store_size);
+    let mut first = None;
+    let mut record = 0u64;
+    for i in 1..DETECT_ENTRIES.min(index_size / ENTRY_WIDTH) {
+        let (rel, named) = entry_of(x.get(i * ENTRY_WIDTH, ENTRY_WIDTH as usize)?);
+        // Padding, or past the store: nothing more to compare.
+        if (rel == 0 && named == 0) || named >= store_size {
+            break;
+        }
+        let Ok((_, next)) = store_record(&mut s, record)? else {
+            break;
+        };
+        record = next;
+        if named == record {
+            return Ok(None);
+        }
+        first.get_or_insert((named, record));
+    }
+    Ok(first)
+}
+
 /// How an index differs from the one its store calls for: the first differing byte and the
 /// right length; `None` if they are the same.
 pub fn index_diff(
