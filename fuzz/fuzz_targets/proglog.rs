@@ -24,7 +24,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 
 /// Rule 2 of docs/FORMAT.md ("Detection"), written here: a file named `.store` is proglog's
 /// when it is empty, when its lengths chain from 0 through a complete non-empty record to the
-/// end or to a record cut short, or when its index beside it starts with entry (0, 0) (12 zero
+/// end or to a record cut short whose length is under 4 GiB (the bytes of it that are there:
+/// up to 4, all zero), or when its index beside it starts with entry (0, 0) (12 zero
 /// bytes) and the store's first 4 bytes are zero (an index that reads as one also vouches for
 /// it: not modelled here, so only a true answer is held to); an index alone is when it is
 /// empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is padding.
@@ -55,13 +56,18 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
         return true;
     }
     let (mut at, mut nonempty) = (0usize, false);
+    // A record cut short ends the chain if its length (what of it is there) is under 4 GiB.
+    let plausible = |at: usize| st[at..st.len().min(at + 4)].iter().all(|b| *b == 0);
     for _ in 0..4096 {
-        if st.len() - at < 8 {
+        if at == st.len() {
             break;
+        }
+        if st.len() - at < 8 {
+            return nonempty && plausible(at);
         }
         let len = be(&st[at..]);
         if len > (st.len() - at - 8) as u64 {
-            break;
+            return nonempty && plausible(at);
         }
         nonempty |= len > 0;
         at += 8 + len as usize;

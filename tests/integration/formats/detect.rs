@@ -673,12 +673,17 @@ fn names_alone_do_not_make_a_log() {
     env.write("app/notes.index", vec![0u8; 4096]);
     env.write("app/events.store", lines_log(&LINE_ENTRIES));
     env.write("app/events.index", [0u8; 12]);
+    // One big-endian length-prefixed record, then other bytes (regression: read as a proglog
+    // store with a torn tail, which recover cut): the "length" after it is text, over 4 GiB.
+    let mut cache = 5u64.to_be_bytes().to_vec();
+    cache.extend_from_slice(b"hello, then the rest of another program's file\n");
+    env.write("app/cache.store", &cache);
     let before = snapshot(env.dir.path(), true);
     let r = run(&env, &["log", "verify", s(&env.path("app"))], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         r.out().matches("skipped, not a log").count(),
-        5,
+        6,
         "{}",
         r.show()
     );

@@ -472,8 +472,9 @@ pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
 
 /// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
 /// program may give a file that name, so the bytes must agree. They do when the file is empty,
-/// when its lengths chain from the start through at least one complete record that is not empty, to the end or to
-/// a last record cut short (a crash during an append), when the index beside it reads as a
+/// when its lengths chain from the start through at least one complete record that is not
+/// empty, to the end or to a last record cut short (a crash during an append) whose length is
+/// under 4 GiB, when the index beside it reads as a
 /// proglog index, or when that index only starts as every proglog index does (entry 0 is (0,
 /// 0), which zero padding also reads as: a store whose first append was torn has such an
 /// index) and the store's first length is one proglog could have written (under 4 GiB: its
@@ -521,8 +522,19 @@ pub fn named_store_is_proglog(
                 nonempty |= len > 0;
                 pos = end;
             }
-            // Cut short: a store only if a record came before it.
-            Err(()) => break,
+            // Cut short: a store only if a record came before it, and if the length there is
+            // one proglog could have written (under 4 GiB: its first 4 bytes, or as many as
+            // the file holds, zero). A crash cuts a real record; the bytes after a lone
+            // length-prefixed record in another program's file read as a huge length.
+            Err(()) => {
+                let mut high = [0u8; 4];
+                let n = (size - pos).min(4) as usize;
+                high[..n].copy_from_slice(win.get(pos, n)?);
+                if high[..n].iter().any(|b| *b != 0) {
+                    return Ok(false);
+                }
+                break;
+            }
         }
     }
     Ok(nonempty)
