@@ -694,12 +694,13 @@ fn backup_keeps_previous_version() {
     }
 }
 
-// Guards (regression): a journaled save that is refused (empty input, a failing producer) or
-// has nothing to change (--if-changed) leaves TARGET.bak as it was; it used to replace it with
-// a copy of the unchanged target, losing the older version. The atomic strategy never did.
+// Guards (regression): a save that is refused (empty input, a failing producer) or has nothing
+// to change (--if-changed) leaves TARGET.bak as it was; journal and in-place saves used to
+// replace it with a copy of the unchanged target, losing the older version. The atomic
+// strategy never did.
 #[test]
 fn a_refused_or_unchanged_save_keeps_the_older_backup() {
-    for strategy in ["atomic", "journal"] {
+    for strategy in STRATEGIES {
         let env = Env::new();
         env.write("T", "current\n");
         env.write("T.bak", "older\n");
@@ -735,6 +736,41 @@ fn a_refused_or_unchanged_save_keeps_the_older_backup() {
                 "{strategy} {args:?}: the backup"
             );
         }
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: in place, the backup is made just before the first byte of the target changes, so it
+// holds the whole old content whichever change comes first: a chunk that differs after an
+// identical start (--if-changed writes only what differs), a truncate after an identical
+// prefix, emptying (--allow-empty). The steps are the ones --explain lists, in its order.
+#[test]
+fn an_in_place_backup_holds_the_old_content_whatever_changes_first() {
+    let big_old: String = "0123456789abcdef\n".repeat(40_000);
+    let big_new = format!("{}CHANGED\n", &big_old[..big_old.len() - 8]);
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("current content\n", "current", &["--if-changed"]),
+        (&big_old, &big_new, &["--if-changed"]),
+        ("current content\n", "", &["--allow-empty"]),
+        ("current content\n", "other\n", &[]),
+    ];
+    for (old, new, extra) in cases {
+        let env = Env::new();
+        env.write("T", old);
+        env.write("T.bak", "older\n");
+        let mut args = vec!["--backup", "--strategy", "in-place"];
+        args.extend_from_slice(extra);
+        args.push("T");
+        let mut explain = vec!["--explain", "--json"];
+        explain.extend_from_slice(&args);
+        let plan = save_ok(&env, &explain, "");
+        let mut real = vec!["--json"];
+        real.extend_from_slice(&args);
+        let out = save_ok(&env, &real, new);
+        let case = format!("{args:?} {} bytes", new.len());
+        assert_eq!(env.read("T"), new.as_bytes(), "{case}");
+        assert!(env.read("T.bak") == old.as_bytes(), "{case}: the backup");
+        assert_eq!(step_names(&json(&plan)), step_names(&json(&out)), "{case}");
         env.assert_no_leftovers();
     }
 }

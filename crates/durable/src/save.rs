@@ -485,9 +485,6 @@ fn save_in_place(
     report: &mut SaveReport,
 ) -> Result<bool> {
     let target = report.target.clone();
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
-    }
     let created = target.existing.is_none();
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let opened = t.run(Step::OpenTarget, &target.path, || {
@@ -536,31 +533,69 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    let to = WriteStep {
-        step: Step::WriteTarget,
-        path: &target.path,
-        hash: verify_hash(opts),
-        written: if fresh {
-            Written::Unseen
-        } else {
-            Written::InPlace
-        },
+    let written = if fresh {
+        Written::Unseen
+    } else {
+        Written::InPlace
     };
-    let pumped = write_step(t, to, input, compare, |offset, chunk, identical_so_far| {
-        if identical_so_far {
-            Ok(()) // the bytes are already there
-        } else {
-            platform::write_all_at(file, chunk, offset)
-        }
+    // `--backup` is made inside write-target, just before the first byte of the target changes:
+    // before the first chunk that differs from what is there, or, when every byte written was
+    // already there (or none was), before the truncate. A save refused for empty input or with
+    // nothing to change (`--if-changed`) never reaches it and leaves TARGET.bak as it was.
+    let wants_backup = script.has(Step::Backup) && !fresh;
+    let mut backup: Option<PathBuf> = None;
+    let mut backup_failed: Option<Error> = None;
+    let started = t
+        .start(Step::WriteTarget, &target.path)
+        .failure_leaves(Aftermath::Unchanged)?;
+    let total = input.len_hint();
+    let pumped = {
+        // The progress callback and the backup both report to the tracker, one at a time.
+        let tracker = std::cell::RefCell::new(&mut *t);
+        pump(
+            input,
+            total,
+            compare,
+            verify_hash(opts),
+            &mut |done| tracker.borrow_mut().progress(done, total),
+            |offset, chunk, identical_so_far| {
+                if identical_so_far {
+                    return Ok(()); // the bytes are already there
+                }
+                if wants_backup && backup.is_none() {
+                    match backup_copy(&target, opts.sync, &mut tracker.borrow_mut()) {
+                        Ok(bak) => backup = Some(bak),
+                        Err(e) => {
+                            backup_failed = Some(e);
+                            return Err(io::Error::other("the backup failed"));
+                        }
+                    }
+                }
+                platform::write_all_at(file, chunk, offset)
+            },
+        )
+    };
+    if let Some(e) = backup_failed {
+        return Err(e); // before the first write: the target is unchanged
+    }
+    let pumped = pumped.map_err(|failure| {
+        write_failure(failure, Step::WriteTarget, &target.path, input, written)
     })?;
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
+        t.finish(Step::WriteTarget, &target.path, started);
         report.outcome = SaveOutcome::Unchanged;
         return Ok(true);
     }
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
+    if wants_backup && backup.is_none() {
+        // Every byte written was already there: the truncate (or --mode) is the first change.
+        backup = Some(backup_copy(&target, opts.sync, t)?);
+    }
+    report.backup = backup;
+    t.finish(Step::WriteTarget, &target.path, started);
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
         .failure_leaves(broken)?;
     if script.has(Step::Metadata) {
@@ -1019,18 +1054,27 @@ fn write_step(
             t.finish(step, path, started);
             Ok(pumped)
         }
-        Err(failure) => {
-            // A failed write may have put part of its chunk in place (write_all stops at the
-            // first error, after what went before it), so an output error in place is damage
-            // even in the first chunk.
-            let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
-            let aftermath = match written {
-                Written::InPlace if wrote => Aftermath::Damaged,
-                _ => Aftermath::Unchanged,
-            };
-            Err(failure.into_error(step, path, input, aftermath))
-        }
+        Err(failure) => Err(write_failure(failure, step, path, input, written)),
     }
+}
+
+/// The error of a failed write step, with what it leaves.
+fn write_failure(
+    failure: PumpFailure,
+    step: Step,
+    path: &Path,
+    input: &dyn Input,
+    written: Written,
+) -> Error {
+    // A failed write may have put part of its chunk in place (write_all stops at the first
+    // error, after what went before it), so an output error in place is damage even in the
+    // first chunk.
+    let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
+    let aftermath = match written {
+        Written::InPlace if wrote => Aftermath::Damaged,
+        _ => Aftermath::Unchanged,
+    };
+    failure.into_error(step, path, input, aftermath)
 }
 
 /// The hash `--verify` compares the content read back with.
