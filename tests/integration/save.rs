@@ -443,6 +443,39 @@ fn owner_and_group_are_kept() {
     }
 }
 
+// Guards (regression): root saving another user's file with --backup gives TARGET.bak the
+// target's owner, group and permission bits, as the target keeps them; the backup used to be
+// owned by root, with every strategy.
+#[test]
+fn the_backup_keeps_the_owner_group_and_mode() {
+    if !is_root() {
+        skip(
+            "the_backup_keeps_the_owner_group_and_mode",
+            "needs root to chown to 1234:5678",
+        );
+        return;
+    }
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let t = env.write("T", "old\n");
+        std::os::unix::fs::chown(&t, Some(1234), Some(5678)).unwrap();
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o640)).unwrap();
+        let out = save_ok(&env, &["--backup", "--strategy", strategy, "T"], "new\n");
+        assert_eq!(env.read("T.bak"), b"old\n", "{strategy}");
+        let bak = fs::metadata(env.path("T.bak")).unwrap();
+        assert_eq!(
+            (bak.uid(), bak.gid()),
+            (1234, 5678),
+            "{strategy}: the backup's owner"
+        );
+        assert_eq!(env.mode("T.bak"), 0o640, "{strategy}: the backup's mode");
+        let meta = fs::metadata(&t).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "{strategy}");
+        assert!(out.stderr.is_empty(), "{strategy}: {}", out.show());
+        env.assert_no_leftovers();
+    }
+}
+
 // Guards: extended attributes (where ACLs and SELinux labels live) survive an atomic save.
 #[test]
 fn xattrs_survive_atomic_save() {

@@ -463,7 +463,7 @@ fn save_atomic(
     }
     new.close(t).failure_leaves(Aftermath::Unchanged)?;
     if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(target, opts.sync, t)?);
+        report.backup = Some(backup_copy(target, opts.sync, t, &mut report.warnings)?);
     }
     new.rename(t, &target.path, on_existing(opts))
         .map_err(|e| match e.source.kind() {
@@ -563,7 +563,12 @@ fn save_in_place(
                     return Ok(()); // the bytes are already there
                 }
                 if wants_backup && backup.is_none() {
-                    match backup_copy(&target, opts.sync, &mut tracker.borrow_mut()) {
+                    match backup_copy(
+                        &target,
+                        opts.sync,
+                        &mut tracker.borrow_mut(),
+                        &mut report.warnings,
+                    ) {
                         Ok(bak) => backup = Some(bak),
                         Err(e) => {
                             backup_failed = Some(e);
@@ -592,7 +597,7 @@ fn save_in_place(
     check_not_emptied(opts, &target, pumped.len, input)?;
     if wants_backup && backup.is_none() {
         // Every byte written was already there: the truncate (or --mode) is the first change.
-        backup = Some(backup_copy(&target, opts.sync, t)?);
+        backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
     }
     report.backup = backup;
     t.finish(Step::WriteTarget, &target.path, started);
@@ -737,7 +742,7 @@ fn save_journal(
     // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
     // rolled back, with its backup made or not.
     if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+        report.backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
     }
     let header = Header {
         len: pumped.len,
@@ -814,9 +819,16 @@ fn open_existing(target: &Target) -> Result<Option<File>> {
         })
 }
 
-/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory).
-/// Used by the strategies that overwrite the inode, where a hard link would change with it.
-fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<PathBuf> {
+/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory),
+/// with the target's owner, group and permission bits (an owner the OS refuses to give away is
+/// a warning, as for the atomic strategy's new file). Used by the strategies that overwrite the
+/// inode, where a hard link would change with it.
+fn backup_copy(
+    target: &Target,
+    sync: SyncLevel,
+    t: &mut Tracker<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<PathBuf> {
     let bak = backup_path(target);
     t.run(Step::Backup, &bak, || {
         // One step `backup` for the caller; its parts are the commit sequence of any new file.
@@ -826,6 +838,19 @@ fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<
         let mut from = File::open(&target.path)?;
         io::copy(&mut from, &mut copy.file())?;
         if let Some(existing) = &target.existing {
+            // The owner first: chown clears the setuid and setgid bits that the mode may hold.
+            match platform::set_owner(copy.file(), existing.uid, existing.gid) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
+                    warnings.push(format!(
+                        "could not give the backup {} owner {} and group {} (not permitted); it is owned by this user",
+                        crate::quote::quoted(&bak),
+                        existing.uid,
+                        existing.gid
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
             platform::set_mode(copy.file(), existing.mode)?;
         }
         copy.seal(t, sync).map_err(|e| e.source)?;
