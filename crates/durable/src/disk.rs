@@ -289,6 +289,21 @@ impl TempFile {
         (path, self.file.take())
     }
 
+    /// Remove the file now, unlike a drop saying whether that worked (a file already gone
+    /// counts as removed); on failure, its path and why.
+    pub(crate) fn discard(mut self) -> Result<(), (PathBuf, io::Error)> {
+        drop(self.file.take());
+        let path = self.path.clone();
+        let removed = match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound && !path.as_os_str().is_empty() => {
+                Err((path, e))
+            }
+            _ => Ok(()),
+        };
+        self.forget();
+        removed
+    }
+
     fn forget(&mut self) {
         if let Some(slot) = self.slot.take() {
             platform::unregister_temp(slot);
@@ -398,6 +413,11 @@ impl NewFile {
         f: impl FnOnce(&mut TempFile) -> io::Result<T>,
     ) -> Result<T, StepError> {
         t.run(Step::Rename, shown, || f(&mut self.temp))
+    }
+
+    /// Remove the temporary file now (see [`TempFile::discard`]).
+    pub(crate) fn discard(self) -> Result<(), (PathBuf, io::Error)> {
+        self.temp.discard()
     }
 
     /// `sync-dir`: flush the directory that now holds the name, unless `sync` is none.

@@ -160,6 +160,21 @@ pub enum Error {
         /// What needed to be done that the attribute forbids.
         why: &'static str,
     },
+    /// A save failed, and the temporary file it made could not be removed either (the same
+    /// cause often forbids both, as an append-only directory does): it is named so that it can
+    /// be removed by hand (or by `durable recover`).
+    #[error(
+        "{error}; the temporary file {} could not be removed either ({source}): remove it by hand",
+        quoted(&.temp)
+    )]
+    TempLeftBehind {
+        /// Why the save failed.
+        error: Box<Error>,
+        /// The temporary file left behind.
+        temp: PathBuf,
+        /// Why it could not be removed.
+        source: io::Error,
+    },
     /// An atomic or journaled save cannot create its file in the target's directory.
     #[error(
         "cannot create {what} in the directory {} ({source}), which the {strategy} strategy needs{}",
@@ -464,6 +479,7 @@ impl Error {
             | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
+            Error::TempLeftBehind { error, .. } => error.aftermath(),
             _ => Aftermath::Unchanged,
         }
     }
@@ -507,6 +523,7 @@ impl Error {
             | Error::NoSidecarPlace { path }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
+            Error::TempLeftBehind { error, .. } => error.path(),
             Error::Input { .. }
             | Error::Producer { .. }
             | Error::RecordTooLarge { .. }

@@ -152,6 +152,17 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
             why: "no strategy of durable save can replace or rewrite its content",
         });
     }
+    if let Some(why) = needs_dir_entries(&target, opts)
+        && let Some(protection) = target::protection(&target.dir)
+    {
+        // An append-only directory lets a file be created in it but never renamed or removed:
+        // the temporary file would be left behind (an immutable one refuses even the create).
+        return Err(Error::Protected {
+            path: target.dir,
+            protection,
+            why,
+        });
+    }
     if opts.strategy != Strategy::Atomic && target.replaces_symlink {
         return Err(Error::SymlinkInPlace { path: target.path });
     }
@@ -171,6 +182,32 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         journal::path_for(&target)?;
     }
     Ok(target)
+}
+
+/// Why the save must rename or remove names in the target's directory, if it must: the atomic
+/// strategy renames its temporary file, the journal strategy renames and removes its journal,
+/// and `--backup` renames its copy to `TARGET.bak`. An in-place save of an existing target
+/// without `--backup` changes no name.
+fn needs_dir_entries(target: &Target, opts: &SaveOptions) -> Option<&'static str> {
+    let exists = target.existing.is_some();
+    match opts.strategy {
+        _ if opts.backup && exists => Some(
+            "--backup would copy the file to a temporary file there and could neither rename it to the .bak name nor remove it",
+        ),
+        Strategy::Atomic if exists => Some(
+            "the atomic strategy would create a temporary file there and could neither rename it over the file nor remove it (--strategy in-place renames nothing)",
+        ),
+        Strategy::Atomic => Some(
+            "the atomic strategy would create a temporary file there and could neither rename it to the new name nor remove it",
+        ),
+        Strategy::Journal if exists => Some(
+            "the journal strategy would create its journal there and could neither rename nor remove it (--strategy in-place renames nothing)",
+        ),
+        Strategy::Journal => Some(
+            "the journal strategy would create its journal there and could neither rename nor remove it",
+        ),
+        Strategy::InPlace => None,
+    }
 }
 
 /// What the rename does when the target's name is taken: `--no-clobber` fails.
@@ -465,13 +502,36 @@ fn save_atomic(
     if script.has(Step::Backup) {
         report.backup = Some(backup_copy(target, opts.sync, t, &mut report.warnings)?);
     }
-    new.rename(t, &target.path, on_existing(opts))
-        .map_err(|e| match e.source.kind() {
+    if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
+        let error = match e.source.kind() {
             io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
                 path: target.path.clone(),
             },
+            _ if e.source.raw_os_error() == Some(platform::errno::EPERM) => {
+                // Not a permission bit (that is EACCES): most likely the directory became
+                // append-only or immutable after it was checked.
+                match target::protection(&target.dir) {
+                    Some(protection) => Error::Protected {
+                        path: target.dir.clone(),
+                        protection,
+                        why: "the temporary file could not be renamed over the file there",
+                    },
+                    None => Error::step(e, Aftermath::Unchanged),
+                }
+            }
             _ => Error::step(e, Aftermath::Unchanged),
-        })?;
+        };
+        // What forbade the rename may forbid removing the temporary file too: then say where
+        // it is, rather than leave it unmentioned.
+        return Err(match new.discard() {
+            Ok(()) => error,
+            Err((temp, source)) => Error::TempLeftBehind {
+                error: Box::new(error),
+                temp,
+                source,
+            },
+        });
+    }
     crate::disk::mark_committed();
     new.sync_dir(t, opts.sync)
         .failure_leaves(Aftermath::Unconfirmed)
