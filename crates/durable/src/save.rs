@@ -424,14 +424,16 @@ fn settle_leftover(
         .start(Step::SettleJournal, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
-        .map_err(|source| match source {
-            Error::Busy { .. } | Error::TargetLocked { .. } => source,
-            _ => Error::Settle {
-                target: target.path.clone(),
-                source: Box::new(source),
-            },
-        })?;
+    crate::disk::mark_settling(true);
+    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet));
+    crate::disk::mark_settling(false);
+    let settled = settled.map_err(|source| match source {
+        Error::Busy { .. } | Error::TargetLocked { .. } => source,
+        _ => Error::Settle {
+            target: target.path.clone(),
+            source: Box::new(source),
+        },
+    })?;
     t.finish(Step::SettleJournal, &target.path, started);
     Ok(settled)
 }
@@ -636,6 +638,9 @@ fn save_in_place(
                         }
                     }
                 }
+                if !fresh {
+                    crate::disk::mark_touched();
+                }
                 platform::write_all_at(file, chunk, offset)
             },
         )
@@ -661,6 +666,9 @@ fn save_in_place(
     }
     report.backup = backup;
     t.finish(Step::WriteTarget, &target.path, started);
+    if !fresh {
+        crate::disk::mark_touched();
+    }
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
         .failure_leaves(broken)?;
     if script.has(Step::Metadata) {
@@ -684,6 +692,8 @@ fn save_in_place(
         } else {
             Aftermath::Unconfirmed
         })?;
+    // Written and closed (a new target is kept from here): only the directory's flush is left.
+    crate::disk::mark_committed();
     if script.has(Step::SyncDirTarget) {
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
