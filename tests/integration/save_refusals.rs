@@ -74,6 +74,67 @@ fn missing_parent_directory() {
     }
 }
 
+// Guards: a target whose directory is missing, or is a regular file, is refused at once, before
+// any input is read: input that never ends (a pipe nobody writes to, a producer that sleeps)
+// does not hold the refusal up, and the sentence names the directory.
+#[test]
+fn a_missing_parent_directory_is_refused_before_the_input_is_read() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        for (target, says) in [
+            ("nodir/T", "the directory nodir does not exist"),
+            ("file/T", "file is a regular file, not a directory"),
+            ("file/sub/T", "file is a regular file, not a directory"),
+        ] {
+            for producer in [false, true] {
+                let env = Env::new();
+                env.write("file", "a file\n");
+                let mut args = vec!["save", "--strategy", strategy, target];
+                if producer {
+                    args.extend(["--", "sleep", "30"]);
+                }
+                let case = format!("{args:?}");
+                // stdin: a pipe whose write end stays open until the save has ended.
+                let mut child = env
+                    .cmd(&args)
+                    .command()
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn durable");
+                let stdin = child.stdin.take();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let status = loop {
+                    if let Some(status) = child.try_wait().expect("wait") {
+                        break status;
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("{case}: still running after 5 s: it waits for the input");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                drop(stdin);
+                let mut stderr = String::new();
+                child
+                    .stderr
+                    .take()
+                    .expect("stderr")
+                    .read_to_string(&mut stderr)
+                    .expect("read stderr");
+                assert_eq!(status.code(), Some(2), "{case}: {stderr}");
+                assert_eq!(stderr.lines().count(), 1, "{case}: {stderr}");
+                assert!(
+                    stderr.contains(says) && stderr.contains(&format!("{target} was not changed")),
+                    "{case}: {stderr}"
+                );
+                assert_eq!(env.names(), ["file"], "{case}");
+            }
+        }
+    }
+}
+
 // Guards: a directory as the target is refused and left as it was.
 #[test]
 fn target_is_a_directory() {

@@ -77,6 +77,15 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A directory in the target's path is something else (a regular file, …), so the target
+    /// cannot be there.
+    #[error("{} is {kind}, not a directory", quoted(&.path))]
+    ParentNotADirectory {
+        /// The path that should be a directory.
+        path: PathBuf,
+        /// "a regular file", …
+        kind: &'static str,
+    },
     /// The target is something other than a regular file.
     #[error("{} is {kind}, not a regular file", quoted(&.path))]
     NotRegular {
@@ -491,6 +500,7 @@ impl Error {
             Error::Step { path, .. }
             | Error::Inspect { path, .. }
             | Error::MissingParent { path }
+            | Error::ParentNotADirectory { path, .. }
             | Error::NotRegular { path, .. }
             | Error::Exists { path }
             | Error::HardLinked { path, .. }
