@@ -153,7 +153,7 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         });
     }
     if let Some(why) = needs_dir_entries(&target, opts)
-        && let Some(protection) = target::protection(&target.dir)
+        && let Some(protection) = target::dir_protection(&target.dir)
     {
         // An append-only directory lets a file be created in it but never renamed or removed:
         // the temporary file would be left behind (an immutable one refuses even the create).

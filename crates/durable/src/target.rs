@@ -83,6 +83,16 @@ pub fn protection(path: &Path) -> Option<Protection> {
     }
 }
 
+/// [`protection`] of a directory (or any path), asked with one `statx` where the OS can answer
+/// that way: cheap enough for every save that renames a file in its target's directory.
+pub(crate) fn dir_protection(dir: &Path) -> Option<Protection> {
+    match platform::path_protection(dir) {
+        (_, true) => Some(Protection::Immutable),
+        (true, false) => Some(Protection::AppendOnly),
+        (false, false) => None,
+    }
+}
+
 /// What a symlink at the target's path stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Symlinks {

@@ -538,6 +538,30 @@ pub(crate) fn rewrite_protection(file: &File) -> (bool, bool) {
     }
 }
 
+/// [`rewrite_protection`] of the file at `path` (a directory, here), asked without opening it
+/// where the OS can tell: one `statx` on Linux, which reports both attributes on the
+/// filesystems that have them (ext4, XFS, btrfs, …); elsewhere, or when `statx` does not say,
+/// an open and `ioctl(FS_IOC_GETFLAGS)`. `(false, false)` when it cannot be told.
+pub(crate) fn path_protection(path: &Path) -> (bool, bool) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags};
+        let both = StatxAttributes::APPEND | StatxAttributes::IMMUTABLE;
+        if let Ok(st) = rustix::fs::statx(CWD, path, AtFlags::empty(), StatxFlags::empty())
+            && st.stx_attributes_mask.contains(both)
+        {
+            return (
+                st.stx_attributes.contains(StatxAttributes::APPEND),
+                st.stx_attributes.contains(StatxAttributes::IMMUTABLE),
+            );
+        }
+    }
+    match File::open(path) {
+        Ok(file) => rewrite_protection(&file),
+        Err(_) => (false, false),
+    }
+}
+
 /// Whether this process may write to `path` (`access(W_OK)`).
 pub(crate) fn may_write(path: &Path) -> bool {
     check_writable(path).is_ok()
