@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::anyhow;
 use durable::quote::quoted;
 use durable::{
-    Aftermath, Error, FileInput, HardLinks, Input, Note, Plan, Producer, SaveOptions, SaveReport,
-    Settled, StdinInput, StepRecord, Strategy, SyncLevel,
+    Aftermath, Error, FileInput, HardLinks, Input, Interrupted, Note, Plan, Producer, SaveOptions,
+    SaveReport, Settled, StdinInput, StepRecord, Strategy, SyncLevel,
 };
 
 use super::json::{self, Data, SaveFailure, SavePlan, SaveResult, SettledJournal, StepDone};
@@ -48,7 +48,7 @@ pub(super) fn run(args: SaveArgs) -> Result<Exit, Failure> {
     if args.explain {
         return explain(&args, &opts);
     }
-    install_interrupt_cleanup(&args.target);
+    install_interrupt_cleanup(&args);
     let mut input: Box<dyn Input> = match (&args.from, args.producer.split_first()) {
         (Some(path), _) if durable::log::stream::is_stdin(path) => Box::new(StdinInput::new()),
         (Some(path), _) => Box::new(FileInput::open(path).map_err(|e| failed(&args, e, &[]))?),
@@ -369,33 +369,88 @@ fn format_duration(d: Duration) -> String {
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove our temporary files and stop the producer, say so in one
-/// line, and end the process. SIGINT re-raises itself after cleanup so a shell loop sees the
-/// interrupt; the others exit 2 (nothing changed) or 4 (the new content was already committed,
-/// but its final flush may not have run).
-fn install_interrupt_cleanup(target: &Path) {
-    let target = quoted(target).to_string();
-    let installed = durable::install_interrupt_cleanup(|signal, state| match state {
-        0 => (
-            format!(
-                "durable: interrupted by {signal}; removed the temporary file, {target} was not changed"
-            ),
-            i32::from(Exit::Error.code()),
-        ),
-        1 => (
-            format!(
-                "durable: interrupted by {signal} after the new content of {target} was committed; its final flush may not have run (a journaled save is completed by the next `durable save` of {target})"
-            ),
-            i32::from(Exit::Unconfirmed.code()),
-        ),
-        _ => (
-            format!(
-                "durable: interrupted by {signal} while saving {target}; with --strategy in-place it may now be partly written"
-            ),
-            i32::from(Exit::Error.code()),
-        ),
+/// line that matches the strategy and how far the save had got (with `--json`, also print the
+/// failure object a failed save prints), and end the process. SIGINT re-raises itself after
+/// cleanup so a shell loop sees the interrupt; the others exit 2, or 4 when the new content was
+/// already committed but its final flush may not have run.
+fn install_interrupt_cleanup(args: &SaveArgs) {
+    let target = quoted(&args.target).to_string();
+    let strategy = strategy(args.strategy);
+    let installed = durable::install_interrupt_cleanup(|signal, state| {
+        let (aftermath, exit, what) = interrupted(&target, strategy, state);
+        let message = format!("interrupted by {signal}; {what}");
+        let stdout = args
+            .json
+            .then(|| {
+                json::line(&SaveFailure {
+                    target: Data::path(&args.target),
+                    outcome: "failed",
+                    aftermath,
+                    error: message.clone(),
+                    exit_code: exit,
+                    // The handler cannot collect them; the sentence says how far it got.
+                    steps: Vec::new(),
+                })
+                .ok()
+            })
+            .flatten();
+        durable::InterruptReport {
+            message: format!("durable: {message}"),
+            stdout,
+            code: i32::from(exit.code()),
+        }
     });
     if let Err(e) = installed {
         // Without the handler an interrupted save leaves its temporary file for `recover`.
         eprintln!("durable: warning: could not install the interrupt handler: {e}");
+    }
+}
+
+/// What an interrupted save left, for the handler's sentence: the `aftermath` of the JSON
+/// failure object, the exit status, and the words after "interrupted by SIGNAL; ".
+fn interrupted(
+    target: &str,
+    strategy: Strategy,
+    state: Interrupted,
+) -> (&'static str, Exit, String) {
+    match (state, strategy) {
+        (Interrupted::Untouched, _) => (
+            "unchanged",
+            Exit::Error,
+            format!("nothing had been written yet; {target} was not changed"),
+        ),
+        (Interrupted::Removed, _) => (
+            "unchanged",
+            Exit::Error,
+            format!("removed the temporary file, {target} was not changed"),
+        ),
+        (Interrupted::PartlyWritten, _) => (
+            "damaged",
+            Exit::Error,
+            format!(
+                "{target} was being written in place and may now hold a mix of old and new content (--strategy in-place is not crash-atomic)"
+            ),
+        ),
+        (Interrupted::Settling, _) => (
+            "earlier-pending",
+            Exit::Error,
+            format!(
+                "it was completing an earlier interrupted save of {target} from its journal; this save wrote nothing, and the next `durable save` of {target} completes the earlier one"
+            ),
+        ),
+        (Interrupted::Committed, Strategy::Journal) => (
+            "pending",
+            Exit::Unconfirmed,
+            format!(
+                "the new content is safe in the journal, and the next `durable save` of {target} completes it"
+            ),
+        ),
+        (Interrupted::Committed, _) => (
+            "unconfirmed",
+            Exit::Unconfirmed,
+            format!(
+                "{target} holds the new content, but its final flush may not have run (it may not survive a power loss)"
+            ),
+        ),
     }
 }

@@ -333,3 +333,183 @@ fn failed_append_steps_leave_the_log_unchanged() {
         }
     }
 }
+
+/// How many of `pid`'s open descriptors name `path`.
+fn open_count(pid: u32, path: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|link| link == path)
+        .count()
+}
+
+/// Send SIGTERM to a running `durable save` once `ready()` says it got where it should be, and
+/// return its exit status, stderr and stdout.
+fn terminate_when(
+    mut child: std::process::Child,
+    what: &str,
+    ready: impl Fn(u32) -> bool,
+) -> (ExitStatus, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready(child.id()) {
+        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "{what}: not ready within 10 s: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let it reach the blocking call it is heading for.
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send signal");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Guards (regression): the sentence a signal prints says what the save had done, for its
+/// strategy: before anything was written (an in-place save waiting for its input, a producer
+/// spooled, a journaled save waiting for the target's lock) the target was not changed; once an
+/// in-place save has begun overwriting it, it may be mixed. Every signal used to get "with
+/// --strategy in-place it may now be partly written" unless a temporary file was removed. With
+/// `--json` the failure object is printed too, as for any failed save (it used to print none).
+#[test]
+fn a_signal_says_what_the_interrupted_save_had_done() {
+    for json in [false, true] {
+        let json_arg: &[&str] = if json { &["--json"] } else { &[] };
+        let mut cases: Vec<(&str, String, String, ExitStatus)> = Vec::new();
+
+        // In place, waiting for standard input: the target is open, nothing written.
+        let env = Env::new();
+        let t = env.write("T", "old content\n");
+        let child = env
+            .cmd(&["save", "--strategy", "in-place", "T"])
+            .args(json_arg)
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn durable");
+        let canonical = std::fs::canonicalize(&t).expect("canonical path");
+        let (status, stderr, stdout) = terminate_when(child, "in-place from stdin", |pid| {
+            open_count(pid, &canonical) >= 2
+        });
+        assert_eq!(env.read("T"), b"old content\n");
+        cases.push(("in-place, waiting for input", stderr, stdout, status));
+
+        // In place from a producer: its output is spooled before the target is opened.
+        let env = Env::new();
+        env.write("T", "old content\n");
+        let marker = env.path("started");
+        let child = env
+            .cmd(&["save", "--strategy", "in-place", "T"])
+            .args(json_arg)
+            .args(&["--", "sh", "-c", "printf new; : > started; exec sleep 30"])
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn durable");
+        let (status, stderr, stdout) =
+            terminate_when(child, "in-place from a producer", |_| marker.exists());
+        assert_eq!(env.read("T"), b"old content\n");
+        cases.push(("in-place, spooling a producer", stderr, stdout, status));
+
+        // Journal, waiting for the target's lock (held here, as another save would).
+        let env = Env::new();
+        let t = env.write("T", "old content\n");
+        let held = std::fs::File::open(&t).expect("open T");
+        held.lock().expect("lock T");
+        let child = env
+            .cmd(&["save", "--strategy", "journal", "T"])
+            .args(json_arg)
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn durable");
+        let canonical = std::fs::canonicalize(&t).expect("canonical path");
+        let (status, stderr, stdout) =
+            terminate_when(child, "journal waiting for the lock", |pid| {
+                open_count(pid, &canonical) >= 1
+            });
+        drop(held);
+        assert_eq!(env.read("T"), b"old content\n");
+        env.assert_no_leftovers();
+        cases.push(("journal, waiting for the lock", stderr, stdout, status));
+
+        for (case, stderr, stdout, status) in &cases {
+            assert_eq!(status.code(), Some(2), "{case}: {status:?}; {stderr}");
+            // The "waiting for another save" notice may come first.
+            let line = stderr.lines().last().unwrap_or_default();
+            assert!(
+                line.starts_with("durable: interrupted by SIGTERM")
+                    && line.contains("T was not changed")
+                    && !line.contains("in-place")
+                    && !line.contains("mix"),
+                "{case}: {stderr}"
+            );
+            if json {
+                let v: serde_json::Value = serde_json::from_str(stdout).unwrap_or_else(|e| {
+                    panic!("{case}: stdout is not one JSON object ({e}): {stdout:?}")
+                });
+                assert_eq!(v["schema"], 1, "{case}: {v}");
+                assert_eq!(v["outcome"], "failed", "{case}: {v}");
+                assert_eq!(v["aftermath"], "unchanged", "{case}: {v}");
+                assert_eq!(v["exit_code"], 2, "{case}: {v}");
+                assert_eq!(
+                    v["error"].as_str(),
+                    line.strip_prefix("durable: "),
+                    "{case}: {v}"
+                );
+                assert_eq!(v["target"], crate::common::json_path("T"), "{case}: {v}");
+            } else {
+                assert!(stdout.is_empty(), "{case}: {stdout}");
+            }
+        }
+
+        // In place, once the first bytes of the new content are in the target: it may be mixed.
+        let env = Env::new();
+        env.write("T", "old content\n");
+        let mut child = env
+            .cmd(&["save", "--strategy", "in-place", "T"])
+            .args(json_arg)
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn durable");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, b"NEW").expect("feed durable");
+        let path = env.path("T");
+        let (status, stderr, stdout) = terminate_when(child, "in-place, written", |_| {
+            std::fs::read(&path).is_ok_and(|c| c.starts_with(b"NEW"))
+        });
+        drop(stdin);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("durable: interrupted by SIGTERM")
+                && stderr.contains("may now hold a mix of old and new content"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        if json {
+            let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+            assert_eq!(v["aftermath"], "damaged", "{v}");
+            assert_eq!(v["exit_code"], 2, "{v}");
+        }
+    }
+}

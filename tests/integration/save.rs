@@ -443,6 +443,39 @@ fn owner_and_group_are_kept() {
     }
 }
 
+// Guards (regression): root saving another user's file with --backup gives TARGET.bak the
+// target's owner, group and permission bits, as the target keeps them; the backup used to be
+// owned by root, with every strategy.
+#[test]
+fn the_backup_keeps_the_owner_group_and_mode() {
+    if !is_root() {
+        skip(
+            "the_backup_keeps_the_owner_group_and_mode",
+            "needs root to chown to 1234:5678",
+        );
+        return;
+    }
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        let t = env.write("T", "old\n");
+        std::os::unix::fs::chown(&t, Some(1234), Some(5678)).unwrap();
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o640)).unwrap();
+        let out = save_ok(&env, &["--backup", "--strategy", strategy, "T"], "new\n");
+        assert_eq!(env.read("T.bak"), b"old\n", "{strategy}");
+        let bak = fs::metadata(env.path("T.bak")).unwrap();
+        assert_eq!(
+            (bak.uid(), bak.gid()),
+            (1234, 5678),
+            "{strategy}: the backup's owner"
+        );
+        assert_eq!(env.mode("T.bak"), 0o640, "{strategy}: the backup's mode");
+        let meta = fs::metadata(&t).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "{strategy}");
+        assert!(out.stderr.is_empty(), "{strategy}: {}", out.show());
+        env.assert_no_leftovers();
+    }
+}
+
 // Guards: extended attributes (where ACLs and SELinux labels live) survive an atomic save.
 #[test]
 fn xattrs_survive_atomic_save() {
@@ -694,12 +727,13 @@ fn backup_keeps_previous_version() {
     }
 }
 
-// Guards (regression): a journaled save that is refused (empty input, a failing producer) or
-// has nothing to change (--if-changed) leaves TARGET.bak as it was; it used to replace it with
-// a copy of the unchanged target, losing the older version. The atomic strategy never did.
+// Guards (regression): a save that is refused (empty input, a failing producer) or has nothing
+// to change (--if-changed) leaves TARGET.bak as it was; journal and in-place saves used to
+// replace it with a copy of the unchanged target, losing the older version. The atomic
+// strategy never did.
 #[test]
 fn a_refused_or_unchanged_save_keeps_the_older_backup() {
-    for strategy in ["atomic", "journal"] {
+    for strategy in STRATEGIES {
         let env = Env::new();
         env.write("T", "current\n");
         env.write("T.bak", "older\n");
@@ -735,6 +769,41 @@ fn a_refused_or_unchanged_save_keeps_the_older_backup() {
                 "{strategy} {args:?}: the backup"
             );
         }
+        env.assert_no_leftovers();
+    }
+}
+
+// Guards: in place, the backup is made just before the first byte of the target changes, so it
+// holds the whole old content whichever change comes first: a chunk that differs after an
+// identical start (--if-changed writes only what differs), a truncate after an identical
+// prefix, emptying (--allow-empty). The steps are the ones --explain lists, in its order.
+#[test]
+fn an_in_place_backup_holds_the_old_content_whatever_changes_first() {
+    let big_old: String = "0123456789abcdef\n".repeat(40_000);
+    let big_new = format!("{}CHANGED\n", &big_old[..big_old.len() - 8]);
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("current content\n", "current", &["--if-changed"]),
+        (&big_old, &big_new, &["--if-changed"]),
+        ("current content\n", "", &["--allow-empty"]),
+        ("current content\n", "other\n", &[]),
+    ];
+    for (old, new, extra) in cases {
+        let env = Env::new();
+        env.write("T", old);
+        env.write("T.bak", "older\n");
+        let mut args = vec!["--backup", "--strategy", "in-place"];
+        args.extend_from_slice(extra);
+        args.push("T");
+        let mut explain = vec!["--explain", "--json"];
+        explain.extend_from_slice(&args);
+        let plan = save_ok(&env, &explain, "");
+        let mut real = vec!["--json"];
+        real.extend_from_slice(&args);
+        let out = save_ok(&env, &real, new);
+        let case = format!("{args:?} {} bytes", new.len());
+        assert_eq!(env.read("T"), new.as_bytes(), "{case}");
+        assert!(env.read("T.bak") == old.as_bytes(), "{case}: the backup");
+        assert_eq!(step_names(&json(&plan)), step_names(&json(&out)), "{case}");
         env.assert_no_leftovers();
     }
 }

@@ -74,6 +74,67 @@ fn missing_parent_directory() {
     }
 }
 
+// Guards: a target whose directory is missing, or is a regular file, is refused at once, before
+// any input is read: input that never ends (a pipe nobody writes to, a producer that sleeps)
+// does not hold the refusal up, and the sentence names the directory.
+#[test]
+fn a_missing_parent_directory_is_refused_before_the_input_is_read() {
+    for strategy in ["atomic", "in-place", "journal"] {
+        for (target, says) in [
+            ("nodir/T", "the directory nodir does not exist"),
+            ("file/T", "file is a regular file, not a directory"),
+            ("file/sub/T", "file is a regular file, not a directory"),
+        ] {
+            for producer in [false, true] {
+                let env = Env::new();
+                env.write("file", "a file\n");
+                let mut args = vec!["save", "--strategy", strategy, target];
+                if producer {
+                    args.extend(["--", "sleep", "30"]);
+                }
+                let case = format!("{args:?}");
+                // stdin: a pipe whose write end stays open until the save has ended.
+                let mut child = env
+                    .cmd(&args)
+                    .command()
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn durable");
+                let stdin = child.stdin.take();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let status = loop {
+                    if let Some(status) = child.try_wait().expect("wait") {
+                        break status;
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("{case}: still running after 5 s: it waits for the input");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                drop(stdin);
+                let mut stderr = String::new();
+                child
+                    .stderr
+                    .take()
+                    .expect("stderr")
+                    .read_to_string(&mut stderr)
+                    .expect("read stderr");
+                assert_eq!(status.code(), Some(2), "{case}: {stderr}");
+                assert_eq!(stderr.lines().count(), 1, "{case}: {stderr}");
+                assert!(
+                    stderr.contains(says) && stderr.contains(&format!("{target} was not changed")),
+                    "{case}: {stderr}"
+                );
+                assert_eq!(env.names(), ["file"], "{case}");
+            }
+        }
+    }
+}
+
 // Guards: a directory as the target is refused and left as it was.
 #[test]
 fn target_is_a_directory() {
@@ -130,7 +191,9 @@ fn read_only_location() {
         let out = save(&env, &["--strategy", strategy, "ro/T"], "new\n");
         let line = assert_one_line_error(&out, &["ro", "ro/T was not changed"], "save");
         assert!(
-            line.contains("Operation not permitted") || line.contains("Read-only file system"),
+            line.contains("ro is immutable (chattr +i)")
+                || line.contains("Operation not permitted")
+                || line.contains("Read-only file system"),
             "{line}"
         );
         assert_eq!(env.read("ro/T"), b"old\n", "{strategy}");
@@ -340,6 +403,113 @@ fn append_only_and_immutable_files_are_named_as_such() {
         "save",
     );
     assert_eq!(env.read("T"), b"old\n");
+}
+
+// Guards (regression): in an append-only directory (`chattr +a`: files can be created there but
+// never renamed or removed), a save that would rename a file there (atomic, journal, --backup)
+// is refused before it creates anything, with a sentence naming the attribute; it used to
+// create its temporary file, fail to rename it ("Operation not permitted") and leave it behind.
+// An in-place save of an existing file renames nothing and still works.
+#[test]
+fn an_append_only_directory_is_named_and_left_without_a_temporary_file() {
+    let test = "save_refusals::an_append_only_directory_is_named_and_left_without_a_temporary_file";
+    let env = Env::new();
+    env.write("ao/T", "old\n");
+    let dir = env.path("ao");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    let guard = AppendOnly(dir.clone());
+    let cases: [&[&str]; 5] = [
+        &["--strategy", "atomic", "ao/T"],
+        &["--strategy", "atomic", "ao/N"],
+        &["--strategy", "journal", "ao/T"],
+        &["--strategy", "journal", "ao/N"],
+        &["--strategy", "in-place", "--backup", "ao/T"],
+    ];
+    for args in cases {
+        let out = save(&env, args, "new\n");
+        let target = args[args.len() - 1];
+        assert_one_line_error(
+            &out,
+            &[
+                "ao is append-only (chattr +a)",
+                "`chattr -a ao`",
+                &format!("{target} was not changed"),
+            ],
+            &format!("{args:?}"),
+        );
+        assert_eq!(env.read("ao/T"), b"old\n", "{args:?}");
+        assert_eq!(
+            env.names(),
+            ["ao", "ao/T"],
+            "{args:?}: something was left behind"
+        );
+    }
+    let out = save(&env, &["--strategy", "in-place", "ao/T"], "new\n");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(env.read("ao/T"), b"new\n");
+    drop(guard);
+}
+
+// Guards (regression): when the rename fails because the directory became append-only after the
+// save checked it (here the producer makes it so), the sentence names the attribute (it used to
+// say only "Operation not permitted") and, since
+// the temporary file cannot be removed either, names that file so it can be removed by hand.
+#[test]
+fn a_temporary_file_that_cannot_be_removed_is_named() {
+    let test = "save_refusals::a_temporary_file_that_cannot_be_removed_is_named";
+    let env = Env::new();
+    env.write("ao/T", "old\n");
+    let dir = env.path("ao");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    assert!(run_quietly("chattr", &["-a".as_ref(), dir.as_os_str()]));
+    let guard = AppendOnly(dir.clone());
+    let out = save(
+        &env,
+        &[
+            "ao/T",
+            "--",
+            "sh",
+            "-c",
+            // Once the save has checked the directory and made its temporary file.
+            "until ls ao/.T.*.durable-tmp >/dev/null 2>&1; do sleep 0.01; done; chattr +a ao && echo new",
+        ],
+        "",
+    );
+    let line = assert_one_line_error(
+        &out,
+        &[
+            "ao is append-only (chattr +a)",
+            "could not be removed either",
+            "remove it by hand",
+            "ao/T was not changed",
+        ],
+        "save",
+    );
+    drop(guard);
+    let names = env.names();
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with(".durable-tmp"))
+        .collect();
+    assert_eq!(left.len(), 1, "{names:?}");
+    assert!(
+        line.contains(left[0].as_str()),
+        "the leftover is named: {line}"
+    );
+    assert_eq!(env.read("ao/T"), b"old\n");
+    fs::remove_file(env.path(left[0])).expect("remove the leftover");
 }
 
 // Guards: a write that fails midway (EFBIG past `ulimit -f`; durable ignores SIGXFSZ) removes the

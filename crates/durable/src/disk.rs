@@ -133,15 +133,59 @@ pub fn journal_target_name(file_name: &OsStr) -> Option<OsString> {
     (!name.is_empty()).then(|| platform::name_from_bytes(name.to_vec()))
 }
 
+/// How far a save had got when SIGINT, SIGTERM or SIGHUP ended it: what the line the interrupt
+/// handler prints must say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// Nothing had been written to the target, and no temporary file (or journal) of ours was
+    /// there to remove: the target is untouched.
+    Untouched,
+    /// The temporary file (or unfinished journal, or half-made new target, or backup copy) was
+    /// removed; the target is untouched.
+    Removed,
+    /// An in-place save had begun overwriting the target: it may hold a mix of old and new bytes.
+    PartlyWritten,
+    /// A journal an earlier interrupted save left was being applied: it is kept, and the next
+    /// save completes it; this save wrote nothing of its own.
+    Settling,
+    /// The new content was committed (renamed into place, its journal flushed, or written in
+    /// place and closed); only a final flush may not have run.
+    Committed,
+}
+
+impl Interrupted {
+    /// Every state, in the order of their indexes.
+    pub const ALL: [Interrupted; 5] = [
+        Interrupted::Untouched,
+        Interrupted::Removed,
+        Interrupted::PartlyWritten,
+        Interrupted::Settling,
+        Interrupted::Committed,
+    ];
+}
+
+/// What the interrupt handler prints for one signal and [`Interrupted`] state, prepared before
+/// any signal can arrive.
+#[derive(Debug, Clone, Default)]
+pub struct InterruptReport {
+    /// The line for standard error (without its newline).
+    pub message: String,
+    /// A line for standard output, if any (a `--json` failure object; without its newline).
+    pub stdout: Option<String>,
+    /// The exit status (SIGINT ends the process by re-raising itself whatever this says).
+    pub code: i32,
+}
+
 /// Install the SIGINT/SIGTERM/SIGHUP handler that removes every live temporary file and stops
-/// every producer before the process ends. `report(signal_name, state)` gives the line to print
-/// and the exit status for state 0 (a temporary file was removed: nothing changed), 1 (the new
-/// content was already committed) and 2 (anything else). SIGINT always ends the process by
+/// every producer before the process ends. `report(signal_name, state)` gives what to print
+/// and the exit status for each [`Interrupted`] state. SIGINT always ends the process by
 /// re-raising itself, so a shell loop sees the interrupt.
 ///
 /// The handler uses only async-signal-safe calls on state prepared in advance, so it costs no
 /// thread and no allocation at start-up.
-pub fn install_interrupt_cleanup(report: impl Fn(&str, u8) -> (String, i32)) -> io::Result<()> {
+pub fn install_interrupt_cleanup(
+    report: impl Fn(&str, Interrupted) -> InterruptReport,
+) -> io::Result<()> {
     platform::install_interrupt_handler(report)
 }
 
@@ -162,6 +206,17 @@ pub fn pending_interrupt() -> Option<&'static str> {
 /// the interrupt report.
 pub(crate) fn mark_committed() {
     platform::mark_committed();
+}
+
+/// Record that an in-place save is about to change the target's first byte, for the interrupt
+/// report.
+pub(crate) fn mark_touched() {
+    platform::mark_touched();
+}
+
+/// Record that a leftover journal is (or is no longer) being applied, for the interrupt report.
+pub(crate) fn mark_settling(settling: bool) {
+    platform::mark_settling(settling);
 }
 
 /// Whether a producer leads a process group of its own (so that it and everything it started
@@ -289,6 +344,21 @@ impl TempFile {
         (path, self.file.take())
     }
 
+    /// Remove the file now, unlike a drop saying whether that worked (a file already gone
+    /// counts as removed); on failure, its path and why.
+    pub(crate) fn discard(mut self) -> Result<(), (PathBuf, io::Error)> {
+        drop(self.file.take());
+        let path = self.path.clone();
+        let removed = match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound && !path.as_os_str().is_empty() => {
+                Err((path, e))
+            }
+            _ => Ok(()),
+        };
+        self.forget();
+        removed
+    }
+
     fn forget(&mut self) {
         if let Some(slot) = self.slot.take() {
             platform::unregister_temp(slot);
@@ -398,6 +468,11 @@ impl NewFile {
         f: impl FnOnce(&mut TempFile) -> io::Result<T>,
     ) -> Result<T, StepError> {
         t.run(Step::Rename, shown, || f(&mut self.temp))
+    }
+
+    /// Remove the temporary file now (see [`TempFile::discard`]).
+    pub(crate) fn discard(self) -> Result<(), (PathBuf, io::Error)> {
+        self.temp.discard()
     }
 
     /// `sync-dir`: flush the directory that now holds the name, unless `sync` is none.

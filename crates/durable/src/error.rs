@@ -77,6 +77,15 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A directory in the target's path is something else (a regular file, …), so the target
+    /// cannot be there.
+    #[error("{} is {kind}, not a directory", quoted(&.path))]
+    ParentNotADirectory {
+        /// The path that should be a directory.
+        path: PathBuf,
+        /// "a regular file", …
+        kind: &'static str,
+    },
     /// The target is something other than a regular file.
     #[error("{} is {kind}, not a regular file", quoted(&.path))]
     NotRegular {
@@ -159,6 +168,21 @@ pub enum Error {
         protection: crate::target::Protection,
         /// What needed to be done that the attribute forbids.
         why: &'static str,
+    },
+    /// A save failed, and the temporary file it made could not be removed either (the same
+    /// cause often forbids both, as an append-only directory does): it is named so that it can
+    /// be removed by hand (or by `durable recover`).
+    #[error(
+        "{error}; the temporary file {} could not be removed either ({source}): remove it by hand",
+        quoted(&.temp)
+    )]
+    TempLeftBehind {
+        /// Why the save failed.
+        error: Box<Error>,
+        /// The temporary file left behind.
+        temp: PathBuf,
+        /// Why it could not be removed.
+        source: io::Error,
     },
     /// An atomic or journaled save cannot create its file in the target's directory.
     #[error(
@@ -464,6 +488,7 @@ impl Error {
             | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
+            Error::TempLeftBehind { error, .. } => error.aftermath(),
             _ => Aftermath::Unchanged,
         }
     }
@@ -475,6 +500,7 @@ impl Error {
             Error::Step { path, .. }
             | Error::Inspect { path, .. }
             | Error::MissingParent { path }
+            | Error::ParentNotADirectory { path, .. }
             | Error::NotRegular { path, .. }
             | Error::Exists { path }
             | Error::HardLinked { path, .. }
@@ -507,6 +533,7 @@ impl Error {
             | Error::NoSidecarPlace { path }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
+            Error::TempLeftBehind { error, .. } => error.path(),
             Error::Input { .. }
             | Error::Producer { .. }
             | Error::RecordTooLarge { .. }

@@ -344,8 +344,9 @@ mod target;
 pub mod walk;
 
 pub use disk::{
-    JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts, install_interrupt_cleanup,
-    journal_name, journal_target_name, pending_interrupt, temp_target_name,
+    InterruptReport, Interrupted, JOURNAL_SUFFIX, SyncLevel, TEMP_SUFFIX, defer_interrupts,
+    install_interrupt_cleanup, journal_name, journal_target_name, pending_interrupt,
+    temp_target_name,
 };
 pub use error::{Aftermath, Error, Result};
 pub use input::{FileInput, Input, Producer, StdinInput};

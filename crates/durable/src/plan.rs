@@ -95,8 +95,10 @@ pub(crate) fn script(target: &Target, opts: &SaveOptions) -> Script {
             s.push_if(sync, Step::SyncDir);
         }
         Strategy::InPlace => {
-            s.push_if(backup, Step::Backup);
-            write_in_place(&mut s, InPlaceWrite::of(target, opts));
+            // The backup is made inside write-target, before the first byte of the target
+            // changes (or before the truncate, when every byte written was already there), and
+            // ends first, so it is listed first, as a save reports it.
+            write_in_place(&mut s, InPlaceWrite::of(target, opts), backup);
         }
         Strategy::Journal => {
             // The backup is made inside write-journal (once the journal holds the content,
@@ -142,16 +144,18 @@ impl InPlaceWrite {
 
 /// The steps that apply a journal to its target: write it in place, then remove the journal.
 pub(crate) fn replay(s: &mut Script, w: InPlaceWrite) {
-    write_in_place(s, w);
+    write_in_place(s, w, false);
     s.push(Step::RemoveJournal);
     s.push_if(w.sync != SyncLevel::None, Step::SyncDirFinal);
 }
 
 /// The steps that write a target in place, from its open to its close (and, for a new target,
-/// the flush of its directory): the in-place strategy's, and a journal's replay.
-pub(crate) fn write_in_place(s: &mut Script, w: InPlaceWrite) {
+/// the flush of its directory): the in-place strategy's (with its `--backup`), and a journal's
+/// replay.
+pub(crate) fn write_in_place(s: &mut Script, w: InPlaceWrite, backup: bool) {
     let sync = w.sync != SyncLevel::None;
     s.push(Step::OpenTarget);
+    s.push_if(backup, Step::Backup);
     s.push(Step::WriteTarget);
     s.push(Step::Truncate);
     // open(2) applied the umask to a new file; the mode asked for is set explicitly.
@@ -316,10 +320,14 @@ impl<'a> Calls<'a> {
             Step::CloseTemp => "close(tmp)".into(),
             Step::Backup => {
                 let backup = c_quoted(&save::backup_path(target)).to_string();
-                let when = if opts.strategy == Strategy::Journal {
-                    "once the journal below holds the input and before its header: "
-                } else {
-                    ""
+                let when = match opts.strategy {
+                    Strategy::Journal => {
+                        "once the journal below holds the input and before its header: "
+                    }
+                    Strategy::InPlace => {
+                        "before the first byte of the target changes (the first pwrite that differs, or the ftruncate), never if the save is refused or changes nothing: "
+                    }
+                    Strategy::Atomic => "",
                 };
                 let text = match platform::sync_call(opts.sync) {
                     Some(call) => format!(

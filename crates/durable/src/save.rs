@@ -152,6 +152,17 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
             why: "no strategy of durable save can replace or rewrite its content",
         });
     }
+    if let Some(why) = needs_dir_entries(&target, opts)
+        && let Some(protection) = target::dir_protection(&target.dir)
+    {
+        // An append-only directory lets a file be created in it but never renamed or removed:
+        // the temporary file would be left behind (an immutable one refuses even the create).
+        return Err(Error::Protected {
+            path: target.dir,
+            protection,
+            why,
+        });
+    }
     if opts.strategy != Strategy::Atomic && target.replaces_symlink {
         return Err(Error::SymlinkInPlace { path: target.path });
     }
@@ -171,6 +182,32 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         journal::path_for(&target)?;
     }
     Ok(target)
+}
+
+/// Why the save must rename or remove names in the target's directory, if it must: the atomic
+/// strategy renames its temporary file, the journal strategy renames and removes its journal,
+/// and `--backup` renames its copy to `TARGET.bak`. An in-place save of an existing target
+/// without `--backup` changes no name.
+fn needs_dir_entries(target: &Target, opts: &SaveOptions) -> Option<&'static str> {
+    let exists = target.existing.is_some();
+    match opts.strategy {
+        _ if opts.backup && exists => Some(
+            "--backup would copy the file to a temporary file there and could neither rename it to the .bak name nor remove it",
+        ),
+        Strategy::Atomic if exists => Some(
+            "the atomic strategy would create a temporary file there and could neither rename it over the file nor remove it (--strategy in-place renames nothing)",
+        ),
+        Strategy::Atomic => Some(
+            "the atomic strategy would create a temporary file there and could neither rename it to the new name nor remove it",
+        ),
+        Strategy::Journal if exists => Some(
+            "the journal strategy would create its journal there and could neither rename nor remove it (--strategy in-place renames nothing)",
+        ),
+        Strategy::Journal => Some(
+            "the journal strategy would create its journal there and could neither rename nor remove it",
+        ),
+        Strategy::InPlace => None,
+    }
 }
 
 /// What the rename does when the target's name is taken: `--no-clobber` fails.
@@ -387,14 +424,16 @@ fn settle_leftover(
         .start(Step::SettleJournal, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
-        .map_err(|source| match source {
-            Error::Busy { .. } | Error::TargetLocked { .. } => source,
-            _ => Error::Settle {
-                target: target.path.clone(),
-                source: Box::new(source),
-            },
-        })?;
+    crate::disk::mark_settling(true);
+    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet));
+    crate::disk::mark_settling(false);
+    let settled = settled.map_err(|source| match source {
+        Error::Busy { .. } | Error::TargetLocked { .. } => source,
+        _ => Error::Settle {
+            target: target.path.clone(),
+            source: Box::new(source),
+        },
+    })?;
     t.finish(Step::SettleJournal, &target.path, started);
     Ok(settled)
 }
@@ -463,15 +502,38 @@ fn save_atomic(
     }
     new.close(t).failure_leaves(Aftermath::Unchanged)?;
     if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(target, opts.sync, t)?);
+        report.backup = Some(backup_copy(target, opts.sync, t, &mut report.warnings)?);
     }
-    new.rename(t, &target.path, on_existing(opts))
-        .map_err(|e| match e.source.kind() {
+    if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
+        let error = match e.source.kind() {
             io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
                 path: target.path.clone(),
             },
+            _ if e.source.raw_os_error() == Some(platform::errno::EPERM) => {
+                // Not a permission bit (that is EACCES): most likely the directory became
+                // append-only or immutable after it was checked.
+                match target::protection(&target.dir) {
+                    Some(protection) => Error::Protected {
+                        path: target.dir.clone(),
+                        protection,
+                        why: "the temporary file could not be renamed over the file there",
+                    },
+                    None => Error::step(e, Aftermath::Unchanged),
+                }
+            }
             _ => Error::step(e, Aftermath::Unchanged),
-        })?;
+        };
+        // What forbade the rename may forbid removing the temporary file too: then say where
+        // it is, rather than leave it unmentioned.
+        return Err(match new.discard() {
+            Ok(()) => error,
+            Err((temp, source)) => Error::TempLeftBehind {
+                error: Box::new(error),
+                temp,
+                source,
+            },
+        });
+    }
     crate::disk::mark_committed();
     new.sync_dir(t, opts.sync)
         .failure_leaves(Aftermath::Unconfirmed)
@@ -485,9 +547,6 @@ fn save_in_place(
     report: &mut SaveReport,
 ) -> Result<bool> {
     let target = report.target.clone();
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
-    }
     let created = target.existing.is_none();
     let mode = meta::final_mode(opts.mode, target.existing.as_ref());
     let opened = t.run(Step::OpenTarget, &target.path, || {
@@ -536,31 +595,80 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    let to = WriteStep {
-        step: Step::WriteTarget,
-        path: &target.path,
-        hash: verify_hash(opts),
-        written: if fresh {
-            Written::Unseen
-        } else {
-            Written::InPlace
-        },
+    let written = if fresh {
+        Written::Unseen
+    } else {
+        Written::InPlace
     };
-    let pumped = write_step(t, to, input, compare, |offset, chunk, identical_so_far| {
-        if identical_so_far {
-            Ok(()) // the bytes are already there
-        } else {
-            platform::write_all_at(file, chunk, offset)
-        }
+    // `--backup` is made inside write-target, just before the first byte of the target changes:
+    // before the first chunk that differs from what is there, or, when every byte written was
+    // already there (or none was), before the truncate. A save refused for empty input or with
+    // nothing to change (`--if-changed`) never reaches it and leaves TARGET.bak as it was.
+    let wants_backup = script.has(Step::Backup) && !fresh;
+    let mut backup: Option<PathBuf> = None;
+    let mut backup_failed: Option<Error> = None;
+    let started = t
+        .start(Step::WriteTarget, &target.path)
+        .failure_leaves(Aftermath::Unchanged)?;
+    let total = input.len_hint();
+    let pumped = {
+        // The progress callback and the backup both report to the tracker, one at a time.
+        let tracker = std::cell::RefCell::new(&mut *t);
+        pump(
+            input,
+            total,
+            compare,
+            verify_hash(opts),
+            &mut |done| tracker.borrow_mut().progress(done, total),
+            |offset, chunk, identical_so_far| {
+                if identical_so_far {
+                    return Ok(()); // the bytes are already there
+                }
+                if wants_backup && backup.is_none() {
+                    match backup_copy(
+                        &target,
+                        opts.sync,
+                        &mut tracker.borrow_mut(),
+                        &mut report.warnings,
+                    ) {
+                        Ok(bak) => backup = Some(bak),
+                        Err(e) => {
+                            backup_failed = Some(e);
+                            return Err(io::Error::other("the backup failed"));
+                        }
+                    }
+                }
+                if !fresh {
+                    crate::disk::mark_touched();
+                }
+                platform::write_all_at(file, chunk, offset)
+            },
+        )
+    };
+    if let Some(e) = backup_failed {
+        return Err(e); // before the first write: the target is unchanged
+    }
+    let pumped = pumped.map_err(|failure| {
+        write_failure(failure, Step::WriteTarget, &target.path, input, written)
     })?;
     input.finish()?;
     report.bytes = pumped.len;
     if pumped.identical {
+        t.finish(Step::WriteTarget, &target.path, started);
         report.outcome = SaveOutcome::Unchanged;
         return Ok(true);
     }
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
+    if wants_backup && backup.is_none() {
+        // Every byte written was already there: the truncate (or --mode) is the first change.
+        backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
+    }
+    report.backup = backup;
+    t.finish(Step::WriteTarget, &target.path, started);
+    if !fresh {
+        crate::disk::mark_touched();
+    }
     t.run(Step::Truncate, &target.path, || file.set_len(pumped.len))
         .failure_leaves(broken)?;
     if script.has(Step::Metadata) {
@@ -584,6 +692,8 @@ fn save_in_place(
         } else {
             Aftermath::Unconfirmed
         })?;
+    // Written and closed (a new target is kept from here): only the directory's flush is left.
+    crate::disk::mark_committed();
     if script.has(Step::SyncDirTarget) {
         t.run(Step::SyncDirTarget, &target.dir, || {
             platform::sync_dir(&target.dir, opts.sync)
@@ -702,7 +812,7 @@ fn save_journal(
     // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
     // rolled back, with its backup made or not.
     if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t)?);
+        report.backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
     }
     let header = Header {
         len: pumped.len,
@@ -779,9 +889,16 @@ fn open_existing(target: &Target) -> Result<Option<File>> {
         })
 }
 
-/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory).
-/// Used by the strategies that overwrite the inode, where a hard link would change with it.
-fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<PathBuf> {
+/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory),
+/// with the target's owner, group and permission bits (an owner the OS refuses to give away is
+/// a warning, as for the atomic strategy's new file). Used by the strategies that overwrite the
+/// inode, where a hard link would change with it.
+fn backup_copy(
+    target: &Target,
+    sync: SyncLevel,
+    t: &mut Tracker<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<PathBuf> {
     let bak = backup_path(target);
     t.run(Step::Backup, &bak, || {
         // One step `backup` for the caller; its parts are the commit sequence of any new file.
@@ -791,6 +908,19 @@ fn backup_copy(target: &Target, sync: SyncLevel, t: &mut Tracker<'_>) -> Result<
         let mut from = File::open(&target.path)?;
         io::copy(&mut from, &mut copy.file())?;
         if let Some(existing) = &target.existing {
+            // The owner first: chown clears the setuid and setgid bits that the mode may hold.
+            match platform::set_owner(copy.file(), existing.uid, existing.gid) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
+                    warnings.push(format!(
+                        "could not give the backup {} owner {} and group {} (not permitted); it is owned by this user",
+                        crate::quote::quoted(&bak),
+                        existing.uid,
+                        existing.gid
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
             platform::set_mode(copy.file(), existing.mode)?;
         }
         copy.seal(t, sync).map_err(|e| e.source)?;
@@ -1019,18 +1149,27 @@ fn write_step(
             t.finish(step, path, started);
             Ok(pumped)
         }
-        Err(failure) => {
-            // A failed write may have put part of its chunk in place (write_all stops at the
-            // first error, after what went before it), so an output error in place is damage
-            // even in the first chunk.
-            let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
-            let aftermath = match written {
-                Written::InPlace if wrote => Aftermath::Damaged,
-                _ => Aftermath::Unchanged,
-            };
-            Err(failure.into_error(step, path, input, aftermath))
-        }
+        Err(failure) => Err(write_failure(failure, step, path, input, written)),
     }
+}
+
+/// The error of a failed write step, with what it leaves.
+fn write_failure(
+    failure: PumpFailure,
+    step: Step,
+    path: &Path,
+    input: &dyn Input,
+    written: Written,
+) -> Error {
+    // A failed write may have put part of its chunk in place (write_all stops at the first
+    // error, after what went before it), so an output error in place is damage even in the
+    // first chunk.
+    let wrote = failure.at > 0 || matches!(failure.error, PumpError::Output(_));
+    let aftermath = match written {
+        Written::InPlace if wrote => Aftermath::Damaged,
+        _ => Aftermath::Unchanged,
+    };
+    failure.into_error(step, path, input, aftermath)
 }
 
 /// The hash `--verify` compares the content read back with.

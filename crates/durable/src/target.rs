@@ -83,6 +83,16 @@ pub fn protection(path: &Path) -> Option<Protection> {
     }
 }
 
+/// [`protection`] of a directory (or any path), asked with one `statx` where the OS can answer
+/// that way: cheap enough for every save that renames a file in its target's directory.
+pub(crate) fn dir_protection(dir: &Path) -> Option<Protection> {
+    match platform::path_protection(dir) {
+        (_, true) => Some(Protection::Immutable),
+        (true, false) => Some(Protection::AppendOnly),
+        (false, false) => None,
+    }
+}
+
 /// What a symlink at the target's path stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Symlinks {
@@ -102,6 +112,9 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return absent(given, path, hops > 0);
+            }
+            Err(e) if e.raw_os_error() == Some(platform::errno::ENOTDIR) => {
+                return Err(not_a_directory(&path).unwrap_or(Error::Inspect { path, source: e }));
             }
             Err(source) => return Err(Error::Inspect { path, source }),
         };
@@ -165,14 +178,20 @@ fn absent(given: &Path, path: PathBuf, via_symlink: bool) -> Result<Target> {
     let (dir, name) = split(&path)?;
     match std::fs::metadata(&dir) {
         Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::Inspect {
+        Ok(meta) => {
+            return Err(Error::ParentNotADirectory {
                 path: dir,
-                source: io::Error::from_raw_os_error(platform::errno::ENOTDIR),
+                kind: platform::kind_of(meta.file_type()),
             });
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Error::MissingParent { path: dir });
+        }
+        Err(e) if e.raw_os_error() == Some(platform::errno::ENOTDIR) => {
+            return Err(not_a_directory(&dir).unwrap_or(Error::Inspect {
+                path: dir,
+                source: e,
+            }));
         }
         Err(source) => return Err(Error::Inspect { path: dir, source }),
     }
@@ -185,6 +204,23 @@ fn absent(given: &Path, path: PathBuf, via_symlink: bool) -> Result<Target> {
         via_symlink,
         replaces_symlink: false,
     })
+}
+
+/// For a path the OS answered `ENOTDIR` for: the first of its directories that is something
+/// else (a regular file, …), as [`Error::ParentNotADirectory`].
+fn not_a_directory(path: &Path) -> Option<Error> {
+    let mut ancestors: Vec<&Path> = path.ancestors().skip(1).collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find_map(|dir| match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => Some(Error::ParentNotADirectory {
+                path: dir.to_path_buf(),
+                kind: platform::kind_of(meta.file_type()),
+            }),
+            _ => None,
+        })
 }
 
 /// Split a path into its directory (`.` when it has none) and file name.

@@ -538,6 +538,30 @@ pub(crate) fn rewrite_protection(file: &File) -> (bool, bool) {
     }
 }
 
+/// [`rewrite_protection`] of the file at `path` (a directory, here), asked without opening it
+/// where the OS can tell: one `statx` on Linux, which reports both attributes on the
+/// filesystems that have them (ext4, XFS, btrfs, …); elsewhere, or when `statx` does not say,
+/// an open and `ioctl(FS_IOC_GETFLAGS)`. `(false, false)` when it cannot be told.
+pub(crate) fn path_protection(path: &Path) -> (bool, bool) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags};
+        let both = StatxAttributes::APPEND | StatxAttributes::IMMUTABLE;
+        if let Ok(st) = rustix::fs::statx(CWD, path, AtFlags::empty(), StatxFlags::empty())
+            && st.stx_attributes_mask.contains(both)
+        {
+            return (
+                st.stx_attributes.contains(StatxAttributes::APPEND),
+                st.stx_attributes.contains(StatxAttributes::IMMUTABLE),
+            );
+        }
+    }
+    match File::open(path) {
+        Ok(file) => rewrite_protection(&file),
+        Err(_) => (false, false),
+    }
+}
+
 /// Whether this process may write to `path` (`access(W_OK)`).
 pub(crate) fn may_write(path: &Path) -> bool {
     check_writable(path).is_ok()
@@ -566,6 +590,8 @@ mod interrupt {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, Ordering};
 
+    use crate::disk::{InterruptReport, Interrupted};
+
     const SLOTS: usize = 8;
     /// Temporary files to unlink: leaked `CString`s, null when free.
     static TEMPS: [AtomicPtr<libc::c_char>; SLOTS] =
@@ -574,17 +600,23 @@ mod interrupt {
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
+    /// Set once an in-place save is about to change the target.
+    static TOUCHED: AtomicBool = AtomicBool::new(false);
+    /// Set while a leftover journal is being applied.
+    static SETTLING: AtomicBool = AtomicBool::new(false);
     /// Interrupts are only noted, for the main thread to act on at its next safe point (an
     /// append between commit groups), instead of ending the process.
     static DEFERRED: AtomicBool = AtomicBool::new(false);
     /// The first signal noted in deferred mode (0: none).
     static PENDING: AtomicI32 = AtomicI32::new(0);
     /// Messages and exit codes, prepared before the handler is installed:
-    /// `[signal][state]` with state 0 = a temporary file was removed, 1 = committed, 2 = other.
-    static REPORTS: OnceLock<[[Report; 3]; 3]> = OnceLock::new();
+    /// `[signal][state]`, the state indexed as in [`Interrupted::ALL`].
+    static REPORTS: OnceLock<[[Report; STATES]; 3]> = OnceLock::new();
 
-    /// A line to print and the exit status to end with.
-    type Report = (Vec<u8>, i32);
+    const STATES: usize = Interrupted::ALL.len();
+
+    /// A line for stderr, one for stdout (may be empty), and the exit status to end with.
+    type Report = (Vec<u8>, Vec<u8>, i32);
 
     const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -649,6 +681,16 @@ mod interrupt {
         COMMITTED.store(true, Ordering::SeqCst);
     }
 
+    /// Record that an in-place save is about to change the target.
+    pub(crate) fn mark_touched() {
+        TOUCHED.store(true, Ordering::SeqCst);
+    }
+
+    /// Record that a leftover journal is, or is no longer, being applied.
+    pub(crate) fn mark_settling(settling: bool) {
+        SETTLING.store(settling, Ordering::SeqCst);
+    }
+
     /// Handle SIGINT, SIGTERM and SIGHUP by noting them only: [`pending`] tells the main
     /// thread, and blocking calls return `EINTR` (no `SA_RESTART`) so it notices soon.
     pub(crate) fn defer() -> std::io::Result<()> {
@@ -683,16 +725,25 @@ mod interrupt {
     }
 
     /// Install the handler for SIGINT, SIGTERM and SIGHUP. `report(signal_name, state)` gives
-    /// the line to print and the exit status, for state 0 (a temporary file was removed), 1
-    /// (the new content was committed) and 2 (anything else). SIGINT ends the process by
+    /// the lines to print and the exit status for each state. SIGINT ends the process by
     /// re-raising itself whatever the status says, so a shell loop sees the interrupt.
-    pub(crate) fn install(report: impl Fn(&str, u8) -> (String, i32)) -> std::io::Result<()> {
+    pub(crate) fn install(
+        report: impl Fn(&str, Interrupted) -> InterruptReport,
+    ) -> std::io::Result<()> {
         let names = ["SIGINT", "SIGTERM", "SIGHUP"];
         let reports = names.map(|name| {
-            [0u8, 1, 2].map(|state| {
-                let (mut line, code) = report(name, state);
-                line.push('\n');
-                (line.into_bytes(), code)
+            Interrupted::ALL.map(|state| {
+                let InterruptReport {
+                    mut message,
+                    stdout,
+                    code,
+                } = report(name, state);
+                message.push('\n');
+                let stdout = stdout.map(|mut line| {
+                    line.push('\n');
+                    line.into_bytes()
+                });
+                (message.into_bytes(), stdout.unwrap_or_default(), code)
             })
         });
         let _ = REPORTS.set(reports);
@@ -745,21 +796,30 @@ mod interrupt {
                 unsafe { libc::kill(target, libc::SIGTERM) };
             }
         }
-        let state = if removed {
-            0
-        } else if COMMITTED.load(Ordering::SeqCst) {
-            1
+        let state = if COMMITTED.load(Ordering::SeqCst) {
+            Interrupted::Committed
+        } else if TOUCHED.load(Ordering::SeqCst) {
+            Interrupted::PartlyWritten
+        } else if SETTLING.load(Ordering::SeqCst) {
+            Interrupted::Settling
+        } else if removed {
+            Interrupted::Removed
         } else {
-            2
+            Interrupted::Untouched
         };
         let index = SIGNALS.iter().position(|s| *s == signal).unwrap_or(1);
         let mut code = 2;
         if let Some(reports) = REPORTS.get() {
-            let (line, c) = &reports[index][state];
+            let (line, stdout, c) = &reports[index][state as usize];
             code = *c;
-            // SAFETY: write(2) is async-signal-safe; `line` lives in a static for the rest of
-            // the process. A short or failed write to stderr is ignored: we are exiting.
-            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+            // SAFETY: write(2) is async-signal-safe; the lines live in a static for the rest of
+            // the process. A short or failed write is ignored: we are exiting.
+            unsafe {
+                if !stdout.is_empty() {
+                    libc::write(1, stdout.as_ptr().cast(), stdout.len());
+                }
+                libc::write(2, line.as_ptr().cast(), line.len());
+            }
         }
         if signal == libc::SIGINT {
             // SAFETY: restoring the default action and unblocking SIGINT (blocked while its
@@ -781,8 +841,8 @@ mod interrupt {
 
 pub(crate) use interrupt::{
     block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
-    install as install_interrupt_handler, mark_committed, pending as pending_interrupt,
-    register_child, register_temp, unregister_child, unregister_temp,
+    install as install_interrupt_handler, mark_committed, mark_settling, mark_touched,
+    pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
