@@ -4,6 +4,7 @@
 
 use durable::Aftermath;
 use durable::Error;
+use durable::NotApplied;
 use durable::log::UNKNOWN_FORMAT;
 use durable::quote::shell_word;
 
@@ -95,6 +96,28 @@ fn hint(error: &Error) -> Option<String> {
             shell_word(path),
             shell_word(path)
         ),
+        Error::JournalNotApplied {
+            journal,
+            target,
+            reason,
+        } => match reason {
+            NotApplied::Symlink => format!(
+                ". `durable recover {}` writes its content through the link, as `durable save` does; `rm {}` drops it",
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::NotRegular { .. } => format!(
+                ". Once {} is moved out of the way, `durable recover {}` completes it; `rm {}` drops it",
+                shell_word(target),
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::CannotCreateAsAuthor { author } => format!(
+                ". Root (or user {author}) completes it: `durable recover {}`",
+                shell_word(target)
+            ),
+            _ => return None,
+        },
         _ => return None,
     })
 }

@@ -387,14 +387,21 @@ fn settle_leftover(
         .start(Step::SettleJournal, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet))
-        .map_err(|source| match source {
-            Error::Busy { .. } | Error::TargetLocked { .. } => source,
-            _ => Error::Settle {
-                target: target.path.clone(),
-                source: Box::new(source),
-            },
-        })?;
+    let journal = journal::path_for(target)?;
+    let settled = journal::settle(
+        target,
+        &journal,
+        opts.sync,
+        locking,
+        &mut Tracker::new(&mut quiet),
+    )
+    .map_err(|source| match source {
+        Error::Busy { .. } | Error::TargetLocked { .. } => source,
+        _ => Error::Settle {
+            target: target.path.clone(),
+            source: Box::new(source),
+        },
+    })?;
     t.finish(Step::SettleJournal, &target.path, started);
     Ok(settled)
 }

@@ -251,6 +251,15 @@ pub(crate) fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// Whether this process may give a file it creates to another user (`fchown` to any owner).
+///
+/// # Platform specific behavior
+/// Root only: on Linux `CAP_CHOWN` without root is possible but rare, and is not looked for
+/// (such a process is told to run as root instead).
+pub(crate) fn may_give_files_away() -> bool {
+    effective_uid() == 0
+}
+
 /// Set the owner and group of an open file (`fchown`).
 pub(crate) fn set_owner(file: &File, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::fchown(file, Some(uid), Some(gid))
