@@ -1552,3 +1552,53 @@ fn another_users_journal_for_a_new_file_is_left_to_root() {
     );
     assert_eq!(fs::metadata(dir.join("tool")).expect("stat").uid(), 0);
 }
+
+// Guards (regression): a tree deeper than PATH_MAX gave a raw "File name too long (os error
+// 36)". The directory whose path is too long is one sentence that names it and says why and
+// what was not looked at (exit 2), and the walk goes on with the rest of the tree, for
+// `recover` and `log verify` alike.
+#[test]
+fn a_tree_deeper_than_path_max_is_one_sentence_and_the_walk_goes_on() {
+    let env = Env::new();
+    env.write("tree/a.txt", b"first\n");
+    env.write("tree/z.txt", b"last\n");
+    // 300 levels of 20-character names, made one level at a time (relative to each).
+    let name = "d".repeat(20);
+    let script = format!(
+        "cd tree && i=0 && while [ $i -lt 300 ]; do mkdir {name} && cd -P {name} || exit 1; i=$((i+1)); done && echo deep > leaf"
+    );
+    let made = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .status()
+        .expect("sh");
+    assert!(made.success(), "the deep tree");
+    for args in [&["recover", "tree"][..], &["log", "verify", "tree"]] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one sentence: {}", r.show());
+        let line = lines[0];
+        assert!(
+            line.contains("not checked: its path is")
+                && line.contains("PATH_MAX")
+                && line.contains("nothing below this directory was looked at")
+                && !line.contains("os error"),
+            "{line}"
+        );
+        let dir = line
+            .trim_start_matches("durable: ")
+            .split(": not checked")
+            .next()
+            .expect("the directory");
+        assert!(dir.starts_with("tree/") && dir.ends_with(&name), "{dir}");
+        assert!(dir.len() > 4095 && dir.len() <= 4095 + 21, "{}", dir.len());
+        for file in ["tree/a.txt", "tree/z.txt"] {
+            assert!(
+                r.out().contains(file),
+                "{args:?}: {file} listed: {}",
+                r.show()
+            );
+        }
+    }
+}

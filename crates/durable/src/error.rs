@@ -458,6 +458,17 @@ pub enum Error {
         /// Why not.
         reason: NotApplied,
     },
+    /// A walk met a path longer than the system allows (`PATH_MAX`): it cannot be opened by
+    /// its path, so it (and for a directory everything below it) was not looked at.
+    #[error("{}: not checked: its path is {len} bytes long, more than the {} bytes the system allows (PATH_MAX){}; it was not changed", quoted(&.path), crate::platform::PATH_MAX, if *.dir { ", so nothing below this directory was looked at" } else { "" })]
+    PathTooLong {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// It is a directory.
+        dir: bool,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -570,6 +581,7 @@ impl Error {
             | Error::FormatConflict { path, .. }
             | Error::NoSidecarPlace { path }
             | Error::JournalNotApplied { journal: path, .. }
+            | Error::PathTooLong { path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::Input { .. }

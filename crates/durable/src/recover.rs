@@ -144,6 +144,24 @@ pub enum Untouched {
         /// Why.
         why: String,
     },
+    /// Met in a walk, not a regular file: a symlink (not followed), a FIFO, a socket or a
+    /// device (not opened).
+    Special {
+        /// What it is: "a symlink", "a FIFO", …
+        kind: &'static str,
+    },
+}
+
+impl Untouched {
+    /// Why a [`Untouched::Special`] entry was left alone, after its kind: "not followed" for a
+    /// symlink, "not a regular file, never opened" for the others.
+    pub fn special_why(kind: &str) -> &'static str {
+        if kind == "a symlink" {
+            "not followed"
+        } else {
+            "not a regular file, never opened"
+        }
+    }
 }
 
 /// What was done to one path.
@@ -308,6 +326,13 @@ fn walk(
             Ok(Entry::File(path)) => path,
             Ok(Entry::Skipped { path, filesystem }) => {
                 report(Outcome::Skipped { path, filesystem });
+                continue;
+            }
+            Ok(Entry::Special { path, kind }) => {
+                report(Outcome::Untouched {
+                    path,
+                    reason: Untouched::Special { kind },
+                });
                 continue;
             }
             Err(e) => {

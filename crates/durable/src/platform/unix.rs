@@ -442,6 +442,14 @@ pub(crate) fn ignore_file_size_signal() {
 }
 
 /// A short name for a file type, for messages.
+/// The longest path the system takes, in bytes, without its terminating NUL.
+pub(crate) const PATH_MAX: usize = libc::PATH_MAX as usize - 1;
+
+/// Whether `path` is too long for a system call to take it whole (`ENAMETOOLONG`).
+pub(crate) fn too_long(path: &Path) -> bool {
+    path.as_os_str().len() > PATH_MAX
+}
+
 pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_dir() {
@@ -564,6 +572,7 @@ pub(crate) mod errno {
     pub(crate) const EPERM: i32 = libc::EPERM;
     pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
     pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
+    pub(crate) const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
 }
 
 /// What to clean up when SIGINT, SIGTERM or SIGHUP arrives, in a form a signal handler can use:
