@@ -1602,3 +1602,67 @@ fn a_tree_deeper_than_path_max_is_one_sentence_and_the_walk_goes_on() {
         }
     }
 }
+
+// Guards (regression): with -x, the sidecars of a proglog segment whose directory is a mount
+// point went into the directory above it, on another filesystem. They stay off it: recover
+// refuses the repair, saying where the sidecar would have gone and why, and how to keep it on
+// the segment's filesystem (exit 2, nothing changed), the dry run alike; without -x they go
+// above the segment's directory as before, and the hint works when followed.
+#[test]
+fn with_x_a_segments_sidecars_stay_on_its_filesystem() {
+    let test = "recover_boot::with_x_a_segments_sidecars_stay_on_its_filesystem";
+    let env = Env::new();
+    let seg = env.path("app/log");
+    fs::create_dir_all(&seg).expect("mkdir");
+    if !is_root() {
+        skip(test, "mounting a tmpfs needs root");
+        return;
+    }
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&seg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip(test, "mounting a tmpfs failed (no CAP_SYS_ADMIN here?)");
+        return;
+    }
+    let _guard = Mounted(seg.clone());
+    proglog_fixture(&seg);
+    let before = snapshot(&env.path("app"), true);
+    for args in [
+        &["recover", "-x", "--dry-run", "app/log"][..],
+        &["recover", "-x", "app/log"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        let line = r.stderr.lines().next().expect("a sentence");
+        assert!(
+            line.contains("another filesystem")
+                && line.contains("app/.durable-recovered")
+                && line.contains("--backup-dir"),
+            "{args:?}: {line}"
+        );
+        assert_eq!(
+            changes(&before, &snapshot(&env.path("app"), true)),
+            Vec::<String>::new(),
+            "{args:?}"
+        );
+        assert!(!side_dir(&env.path("app")).exists(), "{args:?}");
+    }
+    // The way the sentence gives: a directory on the segment's filesystem. proglog's own
+    // directory is read whole, so a tmpfs holding only it has none: --no-backup.
+    let r = run(&env, &["recover", "-x", "--no-backup", "app/log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    // Without -x, the documented place, above the segment's directory.
+    proglog_fixture(&seg);
+    let r = run(&env, &["recover", "app/log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        !sidecar_names(&side_dir(&env.path("app")).join("log")).is_empty(),
+        "{}",
+        r.show()
+    );
+}

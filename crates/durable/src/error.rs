@@ -469,6 +469,15 @@ pub enum Error {
         /// It is a directory.
         dir: bool,
     },
+    /// With `-x` (`one_file_system`), the default place of a proglog segment's sidecar, the
+    /// directory above the segment's, is on another filesystem than the segment.
+    #[error("{}: its sidecar would go to {}, above its own directory (which proglog reads whole), and that is on another filesystem, which -x keeps recover off; it was not changed", quoted(&.path), quoted(&.dir))]
+    SidecarOffFilesystem {
+        /// The file to repair.
+        path: PathBuf,
+        /// Where its sidecar would go.
+        dir: PathBuf,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -582,6 +591,7 @@ impl Error {
             | Error::NoSidecarPlace { path }
             | Error::JournalNotApplied { journal: path, .. }
             | Error::PathTooLong { path, .. }
+            | Error::SidecarOffFilesystem { path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::Input { .. }

@@ -820,13 +820,29 @@ fn sidecar_home(
     if let Some(dir) = &opts.backup_dir {
         return Ok((dir.clone(), Vec::new()));
     }
-    if let Some(home) = sidecar::default_dir(path, beside) {
-        return Ok(home);
+    let home = match sidecar::default_dir(path, beside) {
+        Some(home) => home,
+        None => {
+            let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
+            sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
+                path: path.to_path_buf(),
+            })?
+        }
+    };
+    // A segment's sidecars go above its directory: with -x, only if that is on the segment's
+    // filesystem (a segment directory that is a mount point has its parent on another).
+    if opts.one_file_system && beside == Beside::LogDir {
+        let own = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let own = own.unwrap_or(Path::new("."));
+        let same = platform::same_filesystem(own, &home.0).map_err(inspect(&home.0))?;
+        if !same {
+            return Err(Error::SidecarOffFilesystem {
+                path: path.to_path_buf(),
+                dir: sidecar::join(&home.0, &home.1),
+            });
+        }
     }
-    let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
-    sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
-        path: path.to_path_buf(),
-    })
+    Ok(home)
 }
 
 /// Where the sidecar of `path` cut at `from` would go (a dry run, or a refused log).

@@ -442,6 +442,12 @@ pub(crate) fn ignore_file_size_signal() {
 }
 
 /// A short name for a file type, for messages.
+/// Whether two existing paths are on the same filesystem (the same device).
+pub(crate) fn same_filesystem(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata(a)?.dev() == std::fs::metadata(b)?.dev())
+}
+
 /// The longest path the system takes, in bytes, without its terminating NUL.
 pub(crate) const PATH_MAX: usize = libc::PATH_MAX as usize - 1;
 
