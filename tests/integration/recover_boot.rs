@@ -342,15 +342,27 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
         fs::copy(durable_path(), &bin).expect("copy the binary");
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&bin)
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run setpriv");
+    let setpriv = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .current_dir(env.dir.path())
+            .env_remove("DURABLE_FAULT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run setpriv")
+    };
+    // The copy's write descriptor can still be open in a child another test forked meanwhile
+    // (until that child's exec closes it): executing the copy is then ETXTBSY for a moment.
+    let mut out = setpriv();
+    for _ in 0..50 {
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        out = setpriv();
+    }
     let run = Run::of(out);
     assert!(
         run.signal().is_none(),
