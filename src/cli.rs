@@ -211,10 +211,16 @@ A directory is walked as a stream (each result printed as it is found, in bounde
 without following symlinks, skipping kernel pseudo-filesystems (/proc, /sys, …), and, with \
 -x, other filesystems. Only what is provably ours is removed or rewritten: logs it repairs, \
 journals of ours, and temporary files in our exact name pattern that no process has open. \
-Everything else is left untouched, and a file that looks like ours but is not (a journal name \
-without our header, a temporary file held open, a sidecar) is listed with the reason. A symlink \
-named on the command line is followed: the log is repaired through its link, and its sidecar \
-goes beside the file it points to.
+Everything else is left untouched and listed, with the reason for a file that looks like ours \
+but is not (a journal name without our header, a temporary file held open, a sidecar) and for \
+what is not a regular file (a symlink, not followed; a FIFO, a socket or a device, never \
+opened). A journal is applied with its author's authority and only over a regular file or a \
+missing one; one that cannot be (its target is a symlink or a directory, another user's file, \
+a new file only root may create as its author's) is kept, and the message says how to settle \
+it; --dry-run decides the same. A directory whose path is longer than PATH_MAX is reported \
+and not walked into. A symlink named on the command line is followed: the log is repaired \
+through its link, and its sidecar goes beside the file it points to; a journal beside the link \
+is applied through it, as `durable save` writes through links.
 
 Logs of other programs are recovered too (format detected, or --log-format): a lines log's torn \
 tail is cut; a proglog store's torn tail is cut and its index (<base>.index, or --with-index) is \

@@ -4,6 +4,7 @@
 
 use durable::Aftermath;
 use durable::Error;
+use durable::NotApplied;
 use durable::log::UNKNOWN_FORMAT;
 use durable::quote::shell_word;
 
@@ -90,11 +91,36 @@ fn hint(error: &Error) -> Option<String> {
         }
         Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
+        Error::SidecarOffFilesystem { .. } => {
+            ": pass --backup-dir DIR (a directory on its filesystem), or --no-backup".into()
+        }
         Error::IsSidecar { path, .. } => format!(
             "; `durable log dump {}` shows them and `durable log restore {}` puts them back",
             shell_word(path),
             shell_word(path)
         ),
+        Error::JournalNotApplied {
+            journal,
+            target,
+            reason,
+        } => match reason {
+            NotApplied::Symlink => format!(
+                ". `durable recover {}` writes its content through the link, as `durable save` does; `rm {}` drops it",
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::NotRegular { .. } => format!(
+                ". Once {} is moved out of the way, `durable recover {}` completes it; `rm {}` drops it",
+                shell_word(target),
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::CannotCreateAsAuthor { author } => format!(
+                ". Root (or user {author}) completes it: `durable recover {}`",
+                shell_word(target)
+            ),
+            _ => return None,
+        },
         _ => return None,
     })
 }

@@ -523,6 +523,11 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 "{}: untouched: named like a journal of durable save, but {why}, so it may not be ours\n",
                 quoted(&path)
             ),
+            Untouched::Special { kind } => format!(
+                "{}: untouched, {kind}, {}\n",
+                quoted(&path),
+                Untouched::special_why(kind)
+            ),
         },
         Outcome::Skipped { path, filesystem } => format!(
             "{}: skipped, a {filesystem} filesystem (kernel pseudo-files, not data)\n",
@@ -637,6 +642,8 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
                 Untouched::NotOurs => "other",
                 Untouched::Sidecar { .. } => "sidecar",
                 Untouched::NotOurJournal { .. } => "journal",
+                Untouched::Special { kind: "a symlink" } => "symlink",
+                Untouched::Special { .. } => "special",
             },
             outcome: "untouched",
             log: match reason {
@@ -650,6 +657,9 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
             reason: match reason {
                 Untouched::NotOurJournal { why } => {
                     Some(format!("named like a journal of durable save, but {why}"))
+                }
+                Untouched::Special { kind } => {
+                    Some(format!("{kind}, {}", Untouched::special_why(kind)))
                 }
                 _ => None,
             },

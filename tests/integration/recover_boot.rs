@@ -342,15 +342,27 @@ fn as_nobody(env: &Env, args: &[&str]) -> Option<Run> {
         fs::copy(durable_path(), &bin).expect("copy the binary");
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&bin)
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_remove("DURABLE_FAULT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run setpriv");
+    let setpriv = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .current_dir(env.dir.path())
+            .env_remove("DURABLE_FAULT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run setpriv")
+    };
+    // The copy's write descriptor can still be open in a child another test forked meanwhile
+    // (until that child's exec closes it): executing the copy is then ETXTBSY for a moment.
+    let mut out = setpriv();
+    for _ in 0..50 {
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        out = setpriv();
+    }
     let run = Run::of(out);
     assert!(
         run.signal().is_none(),
@@ -1381,4 +1393,288 @@ fn another_users_journal_is_applied_with_that_users_authority() {
         Vec::<String>::new()
     );
     assert_eq!(fs::read(&owned).expect("read"), b"root's\n");
+}
+
+/// Run a hint `durable …` as printed, through a shell, with the built binary first on PATH.
+fn paste(env: &Env, hint: &str) -> Run {
+    let path = format!(
+        "{}:{}",
+        durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    common::Durable::sh(env.dir.path(), hint)
+        .env("PATH", &path)
+        .no_stdin()
+        .run()
+}
+
+// Guards (regression): `recover --dry-run` said a journal "would complete" when its target was
+// a symlink, a directory or a FIFO, and the real run refused it (exit 2, a raw "Too many levels
+// of symbolic links" for the link), at every boot. One decision serves both: the dry run gives
+// the same exit status and the same sentence, and neither changes anything. The journal beside
+// a symlink (written before the link was put there) was never settled: naming the link, as the
+// sentence says, applies it through the link, as `durable save LINK` writes.
+#[test]
+fn a_journal_whose_target_is_not_a_regular_file_is_refused_alike_by_the_dry_run() {
+    let env = Env::new();
+    let dir = env.path("app");
+    env.write("app/real", b"old\n");
+    for name in ["lnk", "sub", "fifo"] {
+        env.write(
+            &format!("app/.{name}.durable-journal"),
+            journal_of(b"new content\n"),
+        );
+    }
+    std::os::unix::fs::symlink("real", dir.join("lnk")).expect("symlink");
+    fs::create_dir(dir.join("sub")).expect("mkdir");
+    let mkfifo = Command::new("mkfifo")
+        .arg(dir.join("fifo"))
+        .status()
+        .expect("mkfifo");
+    assert!(mkfifo.success());
+    let before = snapshot(&dir, true);
+    let dry = run(&env, &["recover", "--dry-run", "app"], b"");
+    let real = run(&env, &["recover", "app"], b"");
+    assert_eq!(
+        (dry.code, real.code),
+        (2, 2),
+        "{}\n{}",
+        dry.show(),
+        real.show()
+    );
+    assert_eq!(
+        dry.stderr, real.stderr,
+        "the dry run says what the run does"
+    );
+    assert!(!dry.out().contains("would complete"), "{}", dry.show());
+    for (name, what) in [
+        ("lnk", "is a symlink"),
+        ("sub", "is a directory"),
+        ("fifo", "is a FIFO"),
+    ] {
+        let line = real
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!(".{name}.durable-journal")))
+            .unwrap_or_else(|| panic!("no sentence for {name}: {}", real.show()));
+        assert!(
+            line.contains(what) && line.contains("nothing was changed"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        changes(&before, &snapshot(&dir, true)),
+        Vec::<String>::new()
+    );
+    // The way forward for the link, pasted: the content goes through the link.
+    let hint = hints(&real.stderr)
+        .into_iter()
+        .find(|h| h.contains("lnk"))
+        .expect("a hint for the link");
+    assert_eq!(hint, "durable recover app/lnk");
+    let dry = run(&env, &["recover", "--dry-run", "app/lnk"], b"");
+    assert_eq!(dry.code, 0, "{}", dry.show());
+    assert!(dry.out().contains("would complete"), "{}", dry.show());
+    let out = paste(&env, &hint);
+    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+    assert_eq!(fs::read(dir.join("real")).expect("read"), b"new content\n");
+    assert!(
+        fs::symlink_metadata(dir.join("lnk"))
+            .expect("link")
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    assert!(!dir.join(".lnk.durable-journal").exists());
+    // An incomplete journal is rolled back whatever its target is: the target is not touched.
+    let mut torn = journal_of(b"never applied\n");
+    torn.truncate(70);
+    env.write("app/.sub.durable-journal", &torn);
+    let dry = run(
+        &env,
+        &["recover", "--dry-run", "app/.sub.durable-journal"],
+        b"",
+    );
+    assert_eq!(dry.code, 0, "{}", dry.show());
+    assert!(dry.out().contains("would roll back"), "{}", dry.show());
+    let r = run(&env, &["recover", "app/.sub.durable-journal"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!dir.join(".sub.durable-journal").exists());
+    assert!(dir.join("sub").is_dir());
+}
+
+// Guards (regression): a user other than root completing another user's journal for a new
+// file failed at fchown ("Operation not permitted"), after creating the file, and the journal
+// stayed pending. Only root may create a file as another user: the journal is refused before
+// anything is written, with the reason and that root completes it, and the dry run says the
+// same; root then completes it with the command printed, the file its author's.
+#[test]
+fn another_users_journal_for_a_new_file_is_left_to_root() {
+    let test = "recover_boot::another_users_journal_for_a_new_file_is_left_to_root";
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = env.path("app");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let j = env.write(
+        "app/.tool.durable-journal",
+        journal_of(b"root's new file\n"),
+    );
+    // Writable by all, as the report had it: the open succeeded and fchown failed.
+    fs::set_permissions(&j, fs::Permissions::from_mode(0o666)).expect("chmod");
+    let before = snapshot(&dir, true);
+    let Some(dry) = as_nobody(&env, &["recover", "--dry-run", "app"]) else {
+        skip(test, "running as another user needs root and setpriv");
+        return;
+    };
+    let real = as_nobody(&env, &["recover", "app"]).expect("as nobody");
+    assert_eq!(
+        (dry.code, real.code),
+        (2, 2),
+        "{}\n{}",
+        dry.show(),
+        real.show()
+    );
+    assert_eq!(
+        dry.stderr, real.stderr,
+        "the dry run says what the run does"
+    );
+    let lines: Vec<&str> = real.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one sentence: {}", real.show());
+    for needle in [
+        "app/.tool.durable-journal",
+        "app/tool",
+        "written by user 0",
+        "only root may give a file to another user",
+        "nothing was changed",
+    ] {
+        assert!(lines[0].contains(needle), "{needle:?} in {}", lines[0]);
+    }
+    assert_eq!(
+        changes(&before, &snapshot(&dir, true)),
+        Vec::<String>::new()
+    );
+    let hint = hints(&real.stderr).pop().expect("a hint");
+    assert_eq!(hint, "durable recover app/tool");
+    let out = paste(&env, &hint);
+    assert_eq!(out.code, 0, "`{hint}` as root: {}", out.show());
+    assert_eq!(
+        fs::read(dir.join("tool")).expect("read"),
+        b"root's new file\n"
+    );
+    assert_eq!(fs::metadata(dir.join("tool")).expect("stat").uid(), 0);
+}
+
+// Guards (regression): a tree deeper than PATH_MAX gave a raw "File name too long (os error
+// 36)". The directory whose path is too long is one sentence that names it and says why and
+// what was not looked at (exit 2), and the walk goes on with the rest of the tree, for
+// `recover` and `log verify` alike.
+#[test]
+fn a_tree_deeper_than_path_max_is_one_sentence_and_the_walk_goes_on() {
+    let env = Env::new();
+    env.write("tree/a.txt", b"first\n");
+    env.write("tree/z.txt", b"last\n");
+    // 300 levels of 20-character names, made one level at a time (relative to each).
+    let name = "d".repeat(20);
+    let script = format!(
+        "cd tree && i=0 && while [ $i -lt 300 ]; do mkdir {name} && cd -P {name} || exit 1; i=$((i+1)); done && echo deep > leaf"
+    );
+    let made = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .status()
+        .expect("sh");
+    assert!(made.success(), "the deep tree");
+    for args in [&["recover", "tree"][..], &["log", "verify", "tree"]] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one sentence: {}", r.show());
+        let line = lines[0];
+        assert!(
+            line.contains("not checked: its path is")
+                && line.contains("PATH_MAX")
+                && line.contains("nothing below this directory was looked at")
+                && !line.contains("os error"),
+            "{line}"
+        );
+        let dir = line
+            .trim_start_matches("durable: ")
+            .split(": not checked")
+            .next()
+            .expect("the directory");
+        assert!(dir.starts_with("tree/") && dir.ends_with(&name), "{dir}");
+        assert!(dir.len() > 4095 && dir.len() <= 4095 + 21, "{}", dir.len());
+        for file in ["tree/a.txt", "tree/z.txt"] {
+            assert!(
+                r.out().contains(file),
+                "{args:?}: {file} listed: {}",
+                r.show()
+            );
+        }
+    }
+}
+
+// Guards (regression): with -x, the sidecars of a proglog segment whose directory is a mount
+// point went into the directory above it, on another filesystem. They stay off it: recover
+// refuses the repair, saying where the sidecar would have gone and why, and how to keep it on
+// the segment's filesystem (exit 2, nothing changed), the dry run alike; without -x they go
+// above the segment's directory as before, and the hint works when followed.
+#[test]
+fn with_x_a_segments_sidecars_stay_on_its_filesystem() {
+    let test = "recover_boot::with_x_a_segments_sidecars_stay_on_its_filesystem";
+    let env = Env::new();
+    let seg = env.path("app/log");
+    fs::create_dir_all(&seg).expect("mkdir");
+    if !is_root() {
+        skip(test, "mounting a tmpfs needs root");
+        return;
+    }
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&seg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip(test, "mounting a tmpfs failed (no CAP_SYS_ADMIN here?)");
+        return;
+    }
+    let _guard = Mounted(seg.clone());
+    proglog_fixture(&seg);
+    let before = snapshot(&env.path("app"), true);
+    for args in [
+        &["recover", "-x", "--dry-run", "app/log"][..],
+        &["recover", "-x", "app/log"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        let line = r.stderr.lines().next().expect("a sentence");
+        assert!(
+            line.contains("another filesystem")
+                && line.contains("app/.durable-recovered")
+                && line.contains("--backup-dir"),
+            "{args:?}: {line}"
+        );
+        assert_eq!(
+            changes(&before, &snapshot(&env.path("app"), true)),
+            Vec::<String>::new(),
+            "{args:?}"
+        );
+        assert!(!side_dir(&env.path("app")).exists(), "{args:?}");
+    }
+    // The way the sentence gives: a directory on the segment's filesystem. proglog's own
+    // directory is read whole, so a tmpfs holding only it has none: --no-backup.
+    let r = run(&env, &["recover", "-x", "--no-backup", "app/log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    // Without -x, the documented place, above the segment's directory.
+    proglog_fixture(&seg);
+    let r = run(&env, &["recover", "app/log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        !sidecar_names(&side_dir(&env.path("app")).join("log")).is_empty(),
+        "{}",
+        r.show()
+    );
 }

@@ -471,12 +471,96 @@ pub enum Error {
         /// The file to repair.
         path: PathBuf,
     },
+    /// A complete journal of ours that cannot be applied to its target as things are: nothing
+    /// was written, and the journal is kept (it still holds the save's content).
+    #[error("{}: the interrupted journaled save of {} was not completed: {reason}; nothing was changed", quoted(&.journal), quoted(&.target))]
+    JournalNotApplied {
+        /// The journal.
+        journal: PathBuf,
+        /// The file it would be written over (as named beside the journal).
+        target: PathBuf,
+        /// Why not.
+        reason: NotApplied,
+    },
+    /// A walk met a path longer than the system allows (`PATH_MAX`): it cannot be opened by
+    /// its path, so it (and for a directory everything below it) was not looked at.
+    #[error("{}: not checked: its path is {len} bytes long, more than the {} bytes the system allows (PATH_MAX){}; it was not changed", quoted(&.path), crate::platform::PATH_MAX, if *.dir { ", so nothing below this directory was looked at" } else { "" })]
+    PathTooLong {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// It is a directory.
+        dir: bool,
+    },
+    /// With `-x` (`one_file_system`), the default place of a proglog segment's sidecar, the
+    /// directory above the segment's, is on another filesystem than the segment.
+    #[error("{}: its sidecar would go to {}, above its own directory (which proglog reads whole), and that is on another filesystem, which -x keeps recover off; it was not changed", quoted(&.path), quoted(&.dir))]
+    SidecarOffFilesystem {
+        /// The file to repair.
+        path: PathBuf,
+        /// Where its sidecar would go.
+        dir: PathBuf,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
         /// The signal's name.
         signal: &'static str,
     },
+}
+
+/// Why a complete journal of ours was not applied to its target ([`Error::JournalNotApplied`]).
+/// Decided from the journal's owner and the target as it is, before anything is written, by
+/// the same code for `recover --dry-run` and for the settle itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotApplied {
+    /// The target is a symlink. A save writes its journal beside the file itself (it writes
+    /// through links), so the link was put there after the journal was written; a link met in a
+    /// walk is never followed.
+    Symlink,
+    /// The target is a directory, a FIFO, a socket or a device: not a file to write over.
+    NotRegular {
+        /// What it is: "a directory", "a FIFO", …
+        kind: &'static str,
+    },
+    /// Another user wrote the journal, and does not own the target.
+    NotAuthorsTarget {
+        /// The journal's owner.
+        author: u32,
+        /// The target's owner.
+        owner: u32,
+    },
+    /// Another user wrote the journal for a new file, which would have to be created as
+    /// theirs: only root may give a file to another user.
+    CannotCreateAsAuthor {
+        /// The journal's owner.
+        author: u32,
+    },
+}
+
+impl std::fmt::Display for NotApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotApplied::Symlink => write!(
+                f,
+                "the target is a symlink now (a save writes its journal beside the file a link points to, so this link was put there after the journal was written), and a link is followed only when it is named itself"
+            ),
+            NotApplied::NotRegular { kind } => write!(
+                f,
+                "the target is {kind}, and a journal's content is only ever written over a regular file"
+            ),
+            NotApplied::NotAuthorsTarget { author, owner } => write!(
+                f,
+                "it was written by user {author}, who does not own the target (user {owner}): another user's journal is not applied to it"
+            ),
+            NotApplied::CannotCreateAsAuthor { author } => write!(
+                f,
+                "it was written by user {author}, and the target does not exist: another user's journal creates it as theirs, and only root may give a file to another user"
+            ),
+        }
+    }
 }
 
 impl Error {
@@ -531,6 +615,9 @@ impl Error {
             | Error::LinesChecksum { path, .. }
             | Error::FormatConflict { path, .. }
             | Error::NoSidecarPlace { path }
+            | Error::JournalNotApplied { journal: path, .. }
+            | Error::PathTooLong { path, .. }
+            | Error::SidecarOffFilesystem { path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::TempLeftBehind { error, .. } => error.path(),

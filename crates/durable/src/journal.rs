@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::disk::{self, Create, SyncLevel};
-use crate::error::{Aftermath, Error, FailedStep, Result};
+use crate::error::{Aftermath, Error, FailedStep, NotApplied, Result};
 use crate::platform;
 use crate::step::{Script, Step, Tracker};
 use crate::target::Target;
@@ -129,16 +129,22 @@ pub(crate) struct Apply {
     pub locking: TargetLocking,
 }
 
-/// Finish or roll back the journal left for `target`, if there is one. A journal another
-/// process holds locked is [`Error::Busy`].
+/// Finish or roll back the journal `journal` left for `target` (normally [`path_for`] it; a
+/// journal beside a symlink named to `recover` is applied to the file the link points to), if
+/// there is one. A journal another process holds locked is [`Error::Busy`]; one that cannot be
+/// applied to the target as it is, [`Error::JournalNotApplied`] (see [`decide`]).
 pub(crate) fn settle(
     target: &Target,
+    journal: &Path,
     sync: SyncLevel,
     locking: TargetLocking,
     tracker: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
-    let journal = path_for(target)?;
-    let file = match File::options().read(true).write(true).open(&journal) {
+    let journal = journal.to_path_buf();
+    // Read-only: a journal is only read, locked (`flock` needs no write access) and unlinked
+    // (which its directory allows), so one the user may not write is settled as the dry run
+    // says.
+    let file = match File::open(&journal) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -154,39 +160,151 @@ pub(crate) fn settle(
         // could write old content over a later save's.
         return Ok(None);
     }
-    match validate(&file).map_err(|source| Error::Inspect {
-        path: journal.clone(),
-        source,
-    })? {
-        Ok(header) => {
+    match decide(&file, &journal, &target.path)? {
+        Decision::Complete(header, plan) => {
             let how = Apply {
                 sync,
                 verify: false,
                 no_clobber: false,
                 locking,
             };
-            apply(&file, &header, &journal, target, how, tracker)?;
+            apply_planned(&file, &header, plan, &journal, target, how, tracker)?;
             Ok(Some(Settled::Completed {
                 journal,
                 bytes: header.len,
             }))
         }
-        Err(reason) => {
+        Decision::RollBack(reason) => {
             tracker
                 .run(Step::RemoveJournal, &journal, || {
                     std::fs::remove_file(&journal)
                 })
                 .failure_leaves(Aftermath::Unchanged)?;
             if sync != SyncLevel::None {
+                let dir = dir_of(&journal);
                 tracker
-                    .run(Step::SyncDirFinal, &target.dir, || {
-                        platform::sync_dir(&target.dir, sync)
-                    })
+                    .run(Step::SyncDirFinal, &dir, || platform::sync_dir(&dir, sync))
                     .failure_leaves(Aftermath::Unconfirmed)?;
             }
             Ok(Some(Settled::RolledBack { journal, reason }))
         }
     }
+}
+
+/// The directory a path is in (`.` when it has none).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// What settling a journal does, decided without changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// It is valid: its content is written over the target, as the plan says.
+    Complete(Header, Plan),
+    /// It is not valid (why): it is removed, the target untouched.
+    RollBack(String),
+}
+
+/// How a valid journal is written over its target, decided before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The target does not exist: it is created.
+    pub created: bool,
+    /// The permission bits it gets (the journal's, without set-id bits for another user's).
+    pub mode: u32,
+    /// A new target is given to this owner and group (the journal's author, not the applier).
+    pub give_to: Option<(u32, u32)>,
+}
+
+/// The one decision of what settling the journal open as `file` (at `journal`) over the file
+/// at `target` does, made from the journal and the target as they are now: what `recover
+/// --dry-run` reports and what [`settle`] then does. An invalid journal is rolled back whatever
+/// the target is (it is not touched); a valid one is applied only where [`plan_apply`] allows.
+pub(crate) fn decide(file: &File, journal: &Path, target: &Path) -> Result<Decision> {
+    let checked = validate(file).map_err(|source| Error::Inspect {
+        path: journal.to_path_buf(),
+        source,
+    })?;
+    match checked {
+        Ok(header) => Ok(Decision::Complete(
+            header,
+            plan_apply(file, &header, journal, target)?,
+        )),
+        Err(reason) => Ok(Decision::RollBack(reason)),
+    }
+}
+
+/// Whether and how a valid journal may be written over `target`. A journal is applied with the
+/// authority of whoever wrote it: another user applying it (root, recovering at boot) must not
+/// write what its author could not. So the target must be a regular file (never written through
+/// a link: the save that wrote the journal wrote through links already) or absent; an existing
+/// target must be the author's; a new one is created as the author's, which only root may do;
+/// set-id bits are never given to another user's file (anyone who can write in a directory can
+/// leave a file with a journal's header there).
+pub(crate) fn plan_apply(
+    journal_file: &File,
+    header: &Header,
+    journal: &Path,
+    target: &Path,
+) -> Result<Plan> {
+    let refuse = |reason| Error::JournalNotApplied {
+        journal: journal.to_path_buf(),
+        target: target.to_path_buf(),
+        reason,
+    };
+    let existing = match target.symlink_metadata() {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: target.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if let Some(meta) = &existing {
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            return Err(refuse(NotApplied::Symlink));
+        }
+        if !file_type.is_file() {
+            return Err(refuse(NotApplied::NotRegular {
+                kind: platform::kind_of(file_type),
+            }));
+        }
+    }
+    let (author, author_group) =
+        platform::owner_of(journal_file).map_err(|source| Error::Inspect {
+            path: journal.to_path_buf(),
+            source,
+        })?;
+    let foreign = author != platform::effective_uid();
+    if foreign {
+        match &existing {
+            Some(meta) if platform::owner_mode_links(meta).0 != author => {
+                return Err(refuse(NotApplied::NotAuthorsTarget {
+                    author,
+                    owner: platform::owner_mode_links(meta).0,
+                }));
+            }
+            None if !platform::may_give_files_away() => {
+                return Err(refuse(NotApplied::CannotCreateAsAuthor { author }));
+            }
+            _ => {}
+        }
+    }
+    Ok(Plan {
+        created: existing.is_none(),
+        mode: if foreign {
+            header.mode & !0o6000
+        } else {
+            header.mode
+        },
+        give_to: (foreign && existing.is_none()).then_some((author, author_group)),
+    })
 }
 
 /// What a file named like a journal is, read without changing it.
@@ -282,10 +400,25 @@ fn validate(file: &File) -> io::Result<std::result::Result<Header, String>> {
 /// Write the journal's content over the target in place, flush it, then remove the journal.
 /// Every failure here leaves the journal in place, so the next save completes the job; except a
 /// target that appeared meanwhile when `no_clobber`, which abandons the save and the journal.
-/// The target is written under its lock (taken here unless the caller holds it).
+/// The target is written under its lock (taken here unless the caller holds it), as
+/// [`plan_apply`] allows.
 pub(crate) fn apply(
     journal_file: &File,
     header: &Header,
+    journal: &Path,
+    target: &Target,
+    how: Apply,
+    tracker: &mut Tracker<'_>,
+) -> Result<()> {
+    let plan = plan_apply(journal_file, header, journal, &target.path)?;
+    apply_planned(journal_file, header, plan, journal, target, how, tracker)
+}
+
+/// [`apply`], with the plan already made.
+fn apply_planned(
+    journal_file: &File,
+    header: &Header,
+    plan: Plan,
     journal: &Path,
     target: &Target,
     how: Apply,
@@ -298,37 +431,11 @@ pub(crate) fn apply(
         locking,
     } = how;
     let pending = Aftermath::Pending;
-    let existing = target.path.symlink_metadata().ok();
-    let created = existing.is_none();
-    // A journal is applied with the authority of whoever wrote it. Another user applying it
-    // (root, recovering at boot) must not write what its author could not: a target that
-    // exists must be the author's, a new one is created as the author's, and set-id bits are
-    // never given (anyone who can write in a directory can leave a file with a journal's
-    // header there).
-    let (author, author_group) =
-        platform::owner_of(journal_file).map_err(|source| Error::Inspect {
-            path: journal.to_path_buf(),
-            source,
-        })?;
-    let foreign = author != platform::effective_uid();
-    if foreign
-        && let Some(meta) = &existing
-        && platform::owner_mode_links(meta).0 != author
-    {
-        return Err(Error::Unsupported {
-            path: journal.to_path_buf(),
-            why: format!(
-                "it was written by user {author}, who does not own {} (user {}): another user's journal is not applied to it; nothing was changed",
-                crate::quote::quoted(&target.path),
-                platform::owner_mode_links(meta).0
-            ),
-        });
-    }
-    let mode = if foreign {
-        header.mode & !0o6000
-    } else {
-        header.mode
-    };
+    let Plan {
+        created,
+        mode,
+        give_to,
+    } = plan;
     let mut script = Script::default();
     crate::plan::replay(
         &mut script,
@@ -347,8 +454,8 @@ pub(crate) fn apply(
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
             let out = platform::open_for_update(&target.path, create, mode)?;
-            if foreign && created {
-                platform::set_owner(&out, author, author_group)?;
+            if let Some((uid, gid)) = give_to {
+                platform::set_owner(&out, uid, gid)?;
             }
             match locking {
                 TargetLocking::Held => {}
@@ -443,10 +550,10 @@ pub(crate) fn apply(
         })
         .failure_leaves(Aftermath::Unconfirmed)?;
     if script.has(Step::SyncDirFinal) {
+        // The journal's directory: the target's, unless it was reached through a link.
+        let dir = dir_of(journal);
         tracker
-            .run(Step::SyncDirFinal, &target.dir, || {
-                platform::sync_dir(&target.dir, sync)
-            })
+            .run(Step::SyncDirFinal, &dir, || platform::sync_dir(&dir, sync))
             .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())

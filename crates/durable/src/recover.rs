@@ -149,6 +149,24 @@ pub enum Untouched {
         /// Why.
         why: String,
     },
+    /// Met in a walk, not a regular file: a symlink (not followed), a FIFO, a socket or a
+    /// device (not opened).
+    Special {
+        /// What it is: "a symlink", "a FIFO", …
+        kind: &'static str,
+    },
+}
+
+impl Untouched {
+    /// Why a [`Untouched::Special`] entry was left alone, after its kind: "not followed" for a
+    /// symlink, "not a regular file, never opened" for the others.
+    pub fn special_why(kind: &str) -> &'static str {
+        if kind == "a symlink" {
+            "not followed"
+        } else {
+            "not a regular file, never opened"
+        }
+    }
 }
 
 /// What was done to one path.
@@ -215,6 +233,22 @@ pub fn recover(
     mut report: impl FnMut(Outcome),
     mut on_error: impl FnMut(Error),
 ) -> Result<()> {
+    // A symlink named here with a journal of ours beside it (its save ran before the link was
+    // put there): the journal is applied through the link, as `durable save LINK` writes
+    // through it. A walk never follows a link, and says to name it so.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && path.file_name().and_then(disk::journal_name).is_some()
+        && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
+    {
+        report(settle(
+            path,
+            &journal_of(path),
+            Through::Link,
+            opts,
+            observer,
+        )?);
+        return Ok(());
+    }
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         // An interrupted journaled save of a new file: the target does not exist yet, its
@@ -226,7 +260,13 @@ pub fn recover(
                     .and_then(disk::journal_name)
                     .is_some_and(|j| path.with_file_name(j).symlink_metadata().is_ok()) =>
         {
-            report(settle(path, &journal_of(path), opts, observer)?);
+            report(settle(
+                path,
+                &journal_of(path),
+                Through::Name,
+                opts,
+                observer,
+            )?);
             return Ok(());
         }
         Err(source) => {
@@ -253,7 +293,13 @@ pub fn recover(
         Some(outcome) => report(outcome),
         None => {
             // A target whose journal is ours: settled through it.
-            report(settle(&resolved, &journal_of(&resolved), opts, observer)?);
+            report(settle(
+                &resolved,
+                &journal_of(&resolved),
+                Through::Name,
+                opts,
+                observer,
+            )?);
         }
     }
     Ok(())
@@ -285,6 +331,13 @@ fn walk(
             Ok(Entry::File(path)) => path,
             Ok(Entry::Skipped { path, filesystem }) => {
                 report(Outcome::Skipped { path, filesystem });
+                continue;
+            }
+            Ok(Entry::Special { path, kind }) => {
+                report(Outcome::Untouched {
+                    path,
+                    reason: Untouched::Special { kind },
+                });
                 continue;
             }
             Err(e) => {
@@ -332,7 +385,14 @@ fn handle_file(
 ) -> Result<Option<Outcome>> {
     let name = path.file_name().unwrap_or_default();
     if let Some(target) = disk::journal_target_name(name) {
-        return settle(&path.with_file_name(target), path, opts, observer).map(Some);
+        return settle(
+            &path.with_file_name(target),
+            path,
+            Through::Name,
+            opts,
+            observer,
+        )
+        .map(Some);
     }
     if disk::temp_target_name(name).is_some() {
         return sweep_temp(path, opts).map(Some);
@@ -374,11 +434,23 @@ fn handle_file(
     }
 }
 
+/// How a journal's target is reached from its name beside the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Through {
+    /// The name itself, never followed (a walk, a journal named, a missing target).
+    Name,
+    /// A symlink named on the command line: the file it points to.
+    Link,
+}
+
 /// Finish or roll back the journal `journal` of `target`, if it is provably ours (it starts with
-/// our header); anything else named like a journal is left alone.
+/// our header); anything else named like a journal is left alone. A dry run reports what
+/// [`journal::decide`] decides, which is what the real run does: the same refusal, or the same
+/// completion or roll-back.
 fn settle(
     target: &Path,
     journal: &Path,
+    through: Through,
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
@@ -387,14 +459,6 @@ fn settle(
             return Ok(Outcome::Untouched {
                 path: journal.to_path_buf(),
                 reason: Untouched::NotOurJournal { why },
-            });
-        }
-        Ok(Class::Ours { complete }) if opts.dry_run => {
-            return Ok(Outcome::Journal {
-                target: target.to_path_buf(),
-                journal: journal.to_path_buf(),
-                settled: None,
-                would_complete: complete,
             });
         }
         Ok(Class::Ours { .. }) => {}
@@ -407,30 +471,68 @@ fn settle(
             });
         }
     }
-    let resolved = target::resolve(target, Symlinks::Replace)?;
-    let journal = journal::path_for(&resolved)?;
+    let resolved = match through {
+        Through::Name => target::named(target)?,
+        Through::Link => target::resolve(target, Symlinks::Follow)?,
+    };
     if opts.dry_run {
+        let decision = match File::open(journal) {
+            Ok(file) => Some(journal::decide(&file, journal, &resolved.path)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(Error::NotChecked {
+                    path: journal.to_path_buf(),
+                    source,
+                });
+            }
+        };
         return Ok(Outcome::Journal {
             target: target.to_path_buf(),
-            journal,
+            journal: journal.to_path_buf(),
             settled: None,
-            would_complete: false,
+            would_complete: matches!(decision, Some(journal::Decision::Complete(..))),
         });
     }
     let mut t = Tracker::new(observer);
-    let settled = journal::settle(&resolved, opts.sync, journal::TargetLocking::NoWait, &mut t)
-        .map_err(|e| match e {
-            // The journal could not be opened for writing or read: nothing was done.
-            Error::Inspect { path, source } => Error::CannotChange {
-                path,
-                doing: "settle this journal of an interrupted save".into(),
+    let settled = journal::settle(
+        &resolved,
+        journal,
+        opts.sync,
+        journal::TargetLocking::NoWait,
+        &mut t,
+    )
+    .map_err(|e| match e {
+        // The journal could not be read: nothing was done.
+        Error::Inspect { path, source } => Error::CannotChange {
+            path,
+            doing: "settle this journal of an interrupted save".into(),
+            source,
+        },
+        // The target could not be opened for writing (a read-only filesystem, permission):
+        // nothing was written, and the journal is kept.
+        Error::Step {
+            step: Step::OpenTarget,
+            source,
+            ..
+        } if matches!(
+            source.kind(),
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+        ) =>
+        {
+            Error::CannotChange {
+                path: journal.to_path_buf(),
+                doing: format!(
+                    "settle this journal of an interrupted save (opening {} for writing)",
+                    crate::quote::quoted(&resolved.path)
+                ),
                 source,
-            },
-            other => other,
-        })?;
+            }
+        }
+        other => other,
+    })?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
-        journal,
+        journal: journal.to_path_buf(),
         would_complete: matches!(settled, Some(Settled::Completed { .. })),
         settled,
     })
@@ -736,13 +838,29 @@ fn sidecar_home(
     if let Some(dir) = &opts.backup_dir {
         return Ok((dir.clone(), Vec::new()));
     }
-    if let Some(home) = sidecar::default_dir(path, beside) {
-        return Ok(home);
+    let home = match sidecar::default_dir(path, beside) {
+        Some(home) => home,
+        None => {
+            let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
+            sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
+                path: path.to_path_buf(),
+            })?
+        }
+    };
+    // A segment's sidecars go above its directory: with -x, only if that is on the segment's
+    // filesystem (a segment directory that is a mount point has its parent on another).
+    if opts.one_file_system && beside == Beside::LogDir {
+        let own = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let own = own.unwrap_or(Path::new("."));
+        let same = platform::same_filesystem(own, &home.0).map_err(inspect(&home.0))?;
+        if !same {
+            return Err(Error::SidecarOffFilesystem {
+                path: path.to_path_buf(),
+                dir: sidecar::join(&home.0, &home.1),
+            });
+        }
     }
-    let resolved = std::fs::canonicalize(path).map_err(inspect(path))?;
-    sidecar::default_dir(&resolved, beside).ok_or_else(|| Error::NoSidecarPlace {
-        path: path.to_path_buf(),
-    })
+    Ok(home)
 }
 
 /// Where the sidecar of `path` cut at `from` would go (a dry run, or a refused log).

@@ -424,8 +424,15 @@ fn settle_leftover(
         .start(Step::SettleJournal, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
+    let journal = journal::path_for(target)?;
     crate::disk::mark_settling(true);
-    let settled = journal::settle(target, opts.sync, locking, &mut Tracker::new(&mut quiet));
+    let settled = journal::settle(
+        target,
+        &journal,
+        opts.sync,
+        locking,
+        &mut Tracker::new(&mut quiet),
+    );
     crate::disk::mark_settling(false);
     let settled = settled.map_err(|source| match source {
         Error::Busy { .. } | Error::TargetLocked { .. } => source,

@@ -174,6 +174,22 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     }
 }
 
+/// The target of a journal as it is named beside the journal, whatever is there (a symlink, a
+/// directory, nothing): not followed and not checked, so that [`crate::journal::decide`] alone
+/// says what may be done with it. `existing` is not filled in.
+pub(crate) fn named(given: &Path) -> Result<Target> {
+    let (dir, name) = split(given)?;
+    Ok(Target {
+        given: given.to_path_buf(),
+        path: given.to_path_buf(),
+        dir,
+        name,
+        existing: None,
+        via_symlink: false,
+        replaces_symlink: false,
+    })
+}
+
 fn absent(given: &Path, path: PathBuf, via_symlink: bool) -> Result<Target> {
     let (dir, name) = split(&path)?;
     match std::fs::metadata(&dir) {

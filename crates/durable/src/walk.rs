@@ -2,11 +2,13 @@
 //! one walk, so they agree on what they look at.
 //!
 //! Entries come as a stream in name order, so memory stays bounded by the largest directory
-//! whatever the size of the tree. Symlinks are not followed and only regular files are handed
-//! out (FIFOs, sockets and devices are never opened). Directories on kernel pseudo-filesystems
-//! (`/proc`, `/sys`, …) are not walked into; they are handed out as [`Entry::Skipped`] so a
-//! report can say so. A file that disappears while the tree is walked (another program's
-//! temporary file) is passed over silently.
+//! whatever the size of the tree. Regular files are handed out as [`Entry::File`]; symlinks
+//! (never followed), FIFOs, sockets and devices (never opened) as [`Entry::Special`], so a
+//! report can list them. Directories on kernel pseudo-filesystems (`/proc`, `/sys`, …) are not
+//! walked into; they are handed out as [`Entry::Skipped`] so a report can say so. A file that
+//! disappears while the tree is walked (another program's temporary file) is passed over
+//! silently. A directory or file whose path is longer than the system allows (`PATH_MAX`) is
+//! one [`Error::PathTooLong`], and the walk goes on with the rest of the tree.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,14 @@ use crate::platform;
 pub enum Entry {
     /// A regular file.
     File(PathBuf),
+    /// A symlink (not followed), a FIFO, a socket or a device (not opened).
+    Special {
+        /// The entry.
+        path: PathBuf,
+        /// What it is: "a symlink", "a FIFO", "a socket", "a block device", "a character
+        /// device".
+        kind: &'static str,
+    },
     /// A directory on a kernel pseudo-filesystem, not walked into.
     Skipped {
         /// The directory.
@@ -66,9 +76,21 @@ impl Iterator for Walk {
                     let source = e
                         .into_io_error()
                         .unwrap_or_else(|| io::Error::other("a symlink loop"));
+                    if source.raw_os_error() == Some(platform::errno::ENAMETOOLONG) {
+                        return Some(Err(too_long(path, true)));
+                    }
                     return Some(Err(Error::NotChecked { path, source }));
                 }
             };
+            if platform::too_long(entry.path()) {
+                // Nothing can be done with it by its path: a directory could not be read (the
+                // error above, for its entries), a file opened.
+                let dir = entry.file_type().is_dir();
+                if dir {
+                    self.entries.skip_current_dir();
+                }
+                return Some(Err(too_long(entry.into_path(), dir)));
+            }
             let file_type = entry.file_type();
             if file_type.is_dir() {
                 // An error here (a directory we may not search) shows up when it is read.
@@ -84,6 +106,19 @@ impl Iterator for Walk {
             if file_type.is_file() {
                 return Some(Ok(Entry::File(entry.into_path())));
             }
+            return Some(Ok(Entry::Special {
+                kind: platform::kind_of(file_type),
+                path: entry.into_path(),
+            }));
         }
+    }
+}
+
+/// The error for a path too long to use.
+fn too_long(path: PathBuf, dir: bool) -> Error {
+    Error::PathTooLong {
+        len: path.as_os_str().len(),
+        path,
+        dir,
     }
 }

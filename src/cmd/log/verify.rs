@@ -190,6 +190,13 @@ fn jobs(args: &VerifyArgs) -> impl Iterator<Item = Job> + '_ {
                             "a {filesystem} filesystem (kernel pseudo-files, not data)"
                         ),
                     }),
+                    Ok(Entry::Special { path, kind }) => Some(Job::Skipped {
+                        path,
+                        reason: format!(
+                            "{kind}, {}",
+                            durable::recover::Untouched::special_why(kind)
+                        ),
+                    }),
                     Ok(_) => None,
                     Err(e) => Some(Job::Unreadable {
                         at: e.path().unwrap_or(path).to_path_buf(),

@@ -251,6 +251,15 @@ pub(crate) fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// Whether this process may give a file it creates to another user (`fchown` to any owner).
+///
+/// # Platform specific behavior
+/// Root only: on Linux `CAP_CHOWN` without root is possible but rare, and is not looked for
+/// (such a process is told to run as root instead).
+pub(crate) fn may_give_files_away() -> bool {
+    effective_uid() == 0
+}
+
 /// Set the owner and group of an open file (`fchown`).
 pub(crate) fn set_owner(file: &File, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::fchown(file, Some(uid), Some(gid))
@@ -433,6 +442,20 @@ pub(crate) fn ignore_file_size_signal() {
 }
 
 /// A short name for a file type, for messages.
+/// Whether two existing paths are on the same filesystem (the same device).
+pub(crate) fn same_filesystem(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata(a)?.dev() == std::fs::metadata(b)?.dev())
+}
+
+/// The longest path the system takes, in bytes, without its terminating NUL.
+pub(crate) const PATH_MAX: usize = libc::PATH_MAX as usize - 1;
+
+/// Whether `path` is too long for a system call to take it whole (`ENAMETOOLONG`).
+pub(crate) fn too_long(path: &Path) -> bool {
+    path.as_os_str().len() > PATH_MAX
+}
+
 pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_dir() {
@@ -579,6 +602,7 @@ pub(crate) mod errno {
     pub(crate) const EPERM: i32 = libc::EPERM;
     pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
     pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
+    pub(crate) const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
 }
 
 /// What to clean up when SIGINT, SIGTERM or SIGHUP arrives, in a form a signal handler can use:
