@@ -602,11 +602,6 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    let written = if fresh {
-        Written::Unseen
-    } else {
-        Written::InPlace
-    };
     // `--backup` is made inside write-target, just before the first byte of the target changes:
     // before the first chunk that differs from what is there, or, when every byte written was
     // already there (or none was), before the truncate. A save refused for empty input or with
@@ -614,6 +609,9 @@ fn save_in_place(
     let wants_backup = script.has(Step::Backup) && !fresh;
     let mut backup: Option<PathBuf> = None;
     let mut backup_failed: Option<Error> = None;
+    // Whether a byte of an existing target was (or may have been) written: chunks identical to
+    // what is there are skipped, so an input that fails after them has changed nothing.
+    let mut touched = false;
     let started = t
         .start(Step::WriteTarget, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
@@ -646,6 +644,7 @@ fn save_in_place(
                     }
                 }
                 if !fresh {
+                    touched = true;
                     crate::disk::mark_touched();
                 }
                 platform::write_all_at(file, chunk, offset)
@@ -655,6 +654,11 @@ fn save_in_place(
     if let Some(e) = backup_failed {
         return Err(e); // before the first write: the target is unchanged
     }
+    let written = if touched {
+        Written::InPlace
+    } else {
+        Written::Unseen
+    };
     let pumped = pumped.map_err(|failure| {
         write_failure(failure, Step::WriteTarget, &target.path, input, written)
     })?;
@@ -1112,7 +1116,8 @@ fn pump(
 /// What a failed write leaves behind once bytes may have reached its output.
 #[derive(Clone, Copy)]
 enum Written {
-    /// A file no one else sees yet (a temporary file, a target we created): nothing changed.
+    /// A file no one else sees yet (a temporary file, a target we created), or an existing
+    /// target not written to yet (its first chunks were already there): nothing changed.
     Unseen,
     /// The existing target, in place: a mix of old and new bytes.
     InPlace,
@@ -1320,5 +1325,69 @@ mod tests {
                 assert_eq!(report.outcome, SaveOutcome::Unchanged, "{what}");
             }
         }
+    }
+
+    /// Input that fails after `ok` bytes of `content`.
+    struct FailsAfter {
+        content: Vec<u8>,
+        at: usize,
+        ok: usize,
+    }
+
+    impl io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at >= self.ok {
+                return Err(io::Error::other("the input broke"));
+            }
+            let n = (self.ok - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.content[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl Input for FailsAfter {
+        fn describe(&self) -> String {
+            "input that fails".into()
+        }
+
+        fn len_hint(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    /// Was a bug: an in-place `--if-changed` save whose input failed after chunks identical to
+    /// the target's content (skipped, never written) said the target may be mixed; nothing had
+    /// been written, and it is unchanged. Once a differing chunk is written, it is damage.
+    #[test]
+    fn an_in_place_input_failure_after_identical_chunks_changed_nothing() {
+        let dir = tempfile::tempdir().expect("scratch directory");
+        let path = dir.path().join("t");
+        let content: Vec<u8> = (0..3 * CHUNK).map(|i| (i * 7 % 251) as u8).collect();
+        let opts = SaveOptions {
+            strategy: Strategy::InPlace,
+            sync: SyncLevel::None,
+            if_changed: true,
+            ..SaveOptions::default()
+        };
+        std::fs::write(&path, &content).expect("write the old content");
+        let mut input = FailsAfter {
+            content: content.clone(),
+            at: 0,
+            ok: 2 * CHUNK,
+        };
+        let e = save(&path, &mut input, &opts, &mut ()).expect_err("the input fails");
+        assert_eq!(e.aftermath(), Aftermath::Unchanged, "{e}");
+        assert_eq!(std::fs::read(&path).expect("read"), content);
+        // The first chunk differs: written, so a failure after it leaves a mix.
+        let mut changed = content.clone();
+        changed[0] ^= 1;
+        let mut input = FailsAfter {
+            content: changed,
+            at: 0,
+            ok: 2 * CHUNK,
+        };
+        let e = save(&path, &mut input, &opts, &mut ()).expect_err("the input fails");
+        assert_eq!(e.aftermath(), Aftermath::Damaged, "{e}");
     }
 }
