@@ -117,6 +117,8 @@ fn reference(data: &[u8]) -> Vec<Item> {
 /// them until one has the shape (at most 1024, each ending within the first 64 MiB), up to the
 /// last one with the shape (a space and 64 lowercase hex digits at its end), at least half have
 /// it; and one line starting in the first 64 MiB checks out: one of those, or one after them.
+/// When too few have it and the bytes before the first one that has it are not text (a control
+/// byte other than tab, LF, VT, FF, CR), the sample is taken the same way from that line.
 fn looks_like_lines(data: &[u8]) -> bool {
     const LIMIT: usize = 64 << 20;
     let line_end = |at: usize| match memchr::memchr(b'\n', &data[at..]) {
@@ -124,20 +126,34 @@ fn looks_like_lines(data: &[u8]) -> bool {
         Some(_) => None,
         None => (data.len() <= LIMIT).then_some(data.len()),
     };
-    let (mut lines, mut counted, mut shaped, mut valid) = (0usize, 0usize, 0usize, false);
-    let mut at = 0;
-    while at < data.len() && (at < 64 << 10 || shaped == 0) && lines < 1024 {
-        let Some(end) = line_end(at) else { break };
-        lines += 1;
-        match parse(&data[at..end]) {
-            Err(DefectKind::NoChecksum) => {}
-            parsed => {
-                shaped += 1;
-                counted = lines;
-                valid |= parsed.is_ok();
+    let sample = |from: usize| {
+        let (mut lines, mut counted, mut shaped, mut valid) = (0usize, 0usize, 0usize, false);
+        let (mut at, mut first) = (from, None);
+        while at < data.len() && (at < from + (64 << 10) || shaped == 0) && lines < 1024 {
+            let Some(end) = line_end(at) else { break };
+            lines += 1;
+            match parse(&data[at..end]) {
+                Err(DefectKind::NoChecksum) => {}
+                parsed => {
+                    shaped += 1;
+                    counted = lines;
+                    first.get_or_insert(at);
+                    valid |= parsed.is_ok();
+                }
             }
+            at = end + 1;
         }
-        at = end + 1;
+        (counted, shaped, valid, at, first)
+    };
+    let (mut counted, mut shaped, mut valid, mut at, first) = sample(0);
+    // Too few shaped lines, and control bytes before the first one: resampled from there.
+    if shaped * 2 < counted
+        && let Some(first) = first
+        && data[..first]
+            .iter()
+            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1f | 0x7f))
+    {
+        (counted, shaped, valid, at, _) = sample(first);
     }
     if shaped == 0 || shaped * 2 < counted {
         return false;

@@ -709,6 +709,38 @@ fn names_alone_do_not_make_a_log() {
     );
 }
 
+/// Guards: a text file that quotes a lines log's entries after its own text (over 64 KiB of
+/// it, or in a short note) is not a lines log: its lines are text, and they are not resampled
+/// as damage (only bytes that are not text, garbage over a log's start, are).
+#[test]
+fn a_text_file_quoting_entries_is_not_a_lines_log() {
+    let env = Env::new();
+    let text: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("paragraph {i} of an ordinary document, with words.\n").into_bytes())
+        .collect();
+    let quoted = lines_log(&LINE_ENTRIES);
+    env.write("docs/long.txt", [text.clone(), quoted.clone()].concat());
+    // 20 lines of text, then the 5 entries: most lines are text.
+    let twenty = text
+        .split_inclusive(|b| *b == b'\n')
+        .take(20)
+        .flatten()
+        .copied();
+    env.write("docs/short.txt", [twenty.collect(), quoted].concat());
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["log", "verify", s(&env.path("docs"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        r.out().matches("skipped, not a log").count(),
+        2,
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["recover", s(&env.path("docs"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_unchanged(&env, &before, "recover of text files that quote entries");
+}
+
 /// Guards (regression): a lines log whose damage covers all the lines detection samples (a
 /// damaged first entry longer than the sample; the first 1100 entries each with a changed
 /// byte; 70 000 zero bytes over its start; a 65 535-byte line of garbage before it) is a
@@ -753,12 +785,35 @@ fn a_lines_log_damaged_at_its_start_is_still_a_lines_log() {
     env.write("zeroed/audit.log", &head);
     let garbage = [vec![b'g'; 65_535], b"\n".to_vec(), lines_log(&rest)].concat();
     env.write("garbage/audit.log", &garbage);
+    // Random bytes over the start (regression: from about 50 KiB of them, more garbage lines
+    // than entries in the sample, it was "not a log"): 60 KiB (a few entries left in the
+    // first 64 KiB) and 100 KiB.
+    let whole: Vec<u8> = many.iter().flat_map(|e| line(e)).collect();
+    let mut overwritten = Vec::new();
+    for (dir, kib) in [("random60", 60), ("random100", 100)] {
+        let mut log = whole.clone();
+        let junk = pseudo_random(kib << 10, kib as u64);
+        log[..junk.len()].copy_from_slice(&junk);
+        // The entries after the junk: from the first newline after it.
+        let from = junk.len()
+            + log[junk.len()..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .expect("nl")
+            + 1;
+        let valid = log[from..].iter().filter(|b| **b == b'\n').count();
+        env.write(&format!("{dir}/audit.log"), &log);
+        overwritten.push((dir, valid));
+    }
     for (dir, valid) in [
         ("long", 100),
         ("many", 1900),
         ("zeroed", valid_after_zeros),
         ("garbage", 100),
-    ] {
+    ]
+    .into_iter()
+    .chain(overwritten)
+    {
         let (code, v) = verify(&env, &env.path(&format!("{dir}/audit.log")), &[]);
         assert_eq!(
             (code, &v["format"], &v["status"]),

@@ -278,21 +278,38 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
             None => None,
         })
     };
-    let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
-    let mut at = 0;
-    // The sample goes past SAMPLE until it holds a line with the shape: damage at the start
-    // of a log (zeros, garbage, a long damaged line) must not hide the lines after it.
-    while at < size && (at < SAMPLE || shaped == 0) && lines < SAMPLE_LINES {
-        let Some(end) = line_end(&mut reader, at)? else {
-            break;
-        };
-        lines += 1;
-        if let Some(stored) = reader.shape(at, end)? {
-            shaped += 1;
-            counted = lines;
-            valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
+    // The lines starting in [from, from + SAMPLE), and after them until one has the shape
+    // (damage at the start of a log, zeros, garbage, a long damaged line, must not hide the
+    // lines after it): (lines, lines up to the last shaped one, shaped, one checks out, where
+    // the sample ends, where the first shaped line starts).
+    let sample = |reader: &mut LinesReader<'_>, from: u64| -> io::Result<_> {
+        let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
+        let (mut at, mut first) = (from, None);
+        while at < size && (at < from + SAMPLE || shaped == 0) && lines < SAMPLE_LINES {
+            let Some(end) = line_end(reader, at)? else {
+                break;
+            };
+            lines += 1;
+            if let Some(stored) = reader.shape(at, end)? {
+                shaped += 1;
+                counted = lines;
+                first.get_or_insert(at);
+                valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
+            }
+            at = end + 1;
         }
-        at = end + 1;
+        Ok((counted, shaped, valid, at, first))
+    };
+    let (mut counted, mut shaped, mut valid, mut at, first) = sample(&mut reader, 0)?;
+    // Too few lines with the shape, all the others before the first one that has it, and
+    // those not text (control bytes: garbage over the log's start, not the lines of a text
+    // file that quotes entries): that damage says nothing about the lines after it, which are
+    // sampled alone.
+    if shaped * 2 < counted
+        && let Some(first) = first
+        && !is_text(&mut reader, first)?
+    {
+        (counted, shaped, valid, at, _) = sample(&mut reader, first)?;
     }
     if shaped == 0 || shaped * 2 < counted {
         return Ok(false);
@@ -310,6 +327,24 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
         at = end + 1;
     }
     Ok(valid)
+}
+
+/// Whether the file's first `len` bytes are text: no control byte but tab, newline, vertical
+/// tab, form feed and carriage return.
+fn is_text(reader: &mut LinesReader<'_>, len: u64) -> io::Result<bool> {
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(super::reader::WINDOW as u64) as usize;
+        let bytes = reader.win.get(at, n)?;
+        if bytes
+            .iter()
+            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1f | 0x7f))
+        {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// Whether any line of the file checks out: what a file named as a lines log
