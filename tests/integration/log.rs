@@ -530,6 +530,140 @@ fn append_to_an_existing_empty_file_starts_a_log() {
     );
 }
 
+/// Start `log append ARGS LOG` reading records from a pipe this test writes to.
+fn streaming_append(env: &Env, args: &[&str], log: &Path) -> KillOnDrop {
+    let mut all = vec!["log", "append"];
+    all.extend_from_slice(args);
+    all.push(s(log));
+    let child = env
+        .cmd(&all)
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    KillOnDrop(child)
+}
+
+/// Wait until `log` holds `n` records.
+fn wait_for_records(env: &Env, log: &Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log.exists() || dump_json(env, log, &[]).1.len() < n {
+        assert!(Instant::now() < deadline, "the log never held {n} records");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The exit code and stderr of a child once its stdin is closed.
+fn finish(mut child: KillOnDrop) -> (Option<i32>, String) {
+    drop(child.0.stdin.take());
+    let status = wait_child(&mut child.0, Duration::from_secs(20)).expect("the append ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    (status.code(), err)
+}
+
+/// Was a bug (data loss): a streamed append whose log was emptied by a rotation (logrotate
+/// `copytruncate`) and started anew by another appender, to the size the stream's last group
+/// had ended at, took the log for its own (same size) and wrote its next records sealed with
+/// the old salt: unreadable, even by salvage, and the log refused later appends. Emptied and
+/// not restarted, the stream stopped with "a torn tail from offset 64" in a 0-byte file (exit
+/// 5). Now the header is checked under the lock: the records go into the log that is there.
+#[test]
+fn a_streamed_append_follows_a_rotation_that_empties_its_log() {
+    let env = Env::new();
+    for restarted in [true, false] {
+        let log = env.path(&format!("rot-{restarted}.log"));
+        let mut child = streaming_append(&env, &[], &log);
+        let stdin = child.0.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"rec-1\n").expect("write");
+        wait_for_records(&env, &log, 1);
+        fs::copy(&log, env.path("rotated.1")).expect("copy");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        let mut want: Vec<&[u8]> = Vec::new();
+        if restarted {
+            // Same size as the stream's log had: one record of the same length.
+            append_args(&env, &log, &["rec-X"]);
+            want.push(b"rec-X");
+        }
+        let stdin = child.0.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"rec-2\nrec-3\n").expect("write");
+        let (code, err) = finish(child);
+        assert_eq!(code, Some(0), "restarted {restarted}: {err}");
+        want.extend([&b"rec-2"[..], b"rec-3"]);
+        let (vcode, v) = verify_json(&env, &log);
+        assert_eq!(vcode, 0, "restarted {restarted}: {v}");
+        assert_eq!(payloads(&env, &log), want, "restarted {restarted}");
+        append_args(&env, &log, &["next"]);
+    }
+}
+
+/// Was a bug: an append waiting for the lock on an empty file that another appender then
+/// started in the other format: `--log-format lines` said "a torn tail from offset 0" (exit
+/// code 1) of a clean native log, and a streamed append without a format refused a lines log
+/// that "replaced" the file. Now the first is the format conflict (exit 2, nothing appended) and
+/// the second goes on as lines, as an append given the records as arguments already did.
+#[test]
+fn an_empty_file_started_in_the_other_format_meanwhile() {
+    let env = Env::new();
+    let native = env.path("native.src");
+    append_args(&env, &native, &["hello", "world"]);
+    let lines = env.path("lines.src");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--log-format",
+            "lines",
+            s(&lines),
+            "hello",
+            "world",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (args, src, want_code) in [
+        (&["--log-format", "lines"][..], &native, Some(2)),
+        (&[][..], &lines, Some(0)),
+        (&["--atomic"][..], &lines, Some(0)),
+    ] {
+        let log = env.write("e.log", "");
+        let holder = fs::File::open(&log).expect("open");
+        holder.lock().expect("lock");
+        let mut child = streaming_append(&env, args, &log);
+        child
+            .0
+            .stdin
+            .as_mut()
+            .expect("stdin")
+            .write_all(b"rec\n")
+            .expect("write");
+        std::thread::sleep(Duration::from_millis(300));
+        fs::write(&log, fs::read(src).expect("read")).expect("start it");
+        holder.unlock().expect("unlock");
+        let (code, err) = finish(child);
+        assert_eq!(code, want_code, "{args:?}: {err}");
+        let (vcode, v) = verify_json(&env, &log);
+        assert_eq!(vcode, 0, "{args:?}: {v}");
+        if want_code == Some(2) {
+            assert!(err.contains("it is a native log"), "{args:?}: {err}");
+            assert_eq!(fs::read(&log).expect("read"), fs::read(src).expect("read"));
+        } else {
+            assert_eq!(v["format"], "lines", "{args:?}: {v}");
+            assert_eq!(payloads(&env, &log), [&b"hello"[..], b"world", b"rec"]);
+        }
+        fs::remove_file(&log).expect("rm");
+    }
+}
+
 /// Guards: a log with a header and no records is clean with 0 records, and every dump format
 /// prints nothing.
 #[test]

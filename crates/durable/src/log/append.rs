@@ -733,6 +733,22 @@ impl Run<'_> {
                 group.first_seq = tail.seq;
             }
             (Writer::Lines, Writer::Lines) => {}
+            // The log at the path is in the other format now (an empty file another appender
+            // started so, a log replaced): an append that named no format goes on in it.
+            (now @ Writer::Lines, Writer::Native(_, old)) if self.opts.format.is_none() => {
+                convert(self.path, group, now, |record| {
+                    let len = u32::from_le_bytes([record[8], record[9], record[10], record[11]]);
+                    let data = format::RECORD_HEADER_LEN as usize;
+                    (&record[data..data + len as usize], old.record_len(len))
+                })?;
+            }
+            (now @ Writer::Native(..), Writer::Lines) if self.opts.format.is_none() => {
+                convert(self.path, group, now, |line| {
+                    let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
+                    (&line[..end.saturating_sub(lines::SUFFIX as usize)], end + 1)
+                })?;
+                return self.commit_group(log, tail, group, t);
+            }
             (now, _) => {
                 return Err(Error::Unsupported {
                     path: self.path.to_path_buf(),
@@ -909,8 +925,11 @@ impl Run<'_> {
             }
             // Another appender may have removed a log it had just created (its append failed)
             // while we waited for the lock: append only to the file that is at the path now.
-            // And an empty file it started meanwhile has its header now: read that one.
+            // And the file there may hold another log than the one opened: an empty file
+            // another appender started, a log emptied by a rotation (copytruncate) and started
+            // anew: read that one.
             let current = is_at_path(&log.file, path)
+                && self.same_log(log).inspect_err(|_| unlock(log))?
                 && (!log.unstarted || self.start(log).inspect_err(|_| unlock(log))?);
             if current {
                 break;
@@ -923,6 +942,32 @@ impl Run<'_> {
             unlock(log);
         }
         checked.map(Some)
+    }
+
+    /// Whether the file (under the lock) still holds the log this append opened: for a native
+    /// log, its header is the one opened (a rotation that emptied the file, then another
+    /// process's new log, has another salt; a log of the same size is no proof); for a lines
+    /// log, it is not a native log. An empty file is started again (native: with the same
+    /// header, so the records encoded go in as they are). `Ok(false)`: open it again.
+    fn same_log(&self, log: &mut Appending) -> Result<bool> {
+        let path = self.path;
+        let size = log.file.metadata().map_err(inspect(path))?.len();
+        let mut head = [0u8; FILE_HEADER_LEN as usize];
+        let got = reader::read_prefix(&log.file, size, &mut head).map_err(inspect(path))?;
+        Ok(match log.writer {
+            Writer::Native(..) if size == 0 => {
+                log.unstarted = true;
+                log.ours = None;
+                true
+            }
+            // Empty when opened, not any more: another appender started it.
+            Writer::Native(..) if log.unstarted => false,
+            Writer::Native(header, _) => got == head.len() && head == header.encode(),
+            Writer::Lines => {
+                let n = got.min(format::FILE_MAGIC.len());
+                n == 0 || head[..n] != format::FILE_MAGIC[..n]
+            }
+        })
     }
 
     /// Write the header of an empty file being started as a native log (under the lock); it
@@ -1054,6 +1099,49 @@ fn reencode(
         seq += 1;
     }
     group.batch = batch;
+    Ok(())
+}
+
+/// Re-encode the records of `group` for `to`, the other format: `split(bytes)` gives the
+/// payload of the record at the start of `bytes` and the record's length. The sequence numbers
+/// are left to the caller (native: the records are numbered from `group.first_seq`, renumbered
+/// as usual when committed).
+fn convert(
+    path: &Path,
+    group: &mut Group,
+    to: Writer,
+    split: impl Fn(&[u8]) -> (&[u8], usize),
+) -> Result<()> {
+    let old = std::mem::take(&mut group.batch);
+    let keep_offsets = !group.offsets.is_empty();
+    group.offsets.clear();
+    let (mut at, mut i) = (0usize, 0u64);
+    while at < old.len() {
+        let (payload, len) = split(&old[at..]);
+        group.last = group.batch.len();
+        if keep_offsets {
+            group.offsets.push(group.written + group.batch.len() as u64);
+        }
+        match &to {
+            Writer::Native(_, encoder) => {
+                let flags = if i == 0 { format::FLAG_FIRST } else { 0 };
+                let seq = group.first_seq.wrapping_add(i);
+                encoder
+                    .encode(&mut group.batch, seq, flags, payload)
+                    .map_err(|len| Error::RecordTooLarge {
+                        what: format!("a record of {len} bytes"),
+                        len,
+                    })?;
+            }
+            Writer::Lines => {
+                check_line(path, payload, format!("record {} of this append", i + 1))?;
+                lines::encode(&mut group.batch, payload);
+            }
+        }
+        at += len;
+        i += 1;
+    }
+    group.writer = to;
     Ok(())
 }
 
