@@ -374,6 +374,52 @@ fn entry_over_16_mib_is_refused_saying_why() {
     }
 }
 
+/// Was a bug: `log append` to a proglog store or an aof file said "it does not start with the
+/// log magic, and its first lines are not a lines log's" (verify reads both); `--log-format
+/// native` on a lines log said only that it lacks the magic; a streamed record over 16 MiB was
+/// "16842752 bytes" (what was buffered, not its size). Each sentence now names what it is.
+#[test]
+fn append_refusals_name_the_format_and_the_size() {
+    let env = Env::new();
+    env.write("seg/0.store", store(&STORE_RECORDS));
+    env.write("data.aof", aof_standard().bytes);
+    env.write("audit.log", lines_log(&LINE_ENTRIES));
+    let before = snapshot(env.dir.path(), true);
+    for (args, says) in [
+        (&["seg/0.store", "x"][..], "it is a proglog file"),
+        (&["data.aof", "x"][..], "it is an aof file"),
+        (
+            &["--log-format", "native", "audit.log", "x"][..],
+            "it is a lines log",
+        ),
+    ] {
+        let mut a = vec!["log", "append"];
+        a.extend_from_slice(args);
+        let r = run(&env, &a, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error_contains(&r, says, args);
+    }
+    assert_unchanged(&env, &before, "refused appends");
+    let big = vec![b'a'; (16 << 20) + 100_000];
+    for args in [&["new.log"][..], &["--log-format", "lines", "new.log"][..]] {
+        let mut a = vec!["log", "append"];
+        a.extend_from_slice(args);
+        let r = run(&env, &a, &big);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error_contains(&r, "is larger than", args);
+    }
+    assert_unchanged(&env, &before, "oversized records");
+}
+
+fn assert_one_line_error_contains(r: &common::Run, says: &str, args: &[&str]) {
+    assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.show());
+    assert!(
+        r.stderr.contains(says),
+        "{args:?}: wants {says:?}: {}",
+        r.show()
+    );
+}
+
 /// Guards: a lines append that fails mid-way (an entry with LF after good ones) appends
 /// nothing: all records of one invocation go in together or not at all.
 #[test]

@@ -1216,9 +1216,15 @@ fn lines_limit(path: &Path, error: Error) -> Error {
         Error::RecordTooLarge { what, len } => Error::Unsupported {
             path: path.to_path_buf(),
             why: format!(
-                "{what} is {len} bytes: durable appends entries of at most its maximum record \
-                 size, 16 MiB (16777216 bytes), to a lines log too (it reads and verifies longer \
-                 entries other programs wrote); nothing was appended"
+                "{what} is {}durable's maximum record size of 16 MiB (16777216 bytes), which \
+                 holds for appends to a lines log too (it reads and verifies longer entries \
+                 other programs wrote); nothing was appended",
+                // One past the maximum: where reading stopped, not its size.
+                if len == MAX_RECORD + 1 {
+                    "larger than ".to_string()
+                } else {
+                    format!("{len} bytes, more than ")
+                }
             ),
         },
         other => other,
@@ -1294,6 +1300,19 @@ fn writer_for(
             }
             true
         }
+        // Named as native: a lines log is the other format, not "no log magic".
+        Some(_)
+            if !created
+                && !native_magic
+                && got > 0
+                && lines::looks_like_lines(file, size).map_err(inspect(path))? =>
+        {
+            return Err(Error::FormatConflict {
+                path: path.to_path_buf(),
+                existing: LogFormat::Lines.name(),
+                requested: LogFormat::Native.name(),
+            });
+        }
         Some(_) => false,
         None => {
             !created
@@ -1318,6 +1337,22 @@ fn writer_for(
     let header = if size == 0 && !created {
         new_header(path, opts)?
     } else if opts.format.is_none() && !native_magic && got > 0 {
+        // A log of a format durable reads but does not append to: name it.
+        if let Some(f @ (LogFormat::Proglog | LogFormat::Aof)) =
+            reader::format_of(file, path, size)?
+        {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is {} file, and durable appends only to native and lines logs; nothing \
+                     was appended",
+                    match f {
+                        LogFormat::Aof => "an aof",
+                        _ => "a proglog",
+                    }
+                ),
+            });
+        }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
         return Err(Error::NotALog {

@@ -562,6 +562,25 @@ fn proglog_by_name(part: &Part, name: &str, index: Option<&Path>) -> io::Result<
     proglog::named_store_is_proglog(&part.file, part.size, index.as_ref().zip(index_size))
 }
 
+/// The format detection finds for the open file `file` (`size` bytes) at `path`, if any: for
+/// messages that name what a file is.
+pub(crate) fn format_of(file: &File, path: &Path, size: u64) -> Result<Option<LogFormat>> {
+    let part = Part {
+        path: path.to_path_buf(),
+        file: file.try_clone().map_err(inspect(path))?,
+        size,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    match detect(&part, &name, None) {
+        Ok((format, _)) => Ok(Some(format)),
+        Err(Error::NotALog { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Decide a file's format from its name and content (docs/FORMAT.md, "Detection"); for an aof
 /// file, with the analysis detection made (so the file is not read again to open it). `index`:
 /// a proglog index named by the user.

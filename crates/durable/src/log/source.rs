@@ -180,9 +180,11 @@ impl<R: Read> Delimited<R> {
     fn fill(&mut self) -> Result<()> {
         let pending = self.end - self.start;
         if pending as u64 > MAX_RECORD {
+            // Its end is not read: only "larger than the maximum" is known (what was buffered
+            // is not its size).
             return Err(Error::RecordTooLarge {
                 what: format!("a record of {}", self.what),
-                len: pending as u64,
+                len: MAX_RECORD + 1,
             });
         }
         if self.start > 0 && self.end + CHUNK / 4 > self.buf.len() {
