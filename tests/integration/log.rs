@@ -603,6 +603,33 @@ fn a_streamed_append_follows_a_rotation_that_empties_its_log() {
         assert_eq!(payloads(&env, &log), want, "restarted {restarted}");
         append_args(&env, &log, &["next"]);
     }
+    // A stream into a lines log (found so, no --log-format) whose log is emptied and started
+    // anew as a native log by another appender: its next records go in as native records.
+    let log = env.path("rot-lines.log");
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&log), "a"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-1\n").expect("write");
+    wait_for_records(&env, &log, 2);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append_args(&env, &log, &["native-X"]);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-2\n").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(0), "{err}");
+    let (vcode, v) = verify_json(&env, &log);
+    assert_eq!((vcode, &v["format"]), (0, &Value::from("native")), "{v}");
+    assert_eq!(payloads(&env, &log), [&b"native-X"[..], b"rec-2"]);
 }
 
 /// Was a bug: an append waiting for the lock on an empty file that another appender then
