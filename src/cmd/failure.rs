@@ -92,7 +92,7 @@ fn hint(error: &Error) -> Option<String> {
         Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
         Error::SidecarOffFilesystem { .. } => {
-            ": pass --backup-dir DIR (a directory on its filesystem), or --no-backup".into()
+            ": pass --backup-dir DIR (any directory outside the segment's directory; -x does not apply to it), or --no-backup".into()
         }
         Error::IsSidecar { path, .. } => format!(
             "; `durable log dump {}` shows them and `durable log restore {}` puts them back",
