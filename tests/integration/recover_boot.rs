@@ -1712,3 +1712,40 @@ fn a_symlink_named_as_the_root_of_a_walk_is_not_listed_as_untouched() {
         );
     }
 }
+
+// Guards (regression): as an unprivileged user, a stale temporary file of root's that no
+// process had open was reported "in use" ("a process has this temporary file open"), because
+// other users' open files cannot be looked into. It is kept, and the report says that this
+// could not be checked (JSON outcome "unchecked"); root sees it is stale.
+#[test]
+fn a_temp_file_that_cannot_be_checked_is_not_called_in_use() {
+    let test = "recover_boot::a_temp_file_that_cannot_be_checked_is_not_called_in_use";
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    let temp = env.write(".t.0123456789abcdef.durable-tmp", b"x");
+    let Some(r) = as_nobody(&env, &["recover", "--json", "."]) else {
+        skip(test, "running as another user needs root and setpriv");
+        return;
+    };
+    assert_eq!(r.code, 0, "{}", r.show());
+    let line = json_lines(&r.stdout)
+        .into_iter()
+        .find(|v| v["kind"] == "temp")
+        .expect("the temporary file");
+    assert_eq!(line["outcome"], "unchecked", "{}", r.show());
+    let r = as_nobody(&env, &["recover", "."]).expect("as nobody");
+    assert!(
+        r.out()
+            .contains("kept: could not check whether another user's process has it open")
+            && !r.out().contains("a process has this temporary file open"),
+        "{}",
+        r.show()
+    );
+    assert!(temp.exists());
+    let r = run(&env, &["recover", "--dry-run", "."], b"");
+    assert!(
+        r.out().contains("would remove the temporary file"),
+        "{}",
+        r.show()
+    );
+}

@@ -189,8 +189,12 @@ pub enum Outcome {
     Temp {
         /// The file.
         path: PathBuf,
-        /// Removed (or would be); `false`: kept because a process has it open.
+        /// Removed (or would be); `false`: kept because a process has it open, or (`unsure`)
+        /// may have.
         removed: bool,
+        /// Kept because whether a process has it open could not be checked: the descriptors
+        /// of another user's processes (its owner's) cannot be read by this user.
+        unsure: bool,
     },
     /// Left alone, and why.
     Untouched {
@@ -538,16 +542,18 @@ fn settle(
     })
 }
 
-/// Remove a stale temporary file, unless a process has it open.
+/// Remove a stale temporary file, unless a process has it open (or may have: another user's
+/// processes cannot be looked into).
 fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
-    let in_use = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
+    let held = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
         path: path.to_path_buf(),
         source,
     })?;
-    if in_use {
+    if held != platform::Held::No {
         return Ok(Outcome::Temp {
             path: path.to_path_buf(),
             removed: false,
+            unsure: held == platform::Held::Unknown,
         });
     }
     if !opts.dry_run {
@@ -576,6 +582,7 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
     Ok(Outcome::Temp {
         path: path.to_path_buf(),
         removed: true,
+        unsure: false,
     })
 }
 
