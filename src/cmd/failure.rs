@@ -119,6 +119,27 @@ fn hint(error: &Error) -> Option<String> {
                 ". Root (or user {author}) completes it: `durable recover {}`",
                 shell_word(target)
             ),
+            NotApplied::Link {
+                author,
+                link_owner,
+                applier,
+            } if author != applier && author == link_owner => format!(
+                ". User {author}, its author, may apply it through the link: `durable recover {}` run as that user; `rm {}` drops it",
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::Link { .. } => format!(
+                ". `rm {}` drops it; or, once the link is removed (`rm {}`), `durable recover {}` writes a new file at its name",
+                shell_word(journal),
+                shell_word(target),
+                shell_word(target)
+            ),
+            NotApplied::TwoJournals { other } => format!(
+                ". Remove the one not wanted (`rm {}` or `rm {}`), and `durable recover {}` settles the other",
+                shell_word(journal),
+                shell_word(other),
+                shell_word(target)
+            ),
             _ => return None,
         },
         _ => return None,

@@ -1749,3 +1749,165 @@ fn a_temp_file_that_cannot_be_checked_is_not_called_in_use() {
         r.show()
     );
 }
+
+/// `chown` of the path itself (a symlink stays a symlink) to `nobody`.
+fn give_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(65534), Some(65534)).expect("lchown");
+}
+
+// Guards (regression, security): root's `recover ./L` applied another user's journal through
+// that user's symlink L into a directory that user cannot write, creating a file there, and the
+// walk printed that very command as its hint; and root's own journal beside a name another user
+// had replaced with a symlink to a root-only file was written through the link into it. A
+// journal is written through a link only by its own author, and only through links of the
+// author's (or root's): both are refused, the dry run alike, nothing is created or changed, and
+// no hint tells root to run what was refused.
+#[test]
+fn a_journal_is_written_through_a_link_only_by_its_author_and_only_through_their_links() {
+    let test = "recover_boot::a_journal_is_written_through_a_link_only_by_its_author_and_only_through_their_links";
+    if !is_root() {
+        skip(test, "it needs root to own files as another user");
+        return;
+    }
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = env.path("app");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let rootonly = env.path("rootonly");
+    fs::create_dir(&rootonly).expect("mkdir");
+    // Another user's journal beside that user's link into a directory only root may write.
+    let j = env.write(
+        "app/.L.durable-journal",
+        journal_of(b"content chosen by nobody"),
+    );
+    give_to_nobody(&j);
+    std::os::unix::fs::symlink(rootonly.join("planted"), dir.join("L")).expect("symlink");
+    give_to_nobody(&dir.join("L"));
+    // Root's own journal beside a name another user replaced with a link to a root-only file.
+    let secret = env.write("secret", b"TOPSECRET");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+    env.write("app/.f.durable-journal", journal_of(b"root's new content"));
+    std::os::unix::fs::symlink(&secret, dir.join("f")).expect("symlink");
+    give_to_nobody(&dir.join("f"));
+    let before = snapshot(env.dir.path(), true);
+    for args in [
+        &["recover", "--dry-run", "app"][..],
+        &["recover", "app"],
+        &["recover", "--dry-run", "app/L"],
+        &["recover", "app/L"],
+        &["recover", "--dry-run", "app/f"],
+        &["recover", "app/f"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert!(!r.out().contains("complete"), "{args:?}: {}", r.show());
+        for line in r.stderr.lines() {
+            assert!(
+                line.contains("a link can point anywhere") && line.contains("nothing was changed"),
+                "{args:?}: {line}"
+            );
+            // Root is never told to run what was refused: only the author, as themselves, or
+            // once the link is gone.
+            if !hints(line).is_empty() {
+                assert!(
+                    line.contains("run as that user") || line.contains("once the link is removed"),
+                    "{args:?}: {line}"
+                );
+            }
+        }
+        if args.contains(&"app/L") || args.contains(&"app") {
+            assert!(r.stderr.contains("written by user 65534"), "{}", r.show());
+        }
+        if args.contains(&"app/f") || args.contains(&"app") {
+            assert!(
+                r.stderr.contains("a link on the way is user 65534's"),
+                "{}",
+                r.show()
+            );
+        }
+        assert_eq!(
+            changes(&before, &snapshot(env.dir.path(), true)),
+            Vec::<String>::new(),
+            "{args:?}"
+        );
+        assert!(!rootonly.join("planted").exists(), "{args:?}");
+        assert_eq!(fs::read(&secret).expect("read"), b"TOPSECRET", "{args:?}");
+    }
+    // The author, as themselves, has no more authority through the link than without it.
+    let r = as_nobody(&env, &["recover", "app/L"]).expect("as nobody");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(!rootonly.join("planted").exists());
+    // Root's own link is followed for root's own journal (as `durable save LINK` writes).
+    fs::remove_file(dir.join("f")).expect("rm");
+    std::os::unix::fs::symlink(&secret, dir.join("f")).expect("symlink");
+    let r = run(&env, &["recover", "app/f"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&secret).expect("read"), b"root's new content");
+}
+
+// Guards (regression): `recover ./L`, L a symlink to a directory or a FIFO with a journal of
+// ours beside it, said only that the target was not a regular file, never naming the journal;
+// and with a second journal beside the file a link points to, one run applied one journal and
+// the next run the other. The journal beside the link is named with the way to settle it (and
+// a directory is still walked); two journals for one file are refused, both kept, until one is
+// removed.
+#[test]
+fn a_journal_beside_a_link_is_named_when_not_applied() {
+    let env = Env::new();
+    fs::create_dir(env.path("realdir")).expect("mkdir");
+    env.write("realdir/.a.0123456789abcdef.durable-tmp", b"x");
+    env.write(".L.durable-journal", journal_of(b"J"));
+    std::os::unix::fs::symlink("realdir", env.path("L")).expect("symlink");
+    let r = run(&env, &["recover", "--dry-run", "./L"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert_one_line_error(
+        &r,
+        &[
+            "./.L.durable-journal",
+            "the target is a directory",
+            "`rm ./.L.durable-journal` drops it",
+        ],
+        "directory",
+    );
+    assert!(
+        r.out().contains("would remove the temporary file"),
+        "{}",
+        r.show()
+    );
+    fs::remove_file(env.path("L")).expect("rm");
+    let fifo = Command::new("mkfifo")
+        .arg(env.path("ff"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    std::os::unix::fs::symlink("ff", env.path("L")).expect("symlink");
+    let r = run(&env, &["recover", "./L"], b"");
+    assert_one_line_error(
+        &r,
+        &["./.L.durable-journal", "the target is a FIFO"],
+        "fifo",
+    );
+    // Two journals for the file the link points to.
+    fs::remove_file(env.path("L")).expect("rm");
+    let real = env.write("real", b"old");
+    env.write(
+        ".real.durable-journal",
+        journal_of(b"from the file's own journal"),
+    );
+    std::os::unix::fs::symlink("real", env.path("L")).expect("symlink");
+    for args in [&["recover", "--dry-run", "./L"][..], &["recover", "./L"]] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &[
+                "has a complete journal of its own",
+                "./.real.durable-journal",
+            ],
+            "two",
+        );
+        assert_eq!(fs::read(&real).expect("read"), b"old");
+    }
+    assert!(env.path(".L.durable-journal").exists() && env.path(".real.durable-journal").exists());
+}

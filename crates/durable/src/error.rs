@@ -532,6 +532,25 @@ pub enum NotApplied {
         /// The target's owner.
         owner: u32,
     },
+    /// The target is reached through a symlink, and the journal is not this user's or a link
+    /// on the way is another user's (not root's): a link can point anywhere, so a journal is
+    /// written through one only by its author, and only through links the author (or root)
+    /// owns.
+    Link {
+        /// The journal's owner.
+        author: u32,
+        /// The owner of the (first) link that is neither this user's nor root's, or of the
+        /// link named when the journal is not this user's.
+        link_owner: u32,
+        /// The user applying it.
+        applier: u32,
+    },
+    /// The journal is beside a symlink named to `recover`, and the file the link points to
+    /// has a complete journal of its own: which of the two saves came last cannot be told.
+    TwoJournals {
+        /// The journal beside the file the link points to.
+        other: PathBuf,
+    },
     /// Another user wrote the journal for a new file, which would have to be created as
     /// theirs: only root may give a file to another user.
     CannotCreateAsAuthor {
@@ -554,6 +573,28 @@ impl std::fmt::Display for NotApplied {
             NotApplied::NotAuthorsTarget { author, owner } => write!(
                 f,
                 "it was written by user {author}, who does not own the target (user {owner}): another user's journal is not applied to it"
+            ),
+            NotApplied::Link {
+                author,
+                link_owner,
+                applier,
+            } => {
+                if author != applier {
+                    write!(
+                        f,
+                        "the target is a symlink (user {link_owner}'s) and the journal was written by user {author}: a link can point anywhere, so a journal is written through one only by its own author"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the target is a symlink, and a link on the way is user {link_owner}'s: a link can point anywhere, so a journal is written through links of its author's (or root's) only"
+                    )
+                }
+            }
+            NotApplied::TwoJournals { other } => write!(
+                f,
+                "the target is a symlink, and the file it points to has a complete journal of its own, {}: which of the two saves came last cannot be told",
+                quoted(other)
             ),
             NotApplied::CannotCreateAsAuthor { author } => write!(
                 f,

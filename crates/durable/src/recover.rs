@@ -240,18 +240,27 @@ pub fn recover(
     // A symlink named here with a journal of ours beside it (its save ran before the link was
     // put there): the journal is applied through the link, as `durable save LINK` writes
     // through it. A walk never follows a link, and says to name it so.
+    // A link to a directory is walked (after saying the journal beside it was not applied).
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
         && path.file_name().and_then(disk::journal_name).is_some()
         && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
     {
-        report(settle(
-            path,
-            &journal_of(path),
-            Through::Link,
-            opts,
-            observer,
-        )?);
-        return Ok(());
+        match settle(path, &journal_of(path), Through::Link, opts, observer) {
+            Ok(outcome) => {
+                report(outcome);
+                return Ok(());
+            }
+            Err(
+                e @ Error::JournalNotApplied {
+                    reason:
+                        crate::error::NotApplied::NotRegular {
+                            kind: "a directory",
+                        },
+                    ..
+                },
+            ) => on_error(e),
+            Err(e) => return Err(e),
+        }
     }
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
@@ -475,13 +484,24 @@ fn settle(
             });
         }
     }
-    let resolved = match through {
-        Through::Name => target::named(target)?,
-        Through::Link => target::resolve(target, Symlinks::Follow)?,
+    let (resolved, link) = match through {
+        Through::Name => (target::named(target)?, None),
+        Through::Link => match target::resolve(target, Symlinks::Follow) {
+            Ok(resolved) => (resolved, Some(target)),
+            // The link points to a directory, a FIFO, …: the journal is not applied.
+            Err(Error::NotRegular { kind, .. }) => {
+                return Err(Error::JournalNotApplied {
+                    journal: journal.to_path_buf(),
+                    target: target.to_path_buf(),
+                    reason: crate::error::NotApplied::NotRegular { kind },
+                });
+            }
+            Err(e) => return Err(e),
+        },
     };
     if opts.dry_run {
         let decision = match File::open(journal) {
-            Ok(file) => Some(journal::decide(&file, journal, &resolved.path)?),
+            Ok(file) => Some(journal::decide(&file, journal, &resolved.path, link)?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(Error::NotChecked {
@@ -498,9 +518,10 @@ fn settle(
         });
     }
     let mut t = Tracker::new(observer);
-    let settled = journal::settle(
+    let settled = journal::settle_via(
         &resolved,
         journal,
+        link,
         opts.sync,
         journal::TargetLocking::NoWait,
         &mut t,

@@ -34,7 +34,6 @@ pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Res
         .custom_flags(libc::O_NOFOLLOW);
     match create {
         Create::Exclusive => options.create_new(true),
-        Create::IfMissing => options.create(true),
         Create::Never => &mut options,
     };
     options.open(path)
@@ -331,6 +330,12 @@ pub(crate) fn open_by_a_process(path: &Path) -> io::Result<Held> {
         }
     }
     Ok(if unknown { Held::Unknown } else { Held::No })
+}
+
+/// A file's identity: (device, inode).
+pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 /// Whether two metadata describe the same file (device and inode).
