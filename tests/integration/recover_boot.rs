@@ -1911,3 +1911,109 @@ fn a_journal_beside_a_link_is_named_when_not_applied() {
     }
     assert!(env.path(".L.durable-journal").exists() && env.path(".real.durable-journal").exists());
 }
+
+// Guards (regression): `recover --dry-run` said "would complete" (exit 0) for a journal whose
+// target another process held locked (or whose journal it held), and the real run refused it
+// (exit 2). The dry run tests both locks, without waiting, and gives the real run's sentence
+// and exit status; nothing is changed, and once the lock is gone the journal is completed.
+#[test]
+fn the_dry_run_tests_the_locks_the_real_run_takes() {
+    let env = Env::new();
+    let t = env.write("t", b"orig");
+    let j = env.write(".t.durable-journal", journal_of(b"JOURNALED"));
+    for held in [&t, &j] {
+        let holder = fs::File::open(held).expect("open");
+        holder.lock().expect("lock");
+        let dry = run(&env, &["recover", "--dry-run", "t"], b"");
+        let real = run(&env, &["recover", "t"], b"");
+        assert_eq!(
+            (dry.code, real.code),
+            (2, 2),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        assert_eq!(
+            dry.stderr, real.stderr,
+            "the dry run says what the run does"
+        );
+        assert!(!dry.out().contains("would complete"), "{}", dry.show());
+        assert!(
+            dry.stderr.contains("lock") || dry.stderr.contains("locked"),
+            "{}",
+            dry.show()
+        );
+        assert_eq!(fs::read(&t).expect("read"), b"orig");
+        assert!(j.exists());
+    }
+    // A child another test forks meanwhile may share the dropped lock until it execs: retried.
+    let mut r = run(&env, &["recover", "t"], b"");
+    common::wait_until(std::time::Duration::from_secs(5), || {
+        if r.code == 2 && r.stderr.contains("lock") {
+            r = run(&env, &["recover", "t"], b"");
+        }
+        r.code != 2 || !r.stderr.contains("lock")
+    });
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&t).expect("read"), b"JOURNALED");
+}
+
+// Guards (regression): a journal made immutable (chattr +i): the dry run predicted "would
+// complete" (exit 0) and the real run wrote the target, then failed to remove the journal with
+// a raw EPERM, exit 4 (a value JSON.md does not allow there); a stale temporary file made
+// immutable: "would remove", then "permission denied". Both are decided up front: the dry run
+// and the real run give the same one sentence naming the attribute and `chattr -i`, exit 2,
+// and nothing is changed.
+#[test]
+fn an_immutable_journal_or_temp_file_is_refused_up_front() {
+    let test = "recover_boot::an_immutable_journal_or_temp_file_is_refused_up_front";
+    let env = Env::new();
+    let t = env.write("t", b"old");
+    let j = env.write(".t.durable-journal", journal_of(b"FROMJOURNAL"));
+    let temp = env.write(".u.0123456789abcdef.durable-tmp", b"x");
+    for (file, name) in [
+        (&j, ".t.durable-journal"),
+        (&temp, ".u.0123456789abcdef.durable-tmp"),
+    ] {
+        let made = have("chattr")
+            && Command::new("chattr")
+                .arg("+i")
+                .arg(file)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            skip(
+                test,
+                "chattr does not work here (not root, or a filesystem without attributes)",
+            );
+            return;
+        }
+        let _undo = Attribute(file.clone(), "-i");
+        let dry = run(&env, &["recover", "--dry-run", "--json", name], b"");
+        let real = run(&env, &["recover", "--json", name], b"");
+        assert_eq!(
+            (dry.code, real.code),
+            (2, 2),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        assert_eq!(
+            dry.stderr, real.stderr,
+            "the dry run says what the run does"
+        );
+        assert_one_line_error(
+            &real,
+            &[
+                &format!("{name} is immutable (chattr +i)"),
+                &format!("`chattr -i {name}`"),
+            ],
+            name,
+        );
+        let line = &json_lines(&real.stdout)[0];
+        assert_eq!(line["exit_code"], 2, "{}", real.show());
+        assert_eq!(fs::read(&t).expect("read"), b"old");
+        assert!(file.exists());
+    }
+}

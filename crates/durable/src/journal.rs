@@ -204,6 +204,56 @@ pub(crate) fn settle_via(
     }
 }
 
+/// What [`settle_via`] would do, decided the same way and changing nothing: the journal's lock
+/// and the target's are tested (taken without waiting, and released at once), so a journal or a
+/// target another process holds is the same refusal as in the real run. `Ok(None)`: no journal.
+pub(crate) fn decide_settle(
+    target: &Target,
+    journal: &Path,
+    link: Option<&Path>,
+) -> Result<Option<Decision>> {
+    let file = match File::open(journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: journal.to_path_buf(),
+                source,
+            });
+        }
+    };
+    lock(&file, target, journal)?;
+    if !platform::is_at_path(&file, journal) {
+        return Ok(None);
+    }
+    let decision = decide(&file, journal, &target.path, link)?;
+    if let Decision::Complete(_, plan) = &decision
+        && !plan.created
+    {
+        // As the real run takes it (TargetLocking::NoWait), on a read-only descriptor (never
+        // blocking on a FIFO put there meanwhile).
+        if let Ok(out) = platform::open_no_follow(&target.path, false)
+            && let Err(std::fs::TryLockError::WouldBlock) = out.try_lock()
+        {
+            return Err(Error::Step {
+                step: Step::OpenTarget,
+                path: target.path.clone(),
+                aftermath: Aftermath::Pending,
+                source: target_busy(),
+            });
+        }
+    }
+    Ok(Some(decision))
+}
+
+/// The error of a target another process holds locked, for a caller that does not wait.
+fn target_busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "another process holds its lock (a save in place?)",
+    )
+}
+
 /// The directory a path is in (`.` when it has none).
 fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -239,21 +289,55 @@ pub(crate) struct Plan {
 /// at `target` does, made from the journal and the target as they are now: what `recover
 /// --dry-run` reports and what [`settle`] then does. An invalid journal is rolled back whatever
 /// the target is (it is not touched); a valid one is applied only where [`plan_apply`] allows.
+/// Either way the journal is removed at the end: a journal (or a directory) whose attribute
+/// forbids that (`chattr +i`, `+a`) is refused first, as is a target that may not be rewritten.
 pub(crate) fn decide(
     file: &File,
     journal: &Path,
     target: &Path,
     link: Option<&Path>,
 ) -> Result<Decision> {
+    let protected = |path: &Path, protection, why| Error::Protected {
+        path: path.to_path_buf(),
+        protection,
+        why,
+    };
+    if let Some(p) = crate::target::file_protection(file) {
+        return Err(protected(
+            journal,
+            p,
+            "settling an interrupted save's journal ends with removing it, which that forbids, so nothing was changed",
+        ));
+    }
+    let dir = dir_of(journal);
+    if let Some(p) = crate::target::dir_protection(&dir) {
+        return Err(protected(
+            &dir,
+            p,
+            "settling the journal of an interrupted save in it ends with removing the journal, which that forbids, so nothing was changed",
+        ));
+    }
     let checked = validate(file).map_err(|source| Error::Inspect {
         path: journal.to_path_buf(),
         source,
     })?;
     match checked {
-        Ok(header) => Ok(Decision::Complete(
-            header,
-            plan_apply(file, &header, journal, target, link)?,
-        )),
+        Ok(header) => {
+            let plan = plan_apply(file, &header, journal, target, link)?;
+            // Opened without blocking, never through a link (a FIFO or a link put there since).
+            if !plan.created
+                && let Some(p) = platform::open_no_follow(target, false)
+                    .ok()
+                    .and_then(|f| crate::target::file_protection(&f))
+            {
+                return Err(protected(
+                    target,
+                    p,
+                    "the interrupted save's content is written over it in place, which that forbids, so nothing was changed",
+                ));
+            }
+            Ok(Decision::Complete(header, plan))
+        }
         Err(reason) => Ok(Decision::RollBack(reason)),
     }
 }
@@ -560,12 +644,7 @@ fn apply_planned(
                 TargetLocking::Wait => out.lock()?,
                 TargetLocking::NoWait => match out.try_lock() {
                     Ok(()) => {}
-                    Err(std::fs::TryLockError::WouldBlock) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            "another process holds its lock (a save in place?)",
-                        ));
-                    }
+                    Err(std::fs::TryLockError::WouldBlock) => return Err(target_busy()),
                     Err(std::fs::TryLockError::Error(e)) => return Err(e),
                 },
             }

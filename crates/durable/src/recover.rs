@@ -499,34 +499,8 @@ fn settle(
             Err(e) => return Err(e),
         },
     };
-    if opts.dry_run {
-        let decision = match File::open(journal) {
-            Ok(file) => Some(journal::decide(&file, journal, &resolved.path, link)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(Error::NotChecked {
-                    path: journal.to_path_buf(),
-                    source,
-                });
-            }
-        };
-        return Ok(Outcome::Journal {
-            target: target.to_path_buf(),
-            journal: journal.to_path_buf(),
-            settled: None,
-            would_complete: matches!(decision, Some(journal::Decision::Complete(..))),
-        });
-    }
-    let mut t = Tracker::new(observer);
-    let settled = journal::settle_via(
-        &resolved,
-        journal,
-        link,
-        opts.sync,
-        journal::TargetLocking::NoWait,
-        &mut t,
-    )
-    .map_err(|e| match e {
+    // The same errors, worded the same, for the dry run and the real run.
+    let worded = |e| match e {
         // The journal could not be read: nothing was done.
         Error::Inspect { path, source } => Error::CannotChange {
             path,
@@ -554,7 +528,26 @@ fn settle(
             }
         }
         other => other,
-    })?;
+    };
+    if opts.dry_run {
+        let decision = journal::decide_settle(&resolved, journal, link).map_err(worded)?;
+        return Ok(Outcome::Journal {
+            target: target.to_path_buf(),
+            journal: journal.to_path_buf(),
+            settled: None,
+            would_complete: matches!(decision, Some(journal::Decision::Complete(..))),
+        });
+    }
+    let mut t = Tracker::new(observer);
+    let settled = journal::settle_via(
+        &resolved,
+        journal,
+        link,
+        opts.sync,
+        journal::TargetLocking::NoWait,
+        &mut t,
+    )
+    .map_err(worded)?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
         journal: journal.to_path_buf(),
@@ -564,7 +557,8 @@ fn settle(
 }
 
 /// Remove a stale temporary file, unless a process has it open (or may have: another user's
-/// processes cannot be looked into).
+/// processes cannot be looked into). An attribute that forbids removing it (`chattr +i`, `+a`,
+/// on it or on its directory) is refused before anything is done, the dry run alike.
 fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
     let held = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
         path: path.to_path_buf(),
@@ -575,6 +569,24 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
             path: path.to_path_buf(),
             removed: false,
             unsure: held == platform::Held::Unknown,
+        });
+    }
+    let why = "a stale temporary file of an interrupted save is removed, which that forbids, so it was kept";
+    let protected = platform::open_no_follow(path, false)
+        .ok()
+        .and_then(|f| target::file_protection(&f))
+        .map(|p| (path.to_path_buf(), p));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Some((path, protection)) =
+        protected.or_else(|| target::dir_protection(dir).map(|p| (dir.to_path_buf(), p)))
+    {
+        return Err(Error::Protected {
+            path,
+            protection,
+            why,
         });
     }
     if !opts.dry_run {
