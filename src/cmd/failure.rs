@@ -58,7 +58,7 @@ pub(crate) fn sentence(error: &Error) -> String {
 }
 
 /// What to add to the library's message: the option or command that gets past the error.
-fn hint(error: &Error) -> Option<String> {
+pub(crate) fn hint(error: &Error) -> Option<String> {
     Some(match error {
         Error::Exists { .. } => " (--no-clobber)".into(),
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
@@ -119,6 +119,13 @@ fn hint(error: &Error) -> Option<String> {
                 ". Root (or user {author}) completes it: `durable recover {}`",
                 shell_word(target)
             ),
+            NotApplied::NotAuthorsTarget { author, .. } => format!(
+                ". `rm {}` drops it; if {} is to be user {author}'s, `chown {author} {}` first, and `durable recover {}` completes it",
+                shell_word(journal),
+                shell_word(target),
+                shell_word(target),
+                shell_word(target)
+            ),
             NotApplied::Link {
                 author,
                 link_owner,
@@ -142,6 +149,16 @@ fn hint(error: &Error) -> Option<String> {
             ),
             _ => return None,
         },
+        Error::JournalUnreadable { target, author, .. } => format!(
+            " (as {}: `durable recover {}`)",
+            if *author == 0 {
+                "root".to_string()
+            } else {
+                format!("user {author} or root")
+            },
+            shell_word(target)
+        ),
+        Error::Settle { source, .. } => return hint(source),
         _ => return None,
     })
 }

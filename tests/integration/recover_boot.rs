@@ -2017,3 +2017,103 @@ fn an_immutable_journal_or_temp_file_is_refused_up_front() {
         assert!(file.exists());
     }
 }
+
+// Guards (regression): another user's journal planted beside root's file made every save of it
+// fail with "the earlier save is still pending in its journal (the next durable save of t tries
+// again)", which was untrue: no save ever would. The sentence says whose journal it is, why it
+// is not applied, that no save goes ahead until it is settled, and how (`rm JOURNAL`, or give
+// the file to its author and recover), in one sentence; recover gives the same way forward.
+#[test]
+fn another_users_journal_beside_a_file_says_how_it_is_settled() {
+    let test = "recover_boot::another_users_journal_beside_a_file_says_how_it_is_settled";
+    if !is_root() {
+        skip(test, "it needs root to own files as another user");
+        return;
+    }
+    let env = Env::new();
+    let t = env.write("t", b"ROOT DATA");
+    let j = env.write(".t.durable-journal", journal_of(b"anything"));
+    give_to_nobody(&j);
+    for strategy in ["atomic", "in-place"] {
+        let r = run(&env, &["save", "--strategy", strategy, "t"], b"NEW");
+        assert_eq!(r.code, 2, "{strategy}: {}", r.show());
+        let line = assert_one_line_error(
+            &r,
+            &[
+                "written by user 65534",
+                "does not own the target (user 0)",
+                "no save of t goes ahead until that journal is settled",
+                "`rm .t.durable-journal` drops it",
+                "`chown 65534 t`",
+                "`durable recover t`",
+            ],
+            strategy,
+        );
+        assert!(!line.contains("tries again"), "{line}");
+        assert_eq!(fs::read(&t).expect("read"), b"ROOT DATA");
+    }
+    let r = run(&env, &["recover", "t"], b"");
+    assert_one_line_error(
+        &r,
+        &[
+            "written by user 65534",
+            "`rm .t.durable-journal` drops it",
+            "`chown 65534 t` first, and `durable recover t` completes it",
+        ],
+        "recover",
+    );
+    // The way forward, followed: the file given to the journal's author, then recovered.
+    std::os::unix::fs::chown(&t, Some(65534), Some(65534)).expect("chown");
+    let r = run(&env, &["recover", "t"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&t).expect("read"), b"anything");
+}
+
+// Guards (regression): an unprivileged user recovering a file whose journal is root's (0600)
+// was told "t is not … a journal …: nothing to recover", and the walk gave a bare "could not
+// read …: permission denied" and listed t as not ours. Both say, once, that the journal of an
+// interrupted save of t cannot be read, whose it is, and that root completes it; exit 2, the
+// dry run alike, nothing changed.
+#[test]
+fn a_journal_the_user_cannot_read_is_left_to_its_author() {
+    let test = "recover_boot::a_journal_the_user_cannot_read_is_left_to_its_author";
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    let t = env.write("t", b"orig");
+    fs::set_permissions(&t, fs::Permissions::from_mode(0o666)).expect("chmod");
+    let j = env.write(".t.durable-journal", journal_of(b"ROOTS"));
+    fs::set_permissions(&j, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let before = snapshot(env.dir.path(), true);
+    let Some(_) = as_nobody(&env, &["--version"]) else {
+        skip(test, "running as another user needs root and setpriv");
+        return;
+    };
+    for args in [
+        &["recover", "--dry-run", "t"][..],
+        &["recover", "t"],
+        &["recover", "--dry-run", "."],
+        &["recover", "."],
+    ] {
+        let r = as_nobody(&env, args).expect("as nobody");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &[
+                "the journal of an interrupted save of",
+                "cannot be read (permission denied)",
+                "it is root's, and root (its author) completes it",
+                "nothing was changed",
+            ],
+            &format!("{args:?}"),
+        );
+        assert!(!r.out().contains("t: untouched"), "{args:?}: {}", r.show());
+    }
+    let files: Vec<_> = before
+        .keys()
+        .filter(|k| !k.contains("durable-bin"))
+        .collect();
+    let after = snapshot(env.dir.path(), true);
+    for f in files {
+        assert_eq!(before.get(f), after.get(f), "{f}");
+    }
+}

@@ -482,6 +482,20 @@ pub enum Error {
         /// Why not.
         reason: NotApplied,
     },
+    /// The journal of an interrupted save that this process may not read (another user's,
+    /// mode 0600): whether it is complete cannot be told, so it is left to its author.
+    #[error("{}: the journal of an interrupted save of {} cannot be read ({}): {}; nothing was changed", quoted(&.journal), quoted(&.target), cause(.source), completed_by(*.author))]
+    JournalUnreadable {
+        /// The journal.
+        journal: PathBuf,
+        /// Its target.
+        target: PathBuf,
+        /// The journal's owner.
+        author: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// A walk met a path longer than the system allows (`PATH_MAX`): it cannot be opened by
     /// its path, so it (and for a directory everything below it) was not looked at.
     #[error("{}: not checked: its path is {len} bytes long, more than the {} bytes the system allows (PATH_MAX){}; it was not changed", quoted(&.path), crate::platform::PATH_MAX, if *.dir { ", so nothing below this directory was looked at" } else { "" })]
@@ -657,6 +671,7 @@ impl Error {
             | Error::FormatConflict { path, .. }
             | Error::NoSidecarPlace { path }
             | Error::JournalNotApplied { journal: path, .. }
+            | Error::JournalUnreadable { journal: path, .. }
             | Error::PathTooLong { path, .. }
             | Error::SidecarOffFilesystem { path, .. }
             | Error::InUse { path } => Some(path),
@@ -729,6 +744,15 @@ pub(crate) fn cause(e: &io::Error) -> String {
         K::StorageFull => "no space left on device".into(),
         K::QuotaExceeded => "disk quota exceeded".into(),
         _ => e.to_string(),
+    }
+}
+
+/// Who completes a journal of `author`'s that this user may not read.
+fn completed_by(author: u32) -> String {
+    if author == 0 {
+        "it is root's, and root (its author) completes it".into()
+    } else {
+        format!("it is user {author}'s, and user {author} (its author) or root completes it")
     }
 }
 

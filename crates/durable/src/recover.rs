@@ -367,6 +367,16 @@ fn walk(
         {
             settled.insert(target.clone());
         }
+        // A journal that cannot be read is one error, for the journal and its target alike.
+        if let Err(Error::JournalUnreadable {
+            journal, target, ..
+        }) = &result
+        {
+            let other = if *journal == path { target } else { journal };
+            if other.file_name() > path.file_name() {
+                settled.insert(other.clone());
+            }
+        }
         match result {
             Ok(Some(outcome)) => report(outcome),
             Ok(None) => {}
@@ -411,11 +421,15 @@ fn handle_file(
         return sweep_temp(path, opts).map(Some);
     }
     let journal = journal_of(path);
-    if journal != path
-        && journal.symlink_metadata().is_ok()
-        && matches!(journal::classify(&journal), Ok(Class::Ours { .. }))
-    {
-        return Ok(None);
+    if journal != path && journal.symlink_metadata().is_ok() {
+        match journal::classify(&journal) {
+            Ok(Class::Ours { .. }) => return Ok(None),
+            // Another user's journal (mode 0600) for this file: not a log to look at.
+            Err(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(unreadable_journal(&journal, path, source));
+            }
+            _ => {}
+        }
     }
     let in_walk = found == Found::InWalk;
     if in_walk && opts.index.is_none() && log::reader::is_paired_index(path) {
@@ -477,6 +491,9 @@ fn settle(
         Ok(Class::Ours { .. }) => {}
         // Gone meanwhile (a save finished it): settling below finds nothing to do.
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(unreadable_journal(journal, target, source));
+        }
         Err(source) => {
             return Err(Error::NotChecked {
                 path: journal.to_path_buf(),
@@ -554,6 +571,22 @@ fn settle(
         would_complete: matches!(settled, Some(Settled::Completed { .. })),
         settled,
     })
+}
+
+/// A journal this process may not read (another user's): [`Error::JournalUnreadable`].
+fn unreadable_journal(journal: &Path, target: &Path, source: io::Error) -> Error {
+    match journal.symlink_metadata() {
+        Ok(meta) => Error::JournalUnreadable {
+            journal: journal.to_path_buf(),
+            target: target.to_path_buf(),
+            author: platform::owner_mode_links(&meta).0,
+            source,
+        },
+        Err(_) => Error::NotChecked {
+            path: journal.to_path_buf(),
+            source,
+        },
+    }
 }
 
 /// Remove a stale temporary file, unless a process has it open (or may have: another user's
