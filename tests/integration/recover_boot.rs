@@ -2117,3 +2117,44 @@ fn a_journal_the_user_cannot_read_is_left_to_its_author() {
         assert_eq!(before.get(f), after.get(f), "{f}");
     }
 }
+
+// Guards (regression, security): the links checked before a journal is written through a named
+// link were only those of the chain itself: root's own link `L -> d/planted`, with `d` another
+// user's symlink to a directory only root may write, had root's journal written there. A link
+// among the directories a link names counts as a link on the way.
+#[test]
+fn a_link_among_the_directories_a_link_names_is_on_the_way() {
+    let test = "recover_boot::a_link_among_the_directories_a_link_names_is_on_the_way";
+    if !is_root() {
+        skip(test, "it needs root to own files as another user");
+        return;
+    }
+    let env = Env::new();
+    let rootonly = env.path("rootonly");
+    fs::create_dir(&rootonly).expect("mkdir");
+    env.write("app/.L.durable-journal", journal_of(b"root's content"));
+    std::os::unix::fs::symlink("d/planted", env.path("app/L")).expect("symlink");
+    std::os::unix::fs::symlink(&rootonly, env.path("app/d")).expect("symlink");
+    give_to_nobody(&env.path("app/d"));
+    for args in [
+        &["recover", "--dry-run", "app/L"][..],
+        &["recover", "app/L"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_one_line_error(
+            &r,
+            &["a link on the way is user 65534's", "nothing was changed"],
+            &format!("{args:?}"),
+        );
+        assert!(!rootonly.join("planted").exists(), "{args:?}");
+    }
+    // Root's own link there instead: followed, as `durable save app/L` writes.
+    fs::remove_file(env.path("app/d")).expect("rm");
+    std::os::unix::fs::symlink(&rootonly, env.path("app/d")).expect("symlink");
+    let r = run(&env, &["recover", "app/L"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::read(rootonly.join("planted")).expect("read"),
+        b"root's content"
+    );
+}

@@ -343,10 +343,29 @@ pub(crate) fn decide(
 }
 
 /// The owner of the first symlink from `link` on, following the chain, that is neither `me`'s
-/// nor root's (`None`: every link is). A chain that loops is left to the caller's resolution.
+/// nor root's (`None`: every link is): the links of the chain, and the links among the
+/// directories each of them names (`L -> d/file` with `d` another user's link to a directory).
+/// The directories of `link` itself, as given, are not looked at. A chain that loops is left to
+/// the caller's resolution.
 fn untrusted_link(link: &Path, me: u32) -> io::Result<Option<u32>> {
+    let trusted = |meta: &std::fs::Metadata| {
+        let owner = platform::owner_mode_links(meta).0;
+        (owner == me || owner == 0).then_some(()).ok_or(owner)
+    };
+    let given: Vec<&Path> = link.ancestors().skip(1).collect();
     let mut path = link.to_path_buf();
     for _ in 0..=40 {
+        for dir in path.ancestors().skip(1) {
+            if dir.as_os_str().is_empty() || given.contains(&dir) {
+                continue;
+            }
+            if let Ok(meta) = dir.symlink_metadata()
+                && meta.file_type().is_symlink()
+                && let Err(owner) = trusted(&meta)
+            {
+                return Ok(Some(owner));
+            }
+        }
         let meta = match path.symlink_metadata() {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -355,8 +374,7 @@ fn untrusted_link(link: &Path, me: u32) -> io::Result<Option<u32>> {
         if !meta.file_type().is_symlink() {
             return Ok(None);
         }
-        let owner = platform::owner_mode_links(&meta).0;
-        if owner != me && owner != 0 {
+        if let Err(owner) = trusted(&meta) {
             return Ok(Some(owner));
         }
         let next = std::fs::read_link(&path)?;
