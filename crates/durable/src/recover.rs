@@ -239,8 +239,10 @@ pub fn recover(
 ) -> Result<()> {
     // A symlink named here with a journal of ours beside it (its save ran before the link was
     // put there): the journal is applied through the link, as `durable save LINK` writes
-    // through it. A walk never follows a link, and says to name it so.
-    // A link to a directory is walked (after saying the journal beside it was not applied).
+    // through it, if it is this user's journal and the links on the way are this user's or
+    // root's ([`journal::plan_apply`]). A walk never follows a link, and says to name it so
+    // when that is allowed. A link to a directory is walked (after saying the journal beside
+    // it was not applied).
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
         && path.file_name().and_then(disk::journal_name).is_some()
         && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
