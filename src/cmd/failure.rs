@@ -58,7 +58,7 @@ pub(crate) fn sentence(error: &Error) -> String {
 }
 
 /// What to add to the library's message: the option or command that gets past the error.
-fn hint(error: &Error) -> Option<String> {
+pub(crate) fn hint(error: &Error) -> Option<String> {
     Some(match error {
         Error::Exists { .. } => " (--no-clobber)".into(),
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
@@ -92,7 +92,7 @@ fn hint(error: &Error) -> Option<String> {
         Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
         Error::SidecarOffFilesystem { .. } => {
-            ": pass --backup-dir DIR (a directory on its filesystem), or --no-backup".into()
+            ": pass --backup-dir DIR (any directory outside the segment's directory; -x does not apply to it), or --no-backup".into()
         }
         Error::IsSidecar { path, .. } => format!(
             "; `durable log dump {}` shows them and `durable log restore {}` puts them back",
@@ -119,8 +119,46 @@ fn hint(error: &Error) -> Option<String> {
                 ". Root (or user {author}) completes it: `durable recover {}`",
                 shell_word(target)
             ),
+            NotApplied::NotAuthorsTarget { author, .. } => format!(
+                ". `rm {}` drops it; if {} is to be user {author}'s, `chown {author} {}` first, and `durable recover {}` completes it",
+                shell_word(journal),
+                shell_word(target),
+                shell_word(target),
+                shell_word(target)
+            ),
+            NotApplied::Link {
+                author,
+                link_owner,
+                applier,
+            } if author != applier && author == link_owner => format!(
+                ". User {author}, its author, may apply it through the link: `durable recover {}` run as that user; `rm {}` drops it",
+                shell_word(target),
+                shell_word(journal)
+            ),
+            NotApplied::Link { .. } => format!(
+                ". `rm {}` drops it; or, once the link is removed (`rm {}`), `durable recover {}` writes a new file at its name",
+                shell_word(journal),
+                shell_word(target),
+                shell_word(target)
+            ),
+            NotApplied::TwoJournals { other } => format!(
+                ". Remove the one not wanted (`rm {}` or `rm {}`), and `durable recover {}` settles the other",
+                shell_word(journal),
+                shell_word(other),
+                shell_word(target)
+            ),
             _ => return None,
         },
+        Error::JournalUnreadable { target, author, .. } => format!(
+            " (as {}: `durable recover {}`)",
+            if *author == 0 {
+                "root".to_string()
+            } else {
+                format!("user {author} or root")
+            },
+            shell_word(target)
+        ),
+        Error::Settle { source, .. } => return hint(source),
         _ => return None,
     })
 }

@@ -494,7 +494,15 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
             ),
             None => format!("{}: no journal left; nothing to do\n", quoted(&target)),
         },
-        Outcome::Temp { path, removed } => match (removed, opts.dry_run) {
+        Outcome::Temp {
+            path,
+            removed,
+            unsure,
+        } => match (removed, opts.dry_run) {
+            (false, _) if *unsure => format!(
+                "{}: kept: could not check whether another user's process has it open (their open files cannot be read by this user; recover as root can tell)\n",
+                quoted(&path)
+            ),
             (true, false) => format!(
                 "{}: removed the temporary file of an interrupted save\n",
                 quoted(&path)
@@ -625,12 +633,17 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
             dry_run: opts.dry_run,
             exit_code: exit,
         }),
-        Outcome::Temp { path, removed } => json::line(&RecoverTemp {
+        Outcome::Temp {
+            path,
+            removed,
+            unsure,
+        } => json::line(&RecoverTemp {
             path: Data::path(path),
             kind: "temp",
             outcome: match (removed, opts.dry_run) {
                 (true, false) => "removed",
                 (true, true) => "would-remove",
+                (false, _) if *unsure => "unchecked",
                 (false, _) => "in-use",
             },
             dry_run: opts.dry_run,

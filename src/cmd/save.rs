@@ -196,6 +196,33 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
             "the new content is safe in the journal, and the next `durable save` of {target} completes it"
         ),
     };
+    // A journal that recover would refuse too (another user's, protected, unreadable) is not
+    // settled by any later save either: say so, and how it is settled, in the same sentence.
+    let refused = match &error {
+        Error::Settle { source, .. } => matches!(
+            **source,
+            Error::JournalNotApplied { .. }
+                | Error::JournalUnreadable { .. }
+                | Error::Protected { .. }
+        ),
+        _ => false,
+    };
+    let message = if refused {
+        let hint = super::failure::hint(&error)
+            .map(|h| {
+                format!(
+                    ": {}",
+                    h.trim_start_matches(['.', ';', ':', ' ', '('])
+                        .trim_end_matches(')')
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{error}; this save wrote nothing, and no save of {target} goes ahead until that journal is settled{hint}"
+        )
+    } else {
+        format!("{}; {state}", super::sentence(&error))
+    };
     let exit = super::exit_for(&error, super::Op::Write);
     let aftermath = match error.aftermath() {
         Aftermath::Unchanged => "unchanged",
@@ -204,13 +231,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
         Aftermath::Pending => "pending",
         Aftermath::EarlierPending => "earlier-pending",
     };
-    report_failure(
-        args,
-        exit,
-        aftermath,
-        format!("{}; {state}", super::sentence(&error)),
-        steps,
-    )
+    report_failure(args, exit, aftermath, message, steps)
 }
 
 /// The failure to return; with `--json`, also printed as the result object.

@@ -39,8 +39,6 @@ impl SyncLevel {
 pub(crate) enum Create {
     /// Open the existing file; never create one.
     Never,
-    /// Open the existing file, or create it.
-    IfMissing,
     /// Create it; fail (`AlreadyExists`) if the name is taken.
     Exclusive,
 }

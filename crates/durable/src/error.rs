@@ -482,6 +482,20 @@ pub enum Error {
         /// Why not.
         reason: NotApplied,
     },
+    /// The journal of an interrupted save that this process may not read (another user's,
+    /// mode 0600): whether it is complete cannot be told, so it is left to its author.
+    #[error("{}: the journal of an interrupted save of {} cannot be read ({}): {}; nothing was changed", quoted(&.journal), quoted(&.target), cause(.source), completed_by(*.author))]
+    JournalUnreadable {
+        /// The journal.
+        journal: PathBuf,
+        /// Its target.
+        target: PathBuf,
+        /// The journal's owner.
+        author: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// A walk met a path longer than the system allows (`PATH_MAX`): it cannot be opened by
     /// its path, so it (and for a directory everything below it) was not looked at.
     #[error("{}: not checked: its path is {len} bytes long, more than the {} bytes the system allows (PATH_MAX){}; it was not changed", quoted(&.path), crate::platform::PATH_MAX, if *.dir { ", so nothing below this directory was looked at" } else { "" })]
@@ -532,6 +546,25 @@ pub enum NotApplied {
         /// The target's owner.
         owner: u32,
     },
+    /// The target is reached through a symlink, and the journal is not this user's or a link
+    /// on the way is another user's (not root's): a link can point anywhere, so a journal is
+    /// written through one only by its author, and only through links the author (or root)
+    /// owns.
+    Link {
+        /// The journal's owner.
+        author: u32,
+        /// The owner of the (first) link that is neither this user's nor root's, or of the
+        /// link named when the journal is not this user's.
+        link_owner: u32,
+        /// The user applying it.
+        applier: u32,
+    },
+    /// The journal is beside a symlink named to `recover`, and the file the link points to
+    /// has a complete journal of its own: which of the two saves came last cannot be told.
+    TwoJournals {
+        /// The journal beside the file the link points to.
+        other: PathBuf,
+    },
     /// Another user wrote the journal for a new file, which would have to be created as
     /// theirs: only root may give a file to another user.
     CannotCreateAsAuthor {
@@ -554,6 +587,28 @@ impl std::fmt::Display for NotApplied {
             NotApplied::NotAuthorsTarget { author, owner } => write!(
                 f,
                 "it was written by user {author}, who does not own the target (user {owner}): another user's journal is not applied to it"
+            ),
+            NotApplied::Link {
+                author,
+                link_owner,
+                applier,
+            } => {
+                if author != applier {
+                    write!(
+                        f,
+                        "the target is a symlink (user {link_owner}'s) and the journal was written by user {author}: a link can point anywhere, so a journal is written through one only by its own author"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the target is a symlink, and a link on the way is user {link_owner}'s: a link can point anywhere, so a journal is written through links of its author's (or root's) only"
+                    )
+                }
+            }
+            NotApplied::TwoJournals { other } => write!(
+                f,
+                "the target is a symlink, and the file it points to has a complete journal of its own, {}: which of the two saves came last cannot be told",
+                quoted(other)
             ),
             NotApplied::CannotCreateAsAuthor { author } => write!(
                 f,
@@ -616,6 +671,7 @@ impl Error {
             | Error::FormatConflict { path, .. }
             | Error::NoSidecarPlace { path }
             | Error::JournalNotApplied { journal: path, .. }
+            | Error::JournalUnreadable { journal: path, .. }
             | Error::PathTooLong { path, .. }
             | Error::SidecarOffFilesystem { path, .. }
             | Error::InUse { path } => Some(path),
@@ -688,6 +744,15 @@ pub(crate) fn cause(e: &io::Error) -> String {
         K::StorageFull => "no space left on device".into(),
         K::QuotaExceeded => "disk quota exceeded".into(),
         _ => e.to_string(),
+    }
+}
+
+/// Who completes a journal of `author`'s that this user may not read.
+fn completed_by(author: u32) -> String {
+    if author == 0 {
+        "it is root's, and root (its author) completes it".into()
+    } else {
+        format!("it is user {author}'s, and user {author} (its author) or root completes it")
     }
 }
 

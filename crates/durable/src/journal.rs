@@ -140,6 +140,19 @@ pub(crate) fn settle(
     locking: TargetLocking,
     tracker: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
+    settle_via(target, journal, None, sync, locking, tracker)
+}
+
+/// [`settle`], for a journal found beside the symlink `link` (named to `recover`) whose final
+/// file is `target`: written through the link only as [`plan_apply`] allows.
+pub(crate) fn settle_via(
+    target: &Target,
+    journal: &Path,
+    link: Option<&Path>,
+    sync: SyncLevel,
+    locking: TargetLocking,
+    tracker: &mut Tracker<'_>,
+) -> Result<Option<Settled>> {
     let journal = journal.to_path_buf();
     // Read-only: a journal is only read, locked (`flock` needs no write access) and unlinked
     // (which its directory allows), so one the user may not write is settled as the dry run
@@ -160,7 +173,7 @@ pub(crate) fn settle(
         // could write old content over a later save's.
         return Ok(None);
     }
-    match decide(&file, &journal, &target.path)? {
+    match decide(&file, &journal, &target.path, link)? {
         Decision::Complete(header, plan) => {
             let how = Apply {
                 sync,
@@ -191,6 +204,56 @@ pub(crate) fn settle(
     }
 }
 
+/// What [`settle_via`] would do, decided the same way and changing nothing: the journal's lock
+/// and the target's are tested (taken without waiting, and released at once), so a journal or a
+/// target another process holds is the same refusal as in the real run. `Ok(None)`: no journal.
+pub(crate) fn decide_settle(
+    target: &Target,
+    journal: &Path,
+    link: Option<&Path>,
+) -> Result<Option<Decision>> {
+    let file = match File::open(journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Inspect {
+                path: journal.to_path_buf(),
+                source,
+            });
+        }
+    };
+    lock(&file, target, journal)?;
+    if !platform::is_at_path(&file, journal) {
+        return Ok(None);
+    }
+    let decision = decide(&file, journal, &target.path, link)?;
+    if let Decision::Complete(_, plan) = &decision
+        && !plan.created
+    {
+        // As the real run takes it (TargetLocking::NoWait), on a read-only descriptor (never
+        // blocking on a FIFO put there meanwhile).
+        if let Ok(out) = platform::open_no_follow(&target.path, false)
+            && let Err(std::fs::TryLockError::WouldBlock) = out.try_lock()
+        {
+            return Err(Error::Step {
+                step: Step::OpenTarget,
+                path: target.path.clone(),
+                aftermath: Aftermath::Pending,
+                source: target_busy(),
+            });
+        }
+    }
+    Ok(Some(decision))
+}
+
+/// The error of a target another process holds locked, for a caller that does not wait.
+fn target_busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "another process holds its lock (a save in place?)",
+    )
+}
+
 /// The directory a path is in (`.` when it has none).
 fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -217,44 +280,176 @@ pub(crate) struct Plan {
     pub mode: u32,
     /// A new target is given to this owner and group (the journal's author, not the applier).
     pub give_to: Option<(u32, u32)>,
+    /// The existing target decided on (device, inode): the file opened to be written must be
+    /// this one (a file swapped in at its name since is not written).
+    pub existing: Option<(u64, u64)>,
 }
 
 /// The one decision of what settling the journal open as `file` (at `journal`) over the file
 /// at `target` does, made from the journal and the target as they are now: what `recover
 /// --dry-run` reports and what [`settle`] then does. An invalid journal is rolled back whatever
 /// the target is (it is not touched); a valid one is applied only where [`plan_apply`] allows.
-pub(crate) fn decide(file: &File, journal: &Path, target: &Path) -> Result<Decision> {
+/// Either way the journal is removed at the end: a journal (or a directory) whose attribute
+/// forbids that (`chattr +i`, `+a`) is refused first, as is a target that may not be rewritten.
+pub(crate) fn decide(
+    file: &File,
+    journal: &Path,
+    target: &Path,
+    link: Option<&Path>,
+) -> Result<Decision> {
+    let protected = |path: &Path, protection, why| Error::Protected {
+        path: path.to_path_buf(),
+        protection,
+        why,
+    };
+    if let Some(p) = crate::target::file_protection(file) {
+        return Err(protected(
+            journal,
+            p,
+            "settling an interrupted save's journal ends with removing it, which that forbids, so nothing was changed",
+        ));
+    }
+    let dir = dir_of(journal);
+    if let Some(p) = crate::target::dir_protection(&dir) {
+        return Err(protected(
+            &dir,
+            p,
+            "settling the journal of an interrupted save in it ends with removing the journal, which that forbids, so nothing was changed",
+        ));
+    }
     let checked = validate(file).map_err(|source| Error::Inspect {
         path: journal.to_path_buf(),
         source,
     })?;
     match checked {
-        Ok(header) => Ok(Decision::Complete(
-            header,
-            plan_apply(file, &header, journal, target)?,
-        )),
+        Ok(header) => {
+            let plan = plan_apply(file, &header, journal, target, link)?;
+            // Opened without blocking, never through a link (a FIFO or a link put there since).
+            if !plan.created
+                && let Some(p) = platform::open_no_follow(target, false)
+                    .ok()
+                    .and_then(|f| crate::target::file_protection(&f))
+            {
+                return Err(protected(
+                    target,
+                    p,
+                    "the interrupted save's content is written over it in place, which that forbids, so nothing was changed",
+                ));
+            }
+            Ok(Decision::Complete(header, plan))
+        }
         Err(reason) => Ok(Decision::RollBack(reason)),
     }
 }
 
+/// The owner of the first symlink from `link` on, following the chain, that is neither `me`'s
+/// nor root's (`None`: every link is): the links of the chain, and the links among the
+/// directories each of them names (`L -> d/file` with `d` another user's link to a directory).
+/// The directories of `link` itself, as given, are not looked at. A chain that loops is left to
+/// the caller's resolution.
+fn untrusted_link(link: &Path, me: u32) -> io::Result<Option<u32>> {
+    let trusted = |meta: &std::fs::Metadata| {
+        let owner = platform::owner_mode_links(meta).0;
+        (owner == me || owner == 0).then_some(()).ok_or(owner)
+    };
+    let given: Vec<&Path> = link.ancestors().skip(1).collect();
+    let mut path = link.to_path_buf();
+    for _ in 0..=40 {
+        for dir in path.ancestors().skip(1) {
+            if dir.as_os_str().is_empty() || given.contains(&dir) {
+                continue;
+            }
+            if let Ok(meta) = dir.symlink_metadata()
+                && meta.file_type().is_symlink()
+                && let Err(owner) = trusted(&meta)
+            {
+                return Ok(Some(owner));
+            }
+        }
+        let meta = match path.symlink_metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_symlink() {
+            return Ok(None);
+        }
+        if let Err(owner) = trusted(&meta) {
+            return Ok(Some(owner));
+        }
+        let next = std::fs::read_link(&path)?;
+        path = match path.parent() {
+            Some(parent) if next.is_relative() => parent.join(next),
+            _ => next,
+        };
+    }
+    Ok(None)
+}
+
 /// Whether and how a valid journal may be written over `target`. A journal is applied with the
 /// authority of whoever wrote it: another user applying it (root, recovering at boot) must not
-/// write what its author could not. So the target must be a regular file (never written through
-/// a link: the save that wrote the journal wrote through links already) or absent; an existing
-/// target must be the author's; a new one is created as the author's, which only root may do;
-/// set-id bits are never given to another user's file (anyone who can write in a directory can
-/// leave a file with a journal's header there).
+/// write what its author could not. So the target must be a regular file (not written through
+/// a link met beside the journal: the save that wrote the journal wrote through links already)
+/// or absent; an existing target must be the author's; a new one is created as the author's,
+/// which only root may do; set-id bits are never given to another user's file (anyone who can
+/// write in a directory can leave a file with a journal's header there).
+///
+/// `link`: the journal is beside this symlink, named to `recover`, and `target` is the file it
+/// points to. A link can point anywhere, and whoever owns it chooses where: the journal is
+/// written through it only if it is this user's own journal and every link on the way is this
+/// user's or root's; and not if the file pointed to has a complete journal of its own.
 pub(crate) fn plan_apply(
     journal_file: &File,
     header: &Header,
     journal: &Path,
     target: &Path,
+    link: Option<&Path>,
 ) -> Result<Plan> {
+    let shown = link.unwrap_or(target);
     let refuse = |reason| Error::JournalNotApplied {
         journal: journal.to_path_buf(),
-        target: target.to_path_buf(),
+        target: shown.to_path_buf(),
         reason,
     };
+    let inspect = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Inspect { path, source }
+    };
+    let (author, author_group) = platform::owner_of(journal_file).map_err(inspect(journal))?;
+    let me = platform::effective_uid();
+    // Through a link (named, or met at the target's name): this user's journal, and links of
+    // this user's or root's only.
+    let link_refusal = |link: &Path| -> Result<Option<NotApplied>> {
+        let named_owner =
+            platform::owner_mode_links(&link.symlink_metadata().map_err(inspect(link))?).0;
+        let untrusted = untrusted_link(link, me).map_err(inspect(link))?;
+        Ok(if author != me {
+            Some(named_owner)
+        } else {
+            untrusted
+        }
+        .map(|link_owner| NotApplied::Link {
+            author,
+            link_owner,
+            applier: me,
+        }))
+    };
+    if let Some(link) = link {
+        if let Some(reason) = link_refusal(link)? {
+            return Err(refuse(reason));
+        }
+        let other = target
+            .file_name()
+            .and_then(disk::journal_name)
+            .map(|name| target.with_file_name(name));
+        if let Some(other) = other
+            && other != journal
+            && other.symlink_metadata().is_ok()
+            && !matches!(classify(&other), Ok(Class::NotOurs(_)))
+        {
+            return Err(refuse(NotApplied::TwoJournals { other }));
+        }
+    }
     let existing = match target.symlink_metadata() {
         Ok(meta) => Some(meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -268,7 +463,7 @@ pub(crate) fn plan_apply(
     if let Some(meta) = &existing {
         let file_type = meta.file_type();
         if file_type.is_symlink() {
-            return Err(refuse(NotApplied::Symlink));
+            return Err(refuse(link_refusal(target)?.unwrap_or(NotApplied::Symlink)));
         }
         if !file_type.is_file() {
             return Err(refuse(NotApplied::NotRegular {
@@ -276,12 +471,7 @@ pub(crate) fn plan_apply(
             }));
         }
     }
-    let (author, author_group) =
-        platform::owner_of(journal_file).map_err(|source| Error::Inspect {
-            path: journal.to_path_buf(),
-            source,
-        })?;
-    let foreign = author != platform::effective_uid();
+    let foreign = author != me;
     if foreign {
         match &existing {
             Some(meta) if platform::owner_mode_links(meta).0 != author => {
@@ -304,6 +494,7 @@ pub(crate) fn plan_apply(
             header.mode
         },
         give_to: (foreign && existing.is_none()).then_some((author, author_group)),
+        existing: existing.as_ref().map(platform::file_id),
     })
 }
 
@@ -410,7 +601,7 @@ pub(crate) fn apply(
     how: Apply,
     tracker: &mut Tracker<'_>,
 ) -> Result<()> {
-    let plan = plan_apply(journal_file, header, journal, &target.path)?;
+    let plan = plan_apply(journal_file, header, journal, &target.path, None)?;
     apply_planned(journal_file, header, plan, journal, target, how, tracker)
 }
 
@@ -435,6 +626,7 @@ fn apply_planned(
         created,
         mode,
         give_to,
+        existing,
     } = plan;
     let mut script = Script::default();
     crate::plan::replay(
@@ -446,14 +638,22 @@ fn apply_planned(
             verify,
         },
     );
-    let create = if no_clobber {
+    // As decided: a new file is created (never one that appeared since), an existing one is
+    // the very file decided on; never through a symlink (O_NOFOLLOW).
+    let create = if no_clobber || created {
         Create::Exclusive
     } else {
-        Create::IfMissing
+        Create::Never
     };
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
             let out = platform::open_for_update(&target.path, create, mode)?;
+            let meta = out.metadata()?;
+            if !meta.is_file() || existing.is_some_and(|id| id != platform::file_id(&meta)) {
+                return Err(io::Error::other(
+                    "another file was put at its name since it was checked; nothing was written",
+                ));
+            }
             if let Some((uid, gid)) = give_to {
                 platform::set_owner(&out, uid, gid)?;
             }
@@ -462,12 +662,7 @@ fn apply_planned(
                 TargetLocking::Wait => out.lock()?,
                 TargetLocking::NoWait => match out.try_lock() {
                     Ok(()) => {}
-                    Err(std::fs::TryLockError::WouldBlock) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            "another process holds its lock (a save in place?)",
-                        ));
-                    }
+                    Err(std::fs::TryLockError::WouldBlock) => return Err(target_busy()),
                     Err(std::fs::TryLockError::Error(e)) => return Err(e),
                 },
             }
@@ -618,5 +813,65 @@ mod tests {
             );
         }
         assert_eq!(Header::decode(&[0; 64]), None);
+    }
+
+    /// Guards: the file written is the one decided on. A symlink (to a file the applier may
+    /// write, as root may any) or another file put at the target's name after the decision is
+    /// not written, nor is a file created where none was decided on; the journal is kept.
+    #[test]
+    fn a_file_swapped_in_after_the_decision_is_not_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target_path = dir.path().join("t");
+        let other = dir.path().join("other");
+        let journal = dir.path().join(".t.durable-journal");
+        let content = b"new";
+        let header = Header {
+            len: content.len() as u64,
+            sha256: Sha256::digest(content).into(),
+            mode: 0o644,
+            force_mode: false,
+        };
+        let mut bytes = header.encode().to_vec();
+        bytes.extend_from_slice(content);
+        std::fs::write(&journal, &bytes).expect("journal");
+        let file = File::open(&journal).expect("open");
+        let target = crate::target::named(&target_path).expect("target");
+        let how = Apply {
+            sync: SyncLevel::None,
+            verify: false,
+            no_clobber: false,
+            locking: TargetLocking::NoWait,
+        };
+        for case in ["symlink", "another file", "appeared"] {
+            std::fs::write(&other, b"other").expect("other");
+            let _ = std::fs::remove_file(&target_path);
+            if case != "appeared" {
+                std::fs::write(&target_path, b"old").expect("target");
+            }
+            let plan = plan_apply(&file, &header, &journal, &target_path, None).expect("plan");
+            // Moved away, not removed: a removed file's inode number may be given at once to
+            // the next file made.
+            let _ = std::fs::rename(&target_path, dir.path().join("moved"));
+            match case {
+                "another file" => std::fs::write(&target_path, b"swapped").expect("swap"),
+                _ => std::os::unix::fs::symlink(&other, &target_path).expect("symlink"),
+            }
+            let mut quiet = ();
+            let result = apply_planned(
+                &file,
+                &header,
+                plan,
+                &journal,
+                &target,
+                how,
+                &mut Tracker::new(&mut quiet),
+            );
+            assert!(result.is_err(), "{case}: written");
+            assert_eq!(std::fs::read(&other).expect("read"), b"other", "{case}");
+            if case == "another file" {
+                assert_eq!(std::fs::read(&target_path).expect("read"), b"swapped");
+            }
+            assert!(journal.exists(), "{case}: the journal is kept");
+        }
     }
 }

@@ -350,17 +350,16 @@ impl<'a> Calls<'a> {
                 platform::rename_noreplace_calls("tmp", &journal)
             ),
             Step::SyncJournal => self.flush("journal"),
+            // Only the file decided on: an existing target still the same inode, a new one
+            // created exclusively.
             Step::OpenTarget if journaled => {
-                let create = if opts.no_clobber {
-                    "O_CREAT|O_EXCL"
-                } else {
-                    "O_CREAT"
-                };
                 if exists {
-                    format!("open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o})")
+                    format!(
+                        "open({path}, O_RDWR|O_NOFOLLOW|O_CLOEXEC); fstat (still the same inode)"
+                    )
                 } else {
                     format!(
-                        "open({path}, O_RDWR|{create}|O_NOFOLLOW|O_CLOEXEC, {mode:04o}); flock(LOCK_EX)"
+                        "open({path}, O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, {mode:04o}); flock(LOCK_EX)"
                     )
                 }
             }

@@ -189,8 +189,12 @@ pub enum Outcome {
     Temp {
         /// The file.
         path: PathBuf,
-        /// Removed (or would be); `false`: kept because a process has it open.
+        /// Removed (or would be); `false`: kept because a process has it open, or (`unsure`)
+        /// may have.
         removed: bool,
+        /// Kept because whether a process has it open could not be checked: the descriptors
+        /// of another user's processes (its owner's) cannot be read by this user.
+        unsure: bool,
     },
     /// Left alone, and why.
     Untouched {
@@ -235,19 +239,30 @@ pub fn recover(
 ) -> Result<()> {
     // A symlink named here with a journal of ours beside it (its save ran before the link was
     // put there): the journal is applied through the link, as `durable save LINK` writes
-    // through it. A walk never follows a link, and says to name it so.
+    // through it, if it is this user's journal and the links on the way are this user's or
+    // root's ([`journal::plan_apply`]). A walk never follows a link, and says to name it so
+    // when that is allowed. A link to a directory is walked (after saying the journal beside
+    // it was not applied).
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
         && path.file_name().and_then(disk::journal_name).is_some()
         && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
     {
-        report(settle(
-            path,
-            &journal_of(path),
-            Through::Link,
-            opts,
-            observer,
-        )?);
-        return Ok(());
+        match settle(path, &journal_of(path), Through::Link, opts, observer) {
+            Ok(outcome) => {
+                report(outcome);
+                return Ok(());
+            }
+            Err(
+                e @ Error::JournalNotApplied {
+                    reason:
+                        crate::error::NotApplied::NotRegular {
+                            kind: "a directory",
+                        },
+                    ..
+                },
+            ) => on_error(e),
+            Err(e) => return Err(e),
+        }
     }
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
@@ -354,6 +369,16 @@ fn walk(
         {
             settled.insert(target.clone());
         }
+        // A journal that cannot be read is one error, for the journal and its target alike.
+        if let Err(Error::JournalUnreadable {
+            journal, target, ..
+        }) = &result
+        {
+            let other = if *journal == path { target } else { journal };
+            if other.file_name() > path.file_name() {
+                settled.insert(other.clone());
+            }
+        }
         match result {
             Ok(Some(outcome)) => report(outcome),
             Ok(None) => {}
@@ -398,11 +423,15 @@ fn handle_file(
         return sweep_temp(path, opts).map(Some);
     }
     let journal = journal_of(path);
-    if journal != path
-        && journal.symlink_metadata().is_ok()
-        && matches!(journal::classify(&journal), Ok(Class::Ours { .. }))
-    {
-        return Ok(None);
+    if journal != path && journal.symlink_metadata().is_ok() {
+        match journal::classify(&journal) {
+            Ok(Class::Ours { .. }) => return Ok(None),
+            // Another user's journal (mode 0600) for this file: not a log to look at.
+            Err(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(unreadable_journal(&journal, path, source));
+            }
+            _ => {}
+        }
     }
     let in_walk = found == Found::InWalk;
     if in_walk && opts.index.is_none() && log::reader::is_paired_index(path) {
@@ -464,6 +493,9 @@ fn settle(
         Ok(Class::Ours { .. }) => {}
         // Gone meanwhile (a save finished it): settling below finds nothing to do.
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) if source.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(unreadable_journal(journal, target, source));
+        }
         Err(source) => {
             return Err(Error::NotChecked {
                 path: journal.to_path_buf(),
@@ -471,37 +503,23 @@ fn settle(
             });
         }
     }
-    let resolved = match through {
-        Through::Name => target::named(target)?,
-        Through::Link => target::resolve(target, Symlinks::Follow)?,
-    };
-    if opts.dry_run {
-        let decision = match File::open(journal) {
-            Ok(file) => Some(journal::decide(&file, journal, &resolved.path)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(Error::NotChecked {
-                    path: journal.to_path_buf(),
-                    source,
+    let (resolved, link) = match through {
+        Through::Name => (target::named(target)?, None),
+        Through::Link => match target::resolve(target, Symlinks::Follow) {
+            Ok(resolved) => (resolved, Some(target)),
+            // The link points to a directory, a FIFO, …: the journal is not applied.
+            Err(Error::NotRegular { kind, .. }) => {
+                return Err(Error::JournalNotApplied {
+                    journal: journal.to_path_buf(),
+                    target: target.to_path_buf(),
+                    reason: crate::error::NotApplied::NotRegular { kind },
                 });
             }
-        };
-        return Ok(Outcome::Journal {
-            target: target.to_path_buf(),
-            journal: journal.to_path_buf(),
-            settled: None,
-            would_complete: matches!(decision, Some(journal::Decision::Complete(..))),
-        });
-    }
-    let mut t = Tracker::new(observer);
-    let settled = journal::settle(
-        &resolved,
-        journal,
-        opts.sync,
-        journal::TargetLocking::NoWait,
-        &mut t,
-    )
-    .map_err(|e| match e {
+            Err(e) => return Err(e),
+        },
+    };
+    // The same errors, worded the same, for the dry run and the real run.
+    let worded = |e| match e {
         // The journal could not be read: nothing was done.
         Error::Inspect { path, source } => Error::CannotChange {
             path,
@@ -529,7 +547,26 @@ fn settle(
             }
         }
         other => other,
-    })?;
+    };
+    if opts.dry_run {
+        let decision = journal::decide_settle(&resolved, journal, link).map_err(worded)?;
+        return Ok(Outcome::Journal {
+            target: target.to_path_buf(),
+            journal: journal.to_path_buf(),
+            settled: None,
+            would_complete: matches!(decision, Some(journal::Decision::Complete(..))),
+        });
+    }
+    let mut t = Tracker::new(observer);
+    let settled = journal::settle_via(
+        &resolved,
+        journal,
+        link,
+        opts.sync,
+        journal::TargetLocking::NoWait,
+        &mut t,
+    )
+    .map_err(worded)?;
     Ok(Outcome::Journal {
         target: target.to_path_buf(),
         journal: journal.to_path_buf(),
@@ -538,16 +575,53 @@ fn settle(
     })
 }
 
-/// Remove a stale temporary file, unless a process has it open.
+/// A journal this process may not read (another user's): [`Error::JournalUnreadable`].
+fn unreadable_journal(journal: &Path, target: &Path, source: io::Error) -> Error {
+    match journal.symlink_metadata() {
+        Ok(meta) => Error::JournalUnreadable {
+            journal: journal.to_path_buf(),
+            target: target.to_path_buf(),
+            author: platform::owner_mode_links(&meta).0,
+            source,
+        },
+        Err(_) => Error::NotChecked {
+            path: journal.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Remove a stale temporary file, unless a process has it open (or may have: another user's
+/// processes cannot be looked into). An attribute that forbids removing it (`chattr +i`, `+a`,
+/// on it or on its directory) is refused before anything is done, the dry run alike.
 fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
-    let in_use = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
+    let held = platform::open_by_a_process(path).map_err(|source| Error::NotChecked {
         path: path.to_path_buf(),
         source,
     })?;
-    if in_use {
+    if held != platform::Held::No {
         return Ok(Outcome::Temp {
             path: path.to_path_buf(),
             removed: false,
+            unsure: held == platform::Held::Unknown,
+        });
+    }
+    let why = "a stale temporary file of an interrupted save is removed, which that forbids, so it was kept";
+    let protected = platform::open_no_follow(path, false)
+        .ok()
+        .and_then(|f| target::file_protection(&f))
+        .map(|p| (path.to_path_buf(), p));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Some((path, protection)) =
+        protected.or_else(|| target::dir_protection(dir).map(|p| (dir.to_path_buf(), p)))
+    {
+        return Err(Error::Protected {
+            path,
+            protection,
+            why,
         });
     }
     if !opts.dry_run {
@@ -576,6 +650,7 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
     Ok(Outcome::Temp {
         path: path.to_path_buf(),
         removed: true,
+        unsure: false,
     })
 }
 

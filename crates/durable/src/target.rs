@@ -75,8 +75,12 @@ impl Protection {
 /// The attribute of the file at `path` that forbids rewriting it, if it has one. Read-only and
 /// best effort: a file that cannot be opened for reading has none as far as this can tell.
 pub fn protection(path: &Path) -> Option<Protection> {
-    let file = std::fs::File::open(path).ok()?;
-    match platform::rewrite_protection(&file) {
+    file_protection(&std::fs::File::open(path).ok()?)
+}
+
+/// [`protection`] of a file already open.
+pub(crate) fn file_protection(file: &std::fs::File) -> Option<Protection> {
+    match platform::rewrite_protection(file) {
         (_, true) => Some(Protection::Immutable),
         (true, false) => Some(Protection::AppendOnly),
         (false, false) => None,

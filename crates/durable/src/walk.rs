@@ -106,6 +106,10 @@ impl Iterator for Walk {
             if file_type.is_file() {
                 return Some(Ok(Entry::File(entry.into_path())));
             }
+            // The root is followed when it is a symlink (it was named), not listed as one.
+            if entry.depth() == 0 && file_type.is_symlink() {
+                continue;
+            }
             return Some(Ok(Entry::Special {
                 kind: platform::kind_of(file_type),
                 path: entry.into_path(),

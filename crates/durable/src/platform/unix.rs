@@ -34,7 +34,6 @@ pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Res
         .custom_flags(libc::O_NOFOLLOW);
     match create {
         Create::Exclusive => options.create_new(true),
-        Create::IfMissing => options.create(true),
         Create::Never => &mut options,
     };
     options.open(path)
@@ -271,21 +270,34 @@ pub(crate) fn owner_mode_links(meta: &std::fs::Metadata) -> (u32, u32, u32, u64)
     (meta.uid(), meta.gid(), meta.mode() & 0o7777, meta.nlink())
 }
 
+/// Whether another process has a file open ([`open_by_a_process`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// A process has it open.
+    Yes,
+    /// No process has it open.
+    No,
+    /// Not known: a process of the file's owner could not be looked into (another user's).
+    Unknown,
+}
+
 /// Whether any other process has the file at `path` open.
 ///
 /// # Platform specific behavior
 /// Linux: looks through `/proc/*/fd` for a descriptor of the same device and inode. A process
-/// whose descriptors cannot be read (another user's) is assumed to hold the file if it runs as
-/// the file's owner, since only the owner (or root) can open our 0600 temporary files. Without
-/// `/proc` (macOS) the answer is always yes: the file is kept rather than risked.
-pub(crate) fn open_by_a_process(path: &Path) -> io::Result<bool> {
+/// whose descriptors cannot be read (another user's) that runs as the file's owner may hold it
+/// (only the owner or root can open our 0600 temporary files): the answer is then
+/// [`Held::Unknown`] unless another process is seen holding it. Without `/proc` (macOS) the
+/// answer is always [`Held::Unknown`]: the file is kept rather than risked.
+pub(crate) fn open_by_a_process(path: &Path) -> io::Result<Held> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path)?;
     let me = std::process::id();
     let procs = match std::fs::read_dir("/proc") {
         Ok(procs) => procs,
-        Err(_) => return Ok(true),
+        Err(_) => return Ok(Held::Unknown),
     };
+    let mut unknown = false;
     for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -301,7 +313,7 @@ pub(crate) fn open_by_a_process(path: &Path) -> io::Result<bool> {
             Ok(fds) => fds,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 if entry.metadata().is_ok_and(|m| m.uid() == meta.uid()) {
-                    return Ok(true);
+                    unknown = true;
                 }
                 continue;
             }
@@ -313,11 +325,17 @@ pub(crate) fn open_by_a_process(path: &Path) -> io::Result<bool> {
                 && m.dev() == meta.dev()
                 && m.ino() == meta.ino()
             {
-                return Ok(true);
+                return Ok(Held::Yes);
             }
         }
     }
-    Ok(false)
+    Ok(if unknown { Held::Unknown } else { Held::No })
+}
+
+/// A file's identity: (device, inode).
+pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 /// Whether two metadata describe the same file (device and inode).

@@ -683,7 +683,7 @@ fn sweep_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
         }
         let path = entry.path();
         if entry.file_type().is_ok_and(|t| t.is_file())
-            && platform::open_by_a_process(&path).is_ok_and(|open| !open)
+            && platform::open_by_a_process(&path).is_ok_and(|held| held == platform::Held::No)
         {
             let _ = std::fs::remove_file(&path);
         }
