@@ -908,6 +908,9 @@ fn locked_log_is_not_touched() {
         "a locked log was touched"
     );
     // Once the lock is gone, the same command recovers it (the refusal was the lock's doing).
+    // Unlocked, not only closed: a child another test forks meanwhile holds a copy of the
+    // descriptor until it execs, and with it the lock.
+    lock.unlock().expect("unlock");
     drop(lock);
     let r = run(&env, &["recover", "locked.log"], b"");
     assert_eq!(r.code, 0, "after unlocking: {}", r.show());
