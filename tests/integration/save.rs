@@ -507,6 +507,56 @@ fn xattrs_survive_atomic_save() {
     assert_eq!(env.read("T"), b"new\n");
 }
 
+// Guards (regression): `--help`, `--explain` and the docs said the in-place backup is made "only
+// once the save is sure to change TARGET", but without `--if-changed` every chunk is written,
+// identical or not, so the backup is made before the first chunk (an identical save replaces
+// an older backup); with `--if-changed` an identical save leaves it alone. The texts now say so.
+#[test]
+fn the_in_place_backup_is_made_before_the_first_write_as_documented() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    env.write("f.bak", "v0\n");
+    save_ok(
+        &env,
+        &["--strategy", "in-place", "--backup", "--if-changed", "f"],
+        "v1\n",
+    );
+    assert_eq!(
+        env.read("f.bak"),
+        b"v0\n",
+        "--if-changed: nothing to change"
+    );
+    save_ok(&env, &["--strategy", "in-place", "--backup", "f"], "v1\n");
+    assert_eq!(
+        env.read("f.bak"),
+        b"v1\n",
+        "every chunk is written, identical or not"
+    );
+    let explain = save_ok(
+        &env,
+        &["--strategy", "in-place", "--backup", "--explain", "f"],
+        "",
+    );
+    assert!(
+        explain
+            .out()
+            .contains("the first pwrite, of any chunk without --if-changed"),
+        "{}",
+        explain.out()
+    );
+    let help = env
+        .durable()
+        .args(["save", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("before the first chunk, identical or")
+            && !help.contains("is sure to change"),
+        "{help}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Symlinks
 

@@ -602,9 +602,10 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    // `--backup` is made inside write-target, just before the first byte of the target changes:
-    // before the first chunk that differs from what is there, or, when every byte written was
-    // already there (or none was), before the truncate. A save refused for empty input or with
+    // `--backup` is made inside write-target, just before the first write to the target: before
+    // the first chunk written (without `--if-changed`, every chunk is written, identical or
+    // not; with it, the first chunk that differs from what is there), or, when no chunk was
+    // written, before the truncate. A save refused for empty input or with
     // nothing to change (`--if-changed`) never reaches it and leaves TARGET.bak as it was.
     let wants_backup = script.has(Step::Backup) && !fresh;
     let mut backup: Option<PathBuf> = None;
