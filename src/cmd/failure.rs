@@ -44,6 +44,7 @@ pub(crate) fn exit_for(error: &Error, op: Op) -> Exit {
             Aftermath::Pending
             | Aftermath::Unchanged
             | Aftermath::Damaged
+            | Aftermath::LeftBehind
             | Aftermath::EarlierPending => Exit::Error,
         },
     }
@@ -170,6 +171,10 @@ mod tests {
             Exit::Error
         );
         assert_eq!(exit_for(&step(Aftermath::Damaged), Op::Write), Exit::Error);
+        assert_eq!(
+            exit_for(&step(Aftermath::LeftBehind), Op::Write),
+            Exit::Error
+        );
         assert_eq!(
             exit_for(&step(Aftermath::EarlierPending), Op::Write),
             Exit::Error

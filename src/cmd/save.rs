@@ -183,6 +183,8 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
     let target = quoted(&args.target);
     let state = match error.aftermath() {
         Aftermath::Unchanged => format!("{target} was not changed"),
+        // The sentence says what is left, and where.
+        Aftermath::LeftBehind => String::new(),
         Aftermath::Unconfirmed => {
             format!("{target} holds the new content, but it may not survive a power loss")
         }
@@ -203,14 +205,15 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
         Aftermath::Damaged => "damaged",
         Aftermath::Pending => "pending",
         Aftermath::EarlierPending => "earlier-pending",
+        Aftermath::LeftBehind => "left-behind",
     };
-    report_failure(
-        args,
-        exit,
-        aftermath,
-        format!("{}; {state}", super::sentence(&error)),
-        steps,
-    )
+    let sentence = super::sentence(&error);
+    let message = if state.is_empty() {
+        sentence
+    } else {
+        format!("{sentence}; {state}")
+    };
+    report_failure(args, exit, aftermath, message, steps)
 }
 
 /// The failure to return; with `--json`, also printed as the result object.
@@ -436,6 +439,28 @@ fn interrupted(
             Exit::Error,
             format!(
                 "it was completing an earlier interrupted save of {target} from its journal; this save wrote nothing, and the next `durable save` of {target} completes the earlier one"
+            ),
+        ),
+        (Interrupted::LeftBehind, Strategy::InPlace) => (
+            "left-behind",
+            Exit::Error,
+            format!(
+                "{target}, which this save had created, could not be removed again (its directory is append-only?): it is left there with mode 0600, empty or holding part of the new content; remove it by hand"
+            ),
+        ),
+        (Interrupted::LeftBehind, _) => (
+            "unchanged",
+            Exit::Error,
+            format!(
+                "a temporary file of this save (.NAME.<16 hex>.durable-tmp beside {target}) could not be removed (its directory is append-only?): remove it by hand; {target} was not changed"
+            ),
+        ),
+        // The journal is gone: its content is in the target.
+        (Interrupted::Applied, _) => (
+            "unconfirmed",
+            Exit::Unconfirmed,
+            format!(
+                "{target} holds the new content, but its final flush may not have run (it may not survive a power loss)"
             ),
         ),
         (Interrupted::Committed, Strategy::Journal) => (

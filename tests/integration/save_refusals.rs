@@ -822,3 +822,112 @@ fn a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal() {
     assert_eq!(out.code, 0, "{}", out.show());
     assert_eq!(env.read("T"), b"new\n");
 }
+
+// Guards (regression): an in-place save of a new target in an append-only directory that failed
+// (`ulimit -f`) or was interrupted left the file it had created (the directory refuses its
+// removal), empty or partly written, yet said the target "was not changed". The sentence (and
+// the JSON aftermath, `left-behind`) now names the file left and what it holds.
+#[test]
+fn a_new_in_place_target_that_cannot_be_removed_is_named() {
+    let test = "save_refusals::a_new_in_place_target_that_cannot_be_removed_is_named";
+    let env = Env::new();
+    let dir = env.path("ao");
+    fs::create_dir(&dir).expect("mkdir");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    let guard = AppendOnly(dir.clone());
+    env.write("big", vec![b'x'; 10_000]);
+    let out = Durable::sh(
+        env.dir.path(),
+        "ulimit -f 1; exec \"$D\" save --strategy in-place --json ao/N < big",
+    )
+    .run();
+    assert_eq!(out.code, 2, "{}", out.show());
+    let result: serde_json::Value =
+        serde_json::from_str(out.out().trim()).expect("one JSON object");
+    assert_eq!(result["aftermath"], "left-behind", "{}", out.show());
+    let error = result["error"].as_str().expect("error");
+    assert!(
+        error.contains("ao/N, which this save had created, could not be removed again")
+            && error.contains("append-only")
+            && error.contains("bytes long (holding part of the new content)")
+            && !error.contains("was not changed"),
+        "{error}"
+    );
+    // Interrupted while waiting for its input.
+    let mut child = env
+        .cmd(&["save", "--strategy", "in-place", "ao/M"])
+        .spawn_fed();
+    assert!(
+        crate::common::wait_until(Duration::from_secs(10), || env.path("ao/M").exists()),
+        "the save never created its target"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("kill");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ao/M, which this save had created, could not be removed again")
+            && !stderr.contains("was not changed"),
+        "{stderr}"
+    );
+    drop(guard);
+}
+
+// Guards (regression): SIGTERM during a journaled save's last step, `sync-dir-final`, after its
+// journal was applied and removed, said "the new content is safe in the journal" (aftermath
+// `pending`) although the journal was gone; the target holds the new content and only its final
+// flush may not have run (`unconfirmed`, exit 4, as an atomic save at `sync-dir`). A signal
+// before the journal was applied still says it is pending.
+#[test]
+fn sigterm_after_the_journal_was_removed_says_the_target_holds_the_content() {
+    let test =
+        "save_refusals::sigterm_after_the_journal_was_removed_says_the_target_holds_the_content";
+    if !crate::common::fault_switch(test) {
+        return;
+    }
+    for (step, aftermath, says) in [
+        (
+            "sync-dir-final",
+            "unconfirmed",
+            "T holds the new content, but its final flush may not have run",
+        ),
+        (
+            "write-target",
+            "pending",
+            "the new content is safe in the journal",
+        ),
+    ] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = env
+            .cmd(&["save", "--strategy", "journal", "--json", "T"])
+            .stdin("new\n")
+            .fault(&format!("{step}:term"))
+            .run();
+        assert_eq!(out.code, 4, "{step}: {}", out.show());
+        assert!(out.stderr.contains(says), "{step}: {}", out.show());
+        let result: serde_json::Value =
+            serde_json::from_str(out.out().trim()).expect("one JSON object");
+        assert_eq!(result["aftermath"], aftermath, "{step}");
+        if step == "sync-dir-final" {
+            assert_eq!(env.read("T"), b"new\n");
+            env.assert_no_leftovers();
+        }
+    }
+}

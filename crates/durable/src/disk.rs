@@ -151,16 +151,26 @@ pub enum Interrupted {
     /// The new content was committed (renamed into place, its journal flushed, or written in
     /// place and closed); only a final flush may not have run.
     Committed,
+    /// A file this save created could not be removed (its directory is append-only, say): an
+    /// in-place save's new target, holding none or part of the new content, or a temporary
+    /// file; nothing else was changed.
+    LeftBehind,
+    /// A journaled save had written its content over the target and removed its journal: the
+    /// target holds the new content, and only the final flush of the journal's directory may
+    /// not have run.
+    Applied,
 }
 
 impl Interrupted {
     /// Every state, in the order of their indexes.
-    pub const ALL: [Interrupted; 5] = [
+    pub const ALL: [Interrupted; 7] = [
         Interrupted::Untouched,
         Interrupted::Removed,
         Interrupted::PartlyWritten,
         Interrupted::Settling,
         Interrupted::Committed,
+        Interrupted::LeftBehind,
+        Interrupted::Applied,
     ];
 }
 
@@ -206,6 +216,13 @@ pub fn pending_interrupt() -> Option<&'static str> {
 /// the interrupt report.
 pub(crate) fn mark_committed() {
     platform::mark_committed();
+}
+
+/// Record that a journal was removed once its content was in the target, for the interrupt
+/// report: after this save's commit, an interrupt leaves the new content in the target, not in a
+/// journal.
+pub(crate) fn mark_journal_removed() {
+    platform::mark_journal_removed();
 }
 
 /// Record that an in-place save is about to change the target's first byte, for the interrupt

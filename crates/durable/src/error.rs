@@ -24,6 +24,10 @@ pub enum Aftermath {
     /// Nothing new was written: an earlier, interrupted journaled save of the same target could
     /// not be settled (by this save, or by a recovery) and is still pending in its journal.
     EarlierPending,
+    /// The target did not exist; the save created it (in place) and, after failing, could not
+    /// remove it again (its directory is append-only, say): a file holding none or part of the
+    /// new content is left at the target's name (the message says which and how long).
+    LeftBehind,
 }
 
 /// Errors of the library.
@@ -183,6 +187,24 @@ pub enum Error {
         temp: PathBuf,
         /// Why it could not be removed.
         source: io::Error,
+    },
+    /// An in-place save of a new target failed, and the file it had created at the target's
+    /// name could not be removed again (an append-only directory forbids it).
+    #[error(
+        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode 0600; remove it by hand",
+        quoted(&.path),
+        .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
+        if *.len == 0 { "empty" } else { "holding part of the new content" }
+    )]
+    NewTargetLeftBehind {
+        /// Why the save failed.
+        error: Box<Error>,
+        /// The file left behind (the target).
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// Why it could not be removed, when known: "its directory is append-only (chattr +a)".
+        why: Option<String>,
     },
     /// An atomic or journaled save cannot create its file in the target's directory.
     #[error(
@@ -572,6 +594,7 @@ impl Error {
             | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
+            Error::NewTargetLeftBehind { .. } => Aftermath::LeftBehind,
             Error::TempLeftBehind { error, .. } => error.aftermath(),
             _ => Aftermath::Unchanged,
         }
@@ -596,6 +619,7 @@ impl Error {
             | Error::TargetLocked { path }
             | Error::Protected { path, .. }
             | Error::DirNotWritable { path, .. }
+            | Error::NewTargetLeftBehind { path, .. }
             | Error::NotALog { path, .. }
             | Error::ChecksumConflict { path, .. }
             | Error::Unsupported { path, .. }

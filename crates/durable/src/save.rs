@@ -592,6 +592,48 @@ fn save_in_place(
         }
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
+    // Which file a new target is, to tell whether a failure could remove it again.
+    let made = match &out {
+        InPlace::New(temp) => temp.file().metadata().ok().map(|m| platform::dev_ino(&m)),
+        InPlace::Existing(_) => None,
+    };
+    let done = write_in_place(out, input, opts, script, t, report, mode);
+    match (done, made) {
+        (Err(error), Some(made)) if error.aftermath() == Aftermath::Unchanged => {
+            Err(left_behind(error, &report.target, made))
+        }
+        (done, _) => done,
+    }
+}
+
+/// A failed in-place save of a new target removed the file it had created (dropping it does):
+/// if that file is still there (an append-only directory refuses the removal), the error says
+/// so, naming it and saying what it holds.
+fn left_behind(error: Error, target: &Target, made: (u64, u64)) -> Error {
+    match std::fs::symlink_metadata(&target.path) {
+        Ok(meta) if platform::dev_ino(&meta) == made => Error::NewTargetLeftBehind {
+            error: Box::new(error),
+            path: target.path.clone(),
+            len: meta.len(),
+            why: target::dir_protection(&target.dir)
+                .map(|p| format!("its directory is {}", p.describe())),
+        },
+        _ => error,
+    }
+}
+
+/// The steps of an in-place save after `open-target`. A new target (`out` is
+/// [`InPlace::New`]) is removed when `out` is dropped on failure.
+fn write_in_place(
+    out: InPlace,
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    script: &Script,
+    t: &mut Tracker<'_>,
+    report: &mut SaveReport,
+    mode: u32,
+) -> Result<bool> {
+    let target = report.target.clone();
     // What a failure leaves: a new target is removed (nothing changed); an existing one may hold
     // a mix of old and new bytes.
     let fresh = matches!(out, InPlace::New(_));

@@ -278,6 +278,11 @@ impl<'o> Tracker<'o> {
 
     /// Record `step` as completed (and crash here if a crash is planned after it).
     pub(crate) fn finish(&mut self, step: Step, path: &Path, started: Instant) {
+        if step == Step::RemoveJournal {
+            // The journal's content is in the target and the journal gone: an interrupt from
+            // here on must not say the content is safe in the journal.
+            crate::disk::mark_journal_removed();
+        }
         let record = StepRecord {
             step,
             path: path.to_path_buf(),

@@ -320,6 +320,20 @@ pub(crate) fn open_by_a_process(path: &Path) -> io::Result<bool> {
     Ok(false)
 }
 
+/// Send SIGTERM to this process (the test-only fault switch's `term`).
+pub(crate) fn raise_terminate() {
+    // SAFETY: raise(3) has no preconditions; the handler installed for SIGTERM (if any) runs.
+    unsafe {
+        libc::raise(libc::SIGTERM);
+    }
+}
+
+/// The device and inode numbers of a file: which file it is.
+pub(crate) fn dev_ino(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
 /// Whether two metadata describe the same file (device and inode).
 pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -624,6 +638,9 @@ mod interrupt {
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
+    /// Set when a journal is removed after its content was written over the target (reset by
+    /// the commit: a leftover journal settled before it is not this save's).
+    static JOURNAL_REMOVED: AtomicBool = AtomicBool::new(false);
     /// Set once an in-place save is about to change the target.
     static TOUCHED: AtomicBool = AtomicBool::new(false);
     /// Set while a leftover journal is being applied.
@@ -702,7 +719,13 @@ mod interrupt {
 
     /// Record that the new content is committed.
     pub(crate) fn mark_committed() {
+        JOURNAL_REMOVED.store(false, Ordering::SeqCst);
         COMMITTED.store(true, Ordering::SeqCst);
+    }
+
+    /// Record that a journal was removed after being applied.
+    pub(crate) fn mark_journal_removed() {
+        JOURNAL_REMOVED.store(true, Ordering::SeqCst);
     }
 
     /// Record that an in-place save is about to change the target.
@@ -803,12 +826,20 @@ mod interrupt {
             return;
         }
         let mut removed = false;
+        let mut left = false;
         for slot in &TEMPS {
             let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if raw.is_null() {
+                continue;
+            }
             // SAFETY: a non-null slot holds a valid NUL-terminated path (see `register_temp`);
             // it is deliberately leaked, as the process is about to end.
-            if !raw.is_null() && unsafe { libc::unlink(raw) } == 0 {
+            if unsafe { libc::unlink(raw) } == 0 {
                 removed = true;
+            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
+                // Not "not created yet": it is there and could not be removed (an append-only
+                // directory). Reading errno is async-signal-safe.
+                left = true;
             }
         }
         for slot in &CHILDREN {
@@ -821,11 +852,17 @@ mod interrupt {
             }
         }
         let state = if COMMITTED.load(Ordering::SeqCst) {
-            Interrupted::Committed
+            if JOURNAL_REMOVED.load(Ordering::SeqCst) {
+                Interrupted::Applied
+            } else {
+                Interrupted::Committed
+            }
         } else if TOUCHED.load(Ordering::SeqCst) {
             Interrupted::PartlyWritten
         } else if SETTLING.load(Ordering::SeqCst) {
             Interrupted::Settling
+        } else if left {
+            Interrupted::LeftBehind
         } else if removed {
             Interrupted::Removed
         } else {
@@ -865,8 +902,9 @@ mod interrupt {
 
 pub(crate) use interrupt::{
     block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
-    install as install_interrupt_handler, mark_committed, mark_settling, mark_touched,
-    pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
+    install as install_interrupt_handler, mark_committed, mark_journal_removed, mark_settling,
+    mark_touched, pending as pending_interrupt, register_child, register_temp, unregister_child,
+    unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
