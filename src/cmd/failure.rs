@@ -104,6 +104,11 @@ fn hint(error: &Error) -> Option<String> {
             journal,
             target,
             reason,
+        }
+        | Error::JournalKept {
+            journal,
+            target,
+            reason,
         } => match reason {
             NotApplied::Symlink => format!(
                 ". `durable recover {}` writes its content through the link, as `durable save` does; `rm {}` drops it",

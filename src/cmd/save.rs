@@ -182,9 +182,17 @@ fn strategy(arg: StrategyArg) -> Strategy {
 fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
     let target = quoted(&args.target);
     let state = match error.aftermath() {
+        // The name may hold something else now, which the save did not touch either.
+        Aftermath::Unchanged if matches!(error, Error::TargetChanged { .. }) => {
+            "nothing was changed".to_string()
+        }
         Aftermath::Unchanged => format!("{target} was not changed"),
         // The sentence says what is left, and where.
         Aftermath::LeftBehind => String::new(),
+        // Not applied for a reason the next save meets too: the sentence says what completes it.
+        Aftermath::Pending if matches!(error, Error::JournalKept { .. }) => {
+            format!("{target} was not changed, and the journal is kept")
+        }
         Aftermath::Unconfirmed => {
             format!("{target} holds the new content, but it may not survive a power loss")
         }

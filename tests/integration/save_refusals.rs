@@ -931,3 +931,84 @@ fn sigterm_after_the_journal_was_removed_says_the_target_holds_the_content() {
         }
     }
 }
+
+/// Start `durable save ARGS` in the scratch directory with standard input a pipe, let it get to
+/// where it waits for the input, run `meanwhile`, then feed `content` and wait for the end.
+fn save_while(
+    env: &Env,
+    args: &[&str],
+    meanwhile: impl FnOnce(),
+    content: &[u8],
+) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut child = env.cmd(&["save"]).args(args).spawn_fed();
+    std::thread::sleep(Duration::from_millis(400));
+    meanwhile();
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(content).expect("feed the input");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait for durable");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// Guards (regression, security): `--backup` copied the target again by its path after the save
+// had started, so a user who owns the target in a sticky world-writable directory could rename
+// it and plant a symlink to a file only root may read: root's save then wrote that file's
+// content to TARGET.bak, readable by that user (every strategy). The backup is now copied from
+// the file the save resolved and checked; the journal strategy, whose own committed journal is
+// then not applied through the planted link, says the new content is pending in it (exit 4),
+// never "not changed".
+#[test]
+fn a_backup_copies_the_checked_file_never_a_name_swapped_meanwhile() {
+    let env = Env::new();
+    env.write("secret", "SECRET");
+    for strategy in ["atomic", "in-place", "journal"] {
+        let dir = env.path(strategy);
+        fs::create_dir(&dir).expect("mkdir");
+        let target = dir.join("f");
+        fs::write(&target, "old content").expect("write the target");
+        let (code, stderr) = save_while(
+            &env,
+            &["--strategy", strategy, "--backup", &format!("{strategy}/f")],
+            || {
+                fs::rename(&target, dir.join("f.moved")).expect("move the target away");
+                std::os::unix::fs::symlink("../secret", &target).expect("plant a symlink");
+            },
+            b"new content",
+        );
+        let bak = fs::read(dir.join("f.bak")).expect("the backup");
+        assert_eq!(
+            String::from_utf8_lossy(&bak),
+            "old content",
+            "{strategy}: the backup is the file the save checked: {stderr}"
+        );
+        assert_eq!(env.read("secret"), b"SECRET", "{strategy}");
+        match strategy {
+            "atomic" => {
+                assert_eq!(code, Some(0), "{strategy}: {stderr}");
+                assert_eq!(fs::read(&target).expect("read"), b"new content");
+            }
+            "in-place" => {
+                // Written through the descriptor of the file it checked and locked.
+                assert_eq!(code, Some(0), "{strategy}: {stderr}");
+                assert_eq!(fs::read(dir.join("f.moved")).expect("read"), b"new content");
+            }
+            _ => {
+                assert_eq!(code, Some(4), "{strategy}: {stderr}");
+                assert!(
+                    stderr.contains("the new content of journal/f is flushed in this journal")
+                        && stderr.contains("the journal is kept")
+                        && !stderr.contains("journal/f was not changed;"),
+                    "{stderr}"
+                );
+                assert!(
+                    dir.join(".f.durable-journal").exists(),
+                    "the journal is kept"
+                );
+            }
+        }
+    }
+}

@@ -188,24 +188,6 @@ pub enum Error {
         /// Why it could not be removed.
         source: io::Error,
     },
-    /// An in-place save of a new target failed, and the file it had created at the target's
-    /// name could not be removed again (an append-only directory forbids it).
-    #[error(
-        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode 0600; remove it by hand",
-        quoted(&.path),
-        .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
-        if *.len == 0 { "empty" } else { "holding part of the new content" }
-    )]
-    NewTargetLeftBehind {
-        /// Why the save failed.
-        error: Box<Error>,
-        /// The file left behind (the target).
-        path: PathBuf,
-        /// Its size.
-        len: u64,
-        /// Why it could not be removed, when known: "its directory is append-only (chattr +a)".
-        why: Option<String>,
-    },
     /// An atomic or journaled save cannot create its file in the target's directory.
     #[error(
         "cannot create {what} in the directory {} ({source}), which the {strategy} strategy needs{}",
@@ -230,6 +212,46 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// The file at the target's path is no longer the one the save found when it resolved the
+    /// target (renamed, removed, or replaced by another file or a symlink): the save reads,
+    /// backs up and writes only the file it checked, so it stopped before changing anything.
+    #[error("{} changed while it was being saved ({now})", quoted(&.path))]
+    TargetChanged {
+        /// The target.
+        path: PathBuf,
+        /// What is there now: "it is a symlink now", …
+        now: &'static str,
+    },
+    /// A save's own journal was committed (flushed) but could not be applied to the target as
+    /// things are now (the target was replaced by a symlink, say): the target was not written,
+    /// and the journal is kept with the new content.
+    #[error("{}: the new content of {} is flushed in this journal, but it was not written over {}: {reason}", quoted(&.journal), quoted(&.target), quoted(&.target))]
+    JournalKept {
+        /// The journal.
+        journal: PathBuf,
+        /// The target as named beside the journal.
+        target: PathBuf,
+        /// Why it was not applied.
+        reason: NotApplied,
+    },
+    /// An in-place save of a new target failed, and the file it had created at the target's
+    /// name could not be removed again (an append-only directory forbids it).
+    #[error(
+        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode 0600; remove it by hand",
+        quoted(&.path),
+        .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
+        if *.len == 0 { "empty" } else { "holding part of the new content" }
+    )]
+    NewTargetLeftBehind {
+        /// Why the save failed.
+        error: Box<Error>,
+        /// The file left behind (the target).
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// Why it could not be removed, when known: "its directory is append-only (chattr +a)".
+        why: Option<String>,
     },
     /// Another process holds the target's lock (a save in place of it) and the save was
     /// asked not to wait ([`SaveOptions::no_wait`](crate::SaveOptions::no_wait)).
@@ -594,6 +616,7 @@ impl Error {
             | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
+            Error::JournalKept { .. } => Aftermath::Pending,
             Error::NewTargetLeftBehind { .. } => Aftermath::LeftBehind,
             Error::TempLeftBehind { error, .. } => error.aftermath(),
             _ => Aftermath::Unchanged,
@@ -619,6 +642,8 @@ impl Error {
             | Error::TargetLocked { path }
             | Error::Protected { path, .. }
             | Error::DirNotWritable { path, .. }
+            | Error::TargetChanged { path, .. }
+            | Error::JournalKept { journal: path, .. }
             | Error::NewTargetLeftBehind { path, .. }
             | Error::NotALog { path, .. }
             | Error::ChecksumConflict { path, .. }

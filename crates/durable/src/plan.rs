@@ -331,10 +331,12 @@ impl<'a> Calls<'a> {
                 };
                 let text = match platform::sync_call(opts.sync) {
                     Some(call) => format!(
-                        "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
+                        "pread {path} (the file opened and checked, never by its name again) into a new temporary file with its owner, xattrs and mode; {call}(it); close; rename(it, {backup}); fsync(dir)"
                     ),
                     None => {
-                        format!("copy {path} to a new temporary file; close; rename(it, {backup})")
+                        format!(
+                            "pread {path} (the file opened and checked, never by its name again) into a new temporary file with its owner, xattrs and mode; close; rename(it, {backup})"
+                        )
                     }
                 };
                 format!("{when}{text}")

@@ -285,6 +285,7 @@ pub fn save(
         input
     };
     let mut settled = None;
+    let mut changes = 0;
     loop {
         let target = prepare(given, opts)?;
         // In place, the target is written where it is: its lock is held for the whole save, so
@@ -352,10 +353,20 @@ pub fn save(
                 drop(lock);
                 wait_for_journal(&journal, &mut tracker)?;
             }
+            // Renamed over or removed between resolving it and opening it (another save's
+            // rename, say), before any input was read: look again, a few times.
+            Err(Error::TargetChanged { .. }) if changes < MAX_CHANGES => {
+                changes += 1;
+                drop(lock);
+            }
             Err(e) => return Err(e),
         }
     }
 }
+
+/// How many times a save looks again at a target that changed between resolving and opening it
+/// before it gives up ([`Error::TargetChanged`]).
+const MAX_CHANGES: u32 = 8;
 
 /// Whether a step that writes the target in place must take its lock: not when this save
 /// already holds it.
@@ -508,8 +519,16 @@ fn save_atomic(
         verify_step(t, new.file(), new.path(), &pumped, Aftermath::Unchanged)?;
     }
     new.close(t).failure_leaves(Aftermath::Unchanged)?;
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(target, opts.sync, t, &mut report.warnings)?);
+    if script.has(Step::Backup)
+        && let Some(old) = &old
+    {
+        report.backup = Some(backup_copy(
+            target,
+            old,
+            opts.sync,
+            t,
+            &mut report.warnings,
+        )?);
     }
     if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
         let error = match e.source.kind() {
@@ -590,8 +609,22 @@ fn save_in_place(
                 path: target.path.clone(),
             });
         }
+        // A symlink or nothing at the name now: not the file that was checked (and locked).
+        Err(e)
+            if !created
+                && (e.source.raw_os_error() == Some(platform::errno::ELOOP)
+                    || e.source.kind() == io::ErrorKind::NotFound) =>
+        {
+            return Err(changed_or(&target, e.source));
+        }
         Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
     };
+    if let InPlace::Existing(file) = &out
+        && !created
+    {
+        // Written (and backed up) only if it is the file that was checked and locked.
+        check_same(&target, file)?;
+    }
     // Which file a new target is, to tell whether a failure could remove it again.
     let made = match &out {
         InPlace::New(temp) => temp.file().metadata().ok().map(|m| platform::dev_ino(&m)),
@@ -600,7 +633,7 @@ fn save_in_place(
     let done = write_in_place(out, input, opts, script, t, report, mode);
     match (done, made) {
         (Err(error), Some(made)) if error.aftermath() == Aftermath::Unchanged => {
-            Err(left_behind(error, &report.target, made))
+            Err(left_behind(error, &target, made))
         }
         (done, _) => done,
     }
@@ -647,8 +680,9 @@ fn write_in_place(
     // `--backup` is made inside write-target, just before the first write to the target: before
     // the first chunk written (without `--if-changed`, every chunk is written, identical or
     // not; with it, the first chunk that differs from what is there), or, when no chunk was
-    // written, before the truncate. A save refused for empty input or with
-    // nothing to change (`--if-changed`) never reaches it and leaves TARGET.bak as it was.
+    // written, before the truncate. A save refused for empty input or with nothing to change
+    // (`--if-changed`) never reaches it and leaves TARGET.bak as it was. The backup is copied
+    // from `file`, the target as it was opened and checked, with `pread`.
     let wants_backup = script.has(Step::Backup) && !fresh;
     let mut backup: Option<PathBuf> = None;
     let mut backup_failed: Option<Error> = None;
@@ -675,6 +709,7 @@ fn write_in_place(
                 if wants_backup && backup.is_none() {
                     match backup_copy(
                         &target,
+                        file,
                         opts.sync,
                         &mut tracker.borrow_mut(),
                         &mut report.warnings,
@@ -715,8 +750,15 @@ fn write_in_place(
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
     if wants_backup && backup.is_none() {
-        // Every byte written was already there: the truncate (or --mode) is the first change.
-        backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
+        // No chunk was written (every one was already there): the truncate (or --mode) is the
+        // first change.
+        backup = Some(backup_copy(
+            &target,
+            file,
+            opts.sync,
+            t,
+            &mut report.warnings,
+        )?);
     }
     report.backup = backup;
     t.finish(Step::WriteTarget, &target.path, started);
@@ -865,8 +907,16 @@ fn save_journal(
     // against the target, it differs), and before the journal's header makes it valid: a
     // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
     // rolled back, with its backup made or not.
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
+    if script.has(Step::Backup)
+        && let Some(old) = &old
+    {
+        report.backup = Some(backup_copy(
+            &target,
+            old,
+            opts.sync,
+            t,
+            &mut report.warnings,
+        )?);
     }
     let header = Header {
         len: pumped.len,
@@ -912,6 +962,42 @@ fn save_journal(
         t,
     )
     .map(|()| true)
+    .map_err(|e| journal_kept(e, &target))
+}
+
+/// An error applying a save's own journal, which is committed (flushed) by then: it is kept, so
+/// whatever stopped the apply, the new content is pending in it (exit 4), never "not changed".
+/// A target that appeared meanwhile with `no_clobber` is the one exception: that journal is
+/// dropped (nothing was written).
+fn journal_kept(e: Error, target: &Target) -> Error {
+    match e {
+        Error::JournalNotApplied {
+            journal,
+            target,
+            reason,
+        } => Error::JournalKept {
+            journal,
+            target,
+            reason,
+        },
+        Error::Inspect { path, source } => Error::Step {
+            step: Step::OpenTarget,
+            path,
+            aftermath: Aftermath::Pending,
+            source,
+        },
+        Error::Exists { .. } => e,
+        e if e.aftermath() == Aftermath::Unchanged => {
+            let what = e.to_string();
+            Error::Step {
+                step: Step::OpenTarget,
+                path: target.path.clone(),
+                aftermath: Aftermath::Pending,
+                source: io::Error::other(what),
+            }
+        }
+        e => e,
+    }
 }
 
 /// A file that could not be created in the target's directory: when that is for lack of
@@ -930,25 +1016,69 @@ fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Str
     }
 }
 
-/// Open the current target for reading (its xattrs, and the old content for `--if-changed`).
+/// Open the current target for reading (its xattrs, the old content for `--if-changed`, and the
+/// backup's source): never through a symlink, and only the very file [`prepare`] found there
+/// (same device and inode), else [`Error::TargetChanged`]. Everything the save reads of the old
+/// file is read from this descriptor, never by its path again: a name swapped meanwhile (for a
+/// symlink to a file the user may not read, say) is never read or copied.
 fn open_existing(target: &Target) -> Result<Option<File>> {
     if target.existing.is_none() {
         return Ok(None);
     }
-    File::open(&target.path)
-        .map(Some)
-        .map_err(|source| Error::Inspect {
-            path: target.path.clone(),
-            source,
-        })
+    match platform::open_no_follow(&target.path, false) {
+        Ok(file) => check_same(target, &file).map(|()| Some(file)),
+        Err(source) => Err(changed_or(target, source)),
+    }
 }
 
-/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory),
-/// with the target's owner, group and permission bits (an owner the OS refuses to give away is
-/// a warning, as for the atomic strategy's new file). Used by the strategies that overwrite the
-/// inode, where a hard link would change with it.
+/// [`Error::TargetChanged`] unless `file` is the file [`prepare`] found at the target's path.
+fn check_same(target: &Target, file: &File) -> Result<()> {
+    let Some(existing) = target.existing else {
+        return Ok(());
+    };
+    let meta = file.metadata().map_err(|source| Error::Inspect {
+        path: target.path.clone(),
+        source,
+    })?;
+    if platform::dev_ino(&meta) == (existing.dev, existing.ino) {
+        Ok(())
+    } else {
+        Err(Error::TargetChanged {
+            path: target.path.clone(),
+            now: "another file has its name now",
+        })
+    }
+}
+
+/// The error of opening the existing target by its path: a symlink there now (`O_NOFOLLOW`
+/// refuses it) or no file at all is [`Error::TargetChanged`].
+fn changed_or(target: &Target, source: io::Error) -> Error {
+    let now = match source.raw_os_error() {
+        Some(platform::errno::ELOOP) => "it is a symlink now",
+        _ if source.kind() == io::ErrorKind::NotFound => "it was renamed or removed",
+        _ => {
+            return Error::Inspect {
+                path: target.path.clone(),
+                source,
+            };
+        }
+    };
+    Error::TargetChanged {
+        path: target.path.clone(),
+        now,
+    }
+}
+
+/// Copy the file open as `from` (the target, as the save found and checked it) to `TARGET.bak`
+/// durably (temp, flush, rename, flush the directory), with its owner, group, extended
+/// attributes (ACLs, SELinux labels) and permission bits, as the atomic strategy gives them to
+/// its new file: an owner the OS refuses to give away is a warning, an attribute that cannot be
+/// copied an error (a backup without the ACL that restricts the file would widen access). The
+/// content is read with `pread` from offset 0, so `from` may be the descriptor an in-place save
+/// writes through. Returns the backup's path.
 fn backup_copy(
     target: &Target,
+    from: &File,
     sync: SyncLevel,
     t: &mut Tracker<'_>,
     warnings: &mut Vec<String>,
@@ -959,24 +1089,23 @@ fn backup_copy(
         let mut quiet = ();
         let t = &mut Tracker::inner(&mut quiet);
         let mut copy = NewFile::create(t, &target.dir, &target.name).map_err(|e| e.source)?;
-        let mut from = File::open(&target.path)?;
-        io::copy(&mut from, &mut copy.file())?;
-        if let Some(existing) = &target.existing {
-            // The owner first: chown clears the setuid and setgid bits that the mode may hold.
-            match platform::set_owner(copy.file(), existing.uid, existing.gid) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
-                    warnings.push(format!(
-                        "could not give the backup {} owner {} and group {} (not permitted); it is owned by this user",
-                        crate::quote::quoted(&bak),
-                        existing.uid,
-                        existing.gid
-                    ));
-                }
-                Err(e) => return Err(e),
+        let mut reader = ReadAt::new(from, 0);
+        io::copy(&mut reader, &mut copy.file())?;
+        let meta = from.metadata()?;
+        let (uid, gid, mode, _) = platform::owner_mode_links(&meta);
+        // The owner first: chown clears the setuid and setgid bits that the mode may hold.
+        match platform::set_owner(copy.file(), uid, gid) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
+                warnings.push(format!(
+                    "could not give the backup {} owner {uid} and group {gid} (not permitted); it is owned by this user",
+                    crate::quote::quoted(&bak),
+                ));
             }
-            platform::set_mode(copy.file(), existing.mode)?;
+            Err(e) => return Err(e),
         }
+        meta::copy_xattrs(from, copy.file())?;
+        platform::set_mode(copy.file(), mode)?;
         copy.seal(t, sync).map_err(|e| e.source)?;
         copy.rename(t, &bak, OnExisting::Replace)
             .map_err(|e| e.source)?;

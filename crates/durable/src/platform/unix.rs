@@ -617,6 +617,7 @@ pub(crate) mod errno {
     pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
     pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
     pub(crate) const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
+    pub(crate) const ELOOP: i32 = libc::ELOOP;
 }
 
 /// What to clean up when SIGINT, SIGTERM or SIGHUP arrives, in a form a signal handler can use:
