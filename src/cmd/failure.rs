@@ -67,9 +67,21 @@ fn hint(error: &Error) -> Option<String> {
         Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
         Error::DirNotWritable {
             file_writable: true,
+            backup: false,
             ..
         } => {
             ": --strategy in-place writes it where it is (keeping its inode, but not crash-atomic)".into()
+        }
+        Error::DirNotWritable {
+            file_writable: true,
+            backup: true,
+            ..
+        }
+        | Error::BackupDirNotWritable {
+            file_writable: true,
+            ..
+        } => {
+            ": --strategy in-place without --backup writes it where it is (keeping its inode, but not crash-atomic)".into()
         }
         Error::TargetLocked { .. } => " and --no-wait was given".into(),
         Error::Locked { .. } => " (--no-wait)".into(),

@@ -209,6 +209,27 @@ pub enum Error {
         strategy: &'static str,
         /// The target exists and this process may write it.
         file_writable: bool,
+        /// A backup was asked for: it is made in the directory too, whatever the strategy.
+        backup: bool,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An in-place save with a backup cannot create the backup's copy in the target's directory
+    /// (refused before anything is written).
+    #[error(
+        "cannot create the backup {} in the directory {} ({}), which a backup needs whatever the strategy",
+        quoted(&.backup), quoted(&.dir), cause(.source)
+    )]
+    BackupDirNotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The target.
+        path: PathBuf,
+        /// The backup's name.
+        backup: PathBuf,
+        /// This process may write the target (an in-place save without a backup would work).
+        file_writable: bool,
         /// The OS error.
         #[source]
         source: io::Error,
@@ -642,6 +663,7 @@ impl Error {
             | Error::TargetLocked { path }
             | Error::Protected { path, .. }
             | Error::DirNotWritable { path, .. }
+            | Error::BackupDirNotWritable { path, .. }
             | Error::TargetChanged { path, .. }
             | Error::JournalKept { journal: path, .. }
             | Error::NewTargetLeftBehind { path, .. }

@@ -152,16 +152,44 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
             why: "no strategy of durable save can replace or rewrite its content",
         });
     }
-    if let Some(why) = needs_dir_entries(&target, opts)
+    // An in-place save of an existing file without a backup changes no name: it is not asked.
+    let renames_nothing =
+        opts.strategy == Strategy::InPlace && target.existing.is_some() && !opts.backup;
+    if !renames_nothing
         && let Some(protection) = target::dir_protection(&target.dir)
+        && let Some(why) = dir_refusal(&target, opts, protection)
     {
         // An append-only directory lets a file be created in it but never renamed or removed:
-        // the temporary file would be left behind (an immutable one refuses even the create).
+        // the temporary file would be left behind; an immutable one refuses even the create.
         return Err(Error::Protected {
             path: target.dir,
             protection,
             why,
         });
+    }
+    if opts.backup && target.existing.is_some() {
+        let bak = backup_path(&target);
+        if let Some(protection) = target::dir_protection(&bak) {
+            // The backup is renamed over it, which its attribute forbids.
+            return Err(Error::Protected {
+                path: bak,
+                protection,
+                why: "it is the file's backup, which --backup replaces",
+            });
+        }
+        if opts.strategy == Strategy::InPlace
+            && let Err(source) = platform::check_writable(&target.dir)
+        {
+            // In place needs only the file, but its backup is made in the directory: say so
+            // now rather than after the input was read.
+            return Err(Error::BackupDirNotWritable {
+                file_writable: platform::may_write(&target.path),
+                dir: target.dir,
+                path: target.path,
+                backup: bak,
+                source,
+            });
+        }
     }
     if opts.strategy != Strategy::Atomic && target.replaces_symlink {
         return Err(Error::SymlinkInPlace { path: target.path });
@@ -184,12 +212,41 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     Ok(target)
 }
 
-/// Why the save must rename or remove names in the target's directory, if it must: the atomic
-/// strategy renames its temporary file, the journal strategy renames and removes its journal,
-/// and `--backup` renames its copy to `TARGET.bak`. An in-place save of an existing target
-/// without `--backup` changes no name.
-fn needs_dir_entries(target: &Target, opts: &SaveOptions) -> Option<&'static str> {
+/// Why a directory with `protection` refuses the save, if it does: the atomic strategy creates
+/// and renames its temporary file, the journal strategy creates, renames and removes its
+/// journal, and `--backup` creates its copy and renames it to `TARGET.bak`, which an
+/// append-only directory (create only) and an immutable one (nothing) forbid; an in-place save
+/// of a new target creates the file, which only an immutable directory forbids. An in-place save
+/// of an existing target without `--backup` changes no name.
+fn dir_refusal(
+    target: &Target,
+    opts: &SaveOptions,
+    protection: target::Protection,
+) -> Option<&'static str> {
     let exists = target.existing.is_some();
+    if protection == target::Protection::Immutable {
+        return match opts.strategy {
+            _ if opts.backup && exists => Some(
+                "--backup would create its copy of the file there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::Atomic if exists => Some(
+                "the atomic strategy would create a temporary file there, and nothing can be created in an immutable directory (--strategy in-place creates nothing)",
+            ),
+            Strategy::Atomic => Some(
+                "the atomic strategy would create a temporary file there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::Journal if exists => Some(
+                "the journal strategy would create its journal there, and nothing can be created in an immutable directory (--strategy in-place creates nothing)",
+            ),
+            Strategy::Journal => Some(
+                "the journal strategy would create its journal there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::InPlace if exists => None,
+            Strategy::InPlace => Some(
+                "the file does not exist yet, and nothing can be created in an immutable directory",
+            ),
+        };
+    }
     match opts.strategy {
         _ if opts.backup && exists => Some(
             "--backup would copy the file to a temporary file there and could neither rename it to the .bak name nor remove it",
@@ -488,7 +545,7 @@ fn save_atomic(
     let target = &report.target;
     let old = open_existing(target)?;
     let mut new = NewFile::create(t, &target.dir, &target.name)
-        .map_err(|e| not_writable(e, target, "a temporary file", Strategy::Atomic))?;
+        .map_err(|e| not_writable(e, target, "a temporary file", opts))?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
         let mut file = new.file();
@@ -522,13 +579,7 @@ fn save_atomic(
     if script.has(Step::Backup)
         && let Some(old) = &old
     {
-        report.backup = Some(backup_copy(
-            target,
-            old,
-            opts.sync,
-            t,
-            &mut report.warnings,
-        )?);
+        report.backup = Some(backup_copy(target, old, opts.sync, t, &mut report.warnings)?.0);
     }
     if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
         let error = match e.source.kind() {
@@ -617,7 +668,11 @@ fn save_in_place(
         {
             return Err(changed_or(&target, e.source));
         }
-        Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
+        Err(e) => {
+            return Err(Error::step(e, Aftermath::Unchanged).or_protected(
+                "the file does not exist yet, and nothing can be created in an immutable directory",
+            ));
+        }
     };
     if let InPlace::Existing(file) = &out
         && !created
@@ -685,6 +740,7 @@ fn write_in_place(
     // from `file`, the target as it was opened and checked, with `pread`.
     let wants_backup = script.has(Step::Backup) && !fresh;
     let mut backup: Option<PathBuf> = None;
+    let mut nested = std::time::Duration::ZERO;
     let mut backup_failed: Option<Error> = None;
     // Whether a byte of an existing target was (or may have been) written: chunks identical to
     // what is there are skipped, so an input that fails after them has changed nothing.
@@ -714,7 +770,10 @@ fn write_in_place(
                         &mut tracker.borrow_mut(),
                         &mut report.warnings,
                     ) {
-                        Ok(bak) => backup = Some(bak),
+                        Ok((bak, took)) => {
+                            backup = Some(bak);
+                            nested = took;
+                        }
                         Err(e) => {
                             backup_failed = Some(e);
                             return Err(io::Error::other("the backup failed"));
@@ -752,16 +811,13 @@ fn write_in_place(
     if wants_backup && backup.is_none() {
         // No chunk was written (every one was already there): the truncate (or --mode) is the
         // first change.
-        backup = Some(backup_copy(
-            &target,
-            file,
-            opts.sync,
-            t,
-            &mut report.warnings,
-        )?);
+        let (bak, took) = backup_copy(&target, file, opts.sync, t, &mut report.warnings)?;
+        backup = Some(bak);
+        nested = took;
     }
     report.backup = backup;
-    t.finish(Step::WriteTarget, &target.path, started);
+    // The backup, timed as a step of its own, is not counted twice.
+    t.finish_without(Step::WriteTarget, &target.path, started, nested);
     if !fresh {
         crate::disk::mark_touched();
     }
@@ -869,7 +925,7 @@ fn save_journal(
                 path: journal_path.clone(),
                 source,
             };
-            not_writable(e, &target, "the journal", Strategy::Journal)
+            not_writable(e, &target, "the journal", opts)
         }
     };
     let mut journal = TempFile::create_in(&target.dir, &target.name).map_err(not_created)?;
@@ -907,16 +963,13 @@ fn save_journal(
     // against the target, it differs), and before the journal's header makes it valid: a
     // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
     // rolled back, with its backup made or not.
+    let mut nested = std::time::Duration::ZERO;
     if script.has(Step::Backup)
         && let Some(old) = &old
     {
-        report.backup = Some(backup_copy(
-            &target,
-            old,
-            opts.sync,
-            t,
-            &mut report.warnings,
-        )?);
+        let (bak, took) = backup_copy(&target, old, opts.sync, t, &mut report.warnings)?;
+        report.backup = Some(bak);
+        nested = took;
     }
     let header = Header {
         len: pumped.len,
@@ -931,7 +984,8 @@ fn save_journal(
         aftermath: Aftermath::Unchanged,
         source,
     })?;
-    t.finish(Step::WriteJournal, &journal_path, started);
+    // The backup, timed as a step of its own, is not counted twice.
+    t.finish_without(Step::WriteJournal, &journal_path, started, nested);
     if script.has(Step::SyncJournal) {
         t.run(Step::SyncJournal, &journal_path, || {
             platform::sync_file(file, opts.sync)
@@ -1002,7 +1056,7 @@ fn journal_kept(e: Error, target: &Target) -> Error {
 
 /// A file that could not be created in the target's directory: when that is for lack of
 /// permission, say which strategy needs the directory and whether in place would do.
-fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Strategy) -> Error {
+fn not_writable(e: StepError, target: &Target, what: &'static str, opts: &SaveOptions) -> Error {
     if e.source.kind() != io::ErrorKind::PermissionDenied {
         return Error::step(e, Aftermath::Unchanged);
     }
@@ -1010,8 +1064,9 @@ fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Str
         dir: target.dir.clone(),
         path: target.path.clone(),
         what,
-        strategy: strategy.name(),
+        strategy: opts.strategy.name(),
         file_writable: target.existing.is_some() && platform::may_write(&target.path),
+        backup: opts.backup && target.existing.is_some(),
         source: e.source,
     }
 }
@@ -1075,15 +1130,16 @@ fn changed_or(target: &Target, source: io::Error) -> Error {
 /// its new file: an owner the OS refuses to give away is a warning, an attribute that cannot be
 /// copied an error (a backup without the ACL that restricts the file would widen access). The
 /// content is read with `pread` from offset 0, so `from` may be the descriptor an in-place save
-/// writes through. Returns the backup's path.
+/// writes through. Returns the backup's path and how long the step took.
 fn backup_copy(
     target: &Target,
     from: &File,
     sync: SyncLevel,
     t: &mut Tracker<'_>,
     warnings: &mut Vec<String>,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, std::time::Duration)> {
     let bak = backup_path(target);
+    let started = std::time::Instant::now();
     t.run(Step::Backup, &bak, || {
         // One step `backup` for the caller; its parts are the commit sequence of any new file.
         let mut quiet = ();
@@ -1112,7 +1168,7 @@ fn backup_copy(
         copy.sync_dir(t, sync).map_err(|e| e.source)
     })
     .failure_leaves(Aftermath::Unchanged)?;
-    Ok(bak)
+    Ok((bak, started.elapsed()))
 }
 
 /// Read a vetoing input (a producer) to the end into an unnamed temporary file, and check it
