@@ -449,18 +449,18 @@ fn interrupted(
                 "it was completing an earlier interrupted save of {target} from its journal; this save wrote nothing, and the next `durable save` of {target} completes the earlier one"
             ),
         ),
-        (Interrupted::LeftBehind, Strategy::InPlace) => (
+        (Interrupted::LeftBehind, _) => (
             "left-behind",
             Exit::Error,
             format!(
                 "{target}, which this save had created, could not be removed again (its directory is append-only?): it is left there with mode 0600, empty or holding part of the new content; remove it by hand"
             ),
         ),
-        (Interrupted::LeftBehind, _) => (
+        (Interrupted::TempLeftBehind, _) => (
             "unchanged",
             Exit::Error,
             format!(
-                "a temporary file of this save (.NAME.<16 hex>.durable-tmp beside {target}) could not be removed (its directory is append-only?): remove it by hand; {target} was not changed"
+                "a temporary file of this save beside {target} (.NAME.<16 hex>.durable-tmp, or its journal .NAME.durable-journal) could not be removed (its directory is append-only?): remove it by hand; {target} was not changed"
             ),
         ),
         // The journal is gone: its content is in the target.

@@ -1177,3 +1177,52 @@ fn a_backup_is_timed_once() {
         );
     }
 }
+
+// Guards: a signal whose handler cannot remove the save's temporary file (the directory became
+// append-only meanwhile) says a temporary file was left beside the target, which was not
+// changed; it used to say "nothing had been written yet", and the in-place wording of the first
+// fix would have called it the target.
+#[test]
+fn a_signal_that_cannot_remove_the_temporary_file_says_so() {
+    let test = "save_refusals::a_signal_that_cannot_remove_the_temporary_file_says_so";
+    let env = Env::new();
+    env.write("ao/T", "old\n");
+    let dir = env.path("ao");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    assert!(run_quietly("chattr", &["-a".as_ref(), dir.as_os_str()]));
+    let guard = AppendOnly(dir.clone());
+    let out = save(
+        &env,
+        &[
+            "ao/T",
+            "--",
+            "sh",
+            "-c",
+            // Once the save has made its temporary file: lock the directory, then stop the save.
+            "until ls ao/.T.*.durable-tmp >/dev/null 2>&1; do sleep 0.01; done; chattr +a ao; kill -TERM $PPID; sleep 10",
+        ],
+        "",
+    );
+    drop(guard);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(
+        out.stderr
+            .contains("a temporary file of this save beside ao/T")
+            && out.stderr.contains("ao/T was not changed")
+            && !out.stderr.contains("which this save had created"),
+        "{}",
+        out.show()
+    );
+    assert_eq!(env.read("ao/T"), b"old\n");
+    for name in env.names() {
+        if name.ends_with(".durable-tmp") {
+            fs::remove_file(env.path(&name)).expect("remove the leftover");
+        }
+    }
+}

@@ -151,19 +151,21 @@ pub enum Interrupted {
     /// The new content was committed (renamed into place, its journal flushed, or written in
     /// place and closed); only a final flush may not have run.
     Committed,
-    /// A file this save created could not be removed (its directory is append-only, say): an
-    /// in-place save's new target, holding none or part of the new content, or a temporary
-    /// file; nothing else was changed.
+    /// The new target an in-place save was creating could not be removed (its directory is
+    /// append-only, say): it is left, holding none or part of the new content.
     LeftBehind,
     /// A journaled save had written its content over the target and removed its journal: the
     /// target holds the new content, and only the final flush of the journal's directory may
     /// not have run.
     Applied,
+    /// A temporary file of the save could not be removed (its directory is append-only, say):
+    /// it is left beside the target, which was not changed.
+    TempLeftBehind,
 }
 
 impl Interrupted {
     /// Every state, in the order of their indexes.
-    pub const ALL: [Interrupted; 7] = [
+    pub const ALL: [Interrupted; 8] = [
         Interrupted::Untouched,
         Interrupted::Removed,
         Interrupted::PartlyWritten,
@@ -171,6 +173,7 @@ impl Interrupted {
         Interrupted::Committed,
         Interrupted::LeftBehind,
         Interrupted::Applied,
+        Interrupted::TempLeftBehind,
     ];
 }
 
@@ -288,9 +291,22 @@ impl TempFile {
     /// Create `path` itself exclusively, mode 0600, tracked like a temporary file until
     /// [`TempFile::keep`] is called. Used for journals and new in-place targets.
     pub(crate) fn create_at(path: PathBuf) -> io::Result<TempFile> {
+        TempFile::create_named(path, false)
+    }
+
+    /// [`TempFile::create_at`] for the target itself (a new in-place target): an interrupt
+    /// that cannot remove it reports it as the target left behind, not as a temporary file.
+    pub(crate) fn create_target(path: PathBuf) -> io::Result<TempFile> {
+        TempFile::create_named(path, true)
+    }
+
+    fn create_named(path: PathBuf, is_target: bool) -> io::Result<TempFile> {
         // Registered before it exists, so an interrupt in between finds nothing to remove
         // (ENOENT) rather than missing a file.
         let slot = platform::register_temp(&path);
+        if is_target && let Some(slot) = slot {
+            platform::mark_temp_is_target(slot);
+        }
         match platform::create_exclusive(&path, 0o600) {
             Ok(file) => Ok(TempFile {
                 path,

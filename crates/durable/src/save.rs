@@ -631,7 +631,7 @@ fn save_in_place(
             // A new target is ours until it is complete: created exclusively (0600 until
             // its content is in), locked, and removed on any failure or interrupt before
             // that.
-            let temp = TempFile::create_at(target.path.clone())?;
+            let temp = TempFile::create_target(target.path.clone())?;
             match temp.file().try_lock() {
                 Ok(()) => Ok(InPlace::New(temp)),
                 Err(std::fs::TryLockError::WouldBlock) => {

@@ -637,6 +637,8 @@ mod interrupt {
         [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
     /// Producers to stop: `pid * 2 + (1 if it leads its group)`, 0 when free.
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
+    /// Which temporary files are a target an in-place save is creating (not a temporary name).
+    static IS_TARGET: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
     /// Set when a journal is removed after its content was written over the target (reset by
@@ -684,8 +686,15 @@ mod interrupt {
         None
     }
 
+    /// Mark a registered temporary file as the target itself (a new in-place target): left
+    /// behind, it is reported as the target, not as a temporary file.
+    pub(crate) fn mark_temp_is_target(slot: usize) {
+        IS_TARGET[slot].store(true, Ordering::SeqCst);
+    }
+
     /// Forget a temporary file (renamed into place, removed, or kept on purpose).
     pub(crate) fn unregister_temp(slot: usize) {
+        IS_TARGET[slot].store(false, Ordering::SeqCst);
         let raw = TEMPS[slot].swap(std::ptr::null_mut(), Ordering::SeqCst);
         if !raw.is_null() {
             // SAFETY: every non-null slot value came from `CString::into_raw` in `register_temp`,
@@ -828,7 +837,8 @@ mod interrupt {
         }
         let mut removed = false;
         let mut left = false;
-        for slot in &TEMPS {
+        let mut left_temp = false;
+        for (i, slot) in TEMPS.iter().enumerate() {
             let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
             if raw.is_null() {
                 continue;
@@ -840,7 +850,11 @@ mod interrupt {
             } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
                 // Not "not created yet": it is there and could not be removed (an append-only
                 // directory). Reading errno is async-signal-safe.
-                left = true;
+                if IS_TARGET[i].load(Ordering::SeqCst) {
+                    left = true;
+                } else {
+                    left_temp = true;
+                }
             }
         }
         for slot in &CHILDREN {
@@ -864,6 +878,8 @@ mod interrupt {
             Interrupted::Settling
         } else if left {
             Interrupted::LeftBehind
+        } else if left_temp {
+            Interrupted::TempLeftBehind
         } else if removed {
             Interrupted::Removed
         } else {
@@ -904,8 +920,8 @@ mod interrupt {
 pub(crate) use interrupt::{
     block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
     install as install_interrupt_handler, mark_committed, mark_journal_removed, mark_settling,
-    mark_touched, pending as pending_interrupt, register_child, register_temp, unregister_child,
-    unregister_temp,
+    mark_temp_is_target, mark_touched, pending as pending_interrupt, register_child, register_temp,
+    unregister_child, unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
