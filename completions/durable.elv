@@ -36,7 +36,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --hardlinks 'What to do when TARGET has several hard links (atomic strategy only): refuse (the default), or break (only this name gets the new content). --strategy in-place or journal updates every name'
             cand --no-follow 'If TARGET is a symlink, replace the link itself with a regular file (default: write through to the file it points to, keeping the link)'
             cand --no-clobber 'Fail if TARGET already exists (race-free: renameat2 RENAME_NOREPLACE, or O_EXCL)'
-            cand --backup 'Keep the previous version as TARGET.bak (replacing an older one), made only once the save is sure to change TARGET (not when it is refused or --if-changed finds nothing to change)'
+            cand --backup 'Keep the previous version as TARGET.bak (replacing an older one), made just before the first write to TARGET (in place without --if-changed: before the first chunk, identical or not), never when the save is refused first or --if-changed finds nothing to change'
             cand --if-changed 'Leave TARGET alone, mtime included, when the new content equals the current content (a --mode that differs from TARGET''s bits counts as a change)'
             cand --allow-empty 'Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged)'
             cand --verify 'Re-read what was written and compare it (length and CRC-32) before reporting success'

@@ -43,7 +43,7 @@ complete -c durable -n "__fish_durable_using_subcommand save" -l hardlinks -d 'W
 break\t'Replace only this name'"
 complete -c durable -n "__fish_durable_using_subcommand save" -l no-follow -d 'If TARGET is a symlink, replace the link itself with a regular file (default: write through to the file it points to, keeping the link)'
 complete -c durable -n "__fish_durable_using_subcommand save" -l no-clobber -d 'Fail if TARGET already exists (race-free: renameat2 RENAME_NOREPLACE, or O_EXCL)'
-complete -c durable -n "__fish_durable_using_subcommand save" -l backup -d 'Keep the previous version as TARGET.bak (replacing an older one), made only once the save is sure to change TARGET (not when it is refused or --if-changed finds nothing to change)'
+complete -c durable -n "__fish_durable_using_subcommand save" -l backup -d 'Keep the previous version as TARGET.bak (replacing an older one), made just before the first write to TARGET (in place without --if-changed: before the first chunk, identical or not), never when the save is refused first or --if-changed finds nothing to change'
 complete -c durable -n "__fish_durable_using_subcommand save" -l if-changed -d 'Leave TARGET alone, mtime included, when the new content equals the current content (a --mode that differs from TARGET\'s bits counts as a change)'
 complete -c durable -n "__fish_durable_using_subcommand save" -l allow-empty -d 'Let empty input replace a non-empty TARGET (refused by default: exit 2, TARGET unchanged)'
 complete -c durable -n "__fish_durable_using_subcommand save" -l verify -d 'Re-read what was written and compare it (length and CRC-32) before reporting success'

@@ -324,8 +324,9 @@ pub struct SaveArgs {
     #[arg(long, conflicts_with_all = ["backup", "if_changed"])]
     pub no_clobber: bool,
 
-    /// Keep the previous version as TARGET.bak (replacing an older one), made only once the save
-    /// is sure to change TARGET (not when it is refused or --if-changed finds nothing to change).
+    /// Keep the previous version as TARGET.bak (replacing an older one), made just before the
+    /// first write to TARGET (in place without --if-changed: before the first chunk, identical or
+    /// not), never when the save is refused first or --if-changed finds nothing to change.
     #[arg(long)]
     pub backup: bool,
 

@@ -44,6 +44,7 @@ pub(crate) fn exit_for(error: &Error, op: Op) -> Exit {
             Aftermath::Pending
             | Aftermath::Unchanged
             | Aftermath::Damaged
+            | Aftermath::LeftBehind
             | Aftermath::EarlierPending => Exit::Error,
         },
     }
@@ -66,9 +67,21 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
         Error::DirNotWritable {
             file_writable: true,
+            backup: false,
             ..
         } => {
             ": --strategy in-place writes it where it is (keeping its inode, but not crash-atomic)".into()
+        }
+        Error::DirNotWritable {
+            file_writable: true,
+            backup: true,
+            ..
+        }
+        | Error::BackupDirNotWritable {
+            file_writable: true,
+            ..
+        } => {
+            ": --strategy in-place without --backup writes it where it is (keeping its inode, but not crash-atomic)".into()
         }
         Error::TargetLocked { .. } => " and --no-wait was given".into(),
         Error::Locked { .. } => " (--no-wait)".into(),
@@ -100,6 +113,11 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             shell_word(path)
         ),
         Error::JournalNotApplied {
+            journal,
+            target,
+            reason,
+        }
+        | Error::JournalKept {
             journal,
             target,
             reason,
@@ -208,6 +226,10 @@ mod tests {
             Exit::Error
         );
         assert_eq!(exit_for(&step(Aftermath::Damaged), Op::Write), Exit::Error);
+        assert_eq!(
+            exit_for(&step(Aftermath::LeftBehind), Op::Write),
+            Exit::Error
+        );
         assert_eq!(
             exit_for(&step(Aftermath::EarlierPending), Op::Write),
             Exit::Error

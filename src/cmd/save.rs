@@ -182,7 +182,17 @@ fn strategy(arg: StrategyArg) -> Strategy {
 fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
     let target = quoted(&args.target);
     let state = match error.aftermath() {
+        // The name may hold something else now, which the save did not touch either.
+        Aftermath::Unchanged if matches!(error, Error::TargetChanged { .. }) => {
+            "nothing was changed".to_string()
+        }
         Aftermath::Unchanged => format!("{target} was not changed"),
+        // The sentence says what is left, and where.
+        Aftermath::LeftBehind => String::new(),
+        // Not applied for a reason the next save meets too: the sentence says what completes it.
+        Aftermath::Pending if matches!(error, Error::JournalKept { .. }) => {
+            format!("{target} was not changed, and the journal is kept")
+        }
         Aftermath::Unconfirmed => {
             format!("{target} holds the new content, but it may not survive a power loss")
         }
@@ -220,6 +230,8 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
         format!(
             "{error}; this save wrote nothing, and no save of {target} goes ahead until that journal is settled{hint}"
         )
+    } else if state.is_empty() {
+        super::sentence(&error)
     } else {
         format!("{}; {state}", super::sentence(&error))
     };
@@ -230,6 +242,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
         Aftermath::Damaged => "damaged",
         Aftermath::Pending => "pending",
         Aftermath::EarlierPending => "earlier-pending",
+        Aftermath::LeftBehind => "left-behind",
     };
     report_failure(args, exit, aftermath, message, steps)
 }
@@ -457,6 +470,28 @@ fn interrupted(
             Exit::Error,
             format!(
                 "it was completing an earlier interrupted save of {target} from its journal; this save wrote nothing, and the next `durable save` of {target} completes the earlier one"
+            ),
+        ),
+        (Interrupted::LeftBehind, _) => (
+            "left-behind",
+            Exit::Error,
+            format!(
+                "{target}, which this save had created, could not be removed again (its directory is append-only?): it is left there with mode 0600, empty or holding part of the new content; remove it by hand"
+            ),
+        ),
+        (Interrupted::TempLeftBehind, _) => (
+            "unchanged",
+            Exit::Error,
+            format!(
+                "a temporary file of this save beside {target} (.NAME.<16 hex>.durable-tmp, or its journal .NAME.durable-journal) could not be removed (its directory is append-only?): remove it by hand; {target} was not changed"
+            ),
+        ),
+        // The journal is gone: its content is in the target.
+        (Interrupted::Applied, _) => (
+            "unconfirmed",
+            Exit::Unconfirmed,
+            format!(
+                "{target} holds the new content, but its final flush may not have run (it may not survive a power loss)"
             ),
         ),
         (Interrupted::Committed, Strategy::Journal) => (

@@ -507,6 +507,106 @@ fn xattrs_survive_atomic_save() {
     assert_eq!(env.read("T"), b"new\n");
 }
 
+// Guards (regression): `--backup` dropped the file's extended attributes, so a user a POSIX ACL
+// keeps from reading the file could read TARGET.bak (same permission bits, no ACL). The backup
+// now gets every attribute the file has (the ACL, a user attribute), with every strategy.
+#[test]
+fn a_backup_keeps_the_acl_and_extended_attributes() {
+    let test = "save::a_backup_keeps_the_acl_and_extended_attributes";
+    // user::rw-, user:65534:---, group::r--, mask::r--, other::r-- (setfacl -m u:nobody:--- T).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 0, 65534),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 4, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    for strategy in ["atomic", "in-place", "journal"] {
+        let env = Env::new();
+        let t = env.write("T", "old\n");
+        for (name, value) in [
+            ("system.posix_acl_access", &acl[..]),
+            ("user.durable_test", b"kept value"),
+        ] {
+            match rustix::fs::setxattr(&t, name, value, rustix::fs::XattrFlags::empty()) {
+                Ok(()) => {}
+                Err(e) if e == rustix::io::Errno::NOTSUP => {
+                    skip(test, &format!("the scratch filesystem has no {name}"));
+                    return;
+                }
+                Err(e) => panic!("setxattr {name}: {e}"),
+            }
+        }
+        save_ok(&env, &["--backup", "--strategy", strategy, "T"], "new\n");
+        let bak = env.path("T.bak");
+        assert_eq!(env.read("T.bak"), b"old\n", "{strategy}");
+        for (name, value) in [
+            ("system.posix_acl_access", &acl[..]),
+            ("user.durable_test", b"kept value"),
+        ] {
+            let mut buf = [0u8; 256];
+            let n = rustix::fs::getxattr(&bak, name, &mut buf[..])
+                .unwrap_or_else(|e| panic!("{strategy}: {name} is not on the backup: {e}"));
+            assert_eq!(&buf[..n], value, "{strategy}: {name}");
+        }
+    }
+}
+
+// Guards (regression): `--help`, `--explain` and the docs said the in-place backup is made "only
+// once the save is sure to change TARGET", but without `--if-changed` every chunk is written,
+// identical or not, so the backup is made before the first chunk (an identical save replaces
+// an older backup); with `--if-changed` an identical save leaves it alone. The texts now say so.
+#[test]
+fn the_in_place_backup_is_made_before_the_first_write_as_documented() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    env.write("f.bak", "v0\n");
+    save_ok(
+        &env,
+        &["--strategy", "in-place", "--backup", "--if-changed", "f"],
+        "v1\n",
+    );
+    assert_eq!(
+        env.read("f.bak"),
+        b"v0\n",
+        "--if-changed: nothing to change"
+    );
+    save_ok(&env, &["--strategy", "in-place", "--backup", "f"], "v1\n");
+    assert_eq!(
+        env.read("f.bak"),
+        b"v1\n",
+        "every chunk is written, identical or not"
+    );
+    let explain = save_ok(
+        &env,
+        &["--strategy", "in-place", "--backup", "--explain", "f"],
+        "",
+    );
+    assert!(
+        explain
+            .out()
+            .contains("the first pwrite, of any chunk without --if-changed"),
+        "{}",
+        explain.out()
+    );
+    let help = env
+        .durable()
+        .args(["save", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("before the first chunk, identical or")
+            && !help.contains("is sure to change"),
+        "{help}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Symlinks
 

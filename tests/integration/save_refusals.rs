@@ -822,3 +822,407 @@ fn a_journaled_save_of_a_file_one_may_not_write_leaves_no_journal() {
     assert_eq!(out.code, 0, "{}", out.show());
     assert_eq!(env.read("T"), b"new\n");
 }
+
+/// Start `durable save ARGS` in the scratch directory with standard input a pipe, let it get to
+/// where it waits for the input, run `meanwhile`, then feed `content` and wait for the end.
+fn save_while(
+    env: &Env,
+    args: &[&str],
+    meanwhile: impl FnOnce(),
+    content: &[u8],
+) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut child = env.cmd(&["save"]).args(args).spawn_fed();
+    std::thread::sleep(Duration::from_millis(400));
+    meanwhile();
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(content).expect("feed the input");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait for durable");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// Guards (regression, security): `--backup` copied the target again by its path after the save
+// had started, so a user who owns the target in a sticky world-writable directory could rename
+// it and plant a symlink to a file only root may read: root's save then wrote that file's
+// content to TARGET.bak, readable by that user (every strategy). The backup is now copied from
+// the file the save resolved and checked; the journal strategy, whose own committed journal is
+// then not applied through the planted link, says the new content is pending in it (exit 4),
+// never "not changed".
+#[test]
+fn a_backup_copies_the_checked_file_never_a_name_swapped_meanwhile() {
+    let env = Env::new();
+    env.write("secret", "SECRET");
+    for strategy in ["atomic", "in-place", "journal"] {
+        let dir = env.path(strategy);
+        fs::create_dir(&dir).expect("mkdir");
+        let target = dir.join("f");
+        fs::write(&target, "old content").expect("write the target");
+        let (code, stderr) = save_while(
+            &env,
+            &["--strategy", strategy, "--backup", &format!("{strategy}/f")],
+            || {
+                fs::rename(&target, dir.join("f.moved")).expect("move the target away");
+                std::os::unix::fs::symlink("../secret", &target).expect("plant a symlink");
+            },
+            b"new content",
+        );
+        let bak = fs::read(dir.join("f.bak")).expect("the backup");
+        assert_eq!(
+            String::from_utf8_lossy(&bak),
+            "old content",
+            "{strategy}: the backup is the file the save checked: {stderr}"
+        );
+        assert_eq!(env.read("secret"), b"SECRET", "{strategy}");
+        match strategy {
+            "atomic" => {
+                assert_eq!(code, Some(0), "{strategy}: {stderr}");
+                assert_eq!(fs::read(&target).expect("read"), b"new content");
+            }
+            "in-place" => {
+                // Written through the descriptor of the file it checked and locked.
+                assert_eq!(code, Some(0), "{strategy}: {stderr}");
+                assert_eq!(fs::read(dir.join("f.moved")).expect("read"), b"new content");
+            }
+            _ => {
+                assert_eq!(code, Some(4), "{strategy}: {stderr}");
+                assert!(
+                    stderr.contains("the new content of journal/f is flushed in this journal")
+                        && stderr.contains("the journal is kept")
+                        && !stderr.contains("journal/f was not changed;"),
+                    "{stderr}"
+                );
+                assert!(
+                    dir.join(".f.durable-journal").exists(),
+                    "the journal is kept"
+                );
+            }
+        }
+    }
+}
+
+// Guards (regression): with `--backup`, an in-place save in a directory the user cannot write
+// was not refused up front and failed after reading the input (the backup is made there), and
+// the atomic strategy's refusal recommended `--strategy in-place`, which then failed the same
+// way: the hint now says "without --backup", and in place with --backup is refused at once.
+#[test]
+fn an_unwritable_directory_with_backup_names_a_way_that_works() {
+    let test = "save_refusals::an_unwritable_directory_with_backup_names_a_way_that_works";
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let ro = env.path("ro");
+    fs::create_dir(&ro).expect("mkdir");
+    env.write("ro/T", "old\n");
+    let Some(prefix) = unprivileged(test) else {
+        return;
+    };
+    if is_root() {
+        fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(env.path("ro/T"), fs::Permissions::from_mode(0o666)).expect("chmod");
+    }
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).expect("chmod");
+    let out = env
+        .cmd(&["save", "--backup", "ro/T"])
+        .wrap(&prefix)
+        .stdin("new\n")
+        .run();
+    assert_one_line_error(
+        &out,
+        &[
+            "--strategy in-place without --backup",
+            "ro/T was not changed",
+        ],
+        "atomic",
+    );
+    // In place with --backup: refused before the input is read.
+    let out = env
+        .cmd(&[
+            "save",
+            "--strategy",
+            "in-place",
+            "--backup",
+            "ro/T",
+            "--",
+            "echo",
+            "new",
+        ])
+        .wrap(&prefix)
+        .no_stdin()
+        .run();
+    assert_one_line_error(
+        &out,
+        &[
+            "cannot create the backup ro/T.bak in the directory ro (permission denied)",
+            "--strategy in-place without --backup",
+            "ro/T was not changed",
+        ],
+        "in-place",
+    );
+    // The way named works.
+    let out = env
+        .cmd(&["save", "--strategy", "in-place", "ro/T"])
+        .wrap(&prefix)
+        .stdin("new\n")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(env.read("ro/T"), b"new\n");
+    assert_eq!(env.names(), ["ro", "ro/T"]);
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).expect("chmod back");
+}
+
+// Guards (regression): an in-place save of a new target in an append-only directory that failed
+// (`ulimit -f`) or was interrupted left the file it had created (the directory refuses its
+// removal), empty or partly written, yet said the target "was not changed". The sentence (and
+// the JSON aftermath, `left-behind`) now names the file left and what it holds.
+#[test]
+fn a_new_in_place_target_that_cannot_be_removed_is_named() {
+    let test = "save_refusals::a_new_in_place_target_that_cannot_be_removed_is_named";
+    let env = Env::new();
+    let dir = env.path("ao");
+    fs::create_dir(&dir).expect("mkdir");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    let guard = AppendOnly(dir.clone());
+    env.write("big", vec![b'x'; 10_000]);
+    let out = Durable::sh(
+        env.dir.path(),
+        "ulimit -f 1; exec \"$D\" save --strategy in-place --json ao/N < big",
+    )
+    .run();
+    assert_eq!(out.code, 2, "{}", out.show());
+    let result: serde_json::Value =
+        serde_json::from_str(out.out().trim()).expect("one JSON object");
+    assert_eq!(result["aftermath"], "left-behind", "{}", out.show());
+    let error = result["error"].as_str().expect("error");
+    assert!(
+        error.contains("ao/N, which this save had created, could not be removed again")
+            && error.contains("append-only")
+            && error.contains("bytes long (holding part of the new content)")
+            && !error.contains("was not changed"),
+        "{error}"
+    );
+    // Interrupted while waiting for its input.
+    let mut child = env
+        .cmd(&["save", "--strategy", "in-place", "ao/M"])
+        .spawn_fed();
+    assert!(
+        crate::common::wait_until(Duration::from_secs(10), || env.path("ao/M").exists()),
+        "the save never created its target"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("kill");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ao/M, which this save had created, could not be removed again")
+            && !stderr.contains("was not changed"),
+        "{stderr}"
+    );
+    drop(guard);
+}
+
+// Guards (regression): an in-place save of a new target in an immutable directory said only
+// "Operation not permitted", and a TARGET.bak that is append-only or immutable made `--backup`
+// fail with a raw EPERM; both now name the attribute and the `chattr` that lifts it. The
+// immutable directory's refusal no longer talks of a temporary file it could not rename.
+#[test]
+fn immutable_directories_and_protected_backups_are_named() {
+    let test = "save_refusals::immutable_directories_and_protected_backups_are_named";
+    let env = Env::new();
+    env.write("im/T", "old\n");
+    env.write("T", "old\n");
+    env.write("T.bak", "older\n");
+    let dir = env.path("im");
+    let bak = env.path("T.bak");
+    if !have("chattr") || !run_quietly("chattr", &["+i".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +i does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    let _d = Immutable(dir.clone());
+    let out = save(&env, &["--strategy", "in-place", "im/N"], "new\n");
+    assert_one_line_error(
+        &out,
+        &[
+            "im is immutable (chattr +i)",
+            "nothing can be created in an immutable directory",
+            "`chattr -i im`",
+            "im/N was not changed",
+        ],
+        "in place, new target",
+    );
+    let out = save(&env, &["im/T"], "new\n");
+    let line = assert_one_line_error(
+        &out,
+        &["im is immutable (chattr +i)", "nothing can be created"],
+        "atomic",
+    );
+    assert!(!line.contains("rename"), "{line}");
+    for (attr, lift, name) in [
+        ("+i", "`chattr -i T.bak`", "immutable"),
+        ("+a", "`chattr -a T.bak`", "append-only"),
+    ] {
+        assert!(run_quietly("chattr", &[attr.as_ref(), bak.as_os_str()]));
+        let _b = Immutable(bak.clone());
+        let _a = AppendOnly(bak.clone());
+        for strategy in ["atomic", "in-place", "journal"] {
+            let out = save(&env, &["--backup", "--strategy", strategy, "T"], "new\n");
+            assert_one_line_error(
+                &out,
+                &[&format!("T.bak is {name}"), lift, "T was not changed"],
+                strategy,
+            );
+            assert_eq!(env.read("T"), b"old\n");
+        }
+    }
+    assert_eq!(env.read("T.bak"), b"older\n");
+}
+
+// Guards (regression): SIGTERM during a journaled save's last step, `sync-dir-final`, after its
+// journal was applied and removed, said "the new content is safe in the journal" (aftermath
+// `pending`) although the journal was gone; the target holds the new content and only its final
+// flush may not have run (`unconfirmed`, exit 4, as an atomic save at `sync-dir`). A signal
+// before the journal was applied still says it is pending.
+#[test]
+fn sigterm_after_the_journal_was_removed_says_the_target_holds_the_content() {
+    let test =
+        "save_refusals::sigterm_after_the_journal_was_removed_says_the_target_holds_the_content";
+    if !crate::common::fault_switch(test) {
+        return;
+    }
+    for (step, aftermath, says) in [
+        (
+            "sync-dir-final",
+            "unconfirmed",
+            "T holds the new content, but its final flush may not have run",
+        ),
+        (
+            "write-target",
+            "pending",
+            "the new content is safe in the journal",
+        ),
+    ] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = env
+            .cmd(&["save", "--strategy", "journal", "--json", "T"])
+            .stdin("new\n")
+            .fault(&format!("{step}:term"))
+            .run();
+        assert_eq!(out.code, 4, "{step}: {}", out.show());
+        assert!(out.stderr.contains(says), "{step}: {}", out.show());
+        let result: serde_json::Value =
+            serde_json::from_str(out.out().trim()).expect("one JSON object");
+        assert_eq!(result["aftermath"], aftermath, "{step}");
+        if step == "sync-dir-final" {
+            assert_eq!(env.read("T"), b"new\n");
+            env.assert_no_leftovers();
+        }
+    }
+}
+
+// Guards (regression): `-v` and `--json` counted the backup's time twice, in `backup` and again
+// in the step it runs inside (`write-target` in place, `write-journal`): the outer step now
+// reports its own time. The fault switch makes the backup take half a second longer (before its
+// own timing starts: the outer step used to count it).
+#[test]
+fn a_backup_is_timed_once() {
+    let test = "save_refusals::a_backup_is_timed_once";
+    if !crate::common::fault_switch(test) {
+        return;
+    }
+    for (strategy, outer) in [("in-place", "write-target"), ("journal", "write-journal")] {
+        let env = Env::new();
+        env.write("T", "old\n");
+        let out = env
+            .cmd(&["save", "--backup", "--json", "--strategy", strategy, "T"])
+            .stdin("new\n")
+            .fault("backup:slow")
+            .run();
+        assert_eq!(out.code, 0, "{}", out.show());
+        let result: serde_json::Value =
+            serde_json::from_str(out.out().trim()).expect("one JSON object");
+        let steps = result["steps"].as_array().expect("steps");
+        let micros = |name: &str| {
+            steps
+                .iter()
+                .find(|s| s["step"] == name)
+                .and_then(|s| s["micros"].as_u64())
+                .unwrap_or_else(|| panic!("{strategy}: no {name} in {steps:?}"))
+        };
+        assert!(micros("backup") > 0, "{strategy}: {steps:?}");
+        assert!(
+            micros(outer) < 400_000,
+            "{strategy}: {outer} counts the backup's time again: {steps:?}"
+        );
+    }
+}
+
+// Guards: a signal whose handler cannot remove the save's temporary file (the directory became
+// append-only meanwhile) says a temporary file was left beside the target, which was not
+// changed; it used to say "nothing had been written yet", and the in-place wording of the first
+// fix would have called it the target.
+#[test]
+fn a_signal_that_cannot_remove_the_temporary_file_says_so() {
+    let test = "save_refusals::a_signal_that_cannot_remove_the_temporary_file_says_so";
+    let env = Env::new();
+    env.write("ao/T", "old\n");
+    let dir = env.path("ao");
+    if !have("chattr") || !run_quietly("chattr", &["+a".as_ref(), dir.as_os_str()]) {
+        skip(
+            test,
+            "chattr +a does not work here (not root, or a filesystem without attributes)",
+        );
+        return;
+    }
+    assert!(run_quietly("chattr", &["-a".as_ref(), dir.as_os_str()]));
+    let guard = AppendOnly(dir.clone());
+    let out = save(
+        &env,
+        &[
+            "ao/T",
+            "--",
+            "sh",
+            "-c",
+            // Once the save has made its temporary file: lock the directory, then stop the save.
+            "until ls ao/.T.*.durable-tmp >/dev/null 2>&1; do sleep 0.01; done; chattr +a ao; kill -TERM $PPID; sleep 10",
+        ],
+        "",
+    );
+    drop(guard);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(
+        out.stderr
+            .contains("a temporary file of this save beside ao/T")
+            && out.stderr.contains("ao/T was not changed")
+            && !out.stderr.contains("which this save had created"),
+        "{}",
+        out.show()
+    );
+    assert_eq!(env.read("ao/T"), b"old\n");
+    for name in env.names() {
+        if name.ends_with(".durable-tmp") {
+            fs::remove_file(env.path(&name)).expect("remove the leftover");
+        }
+    }
+}

@@ -149,16 +149,29 @@ pub enum Interrupted {
     /// The new content was committed (renamed into place, its journal flushed, or written in
     /// place and closed); only a final flush may not have run.
     Committed,
+    /// The new target an in-place save was creating could not be removed (its directory is
+    /// append-only, say): it is left, holding none or part of the new content.
+    LeftBehind,
+    /// A journaled save had written its content over the target and removed its journal: the
+    /// target holds the new content, and only the final flush of the journal's directory may
+    /// not have run.
+    Applied,
+    /// A temporary file of the save could not be removed (its directory is append-only, say):
+    /// it is left beside the target, which was not changed.
+    TempLeftBehind,
 }
 
 impl Interrupted {
     /// Every state, in the order of their indexes.
-    pub const ALL: [Interrupted; 5] = [
+    pub const ALL: [Interrupted; 8] = [
         Interrupted::Untouched,
         Interrupted::Removed,
         Interrupted::PartlyWritten,
         Interrupted::Settling,
         Interrupted::Committed,
+        Interrupted::LeftBehind,
+        Interrupted::Applied,
+        Interrupted::TempLeftBehind,
     ];
 }
 
@@ -204,6 +217,13 @@ pub fn pending_interrupt() -> Option<&'static str> {
 /// the interrupt report.
 pub(crate) fn mark_committed() {
     platform::mark_committed();
+}
+
+/// Record that a journal was removed once its content was in the target, for the interrupt
+/// report: after this save's commit, an interrupt leaves the new content in the target, not in a
+/// journal.
+pub(crate) fn mark_journal_removed() {
+    platform::mark_journal_removed();
 }
 
 /// Record that an in-place save is about to change the target's first byte, for the interrupt
@@ -269,9 +289,22 @@ impl TempFile {
     /// Create `path` itself exclusively, mode 0600, tracked like a temporary file until
     /// [`TempFile::keep`] is called. Used for journals and new in-place targets.
     pub(crate) fn create_at(path: PathBuf) -> io::Result<TempFile> {
+        TempFile::create_named(path, false)
+    }
+
+    /// [`TempFile::create_at`] for the target itself (a new in-place target): an interrupt
+    /// that cannot remove it reports it as the target left behind, not as a temporary file.
+    pub(crate) fn create_target(path: PathBuf) -> io::Result<TempFile> {
+        TempFile::create_named(path, true)
+    }
+
+    fn create_named(path: PathBuf, is_target: bool) -> io::Result<TempFile> {
         // Registered before it exists, so an interrupt in between finds nothing to remove
         // (ENOENT) rather than missing a file.
         let slot = platform::register_temp(&path);
+        if is_target && let Some(slot) = slot {
+            platform::mark_temp_is_target(slot);
+        }
         match platform::create_exclusive(&path, 0o600) {
             Ok(file) => Ok(TempFile {
                 path,

@@ -24,6 +24,10 @@ pub enum Aftermath {
     /// Nothing new was written: an earlier, interrupted journaled save of the same target could
     /// not be settled (by this save, or by a recovery) and is still pending in its journal.
     EarlierPending,
+    /// The target did not exist; the save created it (in place) and, after failing, could not
+    /// remove it again (its directory is append-only, say): a file holding none or part of the
+    /// new content is left at the target's name (the message says which and how long).
+    LeftBehind,
 }
 
 /// Errors of the library.
@@ -205,9 +209,70 @@ pub enum Error {
         strategy: &'static str,
         /// The target exists and this process may write it.
         file_writable: bool,
+        /// A backup was asked for: it is made in the directory too, whatever the strategy.
+        backup: bool,
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// An in-place save with a backup cannot create the backup's copy in the target's directory
+    /// (refused before anything is written).
+    #[error(
+        "cannot create the backup {} in the directory {} ({}), which a backup needs whatever the strategy",
+        quoted(&.backup), quoted(&.dir), cause(.source)
+    )]
+    BackupDirNotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The target.
+        path: PathBuf,
+        /// The backup's name.
+        backup: PathBuf,
+        /// This process may write the target (an in-place save without a backup would work).
+        file_writable: bool,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file at the target's path is no longer the one the save found when it resolved the
+    /// target (renamed, removed, or replaced by another file or a symlink): the save reads,
+    /// backs up and writes only the file it checked, so it stopped before changing anything.
+    #[error("{} changed while it was being saved ({now})", quoted(&.path))]
+    TargetChanged {
+        /// The target.
+        path: PathBuf,
+        /// What is there now: "it is a symlink now", …
+        now: &'static str,
+    },
+    /// A save's own journal was committed (flushed) but could not be applied to the target as
+    /// things are now (the target was replaced by a symlink, say): the target was not written,
+    /// and the journal is kept with the new content.
+    #[error("{}: the new content of {} is flushed in this journal, but it was not written over {}: {reason}", quoted(&.journal), quoted(&.target), quoted(&.target))]
+    JournalKept {
+        /// The journal.
+        journal: PathBuf,
+        /// The target as named beside the journal.
+        target: PathBuf,
+        /// Why it was not applied.
+        reason: NotApplied,
+    },
+    /// An in-place save of a new target failed, and the file it had created at the target's
+    /// name could not be removed again (an append-only directory forbids it).
+    #[error(
+        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode 0600; remove it by hand",
+        quoted(&.path),
+        .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
+        if *.len == 0 { "empty" } else { "holding part of the new content" }
+    )]
+    NewTargetLeftBehind {
+        /// Why the save failed.
+        error: Box<Error>,
+        /// The file left behind (the target).
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// Why it could not be removed, when known: "its directory is append-only (chattr +a)".
+        why: Option<String>,
     },
     /// Another process holds the target's lock (a save in place of it) and the save was
     /// asked not to wait ([`SaveOptions::no_wait`](crate::SaveOptions::no_wait)).
@@ -627,6 +692,8 @@ impl Error {
             | Error::AppendInterrupted { aftermath, .. }
             | Error::Input { aftermath, .. } => *aftermath,
             Error::Settle { .. } => Aftermath::EarlierPending,
+            Error::JournalKept { .. } => Aftermath::Pending,
+            Error::NewTargetLeftBehind { .. } => Aftermath::LeftBehind,
             Error::TempLeftBehind { error, .. } => error.aftermath(),
             _ => Aftermath::Unchanged,
         }
@@ -651,6 +718,10 @@ impl Error {
             | Error::TargetLocked { path }
             | Error::Protected { path, .. }
             | Error::DirNotWritable { path, .. }
+            | Error::BackupDirNotWritable { path, .. }
+            | Error::TargetChanged { path, .. }
+            | Error::JournalKept { journal: path, .. }
+            | Error::NewTargetLeftBehind { path, .. }
             | Error::NotALog { path, .. }
             | Error::ChecksumConflict { path, .. }
             | Error::Unsupported { path, .. }

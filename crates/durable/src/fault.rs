@@ -2,7 +2,9 @@
 //!
 //! `DURABLE_FAULT=STEP:ACTION[,STEP:ACTION…]`, where `STEP` is a [`Step`] name and `ACTION` is
 //! `crash` (abort right after the step succeeded, as a power cut or `kill -9` would: no
-//! destructors, no cleanup), `eio` or `enospc` (the step fails with that error instead of running).
+//! destructors, no cleanup), `eio` or `enospc` (the step fails with that error instead of running),
+//! `term` (SIGTERM arrives as the step starts, as `kill` from outside during the step would), or
+//! `slow` (the step takes half a second longer, for tests of how steps are timed).
 //! The switch exists only when the library is built with its `fault-injection` feature, which
 //! only test builds turn on (the binary package names it on its dev-dependency, so `cargo test`
 //! builds it in, and `cargo build` and `cargo install`, debug or release, never read the
@@ -19,6 +21,8 @@ pub const ENV: &str = "DURABLE_FAULT";
 enum Action {
     Crash,
     Fail(i32),
+    Terminate,
+    Slow,
 }
 
 fn planned(step: Step) -> Option<Action> {
@@ -36,6 +40,8 @@ fn planned(step: Step) -> Option<Action> {
             "crash" => Some(Action::Crash),
             "eio" => Some(Action::Fail(crate::platform::errno::EIO)),
             "enospc" => Some(Action::Fail(crate::platform::errno::ENOSPC)),
+            "term" => Some(Action::Terminate),
+            "slow" => Some(Action::Slow),
             _ => None,
         }
     })
@@ -45,6 +51,14 @@ fn planned(step: Step) -> Option<Action> {
 pub(crate) fn inject_error(step: Step) -> io::Result<()> {
     match planned(step) {
         Some(Action::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
+        Some(Action::Slow) => {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Ok(())
+        }
+        Some(Action::Terminate) => {
+            crate::platform::raise_terminate();
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -264,6 +264,9 @@
 //!   not be completed, so nothing new was written; run a recovery, or ask a person.
 //! - [`Damaged`](Aftermath::Damaged): (in-place strategy only) the target may hold a mix of old
 //!   and new bytes: write it again, or restore it from a backup.
+//! - [`LeftBehind`](Aftermath::LeftBehind): (in-place strategy, new target only) the file the
+//!   save created could not be removed after the failure (an append-only directory): the
+//!   message names it; remove it, or write it again.
 //!
 //! Some variants carry more for a program: [`Error::LogDamaged`] and [`Error::TornTail`] say
 //! whether a log's damage is a torn tail or corruption, [`Error::Locked`] and
@@ -279,6 +282,7 @@
 //!         Aftermath::Unconfirmed => "written but not confirmed durable: save again",
 //!         Aftermath::Pending | Aftermath::EarlierPending => "run a recovery of the target",
 //!         Aftermath::Damaged => "the target may be mixed: write it again or restore it",
+//!         Aftermath::LeftBehind => "a partial new file is left: remove it or write it again",
 //!     }
 //! }
 //!

@@ -44,7 +44,8 @@ pub(crate) fn apply(
     platform::set_mode(to, mode)
 }
 
-fn copy_xattrs(from: &File, to: &File) -> io::Result<()> {
+/// Copy every extended attribute of `from` to `to` (none to copy on a filesystem without them).
+pub(crate) fn copy_xattrs(from: &File, to: &File) -> io::Result<()> {
     let names = match platform::list_xattrs(from) {
         Ok(names) => names,
         // The filesystem has no extended attributes, so there is nothing to lose.

@@ -95,9 +95,9 @@ pub(crate) fn script(target: &Target, opts: &SaveOptions) -> Script {
             s.push_if(sync, Step::SyncDir);
         }
         Strategy::InPlace => {
-            // The backup is made inside write-target, before the first byte of the target
-            // changes (or before the truncate, when every byte written was already there), and
-            // ends first, so it is listed first, as a save reports it.
+            // The backup is made inside write-target, before its first write (or before the
+            // truncate, when no chunk was written), and ends first, so it is listed first, as a
+            // save reports it.
             write_in_place(&mut s, InPlaceWrite::of(target, opts), backup);
         }
         Strategy::Journal => {
@@ -325,16 +325,18 @@ impl<'a> Calls<'a> {
                         "once the journal below holds the input and before its header: "
                     }
                     Strategy::InPlace => {
-                        "before the first byte of the target changes (the first pwrite that differs, or the ftruncate), never if the save is refused or changes nothing: "
+                        "just before the first write to the target (the first pwrite, of any chunk without --if-changed and of the first chunk that differs with it; else the ftruncate), never if the save is refused first or --if-changed finds nothing to change: "
                     }
                     Strategy::Atomic => "",
                 };
                 let text = match platform::sync_call(opts.sync) {
                     Some(call) => format!(
-                        "copy {path} to a new temporary file; {call}(it); close; rename(it, {backup}); fsync(dir)"
+                        "pread {path} (the file opened and checked, never by its name again) into a new temporary file with its owner, xattrs and mode; {call}(it); close; rename(it, {backup}); fsync(dir)"
                     ),
                     None => {
-                        format!("copy {path} to a new temporary file; close; rename(it, {backup})")
+                        format!(
+                            "pread {path} (the file opened and checked, never by its name again) into a new temporary file with its owner, xattrs and mode; close; rename(it, {backup})"
+                        )
                     }
                 };
                 format!("{when}{text}")

@@ -152,16 +152,44 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
             why: "no strategy of durable save can replace or rewrite its content",
         });
     }
-    if let Some(why) = needs_dir_entries(&target, opts)
+    // An in-place save of an existing file without a backup changes no name: it is not asked.
+    let renames_nothing =
+        opts.strategy == Strategy::InPlace && target.existing.is_some() && !opts.backup;
+    if !renames_nothing
         && let Some(protection) = target::dir_protection(&target.dir)
+        && let Some(why) = dir_refusal(&target, opts, protection)
     {
         // An append-only directory lets a file be created in it but never renamed or removed:
-        // the temporary file would be left behind (an immutable one refuses even the create).
+        // the temporary file would be left behind; an immutable one refuses even the create.
         return Err(Error::Protected {
             path: target.dir,
             protection,
             why,
         });
+    }
+    if opts.backup && target.existing.is_some() {
+        let bak = backup_path(&target);
+        if let Some(protection) = target::dir_protection(&bak) {
+            // The backup is renamed over it, which its attribute forbids.
+            return Err(Error::Protected {
+                path: bak,
+                protection,
+                why: "it is the file's backup, which --backup replaces",
+            });
+        }
+        if opts.strategy == Strategy::InPlace
+            && let Err(source) = platform::check_writable(&target.dir)
+        {
+            // In place needs only the file, but its backup is made in the directory: say so
+            // now rather than after the input was read.
+            return Err(Error::BackupDirNotWritable {
+                file_writable: platform::may_write(&target.path),
+                dir: target.dir,
+                path: target.path,
+                backup: bak,
+                source,
+            });
+        }
     }
     if opts.strategy != Strategy::Atomic && target.replaces_symlink {
         return Err(Error::SymlinkInPlace { path: target.path });
@@ -184,12 +212,41 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     Ok(target)
 }
 
-/// Why the save must rename or remove names in the target's directory, if it must: the atomic
-/// strategy renames its temporary file, the journal strategy renames and removes its journal,
-/// and `--backup` renames its copy to `TARGET.bak`. An in-place save of an existing target
-/// without `--backup` changes no name.
-fn needs_dir_entries(target: &Target, opts: &SaveOptions) -> Option<&'static str> {
+/// Why a directory with `protection` refuses the save, if it does: the atomic strategy creates
+/// and renames its temporary file, the journal strategy creates, renames and removes its
+/// journal, and `--backup` creates its copy and renames it to `TARGET.bak`, which an
+/// append-only directory (create only) and an immutable one (nothing) forbid; an in-place save
+/// of a new target creates the file, which only an immutable directory forbids. An in-place save
+/// of an existing target without `--backup` changes no name.
+fn dir_refusal(
+    target: &Target,
+    opts: &SaveOptions,
+    protection: target::Protection,
+) -> Option<&'static str> {
     let exists = target.existing.is_some();
+    if protection == target::Protection::Immutable {
+        return match opts.strategy {
+            _ if opts.backup && exists => Some(
+                "--backup would create its copy of the file there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::Atomic if exists => Some(
+                "the atomic strategy would create a temporary file there, and nothing can be created in an immutable directory (--strategy in-place creates nothing)",
+            ),
+            Strategy::Atomic => Some(
+                "the atomic strategy would create a temporary file there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::Journal if exists => Some(
+                "the journal strategy would create its journal there, and nothing can be created in an immutable directory (--strategy in-place creates nothing)",
+            ),
+            Strategy::Journal => Some(
+                "the journal strategy would create its journal there, and nothing can be created in an immutable directory",
+            ),
+            Strategy::InPlace if exists => None,
+            Strategy::InPlace => Some(
+                "the file does not exist yet, and nothing can be created in an immutable directory",
+            ),
+        };
+    }
     match opts.strategy {
         _ if opts.backup && exists => Some(
             "--backup would copy the file to a temporary file there and could neither rename it to the .bak name nor remove it",
@@ -285,6 +342,7 @@ pub fn save(
         input
     };
     let mut settled = None;
+    let mut changes = 0;
     loop {
         let target = prepare(given, opts)?;
         // In place, the target is written where it is: its lock is held for the whole save, so
@@ -352,10 +410,20 @@ pub fn save(
                 drop(lock);
                 wait_for_journal(&journal, &mut tracker)?;
             }
+            // Renamed over or removed between resolving it and opening it (another save's
+            // rename, say), before any input was read: look again, a few times.
+            Err(Error::TargetChanged { .. }) if changes < MAX_CHANGES => {
+                changes += 1;
+                drop(lock);
+            }
             Err(e) => return Err(e),
         }
     }
 }
+
+/// How many times a save looks again at a target that changed between resolving and opening it
+/// before it gives up ([`Error::TargetChanged`]).
+const MAX_CHANGES: u32 = 8;
 
 /// Whether a step that writes the target in place must take its lock: not when this save
 /// already holds it.
@@ -477,7 +545,7 @@ fn save_atomic(
     let target = &report.target;
     let old = open_existing(target)?;
     let mut new = NewFile::create(t, &target.dir, &target.name)
-        .map_err(|e| not_writable(e, target, "a temporary file", Strategy::Atomic))?;
+        .map_err(|e| not_writable(e, target, "a temporary file", opts))?;
     let compare = old.as_ref().filter(|_| may_skip_unchanged(opts, target));
     let pumped = {
         let mut file = new.file();
@@ -508,8 +576,10 @@ fn save_atomic(
         verify_step(t, new.file(), new.path(), &pumped, Aftermath::Unchanged)?;
     }
     new.close(t).failure_leaves(Aftermath::Unchanged)?;
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(target, opts.sync, t, &mut report.warnings)?);
+    if script.has(Step::Backup)
+        && let Some(old) = &old
+    {
+        report.backup = Some(backup_copy(target, old, opts.sync, t, &mut report.warnings)?.0);
     }
     if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
         let error = match e.source.kind() {
@@ -561,7 +631,7 @@ fn save_in_place(
             // A new target is ours until it is complete: created exclusively (0600 until
             // its content is in), locked, and removed on any failure or interrupt before
             // that.
-            let temp = TempFile::create_at(target.path.clone())?;
+            let temp = TempFile::create_target(target.path.clone())?;
             match temp.file().try_lock() {
                 Ok(()) => Ok(InPlace::New(temp)),
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -590,8 +660,68 @@ fn save_in_place(
                 path: target.path.clone(),
             });
         }
-        Err(e) => return Err(Error::step(e, Aftermath::Unchanged)),
+        // A symlink or nothing at the name now: not the file that was checked (and locked).
+        Err(e)
+            if !created
+                && (e.source.raw_os_error() == Some(platform::errno::ELOOP)
+                    || e.source.kind() == io::ErrorKind::NotFound) =>
+        {
+            return Err(changed_or(&target, e.source));
+        }
+        Err(e) => {
+            return Err(Error::step(e, Aftermath::Unchanged).or_protected(
+                "the file does not exist yet, and nothing can be created in an immutable directory",
+            ));
+        }
     };
+    if let InPlace::Existing(file) = &out
+        && !created
+    {
+        // Written (and backed up) only if it is the file that was checked and locked.
+        check_same(&target, file)?;
+    }
+    // Which file a new target is, to tell whether a failure could remove it again.
+    let made = match &out {
+        InPlace::New(temp) => temp.file().metadata().ok().map(|m| platform::dev_ino(&m)),
+        InPlace::Existing(_) => None,
+    };
+    let done = write_in_place(out, input, opts, script, t, report, mode);
+    match (done, made) {
+        (Err(error), Some(made)) if error.aftermath() == Aftermath::Unchanged => {
+            Err(left_behind(error, &target, made))
+        }
+        (done, _) => done,
+    }
+}
+
+/// A failed in-place save of a new target removed the file it had created (dropping it does):
+/// if that file is still there (an append-only directory refuses the removal), the error says
+/// so, naming it and saying what it holds.
+fn left_behind(error: Error, target: &Target, made: (u64, u64)) -> Error {
+    match std::fs::symlink_metadata(&target.path) {
+        Ok(meta) if platform::dev_ino(&meta) == made => Error::NewTargetLeftBehind {
+            error: Box::new(error),
+            path: target.path.clone(),
+            len: meta.len(),
+            why: target::dir_protection(&target.dir)
+                .map(|p| format!("its directory is {}", p.describe())),
+        },
+        _ => error,
+    }
+}
+
+/// The steps of an in-place save after `open-target`. A new target (`out` is
+/// [`InPlace::New`]) is removed when `out` is dropped on failure.
+fn write_in_place(
+    out: InPlace,
+    input: &mut dyn Input,
+    opts: &SaveOptions,
+    script: &Script,
+    t: &mut Tracker<'_>,
+    report: &mut SaveReport,
+    mode: u32,
+) -> Result<bool> {
+    let target = report.target.clone();
     // What a failure leaves: a new target is removed (nothing changed); an existing one may hold
     // a mix of old and new bytes.
     let fresh = matches!(out, InPlace::New(_));
@@ -602,12 +732,15 @@ fn save_in_place(
     };
     let file = out.file();
     let compare = may_skip_unchanged(opts, &target).then_some(file);
-    // `--backup` is made inside write-target, just before the first byte of the target changes:
-    // before the first chunk that differs from what is there, or, when every byte written was
-    // already there (or none was), before the truncate. A save refused for empty input or with
-    // nothing to change (`--if-changed`) never reaches it and leaves TARGET.bak as it was.
+    // `--backup` is made inside write-target, just before the first write to the target: before
+    // the first chunk written (without `--if-changed`, every chunk is written, identical or
+    // not; with it, the first chunk that differs from what is there), or, when no chunk was
+    // written, before the truncate. A save refused for empty input or with nothing to change
+    // (`--if-changed`) never reaches it and leaves TARGET.bak as it was. The backup is copied
+    // from `file`, the target as it was opened and checked, with `pread`.
     let wants_backup = script.has(Step::Backup) && !fresh;
     let mut backup: Option<PathBuf> = None;
+    let mut nested = std::time::Duration::ZERO;
     let mut backup_failed: Option<Error> = None;
     // Whether a byte of an existing target was (or may have been) written: chunks identical to
     // what is there are skipped, so an input that fails after them has changed nothing.
@@ -632,11 +765,15 @@ fn save_in_place(
                 if wants_backup && backup.is_none() {
                     match backup_copy(
                         &target,
+                        file,
                         opts.sync,
                         &mut tracker.borrow_mut(),
                         &mut report.warnings,
                     ) {
-                        Ok(bak) => backup = Some(bak),
+                        Ok((bak, took)) => {
+                            backup = Some(bak);
+                            nested = took;
+                        }
                         Err(e) => {
                             backup_failed = Some(e);
                             return Err(io::Error::other("the backup failed"));
@@ -672,11 +809,15 @@ fn save_in_place(
     // Empty input wrote nothing, so the target is still whole here.
     check_not_emptied(opts, &target, pumped.len, input)?;
     if wants_backup && backup.is_none() {
-        // Every byte written was already there: the truncate (or --mode) is the first change.
-        backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
+        // No chunk was written (every one was already there): the truncate (or --mode) is the
+        // first change.
+        let (bak, took) = backup_copy(&target, file, opts.sync, t, &mut report.warnings)?;
+        backup = Some(bak);
+        nested = took;
     }
     report.backup = backup;
-    t.finish(Step::WriteTarget, &target.path, started);
+    // The backup, timed as a step of its own, is not counted twice.
+    t.finish_without(Step::WriteTarget, &target.path, started, nested);
     if !fresh {
         crate::disk::mark_touched();
     }
@@ -784,7 +925,7 @@ fn save_journal(
                 path: journal_path.clone(),
                 source,
             };
-            not_writable(e, &target, "the journal", Strategy::Journal)
+            not_writable(e, &target, "the journal", opts)
         }
     };
     let mut journal = TempFile::create_in(&target.dir, &target.name).map_err(not_created)?;
@@ -822,8 +963,13 @@ fn save_journal(
     // against the target, it differs), and before the journal's header makes it valid: a
     // refused save leaves TARGET.bak as it was, and a save interrupted before the header is
     // rolled back, with its backup made or not.
-    if script.has(Step::Backup) {
-        report.backup = Some(backup_copy(&target, opts.sync, t, &mut report.warnings)?);
+    let mut nested = std::time::Duration::ZERO;
+    if script.has(Step::Backup)
+        && let Some(old) = &old
+    {
+        let (bak, took) = backup_copy(&target, old, opts.sync, t, &mut report.warnings)?;
+        report.backup = Some(bak);
+        nested = took;
     }
     let header = Header {
         len: pumped.len,
@@ -838,7 +984,8 @@ fn save_journal(
         aftermath: Aftermath::Unchanged,
         source,
     })?;
-    t.finish(Step::WriteJournal, &journal_path, started);
+    // The backup, timed as a step of its own, is not counted twice.
+    t.finish_without(Step::WriteJournal, &journal_path, started, nested);
     if script.has(Step::SyncJournal) {
         t.run(Step::SyncJournal, &journal_path, || {
             platform::sync_file(file, opts.sync)
@@ -869,11 +1016,47 @@ fn save_journal(
         t,
     )
     .map(|()| true)
+    .map_err(|e| journal_kept(e, &target))
+}
+
+/// An error applying a save's own journal, which is committed (flushed) by then: it is kept, so
+/// whatever stopped the apply, the new content is pending in it (exit 4), never "not changed".
+/// A target that appeared meanwhile with `no_clobber` is the one exception: that journal is
+/// dropped (nothing was written).
+fn journal_kept(e: Error, target: &Target) -> Error {
+    match e {
+        Error::JournalNotApplied {
+            journal,
+            target,
+            reason,
+        } => Error::JournalKept {
+            journal,
+            target,
+            reason,
+        },
+        Error::Inspect { path, source } => Error::Step {
+            step: Step::OpenTarget,
+            path,
+            aftermath: Aftermath::Pending,
+            source,
+        },
+        Error::Exists { .. } => e,
+        e if e.aftermath() == Aftermath::Unchanged => {
+            let what = e.to_string();
+            Error::Step {
+                step: Step::OpenTarget,
+                path: target.path.clone(),
+                aftermath: Aftermath::Pending,
+                source: io::Error::other(what),
+            }
+        }
+        e => e,
+    }
 }
 
 /// A file that could not be created in the target's directory: when that is for lack of
 /// permission, say which strategy needs the directory and whether in place would do.
-fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Strategy) -> Error {
+fn not_writable(e: StepError, target: &Target, what: &'static str, opts: &SaveOptions) -> Error {
     if e.source.kind() != io::ErrorKind::PermissionDenied {
         return Error::step(e, Aftermath::Unchanged);
     }
@@ -881,66 +1064,111 @@ fn not_writable(e: StepError, target: &Target, what: &'static str, strategy: Str
         dir: target.dir.clone(),
         path: target.path.clone(),
         what,
-        strategy: strategy.name(),
+        strategy: opts.strategy.name(),
         file_writable: target.existing.is_some() && platform::may_write(&target.path),
+        backup: opts.backup && target.existing.is_some(),
         source: e.source,
     }
 }
 
-/// Open the current target for reading (its xattrs, and the old content for `--if-changed`).
+/// Open the current target for reading (its xattrs, the old content for `--if-changed`, and the
+/// backup's source): never through a symlink, and only the very file [`prepare`] found there
+/// (same device and inode), else [`Error::TargetChanged`]. Everything the save reads of the old
+/// file is read from this descriptor, never by its path again: a name swapped meanwhile (for a
+/// symlink to a file the user may not read, say) is never read or copied.
 fn open_existing(target: &Target) -> Result<Option<File>> {
     if target.existing.is_none() {
         return Ok(None);
     }
-    File::open(&target.path)
-        .map(Some)
-        .map_err(|source| Error::Inspect {
-            path: target.path.clone(),
-            source,
-        })
+    match platform::open_no_follow(&target.path, false) {
+        Ok(file) => check_same(target, &file).map(|()| Some(file)),
+        Err(source) => Err(changed_or(target, source)),
+    }
 }
 
-/// Copy the current target to `TARGET.bak` durably (temp, flush, rename, flush the directory),
-/// with the target's owner, group and permission bits (an owner the OS refuses to give away is
-/// a warning, as for the atomic strategy's new file). Used by the strategies that overwrite the
-/// inode, where a hard link would change with it.
+/// [`Error::TargetChanged`] unless `file` is the file [`prepare`] found at the target's path.
+fn check_same(target: &Target, file: &File) -> Result<()> {
+    let Some(existing) = target.existing else {
+        return Ok(());
+    };
+    let meta = file.metadata().map_err(|source| Error::Inspect {
+        path: target.path.clone(),
+        source,
+    })?;
+    if platform::dev_ino(&meta) == (existing.dev, existing.ino) {
+        Ok(())
+    } else {
+        Err(Error::TargetChanged {
+            path: target.path.clone(),
+            now: "another file has its name now",
+        })
+    }
+}
+
+/// The error of opening the existing target by its path: a symlink there now (`O_NOFOLLOW`
+/// refuses it) or no file at all is [`Error::TargetChanged`].
+fn changed_or(target: &Target, source: io::Error) -> Error {
+    let now = match source.raw_os_error() {
+        Some(platform::errno::ELOOP) => "it is a symlink now",
+        _ if source.kind() == io::ErrorKind::NotFound => "it was renamed or removed",
+        _ => {
+            return Error::Inspect {
+                path: target.path.clone(),
+                source,
+            };
+        }
+    };
+    Error::TargetChanged {
+        path: target.path.clone(),
+        now,
+    }
+}
+
+/// Copy the file open as `from` (the target, as the save found and checked it) to `TARGET.bak`
+/// durably (temp, flush, rename, flush the directory), with its owner, group, extended
+/// attributes (ACLs, SELinux labels) and permission bits, as the atomic strategy gives them to
+/// its new file: an owner the OS refuses to give away is a warning, an attribute that cannot be
+/// copied an error (a backup without the ACL that restricts the file would widen access). The
+/// content is read with `pread` from offset 0, so `from` may be the descriptor an in-place save
+/// writes through. Returns the backup's path and how long the step took.
 fn backup_copy(
     target: &Target,
+    from: &File,
     sync: SyncLevel,
     t: &mut Tracker<'_>,
     warnings: &mut Vec<String>,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, std::time::Duration)> {
     let bak = backup_path(target);
+    let started = std::time::Instant::now();
     t.run(Step::Backup, &bak, || {
         // One step `backup` for the caller; its parts are the commit sequence of any new file.
         let mut quiet = ();
         let t = &mut Tracker::inner(&mut quiet);
         let mut copy = NewFile::create(t, &target.dir, &target.name).map_err(|e| e.source)?;
-        let mut from = File::open(&target.path)?;
-        io::copy(&mut from, &mut copy.file())?;
-        if let Some(existing) = &target.existing {
-            // The owner first: chown clears the setuid and setgid bits that the mode may hold.
-            match platform::set_owner(copy.file(), existing.uid, existing.gid) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
-                    warnings.push(format!(
-                        "could not give the backup {} owner {} and group {} (not permitted); it is owned by this user",
-                        crate::quote::quoted(&bak),
-                        existing.uid,
-                        existing.gid
-                    ));
-                }
-                Err(e) => return Err(e),
+        let mut reader = ReadAt::new(from, 0);
+        io::copy(&mut reader, &mut copy.file())?;
+        let meta = from.metadata()?;
+        let (uid, gid, mode, _) = platform::owner_mode_links(&meta);
+        // The owner first: chown clears the setuid and setgid bits that the mode may hold.
+        match platform::set_owner(copy.file(), uid, gid) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {
+                warnings.push(format!(
+                    "could not give the backup {} owner {uid} and group {gid} (not permitted); it is owned by this user",
+                    crate::quote::quoted(&bak),
+                ));
             }
-            platform::set_mode(copy.file(), existing.mode)?;
+            Err(e) => return Err(e),
         }
+        meta::copy_xattrs(from, copy.file())?;
+        platform::set_mode(copy.file(), mode)?;
         copy.seal(t, sync).map_err(|e| e.source)?;
         copy.rename(t, &bak, OnExisting::Replace)
             .map_err(|e| e.source)?;
         copy.sync_dir(t, sync).map_err(|e| e.source)
     })
     .failure_leaves(Aftermath::Unchanged)?;
-    Ok(bak)
+    Ok((bak, started.elapsed()))
 }
 
 /// Read a vetoing input (a producer) to the end into an unnamed temporary file, and check it

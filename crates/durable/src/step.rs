@@ -278,10 +278,28 @@ impl<'o> Tracker<'o> {
 
     /// Record `step` as completed (and crash here if a crash is planned after it).
     pub(crate) fn finish(&mut self, step: Step, path: &Path, started: Instant) {
+        self.finish_without(step, path, started, Duration::ZERO);
+    }
+
+    /// [`Tracker::finish`] for a step that ran another, recorded on its own, inside it (the
+    /// backup inside `write-target` or `write-journal`): its duration is the step's own time,
+    /// without `nested`'s, so the durations of a report add up to the save's.
+    pub(crate) fn finish_without(
+        &mut self,
+        step: Step,
+        path: &Path,
+        started: Instant,
+        nested: Duration,
+    ) {
+        if step == Step::RemoveJournal {
+            // The journal's content is in the target and the journal gone: an interrupt from
+            // here on must not say the content is safe in the journal.
+            crate::disk::mark_journal_removed();
+        }
         let record = StepRecord {
             step,
             path: path.to_path_buf(),
-            duration: started.elapsed(),
+            duration: started.elapsed().saturating_sub(nested),
         };
         self.observer.step(&record);
         if self.keep {

@@ -43,6 +43,11 @@ pub struct Existing {
     pub links: u64,
     /// Size in bytes.
     pub len: u64,
+    /// The device it is on.
+    pub dev: u64,
+    /// Its inode number: with `dev`, which file was found (a save reads and backs up that file,
+    /// and refuses one that took its name since).
+    pub ino: u64,
 }
 
 /// A file attribute that forbids rewriting a file whatever its permission bits (and to root).
@@ -159,6 +164,7 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
             });
         }
         let (uid, gid, mode, links) = platform::owner_mode_links(&meta);
+        let (dev, ino) = platform::dev_ino(&meta);
         let (dir, name) = split(&path)?;
         return Ok(Target {
             given: given.to_path_buf(),
@@ -171,6 +177,8 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
                 mode,
                 links,
                 len: meta.len(),
+                dev,
+                ino,
             }),
             via_symlink: hops > 0,
             replaces_symlink: false,

@@ -338,6 +338,20 @@ pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
+/// Send SIGTERM to this process (the test-only fault switch's `term`).
+pub(crate) fn raise_terminate() {
+    // SAFETY: raise(3) has no preconditions; the handler installed for SIGTERM (if any) runs.
+    unsafe {
+        libc::raise(libc::SIGTERM);
+    }
+}
+
+/// The device and inode numbers of a file: which file it is.
+pub(crate) fn dev_ino(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
 /// Whether two metadata describe the same file (device and inode).
 pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -621,6 +635,7 @@ pub(crate) mod errno {
     pub(crate) const ENOTSUP: i32 = libc::ENOTSUP;
     pub(crate) const ENOTDIR: i32 = libc::ENOTDIR;
     pub(crate) const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
+    pub(crate) const ELOOP: i32 = libc::ELOOP;
 }
 
 /// What to clean up when SIGINT, SIGTERM or SIGHUP arrives, in a form a signal handler can use:
@@ -640,8 +655,13 @@ mod interrupt {
         [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
     /// Producers to stop: `pid * 2 + (1 if it leads its group)`, 0 when free.
     static CHILDREN: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
+    /// Which temporary files are a target an in-place save is creating (not a temporary name).
+    static IS_TARGET: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
     /// Set once the new content is committed (renamed into place, or its journal flushed).
     static COMMITTED: AtomicBool = AtomicBool::new(false);
+    /// Set when a journal is removed after its content was written over the target (reset by
+    /// the commit: a leftover journal settled before it is not this save's).
+    static JOURNAL_REMOVED: AtomicBool = AtomicBool::new(false);
     /// Set once an in-place save is about to change the target.
     static TOUCHED: AtomicBool = AtomicBool::new(false);
     /// Set while a leftover journal is being applied.
@@ -684,8 +704,15 @@ mod interrupt {
         None
     }
 
+    /// Mark a registered temporary file as the target itself (a new in-place target): left
+    /// behind, it is reported as the target, not as a temporary file.
+    pub(crate) fn mark_temp_is_target(slot: usize) {
+        IS_TARGET[slot].store(true, Ordering::SeqCst);
+    }
+
     /// Forget a temporary file (renamed into place, removed, or kept on purpose).
     pub(crate) fn unregister_temp(slot: usize) {
+        IS_TARGET[slot].store(false, Ordering::SeqCst);
         let raw = TEMPS[slot].swap(std::ptr::null_mut(), Ordering::SeqCst);
         if !raw.is_null() {
             // SAFETY: every non-null slot value came from `CString::into_raw` in `register_temp`,
@@ -720,7 +747,13 @@ mod interrupt {
 
     /// Record that the new content is committed.
     pub(crate) fn mark_committed() {
+        JOURNAL_REMOVED.store(false, Ordering::SeqCst);
         COMMITTED.store(true, Ordering::SeqCst);
+    }
+
+    /// Record that a journal was removed after being applied.
+    pub(crate) fn mark_journal_removed() {
+        JOURNAL_REMOVED.store(true, Ordering::SeqCst);
     }
 
     /// Record that an in-place save is about to change the target.
@@ -821,12 +854,25 @@ mod interrupt {
             return;
         }
         let mut removed = false;
-        for slot in &TEMPS {
+        let mut left = false;
+        let mut left_temp = false;
+        for (i, slot) in TEMPS.iter().enumerate() {
             let raw = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if raw.is_null() {
+                continue;
+            }
             // SAFETY: a non-null slot holds a valid NUL-terminated path (see `register_temp`);
             // it is deliberately leaked, as the process is about to end.
-            if !raw.is_null() && unsafe { libc::unlink(raw) } == 0 {
+            if unsafe { libc::unlink(raw) } == 0 {
                 removed = true;
+            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
+                // Not "not created yet": it is there and could not be removed (an append-only
+                // directory). Reading errno is async-signal-safe.
+                if IS_TARGET[i].load(Ordering::SeqCst) {
+                    left = true;
+                } else {
+                    left_temp = true;
+                }
             }
         }
         for slot in &CHILDREN {
@@ -839,11 +885,19 @@ mod interrupt {
             }
         }
         let state = if COMMITTED.load(Ordering::SeqCst) {
-            Interrupted::Committed
+            if JOURNAL_REMOVED.load(Ordering::SeqCst) {
+                Interrupted::Applied
+            } else {
+                Interrupted::Committed
+            }
         } else if TOUCHED.load(Ordering::SeqCst) {
             Interrupted::PartlyWritten
         } else if SETTLING.load(Ordering::SeqCst) {
             Interrupted::Settling
+        } else if left {
+            Interrupted::LeftBehind
+        } else if left_temp {
+            Interrupted::TempLeftBehind
         } else if removed {
             Interrupted::Removed
         } else {
@@ -883,8 +937,9 @@ mod interrupt {
 
 pub(crate) use interrupt::{
     block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
-    install as install_interrupt_handler, mark_committed, mark_settling, mark_touched,
-    pending as pending_interrupt, register_child, register_temp, unregister_child, unregister_temp,
+    install as install_interrupt_handler, mark_committed, mark_journal_removed, mark_settling,
+    mark_temp_is_target, mark_touched, pending as pending_interrupt, register_child, register_temp,
+    unregister_child, unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
