@@ -26,9 +26,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 /// when it is empty, when its lengths chain from 0 through a complete non-empty record to the
 /// end or to a record cut short whose length is under 4 GiB (the bytes of it that are there:
 /// up to 4, all zero), or when its index beside it starts with entry (0, 0) (12 zero
-/// bytes) and the store's first 4 bytes are zero (an index that reads as one also vouches for
-/// it: not modelled here, so only a true answer is held to); an index alone is when it is
-/// empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is padding.
+/// bytes) and the store's first 4 bytes are zero and it is not all zeros (an index that reads
+/// as one also vouches for it: not modelled here, so only a true answer is held to); an index
+/// alone is when it is empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is
+/// padding, and it is not all zeros.
 fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
     let be = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().expect("8"));
     if mode == 1 {
@@ -38,6 +39,7 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
             n if n < 12 => false,
             n => {
                 x[..12].iter().all(|b| *b == 0)
+                    && x.iter().any(|b| *b != 0)
                     && (n < 24
                         || u32::from_be_bytes(x[12..16].try_into().expect("4")) == 1
                         || x[12..24].iter().all(|b| *b == 0))
@@ -52,6 +54,7 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
         && x.len() >= 12
         && x[..12].iter().all(|b| *b == 0)
         && st[..st.len().min(4)].iter().all(|b| *b == 0)
+        && st.iter().any(|b| *b != 0)
     {
         return true;
     }

@@ -39,6 +39,28 @@ pub fn encode_entry(i: u64, position: u64) -> [u8; 12] {
     e
 }
 
+/// The first non-zero byte at or after `at`, skipping the holes of a sparse file; `None` if only
+/// zeros follow.
+pub(crate) fn first_nonzero(win: &mut Window<'_>, mut at: u64) -> io::Result<Option<u64>> {
+    while at < win.size {
+        if !win.holds(at) {
+            at = win.next_data(at)?;
+            if at >= win.size {
+                break;
+            }
+        }
+        let chunk = win.chunk(at)?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(k) = chunk.iter().position(|b| *b != 0) {
+            return Ok(Some(at + k as u64));
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(None)
+}
+
 /// What the store holds at `pos`: `Ok((len, end))` for a record, `Err(())` if it runs past the
 /// end of the file.
 fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64), ()>> {
@@ -73,6 +95,10 @@ pub struct StoreReader<'f> {
     mismatch: Option<(u64, u64, u64)>,
     /// The first record without an entry.
     missing: Option<u64>,
+    /// The first non-zero byte found at or after some position looked at (zero-tail cache).
+    nonzero_at: Option<u64>,
+    /// A position from which only zeros follow to the end of the store.
+    zero_from: Option<u64>,
 }
 
 impl<'f> StoreReader<'f> {
@@ -94,7 +120,43 @@ impl<'f> StoreReader<'f> {
             index: index.map(|(f, s)| Window::new(f, s)),
             mismatch: None,
             missing: None,
+            nonzero_at: None,
+            zero_from: None,
         }
+    }
+
+    /// Whether only zeros follow `pos` to the end of the store (where a write never landed).
+    /// Cached both ways, so a scan costs O(size) however many records it asks about.
+    fn in_zero_tail(&mut self, pos: u64) -> io::Result<bool> {
+        if self.nonzero_at.is_some_and(|nz| pos <= nz) {
+            return Ok(false);
+        }
+        if self.zero_from.is_some_and(|z| pos >= z) {
+            return Ok(true);
+        }
+        match first_nonzero(&mut self.win, pos)? {
+            Some(nz) => {
+                self.nonzero_at = Some(nz);
+                Ok(false)
+            }
+            None => {
+                self.zero_from = Some(pos);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Whether the index names an empty record `i` at `pos` (ending at `end`): entry `i` is
+    /// (`i`, `pos`), and entry `i + 1` is absent (the index's end or its padding) or (`i + 1`,
+    /// `end`). Zeros in the store are a record only so.
+    fn empty_record_indexed(&mut self, i: u64, pos: u64, end: u64) -> io::Result<bool> {
+        if self.entry_for(i)? != Some(pos) {
+            return Ok(false);
+        }
+        Ok(match self.entry(i + 1)? {
+            None => true,
+            Some((rel, p)) => u64::from(rel) == i + 1 && p == end,
+        })
     }
 
     /// The index entry for record `i`: `None` past the index's end or where it is zero padding.
@@ -152,9 +214,13 @@ impl<'f> StoreReader<'f> {
             if chain == Some(p) {
                 return Ok(None);
             }
-            let Ok((_, e)) = store_record(&mut self.win, p)? else {
+            // An empty record is 8 zero bytes: zeros (where a write never landed) prove nothing.
+            let Ok((len, e)) = store_record(&mut self.win, p)? else {
                 continue;
             };
+            if len == 0 {
+                continue;
+            }
             let confirmed = match self.entry_for(j + 1)? {
                 Some(next) => e == next,
                 None => true,
@@ -222,6 +288,18 @@ impl Reader for StoreReader<'_> {
         }
         let i = self.entry_no;
         let found = store_record(&mut self.win, self.pos)?;
+        // Zeros to the end of a store read with its index read as empty records; they are
+        // records only where the index names them (an empty record proglog appended), else a
+        // zero-fill torn tail. (A store alone has nothing to tell them apart by: read as
+        // records, so that a cut after a real empty record stays as it is.)
+        if let Ok((0, end)) = found
+            && self.index.is_some()
+            && self.in_zero_tail(self.pos)?
+            && !self.empty_record_indexed(i, self.pos, end)?
+        {
+            self.finish(Some(Defect::new(self.pos, DefectKind::ZeroFill, None)))?;
+            return self.next_item();
+        }
         if self.index.is_some() {
             let end = found.ok().map(|(_, e)| e);
             let suspect = match end {
@@ -301,6 +379,8 @@ impl Reader for StoreReader<'_> {
         if grew {
             self.done = false;
             self.queued.clear();
+            self.nonzero_at = None;
+            self.zero_from = None;
         }
         Ok(grew)
     }
@@ -466,8 +546,16 @@ pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
         n => {
             first[..w].iter().all(|b| *b == 0)
                 && (n < 2 * w || entry_of(&first[w..]).0 == 1 || first[w..].iter().all(|b| *b == 0))
+                // All zeros is no one's format (another program's preallocated file, Kafka's
+                // offset index among them).
+                && !all_zero(file, size)?
         }
     })
+}
+
+/// Whether every byte of the file is zero (holes of a sparse file are skipped, not read).
+fn all_zero(file: &File, size: u64) -> io::Result<bool> {
+    Ok(first_nonzero(&mut Window::new(file, size), 0)?.is_none())
 }
 
 /// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
@@ -497,6 +585,11 @@ pub fn named_store_is_proglog(
         && looks_like_index(index, index_size)?
     {
         return Ok(true);
+    }
+    // A store of zeros only holds no record (zeros are where a write never landed), and its
+    // zeros are no evidence, beside an index of zeros or alone.
+    if all_zero(file, size)? {
+        return Ok(false);
     }
     let mut high = [0u8; 4];
     let got = super::reader::read_prefix(file, size, &mut high)?;
