@@ -78,6 +78,40 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
     nonempty
 }
 
+/// Record `i`'s position in the store for `i` = 1, 2, …: where record `i - 1` ends, while it
+/// is complete and the next one starts inside the store.
+fn positions(st: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let mut at = 0u64;
+    std::iter::from_fn(move || {
+        let rest = st.get(at as usize..)?;
+        let len = u64::from_be_bytes(rest.get(..8)?.try_into().expect("8"));
+        if len > (rest.len() - 8) as u64 {
+            return None;
+        }
+        at += 8 + len;
+        (at < st.len() as u64).then_some(at)
+    })
+}
+
+/// The entry (relative offset, position) at `i`.
+fn entry(x: &[u8], i: usize) -> (u32, u64) {
+    let e = &x[i * 12..][..12];
+    (
+        u32::from_be_bytes(e[..4].try_into().expect("4")),
+        u64::from_be_bytes(e[4..].try_into().expect("8")),
+    )
+}
+
+/// Whether an index is paired with the store beside it: it starts with 12 zero bytes (or is
+/// shorter and all zero), or one of its entries 1.. (up to 64) is exactly (i, position of
+/// record i) for a record that starts inside the store.
+fn pairs(st: &[u8], x: &[u8]) -> bool {
+    x[..x.len().min(12)].iter().all(|b| *b == 0)
+        || (1..64.min(x.len() / 12))
+            .zip(positions(st))
+            .any(|(i, p)| entry(x, i) == (i as u32, p))
+}
+
 /// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two
 /// bytes of split point, then the bytes.
 pub fn check(data: &[u8]) {
@@ -115,11 +149,9 @@ pub fn check(data: &[u8]) {
     let main = files[0].1;
     let (items, v) = foreign::check_verify(&path, LogFormat::Proglog, main);
     assert_eq!(v.index_alone, mode == 1);
-    // A pair only when the index starts as proglog's do (its first 12 bytes zero, or empty).
-    let paired = mode == 2
-        && files[1].1[..files[1].1.len().min(12)]
-            .iter()
-            .all(|b| *b == 0);
+    // A pair only when the index starts as proglog's do (its first 12 bytes zero, or empty), or
+    // agrees with the store.
+    let paired = mode == 2 && pairs(files[0].1, files[1].1);
     assert_eq!(v.index.is_some(), paired);
     // Store records chain by their lengths from 0, and from where the index proves the next
     // record after a length it contradicts (only with an index: a store alone has no evidence).

@@ -1037,3 +1037,30 @@ fn zeros_in_a_store_are_not_records() {
         assert_eq!(fs::read(&p.index).expect("read"), index_for(records));
     }
 }
+
+/// Was a bug: one flipped bit in entry 0 of a segment's own index unpaired it (pairing needed
+/// its first 12 bytes zero): recover cut the store, left the broken index as it was (exit 0),
+/// and proglog still failed on it. An index one of whose later entries is exactly the entry
+/// the store calls for (its number, the position of that record) is the store's: paired, and
+/// rebuilt.
+#[test]
+fn own_index_with_a_damaged_entry_0_is_paired_and_rebuilt() {
+    let env = Env::new();
+    let st = corpus_proglog("B_selfkill/50.store");
+    let mut ix = corpus_proglog("B_selfkill/50.index");
+    ix[11] ^= 1;
+    let p = pair(&env, "f0", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(code, 3, "{v}");
+    assert!(v["index"].is_object(), "paired: {v}");
+    let r = run(&env, &["recover", s(&env.path("f0"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("index rebuilt"), "{}", r.show());
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(
+        (code, &v["index_status"]),
+        (0, &Value::from("clean")),
+        "{v}"
+    );
+    assert_eq!(fs::read(&p.index).expect("read")[..12], [0u8; 12]);
+}

@@ -633,6 +633,35 @@ pub fn named_store_is_proglog(
     Ok(nonempty)
 }
 
+/// Whether one of the index's entries 1.. (up to `DETECT_ENTRIES`) is exactly the entry the
+/// store calls for: (`i`, the position of record `i`), a record that starts inside the store
+/// (the records before it complete). Such an index is this store's whatever its entry 0 holds
+/// (a flipped bit there): 12 bytes naming one of the store's record boundaries by its number
+/// are not there by chance, and text never holds them.
+pub fn index_agrees(
+    store: &File,
+    store_size: u64,
+    index: &File,
+    index_size: u64,
+) -> io::Result<bool> {
+    let mut x = Window::new(index, index_size);
+    let mut s = Window::new(store, store_size);
+    let mut record = 0u64;
+    for i in 1..DETECT_ENTRIES.min(index_size / ENTRY_WIDTH) {
+        let Ok((_, next)) = store_record(&mut s, record)? else {
+            break;
+        };
+        record = next;
+        if record >= store_size {
+            break;
+        }
+        if x.get(i * ENTRY_WIDTH, ENTRY_WIDTH as usize)? == encode_entry(i, record) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether an index is whole but another store's: it reads as a proglog index (entries
 /// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), its
 /// entry 1 names a position inside this store, and none of its entries after entry 0 (up to
