@@ -102,6 +102,48 @@ fn entry(x: &[u8], i: usize) -> (u32, u64) {
     )
 }
 
+/// Detection rule 5 (an index by content), up to 64 entries.
+fn reads_as_index(x: &[u8]) -> bool {
+    if x.len() < 24 {
+        return false;
+    }
+    let mut last = 0;
+    for i in 0..64.min(x.len() / 12) {
+        let (rel, pos) = entry(x, i);
+        if i >= 2 && rel == 0 && pos == 0 {
+            return x[i * 12..].iter().all(|b| *b == 0);
+        }
+        if rel as usize != i || if i == 0 { pos != 0 } else { pos <= last } {
+            return false;
+        }
+        last = pos;
+    }
+    x.len() / 12 > 64 || x[x.len() / 12 * 12..].iter().all(|b| *b == 0)
+}
+
+/// Whether an index is another store's: (compared, matching, first mismatch: entry, named,
+/// record).
+fn foreign(st: &[u8], x: &[u8]) -> Option<(u64, u64, u64, u64, u64)> {
+    if !reads_as_index(x) {
+        return None;
+    }
+    let (mut compared, mut matching, mut first) = (0u64, 0u64, None);
+    for (i, record) in (1..64.min(x.len() / 12)).zip(positions(st)) {
+        let (rel, named) = entry(x, i);
+        if (rel == 0 && named == 0) || named >= st.len() as u64 {
+            break;
+        }
+        compared += 1;
+        if named == record {
+            matching += 1;
+        } else {
+            first.get_or_insert((i as u64, named, record));
+        }
+    }
+    let (entry, named, record) = first.unwrap_or_default();
+    (compared >= 2 && 2 * matching < compared).then_some((compared, matching, entry, named, record))
+}
+
 /// Whether an index is paired with the store beside it: it starts with 12 zero bytes (or is
 /// shorter and all zero), or one of its entries 1.. (up to 64) is exactly (i, position of
 /// record i) for a record that starts inside the store.
@@ -176,38 +218,23 @@ pub fn check(data: &[u8]) {
             }
         }
     }
-    // Another store's index (docs/FORMAT.md, "proglog"): entry 1 names a position inside the
-    // store where record 1 does not start.
-    if let Some((named, record_1)) = v.foreign_index {
-        let index = files[1].1;
-        assert!(paired && index.len() >= 24, "foreign index without a pair");
-        let rel = u32::from_be_bytes(index[12..16].try_into().expect("4"));
-        let pos = u64::from_be_bytes(index[16..24].try_into().expect("8"));
-        let len0 = u64::from_be_bytes(main[..8].try_into().expect("8"));
-        assert!(rel == 1 && pos == named && named < main.len() as u64);
-        assert!(record_1 == 8 + len0 && named != record_1);
-        // No entry in the store names its record's position (up to 64 entries).
-        let mut record = 0u64;
-        for e in index.chunks_exact(12).take(64).skip(1) {
-            let pos = u64::from_be_bytes(e[4..].try_into().expect("8"));
-            let Some(len) = main
-                .get(record as usize..)
-                .and_then(|r| r.get(..8))
-                .map(|b| u64::from_be_bytes(b.try_into().expect("8")))
-            else {
-                break;
-            };
-            let end = record.saturating_add(8).saturating_add(len);
-            if e.iter().all(|b| *b == 0) || pos >= main.len() as u64 || end > main.len() as u64 {
-                break;
-            }
-            record = end;
-            assert_ne!(
-                pos, record,
-                "an entry names its record: not another store's index"
-            );
-        }
-    }
+    // Another store's index (docs/FORMAT.md, "proglog"): of its entries 1.. (up to 64, before
+    // padding) naming a position inside the store for a record the store has, at least 2 are
+    // compared and fewer than half name their record's position; only for an index that reads
+    // as one, is not clean, and proves no record after a damaged length.
+    let bad_length = items.iter().any(|i| {
+        matches!(i, durable::log::Item::Defect(d)
+            if !d.in_index && d.kind == durable::log::DefectKind::BadLength)
+    });
+    let expected = (paired && v.index_status != durable::log::Status::Clean && !bad_length)
+        .then(|| foreign(main, files[1].1))
+        .flatten();
+    assert_eq!(
+        v.foreign_index
+            .map(|f| (f.compared, f.matching, f.entry, f.named, f.record)),
+        expected,
+        "another store's index"
+    );
     drop(dir);
     foreign::check_recover(&files, LogFormat::Proglog, &v, &items);
 }

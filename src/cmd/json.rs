@@ -289,6 +289,7 @@ pub struct VerifyProglog {
     pub store: Option<Data>,
     pub index: Option<Data>,
     pub index_status: &'static str,
+    pub index_foreign: bool,
 }
 
 /// What `log verify` adds for aof.
@@ -326,6 +327,7 @@ impl VerifyResult {
                     Data::opt_path(v.index.as_deref())
                 },
                 index_status: v.index_status.name(),
+                index_foreign: v.foreign_index.is_some(),
             }),
             aof: v.aof.map(|a| VerifyAof {
                 outcome: a.outcome.name(),

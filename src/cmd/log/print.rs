@@ -147,8 +147,14 @@ pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => match v.foreign_index {
-            Some((named, record_1)) => format!(
-                "{path}: its index is another store's (whole, but its entry 1 names position {named}, where record 1 is at {record_1}): {}, {} bytes ({desc}); `durable recover --force {word} rebuilds the index from the store\n",
+            Some(f) => format!(
+                "{path}: its index is another store's (whole, but only {} of {} entries compared match the store; entry {} names position {}, where record {} is at {}): {}, {} bytes ({desc}); `durable recover --force {word} rebuilds the index from the store\n",
+                f.matching,
+                f.compared,
+                f.entry,
+                f.named,
+                f.entry,
+                f.record,
                 crate::cmd::plural(v.records, noun),
                 v.bytes,
             ),

@@ -1064,3 +1064,44 @@ fn own_index_with_a_damaged_entry_0_is_paired_and_rebuilt() {
     );
     assert_eq!(fs::read(&p.index).expect("read")[..12], [0u8; 12]);
 }
+
+/// Was a bug: the "another store's index" rule (no entry of the first 64 names its record's
+/// position) was wrong both ways: a 2-record segment's own index with entry 1 flipped was
+/// refused as another store's (exit 3), and another store's index with one entry that happens
+/// to coincide was rebuilt without `--force`. Now at least 2 entries are compared (inside the
+/// store, for records it has) and fewer than half of them match; `log verify --json` says so in
+/// `index_foreign`.
+#[test]
+fn another_stores_index_is_told_by_most_of_its_entries() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/0.store");
+    let mut ix = corpus_proglog("A_close/0.index")[..24].to_vec();
+    ix[23] ^= 3;
+    let two = pair(&env, "two", &st[..77], Some(&ix));
+    let (code, v) = verify(&env, &two.store, &[]);
+    assert_eq!((code, &v["index_foreign"]), (3, &Value::from(false)), "{v}");
+    let r = run(&env, &["recover", s(&env.path("two"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::read(&two.index).expect("read"),
+        &corpus_proglog("A_close/0.index")[..24]
+    );
+
+    let x = env.write("x/114.store", corpus_proglog("A_close/114.store"));
+    let theirs = env.write("x/114.index", corpus_proglog("A_close/187.index"));
+    let (code, v) = verify(&env, &x, &[]);
+    assert_eq!((code, &v["index_foreign"]), (3, &Value::from(true)), "{v}");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", s(&env.path("x"))], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("another store's"), "{}", r.show());
+    assert_unchanged(
+        &env,
+        &before,
+        "another store's index with one coinciding entry",
+    );
+    assert_eq!(
+        fs::read(&theirs).expect("read"),
+        corpus_proglog("A_close/187.index")
+    );
+}

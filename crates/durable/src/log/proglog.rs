@@ -662,26 +662,48 @@ pub fn index_agrees(
     Ok(false)
 }
 
+/// Why an index read with a store is taken for another store's ([`foreign_index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignIndex {
+    /// Entries compared: entries 1.. (up to `DETECT_ENTRIES`, before padding) that name a
+    /// position inside the store, for records the store has.
+    pub compared: u64,
+    /// Of them, those that name their record's position.
+    pub matching: u64,
+    /// The first that does not: its number.
+    pub entry: u64,
+    /// The position it names.
+    pub named: u64,
+    /// Where that record starts in the store.
+    pub record: u64,
+}
+
 /// Whether an index is whole but another store's: it reads as a proglog index (entries
-/// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), its
-/// entry 1 names a position inside this store, and none of its entries after entry 0 (up to
-/// `DETECT_ENTRIES`) names the position of its record in this store. A crash leaves an index
-/// short, zero-padded or ahead of its store, and damage leaves most entries right; an index
-/// naming the wrong bytes of the store from its first record on was paired by mistake
-/// (another segment's, given with `--with-index` or copied beside the store). Returns (the
-/// position entry 1 names, where record 1 starts).
+/// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), and of
+/// its entries 1.. (up to `DETECT_ENTRIES`) that name a position inside the store, for a
+/// record the store has (the records before it complete), at least 2 are compared and fewer
+/// than half name their record's position. A crash leaves an index short, zero-padded or
+/// ahead of its store (its entries for the store's records all right), and damage leaves most
+/// entries right; an index naming the wrong bytes of the store for most records was paired by
+/// mistake (another segment's, given with `--with-index` or copied beside the store).
 pub fn foreign_index(
     store: &File,
     store_size: u64,
     index: &File,
     index_size: u64,
-) -> io::Result<Option<(u64, u64)>> {
+) -> io::Result<Option<ForeignIndex>> {
     if index_size < 2 * ENTRY_WIDTH || !looks_like_index(index, index_size)? {
         return Ok(None);
     }
     let mut x = Window::new(index, index_size);
     let mut s = Window::new(store, store_size);
-    let mut first = None;
+    let mut found = ForeignIndex {
+        compared: 0,
+        matching: 0,
+        entry: 0,
+        named: 0,
+        record: 0,
+    };
     let mut record = 0u64;
     for i in 1..DETECT_ENTRIES.min(index_size / ENTRY_WIDTH) {
         let (rel, named) = entry_of(x.get(i * ENTRY_WIDTH, ENTRY_WIDTH as usize)?);
@@ -693,12 +715,17 @@ pub fn foreign_index(
             break;
         };
         record = next;
-        if named == record {
-            return Ok(None);
+        if record >= store_size {
+            break;
         }
-        first.get_or_insert((named, record));
+        found.compared += 1;
+        if named == record {
+            found.matching += 1;
+        } else if found.entry == 0 {
+            (found.entry, found.named, found.record) = (i, named, record);
+        }
     }
-    Ok(first)
+    Ok((found.compared >= 2 && 2 * found.matching < found.compared).then_some(found))
 }
 
 /// How an index differs from the one its store calls for: the first differing byte and the
