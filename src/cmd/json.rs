@@ -416,6 +416,7 @@ pub enum DefectFacts {
         entry: u64,
         expected_position: Option<u64>,
         found_position: u64,
+        found_offset: u64,
     },
     IndexMissing {
         records_without_entry: u64,
@@ -445,10 +446,12 @@ impl From<&LogDefect> for Defect {
                     entry,
                     expected,
                     found,
+                    found_offset,
                 } => DefectFacts::IndexMismatch {
                     entry,
                     expected_position: expected,
                     found_position: found,
+                    found_offset,
                 },
                 DefectKind::IndexMissing { records } => DefectFacts::IndexMissing {
                     records_without_entry: records,

@@ -192,11 +192,28 @@ pub(super) fn defect_text(d: &Defect) -> String {
             entry,
             expected: Some(expected),
             found,
+            found_offset,
+        } if found_offset != entry => {
+            let position = if found == expected {
+                format!("its position {found} is right")
+            } else {
+                format!("it holds position {found}, where record {entry} is at {expected}")
+            };
+            format!(
+                " (entry {entry} holds relative offset {found_offset}, not {entry}; {position})"
+            )
+        }
+        log::DefectKind::IndexMismatch {
+            entry,
+            expected: Some(expected),
+            found,
+            ..
         } => format!(" (entry {entry} holds position {found}; record {entry} is at {expected})"),
         log::DefectKind::IndexMismatch {
             entry,
             expected: None,
             found,
+            ..
         } => format!(
             " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not past the one before)"
         ),

@@ -1105,3 +1105,31 @@ fn another_stores_index_is_told_by_most_of_its_entries() {
         corpus_proglog("A_close/187.index")
     );
 }
+
+/// Was a bug: an entry whose relative offset was zeroed was reported as "entry 1 holds position
+/// 19; record 1 is at 19" (self-contradictory), and a zeroed entry with entries after it as
+/// every record from there on missing. The report names the wrong relative offset (JSON
+/// `found_offset`) and counts only the records without an entry.
+#[test]
+fn index_defects_say_what_is_wrong() {
+    let env = Env::new();
+    let mut ix = index_for(&STORE_RECORDS);
+    ix[12..16].fill(0);
+    let p = pair(&env, "rel", &store(&STORE_RECORDS), Some(&ix));
+    let r = run(&env, &["log", "verify", s(&p.store)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        r.out()
+            .contains("entry 1 holds relative offset 0, not 1; its position 13 is right"),
+        "{}",
+        r.show()
+    );
+    let (_, v) = verify(&env, &p.store, &[]);
+    assert_eq!(v["defects"][0]["found_offset"], 0, "{v}");
+    let mut ix = index_for(&STORE_RECORDS);
+    ix[12..24].fill(0);
+    let p = pair(&env, "zeroed", &store(&STORE_RECORDS), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["defects"][0]["records_without_entry"], 1, "{v}");
+}

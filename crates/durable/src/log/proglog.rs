@@ -91,10 +91,11 @@ pub struct StoreReader<'f> {
     done: bool,
     queued: VecDeque<Item>,
     index: Option<Window<'f>>,
-    /// The first entry that names another position: (entry, expected, found).
-    mismatch: Option<(u64, u64, u64)>,
-    /// The first record without an entry.
-    missing: Option<u64>,
+    /// The first entry that names another record: (entry, expected position, found position,
+    /// found relative offset).
+    mismatch: Option<(u64, u64, u64, u64)>,
+    /// The first record without an entry, and how many records have none.
+    missing: Option<(u64, u64)>,
     /// The first non-zero byte found at or after some position looked at (zero-tail cache).
     nonzero_at: Option<u64>,
     /// A position from which only zeros follow to the end of the store.
@@ -243,22 +244,23 @@ impl<'f> StoreReader<'f> {
             in_index: true,
             ..Defect::new(offset, kind, None)
         };
-        if let Some((entry, expected, found)) = self.mismatch {
+        if let Some((entry, expected, found, found_offset)) = self.mismatch {
             self.queued.push_back(Item::Defect(in_index(
                 entry * ENTRY_WIDTH,
                 DefectKind::IndexMismatch {
                     entry,
                     expected: Some(expected),
                     found,
+                    found_offset,
                 },
             )));
         }
         if let Some(index) = self.index.as_mut() {
             let end = n.saturating_mul(ENTRY_WIDTH);
-            if let Some(first) = self.missing {
+            if let Some((first, records)) = self.missing {
                 self.queued.push_back(Item::Defect(in_index(
                     first * ENTRY_WIDTH,
-                    DefectKind::IndexMissing { records: n - first },
+                    DefectKind::IndexMissing { records },
                 )));
             } else if index.size > end {
                 let kind = if index.all_zero_from(end)? {
@@ -335,11 +337,14 @@ impl Reader for StoreReader<'_> {
             let entry = self.entry(i)?;
             match entry {
                 Some((rel, at)) if u64::from(rel) == i && at == self.pos => {}
-                Some((_, found)) => {
-                    self.mismatch.get_or_insert((i, self.pos, found));
+                Some((rel, found)) => {
+                    self.mismatch
+                        .get_or_insert((i, self.pos, found, u64::from(rel)));
                 }
                 None => {
-                    self.missing.get_or_insert(i);
+                    // Counted one by one: a zeroed entry (a lost page of the memory-mapped
+                    // index) may have entries after it.
+                    self.missing.get_or_insert((i, 0)).1 += 1;
                 }
             }
             Extra::StoreEntry(entry)
@@ -438,6 +443,7 @@ impl Reader for IndexReader<'_> {
                 entry: self.i,
                 expected: (self.i == 0).then_some(0),
                 found: pos,
+                found_offset: u64::from(rel),
             };
             return Ok(Item::Defect(Defect::new(at, kind, None)));
         }
