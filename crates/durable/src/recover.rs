@@ -95,7 +95,8 @@ pub struct IndexRecovery {
     pub bytes_removed: u64,
     /// Where the whole old index was (or would be) saved.
     pub sidecar: Option<PathBuf>,
-    /// The index is another store's: (the position its entry 1 names, where record 1 starts).
+    /// The index is another store's: how many entries were compared, how many match, the first
+    /// that does not ([`proglog::ForeignIndex`]).
     pub foreign: Option<proglog::ForeignIndex>,
 }
 

@@ -540,7 +540,7 @@ pub fn looks_like_store(file: &File, size: u64) -> io::Result<bool> {
 
 /// Whether a file named `<base>.index` without its store is proglog's (docs/FORMAT.md,
 /// "Detection", rule 2): empty, or entry 0 is (0, 0) (zero padding reads so too) and entry 1,
-/// if there is one, is numbered 1 or is padding. Later entries may be damaged: that is for the
+/// if there is one, is numbered 1 or is padding, and not all zeros. Later entries may be damaged: that is for the
 /// reader to report.
 pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
     let mut first = [0u8; 2 * ENTRY_WIDTH as usize];
@@ -572,7 +572,7 @@ fn all_zero(file: &File, size: u64) -> io::Result<bool> {
 /// proglog index, or when that index only starts as every proglog index does (entry 0 is (0,
 /// 0), which zero padding also reads as: a store whose first append was torn has such an
 /// index) and the store's first length is one proglog could have written (under 4 GiB: its
-/// first 4 bytes are zero).
+/// first 4 bytes are zero) and the store is not all zeros (zeros are no evidence).
 pub fn named_store_is_proglog(
     file: &File,
     size: u64,
