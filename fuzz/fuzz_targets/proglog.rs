@@ -26,9 +26,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 /// when it is empty, when its lengths chain from 0 through a complete non-empty record to the
 /// end or to a record cut short whose length is under 4 GiB (the bytes of it that are there:
 /// up to 4, all zero), or when its index beside it starts with entry (0, 0) (12 zero
-/// bytes) and the store's first 4 bytes are zero (an index that reads as one also vouches for
-/// it: not modelled here, so only a true answer is held to); an index alone is when it is
-/// empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is padding.
+/// bytes) and the store's first 4 bytes are zero and it is not all zeros (an index that reads
+/// as one also vouches for it: not modelled here, so only a true answer is held to); an index
+/// alone is when it is empty, or entry 0 is (0, 0) and entry 1, if any, is numbered 1 or is
+/// padding, and it is not all zeros.
 fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
     let be = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().expect("8"));
     if mode == 1 {
@@ -38,6 +39,7 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
             n if n < 12 => false,
             n => {
                 x[..12].iter().all(|b| *b == 0)
+                    && x.iter().any(|b| *b != 0)
                     && (n < 24
                         || u32::from_be_bytes(x[12..16].try_into().expect("4")) == 1
                         || x[12..24].iter().all(|b| *b == 0))
@@ -52,6 +54,7 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
         && x.len() >= 12
         && x[..12].iter().all(|b| *b == 0)
         && st[..st.len().min(4)].iter().all(|b| *b == 0)
+        && st.iter().any(|b| *b != 0)
     {
         return true;
     }
@@ -73,6 +76,82 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
         at += 8 + len as usize;
     }
     nonempty
+}
+
+/// Record `i`'s position in the store for `i` = 1, 2, …: where record `i - 1` ends, while it
+/// is complete and the next one starts inside the store.
+fn positions(st: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let mut at = 0u64;
+    std::iter::from_fn(move || {
+        let rest = st.get(at as usize..)?;
+        let len = u64::from_be_bytes(rest.get(..8)?.try_into().expect("8"));
+        if len > (rest.len() - 8) as u64 {
+            return None;
+        }
+        at += 8 + len;
+        (at < st.len() as u64).then_some(at)
+    })
+}
+
+/// The entry (relative offset, position) at `i`.
+fn entry(x: &[u8], i: usize) -> (u32, u64) {
+    let e = &x[i * 12..][..12];
+    (
+        u32::from_be_bytes(e[..4].try_into().expect("4")),
+        u64::from_be_bytes(e[4..].try_into().expect("8")),
+    )
+}
+
+/// Detection rule 5 (an index by content), up to 64 entries.
+fn reads_as_index(x: &[u8]) -> bool {
+    if x.len() < 24 {
+        return false;
+    }
+    let mut last = 0;
+    for i in 0..64.min(x.len() / 12) {
+        let (rel, pos) = entry(x, i);
+        if i >= 2 && rel == 0 && pos == 0 {
+            return x[i * 12..].iter().all(|b| *b == 0);
+        }
+        if rel as usize != i || if i == 0 { pos != 0 } else { pos <= last } {
+            return false;
+        }
+        last = pos;
+    }
+    x.len() / 12 > 64 || x[x.len() / 12 * 12..].iter().all(|b| *b == 0)
+}
+
+/// Whether an index is another store's: (compared, matching, first mismatch: entry, named,
+/// record).
+fn foreign(st: &[u8], x: &[u8]) -> Option<(u64, u64, u64, u64, u64)> {
+    if !reads_as_index(x) {
+        return None;
+    }
+    let (mut compared, mut matching, mut first) = (0u64, 0u64, None);
+    for (i, record) in (1..64.min(x.len() / 12)).zip(positions(st)) {
+        let (rel, named) = entry(x, i);
+        if (rel == 0 && named == 0) || named >= st.len() as u64 {
+            break;
+        }
+        compared += 1;
+        if named == record {
+            matching += 1;
+        } else {
+            first.get_or_insert((i as u64, named, record));
+        }
+    }
+    let (entry, named, record) = first.unwrap_or_default();
+    (compared >= 2 && 2 * matching < compared).then_some((compared, matching, entry, named, record))
+}
+
+/// Whether an index is paired with the store beside it: it starts with 12 zero bytes (or is
+/// shorter and all zero), or one of its entries 1.. (up to 64) is exactly (i, position of
+/// record i) for a record that starts inside the store.
+fn pairs(st: &[u8], x: &[u8]) -> bool {
+    x[..x.len().min(12)].iter().all(|b| *b == 0)
+        || (1..64.min(x.len() / 12))
+            .zip(positions(st))
+            .any(|(i, p)| entry(x, i) == (i as u32, p))
 }
 
 /// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two
@@ -112,11 +191,9 @@ pub fn check(data: &[u8]) {
     let main = files[0].1;
     let (items, v) = foreign::check_verify(&path, LogFormat::Proglog, main);
     assert_eq!(v.index_alone, mode == 1);
-    // A pair only when the index starts as proglog's do (its first 12 bytes zero, or empty).
-    let paired = mode == 2
-        && files[1].1[..files[1].1.len().min(12)]
-            .iter()
-            .all(|b| *b == 0);
+    // A pair only when the index starts as proglog's do (its first 12 bytes zero, or empty), or
+    // agrees with the store.
+    let paired = mode == 2 && pairs(files[0].1, files[1].1);
     assert_eq!(v.index.is_some(), paired);
     // Store records chain by their lengths from 0, and from where the index proves the next
     // record after a length it contradicts (only with an index: a store alone has no evidence).
@@ -141,38 +218,23 @@ pub fn check(data: &[u8]) {
             }
         }
     }
-    // Another store's index (docs/FORMAT.md, "proglog"): entry 1 names a position inside the
-    // store where record 1 does not start.
-    if let Some((named, record_1)) = v.foreign_index {
-        let index = files[1].1;
-        assert!(paired && index.len() >= 24, "foreign index without a pair");
-        let rel = u32::from_be_bytes(index[12..16].try_into().expect("4"));
-        let pos = u64::from_be_bytes(index[16..24].try_into().expect("8"));
-        let len0 = u64::from_be_bytes(main[..8].try_into().expect("8"));
-        assert!(rel == 1 && pos == named && named < main.len() as u64);
-        assert!(record_1 == 8 + len0 && named != record_1);
-        // No entry in the store names its record's position (up to 64 entries).
-        let mut record = 0u64;
-        for e in index.chunks_exact(12).take(64).skip(1) {
-            let pos = u64::from_be_bytes(e[4..].try_into().expect("8"));
-            let Some(len) = main
-                .get(record as usize..)
-                .and_then(|r| r.get(..8))
-                .map(|b| u64::from_be_bytes(b.try_into().expect("8")))
-            else {
-                break;
-            };
-            let end = record.saturating_add(8).saturating_add(len);
-            if e.iter().all(|b| *b == 0) || pos >= main.len() as u64 || end > main.len() as u64 {
-                break;
-            }
-            record = end;
-            assert_ne!(
-                pos, record,
-                "an entry names its record: not another store's index"
-            );
-        }
-    }
+    // Another store's index (docs/FORMAT.md, "proglog"): of its entries 1.. (up to 64, before
+    // padding) naming a position inside the store for a record the store has, at least 2 are
+    // compared and fewer than half name their record's position; only for an index that reads
+    // as one, is not clean, and proves no record after a damaged length.
+    let bad_length = items.iter().any(|i| {
+        matches!(i, durable::log::Item::Defect(d)
+            if !d.in_index && d.kind == durable::log::DefectKind::BadLength)
+    });
+    let expected = (paired && v.index_status != durable::log::Status::Clean && !bad_length)
+        .then(|| foreign(main, files[1].1))
+        .flatten();
+    assert_eq!(
+        v.foreign_index
+            .map(|f| (f.compared, f.matching, f.entry, f.named, f.record)),
+        expected,
+        "another store's index"
+    );
     drop(dir);
     foreign::check_recover(&files, LogFormat::Proglog, &v, &items);
 }

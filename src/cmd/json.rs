@@ -289,6 +289,7 @@ pub struct VerifyProglog {
     pub store: Option<Data>,
     pub index: Option<Data>,
     pub index_status: &'static str,
+    pub index_foreign: bool,
 }
 
 /// What `log verify` adds for aof.
@@ -326,6 +327,7 @@ impl VerifyResult {
                     Data::opt_path(v.index.as_deref())
                 },
                 index_status: v.index_status.name(),
+                index_foreign: v.foreign_index.is_some(),
             }),
             aof: v.aof.map(|a| VerifyAof {
                 outcome: a.outcome.name(),
@@ -414,6 +416,7 @@ pub enum DefectFacts {
         entry: u64,
         expected_position: Option<u64>,
         found_position: u64,
+        found_offset: u64,
     },
     IndexMissing {
         records_without_entry: u64,
@@ -443,10 +446,12 @@ impl From<&LogDefect> for Defect {
                     entry,
                     expected,
                     found,
+                    found_offset,
                 } => DefectFacts::IndexMismatch {
                     entry,
                     expected_position: expected,
                     found_position: found,
+                    found_offset,
                 },
                 DefectKind::IndexMissing { records } => DefectFacts::IndexMissing {
                     records_without_entry: records,

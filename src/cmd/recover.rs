@@ -306,7 +306,13 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
             i.entries * 12
         ),
         IndexAction::Refused => {
-            let (named, record_1) = i.foreign.unwrap_or_default();
+            let f = i.foreign.unwrap_or(durable::log::proglog::ForeignIndex {
+                compared: 0,
+                matching: 0,
+                entry: 0,
+                named: 0,
+                record: 0,
+            });
             // The index goes into the hint when it is not the one beside the store.
             let with_index = if durable::log::reader::proglog_sibling(&r.path).as_deref()
                 == Some(i.path.as_path())
@@ -316,8 +322,14 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
                 format!("--with-index {} ", shell_word(&i.path))
             };
             format!(
-                "{path}: not rebuilt: it reads as a whole proglog index, but another store's (its entry 1 names position {named}; record 1 of {} is at {record_1}); nothing was changed; `durable recover --force {with_index}{}` rebuilds it from the store, keeping the old index in a sidecar\n",
+                "{path}: not rebuilt: it reads as a whole proglog index, but another store's (only {} of {} entries compared match the store; entry {} names position {}, where record {} of {} is at {}); nothing was changed; `durable recover --force {with_index}{}` rebuilds it from the store, keeping the old index in a sidecar\n",
+                f.matching,
+                f.compared,
+                f.entry,
+                f.named,
+                f.entry,
                 quoted(&r.path),
+                f.record,
                 shell_word(&r.path)
             )
         }

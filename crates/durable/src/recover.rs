@@ -95,8 +95,9 @@ pub struct IndexRecovery {
     pub bytes_removed: u64,
     /// Where the whole old index was (or would be) saved.
     pub sidecar: Option<PathBuf>,
-    /// The index is another store's: (the position its entry 1 names, where record 1 starts).
-    pub foreign: Option<(u64, u64)>,
+    /// The index is another store's: how many entries were compared, how many match, the first
+    /// that does not ([`proglog::ForeignIndex`]).
+    pub foreign: Option<proglog::ForeignIndex>,
 }
 
 /// The report for one log.
@@ -1007,7 +1008,7 @@ fn repair_index(
     input: &log::Log,
     index: &log::reader::Part,
     store_len: u64,
-    (status, foreign): (Status, Option<(u64, u64)>),
+    (status, foreign): (Status, Option<proglog::ForeignIndex>),
     opts: &RecoverOptions,
     t: &mut Tracker<'_>,
 ) -> Result<IndexRecovery> {

@@ -147,8 +147,14 @@ pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
             v.bytes,
         ),
         (Status::Corrupt, _) => match v.foreign_index {
-            Some((named, record_1)) => format!(
-                "{path}: its index is another store's (whole, but its entry 1 names position {named}, where record 1 is at {record_1}): {}, {} bytes ({desc}); `durable recover --force {word} rebuilds the index from the store\n",
+            Some(f) => format!(
+                "{path}: its index is another store's (whole, but only {} of {} entries compared match the store; entry {} names position {}, where record {} is at {}): {}, {} bytes ({desc}); `durable recover --force {word} rebuilds the index from the store\n",
+                f.matching,
+                f.compared,
+                f.entry,
+                f.named,
+                f.entry,
+                f.record,
                 crate::cmd::plural(v.records, noun),
                 v.bytes,
             ),
@@ -186,11 +192,28 @@ pub(super) fn defect_text(d: &Defect) -> String {
             entry,
             expected: Some(expected),
             found,
+            found_offset,
+        } if found_offset != entry => {
+            let position = if found == expected {
+                format!("its position {found} is right")
+            } else {
+                format!("it holds position {found}, where record {entry} is at {expected}")
+            };
+            format!(
+                " (entry {entry} holds relative offset {found_offset}, not {entry}; {position})"
+            )
+        }
+        log::DefectKind::IndexMismatch {
+            entry,
+            expected: Some(expected),
+            found,
+            ..
         } => format!(" (entry {entry} holds position {found}; record {entry} is at {expected})"),
         log::DefectKind::IndexMismatch {
             entry,
             expected: None,
             found,
+            ..
         } => format!(
             " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not past the one before)"
         ),

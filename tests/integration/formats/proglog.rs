@@ -915,3 +915,221 @@ fn dry_run_objects_carry_their_own_exit_codes() {
         objs[1]
     );
 }
+
+/// The proglog directories of the corpus (files written, and crashed, by proglog itself).
+fn corpus_proglog(rel: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/corpus/proglog")
+        .join(rel);
+    fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// Was a bug: an all-zero file named `.index` (Kafka's preallocated offset index, beside its
+/// `.log`) was read as a proglog index alone, and `recover DIR` cut it to 12 bytes, making a
+/// `.durable-recovered` directory in Kafka's log directory; an all-zero `.store` beside an
+/// all-zero `.index` read as 512 empty records, and recover wrote 512 index entries. Zeros are
+/// no one's format: such files are skipped, nothing changes. An all-zero index beside a store
+/// whose bytes agree by themselves still pairs (and the torn first append of a new segment,
+/// `formats::detect::names_alone_do_not_make_a_log`, is still a torn store).
+#[test]
+fn all_zero_files_named_index_or_store_are_not_proglog() {
+    let env = Env::new();
+    env.write(
+        "kafka/__consumer_offsets-7/00000000000000000000.index",
+        vec![0u8; 10 << 20],
+    );
+    env.write("kafka/__consumer_offsets-7/00000000000000000000.log", b"");
+    env.write("zz/X.store", [0u8; 4096]);
+    env.write("zz/X.index", [0u8; 4096]);
+    let before = snapshot(env.dir.path(), true);
+    for dir in ["kafka", "zz"] {
+        let r = run(&env, &["recover", s(&env.path(dir))], b"");
+        assert_eq!(r.code, 0, "{dir}: {}", r.show());
+        assert!(!r.out().contains("cut at"), "{dir}: {}", r.show());
+        let r = run(&env, &["log", "verify", s(&env.path(dir))], b"");
+        assert_eq!(r.code, 0, "{dir}: {}", r.show());
+    }
+    assert_unchanged(
+        &env,
+        &before,
+        "recover of all-zero files named .index and .store",
+    );
+    assert!(!env.path("kafka/.durable-recovered").exists());
+    for f in [
+        "kafka/__consumer_offsets-7/00000000000000000000.index",
+        "zz/X.store",
+    ] {
+        let r = run(&env, &["log", "verify", s(&env.path(f))], b"");
+        assert_eq!(r.code, 2, "{f}: {}", r.show());
+        assert!(says_not_a_log(&r.stderr), "{f}: {}", r.show());
+    }
+    // A store that is one by its own bytes pairs with an all-zero index beside it.
+    let p = pair(&env, "own", &store(&STORE_RECORDS), Some(&[0u8; 4096]));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["format"]), (1, &Value::from("proglog")), "{v}");
+    assert!(v["index"].is_object(), "{v}");
+    let r = run(&env, &["recover", s(&p.store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&p.index).expect("read"), index_for(&STORE_RECORDS));
+}
+
+/// Was a bug: zeros in a store read with its index were read as empty records (8 zero bytes
+/// each). 200 zero bytes after a clean segment's store were 25 records proglog never appended,
+/// and recover wrote 39 index entries for them; a store whose last block was lost (zeros to the
+/// end) with its index intact was corrupt, "25 valid records after it", all zeros, proven by
+/// the index. Zeros to the end of the store that the index does not name as empty records are
+/// a zero-fill torn tail, and zero "records" prove nothing; a real empty record the index names
+/// is read, at the end of the store too.
+#[test]
+fn zeros_in_a_store_are_not_records() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/0.store");
+    let ix = corpus_proglog("A_close/0.index");
+    let p = pair(&env, "a", &padded(&st, st.len() + 200), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["records"]), (1, &Value::from(14)), "{v}");
+    assert!(has_defect(&v, "zero-fill", Some(st.len())), "{v}");
+    let r = run(&env, &["recover", s(&p.store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&p.store).expect("read"), st);
+    assert_eq!(fs::read(&p.index).expect("read"), ix);
+
+    let p = pair(&env, "b", &padded(&st[..1528], 1528 + 650), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(
+        (code, &v["status"], &v["records_after_damage"]),
+        (1, &Value::from("torn-tail"), &Value::from(0)),
+        "{v}"
+    );
+    assert!(has_defect(&v, "zero-fill", Some(1528)), "{v}");
+    let r = run(&env, &["recover", s(&p.store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&p.store).expect("read"), &st[..1528]);
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["records"]), (0, &Value::from(9)), "{v}");
+
+    // Real empty records, named by the index: in the middle (STORE_RECORDS[2]) and at the end.
+    let recs: [&[u8]; 3] = [b"one", b"", b""];
+    for (dir, records) in [("c", &STORE_RECORDS[..]), ("d", &recs[..])] {
+        let p = pair(
+            &env,
+            dir,
+            &store(records),
+            Some(&padded(&index_for(records), INDEX_MAX)),
+        );
+        let (code, v) = verify(&env, &p.store, &[]);
+        assert_eq!(
+            (code, &v["records"], &v["status"]),
+            (1, &Value::from(records.len()), &Value::from("torn-tail")),
+            "{dir}: {v}"
+        );
+        assert!(
+            v["defects"]
+                .as_array()
+                .expect("defects")
+                .iter()
+                .all(|d| d["file"] == "index"),
+            "{dir}: {v}"
+        );
+        let r = run(&env, &["recover", s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        assert_eq!(fs::read(&p.store).expect("read"), store(records));
+        assert_eq!(fs::read(&p.index).expect("read"), index_for(records));
+    }
+}
+
+/// Was a bug: one flipped bit in entry 0 of a segment's own index unpaired it (pairing needed
+/// its first 12 bytes zero): recover cut the store, left the broken index as it was (exit 0),
+/// and proglog still failed on it. An index one of whose later entries is exactly the entry
+/// the store calls for (its number, the position of that record) is the store's: paired, and
+/// rebuilt.
+#[test]
+fn own_index_with_a_damaged_entry_0_is_paired_and_rebuilt() {
+    let env = Env::new();
+    let st = corpus_proglog("B_selfkill/50.store");
+    let mut ix = corpus_proglog("B_selfkill/50.index");
+    ix[11] ^= 1;
+    let p = pair(&env, "f0", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(code, 3, "{v}");
+    assert!(v["index"].is_object(), "paired: {v}");
+    let r = run(&env, &["recover", s(&env.path("f0"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("index rebuilt"), "{}", r.show());
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(
+        (code, &v["index_status"]),
+        (0, &Value::from("clean")),
+        "{v}"
+    );
+    assert_eq!(fs::read(&p.index).expect("read")[..12], [0u8; 12]);
+}
+
+/// Was a bug: the "another store's index" rule (no entry of the first 64 names its record's
+/// position) was wrong both ways: a 2-record segment's own index with entry 1 flipped was
+/// refused as another store's (exit 3), and another store's index with one entry that happens
+/// to coincide was rebuilt without `--force`. Now at least 2 entries are compared (inside the
+/// store, for records it has) and fewer than half of them match; `log verify --json` says so in
+/// `index_foreign`.
+#[test]
+fn another_stores_index_is_told_by_most_of_its_entries() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/0.store");
+    let mut ix = corpus_proglog("A_close/0.index")[..24].to_vec();
+    ix[23] ^= 3;
+    let two = pair(&env, "two", &st[..77], Some(&ix));
+    let (code, v) = verify(&env, &two.store, &[]);
+    assert_eq!((code, &v["index_foreign"]), (3, &Value::from(false)), "{v}");
+    let r = run(&env, &["recover", s(&env.path("two"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::read(&two.index).expect("read"),
+        &corpus_proglog("A_close/0.index")[..24]
+    );
+
+    let x = env.write("x/114.store", corpus_proglog("A_close/114.store"));
+    let theirs = env.write("x/114.index", corpus_proglog("A_close/187.index"));
+    let (code, v) = verify(&env, &x, &[]);
+    assert_eq!((code, &v["index_foreign"]), (3, &Value::from(true)), "{v}");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", s(&env.path("x"))], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("another store's"), "{}", r.show());
+    assert_unchanged(
+        &env,
+        &before,
+        "another store's index with one coinciding entry",
+    );
+    assert_eq!(
+        fs::read(&theirs).expect("read"),
+        corpus_proglog("A_close/187.index")
+    );
+}
+
+/// Was a bug: an entry whose relative offset was zeroed was reported as "entry 1 holds position
+/// 19; record 1 is at 19" (self-contradictory), and a zeroed entry with entries after it as
+/// every record from there on missing. The report names the wrong relative offset (JSON
+/// `found_offset`) and counts only the records without an entry.
+#[test]
+fn index_defects_say_what_is_wrong() {
+    let env = Env::new();
+    let mut ix = index_for(&STORE_RECORDS);
+    ix[12..16].fill(0);
+    let p = pair(&env, "rel", &store(&STORE_RECORDS), Some(&ix));
+    let r = run(&env, &["log", "verify", s(&p.store)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        r.out()
+            .contains("entry 1 holds relative offset 0, not 1; its position 13 is right"),
+        "{}",
+        r.show()
+    );
+    let (_, v) = verify(&env, &p.store, &[]);
+    assert_eq!(v["defects"][0]["found_offset"], 0, "{v}");
+    let mut ix = index_for(&STORE_RECORDS);
+    ix[12..24].fill(0);
+    let p = pair(&env, "zeroed", &store(&STORE_RECORDS), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["defects"][0]["records_without_entry"], 1, "{v}");
+}

@@ -150,6 +150,8 @@ pub enum DefectKind {
         expected: Option<u64>,
         /// The position it holds.
         found: u64,
+        /// The relative offset it holds (the entry's number when only the position is wrong).
+        found_offset: u64,
     },
     /// proglog index: store records from here on have no index entry.
     IndexMissing {

@@ -129,9 +129,9 @@ pub struct Verification {
     /// aof file's data can be; `log salvage` cannot copy them into a native log.
     pub oversized: u64,
     /// proglog: the index read with the store is whole but another store's
-    /// ([`proglog::foreign_index`]): (the position its entry 1 names, where record 1 starts).
-    /// `recover` rebuilds it only with `--force`.
-    pub foreign_index: Option<(u64, u64)>,
+    /// ([`proglog::foreign_index`]): how many of its entries were compared, how many match,
+    /// the first that does not. `recover` rebuilds it only with `--force`.
+    pub foreign_index: Option<proglog::ForeignIndex>,
 }
 
 /// Check every record of the log at `path` (format detected unless `opts` names it).
@@ -220,8 +220,13 @@ pub fn verify_open(input: &Log, progress: impl FnMut(u64, u64)) -> Result<Verifi
                 source,
             })?;
     }
+    // An index that proves records after a damaged length (`bad-length`) is this store's.
     if let Some(index) = &input.index
         && v.index_status != Status::Clean
+        && !v
+            .defects
+            .iter()
+            .any(|d| !d.in_index && d.kind == DefectKind::BadLength)
     {
         v.foreign_index =
             proglog::foreign_index(&input.main.file, input.main.size, &index.file, index.size)

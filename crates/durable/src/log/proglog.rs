@@ -39,6 +39,28 @@ pub fn encode_entry(i: u64, position: u64) -> [u8; 12] {
     e
 }
 
+/// The first non-zero byte at or after `at`, skipping the holes of a sparse file; `None` if only
+/// zeros follow.
+pub(crate) fn first_nonzero(win: &mut Window<'_>, mut at: u64) -> io::Result<Option<u64>> {
+    while at < win.size {
+        if !win.holds(at) {
+            at = win.next_data(at)?;
+            if at >= win.size {
+                break;
+            }
+        }
+        let chunk = win.chunk(at)?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(k) = chunk.iter().position(|b| *b != 0) {
+            return Ok(Some(at + k as u64));
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(None)
+}
+
 /// What the store holds at `pos`: `Ok((len, end))` for a record, `Err(())` if it runs past the
 /// end of the file.
 fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64), ()>> {
@@ -69,10 +91,15 @@ pub struct StoreReader<'f> {
     done: bool,
     queued: VecDeque<Item>,
     index: Option<Window<'f>>,
-    /// The first entry that names another position: (entry, expected, found).
-    mismatch: Option<(u64, u64, u64)>,
-    /// The first record without an entry.
-    missing: Option<u64>,
+    /// The first entry that names another record: (entry, expected position, found position,
+    /// found relative offset).
+    mismatch: Option<(u64, u64, u64, u64)>,
+    /// The first record without an entry, and how many records have none.
+    missing: Option<(u64, u64)>,
+    /// The first non-zero byte found at or after some position looked at (zero-tail cache).
+    nonzero_at: Option<u64>,
+    /// A position from which only zeros follow to the end of the store.
+    zero_from: Option<u64>,
 }
 
 impl<'f> StoreReader<'f> {
@@ -94,7 +121,43 @@ impl<'f> StoreReader<'f> {
             index: index.map(|(f, s)| Window::new(f, s)),
             mismatch: None,
             missing: None,
+            nonzero_at: None,
+            zero_from: None,
         }
+    }
+
+    /// Whether only zeros follow `pos` to the end of the store (where a write never landed).
+    /// Cached both ways, so a scan costs O(size) however many records it asks about.
+    fn in_zero_tail(&mut self, pos: u64) -> io::Result<bool> {
+        if self.nonzero_at.is_some_and(|nz| pos <= nz) {
+            return Ok(false);
+        }
+        if self.zero_from.is_some_and(|z| pos >= z) {
+            return Ok(true);
+        }
+        match first_nonzero(&mut self.win, pos)? {
+            Some(nz) => {
+                self.nonzero_at = Some(nz);
+                Ok(false)
+            }
+            None => {
+                self.zero_from = Some(pos);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Whether the index names an empty record `i` at `pos` (ending at `end`): entry `i` is
+    /// (`i`, `pos`), and entry `i + 1` is absent (the index's end or its padding) or (`i + 1`,
+    /// `end`). Zeros in the store are a record only so.
+    fn empty_record_indexed(&mut self, i: u64, pos: u64, end: u64) -> io::Result<bool> {
+        if self.entry_for(i)? != Some(pos) {
+            return Ok(false);
+        }
+        Ok(match self.entry(i + 1)? {
+            None => true,
+            Some((rel, p)) => u64::from(rel) == i + 1 && p == end,
+        })
     }
 
     /// The index entry for record `i`: `None` past the index's end or where it is zero padding.
@@ -152,9 +215,13 @@ impl<'f> StoreReader<'f> {
             if chain == Some(p) {
                 return Ok(None);
             }
-            let Ok((_, e)) = store_record(&mut self.win, p)? else {
+            // An empty record is 8 zero bytes: zeros (where a write never landed) prove nothing.
+            let Ok((len, e)) = store_record(&mut self.win, p)? else {
                 continue;
             };
+            if len == 0 {
+                continue;
+            }
             let confirmed = match self.entry_for(j + 1)? {
                 Some(next) => e == next,
                 None => true,
@@ -177,22 +244,23 @@ impl<'f> StoreReader<'f> {
             in_index: true,
             ..Defect::new(offset, kind, None)
         };
-        if let Some((entry, expected, found)) = self.mismatch {
+        if let Some((entry, expected, found, found_offset)) = self.mismatch {
             self.queued.push_back(Item::Defect(in_index(
                 entry * ENTRY_WIDTH,
                 DefectKind::IndexMismatch {
                     entry,
                     expected: Some(expected),
                     found,
+                    found_offset,
                 },
             )));
         }
         if let Some(index) = self.index.as_mut() {
             let end = n.saturating_mul(ENTRY_WIDTH);
-            if let Some(first) = self.missing {
+            if let Some((first, records)) = self.missing {
                 self.queued.push_back(Item::Defect(in_index(
                     first * ENTRY_WIDTH,
-                    DefectKind::IndexMissing { records: n - first },
+                    DefectKind::IndexMissing { records },
                 )));
             } else if index.size > end {
                 let kind = if index.all_zero_from(end)? {
@@ -222,6 +290,18 @@ impl Reader for StoreReader<'_> {
         }
         let i = self.entry_no;
         let found = store_record(&mut self.win, self.pos)?;
+        // Zeros to the end of a store read with its index read as empty records; they are
+        // records only where the index names them (an empty record proglog appended), else a
+        // zero-fill torn tail. (A store alone has nothing to tell them apart by: read as
+        // records, so that a cut after a real empty record stays as it is.)
+        if let Ok((0, end)) = found
+            && self.index.is_some()
+            && self.in_zero_tail(self.pos)?
+            && !self.empty_record_indexed(i, self.pos, end)?
+        {
+            self.finish(Some(Defect::new(self.pos, DefectKind::ZeroFill, None)))?;
+            return self.next_item();
+        }
         if self.index.is_some() {
             let end = found.ok().map(|(_, e)| e);
             let suspect = match end {
@@ -257,11 +337,14 @@ impl Reader for StoreReader<'_> {
             let entry = self.entry(i)?;
             match entry {
                 Some((rel, at)) if u64::from(rel) == i && at == self.pos => {}
-                Some((_, found)) => {
-                    self.mismatch.get_or_insert((i, self.pos, found));
+                Some((rel, found)) => {
+                    self.mismatch
+                        .get_or_insert((i, self.pos, found, u64::from(rel)));
                 }
                 None => {
-                    self.missing.get_or_insert(i);
+                    // Counted one by one: a zeroed entry (a lost page of the memory-mapped
+                    // index) may have entries after it.
+                    self.missing.get_or_insert((i, 0)).1 += 1;
                 }
             }
             Extra::StoreEntry(entry)
@@ -301,6 +384,8 @@ impl Reader for StoreReader<'_> {
         if grew {
             self.done = false;
             self.queued.clear();
+            self.nonzero_at = None;
+            self.zero_from = None;
         }
         Ok(grew)
     }
@@ -358,6 +443,7 @@ impl Reader for IndexReader<'_> {
                 entry: self.i,
                 expected: (self.i == 0).then_some(0),
                 found: pos,
+                found_offset: u64::from(rel),
             };
             return Ok(Item::Defect(Defect::new(at, kind, None)));
         }
@@ -454,7 +540,7 @@ pub fn looks_like_store(file: &File, size: u64) -> io::Result<bool> {
 
 /// Whether a file named `<base>.index` without its store is proglog's (docs/FORMAT.md,
 /// "Detection", rule 2): empty, or entry 0 is (0, 0) (zero padding reads so too) and entry 1,
-/// if there is one, is numbered 1 or is padding. Later entries may be damaged: that is for the
+/// if there is one, is numbered 1 or is padding, and not all zeros. Later entries may be damaged: that is for the
 /// reader to report.
 pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
     let mut first = [0u8; 2 * ENTRY_WIDTH as usize];
@@ -466,8 +552,16 @@ pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
         n => {
             first[..w].iter().all(|b| *b == 0)
                 && (n < 2 * w || entry_of(&first[w..]).0 == 1 || first[w..].iter().all(|b| *b == 0))
+                // All zeros is no one's format (another program's preallocated file, Kafka's
+                // offset index among them).
+                && !all_zero(file, size)?
         }
     })
+}
+
+/// Whether every byte of the file is zero (holes of a sparse file are skipped, not read).
+fn all_zero(file: &File, size: u64) -> io::Result<bool> {
+    Ok(first_nonzero(&mut Window::new(file, size), 0)?.is_none())
 }
 
 /// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
@@ -478,7 +572,7 @@ pub fn named_index_is_proglog(file: &File, size: u64) -> io::Result<bool> {
 /// proglog index, or when that index only starts as every proglog index does (entry 0 is (0,
 /// 0), which zero padding also reads as: a store whose first append was torn has such an
 /// index) and the store's first length is one proglog could have written (under 4 GiB: its
-/// first 4 bytes are zero).
+/// first 4 bytes are zero) and the store is not all zeros (zeros are no evidence).
 pub fn named_store_is_proglog(
     file: &File,
     size: u64,
@@ -497,6 +591,11 @@ pub fn named_store_is_proglog(
         && looks_like_index(index, index_size)?
     {
         return Ok(true);
+    }
+    // A store of zeros only holds no record (zeros are where a write never landed), and its
+    // zeros are no evidence, beside an index of zeros or alone.
+    if all_zero(file, size)? {
+        return Ok(false);
     }
     let mut high = [0u8; 4];
     let got = super::reader::read_prefix(file, size, &mut high)?;
@@ -540,26 +639,77 @@ pub fn named_store_is_proglog(
     Ok(nonempty)
 }
 
+/// Whether one of the index's entries 1.. (up to `DETECT_ENTRIES`) is exactly the entry the
+/// store calls for: (`i`, the position of record `i`), a record that starts inside the store
+/// (the records before it complete). Such an index is this store's whatever its entry 0 holds
+/// (a flipped bit there): 12 bytes naming one of the store's record boundaries by its number
+/// are not there by chance, and text never holds them.
+pub fn index_agrees(
+    store: &File,
+    store_size: u64,
+    index: &File,
+    index_size: u64,
+) -> io::Result<bool> {
+    let mut x = Window::new(index, index_size);
+    let mut s = Window::new(store, store_size);
+    let mut record = 0u64;
+    for i in 1..DETECT_ENTRIES.min(index_size / ENTRY_WIDTH) {
+        let Ok((_, next)) = store_record(&mut s, record)? else {
+            break;
+        };
+        record = next;
+        if record >= store_size {
+            break;
+        }
+        if x.get(i * ENTRY_WIDTH, ENTRY_WIDTH as usize)? == encode_entry(i, record) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Why an index read with a store is taken for another store's ([`foreign_index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignIndex {
+    /// Entries compared: entries 1.. (up to `DETECT_ENTRIES`, before padding) that name a
+    /// position inside the store, for records the store has.
+    pub compared: u64,
+    /// Of them, those that name their record's position.
+    pub matching: u64,
+    /// The first that does not: its number.
+    pub entry: u64,
+    /// The position it names.
+    pub named: u64,
+    /// Where that record starts in the store.
+    pub record: u64,
+}
+
 /// Whether an index is whole but another store's: it reads as a proglog index (entries
-/// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), its
-/// entry 1 names a position inside this store, and none of its entries after entry 0 (up to
-/// `DETECT_ENTRIES`) names the position of its record in this store. A crash leaves an index
-/// short, zero-padded or ahead of its store, and damage leaves most entries right; an index
-/// naming the wrong bytes of the store from its first record on was paired by mistake
-/// (another segment's, given with `--with-index` or copied beside the store). Returns (the
-/// position entry 1 names, where record 1 starts).
+/// numbered in order, positions increasing, zero padding at most; [`looks_like_index`]), and of
+/// its entries 1.. (up to `DETECT_ENTRIES`) that name a position inside the store, for a
+/// record the store has (the records before it complete), at least 2 are compared and fewer
+/// than half name their record's position. A crash leaves an index short, zero-padded or
+/// ahead of its store (its entries for the store's records all right), and damage leaves most
+/// entries right; an index naming the wrong bytes of the store for most records was paired by
+/// mistake (another segment's, given with `--with-index` or copied beside the store).
 pub fn foreign_index(
     store: &File,
     store_size: u64,
     index: &File,
     index_size: u64,
-) -> io::Result<Option<(u64, u64)>> {
+) -> io::Result<Option<ForeignIndex>> {
     if index_size < 2 * ENTRY_WIDTH || !looks_like_index(index, index_size)? {
         return Ok(None);
     }
     let mut x = Window::new(index, index_size);
     let mut s = Window::new(store, store_size);
-    let mut first = None;
+    let mut found = ForeignIndex {
+        compared: 0,
+        matching: 0,
+        entry: 0,
+        named: 0,
+        record: 0,
+    };
     let mut record = 0u64;
     for i in 1..DETECT_ENTRIES.min(index_size / ENTRY_WIDTH) {
         let (rel, named) = entry_of(x.get(i * ENTRY_WIDTH, ENTRY_WIDTH as usize)?);
@@ -571,12 +721,17 @@ pub fn foreign_index(
             break;
         };
         record = next;
-        if named == record {
-            return Ok(None);
+        if record >= store_size {
+            break;
         }
-        first.get_or_insert((named, record));
+        found.compared += 1;
+        if named == record {
+            found.matching += 1;
+        } else if found.entry == 0 {
+            (found.entry, found.named, found.record) = (i, named, record);
+        }
     }
-    Ok(first)
+    Ok((found.compared >= 2 && 2 * found.matching < found.compared).then_some(found))
 }
 
 /// How an index differs from the one its store calls for: the first differing byte and the

@@ -334,20 +334,34 @@ pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
     };
     let sibling = path.with_file_name(crate::platform::name_from_bytes(other));
     let regular = std::fs::symlink_metadata(&sibling).is_ok_and(|m| m.file_type().is_file());
-    let index = if is_index { path } else { sibling.as_path() };
-    (regular && index_vouches(index)).then_some(sibling)
+    let (index, store) = if is_index {
+        (path, sibling.as_path())
+    } else {
+        (sibling.as_path(), path)
+    };
+    (regular && index_vouches(index, store)).then_some(sibling)
 }
 
-/// Whether a file named `.index` starts as every proglog index does: empty, or its first 12
-/// bytes (entry 0, which is (0, 0), or zero padding) all zero. Only such a file is paired with
-/// the store beside it (an index named with `--with-index` is paired whatever it holds).
-fn index_vouches(path: &Path) -> bool {
+/// Whether a file named `.index` is the index of the store beside it: it starts as every
+/// proglog index does (empty, or its first 12 bytes, entry 0, which is (0, 0), or zero padding,
+/// all zero), or one of its later entries is exactly the one the store calls for
+/// ([`proglog::index_agrees`]: its own index with a damaged entry 0). Only such a file is
+/// paired with the store beside it (an index named with `--with-index` is paired whatever it
+/// holds).
+fn index_vouches(path: &Path, store: &Path) -> bool {
     let Ok(file) = platform::open_no_follow(path, false) else {
         return false;
     };
     let size = file.metadata().map_or(0, |m| m.len());
     let mut first = [0u8; proglog::ENTRY_WIDTH as usize];
-    read_prefix(&file, size, &mut first).is_ok_and(|got| first[..got].iter().all(|b| *b == 0))
+    if read_prefix(&file, size, &mut first).is_ok_and(|got| first[..got].iter().all(|b| *b == 0)) {
+        return true;
+    }
+    let Ok(store) = platform::open_no_follow(store, false) else {
+        return false;
+    };
+    let store_size = store.metadata().map_or(0, |m| m.len());
+    proglog::index_agrees(&store, store_size, &file, size).unwrap_or(false)
 }
 
 /// A `<base>.index` whose `<base>.store` is beside it: read (and reported) with its store.
