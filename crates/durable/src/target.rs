@@ -80,7 +80,9 @@ impl Protection {
 /// The attribute of the file at `path` that forbids rewriting it, if it has one. Read-only and
 /// best effort: a file that cannot be opened for reading has none as far as this can tell.
 pub fn protection(path: &Path) -> Option<Protection> {
-    file_protection(&std::fs::File::open(path).ok()?)
+    // One `statx` where the OS answers that way (every save asks, of its target and its
+    // directory); an open and `FS_IOC_GETFLAGS` elsewhere.
+    dir_protection(path)
 }
 
 /// [`protection`] of a file already open.
