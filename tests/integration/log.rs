@@ -632,6 +632,79 @@ fn a_streamed_append_follows_a_rotation_that_empties_its_log() {
     assert_eq!(payloads(&env, &log), [&b"native-X"[..], b"rec-2"]);
 }
 
+/// Was a bug (data loss): a log rewritten, to the same size and header, by a program that
+/// ignores the lock (another log's bytes copied over it) between two groups of a stream was
+/// taken for the stream's own (the tail check skipped): the next record went in with a
+/// sequence number the log did not follow from, a corrupt log, exit 0. And an `--atomic`
+/// append holding the lock while a rotation (copytruncate) emptied the log wrote its records at
+/// the old offset, behind a hole of zeros, exit 0 even with `--verify`: no record readable.
+/// Now the stream checks its last bytes too, and a write checks that the log ends where it
+/// starts (exit 2, the new file left as the other program made it).
+#[test]
+fn a_log_changed_by_a_program_that_ignores_the_lock() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec1\nrec2\n").expect("write");
+    wait_for_records(&env, &log, 2);
+    let other = env.path("other.log");
+    fs::copy(&log, &other).expect("copy");
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec3\nrec4\n").expect("write");
+    wait_for_records(&env, &log, 4);
+    // Another log, same header and size: rec1, rec2 and one record as long as rec3 and rec4.
+    append_args(&env, &other, &["x".repeat(44).as_str()]);
+    assert_eq!(
+        fs::metadata(&other).expect("stat").len(),
+        fs::metadata(&log).expect("stat").len()
+    );
+    fs::write(&log, fs::read(&other).expect("read")).expect("rewrite");
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec5\n").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(0), "{err}");
+    let (vcode, v) = verify_json(&env, &log);
+    assert_eq!(vcode, 0, "{v}");
+    let x44 = "x".repeat(44).into_bytes();
+    assert_eq!(payloads(&env, &log), [&b"rec1"[..], b"rec2", &x44, b"rec5"]);
+
+    // --atomic: the lock held while the input is read; the log emptied meanwhile.
+    let log = env.path("r.log");
+    append_args(&env, &log, &["first"]);
+    let mut child = streaming_append(&env, &["--atomic", "--verify"], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"one\ntwo\n").expect("write");
+    // The append holds the lock once it has its first record.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let probe = fs::File::open(&log).expect("open");
+    while probe.try_lock().is_ok() {
+        probe.unlock().expect("unlock");
+        assert!(Instant::now() < deadline, "the append never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::copy(&log, env.path("r.log.1")).expect("copy");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"three\n").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("truncated or rewritten by another program"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(&log).expect("read"),
+        b"",
+        "the emptied log was written to"
+    );
+}
+
 /// Was a bug: an append waiting for the lock on an empty file that another appender then
 /// started in the other format: `--log-format lines` said "a torn tail from offset 0" (exit
 /// code 1) of a clean native log, and a streamed append without a format refused a lines log

@@ -186,6 +186,7 @@ pub fn append_with(
         out: Appended::nothing(log.created, log.algorithm()),
         offsets: Vec::new(),
         told_waiting: false,
+        changed: std::cell::Cell::new(false),
     };
     let result = match opts.commit {
         Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
@@ -210,6 +211,10 @@ pub fn append_with(
     Ok(run.out)
 }
 
+/// Bytes of our last group kept to recognise the log's end as ours (a native record's trailer
+/// and checksum, a lines entry's hash).
+const OURS_TAIL: usize = 16;
+
 /// The log being appended to.
 struct Appending {
     file: File,
@@ -223,6 +228,9 @@ struct Appending {
     /// Where our last group ended, and the sequence number after it: if the log still ends
     /// there under the lock, no other appender got in and the tail needs no check.
     ours: Option<(u64, u64)>,
+    /// The last bytes of our last group (right-aligned) and how many there are: checked with
+    /// `ours` before the tail check is skipped.
+    ours_tail: ([u8; OURS_TAIL], usize),
 }
 
 impl Appending {
@@ -250,6 +258,8 @@ struct Run<'a> {
     offsets: Vec<u64>,
     /// The observer was told that the first group waits for another appender's lock.
     told_waiting: bool,
+    /// The log did not end where a write was to start: another program changed it.
+    changed: std::cell::Cell<bool>,
 }
 
 /// The records of one append call as they are read and encoded: on the calling thread for one
@@ -604,8 +614,8 @@ impl Run<'_> {
         if filled.is_ok() && (input.exhausted || platform::pending_interrupt().is_none()) {
             return self.finish_group(log, start, &mut group, t);
         }
-        // All or nothing: cut back what was written.
-        let cut = group.written == 0 || log.file.set_len(start).is_ok();
+        // All or nothing: cut back what was written (not in a file another program changed).
+        let cut = group.written == 0 || self.changed.get() || log.file.set_len(start).is_ok();
         match filled {
             Err(e) if cut => Err(e),
             Err(e) => Err(e.with_aftermath(Aftermath::Unconfirmed)),
@@ -796,7 +806,7 @@ impl Run<'_> {
         let bytes = group.written + group.batch.len() as u64;
         if let Err(error) = written {
             // Nothing of this group may count as appended: cut the log back to its start.
-            if log.file.metadata().is_ok_and(|m| m.len() == start) {
+            if self.changed.get() || log.file.metadata().is_ok_and(|m| m.len() == start) {
                 return Err(error);
             }
             return Err(match log.file.set_len(start) {
@@ -826,6 +836,9 @@ impl Run<'_> {
         out.groups += 1;
         out.bytes += bytes;
         log.ours = Some((start + bytes, group.first_seq + group.count));
+        let n = group.batch.len().min(OURS_TAIL);
+        log.ours_tail.0[OURS_TAIL - n..].copy_from_slice(&group.batch[group.batch.len() - n..]);
+        log.ours_tail.1 = n;
         self.offsets.clear();
         self.offsets.extend(group.offsets.iter().map(|o| start + o));
         (self.on_commit)(&Committed {
@@ -839,6 +852,20 @@ impl Run<'_> {
     }
 
     fn write(&self, log: &Appending, at: u64, bytes: &[u8], t: &mut Tracker<'_>) -> Result<()> {
+        // The log must end where this write starts. It does under the lock unless a program
+        // that ignores the lock changed it meanwhile (a rotation by copytruncate while an
+        // --atomic append read its input): writing at the old offset would leave the records
+        // behind a hole, in another log. The file is not theirs to cut back either.
+        if log.file.metadata().map_err(inspect(self.path))?.len() != at {
+            self.changed.set(true);
+            return Err(Error::Unsupported {
+                path: self.path.to_path_buf(),
+                why: "it was truncated or rewritten by another program while this append held \
+                      its lock (a rotation by copytruncate?): the rest of this append was not \
+                      written to it, and nothing of it is in it"
+                    .into(),
+            });
+        }
         t.run(Step::WriteLog, self.path, || {
             let mut at = at;
             for piece in bytes.chunks(WRITE_PIECE) {
@@ -1006,8 +1033,17 @@ impl Run<'_> {
     fn check_tail(&self, log: &Appending) -> Result<Tail> {
         let path = self.path;
         let size = log.file.metadata().map_err(inspect(path))?.len();
+        // Our last group's last bytes still there too: a log rewritten by another program to
+        // the same size (the same header, other records) is checked as any other.
         if let Some((end, seq)) = log.ours
             && end == size
+            && {
+                let mut last = [0u8; OURS_TAIL];
+                let n = (end as usize).min(OURS_TAIL).min(log.ours_tail.1);
+                platform::read_at(&log.file, &mut last[..n], end - n as u64)
+                    .is_ok_and(|got| got == n)
+                    && last[..n] == log.ours_tail.0[OURS_TAIL - n..]
+            }
         {
             return Ok(Tail {
                 end: size,
@@ -1188,6 +1224,7 @@ fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Ap
         unstarted: !created && size == 0 && matches!(writer, Writer::Native(..)),
         started: false,
         ours: None,
+        ours_tail: ([0; OURS_TAIL], 0),
     })
 }
 
@@ -1610,6 +1647,7 @@ mod tests {
                 out: Appended::nothing(false, now),
                 offsets: Vec::new(),
                 told_waiting: false,
+                changed: std::cell::Cell::new(false),
             };
             let tail = run
                 .lock(&mut log, IfLocked::Fail, &mut Tracker::unrecorded(&mut ()))
@@ -1658,6 +1696,7 @@ mod tests {
             out: Appended::nothing(false, Algorithm::Crc32),
             offsets: Vec::new(),
             told_waiting: false,
+            changed: std::cell::Cell::new(false),
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);
