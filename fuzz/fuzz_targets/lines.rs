@@ -117,8 +117,9 @@ fn reference(data: &[u8]) -> Vec<Item> {
 /// them until one has the shape (at most 1024, each ending within the first 64 MiB), up to the
 /// last one with the shape (a space and 64 lowercase hex digits at its end), at least half have
 /// it; and one line starting in the first 64 MiB checks out: one of those, or one after them.
-/// When too few have it and the bytes before the first one that has it are not text (a control
-/// byte other than tab, LF, VT, FF, CR), the sample is taken the same way from that line.
+/// When too few have it, the bytes before the first one that has it are not text (a control
+/// byte other than tab, LF, VT, FF, CR, ESC) and the file does not start with another format's
+/// signature, the sample is taken the same way from that line.
 fn looks_like_lines(data: &[u8]) -> bool {
     const LIMIT: usize = 64 << 20;
     let line_end = |at: usize| match memchr::memchr(b'\n', &data[at..]) {
@@ -147,11 +148,15 @@ fn looks_like_lines(data: &[u8]) -> bool {
     };
     let (mut counted, mut shaped, mut valid, mut at, first) = sample(0);
     // Too few shaped lines, and control bytes before the first one: resampled from there.
+    let signature = durable::log::aof::SIGNATURES
+        .iter()
+        .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig));
     if shaped * 2 < counted
         && let Some(first) = first
         && data[..first]
             .iter()
-            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1f | 0x7f))
+            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+        && !signature
     {
         (counted, shaped, valid, at, _) = sample(first);
     }

@@ -720,6 +720,13 @@ fn a_text_file_quoting_entries_is_not_a_lines_log() {
         .collect();
     let quoted = lines_log(&LINE_ENTRIES);
     env.write("docs/long.txt", [text.clone(), quoted.clone()].concat());
+    // A build's output in colour (escape codes are text), then two entries it quotes.
+    let coloured =
+        b"\x1b[1;32m==> build ok\x1b[0m\n\x1b[33mwarning: 3 files changed\x1b[0m\naudit entries:\n";
+    env.write(
+        "docs/ci-output.log",
+        [coloured.to_vec(), lines_log(&LINE_ENTRIES[..2])].concat(),
+    );
     // 20 lines of text, then the 5 entries: most lines are text.
     let twenty = text
         .split_inclusive(|b| *b == b'\n')
@@ -732,7 +739,7 @@ fn a_text_file_quoting_entries_is_not_a_lines_log() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
         r.out().matches("skipped, not a log").count(),
-        2,
+        3,
         "{}",
         r.show()
     );

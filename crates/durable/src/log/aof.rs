@@ -251,7 +251,7 @@ pub const SIGNATURES: &[(usize, &[u8])] = &[
 /// Bytes at the start of a file that [`Analysis::looks_like_aof`] needs.
 pub const HEAD: usize = 512;
 
-fn has_signature(head: &[u8]) -> bool {
+pub(crate) fn has_signature(head: &[u8]) -> bool {
     SIGNATURES
         .iter()
         .any(|(at, sig)| head.get(*at..*at + sig.len()) == Some(*sig))

@@ -308,6 +308,7 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     if shaped * 2 < counted
         && let Some(first) = first
         && !is_text(&mut reader, first)?
+        && !starts_with_signature(&mut reader)?
     {
         (counted, shaped, valid, at, _) = sample(&mut reader, first)?;
     }
@@ -329,8 +330,16 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     Ok(valid)
 }
 
+/// Whether the file starts with the signature of another format (an archive, an executable,
+/// an image: [`super::aof::SIGNATURES`]): its bytes before a lines log's entries are that
+/// format's, not damage over a log (a tar holding a lines log is a tar).
+fn starts_with_signature(reader: &mut LinesReader<'_>) -> io::Result<bool> {
+    let n = reader.win.size.min(super::aof::HEAD as u64) as usize;
+    Ok(super::aof::has_signature(reader.win.get(0, n)?))
+}
+
 /// Whether the file's first `len` bytes are text: no control byte but tab, newline, vertical
-/// tab, form feed and carriage return.
+/// tab, form feed, carriage return and escape (terminal colours in a build's output).
 fn is_text(reader: &mut LinesReader<'_>, len: u64) -> io::Result<bool> {
     let mut at = 0;
     while at < len {
@@ -338,7 +347,7 @@ fn is_text(reader: &mut LinesReader<'_>, len: u64) -> io::Result<bool> {
         let bytes = reader.win.get(at, n)?;
         if bytes
             .iter()
-            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1f | 0x7f))
+            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
         {
             return Ok(false);
         }
