@@ -153,7 +153,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 shell_word(target),
                 shell_word(journal)
             ),
-            NotApplied::Link { .. } => format!(
+            NotApplied::Link { .. } | NotApplied::NewThroughLink => format!(
                 ". `rm {}` drops it; or, once the link is removed (`rm {}`), `durable recover {}` writes a new file at its name",
                 shell_word(journal),
                 shell_word(target),

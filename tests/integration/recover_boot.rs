@@ -2118,6 +2118,56 @@ fn a_journal_the_user_cannot_read_is_left_to_its_author() {
     }
 }
 
+// Was a bug (security): root's `recover DIR` decided to create another user's new file beside
+// its journal in that user's directory `x`, then created it by path: the user, swapping `x` for
+// a symlink to a directory only root may write in between, had the file (content, owner, mode
+// theirs) made there. The new file is created in the directory that still holds the journal,
+// opened without following a link; a swapped directory is refused, nothing is made.
+#[test]
+fn a_directory_swapped_before_a_new_file_is_created_is_not_written_in() {
+    let test = "recover_boot::a_directory_swapped_before_a_new_file_is_created_is_not_written_in";
+    if !is_root() {
+        skip(test, "it needs root to own files as another user");
+        return;
+    }
+    if !common::fault_switch(test) {
+        return;
+    }
+    let env = Env::new();
+    let rootonly = env.path("rootonly");
+    fs::create_dir(&rootonly).expect("mkdir");
+    let x = env.path("w/x");
+    fs::create_dir_all(&x).expect("mkdir");
+    give_to_nobody(&x);
+    let journal = env.write("w/x/.t.durable-journal", journal_of(b"planted content\n"));
+    give_to_nobody(&journal);
+    let child = Durable::new(env.dir.path())
+        .args(&["recover".as_ref(), env.path("w").as_os_str()])
+        .fault("open-target:slow")
+        .no_stdin()
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut child = common::KillOnDrop(child);
+    // open-target waits half a second: swap the directory for a link meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    fs::rename(&x, env.path("w/x.old")).expect("rename");
+    std::os::unix::fs::symlink(&rootonly, &x).expect("symlink");
+    let status = child.0.wait().expect("wait");
+    assert_ne!(
+        status.code(),
+        Some(0),
+        "the swapped directory was not refused"
+    );
+    assert_eq!(
+        fs::read_dir(&rootonly).expect("ls").count(),
+        0,
+        "a file was created in the directory the link points to"
+    );
+}
+
 // Guards (regression, security): the links checked before a journal is written through a named
 // link were only those of the chain itself: root's own link `L -> d/planted`, with `d` another
 // user's symlink to a directory only root may write, had root's journal written there. A link
@@ -2148,9 +2198,19 @@ fn a_link_among_the_directories_a_link_names_is_on_the_way() {
         );
         assert!(!rootonly.join("planted").exists(), "{args:?}");
     }
-    // Root's own link there instead: followed, as `durable save app/L` writes.
+    // Root's own link there instead: a file the links lead to is written, as `durable save
+    // app/L` writes; but a new file is created only beside its journal, never through a link
+    // (a directory on the way could be swapped between the decision and the create).
     fs::remove_file(env.path("app/d")).expect("rm");
     std::os::unix::fs::symlink(&rootonly, env.path("app/d")).expect("symlink");
+    let r = run(&env, &["recover", "app/L"], b"");
+    assert_one_line_error(
+        &r,
+        &["the link points to no file", "nothing was changed"],
+        "a new file through a link",
+    );
+    assert!(!rootonly.join("planted").exists());
+    fs::write(rootonly.join("planted"), b"old").expect("write");
     let r = run(&env, &["recover", "app/L"], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(

@@ -630,6 +630,9 @@ pub enum NotApplied {
         /// The journal beside the file the link points to.
         other: PathBuf,
     },
+    /// The journal is beside a symlink named to `recover` that points to no file: a new file
+    /// is created only beside its journal, never through a link.
+    NewThroughLink,
     /// Another user wrote the journal for a new file, which would have to be created as
     /// theirs: only root may give a file to another user.
     CannotCreateAsAuthor {
@@ -674,6 +677,10 @@ impl std::fmt::Display for NotApplied {
                 f,
                 "the target is a symlink, and the file it points to has a complete journal of its own, {}: which of the two saves came last cannot be told",
                 quoted(other)
+            ),
+            NotApplied::NewThroughLink => write!(
+                f,
+                "the link points to no file, and a new file is created only beside its journal, never through a link (a directory on the way could be replaced meanwhile)"
             ),
             NotApplied::CannotCreateAsAuthor { author } => write!(
                 f,

@@ -460,6 +460,11 @@ pub(crate) fn plan_apply(
             });
         }
     };
+    // A new file is created only beside its journal (in the directory it is checked to be in
+    // when it is created): through a link, a directory on the way could be swapped meanwhile.
+    if link.is_some() && existing.is_none() {
+        return Err(refuse(NotApplied::NewThroughLink));
+    }
     if let Some(meta) = &existing {
         let file_type = meta.file_type();
         if file_type.is_symlink() {
@@ -647,7 +652,18 @@ fn apply_planned(
     };
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
-            let out = platform::open_for_update(&target.path, create, mode)?;
+            // A new file is created in the journal's own directory, checked to be it still.
+            let out = match (created, journal.file_name(), target.path.file_name()) {
+                (true, Some(journal_name), Some(name)) if dir_of(journal) == target.dir => {
+                    platform::create_beside(&target.dir, journal_file, journal_name, name, mode)?
+                }
+                (true, ..) => {
+                    return Err(io::Error::other(
+                        "a new file is created only beside its journal; nothing was written",
+                    ));
+                }
+                _ => platform::open_for_update(&target.path, create, mode)?,
+            };
             let meta = out.metadata()?;
             if !meta.is_file() || existing.is_some_and(|id| id != platform::file_id(&meta)) {
                 return Err(io::Error::other(

@@ -39,6 +39,41 @@ pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Res
     options.open(path)
 }
 
+/// Create `name` (exclusively, never through a symlink, mode `mode`) in the directory that
+/// holds the open file `beside`, known as `beside_name` there: the directory is opened without
+/// following a symlink at its last component, and must still hold `beside` under that name, so
+/// that a directory on the path swapped for a link (or another directory) after a decision was
+/// made is never written in.
+pub(crate) fn create_beside(
+    dir: &Path,
+    beside: &File,
+    beside_name: &std::ffi::OsStr,
+    name: &std::ffi::OsStr,
+    mode: u32,
+) -> io::Result<File> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    let dirfd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let there = rustix::fs::statat(&dirfd, beside_name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let meta = beside.metadata()?;
+    if (there.st_dev as u64, there.st_ino as u64) != (meta.dev(), meta.ino()) {
+        return Err(io::Error::other(
+            "its directory is not the one it was checked in any more (a directory on its path was replaced); nothing was written",
+        ));
+    }
+    let fd = rustix::fs::openat(
+        &dirfd,
+        name,
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )?;
+    Ok(File::from(fd))
+}
+
 /// A file with no name in `dir`, open for reading and writing, gone when closed (the process
 /// ends, even by SIGKILL).
 ///
