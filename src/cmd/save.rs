@@ -214,6 +214,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
             Error::JournalNotApplied { .. }
                 | Error::JournalUnreadable { .. }
                 | Error::Protected { .. }
+                | Error::CannotChange { .. }
         ),
         _ => false,
     };

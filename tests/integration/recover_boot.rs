@@ -2118,6 +2118,63 @@ fn a_journal_the_user_cannot_read_is_left_to_its_author() {
     }
 }
 
+// Was a bug (data loss): a journal its applier may not remove (a directory the user may no
+// longer write, another user's journal in a sticky one) was applied, then could not be removed:
+// every later save and recover replayed it over whatever had been saved since, the save saying
+// it wrote nothing. And `recover --dry-run` said "would remove" of a temporary file the real run
+// could not remove. Both are refused before anything is written, by the dry run alike.
+#[test]
+fn a_journal_or_temp_file_the_user_may_not_remove_is_not_applied() {
+    let test = "recover_boot::a_journal_or_temp_file_the_user_may_not_remove_is_not_applied";
+    if !is_root() {
+        skip(test, "it needs root to own files as another user");
+        return;
+    }
+    if !have("setpriv") {
+        skip(test, "setpriv (to drop to nobody) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let dir = env.path("d");
+    fs::create_dir(&dir).expect("mkdir");
+    let target = env.write("d/t", "newer data\n");
+    let journal = env.write("d/.t.durable-journal", journal_of(b"stale\n"));
+    let temp = env.write("d/.a.0123456789abcdef.durable-tmp", "x");
+    for p in [&dir, &target, &journal, &temp] {
+        give_to_nobody(p);
+    }
+    // nobody's files in a directory nobody may no longer write.
+    std::os::unix::fs::lchown(&dir, Some(0), Some(0)).expect("chown");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    for args in [
+        vec![
+            "save",
+            "--strategy",
+            "in-place",
+            s(&target),
+            "--",
+            "echo",
+            "newest",
+        ],
+        vec!["recover", "--dry-run", s(&target)],
+        vec!["recover", s(&target)],
+        vec!["recover", "--dry-run", s(&temp)],
+        vec!["recover", s(&temp)],
+    ] {
+        let r = as_nobody(&env, &args).expect("as nobody");
+        let err = &r.stderr;
+        assert_eq!(r.code, 2, "{args:?}: {err}");
+        assert!(err.contains("permission denied"), "{args:?}: {err}");
+        assert_eq!(
+            fs::read(&target).expect("read"),
+            b"newer data\n",
+            "{args:?}"
+        );
+        assert!(journal.exists() && temp.exists(), "{args:?}");
+    }
+}
+
 // Was a bug (security): root's `recover DIR` decided to create another user's new file beside
 // its journal in that user's directory `x`, then created it by path: the user, swapping `x` for
 // a symlink to a directory only root may write in between, had the file (content, owner, mode

@@ -317,6 +317,18 @@ pub(crate) fn decide(
             "settling the journal of an interrupted save in it ends with removing the journal, which that forbids, so nothing was changed",
         ));
     }
+    // Nor may this user remove it (a directory it may not write, a sticky one): applied, it
+    // would be replayed by every later save and recover, over whatever was saved since.
+    if let Err(source) = platform::may_remove(journal) {
+        return Err(Error::CannotChange {
+            path: journal.to_path_buf(),
+            doing: "settle this journal of an interrupted save (settling ends with removing it, \
+                    which this user may not do in its directory; the directory's owner or root \
+                    can)"
+                .into(),
+            source,
+        });
+    }
     let checked = validate(file).map_err(|source| Error::Inspect {
         path: journal.to_path_buf(),
         source,

@@ -625,6 +625,12 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
             why,
         });
     }
+    // The dry run meets the refusal the removal would.
+    platform::may_remove(path).map_err(|source| Error::CannotChange {
+        path: path.to_path_buf(),
+        doing: "remove this stale temporary file".into(),
+        source,
+    })?;
     if !opts.dry_run {
         std::fs::remove_file(path).map_err(|source| Error::CannotChange {
             path: path.to_path_buf(),

@@ -658,6 +658,31 @@ pub(crate) fn may_write(path: &Path) -> bool {
 }
 
 /// `Ok` if this process may write to `path` (`access(W_OK)`), else why not.
+/// Whether this process may remove `path` from its directory: it may write and search the
+/// directory, and in a sticky one (`/tmp`) it owns the file or the directory or is root.
+/// `PermissionDenied` otherwise, the error `unlink` would give.
+pub(crate) fn may_remove(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    rustix::fs::access(
+        dir,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
+    .map_err(io::Error::from)?;
+    let me = effective_uid();
+    let dir_meta = std::fs::metadata(dir)?;
+    if me != 0 && dir_meta.mode() & 0o1000 != 0 && dir_meta.uid() != me {
+        let file_meta = std::fs::symlink_metadata(path)?;
+        if file_meta.uid() != me {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
     rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(io::Error::from)
 }
