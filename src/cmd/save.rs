@@ -477,7 +477,7 @@ fn interrupted(
             "left-behind",
             Exit::Error,
             format!(
-                "{target}, which this save had created, could not be removed again (its directory is append-only?): it is left there with mode 0600, empty or holding part of the new content; remove it by hand"
+                "{target}, which this save had created, could not be removed again (its directory is append-only?): it is left there, empty or holding part of the new content, with mode 0600 or, if the save had set it already, its final mode; remove it by hand"
             ),
         ),
         (Interrupted::TempLeftBehind, _) => (

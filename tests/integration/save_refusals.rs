@@ -1005,10 +1005,29 @@ fn a_new_in_place_target_that_cannot_be_removed_is_named() {
     assert!(
         error.contains("ao/N, which this save had created, could not be removed again")
             && error.contains("append-only")
-            && error.contains("bytes long (holding part of the new content)")
+            && error.contains(
+                "bytes long (holding what was written of the new content), with mode 0600"
+            )
             && !error.contains("was not changed"),
         "{error}"
     );
+    // Failing after the save gave it its final mode (0644 here, `--mode`): the mode said is the
+    // file's (regression: "mode 0600" of a world-readable file).
+    if durable::fault::enabled() {
+        let out = env
+            .cmd(&["save", "--strategy", "in-place", "--mode", "644", "ao/F"])
+            .fault("sync-target:eio")
+            .stdin("hello\n")
+            .run();
+        assert_eq!(out.code, 2, "{}", out.show());
+        assert!(
+            out.stderr.contains("ao/F, which this save had created")
+                && out.stderr.contains("6 bytes long")
+                && out.stderr.contains("with mode 0644"),
+            "{}",
+            out.show()
+        );
+    }
     // Interrupted while waiting for its input.
     let mut child = env
         .cmd(&["save", "--strategy", "in-place", "ao/M"])

@@ -259,10 +259,11 @@ pub enum Error {
     /// An in-place save of a new target failed, and the file it had created at the target's
     /// name could not be removed again (an append-only directory forbids it).
     #[error(
-        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode 0600; remove it by hand",
+        "{error}; {}, which this save had created, could not be removed again{}: it is left there, {len} bytes long ({}), with mode {:04o}; remove it by hand",
         quoted(&.path),
         .why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
-        if *.len == 0 { "empty" } else { "holding part of the new content" }
+        if *.len == 0 { "empty" } else { "holding what was written of the new content" },
+        .mode
     )]
     NewTargetLeftBehind {
         /// Why the save failed.
@@ -271,6 +272,8 @@ pub enum Error {
         path: PathBuf,
         /// Its size.
         len: u64,
+        /// Its permission bits as they are (0600 until the save gives it its final mode).
+        mode: u32,
         /// Why it could not be removed, when known: "its directory is append-only (chattr +a)".
         why: Option<String>,
     },

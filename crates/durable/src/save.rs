@@ -703,6 +703,7 @@ fn left_behind(error: Error, target: &Target, made: (u64, u64)) -> Error {
             error: Box::new(error),
             path: target.path.clone(),
             len: meta.len(),
+            mode: platform::owner_mode_links(&meta).2,
             why: target::dir_protection(&target.dir)
                 .map(|p| format!("its directory is {}", p.describe())),
         },

@@ -646,7 +646,8 @@ pub(crate) fn path_protection(path: &Path) -> (bool, bool) {
             );
         }
     }
-    match File::open(path) {
+    // Never blocking (a FIFO put at the name meanwhile) nor through a symlink.
+    match open_no_follow(path, false) {
         Ok(file) => rewrite_protection(&file),
         Err(_) => (false, false),
     }
