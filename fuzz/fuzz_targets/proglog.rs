@@ -50,14 +50,11 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
     if st.is_empty() {
         return true;
     }
-    if let Some((_, x)) = files.get(1)
-        && x.len() >= 12
-        && x[..12].iter().all(|b| *b == 0)
-        && st[..st.len().min(4)].iter().all(|b| *b == 0)
-        && st.iter().any(|b| *b != 0)
-    {
-        return true;
-    }
+    // Beside an index starting with 12 zero bytes, a chain with no complete record will do.
+    let zero_index = files
+        .get(1)
+        .is_some_and(|(_, x)| x.len() >= 12 && x[..12].iter().all(|b| *b == 0))
+        && st.iter().any(|b| *b != 0);
     let (mut at, mut nonempty) = (0usize, false);
     // A record cut short ends the chain if its length (what of it is there) is under 4 GiB.
     let plausible = |at: usize| st[at..st.len().min(at + 4)].iter().all(|b| *b == 0);
@@ -66,16 +63,16 @@ fn by_name(mode: u8, files: &[(&str, &[u8])]) -> bool {
             break;
         }
         if st.len() - at < 8 {
-            return nonempty && plausible(at);
+            return (nonempty || zero_index) && plausible(at);
         }
         let len = be(&st[at..]);
         if len > (st.len() - at - 8) as u64 {
-            return nonempty && plausible(at);
+            return (nonempty || zero_index) && plausible(at);
         }
         nonempty |= len > 0;
         at += 8 + len as usize;
     }
-    nonempty
+    nonempty || zero_index
 }
 
 /// Record `i`'s position in the store for `i` = 1, 2, …: where record `i - 1` ends, while it

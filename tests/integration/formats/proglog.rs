@@ -931,6 +931,29 @@ fn corpus_proglog(rel: &str) -> Vec<u8> {
 /// no one's format: such files are skipped, nothing changes. An all-zero index beside a store
 /// whose bytes agree by themselves still pairs (and the torn first append of a new segment,
 /// `formats::detect::names_alone_do_not_make_a_log`, is still a torn store).
+/// Was a bug (another program's files changed): a `.store` starting with an empty record (8
+/// zero bytes) and then bytes whose "length" is far over 4 GiB, beside an all-zero preallocated
+/// `.index` (a Kafka-like first segment), was paired as a torn proglog store and `recover DIR`
+/// cut it to 8 bytes and rewrote the index. Beside such an index a store's chain must still end
+/// in a record proglog could have written; these are left alone.
+#[test]
+fn a_store_whose_chain_ends_in_an_impossible_length_is_not_paired_with_a_zero_index() {
+    let env = Env::new();
+    let mut st = vec![0u8; 8];
+    st.extend_from_slice(&[0, 0, 0, 0x3d, 0, 0, 0, 2]);
+    st.extend_from_slice(&pseudo_random(3000, 5));
+    env.write("k/00000000000000000000.store", &st);
+    env.write("k/00000000000000000000.index", vec![0u8; 1 << 20]);
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["recover", s(&env.path("k"))], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_unchanged(
+        &env,
+        &before,
+        "a store that is not proglog's beside a zero index",
+    );
+}
+
 #[test]
 fn all_zero_files_named_index_or_store_are_not_proglog() {
     let env = Env::new();

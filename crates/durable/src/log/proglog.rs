@@ -597,19 +597,10 @@ pub fn named_store_is_proglog(
     if all_zero(file, size)? {
         return Ok(false);
     }
-    let mut high = [0u8; 4];
-    let got = super::reader::read_prefix(file, size, &mut high)?;
-    if let Some((index, index_size)) = index
-        && index_size >= ENTRY_WIDTH
-        && high[..got].iter().all(|b| *b == 0)
-    {
-        let mut first = [0u8; ENTRY_WIDTH as usize];
-        if super::reader::read_prefix(index, index_size, &mut first)? == first.len()
-            && first.iter().all(|b| *b == 0)
-        {
-            return Ok(true);
-        }
-    }
+    // The lengths chain from the start: to the end, or to a record cut short whose length is
+    // one proglog could have written (under 4 GiB: its first 4 bytes, or as many as the file
+    // holds, zero). A crash cuts a real record; the bytes after a lone length-prefixed record
+    // in another program's file read as a huge length.
     let mut win = Window::new(file, size);
     let (mut pos, mut nonempty) = (0u64, false);
     for _ in 0..DETECT_RECORDS {
@@ -621,10 +612,6 @@ pub fn named_store_is_proglog(
                 nonempty |= len > 0;
                 pos = end;
             }
-            // Cut short: a store only if a record came before it, and if the length there is
-            // one proglog could have written (under 4 GiB: its first 4 bytes, or as many as
-            // the file holds, zero). A crash cuts a real record; the bytes after a lone
-            // length-prefixed record in another program's file read as a huge length.
             Err(()) => {
                 let mut high = [0u8; 4];
                 let n = (size - pos).min(4) as usize;
@@ -634,6 +621,18 @@ pub fn named_store_is_proglog(
                 }
                 break;
             }
+        }
+    }
+    // Beside an index that only starts as proglog's do (entry 0, or zero padding), a chain
+    // with no complete record is enough (a first append torn); alone, one record must be whole.
+    if let Some((index, index_size)) = index
+        && index_size >= ENTRY_WIDTH
+    {
+        let mut first = [0u8; ENTRY_WIDTH as usize];
+        if super::reader::read_prefix(index, index_size, &mut first)? == first.len()
+            && first.iter().all(|b| *b == 0)
+        {
+            return Ok(true);
         }
     }
     Ok(nonempty)
