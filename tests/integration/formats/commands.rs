@@ -609,6 +609,29 @@ fn with_index_refuses_the_store_itself_and_other_formats() {
     assert_eq!(fs::read(&kept).expect("read"), index_for(&STORE_RECORDS));
 }
 
+/// Run, as a shell would, the first command between backticks in `r`'s output (a hint), which
+/// must mention `mentions`, with the built `durable` first on the PATH; it must exit 0.
+fn run_printed_hint(env: &Env, r: &common::Run, mentions: &str) -> String {
+    let hint = r
+        .out()
+        .split('`')
+        .nth(1)
+        .expect("a hint between backticks")
+        .to_string();
+    assert!(hint.contains(mentions), "{hint}");
+    let path = format!(
+        "{}:{}",
+        common::durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Durable::sh(env.dir.path(), &hint)
+        .env("PATH", &path)
+        .no_stdin()
+        .run();
+    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+    hint
+}
+
 /// Was a bug: another segment's index, whole and well-formed, given with `--with-index` (or
 /// copied beside the store) was rewritten by `recover` without `--force`, as if it were this
 /// store's damaged index. No crash leaves an index naming the wrong bytes of its store from
@@ -672,23 +695,7 @@ fn another_stores_index_is_rebuilt_only_with_force() {
             "{}",
             r.show()
         );
-        let hint = r
-            .out()
-            .split('`')
-            .nth(1)
-            .expect("a hint between backticks")
-            .to_string();
-        assert!(hint.contains("--force"), "{hint}");
-        let path = format!(
-            "{}:{}",
-            common::durable_path().parent().expect("bin dir").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let out = Durable::sh(env.dir.path(), &hint)
-            .env("PATH", &path)
-            .no_stdin()
-            .run();
-        assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+        let hint = run_printed_hint(&env, &r, "--force");
         let r = run(&env, &args, b"");
         assert_eq!(r.code, 0, "after `{hint}`: {}", r.show());
     }
@@ -739,23 +746,7 @@ fn the_hint_for_an_index_named_with_with_index_repairs_it() {
         b"",
     );
     assert_eq!(r.code, 1, "{}", r.show());
-    let hint = r
-        .out()
-        .split('`')
-        .nth(1)
-        .expect("a hint between backticks")
-        .to_string();
-    assert!(hint.contains("--with-index"), "{hint}");
-    let path = format!(
-        "{}:{}",
-        common::durable_path().parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Durable::sh(env.dir.path(), &hint)
-        .env("PATH", &path)
-        .no_stdin()
-        .run();
-    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+    let hint = run_printed_hint(&env, &r, "--with-index");
     let r = run(
         &env,
         &["log", "verify", "--with-index", s(&idx), s(&st)],
