@@ -237,6 +237,12 @@ pub(crate) fn mark_settling(settling: bool) {
     platform::mark_settling(settling);
 }
 
+/// Record that the rename that commits an atomic save is (or is no longer) running, for the
+/// interrupt report.
+pub(crate) fn mark_renaming(renaming: bool) {
+    platform::mark_renaming(renaming);
+}
+
 /// Whether a producer leads a process group of its own (so that it and everything it started
 /// are signalled together) or stays in ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -581,7 +581,15 @@ fn save_atomic(
     {
         report.backup = Some(backup_copy(target, old, opts.sync, t, &mut report.warnings)?.0);
     }
-    if let Err(e) = new.rename(t, &target.path, on_existing(opts)) {
+    // Marked committed before the rename's mark is cleared: a signal between the two finds
+    // one of them set.
+    crate::disk::mark_renaming(true);
+    let renamed = new.rename(t, &target.path, on_existing(opts));
+    if renamed.is_ok() {
+        crate::disk::mark_committed();
+    }
+    crate::disk::mark_renaming(false);
+    if let Err(e) = renamed {
         let error = match e.source.kind() {
             io::ErrorKind::AlreadyExists if opts.no_clobber => Error::Exists {
                 path: target.path.clone(),

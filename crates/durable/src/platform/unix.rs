@@ -727,6 +727,9 @@ mod interrupt {
     static TOUCHED: AtomicBool = AtomicBool::new(false);
     /// Set while a leftover journal is being applied.
     static SETTLING: AtomicBool = AtomicBool::new(false);
+    /// Set while the rename that commits an atomic save runs: a signal handled as it returns
+    /// finds the temporary file's name gone if it renamed it.
+    static RENAMING: AtomicBool = AtomicBool::new(false);
     /// Interrupts are only noted, for the main thread to act on at its next safe point (an
     /// append between commit groups), instead of ending the process.
     static DEFERRED: AtomicBool = AtomicBool::new(false);
@@ -827,6 +830,11 @@ mod interrupt {
         SETTLING.store(settling, Ordering::SeqCst);
     }
 
+    /// Record that the committing rename is (or is no longer) running.
+    pub(crate) fn mark_renaming(renaming: bool) {
+        RENAMING.store(renaming, Ordering::SeqCst);
+    }
+
     /// Handle SIGINT, SIGTERM and SIGHUP by noting them only: [`pending`] tells the main
     /// thread, and blocking calls return `EINTR` (no `SA_RESTART`) so it notices soon.
     pub(crate) fn defer() -> std::io::Result<()> {
@@ -915,6 +923,7 @@ mod interrupt {
             return;
         }
         let mut removed = false;
+        let mut renamed = false;
         let mut left = false;
         let mut left_temp = false;
         for (i, slot) in TEMPS.iter().enumerate() {
@@ -926,7 +935,10 @@ mod interrupt {
             // it is deliberately leaked, as the process is about to end.
             if unsafe { libc::unlink(raw) } == 0 {
                 removed = true;
-            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
+            } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+                // Gone while the committing rename ran: it was renamed into place.
+                renamed |= RENAMING.load(Ordering::SeqCst);
+            } else {
                 // Not "not created yet": it is there and could not be removed (an append-only
                 // directory). Reading errno is async-signal-safe.
                 if IS_TARGET[i].load(Ordering::SeqCst) {
@@ -945,7 +957,7 @@ mod interrupt {
                 unsafe { libc::kill(target, libc::SIGTERM) };
             }
         }
-        let state = if COMMITTED.load(Ordering::SeqCst) {
+        let state = if COMMITTED.load(Ordering::SeqCst) || renamed {
             if JOURNAL_REMOVED.load(Ordering::SeqCst) {
                 Interrupted::Applied
             } else {
@@ -998,9 +1010,9 @@ mod interrupt {
 
 pub(crate) use interrupt::{
     block_in_this_thread as block_interrupts_in_this_thread, defer as defer_interrupts,
-    install as install_interrupt_handler, mark_committed, mark_journal_removed, mark_settling,
-    mark_temp_is_target, mark_touched, pending as pending_interrupt, register_child, register_temp,
-    unregister_child, unregister_temp,
+    install as install_interrupt_handler, mark_committed, mark_journal_removed, mark_renaming,
+    mark_settling, mark_temp_is_target, mark_touched, pending as pending_interrupt, register_child,
+    register_temp, unregister_child, unregister_temp,
 };
 
 /// The offset of the first byte at or after `offset` that is not in a hole, or `None` if only a
