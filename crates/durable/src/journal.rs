@@ -310,7 +310,7 @@ pub(crate) fn decide(
         ));
     }
     let dir = dir_of(journal);
-    if let Some(p) = crate::target::dir_protection(&dir) {
+    if let Some(p) = crate::target::protection(&dir) {
         return Err(protected(
             &dir,
             p,

@@ -617,7 +617,7 @@ fn sweep_temp(path: &Path, opts: &RecoverOptions) -> Result<Outcome> {
         _ => Path::new("."),
     };
     if let Some((path, protection)) =
-        protected.or_else(|| target::dir_protection(dir).map(|p| (dir.to_path_buf(), p)))
+        protected.or_else(|| target::protection(dir).map(|p| (dir.to_path_buf(), p)))
     {
         return Err(Error::Protected {
             path,

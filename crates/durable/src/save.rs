@@ -156,7 +156,7 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     let renames_nothing =
         opts.strategy == Strategy::InPlace && target.existing.is_some() && !opts.backup;
     if !renames_nothing
-        && let Some(protection) = target::dir_protection(&target.dir)
+        && let Some(protection) = target::protection(&target.dir)
         && let Some(why) = dir_refusal(&target, opts, protection)
     {
         // An append-only directory lets a file be created in it but never renamed or removed:
@@ -169,7 +169,7 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
     }
     if opts.backup && target.existing.is_some() {
         let bak = backup_path(&target);
-        if let Some(protection) = target::dir_protection(&bak) {
+        if let Some(protection) = target::protection(&bak) {
             // The backup is renamed over it, which its attribute forbids.
             return Err(Error::Protected {
                 path: bak,
@@ -712,7 +712,7 @@ fn left_behind(error: Error, target: &Target, made: (u64, u64)) -> Error {
             path: target.path.clone(),
             len: meta.len(),
             mode: platform::owner_mode_links(&meta).2,
-            why: target::dir_protection(&target.dir)
+            why: target::protection(&target.dir)
                 .map(|p| format!("its directory is {}", p.describe())),
         },
         _ => error,

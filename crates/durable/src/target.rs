@@ -77,27 +77,22 @@ impl Protection {
     }
 }
 
-/// The attribute of the file at `path` that forbids rewriting it, if it has one. Read-only and
-/// best effort: a file that cannot be opened for reading has none as far as this can tell.
+/// The attribute of the file (or directory) at `path` that forbids rewriting it, if it has
+/// one. Read-only and best effort: one `statx` where the OS answers that way (every save asks,
+/// of its target and its directory), else an open (never blocking, never through a symlink)
+/// and `FS_IOC_GETFLAGS`; a path that cannot be asked has none as far as this can tell.
 pub fn protection(path: &Path) -> Option<Protection> {
-    // One `statx` where the OS answers that way (every save asks, of its target and its
-    // directory); an open and `FS_IOC_GETFLAGS` elsewhere.
-    dir_protection(path)
+    from_flags(platform::path_protection(path))
 }
 
 /// [`protection`] of a file already open.
 pub(crate) fn file_protection(file: &std::fs::File) -> Option<Protection> {
-    match platform::rewrite_protection(file) {
-        (_, true) => Some(Protection::Immutable),
-        (true, false) => Some(Protection::AppendOnly),
-        (false, false) => None,
-    }
+    from_flags(platform::rewrite_protection(file))
 }
 
-/// [`protection`] of a directory (or any path), asked with one `statx` where the OS can answer
-/// that way: cheap enough for every save that renames a file in its target's directory.
-pub(crate) fn dir_protection(dir: &Path) -> Option<Protection> {
-    match platform::path_protection(dir) {
+/// The protection (append-only, immutable) flags say, immutable first.
+fn from_flags((append_only, immutable): (bool, bool)) -> Option<Protection> {
+    match (append_only, immutable) {
         (_, true) => Some(Protection::Immutable),
         (true, false) => Some(Protection::AppendOnly),
         (false, false) => None,

@@ -582,11 +582,9 @@ pub fn named_store_is_proglog(
         return Ok(true);
     }
     // An index whose entries read as proglog's (entry 1 and on, not only entry 0) says so
-    // whatever the store's first bytes are (a damaged first length among them). One that is
-    // only zeros so far (a segment whose first append was torn) says so only for a store whose
-    // first record could be one proglog wrote: the high 4 bytes of its 8-byte big-endian
-    // length are zero (a record under 4 GiB). Text, a lines log among it, never starts with a
-    // zero byte.
+    // whatever the store's first bytes are (a damaged first length among them). One that only
+    // starts as proglog's do (a segment whose first append was torn) says so only for a store
+    // whose lengths chain as proglog's could (below).
     if let Some((index, index_size)) = index
         && looks_like_index(index, index_size)?
     {
