@@ -318,7 +318,7 @@ fn read_only_bind_mount() {
 }
 
 /// A complete journal of `durable save` for `content` (docs/DURABILITY.md, "Journal format").
-fn journal_of(content: &[u8]) -> Vec<u8> {
+pub(crate) fn journal_of(content: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     let mut j = vec![0u8; 64];
     j[..8].copy_from_slice(b"DURJNL\0\x01");

@@ -662,12 +662,23 @@ fn apply_planned(
     } else {
         Create::Never
     };
+    // The directory a new file was created in, open: the journal is removed from it and it is
+    // flushed there, even if it has been moved (or another put at its path) since.
+    let mut beside_dir: Option<File> = None;
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
             // A new file is created in the journal's own directory, checked to be it still.
             let out = match (created, journal.file_name(), target.path.file_name()) {
                 (true, Some(journal_name), Some(name)) if dir_of(journal) == target.dir => {
-                    platform::create_beside(&target.dir, journal_file, journal_name, name, mode)?
+                    let (dir, out) = platform::create_beside(
+                        &target.dir,
+                        journal_file,
+                        journal_name,
+                        name,
+                        mode,
+                    )?;
+                    beside_dir = Some(dir);
+                    out
                 }
                 (true, ..) => {
                     return Err(io::Error::other(
@@ -762,21 +773,28 @@ fn apply_planned(
     if script.has(Step::SyncDirTarget) {
         // The new name must be durable before the journal that could recreate it goes away.
         tracker
-            .run(Step::SyncDirTarget, &target.dir, || {
-                platform::sync_dir(&target.dir, sync)
+            .run(Step::SyncDirTarget, &target.dir, || match &beside_dir {
+                Some(dir) => platform::sync_file(dir, SyncLevel::Full),
+                None => platform::sync_dir(&target.dir, sync),
             })
             .failure_leaves(pending)?;
     }
     tracker
         .run(Step::RemoveJournal, journal, || {
-            std::fs::remove_file(journal)
+            match (&beside_dir, journal.file_name()) {
+                (Some(dir), Some(name)) => platform::remove_in(dir, name),
+                _ => std::fs::remove_file(journal),
+            }
         })
         .failure_leaves(Aftermath::Unconfirmed)?;
     if script.has(Step::SyncDirFinal) {
         // The journal's directory: the target's, unless it was reached through a link.
         let dir = dir_of(journal);
         tracker
-            .run(Step::SyncDirFinal, &dir, || platform::sync_dir(&dir, sync))
+            .run(Step::SyncDirFinal, &dir, || match &beside_dir {
+                Some(open) => platform::sync_file(open, SyncLevel::Full),
+                None => platform::sync_dir(&dir, sync),
+            })
             .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())
