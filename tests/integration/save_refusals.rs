@@ -1245,3 +1245,73 @@ fn a_signal_that_cannot_remove_the_temporary_file_says_so() {
         }
     }
 }
+
+// Guards (regression, security): root's `durable save L`, L another user's symlink to a file
+// beside which root's own interrupted save had left a complete journal, settled that journal
+// through the link before its own save, where `durable recover` refuses to write a journal
+// through another user's link. (The hunt reproduced it as a race, 3 runs in 300, toggling the
+// path between a file and that user's link; this is the state the race leaves when the save
+// resolves the path while it is the link.) The save decides with recover's own rule: refused,
+// exit 2, one sentence naming the link and its owner, the file and the journal left as they
+// were; `durable recover L` refuses alike; the hint printed (recover naming the file itself)
+// works as printed; and root's own link is still followed.
+#[test]
+fn a_save_through_another_users_link_does_not_settle_a_journal_through_it() {
+    let test =
+        "save_refusals::a_save_through_another_users_link_does_not_settle_a_journal_through_it";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    use crate::recover_boot::journal_of;
+    let env = Env::new();
+    let f = env.write("data/f", b"old");
+    let journal = env.write("data/.f.durable-journal", journal_of(b"journaled"));
+    fs::create_dir(env.path("app")).expect("mkdir");
+    let link = env.path("app/L");
+    std::os::unix::fs::symlink("../data/f", &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    for strategy in ["atomic", "in-place", "journal"] {
+        let r = run(&env, &["save", "--strategy", strategy, "app/L"], b"new");
+        let line = assert_one_line_error(
+            &r,
+            &[
+                "app/L",
+                "data/.f.durable-journal",
+                "user 65534's",
+                "a link can point anywhere",
+            ],
+            strategy,
+        );
+        assert!(
+            line.contains("`durable recover app/../data/f`"),
+            "{strategy}: {line}"
+        );
+        assert_eq!(fs::read(&f).expect("read"), b"old", "{strategy}");
+        assert!(journal.exists(), "{strategy}: the journal is kept");
+    }
+    for args in [
+        &["recover", "--dry-run", "app/L"][..],
+        &["recover", "app/L"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_one_line_error(
+            &r,
+            &["user 65534's", "`durable recover app/../data/f`"],
+            "recover",
+        );
+        assert_eq!(fs::read(&f).expect("read"), b"old", "{args:?}");
+    }
+    // The hint, as printed: the file named itself, no link on the way.
+    let r = run(&env, &["recover", "app/../data/f"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&f).expect("read"), b"journaled");
+    assert!(!journal.exists());
+    // Root's own link: the leftover is settled, then the save writes.
+    env.write("data/.f.durable-journal", journal_of(b"journaled again"));
+    std::os::unix::fs::lchown(&link, Some(0), Some(0)).expect("lchown");
+    let r = run(&env, &["save", "--strategy", "journal", "app/L"], b"new");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&f).expect("read"), b"new");
+    assert!(!journal.exists());
+}
