@@ -71,6 +71,9 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         Error::Exists { .. } => " (--no-clobber)".into(),
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
         Error::SymlinkInPlace { .. } => " (--no-follow with --strategy atomic)".into(),
+        Error::StickySymlink { .. } => {
+            "; name the file it points to, or pass --no-follow to replace the link itself".into()
+        }
         Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
         Error::DirNotWritable {
             file_writable: true,

@@ -121,6 +121,24 @@ pub enum Error {
         /// Where the chain started.
         path: PathBuf,
     },
+    /// `durable save` would follow a symlink the kernel's `fs.protected_symlinks` rule does not
+    /// follow: another user's link in a sticky world-writable directory whose owner does not
+    /// own it either.
+    #[error(
+        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): a save follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed",
+        quoted(&.link),
+        quoted(&.dir)
+    )]
+    StickySymlink {
+        /// The link.
+        link: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The sticky world-writable directory it is in.
+        dir: PathBuf,
+        /// That directory's owner.
+        dir_owner: u32,
+    },
     /// A symlink cannot be replaced in place.
     #[error(
         "{} is a symlink: only the atomic strategy can replace the link itself",
@@ -763,6 +781,7 @@ impl Error {
             | Error::Exists { path }
             | Error::HardLinked { path, .. }
             | Error::SymlinkLoop { path }
+            | Error::StickySymlink { link: path, .. }
             | Error::SymlinkInPlace { path }
             | Error::NameTooLong { path, .. }
             | Error::VerifyMismatch { path, .. }
