@@ -58,12 +58,22 @@ pub(crate) fn sentence(error: &Error) -> String {
     }
 }
 
+/// Where a journal is moved aside to: a name no save or recover takes for a journal.
+fn aside(journal: &std::path::Path) -> std::path::PathBuf {
+    let mut name = journal.as_os_str().to_os_string();
+    name.push(".aside");
+    std::path::PathBuf::from(name)
+}
+
 /// What to add to the library's message: the option or command that gets past the error.
 pub(crate) fn hint(error: &Error) -> Option<String> {
     Some(match error {
         Error::Exists { .. } => " (--no-clobber)".into(),
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
         Error::SymlinkInPlace { .. } => " (--no-follow with --strategy atomic)".into(),
+        Error::StickySymlink { .. } => {
+            "; name the file it points to, or pass --no-follow to replace the link itself".into()
+        }
         Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
         Error::DirNotWritable {
             file_writable: true,
@@ -159,11 +169,24 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 shell_word(target),
                 shell_word(target)
             ),
-            NotApplied::TwoJournals { other } => format!(
-                ". Remove the one not wanted (`rm {}` or `rm {}`), and `durable recover {}` settles the other",
+            NotApplied::TwoJournals {
+                other,
+                other_target,
+            } => format!(
+                ". Keep the one wanted and move the other aside: to keep {}, `mv {} {}` and then `durable recover {}`; to keep {}, `mv {} {}` and then `durable recover {}`",
                 shell_word(journal),
                 shell_word(other),
-                shell_word(target)
+                shell_word(&aside(other)),
+                shell_word(target),
+                shell_word(other),
+                shell_word(journal),
+                shell_word(&aside(journal)),
+                shell_word(other_target)
+            ),
+            NotApplied::ThroughLink { .. } => format!(
+                ". `durable recover {}` settles it, naming the file itself rather than the link; `rm {}` drops it",
+                shell_word(target),
+                shell_word(journal)
             ),
             _ => return None,
         },

@@ -1683,3 +1683,58 @@ fn real_enospc_save_in_place_over_an_existing_target_says_it_may_be_mixed() {
     );
     env.assert_no_leftovers();
 }
+
+// Guards (regression): a journal that creates a new file created it through the directory
+// opened (O_NOFOLLOW) and checked to hold the journal, but then removed the journal by its
+// path: with the directory moved away (and another put at its name) after the file was
+// created, "could not remove the journal" (exit 2) and the journal stayed beside the file it
+// had completed, to be replayed by the next save or recover. The journal is removed with
+// unlinkat in the same open directory, and that directory is the one flushed: exit 0, the file
+// complete and its journal gone in the moved directory, nothing made in the new one. For
+// `recover` of the journal's target, of its directory, and a journaled save of a new file.
+#[test]
+fn a_new_files_journal_is_removed_from_the_directory_it_was_created_in() {
+    let test =
+        "fault_injection::a_new_files_journal_is_removed_from_the_directory_it_was_created_in";
+    if !fault_switch(test) {
+        return;
+    }
+    let env = Env::new();
+    let cases: [(&str, &[&str]); 3] = [
+        ("recover the target", &["recover", "d/new"]),
+        ("recover the directory", &["recover", "d"]),
+        ("save", &["save", "--strategy", "journal", "d/new"]),
+    ];
+    for (case, args) in cases {
+        let _ = fs::remove_dir_all(env.path("d"));
+        let _ = fs::remove_dir_all(env.path("d.swapped"));
+        fs::create_dir(env.path("d")).expect("mkdir");
+        if args[0] == "recover" {
+            env.write(
+                "d/.new.durable-journal",
+                crate::recover_boot::journal_of(b"journaled content"),
+            );
+        }
+        let r = env
+            .cmd(args)
+            .stdin(b"journaled content".to_vec())
+            .fault("write-target:swap-dir")
+            .run();
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(
+            fs::read(env.path("d.swapped/new")).expect("the new file"),
+            b"journaled content",
+            "{case}"
+        );
+        let left: Vec<String> = fs::read_dir(env.path("d.swapped"))
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["new".to_string()], "{case}: {}", r.show());
+        assert_eq!(
+            fs::read_dir(env.path("d")).expect("ls").count(),
+            0,
+            "{case}: nothing made in the directory put at its name"
+        );
+    }
+}

@@ -318,7 +318,7 @@ fn read_only_bind_mount() {
 }
 
 /// A complete journal of `durable save` for `content` (docs/DURABILITY.md, "Journal format").
-fn journal_of(content: &[u8]) -> Vec<u8> {
+pub(crate) fn journal_of(content: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     let mut j = vec![0u8; 64];
     j[..8].copy_from_slice(b"DURJNL\0\x01");
@@ -1901,10 +1901,7 @@ fn a_journal_beside_a_link_is_named_when_not_applied() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.show());
         assert_one_line_error(
             &r,
-            &[
-                "has a complete journal of its own",
-                "./.real.durable-journal",
-            ],
+            &["are for the same file", "./.real.durable-journal"],
             "two",
         );
         assert_eq!(fs::read(&real).expect("read"), b"old");
@@ -2274,4 +2271,118 @@ fn a_link_among_the_directories_a_link_names_is_on_the_way() {
         fs::read(rootonly.join("planted")).expect("read"),
         b"root's content"
     );
+}
+
+/// Every command a text quotes between backticks (`mv …`, `durable …`), in order.
+fn quoted_commands(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The state of two journals for one file: `f` (content "old"), the symlink `L -> f`, a
+/// complete journal beside each name, and (`hard`) a hard link `g` to `f` with a journal too.
+fn two_journals(env: &Env, hard: bool) {
+    let _ = fs::remove_dir_all(env.path("two"));
+    fs::create_dir(env.path("two")).expect("mkdir");
+    env.write("two/f", b"old");
+    std::os::unix::fs::symlink("f", env.path("two/L")).expect("symlink");
+    env.write("two/.L.durable-journal", journal_of(b"saved through L"));
+    env.write("two/.f.durable-journal", journal_of(b"saved as f"));
+    if hard {
+        fs::hard_link(env.path("two/f"), env.path("two/g")).expect("link");
+        env.write("two/.g.durable-journal", journal_of(b"saved as g"));
+    }
+}
+
+// Guards (regression): with a symlink L -> f and both `.L.durable-journal` and
+// `.f.durable-journal` beside them, `recover DIR` applied `.f…` and refused `.L…` with the hint
+// `durable recover L`, and that hint then wrote the other journal over the first; named
+// directly, the file's own journal was applied whatever was beside the link (and two hard links'
+// journals each in turn). Two journals whose targets resolve to the same file are refused alike
+// by the walk, by every direct form and by the dry run: nothing is written, both are kept, one
+// sentence names both and says how to keep one, and both ways it prints work when run as printed.
+#[test]
+fn two_journals_for_one_file_are_both_refused_however_recover_is_run() {
+    let env = Env::new();
+    for hard in [false, true] {
+        two_journals(&env, hard);
+        for args in [
+            &["recover", "--dry-run", "two"][..],
+            &["recover", "two"],
+            &["recover", "two/L"],
+            &["recover", "two/f"],
+            &["recover", "two/.L.durable-journal"],
+            &["recover", "two/.f.durable-journal"],
+            &["recover", "--dry-run", "two/f"],
+        ] {
+            let case = format!("{args:?} hard={hard}");
+            let r = run(&env, args, b"");
+            assert_eq!(r.code, 2, "{case}: {}", r.show());
+            assert!(!r.out().contains("complete"), "{case}: {}", r.show());
+            assert!(!r.stderr.is_empty(), "{case}: {}", r.show());
+            for line in r.stderr.lines() {
+                assert!(
+                    line.contains("are for the same file")
+                        && line.contains("neither is applied")
+                        && line.contains("nothing was changed"),
+                    "{case}: {line}"
+                );
+            }
+            if !hard && args[1] == "two" {
+                assert_eq!(
+                    r.stderr.lines().count(),
+                    1,
+                    "{case}: one sentence: {}",
+                    r.show()
+                );
+            }
+            assert_eq!(fs::read(env.path("two/f")).expect("read"), b"old", "{case}");
+            for j in [".L", ".f"] {
+                assert!(
+                    env.path(&format!("two/{j}.durable-journal")).exists(),
+                    "{case}"
+                );
+            }
+        }
+    }
+    // Each way out the walk prints, run as printed (in a fresh copy of the state), applies the
+    // journal it keeps and nothing else.
+    two_journals(&env, false);
+    let r = run(&env, &["recover", "two"], b"");
+    let line = r.stderr.lines().next().expect("a refusal").to_string();
+    let commands = quoted_commands(&line);
+    assert_eq!(commands.len(), 4, "two ways, two commands each: {line}");
+    let path = format!(
+        "{}:{}",
+        durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for way in commands.chunks(2) {
+        two_journals(&env, false);
+        let script = format!("{} && {}", way[0], way[1]);
+        let out = Durable::sh(env.dir.path(), &script)
+            .env("PATH", &path)
+            .no_stdin()
+            .run();
+        assert_eq!(out.code, 0, "`{script}`: {}", out.show());
+        let kept = if way[1].ends_with("L") {
+            "saved through L"
+        } else {
+            "saved as f"
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&fs::read(env.path("two/f")).expect("read")),
+            kept,
+            "`{script}`"
+        );
+        let names: Vec<String> = fs::read_dir(env.path("two"))
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".durable-journal"))
+            .collect();
+        assert!(names.is_empty(), "`{script}`: journals left: {names:?}");
+    }
 }

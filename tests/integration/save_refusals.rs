@@ -1245,3 +1245,154 @@ fn a_signal_that_cannot_remove_the_temporary_file_says_so() {
         }
     }
 }
+
+// Guards (regression, security): root's `durable save L`, L another user's symlink to a file
+// beside which root's own interrupted save had left a complete journal, settled that journal
+// through the link before its own save, where `durable recover` refuses to write a journal
+// through another user's link. (The hunt reproduced it as a race, 3 runs in 300, toggling the
+// path between a file and that user's link; this is the state the race leaves when the save
+// resolves the path while it is the link.) The save decides with recover's own rule: refused,
+// exit 2, one sentence naming the link and its owner, the file and the journal left as they
+// were; `durable recover L` refuses alike; the hint printed (recover naming the file itself)
+// works as printed; and root's own link is still followed.
+#[test]
+fn a_save_through_another_users_link_does_not_settle_a_journal_through_it() {
+    let test =
+        "save_refusals::a_save_through_another_users_link_does_not_settle_a_journal_through_it";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    use crate::recover_boot::journal_of;
+    let env = Env::new();
+    let f = env.write("data/f", b"old");
+    let journal = env.write("data/.f.durable-journal", journal_of(b"journaled"));
+    fs::create_dir(env.path("app")).expect("mkdir");
+    let link = env.path("app/L");
+    std::os::unix::fs::symlink("../data/f", &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    for strategy in ["atomic", "in-place", "journal"] {
+        let r = run(&env, &["save", "--strategy", strategy, "app/L"], b"new");
+        let line = assert_one_line_error(
+            &r,
+            &[
+                "app/L",
+                "data/.f.durable-journal",
+                "user 65534's",
+                "a link can point anywhere",
+            ],
+            strategy,
+        );
+        assert!(
+            line.contains("`durable recover app/../data/f`"),
+            "{strategy}: {line}"
+        );
+        assert_eq!(fs::read(&f).expect("read"), b"old", "{strategy}");
+        assert!(journal.exists(), "{strategy}: the journal is kept");
+    }
+    for args in [
+        &["recover", "--dry-run", "app/L"][..],
+        &["recover", "app/L"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_one_line_error(
+            &r,
+            &["user 65534's", "`durable recover app/../data/f`"],
+            "recover",
+        );
+        assert_eq!(fs::read(&f).expect("read"), b"old", "{args:?}");
+    }
+    // The hint, as printed: the file named itself, no link on the way.
+    let r = run(&env, &["recover", "app/../data/f"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&f).expect("read"), b"journaled");
+    assert!(!journal.exists());
+    // Root's own link: the leftover is settled, then the save writes.
+    env.write("data/.f.durable-journal", journal_of(b"journaled again"));
+    std::os::unix::fs::lchown(&link, Some(0), Some(0)).expect("lchown");
+    let r = run(&env, &["save", "--strategy", "journal", "app/L"], b"new");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&f).expect("read"), b"new");
+    assert!(!journal.exists());
+}
+
+// Guards (regression, security): `durable save` resolves symlinks itself (reading each link and
+// going on with what it names), so the kernel's fs.protected_symlinks rule never applied to the
+// links it followed: root's save of /tmp-like `pub/L`, another user's link there to a root-only
+// file, wrote that file, whatever the setting. The rule is applied by durable itself, whatever
+// the setting says: in a sticky world-writable directory a link is followed only for its owner
+// or when the directory's owner owns it. Refused with one sentence naming the link, its owner,
+// the directory and the rule, exit 2, nothing written, for every strategy and for a link to a
+// directory on the path (`pub/D/x`); followed when the directory's owner owns the link, when
+// the directory is not sticky, for root's own link; `--no-follow` replaces the link.
+#[test]
+fn a_save_does_not_follow_another_users_link_in_a_sticky_world_writable_directory() {
+    use std::os::unix::fs::{PermissionsExt, lchown, symlink};
+    let test = "save_refusals::a_save_does_not_follow_another_users_link_in_a_sticky_world_writable_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let secret = env.write("rootonly/secret", b"TOPSECRET");
+    let pubdir = env.path("pub");
+    fs::create_dir(&pubdir).expect("mkdir");
+    fs::set_permissions(&pubdir, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let link = pubdir.join("L");
+    symlink(&secret, &link).expect("symlink");
+    lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    let dlink = pubdir.join("D");
+    symlink(env.path("rootonly"), &dlink).expect("symlink");
+    lchown(&dlink, Some(65534), Some(65534)).expect("lchown");
+    for strategy in ["atomic", "in-place", "journal"] {
+        for (name, shown) in [("pub/L", "pub/L"), ("pub/D/secret", "pub/D")] {
+            let r = run(&env, &["save", "--strategy", strategy, name], b"planted");
+            assert_one_line_error(
+                &r,
+                &[
+                    &format!("{shown} is a symlink of user 65534's"),
+                    "sticky directory anyone may write",
+                    "fs.protected_symlinks",
+                    "nothing was changed",
+                ],
+                &format!("{strategy} {name}"),
+            );
+            assert_eq!(
+                fs::read(&secret).expect("read"),
+                b"TOPSECRET",
+                "{strategy} {name}"
+            );
+        }
+    }
+    // --explain refuses alike (it resolves as the save does).
+    let r = run(&env, &["save", "--explain", "pub/L"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    // Not sticky: the rule does not apply.
+    fs::set_permissions(&pubdir, fs::Permissions::from_mode(0o0777)).expect("chmod");
+    let r = run(&env, &["save", "pub/L"], b"one");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&secret).expect("read"), b"one");
+    fs::set_permissions(&pubdir, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    // The directory's owner owns the link: followed.
+    lchown(&pubdir, Some(65534), Some(65534)).expect("chown");
+    let r = run(&env, &["save", "pub/L"], b"two");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&secret).expect("read"), b"two");
+    lchown(&pubdir, Some(0), Some(0)).expect("chown");
+    // Root's own link: followed.
+    lchown(&link, Some(0), Some(0)).expect("lchown");
+    let r = run(&env, &["save", "pub/L"], b"three");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&secret).expect("read"), b"three");
+    // Another user's link again, replaced rather than followed.
+    lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    let r = run(&env, &["save", "--no-follow", "pub/L"], b"four");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        !fs::symlink_metadata(&link)
+            .expect("stat")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read(&secret).expect("read"), b"three");
+}

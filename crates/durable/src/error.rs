@@ -121,6 +121,24 @@ pub enum Error {
         /// Where the chain started.
         path: PathBuf,
     },
+    /// `durable save` would follow a symlink the kernel's `fs.protected_symlinks` rule does not
+    /// follow: another user's link in a sticky world-writable directory whose owner does not
+    /// own it either.
+    #[error(
+        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): a save follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed",
+        quoted(&.link),
+        quoted(&.dir)
+    )]
+    StickySymlink {
+        /// The link.
+        link: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The sticky world-writable directory it is in.
+        dir: PathBuf,
+        /// That directory's owner.
+        dir_owner: u32,
+    },
     /// A symlink cannot be replaced in place.
     #[error(
         "{} is a symlink: only the atomic strategy can replace the link itself",
@@ -627,11 +645,29 @@ pub enum NotApplied {
         /// The user applying it.
         applier: u32,
     },
-    /// The journal is beside a symlink named to `recover`, and the file the link points to
-    /// has a complete journal of its own: which of the two saves came last cannot be told.
+    /// Another complete journal's target resolves to the same file (the same device and
+    /// inode, or, where no file is, the same path): a journal beside a symlink and one beside
+    /// the file it points to, or beside two hard links. Which of the two saves came last cannot
+    /// be told, so neither is applied.
     TwoJournals {
-        /// The journal beside the file the link points to.
+        /// The other journal.
         other: PathBuf,
+        /// Its target, as it names it (beside it).
+        other_target: PathBuf,
+    },
+    /// The journal is beside the file itself, but that file was reached through a symlink (the
+    /// path given to `save` or `recover`), and the journal is not this user's or a link on the
+    /// way is another user's (not root's): the rule of [`NotApplied::Link`].
+    ThroughLink {
+        /// The symlink the path given was.
+        link: PathBuf,
+        /// The journal's owner.
+        author: u32,
+        /// The owner of the (first) link that is neither this user's nor root's, or of the
+        /// link when the journal is not this user's.
+        link_owner: u32,
+        /// The user applying it.
+        applier: u32,
     },
     /// The journal is beside a symlink named to `recover` that points to no file: a new file
     /// is created only beside its journal, never through a link.
@@ -676,11 +712,35 @@ impl std::fmt::Display for NotApplied {
                     )
                 }
             }
-            NotApplied::TwoJournals { other } => write!(
+            NotApplied::TwoJournals {
+                other,
+                other_target,
+            } => write!(
                 f,
-                "the target is a symlink, and the file it points to has a complete journal of its own, {}: which of the two saves came last cannot be told",
-                quoted(other)
+                "it and the complete journal {} (of {}) are for the same file, and which of the two saves came last cannot be told, so neither is applied",
+                quoted(other),
+                quoted(other_target)
             ),
+            NotApplied::ThroughLink {
+                link,
+                author,
+                link_owner,
+                applier,
+            } => {
+                if author != applier {
+                    write!(
+                        f,
+                        "the path given, {}, is a symlink (user {link_owner}'s) to it and the journal was written by user {author}: a link can point anywhere, so a journal is written through one only by its own author",
+                        quoted(link)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the path given, {}, is a symlink to it, and a link on the way is user {link_owner}'s: a link can point anywhere, so a journal is written through links of its author's (or root's) only",
+                        quoted(link)
+                    )
+                }
+            }
             NotApplied::NewThroughLink => write!(
                 f,
                 "the link points to no file, and a new file is created only beside its journal, never through a link (a directory on the way could be replaced meanwhile)"
@@ -721,6 +781,7 @@ impl Error {
             | Error::Exists { path }
             | Error::HardLinked { path, .. }
             | Error::SymlinkLoop { path }
+            | Error::StickySymlink { link: path, .. }
             | Error::SymlinkInPlace { path }
             | Error::NameTooLong { path, .. }
             | Error::VerifyMismatch { path, .. }

@@ -3,8 +3,10 @@
 //! `DURABLE_FAULT=STEP:ACTION[,STEP:ACTION…]`, where `STEP` is a [`Step`] name and `ACTION` is
 //! `crash` (abort right after the step succeeded, as a power cut or `kill -9` would: no
 //! destructors, no cleanup), `eio` or `enospc` (the step fails with that error instead of running),
-//! `term` (SIGTERM arrives as the step starts, as `kill` from outside during the step would), or
-//! `slow` (the step takes half a second longer, for tests of how steps are timed).
+//! `term` (SIGTERM arrives as the step starts, as `kill` from outside during the step would),
+//! `slow` (the step takes half a second longer, for tests of how steps are timed), or
+//! `swap-dir` (as the step starts, the directory holding the step's file is renamed to
+//! `DIR.swapped` and an empty directory made at its name, as another process could do then).
 //! The switch exists only when the library is built with its `fault-injection` feature, which
 //! only test builds turn on (the binary package names it on its dev-dependency, so `cargo test`
 //! builds it in, and `cargo build` and `cargo install`, debug or release, never read the
@@ -23,6 +25,7 @@ enum Action {
     Fail(i32),
     Terminate,
     Slow,
+    SwapDir,
 }
 
 fn planned(step: Step) -> Option<Action> {
@@ -42,14 +45,26 @@ fn planned(step: Step) -> Option<Action> {
             "enospc" => Some(Action::Fail(crate::platform::errno::ENOSPC)),
             "term" => Some(Action::Terminate),
             "slow" => Some(Action::Slow),
+            "swap-dir" => Some(Action::SwapDir),
             _ => None,
         }
     })
 }
 
-/// Fail the step with the planned error, if one is planned for it.
-pub(crate) fn inject_error(step: Step) -> io::Result<()> {
+/// Fail the step with the planned error, if one is planned for it (or do to the directory of
+/// its file, `path`, what is planned).
+pub(crate) fn inject_error(step: Step, path: &std::path::Path) -> io::Result<()> {
     match planned(step) {
+        Some(Action::SwapDir) => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            let mut moved = dir.as_os_str().to_os_string();
+            moved.push(".swapped");
+            std::fs::rename(dir, &moved)?;
+            std::fs::create_dir(dir)
+        }
         Some(Action::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
         Some(Action::Slow) => {
             std::thread::sleep(std::time::Duration::from_millis(500));

@@ -133,24 +133,18 @@ pub(crate) struct Apply {
 /// journal beside a symlink named to `recover` is applied to the file the link points to), if
 /// there is one. A journal another process holds locked is [`Error::Busy`]; one that cannot be
 /// applied to the target as it is, [`Error::JournalNotApplied`] (see [`decide`]).
-pub(crate) fn settle(
-    target: &Target,
-    journal: &Path,
-    sync: SyncLevel,
-    locking: TargetLocking,
-    tracker: &mut Tracker<'_>,
-) -> Result<Option<Settled>> {
-    settle_via(target, journal, None, sync, locking, tracker)
-}
-
-/// [`settle`], for a journal found beside the symlink `link` (named to `recover`) whose final
-/// file is `target`: written through the link only as [`plan_apply`] allows.
+///
+/// `link`: the final file `target` was reached through this symlink
+/// (a link named to `recover` with the journal beside it, or the path a save or a recover was
+/// given, followed to the file the journal is beside): written through the link only as
+/// [`plan_apply`] allows. `rivals`: the other journals looked at, kept across a walk.
 pub(crate) fn settle_via(
     target: &Target,
     journal: &Path,
     link: Option<&Path>,
     sync: SyncLevel,
     locking: TargetLocking,
+    rivals: &mut Rivals,
     tracker: &mut Tracker<'_>,
 ) -> Result<Option<Settled>> {
     let journal = journal.to_path_buf();
@@ -173,7 +167,7 @@ pub(crate) fn settle_via(
         // could write old content over a later save's.
         return Ok(None);
     }
-    match decide(&file, &journal, &target.path, link)? {
+    match decide(&file, &journal, &target.path, link, rivals)? {
         Decision::Complete(header, plan) => {
             let how = Apply {
                 sync,
@@ -211,6 +205,7 @@ pub(crate) fn decide_settle(
     target: &Target,
     journal: &Path,
     link: Option<&Path>,
+    rivals: &mut Rivals,
 ) -> Result<Option<Decision>> {
     let file = match File::open(journal) {
         Ok(file) => file,
@@ -226,7 +221,7 @@ pub(crate) fn decide_settle(
     if !platform::is_at_path(&file, journal) {
         return Ok(None);
     }
-    let decision = decide(&file, journal, &target.path, link)?;
+    let decision = decide(&file, journal, &target.path, link, rivals)?;
     if let Decision::Complete(_, plan) = &decision
         && !plan.created
     {
@@ -287,15 +282,18 @@ pub(crate) struct Plan {
 
 /// The one decision of what settling the journal open as `file` (at `journal`) over the file
 /// at `target` does, made from the journal and the target as they are now: what `recover
-/// --dry-run` reports and what [`settle`] then does. An invalid journal is rolled back whatever
+/// --dry-run` reports and what [`settle_via`] then does. An invalid journal is rolled back whatever
 /// the target is (it is not touched); a valid one is applied only where [`plan_apply`] allows.
 /// Either way the journal is removed at the end: a journal (or a directory) whose attribute
 /// forbids that (`chattr +i`, `+a`) is refused first, as is a target that may not be rewritten.
+/// A valid journal whose target resolves to the same file as another complete journal's
+/// ([`Rivals`]) is not applied, whichever of the two is decided first.
 pub(crate) fn decide(
     file: &File,
     journal: &Path,
     target: &Path,
     link: Option<&Path>,
+    rivals: &mut Rivals,
 ) -> Result<Decision> {
     let protected = |path: &Path, protection, why| Error::Protected {
         path: path.to_path_buf(),
@@ -335,6 +333,22 @@ pub(crate) fn decide(
     })?;
     match checked {
         Ok(header) => {
+            // Two saves' journals for one file: which came last cannot be told, so neither is
+            // applied (each applied in turn would write one over the other).
+            let own = platform::file_id(&file.metadata().map_err(|source| Error::Inspect {
+                path: journal.to_path_buf(),
+                source,
+            })?);
+            if let Some((other, other_target)) = rivals.of(journal, own) {
+                return Err(Error::JournalNotApplied {
+                    journal: journal.to_path_buf(),
+                    target: beside_name(journal).unwrap_or_else(|| target.to_path_buf()),
+                    reason: NotApplied::TwoJournals {
+                        other,
+                        other_target,
+                    },
+                });
+            }
             let plan = plan_apply(file, &header, journal, target, link)?;
             // Opened without blocking, never through a link (a FIFO or a link put there since).
             if !plan.created
@@ -398,6 +412,139 @@ fn untrusted_link(link: &Path, me: u32) -> io::Result<Option<u32>> {
     Ok(None)
 }
 
+/// Whether `journal` is the journal of `target` (beside it, under its name), as spelled.
+fn is_beside(journal: &Path, target: &Path) -> bool {
+    dir_of(journal) == dir_of(target)
+        && target.file_name().and_then(disk::journal_name).as_deref() == journal.file_name()
+}
+
+/// The name a journal is the journal of, in its directory (`.f.durable-journal`: `f`).
+pub(crate) fn beside_name(journal: &Path) -> Option<PathBuf> {
+    let name = disk::journal_target_name(journal.file_name()?)?;
+    Some(journal.with_file_name(name))
+}
+
+/// What a journal's target name stands for, following symlinks: the file there (device,
+/// inode: a hard link is the same file), or, where there is none, the path of the file its
+/// content would create (its directory made canonical). `None`: nothing a journal could be
+/// written over (a directory, a FIFO, a loop, a path that cannot be looked at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resolves {
+    File(u64, u64),
+    Absent(PathBuf),
+}
+
+/// [`Resolves`] for the name `named`, with the directory of the file it resolves to.
+fn resolves(named: &Path) -> Option<(Resolves, PathBuf)> {
+    let target = crate::target::resolve(named, crate::target::Symlinks::Follow).ok()?;
+    let key = match target.existing {
+        Some(e) => Resolves::File(e.dev, e.ino),
+        None => Resolves::Absent(std::fs::canonicalize(&target.dir).ok()?.join(&target.name)),
+    };
+    Some((key, target.dir))
+}
+
+/// A journal met in a directory, and what its target name resolves to.
+#[derive(Debug)]
+struct Listed {
+    journal: PathBuf,
+    named: PathBuf,
+    id: (u64, u64),
+    key: Option<Resolves>,
+}
+
+/// The journals of the directories looked at for [`Rivals::of`], each listed once: a walk
+/// keeps one for the whole tree (the directories above the one being walked, and a few
+/// others), so a directory of many journals is listed once, not once per journal.
+#[derive(Debug, Default)]
+pub(crate) struct Rivals {
+    dirs: Vec<(PathBuf, Vec<Listed>)>,
+}
+
+/// How many directories besides the ones above the current one [`Rivals`] keeps.
+const RIVAL_DIRS: usize = 8;
+
+impl Rivals {
+    /// Another complete journal of ours whose target resolves to the same file as the target
+    /// of `journal` (the file open as `own`, device and inode): (that journal, its target as
+    /// it names it). Looked for in the journal's directory and in the directory of the file its
+    /// target resolves to (a journal beside a link elsewhere that points here is not seen).
+    pub(crate) fn of(&mut self, journal: &Path, own: (u64, u64)) -> Option<(PathBuf, PathBuf)> {
+        let (key, final_dir) = resolves(&beside_name(journal)?)?;
+        let home = dir_of(journal);
+        let mut dirs = vec![home.clone()];
+        if final_dir != home {
+            dirs.push(final_dir);
+        }
+        for dir in dirs {
+            let at = self.listed(&dir, &home, journal);
+            let found = self.dirs[at].1.iter().find(|l| {
+                l.id != own
+                    && l.key.as_ref() == Some(&key)
+                    && matches!(classify(&l.journal), Ok(Class::Ours { complete: true }))
+                    && l.journal
+                        .symlink_metadata()
+                        .is_ok_and(|m| platform::file_id(&m) == l.id)
+            });
+            if let Some(l) = found {
+                return Some((l.journal.clone(), l.named.clone()));
+            }
+        }
+        None
+    }
+
+    /// The index in `dirs` of `dir`'s journals, listed now if they were not (a directory that
+    /// cannot be read lists none); in `home`, spelled as `journal` is.
+    fn listed(&mut self, dir: &Path, home: &Path, journal: &Path) -> usize {
+        if let Some(at) = self.dirs.iter().position(|(d, _)| d == dir) {
+            return at;
+        }
+        // Keep the directories above the journal's and the most recent others.
+        let mut others = 0;
+        for at in (0..self.dirs.len()).rev() {
+            if home.starts_with(&self.dirs[at].0) {
+                continue;
+            }
+            others += 1;
+            if others >= RIVAL_DIRS {
+                self.dirs.remove(at);
+            }
+        }
+        let mut list = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(target) = disk::journal_target_name(&name) else {
+                    continue;
+                };
+                let spell = |name: &std::ffi::OsStr| {
+                    if dir == home {
+                        journal.with_file_name(name)
+                    } else {
+                        disk::in_dir(dir, name)
+                    }
+                };
+                let journal = spell(&name);
+                let Ok(meta) = journal.symlink_metadata() else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                let named = spell(&target);
+                list.push(Listed {
+                    key: resolves(&named).map(|(key, _)| key),
+                    journal,
+                    named,
+                    id: platform::file_id(&meta),
+                });
+            }
+        }
+        self.dirs.push((dir.to_path_buf(), list));
+        self.dirs.len() - 1
+    }
+}
+
 /// Whether and how a valid journal may be written over `target`. A journal is applied with the
 /// authority of whoever wrote it: another user applying it (root, recovering at boot) must not
 /// write what its author could not. So the target must be a regular file (not written through
@@ -406,10 +553,11 @@ fn untrusted_link(link: &Path, me: u32) -> io::Result<Option<u32>> {
 /// which only root may do; set-id bits are never given to another user's file (anyone who can
 /// write in a directory can leave a file with a journal's header there).
 ///
-/// `link`: the journal is beside this symlink, named to `recover`, and `target` is the file it
-/// points to. A link can point anywhere, and whoever owns it chooses where: the journal is
-/// written through it only if it is this user's own journal and every link on the way is this
-/// user's or root's; and not if the file pointed to has a complete journal of its own.
+/// `link`: `target` was reached through this symlink: the journal is beside the link (named to
+/// `recover`), or beside `target` itself (the path a save or a recover was given was a link to
+/// it). A link can point anywhere, and whoever owns it chooses where: the journal is written
+/// through it only if it is this user's own journal and every link on the way is this user's
+/// or root's. (A file with a second complete journal is refused before, by [`decide`].)
 pub(crate) fn plan_apply(
     journal_file: &File,
     header: &Header,
@@ -417,7 +565,13 @@ pub(crate) fn plan_apply(
     target: &Path,
     link: Option<&Path>,
 ) -> Result<Plan> {
-    let shown = link.unwrap_or(target);
+    // The journal beside the final file (a save's, or a recover's given a link to it) or
+    // beside a link named to `recover`: the target is named as the journal names it.
+    let beside_target = is_beside(journal, target);
+    let shown = match link {
+        Some(link) if !beside_target => link,
+        _ => target,
+    };
     let refuse = |reason| Error::JournalNotApplied {
         journal: journal.to_path_buf(),
         target: shown.to_path_buf(),
@@ -446,21 +600,22 @@ pub(crate) fn plan_apply(
             applier: me,
         }))
     };
-    if let Some(link) = link {
-        if let Some(reason) = link_refusal(link)? {
-            return Err(refuse(reason));
-        }
-        let other = target
-            .file_name()
-            .and_then(disk::journal_name)
-            .map(|name| target.with_file_name(name));
-        if let Some(other) = other
-            && other != journal
-            && other.symlink_metadata().is_ok()
-            && !matches!(classify(&other), Ok(Class::NotOurs(_)))
-        {
-            return Err(refuse(NotApplied::TwoJournals { other }));
-        }
+    if let Some(link) = link
+        && let Some(reason) = link_refusal(link)?
+    {
+        return Err(refuse(match reason {
+            NotApplied::Link {
+                author,
+                link_owner,
+                applier,
+            } if beside_target => NotApplied::ThroughLink {
+                link: link.to_path_buf(),
+                author,
+                link_owner,
+                applier,
+            },
+            other => other,
+        }));
     }
     let existing = match target.symlink_metadata() {
         Ok(meta) => Some(meta),
@@ -474,7 +629,7 @@ pub(crate) fn plan_apply(
     };
     // A new file is created only beside its journal (in the directory it is checked to be in
     // when it is created): through a link, a directory on the way could be swapped meanwhile.
-    if link.is_some() && existing.is_none() {
+    if link.is_some() && existing.is_none() && !beside_target {
         return Err(refuse(NotApplied::NewThroughLink));
     }
     if let Some(meta) = &existing {
@@ -662,12 +817,23 @@ fn apply_planned(
     } else {
         Create::Never
     };
+    // The directory a new file was created in, open: the journal is removed from it and it is
+    // flushed there, even if it has been moved (or another put at its path) since.
+    let mut beside_dir: Option<File> = None;
     let out = tracker
         .run(Step::OpenTarget, &target.path, || {
             // A new file is created in the journal's own directory, checked to be it still.
             let out = match (created, journal.file_name(), target.path.file_name()) {
                 (true, Some(journal_name), Some(name)) if dir_of(journal) == target.dir => {
-                    platform::create_beside(&target.dir, journal_file, journal_name, name, mode)?
+                    let (dir, out) = platform::create_beside(
+                        &target.dir,
+                        journal_file,
+                        journal_name,
+                        name,
+                        mode,
+                    )?;
+                    beside_dir = Some(dir);
+                    out
                 }
                 (true, ..) => {
                     return Err(io::Error::other(
@@ -762,21 +928,28 @@ fn apply_planned(
     if script.has(Step::SyncDirTarget) {
         // The new name must be durable before the journal that could recreate it goes away.
         tracker
-            .run(Step::SyncDirTarget, &target.dir, || {
-                platform::sync_dir(&target.dir, sync)
+            .run(Step::SyncDirTarget, &target.dir, || match &beside_dir {
+                Some(dir) => platform::sync_file(dir, SyncLevel::Full),
+                None => platform::sync_dir(&target.dir, sync),
             })
             .failure_leaves(pending)?;
     }
     tracker
         .run(Step::RemoveJournal, journal, || {
-            std::fs::remove_file(journal)
+            match (&beside_dir, journal.file_name()) {
+                (Some(dir), Some(name)) => platform::remove_in(dir, name),
+                _ => std::fs::remove_file(journal),
+            }
         })
         .failure_leaves(Aftermath::Unconfirmed)?;
     if script.has(Step::SyncDirFinal) {
         // The journal's directory: the target's, unless it was reached through a link.
         let dir = dir_of(journal);
         tracker
-            .run(Step::SyncDirFinal, &dir, || platform::sync_dir(&dir, sync))
+            .run(Step::SyncDirFinal, &dir, || match &beside_dir {
+                Some(open) => platform::sync_file(open, SyncLevel::Full),
+                None => platform::sync_dir(&dir, sync),
+            })
             .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())

@@ -248,7 +248,14 @@ pub fn recover(
         && path.file_name().and_then(disk::journal_name).is_some()
         && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
     {
-        match settle(path, &journal_of(path), Through::Link, opts, observer) {
+        match settle(
+            path,
+            &journal_of(path),
+            Through::Link,
+            opts,
+            &mut journal::Rivals::default(),
+            observer,
+        ) {
             Ok(outcome) => {
                 report(outcome);
                 return Ok(());
@@ -281,6 +288,7 @@ pub fn recover(
                 &journal_of(path),
                 Through::Name,
                 opts,
+                &mut journal::Rivals::default(),
                 observer,
             )?);
             return Ok(());
@@ -304,16 +312,31 @@ pub fn recover(
     }
     // Through symlinks to the file itself: its name says what it is, and its directory is
     // where its journal, temporary files and sidecars are.
-    let resolved = target::resolve(path, Symlinks::Follow)?.path;
-    match handle_file(&resolved, path, Found::Named, opts, observer)? {
+    let resolved = target::resolve(path, Symlinks::Follow)?;
+    let mut rivals = journal::Rivals::default();
+    match handle_file(
+        &resolved.path,
+        path,
+        Found::Named,
+        opts,
+        &mut rivals,
+        observer,
+    )? {
         Some(outcome) => report(outcome),
         None => {
-            // A target whose journal is ours: settled through it.
+            // A target whose journal is ours: settled through it, and through the link named
+            // as a save through that link would (the same rule for links).
+            let through = if resolved.via_symlink {
+                Through::Followed(path)
+            } else {
+                Through::Name
+            };
             report(settle(
-                &resolved,
-                &journal_of(&resolved),
-                Through::Name,
+                &resolved.path,
+                &journal_of(&resolved.path),
+                through,
                 opts,
+                &mut rivals,
                 observer,
             )?);
         }
@@ -342,6 +365,8 @@ fn walk(
     // sorts before most names): skipped when they come, so a completed target is not taken
     // for anything else. One entry per journal, dropped when its target comes.
     let mut settled: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    // The journals of the directories walked, listed once each, for two journals of one file.
+    let mut rivals = journal::Rivals::default();
     for entry in crate::walk::walk(root, opts.one_file_system) {
         let path = match entry {
             Ok(Entry::File(path)) => path,
@@ -364,7 +389,7 @@ fn walk(
         if settled.remove(&path) {
             continue;
         }
-        let result = handle_file(&path, &path, Found::InWalk, opts, observer);
+        let result = handle_file(&path, &path, Found::InWalk, opts, &mut rivals, observer);
         if let Ok(Some(Outcome::Journal { target, .. })) = &result
             && target.file_name() > path.file_name()
         {
@@ -379,6 +404,17 @@ fn walk(
             if other.file_name() > path.file_name() {
                 settled.insert(other.clone());
             }
+        }
+        // Two journals of one file are one refusal, naming both: the other, met later in this
+        // directory, is not refused again.
+        if let Err(Error::JournalNotApplied {
+            reason: crate::error::NotApplied::TwoJournals { other, .. },
+            ..
+        }) = &result
+            && other.parent() == path.parent()
+            && other.file_name() > path.file_name()
+        {
+            settled.insert(other.clone());
         }
         match result {
             Ok(Some(outcome)) => report(outcome),
@@ -407,6 +443,7 @@ fn handle_file(
     shown: &Path,
     found: Found,
     opts: &RecoverOptions,
+    rivals: &mut journal::Rivals,
     observer: &mut dyn Observer,
 ) -> Result<Option<Outcome>> {
     let name = path.file_name().unwrap_or_default();
@@ -416,6 +453,7 @@ fn handle_file(
             path,
             Through::Name,
             opts,
+            rivals,
             observer,
         )
         .map(Some);
@@ -466,11 +504,14 @@ fn handle_file(
 
 /// How a journal's target is reached from its name beside the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Through {
+enum Through<'a> {
     /// The name itself, never followed (a walk, a journal named, a missing target).
     Name,
-    /// A symlink named on the command line: the file it points to.
+    /// A symlink named on the command line with the journal beside it: the file it points to.
     Link,
+    /// A symlink named on the command line (this path) that points to the target, which the
+    /// journal is beside: written through the link only as a journal beside it would be.
+    Followed(&'a Path),
 }
 
 /// Finish or roll back the journal `journal` of `target`, if it is provably ours (it starts with
@@ -480,8 +521,9 @@ enum Through {
 fn settle(
     target: &Path,
     journal: &Path,
-    through: Through,
+    through: Through<'_>,
     opts: &RecoverOptions,
+    rivals: &mut journal::Rivals,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     match journal::classify(journal) {
@@ -506,6 +548,7 @@ fn settle(
     }
     let (resolved, link) = match through {
         Through::Name => (target::named(target)?, None),
+        Through::Followed(link) => (target::named(target)?, Some(link)),
         Through::Link => match target::resolve(target, Symlinks::Follow) {
             Ok(resolved) => (resolved, Some(target)),
             // The link points to a directory, a FIFO, …: the journal is not applied.
@@ -550,7 +593,7 @@ fn settle(
         other => other,
     };
     if opts.dry_run {
-        let decision = journal::decide_settle(&resolved, journal, link).map_err(worded)?;
+        let decision = journal::decide_settle(&resolved, journal, link, rivals).map_err(worded)?;
         return Ok(Outcome::Journal {
             target: target.to_path_buf(),
             journal: journal.to_path_buf(),
@@ -565,6 +608,7 @@ fn settle(
         link,
         opts.sync,
         journal::TargetLocking::NoWait,
+        rivals,
         &mut t,
     )
     .map_err(worded)?;

@@ -138,7 +138,7 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         if opts.no_follow {
             Symlinks::Replace
         } else {
-            Symlinks::Follow
+            Symlinks::FollowProtected
         },
     )?;
     if target.existing.is_some()
@@ -494,11 +494,15 @@ fn settle_leftover(
     let mut quiet = ();
     let journal = journal::path_for(target)?;
     crate::disk::mark_settling(true);
-    let settled = journal::settle(
+    // Decided as `recover` decides (the one rule, in journal::decide): through the path given
+    // when it was a symlink followed to the target.
+    let settled = journal::settle_via(
         target,
         &journal,
+        target.via_symlink.then_some(target.given.as_path()),
         opts.sync,
         locking,
+        &mut journal::Rivals::default(),
         &mut Tracker::new(&mut quiet),
     );
     crate::disk::mark_settling(false);

@@ -267,7 +267,7 @@ impl<'o> Tracker<'o> {
     /// Start timing `step`; fails with the injected error, if any.
     pub(crate) fn start(&mut self, step: Step, path: &Path) -> Result<Instant, StepError> {
         if self.faults {
-            fault::inject_error(step).map_err(|source| StepError {
+            fault::inject_error(step, path).map_err(|source| StepError {
                 step,
                 path: path.to_path_buf(),
                 source,

@@ -104,6 +104,9 @@ fn from_flags((append_only, immutable): (bool, bool)) -> Option<Protection> {
 pub(crate) enum Symlinks {
     /// The file it points to (through any chain of links): that file is the target.
     Follow,
+    /// [`Symlinks::Follow`], as `durable save` follows: a link the kernel's `fs.protected_symlinks`
+    /// rule would not follow is refused ([`sticky_link_refusal`]), whatever that setting is.
+    FollowProtected,
     /// Itself: the link is the target, to be replaced by a regular file.
     Replace,
 }
@@ -114,6 +117,11 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     let mut path = given.to_path_buf();
     let mut hops = 0;
     loop {
+        if symlinks == Symlinks::FollowProtected
+            && let Some(refusal) = sticky_links_on(&path)
+        {
+            return Err(refusal);
+        }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -181,6 +189,49 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
             replaces_symlink: false,
         });
     }
+}
+
+/// The kernel's `fs.protected_symlinks` rule, for a symlink durable follows itself (reading it
+/// and going on with what it names, where the kernel never sees the link followed): a symlink
+/// in a directory that is sticky and world-writable (`/tmp`) is followed only by its owner, or
+/// when the directory's owner owns it too. Otherwise whoever may create names there (anyone)
+/// could point a name another user (root) is about to write at any file. Applied whatever the
+/// setting says (it may be off, or the kernel may not have it). `None`: the link at `link`
+/// (its metadata `meta`) may be followed.
+pub(crate) fn sticky_link_refusal(link: &Path, meta: &std::fs::Metadata) -> Option<Error> {
+    let dir = match link.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let dir_meta = std::fs::metadata(dir).ok()?;
+    let (dir_owner, _, dir_mode, _) = platform::owner_mode_links(&dir_meta);
+    if dir_mode & 0o1002 != 0o1002 {
+        return None;
+    }
+    let owner = platform::owner_mode_links(meta).0;
+    if owner == platform::effective_uid() || owner == dir_owner {
+        return None;
+    }
+    Some(Error::StickySymlink {
+        link: link.to_path_buf(),
+        owner,
+        dir: dir.to_path_buf(),
+        dir_owner,
+    })
+}
+
+/// [`sticky_link_refusal`] for every symlink `path` goes through: the directories on it
+/// (which the kernel follows when the path is opened) and `path` itself.
+fn sticky_links_on(path: &Path) -> Option<Error> {
+    path.ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .find_map(|p| {
+            let meta = std::fs::symlink_metadata(p).ok()?;
+            if !meta.file_type().is_symlink() {
+                return None;
+            }
+            sticky_link_refusal(p, &meta)
+        })
 }
 
 /// The target of a journal as it is named beside the journal, whatever is there (a symlink, a

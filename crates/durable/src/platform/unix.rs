@@ -43,14 +43,16 @@ pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Res
 /// holds the open file `beside`, known as `beside_name` there: the directory is opened without
 /// following a symlink at its last component, and must still hold `beside` under that name, so
 /// that a directory on the path swapped for a link (or another directory) after a decision was
-/// made is never written in.
+/// made is never written in. Returns the directory too (open read-only), so that what is done
+/// next in it (removing `beside`, flushing it) is done in that same directory, wherever it has
+/// been moved since, never by its path.
 pub(crate) fn create_beside(
     dir: &Path,
     beside: &File,
     beside_name: &std::ffi::OsStr,
     name: &std::ffi::OsStr,
     mode: u32,
-) -> io::Result<File> {
+) -> io::Result<(File, File)> {
     use rustix::fs::{AtFlags, Mode, OFlags};
     use std::os::unix::fs::MetadataExt;
     let dirfd = rustix::fs::open(
@@ -71,7 +73,13 @@ pub(crate) fn create_beside(
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
     )?;
-    Ok(File::from(fd))
+    Ok((File::from(dirfd), File::from(fd)))
+}
+
+/// Remove the entry `name` from the open directory `dir` (`unlinkat`), whatever the
+/// directory's path is now.
+pub(crate) fn remove_in(dir: &File, name: &std::ffi::OsStr) -> io::Result<()> {
+    rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty()).map_err(io::Error::from)
 }
 
 /// A file with no name in `dir`, open for reading and writing, gone when closed (the process
