@@ -997,9 +997,12 @@ impl Run<'_> {
         })
     }
 
-    /// Write the header of an empty file being started as a native log (under the lock); it
-    /// is flushed with the first group. `Ok(false)`: the file is not empty any more (another
-    /// appender started it). A failed write takes the file back to empty.
+    /// Write the header of an empty file being started as a native log (under the lock), and
+    /// flush it before the first group is written: so a crash leaves either a start cut short
+    /// (a prefix of the header, or zeros: nothing was acknowledged) or the whole header and a
+    /// torn tail after it, never records behind a header that did not reach the disk
+    /// (docs/FORMAT.md, "A log's start"). `Ok(false)`: the file is not empty any more (another
+    /// appender started it). A failed write or flush takes the file back to empty.
     fn start(&self, log: &mut Appending) -> Result<bool> {
         let path = self.path;
         if log.file.metadata().map_err(inspect(path))?.len() != 0 {
@@ -1008,13 +1011,23 @@ impl Run<'_> {
         let Writer::Native(header, _) = log.writer else {
             return Ok(true);
         };
-        Tracker::unrecorded(&mut ())
+        let mut quiet = ();
+        let mut t = Tracker::unrecorded(&mut quiet);
+        let sync = self.opts.sync;
+        let written = t
             .run(Step::WriteLog, path, || {
-                platform::write_all_at(&log.file, &header.encode(), 0).inspect_err(|_| {
-                    let _ = log.file.set_len(0);
-                })
+                platform::write_all_at(&log.file, &header.encode(), 0)
             })
-            .failure_leaves(Aftermath::Unchanged)?;
+            .and_then(|()| {
+                if sync == SyncLevel::None {
+                    return Ok(());
+                }
+                t.run(Step::SyncLog, path, || platform::sync_file(&log.file, sync))
+            });
+        if written.is_err() {
+            let _ = log.file.set_len(0);
+        }
+        written.failure_leaves(Aftermath::Unchanged)?;
         log.unstarted = false;
         log.started = true;
         Ok(true)
@@ -1390,6 +1403,15 @@ fn writer_for(
                 ),
             });
         }
+        // Only zero bytes: a native log whose start never reached the disk, or one zeroed.
+        if reader::zeros_may_be_native(path)
+            && reader::all_zero(file, size).map_err(inspect(path))?
+        {
+            return Err(Error::ZeroFile {
+                path: path.to_path_buf(),
+                len: size,
+            });
+        }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
         return Err(Error::NotALog {
@@ -1400,7 +1422,22 @@ fn writer_for(
             format: None,
         });
     } else {
-        reader::native_header(file, path, size)?
+        // A start cut short by a crash (docs/FORMAT.md, "A log's start") is a torn tail at 0,
+        // refused as any torn tail is; only zero bytes (named as native) as above.
+        reader::native_header(file, path, size).map_err(|e| {
+            match reader::Start::of(file, size) {
+                Ok(Some(reader::Start::Torn)) => Error::TornTail {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    corrupt: false,
+                },
+                Ok(Some(reader::Start::Zeros)) => Error::ZeroFile {
+                    path: path.to_path_buf(),
+                    len: size,
+                },
+                _ => e,
+            }
+        })?
     };
     if let Some(asked) = opts.algorithm
         && asked != header.algorithm
