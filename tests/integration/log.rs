@@ -792,6 +792,98 @@ fn a_streamed_append_follows_a_rotation_that_empties_its_log() {
     assert_eq!(payloads(&env, &log), [&b"native-X"[..], b"rec-2"]);
 }
 
+/// Was a bug: a streamed append whose log was renamed by a rotation (and replaced by a log with
+/// a torn tail) stopped saying "what was committed before it is in LOG": those records are in
+/// the renamed file, not in the file now at LOG. It names where they are now.
+#[test]
+fn a_failing_stream_after_a_rename_says_where_its_records_went() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    append_args(&env, &log, &["old-1", "old-2", "old-3"]);
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-1\n").expect("write");
+    wait_for_records(&env, &log, 4);
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    // The new log at the path has a torn tail (its start cut short).
+    let model = env.path("model.log");
+    append_args(&env, &model, &["m"]);
+    env.write("app.log", &fs::read(&model).expect("read")[..20]);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-2\n").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(!err.contains("what was committed before it is in"), "{err}");
+    assert!(
+        err.contains("app.log.1"),
+        "names where the records are: {err}"
+    );
+    assert!(err.contains("(sequence number 3) in"), "{err}");
+    assert_eq!(payloads(&env, &env.path("app.log.1")).len(), 4);
+}
+
+/// Was a bug: a stream whose log was renamed and replaced by a new log between two of its
+/// groups reported its records' sequence numbers as one backwards range ("5 to 1": the first
+/// of the old log to the last of the new one). Each log's range is named, first to last.
+#[test]
+fn sequence_numbers_across_a_replaced_log_are_not_printed_backwards() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    append_args(&env, &log, &["o1", "o2", "o3", "o4", "o5"]);
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-1\n").expect("write");
+    wait_for_records(&env, &log, 6);
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    append_args(&env, &log, &["new-0"]);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-2\n").expect("write");
+    wait_for_records(&env, &log, 2);
+    let pid = rustix::process::Pid::from_raw(child.0.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("kill");
+    let status = wait_child(&mut child.0, Duration::from_secs(20)).expect("the append ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(!err.contains("5 to 1"), "backwards: {err}");
+    assert!(err.contains("(sequence number 1) in"), "{err}");
+    assert!(err.contains("(sequence number 5) in"), "{err}");
+    assert!(err.contains("app.log.1"), "{err}");
+}
+
+/// Was a bug: a `-0` stream whose records went into a lines log (the native log it began with
+/// emptied and started anew as lines by another appender) refused a record holding a newline
+/// as "record 1 of this append": the record's place in its commit group, not in the input. It
+/// is named by its number in the input.
+#[test]
+fn a_record_refused_after_conversion_to_lines_is_named_by_its_input_number() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    let mut child = streaming_append(&env, &["-0"], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"a\0").expect("write");
+    wait_for_records(&env, &log, 1);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&log), "x"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"b\0c\nd\0").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("record 3 of"), "{err}");
+    assert!(!err.contains("record 2 of this append"), "{err}");
+}
+
 /// Was a bug (data loss): a log rewritten, to the same size and header, by a program that
 /// ignores the lock (another log's bytes copied over it) between two groups of a stream was
 /// taken for the stream's own (the tail check skipped): the next record went in with a

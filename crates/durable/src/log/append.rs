@@ -93,6 +93,13 @@ pub struct Committed<'a> {
     pub bytes: u64,
     /// Each record's offset, when asked for.
     pub offsets: &'a [u64],
+    /// It went into another log than the group before it: the file that was at the path then
+    /// was renamed, removed or emptied by another program (a rotation), so the earlier groups
+    /// are not in the log at the path (nor, if it was emptied, anywhere this call knows of).
+    pub new_log: bool,
+    /// The log it went into (open as this call holds it): where the group is, whatever
+    /// happens to the path later.
+    pub log: &'a File,
 }
 
 /// What an append call did.
@@ -106,8 +113,13 @@ pub struct Appended {
     pub count: u64,
     /// Commit groups they went out in.
     pub groups: u64,
-    /// Sequence numbers of the first and the last record appended (native, when any were).
+    /// Sequence numbers of the first and the last record appended (native, when any were) to
+    /// the log the last group went into: records committed to an earlier log (see
+    /// [`Committed::new_log`]) are not in this range.
     pub seqs: Option<(u64, u64)>,
+    /// Records appended to earlier logs: committed to a file that was the log then and was
+    /// renamed, removed or emptied by another program before a later group (a rotation).
+    pub elsewhere: u64,
     /// Other appenders' records lie between this call's groups.
     pub interleaved: bool,
     /// Offset of the first record appended.
@@ -130,6 +142,7 @@ impl Appended {
             count: 0,
             groups: 0,
             seqs: None,
+            elsewhere: 0,
             interleaved: false,
             start: 0,
             bytes: 0,
@@ -187,6 +200,7 @@ pub fn append_with(
         offsets: Vec::new(),
         told_waiting: false,
         changed: std::cell::Cell::new(false),
+        moved: false,
     };
     let result = match opts.commit {
         Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
@@ -260,6 +274,9 @@ struct Run<'a> {
     told_waiting: bool,
     /// The log did not end where a write was to start: another program changed it.
     changed: std::cell::Cell<bool>,
+    /// The log was opened again (another file at the path, another log in it) or started anew
+    /// (emptied) since the last group: the next group goes into another log.
+    moved: bool,
 }
 
 /// The records of one append call as they are read and encoded: on the calling thread for one
@@ -822,14 +839,20 @@ impl Run<'_> {
             Writer::Native(..) => Some((group.first_seq, group.first_seq + group.count - 1)),
             Writer::Lines => None,
         };
+        // Another log than our last group's: opened again, started anew, or (lines, which
+        // has no header to tell by) shorter than where our last group ended.
+        let moved = std::mem::take(&mut self.moved);
+        let new_log = self.out.groups > 0 && (moved || log.ours.is_none_or(|(end, _)| start < end));
         let out = &mut self.out;
         if out.groups == 0 {
             out.start = start + group.lead;
+        } else if new_log {
+            out.elsewhere = out.count;
         } else if log.ours.is_none_or(|(end, _)| end != start) {
             out.interleaved = true;
         }
         out.seqs = match (out.seqs, seqs) {
-            (Some((first, _)), Some((_, last))) => Some((first, last)),
+            (Some((first, _)), Some((_, last))) if !new_log => Some((first, last)),
             (_, s) => s,
         };
         out.count += group.count;
@@ -847,6 +870,8 @@ impl Run<'_> {
             start: start + group.lead,
             bytes,
             offsets: &self.offsets,
+            new_log,
+            log: &log.file,
         });
         Ok(())
     }
@@ -962,6 +987,7 @@ impl Run<'_> {
                 break;
             }
             unlock(log);
+            self.moved = true;
             *log = open_log(path, self.opts, &mut Tracker::unrecorded(&mut ()))?;
         }
         let checked = self.check_tail(log);
@@ -976,13 +1002,15 @@ impl Run<'_> {
     /// process's new log, has another salt; a log of the same size is no proof); for a lines
     /// log, it is not a native log. An empty file is started again (native: with the same
     /// header, so the records encoded go in as they are). `Ok(false)`: open it again.
-    fn same_log(&self, log: &mut Appending) -> Result<bool> {
+    fn same_log(&mut self, log: &mut Appending) -> Result<bool> {
         let path = self.path;
         let size = log.file.metadata().map_err(inspect(path))?.len();
         let mut head = [0u8; FILE_HEADER_LEN as usize];
         let got = reader::read_prefix(&log.file, size, &mut head).map_err(inspect(path))?;
         Ok(match log.writer {
             Writer::Native(..) if size == 0 => {
+                // Emptied after a group of ours went in: the next one starts another log.
+                self.moved |= log.ours.is_some();
                 log.unstarted = true;
                 log.ours = None;
                 true
@@ -1183,7 +1211,12 @@ fn convert(
                     })?;
             }
             Writer::Lines => {
-                check_line(path, payload, format!("record {} of this append", i + 1))?;
+                // Named by its place in the input, as a record refused on its way in is.
+                check_line(
+                    path,
+                    payload,
+                    format!("record {} of the input", group.stream_index + i + 1),
+                )?;
                 lines::encode(&mut group.batch, payload);
             }
         }
@@ -1685,6 +1718,7 @@ mod tests {
                 offsets: Vec::new(),
                 told_waiting: false,
                 changed: std::cell::Cell::new(false),
+                moved: false,
             };
             let tail = run
                 .lock(&mut log, IfLocked::Fail, &mut Tracker::unrecorded(&mut ()))
@@ -1734,6 +1768,7 @@ mod tests {
             offsets: Vec::new(),
             told_waiting: false,
             changed: std::cell::Cell::new(false),
+            moved: false,
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);
