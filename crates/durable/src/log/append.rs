@@ -201,6 +201,8 @@ pub fn append_with(
         told_waiting: false,
         changed: std::cell::Cell::new(false),
         moved: false,
+        seen: None,
+        fresh_end: std::cell::Cell::new(None),
     };
     let result = match opts.commit {
         Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
@@ -277,6 +279,12 @@ struct Run<'a> {
     /// The log was opened again (another file at the path, another log in it) or started anew
     /// (emptied) since the last group: the next group goes into another log.
     moved: bool,
+    /// The log's size as [`Run::same_log`] just read it under the lock (then the header a
+    /// start wrote), for the tail check: one `fstat` fewer per group.
+    seen: Option<u64>,
+    /// Where a streamed group's write starts, the log's size as the tail check just read it
+    /// under the lock: that write need not read it again.
+    fresh_end: std::cell::Cell<Option<u64>>,
 }
 
 /// The records of one append call as they are read and encoded: on the calling thread for one
@@ -715,7 +723,10 @@ impl Run<'_> {
             let Some(tail) = self.lock(log, if_locked, t)? else {
                 return Ok(());
             };
+            // The group is encoded whole: its write follows the tail check at once.
+            self.fresh_end.set(Some(tail.end));
             let committed = self.commit_group(log, tail, &mut group, t);
+            self.fresh_end.set(None);
             unlock(log);
             committed?;
             // The next groups are numbered on from this one's sequence numbers.
@@ -881,7 +892,9 @@ impl Run<'_> {
         // that ignores the lock changed it meanwhile (a rotation by copytruncate while an
         // --atomic append read its input): writing at the old offset would leave the records
         // behind a hole, in another log. The file is not theirs to cut back either.
-        if log.file.metadata().map_err(inspect(self.path))?.len() != at {
+        // A streamed group's first write: the tail check just read the size under the lock.
+        let fresh = self.fresh_end.take() == Some(at);
+        if !fresh && log.file.metadata().map_err(inspect(self.path))?.len() != at {
             self.changed.set(true);
             return Err(Error::Unsupported {
                 path: self.path.to_path_buf(),
@@ -980,8 +993,14 @@ impl Run<'_> {
             // And the file there may hold another log than the one opened: an empty file
             // another appender started, a log emptied by a rotation (copytruncate) and started
             // anew: read that one.
-            let current = is_at_path(&log.file, path)
-                && self.same_log(log).inspect_err(|_| unlock(log))?
+            // One fstat for both checks (and the tail check after them).
+            let held = log.file.metadata().map_err(inspect(path));
+            let held = held.inspect_err(|_| unlock(log))?;
+            let at_path = std::fs::metadata(path).is_ok_and(|b| platform::same_file(&held, &b));
+            let current = at_path
+                && self
+                    .same_log(log, held.len())
+                    .inspect_err(|_| unlock(log))?
                 && (!log.unstarted || self.start(log).inspect_err(|_| unlock(log))?);
             if current {
                 break;
@@ -997,14 +1016,14 @@ impl Run<'_> {
         checked.map(Some)
     }
 
-    /// Whether the file (under the lock) still holds the log this append opened: for a native
-    /// log, its header is the one opened (a rotation that emptied the file, then another
+    /// Whether the file (under the lock; `size`: its size, read there) still holds the log
+    /// this append opened: for a native log, its header is the one opened (a rotation that emptied the file, then another
     /// process's new log, has another salt; a log of the same size is no proof); for a lines
     /// log, it is not a native log. An empty file is started again (native: with the same
     /// header, so the records encoded go in as they are). `Ok(false)`: open it again.
-    fn same_log(&mut self, log: &mut Appending) -> Result<bool> {
+    fn same_log(&mut self, log: &mut Appending, size: u64) -> Result<bool> {
         let path = self.path;
-        let size = log.file.metadata().map_err(inspect(path))?.len();
+        self.seen = Some(size);
         let mut head = [0u8; FILE_HEADER_LEN as usize];
         let got = reader::read_prefix(&log.file, size, &mut head).map_err(inspect(path))?;
         Ok(match log.writer {
@@ -1031,7 +1050,7 @@ impl Run<'_> {
     /// torn tail after it, never records behind a header that did not reach the disk
     /// (docs/FORMAT.md, "A log's start"). `Ok(false)`: the file is not empty any more (another
     /// appender started it). A failed write or flush takes the file back to empty.
-    fn start(&self, log: &mut Appending) -> Result<bool> {
+    fn start(&mut self, log: &mut Appending) -> Result<bool> {
         let path = self.path;
         if log.file.metadata().map_err(inspect(path))?.len() != 0 {
             return Ok(false);
@@ -1058,6 +1077,7 @@ impl Run<'_> {
         written.failure_leaves(Aftermath::Unchanged)?;
         log.unstarted = false;
         log.started = true;
+        self.seen = Some(FILE_HEADER_LEN);
         Ok(true)
     }
 
@@ -1071,9 +1091,13 @@ impl Run<'_> {
         }
     }
 
-    fn check_tail(&self, log: &Appending) -> Result<Tail> {
+    fn check_tail(&mut self, log: &Appending) -> Result<Tail> {
         let path = self.path;
-        let size = log.file.metadata().map_err(inspect(path))?.len();
+        // Read under this lock by same_log, just before.
+        let size = match self.seen.take() {
+            Some(size) => size,
+            None => log.file.metadata().map_err(inspect(path))?.len(),
+        };
         // Our last group's last bytes still there too: a log rewritten by another program to
         // the same size (the same header, other records) is checked as any other.
         if let Some((end, seq)) = log.ours
@@ -1719,6 +1743,8 @@ mod tests {
                 told_waiting: false,
                 changed: std::cell::Cell::new(false),
                 moved: false,
+                seen: None,
+                fresh_end: std::cell::Cell::new(None),
             };
             let tail = run
                 .lock(&mut log, IfLocked::Fail, &mut Tracker::unrecorded(&mut ()))
@@ -1769,6 +1795,8 @@ mod tests {
             told_waiting: false,
             changed: std::cell::Cell::new(false),
             moved: false,
+            seen: None,
+            fresh_end: std::cell::Cell::new(None),
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);
