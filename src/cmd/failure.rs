@@ -33,6 +33,8 @@ pub(crate) fn exit_for(error: &Error, op: Op) -> Exit {
                 Exit::TornTail
             }
         }
+        // Only zero bytes where a log should be: a human (recover --force) decides.
+        Error::ZeroFile { .. } => Exit::Corruption,
         // It starts like a log but its header is cut short or damaged: a damaged log.
         Error::NotALog {
             damaged_header: true,
@@ -107,6 +109,10 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             ..
         } => format!(" (`durable log verify {}`)", shell_word(path)),
         Error::TornTail { path, .. } => format!("; run `durable recover {}` first", shell_word(path)),
+        Error::ZeroFile { path, .. } => format!(
+            "; `durable recover --force {}` keeps its bytes in a sidecar and empties it, and the next append starts it",
+            shell_word(path)
+        ),
         Error::AppendInterrupted {
             path, aftermath, ..
         } if *aftermath != Aftermath::Unchanged => {

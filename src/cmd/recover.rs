@@ -204,6 +204,7 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
         write: false,
         index_alone: false,
         force: args.force,
+        zeros: true,
     };
     match durable::log::open(path, &opts) {
         Ok(input) if matches!(input.layout, durable::log::Layout::ProglogStore) => None,
@@ -423,6 +424,17 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     r.sidecar
                         .as_ref()
                         .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
+                        .unwrap_or_default()
+                ),
+                // No header, nothing but zeros: no record to salvage, and no way to tell a
+                // start that never reached the disk from a log that was zeroed.
+                LogAction::Refused if r.zero_file => format!(
+                    "{path}: corrupt: it holds only zero bytes ({} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed; not changed. `durable recover --force {}` empties it{}, and the next append starts it\n",
+                    r.bytes_removed,
+                    shell_word(&r.path),
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping its bytes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
                 LogAction::Refused if r.index.as_ref().is_some_and(|i| i.foreign.is_some()) => {

@@ -973,3 +973,26 @@ fn line_diff_shows_the_changed_lines() {
     assert!(text.starts_with("case: output differs"), "{text}");
     assert!(text.contains("\n-c\n+b\n"), "{text}");
 }
+
+/// Run, as a shell would, the first command between backticks in `text` (a hint), which must
+/// mention `mentions`, with the built `durable` first on the PATH; it must exit 0. The hint.
+#[track_caller]
+pub fn run_hint(env: &Env, text: &str, mentions: &str) -> String {
+    let hint = text
+        .split('`')
+        .nth(1)
+        .expect("a hint between backticks")
+        .to_string();
+    assert!(hint.contains(mentions), "{hint}");
+    let path = format!(
+        "{}:{}",
+        durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Durable::sh(env.dir.path(), &hint)
+        .env("PATH", &path)
+        .no_stdin()
+        .run();
+    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
+    hint
+}

@@ -530,6 +530,166 @@ fn append_to_an_existing_empty_file_starts_a_log() {
     );
 }
 
+/// A native log started in place in an existing empty file (`touch`), holding `records`.
+fn started_in_place(env: &Env, name: &str, records: &[&str]) -> Vec<u8> {
+    let log = env.write(name, "");
+    let mut args = vec!["log", "append", s(&log)];
+    args.extend_from_slice(records);
+    let r = run(env, &args, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.read(name)
+}
+
+/// Was a bug: a log started in place in an existing empty file (its header written there, not
+/// renamed into place) that a power loss cut inside its header — every prefix of a header —
+/// was refused by verify, append and recover alike ("its header is cut short", exit 3), with
+/// no way forward. It cannot hold an acknowledged record: verify calls it a torn tail at offset
+/// 0 (exit 1), append refuses it as any torn tail (exit 1, "run `durable recover`"), the hint
+/// run as printed cuts it to empty (the bytes kept in a sidecar that `log restore` puts back),
+/// and the next append starts the log.
+#[test]
+fn a_start_cut_inside_the_header_is_a_torn_tail_at_offset_0() {
+    let env = Env::new();
+    let whole = started_in_place(&env, "model.log", &["one"]);
+    for len in 1..64 {
+        let name = format!("torn{len}.log");
+        let log = env.write(&name, &whole[..len]);
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!(code, 1, "{len}: {v}");
+        assert_eq!(
+            (&v["status"], &v["valid_end"], &v["defects"][0]["offset"]),
+            (&Value::from("torn-tail"), &Value::from(0), &Value::from(0)),
+            "{len}: {v}"
+        );
+        // Every length for verify; a spread of them for the rest.
+        if ![1, 7, 8, 9, 10, 11, 12, 16, 17, 40, 41, 60, 63].contains(&len) {
+            continue;
+        }
+        let r = run(&env, &["log", "append", s(&log), "two"], b"");
+        assert_eq!(r.code, 1, "{len}: {}", r.show());
+        assert!(
+            r.stderr.contains("torn tail from offset 0"),
+            "{len}: {}",
+            r.show()
+        );
+        assert_eq!(env.read(&name), &whole[..len], "{len}: append changed it");
+        common::run_hint(&env, &r.stderr, "durable recover");
+        assert_eq!(env.read(&name), b"", "{len}: recover did not empty it");
+        let sidecar = env.path(&format!(".durable-recovered/{name}.0.durable-sidecar"));
+        let r = run(&env, &["log", "restore", s(&sidecar)], b"");
+        assert_eq!(r.code, 0, "{len} restore: {}", r.show());
+        assert_eq!(env.read(&name), &whole[..len], "{len}: restored");
+        let r = run(&env, &["recover", s(&log)], b"");
+        assert_eq!(r.code, 0, "{len} recover again: {}", r.show());
+        let r = run(&env, &["log", "append", s(&log), "two"], b"");
+        assert_eq!(r.code, 0, "{len} append after recover: {}", r.show());
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!((code, v["records"].as_u64()), (0, Some(1)), "{len}: {v}");
+    }
+    // A cut header with bytes that no header holds (a reserved byte set) is not a torn start.
+    let mut odd = whole[..50].to_vec();
+    odd[45] = 1;
+    let log = env.write("odd.log", &odd);
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(
+        (code, &v["defects"][0]["kind"]),
+        (3, &Value::from("bad-header")),
+        "{v}"
+    );
+}
+
+/// Was a bug: a file of only zero bytes (a log started in place whose bytes never reached the
+/// disk, or a log whose bytes were zeroed) was "not a log" (exit 2) for append and recover
+/// alike, with no way forward. It may have held acknowledged records, so it is refused as
+/// corruption (exit 3, naming the cause) by verify, append and recover; the refusal's hint,
+/// run as printed, empties it with `recover --force` (the zeros kept in a sidecar that `log
+/// restore` puts back), and the next append starts the log. A directory walk still passes
+/// over such files (most are not logs).
+#[test]
+fn a_file_of_only_zeros_is_refused_until_recover_force_empties_it() {
+    let env = Env::new();
+    for len in [1usize, 63, 64, 5000] {
+        let name = format!("zeros{len}.log");
+        let log = env.write(&name, vec![0u8; len]);
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!(code, 3, "{len}: {v}");
+        assert_eq!(v["defects"][0]["evidence"], "zero-file", "{len}: {v}");
+        for args in [
+            vec!["log", "append", s(&log), "one"],
+            vec!["log", "append", "--log-format", "native", s(&log), "one"],
+        ] {
+            let r = run(&env, &args, b"");
+            assert_eq!(r.code, 3, "{len} {args:?}: {}", r.show());
+            assert_eq!(r.stderr.lines().count(), 1, "{}", r.show());
+            assert!(r.stderr.contains("only zero bytes"), "{}", r.show());
+            assert_eq!(env.read(&name), vec![0u8; len], "{len}: append changed it");
+        }
+        let r = run(&env, &["recover", s(&log)], b"");
+        assert_eq!(r.code, 3, "{len} recover: {}", r.show());
+        assert!(r.out().contains("only zero bytes"), "{}", r.show());
+        assert_eq!(env.read(&name), vec![0u8; len], "{len}: recover changed it");
+        // The walk leaves it alone.
+        let r = run(&env, &["recover", s(env.dir.path())], b"");
+        assert_eq!(r.code, 0, "{len} recover DIR: {}", r.show());
+        assert_eq!(
+            env.read(&name),
+            vec![0u8; len],
+            "{len}: recover DIR changed it"
+        );
+        // The hint of append's refusal, run as printed.
+        let r = run(&env, &["log", "append", s(&log), "one"], b"");
+        common::run_hint(&env, &r.stderr, "--force");
+        assert_eq!(
+            env.read(&name),
+            b"",
+            "{len}: recover --force did not empty it"
+        );
+        let sidecar = env.path(&format!(".durable-recovered/{name}.0.durable-sidecar"));
+        let r = run(&env, &["log", "restore", s(&sidecar)], b"");
+        assert_eq!(r.code, 0, "{len} restore: {}", r.show());
+        assert_eq!(env.read(&name), vec![0u8; len], "{len}: restored");
+        let r = run(&env, &["recover", "--force", "--no-backup", s(&log)], b"");
+        assert_eq!(r.code, 0, "{len}: {}", r.show());
+        let r = run(&env, &["log", "append", s(&log), "one"], b"");
+        assert_eq!(r.code, 0, "{len} append: {}", r.show());
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!((code, v["records"].as_u64()), (0, Some(1)), "{len}: {v}");
+    }
+}
+
+/// Was a bug (crash atomicity): a log started in place in an empty file had its header flushed
+/// together with its first group, so a power loss could keep the group's bytes and lose the
+/// header, leaving records no reader could check. The header is flushed first now: a crash
+/// right after that flush (the first `sync-log`) leaves exactly the header (an empty log, which
+/// the next append continues), and one after the header's write leaves at most the header.
+/// The other crash states of a start (a header cut short, zeros) are covered above.
+#[test]
+fn a_start_in_place_flushes_the_header_before_the_first_group() {
+    let test = "log::a_start_in_place_flushes_the_header_before_the_first_group";
+    if !common::fault_switch(test) {
+        return;
+    }
+    let env = Env::new();
+    for step in ["write-log", "sync-log"] {
+        let name = format!("{step}.log");
+        let log = env.write(&name, "");
+        let r = env
+            .cmd(&["log", "append", s(&log), "one", "two"])
+            .fault(&format!("{step}:crash"))
+            .no_stdin()
+            .may_be_killed()
+            .run();
+        assert!(r.signal().is_some(), "{step}: {}", r.show());
+        assert_eq!(env.read(&name).len(), 64, "{step}: only the header");
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!((code, v["records"].as_u64()), (0, Some(0)), "{step}: {v}");
+        let r = run(&env, &["log", "append", s(&log), "three"], b"");
+        assert_eq!(r.code, 0, "{step}: {}", r.show());
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!((code, v["records"].as_u64()), (0, Some(1)), "{step}: {v}");
+    }
+}
+
 /// Start `log append ARGS LOG` reading records from a pipe this test writes to.
 fn streaming_append(env: &Env, args: &[&str], log: &Path) -> KillOnDrop {
     let mut all = vec!["log", "append"];
@@ -630,6 +790,98 @@ fn a_streamed_append_follows_a_rotation_that_empties_its_log() {
     let (vcode, v) = verify_json(&env, &log);
     assert_eq!((vcode, &v["format"]), (0, &Value::from("native")), "{v}");
     assert_eq!(payloads(&env, &log), [&b"native-X"[..], b"rec-2"]);
+}
+
+/// Was a bug: a streamed append whose log was renamed by a rotation (and replaced by a log with
+/// a torn tail) stopped saying "what was committed before it is in LOG": those records are in
+/// the renamed file, not in the file now at LOG. It names where they are now.
+#[test]
+fn a_failing_stream_after_a_rename_says_where_its_records_went() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    append_args(&env, &log, &["old-1", "old-2", "old-3"]);
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-1\n").expect("write");
+    wait_for_records(&env, &log, 4);
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    // The new log at the path has a torn tail (its start cut short).
+    let model = env.path("model.log");
+    append_args(&env, &model, &["m"]);
+    env.write("app.log", &fs::read(&model).expect("read")[..20]);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-2\n").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(!err.contains("what was committed before it is in"), "{err}");
+    assert!(
+        err.contains("app.log.1"),
+        "names where the records are: {err}"
+    );
+    assert!(err.contains("(sequence number 3) in"), "{err}");
+    assert_eq!(payloads(&env, &env.path("app.log.1")).len(), 4);
+}
+
+/// Was a bug: a stream whose log was renamed and replaced by a new log between two of its
+/// groups reported its records' sequence numbers as one backwards range ("5 to 1": the first
+/// of the old log to the last of the new one). Each log's range is named, first to last.
+#[test]
+fn sequence_numbers_across_a_replaced_log_are_not_printed_backwards() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    append_args(&env, &log, &["o1", "o2", "o3", "o4", "o5"]);
+    let mut child = streaming_append(&env, &[], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-1\n").expect("write");
+    wait_for_records(&env, &log, 6);
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    append_args(&env, &log, &["new-0"]);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"rec-2\n").expect("write");
+    wait_for_records(&env, &log, 2);
+    let pid = rustix::process::Pid::from_raw(child.0.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("kill");
+    let status = wait_child(&mut child.0, Duration::from_secs(20)).expect("the append ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(!err.contains("5 to 1"), "backwards: {err}");
+    assert!(err.contains("(sequence number 1) in"), "{err}");
+    assert!(err.contains("(sequence number 5) in"), "{err}");
+    assert!(err.contains("app.log.1"), "{err}");
+}
+
+/// Was a bug: a `-0` stream whose records went into a lines log (the native log it began with
+/// emptied and started anew as lines by another appender) refused a record holding a newline
+/// as "record 1 of this append": the record's place in its commit group, not in the input. It
+/// is named by its number in the input.
+#[test]
+fn a_record_refused_after_conversion_to_lines_is_named_by_its_input_number() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    let mut child = streaming_append(&env, &["-0"], &log);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"a\0").expect("write");
+    wait_for_records(&env, &log, 1);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&log), "x"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let stdin = child.0.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"b\0c\nd\0").expect("write");
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("record 3 of"), "{err}");
+    assert!(!err.contains("record 2 of this append"), "{err}");
 }
 
 /// Was a bug (data loss): a log rewritten, to the same size and header, by a program that
@@ -787,15 +1039,17 @@ fn header_only_log_is_clean_and_dumps_nothing() {
     assert_eq!((r.code, r.stdout.len()), (0, 0), "--last: {}", r.stderr);
 }
 
-/// Guards: a log cut inside its header is a damaged header (corrupt, exit 3) for verify, an
-/// error for dump, and append refuses it; nothing is changed.
+/// Guards: a log cut inside its header whose bytes no header holds (a reserved byte set; a cut
+/// header that is the start of a valid one is a torn start, tested above) is a damaged header
+/// (corrupt, exit 3) for verify, an error for dump, and append refuses it; nothing is changed.
 #[test]
 fn truncated_header_is_damage() {
     let env = Env::new();
     let log = env.path("a.log");
     append_args(&env, &log, &["one"]);
-    let bytes = fs::read(&log).expect("read");
-    let cut = env.write("cut.log", &bytes[..40]);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[41] = 7;
+    let cut = env.write("cut.log", &bytes[..50]);
     let r = run(&env, &["log", "verify", s(&cut)], b"");
     assert_eq!(r.code, 3, "{} {}", r.out(), r.stderr);
     assert!(
@@ -810,7 +1064,7 @@ fn truncated_header_is_damage() {
     assert!(r.stderr.contains(s(&cut)), "{}", r.stderr);
     let r = run(&env, &["log", "append", s(&cut), "x"], b"");
     assert_ne!(r.code, 0);
-    assert_eq!(fs::read(&cut).expect("read"), &bytes[..40], "changed");
+    assert_eq!(fs::read(&cut).expect("read"), &bytes[..50], "changed");
 }
 
 /// Guards: a directory given to dump or append is exit 2 with one line naming it, and nothing

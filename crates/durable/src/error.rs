@@ -398,6 +398,19 @@ pub enum Error {
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
     },
+    /// A log to append to holds only zero bytes (no header): a native log whose start never
+    /// reached the disk cannot be told from one whose acknowledged records were zeroed, so
+    /// nothing is appended until `recover --force` empties it (docs/FORMAT.md, "A log's start").
+    #[error(
+        "{} holds only zero bytes ({len} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed, so nothing was appended",
+        quoted(&.path)
+    )]
+    ZeroFile {
+        /// The log.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
     /// A log read record by record ([`crate::log::Log::records`]) does not end with a valid
     /// record: every record before `offset` was handed over, none from there on.
     #[error(
@@ -799,6 +812,7 @@ impl Error {
             | Error::Unencodable { path, .. }
             | Error::Locked { path }
             | Error::TornTail { path, .. }
+            | Error::ZeroFile { path, .. }
             | Error::LogDamaged { path, .. }
             | Error::AppendInterrupted { path, .. }
             | Error::NothingToRecover { path, .. }

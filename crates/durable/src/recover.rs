@@ -131,6 +131,9 @@ pub struct LogRecovery {
     /// Where the first damage in the log is (`None` for a clean log); the cut, `bytes_kept`, is
     /// the start of the append it is in.
     pub damage: Option<u64>,
+    /// The file holds only zero bytes (a native log's start lost, or a log zeroed): refused
+    /// without `--force`, which empties it.
+    pub zero_file: bool,
 }
 
 /// Why a file was left alone.
@@ -476,7 +479,7 @@ fn handle_file(
     if in_walk && opts.index.is_none() && log::reader::is_paired_index(path) {
         return Ok(None);
     }
-    match recover_log_as(path, shown, opts, observer) {
+    match recover_log_as(path, shown, opts, observer, !in_walk) {
         Ok(r) => Ok(Some(Outcome::Log(r))),
         Err(Error::NotALog {
             damaged_header: false,
@@ -728,15 +731,17 @@ pub fn recover_log(
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
 ) -> Result<LogRecovery> {
-    recover_log_as(path, path, opts, observer)
+    recover_log_as(path, path, opts, observer, true)
 }
 
-/// [`recover_log`] of `path`, reported as `shown`.
+/// [`recover_log`] of `path`, reported as `shown`. `named`: the user named it (not found in a
+/// walk), so a file of only zero bytes is a native log whose start is lost, not "not a log".
 fn recover_log_as(
     path: &Path,
     shown: &Path,
     opts: &RecoverOptions,
     observer: &mut dyn Observer,
+    named: bool,
 ) -> Result<LogRecovery> {
     let mut input = log::open(
         path,
@@ -746,6 +751,7 @@ fn recover_log_as(
             write: false,
             index_alone: false,
             force: opts.force,
+            zeros: named,
         },
     )
     .map_err(unreadable)?;
@@ -809,6 +815,7 @@ fn recover_log_as(
         index: None,
         oversized: v.oversized,
         damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
+        zero_file: matches!(input.layout, Layout::Unstarted(log::Start::Zeros)),
     };
     let mut t = Tracker::new(observer);
     // A store read with another store's index (docs/FORMAT.md, "proglog") is not changed
@@ -860,12 +867,14 @@ fn recover_log_as(
                 } else {
                     sidecar::Change::Cut
                 };
+                // A native log's start cut (a torn start, zeros) has no header to keep: the
+                // sidecar holds the file from offset 0.
                 let native_header = match input.layout {
                     Layout::Native(_) => Some(raw_header(&input.main.file, path)?),
                     _ => None,
                 };
                 let format = match input.layout {
-                    Layout::Native(_) => sidecar::SourceFormat::Native,
+                    Layout::Native(_) | Layout::Unstarted(_) => sidecar::SourceFormat::Native,
                     Layout::Lines => sidecar::SourceFormat::Lines,
                     Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
                     Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,

@@ -90,13 +90,9 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
         eprintln!("durable: warning: could not install the interrupt handler: {e}");
     }
     let mut printed: Result<(), Failure> = Ok(());
-    let mut committed = (0u64, None::<(u64, u64)>);
+    let mut committed = Tracked::default();
     let mut on_commit = |group: &Committed<'_>| {
-        committed.0 += group.count;
-        if let Some(first) = group.first_seq {
-            let last = first + group.count - 1;
-            committed.1 = Some((committed.1.map_or(first, |(a, _)| a), last));
-        }
+        committed.add(group);
         if args.print_offsets && printed.is_ok() {
             let mut text = String::with_capacity(group.offsets.len() * 12);
             for offset in group.offsets {
@@ -125,9 +121,15 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
             Some(signal) => Err(Failure {
                 exit: Exit::Partial,
                 error: anyhow!(
-                    "interrupted by {signal}: {} appended to {path} and flushed{}; {}",
-                    crate::cmd::plural(appended.count, "record"),
-                    seq_range(&appended),
+                    "interrupted by {signal}: {}; {}",
+                    match committed.rotated(&args.log) {
+                        None => format!(
+                            "{} appended to {path} and flushed{}",
+                            crate::cmd::plural(appended.count, "record"),
+                            seq_range(&appended)
+                        ),
+                        Some(rotated) => format!("appended and flushed {rotated}"),
+                    },
                     match appended.unappended {
                         0 => "the rest of the input was not read".to_string(),
                         n => format!(
@@ -138,18 +140,25 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
                 ),
             }),
         },
-        Err(error) if committed.0 > 0 => {
+        Err(error) if committed.count > 0 => {
             let shown = crate::cmd::sentence(&error);
             let mut f = failure(error);
             let error = shown;
-            let range = match committed.1 {
-                Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
-                None => String::new(),
+            f.error = match committed.rotated(&args.log) {
+                None => {
+                    let range = match committed.now.seqs {
+                        Some((a, b)) => format!(" (sequence numbers {a} to {b})"),
+                        None => String::new(),
+                    };
+                    anyhow!(
+                        "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
+                        crate::cmd::plural(committed.count, "record")
+                    )
+                }
+                Some(rotated) => anyhow!(
+                    "{error}; what was committed before it was flushed, {rotated}; nothing after them was appended"
+                ),
             };
-            f.error = anyhow!(
-                "{error}; what was committed before it is in {path}, flushed: {}{range}; nothing after them was appended",
-                crate::cmd::plural(committed.0, "record")
-            );
             // Whatever stopped it (a torn tail left by another appender, a bad record, a
             // failed write), earlier groups are in: a retry of the whole input would duplicate
             // them. Only "written, not confirmed" says more.
@@ -159,6 +168,175 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
             Err(f)
         }
         Err(error) => Err(failure(error)),
+    }
+}
+
+/// The groups of a streamed append as they were committed, by the log they went into (another
+/// program may rename, remove or empty the log between two groups: a rotation).
+#[derive(Default)]
+struct Tracked {
+    /// Records committed in all.
+    count: u64,
+    /// Those in the log the last group went into.
+    now: Part,
+    /// Those in earlier logs, and the last of those logs (as this process holds it open).
+    earlier: u64,
+    earlier_last: Option<(Part, std::fs::File)>,
+    /// The log the last group went into, and where that group ended in it.
+    file: Option<(std::fs::File, u64)>,
+}
+
+/// Records committed to one log: how many, and their sequence numbers (native).
+#[derive(Default, Clone, Copy)]
+struct Part {
+    count: u64,
+    seqs: Option<(u64, u64)>,
+}
+
+impl Part {
+    fn add(&mut self, group: &Committed<'_>) {
+        self.count += group.count;
+        if let Some(first) = group.first_seq {
+            let last = first + group.count - 1;
+            self.seqs = Some((self.seqs.map_or(first, |(a, _)| a), last));
+        }
+    }
+
+    /// "3 records (sequence numbers 5 to 7)", "1 record (sequence number 5)".
+    fn show(&self) -> String {
+        let n = crate::cmd::plural(self.count, "record");
+        match self.seqs {
+            Some((a, b)) if a == b => format!("{n} (sequence number {a})"),
+            Some((a, b)) => format!("{n} (sequence numbers {a} to {b})"),
+            None => n,
+        }
+    }
+}
+
+impl Tracked {
+    fn add(&mut self, group: &Committed<'_>) {
+        self.count += group.count;
+        if group.new_log {
+            self.earlier += self.now.count;
+            // The file held open for the earlier log is the one the groups went into.
+            self.earlier_last = self
+                .file
+                .take()
+                .map(|(file, _)| (std::mem::take(&mut self.now), file));
+        }
+        self.now.add(group);
+        match &mut self.file {
+            Some((_, end)) if !group.new_log => *end = group.start + group.bytes,
+            _ => {
+                self.file = group
+                    .log
+                    .try_clone()
+                    .ok()
+                    .map(|file| (file, group.start + group.bytes));
+            }
+        }
+    }
+
+    /// Where the records are when they are not all in the log at `path` now (it was renamed,
+    /// removed or emptied by another program after they went in): "N (…) in X, …", else `None`.
+    fn rotated(&mut self, path: &std::path::Path) -> Option<String> {
+        // Unknown (the file could not be held): taken to be there, as before rotations counted.
+        let still_there = self.file.as_ref().is_none_or(|(file, end)| {
+            let (Ok(at), Ok(held)) = (std::fs::metadata(path), file.metadata()) else {
+                return false;
+            };
+            same_file(&at, &held) && held.len() >= *end
+        });
+        if still_there && self.earlier == 0 {
+            return None;
+        }
+        let log = quoted(path);
+        let mut parts = Vec::new();
+        if let Some((part, file)) = &self.earlier_last {
+            let before = self.earlier - part.count;
+            if before > 0 {
+                parts.push(format!(
+                    "{} in earlier files that were {log} when they went in",
+                    crate::cmd::plural(before, "record")
+                ));
+            }
+            parts.push(format!("{} {}", part.show(), gone_to(file, path)));
+        }
+        if self.now.count > 0 {
+            if still_there {
+                parts.push(format!("{} in {log}", self.now.show()));
+            } else if let Some((file, _)) = &self.file {
+                parts.push(format!("{} {}", self.now.show(), gone_to(file, path)));
+            }
+        }
+        Some(match parts.len() {
+            1 => parts.join(""),
+            _ => format!(
+                "{}: {}",
+                crate::cmd::plural(self.count, "record"),
+                parts.join(", and ")
+            ),
+        })
+    }
+}
+
+/// Where a file that was the log at `path` when records went into it is now: renamed (and
+/// where to, if known), removed, or emptied at the path (copytruncate).
+fn gone_to(file: &std::fs::File, path: &std::path::Path) -> String {
+    let log = quoted(path);
+    let at_path = std::fs::metadata(path)
+        .ok()
+        .zip(file.metadata().ok())
+        .is_some_and(|(at, held)| same_file(&at, &held));
+    if at_path {
+        return format!(
+            "in {log} before another program emptied or cut it (a rotation by copytruncate? then in the copy it made)"
+        );
+    }
+    match now_named(file) {
+        Some(Err(())) => format!(
+            "in the file that was {log} when they went in, which another program removed since (a rotation?)"
+        ),
+        Some(Ok(now)) if now != path => format!(
+            "in {}, which was {log} when they went in (another program renamed it since: a rotation?)",
+            quoted(&now)
+        ),
+        _ => format!(
+            "in the file that was {log} when they went in, which another program renamed, replaced or removed since (a rotation?)"
+        ),
+    }
+}
+
+/// Whether two metadata describe the same file.
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// The name an open file has now, where the system says (Linux: its `/proc/self/fd` link):
+/// `Err` for a removed file, `None` when unknown.
+fn now_named(file: &std::fs::File) -> Option<Result<std::path::PathBuf, ()>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        if link.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
+            return Some(Err(()));
+        }
+        link.is_absolute().then_some(Ok(link))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
     }
 }
 

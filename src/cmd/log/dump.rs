@@ -100,6 +100,7 @@ pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
         write: false,
         index_alone: true,
         force: false,
+        zeros: true,
     };
     let mut stream = None;
     let mut source = match log::stream::open(&args.log).map_err(failure)? {
@@ -281,6 +282,7 @@ pub(super) fn dump_pass(
         Layout::ProglogStore => "a proglog store",
         Layout::ProglogIndex => "a proglog index",
         Layout::Aof(_) => "an aof file",
+        Layout::Unstarted(_) => "a native log whose start is lost",
     };
     if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
         return Err(unsupported(
@@ -315,7 +317,7 @@ pub(super) fn dump_pass(
     let resyncs = match kind {
         Layout::Native(_) | Layout::Lines => true,
         Layout::ProglogStore => paired,
-        Layout::ProglogIndex | Layout::Aof(_) => false,
+        Layout::ProglogIndex | Layout::Aof(_) | Layout::Unstarted(_) => false,
     };
     if args.resync && !resyncs {
         let what = match kind {

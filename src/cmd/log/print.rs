@@ -258,6 +258,7 @@ pub(super) fn defect_text(d: &Defect) -> String {
         log::Evidence::NotTorn(at) if at == d.offset => {
             "; corruption: not what a write that never reached the disk leaves (no zeros, and the file does not end inside it)".to_string()
         }
+        log::Evidence::ZeroFile => "; corruption: the whole file is zero bytes, no header: a log whose start never reached the disk cannot be told from one whose records were zeroed".to_string(),
         log::Evidence::NotTorn(at) => format!(
             "; corruption: the damage at offset {at} after it is not what an unfinished write leaves"
         ),

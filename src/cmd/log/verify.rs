@@ -331,6 +331,7 @@ pub(super) fn verify_one(
         write: false,
         index_alone: false,
         force: false,
+        zeros: explicit,
     };
     let result = log::verify_with_threads(path, &opts, threads, |done: u64, total: u64| {
         if show_progress && total >= 256 << 20 && done < total {

@@ -612,24 +612,7 @@ fn with_index_refuses_the_store_itself_and_other_formats() {
 /// Run, as a shell would, the first command between backticks in `r`'s output (a hint), which
 /// must mention `mentions`, with the built `durable` first on the PATH; it must exit 0.
 fn run_printed_hint(env: &Env, r: &common::Run, mentions: &str) -> String {
-    let hint = r
-        .out()
-        .split('`')
-        .nth(1)
-        .expect("a hint between backticks")
-        .to_string();
-    assert!(hint.contains(mentions), "{hint}");
-    let path = format!(
-        "{}:{}",
-        common::durable_path().parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Durable::sh(env.dir.path(), &hint)
-        .env("PATH", &path)
-        .no_stdin()
-        .run();
-    assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
-    hint
+    common::run_hint(env, &r.out(), mentions)
 }
 
 /// Was a bug: another segment's index, whole and well-formed, given with `--with-index` (or

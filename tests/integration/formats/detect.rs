@@ -14,6 +14,10 @@ use crate::log::create_log;
 enum Want {
     Format(&'static str, Option<&'static str>),
     NotALog,
+    /// Only zero bytes, named: a native log whose start is lost (docs/FORMAT.md, "A log's
+    /// start"): corrupt (exit 3) for verify, dump and recover, unless its name is a foreign
+    /// format's.
+    Zeros,
 }
 
 /// Build every file of the matrix in `env` (some in their own directory); (name, expectation).
@@ -168,8 +172,8 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
         add(&format!("random-{n}.bin"), &pseudo_random(n, seed), NotALog);
     }
     add("empty.log", b"", NotALog);
-    add("zeros.bin", &[0u8; 4096], NotALog);
-    add("zeros-12.index.bin", &[0u8; 12], NotALog);
+    add("zeros.bin", &[0u8; 4096], Zeros);
+    add("zeros-12.index.bin", &[0u8; 12], Zeros);
     add("text.txt", b"hello world\nthis is not a log\n", NotALog);
     // Lines look-alikes: hashes at the end of lines that are not of the line (none checks out),
     // a minority of checksummed lines in a text, one damaged line.
@@ -234,8 +238,9 @@ fn matrix(env: &Env) -> Vec<(String, Want)> {
         &[0, 0, 0, 0, 0, 0, 0, 3, b'a', b'b'],
         NotALog,
     );
-    add("zero-lengths-only.bin", &[0u8; 24], NotALog);
-    add("one-index-entry.bin", &index(&[(0, 0)]), NotALog);
+    add("zero-lengths-only.bin", &[0u8; 24], Zeros);
+    // Twelve zero bytes: a file of zeros like any other.
+    add("one-index-entry.bin", &index(&[(0, 0)]), Zeros);
     out
 }
 
@@ -305,6 +310,17 @@ fn detection_matrix() {
                         "{name}: {}",
                         r.show()
                     );
+                }
+                Want::Zeros => {
+                    let (code, v) = verify(&env, &path, &[]);
+                    assert_eq!(code, 3, "{name}: {v}");
+                    assert_eq!(v["defects"][0]["evidence"], "zero-file", "{name}: {v}");
+                    for cmd in [&["log", "dump"][..], &["recover"][..]] {
+                        let mut args = cmd.to_vec();
+                        args.push(&name);
+                        let r = run(&env, &args, b"");
+                        assert_eq!(r.code, 3, "{name}: {cmd:?}: {}", r.show());
+                    }
                 }
                 Want::NotALog => {
                     for cmd in [

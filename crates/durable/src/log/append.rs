@@ -93,6 +93,13 @@ pub struct Committed<'a> {
     pub bytes: u64,
     /// Each record's offset, when asked for.
     pub offsets: &'a [u64],
+    /// It went into another log than the group before it: the file that was at the path then
+    /// was renamed, removed or emptied by another program (a rotation), so the earlier groups
+    /// are not in the log at the path (nor, if it was emptied, anywhere this call knows of).
+    pub new_log: bool,
+    /// The log it went into (open as this call holds it): where the group is, whatever
+    /// happens to the path later.
+    pub log: &'a File,
 }
 
 /// What an append call did.
@@ -106,8 +113,13 @@ pub struct Appended {
     pub count: u64,
     /// Commit groups they went out in.
     pub groups: u64,
-    /// Sequence numbers of the first and the last record appended (native, when any were).
+    /// Sequence numbers of the first and the last record appended (native, when any were) to
+    /// the log the last group went into: records committed to an earlier log (see
+    /// [`Committed::new_log`]) are not in this range.
     pub seqs: Option<(u64, u64)>,
+    /// Records appended to earlier logs: committed to a file that was the log then and was
+    /// renamed, removed or emptied by another program before a later group (a rotation).
+    pub elsewhere: u64,
     /// Other appenders' records lie between this call's groups.
     pub interleaved: bool,
     /// Offset of the first record appended.
@@ -130,6 +142,7 @@ impl Appended {
             count: 0,
             groups: 0,
             seqs: None,
+            elsewhere: 0,
             interleaved: false,
             start: 0,
             bytes: 0,
@@ -187,6 +200,9 @@ pub fn append_with(
         offsets: Vec::new(),
         told_waiting: false,
         changed: std::cell::Cell::new(false),
+        moved: false,
+        seen: None,
+        fresh_end: std::cell::Cell::new(None),
     };
     let result = match opts.commit {
         Commit::Atomic => run.atomic(&mut log, &mut input, &mut t),
@@ -260,6 +276,15 @@ struct Run<'a> {
     told_waiting: bool,
     /// The log did not end where a write was to start: another program changed it.
     changed: std::cell::Cell<bool>,
+    /// The log was opened again (another file at the path, another log in it) or started anew
+    /// (emptied) since the last group: the next group goes into another log.
+    moved: bool,
+    /// The log's size as [`Run::same_log`] just read it under the lock (then the header a
+    /// start wrote), for the tail check: one `fstat` fewer per group.
+    seen: Option<u64>,
+    /// Where a streamed group's write starts, the log's size as the tail check just read it
+    /// under the lock: that write need not read it again.
+    fresh_end: std::cell::Cell<Option<u64>>,
 }
 
 /// The records of one append call as they are read and encoded: on the calling thread for one
@@ -698,7 +723,10 @@ impl Run<'_> {
             let Some(tail) = self.lock(log, if_locked, t)? else {
                 return Ok(());
             };
+            // The group is encoded whole: its write follows the tail check at once.
+            self.fresh_end.set(Some(tail.end));
             let committed = self.commit_group(log, tail, &mut group, t);
+            self.fresh_end.set(None);
             unlock(log);
             committed?;
             // The next groups are numbered on from this one's sequence numbers.
@@ -822,14 +850,20 @@ impl Run<'_> {
             Writer::Native(..) => Some((group.first_seq, group.first_seq + group.count - 1)),
             Writer::Lines => None,
         };
+        // Another log than our last group's: opened again, started anew, or (lines, which
+        // has no header to tell by) shorter than where our last group ended.
+        let moved = std::mem::take(&mut self.moved);
+        let new_log = self.out.groups > 0 && (moved || log.ours.is_none_or(|(end, _)| start < end));
         let out = &mut self.out;
         if out.groups == 0 {
             out.start = start + group.lead;
+        } else if new_log {
+            out.elsewhere = out.count;
         } else if log.ours.is_none_or(|(end, _)| end != start) {
             out.interleaved = true;
         }
         out.seqs = match (out.seqs, seqs) {
-            (Some((first, _)), Some((_, last))) => Some((first, last)),
+            (Some((first, _)), Some((_, last))) if !new_log => Some((first, last)),
             (_, s) => s,
         };
         out.count += group.count;
@@ -847,6 +881,8 @@ impl Run<'_> {
             start: start + group.lead,
             bytes,
             offsets: &self.offsets,
+            new_log,
+            log: &log.file,
         });
         Ok(())
     }
@@ -856,7 +892,9 @@ impl Run<'_> {
         // that ignores the lock changed it meanwhile (a rotation by copytruncate while an
         // --atomic append read its input): writing at the old offset would leave the records
         // behind a hole, in another log. The file is not theirs to cut back either.
-        if log.file.metadata().map_err(inspect(self.path))?.len() != at {
+        // A streamed group's first write: the tail check just read the size under the lock.
+        let fresh = self.fresh_end.take() == Some(at);
+        if !fresh && log.file.metadata().map_err(inspect(self.path))?.len() != at {
             self.changed.set(true);
             return Err(Error::Unsupported {
                 path: self.path.to_path_buf(),
@@ -955,13 +993,20 @@ impl Run<'_> {
             // And the file there may hold another log than the one opened: an empty file
             // another appender started, a log emptied by a rotation (copytruncate) and started
             // anew: read that one.
-            let current = is_at_path(&log.file, path)
-                && self.same_log(log).inspect_err(|_| unlock(log))?
+            // One fstat for both checks (and the tail check after them).
+            let held = log.file.metadata().map_err(inspect(path));
+            let held = held.inspect_err(|_| unlock(log))?;
+            let at_path = std::fs::metadata(path).is_ok_and(|b| platform::same_file(&held, &b));
+            let current = at_path
+                && self
+                    .same_log(log, held.len())
+                    .inspect_err(|_| unlock(log))?
                 && (!log.unstarted || self.start(log).inspect_err(|_| unlock(log))?);
             if current {
                 break;
             }
             unlock(log);
+            self.moved = true;
             *log = open_log(path, self.opts, &mut Tracker::unrecorded(&mut ()))?;
         }
         let checked = self.check_tail(log);
@@ -971,18 +1016,20 @@ impl Run<'_> {
         checked.map(Some)
     }
 
-    /// Whether the file (under the lock) still holds the log this append opened: for a native
-    /// log, its header is the one opened (a rotation that emptied the file, then another
+    /// Whether the file (under the lock; `size`: its size, read there) still holds the log
+    /// this append opened: for a native log, its header is the one opened (a rotation that emptied the file, then another
     /// process's new log, has another salt; a log of the same size is no proof); for a lines
     /// log, it is not a native log. An empty file is started again (native: with the same
     /// header, so the records encoded go in as they are). `Ok(false)`: open it again.
-    fn same_log(&self, log: &mut Appending) -> Result<bool> {
+    fn same_log(&mut self, log: &mut Appending, size: u64) -> Result<bool> {
         let path = self.path;
-        let size = log.file.metadata().map_err(inspect(path))?.len();
+        self.seen = Some(size);
         let mut head = [0u8; FILE_HEADER_LEN as usize];
         let got = reader::read_prefix(&log.file, size, &mut head).map_err(inspect(path))?;
         Ok(match log.writer {
             Writer::Native(..) if size == 0 => {
+                // Emptied after a group of ours went in: the next one starts another log.
+                self.moved |= log.ours.is_some();
                 log.unstarted = true;
                 log.ours = None;
                 true
@@ -997,10 +1044,13 @@ impl Run<'_> {
         })
     }
 
-    /// Write the header of an empty file being started as a native log (under the lock); it
-    /// is flushed with the first group. `Ok(false)`: the file is not empty any more (another
-    /// appender started it). A failed write takes the file back to empty.
-    fn start(&self, log: &mut Appending) -> Result<bool> {
+    /// Write the header of an empty file being started as a native log (under the lock), and
+    /// flush it before the first group is written: so a crash leaves either a start cut short
+    /// (a prefix of the header, or zeros: nothing was acknowledged) or the whole header and a
+    /// torn tail after it, never records behind a header that did not reach the disk
+    /// (docs/FORMAT.md, "A log's start"). `Ok(false)`: the file is not empty any more (another
+    /// appender started it). A failed write or flush takes the file back to empty.
+    fn start(&mut self, log: &mut Appending) -> Result<bool> {
         let path = self.path;
         if log.file.metadata().map_err(inspect(path))?.len() != 0 {
             return Ok(false);
@@ -1008,15 +1058,26 @@ impl Run<'_> {
         let Writer::Native(header, _) = log.writer else {
             return Ok(true);
         };
-        Tracker::unrecorded(&mut ())
+        let mut quiet = ();
+        let mut t = Tracker::unrecorded(&mut quiet);
+        let sync = self.opts.sync;
+        let written = t
             .run(Step::WriteLog, path, || {
-                platform::write_all_at(&log.file, &header.encode(), 0).inspect_err(|_| {
-                    let _ = log.file.set_len(0);
-                })
+                platform::write_all_at(&log.file, &header.encode(), 0)
             })
-            .failure_leaves(Aftermath::Unchanged)?;
+            .and_then(|()| {
+                if sync == SyncLevel::None {
+                    return Ok(());
+                }
+                t.run(Step::SyncLog, path, || platform::sync_file(&log.file, sync))
+            });
+        if written.is_err() {
+            let _ = log.file.set_len(0);
+        }
+        written.failure_leaves(Aftermath::Unchanged)?;
         log.unstarted = false;
         log.started = true;
+        self.seen = Some(FILE_HEADER_LEN);
         Ok(true)
     }
 
@@ -1030,9 +1091,13 @@ impl Run<'_> {
         }
     }
 
-    fn check_tail(&self, log: &Appending) -> Result<Tail> {
+    fn check_tail(&mut self, log: &Appending) -> Result<Tail> {
         let path = self.path;
-        let size = log.file.metadata().map_err(inspect(path))?.len();
+        // Read under this lock by same_log, just before.
+        let size = match self.seen.take() {
+            Some(size) => size,
+            None => log.file.metadata().map_err(inspect(path))?.len(),
+        };
         // Our last group's last bytes still there too: a log rewritten by another program to
         // the same size (the same header, other records) is checked as any other.
         if let Some((end, seq)) = log.ours
@@ -1170,7 +1235,12 @@ fn convert(
                     })?;
             }
             Writer::Lines => {
-                check_line(path, payload, format!("record {} of this append", i + 1))?;
+                // Named by its place in the input, as a record refused on its way in is.
+                check_line(
+                    path,
+                    payload,
+                    format!("record {} of the input", group.stream_index + i + 1),
+                )?;
                 lines::encode(&mut group.batch, payload);
             }
         }
@@ -1390,6 +1460,15 @@ fn writer_for(
                 ),
             });
         }
+        // Only zero bytes: a native log whose start never reached the disk, or one zeroed.
+        if reader::zeros_may_be_native(path)
+            && reader::all_zero(file, size).map_err(inspect(path))?
+        {
+            return Err(Error::ZeroFile {
+                path: path.to_path_buf(),
+                len: size,
+            });
+        }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
         return Err(Error::NotALog {
@@ -1400,7 +1479,22 @@ fn writer_for(
             format: None,
         });
     } else {
-        reader::native_header(file, path, size)?
+        // A start cut short by a crash (docs/FORMAT.md, "A log's start") is a torn tail at 0,
+        // refused as any torn tail is; only zero bytes (named as native) as above.
+        reader::native_header(file, path, size).map_err(|e| {
+            match reader::Start::of(file, size) {
+                Ok(Some(reader::Start::Torn)) => Error::TornTail {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    corrupt: false,
+                },
+                Ok(Some(reader::Start::Zeros)) => Error::ZeroFile {
+                    path: path.to_path_buf(),
+                    len: size,
+                },
+                _ => e,
+            }
+        })?
     };
     if let Some(asked) = opts.algorithm
         && asked != header.algorithm
@@ -1648,6 +1742,9 @@ mod tests {
                 offsets: Vec::new(),
                 told_waiting: false,
                 changed: std::cell::Cell::new(false),
+                moved: false,
+                seen: None,
+                fresh_end: std::cell::Cell::new(None),
             };
             let tail = run
                 .lock(&mut log, IfLocked::Fail, &mut Tracker::unrecorded(&mut ()))
@@ -1697,6 +1794,9 @@ mod tests {
             offsets: Vec::new(),
             told_waiting: false,
             changed: std::cell::Cell::new(false),
+            moved: false,
+            seen: None,
+            fresh_end: std::cell::Cell::new(None),
         };
         for (records, fits) in [(4, false), (3, true)] {
             let mut source = RecordList::new(vec![]);

@@ -181,6 +181,32 @@ impl FileHeader {
     }
 }
 
+/// Whether `bytes`, shorter than a file header, are the start of a valid one: what an in-place
+/// start of a log (the header written into an existing empty file) leaves when a crash cuts it
+/// short (a *torn start*, docs/FORMAT.md). Every field that is whole (or begun) is checked
+/// against what [`FileHeader::encode`] writes; the salt and the time can be anything, and the
+/// checksum is never whole in a prefix.
+pub fn is_header_prefix(bytes: &[u8]) -> bool {
+    if bytes.is_empty() || bytes.len() >= FILE_HEADER_LEN as usize {
+        return false;
+    }
+    let mut expected = [0u8; 16];
+    expected[..8].copy_from_slice(&FILE_MAGIC);
+    expected[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    expected[12..16].copy_from_slice(&(FILE_HEADER_LEN as u32).to_le_bytes());
+    bytes.iter().enumerate().all(|(i, b)| match i {
+        // The checksum algorithm: one this version writes.
+        10 => Algorithm::from_code(*b).is_some(),
+        0..16 => *b == expected[i],
+        // Salt and creation time.
+        16..40 => true,
+        // Reserved, written as zeros.
+        40..60 => *b == 0,
+        // The start of the checksum, which only the whole header can be checked with.
+        _ => true,
+    })
+}
+
 /// A decoded record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {

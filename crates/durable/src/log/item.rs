@@ -219,6 +219,9 @@ pub enum Evidence {
     NotTorn(u64),
     /// Corrupt (formats without append marks): a valid record follows at this offset.
     ValidAfter(u64),
+    /// Corrupt: the whole file is zero bytes, no header: a log's start that never reached the
+    /// disk cannot be told from a log whose acknowledged bytes were zeroed.
+    ZeroFile,
 }
 
 impl Evidence {
@@ -240,6 +243,7 @@ impl Evidence {
             Evidence::LaterAppend(_) => "later-append",
             Evidence::NotTorn(_) => "not-a-torn-write",
             Evidence::ValidAfter(_) => "valid-record-after",
+            Evidence::ZeroFile => "zero-file",
         }
     }
 

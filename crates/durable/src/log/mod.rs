@@ -29,7 +29,9 @@ pub use format::{Algorithm, FileHeader, MAX_RECORD};
 pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record, Skipped};
 pub use native::{NativeLog, NativeReader};
 pub use parallel::{PARALLEL_MIN, pieces};
-pub use reader::{Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, UNKNOWN_FORMAT, open};
+pub use reader::{
+    Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start, UNKNOWN_FORMAT, open,
+};
 pub use records::Records;
 pub(crate) use records::read_whole_payload;
 pub use source::{Delimited, Listed, RecordList, RecordSource, Whole};

@@ -19,6 +19,9 @@ use crate::platform;
 pub const UNKNOWN_FORMAT: &str =
     "it is in none of the formats durable reads (native, lines, proglog, aof)";
 
+/// Why a file is not a log, when it holds only zero bytes.
+pub const ZEROS: &str = "it holds only zero bytes";
+
 /// Bytes a reader keeps in memory at once: payloads are checked and handed over in pieces of at
 /// most this size, whatever the record or file size.
 pub const WINDOW: usize = 1 << 20;
@@ -156,13 +159,130 @@ pub enum Layout {
     ProglogIndex,
     /// An aof file, analysed when opened.
     Aof(aof::Analysis),
+    /// A file with no native header in which a native log may have been started
+    /// (docs/FORMAT.md, "A log's start"): nothing in it can be read as a record.
+    Unstarted(Start),
+}
+
+/// What a file that holds no native header is, where a native log may have been started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Shorter than a header and the start of a valid one: a start cut short by a crash (a
+    /// header written in place into an empty file). It cannot hold an acknowledged record: a
+    /// torn tail at offset 0.
+    Torn,
+    /// Only zero bytes (any length): a start that never reached the disk, or a log whose
+    /// bytes were zeroed; the bytes cannot tell, so it is corruption, which only `--force` cuts.
+    Zeros,
+}
+
+impl Start {
+    /// What the file at `file` (`size` bytes, more than 0) is, if it is either.
+    pub(crate) fn of(file: &File, size: u64) -> io::Result<Option<Start>> {
+        let mut raw = [0u8; FILE_HEADER_LEN as usize];
+        let got = read_prefix(file, size, &mut raw)?;
+        if size > 0 && size < FILE_HEADER_LEN && super::format::is_header_prefix(&raw[..got]) {
+            return Ok(Some(Start::Torn));
+        }
+        if size > 0 && raw[..got].iter().all(|b| *b == 0) && all_zero(file, size)? {
+            return Ok(Some(Start::Zeros));
+        }
+        Ok(None)
+    }
+
+    /// The one defect such a file holds: at offset 0, cut there.
+    pub(crate) fn defect(self) -> super::item::Defect {
+        use super::item::{Defect, DefectKind, Evidence};
+        let (kind, evidence) = match self {
+            Start::Torn => (DefectKind::Truncated, Evidence::EndOfFile),
+            Start::Zeros => (DefectKind::ZeroFill, Evidence::ZeroFile),
+        };
+        Defect {
+            offset: 0,
+            kind,
+            next_valid: None,
+            in_index: false,
+            cut: 0,
+            evidence,
+        }
+    }
+}
+
+/// Whether a file of only zero bytes at `path` may be a native log whose start is lost: not
+/// when its name is one the aof package or proglog gives its (preallocated, zero-filled) files.
+pub(crate) fn zeros_may_be_native(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    ![".aof", ".store", ".index"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// Whether the first `size` bytes of `file` are all zero (read in windows of bounded size).
+pub(crate) fn all_zero(file: &File, size: u64) -> io::Result<bool> {
+    let mut zero = true;
+    let stop = || io::Error::other("non-zero");
+    match read_range(file, 0, size, &mut |chunk| {
+        if chunk.iter().all(|b| *b == 0) {
+            Ok(())
+        } else {
+            zero = false;
+            Err(stop())
+        }
+    }) {
+        Ok(_) => Ok(zero),
+        Err(_) if !zero => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The reader of an [`Layout::Unstarted`] file (or of its bytes kept in a sidecar).
+pub(crate) fn start_reader<'a>(start: Start) -> Box<dyn Reader + 'a> {
+    Box::new(StartReader { start, done: false })
+}
+
+/// The reader of an [`Layout::Unstarted`] file: its one defect, then the end.
+struct StartReader {
+    start: Start,
+    done: bool,
+}
+
+impl Reader for StartReader {
+    fn next_item(&mut self) -> io::Result<Item> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(Item::End);
+        }
+        Ok(Item::Defect(self.start.defect()))
+    }
+
+    fn read_payload(
+        &mut self,
+        _record: &Record,
+        _f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn position(&self) -> u64 {
+        0
+    }
+
+    fn refresh(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    fn io_stats(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 impl Layout {
     /// The format.
     pub fn format(&self) -> LogFormat {
         match self {
-            Layout::Native(_) => LogFormat::Native,
+            Layout::Native(_) | Layout::Unstarted(_) => LogFormat::Native,
             Layout::Lines => LogFormat::Lines,
             Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
             Layout::Aof(_) => LogFormat::Aof,
@@ -208,6 +328,7 @@ impl Log {
                 Box::new(proglog::IndexReader::new(&self.main.file, self.main.size))
             }
             Layout::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
+            Layout::Unstarted(start) => Box::new(StartReader { start, done: false }),
         }
     }
 
@@ -232,6 +353,10 @@ pub struct OpenOptions {
     /// Read a file named as a lines log even if none of its lines checks out (`recover
     /// --force`); otherwise such a file is not a lines log.
     pub force: bool,
+    /// A file that holds only zero bytes is read as a native log whose start is lost
+    /// ([`Start::Zeros`]: corrupt) rather than as no log: for a file named by the user (a
+    /// directory walk passes over such files, which are most often not logs at all).
+    pub zeros: bool,
 }
 
 impl OpenOptions {
@@ -394,13 +519,24 @@ impl Log {
             .unwrap_or_default();
         let (format, analysed) = match opts.format {
             Some(f) => (f, None),
-            None => detect(&main, &name, opts.index.as_deref())?,
+            None => match detect(&main, &name, opts.index.as_deref()) {
+                Err(Error::NotALog { why: ZEROS, .. })
+                    if opts.zeros && zeros_may_be_native(path) =>
+                {
+                    (LogFormat::Native, None)
+                }
+                detected => detected?,
+            },
         };
         let layout = match format {
-            LogFormat::Native => {
-                let header = read_native_header(&main)?;
-                Layout::Native(header)
-            }
+            LogFormat::Native => match read_native_header(&main) {
+                Ok(header) => Layout::Native(header),
+                Err(e) => match Start::of(&main.file, main.size).map_err(inspect(path))? {
+                    Some(Start::Zeros) if !opts.zeros => return Err(e),
+                    Some(start) => Layout::Unstarted(start),
+                    None => return Err(e),
+                },
+            },
             LogFormat::Lines => {
                 // Named as lines: a file in which no line checks out cannot be told from a text
                 // file, and must not be read (and cut) as a damaged log.
@@ -662,7 +798,7 @@ fn detect(
     let why = if part.size == 0 {
         "it is empty"
     } else if zeros {
-        "it holds only zero bytes"
+        ZEROS
     } else {
         UNKNOWN_FORMAT
     };

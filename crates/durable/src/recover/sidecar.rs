@@ -19,7 +19,9 @@ use crate::log::aof::{self, Analysis, AofReader};
 use crate::log::format::{FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
-use crate::log::{Defect, DefectKind, Extra, Item, Layout, NativeReader, OnDamage, Reader, Record};
+use crate::log::{
+    Defect, DefectKind, Extra, Item, Layout, NativeReader, OnDamage, Reader, Record, Start,
+};
 use crate::platform;
 use crate::step::{Observer, Step, StepError, Tracker};
 
@@ -323,11 +325,26 @@ impl Sidecar {
     /// The kind of log its bytes are read as.
     pub fn layout(&self) -> Result<Layout> {
         Ok(match self.trailer.format {
-            SourceFormat::Native => Layout::Native(self.native_header()?),
+            SourceFormat::Native => match self.start() {
+                Some(start) => Layout::Unstarted(start),
+                None => Layout::Native(self.native_header()?),
+            },
             SourceFormat::Lines => Layout::Lines,
             SourceFormat::ProglogStore => Layout::ProglogStore,
             SourceFormat::ProglogIndex => Layout::ProglogIndex,
             SourceFormat::Aof => Layout::Aof(self.aof_analysis()),
+        })
+    }
+
+    /// A native log cut at offset 0 (its start torn, or only zeros): the kept bytes are the
+    /// whole file, with no header to read records with.
+    fn start(&self) -> Option<Start> {
+        let t = &self.trailer;
+        (t.format == SourceFormat::Native && t.offset == 0).then(|| {
+            Start::of(&self.file, t.len)
+                .ok()
+                .flatten()
+                .unwrap_or(Start::Torn)
         })
     }
 
@@ -364,6 +381,9 @@ impl Sidecar {
     pub fn reader(&self, on_damage: OnDamage) -> Result<Box<dyn Reader + '_>> {
         let t = &self.trailer;
         let inner: Box<dyn Reader + '_> = match t.format {
+            SourceFormat::Native if let Some(start) = self.start() => {
+                crate::log::reader::start_reader(start)
+            }
             SourceFormat::Native => Box::new(NativeReader::new(
                 &self.file,
                 self.native_header()?,
@@ -905,7 +925,9 @@ pub fn restore(
         Err(std::fs::TryLockError::Error(source)) => return Err(io_log(source)),
     }
     let size = file.metadata().map_err(io_log)?.len();
-    if let Some(header) = &t.native_header {
+    // A native log cut at offset 0 (its start torn, or only zeros) had no header: the kept
+    // bytes are the whole file.
+    if let Some(header) = t.native_header.as_ref().filter(|_| t.offset > 0) {
         let mut now = [0u8; FILE_HEADER_LEN as usize];
         let same =
             size >= FILE_HEADER_LEN && read_exact_at(&file, &mut now, 0).is_ok() && now == *header;
