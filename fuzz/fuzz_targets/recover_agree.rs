@@ -64,7 +64,7 @@ pub fn check(data: &[u8]) {
     // No header (docs/FORMAT.md, "A log's start"): a header cut short that is the start of a
     // valid one (a torn start) is cut to empty; a file of only zeros (named, as here) only with
     // --force. What is cut is kept in a sidecar (unless --no-backup), from offset 0.
-    let torn = native::torn_start(&original);
+    let torn = native::torn_start(&original, true);
     if torn || (!original.is_empty() && original.iter().all(|b| *b == 0)) {
         let r = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()))
             .expect("recover a file with no header");

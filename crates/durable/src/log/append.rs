@@ -1462,12 +1462,9 @@ fn writer_for(
         }
         // Only zero bytes: a native log whose start never reached the disk, or one zeroed.
         if reader::zeros_may_be_native(path)
-            && reader::all_zero(file, size).map_err(inspect(path))?
+            && let Some(start) = reader::Start::of(file, size, true).map_err(inspect(path))?
         {
-            return Err(Error::ZeroFile {
-                path: path.to_path_buf(),
-                len: size,
-            });
+            return Err(start_refusal(start, path, size));
         }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
@@ -1482,16 +1479,8 @@ fn writer_for(
         // A start cut short by a crash (docs/FORMAT.md, "A log's start") is a torn tail at 0,
         // refused as any torn tail is; only zero bytes (named as native) as above.
         reader::native_header(file, path, size).map_err(|e| {
-            match reader::Start::of(file, size) {
-                Ok(Some(reader::Start::Torn)) => Error::TornTail {
-                    path: path.to_path_buf(),
-                    offset: 0,
-                    corrupt: false,
-                },
-                Ok(Some(reader::Start::Zeros)) => Error::ZeroFile {
-                    path: path.to_path_buf(),
-                    len: size,
-                },
+            match reader::Start::of(file, size, true) {
+                Ok(Some(start)) => start_refusal(start, path, size),
                 _ => e,
             }
         })?
@@ -1685,6 +1674,22 @@ fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
             path: path.to_path_buf(),
             offset: reader.position(),
             corrupt: false,
+        },
+    }
+}
+
+/// Why an append refuses a file where a native log's start was lost (docs/FORMAT.md, "A log's
+/// start"): a torn start as any torn tail, only zeros as corruption.
+fn start_refusal(start: reader::Start, path: &Path, size: u64) -> Error {
+    match start {
+        reader::Start::Torn => Error::TornTail {
+            path: path.to_path_buf(),
+            offset: 0,
+            corrupt: false,
+        },
+        reader::Start::Zeros => Error::ZeroFile {
+            path: path.to_path_buf(),
+            len: size,
         },
     }
 }

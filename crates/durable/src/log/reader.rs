@@ -167,24 +167,32 @@ pub enum Layout {
 /// What a file that holds no native header is, where a native log may have been started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
-    /// Shorter than a header and the start of a valid one: a start cut short by a crash (a
-    /// header written in place into an empty file). It cannot hold an acknowledged record: a
-    /// torn tail at offset 0.
+    /// Shorter than a header and the start of a valid one, or no longer than a header and only
+    /// zero bytes: a start cut short by a crash (a header written in place into an empty
+    /// file). It cannot hold an acknowledged record: a torn tail at offset 0.
     Torn,
-    /// Only zero bytes (any length): a start that never reached the disk, or a log whose
-    /// bytes were zeroed; the bytes cannot tell, so it is corruption, which only `--force` cuts.
+    /// Only zero bytes, more than a header's length: a start that never reached the disk, or a
+    /// log whose bytes were zeroed; the bytes cannot tell, so it is corruption, which only
+    /// `--force` cuts.
     Zeros,
 }
 
 impl Start {
-    /// What the file at `file` (`size` bytes, more than 0) is, if it is either.
-    pub(crate) fn of(file: &File, size: u64) -> io::Result<Option<Start>> {
+    /// What the file at `file` (`size` bytes, more than 0) is, if it is either. `named`: the
+    /// user named the file (a walk passes over files of only zeros, whatever their length).
+    pub(crate) fn of(file: &File, size: u64, named: bool) -> io::Result<Option<Start>> {
         let mut raw = [0u8; FILE_HEADER_LEN as usize];
         let got = read_prefix(file, size, &mut raw)?;
         if size > 0 && size < FILE_HEADER_LEN && super::format::is_header_prefix(&raw[..got]) {
             return Ok(Some(Start::Torn));
         }
         if size > 0 && raw[..got].iter().all(|b| *b == 0) && all_zero(file, size)? {
+            // No longer than a header: no record can be in it, so nothing acknowledged can be
+            // lost by cutting it (the size of a header written in place reached the disk, its
+            // bytes did not, as XFS and others leave a file extended just before a power loss).
+            if named && size <= FILE_HEADER_LEN {
+                return Ok(Some(Start::Torn));
+            }
             return Ok(Some(Start::Zeros));
         }
         Ok(None)
@@ -531,11 +539,13 @@ impl Log {
         let layout = match format {
             LogFormat::Native => match read_native_header(&main) {
                 Ok(header) => Layout::Native(header),
-                Err(e) => match Start::of(&main.file, main.size).map_err(inspect(path))? {
-                    Some(Start::Zeros) if !opts.zeros => return Err(e),
-                    Some(start) => Layout::Unstarted(start),
-                    None => return Err(e),
-                },
+                Err(e) => {
+                    match Start::of(&main.file, main.size, opts.zeros).map_err(inspect(path))? {
+                        Some(Start::Zeros) if !opts.zeros => return Err(e),
+                        Some(start) => Layout::Unstarted(start),
+                        None => return Err(e),
+                    }
+                }
             },
             LogFormat::Lines => {
                 // Named as lines: a file in which no line checks out cannot be told from a text

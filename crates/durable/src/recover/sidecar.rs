@@ -341,7 +341,7 @@ impl Sidecar {
     fn start(&self) -> Option<Start> {
         let t = &self.trailer;
         (t.format == SourceFormat::Native && t.offset == 0).then(|| {
-            Start::of(&self.file, t.len)
+            Start::of(&self.file, t.len, true)
                 .ok()
                 .flatten()
                 .unwrap_or(Start::Torn)
