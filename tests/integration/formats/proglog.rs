@@ -546,6 +546,13 @@ fn index_damage_is_rebuilt_from_the_store() {
             "index-mismatch",
         ),
         (
+            // Not proof of a damaged length: the store's chain meets the entries after it.
+            "a position far past the store (a flipped high bit)",
+            replace(1, entry(1, 1 << 40)),
+            "corrupt",
+            "index-mismatch",
+        ),
+        (
             "a position inside a record",
             replace(1, entry(1, bounds[1] as u64 + 3)),
             "corrupt",

@@ -207,14 +207,23 @@ impl<'f> StoreReader<'f> {
     /// wrong ([`Proof::StoreConsistent`]), unless the chain went through empty records and
     /// counts more (or fewer) records to there than the index does: zeros (where a write never
     /// landed, or a zeroed sector; every 8 of them read as an empty record) are no evidence
-    /// against the index. The chain is followed for at most twice as
-    /// many records as entries are looked at (where the index is wrong, it meets the chain
-    /// after as many records as entries were skipped), so each call costs O(1) whatever the
+    /// against the index. The chain is followed for at most twice as many records as entries
+    /// are looked at (where the index is wrong, it meets the chain after as many records as
+    /// entries were skipped), and its positions are kept (an entry far ahead, a flipped high
+    /// bit, does not hide the chain meeting a later one), so each call costs O(1) whatever the
     /// input.
     fn evidence(&mut self, i: u64, pos: u64, end: Option<u64>) -> io::Result<Proof> {
-        let mut chain = end;
-        let mut steps = 0;
-        let mut empties = false;
+        // The chain from `end`: the position after each record followed (the first is `end`),
+        // and whether an empty record was followed to get there.
+        const CHAIN: usize = 2 * EVIDENCE_ENTRIES as usize + 1;
+        let mut chain = [(0u64, false); CHAIN];
+        let mut followed = 0usize;
+        let mut open = false;
+        if let Some(e) = end {
+            chain[0] = (e, false);
+            followed = 1;
+            open = true;
+        }
         for j in i + 1..=i + EVIDENCE_ENTRIES {
             let Some(p) = self.entry_for(j)? else {
                 continue;
@@ -222,23 +231,27 @@ impl<'f> StoreReader<'f> {
             if p <= pos {
                 continue;
             }
-            while let Some(c) = chain
-                && c < p
-                && steps < 2 * EVIDENCE_ENTRIES
-            {
-                chain = match store_record(&mut self.win, c)? {
+            while open && followed < CHAIN && chain[followed - 1].0 < p {
+                let (c, empties) = chain[followed - 1];
+                match store_record(&mut self.win, c)? {
                     Ok((len, e)) => {
-                        empties |= len == 0;
-                        Some(e)
+                        chain[followed] = (e, empties || len == 0);
+                        followed += 1;
                     }
-                    Err(()) => None,
-                };
-                steps += 1;
+                    Err(()) => open = false,
+                }
             }
-            // Through empty records, only as many as the index says lie between: zeros that
-            // chain as more records than that are no evidence against the index (this entry
-            // may be the wrong one: the chain goes on to the next).
-            if chain == Some(p) && (!empties || steps == j - i - 1) {
+            // The chain reaches the entry's position (a wrong entry before it, one far ahead
+            // among them, does not hide that): through empty records, only as many as the
+            // index says lie between, as zeros that chain as more records than that are no
+            // evidence against the index.
+            let reached = chain[..followed]
+                .iter()
+                .enumerate()
+                .find(|(_, (c, _))| *c == p);
+            if let Some((k, &(_, empties))) = reached
+                && (!empties || k as u64 == j - i - 1)
+            {
                 return Ok(Proof::StoreConsistent);
             }
             // An empty record is 8 zero bytes: zeros (where a write never landed) prove nothing.
