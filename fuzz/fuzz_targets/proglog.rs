@@ -2,7 +2,9 @@
 //! index (12-byte entries; docs/FORMAT.md) on arbitrary bytes: a store alone, an index alone,
 //! or a pair (the input split in two files `seg.store` and `seg.index`). Records are the
 //! store's bytes, chained by their lengths; lengths are never trusted for an allocation;
-//! a length the index contradicts is corruption only where index entries prove later records;
+//! a length the index contradicts is corruption only where index entries prove later records
+//! (zeroed entries stepped over), or where it is zeros the index contradicts with written bytes
+//! after them (never a torn tail);
 //! `verify` sums the scan up (the index's verdict apart); `recover` (with and without force)
 //! keeps exactly verify's valid prefix and every record before the first defect, and makes a
 //! pair's index match its store; a second recover changes nothing; detection never panics.
@@ -209,6 +211,20 @@ pub fn check(data: &[u8]) {
                         assert_eq!(d.kind, durable::log::DefectKind::BadLength);
                         assert!(d.offset == at && next > at);
                         at = next;
+                    } else if d.kind == durable::log::DefectKind::BadLength {
+                        // Zeros the index contradicts (an empty record it does not name as
+                        // one), with bytes after them that were written: corruption though
+                        // nothing after it is proven, never a torn tail (docs/FORMAT.md,
+                        // "Zeros in the store").
+                        assert!(paired, "zeros against an index without an index");
+                        let z = at as usize;
+                        assert_eq!(d.offset, at);
+                        assert!(
+                            main.get(z..z + 8)
+                                .is_some_and(|b| b.iter().all(|x| *x == 0))
+                        );
+                        assert!(main[z..].iter().any(|x| *x != 0), "zeros to the end");
+                        assert!(!d.is_torn_tail());
                     }
                 }
                 _ => {}

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 
-use super::item::{Defect, DefectKind, Extra, Item, OnDamage, Record};
+use super::item::{Defect, DefectKind, Evidence, Extra, Item, OnDamage, Record};
 use super::reader::{Reader, Window};
 
 /// Bytes of a store record's length field.
@@ -77,6 +77,17 @@ fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64),
 /// Index entries after a record whose length disagrees with the index that are looked at for
 /// evidence of later records.
 const EVIDENCE_ENTRIES: u64 = 16;
+
+/// What the index says about a record whose length it contradicts ([`StoreReader::evidence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Entry `.0` names a record the store has at `.1`, which the store's chain does not reach.
+    Proven(u64, u64),
+    /// The store's own chain of lengths reaches a later entry's position: the index is wrong.
+    StoreConsistent,
+    /// No entry proves anything.
+    Nothing,
+}
 
 /// Forward reader of a store, checking each record's index entry when the index is given.
 pub struct StoreReader<'f> {
@@ -185,35 +196,63 @@ impl<'f> StoreReader<'f> {
     }
 
     /// The record `i` at `pos` runs past the end of the store (`end` `None`), or ends at `end`
-    /// where the index's next entry does not start: is the store damaged there? Yes if one of
-    /// the next index entries names a record the store really has (it fits, and ends where the
-    /// entry after it starts, if there is one) that the store's own chain of lengths from `end`
-    /// does not reach: proglog, which reads through the index, reads it. If the chain reaches
-    /// the entry's position, the store is consistent and the index is what is wrong. Returns
-    /// that entry's number and position. The chain is followed for at most twice as many
-    /// records as entries are looked at (where the index is wrong, it meets the chain after as
-    /// many records as entries were skipped), so each call costs O(1) whatever the input.
-    fn evidence(&mut self, i: u64, pos: u64, end: Option<u64>) -> io::Result<Option<(u64, u64)>> {
-        let mut chain = end;
-        let mut steps = 0;
-        let mut prev = pos;
+    /// where the index's next entry does not start, or is an empty record the index does not
+    /// name as one: is the store damaged there? Yes ([`Proof::Proven`]) if one of the next
+    /// index entries names a record the store really has (it fits, is not empty, and ends where
+    /// the entry after it starts, if there is one) that the store's own chain of lengths from
+    /// `end` does not reach: proglog, which reads through the index, reads it. Entries that
+    /// name nothing usable (zeroed, numbered wrong, not after `pos`: a lost page of the
+    /// memory-mapped index, a flipped bit) are stepped over, not the end of the search. If the
+    /// chain reaches the entry's position, the store is consistent and the index is what is
+    /// wrong ([`Proof::StoreConsistent`]), unless the chain went through empty records and
+    /// counts more (or fewer) records to there than the index does: zeros (where a write never
+    /// landed, or a zeroed sector; every 8 of them read as an empty record) are no evidence
+    /// against the index. The chain is followed for at most twice as many records as entries
+    /// are looked at (where the index is wrong, it meets the chain after as many records as
+    /// entries were skipped), and its positions are kept (an entry far ahead, a flipped high
+    /// bit, does not hide the chain meeting a later one), so each call costs O(1) whatever the
+    /// input.
+    fn evidence(&mut self, i: u64, pos: u64, end: Option<u64>) -> io::Result<Proof> {
+        // The chain from `end`: the position after each record followed (the first is `end`),
+        // and whether an empty record was followed to get there.
+        const CHAIN: usize = 2 * EVIDENCE_ENTRIES as usize + 1;
+        let mut chain = [(0u64, false); CHAIN];
+        let mut followed = 0usize;
+        let mut open = false;
+        if let Some(e) = end {
+            chain[0] = (e, false);
+            followed = 1;
+            open = true;
+        }
         for j in i + 1..=i + EVIDENCE_ENTRIES {
             let Some(p) = self.entry_for(j)? else {
-                break;
+                continue;
             };
-            if p <= prev {
-                break;
+            if p <= pos {
+                continue;
             }
-            prev = p;
-            while let Some(c) = chain
-                && c < p
-                && steps < 2 * EVIDENCE_ENTRIES
+            while open && followed < CHAIN && chain[followed - 1].0 < p {
+                let (c, empties) = chain[followed - 1];
+                match store_record(&mut self.win, c)? {
+                    Ok((len, e)) => {
+                        chain[followed] = (e, empties || len == 0);
+                        followed += 1;
+                    }
+                    Err(()) => open = false,
+                }
+            }
+            // The chain reaches the entry's position (a wrong entry before it, one far ahead
+            // among them, does not hide that): through empty records, only as many as the
+            // index says lie between, as zeros that chain as more records than that are no
+            // evidence against the index.
+            let reached = chain[..followed]
+                .iter()
+                .enumerate()
+                .find(|(_, (c, _))| *c == p);
+            if let Some((k, &(_, empties))) = reached
+                && (!empties || k as u64 == j - i - 1)
             {
-                chain = store_record(&mut self.win, c)?.ok().map(|(_, e)| e);
-                steps += 1;
-            }
-            if chain == Some(p) {
-                return Ok(None);
+                return Ok(Proof::StoreConsistent);
             }
             // An empty record is 8 zero bytes: zeros (where a write never landed) prove nothing.
             let Ok((len, e)) = store_record(&mut self.win, p)? else {
@@ -227,10 +266,24 @@ impl<'f> StoreReader<'f> {
                 None => true,
             };
             if confirmed {
-                return Ok(Some((j, p)));
+                return Ok(Proof::Proven(j, p));
             }
         }
-        Ok(None)
+        Ok(Proof::Nothing)
+    }
+
+    /// Whether the empty record `i` at `pos` (ending at `end`, not in a zero tail) is zeros
+    /// the index contradicts: entry `i` names a record at `pos` and entry `i + 1` names
+    /// another position than `end` (the index says the record is not empty), or entry `i + 1`
+    /// is absent and the zeros run on as a second empty record that no entry names.
+    fn zeros_against_index(&mut self, i: u64, pos: u64, end: u64) -> io::Result<bool> {
+        if self.entry_for(i)? != Some(pos) {
+            return Ok(false);
+        }
+        Ok(match self.entry(i + 1)? {
+            Some((rel, q)) => !(u64::from(rel) == i + 1 && q == end),
+            None => matches!(store_record(&mut self.win, end)?, Ok((0, _))),
+        })
     }
 
     /// The store has ended (cleanly, or in `store_defect`): queue its defect and the index's.
@@ -304,11 +357,25 @@ impl Reader for StoreReader<'_> {
         }
         if self.index.is_some() {
             let end = found.ok().map(|(_, e)| e);
-            let suspect = match end {
-                None => true,
-                Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
+            // Zeros the index contradicts, with bytes after them that landed: no torn write
+            // (that leaves zeros to the end) and no empty record proglog appended.
+            let zeros = match found {
+                Ok((0, e)) => {
+                    !self.in_zero_tail(self.pos)? && self.zeros_against_index(i, self.pos, e)?
+                }
+                _ => false,
             };
-            if suspect && let Some((j, p)) = self.evidence(i, self.pos, end)? {
+            let suspect = zeros
+                || match end {
+                    None => true,
+                    Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
+                };
+            let proof = if suspect {
+                self.evidence(i, self.pos, end)?
+            } else {
+                Proof::Nothing
+            };
+            if let Proof::Proven(j, p) = proof {
                 // The record's length disagrees with an index that proves later records.
                 let defect = Defect::new(self.pos, DefectKind::BadLength, Some(p));
                 match self.on_damage {
@@ -319,6 +386,18 @@ impl Reader for StoreReader<'_> {
                     OnDamage::Stop => self.done = true,
                 }
                 return Ok(Item::Defect(defect));
+            }
+            if zeros && proof == Proof::Nothing {
+                // Damage in the middle, though no record after it can be proven: the bytes
+                // after the zeros were written. Not a record (its zeros would chain as phantom
+                // empty records), and not a torn tail to cut.
+                let after = self.nonzero_at.unwrap_or(self.win.size);
+                let defect = Defect {
+                    evidence: Evidence::NotTorn(after),
+                    ..Defect::new(self.pos, DefectKind::BadLength, None)
+                };
+                self.finish(Some(defect))?;
+                return self.next_item();
             }
         }
         let (len, end) = match found {
