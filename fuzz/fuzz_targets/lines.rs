@@ -176,15 +176,16 @@ fn control(b: &u8) -> bool {
 /// Another program's file holding entries (docs/FORMAT.md, rule 4): of the lines before the
 /// first one with the shape (at most 1024, each ending within 64 MiB), when the first line does
 /// not check out: the file starts with another format's signature; or those lines are text,
-/// one of them shorter than 65 bytes, and the shaped line checks out; or the shaped line does
-/// not check out but ends in a whole entry that does, starting in the entry's last 1 KiB or
-/// right after its last control byte, with no line of the format (the shape) before the byte
-/// before that entry.
+/// one of them shorter than 65 bytes, the last one not ending in 8 lowercase hex digits, and
+/// the shaped line checks out; or the shaped line does not check out but ends in a whole entry
+/// that does, starting in the entry's last 1 KiB or right after its last control byte, with
+/// neither a line of the format (the shape) before the byte before that entry nor only zeros
+/// before it.
 fn holds_entries(data: &[u8], line_end: &dyn Fn(usize) -> Option<usize>) -> bool {
     let signature = durable::log::aof::SIGNATURES
         .iter()
         .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig));
-    let (mut at, mut lines, mut short) = (0usize, 0usize, false);
+    let (mut at, mut lines, mut short, mut hex_end) = (0usize, 0usize, false, false);
     while at < data.len() && lines < 1024 {
         let Some(end) = line_end(at) else {
             return false;
@@ -195,10 +196,14 @@ fn holds_entries(data: &[u8], line_end: &dyn Fn(usize) -> Option<usize>) -> bool
                     return true;
                 }
                 short |= end - at < 65;
+                hex_end = end - at >= 8
+                    && data[end - 8..end]
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
                 lines += 1;
                 at = end + 1;
             }
-            Ok(_) => return at > 0 && short && !data[..at].iter().any(control),
+            Ok(_) => return at > 0 && short && !hex_end && !data[..at].iter().any(control),
             Err(_) => {
                 if signature {
                     return true;
@@ -218,7 +223,10 @@ fn holds_entries(data: &[u8], line_end: &dyn Fn(usize) -> Option<usize>) -> bool
                     .filter(|&p| p > at)
                     .find(|&p| Sha256::digest(&data[p..entry_end])[..] == stored[..]);
                 return match glued {
-                    Some(p) => parse(&data[at..p - 1]) == Err(DefectKind::NoChecksum),
+                    Some(p) => {
+                        parse(&data[at..p - 1]) == Err(DefectKind::NoChecksum)
+                            && data[at..p].iter().any(|b| *b != 0)
+                    }
                     None => false,
                 };
             }

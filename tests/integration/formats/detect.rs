@@ -978,3 +978,38 @@ fn a_first_line_that_lost_its_newline_is_a_damaged_lines_log() {
     );
     assert_eq!(v["records"], LINE_ENTRIES.len() - 2, "{v}");
 }
+
+/// Guards: text written over a log's start, ending inside a line's checksum, and zeros over
+/// its start ending exactly where an entry begins, are damage to a lines log (corrupt), not
+/// another program's text or header before the entries.
+#[test]
+fn text_or_zeros_over_a_logs_start_are_damage() {
+    let env = Env::new();
+    let entries: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("event {i} happened").into_bytes())
+        .collect();
+    let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    let log = lines_log(&entries);
+    let bounds = line_bounds(&entries);
+    // Text with short lines over the first 7 lines and all but the last 20 digits of the
+    // 8th line's checksum.
+    let text_end = bounds[8] - 21;
+    let mut text = log.clone();
+    let words = b"some other file's text\nshort\n\n";
+    for (i, b) in text[..text_end].iter_mut().enumerate() {
+        *b = words[i % words.len()];
+    }
+    let texted = env.write("texted.log", &text);
+    let mut zeroed = log.clone();
+    zeroed[..bounds[9]].fill(0);
+    let zeroed = env.write("zeroed.log", &zeroed);
+    for (path, records) in [(&zeroed, 190), (&texted, 192)] {
+        let (code, v) = verify(&env, path, &[]);
+        assert_eq!(
+            (code, &v["format"], &v["status"]),
+            (3, &Value::from("lines"), &Value::from("corrupt")),
+            "{path:?}: {v}"
+        );
+        assert_eq!(v["records"], records, "{path:?}: {v}");
+    }
+}

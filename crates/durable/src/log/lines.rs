@@ -336,6 +336,9 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
 /// Bytes at the end of a line that does not check out in which detection looks for a whole
 /// entry that does (another program's bytes glued before it).
 const GLUED: u64 = 1 << 10;
+/// Lowercase hex digits at the end of a line of text before the first entry that make it the
+/// remains of a line of the format (text written over a log's start), not a document's own.
+const HEX_END: u64 = 8;
 
 /// Whether the file is another program's that holds lines-log entries rather than a lines log
 /// (damaged or not): its first line does not check out, and the bytes before its entries are
@@ -345,11 +348,12 @@ const GLUED: u64 = 1 << 10;
 /// - the file starts with another format's signature (an archive, an executable, a database:
 ///   [`super::aof::SIGNATURES`]); or
 /// - those lines are text, one of them shorter than any line of the format (an empty line, a
-///   header, a sentence), and the shaped line checks out: a note, an email or an export with
-///   its own text before the entries; or
+///   header, a sentence), the last one does not end in `HEX_END` lowercase hex digits (what
+///   text written over a log's start leaves of the line it ends in), and the shaped line
+///   checks out: a note, an email or an export with its own text before the entries; or
 /// - the shaped line does not check out, but ends in a whole entry that does, starting in its
 ///   last `GLUED` bytes or right after its last control byte, and what is before that entry is
-///   not a line of the format that lost its newline (the shape, then one byte):
+///   neither a line of the format that lost its newline (the shape, then one byte) nor zeros:
 ///   another format's header glued to the first entry (a tar, cpio or zip member, a database
 ///   record). Damage over a log's start ends inside a line and leaves no whole entry there.
 fn holds_entries(
@@ -357,7 +361,7 @@ fn holds_entries(
     line_end: &dyn Fn(&mut LinesReader<'_>, u64) -> io::Result<Option<u64>>,
 ) -> io::Result<bool> {
     let size = reader.win.size;
-    let (mut at, mut lines, mut short) = (0u64, 0u64, false);
+    let (mut at, mut lines, mut short, mut hex_end) = (0u64, 0u64, false, false);
     while at < size && lines < SAMPLE_LINES {
         let Some(end) = line_end(reader, at)? else {
             return Ok(false);
@@ -367,13 +371,21 @@ fn holds_entries(
                 return Ok(true);
             }
             short = short || end - at < SUFFIX;
+            // What text written over a log's start leaves of the line it ends in: the end of
+            // that line's checksum.
+            hex_end = end - at >= HEX_END
+                && reader
+                    .win
+                    .get(end - HEX_END, HEX_END as usize)?
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
             lines += 1;
             at = end + 1;
             continue;
         };
         let entry = end - at - SUFFIX;
         if reader.matches(at, entry, &stored)? {
-            return Ok(at > 0 && short && is_text(reader, at)?);
+            return Ok(at > 0 && short && !hex_end && is_text(reader, at)?);
         }
         if starts_with_signature(reader)? {
             return Ok(true);
@@ -396,12 +408,26 @@ fn holds_entries(
             glued = Some(c + 1);
         }
         return Ok(match glued {
-            // A line of the format and the byte that was its newline: a damaged log.
-            Some(p) => reader.shape(at, p - 1)?.is_none(),
+            // A line of the format and the byte that was its newline, or zeros over the start
+            // up to an entry: a damaged log.
+            Some(p) => reader.shape(at, p - 1)?.is_none() && !all_zero(reader, at, p)?,
             None => false,
         });
     }
     Ok(false)
+}
+
+/// Whether bytes `[start, end)` are all zero.
+fn all_zero(reader: &mut LinesReader<'_>, start: u64, end: u64) -> io::Result<bool> {
+    let mut at = start;
+    while at < end {
+        let bytes = reader.win.get(at, (end - at) as usize)?;
+        if bytes.is_empty() || bytes.iter().any(|&b| b != 0) {
+            return Ok(bytes.is_empty());
+        }
+        at += bytes.len() as u64;
+    }
+    Ok(true)
 }
 
 /// The last control byte (see [`is_text`]) in `[start, end)`, if any, looking back from the end.
