@@ -113,13 +113,13 @@ fn reference(data: &[u8]) -> Vec<Item> {
     items
 }
 
-/// The detection rule (docs/FORMAT.md): of the lines starting in the first 64 KiB, and after
-/// them until one has the shape (at most 1024, each ending within the first 64 MiB), up to the
-/// last one with the shape (a space and 64 lowercase hex digits at its end), at least half have
-/// it; and one line starting in the first 64 MiB checks out: one of those, or one after them.
-/// When too few have it, the bytes before the first one that has it are not text (a control
-/// byte other than tab, LF, VT, FF, CR, ESC) and the file does not start with another format's
-/// signature, the sample is taken the same way from that line.
+/// The detection rule (docs/FORMAT.md): not another program's file holding entries (below);
+/// of the lines starting in the first 64 KiB, and after them until one has the shape (at most
+/// 1024, each ending within the first 64 MiB), up to the last one with the shape (a space and
+/// 64 lowercase hex digits at its end), at least half have it; and one line starting in the
+/// first 64 MiB checks out: one of those, or one after them. When too few have it and the
+/// bytes before the first one that has it are not text (a control byte other than tab, LF, VT,
+/// FF, CR, ESC), the sample is taken the same way from that line.
 fn looks_like_lines(data: &[u8]) -> bool {
     const LIMIT: usize = 64 << 20;
     let line_end = |at: usize| match memchr::memchr(b'\n', &data[at..]) {
@@ -127,6 +127,9 @@ fn looks_like_lines(data: &[u8]) -> bool {
         Some(_) => None,
         None => (data.len() <= LIMIT).then_some(data.len()),
     };
+    if holds_entries(data, &line_end) {
+        return false;
+    }
     let sample = |from: usize| {
         let (mut lines, mut counted, mut shaped, mut valid) = (0usize, 0usize, 0usize, false);
         let (mut at, mut first) = (from, None);
@@ -148,15 +151,9 @@ fn looks_like_lines(data: &[u8]) -> bool {
     };
     let (mut counted, mut shaped, mut valid, mut at, first) = sample(0);
     // Too few shaped lines, and control bytes before the first one: resampled from there.
-    let signature = durable::log::aof::SIGNATURES
-        .iter()
-        .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig));
     if shaped * 2 < counted
         && let Some(first) = first
-        && data[..first]
-            .iter()
-            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
-        && !signature
+        && data[..first].iter().any(control)
     {
         (counted, shaped, valid, at, _) = sample(first);
     }
@@ -169,6 +166,73 @@ fn looks_like_lines(data: &[u8]) -> bool {
         at = end + 1;
     }
     valid
+}
+
+/// A byte that text does not hold.
+fn control(b: &u8) -> bool {
+    matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f)
+}
+
+/// Another program's file holding entries (docs/FORMAT.md, rule 4): of the lines before the
+/// first one with the shape (at most 1024, each ending within 64 MiB), when the first line does
+/// not check out: the file starts with another format's signature; or those lines are text,
+/// one of them shorter than 65 bytes, the last one not ending in 8 lowercase hex digits, and
+/// the shaped line checks out; or the shaped line does not check out but ends in a whole entry
+/// that does, starting in the entry's last 1 KiB or right after its last control byte, with
+/// neither a line of the format (the shape) before the byte before that entry nor only zeros
+/// before it.
+fn holds_entries(data: &[u8], line_end: &dyn Fn(usize) -> Option<usize>) -> bool {
+    let signature = durable::log::aof::SIGNATURES
+        .iter()
+        .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig));
+    let (mut at, mut lines, mut short, mut hex_end) = (0usize, 0usize, false, false);
+    while at < data.len() && lines < 1024 {
+        let Some(end) = line_end(at) else {
+            return false;
+        };
+        match parse(&data[at..end]) {
+            Err(DefectKind::NoChecksum) => {
+                if at == 0 && signature {
+                    return true;
+                }
+                short |= end - at < 65;
+                hex_end = end - at >= 8
+                    && data[end - 8..end]
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+                lines += 1;
+                at = end + 1;
+            }
+            Ok(_) => return at > 0 && short && !hex_end && !data[..at].iter().any(control),
+            Err(_) => {
+                if signature {
+                    return true;
+                }
+                let entry_end = end - 65;
+                let digit = |c: u8| (c as char).to_digit(16).expect("hex") as u8;
+                let stored: Vec<u8> = data[end - 64..end]
+                    .chunks(2)
+                    .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
+                    .collect();
+                let after_control = data[at..entry_end]
+                    .iter()
+                    .rposition(control)
+                    .map(|c| at + c + 1);
+                let glued = ((at + 1).max(entry_end.saturating_sub(1024))..=entry_end)
+                    .chain(after_control)
+                    .filter(|&p| p > at)
+                    .find(|&p| Sha256::digest(&data[p..entry_end])[..] == stored[..]);
+                return match glued {
+                    Some(p) => {
+                        parse(&data[at..p - 1]) == Err(DefectKind::NoChecksum)
+                            && data[at..p].iter().any(|b| *b != 0)
+                    }
+                    None => false,
+                };
+            }
+        }
+    }
+    false
 }
 
 /// Check one input.

@@ -855,3 +855,184 @@ fn a_lines_log_damaged_at_its_start_is_still_a_lines_log() {
         assert_eq!(r.code, 3, "{dir}: a walk reports it: {}", r.show());
     }
 }
+
+/// A newc cpio archive (the layout `cpio -o -H newc` writes) of the files given.
+fn cpio_newc(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let trailer = [("TRAILER!!!", &b""[..])];
+    for (ino, (name, data)) in files.iter().chain(&trailer).enumerate() {
+        let fields = [
+            ino + 1,
+            0o100644,
+            0,
+            0,
+            1,
+            1_700_000_000,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0,
+        ];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+/// Guards (regression): files of other programs that hold a lines log's bytes (archives,
+/// databases, a write-ahead log of binary records, a note, an email, an export with a header)
+/// are not logs: verify says "not a log", a walk skips them and recover leaves them alone. They
+/// were read as lines logs corrupt at offset 0 (their first line is another format's header
+/// glued to the first entry, or their own text): `recover DIR` exited 3 and `--force` would
+/// have cut them. The archives and databases are the real programs' files
+/// (tests/fixtures/foreign/PROVENANCE.md); the rest are built here.
+#[test]
+fn other_programs_files_holding_entries_are_not_logs() {
+    let env = Env::new();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/foreign");
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&fixtures).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name != "PROVENANCE.md" {
+            env.write(&format!("home/{name}"), fs::read(&path).expect("read"));
+            names.push(name);
+        }
+    }
+    assert_eq!(names.len(), 5, "{names:?}");
+    let log = lines_log(&LINE_ENTRIES);
+    // Entries longer than the 1 KiB detection searches at a line's end: a cpio archive, and
+    // a record of a binary format durable knows nothing of.
+    let long: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("{{\"i\":{i},\"blob\":\"{}\"}}", "x".repeat(3000)).into_bytes())
+        .collect();
+    let long: Vec<&[u8]> = long.iter().map(Vec::as_slice).collect();
+    let long_log = lines_log(&long);
+    let mut generated: Vec<(&str, Vec<u8>)> = vec![
+        ("small.cpio", cpio_newc(&[("small.log", &log)])),
+        ("long.cpio", cpio_newc(&[("long.log", &long_log)])),
+    ];
+    // One record of a binary format without a signature: a CRC-32 and a 32-bit length, then
+    // the log as its data.
+    let mut record = crc32fast::hash(&long_log).to_le_bytes().to_vec();
+    record.extend_from_slice(&(long_log.len() as u32).to_le_bytes());
+    record.extend_from_slice(&long_log);
+    generated.push(("record.bin", record));
+    generated.push((
+        "note.txt",
+        [b"Here is what the server wrote: ".to_vec(), log.clone()].concat(),
+    ));
+    generated.push((
+        "mail.eml",
+        [
+            b"From: alice@example.com\nTo: bob@example.com\nSubject: the log\n\nHi Bob,\n\n"
+                .to_vec(),
+            log.clone(),
+        ]
+        .concat(),
+    ));
+    generated.push((
+        "export.txt",
+        [b"# exported by app on host x\n".to_vec(), log.clone()].concat(),
+    ));
+    for (name, bytes) in &generated {
+        env.write(&format!("home/{name}"), bytes);
+        names.push(name.to_string());
+    }
+    let before = snapshot(env.dir.path(), true);
+    let mut cases = Cases::default();
+    for name in &names {
+        cases.check(|| {
+            let r = run(&env, &["log", "verify", &format!("home/{name}")], b"");
+            assert_eq!(r.code, 2, "{name}: {}", r.show());
+            assert!(says_not_a_log(&r.stderr), "{name}: {}", r.show());
+        });
+    }
+    cases.check(|| {
+        let r = run(&env, &["log", "verify", "--json", "home"], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        let objs = json_lines(&r.stdout);
+        assert_eq!(objs.len(), names.len(), "{}", r.show());
+        assert!(
+            objs.iter().all(|o| o["status"] == "skipped"),
+            "{}",
+            r.show()
+        );
+        let r = run(&env, &["recover", "--dry-run", "home"], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        let r = run(&env, &["recover", "home"], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+    });
+    assert_unchanged(&env, &before, "recover of other programs' files");
+    cases.assert_all_passed("formats::detect::other_programs_files_holding_entries_are_not_logs");
+}
+
+/// Guards: damage at a log's start that leaves a whole entry after other bytes on its first
+/// line is still damage when those bytes are a line of the format that lost its newline (one
+/// byte changed): the log is a corrupt lines log, not another program's file.
+#[test]
+fn a_first_line_that_lost_its_newline_is_a_damaged_lines_log() {
+    let env = Env::new();
+    let mut log = lines_log(&LINE_ENTRIES);
+    let nl = line_bounds(&LINE_ENTRIES)[1] - 1;
+    assert_eq!(log[nl], b'\n');
+    log[nl] = b'J';
+    let path = env.write("merged.log", &log);
+    let (code, v) = verify(&env, &path, &[]);
+    assert_eq!(
+        (code, &v["format"], &v["status"]),
+        (3, &Value::from("lines"), &Value::from("corrupt")),
+        "{v}"
+    );
+    assert_eq!(v["records"], LINE_ENTRIES.len() - 2, "{v}");
+}
+
+/// Guards: text written over a log's start, ending inside a line's checksum, and zeros over
+/// its start ending exactly where an entry begins, are damage to a lines log (corrupt), not
+/// another program's text or header before the entries.
+#[test]
+fn text_or_zeros_over_a_logs_start_are_damage() {
+    let env = Env::new();
+    let entries: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("event {i} happened").into_bytes())
+        .collect();
+    let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    let log = lines_log(&entries);
+    let bounds = line_bounds(&entries);
+    // Text with short lines over the first 7 lines and all but the last 20 digits of the
+    // 8th line's checksum.
+    let text_end = bounds[8] - 21;
+    let mut text = log.clone();
+    let words = b"some other file's text\nshort\n\n";
+    for (i, b) in text[..text_end].iter_mut().enumerate() {
+        *b = words[i % words.len()];
+    }
+    let texted = env.write("texted.log", &text);
+    let mut zeroed = log.clone();
+    zeroed[..bounds[9]].fill(0);
+    let zeroed = env.write("zeroed.log", &zeroed);
+    for (path, records) in [(&zeroed, 190), (&texted, 192)] {
+        let (code, v) = verify(&env, path, &[]);
+        assert_eq!(
+            (code, &v["format"], &v["status"]),
+            (3, &Value::from("lines"), &Value::from("corrupt")),
+            "{path:?}: {v}"
+        );
+        assert_eq!(v["records"], records, "{path:?}: {v}");
+    }
+}

@@ -240,6 +240,17 @@ pub const SIGNATURES: &[(usize, &[u8])] = &[
     (0, b"BZh"),
     (0, b"7z\xbc\xaf\x27\x1c"),
     (257, b"ustar"),
+    // cpio: newc, crc, odc, and the old binary header either way round.
+    (0, b"070701"),
+    (0, b"070702"),
+    (0, b"070707"),
+    (0, b"\xc7\x71"),
+    (0, b"\x71\xc7"),
+    // lz4's frame, SQLite's write-ahead log (either byte order), a git pack.
+    (0, b"\x04\x22\x4d\x18"),
+    (0, b"\x37\x7f\x06\x82"),
+    (0, b"\x37\x7f\x06\x83"),
+    (0, b"PACK\x00\x00\x00"),
     (0, b"SQLite format 3\x00"),
     (0, b"\x89PNG\r\n\x1a\n"),
     (0, b"\xff\xd8\xff"),

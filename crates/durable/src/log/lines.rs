@@ -266,7 +266,8 @@ const DETECT_LIMIT: u64 = 64 << 20;
 /// any garbage after the entries (a torn tail), and a last line without a newline that lacks
 /// the shape is a write cut short or zero fill. A log whose first entries are damaged is still
 /// a log; a text file is not, nor is one whose lines only look like checksummed lines (no
-/// checksum matches).
+/// checksum matches), nor is another program's file that holds entries after bytes of its own
+/// ([`holds_entries`]: an archive, a database, a note).
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
     // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
@@ -300,6 +301,9 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
         }
         Ok((counted, shaped, valid, at, first))
     };
+    if holds_entries(&mut reader, &line_end)? {
+        return Ok(false);
+    }
     let (mut counted, mut shaped, mut valid, mut at, first) = sample(&mut reader, 0)?;
     // Too few lines with the shape, all the others before the first one that has it, and
     // those not text (control bytes: garbage over the log's start, not the lines of a text
@@ -308,7 +312,6 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     if shaped * 2 < counted
         && let Some(first) = first
         && !is_text(&mut reader, first)?
-        && !starts_with_signature(&mut reader)?
     {
         (counted, shaped, valid, at, _) = sample(&mut reader, first)?;
     }
@@ -330,9 +333,126 @@ pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     Ok(valid)
 }
 
+/// Bytes at the end of a line that does not check out in which detection looks for a whole
+/// entry that does (another program's bytes glued before it).
+const GLUED: u64 = 1 << 10;
+/// Lowercase hex digits at the end of a line of text before the first entry that make it the
+/// remains of a line of the format (text written over a log's start), not a document's own.
+const HEX_END: u64 = 8;
+
+/// Whether the file is another program's that holds lines-log entries rather than a lines log
+/// (damaged or not): its first line does not check out, and the bytes before its entries are
+/// another format's, not damage over a log's start. Of the lines before the first one with the
+/// shape (at most `SAMPLE_LINES`, each ending within `DETECT_LIMIT`):
+///
+/// - the file starts with another format's signature (an archive, an executable, a database:
+///   [`super::aof::SIGNATURES`]); or
+/// - those lines are text, one of them shorter than any line of the format (an empty line, a
+///   header, a sentence), the last one does not end in `HEX_END` lowercase hex digits (what
+///   text written over a log's start leaves of the line it ends in), and the shaped line
+///   checks out: a note, an email or an export with its own text before the entries; or
+/// - the shaped line does not check out, but ends in a whole entry that does, starting in its
+///   last `GLUED` bytes or right after its last control byte, and what is before that entry is
+///   neither a line of the format that lost its newline (the shape, then one byte) nor zeros:
+///   another format's header glued to the first entry (a tar, cpio or zip member, a database
+///   record). Damage over a log's start ends inside a line and leaves no whole entry there.
+fn holds_entries(
+    reader: &mut LinesReader<'_>,
+    line_end: &dyn Fn(&mut LinesReader<'_>, u64) -> io::Result<Option<u64>>,
+) -> io::Result<bool> {
+    let size = reader.win.size;
+    let (mut at, mut lines, mut short, mut hex_end) = (0u64, 0u64, false, false);
+    while at < size && lines < SAMPLE_LINES {
+        let Some(end) = line_end(reader, at)? else {
+            return Ok(false);
+        };
+        let Some(stored) = reader.shape(at, end)? else {
+            if at == 0 && starts_with_signature(reader)? {
+                return Ok(true);
+            }
+            short = short || end - at < SUFFIX;
+            // What text written over a log's start leaves of the line it ends in: the end of
+            // that line's checksum.
+            hex_end = end - at >= HEX_END
+                && reader
+                    .win
+                    .get(end - HEX_END, HEX_END as usize)?
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+            lines += 1;
+            at = end + 1;
+            continue;
+        };
+        let entry = end - at - SUFFIX;
+        if reader.matches(at, entry, &stored)? {
+            return Ok(at > 0 && short && !hex_end && is_text(reader, at)?);
+        }
+        if starts_with_signature(reader)? {
+            return Ok(true);
+        }
+        if entry == 0 {
+            return Ok(false);
+        }
+        // A whole entry after other bytes: in the line's last GLUED bytes, or right after its
+        // last control byte (a binary header's last byte, the zero padding of an archive).
+        let from = at + entry.saturating_sub(GLUED).max(1);
+        let tail = reader.win.get(from, (at + entry - from) as usize)?.to_vec();
+        let mut glued = (0..=tail.len())
+            .find(|&i| Sha256::digest(&tail[i..])[..] == stored[..])
+            .map(|i| from + i as u64);
+        if glued.is_none()
+            && let Some(c) = last_control(reader, at, at + entry)?
+            && c + 1 < from
+            && reader.matches(c + 1, at + entry - c - 1, &stored)?
+        {
+            glued = Some(c + 1);
+        }
+        return Ok(match glued {
+            // A line of the format and the byte that was its newline, or zeros over the start
+            // up to an entry: a damaged log.
+            Some(p) => reader.shape(at, p - 1)?.is_none() && !all_zero(reader, at, p)?,
+            None => false,
+        });
+    }
+    Ok(false)
+}
+
+/// Whether bytes `[start, end)` are all zero.
+fn all_zero(reader: &mut LinesReader<'_>, start: u64, end: u64) -> io::Result<bool> {
+    let mut at = start;
+    while at < end {
+        let bytes = reader.win.get(at, (end - at) as usize)?;
+        if bytes.is_empty() || bytes.iter().any(|&b| b != 0) {
+            return Ok(bytes.is_empty());
+        }
+        at += bytes.len() as u64;
+    }
+    Ok(true)
+}
+
+/// The last control byte (see [`is_text`]) in `[start, end)`, if any, looking back from the end.
+fn last_control(reader: &mut LinesReader<'_>, start: u64, end: u64) -> io::Result<Option<u64>> {
+    let mut at = end;
+    while at > start {
+        let from = at.saturating_sub(super::reader::WINDOW as u64).max(start);
+        let bytes = reader.win.get(from, (at - from) as usize)?;
+        if let Some(i) = bytes.iter().rposition(|&b| is_control(b)) {
+            return Ok(Some(from + i as u64));
+        }
+        at = from;
+    }
+    Ok(None)
+}
+
+/// A byte text does not hold: a control byte but tab, newline, vertical tab, form feed,
+/// carriage return and escape (terminal colours in a build's output).
+fn is_control(b: u8) -> bool {
+    matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f)
+}
+
 /// Whether the file starts with the signature of another format (an archive, an executable,
 /// an image: [`super::aof::SIGNATURES`]): its bytes before a lines log's entries are that
-/// format's, not damage over a log (a tar holding a lines log is a tar).
+/// format's, not damage over a log's start (a tar holding a lines log is a tar).
 fn starts_with_signature(reader: &mut LinesReader<'_>) -> io::Result<bool> {
     let n = reader.win.size.min(super::aof::HEAD as u64) as usize;
     Ok(super::aof::has_signature(reader.win.get(0, n)?))
@@ -345,10 +465,7 @@ fn is_text(reader: &mut LinesReader<'_>, len: u64) -> io::Result<bool> {
     while at < len {
         let n = (len - at).min(super::reader::WINDOW as u64) as usize;
         let bytes = reader.win.get(at, n)?;
-        if bytes
-            .iter()
-            .any(|&b| matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
-        {
+        if bytes.iter().any(|&b| is_control(b)) {
             return Ok(false);
         }
         at += n as u64;
