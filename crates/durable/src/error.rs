@@ -121,15 +121,19 @@ pub enum Error {
         /// Where the chain started.
         path: PathBuf,
     },
-    /// `durable save` would follow a symlink the kernel's `fs.protected_symlinks` rule does not
+    /// A command that writes through a path (`save`, `log append`, `log salvage`, `recover`,
+    /// `log restore`) would follow a symlink the kernel's `fs.protected_symlinks` rule does not
     /// follow: another user's link in a sticky world-writable directory whose owner does not
     /// own it either.
     #[error(
-        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): a save follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed",
+        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): durable {command} follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed",
         quoted(&.link),
         quoted(&.dir)
     )]
     StickySymlink {
+        /// The command that refused: "save", "log append", "log salvage", "recover", "log
+        /// restore".
+        command: &'static str,
         /// The link.
         link: PathBuf,
         /// Its owner.
