@@ -1287,6 +1287,10 @@ fn recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directo
             &format!("{args:?}"),
         );
         assert!(line.contains("--backup-dir DIR"), "{line}");
+        assert!(
+            line.contains("nothing was changed, pub/events.log included"),
+            "{line}"
+        );
         assert_eq!(fs::read(&log).expect("read"), before, "{args:?}");
         assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 0, "{args:?}");
     }

@@ -966,7 +966,7 @@ fn sidecar_home(
     opts: &RecoverOptions,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     if let Some(dir) = &opts.backup_dir {
-        target::refuse_sticky_links(dir, "recover")?;
+        target::refuse_sticky_links(dir, "recover").map_err(|e| e.for_file(path))?;
         return Ok((dir.clone(), Vec::new()));
     }
     let home = match sidecar::default_dir(path, beside) {
@@ -980,7 +980,8 @@ fn sidecar_home(
     };
     // `.durable-recovered` (and a segment directory under it) a link another user planted in
     // a sticky directory: refused, as the kernel's protected_symlinks rule would.
-    target::refuse_sticky_links(&sidecar::join(&home.0, &home.1), "recover")?;
+    target::refuse_sticky_links(&sidecar::join(&home.0, &home.1), "recover")
+        .map_err(|e| e.for_file(path))?;
     // A segment's sidecars go above its directory: with -x, only if that is on the segment's
     // filesystem (a segment directory that is a mount point has its parent on another).
     if opts.one_file_system && beside == Beside::LogDir {

@@ -237,6 +237,7 @@ fn sticky_link_refusal(
     }
     Some(Error::StickySymlink {
         command,
+        file: None,
         link: link.to_path_buf(),
         owner,
         dir: dir.to_path_buf(),
