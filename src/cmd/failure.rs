@@ -73,8 +73,16 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         Error::Exists { .. } => " (--no-clobber)".into(),
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
         Error::SymlinkInPlace { .. } => " (--no-follow with --strategy atomic)".into(),
+        Error::StickySymlink {
+            command: "save", ..
+        } => "; name the file it points to, or pass --no-follow to replace the link itself".into(),
+        Error::StickySymlink { link, .. }
+            if link.file_name() == Some(std::ffi::OsStr::new(durable::recover::sidecar::DIR_NAME)) =>
+        {
+            ": pass --backup-dir DIR to keep the bytes a repair removes elsewhere".into()
+        }
         Error::StickySymlink { .. } => {
-            "; name the file it points to, or pass --no-follow to replace the link itself".into()
+            "; name the file it points to instead, if that is the one meant".into()
         }
         Error::EmptyInput { .. } => " (pass --allow-empty if that is what you want)".into(),
         Error::DirNotWritable {

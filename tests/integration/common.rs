@@ -996,3 +996,50 @@ pub fn run_hint(env: &Env, text: &str, mentions: &str) -> String {
     assert_eq!(out.code, 0, "`{hint}`: {}", out.show());
     hint
 }
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's protected_symlinks rule, as durable applies it (docs/DURABILITY.md, "Symlinks")
+// ---------------------------------------------------------------------------------------------
+
+/// The uid (and gid) the sticky-directory tests give links to: `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// Make `rel` (created if missing) a sticky directory anyone may write, as `/tmp` (mode 1777,
+/// root's), and return it.
+pub fn sticky_dir(env: &Env, rel: &str) -> PathBuf {
+    let dir = env.path(rel);
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    std::os::unix::fs::lchown(&dir, Some(0), Some(0)).expect("chown");
+    dir
+}
+
+/// A symlink `link` to `to`, owned (the link itself) by `uid`.
+pub fn link_owned_by(to: &Path, link: &Path, uid: u32) -> PathBuf {
+    let _ = fs::remove_file(link);
+    std::os::unix::fs::symlink(to, link).expect("symlink");
+    std::os::unix::fs::lchown(link, Some(uid), Some(uid)).expect("lchown");
+    link.to_path_buf()
+}
+
+/// `chown` of `path` itself (a directory, a link) to `uid`.
+pub fn give(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).expect("lchown");
+}
+
+/// The refusal of `durable COMMAND` to follow another user's link in a sticky directory: one
+/// line, exit 2, naming the link (as given: `shown`), its owner, the command and the rule.
+#[track_caller]
+pub fn assert_sticky_refusal(r: &Run, command: &str, shown: &str, case: &str) -> String {
+    assert_one_line_error(
+        r,
+        &[
+            &format!("{shown} is a symlink of user {NOBODY}'s"),
+            "a sticky directory anyone may write",
+            &format!("durable {command} follows such a link only for its owner"),
+            "fs.protected_symlinks",
+            "nothing was changed",
+        ],
+        case,
+    )
+}

@@ -2360,3 +2360,71 @@ fn append_syscall_order() {
     assert!(writes[0] < sync && sync < exit, "{}", dump_calls(&calls));
     assert_eq!(payloads(&env, Path::new(&log)).len(), 5);
 }
+
+// Guards (regression, security): `durable log append LOG` opened LOG with the kernel's open,
+// which follows a symlink without the fs.protected_symlinks check when that setting is off (0
+// on some systems): root's append to `pub/L`, another user's link in a /tmp-like directory,
+// appended to whatever log it pointed to (created one where it pointed, for a dangling link).
+// durable applies the rule itself, as `durable save` does: in a sticky world-writable directory
+// a link (the log's name, or a directory on its path) is followed only for its owner or when
+// the directory's owner owns it. Refused with one sentence naming the link, its owner, the
+// command and the rule, exit 2, the log untouched and no log created; followed for root's own
+// link and for a link the directory's owner owns.
+#[test]
+fn an_append_does_not_follow_another_users_link_in_a_sticky_world_writable_directory() {
+    use crate::common::{
+        NOBODY, assert_sticky_refusal, give, is_root, link_owned_by, skip, sticky_dir,
+    };
+    let test =
+        "log::an_append_does_not_follow_another_users_link_in_a_sticky_world_writable_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let log = env.path("rootonly/events.log");
+    fs::create_dir(env.path("rootonly")).expect("mkdir");
+    append_args(&env, &log, &["one"]);
+    let before = fs::read(&log).expect("read");
+    let pubdir = sticky_dir(&env, "pub");
+    let link = link_owned_by(&log, &pubdir.join("L"), NOBODY);
+    link_owned_by(&env.path("rootonly"), &pubdir.join("D"), NOBODY);
+    link_owned_by(&env.path("rootonly/new.log"), &pubdir.join("N"), NOBODY);
+    for (name, shown) in [
+        ("pub/L", "pub/L"),
+        ("pub/D/events.log", "pub/D"),
+        ("pub/N", "pub/N"),
+        ("pub/D/new.log", "pub/D"),
+    ] {
+        for lines in [false, true] {
+            let mut args = vec!["log", "append"];
+            if lines {
+                args.extend(["--log-format", "lines"]);
+            }
+            args.extend([name, "planted"]);
+            let r = run(&env, &args, b"");
+            assert_sticky_refusal(&r, "log append", shown, &format!("{args:?}"));
+            assert_eq!(fs::read(&log).expect("read"), before, "{args:?}");
+            assert!(!env.path("rootonly/new.log").exists(), "{args:?}");
+        }
+    }
+    let records = |path: &Path| {
+        let r = run(&env, &["log", "dump", "--format", "raw", s(path)], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        r.out()
+    };
+    // The directory's owner owns the link: followed.
+    give(&pubdir, NOBODY);
+    let r = run(&env, &["log", "append", "pub/L", "two"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    give(&pubdir, 0);
+    // Root's own links: followed, a dangling one creating the log it names.
+    give(&link, 0);
+    let r = run(&env, &["log", "append", "pub/L", "three"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(records(&log), "one\ntwo\nthree\n");
+    give(&pubdir.join("N"), 0);
+    let r = run(&env, &["log", "append", "pub/N", "new"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(records(&env.path("rootonly/new.log")), "new\n");
+}

@@ -1054,3 +1054,304 @@ fn recover_target_settles_the_journal_of_a_new_file() {
         "journal left"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's protected_symlinks rule, applied whatever the setting (docs/DURABILITY.md,
+// "Symlinks"): another user's link in a sticky world-writable directory is not followed
+// ---------------------------------------------------------------------------------------------
+
+/// A native log at `rel` holding two records, then four bytes of junk (a torn tail `recover`
+/// cuts): the log's bytes, and the length recover leaves.
+fn torn_log(env: &Env, rel: &str) -> (PathBuf, u64) {
+    let log = env.path(rel);
+    append_each(env, &log, &["one", "two"]);
+    let clean = fs::metadata(&log).expect("stat").len();
+    let mut bytes = fs::read(&log).expect("read");
+    bytes.extend_from_slice(b"junk");
+    fs::write(&log, bytes).expect("write");
+    (log, clean)
+}
+
+// Guards (regression, security): `durable recover PATH` followed PATH's links with the kernel's
+// open and its own resolution, with no fs.protected_symlinks check when that setting is off:
+// root's recover of `pub/L`, another user's link in a /tmp-like directory, cut the log it
+// pointed to (and put a sidecar beside it), and of `pub/D`, a link to a directory, repaired
+// every log there. The rule is applied as for a save: refused (exit 2, one sentence naming the
+// link, its owner, the command and the rule), the dry run alike, the log untouched and no
+// sidecar made; followed for root's own link and for a link the directory's owner owns.
+#[test]
+fn recover_does_not_follow_another_users_link_in_a_sticky_world_writable_directory() {
+    use crate::common::{
+        NOBODY, assert_sticky_refusal, give, is_root, link_owned_by, skip, sticky_dir,
+    };
+    let test =
+        "recover::recover_does_not_follow_another_users_link_in_a_sticky_world_writable_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir(env.path("rootonly")).expect("mkdir");
+    let (log, clean) = torn_log(&env, "rootonly/events.log");
+    let before = fs::read(&log).expect("read");
+    let pubdir = sticky_dir(&env, "pub");
+    let link = link_owned_by(&log, &pubdir.join("L"), NOBODY);
+    link_owned_by(&env.path("rootonly"), &pubdir.join("D"), NOBODY);
+    for (name, shown) in [
+        ("pub/L", "pub/L"),
+        ("pub/D/events.log", "pub/D"),
+        ("pub/D", "pub/D"),
+    ] {
+        for dry in [true, false] {
+            let mut args = vec!["recover"];
+            if dry {
+                args.push("--dry-run");
+            }
+            args.push(name);
+            let r = run(&env, &args, b"");
+            assert_sticky_refusal(&r, "recover", shown, &format!("{args:?}"));
+            assert_eq!(fs::read(&log).expect("read"), before, "{args:?}");
+            assert!(
+                !env.path("rootonly/.durable-recovered").exists(),
+                "{args:?}"
+            );
+        }
+    }
+    // A walk of the directory reports the links, not followed (as it always did).
+    let r = run(&env, &["recover", "pub"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), before);
+    // The directory's owner owns the link: followed, the log cut.
+    give(&pubdir, NOBODY);
+    let r = run(&env, &["recover", "pub/L"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::metadata(&log).expect("stat").len(), clean);
+    give(&pubdir, 0);
+    // Root's own link: followed.
+    fs::write(&log, &before).expect("write");
+    give(&link, 0);
+    let r = run(&env, &["recover", "pub/L"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::metadata(&log).expect("stat").len(), clean);
+}
+
+// Guards (regression, security): `durable log salvage SRC DEST` resolved DEST's links with no
+// fs.protected_symlinks check: root's salvage to `pub/N`, another user's dangling link in a
+// /tmp-like directory, made its temporary file where the link pointed (and then failed saying
+// DEST existed, so that a dangling link of root's own never worked either). Refused as a save
+// is (exit 2, one sentence, nothing created); root's own link and the directory owner's are
+// followed, the new log created where the link points.
+#[test]
+fn salvage_does_not_follow_another_users_link_in_a_sticky_world_writable_directory() {
+    use crate::common::{
+        NOBODY, assert_sticky_refusal, give, is_root, link_owned_by, skip, sticky_dir,
+    };
+    let test =
+        "recover::salvage_does_not_follow_another_users_link_in_a_sticky_world_writable_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir(env.path("rootonly")).expect("mkdir");
+    let (src, _) = torn_log(&env, "src.log");
+    let new = env.path("rootonly/new.log");
+    let pubdir = sticky_dir(&env, "pub");
+    let link = link_owned_by(&new, &pubdir.join("N"), NOBODY);
+    link_owned_by(&env.path("rootonly"), &pubdir.join("D"), NOBODY);
+    for (name, shown) in [("pub/N", "pub/N"), ("pub/D/new.log", "pub/D")] {
+        let r = run(&env, &["log", "salvage", s(&src), name], b"");
+        let line = assert_sticky_refusal(&r, "log salvage", shown, name);
+        assert!(line.contains(&format!("{name} was not created")), "{line}");
+        assert_eq!(
+            fs::read_dir(env.path("rootonly")).expect("ls").count(),
+            0,
+            "{name}"
+        );
+    }
+    // The directory's owner owns the link: followed, the new log where it points.
+    give(&pubdir, NOBODY);
+    let r = run(&env, &["log", "salvage", s(&src), "pub/N"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(new.is_file());
+    assert!(
+        fs::symlink_metadata(&link)
+            .expect("stat")
+            .file_type()
+            .is_symlink()
+    );
+    give(&pubdir, 0);
+    // Root's own link: followed.
+    fs::remove_file(&new).expect("rm");
+    give(&link, 0);
+    let r = run(&env, &["log", "salvage", s(&src), "pub/N"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["log", "dump", "--format", "raw", s(&new)], b"");
+    assert_eq!(r.out(), "one\ntwo\n", "{}", r.show());
+}
+
+// Guards (regression, security): `durable log restore SIDECAR` opened the log the sidecar names
+// with the kernel's open, following a link with no fs.protected_symlinks check: once another
+// user had replaced root's log in a /tmp-like directory with a link to another root file that
+// was cut at the same place, root's restore wrote the kept bytes into that file. Refused (exit
+// 2, one sentence), nothing written; root's own link and the directory owner's are followed.
+#[test]
+fn restore_does_not_follow_another_users_link_in_a_sticky_world_writable_directory() {
+    use crate::common::{
+        NOBODY, assert_sticky_refusal, give, is_root, link_owned_by, skip, sticky_dir,
+    };
+    let test =
+        "recover::restore_does_not_follow_another_users_link_in_a_sticky_world_writable_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let pubdir = sticky_dir(&env, "pub");
+    fs::create_dir(env.path("rootonly")).expect("mkdir");
+    let (log, clean) = torn_log(&env, "pub/events.log");
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let sidecar = format!("pub/.durable-recovered/events.log.{clean}.durable-sidecar");
+    assert!(env.path(&sidecar).is_file(), "{}", r.show());
+    // The log, cut, moved to a root-only place, and another user's link put at its name.
+    let other = env.path("rootonly/other.log");
+    fs::rename(&log, &other).expect("mv");
+    let cut = fs::read(&other).expect("read");
+    link_owned_by(&other, &log, NOBODY);
+    for dry in [true, false] {
+        let mut args = vec!["log", "restore"];
+        if dry {
+            args.push("--dry-run");
+        }
+        args.push(&sidecar);
+        let r = run(&env, &args, b"");
+        let shown = log.display().to_string();
+        assert_sticky_refusal(&r, "log restore", &shown, &format!("{args:?}"));
+        assert_eq!(fs::read(&other).expect("read"), cut, "{args:?}");
+    }
+    // The directory's owner owns the link: followed, the bytes put back.
+    give(&pubdir, NOBODY);
+    let r = run(&env, &["log", "restore", &sidecar], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&other).expect("read").len(), clean as usize + 4);
+    give(&pubdir, 0);
+    // Root's own link: followed.
+    fs::write(&other, &cut).expect("write");
+    give(&log, 0);
+    let r = run(&env, &["log", "restore", &sidecar], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&other).expect("read").len(), clean as usize + 4);
+}
+
+// Guards (regression, security): the sidecar directory `.durable-recovered` beside a log was
+// created or used through whatever was at that name: in a /tmp-like directory, another user's
+// link planted there sent root's sidecars (the bytes cut from root's log) into any directory
+// the link pointed to. A link there, or given as --backup-dir, is followed only as the kernel's
+// fs.protected_symlinks rule allows: refused (exit 2, one sentence, the dry run alike), the
+// log not cut and nothing written where the link points; root's own link and the directory
+// owner's are followed.
+#[test]
+fn recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directory() {
+    use crate::common::{
+        NOBODY, assert_sticky_refusal, give, is_root, link_owned_by, skip, sticky_dir,
+    };
+    let test =
+        "recover::recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let pubdir = sticky_dir(&env, "pub");
+    let elsewhere = env.path("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    let (log, clean) = torn_log(&env, "pub/events.log");
+    let before = fs::read(&log).expect("read");
+    let link = link_owned_by(&elsewhere, &pubdir.join(".durable-recovered"), NOBODY);
+    for args in [
+        &["recover", "--dry-run", "pub/events.log"][..],
+        &["recover", "pub/events.log"],
+        &[
+            "recover",
+            "--backup-dir",
+            "pub/.durable-recovered",
+            "pub/events.log",
+        ],
+    ] {
+        let r = run(&env, args, b"");
+        let line = assert_sticky_refusal(
+            &r,
+            "recover",
+            "pub/.durable-recovered",
+            &format!("{args:?}"),
+        );
+        assert!(line.contains("--backup-dir DIR"), "{line}");
+        assert!(
+            line.contains("nothing was changed, pub/events.log included"),
+            "{line}"
+        );
+        assert_eq!(fs::read(&log).expect("read"), before, "{args:?}");
+        assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 0, "{args:?}");
+    }
+    // The hint works as printed: another directory for the sidecar.
+    let r = run(
+        &env,
+        &["recover", "--backup-dir", "elsewhere", "pub/events.log"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::metadata(&log).expect("stat").len(), clean);
+    assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
+    fs::remove_dir_all(&elsewhere).expect("rm");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    // The directory's owner owns the link: followed.
+    fs::write(&log, &before).expect("write");
+    give(&pubdir, NOBODY);
+    let r = run(&env, &["recover", "pub/events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
+    give(&pubdir, 0);
+    // Root's own link: followed.
+    fs::remove_dir_all(&elsewhere).expect("rm");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    fs::write(&log, &before).expect("write");
+    give(&link, 0);
+    let r = run(&env, &["recover", "pub/events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
+}
+
+// Guards (regression, security): a sidecar is created exclusively and renamed into place without
+// replacing anything, but a name already taken was compared with the new sidecar through
+// whatever was there, following a symlink (and blocking on a FIFO): a link planted at the
+// sidecar's name, to a file with the same bytes elsewhere, was taken for the sidecar, so the
+// bytes cut from the log were kept only where the link's owner could change or remove them.
+// Anything but a regular file at the name is not the sidecar: the next name is taken.
+#[test]
+fn a_link_planted_at_a_sidecars_name_is_not_taken_for_the_sidecar() {
+    let env = Env::new();
+    let (log, clean) = torn_log(&env, "events.log");
+    let before = fs::read(&log).expect("read");
+    let r = run(&env, &["recover", "events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let name = format!(".durable-recovered/events.log.{clean}.durable-sidecar");
+    let elsewhere = env.path("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    fs::rename(env.path(&name), elsewhere.join("kept")).expect("mv");
+    std::os::unix::fs::symlink(elsewhere.join("kept"), env.path(&name)).expect("symlink");
+    fs::write(&log, &before).expect("write");
+    let r = run(&env, &["recover", "events.log"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let second = format!(".durable-recovered/events.log.{clean}.2.durable-sidecar");
+    assert!(r.out().contains(&second), "{}", r.show());
+    assert!(
+        fs::symlink_metadata(env.path(&second))
+            .expect("the sidecar")
+            .is_file()
+    );
+    // What it keeps is restorable from it.
+    let r = run(&env, &["log", "restore", &second], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), before);
+}

@@ -1396,3 +1396,32 @@ fn a_save_does_not_follow_another_users_link_in_a_sticky_world_writable_director
     );
     assert_eq!(fs::read(&secret).expect("read"), b"three");
 }
+
+// Guards (security; true already, checked with the protected_symlinks work): a name a save
+// creates is never written through a symlink planted there. `--backup`'s `T.bak` is made as a
+// new file renamed over the name, so a link at `T.bak` (here to a file only root may write) is
+// replaced by the backup, never followed; for every strategy.
+#[test]
+fn a_link_planted_at_the_backups_name_is_replaced_not_followed() {
+    let env = Env::new();
+    let secret = env.write("secret", b"TOPSECRET");
+    for strategy in ["atomic", "in-place", "journal"] {
+        let target = env.write("T", b"old");
+        let bak = env.path("T.bak");
+        let _ = fs::remove_file(&bak);
+        std::os::unix::fs::symlink(&secret, &bak).expect("symlink");
+        let r = run(
+            &env,
+            &["save", "--backup", "--strategy", strategy, "T"],
+            b"new",
+        );
+        assert_eq!(r.code, 0, "{strategy}: {}", r.show());
+        assert_eq!(fs::read(&target).expect("read"), b"new", "{strategy}");
+        assert!(
+            fs::symlink_metadata(&bak).expect("stat").is_file(),
+            "{strategy}: the link replaced"
+        );
+        assert_eq!(fs::read(&bak).expect("read"), b"old", "{strategy}");
+        assert_eq!(fs::read(&secret).expect("read"), b"TOPSECRET", "{strategy}");
+    }
+}

@@ -121,15 +121,23 @@ pub enum Error {
         /// Where the chain started.
         path: PathBuf,
     },
-    /// `durable save` would follow a symlink the kernel's `fs.protected_symlinks` rule does not
+    /// A command that writes through a path (`save`, `log append`, `log salvage`, `recover`,
+    /// `log restore`) would follow a symlink the kernel's `fs.protected_symlinks` rule does not
     /// follow: another user's link in a sticky world-writable directory whose owner does not
     /// own it either.
     #[error(
-        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): a save follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed",
+        "{} is a symlink of user {owner}'s in {}, a sticky directory anyone may write (user {dir_owner}'s): durable {command} follows such a link only for its owner, or when the directory's owner owns it (the rule of the kernel's fs.protected_symlinks, applied whatever that setting is), so nothing was changed{}",
         quoted(&.link),
-        quoted(&.dir)
+        quoted(&.dir),
+        including(.file.as_deref())
     )]
     StickySymlink {
+        /// The command that refused: "save", "log append", "log salvage", "recover", "log
+        /// restore".
+        command: &'static str,
+        /// The file the command was working on, when the link is not on its own path (the
+        /// sidecar directory of a log recover would repair).
+        file: Option<PathBuf>,
         /// The link.
         link: PathBuf,
         /// Its owner.
@@ -767,6 +775,29 @@ impl std::fmt::Display for NotApplied {
 }
 
 impl Error {
+    /// A [`Error::StickySymlink`] met on the way to something other than `file` itself (its
+    /// sidecar directory), naming `file` too; any other error as it is.
+    pub(crate) fn for_file(self, file: &Path) -> Error {
+        match self {
+            Error::StickySymlink {
+                command,
+                link,
+                owner,
+                dir,
+                dir_owner,
+                ..
+            } => Error::StickySymlink {
+                command,
+                file: Some(file.to_path_buf()),
+                link,
+                owner,
+                dir,
+                dir_owner,
+            },
+            other => other,
+        }
+    }
+
     /// What the target was left as.
     pub fn aftermath(&self) -> Aftermath {
         match self {
@@ -904,6 +935,12 @@ pub(crate) fn cause(e: &io::Error) -> String {
 }
 
 /// Who completes a journal of `author`'s that this user may not read.
+/// ", FILE included" after "nothing was changed", for an error whose file is not the one named
+/// first.
+fn including(file: Option<&Path>) -> String {
+    file.map_or_else(String::new, |f| format!(", {} included", quoted(f)))
+}
+
 fn completed_by(author: u32) -> String {
     if author == 0 {
         "it is root's, and root (its author) completes it".into()

@@ -825,15 +825,11 @@ fn apply_planned(
             // A new file is created in the journal's own directory, checked to be it still.
             let out = match (created, journal.file_name(), target.path.file_name()) {
                 (true, Some(journal_name), Some(name)) if dir_of(journal) == target.dir => {
-                    let (dir, out) = platform::create_beside(
-                        &target.dir,
-                        journal_file,
-                        journal_name,
-                        name,
-                        mode,
-                    )?;
-                    beside_dir = Some(dir);
-                    out
+                    let dir = platform::open_dir_holding(&target.dir, journal_file, journal_name)?;
+                    // Held from here, even if the create fails: a --no-clobber apply that finds
+                    // the file made meanwhile removes the journal from this directory.
+                    let dir = beside_dir.insert(dir);
+                    platform::create_in(dir, name, mode)?
                 }
                 (true, ..) => {
                     return Err(io::Error::other(
@@ -864,8 +860,13 @@ fn apply_planned(
         })
         .map_err(|e| {
             if no_clobber && e.source.kind() == io::ErrorKind::AlreadyExists {
-                // Nothing was written to the target: drop the journal so no one replays it.
-                let _ = std::fs::remove_file(journal);
+                // Nothing was written to the target: drop the journal so no one replays it,
+                // from the directory it was checked in (held), never by a path that may name
+                // another directory since.
+                let _ = match (&beside_dir, journal.file_name()) {
+                    (Some(dir), Some(name)) => platform::remove_in(dir, name),
+                    _ => std::fs::remove_file(journal),
+                };
                 Error::Exists {
                     path: target.path.clone(),
                 }

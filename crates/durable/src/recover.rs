@@ -275,6 +275,10 @@ pub fn recover(
             Err(e) => return Err(e),
         }
     }
+    // A log, a directory, a temporary file: reached through links only as the kernel's
+    // protected_symlinks rule allows, whatever the setting (journals through a link named
+    // here have the stricter rule above).
+    target::refuse_sticky_links(path, "recover")?;
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         // An interrupted journaled save of a new file: the target does not exist yet, its
@@ -315,7 +319,7 @@ pub fn recover(
     }
     // Through symlinks to the file itself: its name says what it is, and its directory is
     // where its journal, temporary files and sidecars are.
-    let resolved = target::resolve(path, Symlinks::Follow)?;
+    let resolved = target::resolve(path, Symlinks::FollowProtected("recover"))?;
     let mut rivals = journal::Rivals::default();
     match handle_file(
         &resolved.path,
@@ -971,6 +975,7 @@ fn sidecar_home(
     opts: &RecoverOptions,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     if let Some(dir) = &opts.backup_dir {
+        target::refuse_sticky_links(dir, "recover").map_err(|e| e.for_file(path))?;
         return Ok((dir.clone(), Vec::new()));
     }
     let home = match sidecar::default_dir(path, beside) {
@@ -982,6 +987,10 @@ fn sidecar_home(
             })?
         }
     };
+    // `.durable-recovered` (and a segment directory under it) a link another user planted in
+    // a sticky directory: refused, as the kernel's protected_symlinks rule would.
+    target::refuse_sticky_links(&sidecar::join(&home.0, &home.1), "recover")
+        .map_err(|e| e.for_file(path))?;
     // A segment's sidecars go above its directory: with -x, only if that is on the segment's
     // filesystem (a segment directory that is a mount point has its parent on another).
     if opts.one_file_system && beside == Beside::LogDir {
@@ -1192,7 +1201,7 @@ pub fn salvage(
                 .map_or(0, |d| d.as_secs()),
         ),
     };
-    let dst_target = target::resolve(dst, Symlinks::Follow)?;
+    let dst_target = target::resolve(dst, Symlinks::FollowProtected("log salvage"))?;
     if dst_target.existing.is_some() {
         return Err(Error::Exists {
             path: dst.to_path_buf(),
@@ -1273,7 +1282,9 @@ pub fn salvage(
     platform::set_mode(new.file(), crate::meta::final_mode(None, None)).map_err(write_err)?;
     new.seal(&mut t, sync)
         .failure_leaves(Aftermath::Unchanged)?;
-    new.rename(&mut t, dst, OnExisting::Fail)
+    // To the file a link at `dst` points to (a dangling link names the new log's place, as
+    // for a save): renamed over the link, the link would be replaced, not followed.
+    new.rename(&mut t, &dst_target.path, OnExisting::Fail)
         .map_err(|e| match e.source.kind() {
             io::ErrorKind::AlreadyExists => Error::Exists {
                 path: dst.to_path_buf(),

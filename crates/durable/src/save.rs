@@ -138,7 +138,7 @@ pub(crate) fn prepare(given: &Path, opts: &SaveOptions) -> Result<Target> {
         if opts.no_follow {
             Symlinks::Replace
         } else {
-            Symlinks::FollowProtected
+            Symlinks::FollowProtected("save")
         },
     )?;
     if target.existing.is_some()

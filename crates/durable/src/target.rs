@@ -1,5 +1,6 @@
 //! Resolving what a save will actually write: following symlinks to the final file, and
-//! describing the file that is there now.
+//! describing the file that is there now; and the symlink rule every command that writes
+//! through a path applies ([`refuse_sticky_links`]).
 
 use std::ffi::OsString;
 use std::io;
@@ -104,9 +105,10 @@ fn from_flags((append_only, immutable): (bool, bool)) -> Option<Protection> {
 pub(crate) enum Symlinks {
     /// The file it points to (through any chain of links): that file is the target.
     Follow,
-    /// [`Symlinks::Follow`], as `durable save` follows: a link the kernel's `fs.protected_symlinks`
-    /// rule would not follow is refused ([`sticky_link_refusal`]), whatever that setting is.
-    FollowProtected,
+    /// [`Symlinks::Follow`], as the commands that write follow (the command named, for the
+    /// refusal): a link the kernel's `fs.protected_symlinks` rule would not follow is refused
+    /// ([`refuse_sticky_links`]), whatever that setting is.
+    FollowProtected(&'static str),
     /// Itself: the link is the target, to be replaced by a regular file.
     Replace,
 }
@@ -117,10 +119,8 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     let mut path = given.to_path_buf();
     let mut hops = 0;
     loop {
-        if symlinks == Symlinks::FollowProtected
-            && let Some(refusal) = sticky_links_on(&path)
-        {
-            return Err(refusal);
+        if let Symlinks::FollowProtected(command) = symlinks {
+            refuse_sticky_links(&path, command)?;
         }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
@@ -191,14 +191,37 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     }
 }
 
-/// The kernel's `fs.protected_symlinks` rule, for a symlink durable follows itself (reading it
-/// and going on with what it names, where the kernel never sees the link followed): a symlink
-/// in a directory that is sticky and world-writable (`/tmp`) is followed only by its owner, or
-/// when the directory's owner owns it too. Otherwise whoever may create names there (anyone)
-/// could point a name another user (root) is about to write at any file. Applied whatever the
-/// setting says (it may be off, or the kernel may not have it). `None`: the link at `link`
-/// (its metadata `meta`) may be followed.
-pub(crate) fn sticky_link_refusal(link: &Path, meta: &std::fs::Metadata) -> Option<Error> {
+/// The kernel's `fs.protected_symlinks` rule, applied by durable itself to every symlink a
+/// path a command writes through goes through (the directories on it, which the kernel follows
+/// when the path is opened, and `path` itself), whatever that setting says (it may be off, or
+/// the kernel may not have it; and a save follows links itself, where the kernel never sees
+/// them): a symlink in a directory that is sticky and world-writable (`/tmp`) is followed only
+/// by its owner, or when the directory's owner owns it too. Otherwise whoever may create names
+/// there (anyone) could point a name another user (root) is about to write at any file. The one
+/// check for every command that writes (`save`, `log append`, `log salvage`, `recover`, `log
+/// restore`, and the sidecar directory recover writes in); `command` names the command in the
+/// refusal ([`Error::StickySymlink`]).
+pub(crate) fn refuse_sticky_links(path: &Path, command: &'static str) -> Result<()> {
+    let refusal = path
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .find_map(|p| {
+            let meta = std::fs::symlink_metadata(p).ok()?;
+            if !meta.file_type().is_symlink() {
+                return None;
+            }
+            sticky_link_refusal(p, &meta, command)
+        });
+    refusal.map_or(Ok(()), Err)
+}
+
+/// [`refuse_sticky_links`] for one symlink, `link` (its metadata `meta`). `None`: it may be
+/// followed.
+fn sticky_link_refusal(
+    link: &Path,
+    meta: &std::fs::Metadata,
+    command: &'static str,
+) -> Option<Error> {
     let dir = match link.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -213,25 +236,13 @@ pub(crate) fn sticky_link_refusal(link: &Path, meta: &std::fs::Metadata) -> Opti
         return None;
     }
     Some(Error::StickySymlink {
+        command,
+        file: None,
         link: link.to_path_buf(),
         owner,
         dir: dir.to_path_buf(),
         dir_owner,
     })
-}
-
-/// [`sticky_link_refusal`] for every symlink `path` goes through: the directories on it
-/// (which the kernel follows when the path is opened) and `path` itself.
-fn sticky_links_on(path: &Path) -> Option<Error> {
-    path.ancestors()
-        .filter(|p| !p.as_os_str().is_empty())
-        .find_map(|p| {
-            let meta = std::fs::symlink_metadata(p).ok()?;
-            if !meta.file_type().is_symlink() {
-                return None;
-            }
-            sticky_link_refusal(p, &meta)
-        })
 }
 
 /// The target of a journal as it is named beside the journal, whatever is there (a symlink, a

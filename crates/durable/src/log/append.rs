@@ -1501,6 +1501,10 @@ fn writer_for(
 /// Open the log for appending, creating it (header, flushed, renamed into place, directory
 /// flushed) if it does not exist.
 fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<(File, bool)> {
+    // The kernel's protected_symlinks rule, whatever the setting: checked before the open, and
+    // again after it (a name swapped for a link in between is refused; swapped back, the file
+    // opened is no longer the one at the path, which the append checks under the lock).
+    crate::target::refuse_sticky_links(path, "log append")?;
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
     {
@@ -1511,7 +1515,10 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     }
     let open = || File::options().read(true).write(true).open(path);
     match open() {
-        Ok(file) => return Ok((check_regular(file, path)?, false)),
+        Ok(file) => {
+            crate::target::refuse_sticky_links(path, "log append")?;
+            return Ok((check_regular(file, path)?, false));
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         // A log this user may read but not write (or on a read-only filesystem).
         Err(source)
@@ -1528,7 +1535,8 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         }
         Err(source) => return Err(inspect(path)(source)),
     }
-    let target = crate::target::resolve(path, crate::target::Symlinks::Follow)?;
+    let target =
+        crate::target::resolve(path, crate::target::Symlinks::FollowProtected("log append"))?;
     let header = new_header(path, opts)?;
     // A new lines log starts empty; a native one with its header.
     let lines = opts.format == Some(LogFormat::Lines);
@@ -1556,6 +1564,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
         return Err(Error::step(e, Aftermath::Unchanged));
     }
     let file = open().map_err(inspect(path))?;
+    crate::target::refuse_sticky_links(path, "log append")?;
     Ok((check_regular(file, path)?, we_created))
 }
 

@@ -39,20 +39,17 @@ pub(crate) fn open_for_update(path: &Path, create: Create, mode: u32) -> io::Res
     options.open(path)
 }
 
-/// Create `name` (exclusively, never through a symlink, mode `mode`) in the directory that
-/// holds the open file `beside`, known as `beside_name` there: the directory is opened without
-/// following a symlink at its last component, and must still hold `beside` under that name, so
-/// that a directory on the path swapped for a link (or another directory) after a decision was
-/// made is never written in. Returns the directory too (open read-only), so that what is done
-/// next in it (removing `beside`, flushing it) is done in that same directory, wherever it has
-/// been moved since, never by its path.
-pub(crate) fn create_beside(
+/// Open the directory `dir` that holds the open file `beside`, known as `beside_name` there:
+/// without following a symlink at its last component, and checked to hold `beside` under that
+/// name still, so that a directory on the path swapped for a link (or another directory) after
+/// a decision was made is never written in. Returned open read-only, so that what is done next
+/// in it (creating the file ([`create_in`]), removing `beside`, flushing it) is done in that
+/// same directory, wherever it has been moved since, never by its path.
+pub(crate) fn open_dir_holding(
     dir: &Path,
     beside: &File,
     beside_name: &std::ffi::OsStr,
-    name: &std::ffi::OsStr,
-    mode: u32,
-) -> io::Result<(File, File)> {
+) -> io::Result<File> {
     use rustix::fs::{AtFlags, Mode, OFlags};
     use std::os::unix::fs::MetadataExt;
     let dirfd = rustix::fs::open(
@@ -67,13 +64,20 @@ pub(crate) fn create_beside(
             "its directory is not the one it was checked in any more (a directory on its path was replaced); nothing was written",
         ));
     }
+    Ok(File::from(dirfd))
+}
+
+/// Create `name` in the open directory `dir` (`openat`): exclusively, never through a symlink,
+/// mode `mode`.
+pub(crate) fn create_in(dir: &File, name: &std::ffi::OsStr, mode: u32) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::openat(
-        &dirfd,
+        dir,
         name,
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
     )?;
-    Ok((File::from(dirfd), File::from(fd)))
+    Ok(File::from(fd))
 }
 
 /// Remove the entry `name` from the open directory `dir` (`unlinkat`), whatever the

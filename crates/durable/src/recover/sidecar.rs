@@ -800,9 +800,19 @@ fn write_nonzero(dst: &File, buf: &[u8], out: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether two files hold the same bytes.
+/// Whether two files hold the same bytes. `a` (a name another sidecar may hold) is opened
+/// never through a symlink, and never a FIFO's other end: anything but a regular file there
+/// (a link planted at the name) is not the same bytes, and the next name is taken.
 fn same_file_bytes(a: &Path, b: &Path) -> io::Result<bool> {
-    let (fa, fb) = (File::open(a)?, File::open(b)?);
+    let fa = match platform::open_no_follow(a, false) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(platform::errno::ELOOP) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !fa.metadata()?.is_file() {
+        return Ok(false);
+    }
+    let fb = File::open(b)?;
     let len = fa.metadata()?.len();
     if fb.metadata()?.len() != len {
         return Ok(false);
@@ -900,6 +910,7 @@ pub fn restore(
         log: log.clone(),
         why,
     };
+    crate::target::refuse_sticky_links(&log, "log restore")?;
     let file = match File::open(&log) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
