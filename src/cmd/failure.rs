@@ -74,8 +74,13 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         Error::HardLinked { .. } => ": pass --hardlinks break to do that anyway, or --strategy in-place (or journal) to update every name".into(),
         Error::SymlinkInPlace { .. } => " (--no-follow with --strategy atomic)".into(),
         Error::StickySymlink {
-            command: "save", ..
+            command: "save",
+            last: true,
+            ..
         } => "; name the file it points to, or pass --no-follow to replace the link itself".into(),
+        Error::StickySymlink { last: false, .. } => {
+            "; name the file by a path that does not go through that link".into()
+        }
         Error::StickySymlink { link, .. }
             if link.file_name() == Some(std::ffi::OsStr::new(durable::recover::sidecar::DIR_NAME)) =>
         {

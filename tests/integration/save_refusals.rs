@@ -1425,3 +1425,51 @@ fn a_link_planted_at_the_backups_name_is_replaced_not_followed() {
         assert_eq!(fs::read(&secret).expect("read"), b"TOPSECRET", "{strategy}");
     }
 }
+
+// Was a bug (security): `save --no-follow` replaces the path's own link, but the directories on
+// the path were still followed, unchecked: `save --no-follow pub/DL/file`, DL another user's
+// link to a directory in a sticky world-writable directory, wrote into the directory it pointed
+// to, and the refusal without --no-follow recommended exactly that. A directory link on the path
+// is refused with or without --no-follow (exit 2, nothing written), and its hint names no option
+// that does not help; a link as the last name is still replaced by --no-follow.
+#[test]
+fn no_follow_does_not_write_through_another_users_directory_link_in_a_sticky_directory() {
+    let test = "save_refusals::no_follow_does_not_write_through_another_users_directory_link_in_a_sticky_directory";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let secret = env.write("victim/file", b"SECRET");
+    crate::common::sticky_dir(&env, "pub");
+    crate::common::link_owned_by(
+        &env.path("victim"),
+        &env.path("pub/DL"),
+        crate::common::NOBODY,
+    );
+    for strategy in ["atomic", "in-place", "journal"] {
+        for (no_follow, name) in [(true, "file"), (false, "file"), (true, "created")] {
+            let mut args = vec!["save", "--strategy", strategy];
+            if no_follow {
+                args.push("--no-follow");
+            }
+            let given = format!("pub/DL/{name}");
+            args.push(&given);
+            let r = run(&env, &args, b"EVIL");
+            let case = format!("{args:?}");
+            let line = crate::common::assert_sticky_refusal(&r, "save", "pub/DL", &case);
+            assert!(!line.contains("--no-follow"), "{case}: {line}");
+            assert_eq!(fs::read(&secret).expect("read"), b"SECRET", "{case}");
+            assert!(!env.path("victim/created").exists(), "{case}");
+        }
+    }
+    // The last name a link of another user's: --no-follow replaces the link, as it says.
+    crate::common::link_owned_by(&secret, &env.path("pub/L"), crate::common::NOBODY);
+    let r = run(&env, &["save", "pub/L"], b"EVIL");
+    let line = crate::common::assert_sticky_refusal(&r, "save", "pub/L", "save pub/L");
+    assert!(line.contains("--no-follow"), "{line}");
+    let r = run(&env, &["save", "--no-follow", "pub/L"], b"MINE");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&secret).expect("read"), b"SECRET");
+    assert_eq!(fs::read(env.path("pub/L")).expect("read"), b"MINE");
+}

@@ -140,6 +140,9 @@ pub enum Error {
         file: Option<PathBuf>,
         /// The link.
         link: PathBuf,
+        /// Whether the link is the file's own name (the path given, or a link a chain of
+        /// links reached), not a directory on the way to it.
+        last: bool,
         /// Its owner.
         owner: u32,
         /// The sticky world-writable directory it is in.
@@ -782,6 +785,7 @@ impl Error {
             Error::StickySymlink {
                 command,
                 link,
+                last,
                 owner,
                 dir,
                 dir_owner,
@@ -790,6 +794,7 @@ impl Error {
                 command,
                 file: Some(file.to_path_buf()),
                 link,
+                last,
                 owner,
                 dir,
                 dir_owner,

@@ -119,8 +119,12 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     let mut path = given.to_path_buf();
     let mut hops = 0;
     loop {
-        if let Symlinks::FollowProtected(command) = symlinks {
-            refuse_sticky_links(&path, command)?;
+        match symlinks {
+            Symlinks::FollowProtected(command) => refuse_sticky_links(&path, command)?,
+            // The link itself is replaced, but the directories on the way are still followed
+            // (by the kernel, when the temporary file is made beside it).
+            Symlinks::Replace => refuse_sticky_dir_links(&path, "save")?,
+            Symlinks::Follow => {}
         }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
@@ -202,15 +206,27 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
 /// restore`, and the sidecar directory recover writes in); `command` names the command in the
 /// refusal ([`Error::StickySymlink`]).
 pub(crate) fn refuse_sticky_links(path: &Path, command: &'static str) -> Result<()> {
+    sticky_links_from(path, 0, command)
+}
+
+/// [`refuse_sticky_links`] for the directories on `path` only, not its last name: for a path
+/// whose own link is replaced, never followed (`save --no-follow`).
+pub(crate) fn refuse_sticky_dir_links(path: &Path, command: &'static str) -> Result<()> {
+    sticky_links_from(path, 1, command)
+}
+
+/// [`refuse_sticky_links`] for the ancestors of `path` after the first `skip`.
+fn sticky_links_from(path: &Path, skip: usize, command: &'static str) -> Result<()> {
     let refusal = path
         .ancestors()
+        .skip(skip)
         .filter(|p| !p.as_os_str().is_empty())
         .find_map(|p| {
             let meta = std::fs::symlink_metadata(p).ok()?;
             if !meta.file_type().is_symlink() {
                 return None;
             }
-            sticky_link_refusal(p, &meta, command)
+            sticky_link_refusal(p, &meta, command, p == path)
         });
     refusal.map_or(Ok(()), Err)
 }
@@ -221,6 +237,7 @@ fn sticky_link_refusal(
     link: &Path,
     meta: &std::fs::Metadata,
     command: &'static str,
+    last: bool,
 ) -> Option<Error> {
     let dir = match link.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -239,6 +256,7 @@ fn sticky_link_refusal(
         command,
         file: None,
         link: link.to_path_buf(),
+        last,
         owner,
         dir: dir.to_path_buf(),
         dir_owner,
