@@ -1053,13 +1053,15 @@ pub fn check_summary(v: &Verification, model: &Model) {
 
 /// Reference for a torn start: shorter than a header, and equal to the header that the file's
 /// own salt, time and checksum algorithm (where it has them) encode to, up to its checksum; or
-/// (`named`: the user named the file) no longer than a header and only zeros.
+/// (`named`: the user named the file) no longer than a header and only zeros. Not named, a
+/// prefix needs the whole magic.
 pub fn torn_start(data: &[u8], named: bool) -> bool {
     const LEN: usize = format::FILE_HEADER_LEN as usize;
     if named && !data.is_empty() && data.len() <= LEN && all_zero(data) {
         return true;
     }
-    if data.is_empty() || data.len() >= LEN {
+    // Not named (a walk), at least the whole magic.
+    if data.is_empty() || data.len() >= LEN || (!named && data.len() < format::FILE_MAGIC.len()) {
         return false;
     }
     let algorithm = match data.get(10) {

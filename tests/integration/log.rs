@@ -2428,3 +2428,42 @@ fn an_append_does_not_follow_another_users_link_in_a_sticky_world_writable_direc
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(records(&env.path("rootonly/new.log")), "new\n");
 }
+
+/// Was a bug: `recover DIR` emptied any file of a byte or two that start the log magic
+/// (`0x89`, which starts PNG's signature too) as a torn start: in a walk a torn start needs the
+/// whole magic (8 bytes); shorter ones are not provably ours and are left alone. Named, they
+/// are still a torn start (the user says it is a log).
+#[test]
+fn a_walk_leaves_files_shorter_than_the_magic_alone() {
+    let env = Env::new();
+    let whole = started_in_place(&env, "model.log", &["one"]);
+    fs::remove_file(env.path("model.log")).expect("rm");
+    for len in 1..8 {
+        env.write(&format!("d/short{len}.bin"), &whole[..len]);
+    }
+    env.write("d/magic.bin", &whole[..8]);
+    let r = run(&env, &["recover", "d"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    for len in 1..8 {
+        assert_eq!(
+            env.read(&format!("d/short{len}.bin")),
+            &whole[..len],
+            "{len}"
+        );
+    }
+    assert_eq!(
+        env.read("d/magic.bin"),
+        b"",
+        "the whole magic is a torn start"
+    );
+    let r = run(&env, &["log", "verify", "d"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        r.out().contains("shorter than the log magic"),
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["recover", "d/short1.bin"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(env.read("d/short1.bin"), b"", "named, a torn start");
+}

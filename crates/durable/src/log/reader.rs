@@ -183,7 +183,14 @@ impl Start {
     pub(crate) fn of(file: &File, size: u64, named: bool) -> io::Result<Option<Start>> {
         let mut raw = [0u8; FILE_HEADER_LEN as usize];
         let got = read_prefix(file, size, &mut raw)?;
-        if size > 0 && size < FILE_HEADER_LEN && super::format::is_header_prefix(&raw[..got]) {
+        // In a walk, at least the whole magic: a file of a byte or two that happen to start
+        // it (`0x89` starts PNG's signature too) is not provably ours.
+        let magic = super::format::FILE_MAGIC.len() as u64;
+        if size > 0
+            && size < FILE_HEADER_LEN
+            && (named || size >= magic)
+            && super::format::is_header_prefix(&raw[..got])
+        {
             return Ok(Some(Start::Torn));
         }
         if size > 0 && raw[..got].iter().all(|b| *b == 0) && all_zero(file, size)? {
@@ -532,6 +539,18 @@ impl Log {
                     if opts.zeros && zeros_may_be_native(path) =>
                 {
                     (LogFormat::Native, None)
+                }
+                // A byte or a few of the magic, met in a walk: not provably ours (named, a
+                // torn start: [`Start`]).
+                Ok((LogFormat::Native, _))
+                    if !opts.zeros && main.size < super::format::FILE_MAGIC.len() as u64 =>
+                {
+                    return Err(Error::NotALog {
+                        path: path.to_path_buf(),
+                        why: "it is shorter than the log magic",
+                        damaged_header: false,
+                        format: None,
+                    });
                 }
                 detected => detected?,
             },
