@@ -1178,10 +1178,12 @@ pub fn salvage(
     sync: SyncLevel,
     observer: &mut dyn Observer,
 ) -> Result<Salvaged> {
+    // Named by the user: a file of only zeros is read as verify reads it (a lost start).
     let input = log::open(
         src,
         &log::OpenOptions {
             format,
+            zeros: true,
             ..Default::default()
         },
     )?;
