@@ -871,6 +871,43 @@ fn sequence_numbers_across_a_replaced_log_are_not_printed_backwards() {
     assert!(err.contains("app.log.1"), "{err}");
 }
 
+/// Was a bug: after two rotations (app.log -> app.log.1 -> app.log.2, as logrotate does) the
+/// report of a stopped stream named only the last earlier file: the first records were "in
+/// earlier files", with neither the file nor their sequence numbers. Every earlier log is named.
+#[test]
+fn two_rotations_name_every_file_the_stream_went_into() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    append_args(&env, &log, &["o1"]);
+    let mut child = streaming_append(&env, &[], &log);
+    let feed = |child: &mut std::process::Child, line: &[u8]| {
+        let stdin = child.stdin.as_mut().expect("stdin");
+        stdin.write_all(line).expect("write");
+    };
+    feed(&mut child.0, b"first\n");
+    wait_for_records(&env, &log, 2);
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    append_args(&env, &log, &["n1"]);
+    feed(&mut child.0, b"second\n");
+    wait_for_records(&env, &log, 2);
+    fs::rename(env.path("app.log.1"), env.path("app.log.2")).expect("rename");
+    fs::rename(&log, env.path("app.log.1")).expect("rename");
+    append_args(&env, &log, &["m1"]);
+    feed(&mut child.0, b"third\n");
+    wait_for_records(&env, &log, 2);
+    let pid = rustix::process::Pid::from_raw(child.0.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("kill");
+    let status = wait_child(&mut child.0, Duration::from_secs(20)).expect("the append ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(!err.contains("earlier files"), "{err}");
+    assert!(err.contains("app.log.2"), "{err}");
+    assert!(err.contains("app.log.1"), "{err}");
+    assert!(err.contains("(sequence number 1) in"), "{err}");
+}
+
 /// Was a bug: a `-0` stream whose records went into a lines log (the native log it began with
 /// emptied and started anew as lines by another appender) refused a record holding a newline
 /// as "record 1 of this append": the record's place in its commit group, not in the input. It

@@ -171,6 +171,10 @@ pub(super) fn append(args: AppendArgs) -> Result<Exit, Failure> {
     }
 }
 
+/// How many earlier logs of a streamed append (rotated away while it ran) its report names,
+/// each held open: the records of older ones are counted, not placed.
+const EARLIER_LOGS: usize = 8;
+
 /// The groups of a streamed append as they were committed, by the log they went into (another
 /// program may rename, remove or empty the log between two groups: a rotation).
 #[derive(Default)]
@@ -179,9 +183,10 @@ struct Tracked {
     count: u64,
     /// Those in the log the last group went into.
     now: Part,
-    /// Those in earlier logs, and the last of those logs (as this process holds it open).
+    /// Those in earlier logs, and the last [`EARLIER_LOGS`] of those logs, first to last (as
+    /// this process holds them open).
     earlier: u64,
-    earlier_last: Option<(Part, std::fs::File)>,
+    earlier_logs: Vec<(Part, std::fs::File)>,
     /// The log the last group went into, and where that group ended in it.
     file: Option<(std::fs::File, u64)>,
 }
@@ -219,10 +224,14 @@ impl Tracked {
         if group.new_log {
             self.earlier += self.now.count;
             // The file held open for the earlier log is the one the groups went into.
-            self.earlier_last = self
-                .file
-                .take()
-                .map(|(file, _)| (std::mem::take(&mut self.now), file));
+            let part = std::mem::take(&mut self.now);
+            if let Some((file, _)) = self.file.take() {
+                if self.earlier_logs.len() == EARLIER_LOGS {
+                    // The oldest is counted among "earlier files", no longer named.
+                    self.earlier_logs.remove(0);
+                }
+                self.earlier_logs.push((part, file));
+            }
         }
         self.now.add(group);
         match &mut self.file {
@@ -252,14 +261,15 @@ impl Tracked {
         }
         let log = quoted(path);
         let mut parts = Vec::new();
-        if let Some((part, file)) = &self.earlier_last {
-            let before = self.earlier - part.count;
-            if before > 0 {
-                parts.push(format!(
-                    "{} in earlier files that were {log} when they went in",
-                    crate::cmd::plural(before, "record")
-                ));
-            }
+        let named: u64 = self.earlier_logs.iter().map(|(part, _)| part.count).sum();
+        let before = self.earlier - named;
+        if before > 0 {
+            parts.push(format!(
+                "{} in earlier files that were {log} when they went in",
+                crate::cmd::plural(before, "record")
+            ));
+        }
+        for (part, file) in &self.earlier_logs {
             parts.push(format!("{} {}", part.show(), gone_to(file, path)));
         }
         if self.now.count > 0 {
