@@ -156,6 +156,11 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 shell_word(target),
                 shell_word(journal)
             ),
+            NotApplied::ChangedSince => format!(
+                ". `tail -c +65 {}` shows the content it holds; `rm {}` drops it",
+                shell_word(journal),
+                shell_word(journal)
+            ),
             NotApplied::NotRegular { .. } => format!(
                 ". Once {} is moved out of the way, `durable recover {}` completes it; `rm {}` drops it",
                 shell_word(target),

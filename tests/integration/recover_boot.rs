@@ -318,6 +318,13 @@ fn read_only_bind_mount() {
 }
 
 /// A complete journal of `durable save` for `content` (docs/DURABILITY.md, "Journal format").
+/// Wait past a clock tick of file timestamps (coarse on many kernels): a journal written after
+/// this is later than every change made before it, as a journal beside a link must be to be
+/// applied through it (a file the link leads to changed since may hold a later save).
+pub(crate) fn tick() {
+    std::thread::sleep(std::time::Duration::from_millis(25));
+}
+
 pub(crate) fn journal_of(content: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     let mut j = vec![0u8; 64];
@@ -1419,6 +1426,7 @@ fn a_journal_whose_target_is_not_a_regular_file_is_refused_alike_by_the_dry_run(
     let env = Env::new();
     let dir = env.path("app");
     env.write("app/real", b"old\n");
+    tick();
     for name in ["lnk", "sub", "fifo"] {
         env.write(
             &format!("app/.{name}.durable-journal"),
@@ -1787,6 +1795,7 @@ fn a_journal_is_written_through_a_link_only_by_its_author_and_only_through_their
     // Root's own journal beside a name another user replaced with a link to a root-only file.
     let secret = env.write("secret", b"TOPSECRET");
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+    tick();
     env.write("app/.f.durable-journal", journal_of(b"root's new content"));
     std::os::unix::fs::symlink(&secret, dir.join("f")).expect("symlink");
     give_to_nobody(&dir.join("f"));
@@ -1907,6 +1916,68 @@ fn a_journal_beside_a_link_is_named_when_not_applied() {
         assert_eq!(fs::read(&real).expect("read"), b"old");
     }
     assert!(env.path(".L.durable-journal").exists() && env.path(".real.durable-journal").exists());
+}
+
+// Guards (regression): a journal left for `L` while it was a regular file, `L` since replaced
+// by a symlink to `f`, and `f` saved after (a save of `f` does not see `.L.durable-journal`):
+// `recover .` printed "`durable recover ./L` writes its content through the link", and that
+// command wrote the old journal over the later save. The journal records nothing of the file
+// it was written for, so a journal beside a link to a file changed (ctime) at or after the
+// journal's last write is not applied through it, however recover is run; the hint shows its
+// content and drops it, and both commands work as printed. A link to a file unchanged since
+// the journal was written is still followed when named.
+#[test]
+fn a_journal_beside_a_link_to_a_file_changed_since_is_not_applied() {
+    let env = Env::new();
+    env.write(".L.durable-journal", journal_of(b"STALE-L"));
+    env.write("f", b"old");
+    std::os::unix::fs::symlink("f", env.path("L")).expect("symlink");
+    let r = run(&env, &["save", "f"], b"NEWER");
+    assert_eq!(r.code, 0, "{}", r.show());
+    for args in [
+        &["recover", "."][..],
+        &["recover", "--dry-run", "."],
+        &["recover", "./L"],
+        &["recover", "--dry-run", "./L"],
+        &["recover", ".L.durable-journal"],
+    ] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert!(
+            r.stderr
+                .contains("was changed after the journal was written"),
+            "{args:?}: {}",
+            r.show()
+        );
+        assert!(hints(&r.stderr).is_empty(), "{args:?}: {}", r.show());
+        assert_eq!(fs::read(env.path("f")).expect("read"), b"NEWER", "{args:?}");
+        assert!(env.path(".L.durable-journal").exists(), "{args:?}");
+    }
+    let r = run(&env, &["recover", "./L"], b"");
+    let shown = common::run_hint(&env, &r.stderr, "tail -c +65");
+    let out = Durable::sh(env.dir.path(), &shown).no_stdin().run();
+    assert_eq!(out.stdout, b"STALE-L", "{}", out.show());
+    let dropped = r.stderr.split('`').nth(3).expect("a second hint");
+    assert!(dropped.starts_with("rm "), "{dropped}");
+    common::run_hint(&env, &format!("`{dropped}`"), ".L.durable-journal");
+    let r = run(&env, &["recover", "."], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(env.path("f")).expect("read"), b"NEWER");
+    // A file last changed before the journal was written (a clock tick apart).
+    env.write("g", b"unchanged");
+    tick();
+    env.write(".M.durable-journal", journal_of(b"from M's journal"));
+    std::os::unix::fs::symlink("g", env.path("M")).expect("symlink");
+    let r = run(&env, &["recover", "."], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(
+        hints(&r.stderr).iter().any(|h| h == "durable recover ./M"),
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["recover", "./M"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(env.path("g")).expect("read"), b"from M's journal");
 }
 
 // Guards (regression): `recover --dry-run` said "would complete" (exit 0) for a journal whose
@@ -2265,6 +2336,10 @@ fn a_link_among_the_directories_a_link_names_is_on_the_way() {
     );
     assert!(!rootonly.join("planted").exists());
     fs::write(rootonly.join("planted"), b"old").expect("write");
+    // Written again a clock tick later: a file the link leads to that changed after the
+    // journal was written is never written through it (it may hold a later save).
+    tick();
+    env.write("app/.L.durable-journal", journal_of(b"root's content"));
     let r = run(&env, &["recover", "app/L"], b"");
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(
@@ -2288,6 +2363,7 @@ fn two_journals(env: &Env, hard: bool) {
     let _ = fs::remove_dir_all(env.path("two"));
     fs::create_dir(env.path("two")).expect("mkdir");
     env.write("two/f", b"old");
+    tick();
     std::os::unix::fs::symlink("f", env.path("two/L")).expect("symlink");
     env.write("two/.L.durable-journal", journal_of(b"saved through L"));
     env.write("two/.f.durable-journal", journal_of(b"saved as f"));

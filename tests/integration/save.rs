@@ -1280,6 +1280,88 @@ fn next_save_completes_interrupted_journal() {
     env.assert_no_leftovers();
 }
 
+// Guards (regression): a journaled save of `f` interrupted after its journal, then a save of
+// `g`, another hard link of the same file: the save did not see `.f.durable-journal` (its own
+// journal is `.g.durable-journal`), wrote NEWER (exit 0), and `recover .` later replayed the
+// old journal over it. A save of a file with other links settles a complete journal of another
+// link in its directory first, whatever the strategy, as recover would decide it; two such
+// journals are refused, and nothing is written.
+#[test]
+fn a_save_settles_a_journal_another_hard_link_left() {
+    if !crate::common::fault_switch("a_save_settles_a_journal_another_hard_link_left") {
+        return;
+    }
+    for strategy in STRATEGIES {
+        let env = Env::new();
+        env.write("f", "old\n");
+        fs::hard_link(env.path("f"), env.path("g")).expect("link");
+        let out = env
+            .cmd(&["save", "--strategy", "journal", "f"])
+            .fault("sync-dir-journal:crash")
+            .stdin("STALE\n")
+            .run();
+        assert!(!out.status.success(), "the planned crash did not happen");
+        assert!(env.path(".f.durable-journal").exists(), "{:?}", env.names());
+        let mut args = vec!["--strategy", strategy];
+        if strategy == "atomic" {
+            args.extend(["--hardlinks", "break"]);
+        }
+        args.push("g");
+        let out = save_ok(&env, &args, "NEWER\n");
+        assert!(
+            out.stderr.contains("completed an interrupted"),
+            "{strategy}: {}",
+            out.show()
+        );
+        assert!(
+            !env.path(".f.durable-journal").exists(),
+            "{strategy}: {:?}",
+            env.names()
+        );
+        assert_eq!(env.read("g"), b"NEWER\n", "{strategy}");
+        // The journal came first: an atomic save gives only `g` the new content.
+        let f: &[u8] = if strategy == "atomic" {
+            b"STALE\n"
+        } else {
+            b"NEWER\n"
+        };
+        assert_eq!(env.read("f"), f, "{strategy}");
+        let out = env.cmd(&["recover", "."]).run();
+        assert_eq!(out.code, 0, "{strategy}: {}", out.show());
+        assert_eq!(
+            env.read("g"),
+            b"NEWER\n",
+            "{strategy}: the later save was undone"
+        );
+        assert_eq!(env.read("f"), f, "{strategy}");
+    }
+    // Two complete journals of two other links: which came last cannot be told, so the save
+    // is refused before it writes, both kept.
+    let env = Env::new();
+    env.write("f", "old\n");
+    fs::hard_link(env.path("f"), env.path("g")).expect("link");
+    fs::hard_link(env.path("f"), env.path("h")).expect("link");
+    env.write(
+        ".f.durable-journal",
+        crate::recover_boot::journal_of(b"one"),
+    );
+    env.write(
+        ".h.durable-journal",
+        crate::recover_boot::journal_of(b"two"),
+    );
+    for strategy in ["in-place", "journal"] {
+        let out = save(&env, &["--strategy", strategy, "g"], "NEWER\n");
+        assert_eq!(out.code, 2, "{strategy}: {}", out.show());
+        assert!(
+            out.stderr.contains("are for the same file"),
+            "{}",
+            out.show()
+        );
+        assert_eq!(env.read("g"), b"old\n", "{strategy}");
+        assert!(env.path(".f.durable-journal").exists() && env.path(".h.durable-journal").exists());
+    }
+}
+
 // Guards: a completed journal creates a target that did not exist, then the new save runs.
 #[test]
 fn interrupted_journal_of_a_new_file_is_completed() {

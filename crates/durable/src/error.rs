@@ -693,6 +693,11 @@ pub enum NotApplied {
         /// The user applying it.
         applier: u32,
     },
+    /// The target is a symlink now (put there after the journal was written), and the file it
+    /// leads to changed (ctime) at or after the journal was last written: its content may be a
+    /// later save's (a save of that file does not see this journal), which the journal's must
+    /// not replace. Nothing the journal records tells the file it was written for.
+    ChangedSince,
     /// The journal is beside a symlink named to `recover` that points to no file: a new file
     /// is created only beside its journal, never through a link.
     NewThroughLink,
@@ -710,6 +715,10 @@ impl std::fmt::Display for NotApplied {
             NotApplied::Symlink => write!(
                 f,
                 "the target is a symlink now (a save writes its journal beside the file a link points to, so this link was put there after the journal was written), and a link is followed only when it is named itself"
+            ),
+            NotApplied::ChangedSince => write!(
+                f,
+                "the target is a symlink now (put there after the journal was written), and the file it points to was changed after the journal was written, maybe by a later save, which replaying the journal would undo"
             ),
             NotApplied::NotRegular { kind } => write!(
                 f,

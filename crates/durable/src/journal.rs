@@ -104,9 +104,51 @@ pub(crate) fn path_for(target: &Target) -> Result<PathBuf> {
     Ok(disk::in_dir(&target.dir, name))
 }
 
-/// Whether a journal exists for the target (used by `--explain`).
+/// Whether a journal exists for the target (used by `--explain`): its own, or one of another
+/// hard link's ([`leftover_for`]).
 pub(crate) fn exists_for(target: &Target) -> bool {
-    path_for(target).is_ok_and(|p| p.symlink_metadata().is_ok())
+    leftover_for(target).is_ok_and(|j| j.is_some())
+}
+
+/// The leftover journal a save of `target` settles before it writes: its own (beside it, under
+/// its name), or else, when the file has other hard links, a complete journal of ours in its
+/// directory whose target name is another link of the same file (device and inode, the name
+/// itself not followed): a save interrupted under that name, completed now, as the next save
+/// completes an interrupted one (left there, `recover` would later write it over this save). A
+/// second complete journal for the file is refused when this one is decided ([`Rivals`]). Only
+/// a file with more than one link has its directory listed; a journal beside a link in another
+/// directory is not seen.
+pub(crate) fn leftover_for(target: &Target) -> Result<Option<PathBuf>> {
+    let own = path_for(target)?;
+    if own.symlink_metadata().is_ok() {
+        return Ok(Some(own));
+    }
+    let Some(existing) = target.existing.filter(|e| e.links > 1) else {
+        return Ok(None);
+    };
+    let Ok(entries) = std::fs::read_dir(&target.dir) else {
+        return Ok(None);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(named) = disk::journal_target_name(&name) else {
+            continue;
+        };
+        if named == target.name {
+            continue;
+        }
+        let same_file = disk::in_dir(&target.dir, &named)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file() && platform::file_id(&m) == (existing.dev, existing.ino));
+        let journal = disk::in_dir(&target.dir, &name);
+        if same_file
+            && journal.symlink_metadata().is_ok_and(|m| m.is_file())
+            && matches!(classify(&journal), Ok(Class::Ours { complete: true }))
+        {
+            return Ok(Some(journal));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the caller of [`apply`] holds the target's lock, and if not, whether to wait for it.
@@ -600,6 +642,21 @@ pub(crate) fn plan_apply(
             applier: me,
         }))
     };
+    // A journal beside a link (named to `recover`, or met at the target's name): the link was
+    // put there after the journal was written, and a file it leads to that changed since may
+    // be a later save's (a save of the file itself does not see this journal).
+    let beside_link = match link {
+        Some(link) if !beside_target => Some(link),
+        _ => target
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+            .then_some(target),
+    };
+    if let Some(link) = beside_link
+        && changed_since(journal_file, link)
+    {
+        return Err(refuse(NotApplied::ChangedSince));
+    }
     if let Some(link) = link
         && let Some(reason) = link_refusal(link)?
     {
@@ -668,6 +725,17 @@ pub(crate) fn plan_apply(
         give_to: (foreign && existing.is_none()).then_some((author, author_group)),
         existing: existing.as_ref().map(platform::file_id),
     })
+}
+
+/// Whether the regular file `link` leads to (followed) changed (its ctime) at or after the last
+/// write of the journal open as `journal_file` (its mtime; the same clock tick counts as after,
+/// since timestamps are coarse): its content since then may be a later save's. A link to no
+/// file, or one that cannot be followed, is left to the other rules.
+fn changed_since(journal_file: &File, link: &Path) -> bool {
+    let (Ok(journal), Ok(file)) = (journal_file.metadata(), std::fs::metadata(link)) else {
+        return false;
+    };
+    file.is_file() && platform::changed_at(&file) >= platform::modified_at(&journal)
 }
 
 /// What a file named like a journal is, read without changing it.

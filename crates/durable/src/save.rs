@@ -492,12 +492,24 @@ fn settle_leftover(
         .start(Step::SettleJournal, &target.path)
         .failure_leaves(Aftermath::Unchanged)?;
     let mut quiet = ();
-    let journal = journal::path_for(target)?;
+    let Some(journal) = journal::leftover_for(target)? else {
+        t.finish(Step::SettleJournal, &target.path, started);
+        return Ok(None);
+    };
+    // Another hard link's journal is applied to the name it is beside (the same file).
+    let named;
+    let settled_target = match journal::beside_name(&journal) {
+        Some(name) if name != target.path => {
+            named = crate::target::named(&name)?;
+            &named
+        }
+        _ => target,
+    };
     crate::disk::mark_settling(true);
     // Decided as `recover` decides (the one rule, in journal::decide): through the path given
     // when it was a symlink followed to the target.
     let settled = journal::settle_via(
-        target,
+        settled_target,
         &journal,
         target.via_symlink.then_some(target.given.as_path()),
         opts.sync,

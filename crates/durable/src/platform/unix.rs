@@ -385,6 +385,19 @@ pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
+/// When a file's inode last changed (`st_ctime`: its content, its metadata, a link or rename
+/// of it), as (seconds, nanoseconds) since the epoch.
+pub(crate) fn changed_at(meta: &std::fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.ctime(), meta.ctime_nsec())
+}
+
+/// When a file's content was last written (`st_mtime`), as (seconds, nanoseconds).
+pub(crate) fn modified_at(meta: &std::fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.mtime(), meta.mtime_nsec())
+}
+
 /// Send SIGTERM to this process (the test-only fault switch's `term`).
 pub(crate) fn raise_terminate() {
     // SAFETY: raise(3) has no preconditions; the handler installed for SIGTERM (if any) runs.
