@@ -4,7 +4,8 @@
 //! store's bytes, chained by their lengths; lengths are never trusted for an allocation;
 //! a length the index contradicts is corruption only where index entries prove later records
 //! (zeroed entries stepped over), or where it is zeros the index contradicts with written bytes
-//! after them (never a torn tail);
+//! after them (never a torn tail), or where zeros covering an aligned 512-byte sector have
+//! written bytes after them (with an index or without: never empty records);
 //! `verify` sums the scan up (the index's verdict apart); `recover` (with and without force)
 //! keeps exactly verify's valid prefix and every record before the first defect, and makes a
 //! pair's index match its store; a second recover changes nothing; detection never panics.
@@ -153,6 +154,13 @@ fn pairs(st: &[u8], x: &[u8]) -> bool {
             .any(|(i, p)| entry(x, i) == (i as u32, p))
 }
 
+/// Whether the zeros at `at` run over a whole aligned 512-byte sector to a non-zero byte
+/// (docs/FORMAT.md, "Zeros in the store"): that byte's position, if so.
+fn long_zeros(st: &[u8], at: usize) -> Option<usize> {
+    let nz = at + st.get(at..)?.iter().position(|b| *b != 0)?;
+    (at.div_ceil(512) * 512 + 512 <= nz).then_some(nz)
+}
+
 /// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two
 /// bytes of split point, then the bytes.
 pub fn check(data: &[u8]) {
@@ -203,7 +211,30 @@ pub fn check(data: &[u8]) {
                 durable::log::Item::Record(r) => {
                     let len = u64::from_be_bytes(main[at as usize..][..8].try_into().expect("8"));
                     assert_eq!((r.offset, r.data, r.len), (at, at + 8, len));
+                    // Never an empty record where zeros cover a sector with written bytes after.
+                    assert!(
+                        len > 0 || long_zeros(main, at as usize).is_none(),
+                        "an empty record at {at} in a zeroed sector"
+                    );
                     at = r.end;
+                }
+                durable::log::Item::Defect(d)
+                    if !d.in_index && long_zeros(main, at as usize).is_some() =>
+                {
+                    // A zeroed sector inside the store: bad-length where the zeros start, never
+                    // torn; the next record after it, when found (by the index, or the store's
+                    // own chain from where the first non-zero byte can be in a length).
+                    let nz = long_zeros(main, at as usize).expect("long zeros") as u64;
+                    assert_eq!(d.kind, durable::log::DefectKind::BadLength);
+                    assert_eq!(d.offset, at);
+                    assert!(!d.is_torn_tail());
+                    if let Some(next) = d.next_valid {
+                        assert!(
+                            next + 7 >= nz && (paired || next <= nz),
+                            "{next} after {nz}"
+                        );
+                        at = next;
+                    }
                 }
                 durable::log::Item::Defect(d) if !d.in_index => {
                     if let Some(next) = d.next_valid {

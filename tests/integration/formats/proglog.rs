@@ -1515,3 +1515,149 @@ fn zeroed_index_entries_after_a_damaged_length_do_not_stop_the_proof() {
         .collect();
     refused_salvaged_forced(&env, &p, &st, 72, &want);
 }
+
+/// `n` records of 56 bytes (`r00000-xxx…`), 64 in the store each: (records, store, index).
+fn sixty_four_byte_records(n: usize) -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
+    let records: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let mut d = format!("r{i:05}-").into_bytes();
+            d.resize(56, b'x');
+            d
+        })
+        .collect();
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let (st, ix) = (store(&refs), index_for(&refs));
+    (records, st, ix)
+}
+
+/// The records numbered in `keep`.
+fn numbered(records: &[Vec<u8>], keep: impl Fn(usize) -> bool) -> Vec<Vec<u8>> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
+/// Was a bug: a zeroed sector (records 8 to 15) inside a store whose index has only its first
+/// 8 entries (then padding: a crashed index names nothing there) read as 64 empty records:
+/// verify said 88 records with 80 missing from the index (exit 1), and recover (without
+/// --force) rebuilt the index with 88 entries, 64 for phantom records, renumbering the real
+/// ones after them. A run of zeros covering an aligned sector with written bytes after it is
+/// damage: bad-length at 512, the records after it found again from the store's own chain
+/// (1024, which chains to the end); recover refuses, salvage keeps the 24 real records,
+/// --force cuts at 512.
+#[test]
+fn a_zeroed_sector_the_index_does_not_reach_is_no_empty_records() {
+    let env = Env::new();
+    let (records, mut st, ix) = sixty_four_byte_records(32);
+    st[512..1024].fill(0);
+    let mut x = ix[..96].to_vec();
+    x.resize(1024, 0);
+    let p = pair(&env, "r4", &st, Some(&x));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(512),
+            &Value::from(1024)
+        ),
+        "{v}"
+    );
+    assert_eq!(v["records"], 24, "{v}");
+    let want = numbered(&records, |i| !(8..16).contains(&i));
+    refused_salvaged_forced(&env, &p, &st, 512, &want);
+}
+
+/// Was a bug: a zeroed sector (records 8 to 15) with the index entries over it zeroed too
+/// (entries 8 to 30: a lost page of the memory-mapped index): the zeros chained as empty
+/// records, as many as the index's entry count, so verify put the damage at 688 (not 512),
+/// salvage copied 22 empty phantoms and skipped real records, and recover --force kept
+/// phantoms with index entries. Now bad-length at 512, the records after it found again at
+/// 1024 (their chain meets entry 31), no phantom anywhere.
+#[test]
+fn a_zeroed_sector_under_zeroed_index_entries_is_no_empty_records() {
+    let env = Env::new();
+    let (records, mut st, mut ix) = sixty_four_byte_records(40);
+    ix[8 * 12..31 * 12].fill(0);
+    st[512..1024].fill(0);
+    let p = pair(&env, "r5", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(512),
+            &Value::from(1024)
+        ),
+        "{v}"
+    );
+    assert_eq!(v["records"], 32, "{v}");
+    let (r, objs) = dump(&env, &p.store, &["--resync"]);
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        objs.iter()
+            .filter(|o| o.get("length").is_some())
+            .all(|o| o["length"] != 0),
+        "no empty record: {objs:?}"
+    );
+    let want = numbered(&records, |i| !(8..16).contains(&i));
+    refused_salvaged_forced(&env, &p, &st, 512, &want);
+}
+
+/// Was a bug: a damaged length (record 10 runs past the end) with index entries 11 to 30
+/// zeroed: the 16-entry search for an entry proving later records counted the zeroed ones and
+/// stopped before entry 31, so recover called it a torn tail and cut record 31, which proglog
+/// still reads. Zeroed entries are not counted: entry 31 proves record 31, corruption (exit 3),
+/// recover refuses, salvage keeps records 0 to 9 and 31.
+#[test]
+fn zeroed_index_entries_do_not_use_up_the_search_for_proof() {
+    let env = Env::new();
+    let (records, mut st, mut ix) = sixty_four_byte_records(32);
+    st[646] ^= 0x10;
+    ix[132..372].fill(0);
+    let p = pair(&env, "r6", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(640),
+            &Value::from(1984)
+        ),
+        "{v}"
+    );
+    let want = numbered(&records, |i| i < 10 || i == 31);
+    refused_salvaged_forced(&env, &p, &st, 640, &want);
+}
+
+/// Guards: real empty records (proglog appends zero-length ones) are records: 3 in the middle
+/// and 3 at the end of a store, its index intact, are clean, with the index and without; so
+/// are 63 in a row (504 bytes: they cover no aligned 512-byte sector).
+#[test]
+fn a_few_real_empty_records_are_clean() {
+    let env = Env::new();
+    let few: Vec<&[u8]> = vec![b"one", b"two", b"", b"", b"", b"three", b"", b"", b""];
+    let mut row: Vec<&[u8]> = vec![b"one"];
+    row.extend(std::iter::repeat_n(&b""[..], 63));
+    row.push(b"two");
+    for (case, rs) in [("few", few), ("row", row)] {
+        let st = store(&rs);
+        let ix = index_for(&rs);
+        for with_index in [true, false] {
+            let dir = format!("{case}-{with_index}");
+            let p = pair(&env, &dir, &st, with_index.then_some(&ix[..]));
+            let (code, v) = verify(&env, &p.store, &[]);
+            assert_eq!(code, 0, "{dir}: {v}");
+            assert_eq!(v["records"], rs.len(), "{dir}: {v}");
+        }
+    }
+}

@@ -75,8 +75,27 @@ fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64),
 }
 
 /// Index entries after a record whose length disagrees with the index that are looked at for
-/// evidence of later records.
+/// evidence of later records (zeroed entries, a lost page of the memory-mapped index, are
+/// stepped over without counting).
 const EVIDENCE_ENTRIES: u64 = 16;
+
+/// A sector: a run of zeros in a store that covers an aligned one, with written bytes after it,
+/// is damage (a zeroed or lost sector), not empty records ([`long_zeros`]).
+const SECTOR: u64 = 512;
+
+/// Whether the zeros from `pos` to `nonzero` (the first non-zero byte after them) cover a whole
+/// aligned sector: too long a run of empty records to be proglog's (docs/FORMAT.md, "Zeros in
+/// the store").
+fn long_zeros(pos: u64, nonzero: u64) -> bool {
+    pos.div_ceil(SECTOR)
+        .checked_mul(SECTOR)
+        .and_then(|s| s.checked_add(SECTOR))
+        .is_some_and(|end| end <= nonzero)
+}
+
+/// Entry searches remembered ([`StoreReader::next_entry_from`]): as many as one search for
+/// evidence makes, so runs of zeroed entries are read once however many searches cross them.
+const ENTRY_SCANS: usize = 2 * EVIDENCE_ENTRIES as usize;
 
 /// What the index says about a record whose length it contradicts ([`StoreReader::evidence`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +130,8 @@ pub struct StoreReader<'f> {
     nonzero_at: Option<u64>,
     /// A position from which only zeros follow to the end of the store.
     zero_from: Option<u64>,
+    /// Recent searches for the next non-zero index entry: (from, found; `None` if none).
+    entry_scans: VecDeque<(u64, Option<u64>)>,
 }
 
 impl<'f> StoreReader<'f> {
@@ -134,7 +155,38 @@ impl<'f> StoreReader<'f> {
             missing: None,
             nonzero_at: None,
             zero_from: None,
+            entry_scans: VecDeque::new(),
         }
+    }
+
+    /// The first index entry at or after `j` (`j` > 0) that is not all zeros and lies whole in
+    /// the index; `None` if there is none. Zeroed entries (a lost page of the memory-mapped
+    /// index, its padding) are skipped by reading for the next non-zero byte (holes of a sparse
+    /// index not read), and recent searches are remembered, so a scan reads each run of zeroed
+    /// entries about once.
+    fn next_entry_from(&mut self, j: u64) -> io::Result<Option<u64>> {
+        if let Some(&(_, found)) = self
+            .entry_scans
+            .iter()
+            .find(|(from, found)| *from <= j && found.is_none_or(|f| j <= f))
+        {
+            return Ok(found);
+        }
+        let Some(index) = self.index.as_mut() else {
+            return Ok(None);
+        };
+        let found = match first_nonzero(index, j.saturating_mul(ENTRY_WIDTH))? {
+            Some(q) => {
+                let k = q / ENTRY_WIDTH;
+                (k.saturating_add(1).saturating_mul(ENTRY_WIDTH) <= index.size).then_some(k)
+            }
+            None => None,
+        };
+        if self.entry_scans.len() >= ENTRY_SCANS {
+            self.entry_scans.pop_front();
+        }
+        self.entry_scans.push_back((j, found));
+        Ok(found)
     }
 
     /// Whether only zeros follow `pos` to the end of the store (where a write never landed).
@@ -224,7 +276,14 @@ impl<'f> StoreReader<'f> {
             followed = 1;
             open = true;
         }
-        for j in i + 1..=i + EVIDENCE_ENTRIES {
+        // Entries looked at: only those not all zeros count (a lost page of the index zeroes
+        // hundreds, and records after it are still proven).
+        let mut j = i;
+        for _ in 0..EVIDENCE_ENTRIES {
+            let Some(next) = self.next_entry_from(j + 1)? else {
+                break;
+            };
+            j = next;
             let Some(p) = self.entry_for(j)? else {
                 continue;
             };
@@ -270,6 +329,97 @@ impl<'f> StoreReader<'f> {
             }
         }
         Ok(Proof::Nothing)
+    }
+
+    /// Whether the store's own chain of lengths from `r` (after a long run of zeros at record
+    /// `i`) holds records: it reaches the end of the store exactly, or meets one of the next
+    /// index entries (not all zeros; [`EVIDENCE_ENTRIES`] of them), or runs through
+    /// `2 * EVIDENCE_ENTRIES` records that fit. Returns the number of the record at `r`: the
+    /// met entry's number less the records between, or `i` when no entry is met. Bounded work:
+    /// at most `2 * EVIDENCE_ENTRIES` records and as many entries.
+    fn resync_at(&mut self, i: u64, r: u64) -> io::Result<Option<u64>> {
+        const CHAIN: usize = 2 * EVIDENCE_ENTRIES as usize + 1;
+        let mut chain = [0u64; CHAIN];
+        chain[0] = r;
+        let mut followed = 1usize;
+        let mut whole = false;
+        while followed < CHAIN {
+            let c = chain[followed - 1];
+            if c == self.win.size {
+                whole = true;
+                break;
+            }
+            match store_record(&mut self.win, c)? {
+                Ok((_, e)) => {
+                    chain[followed] = e;
+                    followed += 1;
+                }
+                Err(()) => break,
+            }
+        }
+        // The first record (its length holds the first non-zero byte) must be whole.
+        if followed < 2 {
+            return Ok(None);
+        }
+        let mut j = i;
+        for _ in 0..EVIDENCE_ENTRIES {
+            let Some(next) = self.next_entry_from(j + 1)? else {
+                break;
+            };
+            j = next;
+            let Some(p) = self.entry_for(j)? else {
+                continue;
+            };
+            if let Some(k) = chain[..followed].iter().position(|c| *c == p)
+                && j.checked_sub(k as u64).is_some_and(|n| n >= i)
+            {
+                return Ok(Some(j - k as u64));
+            }
+        }
+        Ok((whole || followed == CHAIN).then_some(i))
+    }
+
+    /// Record `i` at `pos` is the start of a long run of zeros (an aligned sector or more, up
+    /// to the first non-zero byte `nonzero`) with written bytes after it: damage, not empty
+    /// records. The records after it are found again from the store's own chain from the first
+    /// position whose length holds `nonzero` (checked by [`StoreReader::resync_at`]), else from
+    /// an index entry that proves one; `bad-length` at `pos` with that record as evidence, or
+    /// without one, corruption with `nonzero` as evidence that it is no torn write.
+    fn long_zeros_item(&mut self, i: u64, nonzero: u64) -> io::Result<Item> {
+        let pos = self.pos;
+        let mut found = None;
+        for r in nonzero.saturating_sub(LEN_WIDTH - 1).max(pos)..=nonzero {
+            if let Some(no) = self.resync_at(i, r)? {
+                found = Some((no, r));
+                break;
+            }
+        }
+        if found.is_none()
+            && self.index.is_some()
+            && let Proof::Proven(j, p) = self.evidence(i, pos, None)?
+        {
+            found = Some((j, p));
+        }
+        let Some((j, p)) = found else {
+            let defect = Defect {
+                evidence: Evidence::NotTorn(nonzero),
+                ..Defect::new(pos, DefectKind::BadLength, None)
+            };
+            self.finish(Some(defect))?;
+            return self.next_item();
+        };
+        match self.on_damage {
+            OnDamage::Resync => {
+                self.pos = p;
+                self.entry_no = j;
+            }
+            OnDamage::Stop => self.done = true,
+        }
+        Ok(Item::Defect(Defect::new(
+            pos,
+            DefectKind::BadLength,
+            Some(p),
+        )))
     }
 
     /// Whether the empty record `i` at `pos` (ending at `end`, not in a zero tail) is zeros
@@ -354,6 +504,16 @@ impl Reader for StoreReader<'_> {
         {
             self.finish(Some(Defect::new(self.pos, DefectKind::ZeroFill, None)))?;
             return self.next_item();
+        }
+        // A run of zeros covering a whole aligned sector, with written bytes after it: a zeroed
+        // or lost sector (a write that never landed leaves zeros to the end), not dozens of
+        // empty records, with the index or without.
+        if let Ok((0, _)) = found
+            && !self.in_zero_tail(self.pos)?
+            && let Some(nonzero) = self.nonzero_at
+            && long_zeros(self.pos, nonzero)
+        {
+            return self.long_zeros_item(i, nonzero);
         }
         if self.index.is_some() {
             let end = found.ok().map(|(_, e)| e);
@@ -465,6 +625,7 @@ impl Reader for StoreReader<'_> {
             self.queued.clear();
             self.nonzero_at = None;
             self.zero_from = None;
+            self.entry_scans.clear();
         }
         Ok(grew)
     }
