@@ -72,6 +72,16 @@ pub fn opts(format: LogFormat) -> OpenOptions {
     }
 }
 
+/// The reference rule for a lines log's first line cut short: not empty, no newline, no control
+/// byte but tab, vertical tab, form feed, carriage return and escape (at most 64 MiB).
+pub fn torn_first_line(data: &[u8]) -> bool {
+    !data.is_empty()
+        && data.len() <= 64 << 20
+        && !data
+            .iter()
+            .any(|&b| b == b'\n' || matches!(b, 0x00..=0x08 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+}
+
 /// Detection on any bytes must not panic (and may fail only with "not a log" or the like).
 pub fn detect(path: &Path) -> Option<LogFormat> {
     log::open(path, &OpenOptions::default())
@@ -161,8 +171,14 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
         };
         let r = super::retry_in_use(|| recover::recover_log(&path, &ropts, &mut ()));
         // Named as lines, a file in which no line checks out is not one: left alone unless
-        // forced.
-        if format == LogFormat::Lines && !force && v.records == 0 && !original.is_empty() {
+        // forced, or unless it can be the start of a first line cut short (no newline, only
+        // text), which is a torn tail at 0 (docs/FORMAT.md, "A log's start").
+        if format == LogFormat::Lines
+            && !force
+            && v.records == 0
+            && !original.is_empty()
+            && !torn_first_line(original)
+        {
             assert!(
                 matches!(
                     r,

@@ -5,7 +5,7 @@
 use durable::Aftermath;
 use durable::Error;
 use durable::NotApplied;
-use durable::log::UNKNOWN_FORMAT;
+use durable::log::{TORN_LINES, UNKNOWN_FORMAT};
 use durable::quote::shell_word;
 
 use crate::exit::Exit;
@@ -58,6 +58,11 @@ pub(crate) fn sentence(error: &Error) -> String {
         Some(hint) => format!("{error}{hint}"),
         None => error.to_string(),
     }
+}
+
+/// `--log-format F ` for a format detection would not find, to put in a command of a hint.
+fn format_option(format: Option<&str>) -> String {
+    format.map_or(String::new(), |f| format!("--log-format {f} "))
 }
 
 /// Where a journal is moved aside to: a name no save or recover takes for a journal.
@@ -116,12 +121,32 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         Error::NotALog { why, format: None, .. } if *why == UNKNOWN_FORMAT => {
             "; name one with --log-format".into()
         }
+        Error::NotALog {
+            path,
+            why,
+            format: None,
+            ..
+        }
+        | Error::NothingToRecover { path, why } if *why == TORN_LINES => format!(
+            "; nothing was changed. If it is one, `durable recover --log-format lines {}` keeps its bytes in a sidecar and empties it, and `durable log append --log-format lines {}` starts it again",
+            shell_word(path),
+            shell_word(path)
+        ),
         Error::TornTail {
             path,
             corrupt: true,
+            format,
             ..
-        } => format!(" (`durable log verify {}`)", shell_word(path)),
-        Error::TornTail { path, .. } => format!("; run `durable recover {}` first", shell_word(path)),
+        } => format!(
+            " (`durable log verify {}{}`)",
+            format_option(*format),
+            shell_word(path)
+        ),
+        Error::TornTail { path, format, .. } => format!(
+            "; run `durable recover {}{}` first",
+            format_option(*format),
+            shell_word(path)
+        ),
         Error::ZeroFile { path, .. } => format!(
             "; `durable recover --force {}` keeps its bytes in a sidecar and empties it, and the next append starts it",
             shell_word(path)
@@ -239,6 +264,7 @@ mod tests {
             path: PathBuf::from("-a b.log"),
             offset: 7,
             corrupt,
+            format: None,
         }
     }
 

@@ -545,6 +545,10 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 "{}: untouched (not a log, a journal or a temporary file of ours)\n",
                 quoted(&path)
             ),
+            Untouched::Empty => format!(
+                "{}: nothing to recover: it is empty (an empty file is where `durable log append` starts a log)\n",
+                quoted(&path)
+            ),
             Untouched::Sidecar { log, offset } => format!(
                 "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
                 quoted(&path),
@@ -677,6 +681,7 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
             path: Data::path(path),
             kind: match reason {
                 Untouched::NotOurs => "other",
+                Untouched::Empty => "empty",
                 Untouched::Sidecar { .. } => "sidecar",
                 Untouched::NotOurJournal { .. } => "journal",
                 Untouched::Special { kind: "a symlink" } => "symlink",

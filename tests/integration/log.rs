@@ -617,6 +617,197 @@ fn a_start_cut_inside_the_header_is_a_torn_tail_at_offset_0() {
     );
 }
 
+/// Was a bug: a lines log whose first line was torn (a new lines log is renamed into place
+/// empty and its first group written at 0, so a crash can leave the start of its first line and
+/// nothing else) was "not a lines log" (exit 2) for verify, recover and append alike, named as
+/// lines or not, with no way forward. Named as lines, a file with no newline whose bytes are
+/// text (the start of an entry, perhaps a space and some of its checksum) is a torn tail at 0:
+/// verify exit 1, append refuses it with a `durable recover --log-format lines` hint that works
+/// as printed (the bytes kept in a sidecar `log restore` puts back), and the next append starts
+/// the log. Not named, the refusal names that way out. A directory walk, format named or not,
+/// still leaves such a file alone (not provably a log).
+#[test]
+fn a_torn_first_line_of_a_lines_log_is_a_torn_tail_at_0_when_named_lines() {
+    let env = Env::new();
+    let model = env.path("model.txt");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--log-format",
+            "lines",
+            s(&model),
+            "a1",
+            "a2",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let whole = env.read("model.txt");
+    let first = whole.iter().position(|&b| b == b'\n').expect("a newline");
+    assert_eq!(first, 67);
+    // Every cut inside the first line but the one that leaves it whole without its newline
+    // (a valid last line).
+    for len in 1..first {
+        let name = format!("torn{len}.txt");
+        let log = env.write(&name, &whole[..len]);
+        let r = run(
+            &env,
+            &["log", "verify", "--json", "--log-format", "lines", s(&log)],
+            b"",
+        );
+        let v: Value = serde_json::from_slice(&r.stdout).expect("json");
+        assert_eq!(r.code, 1, "{len}: {}", r.show());
+        assert_eq!(
+            (&v["status"], &v["valid_end"], &v["defects"][0]["offset"]),
+            (&Value::from("torn-tail"), &Value::from(0), &Value::from(0)),
+            "{len}: {v}"
+        );
+        if ![1, 2, 3, 4, 30, 40, 66].contains(&len) {
+            continue;
+        }
+        // The text report's hint names the format, which recover needs to read it so.
+        let r = run(
+            &env,
+            &["log", "verify", "--log-format", "lines", s(&log)],
+            b"",
+        );
+        assert!(
+            r.out().contains("`durable recover --log-format lines "),
+            "{len}: {}",
+            r.show()
+        );
+        // Not named: not provably a lines log, but the refusal names the way out.
+        for args in [
+            vec!["log", "verify", s(&log)],
+            vec!["log", "dump", s(&log)],
+            vec!["recover", s(&log)],
+            vec!["log", "append", s(&log), "x"],
+        ] {
+            let r = run(&env, &args, b"");
+            assert_eq!(r.code, 2, "{len} {args:?}: {}", r.show());
+            assert!(
+                r.stderr.contains("--log-format lines"),
+                "{len} {args:?}: {}",
+                r.show()
+            );
+            assert_eq!(env.read(&name), &whole[..len], "{len} {args:?} changed it");
+        }
+        let r = run(
+            &env,
+            &["log", "append", "--log-format", "lines", s(&log), "x"],
+            b"",
+        );
+        assert_eq!(r.code, 1, "{len}: {}", r.show());
+        assert!(
+            r.stderr.contains("torn tail from offset 0"),
+            "{len}: {}",
+            r.show()
+        );
+        assert_eq!(env.read(&name), &whole[..len], "{len}: append changed it");
+        common::run_hint(&env, &r.stderr, "durable recover --log-format lines");
+        assert_eq!(env.read(&name), b"", "{len}: recover did not empty it");
+        let sidecar = env.path(&format!(".durable-recovered/{name}.0.durable-sidecar"));
+        let r = run(&env, &["log", "restore", s(&sidecar)], b"");
+        assert_eq!(r.code, 0, "{len} restore: {}", r.show());
+        assert_eq!(env.read(&name), &whole[..len], "{len}: restored");
+        // The hint of the refusal without the format, run as printed, does the same.
+        let r = run(&env, &["log", "append", s(&log), "x"], b"");
+        common::run_hint(&env, &r.stderr, "durable recover --log-format lines");
+        assert_eq!(env.read(&name), b"", "{len}: recover did not empty it");
+        let r = run(&env, &["recover", s(&log)], b"");
+        assert_eq!(r.code, 0, "{len} recover again: {}", r.show());
+        let r = run(
+            &env,
+            &["log", "append", "--log-format", "lines", s(&log), "x"],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{len} append after recover: {}", r.show());
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!(
+            (code, v["records"].as_u64(), &v["format"]),
+            (0, Some(1), &Value::from("lines")),
+            "{len}: {v}"
+        );
+    }
+    // A walk leaves such a file alone, format named or not.
+    let dir = env.path("walk");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::write(dir.join("t.txt"), &whole[..40]).expect("write");
+    for args in [
+        vec!["recover", s(&dir)],
+        vec!["recover", "--log-format", "lines", s(&dir)],
+        vec!["log", "verify", s(&dir)],
+        vec!["log", "verify", "--log-format", "lines", s(&dir)],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.show());
+        assert!(!r.out().contains("--log-format"), "{args:?}: {}", r.show());
+        assert_eq!(
+            fs::read(dir.join("t.txt")).expect("read"),
+            &whole[..40],
+            "{args:?}"
+        );
+    }
+    // Bytes no line of text holds (a control byte) are not the start of an entry: not a lines
+    // log, even named so.
+    let log = env.write("binary.txt", b"a1 f5\x01");
+    let r = run(&env, &["recover", "--log-format", "lines", s(&log)], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert_eq!(env.read("binary.txt"), b"a1 f5\x01");
+}
+
+/// Was a bug: `recover` of a log whose start was torn cut it to empty (exit 0), and a second run
+/// refused the empty file as "not a log" (exit 2), where a second run on a recovered log must
+/// find nothing to do. An empty file named is nothing to recover (exit 0, saying it is empty,
+/// `kind` `empty` in JSON), dry run or not; a walk still reports it as not a log of ours.
+#[test]
+fn recover_of_an_empty_file_named_finds_nothing_to_do() {
+    let env = Env::new();
+    let whole = started_in_place(&env, "model.log", &["a"]);
+    let log = env.write("l.log", &whole[..30]);
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(env.read("l.log"), b"");
+    for args in [
+        vec!["recover", s(&log)],
+        vec!["recover", "--dry-run", s(&log)],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.show());
+        assert!(r.out().contains("it is empty"), "{args:?}: {}", r.show());
+        assert!(r.stderr.is_empty(), "{args:?}: {}", r.show());
+    }
+    let r = run(&env, &["recover", "--json", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(
+        (&v["kind"], &v["outcome"]),
+        (&Value::from("empty"), &Value::from("untouched")),
+        "{v}"
+    );
+    // In a walk: not a log (as before).
+    let dir = env.path("walk");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::write(dir.join("e.log"), b"").expect("write");
+    let r = run(&env, &["recover", "--json", s(&dir)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(v["kind"], "other", "{v}");
+    // verify and dump of an empty file named: not a log yet (exit 2), as documented.
+    for args in [vec!["log", "verify", s(&log)], vec!["log", "dump", s(&log)]] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert!(r.stderr.contains("it is empty"), "{args:?}: {}", r.show());
+    }
+    // The next append starts the log.
+    let r = run(&env, &["log", "append", s(&log), "b"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!((code, v["records"].as_u64()), (0, Some(1)), "{v}");
+}
+
 /// Was a bug: a file of only zero bytes, longer than a header (a log started in place whose
 /// bytes never reached the disk, or a log whose bytes were zeroed) was "not a log" (exit 2) for append and recover
 /// alike, with no way forward. It may have held acknowledged records, so it is refused as
@@ -2083,6 +2274,84 @@ fn dump_follow_waits_for_complete_records() {
             .starts_with("zero\none\ntwo-and-a-half")
     );
     drop(child);
+}
+
+/// Was a bug: `dump --follow` of a path whose new file held a torn start (a header written in
+/// place, cut short) showed nothing forever, even after `recover` emptied it and an append
+/// started the log there; and an empty file named (a rotation's `create`) was refused at once
+/// (exit 2) where the same file met after a rotation was waited on. As `tail -F` does, a file
+/// with no complete header yet (empty, or a torn start) is waited on until it holds a log,
+/// which is then followed from its start.
+#[test]
+fn dump_follow_waits_on_an_empty_file_or_a_torn_start_until_it_holds_a_log() {
+    let env = Env::new();
+    let whole = started_in_place(&env, "model.log", &["m"]);
+    let shows = |seen: &common::Seen, text: &str| {
+        let seen = Arc::clone(seen);
+        let text = text.to_string();
+        move || String::from_utf8_lossy(&seen.lock().expect("lock")).contains(&text)
+    };
+    // Rotated, and the new file at the path a torn start; then recovered and appended to.
+    let log = env.path("g.log");
+    append_args(&env, &log, &["a"]);
+    let Running {
+        mut child, stdout, ..
+    } = env
+        .cmd(&["log", "dump", "--follow", "--format", "raw", s(&log)])
+        .spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), shows(&stdout, "a")),
+        "existing record"
+    );
+    fs::rename(&log, env.path("g.log.1")).expect("rotate");
+    fs::write(&log, &whole[..30]).expect("torn start");
+    std::thread::sleep(Duration::from_millis(300));
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    append_args(&env, &log, &["c", "d"]);
+    assert!(
+        wait_until(Duration::from_secs(20), shows(&stdout, "a\nc\nd\n")),
+        "records of the log started after the torn start: {:?}",
+        String::from_utf8_lossy(&stdout.lock().expect("lock"))
+    );
+    assert!(
+        child.0.try_wait().expect("try_wait").is_none(),
+        "--follow ended"
+    );
+    drop(child);
+
+    // Named empty, or a torn start, from the first: waited on, then followed.
+    for (name, start) in [("e.log", &b""[..]), ("t.log", &whole[..30])] {
+        let log = env.write(name, start);
+        let Running {
+            mut child,
+            stdout,
+            stderr,
+        } = env
+            .cmd(&["log", "dump", "--follow", "--format", "raw", s(&log)])
+            .spawn();
+        assert!(
+            wait_until(Duration::from_secs(10), shows(&stderr, "waiting")),
+            "{name}: {:?}",
+            String::from_utf8_lossy(&stderr.lock().expect("lock"))
+        );
+        assert!(
+            child.0.try_wait().expect("try_wait").is_none(),
+            "{name}: --follow ended"
+        );
+        if !start.is_empty() {
+            let r = run(&env, &["recover", s(&log)], b"");
+            assert_eq!(r.code, 0, "{}", r.show());
+        }
+        append_args(&env, &log, &["e1", "e2"]);
+        assert!(
+            wait_until(Duration::from_secs(20), shows(&stdout, "e1\ne2\n")),
+            "{name}: {:?} {:?}",
+            String::from_utf8_lossy(&stdout.lock().expect("lock")),
+            String::from_utf8_lossy(&stderr.lock().expect("lock"))
+        );
+        drop(child);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -408,6 +408,9 @@ pub enum Error {
         offset: u64,
         /// The damage is corruption with valid records after it, not a torn tail.
         corrupt: bool,
+        /// The format `recover` must be told (`--log-format`), when detection does not find
+        /// it (a lines log whose first line was cut short).
+        format: Option<&'static str>,
     },
     /// A log to append to holds only zero bytes (no header): a native log whose start never
     /// reached the disk cannot be told from one whose acknowledged records were zeroed, so

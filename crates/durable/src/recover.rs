@@ -141,6 +141,9 @@ pub struct LogRecovery {
 pub enum Untouched {
     /// Not a log, a journal or a temporary file of ours.
     NotOurs,
+    /// Named on the command line, and empty: no log yet (where `log append` starts one), so
+    /// nothing to recover. In a walk an empty file is [`Untouched::NotOurs`].
+    Empty,
     /// A sidecar kept by an earlier recovery.
     Sidecar {
         /// The log its bytes came from.
@@ -491,6 +494,17 @@ fn handle_file(
         }) if in_walk => Ok(Some(Outcome::Untouched {
             path: shown.to_path_buf(),
             reason: Untouched::NotOurs,
+        })),
+        // An empty file named: nothing to do (a torn start recovered is left so, and a second
+        // run must find it so too).
+        Err(Error::NotALog {
+            why: log::reader::EMPTY,
+            damaged_header: false,
+            format: None,
+            ..
+        }) => Ok(Some(Outcome::Untouched {
+            path: shown.to_path_buf(),
+            reason: Untouched::Empty,
         })),
         Err(Error::NotALog {
             why,

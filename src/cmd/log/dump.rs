@@ -130,10 +130,19 @@ pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
             open_dump_source(part, &opts)?
         }
         Some(log::stream::Opened::File(part)) => open_dump_source(part, &opts)?,
-        None => open_dump_source(
-            log::Part::open(&args.log, log::Access::Read).map_err(failure)?,
-            &opts,
-        )?,
+        None => {
+            let part = log::Part::open(&args.log, log::Access::Read).map_err(failure)?;
+            if args.follow && part.size == 0 {
+                // Nothing written yet (a log rotated with `create`): wait for a log to be
+                // started in it, as after a rotation.
+                reopen(args, &opts, Wait::Start)?
+            } else {
+                match open_dump_source(part, &opts)? {
+                    src if args.follow && unstarted(&src) => reopen(args, &opts, Wait::Start)?,
+                    src => src,
+                }
+            }
+        }
     };
     let mut out = Output::stdout();
     let mut shown = Shown::default();
@@ -145,7 +154,7 @@ pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
                     // A new file: everything in it is new.
                     shown = Shown::default();
                 }
-                source = reopen(args, &opts)?;
+                source = reopen(args, &opts, Wait::Again)?;
             }
         }
     }
@@ -213,12 +222,40 @@ pub(super) fn open_dump_source(part: log::Part, opts: &OpenOptions) -> Result<Du
     }
 }
 
-/// Open the followed path again (it was cut or replaced), waiting while it is missing or not a
-/// log yet (a rotation that has not created the new log).
-pub(super) fn reopen(args: &DumpArgs, opts: &OpenOptions) -> Result<DumpSource, Failure> {
+/// Whether a source is a log whose start is not complete yet (docs/FORMAT.md, "A log's
+/// start"): a header being written in place, or one cut short by a crash (a torn tail at 0,
+/// which `recover` cuts). Followed, it is waited on until it holds a log.
+fn unstarted(src: &DumpSource) -> bool {
+    matches!(
+        src,
+        DumpSource::Log(log::Log {
+            layout: Layout::Unstarted(log::Start::Torn),
+            ..
+        })
+    )
+}
+
+/// Why [`reopen`] waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// The path named holds no log yet (empty, or a start not complete).
+    Start,
+    /// The followed log was cut or replaced.
+    Again,
+}
+
+/// Open the followed path (again: it was cut or replaced), waiting while it is missing or not a
+/// log yet (a rotation that has not created the new log, an empty file, a log whose header is
+/// not complete), as `tail -F` does.
+pub(super) fn reopen(
+    args: &DumpArgs,
+    opts: &OpenOptions,
+    wait: Wait,
+) -> Result<DumpSource, Failure> {
     let mut told = false;
     loop {
         match log::open(&args.log, opts) {
+            Ok(input) if matches!(input.layout, Layout::Unstarted(log::Start::Torn)) => {}
             Ok(input) => return Ok(DumpSource::Log(input)),
             Err(Error::Inspect { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(Error::NotALog {
@@ -228,10 +265,16 @@ pub(super) fn reopen(args: &DumpArgs, opts: &OpenOptions) -> Result<DumpSource, 
             Err(e) => return Err(failure(e)),
         }
         if !told {
-            eprintln!(
-                "durable: {}: waiting for a log at that path again",
-                quoted(&args.log)
-            );
+            match wait {
+                Wait::Start => eprintln!(
+                    "durable: {}: no log in it yet (it is empty, or its start is not complete); waiting for one",
+                    quoted(&args.log)
+                ),
+                Wait::Again => eprintln!(
+                    "durable: {}: waiting for a log at that path again",
+                    quoted(&args.log)
+                ),
+            }
             told = true;
         }
         std::thread::sleep(Duration::from_millis(100));

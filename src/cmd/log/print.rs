@@ -57,7 +57,9 @@ pub(super) fn noun(v: &Verification) -> &'static str {
 
 /// The report of `log verify` for a person; `streamed`: the log was read from a stream (`-`, a
 /// pipe), which recover cannot repair where it is, so the hint says to save it first.
-pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
+/// `format`: a format to name in the commands of hints (`--log-format`), one detection would
+/// not find.
+pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option<&str>) -> String {
     let path = quoted(&v.path);
     // An index named with --with-index (not the `<base>.index` beside the store) goes into
     // the hint too: without it, recover would look beside the store and find nothing to do.
@@ -74,7 +76,11 @@ pub(super) fn verification_text(v: &Verification, streamed: bool) -> String {
     let word = if streamed {
         "FILE` (after saving the stream to FILE)".to_string()
     } else {
-        format!("{with_index}{}`", durable::quote::shell_word(&v.path))
+        format!(
+            "{}{with_index}{}`",
+            format.map_or(String::new(), |f| format!("--log-format {f} ")),
+            durable::quote::shell_word(&v.path)
+        )
     };
     let noun = noun(v);
     let desc = format_desc(v);

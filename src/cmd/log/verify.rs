@@ -368,7 +368,18 @@ pub(super) fn verify_one(
                 if args.json {
                     out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
-                    out.text(&verification_text(&v, log::stream::is_stream(path)))?;
+                    // A lines log named so that detection does not find (its first line
+                    // torn): the hint must name the format for recover to read it so.
+                    let named = v.format == LogFormat::Lines
+                        && args.read.log_format.is_some()
+                        && !std::fs::File::open(path)
+                            .and_then(|f| log::lines::looks_like_lines(&f, v.bytes))
+                            .unwrap_or(false);
+                    out.text(&verification_text(
+                        &v,
+                        log::stream::is_stream(path),
+                        named.then_some("lines"),
+                    ))?;
                 }
             }
             Ok(status_exit(v.status))

@@ -339,6 +339,13 @@ fn detection_matrix() {
                         let mut args = cmd.to_vec();
                         args.push(&name);
                         let r = run(&env, &args, b"");
+                        // An empty file named: no log yet, nothing to recover (docs/FORMAT.md,
+                        // "A log's start").
+                        if path.metadata().is_ok_and(|m| m.len() == 0) && cmd == ["recover"] {
+                            assert_eq!(r.code, 0, "{name}: {}", r.show());
+                            assert!(r.out().contains("it is empty"), "{name}: {}", r.show());
+                            continue;
+                        }
                         assert_one_line_error(&r, &[&name], &format!("{name}: {cmd:?}"));
                         assert!(says_not_a_log(&r.stderr), "{name}: {cmd:?}: {}", r.show());
                     }
@@ -376,13 +383,15 @@ fn an_executable_holding_the_magics_is_not_a_log() {
 /// store with another name, a write cut short in an aof smaller than a page), it wins over a
 /// file name (a lines log named `.store`), a native reader refuses a foreign file, and an
 /// unknown name is a usage error. A lines log with a damaged first line needs no flag (it
-/// used to be "not a log"); a file in which no line checks out (a torn one-line log) is not a lines
-/// log even when named so.
+/// used to be "not a log"); a file of lines none of which checks out (text) is not a lines log
+/// even when named so, but a torn one-line log (no newline, only text), named so, is a lines log
+/// whose first line was cut short: a torn tail at 0.
 #[test]
 fn log_format_overrides_detection() {
     let env = Env::new();
     let one = line(b"only entry");
     let torn = env.write("torn-one.log", &one[..30]);
+    let text = env.write("text.log", b"a line of text\nand another one\n");
     let mut first_bad = lines_log(&LINE_ENTRIES);
     first_bad[0] ^= 1;
     let first_bad = env.write("first-bad.log", &first_bad);
@@ -426,15 +435,28 @@ fn log_format_overrides_detection() {
             &env,
             &READERS,
             &["--log-format", "lines"],
-            &torn,
-            "torn-one.log",
+            &text,
+            "text.log",
         ) {
             assert!(
-                r.stderr.contains("torn-one.log is not a lines log"),
+                r.stderr.contains("text.log is not a lines log"),
                 "{}",
                 r.show()
             );
         }
+        let (code, v) = verify(&env, &torn, &["--log-format", "lines"]);
+        assert_eq!(
+            (code, &v["status"], &v["valid_end"]),
+            (1, &Value::from("torn-tail"), &Value::from(0)),
+            "{v}"
+        );
+        let r = run(
+            &env,
+            &["recover", "--dry-run", "--log-format", "lines", s(&torn)],
+            b"",
+        );
+        assert_eq!(r.code, 1, "{}", r.show());
+        assert!(r.out().contains("would cut at offset 0"), "{}", r.show());
         let (_, v) = verify(&env, &lines_named_store, &[]);
         assert_eq!(
             v["format"], "lines",

@@ -133,8 +133,9 @@ fn dump_lines_in_every_format() {
 /// a torn tail (kind truncated) at the start of the partial line (exit 1). Recover cuts it there
 /// with a sidecar (sidecar + kept bytes == the damaged file), a second recover finds it clean
 /// and changes nothing. Once a line is whole the format is detected without the flag, and gives
-/// the same verdict; before that no line checks out, and the file is not a lines log even when
-/// named so (recover refuses it: it cannot be told from a text file).
+/// the same verdict; before that no line checks out: not detected (the refusal names
+/// `--log-format lines`), and named so, a torn tail at 0 (the first line cut short), which
+/// recover cuts to empty with a sidecar.
 #[test]
 fn torn_at_every_cut_point() {
     let env = Env::new();
@@ -158,16 +159,34 @@ fn torn_at_every_cut_point() {
                 (complete, bounds[complete])
             };
             if records == 0 {
+                // The first line cut short: not detected (no line checks out), and the refusal
+                // names the format; named so, a torn tail at 0 that recover cuts.
                 let before = snapshot(env.dir.path(), true);
                 for cmd in [&["log", "verify"][..], &["recover"][..]] {
                     let mut args = cmd.to_vec();
-                    args.extend(["--log-format", "lines", s(&path)]);
+                    args.push(s(&path));
                     let r = run(&env, &args, b"");
                     assert_one_line_error(&r, &[&rel], &format!("{case}: {cmd:?}"));
-                    assert!(r.stderr.contains("not a lines log"), "{case}: {}", r.show());
+                    assert!(
+                        r.stderr.contains("--log-format lines"),
+                        "{case}: {}",
+                        r.show()
+                    );
                 }
                 assert_unchanged(&env, &before, &case);
+                let rep = verify(&env, &path, &["--log-format", "lines"]);
+                check_report(&case, &rep, "torn-tail", 0, 0, Some(("truncated", 0)));
+                let (r, _) = recover(&env, &["--log-format", "lines"], &[&path]);
+                assert_eq!(r.code, 0, "{case}: recover: {}", r.show());
+                assert_eq!(fs::read(&path).expect("read"), b"", "{case}: kept bytes");
+                let side = sidecar(&path, 0);
+                assert_eq!(
+                    read_sidecar(&side).unwrap_or_else(|e| panic!("{case}: sidecar {side:?}: {e}")),
+                    &full[..cut],
+                    "{case}: sidecar + kept bytes == the damaged file"
+                );
                 fs::remove_file(&path).expect("rm");
+                let _ = fs::remove_file(&side);
                 return;
             }
             let rep = verify(&env, &path, &["--log-format", "lines"]);

@@ -1396,7 +1396,13 @@ fn writer_for(
         Some(LogFormat::Lines) => {
             // Named as lines: an existing file must be one (a text file is not), or its
             // "damage" would be refused with advice to recover it, which would empty it.
-            if !created && size > 0 && !lines::any_valid_line(file, size).map_err(inspect(path))? {
+            // One that holds no newline, only text, is a lines log whose first line was cut
+            // short: a torn tail at 0, refused as any torn tail is (by the tail check).
+            if !created
+                && size > 0
+                && !lines::any_valid_line(file, size).map_err(inspect(path))?
+                && !lines::torn_first_line(file, size).map_err(inspect(path))?
+            {
                 return Err(Error::NotALog {
                     path: path.to_path_buf(),
                     why: "none of its lines ends with a space and the SHA-256 of its entry; \
@@ -1468,6 +1474,16 @@ fn writer_for(
         }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
+        // No newline, only text: perhaps a lines log whose first line was cut short, which
+        // only the user can say (`--log-format lines`, named in the hint).
+        if lines::torn_first_line(file, size).map_err(inspect(path))? {
+            return Err(Error::NotALog {
+                path: path.to_path_buf(),
+                why: reader::TORN_LINES,
+                damaged_header: false,
+                format: None,
+            });
+        }
         return Err(Error::NotALog {
             path: path.to_path_buf(),
             why: "it does not start with the log magic, and its first lines are not a lines \
@@ -1670,12 +1686,17 @@ fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
         )),
         _ => Box::new(lines::LinesReader::new(file, size, 0, OnDamage::Resync)),
     };
+    // A lines log detection does not find (its first line torn) must be named to recover it.
+    let format = (matches!(layout, Layout::Lines)
+        && !lines::looks_like_lines(file, size).unwrap_or(false))
+    .then_some(LogFormat::Lines.name());
     let mut v = Verification::start(path, &layout, size);
     match summarize(reader.as_mut(), &mut v, |_, _| {}) {
         Ok(_) if v.status != Status::Clean => Error::TornTail {
             path: path.to_path_buf(),
             offset: v.valid_end,
             corrupt: v.status == Status::Corrupt,
+            format,
         },
         // The whole log reads back valid (it was appended to while we looked, or it could not
         // be read): refuse anyway rather than guess; a retry will find the tail.
@@ -1683,6 +1704,7 @@ fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
             path: path.to_path_buf(),
             offset: reader.position(),
             corrupt: false,
+            format,
         },
     }
 }
@@ -1695,6 +1717,7 @@ fn start_refusal(start: reader::Start, path: &Path, size: u64) -> Error {
             path: path.to_path_buf(),
             offset: 0,
             corrupt: false,
+            format: None,
         },
         reader::Start::Zeros => Error::ZeroFile {
             path: path.to_path_buf(),

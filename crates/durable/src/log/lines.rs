@@ -481,6 +481,33 @@ pub fn any_valid_line(file: &File, size: u64) -> io::Result<bool> {
     Ok(reader.find_next_valid(0)?.is_some())
 }
 
+/// Whether the file can be a lines log whose first line was cut short (docs/FORMAT.md, "A log's
+/// start"): a new lines log is renamed into place empty and its first group written at 0, so a
+/// crash can leave the start of its first line and nothing else. Such a file holds no newline
+/// and only text (no control byte, [`is_text`]): the start of an entry, then perhaps a space
+/// and some of its checksum's hex digits. It is not read past [`DETECT_LIMIT`] bytes (a longer
+/// file is not one). The bytes cannot prove it a log: only a file the user names as a lines log
+/// is read as one (a torn tail at 0); detection only says that it may be one.
+pub fn torn_first_line(file: &File, size: u64) -> io::Result<bool> {
+    if size == 0 || size > DETECT_LIMIT {
+        return Ok(false);
+    }
+    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(super::reader::WINDOW as u64) as usize;
+        let bytes = reader.win.get(at, n)?;
+        if bytes.is_empty() {
+            return Ok(false);
+        }
+        if bytes.iter().any(|&b| b == b'\n' || is_control(b)) {
+            return Ok(false);
+        }
+        at += bytes.len() as u64;
+    }
+    Ok(true)
+}
+
 /// Bytes at the end of a lines log that the tail check before an append reads.
 pub const TAIL_CHECK: u64 = 64 << 10;
 

@@ -30,7 +30,8 @@ pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Re
 pub use native::{NativeLog, NativeReader};
 pub use parallel::{PARALLEL_MIN, pieces};
 pub use reader::{
-    Access, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start, UNKNOWN_FORMAT, open,
+    Access, EMPTY, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start, TORN_LINES,
+    UNKNOWN_FORMAT, open,
 };
 pub use records::Records;
 pub(crate) use records::read_whole_payload;

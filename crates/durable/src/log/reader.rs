@@ -19,6 +19,16 @@ use crate::platform;
 pub const UNKNOWN_FORMAT: &str =
     "it is in none of the formats durable reads (native, lines, proglog, aof)";
 
+/// Why a file is not a log, when detection found none of the formats and the file can be a
+/// lines log whose first line was cut short ([`lines::torn_first_line`]): only the user can
+/// say it is one (`--log-format lines`).
+pub const TORN_LINES: &str = "it holds no newline, so it is in none of the formats durable reads \
+                              (native, lines, proglog, aof), unless it is a lines log whose \
+                              first line was cut short";
+
+/// Why a file is not a log, when it is empty (where `log append` starts one).
+pub const EMPTY: &str = "it is empty";
+
 /// Why a file is not a log, when it holds only zero bytes.
 pub const ZEROS: &str = "it holds only zero bytes";
 
@@ -370,7 +380,9 @@ pub struct OpenOptions {
     pub force: bool,
     /// A file that holds only zero bytes is read as a native log whose start is lost
     /// ([`Start::Zeros`]: corrupt) rather than as no log: for a file named by the user (a
-    /// directory walk passes over such files, which are most often not logs at all).
+    /// directory walk passes over such files, which are most often not logs at all). Also: a
+    /// file detection finds no format in is said to be perhaps a lines log whose first line
+    /// was cut short ([`TORN_LINES`]) when it can be one.
     pub zeros: bool,
 }
 
@@ -534,7 +546,7 @@ impl Log {
             .unwrap_or_default();
         let (format, analysed) = match opts.format {
             Some(f) => (f, None),
-            None => match detect(&main, &name, opts.index.as_deref()) {
+            None => match detect(&main, &name, opts.index.as_deref(), opts.zeros) {
                 Err(Error::NotALog { why: ZEROS, .. })
                     if opts.zeros && zeros_may_be_native(path) =>
                 {
@@ -568,11 +580,16 @@ impl Log {
             },
             LogFormat::Lines => {
                 // Named as lines: a file in which no line checks out cannot be told from a text
-                // file, and must not be read (and cut) as a damaged log.
+                // file, and must not be read (and cut) as a damaged log; but one that holds no
+                // newline and only text, named so (the file itself, not met in a walk), is a
+                // log whose first line was cut short (a torn tail at 0, docs/FORMAT.md "A log's
+                // start").
                 if opts.format.is_some()
                     && !opts.force
                     && main.size > 0
                     && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
+                    && !(opts.zeros
+                        && lines::torn_first_line(&main.file, main.size).map_err(inspect(path))?)
                 {
                     return Err(Error::NotALog {
                         path: path.to_path_buf(),
@@ -650,7 +667,7 @@ fn named_index(store: &Part, index: Part) -> Result<Part> {
         ));
     }
     // By content only: an empty name takes no name-based rule.
-    let other = match detect(&index, "", None) {
+    let other = match detect(&index, "", None, false) {
         Ok((LogFormat::Proglog, _)) => {
             let store_like = !proglog::looks_like_index(&index.file, index.size)
                 .map_err(inspect(&index.path))?
@@ -684,7 +701,7 @@ pub(crate) fn native_header(file: &File, path: &Path, size: u64) -> Result<FileH
     let got = read_prefix(file, size, &mut raw).map_err(inspect(path))?;
     let why = match FileHeader::decode(&raw[..got]) {
         Ok(header) => return Ok(header),
-        Err(HeaderError::NotALog) if size == 0 => "it is empty",
+        Err(HeaderError::NotALog) if size == 0 => EMPTY,
         Err(HeaderError::NotALog) => "it does not start with the log magic",
         Err(HeaderError::Truncated) => "its header is cut short",
         Err(HeaderError::Damaged) => "its header is damaged (checksum mismatch)",
@@ -753,7 +770,7 @@ pub(crate) fn format_of(file: &File, path: &Path, size: u64) -> Result<Option<Lo
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    match detect(&part, &name, None) {
+    match detect(&part, &name, None, false) {
         Ok((format, _)) => Ok(Some(format)),
         Err(Error::NotALog { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -762,11 +779,13 @@ pub(crate) fn format_of(file: &File, path: &Path, size: u64) -> Result<Option<Lo
 
 /// Decide a file's format from its name and content (docs/FORMAT.md, "Detection"); for an aof
 /// file, with the analysis detection made (so the file is not read again to open it). `index`:
-/// a proglog index named by the user.
+/// a proglog index named by the user. `named`: the user named the file (a walk does not say
+/// that a file may be a lines log whose first line was cut short, [`TORN_LINES`]).
 fn detect(
     part: &Part,
     name: &str,
     index: Option<&Path>,
+    named: bool,
 ) -> Result<(LogFormat, Option<aof::Analysis>)> {
     let io = inspect(&part.path);
     let mut head = [0u8; aof::HEAD];
@@ -825,9 +844,11 @@ fn detect(
         Err(zeros) => zeros,
     };
     let why = if part.size == 0 {
-        "it is empty"
+        EMPTY
     } else if zeros {
         ZEROS
+    } else if named && lines::torn_first_line(&part.file, part.size).map_err(inspect(&part.path))? {
+        TORN_LINES
     } else {
         UNKNOWN_FORMAT
     };
