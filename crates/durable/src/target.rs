@@ -120,7 +120,8 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
     let mut hops = 0;
     loop {
         match symlinks {
-            Symlinks::FollowProtected(command) => refuse_sticky_links(&path, command)?,
+            // The directories on the way here; the path's own name below, from its metadata.
+            Symlinks::FollowProtected(command) => refuse_sticky_dir_links(&path, command)?,
             // The link itself is replaced, but the directories on the way are still followed
             // (by the kernel, when the temporary file is made beside it).
             Symlinks::Replace => refuse_sticky_dir_links(&path, "save")?,
@@ -149,6 +150,11 @@ pub(crate) fn resolve(given: &Path, symlinks: Symlinks) -> Result<Target> {
                     via_symlink: false,
                     replaces_symlink: true,
                 });
+            }
+            if let Symlinks::FollowProtected(command) = symlinks
+                && let Some(refusal) = sticky_link_refusal(&path, &meta, command, true)
+            {
+                return Err(refusal);
             }
             hops += 1;
             if hops > MAX_SYMLINK_HOPS {
@@ -220,7 +226,8 @@ fn sticky_links_from(path: &Path, skip: usize, command: &'static str) -> Result<
     let refusal = path
         .ancestors()
         .skip(skip)
-        .filter(|p| !p.as_os_str().is_empty())
+        // The root is no link, and needs no look.
+        .filter(|p| !p.as_os_str().is_empty() && p.parent().is_some())
         .find_map(|p| {
             let meta = std::fs::symlink_metadata(p).ok()?;
             if !meta.file_type().is_symlink() {
