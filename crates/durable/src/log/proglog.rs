@@ -79,6 +79,9 @@ fn store_record(win: &mut Window<'_>, pos: u64) -> io::Result<Result<(u64, u64),
 /// stepped over without counting).
 const EVIDENCE_ENTRIES: u64 = 16;
 
+/// Index entries looked at for evidence: (number, position when numbered right).
+type Entries = [(u64, Option<u64>); EVIDENCE_ENTRIES as usize];
+
 /// A sector: a run of zeros in a store that covers an aligned one, with written bytes after it,
 /// is damage (a zeroed or lost sector), not empty records ([`long_zeros`]).
 const SECTOR: u64 = 512;
@@ -240,6 +243,24 @@ impl<'f> StoreReader<'f> {
     }
 
     /// Entry `j` if it is well formed: it names record `j` (its relative offset is `j`).
+    /// The next [`EVIDENCE_ENTRIES`] index entries after entry `i` that are not all zeros (a
+    /// lost page of the index zeroes hundreds, and records after it are still proven): each
+    /// entry's number, with the position it gives when it is numbered right ([`Self::entry_for`]).
+    fn entries_after(&mut self, i: u64) -> io::Result<(Entries, usize)> {
+        let mut entries = [(0u64, None); EVIDENCE_ENTRIES as usize];
+        let mut n = 0;
+        let mut j = i;
+        while n < entries.len() {
+            let Some(next) = self.next_entry_from(j + 1)? else {
+                break;
+            };
+            j = next;
+            entries[n] = (j, self.entry_for(j)?);
+            n += 1;
+        }
+        Ok((entries, n))
+    }
+
     fn entry_for(&mut self, j: u64) -> io::Result<Option<u64>> {
         Ok(match self.entry(j)? {
             Some((rel, position)) if u64::from(rel) == j => Some(position),
@@ -276,15 +297,9 @@ impl<'f> StoreReader<'f> {
             followed = 1;
             open = true;
         }
-        // Entries looked at: only those not all zeros count (a lost page of the index zeroes
-        // hundreds, and records after it are still proven).
-        let mut j = i;
-        for _ in 0..EVIDENCE_ENTRIES {
-            let Some(next) = self.next_entry_from(j + 1)? else {
-                break;
-            };
-            j = next;
-            let Some(p) = self.entry_for(j)? else {
+        let (entries, n) = self.entries_after(i)?;
+        for &(j, p) in &entries[..n] {
+            let Some(p) = p else {
                 continue;
             };
             if p <= pos {
@@ -361,13 +376,9 @@ impl<'f> StoreReader<'f> {
         if followed < 2 {
             return Ok(None);
         }
-        let mut j = i;
-        for _ in 0..EVIDENCE_ENTRIES {
-            let Some(next) = self.next_entry_from(j + 1)? else {
-                break;
-            };
-            j = next;
-            let Some(p) = self.entry_for(j)? else {
+        let (entries, n) = self.entries_after(i)?;
+        for &(j, p) in &entries[..n] {
+            let Some(p) = p else {
                 continue;
             };
             if let Some(k) = chain[..followed].iter().position(|c| *c == p)
