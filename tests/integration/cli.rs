@@ -141,6 +141,33 @@ fn version_is_success() {
         .stdout(predicate::str::starts_with("durable "));
 }
 
+/// A closed standard descriptor is opened on /dev/null before durable opens anything (std's
+/// start-up does it; src/start.rs does it where durable starts itself): otherwise the log it
+/// opens takes fd 1 or 2 and the report ("appended …", or an error message) is written into
+/// the log, corrupting it.
+#[test]
+fn closed_standard_descriptors_never_receive_a_file() {
+    // Stdout closed; stdout and stderr closed; all three closed (nothing reads stdin here).
+    for close in [">&-", ">&- 2>&-", "<&- >&- 2>&-"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = format!(
+            "\"$D\" log append L first {close}; \"$D\" log append --print-offsets L second {close}; exit 0"
+        );
+        let run = Durable::sh(dir.path(), &script).run();
+        let verify = Durable::new(dir.path())
+            .args(&["log", "dump", "--format", "raw", "L"])
+            .run();
+        assert_eq!(
+            verify.code,
+            0,
+            "closing {close}: {}{}",
+            run.show(),
+            verify.show()
+        );
+        assert_eq!(verify.out(), "first\nsecond\n", "closing {close}");
+    }
+}
+
 /// A closed stdout (`durable man | head -1`) is not an error: the pipe's read end is closed
 /// before durable starts, so its first write gets EPIPE every time.
 #[test]
