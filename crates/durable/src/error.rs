@@ -859,6 +859,9 @@ impl Error {
             | Error::Unsupported { path, .. }
             | Error::Unencodable { path, .. }
             | Error::Locked { path }
+            | Error::StickySymlink {
+                file: Some(path), ..
+            }
             | Error::TornTail { path, .. }
             | Error::ZeroFile { path, .. }
             | Error::LogDamaged { path, .. }
