@@ -72,6 +72,38 @@ fn aside(journal: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
+/// One way out of two journals for one file ([`NotApplied::TwoJournals`]): keeping `keep` (of
+/// `target`), `drop` moved aside. `blocked`: why `durable recover TARGET` would not apply it
+/// even alone; then its content is saved to `file` (what both targets resolve to) from where it
+/// was moved aside instead, so that every command printed works as printed.
+fn keep_journal(
+    keep: &std::path::Path,
+    target: &std::path::Path,
+    blocked: Option<&str>,
+    drop: &std::path::Path,
+    file: &std::path::Path,
+) -> String {
+    match blocked {
+        None => format!(
+            "to keep {}, `mv {} {}` and then `durable recover {}`",
+            shell_word(keep),
+            shell_word(drop),
+            shell_word(&aside(drop)),
+            shell_word(target)
+        ),
+        Some(why) => format!(
+            "to keep {}, `mv {} {}`, `mv {} {}` and then `tail -c +65 {} | durable save --strategy journal --allow-empty {}` saves its content (recover would not apply it even alone: {why})",
+            shell_word(keep),
+            shell_word(drop),
+            shell_word(&aside(drop)),
+            shell_word(keep),
+            shell_word(&aside(keep)),
+            shell_word(&aside(keep)),
+            shell_word(file)
+        ),
+    }
+}
+
 /// What to add to the library's message: the option or command that gets past the error.
 pub(crate) fn hint(error: &Error) -> Option<String> {
     Some(match error {
@@ -221,16 +253,17 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             NotApplied::TwoJournals {
                 other,
                 other_target,
+                alone,
             } => format!(
-                ". Keep the one wanted and move the other aside: to keep {}, `mv {} {}` and then `durable recover {}`; to keep {}, `mv {} {}` and then `durable recover {}`",
-                shell_word(journal),
-                shell_word(other),
-                shell_word(&aside(other)),
-                shell_word(target),
-                shell_word(other),
-                shell_word(journal),
-                shell_word(&aside(journal)),
-                shell_word(other_target)
+                ". Keep the one wanted and move the other aside: {}; {}",
+                keep_journal(journal, target, alone.blocked.as_deref(), other, &alone.file),
+                keep_journal(
+                    other,
+                    other_target,
+                    alone.other_blocked.as_deref(),
+                    journal,
+                    &alone.file
+                )
             ),
             NotApplied::ThroughLink { .. } => format!(
                 ". `durable recover {}` settles it, naming the file itself rather than the link; `rm {}` drops it",

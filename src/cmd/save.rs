@@ -380,15 +380,30 @@ fn report_json(report: &SaveReport) -> SaveResult {
 }
 
 fn describe_settled(settled: &Settled, target: &Path) -> String {
+    let journal = match settled {
+        Settled::Completed { journal, .. } | Settled::RolledBack { journal, .. } => journal,
+    };
+    // Another hard link's journal (`.f.durable-journal` settled by a save of `g`): named with
+    // the link it belongs to, and the name saved.
+    let of = match journal
+        .file_name()
+        .and_then(durable::journal_target_name)
+        .filter(|name| Some(name.as_os_str()) != target.file_name())
+    {
+        Some(name) => format!(
+            "{} (another name of {})",
+            quoted(&journal.with_file_name(name)),
+            quoted(target)
+        ),
+        None => quoted(target).to_string(),
+    };
     match settled {
         Settled::Completed { journal, bytes } => format!(
-            "completed an interrupted journaled save of {} from {} ({bytes} bytes) before this one",
-            quoted(target),
+            "completed an interrupted journaled save of {of} from {} ({bytes} bytes) before this one",
             quoted(journal)
         ),
         Settled::RolledBack { journal, reason } => format!(
-            "rolled back an interrupted journaled save of {}: removed {} because {reason}",
-            quoted(target),
+            "rolled back an interrupted journaled save of {of}: removed {} because {reason}",
             quoted(journal)
         ),
     }

@@ -1322,6 +1322,101 @@ fn recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directo
     assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
 }
 
+// Guards (regression, security): `recover st/DL/L`, `L` a symlink with a journal of root's
+// beside it and `DL` another user's link to a directory in a sticky world-writable directory,
+// applied the journal through `DL` (the links of a named link's own path were not looked at),
+// where `save st/DL/L` refuses by the kernel's fs.protected_symlinks rule. Refused the same way
+// (exit 2, one sentence naming `st/DL`), the dry run alike, the file and the journal untouched;
+// named by a path without that link, the journal is completed.
+#[test]
+fn recover_of_a_link_with_a_journal_does_not_go_through_another_users_directory_link() {
+    use crate::common::{NOBODY, assert_sticky_refusal, is_root, link_owned_by, skip, sticky_dir};
+    let test = "recover::recover_of_a_link_with_a_journal_does_not_go_through_another_users_directory_link";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    fs::create_dir(env.path("real")).expect("mkdir");
+    env.write("real/f", b"old");
+    std::os::unix::fs::symlink("f", env.path("real/L")).expect("symlink");
+    crate::recover_boot::tick();
+    env.write(
+        "real/.L.durable-journal",
+        crate::recover_boot::journal_of(b"from the journal"),
+    );
+    sticky_dir(&env, "st");
+    link_owned_by(&env.path("real"), &env.path("st/DL"), NOBODY);
+    let r = run(&env, &["save", "st/DL/L"], b"x");
+    assert_sticky_refusal(&r, "save", "st/DL", "save");
+    for dry in [true, false] {
+        let mut args = vec!["recover"];
+        if dry {
+            args.push("--dry-run");
+        }
+        args.push("st/DL/L");
+        let r = run(&env, &args, b"");
+        assert_sticky_refusal(&r, "recover", "st/DL", &format!("{args:?}"));
+        assert_eq!(env.read("real/f"), b"old", "{args:?}");
+        assert!(env.path("real/.L.durable-journal").exists(), "{args:?}");
+    }
+    let r = run(&env, &["recover", "real/L"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(env.read("real/f"), b"from the journal");
+}
+
+// Guards (regression): with `--json`, the refusal of a sidecar directory `.durable-recovered`
+// that is another user's link in a sticky directory gave the link as `path`, not the log being
+// recovered (docs/JSON.md, OutcomeError: the file it is about); the sentence names the link.
+#[test]
+fn a_refused_sidecar_directory_is_reported_for_the_log_in_json() {
+    use crate::common::{NOBODY, is_root, link_owned_by, skip, sticky_dir};
+    let test = "recover::a_refused_sidecar_directory_is_reported_for_the_log_in_json";
+    if !is_root() {
+        skip(test, "it needs root to own a symlink as another user");
+        return;
+    }
+    let env = Env::new();
+    let pubdir = sticky_dir(&env, "pub");
+    fs::create_dir(env.path("elsewhere")).expect("mkdir");
+    let (log, _) = torn_log(&env, "pub/events.log");
+    let before = fs::read(&log).expect("read");
+    link_owned_by(
+        &env.path("elsewhere"),
+        &pubdir.join(".durable-recovered"),
+        NOBODY,
+    );
+    for args in [
+        &["recover", "--json", "pub/events.log"][..],
+        &["recover", "--json", "--dry-run", "pub/events.log"],
+        &["recover", "--json", "pub"],
+        &[
+            "recover",
+            "--json",
+            "--backup-dir",
+            "pub/.durable-recovered",
+            "pub/events.log",
+        ],
+    ] {
+        let r = run(&env, args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        let errors: Vec<serde_json::Value> = r
+            .out()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .filter(|v: &serde_json::Value| v["outcome"] == "error")
+            .collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {}", r.show());
+        assert_eq!(errors[0]["path"]["text"], "pub/events.log", "{args:?}");
+        let error = errors[0]["error"].as_str().expect("error");
+        assert!(
+            error.starts_with("pub/.durable-recovered is a symlink of user"),
+            "{args:?}: {error}"
+        );
+        assert_eq!(fs::read(&log).expect("read"), before, "{args:?}");
+    }
+}
+
 // Guards (regression, security): a sidecar is created exclusively and renamed into place without
 // replacing anything, but a name already taken was compared with the new sidecar through
 // whatever was there, following a symlink (and blocking on a FIFO): a link planted at the

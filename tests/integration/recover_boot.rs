@@ -2462,3 +2462,82 @@ fn two_journals_for_one_file_are_both_refused_however_recover_is_run() {
         assert!(names.is_empty(), "`{script}`: journals left: {names:?}");
     }
 }
+
+// Guards (regression): two journals for one file, `.L.durable-journal` beside the link `L -> f`
+// and `.f.durable-journal`, with `f` changed after both were written: the refusal said "to keep
+// .L.durable-journal, `mv .f.durable-journal …` and then `durable recover L`", and that recover
+// then refused (exit 2): a journal beside a link to a file changed since is never applied. Each
+// way out the refusal prints is for what recover would do were the journal alone: the one it
+// would apply is recovered, the one it would not is set aside and its content saved; every way
+// printed, run in bash as printed (in a fresh copy of the state), exits 0, leaves the kept
+// content in `f` and no journal. Alike when neither can be applied (two links' journals).
+#[test]
+fn each_way_out_of_two_journals_works_as_printed_when_one_cannot_be_applied() {
+    let env = Env::new();
+    let path = format!(
+        "{}:{}",
+        durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // `f` changed (a later save) after the journals; with `links`, the journals are beside the
+    // links `L -> f` and `M -> f` only.
+    let state = |links: bool| {
+        two_journals(&env, false);
+        if links {
+            fs::remove_file(env.path("two/.f.durable-journal")).expect("rm");
+            std::os::unix::fs::symlink("f", env.path("two/M")).expect("symlink");
+            env.write("two/.M.durable-journal", journal_of(b"saved through M"));
+        }
+        tick();
+        env.write("two/f", b"a later save");
+    };
+    for links in [false, true] {
+        state(links);
+        let r = run(&env, &["recover", "two"], b"");
+        assert_eq!(r.code, 2, "links={links}: {}", r.show());
+        let line = r.stderr.lines().next().expect("a refusal").to_string();
+        let (_, ways) = line
+            .split_once("Keep the one wanted and move the other aside: ")
+            .unwrap_or_else(|| panic!("no way out: {line}"));
+        let ways: Vec<&str> = ways.split("; to keep ").collect();
+        assert_eq!(ways.len(), 2, "two ways: {line}");
+        for way in ways {
+            state(links);
+            let commands = quoted_commands(way);
+            let journal = way
+                .trim_start_matches("to keep ")
+                .split(',')
+                .next()
+                .expect("the journal kept");
+            let kept = String::from_utf8_lossy(&journal_payload(&env.path(journal))).into_owned();
+            if way.contains("would not apply it even alone") {
+                assert_eq!(commands.len(), 3, "{way}");
+                assert!(commands[2].starts_with("tail -c +65 "), "{way}");
+            } else {
+                assert!(!links, "neither is applied through a link here: {way}");
+            }
+            let script = commands.join(" && ");
+            let out = Durable::bash(env.dir.path(), &script)
+                .env("PATH", &path)
+                .no_stdin()
+                .run();
+            assert_eq!(out.code, 0, "links={links}: `{script}`: {}", out.show());
+            assert_eq!(
+                String::from_utf8_lossy(&fs::read(env.path("two/f")).expect("read")),
+                kept,
+                "`{script}`"
+            );
+            let names: Vec<String> = fs::read_dir(env.path("two"))
+                .expect("ls")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".durable-journal"))
+                .collect();
+            assert!(names.is_empty(), "`{script}`: journals left: {names:?}");
+        }
+    }
+}
+
+/// The content a journal holds (after its 64-byte header).
+fn journal_payload(journal: &Path) -> Vec<u8> {
+    fs::read(journal).expect("read journal")[64..].to_vec()
+}

@@ -1362,6 +1362,42 @@ fn a_save_settles_a_journal_another_hard_link_left() {
     }
 }
 
+// Guards (regression): a save of `g` that settled `.f.durable-journal`, left by an interrupted
+// save of `f`, another hard link of the same file, said "completed an interrupted journaled
+// save of g from .f.durable-journal": the journal is `f`'s. The sentence names the journal and
+// the link it belongs to, and the name saved; the save's own journal is still named as before.
+#[test]
+fn settling_another_hard_links_journal_names_that_link() {
+    let env = Env::new();
+    env.write("f", "old\n");
+    fs::hard_link(env.path("f"), env.path("g")).expect("link");
+    env.write(
+        ".f.durable-journal",
+        crate::recover_boot::journal_of(b"STALE\n"),
+    );
+    let out = save_ok(&env, &["--strategy", "journal", "g"], "NEWER\n");
+    assert_eq!(
+        one_line(&out),
+        "durable: completed an interrupted journaled save of f (another name of g) from \
+         .f.durable-journal (6 bytes) before this one",
+        "{}",
+        out.show()
+    );
+    assert_eq!(env.read("f"), b"NEWER\n");
+    env.write(
+        ".g.durable-journal",
+        crate::recover_boot::journal_of(b"STALE\n"),
+    );
+    let out = save_ok(&env, &["--strategy", "journal", "g"], "NEWEST\n");
+    assert_eq!(
+        one_line(&out),
+        "durable: completed an interrupted journaled save of g from .g.durable-journal (6 \
+         bytes) before this one",
+        "{}",
+        out.show()
+    );
+}
+
 // Guards: a completed journal creates a target that did not exist, then the new save runs.
 #[test]
 fn interrupted_journal_of_a_new_file_is_completed() {

@@ -681,6 +681,9 @@ pub enum NotApplied {
         other: PathBuf,
         /// Its target, as it names it (beside it).
         other_target: PathBuf,
+        /// What `durable recover` of each target would do were its journal alone: the way out
+        /// keeps each as that command can.
+        alone: Box<Alone>,
     },
     /// The journal is beside the file itself, but that file was reached through a symlink (the
     /// path given to `save` or `recover`), and the journal is not this user's or a link on the
@@ -710,6 +713,19 @@ pub enum NotApplied {
         /// The journal's owner.
         author: u32,
     },
+}
+
+/// For [`NotApplied::TwoJournals`]: what `durable recover TARGET` would do with each of the two
+/// journals were it the only journal of the file, decided as it decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Alone {
+    /// Why it would not apply this journal (`None`: it would).
+    pub blocked: Option<String>,
+    /// Why it would not apply the other journal (`None`: it would).
+    pub other_blocked: Option<String>,
+    /// The file both targets resolve to (the target followed, when it is a link).
+    pub file: PathBuf,
 }
 
 impl std::fmt::Display for NotApplied {
@@ -751,6 +767,7 @@ impl std::fmt::Display for NotApplied {
             NotApplied::TwoJournals {
                 other,
                 other_target,
+                ..
             } => write!(
                 f,
                 "it and the complete journal {} (of {}) are for the same file, and which of the two saves came last cannot be told, so neither is applied",
@@ -842,6 +859,9 @@ impl Error {
             | Error::Exists { path }
             | Error::HardLinked { path, .. }
             | Error::SymlinkLoop { path }
+            | Error::StickySymlink {
+                file: Some(path), ..
+            }
             | Error::StickySymlink { link: path, .. }
             | Error::SymlinkInPlace { path }
             | Error::NameTooLong { path, .. }

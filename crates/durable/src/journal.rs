@@ -337,11 +337,56 @@ pub(crate) fn decide(
     link: Option<&Path>,
     rivals: &mut Rivals,
 ) -> Result<Decision> {
-    let protected = |path: &Path, protection, why| Error::Protected {
+    removable(file, journal)?;
+    let checked = validate(file).map_err(|source| Error::Inspect {
+        path: journal.to_path_buf(),
+        source,
+    })?;
+    match checked {
+        Ok(header) => {
+            // Two saves' journals for one file: which came last cannot be told, so neither is
+            // applied (each applied in turn would write one over the other).
+            let own = platform::file_id(&file.metadata().map_err(|source| Error::Inspect {
+                path: journal.to_path_buf(),
+                source,
+            })?);
+            if let Some((other, other_target)) = rivals.of(journal, own) {
+                let (blocked, file) = alone(journal);
+                let (other_blocked, _) = alone(&other);
+                return Err(Error::JournalNotApplied {
+                    journal: journal.to_path_buf(),
+                    target: beside_name(journal).unwrap_or_else(|| target.to_path_buf()),
+                    reason: NotApplied::TwoJournals {
+                        other,
+                        other_target,
+                        alone: Box::new(crate::error::Alone {
+                            blocked,
+                            other_blocked,
+                            file,
+                        }),
+                    },
+                });
+            }
+            let plan = plan_apply(file, &header, journal, target, link)?;
+            writable(target, &plan)?;
+            Ok(Decision::Complete(header, plan))
+        }
+        Err(reason) => Ok(Decision::RollBack(reason)),
+    }
+}
+
+fn protected(path: &Path, protection: crate::target::Protection, why: &'static str) -> Error {
+    Error::Protected {
         path: path.to_path_buf(),
         protection,
         why,
-    };
+    }
+}
+
+/// Settling ends with removing the journal: a journal (or a directory) whose attribute forbids
+/// that (`chattr +i`, `+a`), or one this user may not remove, is refused before anything is
+/// done.
+fn removable(file: &File, journal: &Path) -> Result<()> {
     if let Some(p) = crate::target::file_protection(file) {
         return Err(protected(
             journal,
@@ -369,45 +414,77 @@ pub(crate) fn decide(
             source,
         });
     }
-    let checked = validate(file).map_err(|source| Error::Inspect {
-        path: journal.to_path_buf(),
-        source,
-    })?;
-    match checked {
-        Ok(header) => {
-            // Two saves' journals for one file: which came last cannot be told, so neither is
-            // applied (each applied in turn would write one over the other).
-            let own = platform::file_id(&file.metadata().map_err(|source| Error::Inspect {
+    Ok(())
+}
+
+/// An existing target that may not be rewritten in place (`chattr +i`, `+a`) is refused.
+fn writable(target: &Path, plan: &Plan) -> Result<()> {
+    // Opened without blocking, never through a link (a FIFO or a link put there since).
+    if !plan.created
+        && let Some(p) = platform::open_no_follow(target, false)
+            .ok()
+            .and_then(|f| crate::target::file_protection(&f))
+    {
+        return Err(protected(
+            target,
+            p,
+            "the interrupted save's content is written over it in place, which that forbids, so nothing was changed",
+        ));
+    }
+    Ok(())
+}
+
+/// What `durable recover NAME` (NAME the name the complete journal `journal` is beside) would do
+/// with it were it the only journal of its file, decided as [`decide`] decides for that command
+/// (a NAME that is a symlink followed as a link named to `recover`): `None` it would apply it,
+/// or why not; and the file NAME stands for (followed, when it is a link). For the way out of
+/// [`NotApplied::TwoJournals`]: each way it names must work as printed.
+fn alone(journal: &Path) -> (Option<String>, PathBuf) {
+    let Some(name) = beside_name(journal) else {
+        return (
+            Some("it is not named as a journal".into()),
+            journal.to_path_buf(),
+        );
+    };
+    let linked = name
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    let resolved = if linked {
+        crate::target::resolve(&name, crate::target::Symlinks::Follow).map(|t| t.path)
+    } else {
+        Ok(name.clone())
+    };
+    let file = resolved.as_ref().unwrap_or(&name).clone();
+    let why = |e: Error| match e {
+        Error::JournalNotApplied { reason, .. } => reason.to_string(),
+        Error::NotRegular { kind, .. } => NotApplied::NotRegular { kind }.to_string(),
+        other => other.to_string(),
+    };
+    let decided = (|| -> std::result::Result<(), String> {
+        let target = resolved.map_err(why)?;
+        let opened = File::open(journal).map_err(|source| {
+            why(Error::Inspect {
                 path: journal.to_path_buf(),
                 source,
-            })?);
-            if let Some((other, other_target)) = rivals.of(journal, own) {
-                return Err(Error::JournalNotApplied {
-                    journal: journal.to_path_buf(),
-                    target: beside_name(journal).unwrap_or_else(|| target.to_path_buf()),
-                    reason: NotApplied::TwoJournals {
-                        other,
-                        other_target,
-                    },
-                });
-            }
-            let plan = plan_apply(file, &header, journal, target, link)?;
-            // Opened without blocking, never through a link (a FIFO or a link put there since).
-            if !plan.created
-                && let Some(p) = platform::open_no_follow(target, false)
-                    .ok()
-                    .and_then(|f| crate::target::file_protection(&f))
-            {
-                return Err(protected(
-                    target,
-                    p,
-                    "the interrupted save's content is written over it in place, which that forbids, so nothing was changed",
-                ));
-            }
-            Ok(Decision::Complete(header, plan))
-        }
-        Err(reason) => Ok(Decision::RollBack(reason)),
-    }
+            })
+        })?;
+        removable(&opened, journal).map_err(why)?;
+        let header = match validate(&opened) {
+            Ok(Ok(header)) => header,
+            Ok(Err(reason)) => return Err(reason),
+            Err(e) => return Err(e.to_string()),
+        };
+        let plan = plan_apply(
+            &opened,
+            &header,
+            journal,
+            &target,
+            linked.then_some(name.as_path()),
+        )
+        .map_err(why)?;
+        writable(&target, &plan).map_err(why)
+    })();
+    (decided.err(), file)
 }
 
 /// The owner of the first symlink from `link` on, following the chain, that is neither `me`'s

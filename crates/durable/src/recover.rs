@@ -254,6 +254,9 @@ pub fn recover(
         && path.file_name().and_then(disk::journal_name).is_some()
         && matches!(journal::classify(&journal_of(path)), Ok(Class::Ours { .. }))
     {
+        // The directories on the way to the link are followed as a save follows them: another
+        // user's link among them in a sticky directory is refused, as `save` refuses it.
+        target::refuse_sticky_dir_links(path, "recover")?;
         match settle(
             path,
             &journal_of(path),
