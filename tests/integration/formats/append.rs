@@ -977,3 +977,27 @@ fn a_native_log_recover_emptied_stays_native() {
         fs::remove_dir_all(env.path(".durable-recovered")).expect("rm sidecars");
     }
 }
+
+/// Guards: `recover --no-backup` (or `--backup-dir`) that empties a lines log leaves no sidecar
+/// beside it for the next append to read the format from: recover says so, and how to keep it a
+/// lines log; with its sidecar in the default place, it says nothing more.
+#[test]
+fn recover_that_empties_a_lines_log_with_no_sidecar_beside_it_says_so() {
+    let env = Env::new();
+    fs::create_dir(env.path("bk")).expect("mkdir");
+    let hint = "it is empty now, and no sidecar beside it says it was a lines log: name --log-format lines on the next log append to it";
+    for (flags, says) in [
+        (&["--no-backup"][..], true),
+        (&["--backup-dir", "bk"][..], true),
+        (&[][..], false),
+    ] {
+        let path = env.write("l.log", b"abc");
+        let mut args = vec!["recover", "--log-format", "lines"];
+        args.extend_from_slice(flags);
+        args.push(s(&path));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{flags:?}: {}", r.show());
+        assert_eq!(r.out().contains(hint), says, "{flags:?}: {}", r.show());
+        fs::remove_file(&path).expect("rm");
+    }
+}
