@@ -707,8 +707,9 @@ const NATIVE_MAGIC: &[u8] = b"\x89DLOG\r\n\x1a";
 /// Guards: a lines log that `recover` emptied (its only line torn by a crash, or `--force` past
 /// a damaged first line) stays a lines log: the next `log append`, without `--log-format`, used
 /// to start a native log in the empty file (a binary header the program that owns the log cannot
-/// read). It now goes on as lines, as the sidecar recover kept records, and says so on stderr;
-/// verify and dump read the appended lines back. `--log-format native` still starts a native log;
+/// read). It now goes on as lines, as the sidecar recover kept records, and says so on stderr
+/// (and verify and dump of the empty file say what recover emptied it of); verify and dump read
+/// the appended lines back. `--log-format native` still starts a native log;
 /// an empty file with no such sidecar is still started as native; `log restore` still puts the
 /// cut bytes back into the emptied file.
 #[test]
