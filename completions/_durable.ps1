@@ -71,7 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)')
             [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync), data (fdatasync), none')
-            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own, and so does one recover emptied; a new log is native unless this says lines')
             [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'Standard input holds NUL-terminated records instead of lines')
             [CompletionResult]::new('--null', '--null', [CompletionResultType]::ParameterName, 'Standard input holds NUL-terminated records instead of lines')
             [CompletionResult]::new('--whole', '--whole', [CompletionResultType]::ParameterName, 'Standard input is one record, whole')

@@ -66,7 +66,7 @@ sha256\t'SHA-256'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l sync -d 'How hard to flush: full (fsync), data (fdatasync), none' -r -f -a "full\t'fsync (F_FULLFSYNC on macOS) the file and the directory'
 data\t'fdatasync the file; fsync the directory'
 none\t'No flushing'"
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l log-format -d 'The log\'s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own; a new log is native unless this says lines' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l log-format -d 'The log\'s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own, and so does one recover emptied; a new log is native unless this says lines' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
 lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'
 aof\t'Files of the Go aof package (tail and checkpoint magics)'"

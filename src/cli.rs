@@ -402,7 +402,9 @@ written and the one being read).
 space, its SHA-256 as 64 lowercase hex digits (a record holding a newline is refused). An \
 existing lines log is appended to as such without the flag; if its last line is valid but has no \
 newline, the append writes one first. A file given with --log-format lines in which no line \
-checks out (a text file) is not a lines log: refused, unchanged.
+checks out (a text file) is not a lines log: refused, unchanged. An empty file that `durable \
+recover` emptied of a lines log (its only line torn by a crash) goes on as lines, as the sidecar \
+recover kept beside it records (said on stderr); --log-format native starts a native log instead.
 
 Records given as arguments or with --file leave standard input unread, so -0, --whole and \
 --atomic (which say how to read standard input) are refused with them.",
@@ -614,7 +616,8 @@ pub struct SalvageArgs {
 // `durable log append`.
 #[derive(Debug, clap::Args)]
 pub struct AppendArgs {
-    /// The log (created if it does not exist; an empty file is started as a new log).
+    /// The log (created if it does not exist; an empty file is started as a new log, in the
+    /// format recover emptied it of, if its sidecar says).
     pub log: PathBuf,
 
     /// Records to append (default: read standard input).
@@ -661,7 +664,8 @@ pub struct AppendArgs {
     pub print_offsets: bool,
 
     /// The log's format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log
-    /// keeps its own; a new log is native unless this says lines.
+    /// keeps its own, and so does one recover emptied; a new log is native unless this says
+    /// lines.
     #[arg(long, value_enum, value_name = "NAME")]
     pub log_format: Option<LogFormatArg>,
 }

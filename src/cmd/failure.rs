@@ -5,8 +5,9 @@
 use durable::Aftermath;
 use durable::Error;
 use durable::NotApplied;
-use durable::log::{TORN_LINES, UNKNOWN_FORMAT};
+use durable::log::{EMPTY, TORN_LINES, UNKNOWN_FORMAT};
 use durable::quote::shell_word;
+use durable::recover::sidecar::{EmptiedBy, SourceFormat, emptied_by_recover};
 
 use crate::exit::Exit;
 
@@ -164,6 +165,34 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             shell_word(path),
             shell_word(path)
         ),
+        // An empty file recover emptied: what it was, and what the next append does.
+        Error::NotALog {
+            path,
+            why,
+            format: None,
+            ..
+        } if *why == EMPTY => match emptied_by_recover(path) {
+            EmptiedBy::Unknown => return None,
+            EmptiedBy::Format(e) => format!(
+                "; durable recover emptied it of {} log (`durable log dump {}` shows what it cut), and the next log append to it {}",
+                match e.format {
+                    SourceFormat::Native => "a native",
+                    SourceFormat::Lines => "a lines",
+                    SourceFormat::Aof => "an aof",
+                    SourceFormat::ProglogStore => "a proglog store",
+                    SourceFormat::ProglogIndex => "a proglog index",
+                },
+                shell_word(&e.sidecar),
+                match e.format {
+                    SourceFormat::Native => "starts a native log in it again",
+                    SourceFormat::Lines => "goes on as lines",
+                    _ => "is refused",
+                }
+            ),
+            EmptiedBy::Conflict(..) => {
+                "; durable recover emptied it, and its sidecars disagree on the log it was: name the format on the next log append to it (--log-format lines or native)".into()
+            }
+        },
         Error::TornTail {
             path,
             corrupt: true,

@@ -347,6 +347,19 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
     }
 }
 
+/// For a lines log cut to empty whose sidecar the next `log append` will not find (`--no-backup`,
+/// `--backup-dir`): how to keep it a lines log (docs/FORMAT.md, "A log's start").
+fn emptied_lines(r: &durable::recover::LogRecovery) -> String {
+    use durable::recover::sidecar::{EmptiedBy, SourceFormat, emptied_by_recover};
+    if r.format != durable::log::LogFormat::Lines || r.bytes_kept != 0 {
+        return String::new();
+    }
+    match emptied_by_recover(&r.path) {
+        EmptiedBy::Format(e) if e.format == SourceFormat::Lines => String::new(),
+        _ => "; it is empty now, and no sidecar beside it says it was a lines log: name --log-format lines on the next log append to it to keep it one".into(),
+    }
+}
+
 fn log_text(r: &durable::recover::LogRecovery) -> String {
     {
         {
@@ -375,7 +388,7 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     )
                 }
                 LogAction::Truncated => format!(
-                    "{path}: cut at offset {}{}: kept {} ({} bytes), removed {} bytes{sidecar}\n",
+                    "{path}: cut at offset {}{}: kept {} ({} bytes), removed {} bytes{sidecar}{}\n",
                     r.bytes_kept,
                     if r.status == durable::log::Status::Corrupt {
                         format!(
@@ -387,7 +400,8 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     },
                     super::plural(r.records, "record"),
                     r.bytes_kept,
-                    r.bytes_removed
+                    r.bytes_removed,
+                    emptied_lines(r)
                 ),
                 LogAction::ZeroFilled => format!(
                     "{path}: zero-filled {} bytes from offset {} ({}; the file keeps its size){sidecar}\n",

@@ -194,6 +194,11 @@ pub trait Observer {
     /// Called as the new content is streamed: `done` bytes so far, of `total` if known (for a
     /// progress line). Called about once per MiB.
     fn progress(&mut self, _done: u64, _total: Option<u64>) {}
+
+    /// Called when an append finds the log an empty file that `durable recover` emptied of a
+    /// `format` log (`"lines"`), as the sidecar it kept (`sidecar`) records, and goes on in
+    /// that format instead of starting a native log (docs/FORMAT.md, "A log's start").
+    fn continues_format(&mut self, _log: &Path, _format: &'static str, _sidecar: &Path) {}
 }
 
 /// An observer that ignores everything.
@@ -257,6 +262,11 @@ impl<'o> Tracker<'o> {
     /// Tell the observer that a step waits for another process to release `path`.
     pub(crate) fn waiting(&mut self, path: &Path) {
         self.observer.waiting(path);
+    }
+
+    /// Tell the observer that an append goes on in the format recover emptied the log of.
+    pub(crate) fn continues_format(&mut self, log: &Path, format: &'static str, sidecar: &Path) {
+        self.observer.continues_format(log, format, sidecar);
     }
 
     /// Tell the observer how much of the input has been streamed.

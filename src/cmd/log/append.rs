@@ -410,4 +410,17 @@ impl durable::Observer for Waiting {
             quoted(path)
         );
     }
+
+    fn continues_format(
+        &mut self,
+        log: &std::path::Path,
+        format: &'static str,
+        sidecar: &std::path::Path,
+    ) {
+        eprintln!(
+            "durable: {} is empty, and durable recover emptied it of a {format} log ({} keeps what it cut): appending to it as {format}; `--log-format native` starts a native log instead",
+            quoted(log),
+            quoted(sidecar)
+        );
+    }
 }

@@ -700,3 +700,305 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
     assert_eq!(fs::read(&path).expect("read"), b"");
     assert_eq!(read_sidecar(&sidecar(&path, 0)).expect("sidecar"), text);
 }
+
+/// The native log magic, the first 8 bytes of every native log.
+const NATIVE_MAGIC: &[u8] = b"\x89DLOG\r\n\x1a";
+
+/// Guards: a lines log that `recover` emptied (its only line torn by a crash, or `--force` past
+/// a damaged first line) stays a lines log: the next `log append`, without `--log-format`, used
+/// to start a native log in the empty file (a binary header the program that owns the log cannot
+/// read). It now goes on as lines, as the sidecar recover kept records, and says so on stderr
+/// (and verify and dump of the empty file say what recover emptied it of); verify and dump read
+/// the appended lines back. `--log-format native` still starts a native log;
+/// an empty file with no such sidecar is still started as native; `log restore` still puts the
+/// cut bytes back into the emptied file.
+#[test]
+fn a_lines_log_recover_emptied_stays_lines() {
+    let env = Env::new();
+    let torn_only_line = b"abc".to_vec();
+    let mut damaged_first = line(b"first");
+    damaged_first[0] ^= 1;
+    damaged_first.extend(line(b"second"));
+    for (case, bytes, flags) in [
+        (
+            "torn only line",
+            &torn_only_line,
+            &["--log-format", "lines"][..],
+        ),
+        (
+            "damaged first line, --force",
+            &damaged_first,
+            &["--force"][..],
+        ),
+    ] {
+        let path = env.write("l.log", bytes);
+        let (r, _) = recover(&env, flags, &[&path]);
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(fs::read(&path).expect("read"), b"", "{case}: emptied");
+        let side = sidecar(&path, 0);
+        assert_eq!(read_sidecar(&side).expect("sidecar"), *bytes, "{case}");
+        // verify and dump of the empty file say what it was and what the next append does.
+        for command in ["verify", "dump"] {
+            let r = run(&env, &["log", command, s(&path)], b"");
+            assert_one_line_error(
+                &r,
+                &[
+                    "l.log is not a log durable can read: it is empty; durable recover emptied it of a lines log",
+                    "l.log.0.durable-sidecar",
+                    "the next log append to it goes on as lines",
+                ],
+                &format!("{case}: {command}"),
+            );
+        }
+
+        let r = run(
+            &env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                s(&path),
+                "hello",
+                "world",
+            ],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(
+            fs::read(&path).expect("read"),
+            lines_log(&[b"hello", b"world"]),
+            "{case}: appended as lines"
+        );
+        assert!(
+            r.stderr.contains("appending to it as lines")
+                && r.stderr
+                    .contains(".durable-recovered/l.log.0.durable-sidecar"),
+            "{case}: says so: {}",
+            r.show()
+        );
+        let (code, v) = verify(&env, &path, &[]);
+        assert_eq!(
+            (code, &v["format"], &v["records"]),
+            (0, &Value::from("lines"), &Value::from(2)),
+            "{case}: {v}"
+        );
+        let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
+        assert_eq!(
+            (r.code, r.stdout.as_slice()),
+            (0, &b"hello\nworld\n"[..]),
+            "{case}: {}",
+            r.show()
+        );
+        // A second append goes on as lines (the log is detected now; nothing more is said).
+        let r = run(
+            &env,
+            &["log", "append", "--sync", "none", s(&path), "again"],
+            b"",
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{case}: {}", r.show());
+        assert_eq!(
+            fs::read(&path).expect("read"),
+            lines_log(&[b"hello", b"world", b"again"])
+        );
+
+        // Named native, an emptied lines log is started as a native log.
+        fs::write(&path, b"").expect("empty");
+        let r = run(
+            &env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                "--log-format",
+                "native",
+                s(&path),
+                "n",
+            ],
+            b"",
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{case}: {}", r.show());
+        assert!(
+            fs::read(&path).expect("read").starts_with(NATIVE_MAGIC),
+            "{case}: native"
+        );
+
+        // Restored, the log holds the cut bytes again (then appends are refused as before).
+        fs::write(&path, b"").expect("empty");
+        let r = run(&env, &["log", "restore", s(&side)], b"");
+        assert_eq!(r.code, 0, "{case}: restore: {}", r.show());
+        assert_eq!(fs::read(&path).expect("read"), *bytes, "{case}: restored");
+        fs::remove_dir_all(env.path(".durable-recovered")).expect("rm sidecars");
+        fs::remove_file(&path).expect("rm");
+    }
+
+    // An empty file with no sidecar of recover's is started as a native log, as before.
+    let path = env.write("fresh.log", b"");
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "x"],
+        b"",
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.show());
+    assert!(fs::read(&path).expect("read").starts_with(NATIVE_MAGIC));
+}
+
+/// Guards: what an append to an emptied log cannot decide is refused, with the file left empty:
+/// sidecars of recover that disagree on the log's format (a lines log emptied, started again as
+/// native, emptied again), `--checksum crc32` for an emptied lines log, and a proglog store
+/// recover emptied (durable does not append to proglog; it used to write a native log into the
+/// segment's directory, which proglog then could not open).
+#[test]
+fn an_emptied_log_append_cannot_decide_is_refused() {
+    let env = Env::new();
+    // Sidecars that disagree.
+    let path = env.write("l.log", b"abc");
+    let (r, _) = recover(&env, &["--log-format", "lines"], &[&path]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--sync",
+            "none",
+            "--log-format",
+            "native",
+            s(&path),
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let native = fs::read(&path).expect("read");
+    fs::write(&path, &native[..10]).expect("a torn start");
+    let (r, _) = recover(&env, &[], &[&path]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(sidecars_of(&path).len(), 2, "two sidecars at 0");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "x"],
+        b"",
+    );
+    assert_one_line_error(&r, &["l.log", "disagree", "--log-format lines"], "conflict");
+    assert_unchanged(&env, &before, "conflicting sidecars");
+    for format in ["lines", "native"] {
+        let r = run(
+            &env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                "--log-format",
+                format,
+                s(&path),
+                "x",
+            ],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{format}: {}", r.show());
+        fs::write(&path, b"").expect("empty");
+    }
+    fs::remove_dir_all(env.path(".durable-recovered")).expect("rm sidecars");
+
+    // --checksum crc32 for an emptied lines log.
+    fs::write(&path, b"abc").expect("write");
+    let (r, _) = recover(&env, &["--log-format", "lines"], &[&path]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    let before = snapshot(env.dir.path(), true);
+    let r = run(
+        &env,
+        &["log", "append", "--checksum", "crc32", s(&path), "x"],
+        b"",
+    );
+    assert_one_line_error(
+        &r,
+        &["l.log", "lines log", "crc32", "--log-format native"],
+        "crc32",
+    );
+    assert_unchanged(&env, &before, "--checksum crc32");
+
+    // A proglog store recover emptied (its only record torn).
+    fs::create_dir(env.path("seg")).expect("mkdir");
+    let full = store(&[b"only record"]);
+    let st = env.write("seg/0.store", &full[..full.len() - 3]);
+    env.write("seg/0.index", b"");
+    let (r, _) = recover(&env, &["--log-format", "proglog"], &[&st]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&st).expect("read"), b"", "emptied");
+    let before = snapshot(env.dir.path(), true);
+    let r = run(&env, &["log", "append", s(&st), "x"], b"");
+    assert_one_line_error(
+        &r,
+        &["0.store", "proglog store", "nothing was appended"],
+        "proglog",
+    );
+    assert_unchanged(&env, &before, "an emptied proglog store");
+}
+
+/// Guards: the native journeys keep their format: a native log whose start was torn (recover
+/// empties it) or whose only record was torn (recover cuts it back to the header) is appended to
+/// as a native log again, with nothing said about formats.
+#[test]
+fn a_native_log_recover_emptied_stays_native() {
+    let env = Env::new();
+    let path = env.path("n.log");
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "first"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let full = fs::read(&path).expect("read");
+    for (case, keep) in [("torn start", 10), ("torn only record", full.len() - 3)] {
+        fs::write(&path, &full[..keep]).expect("torn");
+        let (r, _) = recover(&env, &[], &[&path]);
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        let r = run(
+            &env,
+            &["log", "append", "--sync", "none", s(&path), "next"],
+            b"",
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{case}: {}", r.show());
+        assert!(
+            fs::read(&path).expect("read").starts_with(NATIVE_MAGIC),
+            "{case}"
+        );
+        let (code, v) = verify(&env, &path, &[]);
+        assert_eq!(
+            (code, &v["format"], &v["records"]),
+            (0, &Value::from("native"), &Value::from(1)),
+            "{case}: {v}"
+        );
+        let r = run(&env, &["log", "dump", "--format", "raw", s(&path)], b"");
+        assert_eq!(r.stdout, b"next\n", "{case}: {}", r.show());
+        fs::remove_dir_all(env.path(".durable-recovered")).expect("rm sidecars");
+    }
+}
+
+/// Guards: `recover --no-backup` (or `--backup-dir`) that empties a lines log leaves no sidecar
+/// beside it for the next append to read the format from: recover says so, and how to keep it a
+/// lines log; with its sidecar in the default place, it says nothing more.
+#[test]
+fn recover_that_empties_a_lines_log_with_no_sidecar_beside_it_says_so() {
+    let env = Env::new();
+    fs::create_dir(env.path("bk")).expect("mkdir");
+    let hint = "it is empty now, and no sidecar beside it says it was a lines log: name --log-format lines on the next log append to it";
+    for (flags, says) in [
+        (&["--no-backup"][..], true),
+        (&["--backup-dir", "bk"][..], true),
+        (&[][..], false),
+    ] {
+        let path = env.write("l.log", b"abc");
+        let mut args = vec!["recover", "--log-format", "lines"];
+        args.extend_from_slice(flags);
+        args.push(s(&path));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{flags:?}: {}", r.show());
+        assert_eq!(r.out().contains(hint), says, "{flags:?}: {}", r.show());
+        fs::remove_file(&path).expect("rm");
+    }
+}

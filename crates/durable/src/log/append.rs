@@ -19,6 +19,8 @@ use super::{
 use crate::disk::{IfLocked, NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::platform;
+use crate::quote::quoted;
+use crate::recover::sidecar::{self, EmptiedBy, SourceFormat};
 use crate::step::{Observer, Step, Tracker};
 
 /// How the records of one append call are committed.
@@ -1286,7 +1288,17 @@ fn interrupted(path: &Path) -> impl FnOnce(Error) -> Error + '_ {
 fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Appending> {
     let (file, created) = open_or_create(path, opts, t)?;
     let size = file.metadata().map_err(inspect(path))?.len();
-    let writer = writer_for(&file, path, size, created, opts)?;
+    // An empty file that recover emptied keeps the format it had, as the sidecar it kept
+    // says (docs/FORMAT.md, "A log's start"); a format named on the command line decides.
+    let emptied = if opts.format.is_none() && !created && size == 0 {
+        sidecar::emptied_by_recover(path)
+    } else {
+        EmptiedBy::Unknown
+    };
+    let writer = writer_for(&file, path, size, created, opts, &emptied)?;
+    if let (Writer::Lines, EmptiedBy::Format(e)) = (&writer, &emptied) {
+        t.continues_format(path, LogFormat::Lines.name(), &e.sidecar);
+    }
     Ok(Appending {
         file,
         created,
@@ -1374,13 +1386,63 @@ fn writer_for(
     size: u64,
     created: bool,
     opts: &AppendOptions,
+    emptied: &EmptiedBy,
 ) -> Result<Writer> {
     // A sidecar kept by recover is never a log to append to (`log restore` puts its bytes back).
-    if !created
-        && let Some(trailer) =
-            crate::recover::sidecar::identify(file, size).map_err(inspect(path))?
+    if !created && let Some(trailer) = sidecar::identify(file, size).map_err(inspect(path))? {
+        return Err(sidecar::is_sidecar_error(path, &trailer));
+    }
+    // An empty file recover emptied of a lines log is one still.
+    let emptied_lines = match emptied {
+        EmptiedBy::Unknown => None,
+        EmptiedBy::Format(e) if e.format == SourceFormat::Native => None,
+        EmptiedBy::Format(e) if e.format == SourceFormat::Lines => Some(&e.sidecar),
+        EmptiedBy::Format(e) => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is empty, and durable recover emptied it of {} ({} keeps the bytes it \
+                     cut), which durable does not append to; nothing was appended \
+                     (`--log-format native` starts a native log in it)",
+                    match e.format {
+                        SourceFormat::Aof => "an aof file",
+                        SourceFormat::ProglogIndex => "a proglog index",
+                        _ => "a proglog store",
+                    },
+                    quoted(&e.sidecar)
+                ),
+            });
+        }
+        EmptiedBy::Conflict(a, b) => {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is empty, and the sidecars durable recover kept when it emptied it \
+                     disagree on the log it was: {} holds {} log's bytes, {} {} log's; nothing \
+                     was appended (name the format: `--log-format lines` or `--log-format \
+                     native`)",
+                    quoted(&a.sidecar),
+                    article(a.format),
+                    quoted(&b.sidecar),
+                    article(b.format),
+                ),
+            });
+        }
+    };
+    if let Some(kept) = emptied_lines
+        && let Some(asked) = opts.algorithm
+        && asked != Algorithm::Sha256
     {
-        return Err(crate::recover::sidecar::is_sidecar_error(path, &trailer));
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "it is empty, and durable recover emptied it of a lines log ({} keeps the bytes \
+                 it cut), whose entries carry SHA-256 checksums, not {}; nothing was appended \
+                 (`--log-format native` starts a native log in it)",
+                quoted(kept),
+                asked.name()
+            ),
+        });
     }
     let mut head = [0u8; 8];
     let got = reader::read_prefix(file, size, &mut head).map_err(inspect(path))?;
@@ -1427,6 +1489,7 @@ fn writer_for(
             });
         }
         Some(_) => false,
+        None if emptied_lines.is_some() => true,
         None => {
             !created
                 && got > 0
@@ -1512,6 +1575,17 @@ fn writer_for(
         });
     }
     Ok(Writer::Native(header, format::Encoder::new(&header)))
+}
+
+/// "a lines", "a native", … (a log of that format).
+fn article(format: SourceFormat) -> &'static str {
+    match format {
+        SourceFormat::Native => "a native",
+        SourceFormat::Lines => "a lines",
+        SourceFormat::ProglogStore => "a proglog store",
+        SourceFormat::ProglogIndex => "a proglog index",
+        SourceFormat::Aof => "an aof",
+    }
 }
 
 /// Open the log for appending, creating it (header, flushed, renamed into place, directory

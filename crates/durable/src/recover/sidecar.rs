@@ -554,6 +554,128 @@ pub(crate) fn default_dir(log: &Path, beside: Beside) -> Option<(PathBuf, Vec<Pa
     ))
 }
 
+/// A sidecar `durable recover` left when it emptied a log: the format the log was in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emptied {
+    /// The sidecar.
+    pub sidecar: PathBuf,
+    /// The format of the log it was cut from.
+    pub format: SourceFormat,
+}
+
+/// What the sidecars beside an empty log say about the format `durable recover` emptied it of
+/// (see [`emptied_by_recover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmptiedBy {
+    /// No sidecar records that recover emptied it.
+    Unknown,
+    /// Every such sidecar records this format (the first one is named).
+    Format(Emptied),
+    /// Two of them disagree (an emptied log of one format was started again in the other,
+    /// and emptied again): the bytes cannot say which it is now.
+    Conflict(Emptied, Emptied),
+}
+
+/// The most sidecars of one log at offset 0 looked at (as many as recover makes there).
+const MAX_EMPTIED: usize = 1000;
+
+/// What the sidecars `durable recover` keeps by default (`.durable-recovered/` beside the log,
+/// or beside a proglog segment's directory) say about the format of the log at `log`, which it
+/// cut to empty: those whose trailer names this file (its absolute path, symlinks resolved),
+/// cut at offset 0, leaving 0 bytes. Sidecars elsewhere (`--backup-dir`) and logs recovered
+/// with `--no-backup` leave nothing to find: [`EmptiedBy::Unknown`]. Reads one directory listing
+/// and the trailers of at most a thousand files; an unreadable one is passed over.
+pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
+    let Ok(source) = std::fs::canonicalize(log) else {
+        return EmptiedBy::Unknown;
+    };
+    let Some(log_name) = source.file_name() else {
+        return EmptiedBy::Unknown;
+    };
+    // Where recover put them: beside the path it was given (the log's, or a link's to it).
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for beside in [Beside::Log, Beside::LogDir] {
+        for base in [log, source.as_path()] {
+            if let Some((base, parts)) = default_dir(base, beside) {
+                let dir = join(&base, &parts);
+                let same = |d: &PathBuf| {
+                    d == &dir || std::fs::canonicalize(d).ok() == std::fs::canonicalize(&dir).ok()
+                };
+                if dir.is_dir() && !dirs.iter().any(same) {
+                    dirs.push(dir);
+                }
+            }
+        }
+    }
+    // `NAME.0.durable-sidecar` (n = 1) and `NAME.0.N.durable-sidecar`.
+    let prefix = {
+        let mut p = platform::name_bytes(log_name).to_vec();
+        p.extend_from_slice(b".0");
+        p
+    };
+    let mut found: Vec<(u32, Emptied)> = Vec::new();
+    let mut looked = 0;
+    for dir in &dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = platform::name_bytes(&name).strip_prefix(prefix.as_slice()) else {
+                continue;
+            };
+            let Some(n) = rest
+                .strip_suffix(SUFFIX.as_bytes())
+                .and_then(|mid| match mid {
+                    [] => Some(1),
+                    [b'.', digits @ ..] => std::str::from_utf8(digits).ok()?.parse::<u32>().ok(),
+                    _ => None,
+                })
+            else {
+                continue;
+            };
+            if looked == MAX_EMPTIED {
+                break;
+            }
+            looked += 1;
+            // A regular file, not through a link.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            if let Ok(Some(t)) = Trailer::read(&file, meta.len())
+                && t.source == source
+                && t.offset == 0
+                && t.size_after == 0
+                && t.change == Change::Cut
+            {
+                found.push((
+                    n,
+                    Emptied {
+                        sidecar: path,
+                        format: t.format,
+                    },
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.0, &a.1.sidecar).cmp(&(b.0, &b.1.sidecar)));
+    let mut found = found.into_iter().map(|(_, e)| e);
+    let Some(first) = found.next() else {
+        return EmptiedBy::Unknown;
+    };
+    match found.find(|e| e.format != first.format) {
+        Some(other) => EmptiedBy::Conflict(first, other),
+        None => EmptiedBy::Format(first),
+    }
+}
+
 /// `base/parts…`, without a leading `./`.
 pub(crate) fn join(base: &Path, parts: &[PathBuf]) -> PathBuf {
     let mut dir = if base == Path::new(".") {
