@@ -368,18 +368,11 @@ pub(super) fn verify_one(
                 if args.json {
                     out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
-                    // A lines log named so that detection does not find (its first line
-                    // torn): the hint must name the format for recover to read it so.
-                    let named = v.format == LogFormat::Lines
-                        && args.read.log_format.is_some()
-                        && !std::fs::File::open(path)
-                            .and_then(|f| log::lines::looks_like_lines(&f, v.bytes))
-                            .unwrap_or(false);
-                    out.text(&verification_text(
-                        &v,
-                        log::stream::is_stream(path),
-                        named.then_some("lines"),
-                    ))?;
+                    // A format named with --log-format goes into the hint's commands too:
+                    // detection may not find it (a lines log's first line torn, a proglog
+                    // store whose only record is torn), and recover must read it the same way.
+                    let named = args.read.log_format.is_some().then(|| v.format.name());
+                    out.text(&verification_text(&v, log::stream::is_stream(path), named))?;
                 }
             }
             Ok(status_exit(v.status))
