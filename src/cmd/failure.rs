@@ -132,6 +132,12 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             shell_word(path),
             shell_word(path)
         ),
+        Error::NotALog { path, why, .. } if *why == durable::log::reader::LOST_HEADER => {
+            format!(
+                ": `durable recover --force {}` writes a new header with the salt its records were checked with (keeping the old 64 bytes in a sidecar)",
+                shell_word(path)
+            )
+        }
         Error::TornTail {
             path,
             corrupt: true,
