@@ -78,7 +78,9 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
     if platform::read_at(file, &mut magic, FILE_HEADER_LEN)? != 4 || magic != RECORD_MAGIC {
         return Ok(None);
     }
-    let header_salt = (raw.len() >= 32 && raw[..8] == super::format::FILE_MAGIC).then(|| {
+    // The salt bytes of what is left of the header, whatever else in it is damaged (a
+    // zeroed header gives a zero salt, which its records confirm only by chance).
+    let header_salt = (raw.len() >= 32).then(|| {
         let mut s = [0u8; 16];
         s.copy_from_slice(&raw[16..32]);
         s
@@ -198,11 +200,23 @@ fn judge(
         validated,
         salt_from_header: from_header,
     };
-    // The damaged header's own salt bytes, if the records confirm them.
+    // The damaged header's own salt bytes, or those bytes with one bit flipped (the damage
+    // may be in the salt itself), if the records confirm them: the first record's header CRC
+    // sorts out the candidates (a CRC-32 tells every single-bit change), its checksum and the
+    // others' confirm the one left.
     if let Some(salt) = header_salt {
-        let n = validated(file, algorithm, framed, &salt)?;
-        if n >= need {
-            return Ok(Some(lost(Some(salt), n, true)));
+        for flip in 0..=128usize {
+            let mut candidate = salt;
+            if flip < 128 {
+                candidate[flip / 8] ^= 1 << (flip % 8);
+            }
+            if RecordHeader::decode(&framed[0].head, &candidate).is_err() {
+                continue;
+            }
+            let n = validated(file, algorithm, framed, &candidate)?;
+            if n >= need {
+                return Ok(Some(lost(Some(candidate), n, true)));
+            }
         }
     }
     let equations: Vec<Vec<Equation>> = framed
@@ -493,6 +507,13 @@ mod tests {
         let lost = recovered(&with_magic).unwrap();
         assert_eq!(lost.header.map(|h| h.salt), Some(salt));
         assert!(lost.salt_from_header);
+        // One bit of the salt itself changed.
+        let mut flipped = with_magic.clone();
+        flipped[20] ^= 0x10;
+        assert_eq!(
+            recovered(&flipped).unwrap().header.map(|h| h.salt),
+            Some(salt)
+        );
         bytes[..64].fill(0);
         let lost = recovered(&bytes).unwrap();
         assert_eq!(lost.algorithm, Algorithm::Sha256);
