@@ -813,6 +813,7 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
                 .map(|&(offset, bytes)| SkippedRegion { offset, bytes })
                 .collect(),
             skipped_bytes: skipped,
+            header_lost: done.header_lost.map(|a| a.name()),
             exit_code: Exit::Success,
         };
         format!("{}\n", json::line(&result)?)
