@@ -669,7 +669,7 @@ impl Log {
                 Err(Error::NotALog { why, .. })
                     if why != EMPTY
                         && why != ZEROS
-                        && super::lost::find(&main.file, main.size, &[])
+                        && header_lost(&main.file, main.size)
                             .map_err(inspect(path))?
                             .is_some() =>
                 {
