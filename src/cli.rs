@@ -203,7 +203,9 @@ in DIR instead. `durable log dump SIDECAR` shows the records a sidecar holds and
 restore SIDECAR` puts its bytes back. A log with corruption before its tail (valid records after \
 the damage) is left alone, because cutting it would lose those records: exit 3, with where the \
 damage is; --force cuts it anyway (the sidecar keeps everything removed), and `durable log \
-salvage` copies every valid record into a new log instead. A save target with a journal of \
+salvage` copies every valid record into a new log instead. A native log whose header is lost \
+(zeroed or damaged) but whose records give its salt back is corruption too; --force writes a new \
+header with that salt (the old 64 bytes kept in the sidecar). A save target with a journal of \
 ours (it starts with durable's journal header) is completed or rolled back. A log another \
 process holds locked is never touched. Running recover again changes nothing.
 
@@ -510,7 +512,8 @@ and sequence numbers without gaps.",
     #[command(
         long_about = "Put the bytes that `durable recover` removed from a log, and kept in \
 SIDECAR, back where they were: appended at the offset where the log was cut, written back over \
-the zeros of an aof file, or (a proglog index) the whole old index rewritten. The sidecar names \
+the zeros of an aof file, the whole old index of a proglog index, or the old 64 bytes of a native \
+log whose lost header recover replaced. The sidecar names \
 its log (by absolute path) and says where the bytes were. They are put back only if the log is \
 still as recover left it (cut at that offset; zero-filled there; of the size the index was \
 rebuilt to) and, for a native log, starts with the same file header; otherwise nothing is \

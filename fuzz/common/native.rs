@@ -1079,6 +1079,62 @@ pub fn torn_start(data: &[u8], named: bool) -> bool {
     data[..n] == model[..n]
 }
 
+/// The header `log::open` reads a file whose own header is lost with (its salt recovered from
+/// its records), if it is such a file.
+pub fn lost_header(path: &Path) -> Option<FileHeader> {
+    match log::open(path, &native_opts()) {
+        Ok(opened) => match opened.layout {
+            log::Layout::Lost(header) => Some(header),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+/// What a log whose header is lost promises (docs/FORMAT.md, "A lost header"), checked with the
+/// reference reader: the header does not decode; a record starts at offset 64, and records
+/// validate in full under the recovered salt (record 0 may be damaged itself); verify reports
+/// the lost header as corruption at offset 0 (`bad-header`, evidence `header-lost`, cut 0, the
+/// next valid record at 64), then exactly what the reference reads with that header, every
+/// record counted after the damage.
+pub fn check_lost(data: &[u8], header: &FileHeader, v: &Verification) {
+    assert!(
+        FileHeader::decode(data).is_err(),
+        "a lost header that decodes"
+    );
+    assert!(data.len() as u64 > FILE_HEADER_LEN && data[64..68] == RECORD_MAGIC);
+    let model = reference(data, header);
+    if model.open_bug().is_some() {
+        return;
+    }
+    let records = model.records().count() as u64;
+    assert!(records > 0, "no record validates under the recovered salt");
+    assert_eq!(v.status, Status::Corrupt, "{v:?}");
+    assert_eq!(v.records, records, "{v:?}");
+    assert_eq!(v.records_after_damage, records, "{v:?}");
+    assert_eq!((v.valid_end, v.records_before_damage), (0, 0), "{v:?}");
+    assert_eq!(v.algorithm, Some(header.algorithm));
+    let first = v.defects[0];
+    assert_eq!(
+        (
+            first.offset,
+            first.kind,
+            first.cut,
+            first.evidence,
+            first.next_valid
+        ),
+        (
+            0,
+            DefectKind::BadHeader,
+            0,
+            Evidence::HeaderLost,
+            Some(FILE_HEADER_LEN)
+        ),
+        "{v:?}"
+    );
+    assert_eq!(v.defect_count, model.defects().count() as u64 + 1, "{v:?}");
+}
+
 /// Everything the native reader promises about one file, `data`, already written at `path`:
 /// open agrees with the header decoder; the resyncing scan agrees with the reference reader;
 /// the stopping scan is its prefix; `last_records` agrees with the forward scan; the tail check
@@ -1105,10 +1161,21 @@ pub fn check_log(data: &[u8], path: &Path) {
                 assert_eq!(v.defects[0].kind, DefectKind::Truncated, "{v:?}");
                 return;
             }
-            assert!(
-                matches!(verified, Err(Error::NotALog { .. })),
-                "{verified:?}"
-            );
+            // Native records at offset 64 that agree on a salt: a log whose header is lost
+            // (docs/FORMAT.md, "A lost header"); otherwise not a log.
+            if let Some(header) = lost_header(path) {
+                check_lost(data, &header, &verified.expect("a lost header verifies"));
+                return;
+            }
+            match verified {
+                Err(Error::NotALog { why, .. }) if why == log::reader::LOST_NO_SALT => {
+                    assert!(data.len() as u64 > FILE_HEADER_LEN && data[64..68] == RECORD_MAGIC);
+                }
+                verified => assert!(
+                    matches!(verified, Err(Error::NotALog { .. })),
+                    "{verified:?}"
+                ),
+            }
             return;
         }
         (opened, decoded) => panic!(

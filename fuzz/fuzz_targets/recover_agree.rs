@@ -80,6 +80,38 @@ pub fn check(data: &[u8]) {
         }
         return;
     }
+    // A log whose header is lost (docs/FORMAT.md, "A lost header"): refused unless forced;
+    // forced, a new header with the recovered salt is written over the old 64 bytes (kept in a
+    // sidecar unless --no-backup), every record reads again, and nothing else changes.
+    if let Some(header) = native::lost_header(&path) {
+        let v = log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify");
+        native::check_lost(&original, &header, &v);
+        let r = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()))
+            .expect("recover a log whose header is lost");
+        let now = read(&path);
+        assert_eq!(now.len(), original.len());
+        assert!(now[64..] == original[64..], "recover changed a record");
+        if !opts.force {
+            assert_eq!(r.action, LogAction::Refused);
+            assert!(now == original, "refused, but changed");
+            assert_eq!(dir.names(), ["fuzz.log"]);
+            return;
+        }
+        assert_eq!(r.action, LogAction::HeaderWritten);
+        let written = FileHeader::decode(&now).expect("the new header decodes");
+        assert_eq!(
+            (written.salt, written.algorithm),
+            (header.salt, header.algorithm)
+        );
+        match &r.sidecar {
+            Some(side) => assert_eq!(&read(side)[..64], &original[..64]),
+            None => assert!(opts.no_backup),
+        }
+        let after = log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify");
+        assert_eq!(after.records, v.records);
+        assert_eq!(after.defect_count + 1, v.defect_count);
+        return;
+    }
     let v = match log::verify(&path, &native::native_opts(), |_, _| {}) {
         Ok(v) => v,
         Err(e) => {

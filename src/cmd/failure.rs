@@ -193,6 +193,12 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 "; durable recover emptied it, and its sidecars disagree on the log it was: name the format on the next log append to it (--log-format lines or native)".into()
             }
         },
+        Error::NotALog { path, why, .. } if *why == durable::log::reader::LOST_HEADER => {
+            format!(
+                ": `durable recover --force {}` writes a new header with the salt its records were checked with (keeping the old 64 bytes in a sidecar)",
+                shell_word(path)
+            )
+        }
         Error::TornTail {
             path,
             corrupt: true,

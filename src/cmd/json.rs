@@ -660,6 +660,9 @@ pub struct SalvageResult {
     pub records: u64,
     pub skipped: Vec<SkippedRegion>,
     pub skipped_bytes: u64,
+    /// SRC's header was lost: the checksum its records were read with (their salt recovered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_lost: Option<&'static str>,
     pub exit_code: Exit,
 }
 

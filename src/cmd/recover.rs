@@ -230,7 +230,11 @@ fn error_path<'a>(error: &'a Error, fallback: &'a Path) -> &'a Path {
 /// The exit status of a log's own part of a recovery (a proglog store without its index).
 fn log_exit(r: &durable::recover::LogRecovery) -> Exit {
     match r.action {
-        LogAction::Clean | LogAction::Truncated | LogAction::ZeroFilled => Exit::Success,
+        LogAction::Clean
+        | LogAction::Truncated
+        | LogAction::ZeroFilled
+        | LogAction::HeaderWritten => Exit::Success,
+        LogAction::WouldWriteHeader => Exit::Corruption,
         LogAction::WouldTruncate | LogAction::WouldZeroFill
             if r.status == durable::log::Status::Corrupt =>
         {
@@ -440,6 +444,36 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                         .map(|s| format!(" (keeping those bytes in {})", quoted(s)))
                         .unwrap_or_default()
                 ),
+                LogAction::HeaderWritten => format!(
+                    "{path}: its lost header rewritten with the salt and checksum ({}) recovered from its records: {} ({} bytes) read again{sidecar}{}\n",
+                    r.algorithm.map_or("unknown", |a| a.name()),
+                    super::plural(r.records, "valid record"),
+                    r.bytes_after_damage,
+                    lost_rest(r),
+                ),
+                LogAction::WouldWriteHeader => format!(
+                    "{path}: would write a new header over its lost one, with the salt and checksum ({}) recovered from its records: {} ({} bytes) would read again{}{}\n",
+                    r.algorithm.map_or("unknown", |a| a.name()),
+                    super::plural(r.records, "valid record"),
+                    r.bytes_after_damage,
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(", keeping its first 64 bytes in {}", quoted(s)))
+                        .unwrap_or_default(),
+                    lost_rest(r),
+                ),
+                LogAction::Refused if r.header_lost => format!(
+                    "{path}: corrupt: its header is lost (zeroed or damaged), but the salt and checksum ({}) of the records after it are recovered from them: {} ({} bytes) check out; not changed. `durable recover --force {}` writes a new header with them{}, or `durable log salvage {} NEW` copies every valid record into a new log\n",
+                    r.algorithm.map_or("unknown", |a| a.name()),
+                    super::plural(r.records, "valid record"),
+                    r.bytes_after_damage,
+                    shell_word(&r.path),
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping the old 64 bytes in {})", quoted(s)))
+                        .unwrap_or_default(),
+                    shell_word(&r.path),
+                ),
                 // No header, nothing but zeros: no record to salvage, and no way to tell a
                 // start that never reached the disk from a log that was zeroed.
                 LogAction::Refused if r.zero_file => format!(
@@ -488,6 +522,18 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                 }
             }
         }
+    }
+}
+
+/// What remains of a log whose header was (or would be) rewritten: other damage after it,
+/// which the next `recover` judges.
+fn lost_rest(r: &durable::recover::LogRecovery) -> String {
+    match r.damage_after_header {
+        Some(at) => format!(
+            "; it has other damage, at offset {at}: run `durable recover {}` again once the header is written",
+            shell_word(&r.path)
+        ),
+        None => String::new(),
     }
 }
 
@@ -642,6 +688,8 @@ fn one_json(outcome: &Outcome, opts: &RecoverOptions) -> Result<String, Failure>
                 LogAction::Refused => "refused",
                 LogAction::ZeroFilled => "zero-filled",
                 LogAction::WouldZeroFill => "would-zero-fill",
+                LogAction::HeaderWritten => "header-written",
+                LogAction::WouldWriteHeader => "would-write-header",
             },
             records: r.records,
             bytes_kept: r.bytes_kept,
@@ -779,6 +827,7 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
                 .map(|&(offset, bytes)| SkippedRegion { offset, bytes })
                 .collect(),
             skipped_bytes: skipped,
+            header_lost: done.header_lost.map(|a| a.name()),
             exit_code: Exit::Success,
         };
         format!("{}\n", json::line(&result)?)
@@ -793,6 +842,13 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
         );
         for (offset, n) in &done.skipped {
             s.push_str(&format!("  skipped {n} bytes at offset {offset}\n"));
+        }
+        if let Some(algorithm) = done.header_lost {
+            s.push_str(&format!(
+                "  the header of {} is lost (zeroed or damaged): its records were checked with the salt and checksum ({}) recovered from them\n",
+                quoted(&args.src),
+                algorithm.name()
+            ));
         }
         s
     };
@@ -830,6 +886,11 @@ pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {
                     }
                     recover::sidecar::Change::ZeroFilled => {
                         format!("{} bytes over the zeros from offset {}", t.len, t.offset)
+                    }
+                    recover::sidecar::Change::Rewritten
+                        if t.format == recover::sidecar::SourceFormat::Native =>
+                    {
+                        format!("the old file header ({} bytes)", t.len)
                     }
                     recover::sidecar::Change::Rewritten => {
                         format!("the old index ({} bytes)", t.len)

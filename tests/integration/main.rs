@@ -8,6 +8,7 @@ mod explore;
 mod fault_injection;
 mod formats;
 mod fuzz_regressions;
+mod header_lost;
 mod limits;
 mod linking;
 mod log;

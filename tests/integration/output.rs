@@ -1459,3 +1459,58 @@ fn a_walk_lists_symlinks_fifos_and_sockets_with_the_reason() {
         Vec::<String>::new()
     );
 }
+
+/// The JSON about a native log whose header is lost (docs/FORMAT.md, "A lost header") matches
+/// the schema: verify's `header-lost` evidence, recover's `would-write-header` and
+/// `header-written`, salvage's `header_lost`.
+#[test]
+fn json_about_a_lost_header_matches_the_schema() {
+    let schema = Schema::load();
+    let env = Env::new();
+    let log = env.path("a.log");
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&log), "a", "b"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[..64].fill(0);
+    fs::write(&log, bytes).expect("write");
+    let new = env.path("new.log");
+    for (command, args, code, field, want) in [
+        (
+            "log verify",
+            vec!["log", "verify", "--json", s(&log)],
+            3,
+            "status",
+            "corrupt",
+        ),
+        (
+            "recover",
+            vec!["recover", "--json", "--dry-run", "--force", s(&log)],
+            3,
+            "outcome",
+            "would-write-header",
+        ),
+        (
+            "log salvage",
+            vec!["log", "salvage", "--json", s(&log), s(&new)],
+            0,
+            "header_lost",
+            "crc32",
+        ),
+        (
+            "recover",
+            vec!["recover", "--json", "--force", s(&log)],
+            0,
+            "outcome",
+            "header-written",
+        ),
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, code, "{command}: {}", r.show());
+        let lines = check_lines(&schema, command, &r);
+        assert_eq!(lines[0].1[field], want, "{command}: {}", r.show());
+    }
+}

@@ -62,6 +62,11 @@ pub enum LogAction {
     ZeroFilled,
     /// `dry_run`: would be zero-filled.
     WouldZeroFill,
+    /// native, its header lost: a new header written at offset 0, with the salt and
+    /// algorithm recovered from its records (`force`).
+    HeaderWritten,
+    /// `dry_run`: a new header would be written.
+    WouldWriteHeader,
 }
 
 /// What was (or would be) done to a proglog pair's index.
@@ -134,6 +139,13 @@ pub struct LogRecovery {
     /// The file holds only zero bytes (a native log's start lost, or a log zeroed): refused
     /// without `--force`, which empties it.
     pub zero_file: bool,
+    /// A native log whose header is lost (zeroed or damaged), its salt recovered from its
+    /// records: refused without `--force`, which writes a new header.
+    pub header_lost: bool,
+    /// Such a log's checksum algorithm.
+    pub algorithm: Option<format::Algorithm>,
+    /// Such a log's first damage after its lost header, if any.
+    pub damage_after_header: Option<u64>,
 }
 
 /// Why a file was left alone.
@@ -837,8 +849,20 @@ fn recover_log_as(
         oversized: v.oversized,
         damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
         zero_file: matches!(input.layout, Layout::Unstarted(log::Start::Zeros)),
+        header_lost: matches!(input.layout, Layout::Lost(_)),
+        algorithm: log::algorithm_of(&input.layout),
+        damage_after_header: v
+            .defects
+            .iter()
+            .skip(1)
+            .find(|d| !d.in_index)
+            .map(|d| d.offset),
     };
     let mut t = Tracker::new(observer);
+    if let Layout::Lost(header) = input.layout {
+        write_lost_header(&input, header, &v, &mut recovery, opts, &mut t)?;
+        return Ok(recovery);
+    }
     // A store read with another store's index (docs/FORMAT.md, "proglog") is not changed
     // either: that index is no evidence about it, and was paired by mistake.
     let foreign = v.foreign_index.is_some() && !opts.force;
@@ -895,7 +919,9 @@ fn recover_log_as(
                     _ => None,
                 };
                 let format = match input.layout {
-                    Layout::Native(_) | Layout::Unstarted(_) => sidecar::SourceFormat::Native,
+                    Layout::Native(_) | Layout::Lost(_) | Layout::Unstarted(_) => {
+                        sidecar::SourceFormat::Native
+                    }
                     Layout::Lines => sidecar::SourceFormat::Lines,
                     Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
                     Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
@@ -971,6 +997,84 @@ fn recover_log_as(
         )?);
     }
     Ok(recovery)
+}
+
+/// `recover` of a native log whose header is lost ([`Layout::Lost`]): refused without
+/// `--force` (corruption); with it, the old 64 bytes are kept in a sidecar (restorable) and a
+/// new header with the recovered salt and algorithm is written over them, so every record
+/// reads again and the next append continues the log. Other damage after the header is left
+/// for the next run (the header comes first: without it nothing after can be repaired).
+fn write_lost_header(
+    input: &log::Log,
+    header: format::FileHeader,
+    v: &log::Verification,
+    recovery: &mut LogRecovery,
+    opts: &RecoverOptions,
+    t: &mut Tracker,
+) -> Result<()> {
+    let path = input.main.path.as_path();
+    let len = format::FILE_HEADER_LEN;
+    recovery.records = v.records;
+    recovery.bytes_kept = input.main.size;
+    recovery.bytes_removed = 0;
+    recovery.damage = Some(0);
+    let beside = Beside::of(&input.layout);
+    if !opts.force || opts.dry_run {
+        if !opts.no_backup {
+            recovery.sidecar = Some(planned_sidecar(path, beside, 0, opts)?);
+        }
+        recovery.action = if opts.force {
+            LogAction::WouldWriteHeader
+        } else {
+            LogAction::Refused
+        };
+        return Ok(());
+    }
+    let file = sidecar::reopen_for_writing(
+        &input.main.file,
+        path,
+        "write a new header over its lost one",
+    )?;
+    let size = input.main.size;
+    if !opts.no_backup {
+        recovery.sidecar = Some(keep_bytes(
+            path,
+            &input.main.file,
+            beside,
+            sidecar::Trailer {
+                source: PathBuf::new(),
+                format: sidecar::SourceFormat::Native,
+                change: sidecar::Change::Rewritten,
+                offset: 0,
+                len,
+                size_before: size,
+                size_after: size,
+                first_index: 0,
+                native_header: None,
+                data_crc: 0,
+            },
+            0,
+            len,
+            opts,
+            t,
+        )?);
+    }
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let new = format::FileHeader::new(header.algorithm, header.salt, created).encode();
+    t.run(Step::WriteLog, path, || {
+        platform::write_all_at(&file, &new, 0)
+    })
+    .failure_leaves(Aftermath::Damaged)?;
+    recovery.action = LogAction::HeaderWritten;
+    if opts.sync != SyncLevel::None {
+        t.run(Step::SyncLog, path, || {
+            platform::sync_file(&file, opts.sync)
+        })
+        .failure_leaves(Aftermath::Unconfirmed)?;
+    }
+    Ok(())
 }
 
 /// A native log's 64-byte file header, as it is in the file.
@@ -1183,6 +1287,9 @@ pub struct Salvaged {
     pub records: u64,
     /// Damaged regions skipped: (offset, bytes).
     pub skipped: Vec<(u64, u64)>,
+    /// SRC is a native log whose header is lost: the algorithm its records were read with
+    /// (their salt recovered from them).
+    pub header_lost: Option<format::Algorithm>,
 }
 
 /// Write every valid record of `src`, in order, skipping damaged regions, into a new log `dst`
@@ -1213,6 +1320,13 @@ pub fn salvage(
     // A native source keeps its checksum and creation time; other formats get the default.
     let (algorithm, created) = match input.layout {
         Layout::Native(h) => (h.algorithm, h.created),
+        // Its creation time was in the lost header.
+        Layout::Lost(h) => (
+            h.algorithm,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
         _ => (
             format::Algorithm::default(),
             std::time::SystemTime::now()
@@ -1238,6 +1352,10 @@ pub fn salvage(
     let mut out = Salvaged {
         records: 0,
         skipped: Vec::new(),
+        header_lost: match input.layout {
+            Layout::Lost(h) => Some(h.algorithm),
+            _ => None,
+        },
     };
     let started = t
         .start(Step::WriteTemp, new.path())

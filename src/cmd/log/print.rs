@@ -20,7 +20,15 @@ pub(super) fn format_desc(v: &Verification) -> String {
         LogFormat::Native | LogFormat::Lines => format!(
             "{}, {}{}",
             v.format.name(),
-            v.algorithm.map_or("no checksum", |a| a.name()),
+            v.algorithm.map_or(
+                if v.format == LogFormat::Native {
+                    // A start cut short before the byte that names it.
+                    "checksum unknown"
+                } else {
+                    "no checksum"
+                },
+                |a| a.name()
+            ),
             if v.unterminated {
                 "; its last line has no newline, which the next append adds"
             } else {
@@ -131,6 +139,20 @@ pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option
                 crate::cmd::plural(v.records_before_damage, &format!("valid {noun}")),
                 v.valid_end,
                 v.bytes,
+            )
+        }
+        // A native log whose header is lost: its records read with the salt recovered
+        // from them.
+        (Status::Corrupt, Status::Corrupt)
+            if v.defects.first().map(|d| d.evidence) == Some(log::Evidence::HeaderLost) =>
+        {
+            format!(
+                "{path}: corrupt: its header is lost (zeroed or damaged), but the salt of the records after it is recovered from them: {} ({} bytes) after it; {} in all, {} bytes ({desc}); `durable recover --force {word} writes a new header with that salt (keeping the old 64 bytes in a sidecar), or `durable log salvage {} NEW` copies every valid record into a new log\n",
+                crate::cmd::plural(v.records_after_damage, &format!("valid {noun}")),
+                v.bytes_after_damage,
+                crate::cmd::plural(v.records, &format!("valid {noun}")),
+                v.bytes,
+                durable::quote::shell_word(&v.path),
             )
         }
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(
@@ -264,6 +286,7 @@ pub(super) fn defect_text(d: &Defect) -> String {
         log::Evidence::NotTorn(at) if at == d.offset => {
             "; corruption: not what a write that never reached the disk leaves (no zeros, and the file does not end inside it)".to_string()
         }
+        log::Evidence::HeaderLost => "; corruption: the file header is lost (zeroed or damaged); the salt and checksum of the records after it are recovered from them".to_string(),
         log::Evidence::ZeroFile => "; corruption: the whole file is zero bytes, no header: a log whose start never reached the disk cannot be told from one whose records were zeroed".to_string(),
         log::Evidence::NotTorn(at) => format!(
             "; corruption: the damage at offset {at} after it is not what an unfinished write leaves"

@@ -1535,6 +1535,9 @@ fn writer_for(
         {
             return Err(start_refusal(start, path, size));
         }
+        if let Some(refusal) = lost_refusal(file, path, size)? {
+            return Err(refusal);
+        }
         // Neither format: say so for both (a lines log whose first lines are damaged reads as
         // neither, and `--log-format lines` is the way to append to it).
         // No newline, only text: perhaps a lines log whose first line was cut short, which
@@ -1557,12 +1560,15 @@ fn writer_for(
     } else {
         // A start cut short by a crash (docs/FORMAT.md, "A log's start") is a torn tail at 0,
         // refused as any torn tail is; only zero bytes (named as native) as above.
-        reader::native_header(file, path, size).map_err(|e| {
-            match reader::Start::of(file, size, true) {
-                Ok(Some(start)) => start_refusal(start, path, size),
-                _ => e,
+        match reader::native_header(file, path, size) {
+            Ok(header) => header,
+            Err(e) => {
+                return Err(match reader::Start::of(file, size, true) {
+                    Ok(Some(start)) => start_refusal(start, path, size),
+                    _ => lost_refusal(file, path, size)?.unwrap_or(e),
+                });
             }
-        })?
+        }
     };
     if let Some(asked) = opts.algorithm
         && asked != header.algorithm
@@ -1586,6 +1592,22 @@ fn article(format: SourceFormat) -> &'static str {
         SourceFormat::ProglogIndex => "a proglog index",
         SourceFormat::Aof => "an aof",
     }
+}
+
+/// The refusal of an append to a native log whose header is lost (corruption: `recover
+/// --force` writes a new header), if the file at `path` is one.
+fn lost_refusal(file: &File, path: &Path, size: u64) -> Result<Option<Error>> {
+    let lost = reader::header_lost(file, size).map_err(inspect(path))?;
+    Ok(lost.map(|lost| Error::NotALog {
+        path: path.to_path_buf(),
+        why: if lost.header.is_some() {
+            reader::LOST_HEADER
+        } else {
+            reader::LOST_NO_SALT
+        },
+        damaged_header: true,
+        format: None,
+    }))
 }
 
 /// Open the log for appending, creating it (header, flushed, renamed into place, directory

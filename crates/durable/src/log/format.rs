@@ -65,7 +65,7 @@ impl Algorithm {
         }
     }
 
-    fn from_code(code: u8) -> Option<Algorithm> {
+    pub(crate) fn from_code(code: u8) -> Option<Algorithm> {
         match code {
             1 => Some(Algorithm::Crc32),
             2 => Some(Algorithm::Sha256),

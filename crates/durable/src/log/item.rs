@@ -222,6 +222,9 @@ pub enum Evidence {
     /// Corrupt: the whole file is zero bytes, no header: a log's start that never reached the
     /// disk cannot be told from a log whose acknowledged bytes were zeroed.
     ZeroFile,
+    /// Corrupt: the file header is lost (zeroed or damaged) and the records after it validate
+    /// under a salt recovered from their own checksums (docs/FORMAT.md, "A lost header").
+    HeaderLost,
 }
 
 impl Evidence {
@@ -244,6 +247,7 @@ impl Evidence {
             Evidence::NotTorn(_) => "not-a-torn-write",
             Evidence::ValidAfter(_) => "valid-record-after",
             Evidence::ZeroFile => "zero-file",
+            Evidence::HeaderLost => "header-lost",
         }
     }
 

@@ -14,6 +14,7 @@ mod crc;
 pub mod format;
 mod item;
 pub mod lines;
+pub mod lost;
 pub mod native;
 mod parallel;
 pub mod proglog;
@@ -201,7 +202,7 @@ pub fn verify_open_with_threads(
 /// The checksum algorithm a log's records carry.
 pub fn algorithm_of(layout: &Layout) -> Option<Algorithm> {
     match layout {
-        Layout::Native(header) => Some(header.algorithm),
+        Layout::Native(header) | Layout::Lost(header) => Some(header.algorithm),
         Layout::Lines => Some(Algorithm::Sha256),
         _ => None,
     }
@@ -211,6 +212,15 @@ pub fn algorithm_of(layout: &Layout) -> Option<Algorithm> {
 pub fn verify_open(input: &Log, progress: impl FnMut(u64, u64)) -> Result<Verification> {
     let mut v = Verification::start(&input.main.path, &input.layout, input.main.size);
     v.index = input.index.as_ref().map(|i| i.path.clone());
+    // A start cut short names its checksum algorithm if the byte that holds it is there.
+    if let Layout::Unstarted(Start::Torn) = input.layout {
+        let mut byte = [0u8; 1];
+        if input.main.size > 10
+            && crate::platform::read_at(&input.main.file, &mut byte, 10).is_ok_and(|n| n == 1)
+        {
+            v.algorithm = Algorithm::from_code(byte[0]);
+        }
+    }
     let mut reader = input.reader(OnDamage::Resync);
     let last_end = summarize(reader.as_mut(), &mut v, progress)?;
     if let Layout::Lines = input.layout

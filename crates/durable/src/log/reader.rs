@@ -29,6 +29,24 @@ pub const TORN_LINES: &str = "it holds no newline, so it is in none of the forma
 /// Why a file is not a log, when it is empty (where `log append` starts one).
 pub const EMPTY: &str = "it is empty";
 
+/// Why `log append` refuses a native log whose header is lost (its salt recovered).
+pub const LOST_HEADER: &str = "its header is lost (zeroed or damaged), but native records \
+     follow it; nothing was appended";
+
+/// Whether `file` (`size` bytes) is a native log whose header is lost (its salt recovered or
+/// not): for refusals.
+pub(crate) fn header_lost(file: &File, size: u64) -> io::Result<Option<super::lost::Lost>> {
+    let (raw, got) = super::lost::raw_start(file, size)?;
+    super::lost::find(file, size, &raw[..got])
+}
+
+/// Why a native log whose header is lost cannot be read: its records are SHA-256 ones, whose
+/// checksums do not give the salt back (docs/FORMAT.md, "A lost header").
+pub const LOST_NO_SALT: &str = "its header is lost (zeroed or damaged) and native SHA-256 records \
+     follow it, but their salt cannot be recovered from them (a SHA-256 checksum does not give it \
+     back), so none of them can be checked; only its first 64 bytes, put back from a copy of the \
+     log, make them readable again";
+
 /// Why a file is not a log, when it holds only zero bytes.
 pub const ZEROS: &str = "it holds only zero bytes";
 
@@ -169,6 +187,9 @@ pub enum Layout {
     ProglogIndex,
     /// An aof file, analysed when opened.
     Aof(aof::Analysis),
+    /// A native log whose header is lost (zeroed or damaged), read with this header: the
+    /// salt and algorithm recovered from its records ([`super::lost`]).
+    Lost(FileHeader),
     /// A file with no native header in which a native log may have been started
     /// (docs/FORMAT.md, "A log's start"): nothing in it can be read as a record.
     Unstarted(Start),
@@ -303,11 +324,78 @@ impl Reader for StartReader {
     }
 }
 
+/// The reader of a [`Layout::Lost`] log: the lost header's defect (corruption at offset 0),
+/// then its records as the recovered header reads them.
+struct LostReader<'f> {
+    reported: bool,
+    stop: bool,
+    inner: NativeReader<'f>,
+}
+
+/// The defect a native log whose header is lost holds at offset 0.
+pub(crate) fn lost_header_defect() -> super::item::Defect {
+    super::item::Defect {
+        offset: 0,
+        kind: super::item::DefectKind::BadHeader,
+        next_valid: Some(FILE_HEADER_LEN),
+        in_index: false,
+        cut: 0,
+        evidence: super::item::Evidence::HeaderLost,
+    }
+}
+
+impl Reader for LostReader<'_> {
+    fn next_item(&mut self) -> io::Result<Item> {
+        if !std::mem::replace(&mut self.reported, true) {
+            return Ok(Item::Defect(lost_header_defect()));
+        }
+        if self.stop {
+            return Ok(Item::End);
+        }
+        self.inner.next_item()
+    }
+
+    fn payload(&self, record: &Record) -> Option<&[u8]> {
+        self.inner.payload(record)
+    }
+
+    fn read_payload(
+        &mut self,
+        record: &Record,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.inner.read_payload(record, f)
+    }
+
+    fn skip_valid(&mut self, limit: u64) -> io::Result<Skipped> {
+        if !self.reported || self.stop {
+            return Ok(Skipped::default());
+        }
+        Ok(self.inner.skip_valid(limit))
+    }
+
+    fn position(&self) -> u64 {
+        if self.reported {
+            self.inner.position()
+        } else {
+            0
+        }
+    }
+
+    fn refresh(&mut self) -> io::Result<bool> {
+        self.inner.refresh()
+    }
+
+    fn io_stats(&self) -> (u64, u64) {
+        self.inner.io_stats()
+    }
+}
+
 impl Layout {
     /// The format.
     pub fn format(&self) -> LogFormat {
         match self {
-            Layout::Native(_) | Layout::Unstarted(_) => LogFormat::Native,
+            Layout::Native(_) | Layout::Lost(_) | Layout::Unstarted(_) => LogFormat::Native,
             Layout::Lines => LogFormat::Lines,
             Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
             Layout::Aof(_) => LogFormat::Aof,
@@ -354,6 +442,18 @@ impl Log {
             }
             Layout::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
             Layout::Unstarted(start) => Box::new(StartReader { start, done: false }),
+            Layout::Lost(header) => Box::new(LostReader {
+                reported: false,
+                stop: on_damage == OnDamage::Stop,
+                inner: NativeReader::new(
+                    &self.main.file,
+                    header,
+                    self.main.size,
+                    FILE_HEADER_LEN,
+                    0,
+                    on_damage,
+                ),
+            }),
         }
     }
 
@@ -564,6 +664,17 @@ impl Log {
                         format: None,
                     });
                 }
+                // Records of a native log whose header is lost (zeroed by the disk, say):
+                // only a chain of native records at offset 64 that agree on one salt.
+                Err(Error::NotALog { why, .. })
+                    if why != EMPTY
+                        && why != ZEROS
+                        && header_lost(&main.file, main.size)
+                            .map_err(inspect(path))?
+                            .is_some() =>
+                {
+                    (LogFormat::Native, None)
+                }
                 detected => detected?,
             },
         };
@@ -574,7 +685,7 @@ impl Log {
                     match Start::of(&main.file, main.size, opts.zeros).map_err(inspect(path))? {
                         Some(Start::Zeros) if !opts.zeros => return Err(e),
                         Some(start) => Layout::Unstarted(start),
-                        None => return Err(e),
+                        None => lost_layout(&main).map_err(inspect(path))?.ok_or(e)??,
                     }
                 }
             },
@@ -646,6 +757,24 @@ impl Log {
             index: None,
         })
     }
+}
+
+/// The layout of a native log whose header is lost, if `main` is one: its records' header
+/// (`Err`: the salt cannot be recovered, corruption that nothing can be checked in).
+fn lost_layout(main: &Part) -> io::Result<Option<Result<Layout>>> {
+    let (raw, got) = super::lost::raw_start(&main.file, main.size)?;
+    let Some(lost) = super::lost::find(&main.file, main.size, &raw[..got])? else {
+        return Ok(None);
+    };
+    Ok(Some(match lost.header {
+        Some(header) => Ok(Layout::Lost(header)),
+        None => Err(Error::NotALog {
+            path: main.path.clone(),
+            why: LOST_NO_SALT,
+            damaged_header: true,
+            format: None,
+        }),
+    }))
 }
 
 /// An index the user named for a store (`--with-index`): `recover` rewrites it from the store,

@@ -1,0 +1,383 @@
+//! A native log whose file header is lost (its first 64 bytes zeroed, as a disk that loses a
+//! sector leaves them, or damaged) keeps its records: verify calls it corrupt and says so,
+//! `log salvage` copies every record, `recover --force` writes a new header with the salt
+//! recovered from the records' checksums (docs/FORMAT.md, "A lost header"); and nothing else
+//! is taken for such a log.
+
+use std::fs;
+use std::path::Path;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use serde_json::Value;
+
+use crate::common::{Env, run, run_hint, s};
+
+const HEADER_LEN: usize = 64;
+
+fn verify_json(env: &Env, log: &Path) -> (i32, Value) {
+    let r = run(env, &["log", "verify", "--json", s(log)], b"");
+    let out = r.out();
+    let v = serde_json::from_str(out.lines().next().unwrap_or("null")).expect("json");
+    (r.code, v)
+}
+
+fn payloads_of(env: &Env, log: &Path) -> Vec<String> {
+    payloads(env, log)
+}
+
+fn payloads(env: &Env, log: &Path) -> Vec<String> {
+    let r = run(env, &["log", "dump", "--format", "raw", s(log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    r.out().lines().map(str::to_string).collect()
+}
+
+fn zero_header(log: &Path) {
+    let mut bytes = fs::read(log).expect("read");
+    bytes[..HEADER_LEN].fill(0);
+    fs::write(log, bytes).expect("write");
+}
+
+/// A log of `n` records (`1`..`n`) made by single appends or by one streamed append.
+fn make_log(env: &Env, name: &str, checksum: &str, n: usize, streamed: bool) -> std::path::PathBuf {
+    let log = env.path(name);
+    if streamed {
+        let input: String = (1..=n).map(|i| format!("{i}\n")).collect();
+        let r = run(
+            env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                "--checksum",
+                checksum,
+                s(&log),
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{}", r.show());
+    } else {
+        for i in 1..=n {
+            let r = run(
+                env,
+                &[
+                    "log",
+                    "append",
+                    "--sync",
+                    "none",
+                    "--checksum",
+                    checksum,
+                    s(&log),
+                    &i.to_string(),
+                ],
+                b"",
+            );
+            assert_eq!(r.code, 0, "{}", r.show());
+        }
+    }
+    log
+}
+
+/// The whole journey: the header lost -> verify (exit 3, header lost) -> recover refuses ->
+/// recover --force (or salvage) -> verify clean with every record -> append -> verify -> dump.
+fn journey(checksum: &str, n: usize, streamed: bool, damage: fn(&Path), by_salvage: bool) {
+    let env = Env::new();
+    let log = make_log(&env, "a.log", checksum, n, streamed);
+    let before = payloads(&env, &log);
+    damage(&log);
+    let damaged = fs::read(&log).expect("read");
+    let case = format!("{checksum} n={n} streamed={streamed} salvage={by_salvage}");
+
+    let r = run(&env, &["log", "verify", s(&log)], b"");
+    assert_eq!(r.code, 3, "{case}: {}", r.show());
+    assert!(
+        r.out().contains("its header is lost"),
+        "{case}: {}",
+        r.show()
+    );
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{case}: {v}");
+    assert_eq!(v["status"], "corrupt", "{case}: {v}");
+    assert_eq!(v["records"], n, "{case}: {v}");
+    assert_eq!(v["defects"][0]["kind"], "bad-header", "{case}: {v}");
+    assert_eq!(v["defects"][0]["offset"], 0, "{case}: {v}");
+    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{case}: {v}");
+    assert_eq!(v["checksum"], checksum, "{case}: {v}");
+
+    // Refused without --force, the log unchanged; the dry run says what --force does.
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 3, "{case}: {}", r.show());
+    assert!(r.out().contains("--force"), "{case}: {}", r.show());
+    let r = run(&env, &["recover", "--dry-run", "--force", s(&log)], b"");
+    assert_eq!(r.code, 3, "{case}: {}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged, "{case}: changed");
+    // So does append.
+    let r = run(&env, &["log", "append", s(&log), "more"], b"");
+    assert_eq!(r.code, 3, "{case}: {}", r.show());
+    assert!(r.stderr.contains("recover --force"), "{case}: {}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged, "{case}: changed");
+
+    let repaired = if by_salvage {
+        let new = env.path("new.log");
+        let r = run(&env, &["log", "salvage", s(&log), s(&new)], b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert!(r.out().contains("header of"), "{case}: {}", r.show());
+        assert!(r.out().contains("is lost"), "{case}: {}", r.show());
+        new
+    } else {
+        // The hint verify printed, run as printed.
+        let r = run(&env, &["log", "verify", "a.log"], b"");
+        run_hint(&env, &r.out(), "recover --force");
+        log.clone()
+    };
+    let (code, v) = verify_json(&env, &repaired);
+    assert_eq!(code, 0, "{case}: {v}");
+    assert_eq!(v["records"], n, "{case}: {v}");
+    assert_eq!(payloads(&env, &repaired), before, "{case}");
+    let r = run(&env, &["log", "append", s(&repaired), "next"], b"");
+    assert_eq!(r.code, 0, "{case}: {}", r.show());
+    let (code, v) = verify_json(&env, &repaired);
+    assert_eq!(code, 0, "{case}: {v}");
+    assert_eq!(v["records"], n + 1, "{case}: {v}");
+    let mut want = before.clone();
+    want.push("next".into());
+    assert_eq!(payloads(&env, &repaired), want, "{case}");
+}
+
+fn damage_header(log: &Path) {
+    let mut bytes = fs::read(log).expect("read");
+    // The magic and the reserved bytes changed, the salt kept: a damaged header.
+    bytes[1] ^= 0x20;
+    bytes[44] = 0x7f;
+    fs::write(log, bytes).expect("write");
+}
+
+/// Regression: a native log whose first 64 bytes were zeroed was "not a log" (exit 2) for
+/// verify, recover and salvage, its 20 acknowledged records beyond reach; now its salt is
+/// recovered from the records' CRC-32s and recover --force (the hint verify prints) or salvage
+/// brings every record back, and the log goes on.
+#[test]
+fn a_crc32_log_whose_header_is_zeroed_keeps_its_records() {
+    journey("crc32", 20, false, zero_header, false);
+    journey("crc32", 20, false, zero_header, true);
+    journey("crc32", 1000, true, zero_header, false);
+    journey("crc32", 1, false, zero_header, true);
+}
+
+/// Regression: a damaged header (the magic changed: "not a log", exit 2; or only its checksum
+/// wrong: no record could be checked) gives its salt back, confirmed by the records, for
+/// SHA-256 logs too.
+#[test]
+fn a_log_whose_header_is_damaged_keeps_its_records() {
+    journey("crc32", 20, false, damage_header, false);
+    journey("sha256", 20, false, damage_header, false);
+    journey("sha256", 1000, true, damage_header, true);
+    journey("sha256", 3, false, damage_header, true);
+}
+
+/// A SHA-256 log whose header is zeroed: its salt is not in the records (a SHA-256 does not
+/// give it back), so it is corrupt, nothing can be checked, and nothing changes it, --force
+/// included; the message says so and what can be done.
+#[test]
+fn a_sha256_log_whose_header_is_zeroed_is_corrupt_and_left_alone() {
+    let env = Env::new();
+    let log = make_log(&env, "s.log", "sha256", 20, false);
+    zero_header(&log);
+    let damaged = fs::read(&log).expect("read");
+    let r = run(&env, &["log", "verify", s(&log)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("cannot be recovered"), "{}", r.show());
+    for args in [
+        vec!["recover", s(&log)],
+        vec!["recover", "--force", s(&log)],
+        vec!["log", "append", s(&log), "x"],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 3, "{args:?}: {}", r.show());
+        assert!(
+            r.stderr.contains("cannot be recovered"),
+            "{args:?}: {}",
+            r.show()
+        );
+    }
+    let r = run(
+        &env,
+        &["log", "salvage", s(&log), s(&env.path("n.log"))],
+        b"",
+    );
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(!env.path("n.log").exists());
+    assert_eq!(fs::read(&log).expect("read"), damaged);
+}
+
+/// recover --force keeps the old 64 bytes in a sidecar that `log restore` puts back.
+#[test]
+fn the_header_recover_force_replaces_is_restorable() {
+    let env = Env::new();
+    let log = make_log(&env, "a.log", "crc32", 5, true);
+    zero_header(&log);
+    let damaged = fs::read(&log).expect("read");
+    let r = run(&env, &["recover", "--force", "--json", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+    assert_eq!(v["outcome"], "header-written", "{v}");
+    let sidecar = v["sidecar"]["text"]
+        .as_str()
+        .expect("a sidecar")
+        .to_string();
+    assert_ne!(fs::read(&log).expect("read"), damaged);
+    let r = run(&env, &["log", "restore", &sidecar], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("old file header"), "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged);
+}
+
+/// In a walk a header-lost log is reported as the corrupt log it is; files of only zeros are
+/// still passed over.
+#[test]
+fn a_walk_reports_a_header_lost_log_and_passes_over_zeros() {
+    let env = Env::new();
+    fs::create_dir(env.path("d")).expect("mkdir");
+    let log = make_log(&env, "d/a.log", "crc32", 4, false);
+    zero_header(&log);
+    env.write("d/zeros", vec![0u8; 4096]);
+    let r = run(&env, &["log", "verify", "d"], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("its header is lost"), "{}", r.show());
+    assert!(r.out().contains("zeros: skipped"), "{}", r.show());
+    let r = run(&env, &["recover", "d"], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+}
+
+/// Regression: a SHA-256 log's header cut short was described as "(native, no checksum)",
+/// though its bytes name the algorithm; one cut before that byte says the checksum is unknown.
+#[test]
+fn a_torn_start_names_the_algorithm_its_bytes_hold() {
+    let env = Env::new();
+    let full = make_log(&env, "s.log", "sha256", 1, false);
+    let bytes = fs::read(&full).expect("read");
+    env.write("t.log", &bytes[..20]);
+    env.write("u.log", &bytes[..8]);
+    let r = run(&env, &["log", "verify", s(&env.path("t.log"))], b"");
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(r.out().contains("(native, sha256)"), "{}", r.show());
+    let r = run(&env, &["log", "verify", s(&env.path("u.log"))], b"");
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(r.out().contains("checksum unknown"), "{}", r.show());
+    assert!(!r.out().contains("no checksum"), "{}", r.show());
+}
+
+/// The foreign fixtures (files that hold a native log somewhere inside: a tar, a zip, an ar
+/// archive, SQLite rows; a RocksDB WAL), whole and with their first 64 bytes zeroed, are never
+/// read as a native log whose header is lost.
+#[test]
+fn foreign_files_are_never_header_lost_logs() {
+    let env = Env::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/foreign");
+    for entry in fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let mut bytes = fs::read(&path).expect("read");
+        for zeroed in [false, true] {
+            if zeroed {
+                let n = bytes.len().min(HEADER_LEN);
+                bytes[..n].fill(0);
+            }
+            let copy = env.write("f.bin", &bytes);
+            let r = run(&env, &["log", "verify", "--json", s(&copy)], b"");
+            assert!(
+                !r.out().contains("header-lost") && !r.stderr.contains("header is lost"),
+                "{}: {}",
+                path.display(),
+                r.show()
+            );
+        }
+    }
+}
+
+fn config() -> Config {
+    Config {
+        cases: 24,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    }
+}
+
+/// A native log of `payloads` made through the binary: appends of `group` records given as
+/// arguments, or (`group` 0) one streamed append of lines.
+fn binary_log(env: &Env, checksum: &str, payloads: &[String], group: usize) -> Vec<u8> {
+    let log = env.path("p.log");
+    let _ = fs::remove_file(&log);
+    let base = [
+        "log",
+        "append",
+        "--sync",
+        "none",
+        "--checksum",
+        checksum,
+        s(&log),
+    ];
+    if group == 0 {
+        let input: String = payloads.iter().map(|p| format!("{p}\n")).collect();
+        let r = run(env, &base, input.as_bytes());
+        assert_eq!(r.code, 0, "{}", r.show());
+    } else {
+        for chunk in payloads.chunks(group) {
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend(chunk.iter().map(String::as_str));
+            let r = run(env, &args, b"");
+            assert_eq!(r.code, 0, "{}", r.show());
+        }
+    }
+    fs::read(&log).expect("read")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Property: zeroing a random native log's header (CRC-32), or damaging random header
+    /// bytes (either algorithm; the salt bytes kept, or one bit of them flipped), is
+    /// corruption whose salvage recovers every record; random bytes are never such a log.
+    #[test]
+    fn a_lost_header_never_loses_a_record(
+        payloads in prop::collection::vec("[a-z0-9 ]{1,60}", 1..40),
+        group in 0usize..6,
+        sha in any::<bool>(),
+        zero in any::<bool>(),
+        hits in prop::collection::vec((0usize..64, 1u8..=255), 1..6),
+        salt_bit in prop::option::of(0usize..128),
+        noise in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        let env = Env::new();
+        let mut bytes = binary_log(&env, if sha { "sha256" } else { "crc32" }, &payloads, group);
+        let header: Vec<u8> = bytes[..HEADER_LEN].to_vec();
+        let zeroed = zero && !sha;
+        if zeroed {
+            bytes[..HEADER_LEN].fill(0);
+        } else {
+            for (at, x) in &hits {
+                if !(16..32).contains(at) {
+                    bytes[*at] ^= x;
+                }
+            }
+            if let Some(bit) = salt_bit {
+                bytes[16 + bit / 8] ^= 1 << (bit % 8);
+            }
+        }
+        prop_assume!(bytes[..HEADER_LEN] != header[..]);
+        let damaged = env.write("d.log", &bytes);
+        let (code, v) = verify_json(&env, &damaged);
+        prop_assert_eq!(code, 3, "{}", v);
+        prop_assert_eq!(&v["defects"][0]["evidence"], "header-lost", "{}", v);
+        prop_assert_eq!(&v["records"], payloads.len(), "{}", v);
+        let new = env.path("n.log");
+        let _ = fs::remove_file(&new);
+        let r = run(&env, &["log", "salvage", s(&damaged), s(&new)], b"");
+        prop_assert_eq!(r.code, 0, "{}", r.show());
+        prop_assert_eq!(&payloads_of(&env, &new), &payloads);
+
+        let random = env.write("r.bin", &noise);
+        let r = run(&env, &["log", "verify", "--json", s(&random)], b"");
+        prop_assert!(!r.out().contains("header-lost"), "{}", r.show());
+    }
+}
