@@ -368,17 +368,16 @@ pub(super) fn verify_one(
                 if args.json {
                     out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
-                    // A lines log named so that detection does not find (its first line
-                    // torn): the hint must name the format for recover to read it so.
-                    let named = v.format == LogFormat::Lines
-                        && args.read.log_format.is_some()
-                        && !std::fs::File::open(path)
-                            .and_then(|f| log::lines::looks_like_lines(&f, v.bytes))
-                            .unwrap_or(false);
+                    // A log named so that detection does not find (a lines log whose first
+                    // line is torn, a proglog store alone with a zeroed sector): the hint must
+                    // name the format for recover to read it so.
+                    let named = args.read.log_format.is_some()
+                        && !log::stream::is_stream(path)
+                        && crate::cmd::recover::named_format_needed(path, v.format);
                     out.text(&verification_text(
                         &v,
                         log::stream::is_stream(path),
-                        named.then_some("lines"),
+                        named.then_some(v.format.name()),
                     ))?;
                 }
             }
