@@ -154,8 +154,12 @@ pub struct StoreReader<'f> {
     /// Recent searches for the next non-zero index entry: (from, found; `None` if none).
     entry_scans: VecDeque<(u64, Option<u64>)>,
     /// The records read are past damage where no index entry numbered the record found
-    /// again: their numbers are unknown, and the index is no longer looked at.
+    /// again: their numbers are unknown (counted on from the damaged record's, for display
+    /// only), and the index is no longer looked at.
     unnumbered: bool,
+    /// The number of the damaged record where the numbers became unknown: the index's end
+    /// is judged from it.
+    numbered_end: u64,
 }
 
 impl<'f> StoreReader<'f> {
@@ -181,6 +185,7 @@ impl<'f> StoreReader<'f> {
             zero_from: None,
             entry_scans: VecDeque::new(),
             unnumbered: false,
+            numbered_end: 0,
         }
     }
 
@@ -593,7 +598,11 @@ impl<'f> StoreReader<'f> {
                     Some(j) => self.entry_no = j,
                     // No entry numbers the records found again: they are not compared with
                     // the index (which would call its right entries wrong or missing).
-                    None => self.unnumbered = self.index.is_some(),
+                    None if self.index.is_some() && !self.unnumbered => {
+                        self.unnumbered = true;
+                        self.numbered_end = i;
+                    }
+                    None => {}
                 }
             }
             OnDamage::Stop => self.done = true,
@@ -646,7 +655,11 @@ impl<'f> StoreReader<'f> {
         if let Some(d) = store_defect {
             self.queued.push_back(Item::Defect(d));
         }
-        let n = self.entry_no;
+        let n = if self.unnumbered {
+            self.numbered_end
+        } else {
+            self.entry_no
+        };
         let in_index = |offset, kind| Defect {
             in_index: true,
             ..Defect::new(offset, kind, None)
@@ -669,13 +682,19 @@ impl<'f> StoreReader<'f> {
                     first * ENTRY_WIDTH,
                     DefectKind::IndexMissing { records },
                 )));
-            } else if index.size > end && !self.unnumbered {
+            } else if index.size > end {
+                // Past records of unknown numbers, entries after the last numbered one may be
+                // theirs: only zero padding is a finding there.
                 let kind = if index.all_zero_from(end)? {
-                    DefectKind::ZeroFill
+                    Some(DefectKind::ZeroFill)
+                } else if self.unnumbered {
+                    None
                 } else {
-                    DefectKind::IndexBeyondStore
+                    Some(DefectKind::IndexBeyondStore)
                 };
-                self.queued.push_back(Item::Defect(in_index(end, kind)));
+                if let Some(kind) = kind {
+                    self.queued.push_back(Item::Defect(in_index(end, kind)));
+                }
             }
         }
         self.queued.push_back(Item::End);
