@@ -160,6 +160,9 @@ pub struct StoreReader<'f> {
     /// The number of the damaged record where the numbers became unknown: the index's end
     /// is judged from it.
     numbered_end: u64,
+    /// The position of a proven record that the store's chain was followed into from before
+    /// ([`StoreReader::chain_into`]): the records up to it are not suspected again.
+    chain_to: u64,
 }
 
 impl<'f> StoreReader<'f> {
@@ -186,6 +189,7 @@ impl<'f> StoreReader<'f> {
             entry_scans: VecDeque::new(),
             unnumbered: false,
             numbered_end: 0,
+            chain_to: 0,
         }
     }
 
@@ -533,7 +537,12 @@ impl<'f> StoreReader<'f> {
         }
         let mut found = counts.iter().enumerate().filter(|(_, c)| **c == between);
         Ok(match (found.next(), found.next()) {
-            (Some((k, _)), None) => Some(lo + k as u64),
+            (Some((k, _)), None) => {
+                // The records up to `p` are the chain's: not suspected again (each of them
+                // would search, and scan bytes before `p`, once more).
+                self.chain_to = p;
+                Some(lo + k as u64)
+            }
             _ => None,
         })
     }
@@ -750,11 +759,12 @@ impl Reader for StoreReader<'_> {
                 }
                 _ => false,
             };
-            let suspect = zeros
-                || match end {
-                    None => true,
-                    Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
-                };
+            let suspect = self.pos >= self.chain_to
+                && (zeros
+                    || match end {
+                        None => true,
+                        Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
+                    });
             let proof = if suspect {
                 self.evidence(i, self.pos, end)?
             } else {
