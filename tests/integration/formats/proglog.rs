@@ -2072,3 +2072,35 @@ fn records_found_again_after_zeros_keep_the_numbers_the_index_gives() {
         "numbers unknown: no index entry shown: {after:?}"
     );
 }
+
+/// Was a bug: a damaged length that still fits in the store (record 10's length 1081, not 56:
+/// it swallows records 11 to 26 and ends inside record 27), with index entries 11 to 13
+/// zeroed: entry 11 being zeroed, the record's end was checked against nothing, so it was
+/// read as one record, then reading failed in record 27's data; salvage copied the bogus
+/// record and skipped records 11 to 27 (in a larger store, where the chain from there ran off
+/// the end, it was a torn tail and recover cut every record after it). A record that ends past
+/// the position the next non-zero entry gives a later record is suspect as when entry 11 names
+/// another position: bad-length at 640, records 11 to 13 found by the chain into record 14.
+#[test]
+fn a_damaged_length_that_fits_is_checked_past_zeroed_entries() {
+    let env = Env::new();
+    let (records, mut st, mut ix) = sixty_four_byte_records(64);
+    st[646] ^= 0x04;
+    st[647] ^= 0x01;
+    ix[11 * 12..14 * 12].fill(0);
+    let p = pair(&env, "fits", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(640),
+            &Value::from(704)
+        ),
+        "{v}"
+    );
+    let want = numbered(&records, |i| i != 10);
+    refused_salvaged_forced(&env, &p, &st, 640, &want);
+}

@@ -644,6 +644,16 @@ impl<'f> StoreReader<'f> {
         )
     }
 
+    /// Whether record `i`, ending at `end`, ends past the position that the next index entry
+    /// after it that is not all zeros gives its record (when that entry is numbered right):
+    /// the record's length swallows records the index names. One cached search.
+    fn ends_past_next_entry(&mut self, i: u64, end: u64) -> io::Result<bool> {
+        let Some(j) = self.next_entry_from(i + 1)? else {
+            return Ok(false);
+        };
+        Ok(self.entry_for(j)?.is_some_and(|q| q < end))
+    }
+
     /// Whether the empty record `i` at `pos` (ending at `end`, not in a zero tail) is zeros
     /// the index contradicts: entry `i` names a record at `pos` and entry `i + 1` names
     /// another position than `end` (the index says the record is not empty), or entry `i + 1`
@@ -763,7 +773,13 @@ impl Reader for StoreReader<'_> {
                 && (zeros
                     || match end {
                         None => true,
-                        Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
+                        Some(e) => match self.entry_for(i + 1)? {
+                            Some(next) => next != e,
+                            // Entry i + 1 zeroed (or numbered wrong): a record that ends past
+                            // the position the next usable entry gives a later record (a
+                            // damaged length that still fits in the store) is suspect too.
+                            None => self.ends_past_next_entry(i, e)?,
+                        },
                     });
             let proof = if suspect {
                 self.evidence(i, self.pos, end)?
