@@ -367,7 +367,6 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
     {
         {
             let path = quoted(&r.path);
-            let flag = format_flag(r, opts);
             let sidecar = r
                 .sidecar
                 .as_ref()
@@ -446,7 +445,8 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                 // No header, nothing but zeros: no record to salvage, and no way to tell a
                 // start that never reached the disk from a log that was zeroed.
                 LogAction::Refused if r.zero_file => format!(
-                    "{path}: corrupt: it holds only zero bytes ({} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed; not changed. `durable recover --force {flag}{}` empties it{}, and the next append starts it\n",
+                    "{path}: corrupt: it holds only zero bytes ({} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed; not changed. `durable recover --force {}{}` empties it{}, and the next append starts it\n",
+                    format_flag(r, opts),
                     r.bytes_removed,
                     shell_word(&r.path),
                     r.sidecar
@@ -466,6 +466,8 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                     )
                 }
                 LogAction::Refused => {
+                    // Only for a refusal: detection reads the file again.
+                    let flag = format_flag(r, opts);
                     // A valid entry too large for a native record: salvage would fail on it.
                     let salvage = match r.oversized {
                         0 => format!(
