@@ -155,10 +155,18 @@ fn pairs(st: &[u8], x: &[u8]) -> bool {
 }
 
 /// Whether the zeros at `at` run over a whole aligned 512-byte sector to a non-zero byte
-/// (docs/FORMAT.md, "Zeros in the store"): that byte's position, if so.
+/// (docs/FORMAT.md, "Zeros in the store"): that byte's position, if so. The run starts at the
+/// start of `at`'s sector when every byte from there to `at` is zero (a sector zeroed from
+/// inside a record's data over the next lengths).
 fn long_zeros(st: &[u8], at: usize) -> Option<usize> {
     let nz = at + st.get(at..)?.iter().position(|b| *b != 0)?;
-    (at.div_ceil(512) * 512 + 512 <= nz).then_some(nz)
+    let sector = at / 512 * 512;
+    let from = if st[sector..at].iter().all(|b| *b == 0) {
+        sector
+    } else {
+        at
+    };
+    (from.div_ceil(512) * 512 + 512 <= nz).then_some(nz)
 }
 
 /// Check one input: a byte of mode (% 3: 0 store alone, 1 index alone, 2 pair), for a pair two

@@ -276,7 +276,7 @@ fn outcome_exit(outcome: &Outcome, opts: &RecoverOptions) -> Exit {
 fn outcome_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
     match outcome {
         Outcome::Log(r) => {
-            let mut text = log_text(r);
+            let mut text = log_text(r, opts);
             if let Some(index) = &r.index {
                 text.push_str(&index_text(r, index));
             }
@@ -364,7 +364,23 @@ fn emptied_lines(r: &durable::recover::LogRecovery) -> String {
     }
 }
 
-fn log_text(r: &durable::recover::LogRecovery) -> String {
+/// `--log-format NAME ` for the commands a hint prints, when the format was named and detection
+/// would not find it (`log salvage` and `recover` run as printed must read the file so too).
+fn format_flag(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String {
+    match opts.format {
+        Some(f) if named_format_needed(&r.path, f) => format!("--log-format {} ", f.name()),
+        _ => String::new(),
+    }
+}
+
+/// Whether a file read as `format` because it was named so is not found to be that format by
+/// detection (a damaged proglog store alone, a lines log whose first line is torn).
+pub(crate) fn named_format_needed(path: &std::path::Path, format: durable::log::LogFormat) -> bool {
+    !durable::log::open(path, &durable::log::OpenOptions::default())
+        .is_ok_and(|input| input.format() == format)
+}
+
+fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String {
     {
         {
             let path = quoted(&r.path);
@@ -477,7 +493,8 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                 // No header, nothing but zeros: no record to salvage, and no way to tell a
                 // start that never reached the disk from a log that was zeroed.
                 LogAction::Refused if r.zero_file => format!(
-                    "{path}: corrupt: it holds only zero bytes ({} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed; not changed. `durable recover --force {}` empties it{}, and the next append starts it\n",
+                    "{path}: corrupt: it holds only zero bytes ({} bytes), no log header: a log whose start never reached the disk cannot be told from one whose records were zeroed; not changed. `durable recover --force {}{}` empties it{}, and the next append starts it\n",
+                    format_flag(r, opts),
                     r.bytes_removed,
                     shell_word(&r.path),
                     r.sidecar
@@ -497,10 +514,12 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                     )
                 }
                 LogAction::Refused => {
+                    // Only for a refusal: detection reads the file again.
+                    let flag = format_flag(r, opts);
                     // A valid entry too large for a native record: salvage would fail on it.
                     let salvage = match r.oversized {
                         0 => format!(
-                            "`durable log salvage {} NEW` copies every valid record into a new log",
+                            "`durable log salvage {flag}{} NEW` copies every valid record into a new log",
                             shell_word(&r.path)
                         ),
                         1 => "`log salvage` cannot copy it into a native log (1 of its records is larger than a native record's maximum, 16 MiB)".to_string(),
@@ -508,8 +527,14 @@ fn log_text(r: &durable::recover::LogRecovery) -> String {
                             "`log salvage` cannot copy it into a native log ({n} of its records are larger than a native record's maximum, 16 MiB)"
                         ),
                     };
+                    // Named as a format detection does not find: the command, as it must be run.
+                    let force = if flag.is_empty() {
+                        "--force".to_string()
+                    } else {
+                        format!("`durable recover --force {flag}{}`", shell_word(&r.path))
+                    };
                     format!(
-                        "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. {salvage}; --force cuts it at offset {}{}\n",
+                        "{path}: corrupt before the tail: damage at offset {}, and {} ({} bytes) after it; not changed. {salvage}; {force} cuts it at offset {}{}\n",
                         r.damage.unwrap_or(r.bytes_kept),
                         super::plural(r.records_after_damage, "valid record"),
                         r.bytes_after_damage,
@@ -549,7 +574,7 @@ fn zero_fill_from(r: &durable::recover::LogRecovery) -> &'static str {
 
 fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
     match outcome {
-        Outcome::Log(r) => log_text(r),
+        Outcome::Log(r) => log_text(r, opts),
         Outcome::Journal {
             target,
             journal,

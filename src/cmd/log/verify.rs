@@ -368,11 +368,17 @@ pub(super) fn verify_one(
                 if args.json {
                     out.line(&json::line(&VerifyResult::new(&v, status_exit(v.status)))?)?;
                 } else {
-                    // A format named with --log-format goes into the hint's commands too:
-                    // detection may not find it (a lines log's first line torn, a proglog
-                    // store whose only record is torn), and recover must read it the same way.
-                    let named = args.read.log_format.is_some().then(|| v.format.name());
-                    out.text(&verification_text(&v, log::stream::is_stream(path), named))?;
+                    // A log named so that detection does not find (a lines log whose first
+                    // line is torn, a proglog store alone with a zeroed sector): the hint must
+                    // name the format for recover to read it so.
+                    let named = args.read.log_format.is_some()
+                        && !log::stream::is_stream(path)
+                        && crate::cmd::recover::named_format_needed(path, v.format);
+                    out.text(&verification_text(
+                        &v,
+                        log::stream::is_stream(path),
+                        named.then_some(v.format.name()),
+                    ))?;
                 }
             }
             Ok(status_exit(v.status))

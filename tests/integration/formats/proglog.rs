@@ -1484,12 +1484,14 @@ fn a_zeroed_sector_inside_a_store_does_not_outvote_its_index() {
 /// 2 to 4 zeroed right after it: the search for an entry proving a later record stopped at the
 /// first zeroed entry, so verify called it a torn tail at 72 and recover cut the 45 records
 /// after it that proglog still reads. Zeroed entries are stepped over: entry 5 proves record 5,
-/// corrupt (exit 3), bad-length at 72 with 737 as the next valid record; recover refuses
-/// without --force, salvage keeps the proven records.
+/// corrupt (exit 3), bad-length at 72; recover refuses without --force, salvage keeps the
+/// proven records. Was a bug too: reading went on at record 5, so salvage kept 43 of the 46
+/// whole records, skipping records 2 to 4, which the store's chain leads from the damage into
+/// record 5 (exactly the 3 records the index puts between): the next valid record is 181.
 #[test]
 fn zeroed_index_entries_after_a_damaged_length_do_not_stop_the_proof() {
     let env = Env::new();
-    let (p, st, ix) = damaged_corpus_pair(&env, "B_selfkill", "50", |st, ix| {
+    let (p, st, _) = damaged_corpus_pair(&env, "B_selfkill", "50", |st, ix| {
         st[77] ^= 0xff;
         ix[24..60].fill(0);
     });
@@ -1501,16 +1503,17 @@ fn zeroed_index_entries_after_a_damaged_length_do_not_stop_the_proof() {
         (
             &Value::from("bad-length"),
             &Value::from(72),
-            &Value::from(737)
+            &Value::from(181)
         ),
         "{v}"
     );
-    // Records 5 to 46 (the last whole one): proven, read after the damage.
-    assert_eq!(v["records_after_damage"], 42, "{v}");
-    let reads = proglog_reads(&st, &ix);
+    // Records 2 to 46 (the last whole one): proven, read after the damage.
+    assert_eq!(v["records_after_damage"], 45, "{v}");
+    // (Read through the intact index: the damaged one names record 0 for entries 2 to 4.)
+    let reads = proglog_reads(&st, &corpus_proglog("B_selfkill/50.index"));
     let want: Vec<Vec<u8>> = reads
         .iter()
-        .filter(|(i, _)| *i == 0 || (5..47).contains(i))
+        .filter(|(i, _)| *i == 0 || (2..47).contains(i))
         .map(|(_, d)| d.clone())
         .collect();
     refused_salvaged_forced(&env, &p, &st, 72, &want);
@@ -1613,9 +1616,9 @@ fn a_zeroed_sector_under_zeroed_index_entries_is_no_empty_records() {
 
 /// Was a bug: a damaged length (record 10 runs past the end) with index entries 11 to 30
 /// zeroed: the 16-entry search for an entry proving later records counted the zeroed ones and
-/// stopped before entry 31, so recover called it a torn tail and cut record 31, which proglog
 /// still reads. Zeroed entries are not counted: entry 31 proves record 31, corruption (exit 3),
-/// recover refuses, salvage keeps records 0 to 9 and 31.
+/// recover refuses. Salvage keeps records 0 to 9 and 11 to 31: the store's chain from 704 runs
+/// through the 20 records the index puts between into record 31 (it kept only 31 before).
 #[test]
 fn zeroed_index_entries_do_not_use_up_the_search_for_proof() {
     let env = Env::new();
@@ -1631,11 +1634,11 @@ fn zeroed_index_entries_do_not_use_up_the_search_for_proof() {
         (
             &Value::from("bad-length"),
             &Value::from(640),
-            &Value::from(1984)
+            &Value::from(704)
         ),
         "{v}"
     );
-    let want = numbered(&records, |i| i < 10 || i == 31);
+    let want = numbered(&records, |i| i != 10);
     refused_salvaged_forced(&env, &p, &st, 640, &want);
 }
 
@@ -1660,4 +1663,444 @@ fn a_few_real_empty_records_are_clean() {
             assert_eq!(v["records"], rs.len(), "{dir}: {v}");
         }
     }
+}
+
+/// One damaged store (and its index, or none) read by every command through the library:
+/// returns a description of each way they disagree, invent a record or lose one.
+/// `original`: the undamaged store, whose chain of records is the truth; `must_keep`: records
+/// (position, end) that the index or the store's chain into a proven record proves, which
+/// salvage must copy; `seg`: the scratch directory the files are written into.
+fn read_every_way(
+    seg: &Path,
+    base: &str,
+    store_bytes: &[u8],
+    index_bytes: Option<&[u8]>,
+    original: &[(u64, u64)],
+    must_keep: &[(u64, u64)],
+) -> Vec<String> {
+    use durable::log::{self, Item, LogFormat, OnDamage, OpenOptions, Status};
+    use durable::recover::{LogAction, RecoverOptions, recover_log};
+    let mut bad = Vec::new();
+    let _ = fs::remove_dir_all(seg);
+    fs::create_dir_all(seg).expect("mkdir");
+    let sp = seg.join(format!("{base}.store"));
+    fs::write(&sp, store_bytes).expect("write");
+    if let Some(x) = index_bytes {
+        fs::write(seg.join(format!("{base}.index")), x).expect("write");
+    }
+    let named = OpenOptions {
+        format: Some(LogFormat::Proglog),
+        ..OpenOptions::default()
+    };
+    // dump --resync (the records read on after damage), and verify.
+    let input = match log::open(&sp, &named) {
+        Ok(i) => i,
+        Err(e) => return vec![format!("open: {e}")],
+    };
+    let mut read = Vec::new();
+    let mut reader = input.reader(OnDamage::Resync);
+    loop {
+        match reader.next_item() {
+            Ok(Item::Record(r)) => read.push((r.offset, r.end)),
+            Ok(Item::Defect(_)) => {}
+            Ok(Item::End) => break,
+            Err(e) => return vec![format!("read: {e}")],
+        }
+        if read.len() > store_bytes.len() {
+            return vec!["the reader does not end".into()];
+        }
+    }
+    drop(reader);
+    let v = log::verify_open(&input, |_, _| {}).expect("verify");
+    drop(input);
+    // Never a record the store was not written with (an empty one in the zeros above all).
+    // (A store alone has nothing to tell zeros to its end from empty records by: read as
+    // records, docs/FORMAT.md.)
+    // With the index, zeros to the end where its last entry names a record (its length lost
+    // with the sector) are that record, empty: what the index names is kept.
+    let zero_tail = |p: u64| {
+        (index_bytes.is_none() || original.iter().any(|r| r.0 == p))
+            && store_bytes[p as usize..].iter().all(|b| *b == 0)
+    };
+    // A store alone has no index to tell a record whose length was zeroed from its data read
+    // as a length by chance when the chain after it holds: such a "record", ending where a
+    // written one ends, is read (docs/FORMAT.md, a known limit); never with the index.
+    let piece = |r: &(u64, u64)| index_bytes.is_none() && original.iter().any(|o| r.1 == o.1);
+    if let Some(r) = read
+        .iter()
+        .find(|r| !original.contains(r) && !zero_tail(r.0) && !piece(r))
+    {
+        bad.push(format!("read a record that was never written: {r:?}"));
+    }
+    if v.records != read.len() as u64 {
+        bad.push(format!(
+            "verify counts {} records, dump --resync reads {}",
+            v.records,
+            read.len()
+        ));
+    }
+    for r in must_keep {
+        if !read.contains(r) {
+            bad.push(format!("a proven record is not read: {r:?}"));
+        }
+    }
+    // salvage copies exactly what is read.
+    let dst = seg.with_extension("salvaged");
+    let _ = fs::remove_file(&dst);
+    match durable::recover::salvage(
+        &sp,
+        &dst,
+        Some(LogFormat::Proglog),
+        durable::SyncLevel::None,
+        &mut (),
+    ) {
+        Ok(s) if s.records != read.len() as u64 => bad.push(format!(
+            "salvage copies {} records, dump --resync reads {}",
+            s.records,
+            read.len()
+        )),
+        Ok(_) => {}
+        Err(e) => bad.push(format!("salvage: {e}")),
+    }
+    let _ = fs::remove_file(&dst);
+    // recover --dry-run agrees with verify; recover --force leaves a log verify calls clean,
+    // holding only records that were written.
+    let opts = RecoverOptions {
+        no_backup: true,
+        sync: durable::SyncLevel::None,
+        format: Some(LogFormat::Proglog),
+        ..RecoverOptions::default()
+    };
+    let dry = RecoverOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    // Another test's child process, between its fork and exec, may still hold the descriptor
+    // (and so the lock) of the case before: retried, briefly.
+    let recover_log = |path: &Path, o: &RecoverOptions, obs: &mut ()| {
+        let mut result = recover_log(path, o, obs);
+        for _ in 0..50 {
+            if !matches!(result, Err(durable::Error::InUse { .. })) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            result = recover_log(path, o, obs);
+        }
+        result
+    };
+    match recover_log(&sp, &dry, &mut ()) {
+        Ok(r) => {
+            let agrees = match v.status {
+                Status::Clean => {
+                    matches!(r.action, LogAction::Clean | LogAction::WouldTruncate)
+                        && r.bytes_kept == store_bytes.len() as u64
+                }
+                Status::TornTail => {
+                    r.action == LogAction::WouldTruncate && r.bytes_kept == v.valid_end
+                }
+                Status::Corrupt => r.action == LogAction::Refused,
+            };
+            if !agrees || r.status != v.status {
+                bad.push(format!(
+                    "recover --dry-run {:?} {:?} kept {}, verify {:?} valid_end {}",
+                    r.status, r.action, r.bytes_kept, v.status, v.valid_end
+                ));
+            }
+        }
+        Err(e) => bad.push(format!("recover --dry-run: {e}")),
+    }
+    let force = RecoverOptions {
+        force: true,
+        ..opts.clone()
+    };
+    match recover_log(&sp, &force, &mut ()) {
+        Ok(_) => match log::open(&sp, &named).and_then(|i| log::verify_open(&i, |_, _| {})) {
+            Ok(after) if after.status != Status::Clean => {
+                bad.push(format!("after recover --force: {:?}", after.status))
+            }
+            Ok(after) => {
+                let kept = chain_of(&fs::read(&sp).expect("read"));
+                if after.records != kept.len() as u64
+                    || kept
+                        .iter()
+                        .any(|r| !original.contains(r) && !zero_tail(r.0) && !piece(r))
+                {
+                    bad.push(format!(
+                        "recover --force kept records never written: {kept:?}"
+                    ));
+                }
+            }
+            Err(e) => bad.push(format!("verify after recover --force: {e}")),
+        },
+        Err(e) => bad.push(format!("recover --force: {e}")),
+    }
+    bad
+}
+
+/// Guards: every aligned 512-byte sector of every store of the proglog corpus zeroed, wherever
+/// it starts (inside a record's data, over the next records' lengths, or at a record), with
+/// the store's index and without it; and a damaged length (record `k`) with 1 to 3 index
+/// entries after it zeroed. `log dump --resync`, `log verify`, `log salvage`, `recover
+/// --dry-run` and `recover --force` (through the library) agree: no record that was never
+/// written is read (no empty record in the zeros), verify counts and salvage copies what dump
+/// reads, recover --dry-run says what verify says, --force leaves a clean log of written
+/// records; with the index, every record the index proves, and every record the store's chain
+/// leads from the damage into a proven one, is read and salvaged. Was a bug: a sector zeroed
+/// from inside a record's data read as dozens of empty records (a store alone: a torn tail,
+/// recover cut the records after it); records between a damaged length and the first index
+/// entry after zeroed ones were skipped by salvage.
+#[test]
+fn zeroed_sectors_anywhere_and_damaged_lengths_agree_across_commands() {
+    let env = Env::new();
+    let mut cases = 0usize;
+    let mut failures = Vec::new();
+    for dir in ["A_close", "B_selfkill", "C_reopen_kill"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/corpus/proglog")
+            .join(dir);
+        let mut bases: Vec<String> = fs::read_dir(&root)
+            .expect("read_dir")
+            .filter_map(|e| {
+                let name = e.expect("entry").file_name().into_string().ok()?;
+                name.strip_suffix(".store").map(str::to_owned)
+            })
+            .collect();
+        bases.sort();
+        for base in bases {
+            let st = corpus_proglog(&format!("{dir}/{base}.store"));
+            let ix = corpus_proglog(&format!("{dir}/{base}.index"));
+            let original = chain_of(&st);
+            let seg = env.path(&format!("every-{dir}-{base}"));
+            for sector in (0..st.len()).step_by(512) {
+                let to = (sector + 512).min(st.len());
+                let mut s = st.clone();
+                s[sector..to].fill(0);
+                for with_index in [true, false] {
+                    // Proven: records the index names whose bytes are untouched.
+                    let must_keep: Vec<(u64, u64)> = if with_index {
+                        let ends = proven_ends(&s, &ix);
+                        original
+                            .iter()
+                            .filter(|(p, e)| {
+                                ends.contains(e) && (*e as usize <= sector || *p as usize >= to)
+                            })
+                            .copied()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    cases += 1;
+                    for f in read_every_way(
+                        &seg,
+                        &base,
+                        &s,
+                        with_index.then_some(&ix[..]),
+                        &original,
+                        &must_keep,
+                    ) {
+                        failures.push(format!(
+                            "{dir}/{base} sector {sector} {}: {f}",
+                            if with_index { "paired" } else { "alone" }
+                        ));
+                    }
+                }
+            }
+            // A damaged length with index entries after it zeroed: every other whole record
+            // is proven (by its entry, or by the chain into the first proven one).
+            let stride = if original.len() > 100 { 7 } else { 1 };
+            let used = ix.len() / 12;
+            for (k, &(pos, _)) in original.iter().enumerate().step_by(stride) {
+                if k + 4 >= original.len() || k + 4 >= used {
+                    continue;
+                }
+                let n = 1 + k % 3;
+                let mut s = st.clone();
+                s[pos as usize + 5] ^= 0xff;
+                let mut x = ix.clone();
+                x[(k + 1) * 12..(k + 1 + n) * 12].fill(0);
+                let must_keep: Vec<(u64, u64)> = original
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != k && *i < used)
+                    .map(|(_, r)| *r)
+                    .collect();
+                cases += 1;
+                for f in read_every_way(&seg, &base, &s, Some(&x), &original, &must_keep) {
+                    failures.push(format!(
+                        "{dir}/{base} length {k}, entries {}+{n}: {f}",
+                        k + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(cases > 600, "{cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Was a bug: an aligned sector zeroed from inside a record's data (1024 to 1536 of corpus
+/// segment A_close/176: the end of record 5's data, the lengths of records 6 to 8) read, in
+/// the store alone, as 57 empty records then a torn tail at 1534, which recover cut with the
+/// two records after it. The zeros are the sector, not the part after the record boundary:
+/// bad-length at 1078, no empty record, recover refuses, and its hints (the format named, as
+/// detection does not find the damaged store) work as printed. With the index, the same
+/// defect, records 9 and 10 proven after it.
+#[test]
+fn a_sector_zeroed_from_inside_a_record_is_no_empty_records() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/176.store");
+    let ix = corpus_proglog("A_close/176.index");
+    let mut damaged = st.clone();
+    damaged[1024..1536].fill(0);
+    let reads = proglog_reads(&damaged, &ix);
+    // Records 0 to 5 (record 5's data partly zeroed: no checksum tells) are read.
+    let before: Vec<Vec<u8>> = reads.iter().take(6).map(|(_, d)| d.clone()).collect();
+
+    // The store alone.
+    let p = pair(&env, "alone", &damaged, None);
+    let named = ["--log-format", "proglog"];
+    let (code, v) = verify(&env, &p.store, &named);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    assert!(has_defect(&v, "bad-length", Some(1078)), "{v}");
+    let (r, objs) = dump(&env, &p.store, &named);
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert_eq!(payloads_of(&objs), before, "no empty record");
+    let r = run(
+        &env,
+        &["recover", "--log-format", "proglog", s(&p.store)],
+        b"",
+    );
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert_eq!(fs::read(&p.store).expect("read"), damaged, "not changed");
+    // The hints, run as printed (the commands between backquotes).
+    let out = r.out();
+    let commands: Vec<&str> = out.split('`').skip(1).step_by(2).collect();
+    let salvage = commands
+        .iter()
+        .find(|c| c.starts_with("durable log salvage"))
+        .unwrap_or_else(|| panic!("a salvage hint: {out}"));
+    let dst = env.path("alone.salvaged");
+    let cmd = salvage.replace("NEW", s(&dst));
+    let args: Vec<&str> = cmd.split(' ').skip(1).collect();
+    let r = run(&env, &args, b"");
+    assert_eq!(r.code, 0, "{cmd}: {}", r.show());
+    let (_, objs) = dump(&env, &dst, &[]);
+    assert_eq!(payloads_of(&objs), before, "salvaged");
+    let force = commands
+        .iter()
+        .find(|c| c.starts_with("durable recover --force"))
+        .unwrap_or_else(|| panic!("a --force hint: {out}"));
+    let args: Vec<&str> = force.split(' ').skip(1).collect();
+    let r = run(&env, &args, b"");
+    assert_eq!(r.code, 0, "{force}: {}", r.show());
+    assert_eq!(fs::read(&p.store).expect("read"), &damaged[..1078]);
+    let (code, v) = verify(&env, &p.store, &named);
+    assert_eq!(code, 0, "{v}");
+
+    // With the index: records 9 and 10 are proven after the damage.
+    let p = pair(&env, "paired", &damaged, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    assert!(has_defect(&v, "bad-length", Some(1078)), "{v}");
+    let (_, objs) = dump(&env, &p.store, &["--resync"]);
+    let mut want = before.clone();
+    want.extend(reads[9..].iter().map(|(_, d)| d.clone()));
+    assert_eq!(payloads_of(&objs), want, "no empty record");
+    refused_salvaged_forced(&env, &p, &damaged, 1078, &want);
+}
+
+/// Was a bug: a zeroed sector holding more records than the 16 index entries looked at after
+/// it (records 32 to 63, 16 bytes each) with the index intact: the store's chain from 1024 met
+/// none of those entries (they name positions in the zeros), so reading went on from 1024
+/// with record 32's number, and every record after it was reported as an index-mismatch
+/// (entry 32 names 512, not 1024: "the index is corrupt"). The entry naming 1024 is found by
+/// its position (entry 64): the records after the damage keep their numbers and entries, and
+/// the index is not called wrong. Where no entry names them (the index ends before), their
+/// numbers are unknown: they are not compared with the index, and show no index entry.
+#[test]
+fn records_found_again_after_zeros_keep_the_numbers_the_index_gives() {
+    let env = Env::new();
+    let records: Vec<Vec<u8>> = (0..80).map(|i| format!("r{i:06}x").into_bytes()).collect();
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let (mut st, ix) = (store(&refs), index_for(&refs));
+    assert_eq!(st.len(), 80 * 16);
+    st[512..1024].fill(0);
+    let p = pair(&env, "numbered", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    assert_eq!(v["index_status"], "clean", "{v}");
+    assert_eq!(v["defect_count"], 1, "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(512),
+            &Value::from(1024)
+        ),
+        "{v}"
+    );
+    let (_, objs) = dump(&env, &p.store, &["--resync"]);
+    let at_1024 = objs
+        .iter()
+        .find(|o| o["offset"] == 1024)
+        .unwrap_or_else(|| panic!("{objs:?}"));
+    assert_eq!(at_1024["index_entry"]["offset"], 64, "{at_1024}");
+    let want = numbered(&records, |i| !(32..64).contains(&i));
+    refused_salvaged_forced(&env, &p, &st, 512, &want);
+
+    // The index ends at entry 32: nothing numbers the records after the zeros.
+    let mut short = ix[..32 * 12].to_vec();
+    short.resize(80 * 12, 0);
+    let p = pair(&env, "unknown", &st, Some(&short));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(code, 3, "{v}");
+    assert!(!has_defect(&v, "index-mismatch", None), "{v}");
+    let (_, objs) = dump(&env, &p.store, &["--resync"]);
+    let after: Vec<&Value> = objs
+        .iter()
+        .filter(|o| o["offset"].as_u64().is_some_and(|o| o >= 1024))
+        .collect();
+    assert_eq!(after.len(), 16, "{objs:?}");
+    assert!(
+        after.iter().all(|o| o.get("index_entry").is_none()),
+        "numbers unknown: no index entry shown: {after:?}"
+    );
+}
+
+/// Was a bug: a damaged length that still fits in the store (record 10's length 1081, not 56:
+/// it swallows records 11 to 26 and ends inside record 27), with index entries 11 to 13
+/// zeroed: entry 11 being zeroed, the record's end was checked against nothing, so it was
+/// read as one record, then reading failed in record 27's data; salvage copied the bogus
+/// record and skipped records 11 to 27 (in a larger store, where the chain from there ran off
+/// the end, it was a torn tail and recover cut every record after it). A record that ends past
+/// the position the next non-zero entry gives a later record is suspect as when entry 11 names
+/// another position: bad-length at 640, records 11 to 13 found by the chain into record 14.
+#[test]
+fn a_damaged_length_that_fits_is_checked_past_zeroed_entries() {
+    let env = Env::new();
+    let (records, mut st, mut ix) = sixty_four_byte_records(64);
+    st[646] ^= 0x04;
+    st[647] ^= 0x01;
+    ix[11 * 12..14 * 12].fill(0);
+    let p = pair(&env, "fits", &st, Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(
+        (&d["kind"], &d["offset"], &d["next_valid"]),
+        (
+            &Value::from("bad-length"),
+            &Value::from(640),
+            &Value::from(704)
+        ),
+        "{v}"
+    );
+    let want = numbered(&records, |i| i != 10);
+    refused_salvaged_forced(&env, &p, &st, 640, &want);
 }

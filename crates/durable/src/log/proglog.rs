@@ -96,9 +96,27 @@ fn long_zeros(pos: u64, nonzero: u64) -> bool {
         .is_some_and(|end| end <= nonzero)
 }
 
+/// Bytes before a record the index proves after damage that are searched for the store's chain
+/// into it ([`StoreReader::chain_into`]): the records between, when they fit in this many.
+const BACKFILL: u64 = 1 << 20;
+
 /// Entry searches remembered ([`StoreReader::next_entry_from`]): as many as one search for
 /// evidence makes, so runs of zeroed entries are read once however many searches cross them.
 const ENTRY_SCANS: usize = 2 * EVIDENCE_ENTRIES as usize;
+
+/// Where reading goes on after a long run of zeros, found from the store's own chain
+/// ([`StoreReader::resync_at`]): (position, number of the record there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resync {
+    /// The chain meets an index entry, and no entry before contradicts it.
+    Numbered(u64, u64),
+    /// The chain meets an index entry, but its first records are not the index's (entries
+    /// name other positions for them): from the first record no entry contradicts, used only
+    /// when the index proves no record after the zeros.
+    Contradicted(u64, u64),
+    /// No index entry is met (none there, or no index): the numbers are unknown.
+    Unnumbered(u64),
+}
 
 /// What the index says about a record whose length it contradicts ([`StoreReader::evidence`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +153,16 @@ pub struct StoreReader<'f> {
     zero_from: Option<u64>,
     /// Recent searches for the next non-zero index entry: (from, found; `None` if none).
     entry_scans: VecDeque<(u64, Option<u64>)>,
+    /// The records read are past damage where no index entry numbered the record found
+    /// again: their numbers are unknown (counted on from the damaged record's, for display
+    /// only), and the index is no longer looked at.
+    unnumbered: bool,
+    /// The number of the damaged record where the numbers became unknown: the index's end
+    /// is judged from it.
+    numbered_end: u64,
+    /// The position of a proven record that the store's chain was followed into from before
+    /// ([`StoreReader::chain_into`]): the records up to it are not suspected again.
+    chain_to: u64,
 }
 
 impl<'f> StoreReader<'f> {
@@ -159,6 +187,9 @@ impl<'f> StoreReader<'f> {
             nonzero_at: None,
             zero_from: None,
             entry_scans: VecDeque::new(),
+            unnumbered: false,
+            numbered_end: 0,
+            chain_to: 0,
         }
     }
 
@@ -347,12 +378,22 @@ impl<'f> StoreReader<'f> {
     }
 
     /// Whether the store's own chain of lengths from `r` (after a long run of zeros at record
-    /// `i`) holds records: it reaches the end of the store exactly, or meets one of the next
-    /// index entries (not all zeros; [`EVIDENCE_ENTRIES`] of them), or runs through
-    /// `2 * EVIDENCE_ENTRIES` records that fit. Returns the number of the record at `r`: the
-    /// met entry's number less the records between, or `i` when no entry is met. Bounded work:
-    /// at most `2 * EVIDENCE_ENTRIES` records and as many entries.
-    fn resync_at(&mut self, i: u64, r: u64) -> io::Result<Option<u64>> {
+    /// `i`) holds records: it reaches the end of the store exactly, or meets one of `entries`
+    /// (the next index entries that are not all zeros, [`Self::entries_after`]) or, further on,
+    /// an entry found by its position ([`Self::entry_naming`]), or runs through
+    /// `2 * EVIDENCE_ENTRIES` records that fit. Returns where reading goes on and the number of
+    /// the record there ([`Resync`]): the met entry's number less the records between, unknown
+    /// when no entry is met (the records lost in the zeros are counted by nothing). Where an
+    /// entry is met, a record before it in the chain whose own entry names another position is
+    /// no record of the index's (a piece of a record's data whose length was zeroed, chained by
+    /// chance): [`Resync::Contradicted`], from after it. Bounded work: at most
+    /// `2 * EVIDENCE_ENTRIES` records, as many entries, and as many binary searches.
+    fn resync_at(
+        &mut self,
+        i: u64,
+        r: u64,
+        entries: &[(u64, Option<u64>)],
+    ) -> io::Result<Option<Resync>> {
         const CHAIN: usize = 2 * EVIDENCE_ENTRIES as usize + 1;
         let mut chain = [0u64; CHAIN];
         chain[0] = r;
@@ -376,18 +417,134 @@ impl<'f> StoreReader<'f> {
         if followed < 2 {
             return Ok(None);
         }
-        let (entries, n) = self.entries_after(i)?;
-        for &(j, p) in &entries[..n] {
+        let mut met = None;
+        for &(j, p) in entries {
             let Some(p) = p else {
                 continue;
             };
             if let Some(k) = chain[..followed].iter().position(|c| *c == p)
                 && j.checked_sub(k as u64).is_some_and(|n| n >= i)
             {
-                return Ok(Some(j - k as u64));
+                met = Some((j, k));
+                break;
             }
         }
-        Ok((whole || followed == CHAIN).then_some(i))
+        // Further on in the index (more records than entries looked at were in the zeros): an
+        // entry naming one of the chain's positions, found by its position.
+        if met.is_none() && !entries.is_empty() {
+            for (k, &c) in chain[..followed].iter().enumerate() {
+                if let Some(j) = self.entry_naming(i + 1, c)?
+                    && j.checked_sub(k as u64).is_some_and(|n| n >= i)
+                {
+                    met = Some((j, k));
+                    break;
+                }
+            }
+        }
+        if let Some((j, k)) = met {
+            let mut m = k;
+            while m > 0 {
+                let no = j - (k - m + 1) as u64;
+                match self.entry_for(no)? {
+                    Some(q) if q != chain[m - 1] => break,
+                    _ => m -= 1,
+                }
+            }
+            let no = j - (k - m) as u64;
+            return Ok(Some(if m == 0 {
+                Resync::Numbered(r, no)
+            } else {
+                Resync::Contradicted(chain[m], no)
+            }));
+        }
+        Ok((whole || followed == CHAIN).then_some(Resync::Unnumbered(r)))
+    }
+
+    /// The index entry at or after `from` that is (its number, `p`), found by a binary search
+    /// on positions (they grow with the entry's number); zeroed entries are stepped over to the
+    /// next non-zero one. `None` if there is none, or an entry numbered wrong is met (the index
+    /// is not to be searched so). O(log entries) entries read, plus zero runs skipped once.
+    fn entry_naming(&mut self, from: u64, p: u64) -> io::Result<Option<u64>> {
+        let Some(size) = self.index.as_ref().map(|x| x.size) else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (from, size / ENTRY_WIDTH);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some(m) = self.next_entry_from(mid)?.filter(|m| *m < hi) else {
+                hi = mid;
+                continue;
+            };
+            let Some(at) = self.entry_for(m)? else {
+                return Ok(None);
+            };
+            match at.cmp(&p) {
+                std::cmp::Ordering::Equal => return Ok(Some(m)),
+                std::cmp::Ordering::Less => lo = m + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The records between a damaged record `i` at `pos` and the record `j` at `p` that the
+    /// index proves: where the store's own chain meets `p`, so that no record proven so is
+    /// skipped (`log salvage`, `dump --resync`, `verify` read on from there). The start of
+    /// that chain is the one position after `pos`'s length field from which exactly
+    /// `j - i - 1` records, none of them empty (zeros prove nothing), end exactly at `p`: as
+    /// many as the index puts between. None if there is no such position, or more than one
+    /// (no guess), or the records between would not fit in [`BACKFILL`] bytes. One pass over
+    /// at most [`BACKFILL`] bytes, backwards, each position's count of records to `p` taken
+    /// from the position its record ends at.
+    fn chain_into(&mut self, i: u64, pos: u64, j: u64, p: u64) -> io::Result<Option<u64>> {
+        let Some(between) = j.checked_sub(i + 1).filter(|b| *b > 0) else {
+            return Ok(None);
+        };
+        let Ok(between) = u32::try_from(between) else {
+            return Ok(None);
+        };
+        let first = pos.saturating_add(LEN_WIDTH);
+        if p <= first {
+            return Ok(None);
+        }
+        let lo = first.max(p - BACKFILL.min(p));
+        let n = (p - lo) as usize;
+        let bytes = self.win.get(lo, n)?;
+        if bytes.len() != n {
+            return Ok(None);
+        }
+        // counts[k]: records from lo + k that chain to exactly p (0: none).
+        let mut counts = vec![0u32; n];
+        for k in (0..n).rev() {
+            if k + LEN_WIDTH as usize > n {
+                continue;
+            }
+            let len = be64(&bytes[k..]);
+            if len == 0 {
+                continue;
+            }
+            let end = (k as u64 + LEN_WIDTH).saturating_add(len);
+            counts[k] = if end == n as u64 {
+                1
+            } else if end < n as u64 {
+                match counts[end as usize] {
+                    0 => 0,
+                    c => c.saturating_add(1),
+                }
+            } else {
+                0
+            };
+        }
+        let mut found = counts.iter().enumerate().filter(|(_, c)| **c == between);
+        Ok(match (found.next(), found.next()) {
+            (Some((k, _)), None) => {
+                // The records up to `p` are the chain's: not suspected again (each of them
+                // would search, and scan bytes before `p`, once more).
+                self.chain_to = p;
+                Some(lo + k as u64)
+            }
+            _ => None,
+        })
     }
 
     /// Record `i` at `pos` is the start of a long run of zeros (an aligned sector or more, up
@@ -399,18 +556,42 @@ impl<'f> StoreReader<'f> {
     fn long_zeros_item(&mut self, i: u64, nonzero: u64) -> io::Result<Item> {
         let pos = self.pos;
         let mut found = None;
+        // Listed once for the (up to 8) starts tried; none where the numbers are unknown.
+        let indexed = self.index.is_some() && !self.unnumbered;
+        let (entries, n) = if indexed {
+            self.entries_after(i)?
+        } else {
+            ([(0, None); EVIDENCE_ENTRIES as usize], 0)
+        };
+        // A chain that the index contradicts or does not number comes after an index entry
+        // that proves a record (such a chain may start in a record's data and jump over
+        // records the index names).
+        let mut fallback = None;
         for r in nonzero.saturating_sub(LEN_WIDTH - 1).max(pos)..=nonzero {
-            if let Some(no) = self.resync_at(i, r)? {
-                found = Some((no, r));
-                break;
+            match self.resync_at(i, r, &entries[..n])? {
+                Some(Resync::Numbered(at, no)) => {
+                    found = Some((Some(no), at));
+                    break;
+                }
+                Some(Resync::Contradicted(at, no)) if !matches!(fallback, Some((Some(_), _))) => {
+                    fallback = Some((Some(no), at));
+                }
+                Some(Resync::Unnumbered(at)) => {
+                    fallback.get_or_insert((None, at));
+                }
+                Some(Resync::Contradicted(..)) | None => {}
             }
         }
         if found.is_none()
-            && self.index.is_some()
+            && indexed
             && let Proof::Proven(j, p) = self.evidence(i, pos, None)?
         {
-            found = Some((j, p));
+            found = Some(match self.chain_into(i, pos, j, p)? {
+                Some(r) => (Some(i + 1), r),
+                None => (Some(j), p),
+            });
         }
+        let found = found.or(fallback);
         let Some((j, p)) = found else {
             let defect = Defect {
                 evidence: Evidence::NotTorn(nonzero),
@@ -422,7 +603,16 @@ impl<'f> StoreReader<'f> {
         match self.on_damage {
             OnDamage::Resync => {
                 self.pos = p;
-                self.entry_no = j;
+                match j {
+                    Some(j) => self.entry_no = j,
+                    // No entry numbers the records found again: they are not compared with
+                    // the index (which would call its right entries wrong or missing).
+                    None if self.index.is_some() && !self.unnumbered => {
+                        self.unnumbered = true;
+                        self.numbered_end = i;
+                    }
+                    None => {}
+                }
             }
             OnDamage::Stop => self.done = true,
         }
@@ -431,6 +621,37 @@ impl<'f> StoreReader<'f> {
             DefectKind::BadLength,
             Some(p),
         )))
+    }
+
+    /// Where the run of zeros that reaches record boundary `pos` starts, as far as it matters
+    /// for [`long_zeros`]: the start of `pos`'s sector when every byte from there to `pos` is
+    /// zero (a sector zeroed from inside a record's data over the next record's length field is
+    /// the same zeroed sector as one that starts at a record), else `pos`. Reads under one
+    /// sector.
+    fn zero_run_start(&mut self, pos: u64) -> io::Result<u64> {
+        let sector = pos / SECTOR * SECTOR;
+        if sector == pos {
+            return Ok(pos);
+        }
+        // At most `pos - sector` (< 512) bytes, inside one window.
+        let before = self.win.get(sector, (pos - sector) as usize)?;
+        Ok(
+            if before.len() as u64 == pos - sector && before.iter().all(|b| *b == 0) {
+                sector
+            } else {
+                pos
+            },
+        )
+    }
+
+    /// Whether record `i`, ending at `end`, ends past the position that the next index entry
+    /// after it that is not all zeros gives its record (when that entry is numbered right):
+    /// the record's length swallows records the index names. One cached search.
+    fn ends_past_next_entry(&mut self, i: u64, end: u64) -> io::Result<bool> {
+        let Some(j) = self.next_entry_from(i + 1)? else {
+            return Ok(false);
+        };
+        Ok(self.entry_for(j)?.is_some_and(|q| q < end))
     }
 
     /// Whether the empty record `i` at `pos` (ending at `end`, not in a zero tail) is zeros
@@ -453,7 +674,11 @@ impl<'f> StoreReader<'f> {
         if let Some(d) = store_defect {
             self.queued.push_back(Item::Defect(d));
         }
-        let n = self.entry_no;
+        let n = if self.unnumbered {
+            self.numbered_end
+        } else {
+            self.entry_no
+        };
         let in_index = |offset, kind| Defect {
             in_index: true,
             ..Defect::new(offset, kind, None)
@@ -477,12 +702,18 @@ impl<'f> StoreReader<'f> {
                     DefectKind::IndexMissing { records },
                 )));
             } else if index.size > end {
+                // Past records of unknown numbers, entries after the last numbered one may be
+                // theirs: only zero padding is a finding there.
                 let kind = if index.all_zero_from(end)? {
-                    DefectKind::ZeroFill
+                    Some(DefectKind::ZeroFill)
+                } else if self.unnumbered {
+                    None
                 } else {
-                    DefectKind::IndexBeyondStore
+                    Some(DefectKind::IndexBeyondStore)
                 };
-                self.queued.push_back(Item::Defect(in_index(end, kind)));
+                if let Some(kind) = kind {
+                    self.queued.push_back(Item::Defect(in_index(end, kind)));
+                }
             }
         }
         self.queued.push_back(Item::End);
@@ -504,12 +735,14 @@ impl Reader for StoreReader<'_> {
         }
         let i = self.entry_no;
         let found = store_record(&mut self.win, self.pos)?;
+        // Past records whose numbers are unknown, the index says nothing about them.
+        let indexed = self.index.is_some() && !self.unnumbered;
         // Zeros to the end of a store read with its index read as empty records; they are
         // records only where the index names them (an empty record proglog appended), else a
         // zero-fill torn tail. (A store alone has nothing to tell them apart by: read as
         // records, so that a cut after a real empty record stays as it is.)
         if let Ok((0, end)) = found
-            && self.index.is_some()
+            && indexed
             && self.in_zero_tail(self.pos)?
             && !self.empty_record_indexed(i, self.pos, end)?
         {
@@ -522,11 +755,11 @@ impl Reader for StoreReader<'_> {
         if let Ok((0, _)) = found
             && !self.in_zero_tail(self.pos)?
             && let Some(nonzero) = self.nonzero_at
-            && long_zeros(self.pos, nonzero)
+            && long_zeros(self.zero_run_start(self.pos)?, nonzero)
         {
             return self.long_zeros_item(i, nonzero);
         }
-        if self.index.is_some() {
+        if indexed {
             let end = found.ok().map(|(_, e)| e);
             // Zeros the index contradicts, with bytes after them that landed: no torn write
             // (that leaves zeros to the end) and no empty record proglog appended.
@@ -536,18 +769,30 @@ impl Reader for StoreReader<'_> {
                 }
                 _ => false,
             };
-            let suspect = zeros
-                || match end {
-                    None => true,
-                    Some(e) => self.entry_for(i + 1)?.is_some_and(|next| next != e),
-                };
+            let suspect = self.pos >= self.chain_to
+                && (zeros
+                    || match end {
+                        None => true,
+                        Some(e) => match self.entry_for(i + 1)? {
+                            Some(next) => next != e,
+                            // Entry i + 1 zeroed (or numbered wrong): a record that ends past
+                            // the position the next usable entry gives a later record (a
+                            // damaged length that still fits in the store) is suspect too.
+                            None => self.ends_past_next_entry(i, e)?,
+                        },
+                    });
             let proof = if suspect {
                 self.evidence(i, self.pos, end)?
             } else {
                 Proof::Nothing
             };
             if let Proof::Proven(j, p) = proof {
-                // The record's length disagrees with an index that proves later records.
+                // The record's length disagrees with an index that proves later records; the
+                // records between, where the store's chain meets the proven one, are proven too.
+                let (j, p) = match self.chain_into(i, self.pos, j, p)? {
+                    Some(r) => (i + 1, r),
+                    None => (j, p),
+                };
                 let defect = Defect::new(self.pos, DefectKind::BadLength, Some(p));
                 match self.on_damage {
                     OnDamage::Resync => {
@@ -583,7 +828,7 @@ impl Reader for StoreReader<'_> {
                 return self.next_item();
             }
         };
-        let extra = if self.index.is_some() {
+        let extra = if indexed {
             let entry = self.entry(i)?;
             match entry {
                 Some((rel, at)) if u64::from(rel) == i && at == self.pos => {}
