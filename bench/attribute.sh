@@ -9,7 +9,7 @@
 #   durable_version durable --version: + durable's binary (size, relocations) and clap
 #   minimal         bench/minimal_save.c: the bare syscalls of the save, full sync
 #   durable_nosig   durable built from a copy of this tree with the interrupt handler
-#                   not started (the line `install_interrupt_cleanup(&args.target);` removed
+#                   not started (the line `install_interrupt_cleanup(&args);` removed
 #                   in src/cmd/save.rs of the copy; src/ itself is never touched)
 #   durable_dynamic durable built from the same copy with DURABLE_LINK=dynamic (the interrupt
 #                   handler kept): Rust's default dynamic link instead of build.rs's static PIE
@@ -50,7 +50,7 @@ mkdir -p "$VARIANT_DIR"
 # The working tree as it is (uncommitted edits too), so the variant differs from a build of it
 # by the one line only.
 tar cf - -C "$ROOT" --exclude=./target --exclude=./.git . | tar xf - -C "$VARIANT_DIR"
-CALL='    install_interrupt_cleanup(&args.target);'
+CALL='    install_interrupt_cleanup(&args);'
 grep -qxF "$CALL" "$VARIANT_DIR/src/cmd/save.rs" ||
     die "src/cmd/save.rs no longer has the line '$CALL': update bench/attribute.sh"
 grep -vxF "$CALL" "$VARIANT_DIR/src/cmd/save.rs" >"$VARIANT_DIR/save.rs.new"
