@@ -966,12 +966,7 @@ fn recover_log_as(
                     .failure_leaves(Aftermath::Unchanged)?;
                 recovery.action = LogAction::Truncated;
             }
-            if opts.sync != SyncLevel::None {
-                t.run(Step::SyncLog, path, || {
-                    platform::sync_file(&file, opts.sync)
-                })
-                .failure_leaves(Aftermath::Unconfirmed)?;
-            }
+            sync_changed(&mut t, path, &file, opts.sync)?;
         }
     }
     // A store refused for corruption leaves its index as it is: the index is the evidence of
@@ -1068,11 +1063,16 @@ fn write_lost_header(
     })
     .failure_leaves(Aftermath::Damaged)?;
     recovery.action = LogAction::HeaderWritten;
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncLog, path, || {
-            platform::sync_file(&file, opts.sync)
-        })
-        .failure_leaves(Aftermath::Unconfirmed)?;
+    sync_changed(t, path, &file, opts.sync)?;
+    Ok(())
+}
+
+/// Flush a file recover changed (the log, or a rebuilt index), unless `--sync none`: a failure
+/// leaves the change made but not known to be durable.
+fn sync_changed(t: &mut Tracker<'_>, path: &Path, file: &File, sync: SyncLevel) -> Result<()> {
+    if sync != SyncLevel::None {
+        t.run(Step::SyncLog, path, || platform::sync_file(file, sync))
+            .failure_leaves(Aftermath::Unconfirmed)?;
     }
     Ok(())
 }
@@ -1270,12 +1270,7 @@ fn repair_index(
     .failure_leaves(Aftermath::Damaged)?;
     t.run(Step::Truncate, ipath, || file.set_len(right_len))
         .failure_leaves(Aftermath::Damaged)?;
-    if opts.sync != SyncLevel::None {
-        t.run(Step::SyncLog, ipath, || {
-            platform::sync_file(&file, opts.sync)
-        })
-        .failure_leaves(Aftermath::Unconfirmed)?;
-    }
+    sync_changed(t, ipath, &file, opts.sync)?;
     report.action = IndexAction::Rebuilt;
     Ok(report)
 }
