@@ -1102,6 +1102,14 @@ pub fn check_lost(data: &[u8], header: &FileHeader, v: &Verification) {
         FileHeader::decode(data).is_err(),
         "a lost header that decodes"
     );
+    // A whole header with a valid checksum that names an unknown version is not lost.
+    assert!(
+        !matches!(
+            FileHeader::decode(data),
+            Err(durable::log::format::HeaderError::Unsupported)
+        ),
+        "an unknown header read as lost"
+    );
     assert!(data.len() as u64 > FILE_HEADER_LEN && data[64..68] == RECORD_MAGIC);
     let model = reference(data, header);
     if model.open_bug().is_some() {

@@ -211,6 +211,47 @@ fn a_sha256_log_whose_header_is_zeroed_is_corrupt_and_left_alone() {
     assert_eq!(fs::read(&log).expect("read"), damaged);
 }
 
+/// Regression: a whole header whose checksum checks but which names a version, flags or header
+/// length this durable does not know (a later format) was read as "lost", and `recover --force`
+/// rewrote it as a version-1 header. It is refused as unknown, by every command, unchanged.
+#[test]
+fn a_header_this_durable_does_not_know_is_not_lost() {
+    let env = Env::new();
+    // (offset, bytes): version 2; flags 1; header length 128.
+    for (i, (at, value)) in [
+        (8, &[2u8, 0][..]),
+        (11, &[1][..]),
+        (12, &[128, 0, 0, 0][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let log = make_log(&env, &format!("v{i}.log"), "crc32", 10, false);
+        let mut bytes = fs::read(&log).expect("read");
+        bytes[at..at + value.len()].copy_from_slice(value);
+        let crc = crc32fast::hash(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&log, &bytes).expect("write");
+        let r = run(&env, &["log", "verify", s(&log)], b"");
+        assert_eq!(r.code, 3, "{at}: {}", r.show());
+        assert!(r.out().contains("does not know"), "{at}: {}", r.show());
+        assert!(!r.out().contains("lost"), "{at}: {}", r.show());
+        for args in [
+            vec!["recover", "--force", s(&log)],
+            vec!["log", "append", s(&log), "x"],
+        ] {
+            let r = run(&env, &args, b"");
+            assert_ne!(r.code, 0, "{at} {args:?}: {}", r.show());
+            assert!(
+                r.stderr.contains("does not know"),
+                "{at} {args:?}: {}",
+                r.show()
+            );
+        }
+        assert_eq!(fs::read(&log).expect("read"), bytes, "{at}: changed");
+    }
+}
+
 /// recover --force keeps the old 64 bytes in a sidecar that `log restore` puts back.
 #[test]
 fn the_header_recover_force_replaces_is_restorable() {

@@ -74,6 +74,14 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
     if size < FILE_HEADER_LEN + RECORD_HEADER_LEN {
         return Ok(None);
     }
+    // A whole header whose checksum checks is not lost: one this durable does not know (a later
+    // version, flags or header length) is refused as such, never read or rewritten as a v1 one.
+    if matches!(
+        super::format::FileHeader::decode(raw),
+        Err(super::format::HeaderError::Unsupported)
+    ) {
+        return Ok(None);
+    }
     let mut magic = [0u8; 4];
     if platform::read_at(file, &mut magic, FILE_HEADER_LEN)? != 4 || magic != RECORD_MAGIC {
         return Ok(None);
