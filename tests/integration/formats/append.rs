@@ -704,6 +704,49 @@ fn a_text_file_named_as_lines_is_not_a_lines_log() {
 /// The native log magic, the first 8 bytes of every native log.
 const NATIVE_MAGIC: &[u8] = b"\x89DLOG\r\n\x1a";
 
+/// Regression (found by a hunt): another user's file named like a sidecar in
+/// `.durable-recovered/` (a shared directory: anyone may leave one there) decided the format of
+/// the next append to an empty log of root's, and the message said recover had emptied it. Only a
+/// sidecar made by the log's owner, the user appending or root counts.
+#[test]
+fn another_users_sidecar_does_not_decide_the_format() {
+    if !crate::common::is_root() {
+        crate::common::skip(
+            "another_users_sidecar_does_not_decide_the_format",
+            "needs root to give a file to another user",
+        );
+        return;
+    }
+    let env = Env::new();
+    let path = env.write("l.log", b"abc");
+    let (r, _) = recover(&env, &["--log-format", "lines"], &[&path]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    let side = sidecar(&path, 0);
+    // The same sidecar, another user's: ignored; the empty file starts a native log.
+    crate::common::give(&side, crate::common::NOBODY);
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "x"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!r.stderr.contains("emptied it"), "{}", r.show());
+    assert!(
+        fs::read(&path).expect("read").starts_with(NATIVE_MAGIC),
+        "another user's sidecar made it a lines log"
+    );
+    // The user's own: the lines log goes on as lines (the guard above, in short).
+    fs::write(&path, b"").expect("truncate");
+    crate::common::give(&side, 0);
+    let r = run(
+        &env,
+        &["log", "append", "--sync", "none", s(&path), "x"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!fs::read(&path).expect("read").starts_with(NATIVE_MAGIC));
+}
+
 /// Guards: a lines log that `recover` emptied (its only line torn by a crash, or `--force` past
 /// a damaged first line) stays a lines log: the next `log append`, without `--log-format`, used
 /// to start a native log in the empty file (a binary header the program that owns the log cannot

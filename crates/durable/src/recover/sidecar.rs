@@ -592,6 +592,16 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
     let Some(log_name) = source.file_name() else {
         return EmptiedBy::Unknown;
     };
+    // Only a sidecar that the log's owner, the user asking or root made says what the log was:
+    // in a shared directory anyone may leave files named like sidecars.
+    let Ok(log_meta) = std::fs::metadata(&source) else {
+        return EmptiedBy::Unknown;
+    };
+    let trusted = [
+        platform::owner_mode_links(&log_meta).0,
+        platform::effective_uid(),
+        0,
+    ];
     // Where recover put them: beside the path it was given (the log's, or a link's to it).
     let mut dirs: Vec<PathBuf> = Vec::new();
     for beside in [Beside::Log, Beside::LogDir] {
@@ -649,6 +659,9 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
             let Ok(meta) = file.metadata() else {
                 continue;
             };
+            if !trusted.contains(&platform::owner_mode_links(&meta).0) {
+                continue;
+            }
             if let Ok(Some(t)) = Trailer::read(&file, meta.len())
                 && t.source == source
                 && t.offset == 0
