@@ -220,13 +220,7 @@ fn failed(args: &SaveArgs, error: Error, steps: &[StepRecord]) -> Failure {
     };
     let message = if refused {
         let hint = super::failure::hint(&error)
-            .map(|h| {
-                format!(
-                    ": {}",
-                    h.trim_start_matches(['.', ';', ':', ' ', '('])
-                        .trim_end_matches(')')
-                )
-            })
+            .map(|h| format!(": {}", continued(&h)))
             .unwrap_or_default();
         format!(
             "{error}; this save wrote nothing, and no save of {target} goes ahead until that journal is settled{hint}"
@@ -376,6 +370,25 @@ fn report_json(report: &SaveReport) -> SaveResult {
         warnings: report.warnings.clone(),
         steps: report.steps.iter().map(StepDone::from).collect(),
         exit_code: Exit::Success,
+    }
+}
+
+/// A hint written to follow a sentence (". Keep …", " (`durable …`)", "; run …") as the
+/// continuation of another one after a colon: its leading punctuation, or the parentheses
+/// around it, gone, and a capital that began a sentence made small (the hint's own
+/// parentheses and capitals inside it stay).
+fn continued(hint: &str) -> String {
+    let trimmed = hint.trim_start_matches([' ', ';', ':']);
+    let body = match trimmed.strip_prefix('(') {
+        Some(inner) => inner.strip_suffix(')').unwrap_or(inner),
+        None => trimmed.trim_start_matches(['.', ' ']),
+    };
+    let mut chars = body.chars();
+    match chars.next() {
+        Some(first) if first.is_ascii_uppercase() => {
+            first.to_ascii_lowercase().to_string() + chars.as_str()
+        }
+        _ => body.to_string(),
     }
 }
 

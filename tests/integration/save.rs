@@ -1726,3 +1726,43 @@ fn a_concurrent_save_never_removes_a_journal_being_written() {
     );
     env.assert_no_leftovers();
 }
+
+/// Regression (found by a hunt): when a save met two journals for one file, its refusal carried
+/// recover's ways out after a colon with the hint's last `)` cut off and its first word
+/// capitalised ("settled: Keep …would undo"); the ways out now read as part of the sentence, with
+/// their own parentheses whole.
+#[test]
+fn a_save_refused_by_two_journals_prints_the_ways_out_whole() {
+    let env = Env::new();
+    let f = env.write("f", b"old");
+    std::os::unix::fs::symlink("f", env.path("L")).expect("symlink");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (name, content) in [
+        (".f.durable-journal", &b"JF"[..]),
+        (".L.durable-journal", b"JL"),
+    ] {
+        let j = env.write(name, crate::recover_boot::journal_of(content));
+        fs::File::options()
+            .write(true)
+            .open(&j)
+            .and_then(|file| file.set_modified(old))
+            .expect("mtime");
+    }
+    // The file changed after the journals were written (its ctime): the link's journal is one
+    // recover would not apply even alone, and its way out says why in parentheses.
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let r = crate::common::run(&env, &["save", "f"], b"new");
+    assert_eq!(r.code, 2, "{}", r.show());
+    let line = r.stderr.trim_end();
+    assert!(
+        line.contains("until that journal is settled: keep the one wanted"),
+        "{line}"
+    );
+    assert!(line.ends_with("would undo)"), "{line}");
+    assert_eq!(
+        line.matches('(').count(),
+        line.matches(')').count(),
+        "{line}"
+    );
+    assert_eq!(fs::read(&f).expect("read"), b"old");
+}
