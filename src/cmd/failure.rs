@@ -225,6 +225,9 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         }
         Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
+        Error::SidecarDirForeign { .. } => {
+            ": pass --backup-dir DIR, a directory of your own, or --no-backup".into()
+        }
         Error::SidecarOffFilesystem { .. } => {
             ": pass --backup-dir DIR (any directory outside the segment's directory; -x does not apply to it), or --no-backup".into()
         }

@@ -1365,6 +1365,54 @@ fn recover_of_a_link_with_a_journal_does_not_go_through_another_users_directory_
     assert_eq!(env.read("real/f"), b"from the journal");
 }
 
+// Regression (found by a hunt): in a shared sticky directory, `.durable-recovered` made by
+// another user was used for root's sidecars, which that user could then delete (the torn bytes
+// set aside gone). A sidecar directory that is not the user's own, root's or the log's owner's
+// is refused (exit 2, nothing changed) with a way out that works: --backup-dir.
+#[test]
+fn another_users_sidecar_directory_is_not_used() {
+    use crate::common::{NOBODY, give, is_root, skip, sticky_dir};
+    let test = "recover::another_users_sidecar_directory_is_not_used";
+    if !is_root() {
+        skip(test, "it needs root to make a directory another user's");
+        return;
+    }
+    let env = Env::new();
+    let pubdir = sticky_dir(&env, "pub");
+    let side = pubdir.join(".durable-recovered");
+    fs::create_dir(&side).expect("mkdir");
+    give(&side, NOBODY);
+    let log = pubdir.join("q.log");
+    append_each(&env, &log, &["r1", "r2"]);
+    let whole = fs::read(&log).expect("read");
+    fs::write(&log, &whole[..whole.len() - 3]).expect("tear");
+    let torn = fs::read(&log).expect("read");
+    for args in [
+        vec!["recover", s(&log)],
+        vec!["recover", "--dry-run", s(&log)],
+        vec!["recover", s(&pubdir)],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &[
+                &format!("which belongs to user {NOBODY}"),
+                "it was not changed",
+                "--backup-dir DIR",
+            ],
+            &format!("{args:?}"),
+        );
+        assert_eq!(fs::read(&log).expect("read"), torn, "{args:?} changed it");
+        assert_eq!(fs::read_dir(&side).expect("ls").count(), 0, "{args:?}");
+    }
+    let own = env.path("mine");
+    fs::create_dir(&own).expect("mkdir");
+    let r = run(&env, &["recover", "--backup-dir", s(&own), s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read_dir(&own).expect("ls").count(), 1);
+}
+
 // Guards (regression): with `--json`, the refusal of a sidecar directory `.durable-recovered`
 // that is another user's link in a sticky directory gave the link as `path`, not the log being
 // recovered (docs/JSON.md, OutcomeError: the file it is about); the sentence names the link.

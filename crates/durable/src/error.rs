@@ -629,6 +629,18 @@ pub enum Error {
         /// Where its sidecar would go.
         dir: PathBuf,
     },
+    /// The directory recover keeps a log's sidecars in by default (`.durable-recovered`)
+    /// belongs to another user than the one recovering, root or the log's owner: that user could
+    /// remove what recover set aside there.
+    #[error("{}: its sidecar would go to {}, which belongs to user {owner} (not to the user recovering, root or the log's owner), who could remove what recover keeps there; it was not changed", quoted(&.path), quoted(&.dir))]
+    SidecarDirForeign {
+        /// The file to repair.
+        path: PathBuf,
+        /// The directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -898,6 +910,7 @@ impl Error {
             | Error::JournalUnreadable { journal: path, .. }
             | Error::PathTooLong { path, .. }
             | Error::SidecarOffFilesystem { path, .. }
+            | Error::SidecarDirForeign { path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::TempLeftBehind { error, .. } => error.path(),

@@ -1110,8 +1110,22 @@ fn sidecar_home(
     };
     // `.durable-recovered` (and a segment directory under it) a link another user planted in
     // a sticky directory: refused, as the kernel's protected_symlinks rule would.
-    target::refuse_sticky_links(&sidecar::join(&home.0, &home.1), "recover")
-        .map_err(|e| e.for_file(path))?;
+    let dir = sidecar::join(&home.0, &home.1);
+    target::refuse_sticky_links(&dir, "recover").map_err(|e| e.for_file(path))?;
+    // Another user's `.durable-recovered` (made in a shared directory): what recover keeps
+    // there would be at that user's mercy. The user recovering's, root's and the log's owner's
+    // are used.
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        let owner = platform::owner_mode_links(&meta).0;
+        let log_owner = std::fs::metadata(path).map_or(owner, |m| platform::owner_mode_links(&m).0);
+        if ![platform::effective_uid(), 0, log_owner].contains(&owner) {
+            return Err(Error::SidecarDirForeign {
+                path: path.to_path_buf(),
+                dir,
+                owner,
+            });
+        }
+    }
     // A segment's sidecars go above its directory: with -x, only if that is on the segment's
     // filesystem (a segment directory that is a mount point has its parent on another).
     if opts.one_file_system && beside == Beside::LogDir {
