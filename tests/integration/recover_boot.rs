@@ -2541,3 +2541,125 @@ fn each_way_out_of_two_journals_works_as_printed_when_one_cannot_be_applied() {
 fn journal_payload(journal: &Path) -> Vec<u8> {
     fs::read(journal).expect("read journal")[64..].to_vec()
 }
+
+/// Hard links of one file in different directories, each with a complete journal: `hl/a`
+/// (content "old") with `hl/.a.durable-journal`, `hl/sub/b` with `hl/sub/.b.durable-journal`,
+/// and (`third`) `hl/sub2/c` with `hl/sub2/.c.durable-journal`.
+fn linked_journals(env: &Env, third: bool) {
+    let _ = fs::remove_dir_all(env.path("hl"));
+    fs::create_dir_all(env.path("hl/sub")).expect("mkdir");
+    env.write("hl/a", b"old");
+    fs::hard_link(env.path("hl/a"), env.path("hl/sub/b")).expect("link");
+    env.write("hl/.a.durable-journal", journal_of(b"saved as a"));
+    env.write("hl/sub/.b.durable-journal", journal_of(b"saved as b"));
+    if third {
+        fs::create_dir_all(env.path("hl/sub2")).expect("mkdir");
+        fs::hard_link(env.path("hl/a"), env.path("hl/sub2/c")).expect("link");
+        env.write("hl/sub2/.c.durable-journal", journal_of(b"saved as c"));
+    }
+}
+
+/// The journals (`.NAME.durable-journal`, not set aside) under `hl`.
+fn journals_under_hl(env: &Env) -> Vec<String> {
+    let mut names = Vec::new();
+    for dir in ["hl", "hl/sub", "hl/sub2"] {
+        let Ok(entries) = fs::read_dir(env.path(dir)) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            if name.ends_with(".durable-journal") {
+                names.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+// Guards (regression): two hard links of one file in different directories of the walked tree,
+// each with a complete journal: `recover DIR` (and its dry run) completed both, exit 0, the file
+// ending as one journal's content and the other acknowledged save gone, while two journals of
+// one file in one directory were refused. The walk finds the complete journals of the whole
+// tree before it applies any: it refuses all of one file's (exit 2, one sentence per pair, the
+// same as in one directory), changes nothing, and each way out it prints works as printed.
+#[test]
+fn a_walk_refuses_two_hard_links_journals_in_different_directories() {
+    let env = Env::new();
+    for third in [false, true] {
+        for args in [&["recover", "--dry-run", "hl"][..], &["recover", "hl"]] {
+            linked_journals(&env, third);
+            let case = format!("{args:?} third={third}");
+            let r = run(&env, args, b"");
+            assert_eq!(r.code, 2, "{case}: {}", r.show());
+            assert!(!r.out().contains("complete"), "{case}: {}", r.show());
+            let lines: Vec<&str> = r.stderr.lines().collect();
+            assert_eq!(
+                lines.len(),
+                if third { 2 } else { 1 },
+                "{case}: {}",
+                r.show()
+            );
+            for line in &lines {
+                assert!(
+                    line.contains("are for the same file")
+                        && line.contains("neither is applied")
+                        && line.contains("nothing was changed"),
+                    "{case}: {line}"
+                );
+            }
+            assert_eq!(fs::read(env.path("hl/a")).expect("read"), b"old", "{case}");
+            let mut all = vec!["hl/.a.durable-journal", "hl/sub/.b.durable-journal"];
+            if third {
+                all.push("hl/sub2/.c.durable-journal");
+            }
+            assert_eq!(journals_under_hl(&env), all, "{case}: all kept");
+        }
+    }
+    // Each way out printed, run as printed in a fresh copy of the state, applies the journal it
+    // keeps (to every name of the file) and leaves no journal to be replayed later.
+    linked_journals(&env, false);
+    let r = run(&env, &["recover", "hl"], b"");
+    let line = r.stderr.lines().next().expect("a refusal").to_string();
+    let commands = quoted_commands(&line);
+    assert_eq!(commands.len(), 4, "two ways, two commands each: {line}");
+    let path = format!(
+        "{}:{}",
+        durable_path().parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for way in commands.chunks(2) {
+        linked_journals(&env, false);
+        let script = format!("{} && {}", way[0], way[1]);
+        let out = Durable::sh(env.dir.path(), &script)
+            .env("PATH", &path)
+            .no_stdin()
+            .run();
+        assert_eq!(out.code, 0, "`{script}`: {}", out.show());
+        let kept = if way[1].ends_with("b") {
+            "saved as b"
+        } else {
+            "saved as a"
+        };
+        for name in ["hl/a", "hl/sub/b"] {
+            assert_eq!(
+                String::from_utf8_lossy(&fs::read(env.path(name)).expect("read")),
+                kept,
+                "`{script}`: {name}"
+            );
+        }
+        assert!(
+            journals_under_hl(&env).is_empty(),
+            "`{script}`: journals left: {:?}",
+            journals_under_hl(&env)
+        );
+        // The journal set aside is not taken for one by a later walk.
+        let again = run(&env, &["recover", "hl"], b"");
+        assert_eq!(again.code, 0, "`{script}`, then recover: {}", again.show());
+        assert_eq!(
+            String::from_utf8_lossy(&fs::read(env.path("hl/a")).expect("read")),
+            kept,
+            "`{script}`, then recover"
+        );
+    }
+}

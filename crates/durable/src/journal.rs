@@ -578,7 +578,15 @@ struct Listed {
 #[derive(Debug, Default)]
 pub(crate) struct Rivals {
     dirs: Vec<(PathBuf, Vec<Listed>)>,
+    /// For a walk ([`Rivals::walked`]): the complete journals of the whole tree whose targets
+    /// resolve to one existing file (device, inode) shared with another such journal, grouped
+    /// by that file, found before any journal is applied.
+    shared: std::collections::HashMap<(u64, u64), Vec<Listed>>,
 }
+
+/// How many complete journals of files [`Rivals::walked`] keeps from one tree (a few hundred
+/// bytes each): past that, the rest are looked for in their directories only, as when named.
+const WALKED_JOURNALS: usize = 1 << 18;
 
 /// How many directories besides the ones above the current one [`Rivals`] keeps.
 const RIVAL_DIRS: usize = 8;
@@ -587,9 +595,17 @@ impl Rivals {
     /// Another complete journal of ours whose target resolves to the same file as the target
     /// of `journal` (the file open as `own`, device and inode): (that journal, its target as
     /// it names it). Looked for in the journal's directory and in the directory of the file its
-    /// target resolves to (a journal beside a link elsewhere that points here is not seen).
+    /// target resolves to (a journal beside a link elsewhere that points here is not seen), and,
+    /// in a walk, among the journals of the whole tree listed before it ([`Rivals::walked`]).
     pub(crate) fn of(&mut self, journal: &Path, own: (u64, u64)) -> Option<(PathBuf, PathBuf)> {
         let (key, final_dir) = resolves(&beside_name(journal)?)?;
+        // Met anywhere in the tree walked: hard links in other directories (or links there).
+        if let Resolves::File(dev, ino) = key
+            && let Some(group) = self.shared.get(&(dev, ino))
+            && let Some(l) = group.iter().find(|l| l.id != own && still_complete(l))
+        {
+            return Some((l.journal.clone(), l.named.clone()));
+        }
         let home = dir_of(journal);
         let mut dirs = vec![home.clone()];
         if final_dir != home {
@@ -597,19 +613,72 @@ impl Rivals {
         }
         for dir in dirs {
             let at = self.listed(&dir, &home, journal);
-            let found = self.dirs[at].1.iter().find(|l| {
-                l.id != own
-                    && l.key.as_ref() == Some(&key)
-                    && matches!(classify(&l.journal), Ok(Class::Ours { complete: true }))
-                    && l.journal
-                        .symlink_metadata()
-                        .is_ok_and(|m| platform::file_id(&m) == l.id)
-            });
+            let found = self.dirs[at]
+                .1
+                .iter()
+                .find(|l| l.id != own && l.key.as_ref() == Some(&key) && still_complete(l));
             if let Some(l) = found {
                 return Some((l.journal.clone(), l.named.clone()));
             }
         }
         None
+    }
+
+    /// Before a walk of `root` applies any journal: the complete journals of ours met anywhere
+    /// in the tree (the same walk, so spelled as it spells them), grouped by the existing file
+    /// their target names resolve to (device, inode, following links); the groups of two or
+    /// more are kept for [`Rivals::of`], so two hard links' journals in different directories
+    /// are refused wherever each is met. Only journal names are looked at (their header read),
+    /// and kept only when their file has several names (hard links, or the journal is beside a
+    /// symlink); at most [`WALKED_JOURNALS`] are kept.
+    pub(crate) fn walked(&mut self, root: &Path, one_file_system: bool) {
+        let mut met: std::collections::HashMap<(u64, u64), Vec<Listed>> =
+            std::collections::HashMap::new();
+        let mut kept = 0usize;
+        for entry in crate::walk::walk(root, one_file_system) {
+            let Ok(crate::walk::Entry::File(journal)) = entry else {
+                continue;
+            };
+            let Some(named) = beside_name(&journal) else {
+                continue;
+            };
+            if kept >= WALKED_JOURNALS {
+                break;
+            }
+            // Only a file with several names can have journals in several directories: a hard
+            // link's, or one beside a symlink to it (a journal beside the file itself and one
+            // beside a link to it are found in their directories, as when named).
+            let linked = named
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink());
+            let Ok(crate::target::Target {
+                existing: Some(file),
+                ..
+            }) = crate::target::resolve(&named, crate::target::Symlinks::Follow)
+            else {
+                continue;
+            };
+            if file.links < 2 && !linked {
+                continue;
+            }
+            let (dev, ino) = (file.dev, file.ino);
+            let Ok(meta) = journal.symlink_metadata() else {
+                continue;
+            };
+            if !meta.is_file() || !matches!(classify(&journal), Ok(Class::Ours { complete: true }))
+            {
+                continue;
+            }
+            kept += 1;
+            met.entry((dev, ino)).or_default().push(Listed {
+                journal,
+                named,
+                id: platform::file_id(&meta),
+                key: Some(Resolves::File(dev, ino)),
+            });
+        }
+        met.retain(|_, group| group.len() > 1);
+        self.shared = met;
     }
 
     /// The index in `dirs` of `dir`'s journals, listed now if they were not (a directory that
@@ -662,6 +731,14 @@ impl Rivals {
         self.dirs.push((dir.to_path_buf(), list));
         self.dirs.len() - 1
     }
+}
+
+/// Whether a journal listed is still there (the same file) and still complete.
+fn still_complete(l: &Listed) -> bool {
+    matches!(classify(&l.journal), Ok(Class::Ours { complete: true }))
+        && l.journal
+            .symlink_metadata()
+            .is_ok_and(|m| platform::file_id(&m) == l.id)
 }
 
 /// Whether and how a valid journal may be written over `target`. A journal is applied with the

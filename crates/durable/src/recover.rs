@@ -392,6 +392,9 @@ fn walk(
     let mut settled: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     // The journals of the directories walked, listed once each, for two journals of one file.
     let mut rivals = journal::Rivals::default();
+    // Two complete journals of one file in different directories (hard links): found before
+    // either is applied, so neither is, whichever the walk meets first.
+    rivals.walked(root, opts.one_file_system);
     for entry in crate::walk::walk(root, opts.one_file_system) {
         let path = match entry {
             Ok(Entry::File(path)) => path,
@@ -431,13 +434,14 @@ fn walk(
             }
         }
         // Two journals of one file are one refusal, naming both: the other, met later in this
-        // directory, is not refused again.
+        // walk (in this directory, or in one walked after it: the walk goes in path order), is
+        // not refused again.
         if let Err(Error::JournalNotApplied {
             reason: crate::error::NotApplied::TwoJournals { other, .. },
             ..
         }) = &result
-            && other.parent() == path.parent()
-            && other.file_name() > path.file_name()
+            && (other.parent() == path.parent() && other.file_name() > path.file_name()
+                || other.starts_with(root) && other.as_path() > path.as_path())
         {
             settled.insert(other.clone());
         }
