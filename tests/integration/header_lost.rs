@@ -309,9 +309,161 @@ fn a_torn_start_names_the_algorithm_its_bytes_hold() {
     assert!(!r.out().contains("no checksum"), "{}", r.show());
 }
 
+/// The records `dump --resync` reads from `log` (damage skipped), and its exit code.
+fn resynced(env: &Env, log: &Path) -> (i32, Vec<String>) {
+    let r = run(
+        env,
+        &["log", "dump", "--resync", "--format", "raw", s(log)],
+        b"",
+    );
+    (r.code, r.out().lines().map(str::to_string).collect())
+}
+
+/// Regression: a lost first sector (512 bytes zeroed: the header and the first records) was
+/// "not a log" (exit 2) for verify, with `--log-format native` too, and salvage copied
+/// nothing: the records that chain after the damage now give the salt back, salvage copies
+/// all 32 of them, and recover --force writes the header, after which the 32 records read
+/// (the damage before them is ordinary corruption), append goes on and dump shows them.
+#[test]
+fn a_lost_first_sector_keeps_the_records_after_it() {
+    let env = Env::new();
+    let log = env.path("big.log");
+    for i in 1..=40 {
+        let r = run(
+            &env,
+            &[
+                "log",
+                "append",
+                "--sync",
+                "none",
+                s(&log),
+                &format!("payload-number-{i}-abcdefghij"),
+            ],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{}", r.show());
+    }
+    let before = payloads(&env, &log);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[..512].fill(0);
+    fs::write(&log, &bytes).expect("write");
+    let kept = before[before.len() - 32..].to_vec();
+
+    for named in [false, true] {
+        let mut args = vec!["log", "verify", "--json"];
+        if named {
+            args.extend(["--log-format", "native"]);
+        }
+        args.push(s(&log));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+        assert_eq!(v["records"], 32, "{v}");
+        assert_eq!(v["defects"][0]["evidence"], "header-lost", "{v}");
+        assert_eq!(v["defects"][1]["offset"], 64, "{v}");
+    }
+
+    let new = env.path("new.log");
+    let r = run(&env, &["log", "salvage", s(&log), s(&new)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(payloads(&env, &new), kept);
+
+    let r = run(&env, &["recover", "--force", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::read(&log).expect("read")[64..],
+        bytes[64..],
+        "only the header written"
+    );
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!((code, &v["records"]), (3, &Value::from(32)), "{v}");
+    assert_eq!(v["defects"][0]["offset"], 64, "{v}");
+    let r = run(&env, &["log", "append", s(&log), "next"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!((code, &v["records"]), (3, &Value::from(33)), "{v}");
+    let (code, got) = resynced(&env, &log);
+    assert_eq!(code, 3);
+    let mut want = kept.clone();
+    want.push("next".into());
+    assert_eq!(got, want);
+}
+
+/// Regression: the header zeroed and one payload byte of record 0 changed was "not a log"
+/// (exit 2), though records 1.. are intact: record 0's checksum contradicted the others, and
+/// the salt was only solved from systems that held it.
+#[test]
+fn record_zero_damaged_with_the_header_keeps_the_others() {
+    let env = Env::new();
+    let log = make_log(&env, "a.log", "crc32", 40, false);
+    let before = payloads(&env, &log);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[..HEADER_LEN].fill(0);
+    bytes[88] ^= b'Z';
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["records"], 39, "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{v}");
+    assert_eq!(v["defects"][1]["kind"], "checksum-mismatch", "{v}");
+    let new = env.path("new.log");
+    let r = run(&env, &["log", "salvage", s(&log), s(&new)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(payloads(&env, &new), before[1..]);
+}
+
+/// Regression: a SHA-256 log whose header is damaged (its salt bytes kept) and whose record
+/// 0's header CRC is damaged too could not be checked ("its salt cannot be recovered"):
+/// the damaged header's salt was only tried against record 0. Record 1 confirms it now.
+#[test]
+fn a_sha256_log_with_its_header_and_record_zero_damaged_keeps_the_others() {
+    let env = Env::new();
+    let log = make_log(&env, "s.log", "sha256", 12, false);
+    let before = payloads(&env, &log);
+    damage_header(&log);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[64 + 21] ^= 0x40; // record 0's header CRC
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["records"], 11, "{v}");
+    assert_eq!(v["checksum"], "sha256", "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{v}");
+    let new = env.path("new.log");
+    let r = run(&env, &["log", "salvage", s(&log), s(&new)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(payloads(&env, &new), before[1..]);
+}
+
+/// Regression: a header-lost native log named `.index` was read as a damaged proglog index
+/// ("corrupt at offset 12"), and `recover --dry-run --force` of its directory would have cut
+/// it at 12, removing valid records: its records, validated under the recovered salt, win.
+#[test]
+fn a_header_lost_log_named_index_is_read_as_native() {
+    let env = Env::new();
+    fs::create_dir(env.path("d")).expect("mkdir");
+    let log = make_log(&env, "d/z.index", "crc32", 10, false);
+    zero_header(&log);
+    let damaged = fs::read(&log).expect("read");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["format"], "native", "{v}");
+    assert_eq!(v["records"], 10, "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{v}");
+    let r = run(
+        &env,
+        &["recover", "--dry-run", "--force", s(&env.path("d"))],
+        b"",
+    );
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(r.out().contains("new header"), "{}", r.show());
+    assert!(!r.out().contains("cut"), "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged);
+}
+
 /// The foreign fixtures (files that hold a native log somewhere inside: a tar, a zip, an ar
-/// archive, SQLite rows; a RocksDB WAL), whole and with their first 64 bytes zeroed, are never
-/// read as a native log whose header is lost.
+/// archive, SQLite rows; a RocksDB WAL), whole and with their first 64 or 512 bytes zeroed,
+/// are never read as a native log whose header is lost.
 #[test]
 fn foreign_files_are_never_header_lost_logs() {
     let env = Env::new();
@@ -319,11 +471,9 @@ fn foreign_files_are_never_header_lost_logs() {
     for entry in fs::read_dir(&dir).expect("fixtures") {
         let path = entry.expect("entry").path();
         let mut bytes = fs::read(&path).expect("read");
-        for zeroed in [false, true] {
-            if zeroed {
-                let n = bytes.len().min(HEADER_LEN);
-                bytes[..n].fill(0);
-            }
+        for zeroed in [0, HEADER_LEN, 512] {
+            let n = bytes.len().min(zeroed);
+            bytes[..n].fill(0);
             let copy = env.write("f.bin", &bytes);
             let r = run(&env, &["log", "verify", "--json", s(&copy)], b"");
             assert!(

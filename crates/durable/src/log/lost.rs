@@ -37,6 +37,10 @@ pub const LOOK: usize = 16;
 /// Records that must validate under a recovered salt (all of them when fewer are framed).
 pub const CONFIRM: usize = 5;
 
+/// Bytes after offset 64 searched for the first chain of records when record 0 does not
+/// frame there (a lost first sector, record 0 damaged with the header).
+pub const SEARCH: u64 = 64 << 10;
+
 /// A native log whose header is lost, found from its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost {
@@ -83,9 +87,7 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
         return Ok(None);
     }
     let mut magic = [0u8; 4];
-    if platform::read_at(file, &mut magic, FILE_HEADER_LEN)? != 4 || magic != RECORD_MAGIC {
-        return Ok(None);
-    }
+    let at_64 = platform::read_at(file, &mut magic, FILE_HEADER_LEN)? == 4 && magic == RECORD_MAGIC;
     // The salt bytes of what is left of the header, whatever else in it is damaged (a
     // zeroed header gives a zero salt, which its records confirm only by chance).
     let header_salt = (raw.len() >= 32).then(|| {
@@ -95,11 +97,27 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
     });
     let mut best: Option<Lost> = None;
     for algorithm in [Algorithm::Crc32, Algorithm::Sha256] {
-        let (framed, at_end) = frame(file, size, algorithm)?;
-        if framed.is_empty() {
-            continue;
+        // Record 0 at offset 64, if it frames; otherwise (record 0 damaged or gone with the
+        // header: a lost first sector) the first chain of records found after it, within
+        // [`SEARCH`] bytes.
+        // A chain that frames at 64 is judged alone (its records decide, the bar as it is).
+        let mut found = None;
+        let mut at_64_frames = false;
+        if at_64 {
+            let (framed, at_end) = frame(file, size, algorithm, FILE_HEADER_LEN, 0)?;
+            if !framed.is_empty() {
+                at_64_frames = true;
+                found = judge(file, algorithm, &framed, at_end, header_salt)?;
+            }
         }
-        let found = judge(file, algorithm, &framed, at_end, header_salt)?;
+        if !at_64_frames && let Some((at, seq)) = search(file, size, algorithm)? {
+            let (framed, at_end) = frame(file, size, algorithm, at, seq)?;
+            // One record alone, away from offset 64, vouches for nothing (a database row
+            // can hold one): a chain of at least two.
+            if framed.len() >= 2 {
+                found = judge(file, algorithm, &framed, at_end, header_salt)?;
+            }
+        }
         let Some(found) = found else { continue };
         best = match best {
             Some(b) if rank(&b) >= rank(&found) => Some(b),
@@ -109,16 +127,94 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
     Ok(best)
 }
 
+/// Where the first chain of records after offset 64 starts, searched for in the
+/// [`SEARCH`] bytes after it: the first place where the record magic starts a record that
+/// frames (its fields, its trailer where its length says) with a sequence number its offset
+/// allows (`n` records before it take at least `n` times the shortest record's length) and
+/// not 0 (a record 0 away from offset 64 is the start of a log held inside something else,
+/// an archive or a database, not a log whose header is lost). `None`: no such place.
+fn search(file: &File, size: u64, algorithm: Algorithm) -> io::Result<Option<(u64, u64)>> {
+    let from = FILE_HEADER_LEN + 1;
+    if size <= from {
+        return Ok(None);
+    }
+    let span = (size - from).min(SEARCH + RECORD_HEADER_LEN);
+    // Bounded: at most SEARCH (+ a record header) bytes, whatever the file's size.
+    let mut buf = vec![0u8; span as usize];
+    let got = read_upto(file, from, &mut buf)?;
+    let buf = &buf[..got];
+    let shortest = algorithm.record_len(0);
+    let mut i = 0;
+    while i + RECORD_HEADER_LEN as usize <= buf.len() && (i as u64) < SEARCH {
+        let Some(k) = buf[i..].windows(4).position(|w| w == RECORD_MAGIC) else {
+            break;
+        };
+        i += k;
+        if i + RECORD_HEADER_LEN as usize > buf.len() {
+            break;
+        }
+        let at = from + i as u64;
+        let mut head = [0u8; RECORD_HEADER_LEN as usize];
+        head.copy_from_slice(&buf[i..i + RECORD_HEADER_LEN as usize]);
+        if let Some((len, seq)) = fields(&head) {
+            let total = algorithm.record_len(u64::from(len));
+            if size - at >= total && trailer_fits(file, at, len)? {
+                if seq == 0 {
+                    return Ok(None);
+                }
+                if seq
+                    .checked_mul(shortest)
+                    .is_some_and(|b| b <= at - FILE_HEADER_LEN)
+                {
+                    return Ok(Some((at, seq)));
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(None)
+}
+
+/// A record header's length and sequence number, if its fields are those of a data record
+/// (magic, type, known flags, zero reserved bytes, a length within [`MAX_RECORD`]).
+fn fields(head: &[u8; RECORD_HEADER_LEN as usize]) -> Option<(u32, u64)> {
+    let len = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+    let seq = u64::from_le_bytes([
+        head[12], head[13], head[14], head[15], head[16], head[17], head[18], head[19],
+    ]);
+    (head[0..4] == RECORD_MAGIC
+        && head[4] == TYPE_DATA
+        && head[5] & !FLAGS_KNOWN == 0
+        && head[6..8] == [0, 0]
+        && u64::from(len) <= MAX_RECORD)
+        .then_some((len, seq))
+}
+
+/// Whether the record at `at` with length `len` has its trailer (the length again and the
+/// trailer magic) where the length says.
+fn trailer_fits(file: &File, at: u64, len: u32) -> io::Result<bool> {
+    let mut tail = [0u8; 8];
+    let tail_at = at + RECORD_HEADER_LEN + u64::from(len);
+    Ok(read_exact(file, &mut tail, tail_at).is_ok() && decode_trailer_prefix(&tail) == Some(len))
+}
+
 /// Which of two readings wins: a recovered salt, then more validated and framed records.
 fn rank(l: &Lost) -> (bool, usize, usize) {
     (l.header.is_some(), l.validated, l.framed)
 }
 
-/// Up to [`LOOK`] records framed from offset 64 with `algorithm`'s trailer size, and whether
-/// the last of them ends the file.
-fn frame(file: &File, size: u64, algorithm: Algorithm) -> io::Result<(Vec<Framed>, bool)> {
+/// Up to [`LOOK`] records framed from `start` with `algorithm`'s trailer size, their
+/// sequence numbers consecutive from `first_seq` (record 0, at offset 64, flagged *first*),
+/// and whether the last of them ends the file.
+fn frame(
+    file: &File,
+    size: u64,
+    algorithm: Algorithm,
+    start: u64,
+    first_seq: u64,
+) -> io::Result<(Vec<Framed>, bool)> {
     let mut out = Vec::new();
-    let mut at = FILE_HEADER_LEN;
+    let mut at = start;
     let trailer = algorithm.trailer_len();
     while out.len() < LOOK {
         if at == size {
@@ -128,19 +224,11 @@ fn frame(file: &File, size: u64, algorithm: Algorithm) -> io::Result<(Vec<Framed
         if size - at < RECORD_HEADER_LEN || read_exact(file, &mut head, at).is_err() {
             break;
         }
-        let len = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-        let seq = u64::from_le_bytes([
-            head[12], head[13], head[14], head[15], head[16], head[17], head[18], head[19],
-        ]);
-        let first_ok = !out.is_empty() || head[5] & FLAG_FIRST != 0;
-        if head[0..4] != RECORD_MAGIC
-            || head[4] != TYPE_DATA
-            || head[5] & !FLAGS_KNOWN != 0
-            || head[6..8] != [0, 0]
-            || u64::from(len) > MAX_RECORD
-            || seq != out.len() as u64
-            || !first_ok
-        {
+        let Some((len, seq)) = fields(&head) else {
+            break;
+        };
+        let first_ok = first_seq > 0 || !out.is_empty() || head[5] & FLAG_FIRST != 0;
+        if Some(seq) != first_seq.checked_add(out.len() as u64) || !first_ok {
             break;
         }
         let total = algorithm.record_len(u64::from(len));
@@ -178,6 +266,19 @@ fn frame(file: &File, size: u64, algorithm: Algorithm) -> io::Result<(Vec<Framed
         at += total;
     }
     Ok((out, false))
+}
+
+/// Up to `buf.len()` bytes of `file` from `at` (fewer at the end of the file): how many.
+fn read_upto(file: &File, at: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = platform::read_at(file, &mut buf[got..], at + got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
 }
 
 fn read_exact(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
@@ -218,7 +319,12 @@ fn judge(
             if flip < 128 {
                 candidate[flip / 8] ^= 1 << (flip % 8);
             }
-            if RecordHeader::decode(&framed[0].head, &candidate).is_err() {
+            // Record 0 may be damaged too: the first two records' header CRCs sort them.
+            if !framed
+                .iter()
+                .take(2)
+                .any(|f| RecordHeader::decode(&f.head, &candidate).is_ok())
+            {
                 continue;
             }
             let n = validated(file, algorithm, framed, &candidate)?;
@@ -238,18 +344,22 @@ fn judge(
         })
         .collect();
     // From all the records framed, then (a damaged one among them contradicting the others)
-    // from fewer: at most [`LOOK`] small systems.
+    // from fewer; then the same without the first (a damaged record whose framing is
+    // intact): at most 2 × [`LOOK`] small systems.
     let mut solved = None;
-    for k in (1..=framed.len()).rev() {
-        let mut system = System::default();
-        for e in equations[..k].iter().flatten() {
-            system.add(e);
-        }
-        if let Some(salt) = system.solve() {
-            solved = Some(salt);
-            if algorithm == Algorithm::Sha256 || validated(file, algorithm, framed, &salt)? >= need
-            {
-                break;
+    'solve: for skip in 0..framed.len().min(2) {
+        for k in (skip + 1..=framed.len()).rev() {
+            let mut system = System::default();
+            for e in equations[skip..k].iter().flatten() {
+                system.add(e);
+            }
+            if let Some(salt) = system.solve() {
+                solved = Some(salt);
+                if algorithm == Algorithm::Sha256
+                    || validated(file, algorithm, framed, &salt)? >= need
+                {
+                    break 'solve;
+                }
             }
         }
     }
@@ -554,10 +664,19 @@ mod tests {
         changed[last] ^= 1;
         let lost = recovered(&changed).unwrap();
         assert_eq!(lost.validated, 6);
-        // Too few records vouch for it.
+        // Record 0's checksum changed: solved from the others, 6 of 7 vouch for it.
         let mut early = bytes.clone();
         early[64 + 24 + 1 + 8] ^= 1;
-        assert_eq!(recovered(&early).map(|l| l.header.is_some()), None);
+        assert_eq!(recovered(&early).map(|l| l.validated), Some(6));
+        // Too few records vouch for it: 2 of 3.
+        let mut few = log(Algorithm::Crc32, [1; 16], &[b"a", b"b", b"c"]);
+        few[..64].fill(0);
+        few[64 + 24 + 1 + 8] ^= 1;
+        assert_eq!(recovered(&few).map(|l| l.header.is_some()), None);
+        // A lost first sector: record 0 zeroed with the header, the chain found after it.
+        let mut sector = bytes.clone();
+        sector[..64 + 37].fill(0);
+        assert_eq!(recovered(&sector).map(|l| l.validated), Some(6));
         let mut noise = vec![0u8; 4096];
         let mut x = 0x1234_5678u32;
         for b in noise.iter_mut() {

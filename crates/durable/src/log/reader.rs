@@ -927,6 +927,16 @@ fn detect(
     if (name.ends_with(".store") || name.ends_with(".index"))
         && proglog_by_name(part, name, index).map_err(inspect(&part.path))?
     {
+        // A native log whose header is lost, named so, also reads as a damaged proglog file
+        // (an index has no checksum to refuse it): its records, validated under the salt
+        // recovered from them, are the stronger evidence (docs/FORMAT.md, "A lost header").
+        if index.is_none()
+            && header_lost(&part.file, part.size)
+                .map_err(inspect(&part.path))?
+                .is_some_and(|l| l.header.is_some())
+        {
+            return Ok((LogFormat::Native, None));
+        }
         return Ok((LogFormat::Proglog, None));
     }
     let io = inspect(&part.path);
