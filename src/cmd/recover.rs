@@ -554,6 +554,12 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
 /// which the next `recover` judges.
 fn lost_rest(r: &durable::recover::LogRecovery) -> String {
     match r.damage_after_header {
+        // Written: the damage is the log's now, as any other (the header is no longer news).
+        Some(at) if r.action == durable::recover::LogAction::HeaderWritten => format!(
+            "; it has other damage, at offset {at}: `durable log verify {}` reports it, and `durable log salvage {} NEW` copies every valid record into a new log",
+            shell_word(&r.path),
+            shell_word(&r.path)
+        ),
         Some(at) => format!(
             "; it has other damage, at offset {at}: run `durable recover {}` again once the header is written",
             shell_word(&r.path)

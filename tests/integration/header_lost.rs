@@ -375,6 +375,19 @@ fn a_lost_first_sector_keeps_the_records_after_it() {
         bytes[64..],
         "only the header written"
     );
+    // The header written, the rest is damage like any other: the report says how to see it
+    // and how to keep every record (it said to run recover "once the header is written").
+    assert!(
+        !r.out().contains("once the header is written"),
+        "{}",
+        r.show()
+    );
+    assert!(
+        r.out().contains("and `durable log salvage ")
+            && r.out().contains(" NEW` copies every valid record"),
+        "{}",
+        r.show()
+    );
     let (code, v) = verify_json(&env, &log);
     assert_eq!((code, &v["records"]), (3, &Value::from(32)), "{v}");
     assert_eq!(v["defects"][0]["offset"], 64, "{v}");
