@@ -96,6 +96,7 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
         s
     });
     let mut best: Option<Lost> = None;
+    let mut window: Option<Vec<u8>> = None;
     for algorithm in [Algorithm::Crc32, Algorithm::Sha256] {
         // Record 0 at offset 64, if it frames; otherwise (record 0 damaged or gone with the
         // header: a lost first sector) the first chain of records found after it, within
@@ -110,7 +111,15 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
                 found = judge(file, algorithm, &framed, at_end, header_salt)?;
             }
         }
-        if !at_64_frames && let Some((at, seq)) = search(file, size, algorithm)? {
+        // The bytes searched are read once for both algorithms (a walk asks this of every
+        // file no format reads).
+        if !at_64_frames && window.is_none() {
+            window = Some(search_window(file, size)?);
+        }
+        if !at_64_frames
+            && let Some((at, seq)) =
+                search(window.as_deref().unwrap_or_default(), file, size, algorithm)?
+        {
             let (framed, at_end) = frame(file, size, algorithm, at, seq)?;
             // One record alone, away from offset 64, vouches for nothing (a database row
             // can hold one): a chain of at least two.
@@ -133,16 +142,14 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
 /// allows (`n` records before it take at least `n` times the shortest record's length) and
 /// not 0 (a record 0 away from offset 64 is the start of a log held inside something else,
 /// an archive or a database, not a log whose header is lost). `None`: no such place.
-fn search(file: &File, size: u64, algorithm: Algorithm) -> io::Result<Option<(u64, u64)>> {
+/// `buf`: the bytes from offset 65 on that [`search_window`] read.
+fn search(
+    buf: &[u8],
+    file: &File,
+    size: u64,
+    algorithm: Algorithm,
+) -> io::Result<Option<(u64, u64)>> {
     let from = FILE_HEADER_LEN + 1;
-    if size <= from {
-        return Ok(None);
-    }
-    let span = (size - from).min(SEARCH + RECORD_HEADER_LEN);
-    // Bounded: at most SEARCH (+ a record header) bytes, whatever the file's size.
-    let mut buf = vec![0u8; span as usize];
-    let got = read_upto(file, from, &mut buf)?;
-    let buf = &buf[..got];
     let shortest = algorithm.record_len(0);
     let mut i = 0;
     while i + RECORD_HEADER_LEN as usize <= buf.len() && (i as u64) < SEARCH {
@@ -173,6 +180,20 @@ fn search(file: &File, size: u64, algorithm: Algorithm) -> io::Result<Option<(u6
         i += 1;
     }
     Ok(None)
+}
+
+/// The bytes [`search`] looks through: from offset 65 on, at most [`SEARCH`] (+ a record
+/// header) bytes, whatever the file's size.
+fn search_window(file: &File, size: u64) -> io::Result<Vec<u8>> {
+    let from = FILE_HEADER_LEN + 1;
+    if size <= from {
+        return Ok(Vec::new());
+    }
+    let span = (size - from).min(SEARCH + RECORD_HEADER_LEN);
+    let mut buf = vec![0u8; span as usize];
+    let got = read_upto(file, from, &mut buf)?;
+    buf.truncate(got);
+    Ok(buf)
 }
 
 /// A record header's length and sequence number, if its fields are those of a data record
