@@ -175,13 +175,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             EmptiedBy::Unknown => return None,
             EmptiedBy::Format(e) => format!(
                 "; durable recover emptied it of {} log (`durable log dump {}` shows what it cut), and the next log append to it {}",
-                match e.format {
-                    SourceFormat::Native => "a native",
-                    SourceFormat::Lines => "a lines",
-                    SourceFormat::Aof => "an aof",
-                    SourceFormat::ProglogStore => "a proglog store",
-                    SourceFormat::ProglogIndex => "a proglog index",
-                },
+                e.format.article(),
                 shell_word(&e.sidecar),
                 match e.format {
                     SourceFormat::Native => "starts a native log in it again",

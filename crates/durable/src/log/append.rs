@@ -1422,9 +1422,9 @@ fn writer_for(
                      was appended (name the format: `--log-format lines` or `--log-format \
                      native`)",
                     quoted(&a.sidecar),
-                    article(a.format),
+                    a.format.article(),
                     quoted(&b.sidecar),
-                    article(b.format),
+                    b.format.article(),
                 ),
             });
         }
@@ -1581,17 +1581,6 @@ fn writer_for(
         });
     }
     Ok(Writer::Native(header, format::Encoder::new(&header)))
-}
-
-/// "a lines", "a native", … (a log of that format).
-fn article(format: SourceFormat) -> &'static str {
-    match format {
-        SourceFormat::Native => "a native",
-        SourceFormat::Lines => "a lines",
-        SourceFormat::ProglogStore => "a proglog store",
-        SourceFormat::ProglogIndex => "a proglog index",
-        SourceFormat::Aof => "an aof",
-    }
 }
 
 /// The refusal of an append to a native log whose header is lost (corruption: `recover

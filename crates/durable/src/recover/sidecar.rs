@@ -61,6 +61,17 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// "a lines", "a native", …: a log of this format, in a sentence.
+    pub fn article(self) -> &'static str {
+        match self {
+            SourceFormat::Native => "a native",
+            SourceFormat::Lines => "a lines",
+            SourceFormat::ProglogStore => "a proglog store",
+            SourceFormat::ProglogIndex => "a proglog index",
+            SourceFormat::Aof => "an aof",
+        }
+    }
+
     fn code(self) -> u8 {
         match self {
             SourceFormat::Native => 1,
