@@ -176,13 +176,14 @@ big_cmd() {
         append_pipe) cat "$TEXT64" | "$DURABLE" log append "$OUTLOG" ;;
         catsync_pipe) cat "$TEXT64" | cat >"$OUTTXT" && sync "$OUTTXT" ;;
         catsync_log) cat >"$OUTTXT" <"$LOG64" && sync "$OUTTXT" ;;
+        dd_log) dd if="$LOG64" of="$OUTTXT" bs=1M status=none && sync "$OUTTXT" ;;
     esac >/dev/null 2>>"$SCRATCH/stderr"
 }
 declare -A BW BU BS LAST
 run_big() { # run_big TOOL: one timed run
     local tool=$1 t0 t1 u0 s0 u1 s1
     case $tool in
-        append_* | catsync_*) rm -f "$OUTLOG" "$OUTTXT"; sync ;;
+        append_* | catsync_* | dd_log) rm -f "$OUTLOG" "$OUTTXT"; sync ;;
     esac
     t0=$(now)
     children_cpu_snapshot 0
@@ -197,7 +198,7 @@ run_big() { # run_big TOOL: one timed run
     BS[$tool]="${BS[$tool]:-} $(calc "$s1 - $s0" 3)"
     case $tool in
         append_*) check_clean "$OUTLOG" "$SMALL_RECS" ;;
-        catsync_log) [ "$(size "$OUTTXT")" -eq "$SZ_LOG64" ] || die "$tool wrote a short file" ;;
+        catsync_log | dd_log) [ "$(size "$OUTTXT")" -eq "$SZ_LOG64" ] || die "$tool wrote a short file" ;;
         catsync_*) [ "$(size "$OUTTXT")" -eq "$SZ_TEXT64" ] || die "$tool wrote a short file" ;;
     esac
 }
@@ -325,16 +326,18 @@ warm "$TEXT64"
 # One untimed run of each writer first: the first gigabyte written into the scratch directory
 # took several times as long as the next ones (3.2 s against 0.73 s), and the rotation below
 # would charge that to whichever tool goes first in the first repetition.
-for tool in append_64 catsync_64 append_pipe catsync_pipe catsync_log; do
+for tool in append_64 catsync_64 append_pipe catsync_pipe catsync_log dd_log; do
     rm -f "$OUTLOG" "$OUTTXT"
     sync
     big_cmd "$tool" || die "$tool failed (see $SCRATCH/stderr)"
 done
 for ((rep = 0; rep < REPS; rep++)); do
-    run_group "$rep" append_64 catsync_64 append_pipe catsync_pipe catsync_log
+    run_group "$rep" append_64 catsync_64 append_pipe catsync_pipe catsync_log dd_log
     ratio r4 catsync_64 append_64
     ratio r4pipe catsync_pipe append_pipe
     ratio r4floor catsync_64 catsync_log
+    ratio r4ddfloor catsync_64 dd_log
+    ratio r4dd dd_log append_64
 done
 rm -f "$OUTLOG" "$OUTTXT"
 
@@ -423,7 +426,7 @@ echo "### Single runs (seconds; user and sys CPU from bash's \`times\`)"
 echo
 echo "| command | input | wall per repetition | median wall | MiB/s | median user | median sys |"
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: |"
-for tool in verify_crc cat_crc cksum_crc dump_raw verify_sha sha256sum cat_sha verify_64 wc_64 cat_64 append_64 catsync_64 append_pipe catsync_pipe catsync_log; do
+for tool in verify_crc cat_crc cksum_crc dump_raw verify_sha sha256sum cat_sha verify_64 wc_64 cat_64 append_64 catsync_64 append_pipe catsync_pipe catsync_log dd_log; do
     case $tool in
         verify_crc) label='`durable log verify LOG`'; in=$SZ_LOG4K; what="CRC-32 log, 4 KiB records" ;;
         cat_crc) label='`cat LOG`'; in=$SZ_LOG4K; what="CRC-32 log, 4 KiB records" ;;
@@ -440,13 +443,16 @@ for tool in verify_crc cat_crc cksum_crc dump_raw verify_sha sha256sum cat_sha v
         append_pipe) label='`cat TEXT \| durable log append NEW` (info)'; in=$SZ_TEXT64; what="64-character lines" ;;
         catsync_pipe) label='`cat TEXT \| cat > FILE && sync FILE` (info)'; in=$SZ_TEXT64; what="64-character lines" ;;
         catsync_log) label='`cat > FILE < LOG && sync FILE` (info: the bytes the append writes)'; in=$SZ_LOG64; what="CRC-32 log, 64-byte records" ;;
+        dd_log) label='`dd if=LOG of=FILE bs=1M && sync FILE` (info: the same bytes through a user-space buffer)'; in=$SZ_LOG64; what="CRC-32 log, 64-byte records" ;;
     esac
     echo "| $label | $what, $(mib "$in") MiB | $(list "${BW[$tool]}") | $(secs "$tool") | $(mbs "$in" "$tool") | $(calc "$(med "${BU[$tool]}")" 3) | $(calc "$(med "${BS[$tool]}")" 3) |"
 done
 echo
 echo "Info: merely reading the 64-byte-record log (\`cat LOG\`, $(mib "$SZ_LOG64") MiB) runs at $(x "$(rmed r3floor)")× the speed of \`wc -l\` over the same records as text ($(mib "$SZ_TEXT64") MiB; per repetition: $(list "${RATIOS[r3floor]}")): roughly the ceiling in row 3 for a single-threaded reader that copies the log through read()."
 echo
-echo "Info: via a pipe (\`cat TEXT | …\`, so neither side can use \`copy_file_range\`), append / (cat > FILE && sync) = $(x "$(rmed r4pipe)")× (per repetition: $(list "${RATIOS[r4pipe]}")). Copying and flushing the log's own $(mib "$SZ_LOG64") MiB (what the append writes: 36 bytes of framing per 64-byte record) instead of the $(mib "$SZ_TEXT64") MiB of text gives $(x "$(rmed r4floor)")× the text copy's throughput (per repetition: $(list "${RATIOS[r4floor]}")): roughly the ceiling in row 4 for any appender of this format."
+echo "Info: via a pipe (\`cat TEXT | …\`, so neither side can use \`copy_file_range\`), append / (cat > FILE && sync) = $(x "$(rmed r4pipe)")× (per repetition: $(list "${RATIOS[r4pipe]}")). Copying and flushing the log's own $(mib "$SZ_LOG64") MiB (what the append writes: 36 bytes of framing per 64-byte record) instead of the $(mib "$SZ_TEXT64") MiB of text gives $(x "$(rmed r4floor)")× the text copy's throughput (per repetition: $(list "${RATIOS[r4floor]}")): roughly the ceiling in row 4 for a writer of this format that copies inside the kernel, as \`cat\` does."
+echo
+echo "Info: \`cat > FILE < TEXT\` copies inside the kernel (GNU cat uses \`copy_file_range\` between two files: no byte passes through its memory), which an appender that builds records in its own memory cannot do. Writing the log's own bytes from a user-space buffer (\`dd bs=1M\`, read and write calls, as the append does) gives $(x "$(rmed r4ddfloor)")× the text copy's throughput (per repetition: $(list "${RATIOS[r4ddfloor]}")): the ceiling in row 4 for an appender that writes through write(2); the append runs at $(x "$(rmed r4dd)")× the speed of that \`dd\` (per repetition: $(list "${RATIOS[r4dd]}"))."
 echo
 echo "### Loops, one process per run (seconds for the whole loop; CPU = user+sys of the loop's processes)"
 echo
