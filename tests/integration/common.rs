@@ -1043,3 +1043,21 @@ pub fn assert_sticky_refusal(r: &Run, command: &str, shown: &str, case: &str) ->
         case,
     )
 }
+
+/// The bytes `durable ARGS` read with pread64, from strace; `None` (with a note) without strace.
+pub fn traced_pread_bytes(env: &Env, test: &str, args: &[&str]) -> Option<u64> {
+    if !have("strace") {
+        skip(test, "strace is not installed (.ci/run installs it)");
+        return None;
+    }
+    let text = strace_durable(env, &["-e", "trace=pread64"], args);
+    Some(
+        text.lines()
+            .filter(|l| l.contains("pread64("))
+            .filter_map(|l| {
+                l.rsplit_once("= ")
+                    .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+            })
+            .sum(),
+    )
+}

@@ -642,24 +642,6 @@ fn reading_a_damaged_log_reads_each_byte_a_bounded_number_of_times() {
     }
 }
 
-/// The bytes `durable ARGS` read with pread64, from strace; `None` (with a note) without strace.
-fn traced_pread_bytes(env: &Env, test: &str, args: &[&str]) -> Option<u64> {
-    if !crate::common::have("strace") {
-        crate::common::skip(test, "strace is not installed (.ci/run installs it)");
-        return None;
-    }
-    let text = crate::common::strace_durable(env, &["-e", "trace=pread64"], args);
-    Some(
-        text.lines()
-            .filter(|l| l.contains("pread64("))
-            .filter_map(|l| {
-                l.rsplit_once("= ")
-                    .and_then(|(_, n)| n.trim().parse::<u64>().ok())
-            })
-            .sum(),
-    )
-}
-
 /// Guards: the tail check before an append used to read the whole last append (117 MB after
 /// one 77 MB append). A streamed append goes in groups of about 4 MiB, and the tail check reads
 /// one group back, whatever the log's size.
@@ -676,7 +658,7 @@ fn the_tail_check_reads_one_commit_group() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(fs::metadata(&log).expect("stat").len() > 20 << 20);
-    let Some(read) = traced_pread_bytes(
+    let Some(read) = crate::common::traced_pread_bytes(
         &env,
         "log_end::the_tail_check_reads_one_commit_group",
         &["log", "append", "--sync", "none", s(&log), "one more"],

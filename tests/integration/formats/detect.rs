@@ -1058,3 +1058,62 @@ fn text_or_zeros_over_a_logs_start_are_damage() {
         assert_eq!(v["records"], records, "{path:?}: {v}");
     }
 }
+
+/// Detection reads little of a large file that is no log: a 24 MiB file of random bytes
+/// holding the aof checkpoint magic near its start (as any large binary may) was read back to
+/// that magic, whole (the aof search for a checkpoint before the last non-zero bytes, which
+/// detection needs only within 512 bytes of them). Named `.aof` with the shape a crash leaves,
+/// the same bytes are the package's, and the checkpoint far back is still where it ends.
+#[test]
+fn detection_reads_little_of_a_large_file_that_is_no_log() {
+    let env = Env::new();
+    let mut bytes = pseudo_random(24 << 20, 11);
+    bytes[1000..1008].copy_from_slice(&CKPT);
+    *bytes.last_mut().expect("bytes") = b'x';
+    let path = env.write("data/big.bin", &bytes);
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not a log"), "{}", r.stderr);
+    // A walk (which succeeds, as the trace needs) meets it as it meets every file.
+    if let Some(read) = crate::common::traced_pread_bytes(
+        &env,
+        "detection_reads_little_of_a_large_file_that_is_no_log",
+        &["log", "verify", s(&env.path("data"))],
+    ) {
+        assert!(
+            read < 8 << 20,
+            "read {read} bytes of a 24 MiB file that is no log"
+        );
+    }
+    bytes.extend_from_slice(&[0u8; AOF_SIZE]);
+    let aof = env.write("crashed.aof", &bytes);
+    let r = run(&env, &["recover", "--dry-run", s(&aof)], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = r.out();
+    assert!(
+        out.contains("would zero-fill") && out.contains("from offset 1008"),
+        "{out}"
+    );
+}
+
+/// A large file of one line (no newline: a binary without that byte, minified JSON) is read
+/// once for the first line's end, not once for each question lines detection asks of it.
+#[test]
+fn detection_reads_a_file_of_one_long_line_once() {
+    let env = Env::new();
+    let bytes: Vec<u8> = pseudo_random(24 << 20, 12)
+        .into_iter()
+        .map(|b| if b == b'\n' { b'n' } else { b })
+        .collect();
+    env.write("data/one-line.json", &bytes);
+    if let Some(read) = crate::common::traced_pread_bytes(
+        &env,
+        "detection_reads_a_file_of_one_long_line_once",
+        &["log", "verify", s(&env.path("data"))],
+    ) {
+        assert!(
+            read < (24 << 20) + (8 << 20),
+            "read {read} bytes of a 24 MiB file of one line"
+        );
+    }
+}

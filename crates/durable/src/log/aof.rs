@@ -174,6 +174,33 @@ pub fn ends_with_magic(file: &File, size: u64) -> io::Result<bool> {
 /// Two details of the package are kept: the bytes it never looks at (`first_seen`), and its
 /// search for a checkpoint never finds one at offset 0.
 pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
+    Ok(analyse_to(file, size, false)?.0)
+}
+
+/// Detection's question, `analyse(file, size).looks_like_aof(head, named_aof)`, without reading
+/// a large file of another kind back to its start in search of a checkpoint magic: the answer
+/// depends on one before the last non-zero bytes only when it lies within `JUNK` bytes of them
+/// (a finished file with junk after it) or not at all (a crashed `.aof` file). Returns the
+/// file's analysis, as complete as [`analyse`]'s, when it reads as an aof file; otherwise
+/// whether it holds only zeros.
+pub fn detect(
+    file: &File,
+    size: u64,
+    head: &[u8],
+    named_aof: bool,
+) -> io::Result<Result<Analysis, bool>> {
+    let (a, cut_short) = analyse_to(file, size, true)?;
+    if !a.looks_like_aof(head, named_aof) {
+        return Ok(Err(a.nonzero_end == 0));
+    }
+    // The same answer either way; the reader needs the checkpoint the package would find.
+    Ok(Ok(if cut_short { analyse(file, size)? } else { a }))
+}
+
+/// [`analyse`]; with `near`, the search for a checkpoint magic before the last non-zero bytes
+/// (outcome torn) stops `JUNK` bytes before them, and the flag returned says it did without
+/// finding one (the outcome is then corrupted, which a longer search might have made torn).
+fn analyse_to(file: &File, size: u64, near: bool) -> io::Result<(Analysis, bool)> {
     let mut win = Window::new(file, size);
     let nz = nonzero_end(file, &mut win, first_seen(size))?;
     let mut a = Analysis {
@@ -186,8 +213,9 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
         reported_tail: 0,
     };
     if nz == 0 {
-        return Ok(a);
+        return Ok((a, false));
     }
+    let mut cut_short = false;
     if nz >= 8 {
         let last = win.get(nz - 8, 8)?;
         if last == TAIL {
@@ -196,27 +224,34 @@ pub fn analyse(file: &File, size: u64) -> io::Result<Analysis> {
             a.logical_end = nz - 8;
             a.reported_tail = nz - 8;
             a.checkpoint = rfind(file, &mut win, &CHECKPOINT, 1, nz - 8)?;
-            return Ok(a);
+            return Ok((a, false));
         }
         if last == CHECKPOINT {
             a.outcome = Outcome::Checkpoint;
             a.checkpoint = Some(nz - 8);
             a.logical_end = nz;
             a.reported_tail = nz;
-            return Ok(a);
+            return Ok((a, false));
         }
-        // The package searches back from the byte before the last non-zero one.
-        if let Some(c) = rfind(file, &mut win, &CHECKPOINT, 1, nz - 1)? {
+        // The package searches back from the byte before the last non-zero one. Detection
+        // takes a checkpoint as the end of the data only if fewer than JUNK bytes follow it.
+        let floor = if near {
+            (nz - 1).saturating_sub(JUNK + 7).max(1)
+        } else {
+            1
+        };
+        if let Some(c) = rfind(file, &mut win, &CHECKPOINT, floor, nz - 1)? {
             a.outcome = Outcome::Torn;
             a.checkpoint = Some(c);
             a.logical_end = c + 8;
             a.reported_tail = c + 8;
-            return Ok(a);
+            return Ok((a, false));
         }
+        cut_short = floor > 1;
     }
     a.outcome = Outcome::Corrupted;
     a.reported_tail = nz;
-    Ok(a)
+    Ok((a, cut_short))
 }
 
 /// Signatures of common file formats (offset, bytes): a file that carries one is

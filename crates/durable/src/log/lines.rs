@@ -271,13 +271,22 @@ const DETECT_LIMIT: u64 = 64 << 20;
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
     let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
     // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
-    // is not read to its end).
+    // is not read to its end). The last answer is kept: the first line is asked for twice, and
+    // a file of one long line (a binary, minified JSON) was read to the limit each time.
+    let last = std::cell::Cell::new(None);
     let line_end = |reader: &mut LinesReader<'_>, at: u64| -> io::Result<Option<u64>> {
-        Ok(match reader.find_newline_before(at, DETECT_LIMIT)? {
+        if let Some((from, end)) = last.get()
+            && from == at
+        {
+            return Ok(end);
+        }
+        let end = match reader.find_newline_before(at, DETECT_LIMIT)? {
             Some(nl) => Some(nl),
             None if size <= DETECT_LIMIT => Some(size),
             None => None,
-        })
+        };
+        last.set(Some((at, end)));
+        Ok(end)
     };
     // The lines starting in [from, from + SAMPLE), and after them until one has the shape
     // (damage at the start of a log, zeros, garbage, a long damaged line, must not hide the

@@ -956,12 +956,14 @@ fn detect(
         // its data looks like (a lines log among them): read as lines, recover would cut it and
         // change the size the package maps it at.
         let named_aof = name.ends_with(".aof");
-        if named_aof {
-            let a = aof::analyse(&part.file, part.size)?;
-            if a.looks_like_aof(head, true) {
-                return Ok(Ok((LogFormat::Aof, Some(a))));
+        let aof_named = if named_aof {
+            match aof::detect(&part.file, part.size, head, true)? {
+                Ok(a) => return Ok(Ok((LogFormat::Aof, Some(a)))),
+                Err(zeros) => Some(zeros),
             }
-        }
+        } else {
+            None
+        };
         if lines::looks_like_lines(&part.file, part.size)? {
             return Ok(Ok((LogFormat::Lines, None)));
         }
@@ -970,12 +972,15 @@ fn detect(
         {
             return Ok(Ok((LogFormat::Proglog, None)));
         }
-        let a = aof::analyse(&part.file, part.size)?;
-        if a.looks_like_aof(head, named_aof) {
-            return Ok(Ok((LogFormat::Aof, Some(a))));
-        }
-        // Not detected; say whether it held only zeros.
-        Ok(Err(a.nonzero_end == 0))
+        // Not detected (an `.aof` file was asked above); say whether it held only zeros.
+        let zeros = match aof_named {
+            Some(zeros) => zeros,
+            None => match aof::detect(&part.file, part.size, head, false)? {
+                Ok(a) => return Ok(Ok((LogFormat::Aof, Some(a)))),
+                Err(zeros) => zeros,
+            },
+        };
+        Ok(Err(zeros))
     })()
     .map_err(io)?;
     let zeros = match found {
