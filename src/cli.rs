@@ -515,11 +515,13 @@ SIDECAR, back where they were: appended at the offset where the log was cut, wri
 the zeros of an aof file, the whole old index of a proglog index, or the old 64 bytes of a native \
 log whose lost header recover replaced. The sidecar names \
 its log (by absolute path) and says where the bytes were. They are put back only if the log is \
-still as recover left it (cut at that offset; zero-filled there; of the size the index was \
-rebuilt to) and, for a native log, starts with the same file header; otherwise nothing is \
-changed and the sentence says what differs. The sidecar's own checksum is checked first. The \
-log is locked as an appender would, and the bytes are flushed before the command exits 0. The \
-sidecar is left in place; restoring it again is a no-op.",
+still as recover left it (cut at that offset; zero-filled there; of the size recover left it \
+when it rebuilt an index or rewrote a lost header) and, for a native log cut after its \
+header, starts with the same file header; otherwise nothing is changed and the sentence says \
+what differs. The sidecar's own checksum is checked first. The log is locked as an appender \
+would, and the bytes are flushed before the command exits 0. The sidecar is left in place; \
+restoring it again is a no-op. `durable log dump SIDECAR` shows the bytes and says whether this \
+command would put them back now (and if not, why).",
         after_help = "Examples:
   durable log dump .durable-recovered/events.log.4096.durable-sidecar   # look first
   durable log restore --dry-run .durable-recovered/events.log.4096.durable-sidecar

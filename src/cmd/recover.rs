@@ -641,7 +641,7 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 quoted(&path)
             ),
             Untouched::Sidecar { log, offset } => format!(
-                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
+                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log dump {}` says whether log restore can put them back)\n",
                 quoted(&path),
                 quoted(&log),
                 shell_word(path)

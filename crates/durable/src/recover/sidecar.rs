@@ -1027,19 +1027,37 @@ pub struct Restored {
     pub outcome: Restore,
 }
 
-/// Put the bytes a sidecar keeps back into the log they came from, if the log is still as
-/// recover left it (cut at the offset, zero-filled there, or the index of the size it was
-/// rebuilt to); refuse otherwise. The sidecar is checked against its CRC first, the log is
-/// locked as an appender would, and the bytes are flushed before this returns. The sidecar is
-/// left in place.
-pub fn restore(
-    path: &Path,
-    opts: &RestoreOptions,
-    observer: &mut dyn Observer,
-) -> Result<Restored> {
-    let RestoreOptions { dry_run, sync } = *opts;
-    let side = Sidecar::open(path)?;
-    let t = side.trailer.clone();
+/// What [`restore`] found before writing anything: the log, open (and locked), and whether
+/// the bytes are to be put back or are there already.
+struct Decided {
+    file: File,
+    size: u64,
+    outcome: Restore,
+}
+
+/// How [`decide`] locks the log: as an appender would ([`restore`]), or shared, to look only
+/// ([`restorable`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Exclusive,
+    Shared,
+}
+
+/// Whether `log restore` of the sidecar `side` would put its bytes back now
+/// ([`Restore::WouldRestore`]), find them there already ([`Restore::AlreadyThere`]), or refuse
+/// (the error it would report): the decision [`restore`] makes, changing nothing. For hints
+/// (`log dump SIDECAR`) that must be true when printed; the log is locked shared while it is
+/// read, so an append in progress makes it [`Error::InUse`].
+pub fn restorable(side: &Sidecar) -> Result<Restore> {
+    decide(side, Hold::Shared).map(|d| d.outcome)
+}
+
+/// The checks of [`restore`], in its order: the sidecar's CRC, the log (there, ours to write
+/// through its links, not in use), its file header, and its size and bytes against what
+/// recover left.
+fn decide(side: &Sidecar, hold: Hold) -> Result<Decided> {
+    let path = side.path.as_path();
+    let t = &side.trailer;
     let log = t.source.clone();
     let io_side = |source| Error::Inspect {
         path: path.to_path_buf(),
@@ -1076,7 +1094,11 @@ pub fn restore(
         path: log.clone(),
         source,
     };
-    match file.try_lock() {
+    let locked = match hold {
+        Hold::Exclusive => file.try_lock(),
+        Hold::Shared => file.try_lock_shared(),
+    };
+    match locked {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Err(Error::InUse { path: log.clone() }),
         Err(std::fs::TryLockError::Error(source)) => return Err(io_log(source)),
@@ -1101,9 +1123,9 @@ pub fn restore(
         && size >= end
         && same_range(&file, t.offset, &side.file, 0, t.len).map_err(io_log)?
     {
-        return Ok(Restored {
-            sidecar: path.to_path_buf(),
-            trailer: t,
+        return Ok(Decided {
+            file,
+            size,
             outcome: Restore::AlreadyThere,
         });
     }
@@ -1132,6 +1154,40 @@ pub fn restore(
                 t.size_after
             ),
         }));
+    }
+    Ok(Decided {
+        file,
+        size,
+        outcome: Restore::WouldRestore,
+    })
+}
+
+/// Put the bytes a sidecar keeps back into the log they came from, if the log is still as
+/// recover left it (cut at the offset, zero-filled there, or the index of the size it was
+/// rebuilt to); refuse otherwise. The sidecar is checked against its CRC first, the log is
+/// locked as an appender would, and the bytes are flushed before this returns. The sidecar is
+/// left in place.
+pub fn restore(
+    path: &Path,
+    opts: &RestoreOptions,
+    observer: &mut dyn Observer,
+) -> Result<Restored> {
+    let RestoreOptions { dry_run, sync } = *opts;
+    let side = Sidecar::open(path)?;
+    let Decided {
+        file,
+        size,
+        outcome,
+    } = decide(&side, Hold::Exclusive)?;
+    let t = side.trailer.clone();
+    let log = t.source.clone();
+    let end = t.offset + t.len;
+    if outcome == Restore::AlreadyThere {
+        return Ok(Restored {
+            sidecar: path.to_path_buf(),
+            trailer: t,
+            outcome,
+        });
     }
     if dry_run {
         return Ok(Restored {
