@@ -406,7 +406,9 @@ existing lines log is appended to as such without the flag; if its last line is 
 newline, the append writes one first. A file given with --log-format lines in which no line \
 checks out (a text file) is not a lines log: refused, unchanged. An empty file that `durable \
 recover` emptied of a lines log (its only line torn by a crash) goes on as lines, as the sidecar \
-recover kept beside it records (said on stderr); --log-format native starts a native log instead.
+recover kept beside it records (said on stderr); --log-format native starts a native log instead. \
+Likewise a native log whose start was torn (recover emptied it) is started again with the \
+checksum algorithm its torn header names (SHA-256 said on stderr), unless --checksum names one.
 
 Records given as arguments or with --file leave standard input unread, so -0, --whole and \
 --atomic (which say how to read standard input) are refused with them.",
@@ -646,8 +648,8 @@ pub struct AppendArgs {
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Checksum for a new log (an existing log keeps its own; a different explicit choice is an
-    /// error).
+    /// Checksum for a new log (an existing log keeps its own, a different explicit choice is an
+    /// error; one recover emptied keeps the one its sidecar records, unless this names one).
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     pub checksum: Option<ChecksumArg>,
 

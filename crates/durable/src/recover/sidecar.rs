@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::{NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::log::aof::{self, Analysis, AofReader};
-use crate::log::format::{FILE_HEADER_LEN, FileHeader};
+use crate::log::format::{Algorithm, FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
 use crate::log::{
@@ -572,6 +572,9 @@ pub struct Emptied {
     pub sidecar: PathBuf,
     /// The format of the log it was cut from.
     pub format: SourceFormat,
+    /// The checksum algorithm of that log, when the kept bytes say it: a native log's torn
+    /// start that holds the header's algorithm byte (SHA-256 for a lines log).
+    pub algorithm: Option<Algorithm>,
 }
 
 /// What the sidecars beside an empty log say about the format `durable recover` emptied it of
@@ -580,10 +583,12 @@ pub struct Emptied {
 pub enum EmptiedBy {
     /// No sidecar records that recover emptied it.
     Unknown,
-    /// Every such sidecar records this format (the first one is named).
+    /// Every such sidecar records this format, and those that record a checksum algorithm
+    /// record the same one (the first of those is named, else the first one).
     Format(Emptied),
-    /// Two of them disagree (an emptied log of one format was started again in the other,
-    /// and emptied again): the bytes cannot say which it is now.
+    /// Two of them disagree on the format (an emptied log of one format was started again in
+    /// the other, and emptied again) or, both native, on the checksum algorithm: the bytes
+    /// cannot say which it is now.
     Conflict(Emptied, Emptied),
 }
 
@@ -594,8 +599,10 @@ const MAX_EMPTIED: usize = 1000;
 /// or beside a proglog segment's directory) say about the format of the log at `log`, which it
 /// cut to empty: those whose trailer names this file (its absolute path, symlinks resolved),
 /// cut at offset 0, leaving 0 bytes. Sidecars elsewhere (`--backup-dir`) and logs recovered
-/// with `--no-backup` leave nothing to find: [`EmptiedBy::Unknown`]. Reads one directory listing
-/// and the trailers of at most a thousand files; an unreadable one is passed over.
+/// with `--no-backup` leave nothing to find: [`EmptiedBy::Unknown`]. A native log's sidecar also
+/// says the log's checksum algorithm when its torn start holds the header's algorithm byte.
+/// Reads one directory listing, and the trailers (and, of a native log's, the first 63 kept
+/// bytes) of at most a thousand files; an unreadable one is passed over.
 pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
     let Ok(source) = std::fs::canonicalize(log) else {
         return EmptiedBy::Unknown;
@@ -679,11 +686,17 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
                 && t.size_after == 0
                 && t.change == Change::Cut
             {
+                let algorithm = match t.format {
+                    SourceFormat::Native => Start::algorithm(&file, t.len),
+                    SourceFormat::Lines => Some(Algorithm::Sha256),
+                    _ => None,
+                };
                 found.push((
                     n,
                     Emptied {
                         sidecar: path,
                         format: t.format,
+                        algorithm,
                     },
                 ));
             }
@@ -694,10 +707,21 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
     let Some(first) = found.next() else {
         return EmptiedBy::Unknown;
     };
-    match found.find(|e| e.format != first.format) {
-        Some(other) => EmptiedBy::Conflict(first, other),
-        None => EmptiedBy::Format(first),
+    // A start torn before its algorithm byte (or zeros) says nothing about the algorithm.
+    let mut said: Option<Emptied> = first.algorithm.is_some().then(|| first.clone());
+    for e in found {
+        if e.format != first.format {
+            return EmptiedBy::Conflict(first, e);
+        }
+        match &said {
+            Some(s) if e.algorithm.is_some() && e.algorithm != s.algorithm => {
+                return EmptiedBy::Conflict(s.clone(), e);
+            }
+            None if e.algorithm.is_some() => said = Some(e),
+            _ => {}
+        }
     }
+    EmptiedBy::Format(said.unwrap_or(first))
 }
 
 /// `base/parts…`, without a leading `./`.
