@@ -1122,6 +1122,24 @@ fn a_sha256_log_recover_emptied_stays_sha256() {
     let r = run(&env, &["log", "append", s(&path), "next"], b"");
     assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.show());
     assert_eq!(checksum_of("crc32 alone"), "crc32");
+
+    // With no sidecar beside it for the next append to read, recover says how to keep SHA-256.
+    fs::create_dir(env.path("bk")).expect("mkdir");
+    let hint = "no sidecar beside it says its checksums were sha256: name --checksum sha256 on the next log append to it";
+    for (flags, says) in [
+        (&["--no-backup"][..], true),
+        (&["--backup-dir", "bk"][..], true),
+        (&[][..], false),
+    ] {
+        let _ = fs::remove_dir_all(env.path(".durable-recovered"));
+        fs::write(&path, started("sha256")).expect("torn start");
+        let mut args = vec!["recover"];
+        args.extend_from_slice(flags);
+        args.push(s(&path));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{flags:?}: {}", r.show());
+        assert_eq!(r.out().contains(hint), says, "{flags:?}: {}", r.show());
+    }
 }
 
 /// Guards: `recover --no-backup` (or `--backup-dir`) that empties a lines log leaves no sidecar
