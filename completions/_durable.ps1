@@ -69,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
         }
         'durable;log;append' {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)')
-            [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)')
+            [CompletionResult]::new('--checksum', '--checksum', [CompletionResultType]::ParameterName, 'Checksum for a new log (an existing log keeps its own, a different explicit choice is an error; one recover emptied keeps the one its sidecar records, unless this names one)')
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'How hard to flush: full (fsync), data (fdatasync), none')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own, and so does one recover emptied; a new log is native unless this says lines')
             [CompletionResult]::new('-0', '-0', [CompletionResultType]::ParameterName, 'Standard input holds NUL-terminated records instead of lines')

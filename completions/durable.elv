@@ -63,7 +63,7 @@ set edit:completion:arg-completer[durable] = {|@words|
         }
         &'durable;log;append'= {
             cand --file 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)'
-            cand --checksum 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)'
+            cand --checksum 'Checksum for a new log (an existing log keeps its own, a different explicit choice is an error; one recover emptied keeps the one its sidecar records, unless this names one)'
             cand --sync 'How hard to flush: full (fsync), data (fdatasync), none'
             cand --log-format 'The log''s format: `native` or `lines` (`ENTRY SHA256HEX` per line). An existing log keeps its own, and so does one recover emptied; a new log is native unless this says lines'
             cand -0 'Standard input holds NUL-terminated records instead of lines'

@@ -61,7 +61,7 @@ complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen
 complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump salvage restore" -f -a "salvage" -d 'Copy every valid record of a damaged log, in order, into a new log'
 complete -c durable -n "__fish_durable_using_subcommand log; and not __fish_seen_subcommand_from append verify dump salvage restore" -f -a "restore" -d 'Put the bytes a sidecar of `durable recover` keeps back into their log'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l file -d 'Append the content of FILE as one record (repeatable; `-`: all of standard input, once)' -r -F
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l checksum -d 'Checksum for a new log (an existing log keeps its own; a different explicit choice is an error)' -r -f -a "crc32\t'CRC-32 (fast; the default)'
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l checksum -d 'Checksum for a new log (an existing log keeps its own, a different explicit choice is an error; one recover emptied keeps the one its sidecar records, unless this names one)' -r -f -a "crc32\t'CRC-32 (fast; the default)'
 sha256\t'SHA-256'"
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from append" -l sync -d 'How hard to flush: full (fsync), data (fdatasync), none' -r -f -a "full\t'fsync (F_FULLFSYNC on macOS) the file and the directory'
 data\t'fdatasync the file; fsync the directory'

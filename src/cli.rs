@@ -406,7 +406,9 @@ existing lines log is appended to as such without the flag; if its last line is 
 newline, the append writes one first. A file given with --log-format lines in which no line \
 checks out (a text file) is not a lines log: refused, unchanged. An empty file that `durable \
 recover` emptied of a lines log (its only line torn by a crash) goes on as lines, as the sidecar \
-recover kept beside it records (said on stderr); --log-format native starts a native log instead.
+recover kept beside it records (said on stderr); --log-format native starts a native log instead. \
+Likewise a native log whose start was torn (recover emptied it) is started again with the \
+checksum algorithm its torn header names (SHA-256 said on stderr), unless --checksum names one.
 
 Records given as arguments or with --file leave standard input unread, so -0, --whole and \
 --atomic (which say how to read standard input) are refused with them.",
@@ -515,11 +517,13 @@ SIDECAR, back where they were: appended at the offset where the log was cut, wri
 the zeros of an aof file, the whole old index of a proglog index, or the old 64 bytes of a native \
 log whose lost header recover replaced. The sidecar names \
 its log (by absolute path) and says where the bytes were. They are put back only if the log is \
-still as recover left it (cut at that offset; zero-filled there; of the size the index was \
-rebuilt to) and, for a native log, starts with the same file header; otherwise nothing is \
-changed and the sentence says what differs. The sidecar's own checksum is checked first. The \
-log is locked as an appender would, and the bytes are flushed before the command exits 0. The \
-sidecar is left in place; restoring it again is a no-op.",
+still as recover left it (cut at that offset; zero-filled there; of the size recover left it \
+when it rebuilt an index or rewrote a lost header) and, for a native log cut after its \
+header, starts with the same file header; otherwise nothing is changed and the sentence says \
+what differs. The sidecar's own checksum is checked first. The log is locked as an appender \
+would, and the bytes are flushed before the command exits 0. The sidecar is left in place; \
+restoring it again is a no-op. `durable log dump SIDECAR` shows the bytes and says whether this \
+command would put them back now (and if not, why).",
         after_help = "Examples:
   durable log dump .durable-recovered/events.log.4096.durable-sidecar   # look first
   durable log restore --dry-run .durable-recovered/events.log.4096.durable-sidecar
@@ -644,8 +648,8 @@ pub struct AppendArgs {
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Checksum for a new log (an existing log keeps its own; a different explicit choice is an
-    /// error).
+    /// Checksum for a new log (an existing log keeps its own, a different explicit choice is an
+    /// error; one recover emptied keeps the one its sidecar records, unless this names one).
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     pub checksum: Option<ChecksumArg>,
 

@@ -24,13 +24,20 @@ fn main() -> ExitCode {
 fn run() -> exit::Exit {
     let cli = match cli::parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        // Bad usage is exit 2, as the contract says; nothing more to say if stderr fails.
+        Err(e) if e.use_stderr() => {
             let _ = e.print();
-            // --help and --version are not errors; bad usage is exit 2, as the contract says.
-            return if e.use_stderr() {
-                exit::Exit::Error
-            } else {
-                exit::Exit::Success
+            return exit::Exit::Error;
+        }
+        // --help and --version are not errors, but failing to print them is, as for any
+        // output (a closed pipe excepted: `durable --help | head -1`).
+        Err(e) => {
+            return match cmd::stdout_written(e.print()) {
+                Ok(()) => exit::Exit::Success,
+                Err(failure) => {
+                    eprintln!("durable: {:#}", failure.error);
+                    failure.exit
+                }
             };
         }
     };

@@ -5,6 +5,7 @@
 use durable::Aftermath;
 use durable::Error;
 use durable::NotApplied;
+use durable::log::Algorithm;
 use durable::log::{EMPTY, TORN_LINES, UNKNOWN_FORMAT};
 use durable::quote::shell_word;
 use durable::recover::sidecar::{EmptiedBy, SourceFormat, emptied_by_recover};
@@ -177,12 +178,19 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 "; durable recover emptied it of {} log (`durable log dump {}` shows what it cut), and the next log append to it {}",
                 e.format.article(),
                 shell_word(&e.sidecar),
-                match e.format {
-                    SourceFormat::Native => "starts a native log in it again",
-                    SourceFormat::Lines => "goes on as lines",
-                    _ => "is refused",
+                match (e.format, e.algorithm) {
+                    (SourceFormat::Native, Some(a)) if a != Algorithm::default() => format!(
+                        "starts a native log with {} checksums in it again",
+                        a.name()
+                    ),
+                    (SourceFormat::Native, _) => "starts a native log in it again".into(),
+                    (SourceFormat::Lines, _) => "goes on as lines".into(),
+                    _ => "is refused".into(),
                 }
             ),
+            EmptiedBy::Conflict(a, b) if a.format == b.format => {
+                "; durable recover emptied it, and its sidecars disagree on the checksum of the native log it was: name it on the next log append to it (--checksum crc32 or sha256)".into()
+            }
             EmptiedBy::Conflict(..) => {
                 "; durable recover emptied it, and its sidecars disagree on the log it was: name the format on the next log append to it (--log-format lines or native)".into()
             }

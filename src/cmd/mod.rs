@@ -12,7 +12,7 @@ mod save;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 pub(crate) use failure::{Op, exit_for, sentence};
-pub(crate) use output::print_stdout;
+pub(crate) use output::{print_stdout, stdout_written};
 
 /// A command that failed: the error to print (by `main`, the only place that prints a fatal
 /// error) and the exit status.

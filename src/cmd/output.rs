@@ -66,6 +66,16 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// The result of something else writing to stdout (clap's `--help` and `--version`), flushed,
+/// as [`print_stdout`] reports its own: a closed stdout (`| head`) is not an error.
+pub(crate) fn stdout_written(written: io::Result<()>) -> Result<(), Failure> {
+    match written.and_then(|()| io::stdout().lock().flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(write_failed(e)),
+    }
+}
+
 /// Writing to stdout failed for another reason than a closed pipe (a full disk behind `>`).
 fn write_failed(e: io::Error) -> Failure {
     anyhow::Error::new(e)

@@ -351,16 +351,27 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
     }
 }
 
-/// For a lines log cut to empty whose sidecar the next `log append` will not find (`--no-backup`,
-/// `--backup-dir`): how to keep it a lines log (docs/FORMAT.md, "A log's start").
+/// For a lines log, or a native log with SHA-256 checksums, cut to empty whose sidecar the next
+/// `log append` will not find (`--no-backup`, `--backup-dir`): how to keep it a lines log, or
+/// its checksums (docs/FORMAT.md, "A log's start").
 fn emptied_lines(r: &durable::recover::LogRecovery) -> String {
+    use durable::log::{Algorithm, LogFormat};
     use durable::recover::sidecar::{EmptiedBy, SourceFormat, emptied_by_recover};
-    if r.format != durable::log::LogFormat::Lines || r.bytes_kept != 0 {
+    if r.bytes_kept != 0 {
         return String::new();
     }
-    match emptied_by_recover(&r.path) {
-        EmptiedBy::Format(e) if e.format == SourceFormat::Lines => String::new(),
-        _ => "; it is empty now, and no sidecar beside it says it was a lines log: name --log-format lines on the next log append to it to keep it one".into(),
+    match r.format {
+        LogFormat::Lines => match emptied_by_recover(&r.path) {
+            EmptiedBy::Format(e) if e.format == SourceFormat::Lines => String::new(),
+            _ => "; it is empty now, and no sidecar beside it says it was a lines log: name --log-format lines on the next log append to it to keep it one".into(),
+        },
+        LogFormat::Native if r.algorithm == Some(Algorithm::Sha256) => {
+            match emptied_by_recover(&r.path) {
+                EmptiedBy::Format(e) if e.algorithm == Some(Algorithm::Sha256) => String::new(),
+                _ => "; it is empty now, and no sidecar beside it says its checksums were sha256: name --checksum sha256 on the next log append to it to keep them".into(),
+            }
+        }
+        _ => String::new(),
     }
 }
 
@@ -641,7 +652,7 @@ fn other_text(outcome: &Outcome, opts: &RecoverOptions) -> String {
                 quoted(&path)
             ),
             Untouched::Sidecar { log, offset } => format!(
-                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log restore {}` puts them back)\n",
+                "{}: untouched: a sidecar kept by recover, bytes of {} from offset {offset} (`durable log dump {}` says whether log restore can put them back)\n",
                 quoted(&path),
                 quoted(&log),
                 shell_word(path)

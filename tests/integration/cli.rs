@@ -194,3 +194,75 @@ fn broken_pipe_is_not_an_error() {
         );
     }
 }
+
+/// `--help` and `--version` that cannot be written (a full disk behind `>`) are an error, as
+/// for any other output (`log dump > /dev/full`): exit 2 and one sentence on stderr
+/// (regression: clap's print result was dropped, so they exited 0 having printed nothing).
+#[test]
+fn help_and_version_write_errors_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("a.log");
+    durable()
+        .args(["log", "append"])
+        .arg(&log)
+        .arg("x")
+        .assert()
+        .success();
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("SKIPPED help_and_version_write_errors_are_errors: no /dev/full");
+        return;
+    };
+    let log_arg = log.to_str().expect("utf-8 temp path");
+    for args in [
+        vec!["--help"],
+        vec!["-h"],
+        vec!["--version"],
+        vec!["log", "--help"],
+        vec!["log", "restore", "--help"],
+        vec!["log", "dump", log_arg],
+    ] {
+        let output = Durable::new(dir.path())
+            .args(&args)
+            .command()
+            .stdout(full.try_clone().expect("dup /dev/full"))
+            .output()
+            .expect("run durable");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "durable {args:?} > /dev/full: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end(),
+            "durable: could not write to standard output: No space left on device (os error 28)",
+            "durable {args:?} > /dev/full"
+        );
+    }
+}
+
+/// `--help` and `--version` into a closed pipe (`durable --help | head -1`) stay quiet, exit 0.
+#[test]
+fn help_and_version_into_a_closed_pipe_are_not_errors() {
+    for args in [vec!["--help"], vec!["--version"], vec!["log", "--help"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = Durable::new(Path::new("."))
+            .args(&args)
+            .command()
+            .stdout(writer)
+            .output()
+            .expect("run durable");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "durable {args:?} on a closed pipe: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -876,6 +876,107 @@ fn restore_puts_the_bytes_back_only_where_they_were() {
     }
 }
 
+// Guards: `log dump SIDECAR` said "`durable log restore SIDECAR` puts them back" whatever the
+// log had become: after the next append to a log recover emptied (or any change), restore
+// refused what the hint promised. The hint is now decided as restore decides: the command when
+// it works (and pasted, it does), why not otherwise, and never `log restore -` for a sidecar read
+// from standard input (restore takes a file).
+#[test]
+fn dump_of_a_sidecar_offers_restore_only_when_it_works() {
+    let env = Env::new();
+    // What the first line of `log dump SIDECAR` says about restoring it.
+    let hint = |side: &str| {
+        let r = run(&env, &["log", "dump", side], b"");
+        let first = r.out().lines().next().unwrap_or_default().to_string();
+        assert!(first.starts_with(&format!("# {side}: ")), "{}", r.show());
+        first
+    };
+    let torn_start = {
+        let full = native_log(&env, "n.log");
+        full[..30].to_vec()
+    };
+    for (case, log, torn, flags) in [
+        ("a native log's torn start", "n.log", torn_start, &[][..]),
+        (
+            "a lines log's torn first line",
+            "l.log",
+            b"abc".to_vec(),
+            &["--log-format", "lines"][..],
+        ),
+    ] {
+        env.write(log, &torn);
+        let mut args = vec!["recover"];
+        args.extend_from_slice(flags);
+        args.push(log);
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(
+            fs::read(env.path(log)).expect("read").len(),
+            0,
+            "{case}: emptied"
+        );
+        let side = format!(".durable-recovered/{log}.0.durable-sidecar");
+        let restore = format!("durable log restore {side}");
+        let first = hint(&side);
+        assert!(
+            first.contains(&format!("`{restore}` puts them back")),
+            "{case}: {first}"
+        );
+        // Pasted, it works.
+        let r = run(&env, &["log", "restore", &side], b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(
+            fs::read(env.path(log)).expect("read"),
+            torn,
+            "{case}: restored"
+        );
+        let first = hint(&side);
+        assert!(
+            !first.contains("puts them back") && first.contains("holds them again"),
+            "{case}, restored: {first}"
+        );
+        // Emptied again, then appended to: restore refuses, and the dump says so.
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        let r = run(&env, &["log", "append", log, "next"], b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        let first = hint(&side);
+        assert!(
+            !first.contains("puts them back")
+                && first.contains("log restore cannot put them back")
+                && first.contains("changed since"),
+            "{case}, appended to: {first}"
+        );
+        let r = run(&env, &["log", "restore", &side], b"");
+        assert_eq!(r.code, 2, "{case}: {}", r.show());
+        // `recover DIR` lists the sidecar with a command that works whatever the log became.
+        let r = run(&env, &["recover", "."], b"");
+        let listed = r
+            .out()
+            .lines()
+            .find(|l| l.starts_with(&format!("./{side}: untouched")))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !listed.contains("puts them back")
+                && listed.contains(&format!("`durable log dump ./{side}`")),
+            "{case}, recover DIR: {}",
+            r.show()
+        );
+        // Read from standard input: no command naming `-` (restore refuses it).
+        let r = run(
+            &env,
+            &["log", "dump", "-"],
+            &fs::read(env.path(&side)).expect("read"),
+        );
+        let first = r.out().lines().next().unwrap_or_default().to_string();
+        assert!(
+            first.starts_with("# -: ") && !first.contains("restore -") && !first.contains("./-"),
+            "{case}, from stdin: {first}"
+        );
+    }
+}
+
 // Guards: a 4 GiB sparse zero tail produced a fully allocated 4.1 GB sidecar. A 1 GiB one now
 // gives a sidecar that allocates almost nothing (`du`), and restoring it keeps the log sparse.
 #[test]

@@ -142,7 +142,8 @@ pub struct LogRecovery {
     /// A native log whose header is lost (zeroed or damaged), its salt recovered from its
     /// records: refused without `--force`, which writes a new header.
     pub header_lost: bool,
-    /// Such a log's checksum algorithm.
+    /// Its checksum algorithm (a native log's, also one whose header is lost, or whose torn
+    /// start holds the header's algorithm byte; SHA-256 for a lines log), when known.
     pub algorithm: Option<format::Algorithm>,
     /// Such a log's first damage after its lost header, if any.
     pub damage_after_header: Option<u64>,
@@ -854,7 +855,8 @@ fn recover_log_as(
         damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
         zero_file: matches!(input.layout, Layout::Unstarted(log::Start::Zeros)),
         header_lost: matches!(input.layout, Layout::Lost(_)),
-        algorithm: log::algorithm_of(&input.layout),
+        // A torn start names it when the crash left its byte (verify read it).
+        algorithm: log::algorithm_of(&input.layout).or(v.algorithm),
         damage_after_header: v
             .defects
             .iter()

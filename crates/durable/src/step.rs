@@ -199,6 +199,12 @@ pub trait Observer {
     /// `format` log (`"lines"`), as the sidecar it kept (`sidecar`) records, and goes on in
     /// that format instead of starting a native log (docs/FORMAT.md, "A log's start").
     fn continues_format(&mut self, _log: &Path, _format: &'static str, _sidecar: &Path) {}
+
+    /// Called when an append finds the log an empty file that `durable recover` emptied of a
+    /// native log with `algorithm` checksums (`"sha256"`), as the sidecar it kept (`sidecar`)
+    /// records, and starts it again with them instead of the default (docs/FORMAT.md, "A log's
+    /// start"). Not called when the algorithm kept is the default or `--checksum` named one.
+    fn continues_checksum(&mut self, _log: &Path, _algorithm: &'static str, _sidecar: &Path) {}
 }
 
 /// An observer that ignores everything.
@@ -267,6 +273,17 @@ impl<'o> Tracker<'o> {
     /// Tell the observer that an append goes on in the format recover emptied the log of.
     pub(crate) fn continues_format(&mut self, log: &Path, format: &'static str, sidecar: &Path) {
         self.observer.continues_format(log, format, sidecar);
+    }
+
+    /// Tell the observer that an append starts a log again with the checksum algorithm of the
+    /// native log recover emptied it of.
+    pub(crate) fn continues_checksum(
+        &mut self,
+        log: &Path,
+        algorithm: &'static str,
+        sidecar: &Path,
+    ) {
+        self.observer.continues_checksum(log, algorithm, sidecar);
     }
 
     /// Tell the observer how much of the input has been streamed.

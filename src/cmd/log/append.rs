@@ -423,4 +423,17 @@ impl durable::Observer for Waiting {
             quoted(sidecar)
         );
     }
+
+    fn continues_checksum(
+        &mut self,
+        log: &std::path::Path,
+        algorithm: &'static str,
+        sidecar: &std::path::Path,
+    ) {
+        eprintln!(
+            "durable: {} is empty, and durable recover emptied it of a native log with {algorithm} checksums ({} keeps what it cut): starting it again with {algorithm}; `--checksum crc32` starts it with CRC-32 instead",
+            quoted(log),
+            quoted(sidecar)
+        );
+    }
 }

@@ -281,6 +281,39 @@ pub(super) fn reopen(
     }
 }
 
+/// What `durable log restore` of the sidecar being dumped would do now, decided as it decides
+/// ([`durable::recover::sidecar::restorable`]), so that the hint is true when printed: the
+/// command when it would put the bytes back, otherwise why not.
+fn restore_hint(side: &Sidecar, named: &std::path::Path) -> String {
+    use durable::recover::sidecar::{Restore, restorable};
+    match restorable(side) {
+        // Read from standard input: restore takes a sidecar by its name only.
+        // (`restorable` never says `Restored`: it changes nothing.)
+        Ok(Restore::WouldRestore | Restore::Restored) if log::stream::is_stdin(named) => {
+            "; log restore of a copy of it in a file puts them back".into()
+        }
+        Ok(Restore::WouldRestore | Restore::Restored) => format!(
+            "; `durable log restore {}` puts them back",
+            durable::quote::shell_word(named)
+        ),
+        Ok(Restore::AlreadyThere) => format!(
+            "; {} holds them again (log restore put them back)",
+            quoted(&side.trailer.source)
+        ),
+        Err(Error::RestoreRefused { why, .. }) => {
+            format!("; log restore cannot put them back: {why}")
+        }
+        Err(Error::InUse { path }) => format!(
+            "; log restore cannot put them back now: {} is in use (another process holds its lock)",
+            quoted(&path)
+        ),
+        Err(e) => format!(
+            "; log restore cannot put them back now: {}",
+            super::super::sentence(&e)
+        ),
+    }
+}
+
 /// How one pass over a source ended.
 pub(super) enum Pass {
     Done(Exit),
@@ -391,7 +424,7 @@ pub(super) fn dump_pass(
     {
         let t = &side.trailer;
         out.text(&format!(
-            "# {}: {} bytes that durable recover {} {} at offset {} ({}; offsets below are the log's); `durable log restore {}` puts them back\n",
+            "# {}: {} bytes that durable recover {} {} at offset {} ({}; offsets below are the log's){}\n",
             quoted(&args.log),
             t.len,
             match t.change {
@@ -402,7 +435,7 @@ pub(super) fn dump_pass(
             quoted(&t.source),
             t.offset,
             t.format.name(),
-            durable::quote::shell_word(&args.log),
+            restore_hint(side, &args.log),
         ))?;
     }
     let mut worst = Exit::Success;

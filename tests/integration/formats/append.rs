@@ -1022,6 +1022,126 @@ fn a_native_log_recover_emptied_stays_native() {
     }
 }
 
+/// Guards: a SHA-256 native log whose start was torn (recover empties it: its header is gone)
+/// was started again as CRC-32 by the next append. The sidecar recover kept holds the torn
+/// start, and its algorithm byte: the next append keeps SHA-256 (and says so on stderr);
+/// `--checksum` still decides, `--log-format native` alone keeps it too, and sidecars that
+/// disagree on the algorithm are refused without `--checksum`, as for the format.
+#[test]
+fn a_sha256_log_recover_emptied_stays_sha256() {
+    let env = Env::new();
+    let path = env.path("s.log");
+    let started = |algorithm: &str| {
+        let seed = env.path(&format!("seed-{algorithm}.log"));
+        if !seed.exists() {
+            let r = run(
+                &env,
+                &["log", "append", "--checksum", algorithm, s(&seed), "x"],
+                b"",
+            );
+            assert_eq!(r.code, 0, "{}", r.show());
+        }
+        // A start cut short after its algorithm byte (offset 10).
+        fs::read(&seed).expect("read")[..30].to_vec()
+    };
+    let checksum_of = |case: &str| {
+        let (code, v) = verify(&env, &path, &[]);
+        assert_eq!(code, 0, "{case}: {v}");
+        v["checksum"].as_str().unwrap_or_default().to_string()
+    };
+    let tear_and_recover = |case: &str, algorithm: &str| {
+        fs::write(&path, started(algorithm)).expect("torn start");
+        let (r, _) = recover(&env, &[], &[&path]);
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(fs::read(&path).expect("read").len(), 0, "{case}: emptied");
+    };
+
+    tear_and_recover("sha256", "sha256");
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert!(
+        r.stderr
+            .contains("starts a native log with sha256 checksums in it again"),
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["log", "append", s(&path), "next"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        r.stderr.contains("starting it again with sha256"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(checksum_of("no flag"), "sha256");
+
+    // `--log-format native` names the format only: the algorithm is kept.
+    tear_and_recover("sha256 again", "sha256");
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "native", s(&path), "next"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(checksum_of("--log-format native"), "sha256");
+
+    // An explicit `--checksum` wins, silently.
+    tear_and_recover("sha256, then --checksum crc32", "sha256");
+    let r = run(
+        &env,
+        &["log", "append", "--checksum", "crc32", s(&path), "next"],
+        b"",
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.show());
+    assert_eq!(checksum_of("--checksum crc32"), "crc32");
+
+    // Now its sidecars disagree (a SHA-256 start, then a CRC-32 one): refused, unchanged,
+    // until `--checksum` says.
+    tear_and_recover("crc32", "crc32");
+    let r = run(&env, &["log", "append", s(&path), "next"], b"");
+    assert_eq!(r.code, 2, "{}", r.show());
+    assert!(
+        r.stderr.contains("disagree on the checksum") && r.stderr.contains("--checksum sha256"),
+        "{}",
+        r.show()
+    );
+    assert_eq!(
+        fs::read(&path).expect("read").len(),
+        0,
+        "refused, unchanged"
+    );
+    let r = run(
+        &env,
+        &["log", "append", "--checksum", "sha256", s(&path), "next"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(checksum_of("conflict, --checksum sha256"), "sha256");
+
+    // A CRC-32 log alone (the default) goes on as before, nothing said.
+    fs::remove_dir_all(env.path(".durable-recovered")).expect("rm sidecars");
+    tear_and_recover("crc32 alone", "crc32");
+    let r = run(&env, &["log", "append", s(&path), "next"], b"");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.show());
+    assert_eq!(checksum_of("crc32 alone"), "crc32");
+
+    // With no sidecar beside it for the next append to read, recover says how to keep SHA-256.
+    fs::create_dir(env.path("bk")).expect("mkdir");
+    let hint = "no sidecar beside it says its checksums were sha256: name --checksum sha256 on the next log append to it";
+    for (flags, says) in [
+        (&["--no-backup"][..], true),
+        (&["--backup-dir", "bk"][..], true),
+        (&[][..], false),
+    ] {
+        let _ = fs::remove_dir_all(env.path(".durable-recovered"));
+        fs::write(&path, started("sha256")).expect("torn start");
+        let mut args = vec!["recover"];
+        args.extend_from_slice(flags);
+        args.push(s(&path));
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 0, "{flags:?}: {}", r.show());
+        assert_eq!(r.out().contains(hint), says, "{flags:?}: {}", r.show());
+    }
+}
+
 /// Guards: `recover --no-backup` (or `--backup-dir`) that empties a lines log leaves no sidecar
 /// beside it for the next append to read the format from: recover says so, and how to keep it a
 /// lines log; with its sidecar in the default place, it says nothing more.

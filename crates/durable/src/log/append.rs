@@ -1288,16 +1288,32 @@ fn interrupted(path: &Path) -> impl FnOnce(Error) -> Error + '_ {
 fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Appending> {
     let (file, created) = open_or_create(path, opts, t)?;
     let size = file.metadata().map_err(inspect(path))?.len();
-    // An empty file that recover emptied keeps the format it had, as the sidecar it kept
-    // says (docs/FORMAT.md, "A log's start"); a format named on the command line decides.
-    let emptied = if opts.format.is_none() && !created && size == 0 {
+    // An empty file that recover emptied keeps the format it had, and a native log its
+    // checksum algorithm, as the sidecar it kept says (docs/FORMAT.md, "A log's start"); a
+    // format named on the command line decides the format, `--checksum` the algorithm.
+    let emptied = if !created
+        && size == 0
+        && (opts.format.is_none()
+            || (opts.format == Some(LogFormat::Native) && opts.algorithm.is_none()))
+    {
         sidecar::emptied_by_recover(path)
     } else {
         EmptiedBy::Unknown
     };
     let writer = writer_for(&file, path, size, created, opts, &emptied)?;
-    if let (Writer::Lines, EmptiedBy::Format(e)) = (&writer, &emptied) {
-        t.continues_format(path, LogFormat::Lines.name(), &e.sidecar);
+    match (&writer, &emptied) {
+        (Writer::Lines, EmptiedBy::Format(e)) => {
+            t.continues_format(path, LogFormat::Lines.name(), &e.sidecar);
+        }
+        (Writer::Native(header, _), EmptiedBy::Format(e))
+            if opts.algorithm.is_none()
+                && e.format == SourceFormat::Native
+                && e.algorithm == Some(header.algorithm)
+                && header.algorithm != Algorithm::default() =>
+        {
+            t.continues_checksum(path, header.algorithm.name(), &e.sidecar);
+        }
+        _ => {}
     }
     Ok(Appending {
         file,
@@ -1392,11 +1408,45 @@ fn writer_for(
     if !created && let Some(trailer) = sidecar::identify(file, size).map_err(inspect(path))? {
         return Err(sidecar::is_sidecar_error(path, &trailer));
     }
+    // A native log recover emptied keeps its checksum algorithm (unless `--checksum` says):
+    // the one its sidecars agree on.
+    let kept_algorithm = match emptied {
+        _ if opts.algorithm.is_some() => None,
+        EmptiedBy::Format(e) if e.format == SourceFormat::Native => e.algorithm,
+        EmptiedBy::Conflict(a, b)
+            if a.format == SourceFormat::Native && b.format == SourceFormat::Native =>
+        {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it is empty, and the sidecars durable recover kept when it emptied it \
+                     disagree on the checksum of the native log it was: {} holds the start of \
+                     a {} log, {} of a {} one; nothing was appended (name it: `--checksum {}` \
+                     or `--checksum {}`)",
+                    quoted(&a.sidecar),
+                    a.algorithm.map_or("-", |x| x.name()),
+                    quoted(&b.sidecar),
+                    b.algorithm.map_or("-", |x| x.name()),
+                    a.algorithm.map_or("-", |x| x.name()),
+                    b.algorithm.map_or("-", |x| x.name()),
+                ),
+            });
+        }
+        _ => None,
+    };
+    // The format: decided by the sidecars only when no format is named.
+    let emptied = match opts.format {
+        None => emptied,
+        Some(_) => &EmptiedBy::Unknown,
+    };
     // An empty file recover emptied of a lines log is one still.
     let emptied_lines = match emptied {
         EmptiedBy::Unknown => None,
         EmptiedBy::Format(e) if e.format == SourceFormat::Native => None,
         EmptiedBy::Format(e) if e.format == SourceFormat::Lines => Some(&e.sidecar),
+        // Native both, disagreeing on the checksum, which `--checksum` named (refused above
+        // otherwise).
+        EmptiedBy::Conflict(a, b) if a.format == b.format => None,
         EmptiedBy::Format(e) => {
             return Err(Error::Unsupported {
                 path: path.to_path_buf(),
@@ -1511,7 +1561,7 @@ fn writer_for(
     }
     // An existing empty file is started as a new log (the header is written under the lock).
     let header = if size == 0 && !created {
-        new_header(path, opts)?
+        new_header(path, opts.algorithm.or(kept_algorithm))?
     } else if opts.format.is_none() && !native_magic && got > 0 {
         // A log of a format durable reads but does not append to: name it.
         if let Some(f @ (LogFormat::Proglog | LogFormat::Aof)) =
@@ -1638,7 +1688,7 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
     }
     let target =
         crate::target::resolve(path, crate::target::Symlinks::FollowProtected("log append"))?;
-    let header = new_header(path, opts)?;
+    let header = new_header(path, opts.algorithm)?;
     // A new lines log starts empty; a native one with its header.
     let lines = opts.format == Some(LogFormat::Lines);
     let mut new =
@@ -1670,14 +1720,14 @@ fn open_or_create(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Res
 }
 
 /// The header of a new native log: the checksum asked for, a random salt, the time now.
-fn new_header(path: &Path, opts: &AppendOptions) -> Result<FileHeader> {
+fn new_header(path: &Path, algorithm: Option<Algorithm>) -> Result<FileHeader> {
     let mut salt = [0u8; 16];
     platform::random_bytes(&mut salt).map_err(inspect(path))?;
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     Ok(FileHeader::new(
-        opts.algorithm.unwrap_or_default(),
+        algorithm.unwrap_or_default(),
         salt,
         created,
     ))

@@ -214,12 +214,7 @@ pub fn verify_open(input: &Log, progress: impl FnMut(u64, u64)) -> Result<Verifi
     v.index = input.index.as_ref().map(|i| i.path.clone());
     // A start cut short names its checksum algorithm if the byte that holds it is there.
     if let Layout::Unstarted(Start::Torn) = input.layout {
-        let mut byte = [0u8; 1];
-        if input.main.size > 10
-            && crate::platform::read_at(&input.main.file, &mut byte, 10).is_ok_and(|n| n == 1)
-        {
-            v.algorithm = Algorithm::from_code(byte[0]);
-        }
+        v.algorithm = Start::algorithm(&input.main.file, input.main.size);
     }
     let mut reader = input.reader(OnDamage::Resync);
     let last_end = summarize(reader.as_mut(), &mut v, progress)?;

@@ -236,6 +236,18 @@ impl Start {
         Ok(None)
     }
 
+    /// The checksum algorithm a torn start names, if it holds the byte that says it (offset 10
+    /// of the header): the algorithm of the log that was being started. `file` holds the start
+    /// at offset 0 (a log, or a sidecar's kept bytes), `size` bytes of it.
+    pub(crate) fn algorithm(file: &File, size: u64) -> Option<super::format::Algorithm> {
+        let mut raw = [0u8; FILE_HEADER_LEN as usize];
+        let got = read_prefix(file, size.min(FILE_HEADER_LEN - 1), &mut raw).ok()?;
+        if got <= 10 || !super::format::is_header_prefix(&raw[..got]) {
+            return None;
+        }
+        super::format::Algorithm::from_code(raw[10])
+    }
+
     /// The one defect such a file holds: at offset 0, cut there.
     pub(crate) fn defect(self) -> super::item::Defect {
         use super::item::{Defect, DefectKind, Evidence};

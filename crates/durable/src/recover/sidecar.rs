@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::{NewFile, OnExisting, SyncLevel};
 use crate::error::{Aftermath, Error, FailedStep, Result};
 use crate::log::aof::{self, Analysis, AofReader};
-use crate::log::format::{FILE_HEADER_LEN, FileHeader};
+use crate::log::format::{Algorithm, FILE_HEADER_LEN, FileHeader};
 use crate::log::lines::LinesReader;
 use crate::log::proglog::{IndexReader, StoreReader};
 use crate::log::{
@@ -572,6 +572,9 @@ pub struct Emptied {
     pub sidecar: PathBuf,
     /// The format of the log it was cut from.
     pub format: SourceFormat,
+    /// The checksum algorithm of that log, when the kept bytes say it: a native log's torn
+    /// start that holds the header's algorithm byte (SHA-256 for a lines log).
+    pub algorithm: Option<Algorithm>,
 }
 
 /// What the sidecars beside an empty log say about the format `durable recover` emptied it of
@@ -580,10 +583,12 @@ pub struct Emptied {
 pub enum EmptiedBy {
     /// No sidecar records that recover emptied it.
     Unknown,
-    /// Every such sidecar records this format (the first one is named).
+    /// Every such sidecar records this format, and those that record a checksum algorithm
+    /// record the same one (the first of those is named, else the first one).
     Format(Emptied),
-    /// Two of them disagree (an emptied log of one format was started again in the other,
-    /// and emptied again): the bytes cannot say which it is now.
+    /// Two of them disagree on the format (an emptied log of one format was started again in
+    /// the other, and emptied again) or, both native, on the checksum algorithm: the bytes
+    /// cannot say which it is now.
     Conflict(Emptied, Emptied),
 }
 
@@ -594,8 +599,10 @@ const MAX_EMPTIED: usize = 1000;
 /// or beside a proglog segment's directory) say about the format of the log at `log`, which it
 /// cut to empty: those whose trailer names this file (its absolute path, symlinks resolved),
 /// cut at offset 0, leaving 0 bytes. Sidecars elsewhere (`--backup-dir`) and logs recovered
-/// with `--no-backup` leave nothing to find: [`EmptiedBy::Unknown`]. Reads one directory listing
-/// and the trailers of at most a thousand files; an unreadable one is passed over.
+/// with `--no-backup` leave nothing to find: [`EmptiedBy::Unknown`]. A native log's sidecar also
+/// says the log's checksum algorithm when its torn start holds the header's algorithm byte.
+/// Reads one directory listing, and the trailers (and, of a native log's, the first 63 kept
+/// bytes) of at most a thousand files; an unreadable one is passed over.
 pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
     let Ok(source) = std::fs::canonicalize(log) else {
         return EmptiedBy::Unknown;
@@ -679,11 +686,17 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
                 && t.size_after == 0
                 && t.change == Change::Cut
             {
+                let algorithm = match t.format {
+                    SourceFormat::Native => Start::algorithm(&file, t.len),
+                    SourceFormat::Lines => Some(Algorithm::Sha256),
+                    _ => None,
+                };
                 found.push((
                     n,
                     Emptied {
                         sidecar: path,
                         format: t.format,
+                        algorithm,
                     },
                 ));
             }
@@ -694,10 +707,21 @@ pub fn emptied_by_recover(log: &Path) -> EmptiedBy {
     let Some(first) = found.next() else {
         return EmptiedBy::Unknown;
     };
-    match found.find(|e| e.format != first.format) {
-        Some(other) => EmptiedBy::Conflict(first, other),
-        None => EmptiedBy::Format(first),
+    // A start torn before its algorithm byte (or zeros) says nothing about the algorithm.
+    let mut said: Option<Emptied> = first.algorithm.is_some().then(|| first.clone());
+    for e in found {
+        if e.format != first.format {
+            return EmptiedBy::Conflict(first, e);
+        }
+        match &said {
+            Some(s) if e.algorithm.is_some() && e.algorithm != s.algorithm => {
+                return EmptiedBy::Conflict(s.clone(), e);
+            }
+            None if e.algorithm.is_some() => said = Some(e),
+            _ => {}
+        }
     }
+    EmptiedBy::Format(said.unwrap_or(first))
 }
 
 /// `base/parts…`, without a leading `./`.
@@ -1027,19 +1051,37 @@ pub struct Restored {
     pub outcome: Restore,
 }
 
-/// Put the bytes a sidecar keeps back into the log they came from, if the log is still as
-/// recover left it (cut at the offset, zero-filled there, or the index of the size it was
-/// rebuilt to); refuse otherwise. The sidecar is checked against its CRC first, the log is
-/// locked as an appender would, and the bytes are flushed before this returns. The sidecar is
-/// left in place.
-pub fn restore(
-    path: &Path,
-    opts: &RestoreOptions,
-    observer: &mut dyn Observer,
-) -> Result<Restored> {
-    let RestoreOptions { dry_run, sync } = *opts;
-    let side = Sidecar::open(path)?;
-    let t = side.trailer.clone();
+/// What [`restore`] found before writing anything: the log, open (and locked), and whether
+/// the bytes are to be put back or are there already.
+struct Decided {
+    file: File,
+    size: u64,
+    outcome: Restore,
+}
+
+/// How [`decide`] locks the log: as an appender would ([`restore`]), or shared, to look only
+/// ([`restorable`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Exclusive,
+    Shared,
+}
+
+/// Whether `log restore` of the sidecar `side` would put its bytes back now
+/// ([`Restore::WouldRestore`]), find them there already ([`Restore::AlreadyThere`]), or refuse
+/// (the error it would report): the decision [`restore`] makes, changing nothing. For hints
+/// (`log dump SIDECAR`) that must be true when printed; the log is locked shared while it is
+/// read, so an append in progress makes it [`Error::InUse`].
+pub fn restorable(side: &Sidecar) -> Result<Restore> {
+    decide(side, Hold::Shared).map(|d| d.outcome)
+}
+
+/// The checks of [`restore`], in its order: the sidecar's CRC, the log (there, ours to write
+/// through its links, not in use), its file header, and its size and bytes against what
+/// recover left.
+fn decide(side: &Sidecar, hold: Hold) -> Result<Decided> {
+    let path = side.path.as_path();
+    let t = &side.trailer;
     let log = t.source.clone();
     let io_side = |source| Error::Inspect {
         path: path.to_path_buf(),
@@ -1076,7 +1118,11 @@ pub fn restore(
         path: log.clone(),
         source,
     };
-    match file.try_lock() {
+    let locked = match hold {
+        Hold::Exclusive => file.try_lock(),
+        Hold::Shared => file.try_lock_shared(),
+    };
+    match locked {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Err(Error::InUse { path: log.clone() }),
         Err(std::fs::TryLockError::Error(source)) => return Err(io_log(source)),
@@ -1101,9 +1147,9 @@ pub fn restore(
         && size >= end
         && same_range(&file, t.offset, &side.file, 0, t.len).map_err(io_log)?
     {
-        return Ok(Restored {
-            sidecar: path.to_path_buf(),
-            trailer: t,
+        return Ok(Decided {
+            file,
+            size,
             outcome: Restore::AlreadyThere,
         });
     }
@@ -1132,6 +1178,40 @@ pub fn restore(
                 t.size_after
             ),
         }));
+    }
+    Ok(Decided {
+        file,
+        size,
+        outcome: Restore::WouldRestore,
+    })
+}
+
+/// Put the bytes a sidecar keeps back into the log they came from, if the log is still as
+/// recover left it (cut at the offset, zero-filled there, or the index of the size it was
+/// rebuilt to); refuse otherwise. The sidecar is checked against its CRC first, the log is
+/// locked as an appender would, and the bytes are flushed before this returns. The sidecar is
+/// left in place.
+pub fn restore(
+    path: &Path,
+    opts: &RestoreOptions,
+    observer: &mut dyn Observer,
+) -> Result<Restored> {
+    let RestoreOptions { dry_run, sync } = *opts;
+    let side = Sidecar::open(path)?;
+    let Decided {
+        file,
+        size,
+        outcome,
+    } = decide(&side, Hold::Exclusive)?;
+    let t = side.trailer.clone();
+    let log = t.source.clone();
+    let end = t.offset + t.len;
+    if outcome == Restore::AlreadyThere {
+        return Ok(Restored {
+            sidecar: path.to_path_buf(),
+            trailer: t,
+            outcome,
+        });
     }
     if dry_run {
         return Ok(Restored {
