@@ -376,6 +376,49 @@ fn the_lost_header_names_the_first_valid_record() {
     );
 }
 
+/// Regression: a header-lost native log named `z.index` beside a real proglog `z.store` was
+/// paired with it as its index (its zeroed header looks like index entry 0): a walk reported
+/// only the store, and `recover` of the directory would rebuild the "index" over the native
+/// log's records. Its records, validated under the recovered salt, make it a native log read
+/// alone; the store is read without an index.
+#[test]
+fn a_header_lost_log_named_index_beside_a_store_is_read_as_native() {
+    let env = Env::new();
+    fs::create_dir(env.path("d")).expect("mkdir");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/proglog/A_close/0.store");
+    let store = env.write("d/z.store", fs::read(fixture).expect("read"));
+    let log = make_log(&env, "d/z.index", "crc32", 20, false);
+    zero_header(&log);
+    let damaged = fs::read(&log).expect("read");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(
+        (&v["format"], &v["records"]),
+        (&Value::from("native"), &Value::from(20)),
+        "{v}"
+    );
+    let r = run(&env, &["log", "verify", s(&store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("without index"), "{}", r.show());
+    let r = run(&env, &["log", "verify", s(&env.path("d"))], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        r.out().contains("z.index: corrupt: its header is lost"),
+        "{}",
+        r.show()
+    );
+    let r = run(
+        &env,
+        &["recover", "--dry-run", "--force", s(&env.path("d"))],
+        b"",
+    );
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(!r.out().contains("rebuild"), "{}", r.show());
+    assert!(r.out().contains("new header"), "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged);
+}
+
 /// A SHA-256 log whose header is zeroed: its salt is not in the records (a SHA-256 does not
 /// give it back), so it is corrupt, nothing can be checked, and nothing changes it, --force
 /// included; the message says so and what can be done.

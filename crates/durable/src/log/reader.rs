@@ -638,9 +638,16 @@ fn index_vouches(path: &Path, store: &Path) -> bool {
         return false;
     };
     let size = file.metadata().map_or(0, |m| m.len());
-    let mut first = [0u8; proglog::ENTRY_WIDTH as usize];
-    if read_prefix(&file, size, &mut first).is_ok_and(|got| first[..got].iter().all(|b| *b == 0)) {
-        return true;
+    let mut first = [0u8; FILE_HEADER_LEN as usize];
+    let got = read_prefix(&file, size, &mut first).unwrap_or(0);
+    let entry = (proglog::ENTRY_WIDTH as usize).min(got);
+    if first[..entry].iter().all(|b| *b == 0) {
+        // Unless it is a native log whose zeroed header was all of it, its salt recovered from
+        // its records: those validate, where an index has no checksum to refuse them
+        // (docs/FORMAT.md, "A lost header"); it is read alone, as a native log.
+        return !(got == first.len()
+            && first.iter().all(|b| *b == 0)
+            && header_lost(&file, size).is_ok_and(|l| l.is_some_and(|l| l.header.is_some())));
     }
     let Ok(store) = platform::open_no_follow(store, false) else {
         return false;
