@@ -39,6 +39,9 @@ cp many.log mid.log && poke mid.log 200 '\377'
 cp many.log mid-length.log && poke mid-length.log 72 '\377\377\377\377'
 cp sha.log sha-torn.log && truncate -s -1 sha-torn.log
 cp two.log header-flip.log && poke header-flip.log 20 '\001'
+# Another log's valid header in front of a log's records (docs/FORMAT.md, "A lost header": a
+# header that is not its own).
+{ head -c 64 two.log; tail -c +65 many.log; } > header-swap.log
 printf 'hello, world\n' > text.log
 # The shapes of docs/FORMAT.md, "Where a log ends": a multi-record append cut at a record
 # boundary inside it (a record of one byte takes 37); a zeroed sector inside the last append
@@ -56,8 +59,8 @@ head -c 2000 /dev/zero | append --whole zeros.log
 poke zeros.log $(($(wc -c <zeros.log) - 1)) '\001'
 (echo a; sleep 0.2; echo b) | append streamed.log
 
-logs=(two sha empty many nul torn zerofill cut-header mid mid-length sha-torn header-flip text
-  multi cut-inside sector-last sector-early zeros streamed)
+logs=(two sha empty many nul torn zerofill cut-header mid mid-length sha-torn header-flip header-swap
+  text multi cut-inside sector-last sector-early zeros streamed)
 for name in "${logs[@]}"; do
   cp "$name.log" "$corpus/native_log/seed-$name"
   # recover_agree: a flags byte (1 force, 2 no backup, 8/16 a sidecar planted) then the file.

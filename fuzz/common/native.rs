@@ -14,8 +14,8 @@ use durable::log::format::{
     TRAILER_MAGIC, TYPE_DATA,
 };
 use durable::log::{
-    self, Defect, DefectKind, Evidence, Extra, Item, LogFormat, NativeLog, NativeReader, OnDamage,
-    OpenOptions, Record, Status, Verification,
+    self, Defect, DefectKind, Evidence, Extra, HeaderLoss, Item, LogFormat, NativeLog,
+    NativeReader, OnDamage, OpenOptions, Record, Status, Verification,
 };
 use sha2::{Digest, Sha256};
 
@@ -1079,12 +1079,12 @@ pub fn torn_start(data: &[u8], named: bool) -> bool {
     data[..n] == model[..n]
 }
 
-/// The header `log::open` reads a file whose own header is lost with (its salt recovered from
-/// its records), if it is such a file.
-pub fn lost_header(path: &Path) -> Option<FileHeader> {
+/// The header `log::open` reads a file whose own header is lost (or not its own) with (its
+/// salt recovered from its records), and how it was lost, if it is such a file.
+pub fn lost_header(path: &Path) -> Option<(FileHeader, HeaderLoss)> {
     match log::open(path, &native_opts()) {
         Ok(opened) => match opened.layout {
-            log::Layout::Lost(header) => Some(header),
+            log::Layout::Lost(header, loss) => Some((header, loss)),
             _ => None,
         },
         Err(_) => None,
@@ -1092,16 +1092,38 @@ pub fn lost_header(path: &Path) -> Option<FileHeader> {
 }
 
 /// What a log whose header is lost promises (docs/FORMAT.md, "A lost header"), checked with the
-/// reference reader: the header does not decode; a record starts at offset 64, and records
-/// validate in full under the recovered salt (record 0 may be damaged itself); verify reports
-/// the lost header as corruption at offset 0 (`bad-header`, evidence `header-lost`, cut 0, the
-/// next valid record at 64), then exactly what the reference reads with that header, every
-/// record counted after the damage.
-pub fn check_lost(data: &[u8], header: &FileHeader, v: &Verification) {
-    assert!(
-        FileHeader::decode(data).is_err(),
-        "a lost header that decodes"
-    );
+/// reference reader: the header does not decode (`HeaderLoss::Damaged`), or it decodes and
+/// names another salt class or checksum algorithm than the recovered one (`NotItsOwn`); a
+/// record starts at offset 64, and records validate in full under the recovered salt (record
+/// 0 may be damaged itself); verify reports the lost header as corruption at offset 0
+/// (`bad-header`, evidence `header-lost` or `header-mismatch`, cut 0, the next valid record:
+/// the reference's first record, or where it goes on after its first defect), then exactly
+/// what the reference reads with that header, every record counted after the damage.
+pub fn check_lost(data: &[u8], header: &FileHeader, loss: HeaderLoss, v: &Verification) {
+    match (loss, FileHeader::decode(data)) {
+        (HeaderLoss::Damaged, decoded) => assert!(decoded.is_err(), "a lost header that decodes"),
+        (HeaderLoss::NotItsOwn, Ok(own)) => {
+            // Not the records' salt (its class, for CRC-32) and algorithm.
+            let same = own.algorithm == header.algorithm
+                && match own.algorithm {
+                    Algorithm::Crc32 => crc32fast::hash(&own.salt) == crc32fast::hash(&header.salt),
+                    Algorithm::Sha256 => own.salt == header.salt,
+                };
+            assert!(
+                !same,
+                "a header its records validate under read as not its own"
+            );
+            // Record 0 does not validate under the header it has.
+            let model = reference(data, &own);
+            assert!(
+                !matches!(model.steps.first(), Some(Step::Record(at, _)) if *at == FILE_HEADER_LEN),
+                "record 0 validates under the header called not its own"
+            );
+        }
+        (HeaderLoss::NotItsOwn, Err(e)) => {
+            panic!("a header not its own that does not decode: {e:?}")
+        }
+    }
     // A whole header with a valid checksum that names an unknown version is not lost.
     assert!(
         !matches!(
@@ -1124,6 +1146,15 @@ pub fn check_lost(data: &[u8], header: &FileHeader, v: &Verification) {
     assert_eq!(v.records_after_damage, records, "{v:?}");
     assert_eq!((v.valid_end, v.records_before_damage), (0, 0), "{v:?}");
     assert_eq!(v.algorithm, Some(header.algorithm));
+    let next_valid = match model.steps.first() {
+        Some(Step::Record(at, _)) => Some(*at),
+        Some(Step::Defect(d)) => d.next_valid,
+        _ => None,
+    };
+    let evidence = match loss {
+        HeaderLoss::Damaged => Evidence::HeaderLost,
+        HeaderLoss::NotItsOwn => Evidence::HeaderMismatch,
+    };
     let first = v.defects[0];
     assert_eq!(
         (
@@ -1133,13 +1164,7 @@ pub fn check_lost(data: &[u8], header: &FileHeader, v: &Verification) {
             first.evidence,
             first.next_valid
         ),
-        (
-            0,
-            DefectKind::BadHeader,
-            0,
-            Evidence::HeaderLost,
-            Some(FILE_HEADER_LEN)
-        ),
+        (0, DefectKind::BadHeader, 0, evidence, next_valid),
         "{v:?}"
     );
     assert_eq!(v.defect_count, model.defects().count() as u64 + 1, "{v:?}");
@@ -1178,8 +1203,13 @@ pub fn check_log(data: &[u8], path: &Path) {
             }
             // Native records at offset 64 that agree on a salt: a log whose header is lost
             // (docs/FORMAT.md, "A lost header"); otherwise not a log.
-            if let Some(header) = lost_header(path) {
-                check_lost(data, &header, &verified.expect("a lost header verifies"));
+            if let Some((header, loss)) = lost_header(path) {
+                check_lost(
+                    data,
+                    &header,
+                    loss,
+                    &verified.expect("a lost header verifies"),
+                );
                 return;
             }
             match verified {
@@ -1230,9 +1260,16 @@ pub fn check_log(data: &[u8], path: &Path) {
     check_last_records(&log, data, &forward, first.as_ref());
 
     let v = log::verify(path, &native_opts(), |_, _| {}).expect("verify of a log that opens");
-    check_summary(&v, &model);
-    assert_eq!(v.algorithm, Some(header.algorithm));
-    assert_eq!(v.defects[..], defects(&resync)[..v.defects.len()]);
+    // A header that decodes but is not its records' (docs/FORMAT.md, "A lost header"): verify
+    // reads them as the recovered header does.
+    if let Some((own, loss)) = lost_header(path) {
+        assert_eq!(loss, HeaderLoss::NotItsOwn);
+        check_lost(data, &own, loss, &v);
+    } else {
+        check_summary(&v, &model);
+        assert_eq!(v.algorithm, Some(header.algorithm));
+        assert_eq!(v.defects[..], defects(&resync)[..v.defects.len()]);
+    }
 
     // The tail check of `log append` walks back over exactly the last append.
     let mut scanner = log.reader(OnDamage::Stop);

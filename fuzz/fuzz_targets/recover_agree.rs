@@ -83,9 +83,9 @@ pub fn check(data: &[u8]) {
     // A log whose header is lost (docs/FORMAT.md, "A lost header"): refused unless forced;
     // forced, a new header with the recovered salt is written over the old 64 bytes (kept in a
     // sidecar unless --no-backup), every record reads again, and nothing else changes.
-    if let Some(header) = native::lost_header(&path) {
+    if let Some((header, loss)) = native::lost_header(&path) {
         let v = log::verify(&path, &native::native_opts(), |_, _| {}).expect("verify");
-        native::check_lost(&original, &header, &v);
+        native::check_lost(&original, &header, loss, &v);
         let r = common::retry_in_use(|| recover::recover_log(&path, &opts, &mut ()))
             .expect("recover a log whose header is lost");
         let now = read(&path);

@@ -490,7 +490,7 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                     lost_rest(r),
                 ),
                 LogAction::Refused if r.header_lost => format!(
-                    "{path}: corrupt: its header is lost (zeroed or damaged), but the salt and checksum ({}) of the records after it are recovered from them: {} ({} bytes) check out; not changed. `durable recover --force {}` writes a new header with them{}, or `durable log salvage {} NEW` copies every valid record into a new log\n",
+                    "{path}: corrupt: its header is lost (zeroed, damaged, or not its records'), but the salt and checksum ({}) of the records after it are recovered from them: {} ({} bytes) check out; not changed. `durable recover --force {}` writes a new header with them{}, or `durable log salvage {} NEW` copies every valid record into a new log\n",
                     r.algorithm.map_or("unknown", |a| a.name()),
                     super::plural(r.records, "valid record"),
                     r.bytes_after_damage,
@@ -887,7 +887,7 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
         }
         if let Some(algorithm) = done.header_lost {
             s.push_str(&format!(
-                "  the header of {} is lost (zeroed or damaged): its records were checked with the salt and checksum ({}) recovered from them\n",
+                "  the header of {} is lost (zeroed, damaged, or not its records'): its records were checked with the salt and checksum ({}) recovered from them\n",
                 quoted(&args.src),
                 algorithm.name()
             ));

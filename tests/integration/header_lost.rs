@@ -82,27 +82,67 @@ fn make_log(env: &Env, name: &str, checksum: &str, n: usize, streamed: bool) -> 
 /// The whole journey: the header lost -> verify (exit 3, header lost) -> recover refuses ->
 /// recover --force (or salvage) -> verify clean with every record -> append -> verify -> dump.
 fn journey(checksum: &str, n: usize, streamed: bool, damage: fn(&Path), by_salvage: bool) {
+    journey_with(
+        checksum,
+        n,
+        streamed,
+        &|_: &Env, log: &Path| damage(log),
+        by_salvage,
+        Lost::Damaged,
+    );
+}
+
+/// How the header was lost: what verify says of it.
+#[derive(Clone, Copy)]
+enum Lost {
+    /// Zeroed or damaged: `header-lost`.
+    Damaged,
+    /// It decodes, but is not its records': `header-mismatch`.
+    NotItsOwn,
+}
+
+impl Lost {
+    fn evidence(self) -> &'static str {
+        match self {
+            Lost::Damaged => "header-lost",
+            Lost::NotItsOwn => "header-mismatch",
+        }
+    }
+
+    fn says(self) -> &'static str {
+        match self {
+            Lost::Damaged => "its header is lost",
+            Lost::NotItsOwn => "its header does not match its records",
+        }
+    }
+}
+
+fn journey_with(
+    checksum: &str,
+    n: usize,
+    streamed: bool,
+    damage: &dyn Fn(&Env, &Path),
+    by_salvage: bool,
+    lost: Lost,
+) {
     let env = Env::new();
     let log = make_log(&env, "a.log", checksum, n, streamed);
     let before = payloads(&env, &log);
-    damage(&log);
+    damage(&env, &log);
     let damaged = fs::read(&log).expect("read");
     let case = format!("{checksum} n={n} streamed={streamed} salvage={by_salvage}");
 
     let r = run(&env, &["log", "verify", s(&log)], b"");
     assert_eq!(r.code, 3, "{case}: {}", r.show());
-    assert!(
-        r.out().contains("its header is lost"),
-        "{case}: {}",
-        r.show()
-    );
+    assert!(r.out().contains(lost.says()), "{case}: {}", r.show());
     let (code, v) = verify_json(&env, &log);
     assert_eq!(code, 3, "{case}: {v}");
     assert_eq!(v["status"], "corrupt", "{case}: {v}");
     assert_eq!(v["records"], n, "{case}: {v}");
     assert_eq!(v["defects"][0]["kind"], "bad-header", "{case}: {v}");
     assert_eq!(v["defects"][0]["offset"], 0, "{case}: {v}");
-    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{case}: {v}");
+    assert_eq!(v["defects"][0]["evidence"], lost.evidence(), "{case}: {v}");
+    assert_eq!(v["defects"][0]["next_valid"], HEADER_LEN, "{case}: {v}");
     assert_eq!(v["checksum"], checksum, "{case}: {v}");
 
     // Refused without --force, the log unchanged; the dry run says what --force does.
@@ -122,6 +162,11 @@ fn journey(checksum: &str, n: usize, streamed: bool, damage: fn(&Path), by_salva
         let new = env.path("new.log");
         let r = run(&env, &["log", "salvage", s(&log), s(&new)], b"");
         assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert!(
+            r.out().contains(&format!("copied {n} valid record")),
+            "{case}: {}",
+            r.show()
+        );
         assert!(r.out().contains("header of"), "{case}: {}", r.show());
         assert!(r.out().contains("is lost"), "{case}: {}", r.show());
         new
@@ -174,6 +219,204 @@ fn a_log_whose_header_is_damaged_keeps_its_records() {
     journey("sha256", 20, false, damage_header, false);
     journey("sha256", 1000, true, damage_header, true);
     journey("sha256", 3, false, damage_header, true);
+}
+
+/// The header's bytes with `change` made, its checksum (the last 4 bytes) fixed, as a tool or
+/// a careless repair that rewrites a header whole leaves them.
+fn rewrite_header(log: &Path, change: impl Fn(&mut [u8])) {
+    let mut bytes = fs::read(log).expect("read");
+    change(&mut bytes[..HEADER_LEN]);
+    let crc = crc32fast::hash(&bytes[..HEADER_LEN - 4]);
+    bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+    fs::write(log, bytes).expect("write");
+}
+
+/// Put another log's header (`checksum`) in front of `log`'s records.
+fn swap_header(env: &Env, log: &Path, checksum: &str) {
+    let other = make_log(env, "other.log", checksum, 3, false);
+    let mut bytes = fs::read(log).expect("read");
+    bytes[..HEADER_LEN].copy_from_slice(&fs::read(&other).expect("read")[..HEADER_LEN]);
+    fs::write(log, bytes).expect("write");
+    fs::remove_file(other).expect("remove");
+}
+
+/// Regression: another log's valid header in front of a log's records (a header copied over
+/// the wrong file) made every record damage: verify said "corrupt at offset 64: 0 valid
+/// records", salvage copied none, and `recover --force` cut every record into its sidecar.
+/// The header decodes, but its records validate under the salt recovered from them: the
+/// verdict of a lost header, and recover --force writes their own header back.
+#[test]
+fn a_log_behind_another_logs_header_keeps_its_records() {
+    let swap =
+        |checksum: &'static str| move |env: &Env, log: &Path| swap_header(env, log, checksum);
+    journey_with("crc32", 20, false, &swap("crc32"), false, Lost::NotItsOwn);
+    journey_with("crc32", 20, false, &swap("crc32"), true, Lost::NotItsOwn);
+    journey_with("crc32", 20, false, &swap("sha256"), false, Lost::NotItsOwn);
+    journey_with("crc32", 1000, true, &swap("crc32"), false, Lost::NotItsOwn);
+}
+
+/// Regression: a salt byte changed and the header's checksum fixed: the same (0 valid
+/// records, salvage copies none). A SHA-256 log's salt cannot be solved from its records, but
+/// one bit changed in it is found as for a damaged header.
+#[test]
+fn a_log_whose_salt_was_changed_keeps_its_records() {
+    let byte = |_: &Env, log: &Path| rewrite_header(log, |h| h[20] ^= 0xa5);
+    let bit = |_: &Env, log: &Path| rewrite_header(log, |h| h[27] ^= 0x04);
+    journey_with("crc32", 20, false, &byte, false, Lost::NotItsOwn);
+    journey_with("crc32", 20, false, &byte, true, Lost::NotItsOwn);
+    journey_with("crc32", 1, false, &byte, true, Lost::NotItsOwn);
+    journey_with("sha256", 20, false, &bit, false, Lost::NotItsOwn);
+    journey_with("sha256", 20, false, &bit, true, Lost::NotItsOwn);
+}
+
+/// Regression: the checksum algorithm byte changed (CRC-32 to SHA-256 and back) and the
+/// header's checksum fixed: the same. The trailers' size says which algorithm the records
+/// have, and the recovered header names it.
+#[test]
+fn a_log_whose_algorithm_byte_was_changed_keeps_its_records() {
+    let to = |algorithm: u8| move |_: &Env, log: &Path| rewrite_header(log, |h| h[10] = algorithm);
+    journey_with("crc32", 20, false, &to(2), false, Lost::NotItsOwn);
+    journey_with("crc32", 20, false, &to(2), true, Lost::NotItsOwn);
+    journey_with("sha256", 20, false, &to(1), false, Lost::NotItsOwn);
+    journey_with("sha256", 1, false, &to(1), true, Lost::NotItsOwn);
+}
+
+/// A SHA-256 log whose salt changed in more than one bit, its checksum fixed: the salt is not
+/// in its records, so nothing is recovered and it reads as before (corrupt at offset 64).
+#[test]
+fn a_sha256_log_whose_salt_was_changed_is_read_as_before() {
+    let env = Env::new();
+    let log = make_log(&env, "s.log", "sha256", 10, false);
+    rewrite_header(&log, |h| h[20] ^= 0xa5);
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["records"], 0, "{v}");
+    assert_eq!(v["defects"][0]["offset"], HEADER_LEN, "{v}");
+    assert_eq!(v["defects"][0]["kind"], "bad-header", "{v}");
+}
+
+/// A log whose header is its own stays as it was read: clean when it is, and damage in its
+/// records (record 0's payload, record 0's header CRC, a later record) is reported at the
+/// record, not as a header that is not the log's.
+#[test]
+fn damage_in_the_records_is_not_a_header_that_is_not_its_own() {
+    let env = Env::new();
+    for checksum in ["crc32", "sha256"] {
+        let log = make_log(&env, &format!("{checksum}.log"), checksum, 12, false);
+        let clean = fs::read(&log).expect("read");
+        let (code, v) = verify_json(&env, &log);
+        assert_eq!((code, &v["records"]), (0, &Value::from(12)), "{v}");
+        // (byte changed, offset of the damage, records left): record 0's trailer, header CRC,
+        // payload; a later record.
+        for (at, damage_at, left) in [
+            (HEADER_LEN + 24 + 1, HEADER_LEN, 11),
+            (HEADER_LEN + 21, HEADER_LEN, 11),
+            (HEADER_LEN + 24, HEADER_LEN, 11),
+            (clean.len() / 2, 0, 11),
+        ] {
+            let mut bytes = clean.clone();
+            bytes[at] ^= 0x10;
+            fs::write(&log, &bytes).expect("write");
+            let (code, v) = verify_json(&env, &log);
+            let case = format!("{checksum} byte {at}: {v}");
+            assert_eq!(code, 3, "{case}");
+            assert_eq!(v["records"], left, "{case}");
+            let first = &v["defects"][0];
+            assert_ne!(first["evidence"], "header-mismatch", "{case}");
+            assert!(first["offset"].as_u64() > Some(0), "{case}");
+            if damage_at > 0 {
+                assert_eq!(first["offset"], damage_at, "{case}");
+            }
+        }
+        fs::write(&log, &clean).expect("write");
+    }
+}
+
+/// Regression: the lost header's defect said "next valid record at 64" when record 0 was gone
+/// with it (the first 512 bytes zeroed): it names the first valid record, and salvage counts
+/// the header's 64 bytes once (it reported them as a region up to that record, and the bytes
+/// from 64 to it again).
+#[test]
+fn the_lost_header_names_the_first_valid_record() {
+    let env = Env::new();
+    let log = make_log(&env, "a.log", "crc32", 40, false);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes[..512].fill(0);
+    fs::write(&log, &bytes).expect("write");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    let first = v["defects"][1]["next_valid"]
+        .as_u64()
+        .expect("a next valid record");
+    assert!(first > 512, "{v}");
+    assert_eq!(v["defects"][0]["evidence"], "header-lost", "{v}");
+    assert_eq!(v["defects"][0]["next_valid"], first, "{v}");
+    let r = run(&env, &["log", "verify", s(&log)], b"");
+    assert!(
+        r.out()
+            .contains(&format!("next valid record at offset {first}")),
+        "{}",
+        r.show()
+    );
+    let r = run(
+        &env,
+        &["log", "salvage", s(&log), s(&env.path("n.log"))],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        r.out().contains(&format!("damaged regions, {first} bytes")),
+        "{}",
+        r.show()
+    );
+    assert!(
+        r.out().contains("skipped 64 bytes at offset 0"),
+        "{}",
+        r.show()
+    );
+}
+
+/// Regression: a header-lost native log named `z.index` beside a real proglog `z.store` was
+/// paired with it as its index (its zeroed header looks like index entry 0): a walk reported
+/// only the store, and `recover` of the directory would rebuild the "index" over the native
+/// log's records. Its records, validated under the recovered salt, make it a native log read
+/// alone; the store is read without an index.
+#[test]
+fn a_header_lost_log_named_index_beside_a_store_is_read_as_native() {
+    let env = Env::new();
+    fs::create_dir(env.path("d")).expect("mkdir");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/proglog/A_close/0.store");
+    let store = env.write("d/z.store", fs::read(fixture).expect("read"));
+    let log = make_log(&env, "d/z.index", "crc32", 20, false);
+    zero_header(&log);
+    let damaged = fs::read(&log).expect("read");
+    let (code, v) = verify_json(&env, &log);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(
+        (&v["format"], &v["records"]),
+        (&Value::from("native"), &Value::from(20)),
+        "{v}"
+    );
+    let r = run(&env, &["log", "verify", s(&store)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(r.out().contains("without index"), "{}", r.show());
+    let r = run(&env, &["log", "verify", s(&env.path("d"))], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(
+        r.out().contains("z.index: corrupt: its header is lost"),
+        "{}",
+        r.show()
+    );
+    let r = run(
+        &env,
+        &["recover", "--dry-run", "--force", s(&env.path("d"))],
+        b"",
+    );
+    assert_eq!(r.code, 3, "{}", r.show());
+    assert!(!r.out().contains("rebuild"), "{}", r.show());
+    assert!(r.out().contains("new header"), "{}", r.show());
+    assert_eq!(fs::read(&log).expect("read"), damaged);
 }
 
 /// A SHA-256 log whose header is zeroed: its salt is not in the records (a SHA-256 does not

@@ -854,7 +854,7 @@ fn recover_log_as(
         oversized: v.oversized,
         damage: v.defects.iter().find(|d| !d.in_index).map(|d| d.offset),
         zero_file: matches!(input.layout, Layout::Unstarted(log::Start::Zeros)),
-        header_lost: matches!(input.layout, Layout::Lost(_)),
+        header_lost: matches!(input.layout, Layout::Lost(..)),
         // A torn start names it when the crash left its byte (verify read it).
         algorithm: log::algorithm_of(&input.layout).or(v.algorithm),
         damage_after_header: v
@@ -865,7 +865,7 @@ fn recover_log_as(
             .map(|d| d.offset),
     };
     let mut t = Tracker::new(observer);
-    if let Layout::Lost(header) = input.layout {
+    if let Layout::Lost(header, _) = input.layout {
         write_lost_header(&input, header, &v, &mut recovery, opts, &mut t)?;
         return Ok(recovery);
     }
@@ -925,7 +925,7 @@ fn recover_log_as(
                     _ => None,
                 };
                 let format = match input.layout {
-                    Layout::Native(_) | Layout::Lost(_) | Layout::Unstarted(_) => {
+                    Layout::Native(_) | Layout::Lost(..) | Layout::Unstarted(_) => {
                         sidecar::SourceFormat::Native
                     }
                     Layout::Lines => sidecar::SourceFormat::Lines,
@@ -1336,7 +1336,7 @@ pub fn salvage(
     let (algorithm, created) = match input.layout {
         Layout::Native(h) => (h.algorithm, h.created),
         // Its creation time was in the lost header.
-        Layout::Lost(h) => (
+        Layout::Lost(h, _) => (
             h.algorithm,
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1368,7 +1368,7 @@ pub fn salvage(
         records: 0,
         skipped: Vec::new(),
         header_lost: match input.layout {
-            Layout::Lost(h) => Some(h.algorithm),
+            Layout::Lost(h, _) => Some(h.algorithm),
             _ => None,
         },
     };
@@ -1419,7 +1419,15 @@ pub fn salvage(
                 if d.in_index {
                     continue;
                 }
-                let end = d.next_valid.unwrap_or(input.main.size).max(d.offset);
+                // A lost header's region is its 64 bytes: the damage after them, up to the
+                // first valid record it names, is the next defect.
+                let end = match d.evidence {
+                    log::Evidence::HeaderLost | log::Evidence::HeaderMismatch => {
+                        format::FILE_HEADER_LEN.min(input.main.size)
+                    }
+                    _ => d.next_valid.unwrap_or(input.main.size),
+                }
+                .max(d.offset);
                 // Damage that skips no bytes (append marks out of order, a sequence gap: the
                 // record there is kept) is no region left out.
                 if end > d.offset {

@@ -359,7 +359,7 @@ pub(super) fn dump_pass(
         Layout::ProglogIndex => "a proglog index",
         Layout::Aof(_) => "an aof file",
         Layout::Unstarted(_) => "a native log whose start is lost",
-        Layout::Lost(_) => "a native log whose header is lost",
+        Layout::Lost(..) => "a native log whose header is lost",
     };
     if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
         return Err(unsupported(
@@ -392,7 +392,7 @@ pub(super) fn dump_pass(
     // start, and the reader goes on there (as verify and salvage do).
     let paired = input.is_some_and(|i| i.index.is_some());
     let resyncs = match kind {
-        Layout::Native(_) | Layout::Lost(_) | Layout::Lines => true,
+        Layout::Native(_) | Layout::Lost(..) | Layout::Lines => true,
         Layout::ProglogStore => paired,
         Layout::ProglogIndex | Layout::Aof(_) | Layout::Unstarted(_) => false,
     };
@@ -414,7 +414,7 @@ pub(super) fn dump_pass(
         args,
         format,
         checksum_name: log::algorithm_of(&kind).map_or("-", |a| a.name()),
-        native: matches!(kind, Layout::Native(_) | Layout::Lost(_)),
+        native: matches!(kind, Layout::Native(_) | Layout::Lost(..)),
         resync_hint: resyncs && !args.resync,
         blob: None,
         split: None,

@@ -141,13 +141,23 @@ pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option
                 v.bytes,
             )
         }
-        // A native log whose header is lost: its records read with the salt recovered
-        // from them.
+        // A native log whose header is lost, or not its own: its records read with the salt
+        // recovered from them.
         (Status::Corrupt, Status::Corrupt)
-            if v.defects.first().map(|d| d.evidence) == Some(log::Evidence::HeaderLost) =>
+            if matches!(
+                v.defects.first().map(|d| d.evidence),
+                Some(log::Evidence::HeaderLost | log::Evidence::HeaderMismatch)
+            ) =>
         {
+            let what = if v.defects.first().map(|d| d.evidence)
+                == Some(log::Evidence::HeaderMismatch)
+            {
+                "its header does not match its records (another log's, or its salt or checksum changed)"
+            } else {
+                "its header is lost (zeroed or damaged)"
+            };
             format!(
-                "{path}: corrupt: its header is lost (zeroed or damaged), but the salt of the records after it is recovered from them: {} ({} bytes) after it; {} in all, {} bytes ({desc}); `durable recover --force {word} writes a new header with that salt (keeping the old 64 bytes in a sidecar), or `durable log salvage {} NEW` copies every valid record into a new log\n",
+                "{path}: corrupt: {what}, but the salt of the records after it is recovered from them: {} ({} bytes) after it; {} in all, {} bytes ({desc}); `durable recover --force {word} writes a new header with that salt (keeping the old 64 bytes in a sidecar), or `durable log salvage {} NEW` copies every valid record into a new log\n",
                 crate::cmd::plural(v.records_after_damage, &format!("valid {noun}")),
                 v.bytes_after_damage,
                 crate::cmd::plural(v.records, &format!("valid {noun}")),
@@ -287,6 +297,7 @@ pub(super) fn defect_text(d: &Defect) -> String {
             "; corruption: not what a write that never reached the disk leaves (no zeros, and the file does not end inside it)".to_string()
         }
         log::Evidence::HeaderLost => "; corruption: the file header is lost (zeroed or damaged); the salt and checksum of the records after it are recovered from them".to_string(),
+        log::Evidence::HeaderMismatch => "; corruption: the file header does not match its records (it checks, but none of them validates under its salt and checksum: another log's header, or its salt or checksum changed); the salt and checksum of the records after it are recovered from them".to_string(),
         log::Evidence::ZeroFile => "; corruption: the whole file is zero bytes, no header: a log whose start never reached the disk cannot be told from one whose records were zeroed".to_string(),
         log::Evidence::NotTorn(at) => format!(
             "; corruption: the damage at offset {at} after it is not what an unfinished write leaves"

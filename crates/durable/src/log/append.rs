@@ -1810,6 +1810,22 @@ fn lock(file: &File, path: &Path, if_locked: IfLocked, on_wait: &mut dyn FnMut()
 /// tail or corruption) and the end of the valid part, from a full read. Only on this refusal
 /// path is the whole log read.
 fn torn_tail(path: &Path, file: &File, layout: Layout, size: u64) -> Error {
+    // A header that is not its records' (docs/FORMAT.md, "A lost header"): refused as a lost
+    // header, naming `recover --force`.
+    if let Layout::Native(header) = layout {
+        match super::lost::not_its_own(file, size, &header) {
+            Ok(Some(lost)) if lost.header.is_some() => {
+                return Error::NotALog {
+                    path: path.to_path_buf(),
+                    why: reader::LOST_HEADER,
+                    damaged_header: true,
+                    format: None,
+                };
+            }
+            Err(e) => return inspect(path)(e),
+            _ => {}
+        }
+    }
     let mut reader: Box<dyn Reader> = match layout {
         Layout::Native(header) => Box::new(NativeReader::new(
             file,

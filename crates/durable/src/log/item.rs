@@ -225,6 +225,11 @@ pub enum Evidence {
     /// Corrupt: the file header is lost (zeroed or damaged) and the records after it validate
     /// under a salt recovered from their own checksums (docs/FORMAT.md, "A lost header").
     HeaderLost,
+    /// Corrupt: the file header decodes, its checksum checks, but the records after it do not
+    /// validate under its salt or checksum algorithm and do under a salt recovered from their
+    /// own checksums: another log's header, or its salt or algorithm changed (docs/FORMAT.md,
+    /// "A lost header").
+    HeaderMismatch,
 }
 
 impl Evidence {
@@ -248,6 +253,7 @@ impl Evidence {
             Evidence::ValidAfter(_) => "valid-record-after",
             Evidence::ZeroFile => "zero-file",
             Evidence::HeaderLost => "header-lost",
+            Evidence::HeaderMismatch => "header-mismatch",
         }
     }
 

@@ -136,6 +136,123 @@ pub fn find(file: &File, size: u64, raw: &[u8]) -> io::Result<Option<Lost>> {
     Ok(best)
 }
 
+/// Whether the native log at `file` (`size` bytes), whose header `header` decodes with a valid
+/// checksum, is read by a header that is not its own (another log's, or its salt or checksum
+/// algorithm changed with the checksum fixed): record 0 does not frame under it
+/// ([`first_record_fits`]: the only cost on a valid log), and a salt recovered from the records
+/// (both algorithms, the header's salt and its 1-bit flips first, as for a lost header) is
+/// accepted under the same bar, and is not the header's own. `None`: the header is the log's
+/// (damage in its records is theirs), or no salt is accepted (the header is taken at its word).
+pub fn not_its_own(file: &File, size: u64, header: &FileHeader) -> io::Result<Option<Lost>> {
+    if first_record_fits(file, size, header)? || first_record_validates(file, size, header)? {
+        return Ok(None);
+    }
+    let (raw, got) = raw_start(file, size)?;
+    let Some(lost) = find(file, size, &raw[..got])? else {
+        return Ok(None);
+    };
+    let Some(found) = lost.header else {
+        return Ok(None);
+    };
+    // The records confirm the header's own salt and algorithm: the damage is in the records.
+    if lost.algorithm == header.algorithm && same_salt(lost.algorithm, &found.salt, &header.salt) {
+        return Ok(None);
+    }
+    Ok(Some(lost))
+}
+
+/// Whether two salts read every record alike: for CRC-32, the same class (the salt counts
+/// modulo the CRC polynomial only, and CRC-32 of the salt alone tells the class: the module
+/// comment); for SHA-256, the same bytes.
+fn same_salt(algorithm: Algorithm, a: &[u8; 16], b: &[u8; 16]) -> bool {
+    match algorithm {
+        Algorithm::Crc32 => crc32fast::hash(a) == crc32fast::hash(b),
+        Algorithm::Sha256 => a == b,
+    }
+}
+
+/// Whether record 0 validates in full under `header` (header CRC, trailer, checksum): when it
+/// does, the header is its own whatever follows. Only asked when [`first_record_fits`] says
+/// no: its payload is read (in bounded pieces) on that path only.
+fn first_record_validates(file: &File, size: u64, header: &FileHeader) -> io::Result<bool> {
+    let mut head = [0u8; RECORD_HEADER_LEN as usize];
+    if size < FILE_HEADER_LEN + RECORD_HEADER_LEN
+        || read_exact(file, &mut head, FILE_HEADER_LEN).is_err()
+    {
+        return Ok(false);
+    }
+    let Ok(record) = RecordHeader::decode(&head, &header.salt) else {
+        return Ok(false);
+    };
+    let algorithm = header.algorithm;
+    if size - FILE_HEADER_LEN < algorithm.record_len(u64::from(record.len)) {
+        return Ok(false);
+    }
+    let mut tail = [0u8; 40];
+    let tail = &mut tail[..algorithm.trailer_len() as usize];
+    let tail_at = FILE_HEADER_LEN + RECORD_HEADER_LEN + u64::from(record.len);
+    if read_exact(file, tail, tail_at).is_err() || decode_trailer_prefix(tail) != Some(record.len) {
+        return Ok(false);
+    }
+    let mut h = RecordHasher::new(algorithm, &header.salt, &head);
+    read_range(
+        file,
+        FILE_HEADER_LEN + RECORD_HEADER_LEN,
+        u64::from(record.len),
+        &mut |chunk| {
+            h.update(chunk);
+            Ok(())
+        },
+    )?;
+    h.update(&tail[..8]);
+    Ok(h.finish().as_bytes() == &tail[8..])
+}
+
+/// Whether record 0 frames under `header` as a log's own header reads it: its header CRC
+/// checks under the header's salt, its trailer is where its length says, and after it (by the
+/// header's checksum algorithm) the file ends or record 1's header checks too. Two small reads
+/// of what a reader reads first anyway, no payload; a file with no room for record 0 fits.
+fn first_record_fits(file: &File, size: u64, header: &FileHeader) -> io::Result<bool> {
+    const H: usize = RECORD_HEADER_LEN as usize;
+    if size < FILE_HEADER_LEN + RECORD_HEADER_LEN {
+        return Ok(true);
+    }
+    // One read holds all of it for a record 0 of up to about 200 bytes; a longer one takes a
+    // second for its trailer and record 1's header.
+    let mut first = [0u8; 256];
+    let got = (size - FILE_HEADER_LEN).min(first.len() as u64) as usize;
+    // A file that shrinks as it is read: taken at its word, as before.
+    if read_exact(file, &mut first[..got], FILE_HEADER_LEN).is_err() {
+        return Ok(true);
+    }
+    let Ok(record) = RecordHeader::decode(&first[..H], &header.salt) else {
+        return Ok(false);
+    };
+    let algorithm = header.algorithm;
+    let tail_at = FILE_HEADER_LEN + RECORD_HEADER_LEN + u64::from(record.len);
+    let next = FILE_HEADER_LEN + algorithm.record_len(u64::from(record.len));
+    if next > size {
+        return Ok(false);
+    }
+    // The trailer, and record 1's header when the file does not end with record 0.
+    let want = (algorithm.trailer_len() + RECORD_HEADER_LEN.min(size - next)) as usize;
+    let mut more = [0u8; 40 + H];
+    let from = (tail_at - FILE_HEADER_LEN) as usize;
+    let buf = if from + want <= got {
+        &first[from..from + want]
+    } else {
+        if read_exact(file, &mut more[..want], tail_at).is_err() {
+            return Ok(true);
+        }
+        &more[..want]
+    };
+    if decode_trailer_prefix(buf) != Some(record.len) {
+        return Ok(false);
+    }
+    Ok(next == size
+        || RecordHeader::decode(&buf[algorithm.trailer_len() as usize..], &header.salt).is_ok())
+}
+
 /// Where the first chain of records after offset 64 starts, searched for in the
 /// [`SEARCH`] bytes after it: the first place where the record magic starts a record that
 /// frames (its fields, its trailer where its length says) with a sequence number its offset
@@ -669,6 +786,48 @@ mod tests {
         let lost = recovered(&bytes).unwrap();
         assert_eq!(lost.algorithm, Algorithm::Sha256);
         assert_eq!(lost.header, None);
+    }
+
+    fn not_own(bytes: &[u8]) -> Option<Lost> {
+        let f = file(bytes);
+        let header = FileHeader::decode(bytes).expect("a header that decodes");
+        not_its_own(&f, bytes.len() as u64, &header).unwrap()
+    }
+
+    #[test]
+    fn a_header_that_decodes_but_is_not_its_records_is_found() {
+        let payloads: [&[u8]; 7] = [b"a", b"bb", b"c", b"", b"dddd", b"e", b"ffffff"];
+        for algorithm in [Algorithm::Crc32, Algorithm::Sha256] {
+            let bytes = log(algorithm, [0x5a; 16], &payloads);
+            // Its own header, and damage in its records: not a header problem.
+            assert_eq!(not_own(&bytes), None);
+            let mut damaged = bytes.clone();
+            damaged[64 + 24] ^= 1;
+            assert_eq!(not_own(&damaged), None);
+            damaged[64 + 21] ^= 1;
+            assert_eq!(not_own(&damaged), None);
+            // The other algorithm named: the records' own is found, with the salt.
+            let mut other = bytes.clone();
+            let flipped = match algorithm {
+                Algorithm::Crc32 => Algorithm::Sha256,
+                Algorithm::Sha256 => Algorithm::Crc32,
+            };
+            other[..64].copy_from_slice(&FileHeader::new(flipped, [0x5a; 16], 7).encode());
+            let lost = not_own(&other).expect("not its own");
+            assert_eq!(lost.algorithm, algorithm);
+            assert_eq!(lost.header.map(|h| h.salt), Some([0x5a; 16]));
+        }
+        // Another log's header (another salt): CRC-32's class is recovered.
+        let mut swapped = log(Algorithm::Crc32, [0x5a; 16], &payloads);
+        swapped[..64].copy_from_slice(&FileHeader::new(Algorithm::Crc32, [7; 16], 9).encode());
+        let lost = not_own(&swapped).expect("not its own");
+        let salt = lost.header.expect("a salt").salt;
+        assert!(same_salt(Algorithm::Crc32, &salt, &[0x5a; 16]));
+        assert!(!same_salt(Algorithm::Crc32, &salt, &[7; 16]));
+        // A SHA-256 log behind another salt: nothing to recover it from, taken at its word.
+        let mut sha = log(Algorithm::Sha256, [0x5a; 16], &payloads);
+        sha[..64].copy_from_slice(&FileHeader::new(Algorithm::Sha256, [7; 16], 9).encode());
+        assert_eq!(not_own(&sha), None);
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Re
 pub use native::{NativeLog, NativeReader};
 pub use parallel::{PARALLEL_MIN, pieces};
 pub use reader::{
-    Access, EMPTY, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start, TORN_LINES,
-    UNKNOWN_FORMAT, open,
+    Access, EMPTY, HeaderLoss, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start,
+    TORN_LINES, UNKNOWN_FORMAT, open,
 };
 pub use records::Records;
 pub(crate) use records::read_whole_payload;
@@ -202,7 +202,7 @@ pub fn verify_open_with_threads(
 /// The checksum algorithm a log's records carry.
 pub fn algorithm_of(layout: &Layout) -> Option<Algorithm> {
     match layout {
-        Layout::Native(header) | Layout::Lost(header) => Some(header.algorithm),
+        Layout::Native(header) | Layout::Lost(header, _) => Some(header.algorithm),
         Layout::Lines => Some(Algorithm::Sha256),
         _ => None,
     }

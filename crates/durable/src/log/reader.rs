@@ -30,8 +30,8 @@ pub const TORN_LINES: &str = "it holds no newline, so it is in none of the forma
 pub const EMPTY: &str = "it is empty";
 
 /// Why `log append` refuses a native log whose header is lost (its salt recovered).
-pub const LOST_HEADER: &str = "its header is lost (zeroed or damaged), but native records \
-     follow it; nothing was appended";
+pub const LOST_HEADER: &str = "its header is lost (zeroed, damaged, or not its records'), but \
+     native records follow it; nothing was appended";
 
 /// Whether `file` (`size` bytes) is a native log whose header is lost (its salt recovered or
 /// not): for refusals.
@@ -187,12 +187,23 @@ pub enum Layout {
     ProglogIndex,
     /// An aof file, analysed when opened.
     Aof(aof::Analysis),
-    /// A native log whose header is lost (zeroed or damaged), read with this header: the
-    /// salt and algorithm recovered from its records ([`super::lost`]).
-    Lost(FileHeader),
+    /// A native log whose header is lost (zeroed or damaged) or not its own, read with this
+    /// header: the salt and algorithm recovered from its records ([`super::lost`]).
+    Lost(FileHeader, HeaderLoss),
     /// A file with no native header in which a native log may have been started
     /// (docs/FORMAT.md, "A log's start"): nothing in it can be read as a record.
     Unstarted(Start),
+}
+
+/// How a [`Layout::Lost`] log lost its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderLoss {
+    /// Its first 64 bytes do not decode as a header (zeroed, or damaged).
+    Damaged,
+    /// They decode, with a valid checksum, but name a salt or checksum algorithm its records
+    /// do not validate under (another log's header, or its salt or algorithm byte changed and
+    /// the checksum fixed): the records' own, recovered from them, reads them.
+    NotItsOwn,
 }
 
 /// What a file that holds no native header is, where a native log may have been started.
@@ -337,32 +348,51 @@ impl Reader for StartReader {
 }
 
 /// The reader of a [`Layout::Lost`] log: the lost header's defect (corruption at offset 0),
-/// then its records as the recovered header reads them.
+/// then its records as the recovered header reads them. The defect names where the first valid
+/// record is, so the first item after it is read before the defect is returned, and held.
 struct LostReader<'f> {
     reported: bool,
     stop: bool,
+    loss: HeaderLoss,
+    /// The item read to find the first valid record, not yet returned.
+    held: Option<Item>,
     inner: NativeReader<'f>,
 }
 
-/// The defect a native log whose header is lost holds at offset 0.
-pub(crate) fn lost_header_defect() -> super::item::Defect {
+/// The defect a native log whose header is lost holds at offset 0: `next_valid`, where its
+/// first valid record is (64 unless record 0 is damaged or gone with the header).
+pub(crate) fn lost_header_defect(loss: HeaderLoss, next_valid: Option<u64>) -> super::item::Defect {
     super::item::Defect {
         offset: 0,
         kind: super::item::DefectKind::BadHeader,
-        next_valid: Some(FILE_HEADER_LEN),
+        next_valid,
         in_index: false,
         cut: 0,
-        evidence: super::item::Evidence::HeaderLost,
+        evidence: match loss {
+            HeaderLoss::Damaged => super::item::Evidence::HeaderLost,
+            HeaderLoss::NotItsOwn => super::item::Evidence::HeaderMismatch,
+        },
     }
 }
 
 impl Reader for LostReader<'_> {
     fn next_item(&mut self) -> io::Result<Item> {
-        if !std::mem::replace(&mut self.reported, true) {
-            return Ok(Item::Defect(lost_header_defect()));
+        if !self.reported {
+            let first = self.inner.next_item()?;
+            let next_valid = match &first {
+                Item::Record(r) => Some(r.offset),
+                Item::Defect(d) => d.next_valid,
+                Item::End => None,
+            };
+            self.reported = true;
+            self.held = Some(first);
+            return Ok(Item::Defect(lost_header_defect(self.loss, next_valid)));
         }
         if self.stop {
             return Ok(Item::End);
+        }
+        if let Some(item) = self.held.take() {
+            return Ok(item);
         }
         self.inner.next_item()
     }
@@ -380,17 +410,18 @@ impl Reader for LostReader<'_> {
     }
 
     fn skip_valid(&mut self, limit: u64) -> io::Result<Skipped> {
-        if !self.reported || self.stop {
+        if !self.reported || self.stop || self.held.is_some() {
             return Ok(Skipped::default());
         }
         Ok(self.inner.skip_valid(limit))
     }
 
     fn position(&self) -> u64 {
-        if self.reported {
-            self.inner.position()
-        } else {
-            0
+        match &self.held {
+            _ if !self.reported => 0,
+            Some(Item::Record(r)) => r.offset,
+            Some(Item::Defect(d)) => d.offset,
+            _ => self.inner.position(),
         }
     }
 
@@ -407,7 +438,7 @@ impl Layout {
     /// The format.
     pub fn format(&self) -> LogFormat {
         match self {
-            Layout::Native(_) | Layout::Lost(_) | Layout::Unstarted(_) => LogFormat::Native,
+            Layout::Native(_) | Layout::Lost(..) | Layout::Unstarted(_) => LogFormat::Native,
             Layout::Lines => LogFormat::Lines,
             Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
             Layout::Aof(_) => LogFormat::Aof,
@@ -454,9 +485,11 @@ impl Log {
             }
             Layout::Aof(analysis) => Box::new(aof::AofReader::new(&self.main.file, analysis)),
             Layout::Unstarted(start) => Box::new(StartReader { start, done: false }),
-            Layout::Lost(header) => Box::new(LostReader {
+            Layout::Lost(header, loss) => Box::new(LostReader {
                 reported: false,
                 stop: on_damage == OnDamage::Stop,
+                loss,
+                held: None,
                 inner: NativeReader::new(
                     &self.main.file,
                     header,
@@ -617,9 +650,16 @@ fn index_vouches(path: &Path, store: &Path) -> bool {
         return false;
     };
     let size = file.metadata().map_or(0, |m| m.len());
-    let mut first = [0u8; proglog::ENTRY_WIDTH as usize];
-    if read_prefix(&file, size, &mut first).is_ok_and(|got| first[..got].iter().all(|b| *b == 0)) {
-        return true;
+    let mut first = [0u8; FILE_HEADER_LEN as usize];
+    let got = read_prefix(&file, size, &mut first).unwrap_or(0);
+    let entry = (proglog::ENTRY_WIDTH as usize).min(got);
+    if first[..entry].iter().all(|b| *b == 0) {
+        // Unless it is a native log whose zeroed header was all of it, its salt recovered from
+        // its records: those validate, where an index has no checksum to refuse them
+        // (docs/FORMAT.md, "A lost header"); it is read alone, as a native log.
+        return !(got == first.len()
+            && first.iter().all(|b| *b == 0)
+            && header_lost(&file, size).is_ok_and(|l| l.is_some_and(|l| l.header.is_some())));
     }
     let Ok(store) = platform::open_no_follow(store, false) else {
         return false;
@@ -692,7 +732,15 @@ impl Log {
         };
         let layout = match format {
             LogFormat::Native => match read_native_header(&main) {
-                Ok(header) => Layout::Native(header),
+                // A header that decodes but is not its records' (docs/FORMAT.md, "A lost
+                // header"): looked into only when record 0 does not frame under it.
+                Ok(header) => match super::lost::not_its_own(&main.file, main.size, &header)
+                    .map_err(inspect(path))?
+                    .and_then(|lost| lost.header)
+                {
+                    Some(own) => Layout::Lost(own, HeaderLoss::NotItsOwn),
+                    None => Layout::Native(header),
+                },
                 Err(e) => {
                     match Start::of(&main.file, main.size, opts.zeros).map_err(inspect(path))? {
                         Some(Start::Zeros) if !opts.zeros => return Err(e),
@@ -779,7 +827,7 @@ fn lost_layout(main: &Part) -> io::Result<Option<Result<Layout>>> {
         return Ok(None);
     };
     Ok(Some(match lost.header {
-        Some(header) => Ok(Layout::Lost(header)),
+        Some(header) => Ok(Layout::Lost(header, HeaderLoss::Damaged)),
         None => Err(Error::NotALog {
             path: main.path.clone(),
             why: LOST_NO_SALT,
