@@ -30,6 +30,7 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         backup_dir: args.backup_dir.clone(),
         one_file_system: args.one_file_system,
         threads: crate::cmd::threads(args.read.threads),
+        promised: Default::default(),
     };
     let stdin = args
         .paths
