@@ -504,10 +504,19 @@ Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 er
     #[command(
         long_about = "Write every valid record of SRC, in order, skipping damaged regions, into a \
 new log DST (which must not exist), created atomically: temporary file, flushed, renamed, \
-directory flushed. Reports each region skipped. SRC is not changed. The new log gets a new salt \
-and sequence numbers without gaps.",
-        after_help = "Example:
-  durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log"
+directory flushed. Reports each region skipped. SRC is not changed.
+
+The new log is in SRC's format where durable writes it: a native log gets a new salt and \
+sequence numbers without gaps; a lines log stays a lines log (each entry on its line with its \
+SHA-256), so it can replace SRC. A proglog store's or an aof file's records go into a native \
+log, which the program that wrote SRC cannot read (durable does not write those formats): \
+`durable log dump DST` reads it, and the report says so. --json's dst_format names the format \
+written.",
+        after_help = "Examples:
+  durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log
+                                             # native or lines: DST is in SRC's format
+  durable log salvage data/0.store salvaged.log    # proglog (or aof): DST is a native log
+  durable log dump --format raw salvaged.log       # its records, one per line"
     )]
     Salvage(SalvageArgs),
     /// Put the bytes a sidecar of `durable recover` keeps back into their log.

@@ -1385,6 +1385,9 @@ fn repair_index(
     Ok(report)
 }
 
+/// `salvage` writes its batch of records out once it holds this many bytes.
+const FLUSH_AT: usize = 4 << 20;
+
 /// What `salvage` did.
 #[derive(Debug, Clone)]
 pub struct Salvaged {
@@ -1395,11 +1398,28 @@ pub struct Salvaged {
     /// SRC is a native log whose header is lost: the algorithm its records were read with
     /// (their salt recovered from them).
     pub header_lost: Option<format::Algorithm>,
+    /// The format SRC was read as.
+    pub src_format: LogFormat,
+    /// The format of the new log: lines for a lines log (durable appends to lines logs, so it
+    /// writes one), native for the others (proglog and aof are formats durable reads but does
+    /// not write).
+    pub dst_format: LogFormat,
+}
+
+/// The format `log salvage` writes the records of a log read as `src` in: a lines log stays a
+/// lines log; every other format is salvaged into a native log.
+pub fn salvage_format(src: LogFormat) -> LogFormat {
+    match src {
+        LogFormat::Lines => LogFormat::Lines,
+        _ => LogFormat::Native,
+    }
 }
 
 /// Write every valid record of `src`, in order, skipping damaged regions, into a new log `dst`
 /// (which must not exist), created atomically: temporary file, flushed, renamed with no-clobber,
-/// directory flushed.
+/// directory flushed. The new log is in [`salvage_format`]: a lines log's entries are written
+/// as lines again, each with its SHA-256 (streamed: an entry of any length in bounded memory);
+/// the records of the other formats go into a native log.
 pub fn salvage(
     src: &Path,
     dst: &Path,
@@ -1454,6 +1474,7 @@ pub fn salvage(
     let header = format::FileHeader::new(algorithm, salt, created);
     let mut new = NewFile::create(&mut t, &dst_target.dir, &dst_target.name)
         .failure_leaves(Aftermath::Unchanged)?;
+    let dst_format = salvage_format(input.format());
     let mut out = Salvaged {
         records: 0,
         skipped: Vec::new(),
@@ -1461,6 +1482,8 @@ pub fn salvage(
             Layout::Lost(h, _) => Some(h.algorithm),
             _ => None,
         },
+        src_format: input.format(),
+        dst_format,
     };
     let started = t
         .start(Step::WriteTemp, new.path())
@@ -1471,8 +1494,12 @@ pub fn salvage(
         aftermath: Aftermath::Unchanged,
         source,
     };
-    platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
-    let mut at = format::FILE_HEADER_LEN;
+    // A lines log has no header.
+    let mut at = 0;
+    if dst_format == LogFormat::Native {
+        platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
+        at = format::FILE_HEADER_LEN;
+    }
     let mut scanner = input.reader(OnDamage::Resync);
     let encoder = format::Encoder::new(&header);
     let mut batch = Vec::new();
@@ -1483,6 +1510,34 @@ pub fn salvage(
             source,
         })?;
         match item {
+            Item::Record(record) if dst_format == LogFormat::Lines => {
+                // The entry streamed into the batch (written out as it fills), hashed as it
+                // goes; a write error is told from a read error.
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                let mut write_failed = None;
+                let read = scanner.read_payload(&record, &mut |chunk| {
+                    sha2::Digest::update(&mut hasher, chunk);
+                    batch.extend_from_slice(chunk);
+                    if batch.len() >= FLUSH_AT {
+                        if let Err(e) = platform::write_all_at(new.file(), &batch, at) {
+                            write_failed = Some(e);
+                            return Err(io::Error::other("the new log could not be written"));
+                        }
+                        at += batch.len() as u64;
+                        batch.clear();
+                    }
+                    Ok(())
+                });
+                if let Some(e) = write_failed {
+                    return Err(write_err(e));
+                }
+                read.map_err(|source| Error::Inspect {
+                    path: src.to_path_buf(),
+                    source,
+                })?;
+                log::lines::end_line(&mut batch, &sha2::Digest::finalize(hasher).into());
+                out.records += 1;
+            }
             Item::Record(record) => {
                 log::read_whole_payload(scanner.as_mut(), src, &record, &mut payload)?;
                 encoder
@@ -1499,7 +1554,7 @@ pub fn salvage(
                         len,
                     })?;
                 out.records += 1;
-                if batch.len() >= 4 << 20 {
+                if batch.len() >= FLUSH_AT {
                     platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
                     at += batch.len() as u64;
                     batch.clear();
