@@ -209,6 +209,12 @@ header with that salt (the old 64 bytes kept in the sidecar). A save target with
 ours (it starts with durable's journal header) is completed or rolled back. A log another \
 process holds locked is never touched. Running recover again changes nothing.
 
+--dry-run makes the same plan and checks what the change needs without making it (write access \
+to the log, the sidecar's directory and name), so it fails where the run would, with the same \
+message, and names the sidecar the run makes. A log this user may not write is not made \
+writable (recover never changes a file's permissions): the aof package's Finish leaves its files \
+read-only (0444), so `chmod u+w FILE` one first if it may be repaired.
+
 A directory is walked as a stream (each result printed as it is found, in bounded memory), \
 without following symlinks, skipping kernel pseudo-filesystems (/proc, /sys, …), and, with \
 -x, other filesystems. Only what is provably ours is removed or rewritten: logs it repairs, \
