@@ -209,6 +209,12 @@ header with that salt (the old 64 bytes kept in the sidecar). A save target with
 ours (it starts with durable's journal header) is completed or rolled back. A log another \
 process holds locked is never touched. Running recover again changes nothing.
 
+--dry-run makes the same plan and checks what the change needs without making it (write access \
+to the log, the sidecar's directory and name), so it fails where the run would, with the same \
+message, and names the sidecar the run makes. A log this user may not write is not made \
+writable (recover never changes a file's permissions): the aof package's Finish leaves its files \
+read-only (0444), so `chmod u+w FILE` one first if it may be repaired.
+
 A directory is walked as a stream (each result printed as it is found, in bounded memory), \
 without following symlinks, skipping kernel pseudo-filesystems (/proc, /sys, …), and, with \
 -x, other filesystems. Only what is provably ours is removed or rewritten: logs it repairs, \
@@ -504,10 +510,19 @@ Exit status: 0 no damage seen; 1 a torn tail; 3 corruption before the tail; 2 er
     #[command(
         long_about = "Write every valid record of SRC, in order, skipping damaged regions, into a \
 new log DST (which must not exist), created atomically: temporary file, flushed, renamed, \
-directory flushed. Reports each region skipped. SRC is not changed. The new log gets a new salt \
-and sequence numbers without gaps.",
-        after_help = "Example:
-  durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log"
+directory flushed. Reports each region skipped. SRC is not changed.
+
+The new log is in SRC's format where durable writes it: a native log gets a new salt and \
+sequence numbers without gaps; a lines log stays a lines log (each entry on its line with its \
+SHA-256), so it can replace SRC. A proglog store's or an aof file's records go into a native \
+log, which the program that wrote SRC cannot read (durable does not write those formats): \
+`durable log dump DST` reads it, and the report says so. --json's dst_format names the format \
+written.",
+        after_help = "Examples:
+  durable log salvage events.log events.salvaged.log && mv events.salvaged.log events.log
+                                             # native or lines: DST is in SRC's format
+  durable log salvage data/0.store salvaged.log    # proglog (or aof): DST is a native log
+  durable log dump --format raw salvaged.log       # its records, one per line"
     )]
     Salvage(SalvageArgs),
     /// Put the bytes a sidecar of `durable recover` keeps back into their log.

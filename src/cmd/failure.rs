@@ -107,6 +107,35 @@ fn keep_journal(
 }
 
 /// What to add to the library's message: the option or command that gets past the error.
+/// Whether the file at `path` has no write permission bit at all.
+fn read_only(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
+}
+
+/// The way out of a sidecar that could not be made, by its cause: room is needed only when the
+/// disk or quota is full.
+fn sidecar_way_out(source: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match source.kind() {
+        K::StorageFull | K::QuotaExceeded => {
+            ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing"
+        }
+        K::AlreadyExists | K::NotADirectory => {
+            ": move that file out of the way, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing"
+        }
+        K::InvalidFilename => {
+            ": choose a directory with a shorter path with --backup-dir DIR, or pass --no-backup to keep nothing"
+        }
+        K::PermissionDenied | K::ReadOnlyFilesystem => {
+            ": choose a directory you can write with --backup-dir DIR, or pass --no-backup to keep nothing"
+        }
+        _ => {
+            ": choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing"
+        }
+    }
+}
+
 pub(crate) fn hint(error: &Error) -> Option<String> {
     Some(match error {
         Error::Exists { .. } => " (--no-clobber)".into(),
@@ -225,7 +254,15 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         } if *aftermath != Aftermath::Unchanged => {
             format!(" (`durable recover {}`)", shell_word(path))
         }
-        Error::Sidecar { .. } => ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing".into(),
+        Error::Sidecar { source, .. } => sidecar_way_out(source).into(),
+        Error::CannotChange { path, source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied && read_only(path) =>
+        {
+            format!(
+                ": it is read-only (no write permission in its mode; the Go aof package's Finish leaves its files so), and recover does not change another program's permissions: `chmod u+w {}` first if it may be repaired",
+                shell_word(path)
+            )
+        }
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
         Error::SidecarDirForeign { .. } => {
             ": pass --backup-dir DIR, a directory of your own, or --no-backup".into()

@@ -663,6 +663,10 @@ pub struct SalvageResult {
     /// SRC's header was lost: the checksum its records were read with (their salt recovered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header_lost: Option<&'static str>,
+    /// The format SRC was read as.
+    pub src_format: &'static str,
+    /// The new log's format: `lines` for a lines log, else `native`.
+    pub dst_format: &'static str,
     pub exit_code: Exit,
 }
 

@@ -30,6 +30,7 @@ pub(super) fn run(args: RecoverArgs) -> Result<Exit, Failure> {
         backup_dir: args.backup_dir.clone(),
         one_file_system: args.one_file_system,
         threads: crate::cmd::threads(args.read.threads),
+        promised: Default::default(),
     };
     let stdin = args
         .paths
@@ -870,6 +871,8 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
                 .collect(),
             skipped_bytes: skipped,
             header_lost: done.header_lost.map(|a| a.name()),
+            src_format: done.src_format.name(),
+            dst_format: done.dst_format.name(),
             exit_code: Exit::Success,
         };
         format!("{}\n", json::line(&result)?)
@@ -885,6 +888,7 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
         for (offset, n) in &done.skipped {
             s.push_str(&format!("  skipped {n} bytes at offset {offset}\n"));
         }
+        s.push_str(&salvaged_format_line(&args.src, &args.dst, &done));
         if let Some(algorithm) = done.header_lost {
             s.push_str(&format!(
                 "  the header of {} is lost (zeroed, damaged, or not its records'): its records were checked with the salt and checksum ({}) recovered from them\n",
@@ -896,6 +900,31 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     };
     print_stdout(&text)?;
     Ok(Exit::Success)
+}
+
+/// The line of `log salvage`'s report that says what format the new log is in, when it says
+/// more than "a native log, as SRC is": a lines log stays one; a proglog store's or an aof
+/// file's records go into a native log, which the program that wrote SRC cannot read.
+fn salvaged_format_line(src: &Path, dst: &Path, done: &recover::Salvaged) -> String {
+    use durable::log::LogFormat;
+    match (done.src_format, done.dst_format) {
+        (LogFormat::Lines, LogFormat::Lines) => format!(
+            "  {} is a lines log, as {} is: each entry on its line with its SHA-256\n",
+            quoted(dst),
+            quoted(src)
+        ),
+        (from @ (LogFormat::Proglog | LogFormat::Aof), _) => format!(
+            "  {} is a native log, not {}: the program that wrote {} cannot read it; `durable log dump {}` reads it\n",
+            quoted(dst),
+            match from {
+                LogFormat::Aof => "an aof file",
+                _ => "a proglog store",
+            },
+            quoted(src),
+            shell_word(dst)
+        ),
+        _ => String::new(),
+    }
 }
 
 pub(super) fn restore(args: RestoreArgs) -> Result<Exit, Failure> {

@@ -1498,3 +1498,160 @@ fn a_link_planted_at_a_sidecars_name_is_not_taken_for_the_sidecar() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&log).expect("read"), before);
 }
+
+/// A lines log with a torn last line (from the corpus): recover cuts 74 bytes at 14618.
+fn torn_lines_log(env: &Env, rel: &str) -> PathBuf {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let bytes = fs::read(corpus.join("lines/flip_last.log")).expect("read the corpus");
+    env.write(rel, bytes)
+}
+
+/// `recover --dry-run ARGS…` and then `recover ARGS…`: the dry run must have said what the run
+/// did (the same sidecar names, or the same failure).
+fn dry_then_real(env: &Env, args: &[&str]) -> (common::Run, common::Run) {
+    let dry: Vec<&str> = ["recover", "--dry-run"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    let real: Vec<&str> = ["recover"].iter().chain(args).copied().collect();
+    (run(env, &dry, b""), run(env, &real, b""))
+}
+
+/// The sidecar paths a report names, in order.
+fn sidecars_named(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|w| w.ends_with(".durable-sidecar"))
+        .map(|w| w.trim_matches('`').to_string())
+        .fold(Vec::new(), |mut all, w| {
+            if all.last() != Some(&w) {
+                all.push(w);
+            }
+            all
+        })
+}
+
+// Guards (regression): the dry run predicts the run. It named the first sidecar name when that
+// was taken (the run wrote `.2.`), named one sidecar for two logs of the same name with
+// --backup-dir (the run gives them two), and said "would cut" where the run failed: a regular
+// file named .durable-recovered in the way (the run said "File exists … make room there"), a
+// sidecar path longer than PATH_MAX ("File name too long … make room there"). Each failure is
+// now one true sentence, the same in both runs, with a way out that fits it.
+#[test]
+fn dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does() {
+    let mut cases = Cases::default();
+    // The first name taken by another file: the next one, in both.
+    cases.check(|| {
+        let env = Env::new();
+        torn_lines_log(&env, "g.log");
+        env.write(
+            ".durable-recovered/g.log.14618.durable-sidecar",
+            "not ours\n",
+        );
+        let (dry, real) = dry_then_real(&env, &["g.log"]);
+        assert_eq!(
+            (dry.code, real.code),
+            (1, 0),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        let taken = vec![".durable-recovered/g.log.14618.2.durable-sidecar".to_string()];
+        assert_eq!(sidecars_named(&dry.out()), taken, "{}", dry.show());
+        assert_eq!(sidecars_named(&real.out()), taken, "{}", real.show());
+        assert!(env.path(&taken[0]).is_file());
+    });
+
+    // Two logs named x.log, one --backup-dir: two names, the ones the run gives.
+    cases.check(|| {
+        let env = Env::new();
+        torn_lines_log(&env, "a/x.log");
+        torn_lines_log(&env, "b/x.log");
+        fs::create_dir(env.path("keep")).expect("mkdir");
+        let (dry, real) = dry_then_real(&env, &["--backup-dir", "keep", "a/x.log", "b/x.log"]);
+        assert_eq!(
+            (dry.code, real.code),
+            (1, 0),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        let two = vec![
+            "keep/x.log.14618.durable-sidecar".to_string(),
+            "keep/x.log.14618.2.durable-sidecar".to_string(),
+        ];
+        assert_eq!(sidecars_named(&dry.out()), two, "{}", dry.show());
+        assert_eq!(sidecars_named(&real.out()), two, "{}", real.show());
+    });
+
+    // A regular file named .durable-recovered: the same failure, which names the file in the
+    // way and the way out.
+    cases.check(|| {
+        let env = Env::new();
+        let log = torn_lines_log(&env, "g.log");
+        let before = fs::read(&log).expect("read");
+        env.write(".durable-recovered", "a file\n");
+        let (dry, real) = dry_then_real(&env, &["g.log"]);
+        assert_eq!(
+            (dry.code, real.code),
+            (2, 2),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        assert_eq!(
+            dry.stderr, real.stderr,
+            "the dry run says what the run does"
+        );
+        let line = assert_one_line_error(
+            &real,
+            &[
+                ".durable-recovered",
+                "not a directory is in the way",
+                "g.log was not changed",
+                "--backup-dir",
+            ],
+            "a file in the way",
+        );
+        assert!(!line.contains("make room"), "nothing needs room: {line}");
+        assert_eq!(fs::read(&log).expect("read"), before);
+    });
+
+    // A log 2030 directories deep: the sidecar's path would pass PATH_MAX.
+    cases.check(|| {
+        let env = Env::new();
+        let deep = vec!["a"; 2030].join("/");
+        let made = Command::new("sh")
+            .args(["-c", r#"mkdir -p "$1" && cat > "$1/x.log""#, "sh", &deep])
+            .current_dir(env.dir.path())
+            .stdin(fs::File::open(torn_lines_log(&env, "src.log")).expect("open"))
+            .status()
+            .expect("sh");
+        assert!(made.success());
+        let log = format!("{deep}/x.log");
+        let (dry, real) = dry_then_real(&env, &[&log]);
+        assert_eq!(
+            (dry.code, real.code),
+            (2, 2),
+            "{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        assert_eq!(
+            dry.stderr, real.stderr,
+            "the dry run says what the run does"
+        );
+        let line = assert_one_line_error(
+            &real,
+            &[
+                "PATH_MAX",
+                "x.log was not changed",
+                "shorter path",
+                "--backup-dir",
+            ],
+            "a path too long",
+        );
+        assert!(!line.contains("make room"), "nothing needs room: {line}");
+    });
+    cases.assert_all_passed("recover::dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does");
+}

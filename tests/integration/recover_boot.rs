@@ -2764,3 +2764,65 @@ fn a_walk_refuses_two_hard_links_journals_in_different_directories() {
         );
     }
 }
+
+// Guards (regression): a log its owner may not write (mode 0444: the Go aof package's
+// Finish leaves its files so), in a directory that owner may not write. The dry run said
+// "would zero-fill" / "would cut" and exited 1 while the run was refused with exit 2: the
+// dry run now checks the access the change needs (without opening the log for writing) and
+// fails as the run does, with the same sentence; recover does not chmod the file.
+#[test]
+fn dry_run_predicts_a_read_only_log_its_owner_recovers() {
+    let test = "recover_boot::dry_run_predicts_a_read_only_log_its_owner_recovers";
+    let env = Env::new();
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let dir = env.path("w");
+    fs::create_dir(&dir).expect("mkdir");
+    let aof = dir.join("f.aof");
+    let lines = dir.join("g.log");
+    fs::copy(corpus.join("aof/finish_plus_garbage.aof"), &aof).expect("copy");
+    fs::copy(corpus.join("lines/flip_last.log"), &lines).expect("copy");
+    for f in [&aof, &lines] {
+        fs::set_permissions(f, fs::Permissions::from_mode(0o444)).expect("chmod");
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
+    }
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    let before = snapshot(&dir, true);
+    for writable_dir in [false, true] {
+        let mode = if writable_dir { 0o755 } else { 0o555 };
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
+        let Some(dry) = as_nobody(&env, &["recover", "--dry-run", "w/f.aof", "w/g.log"]) else {
+            skip(test, "running as another user needs root and setpriv");
+            return;
+        };
+        let real = as_nobody(&env, &["recover", "w/f.aof", "w/g.log"]).expect("as nobody");
+        assert_eq!(
+            (dry.code, real.code),
+            (2, 2),
+            "the dry run fails as the run does:\n{}\n{}",
+            dry.show(),
+            real.show()
+        );
+        assert_eq!(
+            dry.stderr, real.stderr,
+            "the dry run says what the run does"
+        );
+        assert!(dry.stdout.is_empty(), "{}", dry.show());
+        let lines: Vec<&str> = real.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "one sentence a log: {}", real.show());
+        for (line, name) in lines.iter().zip(["w/f.aof", "w/g.log"]) {
+            for needle in [
+                "permission denied",
+                &format!("{name} was not changed"),
+                "read-only",
+                &format!("chmod u+w {name}"),
+            ] {
+                assert!(line.contains(needle), "{needle:?} in {line}");
+            }
+        }
+        assert_eq!(
+            changes(&before, &snapshot(&dir, true)),
+            Vec::<String>::new()
+        );
+    }
+}

@@ -100,6 +100,15 @@ pub(crate) fn temp_name(target_name: &OsStr) -> io::Result<OsString> {
     Ok(platform::name_from_bytes(out))
 }
 
+/// The length of a [`temp_name`] for `target_name`.
+pub(crate) fn temp_name_len(target_name: &OsStr) -> usize {
+    let overhead = 1 + 1 + RANDOM_HEX + TEMP_SUFFIX.len();
+    platform::name_bytes(target_name)
+        .len()
+        .min(platform::NAME_MAX - overhead)
+        + overhead
+}
+
 /// `dir/name`, or just `name` when `dir` is `.` (so messages show `name`, not `./name`).
 pub(crate) fn in_dir(dir: &Path, name: impl AsRef<OsStr>) -> PathBuf {
     if dir == Path::new(".") {

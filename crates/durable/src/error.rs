@@ -502,8 +502,8 @@ pub enum Error {
     /// The bytes a repair would remove could not be kept in a sidecar, so the log was left
     /// alone.
     #[error(
-        "could not {} {}: {source}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}",
-        .step.action(), quoted(&.at), quoted(&.log), quoted(&.dir)
+        "could not {} {}: {}; {} was not changed, since the {bytes} bytes recover would remove from it could not be kept in {}",
+        .step.action(), quoted(&.at), sidecar_cause(.source), quoted(&.log), quoted(&.dir)
     )]
     Sidecar {
         /// The log.
@@ -980,6 +980,15 @@ pub(crate) fn cause(e: &io::Error) -> String {
         }
         K::StorageFull => "no space left on device".into(),
         K::QuotaExceeded => "disk quota exceeded".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The cause of a sidecar that could not be made: access and a read-only filesystem said as
+/// [`cause`] says them, the rest as the system says it.
+fn sidecar_cause(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => cause(e),
         _ => e.to_string(),
     }
 }

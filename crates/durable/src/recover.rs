@@ -45,6 +45,28 @@ pub struct RecoverOptions {
     /// Threads to check a log with before repairing it ([`log::verify_with_threads`]); 0 or 1:
     /// one.
     pub threads: usize,
+    /// The sidecar names a dry run has promised so far (shared by the clones of these
+    /// options, so one command's runs over several paths see each other's).
+    pub promised: Promised,
+}
+
+/// Sidecar paths a dry run promised, each with the log (absolute) it keeps bytes of: a real run
+/// would have made them by the time it reaches the next log, so the dry run does not promise
+/// one twice. One entry per sidecar planned.
+#[derive(Debug, Clone, Default)]
+pub struct Promised(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>>);
+
+impl Promised {
+    /// The log `sidecar` was promised to.
+    fn get(&self, sidecar: &Path) -> Option<PathBuf> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(sidecar).cloned()
+    }
+
+    fn insert(&self, sidecar: PathBuf, log: PathBuf) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(sidecar, log);
+    }
 }
 
 /// What was (or, with `dry_run`, would be) done to a log.
@@ -872,32 +894,69 @@ fn recover_log_as(
     // A store read with another store's index (docs/FORMAT.md, "proglog") is not changed
     // either: that index is no evidence about it, and was paired by mistake.
     let foreign = v.foreign_index.is_some() && !opts.force;
+    // What the sidecar's trailer says (the same for a dry run, a refused log's report and the
+    // change itself, so that each names the sidecar the change makes).
+    let trailer = || -> Result<sidecar::Trailer> {
+        let change = if aof {
+            sidecar::Change::ZeroFilled
+        } else if index_alone {
+            sidecar::Change::Rewritten
+        } else {
+            sidecar::Change::Cut
+        };
+        // A native log's start cut (a torn start, zeros) has no header to keep: the sidecar
+        // holds the file from offset 0.
+        let native_header = match input.layout {
+            Layout::Native(_) => Some(raw_header(&input.main.file, path)?),
+            _ => None,
+        };
+        let format = match input.layout {
+            Layout::Native(_) | Layout::Lost(..) | Layout::Unstarted(_) => {
+                sidecar::SourceFormat::Native
+            }
+            Layout::Lines => sidecar::SourceFormat::Lines,
+            Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
+            Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
+            Layout::Aof(_) => sidecar::SourceFormat::Aof,
+        };
+        Ok(sidecar::Trailer {
+            source: std::fs::canonicalize(path).map_err(inspect(path))?,
+            format,
+            change,
+            offset: kept_from,
+            len: to - kept_from,
+            size_before: size,
+            size_after: if aof { size } else { from },
+            first_index: if index_alone {
+                0
+            } else {
+                v.records_before_damage
+            },
+            native_header,
+            data_crc: 0,
+        })
+    };
+    let keeping = |probe: bool| -> Result<Keeping> {
+        plan_sidecar(
+            path,
+            &input.main.file,
+            beside,
+            trailer()?,
+            (kept_from, to),
+            opts,
+            probe,
+        )
+    };
     match status {
         Status::Clean => {
             recovery.bytes_kept = v.valid_end;
             recovery.bytes_removed = 0;
         }
-        _ if foreign => {
+        _ if foreign || (status == Status::Corrupt && !opts.force) => {
             if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
+                recovery.sidecar = Some(keeping(false)?.plan.path);
             }
             recovery.action = LogAction::Refused;
-        }
-        Status::Corrupt if !opts.force => {
-            if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
-            }
-            recovery.action = LogAction::Refused;
-        }
-        _ if opts.dry_run => {
-            if keeps {
-                recovery.sidecar = Some(planned_sidecar(path, beside, kept_from, opts)?);
-            }
-            recovery.action = if aof {
-                LogAction::WouldZeroFill
-            } else {
-                LogAction::WouldTruncate
-            };
         }
         _ => {
             let doing = if aof {
@@ -907,72 +966,43 @@ fn recover_log_as(
             } else {
                 format!("cut its torn tail at offset {from}")
             };
-            // Opened for writing only now, and before the sidecar is made: a file that cannot
-            // be changed gets no sidecar.
-            let file = sidecar::reopen_for_writing(&input.main.file, path, &doing)?;
-            if keeps {
-                let change = if aof {
-                    sidecar::Change::ZeroFilled
-                } else if index_alone {
-                    sidecar::Change::Rewritten
+            // The same plan, checked the same way, for a dry run and a real one: a dry run
+            // checks the access the change needs without opening the log for writing, and
+            // where the sidecar would go, so that it fails where the real run would, with
+            // the same sentence.
+            if opts.dry_run {
+                sidecar::check_reopen(path, &doing)?;
+                if keeps {
+                    recovery.sidecar = Some(keeping(true)?.plan.path);
+                }
+                recovery.action = if aof {
+                    LogAction::WouldZeroFill
                 } else {
-                    sidecar::Change::Cut
+                    LogAction::WouldTruncate
                 };
-                // A native log's start cut (a torn start, zeros) has no header to keep: the
-                // sidecar holds the file from offset 0.
-                let native_header = match input.layout {
-                    Layout::Native(_) => Some(raw_header(&input.main.file, path)?),
-                    _ => None,
-                };
-                let format = match input.layout {
-                    Layout::Native(_) | Layout::Lost(..) | Layout::Unstarted(_) => {
-                        sidecar::SourceFormat::Native
-                    }
-                    Layout::Lines => sidecar::SourceFormat::Lines,
-                    Layout::ProglogStore => sidecar::SourceFormat::ProglogStore,
-                    Layout::ProglogIndex => sidecar::SourceFormat::ProglogIndex,
-                    Layout::Aof(_) => sidecar::SourceFormat::Aof,
-                };
-                let size_after = if aof { size } else { from };
-                recovery.sidecar = Some(keep_bytes(
-                    path,
-                    &input.main.file,
-                    beside,
-                    sidecar::Trailer {
-                        source: PathBuf::new(),
-                        format,
-                        change,
-                        offset: kept_from,
-                        len: to - kept_from,
-                        size_before: size,
-                        size_after,
-                        first_index: if index_alone {
-                            0
-                        } else {
-                            v.records_before_damage
-                        },
-                        native_header,
-                        data_crc: 0,
-                    },
-                    kept_from,
-                    to,
-                    opts,
-                    &mut t,
-                )?);
-            }
-            // The sidecar is durable before a byte of the log goes away.
-            if aof {
-                t.run(Step::WriteLog, path, || {
-                    sidecar::zero_range(&file, from, to)
-                })
-                .failure_leaves(Aftermath::Damaged)?;
-                recovery.action = LogAction::ZeroFilled;
             } else {
-                t.run(Step::Truncate, path, || file.set_len(from))
-                    .failure_leaves(Aftermath::Unchanged)?;
-                recovery.action = LogAction::Truncated;
+                // Opened for writing only now, and before the sidecar is made: a file that
+                // cannot be changed gets no sidecar.
+                let file = sidecar::reopen_for_writing(&input.main.file, path, &doing)?;
+                if keeps {
+                    let plan = keeping(true)?;
+                    recovery.sidecar =
+                        Some(keep_bytes(path, &input.main.file, plan, opts, &mut t)?);
+                }
+                // The sidecar is durable before a byte of the log goes away.
+                if aof {
+                    t.run(Step::WriteLog, path, || {
+                        sidecar::zero_range(&file, from, to)
+                    })
+                    .failure_leaves(Aftermath::Damaged)?;
+                    recovery.action = LogAction::ZeroFilled;
+                } else {
+                    t.run(Step::Truncate, path, || file.set_len(from))
+                        .failure_leaves(Aftermath::Unchanged)?;
+                    recovery.action = LogAction::Truncated;
+                }
+                sync_changed(&mut t, path, &file, opts.sync)?;
             }
-            sync_changed(&mut t, path, &file, opts.sync)?;
         }
     }
     // A store refused for corruption leaves its index as it is: the index is the evidence of
@@ -1020,45 +1050,51 @@ fn write_lost_header(
     recovery.bytes_removed = 0;
     recovery.damage = Some(0);
     let beside = Beside::of(&input.layout);
-    if !opts.force || opts.dry_run {
-        if !opts.no_backup {
-            recovery.sidecar = Some(planned_sidecar(path, beside, 0, opts)?);
-        }
-        recovery.action = if opts.force {
-            LogAction::WouldWriteHeader
-        } else {
-            LogAction::Refused
-        };
-        return Ok(());
-    }
-    let file = sidecar::reopen_for_writing(
-        &input.main.file,
-        path,
-        "write a new header over its lost one",
-    )?;
     let size = input.main.size;
-    if !opts.no_backup {
-        recovery.sidecar = Some(keep_bytes(
+    let keeping = |probe: bool| -> Result<Keeping> {
+        let trailer = sidecar::Trailer {
+            source: std::fs::canonicalize(path).map_err(inspect(path))?,
+            format: sidecar::SourceFormat::Native,
+            change: sidecar::Change::Rewritten,
+            offset: 0,
+            len,
+            size_before: size,
+            size_after: size,
+            first_index: 0,
+            native_header: None,
+            data_crc: 0,
+        };
+        plan_sidecar(
             path,
             &input.main.file,
             beside,
-            sidecar::Trailer {
-                source: PathBuf::new(),
-                format: sidecar::SourceFormat::Native,
-                change: sidecar::Change::Rewritten,
-                offset: 0,
-                len,
-                size_before: size,
-                size_after: size,
-                first_index: 0,
-                native_header: None,
-                data_crc: 0,
-            },
-            0,
-            len,
+            trailer,
+            (0, len),
             opts,
-            t,
-        )?);
+            probe,
+        )
+    };
+    let doing = "write a new header over its lost one";
+    if !opts.force {
+        if !opts.no_backup {
+            recovery.sidecar = Some(keeping(false)?.plan.path);
+        }
+        recovery.action = LogAction::Refused;
+        return Ok(());
+    }
+    if opts.dry_run {
+        // Checked as the real run would meet it (see recover_log_as).
+        sidecar::check_reopen(path, doing)?;
+        if !opts.no_backup {
+            recovery.sidecar = Some(keeping(true)?.plan.path);
+        }
+        recovery.action = LogAction::WouldWriteHeader;
+        return Ok(());
+    }
+    let file = sidecar::reopen_for_writing(&input.main.file, path, doing)?;
+    if !opts.no_backup {
+        let plan = keeping(true)?;
+        recovery.sidecar = Some(keep_bytes(path, &input.main.file, plan, opts, t)?);
     }
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1148,35 +1184,83 @@ fn sidecar_home(
     Ok(home)
 }
 
-/// Where the sidecar of `path` cut at `from` would go (a dry run, or a refused log).
-fn planned_sidecar(
-    path: &Path,
-    beside: Beside,
-    from: u64,
-    opts: &RecoverOptions,
-) -> Result<PathBuf> {
-    let (base, parts) = sidecar_home(path, beside, opts)?;
-    Ok(sidecar::first_path(
-        &sidecar::join(&base, &parts),
-        path.file_name().unwrap_or_default(),
-        from,
-    ))
+/// A sidecar planned for the log at a path: where it goes ([`sidecar::plan`]) and what it keeps.
+struct Keeping {
+    /// The existing directory the sidecar's directories are made under.
+    base: PathBuf,
+    /// The directories to make under it, where missing.
+    parts: Vec<PathBuf>,
+    /// The sidecar's directory and name.
+    plan: sidecar::Plan,
+    /// Its trailer.
+    trailer: sidecar::Trailer,
+    /// The log's bytes it keeps.
+    range: (u64, u64),
 }
 
-/// Keep bytes `[from, to)` of `file` (the log at `path`) in a new sidecar, made durable.
-#[allow(clippy::too_many_arguments)]
-fn keep_bytes(
+/// Plan the sidecar keeping bytes `range` of `file` (the log at `path`), with `trailer`: the
+/// one plan a dry run reports, a refused log names (`probe` off: it is only named), and a real
+/// run carries out. With `probe`, what the real run would fail at making it (a file in the way
+/// of its directory, no write access, a path too long) is the error of both; a dry run notes
+/// the name it promised, so that another log of the same name planned later in the same run
+/// (`--backup-dir`) is given the next one, as the real run gives it.
+fn plan_sidecar(
     path: &Path,
     file: &File,
     beside: Beside,
-    mut trailer: sidecar::Trailer,
-    from: u64,
-    to: u64,
+    trailer: sidecar::Trailer,
+    range: (u64, u64),
+    opts: &RecoverOptions,
+    probe: bool,
+) -> Result<Keeping> {
+    let (base, parts) = sidecar_home(path, beside, opts)?;
+    let promised = |p: &Path| opts.promised.get(p);
+    let plan = sidecar::plan(&sidecar::Planning {
+        base: &base,
+        parts: &parts,
+        file,
+        trailer: &trailer,
+        from: range.0,
+        to: range.1,
+        probe,
+        promised: &promised,
+    })
+    .map_err(|e| Error::Sidecar {
+        log: path.to_path_buf(),
+        dir: sidecar::join(&base, &parts),
+        bytes: range.1 - range.0,
+        step: e.step,
+        at: e.path,
+        source: e.source,
+    })?;
+    if opts.dry_run && probe {
+        opts.promised
+            .insert(plan.path.clone(), trailer.source.clone());
+    }
+    Ok(Keeping {
+        base,
+        parts,
+        plan,
+        trailer,
+        range,
+    })
+}
+
+/// Keep the bytes `keeping` plans of `file` (the log at `path`) in a new sidecar, made durable.
+fn keep_bytes(
+    path: &Path,
+    file: &File,
+    keeping: Keeping,
     opts: &RecoverOptions,
     t: &mut Tracker<'_>,
 ) -> Result<PathBuf> {
-    trailer.source = std::fs::canonicalize(path).map_err(inspect(path))?;
-    let (base, parts) = sidecar_home(path, beside, opts)?;
+    let Keeping {
+        base,
+        parts,
+        plan,
+        trailer,
+        range: (from, to),
+    } = keeping;
     let mut created = Vec::new();
     let result = sidecar::ensure_dir(&base, &parts, opts.sync, t, &mut created)
         .map_err(|e| Error::Sidecar {
@@ -1187,7 +1271,7 @@ fn keep_bytes(
             at: e.path,
             source: e.source,
         })
-        .and_then(|dir| {
+        .and_then(|_| {
             sidecar::write(
                 sidecar::Keep {
                     log: path,
@@ -1196,7 +1280,7 @@ fn keep_bytes(
                 },
                 from,
                 to,
-                &dir,
+                &plan,
                 opts.sync,
                 t,
             )
@@ -1245,44 +1329,50 @@ fn repair_index(
     // Another store's index is not rewritten on a guess: it may be the only index of its own
     // store (a human decides, --force).
     let refused = foreign.is_some() && !opts.force;
-    if opts.dry_run || refused {
-        if keeps {
-            report.sidecar = Some(planned_sidecar(ipath, Beside::LogDir, 0, opts)?);
-        }
-        report.action = if refused {
-            IndexAction::Refused
-        } else {
-            IndexAction::WouldRebuild
+    let keeping = |probe: bool| -> Result<Keeping> {
+        let trailer = sidecar::Trailer {
+            source: std::fs::canonicalize(ipath).map_err(inspect(ipath))?,
+            format: sidecar::SourceFormat::ProglogIndex,
+            change: sidecar::Change::Rewritten,
+            offset: 0,
+            len: index.size,
+            size_before: index.size,
+            size_after: right_len,
+            first_index: 0,
+            native_header: None,
+            data_crc: 0,
         };
-        return Ok(report);
-    }
-    let file = sidecar::reopen_for_writing(
-        &index.file,
-        ipath,
-        "rebuild this proglog index from its store",
-    )?;
-    if keeps {
-        report.sidecar = Some(keep_bytes(
+        plan_sidecar(
             ipath,
             &index.file,
             Beside::LogDir,
-            sidecar::Trailer {
-                source: PathBuf::new(),
-                format: sidecar::SourceFormat::ProglogIndex,
-                change: sidecar::Change::Rewritten,
-                offset: 0,
-                len: index.size,
-                size_before: index.size,
-                size_after: right_len,
-                first_index: 0,
-                native_header: None,
-                data_crc: 0,
-            },
-            0,
-            index.size,
+            trailer,
+            (0, index.size),
             opts,
-            t,
-        )?);
+            probe,
+        )
+    };
+    let doing = "rebuild this proglog index from its store";
+    if refused {
+        if keeps {
+            report.sidecar = Some(keeping(false)?.plan.path);
+        }
+        report.action = IndexAction::Refused;
+        return Ok(report);
+    }
+    if opts.dry_run {
+        // Checked as the real run would meet it (see recover_log_as).
+        sidecar::check_reopen(ipath, doing)?;
+        if keeps {
+            report.sidecar = Some(keeping(true)?.plan.path);
+        }
+        report.action = IndexAction::WouldRebuild;
+        return Ok(report);
+    }
+    let file = sidecar::reopen_for_writing(&index.file, ipath, doing)?;
+    if keeps {
+        let plan = keeping(true)?;
+        report.sidecar = Some(keep_bytes(ipath, &index.file, plan, opts, t)?);
     }
     t.run(Step::WriteLog, ipath, || {
         proglog::write_index_from(&input.main.file, store_len, &file, first).map(|_| ())
@@ -1295,6 +1385,9 @@ fn repair_index(
     Ok(report)
 }
 
+/// `salvage` writes its batch of records out once it holds this many bytes.
+const FLUSH_AT: usize = 4 << 20;
+
 /// What `salvage` did.
 #[derive(Debug, Clone)]
 pub struct Salvaged {
@@ -1305,11 +1398,28 @@ pub struct Salvaged {
     /// SRC is a native log whose header is lost: the algorithm its records were read with
     /// (their salt recovered from them).
     pub header_lost: Option<format::Algorithm>,
+    /// The format SRC was read as.
+    pub src_format: LogFormat,
+    /// The format of the new log: lines for a lines log (durable appends to lines logs, so it
+    /// writes one), native for the others (proglog and aof are formats durable reads but does
+    /// not write).
+    pub dst_format: LogFormat,
+}
+
+/// The format `log salvage` writes the records of a log read as `src` in: a lines log stays a
+/// lines log; every other format is salvaged into a native log.
+pub fn salvage_format(src: LogFormat) -> LogFormat {
+    match src {
+        LogFormat::Lines => LogFormat::Lines,
+        _ => LogFormat::Native,
+    }
 }
 
 /// Write every valid record of `src`, in order, skipping damaged regions, into a new log `dst`
 /// (which must not exist), created atomically: temporary file, flushed, renamed with no-clobber,
-/// directory flushed.
+/// directory flushed. The new log is in [`salvage_format`]: a lines log's entries are written
+/// as lines again, each with its SHA-256 (streamed: an entry of any length in bounded memory);
+/// the records of the other formats go into a native log.
 pub fn salvage(
     src: &Path,
     dst: &Path,
@@ -1364,6 +1474,7 @@ pub fn salvage(
     let header = format::FileHeader::new(algorithm, salt, created);
     let mut new = NewFile::create(&mut t, &dst_target.dir, &dst_target.name)
         .failure_leaves(Aftermath::Unchanged)?;
+    let dst_format = salvage_format(input.format());
     let mut out = Salvaged {
         records: 0,
         skipped: Vec::new(),
@@ -1371,6 +1482,8 @@ pub fn salvage(
             Layout::Lost(h, _) => Some(h.algorithm),
             _ => None,
         },
+        src_format: input.format(),
+        dst_format,
     };
     let started = t
         .start(Step::WriteTemp, new.path())
@@ -1381,8 +1494,12 @@ pub fn salvage(
         aftermath: Aftermath::Unchanged,
         source,
     };
-    platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
-    let mut at = format::FILE_HEADER_LEN;
+    // A lines log has no header.
+    let mut at = 0;
+    if dst_format == LogFormat::Native {
+        platform::write_all_at(new.file(), &header.encode(), 0).map_err(write_err)?;
+        at = format::FILE_HEADER_LEN;
+    }
     let mut scanner = input.reader(OnDamage::Resync);
     let encoder = format::Encoder::new(&header);
     let mut batch = Vec::new();
@@ -1393,6 +1510,34 @@ pub fn salvage(
             source,
         })?;
         match item {
+            Item::Record(record) if dst_format == LogFormat::Lines => {
+                // The entry streamed into the batch (written out as it fills), hashed as it
+                // goes; a write error is told from a read error.
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                let mut write_failed = None;
+                let read = scanner.read_payload(&record, &mut |chunk| {
+                    sha2::Digest::update(&mut hasher, chunk);
+                    batch.extend_from_slice(chunk);
+                    if batch.len() >= FLUSH_AT {
+                        if let Err(e) = platform::write_all_at(new.file(), &batch, at) {
+                            write_failed = Some(e);
+                            return Err(io::Error::other("the new log could not be written"));
+                        }
+                        at += batch.len() as u64;
+                        batch.clear();
+                    }
+                    Ok(())
+                });
+                if let Some(e) = write_failed {
+                    return Err(write_err(e));
+                }
+                read.map_err(|source| Error::Inspect {
+                    path: src.to_path_buf(),
+                    source,
+                })?;
+                log::lines::end_line(&mut batch, &sha2::Digest::finalize(hasher).into());
+                out.records += 1;
+            }
             Item::Record(record) => {
                 log::read_whole_payload(scanner.as_mut(), src, &record, &mut payload)?;
                 encoder
@@ -1409,7 +1554,7 @@ pub fn salvage(
                         len,
                     })?;
                 out.records += 1;
-                if batch.len() >= 4 << 20 {
+                if batch.len() >= FLUSH_AT {
                     platform::write_all_at(new.file(), &batch, at).map_err(write_err)?;
                     at += batch.len() as u64;
                     batch.clear();

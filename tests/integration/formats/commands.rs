@@ -524,7 +524,7 @@ fn locked_logs_are_not_touched() {
 }
 
 /// Guards: `log salvage SRC DST` reads each foreign format (damaged) and writes its valid
-/// records into a new native log; SRC is not changed.
+/// records into a new log (lines for a lines log, native for the others); SRC is not changed.
 #[test]
 fn salvage_reads_every_format() {
     let env = Env::new();
@@ -788,4 +788,107 @@ fn a_file_named_index_that_is_not_one_is_not_paired() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.out().contains("r.index: cut at offset"), "{}", r.show());
     assert_eq!(fs::read(&log).expect("read"), lines_log(&LINE_ENTRIES));
+}
+
+/// The format `log verify` reads a file as: "lines" or "native" (or what it says).
+fn verified_format(env: &Env, path: &Path) -> String {
+    let r = run(env, &["log", "verify", "--json", s(path)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().lines().next().unwrap_or("")).expect("json");
+    v["format"].as_str().unwrap_or("?").to_string()
+}
+
+// Guards (regression): `log salvage` wrote a native (binary) log whatever SRC was, saying
+// nothing: `salvage events.log NEW && mv NEW events.log`, as --help showed it, replaced a
+// greppable lines log with a binary file. A lines log now salvages into a lines log, byte for
+// byte the lines that check out (a last line without its newline gets one; an entry longer
+// than a native record's 16 MiB is streamed); a proglog store's or an aof file's records go
+// into a native log, and the report says so in a line of its own; --json says both formats.
+#[test]
+fn salvage_keeps_a_lines_log_lines_and_says_when_it_writes_native() {
+    let env = Env::new();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+    let mut cases = Cases::default();
+
+    // Lines: the damaged line (74 bytes at 7292) left out, every other line as it was.
+    let flip = fs::read(corpus.join("lines/flip_mid.log")).expect("corpus");
+    let mut want = flip[..7292].to_vec();
+    want.extend_from_slice(&flip[7366..]);
+    let lines = lines_log(&LINE_ENTRIES);
+    let big = vec![b'x'; 17 << 20];
+    let mut long = lines_log(&[&big, b"after"]);
+    long.extend_from_slice(b"torn");
+    let long_want = lines_log(&[&big, b"after"]);
+    let lines_cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        ("flip_mid.log", flip.clone(), want),
+        (
+            "unterminated.log",
+            lines[..lines.len() - 1].to_vec(),
+            lines.clone(),
+        ),
+        ("long.log", long, long_want),
+    ];
+    for (name, bytes, want) in lines_cases {
+        cases.check(|| {
+            let src = env.write(name, &bytes);
+            let dst = env.path(&format!("{name}.salvaged"));
+            let r = run(&env, &["log", "salvage", s(&src), s(&dst)], b"");
+            assert_eq!(r.code, 0, "{name}: {}", r.show());
+            assert!(
+                r.out().contains(&format!("{} is a lines log, as", s(&dst))),
+                "{name}: the report says the format: {}",
+                r.show()
+            );
+            assert!(
+                fs::read(&dst).expect("read") == want,
+                "{name}: the lines that check out"
+            );
+            assert_eq!(verified_format(&env, &dst), "lines", "{name}");
+            assert_eq!(fs::read(&src).expect("read"), bytes, "{name}: SRC changed");
+        });
+    }
+    cases.check(|| {
+        let src = env.write("j.log", &flip);
+        let dst = env.path("j.salvaged");
+        let r = run(&env, &["log", "salvage", "--json", s(&src), s(&dst)], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+        assert_eq!(
+            (v["src_format"].as_str(), v["dst_format"].as_str()),
+            (Some("lines"), Some("lines"))
+        );
+    });
+
+    // proglog and aof: a native log, said plainly.
+    let foreign = [
+        ("proglog/A_close/0.store", "a proglog store", "proglog"),
+        ("aof/finish_plus_garbage.aof", "an aof file", "aof"),
+    ];
+    for (rel, what, format) in foreign {
+        cases.check(|| {
+            let src = corpus.join(rel);
+            let dst = env.path(&format!("{format}.salvaged"));
+            let r = run(&env, &["log", "salvage", s(&src), s(&dst)], b"");
+            assert_eq!(r.code, 0, "{rel}: {}", r.show());
+            let said = format!(
+                "{} is a native log, not {what}: the program that wrote {} cannot read it; `durable log dump {}` reads it",
+                s(&dst),
+                s(&src),
+                s(&dst)
+            );
+            assert!(r.out().contains(&said), "{rel}: {said:?} in {}", r.show());
+            assert_eq!(verified_format(&env, &dst), "native", "{rel}");
+            let json_dst = env.path(&format!("{format}.json.salvaged"));
+            let r = run(&env, &["log", "salvage", "--json", s(&src), s(&json_dst)], b"");
+            let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+            assert_eq!(
+                (v["src_format"].as_str(), v["dst_format"].as_str()),
+                (Some(format), Some("native")),
+                "{rel}"
+            );
+        });
+    }
+    cases.assert_all_passed(
+        "formats::commands::salvage_keeps_a_lines_log_lines_and_says_when_it_writes_native",
+    );
 }

@@ -20,8 +20,13 @@ pub const SUFFIX: u64 = 65;
 pub fn encode(out: &mut Vec<u8>, entry: &[u8]) {
     out.reserve(entry.len() + SUFFIX as usize + 1);
     out.extend_from_slice(entry);
+    end_line(out, &Sha256::digest(entry).into());
+}
+
+/// The end of the line of an entry whose SHA-256 is `digest` (written before it, as a stream):
+/// a space, the digest as 64 lowercase hex digits, a newline.
+pub fn end_line(out: &mut Vec<u8>, digest: &[u8; 32]) {
     out.push(b' ');
-    let digest = Sha256::digest(entry);
     let mut hexed = [0u8; 64];
     // hex::encode_to_slice cannot fail with a buffer of exactly twice the input's length.
     if hex::encode_to_slice(digest, &mut hexed).is_ok() {

@@ -709,6 +709,35 @@ pub(crate) fn may_remove(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `Ok` if this process (its effective ids) may create and rename files in the directory
+/// `dir` (`access(W_OK|X_OK)`), else the error creating one would give (`EACCES`, `EROFS`).
+pub(crate) fn check_dir_writable(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(io::Error::from)
+}
+
+/// `Ok` if this process (its effective ids) may open `path` for writing (`access(W_OK)`),
+/// else the error the open would give.
+pub(crate) fn check_file_writable(path: &Path) -> io::Result<()> {
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Access::WRITE_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(io::Error::from)
+}
+
 pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
     rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(io::Error::from)
 }

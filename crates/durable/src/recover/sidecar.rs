@@ -753,6 +753,196 @@ pub(crate) fn first_path(dir: &Path, log_name: &std::ffi::OsStr, offset: u64) ->
     dir.join(name(log_name, offset, 1))
 }
 
+/// Where a sidecar goes and under what name: the one plan a dry run reports and a real run
+/// carries out ([`plan`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// The directory it goes in (`base/parts…`; parts of it may not exist yet).
+    pub dir: PathBuf,
+    /// Its name's number there: 1 for `NAME.OFFSET.durable-sidecar`, n for `NAME.OFFSET.n.…`.
+    pub n: u32,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// What [`plan`] checks.
+pub(crate) struct Planning<'a> {
+    /// The existing directory and the components to create under it.
+    pub base: &'a Path,
+    /// The components to create under `base`.
+    pub parts: &'a [PathBuf],
+    /// The log's file (open), whose bytes `[from, to)` are to be kept.
+    pub file: &'a File,
+    /// The trailer the sidecar gets (its `data_crc` is not compared).
+    pub trailer: &'a Trailer,
+    /// Bytes `[from, to)` of the log.
+    pub from: u64,
+    /// End of the kept bytes.
+    pub to: u64,
+    /// Check that the directories can be made and the sidecar written there (access, names in
+    /// the way, path lengths), without changing anything: for a log about to be changed, or a
+    /// dry run of that. Off: only name it (a log recover refuses to change).
+    pub probe: bool,
+    /// Sidecar paths a dry run of this recover already promised to another log (absolute
+    /// source path of that log), which a real run would have taken by then.
+    pub promised: &'a dyn Fn(&Path) -> Option<PathBuf>,
+}
+
+/// Plan the sidecar of `p.trailer.source`: the first name at that offset that is free or holds
+/// exactly these bytes for this log (a rerun after a crash keeps that one), the name the real
+/// run's rename takes; with `probe`, the failures a real run would meet making the directories
+/// and the file, found without changing anything (the error is the one the real run gives).
+pub(crate) fn plan(p: &Planning<'_>) -> std::result::Result<Plan, StepError> {
+    let fail = |step: Step, path: &Path, source: io::Error| StepError {
+        step,
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_long = || {
+        io::Error::new(
+            io::ErrorKind::InvalidFilename,
+            format!(
+                "the path would be longer than the {} bytes the system allows (PATH_MAX)",
+                platform::PATH_MAX
+            ),
+        )
+    };
+    let mut dir = p.base.to_path_buf();
+    // Whether `dir` exists so far (after it, every component is to be made).
+    let mut exists = true;
+    for part in p.parts {
+        let parent = dir.clone();
+        dir = join(&dir, std::slice::from_ref(part));
+        if !p.probe {
+            continue;
+        }
+        if platform::too_long(&dir) {
+            return Err(fail(Step::CreateDir, &dir, too_long()));
+        }
+        if exists {
+            match std::fs::metadata(&dir) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => {
+                    return Err(fail(
+                        Step::CreateDir,
+                        &dir,
+                        io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "a file that is not a directory is in the way under that name",
+                        ),
+                    ));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    exists = false;
+                    platform::check_dir_writable(&parent)
+                        .map_err(|e| fail(Step::CreateDir, &dir, e))?;
+                }
+                Err(e) => return Err(fail(Step::CreateDir, &dir, e)),
+            }
+        }
+    }
+    if p.probe && exists {
+        platform::check_dir_writable(&dir).map_err(|e| fail(Step::CreateTemp, &dir, e))?;
+    }
+    let log_name = p
+        .trailer
+        .source
+        .file_name()
+        .unwrap_or_default()
+        .to_os_string();
+    for n in 1..=MAX_SAME_OFFSET {
+        let file_name = name(&log_name, p.from, n);
+        let candidate = dir.join(&file_name);
+        if p.probe {
+            // The temporary file's name is shortened to fit; the sidecar's own is not.
+            let temp = crate::disk::temp_name_len(&file_name);
+            if file_name.len() > platform::NAME_MAX {
+                return Err(fail(
+                    Step::Rename,
+                    &candidate,
+                    io::Error::new(
+                        io::ErrorKind::InvalidFilename,
+                        format!(
+                            "the name would be longer than the {} bytes the system allows (NAME_MAX)",
+                            platform::NAME_MAX
+                        ),
+                    ),
+                ));
+            }
+            if dir.as_os_str().len() + 1 + file_name.len().max(temp) > platform::PATH_MAX {
+                return Err(fail(Step::CreateTemp, &dir, too_long()));
+            }
+        }
+        match (p.promised)(&candidate) {
+            Some(other) if other != p.trailer.source => continue,
+            Some(_) => {
+                return Ok(Plan {
+                    dir,
+                    n,
+                    path: candidate,
+                });
+            }
+            None => {}
+        }
+        if !exists {
+            return Ok(Plan {
+                dir,
+                n,
+                path: candidate,
+            });
+        }
+        match std::fs::symlink_metadata(&candidate) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(Step::Rename, &candidate, e)),
+            Ok(_) => {
+                if !holds(&candidate, p).map_err(|e| fail(Step::Rename, &candidate, e))? {
+                    continue;
+                }
+            }
+        }
+        return Ok(Plan {
+            dir,
+            n,
+            path: candidate,
+        });
+    }
+    Err(fail(
+        Step::Rename,
+        &dir.join(name(&log_name, p.from, 1)),
+        io::Error::other("a thousand sidecars for the same offset already exist"),
+    ))
+}
+
+/// The most sidecars of one log at one offset (`NAME.OFFSET.n.durable-sidecar`, n ≤ this).
+const MAX_SAME_OFFSET: u32 = 1000;
+
+/// Whether the file at `candidate` is the sidecar [`plan`] would write: a regular file (not
+/// followed through a link) with the same trailer (but for its checksum of the bytes) and the
+/// same bytes as the log holds there.
+fn holds(candidate: &Path, p: &Planning<'_>) -> io::Result<bool> {
+    let file = match platform::open_no_follow(candidate, false) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(platform::errno::ELOOP) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let Some(mut found) = Trailer::read(&file, meta.len())? else {
+        return Ok(false);
+    };
+    let len = p.to - p.from;
+    found.data_crc = p.trailer.data_crc;
+    let mut expected = p.trailer.clone();
+    expected.offset = p.from;
+    expected.len = len;
+    if found != expected {
+        return Ok(false);
+    }
+    same_range(&file, 0, p.file, p.from, len)
+}
+
 /// Create `base/parts…` where missing, flushing each parent so the new name is durable before a
 /// sidecar is renamed into it. The directories it creates are pushed on `created` (so that they
 /// can be taken back if no sidecar is made after all).
@@ -783,7 +973,8 @@ pub(crate) fn ensure_dir(
     Ok(dir)
 }
 
-/// Copy `keep`'s bytes `[from, to)` of the log into a new sidecar in `dir` (which exists):
+/// Copy `keep`'s bytes `[from, to)` of the log into a new sidecar at `plan` (whose directory
+/// exists):
 /// temporary file (holes for zero blocks), trailer, flushed, closed, renamed into place without
 /// replacing anything, directory flushed. A sidecar already there with the same bytes (a rerun
 /// after a crash) is kept instead of a second copy; a different one gets the next free name.
@@ -792,10 +983,11 @@ pub(crate) fn write(
     keep: Keep<'_>,
     from: u64,
     to: u64,
-    dir: &Path,
+    plan: &Plan,
     sync: SyncLevel,
     t: &mut Tracker<'_>,
 ) -> Result<PathBuf> {
+    let dir = plan.dir.as_path();
     let log_name = keep
         .trailer
         .source
@@ -810,7 +1002,7 @@ pub(crate) fn write(
         at: e.path,
         source: e.source,
     };
-    let first = dir.join(name(&log_name, from, 1));
+    let first = plan.path.clone();
     sweep_stale_temps(dir, first.file_name().unwrap_or_default());
     let mut new = NewFile::create(t, dir, first.file_name().unwrap_or_default()).map_err(fail)?;
     let temp_path = new.path().to_path_buf();
@@ -836,7 +1028,8 @@ pub(crate) fn write(
     new.seal(t, sync).map_err(fail)?;
     let placed = new
         .rename_with(t, &first, |temp| {
-            for n in 1..=1000u32 {
+            // From the planned name on (the names before it were taken when it was planned).
+            for n in plan.n..=MAX_SAME_OFFSET {
                 let candidate = dir.join(name(&log_name, from, n));
                 match temp.persist(&candidate, OnExisting::Fail) {
                     Ok(()) => return Ok(candidate),
@@ -848,8 +1041,7 @@ pub(crate) fn write(
                     Err(e) => return Err(e),
                 }
             }
-            Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
+            Err(io::Error::other(
                 "a thousand sidecars for the same offset already exist",
             ))
         })
@@ -1266,6 +1458,32 @@ pub fn restore(
     })
 }
 
+/// The error of a repair that could not open `path` for writing to do `doing`.
+fn cannot_open(path: &Path, doing: &str, e: io::Error) -> Error {
+    // "Permission denied" for a file whose mode allows writing: name the attribute.
+    if e.kind() == io::ErrorKind::PermissionDenied
+        && let Some(protection) = crate::target::protection(path)
+    {
+        return Error::Protected {
+            path: path.to_path_buf(),
+            protection,
+            why: "a repair rewrites it in place, so it was not changed",
+        };
+    }
+    Error::CannotChange {
+        path: path.to_path_buf(),
+        doing: format!("{doing} (opening it for writing)"),
+        source: e,
+    }
+}
+
+/// What [`reopen_for_writing`] would meet, found without opening it for writing (a dry run):
+/// this process's access to write `path` (its mode, its owner, a read-only mount, an
+/// immutable attribute), and the same error.
+pub(crate) fn check_reopen(path: &Path, doing: &str) -> Result<()> {
+    platform::check_file_writable(path).map_err(|e| cannot_open(path, doing, e))
+}
+
 /// Open the file `file` was opened from for writing, checking it is still the same file.
 pub(crate) fn reopen_for_writing(file: &File, path: &Path, doing: &str) -> Result<File> {
     let cannot = |source| Error::CannotChange {
@@ -1275,18 +1493,7 @@ pub(crate) fn reopen_for_writing(file: &File, path: &Path, doing: &str) -> Resul
     };
     let out = match File::options().read(true).write(true).open(path) {
         Ok(out) => out,
-        // "Permission denied" for a file whose mode allows writing: name the attribute.
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            return Err(match crate::target::protection(path) {
-                Some(protection) => Error::Protected {
-                    path: path.to_path_buf(),
-                    protection,
-                    why: "a repair rewrites it in place, so it was not changed",
-                },
-                None => cannot(e),
-            });
-        }
-        Err(e) => return Err(cannot(e)),
+        Err(e) => return Err(cannot_open(path, doing, e)),
     };
     let same = match (file.metadata(), out.metadata()) {
         (Ok(a), Ok(b)) => platform::same_file(&a, &b),
