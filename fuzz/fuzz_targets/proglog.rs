@@ -104,21 +104,7 @@ fn entry(x: &[u8], i: usize) -> (u32, u64) {
 
 /// Detection rule 5 (an index by content), up to 64 entries.
 fn reads_as_index(x: &[u8]) -> bool {
-    if x.len() < 24 {
-        return false;
-    }
-    let mut last = 0;
-    for i in 0..64.min(x.len() / 12) {
-        let (rel, pos) = entry(x, i);
-        if i >= 2 && rel == 0 && pos == 0 {
-            return x[i * 12..].iter().all(|b| *b == 0);
-        }
-        if rel as usize != i || if i == 0 { pos != 0 } else { pos <= last } {
-            return false;
-        }
-        last = pos;
-    }
-    x.len() / 12 > 64 || x[x.len() / 12 * 12..].iter().all(|b| *b == 0)
+    foreign::reads_as_index(x)
 }
 
 /// Whether an index is another store's: (compared, matching, first mismatch: entry, named,

@@ -2104,3 +2104,86 @@ fn a_damaged_length_that_fits_is_checked_past_zeroed_entries() {
     let want = numbered(&records, |i| i != 10);
     refused_salvaged_forced(&env, &p, &st, 640, &want);
 }
+
+/// Was a bug (data loss, a sidecar could undo it): `recover --log-format proglog` read any file
+/// as a store with "a torn tail at offset 0, 0 records" and emptied it, exit 0, named or in a
+/// walk (a text file, an SQLite database, every object of a git repository), and `log verify
+/// --log-format proglog` offered the command that empties it. A file named as proglog in
+/// which no record chains and whose first length proglog never writes (4 GiB or more) is not a
+/// proglog store: exit 2, left as it is; skipped in a walk. `--force` still reads it. Torn
+/// stores (the corpus's, one cut inside its first record, alone or with its index) still are.
+#[test]
+fn a_file_named_as_proglog_in_which_nothing_chains_is_not_emptied() {
+    let env = Env::new();
+    let text: Vec<u8> = (1..=100)
+        .map(|i| format!("{i}\n"))
+        .collect::<String>()
+        .into();
+    let mut db = b"SQLite format 3\0".to_vec();
+    db.extend_from_slice(&pseudo_random(8176, 9));
+    env.write("d/notes.txt", &text);
+    env.write("d/app.db", &db);
+    let mut zeros_then_text = vec![0u8; 8];
+    zeros_then_text.extend_from_slice(&text);
+    env.write("d/z.bin", &zeros_then_text);
+    let before = snapshot(env.dir.path(), true);
+    let r = run(
+        &env,
+        &["recover", "--log-format", "proglog", s(&env.path("d"))],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!r.out().contains("cut at"), "{}", r.show());
+    for f in ["d/notes.txt", "d/app.db", "d/z.bin"] {
+        for cmd in [
+            &["recover", "--log-format", "proglog"][..],
+            &["log", "verify", "--log-format", "proglog"],
+        ] {
+            let path = env.path(f);
+            let mut args = cmd.to_vec();
+            args.push(s(&path));
+            let r = run(&env, &args, b"");
+            assert_eq!(r.code, 2, "{f} {cmd:?}: {}", r.show());
+            assert_one_line_error(&r, &["is not a proglog store", "left as it is"], f);
+            assert!(!r.stderr.contains("durable recover"), "{}", r.show());
+        }
+    }
+    assert_unchanged(&env, &before, "files named as proglog that are not");
+    // --force reads it as a store, as the user asked (the sidecar keeps it).
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--force",
+            "--log-format",
+            "proglog",
+            s(&env.path("d/notes.txt")),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::metadata(env.path("d/notes.txt")).expect("meta").len(),
+        0
+    );
+
+    // Stores cut inside their first record (alone, or with an index beside) still are torn.
+    let st = store(&STORE_RECORDS);
+    let first = 8 + STORE_RECORDS[0].len();
+    for (dir, index) in [("alone", None), ("with", Some(&[0u8; 120][..]))] {
+        let p = pair(&env, dir, &st[..first - 2], index);
+        let r = run(
+            &env,
+            &["recover", "--log-format", "proglog", s(&p.store)],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{dir}: {}", r.show());
+        assert_eq!(fs::metadata(&p.store).expect("meta").len(), 0, "{dir}");
+    }
+    // The corpus's torn stores are read as before.
+    for seg in ["B_selfkill/200.store", "C_reopen_kill/0.store"] {
+        let p = env.write(&format!("corpus/{seg}"), corpus_proglog(seg));
+        let (code, v) = verify(&env, &p, &["--log-format", "proglog"]);
+        assert_eq!(code, 1, "{seg}: {v}");
+    }
+}

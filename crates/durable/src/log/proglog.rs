@@ -1132,6 +1132,58 @@ pub fn named_store_is_proglog(
     Ok(nonempty)
 }
 
+/// Why a file read as a proglog store because its format was named is not one
+/// ([`forced_store_is_proglog`]).
+pub const NOT_A_STORE: &str = "no record chains from its start, and its first length is 4 GiB \
+     or more, which proglog never writes (so it is no store whose first record was cut short), \
+     and no index beside it proves records; it was left as it is";
+
+/// Whether a file read as a proglog store because the user named the format (`--log-format
+/// proglog`) holds anything of proglog's (docs/FORMAT.md, "Detection"): it is empty; or the
+/// index beside it reads as a proglog index ([`looks_like_index`]: it proves records, whatever
+/// the store's first bytes are); or its lengths chain from the start through a complete record
+/// that is not empty, or to its end; or the chain ends in a record cut short whose length
+/// proglog could have written (under 4 GiB: its first 4 bytes, or as many as the file holds,
+/// zero: a store whose first append was torn); or zeros from its start cover a whole aligned
+/// sector before written bytes (a zeroed sector: corruption, [`long_zeros`]). Anything else (a
+/// text file, a database: "0 records, a torn tail at offset 0") is not a store, and `recover`
+/// must not empty it.
+pub fn forced_store_is_proglog(
+    file: &File,
+    size: u64,
+    index: Option<(&File, u64)>,
+) -> io::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    if let Some((index, index_size)) = index
+        && looks_like_index(index, index_size)?
+    {
+        return Ok(true);
+    }
+    let mut win = Window::new(file, size);
+    let mut pos = 0u64;
+    for _ in 0..DETECT_RECORDS {
+        if pos == size {
+            return Ok(true);
+        }
+        match store_record(&mut win, pos)? {
+            Ok((len, _)) if len > 0 => return Ok(true),
+            Ok((_, end)) => pos = end,
+            Err(()) => {
+                let n = (size - pos).min(4) as usize;
+                if win.get(pos, n)?.iter().all(|b| *b == 0) {
+                    return Ok(true);
+                }
+                // Zeros from the start over a whole sector, written bytes after them: a zeroed
+                // sector of a store, which the reader finds as corruption (never cut unforced).
+                return Ok(first_nonzero(&mut win, pos)?.is_some_and(|nz| long_zeros(0, nz)));
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Whether one of the index's entries 1.. (up to `DETECT_ENTRIES`) is exactly the entry the
 /// store calls for: (`i`, the position of record `i`), a record that starts inside the store
 /// (the records before it complete). Such an index is this store's whatever its entry 0 holds
