@@ -2187,3 +2187,53 @@ fn a_file_named_as_proglog_in_which_nothing_chains_is_not_emptied() {
         assert_eq!(code, 1, "{seg}: {v}");
     }
 }
+
+/// Was a bug: a segment whose store recover emptied without a sidecar (`--no-backup`, its first
+/// record torn) was taken by `log append` for an empty file and started as a native log, in
+/// proglog's directory (the program that owns it could no longer open it). An empty `.store`
+/// or `.index` with its other file beside it is refused (exit 2, unchanged) unless a format is
+/// named.
+#[test]
+fn append_to_an_emptied_segment_file_is_refused() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/0.store");
+    let p = pair(&env, "c", &st[..10], Some(b""));
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--log-format",
+            "proglog",
+            "--no-backup",
+            s(&p.store),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::metadata(&p.store).expect("meta").len(), 0);
+    let before = snapshot(env.dir.path(), true);
+    for (file, other) in [(&p.store, "its index"), (&p.index, "its store")] {
+        let r = run(&env, &["log", "append", s(file), "hello"], b"");
+        assert_eq!(r.code, 2, "{file:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &["empty proglog", other, "nothing was appended"],
+            "append to an emptied segment",
+        );
+    }
+    assert_unchanged(&env, &before, "append to an emptied segment");
+    // Named, the format decides.
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--log-format",
+            "native",
+            s(&p.store),
+            "hello",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+}
