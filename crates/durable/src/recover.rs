@@ -147,6 +147,8 @@ pub struct LogRecovery {
     pub algorithm: Option<format::Algorithm>,
     /// Such a log's first damage after its lost header, if any.
     pub damage_after_header: Option<u64>,
+    /// A proglog index read alone (no store): wrong entries cannot be rebuilt from anything.
+    pub index_alone: bool,
 }
 
 /// Why a file was left alone.
@@ -863,6 +865,7 @@ fn recover_log_as(
             .skip(1)
             .find(|d| !d.in_index)
             .map(|d| d.offset),
+        index_alone,
     };
     let mut t = Tracker::new(observer);
     if let Layout::Lost(header, _) = input.layout {

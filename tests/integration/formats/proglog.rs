@@ -2237,3 +2237,35 @@ fn append_to_an_emptied_segment_file_is_refused() {
     );
     assert_eq!(r.code, 0, "{}", r.show());
 }
+
+/// Was a bug: `recover` of a damaged proglog index alone said "corrupt before the tail … 0
+/// valid records after it" and offered `log salvage`, which refuses an index. It says the
+/// entry is wrong and offers what works: recover with its store (`--with-index`), or `--force`.
+#[test]
+fn a_damaged_index_alone_is_offered_what_works() {
+    let env = Env::new();
+    let mut x = vec![0u8; 12];
+    x.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 50]);
+    x.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 40]);
+    x.extend_from_slice(&[0u8; 100]);
+    let index = env.write("c.index", &x);
+    let r = run(&env, &["recover", s(&index)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    let out = r.out();
+    assert!(!out.contains("salvage"), "{}", r.show());
+    assert!(!out.contains("after it"), "{}", r.show());
+    assert!(
+        out.contains("is wrong (2 valid entries before it)"),
+        "{}",
+        r.show()
+    );
+    let hint = format!("`durable recover --with-index {} STORE`", s(&index));
+    assert!(out.contains(&hint), "{}", r.show());
+    assert!(out.contains("`durable recover --force "), "{}", r.show());
+    assert_eq!(fs::read(&index).expect("read"), x, "unchanged");
+    // The command works as printed, with the store named.
+    let st = env.write("data/seg", store(&STORE_RECORDS));
+    let r = run(&env, &["recover", "--with-index", s(&index), s(&st)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&index).expect("read"), index_for(&STORE_RECORDS));
+}
