@@ -2269,3 +2269,63 @@ fn a_damaged_index_alone_is_offered_what_works() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read(&index).expect("read"), index_for(&STORE_RECORDS));
 }
+
+/// Was a bug (JSON contradicting docs/JSON.md): for an index read alone `"index_status"` was
+/// always `"clean"`, whatever `"status"` said; and `index-mismatch` defects carried
+/// `"evidence": "nothing-valid-after"`, which JSON.md lists as torn-tail evidence, beside
+/// `"torn_tail": false`. An index alone's `index_status` is its verdict, and a wrong entry's
+/// evidence is `not-a-torn-write` at the entry (no crash writes one).
+#[test]
+fn index_json_fields_agree_with_the_verdict() {
+    let env = Env::new();
+    let torn = env.write("alone.index", corpus_proglog("C_reopen_kill/0.index"));
+    let (code, v) = verify(&env, &torn, &[]);
+    assert_eq!((code, &v["status"]), (1, &Value::from("torn-tail")), "{v}");
+    assert_eq!(v["index_status"], "torn-tail", "{v}");
+
+    let mut x = vec![0u8; 12];
+    x.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 50]);
+    x.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 40]);
+    x.extend_from_slice(&[0u8; 100]);
+    let bad = env.write("c.index", &x);
+    let (code, v) = verify(&env, &bad, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    assert_eq!(v["index_status"], "corrupt", "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(d["kind"], "index-mismatch", "{v}");
+    assert_eq!(
+        (&d["torn_tail"], &d["evidence"], &d["evidence_offset"]),
+        (
+            &Value::from(false),
+            &Value::from("not-a-torn-write"),
+            &Value::from(24)
+        ),
+        "{v}"
+    );
+
+    // A closed segment with one flipped index byte: the index's defect says the same.
+    let mut ix = corpus_proglog("A_close/0.index");
+    ix[12 * 3 + 11] ^= 1;
+    let p = pair(&env, "flip", &corpus_proglog("A_close/0.store"), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(
+        (code, &v["index_status"]),
+        (3, &Value::from("corrupt")),
+        "{v}"
+    );
+    let d = v["defects"]
+        .as_array()
+        .expect("defects")
+        .iter()
+        .find(|d| d["kind"] == "index-mismatch")
+        .unwrap_or_else(|| panic!("no index-mismatch: {v}"));
+    assert_eq!(
+        (&d["torn_tail"], &d["evidence"], &d["file"]),
+        (
+            &Value::from(false),
+            &Value::from("not-a-torn-write"),
+            &Value::from("index")
+        ),
+        "{v}"
+    );
+}
