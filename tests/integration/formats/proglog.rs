@@ -2329,3 +2329,56 @@ fn index_json_fields_agree_with_the_verdict() {
         "{v}"
     );
 }
+
+/// Was a bug: `recover --backup-dir DIR` with DIR the segment's own directory (`.`, as the
+/// refusal for an unwritable parent suggests a `--backup-dir`) wrote
+/// `0.store.N.durable-sidecar` into it, a name proglog's `setup()` parses as a segment's base
+/// offset. Such a `--backup-dir` is refused (exit 2, nothing changed, nothing left there).
+#[test]
+fn a_backup_dir_that_is_the_segments_own_directory_is_refused() {
+    let env = Env::new();
+    let seg = env.path("seg");
+    fs::create_dir(&seg).expect("mkdir");
+    for f in ["200.store", "200.index"] {
+        fs::write(seg.join(f), corpus_proglog(&format!("B_selfkill/{f}"))).expect("write");
+    }
+    let before = snapshot(env.dir.path(), true);
+    for (cwd, dir, store) in [
+        (
+            env.dir.path(),
+            s(&seg).to_string(),
+            s(&seg.join("200.store")).to_string(),
+        ),
+        (seg.as_path(), ".".to_string(), "200.store".to_string()),
+    ] {
+        for dry in [false, true] {
+            let mut args = vec!["recover", "--backup-dir", &dir, &store];
+            if dry {
+                args.insert(1, "--dry-run");
+            }
+            let r = crate::common::Durable::new(cwd).args(&args).run();
+            assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+            assert_one_line_error(
+                &r,
+                &["own directory", "not changed", "outside"],
+                "backup-dir in the segment",
+            );
+        }
+    }
+    assert_unchanged(&env, &before, "--backup-dir in the segment's directory");
+    // Elsewhere it works.
+    let out = env.path("kept");
+    fs::create_dir(&out).expect("mkdir");
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--backup-dir",
+            s(&out),
+            s(&seg.join("200.store")),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read_dir(&seg).expect("ls").count(), 2);
+}
