@@ -2382,3 +2382,64 @@ fn a_backup_dir_that_is_the_segments_own_directory_is_refused() {
     assert_eq!(r.code, 0, "{}", r.show());
     assert_eq!(fs::read_dir(&seg).expect("ls").count(), 2);
 }
+
+/// Was a bug (wrong verdict): stale bytes after a torn store write (a killed segment whose
+/// file got 130 bytes of an old block after the cut) chained as two records ending exactly at
+/// the end of the store; verify blamed the index ("entry 26 holds position 4377; record 26 is
+/// at 4158") and recover rebuilt it to 27 entries, blessing the stale records. proglog writes
+/// index entry i + 1 only after handing record i to the store, so the index's own chain (entries
+/// i + 1 and i + 2 in order) proves where record i ends: where the store's lengths contradict
+/// it and reach no later entry, the store is torn at record i. A flipped entry of a clean
+/// segment (one entry wrong, the store's chain meeting the next) is still the index's fault.
+#[test]
+fn stale_bytes_after_a_torn_store_write_are_not_records() {
+    let env = Env::new();
+    let st = corpus_proglog("B_selfkill/200.store");
+    let ix = corpus_proglog("B_selfkill/200.index");
+    for (case, stale) in [("short", 2080..2210), ("long", 1000..1700)] {
+        let mut bytes = st.clone();
+        bytes.extend_from_slice(&st[stale]);
+        let p = pair(&env, case, &bytes, Some(&ix));
+        let (code, v) = verify(&env, &p.store, &[]);
+        assert_eq!(
+            (code, &v["status"]),
+            (1, &Value::from("torn-tail")),
+            "{case}: {v}"
+        );
+        assert_eq!(v["valid_end"], 4127, "{case}: {v}");
+        assert_eq!(v["records_before_damage"], 25, "{case}: {v}");
+        let r = run(&env, &["recover", s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(fs::read(&p.store).expect("read"), bytes[..4127], "{case}");
+        let rebuilt = fs::read(&p.index).expect("read");
+        assert_eq!(
+            rebuilt,
+            ix[..25 * 12],
+            "{case}: 25 entries, the index's own"
+        );
+    }
+    // Guards: one flipped entry of a closed segment (low or high byte, in the middle or the
+    // last but one) is the index's damage; the store stays whole.
+    let st = corpus_proglog("A_close/0.store");
+    let ix = corpus_proglog("A_close/0.index");
+    let n = ix.len() / 12;
+    for (k, byte) in [
+        (3, 11),
+        (3, 5),
+        (n - 2, 11),
+        (n - 2, 6),
+        (n - 1, 11),
+        (n - 1, 4),
+    ] {
+        let mut x = ix.clone();
+        x[k * 12 + byte] ^= 0x10;
+        let p = pair(&env, &format!("flip-{k}-{byte}"), &st, Some(&x));
+        let (code, v) = verify(&env, &p.store, &[]);
+        assert_eq!(code, 3, "entry {k} byte {byte}: {v}");
+        assert_eq!(v["valid_end"], st.len(), "entry {k} byte {byte}: {v}");
+        let r = run(&env, &["recover", s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        assert_eq!(fs::read(&p.store).expect("read"), st);
+        assert_eq!(fs::read(&p.index).expect("read"), ix);
+    }
+}
