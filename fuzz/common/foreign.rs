@@ -146,6 +146,69 @@ fn snapshot(dir: &Scratch) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Detection rule 5 of docs/FORMAT.md (a proglog index by content), up to 64 entries.
+pub fn reads_as_index(x: &[u8]) -> bool {
+    if x.len() < 24 {
+        return false;
+    }
+    let entry = |i: usize| {
+        let e = &x[i * 12..][..12];
+        (
+            u32::from_be_bytes(e[..4].try_into().expect("4")),
+            u64::from_be_bytes(e[4..].try_into().expect("8")),
+        )
+    };
+    let mut last = 0;
+    for i in 0..64.min(x.len() / 12) {
+        let (rel, pos) = entry(i);
+        if i >= 2 && rel == 0 && pos == 0 {
+            return x[i * 12..].iter().all(|b| *b == 0);
+        }
+        if rel as usize != i || if i == 0 { pos != 0 } else { pos <= last } {
+            return false;
+        }
+        last = pos;
+    }
+    x.len() / 12 > 64 || x[x.len() / 12 * 12..].iter().all(|b| *b == 0)
+}
+
+/// The reference rule for a file named as a proglog store (`--log-format proglog`, unforced;
+/// docs/FORMAT.md, "Detection"): it is one when it is empty, when the index read with it reads
+/// as an index, or when its lengths chain from 0 (over empty records) to its end, through a
+/// complete non-empty record, or to a record cut short whose length is under 4 GiB (the bytes
+/// of it that are there, up to 4, all zero), or over zeros from 0 that cover a whole 512-byte
+/// sector before a non-zero byte. Else it is not a proglog store: left as it is.
+pub fn proglog_named_store(st: &[u8], index: Option<&[u8]>) -> bool {
+    if st.is_empty() || index.is_some_and(reads_as_index) {
+        return true;
+    }
+    let mut at = 0usize;
+    for _ in 0..4096 {
+        if at == st.len() {
+            return true;
+        }
+        let rest = &st[at..];
+        if rest.len() >= 8 {
+            let len = u64::from_be_bytes(rest[..8].try_into().expect("8"));
+            if len <= (rest.len() - 8) as u64 {
+                if len > 0 {
+                    return true;
+                }
+                at += 8;
+                continue;
+            }
+        }
+        // A length under 4 GiB (a first record cut short), or zeros from the start over a
+        // whole 512-byte sector before the first non-zero byte (a zeroed sector: corruption).
+        return rest[..rest.len().min(4)].iter().all(|b| *b == 0)
+            || rest
+                .iter()
+                .position(|b| *b != 0)
+                .is_some_and(|k| at + k >= 512);
+    }
+    true
+}
+
 /// Recover copies of the files (`files`: name and bytes; the first is the log given to
 /// recover), without and with `--force`, and hold the result to `v`, verify's verdict on the
 /// original, and `items`, its scan.
@@ -193,6 +256,31 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
                 std::fs::read(&path).expect("read") == original,
                 "changed a file that is not a lines log"
             );
+            continue;
+        }
+        // Named as proglog, a file in which nothing is proglog's is not a store: left alone
+        // unless forced.
+        if format == LogFormat::Proglog
+            && !force
+            && !v.index_alone
+            && !proglog_named_store(original, v.index.as_ref().map(|_| files[1].1))
+        {
+            assert!(
+                matches!(
+                    r,
+                    Err(durable::Error::NotALog {
+                        format: Some("proglog"),
+                        ..
+                    })
+                ),
+                "recover of a file with nothing of proglog's: {r:?}"
+            );
+            for (name, bytes) in files {
+                assert!(
+                    std::fs::read(dir.path(&format!("log/{name}"))).expect("read") == *bytes,
+                    "changed a file that is not a proglog store"
+                );
+            }
             continue;
         }
         let r = r.expect("recover");

@@ -326,7 +326,12 @@ impl VerifyResult {
                 } else {
                     Data::opt_path(v.index.as_deref())
                 },
-                index_status: v.index_status.name(),
+                // An index read alone is the file verified: its verdict is the index's.
+                index_status: if v.index_alone {
+                    v.main_status.name()
+                } else {
+                    v.index_status.name()
+                },
                 index_foreign: v.foreign_index.is_some(),
             }),
             aof: v.aof.map(|a| VerifyAof {

@@ -525,6 +525,21 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                         r.bytes_kept,
                     )
                 }
+                // An index alone has no record data to salvage and no store to rebuild its
+                // entries from: its store rebuilds it, or --force cuts it.
+                LogAction::Refused if r.index_alone => format!(
+                    "{path}: corrupt: a proglog index read alone, its entry at offset {} is wrong ({} before it); not changed. `durable recover --with-index {} STORE` rebuilds it from its store; `durable recover --force {}{}` cuts it at offset {}{}\n",
+                    r.damage.unwrap_or(r.bytes_kept),
+                    super::plural(r.records, "valid entry"),
+                    shell_word(&r.path),
+                    format_flag(r, opts),
+                    shell_word(&r.path),
+                    r.bytes_kept,
+                    r.sidecar
+                        .as_ref()
+                        .map(|s| format!(" (keeping the whole old index in {})", quoted(s)))
+                        .unwrap_or_default()
+                ),
                 LogAction::Refused => {
                     // Only for a refusal: detection reads the file again.
                     let flag = format_flag(r, opts);

@@ -332,7 +332,7 @@ pub enum Error {
         source: Box<Error>,
     },
     /// A file given as a log is not one.
-    #[error("{} is not a {}: {why}", quoted(&.path), .format.map_or("log durable can read".to_string(), |f| format!("{f} log")))]
+    #[error("{} is not a {}: {why}", quoted(&.path), .format.map_or("log durable can read".to_string(), format_noun))]
     NotALog {
         /// The file.
         path: PathBuf,
@@ -1033,5 +1033,15 @@ fn too_large(len: u64) -> String {
         format!("larger than {MAX}")
     } else {
         format!("{len} bytes, more than {MAX}")
+    }
+}
+
+/// What a file of the format `name` is called in "X is not a …": "a proglog store" (a proglog
+/// log is a store and its index), "a lines log".
+pub fn format_noun(name: &str) -> String {
+    if name == "proglog" {
+        "proglog store".into()
+    } else {
+        format!("{name} log")
     }
 }

@@ -352,7 +352,7 @@ pub use disk::{
     install_interrupt_cleanup, journal_name, journal_target_name, pending_interrupt,
     temp_target_name,
 };
-pub use error::{Aftermath, Alone, Error, NotApplied, Result};
+pub use error::{Aftermath, Alone, Error, NotApplied, Result, format_noun};
 pub use input::{FileInput, Input, Producer, StdinInput};
 pub use journal::Settled;
 pub use plan::{Note, Plan, PlannedStep, plan};

@@ -169,6 +169,8 @@ pub struct LogRecovery {
     pub algorithm: Option<format::Algorithm>,
     /// Such a log's first damage after its lost header, if any.
     pub damage_after_header: Option<u64>,
+    /// A proglog index read alone (no store): wrong entries cannot be rebuilt from anything.
+    pub index_alone: bool,
 }
 
 /// Why a file was left alone.
@@ -885,6 +887,7 @@ fn recover_log_as(
             .skip(1)
             .find(|d| !d.in_index)
             .map(|d| d.offset),
+        index_alone,
     };
     let mut t = Tracker::new(observer);
     if let Layout::Lost(header, _) = input.layout {
@@ -1139,6 +1142,26 @@ fn sidecar_home(
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     if let Some(dir) = &opts.backup_dir {
         target::refuse_sticky_links(dir, "recover").map_err(|e| e.for_file(path))?;
+        // Not into a proglog segment's own directory, which proglog reads whole: a sidecar
+        // there would be taken for a segment (its name parsed as a base offset).
+        if beside == Beside::LogDir {
+            let own = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let own = own.unwrap_or(Path::new("."));
+            if let (Ok(a), Ok(b)) = (std::fs::metadata(own), std::fs::metadata(dir))
+                && platform::same_file(&a, &b)
+            {
+                return Err(Error::Unsupported {
+                    path: path.to_path_buf(),
+                    why: format!(
+                        "--backup-dir {} is this proglog segment's own directory, which proglog \
+                         reads whole (every file name in it is taken for a segment), so its \
+                         sidecar cannot go there; it was not changed (name a directory outside \
+                         the segment's)",
+                        crate::quote::quoted(dir)
+                    ),
+                });
+            }
+        }
         return Ok((dir.clone(), Vec::new()));
     }
     let home = match sidecar::default_dir(path, beside) {

@@ -389,7 +389,9 @@ pub(super) fn verify_one(
             damaged_header: false,
             format,
         }) if !explicit => {
-            let what = format.map_or("a log".to_string(), |f| format!("a {f} log"));
+            let what = format.map_or("a log".to_string(), |f| {
+                format!("a {}", durable::format_noun(f))
+            });
             skipped(args, out, &path, format!("not {what} ({why})"))?;
             Ok(Exit::Success)
         }

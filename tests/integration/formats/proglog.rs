@@ -2104,3 +2104,342 @@ fn a_damaged_length_that_fits_is_checked_past_zeroed_entries() {
     let want = numbered(&records, |i| i != 10);
     refused_salvaged_forced(&env, &p, &st, 640, &want);
 }
+
+/// Was a bug (data loss, a sidecar could undo it): `recover --log-format proglog` read any file
+/// as a store with "a torn tail at offset 0, 0 records" and emptied it, exit 0, named or in a
+/// walk (a text file, an SQLite database, every object of a git repository), and `log verify
+/// --log-format proglog` offered the command that empties it. A file named as proglog in
+/// which no record chains and whose first length proglog never writes (4 GiB or more) is not a
+/// proglog store: exit 2, left as it is; skipped in a walk. `--force` still reads it. Torn
+/// stores (the corpus's, one cut inside its first record, alone or with its index) still are.
+#[test]
+fn a_file_named_as_proglog_in_which_nothing_chains_is_not_emptied() {
+    let env = Env::new();
+    let text: Vec<u8> = (1..=100)
+        .map(|i| format!("{i}\n"))
+        .collect::<String>()
+        .into();
+    let mut db = b"SQLite format 3\0".to_vec();
+    db.extend_from_slice(&pseudo_random(8176, 9));
+    env.write("d/notes.txt", &text);
+    env.write("d/app.db", &db);
+    let mut zeros_then_text = vec![0u8; 8];
+    zeros_then_text.extend_from_slice(&text);
+    env.write("d/z.bin", &zeros_then_text);
+    let before = snapshot(env.dir.path(), true);
+    let r = run(
+        &env,
+        &["recover", "--log-format", "proglog", s(&env.path("d"))],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!r.out().contains("cut at"), "{}", r.show());
+    for f in ["d/notes.txt", "d/app.db", "d/z.bin"] {
+        for cmd in [
+            &["recover", "--log-format", "proglog"][..],
+            &["log", "verify", "--log-format", "proglog"],
+        ] {
+            let path = env.path(f);
+            let mut args = cmd.to_vec();
+            args.push(s(&path));
+            let r = run(&env, &args, b"");
+            assert_eq!(r.code, 2, "{f} {cmd:?}: {}", r.show());
+            assert_one_line_error(&r, &["is not a proglog store", "left as it is"], f);
+            assert!(!r.stderr.contains("durable recover"), "{}", r.show());
+        }
+    }
+    assert_unchanged(&env, &before, "files named as proglog that are not");
+    // --force reads it as a store, as the user asked (the sidecar keeps it).
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--force",
+            "--log-format",
+            "proglog",
+            s(&env.path("d/notes.txt")),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(
+        fs::metadata(env.path("d/notes.txt")).expect("meta").len(),
+        0
+    );
+
+    // Stores cut inside their first record (alone, or with an index beside) still are torn.
+    let st = store(&STORE_RECORDS);
+    let first = 8 + STORE_RECORDS[0].len();
+    for (dir, index) in [("alone", None), ("with", Some(&[0u8; 120][..]))] {
+        let p = pair(&env, dir, &st[..first - 2], index);
+        let r = run(
+            &env,
+            &["recover", "--log-format", "proglog", s(&p.store)],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{dir}: {}", r.show());
+        assert_eq!(fs::metadata(&p.store).expect("meta").len(), 0, "{dir}");
+    }
+    // The corpus's torn stores are read as before.
+    for seg in ["B_selfkill/200.store", "C_reopen_kill/0.store"] {
+        let p = env.write(&format!("corpus/{seg}"), corpus_proglog(seg));
+        let (code, v) = verify(&env, &p, &["--log-format", "proglog"]);
+        assert_eq!(code, 1, "{seg}: {v}");
+    }
+}
+
+/// Was a bug: a segment whose store recover emptied without a sidecar (`--no-backup`, its first
+/// record torn) was taken by `log append` for an empty file and started as a native log, in
+/// proglog's directory (the program that owns it could no longer open it). An empty `.store`
+/// or `.index` with its other file beside it is refused (exit 2, unchanged) unless a format is
+/// named.
+#[test]
+fn append_to_an_emptied_segment_file_is_refused() {
+    let env = Env::new();
+    let st = corpus_proglog("A_close/0.store");
+    let p = pair(&env, "c", &st[..10], Some(b""));
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--log-format",
+            "proglog",
+            "--no-backup",
+            s(&p.store),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::metadata(&p.store).expect("meta").len(), 0);
+    let before = snapshot(env.dir.path(), true);
+    for (file, other) in [(&p.store, "its index"), (&p.index, "its store")] {
+        let r = run(&env, &["log", "append", s(file), "hello"], b"");
+        assert_eq!(r.code, 2, "{file:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &["empty proglog", other, "nothing was appended"],
+            "append to an emptied segment",
+        );
+    }
+    assert_unchanged(&env, &before, "append to an emptied segment");
+    // Named, the format decides.
+    let r = run(
+        &env,
+        &[
+            "log",
+            "append",
+            "--log-format",
+            "native",
+            s(&p.store),
+            "hello",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+}
+
+/// Was a bug: `recover` of a damaged proglog index alone said "corrupt before the tail … 0
+/// valid records after it" and offered `log salvage`, which refuses an index. It says the
+/// entry is wrong and offers what works: recover with its store (`--with-index`), or `--force`.
+#[test]
+fn a_damaged_index_alone_is_offered_what_works() {
+    let env = Env::new();
+    let mut x = vec![0u8; 12];
+    x.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 50]);
+    x.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 40]);
+    x.extend_from_slice(&[0u8; 100]);
+    let index = env.write("c.index", &x);
+    let r = run(&env, &["recover", s(&index)], b"");
+    assert_eq!(r.code, 3, "{}", r.show());
+    let out = r.out();
+    assert!(!out.contains("salvage"), "{}", r.show());
+    assert!(!out.contains("after it"), "{}", r.show());
+    assert!(
+        out.contains("is wrong (2 valid entries before it)"),
+        "{}",
+        r.show()
+    );
+    let hint = format!("`durable recover --with-index {} STORE`", s(&index));
+    assert!(out.contains(&hint), "{}", r.show());
+    assert!(out.contains("`durable recover --force "), "{}", r.show());
+    assert_eq!(fs::read(&index).expect("read"), x, "unchanged");
+    // The command works as printed, with the store named.
+    let st = env.write("data/seg", store(&STORE_RECORDS));
+    let r = run(&env, &["recover", "--with-index", s(&index), s(&st)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&index).expect("read"), index_for(&STORE_RECORDS));
+}
+
+/// Was a bug (JSON contradicting docs/JSON.md): for an index read alone `"index_status"` was
+/// always `"clean"`, whatever `"status"` said; and `index-mismatch` defects carried
+/// `"evidence": "nothing-valid-after"`, which JSON.md lists as torn-tail evidence, beside
+/// `"torn_tail": false`. An index alone's `index_status` is its verdict, and a wrong entry's
+/// evidence is `not-a-torn-write` at the entry (no crash writes one).
+#[test]
+fn index_json_fields_agree_with_the_verdict() {
+    let env = Env::new();
+    let torn = env.write("alone.index", corpus_proglog("C_reopen_kill/0.index"));
+    let (code, v) = verify(&env, &torn, &[]);
+    assert_eq!((code, &v["status"]), (1, &Value::from("torn-tail")), "{v}");
+    assert_eq!(v["index_status"], "torn-tail", "{v}");
+
+    let mut x = vec![0u8; 12];
+    x.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 50]);
+    x.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 40]);
+    x.extend_from_slice(&[0u8; 100]);
+    let bad = env.write("c.index", &x);
+    let (code, v) = verify(&env, &bad, &[]);
+    assert_eq!((code, &v["status"]), (3, &Value::from("corrupt")), "{v}");
+    assert_eq!(v["index_status"], "corrupt", "{v}");
+    let d = &v["defects"][0];
+    assert_eq!(d["kind"], "index-mismatch", "{v}");
+    assert_eq!(
+        (&d["torn_tail"], &d["evidence"], &d["evidence_offset"]),
+        (
+            &Value::from(false),
+            &Value::from("not-a-torn-write"),
+            &Value::from(24)
+        ),
+        "{v}"
+    );
+
+    // A closed segment with one flipped index byte: the index's defect says the same.
+    let mut ix = corpus_proglog("A_close/0.index");
+    ix[12 * 3 + 11] ^= 1;
+    let p = pair(&env, "flip", &corpus_proglog("A_close/0.store"), Some(&ix));
+    let (code, v) = verify(&env, &p.store, &[]);
+    assert_eq!(
+        (code, &v["index_status"]),
+        (3, &Value::from("corrupt")),
+        "{v}"
+    );
+    let d = v["defects"]
+        .as_array()
+        .expect("defects")
+        .iter()
+        .find(|d| d["kind"] == "index-mismatch")
+        .unwrap_or_else(|| panic!("no index-mismatch: {v}"));
+    assert_eq!(
+        (&d["torn_tail"], &d["evidence"], &d["file"]),
+        (
+            &Value::from(false),
+            &Value::from("not-a-torn-write"),
+            &Value::from("index")
+        ),
+        "{v}"
+    );
+}
+
+/// Was a bug: `recover --backup-dir DIR` with DIR the segment's own directory (`.`, as the
+/// refusal for an unwritable parent suggests a `--backup-dir`) wrote
+/// `0.store.N.durable-sidecar` into it, a name proglog's `setup()` parses as a segment's base
+/// offset. Such a `--backup-dir` is refused (exit 2, nothing changed, nothing left there).
+#[test]
+fn a_backup_dir_that_is_the_segments_own_directory_is_refused() {
+    let env = Env::new();
+    let seg = env.path("seg");
+    fs::create_dir(&seg).expect("mkdir");
+    for f in ["200.store", "200.index"] {
+        fs::write(seg.join(f), corpus_proglog(&format!("B_selfkill/{f}"))).expect("write");
+    }
+    let before = snapshot(env.dir.path(), true);
+    for (cwd, dir, store) in [
+        (
+            env.dir.path(),
+            s(&seg).to_string(),
+            s(&seg.join("200.store")).to_string(),
+        ),
+        (seg.as_path(), ".".to_string(), "200.store".to_string()),
+    ] {
+        for dry in [false, true] {
+            let mut args = vec!["recover", "--backup-dir", &dir, &store];
+            if dry {
+                args.insert(1, "--dry-run");
+            }
+            let r = crate::common::Durable::new(cwd).args(&args).run();
+            assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+            assert_one_line_error(
+                &r,
+                &["own directory", "not changed", "outside"],
+                "backup-dir in the segment",
+            );
+        }
+    }
+    assert_unchanged(&env, &before, "--backup-dir in the segment's directory");
+    // Elsewhere it works.
+    let out = env.path("kept");
+    fs::create_dir(&out).expect("mkdir");
+    let r = run(
+        &env,
+        &[
+            "recover",
+            "--backup-dir",
+            s(&out),
+            s(&seg.join("200.store")),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read_dir(&seg).expect("ls").count(), 2);
+}
+
+/// Was a bug (wrong verdict): stale bytes after a torn store write (a killed segment whose
+/// file got 130 bytes of an old block after the cut) chained as two records ending exactly at
+/// the end of the store; verify blamed the index ("entry 26 holds position 4377; record 26 is
+/// at 4158") and recover rebuilt it to 27 entries, blessing the stale records. proglog writes
+/// index entry i + 1 only after handing record i to the store, so the index's own chain (entries
+/// i + 1 and i + 2 in order) proves where record i ends: where the store's lengths contradict
+/// it and reach no later entry, the store is torn at record i. A flipped entry of a clean
+/// segment (one entry wrong, the store's chain meeting the next) is still the index's fault.
+#[test]
+fn stale_bytes_after_a_torn_store_write_are_not_records() {
+    let env = Env::new();
+    let st = corpus_proglog("B_selfkill/200.store");
+    let ix = corpus_proglog("B_selfkill/200.index");
+    for (case, stale) in [("short", 2080..2210), ("long", 1000..1700)] {
+        let mut bytes = st.clone();
+        bytes.extend_from_slice(&st[stale]);
+        let p = pair(&env, case, &bytes, Some(&ix));
+        let (code, v) = verify(&env, &p.store, &[]);
+        assert_eq!(
+            (code, &v["status"]),
+            (1, &Value::from("torn-tail")),
+            "{case}: {v}"
+        );
+        assert_eq!(v["valid_end"], 4127, "{case}: {v}");
+        assert_eq!(v["records_before_damage"], 25, "{case}: {v}");
+        let r = run(&env, &["recover", s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{case}: {}", r.show());
+        assert_eq!(fs::read(&p.store).expect("read"), bytes[..4127], "{case}");
+        let rebuilt = fs::read(&p.index).expect("read");
+        assert_eq!(
+            rebuilt,
+            ix[..25 * 12],
+            "{case}: 25 entries, the index's own"
+        );
+    }
+    // Guards: one flipped entry of a closed segment (low or high byte, in the middle or the
+    // last but one) is the index's damage; the store stays whole.
+    let st = corpus_proglog("A_close/0.store");
+    let ix = corpus_proglog("A_close/0.index");
+    let n = ix.len() / 12;
+    for (k, byte) in [
+        (3, 11),
+        (3, 5),
+        (n - 2, 11),
+        (n - 2, 6),
+        (n - 1, 11),
+        (n - 1, 4),
+    ] {
+        let mut x = ix.clone();
+        x[k * 12 + byte] ^= 0x10;
+        let p = pair(&env, &format!("flip-{k}-{byte}"), &st, Some(&x));
+        let (code, v) = verify(&env, &p.store, &[]);
+        assert_eq!(code, 3, "entry {k} byte {byte}: {v}");
+        assert_eq!(v["valid_end"], st.len(), "entry {k} byte {byte}: {v}");
+        let r = run(&env, &["recover", s(&p.store)], b"");
+        assert_eq!(r.code, 0, "{}", r.show());
+        assert_eq!(fs::read(&p.store).expect("read"), st);
+        assert_eq!(fs::read(&p.index).expect("read"), ix);
+    }
+}

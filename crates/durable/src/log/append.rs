@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
@@ -1326,6 +1326,21 @@ fn open_log(path: &Path, opts: &AppendOptions, t: &mut Tracker<'_>) -> Result<Ap
     })
 }
 
+/// Whether `path` is named as a file of a proglog segment (`<base>.store` or `<base>.index`)
+/// whose other file is beside it (a regular file, not a symlink): which it is, and that file.
+fn proglog_segment_file(path: &Path) -> Option<(&'static str, PathBuf)> {
+    let name = platform::name_bytes(path.file_name()?);
+    let (what, other) = if let Some(base) = name.strip_suffix(b".store") {
+        ("store", [base, b".index"].concat())
+    } else {
+        ("index", [name.strip_suffix(b".index")?, b".store"].concat())
+    };
+    let sibling = path.with_file_name(platform::name_from_bytes(other));
+    std::fs::symlink_metadata(&sibling)
+        .is_ok_and(|m| m.file_type().is_file())
+        .then_some((what, sibling))
+}
+
 /// Refuse, before anything is touched, the options no log could be appended with.
 fn check_format_options(path: &Path, opts: &AppendOptions) -> Result<()> {
     match (opts.format, opts.algorithm) {
@@ -1558,6 +1573,24 @@ fn writer_for(
             });
         }
         return Ok(Writer::Lines);
+    }
+    // An empty file of a proglog segment (recover emptied its store, or its index, and left no
+    // sidecar saying so): a native log written there would break the program that owns the
+    // segment's directory. Only a format named on the command line starts a log in it.
+    if size == 0
+        && !created
+        && opts.format.is_none()
+        && let Some((what, sibling)) = proglog_segment_file(path)
+    {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            why: format!(
+                "it is an empty proglog {what} (its {} {} is beside it), and durable appends \
+                 only to native and lines logs; nothing was appended",
+                if what == "store" { "index" } else { "store" },
+                quoted(&sibling)
+            ),
+        });
     }
     // An existing empty file is started as a new log (the header is written under the lock).
     let header = if size == 0 && !created {

@@ -299,7 +299,13 @@ impl Defect {
             next_valid,
             in_index: false,
             cut: offset,
-            evidence: next_valid.map_or(Evidence::NothingAfter, Evidence::ValidAfter),
+            evidence: match (kind, next_valid) {
+                // A proglog index entry that names another record than its own: no crash
+                // writes one (a crash leaves entries missing or zero), whatever follows it.
+                (DefectKind::IndexMismatch { .. }, _) => Evidence::NotTorn(offset),
+                (_, Some(next)) => Evidence::ValidAfter(next),
+                (_, None) => Evidence::NothingAfter,
+            },
         }
     }
 

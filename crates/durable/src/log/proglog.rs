@@ -654,6 +654,34 @@ impl<'f> StoreReader<'f> {
         Ok(self.entry_for(j)?.is_some_and(|q| q < end))
     }
 
+    /// Whether record `i` at `pos` (`found`, as the store's length gives it: a record that is
+    /// not empty) is cut short where the index proves its end: entry `i` names it (`i` > 0: entry
+    /// 0 is (0, 0) in any index), entry `i + 1` names another end than the store's length gives,
+    /// one after its length field, and entry `i + 2` a record after that (two entries, each
+    /// numbered right and in order, are the index's own chain; one flipped entry is not). The
+    /// caller has found that the store's chain reaches none of the next index entries
+    /// ([`Proof::Nothing`]). Returns the end the index proves.
+    fn stale_after(
+        &mut self,
+        i: u64,
+        pos: u64,
+        found: Result<(u64, u64), ()>,
+    ) -> io::Result<Option<u64>> {
+        let Ok((len, end)) = found else {
+            return Ok(None);
+        };
+        if len == 0 || i == 0 || self.entry_for(i)? != Some(pos) {
+            return Ok(None);
+        }
+        let Some(q) = self.entry_for(i + 1)? else {
+            return Ok(None);
+        };
+        if q == end || q < pos.saturating_add(LEN_WIDTH) {
+            return Ok(None);
+        }
+        Ok(self.entry_for(i + 2)?.is_some_and(|r| r > q).then_some(q))
+    }
+
     /// Whether the empty record `i` at `pos` (ending at `end`, not in a zero tail) is zeros
     /// the index contradicts: entry `i` names a record at `pos` and entry `i + 1` names
     /// another position than `end` (the index says the record is not empty), or entry `i + 1`
@@ -802,6 +830,25 @@ impl Reader for StoreReader<'_> {
                     OnDamage::Stop => self.done = true,
                 }
                 return Ok(Item::Defect(defect));
+            }
+            // The index proves where record i ends (entry i + 1, and entry i + 2 after it: the
+            // index's own chain of records) and the store's chain contradicts it, reaching no
+            // later entry: proglog wrote entry i + 1 only after handing record i to the store,
+            // so record i is as long as the index says, and the store's bytes from where its
+            // write stopped are stale (blocks a torn write left, read as records by chance).
+            // A torn tail at record i (the store ends inside it, or holds bytes proglog did not
+            // write there), not a wrong index to rebuild around stale records.
+            if suspect
+                && proof == Proof::Nothing
+                && !zeros
+                && let Some(q) = self.stale_after(i, self.pos, found)?
+            {
+                let mut defect = Defect::new(self.pos, DefectKind::Truncated, None);
+                if q > self.win.size {
+                    defect.evidence = Evidence::EndOfFile;
+                }
+                self.finish(Some(defect))?;
+                return self.next_item();
             }
             if zeros && proof == Proof::Nothing {
                 // Damage in the middle, though no record after it can be proven: the bytes
@@ -1130,6 +1177,58 @@ pub fn named_store_is_proglog(
         }
     }
     Ok(nonempty)
+}
+
+/// Why a file read as a proglog store because its format was named is not one
+/// ([`forced_store_is_proglog`]).
+pub const NOT_A_STORE: &str = "no record chains from its start, and its first length is 4 GiB \
+     or more, which proglog never writes (so it is no store whose first record was cut short), \
+     and no index beside it proves records; it was left as it is";
+
+/// Whether a file read as a proglog store because the user named the format (`--log-format
+/// proglog`) holds anything of proglog's (docs/FORMAT.md, "Detection"): it is empty; or the
+/// index beside it reads as a proglog index ([`looks_like_index`]: it proves records, whatever
+/// the store's first bytes are); or its lengths chain from the start through a complete record
+/// that is not empty, or to its end; or the chain ends in a record cut short whose length
+/// proglog could have written (under 4 GiB: its first 4 bytes, or as many as the file holds,
+/// zero: a store whose first append was torn); or zeros from its start cover a whole aligned
+/// sector before written bytes (a zeroed sector: corruption, [`long_zeros`]). Anything else (a
+/// text file, a database: "0 records, a torn tail at offset 0") is not a store, and `recover`
+/// must not empty it.
+pub fn forced_store_is_proglog(
+    file: &File,
+    size: u64,
+    index: Option<(&File, u64)>,
+) -> io::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    if let Some((index, index_size)) = index
+        && looks_like_index(index, index_size)?
+    {
+        return Ok(true);
+    }
+    let mut win = Window::new(file, size);
+    let mut pos = 0u64;
+    for _ in 0..DETECT_RECORDS {
+        if pos == size {
+            return Ok(true);
+        }
+        match store_record(&mut win, pos)? {
+            Ok((len, _)) if len > 0 => return Ok(true),
+            Ok((_, end)) => pos = end,
+            Err(()) => {
+                let n = (size - pos).min(4) as usize;
+                if win.get(pos, n)?.iter().all(|b| *b == 0) {
+                    return Ok(true);
+                }
+                // Zeros from the start over a whole sector, written bytes after them: a zeroed
+                // sector of a store, which the reader finds as corruption (never cut unforced).
+                return Ok(first_nonzero(&mut win, pos)?.is_some_and(|nz| long_zeros(0, nz)));
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Whether one of the index's entries 1.. (up to `DETECT_ENTRIES`) is exactly the entry the

@@ -788,11 +788,14 @@ impl Log {
                     if let Some(store) = proglog_sibling(path).filter(|_| !opts.index_alone) {
                         let index = main;
                         let main = Part::open_sibling(&store, opts.access())?;
-                        return Ok(Log {
-                            layout: Layout::ProglogStore,
-                            main,
-                            index: Some(index),
-                        });
+                        return named_store(
+                            Log {
+                                layout: Layout::ProglogStore,
+                                main,
+                                index: Some(index),
+                            },
+                            opts,
+                        );
                     }
                     Layout::ProglogIndex
                 } else {
@@ -803,11 +806,14 @@ impl Log {
                             None => None,
                         },
                     };
-                    return Ok(Log {
-                        layout: Layout::ProglogStore,
-                        main,
-                        index,
-                    });
+                    return named_store(
+                        Log {
+                            layout: Layout::ProglogStore,
+                            main,
+                            index,
+                        },
+                        opts,
+                    );
                 }
             }
         };
@@ -817,6 +823,29 @@ impl Log {
             index: None,
         })
     }
+}
+
+/// A proglog store read so because the format was named (`--log-format proglog`): a file in
+/// which nothing is proglog's ([`proglog::forced_store_is_proglog`]: no record chains and the
+/// bytes are no store whose first record was cut short) is not a proglog store (exit 2, left
+/// as it is), as a file named as lines in which no line checks out is not a lines log: read as
+/// "a torn tail at offset 0", `recover` would empty any file. `--force` reads it anyway.
+fn named_store(log: Log, opts: &OpenOptions) -> Result<Log> {
+    if opts.format.is_none() || opts.force {
+        return Ok(log);
+    }
+    let index = log.index.as_ref().map(|i| (&i.file, i.size));
+    if proglog::forced_store_is_proglog(&log.main.file, log.main.size, index)
+        .map_err(inspect(&log.main.path))?
+    {
+        return Ok(log);
+    }
+    Err(Error::NotALog {
+        path: log.main.path.clone(),
+        why: proglog::NOT_A_STORE,
+        damaged_header: false,
+        format: Some(LogFormat::Proglog.name()),
+    })
 }
 
 /// The layout of a native log whose header is lost, if `main` is one: its records' header
