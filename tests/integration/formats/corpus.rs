@@ -361,3 +361,27 @@ fn aof_files_agree_with_recover_with_magic() {
     assert_eq!(r.code, 2, "all zeros are not detected: {}", r.show());
     assert!(r.stderr.contains("only zero bytes"), "{}", r.show());
 }
+
+/// A store named through a symlink in another directory pairs with the index beside the file
+/// it points to, in verify as in recover: verify read it as a store without index (its lengths
+/// alone) while recover, which follows the link first, rebuilt that index.
+#[test]
+fn a_store_named_through_a_symlink_pairs_as_recover_pairs_it() {
+    let env = Env::new();
+    let dir = copy(&env, "proglog/C_reopen_kill");
+    fs::create_dir(env.path("links")).expect("mkdir");
+    std::os::unix::fs::symlink(dir.join("0.store"), env.path("links/0.store")).expect("symlink");
+    let link = env.path("links/0.store");
+    let verify = run(&env, &["log", "verify", s(&link)], b"");
+    assert_eq!(verify.code, 1, "{}", verify.stderr);
+    let out = verify.out();
+    assert!(out.contains("proglog store+index"), "{out}");
+    assert!(out.contains("index-beyond-store"), "{out}");
+    let dry = run(&env, &["recover", "--dry-run", s(&link)], b"");
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    assert!(
+        dry.out().contains("would rebuild the index"),
+        "{}",
+        dry.out()
+    );
+}

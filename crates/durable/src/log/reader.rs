@@ -622,6 +622,17 @@ impl Part {
 /// name alone: recover rewrites an index, and a link beside a store could point anywhere
 /// (outside the tree walked, to a file of another user), a file named so could be anything.
 pub fn proglog_sibling(path: &Path) -> Option<PathBuf> {
+    // Named through a symlink: the file beside the one it points to, as recover (which
+    // follows the link first) pairs it; a link's own directory holds no segment.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = crate::target::resolve(path, crate::target::Symlinks::Follow)
+            .ok()?
+            .path;
+        resolved.as_path()
+    } else {
+        path
+    };
     // Bytes, not str: a base name that is not UTF-8 pairs too.
     let name = crate::platform::name_bytes(path.file_name()?);
     let (other, is_index) = if let Some(base) = name.strip_suffix(b".store") {
