@@ -26,6 +26,12 @@ pub const TORN_LINES: &str = "it holds no newline, so it is in none of the forma
                               (native, lines, proglog, aof), unless it is a lines log whose \
                               first line was cut short";
 
+/// Why a file is not a log, when detection found none of the formats and the file starts as a
+/// Redis append-only file or snapshot does ([`aof::is_redis`]).
+pub const REDIS: &str = "it is a Redis append-only file or snapshot (RESP commands or an RDB), \
+                         which is in none of the formats durable reads (native, lines, proglog, \
+                         aof)";
+
 /// Why a file is not a log, when it is empty (where `log append` starts one).
 pub const EMPTY: &str = "it is empty";
 
@@ -1051,6 +1057,8 @@ fn detect(
         EMPTY
     } else if zeros {
         ZEROS
+    } else if aof::is_redis(head) {
+        REDIS
     } else if named && lines::torn_first_line(&part.file, part.size).map_err(inspect(&part.path))? {
         TORN_LINES
     } else {
