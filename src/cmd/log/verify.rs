@@ -355,9 +355,9 @@ pub(super) fn verify_one(
                 "{}: --with-index names the index of a proglog store, and this is {}: it would do nothing",
                 quoted(path),
                 if v.index_alone {
-                    "a proglog index".to_string()
+                    "a proglog index"
                 } else {
-                    format!("a {} log", v.format.name())
+                    v.format.described()
                 }
             );
             report_error(args, out, path, &why)?;

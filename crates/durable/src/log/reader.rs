@@ -159,6 +159,17 @@ impl LogFormat {
             LogFormat::Aof => "aof",
         }
     }
+
+    /// A file of this format, in a sentence ("a lines log", "an aof file"; a proglog file is
+    /// called a store: [`Layout::described`] tells a store from an index).
+    pub fn described(self) -> &'static str {
+        match self {
+            LogFormat::Native => "a native log",
+            LogFormat::Lines => "a lines log",
+            LogFormat::Proglog => "a proglog store",
+            LogFormat::Aof => "an aof file",
+        }
+    }
 }
 
 /// A file that belongs to an open log.
@@ -448,6 +459,20 @@ impl Layout {
             Layout::Lines => LogFormat::Lines,
             Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
             Layout::Aof(_) => LogFormat::Aof,
+        }
+    }
+
+    /// What the file is, in a sentence: "a native log", "a proglog index", "an aof file" (the
+    /// one wording every message uses).
+    pub fn described(&self) -> &'static str {
+        match self {
+            Layout::Native(_) => "a native log",
+            Layout::Lines => "a lines log",
+            Layout::ProglogStore => "a proglog store",
+            Layout::ProglogIndex => "a proglog index",
+            Layout::Aof(_) => "an aof file",
+            Layout::Unstarted(_) => "a native log whose start is lost",
+            Layout::Lost(..) => "a native log whose header is lost",
         }
     }
 }
