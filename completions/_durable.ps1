@@ -102,7 +102,7 @@ Register-ArgumentCompleter -Native -CommandName 'durable' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output: text (offset, sequence number, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record, docs/JSON.md), raw (each payload followed by a newline, or NUL with -0), blob (the payload of exactly one record, byte for byte). Default: text; hex for aof files')
             [CompletionResult]::new('--first', '--first', [CompletionResultType]::ParameterName, 'Only the first N records')
             [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Only the last N records (reads only the end of the log)')
-            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Only records at or after this byte offset')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Only records at or after this byte offset (at or past the end of the file: refused, unless --follow waits for records appended there)')
             [CompletionResult]::new('--end', '--end', [CompletionResultType]::ParameterName, 'Only records before this byte offset')
             [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Read the file as this format instead of detecting it')

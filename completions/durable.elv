@@ -94,7 +94,7 @@ set edit:completion:arg-completer[durable] = {|@words|
             cand --format 'Output: text (offset, sequence number, length, checksum, escaped payload), hex (a hexdump per record), json (one object per record, docs/JSON.md), raw (each payload followed by a newline, or NUL with -0), blob (the payload of exactly one record, byte for byte). Default: text; hex for aof files'
             cand --first 'Only the first N records'
             cand --last 'Only the last N records (reads only the end of the log)'
-            cand --start 'Only records at or after this byte offset'
+            cand --start 'Only records at or after this byte offset (at or past the end of the file: refused, unless --follow waits for records appended there)'
             cand --end 'Only records before this byte offset'
             cand --index 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)'
             cand --log-format 'Read the file as this format instead of detecting it'

@@ -736,7 +736,8 @@ pub struct DumpArgs {
     #[arg(long, value_name = "N", conflicts_with = "first")]
     pub last: Option<u64>,
 
-    /// Only records at or after this byte offset.
+    /// Only records at or after this byte offset (at or past the end of the file: refused,
+    /// unless --follow waits for records appended there).
     #[arg(long, value_name = "OFFSET")]
     pub start: Option<u64>,
 
@@ -834,7 +835,7 @@ fn parse_range(text: &str) -> Result<IndexRange, String> {
             let n = num(text)?;
             Ok(IndexRange {
                 from: n,
-                to: Some(n + 1),
+                to: n.checked_add(1),
             })
         }
         Some((a, b)) => {
@@ -921,6 +922,14 @@ mod tests {
             Ok(IndexRange {
                 from: 0,
                 to: Some(4)
+            })
+        );
+        // The largest index: no overflow (a debug build panicked), to the end.
+        assert_eq!(
+            parse_range(&u64::MAX.to_string()),
+            Ok(IndexRange {
+                from: u64::MAX,
+                to: None
             })
         );
         assert!(parse_range("7..2").is_err());

@@ -393,3 +393,35 @@ pub fn check_recover(files: &[(&str, &[u8])], format: LogFormat, v: &Verificatio
         assert!(snapshot(&dir) == snap, "a second recover changed something");
     }
 }
+
+/// Whether `head` starts as a Redis file (docs/FORMAT.md, "Detection", rule 8), written from
+/// the rule, not from aof.rs: after any number of annotation lines (`#`, printable ASCII,
+/// CRLF), `*`, 1 to 10 digits, CRLF, `$`, 1 to 10 digits, CRLF; or `REDIS` and 4 digits.
+pub fn redis_reference(head: &[u8]) -> bool {
+    if head.len() >= 9 && &head[..5] == b"REDIS" {
+        return head[5..9].iter().all(|c| c.is_ascii_digit());
+    }
+    let mut i = 0;
+    while head.get(i) == Some(&b'#') {
+        i += 1;
+        while head.get(i).is_some_and(|c| (0x20..0x7f).contains(c)) {
+            i += 1;
+        }
+        if head.get(i..i + 2) != Some(b"\r\n") {
+            return false;
+        }
+        i += 2;
+    }
+    for lead in [b'*', b'$'] {
+        if head.get(i) != Some(&lead) {
+            return false;
+        }
+        i += 1;
+        let digits = head[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 10 || head.get(i + digits..i + digits + 2) != Some(b"\r\n") {
+            return false;
+        }
+        i += digits + 2;
+    }
+    true
+}

@@ -3,7 +3,8 @@
 //! `RecoverWithMagic` as written here (outcome, Tail, Checkpoint); the data up to the logical end
 //! is one segment ending with its magic; detection agrees with the rule written here (a magic at
 //! the end; or the shape a crash leaves: a page, zeros where the tail magic goes, no other
-//! format's signature; or a finished file with less than 512 bytes of junk after it); `verify`
+//! format's signature, a Redis file's start among them; or a finished file with less than 512
+//! bytes of junk after it); `verify`
 //! sums it up; `recover` (with and without force) zero-fills from verify's `valid_end`, keeps the
 //! size, puts the overwritten bytes in the sidecar and leaves a file the package reads as tail,
 //! checkpoint or empty; a second recover changes nothing; detection never panics.
@@ -56,11 +57,13 @@ fn package(data: &[u8]) -> (Outcome, Option<usize>, usize, usize) {
 }
 
 /// Whether the file carries the signature of another format (the policy table of aof.rs: a
-/// list of well-known formats, not logic to check).
+/// list of well-known formats, not logic to check), or starts as a Redis file (the rule,
+/// written in `foreign::redis_reference`).
 fn other_format(data: &[u8]) -> bool {
     aof::SIGNATURES
         .iter()
         .any(|(at, sig)| data.get(*at..*at + sig.len()) == Some(*sig))
+        || foreign::redis_reference(&data[..data.len().min(aof::HEAD)])
 }
 
 /// Check one input. The first byte picks a shape: 0x01 end with zero padding to a 4 KiB page

@@ -184,7 +184,8 @@ fn control(b: &u8) -> bool {
 fn holds_entries(data: &[u8], line_end: &dyn Fn(usize) -> Option<usize>) -> bool {
     let signature = durable::log::aof::SIGNATURES
         .iter()
-        .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig));
+        .any(|(at, sig)| data[..data.len().min(512)].get(*at..*at + sig.len()) == Some(*sig))
+        || foreign::redis_reference(&data[..data.len().min(512)]);
     let (mut at, mut lines, mut short, mut hex_end) = (0usize, 0usize, false, false);
     while at < data.len() && lines < 1024 {
         let Some(end) = line_end(at) else {

@@ -217,9 +217,9 @@ fn with_index_misuse(args: &RecoverArgs) -> Option<String> {
             quoted(path)
         )),
         Ok(input) => Some(format!(
-            "{}: --with-index names the index of a proglog store, and this is a {} log: it would do nothing",
+            "{}: --with-index names the index of a proglog store, and this is {}: it would do nothing",
             quoted(path),
-            input.layout.format().name()
+            input.layout.described()
         )),
     }
 }
@@ -294,22 +294,28 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
         .as_ref()
         .map(|s| {
             format!(
-                "; the old index is kept in {} (`durable log restore {}` puts it back)",
+                "; the whole old index ({} bytes) is kept in {} (`durable log restore {}` puts it back)",
+                i.bytes_kept + i.bytes_removed,
                 quoted(s),
                 shell_word(s)
             )
         })
         .unwrap_or_default();
+    // The sidecar holds the whole old index (named for offset 0, where its bytes start); the
+    // rewrite starts at the first byte that differs.
+    let changed = format!(
+        "the old index's {} bytes from byte {} on",
+        i.bytes_removed, i.bytes_kept
+    );
     match i.action {
         IndexAction::Clean => format!(
             "{path}: index matches the store, {}; nothing to do\n",
             super::plural(i.entries, "entry")
         ),
         IndexAction::Rebuilt => format!(
-            "{path}: index rebuilt from the store from byte {}: {} now, {} bytes{sidecar}\n",
-            i.bytes_kept,
+            "{path}: index rebuilt from the store: {} now, {} bytes, replacing {changed}{sidecar}\n",
             super::plural(i.entries, "entry"),
-            i.entries * 12
+            i.entries * 12,
         ),
         IndexAction::Refused => {
             let f = i.foreign.unwrap_or(durable::log::proglog::ForeignIndex {
@@ -340,13 +346,16 @@ fn index_text(r: &durable::recover::LogRecovery, i: &IndexRecovery) -> String {
             )
         }
         IndexAction::WouldRebuild => format!(
-            "{path}: would rebuild the index from the store from byte {}: {}, replacing {} bytes{}\n",
-            i.bytes_kept,
+            "{path}: would rebuild the index from the store: {}, {} bytes, replacing {changed}{}\n",
             super::plural(i.entries, "entry"),
-            i.bytes_removed,
+            i.entries * 12,
             i.sidecar
                 .as_ref()
-                .map(|s| format!(" (kept in {})", quoted(s)))
+                .map(|s| format!(
+                    " (the whole old index, {} bytes, kept in {})",
+                    i.bytes_kept + i.bytes_removed,
+                    quoted(s)
+                ))
                 .unwrap_or_default()
         ),
     }
@@ -856,11 +865,18 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     )
     .map_err(|e| {
         let exit = super::exit_for(&e, super::Op::Repair);
-        let message = format!(
-            "{}; {} was not created",
-            super::sentence(&e),
-            quoted(&args.dst)
-        );
+        let message = match &e {
+            // Salvage has no --no-clobber (the hint `save` gets): it never replaces a file.
+            durable::Error::Exists { path } => format!(
+                "{} already exists, and log salvage writes only a new file (it never replaces one); it was not changed: name a NEW that does not exist, or remove it first",
+                quoted(path)
+            ),
+            _ => format!(
+                "{}; {} was not created",
+                super::sentence(&e),
+                quoted(&args.dst)
+            ),
+        };
         if args.json {
             let line = ErrorLine::outcome(Some(error_path(&e, &args.src)), message.clone(), exit);
             if let Ok(text) = json::line(&line) {

@@ -269,3 +269,76 @@ fn follow_reopens_a_replaced_log() {
     );
     assert_eq!(text(&out.lock().unwrap()), "old\nfresh\n");
 }
+
+/// Guards (regression): the hints of `log verify` for standard input redirected from a file
+/// said `durable recover ./-` (no such file); from a pipe they said `durable recover FILE`
+/// without the `--log-format` or `--with-index` the log was read with. Whatever standard input
+/// is, the hint names FILE, to save the stream to, with the options it was read with.
+#[test]
+fn verify_hints_for_standard_input_name_a_file_with_its_options() {
+    let env = Env::new();
+    let mut lines: Vec<u8> = Vec::new();
+    for entry in ["one", "two"] {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(entry.as_bytes()));
+        lines.extend_from_slice(format!("{entry} {hash}\n").as_bytes());
+    }
+    lines.extend_from_slice(b"\x01\x02garbage");
+    fs::write(env.path("torn.log"), &lines).expect("write");
+    let save = " (after saving the stream to FILE)";
+    for (how, script, says) in [
+        (
+            "redirected",
+            "$D log verify - < torn.log",
+            "`durable recover FILE`",
+        ),
+        (
+            "piped",
+            "cat torn.log | $D log verify -",
+            "`durable recover FILE`",
+        ),
+        (
+            "redirected, format named",
+            "$D log verify --log-format lines - < torn.log",
+            "`durable recover --log-format lines FILE`",
+        ),
+        (
+            "piped, format named",
+            "cat torn.log | $D log verify --log-format lines -",
+            "`durable recover --log-format lines FILE`",
+        ),
+    ] {
+        let r = sh(&env, script);
+        assert_eq!(r.code, 1, "{how}: {}", r.show());
+        assert!(
+            r.out().contains(&format!("{says}{save} cuts the ")),
+            "{how}: {}",
+            r.show()
+        );
+        assert!(!r.out().contains("./-"), "{how}: {}", r.show());
+    }
+
+    // A proglog store read with an index named: the index goes into the hint.
+    let mut store = Vec::new();
+    let mut index = Vec::new();
+    for (i, rec) in [&b"first"[..], b"second"].iter().enumerate() {
+        index.extend_from_slice(&(i as u32).to_be_bytes());
+        index.extend_from_slice(&(store.len() as u64).to_be_bytes());
+        store.extend_from_slice(&(rec.len() as u64).to_be_bytes());
+        store.extend_from_slice(rec);
+    }
+    store.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    fs::write(env.path("seg.store"), &store).expect("write");
+    fs::write(env.path("other.index"), &index).expect("write");
+    let r = sh(
+        &env,
+        "$D log verify --log-format proglog --with-index other.index - < seg.store",
+    );
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert!(
+        r.out().contains(&format!(
+            "`durable recover --log-format proglog --with-index other.index FILE`{save}"
+        )),
+        "{}",
+        r.show()
+    );
+}

@@ -68,6 +68,25 @@ pub(super) fn check_dump_args(args: &DumpArgs) -> Result<(), Failure> {
             "--format blob prints the payload of exactly one record, so it cannot --follow new ones; select the record with --index N or --last 1".to_string(),
         ));
     }
+    // A selection of no record would print nothing and exit 0, as if the log held none.
+    if args.first == Some(0) || args.last == Some(0) {
+        return Err(usage(format!(
+            "--{} 0 selects no record, so it would print nothing; give a count of at least 1",
+            if args.first == Some(0) {
+                "first"
+            } else {
+                "last"
+            }
+        )));
+    }
+    if let Some(range) = args.index
+        && range.to == Some(range.from)
+    {
+        return Err(usage(format!(
+            "--index {}..{} selects no record (the end of a range is excluded), so it would print nothing; --index {} selects record {}",
+            range.from, range.from, range.from, range.from
+        )));
+    }
     if let (Some(start), Some(end)) = (args.start, args.end)
         && start >= end
     {
@@ -144,6 +163,24 @@ pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
             }
         }
     };
+    // --start at or past the end selects nothing in a file that is not followed (followed, it
+    // waits for the log to grow past it). A native log being read from a stream has no end
+    // yet.
+    if let Some(start) = args.start
+        && !args.follow
+        && stream.is_none()
+    {
+        let end = match &source {
+            DumpSource::Log(input) => input.main.size,
+            DumpSource::Sidecar(side) => side.trailer.offset.saturating_add(side.trailer.len),
+        };
+        if start > 0 && start >= end {
+            return Err(usage(format!(
+                "{}: --start {start} is at or past its end (byte {end}), where no record starts, so it would print nothing; --follow waits for records appended there",
+                quoted(&args.log)
+            )));
+        }
+    }
     let mut out = Output::stdout();
     let mut shown = Shown::default();
     loop {
@@ -352,15 +389,7 @@ pub(super) fn dump_pass(
         _ => DumpFormat::Text,
     });
     let unsupported = |why: &str| usage(format!("{}: {why}", quoted(&args.log)));
-    let kind_name = match kind {
-        Layout::Native(_) => "a native log",
-        Layout::Lines => "a lines log",
-        Layout::ProglogStore => "a proglog store",
-        Layout::ProglogIndex => "a proglog index",
-        Layout::Aof(_) => "an aof file",
-        Layout::Unstarted(_) => "a native log whose start is lost",
-        Layout::Lost(..) => "a native log whose header is lost",
-    };
+    let kind_name = kind.described();
     if sidecar.is_some() && (args.log_format.is_some() || args.with_index.is_some()) {
         return Err(unsupported(
             "a sidecar of durable recover is read in the format its trailer names; --log-format and --with-index do not apply",

@@ -63,8 +63,9 @@ pub(super) fn noun(v: &Verification) -> &'static str {
     }
 }
 
-/// The report of `log verify` for a person; `streamed`: the log was read from a stream (`-`, a
-/// pipe), which recover cannot repair where it is, so the hint says to save it first.
+/// The report of `log verify` for a person; `streamed`: the log was read from standard input
+/// (`-`, whatever it is) or a pipe, which recover cannot repair where it is, so the hint says to
+/// save it first.
 /// `format`: a format to name in the commands of hints (`--log-format`), one detection would
 /// not find.
 pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option<&str>) -> String {
@@ -81,15 +82,23 @@ pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option
         }
         _ => String::new(),
     };
-    let word = if streamed {
-        "FILE` (after saving the stream to FILE)".to_string()
+    // Read from standard input or a pipe, the log has no name recover could repair it by
+    // (`./-` is no file): the hint names the file it is to be saved to, with the options it
+    // was read with.
+    let log_word = if streamed {
+        "FILE".to_string()
     } else {
-        format!(
-            "{}{with_index}{}`",
-            format.map_or(String::new(), |f| format!("--log-format {f} ")),
-            durable::quote::shell_word(&v.path)
-        )
+        durable::quote::shell_word(&v.path)
     };
+    let word = format!(
+        "{}{with_index}{log_word}`{}",
+        format.map_or(String::new(), |f| format!("--log-format {f} ")),
+        if streamed {
+            " (after saving the stream to FILE)"
+        } else {
+            ""
+        }
+    );
     let noun = noun(v);
     let desc = format_desc(v);
     let fix = match v.format {
@@ -162,7 +171,7 @@ pub(super) fn verification_text(v: &Verification, streamed: bool, format: Option
                 v.bytes_after_damage,
                 crate::cmd::plural(v.records, &format!("valid {noun}")),
                 v.bytes,
-                durable::quote::shell_word(&v.path),
+                log_word,
             )
         }
         (Status::Corrupt, Status::Corrupt) if v.format == LogFormat::Aof => format!(

@@ -355,9 +355,9 @@ pub(super) fn verify_one(
                 "{}: --with-index names the index of a proglog store, and this is {}: it would do nothing",
                 quoted(path),
                 if v.index_alone {
-                    "a proglog index".to_string()
+                    "a proglog index"
                 } else {
-                    format!("a {} log", v.format.name())
+                    v.format.described()
                 }
             );
             report_error(args, out, path, &why)?;
@@ -371,12 +371,15 @@ pub(super) fn verify_one(
                     // A log named so that detection does not find (a lines log whose first
                     // line is torn, a proglog store alone with a zeroed sector): the hint must
                     // name the format for recover to read it so.
+                    // Standard input (a file redirected into it too: `./-` is not that file)
+                    // and pipes are saved to a file first; whether detection finds that file's
+                    // format cannot be told from here, so the format named is kept.
+                    let streamed = log::stream::is_stdin(path) || log::stream::is_stream(path);
                     let named = args.read.log_format.is_some()
-                        && !log::stream::is_stream(path)
-                        && crate::cmd::recover::named_format_needed(path, v.format);
+                        && (streamed || crate::cmd::recover::named_format_needed(path, v.format));
                     out.text(&verification_text(
                         &v,
-                        log::stream::is_stream(path),
+                        streamed,
                         named.then_some(v.format.name()),
                     ))?;
                 }

@@ -467,3 +467,97 @@ fn dry_run_and_no_backup() {
     assert_eq!(now[..a.bytes.len()], a.bytes[..]);
     assert!(now[a.bytes.len()..].iter().all(|&b| b == 0));
 }
+
+/// Redis's append-only files as a power loss leaves them: RESP commands (after Redis 7's
+/// `#TS:` annotation, in an incr file), or an RDB preamble (`REDIS0011`), then zeros.
+fn redis_resp(commands: usize) -> Vec<u8> {
+    (0..commands)
+        .flat_map(|i| format!("*3\r\n$3\r\nSET\r\n$4\r\nk{i:03}\r\n$2\r\nvv\r\n").into_bytes())
+        .collect()
+}
+
+fn zero_filled(mut bytes: Vec<u8>, zeros: usize) -> Vec<u8> {
+    bytes.resize(bytes.len() + zeros, 0);
+    bytes
+}
+
+/// Guards (regression): a Redis append-only file of at least a page ending in zeros (a power
+/// loss) was taken for a Go aof file cut short by its `.aof` name alone: `recover` said
+/// "corrupt" (exit 3) and offered to zero-fill Redis's data with --force, on every boot. A file
+/// that starts with a RESP command or `REDIS` and 4 digits is Redis's: not a log (exit 2 by
+/// name, skipped in a walk), and `recover` of a Redis 7 directory (base RDB, incr AOF,
+/// manifest) changes nothing.
+#[test]
+fn redis_append_only_files_are_not_aof_files() {
+    let env = Env::new();
+    let plain = env.write("appendonly.aof", zero_filled(redis_resp(200), 4096));
+    for args in [
+        vec!["recover", s(&plain)],
+        vec!["log", "verify", s(&plain)],
+        vec!["recover", "--force", s(&plain)],
+    ] {
+        let r = run(&env, &args, b"");
+        let line = assert_one_line_error(&r, &["appendonly.aof", "Redis"], &format!("{args:?}"));
+        assert!(!line.contains("zero-fill"), "{}", r.show());
+    }
+    assert_eq!(
+        fs::read(&plain).expect("read"),
+        zero_filled(redis_resp(200), 4096)
+    );
+
+    let dir = env.path("redis");
+    fs::create_dir_all(dir.join("appendonlydir")).expect("mkdir");
+    let mut rdb = b"REDIS0011\xfa\tredis-ver\x057.2.4\xfa\nredis-bits\xc0@".to_vec();
+    rdb.extend_from_slice(&[0xfe, 0, 0xfb, 1, 0, 0, 3, b'k', b'e', b'y', 1, b'v', 0xff]);
+    rdb.extend_from_slice(&[0x11; 8]);
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "appendonlydir/appendonly.aof.1.base.rdb",
+            zero_filled(rdb.clone(), 8192),
+        ),
+        (
+            "appendonlydir/appendonly.aof.1.incr.aof",
+            zero_filled(
+                [b"#TS:1700000000\r\n".to_vec(), redis_resp(150)].concat(),
+                4096,
+            ),
+        ),
+        (
+            "appendonlydir/appendonly.aof.manifest",
+            b"file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+                .to_vec(),
+        ),
+        // Redis 6: one file, an RDB preamble, then the commands after it.
+        (
+            "appendonly.aof",
+            zero_filled([rdb, redis_resp(100)].concat(), 4096),
+        ),
+    ];
+    for (name, bytes) in &files {
+        env.write(&format!("redis/{name}"), bytes);
+    }
+    let before = snapshot(&dir, true);
+    let r = run(&env, &["recover", s(&dir)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(!r.out().contains("corrupt"), "{}", r.show());
+    assert_eq!(
+        changes(&before, &snapshot(&dir, true)),
+        Vec::<String>::new()
+    );
+    let r = run(&env, &["log", "verify", s(&dir)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    for (name, _) in &files[..2] {
+        let r = run(&env, &["log", "verify", s(&dir.join(name))], b"");
+        assert_one_line_error(&r, &["Redis"], name);
+    }
+
+    // The package's data may start like a RESP command: a magic at its end still makes it the
+    // package's, and so does a write cut short under `--log-format aof`.
+    let a = aof(&[&redis_resp(3), b"more"], false);
+    let path = env.write("go.aof", &a.bytes);
+    let (code, v) = verify(&env, &path, &[]);
+    assert_eq!((code, &v["outcome"]), (0, &Value::from("tail")), "{v}");
+    let cut = env.write("cut.aof", cut_short(&a, b"write", 5));
+    let (code, v) = verify(&env, &cut, &["--log-format", "aof"]);
+    assert_eq!((code, &v["outcome"]), (3, &Value::from("corrupted")), "{v}");
+}

@@ -892,3 +892,103 @@ fn salvage_keeps_a_lines_log_lines_and_says_when_it_writes_native() {
         "formats::commands::salvage_keeps_a_lines_log_lines_and_says_when_it_writes_native",
     );
 }
+/// Guards (regression): `--with-index` on an aof file said "this is a aof log" in verify and
+/// recover (dump: "an aof file"): one wording now.
+#[test]
+fn with_index_on_an_aof_file_says_an_aof_file() {
+    let env = Env::new();
+    let a = aof_standard();
+    let data = env.write("data.aof", &a.bytes);
+    env.write("some.index", index(&[(0, 0)]));
+    for cmd in [&["log", "verify"][..], &["recover"], &["log", "dump"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--with-index", "some.index", s(&data)]);
+        let r = run(&env, &args, b"");
+        assert_one_line_error(
+            &r,
+            &["this is an aof file: it would do nothing"],
+            &format!("{cmd:?}"),
+        );
+    }
+}
+
+/// Guards (regression): `log salvage` onto an existing file said "(--no-clobber)", a flag
+/// salvage does not have; it says that salvage never replaces a file, and the way out.
+#[test]
+fn salvage_onto_an_existing_file_says_the_way_out() {
+    let env = Env::new();
+    let lines = env.write("a.log", lines_log(&[b"one"]));
+    let taken = env.write("taken.log", b"mine");
+    let r = run(&env, &["log", "salvage", s(&lines), s(&taken)], b"");
+    let line = assert_one_line_error(
+        &r,
+        &[
+            "taken.log already exists",
+            "never replaces one",
+            "name a NEW that does not exist",
+        ],
+        "salvage",
+    );
+    assert!(!line.contains("--no-clobber"), "{line}");
+    assert_eq!(fs::read(&taken).expect("read"), b"mine");
+}
+
+/// Guards (regression): a rebuilt index's report said "from byte D" beside a sidecar named
+/// `INDEX.0.durable-sidecar` (it holds the whole old index, from offset 0, which `log restore`
+/// puts back): the report says so, and where the rewrite began.
+#[test]
+fn rebuilt_index_report_agrees_with_its_sidecar() {
+    let env = Env::new();
+    // A store of two records and an index with a third entry past it and padding.
+    let st = env.write("seg/0.store", store(&[b"first", b"second"]));
+    let mut idx = index(&[(0, 0), (1, 13), (2, 27)]);
+    idx.resize(64, 0);
+    env.write("seg/0.index", &idx);
+    let r = run(&env, &["recover", "--dry-run", s(&st)], b"");
+    assert!(
+        r.out().contains("would rebuild the index from the store: 2 entries, 24 bytes, replacing the old index's 40 bytes from byte 24 on (the whole old index, 64 bytes, kept in "),
+        "{}",
+        r.show()
+    );
+    let r = run(&env, &["recover", s(&st)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert!(
+        r.out().contains("index rebuilt from the store: 2 entries now, 24 bytes, replacing the old index's 40 bytes from byte 24 on; the whole old index (64 bytes) is kept in ")
+            && r.out().contains("0.index.0.durable-sidecar"),
+        "{}",
+        r.show()
+    );
+}
+
+/// Guards (regression): `log dump` selections of no record (`--first 0`, `--last 0`,
+/// `--index N..N`, `--start` at or past the end without `--follow`) printed nothing and exited
+/// 0, as for a log without records: now exit 2, one sentence.
+#[test]
+fn dump_selections_of_no_record_are_refused() {
+    let env = Env::new();
+    let log = env.write("n.log", b"");
+    let r = run(&env, &["log", "append", s(&log), "one", "two"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let size = fs::metadata(&log).expect("stat").len().to_string();
+    for (args, says) in [
+        (vec!["--first", "0"], "--first 0 selects no record"),
+        (vec!["--last", "0"], "--last 0 selects no record"),
+        (vec!["--index", "1..1"], "--index 1..1 selects no record"),
+        (vec!["--start", &size], "is at or past its end"),
+        (vec!["--start", "999999"], "is at or past its end"),
+    ] {
+        let mut all = vec!["log", "dump"];
+        all.extend(&args);
+        all.push(s(&log));
+        let r = run(&env, &all, b"");
+        assert_one_line_error(&r, &[says], &format!("{args:?}"));
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.show());
+    }
+    // Selections that do select something still work.
+    let r = run(
+        &env,
+        &["log", "dump", "--format", "raw", "--index", "1", s(&log)],
+        b"",
+    );
+    assert_eq!((r.code, r.out()), (0, "two\n".to_string()), "{}", r.show());
+}

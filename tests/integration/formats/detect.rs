@@ -1117,3 +1117,41 @@ fn detection_reads_a_file_of_one_long_line_once() {
         );
     }
 }
+
+/// Guards the exceptions README and docs/FORMAT.md name ("Detection", at its end) to "a file
+/// the real program reads or diagnoses is never 'not a log'": a finished aof file (under a
+/// page) whose checkpoint magic was zeroed, and a lines log converted to CRLF line endings, are
+/// not a log unless the format is named (then: corrupt, exit 3; a CRLF log has no line that
+/// checks out).
+#[test]
+fn the_documented_exceptions_are_not_a_log_until_named() {
+    let env = Env::new();
+    let a = aof(&[b"alpha-", b"beta"], true);
+    let mut zeroed = a.bytes.clone();
+    let n = zeroed.len();
+    zeroed[n - 8..].fill(0);
+    assert!(zeroed.len() < AOF_SIZE);
+    let path = env.write("finished.aof", &zeroed);
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_one_line_error(&r, &["finished.aof", "not a log"], "zeroed checkpoint");
+    let (code, v) = verify(&env, &path, &["--log-format", "aof"]);
+    assert_eq!((code, &v["outcome"]), (3, &Value::from("corrupted")), "{v}");
+
+    let crlf: Vec<u8> = lines_log(&[b"one", b"two"])
+        .split_inclusive(|b| *b == b'\n')
+        .flat_map(|l| [&l[..l.len() - 1], b"\r\n"].concat())
+        .collect();
+    let path = env.write("crlf.log", &crlf);
+    let r = run(&env, &["log", "verify", s(&path)], b"");
+    assert_one_line_error(&r, &["crlf.log", "not a log"], "CRLF");
+    // dos2unix puts it back.
+    let path = env.write(
+        "lf.log",
+        crlf.iter()
+            .copied()
+            .filter(|b| *b != b'\r')
+            .collect::<Vec<u8>>(),
+    );
+    let (code, v) = verify(&env, &path, &[]);
+    assert_eq!((code, &v["records"]), (0, &Value::from(2)), "{v}");
+}

@@ -297,10 +297,50 @@ pub const SIGNATURES: &[(usize, &[u8])] = &[
 /// Bytes at the start of a file that [`Analysis::looks_like_aof`] needs.
 pub const HEAD: usize = 512;
 
+/// Whether `head` (a file's first bytes) starts with another format's signature: one of
+/// [`SIGNATURES`], or a Redis file ([`is_redis`]).
 pub(crate) fn has_signature(head: &[u8]) -> bool {
     SIGNATURES
         .iter()
         .any(|(at, sig)| head.get(*at..*at + sig.len()) == Some(*sig))
+        || is_redis(head)
+}
+
+/// Whether `head` (a file's first bytes, up to [`HEAD`]) starts as a Redis file does: an
+/// append-only file's first command, a RESP array of bulk strings (`*<digits>\r\n$<digits>\r\n`,
+/// as Redis writes every command), after any of Redis 7's annotation lines (`#TS:<unix
+/// time>\r\n`, `aof-timestamp-enabled`); or an RDB snapshot, which is also what an
+/// append-only file with an RDB preamble starts with (`REDIS` and 4 digits of its version).
+/// Redis files end in zeros after a power loss as the package's do, and a `.aof` name is theirs
+/// too (`appendonly.aof`, Redis 7's `appendonly.aof.1.incr.aof`).
+pub fn is_redis(head: &[u8]) -> bool {
+    /// `digits` then `\r\n` at the start of `b`: what follows them.
+    fn number(b: &[u8]) -> Option<&[u8]> {
+        let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=10).contains(&n) {
+            return None;
+        }
+        b[n..].strip_prefix(b"\r\n")
+    }
+    if let Some(version) = head.strip_prefix(b"REDIS") {
+        return version.len() >= 4 && version[..4].iter().all(u8::is_ascii_digit);
+    }
+    let mut rest = head;
+    // Annotation lines: `#`, printable ASCII, CRLF (within the head).
+    while let Some(line) = rest.strip_prefix(b"#") {
+        let Some(end) = line.iter().position(|c| !(b' '..=b'~').contains(c)) else {
+            return false;
+        };
+        match line[end..].strip_prefix(b"\r\n") {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
+    rest.strip_prefix(b"*")
+        .and_then(number)
+        .and_then(|b| b.strip_prefix(b"$"))
+        .and_then(number)
+        .is_some()
 }
 
 impl Analysis {
@@ -588,6 +628,25 @@ mod tests {
         );
         let finished_junk = analysed(&[b"data".as_slice(), &CHECKPOINT, b"junk"].concat());
         assert!(finished_junk.looks_like_aof(b"data", false));
+        // Redis's files: RESP commands (after annotations), an RDB; not the package's data.
+        for redis in [
+            &b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n"[..],
+            b"#TS:1700000000\r\n*3\r\n$3\r\nSET\r\n",
+            b"REDIS0011\xfa\tredis-ver",
+        ] {
+            assert!(is_redis(redis), "{redis:?}");
+            assert!(!crashed.looks_like_aof(redis, true), "{redis:?}");
+        }
+        for not in [
+            &b"*3\r\nSET"[..],
+            b"*\r\n$3\r\n",
+            b"*12345678901\r\n$3\r\n",
+            b"#TS:1\n*1\r\n$1\r\n",
+            b"REDIS001",
+            b"REDISxxxx",
+        ] {
+            assert!(!is_redis(not), "{not:?}");
+        }
         let mut binary = vec![1u8; 5000];
         binary[100..108].copy_from_slice(&CHECKPOINT);
         assert!(!analysed(&binary).looks_like_aof(&binary[..HEAD], true));

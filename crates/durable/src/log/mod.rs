@@ -31,7 +31,7 @@ pub use item::{AofMagic, Defect, DefectKind, Evidence, Extra, Item, OnDamage, Re
 pub use native::{NativeLog, NativeReader};
 pub use parallel::{PARALLEL_MIN, pieces};
 pub use reader::{
-    Access, EMPTY, HeaderLoss, Layout, Log, LogFormat, OpenOptions, Part, Reader, Start,
+    Access, EMPTY, HeaderLoss, Layout, Log, LogFormat, OpenOptions, Part, REDIS, Reader, Start,
     TORN_LINES, UNKNOWN_FORMAT, open,
 };
 pub use records::Records;

@@ -26,6 +26,12 @@ pub const TORN_LINES: &str = "it holds no newline, so it is in none of the forma
                               (native, lines, proglog, aof), unless it is a lines log whose \
                               first line was cut short";
 
+/// Why a file is not a log, when detection found none of the formats and the file starts as a
+/// Redis append-only file or snapshot does ([`aof::is_redis`]).
+pub const REDIS: &str = "it is a Redis append-only file or snapshot (RESP commands or an RDB), \
+                         which is in none of the formats durable reads (native, lines, proglog, \
+                         aof)";
+
 /// Why a file is not a log, when it is empty (where `log append` starts one).
 pub const EMPTY: &str = "it is empty";
 
@@ -151,6 +157,17 @@ impl LogFormat {
             LogFormat::Lines => "lines",
             LogFormat::Proglog => "proglog",
             LogFormat::Aof => "aof",
+        }
+    }
+
+    /// A file of this format, in a sentence ("a lines log", "an aof file"; a proglog file is
+    /// called a store: [`Layout::described`] tells a store from an index).
+    pub fn described(self) -> &'static str {
+        match self {
+            LogFormat::Native => "a native log",
+            LogFormat::Lines => "a lines log",
+            LogFormat::Proglog => "a proglog store",
+            LogFormat::Aof => "an aof file",
         }
     }
 }
@@ -442,6 +459,20 @@ impl Layout {
             Layout::Lines => LogFormat::Lines,
             Layout::ProglogStore | Layout::ProglogIndex => LogFormat::Proglog,
             Layout::Aof(_) => LogFormat::Aof,
+        }
+    }
+
+    /// What the file is, in a sentence: "a native log", "a proglog index", "an aof file" (the
+    /// one wording every message uses).
+    pub fn described(&self) -> &'static str {
+        match self {
+            Layout::Native(_) => "a native log",
+            Layout::Lines => "a lines log",
+            Layout::ProglogStore => "a proglog store",
+            Layout::ProglogIndex => "a proglog index",
+            Layout::Aof(_) => "an aof file",
+            Layout::Unstarted(_) => "a native log whose start is lost",
+            Layout::Lost(..) => "a native log whose header is lost",
         }
     }
 }
@@ -1091,6 +1122,8 @@ fn detect(
         EMPTY
     } else if zeros {
         ZEROS
+    } else if aof::is_redis(head) {
+        REDIS
     } else if named && lines::torn_first_line(&part.file, part.size).map_err(inspect(&part.path))? {
         TORN_LINES
     } else {
