@@ -727,6 +727,42 @@ fn index_option_pairs_any_name() {
     assert_eq!(fs::read(&st).expect("read"), bytes);
 }
 
+/// A store named anything (not `.store`) is read as one when its index is named with
+/// `--with-index`, as docs/FORMAT.md says: it was "not a log" unless `--log-format proglog` was
+/// given too.
+#[test]
+fn index_option_makes_a_store_of_any_name() {
+    let env = Env::new();
+    // Cut inside a record after the last one: its own bytes chain to no end.
+    let mut bytes = store(&STORE_RECORDS);
+    bytes.extend_from_slice(&100u64.to_be_bytes());
+    bytes.extend_from_slice(b"cut");
+    let entries = index_for(&STORE_RECORDS);
+    let st = env.write("seg/events.dat", &bytes);
+    let idx = env.write("seg/events.idx", &entries);
+    let (code, v) = verify(&env, &st, &["--with-index", s(&idx)]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["status"], "torn-tail", "{v}");
+    assert_eq!(v["format"], "proglog", "{v}");
+    assert_eq!(v["records"], STORE_RECORDS.len(), "{v}");
+    assert_eq!(v["index"], common::json_path(&idx), "{v}");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "dump",
+            "--format",
+            "raw",
+            "--with-index",
+            s(&idx),
+            s(&st),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 1, "{}", r.show());
+    assert_eq!(r.out().lines().count(), STORE_RECORDS.len(), "{}", r.out());
+}
+
 /// Guards: `dump --follow` on a store prints records appended later, and waits for a record
 /// whose length field or data is only partly written.
 #[test]

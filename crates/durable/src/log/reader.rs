@@ -1118,6 +1118,11 @@ fn detect(
         Ok(detected) => return Ok(detected),
         Err(zeros) => zeros,
     };
+    // A store whose index the user named (`--with-index`), whatever its name, that no other
+    // format claims: the index says what it is (docs/FORMAT.md, "Detection", rule 2).
+    if index.is_some() {
+        return Ok((LogFormat::Proglog, None));
+    }
     let why = if part.size == 0 {
         EMPTY
     } else if zeros {
