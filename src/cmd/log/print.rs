@@ -262,7 +262,7 @@ pub(super) fn defect_text(d: &Defect) -> String {
             found,
             ..
         } => format!(
-            " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not past the one before)"
+            " (entry {entry}, naming position {found}, is out of order: its relative offset is not {entry} or its position not between the ones around it)"
         ),
         log::DefectKind::IndexMissing { records } => {
             format!(

@@ -2479,3 +2479,28 @@ fn stale_bytes_after_a_torn_store_write_are_not_records() {
         assert_eq!(fs::read(&p.index).expect("read"), ix);
     }
 }
+
+/// An index read alone whose entry 3 has a damaged high byte (position 1 GiB: still past entry
+/// 2's) is damaged at entry 3, not at entry 4, which chains from entry 2 as every later entry
+/// does: blaming entry 4 kept the bad entry, and `recover --force` left an index that verified
+/// clean with it.
+#[test]
+fn an_index_alone_blames_the_entry_that_overshoots() {
+    let env = Env::new();
+    let records: Vec<Vec<u8>> = (0..10)
+        .map(|i| format!("record {i}").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let mut entries = index_for(&refs);
+    entries[3 * 12 + 8] ^= 0x40; // entry 3's position, a high byte
+    let idx = env.write("ia/0.index", &entries);
+    let (code, v) = verify(&env, &idx, &[]);
+    assert_eq!(code, 3, "{v}");
+    assert!(has_defect(&v, "index-mismatch", Some(36)), "{v}");
+    assert_eq!(v["records"], 3, "{v}");
+    let (r, _) = recover(&env, &["--force"], &[&idx]);
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&idx).expect("read"), entries[..36].to_vec());
+    let (code, v) = verify(&env, &idx, &[]);
+    assert_eq!((code, &v["records"]), (0, &serde_json::json!(3)), "{v}");
+}

@@ -981,7 +981,25 @@ impl Reader for IndexReader<'_> {
             return Ok(Item::Defect(Defect::new(at, DefectKind::ZeroFill, None)));
         }
         let expected_first = self.i == 0 && pos != 0;
-        if u64::from(rel) != self.i || expected_first || (self.i > 0 && pos <= self.last_pos) {
+        // An entry in order whose next two entries go back below it, in order with each
+        // other and past the entry before it, is the damaged one (a flipped high byte of its
+        // position): they chain from its predecessor, and blaming the next would keep the bad
+        // entry. With one entry after it, which of the two is wrong cannot be told.
+        let overshoots =
+            self.i > 0 && pos > self.last_pos && self.win.size - at >= 3 * ENTRY_WIDTH && {
+                let (r1, p1) = entry_of(self.win.get(at + ENTRY_WIDTH, ENTRY_WIDTH as usize)?);
+                let (r2, p2) = entry_of(self.win.get(at + 2 * ENTRY_WIDTH, ENTRY_WIDTH as usize)?);
+                u64::from(r1) == self.i + 1
+                    && u64::from(r2) == self.i + 2
+                    && self.last_pos < p1
+                    && p1 < p2
+                    && p1 <= pos
+            };
+        if u64::from(rel) != self.i
+            || expected_first
+            || (self.i > 0 && pos <= self.last_pos)
+            || overshoots
+        {
             let kind = DefectKind::IndexMismatch {
                 entry: self.i,
                 expected: (self.i == 0).then_some(0),
