@@ -259,7 +259,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             if source.kind() == std::io::ErrorKind::PermissionDenied && read_only(path) =>
         {
             format!(
-                ": it is read-only (no write permission in its mode; the Go aof package's Finish leaves its files so), and recover does not change another program's permissions: `chmod u+w {}` first if it may be repaired",
+                ": it is read-only (no write permission in its mode), and recover does not change a file's permissions: `chmod u+w {}` first if it may be repaired",
                 shell_word(path)
             )
         }
