@@ -557,6 +557,24 @@ pub struct DumpDamage {
     pub damage: Defect,
 }
 
+/// The bytes a header sidecar keeps, shown by `log dump`.
+#[derive(Debug, Serialize)]
+pub struct DumpOldHeader {
+    pub old_header: OldHeader,
+}
+
+/// The 64 bytes `recover --force` replaced with a new header, decoded when they decode.
+#[derive(Debug, Serialize)]
+pub struct OldHeader {
+    pub offset: u64,
+    pub length: u64,
+    pub decodes: bool,
+    pub version: Option<u16>,
+    pub checksum: Option<&'static str>,
+    pub salt: Option<String>,
+    pub created: Option<u64>,
+}
+
 /// `log dump --stats`, on stderr.
 #[derive(Debug, Serialize)]
 pub struct DumpStats {

@@ -712,6 +712,24 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
         b"",
         2,
     );
+    // A header sidecar (recover --force of a log whose header is zeroed), dumped.
+    let lost = bytes_path(&env, b"lost\xe9.log");
+    let mut bytes = fs::read(&f.log).expect("read");
+    bytes[..64].fill(0);
+    fs::write(&lost, bytes).expect("write");
+    let r = run(&env, &os_args(&[&"recover", &"--force", &lost]), b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let sidecar = env
+        .dir
+        .path()
+        .join(".durable-recovered")
+        .join(OsStr::from_bytes(b"lost\xe9.log.0.durable-sidecar"));
+    go(
+        "log dump --format json",
+        os_args(&[&"log", &"dump", &"--format", &"json", &sidecar]),
+        b"",
+        0,
+    );
     cases.assert_all_passed("json_on_names_that_are_not_utf8_matches_the_schema");
     seen.extend(stats_shapes);
 
@@ -1513,4 +1531,13 @@ fn json_about_a_lost_header_matches_the_schema() {
         let lines = check_lines(&schema, command, &r);
         assert_eq!(lines[0].1[field], want, "{command}: {}", r.show());
     }
+    // Its header sidecar, dumped: the old 64 bytes (zeros: nothing decodes), exit 0.
+    let sidecar = env.path(".durable-recovered/a.log.0.durable-sidecar");
+    let command = "log dump --format json";
+    let r = run(&env, &["log", "dump", "--format", "json", s(&sidecar)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let lines = check_lines(&schema, command, &r);
+    assert_eq!(lines.len(), 1, "{}", r.show());
+    assert_eq!(lines[0].0, "DumpOldHeader", "{}", r.show());
+    assert_eq!(lines[0].1["old_header"]["decodes"], false, "{}", r.show());
 }
