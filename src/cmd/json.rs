@@ -438,7 +438,7 @@ impl From<&LogDefect> for Defect {
             kind: d.kind.name(),
             torn_tail: d.is_torn_tail(),
             evidence: d.evidence.name(),
-            evidence_offset: d.evidence.offset(),
+            evidence_offset: d.evidence_offset(),
             cut: d.cut,
             next_valid: d.next_valid,
             file: if d.in_index { "index" } else { "log" },

@@ -1541,3 +1541,53 @@ fn json_about_a_lost_header_matches_the_schema() {
     assert_eq!(lines[0].0, "DumpOldHeader", "{}", r.show());
     assert_eq!(lines[0].1["old_header"]["decodes"], false, "{}", r.show());
 }
+
+/// Regression: `evidence_offset` was `null` for `header-lost` and `header-mismatch`, though
+/// JSON.md said it is `null` only for evidence without a place. The evidence of a lost header
+/// (or one not its own) is the records that validate under the recovered salt: the first of
+/// them (`next_valid`). A file of only zeros has none: `null`, as JSON.md now says.
+#[test]
+fn evidence_offset_names_the_records_a_lost_header_is_recovered_from() {
+    let schema = Schema::load();
+    let env = Env::new();
+    let verify = |log: &Path| -> Value {
+        let r = run(&env, &["log", "verify", "--json", s(log)], b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        let lines = check_lines(&schema, "log verify", &r);
+        lines[0].1["defects"][0].clone()
+    };
+    let make = |name: &str| {
+        let log = env.path(name);
+        let r = run(
+            &env,
+            &["log", "append", "--sync", "none", s(&log), "a", "b", "c"],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{}", r.show());
+        log
+    };
+    // Lost: zeroed.
+    let lost = make("lost.log");
+    let mut bytes = fs::read(&lost).expect("read");
+    bytes[..64].fill(0);
+    fs::write(&lost, &bytes).expect("write");
+    let d = verify(&lost);
+    assert_eq!(d["evidence"], "header-lost", "{d}");
+    assert_eq!(d["evidence_offset"], 64, "{d}");
+    assert_eq!(d["next_valid"], 64, "{d}");
+    // Not its own: another log's header.
+    let other = make("other.log");
+    let mine = make("mine.log");
+    let mut bytes = fs::read(&mine).expect("read");
+    bytes[..64].copy_from_slice(&fs::read(&other).expect("read")[..64]);
+    fs::write(&mine, &bytes).expect("write");
+    let d = verify(&mine);
+    assert_eq!(d["evidence"], "header-mismatch", "{d}");
+    assert_eq!(d["evidence_offset"], 64, "{d}");
+    // Only zeros: no place.
+    let zeros = env.path("zeros.log");
+    fs::write(&zeros, vec![0u8; 4096]).expect("write");
+    let d = verify(&zeros);
+    assert_eq!(d["evidence"], "zero-file", "{d}");
+    assert_eq!(d["evidence_offset"], Value::Null, "{d}");
+}
