@@ -205,7 +205,9 @@ the damage) is left alone, because cutting it would lose those records: exit 3, 
 damage is; --force cuts it anyway (the sidecar keeps everything removed), and `durable log \
 salvage` copies every valid record into a new log instead. A native log whose header is lost \
 (zeroed or damaged) but whose records give its salt back is corruption too; --force writes a new \
-header with that salt (the old 64 bytes kept in the sidecar). A save target with a journal of \
+header with that salt (the old 64 bytes kept in the sidecar); damage after the header is left \
+for the next run, and the exit status says so (1: a torn tail, which `durable recover LOG` cuts; \
+3: other damage). A save target with a journal of \
 ours (it starts with durable's journal header) is completed or rolled back. A log another \
 process holds locked is never touched. Running recover again changes nothing.
 

@@ -438,7 +438,7 @@ impl From<&LogDefect> for Defect {
             kind: d.kind.name(),
             torn_tail: d.is_torn_tail(),
             evidence: d.evidence.name(),
-            evidence_offset: d.evidence.offset(),
+            evidence_offset: d.evidence_offset(),
             cut: d.cut,
             next_valid: d.next_valid,
             file: if d.in_index { "index" } else { "log" },
@@ -555,6 +555,24 @@ impl From<Extra> for DumpExtra {
 #[derive(Debug, Serialize)]
 pub struct DumpDamage {
     pub damage: Defect,
+}
+
+/// The bytes a header sidecar keeps, shown by `log dump`.
+#[derive(Debug, Serialize)]
+pub struct DumpOldHeader {
+    pub old_header: OldHeader,
+}
+
+/// The 64 bytes `recover --force` replaced with a new header, decoded when they decode.
+#[derive(Debug, Serialize)]
+pub struct OldHeader {
+    pub offset: u64,
+    pub length: u64,
+    pub decodes: bool,
+    pub version: Option<u16>,
+    pub checksum: Option<&'static str>,
+    pub salt: Option<String>,
+    pub created: Option<u64>,
 }
 
 /// `log dump --stats`, on stderr.

@@ -231,10 +231,14 @@ fn error_path<'a>(error: &'a Error, fallback: &'a Path) -> &'a Path {
 /// The exit status of a log's own part of a recovery (a proglog store without its index).
 fn log_exit(r: &durable::recover::LogRecovery) -> Exit {
     match r.action {
-        LogAction::Clean
-        | LogAction::Truncated
-        | LogAction::ZeroFilled
-        | LogAction::HeaderWritten => Exit::Success,
+        LogAction::Clean | LogAction::Truncated | LogAction::ZeroFilled => Exit::Success,
+        // The header is written, but damage after it remains for the next run: its exit
+        // says what that run will meet.
+        LogAction::HeaderWritten => match r.damage_after_header {
+            None => Exit::Success,
+            Some(d) if d.torn_tail => Exit::TornTail,
+            Some(_) => Exit::Corruption,
+        },
         LogAction::WouldWriteHeader => Exit::Corruption,
         LogAction::WouldTruncate | LogAction::WouldZeroFill
             if r.status == durable::log::Status::Corrupt =>
@@ -486,7 +490,7 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                     r.algorithm.map_or("unknown", |a| a.name()),
                     super::plural(r.records, "valid record"),
                     r.bytes_after_damage,
-                    lost_rest(r),
+                    lost_rest(r, opts),
                 ),
                 LogAction::WouldWriteHeader => format!(
                     "{path}: would write a new header over its lost one, with the salt and checksum ({}) recovered from its records: {} ({} bytes) would read again{}{}\n",
@@ -497,7 +501,7 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
                         .as_ref()
                         .map(|s| format!(", keeping its first 64 bytes in {}", quoted(s)))
                         .unwrap_or_default(),
-                    lost_rest(r),
+                    lost_rest(r, opts),
                 ),
                 LogAction::Refused if r.header_lost => format!(
                     "{path}: corrupt: its header is lost (zeroed, damaged, or not its records'), but the salt and checksum ({}) of the records after it are recovered from them: {} ({} bytes) check out; not changed. `durable recover --force {}` writes a new header with them{}, or `durable log salvage {} NEW` copies every valid record into a new log\n",
@@ -587,20 +591,24 @@ fn log_text(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String 
 }
 
 /// What remains of a log whose header was (or would be) rewritten: other damage after it,
-/// which the next `recover` judges.
-fn lost_rest(r: &durable::recover::LogRecovery) -> String {
-    match r.damage_after_header {
-        // Written: the damage is the log's now, as any other (the header is no longer news).
-        Some(at) if r.action == durable::recover::LogAction::HeaderWritten => format!(
-            "; it has other damage, at offset {at}: `durable log verify {}` reports it, and `durable log salvage {} NEW` copies every valid record into a new log",
-            shell_word(&r.path),
-            shell_word(&r.path)
-        ),
-        Some(at) => format!(
-            "; it has other damage, at offset {at}: run `durable recover {}` again once the header is written",
-            shell_word(&r.path)
-        ),
-        None => String::new(),
+/// which the next `recover` judges as any other log's (the same words for a dry run and the
+/// real one), with the command that settles it.
+fn lost_rest(r: &durable::recover::LogRecovery, opts: &RecoverOptions) -> String {
+    let Some(d) = r.damage_after_header else {
+        return String::new();
+    };
+    let flag = format_flag(r, opts);
+    let path = shell_word(&r.path);
+    if d.torn_tail {
+        format!(
+            "; a torn tail at offset {} remains, which `durable recover {flag}{path}` cuts next (at offset {})",
+            d.offset, d.cut
+        )
+    } else {
+        format!(
+            "; damage at offset {} remains, which is not a torn tail: `durable log salvage {flag}{path} NEW` copies every valid record into a new log, or `durable recover --force {flag}{path}` cuts it at offset {}",
+            d.offset, d.cut
+        )
     }
 }
 

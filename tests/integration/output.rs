@@ -712,6 +712,24 @@ fn json_on_names_that_are_not_utf8_matches_the_schema() {
         b"",
         2,
     );
+    // A header sidecar (recover --force of a log whose header is zeroed), dumped.
+    let lost = bytes_path(&env, b"lost\xe9.log");
+    let mut bytes = fs::read(&f.log).expect("read");
+    bytes[..64].fill(0);
+    fs::write(&lost, bytes).expect("write");
+    let r = run(&env, &os_args(&[&"recover", &"--force", &lost]), b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let sidecar = env
+        .dir
+        .path()
+        .join(".durable-recovered")
+        .join(OsStr::from_bytes(b"lost\xe9.log.0.durable-sidecar"));
+    go(
+        "log dump --format json",
+        os_args(&[&"log", &"dump", &"--format", &"json", &sidecar]),
+        b"",
+        0,
+    );
     cases.assert_all_passed("json_on_names_that_are_not_utf8_matches_the_schema");
     seen.extend(stats_shapes);
 
@@ -1513,4 +1531,63 @@ fn json_about_a_lost_header_matches_the_schema() {
         let lines = check_lines(&schema, command, &r);
         assert_eq!(lines[0].1[field], want, "{command}: {}", r.show());
     }
+    // Its header sidecar, dumped: the old 64 bytes (zeros: nothing decodes), exit 0.
+    let sidecar = env.path(".durable-recovered/a.log.0.durable-sidecar");
+    let command = "log dump --format json";
+    let r = run(&env, &["log", "dump", "--format", "json", s(&sidecar)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let lines = check_lines(&schema, command, &r);
+    assert_eq!(lines.len(), 1, "{}", r.show());
+    assert_eq!(lines[0].0, "DumpOldHeader", "{}", r.show());
+    assert_eq!(lines[0].1["old_header"]["decodes"], false, "{}", r.show());
+}
+
+/// Regression: `evidence_offset` was `null` for `header-lost` and `header-mismatch`, though
+/// JSON.md said it is `null` only for evidence without a place. The evidence of a lost header
+/// (or one not its own) is the records that validate under the recovered salt: the first of
+/// them (`next_valid`). A file of only zeros has none: `null`, as JSON.md now says.
+#[test]
+fn evidence_offset_names_the_records_a_lost_header_is_recovered_from() {
+    let schema = Schema::load();
+    let env = Env::new();
+    let verify = |log: &Path| -> Value {
+        let r = run(&env, &["log", "verify", "--json", s(log)], b"");
+        assert_eq!(r.code, 3, "{}", r.show());
+        let lines = check_lines(&schema, "log verify", &r);
+        lines[0].1["defects"][0].clone()
+    };
+    let make = |name: &str| {
+        let log = env.path(name);
+        let r = run(
+            &env,
+            &["log", "append", "--sync", "none", s(&log), "a", "b", "c"],
+            b"",
+        );
+        assert_eq!(r.code, 0, "{}", r.show());
+        log
+    };
+    // Lost: zeroed.
+    let lost = make("lost.log");
+    let mut bytes = fs::read(&lost).expect("read");
+    bytes[..64].fill(0);
+    fs::write(&lost, &bytes).expect("write");
+    let d = verify(&lost);
+    assert_eq!(d["evidence"], "header-lost", "{d}");
+    assert_eq!(d["evidence_offset"], 64, "{d}");
+    assert_eq!(d["next_valid"], 64, "{d}");
+    // Not its own: another log's header.
+    let other = make("other.log");
+    let mine = make("mine.log");
+    let mut bytes = fs::read(&mine).expect("read");
+    bytes[..64].copy_from_slice(&fs::read(&other).expect("read")[..64]);
+    fs::write(&mine, &bytes).expect("write");
+    let d = verify(&mine);
+    assert_eq!(d["evidence"], "header-mismatch", "{d}");
+    assert_eq!(d["evidence_offset"], 64, "{d}");
+    // Only zeros: no place.
+    let zeros = env.path("zeros.log");
+    fs::write(&zeros, vec![0u8; 4096]).expect("write");
+    let d = verify(&zeros);
+    assert_eq!(d["evidence"], "zero-file", "{d}");
+    assert_eq!(d["evidence_offset"], Value::Null, "{d}");
 }

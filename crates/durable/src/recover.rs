@@ -167,10 +167,22 @@ pub struct LogRecovery {
     /// Its checksum algorithm (a native log's, also one whose header is lost, or whose torn
     /// start holds the header's algorithm byte; SHA-256 for a lines log), when known.
     pub algorithm: Option<format::Algorithm>,
-    /// Such a log's first damage after its lost header, if any.
-    pub damage_after_header: Option<u64>,
+    /// Such a log's first damage after its lost header, if any: a header written leaves it
+    /// for the next `recover`, which judges it as any other log's damage.
+    pub damage_after_header: Option<DamageAfter>,
     /// A proglog index read alone (no store): wrong entries cannot be rebuilt from anything.
     pub index_alone: bool,
+}
+
+/// The first damage after a lost header ([`LogRecovery::damage_after_header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DamageAfter {
+    /// Where it is.
+    pub offset: u64,
+    /// Where `recover` cuts for it (the start of its append).
+    pub cut: u64,
+    /// It is a torn tail (`recover` cuts it without `--force`), else corruption.
+    pub torn_tail: bool,
 }
 
 /// Why a file was left alone.
@@ -863,6 +875,11 @@ fn recover_log_as(
     // an index rebuilt with its store), so that it reads back as an index.
     let index_alone = matches!(input.layout, Layout::ProglogIndex);
     let kept_from = if index_alone { 0 } else { from };
+    let after = |d: &log::Defect| DamageAfter {
+        offset: d.offset,
+        cut: d.cut,
+        torn_tail: d.is_torn_tail(),
+    };
     let mut recovery = LogRecovery {
         path: reported,
         format: input.format(),
@@ -881,12 +898,7 @@ fn recover_log_as(
         header_lost: matches!(input.layout, Layout::Lost(..)),
         // A torn start names it when the crash left its byte (verify read it).
         algorithm: log::algorithm_of(&input.layout).or(v.algorithm),
-        damage_after_header: v
-            .defects
-            .iter()
-            .skip(1)
-            .find(|d| !d.in_index)
-            .map(|d| d.offset),
+        damage_after_header: v.defects.iter().skip(1).find(|d| !d.in_index).map(after),
         index_alone,
     };
     let mut t = Tracker::new(observer);

@@ -467,6 +467,13 @@ pub(super) fn dump_pass(
             restore_hint(side, &args.log),
         ))?;
     }
+    // A header sidecar keeps a whole old header (or what was in its place), not records.
+    if let Some(side) = &sidecar
+        && let Some(raw) = side.replaced_header().map_err(failure)?
+    {
+        d.old_header(out, &raw)?;
+        return finish_dump(args, out, reader.as_ref(), Exit::Success).map(Pass::Done);
+    }
     let mut worst = Exit::Success;
     let mut printed = 0u64;
     let wanted = |r: &Record| {

@@ -11,7 +11,7 @@ use durable::quote::quoted;
 use super::{read_failure, usage};
 use crate::cli::{DumpArgs, DumpFormat};
 use crate::cmd::Failure;
-use crate::cmd::json::{self, Data, DumpDamage, DumpRecord};
+use crate::cmd::json::{self, Data, DumpDamage, DumpOldHeader, DumpRecord, OldHeader};
 use crate::cmd::output::Output;
 
 /// The format as reports name it: "native, crc32", "lines, sha256", "proglog store+index …".
@@ -494,6 +494,55 @@ impl Dumper<'_> {
             }
         };
         Ok(ok)
+    }
+
+    /// The 64 bytes a header sidecar keeps (`recover --force` replaced them with a new
+    /// header): the old header, decoded when it decodes; no records, no damage.
+    pub(super) fn old_header(&self, out: &mut Output, raw: &[u8; 64]) -> Result<bool, Failure> {
+        let decoded = durable::log::format::FileHeader::decode(raw);
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let json = OldHeader {
+            offset: 0,
+            length: raw.len() as u64,
+            decodes: decoded.is_ok(),
+            version: decoded.as_ref().ok().map(|h| h.version),
+            checksum: decoded.as_ref().ok().map(|h| h.algorithm.name()),
+            salt: decoded.as_ref().ok().map(|h| hex(&h.salt)),
+            created: decoded.as_ref().ok().map(|h| h.created),
+        };
+        let text = match &decoded {
+            Ok(h) => format!(
+                "version {}, checksum {}, salt {}, created {} (Unix seconds)",
+                h.version,
+                h.algorithm.name(),
+                hex(&h.salt),
+                h.created
+            ),
+            Err(_) if raw.iter().all(|b| *b == 0) => "64 zero bytes: no header".to_string(),
+            Err(e) => format!(
+                "it does not decode: {}",
+                match e {
+                    durable::log::format::HeaderError::NotALog => "no log magic",
+                    durable::log::format::HeaderError::Damaged => "its checksum does not match",
+                    durable::log::format::HeaderError::Unsupported =>
+                        "a version, flags or checksum this durable does not know",
+                    durable::log::format::HeaderError::Truncated => "it is cut short",
+                }
+            ),
+        };
+        match self.format {
+            DumpFormat::Json => out.line(&json::line(&DumpOldHeader { old_header: json })?),
+            // No records in them: nothing for the data stream.
+            DumpFormat::Raw | DumpFormat::Blob => Ok(true),
+            DumpFormat::Text => out.text(&format!("{:>10}  OLD HEADER {text}\n", 0)),
+            DumpFormat::Hex => {
+                let mut s = format!("old header at offset 0, 64 bytes: {text}\n");
+                let mut dump = HexDump::default();
+                dump.feed(&mut s, raw);
+                dump.finish(&mut s);
+                out.text(&s)
+            }
+        }
     }
 
     pub(super) fn defect(&self, out: &mut Output, defect: &Defect) -> Result<bool, Failure> {

@@ -257,7 +257,9 @@ impl Evidence {
         }
     }
 
-    /// The offset the evidence points at, if any.
+    /// The offset the evidence points at, if any, from the evidence alone: a lost header's is
+    /// the defect's first valid record ([`Defect::evidence_offset`]); a file of only zeros
+    /// has none (the whole file is the evidence).
     pub fn offset(self) -> Option<u64> {
         match self {
             Evidence::Zeros(o)
@@ -306,6 +308,16 @@ impl Defect {
                 (_, Some(next)) => Evidence::ValidAfter(next),
                 (_, None) => Evidence::NothingAfter,
             },
+        }
+    }
+
+    /// Where the evidence for this damage is: [`Evidence::offset`], and for a lost header (or
+    /// one that is not its own) the first valid record, whose checksums gave back the salt
+    /// ([`Defect::next_valid`]).
+    pub fn evidence_offset(&self) -> Option<u64> {
+        match self.evidence {
+            Evidence::HeaderLost | Evidence::HeaderMismatch => self.next_valid,
+            e => e.offset(),
         }
     }
 

@@ -347,6 +347,26 @@ impl Sidecar {
         })
     }
 
+    /// The 64 bytes `recover --force` replaced with a new header (a lost header, or one that
+    /// was not its records'), when this sidecar keeps them: a whole old header (or what was in
+    /// its place), not records. `None` for any other sidecar.
+    pub fn replaced_header(&self) -> Result<Option<[u8; FILE_HEADER_LEN as usize]>> {
+        let t = &self.trailer;
+        if t.format != SourceFormat::Native
+            || t.change != Change::Rewritten
+            || t.offset != 0
+            || t.len != FILE_HEADER_LEN
+        {
+            return Ok(None);
+        }
+        let mut raw = [0u8; FILE_HEADER_LEN as usize];
+        read_exact_at(&self.file, &mut raw, 0).map_err(|source| Error::Inspect {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(Some(raw))
+    }
+
     /// A native log cut at offset 0 (its start torn, or only zeros): the kept bytes are the
     /// whole file, with no header to read records with.
     fn start(&self) -> Option<Start> {
