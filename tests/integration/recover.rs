@@ -1655,3 +1655,45 @@ fn dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does() {
     });
     cases.assert_all_passed("recover::dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does");
 }
+
+// Regression: a log whose name is too long for a sidecar's (NAME + `.OFFSET.durable-sidecar`
+// over NAME_MAX) was refused with "choose a directory with a shorter path with --backup-dir
+// DIR", and --backup-dir failed the same way: no directory takes that name. The message says
+// the log's name is the cause and offers what works (--no-backup, a shorter name), and that does.
+#[test]
+fn a_log_name_too_long_for_a_sidecar_name_gets_a_way_out_that_works() {
+    let env = Env::new();
+    fs::create_dir(env.path("nm")).expect("mkdir");
+    fs::create_dir(env.path("bk2")).expect("mkdir");
+    let log = env.path(&format!("nm/{}.log", "n".repeat(240)));
+    append_each(&env, &log, &["a", "b"]);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes.extend_from_slice(b"\xd5RE");
+    fs::write(&log, &bytes).expect("tear");
+    for args in [
+        vec!["recover", s(&log)],
+        vec!["recover", "--dry-run", s(&log)],
+        vec!["recover", "--backup-dir", s(&env.path("bk2")), s(&log)],
+    ] {
+        let r = run(&env, &args, b"");
+        let line = assert_one_line_error(
+            &r,
+            &[
+                "the log's name is too long for a sidecar's",
+                "NAME_MAX",
+                "--no-backup",
+                "rename or copy the log to a shorter name",
+            ],
+            &format!("{args:?}"),
+        );
+        assert!(!line.contains("shorter path"), "{args:?}: {line}");
+        assert!(!line.contains("--backup-dir"), "{args:?}: {line}");
+        assert_eq!(fs::read(&log).expect("read"), bytes, "{args:?} changed it");
+    }
+    let short = env.path("nm/s.log");
+    fs::copy(&log, &short).expect("copy");
+    let r = run(&env, &["recover", s(&short)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["recover", "--no-backup", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+}

@@ -863,7 +863,7 @@ pub(crate) fn plan(p: &Planning<'_>) -> std::result::Result<Plan, StepError> {
                     io::Error::new(
                         io::ErrorKind::InvalidFilename,
                         format!(
-                            "the name would be longer than the {} bytes the system allows (NAME_MAX)",
+                            "the log's name is too long for a sidecar's (NAME.OFFSET.durable-sidecar would be longer than the {} bytes a file name may have in any directory, NAME_MAX)",
                             platform::NAME_MAX
                         ),
                     ),
