@@ -1697,3 +1697,57 @@ fn a_log_name_too_long_for_a_sidecar_name_gets_a_way_out_that_works() {
     let r = run(&env, &["recover", "--no-backup", s(&log)], b"");
     assert_eq!(r.code, 0, "{}", r.show());
 }
+
+// Regression: one torn log named by several paths (itself, a symlink to it, `./` before it, a
+// hard link) in one dry run was "would cut" each time, where the real run cuts it once and
+// finds it clean by the other paths. The dry run remembers the files it would change and
+// reports another path to one of them as the real run does: clean, nothing to do.
+#[test]
+fn a_dry_run_reports_a_log_reached_by_two_paths_as_the_real_run_does() {
+    let env = Env::new();
+    fs::create_dir(env.path("e")).expect("mkdir");
+    let tear = |log: &Path| {
+        append_each(&env, log, &["a"]);
+        let mut bytes = fs::read(log).expect("read");
+        bytes.extend_from_slice(b"\xd5RE");
+        fs::write(log, &bytes).expect("tear");
+        bytes
+    };
+    let z = env.path("e/z.log");
+    let bytes = tear(&z);
+    std::os::unix::fs::symlink("e/z.log", env.path("zlink")).expect("symlink");
+    let h1 = env.path("h1");
+    let hbytes = tear(&h1);
+    fs::hard_link(&h1, env.path("h2")).expect("link");
+    for (args, file, before) in [
+        (vec!["e/z.log", "zlink", "./e/z.log"], &z, &bytes),
+        (vec!["h1", "h2"], &h1, &hbytes),
+    ] {
+        let mut outs = Vec::new();
+        for dry in [true, false] {
+            let mut full = vec!["recover"];
+            if dry {
+                full.push("--dry-run");
+            }
+            full.extend(&args);
+            let r = run(&env, &full, b"");
+            // A dry run that would change something exits 1.
+            assert_eq!(r.code, i32::from(dry), "{full:?}: {}", r.show());
+            if dry {
+                assert_eq!(
+                    &fs::read(file).expect("read"),
+                    before,
+                    "{full:?} changed it"
+                );
+            }
+            let out = String::from_utf8_lossy(&r.stdout).into_owned();
+            let cut = out.matches("cut").count();
+            let clean = out.matches(": clean, 1 record; nothing to do").count();
+            assert_eq!(cut, 1, "{full:?}: {}", r.show());
+            assert_eq!(clean, args.len() - 1, "{full:?}: {}", r.show());
+            outs.push(out.lines().skip(1).map(str::to_string).collect::<Vec<_>>());
+        }
+        // After the line about the cut, the same lines.
+        assert_eq!(outs[0], outs[1], "{args:?}");
+    }
+}
