@@ -272,7 +272,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             )
         }
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
-        Error::SidecarDirForeign { .. } => {
+        Error::SidecarDirForeign { .. } | Error::SidecarDirLink { .. } => {
             ": pass --backup-dir DIR, a directory of your own, or --no-backup".into()
         }
         Error::SidecarOffFilesystem { .. } => {

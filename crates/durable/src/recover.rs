@@ -1279,6 +1279,7 @@ fn sidecar_home(
     // a sticky directory: refused, as the kernel's protected_symlinks rule would.
     let dir = sidecar::join(&home.0, &home.1);
     target::refuse_sticky_links(&dir, "recover").map_err(|e| e.for_file(path))?;
+    refuse_foreign_links(path, &home.0, &home.1)?;
     // Another user's `.durable-recovered` (made in a shared directory): what recover keeps
     // there would be at that user's mercy. The user recovering's, root's and the log's owner's
     // are used.
@@ -1307,6 +1308,33 @@ fn sidecar_home(
         }
     }
     Ok(home)
+}
+
+/// `.durable-recovered` (and a segment directory under it) a symlink that is not the recovering
+/// user's or root's: not followed, anywhere (the kernel's protected_symlinks rule applied to
+/// every directory, not just sticky ones): its owner could point it into a directory of the
+/// recovering user's (root's) that it must not write into. Checked when planned and again just
+/// before the sidecar's directory is made.
+fn refuse_foreign_links(path: &Path, base: &Path, parts: &[PathBuf]) -> Result<()> {
+    let mut dir = base.to_path_buf();
+    for part in parts {
+        dir = sidecar::join(&dir, std::slice::from_ref(part));
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        let owner = platform::owner_mode_links(&meta).0;
+        if owner != platform::effective_uid() && owner != 0 {
+            return Err(Error::SidecarDirLink {
+                path: path.to_path_buf(),
+                link: dir,
+                owner,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A sidecar planned for the log at a path: where it goes ([`sidecar::plan`]) and what it keeps.
@@ -1386,6 +1414,8 @@ fn keep_bytes(
         trailer,
         range: (from, to),
     } = keeping;
+    // Again just before use: a link swapped in since the plan is not followed.
+    refuse_foreign_links(path, &base, &parts)?;
     let mut created = Vec::new();
     let result = sidecar::ensure_dir(&base, &parts, opts.sync, t, &mut created)
         .map_err(|e| Error::Sidecar {
