@@ -113,11 +113,19 @@ fn read_only(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
 }
 
+/// The longest file name the system allows (Linux).
+const NAME_MAX: usize = 255;
+
 /// The way out of a sidecar that could not be made, by its cause: room is needed only when the
 /// disk or quota is full.
-fn sidecar_way_out(source: &std::io::Error) -> &'static str {
+fn sidecar_way_out(source: &std::io::Error, at: &std::path::Path) -> &'static str {
     use std::io::ErrorKind as K;
     match source.kind() {
+        // The sidecar's own name too long (the log's name and `.OFFSET.durable-sidecar`): no
+        // directory takes it.
+        K::InvalidFilename if at.file_name().is_some_and(|n| n.len() > NAME_MAX) => {
+            ": pass --no-backup to keep nothing, or rename or copy the log to a shorter name and recover that"
+        }
         K::StorageFull | K::QuotaExceeded => {
             ": make room there, choose another directory with --backup-dir DIR, or pass --no-backup to keep nothing"
         }
@@ -254,7 +262,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
         } if *aftermath != Aftermath::Unchanged => {
             format!(" (`durable recover {}`)", shell_word(path))
         }
-        Error::Sidecar { source, .. } => sidecar_way_out(source).into(),
+        Error::Sidecar { source, at, .. } => sidecar_way_out(source, at).into(),
         Error::CannotChange { path, source, .. }
             if source.kind() == std::io::ErrorKind::PermissionDenied && read_only(path) =>
         {
@@ -264,7 +272,7 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
             )
         }
         Error::NoSidecarPlace { .. } => ": pass --backup-dir DIR, or --no-backup".into(),
-        Error::SidecarDirForeign { .. } => {
+        Error::SidecarDirForeign { .. } | Error::SidecarDirLink { .. } => {
             ": pass --backup-dir DIR, a directory of your own, or --no-backup".into()
         }
         Error::SidecarOffFilesystem { .. } => {

@@ -1249,8 +1249,9 @@ fn restore_does_not_follow_another_users_link_in_a_sticky_world_writable_directo
 // link planted there sent root's sidecars (the bytes cut from root's log) into any directory
 // the link pointed to. A link there, or given as --backup-dir, is followed only as the kernel's
 // fs.protected_symlinks rule allows: refused (exit 2, one sentence, the dry run alike), the
-// log not cut and nothing written where the link points; root's own link and the directory
-// owner's are followed.
+// log not cut and nothing written where the link points; root's own link is followed, the
+// directory owner's (another user's) is not (a `.durable-recovered` link is followed only when
+// it is the recovering user's or root's).
 #[test]
 fn recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directory() {
     use crate::common::{
@@ -1305,12 +1306,22 @@ fn recover_does_not_put_a_sidecar_through_another_users_link_in_a_sticky_directo
     assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
     fs::remove_dir_all(&elsewhere).expect("rm");
     fs::create_dir(&elsewhere).expect("mkdir");
-    // The directory's owner owns the link: followed.
+    // The directory's owner owns the link: not followed either, since a `.durable-recovered`
+    // link is followed only when it is the recovering user's or root's (whatever the
+    // directory): its owner could point root's sidecar into any directory of root's.
     fs::write(&log, &before).expect("write");
     give(&pubdir, NOBODY);
     let r = run(&env, &["recover", "pub/events.log"], b"");
-    assert_eq!(r.code, 0, "{}", r.show());
-    assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 1);
+    assert_one_line_error(
+        &r,
+        &[
+            &format!("a symlink that belongs to user {NOBODY}"),
+            "it was not changed",
+        ],
+        "the directory's owner's link",
+    );
+    assert_eq!(fs::read(&log).expect("read"), before);
+    assert_eq!(fs::read_dir(&elsewhere).expect("ls").count(), 0);
     give(&pubdir, 0);
     // Root's own link: followed.
     fs::remove_dir_all(&elsewhere).expect("rm");
@@ -1654,4 +1665,171 @@ fn dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does() {
         assert!(!line.contains("make room"), "nothing needs room: {line}");
     });
     cases.assert_all_passed("recover::dry_run_names_the_sidecar_the_run_makes_or_fails_as_it_does");
+}
+
+// Regression (security): root's recover of a directory another user owns followed that user's
+// `.durable-recovered` symlink into a root-owned directory, wrote the sidecar there and gave
+// it to that user. A `.durable-recovered` symlink is followed only when it is the recovering
+// user's or root's (protected_symlinks' idea); another user's is refused (exit 2, the link and
+// its owner named, --backup-dir as the way out), in the dry run too, the log unchanged.
+#[test]
+fn another_users_sidecar_directory_link_is_not_followed() {
+    use crate::common::{NOBODY, give, is_root, link_owned_by, skip};
+    let test = "recover::another_users_sidecar_directory_link_is_not_followed";
+    if !is_root() {
+        skip(test, "it needs root to make a link another user's");
+        return;
+    }
+    let env = Env::new();
+    let rootonly = env.path("rootonly");
+    fs::create_dir(&rootonly).expect("mkdir");
+    let nbdir = env.path("nbdir");
+    fs::create_dir(&nbdir).expect("mkdir");
+    let log = nbdir.join("evil.log");
+    append_each(&env, &log, &["a"]);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes.extend_from_slice(b"JUNK!!");
+    fs::write(&log, &bytes).expect("tear");
+    give(&log, NOBODY);
+    give(&nbdir, NOBODY);
+    let link = link_owned_by(&rootonly, &nbdir.join(".durable-recovered"), NOBODY);
+    for args in [
+        vec!["recover", "--dry-run", s(&log)],
+        vec!["recover", s(&log)],
+        vec!["recover", "--dry-run", s(&nbdir)],
+        vec!["recover", s(&nbdir)],
+    ] {
+        let r = run(&env, &args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.show());
+        assert_one_line_error(
+            &r,
+            &[
+                &format!("a symlink that belongs to user {NOBODY}"),
+                s(&link),
+                "it was not changed",
+                "--backup-dir DIR",
+            ],
+            &format!("{args:?}"),
+        );
+        assert_eq!(fs::read(&log).expect("read"), bytes, "{args:?} changed it");
+        assert_eq!(fs::read_dir(&rootonly).expect("ls").count(), 0, "{args:?}");
+    }
+    // Root's own link to root's directory is followed, as before; but the sidecar there is
+    // not given to the log's owner (a file of theirs in a directory of root's).
+    link_owned_by(&rootonly, &link, 0);
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let kept: Vec<_> = fs::read_dir(&rootonly).expect("ls").collect();
+    assert_eq!(kept.len(), 1);
+    let meta = kept[0].as_ref().expect("entry").metadata().expect("stat");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+    // A `.durable-recovered` root makes in the owner's directory: the sidecar is theirs.
+    fs::remove_file(&link).expect("rm");
+    let mut bytes = fs::read(&log).expect("read");
+    bytes.extend_from_slice(b"JUNK!!");
+    fs::write(&log, &bytes).expect("tear");
+    let r = run(&env, &["recover", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let kept: Vec<_> = fs::read_dir(nbdir.join(".durable-recovered"))
+        .expect("ls")
+        .collect();
+    assert_eq!(kept.len(), 1);
+    let meta = kept[0].as_ref().expect("entry").metadata().expect("stat");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), NOBODY);
+}
+
+// Regression: a log whose name is too long for a sidecar's (NAME + `.OFFSET.durable-sidecar`
+// over NAME_MAX) was refused with "choose a directory with a shorter path with --backup-dir
+// DIR", and --backup-dir failed the same way: no directory takes that name. The message says
+// the log's name is the cause and offers what works (--no-backup, a shorter name), and that does.
+#[test]
+fn a_log_name_too_long_for_a_sidecar_name_gets_a_way_out_that_works() {
+    let env = Env::new();
+    fs::create_dir(env.path("nm")).expect("mkdir");
+    fs::create_dir(env.path("bk2")).expect("mkdir");
+    let log = env.path(&format!("nm/{}.log", "n".repeat(240)));
+    append_each(&env, &log, &["a", "b"]);
+    let mut bytes = fs::read(&log).expect("read");
+    bytes.extend_from_slice(b"\xd5RE");
+    fs::write(&log, &bytes).expect("tear");
+    for args in [
+        vec!["recover", s(&log)],
+        vec!["recover", "--dry-run", s(&log)],
+        vec!["recover", "--backup-dir", s(&env.path("bk2")), s(&log)],
+    ] {
+        let r = run(&env, &args, b"");
+        let line = assert_one_line_error(
+            &r,
+            &[
+                "the log's name is too long for a sidecar's",
+                "NAME_MAX",
+                "--no-backup",
+                "rename or copy the log to a shorter name",
+            ],
+            &format!("{args:?}"),
+        );
+        assert!(!line.contains("shorter path"), "{args:?}: {line}");
+        assert!(!line.contains("--backup-dir"), "{args:?}: {line}");
+        assert_eq!(fs::read(&log).expect("read"), bytes, "{args:?} changed it");
+    }
+    let short = env.path("nm/s.log");
+    fs::copy(&log, &short).expect("copy");
+    let r = run(&env, &["recover", s(&short)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let r = run(&env, &["recover", "--no-backup", s(&log)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+}
+
+// Regression: one torn log named by several paths (itself, a symlink to it, `./` before it, a
+// hard link) in one dry run was "would cut" each time, where the real run cuts it once and
+// finds it clean by the other paths. The dry run remembers the files it would change and
+// reports another path to one of them as the real run does: clean, nothing to do.
+#[test]
+fn a_dry_run_reports_a_log_reached_by_two_paths_as_the_real_run_does() {
+    let env = Env::new();
+    fs::create_dir(env.path("e")).expect("mkdir");
+    let tear = |log: &Path| {
+        append_each(&env, log, &["a"]);
+        let mut bytes = fs::read(log).expect("read");
+        bytes.extend_from_slice(b"\xd5RE");
+        fs::write(log, &bytes).expect("tear");
+        bytes
+    };
+    let z = env.path("e/z.log");
+    let bytes = tear(&z);
+    std::os::unix::fs::symlink("e/z.log", env.path("zlink")).expect("symlink");
+    let h1 = env.path("h1");
+    let hbytes = tear(&h1);
+    fs::hard_link(&h1, env.path("h2")).expect("link");
+    for (args, file, before) in [
+        (vec!["e/z.log", "zlink", "./e/z.log"], &z, &bytes),
+        (vec!["h1", "h2"], &h1, &hbytes),
+    ] {
+        let mut outs = Vec::new();
+        for dry in [true, false] {
+            let mut full = vec!["recover"];
+            if dry {
+                full.push("--dry-run");
+            }
+            full.extend(&args);
+            let r = run(&env, &full, b"");
+            // A dry run that would change something exits 1.
+            assert_eq!(r.code, i32::from(dry), "{full:?}: {}", r.show());
+            if dry {
+                assert_eq!(
+                    &fs::read(file).expect("read"),
+                    before,
+                    "{full:?} changed it"
+                );
+            }
+            let out = String::from_utf8_lossy(&r.stdout).into_owned();
+            let cut = out.matches("cut").count();
+            let clean = out.matches(": clean, 1 record; nothing to do").count();
+            assert_eq!(cut, 1, "{full:?}: {}", r.show());
+            assert_eq!(clean, args.len() - 1, "{full:?}: {}", r.show());
+            outs.push(out.lines().skip(1).map(str::to_string).collect::<Vec<_>>());
+        }
+        // After the line about the cut, the same lines.
+        assert_eq!(outs[0], outs[1], "{args:?}");
+    }
 }

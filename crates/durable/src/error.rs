@@ -641,6 +641,18 @@ pub enum Error {
         /// Its owner.
         owner: u32,
     },
+    /// The directory recover keeps a log's sidecars in by default (`.durable-recovered`, or a
+    /// segment directory under it) is a symlink another user than the one recovering or root
+    /// owns: followed, it would put what recover keeps wherever that user points it.
+    #[error("{}: its sidecar would go to {}, a symlink that belongs to user {owner} (not to the user recovering or root), which recover does not follow; it was not changed", quoted(&.path), quoted(&.link))]
+    SidecarDirLink {
+        /// The file to repair.
+        path: PathBuf,
+        /// The link.
+        link: PathBuf,
+        /// Its owner.
+        owner: u32,
+    },
     /// The save was interrupted by a signal.
     #[error("interrupted by {signal}")]
     Interrupted {
@@ -911,6 +923,7 @@ impl Error {
             | Error::PathTooLong { path, .. }
             | Error::SidecarOffFilesystem { path, .. }
             | Error::SidecarDirForeign { path, .. }
+            | Error::SidecarDirLink { path, .. }
             | Error::InUse { path } => Some(path),
             Error::Busy { target, .. } | Error::Settle { target, .. } => Some(target),
             Error::TempLeftBehind { error, .. } => error.path(),

@@ -50,22 +50,94 @@ pub struct RecoverOptions {
     pub promised: Promised,
 }
 
-/// Sidecar paths a dry run promised, each with the log (absolute) it keeps bytes of: a real run
-/// would have made them by the time it reaches the next log, so the dry run does not promise
-/// one twice. One entry per sidecar planned.
+/// What a dry run promised so far: sidecar paths, each with the log (absolute) it keeps bytes
+/// of (a real run would have made them by the time it reaches the next log, so the dry run
+/// does not promise one twice; one entry per sidecar planned), and the files it said it would
+/// change, by (device, inode), with its report: a real run reaches the same file again by
+/// another path (a symlink, a hard link, `./`) after changing it, and finds it clean.
 #[derive(Debug, Clone, Default)]
-pub struct Promised(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>>);
+pub struct Promised(std::sync::Arc<std::sync::Mutex<PromisedSoFar>>);
+
+/// The contents of [`Promised`].
+#[derive(Debug, Default)]
+struct PromisedSoFar {
+    sidecars: std::collections::HashMap<PathBuf, PathBuf>,
+    changed: std::collections::HashMap<(u64, u64), LogRecovery>,
+}
+
+/// The most files a dry run remembers it would change ([`Promised`]), a few hundred bytes each:
+/// past that, another path to one of the others is reported as if it were met first.
+const MAX_PROMISED_CHANGES: usize = 1 << 16;
 
 impl Promised {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PromisedSoFar> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The log `sidecar` was promised to.
     fn get(&self, sidecar: &Path) -> Option<PathBuf> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(sidecar).cloned()
+        self.lock().sidecars.get(sidecar).cloned()
     }
 
     fn insert(&self, sidecar: PathBuf, log: PathBuf) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(sidecar, log);
+        self.lock().sidecars.insert(sidecar, log);
+    }
+
+    /// What the dry run said it would do to the file `id`, if it did.
+    fn changed(&self, id: (u64, u64)) -> Option<LogRecovery> {
+        self.lock().changed.get(&id).cloned()
+    }
+
+    /// Remember that the dry run would change the file `id` as `recovery` says.
+    fn change(&self, id: (u64, u64), recovery: &LogRecovery) {
+        let mut so_far = self.lock();
+        if so_far.changed.len() < MAX_PROMISED_CHANGES {
+            so_far.changed.insert(id, recovery.clone());
+        }
+    }
+}
+
+/// The report a real run gives for `path`, another path to a file it has just changed as
+/// `done` says: clean, as the change left it.
+fn changed_before(path: &Path, done: &LogRecovery) -> LogRecovery {
+    LogRecovery {
+        path: path.to_path_buf(),
+        status: Status::Clean,
+        action: LogAction::Clean,
+        bytes_removed: 0,
+        sidecar: None,
+        records_after_damage: 0,
+        bytes_after_damage: 0,
+        damage: None,
+        damage_after_header: None,
+        index: done.index.as_ref().map(|i| IndexRecovery {
+            status: Status::Clean,
+            action: IndexAction::Clean,
+            bytes_kept: i.entries * proglog::ENTRY_WIDTH,
+            bytes_removed: 0,
+            sidecar: None,
+            foreign: None,
+            ..i.clone()
+        }),
+        ..done.clone()
+    }
+}
+
+/// Whether a real run, having done what `r` says, leaves the file clean for the next path to
+/// it: a cut or zero-filled log, or a rebuilt index, not a header written (damage after it is
+/// left for the next run) nor a log emptied (an empty file is no log).
+fn leaves_clean(r: &LogRecovery) -> bool {
+    let log = match r.action {
+        LogAction::WouldTruncate => r.bytes_kept > 0,
+        LogAction::WouldZeroFill => true,
+        LogAction::Clean => false,
+        _ => return false,
+    };
+    let index = r.index.as_ref().map(|i| i.action);
+    match index {
+        Some(IndexAction::Refused) => false,
+        Some(IndexAction::WouldRebuild) => r.action == LogAction::Clean || log,
+        _ => log,
     }
 }
 
@@ -817,6 +889,28 @@ fn recover_log_as(
     observer: &mut dyn Observer,
     named: bool,
 ) -> Result<LogRecovery> {
+    let mut id = None;
+    let recovery = recover_log_once(path, shown, opts, observer, named, &mut id)?;
+    if opts.dry_run
+        && let Some(id) = id
+        && leaves_clean(&recovery)
+    {
+        opts.promised.change(id, &recovery);
+    }
+    Ok(recovery)
+}
+
+/// [`recover_log_as`], but for remembering what a dry run would change: `id` is set to the
+/// log's (device, inode). A dry run that said it would change that file already (reached
+/// by another path) reports it as a real run would find it then: clean.
+fn recover_log_once(
+    path: &Path,
+    shown: &Path,
+    opts: &RecoverOptions,
+    observer: &mut dyn Observer,
+    named: bool,
+    id: &mut Option<(u64, u64)>,
+) -> Result<LogRecovery> {
     let mut input = log::open(
         path,
         &log::OpenOptions {
@@ -838,6 +932,14 @@ fn recover_log_as(
     };
     let path = input.main.path.clone();
     let path = path.as_path();
+    if opts.dry_run {
+        let meta = input.main.file.metadata().map_err(inspect(path))?;
+        let file_id = platform::file_id(&meta);
+        if let Some(done) = opts.promised.changed(file_id) {
+            return Ok(changed_before(&reported, &done));
+        }
+        *id = Some(file_id);
+    }
     // Locked: an appender at work must not have its log cut under it. (A shared-or-exclusive
     // flock needs no write access, so a read-only descriptor takes it.)
     match input.main.file.try_lock() {
@@ -1189,6 +1291,7 @@ fn sidecar_home(
     // a sticky directory: refused, as the kernel's protected_symlinks rule would.
     let dir = sidecar::join(&home.0, &home.1);
     target::refuse_sticky_links(&dir, "recover").map_err(|e| e.for_file(path))?;
+    refuse_foreign_links(path, &home.0, &home.1)?;
     // Another user's `.durable-recovered` (made in a shared directory): what recover keeps
     // there would be at that user's mercy. The user recovering's, root's and the log's owner's
     // are used.
@@ -1217,6 +1320,33 @@ fn sidecar_home(
         }
     }
     Ok(home)
+}
+
+/// `.durable-recovered` (and a segment directory under it) a symlink that is not the recovering
+/// user's or root's: not followed, anywhere (the kernel's protected_symlinks rule applied to
+/// every directory, not just sticky ones): its owner could point it into a directory of the
+/// recovering user's (root's) that it must not write into. Checked when planned and again just
+/// before the sidecar's directory is made.
+fn refuse_foreign_links(path: &Path, base: &Path, parts: &[PathBuf]) -> Result<()> {
+    let mut dir = base.to_path_buf();
+    for part in parts {
+        dir = sidecar::join(&dir, std::slice::from_ref(part));
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        let owner = platform::owner_mode_links(&meta).0;
+        if owner != platform::effective_uid() && owner != 0 {
+            return Err(Error::SidecarDirLink {
+                path: path.to_path_buf(),
+                link: dir,
+                owner,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A sidecar planned for the log at a path: where it goes ([`sidecar::plan`]) and what it keeps.
@@ -1296,6 +1426,8 @@ fn keep_bytes(
         trailer,
         range: (from, to),
     } = keeping;
+    // Again just before use: a link swapped in since the plan is not followed.
+    refuse_foreign_links(path, &base, &parts)?;
     let mut created = Vec::new();
     let result = sidecar::ensure_dir(&base, &parts, opts.sync, t, &mut created)
         .map_err(|e| Error::Sidecar {

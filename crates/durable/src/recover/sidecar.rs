@@ -883,7 +883,7 @@ pub(crate) fn plan(p: &Planning<'_>) -> std::result::Result<Plan, StepError> {
                     io::Error::new(
                         io::ErrorKind::InvalidFilename,
                         format!(
-                            "the name would be longer than the {} bytes the system allows (NAME_MAX)",
+                            "the log's name is too long for a sidecar's (NAME.OFFSET.durable-sidecar would be longer than the {} bytes a file name may have in any directory, NAME_MAX)",
                             platform::NAME_MAX
                         ),
                     ),
@@ -1035,12 +1035,17 @@ pub(crate) fn write(
     })
     .map_err(fail)?;
     // Readable by whoever could read the log, and no one else: its owner (where permitted)
-    // and permission bits, without any execute or set-id bit.
+    // and permission bits, without any execute or set-id bit. Given to the log's owner (so
+    // that they can read and restore it) only in a directory that owner controls: their own,
+    // or one in a directory of theirs (`.durable-recovered` made by root beside their log);
+    // never a file of theirs in a directory of someone else's (root's `--backup-dir`).
     t.run(Step::Metadata, &temp_path, || {
         let (uid, gid, mode, _) = platform::owner_mode_links(&keep.file.metadata()?);
-        match platform::set_owner(new.file(), uid, gid) {
-            Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {}
-            other => other?,
+        if owner_controls(dir, uid) {
+            match platform::set_owner(new.file(), uid, gid) {
+                Err(e) if e.raw_os_error() == Some(platform::errno::EPERM) => {}
+                other => other?,
+            }
         }
         platform::set_mode(new.file(), mode & 0o666)
     })
@@ -1068,6 +1073,16 @@ pub(crate) fn write(
         .map_err(fail)?;
     new.sync_dir(t, sync).map_err(fail)?;
     Ok(placed)
+}
+
+/// Whether user `uid` owns the directory `dir` (symlinks resolved) or the directory it is in.
+fn owner_controls(dir: &Path, uid: u32) -> bool {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return false;
+    };
+    let owns =
+        |d: &Path| std::fs::metadata(d).is_ok_and(|m| platform::owner_mode_links(&m).0 == uid);
+    owns(&real) || real.parent().is_some_and(owns)
 }
 
 /// Remove the temporary files of an earlier attempt at the sidecar `name` in `dir` that a crash
