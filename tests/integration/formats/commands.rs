@@ -992,3 +992,81 @@ fn dump_selections_of_no_record_are_refused() {
     );
     assert_eq!((r.code, r.out()), (0, "two\n".to_string()), "{}", r.show());
 }
+
+/// Guards (regression): a lines salvage that copied no entry said "NEW is a lines log, as SRC
+/// is" (--json: dst_format "lines") of an empty file, which the next `log append` without
+/// --log-format made a native log. It now says NEW is empty and how to keep it a lines log;
+/// --json says "empty". A native salvage of no record is a native log (its header), as said.
+#[test]
+fn a_lines_salvage_of_no_entry_says_the_new_file_is_empty() {
+    let env = Env::new();
+    let src = env.write("torn1.log", b"partial entry without newline");
+    let dst = env.path("e.out");
+    let r = run(
+        &env,
+        &["log", "salvage", "--log-format", "lines", s(&src), s(&dst)],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&dst).expect("read"), b"");
+    assert!(!r.out().contains("is a lines log"), "{}", r.show());
+    let said = format!(
+        "{} is empty: no entry of {} checks out; `durable log append --log-format lines {} ENTRY` keeps it a lines log",
+        s(&dst),
+        s(&src),
+        s(&dst)
+    );
+    assert!(r.out().contains(&said), "{said:?} in {}", r.show());
+    let json_dst = env.path("e.json.out");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "salvage",
+            "--json",
+            "--log-format",
+            "lines",
+            s(&src),
+            s(&json_dst),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+    assert_eq!(
+        (v["records"].as_u64(), v["dst_format"].as_str()),
+        (Some(0), Some("empty")),
+        "{v}"
+    );
+    // The hint works: the file becomes a lines log.
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&dst), "hello"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(verified_format(&env, &dst), "lines");
+
+    // A native log whose only record is damaged: a native log of its header.
+    let native = env.path("n.log");
+    let r = run(&env, &["log", "append", s(&native), "payload"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let mut bytes = fs::read(&native).expect("read");
+    let n = bytes.len();
+    bytes[n - 3] ^= 1;
+    fs::write(&native, &bytes).expect("write");
+    let ndst = env.path("n.out");
+    let r = run(
+        &env,
+        &["log", "salvage", "--json", s(&native), s(&ndst)],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+    assert_eq!(
+        (v["records"].as_u64(), v["dst_format"].as_str()),
+        (Some(0), Some("native")),
+        "{v}"
+    );
+    assert_eq!(verified_format(&env, &ndst), "native");
+}
