@@ -96,8 +96,8 @@ blob\t'The payload of exactly one selected record, byte for byte, nothing added'
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l first -d 'Only the first N records' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l last -d 'Only the last N records (reads only the end of the log)' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l start -d 'Only records at or after this byte offset (at or past the end of the file: refused, unless --follow waits for records appended there)' -r
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l end -d 'Only records before this byte offset' -r
-complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l index -d 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded)' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l end -d 'Only records before this byte offset (selecting none of the log\'s records: refused)' -r
+complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l index -d 'Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded; selecting none of the log\'s records: refused, unless --follow waits for records appended)' -r
 complete -c durable -n "__fish_durable_using_subcommand log; and __fish_seen_subcommand_from dump" -l log-format -d 'Read the file as this format instead of detecting it' -r -f -a "native\t'durable\'s own checksummed format (docs/FORMAT.md)'
 lines\t'One entry per line, then a space and its SHA-256 in hex'
 proglog\t'proglog\'s store (8-byte length + data) and index (12-byte entries)'

@@ -743,11 +743,12 @@ pub struct DumpArgs {
     #[arg(long, value_name = "OFFSET")]
     pub start: Option<u64>,
 
-    /// Only records before this byte offset.
+    /// Only records before this byte offset (selecting none of the log's records: refused).
     #[arg(long, value_name = "OFFSET")]
     pub end: Option<u64>,
 
-    /// Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded).
+    /// Only records with these indexes: N, N.., ..M or N..M (0-based, M excluded; selecting
+    /// none of the log's records: refused, unless --follow waits for records appended).
     #[arg(long, value_name = "RANGE", value_parser = parse_range)]
     pub index: Option<IndexRange>,
 
@@ -827,6 +828,26 @@ pub struct IndexRange {
     pub from: u64,
     /// First index excluded (`None`: to the end).
     pub to: Option<u64>,
+    /// How it was written, to quote it in messages as typed: `N` (`Some(true)`), `N..M` or
+    /// `N..` (`Some(false)`), `..M` (`None`).
+    pub single: Option<bool>,
+}
+
+impl std::fmt::Display for IndexRange {
+    /// The range as it was typed (`5`, `3..`, `..0`, `2..7`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.single == Some(true) {
+            return write!(f, "{}", self.from);
+        }
+        if self.single.is_some() {
+            write!(f, "{}", self.from)?;
+        }
+        f.write_str("..")?;
+        match self.to {
+            Some(to) => write!(f, "{to}"),
+            None => Ok(()),
+        }
+    }
 }
 
 fn parse_range(text: &str) -> Result<IndexRange, String> {
@@ -838,6 +859,7 @@ fn parse_range(text: &str) -> Result<IndexRange, String> {
             Ok(IndexRange {
                 from: n,
                 to: n.checked_add(1),
+                single: Some(true),
             })
         }
         Some((a, b)) => {
@@ -846,7 +868,11 @@ fn parse_range(text: &str) -> Result<IndexRange, String> {
             if to.is_some_and(|t| t < from) {
                 return Err(bad());
             }
-            Ok(IndexRange { from, to })
+            Ok(IndexRange {
+                from,
+                to,
+                single: (!a.is_empty()).then_some(false),
+            })
         }
     }
 }
@@ -904,35 +930,16 @@ mod tests {
 
     #[test]
     fn index_ranges_parse() {
-        assert_eq!(
-            parse_range("5"),
-            Ok(IndexRange {
-                from: 5,
-                to: Some(6)
-            })
-        );
-        assert_eq!(
-            parse_range("2..7"),
-            Ok(IndexRange {
-                from: 2,
-                to: Some(7)
-            })
-        );
-        assert_eq!(parse_range("3.."), Ok(IndexRange { from: 3, to: None }));
-        assert_eq!(
-            parse_range("..4"),
-            Ok(IndexRange {
-                from: 0,
-                to: Some(4)
-            })
-        );
+        let parsed = |text: &str| parse_range(text).map(|r| (r.from, r.to, r.to_string()));
+        assert_eq!(parsed("5"), Ok((5, Some(6), "5".to_string())));
+        assert_eq!(parsed("2..7"), Ok((2, Some(7), "2..7".to_string())));
+        assert_eq!(parsed("3.."), Ok((3, None, "3..".to_string())));
+        assert_eq!(parsed("..4"), Ok((0, Some(4), "..4".to_string())));
+        assert_eq!(parsed("..0"), Ok((0, Some(0), "..0".to_string())));
         // The largest index: no overflow (a debug build panicked), to the end.
         assert_eq!(
-            parse_range(&u64::MAX.to_string()),
-            Ok(IndexRange {
-                from: u64::MAX,
-                to: None
-            })
+            parsed(&u64::MAX.to_string()),
+            Ok((u64::MAX, None, u64::MAX.to_string()))
         );
         assert!(parse_range("7..2").is_err());
         assert!(parse_range("x").is_err());

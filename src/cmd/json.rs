@@ -688,7 +688,8 @@ pub struct SalvageResult {
     pub header_lost: Option<&'static str>,
     /// The format SRC was read as.
     pub src_format: &'static str,
-    /// The new log's format: `lines` for a lines log, else `native`.
+    /// The new log's format: `lines` for a lines log, else `native`; `empty` when a lines
+    /// salvage copied no entry (the new file is empty).
     pub dst_format: &'static str,
     pub exit_code: Exit,
 }

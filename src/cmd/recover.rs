@@ -911,7 +911,7 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
             skipped_bytes: skipped,
             header_lost: done.header_lost.map(|a| a.name()),
             src_format: done.src_format.name(),
-            dst_format: done.dst_format.name(),
+            dst_format: salvaged_format_name(&done),
             exit_code: Exit::Success,
         };
         format!("{}\n", json::line(&result)?)
@@ -941,12 +941,29 @@ pub(super) fn salvage(args: SalvageArgs) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
+/// `dst_format` of `log salvage --json`: the new log's format, or `empty` when a lines
+/// salvage copied no entry (an empty file is no format yet; a native log has its header).
+fn salvaged_format_name(done: &recover::Salvaged) -> &'static str {
+    match done.dst_format {
+        durable::log::LogFormat::Lines if done.records == 0 => "empty",
+        f => f.name(),
+    }
+}
+
 /// The line of `log salvage`'s report that says what format the new log is in, when it says
 /// more than "a native log, as SRC is": a lines log stays one; a proglog store's or an aof
 /// file's records go into a native log, which the program that wrote SRC cannot read.
 fn salvaged_format_line(src: &Path, dst: &Path, done: &recover::Salvaged) -> String {
     use durable::log::LogFormat;
     match (done.src_format, done.dst_format) {
+        // No entry copied: the new file is empty, which is no format yet (the next append
+        // without --log-format would start a native log in it).
+        (LogFormat::Lines, LogFormat::Lines) if done.records == 0 => format!(
+            "  {} is empty: no entry of {} checks out; `durable log append --log-format lines {} ENTRY` keeps it a lines log\n",
+            quoted(dst),
+            quoted(src),
+            shell_word(dst)
+        ),
         (LogFormat::Lines, LogFormat::Lines) => format!(
             "  {} is a lines log, as {} is: each entry on its line with its SHA-256\n",
             quoted(dst),

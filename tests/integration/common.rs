@@ -719,12 +719,17 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// Run `durable ARGS` in `env`'s directory under `strace -f -o TRACE STRACE_ARGS…` with stdin
 /// closed; the trace's text (the run must succeed). Callers check `have("strace")` first.
 pub fn strace_durable(env: &Env, strace_args: &[&str], args: &[&str]) -> String {
+    strace_durable_exiting(env, strace_args, args, 0)
+}
+
+/// [`strace_durable`] of a run that must exit with `code`.
+pub fn strace_durable_exiting(env: &Env, strace_args: &[&str], args: &[&str], code: i32) -> String {
     let trace = env.path("strace.out");
     let mut strace = vec!["strace", "-f", "-o", s(&trace)];
     strace.extend_from_slice(strace_args);
     let out = env.cmd(args).wrap(&strace).no_stdin().run();
     assert!(
-        out.status.success(),
+        out.status.code() == Some(code),
         "strace durable {args:?}: {}",
         out.show()
     );
@@ -1046,11 +1051,16 @@ pub fn assert_sticky_refusal(r: &Run, command: &str, shown: &str, case: &str) ->
 
 /// The bytes `durable ARGS` read with pread64, from strace; `None` (with a note) without strace.
 pub fn traced_pread_bytes(env: &Env, test: &str, args: &[&str]) -> Option<u64> {
+    traced_pread_bytes_exiting(env, test, args, 0)
+}
+
+/// [`traced_pread_bytes`] of a run that must exit with `code`.
+pub fn traced_pread_bytes_exiting(env: &Env, test: &str, args: &[&str], code: i32) -> Option<u64> {
     if !have("strace") {
         skip(test, "strace is not installed (.ci/run installs it)");
         return None;
     }
-    let text = strace_durable(env, &["-e", "trace=pread64"], args);
+    let text = strace_durable_exiting(env, &["-e", "trace=pread64"], args, code);
     Some(
         text.lines()
             .filter(|l| l.contains("pread64("))

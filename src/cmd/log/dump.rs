@@ -68,47 +68,134 @@ pub(super) fn check_dump_args(args: &DumpArgs) -> Result<(), Failure> {
             "--format blob prints the payload of exactly one record, so it cannot --follow new ones; select the record with --index N or --last 1".to_string(),
         ));
     }
-    // A selection of no record would print nothing and exit 0, as if the log held none.
-    if args.first == Some(0) || args.last == Some(0) {
-        return Err(usage(format!(
-            "--{} 0 selects no record, so it would print nothing; give a count of at least 1",
-            if args.first == Some(0) {
-                "first"
-            } else {
-                "last"
-            }
-        )));
+    match selects_nothing(args, Known::Options) {
+        Some(refusal) => Err(usage(refusal)),
+        None => Ok(()),
     }
-    if let Some(range) = args.index
-        && range.to == Some(range.from)
-    {
-        return Err(usage(format!(
-            "--index {}..{} selects no record (the end of a range is excluded), so it would print nothing; --index {} selects record {}",
-            range.from, range.from, range.from, range.from
-        )));
-    }
-    if let (Some(start), Some(end)) = (args.start, args.end)
-        && start >= end
-    {
-        return Err(usage(format!(
-            "--start {start} is not before --end {end}: no record lies between them"
-        )));
-    }
-    // --follow waits for records appended at the end; a selection that ends before them
-    // would make it wait for nothing.
-    let ends = match (args.end, args.index) {
-        (Some(end), _) => Some(format!("--end {end}")),
-        (None, Some(range)) if range.to.is_some() => Some("--index with an end".to_string()),
-        _ => None,
+}
+
+/// What is known of the log when [`selects_nothing`] judges a selection.
+pub(super) enum Known {
+    /// Only the options: the log is not open yet.
+    Options,
+    /// Its size: a file, not followed, before it is read.
+    Size(u64),
+    /// It was read to its end, or to the first record past the selection, and no record was
+    /// selected (not followed, no damage met).
+    Read {
+        /// Records read.
+        records: u64,
+        /// The offset of the first.
+        first: Option<u64>,
+        /// Where reading ended (the end of the log when no record is past the selection).
+        end: u64,
+        /// The first record past the selection (index, offset), if reading stopped there.
+        past: Option<(u64, u64)>,
+    },
+}
+
+/// The one rule for selections of nothing: a selection (`--first`, `--last`, `--start`,
+/// `--end`, `--index`) that cannot select any record of the log as it is would print nothing
+/// and exit 0, as for a log without records, so it is refused (exit 2) with one sentence
+/// quoting the options as typed and naming the log's records or size. `--follow` waits for
+/// records appended at the end, so a selection open at the end is not refused when followed;
+/// one that ends before them is. `None`: not refused (on what is known).
+pub(super) fn selects_nothing(args: &DumpArgs, known: Known) -> Option<String> {
+    // The selection as typed.
+    let typed = || {
+        let mut parts = Vec::new();
+        if let Some(start) = args.start {
+            parts.push(format!("--start {start}"));
+        }
+        if let Some(end) = args.end {
+            parts.push(format!("--end {end}"));
+        }
+        if let Some(range) = args.index {
+            parts.push(format!("--index {range}"));
+        }
+        parts.join(" ")
     };
-    if args.follow
-        && let Some(ends) = ends
-    {
-        return Err(usage(format!(
-            "--follow waits for records appended at the end of the log, and {ends} selects none of them, so it would wait for nothing; drop one of them"
-        )));
+    match known {
+        Known::Options => {
+            if args.first == Some(0) || args.last == Some(0) {
+                return Some(format!(
+                    "--{} 0 selects no record, so it would print nothing; give a count of at least 1",
+                    if args.first == Some(0) {
+                        "first"
+                    } else {
+                        "last"
+                    }
+                ));
+            }
+            if let Some(range) = args.index
+                && range.to == Some(range.from)
+            {
+                return Some(format!(
+                    "--index {range} selects no record (the end of a range is excluded), so it would print nothing; --index {} selects record {}",
+                    range.from, range.from
+                ));
+            }
+            if args.end == Some(0) {
+                return Some(
+                    "--end 0 selects no record (it selects those that start before byte 0), so it would print nothing".to_string(),
+                );
+            }
+            if let (Some(start), Some(end)) = (args.start, args.end)
+                && start >= end
+            {
+                return Some(format!(
+                    "--start {start} is not before --end {end}: no record lies between them"
+                ));
+            }
+            // --follow waits for records appended at the end; a selection that ends before
+            // them would make it wait for nothing.
+            let ends = match (args.end, args.index) {
+                (Some(end), _) => Some(format!("--end {end}")),
+                (None, Some(range)) if range.to.is_some() => Some(format!("--index {range}")),
+                _ => None,
+            };
+            match ends {
+                Some(ends) if args.follow => Some(format!(
+                    "--follow waits for records appended at the end of the log, and {ends} selects none of them, so it would wait for nothing; drop one of them"
+                )),
+                _ => None,
+            }
+        }
+        // Followed, the log grows past what there is now.
+        _ if args.follow => None,
+        Known::Size(size) => match args.start {
+            Some(start) if start > 0 && start >= size => Some(format!(
+                "{}: --start {start} is at or past its end (byte {size}), where no record starts, so it would print nothing; --follow waits for records appended there",
+                quoted(&args.log)
+            )),
+            _ => None,
+        },
+        Known::Read {
+            records,
+            first,
+            end,
+            past,
+        } => {
+            let log = quoted(&args.log);
+            let selection = typed();
+            if selection.is_empty() {
+                return None;
+            }
+            Some(match (past, first) {
+                (Some((index, offset)), _) => format!(
+                    "{log}: {selection} selects no record of it (record #{index}, at byte {offset}, is the first past the selection), so it would print nothing"
+                ),
+                (None, Some(first)) => format!(
+                    "{log}: {selection} selects none of its {} (indexes 0 to {}, from byte {first} to its end at byte {end}), so it would print nothing",
+                    crate::cmd::plural(records, "record"),
+                    records.saturating_sub(1)
+                ),
+                (None, None) => format!(
+                    "{log}: {selection} selects no record: it holds none ({end} bytes), so it would print nothing"
+                ),
+            })
+        }
     }
-    Ok(())
 }
 
 pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
@@ -166,19 +253,13 @@ pub(super) fn dump_log(args: &DumpArgs) -> Result<Exit, Failure> {
     // --start at or past the end selects nothing in a file that is not followed (followed, it
     // waits for the log to grow past it). A native log being read from a stream has no end
     // yet.
-    if let Some(start) = args.start
-        && !args.follow
-        && stream.is_none()
-    {
+    if stream.is_none() {
         let end = match &source {
             DumpSource::Log(input) => input.main.size,
             DumpSource::Sidecar(side) => side.trailer.offset.saturating_add(side.trailer.len),
         };
-        if start > 0 && start >= end {
-            return Err(usage(format!(
-                "{}: --start {start} is at or past its end (byte {end}), where no record starts, so it would print nothing; --follow waits for records appended there",
-                quoted(&args.log)
-            )));
+        if let Some(refusal) = selects_nothing(args, Known::Size(end)) {
+            return Err(usage(refusal));
         }
     }
     let mut out = Output::stdout();
@@ -510,6 +591,9 @@ pub(super) fn dump_pass(
     let mut kept: VecDeque<Item> = VecDeque::new();
     let mut kept_records = 0u64;
     let mut left_out: Option<(u64, Defect)> = None;
+    // For a selection of nothing: records read, the first's offset, records selected, the
+    // first record past the selection.
+    let (mut records, mut first, mut selected, mut past) = (0u64, None, 0u64, None);
     loop {
         let item = reader.next_item().map_err(|e| read_failure(&args.log, e))?;
         match item {
@@ -517,16 +601,20 @@ pub(super) fn dump_pass(
                 if shown.already(&record) {
                     continue; // shown before the file was cut
                 }
+                records += 1;
+                first.get_or_insert(record.offset);
                 if !wanted(&record) {
                     if args.end.is_some_and(|e| record.offset >= e)
                         || args
                             .index
                             .is_some_and(|i| i.to.is_some_and(|t| record.index >= t))
                     {
+                        past = Some((record.index, record.offset));
                         break;
                     }
                     continue;
                 }
+                selected += 1;
                 if let Some(n) = args.last {
                     kept.push_back(Item::Record(record));
                     kept_records += 1;
@@ -612,6 +700,20 @@ pub(super) fn dump_pass(
                 }
             }
         }
+    }
+    if selected == 0
+        && worst == Exit::Success
+        && let Some(refusal) = selects_nothing(
+            args,
+            Known::Read {
+                records,
+                first,
+                end: reader.position(),
+                past,
+            },
+        )
+    {
+        return Err(usage(refusal));
     }
     if let Some((count, first)) = left_out {
         eprintln!(

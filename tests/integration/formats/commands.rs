@@ -992,3 +992,160 @@ fn dump_selections_of_no_record_are_refused() {
     );
     assert_eq!((r.code, r.out()), (0, "two\n".to_string()), "{}", r.show());
 }
+
+/// Guards (regression): with a log of 3 records, `--index 5`, `--index 3`, `--end 0` and
+/// `--end 64` (a native log's first record starts at 64) printed nothing and exited 0, while
+/// `--first 0` and `--start` past the end were refused: one rule now (exit 2, one sentence
+/// naming the log's records), and the options quoted as typed (`--index ..0`, not `0..0`).
+#[test]
+fn dump_selections_no_record_of_the_log_falls_in_are_refused() {
+    let env = Env::new();
+    let log = env.path("three.log");
+    let r = run(
+        &env,
+        &["log", "append", s(&log), "one", "two", "three"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let lines = env.write("three.lines", lines_log(&[b"one", b"two", b"three"]));
+    for (file, args, says) in [
+        (
+            &log,
+            vec!["--index", "5"],
+            "--index 5 selects none of its 3 records",
+        ),
+        (
+            &log,
+            vec!["--index", "3"],
+            "--index 3 selects none of its 3 records",
+        ),
+        (
+            &log,
+            vec!["--index", "3.."],
+            "--index 3.. selects none of its 3 records",
+        ),
+        (
+            &lines,
+            vec!["--index", "3"],
+            "--index 3 selects none of its 3 records",
+        ),
+        (&log, vec!["--end", "0"], "--end 0 selects no record"),
+        (
+            &log,
+            vec!["--end", "64"],
+            "--end 64 selects no record of it",
+        ),
+        (
+            &log,
+            vec!["--index", "..0"],
+            "--index ..0 selects no record",
+        ),
+        (
+            &log,
+            vec!["--index", "3..3"],
+            "--index 3..3 selects no record",
+        ),
+    ] {
+        let mut all = vec!["log", "dump"];
+        all.extend(&args);
+        all.push(s(file));
+        let r = run(&env, &all, b"");
+        assert_one_line_error(&r, &[says], &format!("{args:?}"));
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.show());
+    }
+    // What selects a record still prints it.
+    for (args, want) in [
+        (vec!["--index", "2"], "three\n"),
+        (vec!["--end", "65"], "one\n"),
+        (vec!["--index", "..1"], "one\n"),
+    ] {
+        let mut all = vec!["log", "dump", "--format", "raw"];
+        all.extend(&args);
+        all.push(s(&log));
+        let r = run(&env, &all, b"");
+        assert_eq!(
+            (r.code, r.out()),
+            (0, want.to_string()),
+            "{args:?}: {}",
+            r.show()
+        );
+    }
+}
+
+/// Guards (regression): a lines salvage that copied no entry said "NEW is a lines log, as SRC
+/// is" (--json: dst_format "lines") of an empty file, which the next `log append` without
+/// --log-format made a native log. It now says NEW is empty and how to keep it a lines log;
+/// --json says "empty". A native salvage of no record is a native log (its header), as said.
+#[test]
+fn a_lines_salvage_of_no_entry_says_the_new_file_is_empty() {
+    let env = Env::new();
+    let src = env.write("torn1.log", b"partial entry without newline");
+    let dst = env.path("e.out");
+    let r = run(
+        &env,
+        &["log", "salvage", "--log-format", "lines", s(&src), s(&dst)],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(fs::read(&dst).expect("read"), b"");
+    assert!(!r.out().contains("is a lines log"), "{}", r.show());
+    let said = format!(
+        "{} is empty: no entry of {} checks out; `durable log append --log-format lines {} ENTRY` keeps it a lines log",
+        s(&dst),
+        s(&src),
+        s(&dst)
+    );
+    assert!(r.out().contains(&said), "{said:?} in {}", r.show());
+    let json_dst = env.path("e.json.out");
+    let r = run(
+        &env,
+        &[
+            "log",
+            "salvage",
+            "--json",
+            "--log-format",
+            "lines",
+            s(&src),
+            s(&json_dst),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+    assert_eq!(
+        (v["records"].as_u64(), v["dst_format"].as_str()),
+        (Some(0), Some("empty")),
+        "{v}"
+    );
+    // The hint works: the file becomes a lines log.
+    let r = run(
+        &env,
+        &["log", "append", "--log-format", "lines", s(&dst), "hello"],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    assert_eq!(verified_format(&env, &dst), "lines");
+
+    // A native log whose only record is damaged: a native log of its header.
+    let native = env.path("n.log");
+    let r = run(&env, &["log", "append", s(&native), "payload"], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    let mut bytes = fs::read(&native).expect("read");
+    let n = bytes.len();
+    bytes[n - 3] ^= 1;
+    fs::write(&native, &bytes).expect("write");
+    let ndst = env.path("n.out");
+    let r = run(
+        &env,
+        &["log", "salvage", "--json", s(&native), s(&ndst)],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.show());
+    let v: Value = serde_json::from_str(r.out().trim()).expect("json");
+    assert_eq!(
+        (v["records"].as_u64(), v["dst_format"].as_str()),
+        (Some(0), Some("native")),
+        "{v}"
+    );
+    assert_eq!(verified_format(&env, &ndst), "native");
+}

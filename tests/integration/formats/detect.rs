@@ -1116,6 +1116,47 @@ fn detection_reads_a_file_of_one_long_line_once() {
             "read {read} bytes of a 24 MiB file of one line"
         );
     }
+    // Guards (regression): one line with the shape of a lines-log line (a space and 64 hex
+    // digits at its end) was read and hashed again for each question about it (whether it
+    // holds entries, the sample, the search for a valid line, the torn first line): a 24 MiB
+    // file was read five times by `log verify FILE`, four times in a walk.
+    let mut hashed = vec![b'a'; 24 << 20];
+    hashed.push(b' ');
+    hashed.extend_from_slice(&[b'0'; 64]);
+    hashed.push(b'\n');
+    env.write("hashed/one.log", &hashed);
+    let named = env.path("hashed/one.log");
+    // Named, it is not a log (exit 2); in a walk, it is not one of the logs found (exit 0).
+    for (what, target, code) in [
+        ("named", s(&named), 2),
+        ("walked", s(&env.path("hashed")), 0),
+    ] {
+        if let Some(read) = crate::common::traced_pread_bytes_exiting(
+            &env,
+            "detection_reads_a_file_of_one_long_line_once",
+            &["log", "verify", target],
+            code,
+        ) {
+            assert!(
+                read < (24 << 20) + (8 << 20),
+                "{what}: read {read} bytes of a 24 MiB file of one hashed line"
+            );
+        }
+    }
+    // The same line checking out: detection reads it once, then verify reads it.
+    let good = env.write("good/one.log", line(&vec![b'a'; 24 << 20]));
+    let r = run(&env, &["log", "verify", s(&good)], b"");
+    assert_eq!(r.code, 0, "{}", r.show());
+    if let Some(read) = crate::common::traced_pread_bytes(
+        &env,
+        "detection_reads_a_file_of_one_long_line_once",
+        &["log", "verify", s(&good)],
+    ) {
+        assert!(
+            read < 3 * (24 << 20) + (8 << 20),
+            "read {read} bytes of a lines log of one 24 MiB line"
+        );
+    }
 }
 
 /// Guards the exceptions README and docs/FORMAT.md name ("Detection", at its end) to "a file

@@ -1525,10 +1525,11 @@ fn writer_for(
             // "damage" would be refused with advice to recover it, which would empty it.
             // One that holds no newline, only text, is a lines log whose first line was cut
             // short: a torn tail at 0, refused as any torn tail is (by the tail check).
+            let mut questions = lines::Questions::new(file, size);
             if !created
                 && size > 0
-                && !lines::any_valid_line(file, size).map_err(inspect(path))?
-                && !lines::torn_first_line(file, size).map_err(inspect(path))?
+                && !questions.any_valid_line().map_err(inspect(path))?
+                && !questions.torn_first_line().map_err(inspect(path))?
             {
                 return Err(Error::NotALog {
                     path: path.to_path_buf(),

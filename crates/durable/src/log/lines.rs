@@ -253,6 +253,175 @@ impl Reader for LinesReader<'_> {
     }
 }
 
+/// SHA-256 of bytes fed in pieces, all but the last [`SUFFIX`] of them: when a line's end is
+/// found, it is the digest of the entry the line holds if it has the shape of one.
+#[derive(Clone)]
+struct Lagged {
+    hasher: Sha256,
+    carry: [u8; SUFFIX as usize],
+    held: usize,
+}
+
+impl Lagged {
+    fn new() -> Lagged {
+        Lagged {
+            hasher: Sha256::new(),
+            carry: [0; SUFFIX as usize],
+            held: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        const LAG: usize = SUFFIX as usize;
+        if bytes.len() >= LAG {
+            self.hasher.update(&self.carry[..self.held]);
+            let cut = bytes.len() - LAG;
+            self.hasher.update(&bytes[..cut]);
+            self.carry.copy_from_slice(&bytes[cut..]);
+            self.held = LAG;
+        } else {
+            let mut both = [0u8; 2 * SUFFIX as usize];
+            let n = self.held + bytes.len();
+            both[..self.held].copy_from_slice(&self.carry[..self.held]);
+            both[self.held..n].copy_from_slice(bytes);
+            let cut = n.saturating_sub(LAG);
+            self.hasher.update(&both[..cut]);
+            self.carry[..n - cut].copy_from_slice(&both[cut..n]);
+            self.held = n - cut;
+        }
+    }
+
+    /// The digest of all but the last `SUFFIX` bytes, if that many were fed.
+    fn finish(self) -> Option<[u8; 32]> {
+        (self.held == SUFFIX as usize).then(|| self.hasher.finalize().into())
+    }
+}
+
+/// What one read of a file's first line found: detection asks about that line several times
+/// (whether it checks out, where its last control byte is, whether it is a torn first line),
+/// and a file of one long line was read and hashed once for each question.
+#[derive(Clone, Copy)]
+struct FirstLine {
+    /// Where it ends: its newline, or the end of a file of at most `DETECT_LIMIT` bytes
+    /// without one; `None`: no newline in the first `DETECT_LIMIT` bytes of a longer file.
+    end: Option<u64>,
+    /// Whether a newline ends it.
+    newline: bool,
+    /// Its last control byte ([`is_control`]; a hole of a sparse file is zeros).
+    last_control: Option<u64>,
+    /// Whether its bytes were hashed (no hole in it): the digests below are known.
+    hashed: bool,
+    /// SHA-256 of its bytes but the last `SUFFIX` (its entry, if it has the shape of a line).
+    digest: Option<[u8; 32]>,
+    /// SHA-256 of its bytes after its last control byte but the last `SUFFIX`.
+    after_control: Option<[u8; 32]>,
+}
+
+impl FirstLine {
+    /// Read the first line once: up to its newline, within `DETECT_LIMIT` bytes.
+    fn read(reader: &mut LinesReader<'_>) -> io::Result<FirstLine> {
+        let size = reader.win.size;
+        let limit = size.min(DETECT_LIMIT);
+        let (mut all, mut after) = (Lagged::new(), None::<Lagged>);
+        let (mut at, mut newline, mut last_control, mut hashed) = (0u64, None, None, true);
+        while at < limit {
+            if !reader.win.holds(at) {
+                let data = reader.win.next_data(at)?.min(limit);
+                if data > at {
+                    // A hole: zeros, which hold no newline and are not read (nor hashed: a
+                    // question about a line holding one reads it again).
+                    hashed = false;
+                    last_control = Some(data - 1);
+                    at = data;
+                    continue;
+                }
+            }
+            let chunk = reader.win.chunk(at)?;
+            let chunk = &chunk[..chunk.len().min((limit - at) as usize)];
+            if chunk.is_empty() {
+                break;
+            }
+            let found = memchr::memchr(b'\n', chunk);
+            let piece = &chunk[..found.unwrap_or(chunk.len())];
+            if hashed {
+                all.update(piece);
+            }
+            match piece.iter().rposition(|&b| is_control(b)) {
+                Some(i) => {
+                    last_control = Some(at + i as u64);
+                    let mut fresh = Lagged::new();
+                    fresh.update(&piece[i + 1..]);
+                    after = Some(fresh);
+                }
+                None => {
+                    if let Some(a) = after.as_mut() {
+                        a.update(piece);
+                    }
+                }
+            }
+            if let Some(i) = found {
+                newline = Some(at + i as u64);
+                break;
+            }
+            at += chunk.len() as u64;
+        }
+        let end = match newline {
+            Some(nl) => Some(nl),
+            None if size <= DETECT_LIMIT => Some(size),
+            None => None,
+        };
+        Ok(FirstLine {
+            end,
+            newline: newline.is_some(),
+            last_control,
+            hashed,
+            digest: if hashed { all.finish() } else { None },
+            after_control: if hashed {
+                after.and_then(Lagged::finish)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Detection's questions about a file's lines, the answers about its first line read once.
+struct Probe<'f> {
+    reader: LinesReader<'f>,
+    first: Option<FirstLine>,
+}
+
+impl<'f> Probe<'f> {
+    fn new(file: &'f File, size: u64) -> Probe<'f> {
+        Probe {
+            reader: LinesReader::new(file, size, 0, OnDamage::Stop),
+            first: None,
+        }
+    }
+
+    fn first(&mut self) -> io::Result<FirstLine> {
+        match self.first {
+            Some(first) => Ok(first),
+            None => {
+                let first = FirstLine::read(&mut self.reader)?;
+                self.first = Some(first);
+                Ok(first)
+            }
+        }
+    }
+
+    /// Whether the entry `[at, at + len)` has the SHA-256 `stored`.
+    fn matches(&mut self, at: u64, len: u64, stored: &[u8; 32]) -> io::Result<bool> {
+        if at == 0 {
+            let first = self.first()?;
+            if first.hashed && first.end == Some(len + SUFFIX) {
+                return Ok(first.digest.is_some_and(|d| d == *stored));
+            }
+        }
+        self.reader.matches(at, len, stored)
+    }
+}
+
 /// Bytes at the start of a file whose lines detection looks at (the lines that start in them,
 /// and always the first line, whatever its length).
 const SAMPLE: u64 = 64 << 10;
@@ -274,77 +443,88 @@ const DETECT_LIMIT: u64 = 64 << 20;
 /// checksum matches), nor is another program's file that holds entries after bytes of its own
 /// ([`holds_entries`]: an archive, a database, a note).
 pub fn looks_like_lines(file: &File, size: u64) -> io::Result<bool> {
-    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
-    // is not read to its end). The last answer is kept: the first line is asked for twice, and
-    // a file of one long line (a binary, minified JSON) was read to the limit each time.
-    let last = std::cell::Cell::new(None);
-    let line_end = |reader: &mut LinesReader<'_>, at: u64| -> io::Result<Option<u64>> {
-        if let Some((from, end)) = last.get()
-            && from == at
-        {
-            return Ok(end);
-        }
-        let end = match reader.find_newline_before(at, DETECT_LIMIT)? {
-            Some(nl) => Some(nl),
-            None if size <= DETECT_LIMIT => Some(size),
-            None => None,
+    Probe::new(file, size).looks_like_lines()
+}
+
+impl Probe<'_> {
+    /// [`looks_like_lines`], with what is known of the first line.
+    fn looks_like_lines(&mut self) -> io::Result<bool> {
+        let size = self.reader.win.size;
+        let reader = self;
+        // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
+        // is not read to its end). The last answer is kept: the first line is asked for twice, and
+        // a file of one long line (a binary, minified JSON) was read to the limit each time.
+        let last = std::cell::Cell::new(None);
+        let line_end = |reader: &mut Probe<'_>, at: u64| -> io::Result<Option<u64>> {
+            if at == 0 {
+                return Ok(reader.first()?.end);
+            }
+            if let Some((from, end)) = last.get()
+                && from == at
+            {
+                return Ok(end);
+            }
+            let end = match reader.reader.find_newline_before(at, DETECT_LIMIT)? {
+                Some(nl) => Some(nl),
+                None if size <= DETECT_LIMIT => Some(size),
+                None => None,
+            };
+            last.set(Some((at, end)));
+            Ok(end)
         };
-        last.set(Some((at, end)));
-        Ok(end)
-    };
-    // The lines starting in [from, from + SAMPLE), and after them until one has the shape
-    // (damage at the start of a log, zeros, garbage, a long damaged line, must not hide the
-    // lines after it): (lines, lines up to the last shaped one, shaped, one checks out, where
-    // the sample ends, where the first shaped line starts).
-    let sample = |reader: &mut LinesReader<'_>, from: u64| -> io::Result<_> {
-        let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
-        let (mut at, mut first) = (from, None);
-        while at < size && (at < from + SAMPLE || shaped == 0) && lines < SAMPLE_LINES {
+        // The lines starting in [from, from + SAMPLE), and after them until one has the shape
+        // (damage at the start of a log, zeros, garbage, a long damaged line, must not hide the
+        // lines after it): (lines, lines up to the last shaped one, shaped, one checks out, where
+        // the sample ends, where the first shaped line starts).
+        let sample = |reader: &mut Probe<'_>, from: u64| -> io::Result<_> {
+            let (mut lines, mut counted, mut shaped, mut valid) = (0u64, 0u64, 0u64, false);
+            let (mut at, mut first) = (from, None);
+            while at < size && (at < from + SAMPLE || shaped == 0) && lines < SAMPLE_LINES {
+                let Some(end) = line_end(reader, at)? else {
+                    break;
+                };
+                lines += 1;
+                if let Some(stored) = reader.reader.shape(at, end)? {
+                    shaped += 1;
+                    counted = lines;
+                    first.get_or_insert(at);
+                    valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
+                }
+                at = end + 1;
+            }
+            Ok((counted, shaped, valid, at, first))
+        };
+        if holds_entries(reader, &line_end)? {
+            return Ok(false);
+        }
+        let (mut counted, mut shaped, mut valid, mut at, first) = sample(reader, 0)?;
+        // Too few lines with the shape, all the others before the first one that has it, and
+        // those not text (control bytes: garbage over the log's start, not the lines of a text
+        // file that quotes entries): that damage says nothing about the lines after it, which are
+        // sampled alone.
+        if shaped * 2 < counted
+            && let Some(first) = first
+            && !is_text(&mut reader.reader, first)?
+        {
+            (counted, shaped, valid, at, _) = sample(reader, first)?;
+        }
+        if shaped == 0 || shaped * 2 < counted {
+            return Ok(false);
+        }
+        // The sample has the shape but none of its lines checks out: damage at the start of a log
+        // (or a first entry longer than the sample) hides the valid lines after it. A log has one
+        // further on; a file of lines ending in hashes of something else has none.
+        while !valid && at < size {
             let Some(end) = line_end(reader, at)? else {
                 break;
             };
-            lines += 1;
-            if let Some(stored) = reader.shape(at, end)? {
-                shaped += 1;
-                counted = lines;
-                first.get_or_insert(at);
-                valid = valid || reader.matches(at, end - at - SUFFIX, &stored)?;
+            if let Some(stored) = reader.reader.shape(at, end)? {
+                valid = reader.matches(at, end - at - SUFFIX, &stored)?;
             }
             at = end + 1;
         }
-        Ok((counted, shaped, valid, at, first))
-    };
-    if holds_entries(&mut reader, &line_end)? {
-        return Ok(false);
+        Ok(valid)
     }
-    let (mut counted, mut shaped, mut valid, mut at, first) = sample(&mut reader, 0)?;
-    // Too few lines with the shape, all the others before the first one that has it, and
-    // those not text (control bytes: garbage over the log's start, not the lines of a text
-    // file that quotes entries): that damage says nothing about the lines after it, which are
-    // sampled alone.
-    if shaped * 2 < counted
-        && let Some(first) = first
-        && !is_text(&mut reader, first)?
-    {
-        (counted, shaped, valid, at, _) = sample(&mut reader, first)?;
-    }
-    if shaped == 0 || shaped * 2 < counted {
-        return Ok(false);
-    }
-    // The sample has the shape but none of its lines checks out: damage at the start of a log
-    // (or a first entry longer than the sample) hides the valid lines after it. A log has one
-    // further on; a file of lines ending in hashes of something else has none.
-    while !valid && at < size {
-        let Some(end) = line_end(&mut reader, at)? else {
-            break;
-        };
-        if let Some(stored) = reader.shape(at, end)? {
-            valid = reader.matches(at, end - at - SUFFIX, &stored)?;
-        }
-        at = end + 1;
-    }
-    Ok(valid)
 }
 
 /// Bytes at the end of a line that does not check out in which detection looks for a whole
@@ -371,15 +551,16 @@ const HEX_END: u64 = 8;
 ///   another format's header glued to the first entry (a tar, cpio or zip member, a database
 ///   record). Damage over a log's start ends inside a line and leaves no whole entry there.
 fn holds_entries(
-    reader: &mut LinesReader<'_>,
-    line_end: &dyn Fn(&mut LinesReader<'_>, u64) -> io::Result<Option<u64>>,
+    probe: &mut Probe<'_>,
+    line_end: &dyn Fn(&mut Probe<'_>, u64) -> io::Result<Option<u64>>,
 ) -> io::Result<bool> {
-    let size = reader.win.size;
+    let size = probe.reader.win.size;
     let (mut at, mut lines, mut short, mut hex_end) = (0u64, 0u64, false, false);
     while at < size && lines < SAMPLE_LINES {
-        let Some(end) = line_end(reader, at)? else {
+        let Some(end) = line_end(probe, at)? else {
             return Ok(false);
         };
+        let reader = &mut probe.reader;
         let Some(stored) = reader.shape(at, end)? else {
             if at == 0 && starts_with_signature(reader)? {
                 return Ok(true);
@@ -398,9 +579,15 @@ fn holds_entries(
             continue;
         };
         let entry = end - at - SUFFIX;
-        if reader.matches(at, entry, &stored)? {
-            return Ok(at > 0 && short && !hex_end && is_text(reader, at)?);
+        if probe.matches(at, entry, &stored)? {
+            return Ok(at > 0 && short && !hex_end && is_text(&mut probe.reader, at)?);
         }
+        // The first line's last control byte, and the digest of what follows it, are known.
+        let first = match at {
+            0 => Some(probe.first()?).filter(|f| f.hashed),
+            _ => None,
+        };
+        let reader = &mut probe.reader;
         if starts_with_signature(reader)? {
             return Ok(true);
         }
@@ -414,10 +601,17 @@ fn holds_entries(
         let mut glued = (0..=tail.len())
             .find(|&i| Sha256::digest(&tail[i..])[..] == stored[..])
             .map(|i| from + i as u64);
+        let control = match first {
+            Some(first) => first.last_control,
+            None => last_control(reader, at, at + entry)?,
+        };
         if glued.is_none()
-            && let Some(c) = last_control(reader, at, at + entry)?
+            && let Some(c) = control
             && c + 1 < from
-            && reader.matches(c + 1, at + entry - c - 1, &stored)?
+            && match first {
+                Some(first) => first.after_control == Some(stored),
+                None => reader.matches(c + 1, at + entry - c - 1, &stored)?,
+            }
         {
             glued = Some(c + 1);
         }
@@ -491,8 +685,66 @@ fn is_text(reader: &mut LinesReader<'_>, len: u64) -> io::Result<bool> {
 /// (`--log-format lines`) must have to be one. A file in which no entry is valid cannot be told
 /// from a text file, and is never cut as a damaged log without `--force`.
 pub fn any_valid_line(file: &File, size: u64) -> io::Result<bool> {
-    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    Ok(reader.find_next_valid(0)?.is_some())
+    Probe::new(file, size).any_valid_line()
+}
+
+impl Probe<'_> {
+    /// [`any_valid_line`], with what is known of the first line.
+    fn any_valid_line(&mut self) -> io::Result<bool> {
+        let first = self.first()?;
+        // The first line, read once, answers for itself when it was hashed whole.
+        let from = match first.end {
+            Some(end) if first.hashed => {
+                if let Some(stored) = self.reader.shape(0, end)?
+                    && first.digest == Some(stored)
+                {
+                    return Ok(true);
+                }
+                if !first.newline {
+                    return Ok(false);
+                }
+                end + 1
+            }
+            _ => 0,
+        };
+        Ok(self.reader.find_next_valid(from)?.is_some())
+    }
+
+    /// [`torn_first_line`], with what is known of the first line.
+    fn torn_first_line(&mut self) -> io::Result<bool> {
+        let size = self.reader.win.size;
+        if size == 0 || size > DETECT_LIMIT {
+            return Ok(false);
+        }
+        let first = self.first()?;
+        Ok(!first.newline && first.last_control.is_none())
+    }
+}
+
+/// One file's lines asked about several times (detection, then whether a file named a lines
+/// log is one or a torn first line): its first line is read once.
+pub struct Questions<'f>(Probe<'f>);
+
+impl<'f> Questions<'f> {
+    /// Questions about `file`, of `size` bytes.
+    pub fn new(file: &'f File, size: u64) -> Questions<'f> {
+        Questions(Probe::new(file, size))
+    }
+
+    /// [`looks_like_lines`].
+    pub fn looks_like_lines(&mut self) -> io::Result<bool> {
+        self.0.looks_like_lines()
+    }
+
+    /// [`any_valid_line`].
+    pub fn any_valid_line(&mut self) -> io::Result<bool> {
+        self.0.any_valid_line()
+    }
+
+    /// [`torn_first_line`].
+    pub fn torn_first_line(&mut self) -> io::Result<bool> {
+        self.0.torn_first_line()
+    }
 }
 
 /// Whether the file can be a lines log whose first line was cut short (docs/FORMAT.md, "A log's
@@ -503,23 +755,7 @@ pub fn any_valid_line(file: &File, size: u64) -> io::Result<bool> {
 /// file is not one). The bytes cannot prove it a log: only a file the user names as a lines log
 /// is read as one (a torn tail at 0); detection only says that it may be one.
 pub fn torn_first_line(file: &File, size: u64) -> io::Result<bool> {
-    if size == 0 || size > DETECT_LIMIT {
-        return Ok(false);
-    }
-    let mut reader = LinesReader::new(file, size, 0, OnDamage::Stop);
-    let mut at = 0;
-    while at < size {
-        let n = (size - at).min(super::reader::WINDOW as u64) as usize;
-        let bytes = reader.win.get(at, n)?;
-        if bytes.is_empty() {
-            return Ok(false);
-        }
-        if bytes.iter().any(|&b| b == b'\n' || is_control(b)) {
-            return Ok(false);
-        }
-        at += bytes.len() as u64;
-    }
-    Ok(true)
+    Probe::new(file, size).torn_first_line()
 }
 
 /// Bytes at the end of a lines log that the tail check before an append reads.

@@ -797,12 +797,12 @@ impl Log {
                 // newline and only text, named so (the file itself, not met in a walk), is a
                 // log whose first line was cut short (a torn tail at 0, docs/FORMAT.md "A log's
                 // start").
+                let mut questions = lines::Questions::new(&main.file, main.size);
                 if opts.format.is_some()
                     && !opts.force
                     && main.size > 0
-                    && !lines::any_valid_line(&main.file, main.size).map_err(inspect(path))?
-                    && !(opts.zeros
-                        && lines::torn_first_line(&main.file, main.size).map_err(inspect(path))?)
+                    && !questions.any_valid_line().map_err(inspect(path))?
+                    && !(opts.zeros && questions.torn_first_line().map_err(inspect(path))?)
                 {
                     return Err(Error::NotALog {
                         path: path.to_path_buf(),
@@ -1071,6 +1071,9 @@ fn detect(
         return Ok((LogFormat::Proglog, None));
     }
     let io = inspect(&part.path);
+    // Asked whether it is a lines log, then perhaps whether it is a torn first line: its first
+    // line is read once for both.
+    let mut lines_questions = lines::Questions::new(&part.file, part.size);
     let found = (|| -> io::Result<Result<(LogFormat, Option<aof::Analysis>), bool>> {
         if part.size == 0 {
             return Ok(Err(false));
@@ -1095,7 +1098,7 @@ fn detect(
         } else {
             None
         };
-        if lines::looks_like_lines(&part.file, part.size)? {
+        if lines_questions.looks_like_lines()? {
             return Ok(Ok((LogFormat::Lines, None)));
         }
         if proglog::looks_like_index(&part.file, part.size)?
@@ -1129,7 +1132,11 @@ fn detect(
         ZEROS
     } else if aof::is_redis(head) {
         REDIS
-    } else if named && lines::torn_first_line(&part.file, part.size).map_err(inspect(&part.path))? {
+    } else if named
+        && lines_questions
+            .torn_first_line()
+            .map_err(inspect(&part.path))?
+    {
         TORN_LINES
     } else {
         UNKNOWN_FORMAT
