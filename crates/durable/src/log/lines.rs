@@ -452,25 +452,16 @@ impl Probe<'_> {
         let size = self.reader.win.size;
         let reader = self;
         // A line is only looked at if it ends within DETECT_LIMIT bytes (a file without newlines
-        // is not read to its end). The last answer is kept: the first line is asked for twice, and
-        // a file of one long line (a binary, minified JSON) was read to the limit each time.
-        let last = std::cell::Cell::new(None);
+        // is not read to its end); the first line's end is the one read ([`FirstLine`]).
         let line_end = |reader: &mut Probe<'_>, at: u64| -> io::Result<Option<u64>> {
             if at == 0 {
                 return Ok(reader.first()?.end);
             }
-            if let Some((from, end)) = last.get()
-                && from == at
-            {
-                return Ok(end);
-            }
-            let end = match reader.reader.find_newline_before(at, DETECT_LIMIT)? {
+            Ok(match reader.reader.find_newline_before(at, DETECT_LIMIT)? {
                 Some(nl) => Some(nl),
                 None if size <= DETECT_LIMIT => Some(size),
                 None => None,
-            };
-            last.set(Some((at, end)));
-            Ok(end)
+            })
         };
         // The lines starting in [from, from + SAMPLE), and after them until one has the shape
         // (damage at the start of a log, zeros, garbage, a long damaged line, must not hide the

@@ -1125,6 +1125,19 @@ fn all_zero(file: &File, size: u64) -> io::Result<bool> {
     Ok(first_nonzero(&mut Window::new(file, size), 0)?.is_none())
 }
 
+/// A store read as proglog's whatever its bytes: an empty one (rule 2), or one whose index beside
+/// it has entries that read as proglog's (entry 1 and on, not only entry 0), whatever the
+/// store's first bytes are (a damaged first length among them).
+fn empty_or_indexed(size: u64, index: Option<(&File, u64)>) -> io::Result<bool> {
+    if size == 0 {
+        return Ok(true);
+    }
+    match index {
+        Some((index, index_size)) => looks_like_index(index, index_size),
+        None => Ok(false),
+    }
+}
+
 /// Whether a file named `<base>.store` is proglog's (docs/FORMAT.md, "Detection", rule 2): any
 /// program may give a file that name, so the bytes must agree. They do when the file is empty,
 /// when its lengths chain from the start through at least one complete record that is not
@@ -1139,16 +1152,9 @@ pub fn named_store_is_proglog(
     size: u64,
     index: Option<(&File, u64)>,
 ) -> io::Result<bool> {
-    if size == 0 {
-        return Ok(true);
-    }
-    // An index whose entries read as proglog's (entry 1 and on, not only entry 0) says so
-    // whatever the store's first bytes are (a damaged first length among them). One that only
-    // starts as proglog's do (a segment whose first append was torn) says so only for a store
-    // whose lengths chain as proglog's could (below).
-    if let Some((index, index_size)) = index
-        && looks_like_index(index, index_size)?
-    {
+    // One that only starts as proglog's do (a segment whose first append was torn) says so
+    // only for a store whose lengths chain as proglog's could (below).
+    if empty_or_indexed(size, index)? {
         return Ok(true);
     }
     // A store of zeros only holds no record (zeros are where a write never landed), and its
@@ -1218,12 +1224,7 @@ pub fn forced_store_is_proglog(
     size: u64,
     index: Option<(&File, u64)>,
 ) -> io::Result<bool> {
-    if size == 0 {
-        return Ok(true);
-    }
-    if let Some((index, index_size)) = index
-        && looks_like_index(index, index_size)?
-    {
+    if empty_or_indexed(size, index)? {
         return Ok(true);
     }
     let mut win = Window::new(file, size);
